@@ -1,1 +1,130 @@
-export {};
+/**
+ * @rune/protocol — the RUNE contract as code: RCS (runtime messages), BPCS (the plugin
+ * stdin/stdout/exit-code contract), MRS (plugin registration) and EPS (errors).
+ * No I/O and no Node.js APIs: this package runs anywhere TypeBox runs.
+ */
+
+export {
+  type EvaluationContext,
+  endOfJsonContainer,
+  evaluatePluginOutput,
+  type PluginEvaluation,
+  type PluginProcessOutcome,
+} from './bpcs/v1/evaluate.js';
+export {
+  BPCS_EXIT_CODE_ERRORS,
+  BPCS_EXIT_CODES,
+  type BpcsExitCode,
+  isBpcsExitCode,
+  SHELL_NOT_EXECUTABLE_EXIT_CODES,
+} from './bpcs/v1/exit-codes.js';
+export {
+  isBpcsResponse,
+  parseBpcsResponse,
+  SUPPORTED_BPCS_VERSIONS,
+  validateBpcsResponse,
+} from './bpcs/v1/parse.js';
+export {
+  BPCS_RESULTS,
+  BPCS_V1,
+  type BpcsArtifact,
+  BpcsArtifactSchema,
+  BpcsMessageMetadataSchema,
+  type BpcsResponse,
+  BpcsResponseSchema,
+  type BpcsResultKind,
+} from './bpcs/v1/schema.js';
+export {
+  ACTION_NAME_MAX_LENGTH,
+  ACTION_NAME_PATTERN,
+  type ActionName,
+  ActionNameSchema,
+  type DeployMode,
+  DeployModeSchema,
+  ERROR_CODE_PATTERN,
+  isActionName,
+  type JsonObject,
+  JsonObjectSchema,
+  NodeNameSchema,
+  SEMVER_PATTERN,
+  SemverSchema,
+  TIMESTAMP_PATTERN,
+  TimestampSchema,
+  TRACE_ID_PATTERN,
+  TRANSPORT_NAME_PATTERN,
+  TraceIdSchema,
+  TransportNameSchema,
+  UUID_PATTERN,
+  UuidSchema,
+} from './common/primitives.js';
+export {
+  CLI_EXIT_CODES,
+  ERROR_CATALOG,
+  ERROR_CATEGORIES,
+  ERROR_CODES,
+  type ErrorCatalogEntry,
+  type ErrorCategory,
+  type ErrorCode,
+  exitCodeFor,
+  isErrorCode,
+} from './eps/v1/catalog.js';
+export { isEpsError, parseEpsError, validateEpsError } from './eps/v1/parse.js';
+export { type EpsError, EpsErrorSchema, EpsSourceSchema } from './eps/v1/schema.js';
+export {
+  RuneError,
+  type RuneErrorOptions,
+  type RuneErrorSource,
+  UNTRACED_TRACE_ID,
+} from './errors/rune-error.js';
+export {
+  isMrsManifest,
+  MAX_MANIFEST_BYTES,
+  parseMrsManifest,
+  SUPPORTED_MRS_VERSIONS,
+  validateMrsManifest,
+} from './mrs/v1/parse.js';
+export {
+  DEFAULT_PLUGIN_TIMEOUT_MS,
+  MRS_V1,
+  type MrsManifest,
+  MrsManifestSchema,
+  type MrsParameter,
+  MrsParameterSchema,
+  type MrsParameters,
+  MrsParametersSchema,
+  MrsRequirementsSchema,
+} from './mrs/v1/schema.js';
+export {
+  isRcsRequest,
+  parseRcsRequest,
+  SUPPORTED_RCS_VERSIONS,
+  validateRcsRequest,
+} from './rcs/v1/parse.js';
+export {
+  MAX_TIMEOUT_MS,
+  RCS_V1,
+  RcsMessageMetadataSchema,
+  type RcsOptions,
+  RcsOptionsSchema,
+  type RcsRequest,
+  RcsRequestSchema,
+  type RcsRouting,
+  RcsRoutingSchema,
+  type RcsSender,
+  RcsSenderSchema,
+} from './rcs/v1/schema.js';
+export {
+  DEFAULT_MAX_DOCUMENT_BYTES,
+  DEFAULT_MAX_DOCUMENT_DEPTH,
+  decodeUtf8,
+  listViolations,
+  MAX_LISTED_VIOLATIONS,
+  measureJsonDepth,
+  type ParseOptions,
+  type ParseResult,
+  parseJsonDocument,
+  type SchemaViolation,
+  schemaViolation,
+  utf8ByteLength,
+  validateSchema,
+} from './validation/parse.js';

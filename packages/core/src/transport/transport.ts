@@ -1,0 +1,146 @@
+/**
+ * The Transport interface: how @rune/core reaches a node.
+ *
+ * A transport moves bytes and processes, nothing more. It receives a fully validated request —
+ * which node, which plugin (content + sha256, or a preinstalled path), the exact stdin bytes (the
+ * RCS document), limits, a timeout and an AbortSignal — and reports what the process did: exit
+ * code or signal, bounded stdout and stderr, timings. It never parses stdout: judging the BPCS
+ * result is the mediator's job, so every transport is judged by the same rules.
+ *
+ * Failures to *reach or run* are thrown as `RuneError`s with transport/policy codes from the EPS
+ * catalog (CONNECTION_REFUSED, HOST_KEY_MISMATCH, ...). A process that ran and exited badly is
+ * not an error: it is a `TransportExecResult`. Timeouts and cancellations are reported in the
+ * result (`termination`), after the transport has killed the remote process group.
+ *
+ * Third-party transports implement this interface and prove it with
+ * `describeTransportConformance()` from `@rune/core/testing`.
+ */
+import type { DeployMode } from '@rune/protocol';
+
+/** The Transport specification version this core implements. */
+export const TRANSPORT_SPECIFICATION_VERSION = 'rune-transport-v1' as const;
+
+/** A node as resolved by the orchestrator (from the command line, config or inventory). */
+export interface TargetNode {
+  /** The name the operator used; appears in results, audit and RCS `routing.node`. */
+  name: string;
+  /** Network address or host name to connect to (defaults to `name`). */
+  address?: string;
+  /** Port (SSH: 22 unless set). */
+  port?: number;
+  /** Login user. */
+  user?: string;
+  /** SSM instance id (`i-...` or `mi-...`). */
+  instanceId?: string;
+  /** Run the plugin as this user (through non-interactive sudo). */
+  runAs?: string;
+  /** Transport-specific per-node settings from config or inventory (e.g. identity_file, proxy_jump). */
+  settings?: Readonly<Record<string, unknown>>;
+}
+
+/** The plugin a transport runs. */
+export interface TransportPlugin {
+  /** Action name (validated against the action-name grammar). */
+  action: string;
+  /** Plugin version from its manifest. */
+  version: string;
+  /** Lowercase hex sha256 of `content`. */
+  sha256: string;
+  /** The exact bytes of the plugin file (deploy mode `ship`). */
+  content: Uint8Array;
+  /** Absolute path of the plugin on the node (deploy mode `preinstalled`). */
+  remotePath?: string;
+}
+
+/** Output capture limits. */
+export interface OutputLimits {
+  /** Keep at most this many bytes of stdout; beyond it set `stdoutTruncated`. */
+  maxStdoutBytes: number;
+  /** Keep at most the *last* this many bytes of stderr; beyond it set `stderrTruncated`. */
+  maxStderrBytes: number;
+}
+
+/** One execution request. */
+export interface TransportExecRequest {
+  node: TargetNode;
+  plugin: TransportPlugin;
+  deployMode: DeployMode;
+  /** Bytes for the plugin's stdin (the RCS document). Delivered byte-exact, then stdin is closed. */
+  stdin: Uint8Array;
+  /** Kill the remote process group after this many milliseconds and report `termination: 'timeout'`. */
+  timeoutMs: number;
+  limits: OutputLimits;
+  /** Aborting kills the remote process group and resolves with `termination: 'cancelled'`. */
+  signal: AbortSignal;
+  /** Trace id of the run, for the transport's own logs and error context. */
+  traceId: string;
+  /** Run as this user via non-interactive sudo (overrides `node.runAs`). */
+  runAs?: string;
+}
+
+/** How the process ended. */
+export type Termination = 'exit' | 'signal' | 'timeout' | 'cancelled';
+
+/** What the process did. */
+export interface TransportExecResult {
+  termination: Termination;
+  /** Exit code when `termination` is `exit`, else null. */
+  exitCode: number | null;
+  /** Signal name (e.g. `SIGKILL`) when `termination` is `signal`, else null. */
+  signal: string | null;
+  /** Captured stdout, at most `limits.maxStdoutBytes`. */
+  stdout: Uint8Array;
+  stdoutTruncated: boolean;
+  /** The tail of stderr, at most `limits.maxStderrBytes`. */
+  stderr: Uint8Array;
+  stderrTruncated: boolean;
+  /** Timings in milliseconds. `connectMs` is 0 for a reused connection or a local process. */
+  timings: { connectMs: number; execMs: number; totalMs: number };
+  /** Transport facts worth recording (shipped: boolean, command id, connection reused, ...). */
+  metadata?: Record<string, unknown>;
+}
+
+/** A file fetched from a node. */
+export interface FetchedArtifact {
+  content: Uint8Array;
+}
+
+/** What a transport can do, so core can refuse what it cannot. */
+export interface TransportCapabilities {
+  /** Deploy modes it supports. */
+  deployModes: readonly DeployMode[];
+  /** Largest stdin it can deliver (SSM embeds stdin in the command), or undefined for unbounded. */
+  maxStdinBytes?: number;
+  /** Whether `fetchArtifact` is implemented. */
+  artifacts: boolean;
+  /** Whether it supports `runAs` / sudo. */
+  runAs: boolean;
+  /** How many execs core should run at once on one node through this transport. */
+  maxConcurrentExecsPerNode: number;
+}
+
+/** The contract every transport implements. */
+export interface Transport {
+  /** Must equal {@link TRANSPORT_SPECIFICATION_VERSION}; core refuses any other value. */
+  readonly specificationVersion: typeof TRANSPORT_SPECIFICATION_VERSION;
+  /** Transport name, matching the transport-name grammar (`local`, `ssh`, `ssm`, ...). */
+  readonly name: string;
+  readonly capabilities: TransportCapabilities;
+  /**
+   * Run one plugin on one node. Resolves with what the process did (including timeout and
+   * cancellation); rejects only with a `RuneError` when the node could not be reached or the
+   * plugin could not be started.
+   */
+  exec(request: TransportExecRequest): Promise<TransportExecResult>;
+  /** Download a file the plugin reported as an artifact. Only when `capabilities.artifacts`. */
+  fetchArtifact?(
+    node: TargetNode,
+    remotePath: string,
+    signal: AbortSignal,
+  ): Promise<FetchedArtifact>;
+  /** Close every connection and release every resource. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Creates a transport from its options; the shape every transport package exports. */
+export type TransportFactory<Options> = (options: Options) => Transport;

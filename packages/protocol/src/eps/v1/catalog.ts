@@ -1,0 +1,452 @@
+/**
+ * The EPS v1 error catalog: every error code RUNE can emit, in one place.
+ *
+ * Each entry says which category the code belongs to, whether retrying the same request may
+ * succeed (`retryable` is the default; an error instance may override it), which process exit
+ * code the `rune` CLI returns for it, and one line a user can read. The catalog is the single
+ * source of truth for specs/eps-v1.md (the table there is generated from it and checked).
+ *
+ * CLI exit codes by category: 0 success · 1 plugin reported failure · 2 usage/validation ·
+ * 3 transport/unreachable · 4 refused by policy · 5 timeout · 6 protocol violation by a plugin ·
+ * 70 internal error · 130 cancelled.
+ */
+
+/** The categories of EPS v1. */
+export const ERROR_CATEGORIES = [
+  'validation',
+  'policy',
+  'transport',
+  'timeout',
+  'plugin',
+  'protocol',
+  'cancelled',
+  'internal',
+] as const;
+
+/** One EPS error category. */
+export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
+
+/** What the catalog records for one code. */
+export interface ErrorCatalogEntry {
+  readonly category: ErrorCategory;
+  readonly retryable: boolean;
+  readonly exitCode: number;
+  readonly description: string;
+}
+
+const entry = (
+  category: ErrorCategory,
+  exitCode: number,
+  retryable: boolean,
+  description: string,
+): ErrorCatalogEntry => ({ category, exitCode, retryable, description });
+
+/** Exit codes of the `rune` CLI, by meaning. */
+export const CLI_EXIT_CODES = {
+  SUCCESS: 0,
+  ACTION_FAILED: 1,
+  USAGE: 2,
+  TRANSPORT: 3,
+  POLICY: 4,
+  TIMEOUT: 5,
+  PROTOCOL: 6,
+  INTERNAL: 70,
+  CANCELLED: 130,
+} as const;
+
+const X = CLI_EXIT_CODES;
+
+/** Every EPS v1 error code, with its category, default retryability, CLI exit code and meaning. */
+export const ERROR_CATALOG = {
+  // --- validation: the request itself is wrong; fix the input (exit 2) ---
+  INVALID_ARGUMENT: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A command-line argument or API argument is missing or malformed.',
+  ),
+  INVALID_ACTION_NAME: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The action name does not match ^[a-z0-9][a-z0-9-]{0,63}$.',
+  ),
+  UNKNOWN_ACTION: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'No plugin is registered under this action name.',
+  ),
+  INVALID_PARAMETERS: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'Parameters do not satisfy the plugin manifest: missing, unknown or of the wrong type.',
+  ),
+  INVALID_TARGET: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A node name, address, selector or instance id is malformed.',
+  ),
+  UNKNOWN_NODE: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A node, group or tag named on the command line is not in the inventory.',
+  ),
+  NO_TARGETS: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The target selection resolved to no node at all.',
+  ),
+  INVALID_CONFIG: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A configuration file is unreadable, not valid TOML, or has an unknown key or a wrong type.',
+  ),
+  INVALID_INVENTORY: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The inventory file is unreadable, not valid YAML, or does not match the inventory schema.',
+  ),
+  INVALID_MANIFEST: entry('validation', X.USAGE, false, 'A plugin manifest is not valid MRS.'),
+  PLUGIN_DIR_UNREADABLE: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A configured plugin directory exists but cannot be read.',
+  ),
+  PAYLOAD_TOO_LARGE: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The request (plugin plus RCS document) exceeds what the transport can carry.',
+  ),
+  UNSUPPORTED_FEATURE: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The configuration asks for something this transport or version does not support (e.g. OpenSSH certificates).',
+  ),
+
+  // --- protocol: a message is not what the protocol says (exit 6) ---
+  MALFORMED_JSON: entry('protocol', X.PROTOCOL, false, 'A document is not parseable JSON.'),
+  INVALID_ENCODING: entry('protocol', X.PROTOCOL, false, 'A document is not valid UTF-8.'),
+  DOCUMENT_TOO_LARGE: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'A document or one of its strings exceeds the size limit.',
+  ),
+  DOCUMENT_TOO_DEEP: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'A document nests deeper than the limit (64 levels).',
+  ),
+  SCHEMA_VIOLATION: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'A document is JSON but violates its schema; details list every violation with its JSON pointer.',
+  ),
+  UNSUPPORTED_SCHEMA_VERSION: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'The schema_version of a document is not one this receiver implements.',
+  ),
+  OUTPUT_EMPTY: entry('protocol', X.PROTOCOL, false, 'The plugin wrote nothing on stdout.'),
+  OUTPUT_NOT_JSON: entry('protocol', X.PROTOCOL, false, 'The plugin stdout is not a JSON object.'),
+  OUTPUT_TEXT_BEFORE_JSON: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'The plugin printed text before (or after) its JSON result on stdout; logs belong on stderr.',
+  ),
+  OUTPUT_MULTIPLE_DOCUMENTS: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'The plugin printed more than one JSON document on stdout.',
+  ),
+  OUTPUT_TOO_LARGE: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'The plugin stdout exceeded the capture limit and was truncated.',
+  ),
+  EXIT_CODE_MISMATCH: entry(
+    'protocol',
+    X.PROTOCOL,
+    false,
+    'The plugin exit code contradicts the result it reported.',
+  ),
+
+  // --- plugin: the plugin ran and reported or caused a failure (exit 1) ---
+  PLUGIN_FAILED: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'The plugin ran and reported that the action failed.',
+  ),
+  PLUGIN_INVALID_INPUT: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'The plugin rejected its input (BPCS exit code 2).',
+  ),
+  PLUGIN_PRECONDITION_FAILED: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'A precondition on the node is not met: a required tool or service is absent (BPCS exit code 3).',
+  ),
+  PLUGIN_PERMISSION_DENIED: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'The plugin lacks the privileges it needs on the node (BPCS exit code 4).',
+  ),
+  PLUGIN_OPERATION_TIMEOUT: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    true,
+    'An operation the plugin waited for did not finish within its own bounded wait (BPCS exit code 5).',
+  ),
+  PLUGIN_CRASHED: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'The plugin exited with an undocumented exit code or was killed by a signal.',
+  ),
+  PLUGIN_NOT_EXECUTABLE: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'The plugin file cannot be executed (permissions, interpreter missing, exit 126/127).',
+  ),
+  PLUGIN_NOT_INSTALLED: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'Deploy mode preinstalled: the plugin is not present on the node.',
+  ),
+  PLUGIN_INTEGRITY_FAILED: entry(
+    'plugin',
+    X.ACTION_FAILED,
+    false,
+    'The plugin on the node does not match its sha256; nothing was executed.',
+  ),
+
+  // --- policy: refused for safety (exit 4) ---
+  HOST_KEY_UNKNOWN: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The host key is not in any known_hosts file and the mode is strict.',
+  ),
+  HOST_KEY_MISMATCH: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The host presented a key different from the one recorded in known_hosts.',
+  ),
+  HOST_KEY_REVOKED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The host presented a key marked @revoked in known_hosts.',
+  ),
+  PRIVILEGE_PASSWORD_REQUIRED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'sudo needs a password; RUNE only uses non-interactive sudo.',
+  ),
+  PRIVILEGE_DENIED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The remote user is not allowed to run the plugin as the requested user.',
+  ),
+  CANARY_FAILED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The canary nodes did not all succeed; the remaining nodes were not started.',
+  ),
+  MAX_FAILURES_EXCEEDED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The failure budget was exceeded; this node was not started.',
+  ),
+  DANGEROUS_ACTION_REFUSED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The action is marked dangerous and was not confirmed.',
+  ),
+
+  // --- transport: the node could not be reached or the link failed (exit 3) ---
+  DNS_LOOKUP_FAILED: entry('transport', X.TRANSPORT, true, 'The node name does not resolve.'),
+  CONNECTION_REFUSED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The node refused the connection (nothing listening on the port).',
+  ),
+  CONNECT_TIMEOUT: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'No TCP connection could be established within the connect timeout.',
+  ),
+  HOST_UNREACHABLE: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The network reports the node unreachable.',
+  ),
+  HANDSHAKE_TIMEOUT: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The node accepted TCP but did not complete the protocol handshake (a silent host).',
+  ),
+  AUTH_FAILED: entry(
+    'transport',
+    X.TRANSPORT,
+    false,
+    'Authentication failed; details list the methods tried.',
+  ),
+  CONNECTION_LOST: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The connection dropped while the action was running; its outcome is unknown.',
+  ),
+  CHANNEL_OPEN_FAILED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The server refused to open a session channel (e.g. MaxSessions reached).',
+  ),
+  PROXY_JUMP_FAILED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'A jump host could not forward the connection.',
+  ),
+  ARTIFACT_FETCH_FAILED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'An artifact declared by the plugin could not be downloaded or failed its sha256 check.',
+  ),
+  INSTANCE_UNKNOWN: entry(
+    'transport',
+    X.TRANSPORT,
+    false,
+    'SSM does not know this instance id (not registered or wrong region/account).',
+  ),
+  INSTANCE_OFFLINE: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The SSM agent on the instance is not online (PingStatus ConnectionLost or Inactive).',
+  ),
+  DELIVERY_TIMEOUT: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'SSM could not deliver the command to the instance in time.',
+  ),
+  UNDELIVERABLE: entry(
+    'transport',
+    X.TRANSPORT,
+    false,
+    'SSM reports the command undeliverable (instance terminated or agent gone).',
+  ),
+  THROTTLED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The remote API throttled the request beyond the retry budget.',
+  ),
+  TRANSPORT_API_ERROR: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'The remote API returned an error not covered by a more precise code.',
+  ),
+  TRANSPORT_UNAVAILABLE: entry(
+    'transport',
+    X.TRANSPORT,
+    false,
+    'The requested transport is not installed, not configured, or not compatible.',
+  ),
+
+  // --- timeout (exit 5) ---
+  PLUGIN_TIMEOUT: entry(
+    'timeout',
+    X.TIMEOUT,
+    true,
+    'The plugin ran past its timeout and its process group was killed.',
+  ),
+  DEADLINE_EXCEEDED: entry(
+    'timeout',
+    X.TIMEOUT,
+    true,
+    'The overall deadline for the run passed before this node finished or started.',
+  ),
+
+  // --- cancelled (exit 130) ---
+  RUN_CANCELLED: entry(
+    'cancelled',
+    X.CANCELLED,
+    true,
+    'The run was cancelled (Ctrl-C or AbortSignal); the remote process was killed.',
+  ),
+
+  // --- internal (exit 70) ---
+  INTERNAL_ERROR: entry(
+    'internal',
+    X.INTERNAL,
+    false,
+    'A bug in RUNE: an unexpected condition. Please report it with the trace id.',
+  ),
+  AUDIT_WRITE_FAILED: entry(
+    'internal',
+    X.INTERNAL,
+    false,
+    'The audit record could not be written; RUNE refuses to run unaudited.',
+  ),
+  AUDIT_CHAIN_BROKEN: entry(
+    'internal',
+    X.INTERNAL,
+    false,
+    'The audit log hash chain does not verify: a record was altered, removed or reordered.',
+  ),
+} as const satisfies Record<string, ErrorCatalogEntry>;
+
+/** Every EPS v1 error code. */
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** All codes in catalog order. */
+export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];
+
+/** True when `value` is a code in the catalog. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
+}
+
+/** The CLI exit code for an error code. */
+export function exitCodeFor(code: ErrorCode): number {
+  return ERROR_CATALOG[code].exitCode;
+}
