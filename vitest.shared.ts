@@ -31,6 +31,9 @@ export function runeVitestConfig(overrides: UserConfig['test'] = {}): UserConfig
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       testTimeout: 30_000,
+      // The JSON report feeds scripts/run-tests.mjs, which prints one total for the whole repo.
+      reporters: ['default', 'json'],
+      outputFile: { json: '.vitest-report.json' },
       hookTimeout: 60_000,
       ...overrides,
     },

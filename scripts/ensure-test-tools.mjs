@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Makes sure the system tools the test suite talks to are present: a real OpenSSH server
+// (tests start their own sshd on loopback), the OpenSSH client tools, shellcheck (plugin lint)
+// and sudo (privilege tests). On Debian/Ubuntu as root, missing ones are installed with apt-get;
+// otherwise this prints the exact command to run and fails, rather than letting tests skip.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const tools = [
+  { name: 'sshd', paths: ['/usr/sbin/sshd'], pkg: 'openssh-server' },
+  { name: 'ssh-keygen', paths: ['/usr/bin/ssh-keygen'], pkg: 'openssh-client' },
+  { name: 'shellcheck', paths: ['/usr/bin/shellcheck'], pkg: 'shellcheck' },
+  { name: 'sudo', paths: ['/usr/bin/sudo'], pkg: 'sudo' },
+];
+
+const onPath = (name) =>
+  spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+const missing = tools.filter(
+  (tool) => !tool.paths.some((path) => existsSync(path)) && !onPath(tool.name),
+);
+
+if (missing.length === 0) process.exit(0);
+
+const packages = [...new Set(missing.map((tool) => tool.pkg))];
+const command = `apt-get update && apt-get install -y ${packages.join(' ')}`;
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+if (!isRoot || !onPath('apt-get')) {
+  console.error(
+    `rune tests need: ${missing.map((tool) => tool.name).join(', ')}.\nInstall them, e.g.: sudo ${command}`,
+  );
+  process.exit(1);
+}
+console.error(`installing test tools: ${packages.join(' ')}`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+  stdio: 'inherit',
+  env,
+});

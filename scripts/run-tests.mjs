@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// The whole test suite, as CI runs it: system tools, build, typecheck + tests of every package
+// (turbo), lint, then one line with the totals of every vitest run in the repository.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const workspaces = ['packages', 'apps', 'examples'].flatMap((dir) => {
+  const base = join(root, dir);
+  if (!existsSync(base)) return [];
+  return spawnSync('ls', [base], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .map((name) => join(base, name));
+});
+workspaces.push(join(root, 'plugins'));
+const reports = workspaces.map((dir) => join(dir, '.vitest-report.json'));
+for (const report of reports) rmSync(report, { force: true });
+
+const step = (label, command, args) => {
+  console.log(`\n=== ${label}: ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, { stdio: 'inherit', cwd: root });
+  return result.status ?? 1;
+};
+
+const failedSteps = [];
+if (step('tools', process.execPath, ['scripts/ensure-test-tools.mjs']) !== 0) process.exit(1);
+if (step('build', 'npx', ['turbo', 'run', 'build', '--output-logs=errors-only']) !== 0)
+  process.exit(1);
+if (
+  step('typecheck + test', 'npx', [
+    'turbo',
+    'run',
+    'typecheck',
+    'test',
+    '--concurrency=1',
+    '--continue',
+  ]) !== 0
+) {
+  failedSteps.push('typecheck/test');
+}
+if (step('lint', 'npx', ['biome', 'check', '.']) !== 0) failedSteps.push('lint');
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const report of reports) {
+  if (!existsSync(report)) continue;
+  const json = JSON.parse(readFileSync(report, 'utf8'));
+  passed += json.numPassedTests ?? 0;
+  failed += json.numFailedTests ?? 0;
+  skipped += (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0);
+}
+console.log(`\nsteps failed: ${failedSteps.length === 0 ? 'none' : failedSteps.join(', ')}`);
+console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failedSteps.length === 0 ? 0 : 1);
