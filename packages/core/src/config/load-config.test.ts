@@ -1,0 +1,137 @@
+import { RuneError } from '@rune/protocol';
+import { describe, expect, it } from 'vitest';
+import { describeConfig, loadConfig } from './load-config.js';
+
+const home = '/home/op';
+const files = (map: Record<string, string>) => (path: string) => map[path];
+
+function captureError(fn: () => unknown): RuneError {
+  try {
+    fn();
+  } catch (error) {
+    if (RuneError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a RuneError');
+}
+
+describe('loadConfig', () => {
+  it('gives defaults with their source and XDG-derived paths', () => {
+    const loaded = loadConfig({ env: {}, home, cwd: '/work', readFile: files({}) });
+    expect(loaded.config.core.default_transport).toBe('ssh');
+    expect(loaded.config.execution.concurrency).toBe(50);
+    expect(loaded.config.core.audit_log).toBe('/home/op/.local/state/rune/audit.jsonl');
+    expect(loaded.config.ssh.ssh_config_file).toBe('/home/op/.ssh/config');
+    // remote paths are not expanded on the control node
+    expect(loaded.config.ssh.remote_cache_dir).toBe('~/.cache/rune/plugins');
+    expect(loaded.sources['execution.concurrency']).toBe('default');
+    expect(loaded.files).toEqual([]);
+  });
+
+  it('merges files in order, then env, then flags, remembering sources', () => {
+    const loaded = loadConfig({
+      env: { XDG_CONFIG_HOME: '/xdg', RUNE_CONFIG: '~/extra.toml', RUNE_SSH_PORT: '2222' },
+      home,
+      cwd: '/work',
+      systemConfigPath: '/etc/rune/config.toml',
+      readFile: files({
+        '/etc/rune/config.toml': '[core]\noutput = "json"\ntimeout_ms = 1000\n',
+        '/xdg/rune/config.toml':
+          '[core]\ntimeout_ms = 2000\n[ssm.instances]\nweb1 = "i-0123456789abcdef0"\n',
+        '/work/rune.toml': '[plugins]\nplugin_dir = "plugins"\n',
+        '/home/op/extra.toml': '[execution]\nconcurrency = 3\n',
+      }),
+      overrides: { core: { output: 'jsonl' } },
+    });
+    expect(loaded.config.core.timeout_ms).toBe(2000);
+    expect(loaded.sources['core.timeout_ms']).toBe('/xdg/rune/config.toml');
+    expect(loaded.config.core.output).toBe('jsonl');
+    expect(loaded.sources['core.output']).toBe('flag');
+    expect(loaded.config.plugins.plugin_dir).toBe('/work/plugins');
+    expect(loaded.config.execution.concurrency).toBe(3);
+    expect(loaded.sources['execution.concurrency']).toBe('/home/op/extra.toml');
+    expect(loaded.config.ssh.port).toBe(2222);
+    expect(loaded.sources['ssh.port']).toBe('env:RUNE_SSH_PORT');
+    expect(loaded.config.ssm.instances).toEqual({ web1: 'i-0123456789abcdef0' });
+    expect(loaded.files).toHaveLength(4);
+    const rows = describeConfig(loaded);
+    expect(rows.find((row) => row.key === 'core.inventory')?.source).toBe('unset');
+  });
+
+  it('rejects an unknown key naming the file and key path', () => {
+    const error = captureError(() =>
+      loadConfig({
+        env: {},
+        home,
+        cwd: '/work',
+        readFile: files({ '/work/rune.toml': '[core]\nbogus = 1\n' }),
+      }),
+    );
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toContain('/work/rune.toml');
+    expect(error.message).toContain('core.bogus');
+  });
+
+  it('rejects an unknown section and a wrong type', () => {
+    const error = captureError(() =>
+      loadConfig({
+        env: {},
+        home,
+        cwd: '/work',
+        readFile: files({
+          '/work/rune.toml': '[nope]\nx = 1\n[execution]\nconcurrency = "many"\n',
+        }),
+      }),
+    );
+    expect(error.code).toBe('INVALID_CONFIG');
+    const keys = ((error.details?.violations as { key: string }[] | undefined) ?? []).map(
+      (v) => v.key,
+    );
+    expect(keys).toContain('nope');
+    expect(keys).toContain('execution.concurrency');
+  });
+
+  it('rejects invalid TOML with line and column', () => {
+    const error = captureError(() =>
+      loadConfig({
+        env: {},
+        home,
+        cwd: '/work',
+        readFile: files({ '/work/rune.toml': '[core\noutput = ' }),
+      }),
+    );
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toMatch(/rune\.toml: not valid TOML at line \d+/);
+  });
+
+  it('rejects a missing --config file and a bad env value', () => {
+    expect(
+      captureError(() =>
+        loadConfig({ env: {}, home, cwd: '/w', configFile: '/nope.toml', readFile: files({}) }),
+      ).code,
+    ).toBe('INVALID_CONFIG');
+    const error = captureError(() =>
+      loadConfig({
+        env: { RUNE_EXECUTION_CONCURRENCY: 'x' },
+        home,
+        cwd: '/w',
+        readFile: files({}),
+      }),
+    );
+    expect(error.message).toContain('RUNE_EXECUTION_CONCURRENCY');
+  });
+
+  it('rejects flags of the wrong type', () => {
+    const error = captureError(() =>
+      loadConfig({
+        env: {},
+        home,
+        cwd: '/w',
+        readFile: files({}),
+        overrides: { core: { timeout_ms: -5 } },
+      }),
+    );
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toContain('core.timeout_ms');
+  });
+});

@@ -1,0 +1,127 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RuneError } from '@rune/protocol';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { discoverPlugins, suggestActions } from './plugin-registry.js';
+
+let root: string;
+const dirs = () => ({
+  builtin: join(root, 'builtin'),
+  user: join(root, 'user'),
+  site: join(root, 'site'),
+});
+
+function plugin(dir: string, name: string, body = 'echo {}', mode = 0o755): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), `#!/usr/bin/env bash\n${body}\n`);
+  chmodSync(join(dir, name), mode);
+}
+
+const manifest = (name: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    schema_version: 'mrs_v1',
+    name,
+    version: '1.2.3',
+    description: 'test',
+    parameters: { type: 'object', properties: {} },
+    tags: [],
+    requirements: { commands: [], privilege: 'user' },
+    timeout_ms: 1000,
+    idempotent: true,
+    supports_dry_run: false,
+    dangerous: false,
+    accepts: ['rcs_v1'],
+    ...extra,
+  });
+
+function registry() {
+  const d = dirs();
+  return discoverPlugins({
+    sources: [
+      { kind: 'builtin', dir: d.builtin },
+      { kind: 'user', dir: d.user },
+      { kind: 'plugin_dir', dir: d.site },
+    ],
+  });
+}
+
+function errorOf(fn: () => unknown): RuneError {
+  try {
+    fn();
+  } catch (error) {
+    if (RuneError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected RuneError');
+}
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'rune-registry-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('discoverPlugins', () => {
+  it('treats missing directories as empty', () => {
+    expect(registry().actions()).toEqual([]);
+  });
+
+  it('registers plugins with and without manifests and hashes them', () => {
+    const d = dirs();
+    plugin(d.user, 'alpha.sh');
+    plugin(d.user, 'beta.sh');
+    writeFileSync(join(d.user, 'beta.manifest.json'), manifest('beta'));
+    writeFileSync(join(d.user, 'README.md'), 'x');
+    const reg = registry();
+    expect(reg.actions()).toEqual(['alpha', 'beta']);
+    const alpha = reg.resolve('alpha');
+    expect(alpha.manifest.inferred).toBe(true);
+    expect(alpha.manifest.version).toBe('0.0.0');
+    expect(alpha.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(reg.resolve('beta').manifest.version).toBe('1.2.3');
+    expect(reg.warnings.some((w) => w.includes('README.md'))).toBe(true);
+  });
+
+  it('lets the first directory win and keeps shadowed candidates', () => {
+    const d = dirs();
+    plugin(d.builtin, 'restart-docker.sh', 'echo builtin');
+    plugin(d.site, 'restart-docker.sh', 'echo evil');
+    const reg = registry();
+    const resolved = reg.resolve('restart-docker');
+    expect(resolved.source).toBe('builtin');
+    expect(resolved.shadowed.map((c) => c.source)).toEqual(['plugin_dir']);
+    expect(reg.warnings.some((w) => w.includes('shadows'))).toBe(true);
+  });
+
+  it('refuses bad names, unknown actions with suggestions, invalid manifests, non-executables', () => {
+    const d = dirs();
+    plugin(d.user, 'check-disk.sh');
+    plugin(d.user, 'broken.sh');
+    writeFileSync(join(d.user, 'broken.manifest.json'), manifest('broken', { version: 'x' }));
+    plugin(d.user, 'mismatch.sh');
+    writeFileSync(join(d.user, 'mismatch.manifest.json'), manifest('other'));
+    plugin(d.user, 'noexec.sh', 'echo', 0o644);
+    const reg = registry();
+    for (const bad of ['../../etc/passwd', 'A B', 'rm;ls', '', 'x'.repeat(65)]) {
+      expect(errorOf(() => reg.resolve(bad)).code).toBe('INVALID_ACTION_NAME');
+    }
+    const unknown = errorOf(() => reg.resolve('check-dsk'));
+    expect(unknown.code).toBe('UNKNOWN_ACTION');
+    expect(unknown.message).toContain('did you mean check-disk');
+    const broken = errorOf(() => reg.resolve('broken'));
+    expect(broken.code).toBe('INVALID_MANIFEST');
+    expect(broken.message).toContain('broken.manifest.json');
+    expect(errorOf(() => reg.resolve('mismatch')).code).toBe('INVALID_MANIFEST');
+    expect(errorOf(() => reg.resolve('noexec')).code).toBe('PLUGIN_NOT_EXECUTABLE');
+  });
+
+  it('reports a plugin dir that is not a directory as unreadable', () => {
+    writeFileSync(join(root, 'site'), 'not a dir');
+    expect(errorOf(() => registry()).code).toBe('PLUGIN_DIR_UNREADABLE');
+  });
+
+  it('suggests near names', () => {
+    expect(suggestActions('noop', ['noop', 'gather-logs'])).toEqual(['noop']);
+    expect(suggestActions('docker', ['restart-docker', 'noop'])).toEqual(['restart-docker']);
+  });
+});

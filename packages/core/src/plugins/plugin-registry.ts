@@ -1,0 +1,375 @@
+/**
+ * The plugin registry (MRS): which plugin file runs for which action name.
+ *
+ * Discovery reads three directories in precedence order — the built-in plugins shipped inside
+ * @rune/core, the user's `$XDG_DATA_HOME/rune/plugins`, then `[plugins] plugin_dir` — and the
+ * FIRST directory that has an action wins. Built-ins therefore cannot be silently replaced: a
+ * file named `restart-docker.sh` dropped into a writable plugin dir does not change what
+ * `rune run restart-docker` executes; it is kept as a shadowed candidate and shown by
+ * `rune plugin-info`, with a warning. To run a modified copy, give it a new name.
+ *
+ * A plugin is a file `<action>.sh` (or the `entrypoint` a manifest names) plus an optional
+ * `<action>.manifest.json` (MRS v1). Without a manifest it is registered with an inferred one
+ * (`inferred: true`, version 0.0.0, any parameters passed through as strings). The registry
+ * hashes every plugin file (sha256); the mediator re-checks the hash right before execution.
+ * Plugins are executed directly (never through a shell), so the file must be executable; that is
+ * checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is resolved.
+ */
+import { createHash } from 'node:crypto';
+import { constants, type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_PLUGIN_TIMEOUT_MS,
+  isActionName,
+  MRS_V1,
+  type MrsManifest,
+  parseMrsManifest,
+  RCS_V1,
+  RuneError,
+} from '@rune/protocol';
+
+/** Where a plugin directory sits in the precedence order. */
+export type PluginSourceKind = 'builtin' | 'user' | 'plugin_dir';
+
+/** One directory searched for plugins. */
+export interface PluginSourceDir {
+  kind: PluginSourceKind;
+  dir: string;
+}
+
+/** One plugin file found on disk. */
+export interface PluginCandidate {
+  action: string;
+  /** Absolute path of the plugin file. */
+  path: string;
+  /** Absolute path of its manifest, when it has one. */
+  manifestPath: string | null;
+  source: PluginSourceKind;
+  /** The manifest (inferred when the plugin has none; null when the manifest is invalid). */
+  manifest: MrsManifest | null;
+  /** Why the manifest was refused (INVALID_MANIFEST), when it was. */
+  manifestError: RuneError | null;
+  /** Lowercase hex sha256 of the plugin file. */
+  sha256: string;
+  size: number;
+  /** True when some execute bit is set on the file. */
+  executable: boolean;
+}
+
+/** A resolved action: the winning candidate plus everything it shadows. */
+export interface RegisteredPlugin extends PluginCandidate {
+  manifest: MrsManifest;
+  /** Candidates with the same action name from lower-precedence directories. */
+  shadowed: PluginCandidate[];
+}
+
+/** Options of {@link discoverPlugins}. */
+export interface PluginRegistryOptions {
+  /** Directories in precedence order (first wins). See {@link defaultPluginSources}. */
+  sources: readonly PluginSourceDir[];
+  /** Receives warnings (skipped files, shadowed plugins, orphan manifests). */
+  onWarning?: (message: string) => void;
+}
+
+/** The registry built by discovery. */
+export interface PluginRegistry {
+  /** Directories searched, in precedence order. */
+  readonly sources: readonly PluginSourceDir[];
+  /** Every action name, sorted. */
+  actions(): string[];
+  /** Every candidate of an action in precedence order (winner first). Empty when unknown. */
+  candidates(action: string): PluginCandidate[];
+  /**
+   * The plugin that runs for `action`. Throws INVALID_ACTION_NAME, UNKNOWN_ACTION (with
+   * suggestions), INVALID_MANIFEST or PLUGIN_NOT_EXECUTABLE.
+   */
+  resolve(action: string): RegisteredPlugin;
+  /** Warnings collected during discovery. */
+  readonly warnings: readonly string[];
+}
+
+/** The built-in plugin directory: `dist/builtin-plugins` next to the compiled core. */
+export function builtinPluginDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/plugins/plugin-registry.js → dist/builtin-plugins; src/plugins (tests) → dist/builtin-plugins
+  return join(here, '..', '..', 'dist', 'builtin-plugins');
+}
+
+/** The standard plugin directories: built-in, `<dataHome>/rune/plugins`, then `pluginDir`. */
+export function defaultPluginSources(options: {
+  dataHome: string;
+  pluginDir?: string;
+  builtinDir?: string;
+}): PluginSourceDir[] {
+  const sources: PluginSourceDir[] = [
+    { kind: 'builtin', dir: options.builtinDir ?? builtinPluginDir() },
+    { kind: 'user', dir: join(options.dataHome, 'rune', 'plugins') },
+  ];
+  if (options.pluginDir !== undefined) sources.push({ kind: 'plugin_dir', dir: options.pluginDir });
+  return sources;
+}
+
+const MANIFEST_SUFFIX = '.manifest.json';
+const PLUGIN_SUFFIX = '.sh';
+
+/** The manifest RUNE infers for a plugin without one. */
+export function inferManifest(action: string, entrypoint: string): MrsManifest {
+  return {
+    schema_version: MRS_V1,
+    name: action,
+    version: '0.0.0',
+    description: `Plugin ${entrypoint} (no manifest; inferred by RUNE)`,
+    entrypoint,
+    parameters: { type: 'object', properties: {}, additionalProperties: true },
+    tags: [],
+    requirements: { commands: [], privilege: 'user' },
+    timeout_ms: DEFAULT_PLUGIN_TIMEOUT_MS,
+    idempotent: false,
+    supports_dry_run: false,
+    dangerous: false,
+    accepts: [RCS_V1],
+    inferred: true,
+  };
+}
+
+function readDirectory(source: PluginSourceDir): Dirent[] {
+  try {
+    return readdirSync(source.dir, { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw new RuneError(
+      'PLUGIN_DIR_UNREADABLE',
+      `plugin directory ${source.dir} cannot be read (${code ?? 'error'})`,
+      {
+        cause: error,
+        source: { component: 'rune-core' },
+        details: { dir: source.dir, kind: source.kind, errno: code },
+      },
+    );
+  }
+}
+
+function loadManifest(
+  path: string,
+  action: string,
+): { manifest: MrsManifest | null; error: RuneError | null } {
+  const invalid = (message: string, details: Record<string, unknown> = {}) => ({
+    manifest: null,
+    error: new RuneError('INVALID_MANIFEST', `${path}: ${message}`, {
+      source: { component: 'rune-core', action },
+      details: { file: path, ...details },
+    }),
+  });
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    return invalid(`cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const parsed = parseMrsManifest(bytes);
+  if (!parsed.ok)
+    return invalid(parsed.error.message, {
+      cause_code: parsed.error.code,
+      ...parsed.error.details,
+    });
+  if (parsed.value.name !== action) {
+    return invalid(`declares name "${parsed.value.name}" but the file is named for "${action}"`);
+  }
+  return { manifest: parsed.value, error: null };
+}
+
+function scanDirectory(
+  source: PluginSourceDir,
+  warn: (message: string) => void,
+): PluginCandidate[] {
+  const entries = readDirectory(source);
+  const names = new Set(entries.filter((entry) => !entry.isDirectory()).map((entry) => entry.name));
+  const candidates: PluginCandidate[] = [];
+  const usedFiles = new Set<string>();
+
+  // Manifests first: they may name an entrypoint other than <action>.sh.
+  const manifests = new Map<
+    string,
+    { path: string; manifest: MrsManifest | null; error: RuneError | null }
+  >();
+  for (const name of names) {
+    if (!name.endsWith(MANIFEST_SUFFIX)) continue;
+    const action = name.slice(0, -MANIFEST_SUFFIX.length);
+    usedFiles.add(name);
+    if (!isActionName(action)) {
+      warn(`${join(source.dir, name)}: skipped, "${action}" is not a valid action name`);
+      continue;
+    }
+    manifests.set(action, {
+      path: join(source.dir, name),
+      ...loadManifest(join(source.dir, name), action),
+    });
+  }
+
+  const pluginFiles = new Map<string, string>();
+  for (const [action, entry] of manifests) {
+    const entrypoint = entry.manifest?.entrypoint ?? `${action}${PLUGIN_SUFFIX}`;
+    if (!names.has(entrypoint)) {
+      warn(`${entry.path}: skipped, its plugin file ${entrypoint} is missing`);
+      continue;
+    }
+    pluginFiles.set(action, entrypoint);
+    usedFiles.add(entrypoint);
+  }
+  for (const name of names) {
+    if (usedFiles.has(name) || name.startsWith('.')) continue;
+    if (!name.endsWith(PLUGIN_SUFFIX)) {
+      warn(`${join(source.dir, name)}: skipped, plugin files are named <action>${PLUGIN_SUFFIX}`);
+      continue;
+    }
+    const action = name.slice(0, -PLUGIN_SUFFIX.length);
+    if (!isActionName(action)) {
+      warn(`${join(source.dir, name)}: skipped, "${action}" is not a valid action name`);
+      continue;
+    }
+    pluginFiles.set(action, name);
+  }
+
+  for (const [action, fileName] of pluginFiles) {
+    const path = join(source.dir, fileName);
+    let content: Buffer;
+    let mode: number;
+    try {
+      const stats = statSync(path);
+      if (!stats.isFile()) {
+        warn(`${path}: skipped, not a regular file`);
+        continue;
+      }
+      mode = stats.mode;
+      content = readFileSync(path);
+    } catch (error) {
+      warn(
+        `${path}: skipped, cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+      continue;
+    }
+    const entry = manifests.get(action);
+    const manifest = entry === undefined ? inferManifest(action, fileName) : entry.manifest;
+    candidates.push({
+      action,
+      path,
+      manifestPath: entry?.path ?? null,
+      source: source.kind,
+      manifest,
+      manifestError: entry?.error ?? null,
+      sha256: createHash('sha256').update(content).digest('hex'),
+      size: content.byteLength,
+      executable: (mode & (constants.S_IXUSR | constants.S_IXGRP | constants.S_IXOTH)) !== 0,
+    });
+  }
+  return candidates;
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  const previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = previous[0]!;
+    previous[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = previous[j]!;
+      previous[j] = Math.min(
+        above + 1,
+        previous[j - 1]! + 1,
+        diagonal + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      diagonal = above;
+    }
+  }
+  return previous[b.length]!;
+}
+
+/** Known actions close to `action` (edit distance ≤ 3 or a shared prefix/substring). */
+export function suggestActions(action: string, known: readonly string[]): string[] {
+  return known
+    .map((name) => ({ name, distance: editDistance(action, name) }))
+    .filter(
+      ({ name, distance }) =>
+        distance <= Math.max(2, Math.floor(name.length / 3)) ||
+        (action.length >= 3 && (name.includes(action) || action.includes(name))),
+    )
+    .sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name))
+    .slice(0, 3)
+    .map(({ name }) => name);
+}
+
+/**
+ * Discovers plugins in `options.sources`. Throws PLUGIN_DIR_UNREADABLE when a directory exists
+ * but cannot be listed (a missing directory is simply empty).
+ */
+export function discoverPlugins(options: PluginRegistryOptions): PluginRegistry {
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+  const byAction = new Map<string, PluginCandidate[]>();
+  for (const source of options.sources) {
+    for (const candidate of scanDirectory(source, warn)) {
+      const list = byAction.get(candidate.action) ?? [];
+      list.push(candidate);
+      byAction.set(candidate.action, list);
+    }
+  }
+  for (const [action, list] of byAction) {
+    if (list.length > 1) {
+      warn(
+        `action ${action}: ${list[0]!.path} (${list[0]!.source}) shadows ${list
+          .slice(1)
+          .map((candidate) => candidate.path)
+          .join(', ')}`,
+      );
+    }
+  }
+  const actions = [...byAction.keys()].sort();
+
+  return {
+    sources: options.sources,
+    warnings,
+    actions: () => [...actions],
+    candidates: (action) => [...(byAction.get(action) ?? [])],
+    resolve(action) {
+      const source = { component: 'rune-core' };
+      if (!isActionName(action)) {
+        throw new RuneError(
+          'INVALID_ACTION_NAME',
+          `"${String(action).slice(0, 80)}" is not a valid action name (lowercase letters, digits and dashes; at most 64 characters)`,
+          { source, details: { action: String(action).slice(0, 256) } },
+        );
+      }
+      const list = byAction.get(action);
+      const winner = list?.[0];
+      if (list === undefined || winner === undefined) {
+        const suggestions = suggestActions(action, actions);
+        throw new RuneError(
+          'UNKNOWN_ACTION',
+          `no plugin is registered for action "${action}"${
+            suggestions.length > 0 ? `; did you mean ${suggestions.join(', ')}?` : ''
+          }`,
+          { source: { ...source, action }, details: { action, suggestions } },
+        );
+      }
+      if (winner.manifest === null) {
+        throw (
+          winner.manifestError ??
+          new RuneError('INVALID_MANIFEST', `${winner.manifestPath}: invalid`, { source })
+        );
+      }
+      if (!winner.executable) {
+        throw new RuneError(
+          'PLUGIN_NOT_EXECUTABLE',
+          `plugin file ${winner.path} is not executable; RUNE runs plugins directly (chmod +x it)`,
+          { source: { ...source, action }, details: { path: winner.path } },
+        );
+      }
+      return { ...winner, manifest: winner.manifest, shadowed: list.slice(1) };
+    },
+  };
+}
