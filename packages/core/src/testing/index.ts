@@ -1,1 +1,38 @@
-export {};
+/**
+ * @rune/core/testing — helpers for people who extend RUNE: the transport conformance suite
+ * (Vitest is a peer dependency of this subpath) and builders for inline test plugins.
+ */
+
+export {
+  type ConformancePlugins,
+  createConformancePlugins,
+  DELAYED_ECHO_SCRIPT,
+  DIGEST_SCRIPT,
+  ECHO_SCRIPT,
+  EXIT_CODE_SCRIPT,
+  expectedLines,
+  LINES_SCRIPT,
+  PROCESS_CHECK_SCRIPT,
+  SIGNAL_SCRIPT,
+  SLEEPER_SCRIPT,
+  STREAMS_SCRIPT,
+} from './conformance-plugins.js';
+export {
+  createTestPlugin,
+  DEFAULT_TEST_PLUGIN_ACTION,
+  sha256Hex,
+  type TestPluginOptions,
+} from './test-plugin.js';
+export {
+  type ConformanceCapabilities,
+  DEFAULT_CONFORMANCE_CONCURRENCY,
+  DEFAULT_CONFORMANCE_KILL_GRACE_MS,
+  DEFAULT_CONFORMANCE_PAYLOAD_BYTES,
+  DEFAULT_CONFORMANCE_STARTUP_MS,
+  describeByteDifference,
+  describeTransportConformance,
+  TRANSPORT_CONFORMANCE_REQUIREMENTS,
+  type TransportConformanceFactory,
+  type TransportConformanceSetup,
+  type TransportRequirement,
+} from './transport-conformance.js';
