@@ -4,14 +4,44 @@
  */
 
 export {
+  DEFAULT_CONCURRENCY,
   type FailureBudget,
   type FleetPolicy,
+  type FleetPolicyRecord,
   failureAllowance,
+  fleetPolicyRecord,
+  formatFailureBudget,
+  parseDuration,
+  parseFailureBudget,
+  validateFleetPolicy,
+} from './fleet/policy.js';
+export {
+  abortReasonCode,
   type ScheduledOutcome,
   type ScheduleOptions,
   type SkipReason,
   scheduleFleet,
 } from './fleet/scheduler.js';
+export {
+  ALL_GROUP,
+  type Inventory,
+  type InventoryNode,
+  type LoadInventoryOptions,
+  loadInventory,
+  type ParseInventoryOptions,
+  parseInventory,
+} from './inventory/inventory.js';
+export { type InventoryFile, InventoryFileSchema } from './inventory/inventory-schema.js';
+export { parseNodeList, type ReadNodeListOptions, readNodeList } from './inventory/node-list.js';
+export {
+  DEFAULT_TRANSPORT,
+  isLocalName,
+  LOCAL_TRANSPORT,
+  type SelectedTarget,
+  type SelectTargetsOptions,
+  selectTargets,
+} from './inventory/select-targets.js';
+export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
 export { HeadCapture, TailCapture } from './transport/output-capture.js';
 export {
   type FetchedArtifact,

@@ -1,0 +1,312 @@
+/**
+ * Loading and validating an inventory file.
+ *
+ * The YAML is parsed with source positions kept, so every INVALID_INVENTORY error names the
+ * file, a JSON pointer and a line:column — the first thing an operator needs when a fleet-wide
+ * run refuses to start. Cross-references (group members naming unknown nodes, groups or tags,
+ * cycles between groups) are checked at load time too: a broken group is a broken file, not a
+ * surprise at selection time.
+ */
+import { readFile } from 'node:fs/promises';
+import { listViolations, RuneError } from '@rune/protocol';
+import { isMap, LineCounter, parseDocument } from 'yaml';
+import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
+import { type InventoryFile, InventoryFileSchema } from './inventory-schema.js';
+import { parseSelection, type SelectorTerm } from './selector.js';
+
+/** The name of the implicit group holding every node. */
+export const ALL_GROUP = 'all';
+
+/** Largest inventory file read, in bytes. */
+export const MAX_INVENTORY_BYTES = 16 * 1024 * 1024;
+
+/** One node of an inventory, with defaults applied. */
+export interface InventoryNode {
+  name: string;
+  address?: string;
+  port?: number;
+  user?: string;
+  transport?: string;
+  instanceId?: string;
+  runAs?: string;
+  tags: string[];
+  /** Transport settings, snake_case keys (identity_file, proxy_jump, ... and `settings:` entries). */
+  settings: Record<string, unknown>;
+}
+
+/** A loaded, validated inventory. */
+export interface Inventory {
+  /** The file it came from, when loaded from one. */
+  file?: string;
+  /** Every node, in file order. */
+  nodes: InventoryNode[];
+  /** Group name -> member node names (resolved, in selection order), including `all`. */
+  groups: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Options of {@link parseInventory}. */
+export interface ParseInventoryOptions {
+  /** File name used in error messages. */
+  file?: string;
+}
+
+const SETTING_KEYS = [
+  'identity_file',
+  'proxy_jump',
+  'known_hosts_file',
+  'host_key_checking',
+  'connect_timeout_ms',
+] as const;
+
+interface Location {
+  line: number;
+  column: number;
+}
+
+function inventoryError(
+  file: string | undefined,
+  pointer: string,
+  message: string,
+  location: Location | undefined,
+  details: Record<string, unknown> = {},
+  cause?: unknown,
+): RuneError {
+  const where = [
+    file ?? '<inventory>',
+    location === undefined ? undefined : `${location.line}:${location.column}`,
+  ]
+    .filter((part) => part !== undefined)
+    .join(':');
+  const fullDetails: Record<string, unknown> = { file: file ?? null, pointer, ...details };
+  if (location !== undefined) Object.assign(fullDetails, location);
+  return new RuneError('INVALID_INVENTORY', `${where}: ${pointer || '/'} ${message}`, {
+    details: fullDetails,
+    cause,
+    source: { component: 'rune-core' },
+  });
+}
+
+function pointerSegments(pointer: string): string[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'));
+}
+
+function escapePointer(segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+function describeUnknown(reference: UnknownReference): string {
+  switch (reference.kind) {
+    case 'name':
+      return `unknown node "${reference.value}"`;
+    case 'group':
+      return `unknown group "@${reference.value}"`;
+    case 'tag':
+      return `no node has tag "${reference.value}"`;
+    case 'glob':
+      return `glob "${reference.value}" matches no node`;
+  }
+}
+
+/**
+ * Parses and validates inventory YAML. Throws INVALID_INVENTORY naming the file, the JSON pointer
+ * and the line of the first problem (all schema violations are listed in `details.violations`).
+ */
+export function parseInventory(text: string, options: ParseInventoryOptions = {}): Inventory {
+  const file = options.file;
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
+  const locate = (pointer: string): Location | undefined => {
+    const node = document.getIn(pointerSegments(pointer), true) as
+      | { range?: [number, number, number] }
+      | undefined;
+    const segments = pointerSegments(pointer);
+    // For an unexpected key, point at the key itself rather than its parent mapping.
+    const parent = document.getIn(segments.slice(0, -1), true);
+    let offset = node?.range?.[0];
+    if (isMap(parent)) {
+      const pair = parent.items.find(
+        (item) => (item.key as { value?: unknown } | null)?.value === segments.at(-1),
+      );
+      const keyRange = (pair?.key as { range?: [number, number, number] } | null)?.range;
+      if (keyRange !== undefined) offset = keyRange[0];
+    }
+    if (offset === undefined) return undefined;
+    const position = lineCounter.linePos(offset);
+    return { line: position.line, column: position.col };
+  };
+
+  const syntaxError = document.errors[0];
+  if (syntaxError !== undefined) {
+    const position = syntaxError.linePos?.[0];
+    throw inventoryError(
+      file,
+      '',
+      `is not valid YAML: ${syntaxError.message.split('\n')[0]}`,
+      position === undefined ? undefined : { line: position.line, column: position.col },
+      { reason: syntaxError.code },
+      syntaxError,
+    );
+  }
+  let value: unknown;
+  try {
+    value = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw inventoryError(
+      file,
+      '',
+      `cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+      undefined,
+      {},
+      error,
+    );
+  }
+  if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
+    throw inventoryError(file, '', 'must be a mapping with a "nodes" key', undefined);
+  }
+
+  const violations = listViolations(InventoryFileSchema, value);
+  const first = violations[0];
+  if (first !== undefined) {
+    const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
+    throw inventoryError(file, first.pointer, `${first.message}${more}`, locate(first.pointer), {
+      violations: violations.map((violation) => ({
+        ...violation,
+        ...locate(violation.pointer),
+      })),
+    });
+  }
+  const parsed = value as InventoryFile;
+  return buildInventory(parsed, file, locate);
+}
+
+function buildInventory(
+  parsed: InventoryFile,
+  file: string | undefined,
+  locate: (pointer: string) => Location | undefined,
+): Inventory {
+  const defaults = parsed.defaults ?? {};
+  const nodes: InventoryNode[] = Object.entries(parsed.nodes).map(([name, entry]) => {
+    const merged = { ...defaults, ...(entry ?? {}) };
+    const node: InventoryNode = {
+      name,
+      tags: [...(entry?.tags ?? [])],
+      settings: { ...defaults.settings, ...entry?.settings },
+    };
+    if (merged.address !== undefined) node.address = merged.address;
+    if (merged.port !== undefined) node.port = merged.port;
+    if (merged.user !== undefined) node.user = merged.user;
+    if (merged.transport !== undefined) node.transport = merged.transport;
+    if (merged.instance_id !== undefined) node.instanceId = merged.instance_id;
+    if (merged.run_as !== undefined) node.runAs = merged.run_as;
+    for (const key of SETTING_KEYS) {
+      if (merged[key] !== undefined) node.settings[key] = merged[key];
+    }
+    return node;
+  });
+
+  const groupSources = parsed.groups ?? {};
+  if (Object.hasOwn(groupSources, ALL_GROUP)) {
+    const pointer = `/groups/${ALL_GROUP}`;
+    throw inventoryError(
+      file,
+      pointer,
+      '"all" is reserved for the implicit group of every node',
+      locate(pointer),
+    );
+  }
+  const groupTerms = new Map<string, SelectorTerm[]>();
+  for (const [group, members] of Object.entries(groupSources)) {
+    const terms: SelectorTerm[] = [];
+    members.forEach((member, index) => {
+      try {
+        terms.push(...parseSelection(member));
+      } catch (error) {
+        const pointer = `/groups/${escapePointer(group)}/${index}`;
+        const reason = RuneError.is(error) ? error.message : String(error);
+        throw inventoryError(file, pointer, reason, locate(pointer), {}, error);
+      }
+    });
+    groupTerms.set(group, terms);
+  }
+
+  const resolved = new Map<string, readonly string[]>();
+  resolved.set(
+    ALL_GROUP,
+    nodes.map((node) => node.name),
+  );
+  const resolving: string[] = [];
+  const resolveGroup = (group: string): readonly string[] | undefined => {
+    const done = resolved.get(group);
+    if (done !== undefined) return done;
+    const terms = groupTerms.get(group);
+    if (terms === undefined) return undefined;
+    if (resolving.includes(group)) {
+      const cycle = [...resolving.slice(resolving.indexOf(group)), group].map((g) => `@${g}`);
+      const pointer = `/groups/${escapePointer(group)}`;
+      throw inventoryError(
+        file,
+        pointer,
+        `groups form a cycle: ${cycle.join(' -> ')}`,
+        locate(pointer),
+        {
+          cycle,
+        },
+      );
+    }
+    resolving.push(group);
+    const evaluation = evaluateSelection(terms, { nodes, group: resolveGroup });
+    resolving.pop();
+    const unknown = evaluation.unknown[0];
+    if (unknown !== undefined) {
+      const pointer = `/groups/${escapePointer(group)}`;
+      throw inventoryError(
+        file,
+        pointer,
+        `${describeUnknown(unknown)} (in "${unknown.term}")`,
+        locate(pointer),
+        { unknown: evaluation.unknown },
+      );
+    }
+    resolved.set(group, evaluation.names);
+    return evaluation.names;
+  };
+  for (const group of groupTerms.keys()) resolveGroup(group);
+
+  const inventory: Inventory = { nodes, groups: resolved };
+  if (file !== undefined) inventory.file = file;
+  return inventory;
+}
+
+/** Options of {@link loadInventory}. */
+export interface LoadInventoryOptions {
+  /** File reader, injectable for tests. */
+  readFile?: (path: string) => Promise<string>;
+}
+
+/** Reads and validates an inventory file. Throws INVALID_INVENTORY when it cannot. */
+export async function loadInventory(
+  path: string,
+  options: LoadInventoryOptions = {},
+): Promise<Inventory> {
+  let text: string;
+  try {
+    text = await (options.readFile ?? ((file: string) => readFile(file, 'utf8')))(path);
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    throw inventoryError(
+      path,
+      '',
+      `cannot be read${typeof code === 'string' ? ` (${code})` : ''}`,
+      undefined,
+      typeof code === 'string' ? { reason: code } : {},
+      error,
+    );
+  }
+  if (text.length > MAX_INVENTORY_BYTES)
+    throw inventoryError(path, '', `is larger than ${MAX_INVENTORY_BYTES} bytes`, undefined);
+  return parseInventory(text, { file: path });
+}
