@@ -13,8 +13,10 @@ export {
 } from './bpcs/v1/evaluate.js';
 export {
   BPCS_EXIT_CODE_ERRORS,
+  BPCS_EXIT_CODE_TABLE,
   BPCS_EXIT_CODES,
   type BpcsExitCode,
+  type BpcsExitCodeRow,
   isBpcsExitCode,
   SHELL_NOT_EXECUTABLE_EXIT_CODES,
 } from './bpcs/v1/exit-codes.js';
@@ -43,6 +45,7 @@ export {
   DeployModeSchema,
   ERROR_CODE_PATTERN,
   isActionName,
+  isTraceId,
   type JsonObject,
   JsonObjectSchema,
   NodeNameSchema,
@@ -50,6 +53,7 @@ export {
   SemverSchema,
   TIMESTAMP_PATTERN,
   TimestampSchema,
+  TRACE_ID_LENGTH,
   TRACE_ID_PATTERN,
   TRANSPORT_NAME_PATTERN,
   TraceIdSchema,
@@ -77,7 +81,26 @@ export {
   UNTRACED_TRACE_ID,
 } from './errors/rune-error.js';
 export {
+  buildJsonSchemas,
+  formatJsonSchemaFile,
+  JSON_SCHEMA_DIALECT,
+  JSON_SCHEMA_FILES,
+  type JsonSchemaDocument,
+  jsonSchemaId,
+  MRS_RULES_BEYOND_SCHEMA,
+  toPlainJsonSchema,
+} from './json-schema.js';
+export { INFERRED_PLUGIN_VERSION, inferMrsManifest } from './mrs/v1/infer.js';
+export {
+  checkParameterValue,
+  compileParameterPattern,
+  escapeJsonPointerToken,
+  isTopLevelParameterValue,
+  resolveParameters,
+} from './mrs/v1/parameters.js';
+export {
   isMrsManifest,
+  listManifestRuleViolations,
   MAX_MANIFEST_BYTES,
   parseMrsManifest,
   SUPPORTED_MRS_VERSIONS,
@@ -85,17 +108,23 @@ export {
 } from './mrs/v1/parse.js';
 export {
   DEFAULT_PLUGIN_TIMEOUT_MS,
+  MRS_PARAMETER_TYPES,
   MRS_V1,
+  MrsArrayItemsSchema,
   type MrsManifest,
   MrsManifestSchema,
   type MrsParameter,
   MrsParameterSchema,
   type MrsParameters,
   MrsParametersSchema,
+  type MrsParameterType,
   MrsRequirementsSchema,
+  PARAMETER_NAME_PATTERN,
+  RCS_VERSION_PATTERN,
 } from './mrs/v1/schema.js';
 export {
   isRcsRequest,
+  negotiateRcsVersion,
   parseRcsRequest,
   SUPPORTED_RCS_VERSIONS,
   validateRcsRequest,
@@ -114,17 +143,27 @@ export {
   RcsSenderSchema,
 } from './rcs/v1/schema.js';
 export {
+  buildSpecSections,
+  type ReplacedSections,
+  renderErrorCatalogTable,
+  renderExitCodeTable,
+  renderFieldTable,
+  replaceGeneratedSections,
+} from './spec-sections.js';
+export {
   DEFAULT_MAX_DOCUMENT_BYTES,
   DEFAULT_MAX_DOCUMENT_DEPTH,
   decodeUtf8,
   listViolations,
   MAX_LISTED_VIOLATIONS,
   measureJsonDepth,
+  negotiateSchemaVersion,
   type ParseOptions,
   type ParseResult,
   parseJsonDocument,
   type SchemaViolation,
   schemaViolation,
+  schemaViolations,
   utf8ByteLength,
   validateSchema,
 } from './validation/parse.js';

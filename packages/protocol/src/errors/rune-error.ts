@@ -1,10 +1,24 @@
+import { isTraceId } from '../common/primitives.js';
 import { ERROR_CATALOG, type ErrorCategory, type ErrorCode } from '../eps/v1/catalog.js';
 import type { EpsError } from '../eps/v1/schema.js';
 
+/** EPS v1 length limits (see EpsErrorSchema); toJSON clips to them so its output always validates. */
+const MAX_MESSAGE_LENGTH = 4096;
+const MAX_COMPONENT_LENGTH = 128;
+const MAX_NODE_LENGTH = 255;
+const MAX_ACTION_LENGTH = 64;
+
+function clip(text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+
 /** Where an error arose, in EPS terms. */
 export interface RuneErrorSource {
+  /** The component that raised the error: rune-core, rune-cli, transport-ssh, plugin:<name>, ... */
   component: string;
+  /** The node the error concerns, if any. */
   node?: string;
+  /** The action the error concerns, if any. */
   action?: string;
 }
 
@@ -16,7 +30,9 @@ export interface RuneErrorOptions {
   cause?: unknown;
   /** Overrides the catalog's default retryability. */
   retryable?: boolean;
+  /** Where the error arose; defaults to `{ component: 'rune' }`. */
   source?: RuneErrorSource;
+  /** The trace id of the run; serialized as {@link UNTRACED_TRACE_ID} when absent or malformed. */
   traceId?: string;
   /** Defaults to now. */
   timestamp?: Date;
@@ -31,12 +47,19 @@ export const UNTRACED_TRACE_ID = 'ffffffffffffffffffffffffffffffff';
  */
 export class RuneError extends Error {
   override readonly name = 'RuneError';
+  /** The EPS catalog code. */
   readonly code: ErrorCode;
+  /** The code's category, from the catalog. */
   readonly category: ErrorCategory;
+  /** Whether retrying the same request may succeed. */
   readonly retryable: boolean;
+  /** Structured facts for machines. */
   readonly details: Record<string, unknown> | undefined;
+  /** Where the error arose. */
   readonly source: RuneErrorSource;
+  /** The trace id of the run, when known. */
   readonly traceId: string | undefined;
+  /** When the error arose. */
   readonly timestamp: Date;
 
   constructor(code: ErrorCode, message: string, options: RuneErrorOptions = {}) {
@@ -79,16 +102,27 @@ export class RuneError extends Error {
     });
   }
 
-  /** The EPS v1 wire shape. */
+  /**
+   * The EPS v1 wire shape. Always valid against EpsErrorSchema: an empty message becomes the
+   * catalog description, over-long strings are clipped, a malformed trace id becomes
+   * {@link UNTRACED_TRACE_ID} and an invalid timestamp becomes the time of serialization, because
+   * an error report that fails validation would hide the error it reports.
+   */
   toJSON(): EpsError {
+    const source: EpsError['source'] = {
+      component: clip(this.source.component || 'rune', MAX_COMPONENT_LENGTH),
+    };
+    if (this.source.node) source.node = clip(this.source.node, MAX_NODE_LENGTH);
+    if (this.source.action) source.action = clip(this.source.action, MAX_ACTION_LENGTH);
+    const time = Number.isNaN(this.timestamp.getTime()) ? new Date() : this.timestamp;
     const json: EpsError = {
       code: this.code,
       category: this.category,
-      message: this.message,
+      message: clip(this.message || ERROR_CATALOG[this.code].description, MAX_MESSAGE_LENGTH),
       retryable: this.retryable,
-      source: { ...this.source },
-      trace_id: this.traceId ?? UNTRACED_TRACE_ID,
-      timestamp: this.timestamp.toISOString(),
+      source,
+      trace_id: isTraceId(this.traceId) ? this.traceId : UNTRACED_TRACE_ID,
+      timestamp: time.toISOString(),
     };
     if (this.details !== undefined) json.details = this.details;
     return json;

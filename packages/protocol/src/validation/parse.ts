@@ -1,13 +1,17 @@
 /**
  * Parsing untrusted documents without exceptions and without partial objects.
  *
- * Every `parse*` function walks the same ladder — UTF-8 decode, size, nesting depth, JSON syntax,
- * schema_version negotiation, schema — and stops at the first rung that fails, returning an EPS
- * error that names what failed. Depth is measured on the text before `JSON.parse`, so a hostile
- * document of a million nested arrays costs a linear scan, never a stack overflow in a validator.
+ * Every `parse*` function walks the same ladder — size (DOCUMENT_TOO_LARGE), UTF-8 decoding
+ * (INVALID_ENCODING), nesting depth (DOCUMENT_TOO_DEEP), JSON syntax (MALFORMED_JSON),
+ * schema_version negotiation (UNSUPPORTED_SCHEMA_VERSION), schema and cross-field rules
+ * (SCHEMA_VIOLATION) — and stops at the first rung that fails, returning an EPS error that names
+ * what failed. Size comes first because it is the cheapest check and bounds every later one.
+ * Depth is measured on the text before `JSON.parse`, so a hostile document of a million nested
+ * arrays costs a linear scan, never a stack overflow in a parser or validator.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import type { ErrorCode } from '../eps/v1/catalog.js';
 import { RuneError, type RuneErrorSource } from '../errors/rune-error.js';
 
@@ -28,6 +32,7 @@ export interface ParseOptions {
   maxDepth?: number;
   /** Component named as the error source. */
   source?: RuneErrorSource;
+  /** Trace id recorded on the error. */
   traceId?: string;
 }
 
@@ -65,12 +70,17 @@ function fail<T>(
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes bytes as strict UTF-8 (a leading BOM is dropped). Strings pass through. */
+/**
+ * Decodes bytes as strict UTF-8. A leading byte-order mark is dropped, from bytes and from strings
+ * alike (RFC 8259 §8.1 lets a parser ignore it), so both input forms always give the same verdict.
+ */
 export function decodeUtf8(
   input: string | Uint8Array,
   options: ParseOptions = {},
 ): ParseResult<string> {
-  if (typeof input === 'string') return { ok: true, value: input };
+  if (typeof input === 'string') {
+    return { ok: true, value: input.charCodeAt(0) === 0xfeff ? input.slice(1) : input };
+  }
   try {
     return { ok: true, value: utf8.decode(input) };
   } catch {
@@ -159,12 +169,54 @@ export function parseJsonDocument(
   }
 }
 
-/** Lists every violation of `schema` by `value`, located by JSON pointer. */
+function describeConst(schema: unknown): string | undefined {
+  if (typeof schema !== 'object' || schema === null || !('const' in schema)) return undefined;
+  return JSON.stringify((schema as { const: unknown }).const);
+}
+
+/**
+ * Turns one TypeBox error into violations. TypeBox reports a failed union as one opaque
+ * "Expected union value" at the union's path; this looks inside: when some alternative failed only
+ * below that path (the value had the right kind but wrong members, e.g. an `error` object that is
+ * not a valid EPS error), the alternative with the fewest violations is reported member by member;
+ * a union of constants is reported as "Expected one of: ...".
+ */
+function explain(error: ValueError, depth: number): SchemaViolation[] {
+  if (error.type !== ValueErrorType.Union || depth > 8) {
+    return [{ pointer: error.path, message: error.message }];
+  }
+  const alternatives = error.errors.map((iterator) => [...iterator]);
+  const inside = alternatives.filter(
+    (errors) =>
+      errors.length > 0 && errors.every((inner) => inner.path.startsWith(`${error.path}/`)),
+  );
+  if (inside.length > 0) {
+    const best = inside.reduce((a, b) => (b.length < a.length ? b : a));
+    return best.flatMap((inner) => explain(inner, depth + 1));
+  }
+  const anyOf = (error.schema as { anyOf?: unknown[] }).anyOf ?? [];
+  const constants = anyOf.map(describeConst);
+  if (constants.length > 0 && constants.every((text) => text !== undefined)) {
+    return [{ pointer: error.path, message: `Expected one of: ${constants.join(', ')}` }];
+  }
+  const kinds = alternatives
+    .map((errors) => errors[0]?.message.replace(/^Expected /, ''))
+    .filter((text): text is string => text !== undefined);
+  const message = kinds.length > 0 ? `Expected ${[...new Set(kinds)].join(' or ')}` : error.message;
+  return [{ pointer: error.path, message }];
+}
+
+/**
+ * Lists every violation of `schema` by `value` (at most {@link MAX_LISTED_VIOLATIONS}), each
+ * located by a JSON pointer (RFC 6901; `""` is the whole document).
+ */
 export function listViolations(schema: TSchema, value: unknown): SchemaViolation[] {
   const violations: SchemaViolation[] = [];
   for (const error of compiled(schema).Errors(value)) {
-    violations.push({ pointer: error.path === '' ? '' : error.path, message: error.message });
-    if (violations.length >= MAX_LISTED_VIOLATIONS) break;
+    for (const violation of explain(error, 0)) {
+      violations.push(violation);
+      if (violations.length >= MAX_LISTED_VIOLATIONS) return violations;
+    }
   }
   return violations;
 }
@@ -177,13 +229,7 @@ export function validateSchema<T extends TSchema>(
   options: ParseOptions = {},
 ): ParseResult<Static<T>> {
   if (compiled(schema).Check(value)) return { ok: true, value: value as Static<T> };
-  const violations = listViolations(schema, value);
-  const first = violations[0];
-  const where = first === undefined ? '' : `: ${first.pointer || '/'} ${first.message}`;
-  const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
-  return fail('SCHEMA_VIOLATION', `${label} violates its schema${where}${more}`, options, {
-    violations,
-  });
+  return schemaViolations(label, listViolations(schema, value), options);
 }
 
 /** A SCHEMA_VIOLATION for one rule the schema itself cannot express (cross-field rules). */
@@ -193,13 +239,42 @@ export function schemaViolation<T>(
   message: string,
   options: ParseOptions = {},
 ): ParseResult<T> {
+  return schemaViolations(label, [{ pointer, message }], options);
+}
+
+/** A SCHEMA_VIOLATION listing several violations found by cross-field rules. */
+export function schemaViolations<T>(
+  label: string,
+  violations: readonly SchemaViolation[],
+  options: ParseOptions = {},
+): ParseResult<T> {
+  const listed = violations.slice(0, MAX_LISTED_VIOLATIONS);
+  const first = listed[0];
+  const where = first === undefined ? '' : `: ${first.pointer || '/'} ${first.message}`;
+  const more = listed.length > 1 ? ` (and ${listed.length - 1} more)` : '';
+  return fail('SCHEMA_VIOLATION', `${label} violates its schema${where}${more}`, options, {
+    violations: listed,
+  });
+}
+
+/**
+ * Schema-version negotiation between a sender that can speak `offered` versions and a receiver
+ * that implements `supported` ones (both in preference order, newest first): the receiver's most
+ * preferred version the sender also offers, or UNSUPPORTED_SCHEMA_VERSION naming both lists.
+ * The control node uses it to choose the RCS version for a plugin from its MRS `accepts`.
+ */
+export function negotiateSchemaVersion(
+  offered: readonly string[],
+  supported: readonly string[],
+  options: ParseOptions = {},
+): ParseResult<string> {
+  const common = supported.find((version) => offered.includes(version));
+  if (common !== undefined) return { ok: true, value: common };
   return fail(
-    'SCHEMA_VIOLATION',
-    `${label} violates its schema: ${pointer || '/'} ${message}`,
+    'UNSUPPORTED_SCHEMA_VERSION',
+    `no common schema version: offered ${offered.join(', ') || '(none)'}; supported: ${supported.join(', ')}`,
     options,
-    {
-      violations: [{ pointer, message }],
-    },
+    { received: offered.map((version) => version.slice(0, 64)), supported: [...supported] },
   );
 }
 

@@ -140,13 +140,13 @@ export const ERROR_CATALOG = {
     'protocol',
     X.PROTOCOL,
     false,
-    'A document or one of its strings exceeds the size limit.',
+    'A document exceeds the size limit (1 MiB by default, 256 KiB for a manifest).',
   ),
   DOCUMENT_TOO_DEEP: entry(
     'protocol',
     X.PROTOCOL,
     false,
-    'A document nests deeper than the limit (64 levels).',
+    'A document nests arrays and objects deeper than the limit (64 levels by default).',
   ),
   SCHEMA_VIOLATION: entry(
     'protocol',

@@ -1,10 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import {
-  ERROR_CODE_PATTERN,
-  JsonObjectSchema,
-  TimestampSchema,
-  TraceIdSchema,
-} from '../../common/primitives.js';
+import { ERROR_CODE_PATTERN, TimestampSchema, TraceIdSchema } from '../../common/primitives.js';
 import { ERROR_CATEGORIES } from './catalog.js';
 
 /** Where an error arose. */
@@ -16,10 +11,14 @@ export const EpsSourceSchema = Type.Object(
       description:
         'The component that raised the error: rune-core, rune-cli, transport-ssh, plugin:<name>, ...',
     }),
-    node: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    action: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    node: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'The node concerned, if any.' }),
+    ),
+    action: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'The action concerned, if any.' }),
+    ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Where the error arose.' },
 );
 
 /** An EPS v1 error: the one wire shape of every error RUNE or a plugin reports. */
@@ -40,10 +39,18 @@ export const EpsErrorSchema = Type.Object(
     }),
     retryable: Type.Boolean({ description: 'Whether retrying the same request may succeed.' }),
     source: EpsSourceSchema,
-    trace_id: TraceIdSchema,
-    timestamp: TimestampSchema,
-    details: Type.Optional(JsonObjectSchema),
+    trace_id: Type.String({
+      ...TraceIdSchema,
+      description: 'Trace id of the run; ffffffffffffffffffffffffffffffff before any trace exists.',
+    }),
+    timestamp: Type.String({ ...TimestampSchema, description: 'When the error arose (RFC 3339).' }),
+    details: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Structured facts for machines: violations, exit codes, fingerprints, ...',
+      }),
+    ),
   },
   { additionalProperties: false, title: 'EPS v1 error' },
 );
+/** An EPS v1 error. */
 export type EpsError = Static<typeof EpsErrorSchema>;

@@ -1,4 +1,5 @@
 import {
+  negotiateSchemaVersion,
   type ParseOptions,
   type ParseResult,
   parseVersioned,
@@ -36,4 +37,15 @@ export function validateRcsRequest(
 /** True when `value` is a valid RCS v1 request. */
 export function isRcsRequest(value: unknown): value is RcsRequest {
   return validateVersioned(rcs, value).ok;
+}
+
+/**
+ * Chooses the RCS version to send a plugin: the newest version this implementation supports that
+ * the plugin lists in its MRS `accepts`, or UNSUPPORTED_SCHEMA_VERSION when there is none.
+ */
+export function negotiateRcsVersion(
+  accepts: readonly string[],
+  options?: ParseOptions,
+): ParseResult<string> {
+  return negotiateSchemaVersion(accepts, SUPPORTED_RCS_VERSIONS, options);
 }

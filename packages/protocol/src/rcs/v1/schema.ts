@@ -2,7 +2,6 @@ import { type Static, Type } from '@sinclair/typebox';
 import {
   ActionNameSchema,
   DeployModeSchema,
-  JsonObjectSchema,
   NodeNameSchema,
   TimestampSchema,
   TraceIdSchema,
@@ -34,18 +33,27 @@ export const RcsSenderSchema = Type.Object(
       description: 'Host name of the control node.',
     }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Who sent the request.' },
 );
 
 /** Identity and time of one message. */
 export const RcsMessageMetadataSchema = Type.Object(
   {
-    message_id: UuidSchema,
-    trace_id: TraceIdSchema,
-    timestamp: TimestampSchema,
+    message_id: Type.String({
+      ...UuidSchema,
+      description: 'Unique id of this request; a result echoes it in in_reply_to.',
+    }),
+    trace_id: Type.String({
+      ...TraceIdSchema,
+      description: 'Trace id of the run (W3C trace-context form); a result must echo it.',
+    }),
+    timestamp: Type.String({
+      ...TimestampSchema,
+      description: 'When the request was built (RFC 3339).',
+    }),
     sender: RcsSenderSchema,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Identity and time of the request.' },
 );
 
 /** Where and how the request runs. */
@@ -56,7 +64,7 @@ export const RcsRoutingSchema = Type.Object(
     transport: TransportNameSchema,
     deploy_mode: DeployModeSchema,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Where and how the request runs.' },
 );
 
 /** Execution options the plugin must honour. */
@@ -72,7 +80,7 @@ export const RcsOptionsSchema = Type.Object(
         'Time the control node allows the plugin, in milliseconds; plugins may size their own waits by it.',
     }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Execution options the plugin must honour.' },
 );
 
 /** The RCS v1 request: the one JSON document a plugin receives on stdin. */
@@ -82,21 +90,28 @@ export const RcsRequestSchema = Type.Object(
     routing: RcsRoutingSchema,
     payload: Type.Object(
       {
-        schema_version: Type.Literal(RCS_V1),
+        schema_version: Type.Literal(RCS_V1, { description: 'Always "rcs_v1" for this version.' }),
         data: Type.Object(
           {
-            input_parameters: JsonObjectSchema,
+            input_parameters: Type.Record(Type.String(), Type.Unknown(), {
+              description:
+                'Parameters, already checked against the manifest by the control node, defaults filled.',
+            }),
             options: RcsOptionsSchema,
           },
-          { additionalProperties: false },
+          { additionalProperties: false, description: 'What the plugin is asked to do.' },
         ),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, description: 'The versioned body of the request.' },
     ),
   },
   { additionalProperties: false, title: 'RCS v1 request' },
 );
+/** An RCS v1 request. */
 export type RcsRequest = Static<typeof RcsRequestSchema>;
+/** The sender block of an RCS request. */
 export type RcsSender = Static<typeof RcsSenderSchema>;
+/** The routing block of an RCS request. */
 export type RcsRouting = Static<typeof RcsRoutingSchema>;
+/** The execution options of an RCS request. */
 export type RcsOptions = Static<typeof RcsOptionsSchema>;
