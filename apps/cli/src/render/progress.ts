@@ -1,0 +1,162 @@
+/**
+ * The live progress bar of a fleet run (pretty output on a TTY, drawn on stderr).
+ *
+ * Rendering is a pure function of a small state ({@link renderProgressLine}); the
+ * {@link ProgressBar} only tracks that state from run events and redraws one line in place,
+ * throttled so a 1000-node run does not spend its time repainting. It never draws when stderr
+ * is not a terminal or the output is machine-readable (json/jsonl): see {@link shouldShowProgress}.
+ */
+import pc from 'picocolors';
+
+/** How a finished node is counted. Matches the mediator's node status. */
+export type ProgressStatus = 'success' | 'partial' | 'failure' | 'skipped';
+
+/** What the bar shows. */
+export interface ProgressState {
+  total: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  elapsedMs: number;
+  /** Shown at the end of the line, e.g. the action name. */
+  label?: string;
+}
+
+/** Options of {@link renderProgressLine}. */
+export interface RenderProgressOptions {
+  /** Terminal width in columns (the line never exceeds it). */
+  columns: number;
+  /** Use ANSI colours. */
+  color: boolean;
+}
+
+/** Default terminal width when the stream does not report one. */
+export const DEFAULT_COLUMNS = 80;
+
+function formatElapsed(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+}
+
+/** One line of progress: `[#####-----]  42/100  ok 40  failed 2  skipped 0  running 8  12.3s`. */
+export function renderProgressLine(state: ProgressState, options: RenderProgressOptions): string {
+  const done = state.succeeded + state.failed + state.skipped;
+  const width = String(state.total).length;
+  const tailWith = (colors: ReturnType<typeof pc.createColors>): string => {
+    const counts = [
+      `${String(done).padStart(width)}/${state.total}`,
+      colors.green(`ok ${state.succeeded}`),
+      state.failed > 0 ? colors.red(`failed ${state.failed}`) : `failed ${state.failed}`,
+      state.skipped > 0 ? colors.yellow(`skipped ${state.skipped}`) : `skipped ${state.skipped}`,
+      `running ${state.running}`,
+      formatElapsed(state.elapsedMs),
+    ];
+    if (state.label !== undefined) counts.push(state.label);
+    return counts.join('  ');
+  };
+  const plain = tailWith(pc.createColors(false));
+  const barWidth = Math.max(0, Math.min(40, options.columns - plain.length - 4));
+  if (barWidth < 5) return plain.slice(0, Math.max(0, options.columns - 1));
+  const colors = pc.createColors(options.color);
+  const fraction = state.total === 0 ? 1 : done / state.total;
+  const filled = Math.round(fraction * barWidth);
+  const bar = `${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}`;
+  return `[${colors.cyan(bar)}] ${tailWith(colors)}`;
+}
+
+/** Whether a run should draw a progress bar. */
+export function shouldShowProgress(options: {
+  isTTY: boolean | undefined;
+  output: string;
+  total: number;
+}): boolean {
+  return options.isTTY === true && options.output === 'pretty' && options.total > 0;
+}
+
+/** Where the bar is drawn: a subset of a `tty.WriteStream`. */
+export interface ProgressStream {
+  write(chunk: string): unknown;
+  columns?: number;
+}
+
+/** Options of {@link ProgressBar}. */
+export interface ProgressBarOptions {
+  total: number;
+  stream: ProgressStream;
+  color: boolean;
+  label?: string;
+  /** Clock (injectable for tests). */
+  now?: () => number;
+  /** Minimum ms between redraws (the first and last draws are never throttled). Default 80. */
+  throttleMs?: number;
+}
+
+const CLEAR_LINE = '\r\x1b[2K';
+
+/** Tracks a fleet run and redraws its progress line in place. */
+export class ProgressBar {
+  private readonly state: ProgressState;
+  private readonly now: () => number;
+  private readonly startedAt: number;
+  private lastDraw = Number.NEGATIVE_INFINITY;
+  private drawn = false;
+  private closed = false;
+
+  constructor(private readonly options: ProgressBarOptions) {
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.state = {
+      total: options.total,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      skipped: 0,
+      elapsedMs: 0,
+    };
+    if (options.label !== undefined) this.state.label = options.label;
+  }
+
+  /** A node started. */
+  start(): void {
+    this.state.running++;
+    this.draw(false);
+  }
+
+  /** A node finished (or was skipped without starting: pass `started: false`). */
+  finish(status: ProgressStatus, started = true): void {
+    if (started) this.state.running = Math.max(0, this.state.running - 1);
+    if (status === 'failure') this.state.failed++;
+    else if (status === 'skipped') this.state.skipped++;
+    else this.state.succeeded++;
+    const done = this.state.succeeded + this.state.failed + this.state.skipped;
+    this.draw(done >= this.state.total);
+  }
+
+  /** Erases the bar so the summary (or an error) starts on a clean line. Idempotent. */
+  clear(): void {
+    if (this.drawn) this.options.stream.write(CLEAR_LINE);
+    this.drawn = false;
+    this.closed = true;
+  }
+
+  /** Current state (for tests and the summary). */
+  snapshot(): ProgressState {
+    return { ...this.state, elapsedMs: this.now() - this.startedAt };
+  }
+
+  private draw(force: boolean): void {
+    if (this.closed) return;
+    const at = this.now();
+    if (!force && this.drawn && at - this.lastDraw < (this.options.throttleMs ?? 80)) return;
+    this.lastDraw = at;
+    this.drawn = true;
+    const line = renderProgressLine(this.snapshot(), {
+      columns: this.options.stream.columns ?? DEFAULT_COLUMNS,
+      color: this.options.color,
+    });
+    this.options.stream.write(`${CLEAR_LINE}${line}`);
+  }
+}
