@@ -4,6 +4,45 @@
  */
 
 export {
+  AUDIT_GENESIS_HASH,
+  type AuditEntry,
+  type AuditEvent,
+  type AuditRecord,
+  type AuditSink,
+  type AuditVerification,
+  canonicalJson,
+  createFileAuditSink,
+  createMemoryAuditSink,
+  currentOperator,
+  type FileAuditSinkOptions,
+  hashAuditRecord,
+  readAuditLog,
+  verifyAuditLog,
+} from './audit/audit-log.js';
+export {
+  CONFIG_SECTIONS,
+  type ConfigFile,
+  ConfigFileSchema,
+  type ConfigSectionName,
+  DEFAULT_CONFIG_VALUES,
+  type RuneConfig,
+} from './config/config-schema.js';
+export {
+  type ConfigSource,
+  configEnvName,
+  describeConfig,
+  type LoadConfigOptions,
+  type LoadedConfig,
+  loadConfig,
+  SYSTEM_CONFIG_PATH,
+} from './config/load-config.js';
+export {
+  type EnvironmentOptions,
+  expandLocalPath,
+  resolveXdgDirs,
+  type XdgDirs,
+} from './config/xdg-dirs.js';
+export {
   DEFAULT_CONCURRENCY,
   type FailureBudget,
   type FleetPolicy,
@@ -42,6 +81,77 @@ export {
   selectTargets,
 } from './inventory/select-targets.js';
 export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
+export {
+  type ArtifactRecord,
+  aggregateExitCode,
+  EXIT_CODE_SEVERITY,
+  type ExecutePlanOptions,
+  executePlan,
+  exitCodeForError,
+  type NodeRunResult,
+  type NodeRunStatus,
+  type RunOutcome,
+  type RunSummary,
+  summarizeRun,
+} from './mediator/execute-plan.js';
+export {
+  assertCompatibleTransport,
+  createTransportRegistry,
+  type TransportProvider,
+  type TransportRegistry,
+} from './mediator/transport-registry.js';
+export {
+  type ExecutionPlan,
+  LOCAL_NODE_NAMES,
+  LOCAL_TRANSPORT_NAME,
+  newTraceId,
+  type PlanContext,
+  type PlannedNode,
+  type PlannedPlugin,
+  type PlanRequest,
+  type PlanTarget,
+  planRun,
+  type ResolvedTarget,
+  redactPlan,
+  resolveTargets,
+  targetName,
+} from './orchestrator/plan-run.js';
+export {
+  coerceParameter,
+  type ParameterInput,
+  type ParameterViolation,
+  REDACTED,
+  redactParameters,
+  resolveParameters,
+  sensitiveParameterNames,
+} from './orchestrator/resolve-parameters.js';
+export {
+  builtinPluginDir,
+  defaultPluginSources,
+  discoverPlugins,
+  inferManifest,
+  type PluginCandidate,
+  type PluginRegistry,
+  type PluginRegistryOptions,
+  type PluginSourceDir,
+  type PluginSourceKind,
+  type RegisteredPlugin,
+  suggestActions,
+} from './plugins/plugin-registry.js';
+export {
+  type ActionInfo,
+  createRune,
+  type PluginInfo,
+  type Rune,
+  type RuneOptions,
+  type RuneRunOptions,
+  type RunReport,
+} from './rune.js';
+export {
+  createLocalTransport,
+  DEFAULT_KILL_GRACE_MS,
+  type LocalTransportOptions,
+} from './transport/local-transport.js';
 export { HeadCapture, TailCapture } from './transport/output-capture.js';
 export {
   type FetchedArtifact,
@@ -56,3 +166,4 @@ export {
   type TransportFactory,
   type TransportPlugin,
 } from './transport/transport.js';
+export { CORE_VERSION } from './version.js';

@@ -50,6 +50,11 @@ export interface TransportPlugin {
   content: Uint8Array;
   /** Absolute path of the plugin on the node (deploy mode `preinstalled`). */
   remotePath?: string;
+  /**
+   * Path of the plugin file on the control node, set by core. Remote transports ignore it; the
+   * local transport runs this file in place after re-checking its sha256.
+   */
+  localPath?: string;
 }
 
 /** Output capture limits. */

@@ -1,0 +1,323 @@
+/**
+ * `createRune()`: the one object a Node tool author needs. It loads the configuration,
+ * discovers plugins, plans and executes runs through the registered transports, and writes the
+ * audit trail — one record per node run, per dry run and per refusal — so that embedding RUNE in
+ * another tool keeps the same guarantees as the CLI.
+ */
+import { hostname } from 'node:os';
+import type { RcsSender } from '@rune/protocol';
+import { RuneError } from '@rune/protocol';
+import {
+  type AuditEntry,
+  type AuditSink,
+  createFileAuditSink,
+  currentOperator,
+} from './audit/audit-log.js';
+import type { ConfigFile } from './config/config-schema.js';
+import { type LoadedConfig, loadConfig } from './config/load-config.js';
+import type { EnvironmentOptions } from './config/xdg-dirs.js';
+import {
+  type ExecutePlanOptions,
+  executePlan,
+  type NodeRunResult,
+  type RunOutcome,
+} from './mediator/execute-plan.js';
+import {
+  createTransportRegistry,
+  type TransportProvider,
+  type TransportRegistry,
+} from './mediator/transport-registry.js';
+import {
+  type ExecutionPlan,
+  newTraceId,
+  type PlanRequest,
+  planRun,
+  targetName,
+} from './orchestrator/plan-run.js';
+import { redactParameters } from './orchestrator/resolve-parameters.js';
+import {
+  defaultPluginSources,
+  discoverPlugins,
+  type PluginCandidate,
+  type PluginRegistry,
+  type PluginSourceDir,
+} from './plugins/plugin-registry.js';
+import { createLocalTransport } from './transport/local-transport.js';
+import { CORE_VERSION } from './version.js';
+
+/** Options of {@link createRune}. */
+export interface RuneOptions extends EnvironmentOptions {
+  /** An already loaded configuration; otherwise it is loaded with `configFile`/`configOverrides`. */
+  config?: LoadedConfig;
+  /** Explicit config file (like `--config`). */
+  configFile?: string;
+  /** Config values with flag precedence. */
+  configOverrides?: ConfigFile;
+  /** Extra transports by name (`ssh`, `ssm`, your own). `local` is registered unless replaced. */
+  transports?: Readonly<Record<string, TransportProvider>>;
+  /** Where audit records go; default: the JSONL file at `core.audit_log`. */
+  auditSink?: AuditSink;
+  /** RCS sender identity; default `{ component: 'rune-core', version, host: os.hostname() }`. */
+  sender?: Partial<RcsSender>;
+  /** OS user recorded in audit records; default `os.userInfo().username`. */
+  operator?: string;
+  /** Plugin directories in precedence order; default built-in, user data dir, `plugins.plugin_dir`. */
+  pluginSources?: readonly PluginSourceDir[];
+  /** Clock (injectable). */
+  now?: () => Date;
+  /** Receives non-fatal warnings (skipped plugin files, shadowed plugins). */
+  onWarning?: (message: string) => void;
+}
+
+/** Options of {@link Rune.execute} and {@link Rune.run}. */
+export interface RuneRunOptions {
+  signal?: AbortSignal;
+  /** Called as each node finishes (after its audit record is written). */
+  onNodeResult?: (result: NodeRunResult, index: number) => void;
+  onNodeStart?: ExecutePlanOptions['onNodeStart'];
+  /** Fleet policy fields passed to the scheduler (canary, maxFailures, deadlineMs). */
+  policy?: ExecutePlanOptions['policy'];
+}
+
+/** What {@link Rune.run} returns: the plan, and the outcome unless it was a dry run. */
+export interface RunReport {
+  plan: ExecutionPlan;
+  outcome: RunOutcome | null;
+}
+
+/** Summary of one registered action, for listings. */
+export interface ActionInfo {
+  action: string;
+  version: string;
+  description: string;
+  source: string;
+  path: string;
+  inferred: boolean;
+  problem: string | null;
+  shadowed: number;
+}
+
+/** Everything known about one action, for `rune plugin-info`. */
+export interface PluginInfo {
+  action: string;
+  /** The candidate that runs, first; shadowed ones after it. */
+  candidates: PluginCandidate[];
+  /** Why the winner cannot run, if it cannot (INVALID_MANIFEST, PLUGIN_NOT_EXECUTABLE). */
+  problem: ReturnType<RuneError['toJSON']> | null;
+}
+
+/** The RUNE facade. */
+export interface Rune {
+  /** The effective configuration and the source of every value. */
+  readonly config: LoadedConfig;
+  /** The transport registry (register your own transports here). */
+  readonly transports: TransportRegistry;
+  /** The plugin registry, discovered on first use. Throws PLUGIN_DIR_UNREADABLE. */
+  registry(): PluginRegistry;
+  /** Every action with its winning plugin. */
+  listActions(): ActionInfo[];
+  /** Everything known about one action. Throws INVALID_ACTION_NAME or UNKNOWN_ACTION. */
+  pluginInfo(action: string): PluginInfo;
+  /**
+   * Validates a request and returns its plan, contacting nothing. A refusal is audited (one
+   * record, node null) and rethrown as RuneError.
+   */
+  plan(request: PlanRequest, traceId?: string): Promise<ExecutionPlan>;
+  /** Executes a plan; audits one record per node; never throws for node failures. */
+  execute(plan: ExecutionPlan, options?: RuneRunOptions): Promise<RunOutcome>;
+  /** plan() then, unless `request.dryRun`, execute(). A dry run is audited as one record. */
+  run(request: PlanRequest, options?: RuneRunOptions): Promise<RunReport>;
+  /** Closes every transport. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Creates the RUNE facade. Throws INVALID_CONFIG when the configuration is invalid. */
+export function createRune(options: RuneOptions = {}): Rune {
+  const environment: EnvironmentOptions = {
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.home === undefined ? {} : { home: options.home }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  };
+  const loaded =
+    options.config ??
+    loadConfig({
+      ...environment,
+      ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+      ...(options.configOverrides === undefined ? {} : { overrides: options.configOverrides }),
+    });
+  const config = loaded.config;
+  const host = hostname();
+  const sender: RcsSender = {
+    component: options.sender?.component ?? 'rune-core',
+    version: options.sender?.version ?? CORE_VERSION,
+    host: options.sender?.host ?? (host === '' ? 'localhost' : host),
+  };
+  const operator = options.operator ?? currentOperator(options.env);
+  const now = options.now ?? (() => new Date());
+  const audit =
+    options.auditSink ??
+    createFileAuditSink({
+      path: config.core.audit_log ?? `${loaded.dirs.stateHome}/rune/audit.jsonl`,
+      host: sender.host,
+      now,
+    });
+  const transports = createTransportRegistry({
+    local: () => createLocalTransport(),
+    ...options.transports,
+  });
+  let registry: PluginRegistry | undefined;
+
+  const getRegistry = (): PluginRegistry => {
+    registry ??= discoverPlugins({
+      sources:
+        options.pluginSources ??
+        defaultPluginSources({
+          dataHome: loaded.dirs.dataHome,
+          ...(config.plugins.plugin_dir === undefined
+            ? {}
+            : { pluginDir: config.plugins.plugin_dir }),
+        }),
+      ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+    });
+    return registry;
+  };
+
+  const pluginFacts = (plan: ExecutionPlan): AuditEntry['plugin'] => ({
+    version: plan.plugin.version,
+    sha256: plan.plugin.sha256,
+    path: plan.plugin.path,
+    source: plan.plugin.source,
+  });
+
+  const rune: Rune = {
+    config: loaded,
+    transports,
+    registry: getRegistry,
+
+    listActions() {
+      const reg = getRegistry();
+      return reg.actions().map((action) => {
+        const [winner, ...shadowed] = reg.candidates(action);
+        let problem: string | null = null;
+        try {
+          reg.resolve(action);
+        } catch (error) {
+          problem = RuneError.from(error).code;
+        }
+        return {
+          action,
+          version: winner?.manifest?.version ?? '?',
+          description: winner?.manifest?.description ?? winner?.manifestError?.message ?? '',
+          source: winner?.source ?? '?',
+          path: winner?.path ?? '',
+          inferred: winner?.manifest?.inferred === true,
+          problem,
+          shadowed: shadowed.length,
+        };
+      });
+    },
+
+    pluginInfo(action) {
+      const reg = getRegistry();
+      let problem: PluginInfo['problem'] = null;
+      try {
+        reg.resolve(action);
+      } catch (error) {
+        const runeError = RuneError.from(error);
+        if (runeError.code === 'INVALID_ACTION_NAME' || runeError.code === 'UNKNOWN_ACTION') {
+          throw runeError;
+        }
+        problem = runeError.toJSON();
+      }
+      return { action, candidates: reg.candidates(action), problem };
+    },
+
+    async plan(request, traceId) {
+      const trace = traceId ?? newTraceId();
+      try {
+        return planRun(request, {
+          registry: getRegistry(),
+          config,
+          sender,
+          now,
+          traceId: trace,
+        });
+      } catch (error) {
+        const runeError = RuneError.from(error).withContext({ traceId: trace });
+        await audit.append({
+          event: 'refusal',
+          operator,
+          action: String(request.action).slice(0, 128),
+          plugin: null,
+          node: null,
+          nodes: request.nodes.map((node) => targetName(node).slice(0, 255)),
+          transport: request.transport ?? null,
+          status: 'refused',
+          error_code: runeError.code,
+          error_message: runeError.message,
+          duration_ms: null,
+          trace_id: trace,
+          params: null,
+          metadata: { dry_run: request.dryRun === true },
+        });
+        throw runeError;
+      }
+    },
+
+    async execute(plan, runOptions = {}) {
+      await audit.assertWritable?.();
+      const params = redactParameters(plan.parameters, plan.sensitive_parameters);
+      return executePlan(plan, {
+        transports,
+        ...(runOptions.signal === undefined ? {} : { signal: runOptions.signal }),
+        ...(runOptions.policy === undefined ? {} : { policy: runOptions.policy }),
+        ...(runOptions.onNodeStart === undefined ? {} : { onNodeStart: runOptions.onNodeStart }),
+        onNodeResult: async (result, index) => {
+          await audit.append({
+            event: 'run',
+            operator,
+            action: plan.action,
+            plugin: pluginFacts(plan),
+            node: result.node,
+            transport: result.transport,
+            status: result.status,
+            error_code: result.error?.code ?? null,
+            error_message: result.error?.message ?? null,
+            duration_ms: result.duration_ms,
+            trace_id: plan.trace_id,
+            params,
+            metadata: result.metadata,
+          });
+          runOptions.onNodeResult?.(result, index);
+        },
+      });
+    },
+
+    async run(request, runOptions = {}) {
+      const plan = await rune.plan(request);
+      if (plan.dry_run) {
+        await audit.append({
+          event: 'dry-run',
+          operator,
+          action: plan.action,
+          plugin: pluginFacts(plan),
+          node: null,
+          nodes: plan.nodes.map((node) => node.target.name),
+          transport: [...new Set(plan.nodes.map((node) => node.transport))].join(','),
+          status: 'planned',
+          error_code: null,
+          error_message: null,
+          duration_ms: null,
+          trace_id: plan.trace_id,
+          params: redactParameters(plan.parameters, plan.sensitive_parameters),
+          metadata: {},
+        });
+        return { plan, outcome: null };
+      }
+      return { plan, outcome: await rune.execute(plan, runOptions) };
+    },
+
+    close: () => transports.close(),
+  };
+  return rune;
+}
