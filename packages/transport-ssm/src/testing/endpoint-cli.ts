@@ -1,0 +1,101 @@
+/**
+ * `rune-ssm-endpoint`: starts the local SSM endpoint from the command line and prints how to use
+ * it. Loopback only; runs until Ctrl-C.
+ *
+ *   rune-ssm-endpoint --port 4583 --instances i-0abc12345678=web-1 --instances i-0def12345678
+ */
+import { parseArgs } from 'node:util';
+import {
+  LOCAL_SSM_CREDENTIALS,
+  type SsmEndpointInstanceOptions,
+  startSsmEndpoint,
+} from './ssm-endpoint.js';
+
+const HELP = `Usage: rune-ssm-endpoint [options]
+
+A local AWS SSM endpoint (AWS JSON 1.1) that really runs AWS-RunShellScript commands on this
+machine, one private working directory per instance. No credentials are verified: loopback only.
+
+Options:
+  --port <n>                 port to listen on (default 4583; 0 = any free port)
+  --host <addr>              loopback address (default 127.0.0.1)
+  --instances <id[=name]>    register an instance, e.g. i-0abc12345678=web-1 (repeatable,
+                             or comma-separated). Default: i-0123456789abcdef0=local
+  --offline <id>             register the instance with PingStatus ConnectionLost (repeatable)
+  --invocation-delay-ms <n>  GetCommandInvocation answers InvocationDoesNotExist this long
+  --verbose                  log every API call
+  --help                     this text
+`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '4583' },
+      host: { type: 'string', default: '127.0.0.1' },
+      instances: { type: 'string', multiple: true },
+      offline: { type: 'string', multiple: true },
+      'invocation-delay-ms': { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`rune-ssm-endpoint: invalid --port ${values.port}\n`);
+    process.exit(2);
+  }
+  const specs = (values.instances ?? ['i-0123456789abcdef0=local']).flatMap((item) =>
+    item.split(','),
+  );
+  const instances: SsmEndpointInstanceOptions[] = specs.map((spec) => {
+    const [instanceId = '', name] = spec.split('=');
+    return { instanceId: instanceId.trim(), ...(name ? { name: name.trim() } : {}) };
+  });
+  for (const id of values.offline ?? []) {
+    instances.push({ instanceId: id, pingStatus: 'ConnectionLost' });
+  }
+  const delay = values['invocation-delay-ms'];
+  const endpoint = await startSsmEndpoint({
+    host: values.host,
+    port,
+    instances,
+    ...(delay !== undefined ? { faults: { invocationDoesNotExistMs: Number(delay) } } : {}),
+    ...(values.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+  });
+  const first = instances[0]?.instanceId ?? 'i-0123456789abcdef0';
+  process.stdout.write(`rune-ssm-endpoint listening on ${endpoint.url}
+instances: ${instances.map((item) => `${item.instanceId}${item.name ? ` (${item.name})` : ''}${item.pingStatus ? ` [${item.pingStatus}]` : ''}`).join(', ')}
+
+Use it (any credentials are accepted; none are verified):
+  export AWS_ACCESS_KEY_ID=${LOCAL_SSM_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_SSM_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1
+  # RUNE config (rune.toml):
+  #   [ssm]
+  #   endpoint = "${endpoint.url}"
+  #   region = "us-east-1"
+  rune run noop --node ${first} --use-ssm
+  aws ssm send-command --endpoint-url ${endpoint.url} --instance-ids ${first} \\
+    --document-name AWS-RunShellScript --parameters 'commands=["uname -a"]'
+
+Ctrl-C to stop.
+`);
+  const stop = (): void => {
+    endpoint.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `rune-ssm-endpoint: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});
