@@ -1,0 +1,1150 @@
+# shellcheck shell=bash
+# bpcs.sh — a small library for writing RUNE plugins (BPCS v1) in Bash.
+#
+# Needs only bash >= 4 and coreutils on the node. jq is used when present to parse the request;
+# without it a pure-Bash JSON parser takes over (both give identical results). The library:
+#   - moves stdout to fd 3 and points fd 1 at stderr, so nothing but the one result document can
+#     reach stdout (a stray `echo` becomes a log line);
+#   - reads the RCS request from stdin once (bounded), validates the envelope, exposes values;
+#   - builds JSON safely (escaping, invalid UTF-8 replaced by U+FFFD);
+#   - prints exactly ONE BPCS result and exits with the matching BPCS exit code, also when the
+#     plugin dies unexpectedly (EXIT/ERR/signal traps).
+# Nothing read from the request is ever evaluated: no eval, values never reach arithmetic before
+# they are checked against a strict pattern, and they are passed to commands only as separate,
+# quoted arguments. Public names: bpcs_* functions and BPCS_* variables; _bpcs_* is internal.
+# Functions that return a value set REPLY (no subshell, no stdout).
+# See docs/writing-plugins.md for the guide.
+
+if [ -z "${BASH_VERSINFO:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
+  echo "bpcs.sh: bash >= 4 is required" >&2
+  exit 3
+fi
+
+# Byte semantics for every string operation, and stable (English) output from the tools we parse.
+LC_ALL=C
+export LC_ALL
+
+# The stdout guard: the real stdout is kept on fd 3 for the result; fd 1 now goes to stderr.
+exec 3>&1 1>&2
+
+# --- state -----------------------------------------------------------------------------------
+
+BPCS_LIB_VERSION=1.0.0
+BPCS_PLUGIN_NAME=${BPCS_PLUGIN_NAME:-}
+BPCS_PLUGIN_VERSION=${BPCS_PLUGIN_VERSION:-}
+BPCS_TRACE_ID=
+BPCS_MESSAGE_ID=
+BPCS_ACTION=
+BPCS_NODE=
+BPCS_TRANSPORT=
+BPCS_DEPLOY_MODE=
+BPCS_DRY_RUN=false
+BPCS_TIMEOUT_MS=0
+BPCS_JSON_PARSER=${BPCS_JSON_PARSER:-}
+BPCS_TMPDIR=
+BPCS_INPUT=
+BPCS_ARRAY=()
+# Maximum accepted request size and maximum result size, in bytes.
+BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576}
+BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000}
+BPCS_MAX_DEPTH=64
+REPLY=
+# Read once here so linters see the public variables as used (plugins read them).
+: "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}"
+
+_BPCS_UNTRACED=ffffffffffffffffffffffffffffffff
+_BPCS_SEP=$'\x1f'
+_BPCS_EMITTED=0
+_BPCS_MAIN_PID=$BASHPID
+_BPCS_SUMMARY=
+_BPCS_OUT_KEYS=()
+_BPCS_ARTIFACTS=()
+_BPCS_WARNINGS=()
+_BPCS_ERR_LINE=
+_BPCS_ERR_CMD=
+_BPCS_ERR_STATUS=
+_BPCS_PARSE_ERROR=
+_bpcs_rest=
+declare -A _BPCS_OUT=()
+# The parsed request, flattened: path -> type / value / child keys. A path is "$" followed by
+# one component per level, each preceded by \x1f; object keys are stored JSON-escaped (canonical).
+declare -A _BPCS_T=()
+declare -A _BPCS_V=()
+declare -A _BPCS_K=()
+
+_BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+_BPCS_RE_TRACE='^[0-9a-f]{32}$'
+_BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
+_BPCS_RE_SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
+_BPCS_RE_NUMBER='^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?'
+_BPCS_RE_INT='^-?(0|[1-9][0-9]{0,14})(\.0+)?$'
+_BPCS_RE_CODE='^[A-Z][A-Z0-9_]{2,63}$'
+_BPCS_HIGH=$'[\x80-\xff]'
+_BPCS_CTRL=$'[\x01-\x1f]'
+
+# --- logging ---------------------------------------------------------------------------------
+
+# bpcs_log MESSAGE... — one log line on stderr.
+bpcs_log() {
+  printf '%s: %s\n' "${BPCS_PLUGIN_NAME:-plugin}" "$*" >&2
+}
+
+# bpcs_warn MESSAGE — log a warning and add it to output_data.warnings.
+bpcs_warn() {
+  bpcs_log "warning: $1"
+  _BPCS_WARNINGS+=("$1")
+}
+
+# --- time ------------------------------------------------------------------------------------
+
+# bpcs_now_ms — milliseconds since the epoch in REPLY.
+bpcs_now_ms() {
+  if [[ -n ${EPOCHREALTIME:-} ]]; then
+    local t=${EPOCHREALTIME/[!0-9]/}
+    REPLY=$((10#${t:0:${#t}-3}))
+    return 0
+  fi
+  local t
+  t=$(date +%s%N 2>/dev/null) || t=
+  if [[ $t =~ ^[0-9]{19}$ ]]; then
+    REPLY=$((10#${t:0:13}))
+  else
+    REPLY=$(($(date +%s) * 1000))
+  fi
+}
+
+_bpcs_timestamp() {
+  local ts
+  ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null) || ts=
+  if [[ ! $ts =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]]; then
+    ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  fi
+  REPLY=$ts
+}
+
+# --- JSON strings ----------------------------------------------------------------------------
+
+# Replaces every byte that is not part of a valid UTF-8 sequence with U+FFFD. Fast path: no high
+# bytes, or every high byte belongs to a valid sequence (checked with global pattern
+# substitutions, which run in C); the byte-by-byte path runs only on lines with invalid bytes.
+_BPCS_U2=$'[\xc2-\xdf][\x80-\xbf]'
+_BPCS_U3A=$'\xe0[\xa0-\xbf][\x80-\xbf]'
+_BPCS_U3B=$'[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]'
+_BPCS_U3C=$'\xed[\x80-\x9f][\x80-\xbf]'
+_BPCS_U4A=$'\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]'
+_BPCS_U4B=$'[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
+_BPCS_U4C=$'\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
+_BPCS_FFFD=$'\xef\xbf\xbd'
+
+_bpcs_utf8_masked() {
+  local t=$1
+  t=${t//$_BPCS_U2/A}
+  if [[ $t == *[$'\xe0'-$'\xef']* ]]; then
+    t=${t//$_BPCS_U3A/A}
+    t=${t//$_BPCS_U3B/A}
+    t=${t//$_BPCS_U3C/A}
+  fi
+  if [[ $t == *[$'\xf0'-$'\xf4']* ]]; then
+    t=${t//$_BPCS_U4A/A}
+    t=${t//$_BPCS_U4B/A}
+    t=${t//$_BPCS_U4C/A}
+  fi
+  REPLY=$t
+}
+
+_bpcs_utf8_fix_line() {
+  local line=$1 out='' ascii q n
+  while [[ -n $line ]]; do
+    ascii=${line%%"$_BPCS_HIGH"*}
+    out+=$ascii
+    line=${line:${#ascii}}
+    [[ -z $line ]] && break
+    q=${line:0:4}
+    n=1
+    if [[ $q == $_BPCS_U2* ]]; then
+      n=2
+    elif [[ $q == $_BPCS_U3A* || $q == $_BPCS_U3B* || $q == $_BPCS_U3C* ]]; then
+      n=3
+    elif [[ $q == $_BPCS_U4A* || $q == $_BPCS_U4B* || $q == $_BPCS_U4C* ]]; then
+      n=4
+    fi
+    if ((n == 1)); then
+      out+=$_BPCS_FFFD
+    else
+      out+=${line:0:n}
+    fi
+    line=${line:n}
+  done
+  REPLY=$out
+}
+
+# bpcs_utf8_sanitize STRING — STRING with invalid UTF-8 replaced by U+FFFD, in REPLY.
+bpcs_utf8_sanitize() {
+  local s=$1
+  if [[ $s != *$_BPCS_HIGH* ]]; then
+    REPLY=$s
+    return 0
+  fi
+  _bpcs_utf8_masked "$s"
+  if [[ $REPLY != *$_BPCS_HIGH* ]]; then
+    REPLY=$s
+    return 0
+  fi
+  local -a lines=()
+  local out='' line piece first=1
+  mapfile -t lines <<<"$s"
+  for line in ${lines[@]+"${lines[@]}"}; do
+    ((first)) || out+=$'\n'
+    first=0
+    if [[ $line == *$_BPCS_HIGH* ]]; then
+      # Long lines are handled in bounded pieces so the byte loop stays linear.
+      while ((${#line} > 4096)); do
+        piece=${line:0:4096}
+        line=${line:4096}
+        _bpcs_utf8_fix_line "$piece"
+        out+=$REPLY
+      done
+      _bpcs_utf8_fix_line "$line"
+      line=$REPLY
+    fi
+    out+=$line
+  done
+  # mapfile drops a final empty line; keep a trailing newline the input had.
+  [[ $s == *$'\n' ]] && out+=$'\n'
+  REPLY=$out
+}
+
+# bpcs_json_escape STRING — the JSON-escaped form of STRING (without quotes) in REPLY.
+bpcs_json_escape() {
+  local s=$1
+  if [[ $s == *$_BPCS_HIGH* ]]; then
+    bpcs_utf8_sanitize "$s"
+    s=$REPLY
+  fi
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  if [[ $s == *$_BPCS_CTRL* ]]; then
+    s=${s//$'\n'/\\n}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\t'/\\t}
+    s=${s//$'\b'/\\b}
+    s=${s//$'\f'/\\f}
+    if [[ $s == *$_BPCS_CTRL* ]]; then
+      local i ch hex
+      for ((i = 1; i < 32; i++)); do
+        printf -v hex '%02x' "$i"
+        # shellcheck disable=SC2059 # hex is two hex digits computed above
+        printf -v ch "\\x$hex"
+        [[ $s == *"$ch"* ]] && s=${s//"$ch"/\\u00$hex}
+      done
+    fi
+  fi
+  REPLY=$s
+}
+
+# bpcs_json_string STRING — STRING as a quoted JSON string in REPLY.
+bpcs_json_string() {
+  bpcs_json_escape "$1"
+  REPLY="\"$REPLY\""
+}
+
+# Code point -> UTF-8 bytes in REPLY (locale independent).
+_bpcs_utf8_encode() {
+  local cp=$1 fmt
+  if ((cp < 0x80)); then
+    printf -v fmt '\\x%02x' "$cp"
+  elif ((cp < 0x800)); then
+    printf -v fmt '\\x%02x\\x%02x' $((0xc0 | cp >> 6)) $((0x80 | (cp & 0x3f)))
+  elif ((cp < 0x10000)); then
+    printf -v fmt '\\x%02x\\x%02x\\x%02x' $((0xe0 | cp >> 12)) $((0x80 | (cp >> 6 & 0x3f))) \
+      $((0x80 | (cp & 0x3f)))
+  else
+    printf -v fmt '\\x%02x\\x%02x\\x%02x\\x%02x' $((0xf0 | cp >> 18)) $((0x80 | (cp >> 12 & 0x3f))) \
+      $((0x80 | (cp >> 6 & 0x3f))) $((0x80 | (cp & 0x3f)))
+  fi
+  # shellcheck disable=SC2059 # fmt holds only \xHH escapes built above
+  printf -v REPLY "$fmt"
+}
+
+# bpcs_json_unescape ESCAPED — decodes the body of a JSON string (escapes, \uXXXX, surrogate
+# pairs) into REPLY. \u0000 and lone surrogates become U+FFFD. Returns 1 on an invalid escape.
+bpcs_json_unescape() {
+  local s=$1 out='' c hex cp lo
+  while [[ $s == *\\* ]]; do
+    out+=${s%%\\*}
+    s=${s#*\\}
+    c=${s:0:1}
+    s=${s:1}
+    case $c in
+      '"') out+='"' ;;
+      \\) out+=\\ ;;
+      /) out+=/ ;;
+      b) out+=$'\b' ;;
+      f) out+=$'\f' ;;
+      n) out+=$'\n' ;;
+      r) out+=$'\r' ;;
+      t) out+=$'\t' ;;
+      u)
+        hex=${s:0:4}
+        [[ $hex =~ ^[0-9a-fA-F]{4}$ ]] || return 1
+        s=${s:4}
+        cp=$((16#$hex))
+        if ((cp >= 0xd800 && cp <= 0xdbff)) && [[ ${s:0:6} =~ ^\\u[dD][c-fC-F][0-9a-fA-F]{2}$ ]]; then
+          lo=$((16#${s:2:4}))
+          s=${s:6}
+          cp=$((0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00)))
+        elif ((cp >= 0xd800 && cp <= 0xdfff)) || ((cp == 0)); then
+          cp=0xfffd
+        fi
+        _bpcs_utf8_encode "$cp"
+        out+=$REPLY
+        ;;
+      *) return 1 ;;
+    esac
+  done
+  REPLY=$out$s
+}
+
+# --- JSON builders ---------------------------------------------------------------------------
+
+# Converts one typed value to JSON text in REPLY. Types: str, int, num, bool, json (raw JSON
+# text you built with these functions), null (value ignored). Returns 1 on a bad value.
+_bpcs_typed_json() {
+  local type=$1 value=${2-}
+  case $type in
+    str | string) bpcs_json_string "$value" ;;
+    int | integer)
+      [[ $value =~ ^-?(0|[1-9][0-9]*)$ ]] || return 1
+      REPLY=$value
+      ;;
+    num | number)
+      [[ $value =~ ${_BPCS_RE_NUMBER}$ ]] || return 1
+      REPLY=$value
+      ;;
+    bool | boolean)
+      [[ $value == true || $value == false ]] || return 1
+      REPLY=$value
+      ;;
+    json | raw)
+      [[ -n $value ]] || return 1
+      REPLY=$value
+      ;;
+    null) REPLY=null ;;
+    *) return 1 ;;
+  esac
+}
+
+_bpcs_builder_error() {
+  bpcs_fail 1 PLUGIN_FAILED "plugin bug: $1"
+}
+
+# bpcs_json_object TYPE KEY VALUE [TYPE KEY VALUE]... — a JSON object in REPLY.
+#   bpcs_json_object str name "$name" int count 3 bool ok true json items "$array"
+bpcs_json_object() {
+  local out='' sep='' key
+  while (($# > 0)); do
+    (($# >= 3)) || _bpcs_builder_error "bpcs_json_object needs TYPE KEY VALUE triples"
+    key=$2
+    _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
+    local value=$REPLY
+    bpcs_json_escape "$key"
+    out+="$sep\"$REPLY\":$value"
+    sep=,
+    shift 3
+  done
+  REPLY="{$out}"
+}
+
+# bpcs_json_array TYPE [VALUE]... — a JSON array of values of one type in REPLY.
+#   bpcs_json_array str "${units[@]}"
+bpcs_json_array() {
+  local type=$1 out='' sep='' value
+  shift
+  for value in "$@"; do
+    _bpcs_typed_json "$type" "$value" || _bpcs_builder_error "bpcs_json_array: bad $type value"
+    out+="$sep$REPLY"
+    sep=,
+  done
+  REPLY="[$out]"
+}
+
+# bpcs_out TYPE KEY VALUE — sets output_data.KEY (setting a key again replaces it).
+bpcs_out() {
+  (($# == 3)) || _bpcs_builder_error "bpcs_out needs TYPE KEY VALUE"
+  _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
+  if [[ -z ${_BPCS_OUT[$2]+x} ]]; then
+    _BPCS_OUT_KEYS+=("$2")
+  fi
+  _BPCS_OUT[$2]=$REPLY
+}
+
+# bpcs_summary TEXT — the one-line summary of the result.
+bpcs_summary() {
+  _BPCS_SUMMARY=$1
+}
+
+# bpcs_artifact PATH [DESCRIPTION] — declares a file on the node as an artifact (size and sha256
+# are computed here). PATH must be absolute and a regular file.
+bpcs_artifact() {
+  local path=$1 description=${2-} size sum
+  [[ $path == /* && -f $path ]] || _bpcs_builder_error "artifact '$path' is not an absolute path to a file"
+  size=$(wc -c <"$path")
+  size=${size//[!0-9]/}
+  sum=$(sha256sum -- "$path")
+  sum=${sum%% *}
+  [[ $sum =~ ^[0-9a-f]{64}$ ]] || _bpcs_builder_error "could not hash artifact '$path'"
+  if [[ -n $description ]]; then
+    bpcs_json_object str path "$path" int size "$size" str sha256 "$sum" str description "${description:0:1000}"
+  else
+    bpcs_json_object str path "$path" int size "$size" str sha256 "$sum"
+  fi
+  _BPCS_ARTIFACTS+=("$REPLY")
+}
+
+# --- the request -----------------------------------------------------------------------------
+
+# Canonical (JSON-escaped) form of one object key in REPLY.
+_bpcs_key() {
+  if [[ $1 == *[\\\"]* || $1 == *$_BPCS_CTRL* || $1 == *$_BPCS_HIGH* ]]; then
+    bpcs_json_escape "$1"
+  else
+    REPLY=$1
+  fi
+}
+
+# Path of the given components ("$", then \x1f-separated canonical keys) in REPLY.
+_bpcs_path() {
+  local path='$' part
+  for part in "$@"; do
+    _bpcs_key "$part"
+    path+=$_BPCS_SEP$REPLY
+  done
+  REPLY=$path
+}
+
+# Records one node of the parsed document. VALUE: decoded string, number text, true/false,
+# null, or the length of an object/array.
+_bpcs_node() {
+  local path=$1 type=$2 value=$3
+  if [[ $path != '$' ]]; then
+    local parent=${path%"$_BPCS_SEP"*} key=${path##*"$_BPCS_SEP"} depth=${path//[!$_BPCS_SEP]/}
+    if ((${#depth} > BPCS_MAX_DEPTH)); then
+      _BPCS_PARSE_ERROR="document nests deeper than $BPCS_MAX_DEPTH levels"
+      return 1
+    fi
+    if [[ ${_BPCS_T[$parent]-} == object ]]; then
+      if [[ -n ${_BPCS_T[$path]+x} ]]; then
+        _bpcs_drop_subtree "$path"
+      else
+        _BPCS_K[$parent]+=$key$'\n'
+      fi
+    fi
+  fi
+  _BPCS_T[$path]=$type
+  _BPCS_V[$path]=$value
+}
+
+# A duplicate key: the last one wins (as in jq and JSON.parse); forget the earlier value.
+_bpcs_drop_subtree() {
+  local prefix=$1$_BPCS_SEP p
+  for p in "${!_BPCS_T[@]}"; do
+    if [[ $p == "$prefix"* ]]; then
+      unset '_BPCS_T[$p]' '_BPCS_V[$p]' '_BPCS_K[$p]'
+    fi
+  done
+  unset '_BPCS_K[$1]'
+}
+
+# --- parser: jq ------------------------------------------------------------------------------
+
+# shellcheck disable=SC2016 # a jq program, not shell
+_BPCS_JQ_FLATTEN='
+  if length != 1 then error("expected exactly one JSON document") else .[0] end
+  | def lenval: if type == "object" or type == "array" then length | tostring else tojson end;
+    (["", type, lenval] | join("\u001e")),
+    (paths as $p | getpath($p) as $v
+      | [($p | map("\u001f" + (if type == "number" then tostring else tojson end)) | join("")),
+         ($v | type), ($v | lenval)] | join("\u001e"))'
+
+_bpcs_parse_jq() {
+  local flat line path type value comp rest out errfile=/dev/null message=''
+  [[ -n $BPCS_TMPDIR ]] && errfile=$BPCS_TMPDIR/jq.err
+  if ! flat=$(jq -rs "$_BPCS_JQ_FLATTEN" <<<"$1" 2>"$errfile"); then
+    [[ $errfile != /dev/null ]] && message=$(head -c 300 -- "$errfile")
+    _BPCS_PARSE_ERROR="request is not valid JSON (jq: ${message:-parse error})"
+    return 1
+  fi
+  while IFS= read -r line; do
+    path=${line%%$'\x1e'*}
+    rest=${line#*$'\x1e'}
+    type=${rest%%$'\x1e'*}
+    value=${rest#*$'\x1e'}
+    # Components arrive as tojson text ("key" or 3); make them canonical like the Bash parser.
+    out='$'
+    rest=$path
+    while [[ -n $rest ]]; do
+      rest=${rest#"$_BPCS_SEP"}
+      comp=${rest%%"$_BPCS_SEP"*}
+      rest=${rest:${#comp}}
+      if [[ $comp == \"* ]]; then
+        comp=${comp:1:${#comp}-2}
+        if [[ $comp == *\\* ]]; then
+          bpcs_json_unescape "$comp" || return 1
+          _bpcs_key "$REPLY"
+          comp=$REPLY
+        fi
+      fi
+      out+=$_BPCS_SEP$comp
+    done
+    if [[ $type == string ]]; then
+      value=${value:1:${#value}-2}
+      bpcs_json_unescape "$value" || return 1
+      value=$REPLY
+    fi
+    _bpcs_node "$out" "$type" "$value" || return 1
+  done <<<"$flat"
+}
+
+# --- parser: pure Bash -----------------------------------------------------------------------
+# A recursive-descent parser over the remaining text in _bpcs_rest. Tokens are taken from the
+# front; numbers and literals are matched on a bounded window so each step costs O(token).
+
+_bpcs_ws() {
+  local ws=${_bpcs_rest%%[!$' \t\n\r']*}
+  [[ -n $ws ]] && _bpcs_rest=${_bpcs_rest:${#ws}}
+  return 0
+}
+
+_bpcs_perr() {
+  _BPCS_PARSE_ERROR="request is not valid JSON: $1 near '${_bpcs_rest:0:40}'"
+  return 1
+}
+
+# Parses a string token; its raw (still escaped) body in REPLY.
+_bpcs_pstring() {
+  local body='' chunk r=${_bpcs_rest:1}
+  while :; do
+    chunk=${r%%[\"\\]*}
+    [[ ${#chunk} == "${#r}" ]] && { _bpcs_perr 'unterminated string'; return 1; }
+    body+=$chunk
+    r=${r:${#chunk}}
+    if [[ $r == \"* ]]; then
+      r=${r:1}
+      break
+    fi
+    body+=${r:0:2}
+    r=${r:2}
+  done
+  if [[ $body == *$_BPCS_CTRL* ]]; then
+    _bpcs_perr 'control character in string'
+    return 1
+  fi
+  _bpcs_rest=$r
+  REPLY=$body
+}
+
+_bpcs_pvalue() {
+  local path=$1 count=0 key window
+  case ${_bpcs_rest:0:1} in
+    '{')
+      _bpcs_rest=${_bpcs_rest:1}
+      _bpcs_node "$path" object 0 || return 1
+      _bpcs_ws
+      if [[ $_bpcs_rest == '}'* ]]; then
+        _bpcs_rest=${_bpcs_rest:1}
+        return 0
+      fi
+      while :; do
+        [[ $_bpcs_rest == '"'* ]] || { _bpcs_perr 'expected a key'; return 1; }
+        _bpcs_pstring || return 1
+        bpcs_json_unescape "$REPLY" || { _bpcs_perr 'invalid escape in key'; return 1; }
+        _bpcs_key "$REPLY"
+        key=$REPLY
+        _bpcs_ws
+        [[ $_bpcs_rest == :* ]] || { _bpcs_perr "expected ':'"; return 1; }
+        _bpcs_rest=${_bpcs_rest:1}
+        _bpcs_ws
+        _bpcs_pvalue "$path$_BPCS_SEP$key" || return 1
+        _bpcs_ws
+        case ${_bpcs_rest:0:1} in
+          ,) _bpcs_rest=${_bpcs_rest:1} && _bpcs_ws ;;
+          '}') _bpcs_rest=${_bpcs_rest:1} && break ;;
+          *) _bpcs_perr "expected ',' or '}'"; return 1 ;;
+        esac
+      done
+      local keys=${_BPCS_K[$path]-}
+      keys=${keys//[!$'\n']/}
+      _BPCS_V[$path]=${#keys}
+      ;;
+    '[')
+      _bpcs_rest=${_bpcs_rest:1}
+      _bpcs_node "$path" array 0 || return 1
+      _bpcs_ws
+      if [[ $_bpcs_rest == ']'* ]]; then
+        _bpcs_rest=${_bpcs_rest:1}
+        return 0
+      fi
+      while :; do
+        _bpcs_pvalue "$path$_BPCS_SEP$count" || return 1
+        count=$((count + 1))
+        _bpcs_ws
+        case ${_bpcs_rest:0:1} in
+          ,) _bpcs_rest=${_bpcs_rest:1} && _bpcs_ws ;;
+          ']') _bpcs_rest=${_bpcs_rest:1} && break ;;
+          *) _bpcs_perr "expected ',' or ']'"; return 1 ;;
+        esac
+      done
+      _BPCS_V[$path]=$count
+      ;;
+    '"')
+      _bpcs_pstring || return 1
+      bpcs_json_unescape "$REPLY" || { _bpcs_perr 'invalid escape in string'; return 1; }
+      _bpcs_node "$path" string "$REPLY" || return 1
+      ;;
+    *)
+      window=${_bpcs_rest:0:400}
+      if [[ $window =~ ^(true|false|null) ]]; then
+        local literal=${BASH_REMATCH[1]}
+        if [[ $literal == null ]]; then
+          _bpcs_node "$path" null null || return 1
+        else
+          _bpcs_node "$path" boolean "$literal" || return 1
+        fi
+        _bpcs_rest=${_bpcs_rest:${#literal}}
+      elif [[ $window =~ $_BPCS_RE_NUMBER ]]; then
+        local number=${BASH_REMATCH[0]}
+        _bpcs_node "$path" number "$number" || return 1
+        _bpcs_rest=${_bpcs_rest:${#number}}
+      else
+        _bpcs_perr 'unexpected character'
+        return 1
+      fi
+      ;;
+  esac
+}
+
+_bpcs_parse_bash() {
+  _bpcs_rest=$1
+  _bpcs_ws
+  [[ -n $_bpcs_rest ]] || { _BPCS_PARSE_ERROR='request is empty'; return 1; }
+  _bpcs_pvalue '$' || return 1
+  _bpcs_ws
+  [[ -z $_bpcs_rest ]] || { _bpcs_perr 'unexpected data after the document'; return 1; }
+}
+
+# --- reading values --------------------------------------------------------------------------
+
+# bpcs_get COMPONENT... — the value at a path (e.g. `bpcs_get routing node`) in REPLY; returns 1
+# when absent. Strings come decoded; numbers as written; booleans as true/false; containers as
+# their length.
+bpcs_get() {
+  _bpcs_path "$@"
+  if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
+    REPLY=
+    return 1
+  fi
+  REPLY=${_BPCS_V[$REPLY]}
+}
+
+# bpcs_type COMPONENT... — object|array|string|number|boolean|null, or "absent", in REPLY.
+bpcs_type() {
+  _bpcs_path "$@"
+  REPLY=${_BPCS_T[$REPLY]-absent}
+}
+
+# bpcs_keys COMPONENT... — the keys of the object at a path, decoded, in BPCS_ARRAY.
+bpcs_keys() {
+  _bpcs_path "$@"
+  local keys=${_BPCS_K[$REPLY]-} key
+  BPCS_ARRAY=()
+  while IFS= read -r key; do
+    [[ -n $key ]] || continue
+    bpcs_json_unescape "$key"
+    BPCS_ARRAY+=("$REPLY")
+  done <<<"$keys"
+}
+
+_bpcs_serialize() {
+  local path=$1 type=${_BPCS_T[$1]} out sep='' key i n
+  case $type in
+    object)
+      out='{'
+      while IFS= read -r key; do
+        [[ -n $key ]] || continue
+        _bpcs_serialize "$path$_BPCS_SEP$key"
+        out+="$sep\"$key\":$REPLY"
+        sep=,
+      done <<<"${_BPCS_K[$path]-}"
+      REPLY="$out}"
+      ;;
+    array)
+      out='['
+      n=${_BPCS_V[$path]}
+      for ((i = 0; i < n; i++)); do
+        _bpcs_serialize "$path$_BPCS_SEP$i"
+        out+="$sep$REPLY"
+        sep=,
+      done
+      REPLY="$out]"
+      ;;
+    string) bpcs_json_string "${_BPCS_V[$path]}" ;;
+    *) REPLY=${_BPCS_V[$path]} ;;
+  esac
+}
+
+# bpcs_json_at COMPONENT... — the JSON text of the value at a path in REPLY (returns 1 if absent).
+bpcs_json_at() {
+  _bpcs_path "$@"
+  if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
+    REPLY=
+    return 1
+  fi
+  _bpcs_serialize "$REPLY"
+}
+
+# bpcs_dry_run — succeeds when the request asks for a dry run.
+bpcs_dry_run() {
+  [[ $BPCS_DRY_RUN == true ]]
+}
+
+# --- parameters ------------------------------------------------------------------------------
+
+_bpcs_param_error() { # name expected got
+  local details
+  bpcs_json_object str parameter "$1" str expected "$2" str got "$3"
+  details=$REPLY
+  bpcs_fail 2 INVALID_PARAMETERS "parameter '$1' must be $2" "$details"
+}
+
+# bpcs_has_param NAME — succeeds when input_parameters.NAME is present (and not null).
+bpcs_has_param() {
+  bpcs_type payload data input_parameters "$1"
+  [[ $REPLY != absent && $REPLY != null ]]
+}
+
+# bpcs_params_allow NAME... — fails with exit 2 when input_parameters has any other key.
+bpcs_params_allow() {
+  local key allowed unknown=()
+  bpcs_keys payload data input_parameters
+  for key in ${BPCS_ARRAY[@]+"${BPCS_ARRAY[@]}"}; do
+    for allowed in "$@"; do
+      [[ $key == "$allowed" ]] && continue 2
+    done
+    unknown+=("$key")
+  done
+  if ((${#unknown[@]} > 0)); then
+    bpcs_json_array str "${unknown[@]}"
+    local details="{\"unknown\":$REPLY}"
+    bpcs_fail 2 INVALID_PARAMETERS "unknown parameter(s): ${unknown[*]:0:5}" "$details"
+  fi
+}
+
+# bpcs_param_string NAME [DEFAULT] [ERE] — a string parameter in REPLY. Absent → DEFAULT (or "").
+# With ERE, the value must match it (bash =~ syntax) or the plugin fails with exit 2.
+bpcs_param_string() {
+  local name=$1 default=${2-} pattern=${3-}
+  bpcs_type payload data input_parameters "$name"
+  case $REPLY in
+    absent | null) REPLY=$default ;;
+    string)
+      bpcs_get payload data input_parameters "$name"
+      if [[ -n $pattern ]] && ! [[ $REPLY =~ $pattern ]]; then
+        _bpcs_param_error "$name" "a string matching $pattern" 'a non-matching string'
+      fi
+      ;;
+    *) _bpcs_param_error "$name" 'a string' "$REPLY" ;;
+  esac
+}
+
+# bpcs_param_int NAME DEFAULT [MIN] [MAX] — an integer parameter in REPLY, bounds checked.
+bpcs_param_int() {
+  local name=$1 default=$2 min=${3-} max=${4-} value
+  bpcs_type payload data input_parameters "$name"
+  case $REPLY in
+    absent | null) REPLY=$default ;;
+    number)
+      bpcs_get payload data input_parameters "$name"
+      [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
+      REPLY=${REPLY%%.*}
+      ;;
+    *) _bpcs_param_error "$name" 'an integer' "$REPLY" ;;
+  esac
+  value=$REPLY
+  [[ $value =~ ^-?[0-9]+$ ]] || _bpcs_param_error "$name" 'an integer' 'something else'
+  if [[ -n $min ]] && ((value < min)); then
+    _bpcs_param_error "$name" "an integer >= $min" "$value"
+  fi
+  if [[ -n $max ]] && ((value > max)); then
+    _bpcs_param_error "$name" "an integer <= $max" "$value"
+  fi
+  REPLY=$value
+}
+
+# bpcs_param_number NAME DEFAULT — a number parameter (as written) in REPLY.
+bpcs_param_number() {
+  local name=$1 default=$2
+  bpcs_type payload data input_parameters "$name"
+  case $REPLY in
+    absent | null) REPLY=$default ;;
+    number) bpcs_get payload data input_parameters "$name" ;;
+    *) _bpcs_param_error "$name" 'a number' "$REPLY" ;;
+  esac
+}
+
+# bpcs_param_bool NAME DEFAULT — true or false in REPLY.
+bpcs_param_bool() {
+  local name=$1 default=$2
+  bpcs_type payload data input_parameters "$name"
+  case $REPLY in
+    absent | null) REPLY=$default ;;
+    boolean) bpcs_get payload data input_parameters "$name" ;;
+    *) _bpcs_param_error "$name" 'a boolean' "$REPLY" ;;
+  esac
+}
+
+# bpcs_param_array NAME ITEM_TYPE [DEFAULT]... — an array of scalars in BPCS_ARRAY; absent →
+# the DEFAULT values. ITEM_TYPE: string, integer, number, boolean.
+bpcs_param_array() {
+  local name=$1 item=$2 i n type
+  shift 2
+  bpcs_type payload data input_parameters "$name"
+  case $REPLY in
+    absent | null)
+      BPCS_ARRAY=("$@")
+      return 0
+      ;;
+    array) ;;
+    *) _bpcs_param_error "$name" "an array of ${item}s" "$REPLY" ;;
+  esac
+  bpcs_get payload data input_parameters "$name"
+  n=$REPLY
+  BPCS_ARRAY=()
+  for ((i = 0; i < n; i++)); do
+    bpcs_type payload data input_parameters "$name" "$i"
+    type=$REPLY
+    case $item in
+      integer)
+        bpcs_get payload data input_parameters "$name" "$i"
+        [[ $type == number && $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an array of integers' "an array containing $type"
+        REPLY=${REPLY%%.*}
+        ;;
+      string | number | boolean)
+        [[ $type == "$item" ]] || _bpcs_param_error "$name" "an array of ${item}s" "an array containing $type"
+        bpcs_get payload data input_parameters "$name" "$i"
+        ;;
+      *) _bpcs_builder_error "bpcs_param_array: unknown item type '$item'" ;;
+    esac
+    BPCS_ARRAY+=("$REPLY")
+  done
+}
+
+# --- preconditions ---------------------------------------------------------------------------
+
+# bpcs_require_cmd COMMAND... — fails with exit 3 (PLUGIN_PRECONDITION_FAILED) naming every
+# command not found on PATH.
+bpcs_require_cmd() {
+  local cmd missing=()
+  for cmd in "$@"; do
+    command -v -- "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+  if ((${#missing[@]} > 0)); then
+    bpcs_json_array str "${missing[@]}"
+    bpcs_fail 3 PLUGIN_PRECONDITION_FAILED \
+      "required command(s) not found on the node: ${missing[*]}" "{\"missing_commands\":$REPLY}"
+  fi
+}
+
+# bpcs_require_root — fails with exit 4 (PLUGIN_PERMISSION_DENIED) unless running as root.
+bpcs_require_root() {
+  if ((EUID != 0)); then
+    bpcs_fail 4 PLUGIN_PERMISSION_DENIED "this action must run as root (running as uid $EUID)" \
+      "{\"uid\":$EUID}"
+  fi
+}
+
+# --- results ---------------------------------------------------------------------------------
+
+_bpcs_category() {
+  case $1 in
+    PLUGIN_*) REPLY=plugin ;;
+    MALFORMED_JSON | INVALID_ENCODING | DOCUMENT_TOO_LARGE | DOCUMENT_TOO_DEEP | SCHEMA_VIOLATION | UNSUPPORTED_SCHEMA_VERSION)
+      REPLY=protocol
+      ;;
+    INVALID_* | UNKNOWN_* | NO_TARGETS | PAYLOAD_TOO_LARGE | UNSUPPORTED_FEATURE) REPLY=validation ;;
+    INTERNAL_ERROR) REPLY=internal ;;
+    *) REPLY=plugin ;;
+  esac
+}
+
+_bpcs_output_data() {
+  local out='' sep='' key
+  for key in ${_BPCS_OUT_KEYS[@]+"${_BPCS_OUT_KEYS[@]}"}; do
+    bpcs_json_escape "$key"
+    out+="$sep\"$REPLY\":${_BPCS_OUT[$key]}"
+    sep=,
+  done
+  if ((${#_BPCS_WARNINGS[@]} > 0)) && [[ -z ${_BPCS_OUT[warnings]+x} ]]; then
+    bpcs_json_array str "${_BPCS_WARNINGS[@]}"
+    out+="${sep}\"warnings\":$REPLY"
+  fi
+  REPLY="{$out}"
+}
+
+# Renders the result document into REPLY. Args: RESULT [ERROR_JSON].
+_bpcs_render() {
+  local result=$1 error=${2:-null} trace=${BPCS_TRACE_ID:-$_BPCS_UNTRACED} meta payload
+  _bpcs_timestamp
+  meta="{\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
+  [[ $BPCS_MESSAGE_ID =~ $_BPCS_RE_UUID ]] && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
+  if [[ $BPCS_PLUGIN_NAME =~ $_BPCS_RE_ACTION && $BPCS_PLUGIN_VERSION =~ $_BPCS_RE_SEMVER ]]; then
+    meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$BPCS_PLUGIN_VERSION\"}"
+  fi
+  meta+='}'
+  payload="{\"schema_version\":\"bpcs_v1\",\"result\":\"$result\""
+  if [[ -n $_BPCS_SUMMARY ]]; then
+    local summary=${_BPCS_SUMMARY//[$'\n\r']/ }
+    bpcs_json_string "${summary:0:1000}"
+    payload+=",\"summary\":$REPLY"
+  fi
+  _bpcs_output_data
+  payload+=",\"output_data\":$REPLY"
+  if ((${#_BPCS_ARTIFACTS[@]} > 0)); then
+    local artifacts
+    printf -v artifacts '%s,' "${_BPCS_ARTIFACTS[@]:0:64}"
+    payload+=",\"artifacts\":[${artifacts%,}]"
+  fi
+  payload+='}'
+  REPLY="{\"message_metadata\":$meta,\"payload\":$payload,\"error\":$error}"
+}
+
+# Writes the one result and exits. Args: RESULT EXIT_CODE [ERROR_JSON].
+_bpcs_emit() {
+  local code=$2 doc
+  _bpcs_render "$1" "${3:-null}"
+  doc=$REPLY
+  if ((${#doc} > BPCS_MAX_OUTPUT_BYTES)); then
+    # Never hand the control node a document it would have to truncate.
+    local size=${#doc}
+    _BPCS_OUT=()
+    _BPCS_OUT_KEYS=()
+    _BPCS_ARTIFACTS=()
+    _BPCS_WARNINGS=()
+    _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
+    _bpcs_error_json PLUGIN_FAILED "plugin result exceeded $BPCS_MAX_OUTPUT_BYTES bytes ($size); output dropped" \
+      "{\"result_bytes\":$size,\"max_bytes\":$BPCS_MAX_OUTPUT_BYTES}"
+    _bpcs_render failure "$REPLY"
+    doc=$REPLY
+    code=1
+  fi
+  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]]; then
+    # Called inside a subshell: hand the result to the main shell, which prints it on exit.
+    printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
+    exit "$code"
+  fi
+  _BPCS_EMITTED=1
+  printf '%s\n' "$doc" >&3
+  exit "$code"
+}
+
+_bpcs_error_json() { # code message [details]
+  local code=$1 message=${2:-unknown error} details=${3-} retryable=false
+  [[ $code =~ $_BPCS_RE_CODE ]] || code=PLUGIN_FAILED
+  _bpcs_category "$code"
+  local category=$REPLY
+  [[ $code == PLUGIN_OPERATION_TIMEOUT ]] && retryable=true
+  local trace=${BPCS_TRACE_ID:-$_BPCS_UNTRACED} source
+  source="{\"component\":\"plugin:${BPCS_PLUGIN_NAME:-unknown}\""
+  if [[ -n $BPCS_NODE ]]; then
+    bpcs_json_string "${BPCS_NODE:0:255}"
+    source+=",\"node\":$REPLY"
+  fi
+  [[ $BPCS_ACTION =~ $_BPCS_RE_ACTION ]] && source+=",\"action\":\"$BPCS_ACTION\""
+  source+='}'
+  bpcs_json_string "${message:0:4000}"
+  local message_json=$REPLY
+  _bpcs_timestamp
+  local json="{\"code\":\"$code\",\"category\":\"$category\",\"message\":$message_json,\"retryable\":$retryable,\"source\":$source,\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
+  if [[ -n $details ]]; then
+    if [[ $details != '{'*'}' ]]; then
+      bpcs_json_string "$details"
+      details="{\"detail\":$REPLY}"
+    fi
+    json+=",\"details\":$details"
+  fi
+  REPLY="$json}"
+}
+
+# bpcs_success [SUMMARY] — prints the success result and exits 0.
+bpcs_success() {
+  [[ -n ${1-} ]] && _BPCS_SUMMARY=$1
+  _bpcs_emit success 0
+}
+
+# bpcs_partial [SUMMARY] — done with warnings: prints a partial result and exits 0.
+bpcs_partial() {
+  [[ -n ${1-} ]] && _BPCS_SUMMARY=$1
+  _bpcs_emit partial 0
+}
+
+# bpcs_fail EXIT_CODE EPS_CODE MESSAGE [DETAILS_JSON] — prints a failure result (with the
+# output_data gathered so far) and exits with EXIT_CODE (1 failure, 2 invalid input,
+# 3 precondition, 4 permission, 5 operation timeout).
+bpcs_fail() {
+  local code=${1:-1} eps=${2:-PLUGIN_FAILED} message=${3:-plugin failed} details=${4-}
+  [[ $code =~ ^[1-5]$ ]] || code=1
+  [[ -z $_BPCS_SUMMARY ]] && _BPCS_SUMMARY=$message
+  _bpcs_error_json "$eps" "$message" "$details"
+  _bpcs_emit failure "$code" "$REPLY"
+}
+
+# --- traps -----------------------------------------------------------------------------------
+
+_bpcs_on_err() {
+  _BPCS_ERR_STATUS=$1
+  _BPCS_ERR_LINE=$2
+  _BPCS_ERR_CMD=$3
+}
+
+_bpcs_on_exit() {
+  local status=$?
+  trap - EXIT ERR
+  if ((_BPCS_EMITTED == 0)) && [[ $BASHPID == "$_BPCS_MAIN_PID" ]]; then
+    if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
+      local pending code
+      pending=$(<"$BPCS_TMPDIR/.pending-result")
+      code=${pending%%$'\n'*}
+      _BPCS_EMITTED=1
+      printf '%s\n' "${pending#*$'\n'}" >&3
+      status=$code
+    else
+      local message="plugin exited unexpectedly (status $status)" details
+      if [[ -n $_BPCS_ERR_CMD ]]; then
+        message+=" after a failing command at line $_BPCS_ERR_LINE"
+      fi
+      bpcs_json_object int exit_status "$status" str failed_command "${_BPCS_ERR_CMD:0:500}" \
+        str line "${_BPCS_ERR_LINE:-}"
+      details=$REPLY
+      [[ -z $_BPCS_SUMMARY ]] && _BPCS_SUMMARY=$message
+      _bpcs_error_json PLUGIN_FAILED "$message" "$details"
+      _bpcs_render failure "$REPLY"
+      _BPCS_EMITTED=1
+      printf '%s\n' "$REPLY" >&3
+      status=1
+    fi
+  fi
+  [[ -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]] && rm -rf -- "$BPCS_TMPDIR"
+  exit "$status"
+}
+
+_bpcs_on_signal() {
+  trap - TERM INT HUP
+  _BPCS_SUMMARY=
+  bpcs_fail 1 PLUGIN_FAILED "plugin terminated by signal $1"
+}
+
+set -o errtrace
+trap '_bpcs_on_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
+trap _bpcs_on_exit EXIT
+trap '_bpcs_on_signal SIGTERM' TERM
+trap '_bpcs_on_signal SIGINT' INT
+trap '_bpcs_on_signal SIGHUP' HUP
+
+# --- init ------------------------------------------------------------------------------------
+
+# Best effort: echo the caller's trace and message ids even when the request is unusable.
+_bpcs_salvage_ids() {
+  local re_t='"trace_id"[[:space:]]*:[[:space:]]*"([0-9a-f]{32})"'
+  local re_m='"message_id"[[:space:]]*:[[:space:]]*"([0-9a-f-]{36})"'
+  local head=${1:0:4096}
+  [[ $head =~ $re_t ]] && BPCS_TRACE_ID=${BASH_REMATCH[1]}
+  if [[ $head =~ $re_m ]]; then
+    local id=${BASH_REMATCH[1]}
+    [[ $id =~ $_BPCS_RE_UUID ]] && BPCS_MESSAGE_ID=$id
+  fi
+  [[ $BPCS_TRACE_ID == 00000000000000000000000000000000 ]] && BPCS_TRACE_ID=
+  return 0
+}
+
+_bpcs_schema_error() {
+  bpcs_fail 2 SCHEMA_VIOLATION "RCS request: $1" "{\"pointer\":\"$2\"}"
+}
+
+# bpcs_init NAME VERSION — reads and validates the RCS request from stdin. Call it once, first.
+# Sets BPCS_TRACE_ID, BPCS_MESSAGE_ID, BPCS_ACTION, BPCS_NODE, BPCS_TRANSPORT, BPCS_DEPLOY_MODE,
+# BPCS_DRY_RUN (true|false), BPCS_TIMEOUT_MS, BPCS_JSON_PARSER (jq|bash), BPCS_TMPDIR.
+bpcs_init() {
+  BPCS_PLUGIN_NAME=$1
+  BPCS_PLUGIN_VERSION=$2
+  BPCS_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/rune-plugin.XXXXXXXX") || BPCS_TMPDIR=
+  BPCS_INPUT=$(head -c "$((BPCS_MAX_INPUT_BYTES + 1))")
+  _bpcs_salvage_ids "$BPCS_INPUT"
+  if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then
+    bpcs_fail 2 DOCUMENT_TOO_LARGE "request exceeds $BPCS_MAX_INPUT_BYTES bytes"
+  fi
+  if [[ -z $BPCS_JSON_PARSER ]]; then
+    if command -v jq >/dev/null 2>&1; then BPCS_JSON_PARSER=jq; else BPCS_JSON_PARSER=bash; fi
+  fi
+  local parsed=0
+  _BPCS_T=()
+  _BPCS_V=()
+  _BPCS_K=()
+  if [[ $BPCS_JSON_PARSER == jq ]]; then
+    _bpcs_parse_jq "$BPCS_INPUT" && parsed=1
+  else
+    BPCS_JSON_PARSER=bash
+    _bpcs_parse_bash "$BPCS_INPUT" && parsed=1
+  fi
+  if ((parsed == 0)); then
+    local code=MALFORMED_JSON
+    [[ $_BPCS_PARSE_ERROR == *deeper* ]] && code=DOCUMENT_TOO_DEEP
+    bpcs_fail 2 "$code" "${_BPCS_PARSE_ERROR:-request is not valid JSON}"
+  fi
+  [[ ${_BPCS_T['$']} == object ]] || _bpcs_schema_error 'the request is not a JSON object' ''
+
+  # Ids first, so every later error is correlated.
+  BPCS_TRACE_ID=
+  BPCS_MESSAGE_ID=
+  bpcs_get message_metadata trace_id || true
+  if [[ $REPLY =~ $_BPCS_RE_TRACE && $REPLY != 00000000000000000000000000000000 ]]; then
+    BPCS_TRACE_ID=$REPLY
+  else
+    _bpcs_schema_error 'message_metadata.trace_id must be 32 lowercase hex digits' /message_metadata/trace_id
+  fi
+  bpcs_get message_metadata message_id || true
+  [[ $REPLY =~ $_BPCS_RE_UUID ]] || _bpcs_schema_error 'message_metadata.message_id must be a lowercase UUID' /message_metadata/message_id
+  BPCS_MESSAGE_ID=$REPLY
+
+  bpcs_type payload schema_version
+  if [[ $REPLY != string ]]; then
+    _bpcs_schema_error 'payload.schema_version is missing' /payload/schema_version
+  fi
+  bpcs_get payload schema_version
+  if [[ $REPLY != rcs_v1 ]]; then
+    local version=$REPLY
+    bpcs_json_string "${version:0:64}"
+    bpcs_fail 2 UNSUPPORTED_SCHEMA_VERSION "unsupported RCS schema_version '${version:0:64}' (this plugin accepts rcs_v1)" \
+      "{\"schema_version\":$REPLY,\"supported\":[\"rcs_v1\"]}"
+  fi
+
+  bpcs_get routing action || true
+  BPCS_ACTION=$REPLY
+  bpcs_get routing node || true
+  BPCS_NODE=$REPLY
+  bpcs_get routing transport || true
+  BPCS_TRANSPORT=$REPLY
+  bpcs_get routing deploy_mode || true
+  BPCS_DEPLOY_MODE=$REPLY
+  [[ $BPCS_ACTION =~ $_BPCS_RE_ACTION ]] || _bpcs_schema_error 'routing.action is missing or invalid' /routing/action
+  [[ -n $BPCS_NODE ]] || _bpcs_schema_error 'routing.node is missing' /routing/node
+
+  bpcs_type payload data input_parameters
+  [[ $REPLY == object ]] || _bpcs_schema_error 'payload.data.input_parameters must be an object' /payload/data/input_parameters
+  bpcs_type payload data options dry_run
+  [[ $REPLY == boolean ]] || _bpcs_schema_error 'payload.data.options.dry_run must be a boolean' /payload/data/options/dry_run
+  bpcs_get payload data options dry_run
+  BPCS_DRY_RUN=$REPLY
+  bpcs_get payload data options timeout_ms || true
+  [[ $REPLY =~ ^[1-9][0-9]{0,8}$ ]] || _bpcs_schema_error 'payload.data.options.timeout_ms must be a positive integer' /payload/data/options/timeout_ms
+  BPCS_TIMEOUT_MS=$REPLY
+  return 0
+}
