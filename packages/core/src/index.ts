@@ -122,7 +122,7 @@ export {
   type ParameterViolation,
   REDACTED,
   redactParameters,
-  resolveParameters,
+  resolveRunParameters,
   sensitiveParameterNames,
 } from './orchestrator/resolve-parameters.js';
 export {
@@ -150,6 +150,7 @@ export {
 export {
   createLocalTransport,
   DEFAULT_KILL_GRACE_MS,
+  LOCAL_TRANSPORT_NODE_NAMES,
   type LocalTransportOptions,
 } from './transport/local-transport.js';
 export { HeadCapture, TailCapture } from './transport/output-capture.js';

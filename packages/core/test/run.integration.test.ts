@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 async function runOne(action: string, extra: Partial<PlanRequest> = {}): Promise<NodeRunResult> {
-  const report = await rune.run({ action, nodes: ['localhost'], ...extra });
+  const report = await rune.run({ action, nodes: ['localhost'], confirmDangerous: true, ...extra });
   const node = report.outcome?.nodes[0];
   if (node === undefined) throw new Error('no node result');
   return node;
@@ -121,11 +121,17 @@ describe('run through the local transport', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const report = await rune.run(
-      { action: 'hang', nodes: ['localhost'] },
+      { action: 'hang', nodes: ['localhost'], confirmDangerous: true },
       { signal: controller.signal },
     );
     expect(report.outcome?.nodes[0]?.error?.code).toBe('RUN_CANCELLED');
     expect(report.outcome?.summary.exit_code).toBe(130);
+  });
+
+  it('requires confirmation for plugins without a manifest (inferred: dangerous)', async () => {
+    const error = await refusal({ action: 'ok', nodes: ['localhost'] });
+    expect(error.code).toBe('DANGEROUS_ACTION_REFUSED');
+    expect(error.exitCode).toBe(4);
   });
 
   it('refuses a plugin that is not executable', async () => {
@@ -222,7 +228,7 @@ describe('run through the local transport', () => {
   });
 
   it('detects a plugin changed after planning', async () => {
-    const plan = await rune.plan({ action: 'ok', nodes: ['localhost'] });
+    const plan = await rune.plan({ action: 'ok', nodes: ['localhost'], confirmDangerous: true });
     const path = plan.plugin.path;
     const original = readFileSync(path);
     writeFileSync(path, `${original.toString()}\n# changed\n`);

@@ -20,7 +20,7 @@ import type { PluginRegistry, PluginSourceKind } from '../plugins/plugin-registr
 import type { TargetNode } from '../transport/transport.js';
 import {
   redactParameters,
-  resolveParameters,
+  resolveRunParameters,
   sensitiveParameterNames,
 } from './resolve-parameters.js';
 
@@ -224,7 +224,7 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
   try {
     const resolved = context.registry.resolve(request.action);
     const manifest = resolved.manifest;
-    const parameters = resolveParameters(manifest, {
+    const parameters = resolveRunParameters(manifest, {
       ...(request.params === undefined ? {} : { values: request.params }),
       ...(request.paramArgs === undefined ? {} : { args: request.paramArgs }),
     });

@@ -7,7 +7,13 @@
  * booleans; comma-separated or JSON arrays for arrays. Values from a JSON object are never
  * coerced. Every violation is collected, so one INVALID_PARAMETERS error lists them all.
  */
-import { type MrsManifest, type MrsParameter, RuneError } from '@rune/protocol';
+import {
+  type MrsManifest,
+  type MrsParameter,
+  RuneError,
+  resolveParameters,
+  type SchemaViolation,
+} from '@rune/protocol';
 
 /** One parameter problem. */
 export interface ParameterViolation {
@@ -26,7 +32,6 @@ export interface ParameterInput {
 /** The placeholder for a sensitive parameter in logs, audit records and displays. */
 export const REDACTED = '[REDACTED]';
 
-type ItemSchema = NonNullable<MrsParameter['items']>;
 type ScalarType = 'string' | 'integer' | 'number' | 'boolean';
 
 const INTEGER_TEXT = /^[+-]?\d+$/;
@@ -64,123 +69,27 @@ export function coerceParameter(text: string, schema: MrsParameter | undefined):
     .map((part) => coerceScalar(itemType === 'string' ? part : part.trim(), itemType));
 }
 
-const describeValue = (value: unknown): string => {
-  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : String(value);
-};
-
-function checkScalar(
-  value: unknown,
-  schema: MrsParameter | ItemSchema,
-  label: string,
-  violations: ParameterViolation[],
-  sensitive: boolean,
-): void {
-  const shown = sensitive ? 'the given value' : describeValue(value);
-  const type = schema.type as ScalarType;
-  const wrong = (): void => {
-    violations.push({ parameter: label, message: `expected ${type}, got ${shown}` });
-  };
-  if (type === 'string') {
-    if (typeof value !== 'string') {
-      wrong();
-      return;
-    }
-    const length = [...value].length;
-    if ('minLength' in schema && schema.minLength !== undefined && length < schema.minLength) {
-      violations.push({
-        parameter: label,
-        message: `must be at least ${schema.minLength} characters`,
-      });
-    }
-    if (schema.maxLength !== undefined && length > schema.maxLength) {
-      violations.push({
-        parameter: label,
-        message: `must be at most ${schema.maxLength} characters`,
-      });
-    }
-    if (schema.pattern !== undefined) {
-      let matches = false;
-      try {
-        matches = new RegExp(schema.pattern, 'u').test(value);
-      } catch {
-        matches = false;
-      }
-      if (!matches) {
-        violations.push({ parameter: label, message: `must match the pattern ${schema.pattern}` });
-      }
-    }
-  } else if (type === 'integer' || type === 'number') {
-    const ok =
-      typeof value === 'number' &&
-      Number.isFinite(value) &&
-      (type === 'number' || Number.isSafeInteger(value));
-    if (!ok) {
-      wrong();
-      return;
-    }
-    if (schema.minimum !== undefined && value < schema.minimum) {
-      violations.push({ parameter: label, message: `must be >= ${schema.minimum}` });
-    }
-    if (schema.maximum !== undefined && value > schema.maximum) {
-      violations.push({ parameter: label, message: `must be <= ${schema.maximum}` });
-    }
-  } else if (type === 'boolean') {
-    if (typeof value !== 'boolean') {
-      wrong();
-      return;
-    }
-  }
-  if (schema.enum !== undefined && !schema.enum.some((allowed) => allowed === value)) {
-    violations.push({
-      parameter: label,
-      message: `must be one of ${schema.enum.map((allowed) => JSON.stringify(allowed)).join(', ')}`,
-    });
-  }
-}
-
-function checkParameter(
-  name: string,
-  value: unknown,
-  schema: MrsParameter,
-  violations: ParameterViolation[],
-): void {
-  const sensitive = schema.sensitive === true;
-  if (schema.type !== 'array') {
-    checkScalar(value, schema, name, violations, sensitive);
-    return;
-  }
-  if (!Array.isArray(value)) {
-    violations.push({
-      parameter: name,
-      message: `expected array, got ${sensitive ? 'the given value' : describeValue(value)}`,
-    });
-    return;
-  }
-  if (schema.minItems !== undefined && value.length < schema.minItems) {
-    violations.push({ parameter: name, message: `must have at least ${schema.minItems} items` });
-  }
-  if (schema.maxItems !== undefined && value.length > schema.maxItems) {
-    violations.push({ parameter: name, message: `must have at most ${schema.maxItems} items` });
-  }
-  const items: ItemSchema = schema.items ?? { type: 'string' };
-  value.forEach((item, index) => {
-    checkScalar(item, items, `${name}[${index}]`, violations, sensitive);
-  });
+/** Turns a JSON pointer into the given parameters (`/items/2`) into `items[2]`. */
+function parameterLabel(pointer: string): string {
+  const tokens = pointer
+    .split('/')
+    .slice(1)
+    .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (tokens.length === 0) return '(params)';
+  return tokens.reduce((label, token, index) =>
+    index === 0 ? token : /^\d+$/.test(token) ? `${label}[${token}]` : `${label}.${token}`,
+  );
 }
 
 /**
- * Merges, coerces and validates parameters against `manifest.parameters`; fills defaults.
- * Throws INVALID_PARAMETERS listing every violation.
+ * Merges, coerces and validates parameters against `manifest.parameters` with the normative MRS
+ * check from @rune/protocol; fills defaults. Throws INVALID_PARAMETERS listing every violation.
  */
-export function resolveParameters(
+export function resolveRunParameters(
   manifest: MrsManifest,
   input: ParameterInput,
 ): Record<string, unknown> {
-  const schema = manifest.parameters;
-  const properties = schema.properties;
+  const properties = manifest.parameters.properties;
   const violations: ParameterViolation[] = [];
   const values: Record<string, unknown> = {};
 
@@ -194,10 +103,7 @@ export function resolveParameters(
   for (const arg of input.args ?? []) {
     const equals = arg.indexOf('=');
     if (equals <= 0) {
-      violations.push({
-        parameter: arg.slice(0, 64) || '(empty)',
-        message: 'expected key=value',
-      });
+      violations.push({ parameter: arg.slice(0, 64) || '(empty)', message: 'expected key=value' });
       continue;
     }
     const key = arg.slice(0, equals);
@@ -208,33 +114,37 @@ export function resolveParameters(
   }
 
   const known = Object.keys(properties);
-  for (const key of Object.keys(values)) {
-    if (Object.hasOwn(properties, key)) continue;
-    if (schema.additionalProperties === true) continue;
-    violations.push({
-      parameter: key.slice(0, 64),
-      message:
-        known.length === 0
-          ? `unknown parameter; ${manifest.name} takes no parameters`
-          : `unknown parameter; known: ${known.join(', ')}`,
-    });
-  }
-  for (const [key, parameter] of Object.entries(properties)) {
-    if (!Object.hasOwn(values, key) && parameter.default !== undefined) {
-      values[key] = structuredClone(parameter.default);
+  const resolved = resolveParameters(manifest, values, {
+    source: { component: 'rune-core', action: manifest.name },
+  });
+  if (!resolved.ok) {
+    const listed = (resolved.error.details?.violations ?? []) as SchemaViolation[];
+    for (const violation of listed) {
+      const parameter = parameterLabel(violation.pointer);
+      let message = violation.message;
+      if (message === 'Unknown parameter') {
+        message =
+          known.length === 0
+            ? `unknown parameter; ${manifest.name} takes no parameters`
+            : `unknown parameter; known: ${known.join(', ')}`;
+      } else if (message === 'Expected required parameter') {
+        message = 'required parameter is missing';
+      } else {
+        const value = values[parameter];
+        const sensitive = properties[parameter]?.sensitive === true;
+        if (
+          !sensitive &&
+          typeof value === 'string' &&
+          /^Expected (integer|number|boolean|array)$/.test(message)
+        ) {
+          message = `${message}, got "${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
+        }
+      }
+      violations.push({ parameter, message });
     }
-  }
-  for (const key of schema.required ?? []) {
-    if (!Object.hasOwn(values, key)) {
-      violations.push({ parameter: key, message: 'required parameter is missing' });
-    }
-  }
-  for (const [key, value] of Object.entries(values)) {
-    const parameter = Object.hasOwn(properties, key) ? properties[key] : undefined;
-    if (parameter !== undefined) checkParameter(key, value, parameter, violations);
   }
 
-  if (violations.length > 0) {
+  if (violations.length > 0 || !resolved.ok) {
     const listed = violations.map((violation) => `${violation.parameter}: ${violation.message}`);
     throw new RuneError(
       'INVALID_PARAMETERS',
@@ -245,7 +155,7 @@ export function resolveParameters(
       },
     );
   }
-  return values;
+  return resolved.value;
 }
 
 /** The names of the manifest's sensitive parameters. */

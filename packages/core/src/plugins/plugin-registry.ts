@@ -10,7 +10,8 @@
  *
  * A plugin is a file `<action>.sh` (or the `entrypoint` a manifest names) plus an optional
  * `<action>.manifest.json` (MRS v1). Without a manifest it is registered with an inferred one
- * (`inferred: true`, version 0.0.0, any parameters passed through as strings). The registry
+ * (`inferred: true`, version 0.0.0, `dangerous: true` so it needs explicit confirmation, any
+ * scalar parameters passed through). The registry
  * hashes every plugin file (sha256); the mediator re-checks the hash right before execution.
  * Plugins are executed directly (never through a shell), so the file must be executable; that is
  * checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is resolved.
@@ -20,12 +21,10 @@ import { constants, type Dirent, readdirSync, readFileSync, statSync } from 'nod
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  DEFAULT_PLUGIN_TIMEOUT_MS,
+  inferMrsManifest,
   isActionName,
-  MRS_V1,
   type MrsManifest,
   parseMrsManifest,
-  RCS_V1,
   RuneError,
 } from '@rune/protocol';
 
@@ -113,24 +112,11 @@ export function defaultPluginSources(options: {
 const MANIFEST_SUFFIX = '.manifest.json';
 const PLUGIN_SUFFIX = '.sh';
 
-/** The manifest RUNE infers for a plugin without one. */
-export function inferManifest(action: string, entrypoint: string): MrsManifest {
-  return {
-    schema_version: MRS_V1,
-    name: action,
-    version: '0.0.0',
-    description: `Plugin ${entrypoint} (no manifest; inferred by RUNE)`,
-    entrypoint,
-    parameters: { type: 'object', properties: {}, additionalProperties: true },
-    tags: [],
-    requirements: { commands: [], privilege: 'user' },
-    timeout_ms: DEFAULT_PLUGIN_TIMEOUT_MS,
-    idempotent: false,
-    supports_dry_run: false,
-    dangerous: false,
-    accepts: [RCS_V1],
-    inferred: true,
-  };
+/** The manifest RUNE infers for a plugin file without one (MRS rules, from @rune/protocol). */
+export function inferManifest(fileName: string): MrsManifest {
+  const inferred = inferMrsManifest(fileName);
+  if (!inferred.ok) throw inferred.error;
+  return inferred.value;
 }
 
 function readDirectory(source: PluginSourceDir): Dirent[] {
@@ -251,7 +237,7 @@ function scanDirectory(
       continue;
     }
     const entry = manifests.get(action);
-    const manifest = entry === undefined ? inferManifest(action, fileName) : entry.manifest;
+    const manifest = entry === undefined ? inferManifest(fileName) : entry.manifest;
     candidates.push({
       action,
       path,

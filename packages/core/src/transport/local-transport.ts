@@ -16,11 +16,12 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { HeadCapture, TailCapture } from './output-capture.js';
 import {
+  type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportExecRequest,
@@ -38,6 +39,25 @@ export interface LocalTransportOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Working directory of the plugin; default the control node's cwd. */
   cwd?: string;
+  /**
+   * Which nodes count as "this machine". Default: name or address is localhost, local,
+   * 127.0.0.1, ::1 or the host name. Other nodes are refused with HOST_UNREACHABLE, so a
+   * misrouted remote node never runs on the control node.
+   */
+  isLocalNode?: (node: TargetNode) => boolean;
+}
+
+/** Node names the local transport accepts by default (plus the control node's host name). */
+export const LOCAL_TRANSPORT_NODE_NAMES: readonly string[] = [
+  'localhost',
+  'local',
+  '127.0.0.1',
+  '::1',
+];
+
+function defaultIsLocalNode(node: TargetNode): boolean {
+  const names = [...LOCAL_TRANSPORT_NODE_NAMES, hostname()];
+  return names.includes(node.address ?? node.name);
 }
 
 const component = 'transport-local';
@@ -59,6 +79,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
 /** Creates the local transport. */
 export function createLocalTransport(options: LocalTransportOptions = {}): Transport {
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const isLocalNode = options.isLocalNode ?? defaultIsLocalNode;
   let cacheDir: Promise<string> | undefined;
   const materialized = new Map<string, Promise<string>>();
   const running = new Set<number>();
@@ -143,6 +164,13 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
   async function exec(request: TransportExecRequest): Promise<TransportExecResult> {
     const started = performance.now();
     const source = { component, node: request.node.name, action: request.plugin.action };
+    if (!isLocalNode(request.node)) {
+      throw new RuneError(
+        'HOST_UNREACHABLE',
+        `the local transport only runs plugins on this machine; "${request.node.name}" is not local`,
+        { source, traceId: request.traceId, details: { node: request.node.name } },
+      );
+    }
     if (request.runAs !== undefined || request.node.runAs !== undefined) {
       throw new RuneError('UNSUPPORTED_FEATURE', 'the local transport does not support run_as', {
         source,

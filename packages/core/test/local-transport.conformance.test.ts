@@ -1,0 +1,9 @@
+import { describeTransportConformance } from '../src/testing/index.js';
+import { createLocalTransport } from '../src/transport/local-transport.js';
+
+describeTransportConformance('local', async () => ({
+  transport: createLocalTransport({ killGraceMs: 300 }),
+  node: { name: 'localhost' },
+  unreachableNode: { name: 'no-such-node.invalid' },
+  expectedUnreachableCodes: ['HOST_UNREACHABLE'],
+}));
