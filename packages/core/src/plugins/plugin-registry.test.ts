@@ -71,7 +71,7 @@ describe('discoverPlugins', () => {
     plugin(d.user, 'alpha.sh');
     plugin(d.user, 'beta.sh');
     writeFileSync(join(d.user, 'beta.manifest.json'), manifest('beta'));
-    writeFileSync(join(d.user, 'README.md'), 'x');
+    writeFileSync(join(d.user, 'notes.txt'), 'x');
     const reg = registry();
     expect(reg.actions()).toEqual(['alpha', 'beta']);
     const alpha = reg.resolve('alpha');
@@ -79,7 +79,7 @@ describe('discoverPlugins', () => {
     expect(alpha.manifest.version).toBe('0.0.0');
     expect(alpha.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(reg.resolve('beta').manifest.version).toBe('1.2.3');
-    expect(reg.warnings.some((w) => w.includes('README.md'))).toBe(true);
+    expect(reg.warnings.some((w) => w.includes('notes.txt'))).toBe(true);
   });
 
   it('lets the first directory win and keeps shadowed candidates', () => {

@@ -111,6 +111,8 @@ export function defaultPluginSources(options: {
 
 const MANIFEST_SUFFIX = '.manifest.json';
 const PLUGIN_SUFFIX = '.sh';
+/** Files a plugin directory may hold that are not plugins (checksums, docs), skipped silently. */
+const IGNORED_FILES = new Set(['SHA256SUMS', 'README.md', 'README']);
 
 /** The manifest RUNE infers for a plugin file without one (MRS rules, from @rune/protocol). */
 export function inferManifest(fileName: string): MrsManifest {
@@ -205,7 +207,7 @@ function scanDirectory(
     usedFiles.add(entrypoint);
   }
   for (const name of names) {
-    if (usedFiles.has(name) || name.startsWith('.')) continue;
+    if (usedFiles.has(name) || name.startsWith('.') || IGNORED_FILES.has(name)) continue;
     if (!name.endsWith(PLUGIN_SUFFIX)) {
       warn(`${join(source.dir, name)}: skipped, plugin files are named <action>${PLUGIN_SUFFIX}`);
       continue;
