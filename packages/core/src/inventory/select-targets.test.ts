@@ -170,3 +170,27 @@ describe('selectTargets without an inventory', () => {
     expect(thrown(() => selectTargets(['!web01'])).code).toBe('NO_TARGETS');
   });
 });
+
+describe('local names', () => {
+  it('uses the local transport for local names, but not for a local address with a port', () => {
+    expect(
+      selectTargets(['localhost,127.0.0.1,::1,127.0.0.1:2222,[::1]:22'], {
+        defaultTransport: 'ssh',
+      }).map((t) => `${t.node.name}=${t.transport}`),
+    ).toEqual([
+      'localhost=local',
+      '127.0.0.1=local',
+      '::1=local',
+      '127.0.0.1:2222=ssh',
+      '[::1]:22=ssh',
+    ]);
+    const inv = parseInventory(
+      'nodes:\n  a: { address: 127.0.0.1 }\n  b: { address: 127.0.0.1, port: 2222 }\n  c: { address: localhost, transport: ssh }\n',
+    );
+    expect(selectTargets(['@all'], { inventory: inv }).map((t) => t.transport)).toEqual([
+      'local',
+      'ssh',
+      'ssh',
+    ]);
+  });
+});

@@ -5,9 +5,11 @@
  * selectors (INVALID_TARGET), names, groups, tags or globs the inventory does not know — all of
  * them at once, with suggestions (UNKNOWN_NODE), and a selection that leaves nothing
  * (NO_TARGETS). Without an inventory, plain names and addresses are ad-hoc nodes
- * (`[user@]host[:port]`); `localhost` is always available and always uses the local transport.
+ * (`[user@]host[:port]`); `localhost` (and the other local names) is always available and uses
+ * the local transport unless an inventory entry says otherwise.
  */
 import { RuneError } from '@rune/protocol';
+import { LOCAL_NODE_NAMES } from '../orchestrator/plan-run.js';
 import type { TargetNode } from '../transport/transport.js';
 import { suggestNames } from './did-you-mean.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
@@ -36,9 +38,13 @@ export interface SelectTargetsOptions {
   defaultTransport?: string;
 }
 
-/** True for the names that mean "this machine" and use the local transport by default. */
+/**
+ * True for the names that mean "this machine" and use the local transport by default
+ * (the orchestrator's `LOCAL_NODE_NAMES`: localhost, local, 127.0.0.1, ::1). A name with a port
+ * (`127.0.0.1:2222`) is not one of them: it means an SSH server on this machine.
+ */
 export function isLocalName(name: string): boolean {
-  return name === 'localhost';
+  return LOCAL_NODE_NAMES.includes(name);
 }
 
 function unknownLabel(reference: UnknownReference): string {
@@ -116,8 +122,9 @@ function fromInventory(node: InventoryNode, defaultTransport: string): SelectedT
   if (node.instanceId !== undefined) target.instanceId = node.instanceId;
   if (node.runAs !== undefined) target.runAs = node.runAs;
   if (Object.keys(node.settings).length > 0) target.settings = { ...node.settings };
-  const transport =
-    node.transport ?? (isLocalName(node.address ?? node.name) ? LOCAL_TRANSPORT : defaultTransport);
+  const local =
+    node.port === undefined && (isLocalName(node.name) || isLocalName(node.address ?? node.name));
+  const transport = node.transport ?? (local ? LOCAL_TRANSPORT : defaultTransport);
   return { node: target, transport, source: 'inventory' };
 }
 
