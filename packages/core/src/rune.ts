@@ -16,6 +16,7 @@ import {
 import type { ConfigFile } from './config/config-schema.js';
 import { type LoadedConfig, loadConfig } from './config/load-config.js';
 import type { EnvironmentOptions } from './config/xdg-dirs.js';
+import { fleetPolicyRecord } from './fleet/policy.js';
 import {
   type ExecutePlanOptions,
   executePlan,
@@ -267,6 +268,10 @@ export function createRune(options: RuneOptions = {}): Rune {
     async execute(plan, runOptions = {}) {
       await audit.assertWritable?.();
       const params = redactParameters(plan.parameters, plan.sensitive_parameters);
+      const fleetPolicy = fleetPolicyRecord({
+        ...runOptions.policy,
+        concurrency: plan.concurrency,
+      });
       return executePlan(plan, {
         transports,
         ...(runOptions.signal === undefined ? {} : { signal: runOptions.signal }),
@@ -286,7 +291,7 @@ export function createRune(options: RuneOptions = {}): Rune {
             duration_ms: result.duration_ms,
             trace_id: plan.trace_id,
             params,
-            metadata: result.metadata,
+            metadata: { ...result.metadata, fleet_policy: fleetPolicy },
           });
           runOptions.onNodeResult?.(result, index);
         },

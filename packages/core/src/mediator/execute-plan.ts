@@ -21,7 +21,13 @@ import {
   isErrorCode,
   RuneError,
 } from '@rune/protocol';
-import { type FleetPolicy, type ScheduledOutcome, scheduleFleet } from '../fleet/scheduler.js';
+import { type FleetPolicyRecord, fleetPolicyRecord } from '../fleet/policy.js';
+import {
+  abortReasonCode,
+  type FleetPolicy,
+  type ScheduledOutcome,
+  scheduleFleet,
+} from '../fleet/scheduler.js';
 import type { ExecutionPlan, PlannedNode } from '../orchestrator/plan-run.js';
 import type {
   Termination,
@@ -87,6 +93,8 @@ export interface RunSummary {
   duration_ms: number;
   /** Aggregate CLI exit code; see {@link aggregateExitCode}. */
   exit_code: number;
+  /** The fleet policy the run used (concurrency, canary, max_failures, deadline_ms). */
+  policy?: FleetPolicyRecord;
 }
 
 /** The result of executing a plan. */
@@ -413,7 +421,10 @@ export async function executePlan(
         );
       }
       if (raw.termination === 'cancelled') {
-        throw new RuneError('RUN_CANCELLED', 'the run was cancelled; the plugin was killed');
+        // The scheduler aborts with DEADLINE_EXCEEDED when the overall deadline passed.
+        throw abortReasonCode(signal) === 'DEADLINE_EXCEEDED'
+          ? new RuneError('DEADLINE_EXCEEDED', 'the run deadline passed; the plugin was killed')
+          : new RuneError('RUN_CANCELLED', 'the run was cancelled; the plugin was killed');
       }
       const verdict = evaluatePluginOutput(
         {
@@ -509,5 +520,7 @@ export async function executePlan(
     throw RuneError.from(rejected.reason);
 
   const nodes = plan.nodes.map((planned, index) => results[index] ?? baseResult(planned));
-  return { plan, nodes, summary: summarizeRun(plan, nodes, Math.round(now() - runStarted)) };
+  const summary = summarizeRun(plan, nodes, Math.round(now() - runStarted));
+  summary.policy = fleetPolicyRecord({ ...options.policy, concurrency: plan.concurrency });
+  return { plan, nodes, summary };
 }

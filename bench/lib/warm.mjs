@@ -1,0 +1,54 @@
+// rune-warm: two actions in one process through the @rune/core API; the second one reuses the
+// SSH connections of the first. Prints one JSON line measuring the second action only:
+// { ok, wallMs, cpuMs, first: { ok, wallMs, cpuMs } }.
+//
+// usage: node warm.mjs <inventory.yaml> <config.toml>
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const core = await import(pathToFileURL(join(root, 'packages/core/dist/index.js')).href);
+const ssh = await import(pathToFileURL(join(root, 'packages/transport-ssh/dist/index.js')).href);
+const [inventoryFile, configFile] = process.argv.slice(2);
+
+const inventory = await core.loadInventory(inventoryFile);
+const defaults = inventory.nodes[0]?.settings ?? {};
+const rune = core.createRune({
+  configFile,
+  transports: {
+    ssh: () =>
+      ssh.createSshTransport({
+        useAgent: false,
+        useSshConfig: false,
+        identityFiles: [defaults.identity_file],
+        knownHostsFiles: [defaults.known_hosts_file],
+        maxConcurrentHandshakes: 64,
+      }),
+  },
+});
+const targets = core.selectTargets(['@all'], { inventory, defaultTransport: 'ssh' });
+
+async function measure() {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const report = await rune.run({ action: 'noop', nodes: targets, concurrency: targets.length });
+  const used = process.cpuUsage(cpu);
+  const summary = report.outcome?.summary;
+  if (summary?.succeeded !== targets.length) {
+    const failed = report.outcome?.nodes.find((n) => n.status !== 'success');
+    process.stderr.write(`warm: ${JSON.stringify(failed?.error ?? summary)}\n`);
+  }
+  return {
+    ok: summary?.succeeded === targets.length,
+    wallMs: performance.now() - started,
+    cpuMs: (used.user + used.system) / 1000,
+  };
+}
+
+try {
+  const first = await measure();
+  const second = await measure();
+  process.stdout.write(`${JSON.stringify({ ...second, first })}\n`);
+} finally {
+  await rune.close();
+}
