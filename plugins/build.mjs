@@ -29,6 +29,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const BUILTIN_DIR = join(here, 'builtin');
 const LIB_DIR = join(here, 'lib');
 const SHEBANG = '#!/usr/bin/env bash';
+// Library functions a given plugin never calls look unreachable to ShellCheck (SC2317).
+const HEADER = `${SHEBANG}\n# shellcheck disable=SC2317 # added by build.mjs: unused library functions\n# Assembled by plugins/build.mjs from builtin/%NAME%.sh; edit the sources, not this file.`;
 const INCLUDE_MARKER = /#\s*@rune-include\s+(\S+)\s*$/;
 const LIB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.sh$/;
 const SHELLCHECK_SOURCE = /^\s*#\s*shellcheck\s+source=/;
@@ -112,7 +114,7 @@ function assemble(name) {
   if (!expanded.includes('# ---- begin @rune-include bpcs.sh')) {
     throw new BuildError(`builtin/${name}.sh does not include bpcs.sh`);
   }
-  const script = `${SHEBANG}\n${expanded.replace(/\n+$/, '')}\n`;
+  const script = `${HEADER.replace('%NAME%', name)}\n${expanded.replace(/\n+$/, '')}\n`;
   return [
     [`${name}.sh`, script],
     [`${name}.manifest.json`, manifestText],

@@ -95,6 +95,11 @@ bpcs_warn() {
   _BPCS_WARNINGS+=("$1")
 }
 
+# bpcs_has_warnings — succeeds when bpcs_warn was called (e.g. to choose partial over success).
+bpcs_has_warnings() {
+  ((${#_BPCS_WARNINGS[@]} > 0))
+}
+
 # --- time ------------------------------------------------------------------------------------
 
 # bpcs_now_ms — milliseconds since the epoch in REPLY.
@@ -190,10 +195,10 @@ bpcs_utf8_sanitize() {
     REPLY=$s
     return 0
   fi
-  local -a lines=()
+  local -a parts=()
   local out='' line piece first=1
-  mapfile -t lines <<<"$s"
-  for line in ${lines[@]+"${lines[@]}"}; do
+  mapfile -t parts <<<"$s"
+  for line in ${parts[@]+"${parts[@]}"}; do
     ((first)) || out+=$'\n'
     first=0
     if [[ $line == *$_BPCS_HIGH* ]]; then
