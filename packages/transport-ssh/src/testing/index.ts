@@ -1,1 +1,21 @@
-export {};
+/**
+ * @rune/transport-ssh/testing — real OpenSSH servers on loopback for integration tests and
+ * benchmarks (used by this package, the fleet tests and bench/).
+ */
+
+export {
+  type ClientKey,
+  freePort,
+  generateClientKey,
+  type HostKeyType,
+  randomLoopbackAddress,
+  refusedEndpoint,
+  type SilentHost,
+  SSHD_PATH,
+  type SshdFleet,
+  type SshdInstance,
+  type StartSshdOptions,
+  startSilentHost,
+  startSshd,
+  startSshdFleet,
+} from './sshd.js';

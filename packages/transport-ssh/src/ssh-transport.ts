@@ -1,0 +1,984 @@
+/**
+ * The SSH transport: runs a RUNE plugin on a Linux host over OpenSSH, agentless.
+ *
+ * Hot path (deploy mode `ship`, plugin already cached on the node): ONE exec round trip on a
+ * reused connection — a fixed bootstrap in the command verifies `<cache>/<sha256>` and execs it
+ * with the RCS document alone on stdin (see remote-command.ts). On a cache miss the transport
+ * uploads the plugin with a second exec (stdin = plugin bytes) and runs again. Timeouts and
+ * cancellation kill the remote process group from a second channel (`kill -KILL -- -<pgid>`),
+ * backed by a remote `timeout -s KILL` watchdog for when the control node disappears.
+ *
+ * Failure to reach or start is thrown as a RuneError with a precise EPS code; a process that ran
+ * is a result, whatever it did.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import {
+  type FetchedArtifact,
+  HeadCapture,
+  TailCapture,
+  type TargetNode,
+  TRANSPORT_SPECIFICATION_VERSION,
+  type Transport,
+  type TransportCapabilities,
+  type TransportExecRequest,
+  type TransportExecResult,
+} from '@rune/core';
+import { type ErrorCode, isActionName, RuneError } from '@rune/protocol';
+import type { ClientChannel, ParsedKey } from 'ssh2';
+import ssh2 from 'ssh2';
+import { ConnectionPool, Semaphore, SshConnection } from './connection-pool.js';
+import { KnownHostsStore } from './known-hosts.js';
+import {
+  BootstrapStderr,
+  buildBootstrapCommand,
+  buildKillCommand,
+  isSafeRemotePath,
+  MAX_COMMAND_BYTES,
+  SHA256_HEX_PATTERN,
+  USER_NAME_PATTERN,
+} from './remote-command.js';
+import {
+  expandHome,
+  ProxyJumpSyntaxError,
+  type ResolvedEndpoint,
+  type ResolvedRoute,
+  readSshConfig,
+  resolveRoute,
+  type SshConfigFile,
+} from './ssh-config.js';
+import {
+  type ConnectSettings,
+  connectEndpoint,
+  type HostKeyChecking,
+  type KeySource,
+  type SshConnectionFactory,
+  tcpConnectionFactory,
+} from './ssh-connector.js';
+import { VERSION } from './version.js';
+
+/** Default connect timeout (TCP), also the default handshake timeout. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Default SSH keepalive interval. */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+/** Default session channels per connection (OpenSSH MaxSessions is 10; one is kept for kills). */
+export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
+/** Default number of SSH handshakes in flight at once (OpenSSH MaxStartups starts at 10). */
+export const DEFAULT_MAX_CONCURRENT_HANDSHAKES = 8;
+/** Default remote plugin cache, relative to the remote user's home. */
+export const DEFAULT_REMOTE_CACHE_DIR = '~/.cache/rune/plugins';
+/** Default directory of preinstalled plugins on the node. */
+export const DEFAULT_REMOTE_PLUGIN_DIR = '/opt/rune/plugins';
+/** Default environment variable holding the private key passphrase. */
+export const DEFAULT_PASSPHRASE_ENV = 'RUNE_SSH_PASSPHRASE';
+/** Default largest stdin (RCS document) accepted. */
+export const DEFAULT_MAX_STDIN_BYTES = 16 * 1024 * 1024;
+/** Default largest plugin file accepted for shipping. */
+export const DEFAULT_MAX_PLUGIN_BYTES = 16 * 1024 * 1024;
+/** Default largest artifact fetched. */
+export const DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
+/** Extra seconds the remote watchdog allows beyond the exec timeout. */
+export const DEFAULT_WATCHDOG_GRACE_S = 5;
+/** Default known_hosts files read besides the RUNE one. */
+export const DEFAULT_KNOWN_HOSTS_FILES = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
+
+/** The RUNE-owned known_hosts file: always read, and where `accept-new` records keys. */
+export function defaultRuneKnownHostsFile(): string {
+  const state = process.env.XDG_STATE_HOME;
+  return join(
+    state !== undefined && state !== '' ? state : join(homedir(), '.local', 'state'),
+    'rune',
+    'known_hosts',
+  );
+}
+
+/** Options of {@link createSshTransport}; camelCase forms of the `[ssh]` config keys. */
+export interface SshTransportOptions {
+  /** Login user (default: ~/.ssh/config `User`, else the local user). */
+  user?: string;
+  /** Port (default: ~/.ssh/config `Port`, else 22). Leave unset to let ~/.ssh/config decide. */
+  port?: number;
+  /** Private key files to try, before ~/.ssh/config `IdentityFile`s. */
+  identityFiles?: string[];
+  /** known_hosts files to read (default `~/.ssh/known_hosts`, `~/.ssh/known_hosts2`). */
+  knownHostsFiles?: string[];
+  /** RUNE's own known_hosts file: always read; `accept-new` appends here. */
+  runeKnownHostsFile?: string;
+  /** `strict` (default), `accept-new` or `off` (loud warning, recorded in metadata). */
+  hostKeyChecking?: HostKeyChecking;
+  /** TCP connect timeout (default 10000). */
+  connectTimeoutMs?: number;
+  /** SSH handshake + authentication timeout (default: connectTimeoutMs). */
+  handshakeTimeoutMs?: number;
+  /** Keepalive interval (default 15000); 3 missed keepalives drop the connection. */
+  keepaliveIntervalMs?: number;
+  /** Use ssh-agent via SSH_AUTH_SOCK (default true). */
+  useAgent?: boolean;
+  /** Read ~/.ssh/config (default true). */
+  useSshConfig?: boolean;
+  /** OpenSSH client config file (default `~/.ssh/config`). */
+  sshConfigFile?: string;
+  /** Jump hosts for every node: `[user@]host[:port]`, comma separated. */
+  proxyJump?: string;
+  /** Session channels per connection (default 8); keep below the server's MaxSessions. */
+  maxSessionsPerConnection?: number;
+  /** SSH handshakes in flight at once, across all nodes (default 8). */
+  maxConcurrentHandshakes?: number;
+  /** Passphrase for encrypted private keys. */
+  passphrase?: string;
+  /** Environment variable holding the passphrase (default `RUNE_SSH_PASSPHRASE`). */
+  passphraseEnv?: string;
+  /** Asks for a key's passphrase (e.g. on the TTY); called once per key file. */
+  passphrasePrompt?: (keyFile: string) => Promise<string | undefined>;
+  /** Remote plugin cache, private per user (default `~/.cache/rune/plugins`). */
+  remoteCacheDir?: string;
+  /** Directory of preinstalled plugins on the node (default `/opt/rune/plugins`). */
+  remotePluginDir?: string;
+  /** Largest stdin accepted (default 16 MiB); beyond it PAYLOAD_TOO_LARGE. */
+  maxStdinBytes?: number;
+  /** Largest plugin shipped (default 16 MiB). */
+  maxPluginBytes?: number;
+  /** Largest artifact fetched (default 64 MiB). */
+  maxArtifactBytes?: number;
+  /** Opens the stream to the first hop (default: TCP). */
+  connectionFactory?: SshConnectionFactory;
+  /** Environment (SSH_AUTH_SOCK, passphrase variable); default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Receives warnings (host key checking off, accept-new recorded a key, bad known_hosts lines). */
+  onWarning?: (message: string) => void;
+}
+
+interface NodeSettings {
+  identityFiles?: string[];
+  proxyJump?: string;
+  knownHostsFile?: string;
+  hostKeyChecking?: HostKeyChecking;
+}
+
+function invalid(message: string, node?: string): RuneError {
+  return new RuneError('INVALID_CONFIG', message, {
+    source: { component: 'transport-ssh', ...(node === undefined ? {} : { node }) },
+  });
+}
+
+function readNodeSettings(node: TargetNode): NodeSettings {
+  const raw = node.settings ?? {};
+  const result: NodeSettings = {};
+  const files: string[] = [];
+  for (const key of ['identity_file', 'identity_files'] as const) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    if (typeof value === 'string') files.push(value);
+    else if (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+      files.push(...value);
+    else
+      throw invalid(
+        `node ${node.name}: settings.${key} must be a string or a list of strings`,
+        node.name,
+      );
+  }
+  if (files.length > 0) result.identityFiles = files;
+  const jump = raw.proxy_jump;
+  if (jump !== undefined) {
+    if (typeof jump !== 'string')
+      throw invalid(`node ${node.name}: settings.proxy_jump must be a string`, node.name);
+    result.proxyJump = jump;
+  }
+  const knownHosts = raw.known_hosts_file;
+  if (knownHosts !== undefined) {
+    if (typeof knownHosts !== 'string') {
+      throw invalid(`node ${node.name}: settings.known_hosts_file must be a string`, node.name);
+    }
+    result.knownHostsFile = knownHosts;
+  }
+  const mode = raw.host_key_checking;
+  if (mode !== undefined) {
+    if (mode !== 'strict' && mode !== 'accept-new' && mode !== 'off') {
+      throw invalid(
+        `node ${node.name}: settings.host_key_checking must be strict, accept-new or off`,
+        node.name,
+      );
+    }
+    result.hostKeyChecking = mode;
+  }
+  return result;
+}
+
+/** Raw outcome of one bootstrap exec. */
+interface RawRun {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: HeadCapture;
+  stderr: TailCapture;
+  bootstrap: BootstrapStderr;
+  interrupted: 'timeout' | 'cancelled' | undefined;
+  /** The channel closed without an exit status and we did not kill it. */
+  lost: RuneError | undefined;
+}
+
+const endpointKey = (endpoint: ResolvedEndpoint): string =>
+  `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
+
+class SshTransport implements Transport {
+  readonly specificationVersion = TRANSPORT_SPECIFICATION_VERSION;
+  readonly name = 'ssh';
+  readonly capabilities: TransportCapabilities;
+  private readonly pool = new ConnectionPool();
+  private readonly handshakes: Semaphore;
+  private readonly store = new KnownHostsStore();
+  private readonly keyCache = new Map<string, Promise<{ key: ParsedKey } | { skipped: string }>>();
+  private readonly warned = new Set<string>();
+  private sshConfig: Promise<SshConfigFile | undefined> | undefined;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly maxSessions: number;
+  private closed = false;
+
+  constructor(private readonly options: SshTransportOptions) {
+    this.env = options.env ?? process.env;
+    this.maxSessions = options.maxSessionsPerConnection ?? DEFAULT_MAX_SESSIONS_PER_CONNECTION;
+    if (!Number.isSafeInteger(this.maxSessions) || this.maxSessions < 1) {
+      throw invalid('maxSessionsPerConnection must be a positive integer');
+    }
+    this.handshakes = new Semaphore(
+      options.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES,
+    );
+    for (const [name, value] of [
+      ['remoteCacheDir', options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR],
+      ['remotePluginDir', options.remotePluginDir ?? DEFAULT_REMOTE_PLUGIN_DIR],
+    ] as const) {
+      if (!isSafeRemotePath(value)) {
+        throw invalid(
+          `${name} must be an absolute or ~/ path of [A-Za-z0-9._+/-] without "..": ${value}`,
+        );
+      }
+    }
+    const mode = options.hostKeyChecking ?? 'strict';
+    if (mode !== 'strict' && mode !== 'accept-new' && mode !== 'off') {
+      throw invalid(`hostKeyChecking must be strict, accept-new or off, not ${String(mode)}`);
+    }
+    this.capabilities = {
+      deployModes: ['ship', 'preinstalled'],
+      maxStdinBytes: options.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES,
+      artifacts: true,
+      runAs: true,
+      maxConcurrentExecsPerNode: this.maxSessions,
+    };
+  }
+
+  async exec(request: TransportExecRequest): Promise<TransportExecResult> {
+    const started = performance.now();
+    const node = request.node;
+    const context = (error: unknown): RuneError =>
+      RuneError.from(error).withContext({
+        component: 'transport-ssh',
+        node: node.name,
+        action: request.plugin.action,
+        traceId: request.traceId,
+      });
+    const cancelled = (metadata: Record<string, unknown>): TransportExecResult => ({
+      termination: 'cancelled',
+      exitCode: null,
+      signal: null,
+      stdout: new Uint8Array(0),
+      stdoutTruncated: false,
+      stderr: new Uint8Array(0),
+      stderrTruncated: false,
+      timings: { connectMs: 0, execMs: 0, totalMs: performance.now() - started },
+      metadata: { ...metadata, started: false },
+    });
+    try {
+      this.validate(request);
+      if (request.signal.aborted) return cancelled({});
+      const runAs = request.runAs ?? node.runAs;
+      const settings = readNodeSettings(node);
+      const route = await this.route(node, settings);
+      const hostKeyChecking = settings.hostKeyChecking ?? this.options.hostKeyChecking ?? 'strict';
+      const connectStart = performance.now();
+      let acquired: { connection: SshConnection; reused: boolean };
+      try {
+        acquired = await this.connect(route, settings, request.signal);
+      } catch (error) {
+        if (request.signal.aborted) return cancelled({ connect_error: RuneError.from(error).code });
+        throw error;
+      }
+      const connectMs = acquired.reused ? 0 : performance.now() - connectStart;
+      const connection = acquired.connection;
+      const metadata: Record<string, unknown> = {
+        deploy_mode: request.deployMode,
+        connection_id: connection.id,
+        connection_reused: acquired.reused,
+        host_key_checking: hostKeyChecking,
+        exec_round_trips: 0,
+      };
+      if (route.jumps.length > 0) metadata.proxy_jump = route.jumps.map(endpointKey);
+      if (runAs !== undefined) metadata.run_as = runAs;
+      if (request.signal.aborted) return cancelled(metadata);
+
+      const execStart = performance.now();
+      const watchdogSeconds = Math.ceil(request.timeoutMs / 1000) + DEFAULT_WATCHDOG_GRACE_S;
+      const runOnce = async (): Promise<RawRun> => {
+        const location =
+          request.deployMode === 'ship'
+            ? (this.options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR)
+            : this.preinstalledPath(request);
+        const command = buildBootstrapCommand({
+          op: request.deployMode === 'ship' ? 'ship' : 'preinstalled',
+          sha256: request.plugin.sha256,
+          location,
+          watchdogSeconds,
+          ...(runAs === undefined ? {} : { runAs }),
+        });
+        metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
+        return this.run(connection, command, request.stdin, request, runAs);
+      };
+
+      let raw = await runOnce();
+      if (request.deployMode === 'ship') {
+        metadata.cache_hit = raw.bootstrap.find('miss') === undefined;
+        metadata.shipped = false;
+        if (
+          raw.bootstrap.find('miss') !== undefined &&
+          raw.interrupted === undefined &&
+          raw.lost === undefined
+        ) {
+          metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
+          await this.upload(connection, request, runAs);
+          metadata.shipped = true;
+          raw = await runOnce();
+          if (raw.bootstrap.find('miss') !== undefined && raw.interrupted === undefined) {
+            throw new RuneError(
+              'PLUGIN_INTEGRITY_FAILED',
+              `the plugin ${request.plugin.action} was uploaded but the cached copy on ${node.name} does not verify; nothing was executed`,
+              { details: { sha256: request.plugin.sha256 } },
+            );
+          }
+        }
+      }
+      if (raw.interrupted === undefined) this.checkBootstrap(raw, request, runAs);
+      if (raw.lost !== undefined) throw raw.lost;
+      if (raw.bootstrap.pgid !== undefined) metadata.remote_pgid = raw.bootstrap.pgid;
+      const execMs = performance.now() - execStart;
+      const stdout = raw.stdout.bytes();
+      const stderr = raw.stderr.bytes();
+      const base = {
+        stdout,
+        stdoutTruncated: raw.stdout.truncated,
+        stderr,
+        stderrTruncated: raw.stderr.truncated,
+        timings: { connectMs, execMs, totalMs: performance.now() - started },
+        metadata,
+      };
+      if (raw.interrupted !== undefined) {
+        return { termination: raw.interrupted, exitCode: null, signal: null, ...base };
+      }
+      if (raw.signal !== null) {
+        return { termination: 'signal', exitCode: null, signal: raw.signal, ...base };
+      }
+      return { termination: 'exit', exitCode: raw.exitCode, signal: null, ...base };
+    } catch (error) {
+      throw context(error);
+    }
+  }
+
+  async fetchArtifact(
+    node: TargetNode,
+    remotePath: string,
+    signal: AbortSignal,
+  ): Promise<FetchedArtifact> {
+    const fail = (message: string, cause?: unknown, retryable?: boolean): RuneError =>
+      new RuneError('ARTIFACT_FETCH_FAILED', message, {
+        source: { component: 'transport-ssh', node: node.name },
+        details: { path: remotePath },
+        cause,
+        ...(retryable === undefined ? {} : { retryable }),
+      });
+    if (!remotePath.startsWith('/') || remotePath.includes('\0')) {
+      throw fail(`artifact path must be absolute: ${JSON.stringify(remotePath)}`, undefined, false);
+    }
+    const limit = this.options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+    const settings = readNodeSettings(node);
+    let connection: SshConnection;
+    try {
+      const route = await this.route(node, settings);
+      connection = (await this.connect(route, settings, signal)).connection;
+    } catch (error) {
+      throw RuneError.from(error).withContext({ component: 'transport-ssh', node: node.name });
+    }
+    if (signal.aborted) throw new RuneError('RUN_CANCELLED', 'artifact fetch cancelled');
+    const sftp = await connection.sftp(signal).catch((error: unknown) => {
+      throw fail(`cannot open SFTP on ${node.name}: ${String(error)}`, error);
+    });
+    try {
+      const size = await new Promise<number>((resolve, reject) => {
+        sftp.stat(remotePath, (error, stats) => {
+          if (error) return reject(error);
+          if (!stats.isFile()) return reject(new Error('not a regular file'));
+          resolve(stats.size);
+        });
+      }).catch((error: unknown) => {
+        throw fail(`cannot stat ${remotePath} on ${node.name}: ${String(error)}`, error, false);
+      });
+      if (size > limit) {
+        throw fail(
+          `${remotePath} on ${node.name} is ${size} bytes, above the ${limit}-byte artifact limit`,
+          undefined,
+          false,
+        );
+      }
+      return await new Promise<FetchedArtifact>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        const stream = sftp.createReadStream(remotePath);
+        const onAbort = (): void => {
+          stream.destroy();
+          reject(new RuneError('RUN_CANCELLED', 'artifact fetch cancelled'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        stream.on('data', (chunk: Buffer) => {
+          total += chunk.byteLength;
+          if (total > limit) {
+            stream.destroy();
+            reject(
+              fail(`${remotePath} grew above the ${limit}-byte artifact limit`, undefined, false),
+            );
+            return;
+          }
+          chunks.push(chunk);
+        });
+        stream.on('error', (error: Error) =>
+          reject(fail(`cannot read ${remotePath}: ${error.message}`, error)),
+        );
+        stream.on('end', () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve({ content: new Uint8Array(Buffer.concat(chunks, total)) });
+        });
+      });
+    } finally {
+      sftp.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool.close();
+  }
+
+  // --- validation and resolution -------------------------------------------------------------
+
+  private validate(request: TransportExecRequest): void {
+    const { plugin } = request;
+    if (this.closed) throw new RuneError('TRANSPORT_UNAVAILABLE', 'the SSH transport is closed');
+    if (!isActionName(plugin.action)) {
+      throw new RuneError(
+        'INVALID_ACTION_NAME',
+        `invalid action name: ${JSON.stringify(plugin.action)}`,
+      );
+    }
+    if (request.deployMode !== 'ship' && request.deployMode !== 'preinstalled') {
+      throw new RuneError(
+        'UNSUPPORTED_FEATURE',
+        `deploy mode ${String(request.deployMode)} is not supported over SSH`,
+      );
+    }
+    if (request.deployMode === 'ship') {
+      if (!SHA256_HEX_PATTERN.test(plugin.sha256)) {
+        throw new RuneError('INVALID_ARGUMENT', 'plugin.sha256 must be 64 lowercase hex digits');
+      }
+      const maxPlugin = this.options.maxPluginBytes ?? DEFAULT_MAX_PLUGIN_BYTES;
+      if (plugin.content.byteLength > maxPlugin) {
+        throw new RuneError(
+          'PAYLOAD_TOO_LARGE',
+          `the plugin is ${plugin.content.byteLength} bytes; the SSH transport ships at most ${maxPlugin}`,
+          { details: { plugin_bytes: plugin.content.byteLength, limit: maxPlugin } },
+        );
+      }
+    }
+    const maxStdin = this.capabilities.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
+    if (request.stdin.byteLength > maxStdin) {
+      throw new RuneError(
+        'PAYLOAD_TOO_LARGE',
+        `the request document is ${request.stdin.byteLength} bytes; the SSH transport accepts at most ${maxStdin}`,
+        { details: { stdin_bytes: request.stdin.byteLength, limit: maxStdin } },
+      );
+    }
+    const runAs = request.runAs ?? request.node.runAs;
+    if (runAs !== undefined && !USER_NAME_PATTERN.test(runAs)) {
+      throw new RuneError('INVALID_ARGUMENT', `invalid run_as user name: ${JSON.stringify(runAs)}`);
+    }
+    if (!Number.isFinite(request.timeoutMs) || request.timeoutMs <= 0) {
+      throw new RuneError('INVALID_ARGUMENT', 'timeoutMs must be a positive number');
+    }
+  }
+
+  private preinstalledPath(request: TransportExecRequest): string {
+    const path =
+      request.plugin.remotePath ??
+      `${this.options.remotePluginDir ?? DEFAULT_REMOTE_PLUGIN_DIR}/${request.plugin.action}.sh`;
+    if (!isSafeRemotePath(path) || path.startsWith('~')) {
+      throw new RuneError(
+        'INVALID_ARGUMENT',
+        `unsafe preinstalled plugin path: ${JSON.stringify(path)}`,
+      );
+    }
+    return path;
+  }
+
+  private async route(node: TargetNode, settings: NodeSettings): Promise<ResolvedRoute> {
+    if (this.options.useSshConfig !== false && this.sshConfig === undefined) {
+      this.sshConfig = readSshConfig(this.options.sshConfigFile ?? '~/.ssh/config');
+    }
+    const sshConfig = this.options.useSshConfig === false ? undefined : await this.sshConfig;
+    const nodeInputs: Parameters<typeof resolveRoute>[0]['node'] = {};
+    if (node.address !== undefined) nodeInputs.address = node.address;
+    if (node.port !== undefined) nodeInputs.port = node.port;
+    if (node.user !== undefined) nodeInputs.user = node.user;
+    if (settings.identityFiles !== undefined) nodeInputs.identityFiles = settings.identityFiles;
+    if (settings.proxyJump !== undefined) nodeInputs.proxyJump = settings.proxyJump;
+    const rune: Parameters<typeof resolveRoute>[0]['rune'] = {};
+    if (this.options.user !== undefined) rune.user = this.options.user;
+    if (this.options.port !== undefined) rune.port = this.options.port;
+    if (this.options.identityFiles !== undefined) rune.identityFiles = this.options.identityFiles;
+    if (this.options.proxyJump !== undefined) rune.proxyJump = this.options.proxyJump;
+    try {
+      return resolveRoute({
+        name: node.name,
+        node: nodeInputs,
+        rune,
+        ...(sshConfig ? { sshConfig } : {}),
+      });
+    } catch (error) {
+      if (error instanceof ProxyJumpSyntaxError) throw invalid(error.message, node.name);
+      throw error;
+    }
+  }
+
+  private knownHostsFiles(settings: NodeSettings): string[] {
+    const files = [
+      ...(this.options.knownHostsFiles ?? DEFAULT_KNOWN_HOSTS_FILES),
+      this.runeKnownHostsFile(),
+      ...(settings.knownHostsFile === undefined ? [] : [settings.knownHostsFile]),
+    ].map(expandHome);
+    return [...new Set(files)];
+  }
+
+  private runeKnownHostsFile(): string {
+    return expandHome(this.options.runeKnownHostsFile ?? defaultRuneKnownHostsFile());
+  }
+
+  private warn(message: string, once = message): void {
+    if (this.warned.has(once)) return;
+    this.warned.add(once);
+    this.options.onWarning?.(message);
+  }
+
+  // --- connections --------------------------------------------------------------------------
+
+  private connectSettings(settings: NodeSettings): ConnectSettings {
+    const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const agent = this.env.SSH_AUTH_SOCK;
+    const result: ConnectSettings = {
+      handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? connectTimeoutMs,
+      keepaliveIntervalMs: this.options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: 3,
+      hostKeyChecking: settings.hostKeyChecking ?? this.options.hostKeyChecking ?? 'strict',
+      knownHostsFiles: this.knownHostsFiles(settings),
+      acceptNewFile: this.runeKnownHostsFile(),
+      store: this.store,
+      keys: this.keySource,
+      warn: (message) => this.warn(message),
+    };
+    if (this.options.useAgent !== false && agent !== undefined && agent !== '')
+      result.agentSocket = agent;
+    return result;
+  }
+
+  /** Connects the whole route (jump hosts first), reusing pooled connections at every hop. */
+  private async connect(
+    route: ResolvedRoute,
+    settings: NodeSettings,
+    signal: AbortSignal,
+  ): Promise<{ connection: SshConnection; reused: boolean }> {
+    const chain = [...route.jumps, route.target];
+    const connectSettings = this.connectSettings(settings);
+    const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const factory = this.options.connectionFactory ?? tcpConnectionFactory;
+    let previous: SshConnection | undefined;
+    let result: { connection: SshConnection; reused: boolean } | undefined;
+    for (let index = 0; index < chain.length; index++) {
+      const endpoint = chain[index] as ResolvedEndpoint;
+      const key = chain
+        .slice(0, index + 1)
+        .map(endpointKey)
+        .join(' > ');
+      const via = previous;
+      const isJump = index < chain.length - 1;
+      const open = async (): Promise<SshConnection> => {
+        await this.handshakes.acquire(signal);
+        try {
+          return await this.openWithRetry(endpoint, connectSettings, key, async () => {
+            if (via === undefined) {
+              return factory({
+                host: endpoint.host,
+                port: endpoint.port,
+                timeoutMs: connectTimeoutMs,
+              });
+            }
+            return this.forward(via, endpoint, connectTimeoutMs);
+          });
+        } finally {
+          this.handshakes.release();
+        }
+      };
+      try {
+        result = await this.pool.get(key, open);
+      } catch (error) {
+        const rune = RuneError.from(error);
+        if (isJump && !rune.details?.hop) {
+          throw rune.withContext({ details: { hop: endpointKey(endpoint), hop_role: 'jump' } });
+        }
+        throw rune;
+      }
+      previous = result.connection;
+    }
+    if (result === undefined) throw new RuneError('INTERNAL_ERROR', 'empty route');
+    return result;
+  }
+
+  /** Opens one SSH connection; retries a few times when the server drops us before the handshake. */
+  private async openWithRetry(
+    endpoint: ResolvedEndpoint,
+    settings: ConnectSettings,
+    key: string,
+    stream: () => Promise<Duplex>,
+  ): Promise<SshConnection> {
+    for (let attempt = 0; ; attempt++) {
+      const sock = await stream();
+      try {
+        const connected = await connectEndpoint(endpoint, sock, settings);
+        const connection = new SshConnection(
+          key,
+          connected.client,
+          this.maxSessions,
+          endpointKey(endpoint),
+        );
+        return connection;
+      } catch (error) {
+        const rune = RuneError.from(error);
+        const dropped = rune.code === 'CONNECTION_LOST' && rune.details?.phase === 'handshake';
+        if (!dropped || attempt >= 2) throw rune;
+        // MaxStartups drops unauthenticated connections at random under load: back off and retry.
+        await new Promise((resolve) =>
+          setTimeout(resolve, 150 * (attempt + 1) + Math.random() * 200),
+        );
+      }
+    }
+  }
+
+  /** A stream to `endpoint` through the jump connection `via` (ProxyJump). */
+  private forward(
+    via: SshConnection,
+    endpoint: ResolvedEndpoint,
+    timeoutMs: number,
+  ): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new RuneError(
+            'PROXY_JUMP_FAILED',
+            `jump host ${via.description} did not open a channel to ${endpoint.host}:${endpoint.port} within ${timeoutMs} ms`,
+            { details: { jump: via.description, target: `${endpoint.host}:${endpoint.port}` } },
+          ),
+        );
+      }, timeoutMs);
+      try {
+        via.client.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (error, channel) => {
+          clearTimeout(timer);
+          if (error) {
+            reject(
+              new RuneError(
+                'PROXY_JUMP_FAILED',
+                `jump host ${via.description} could not connect to ${endpoint.host}:${endpoint.port}: ${error.message}`,
+                {
+                  details: { jump: via.description, target: `${endpoint.host}:${endpoint.port}` },
+                  cause: error,
+                },
+              ),
+            );
+            return;
+          }
+          resolve(channel);
+        });
+      } catch (error) {
+        clearTimeout(timer);
+        reject(via.closed ? via.lostError() : RuneError.from(error, 'PROXY_JUMP_FAILED'));
+      }
+    });
+  }
+
+  private readonly keySource: KeySource = {
+    load: (file) => {
+      let cached = this.keyCache.get(file);
+      if (cached === undefined) {
+        cached = this.loadKey(file);
+        this.keyCache.set(file, cached);
+      }
+      return cached;
+    },
+  };
+
+  private async loadKey(file: string): Promise<{ key: ParsedKey } | { skipped: string }> {
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return { skipped: code === 'ENOENT' ? 'missing' : `unreadable (${code ?? 'error'})` };
+    }
+    const parse = (passphrase?: string): ParsedKey | Error => {
+      const parsed = ssh2.utils.parseKey(data, passphrase);
+      return Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+    };
+    let parsed = parse();
+    if (parsed instanceof Error && /passphrase|encrypted/i.test(parsed.message)) {
+      const envName = this.options.passphraseEnv ?? DEFAULT_PASSPHRASE_ENV;
+      let passphrase = this.options.passphrase ?? this.env[envName];
+      if (passphrase === undefined && this.options.passphrasePrompt !== undefined) {
+        passphrase = await this.options.passphrasePrompt(file);
+      }
+      if (passphrase === undefined) {
+        return { skipped: `encrypted, no passphrase (set ${envName} or use a TTY)` };
+      }
+      parsed = parse(passphrase);
+      if (parsed instanceof Error) return { skipped: 'wrong passphrase' };
+    }
+    if (parsed instanceof Error) return { skipped: `not a usable private key (${parsed.message})` };
+    if (!parsed.isPrivateKey()) return { skipped: 'not a private key' };
+    return { key: parsed };
+  }
+
+  // --- execution ----------------------------------------------------------------------------
+
+  /** One bootstrap exec: streams captured, timeout and cancellation enforced. */
+  private async run(
+    connection: SshConnection,
+    command: string,
+    stdin: Uint8Array,
+    request: TransportExecRequest,
+    runAs: string | undefined,
+  ): Promise<RawRun> {
+    if (Buffer.byteLength(command) > MAX_COMMAND_BYTES) {
+      throw new RuneError('PAYLOAD_TOO_LARGE', 'the remote command line is too long');
+    }
+    const stdout = new HeadCapture(request.limits.maxStdoutBytes);
+    const stderr = new TailCapture(request.limits.maxStderrBytes);
+    const bootstrap = new BootstrapStderr((chunk) => stderr.push(chunk));
+    const raw: RawRun = {
+      exitCode: null,
+      signal: null,
+      stdout,
+      stderr,
+      bootstrap,
+      interrupted: undefined,
+      lost: undefined,
+    };
+    let channel: ClientChannel;
+    try {
+      channel = await connection.exec(command, request.signal);
+    } catch (error) {
+      if (request.signal.aborted) {
+        raw.interrupted = 'cancelled';
+        return raw;
+      }
+      throw error;
+    }
+    return new Promise<RawRun>((resolve) => {
+      let sawExit = false;
+      let finished = false;
+      let killSent = false;
+      let forceTimer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        clearTimeout(forceTimer);
+        request.signal.removeEventListener('abort', onAbort);
+        removeCloseListener();
+        bootstrap.flush();
+        if (!sawExit && raw.interrupted === undefined) {
+          raw.lost = new RuneError(
+            'CONNECTION_LOST',
+            `the connection to ${connection.description} was lost while the plugin was running; its outcome is unknown`,
+            {
+              details: {
+                connection: connection.description,
+                stdout_bytes: stdout.totalBytes,
+                stderr_bytes: stderr.totalBytes,
+                started: bootstrap.pgid !== undefined,
+              },
+            },
+          );
+        }
+        resolve(raw);
+      };
+      const kill = (): void => {
+        if (killSent || finished) return;
+        if (bootstrap.pgid === undefined) return; // retried when the pgid arrives
+        killSent = true;
+        connection
+          .execUnlimited(buildKillCommand(bootstrap.pgid, runAs))
+          .then((killer) => {
+            killer.on('data', () => undefined);
+            killer.stderr.on('data', () => undefined);
+            killer.end();
+          })
+          .catch(() => undefined);
+      };
+      const interrupt = (reason: 'timeout' | 'cancelled'): void => {
+        if (finished || raw.interrupted !== undefined) return;
+        raw.interrupted = reason;
+        kill();
+        // Whatever happens remotely, resolve in bounded time; the watchdog finishes the job.
+        forceTimer = setTimeout(
+          () => {
+            channel.close();
+            setTimeout(finish, 500).unref();
+          },
+          bootstrap.pgid === undefined ? 2000 : 5000,
+        );
+      };
+      const onAbort = (): void => interrupt('cancelled');
+      const timer = setTimeout(() => interrupt('timeout'), request.timeoutMs);
+      request.signal.addEventListener('abort', onAbort, { once: true });
+      const removeCloseListener = connection.onClose(() => setImmediate(finish));
+
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => {
+        const hadPgid = bootstrap.pgid !== undefined;
+        bootstrap.push(chunk);
+        if (!hadPgid && bootstrap.pgid !== undefined && raw.interrupted !== undefined) kill();
+      });
+      channel.on('error', () => undefined);
+      channel.on('exit', (code: number | null, signal?: string) => {
+        sawExit = true;
+        if (typeof code === 'number') raw.exitCode = code;
+        else if (typeof signal === 'string')
+          raw.signal = signal.startsWith('SIG') ? signal : `SIG${signal}`;
+      });
+      channel.on('close', finish);
+      channel.end(Buffer.from(stdin.buffer, stdin.byteOffset, stdin.byteLength));
+      if (request.signal.aborted) onAbort();
+    });
+  }
+
+  /** Second round trip on a cache miss: stdin = plugin bytes, stored after the sha256 check. */
+  private async upload(
+    connection: SshConnection,
+    request: TransportExecRequest,
+    runAs: string | undefined,
+  ): Promise<void> {
+    const command = buildBootstrapCommand({
+      op: 'upload',
+      sha256: request.plugin.sha256,
+      location: this.options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR,
+      watchdogSeconds: 0,
+      ...(runAs === undefined ? {} : { runAs }),
+    });
+    const raw = await this.run(
+      connection,
+      command,
+      request.plugin.content,
+      { ...request, limits: { maxStdoutBytes: 4096, maxStderrBytes: 8192 } },
+      runAs,
+    );
+    if (raw.lost !== undefined) throw raw.lost;
+    if (raw.interrupted !== undefined) return;
+    if (raw.bootstrap.find('stored') !== undefined) return;
+    const integrity = raw.bootstrap.find('integrity');
+    if (integrity !== undefined) {
+      throw new RuneError(
+        'PLUGIN_INTEGRITY_FAILED',
+        `the uploaded plugin ${request.plugin.action} hashed to ${integrity.args[0]} on the node, expected ${request.plugin.sha256}; nothing was executed`,
+        { details: { expected_sha256: request.plugin.sha256, actual_sha256: integrity.args[0] } },
+      );
+    }
+    this.checkBootstrap(raw, request, runAs);
+    throw new RuneError(
+      'PLUGIN_NOT_EXECUTABLE',
+      `uploading the plugin to ${request.node.name} failed`,
+      {
+        details: { exit_code: raw.exitCode, stderr: raw.bootstrap.preamble },
+      },
+    );
+  }
+
+  /** Turns a bootstrap that did not start the plugin into the precise error. */
+  private checkBootstrap(
+    raw: RawRun,
+    request: TransportExecRequest,
+    runAs: string | undefined,
+  ): void {
+    const { bootstrap } = raw;
+    if (bootstrap.pgid !== undefined) return;
+    if (bootstrap.find('stored') !== undefined) return;
+    if (raw.lost !== undefined) return;
+    const node = request.node.name;
+    if (bootstrap.find('notinstalled') !== undefined) {
+      throw new RuneError(
+        'PLUGIN_NOT_INSTALLED',
+        `deploy mode preinstalled: ${this.preinstalledPath(request)} does not exist on ${node}`,
+        { details: { path: this.preinstalledPath(request) } },
+      );
+    }
+    const error = bootstrap.find('error');
+    const text = bootstrap.preamble;
+    if (runAs !== undefined && error === undefined && bootstrap.statuses.length === 0) {
+      let code: ErrorCode | undefined;
+      if (/password is required|a terminal is required|askpass/i.test(text))
+        code = 'PRIVILEGE_PASSWORD_REQUIRED';
+      else if (
+        /not allowed|not in the sudoers|may not run sudo|unknown user|sudo: .*not found/i.test(text)
+      )
+        code = 'PRIVILEGE_DENIED';
+      else if (raw.exitCode === 127) code = 'PRIVILEGE_DENIED';
+      if (code !== undefined) {
+        throw new RuneError(
+          code,
+          code === 'PRIVILEGE_PASSWORD_REQUIRED'
+            ? `sudo on ${node} needs a password to run as ${runAs}; RUNE only uses non-interactive sudo (add a NOPASSWD rule)`
+            : `the login user on ${node} may not run the plugin as ${runAs} through sudo: ${text.trim()}`,
+          { details: { run_as: runAs, sudo_message: text.trim(), exit_code: raw.exitCode } },
+        );
+      }
+    }
+    if (error !== undefined && error.args[0] === 'no-sha256') {
+      throw new RuneError(
+        'PLUGIN_INTEGRITY_FAILED',
+        `${node} has neither sha256sum nor shasum: the cached plugin cannot be verified, nothing was executed`,
+      );
+    }
+    if (bootstrap.find('miss') !== undefined) return;
+    throw new RuneError(
+      'PLUGIN_NOT_EXECUTABLE',
+      error !== undefined
+        ? `the RUNE bootstrap on ${node} could not prepare the plugin (${error.args.join(' ')}); check the remote cache dir ${this.options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR}`
+        : `the RUNE bootstrap did not start on ${node} (exit ${raw.exitCode ?? raw.signal}): ${text.trim() || 'no output'}`,
+      {
+        details: {
+          exit_code: raw.exitCode,
+          signal: raw.signal,
+          stderr: text.trim(),
+          bootstrap: error?.args,
+        },
+      },
+    );
+  }
+}
+
+/** Creates the SSH transport. Call `close()` when done to end every connection. */
+export function createSshTransport(options: SshTransportOptions = {}): Transport {
+  return new SshTransport(options);
+}
+
+export { VERSION };
