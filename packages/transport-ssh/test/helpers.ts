@@ -1,0 +1,108 @@
+/** Shared helpers of the integration tests: plugins from inline scripts, requests, transports. */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
+import { RuneError } from '@rune/protocol';
+import { expect } from 'vitest';
+import { createSshTransport, type SshTransportOptions } from '../src/index.js';
+import type { SshdInstance } from '../src/testing/index.js';
+
+export const encoder = new TextEncoder();
+export const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
+
+/** A plugin from a bash script body. */
+export function plugin(script: string, action = 'test-plugin'): TransportPlugin {
+  const content = encoder.encode(`#!/usr/bin/env bash\n${script}\n`);
+  return {
+    action,
+    version: '1.0.0',
+    sha256: createHash('sha256').update(content).digest('hex'),
+    content,
+  };
+}
+
+/** A request with sensible test defaults. */
+export function request(
+  node: TargetNode,
+  thePlugin: TransportPlugin,
+  overrides: Partial<TransportExecRequest> = {},
+): TransportExecRequest {
+  return {
+    node,
+    plugin: thePlugin,
+    deployMode: 'ship',
+    stdin: encoder.encode('{}'),
+    timeoutMs: 20_000,
+    limits: { maxStdoutBytes: 1024 * 1024, maxStderrBytes: 64 * 1024 },
+    signal: new AbortController().signal,
+    traceId: '0123456789abcdef0123456789abcdef',
+    ...overrides,
+  };
+}
+
+/** Transport options for one test sshd: its key, its known_hosts, a private cache dir. */
+export function optionsFor(
+  sshd: SshdInstance,
+  overrides: SshTransportOptions = {},
+): SshTransportOptions {
+  return {
+    identityFiles: [sshd.clientKey.privateKeyFile],
+    knownHostsFiles: [sshd.knownHostsFile],
+    runeKnownHostsFile: `${sshd.dir}/rune_known_hosts`,
+    remoteCacheDir: sshd.remoteCacheDir,
+    useSshConfig: false,
+    useAgent: false,
+    connectTimeoutMs: 5000,
+    ...overrides,
+  };
+}
+
+export function transportFor(sshd: SshdInstance, overrides: SshTransportOptions = {}): Transport {
+  return createSshTransport(optionsFor(sshd, overrides));
+}
+
+/** Awaits a rejection and returns the RuneError (fails the test otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<RuneError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(RuneError.is(error), `expected a RuneError, got ${String(error)}`).toBe(true);
+    return error as RuneError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** True while `pid` is a live (non-zombie) process on this machine. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Waits up to `ms` for every pid to be gone; returns the survivors. */
+export async function waitGone(pids: number[], ms = 5000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const alive = pids.filter(isAlive);
+    if (alive.length === 0 || Date.now() > deadline) return alive;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until `file` has at least `count` non-empty lines; returns them as numbers. */
+export async function waitForPids(file: string, count: number, ms = 10_000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const pids = readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+      if (pids.length >= count) return pids;
+    } catch {
+      // not yet written
+    }
+    if (Date.now() > deadline) throw new Error(`${file} never got ${count} pids`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
