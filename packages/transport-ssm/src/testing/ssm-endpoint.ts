@@ -304,7 +304,8 @@ class LocalSsmEndpoint implements SsmEndpoint {
     const groups: number[] = [];
     for (const invocation of this.invocations.values()) {
       const pid = invocation.child?.pid;
-      if (pid !== undefined && invocation.child?.exitCode === null && !invocation.child.killed) {
+      const child = invocation.child;
+      if (pid !== undefined && child?.exitCode === null && child.signalCode === null) {
         groups.push(pid);
       }
     }

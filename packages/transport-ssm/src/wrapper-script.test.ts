@@ -1,0 +1,204 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  buildWrapperScript,
+  isIntact,
+  isSafeRemotePath,
+  parseWrapperOutput,
+  stripTruncationSuffix,
+  type WrapperScriptOptions,
+} from './wrapper-script.js';
+
+const sha = (bytes: Uint8Array | string): string =>
+  createHash('sha256').update(bytes).digest('hex');
+const bytes = (value: string): Uint8Array => new TextEncoder().encode(value);
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rune-wrapper-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the generated wrapper for real with sh, stdin at /dev/null, as the SSM agent does. */
+function runWrapper(options: Partial<WrapperScriptOptions> & { script?: string }) {
+  const pluginText = options.script ?? '#!/bin/sh\ncat\n';
+  const content = options.content ?? bytes(pluginText);
+  const wrapper = buildWrapperScript({
+    sha256: options.sha256 ?? sha(content),
+    content,
+    ...(options.remotePath ? { remotePath: options.remotePath } : {}),
+    stdin: options.stdin ?? bytes('{"request":true}'),
+    cacheDir: options.cacheDir ?? join(dir, 'cache'),
+    maxStdoutBytes: options.maxStdoutBytes ?? 1024 * 1024,
+    maxStderrBytes: options.maxStderrBytes ?? 7000,
+  });
+  const run = spawnSync('sh', ['-c', wrapper.script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: dir,
+  });
+  const stdout = new Uint8Array(run.stdout);
+  return {
+    run,
+    wrapper,
+    stdout,
+    stderr: new Uint8Array(run.stderr),
+    parsed: parseWrapperOutput(stdout, wrapper.nonce),
+  };
+}
+
+describe('buildWrapperScript (run for real with sh)', () => {
+  it('delivers stdin byte-exact and reports exit code, counts and sha256 of the output', () => {
+    const stdin = new Uint8Array([0, 1, 2, 255, 254, 10, 13, 36, 40, 96, 39, 34]);
+    const { run, parsed, stderr } = runWrapper({
+      stdin,
+      script: '#!/bin/sh\ncat\necho oops >&2\n',
+    });
+    expect(run.status).toBe(0);
+    expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 0, stdoutBytes: stdin.length });
+    expect(Buffer.from(parsed!.body)).toEqual(Buffer.from(stdin));
+    const result = parsed!.result as {
+      stdoutSent: number;
+      stdoutSha256: string;
+      stderrSent: number;
+      stderrSha256: string;
+    };
+    expect(isIntact(parsed!.body, result.stdoutSent, result.stdoutSha256)).toBe(true);
+    expect(isIntact(stderr, result.stderrSent, result.stderrSha256)).toBe(true);
+    expect(new TextDecoder().decode(stderr)).toBe('oops\n');
+  });
+
+  it.each([194, 137, 1, 42, 255])(
+    'never lets plugin exit code %i reach the agent (wrapper exits 1)',
+    (code) => {
+      const { run, parsed } = runWrapper({ script: `#!/bin/sh\nexit ${code}\n` });
+      expect(run.status).toBe(1);
+      expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: code });
+    },
+  );
+
+  it('reports a plugin killed by a signal as 128+n', () => {
+    const { run, parsed } = runWrapper({ script: '#!/bin/sh\nkill -KILL $$\n' });
+    expect(run.status).toBe(1);
+    expect(parsed?.result).toMatchObject({ exitCode: 137 });
+  });
+
+  it('keeps the head of stdout and the tail of stderr and counts the full sizes', () => {
+    const { parsed, stderr } = runWrapper({
+      script: '#!/bin/sh\nseq 1 1000\nseq 1 1000 >&2\n',
+      maxStdoutBytes: 10,
+      maxStderrBytes: 9,
+    });
+    const total = Array.from({ length: 1000 }, (_, i) => `${i + 1}\n`).join('');
+    expect(parsed?.result).toMatchObject({
+      stdoutBytes: total.length,
+      stdoutSent: 10,
+      stderrBytes: total.length,
+      stderrSent: 9,
+    });
+    expect(new TextDecoder().decode(parsed!.body)).toBe(total.slice(0, 10));
+    expect(new TextDecoder().decode(stderr)).toBe(total.slice(-9));
+  });
+
+  it('caches the plugin by sha256 in a 0700 directory and reuses it', () => {
+    const cacheDir = join(dir, 'cache');
+    const first = runWrapper({ cacheDir });
+    expect(first.parsed?.result).toMatchObject({ stage: 'done' });
+    expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
+    const pluginSha = sha(bytes('#!/bin/sh\ncat\n'));
+    expect(statSync(join(cacheDir, pluginSha)).mode & 0o777).toBe(0o700);
+    const second = runWrapper({ cacheDir });
+    expect(second.parsed?.result).toMatchObject({ stage: 'done', exitCode: 0 });
+  });
+
+  it('refuses to run a plugin whose sha256 does not match (nothing executed)', () => {
+    const marker = join(dir, 'ran');
+    const { run, parsed } = runWrapper({
+      script: `#!/bin/sh\ntouch ${marker}\n`,
+      sha256: 'a'.repeat(64),
+    });
+    expect(run.status).toBe(1);
+    expect(parsed?.result).toEqual({ stage: 'integrity' });
+    expect(() => statSync(marker)).toThrow();
+  });
+
+  it('re-verifies a tampered cached plugin and replaces it', () => {
+    const cacheDir = join(dir, 'cache');
+    runWrapper({ cacheDir });
+    const pluginSha = sha(bytes('#!/bin/sh\ncat\n'));
+    writeFileSync(join(cacheDir, pluginSha), '#!/bin/sh\necho evil\n');
+    const { parsed } = runWrapper({ cacheDir, stdin: bytes('good') });
+    expect(new TextDecoder().decode(parsed!.body)).toBe('good');
+  });
+
+  it('runs a preinstalled plugin after checking its sha256, and reports a missing one', () => {
+    const path = join(dir, 'installed.sh');
+    const content = bytes('#!/bin/sh\necho installed\n');
+    writeFileSync(path, content, { mode: 0o755 });
+    const ok = runWrapper({ remotePath: path, sha256: sha(content) });
+    expect(new TextDecoder().decode(ok.parsed!.body)).toBe('installed\n');
+    const missing = runWrapper({ remotePath: join(dir, 'absent.sh'), sha256: sha(content) });
+    expect(missing.parsed?.result).toEqual({ stage: 'not-installed' });
+  });
+
+  it('leaves no run directory behind', () => {
+    const cacheDir = join(dir, 'cache');
+    runWrapper({ cacheDir });
+    const entries = spawnSync('ls', ['-A', cacheDir]).stdout.toString().trim().split('\n');
+    expect(entries.filter((name) => name.startsWith('run.'))).toEqual([]);
+  });
+
+  it('embeds only base64, hex, integers and checked paths', () => {
+    const wrapper = buildWrapperScript({
+      sha256: 'b'.repeat(64),
+      content: bytes("'; rm -rf / #"),
+      stdin: bytes('$(reboot) `halt` \'"'),
+      cacheDir: '/var/lib/rune/plugins',
+      maxStdoutBytes: 10,
+      maxStderrBytes: 10,
+      nonce: '0123456789abcdef',
+    });
+    expect(wrapper.script).not.toContain('rm -rf /');
+    expect(wrapper.script).not.toContain('reboot');
+    expect(() =>
+      buildWrapperScript({
+        sha256: 'b'.repeat(64),
+        stdin: bytes(''),
+        cacheDir: "/tmp/x'; reboot; '",
+        maxStdoutBytes: 1,
+        maxStderrBytes: 1,
+      }),
+    ).toThrow(TypeError);
+  });
+});
+
+describe('helpers', () => {
+  it('isSafeRemotePath accepts plain absolute paths only', () => {
+    expect(isSafeRemotePath('/var/lib/rune/plugins')).toBe(true);
+    expect(isSafeRemotePath('relative/path')).toBe(false);
+    expect(isSafeRemotePath('/a/../etc')).toBe(false);
+    expect(isSafeRemotePath('/a b')).toBe(false);
+    expect(isSafeRemotePath('/a$(x)')).toBe(false);
+    expect(isSafeRemotePath('/')).toBe(false);
+  });
+
+  it('parseWrapperOutput ignores a result line with another nonce', () => {
+    const line = bytes('RUNE-SSM-RESULT v1 nonce=ffffffffffffffff stage=integrity\n');
+    expect(parseWrapperOutput(line, '0000000000000000')).toBeUndefined();
+    expect(parseWrapperOutput(line, 'ffffffffffffffff')?.result).toEqual({ stage: 'integrity' });
+    expect(parseWrapperOutput(bytes('no newline'), 'ffffffffffffffff')).toBeUndefined();
+  });
+
+  it('stripTruncationSuffix removes the agent markers', () => {
+    expect(
+      new TextDecoder().decode(stripTruncationSuffix(bytes('abc\n---Output truncated---'))),
+    ).toBe('abc');
+    expect(
+      new TextDecoder().decode(stripTruncationSuffix(bytes('abc\n---Error truncated----'))),
+    ).toBe('abc');
+    expect(new TextDecoder().decode(stripTruncationSuffix(bytes('abc')))).toBe('abc');
+  });
+});
