@@ -26,8 +26,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BUILTIN_DIR = join(here, 'builtin');
-const LIB_DIR = join(here, 'lib');
+/** Default source directories: plugins/builtin and plugins/lib next to this file. */
+export const DEFAULT_BUILTIN_DIR = join(here, 'builtin');
+export const DEFAULT_LIB_DIR = join(here, 'lib');
 const SHEBANG = '#!/usr/bin/env bash';
 // Library functions a given plugin never calls look unreachable to ShellCheck (SC2317).
 const HEADER = `${SHEBANG}\n# shellcheck disable=SC2317 # added by build.mjs: unused library functions\n# Assembled by plugins/build.mjs from builtin/%NAME%.sh; edit the sources, not this file.`;
@@ -36,12 +37,13 @@ const LIB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.sh$/;
 const SHELLCHECK_SOURCE = /^\s*#\s*shellcheck\s+source=/;
 const INIT_LINE = /^\s*bpcs_init\s+['"]?([a-z0-9-]+)['"]?\s+['"]?([0-9A-Za-z.+-]+)['"]?\s*$/m;
 
-class BuildError extends Error {}
+/** A build problem in the sources (reported without a stack trace). */
+export class BuildError extends Error {}
 
 const sha256 = (text) => createHash('sha256').update(text).digest('hex');
 
 /** Expands include markers in `text` (from `file`); libraries are inlined once each. */
-function expandIncludes(text, file, seen) {
+function expandIncludes(text, file, seen, libDir) {
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   const out = [];
   lines.forEach((line, index) => {
@@ -54,7 +56,7 @@ function expandIncludes(text, file, seen) {
     if (!LIB_NAME.test(lib)) {
       throw new BuildError(`${file}:${index + 1}: invalid include name '${lib}'`);
     }
-    const libPath = join(LIB_DIR, lib);
+    const libPath = join(libDir, lib);
     if (!existsSync(libPath)) {
       throw new BuildError(`${file}:${index + 1}: included library not found: ${libPath}`);
     }
@@ -68,7 +70,7 @@ function expandIncludes(text, file, seen) {
     let body = readFileSync(libPath, 'utf8').replace(/\r\n/g, '\n');
     if (body.startsWith('#!')) body = body.slice(body.indexOf('\n') + 1);
     body = body.replace(/\n+$/, '');
-    const expanded = expandIncludes(body, `lib/${lib}`, seen);
+    const expanded = expandIncludes(body, `lib/${lib}`, seen, libDir);
     out.push(`# ---- begin @rune-include ${lib} (sha256 ${sha256(body)}) ----`);
     out.push(expanded);
     out.push(`# ---- end @rune-include ${lib} ----`);
@@ -77,9 +79,9 @@ function expandIncludes(text, file, seen) {
 }
 
 /** Builds one plugin; returns the files written as [fileName, content] pairs. */
-function assemble(name) {
-  const scriptPath = join(BUILTIN_DIR, `${name}.sh`);
-  const manifestPath = join(BUILTIN_DIR, `${name}.manifest.json`);
+function assemble(name, builtinDir, libDir) {
+  const scriptPath = join(builtinDir, `${name}.sh`);
+  const manifestPath = join(builtinDir, `${name}.manifest.json`);
   if (!existsSync(manifestPath)) {
     throw new BuildError(`builtin/${name}.sh has no manifest builtin/${name}.manifest.json`);
   }
@@ -110,7 +112,7 @@ function assemble(name) {
   }
   let body = source.replace(/\r\n/g, '\n');
   if (body.startsWith('#!')) body = body.slice(body.indexOf('\n') + 1);
-  const expanded = expandIncludes(body, `builtin/${name}.sh`, new Set());
+  const expanded = expandIncludes(body, `builtin/${name}.sh`, new Set(), libDir);
   if (!expanded.includes('# ---- begin @rune-include bpcs.sh')) {
     throw new BuildError(`builtin/${name}.sh does not include bpcs.sh`);
   }
@@ -121,9 +123,14 @@ function assemble(name) {
   ];
 }
 
-/** Builds every plugin in builtin/ into `outDir`. */
-export function build(outDir) {
-  const entries = readdirSync(BUILTIN_DIR).sort();
+/**
+ * Builds every plugin in builtin/ into `outDir`; returns the plugin names.
+ * `options.builtinDir` / `options.libDir` override the source directories (tests).
+ */
+export function build(outDir, options = {}) {
+  const builtinDir = options.builtinDir ?? DEFAULT_BUILTIN_DIR;
+  const libDir = options.libDir ?? DEFAULT_LIB_DIR;
+  const entries = readdirSync(builtinDir).sort();
   const names = entries.filter((file) => file.endsWith('.sh')).map((file) => basename(file, '.sh'));
   for (const file of entries) {
     if (file.endsWith('.manifest.json') && !names.includes(file.slice(0, -'.manifest.json'.length))) {
@@ -131,7 +138,7 @@ export function build(outDir) {
     }
   }
   if (names.length === 0) throw new BuildError('no plugins found in builtin/');
-  const files = names.flatMap(assemble);
+  const files = names.flatMap((name) => assemble(name, builtinDir, libDir));
   mkdirSync(outDir, { recursive: true });
   // Remove what an earlier build wrote, so a deleted plugin does not linger.
   for (const file of readdirSync(outDir)) {

@@ -160,7 +160,8 @@ _bpcs_utf8_masked() {
 _bpcs_utf8_fix_line() {
   local line=$1 out='' ascii q n
   while [[ -n $line ]]; do
-    ascii=${line%%"$_BPCS_HIGH"*}
+    # shellcheck disable=SC2295 # _BPCS_HIGH is a bracket pattern, unquoted on purpose
+    ascii=${line%%$_BPCS_HIGH*}
     out+=$ascii
     line=${line:${#ascii}}
     [[ -z $line ]] && break
