@@ -2,8 +2,8 @@
 // Writes specs/schemas/*.json and the generated sections of specs/*.md from the built
 // @rune/protocol (dist/). Run through `npm run generate:schemas` (builds first). With --check,
 // writes nothing and exits 1 when a committed file differs from what would be generated.
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,7 +22,7 @@ function emit(path, text) {
     current = undefined;
   }
   if (current === text) return;
-  stale.push(path);
+  stale.push(relative(join(packageDir, '..', '..'), path));
   if (!check) writeFileSync(path, text);
 }
 
@@ -50,7 +50,9 @@ if (missing.length > 0) {
 }
 
 if (check && stale.length > 0) {
-  console.error(`out of date (run: cd packages/protocol && npm run generate:schemas):\n  ${stale.join('\n  ')}`);
+  console.error(
+    `out of date (run: cd packages/protocol && npm run generate:schemas):\n  ${stale.join('\n  ')}`,
+  );
   process.exit(1);
 }
 console.log(stale.length === 0 ? 'specs are up to date' : `wrote:\n  ${stale.join('\n  ')}`);

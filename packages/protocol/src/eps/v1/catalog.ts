@@ -266,7 +266,7 @@ export const ERROR_CATALOG = {
     'policy',
     X.POLICY,
     false,
-    'sudo needs a password; RUNE only uses non-interactive sudo.',
+    'The remote sudo asks for a password; RUNE only uses non-interactive sudo.',
   ),
   PRIVILEGE_DENIED: entry(
     'policy',

@@ -95,7 +95,8 @@ function checkScalar(
     }
     if (rule.pattern !== undefined) {
       const regExp = compileParameterPattern(rule.pattern);
-      if (regExp === null || !regExp.test(value)) {
+      // A pattern that does not compile is reported by the manifest rules, not per value.
+      if (regExp !== null && !regExp.test(value)) {
         violations.push({ pointer, message: 'Expected a value matching the pattern' });
       }
     }
