@@ -78,6 +78,10 @@ export interface RuneRunOptions {
   onNodeStart?: ExecutePlanOptions['onNodeStart'];
   /** Fleet policy fields passed to the scheduler (canary, maxFailures, deadlineMs). */
   policy?: ExecutePlanOptions['policy'];
+  /** {@link Rune.run} only: trace id to use (default: a fresh one). */
+  traceId?: string;
+  /** {@link Rune.run} only: called with the plan before anything runs (not for dry runs). */
+  onPlan?: (plan: ExecutionPlan) => void;
 }
 
 /** What {@link Rune.run} returns: the plan, and the outcome unless it was a dry run. */
@@ -299,7 +303,7 @@ export function createRune(options: RuneOptions = {}): Rune {
     },
 
     async run(request, runOptions = {}) {
-      const plan = await rune.plan(request);
+      const plan = await rune.plan(request, runOptions.traceId);
       if (plan.dry_run) {
         await audit.append({
           event: 'dry-run',
@@ -319,6 +323,7 @@ export function createRune(options: RuneOptions = {}): Rune {
         });
         return { plan, outcome: null };
       }
+      runOptions.onPlan?.(plan);
       return { plan, outcome: await rune.execute(plan, runOptions) };
     },
 

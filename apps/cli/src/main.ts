@@ -1,0 +1,287 @@
+/**
+ * The `rune` command line. This module only declares commands and flags (yargs); each command's
+ * implementation is imported when it runs, so `rune --help` loads neither @rune/core nor any
+ * transport. Every failure ends as an EPS error and the catalog's exit code — a stack trace
+ * never reaches the operator (the last-resort handler reports INTERNAL_ERROR, exit 70).
+ */
+import { randomBytes } from 'node:crypto';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { type CliIo, processIo } from './cli-io.js';
+
+const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
+
+/** Exit code of usage errors (EPS INVALID_ARGUMENT). */
+const USAGE_EXIT = 2;
+/** Exit code of internal errors (EPS INTERNAL_ERROR). */
+const INTERNAL_EXIT = 70;
+
+function epsError(code: string, category: string, message: string) {
+  return {
+    code,
+    category,
+    message,
+    retryable: false,
+    source: { component: 'rune-cli' },
+    trace_id: randomBytes(16).toString('hex'),
+    timestamp: new Date().toISOString(),
+  };
+}
+
+/** Reports an error that happened outside any command (parsing, a crash) in the right format. */
+function reportEarlyError(
+  io: CliIo,
+  argv: readonly string[],
+  code: string,
+  message: string,
+  exit: number,
+): void {
+  const eps = epsError(code, code === 'INTERNAL_ERROR' ? 'internal' : 'validation', message);
+  const outputIndex = argv.findIndex((arg) => arg === '--output' || arg.startsWith('--output='));
+  const output =
+    outputIndex === -1
+      ? undefined
+      : argv[outputIndex]?.includes('=')
+        ? argv[outputIndex]?.split('=')[1]
+        : argv[outputIndex + 1];
+  if (output === 'json' || output === 'jsonl') {
+    const isRun = argv[0] === 'run';
+    const document = isRun
+      ? {
+          ...(output === 'jsonl' ? { type: 'summary' } : {}),
+          schema: 'rune-run-result/v1',
+          trace_id: eps.trace_id,
+          action: null,
+          dry_run: false,
+          exit_code: exit,
+          summary: null,
+          ...(output === 'json' ? { nodes: [] } : {}),
+          plan: null,
+          error: eps,
+        }
+      : { error: eps };
+    io.out(
+      output === 'json'
+        ? `${JSON.stringify(document, null, 2)}\n`
+        : `${JSON.stringify(document)}\n`,
+    );
+  } else {
+    io.err(`error ${code}: ${message}\nhint: see \`rune --help\`\n`);
+  }
+}
+
+const commonOptions = (y: Argv) =>
+  y
+    .option('config', {
+      type: 'string',
+      describe: 'Extra config file (TOML), merged after the standard ones (also RUNE_CONFIG)',
+      global: true,
+    })
+    .option('output', {
+      alias: 'o',
+      choices: OUTPUTS,
+      describe: 'Output format (default: [core] output, else pretty)',
+      global: true,
+    })
+    .option('verbose', {
+      alias: 'v',
+      type: 'boolean',
+      describe: 'Print warnings and more detail',
+      global: true,
+    });
+
+/** Builds the yargs program; `exit` receives the exit code of the command that ran. */
+export function buildCli(argv: readonly string[], io: CliIo, exit: (code: number) => void): Argv {
+  const run =
+    <A>(load: () => Promise<(args: A, io: CliIo) => Promise<number>>) =>
+    async (args: A): Promise<void> => {
+      const command = await load();
+      exit(await command(args, io));
+    };
+
+  return commonOptions(yargs([...argv]))
+    .scriptName('rune')
+    .usage(
+      '$0 <command> [options]\n\nRun curated remediation and diagnostic actions on Linux nodes.',
+    )
+    .command(
+      'run <action>',
+      'Run an action (plugin) on one or more nodes',
+      (y) =>
+        y
+          .positional('action', {
+            type: 'string',
+            describe: 'Action name (see `rune list-actions`)',
+            demandOption: true,
+          })
+          .option('node', {
+            alias: 'n',
+            type: 'string',
+            array: true,
+            describe: 'Target node (repeatable, or comma-separated); localhost/local run here',
+          })
+          .option('param', {
+            alias: 'p',
+            type: 'string',
+            array: true,
+            describe: 'Parameter key=value (repeatable); typed by the plugin manifest',
+          })
+          .option('params', {
+            type: 'string',
+            describe: 'Parameters as JSON: @file.json, - (stdin) or inline',
+          })
+          .option('dry-run', {
+            type: 'boolean',
+            describe: 'Print the plan (plugin, sha256, RCS request); contact nothing',
+          })
+          .option('transport', {
+            alias: 't',
+            type: 'string',
+            describe: 'Transport for every node (local, ssh, ssm)',
+          })
+          .option('use-ssm', { type: 'boolean', describe: 'Shorthand for --transport ssm' })
+          .option('timeout', { type: 'string', describe: 'Per-node timeout: ms or 30s, 5m, 1h' })
+          .option('concurrency', {
+            type: 'number',
+            describe: 'Nodes run at once (default [execution] concurrency)',
+          })
+          .option('fetch-artifacts', {
+            type: 'boolean',
+            describe: 'Download artifacts the plugin declares',
+          })
+          .option('yes', {
+            alias: 'y',
+            type: 'boolean',
+            describe: 'Confirm an action marked dangerous',
+          })
+          .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
+          .example(
+            '$0 run restart-docker -n web1,web2 --yes',
+            'Restart Docker on two nodes over SSH',
+          )
+          .example(
+            '$0 run gather-logs -n db1 -p since=1h -p lines=500 --output json',
+            'Machine-readable result',
+          )
+          .example('$0 run noop -n localhost --dry-run', 'Show what would run, without running it')
+          .example('$0 run restart-nomad -n i-0abc123 --use-ssm --timeout 5m', 'Through AWS SSM'),
+      run(async () => (await import('./commands/run.js')).runCommand),
+    )
+    .command(
+      ['list-actions', 'show-available-actions'],
+      'List the actions RUNE can run',
+      (y) =>
+        y
+          .example('$0 list-actions', 'Table of actions')
+          .example('$0 list-actions -o json', 'As JSON'),
+      run(async () => (await import('./commands/list-actions.js')).listActionsCommand),
+    )
+    .command(
+      'plugin-info <action>',
+      'Show a plugin: version, source, sha256, parameters, requirements, shadowed copies',
+      (y) =>
+        y
+          .positional('action', { type: 'string', demandOption: true })
+          .example('$0 plugin-info check-disk', 'Parameters and where the plugin comes from')
+          .example('$0 plugin-info noop -o json', 'As JSON'),
+      run(async () => (await import('./commands/plugin-info.js')).pluginInfoCommand),
+    )
+    .command('config', 'Inspect the configuration', (y) =>
+      y
+        .command(
+          'show',
+          'Print the effective configuration and the source of every value',
+          (c) =>
+            c
+              .example('$0 config show', 'TOML-like listing')
+              .example('$0 config show -o json', 'As JSON'),
+          run(async () => (await import('./commands/config-show.js')).configShowCommand),
+        )
+        .demandCommand(1, 'name a subcommand: show'),
+    )
+    .command(
+      'audit',
+      'List audit records (filters: --action, --node, --trace, --since)',
+      (y) =>
+        y
+          .command(
+            'verify',
+            'Verify the audit log hash chain (exit 70 with AUDIT_CHAIN_BROKEN if tampered)',
+            (c) => c.example('$0 audit verify', 'Check the audit log'),
+            run(async () => (await import('./commands/audit.js')).auditVerifyCommand),
+          )
+          .option('action', { type: 'string', describe: 'Only this action' })
+          .option('node', { type: 'string', describe: 'Only this node' })
+          .option('trace', { type: 'string', describe: 'Only this trace id' })
+          .option('since', {
+            type: 'string',
+            describe: 'Only records since 30m, 2h, 7d or an ISO time',
+          })
+          .option('limit', { type: 'number', describe: 'At most this many (most recent)' })
+          .example('$0 audit --action restart-docker --since 1d', 'Yesterday’s Docker restarts')
+          .example('$0 audit --trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json', 'One run as JSON'),
+      run(async () => (await import('./commands/audit.js')).auditListCommand),
+    )
+    .completion(
+      'completion',
+      'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',
+    )
+    .demandCommand(1, 'name a command')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .option('version', { type: 'boolean', describe: 'Show the version' })
+    .parserConfiguration({
+      'camel-case-expansion': true,
+      'dot-notation': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+    })
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((message, error) => {
+      if (error !== undefined && error !== null) throw error;
+      reportEarlyError(io, argv, 'INVALID_ARGUMENT', message ?? 'invalid arguments', USAGE_EXIT);
+      exit(USAGE_EXIT);
+    })
+    .exitProcess(false);
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let exitCode = 0;
+  try {
+    if (argv.length === 1 && argv[0] === '--version') {
+      const { CLI_VERSION } = await import('./version.js');
+      io.out(`${CLI_VERSION}\n`);
+      return 0;
+    }
+    await buildCli(argv, io, (code) => {
+      exitCode = code;
+    }).parseAsync();
+    return exitCode;
+  } catch (error) {
+    reportEarlyError(
+      io,
+      argv,
+      'INTERNAL_ERROR',
+      `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+      INTERNAL_EXIT,
+    );
+    return INTERNAL_EXIT;
+  }
+}
+
+const isEntryPoint =
+  process.argv[1] !== undefined && /(?:^|[\\/])(?:rune(?:\.js)?|main\.js)$/.test(process.argv[1]);
+if (isEntryPoint) {
+  main(hideBin(process.argv)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    () => {
+      process.exitCode = INTERNAL_EXIT;
+    },
+  );
+}

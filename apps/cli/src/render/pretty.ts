@@ -1,0 +1,132 @@
+/**
+ * Output for people: one line per node as it finishes (status, duration, summary or error), a
+ * few lines of stderr for failures, then a summary line. Colour only when allowed (TTY, no
+ * NO_COLOR). Sensitive parameters never reach this module unredacted.
+ */
+import type { ExecutionPlan, NodeRunResult, RunSummary } from '@rune/core';
+import pc from 'picocolors';
+import { hintFor } from './errors.js';
+
+type Paint = (text: string) => string;
+interface Palette {
+  green: Paint;
+  yellow: Paint;
+  red: Paint;
+  dim: Paint;
+  bold: Paint;
+  cyan: Paint;
+}
+const plain: Palette = {
+  green: (s) => s,
+  yellow: (s) => s,
+  red: (s) => s,
+  dim: (s) => s,
+  bold: (s) => s,
+  cyan: (s) => s,
+};
+const palette = (color: boolean): Palette => (color ? pc : plain);
+
+/** Formats a duration for people: 87 ms, 1.2 s, 2 m 5 s. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} m ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+const STATUS_MARK: Record<NodeRunResult['status'], string> = {
+  success: '✔',
+  partial: '◐',
+  failure: '✖',
+  skipped: '○',
+};
+
+/** Options of the pretty renderer. */
+export interface PrettyOptions {
+  color: boolean;
+  verbose: boolean;
+  /** Width of the node-name column. */
+  nameWidth?: number;
+}
+
+function tail(text: string, lines: number): string[] {
+  return text
+    .replace(/\s+$/, '')
+    .split('\n')
+    .slice(-lines)
+    .filter((line) => line !== '');
+}
+
+/** One finished node (several lines for a failure). */
+export function formatNodePretty(result: NodeRunResult, options: PrettyOptions): string {
+  const c = palette(options.color);
+  const colorOf =
+    result.status === 'success'
+      ? c.green
+      : result.status === 'partial'
+        ? c.yellow
+        : result.status === 'skipped'
+          ? c.dim
+          : c.red;
+  const name = result.node.padEnd(options.nameWidth ?? 0);
+  const head = `${colorOf(`${STATUS_MARK[result.status]} ${result.status.padEnd(7)}`)} ${c.bold(name)}  ${c.dim(formatDuration(result.duration_ms).padStart(8))}`;
+  const lines: string[] = [];
+  if (result.error === null) {
+    const summary = result.response?.payload.summary;
+    lines.push(summary === undefined ? head : `${head}  ${summary}`);
+  } else {
+    lines.push(`${head}  ${colorOf(result.error.code)}: ${result.error.message}`);
+    const hint = hintFor(result.error.code);
+    if (hint !== undefined && result.status !== 'skipped') lines.push(c.dim(`    hint: ${hint}`));
+  }
+  const stderrLines = tail(
+    result.stderr_tail,
+    result.status === 'failure' || options.verbose ? (options.verbose ? 20 : 5) : 0,
+  );
+  if (stderrLines.length > 0 && (result.status === 'failure' || options.verbose)) {
+    lines.push(c.dim(`    stderr${result.stderr_truncated ? ' (tail)' : ''}:`));
+    for (const line of stderrLines) lines.push(c.dim(`    │ ${line}`));
+  }
+  if (options.verbose) {
+    for (const artifact of result.artifacts) {
+      lines.push(
+        c.dim(`    artifact ${artifact.path} → ${artifact.local_path ?? artifact.status}`),
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The closing summary line. */
+export function formatSummaryPretty(summary: RunSummary, color: boolean): string {
+  const c = palette(color);
+  const parts = [`${summary.succeeded} succeeded`];
+  if (summary.partial > 0) parts.push(`${summary.partial} partial`);
+  if (summary.failed > 0) parts.push(c.red(`${summary.failed} failed`));
+  if (summary.skipped > 0) parts.push(`${summary.skipped} skipped`);
+  const nodes = `${summary.total} node${summary.total === 1 ? '' : 's'}`;
+  const verdict = summary.exit_code === 0 ? c.green('ok') : c.red(`exit ${summary.exit_code}`);
+  return `\n${c.bold(summary.action)} on ${nodes}: ${parts.join(', ')} in ${formatDuration(summary.duration_ms)} — ${verdict} ${c.dim(`(trace ${summary.trace_id})`)}\n`;
+}
+
+/** A dry-run plan for people (sensitive parameters must already be redacted). */
+export function formatPlanPretty(plan: ExecutionPlan, color: boolean): string {
+  const c = palette(color);
+  const lines = [
+    `${c.bold('dry run')} — nothing was contacted ${c.dim(`(trace ${plan.trace_id})`)}`,
+    `action      ${c.bold(plan.action)} ${plan.plugin.version}${plan.plugin.inferred ? c.yellow(' (inferred manifest)') : ''}`,
+    `plugin      ${plan.plugin.path}`,
+    `sha256      ${plan.plugin.sha256}`,
+    `source      ${plan.plugin.source}`,
+    `timeout     ${formatDuration(plan.timeout_ms)} (from ${plan.timeout_source})`,
+    `deploy mode ${plan.deploy_mode}`,
+    `parameters  ${JSON.stringify(plan.parameters)}`,
+  ];
+  for (const node of plan.nodes) {
+    lines.push('', `${c.cyan('node')} ${c.bold(node.target.name)} via ${node.transport}`);
+    lines.push(`  would run: ${node.would_run}`);
+    lines.push('  RCS request (stdin):');
+    for (const line of JSON.stringify(node.request, null, 2).split('\n')) lines.push(`    ${line}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
