@@ -7,23 +7,28 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const specsDir = join(packageDir, '..', '..', 'specs');
+const rootDir = join(packageDir, '..', '..');
+const specsDir = join(rootDir, 'specs');
 const schemasDir = join(specsDir, 'schemas');
 const check = process.argv.includes('--check');
 
 const protocol = await import(join(packageDir, 'dist', 'index.js'));
 const stale = [];
+const writtenMarkdown = [];
 
-function emit(path, text) {
+// Markdown is compared by content: Biome aligns table columns in committed files.
+function emit(path, text, normalize = (value) => value) {
   let current;
   try {
     current = readFileSync(path, 'utf8');
   } catch {
     current = undefined;
   }
-  if (current === text) return;
-  stale.push(relative(join(packageDir, '..', '..'), path));
-  if (!check) writeFileSync(path, text);
+  if (current !== undefined && normalize(current) === normalize(text)) return;
+  stale.push(relative(rootDir, path));
+  if (check) return;
+  writeFileSync(path, text);
+  if (path.endsWith('.md')) writtenMarkdown.push(path);
 }
 
 mkdirSync(schemasDir, { recursive: true });
@@ -41,12 +46,21 @@ for (const file of readdirSync(specsDir).filter((name) => name.endsWith('.md')))
     process.exit(1);
   }
   for (const name of result.replaced) filled.add(name);
-  emit(path, result.text);
+  emit(path, result.text, protocol.normalizeMarkdownTables);
 }
 const missing = Object.keys(sections).filter((name) => !filled.has(name));
 if (missing.length > 0) {
   console.error(`no specs/*.md holds these generated sections: ${missing.join(', ')}`);
   process.exit(1);
+}
+
+if (writtenMarkdown.length > 0) {
+  const biome = join(rootDir, 'node_modules', '.bin', 'biome');
+  if (existsSync(biome)) {
+    spawnSync(biome, ['format', '--write', ...writtenMarkdown], { stdio: 'inherit' });
+  } else {
+    console.warn('biome not found: run `npx biome format --write specs` before committing');
+  }
 }
 
 if (check && stale.length > 0) {

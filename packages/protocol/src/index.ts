@@ -144,6 +144,7 @@ export {
 } from './rcs/v1/schema.js';
 export {
   buildSpecSections,
+  normalizeMarkdownTables,
   type ReplacedSections,
   renderErrorCatalogTable,
   renderExitCodeTable,

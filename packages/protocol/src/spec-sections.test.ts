@@ -4,6 +4,7 @@ import { ERROR_CODES } from './eps/v1/catalog.js';
 import { RcsRequestSchema } from './rcs/v1/schema.js';
 import {
   buildSpecSections,
+  normalizeMarkdownTables,
   renderErrorCatalogTable,
   renderFieldTable,
   replaceGeneratedSections,
@@ -53,6 +54,12 @@ describe('renderers', () => {
     const table = renderFieldTable(RcsRequestSchema);
     expect(table).toContain('| `payload.data.options.dry_run` | boolean | yes |');
     expect(table).toContain('`"ship"` or `"preinstalled"`');
+  });
+
+  it('normalizes table padding only', () => {
+    expect(normalizeMarkdownTables('| a   | b \\| c |\n| --- | :-- |\ntext  \n')).toBe(
+      '|a|b \\| c|\n|---|---|\ntext\n',
+    );
   });
 
   it('replaces sections and reports unknown ones', () => {

@@ -218,3 +218,26 @@ export function replaceGeneratedSections(
   });
   return { text, replaced, unknown };
 }
+
+const TABLE_CELL_SEPARATOR = /(?<!\\)\|/;
+
+/**
+ * Markdown with the padding of table rows removed (cells trimmed, separator cells reduced to
+ * `---`), so a document is compared by content, whatever a formatter did to align its tables.
+ */
+export function normalizeMarkdownTables(markdown: string): string {
+  return markdown
+    .split('\n')
+    .map((line) => {
+      const trimmed = line.trim();
+      if (!trimmed.startsWith('|')) return line.trimEnd();
+      return trimmed
+        .split(TABLE_CELL_SEPARATOR)
+        .map((cellText) => {
+          const text = cellText.trim();
+          return /^:?-+:?$/.test(text) ? '---' : text;
+        })
+        .join('|');
+    })
+    .join('\n');
+}
