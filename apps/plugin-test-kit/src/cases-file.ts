@@ -122,6 +122,12 @@ export const PluginCaseSchema = Type.Object(
     dry_run: Type.Optional(Type.Boolean()),
     env: Type.Optional(Type.Record(Type.String(), Type.String())),
     timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+    requires_root: Type.Optional(
+      Type.Boolean({
+        description:
+          'The case needs euid 0 (bash $EUID cannot be faked); it is reported as skipped when not run as root.',
+      }),
+    ),
     stdin: Type.Optional(
       Type.String({ description: 'Raw stdin instead of a generated RCS request.' }),
     ),

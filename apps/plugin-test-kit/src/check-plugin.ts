@@ -187,6 +187,7 @@ function fromCasesFile(entry: PluginCase, file: CasesFile): TestCase {
   };
   if (entry.timeout_ms !== undefined) testCase.timeoutMs = entry.timeout_ms;
   if (entry.stdin !== undefined) testCase.stdin = entry.stdin;
+  if (entry.requires_root === true) testCase.requiresRoot = true;
   return testCase;
 }
 
@@ -577,7 +578,7 @@ export async function checkPlugin(
         status: 'fail',
         message: loaded.error.message,
         expected: 'a cases file following docs/plugin-test-kit.md',
-        actual: loaded.error.code,
+        actual: describeViolations(loaded.error.details) ?? loaded.error.code,
         fix: 'Fix the entries listed in details.',
         details: { file: plugin.casesFile, error: loaded.error.toJSON() },
         durationMs: performance.now() - loadStarted,
@@ -600,6 +601,15 @@ export async function checkPlugin(
     for (const testCase of cases) {
       if (options.filter !== undefined && !options.filter.test(testCase.name)) continue;
       const caseStarted = performance.now();
+      if (testCase.requiresRoot === true && process.geteuid?.() !== 0) {
+        checks.push({
+          name: testCase.name,
+          status: 'skip',
+          message: 'needs root (requires_root: true); run rune-plugin-test as root to exercise it',
+          durationMs: 0,
+        });
+        continue;
+      }
       try {
         const run = await runCase(plugin, manifest, testCase, file, sandboxRoot);
         checks.push({

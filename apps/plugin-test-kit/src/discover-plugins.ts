@@ -19,7 +19,7 @@ import { RuneError } from '@rune/protocol';
 const execFileAsync = promisify(execFile);
 
 /** The marker a source plugin uses to include a library file. */
-export const INCLUDE_MARKER = /^[ \t]*#[ \t]*@rune-include[ \t]+(\S+)[ \t]*$/m;
+export const INCLUDE_MARKER = /#[ \t]*@rune-include[ \t]+(\S+)[ \t]*$/m;
 
 /** One plugin found under the path given to rune-plugin-test. */
 export interface DiscoveredPlugin {

@@ -28,6 +28,8 @@ export interface TestCase {
   dryRun: boolean;
   env: Record<string, string>;
   timeoutMs?: number;
+  /** Skip (and say so) unless running as root. */
+  requiresRoot?: boolean;
   request: RequestShape;
   /** Raw stdin when `request` is `raw`. */
   stdin?: string;

@@ -57,6 +57,7 @@ export {
 export {
   createShimDirectory,
   DEFAULT_MUTATING_COMMANDS,
+  REAL_COMMANDS,
   type ShimCall,
   type ShimDirectory,
   type ShimDirectoryOptions,

@@ -50,6 +50,20 @@ export const DEFAULT_MUTATING_COMMANDS: readonly MutatingCommand[] = [
   { command: 'dnf', args: verbs('install|remove|erase|update|upgrade') },
 ];
 
+/**
+ * Commands a manifest may require that are safe to run for real in a test (they read, or write
+ * only where the plugin points them). Other required commands get a default shim, so a test never
+ * depends on — or changes — what is installed on the test machine.
+ */
+export const REAL_COMMANDS: ReadonlySet<string> = new Set(
+  (
+    'awk base64 basename bash cat chmod cp cut date dd df dirname dmesg du echo env find free ' +
+    'getconf grep gzip head hostname id jq ln ls md5sum mkdir mktemp mv nproc od printf ps ' +
+    'readlink realpath rm sed seq sh sha256sum sleep sort stat tail tar tee test timeout touch tr ' +
+    'true false uname uniq wc xargs zcat'
+  ).split(' '),
+);
+
 /** One recorded shim call. */
 export interface ShimCall {
   command: string;
@@ -65,7 +79,7 @@ export interface ShimDirectoryOptions {
   directory: string;
   /** Scripted shims, by command. */
   shims: Shims;
-  /** Commands to shim with the default answer even without a rule (manifest requirements). */
+  /** Commands to shim with the default answer even without a rule (manifest requirements); those in {@link REAL_COMMANDS} are left real. */
   extraCommands?: readonly string[];
   /** Mutating patterns in addition to {@link DEFAULT_MUTATING_COMMANDS}. */
   mutating?: readonly MutatingCommand[];
@@ -95,7 +109,7 @@ export async function createShimDirectory(options: ShimDirectoryOptions): Promis
   const commands = new Set<string>([
     ...DEFAULT_MUTATING_COMMANDS.map((entry) => entry.command),
     ...Object.keys(options.shims),
-    ...(options.extraCommands ?? []),
+    ...(options.extraCommands ?? []).filter((command) => !REAL_COMMANDS.has(command)),
   ]);
   for (const command of commands) {
     const scripted = options.shims[command];
