@@ -28,8 +28,10 @@ const option = (name, fallback) => {
 const sizes = option('hosts', '10,100').split(',').map(Number);
 const startupRuns = Number(option('startup-runs', '11'));
 const cli = join(root, 'apps/cli/bin/rune.js');
-if (!existsSync(join(root, 'apps/cli/dist/main.js'))) {
-  console.error('bench: build first (npx -y pnpm@10.34.9 build)');
+// --api-only: measure through the @rune/core API only (no CLI runs, no start-up times).
+const apiOnly = args.includes('--api-only');
+if (!apiOnly && !existsSync(join(root, 'apps/cli/dist/main.js'))) {
+  console.error('bench: build first (npx -y pnpm@10.34.9 build), or use --api-only');
   process.exit(2);
 }
 
@@ -169,16 +171,29 @@ try {
     };
 
     rmSync(join(homedir(), '.cache/rune'), { recursive: true, force: true });
-    const runeFresh = timed('node', runeArgs, { env });
-    record('rune-fresh', runeFresh, runeOk(runeFresh));
-    if (!runeOk(runeFresh))
-      console.error(runeFresh.stderr.slice(0, 2000), runeFresh.stdout.slice(0, 2000));
-    const runeCached = timed('node', runeArgs, { env });
-    record('rune-cached', runeCached, runeOk(runeCached));
+    if (!apiOnly) {
+      const runeFresh = timed('node', runeArgs, { env });
+      record('rune-fresh', runeFresh, runeOk(runeFresh));
+      if (!runeOk(runeFresh))
+        console.error(runeFresh.stderr.slice(0, 2000), runeFresh.stdout.slice(0, 2000));
+      const runeCached = timed('node', runeArgs, { env });
+      record('rune-cached', runeCached, runeOk(runeCached));
+      rmSync(join(homedir(), '.cache/rune'), { recursive: true, force: true });
+    }
 
     const warm = timed('node', [join(root, 'bench/lib/warm.mjs'), inventory, config], { env });
     try {
       const measured = JSON.parse(warm.stdout.trim().split('\n').at(-1));
+      const first = measured.first;
+      rows.push({
+        hosts: count,
+        label: 'rune-api-first',
+        ok: first.ok,
+        wallMs: Math.round(first.wallMs),
+        cpuMsPerHost: +(first.cpuMs / count).toFixed(1),
+        rssMb: null,
+      });
+      console.error(`  N=${count} rune-api-1st ${JSON.stringify(rows.at(-1))}`);
       rows.push({
         hosts: count,
         label: 'rune-warm',
@@ -219,7 +234,7 @@ try {
     fleet = undefined;
   }
 
-  if (!args.includes('--skip-startup')) {
+  if (!apiOnly && !args.includes('--skip-startup')) {
     const startup = (label, commandArgs) => {
       const samples = [];
       for (let i = 0; i < startupRuns; i++) {

@@ -11,6 +11,7 @@
  * every node not yet started is skipped *at once* (and reported through `onOutcome`), instead of
  * trickling out as slots free up — a progress display and the audit trail see the halt immediately.
  */
+import { setMaxListeners } from 'node:events';
 import { type ErrorCode, RuneError } from '@rune/protocol';
 import {
   type FailureBudget,
@@ -85,6 +86,8 @@ export async function scheduleFleet<Node, Result>(
 
   const outcomes: ScheduledOutcome<Node, Result>[] = new Array(total);
   const controller = new AbortController();
+  // Every running node listens on this one signal: hundreds of listeners are expected, not a leak.
+  setMaxListeners(0, controller.signal);
   let cursor = 0;
   let failures = 0;
   let canaryFailed = false;
