@@ -133,7 +133,10 @@ export function build(outDir, options = {}) {
   const entries = readdirSync(builtinDir).sort();
   const names = entries.filter((file) => file.endsWith('.sh')).map((file) => basename(file, '.sh'));
   for (const file of entries) {
-    if (file.endsWith('.manifest.json') && !names.includes(file.slice(0, -'.manifest.json'.length))) {
+    if (
+      file.endsWith('.manifest.json') &&
+      !names.includes(file.slice(0, -'.manifest.json'.length))
+    ) {
       throw new BuildError(`builtin/${file} has no plugin script next to it`);
     }
   }

@@ -36,7 +36,7 @@ for unit in ${units[@]+"${units[@]}"}; do
     bpcs_fail 2 INVALID_PARAMETERS "not a systemd unit name: '${unit:0:100}'" "$REPLY"
   }
 done
-bpcs_param_string since '' '^[A-Za-z0-9][A-Za-z0-9 :+._-]{0,63}$'
+bpcs_param_string since '' '^[A-Za-z0-9+-][A-Za-z0-9 :+._-]{0,63}$'
 since=$REPLY
 bpcs_param_int lines 200 1 5000
 lines=$REPLY

@@ -140,7 +140,8 @@ svc_restart_plugin() {
     sleep "$SVC_POLL_INTERVAL"
   done
   bpcs_now_ms
-  bpcs_out int elapsed_ms $((REPLY - start))
+  local elapsed=$((REPLY - start))
+  bpcs_out int elapsed_ms "$elapsed"
   svc_state "$unit" || true
   if ((answered)); then
     [[ -n $SVC_VERSION ]] || svc_version
@@ -153,7 +154,7 @@ svc_restart_plugin() {
   bpcs_out json health "$REPLY"
 
   if ((answered)); then
-    bpcs_success "$unit restarted and answering ($health_label) after $(((REPLY - start) / 1000))s; pid $before_pid -> $SVC_PID"
+    bpcs_success "$unit restarted and answering ($health_label) after $((elapsed / 1000))s; pid $before_pid -> $SVC_PID"
   fi
   bpcs_json_object str unit "$unit" str active_state "${active:-unknown}" str health_detail "${SVC_HEALTH_DETAIL:0:1000}"
   local details=$REPLY

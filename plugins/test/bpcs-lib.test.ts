@@ -15,7 +15,6 @@ import {
   type PluginWorkspace,
   type RunOptions,
   runPlugin,
-  which,
 } from './harness.js';
 
 const probe = fileURLToPath(new URL('./fixtures/probe.sh', import.meta.url));
@@ -49,6 +48,7 @@ const TRICKY_PARAMETERS: Record<string, unknown> = {
   quotes: 'she said "hi" \\ and left',
   control: 'tab\tnewline\ncr\rbell\u0007 unit\u001f del\u007f',
   unicode: 'é 日本 😀 \u2028 \u00e9',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal shell expansion, on purpose
   injection: '$(touch /tmp/rune-probe-pwned) `id` ${HOME} ; rm -rf /',
   empty: '',
   slash: 'a/b\\/c',
@@ -169,7 +169,10 @@ describe.each(PARSERS)('JSON parser: $name', ({ name, withoutJq }) => {
   it('refuses documents nested deeper than 64 levels', () => {
     const deep = `${'['.repeat(100)}${']'.repeat(100)}`;
     const request = makeRequest('probe', {});
-    const text = JSON.stringify(request).replace('"input_parameters":{}', `"input_parameters":{"d":${deep}}`);
+    const text = JSON.stringify(request).replace(
+      '"input_parameters":{}',
+      `"input_parameters":{"d":${deep}}`,
+    );
     const run = runProbe('echo', text, { withoutJq });
     expect(run.exitCode).toBe(2);
     expect(run.json?.error?.code).toBe('DOCUMENT_TOO_DEEP');
@@ -193,7 +196,9 @@ describe.each(PARSERS)('JSON parser: $name', ({ name, withoutJq }) => {
 
   it('refuses a request without trace id or options as a schema violation', () => {
     const request = makeRequest('probe', {});
-    const noOptions = JSON.parse(JSON.stringify(request)) as { payload: { data: { options?: unknown } } };
+    const noOptions = JSON.parse(JSON.stringify(request)) as {
+      payload: { data: { options?: unknown } };
+    };
     delete noOptions.payload.data.options;
     const run = runProbe('echo', JSON.stringify(noOptions), { withoutJq });
     expect(run.exitCode).toBe(2);
@@ -212,6 +217,7 @@ describe('output', () => {
   const hostile = [
     'quotes " and \\ backslashes \\" \\\\',
     'newlines\nand\r\ncarriage\ttabs \u0001\u0002\u001b[31m escape codes',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal shell expansion, on purpose
     '$(touch /tmp/rune-probe-pwned) `touch /tmp/rune-probe-pwned` ${PATH}',
     'unicode é 日本語 😀 \u2028\u2029 \ufeff',
     '%s %d %n \\x41 \\u0041',
@@ -250,7 +256,7 @@ describe('output', () => {
     const run = runProbe('escape', request, {}, { PROBE_FILE: file });
     const evaluation = evaluate(run, request);
     expect(evaluation.ok, run.stderr).toBe(true);
-    const value = (run.json?.payload.output_data as { value: string }).value;
+    const value = (run.json?.payload.output_data as { value: string } | undefined)?.value ?? '';
     expect(value.startsWith('ok é ')).toBe(true);
     expect(value).toContain('😀 end\n');
     expect(value).toContain('\nsecond line é');
@@ -344,12 +350,14 @@ describe('output', () => {
     expect(run.exitCode).toBe(3);
     expect(errorCode(evaluate(run, request))).toBe('PLUGIN_PRECONDITION_FAILED');
     expect(run.json?.error?.message).toContain('definitely-not-a-command-rune');
-    expect(run.json?.error?.details).toEqual({ missing_commands: ['definitely-not-a-command-rune'] });
+    expect(run.json?.error?.details).toEqual({
+      missing_commands: ['definitely-not-a-command-rune'],
+    });
   });
 
   it('never prints a document larger than the limit', () => {
     const request = makeRequest('probe');
-    const run = runProbe('big', request, { extraPath: [dirnameOf('tr')] });
+    const run = runProbe('big', request, { extraPath: [ws.toolDir('tr')] });
     expect(run.exitCode).toBe(1);
     expect(run.stdout.length).toBeLessThan(10_000);
     expect(run.json?.error?.message).toContain('exceeded');
@@ -358,7 +366,12 @@ describe('output', () => {
   it('declares an artifact with size and sha256', () => {
     const file = join(ws.root, 'artifact.txt');
     const request = makeRequest('probe');
-    const run = runProbe('artifact', request, { extraPath: [dirnameOf('cp')] }, { PROBE_FILE: file });
+    const run = runProbe(
+      'artifact',
+      request,
+      { extraPath: [ws.toolDir('cp')] },
+      { PROBE_FILE: file },
+    );
     expect(evaluate(run, request).ok, run.stderr).toBe(true);
     expect(run.json?.payload.artifacts).toEqual([
       {
@@ -396,9 +409,3 @@ describe('output', () => {
     expect(readdirSync(ws.root).filter((name) => name.startsWith('rune-plugin.'))).toEqual([]);
   });
 });
-
-function dirnameOf(command: string): string {
-  const path = which(command);
-  if (path === undefined) throw new Error(`${command} not found`);
-  return path.slice(0, path.lastIndexOf('/'));
-}

@@ -1,6 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +83,10 @@ describe('build.mjs', () => {
     writeFileSync(join(lib, 'bpcs.sh'), '# lib\n');
     const manifest = (version: string) => JSON.stringify({ name: 'demo', version });
     writeFileSync(join(builtin, 'demo.manifest.json'), manifest('1.0.0'));
-    writeFileSync(join(builtin, 'demo.sh'), '#!/bin/sh\n# @rune-include nope.sh\nbpcs_init demo 1.0.0\n');
+    writeFileSync(
+      join(builtin, 'demo.sh'),
+      '#!/bin/sh\n# @rune-include nope.sh\nbpcs_init demo 1.0.0\n',
+    );
     const out = join(root, 'out-bad');
     expect(() => build(out, { builtinDir: builtin, libDir: lib })).toThrow(
       /included library not found/,
@@ -83,7 +94,9 @@ describe('build.mjs', () => {
     expect(() => build(out, { builtinDir: builtin, libDir: lib })).toThrow(BuildError);
 
     writeFileSync(join(builtin, 'demo.sh'), '# @rune-include bpcs.sh\nbpcs_init demo 2.0.0\n');
-    expect(() => build(out, { builtinDir: builtin, libDir: lib })).toThrow(/manifest says demo 1.0.0/);
+    expect(() => build(out, { builtinDir: builtin, libDir: lib })).toThrow(
+      /manifest says demo 1.0.0/,
+    );
 
     writeFileSync(join(builtin, 'demo.sh'), '# @rune-include bpcs.sh\nbpcs_init demo 1.0.0\n');
     expect(build(out, { builtinDir: builtin, libDir: lib })).toEqual(['demo']);
@@ -132,7 +145,7 @@ describe('manifests', () => {
 });
 
 describe('shellcheck', () => {
-  it('finds nothing in the built plugins and the library', () => {
+  it('finds nothing in the built plugins and the library', { timeout: 180_000 }, () => {
     const shellcheck = which('shellcheck');
     if (shellcheck === undefined) {
       throw new Error(

@@ -11,7 +11,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -69,6 +77,8 @@ export interface PluginWorkspace {
   baseWithoutJq: string;
   /** Path of a built plugin. */
   plugin(name: string): string;
+  /** A dir holding only a symlink to the real `command` (to add one tool to PATH). */
+  toolDir(command: string): string;
   /** A fresh shim dir (with its state dir) inside the workspace. */
   shims(): ShimDir;
   dispose(): void;
@@ -110,6 +120,14 @@ export function createWorkspace(): PluginWorkspace {
     baseWithJq,
     baseWithoutJq,
     plugin: (name) => join(pluginDir, `${name}.sh`),
+    toolDir: (command) => {
+      const dir = join(root, `tool-${command}`);
+      if (!existsSync(dir)) {
+        if (which(command) === undefined) throw new Error(`${command} is not installed`);
+        linkTools(dir, [command]);
+      }
+      return dir;
+    },
     shims: () => {
       shimCount++;
       const bin = join(root, `shims-${shimCount}`, 'bin');
@@ -178,7 +196,8 @@ export function makeRequest(
     },
   };
   const validated = validateRcsRequest(request);
-  if (!validated.ok) throw new Error(`test built an invalid RCS request: ${validated.error.message}`);
+  if (!validated.ok)
+    throw new Error(`test built an invalid RCS request: ${validated.error.message}`);
   return validated.value;
 }
 

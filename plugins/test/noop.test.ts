@@ -1,0 +1,74 @@
+/** noop: the end-to-end smoke plugin. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createWorkspace,
+  errorCode,
+  makeRequest,
+  type PluginWorkspace,
+  runAndEvaluate,
+  runPlugin,
+} from './harness.js';
+
+let ws: PluginWorkspace;
+beforeAll(() => {
+  ws = createWorkspace();
+});
+afterAll(() => ws.dispose());
+
+describe.each([
+  { parser: 'jq', withoutJq: false },
+  { parser: 'bash', withoutJq: true },
+])('noop ($parser parser)', ({ parser, withoutJq }) => {
+  it('echoes parameters, options and routing', () => {
+    const message = 'hello "world"\n\\ $(touch /tmp/rune-noop-pwned) é 😀';
+    const request = makeRequest('noop', { message }, { node: 'web-01', timeoutMs: 5000 });
+    const { run, evaluation, response } = runAndEvaluate(ws, 'noop', request, { withoutJq });
+    expect(evaluation.ok, run.stderr).toBe(true);
+    expect(run.exitCode).toBe(0);
+    expect(response.payload.summary).toBe(`noop: ${message.replace('\n', ' ')}`);
+    expect(response.payload.output_data).toMatchObject({
+      received: {
+        input_parameters: { message },
+        options: { dry_run: false, timeout_ms: 5000 },
+        routing: request.routing,
+      },
+      message,
+      slept_ms: 0,
+      dry_run: false,
+      runtime: { json_parser: parser, uid: expect.any(Number) },
+    });
+  });
+
+  it('sleeps sleep_ms, but not in a dry run', () => {
+    const slept = runAndEvaluate(ws, 'noop', makeRequest('noop', { sleep_ms: 300 }), { withoutJq });
+    expect(slept.response.payload.output_data).toMatchObject({ slept_ms: 300 });
+    expect(slept.run.durationMs).toBeGreaterThanOrEqual(300);
+    const dry = runAndEvaluate(
+      ws,
+      'noop',
+      makeRequest('noop', { sleep_ms: 600_000 }, { dryRun: true }),
+      {
+        withoutJq,
+      },
+    );
+    expect(dry.response.payload.output_data).toMatchObject({ slept_ms: 0, dry_run: true });
+  });
+
+  it.each([[{ sleep_ms: -1 }], [{ sleep_ms: 600_001 }], [{ message: 42 }], [{ other: 'x' }]])(
+    'rejects %j with exit 2',
+    (parameters) => {
+      const { run, evaluation } = runAndEvaluate(ws, 'noop', makeRequest('noop', parameters), {
+        withoutJq,
+      });
+      expect(run.exitCode).toBe(2);
+      expect(errorCode(evaluation)).toBe('PLUGIN_INVALID_INPUT');
+    },
+  );
+
+  it('answers malformed stdin with exit 2 and a failure document', () => {
+    const run = runPlugin(ws, ws.plugin('noop'), '{"not": "rcs"', { withoutJq });
+    expect(run.exitCode).toBe(2);
+    expect(run.json?.error?.code).toBe('MALFORMED_JSON');
+    expect(run.json?.message_metadata.trace_id).toBe('f'.repeat(32));
+  });
+});
