@@ -22,8 +22,9 @@ describe('generated sections of specs/*.md', () => {
     const text = readFileSync(new URL(file, specsDir), 'utf8');
     const result = replaceGeneratedSections(text, sections);
     expect(result.unknown, `unknown generated sections in specs/${file}`).toEqual([]);
+    // Compared by content: Biome aligns the tables of committed Markdown.
     expect(
-      result.text === text,
+      normalizeMarkdownTables(result.text) === normalizeMarkdownTables(text),
       `specs/${file} has drifted from the TypeBox sources: ${REGENERATE}`,
     ).toBe(true);
   });
