@@ -77,8 +77,11 @@ export const DEFAULT_SSM_MAX_COMMAND_BYTES = 64_000;
 export const SSM_INLINE_STDERR_BYTES = 7000;
 /** Characters of stdout / stderr GetCommandInvocation returns. */
 export const SSM_API_OUTPUT_LIMITS = { stdout: 24_000, stderr: 8000 } as const;
-/** Instance ids the transport accepts as node names. */
-export const INSTANCE_ID_PATTERN = /^(i|mi)-[0-9a-f]{8,17}$/;
+/**
+ * Instance ids the transport accepts: the SendCommand `InstanceIds` pattern (`i-` + 8 or 17 hex
+ * digits, `mi-` + 17), so a malformed id is INVALID_TARGET before any API call.
+ */
+export const INSTANCE_ID_PATTERN = /^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$/;
 
 const WRAPPER_RESERVE_BYTES = 16 * 1024;
 

@@ -2,7 +2,7 @@
  * `rune-ssm-endpoint`: starts the local SSM endpoint from the command line and prints how to use
  * it. Loopback only; runs until Ctrl-C.
  *
- *   rune-ssm-endpoint --port 4583 --instances i-0abc12345678=web-1 --instances i-0def12345678
+ *   rune-ssm-endpoint --port 4583 --instances i-0abc123456789def0=web-1 --instances i-0def123456789abc0
  */
 import { parseArgs } from 'node:util';
 import {
@@ -19,7 +19,7 @@ machine, one private working directory per instance. No credentials are verified
 Options:
   --port <n>                 port to listen on (default 4583; 0 = any free port)
   --host <addr>              loopback address (default 127.0.0.1)
-  --instances <id[=name]>    register an instance, e.g. i-0abc12345678=web-1 (repeatable,
+  --instances <id[=name]>    register an instance, e.g. i-0abc123456789def0=web-1 (repeatable,
                              or comma-separated). Default: i-0123456789abcdef0=local
   --offline <id>             register the instance with PingStatus ConnectionLost (repeatable)
   --invocation-delay-ms <n>  GetCommandInvocation answers InvocationDoesNotExist this long

@@ -115,7 +115,6 @@ export interface SsmEndpoint {
 }
 
 const INSTANCE_ID = /^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$/;
-const ANY_INSTANCE_ID = /^(i|mi)-[0-9a-f]{8,17}$/;
 const EXECUTION_TIMEOUT =
   /^([1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[0-1][0-9]{3}|172[0-7][0-9]{2}|172800)$/;
 const OUTPUT_CAPTURE_LIMIT = 64 * 1024 * 1024;
@@ -266,7 +265,7 @@ class LocalSsmEndpoint implements SsmEndpoint {
 
   addInstance(instance: string | SsmEndpointInstanceOptions): void {
     const spec = typeof instance === 'string' ? { instanceId: instance } : instance;
-    if (!ANY_INSTANCE_ID.test(spec.instanceId)) {
+    if (!INSTANCE_ID.test(spec.instanceId)) {
       throw new TypeError(`not an instance id: ${spec.instanceId}`);
     }
     const dir = join(this.workRoot, spec.instanceId);
