@@ -37,13 +37,12 @@ function reportEarlyError(
   exit: number,
 ): void {
   const eps = epsError(code, code === 'INTERNAL_ERROR' ? 'internal' : 'validation', message);
-  const outputIndex = argv.findIndex((arg) => arg === '--output' || arg.startsWith('--output='));
-  const output =
-    outputIndex === -1
-      ? undefined
-      : argv[outputIndex]?.includes('=')
-        ? argv[outputIndex]?.split('=')[1]
-        : argv[outputIndex + 1];
+  let output: string | undefined;
+  argv.forEach((arg, index) => {
+    if (arg === '--output' || arg === '-o') output = argv[index + 1];
+    else if (arg.startsWith('--output=')) output = arg.slice('--output='.length);
+    else if (arg.startsWith('-o=')) output = arg.slice(3);
+  });
   if (output === 'json' || output === 'jsonl') {
     const isRun = argv[0] === 'run';
     const document = isRun
@@ -89,6 +88,9 @@ const commonOptions = (y: Argv) =>
       describe: 'Print warnings and more detail',
       global: true,
     });
+
+/** A usage error found by the argument parser (unknown flag, missing argument, bad choice). */
+class CliUsageError extends Error {}
 
 /** Builds the yargs program; `exit` receives the exit code of the command that ran. */
 export function buildCli(argv: readonly string[], io: CliIo, exit: (code: number) => void): Argv {
@@ -241,9 +243,9 @@ export function buildCli(argv: readonly string[], io: CliIo, exit: (code: number
     })
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((message, error) => {
+      // Stop parsing here: with exitProcess(false) yargs would otherwise go on to run the command.
       if (error !== undefined && error !== null) throw error;
-      reportEarlyError(io, argv, 'INVALID_ARGUMENT', message ?? 'invalid arguments', USAGE_EXIT);
-      exit(USAGE_EXIT);
+      throw new CliUsageError(message ?? 'invalid arguments');
     })
     .exitProcess(false);
 }
@@ -262,6 +264,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     }).parseAsync();
     return exitCode;
   } catch (error) {
+    if (error instanceof CliUsageError) {
+      reportEarlyError(io, argv, 'INVALID_ARGUMENT', error.message, USAGE_EXIT);
+      return USAGE_EXIT;
+    }
     reportEarlyError(
       io,
       argv,

@@ -132,6 +132,14 @@ export interface Rune {
   execute(plan: ExecutionPlan, options?: RuneRunOptions): Promise<RunOutcome>;
   /** plan() then, unless `request.dryRun`, execute(). A dry run is audited as one record. */
   run(request: PlanRequest, options?: RuneRunOptions): Promise<RunReport>;
+  /**
+   * Audits a refusal that happened before {@link Rune.plan} could run (e.g. a malformed flag in
+   * a front end): one record with node null.
+   */
+  recordRefusal(
+    request: Pick<PlanRequest, 'action' | 'nodes' | 'transport' | 'dryRun'>,
+    error: RuneError,
+  ): Promise<void>;
   /** Closes every transport. Idempotent. */
   close(): Promise<void>;
 }
@@ -249,22 +257,7 @@ export function createRune(options: RuneOptions = {}): Rune {
         });
       } catch (error) {
         const runeError = RuneError.from(error).withContext({ traceId: trace });
-        await audit.append({
-          event: 'refusal',
-          operator,
-          action: String(request.action).slice(0, 128),
-          plugin: null,
-          node: null,
-          nodes: request.nodes.map((node) => targetName(node).slice(0, 255)),
-          transport: request.transport ?? null,
-          status: 'refused',
-          error_code: runeError.code,
-          error_message: runeError.message,
-          duration_ms: null,
-          trace_id: trace,
-          params: null,
-          metadata: { dry_run: request.dryRun === true },
-        });
+        await rune.recordRefusal(request, runeError);
         throw runeError;
       }
     },
@@ -325,6 +318,25 @@ export function createRune(options: RuneOptions = {}): Rune {
       }
       runOptions.onPlan?.(plan);
       return { plan, outcome: await rune.execute(plan, runOptions) };
+    },
+
+    async recordRefusal(request, error) {
+      await audit.append({
+        event: 'refusal',
+        operator,
+        action: String(request.action).slice(0, 128),
+        plugin: null,
+        node: null,
+        nodes: request.nodes.map((node) => targetName(node).slice(0, 255)),
+        transport: request.transport ?? null,
+        status: 'refused',
+        error_code: error.code,
+        error_message: error.message,
+        duration_ms: null,
+        trace_id: error.traceId ?? newTraceId(),
+        params: null,
+        metadata: { dry_run: request.dryRun === true },
+      });
     },
 
     close: () => transports.close(),

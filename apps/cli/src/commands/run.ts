@@ -146,6 +146,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   output = args.output ?? loaded.config.core.output ?? 'pretty';
 
   let rune: Rune | undefined;
+  let planned = false;
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -214,6 +215,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         );
       }
     };
+    planned = true;
     const report = await rune.run(request, {
       traceId,
       signal: controller.signal,
@@ -251,7 +253,22 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     }
     return exitCode;
   } catch (error) {
-    return emitError(toRuneError(error, traceId), { action: args.action });
+    const runeError = toRuneError(error, traceId);
+    if (!planned && rune !== undefined) {
+      // Refused by the CLI itself (bad --timeout, unreadable --params): still one audit record.
+      await rune
+        .recordRefusal(
+          {
+            action: args.action,
+            nodes: parseNodeArgs(args.node),
+            dryRun: args.dryRun === true,
+            ...(args.transport === undefined ? {} : { transport: args.transport }),
+          },
+          runeError,
+        )
+        .catch(() => undefined);
+    }
+    return emitError(runeError, { action: args.action });
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

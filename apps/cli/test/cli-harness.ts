@@ -1,0 +1,128 @@
+/**
+ * Runs the BUILT CLI (`node apps/cli/bin/rune.js`, i.e. dist/) as a child process in a throw-away
+ * HOME whose XDG dirs are set, so no test ever reads or writes the real home. Fixture plugins
+ * (packages/core/test/fixtures/plugins) are copied into $XDG_DATA_HOME/rune/plugins.
+ */
+import { execFile } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI_BIN = fileURLToPath(new URL('../bin/rune.js', import.meta.url));
+export const CLI_DIST = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+export const FIXTURE_PLUGINS = fileURLToPath(
+  new URL('../../../packages/core/test/fixtures/plugins', import.meta.url),
+);
+
+/** What one CLI invocation did. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A temporary home for CLI runs. */
+export interface CliSandbox {
+  root: string;
+  home: string;
+  env: Record<string, string>;
+  pluginDir: string;
+  auditLog: string;
+  run(
+    args: readonly string[],
+    options?: { env?: Record<string, string>; input?: string; wrap?: string[] },
+  ): Promise<CliResult>;
+  cleanup(): void;
+}
+
+/** True when the built CLI exists (tests build it first with turbo). */
+export function cliIsBuilt(): boolean {
+  return existsSync(CLI_DIST);
+}
+
+/** Creates a sandbox HOME with XDG dirs and the fixture plugins installed as user plugins. */
+export function createCliSandbox(): CliSandbox {
+  const root = mkdtempSync(join(tmpdir(), 'rune-cli-it-'));
+  const home = join(root, 'home');
+  const env: Record<string, string> = {
+    HOME: home,
+    USER: 'rune-test',
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_DATA_HOME: join(home, '.local/share'),
+    XDG_STATE_HOME: join(home, '.local/state'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    NO_COLOR: '1',
+  };
+  const pluginDir = join(env.XDG_DATA_HOME!, 'rune', 'plugins');
+  mkdirSync(pluginDir, { recursive: true });
+  mkdirSync(env.XDG_CONFIG_HOME!, { recursive: true });
+  for (const name of readdirSync(FIXTURE_PLUGINS)) {
+    copyFileSync(join(FIXTURE_PLUGINS, name), join(pluginDir, name));
+    chmodSync(join(pluginDir, name), name.endsWith('.sh') && name !== 'noexec.sh' ? 0o755 : 0o644);
+  }
+  return {
+    root,
+    home,
+    env,
+    pluginDir,
+    auditLog: join(env.XDG_STATE_HOME!, 'rune', 'audit.jsonl'),
+    run(args, options = {}) {
+      const command = options.wrap === undefined ? process.execPath : options.wrap[0]!;
+      const commandArgs = [
+        ...(options.wrap?.slice(1) ?? []),
+        ...(options.wrap === undefined ? [] : [process.execPath]),
+        CLI_BIN,
+        ...args,
+      ];
+      return new Promise((resolve) => {
+        const child = execFile(
+          command,
+          commandArgs,
+          {
+            env: { ...env, ...options.env },
+            cwd: root,
+            maxBuffer: 64 * 1024 * 1024,
+            timeout: 60_000,
+          },
+          (error, stdout, stderr) => {
+            const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 999;
+            resolve({ code, stdout, stderr });
+          },
+        );
+        if (options.input !== undefined) child.stdin?.end(options.input);
+        else child.stdin?.end();
+      });
+    },
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * True when `pid` is a live process; a zombie counts as dead (in some containers PID 1 never
+ * reaps orphans, so `kill -0` alone would report killed processes alive).
+ */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
