@@ -1,0 +1,111 @@
+import type { NodeRunResult, RunSummary } from '@rune/core';
+import { describe, expect, it } from 'vitest';
+import { colorAllowed } from '../cli-io.js';
+import { formatErrorPretty } from './errors.js';
+import { runResultDocument } from './json.js';
+import { formatNodeLine, formatSummaryLine } from './jsonl.js';
+import { formatDuration, formatNodePretty, formatSummaryPretty } from './pretty.js';
+
+const node = (overrides: Partial<NodeRunResult> = {}): NodeRunResult => ({
+  node: 'web1',
+  transport: 'ssh',
+  status: 'success',
+  message_id: '00000000-0000-4000-8000-000000000000',
+  response: null,
+  error: null,
+  exit_code: 0,
+  plugin_exit_code: 0,
+  signal: null,
+  termination: 'exit',
+  started_at: null,
+  duration_ms: 1234,
+  stderr_tail: '',
+  stderr_truncated: false,
+  stdout_bytes: 10,
+  stdout_truncated: false,
+  metadata: {},
+  artifacts: [],
+  ...overrides,
+});
+
+const summary: RunSummary = {
+  trace_id: 'a'.repeat(32),
+  action: 'noop',
+  total: 2,
+  succeeded: 1,
+  partial: 0,
+  failed: 1,
+  skipped: 0,
+  duration_ms: 2000,
+  exit_code: 5,
+};
+
+const eps = {
+  code: 'PLUGIN_TIMEOUT',
+  category: 'timeout' as const,
+  message: 'plugin ran past its timeout',
+  retryable: true,
+  source: { component: 'rune-core' },
+  trace_id: 'a'.repeat(32),
+  timestamp: '2026-01-01T00:00:00.000Z',
+};
+
+describe('renderers', () => {
+  it('colour only on a TTY without NO_COLOR', () => {
+    expect(colorAllowed(true, {})).toBe(true);
+    expect(colorAllowed(false, {})).toBe(false);
+    expect(colorAllowed(true, { NO_COLOR: '' })).toBe(false);
+    expect(colorAllowed(true, { TERM: 'dumb' })).toBe(false);
+  });
+
+  it('formats durations', () => {
+    expect(formatDuration(87)).toBe('87 ms');
+    expect(formatDuration(1234)).toBe('1.2 s');
+    expect(formatDuration(125_000)).toBe('2 m 5 s');
+  });
+
+  it('pretty: a failed node shows its code, a hint and the stderr tail', () => {
+    const text = formatNodePretty(
+      node({ status: 'failure', error: eps, exit_code: 5, stderr_tail: 'one\ntwo\n' }),
+      { color: false, verbose: false },
+    );
+    expect(text).toContain('✖ failure web1');
+    expect(text).toContain('PLUGIN_TIMEOUT: plugin ran past its timeout');
+    expect(text).toContain('hint: raise --timeout');
+    expect(text).toContain('│ two');
+    expect(text).not.toContain('\u001b[');
+    expect(formatSummaryPretty(summary, false)).toContain('noop on 2 nodes: 1 succeeded, 1 failed');
+  });
+
+  it('pretty error: one line with code, then a hint', () => {
+    const text = formatErrorPretty({ ...eps, code: 'UNKNOWN_ACTION', message: 'nope' }, false);
+    expect(text.split('\n')[0]).toBe('error UNKNOWN_ACTION: nope');
+    expect(text).toContain('hint: see `rune list-actions`');
+  });
+
+  it('json document has a stable shape, also for errors', () => {
+    const document = runResultDocument({ exit_code: 2, error: { ...eps, code: 'NO_TARGETS' } });
+    expect(Object.keys(document)).toEqual([
+      'schema',
+      'trace_id',
+      'action',
+      'dry_run',
+      'exit_code',
+      'summary',
+      'nodes',
+      'plan',
+      'error',
+    ]);
+    expect(document.trace_id).toBe(eps.trace_id);
+    expect(document.nodes).toEqual([]);
+  });
+
+  it('jsonl: node lines and a summary line without nodes', () => {
+    const line = JSON.parse(formatNodeLine(node(), 'b'.repeat(32)));
+    expect(line).toMatchObject({ type: 'node', node: 'web1', trace_id: 'b'.repeat(32) });
+    const last = JSON.parse(formatSummaryLine(runResultDocument({ exit_code: 5, summary })));
+    expect(last.type).toBe('summary');
+    expect(last.nodes).toBeUndefined();
+    expect(last.summary.exit_code).toBe(5);
+  });
+});
