@@ -8,14 +8,19 @@ import {
   createRune,
   currentOperator,
   type ExecutionPlan,
+  LOCAL_NODE_NAMES,
+  LOCAL_TRANSPORT_NAME,
   type LoadedConfig,
   loadConfig,
+  loadInventory,
   type NodeRunResult,
   newTraceId,
   type PlanRequest,
+  type PlanTarget,
   type Rune,
   redactPlan,
   resolveXdgDirs,
+  selectTargets,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
@@ -184,9 +189,29 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         },
       );
     }
+    // Targets: inventory names, groups and tags when [core] inventory is set, else ad-hoc
+    // [user@]host[:port]; localhost/local/127.0.0.1 use the local transport.
+    const inventoryPath = loaded.config.core.inventory;
+    const inventory = inventoryPath === undefined ? undefined : await loadInventory(inventoryPath);
+    const selections = parseNodeArgs(args.node);
+    const targets: PlanTarget[] =
+      selections.length === 0
+        ? []
+        : selectTargets(selections, {
+            ...(inventory === undefined ? {} : { inventory }),
+            ...(loaded.config.core.default_transport === undefined
+              ? {}
+              : { defaultTransport: loaded.config.core.default_transport }),
+          }).map((target) => ({
+            node: target.node,
+            transport:
+              target.source === 'ad-hoc' && LOCAL_NODE_NAMES.includes(target.node.name)
+                ? LOCAL_TRANSPORT_NAME
+                : target.transport,
+          }));
     const request: PlanRequest = {
       action: args.action,
-      nodes: parseNodeArgs(args.node),
+      nodes: targets,
       paramArgs: (args.param ?? []).map(String),
       dryRun: args.dryRun === true,
       confirmDangerous: args.yes === true,
