@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes sure the system tools the test suite talks to are present: a real OpenSSH server
-// (tests start their own sshd on loopback), the OpenSSH client tools, shellcheck (plugin lint)
-// and sudo (privilege tests). On Debian/Ubuntu as root, missing ones are installed with apt-get;
+// (tests start their own sshd on loopback), the OpenSSH client tools, shellcheck (plugin lint),
+// sudo (privilege tests), jq (one of the two JSON paths of the Bash plugin library), python3
+// (the Python plugin example of the BPCS spec) and procps (leftover-process checks). On Debian/Ubuntu as root, missing ones are installed with apt-get;
 // otherwise this prints the exact command to run and fails, rather than letting tests skip.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,6 +12,11 @@ const tools = [
   { name: 'ssh-keygen', paths: ['/usr/bin/ssh-keygen'], pkg: 'openssh-client' },
   { name: 'shellcheck', paths: ['/usr/bin/shellcheck'], pkg: 'shellcheck' },
   { name: 'sudo', paths: ['/usr/bin/sudo'], pkg: 'sudo' },
+  { name: 'jq', paths: ['/usr/bin/jq'], pkg: 'jq' },
+  { name: 'python3', paths: ['/usr/bin/python3'], pkg: 'python3-minimal' },
+  { name: 'tar', paths: ['/usr/bin/tar', '/bin/tar'], pkg: 'tar' },
+  { name: 'gzip', paths: ['/usr/bin/gzip', '/bin/gzip'], pkg: 'gzip' },
+  { name: 'pgrep', paths: ['/usr/bin/pgrep'], pkg: 'procps' },
 ];
 
 const onPath = (name) =>
