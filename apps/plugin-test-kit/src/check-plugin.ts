@@ -499,11 +499,15 @@ function judge(
         'When options.dry_run is true, report what would be done (output_data) without running commands that change the node.',
       );
     }
-    if (run.leftovers.length > 0) {
-      problems.push(`dry-run left files behind: ${run.leftovers.slice(0, 10).join(', ')}`);
-      fixes.push('In dry-run, write nothing (or remove temporary files before exiting).');
+    const written = run.leftovers.filter((path) => !path.startsWith('$TMPDIR/'));
+    if (written.length > 0) {
+      problems.push(`dry-run wrote files outside TMPDIR: ${written.slice(0, 10).join(', ')}`);
+      fixes.push(
+        'In dry-run, write nothing but temporary files under $TMPDIR (and remove those before exiting).',
+      );
     }
-  } else if (run.leftovers.some((path) => path.startsWith('$TMPDIR/')) && warning === undefined) {
+  }
+  if (run.leftovers.some((path) => path.startsWith('$TMPDIR/')) && warning === undefined) {
     warning = `left temporary files behind: ${run.leftovers
       .filter((path) => path.startsWith('$TMPDIR/'))
       .slice(0, 5)

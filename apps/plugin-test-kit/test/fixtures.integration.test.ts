@@ -119,6 +119,7 @@ describe('rune-plugin-test fixtures', () => {
     expect(failed[0]!.message).toMatch(
       /dry-run called mutating command\(s\): `systemctl restart docker`/,
     );
+    expect(failed[0]!.message).toMatch(/dry-run wrote files outside TMPDIR: \$HOME\/\.restarted/);
     expectExplained(report);
   });
 
