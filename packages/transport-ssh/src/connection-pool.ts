@@ -68,6 +68,9 @@ export class Semaphore {
 
 let nextConnectionId = 1;
 
+/** How long the server may take to answer a channel open request. */
+const CHANNEL_OPEN_TIMEOUT_MS = 30_000;
+
 const isOpenFailure = (error: unknown): boolean =>
   error instanceof Error && /open failed|channel open failure/i.test(error.message);
 
@@ -179,9 +182,29 @@ export class SshConnection {
   private rawExec(command: string): Promise<ClientChannel> {
     if (this.closed) return Promise.reject(this.lostError());
     return new Promise<ClientChannel>((resolve, reject) => {
+      let answered = false;
+      // A server that never answers a channel open must not hang the run forever.
+      const timer = setTimeout(() => {
+        answered = true;
+        reject(
+          new Error(
+            `the server did not answer the session request within ${CHANNEL_OPEN_TIMEOUT_MS} ms`,
+          ),
+        );
+      }, CHANNEL_OPEN_TIMEOUT_MS);
       try {
-        this.client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel)));
+        this.client.exec(command, (error, channel) => {
+          clearTimeout(timer);
+          if (answered) {
+            channel?.close();
+            return;
+          }
+          answered = true;
+          if (error) reject(error);
+          else resolve(channel);
+        });
       } catch (error) {
+        clearTimeout(timer);
         reject(error);
       }
     });

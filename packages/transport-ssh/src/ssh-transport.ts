@@ -81,6 +81,14 @@ export const DEFAULT_MAX_PLUGIN_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
 /** Extra seconds the remote watchdog allows beyond the exec timeout. */
 export const DEFAULT_WATCHDOG_GRACE_S = 5;
+/** How long the bootstrap may take to start the plugin before the run counts as timed out. */
+const BOOTSTRAP_START_TIMEOUT_MS = 60_000;
+/** Least time allowed for uploading a plugin on a cache miss. */
+const UPLOAD_TIMEOUT_MS = 60_000;
+/** After a kill, how long to wait for the channel to close before closing it ourselves. */
+const FORCE_CLOSE_MS = 5_000;
+/** After a timeout or abort before the plugin started, how long to wait for its pgid. */
+const FORCE_CLOSE_UNSTARTED_MS = 10_000;
 /** Default known_hosts files read besides the RUNE one. */
 export const DEFAULT_KNOWN_HOSTS_FILES = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
 
@@ -344,9 +352,10 @@ class SshTransport implements Transport {
           raw.lost === undefined
         ) {
           metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
-          await this.upload(connection, request, runAs);
-          metadata.shipped = true;
-          raw = await runOnce();
+          const interrupted = await this.upload(connection, request, runAs);
+          metadata.shipped = interrupted === undefined;
+          if (interrupted === undefined) raw = await runOnce();
+          else raw.interrupted = interrupted;
           if (raw.bootstrap.find('miss') !== undefined && raw.interrupted === undefined) {
             throw new RuneError(
               'PLUGIN_INTEGRITY_FAILED',
@@ -767,6 +776,7 @@ class SshTransport implements Transport {
     stdin: Uint8Array,
     request: TransportExecRequest,
     runAs: string | undefined,
+    phase: 'plugin' | 'upload' = 'plugin',
   ): Promise<RawRun> {
     if (Buffer.byteLength(command) > MAX_COMMAND_BYTES) {
       throw new RuneError('PAYLOAD_TOO_LARGE', 'the remote command line is too long');
@@ -839,17 +849,27 @@ class SshTransport implements Transport {
         if (finished || raw.interrupted !== undefined) return;
         raw.interrupted = reason;
         kill();
-        // Whatever happens remotely, resolve in bounded time; the watchdog finishes the job.
+        // Resolve in bounded time whatever happens remotely (the watchdog finishes the job):
+        // give a bootstrap that has not announced its process group time to do so, then close.
         forceTimer = setTimeout(
           () => {
             channel.close();
-            setTimeout(finish, 500).unref();
+            setTimeout(finish, 500);
           },
-          bootstrap.pgid === undefined ? 2000 : 5000,
+          bootstrap.pgid === undefined && phase === 'plugin'
+            ? FORCE_CLOSE_UNSTARTED_MS
+            : FORCE_CLOSE_MS,
         );
       };
       const onAbort = (): void => interrupt('cancelled');
-      const timer = setTimeout(() => interrupt('timeout'), request.timeoutMs);
+      // The plugin's timeout starts when it starts (the pgid line); until then the bootstrap
+      // (and an upload) get their own bound, so a slow session start never eats the plugin's time.
+      let timer = setTimeout(
+        () => interrupt('timeout'),
+        phase === 'upload'
+          ? Math.max(UPLOAD_TIMEOUT_MS, request.timeoutMs)
+          : BOOTSTRAP_START_TIMEOUT_MS,
+      );
       request.signal.addEventListener('abort', onAbort, { once: true });
       const removeCloseListener = connection.onClose(() => setImmediate(finish));
 
@@ -857,7 +877,13 @@ class SshTransport implements Transport {
       channel.stderr.on('data', (chunk: Buffer) => {
         const hadPgid = bootstrap.pgid !== undefined;
         bootstrap.push(chunk);
-        if (!hadPgid && bootstrap.pgid !== undefined && raw.interrupted !== undefined) kill();
+        if (hadPgid || bootstrap.pgid === undefined) return;
+        if (raw.interrupted !== undefined) {
+          kill();
+        } else {
+          clearTimeout(timer);
+          timer = setTimeout(() => interrupt('timeout'), request.timeoutMs);
+        }
       });
       channel.on('error', () => undefined);
       channel.on('exit', (code: number | null, signal?: string) => {
@@ -877,7 +903,7 @@ class SshTransport implements Transport {
     connection: SshConnection,
     request: TransportExecRequest,
     runAs: string | undefined,
-  ): Promise<void> {
+  ): Promise<'timeout' | 'cancelled' | undefined> {
     const command = buildBootstrapCommand({
       op: 'upload',
       sha256: request.plugin.sha256,
@@ -891,10 +917,11 @@ class SshTransport implements Transport {
       request.plugin.content,
       { ...request, limits: { maxStdoutBytes: 4096, maxStderrBytes: 8192 } },
       runAs,
+      'upload',
     );
     if (raw.lost !== undefined) throw raw.lost;
-    if (raw.interrupted !== undefined) return;
-    if (raw.bootstrap.find('stored') !== undefined) return;
+    if (raw.interrupted !== undefined) return raw.interrupted;
+    if (raw.bootstrap.find('stored') !== undefined) return undefined;
     const integrity = raw.bootstrap.find('integrity');
     if (integrity !== undefined) {
       throw new RuneError(
