@@ -259,7 +259,15 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.out(`${CLI_VERSION}\n`);
       return 0;
     }
-    await buildCli(argv, io, (code) => {
+    // yargs reads a lone "-" as an unknown positional, not as the value of --params.
+    const normalized = argv.flatMap((arg, index) =>
+      arg === '-' && argv[index - 1] === '--params'
+        ? []
+        : arg === '--params' && argv[index + 1] === '-'
+          ? ['--params=-']
+          : [arg],
+    );
+    await buildCli(normalized, io, (code) => {
       exitCode = code;
     }).parseAsync();
     return exitCode;

@@ -3,11 +3,13 @@
  * code AND the process exit code, and that an audit record was written. Build first:
  * `npx turbo run build --filter=@rune/cli...`.
  */
+import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateBpcsResponse } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CLI_BIN,
   type CliResult,
   type CliSandbox,
   cliIsBuilt,
@@ -291,6 +293,41 @@ describe('rune run: plugin misbehaviour', () => {
     expect(received.payload.data.input_parameters.name).toBe(nasty.join(' | '));
     expect(received.payload.data.input_parameters.items).toEqual(nasty.join(',').split(','));
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('rune run: cancellation', () => {
+  it('Ctrl-C (SIGINT) cancels: exit 130, RUN_CANCELLED, plugin process group gone', async () => {
+    const pidFile = join(sandbox.root, 'sigint.pids');
+    const child = spawn(
+      process.execPath,
+      [CLI_BIN, 'run', 'hang', '-n', 'localhost', '--yes', '-o', 'json'],
+      {
+        env: { ...sandbox.env, RUNE_FIXTURE_PIDFILE: pidFile },
+        cwd: sandbox.root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2)
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code).toBe(130);
+    const document = JSON.parse(stdout) as RunDocument;
+    expect(document.nodes[0]?.error?.code).toBe('RUN_CANCELLED');
+    const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+    for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
   });
 });
 
