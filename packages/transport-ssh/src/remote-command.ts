@@ -36,16 +36,17 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
  * The bootstrap script. It contains no single quote and no user data; it is the same for every
  * node and every run (tests assert both).
  */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: this is shell syntax, not a template
 export const BOOTSTRAP_SCRIPT = [
   'set -u',
   'op=$1 sha=$2 loc=$3 wd=$4',
   'say() { printf "\\036RUNE:%s\\n" "$*" >&2; }',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   'case $loc in "~") loc=$HOME ;; "~/"*) loc=$HOME/${loc#"~/"} ;; esac',
   'hash_of() {',
   '  if command -v sha256sum >/dev/null 2>&1; then h=$(sha256sum < "$1") || return 1',
   '  elif command -v shasum >/dev/null 2>&1; then h=$(shasum -a 256 < "$1") || return 1',
   '  else return 2; fi',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '  printf "%s" "${h%% *}"',
   '}',
   'private_dir() {',
@@ -148,6 +149,12 @@ export function buildBootstrapCommand(invocation: BootstrapInvocation): string {
 export function buildKillCommand(pgid: number, runAs?: string): string {
   if (!Number.isSafeInteger(pgid) || pgid <= 1) throw new TypeError('invalid pgid');
   return withRunAs(`sh -c ${shellQuote(KILL_SCRIPT)} rune ${pgid}`, runAs);
+}
+
+/** `sudo -n -l` for the bootstrap's command: exit 0 when sudoers allows it (maybe with a password). */
+export function buildSudoCheckCommand(runAs: string): string {
+  if (!USER_NAME_PATTERN.test(runAs)) throw new TypeError(`invalid run-as user name: ${runAs}`);
+  return `exec sudo -n -l -u ${shellQuote(runAs)} -- sh -c true`;
 }
 
 /** One status line of the bootstrap. */

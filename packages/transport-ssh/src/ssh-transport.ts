@@ -35,6 +35,7 @@ import {
   BootstrapStderr,
   buildBootstrapCommand,
   buildKillCommand,
+  buildSudoCheckCommand,
   isSafeRemotePath,
   MAX_COMMAND_BYTES,
   SHA256_HEX_PATTERN,
@@ -365,7 +366,7 @@ class SshTransport implements Transport {
           }
         }
       }
-      if (raw.interrupted === undefined) this.checkBootstrap(raw, request, runAs);
+      if (raw.interrupted === undefined) await this.checkBootstrap(connection, raw, request, runAs);
       if (raw.lost !== undefined) throw raw.lost;
       if (raw.bootstrap.pgid !== undefined) metadata.remote_pgid = raw.bootstrap.pgid;
       const execMs = performance.now() - execStart;
@@ -930,7 +931,7 @@ class SshTransport implements Transport {
         { details: { expected_sha256: request.plugin.sha256, actual_sha256: integrity.args[0] } },
       );
     }
-    this.checkBootstrap(raw, request, runAs);
+    await this.checkBootstrap(connection, raw, request, runAs);
     throw new RuneError(
       'PLUGIN_NOT_EXECUTABLE',
       `uploading the plugin to ${request.node.name} failed`,
@@ -940,12 +941,40 @@ class SshTransport implements Transport {
     );
   }
 
+  /**
+   * Failure path only: sudo -n says "a password is required" both when a password rule exists
+   * and (by design, to hide its policy) when nothing allows the command. `sudo -n -l` tells them
+   * apart without a password when the user has any NOPASSWD rule; when it cannot, the answer is
+   * "password required".
+   */
+  private async sudoAllowed(connection: SshConnection, runAs: string): Promise<boolean> {
+    try {
+      const channel = await connection.exec(buildSudoCheckCommand(runAs));
+      return await new Promise<boolean>((resolve) => {
+        let stderr = '';
+        let code: number | null = null;
+        channel.on('data', () => undefined);
+        channel.stderr.on('data', (chunk: Buffer) => {
+          if (stderr.length < 4096) stderr += chunk.toString();
+        });
+        channel.on('exit', (exitCode: number | null) => {
+          code = exitCode;
+        });
+        channel.on('close', () => resolve(code === 0 || /password is required/i.test(stderr)));
+        channel.end();
+      });
+    } catch {
+      return true;
+    }
+  }
+
   /** Turns a bootstrap that did not start the plugin into the precise error. */
-  private checkBootstrap(
+  private async checkBootstrap(
+    connection: SshConnection,
     raw: RawRun,
     request: TransportExecRequest,
     runAs: string | undefined,
-  ): void {
+  ): Promise<void> {
     const { bootstrap } = raw;
     if (bootstrap.pgid !== undefined) return;
     if (bootstrap.find('stored') !== undefined) return;
@@ -962,9 +991,11 @@ class SshTransport implements Transport {
     const text = bootstrap.preamble;
     if (runAs !== undefined && error === undefined && bootstrap.statuses.length === 0) {
       let code: ErrorCode | undefined;
-      if (/password is required|a terminal is required|askpass/i.test(text))
-        code = 'PRIVILEGE_PASSWORD_REQUIRED';
-      else if (
+      if (/password is required|a terminal is required|askpass/i.test(text)) {
+        code = (await this.sudoAllowed(connection, runAs))
+          ? 'PRIVILEGE_PASSWORD_REQUIRED'
+          : 'PRIVILEGE_DENIED';
+      } else if (
         /not allowed|not in the sudoers|may not run sudo|unknown user|sudo: .*not found/i.test(text)
       )
         code = 'PRIVILEGE_DENIED';

@@ -11,7 +11,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,12 @@ export interface StartSshdOptions {
   extraConfig?: string[];
   /** sshd `LogLevel` (default `ERROR`). */
   logLevel?: string;
+  /**
+   * Let users other than the current one log in with the client key (sshd reads the
+   * AuthorizedKeysFile as the login user): makes the temp dir traversable (0711) and the
+   * authorized keys readable (0644). Needed for tests that log in as a test user.
+   */
+  allowOtherUsers?: boolean;
 }
 
 /** A running sshd. */
@@ -250,6 +256,10 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdIns
         mode: 0o600,
       },
     );
+    if (options.allowOtherUsers === true) {
+      await chmod(dir, 0o711);
+      await chmod(authorized, 0o644);
+    }
     const remoteCacheDir = join(dir, 'remote-cache');
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
