@@ -26,4 +26,8 @@ export {
   defaultRuneKnownHostsFile,
   type SshTransportOptions,
 } from './ssh-transport.js';
+export {
+  createTtyPassphrasePrompt,
+  type TtyPassphrasePromptOptions,
+} from './tty-passphrase-prompt.js';
 export { VERSION } from './version.js';
