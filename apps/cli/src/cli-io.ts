@@ -24,14 +24,26 @@ export function colorAllowed(
   return isTty === true;
 }
 
-/** The I/O of the running process. */
+/**
+ * The I/O of the running process. A reader that goes away (`rune … | head`) closes the pipe:
+ * later writes are dropped instead of crashing with EPIPE, so the run still completes and is
+ * fully audited.
+ */
 export function processIo(): CliIo {
+  let stdoutOpen = true;
+  let stderrOpen = true;
+  process.stdout.on('error', () => {
+    stdoutOpen = false;
+  });
+  process.stderr.on('error', () => {
+    stderrOpen = false;
+  });
   return {
     out: (text) => {
-      process.stdout.write(text);
+      if (stdoutOpen) process.stdout.write(text);
     },
     err: (text) => {
-      process.stderr.write(text);
+      if (stderrOpen) process.stderr.write(text);
     },
     env: process.env,
     color: colorAllowed(process.stdout.isTTY, process.env),

@@ -290,6 +290,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 const isEntryPoint =
   process.argv[1] !== undefined && /(?:^|[\\/])(?:rune(?:\.js)?|main\.js)$/.test(process.argv[1]);
 if (isEntryPoint) {
+  // Last resort: an error escaping every handler (a bug) is still an EPS error, never a trace.
+  const crash = (error: unknown): void => {
+    reportEarlyError(
+      processIo(),
+      hideBin(process.argv),
+      'INTERNAL_ERROR',
+      `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+      INTERNAL_EXIT,
+    );
+    process.exit(INTERNAL_EXIT);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
   main(hideBin(process.argv)).then(
     (code) => {
       process.exitCode = code;

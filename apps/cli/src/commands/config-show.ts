@@ -25,8 +25,11 @@ export function configShowCommand(args: CommonArgs, io: CliIo): Promise<number> 
         io.out(`${section === '' ? '' : '\n'}[${name}]\n`);
         section = name;
       }
-      const value = row.value === null ? '(unset)' : JSON.stringify(row.value);
-      io.out(`${key} = ${value}  # ${row.source}\n`);
+      io.out(
+        row.value === null
+          ? `# ${key} (unset)\n`
+          : `${key} = ${JSON.stringify(row.value)}  # ${row.source}\n`,
+      );
     }
     return 0;
   });
