@@ -11,7 +11,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
-import { Value } from '@sinclair/typebox/value';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import {
   CONFIG_SECTIONS,
@@ -212,7 +211,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
         sources['ssm.instances'] = source('ssm.instances');
         continue;
       }
-      target[key] = Value.Clone(value);
+      target[key] = structuredClone(value);
       sources[`${section}.${key}`] = source(`${section}.${key}`);
     }
   };
