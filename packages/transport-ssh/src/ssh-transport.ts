@@ -111,7 +111,7 @@ export interface SshTransportOptions {
   port?: number;
   /** Private key files to try, before ~/.ssh/config `IdentityFile`s. */
   identityFiles?: string[];
-  /** known_hosts files to read (default `~/.ssh/known_hosts`, `~/.ssh/known_hosts2`). */
+  /** known_hosts files to read (default, also when empty: `~/.ssh/known_hosts`, `~/.ssh/known_hosts2`). */
   knownHostsFiles?: string[];
   /** RUNE's own known_hosts file: always read; `accept-new` appends here. */
   runeKnownHostsFile?: string;
@@ -566,7 +566,10 @@ class SshTransport implements Transport {
 
   private knownHostsFiles(settings: NodeSettings): string[] {
     const files = [
-      ...(this.options.knownHostsFiles ?? DEFAULT_KNOWN_HOSTS_FILES),
+      // An empty list (the config default) means the OpenSSH defaults, like an absent one.
+      ...(this.options.knownHostsFiles !== undefined && this.options.knownHostsFiles.length > 0
+        ? this.options.knownHostsFiles
+        : DEFAULT_KNOWN_HOSTS_FILES),
       this.runeKnownHostsFile(),
       ...(settings.knownHostsFile === undefined ? [] : [settings.knownHostsFile]),
     ].map(expandHome);

@@ -135,7 +135,10 @@ describe('host key verification', () => {
     expect(warnings.join('\n')).toContain('accept-new');
     // A host recorded by accept-new now answers with another key: refused, nothing appended.
     writeFileSync(runeFile, `[${impostor.address}]:${impostor.port} ${sshd.hostPublicKeys[0]}\n`);
-    const second = transportFor(impostor, { ...options, knownHostsFiles: [] });
+    const second = transportFor(impostor, {
+      ...options,
+      knownHostsFiles: [knownHosts('empty5', [])],
+    });
     try {
       const error = await rejection(second.exec(request(impostor.node(), noop)));
       expect(error.code).toBe('HOST_KEY_MISMATCH');
