@@ -227,6 +227,35 @@ describe('run through the local transport', () => {
     expect(missing.error?.code).toBe('TRANSPORT_UNAVAILABLE');
   });
 
+  it('refuses to run unaudited (AUDIT_WRITE_FAILED, nothing executed)', async () => {
+    const blocker = join(fx.root, 'not-a-dir');
+    writeFileSync(blocker, 'x');
+    const capture = join(fx.root, 'unaudited.json');
+    const unaudited = createRune({
+      env: fx.env,
+      home: fx.home,
+      cwd: fx.root,
+      pluginSources: [{ kind: 'user', dir: fx.pluginDir }],
+      configOverrides: { core: { audit_log: join(blocker, 'audit.jsonl') } },
+      transports: {
+        local: () => createLocalTransport({ env: { ...fx.env, RUNE_FIXTURE_CAPTURE: capture } }),
+      },
+    });
+    try {
+      const error = await unaudited
+        .run({ action: 'ok', nodes: ['localhost'], confirmDangerous: true })
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+      expect(RuneError.is(error) && error.code).toBe('AUDIT_WRITE_FAILED');
+      expect(RuneError.is(error) && error.exitCode).toBe(70);
+      expect(existsSync(capture)).toBe(false);
+    } finally {
+      await unaudited.close();
+    }
+  });
+
   it('detects a plugin changed after planning', async () => {
     const plan = await rune.plan({ action: 'ok', nodes: ['localhost'], confirmDangerous: true });
     const path = plan.plugin.path;
