@@ -36,8 +36,14 @@ export function createTtyPassphrasePrompt(
       };
       const onData = (chunk: Buffer | string): void => {
         for (const char of chunk.toString()) {
-          if (char === '\r' || char === '\n') return done(value);
-          if (char === '\u0003' || char === '\u0004') return done(undefined); // Ctrl-C, Ctrl-D
+          if (char === '\r' || char === '\n') {
+            done(value);
+            return;
+          }
+          if (char === '\u0003' || char === '\u0004') {
+            done(undefined); // Ctrl-C, Ctrl-D
+            return;
+          }
           if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
           else value += char;
         }
