@@ -5,8 +5,8 @@
  * never reaches the operator (the last-resort handler reports INTERNAL_ERROR, exit 70).
  */
 import { randomBytes } from 'node:crypto';
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
 import { type CliIo, processIo } from './cli-io.js';
 
 const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
@@ -93,7 +93,13 @@ const commonOptions = (y: Argv) =>
 class CliUsageError extends Error {}
 
 /** Builds the yargs program; `exit` receives the exit code of the command that ran. */
-export function buildCli(argv: readonly string[], io: CliIo, exit: (code: number) => void): Argv {
+export async function buildCli(
+  argv: readonly string[],
+  io: CliIo,
+  exit: (code: number) => void,
+): Promise<Argv> {
+  // Loaded here, not at the top: a bare `rune --help` is served from dist/help.txt without it.
+  const { default: yargs } = await import('yargs');
   const run =
     <A>(load: () => Promise<(args: A, io: CliIo) => Promise<number>>) =>
     async (args: A): Promise<void> => {
@@ -250,10 +256,27 @@ export function buildCli(argv: readonly string[], io: CliIo, exit: (code: number
     .exitProcess(false);
 }
 
+/** The pre-rendered top-level help (dist/help.txt, written at build time), if present. */
+function staticHelp(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (env.RUNE_NO_STATIC_HELP !== undefined) return undefined;
+  try {
+    return readFileSync(new URL('./help.txt', import.meta.url), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let exitCode = 0;
   try {
+    if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+      const help = staticHelp(io.env);
+      if (help !== undefined) {
+        io.out(help);
+        return 0;
+      }
+    }
     if (argv.length === 1 && argv[0] === '--version') {
       const { CLI_VERSION } = await import('./version.js');
       io.out(`${CLI_VERSION}\n`);
@@ -267,9 +290,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
           ? ['--params=-']
           : [arg],
     );
-    await buildCli(normalized, io, (code) => {
+    const cli = await buildCli(normalized, io, (code) => {
       exitCode = code;
-    }).parseAsync();
+    });
+    await cli.parseAsync();
     return exitCode;
   } catch (error) {
     if (error instanceof CliUsageError) {
@@ -294,7 +318,7 @@ if (isEntryPoint) {
   const crash = (error: unknown): void => {
     reportEarlyError(
       processIo(),
-      hideBin(process.argv),
+      process.argv.slice(2),
       'INTERNAL_ERROR',
       `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
       INTERNAL_EXIT,
@@ -303,7 +327,7 @@ if (isEntryPoint) {
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
-  main(hideBin(process.argv)).then(
+  main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
