@@ -12,6 +12,10 @@ export interface CliIo {
   color: boolean;
   /** True when stderr is a terminal and NO_COLOR is not set. */
   colorErr: boolean;
+  /** True when stderr is a terminal (with or without colour): live progress is drawn there. */
+  errIsTty?: boolean;
+  /** Width of the stderr terminal in columns, when known. */
+  errColumns?: () => number | undefined;
 }
 
 /** Colour only on a TTY, never with NO_COLOR (any value) or TERM=dumb. */
@@ -48,5 +52,7 @@ export function processIo(): CliIo {
     env: process.env,
     color: colorAllowed(process.stdout.isTTY, process.env),
     colorErr: colorAllowed(process.stderr.isTTY, process.env),
+    errIsTty: process.stderr.isTTY === true && process.env.TERM !== 'dumb',
+    errColumns: () => process.stderr.columns,
   };
 }

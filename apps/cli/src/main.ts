@@ -126,7 +126,17 @@ export async function buildCli(
             alias: 'n',
             type: 'string',
             array: true,
-            describe: 'Target node (repeatable, or comma-separated); localhost/local run here',
+            describe:
+              'Target selection (repeatable, comma list): name, user@host:port, @group, tag:x, glob, !exclude; localhost runs here',
+          })
+          .option('nodes-file', {
+            type: 'string',
+            describe: 'Read selections from FILE, one per line (# comments); - reads stdin',
+          })
+          .option('inventory', {
+            type: 'string',
+            describe:
+              'Inventory file (YAML) with nodes, groups and tags (default [core] inventory)',
           })
           .option('param', {
             alias: 'p',
@@ -151,7 +161,19 @@ export async function buildCli(
           .option('timeout', { type: 'string', describe: 'Per-node timeout: ms or 30s, 5m, 1h' })
           .option('concurrency', {
             type: 'number',
-            describe: 'Nodes run at once (default [execution] concurrency)',
+            describe: 'Nodes run at once (default [execution] concurrency, 50)',
+          })
+          .option('canary', {
+            type: 'string',
+            describe: 'Run the first N nodes first; start the rest only if all of them succeed',
+          })
+          .option('max-failures', {
+            type: 'string',
+            describe: 'Stop starting nodes once more than N (or P%) failed; running ones finish',
+          })
+          .option('deadline', {
+            type: 'string',
+            describe: 'Overall deadline (30s, 5m, 1h): skip unstarted nodes, cancel running ones',
           })
           .option('fetch-artifacts', {
             type: 'boolean',
@@ -172,6 +194,18 @@ export async function buildCli(
             'Machine-readable result',
           )
           .example('$0 run noop -n localhost --dry-run', 'Show what would run, without running it')
+          .example(
+            '$0 run check-disk --node @all --inventory fleet.yaml',
+            'Every node of an inventory, with a progress bar and a summary table',
+          )
+          .example(
+            "$0 run restart-docker -n 'tag:web,!web03' --canary 2 --max-failures 10% --yes",
+            'Two canaries first; stop starting nodes once more than 10% failed',
+          )
+          .example(
+            'cat hosts.txt | $0 run check-disk --nodes-file - --concurrency 20 --deadline 5m -o jsonl',
+            'Nodes from stdin; one JSON line per node as it finishes',
+          )
           .example('$0 run restart-nomad -n i-0abc123 --use-ssm --timeout 5m', 'Through AWS SSM'),
       run(async () => (await import('./commands/run.js')).runCommand),
     )
@@ -282,12 +316,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.out(`${CLI_VERSION}\n`);
       return 0;
     }
-    // yargs reads a lone "-" as an unknown positional, not as the value of --params.
+    // yargs reads a lone "-" as an unknown positional, not as the value of --params/--nodes-file.
+    const stdinFlags = ['--params', '--nodes-file'];
     const normalized = argv.flatMap((arg, index) =>
-      arg === '-' && argv[index - 1] === '--params'
+      arg === '-' && stdinFlags.includes(argv[index - 1] ?? '')
         ? []
-        : arg === '--params' && argv[index + 1] === '-'
-          ? ['--params=-']
+        : stdinFlags.includes(arg) && argv[index + 1] === '-'
+          ? [`${arg}=-`]
           : [arg],
     );
     const cli = await buildCli(normalized, io, (code) => {

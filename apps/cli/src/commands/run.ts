@@ -17,18 +17,25 @@ import {
   newTraceId,
   type PlanRequest,
   type PlanTarget,
+  parseDuration,
+  parseFailureBudget,
   type Rune,
+  type RuneRunOptions,
+  readNodeList,
   redactPlan,
   resolveXdgDirs,
   selectTargets,
+  validateFleetPolicy,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { parseDurationMs, parseNodeArgs, readParamsArg } from '../parse-options.js';
 import { formatErrorPretty } from '../render/errors.js';
+import { renderFleetSummary } from '../render/fleet-summary.js';
 import { formatJson, runResultDocument } from '../render/json.js';
 import { formatNodeLine, formatSummaryLine } from '../render/jsonl.js';
 import { formatNodePretty, formatPlanPretty, formatSummaryPretty } from '../render/pretty.js';
+import { ProgressBar, shouldShowProgress } from '../render/progress.js';
 import { remoteTransportProviders } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
@@ -51,6 +58,45 @@ export interface RunArgs {
   fetchArtifacts?: boolean;
   yes?: boolean;
   concurrency?: number;
+  /** Inventory file (overrides `[core] inventory`). */
+  inventory?: string;
+  /** A node list: one selection per line; `-` reads stdin. */
+  nodesFile?: string;
+  /** Canary wave size. */
+  canary?: number | string;
+  /** Failure budget: `N` or `P%`. */
+  maxFailures?: string | number;
+  /** Overall deadline: ms or 30s, 5m, 1h. */
+  deadline?: string | number;
+}
+
+/** The `--node` values as selections (each may be a comma list; the selector grammar splits it). */
+function nodeSelections(values: readonly unknown[] | undefined): string[] {
+  return (values ?? []).map((value) => String(value).trim()).filter((value) => value !== '');
+}
+
+/** `--canary N`: a non-negative integer. */
+function parseCanary(value: number | string): number {
+  const text = String(value).trim();
+  if (!/^[0-9]+$/.test(text)) {
+    throw new RuneError('INVALID_ARGUMENT', `--canary must be a number of nodes, not "${text}"`, {
+      source: { component: 'rune-cli' },
+      details: { flag: '--canary', value: text.slice(0, 100) },
+    });
+  }
+  return Number(text);
+}
+
+/** The fleet policy flags (`--canary`, `--max-failures`, `--deadline`), validated. */
+function fleetPolicyArgs(args: RunArgs): NonNullable<RuneRunOptions['policy']> {
+  const policy: NonNullable<RuneRunOptions['policy']> = {};
+  if (args.canary !== undefined) policy.canary = parseCanary(args.canary);
+  if (args.maxFailures !== undefined)
+    policy.maxFailures = parseFailureBudget(String(args.maxFailures));
+  if (args.deadline !== undefined)
+    policy.deadlineMs = parseDuration(String(args.deadline), '--deadline');
+  validateFleetPolicy({ concurrency: 1, ...policy });
+  return policy;
 }
 
 function toRuneError(error: unknown, traceId: string): RuneError {
@@ -154,12 +200,23 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   let planned = false;
   const controller = new AbortController();
   let interrupts = 0;
+  let progress: ProgressBar | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  const stopProgress = (): void => {
+    if (ticker !== undefined) clearInterval(ticker);
+    ticker = undefined;
+    progress?.clear();
+  };
   const onSigint = (): void => {
     interrupts++;
     if (interrupts === 1) {
-      io.err('\ncancelling… (Ctrl-C again to exit at once)\n');
+      const notice =
+        '\ncancelling: no new nodes start, running ones are stopped (Ctrl-C again to exit at once)\n';
+      if (progress === undefined) io.err(notice);
+      else progress.interject(() => io.err(notice));
       controller.abort();
     } else {
+      stopProgress();
       process.exit(130);
     }
   };
@@ -189,11 +246,23 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         },
       );
     }
-    // Targets: inventory names, groups and tags when [core] inventory is set, else ad-hoc
-    // [user@]host[:port]; localhost/local/127.0.0.1 use the local transport.
-    const inventoryPath = loaded.config.core.inventory;
+    if (args.nodesFile === '-' && args.params === '-') {
+      throw new RuneError(
+        'INVALID_ARGUMENT',
+        '--nodes-file - and --params - cannot both read standard input',
+        { source: { component: 'rune-cli' } },
+      );
+    }
+    const policy = fleetPolicyArgs(args);
+    // Targets: inventory names, groups, tags and globs when an inventory is given (--inventory
+    // or [core] inventory), else ad-hoc [user@]host[:port]; localhost/local/127.0.0.1 use the
+    // local transport. Unknown names fail here, before anything runs.
+    const inventoryPath = args.inventory ?? loaded.config.core.inventory;
     const inventory = inventoryPath === undefined ? undefined : await loadInventory(inventoryPath);
-    const selections = parseNodeArgs(args.node);
+    const selections = [
+      ...nodeSelections(args.node),
+      ...(args.nodesFile === undefined ? [] : await readNodeList(args.nodesFile)),
+    ];
     const targets: PlanTarget[] =
       selections.length === 0
         ? []
@@ -224,13 +293,18 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
 
     const nameWidth = Math.min(
       40,
-      Math.max(0, ...request.nodes.map((node) => String(node).length)),
+      Math.max(0, ...targets.map((target) => target.node.name.length)),
     );
     let runTrace = traceId;
     const onNodeResult = (result: NodeRunResult): void => {
+      // jsonl: one line per node the moment it finishes (stdout writes to a pipe are synchronous).
       if (output === 'jsonl') io.out(formatNodeLine(result, runTrace));
-      else if (output === 'pretty')
-        io.out(formatNodePretty(result, { color: io.color, verbose, nameWidth }));
+      else if (output === 'pretty') {
+        const line = formatNodePretty(result, { color: io.color, verbose, nameWidth });
+        progress?.finish(result.status, result.started_at !== null);
+        if (progress === undefined) io.out(line);
+        else progress.interject(() => io.out(line));
+      }
     };
     const onPlan = (plan: ExecutionPlan): void => {
       runTrace = plan.trace_id;
@@ -239,18 +313,37 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
           `running ${plan.action} ${plan.plugin.version} (${plan.plugin.path}, sha256 ${plan.plugin.sha256.slice(0, 12)}…) on ${plan.nodes.length} node(s), trace ${plan.trace_id}\n`,
         );
       }
+      if (shouldShowProgress({ isTTY: io.errIsTty, output, total: plan.nodes.length })) {
+        // A pseudo-terminal without a window size reports 0 columns: use the default then.
+        const reported = io.errColumns?.();
+        const columns = reported !== undefined && reported > 0 ? reported : undefined;
+        progress = new ProgressBar({
+          total: plan.nodes.length,
+          stream: {
+            write: (chunk) => io.err(chunk),
+            ...(columns === undefined ? {} : { columns }),
+          },
+          color: io.colorErr,
+          label: plan.action,
+        });
+        ticker = setInterval(() => progress?.tick(), 250);
+        ticker.unref();
+      }
     };
     planned = true;
     const report = await rune.run(request, {
       traceId,
       signal: controller.signal,
+      policy,
+      onNodeStart: () => progress?.start(),
       onNodeResult,
       onPlan,
     });
+    stopProgress();
     const plan = report.plan;
     if (report.outcome === null) {
       const shown = redactPlan(plan);
-      if (output === 'pretty') io.out(formatPlanPretty(shown, io.color));
+      if (output === 'pretty') io.out(formatPlanPretty(shown, { color: io.color, verbose }));
       else {
         const document = runResultDocument({
           exit_code: 0,
@@ -265,8 +358,20 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     }
     const outcome = report.outcome;
     const exitCode = outcome.summary.exit_code;
-    if (output === 'pretty') io.out(formatSummaryPretty(outcome.summary, io.color));
-    else {
+    if (output === 'pretty') {
+      // A fleet (or any run with a policy or an interruption) gets the summary table; one node
+      // keeps the one-line summary.
+      const fleet = outcome.nodes.length > 1 || interrupts > 0 || Object.keys(policy).length > 0;
+      io.out(
+        fleet
+          ? `\n${renderFleetSummary(outcome.nodes, outcome.summary, {
+              color: io.color,
+              interrupted: interrupts > 0,
+              ...(outcome.summary.policy === undefined ? {} : { policy: outcome.summary.policy }),
+            })}`
+          : formatSummaryPretty(outcome.summary, io.color),
+      );
+    } else {
       const document = runResultDocument({
         exit_code: exitCode,
         trace_id: plan.trace_id,
@@ -278,6 +383,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     }
     return exitCode;
   } catch (error) {
+    stopProgress();
     const runeError = toRuneError(error, traceId);
     if (!planned && rune !== undefined) {
       // Refused by the CLI itself (bad --timeout, unreadable --params): still one audit record.

@@ -109,9 +109,29 @@ export function formatSummaryPretty(summary: RunSummary, color: boolean): string
   return `\n${c.bold(summary.action)} on ${nodes}: ${parts.join(', ')} in ${formatDuration(summary.duration_ms)} — ${verdict} ${c.dim(`(trace ${summary.trace_id})`)}\n`;
 }
 
-/** A dry-run plan for people (sensitive parameters must already be redacted). */
-export function formatPlanPretty(plan: ExecutionPlan, color: boolean): string {
-  const c = palette(color);
+/** Options of {@link formatPlanPretty}. */
+export interface PlanPrettyOptions {
+  color: boolean;
+  /** Show the RCS request of every node, not only the first one. */
+  verbose?: boolean;
+}
+
+/** Where a planned node is reached: `user@address:port`, the instance id, or its name. */
+function destination(node: ExecutionPlan['nodes'][number]): string {
+  const target = node.target;
+  if (target.instanceId !== undefined) return target.instanceId;
+  const host = target.address ?? target.name;
+  const hostPart = host.includes(':') && target.port !== undefined ? `[${host}]` : host;
+  return `${target.user === undefined ? '' : `${target.user}@`}${hostPart}${target.port === undefined ? '' : `:${target.port}`}`;
+}
+
+/**
+ * A dry-run plan for people (sensitive parameters must already be redacted): the plugin, the
+ * resolved node list (name, transport, destination), then what would run — for every node with
+ * `verbose`, else for the first one (the others differ only in routing.node and message_id).
+ */
+export function formatPlanPretty(plan: ExecutionPlan, options: PlanPrettyOptions): string {
+  const c = palette(options.color);
   const lines = [
     `${c.bold('dry run')} — nothing was contacted ${c.dim(`(trace ${plan.trace_id})`)}`,
     `action      ${c.bold(plan.action)} ${plan.plugin.version}${plan.plugin.inferred ? c.yellow(' (inferred manifest)') : ''}`,
@@ -120,13 +140,32 @@ export function formatPlanPretty(plan: ExecutionPlan, color: boolean): string {
     `source      ${plan.plugin.source}`,
     `timeout     ${formatDuration(plan.timeout_ms)} (from ${plan.timeout_source})`,
     `deploy mode ${plan.deploy_mode}`,
+    `concurrency ${plan.concurrency}`,
     `parameters  ${JSON.stringify(plan.parameters)}`,
+    '',
+    c.bold(`nodes (${plan.nodes.length})`),
   ];
+  const nameWidth = Math.min(40, Math.max(0, ...plan.nodes.map((n) => n.target.name.length)));
+  const transportWidth = Math.max(0, ...plan.nodes.map((n) => n.transport.length));
   for (const node of plan.nodes) {
+    lines.push(
+      `  ${node.target.name.padEnd(nameWidth)}  ${node.transport.padEnd(transportWidth)}  ${destination(node)}`,
+    );
+  }
+  const detailed = options.verbose === true ? plan.nodes : plan.nodes.slice(0, 1);
+  for (const node of detailed) {
     lines.push('', `${c.cyan('node')} ${c.bold(node.target.name)} via ${node.transport}`);
     lines.push(`  would run: ${node.would_run}`);
     lines.push('  RCS request (stdin):');
     for (const line of JSON.stringify(node.request, null, 2).split('\n')) lines.push(`    ${line}`);
+  }
+  if (detailed.length < plan.nodes.length) {
+    lines.push(
+      '',
+      c.dim(
+        `(${plan.nodes.length - detailed.length} more node(s) get the same request with their own routing.node and message_id; --verbose or -o json shows all)`,
+      ),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

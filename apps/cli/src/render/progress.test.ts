@@ -81,4 +81,31 @@ describe('ProgressBar', () => {
     bar.finish('success');
     expect(writes.at(-1)).toBe('\r\x1b[2K');
   });
+
+  it('interject prints above the bar and redraws it; tick redraws (throttled)', () => {
+    let clock = 0;
+    const writes: string[] = [];
+    const bar = new ProgressBar({
+      total: 2,
+      stream: { write: (chunk: string) => writes.push(chunk), columns: 80 },
+      color: false,
+      now: () => clock,
+      throttleMs: 100,
+    });
+    bar.interject(() => writes.push('before any draw\n'));
+    expect(writes).toEqual(['before any draw\n']);
+    bar.start();
+    bar.interject(() => writes.push('line\n'));
+    expect(writes.slice(-3, -1)).toEqual(['\r\x1b[2K', 'line\n']);
+    expect(strip(writes.at(-1) ?? '')).toContain('0/2');
+    const count = writes.length;
+    bar.tick(); // throttled
+    expect(writes).toHaveLength(count);
+    clock = 2500;
+    bar.tick();
+    expect(strip(writes.at(-1) ?? '')).toContain('2.5s');
+    bar.clear();
+    bar.interject(() => writes.push('after clear\n'));
+    expect(writes.slice(-2)).toEqual(['\r\x1b[2K', 'after clear\n']);
+  });
 });

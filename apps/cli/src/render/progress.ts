@@ -135,6 +135,26 @@ export class ProgressBar {
     this.draw(done >= this.state.total);
   }
 
+  /** Redraws (throttled) so the elapsed time moves while nodes run; call it from a timer. */
+  tick(): void {
+    this.draw(false);
+  }
+
+  /**
+   * Prints something above the bar: erases the bar, calls `print` (which writes whole lines to
+   * stdout or stderr), then draws the bar again below it. After {@link clear} it only prints.
+   */
+  interject(print: () => void): void {
+    if (this.closed || !this.drawn) {
+      print();
+      return;
+    }
+    this.options.stream.write(CLEAR_LINE);
+    this.drawn = false;
+    print();
+    this.draw(true);
+  }
+
   /** Erases the bar so the summary (or an error) starts on a clean line. Idempotent. */
   clear(): void {
     if (this.drawn) this.options.stream.write(CLEAR_LINE);

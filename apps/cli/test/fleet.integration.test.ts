@@ -1,0 +1,404 @@
+/**
+ * Issue 7 end to end: the BUILT CLI against a REAL fleet of OpenSSH servers on loopback
+ * (`startSshdFleet`), selected from a YAML inventory. Covers the fleet success path with a live
+ * progress bar (under a pseudo-terminal), the canary, the failure budget, Ctrl-C on the CLI
+ * process (summary, audit record per node, remote processes gone, exit 130), unknown nodes,
+ * --dry-run and jsonl streaming. A failing node is an inventory entry pointing at a port where
+ * nothing listens (CONNECTION_REFUSED). Build first: `npx turbo run build --filter=@rune/cli...`.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { refusedEndpoint, type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CLI_BIN,
+  type CliResult,
+  type CliSandbox,
+  cliIsBuilt,
+  createCliSandbox,
+} from './cli-harness.js';
+
+const HOSTS = 4;
+/** noop's `sleep_ms` for runs that must still be running when interrupted: a unique marker. */
+const SLOW_SLEEP_MS = 29_317;
+const SLOW_MARKER = 'sleep 29.317';
+
+let sandbox: CliSandbox;
+let fleet: SshdFleet;
+let inventory: string;
+let hostNames: string[];
+
+interface NodeDocument {
+  node: string;
+  status: string;
+  started_at: string | null;
+  error: { code: string } | null;
+}
+interface RunDocument {
+  trace_id: string;
+  exit_code: number;
+  error: { code: string; message: string } | null;
+  nodes: NodeDocument[];
+  summary: {
+    total: number;
+    succeeded: number;
+    partial: number;
+    failed: number;
+    skipped: number;
+    policy?: { concurrency: number; canary: number | null; max_failures: string | null };
+  } | null;
+  plan: { nodes: { target: { name: string; address?: string; port?: number } }[] } | null;
+}
+
+function parse(result: CliResult): RunDocument {
+  try {
+    return JSON.parse(result.stdout) as RunDocument;
+  } catch {
+    throw new Error(
+      `stdout is not one JSON document:\n${result.stdout}\nstderr:\n${result.stderr}`,
+    );
+  }
+}
+
+const byNode = (document: RunDocument): Record<string, NodeDocument> =>
+  Object.fromEntries(document.nodes.map((node) => [node.node, node]));
+
+/** PIDs of processes whose command line contains `marker` (like `pgrep -f`). */
+function pgrep(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (cmdline.includes(marker) && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return pids;
+}
+
+async function auditRecords(trace: string): Promise<
+  {
+    node: string | null;
+    status: string;
+    error_code: string | null;
+    metadata: { fleet_policy?: { canary: number | null; max_failures: string | null } };
+  }[]
+> {
+  const result = await sandbox.run(['audit', '--trace', trace, '-o', 'json']);
+  expect(result.code, result.stderr).toBe(0);
+  return (JSON.parse(result.stdout) as { records: never[] }).records;
+}
+
+beforeAll(async () => {
+  if (!cliIsBuilt()) {
+    throw new Error('the CLI is not built: run `npx turbo run build --filter=@rune/cli...` first');
+  }
+  sandbox = createCliSandbox();
+  fleet = await startSshdFleet(HOSTS);
+  const refused = await refusedEndpoint();
+  hostNames = fleet.hosts.map((_, index) => `web${index + 1}`);
+  const user = fleet.hosts[0]?.user ?? 'root';
+  inventory = join(sandbox.root, 'fleet.yaml');
+  writeFileSync(
+    inventory,
+    [
+      'defaults:',
+      `  user: ${user}`,
+      'nodes:',
+      ...fleet.hosts.map(
+        (host, index) =>
+          `  ${hostNames[index]}: { address: "${host.address}", port: ${host.port}, tags: [web] }`,
+      ),
+      `  down: { address: "${refused.address}", port: ${refused.port}, tags: [broken] }`,
+      'groups:',
+      `  web: [${hostNames.join(', ')}]`,
+      '',
+    ].join('\n'),
+  );
+  // The standard per-directory config (./rune.toml, the sandbox's cwd): keys and host keys.
+  writeFileSync(
+    join(sandbox.root, 'rune.toml'),
+    [
+      '[ssh]',
+      `identity_files = ["${fleet.clientKey.privateKeyFile}"]`,
+      `known_hosts_files = ["${fleet.knownHostsFile}"]`,
+      'host_key_checking = "strict"',
+      'use_agent = false',
+      'use_ssh_config = false',
+      `remote_cache_dir = "${join(sandbox.root, 'remote-cache')}"`,
+      '',
+    ].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  for (const pid of pgrep(SLOW_MARKER)) process.kill(pid, 'SIGKILL');
+  await fleet?.stop();
+  sandbox?.cleanup();
+});
+
+describe('rune run across a real sshd fleet', () => {
+  it('check-disk on @all of an inventory: every node succeeds, summary table', async () => {
+    const result = await sandbox.run([
+      'run',
+      'check-disk',
+      '--node',
+      '@web',
+      '--inventory',
+      inventory,
+      '-p',
+      'warning_percent=99',
+      '-p',
+      'critical_percent=100',
+    ]);
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    for (const name of hostNames) expect(result.stdout).toMatch(new RegExp(`✔ success\\s+${name}`));
+    expect(result.stdout).toContain(`Summary  check-disk on ${HOSTS} nodes`);
+    expect(result.stdout).toMatch(new RegExp(`succeeded ${HOSTS}\\s+failed 0\\s+skipped 0`));
+    expect(result.stdout).toContain('Slowest nodes');
+    expect(result.stdout).not.toContain('Errors by code');
+    // No terminal on stderr: no progress bar.
+    expect(result.stderr).not.toContain('\r');
+  });
+
+  it('draws a live progress bar on a terminal, then the summary (pseudo-terminal via script)', async () => {
+    const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
+    const command = [process.execPath, CLI_BIN, 'run', 'check-disk', '--node', '@all,!down']
+      .concat(['--inventory', inventory, '-p', 'warning_percent=99', '-p', 'critical_percent=100'])
+      .map(quote)
+      .join(' ');
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        'script',
+        ['-qec', command, '/dev/null'],
+        { env: sandbox.env, cwd: sandbox.root, timeout: 60_000 },
+        (error, stdout) => (error === null ? resolve(stdout) : reject(error)),
+      );
+    });
+    // The bar is redrawn in place on stderr: carriage return + erase line, then "[###...] n/N".
+    expect(output).toContain('\r\x1b[2K[');
+    expect(output).toMatch(new RegExp(`\\[#+\\] +${HOSTS}/${HOSTS} +ok ${HOSTS}`));
+    expect(output).toContain(`Summary  check-disk on ${HOSTS} nodes`);
+  });
+
+  it('a failing canary stops the rest: they are skipped with CANARY_FAILED, and audited', async () => {
+    const result = await sandbox.run([
+      'run',
+      'noop',
+      '--node',
+      'down,@web',
+      '--inventory',
+      inventory,
+      '--canary',
+      '1',
+      '-o',
+      'json',
+    ]);
+    const document = parse(result);
+    const nodes = byNode(document);
+    expect(nodes.down?.error?.code).toBe('CONNECTION_REFUSED');
+    for (const name of hostNames) {
+      expect(nodes[name]?.status).toBe('skipped');
+      expect(nodes[name]?.error?.code).toBe('CANARY_FAILED');
+      expect(nodes[name]?.started_at).toBeNull();
+    }
+    expect(document.summary).toMatchObject({ total: HOSTS + 1, failed: 1, skipped: HOSTS });
+    expect(document.summary?.policy?.canary).toBe(1);
+    expect(result.code).toBe(4); // CANARY_FAILED (policy) outranks CONNECTION_REFUSED (transport)
+    const records = await auditRecords(document.trace_id);
+    expect(records.map((record) => record.node).sort()).toEqual(['down', ...hostNames].sort());
+    for (const record of records) expect(record.metadata.fleet_policy?.canary).toBe(1);
+  });
+
+  it('--max-failures 0: the first failure stops new starts; the node in flight finishes', async () => {
+    const [first, ...rest] = hostNames;
+    const result = await sandbox.run([
+      'run',
+      'noop',
+      '--node',
+      `down,${first},@web`,
+      '--inventory',
+      inventory,
+      '--concurrency',
+      '2',
+      '--max-failures',
+      '0',
+      '-p',
+      'sleep_ms=1500',
+      '-o',
+      'json',
+    ]);
+    const document = parse(result);
+    const nodes = byNode(document);
+    expect(nodes.down?.error?.code).toBe('CONNECTION_REFUSED');
+    expect(nodes[first as string]?.status, JSON.stringify(nodes[first as string])).toBe('success');
+    for (const name of rest) expect(nodes[name]?.error?.code).toBe('MAX_FAILURES_EXCEEDED');
+    expect(document.summary?.policy?.max_failures).toBe('0');
+    expect(result.code).toBe(4);
+    const records = await auditRecords(document.trace_id);
+    expect(records).toHaveLength(HOSTS + 1);
+    for (const record of records) expect(record.metadata.fleet_policy?.max_failures).toBe('0');
+  });
+
+  it('Ctrl-C (SIGINT) mid-run: summary printed, every node audited, remote processes killed, exit 130', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI_BIN,
+        'run',
+        'noop',
+        '-n',
+        '@web',
+        '--inventory',
+        inventory,
+        '--concurrency',
+        '2',
+        '-p',
+        `sleep_ms=${SLOW_SLEEP_MS}`,
+        '-o',
+        'jsonl',
+      ],
+      { env: sandbox.env, cwd: sandbox.root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const deadline = Date.now() + 60_000;
+    while (pgrep(SLOW_MARKER).length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(pgrep(SLOW_MARKER), 'two plugins running remotely').toHaveLength(2);
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, stderr).toBe(130);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as NodeDocument & {
+            type: string;
+            summary: RunDocument['summary'];
+            trace_id: string;
+          },
+      );
+    expect(lines.map((line) => line.type)).toEqual([...hostNames.map(() => 'node'), 'summary']);
+    const nodes = lines.filter((line) => line.type === 'node');
+    for (const node of nodes) expect(node.error?.code).toBe('RUN_CANCELLED');
+    // Two were running (cancelled, killed), two had not started (skipped).
+    expect(nodes.filter((node) => node.started_at !== null)).toHaveLength(2);
+    expect(lines.at(-1)?.summary).toMatchObject({ total: HOSTS, skipped: 2, failed: 2 });
+    const records = await auditRecords(lines[0]?.trace_id ?? '');
+    expect(records.map((record) => record.node).sort()).toEqual([...hostNames].sort());
+    for (const record of records) expect(record.error_code).toBe('RUN_CANCELLED');
+    // The remote plugins (and their sleep) are gone, not orphaned.
+    const gone = Date.now() + 10_000;
+    while (pgrep(SLOW_MARKER).length > 0 && Date.now() < gone) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(pgrep(SLOW_MARKER)).toEqual([]);
+  });
+
+  it('an unknown node is UNKNOWN_NODE before anything runs (nothing contacted, refusal audited)', async () => {
+    const result = await sandbox.run([
+      'run',
+      'noop',
+      '--node',
+      '@web,web9,@nope',
+      '--inventory',
+      inventory,
+      '-o',
+      'json',
+    ]);
+    const document = parse(result);
+    expect(result.code).toBe(2);
+    expect(document.error?.code).toBe('UNKNOWN_NODE');
+    expect(document.error?.message).toContain('web9');
+    expect(document.error?.message).toContain('@nope');
+    expect(document.nodes).toEqual([]);
+    const records = await auditRecords(document.trace_id);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ node: null, error_code: 'UNKNOWN_NODE' });
+  });
+
+  it('--dry-run lists the resolved nodes (selectors, tags, globs, --nodes-file -)', async () => {
+    const pretty = await sandbox.run(
+      ['run', 'noop', '--nodes-file', '-', '--inventory', inventory, '--dry-run'],
+      { input: '# from another tool\ntag:web+web[12]\ndown\n' },
+    );
+    expect(pretty.code, pretty.stderr).toBe(0);
+    expect(pretty.stdout).toContain('nodes (3)');
+    const host = fleet.hosts[0];
+    expect(pretty.stdout).toMatch(
+      new RegExp(`web1\\s+ssh\\s+${host?.user}@${host?.address}:${host?.port}`),
+    );
+    const json = parse(
+      await sandbox.run([
+        'run',
+        'noop',
+        '-n',
+        'web*,!web2',
+        '--inventory',
+        inventory,
+        '--dry-run',
+        '-o',
+        'json',
+      ]),
+    );
+    expect(json.plan?.nodes.map((node) => node.target.name)).toEqual(
+      hostNames.filter((name) => name !== 'web2'),
+    );
+  });
+
+  it('--output jsonl writes each node line as soon as that node finishes', async () => {
+    // down fails at once; the web nodes sleep 2 s: the first line must arrive well before the end.
+    const child = spawn(
+      process.execPath,
+      [
+        CLI_BIN,
+        'run',
+        'noop',
+        '-n',
+        'down,@web',
+        '--inventory',
+        inventory,
+        '-p',
+        'sleep_ms=2000',
+        '-o',
+        'jsonl',
+      ],
+      { env: sandbox.env, cwd: sandbox.root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const arrivals: { at: number; line: { type: string; node?: string } }[] = [];
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline = buffer.indexOf('\n');
+      while (newline !== -1) {
+        arrivals.push({ at: Date.now(), line: JSON.parse(buffer.slice(0, newline)) });
+        buffer = buffer.slice(newline + 1);
+        newline = buffer.indexOf('\n');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(3);
+    expect(arrivals.map((arrival) => arrival.line.type)).toEqual([
+      ...Array(HOSTS + 1).fill('node'),
+      'summary',
+    ]);
+    expect(arrivals[0]?.line.node).toBe('down');
+    const end = arrivals.at(-1)?.at ?? 0;
+    expect(end - (arrivals[0]?.at ?? end)).toBeGreaterThan(1000);
+  });
+});
