@@ -95,6 +95,10 @@ export {
   summarizeRun,
 } from './mediator/execute-plan.js';
 export {
+  assertSensitiveParametersAllowed,
+  sensitiveParameterRefusal,
+} from './mediator/sensitive-parameters.js';
+export {
   assertCompatibleTransport,
   createTransportRegistry,
   type TransportProvider,

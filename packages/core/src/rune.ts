@@ -23,6 +23,7 @@ import {
   type NodeRunResult,
   type RunOutcome,
 } from './mediator/execute-plan.js';
+import { assertSensitiveParametersAllowed } from './mediator/sensitive-parameters.js';
 import {
   createTransportRegistry,
   type TransportProvider,
@@ -125,7 +126,8 @@ export interface Rune {
   pluginInfo(action: string): PluginInfo;
   /**
    * Validates a request and returns its plan, contacting nothing. A refusal is audited (one
-   * record, node null) and rethrown as RuneError.
+   * record, node null) and rethrown as RuneError — including SENSITIVE_PARAMETER_REFUSED when a
+   * sensitive parameter is supplied for a node whose transport embeds the request in its command.
    */
   plan(request: PlanRequest, traceId?: string): Promise<ExecutionPlan>;
   /** Executes a plan; audits one record per node; never throws for node failures. */
@@ -248,13 +250,15 @@ export function createRune(options: RuneOptions = {}): Rune {
     async plan(request, traceId) {
       const trace = traceId ?? newTraceId();
       try {
-        return planRun(request, {
+        const plan = planRun(request, {
           registry: getRegistry(),
           config,
           sender,
           now,
           traceId: trace,
         });
+        await assertSensitiveParametersAllowed(plan, transports);
+        return plan;
       } catch (error) {
         const runeError = RuneError.from(error).withContext({ traceId: trace });
         await rune.recordRefusal(request, runeError);

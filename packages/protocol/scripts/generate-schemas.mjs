@@ -2,7 +2,8 @@
 // Writes specs/schemas/*.json and the generated sections of specs/*.md from the built
 // @rune/protocol (dist/). Run through `npm run generate:schemas` (builds first). With --check,
 // writes nothing and exits 1 when a committed file differs from what would be generated.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 

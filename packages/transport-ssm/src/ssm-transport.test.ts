@@ -78,7 +78,11 @@ describe('createSsmTransport', () => {
     const transport = createSsmTransport({ client: fakeClient({}).client });
     expect(transport.name).toBe('ssm');
     expect(transport.specificationVersion).toBe('rune-transport-v1');
-    expect(transport.capabilities).toMatchObject({ artifacts: false, runAs: false });
+    expect(transport.capabilities).toMatchObject({
+      artifacts: false,
+      runAs: false,
+      embedsRequestInCommand: true,
+    });
     expect(transport.capabilities.maxStdinBytes).toBeGreaterThan(30_000);
   });
 

@@ -7,7 +7,8 @@
  * state (+ CancelCommand on timeout or abort, + S3 GetObject when the output was cut). The
  * plugin and the request travel inside the command (see wrapper-script.ts), which makes them
  * visible to anyone allowed ssm:ListCommands or reading CloudTrail: the transport advertises
- * that in its result metadata (`embeds_request: true`) so core can refuse sensitive parameters.
+ * that as `capabilities.embedsRequestInCommand`, so core refuses any run that supplies a
+ * sensitive parameter before calling `exec`, and in its result metadata (`embeds_request: true`).
  *
  * No batching: each RCS request is specific to its node (routing.node, message id), so two
  * execs practically never share the identical command text a multi-instance SendCommand needs.
@@ -269,6 +270,9 @@ class SsmTransport implements Transport {
       artifacts: false,
       runAs: false,
       maxConcurrentExecsPerNode: 4,
+      // The plugin and the RCS request are embedded in the command: core refuses sensitive
+      // parameters on this transport.
+      embedsRequestInCommand: true,
     };
   }
 

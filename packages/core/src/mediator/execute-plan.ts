@@ -3,7 +3,8 @@
  * happens into one {@link NodeRunResult} per node — never a throw.
  *
  * Per node: check the plugin file still has the planned sha256, pick the transport, check its
- * capabilities, exec with a timeout and an AbortSignal, then judge the raw outcome with
+ * capabilities (including: no supplied sensitive parameter on a transport that embeds the
+ * request in its command), exec with a timeout and an AbortSignal, then judge the raw outcome with
  * `evaluatePluginOutput` from @rune/protocol (the same rules the plugin test kit applies).
  * Timeouts become PLUGIN_TIMEOUT, cancellations RUN_CANCELLED, RuneErrors thrown by a transport
  * keep their code (with node, action and trace id added), anything else is INTERNAL_ERROR.
@@ -35,6 +36,7 @@ import type {
   TransportExecResult,
   TransportPlugin,
 } from '../transport/transport.js';
+import { sensitiveParameterRefusal } from './sensitive-parameters.js';
 import type { TransportRegistry } from './transport-registry.js';
 
 /** How one node ended. `partial` counts as success for exit codes. */
@@ -333,6 +335,8 @@ export async function executePlan(
       const transport = await options.transports.get(planned.transport);
       const stdin = new TextEncoder().encode(JSON.stringify(planned.request));
       const capabilities = transport.capabilities;
+      const refusal = sensitiveParameterRefusal(plan, transport, [planned.target.name]);
+      if (refusal !== undefined) throw refusal;
       if (!capabilities.deployModes.includes(plan.deploy_mode)) {
         throw new RuneError(
           'UNSUPPORTED_FEATURE',

@@ -115,6 +115,11 @@ export interface ExecutionPlan {
   /** Effective parameters (defaults filled). Sensitive values are in clear: see `redactPlan`. */
   parameters: Record<string, unknown>;
   sensitive_parameters: string[];
+  /**
+   * The sensitive parameters the caller supplied (not merely filled from a manifest default). A
+   * transport that embeds the request in its command refuses the run when this is not empty.
+   */
+  supplied_sensitive_parameters: string[];
   timeout_ms: number;
   timeout_source: 'flag' | 'config' | 'manifest';
   deploy_mode: DeployMode;
@@ -184,6 +189,19 @@ export function resolveTargets(
   return targets;
 }
 
+/** Names of the parameters a request supplies itself (`params` keys and `--param` keys). */
+function suppliedParameterNames(request: PlanRequest): Set<string> {
+  const names = new Set<string>();
+  if (typeof request.params === 'object' && request.params !== null) {
+    for (const name of Object.keys(request.params)) names.add(name);
+  }
+  for (const arg of request.paramArgs ?? []) {
+    const equals = arg.indexOf('=');
+    if (equals > 0) names.add(arg.slice(0, equals));
+  }
+  return names;
+}
+
 function transportFor(target: ResolvedTarget, request: PlanRequest, config: RuneConfig): string {
   if (request.transport !== undefined) return request.transport;
   if (target.transport !== undefined) return target.transport;
@@ -228,6 +246,8 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
       ...(request.params === undefined ? {} : { values: request.params }),
       ...(request.paramArgs === undefined ? {} : { args: request.paramArgs }),
     });
+    const sensitive = sensitiveParameterNames(manifest);
+    const supplied = suppliedParameterNames(request);
     const targets = resolveTargets(request.nodes);
     if (manifest.dangerous && request.dryRun !== true && request.confirmDangerous !== true) {
       throw new RuneError(
@@ -323,7 +343,10 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
       dry_run: request.dryRun === true,
       plugin,
       parameters,
-      sensitive_parameters: sensitiveParameterNames(manifest),
+      sensitive_parameters: sensitive,
+      supplied_sensitive_parameters: sensitive.filter(
+        (name) => supplied.has(name) && Object.hasOwn(parameters, name),
+      ),
       timeout_ms: timeoutMs,
       timeout_source: timeoutSource,
       deploy_mode: deployMode,

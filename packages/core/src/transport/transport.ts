@@ -122,6 +122,14 @@ export interface TransportCapabilities {
   runAs: boolean;
   /** How many execs core should run at once on one node through this transport. */
   maxConcurrentExecsPerNode: number;
+  /**
+   * True when the transport carries the request (the RCS document, with every parameter value)
+   * inside the remote command itself, so that it becomes visible in the provider's API history
+   * and logs (e.g. SSM `ListCommands`, the console, CloudTrail). Core then refuses any run that
+   * supplies a parameter the manifest marks `sensitive` (SENSITIVE_PARAMETER_REFUSED), before
+   * contacting anything. Default false: the request travels privately (e.g. on SSH stdin).
+   */
+  embedsRequestInCommand?: boolean;
 }
 
 /** The contract every transport implements. */

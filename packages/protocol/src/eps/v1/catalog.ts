@@ -292,6 +292,12 @@ export const ERROR_CATALOG = {
     false,
     'The action is marked dangerous and was not confirmed.',
   ),
+  SENSITIVE_PARAMETER_REFUSED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    "A sensitive parameter would be visible in the transport's command history (e.g. SSM); use SSH or a secret reference.",
+  ),
 
   // --- transport: the node could not be reached or the link failed (exit 3) ---
   DNS_LOOKUP_FAILED: entry('transport', X.TRANSPORT, true, 'The node name does not resolve.'),
