@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBenchSshdFleet } from './lib/sshd-fleet.mjs';
@@ -32,6 +32,14 @@ const cli = join(root, 'apps/cli/bin/rune.js');
 const apiOnly = args.includes('--api-only');
 if (!apiOnly && !existsSync(join(root, 'apps/cli/dist/main.js'))) {
   console.error('bench: build first (npx -y pnpm@10.34.9 build), or use --api-only');
+  process.exit(2);
+}
+// CPU and peak RSS of whole process trees come from GNU time: without it the numbers would be wrong.
+if (!existsSync('/usr/bin/time')) {
+  console.error(
+    'bench: /usr/bin/time not found. It measures CPU and peak memory of each run; install it:\n' +
+      '  apt-get install time      (Debian/Ubuntu; `dnf install time` on Fedora/RHEL)',
+  );
   process.exit(2);
 }
 
@@ -75,6 +83,10 @@ function timed(command, commandArgs, options = {}) {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'rune-bench-'));
+// The remote plugin caches of this run (all "hosts" are this machine and this user): private to
+// the benchmark, so it never empties the ~/.cache/rune that tests or operators use meanwhile.
+const runeCache = join(work, 'remote-cache-rune');
+const sshCache = join(work, 'remote-cache-ssh');
 const rows = [];
 let fleet;
 const cleanup = async () => {
@@ -135,6 +147,7 @@ try {
         '[ssh]',
         'use_agent = false',
         'use_ssh_config = false',
+        `remote_cache_dir = "${runeCache}"`,
         '',
       ].join('\n'),
     );
@@ -170,7 +183,7 @@ try {
       }
     };
 
-    rmSync(join(homedir(), '.cache/rune'), { recursive: true, force: true });
+    rmSync(runeCache, { recursive: true, force: true });
     if (!apiOnly) {
       const runeFresh = timed('node', runeArgs, { env });
       record('rune-fresh', runeFresh, runeOk(runeFresh));
@@ -178,7 +191,7 @@ try {
         console.error(runeFresh.stderr.slice(0, 2000), runeFresh.stdout.slice(0, 2000));
       const runeCached = timed('node', runeArgs, { env });
       record('rune-cached', runeCached, runeOk(runeCached));
-      rmSync(join(homedir(), '.cache/rune'), { recursive: true, force: true });
+      rmSync(runeCache, { recursive: true, force: true });
     }
 
     const warm = timed('node', [join(root, 'bench/lib/warm.mjs'), inventory, config], { env });
@@ -218,9 +231,10 @@ try {
         pluginFile,
         requestFile,
         sha256,
+        cacheDir: sshCache,
       }),
     );
-    rmSync(join(homedir(), '.cache/rune-bench'), { recursive: true, force: true });
+    rmSync(sshCache, { recursive: true, force: true });
     for (const mode of ['fresh', 'cached']) {
       const m = timed('node', [join(root, 'bench/lib/ssh-parallel.mjs'), spec, mode]);
       const inner = JSON.parse(m.stdout.trim() || '{}');

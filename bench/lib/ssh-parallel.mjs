@@ -1,6 +1,6 @@
 // The comparison side of the fan-out benchmark: N parallel OpenSSH `ssh` clients doing the same
 // ship-and-run RUNE does — one connection per host; "fresh" ships the plugin (base64 in the
-// command, verified by sha256, cached under the remote user's home) and runs it with the RCS
+// command, verified by sha256, cached in the benchmark's own directory) and runs it with the RCS
 // request on stdin; "cached" verifies and runs the already-cached plugin. Run under
 // /usr/bin/time by fanout.mjs so the CPU of every ssh client (reaped children) is counted.
 //
@@ -12,7 +12,10 @@ const [specFile, mode] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specFile, 'utf8'));
 const plugin = readFileSync(spec.pluginFile);
 const request = readFileSync(spec.requestFile);
-const dir = '"$HOME/.cache/rune-bench"';
+// The benchmark's own cache dir (an absolute path of safe characters, chosen by fanout.mjs).
+if (!/^\/[A-Za-z0-9._/-]+$/.test(spec.cacheDir))
+  throw new Error(`unsafe cacheDir ${spec.cacheDir}`);
+const dir = `'${spec.cacheDir}'`;
 const file = `${dir}/${spec.sha256}`;
 const verify = `printf '%s  %s\\n' ${spec.sha256} ${file} | sha256sum -c --quiet --status`;
 const command =

@@ -13,8 +13,10 @@ const [inventoryFile, configFile] = process.argv.slice(2);
 
 const inventory = await core.loadInventory(inventoryFile);
 const defaults = inventory.nodes[0]?.settings ?? {};
+// The same SSH settings the CLI derives from the bench config (default handshake pacing).
+const config = core.loadConfig({ configFile });
 const rune = core.createRune({
-  configFile,
+  config,
   transports: {
     ssh: () =>
       ssh.createSshTransport({
@@ -22,7 +24,7 @@ const rune = core.createRune({
         useSshConfig: false,
         identityFiles: [defaults.identity_file],
         knownHostsFiles: [defaults.known_hosts_file],
-        maxConcurrentHandshakes: 64,
+        remoteCacheDir: config.config.ssh.remote_cache_dir,
       }),
   },
 });
