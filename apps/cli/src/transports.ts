@@ -3,28 +3,78 @@
  * never pay for ssh2 or the AWS SDK). Config sections map to the factories' options: snake_case
  * keys become camelCase, `[ssh] passphrase_env` names the variable holding the key passphrase,
  * `[remote_plugins] base_dir` becomes `remotePluginDir`.
+ *
+ * SSH options that ~/.ssh/config can also decide (`user`, `port`) are passed only when the
+ * operator set them (a config file, a `RUNE_SSH_*` variable, a flag): the built-in default port 22
+ * must not override a `Port` in ~/.ssh/config. An empty `known_hosts_files` means the OpenSSH
+ * default files. Encrypted keys without a passphrase variable are unlocked on the TTY.
  */
-import type { RuneConfig, Transport, TransportProvider } from '@rune/core';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  DEFAULT_CONFIG_VALUES,
+  type LoadedConfig,
+  type RuneConfig,
+  type Transport,
+  type TransportProvider,
+} from '@rune/core';
 import { RuneError } from '@rune/protocol';
 
 type Options = Record<string, unknown>;
 
+/** The effective config, with the source of every value when known. */
+export type TransportConfigInput = RuneConfig | LoadedConfig;
+
 const compact = (options: Options): Options =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
-/** Options for `createSshTransport` from the effective config. */
+function splitConfig(input: TransportConfigInput): {
+  config: RuneConfig;
+  sources: LoadedConfig['sources'] | undefined;
+} {
+  return 'sources' in input && 'config' in input
+    ? { config: input.config, sources: input.sources }
+    : { config: input, sources: undefined };
+}
+
+/**
+ * `value` when the operator set `section.key` (any source but the built-in default), else
+ * undefined. Without recorded sources, a value equal to the built-in default counts as unset.
+ */
+function explicitValue<T>(
+  value: T | undefined,
+  keyPath: `${'core' | 'ssh'}.${string}`,
+  sources: LoadedConfig['sources'] | undefined,
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (sources !== undefined) {
+    const source = sources[keyPath];
+    return source === undefined || source === 'default' ? undefined : value;
+  }
+  const [section, key] = keyPath.split('.') as ['core' | 'ssh', string];
+  const fallback = (DEFAULT_CONFIG_VALUES[section] as Record<string, unknown> | undefined)?.[key];
+  return fallback !== undefined && isDeepStrictEqual(value, fallback) ? undefined : value;
+}
+
+/** Options for `createSshTransport` from the effective config (pass `LoadedConfig` when you can). */
 export function sshTransportOptions(
-  config: RuneConfig,
+  input: TransportConfigInput,
   env: Readonly<Record<string, string | undefined>>,
   onWarning?: (message: string) => void,
 ): Options {
+  const { config, sources } = splitConfig(input);
   const ssh = config.ssh;
   const passphraseEnv = ssh.passphrase_env ?? 'RUNE_SSH_PASSPHRASE';
+  const knownHostsFiles =
+    ssh.known_hosts_files !== undefined && ssh.known_hosts_files.length > 0
+      ? ssh.known_hosts_files
+      : undefined;
   return compact({
-    user: ssh.user ?? config.core.default_user,
-    port: ssh.port,
+    user:
+      explicitValue(ssh.user, 'ssh.user', sources) ??
+      explicitValue(config.core.default_user, 'core.default_user', sources),
+    port: explicitValue(ssh.port, 'ssh.port', sources),
     identityFiles: ssh.identity_files,
-    knownHostsFiles: ssh.known_hosts_files,
+    knownHostsFiles,
     hostKeyChecking: ssh.host_key_checking,
     connectTimeoutMs: ssh.connect_timeout_ms,
     keepaliveIntervalMs: ssh.keepalive_interval_ms,
@@ -34,6 +84,7 @@ export function sshTransportOptions(
     proxyJump: ssh.proxy_jump,
     maxSessionsPerConnection: ssh.max_sessions_per_connection,
     passphrase: env[passphraseEnv],
+    passphraseEnv,
     remoteCacheDir: ssh.remote_cache_dir,
     remotePluginDir: config.remote_plugins.base_dir,
     onWarning,
@@ -42,9 +93,10 @@ export function sshTransportOptions(
 
 /** Options for `createSsmTransport` from the effective config. */
 export function ssmTransportOptions(
-  config: RuneConfig,
+  input: TransportConfigInput,
   onWarning?: (message: string) => void,
 ): Options {
+  const { config } = splitConfig(input);
   const ssm = config.ssm;
   return compact({
     region: ssm.region,
@@ -62,14 +114,9 @@ export function ssmTransportOptions(
   });
 }
 
-async function loadFactory(
-  specifier: string,
-  factoryName: string,
-  transport: string,
-): Promise<(options: Options) => Transport> {
-  let module: Record<string, unknown>;
+async function loadModule(specifier: string, transport: string): Promise<Record<string, unknown>> {
   try {
-    module = (await import(specifier)) as Record<string, unknown>;
+    return (await import(specifier)) as Record<string, unknown>;
   } catch (error) {
     throw new RuneError(
       'TRANSPORT_UNAVAILABLE',
@@ -81,6 +128,14 @@ async function loadFactory(
       },
     );
   }
+}
+
+function factoryOf(
+  module: Record<string, unknown>,
+  specifier: string,
+  factoryName: string,
+  transport: string,
+): (options: Options) => Transport {
   const factory = module[factoryName];
   if (typeof factory !== 'function') {
     throw new RuneError('TRANSPORT_UNAVAILABLE', `${specifier} does not export ${factoryName}()`, {
@@ -91,20 +146,38 @@ async function loadFactory(
   return factory as (options: Options) => Transport;
 }
 
-/** Lazy providers for the `ssh` and `ssm` transports. */
+/**
+ * Lazy providers for the `ssh` and `ssm` transports. The SSH transport asks for the passphrase
+ * of an encrypted key on the terminal (never when stdin is not a TTY) when no passphrase
+ * variable is set.
+ */
 export function remoteTransportProviders(
-  config: RuneConfig,
+  config: TransportConfigInput,
   env: Readonly<Record<string, string | undefined>>,
   onWarning?: (message: string) => void,
 ): Record<string, TransportProvider> {
   return {
-    ssh: async () =>
-      (await loadFactory('@rune/transport-ssh', 'createSshTransport', 'ssh'))(
-        sshTransportOptions(config, env, onWarning),
-      ),
-    ssm: async () =>
-      (await loadFactory('@rune/transport-ssm', 'createSsmTransport', 'ssm'))(
-        ssmTransportOptions(config, onWarning),
-      ),
+    ssh: async () => {
+      const specifier = '@rune/transport-ssh';
+      const module = await loadModule(specifier, 'ssh');
+      const create = factoryOf(module, specifier, 'createSshTransport', 'ssh');
+      const createPrompt = module.createTtyPassphrasePrompt;
+      return create({
+        ...sshTransportOptions(config, env, onWarning),
+        ...(typeof createPrompt === 'function'
+          ? { passphrasePrompt: (createPrompt as () => unknown)() }
+          : {}),
+      });
+    },
+    ssm: async () => {
+      const specifier = '@rune/transport-ssm';
+      const module = await loadModule(specifier, 'ssm');
+      return factoryOf(
+        module,
+        specifier,
+        'createSsmTransport',
+        'ssm',
+      )(ssmTransportOptions(config, onWarning));
+    },
   };
 }
