@@ -896,7 +896,21 @@ class SshTransport implements Transport {
         else if (typeof signal === 'string')
           raw.signal = signal.startsWith('SIG') ? signal : `SIG${signal}`;
       });
-      channel.on('close', finish);
+      // ssh2 emits 'exit' while it parses a read. When the exit status arrives in the same read
+      // as the reply to the exec request (a fast command, a busy event loop), 'exit' fires before
+      // these listeners exist. 'close' comes only after the streams ended and repeats the status
+      // (ssh2 passes the exit code, or null and the signal name): without it a clean exit would
+      // look like a lost connection. With no exit status at all, ssh2 passes undefined.
+      channel.on('close', (code?: number | null, signal?: string) => {
+        if (!sawExit && typeof code === 'number') {
+          sawExit = true;
+          raw.exitCode = code;
+        } else if (!sawExit && code === null && typeof signal === 'string') {
+          sawExit = true;
+          raw.signal = signal.startsWith('SIG') ? signal : `SIG${signal}`;
+        }
+        finish();
+      });
       channel.end(Buffer.from(stdin.buffer, stdin.byteOffset, stdin.byteLength));
       if (request.signal.aborted) onAbort();
     });
