@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // RUNE fan-out benchmark (never part of the test suite). See bench/README.md.
 //
-//   node bench/fanout.mjs [--hosts 10,100] [--startup-runs 11] [--skip-startup]
+//   node bench/fanout.mjs [--hosts 10,100] [--startup-runs 11] [--skip-startup] [--api-only]
+//                         [--login-user auto|current]
 //
 // For each fleet size N: starts N real sshd "hosts" on loopback, then measures in the same run
 //   rune-fresh    `rune run noop --node @all --inventory fleet.yaml` (new process, empty remote cache)
@@ -13,10 +14,19 @@
 // and peak RSS; then the start-up time of `rune --help` and `rune run noop --node localhost`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchLoginUser } from './lib/login-user.mjs';
 import { startBenchSshdFleet } from './lib/sshd-fleet.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -83,15 +93,28 @@ function timed(command, commandArgs, options = {}) {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'rune-bench-'));
-// The remote plugin caches of this run (all "hosts" are this machine and this user): private to
-// the benchmark, so it never empties the ~/.cache/rune that tests or operators use meanwhile.
-const runeCache = join(work, 'remote-cache-rune');
-const sshCache = join(work, 'remote-cache-ssh');
+// Who the SSH sessions log in as (see lib/login-user.mjs: a throw-away /bin/sh user when root).
+const login = benchLoginUser(option('login-user', 'auto'));
+if (login.created) chmodSync(work, 0o711);
+console.error(
+  `bench: SSH sessions log in as ${login.name} (shell ${login.shell}${login.created ? ', temporary user' : ''})`,
+);
+if (!login.created && /bash$/.test(login.shell))
+  console.error(
+    `bench: note: bash sources ${login.home}/.bashrc for every SSH command; its cost is in every row`,
+  );
+// The remote plugin caches of this run (all "hosts" are this machine and this login user), in the
+// login user's home but private to this run: the benchmark never empties ~/.cache/rune, which
+// tests or operators may be using at the same time.
+const cacheRelative = `.cache/rune-bench-${process.pid}`;
+const runeCache = join(login.home, cacheRelative, 'rune');
 const rows = [];
 let fleet;
 const cleanup = async () => {
   if (fleet !== undefined) await fleet.stop();
   fleet = undefined;
+  rmSync(join(login.home, cacheRelative), { recursive: true, force: true });
+  login.remove();
   rmSync(work, { recursive: true, force: true });
 };
 process.once('SIGINT', () => cleanup().then(() => process.exit(130)));
@@ -119,7 +142,11 @@ try {
   );
 
   for (const count of sizes) {
-    fleet = await startBenchSshdFleet({ count, dir: join(work, `fleet-${count}`) });
+    fleet = await startBenchSshdFleet({
+      count,
+      dir: join(work, `fleet-${count}`),
+      user: login.name,
+    });
     const inventory = join(work, `fleet-${count}.yaml`);
     writeFileSync(
       inventory,
@@ -147,7 +174,7 @@ try {
         '[ssh]',
         'use_agent = false',
         'use_ssh_config = false',
-        `remote_cache_dir = "${runeCache}"`,
+        `remote_cache_dir = "~/${cacheRelative}/rune"`,
         '',
       ].join('\n'),
     );
@@ -231,10 +258,10 @@ try {
         pluginFile,
         requestFile,
         sha256,
-        cacheDir: sshCache,
+        cacheDir: `${cacheRelative}/ssh`,
       }),
     );
-    rmSync(sshCache, { recursive: true, force: true });
+    rmSync(join(login.home, cacheRelative, 'ssh'), { recursive: true, force: true });
     for (const mode of ['fresh', 'cached']) {
       const m = timed('node', [join(root, 'bench/lib/ssh-parallel.mjs'), spec, mode]);
       const inner = JSON.parse(m.stdout.trim() || '{}');
@@ -277,7 +304,16 @@ try {
     ]);
   }
   process.stdout.write(
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        loginUser: { name: login.name, shell: login.shell, temporary: login.created },
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
   );
 } finally {
   await cleanup();

@@ -12,10 +12,10 @@ const [specFile, mode] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specFile, 'utf8'));
 const plugin = readFileSync(spec.pluginFile);
 const request = readFileSync(spec.requestFile);
-// The benchmark's own cache dir (an absolute path of safe characters, chosen by fanout.mjs).
-if (!/^\/[A-Za-z0-9._/-]+$/.test(spec.cacheDir))
+// The benchmark's own cache dir, relative to the login user's home (safe characters only).
+if (!/^[A-Za-z0-9._][A-Za-z0-9._/-]*$/.test(spec.cacheDir) || spec.cacheDir.includes('..'))
   throw new Error(`unsafe cacheDir ${spec.cacheDir}`);
-const dir = `'${spec.cacheDir}'`;
+const dir = `"$HOME"/'${spec.cacheDir}'`;
 const file = `${dir}/${spec.sha256}`;
 const verify = `printf '%s  %s\\n' ${spec.sha256} ${file} | sha256sum -c --quiet --status`;
 const command =

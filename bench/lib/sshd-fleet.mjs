@@ -33,15 +33,21 @@ function waitForPort(host, port, deadline) {
 }
 
 /**
- * Starts `count` sshd processes under `dir`. Returns { hosts, user, identityFile, knownHostsFile,
- * sshdConfig, stop() }. Every process is killed by stop() (also registered on exit).
+ * Starts `count` sshd processes under `dir`, accepting the generated key for `user` (default: the
+ * current user; another user needs `dir` and its parents traversable). Returns { hosts, user,
+ * identityFile, knownHostsFile, sshdConfig, stop() }. Every process is killed by stop() (also
+ * registered on exit).
  */
 export async function startBenchSshdFleet({
   count,
   dir,
   port = 20000 + Math.floor(Math.random() * 20000),
+  user = userInfo().username,
 }) {
+  const otherUser = user !== userInfo().username;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // sshd reads AuthorizedKeysFile as the login user.
+  if (otherUser) chmodSync(dir, 0o711);
   mkdirSync('/run/sshd', { recursive: true });
   const hostKey = join(dir, 'host_ed25519');
   const userKey = join(dir, 'id_ed25519');
@@ -49,7 +55,7 @@ export async function startBenchSshdFleet({
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', userKey]);
   const authorizedKeys = join(dir, 'authorized_keys');
   writeFileSync(authorizedKeys, readFileSync(`${userKey}.pub`));
-  chmodSync(authorizedKeys, 0o600);
+  chmodSync(authorizedKeys, otherUser ? 0o644 : 0o600);
   const hostPub = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
   const hosts = Array.from({ length: count }, (_, i) => ({
     name: `h${String(i + 1).padStart(3, '0')}`,
@@ -98,7 +104,7 @@ export async function startBenchSshdFleet({
   }
   return {
     hosts,
-    user: userInfo().username,
+    user,
     identityFile: userKey,
     knownHostsFile,
     sshdConfig,
