@@ -310,6 +310,70 @@ describe('rune run across a real sshd fleet', () => {
     expect(pgrep(SLOW_MARKER)).toEqual([]);
   });
 
+  it('SIGTERM is handled like Ctrl-C; pretty output still ends with the summary table', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI_BIN,
+        'run',
+        'noop',
+        '-n',
+        '@web',
+        '--inventory',
+        inventory,
+        '-p',
+        `sleep_ms=${SLOW_SLEEP_MS}`,
+      ],
+      { env: sandbox.env, cwd: sandbox.root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const deadline = Date.now() + 60_000;
+    while (pgrep(SLOW_MARKER).length < HOSTS && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(130);
+    expect(stdout).toMatch(/Summary {2}noop on 4 nodes in .*\(interrupted\)/);
+    expect(stdout).toMatch(/RUN_CANCELLED \(4\)/);
+    const gone = Date.now() + 10_000;
+    while (pgrep(SLOW_MARKER).length > 0 && Date.now() < gone) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(pgrep(SLOW_MARKER)).toEqual([]);
+  });
+
+  it('malformed fleet flags are INVALID_ARGUMENT before anything runs', async () => {
+    for (const flags of [
+      ['--canary', 'two'],
+      ['--max-failures', '150%'],
+      ['--max-failures', '-1'],
+      ['--deadline', 'soon'],
+    ]) {
+      const result = await sandbox.run([
+        'run',
+        'noop',
+        '-n',
+        '@web',
+        '--inventory',
+        inventory,
+        ...flags,
+        '-o',
+        'json',
+      ]);
+      expect(result.code, flags.join(' ')).toBe(2);
+      expect(parse(result).error?.code, flags.join(' ')).toBe('INVALID_ARGUMENT');
+    }
+    const both = await sandbox.run(
+      ['run', 'noop', '--nodes-file', '-', '--params', '-', '--inventory', inventory, '-o', 'json'],
+      { input: 'web1\n' },
+    );
+    expect(parse(both).error?.code).toBe('INVALID_ARGUMENT');
+  });
+
   it('an unknown node is UNKNOWN_NODE before anything runs (nothing contacted, refusal audited)', async () => {
     const result = await sandbox.run([
       'run',
