@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // RUNE fan-out benchmark (never part of the test suite). See bench/README.md.
 //
-//   node bench/fanout.mjs [--hosts 10,100] [--startup-runs 11] [--skip-startup] [--api-only]
+//   node bench/fanout.mjs [--hosts 10,100] [--startup-runs 11] [--skip-startup] [--startup-only] [--api-only]
 //                         [--login-user auto|current]
 //
 // For each fleet size N: starts N real sshd "hosts" on loopback, then measures in the same run
@@ -35,7 +35,10 @@ const option = (name, fallback) => {
   const index = args.indexOf(`--${name}`);
   return index === -1 ? fallback : args[index + 1];
 };
-const sizes = option('hosts', '10,100').split(',').map(Number);
+// --startup-only: only the start-up medians (no fleet).
+const sizes = args.includes('--startup-only')
+  ? []
+  : option('hosts', '10,100').split(',').map(Number);
 const startupRuns = Number(option('startup-runs', '11'));
 const cli = join(root, 'apps/cli/bin/rune.js');
 // --api-only: measure through the @rune/core API only (no CLI runs, no start-up times).
@@ -94,12 +97,13 @@ function timed(command, commandArgs, options = {}) {
 
 const work = mkdtempSync(join(tmpdir(), 'rune-bench-'));
 // Who the SSH sessions log in as (see lib/login-user.mjs: a throw-away /bin/sh user when root).
-const login = benchLoginUser(option('login-user', 'auto'));
+const login = benchLoginUser(sizes.length === 0 ? 'current' : option('login-user', 'auto'));
 if (login.created) chmodSync(work, 0o711);
-console.error(
-  `bench: SSH sessions log in as ${login.name} (shell ${login.shell}${login.created ? ', temporary user' : ''})`,
-);
-if (!login.created && /bash$/.test(login.shell))
+if (sizes.length > 0)
+  console.error(
+    `bench: SSH sessions log in as ${login.name} (shell ${login.shell}${login.created ? ', temporary user' : ''})`,
+  );
+if (sizes.length > 0 && !login.created && /bash$/.test(login.shell))
   console.error(
     `bench: note: bash sources ${login.home}/.bashrc for every SSH command; its cost is in every row`,
   );
