@@ -233,7 +233,11 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       sender: { component: 'rune-cli', version: CLI_VERSION },
       onWarning: (message) => {
         warnings.push(message);
-        if (verbose && output === 'pretty') io.err(`warning: ${message}\n`);
+        if (verbose && output === 'pretty') {
+          const print = (): void => io.err(`warning: ${message}\n`);
+          if (progress === undefined) print();
+          else progress.interject(print);
+        }
       },
     });
 
