@@ -7,6 +7,7 @@
  * nothing listens (CONNECTION_REFUSED). Build first: `npx turbo run build --filter=@rune/cli...`.
  */
 import { execFile, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { refusedEndpoint, type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
@@ -20,9 +21,13 @@ import {
 } from './cli-harness.js';
 
 const HOSTS = 4;
-/** noop's `sleep_ms` for runs that must still be running when interrupted: a unique marker. */
-const SLOW_SLEEP_MS = 29_317;
-const SLOW_MARKER = 'sleep 29.317';
+/**
+ * noop's `sleep_ms` for runs that must still be running when interrupted. Random, so that its
+ * `sleep 29.xyz` command line marks this file's remote processes (another copy of this suite may
+ * run on the same machine).
+ */
+const SLOW_SLEEP_MS = 29_001 + randomInt(999);
+const SLOW_MARKER = `sleep ${(SLOW_SLEEP_MS / 1000).toFixed(3)}`;
 
 let sandbox: CliSandbox;
 let fleet: SshdFleet;
@@ -308,6 +313,7 @@ describe('rune run across a real sshd fleet', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(pgrep(SLOW_MARKER)).toEqual([]);
+    expect(pgrep(join(sandbox.root, 'remote-cache'))).toEqual([]);
   });
 
   it('SIGTERM is handled like Ctrl-C; pretty output still ends with the summary table', async () => {
@@ -344,6 +350,7 @@ describe('rune run across a real sshd fleet', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(pgrep(SLOW_MARKER)).toEqual([]);
+    expect(pgrep(join(sandbox.root, 'remote-cache'))).toEqual([]);
   });
 
   it('malformed fleet flags are INVALID_ARGUMENT before anything runs', async () => {
