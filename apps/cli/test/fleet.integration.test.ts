@@ -250,6 +250,35 @@ describe('rune run across a real sshd fleet', () => {
     for (const record of records) expect(record.metadata.fleet_policy?.max_failures).toBe('0');
   });
 
+  it('--deadline: running nodes are cancelled and unstarted ones skipped, both DEADLINE_EXCEEDED', async () => {
+    const result = await sandbox.run([
+      'run',
+      'noop',
+      '-n',
+      '@web',
+      '--inventory',
+      inventory,
+      '--concurrency',
+      '2',
+      '--deadline',
+      '1500ms',
+      '-p',
+      `sleep_ms=${SLOW_SLEEP_MS}`,
+      '-o',
+      'json',
+    ]);
+    const document = parse(result);
+    expect(result.code).toBe(5);
+    for (const node of document.nodes) expect(node.error?.code).toBe('DEADLINE_EXCEEDED');
+    expect(document.nodes.filter((node) => node.started_at !== null)).toHaveLength(2);
+    expect(document.summary).toMatchObject({ total: HOSTS, failed: 2, skipped: 2 });
+    const gone = Date.now() + 10_000;
+    while (pgrep(SLOW_MARKER).length > 0 && Date.now() < gone) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(pgrep(SLOW_MARKER)).toEqual([]);
+  });
+
   it('Ctrl-C (SIGINT) mid-run: summary printed, every node audited, remote processes killed, exit 130', async () => {
     const child = spawn(
       process.execPath,
