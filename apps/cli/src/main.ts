@@ -92,6 +92,23 @@ const commonOptions = (y: Argv) =>
 /** A usage error found by the argument parser (unknown flag, missing argument, bad choice). */
 class CliUsageError extends Error {}
 
+/**
+ * Before running any command, yargs renders the whole help text and caches it in case the
+ * handler asks for it — 60 to 100 ms of text measuring on every `rune run`. No RUNE handler does:
+ * `--help` and usage errors render their own text, so the cache is switched off (when this yargs
+ * version has it; otherwise nothing changes).
+ */
+function withoutHelpCache<T>(cli: Argv<T>): Argv<T> {
+  const internals = cli as unknown as {
+    getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } };
+  };
+  const usage = internals.getInternalMethods?.().getUsageInstance?.();
+  if (usage !== undefined && typeof usage.cacheHelpMessage === 'function') {
+    usage.cacheHelpMessage = () => {};
+  }
+  return cli;
+}
+
 /** Builds the yargs program; `exit` receives the exit code of the command that ran. */
 export async function buildCli(
   argv: readonly string[],
@@ -107,7 +124,7 @@ export async function buildCli(
       exit(await command(args, io));
     };
 
-  return commonOptions(yargs([...argv]))
+  return withoutHelpCache(commonOptions(yargs([...argv])))
     .scriptName('rune')
     .usage(
       '$0 <command> [options]\n\nRun curated remediation and diagnostic actions on Linux nodes.',

@@ -257,7 +257,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const fromEnv = envLayer(env);
   apply(fromEnv.layer, (keyPath) => `env:${fromEnv.names.get(keyPath) ?? keyPath}`);
 
-  if (options.overrides !== undefined) {
+  // An empty layer is valid by construction: skipping it spares compiling the schema validator.
+  if (options.overrides !== undefined && Object.keys(options.overrides).length > 0) {
     apply(validateLayer(options.overrides, 'command-line flags'), () => 'flag');
   }
 

@@ -13,6 +13,7 @@
  * (`inferred: true`, version 0.0.0, `dangerous: true` so it needs explicit confirmation, any
  * scalar parameters passed through). The registry
  * hashes every plugin file (sha256); the mediator re-checks the hash right before execution.
+ * Built-in manifests validated at build time are not validated again (see validated-manifests.ts).
  * Plugins are executed directly (never through a shell), so the file must be executable; that is
  * checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is resolved.
  */
@@ -27,6 +28,12 @@ import {
   parseMrsManifest,
   RuneError,
 } from '@rune/protocol';
+import {
+  manifestSha256,
+  readValidatedManifests,
+  VALIDATED_MANIFESTS_FILE,
+  type ValidatedManifest,
+} from './validated-manifests.js';
 
 /** Where a plugin directory sits in the precedence order. */
 export type PluginSourceKind = 'builtin' | 'user' | 'plugin_dir';
@@ -142,6 +149,7 @@ function readDirectory(source: PluginSourceDir): Dirent[] {
 function loadManifest(
   path: string,
   action: string,
+  validated?: ValidatedManifest,
 ): { manifest: MrsManifest | null; error: RuneError | null } {
   const invalid = (message: string, details: Record<string, unknown> = {}) => ({
     manifest: null,
@@ -156,7 +164,11 @@ function loadManifest(
   } catch (error) {
     return invalid(`cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  const parsed = parseMrsManifest(bytes);
+  // A built-in manifest validated at build time and unchanged since: no need to validate again.
+  const parsed =
+    validated !== undefined && manifestSha256(bytes) === validated.sha256
+      ? { ok: true as const, value: validated.manifest }
+      : parseMrsManifest(bytes);
   if (!parsed.ok)
     return invalid(parsed.error.message, {
       cause_code: parsed.error.code,
@@ -173,6 +185,10 @@ function scanDirectory(
   warn: (message: string) => void,
 ): PluginCandidate[] {
   const entries = readDirectory(source);
+  const validated =
+    source.kind === 'builtin' && entries.some((entry) => entry.name === VALIDATED_MANIFESTS_FILE)
+      ? readValidatedManifests(source.dir)
+      : undefined;
   const names = new Set(entries.filter((entry) => !entry.isDirectory()).map((entry) => entry.name));
   const candidates: PluginCandidate[] = [];
   const usedFiles = new Set<string>();
@@ -192,7 +208,7 @@ function scanDirectory(
     }
     manifests.set(action, {
       path: join(source.dir, name),
-      ...loadManifest(join(source.dir, name), action),
+      ...loadManifest(join(source.dir, name), action, validated?.get(name)),
     });
   }
 

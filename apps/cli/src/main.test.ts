@@ -1,0 +1,60 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { CliIo } from './cli-io.js';
+import { buildCli, main } from './main.js';
+
+function captureIo(): CliIo & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    out: (text: string) => {
+      io.stdout += text;
+    },
+    err: (text: string) => {
+      io.stderr += text;
+    },
+    env: { RUNE_NO_STATIC_HELP: '1', HOME: '/nonexistent/rune-main-test' } as Record<
+      string,
+      string | undefined
+    >,
+    color: false,
+    colorErr: false,
+  };
+  return io;
+}
+
+describe('the yargs program', () => {
+  it('does not render and cache the help text before running a command (start-up time)', async () => {
+    const io = captureIo();
+    let code: number | undefined;
+    const cli = await buildCli(['config', 'show', '-o', 'json'], io, (exit) => {
+      code = exit;
+    });
+    const usage = (
+      cli as unknown as {
+        getInternalMethods(): { getUsageInstance(): { hasCachedHelpMessage(): boolean } };
+      }
+    )
+      .getInternalMethods()
+      .getUsageInstance();
+    await cli.parseAsync();
+    expect(code).toBe(0);
+    expect(JSON.parse(io.stdout)).toBeTypeOf('object');
+    expect(usage.hasCachedHelpMessage()).toBe(false);
+  });
+
+  it('still prints command help and usage errors', async () => {
+    // yargs prints help with console.log.
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await main(['run', '--help'], captureIo())).toBe(0);
+      const printed = log.mock.calls.map((call) => call.join(' ')).join('\n');
+      expect(printed).toContain('rune run <action>');
+      expect(printed).toContain('--dry-run');
+    } finally {
+      log.mockRestore();
+    }
+    const usage = captureIo();
+    expect(await main(['run', 'noop', '--no-such-flag'], usage)).toBe(2);
+    expect(usage.stderr).toContain('INVALID_ARGUMENT');
+  });
+});
