@@ -227,7 +227,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     rune = createRune({
       config: loaded,
       env: io.env,
-      transports: remoteTransportProviders(loaded.config, io.env, (message) =>
+      transports: remoteTransportProviders(loaded, io.env, (message) =>
         warnings.push(message),
       ),
       sender: { component: 'rune-cli', version: CLI_VERSION },
