@@ -85,7 +85,7 @@ const commonOptions = (y: Argv) =>
     .option('verbose', {
       alias: 'v',
       type: 'boolean',
-      describe: 'Print warnings and more detail',
+      describe: "More detail: warnings, each node's output_data, stderr tail, artifacts",
       global: true,
     });
 
@@ -207,7 +207,7 @@ export async function buildCli(
             'Restart Docker on two nodes over SSH',
           )
           .example(
-            '$0 run gather-logs -n db1 -p since=1h -p lines=500 --output json',
+            '$0 run gather-logs -n db1 -p since=-1h -p lines=500 --output json',
             'Machine-readable result',
           )
           .example('$0 run noop -n localhost --dry-run', 'Show what would run, without running it')

@@ -24,6 +24,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import {
   type FetchedArtifact,
   HeadCapture,
+  interruptedResult,
   TailCapture,
   type TargetNode,
   type Termination,
@@ -320,17 +321,7 @@ class WorkdirTransport implements Transport {
 
 function cancelledBeforeStart(started: number): TransportExecResult {
   const totalMs = performance.now() - started;
-  return {
-    termination: 'cancelled',
-    exitCode: null,
-    signal: null,
-    stdout: new Uint8Array(),
-    stdoutTruncated: false,
-    stderr: new Uint8Array(),
-    stderrTruncated: false,
-    timings: { connectMs: 0, execMs: 0, totalMs },
-    metadata: { started: false },
-  };
+  return interruptedResult('cancelled', { connectMs: 0, execMs: 0, totalMs }, { started: false });
 }
 
 /**

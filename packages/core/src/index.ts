@@ -16,7 +16,9 @@ export {
   currentOperator,
   type FileAuditSinkOptions,
   hashAuditRecord,
+  type RefusalFacts,
   readAuditLog,
+  refusalEntry,
   verifyAuditLog,
 } from './audit/audit-log.js';
 export {
@@ -151,6 +153,7 @@ export {
   type RuneRunOptions,
   type RunReport,
 } from './rune.js';
+export { interruptedResult } from './transport/interrupted-result.js';
 export {
   createLocalTransport,
   DEFAULT_KILL_GRACE_MS,

@@ -12,6 +12,7 @@ import {
   type AuditSink,
   createFileAuditSink,
   currentOperator,
+  refusalEntry,
 } from './audit/audit-log.js';
 import type { ConfigFile } from './config/config-schema.js';
 import { type LoadedConfig, loadConfig } from './config/load-config.js';
@@ -325,22 +326,17 @@ export function createRune(options: RuneOptions = {}): Rune {
     },
 
     async recordRefusal(request, error) {
-      await audit.append({
-        event: 'refusal',
-        operator,
-        action: String(request.action).slice(0, 128),
-        plugin: null,
-        node: null,
-        nodes: request.nodes.map((node) => targetName(node).slice(0, 255)),
-        transport: request.transport ?? null,
-        status: 'refused',
-        error_code: error.code,
-        error_message: error.message,
-        duration_ms: null,
-        trace_id: error.traceId ?? newTraceId(),
-        params: null,
-        metadata: { dry_run: request.dryRun === true },
-      });
+      await audit.append(
+        refusalEntry({
+          operator,
+          action: String(request.action),
+          nodes: request.nodes.map((node) => targetName(node)),
+          transport: request.transport ?? null,
+          error,
+          traceId: newTraceId(),
+          dryRun: request.dryRun === true,
+        }),
+      );
     },
 
     close: () => transports.close(),

@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import {
   HeadCapture,
+  interruptedResult,
   TailCapture,
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
@@ -401,17 +402,11 @@ class SsmTransport implements Transport {
 
   private cancelledBeforeStart(started: number): TransportExecResult {
     const totalMs = Math.max(0, this.clock() - started);
-    return {
-      termination: 'cancelled',
-      exitCode: null,
-      signal: null,
-      stdout: new Uint8Array(),
-      stdoutTruncated: false,
-      stderr: new Uint8Array(),
-      stderrTruncated: false,
-      timings: { connectMs: 0, execMs: 0, totalMs },
-      metadata: { embeds_request: true, command_sent: false },
-    };
+    return interruptedResult(
+      'cancelled',
+      { connectMs: 0, execMs: 0, totalMs },
+      { embeds_request: true, command_sent: false },
+    );
   }
 
   private async preflight(instanceId: string, node: string, traceId: string): Promise<void> {
@@ -606,22 +601,12 @@ class SsmTransport implements Transport {
     termination: 'timeout' | 'cancelled',
     facts: Record<string, unknown>,
   ): TransportExecResult {
-    return {
-      termination,
-      exitCode: null,
-      signal: null,
-      stdout: new Uint8Array(),
-      stdoutTruncated: false,
-      stderr: new Uint8Array(),
-      stderrTruncated: false,
-      timings: this.timings(run),
-      metadata: {
-        embeds_request: true,
-        command_id: run.commandId,
-        instance_id: run.instanceId,
-        ...facts,
-      },
-    };
+    return interruptedResult(termination, this.timings(run), {
+      embeds_request: true,
+      command_id: run.commandId,
+      instance_id: run.instanceId,
+      ...facts,
+    });
   }
 
   private async finished(

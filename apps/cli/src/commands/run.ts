@@ -23,6 +23,7 @@ import {
   type RuneRunOptions,
   readNodeList,
   redactPlan,
+  refusalEntry,
   resolveXdgDirs,
   selectTargets,
   validateFleetPolicy,
@@ -117,22 +118,17 @@ async function auditConfigRefusal(io: CliIo, args: RunArgs, error: RuneError): P
       path: `${dirs.stateHome}/rune/audit.jsonl`,
       host: 'localhost',
     });
-    await sink.append({
-      event: 'refusal',
-      operator: currentOperator(io.env),
-      action: String(args.action).slice(0, 128),
-      plugin: null,
-      node: null,
-      nodes: parseNodeArgs(args.node).slice(0, 100),
-      transport: args.transport ?? null,
-      status: 'refused',
-      error_code: error.code,
-      error_message: error.message,
-      duration_ms: null,
-      trace_id: error.traceId ?? newTraceId(),
-      params: null,
-      metadata: { dry_run: args.dryRun === true },
-    });
+    await sink.append(
+      refusalEntry({
+        operator: currentOperator(io.env),
+        action: String(args.action),
+        nodes: parseNodeArgs(args.node),
+        transport: args.transport ?? null,
+        error,
+        traceId: newTraceId(),
+        dryRun: args.dryRun === true,
+      }),
+    );
   } catch {
     // The configuration is broken; the refusal is still reported to the operator.
   }
@@ -147,30 +143,15 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
 
   const emitError = (error: RuneError, extra: { action?: string } = {}): number => {
     const eps = error.toJSON();
-    if (output === 'json') {
-      io.out(
-        formatJson(
-          runResultDocument({
-            exit_code: error.exitCode,
-            error: eps,
-            action: extra.action ?? null,
-            trace_id: eps.trace_id,
-            dry_run: args.dryRun === true,
-          }),
-        ),
-      );
-    } else if (output === 'jsonl') {
-      io.out(
-        formatSummaryLine(
-          runResultDocument({
-            exit_code: error.exitCode,
-            error: eps,
-            action: extra.action ?? null,
-            trace_id: eps.trace_id,
-            dry_run: args.dryRun === true,
-          }),
-        ),
-      );
+    if (output === 'json' || output === 'jsonl') {
+      const document = runResultDocument({
+        exit_code: error.exitCode,
+        error: eps,
+        action: extra.action ?? null,
+        trace_id: eps.trace_id,
+        dry_run: args.dryRun === true,
+      });
+      io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     } else {
       io.err(formatErrorPretty(eps, io.colorErr));
     }
@@ -227,9 +208,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     rune = createRune({
       config: loaded,
       env: io.env,
-      transports: remoteTransportProviders(loaded, io.env, (message) =>
-        warnings.push(message),
-      ),
+      transports: remoteTransportProviders(loaded, io.env, (message) => warnings.push(message)),
       sender: { component: 'rune-cli', version: CLI_VERSION },
       onWarning: (message) => {
         warnings.push(message);

@@ -4,36 +4,20 @@
  * ("did it work?", "what was slow?", "what broke, and where?"). A pure function over the
  * mediator's node results, so it renders the same for a finished, halted or cancelled run.
  */
+import type { FleetPolicyRecord, NodeRunResult, RunSummary } from '@rune/core';
+import type { EpsError } from '@rune/protocol';
 import pc from 'picocolors';
 
-/** The part of a node result the summary reads (the mediator's `NodeRunResult` satisfies it). */
-export interface SummaryNodeResult {
-  node: string;
-  status: 'success' | 'partial' | 'failure' | 'skipped';
-  duration_ms: number;
-  error: { code: string; message: string } | null;
-}
+/** The part of a node result the summary reads (tests may build just these fields). */
+export type SummaryNodeResult = Pick<NodeRunResult, 'node' | 'status' | 'duration_ms'> & {
+  error: Pick<EpsError, 'code' | 'message'> | null;
+};
 
-/** The part of a run summary it reads (the mediator's `RunSummary` satisfies it). */
-export interface SummaryTotals {
-  action: string;
-  trace_id: string;
-  total: number;
-  succeeded: number;
-  partial: number;
-  failed: number;
-  skipped: number;
-  duration_ms: number;
-  exit_code: number;
-}
+/** The part of a run summary it reads. */
+export type SummaryTotals = Omit<RunSummary, 'policy'>;
 
 /** The fleet policy as recorded (see `fleetPolicyRecord` in @rune/core). */
-export interface SummaryPolicy {
-  concurrency?: number;
-  canary?: number | null;
-  max_failures?: string | null;
-  deadline_ms?: number | null;
-}
+export type SummaryPolicy = Partial<FleetPolicyRecord>;
 
 /** Options of {@link renderFleetSummary}. */
 export interface FleetSummaryOptions {

@@ -57,6 +57,23 @@ function tail(text: string, lines: number): string[] {
     .filter((line) => line !== '');
 }
 
+/** At most this many lines of output_data in verbose pretty output; -o json shows everything. */
+export const MAX_PRETTY_OUTPUT_LINES = 200;
+
+/** The plugin's output_data as indented JSON lines (verbose mode), bounded. */
+function formatOutputData(result: NodeRunResult, dim: (text: string) => string): string[] {
+  const data = result.response?.payload.output_data;
+  if (data === undefined || Object.keys(data).length === 0) return [];
+  const all = JSON.stringify(data, null, 2).split('\n');
+  const shown = all.slice(0, MAX_PRETTY_OUTPUT_LINES).map((line) => dim(`    │ ${line}`));
+  const rest = all.length - shown.length;
+  return [
+    dim('    output_data:'),
+    ...shown,
+    ...(rest > 0 ? [dim(`    │ … ${rest} more line(s); -o json shows all`)] : []),
+  ];
+}
+
 /** One finished node (several lines for a failure). */
 export function formatNodePretty(result: NodeRunResult, options: PrettyOptions): string {
   const c = palette(options.color);
@@ -88,6 +105,7 @@ export function formatNodePretty(result: NodeRunResult, options: PrettyOptions):
     for (const line of stderrLines) lines.push(c.dim(`    │ ${line}`));
   }
   if (options.verbose) {
+    lines.push(...formatOutputData(result, c.dim));
     for (const artifact of result.artifacts) {
       lines.push(
         c.dim(`    artifact ${artifact.path} → ${artifact.local_path ?? artifact.status}`),

@@ -77,6 +77,32 @@ describe('renderers', () => {
     expect(formatSummaryPretty(summary, false)).toContain('noop on 2 nodes: 1 succeeded, 1 failed');
   });
 
+  it('pretty --verbose: output_data as indented JSON, bounded', () => {
+    const response = (output_data: Record<string, unknown>): NodeRunResult['response'] => ({
+      message_metadata: { trace_id: 'a'.repeat(32), timestamp: '2026-11-22T00:00:00.000Z' },
+      payload: { schema_version: 'bpcs_v1', result: 'success', summary: 'ok', output_data },
+      error: null,
+    });
+    const small = formatNodePretty(node({ response: response({ used_percent: 42 }) }), {
+      color: false,
+      verbose: true,
+    });
+    expect(small).toContain('    output_data:');
+    expect(small).toContain('│   "used_percent": 42');
+    const quiet = formatNodePretty(node({ response: response({ used_percent: 42 }) }), {
+      color: false,
+      verbose: false,
+    });
+    expect(quiet).not.toContain('output_data');
+    const lines = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, i]));
+    const big = formatNodePretty(node({ response: response(lines) }), {
+      color: false,
+      verbose: true,
+    });
+    expect(big.split('\n').filter((line) => line.startsWith('    │ ')).length).toBe(201);
+    expect(big).toContain('more line(s); -o json shows all');
+  });
+
   it('pretty error: one line with code, then a hint', () => {
     const text = formatErrorPretty({ ...eps, code: 'UNKNOWN_ACTION', message: 'nope' }, false);
     expect(text.split('\n')[0]).toBe('error UNKNOWN_ACTION: nope');

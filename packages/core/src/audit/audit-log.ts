@@ -56,6 +56,41 @@ export interface AuditEntry {
   metadata: Record<string, unknown>;
 }
 
+/** What a refusal record says: a run stopped before any node was contacted. */
+export interface RefusalFacts {
+  operator: string;
+  action: string;
+  nodes: readonly string[];
+  transport: string | null;
+  error: { code: string; message: string; traceId?: string | undefined };
+  /** Trace id to use when the error carries none. */
+  traceId: string;
+  dryRun: boolean;
+}
+
+/**
+ * The audit entry for a refused run (validation or policy error before any node ran). One
+ * builder serves the facade and the CLI's early refusals, so both records have one shape.
+ */
+export function refusalEntry(facts: RefusalFacts): AuditEntry {
+  return {
+    event: 'refusal',
+    operator: facts.operator,
+    action: facts.action.slice(0, 128),
+    plugin: null,
+    node: null,
+    nodes: facts.nodes.slice(0, 100).map((node) => node.slice(0, 255)),
+    transport: facts.transport,
+    status: 'refused',
+    error_code: facts.error.code,
+    error_message: facts.error.message,
+    duration_ms: null,
+    trace_id: facts.error.traceId ?? facts.traceId,
+    params: null,
+    metadata: { dry_run: facts.dryRun },
+  };
+}
+
 /** One stored audit record. */
 export interface AuditRecord extends AuditEntry {
   v: 1;

@@ -19,6 +19,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import { interruptedResult } from './interrupted-result.js';
 import { HeadCapture, TailCapture } from './output-capture.js';
 import {
   type TargetNode,
@@ -178,17 +179,11 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       });
     }
     if (request.signal.aborted) {
-      return {
-        termination: 'cancelled',
-        exitCode: null,
-        signal: null,
-        stdout: new Uint8Array(),
-        stdoutTruncated: false,
-        stderr: new Uint8Array(),
-        stderrTruncated: false,
-        timings: { connectMs: 0, execMs: 0, totalMs: 0 },
-        metadata: { started: false },
-      };
+      return interruptedResult(
+        'cancelled',
+        { connectMs: 0, execMs: 0, totalMs: 0 },
+        { started: false },
+      );
     }
     const file = await pluginFile(request);
     const stdout = new HeadCapture(request.limits.maxStdoutBytes);
