@@ -11,7 +11,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,23 +105,4 @@ export function createCliSandbox(): CliSandbox {
     },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
-}
-
-/**
- * True when `pid` is a live process; a zombie counts as dead (in some containers PID 1 never
- * reaps orphans, so `kill -0` alone would report killed processes alive).
- */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
 }

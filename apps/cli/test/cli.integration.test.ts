@@ -3,9 +3,11 @@
  * code AND the process exit code, and that an audit record was written. Build first:
  * `npx turbo run build --filter=@rune/cli...`.
  */
+
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isProcessAlive } from '@rune/core/testing';
 import { validateBpcsResponse } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +16,6 @@ import {
   type CliSandbox,
   cliIsBuilt,
   createCliSandbox,
-  isProcessAlive,
 } from './cli-harness.js';
 
 let sandbox: CliSandbox;

@@ -15,8 +15,8 @@ import {
   type RuneRunOptions,
   selectTargets,
 } from '../src/index.js';
+import { isProcessAlive } from '../src/testing/process-alive.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
-import { isProcessAlive } from './process-alive.js';
 
 const PROBE = new URL('./fixtures/fleet/fleet-probe.sh', import.meta.url).pathname;
 

@@ -11,8 +11,8 @@ import {
   type TRANSPORT_SPECIFICATION_VERSION,
   verifyAuditLog,
 } from '../src/index.js';
+import { isProcessAlive } from '../src/testing/process-alive.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
-import { isProcessAlive } from './process-alive.js';
 
 let fx: FixtureEnv;
 let rune: Rune;

@@ -1,7 +1,9 @@
 /** Shared helpers of the integration tests: plugins from inline scripts, requests, transports. */
+
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
+import { isProcessAlive } from '@rune/core/testing';
 import { RuneError } from '@rune/protocol';
 import { expect } from 'vitest';
 import { createSshTransport, type SshTransportOptions } from '../src/index.js';
@@ -73,14 +75,8 @@ export async function rejection(promise: Promise<unknown>): Promise<RuneError> {
 }
 
 /** True while `pid` is a live (non-zombie) process on this machine. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+/** True when `pid` is a live (non-zombie) process. */
+export const isAlive = isProcessAlive;
 
 /** Waits up to `ms` for every pid to be gone; returns the survivors. */
 export async function waitGone(pids: number[], ms = 5000): Promise<number[]> {

@@ -17,6 +17,7 @@ export {
   SLEEPER_SCRIPT,
   STREAMS_SCRIPT,
 } from './conformance-plugins.js';
+export { isProcessAlive } from './process-alive.js';
 export {
   createTestPlugin,
   DEFAULT_TEST_PLUGIN_ACTION,
