@@ -1075,13 +1075,32 @@ _bpcs_schema_error() {
   bpcs_fail 2 SCHEMA_VIOLATION "RCS request: $1" "{\"pointer\":\"$2\"}"
 }
 
+# A plugin killed with SIGKILL (RUNE's last resort after a timeout; SSM's only way) runs no
+# trap, so its scratch directory would stay behind. Each run therefore removes the scratch
+# directories of earlier runs whose process is gone: the directory name carries the owner's
+# pid, only directories this user owns are touched, and a live pid (or one reused by another
+# live process) keeps its directory.
+_bpcs_sweep_stale_tmpdirs() {
+  local dir pid
+  for dir in "${TMPDIR:-/tmp}"/rune-plugin.*.*; do
+    [[ -d $dir && ! -L $dir && -O $dir ]] || continue
+    pid=${dir##*/rune-plugin.}
+    pid=${pid%%.*}
+    [[ $pid =~ ^[0-9]+$ ]] || continue
+    [[ -d /proc/$pid ]] && continue
+    kill -0 "$pid" 2>/dev/null && continue
+    rm -rf -- "$dir"
+  done
+}
+
 # bpcs_init NAME VERSION — reads and validates the RCS request from stdin. Call it once, first.
 # Sets BPCS_TRACE_ID, BPCS_MESSAGE_ID, BPCS_ACTION, BPCS_NODE, BPCS_TRANSPORT, BPCS_DEPLOY_MODE,
 # BPCS_DRY_RUN (true|false), BPCS_TIMEOUT_MS, BPCS_JSON_PARSER (jq|bash), BPCS_TMPDIR.
 bpcs_init() {
   BPCS_PLUGIN_NAME=$1
   BPCS_PLUGIN_VERSION=$2
-  BPCS_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/rune-plugin.XXXXXXXX") || BPCS_TMPDIR=
+  _bpcs_sweep_stale_tmpdirs
+  BPCS_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/rune-plugin.$$.XXXXXXXX") || BPCS_TMPDIR=
   BPCS_INPUT=$(head -c "$((BPCS_MAX_INPUT_BYTES + 1))")
   _bpcs_salvage_ids "$BPCS_INPUT"
   if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then

@@ -384,6 +384,28 @@ describe('output', () => {
     expect(readFileSync(file, 'utf8')).toBe('hello\n');
   });
 
+  it('removes scratch dirs that SIGKILLed runs left behind, and only those', async () => {
+    const { mkdirSync, existsSync, rmSync } = await import('node:fs');
+    // A pid that cannot be running: above the kernel's pid_max ceiling (4194304).
+    const dead = join(ws.root, 'rune-plugin.4194999.deadbeef');
+    // This test process is alive: its directory must survive.
+    const live = join(ws.root, `rune-plugin.${process.pid}.cafebabe`);
+    // Not ours by name: never touched.
+    const other = join(ws.root, 'rune-plugin-other.123.x');
+    for (const dir of [dead, live, other]) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dead, 'jq.err'), 'stale');
+    try {
+      const request = makeRequest('probe');
+      const run = runProbe('echo', request, {}, { TMPDIR: ws.root });
+      expect(evaluate(run, request).ok, run.stderr).toBe(true);
+      expect(existsSync(dead)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(existsSync(other)).toBe(true);
+    } finally {
+      for (const dir of [dead, live, other]) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('answers SIGTERM with a failure document and removes its temp dir', async () => {
     const request = makeRequest('probe');
     const child = spawn('/bin/bash', [probe], {
