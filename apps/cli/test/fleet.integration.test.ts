@@ -86,6 +86,15 @@ function pgrep(marker: string): number[] {
   return pids;
 }
 
+/** Waits up to 10 s for every process matching `marker` to be gone; returns the survivors. */
+async function survivors(marker: string): Promise<number[]> {
+  const deadline = Date.now() + 10_000;
+  while (pgrep(marker).length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return pgrep(marker);
+}
+
 async function auditRecords(trace: string): Promise<
   {
     node: string | null;
@@ -272,11 +281,7 @@ describe('rune run across a real sshd fleet', () => {
     for (const node of document.nodes) expect(node.error?.code).toBe('DEADLINE_EXCEEDED');
     expect(document.nodes.filter((node) => node.started_at !== null)).toHaveLength(2);
     expect(document.summary).toMatchObject({ total: HOSTS, failed: 2, skipped: 2 });
-    const gone = Date.now() + 10_000;
-    while (pgrep(SLOW_MARKER).length > 0 && Date.now() < gone) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(pgrep(SLOW_MARKER)).toEqual([]);
+    expect(await survivors(SLOW_MARKER)).toEqual([]);
   });
 
   it('Ctrl-C (SIGINT) mid-run: summary printed, every node audited, remote processes killed, exit 130', async () => {
@@ -337,11 +342,7 @@ describe('rune run across a real sshd fleet', () => {
     expect(records.map((record) => record.node).sort()).toEqual([...hostNames].sort());
     for (const record of records) expect(record.error_code).toBe('RUN_CANCELLED');
     // The remote plugins (and their sleep) are gone, not orphaned.
-    const gone = Date.now() + 10_000;
-    while (pgrep(SLOW_MARKER).length > 0 && Date.now() < gone) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(pgrep(SLOW_MARKER)).toEqual([]);
+    expect(await survivors(SLOW_MARKER)).toEqual([]);
     expect(pgrep(join(sandbox.root, 'remote-cache'))).toEqual([]);
   });
 
@@ -374,11 +375,7 @@ describe('rune run across a real sshd fleet', () => {
     expect(await exited).toBe(130);
     expect(stdout).toMatch(/Summary {2}noop on 4 nodes in .*\(interrupted\)/);
     expect(stdout).toMatch(/RUN_CANCELLED \(4\)/);
-    const gone = Date.now() + 10_000;
-    while (pgrep(SLOW_MARKER).length > 0 && Date.now() < gone) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(pgrep(SLOW_MARKER)).toEqual([]);
+    expect(await survivors(SLOW_MARKER)).toEqual([]);
     expect(pgrep(join(sandbox.root, 'remote-cache'))).toEqual([]);
   });
 
