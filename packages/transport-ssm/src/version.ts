@@ -1,2 +1,2 @@
-/** The version of @rune/transport-ssm (kept in step with package.json by the release process). */
+/** The version of @rune/transport-ssm; `version.test.ts` keeps it equal to package.json. */
 export const VERSION = '0.1.0';
