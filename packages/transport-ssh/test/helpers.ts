@@ -74,7 +74,6 @@ export async function rejection(promise: Promise<unknown>): Promise<RuneError> {
   throw new Error('expected a rejection');
 }
 
-/** True while `pid` is a live (non-zombie) process on this machine. */
 /** True when `pid` is a live (non-zombie) process. */
 export const isAlive = isProcessAlive;
 

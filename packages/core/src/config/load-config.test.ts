@@ -1,19 +1,9 @@
-import { RuneError } from '@rune/protocol';
 import { describe, expect, it } from 'vitest';
+import { catchRuneError } from '../testing/catch-rune-error.js';
 import { describeConfig, loadConfig } from './load-config.js';
 
 const home = '/home/op';
 const files = (map: Record<string, string>) => (path: string) => map[path];
-
-function captureError(fn: () => unknown): RuneError {
-  try {
-    fn();
-  } catch (error) {
-    if (RuneError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RuneError');
-}
 
 describe('loadConfig', () => {
   it('gives defaults with their source and XDG-derived paths', () => {
@@ -59,7 +49,7 @@ describe('loadConfig', () => {
   });
 
   it('rejects an unknown key naming the file and key path', () => {
-    const error = captureError(() =>
+    const error = catchRuneError(() =>
       loadConfig({
         env: {},
         home,
@@ -73,7 +63,7 @@ describe('loadConfig', () => {
   });
 
   it('rejects an unknown section and a wrong type', () => {
-    const error = captureError(() =>
+    const error = catchRuneError(() =>
       loadConfig({
         env: {},
         home,
@@ -92,7 +82,7 @@ describe('loadConfig', () => {
   });
 
   it('rejects invalid TOML with line and column', () => {
-    const error = captureError(() =>
+    const error = catchRuneError(() =>
       loadConfig({
         env: {},
         home,
@@ -106,11 +96,11 @@ describe('loadConfig', () => {
 
   it('rejects a missing --config file and a bad env value', () => {
     expect(
-      captureError(() =>
+      catchRuneError(() =>
         loadConfig({ env: {}, home, cwd: '/w', configFile: '/nope.toml', readFile: files({}) }),
       ).code,
     ).toBe('INVALID_CONFIG');
-    const error = captureError(() =>
+    const error = catchRuneError(() =>
       loadConfig({
         env: { RUNE_EXECUTION_CONCURRENCY: 'x' },
         home,
@@ -122,7 +112,7 @@ describe('loadConfig', () => {
   });
 
   it('rejects flags of the wrong type', () => {
-    const error = captureError(() =>
+    const error = catchRuneError(() =>
       loadConfig({
         env: {},
         home,

@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RuneError } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catchRuneError } from '../testing/catch-rune-error.js';
 import { loadInventory, parseInventory } from './inventory.js';
 
 const FLEET = `
@@ -31,16 +31,6 @@ groups:
   frontline: ['@eu-web', db01, '!web03']
   numbered: ['web0[12]']
 `;
-
-function thrown(fn: () => unknown): RuneError {
-  try {
-    fn();
-  } catch (error) {
-    if (RuneError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RuneError');
-}
 
 describe('parseInventory', () => {
   it('applies defaults, keeps file order and resolves groups', () => {
@@ -79,14 +69,16 @@ describe('parseInventory', () => {
   });
 
   it('reports YAML syntax errors with file and line', () => {
-    const error = thrown(() => parseInventory('nodes:\n  web01: [a\n', { file: 'f.yaml' }));
+    const error = catchRuneError(() => parseInventory('nodes:\n  web01: [a\n', { file: 'f.yaml' }));
     expect(error.code).toBe('INVALID_INVENTORY');
     expect(error.message).toMatch(/^f\.yaml:\d+:\d+: \/ is not valid YAML/);
     expect(error.details).toMatchObject({ file: 'f.yaml', pointer: '' });
   });
 
   it('rejects duplicate keys', () => {
-    const error = thrown(() => parseInventory('nodes:\n  a: ~\n  a: ~\n', { file: 'f.yaml' }));
+    const error = catchRuneError(() =>
+      parseInventory('nodes:\n  a: ~\n  a: ~\n', { file: 'f.yaml' }),
+    );
     expect(error.code).toBe('INVALID_INVENTORY');
   });
 
@@ -101,7 +93,7 @@ describe('parseInventory', () => {
     ['nodes: {}\nextra: 1\n', '/extra', 2],
     ['defaults:\n  tags: [x]\nnodes: {}\n', '/defaults/tags', 2],
   ])('names the path of a schema violation: %j', (text, pointer, line) => {
-    const error = thrown(() => parseInventory(text, { file: 'fleet.yaml' }));
+    const error = catchRuneError(() => parseInventory(text, { file: 'fleet.yaml' }));
     expect(error.code).toBe('INVALID_INVENTORY');
     expect(error.details).toMatchObject({ file: 'fleet.yaml', pointer, line });
     expect(error.message).toContain(`fleet.yaml:${line}:`);
@@ -113,7 +105,7 @@ describe('parseInventory', () => {
     ['- a\n- b\n', 'a list'],
     ['groups: {}\n', 'no nodes'],
   ])('rejects %j (%s)', (text) => {
-    expect(thrown(() => parseInventory(text)).code).toBe('INVALID_INVENTORY');
+    expect(catchRuneError(() => parseInventory(text)).code).toBe('INVALID_INVENTORY');
   });
 
   it.each([
@@ -125,7 +117,7 @@ describe('parseInventory', () => {
     ['nodes: { a: ~ }\ngroups: { all: [a] }\n', /reserved/],
     ['nodes: { a: ~ }\ngroups: { g: ["@h"], h: ["@g"] }\n', /cycle: @g -> @h -> @g/],
   ])('rejects broken groups: %j', (text, message) => {
-    const error = thrown(() => parseInventory(text, { file: 'i.yaml' }));
+    const error = catchRuneError(() => parseInventory(text, { file: 'i.yaml' }));
     expect(error.code).toBe('INVALID_INVENTORY');
     expect(error.message).toMatch(message);
     expect(error.details?.pointer).toMatch(/^\/groups\//);
@@ -139,7 +131,7 @@ describe('parseInventory', () => {
       'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
       'nodes: {}',
     ].join('\n');
-    expect(thrown(() => parseInventory(bomb)).code).toBe('INVALID_INVENTORY');
+    expect(catchRuneError(() => parseInventory(bomb)).code).toBe('INVALID_INVENTORY');
   });
 });
 

@@ -1,5 +1,5 @@
-import { RuneError } from '@rune/protocol';
 import { describe, expect, it } from 'vitest';
+import { catchRuneError } from '../testing/catch-rune-error.js';
 import { parseInventory } from './inventory.js';
 import { selectTargets } from './select-targets.js';
 
@@ -22,16 +22,6 @@ groups:
 
 const names = (selections: string[]): string[] =>
   selectTargets(selections, { inventory }).map((target) => target.node.name);
-
-function thrown(fn: () => unknown): RuneError {
-  try {
-    fn();
-  } catch (error) {
-    if (RuneError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RuneError');
-}
 
 describe('selectTargets with an inventory', () => {
   it.each([
@@ -92,7 +82,7 @@ describe('selectTargets with an inventory', () => {
   });
 
   it('lists every unknown name, group and tag with suggestions', () => {
-    const error = thrown(() => names(['web1,@wbe,tag:europe,tag:us+nope*', 'zzz', 'web1']));
+    const error = catchRuneError(() => names(['web1,@wbe,tag:europe,tag:us+nope*', 'zzz', 'web1']));
     expect(error.code).toBe('UNKNOWN_NODE');
     expect(error.message).toContain('web1 (did you mean web01?)');
     expect(error.message).toContain('@wbe (did you mean @web?)');
@@ -107,7 +97,7 @@ describe('selectTargets with an inventory', () => {
   });
 
   it('treats an unknown name in an exclusion as unknown too', () => {
-    expect(thrown(() => names(['@web,!web09'])).code).toBe('UNKNOWN_NODE');
+    expect(catchRuneError(() => names(['@web,!web09'])).code).toBe('UNKNOWN_NODE');
   });
 
   it('accepts localhost even when it is not in the inventory', () => {
@@ -117,14 +107,14 @@ describe('selectTargets with an inventory', () => {
   });
 
   it('reports an empty result as NO_TARGETS', () => {
-    expect(thrown(() => names(['@web,!tag:web'])).code).toBe('NO_TARGETS');
-    expect(thrown(() => names(['tag:us+tag:eu'])).code).toBe('NO_TARGETS');
-    expect(thrown(() => names([])).code).toBe('NO_TARGETS');
+    expect(catchRuneError(() => names(['@web,!tag:web'])).code).toBe('NO_TARGETS');
+    expect(catchRuneError(() => names(['tag:us+tag:eu'])).code).toBe('NO_TARGETS');
+    expect(catchRuneError(() => names([])).code).toBe('NO_TARGETS');
   });
 
   it('reports malformed selectors as INVALID_TARGET before looking anything up', () => {
-    expect(thrown(() => names(['nope,a,,b'])).code).toBe('INVALID_TARGET');
-    expect(thrown(() => names(['@web', '!'])).code).toBe('INVALID_TARGET');
+    expect(catchRuneError(() => names(['nope,a,,b'])).code).toBe('INVALID_TARGET');
+    expect(catchRuneError(() => names(['@web', '!'])).code).toBe('INVALID_TARGET');
   });
 });
 
@@ -155,19 +145,19 @@ describe('selectTargets without an inventory', () => {
   });
 
   it('refuses groups, tags and globs with a hint about the inventory', () => {
-    const error = thrown(() => selectTargets(['@web,tag:eu,web*']));
+    const error = catchRuneError(() => selectTargets(['@web,tag:eu,web*']));
     expect(error.code).toBe('UNKNOWN_NODE');
     expect(error.message).toContain('no inventory');
     expect(error.details?.unknown).toHaveLength(3);
   });
 
   it('rejects malformed ad-hoc names with INVALID_TARGET', () => {
-    expect(thrown(() => selectTargets(['web01:99999'])).code).toBe('INVALID_TARGET');
-    expect(thrown(() => selectTargets(['a@b@c'])).code).toBe('INVALID_TARGET');
+    expect(catchRuneError(() => selectTargets(['web01:99999'])).code).toBe('INVALID_TARGET');
+    expect(catchRuneError(() => selectTargets(['a@b@c'])).code).toBe('INVALID_TARGET');
   });
 
   it('reports only-exclusions as NO_TARGETS', () => {
-    expect(thrown(() => selectTargets(['!web01'])).code).toBe('NO_TARGETS');
+    expect(catchRuneError(() => selectTargets(['!web01'])).code).toBe('NO_TARGETS');
   });
 });
 

@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RuneError } from '@rune/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { catchRuneError } from '../testing/catch-rune-error.js';
 import { discoverPlugins, suggestActions } from './plugin-registry.js';
 
 let root: string;
@@ -44,16 +44,6 @@ function registry() {
       { kind: 'plugin_dir', dir: d.site },
     ],
   });
-}
-
-function errorOf(fn: () => unknown): RuneError {
-  try {
-    fn();
-  } catch (error) {
-    if (RuneError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected RuneError');
 }
 
 beforeEach(() => {
@@ -103,21 +93,21 @@ describe('discoverPlugins', () => {
     plugin(d.user, 'noexec.sh', 'echo', 0o644);
     const reg = registry();
     for (const bad of ['../../etc/passwd', 'A B', 'rm;ls', '', 'x'.repeat(65)]) {
-      expect(errorOf(() => reg.resolve(bad)).code).toBe('INVALID_ACTION_NAME');
+      expect(catchRuneError(() => reg.resolve(bad)).code).toBe('INVALID_ACTION_NAME');
     }
-    const unknown = errorOf(() => reg.resolve('check-dsk'));
+    const unknown = catchRuneError(() => reg.resolve('check-dsk'));
     expect(unknown.code).toBe('UNKNOWN_ACTION');
     expect(unknown.message).toContain('did you mean check-disk');
-    const broken = errorOf(() => reg.resolve('broken'));
+    const broken = catchRuneError(() => reg.resolve('broken'));
     expect(broken.code).toBe('INVALID_MANIFEST');
     expect(broken.message).toContain('broken.manifest.json');
-    expect(errorOf(() => reg.resolve('mismatch')).code).toBe('INVALID_MANIFEST');
-    expect(errorOf(() => reg.resolve('noexec')).code).toBe('PLUGIN_NOT_EXECUTABLE');
+    expect(catchRuneError(() => reg.resolve('mismatch')).code).toBe('INVALID_MANIFEST');
+    expect(catchRuneError(() => reg.resolve('noexec')).code).toBe('PLUGIN_NOT_EXECUTABLE');
   });
 
   it('reports a plugin dir that is not a directory as unreadable', () => {
     writeFileSync(join(root, 'site'), 'not a dir');
-    expect(errorOf(() => registry()).code).toBe('PLUGIN_DIR_UNREADABLE');
+    expect(catchRuneError(() => registry()).code).toBe('PLUGIN_DIR_UNREADABLE');
   });
 
   it('suggests near names', () => {

@@ -3,6 +3,7 @@
  * (Vitest is a peer dependency of this subpath) and builders for inline test plugins.
  */
 
+export { catchRuneError } from './catch-rune-error.js';
 export {
   type ConformancePlugins,
   createConformancePlugins,
