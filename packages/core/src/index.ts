@@ -162,6 +162,15 @@ export {
 } from './transport/local-transport.js';
 export { HeadCapture, TailCapture } from './transport/output-capture.js';
 export {
+  createRunMarker,
+  parseSweepOutput,
+  RUN_MARKER_PATTERN,
+  RUN_MARKER_VARIABLE,
+  SWEEP_FUNCTION_SH,
+  type SweepOutcome,
+} from './transport/run-marker.js';
+export {
+  type ContainmentReport,
   type FetchedArtifact,
   type OutputLimits,
   type TargetNode,

@@ -86,6 +86,34 @@ export interface TransportExecRequest {
 /** How the process ended. */
 export type Termination = 'exit' | 'signal' | 'timeout' | 'cancelled';
 
+/**
+ * How a transport made sure nothing the run started keeps running (see `run-marker.ts`).
+ *
+ * The rule every transport follows (the conformance suite checks it): **a run ends when the
+ * plugin process itself exits** (or is killed on timeout or cancel). At that moment the transport
+ * kills every process the run started that is still alive — children in the plugin's process
+ * group, children that moved to a session of their own, a background child still holding stdout
+ * open — and counts them here. Output written before that point is kept and judged as usual, so a
+ * leftover child neither delays the result nor turns a valid result into a timeout.
+ */
+export interface ContainmentReport {
+  /**
+   * How processes were found: `run-marker` (every descendant, by the inherited
+   * `RUNE_RUN_MARKER` variable), `process-group` (the plugin's group only: a child that called
+   * `setsid` escapes), `none` (the transport cannot find them).
+   */
+  method: 'run-marker' | 'process-group' | 'none';
+  /** Processes the run left behind (or that were running at timeout/cancel) and that were killed. */
+  killed: number;
+  /**
+   * True when the transport could check that nothing the run started is still running. False
+   * says a promise could not be kept on this node; `detail` says why.
+   */
+  complete: boolean;
+  /** Why containment is incomplete (e.g. `/proc` not readable, the sweep could not be sent). */
+  detail?: string;
+}
+
 /** What the process did. */
 export interface TransportExecResult {
   termination: Termination;
@@ -103,6 +131,12 @@ export interface TransportExecResult {
   timings: { connectMs: number; execMs: number; totalMs: number };
   /** Transport facts worth recording (shipped: boolean, command id, connection reused, ...). */
   metadata?: Record<string, unknown>;
+  /**
+   * What was killed when the run ended, and whether containment was complete. Transports that
+   * implement this specification version set it on every result; core records it in the node
+   * result and the audit trail.
+   */
+  containment?: ContainmentReport;
 }
 
 /** A file fetched from a node. */

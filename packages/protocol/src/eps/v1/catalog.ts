@@ -244,6 +244,12 @@ export const ERROR_CATALOG = {
   ),
 
   // --- policy: refused for safety (exit 4) ---
+  PLUGIN_CACHE_UNSAFE: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The plugin cache (or a preinstalled plugin) is in a path another user could change: a component is a symlink, not owned by the login user or root, or writable by others; nothing was executed.',
+  ),
   HOST_KEY_UNKNOWN: entry(
     'policy',
     X.POLICY,
