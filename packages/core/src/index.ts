@@ -169,6 +169,7 @@ export {
   SWEEP_FUNCTION_SH,
   type SweepOutcome,
 } from './transport/run-marker.js';
+export { findUnsafePathComponent, SAFE_PATH_FUNCTION_SH } from './transport/safe-path.js';
 export {
   type ContainmentReport,
   type FetchedArtifact,
