@@ -12,6 +12,15 @@ import { BpcsResponseSchema } from './bpcs/v1/schema.js';
 import { EpsErrorSchema } from './eps/v1/schema.js';
 import { MrsManifestSchema } from './mrs/v1/schema.js';
 import { RcsRequestSchema } from './rcs/v1/schema.js';
+import {
+  RunEventSchema,
+  RunEventStreamSchema,
+  RunNodeResultSchema,
+  RunOutputLineSchema,
+  RunPlanSchema,
+  RunResultDocumentSchema,
+  RunSummarySchema,
+} from './run/v1/schema.js';
 
 /** The JSON Schema dialect of every generated schema. */
 export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
@@ -20,7 +29,10 @@ export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
 export type JsonSchemaDocument = { [key: string]: unknown };
 
 /** The `$id` of a generated schema: `urn:rune:schema:<protocol>:v1:<document>`. */
-export function jsonSchemaId(protocol: 'rcs' | 'bpcs' | 'mrs' | 'eps', document: string): string {
+export function jsonSchemaId(
+  protocol: 'rcs' | 'bpcs' | 'mrs' | 'eps' | 'run',
+  document: string,
+): string {
   return `urn:rune:schema:${protocol}:v1:${document}`;
 }
 
@@ -56,6 +68,50 @@ const BPCS_PAIRING_RULES: JsonSchemaDocument = {
 export const MRS_RULES_BEYOND_SCHEMA =
   'Beyond this schema, a manifest MUST satisfy (specs/mrs-v1.md): every name in parameters.required is declared in parameters.properties; array parameters declare items and only they do; minimum <= maximum, minLength <= maxLength, minItems <= maxItems; every pattern is a valid ECMA-262 regular expression; every default satisfies its own parameter.';
 
+/** The run-document rules beyond JSON Schema, stated where a validator user will read them. */
+export const RUN_RULES_BEYOND_SCHEMA =
+  'Beyond this schema, run documents MUST satisfy the rules of specs/run-v1.md ("Rules beyond the schema"): sensitive parameter values are "[REDACTED]" in plans; plan requests match their plan and node; node status, error, exit_code and response agree, an embedded BPCS result obeys the BPCS result/error pairing, incomplete containment says why; summary counts add up and match the nodes; trace_id, action and exit_code agree between a document and its summary and plan; status agrees with exit_code and summary; an event stream starts with run-start at seq 1, seq strictly increases, and node events match the plan.';
+
+/** File names of the generated run-document schemas, keyed by document kind. */
+export const RUN_JSON_SCHEMA_FILES = {
+  plan: 'run-v1.plan.schema.json',
+  'node-result': 'run-v1.node-result.schema.json',
+  summary: 'run-v1.summary.schema.json',
+  result: 'run-v1.result.schema.json',
+  line: 'run-v1.line.schema.json',
+  event: 'run-v1.event.schema.json',
+  stream: 'run-v1.stream.schema.json',
+} as const;
+/** A kind of run document, as named in {@link RUN_JSON_SCHEMA_FILES} and the example corpus. */
+export type RunDocumentKind = keyof typeof RUN_JSON_SCHEMA_FILES;
+
+const RUN_SCHEMAS: Record<RunDocumentKind, { schema: TSchema; description: string }> = {
+  plan: {
+    schema: RunPlanSchema,
+    description:
+      'Run v1 execution plan (rune-execution-plan/v1): what would run where, sensitive parameters redacted.',
+  },
+  'node-result': {
+    schema: RunNodeResultSchema,
+    description: 'Run v1 node result: the outcome of one node.',
+  },
+  summary: { schema: RunSummarySchema, description: 'Run v1 summary: the totals of a run.' },
+  result: {
+    schema: RunResultDocumentSchema,
+    description:
+      'Run v1 result document (rune-run-result/v1): what `rune run --output json` prints.',
+  },
+  line: {
+    schema: RunOutputLineSchema,
+    description: 'Run v1 output line: one line of `rune run --output jsonl`.',
+  },
+  event: { schema: RunEventSchema, description: 'Run v1 event: one event of a run.' },
+  stream: {
+    schema: RunEventStreamSchema,
+    description: 'Run v1 event stream: the events of one run as recorded, in order.',
+  },
+};
+
 /** File names of the generated schemas, keyed by protocol. */
 export const JSON_SCHEMA_FILES = {
   rcs: 'rcs-v1.request.schema.json',
@@ -83,6 +139,15 @@ export function buildJsonSchemas(): Record<string, JsonSchemaDocument> {
       description:
         'EPS v1 error: the one wire shape of every error RUNE or a plugin reports. Codes RUNE emits are listed in specs/eps-v1.md.',
     }),
+    ...Object.fromEntries(
+      Object.entries(RUN_SCHEMAS).map(([kind, { schema, description }]) => [
+        RUN_JSON_SCHEMA_FILES[kind as RunDocumentKind],
+        document(schema, jsonSchemaId('run', kind), {
+          description,
+          $comment: RUN_RULES_BEYOND_SCHEMA,
+        }),
+      ]),
+    ),
   };
 }
 

@@ -12,11 +12,29 @@ import { EpsErrorSchema } from './eps/v1/schema.js';
 import { type JsonSchemaDocument, toPlainJsonSchema } from './json-schema.js';
 import { MrsManifestSchema, MrsParameterSchema } from './mrs/v1/schema.js';
 import { RcsRequestSchema } from './rcs/v1/schema.js';
+import {
+  NodeEndEventSchema,
+  NodeStartEventSchema,
+  RunEndEventSchema,
+  RunNodeResultSchema,
+  RunPlanSchema,
+  RunResultDocumentSchema,
+  RunStartEventSchema,
+  RunSummarySchema,
+} from './run/v1/schema.js';
 
 type Node = JsonSchemaDocument;
 
 /** Titles of schemas documented in their own table: referenced, never expanded inline. */
-const DOCUMENTED_ELSEWHERE = new Set(['EPS v1 error', 'MRS v1 parameter']);
+const DOCUMENTED_ELSEWHERE = new Set([
+  'EPS v1 error',
+  'MRS v1 parameter',
+  'BPCS v1 result',
+  'RCS v1 request',
+  'Run v1 execution plan',
+  'Run v1 node result',
+  'Run v1 summary',
+]);
 const MAX_SHOWN_PATTERN = 64;
 
 const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -185,6 +203,14 @@ export function buildSpecSections(): Record<string, string> {
     'mrs-parameter-fields': renderFieldTable(MrsParameterSchema),
     'eps-fields': renderFieldTable(EpsErrorSchema),
     'eps-catalog': renderErrorCatalogTable(),
+    'run-plan-fields': renderFieldTable(RunPlanSchema),
+    'run-node-result-fields': renderFieldTable(RunNodeResultSchema),
+    'run-summary-fields': renderFieldTable(RunSummarySchema),
+    'run-result-fields': renderFieldTable(RunResultDocumentSchema),
+    'run-event-run-start-fields': renderFieldTable(RunStartEventSchema),
+    'run-event-node-start-fields': renderFieldTable(NodeStartEventSchema),
+    'run-event-node-end-fields': renderFieldTable(NodeEndEventSchema),
+    'run-event-run-end-fields': renderFieldTable(RunEndEventSchema),
   };
 }
 
