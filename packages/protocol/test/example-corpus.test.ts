@@ -13,6 +13,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import {
   buildJsonSchemas,
+  DEFAULT_MAX_RUN_DOCUMENT_BYTES,
   isErrorCode,
   JSON_SCHEMA_FILES,
   type ParseResult,
@@ -20,18 +21,51 @@ import {
   parseEpsError,
   parseMrsManifest,
   parseRcsRequest,
+  parseRunEvent,
+  parseRunEventStream,
+  parseRunNodeResult,
+  parseRunOutputLine,
+  parseRunPlan,
+  parseRunResultDocument,
+  parseRunSummary,
+  RUN_JSON_SCHEMA_FILES,
+  type RunDocumentKind,
 } from '../src/index.js';
 
 const examplesDir = fileURLToPath(new URL('../../../specs/examples/', import.meta.url));
 
-type Protocol = 'rcs' | 'bpcs' | 'mrs' | 'eps';
-const parsers: Record<Protocol, (input: Uint8Array) => ParseResult<unknown>> = {
+type Protocol = 'rcs' | 'bpcs' | 'mrs' | 'eps' | 'run';
+type Parser = (input: Uint8Array) => ParseResult<unknown>;
+const singleDocumentParsers: Record<Exclude<Protocol, 'run'>, Parser> = {
   rcs: (input) => parseRcsRequest(input),
   bpcs: (input) => parseBpcsResponse(input),
   mrs: (input) => parseMrsManifest(input),
   eps: (input) => parseEpsError(input),
 };
-const PROTOCOLS = Object.keys(parsers) as Protocol[];
+/** Run examples are named `<kind>.<name>.json`; the kind chooses the parser and the schema. */
+const runParsers: Record<RunDocumentKind, Parser> = {
+  plan: (input) => parseRunPlan(input),
+  'node-result': (input) => parseRunNodeResult(input),
+  summary: (input) => parseRunSummary(input),
+  result: (input) => parseRunResultDocument(input),
+  line: (input) => parseRunOutputLine(input),
+  event: (input) => parseRunEvent(input),
+  stream: (input) => parseRunEventStream(input),
+};
+const RUN_KINDS = Object.keys(runParsers) as RunDocumentKind[];
+const PROTOCOLS: Protocol[] = [...(Object.keys(singleDocumentParsers) as Protocol[]), 'run'];
+
+function runKindOf(file: string): RunDocumentKind {
+  const kind = RUN_KINDS.find((name) => file.startsWith(`${name}.`));
+  if (kind === undefined) {
+    throw new Error(
+      `run example ${file} must be named <kind>.<name>.json, kind one of ${RUN_KINDS.join(', ')}`,
+    );
+  }
+  return kind;
+}
+const parserFor = (protocol: Protocol, file: string): Parser =>
+  protocol === 'run' ? runParsers[runKindOf(file)] : singleDocumentParsers[protocol];
 const MIN_VALID = 6;
 const MIN_INVALID = 10;
 
@@ -52,13 +86,22 @@ const violationsOf = (result: ParseResult<unknown>): { pointer: string }[] =>
 
 const ajv = new Ajv({ strict: false, allErrors: true });
 const schemas = buildJsonSchemas();
+const compileSchema = (file: string): ValidateFunction => {
+  const schema = schemas[file];
+  if (schema === undefined) throw new Error(`no generated schema ${file}`);
+  return ajv.compile(schema);
+};
 const ajvValidators = Object.fromEntries(
-  PROTOCOLS.map((protocol) => {
-    const schema = schemas[JSON_SCHEMA_FILES[protocol]];
-    if (schema === undefined) throw new Error(`no generated schema for ${protocol}`);
-    return [protocol, ajv.compile(schema)];
-  }),
-) as Record<Protocol, ValidateFunction>;
+  (Object.keys(singleDocumentParsers) as Exclude<Protocol, 'run'>[]).map((protocol) => [
+    protocol,
+    compileSchema(JSON_SCHEMA_FILES[protocol]),
+  ]),
+) as Record<Exclude<Protocol, 'run'>, ValidateFunction>;
+const runAjvValidators = Object.fromEntries(
+  RUN_KINDS.map((kind) => [kind, compileSchema(RUN_JSON_SCHEMA_FILES[kind])]),
+) as Record<RunDocumentKind, ValidateFunction>;
+const validatorFor = (protocol: Protocol, file: string): ValidateFunction =>
+  protocol === 'run' ? runAjvValidators[runKindOf(file)] : ajvValidators[protocol];
 
 describe('example corpus', () => {
   it('has every protocol directory and nothing else', () => {
@@ -81,6 +124,19 @@ describe('example corpus', () => {
         expect(invalid.length).toBeGreaterThanOrEqual(MIN_INVALID);
       });
 
+      if (protocol === 'run') {
+        it('has valid and invalid examples of every run document kind', () => {
+          for (const kind of RUN_KINDS) {
+            expect(valid.filter((file) => runKindOf(file) === kind).length, kind).toBeGreaterThan(
+              0,
+            );
+            expect(invalid.filter((file) => runKindOf(file) === kind).length, kind).toBeGreaterThan(
+              0,
+            );
+          }
+        });
+      }
+
       it('declares an expectation for every invalid example, and only for existing files', () => {
         expect(Object.keys(expected).sort()).toEqual(invalid);
         for (const [file, expectation] of Object.entries(expected)) {
@@ -89,20 +145,20 @@ describe('example corpus', () => {
       });
 
       it.each(valid)('valid/%s parses', (file) => {
-        const result = parsers[protocol](read(join(validDir, file)));
+        const result = parserFor(protocol, file)(read(join(validDir, file)));
         expect(result.ok ? 'ok' : result.error.toJSON()).toBe('ok');
       });
 
       it.each(valid)('valid/%s satisfies the generated JSON Schema', (file) => {
         const text = new TextDecoder().decode(read(join(validDir, file))).replace(/^\uFEFF/, '');
-        const validate = ajvValidators[protocol];
+        const validate = validatorFor(protocol, file);
         expect(validate(JSON.parse(text)) ? 'ok' : validate.errors).toBe('ok');
       });
 
       it.each(invalid)('invalid/%s fails with exactly its expected code', (file) => {
         const expectation = expected[file];
         expect(expectation, `invalid/expected.json has no entry for ${file}`).toBeDefined();
-        const result = parsers[protocol](read(join(invalidDir, file)));
+        const result = parserFor(protocol, file)(read(join(invalidDir, file)));
         expect(result.ok).toBe(false);
         if (result.ok || expectation === undefined) return;
         expect(result.error.code).toBe(expectation.code);
@@ -125,7 +181,7 @@ describe('example corpus', () => {
           const document: unknown = JSON.parse(readFileSync(join(invalidDir, file), 'utf8'));
           const beyondSchema = expected[file]?.json_schema === false;
           // Rules beyond JSON Schema must really be beyond it (else the flag is stale).
-          expect(ajvValidators[protocol](document)).toBe(beyondSchema);
+          expect(validatorFor(protocol, file)(document)).toBe(beyondSchema);
         });
       }
     });
@@ -134,10 +190,21 @@ describe('example corpus', () => {
 
 describe('generated hostile documents', () => {
   const deep = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  const firstValid = (protocol: Protocol): string | undefined => {
+    const files = jsonFiles(join(examplesDir, protocol, 'valid'));
+    // The run corpus is represented by its run-result documents.
+    return protocol === 'run' ? files.find((file) => file.startsWith('result.')) : files[0];
+  };
+  const parsers: Record<Protocol, Parser> = {
+    ...singleDocumentParsers,
+    run: runParsers.result,
+  };
+  const sizeLimit = (protocol: Protocol): number =>
+    protocol === 'run' ? DEFAULT_MAX_RUN_DOCUMENT_BYTES : 1024 * 1024;
   const base: Record<Protocol, string> = Object.fromEntries(
     PROTOCOLS.map((protocol) => {
       const dir = join(examplesDir, protocol, 'valid');
-      const first = jsonFiles(dir)[0];
+      const first = firstValid(protocol);
       if (first === undefined) throw new Error(`no valid ${protocol} example`);
       return [protocol, readFileSync(join(dir, first), 'utf8').replace(/^\uFEFF/, '')];
     }),
@@ -159,7 +226,7 @@ describe('generated hostile documents', () => {
 
   it.each(PROTOCOLS)('%s: a document over the size limit gives DOCUMENT_TOO_LARGE', (protocol) => {
     const document = JSON.parse(base[protocol]) as Record<string, unknown>;
-    const padded = JSON.stringify({ ...document, padding: 'x'.repeat(1024 * 1024) });
+    const padded = JSON.stringify({ ...document, padding: 'x'.repeat(sizeLimit(protocol)) });
     const result = parsers[protocol](new TextEncoder().encode(padded));
     expect(result.ok ? 'ok' : result.error.code).toBe('DOCUMENT_TOO_LARGE');
   });

@@ -271,16 +271,21 @@ export function listRunResultRuleViolations(
       if (nodes.length !== summary.total) {
         push(pointer(base, 'nodes'), `must hold summary.total (${summary.total}) results`);
       } else {
-        const counts = [
-          ['succeeded', 'success'],
-          ['partial', 'partial'],
-          ['failed', 'failure'],
-          ['skipped', 'skipped'],
-        ] as const;
-        for (const [member, status] of counts) {
-          if (summary[member] !== countBy(nodes, status)) {
-            push(pointer(base, 'summary', member), `must equal the number of ${status} nodes`);
-          }
+        // One violation for the whole tally: a node counted in the wrong column breaks two.
+        const counted = {
+          succeeded: countBy(nodes, 'success'),
+          partial: countBy(nodes, 'partial'),
+          failed: countBy(nodes, 'failure'),
+          skipped: countBy(nodes, 'skipped'),
+        };
+        const wrong = (Object.keys(counted) as (keyof typeof counted)[]).filter(
+          (member) => summary[member] !== counted[member],
+        );
+        if (wrong.length > 0) {
+          push(
+            pointer(base, 'summary'),
+            `counts must match the node statuses: ${wrong.map((member) => `${member} ${counted[member]}, not ${summary[member]}`).join('; ')}`,
+          );
         }
       }
     }
