@@ -7,6 +7,8 @@ import {
   JSON_SCHEMA_DIALECT,
   JSON_SCHEMA_FILES,
   jsonSchemaId,
+  RUN_JSON_SCHEMA_FILES,
+  RUN_RULES_BEYOND_SCHEMA,
 } from './json-schema.js';
 
 const schemasDir = new URL('../../../specs/schemas/', import.meta.url);
@@ -16,15 +18,33 @@ const REGENERATE =
 describe('generated JSON Schemas', () => {
   const schemas = buildJsonSchemas();
 
-  it('are one per protocol, with dialect and $id', () => {
-    expect(Object.keys(schemas).sort()).toEqual(Object.values(JSON_SCHEMA_FILES).sort());
-    for (const [protocol, file] of Object.entries(JSON_SCHEMA_FILES)) {
+  it('are one per protocol and one per run document kind, with dialect and $id', () => {
+    expect(Object.keys(schemas).sort()).toEqual(
+      [...Object.values(JSON_SCHEMA_FILES), ...Object.values(RUN_JSON_SCHEMA_FILES)].sort(),
+    );
+    const expectations: [string, Parameters<typeof jsonSchemaId>[0], string][] = [
+      ...Object.entries(JSON_SCHEMA_FILES).map(
+        ([protocol, file]): [string, Parameters<typeof jsonSchemaId>[0], string] => [
+          file,
+          protocol as keyof typeof JSON_SCHEMA_FILES,
+          file.split('.')[1] ?? '',
+        ],
+      ),
+      ...Object.entries(RUN_JSON_SCHEMA_FILES).map(
+        ([kind, file]): [string, Parameters<typeof jsonSchemaId>[0], string] => [file, 'run', kind],
+      ),
+    ];
+    for (const [file, protocol, documentName] of expectations) {
       const schema = schemas[file];
       expect(schema?.$schema).toBe(JSON_SCHEMA_DIALECT);
-      expect(schema?.$id).toBe(
-        jsonSchemaId(protocol as keyof typeof JSON_SCHEMA_FILES, file.split('.')[1] ?? ''),
-      );
+      expect(schema?.$id).toBe(jsonSchemaId(protocol, documentName));
       expect(Object.keys(schema ?? {}).slice(0, 2)).toEqual(['$schema', '$id']);
+    }
+  });
+
+  it('state the run rules beyond JSON Schema in every run schema', () => {
+    for (const file of Object.values(RUN_JSON_SCHEMA_FILES)) {
+      expect(schemas[file]?.$comment).toBe(RUN_RULES_BEYOND_SCHEMA);
     }
   });
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from './eps/v1/catalog.js';
 import { RcsRequestSchema } from './rcs/v1/schema.js';
+import { RunResultDocumentSchema } from './run/v1/schema.js';
 import {
   buildSpecSections,
   normalizeMarkdownTables,
@@ -38,7 +39,14 @@ describe('generated sections of specs/*.md', () => {
   });
 
   it('has one normative document per protocol', () => {
-    for (const file of ['README.md', 'rcs-v1.md', 'bpcs-v1.md', 'mrs-v1.md', 'eps-v1.md']) {
+    for (const file of [
+      'README.md',
+      'rcs-v1.md',
+      'bpcs-v1.md',
+      'mrs-v1.md',
+      'eps-v1.md',
+      'run-v1.md',
+    ]) {
       expect(specFiles).toContain(file);
     }
   });
@@ -55,6 +63,14 @@ describe('renderers', () => {
     const table = renderFieldTable(RcsRequestSchema);
     expect(table).toContain('| `payload.data.options.dry_run` | boolean | yes |');
     expect(table).toContain('`"ship"` or `"preinstalled"`');
+  });
+
+  it('names embedded documents instead of expanding them, also as array items', () => {
+    const table = renderFieldTable(RunResultDocumentSchema);
+    expect(table).toContain('| `nodes` | array of Run v1 node result | yes |');
+    expect(table).toContain('| `plan` | Run v1 execution plan or null | yes |');
+    expect(table).not.toContain('`nodes[].status`');
+    expect(table).not.toContain('`plan.nodes`');
   });
 
   it('normalizes table padding only', () => {

@@ -141,7 +141,14 @@ function walk(node: Node, path: string, required: boolean, rows: string[]): void
     }
   }
   const items = asNode(node.items);
-  if (node.type === 'array' && items !== undefined && asNode(items.properties) !== undefined) {
+  const itemsDocumentedElsewhere =
+    typeof items?.title === 'string' && DOCUMENTED_ELSEWHERE.has(items.title);
+  if (
+    node.type === 'array' &&
+    items !== undefined &&
+    !itemsDocumentedElsewhere &&
+    asNode(items.properties) !== undefined
+  ) {
     const requiredNames = Array.isArray(items.required) ? items.required : [];
     for (const [name, child] of Object.entries(asNode(items.properties) ?? {})) {
       const childNode = asNode(child);

@@ -154,7 +154,9 @@ describe('rune run --output json prints a valid run-result document', () => {
   });
 
   it('for an unknown action', async () => {
-    const document = checkJson(await rune(['run', 'no-such-action', '-n', 'localhost', '-o', 'json']));
+    const document = checkJson(
+      await rune(['run', 'no-such-action', '-n', 'localhost', '-o', 'json']),
+    );
     expect(document.error?.code).toBe('UNKNOWN_ACTION');
   });
 
