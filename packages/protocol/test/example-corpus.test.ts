@@ -5,6 +5,8 @@
  * files are checked against the generated JSON Schemas with an independent validator (Ajv), so the
  * schemas published for other languages agree with the TypeBox validators. A protocol without
  * examples, an example without an expectation, or an expectation without a file fails the run.
+ * The run corpus holds several document kinds, named `<kind>.<name>.json`; the kind chooses the
+ * parser and the schema, and every kind needs valid and invalid examples.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
