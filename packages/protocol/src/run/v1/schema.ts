@@ -8,7 +8,7 @@
  * `source`, timestamps, a node's `containment`) are additive and optional, because the CLI does
  * not produce them yet. Events are new and have no such history: their members are required.
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { CloneType, type Static, Type } from '@sinclair/typebox';
 import { BpcsResponseSchema } from '../../bpcs/v1/schema.js';
 import {
   ActionNameSchema,
@@ -185,7 +185,9 @@ export const RunPlannedNodeSchema = Type.Object(
   {
     target: RunTargetNodeSchema,
     transport: TransportNameSchema,
-    request: RcsRequestSchema,
+    request: CloneType(RcsRequestSchema, {
+      description: 'The exact RCS request the plugin receives on stdin (sensitive values redacted).',
+    }),
     remote_path: Type.Union([PathSchema('Path on the node.'), Type.Null()], {
       description: 'For deploy mode preinstalled: where the plugin is expected on the node.',
     }),
@@ -539,7 +541,9 @@ const eventMembers = <T extends RunEventType>(type: T) => ({
 export const RunStartEventSchema = Type.Object(
   {
     ...eventMembers('run-start'),
-    plan: RunPlanSchema,
+    plan: CloneType(RunPlanSchema, {
+      description: 'The execution plan (sensitive parameters redacted).',
+    }),
     principal: Type.Optional(PrincipalSchema),
     source: Type.Optional(RunSourceSchema),
   },
@@ -568,7 +572,7 @@ export type NodeStartEvent = Static<typeof NodeStartEventSchema>;
 export const NodeEndEventSchema = Type.Object(
   {
     ...eventMembers('node-end'),
-    result: RunNodeResultSchema,
+    result: CloneType(RunNodeResultSchema, { description: 'The final result of the node.' }),
   },
   { additionalProperties: false, title: 'Run v1 node-end event' },
 );
