@@ -299,8 +299,16 @@ export function createRune(options: RuneOptions = {}): Rune {
         return plan;
       } catch (error) {
         const runeError = RuneError.from(error).withContext({ traceId: trace });
-        await rune.recordRefusal(request, runeError);
-        throw runeError;
+        // A refusal runs nothing either way: when its record cannot be written, the refusal is
+        // still what the caller needs to hear, with the audit failure attached.
+        const unaudited = await rune.recordRefusal(request, runeError).then(
+          () => undefined,
+          (auditError: unknown) => RuneError.from(auditError, 'AUDIT_WRITE_FAILED'),
+        );
+        if (unaudited === undefined) throw runeError;
+        throw runeError.withContext({
+          details: { audit_error: { code: unaudited.code, message: unaudited.message } },
+        });
       }
     },
 
