@@ -260,14 +260,51 @@ export async function buildCli(
     )
     .command(
       'audit',
-      'List audit records (filters: --action, --node, --trace, --since)',
+      'List audit records (filters: --action, --node, --trace, --since); attempts without an outcome show as no-outcome',
       (y) =>
         y
           .command(
             'verify',
-            'Verify the audit log hash chain (exit 70 with AUDIT_CHAIN_BROKEN if tampered)',
-            (c) => c.example('$0 audit verify', 'Check the audit log'),
+            'Verify the audit log: hash chain, signatures, sequence, anchored head (exit 70 with AUDIT_CHAIN_BROKEN if tampered)',
+            (c) =>
+              c
+                .option('public-key', {
+                  type: 'string',
+                  describe:
+                    'Verify signatures with this public key (default: the [audit] key_file)',
+                })
+                .option('expect-head', {
+                  type: 'string',
+                  describe: 'Fail unless the log still holds the record with this hash',
+                })
+                .option('anchor', {
+                  type: 'string',
+                  describe:
+                    'Fail unless the log still holds the head saved by `rune audit head -o json`',
+                })
+                .option('allow-unsigned', {
+                  type: 'boolean',
+                  describe:
+                    'Accept a log with no signed record (written before RUNE signed records)',
+                })
+                .example('$0 audit verify', 'Check the audit log with the local key')
+                .example(
+                  '$0 audit verify --public-key audit.pub --anchor head.json',
+                  'Check a copy without the private key, and that nothing was cut from its end',
+                ),
             run(async () => (await import('./commands/audit.js')).auditVerifyCommand),
+          )
+          .command(
+            'key',
+            'Print the public key that verifies the audit signatures (creates the key pair on first use)',
+            (c) => c.example('$0 audit key > audit.pub', 'Export it for an auditor'),
+            run(async () => (await import('./commands/audit.js')).auditKeyCommand),
+          )
+          .command(
+            'head',
+            'Print seq, hash and signature of the last audit record (anchor it elsewhere)',
+            (c) => c.example('$0 audit head -o json > head.json', 'Save the head to check later'),
+            run(async () => (await import('./commands/audit.js')).auditHeadCommand),
           )
           .option('action', { type: 'string', describe: 'Only this action' })
           .option('node', { type: 'string', describe: 'Only this node' })

@@ -486,6 +486,8 @@ describe('other commands', () => {
       ['config', 'show'],
       ['audit'],
       ['audit', 'verify'],
+      ['audit', 'key'],
+      ['audit', 'head'],
     ]) {
       const result = await sandbox.run([...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);

@@ -95,7 +95,10 @@ async function survivors(marker: string): Promise<number[]> {
   return pgrep(marker);
 }
 
-async function auditRecords(trace: string): Promise<
+async function auditRecords(
+  trace: string,
+  event = 'run',
+): Promise<
   {
     node: string | null;
     status: string;
@@ -105,7 +108,10 @@ async function auditRecords(trace: string): Promise<
 > {
   const result = await sandbox.run(['audit', '--trace', trace, '-o', 'json']);
   expect(result.code, result.stderr).toBe(0);
-  return (JSON.parse(result.stdout) as { records: never[] }).records;
+  const { records } = JSON.parse(result.stdout) as { records: { event: string }[] };
+  // A run's intent record precedes its outcomes; the outcomes are what these tests check.
+  if (event === 'run') expect(records[0]?.event).toBe('intent');
+  return records.filter((record) => record.event === event) as never[];
 }
 
 beforeAll(async () => {
@@ -424,7 +430,7 @@ describe('rune run across a real sshd fleet', () => {
     expect(document.error?.message).toContain('web9');
     expect(document.error?.message).toContain('@nope');
     expect(document.nodes).toEqual([]);
-    const records = await auditRecords(document.trace_id);
+    const records = await auditRecords(document.trace_id, 'refusal');
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ node: null, error_code: 'UNKNOWN_NODE' });
   });

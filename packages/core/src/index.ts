@@ -4,9 +4,33 @@
  */
 
 export {
+  findRunsWithoutOutcome,
+  NO_OUTCOME_STATUS,
+  type RunWithoutOutcome,
+} from './audit/audit-attempts.js';
+export {
+  AUDIT_MESSAGE_MAX_BYTES,
+  AUDIT_METADATA_MAX_BYTES,
+  AUDIT_PARAM_VALUE_MAX_BYTES,
+  AUDIT_RECORD_MAX_BYTES,
+  type AuditTruncatedValue,
+  boundAuditEntry,
+} from './audit/audit-bounds.js';
+export {
+  type AuditSigner,
+  auditKeyId,
+  createAuditSigner,
+  loadOrCreateAuditKey,
+  readAuditPublicKey,
+  verifyAuditSignature,
+} from './audit/audit-key.js';
+export { DEFAULT_AUDIT_LOCK_TIMEOUT_MS } from './audit/audit-lock.js';
+export {
   AUDIT_GENESIS_HASH,
+  AUDIT_RECORD_VERSION,
   type AuditEntry,
   type AuditEvent,
+  type AuditHead,
   type AuditRecord,
   type AuditSink,
   type AuditVerification,
@@ -19,6 +43,7 @@ export {
   type RefusalFacts,
   readAuditLog,
   refusalEntry,
+  type VerifyAuditLogOptions,
   verifyAuditLog,
 } from './audit/audit-log.js';
 export {
@@ -148,9 +173,11 @@ export {
   type ActionInfo,
   createRune,
   type PluginInfo,
+  type RunAuditReport,
   type Rune,
   type RuneOptions,
   type RuneRunOptions,
+  type RuneRunOutcome,
   type RunReport,
 } from './rune.js';
 export { interruptedResult } from './transport/interrupted-result.js';

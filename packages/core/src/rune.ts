@@ -1,11 +1,17 @@
 /**
  * `createRune()`: the one object a Node tool author needs. It loads the configuration,
  * discovers plugins, plans and executes runs through the registered transports, and writes the
- * audit trail — one record per node run, per dry run and per refusal — so that embedding RUNE in
- * another tool keeps the same guarantees as the CLI.
+ * audit trail so that embedding RUNE in another tool keeps the same guarantees as the CLI.
+ *
+ * Audit is write-ahead: `execute()` durably records an `intent` (who, what, where, parameters,
+ * run id) before anything is sent to any node, and refuses the run with AUDIT_WRITE_FAILED when
+ * it cannot. Each node's outcome is recorded as it ends; an outcome that cannot be recorded does
+ * not drop the results (the plugin already ran): the run report carries AUDIT_WRITE_FAILED and
+ * its exit code. Dry runs and refusals write one record each.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { RcsSender } from '@rune/protocol';
+import type { EpsError, RcsSender } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
 import {
   type AuditEntry,
@@ -19,6 +25,7 @@ import { type LoadedConfig, loadConfig } from './config/load-config.js';
 import type { EnvironmentOptions } from './config/xdg-dirs.js';
 import { fleetPolicyRecord } from './fleet/policy.js';
 import {
+  aggregateExitCode,
   type ExecutePlanOptions,
   executePlan,
   type NodeRunResult,
@@ -86,10 +93,32 @@ export interface RuneRunOptions {
   onPlan?: (plan: ExecutionPlan) => void;
 }
 
+/** What became of a run's audit records. */
+export interface RunAuditReport {
+  /** Ties the intent record to the outcome records (`run_id` in each). */
+  run_id: string;
+  /** The intent record, written before anything was sent. */
+  intent: { seq: number | null; hash: string };
+  /** Outcome records written. */
+  outcomes_recorded: number;
+  /** Nodes whose outcome record could not be written. */
+  outcomes_missing: string[];
+  /**
+   * AUDIT_WRITE_FAILED when an outcome could not be recorded (the run's results are still
+   * complete; the summary's exit code then is 70), else null.
+   */
+  error: EpsError | null;
+}
+
+/** The outcome of {@link Rune.execute}: the mediator's outcome plus its audit report. */
+export interface RuneRunOutcome extends RunOutcome {
+  audit: RunAuditReport;
+}
+
 /** What {@link Rune.run} returns: the plan, and the outcome unless it was a dry run. */
 export interface RunReport {
   plan: ExecutionPlan;
-  outcome: RunOutcome | null;
+  outcome: RuneRunOutcome | null;
 }
 
 /** Summary of one registered action, for listings. */
@@ -131,8 +160,12 @@ export interface Rune {
    * sensitive parameter is supplied for a node whose transport embeds the request in its command.
    */
   plan(request: PlanRequest, traceId?: string): Promise<ExecutionPlan>;
-  /** Executes a plan; audits one record per node; never throws for node failures. */
-  execute(plan: ExecutionPlan, options?: RuneRunOptions): Promise<RunOutcome>;
+  /**
+   * Executes a plan: first writes the intent record (throws AUDIT_WRITE_FAILED when it cannot,
+   * and then nothing is sent), then one outcome record per node. Never throws for node failures
+   * or for an outcome record that cannot be written (see {@link RunAuditReport}).
+   */
+  execute(plan: ExecutionPlan, options?: RuneRunOptions): Promise<RuneRunOutcome>;
   /** plan() then, unless `request.dryRun`, execute(). A dry run is audited as one record. */
   run(request: PlanRequest, options?: RuneRunOptions): Promise<RunReport>;
   /**
@@ -176,6 +209,10 @@ export function createRune(options: RuneOptions = {}): Rune {
       path: config.core.audit_log ?? `${loaded.dirs.stateHome}/rune/audit.jsonl`,
       host: sender.host,
       now,
+      keyFile: config.audit.key_file ?? `${loaded.dirs.configHome}/rune/audit-key.pem`,
+      ...(config.audit.lock_timeout_ms === undefined
+        ? {}
+        : { lockTimeoutMs: config.audit.lock_timeout_ms }),
     });
   const transports = createTransportRegistry({
     local: () => createLocalTransport(),
@@ -262,42 +299,128 @@ export function createRune(options: RuneOptions = {}): Rune {
         return plan;
       } catch (error) {
         const runeError = RuneError.from(error).withContext({ traceId: trace });
-        await rune.recordRefusal(request, runeError);
-        throw runeError;
+        // A refusal runs nothing either way: when its record cannot be written, the refusal is
+        // still what the caller needs to hear, with the audit failure attached.
+        const unaudited = await rune.recordRefusal(request, runeError).then(
+          () => undefined,
+          (auditError: unknown) => RuneError.from(auditError, 'AUDIT_WRITE_FAILED'),
+        );
+        if (unaudited === undefined) throw runeError;
+        throw runeError.withContext({
+          details: { audit_error: { code: unaudited.code, message: unaudited.message } },
+        });
       }
     },
 
     async execute(plan, runOptions = {}) {
-      await audit.assertWritable?.();
+      const runId = randomBytes(16).toString('hex');
       const params = redactParameters(plan.parameters, plan.sensitive_parameters);
       const fleetPolicy = fleetPolicyRecord({
         ...runOptions.policy,
         concurrency: plan.concurrency,
       });
-      return executePlan(plan, {
+      // Write-ahead: nothing is sent to any node until this record is durable.
+      let intent: Awaited<ReturnType<AuditSink['append']>>;
+      try {
+        intent = await audit.append({
+          event: 'intent',
+          run_id: runId,
+          operator,
+          action: plan.action,
+          plugin: pluginFacts(plan),
+          node: null,
+          nodes: plan.nodes.map((node) => node.target.name),
+          transport: [...new Set(plan.nodes.map((node) => node.transport))].join(','),
+          status: 'started',
+          error_code: null,
+          error_message: null,
+          duration_ms: null,
+          trace_id: plan.trace_id,
+          params,
+          metadata: { fleet_policy: fleetPolicy, timeout_ms: plan.timeout_ms },
+        });
+      } catch (error) {
+        const cause = RuneError.from(error, 'AUDIT_WRITE_FAILED');
+        throw new RuneError(
+          'AUDIT_WRITE_FAILED',
+          `the intent record of this run could not be written (${cause.message}); nothing was sent to any node: RUNE does not run unaudited`,
+          {
+            cause,
+            traceId: plan.trace_id,
+            source: { component: 'rune-core', action: plan.action },
+            details: { ...cause.details, phase: 'intent' },
+          },
+        );
+      }
+      let recorded = 0;
+      const missing: string[] = [];
+      const failures: RuneError[] = [];
+      const outcome = await executePlan(plan, {
         transports,
         ...(runOptions.signal === undefined ? {} : { signal: runOptions.signal }),
         ...(runOptions.policy === undefined ? {} : { policy: runOptions.policy }),
         ...(runOptions.onNodeStart === undefined ? {} : { onNodeStart: runOptions.onNodeStart }),
         onNodeResult: async (result, index) => {
-          await audit.append({
-            event: 'run',
-            operator,
-            action: plan.action,
-            plugin: pluginFacts(plan),
-            node: result.node,
-            transport: result.transport,
-            status: result.status,
-            error_code: result.error?.code ?? null,
-            error_message: result.error?.message ?? null,
-            duration_ms: result.duration_ms,
-            trace_id: plan.trace_id,
-            params,
-            metadata: { ...result.metadata, fleet_policy: fleetPolicy },
-          });
+          try {
+            await audit.append({
+              event: 'run',
+              run_id: runId,
+              operator,
+              action: plan.action,
+              plugin: pluginFacts(plan),
+              node: result.node,
+              transport: result.transport,
+              status: result.status,
+              error_code: result.error?.code ?? null,
+              error_message: result.error?.message ?? null,
+              duration_ms: result.duration_ms,
+              trace_id: plan.trace_id,
+              params,
+              metadata: { ...result.metadata, fleet_policy: fleetPolicy },
+            });
+            recorded++;
+          } catch (error) {
+            // The plugin already ran: its result is kept and the failure reported with it.
+            missing.push(result.node);
+            failures.push(RuneError.from(error, 'AUDIT_WRITE_FAILED'));
+          }
           runOptions.onNodeResult?.(result, index);
         },
       });
+      let auditError: EpsError | null = null;
+      const firstFailure = failures[0];
+      if (firstFailure !== undefined) {
+        const error = new RuneError(
+          'AUDIT_WRITE_FAILED',
+          `the outcome of ${missing.length} node(s) (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}) could not be written to the audit log (${firstFailure.message}); the plugin ran and its results are reported here, but the log holds only the intent record (run ${runId}) for them`,
+          {
+            cause: firstFailure,
+            traceId: plan.trace_id,
+            source: { component: 'rune-core', action: plan.action },
+            details: {
+              ...firstFailure.details,
+              phase: 'outcome',
+              run_id: runId,
+              nodes: missing.slice(0, 100),
+            },
+          },
+        );
+        auditError = error.toJSON();
+        outcome.summary.exit_code = aggregateExitCode([
+          ...outcome.nodes,
+          { exit_code: error.exitCode },
+        ]);
+      }
+      return {
+        ...outcome,
+        audit: {
+          run_id: runId,
+          intent: { seq: intent.seq ?? null, hash: intent.hash },
+          outcomes_recorded: recorded,
+          outcomes_missing: missing,
+          error: auditError,
+        },
+      };
     },
 
     async run(request, runOptions = {}) {

@@ -15,6 +15,8 @@ export interface FixtureEnv {
   /** Where the fixture plugins were copied (the user plugin dir). */
   pluginDir: string;
   auditLog: string;
+  /** The audit signing key (created by the first audited run). */
+  auditKey: string;
   cleanup(): void;
 }
 
@@ -42,6 +44,7 @@ export function createFixtureEnv(): FixtureEnv {
     env,
     pluginDir,
     auditLog: join(env.XDG_STATE_HOME!, 'rune', 'audit.jsonl'),
+    auditKey: join(env.XDG_CONFIG_HOME!, 'rune', 'audit-key.pem'),
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
 }

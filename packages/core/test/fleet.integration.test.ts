@@ -136,8 +136,11 @@ describe('fleet runs', () => {
       max_failures: null,
       deadline_ms: null,
     });
-    expect(audit).toHaveLength(7);
-    expect(audit[0]?.metadata).toMatchObject({ fleet_policy: { concurrency: 3 } });
+    // One intent written before anything ran, then one outcome per node.
+    expect(audit.map((r) => r.event)).toEqual(['intent', ...Array(7).fill('run')]);
+    expect(audit[0]?.nodes).toHaveLength(7);
+    expect(new Set(audit.map((r) => r.run_id)).size).toBe(1);
+    expect(audit[1]?.metadata).toMatchObject({ fleet_policy: { concurrency: 3 } });
   });
 
   it('canary failure: the rest are skipped with CANARY_FAILED, and audited', async () => {
@@ -151,7 +154,7 @@ describe('fleet runs', () => {
       ok03: 'skipped:CANARY_FAILED',
     });
     expect(outcome.summary.exit_code).toBe(4);
-    expect(audit.map((r) => r.node)).toEqual(
+    expect(audit.filter((r) => r.event === 'run').map((r) => r.node)).toEqual(
       expect.arrayContaining(['fail01', 'ok01', 'ok02', 'ok03']),
     );
     expect(
@@ -207,6 +210,7 @@ describe('fleet runs', () => {
       ok03: 'skipped:RUN_CANCELLED',
     });
     expect(outcome.summary.exit_code).toBe(130);
-    expect(audit).toHaveLength(5);
+    expect(audit.filter((r) => r.event === 'run')).toHaveLength(5);
+    expect(audit.filter((r) => r.event === 'intent')).toHaveLength(1);
   });
 });

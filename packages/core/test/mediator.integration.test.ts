@@ -210,8 +210,10 @@ describe('mediator', () => {
     expect(
       audit.records
         .slice(before)
+        .filter((record) => record.event === 'run')
         .map((record) => record.node)
         .sort(),
     ).toEqual(['a', 'b', 'c']);
+    expect(audit.records[before]).toMatchObject({ event: 'intent', nodes: ['a', 'b', 'c'] });
   });
 });

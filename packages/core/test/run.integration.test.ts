@@ -8,6 +8,7 @@ import {
   type NodeRunResult,
   type PlanRequest,
   type Rune,
+  readAuditPublicKey,
   type TRANSPORT_SPECIFICATION_VERSION,
   verifyAuditLog,
 } from '../src/index.js';
@@ -206,11 +207,12 @@ describe('run through the local transport', () => {
     expect(
       lines.some((record) => record.event === 'run' && record.error_code === 'PLUGIN_TIMEOUT'),
     ).toBe(true);
-    expect(verifyAuditLog(fx.auditLog)).toMatchObject({ ok: true });
+    const publicKey = readAuditPublicKey(fx.auditKey);
+    expect(verifyAuditLog(fx.auditLog, { publicKey })).toMatchObject({ ok: true, unsigned: 0 });
     // Tamper with one record.
     const tampered = text.replace('"status":"success"', '"status":"failure"');
     writeFileSync(fx.auditLog, tampered);
-    const verdict = verifyAuditLog(fx.auditLog);
+    const verdict = verifyAuditLog(fx.auditLog, { publicKey });
     expect(verdict.ok).toBe(false);
     expect(verdict.error?.code).toBe('AUDIT_CHAIN_BROKEN');
     writeFileSync(fx.auditLog, text);

@@ -117,6 +117,7 @@ async function auditConfigRefusal(io: CliIo, args: RunArgs, error: RuneError): P
     const sink = createFileAuditSink({
       path: `${dirs.stateHome}/rune/audit.jsonl`,
       host: 'localhost',
+      keyFile: `${dirs.configHome}/rune/audit-key.pem`,
     });
     await sink.append(
       refusalEntry({
@@ -340,7 +341,9 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       return 0;
     }
     const outcome = report.outcome;
+    // Includes AUDIT_WRITE_FAILED (70) when an outcome record could not be written.
     const exitCode = outcome.summary.exit_code;
+    const auditError = outcome.audit.error;
     if (output === 'pretty') {
       // A fleet (or any run with a policy or an interruption) gets the summary table; one node
       // keeps the one-line summary.
@@ -354,6 +357,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
             })}`
           : formatSummaryPretty(outcome.summary, io.color),
       );
+      if (auditError !== null) io.err(formatErrorPretty(auditError, io.colorErr));
     } else {
       const document = runResultDocument({
         exit_code: exitCode,
@@ -361,6 +365,8 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         action: plan.action,
         summary: outcome.summary,
         nodes: outcome.nodes,
+        audit: outcome.audit,
+        ...(auditError === null ? {} : { error: auditError }),
       });
       io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     }

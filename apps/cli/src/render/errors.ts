@@ -31,9 +31,10 @@ const HINTS: Record<string, string> = {
   OUTPUT_EMPTY: 'the plugin printed nothing on stdout; see its stderr with --verbose',
   OUTPUT_TOO_LARGE: 'the plugin printed more than [execution] max_stdout_bytes on stdout',
   EXIT_CODE_MISMATCH: 'the plugin exit code and its result disagree (BPCS exit-code table)',
-  AUDIT_WRITE_FAILED: 'check [core] audit_log is writable; RUNE does not run unaudited',
+  AUDIT_WRITE_FAILED:
+    'check that [core] audit_log is writable, its .lock file is not held, and [audit] key_file is private (0600); a run whose intent cannot be recorded does not start',
   AUDIT_CHAIN_BROKEN:
-    'the audit log was altered after it was written; keep the file for investigation',
+    'the audit log was altered, cut short or re-signed after it was written; keep the file for investigation',
   INTERNAL_ERROR: 'this is a bug in RUNE: please report it with the trace id',
   RUN_CANCELLED: 'the run was interrupted',
 };

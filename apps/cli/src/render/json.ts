@@ -3,7 +3,7 @@
  * when the run was refused or crashed (then `nodes` is empty and `error` is the EPS error).
  * The shape is documented in docs/cli.md; `schema` names its version.
  */
-import type { ExecutionPlan, NodeRunResult, RunSummary } from '@rune/core';
+import type { ExecutionPlan, NodeRunResult, RunAuditReport, RunSummary } from '@rune/core';
 import type { EpsError } from '@rune/protocol';
 
 /** The `schema` value of the run document. */
@@ -21,8 +21,14 @@ export interface RunResultDocument {
   nodes: NodeRunResult[];
   /** The execution plan (sensitive parameters redacted); only for --dry-run. */
   plan: ExecutionPlan | null;
-  /** Set when the run as a whole failed (refused, invalid input, internal error). */
+  /**
+   * Set when the run as a whole failed (refused, invalid input, internal error), and to
+   * AUDIT_WRITE_FAILED when the run ran but an outcome record could not be written (then
+   * `summary` and `nodes` are complete).
+   */
   error: EpsError | null;
+  /** The run's audit records (run id, intent, outcomes written); absent unless it ran. */
+  audit?: RunAuditReport;
 }
 
 /** Builds the run document. */
@@ -39,6 +45,7 @@ export function runResultDocument(
     nodes: parts.nodes ?? [],
     plan: parts.plan ?? null,
     error: parts.error ?? null,
+    ...(parts.audit === undefined ? {} : { audit: parts.audit }),
   };
 }
 

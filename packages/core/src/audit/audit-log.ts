@@ -1,48 +1,75 @@
 /**
- * The audit trail: one JSON line per attempted node run, dry run and refusal, hash-chained.
+ * The audit trail: JSON lines, hash-chained and signed, written ahead of every run.
  *
- * Each record carries `prev_hash` (the previous record's `hash`, 64 zeros for the first) and
- * `hash` = sha256 of the canonical JSON (keys sorted, no whitespace) of the record without
- * `hash`. Altering, removing or reordering a record breaks the chain, which
- * {@link verifyAuditLog} reports with the first broken line. Removing records from the *end*
- * cannot be detected from the file alone (keep a copy of the last hash elsewhere for that).
+ * A run writes an `intent` record (who, what, where, parameters, run id) before anything is sent
+ * to any node, then one `run` record (the outcome) per node. Dry runs and refusals write one
+ * record each. A run whose nodes have no outcome record was attempted and never finished
+ * recording (rune was killed, or the disk filled up): see {@link findRunsWithoutOutcome}.
  *
- * The file sink appends with O_APPEND, creates the file 0600 in a 0700 directory, and takes a
- * lock file around "read last hash, append" so that concurrent `rune` processes keep one chain.
+ * Each record carries `seq` (1-based position in the log), `prev_hash` (the previous record's
+ * `hash`, 64 zeros for the first), `hash` = sha256 of the canonical JSON (keys sorted, no
+ * whitespace) of the record without `hash` and `sig`, and `sig`, an Ed25519 signature over `hash`
+ * by the key in `[audit] key_file` (see audit-key.ts), identified by `key_id`. Whoever can write
+ * the log but not read the key cannot alter, insert, reorder or remove a record inside the chain
+ * without {@link verifyAuditLog} noticing; removing records from the END is detected against an
+ * anchored head (`seq` + `hash` kept elsewhere). Logs of older RUNE versions (v1 records: no seq,
+ * no signature) still verify: unsigned records are accepted as a prefix sealed by a later signed
+ * record (whose hash chains them), and a log with no signed record at all only when asked.
+ *
+ * The file sink creates the file 0600 in a 0700 directory, appends with O_APPEND under a lock
+ * file (see audit-lock.ts) so concurrent `rune` processes keep one chain, and fsyncs the file
+ * (and the directory when it created the file) before an append resolves. Every record is bounded
+ * (audit-bounds.ts).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fstatSync,
+  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
-  statSync,
-  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import { boundAuditEntry } from './audit-bounds.js';
+import {
+  type AuditSigner,
+  auditKeyId,
+  loadOrCreateAuditKey,
+  verifyAuditSignature,
+} from './audit-key.js';
+import { acquireAuditLock, DEFAULT_AUDIT_LOCK_TIMEOUT_MS } from './audit-lock.js';
 
 /** `prev_hash` of the first record. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
 
-/** What kind of event a record describes. */
-export type AuditEvent = 'run' | 'dry-run' | 'refusal';
+/** The record version this RUNE writes (1: unsigned, no seq; 2: seq, key_id, sig). */
+export const AUDIT_RECORD_VERSION = 2;
+
+/**
+ * What kind of event a record describes: `intent` (a run is about to start, written before
+ * anything is sent), `run` (the outcome of one node), `dry-run`, `refusal`.
+ */
+export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {
   event: AuditEvent;
+  /** Ties an `intent` record to the `run` records of its nodes. */
+  run_id?: string;
   operator: string;
   action: string;
   plugin: { version: string; sha256: string; path: string; source: string } | null;
   /** The node, or null for a refusal before any node ran (or a whole-plan dry run). */
   node: string | null;
   transport: string | null;
-  /** success | partial | failure | skipped | planned | refused */
+  /** started (intent) | success | partial | failure | skipped | planned | refused */
   status: string;
   error_code: string | null;
   error_message: string | null;
@@ -50,8 +77,10 @@ export interface AuditEntry {
   trace_id: string;
   /** Parameters with sensitive values replaced by "[REDACTED]". */
   params: Record<string, unknown> | null;
-  /** Nodes of a dry run or refusal, when not one record per node. */
+  /** Nodes of an intent, dry run or refusal, when not one record per node (at most 100). */
   nodes?: string[];
+  /** How many nodes there were, when `nodes` lists only the first ones. */
+  nodes_total?: number;
   /** Transport facts (shipped, connection reused, host key checking, ...). */
   metadata: Record<string, unknown>;
 }
@@ -93,20 +122,28 @@ export function refusalEntry(facts: RefusalFacts): AuditEntry {
 
 /** One stored audit record. */
 export interface AuditRecord extends AuditEntry {
-  v: 1;
+  /** 1: written by RUNE before records were signed (no seq, no sig). */
+  v: 1 | 2;
+  /** 1-based position in the log (v2). */
+  seq?: number;
   timestamp: string;
   /** Host name of the control node. */
   host: string;
   prev_hash: string;
+  /** Key id of the signing key (v2, signed). */
+  key_id?: string;
   hash: string;
+  /** Base64 Ed25519 signature over `hash` (v2, signed); not part of the hashed content. */
+  sig?: string;
 }
 
 /** Where audit records go. Injectable: tests and services provide their own. */
 export interface AuditSink {
-  /** Appends one record; throws AUDIT_WRITE_FAILED when it cannot. */
+  /**
+   * Appends one record and resolves once it is durable; throws AUDIT_WRITE_FAILED when it
+   * cannot. Entries are bounded (`boundAuditEntry`) before they are stored.
+   */
   append(entry: AuditEntry): Promise<AuditRecord>;
-  /** Throws AUDIT_WRITE_FAILED unless a record could be appended now (checked before a run). */
-  assertWritable?(): Promise<void>;
 }
 
 /** Options of {@link createFileAuditSink}. */
@@ -116,8 +153,15 @@ export interface FileAuditSinkOptions {
   now?: () => Date;
   /** Host name recorded in each record. */
   host: string;
-  /** How long to wait for the lock file before failing. Default 5000 ms. */
+  /** How long to wait for a lock file held by a live process. Default 5000 ms. */
   lockTimeoutMs?: number;
+  /**
+   * The Ed25519 private key (PEM) that signs every record, created 0600 on first use
+   * (`[audit] key_file`). Without it (and without `signer`) records are unsigned.
+   */
+  keyFile?: string;
+  /** A signer to use instead of `keyFile`. */
+  signer?: AuditSigner;
 }
 
 /** The OS user running RUNE (`os.userInfo()`, falling back to `$USER`, then "unknown"). */
@@ -141,25 +185,68 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
 }
 
-/** The hash of a record: sha256 over the canonical JSON of everything but `hash`. */
-export function hashAuditRecord(record: Omit<AuditRecord, 'hash'> | AuditRecord): string {
-  const { hash: _ignored, ...rest } = record as AuditRecord;
+/**
+ * The hash of a record: sha256 over the canonical JSON of everything but `hash` and `sig` —
+ * every field a caller supplied (parameters included), the chain link and the key id.
+ */
+export function hashAuditRecord(record: Omit<AuditRecord, 'hash' | 'sig'> | AuditRecord): string {
+  const { hash: _hash, sig: _sig, ...rest } = record as AuditRecord;
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
+/** Where the chain stands: the last record's hash and seq. */
+interface ChainHead {
+  hash: string;
+  seq: number;
+}
+
+/** Builds, hashes and signs the record that follows `head`. */
+function sealRecord(
+  entry: AuditEntry,
+  head: ChainHead,
+  facts: { timestamp: string; host: string; signer: AuditSigner | undefined },
+): AuditRecord {
+  const base: Omit<AuditRecord, 'hash' | 'sig'> = {
+    v: 2,
+    seq: head.seq + 1,
+    timestamp: facts.timestamp,
+    host: facts.host.slice(0, 255),
+    ...boundAuditEntry(entry),
+    prev_hash: head.hash,
+    ...(facts.signer === undefined ? {} : { key_id: facts.signer.keyId }),
+  };
+  const hash = hashAuditRecord(base);
+  return {
+    ...base,
+    hash,
+    ...(facts.signer === undefined ? {} : { sig: facts.signer.sign(hash) }),
+  };
+}
+
 function writeFailed(path: string, error: unknown): RuneError {
+  if (RuneError.is(error) && error.code === 'AUDIT_WRITE_FAILED') return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return new RuneError(
     'AUDIT_WRITE_FAILED',
-    `cannot write the audit log ${path}${code === undefined ? '' : ` (${code})`}; RUNE refuses to run unaudited`,
+    `cannot write the audit log ${path}${code === undefined ? '' : ` (${code})`}`,
     { cause: error, source: { component: 'rune-core' }, details: { path, errno: code } },
   );
 }
 
-/** The hash of the last record in the file (genesis for an empty or missing file). */
-function lastHash(fd: number): string {
+/** Non-empty lines of the whole file (used once for a log whose last record has no seq). */
+function countRecords(fd: number, size: number): number {
+  const buffer = Buffer.alloc(size);
+  readSync(fd, buffer, 0, size, 0);
+  return buffer
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '').length;
+}
+
+/** The hash and seq of the last record in the file (genesis for an empty file). */
+function chainHead(fd: number): ChainHead {
   const size = fstatSync(fd).size;
-  if (size === 0) return AUDIT_GENESIS_HASH;
+  if (size === 0) return { hash: AUDIT_GENESIS_HASH, seq: 0 };
   let window = Math.min(size, 64 * 1024);
   for (;;) {
     const buffer = Buffer.alloc(window);
@@ -169,84 +256,90 @@ function lastHash(fd: number): string {
     if (newline >= 0 || window === size) {
       const line = text.slice(newline + 1);
       try {
-        const parsed = JSON.parse(line) as { hash?: unknown };
-        if (typeof parsed.hash === 'string') return parsed.hash;
+        const parsed = JSON.parse(line) as { hash?: unknown; seq?: unknown };
+        if (typeof parsed.hash === 'string') {
+          return {
+            hash: parsed.hash,
+            seq: typeof parsed.seq === 'number' ? parsed.seq : countRecords(fd, size),
+          };
+        }
       } catch {
         // fall through: a damaged last line; chain from its content hash so verify flags it
       }
-      return createHash('sha256').update(line).digest('hex');
+      return { hash: createHash('sha256').update(line).digest('hex'), seq: countRecords(fd, size) };
     }
     window = Math.min(size, window * 4);
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+function fsyncPath(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
-/** Creates the append-only, hash-chained JSONL audit sink. */
+/** Creates the append-only, hash-chained, signed JSONL audit sink. */
 export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
   const path = options.path;
   const lockPath = `${path}.lock`;
   const now = options.now ?? (() => new Date());
-  const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_AUDIT_LOCK_TIMEOUT_MS;
   let queue: Promise<unknown> = Promise.resolve();
+  let signer: Promise<AuditSigner | undefined> | undefined;
 
-  const ensureDir = (): void => {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  };
-
-  const acquireLock = async (): Promise<void> => {
-    const deadline = Date.now() + lockTimeoutMs;
-    for (;;) {
-      try {
-        closeSync(
-          openSync(lockPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600),
-        );
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        try {
-          // A lock older than 30 s belongs to a crashed process.
-          if (Date.now() - statSync(lockPath).mtimeMs > 30_000) unlinkSync(lockPath);
-        } catch {
-          // raced with its owner releasing it
-        }
-        if (Date.now() > deadline) throw error;
-        await sleep(10);
-      }
-    }
+  const getSigner = (): Promise<AuditSigner | undefined> => {
+    signer ??=
+      options.signer !== undefined
+        ? Promise.resolve(options.signer)
+        : options.keyFile === undefined
+          ? Promise.resolve(undefined)
+          : loadOrCreateAuditKey(options.keyFile);
+    // A key that could not be loaded is retried next time (the operator may fix it).
+    signer.catch(() => {
+      signer = undefined;
+    });
+    return signer;
   };
 
   const appendNow = async (entry: AuditEntry): Promise<AuditRecord> => {
+    const recordSigner = await getSigner();
+    let release: () => void;
     try {
-      ensureDir();
-      await acquireLock();
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      release = await acquireAuditLock({
+        lockPath,
+        logPath: path,
+        host: options.host,
+        timeoutMs: lockTimeoutMs,
+      });
     } catch (error) {
       throw writeFailed(path, error);
     }
     let fd: number | undefined;
     try {
+      const created = !existsSync(path);
       fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
-      const base: Omit<AuditRecord, 'hash'> = {
-        v: 1,
+      const record = sealRecord(entry, chainHead(fd), {
         timestamp: now().toISOString(),
         host: options.host,
-        ...entry,
-        prev_hash: lastHash(fd),
-      };
-      const record: AuditRecord = { ...base, hash: hashAuditRecord(base) };
+        signer: recordSigner,
+      });
       const line = Buffer.from(`${JSON.stringify(record)}\n`);
       let written = 0;
       while (written < line.byteLength) written += writeSync(fd, line, written);
+      // Durable before the caller acts on it: the intent record must survive a crash of the
+      // control node right after the plugin was sent.
+      fsyncSync(fd);
+      if (created) fsyncPath(dirname(path));
       return record;
     } catch (error) {
       throw writeFailed(path, error);
     } finally {
       if (fd !== undefined) closeSync(fd);
-      try {
-        unlinkSync(lockPath);
-      } catch {
-        // already gone
-      }
+      release();
     }
   };
 
@@ -256,22 +349,12 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
       queue = next.catch(() => undefined);
       return next;
     },
-    async assertWritable() {
-      try {
-        ensureDir();
-        closeSync(
-          openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600),
-        );
-      } catch (error) {
-        throw writeFailed(path, error);
-      }
-    },
   };
 }
 
-/** An in-memory sink (tests, embedding). Records are chained exactly like the file sink's. */
+/** An in-memory sink (tests, embedding). Records are chained (and signed) like the file sink's. */
 export function createMemoryAuditSink(
-  options: { now?: () => Date; host?: string } = {},
+  options: { now?: () => Date; host?: string; signer?: AuditSigner } = {},
 ): AuditSink & {
   records: AuditRecord[];
 } {
@@ -280,18 +363,37 @@ export function createMemoryAuditSink(
   return {
     records,
     async append(entry) {
-      const base: Omit<AuditRecord, 'hash'> = {
-        v: 1,
-        timestamp: now().toISOString(),
-        host: options.host ?? 'memory',
-        ...entry,
-        prev_hash: records.at(-1)?.hash ?? AUDIT_GENESIS_HASH,
-      };
-      const record = { ...base, hash: hashAuditRecord(base) };
+      const last = records.at(-1);
+      const record = sealRecord(
+        entry,
+        { hash: last?.hash ?? AUDIT_GENESIS_HASH, seq: last?.seq ?? records.length },
+        { timestamp: now().toISOString(), host: options.host ?? 'memory', signer: options.signer },
+      );
       records.push(record);
       return record;
     },
   };
+}
+
+/** The last record of a log, as `rune audit head` prints it and `--anchor` reads it. */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+  sig: string | null;
+  key_id: string | null;
+  timestamp: string;
+}
+
+/** Options of {@link verifyAuditLog}. */
+export interface VerifyAuditLogOptions {
+  /** The Ed25519 public key that must have signed every signed record. */
+  publicKey?: KeyObject;
+  /** Accept a log in which no record is signed (written before RUNE signed records). */
+  allowUnsigned?: boolean;
+  /** A record hash the log must still contain (an anchored head). */
+  expectHead?: string;
+  /** An anchored head (`rune audit head -o json`): the record at `seq` must have `hash`. */
+  anchor?: Pick<AuditHead, 'seq' | 'hash'>;
 }
 
 /** The verdict of {@link verifyAuditLog}. */
@@ -301,9 +403,20 @@ export interface AuditVerification {
   verified: number;
   /** Total non-empty lines. */
   total: number;
+  /** Verified records that carry a valid signature. */
+  signed: number;
+  /**
+   * Verified records without a signature. They are always lines 1..unsigned (an unsigned record
+   * after a signed one is a break); a later signed record seals them through the chain.
+   */
+  unsigned: number;
+  /** The key id of the verification key, when one was given. */
+  keyId: string | null;
+  /** The last verified record. */
+  head: AuditHead | null;
   /** 1-based line number of the first broken record. */
   brokenLine?: number;
-  /** AUDIT_CHAIN_BROKEN describing the first break. */
+  /** AUDIT_CHAIN_BROKEN describing the first break (INVALID_ARGUMENT: no key to check with). */
   error?: RuneError;
 }
 
@@ -331,55 +444,163 @@ export function readAuditLog(path: string): AuditRecord[] {
   return records;
 }
 
-/** Verifies the hash chain of an audit log and finds the first broken record. */
-export function verifyAuditLog(path: string): AuditVerification {
+/** The head of a record. */
+function headOf(record: AuditRecord, seq: number): AuditHead {
+  return {
+    seq: record.seq ?? seq,
+    hash: record.hash,
+    sig: record.sig ?? null,
+    key_id: record.key_id ?? null,
+    timestamp: record.timestamp,
+  };
+}
+
+/**
+ * Verifies an audit log: the hash chain, every signature (with `options.publicKey`), the
+ * sequence numbers, and an anchored head; finds the first broken record.
+ */
+export function verifyAuditLog(
+  path: string,
+  options: VerifyAuditLogOptions = {},
+): AuditVerification {
   let text: string;
+  const keyId = options.publicKey === undefined ? null : auditKeyId(options.publicKey);
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      return { ok: true, verified: 0, total: 0 };
-    throw new RuneError('INVALID_ARGUMENT', `cannot read the audit log ${path}`, {
-      cause: error,
-      details: { path },
-    });
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new RuneError('INVALID_ARGUMENT', `cannot read the audit log ${path}`, {
+        cause: error,
+        details: { path },
+      });
+    }
+    text = '';
   }
   const lines = text.split('\n');
   let previous = AUDIT_GENESIS_HASH;
   let verified = 0;
+  let signed = 0;
+  let unsigned = 0;
+  let head: AuditHead | null = null;
+  const hashes = new Map<string, number>();
   const total = lines.filter((line) => line.trim() !== '').length;
+  const verdict = (
+    lineNumber: number | undefined,
+    reason: string,
+    code: 'AUDIT_CHAIN_BROKEN' | 'INVALID_ARGUMENT' = 'AUDIT_CHAIN_BROKEN',
+  ): AuditVerification => ({
+    ok: false,
+    verified,
+    total,
+    signed,
+    unsigned,
+    keyId,
+    head,
+    ...(lineNumber === undefined ? {} : { brokenLine: lineNumber }),
+    error: new RuneError(
+      code,
+      `${path}${lineNumber === undefined ? '' : `:${lineNumber}`}: ${reason}`,
+      {
+        source: { component: 'rune-core' },
+        details: { path, ...(lineNumber === undefined ? {} : { line: lineNumber }), reason },
+      },
+    ),
+  });
   for (const [index, line] of lines.entries()) {
     if (line.trim() === '') continue;
     const lineNumber = index + 1;
-    const broken = (reason: string): AuditVerification => ({
-      ok: false,
-      verified,
-      total,
-      brokenLine: lineNumber,
-      error: new RuneError('AUDIT_CHAIN_BROKEN', `${path}:${lineNumber}: ${reason}`, {
-        source: { component: 'rune-core' },
-        details: { path, line: lineNumber, reason },
-      }),
-    });
+    const position = verified + 1;
     let record: AuditRecord;
     try {
       record = JSON.parse(line) as AuditRecord;
     } catch {
-      return broken('the line is not valid JSON');
+      return verdict(lineNumber, 'the line is not valid JSON');
     }
     if (typeof record !== 'object' || record === null || typeof record.hash !== 'string') {
-      return broken('the record has no hash');
+      return verdict(lineNumber, 'the record has no hash');
     }
     if (record.prev_hash !== previous) {
-      return broken(
+      return verdict(
+        lineNumber,
         'prev_hash does not match the previous record (a record was removed, inserted or reordered)',
       );
     }
+    if ((record.v !== 1 || record.seq !== undefined) && record.seq !== position) {
+      return verdict(
+        lineNumber,
+        `seq is ${String(record.seq)}, expected ${position} (a record was removed, inserted or reordered)`,
+      );
+    }
     if (hashAuditRecord(record) !== record.hash) {
-      return broken('the record content does not match its hash (the record was altered)');
+      return verdict(
+        lineNumber,
+        'the record content does not match its hash (the record was altered)',
+      );
+    }
+    if (record.sig !== undefined) {
+      if (options.publicKey === undefined) {
+        return verdict(
+          lineNumber,
+          'the record is signed but no public key was given to check it (--public-key FILE, or the [audit] key_file)',
+          'INVALID_ARGUMENT',
+        );
+      }
+      if (record.key_id !== keyId) {
+        return verdict(
+          lineNumber,
+          `the record is signed by key ${String(record.key_id)}, not by the given key ${keyId}`,
+        );
+      }
+      if (
+        typeof record.sig !== 'string' ||
+        !verifyAuditSignature(options.publicKey, record.hash, record.sig)
+      ) {
+        return verdict(
+          lineNumber,
+          'the signature does not verify: the record was altered (and re-hashed) without the signing key',
+        );
+      }
+      signed++;
+    } else {
+      if (signed > 0) {
+        return verdict(
+          lineNumber,
+          'an unsigned record after signed ones: it was written or rewritten without the signing key',
+        );
+      }
+      unsigned++;
     }
     previous = record.hash;
     verified++;
+    head = headOf(record, position);
+    hashes.set(record.hash, position);
   }
-  return { ok: true, verified, total };
+  if (unsigned > 0 && signed === 0 && options.allowUnsigned !== true) {
+    return verdict(
+      undefined,
+      `no record is signed: ${unsigned} unsigned record(s) (lines 1-${unsigned}) are not protected against rewriting; --allow-unsigned accepts them (a log written before RUNE signed its records)`,
+    );
+  }
+  if (options.expectHead !== undefined && !hashes.has(options.expectHead)) {
+    return verdict(
+      undefined,
+      `the anchored head ${options.expectHead} is not in the log: records were removed from its end (or the log was replaced)`,
+    );
+  }
+  if (options.anchor !== undefined) {
+    const { seq, hash } = options.anchor;
+    if (verified < seq) {
+      return verdict(
+        undefined,
+        `the log ends at seq ${verified}, the anchored head is seq ${seq}: ${seq - verified} record(s) were removed from its end`,
+      );
+    }
+    if (hashes.get(hash) !== seq) {
+      return verdict(
+        undefined,
+        `record seq ${seq} does not have the anchored hash ${hash}: the log was rewritten`,
+      );
+    }
+  }
+  return { ok: true, verified, total, signed, unsigned, keyId, head };
 }

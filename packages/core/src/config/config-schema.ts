@@ -54,6 +54,22 @@ export const RemotePluginsSectionSchema = closed({
   base_dir: opt(path('Directory of preinstalled plugins on the nodes.')),
 });
 
+/** `[audit]`: how the audit trail is signed and locked. */
+export const AuditSectionSchema = closed({
+  key_file: opt(
+    path(
+      'Ed25519 private key (PEM) that signs every audit record; created 0600 on first use. Must not be readable by group or others.',
+    ),
+  ),
+  lock_timeout_ms: opt(
+    Type.Integer({
+      minimum: 1,
+      maximum: 600_000,
+      description: 'How long to wait for the audit lock file held by a live process.',
+    }),
+  ),
+});
+
 /** `[ssh]`: options of the SSH transport. */
 export const SshSectionSchema = closed({
   user: opt(Type.String({ minLength: 1 })),
@@ -94,6 +110,7 @@ export const ConfigFileSchema = closed({
   execution: opt(ExecutionSectionSchema),
   plugins: opt(PluginsSectionSchema),
   remote_plugins: opt(RemotePluginsSectionSchema),
+  audit: opt(AuditSectionSchema),
   ssh: opt(SshSectionSchema),
   ssm: opt(SsmSectionSchema),
 });
@@ -107,6 +124,7 @@ export const CONFIG_SECTIONS = [
   'execution',
   'plugins',
   'remote_plugins',
+  'audit',
   'ssh',
   'ssm',
 ] as const;
@@ -122,6 +140,7 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'core.audit_log',
   'core.inventory',
   'core.artifact_dir',
+  'audit.key_file',
   'plugins.plugin_dir',
   'ssh.ssh_config_file',
 ];
@@ -144,6 +163,7 @@ export const DEFAULT_CONFIG_VALUES: ConfigFile = {
   },
   plugins: { plugin_dir: '/opt/rune/plugins' },
   remote_plugins: { base_dir: '/opt/rune/plugins' },
+  audit: { lock_timeout_ms: 5000 },
   ssh: {
     port: 22,
     identity_files: [],

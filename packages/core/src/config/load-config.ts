@@ -223,6 +223,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
         audit_log: join(dirs.stateHome, 'rune', 'audit.jsonl'),
         artifact_dir: join(dirs.stateHome, 'rune', 'artifacts'),
       },
+      audit: { key_file: join(dirs.configHome, 'rune', 'audit-key.pem') },
     },
     () => 'default',
   );

@@ -437,13 +437,13 @@ export const ERROR_CATALOG = {
     'internal',
     X.INTERNAL,
     false,
-    'The audit record could not be written; RUNE refuses to run unaudited.',
+    'An audit record could not be written (log, lock or signing key): a run without its intent record does not start; a missing outcome record is reported with the results.',
   ),
   AUDIT_CHAIN_BROKEN: entry(
     'internal',
     X.INTERNAL,
     false,
-    'The audit log hash chain does not verify: a record was altered, removed or reordered.',
+    'The audit log does not verify: a record was altered, inserted, removed or reordered, its signature does not match the key, or records were cut from the end of an anchored log.',
   ),
 } as const satisfies Record<string, ErrorCatalogEntry>;
 
