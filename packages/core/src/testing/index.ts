@@ -20,6 +20,11 @@ export {
 } from './conformance-plugins.js';
 export { isProcessAlive } from './process-alive.js';
 export {
+  createRecordingTransport,
+  type RecordingTransport,
+  type RecordingTransportOptions,
+} from './recording-transport.js';
+export {
   createTestPlugin,
   DEFAULT_TEST_PLUGIN_ACTION,
   sha256Hex,
