@@ -44,9 +44,9 @@ describe('conformance helpers', () => {
       /length 1, expected 2/,
     );
   });
-  it('lists R01..R17 in order', () => {
+  it('lists R01..R21 in order', () => {
     expect(TRANSPORT_CONFORMANCE_REQUIREMENTS.map((entry) => entry.id)).toEqual(
-      Array.from({ length: 17 }, (_, index) => `R${String(index + 1).padStart(2, '0')}`),
+      Array.from({ length: 21 }, (_, index) => `R${String(index + 1).padStart(2, '0')}`),
     );
   });
 });

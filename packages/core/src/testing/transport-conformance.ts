@@ -189,8 +189,9 @@ export function describeByteDifference(actual: Uint8Array, expected: Uint8Array)
  *
  * `setup` runs once before the tests and returns the transport, a reachable node, an unreachable
  * node and the error codes the unreachable node may produce. Each test is one requirement of the
- * Transport contract (R01..R17, listed in {@link TRANSPORT_CONFORMANCE_REQUIREMENTS}). The node
- * needs bash and coreutils; the probes leave nothing behind on it.
+ * Transport contract (R01..R21, listed in {@link TRANSPORT_CONFORMANCE_REQUIREMENTS}). The node
+ * needs bash, coreutils and `setsid`; the probes leave nothing behind on it. `conformanceOptions`
+ * can list requirements the transport is known to fail ({@link TransportConformanceOptions}).
  *
  * @example
  * ```ts
