@@ -4,6 +4,7 @@ import { createConformancePlugins, expectedLines } from './conformance-plugins.j
 import { createTestPlugin, DEFAULT_TEST_PLUGIN_ACTION, sha256Hex } from './test-plugin.js';
 import {
   describeByteDifference,
+  describeTransportConformance,
   TRANSPORT_CONFORMANCE_REQUIREMENTS,
 } from './transport-conformance.js';
 
@@ -43,6 +44,17 @@ describe('conformance helpers', () => {
     expect(describeByteDifference(new Uint8Array([1]), new Uint8Array([1, 2]))).toMatch(
       /length 1, expected 2/,
     );
+  });
+  it('refuses a knownFailures id that is no requirement, before registering anything', () => {
+    expect(() =>
+      describeTransportConformance(
+        'nothing',
+        () => {
+          throw new Error('never set up');
+        },
+        { knownFailures: ['R99'] },
+      ),
+    ).toThrow(/no conformance requirement R99/);
   });
   it('lists R01..R21 in order', () => {
     expect(TRANSPORT_CONFORMANCE_REQUIREMENTS.map((entry) => entry.id)).toEqual(
