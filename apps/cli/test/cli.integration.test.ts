@@ -47,6 +47,18 @@ interface RunDocument {
   } | null;
 }
 
+/**
+ * A per-test HOME with the fixture output directory: the local transport passes plugins only a
+ * minimal environment, so fixtures find where to write their pids and stdin through HOME (see
+ * packages/core/test/README.md). XDG dirs stay the sandbox's.
+ */
+function fixtureHome(name: string): { HOME: string; out: string } {
+  const home = join(sandbox.root, `home-${name}`);
+  const out = join(home, 'rune-fixture-out');
+  mkdirSync(out, { recursive: true });
+  return { HOME: home, out };
+}
+
 function parseDocument(result: CliResult): RunDocument {
   try {
     return JSON.parse(result.stdout) as RunDocument;
@@ -254,10 +266,11 @@ describe('rune run: plugin misbehaviour', () => {
   });
 
   it.concurrent('a plugin hanging past its timeout is killed with its process group', async () => {
-    const pidFile = join(sandbox.root, 'hang.pids');
+    const { HOME, out } = fixtureHome('hang-timeout');
+    const pidFile = join(out, 'pids');
     const started = Date.now();
     await expectRun(['hang', '-n', 'localhost', '--yes', '--timeout', '1s'], 'PLUGIN_TIMEOUT', 5, {
-      RUNE_FIXTURE_PIDFILE: pidFile,
+      HOME,
     });
     expect(Date.now() - started).toBeLessThan(20_000);
     const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
@@ -267,7 +280,8 @@ describe('rune run: plugin misbehaviour', () => {
 
   it.concurrent('shell metacharacters arrive verbatim and execute nothing', async () => {
     const marker = join(sandbox.root, 'pwned');
-    const capture = join(sandbox.root, 'stdin.json');
+    const { HOME, out } = fixtureHome('metacharacters');
+    const capture = join(out, 'stdin.json');
     const nasty = [
       `$(touch ${marker})`,
       `\`touch ${marker}\``,
@@ -284,9 +298,7 @@ describe('rune run: plugin misbehaviour', () => {
       '-p',
       `items=${nasty.join(',')}`,
     ];
-    const result = await sandbox.run(['run', ...args, '-o', 'json'], {
-      env: { RUNE_FIXTURE_CAPTURE: capture },
-    });
+    const result = await sandbox.run(['run', ...args, '-o', 'json'], { env: { HOME } });
     const document = parseDocument(result);
     expect(result.code, result.stderr).toBe(0);
     expect(document.nodes[0]?.status).toBe('success');
@@ -299,12 +311,13 @@ describe('rune run: plugin misbehaviour', () => {
 
 describe('rune run: cancellation', () => {
   it('Ctrl-C (SIGINT) cancels: exit 130, RUN_CANCELLED, plugin process group gone', async () => {
-    const pidFile = join(sandbox.root, 'sigint.pids');
+    const { HOME, out } = fixtureHome('sigint');
+    const pidFile = join(out, 'pids');
     const child = spawn(
       process.execPath,
       [CLI_BIN, 'run', 'hang', '-n', 'localhost', '--yes', '-o', 'json'],
       {
-        env: { ...sandbox.env, RUNE_FIXTURE_PIDFILE: pidFile },
+        env: { ...sandbox.env, HOME },
         cwd: sandbox.root,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -371,7 +384,8 @@ describe('rune run: success paths and output formats', () => {
   });
 
   it('--dry-run prints the plan with sha256 and redacted secrets, runs nothing', async () => {
-    const capture = join(sandbox.root, 'dry.json');
+    const { HOME, out } = fixtureHome('dry-run');
+    const capture = join(out, 'stdin.json');
     const result = await sandbox.run(
       [
         'run',
@@ -386,7 +400,7 @@ describe('rune run: success paths and output formats', () => {
         '-o',
         'json',
       ],
-      { env: { RUNE_FIXTURE_CAPTURE: capture } },
+      { env: { HOME } },
     );
     expect(result.code).toBe(0);
     const document = parseDocument(result);

@@ -11,8 +11,12 @@
  * What it shows a transport author:
  * - ship mode: the plugin is written content-addressed (file named by its sha256, private 0700
  *   directory) and its digest is verified before every run;
- * - the plugin runs in its own process group, which is killed on timeout, on abort, on close() and
- *   after the plugin exits (so a background child never keeps running unseen);
+ * - containment: the plugin starts with `RUNE_RUN_MARKER=<fresh marker>` in its environment, which
+ *   every process it starts inherits, even one that calls `setsid`. The run ends when the plugin
+ *   exits (or is killed on timeout or abort); then `sweepLocalRun` from `@rune/core` kills every
+ *   process carrying the marker and the plugin's process group, and the result's `containment`
+ *   says how many and whether that was complete — so a background child never keeps running unseen
+ *   and never holds the result back by keeping stdout open;
  * - output is captured with core's HeadCapture (stdout) and TailCapture (stderr);
  * - only "could not reach / could not start" throws (a RuneError); everything a process did is a
  *   TransportExecResult.
@@ -22,9 +26,13 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import {
+  type ContainmentReport,
+  createRunMarker,
   type FetchedArtifact,
   HeadCapture,
   interruptedResult,
+  RUN_MARKER_VARIABLE,
+  sweepLocalRun,
   TailCapture,
   type TargetNode,
   type Termination,
@@ -42,7 +50,7 @@ export const VERSION = '0.1.0';
 /** Default number of simultaneous runs per node. */
 export const DEFAULT_WORKDIR_MAX_CONCURRENT_EXECS = 8;
 
-/** Default time to wait for the streams to close after the process group was killed. */
+/** Default time to wait for the streams to close after the run's processes were killed. */
 export const DEFAULT_WORKDIR_DRAIN_MS = 2000;
 
 /** Options of {@link createWorkdirTransport}. */
@@ -55,7 +63,7 @@ export interface WorkdirTransportOptions {
   env?: Readonly<Record<string, string>>;
   /** Simultaneous runs per node that core should allow; defaults to 8. */
   maxConcurrentExecsPerNode?: number;
-  /** How long to wait for the output streams to close after a kill; defaults to 2 s. */
+  /** How long to wait for the output streams to close once the run ended; defaults to 2 s. */
   drainMs?: number;
 }
 
@@ -81,7 +89,8 @@ class WorkdirTransport implements Transport {
   readonly specificationVersion = TRANSPORT_SPECIFICATION_VERSION;
   readonly name = 'workdir';
   readonly capabilities: TransportCapabilities;
-  private readonly running = new Set<ChildProcess>();
+  /** Running plugins and their run markers, for close(). */
+  private readonly running = new Map<ChildProcess, string>();
   private closed = false;
 
   constructor(private readonly options: WorkdirTransportOptions) {
@@ -148,8 +157,13 @@ class WorkdirTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const child of this.running) killGroup(child);
+    const running = [...this.running];
     this.running.clear();
+    await Promise.all(
+      running.map(([child, marker]) =>
+        sweepLocalRun(marker, child.pid === undefined ? {} : { processGroup: child.pid }),
+      ),
+    );
   }
 
   /** `<rootDir>/<node name>`, which must exist; the name may not escape rootDir. */
@@ -228,6 +242,8 @@ class WorkdirTransport implements Transport {
     const stdout = new HeadCapture(request.limits.maxStdoutBytes);
     const stderr = new TailCapture(request.limits.maxStderrBytes);
     const drainMs = this.options.drainMs ?? DEFAULT_WORKDIR_DRAIN_MS;
+    // Inherited by everything the plugin starts; the sweep finds them by it.
+    const marker = createRunMarker();
     return new Promise<TransportExecResult>((resolve, reject) => {
       const execStarted = performance.now();
       let child: ChildProcess;
@@ -244,6 +260,7 @@ class WorkdirTransport implements Transport {
               TMPDIR: join(nodeDir, 'tmp'),
               LANG: 'C.UTF-8',
               ...this.options.env,
+              [RUN_MARKER_VARIABLE]: marker,
             },
           },
         );
@@ -251,9 +268,11 @@ class WorkdirTransport implements Transport {
         reject(error('TRANSPORT_UNAVAILABLE', 'could not start the shell', cause));
         return;
       }
-      this.running.add(child);
+      this.running.set(child, marker);
       let forced: Termination | null = null;
       let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+      let containment: ContainmentReport | undefined;
+      let streamsClosed = false;
       let drainTimer: NodeJS.Timeout | undefined;
       let settled = false;
 
@@ -277,18 +296,14 @@ class WorkdirTransport implements Transport {
           stderrTruncated: stderr.truncated,
           timings: { connectMs: 0, execMs: now - execStarted, totalMs: now - started },
           metadata: { workdir: nodeDir, plugin_path: pluginPath },
+          ...(containment === undefined ? {} : { containment }),
         });
       };
       const kill = (reason: Termination) => {
-        if (forced !== null || settled) return;
+        if (forced !== null || settled || exit !== null) return;
         forced = reason;
+        // The plugin dies; its 'exit' below sweeps whatever it started.
         killGroup(child);
-        // A process that escaped the group may hold our pipes open; stop waiting after drainMs.
-        drainTimer = setTimeout(() => {
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-          finish();
-        }, drainMs);
       };
       const onAbort = () => kill('cancelled');
       const timeoutTimer = setTimeout(() => kill('timeout'), request.timeoutMs);
@@ -308,12 +323,29 @@ class WorkdirTransport implements Transport {
       });
       child.on('exit', (code, signal) => {
         exit = { code, signal };
-        // Whatever the plugin left running in its group dies with it.
-        killGroup(child);
+        clearTimeout(timeoutTimer);
+        // The run ends here: kill every process it started (marked, or in the plugin's group).
+        void sweepLocalRun(marker, child.pid === undefined ? {} : { processGroup: child.pid }).then(
+          (report) => {
+            containment = report;
+            if (streamsClosed) return finish();
+            // Only a process outside the run can still hold our pipes; stop waiting after drainMs.
+            drainTimer = setTimeout(() => {
+              child.stdout?.destroy();
+              child.stderr?.destroy();
+              containment = {
+                ...report,
+                complete: false,
+                detail: 'a process outside the run still held its output open',
+              };
+              finish();
+            }, drainMs);
+          },
+        );
       });
       child.on('close', () => {
-        if (exit === null) exit = { code: child.exitCode, signal: child.signalCode };
-        finish();
+        streamsClosed = true;
+        if (containment !== undefined) finish();
       });
     });
   }
@@ -321,7 +353,11 @@ class WorkdirTransport implements Transport {
 
 function cancelledBeforeStart(started: number): TransportExecResult {
   const totalMs = performance.now() - started;
-  return interruptedResult('cancelled', { connectMs: 0, execMs: 0, totalMs }, { started: false });
+  return {
+    ...interruptedResult('cancelled', { connectMs: 0, execMs: 0, totalMs }, { started: false }),
+    // Nothing was started, so nothing can be left running.
+    containment: { method: 'run-marker', killed: 0, complete: true },
+  };
 }
 
 /**

@@ -182,12 +182,30 @@ export {
 } from './rune.js';
 export { interruptedResult } from './transport/interrupted-result.js';
 export {
+  DEFAULT_SWEEP_SHELL,
+  DEFAULT_SWEEP_TIMEOUT_MS,
+  type LocalSweepOptions,
+  mergeContainment,
+  sweepLocalRun,
+} from './transport/local-sweep.js';
+export {
   createLocalTransport,
   DEFAULT_KILL_GRACE_MS,
+  DEFAULT_OUTPUT_DRAIN_MS,
   LOCAL_TRANSPORT_NODE_NAMES,
   type LocalTransportOptions,
 } from './transport/local-transport.js';
 export { HeadCapture, TailCapture } from './transport/output-capture.js';
+export {
+  DEFAULT_PLUGIN_PATH,
+  minimalPluginEnvironment,
+  PLUGIN_ENVIRONMENT_VARIABLES,
+} from './transport/plugin-environment.js';
+export {
+  createPrivatePluginCache,
+  type PrivatePluginCache,
+  type PrivatePluginCacheOptions,
+} from './transport/private-plugin-cache.js';
 export {
   createRunMarker,
   parseSweepOutput,

@@ -96,6 +96,14 @@ export function formatNodePretty(result: NodeRunResult, options: PrettyOptions):
     const hint = hintFor(result.error.code);
     if (hint !== undefined && result.status !== 'skipped') lines.push(c.dim(`    hint: ${hint}`));
   }
+  const containment = result.containment;
+  if (containment !== null && !containment.complete) {
+    lines.push(
+      c.yellow(
+        `    warning: could not make sure nothing is left running on ${result.node}: ${containment.detail ?? 'the transport gave no reason'}`,
+      ),
+    );
+  }
   const stderrLines = tail(
     result.stderr_tail,
     result.status === 'failure' || options.verbose ? (options.verbose ? 20 : 5) : 0,

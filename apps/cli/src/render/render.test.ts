@@ -25,6 +25,7 @@ const node = (overrides: Partial<NodeRunResult> = {}): NodeRunResult => ({
   stdout_truncated: false,
   metadata: {},
   artifacts: [],
+  containment: { method: 'run-marker', killed: 0, complete: true },
   ...overrides,
 });
 
@@ -101,6 +102,36 @@ describe('renderers', () => {
     });
     expect(big.split('\n').filter((line) => line.startsWith('    │ ')).length).toBe(201);
     expect(big).toContain('more line(s); -o json shows all');
+  });
+
+  it('pretty: warns when containment was incomplete, on success too; silent when complete', () => {
+    const incomplete = formatNodePretty(
+      node({
+        containment: {
+          method: 'process-group',
+          killed: 0,
+          complete: false,
+          detail: '/proc is not readable on this machine',
+        },
+      }),
+      { color: false, verbose: false },
+    );
+    expect(incomplete).toContain(
+      'warning: could not make sure nothing is left running on web1: /proc is not readable on this machine',
+    );
+    expect(formatNodePretty(node(), { color: false, verbose: false })).not.toContain('warning');
+    expect(
+      formatNodePretty(node({ containment: null }), { color: false, verbose: false }),
+    ).not.toContain('warning');
+  });
+
+  it('json and jsonl carry containment per node', () => {
+    const reported = { method: 'run-marker' as const, killed: 2, complete: true };
+    const document = runResultDocument({ exit_code: 0, nodes: [node({ containment: reported })] });
+    expect(JSON.parse(JSON.stringify(document)).nodes[0].containment).toEqual(reported);
+    expect(
+      JSON.parse(formatNodeLine(node({ containment: reported }), 'b'.repeat(32))).containment,
+    ).toEqual(reported);
   });
 
   it('pretty error: one line with code, then a hint', () => {

@@ -31,6 +31,7 @@ import {
 } from '../fleet/scheduler.js';
 import type { ExecutionPlan, PlannedNode } from '../orchestrator/plan-run.js';
 import type {
+  ContainmentReport,
   Termination,
   Transport,
   TransportExecResult,
@@ -78,9 +79,15 @@ export interface NodeRunResult {
   stderr_truncated: boolean;
   stdout_bytes: number;
   stdout_truncated: boolean;
-  /** Transport facts (shipped, connection reused, command id, ...). */
+  /** Transport facts (shipped, connection reused, command id, ...); also holds `containment`. */
   metadata: Record<string, unknown>;
   artifacts: ArtifactRecord[];
+  /**
+   * What the transport killed when the run ended and whether it could make sure nothing the run
+   * started is still running (`complete`). Null when nothing was started on the node, or the
+   * transport does not report it.
+   */
+  containment: ContainmentReport | null;
 }
 
 /** Totals of a run. */
@@ -248,6 +255,7 @@ export async function executePlan(
     stdout_truncated: false,
     metadata: {},
     artifacts: [],
+    containment: null,
   });
 
   const fail = (result: NodeRunResult, error: RuneError, planned: PlannedNode): NodeRunResult => {
@@ -401,6 +409,13 @@ export async function executePlan(
       }
       if (raw === 'stuck') {
         controller.abort();
+        result.containment = {
+          method: 'none',
+          killed: 0,
+          complete: false,
+          detail: `transport ${transport.name} did not return, so nobody confirmed that the plugin was stopped`,
+        };
+        result.metadata = { containment: result.containment };
         throw new RuneError(
           'PLUGIN_TIMEOUT',
           `transport ${transport.name} did not return within ${plan.timeout_ms + graceMs} ms`,
@@ -415,7 +430,13 @@ export async function executePlan(
       result.stderr_truncated = raw.stderrTruncated;
       result.stdout_bytes = raw.stdout.byteLength;
       result.stdout_truncated = raw.stdoutTruncated;
-      result.metadata = { ...raw.metadata, timings: raw.timings };
+      result.containment = raw.containment ?? null;
+      // The audit record takes the node's metadata, so containment is recorded there too.
+      result.metadata = {
+        ...raw.metadata,
+        timings: raw.timings,
+        ...(raw.containment === undefined ? {} : { containment: raw.containment }),
+      };
 
       if (raw.termination === 'timeout') {
         throw new RuneError(

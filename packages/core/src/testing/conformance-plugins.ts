@@ -2,7 +2,8 @@
  * The plugins the transport conformance suite runs: tiny Bash scripts, each probing one part of
  * the Transport contract. They take their input only from stdin (never from the command line or
  * the environment), validate it with a `case` pattern before using it, and need nothing on the
- * node beyond bash and coreutils (`cat`, `sha256sum`, `wc`, `seq`, `sleep`, `mktemp`).
+ * node beyond bash and coreutils (`cat`, `sha256sum`, `wc`, `seq`, `sleep`, `mktemp`, `tr`), plus
+ * `setsid` (util-linux) and `grep` for the containment probes.
  */
 import type { TransportPlugin } from '../transport/transport.js';
 import { createTestPlugin } from './test-plugin.js';
@@ -92,6 +93,62 @@ for pid in $alive; do kill -9 "$pid" 2>/dev/null || true; done
 echo "alive$alive"
 `;
 
+/**
+ * Starts a child that calls `setsid` (leaving the plugin's process group and session) and keeps
+ * stdout and stderr open, named `rune-conformance-left-<token>-setsid` on its command line (token
+ * read from stdin), prints `started <pid>` once it runs, then hangs. Only a transport that finds
+ * every process the run started (the run marker) kills the child on timeout or cancel.
+ */
+export const SETSID_HANG_SCRIPT = `#!/usr/bin/env bash
+read -r token || true
+case "$token" in ''|*[!a-z0-9]*) exit 99 ;; esac
+name="rune-conformance-left-$token-setsid"
+setsid bash -c 'exec -a "$0" sleep 300' "$name" &
+child=$!
+for _ in $(seq 1 100); do
+  [ -d /proc ] || break
+  tr '\\0' ' ' < "/proc/$child/cmdline" 2>/dev/null | grep -q "^$name " && break
+  sleep 0.05
+done
+printf 'started %s\\n' "$child"
+sleep 300
+`;
+
+/**
+ * Starts two children that keep stdout and stderr open — one in the plugin's process group
+ * (`rune-conformance-left-<token>-group`), one that called `setsid`
+ * (`rune-conformance-left-<token>-setsid`) — waits until both run, prints one result line
+ * `{"conformance":"leaver","token":"<token>"}` and exits 0. The run ends there: the transport
+ * must return that output at once with exit 0 (not wait for stdout EOF) and kill both children.
+ */
+export const LEAVER_SCRIPT = `#!/usr/bin/env bash
+read -r token || true
+case "$token" in ''|*[!a-z0-9]*) exit 99 ;; esac
+base="rune-conformance-left-$token"
+bash -c 'exec -a "$0" sleep 300' "$base-group" &
+group=$!
+setsid bash -c 'exec -a "$0" sleep 300' "$base-setsid" &
+escaped=$!
+running() { tr '\\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q "^$2 "; }
+for _ in $(seq 1 100); do
+  [ -d /proc ] || break
+  running "$group" "$base-group" && running "$escaped" "$base-setsid" && break
+  sleep 0.05
+done
+printf '{"conformance":"leaver","token":"%s"}\\n' "$token"
+exit 0
+`;
+
+/** The exact stdout of {@link LEAVER_SCRIPT} for `token`. */
+export function expectedLeaverOutput(token: string): string {
+  return `{"conformance":"leaver","token":"${token}"}\n`;
+}
+
+/** The command-line fragment every child left by the containment probes carries. */
+export function leftoverCommandLineFragment(token: string): string {
+  return `rune-conformance-left-${token}`;
+}
+
 /** Prints N numbered lines (N from stdin) to stdout (`out-000001`...) and to stderr (`err-...`). */
 export const LINES_SCRIPT = `#!/usr/bin/env bash
 read -r lines || true
@@ -117,6 +174,8 @@ export interface ConformancePlugins {
   processCheck: TransportPlugin;
   lines: TransportPlugin;
   delayedEcho: TransportPlugin;
+  setsidHang: TransportPlugin;
+  leaver: TransportPlugin;
 }
 
 /** Builds every conformance plugin (action names `conformance-<probe>`). */
@@ -133,6 +192,8 @@ export function createConformancePlugins(): ConformancePlugins {
     processCheck: make('process-check', PROCESS_CHECK_SCRIPT),
     lines: make('lines', LINES_SCRIPT),
     delayedEcho: make('delayed-echo', DELAYED_ECHO_SCRIPT),
+    setsidHang: make('setsid-hang', SETSID_HANG_SCRIPT),
+    leaver: make('leaver', LEAVER_SCRIPT),
   };
 }
 

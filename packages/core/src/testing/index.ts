@@ -11,14 +11,24 @@ export {
   DIGEST_SCRIPT,
   ECHO_SCRIPT,
   EXIT_CODE_SCRIPT,
+  expectedLeaverOutput,
   expectedLines,
+  LEAVER_SCRIPT,
   LINES_SCRIPT,
+  leftoverCommandLineFragment,
   PROCESS_CHECK_SCRIPT,
+  SETSID_HANG_SCRIPT,
   SIGNAL_SCRIPT,
   SLEEPER_SCRIPT,
   STREAMS_SCRIPT,
 } from './conformance-plugins.js';
 export { isProcessAlive } from './process-alive.js';
+export { findProcessesByCommandLine } from './process-finder.js';
+export {
+  createRecordingTransport,
+  type RecordingTransport,
+  type RecordingTransportOptions,
+} from './recording-transport.js';
 export {
   createTestPlugin,
   DEFAULT_TEST_PLUGIN_ACTION,
@@ -35,6 +45,7 @@ export {
   describeTransportConformance,
   TRANSPORT_CONFORMANCE_REQUIREMENTS,
   type TransportConformanceFactory,
+  type TransportConformanceOptions,
   type TransportConformanceSetup,
   type TransportRequirement,
 } from './transport-conformance.js';

@@ -4,6 +4,7 @@ import { createConformancePlugins, expectedLines } from './conformance-plugins.j
 import { createTestPlugin, DEFAULT_TEST_PLUGIN_ACTION, sha256Hex } from './test-plugin.js';
 import {
   describeByteDifference,
+  describeTransportConformance,
   TRANSPORT_CONFORMANCE_REQUIREMENTS,
 } from './transport-conformance.js';
 
@@ -44,9 +45,20 @@ describe('conformance helpers', () => {
       /length 1, expected 2/,
     );
   });
-  it('lists R01..R17 in order', () => {
+  it('refuses a knownFailures id that is no requirement, before registering anything', () => {
+    expect(() =>
+      describeTransportConformance(
+        'nothing',
+        () => {
+          throw new Error('never set up');
+        },
+        { knownFailures: ['R99'] },
+      ),
+    ).toThrow(/no conformance requirement R99/);
+  });
+  it('lists R01..R21 in order', () => {
     expect(TRANSPORT_CONFORMANCE_REQUIREMENTS.map((entry) => entry.id)).toEqual(
-      Array.from({ length: 17 }, (_, index) => `R${String(index + 1).padStart(2, '0')}`),
+      Array.from({ length: 21 }, (_, index) => `R${String(index + 1).padStart(2, '0')}`),
     );
   });
 });

@@ -25,6 +25,18 @@
  * - R15 an unreachable node rejects with a RuneError whose code is expected for the transport.
  * - R16 results are well-formed: byte arrays, booleans, non-negative timings.
  * - R17 close() resolves and is idempotent.
+ *
+ * THE RULE (R18-R21): a run ends when the plugin process exits (or is killed on timeout or
+ * cancel); at that moment the transport kills every process the run started and says so in
+ * `containment`. These probes need `setsid` on the node, and by default look for leftovers in
+ * this machine's `/proc` (`capabilities.findProcesses` for a node elsewhere).
+ * - R18 on timeout, a child that called `setsid` (left the group and session) is killed too.
+ * - R19 on cancel, a child that called `setsid` is killed too.
+ * - R20 a plugin that prints its result and exits 0 while background children (one in its group,
+ *   one after `setsid`) hold stdout open: `exit` 0 at once, output intact, the children killed and
+ *   counted (`containment.killed >= 1`), not a timeout.
+ * - R21 every result carries a well-formed `containment` (exit, signal, cancelled before start);
+ *   `complete: false` always comes with a `detail`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type DeployMode, type ErrorCode, RuneError, TRANSPORT_NAME_PATTERN } from '@rune/protocol';
@@ -40,8 +52,11 @@ import {
 import {
   type ConformancePlugins,
   createConformancePlugins,
+  expectedLeaverOutput,
   expectedLines,
+  leftoverCommandLineFragment,
 } from './conformance-plugins.js';
+import { findProcessesByCommandLine } from './process-finder.js';
 import { sha256Hex } from './test-plugin.js';
 
 /** Default size of the large stdin and stdout payloads: 2 MiB. */
@@ -75,6 +90,23 @@ export interface ConformanceCapabilities {
   killGraceMs?: number;
   /** Simultaneous runs on one node (R14); bounded by `capabilities.maxConcurrentExecsPerNode`. */
   concurrency?: number;
+  /**
+   * Lists the live processes on the node whose command line contains a fragment (R18-R20).
+   * Default: this machine's `/proc` (`findProcessesByCommandLine`), right for local, loopback SSH
+   * and the local SSM endpoint; give your own when the node is another machine. With the default,
+   * the suite also kills any survivor so that a failing transport leaves nothing behind.
+   */
+  findProcesses?: (fragment: string) => Promise<number[]>;
+}
+
+/** Options of {@link describeTransportConformance} that shape the test list itself. */
+export interface TransportConformanceOptions {
+  /**
+   * Requirement ids (`'R18'`) this transport is known to fail. They run as expected failures
+   * (`it.fails`): the suite stays green while they fail and turns red the day one passes, so the
+   * list cannot go stale. Say why in a comment next to the list; an unknown id is an error.
+   */
+  knownFailures?: readonly string[];
 }
 
 /** What the suite's `setup` returns: the transport under test and the nodes to use. */
@@ -104,7 +136,7 @@ export interface TransportRequirement {
   title: string;
 }
 
-/** Every requirement the suite checks, in test order. */
+/** Every requirement the suite checks, by id; the tests run in this order except R17 (close), which runs last. */
 export const TRANSPORT_CONFORMANCE_REQUIREMENTS: readonly TransportRequirement[] = [
   { id: 'R01', title: 'declares specificationVersion, a valid name and sane capabilities' },
   { id: 'R02', title: 'delivers stdin byte-exact (binary, NUL, invalid UTF-8, shell syntax)' },
@@ -123,6 +155,10 @@ export const TRANSPORT_CONFORMANCE_REQUIREMENTS: readonly TransportRequirement[]
   { id: 'R15', title: 'rejects an unreachable node with an expected RuneError code' },
   { id: 'R16', title: 'returns well-formed results (bytes, flags, non-negative timings)' },
   { id: 'R17', title: 'close() resolves and is idempotent' },
+  { id: 'R18', title: 'on timeout, also kills a child that called setsid' },
+  { id: 'R19', title: 'on cancel, also kills a child that called setsid' },
+  { id: 'R20', title: 'ends the run when the plugin exits, though children hold stdout open' },
+  { id: 'R21', title: 'reports a well-formed containment on every result' },
 ];
 
 const title = (id: string): string => {
@@ -153,8 +189,9 @@ export function describeByteDifference(actual: Uint8Array, expected: Uint8Array)
  *
  * `setup` runs once before the tests and returns the transport, a reachable node, an unreachable
  * node and the error codes the unreachable node may produce. Each test is one requirement of the
- * Transport contract (R01..R17, listed in {@link TRANSPORT_CONFORMANCE_REQUIREMENTS}). The node
- * needs bash and coreutils; the probes leave nothing behind on it.
+ * Transport contract (R01..R21, listed in {@link TRANSPORT_CONFORMANCE_REQUIREMENTS}). The node
+ * needs bash, coreutils and `setsid`; the probes leave nothing behind on it. `conformanceOptions`
+ * can list requirements the transport is known to fail ({@link TransportConformanceOptions}).
  *
  * @example
  * ```ts
@@ -169,7 +206,19 @@ export function describeByteDifference(actual: Uint8Array, expected: Uint8Array)
 export function describeTransportConformance(
   name: string,
   setup: TransportConformanceFactory,
+  conformanceOptions: TransportConformanceOptions = {},
 ): void {
+  const knownFailures = new Set(conformanceOptions.knownFailures ?? []);
+  for (const id of knownFailures) {
+    if (!TRANSPORT_CONFORMANCE_REQUIREMENTS.some((requirement) => requirement.id === id)) {
+      throw new Error(`knownFailures: no conformance requirement ${id}`);
+    }
+  }
+  /** Registers requirement `id`: a test, or an expected failure when listed in knownFailures. */
+  const requirement = (id: string, body: () => Promise<void> | void): void => {
+    if (knownFailures.has(id)) it.fails(`${title(id)} (known failure)`, body);
+    else it(title(id), body);
+  };
   describe(`Transport conformance: ${name}`, () => {
     let context: TransportConformanceSetup | undefined;
     const plugins: ConformancePlugins = createConformancePlugins();
@@ -269,6 +318,86 @@ export function describeTransportConformance(
       );
     };
 
+    const findProcesses = (fragment: string): Promise<number[]> =>
+      (options().findProcesses ?? findProcessesByCommandLine)(fragment);
+    const pause = (ms: number): Promise<void> =>
+      new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+
+    /** Watches for the containment probe's children while a run is in flight. */
+    const watchLeftovers = (token: string) => {
+      const fragment = leftoverCommandLineFragment(token);
+      const seen = new Set<number>();
+      let stopped = false;
+      let markSeen: () => void = () => {};
+      const appeared = new Promise<void>((resolve) => {
+        markSeen = resolve;
+      });
+      const loop = (async () => {
+        while (!stopped) {
+          for (const pid of await findProcesses(fragment)) seen.add(pid);
+          if (seen.size > 0) markSeen();
+          await pause(50);
+        }
+      })();
+      return {
+        appeared,
+        seen: () => [...seen],
+        stop: async () => {
+          stopped = true;
+          await loop;
+        },
+      };
+    };
+
+    /**
+     * The probe's children still alive once the run is over (waiting up to 5 s for them to die).
+     * With the default finder, survivors are then killed so a failing transport leaves nothing.
+     */
+    const survivingLeftovers = async (token: string): Promise<number[]> => {
+      const fragment = leftoverCommandLineFragment(token);
+      const deadline = Date.now() + 5000;
+      let alive = await findProcesses(fragment);
+      while (alive.length > 0 && Date.now() < deadline) {
+        await pause(100);
+        alive = await findProcesses(fragment);
+      }
+      if (options().findProcesses === undefined) {
+        for (const pid of alive) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // Gone meanwhile.
+          }
+        }
+      }
+      return alive;
+    };
+
+    const expectContainment = (result: TransportExecResult, what: string): void => {
+      const containment = result.containment;
+      expect(
+        containment,
+        `${what}: the result carries no containment; report what was killed when the run ended (see ContainmentReport)`,
+      ).toBeDefined();
+      if (containment === undefined) return;
+      expect(['run-marker', 'process-group', 'none'], `${what}: containment.method`).toContain(
+        containment.method,
+      );
+      expect(
+        Number.isInteger(containment.killed) && containment.killed >= 0,
+        `${what}: containment.killed = ${containment.killed}`,
+      ).toBe(true);
+      expect(typeof containment.complete, `${what}: containment.complete`).toBe('boolean');
+      if (!containment.complete) {
+        expect(
+          typeof containment.detail === 'string' && containment.detail !== '',
+          `${what}: incomplete containment must say why (detail)`,
+        ).toBe(true);
+      }
+    };
+
+    const newToken = (): string => randomUUID().replaceAll('-', '');
+
     beforeAll(async () => {
       context = await setup();
     });
@@ -285,7 +414,7 @@ export function describeTransportConformance(
     });
 
     /** R01: `specificationVersion` is exactly {@link TRANSPORT_SPECIFICATION_VERSION}, the name matches the transport-name grammar, and capabilities are usable. */
-    it(title('R01'), () => {
+    requirement('R01', () => {
       const { transport } = current();
       expect(transport.specificationVersion).toBe(TRANSPORT_SPECIFICATION_VERSION);
       expect(transport.name).toMatch(new RegExp(TRANSPORT_NAME_PATTERN));
@@ -303,7 +432,7 @@ export function describeTransportConformance(
     });
 
     /** R02: stdin reaches the plugin exactly as given — every byte value, NUL, CR/LF, invalid UTF-8 and shell metacharacters, which must never be interpreted. */
-    it(title('R02'), async () => {
+    requirement('R02', async () => {
       const all = new Uint8Array(256).map((_, index) => index);
       const shell = encoder.encode('\n$(exit 7) `exit 7`; exit 7 \'"\\ \r\n{"a":1}\n');
       const payload = new Uint8Array([...all, 0, 0, 0xff, 0xfe, 0xc3, ...shell, ...all.reverse()]);
@@ -314,14 +443,14 @@ export function describeTransportConformance(
     });
 
     /** R03: after delivering stdin the transport closes it; a plugin reading to EOF finishes at once. */
-    it(title('R03'), async () => {
+    requirement('R03', async () => {
       const result = await exec(plugins.echo, { timeoutMs: 20_000 });
       expectExit(result, 0, 'cat on an empty, closed stdin must exit 0 (did stdin stay open?)');
       expect(result.stdout.byteLength).toBe(0);
     });
 
     /** R04: a large stdin (2 MiB by default, bounded by `maxStdinBytes`) arrives complete — the plugin reports its length and sha256. */
-    it(title('R04'), async () => {
+    requirement('R04', async () => {
       const { transport } = current();
       const size = Math.min(
         options().maxPayloadBytes ?? DEFAULT_CONFORMANCE_PAYLOAD_BYTES,
@@ -334,7 +463,7 @@ export function describeTransportConformance(
     });
 
     /** R05: a large binary stdout (up to `maxOutputBytes`) comes back complete within the cap. */
-    it(title('R05'), async () => {
+    requirement('R05', async () => {
       const { transport } = current();
       const size = Math.min(
         options().maxOutputBytes ?? DEFAULT_CONFORMANCE_PAYLOAD_BYTES,
@@ -353,7 +482,7 @@ export function describeTransportConformance(
     });
 
     /** R06: stdout and stderr are two separate captures; nothing of one appears in the other (no PTY). */
-    it(title('R06'), async () => {
+    requirement('R06', async () => {
       const result = await exec(plugins.streams);
       expectExit(result, 0, 'the streams probe must exit 0');
       expect(text(result.stdout)).toBe('out-1\nout-2\n');
@@ -363,7 +492,7 @@ export function describeTransportConformance(
     });
 
     /** R07: every exit code is reported as-is with `termination: 'exit'` and `signal: null` — the BPCS codes 0..5 and undocumented ones. */
-    it(title('R07'), async () => {
+    requirement('R07', async () => {
       for (const code of [0, 1, 2, 3, 4, 5, 42, 126, 127, 255]) {
         const result = await exec(plugins.exitCode, { stdin: `${code}\n` });
         expectExit(result, code, `exit ${code} must be reported as exit ${code}`);
@@ -371,7 +500,7 @@ export function describeTransportConformance(
     });
 
     /** R08: a plugin killed by a signal is reported with `termination: 'signal'`, the signal name and `exitCode: null` — not as exit 128+n. */
-    it(title('R08'), async () => {
+    requirement('R08', async () => {
       for (const signal of ['TERM', 'KILL']) {
         const result = await exec(plugins.signal, { stdin: `${signal}\n` });
         expect(
@@ -382,7 +511,7 @@ export function describeTransportConformance(
     });
 
     /** R09: past `timeoutMs` the transport kills the plugin's whole process group (a background child included) and resolves with `termination: 'timeout'`. */
-    it(title('R09'), async () => {
+    requirement('R09', async () => {
       const startup = options().startupMs ?? DEFAULT_CONFORMANCE_STARTUP_MS;
       const grace = options().killGraceMs ?? DEFAULT_CONFORMANCE_KILL_GRACE_MS;
       const timeoutMs = startup + 500;
@@ -394,7 +523,7 @@ export function describeTransportConformance(
     });
 
     /** R10: aborting the request's AbortSignal kills the whole process group and resolves with `termination: 'cancelled'`. */
-    it(title('R10'), async () => {
+    requirement('R10', async () => {
       const startup = options().startupMs ?? DEFAULT_CONFORMANCE_STARTUP_MS;
       const grace = options().killGraceMs ?? DEFAULT_CONFORMANCE_KILL_GRACE_MS;
       await expectProcessGroupKilled(
@@ -413,7 +542,7 @@ export function describeTransportConformance(
     });
 
     /** R11: an exec whose signal is already aborted resolves promptly with `termination: 'cancelled'` (it must not run to completion). */
-    it(title('R11'), async () => {
+    requirement('R11', async () => {
       const grace = options().killGraceMs ?? DEFAULT_CONFORMANCE_KILL_GRACE_MS;
       const token = randomUUID().replaceAll('-', '');
       const started = Date.now();
@@ -429,7 +558,7 @@ export function describeTransportConformance(
     });
 
     /** R12: stdout keeps its first `maxStdoutBytes` bytes, stderr its last `maxStderrBytes`, and both set their `truncated` flag. */
-    it(title('R12'), async () => {
+    requirement('R12', async () => {
       const lines = 20_000;
       const result = await exec(plugins.lines, {
         stdin: `${lines}\n`,
@@ -448,7 +577,7 @@ export function describeTransportConformance(
     });
 
     /** R13: output of exactly the cap is complete and not truncated; one byte less of cap truncates. */
-    it(title('R13'), async () => {
+    requirement('R13', async () => {
       const exact = expectedLines('out', 10).length;
       const complete = await exec(plugins.lines, {
         stdin: '10\n',
@@ -472,7 +601,7 @@ export function describeTransportConformance(
     });
 
     /** R14: several execs on one node at once each get their own stdin and their own output. */
-    it(title('R14'), async () => {
+    requirement('R14', async () => {
       const { transport } = current();
       const count = Math.max(
         2,
@@ -494,7 +623,7 @@ export function describeTransportConformance(
     });
 
     /** R15: an exec on a node that cannot be reached rejects with a RuneError whose code is one the transport documents for it. */
-    it(title('R15'), async () => {
+    requirement('R15', async () => {
       const { unreachableNode, expectedUnreachableCodes } = current();
       let caught: unknown;
       try {
@@ -510,7 +639,7 @@ export function describeTransportConformance(
     });
 
     /** R16: a result has the documented shape: Uint8Array streams, boolean flags, non-negative finite timings with `totalMs >= execMs`. */
-    it(title('R16'), async () => {
+    requirement('R16', async () => {
       const result = await exec(plugins.streams);
       expect(result.stdout).toBeInstanceOf(Uint8Array);
       expect(result.stderr).toBeInstanceOf(Uint8Array);
@@ -524,8 +653,129 @@ export function describeTransportConformance(
       if (result.metadata !== undefined) expect(typeof result.metadata).toBe('object');
     });
 
+    /** R18: past `timeoutMs` the transport also kills a child that called `setsid` (it left the plugin's process group and session), and reports `containment`. */
+    requirement('R18', async () => {
+      const startup = options().startupMs ?? DEFAULT_CONFORMANCE_STARTUP_MS;
+      const grace = options().killGraceMs ?? DEFAULT_CONFORMANCE_KILL_GRACE_MS;
+      const token = newToken();
+      const timeoutMs = startup + 500;
+      const watch = watchLeftovers(token);
+      const started = Date.now();
+      let result: TransportExecResult;
+      try {
+        result = await exec(plugins.setsidHang, { stdin: `${token}\n`, timeoutMs });
+      } finally {
+        await watch.stop();
+      }
+      const elapsed = Date.now() - started;
+      const survivors = await survivingLeftovers(token);
+      expect(
+        watch.seen().length,
+        'the probe never started its setsid child before the timeout: raise capabilities.startupMs (or give capabilities.findProcesses when the node is not this machine)',
+      ).toBeGreaterThan(0);
+      expect(result.termination, `termination after ${elapsed} ms`).toBe('timeout');
+      expect(
+        survivors,
+        `a child that called setsid survived the timeout (pids ${survivors.join(' ')}): killing the process group is not enough, kill every process carrying the run marker (SWEEP_FUNCTION_SH)`,
+      ).toEqual([]);
+      expectContainment(result, 'R18');
+      expect(
+        elapsed,
+        `resolved ${elapsed} ms after start; allowed ${timeoutMs + grace} ms`,
+      ).toBeLessThan(timeoutMs + grace);
+    });
+
+    /** R19: on abort the transport also kills a child that called `setsid`, and reports `containment`. The abort is sent once the child is seen running. */
+    requirement('R19', async () => {
+      const startup = options().startupMs ?? DEFAULT_CONFORMANCE_STARTUP_MS;
+      const grace = options().killGraceMs ?? DEFAULT_CONFORMANCE_KILL_GRACE_MS;
+      const token = newToken();
+      const controller = new AbortController();
+      const watch = watchLeftovers(token);
+      let result: TransportExecResult;
+      let readiness: string;
+      let abortedAt: number;
+      try {
+        const running = exec(plugins.setsidHang, {
+          stdin: `${token}\n`,
+          timeoutMs: 120_000,
+          signal: controller.signal,
+        });
+        readiness = await Promise.race([
+          watch.appeared.then(() => 'seen'),
+          running.then(() => 'ended before the child was seen'),
+          pause(startup + grace).then(() => `not seen within ${startup + grace} ms`),
+        ]);
+        abortedAt = Date.now();
+        controller.abort();
+        result = await running;
+      } finally {
+        await watch.stop();
+      }
+      const elapsed = Date.now() - abortedAt;
+      const survivors = await survivingLeftovers(token);
+      expect(
+        readiness,
+        'the probe never started its setsid child: raise capabilities.startupMs (or give capabilities.findProcesses when the node is not this machine)',
+      ).toBe('seen');
+      expect(result.termination).toBe('cancelled');
+      expect(
+        survivors,
+        `a child that called setsid survived the cancellation (pids ${survivors.join(' ')}): kill every process carrying the run marker (SWEEP_FUNCTION_SH)`,
+      ).toEqual([]);
+      expectContainment(result, 'R19');
+      expect(elapsed, `resolved ${elapsed} ms after the abort; allowed ${grace} ms`).toBeLessThan(
+        grace,
+      );
+    });
+
+    /** R20: the run ends when the plugin exits — background children holding stdout open (one in the group, one after `setsid`) neither delay the result nor make it a timeout; they are killed and counted, the output is intact. */
+    requirement('R20', async () => {
+      const startup = options().startupMs ?? DEFAULT_CONFORMANCE_STARTUP_MS;
+      const grace = options().killGraceMs ?? DEFAULT_CONFORMANCE_KILL_GRACE_MS;
+      const token = newToken();
+      const result = await exec(plugins.leaver, {
+        stdin: `${token}\n`,
+        timeoutMs: startup + grace,
+      });
+      const survivors = await survivingLeftovers(token);
+      expect(
+        { termination: result.termination, exitCode: result.exitCode },
+        'the plugin exited 0 right after printing its result; a transport that waits for stdout EOF (held open by the children) reports a timeout instead',
+      ).toEqual({ termination: 'exit', exitCode: 0 });
+      expect(text(result.stdout), 'the output written before the exit is kept intact').toBe(
+        expectedLeaverOutput(token),
+      );
+      expect(result.stdoutTruncated).toBe(false);
+      expect(
+        survivors,
+        `children of an exited plugin survived (pids ${survivors.join(' ')}): at the plugin's exit, kill every process carrying the run marker`,
+      ).toEqual([]);
+      expectContainment(result, 'R20');
+      expect(
+        result.containment?.killed ?? 0,
+        'containment.killed must count the children killed at the end of the run',
+      ).toBeGreaterThanOrEqual(1);
+    });
+
+    /** R21: every result carries a well-formed `containment` — after a normal exit, a signal, and an exec cancelled before it started; `complete: false` always comes with a `detail`. */
+    requirement('R21', async () => {
+      expectContainment(await exec(plugins.streams), 'a plugin that exited');
+      expectContainment(
+        await exec(plugins.signal, { stdin: 'TERM\n' }),
+        'a plugin killed by SIGTERM',
+      );
+      const token = newToken();
+      const cancelled = await exec(plugins.sleeper, {
+        stdin: `${token}\n`,
+        signal: AbortSignal.abort(),
+      });
+      await exec(plugins.processCheck, { stdin: `${token}\n` });
+      expectContainment(cancelled, 'an exec whose signal was already aborted');
+    });
+
     /** R17: close() resolves, and a second close() resolves too. */
-    it(title('R17'), async () => {
+    requirement('R17', async () => {
       const { transport } = current();
       await expect(transport.close()).resolves.toBeUndefined();
       await expect(transport.close()).resolves.toBeUndefined();

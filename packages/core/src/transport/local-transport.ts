@@ -1,27 +1,44 @@
 /**
  * The `local` transport: runs a plugin as a child process of the control node.
  *
- * The plugin file is executed directly (`spawn(file, [])`, no shell), so nothing user-supplied
- * can be interpreted by a shell; the RCS document goes on stdin, which is then closed. The child
- * gets its own process group (`detached`), so a timeout or cancellation kills the plugin and
- * everything it started: SIGTERM to the group, then SIGKILL after a grace period. When the plugin
- * exits, any process it left behind in its group is killed too — nothing keeps running unseen.
+ * What runs: never the registry's file by path. In ship mode the transport takes the bytes the
+ * mediator read and hashed (`plugin.content`, checked against the planned `plugin.sha256`), writes
+ * them into a private content-addressed cache (private-plugin-cache.ts: a 0700 directory that
+ * passes the safe-path rule, a 0700 copy created with O_EXCL and verified) and executes that
+ * copy, so a plugin file swapped on disk after planning can never run: the planned bytes run, or
+ * nothing (PLUGIN_INTEGRITY_FAILED, PLUGIN_CACHE_UNSAFE). Preinstalled mode runs
+ * `plugin.remotePath` in place, only when that path passes the same safe-path rule
+ * (PLUGIN_CACHE_UNSAFE otherwise); the sha256 of the bytes it read right before exec is reported
+ * in the result's metadata (`preinstalled_sha256`).
  *
- * Ship mode runs the registry's file in place (`plugin.localPath`) after re-hashing it right
- * before exec (PLUGIN_INTEGRITY_FAILED when it changed since planning); without a local path the
- * content is written once into a private (0700) temporary directory, named by its sha256.
- * Preinstalled mode runs `plugin.remotePath` (PLUGIN_NOT_INSTALLED when absent).
+ * How it runs: the file is executed directly (`spawn(file, [])`, no shell), so nothing
+ * user-supplied can be interpreted by a shell; the RCS document goes on stdin, which is then
+ * closed. The environment is minimal (plugin-environment.ts: no RUNE_* secrets, AWS_*,
+ * SSH_AUTH_SOCK or tokens) plus `RUNE_RUN_MARKER=<fresh marker>`.
+ *
+ * When it ends: the run ends when the plugin process exits, or is killed on timeout or cancel
+ * (SIGTERM to its process group, SIGKILL after `killGraceMs`). At that moment the run-marker sweep
+ * (local-sweep.ts) kills every process carrying the marker — children in the group, children that
+ * called `setsid`, a background child still holding stdout open — and then the process group. The
+ * output captured so far is kept and judged as usual; a leftover child neither delays the result
+ * nor turns it into a timeout. `containment` in the result says what was killed and whether that
+ * was complete (without /proc it is not: `process-group`, `complete: false`).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { interruptedResult } from './interrupted-result.js';
+import { mergeContainment, sweepLocalRun } from './local-sweep.js';
 import { HeadCapture, TailCapture } from './output-capture.js';
+import { minimalPluginEnvironment } from './plugin-environment.js';
+import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
+import { createRunMarker, RUN_MARKER_VARIABLE } from './run-marker.js';
+import { findUnsafePathComponent } from './safe-path.js';
 import {
+  type ContainmentReport,
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
@@ -32,20 +49,45 @@ import {
 /** Default time between SIGTERM and SIGKILL when a run is stopped. */
 export const DEFAULT_KILL_GRACE_MS = 2000;
 
+/**
+ * Default time to wait, after the plugin exited and its leftovers were killed, for the output pipes
+ * to close. They close at once unless a process outside the run (not marked, not in the group)
+ * holds them; then the output so far is kept and containment is reported incomplete.
+ */
+export const DEFAULT_OUTPUT_DRAIN_MS = 1000;
+
 /** Options of {@link createLocalTransport}. */
 export interface LocalTransportOptions {
   /** Time between SIGTERM and SIGKILL of the process group. Default {@link DEFAULT_KILL_GRACE_MS}. */
   killGraceMs?: number;
-  /** Environment of the plugin process; default `process.env`. */
+  /**
+   * The plugin's environment, used exactly as given (plus `RUNE_RUN_MARKER`). Default: the minimal
+   * environment from `process.env` (`minimalPluginEnvironment()`: PATH, HOME, USER, LOGNAME, LANG,
+   * LANGUAGE, LC_*, TZ, TMPDIR). Whoever passes this decides what the plugin sees.
+   */
   env?: Readonly<Record<string, string | undefined>>;
   /** Working directory of the plugin; default the control node's cwd. */
   cwd?: string;
+  /**
+   * A persistent private cache for ship mode (e.g. `$XDG_CACHE_HOME/rune/plugins`); it must pass
+   * the safe-path rule. Default: a fresh 0700 temporary directory, removed by `close()`.
+   */
+  cacheDir?: string;
+  /** POSIX shell that runs the containment sweep; default `/bin/sh`. */
+  sweepShell?: string;
+  /** Time to wait for the output pipes after the run ended; default {@link DEFAULT_OUTPUT_DRAIN_MS}. */
+  drainMs?: number;
   /**
    * Which nodes count as "this machine". Default: name or address is localhost, local,
    * 127.0.0.1, ::1 or the host name. Other nodes are refused with HOST_UNREACHABLE, so a
    * misrouted remote node never runs on the control node.
    */
   isLocalNode?: (node: TargetNode) => boolean;
+  /**
+   * Called with the path about to be executed, after every check and right before the spawn.
+   * For tests that need to act inside that window (e.g. swap a file) and for tracing.
+   */
+  beforeSpawn?: (path: string) => void | Promise<void>;
 }
 
 /** Node names the local transport accepts by default (plus the control node's host name). */
@@ -77,89 +119,88 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
   }
 }
 
+/** What the transport executes for one request. */
+interface PreparedPlugin {
+  file: string;
+  metadata: Record<string, unknown>;
+}
+
+/** One plugin process, as `close()` needs to see it. */
+interface RunningPlugin {
+  pid: number;
+  marker: string;
+}
+
 /** Creates the local transport. */
 export function createLocalTransport(options: LocalTransportOptions = {}): Transport {
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const drainMs = options.drainMs ?? DEFAULT_OUTPUT_DRAIN_MS;
   const isLocalNode = options.isLocalNode ?? defaultIsLocalNode;
-  let cacheDir: Promise<string> | undefined;
-  const materialized = new Map<string, Promise<string>>();
-  const running = new Set<number>();
-
-  async function materialize(request: TransportExecRequest): Promise<string> {
-    const { plugin } = request;
-    let path = materialized.get(plugin.sha256);
-    if (path === undefined) {
-      cacheDir ??= mkdtemp(join(tmpdir(), 'rune-local-plugins-'));
-      path = (async () => {
-        const dir = await cacheDir!;
-        const file = join(dir, plugin.sha256);
-        await writeFile(file, plugin.content, { mode: 0o700, flag: 'wx' });
-        return file;
-      })();
-      materialized.set(plugin.sha256, path);
-    }
-    return path;
-  }
-
-  async function pluginFile(request: TransportExecRequest): Promise<string> {
-    const { plugin, node } = request;
-    const source = { component, node: node.name, action: plugin.action };
-    if (request.deployMode === 'preinstalled') {
-      const path = plugin.remotePath;
-      if (path === undefined) {
-        throw new RuneError('PLUGIN_NOT_INSTALLED', 'no plugin path given for preinstalled mode', {
-          source,
-          traceId: request.traceId,
-        });
-      }
-      try {
-        await access(path, fsConstants.F_OK);
-      } catch {
-        throw new RuneError(
-          'PLUGIN_NOT_INSTALLED',
-          `plugin ${path} is not installed on this node`,
-          {
-            source,
-            traceId: request.traceId,
-            details: { path },
-          },
+  const baseEnv: Record<string, string> =
+    options.env === undefined
+      ? minimalPluginEnvironment()
+      : Object.fromEntries(
+          Object.entries(options.env).filter(
+            (entry): entry is [string, string] => entry[1] !== undefined,
+          ),
         );
-      }
-      return path;
+  // The sweep must not carry any marker (it would stop itself); it needs only PATH.
+  const sweepEnv = { PATH: baseEnv.PATH ?? minimalPluginEnvironment().PATH! };
+  const sweep = (marker: string, processGroup: number | undefined) =>
+    sweepLocalRun(marker, {
+      env: sweepEnv,
+      ...(options.sweepShell === undefined ? {} : { shell: options.sweepShell }),
+      ...(processGroup === undefined ? {} : { processGroup }),
+    });
+  const cache = createPrivatePluginCache(
+    options.cacheDir === undefined ? {} : { dir: options.cacheDir },
+  );
+  const running = new Set<RunningPlugin>();
+
+  async function preparePlugin(request: TransportExecRequest): Promise<PreparedPlugin> {
+    const { plugin, node } = request;
+    const errorOptions = {
+      source: { component, node: node.name, action: plugin.action },
+      traceId: request.traceId,
+    };
+    if (request.deployMode !== 'preinstalled') {
+      const file = await cache.materialize(plugin.content, plugin.sha256, errorOptions);
+      return {
+        file,
+        metadata: {
+          shipped: true,
+          ...(plugin.localPath === undefined ? {} : { source_path: plugin.localPath }),
+        },
+      };
     }
-    if (plugin.localPath === undefined) {
-      if (sha256(plugin.content) !== plugin.sha256) {
-        throw new RuneError('PLUGIN_INTEGRITY_FAILED', 'plugin content does not match its sha256', {
-          source,
-          traceId: request.traceId,
-        });
-      }
-      return materialize(request);
+    const path = plugin.remotePath;
+    if (path === undefined || !isAbsolute(path)) {
+      throw new RuneError(
+        'PLUGIN_NOT_INSTALLED',
+        'deploy mode preinstalled needs an absolute plugin path',
+        { ...errorOptions, ...(path === undefined ? {} : { details: { path } }) },
+      );
     }
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(plugin.localPath);
+      bytes = await readFile(path);
     } catch (error) {
-      throw new RuneError('PLUGIN_INTEGRITY_FAILED', `plugin ${plugin.localPath} cannot be read`, {
-        source,
-        traceId: request.traceId,
+      throw new RuneError('PLUGIN_NOT_INSTALLED', `plugin ${path} is not installed on this node`, {
+        ...errorOptions,
         cause: error,
-        details: { path: plugin.localPath },
+        details: { path },
       });
     }
-    const actual = sha256(bytes);
-    if (actual !== plugin.sha256) {
+    // Checked after the read so that the bytes hashed are those of a file nobody else can change.
+    const unsafe = await findUnsafePathComponent(path, effectiveUid());
+    if (unsafe !== undefined) {
       throw new RuneError(
-        'PLUGIN_INTEGRITY_FAILED',
-        `plugin ${plugin.localPath} changed since it was planned (sha256 ${actual.slice(0, 12)}…, expected ${plugin.sha256.slice(0, 12)}…); nothing was executed`,
-        {
-          source,
-          traceId: request.traceId,
-          details: { path: plugin.localPath, expected: plugin.sha256, actual },
-        },
+        'PLUGIN_CACHE_UNSAFE',
+        `preinstalled plugin ${path} is not safe: ${unsafe} is a symlink, not owned by this user or root, or writable by others; nothing was executed`,
+        { ...errorOptions, details: { path, component: unsafe } },
       );
     }
-    return plugin.localPath;
+    return { file: path, metadata: { shipped: false, preinstalled_sha256: sha256(bytes) } };
   }
 
   async function exec(request: TransportExecRequest): Promise<TransportExecResult> {
@@ -178,41 +219,78 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         traceId: request.traceId,
       });
     }
-    if (request.signal.aborted) {
-      return interruptedResult(
+    const notStarted = (): TransportExecResult => ({
+      ...interruptedResult(
         'cancelled',
-        { connectMs: 0, execMs: 0, totalMs: 0 },
+        { connectMs: 0, execMs: 0, totalMs: Math.round(performance.now() - started) },
         { started: false },
-      );
-    }
-    const file = await pluginFile(request);
+      ),
+      // Nothing was started, so there is nothing left to find.
+      containment: { method: 'run-marker', killed: 0, complete: true },
+    });
+    if (request.signal.aborted) return notStarted();
+    const prepared = await preparePlugin(request);
+    await options.beforeSpawn?.(prepared.file);
+    if (request.signal.aborted) return notStarted();
+    const file = prepared.file;
+    const marker = createRunMarker();
     const stdout = new HeadCapture(request.limits.maxStdoutBytes);
     const stderr = new TailCapture(request.limits.maxStderrBytes);
 
-    return new Promise<TransportExecResult>((resolve, reject) => {
-      const child = spawn(file, [], {
-        detached: true,
-        shell: false,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: (options.env ?? process.env) as NodeJS.ProcessEnv,
-        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    const notExecutable = (error: NodeJS.ErrnoException): RuneError => {
+      const code = error.code;
+      const errorCode =
+        code === 'EACCES' || code === 'ENOEXEC' || code === 'ENOENT'
+          ? 'PLUGIN_NOT_EXECUTABLE'
+          : 'INTERNAL_ERROR';
+      return new RuneError(errorCode, `cannot execute plugin ${file}: ${code ?? error.message}`, {
+        source,
+        traceId: request.traceId,
+        cause: error,
+        details: { path: file, errno: code },
       });
+    };
+
+    return new Promise<TransportExecResult>((resolve, reject) => {
+      let child: ChildProcessWithoutNullStreams;
+      try {
+        child = spawn(file, [], {
+          detached: true,
+          shell: false,
+          stdio: ['pipe', 'pipe', 'pipe'],
+          env: { ...baseEnv, [RUN_MARKER_VARIABLE]: marker },
+          ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+        });
+      } catch (error) {
+        // Some exec failures (ENOEXEC: no #! line) are thrown by spawn itself.
+        reject(notExecutable(error as NodeJS.ErrnoException));
+        return;
+      }
       const pid = child.pid;
-      if (pid !== undefined) running.add(pid);
+      const entry: RunningPlugin | undefined = pid === undefined ? undefined : { pid, marker };
+      if (entry !== undefined) running.add(entry);
       const execStarted = performance.now();
       let stopReason: 'timeout' | 'cancelled' | undefined;
-      let exitCode: number | null = null;
-      let exitSignal: string | null = null;
-      let leftoversKilled = false;
+      let containment: ContainmentReport | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
-      let drainTimer: NodeJS.Timeout | undefined;
+      let graceSweep: Promise<void> | undefined;
+      let exited = false;
       let settled = false;
+      const closed = new Promise<void>((resolveClosed) =>
+        child.once('close', () => resolveClosed()),
+      );
 
       const stop = (reason: 'timeout' | 'cancelled'): void => {
-        if (stopReason !== undefined || settled) return;
+        if (stopReason !== undefined || exited) return;
         stopReason = reason;
+        // SIGTERM first so the plugin's traps can run; whatever is left is swept at the grace end.
         killGroup(pid, 'SIGTERM');
-        graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), killGraceMs);
+        graceTimer = setTimeout(() => {
+          if (exited) return;
+          graceSweep = sweep(marker, pid).then((report) => {
+            containment = mergeContainment(containment, report);
+          });
+        }, killGraceMs);
         graceTimer.unref?.();
       };
       const timer = setTimeout(() => stop('timeout'), request.timeoutMs);
@@ -223,9 +301,8 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         settled = true;
         clearTimeout(timer);
         if (graceTimer !== undefined) clearTimeout(graceTimer);
-        if (drainTimer !== undefined) clearTimeout(drainTimer);
         request.signal.removeEventListener('abort', onAbort);
-        if (pid !== undefined) running.delete(pid);
+        if (entry !== undefined) running.delete(entry);
       };
 
       child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -235,61 +312,73 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       child.stdin.end(request.stdin);
 
       child.on('error', (error: NodeJS.ErrnoException) => {
-        if (settled) return;
+        if (settled || exited) return;
         cleanup();
-        const code = error.code;
-        const errorCode =
-          code === 'EACCES' || code === 'ENOEXEC' || code === 'ENOENT'
-            ? 'PLUGIN_NOT_EXECUTABLE'
-            : 'INTERNAL_ERROR';
-        reject(
-          new RuneError(errorCode, `cannot execute plugin ${file}: ${code ?? error.message}`, {
-            source,
-            traceId: request.traceId,
-            cause: error,
-            details: { path: file, errno: code },
-          }),
-        );
+        reject(notExecutable(error));
       });
-      child.on('exit', (code, signal) => {
-        exitCode = code;
-        exitSignal = signal;
-        // Kill whatever the plugin left running in its group; it also closes pipes they hold.
-        leftoversKilled = killGroup(pid, 'SIGKILL');
-        drainTimer = setTimeout(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-        }, 2000);
-        drainTimer.unref?.();
-      });
-      child.on('close', () => {
-        if (settled) return;
-        cleanup();
-        const now = performance.now();
-        const termination =
-          stopReason ?? (exitSignal !== null && exitCode === null ? 'signal' : 'exit');
-        resolve({
-          termination,
-          exitCode: termination === 'exit' ? exitCode : null,
-          signal: termination === 'signal' ? exitSignal : null,
-          stdout: stdout.bytes(),
-          stdoutTruncated: stdout.truncated,
-          stderr: stderr.bytes(),
-          stderrTruncated: stderr.truncated,
-          timings: {
-            connectMs: 0,
-            execMs: Math.round(now - execStarted),
-            totalMs: Math.round(now - started),
-          },
-          metadata: {
-            pid: pid ?? null,
-            path: file,
-            stdout_bytes: stdout.totalBytes,
-            stderr_bytes: stderr.totalBytes,
-            ...(leftoversKilled ? { leftover_processes_killed: true } : {}),
-            ...(stopReason === undefined ? {} : { killed_signal_on_stop: 'SIGTERM' }),
-          },
-        });
+
+      child.on('exit', (exitCode, exitSignal) => {
+        // No pid: the spawn failed and 'error' reports it.
+        if (pid === undefined || exited) return;
+        exited = true;
+        clearTimeout(timer);
+        if (graceTimer !== undefined) clearTimeout(graceTimer);
+        void (async () => {
+          await graceSweep;
+          // THE RULE: the run ended now. Kill everything it started, then read what is left.
+          containment = mergeContainment(containment, await sweep(marker, pid));
+          let drained = true;
+          let drainTimer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            closed,
+            new Promise<void>((resolveDrain) => {
+              drainTimer = setTimeout(() => {
+                drained = false;
+                resolveDrain();
+              }, drainMs);
+            }),
+          ]);
+          clearTimeout(drainTimer);
+          if (!drained) {
+            child.stdout.destroy();
+            child.stderr.destroy();
+            containment = mergeContainment(containment, {
+              method: containment.method,
+              killed: 0,
+              complete: false,
+              detail:
+                "a process outside the run marker and the plugin's process group still held its output open",
+            });
+          }
+          if (settled) return;
+          cleanup();
+          const now = performance.now();
+          const termination =
+            stopReason ?? (exitSignal !== null && exitCode === null ? 'signal' : 'exit');
+          resolve({
+            termination,
+            exitCode: termination === 'exit' ? exitCode : null,
+            signal: termination === 'signal' ? exitSignal : null,
+            stdout: stdout.bytes(),
+            stdoutTruncated: stdout.truncated,
+            stderr: stderr.bytes(),
+            stderrTruncated: stderr.truncated,
+            timings: {
+              connectMs: 0,
+              execMs: Math.round(now - execStarted),
+              totalMs: Math.round(now - started),
+            },
+            metadata: {
+              pid: pid ?? null,
+              path: file,
+              ...prepared.metadata,
+              stdout_bytes: stdout.totalBytes,
+              stderr_bytes: stderr.totalBytes,
+              ...(stopReason === undefined ? {} : { killed_signal_on_stop: 'SIGTERM' }),
+            },
+            containment,
+          });
+        })();
       });
     });
   }
@@ -316,12 +405,10 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       }
     },
     async close() {
-      for (const pid of running) killGroup(pid, 'SIGKILL');
+      const stopping = [...running];
       running.clear();
-      const dir = cacheDir;
-      cacheDir = undefined;
-      materialized.clear();
-      if (dir !== undefined) await rm(await dir, { recursive: true, force: true });
+      await Promise.all(stopping.map((run) => sweep(run.marker, run.pid)));
+      await cache.close();
     },
   };
 }

@@ -51,8 +51,9 @@ export interface TransportPlugin {
   /** Absolute path of the plugin on the node (deploy mode `preinstalled`). */
   remotePath?: string;
   /**
-   * Path of the plugin file on the control node, set by core. Remote transports ignore it; the
-   * local transport runs this file in place after re-checking its sha256.
+   * Path of the plugin file on the control node, set by core. Informative only (audit, messages):
+   * no transport executes it — a file re-read by path could have been swapped since it was
+   * hashed; every transport runs `content`, whose sha256 is the one planned and approved.
    */
   localPath?: string;
 }
