@@ -15,6 +15,7 @@ const THROTTLING = new Set([
 ]);
 
 const AUTH = new Set([
+  'MissingAuthenticationTokenException',
   'AccessDeniedException',
   'AccessDenied',
   'UnrecognizedClientException',

@@ -27,6 +27,8 @@ import {
   type SSMClientConfig,
 } from '@aws-sdk/client-ssm';
 import {
+  type ContainmentReport,
+  createRunMarker,
   HeadCapture,
   interruptedResult,
   TailCapture,
@@ -42,10 +44,11 @@ import { awsErrorName, isThrottlingError, toRuneError } from './aws-errors.js';
 import { mapInvocationStatus } from './invocation-status.js';
 import {
   buildWrapperScript,
-  isIntact,
+  isDoneLine,
   isSafeRemotePath,
   parseWrapperOutput,
-  stripTruncationSuffix,
+  type ReceivedStream,
+  receiveStream,
 } from './wrapper-script.js';
 
 /** Default private plugin cache on the node (SSM runs commands as root). */
@@ -62,6 +65,19 @@ export const DEFAULT_SSM_DELIVERY_TIMEOUT_S = 120;
 export const DEFAULT_SSM_INVOCATION_WAIT_MS = 30_000;
 /** How long the transport waits for the command to reach a terminal state after CancelCommand. */
 export const DEFAULT_SSM_CANCEL_WAIT_MS = 15_000;
+/**
+ * Containment after a timeout or cancel: the agent SIGKILLs the command's process group, and the
+ * wrapper's detached reaper sweeps the run marker once the wrapper is gone — but nothing can
+ * report back through SSM after the command ended, so the transport cannot claim it.
+ */
+const UNREPORTED_CONTAINMENT: ContainmentReport = {
+  method: 'run-marker',
+  killed: 0,
+  complete: false,
+  detail:
+    "the agent killed the command's process group; the node-side reaper then sweeps the run marker (setsid children included), but its outcome cannot be reported through SSM",
+};
+
 /** Extra time the control node allows beyond `timeoutMs` before it cancels the command itself. */
 export const DEFAULT_SSM_TIMEOUT_GRACE_MS = 5000;
 /** `SendCommand` accepts at most this many InstanceIds (the transport sends one per command). */
@@ -187,6 +203,16 @@ const STAGE_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   'cache-dir': {
     code: 'TRANSPORT_UNAVAILABLE',
     message: 'the remote cache dir cannot be created as a private directory on the node',
+  },
+  'cache-unsafe': {
+    code: 'PLUGIN_CACHE_UNSAFE',
+    message:
+      'the remote cache dir is in a path another user could change (a symlink, not owned by root, or writable by others); nothing was executed',
+  },
+  'plugin-unsafe': {
+    code: 'PLUGIN_CACHE_UNSAFE',
+    message:
+      'the preinstalled plugin is in a path another user could change (a symlink, not owned by root, or writable by others); nothing was executed',
   },
   decode: {
     code: 'TRANSPORT_API_ERROR',
@@ -315,7 +341,13 @@ class SsmTransport implements Transport {
         { source, traceId: request.traceId },
       );
     }
+    const executionTimeoutS = Math.min(
+      SSM_MAX_EXECUTION_TIMEOUT_S,
+      Math.max(1, this.options.executionTimeoutS ?? Math.ceil(request.timeoutMs / 1000)),
+    );
     const wrapper = buildWrapperScript({
+      executionTimeoutS,
+      runMarker: createRunMarker(),
       sha256: request.plugin.sha256,
       ...(preinstalled
         ? { remotePath: request.plugin.remotePath! }
@@ -345,10 +377,6 @@ class SsmTransport implements Transport {
     await this.preflight(instanceId, node, request.traceId);
     if (request.signal.aborted) return this.cancelledBeforeStart(started);
 
-    const executionTimeoutS = Math.min(
-      SSM_MAX_EXECUTION_TIMEOUT_S,
-      Math.max(1, this.options.executionTimeoutS ?? Math.ceil(request.timeoutMs / 1000)),
-    );
     let commandId: string;
     try {
       const sent = await this.client.send(
@@ -601,12 +629,15 @@ class SsmTransport implements Transport {
     termination: 'timeout' | 'cancelled',
     facts: Record<string, unknown>,
   ): TransportExecResult {
-    return interruptedResult(termination, this.timings(run), {
-      embeds_request: true,
-      command_id: run.commandId,
-      instance_id: run.instanceId,
-      ...facts,
-    });
+    return {
+      ...interruptedResult(termination, this.timings(run), {
+        embeds_request: true,
+        command_id: run.commandId,
+        instance_id: run.instanceId,
+        ...facts,
+      }),
+      containment: { ...UNREPORTED_CONTAINMENT },
+    };
   }
 
   private async finished(
@@ -620,13 +651,20 @@ class SsmTransport implements Transport {
     let parsed = parseWrapperOutput(stdoutRaw, run.nonce);
     let outputSource = 'api';
 
-    const intact = (): boolean =>
-      parsed !== undefined &&
-      'exitCode' in parsed.result &&
-      isIntact(parsed.body, parsed.result.stdoutSent, parsed.result.stdoutSha256) &&
-      isIntact(stderrRaw, parsed.result.stderrSent, parsed.result.stderrSha256);
+    const streams = (): { stdout: ReceivedStream; stderr: ReceivedStream } | undefined => {
+      if (parsed === undefined || !isDoneLine(parsed.result)) return undefined;
+      const line = parsed.result;
+      return {
+        stdout: receiveStream(parsed.body, line.stdoutEncoding, line.stdoutSent, line.stdoutSha256),
+        stderr: receiveStream(stderrRaw, line.stderrEncoding, line.stderrSent, line.stderrSha256),
+      };
+    };
+    let received = streams();
 
-    if (!intact() && this.options.outputS3Bucket !== undefined) {
+    if (
+      (received === undefined || !received.stdout.intact || !received.stderr.intact) &&
+      this.options.outputS3Bucket !== undefined
+    ) {
       const fromS3 = await this.readS3Output(run);
       if (fromS3 !== undefined) {
         const reparsed = parseWrapperOutput(fromS3.stdout, run.nonce);
@@ -635,6 +673,7 @@ class SsmTransport implements Transport {
           stdoutRaw = fromS3.stdout;
           stderrRaw = fromS3.stderr;
           outputSource = 's3';
+          received = streams();
         }
       }
     }
@@ -656,47 +695,81 @@ class SsmTransport implements Transport {
       );
     }
     const result = parsed.result;
-    if (!('exitCode' in result)) {
+    if (!isDoneLine(result) || received === undefined) {
+      const component = 'component' in result ? result.component : undefined;
       const known = STAGE_ERRORS[result.stage] ?? {
         code: 'TRANSPORT_UNAVAILABLE' as ErrorCode,
         message: result.stage.startsWith('missing-tool-')
           ? `the node lacks ${result.stage.slice('missing-tool-'.length)}, which the SSM wrapper needs`
           : `the SSM wrapper stopped at stage ${result.stage}`,
       };
-      throw new RuneError(known.code, `${known.message} (${run.instanceId})`, {
+      const where = component === undefined ? '' : `: ${JSON.stringify(component)} is unsafe`;
+      throw new RuneError(known.code, `${known.message} (${run.instanceId}${where})`, {
         source: { component: 'transport-ssm', node },
         traceId: request.traceId,
-        details: { command_id: run.commandId, stage: result.stage, ...facts },
+        details: {
+          command_id: run.commandId,
+          stage: result.stage,
+          ...(component === undefined ? {} : { component }),
+          ...facts,
+        },
       });
     }
 
-    const stdoutOk = isIntact(parsed.body, result.stdoutSent, result.stdoutSha256);
-    const stderrOk = isIntact(stderrRaw, result.stderrSent, result.stderrSha256);
+    if (!received.stdout.intact && !received.stdout.cut) {
+      // Not a cut (those are truncation): the bytes changed on the way. Judging the plugin on
+      // them would blame it for what the channel did.
+      throw new RuneError(
+        'TRANSPORT_API_ERROR',
+        `the output of command ${run.commandId} on ${run.instanceId} changed in transit (length or sha256 differ from what the node sent)`,
+        {
+          source: { component: 'transport-ssm', node },
+          traceId: request.traceId,
+          details: { command_id: run.commandId, ...facts },
+        },
+      );
+    }
     const stdoutCapture = new HeadCapture(request.limits.maxStdoutBytes);
-    stdoutCapture.push(stdoutOk ? parsed.body : stripTruncationSuffix(parsed.body));
+    stdoutCapture.push(received.stdout.bytes);
     const stdout = stdoutCapture.bytes();
     const stderrCapture = new TailCapture(request.limits.maxStderrBytes);
-    stderrCapture.push(stderrOk ? stderrRaw : stripTruncationSuffix(stderrRaw));
+    stderrCapture.push(received.stderr.bytes);
     const stderr = stderrCapture.bytes();
-    if ((!stdoutOk || !stderrOk) && this.options.outputS3Bucket === undefined) {
+    if (
+      (!received.stdout.intact || !received.stderr.intact) &&
+      this.options.outputS3Bucket === undefined
+    ) {
       this.options.onWarning?.(
         `output of command ${run.commandId} on ${run.instanceId} exceeds what GetCommandInvocation returns (24,000/8,000 characters); set [ssm] output_s3_bucket for full output`,
       );
     }
     const status = interpretExitStatus(result.exitCode);
+    const containment: ContainmentReport = {
+      method: 'run-marker',
+      killed: result.killed,
+      complete: result.contained,
+      ...(result.contained
+        ? {}
+        : {
+            detail:
+              'the node has no readable /proc: processes the plugin left behind could not be looked for',
+          }),
+    };
     return {
       ...status,
       stdout,
-      stdoutTruncated: stdout.byteLength < result.stdoutBytes || !stdoutOk,
+      stdoutTruncated: stdout.byteLength < result.stdoutBytes || !received.stdout.intact,
       stderr,
-      stderrTruncated: stderr.byteLength < result.stderrBytes || !stderrOk,
+      stderrTruncated: stderr.byteLength < result.stderrBytes || !received.stderr.intact,
       timings: this.timings(run),
+      containment,
       metadata: {
         embeds_request: true,
         shipped: request.deployMode === 'ship',
         command_id: run.commandId,
         instance_id: run.instanceId,
         remote_exit_status: result.exitCode,
+        stdout_encoding: result.stdoutEncoding,
         ...facts,
       },
     };

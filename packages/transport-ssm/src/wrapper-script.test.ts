@@ -1,15 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRunMarker } from '@rune/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   buildWrapperScript,
   isIntact,
   isSafeRemotePath,
   parseWrapperOutput,
+  receiveStream,
   stripTruncationSuffix,
+  type WrapperDoneLine,
   type WrapperScriptOptions,
 } from './wrapper-script.js';
 
@@ -35,6 +38,8 @@ function runWrapper(options: Partial<WrapperScriptOptions> & { script?: string }
     cacheDir: options.cacheDir ?? join(dir, 'cache'),
     maxStdoutBytes: options.maxStdoutBytes ?? 1024 * 1024,
     maxStderrBytes: options.maxStderrBytes ?? 7000,
+    executionTimeoutS: 30,
+    runMarker: createRunMarker(),
   });
   const run = spawnSync('sh', ['-c', wrapper.script], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,15 +63,20 @@ describe('buildWrapperScript (run for real with sh)', () => {
       script: '#!/bin/sh\ncat\necho oops >&2\n',
     });
     expect(run.status).toBe(0);
-    expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 0, stdoutBytes: stdin.length });
-    expect(Buffer.from(parsed!.body)).toEqual(Buffer.from(stdin));
-    const result = parsed!.result as {
-      stdoutSent: number;
-      stdoutSha256: string;
-      stderrSent: number;
-      stderrSha256: string;
-    };
-    expect(isIntact(parsed!.body, result.stdoutSent, result.stdoutSha256)).toBe(true);
+    expect(parsed?.result).toMatchObject({
+      stage: 'done',
+      exitCode: 0,
+      stdoutBytes: stdin.length,
+      // Not printable ASCII: sent base64, so the text API cannot alter it.
+      stdoutEncoding: 'b64',
+      stderrEncoding: 'raw',
+      killed: 0,
+      contained: true,
+    });
+    const result = parsed!.result as WrapperDoneLine;
+    const out = receiveStream(parsed!.body, 'b64', result.stdoutSent, result.stdoutSha256);
+    expect(out.intact).toBe(true);
+    expect(Buffer.from(out.bytes)).toEqual(Buffer.from(stdin));
     expect(isIntact(stderr, result.stderrSent, result.stderrSha256)).toBe(true);
     expect(new TextDecoder().decode(stderr)).toBe('oops\n');
   });
@@ -103,13 +113,13 @@ describe('buildWrapperScript (run for real with sh)', () => {
     expect(new TextDecoder().decode(stderr)).toBe(total.slice(-9));
   });
 
-  it('caches the plugin by sha256 in a 0700 directory and reuses it', () => {
-    const cacheDir = join(dir, 'cache');
+  it('creates a missing cache dir (and its missing parents) 0700, keeps no plugin copy there', () => {
+    const cacheDir = join(dir, 'var', 'rune', 'cache');
     const first = runWrapper({ cacheDir });
-    expect(first.parsed?.result).toMatchObject({ stage: 'done' });
+    expect(first.parsed?.result).toMatchObject({ stage: 'done', exitCode: 0 });
+    expect(statSync(join(dir, 'var')).mode & 0o777).toBe(0o700);
     expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
-    const pluginSha = sha(bytes('#!/bin/sh\ncat\n'));
-    expect(statSync(join(cacheDir, pluginSha)).mode & 0o777).toBe(0o700);
+    expect(readdirSync(cacheDir)).toEqual([]);
     const second = runWrapper({ cacheDir });
     expect(second.parsed?.result).toMatchObject({ stage: 'done', exitCode: 0 });
   });
@@ -125,11 +135,11 @@ describe('buildWrapperScript (run for real with sh)', () => {
     expect(() => statSync(marker)).toThrow();
   });
 
-  it('re-verifies a tampered cached plugin and replaces it', () => {
+  it('never executes a stray file named by the sha256 in the cache dir', () => {
     const cacheDir = join(dir, 'cache');
-    runWrapper({ cacheDir });
+    mkdirSync(cacheDir, { mode: 0o700 });
     const pluginSha = sha(bytes('#!/bin/sh\ncat\n'));
-    writeFileSync(join(cacheDir, pluginSha), '#!/bin/sh\necho evil\n');
+    writeFileSync(join(cacheDir, pluginSha), '#!/bin/sh\necho evil\n', { mode: 0o700 });
     const { parsed } = runWrapper({ cacheDir, stdin: bytes('good') });
     expect(new TextDecoder().decode(parsed!.body)).toBe('good');
   });
@@ -148,7 +158,7 @@ describe('buildWrapperScript (run for real with sh)', () => {
     const cacheDir = join(dir, 'cache');
     runWrapper({ cacheDir });
     const entries = spawnSync('ls', ['-A', cacheDir]).stdout.toString().trim().split('\n');
-    expect(entries.filter((name) => name.startsWith('run.'))).toEqual([]);
+    expect(entries.filter((name) => name.startsWith('rune-run.'))).toEqual([]);
   });
 
   it('embeds only base64, hex, integers and checked paths', () => {
@@ -159,6 +169,8 @@ describe('buildWrapperScript (run for real with sh)', () => {
       cacheDir: '/var/lib/rune/plugins',
       maxStdoutBytes: 10,
       maxStderrBytes: 10,
+      executionTimeoutS: 30,
+      runMarker: '0'.repeat(32),
       nonce: '0123456789abcdef',
     });
     expect(wrapper.script).not.toContain('rm -rf /');
@@ -170,6 +182,8 @@ describe('buildWrapperScript (run for real with sh)', () => {
         cacheDir: "/tmp/x'; reboot; '",
         maxStdoutBytes: 1,
         maxStderrBytes: 1,
+        executionTimeoutS: 1,
+        runMarker: '0'.repeat(32),
       }),
     ).toThrow(TypeError);
   });
@@ -186,7 +200,7 @@ describe('helpers', () => {
   });
 
   it('parseWrapperOutput ignores a result line with another nonce', () => {
-    const line = bytes('RUNE-SSM-RESULT v1 nonce=ffffffffffffffff stage=integrity\n');
+    const line = bytes('RUNE-SSM-RESULT v2 nonce=ffffffffffffffff stage=integrity\n');
     expect(parseWrapperOutput(line, '0000000000000000')).toBeUndefined();
     expect(parseWrapperOutput(line, 'ffffffffffffffff')?.result).toEqual({ stage: 'integrity' });
     expect(parseWrapperOutput(bytes('no newline'), 'ffffffffffffffff')).toBeUndefined();

@@ -8,7 +8,6 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
 import { createSsmTransport, type SsmTransportOptions } from '../src/index.js';
 import {
-  LOCAL_SSM_CREDENTIALS,
   type SsmEndpoint,
   type SsmEndpointOptions,
   startSsmEndpoint,
@@ -34,14 +33,14 @@ export async function startHarness(
   const client = new SSMClient({
     endpoint: endpoint.url,
     region: 'us-east-1',
-    credentials: LOCAL_SSM_CREDENTIALS,
+    credentials: endpoint.credentials,
     maxAttempts,
     retryMode: 'adaptive',
   });
   const s3 = new S3Client({
     endpoint: endpoint.url,
     region: 'us-east-1',
-    credentials: LOCAL_SSM_CREDENTIALS,
+    credentials: endpoint.credentials,
     forcePathStyle: true,
   });
   const cacheDir = mkdtempSync(join(tmpdir(), 'rune-ssm-cache-'));

@@ -2,6 +2,10 @@
  * The local SSM endpoint on its own, driven by the REAL @aws-sdk/client-ssm: wire shapes, the
  * agent's reserved exit codes, the 50-id limit and loopback-only listening.
  */
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CancelCommandCommand,
   DescribeInstanceInformationCommand,
@@ -21,6 +25,15 @@ beforeAll(async () => {
   client = harness.client;
 });
 afterAll(async () => harness.close());
+
+/** True while `pid` exists and is not a zombie. */
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 async function run(commands: string[], instanceIds = [INSTANCE], executionTimeout = '30') {
   const sent = await client.send(
@@ -112,6 +125,64 @@ describe('local SSM endpoint (real SDK)', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(harness.endpoint.runningProcessGroups()).toEqual([]);
   });
+
+  it.each(['timeout', 'cancel'] as const)(
+    'on %s SIGKILLs the whole process group, like the agent, and nothing outside it',
+    async (ending) => {
+      const dir = mkdtempSync(join(tmpdir(), 'rune-ssm-group-'));
+      const pids = join(dir, 'pids');
+      const sent = await client.send(
+        new SendCommandCommand({
+          DocumentName: 'AWS-RunShellScript',
+          InstanceIds: [INSTANCE],
+          Parameters: {
+            commands: [
+              'sleep 300 &',
+              'a=$!',
+              `setsid sh -c 'echo $$ > ${pids}.s; exec sleep 300' &`,
+              `while [ ! -s ${pids}.s ]; do sleep 0.05; done`,
+              `echo "$$ $a $(cat ${pids}.s)" > ${pids}`,
+              'wait',
+            ],
+            executionTimeout: [ending === 'timeout' ? '1' : '60'],
+          },
+        }),
+      );
+      const commandId = sent.Command!.CommandId!;
+      let written = '';
+      for (let i = 0; i < 200 && written.split(' ').length < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        written = existsSync(pids) ? readFileSync(pids, 'utf8').trim() : '';
+      }
+      const [shell, inGroup, outside] = written.split(' ').map(Number);
+      if (ending === 'cancel') {
+        await client.send(
+          new CancelCommandCommand({ CommandId: commandId, InstanceIds: [INSTANCE] }),
+        );
+      }
+      try {
+        let status = '';
+        for (let i = 0; i < 200 && !['TimedOut', 'Cancelled'].includes(status); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+          status = (
+            await client.send(
+              new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: INSTANCE }),
+            )
+          ).Status!;
+        }
+        expect(status).toBe(ending === 'timeout' ? 'TimedOut' : 'Cancelled');
+        for (let i = 0; i < 40 && [shell!, inGroup!].some(alive); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        expect([shell!, inGroup!].filter(alive)).toEqual([]);
+        // The agent kills the group only: a setsid child survives it (RUNE's reaper handles it).
+        expect(alive(outside!)).toBe(true);
+      } finally {
+        if (outside !== undefined) process.kill(outside, 'SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('truncates GetCommandInvocation output at 24,000 / 8,000 characters with the agent markers', async () => {
     const { invocation } = await run([

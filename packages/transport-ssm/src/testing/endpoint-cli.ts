@@ -3,18 +3,20 @@
  * it. Loopback only; runs until Ctrl-C.
  *
  *   rune-ssm-endpoint --port 4583 --instances i-0abc123456789def0=web-1 --instances i-0def123456789abc0
+ *
+ * It runs commands as the user who starts it, so it only accepts requests signed with the access
+ * key pair it generates at start (printed next to its URL) or takes from
+ * RUNE_SSM_ENDPOINT_ACCESS_KEY_ID / RUNE_SSM_ENDPOINT_SECRET_ACCESS_KEY.
  */
 import { parseArgs } from 'node:util';
-import {
-  LOCAL_SSM_CREDENTIALS,
-  type SsmEndpointInstanceOptions,
-  startSsmEndpoint,
-} from './ssm-endpoint.js';
+import { type SsmEndpointInstanceOptions, startSsmEndpoint } from './ssm-endpoint.js';
 
 const HELP = `Usage: rune-ssm-endpoint [options]
 
 A local AWS SSM endpoint (AWS JSON 1.1) that really runs AWS-RunShellScript commands on this
-machine, one private working directory per instance. No credentials are verified: loopback only.
+machine, one private working directory per instance, as the user running it. Loopback only, and
+only requests signed (SigV4) with the access key pair printed at start are answered; set
+RUNE_SSM_ENDPOINT_ACCESS_KEY_ID and RUNE_SSM_ENDPOINT_SECRET_ACCESS_KEY to choose the pair.
 
 Options:
   --port <n>                 port to listen on (default 4583; 0 = any free port)
@@ -60,7 +62,18 @@ async function main(): Promise<void> {
     instances.push({ instanceId: id, pingStatus: 'ConnectionLost' });
   }
   const delay = values['invocation-delay-ms'];
+  const accessKeyId = process.env.RUNE_SSM_ENDPOINT_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.RUNE_SSM_ENDPOINT_SECRET_ACCESS_KEY;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    process.stderr.write(
+      'rune-ssm-endpoint: set both RUNE_SSM_ENDPOINT_ACCESS_KEY_ID and RUNE_SSM_ENDPOINT_SECRET_ACCESS_KEY, or neither\n',
+    );
+    process.exit(2);
+  }
   const endpoint = await startSsmEndpoint({
+    ...(accessKeyId !== undefined && secretAccessKey !== undefined
+      ? { credentials: { accessKeyId, secretAccessKey } }
+      : {}),
     host: values.host,
     port,
     instances,
@@ -71,8 +84,8 @@ async function main(): Promise<void> {
   process.stdout.write(`rune-ssm-endpoint listening on ${endpoint.url}
 instances: ${instances.map((item) => `${item.instanceId}${item.name ? ` (${item.name})` : ''}${item.pingStatus ? ` [${item.pingStatus}]` : ''}`).join(', ')}
 
-Use it (any credentials are accepted; none are verified):
-  export AWS_ACCESS_KEY_ID=${LOCAL_SSM_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_SSM_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1
+Use it (only requests signed with this key pair are answered; it changes at every start):
+  export AWS_ACCESS_KEY_ID=${endpoint.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${endpoint.credentials.secretAccessKey} AWS_REGION=us-east-1
   # RUNE config (rune.toml):
   #   [ssm]
   #   endpoint = "${endpoint.url}"

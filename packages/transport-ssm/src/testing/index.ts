@@ -3,8 +3,10 @@
  * commands on this machine, for integration tests and try-outs without AWS.
  */
 
+export type { SigV4Credentials } from './sigv4-verifier.js';
 export {
-  LOCAL_SSM_CREDENTIALS,
+  createEndpointCredentials,
+  DEFAULT_SSM_ENDPOINT_MAX_BODY_BYTES,
   type SsmEndpoint,
   type SsmEndpointFaults,
   type SsmEndpointInstanceOptions,

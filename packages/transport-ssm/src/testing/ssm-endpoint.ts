@@ -5,8 +5,13 @@
  * `content-type: application/x-amz-json-1.1`, `x-amz-target: AmazonSSM.<Operation>`, the API's
  * member names, errors as HTTP 400 `{"__type", "message"}`, timestamps in epoch seconds) for
  * SendCommand, GetCommandInvocation, ListCommandInvocations, CancelCommand and
- * DescribeInstanceInformation. Any SigV4 signature is accepted and none is verified: never put it
- * anywhere but loopback (it refuses any other address).
+ * DescribeInstanceInformation. It runs commands as the user it runs as, so it only answers
+ * requests signed (SigV4, verified by re-signing with `@smithy/signature-v4`) with the access key
+ * pair it generates at start — or the one given in `credentials` — and listens on loopback only.
+ * Unsigned requests get `MissingAuthenticationTokenException`, another access key
+ * `UnrecognizedClientException`, a wrong signature `InvalidSignatureException` (HTTP 403 each).
+ * Request bodies are bounded (`maxBodyBytes`, default 1 MiB, far above SSM's own limits): a
+ * larger one is answered 413 and the connection closed without reading the rest.
  *
  * Each registered instance id is a private working directory on *this* machine. SendCommand
  * behaves like the agent running `AWS-RunShellScript`: `commands` are joined with newlines into
@@ -23,12 +28,18 @@
  * `InvocationDoesNotExist` after SendCommand.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  checkAccessKey,
+  type SigV4Credentials,
+  type SigV4Refusal,
+  verifySigV4,
+} from './sigv4-verifier.js';
 
 /** PingStatus values of DescribeInstanceInformation. */
 export type SsmPingStatus = 'Online' | 'ConnectionLost' | 'Inactive';
@@ -81,6 +92,26 @@ export interface SsmEndpointOptions {
   workRoot?: string;
   /** Log lines (requests, state changes). */
   log?: (line: string) => void;
+  /**
+   * The only access key pair whose signatures are accepted. Default: a fresh random pair per
+   * start (see {@link SsmEndpoint.credentials}), so no other local user can guess it.
+   */
+  credentials?: SigV4Credentials;
+  /** Largest request body read, in bytes (default {@link DEFAULT_SSM_ENDPOINT_MAX_BODY_BYTES}). */
+  maxBodyBytes?: number;
+}
+
+/** Default bound of a request body: SSM's own limits (a 64 KB document) are far below it. */
+export const DEFAULT_SSM_ENDPOINT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** A fresh random access key pair, shaped like AWS's (20-character id, 40-character secret). */
+export function createEndpointCredentials(): SigV4Credentials {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const id = Array.from(randomBytes(16), (byte) => alphabet[byte % 32]).join('');
+  return {
+    accessKeyId: `RUNE${id}`,
+    secretAccessKey: randomBytes(30).toString('base64').replaceAll('+', 'a').replaceAll('/', 'b'),
+  };
 }
 
 /** One API call the endpoint received (for assertions). */
@@ -95,6 +126,8 @@ export interface SsmEndpoint {
   /** `http://127.0.0.1:<port>`: give it to the SSM client as `endpoint`. */
   readonly url: string;
   readonly port: number;
+  /** The access key pair requests must be signed with (a copy; give it to the SSM and S3 clients). */
+  readonly credentials: SigV4Credentials;
   /** Every API call received, oldest first. */
   readonly requests: readonly SsmEndpointRequest[];
   /** Registers (or replaces) an instance. */
@@ -182,6 +215,16 @@ class ApiError extends Error {
   }
 }
 
+/** Thrown while reading a body that exceeds the bound. */
+class BodyTooLargeError extends Error {}
+
+/** S3's XML error names for the SigV4 refusals, for the S3 stand-in. */
+const S3_REFUSALS: Record<SigV4Refusal['type'], string> = {
+  MissingAuthenticationTokenException: 'AccessDenied',
+  UnrecognizedClientException: 'InvalidAccessKeyId',
+  InvalidSignatureException: 'SignatureDoesNotMatch',
+};
+
 const isLoopback = (host: string): boolean =>
   host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
@@ -223,6 +266,7 @@ function combinedOutput(stdout: string, stderr: string, capacity: number): strin
 class LocalSsmEndpoint implements SsmEndpoint {
   url = '';
   port = 0;
+  private readonly secret: SigV4Credentials;
   readonly requests: SsmEndpointRequest[] = [];
   private readonly server: Server;
   private readonly instances = new Map<string, InstanceState>();
@@ -235,9 +279,12 @@ class LocalSsmEndpoint implements SsmEndpoint {
   private readonly workRoot: string;
   private readonly ownsWorkRoot: boolean;
   private closed = false;
+  private readonly maxBodyBytes: number;
 
   constructor(private readonly options: SsmEndpointOptions) {
     this.globalFaults = { ...(options.faults ?? {}) };
+    this.secret = { ...(options.credentials ?? createEndpointCredentials()) };
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_SSM_ENDPOINT_MAX_BODY_BYTES;
     this.ownsWorkRoot = options.workRoot === undefined;
     this.workRoot = options.workRoot ?? mkdtempSync(join(tmpdir(), 'rune-ssm-endpoint-'));
     for (const instance of options.instances ?? []) this.addInstance(instance);
@@ -261,6 +308,11 @@ class LocalSsmEndpoint implements SsmEndpoint {
     this.port = address.port;
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.url = `http://${shown}:${address.port}`;
+  }
+
+  get credentials(): SigV4Credentials {
+    // A fresh copy each time: the SDK annotates the credentials object it is given.
+    return { ...this.secret };
   }
 
   addInstance(instance: string | SsmEndpointInstanceOptions): void {
@@ -355,10 +407,42 @@ class LocalSsmEndpoint implements SsmEndpoint {
       response.writeHead(403).end();
       return;
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks);
-    if (request.method === 'GET' || request.method === 'HEAD') {
+    const s3 = request.method === 'GET' || request.method === 'HEAD';
+    // Kept now: a request stream destroyed by an aborted read lets go of its socket.
+    const socket = request.socket;
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > this.maxBodyBytes) {
+      this.refuseBody(socket, response);
+      return;
+    }
+    // A stranger is refused before anything of its body is read.
+    const stranger = checkAccessKey(request.headers, this.secret);
+    if (stranger !== undefined) {
+      this.refuse(request, response, stranger, s3);
+      return;
+    }
+    let raw: Buffer;
+    try {
+      raw = await this.readBody(request);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      this.refuseBody(socket, response);
+      return;
+    }
+    const refusal = await verifySigV4(
+      {
+        method: request.method ?? '',
+        url: request.url ?? '/',
+        headers: request.headers,
+        body: raw,
+      },
+      this.secret,
+    );
+    if (refusal !== undefined) {
+      this.refuse(request, response, refusal, s3);
+      return;
+    }
+    if (s3) {
       this.handleS3(request, response);
       return;
     }
@@ -401,6 +485,55 @@ class LocalSsmEndpoint implements SsmEndpoint {
         error instanceof ApiError ? error : new ApiError('InternalServerError', String(error), 500),
       );
     }
+  }
+
+  /** Reads the body, failing as soon as it grows beyond the bound (chunked bodies included). */
+  private async readBody(request: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of request) {
+      size += (chunk as Buffer).byteLength;
+      if (size > this.maxBodyBytes) throw new BodyTooLargeError();
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** 413 and the connection closed: the rest of the body is never read. */
+  private refuseBody(socket: Socket, response: ServerResponse): void {
+    this.log(`refused a body over ${this.maxBodyBytes} bytes`);
+    const payload = Buffer.from(
+      JSON.stringify({
+        __type: 'RequestEntityTooLargeException',
+        message: `The request body exceeds ${this.maxBodyBytes} bytes.`,
+      }),
+      'utf8',
+    );
+    response.shouldKeepAlive = false;
+    response.writeHead(413, {
+      'content-type': 'application/x-amz-json-1.1',
+      'content-length': payload.byteLength,
+      connection: 'close',
+    });
+    response.end(payload, () => socket.destroy());
+  }
+
+  /** 403 with the AWS error the SDK expects (JSON for SSM, XML for the S3 stand-in). */
+  private refuse(
+    request: IncomingMessage,
+    response: ServerResponse,
+    refusal: SigV4Refusal,
+    s3: boolean,
+  ): void {
+    this.log(`refused ${request.method} ${request.url}: ${refusal.type}`);
+    if (s3) {
+      const requestId = randomUUID();
+      const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${S3_REFUSALS[refusal.type]}</Code><Message>${refusal.message.replace(/[<>&]/g, '')}</Message><RequestId>${requestId}</RequestId></Error>`;
+      response.writeHead(403, { 'content-type': 'application/xml', 'x-amz-request-id': requestId });
+      response.end(request.method === 'HEAD' ? undefined : xml);
+      return;
+    }
+    this.sendError(response, new ApiError(refusal.type, refusal.message, 403));
   }
 
   private sendError(response: ServerResponse, error: ApiError): void {
@@ -1025,13 +1158,13 @@ function signalNumber(signal: NodeJS.Signals | null): number {
 
 /**
  * Starts a local SSM endpoint on loopback. Point the real SSM client at `endpoint.url` with any
- * region and dummy credentials:
+ * region and the endpoint's own `credentials` (generated per start unless given):
  *
  * @example
  * ```ts
  * const endpoint = await startSsmEndpoint({ instances: ['i-0123456789abcdef0'] });
  * const client = new SSMClient({ endpoint: endpoint.url, region: 'us-east-1',
- *   credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+ *   credentials: endpoint.credentials });
  * ```
  */
 export async function startSsmEndpoint(options: SsmEndpointOptions = {}): Promise<SsmEndpoint> {
@@ -1043,9 +1176,3 @@ export async function startSsmEndpoint(options: SsmEndpointOptions = {}): Promis
   await endpoint.listen();
   return endpoint;
 }
-
-/** Dummy credentials the local endpoint accepts (it verifies no signature). */
-export const LOCAL_SSM_CREDENTIALS = {
-  accessKeyId: 'rune-local',
-  secretAccessKey: 'rune-local-secret',
-} as const;
