@@ -30,7 +30,7 @@ import {
   createRunMarker,
   type FetchedArtifact,
   HeadCapture,
-  interruptedResult,
+  notStartedResult,
   RUN_MARKER_VARIABLE,
   sweepLocalRun,
   TailCapture,
@@ -353,11 +353,7 @@ class WorkdirTransport implements Transport {
 
 function cancelledBeforeStart(started: number): TransportExecResult {
   const totalMs = performance.now() - started;
-  return {
-    ...interruptedResult('cancelled', { connectMs: 0, execMs: 0, totalMs }, { started: false }),
-    // Nothing was started, so nothing can be left running.
-    containment: { method: 'run-marker', killed: 0, complete: true },
-  };
+  return notStartedResult({ connectMs: 0, execMs: 0, totalMs }, { started: false });
 }
 
 /**

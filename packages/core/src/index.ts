@@ -180,7 +180,7 @@ export {
   type RuneRunOutcome,
   type RunReport,
 } from './rune.js';
-export { interruptedResult } from './transport/interrupted-result.js';
+export { interruptedResult, notStartedResult } from './transport/interrupted-result.js';
 export {
   DEFAULT_SWEEP_SHELL,
   DEFAULT_SWEEP_TIMEOUT_MS,

@@ -31,6 +31,7 @@ import {
   createRunMarker,
   HeadCapture,
   interruptedResult,
+  notStartedResult,
   TailCapture,
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
@@ -430,8 +431,7 @@ class SsmTransport implements Transport {
 
   private cancelledBeforeStart(started: number): TransportExecResult {
     const totalMs = Math.max(0, this.clock() - started);
-    return interruptedResult(
-      'cancelled',
+    return notStartedResult(
       { connectMs: 0, execMs: 0, totalMs },
       { embeds_request: true, command_sent: false },
     );

@@ -22,3 +22,17 @@ export function interruptedResult(
     metadata,
   };
 }
+
+/**
+ * The result of an exec cancelled before anything was started on the node: nothing can be left
+ * running, so containment is complete with nothing killed. Every transport reports this case.
+ */
+export function notStartedResult(
+  timings: TransportExecResult['timings'],
+  metadata: Record<string, unknown> = {},
+): TransportExecResult {
+  return {
+    ...interruptedResult('cancelled', timings, metadata),
+    containment: { method: 'run-marker', killed: 0, complete: true },
+  };
+}

@@ -30,7 +30,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import { interruptedResult } from './interrupted-result.js';
+import { notStartedResult } from './interrupted-result.js';
 import { mergeContainment, sweepLocalRun } from './local-sweep.js';
 import { HeadCapture, TailCapture } from './output-capture.js';
 import { minimalPluginEnvironment } from './plugin-environment.js';
@@ -219,15 +219,11 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         traceId: request.traceId,
       });
     }
-    const notStarted = (): TransportExecResult => ({
-      ...interruptedResult(
-        'cancelled',
+    const notStarted = (): TransportExecResult =>
+      notStartedResult(
         { connectMs: 0, execMs: 0, totalMs: Math.round(performance.now() - started) },
         { started: false },
-      ),
-      // Nothing was started, so there is nothing left to find.
-      containment: { method: 'run-marker', killed: 0, complete: true },
-    });
+      );
     if (request.signal.aborted) return notStarted();
     const prepared = await preparePlugin(request);
     await options.beforeSpawn?.(prepared.file);
