@@ -266,7 +266,7 @@ describe('resolution equals `ssh -G`', () => {
     await expectSameAsSsh(file, ['inc1', 'inc2', 'inc3', 'other', 'x'], home);
   });
 
-  it('tokens and ${VAR} in UserKnownHostsFile and IdentityAgent, ~ expansion, none', async () => {
+  it('tokens and environment variables in UserKnownHostsFile and IdentityAgent, ~ expansion, none', async () => {
     const dir = tempDir();
     const file = write(
       join(dir, 'config'),
@@ -276,6 +276,7 @@ describe('resolution equals `ssh -G`', () => {
         '  User ruser',
         '  Port 2200',
         '  HostKeyAlias KeyAlias',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: an ssh_config ${VAR}, not a template
         '  UserKnownHostsFile ~/kh/%h_%p_%r %d/kh/%u_%n_%k_%% /x/%C_%l_%L_%i ${RUNE_TEST_DIR}/kh',
         '  IdentityAgent ~/agent.%h.%p',
         '  GlobalKnownHostsFile ~/global /etc/extra',
