@@ -6,13 +6,14 @@
  * HOME set to the temp dir (and use no `~` elsewhere).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   readSshConfig,
   resolveRoute,
+  SSH_CONFIG_KEYWORDS,
   type SshConfigContext,
   type SshConfigHost,
 } from '../src/ssh-config.js';
@@ -374,5 +375,43 @@ describe('resolution equals `ssh -G`', () => {
     ]);
     const none = resolveRoute({ name: 'none-keys', node: {}, rune: {}, sshConfig, context });
     expect(none.target).toMatchObject({ identityFiles: [], identityFilesConfigured: true });
+  });
+});
+
+describe('docs/ssh.md', () => {
+  const docs = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'ssh.md'), 'utf8');
+
+  it('every ```sshconfig example resolves as `ssh -G` resolves it', async () => {
+    const examples = [...docs.matchAll(/```sshconfig\n([\s\S]*?)```/g)].map(
+      (match) => match[1] as string,
+    );
+    expect(examples.length).toBeGreaterThan(0);
+    for (const example of examples) {
+      const hosts = /^# hosts: (.+)$/m.exec(example)?.[1]?.split(' ') ?? [];
+      expect(hosts.length, example).toBeGreaterThan(0);
+      const file = write(join(tempDir(), 'config'), example);
+      await expectSameAsSsh(file, hosts);
+    }
+  });
+
+  it('the keyword table says honoured / refused / warned exactly as the code does', () => {
+    const table = docs.slice(docs.indexOf('| keyword | RUNE |'));
+    const rows = table
+      .slice(0, table.indexOf('\n\n'))
+      .split('\n')
+      .filter((line) => line.startsWith('| `'));
+    for (const [keyword, handling] of Object.entries(SSH_CONFIG_KEYWORDS)) {
+      if (handling === 'ignored') continue;
+      const row = rows.find((line) => {
+        const cell = line.split('|')[1] ?? '';
+        return [...cell.matchAll(/`([A-Za-z0-9]+)(?: [^`]*)?`/g)].some(
+          (match) => (match[1] as string).toLowerCase() === keyword,
+        );
+      });
+      expect(row, keyword).toBeDefined();
+      const word =
+        handling === 'honoured' ? 'honoured' : handling === 'refused' ? 'refused' : 'warned';
+      expect(row?.split('|')[2], keyword).toContain(word);
+    }
   });
 });
