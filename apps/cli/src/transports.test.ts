@@ -24,7 +24,6 @@ describe('transport options from config', () => {
     expect(options).toMatchObject({
       user: 'ops',
       identityFiles: ['/home/op/.ssh/id_ed25519'],
-      hostKeyChecking: 'strict',
       passphrase: 'pw',
       remoteCacheDir: '~/.cache/rune/plugins',
       remotePluginDir: '/srv/rune',
@@ -53,6 +52,32 @@ describe('transport options from config', () => {
       sshTransportOptions(load('[ssh]\nknown_hosts_files = ["/etc/rune/known_hosts"]\n'), {})
         .knownHostsFiles,
     ).toEqual(['/etc/rune/known_hosts']);
+  });
+
+  it('leaves host key checking, connect timeout and keepalive to ~/.ssh/config unless set', () => {
+    const defaults = load('');
+    for (const input of [defaults, defaults.config]) {
+      const options = sshTransportOptions(input, {});
+      for (const key of ['hostKeyChecking', 'connectTimeoutMs', 'keepaliveIntervalMs']) {
+        expect(key in options, key).toBe(false);
+      }
+    }
+    expect(
+      sshTransportOptions(
+        load(
+          '[ssh]\nhost_key_checking = "strict"\nconnect_timeout_ms = 10000\nkeepalive_interval_ms = 5000\n',
+        ),
+        {},
+      ),
+    ).toMatchObject({
+      hostKeyChecking: 'strict',
+      connectTimeoutMs: 10_000,
+      keepaliveIntervalMs: 5000,
+    });
+    expect(
+      sshTransportOptions(load('', { RUNE_SSH_HOST_KEY_CHECKING: 'accept-new' }), {})
+        .hostKeyChecking,
+    ).toBe('accept-new');
   });
 
   it('maps [ssm]', () => {

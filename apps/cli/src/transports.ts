@@ -4,8 +4,8 @@
  * keys become camelCase, `[ssh] passphrase_env` names the variable holding the key passphrase,
  * `[remote_plugins] base_dir` becomes `remotePluginDir`.
  *
- * SSH options that ~/.ssh/config can also decide (`user`, `port`) are passed only when the
- * operator set them (a config file, a `RUNE_SSH_*` variable, a flag): the built-in default port 22
+ * SSH options that ~/.ssh/config can also decide (`user`, `port`, `host_key_checking`,
+ * `connect_timeout_ms`, `keepalive_interval_ms`) are passed only when the operator set them (a config file, a `RUNE_SSH_*` variable, a flag): the built-in default port 22
  * must not override a `Port` in ~/.ssh/config. An empty `known_hosts_files` means the OpenSSH
  * default files. Encrypted keys without a passphrase variable are unlocked on the TTY.
  */
@@ -75,9 +75,15 @@ export function sshTransportOptions(
     port: explicitValue(ssh.port, 'ssh.port', sources),
     identityFiles: ssh.identity_files,
     knownHostsFiles,
-    hostKeyChecking: ssh.host_key_checking,
-    connectTimeoutMs: ssh.connect_timeout_ms,
-    keepaliveIntervalMs: ssh.keepalive_interval_ms,
+    // ~/.ssh/config StrictHostKeyChecking, ConnectTimeout and ServerAliveInterval decide
+    // unless the operator set these (the built-in defaults then come from the transport).
+    hostKeyChecking: explicitValue(ssh.host_key_checking, 'ssh.host_key_checking', sources),
+    connectTimeoutMs: explicitValue(ssh.connect_timeout_ms, 'ssh.connect_timeout_ms', sources),
+    keepaliveIntervalMs: explicitValue(
+      ssh.keepalive_interval_ms,
+      'ssh.keepalive_interval_ms',
+      sources,
+    ),
     useAgent: ssh.use_agent,
     useSshConfig: ssh.use_ssh_config,
     sshConfigFile: ssh.ssh_config_file,

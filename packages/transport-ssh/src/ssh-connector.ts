@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { type ErrorCode, RuneError } from '@rune/protocol';
 import type { AnyAuthMethod, AuthenticationType, ClientErrorExtensions, ParsedKey } from 'ssh2';
 import ssh2 from 'ssh2';
+import { createIdentitiesOnlyAgent } from './identities-only-agent.js';
 import {
   checkHostKey,
   type KnownHostsStore,
@@ -20,14 +21,13 @@ import {
   preferredHostKeyAlgorithms,
   sshFingerprint,
 } from './known-hosts.js';
-import type { ResolvedEndpoint } from './ssh-config.js';
+import type { HostKeyChecking, ResolvedEndpoint } from './ssh-config.js';
+
+export type { HostKeyChecking } from './ssh-config.js';
 
 const { Client } = ssh2;
 /** An ssh2 client. */
 export type SshClient = InstanceType<typeof ssh2.Client>;
-
-/** Host key checking modes. */
-export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
 
 /** What a connection factory is asked for. */
 export interface SshSocketRequest {
@@ -167,6 +167,9 @@ export async function connectEndpoint(
 ): Promise<ConnectedEndpoint> {
   const { host, port, user } = endpoint;
   const where = `${user}@${host}:${port}`;
+  // HostKeyAlias: known_hosts is searched for the alias itself, without a port (sshconnect.c).
+  const keyHost = endpoint.hostKeyAlias ?? host;
+  const keyPort = endpoint.hostKeyAlias === undefined ? port : 22;
   const known = await settings.store.load(settings.knownHostsFiles);
   let hostKeyFailure: HostKeyFailure | undefined;
   let hostKeyFingerprint = '';
@@ -175,7 +178,13 @@ export async function connectEndpoint(
   const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
     hostKeyFingerprint = sshFingerprint(key);
     const keyType = keyTypeOfBlob(key) ?? 'unknown';
-    const base = { host, port, key_type: keyType, fingerprint: hostKeyFingerprint };
+    const base = {
+      host,
+      port,
+      key_type: keyType,
+      fingerprint: hostKeyFingerprint,
+      ...(endpoint.hostKeyAlias === undefined ? {} : { host_key_alias: endpoint.hostKeyAlias }),
+    };
     if (settings.hostKeyChecking === 'off') {
       settings.warn(
         `WARNING: host key checking is OFF: accepting ${keyType} key ${hostKeyFingerprint} of ${host}:${port} without verification`,
@@ -183,7 +192,7 @@ export async function connectEndpoint(
       verify(true);
       return;
     }
-    const check = checkHostKey(known.entries, host, port, key);
+    const check = checkHostKey(known.entries, keyHost, keyPort, key);
     switch (check.status) {
       case 'trusted':
         verify(true);
@@ -223,7 +232,7 @@ export async function connectEndpoint(
         return;
       case 'unknown':
         if (settings.hostKeyChecking === 'accept-new') {
-          settings.store.append(settings.acceptNewFile, host, port, key).then(
+          settings.store.append(settings.acceptNewFile, keyHost, keyPort, key).then(
             (added) => {
               hostKeyRecorded = added;
               if (added) {
@@ -362,7 +371,7 @@ export async function connectEndpoint(
         hostVerifier,
         authHandler,
         algorithms: {
-          serverHostKey: preferredHostKeyAlgorithms(known.entries, host, port) as never,
+          serverHostKey: preferredHostKeyAlgorithms(known.entries, keyHost, keyPort) as never,
         },
       });
     } catch (error) {
@@ -402,9 +411,16 @@ function authAttempts(
   const files = endpoint.identityFiles;
   if (endpoint.identityFilesConfigured) attempts.push(...files.map(fromFile));
   if (settings.agentSocket !== undefined) {
-    const agent = settings.agentSocket;
+    const socket = settings.agentSocket;
     attempts.push(async () => {
-      tried.push('agent');
+      if (!endpoint.identitiesOnly) {
+        tried.push('agent');
+        return { type: 'agent', username, agent: socket };
+      }
+      // IdentitiesOnly: only the agent's copies of the configured identity files' keys.
+      const agent = await createIdentitiesOnlyAgent(socket, endpoint.identityFiles);
+      if (agent === undefined) return undefined;
+      tried.push('agent (IdentitiesOnly)');
       return { type: 'agent', username, agent };
     });
   }

@@ -42,28 +42,31 @@ import {
   USER_NAME_PATTERN,
 } from './remote-command.js';
 import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_USER_KNOWN_HOSTS_FILES,
+  defaultSshConfigContext,
   expandHome,
+  type HostKeyChecking,
   ProxyJumpSyntaxError,
   type ResolvedEndpoint,
   type ResolvedRoute,
+  type RuneEndpointSettings,
   readSshConfig,
   resolveRoute,
+  type SshConfigContext,
   type SshConfigFile,
 } from './ssh-config.js';
 import {
   type ConnectSettings,
   connectEndpoint,
-  type HostKeyChecking,
   type KeySource,
   type SshConnectionFactory,
   tcpConnectionFactory,
 } from './ssh-connector.js';
 import { VERSION } from './version.js';
 
-/** Default connect timeout (TCP), also the default handshake timeout. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** Default SSH keepalive interval. */
-export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS };
 /** Default session channels per connection (OpenSSH MaxSessions is 10; one is kept for kills). */
 export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
 /** Default number of SSH handshakes in flight at once (OpenSSH MaxStartups starts at 10). */
@@ -90,8 +93,8 @@ const UPLOAD_TIMEOUT_MS = 60_000;
 const FORCE_CLOSE_MS = 5_000;
 /** After a timeout or abort before the plugin started, how long to wait for its pgid. */
 const FORCE_CLOSE_UNSTARTED_MS = 10_000;
-/** Default known_hosts files read besides the RUNE one. */
-export const DEFAULT_KNOWN_HOSTS_FILES = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
+/** Default per-user known_hosts files (when neither RUNE nor UserKnownHostsFile names any). */
+export const DEFAULT_KNOWN_HOSTS_FILES = DEFAULT_USER_KNOWN_HOSTS_FILES;
 
 /** The RUNE-owned known_hosts file: always read, and where `accept-new` records keys. */
 export function defaultRuneKnownHostsFile(): string {
@@ -111,19 +114,33 @@ export interface SshTransportOptions {
   port?: number;
   /** Private key files to try, before ~/.ssh/config `IdentityFile`s. */
   identityFiles?: string[];
-  /** known_hosts files to read (default, also when empty: `~/.ssh/known_hosts`, `~/.ssh/known_hosts2`). */
+  /**
+   * Per-user known_hosts files; a non-empty list replaces ~/.ssh/config `UserKnownHostsFile`
+   * (default, also when empty: `UserKnownHostsFile`, else `~/.ssh/known_hosts`,
+   * `~/.ssh/known_hosts2`). `GlobalKnownHostsFile` (default `/etc/ssh/ssh_known_hosts{,2}`) is
+   * read too.
+   */
   knownHostsFiles?: string[];
   /** RUNE's own known_hosts file: always read; `accept-new` appends here. */
   runeKnownHostsFile?: string;
-  /** `strict` (default), `accept-new` or `off` (loud warning, recorded in metadata). */
+  /**
+   * `strict`, `accept-new` or `off` (loud warning, recorded in metadata). Default:
+   * ~/.ssh/config `StrictHostKeyChecking` (yes/ask -> strict), else `strict`.
+   */
   hostKeyChecking?: HostKeyChecking;
-  /** TCP connect timeout (default 10000). */
+  /** TCP connect timeout (default: ~/.ssh/config `ConnectTimeout`, else 10000). */
   connectTimeoutMs?: number;
-  /** SSH handshake + authentication timeout (default: connectTimeoutMs). */
+  /** SSH handshake + authentication timeout (default: the connect timeout). */
   handshakeTimeoutMs?: number;
-  /** Keepalive interval (default 15000); 3 missed keepalives drop the connection. */
+  /**
+   * Keepalive interval (default: ~/.ssh/config `ServerAliveInterval`, else 15000; 0 = off);
+   * `ServerAliveCountMax` (default 3) missed keepalives drop the connection.
+   */
   keepaliveIntervalMs?: number;
-  /** Use ssh-agent via SSH_AUTH_SOCK (default true). */
+  /**
+   * `false`: never use ssh-agent. Otherwise the agent is ~/.ssh/config `IdentityAgent`, else
+   * `SSH_AUTH_SOCK` (default true).
+   */
   useAgent?: boolean;
   /** Read ~/.ssh/config (default true). */
   useSshConfig?: boolean;
@@ -241,11 +258,13 @@ class SshTransport implements Transport {
   private readonly warned = new Set<string>();
   private sshConfig: Promise<SshConfigFile | undefined> | undefined;
   private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly configContext: SshConfigContext;
   private readonly maxSessions: number;
   private closed = false;
 
   constructor(private readonly options: SshTransportOptions) {
     this.env = options.env ?? process.env;
+    this.configContext = defaultSshConfigContext(this.env);
     this.maxSessions = options.maxSessionsPerConnection ?? DEFAULT_MAX_SESSIONS_PER_CONNECTION;
     if (!Number.isSafeInteger(this.maxSessions) || this.maxSessions < 1) {
       throw invalid('maxSessionsPerConnection must be a positive integer');
@@ -303,7 +322,7 @@ class SshTransport implements Transport {
       const runAs = request.runAs ?? node.runAs;
       const settings = readNodeSettings(node);
       const route = await this.route(node, settings);
-      const hostKeyChecking = settings.hostKeyChecking ?? this.options.hostKeyChecking ?? 'strict';
+      const hostKeyChecking = route.target.strictHostKeyChecking;
       const connectStart = performance.now();
       let acquired: { connection: SshConnection; reused: boolean };
       try {
@@ -537,7 +556,9 @@ class SshTransport implements Transport {
 
   private async route(node: TargetNode, settings: NodeSettings): Promise<ResolvedRoute> {
     if (this.options.useSshConfig !== false && this.sshConfig === undefined) {
-      this.sshConfig = readSshConfig(this.options.sshConfigFile ?? '~/.ssh/config');
+      this.sshConfig = readSshConfig(this.options.sshConfigFile ?? '~/.ssh/config', {
+        context: this.configContext,
+      });
     }
     const sshConfig = this.options.useSshConfig === false ? undefined : await this.sshConfig;
     const nodeInputs: Parameters<typeof resolveRoute>[0]['node'] = {};
@@ -546,33 +567,46 @@ class SshTransport implements Transport {
     if (node.user !== undefined) nodeInputs.user = node.user;
     if (settings.identityFiles !== undefined) nodeInputs.identityFiles = settings.identityFiles;
     if (settings.proxyJump !== undefined) nodeInputs.proxyJump = settings.proxyJump;
-    const rune: Parameters<typeof resolveRoute>[0]['rune'] = {};
-    if (this.options.user !== undefined) rune.user = this.options.user;
-    if (this.options.port !== undefined) rune.port = this.options.port;
-    if (this.options.identityFiles !== undefined) rune.identityFiles = this.options.identityFiles;
-    if (this.options.proxyJump !== undefined) rune.proxyJump = this.options.proxyJump;
+    if (settings.hostKeyChecking !== undefined)
+      nodeInputs.hostKeyChecking = settings.hostKeyChecking;
+    const rune: RuneEndpointSettings = {};
+    const { options } = this;
+    if (options.user !== undefined) rune.user = options.user;
+    if (options.port !== undefined) rune.port = options.port;
+    if (options.identityFiles !== undefined) rune.identityFiles = options.identityFiles;
+    if (options.proxyJump !== undefined) rune.proxyJump = options.proxyJump;
+    if (options.knownHostsFiles !== undefined) rune.knownHostsFiles = options.knownHostsFiles;
+    if (options.hostKeyChecking !== undefined) rune.hostKeyChecking = options.hostKeyChecking;
+    if (options.connectTimeoutMs !== undefined) rune.connectTimeoutMs = options.connectTimeoutMs;
+    if (options.keepaliveIntervalMs !== undefined) {
+      rune.keepaliveIntervalMs = options.keepaliveIntervalMs;
+    }
+    if (options.useAgent === false) rune.useAgent = false;
     try {
-      return resolveRoute({
+      const route = resolveRoute({
         name: node.name,
         node: nodeInputs,
         rune,
+        context: this.configContext,
         ...(sshConfig ? { sshConfig } : {}),
       });
+      for (const warning of route.warnings) this.warn(warning);
+      return route;
     } catch (error) {
       if (error instanceof ProxyJumpSyntaxError) throw invalid(error.message, node.name);
       throw error;
     }
   }
 
-  private knownHostsFiles(settings: NodeSettings): string[] {
+  private knownHostsFiles(endpoint: ResolvedEndpoint, settings: NodeSettings): string[] {
     const files = [
-      // An empty list (the config default) means the OpenSSH defaults, like an absent one.
-      ...(this.options.knownHostsFiles !== undefined && this.options.knownHostsFiles.length > 0
-        ? this.options.knownHostsFiles
-        : DEFAULT_KNOWN_HOSTS_FILES),
+      // Resolved (and expanded) in ssh-config.ts: RUNE's list, else UserKnownHostsFile, else
+      // the OpenSSH defaults; then GlobalKnownHostsFile (or /etc/ssh/ssh_known_hosts{,2}).
+      ...endpoint.userKnownHostsFiles,
+      ...endpoint.globalKnownHostsFiles,
       this.runeKnownHostsFile(),
-      ...(settings.knownHostsFile === undefined ? [] : [settings.knownHostsFile]),
-    ].map(expandHome);
+      ...(settings.knownHostsFile === undefined ? [] : [expandHome(settings.knownHostsFile)]),
+    ];
     return [...new Set(files)];
   }
 
@@ -588,22 +622,21 @@ class SshTransport implements Transport {
 
   // --- connections --------------------------------------------------------------------------
 
-  private connectSettings(settings: NodeSettings): ConnectSettings {
-    const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const agent = this.env.SSH_AUTH_SOCK;
+  /** Connect settings for one endpoint: everything ~/.ssh/config can decide comes resolved. */
+  private connectSettings(endpoint: ResolvedEndpoint, settings: NodeSettings): ConnectSettings {
+    const agent = endpoint.identityAgent;
     const result: ConnectSettings = {
-      handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? connectTimeoutMs,
-      keepaliveIntervalMs: this.options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
-      keepaliveCountMax: 3,
-      hostKeyChecking: settings.hostKeyChecking ?? this.options.hostKeyChecking ?? 'strict',
-      knownHostsFiles: this.knownHostsFiles(settings),
+      handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? endpoint.connectTimeoutMs,
+      keepaliveIntervalMs: endpoint.serverAliveIntervalSeconds * 1000,
+      keepaliveCountMax: endpoint.serverAliveCountMax,
+      hostKeyChecking: endpoint.strictHostKeyChecking,
+      knownHostsFiles: this.knownHostsFiles(endpoint, settings),
       acceptNewFile: this.runeKnownHostsFile(),
       store: this.store,
       keys: this.keySource,
       warn: (message) => this.warn(message),
     };
-    if (this.options.useAgent !== false && agent !== undefined && agent !== '')
-      result.agentSocket = agent;
+    if (agent !== undefined) result.agentSocket = agent;
     return result;
   }
 
@@ -614,8 +647,6 @@ class SshTransport implements Transport {
     signal: AbortSignal,
   ): Promise<{ connection: SshConnection; reused: boolean }> {
     const chain = [...route.jumps, route.target];
-    const connectSettings = this.connectSettings(settings);
-    const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const factory = this.options.connectionFactory ?? tcpConnectionFactory;
     let previous: SshConnection | undefined;
     let result: { connection: SshConnection; reused: boolean } | undefined;
@@ -627,6 +658,8 @@ class SshTransport implements Transport {
         .join(' > ');
       const via = previous;
       const isJump = index < chain.length - 1;
+      const connectSettings = this.connectSettings(endpoint, settings);
+      const connectTimeoutMs = endpoint.connectTimeoutMs;
       const open = async (): Promise<SshConnection> => {
         await this.handshakes.acquire(signal);
         try {
