@@ -8,8 +8,10 @@
  * exits, any process it left behind in its group is killed too — nothing keeps running unseen.
  *
  * Ship mode runs the registry's file in place (`plugin.localPath`) after re-hashing it right
- * before exec (PLUGIN_INTEGRITY_FAILED when it changed since planning); without a local path the
- * content is written once into a private (0700) temporary directory, named by its sha256.
+ * before exec (PLUGIN_INTEGRITY_FAILED when it changed since planning); without a local path, or
+ * when that file is not executable (a built-in plugin installed by a package manager that dropped
+ * its mode bits), the verified content is written once into a private (0700) temporary
+ * directory, named by its sha256, and runs from there.
  * Preinstalled mode runs `plugin.remotePath` (PLUGIN_NOT_INSTALLED when absent).
  */
 import { spawn } from 'node:child_process';
@@ -85,7 +87,11 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
   const materialized = new Map<string, Promise<string>>();
   const running = new Set<number>();
 
-  async function materialize(request: TransportExecRequest): Promise<string> {
+  /** Writes `content` (already checked against `request.plugin.sha256`) to a private file. */
+  async function materialize(
+    request: TransportExecRequest,
+    content: Uint8Array = request.plugin.content,
+  ): Promise<string> {
     const { plugin } = request;
     let path = materialized.get(plugin.sha256);
     if (path === undefined) {
@@ -93,7 +99,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       path = (async () => {
         const dir = await cacheDir!;
         const file = join(dir, plugin.sha256);
-        await writeFile(file, plugin.content, { mode: 0o700, flag: 'wx' });
+        await writeFile(file, content, { mode: 0o700, flag: 'wx' });
         return file;
       })();
       materialized.set(plugin.sha256, path);
@@ -159,7 +165,13 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         },
       );
     }
-    return plugin.localPath;
+    // The registry accepts built-in plugins without an execute bit (package managers drop it):
+    // run the bytes just verified from a private copy rather than failing with EACCES.
+    const executable = await access(plugin.localPath, fsConstants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    return executable ? plugin.localPath : materialize(request, bytes);
   }
 
   async function exec(request: TransportExecRequest): Promise<TransportExecResult> {

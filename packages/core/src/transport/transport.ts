@@ -52,7 +52,8 @@ export interface TransportPlugin {
   remotePath?: string;
   /**
    * Path of the plugin file on the control node, set by core. Remote transports ignore it; the
-   * local transport runs this file in place after re-checking its sha256.
+   * local transport runs this file in place after re-checking its sha256 (from a private copy of
+   * the checked bytes when the file is not executable, as built-in plugins may be once installed).
    */
   localPath?: string;
 }
