@@ -162,9 +162,11 @@ beforeAll(async () => {
     NO_COLOR: '1',
   };
   // npm runs with the real HOME: its own configuration (registry, CA, proxy) and cache. The
-  // npm_* variables of the pnpm/turbo process running this test must not leak into it.
+  // other npm_* variables of the pnpm/turbo process running this test must not leak into it.
+  const keep =
+    /^npm_config_(registry|proxy|https_proxy|noproxy|cafile|ca|strict_ssl|cache|userconfig|globalconfig)$/i;
   const npmEnv: NodeJS.ProcessEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)),
+    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || keep.test(key)),
   );
   installOutput = await run(
     'npm',
