@@ -1,14 +1,20 @@
 #!/usr/bin/env node
 // Stable entry point committed to the repo so that package managers can link the `rune` bin
-// before the TypeScript build has run. The real program lives in dist/.
+// before the TypeScript build has run. The real program lives in dist/main.js.
+import { existsSync } from 'node:fs';
+
 import('../dist/main.js').catch((error) => {
   if (
     error &&
     error.code === 'ERR_MODULE_NOT_FOUND' &&
     String(error.message).includes('dist/main.js')
   ) {
+    // A checkout has the sources next to dist/; an installed package ships only dist/.
+    const checkout = existsSync(new URL('../src/main.ts', import.meta.url));
     process.stderr.write(
-      'rune: the CLI is not built yet. Run `npx -y pnpm@10.34.9 build` in the repository root.\n',
+      checkout
+        ? 'rune: the CLI is not built yet. Run `npx -y pnpm@10.34.9 build` in the repository root.\n'
+        : 'rune: this installation of @rune/cli is incomplete (dist/main.js is missing); reinstall @rune/cli (see the README, section Install).\n',
     );
     process.exit(70);
   }

@@ -120,6 +120,22 @@ export function ssmTransportOptions(
   });
 }
 
+/** The AWS SDK's documented switch for its Node.js version support warning (aws-sdk-js-v3#7983). */
+export const AWS_SDK_NODE_VERSION_WARNING_VARIABLE =
+  'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * Turns off the AWS SDK's 9-line NodeVersionSupportWarning for this `rune` process, unless the
+ * operator set the variable. The SDK prints it at the first client on Node < 22, i.e. on every
+ * `--use-ssm` run on Node 20, which RUNE supports; an operator cannot act on it, and RUNE's own
+ * Node requirement is its `engines` field. Only this warning: other process warnings still print.
+ */
+export function quietAwsSdkNodeVersionWarning(
+  env: Record<string, string | undefined> = process.env,
+): void {
+  env[AWS_SDK_NODE_VERSION_WARNING_VARIABLE] ??= 'true';
+}
+
 async function loadModule(specifier: string, transport: string): Promise<Record<string, unknown>> {
   try {
     return (await import(specifier)) as Record<string, unknown>;
@@ -176,6 +192,7 @@ export function remoteTransportProviders(
       });
     },
     ssm: async () => {
+      quietAwsSdkNodeVersionWarning();
       const specifier = '@rune/transport-ssm';
       const module = await loadModule(specifier, 'ssm');
       return factoryOf(

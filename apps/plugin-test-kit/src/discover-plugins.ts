@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { RuneError } from '@rune/protocol';
 
@@ -200,7 +201,19 @@ async function assemble(
   return { notes, cleanup };
 }
 
-/** Replaces each `# @rune-include <file>` line with the file (relative to the plugin, then ../lib). */
+/**
+ * RUNE's Bash plugin library as shipped inside this package (`dist/bash-lib`, copied from
+ * plugins/lib at build time): the fallback for `# @rune-include` outside RUNE's repository.
+ */
+export function bundledBashLibraryDir(): string {
+  // dist/discover-plugins.js and src/discover-plugins.ts (tests) both reach dist/bash-lib.
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bash-lib');
+}
+
+/**
+ * Replaces each `# @rune-include <file>` line with the file: relative to the plugin, then in
+ * ../lib, then RUNE's library shipped with this package ({@link bundledBashLibraryDir}).
+ */
 export async function inlineIncludes(file: string): Promise<string> {
   const source = await readFile(file, 'utf8');
   const lines: string[] = [];
@@ -214,6 +227,7 @@ export async function inlineIncludes(file: string): Promise<string> {
     const candidates = [
       resolve(dirname(file), name),
       resolve(dirname(file), '..', 'lib', basename(name)),
+      join(bundledBashLibraryDir(), basename(name)),
     ];
     let included: string | undefined;
     for (const candidate of candidates) {

@@ -24,6 +24,7 @@ export {
   testPlugins,
 } from './cli.js';
 export {
+  bundledBashLibraryDir,
   type DiscoveredPlugin,
   type Discovery,
   discoverPlugins,

@@ -105,6 +105,17 @@ describe('discoverPlugins', () => {
     expect(catchRuneError(() => reg.resolve('noexec')).code).toBe('PLUGIN_NOT_EXECUTABLE');
   });
 
+  it('runs built-in plugins without an execute bit (package managers drop it), not user plugins', () => {
+    const d = dirs();
+    plugin(d.builtin, 'noop.sh', 'echo {}', 0o644);
+    plugin(d.user, 'mine.sh', 'echo {}', 0o644);
+    const reg = registry();
+    const builtin = reg.resolve('noop');
+    expect(builtin.source).toBe('builtin');
+    expect(builtin.executable).toBe(false);
+    expect(catchRuneError(() => reg.resolve('mine')).code).toBe('PLUGIN_NOT_EXECUTABLE');
+  });
+
   it('reports a plugin dir that is not a directory as unreadable', () => {
     writeFileSync(join(root, 'site'), 'not a dir');
     expect(catchRuneError(() => registry()).code).toBe('PLUGIN_DIR_UNREADABLE');

@@ -14,8 +14,13 @@
  * scalar parameters passed through). The registry
  * hashes every plugin file (sha256); the mediator re-checks the hash right before execution.
  * Built-in manifests validated at build time are not validated again (see validated-manifests.ts).
- * Plugins are executed directly (never through a shell), so the file must be executable; that is
- * checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is resolved.
+ * Plugins are executed directly (never through a shell), so a plugin the user installed must be
+ * executable; that is checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is
+ * resolved. Built-in plugins are exempt: their execute bit carries no information (the build
+ * writes every one 0755) and package managers do not keep it (`pnpm pack` writes 0644 for every
+ * file that is not a `bin`), while what runs is the content, checked against its sha256 right
+ * before execution. Transports ship that content and set its mode themselves; the local
+ * transport runs a non-executable file from a private copy of the verified bytes.
  */
 import { createHash } from 'node:crypto';
 import { constants, type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -59,7 +64,7 @@ export interface PluginCandidate {
   /** Lowercase hex sha256 of the plugin file. */
   sha256: string;
   size: number;
-  /** True when some execute bit is set on the file. */
+  /** True when some execute bit is set on the file (not required of built-in plugins). */
   executable: boolean;
 }
 
@@ -366,7 +371,7 @@ export function discoverPlugins(options: PluginRegistryOptions): PluginRegistry 
           new RuneError('INVALID_MANIFEST', `${winner.manifestPath}: invalid`, { source })
         );
       }
-      if (!winner.executable) {
+      if (!winner.executable && winner.source !== 'builtin') {
         throw new RuneError(
           'PLUGIN_NOT_EXECUTABLE',
           `plugin file ${winner.path} is not executable; RUNE runs plugins directly (chmod +x it)`,
