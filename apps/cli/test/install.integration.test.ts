@@ -13,7 +13,7 @@
  * "Native addons"). Needs the build (`npx -y pnpm@10.34.9 build`); prints each tarball's size.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -44,8 +44,11 @@ const PACKAGES = [
   'apps/plugin-test-kit',
 ] as const;
 const BUILTIN_PLUGINS = ['check-disk', 'gather-logs', 'noop', 'restart-docker', 'restart-nomad'];
-/** The local SSM endpoint's default instance and the credentials it accepts (any). */
+/** The local SSM endpoint's default instance. */
 const SSM_INSTANCE = 'i-0123456789abcdef0';
+/** The key pair this test starts the endpoint with (it answers only requests signed with it). */
+const SSM_ACCESS_KEY_ID = `AKIARUNE${randomBytes(6).toString('hex').toUpperCase()}`;
+const SSM_SECRET_ACCESS_KEY = randomBytes(24).toString('base64');
 
 interface Result {
   code: number;
@@ -339,7 +342,11 @@ describe('the installed commands, run from the prefix', () => {
   it('rune run --use-ssm against the installed rune-ssm-endpoint succeeds, without the SDK warning', async () => {
     const child = spawn(join(prefix, 'bin', 'rune-ssm-endpoint'), ['--port', '0'], {
       cwd: root,
-      env: userEnv,
+      env: {
+        ...userEnv,
+        RUNE_SSM_ENDPOINT_ACCESS_KEY_ID: SSM_ACCESS_KEY_ID,
+        RUNE_SSM_ENDPOINT_SECRET_ACCESS_KEY: SSM_SECRET_ACCESS_KEY,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     endpoint = child;
@@ -362,8 +369,8 @@ describe('the installed commands, run from the prefix', () => {
     );
     writeFileSync(join(root, 'rune.toml'), config);
     const result = await installed('rune', ['run', 'noop', '--node', SSM_INSTANCE, '--use-ssm'], {
-      AWS_ACCESS_KEY_ID: 'rune-local',
-      AWS_SECRET_ACCESS_KEY: 'rune-local-secret',
+      AWS_ACCESS_KEY_ID: SSM_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: SSM_SECRET_ACCESS_KEY,
     });
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`success\\s+${SSM_INSTANCE}`));
