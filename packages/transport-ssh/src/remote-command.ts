@@ -83,6 +83,7 @@ export const BOOTSTRAP_SCRIPT = [
   // Creates each missing component of an absolute path (umask 077 => 0700); touches nothing that
   // exists, and never follows a dangling symlink (the safe-path check refuses it afterwards).
   'make_dirs() {',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '  _md="" _mr=${1#/}',
   '  while [ -n "$_mr" ]; do',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
@@ -105,6 +106,7 @@ export const BOOTSTRAP_SCRIPT = [
   '}',
   'start() {',
   '  case $mk in *[!0-9a-f]*) say "error bad-marker"; exit 125 ;; esac',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '  [ "${#mk}" -eq 32 ] || { say "error bad-marker"; exit 125; }',
   '  say "pgid $$"',
   '  wp=""',
@@ -294,7 +296,8 @@ export interface BootstrapTrailer extends SweepOutcome {
   status: number;
 }
 
-const TRAILER_PATTERN = /^\x1eRUNE:end exit (\d{1,3}) swept (\d{1,9}) ([01])\n$/;
+/** The trailer after {@link BOOTSTRAP_MARKER} (the marker itself is compared as bytes). */
+const TRAILER_PATTERN = /^end exit (\d{1,3}) swept (\d{1,9}) ([01])\n$/;
 
 /**
  * Separates the bootstrap's status lines from the plugin's stderr. Until the `pgid` line, stderr
@@ -348,7 +351,10 @@ export class BootstrapStderr {
   flush(): void {
     this.flushPending();
     if (this.held.byteLength > 0) {
-      const match = TRAILER_PATTERN.exec(this.held.toString('latin1'));
+      const text = this.held.toString('latin1');
+      const match = text.startsWith(BOOTSTRAP_MARKER)
+        ? TRAILER_PATTERN.exec(text.slice(BOOTSTRAP_MARKER.length))
+        : null;
       if (match === null) this.sink(this.held);
       else {
         this.trailer = {
