@@ -1101,6 +1101,21 @@ class SshTransport implements Transport {
         { details: { path: this.preinstalledPath(request) } },
       );
     }
+    const unsafe = bootstrap.find('unsafe');
+    if (unsafe !== undefined) {
+      const component = unsafe.args.join(' ');
+      const location =
+        request.deployMode === 'ship'
+          ? (this.options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR)
+          : this.preinstalledPath(request);
+      throw new RuneError(
+        'PLUGIN_CACHE_UNSAFE',
+        `${request.deployMode === 'ship' ? 'the plugin cache' : 'the preinstalled plugin'} ${location} on ${node} is not safe: ${component} is a symlink, not owned by the remote user or root, or writable by others; nothing was executed`,
+        {
+          details: { path: location, unsafe_component: component, deploy_mode: request.deployMode },
+        },
+      );
+    }
     const error = bootstrap.find('error');
     const text = bootstrap.preamble;
     if (runAs !== undefined && error === undefined && bootstrap.statuses.length === 0) {
