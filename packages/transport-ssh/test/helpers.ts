@@ -1,7 +1,7 @@
 /** Shared helpers of the integration tests: plugins from inline scripts, requests, transports. */
 
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomInt } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
 import { isProcessAlive } from '@rune/core/testing';
 import { RuneError } from '@rune/protocol';
@@ -100,4 +100,46 @@ export async function waitForPids(file: string, count: number, ms = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`${file} never got ${count} pids`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** PIDs of live (non-zombie) processes whose argv is exactly `args`, from /proc. */
+export function processesWith(args: string[]): number[] {
+  const wanted = `${args.join('\0')}\0`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1') !== wanted) continue;
+      if (isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Waits up to `ms` until no process has argv `args`; returns the survivors. */
+export async function waitNoProcess(args: string[], ms = 5000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = processesWith(args);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits up to `ms` until a process with argv `args` exists (a readiness signal); returns its pids. */
+export async function waitForProcess(args: string[], ms = 10_000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = processesWith(args);
+    if (found.length > 0) return found;
+    if (Date.now() > deadline) throw new Error(`no process ${args.join(' ')} within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A unique number to put in a sleeper's argv, so /proc tells its processes apart. */
+export function uniqueSeconds(): string {
+  return String(randomInt(100_000_000, 999_999_999));
 }
