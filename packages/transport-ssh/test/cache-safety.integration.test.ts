@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import type { Transport } from '@rune/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
-import { plugin, rejection, request, text, transportFor } from './helpers.js';
+import {
+  describeWithPrerequisites,
+  missingPrerequisites,
+  plugin,
+  rejection,
+  request,
+  text,
+  transportFor,
+} from './helpers.js';
 
 let sshd: SshdInstance;
 const opened: Transport[] = [];
@@ -28,8 +36,6 @@ afterAll(async () => {
   await Promise.all(opened.map((transport) => transport.close()));
   await sshd?.stop();
 });
-
-const isRoot = process.getuid?.() === 0;
 
 /** A plugin that leaves a file behind when it runs: proof that it ran. */
 function witness(name: string): { file: string; script: string } {
@@ -55,19 +61,6 @@ describe('remote plugin cache safety (PLUGIN_CACHE_UNSAFE, nothing runs)', () =>
     expect(error.code).toBe('PLUGIN_CACHE_UNSAFE');
     expect(error.details?.unsafe_component).toBe(parent);
     expect(error.message).toContain(parent);
-    expect(existsSync(file)).toBe(false);
-  });
-
-  it.skipIf(!isRoot)('a cache dir owned by another user', async () => {
-    const cache = join(sshd.dir, 'foreign-cache');
-    mkdirSync(cache, { mode: 0o700 });
-    chownSync(cache, 65534, 65534);
-    const { file, script } = witness('foreign');
-    const error = await rejection(
-      transportWithCache(cache).exec(request(sshd.node(), plugin(script, 'foreign'))),
-    );
-    expect(error.code).toBe('PLUGIN_CACHE_UNSAFE');
-    expect(error.details?.unsafe_component).toBe(cache);
     expect(existsSync(file)).toBe(false);
   });
 
@@ -149,3 +142,23 @@ describe('preinstalled plugin safety', () => {
     expect(existsSync(file)).toBe(false);
   });
 });
+
+describeWithPrerequisites(
+  'remote plugin cache owned by another user',
+  missingPrerequisites({ root: true }),
+  'run the tests as root: they chown a directory to nobody',
+  () => {
+    it('a cache dir owned by another user', async () => {
+      const cache = join(sshd.dir, 'foreign-cache');
+      mkdirSync(cache, { mode: 0o700 });
+      chownSync(cache, 65534, 65534);
+      const { file, script } = witness('foreign');
+      const error = await rejection(
+        transportWithCache(cache).exec(request(sshd.node(), plugin(script, 'foreign'))),
+      );
+      expect(error.code).toBe('PLUGIN_CACHE_UNSAFE');
+      expect(error.details?.unsafe_component).toBe(cache);
+      expect(existsSync(file)).toBe(false);
+    });
+  },
+);
