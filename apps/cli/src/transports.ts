@@ -78,6 +78,7 @@ export function sshTransportOptions(
     hostKeyChecking: ssh.host_key_checking,
     connectTimeoutMs: ssh.connect_timeout_ms,
     keepaliveIntervalMs: ssh.keepalive_interval_ms,
+    keepaliveCountMax: ssh.keepalive_count_max,
     useAgent: ssh.use_agent,
     useSshConfig: ssh.use_ssh_config,
     sshConfigFile: ssh.ssh_config_file,
