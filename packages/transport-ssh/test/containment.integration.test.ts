@@ -8,9 +8,13 @@
  * 600) and a plugin that ignores TERM and HUP with a setsid child: within the bound, only the
  * control side's sweep can explain that child's death.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Transport } from '@rune/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildKillCommand } from '../src/remote-command.js';
 import { tcpConnectionFactory } from '../src/ssh-connector.js';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
 import {
@@ -147,5 +151,83 @@ describe('containment (run marker)', () => {
     } finally {
       await vanishing.close();
     }
+  });
+
+  it('a child that dropped the marker and holds stdout: exit 0 after a short drain, containment incomplete', async () => {
+    const escaped = uniqueSeconds();
+    try {
+      const result = await transport.exec(
+        request(
+          sshd.node(),
+          plugin(`env -i /bin/sleep ${escaped} &\necho '{"ok":true}'\nexit 0`, 'contain-escaped'),
+          { timeoutMs: 60_000 },
+        ),
+      );
+      expect(result).toMatchObject({ termination: 'exit', exitCode: 0 });
+      expect(text(result.stdout)).toBe('{"ok":true}\n');
+      expect(result.containment?.complete).toBe(false);
+      expect(result.containment?.detail).toContain('without the run marker');
+    } finally {
+      for (const pid of processesWith(['/bin/sleep', escaped])) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('a kill channel the server refuses: the timeout still resolves, containment says incomplete', async () => {
+    // The run takes the server's only session, so its kill channel is refused. Preinstalled: one
+    // exec, no upload before it.
+    const full = await startSshd({ maxSessions: 1 });
+    const grace = 600 + Number(uniqueSeconds().slice(0, 3));
+    const pluginDir = join(full.dir, 'installed');
+    mkdirSync(pluginDir, { mode: 0o755 });
+    const own = uniqueSeconds();
+    writeFileSync(
+      join(pluginDir, 'no-kill-channel.sh'),
+      `#!/bin/sh\necho started\nsleep ${own}\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const limited = transportFor(full, {
+      watchdogGraceSeconds: grace,
+      maxSessionsPerConnection: 1,
+      remotePluginDir: pluginDir,
+    });
+    try {
+      const result = await limited.exec(
+        request(full.node(), plugin('', 'no-kill-channel'), {
+          deployMode: 'preinstalled',
+          timeoutMs: 1000,
+        }),
+      );
+      expect(result.termination).toBe('timeout');
+      expect(text(result.stdout)).toBe('started\n');
+      expect(result.containment?.complete).toBe(false);
+      expect(result.containment?.detail).toContain('kill channel could not be opened');
+    } finally {
+      await limited.close();
+      await full.stop();
+      // Nobody could sweep these runs, and their watchdogs would only after ~10 minutes: clean up
+      // with the same sweep, run here (the "node" is this machine), then the watchdogs.
+      for (const pid of processesWith(['sleep', own])) {
+        const marker = /RUNE_RUN_MARKER=([0-9a-f]{32})/.exec(
+          readFileSync(`/proc/${pid}/environ`, 'latin1'),
+        )?.[1];
+        if (marker !== undefined) execFileSync('sh', ['-c', buildKillCommand(marker)]);
+      }
+      for (const pid of processesWith(['sleep', String(1 + grace)])) {
+        const parent = Number(
+          readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.split(' ')[1],
+        );
+        for (const victim of [parent, pid]) {
+          try {
+            process.kill(victim, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+      }
+    }
+    expect(await waitNoProcess(['sleep', own], 5000)).toEqual([]);
+    expect(await waitNoProcess(['sleep', String(1 + grace)], 5000)).toEqual([]);
   });
 });
