@@ -294,7 +294,9 @@ describe('bootstrap script', () => {
     expect(swept.stdout.toString()).toBe('4 1\n'); // plugin, three sleeps
     expect(await closed).toBe(137);
     parsed.flush();
-    expect(parsed.trailer).toEqual({ status: 137, killed: 0, complete: true });
+    // The bootstrap's own sweep may still find a process the kill command SIGKILLed but that has
+    // not finished dying, and count it again: only the status and completeness are exact.
+    expect(parsed.trailer).toMatchObject({ status: 137, complete: true });
     for (const name of ['5', '6', '7']) {
       expect(await waitNone(['sleep', `${name}${tag}`], 0)).toEqual([]);
     }
