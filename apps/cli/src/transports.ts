@@ -84,6 +84,7 @@ export function sshTransportOptions(
       'ssh.keepalive_interval_ms',
       sources,
     ),
+    keepaliveCountMax: explicitValue(ssh.keepalive_count_max, 'ssh.keepalive_count_max', sources),
     useAgent: ssh.use_agent,
     useSshConfig: ssh.use_ssh_config,
     sshConfigFile: ssh.ssh_config_file,

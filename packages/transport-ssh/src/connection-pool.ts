@@ -8,7 +8,12 @@
  * reserved for kill commands, so a timeout can always be enforced (keep `maxSessions` below the
  * server's MaxSessions). New handshakes are paced by a shared {@link Semaphore}, because OpenSSH's
  * `MaxStartups` (10:30:100) drops unauthenticated connections beyond 10 at once.
+ *
+ * Closing is bounded: ssh2's `end()` half-closes the socket and waits for the peer's FIN, which a
+ * frozen host never sends, and ssh2's `destroy()` does nothing once the socket was ended. So each
+ * connection keeps the stream it was opened on and destroys it after a short grace.
  */
+import type { Duplex } from 'node:stream';
 import { RuneError } from '@rune/protocol';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import type { SshClient } from './ssh-connector.js';
@@ -89,6 +94,7 @@ export class SshConnection {
     readonly client: SshClient,
     maxSessions: number,
     readonly description: string,
+    private readonly socket?: Duplex,
   ) {
     this.sessions = new Semaphore(maxSessions);
     let lastError: Error | undefined;
@@ -179,6 +185,12 @@ export class SshConnection {
     if (!this.closed) this.client.end();
   }
 
+  /** Tears the connection down at once: the client and the stream under it. */
+  destroy(): void {
+    this.client.destroy();
+    this.socket?.destroy();
+  }
+
   private rawExec(command: string): Promise<ClientChannel> {
     if (this.closed) return Promise.reject(this.lostError());
     return new Promise<ClientChannel>((resolve, reject) => {
@@ -264,8 +276,11 @@ export class ConnectionPool {
     return this.live.size;
   }
 
-  /** Ends every connection and waits (bounded) until they are closed. */
-  async close(timeoutMs = 5000): Promise<void> {
+  /**
+   * Ends every connection and waits until they are closed; a connection still open after
+   * `graceMs` has its socket destroyed, so this resolves in bounded time and leaves no handle open.
+   */
+  async close(graceMs = 1000): Promise<void> {
     this.closing = true;
     const pending = [...this.connections.values()];
     this.connections.clear();
@@ -278,9 +293,9 @@ export class ConnectionPool {
           new Promise<void>((resolve) => {
             if (connection.closed) return resolve();
             const timer = setTimeout(() => {
-              connection.client.destroy();
+              connection.destroy();
               resolve();
-            }, timeoutMs);
+            }, graceMs);
             connection.onClose(() => {
               clearTimeout(timer);
               resolve();

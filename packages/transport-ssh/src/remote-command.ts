@@ -4,24 +4,53 @@
  *
  * Why a fixed bootstrap: the hot path must be one exec round trip, and nothing a user supplies may
  * ever reach a shell command line. So the command is always `sh -c '<BOOTSTRAP>' rune <op> <sha256>
- * <location> <watchdog-seconds>`: the script text never changes, and its positional arguments are
- * values that match strict grammars (an operation name, 64 hex digits, a validated path, an
- * integer) — quoted anyway. The RCS document travels alone on stdin, untouched by any shell.
+ * <location> <watchdog-seconds> <run-marker>`: the script text never changes, and its positional
+ * arguments are values that match strict grammars (an operation name, 64 hex digits, a validated
+ * path, an integer, 32 hex digits) — quoted anyway. The RCS document travels alone on stdin,
+ * untouched by any shell.
  *
- * What the bootstrap does (operation `ship`): make the per-user cache dir (umask 077, chmod 700,
- * must be a directory we own, not a symlink), check that `<dir>/<sha256>` exists and hashes to
- * `<sha256>`, announce the process group on stderr, then `exec timeout -s KILL <n> <plugin>`: the
- * plugin inherits stdin/stdout/stderr directly (no copy, binary-safe), `timeout` is a remote
- * watchdog that kills the whole process group even if the control node vanishes, and it re-raises
- * a child's fatal signal so a killed plugin is reported as a signal, not as exit 128+n. A missing
- * or altered cache file is reported as a `miss` and the transport uploads the plugin with operation
- * `upload` (stdin = plugin bytes → temp file in the private dir → sha256 check → chmod 700 → mv).
- * Operation `preinstalled` runs an operator-installed file.
+ * Why hash-then-exec by path is safe: before anything is hashed, the cache directory (operation
+ * `ship`, `upload`) or the plugin file (operation `preinstalled`) must pass `rune_safe_path`
+ * (SAFE_PATH_FUNCTION_SH from @rune/core): every component from `/` down, symlinks resolved, is
+ * owned by the remote user or root and writable by nobody else (a root-owned sticky parent such as
+ * /tmp excepted), and the last component is not a symlink. The cache directory must also be owned
+ * by the user, and a cached file must be a regular file owned by the user that nobody else can
+ * write. Then no other user can rename, replace or rewrite anything between `sha256sum` and the
+ * exec, so the bytes that were hashed are the bytes that run. Missing directories are created one
+ * component at a time with umask 077; nothing is chmodded before the check, so a symlink planted
+ * in the path can never redirect a chmod. A failed check is the status line `unsafe <component>`
+ * (the transport's PLUGIN_CACHE_UNSAFE) and nothing runs.
  *
- * Bootstrap status lines go to stderr, each starting with the marker {@link BOOTSTRAP_MARKER}
- * (ASCII RS + `RUNE:`), and always *before* the plugin starts; the last one is `pgid <n>`. The
- * transport strips them from the captured stderr.
+ * What the bootstrap does (operation `ship`): check the cache dir, check that `<dir>/<sha256>`
+ * exists and hashes to `<sha256>` (a missing, altered or wrongly owned file is removed and
+ * reported as `miss`; the transport then uploads the plugin with operation `upload`: stdin =
+ * plugin bytes → temp file in the private dir → sha256 check → chmod 700 → mv), announce itself
+ * (`pgid <pid>`), start the remote watchdog, then run the plugin in the FOREGROUND as
+ * `RUNE_RUN_MARKER=<marker> <plugin>` (a prefix assignment: the bootstrap itself, the watchdog
+ * and the sweeps never carry the marker). The plugin inherits stdin/stdout/stderr directly (no
+ * copy, binary-safe). When the plugin exits, the bootstrap stops the watchdog, runs `rune_sweep
+ * <marker>` (every process the run started that is still alive, including ones that called
+ * setsid or hold stdout open, is killed), prints the trailer `end exit <status> swept <killed>
+ * <complete>` and exits with the plugin's status. The shell reports a plugin killed by signal n
+ * as status 128+n, so the transport reads such a status as that signal (the convention of every
+ * POSIX shell; a plugin that exits 128+n on purpose looks the same).
+ *
+ * The watchdog is a detached subshell (stdio on /dev/null, so it never holds the channel open)
+ * that sleeps the watchdog seconds and then sweeps the marker: a plugin that outlives a vanished
+ * control node is still contained. The bootstrap kills it (and its `sleep`) when the plugin ends.
+ *
+ * Status lines go to stderr, each starting with the marker {@link BOOTSTRAP_MARKER} (ASCII RS +
+ * `RUNE:`): all of them *before* the plugin starts (the last one is `pgid <n>`), plus the trailer
+ * after it ended. The transport strips them from the captured stderr and believes only the LAST
+ * trailer, and only when it matches the channel's exit status, so a plugin cannot forge one.
  */
+import {
+  RUN_MARKER_PATTERN,
+  RUN_MARKER_VARIABLE,
+  SAFE_PATH_FUNCTION_SH,
+  SWEEP_FUNCTION_SH,
+  type SweepOutcome,
+} from '@rune/core';
 
 /** Prefix of the bootstrap's status lines on stderr (ASCII record separator + `RUNE:`). */
 export const BOOTSTRAP_MARKER = '\x1eRUNE:';
@@ -38,10 +67,12 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
  */
 export const BOOTSTRAP_SCRIPT = [
   'set -u',
-  'op=$1 sha=$2 loc=$3 wd=$4',
+  'op=$1 sha=$2 loc=$3 wd=$4 mk=$5',
   'say() { printf "\\036RUNE:%s\\n" "$*" >&2; }',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   'case $loc in "~") loc=$HOME ;; "~/"*) loc=$HOME/${loc#"~/"} ;; esac',
+  SAFE_PATH_FUNCTION_SH,
+  SWEEP_FUNCTION_SH,
   'hash_of() {',
   '  if command -v sha256sum >/dev/null 2>&1; then h=$(sha256sum < "$1") || return 1',
   '  elif command -v shasum >/dev/null 2>&1; then h=$(shasum -a 256 < "$1") || return 1',
@@ -49,23 +80,54 @@ export const BOOTSTRAP_SCRIPT = [
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '  printf "%s" "${h%% *}"',
   '}',
+  // Creates each missing component of an absolute path (umask 077 => 0700); touches nothing that
+  // exists, and never follows a dangling symlink (the safe-path check refuses it afterwards).
+  'make_dirs() {',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '  _md="" _mr=${1#/}',
+  '  while [ -n "$_mr" ]; do',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '    _mc=${_mr%%/*}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '    case $_mr in */*) _mr=${_mr#*/} ;; *) _mr="" ;; esac',
+  '    [ -n "$_mc" ] || continue',
+  '    _md=$_md/$_mc',
+  '    [ -e "$_md" ] || [ -L "$_md" ] || mkdir -- "$_md" 2>/dev/null || [ -d "$_md" ] || return 1',
+  '  done',
+  '}',
   'private_dir() {',
   '  umask 077',
-  '  if [ -L "$loc" ]; then say "error cache-dir-symlink"; exit 125; fi',
-  '  mkdir -p -- "$loc" 2>/dev/null || { say "error cache-dir-create"; exit 125; }',
-  '  [ -d "$loc" ] && [ -O "$loc" ] || { say "error cache-dir-owner"; exit 125; }',
+  '  case $loc in /*) ;; *) say "error cache-dir-relative"; exit 125 ;; esac',
+  '  make_dirs "$loc" || { say "error cache-dir-create"; exit 125; }',
+  '  if ! u=$(rune_safe_path "$loc"); then say "unsafe $u"; exit 125; fi',
+  '  [ -d "$loc" ] && [ -O "$loc" ] || { say "unsafe $loc"; exit 125; }',
+  // Safe only now: $loc is no symlink, and nobody else can write any directory above it.
   '  chmod 700 -- "$loc" 2>/dev/null || { say "error cache-dir-chmod"; exit 125; }',
   '}',
   'start() {',
+  '  case $mk in *[!0-9a-f]*) say "error bad-marker"; exit 125 ;; esac',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '  [ "${#mk}" -eq 32 ] || { say "error bad-marker"; exit 125; }',
   '  say "pgid $$"',
-  '  if [ "$wd" -gt 0 ] && command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$wd" "$1"; fi',
-  '  exec "$1"',
+  '  wp=""',
+  '  if [ "$wd" -gt 0 ]; then',
+  '    (trap "kill \\$! 2>/dev/null; exit 0" TERM; sleep "$wd" & wait $!; rune_sweep "$mk") </dev/null >/dev/null 2>&1 &',
+  '    wp=$!',
+  '  fi',
+  `  ${RUN_MARKER_VARIABLE}=$mk "$1"`,
+  '  rc=$?',
+  '  if [ -n "$wp" ]; then kill "$wp" 2>/dev/null; wait "$wp" 2>/dev/null; fi',
+  '  sw=$(rune_sweep "$mk")',
+  '  say "end exit $rc swept $sw"',
+  '  exit "$rc"',
   '}',
   'case $op in',
   '  ship)',
   '    private_dir',
   '    f=$loc/$sha',
-  '    if [ ! -f "$f" ] || [ -L "$f" ] || [ ! -O "$f" ]; then say miss; exit 125; fi',
+  '    if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -O "$f" ]; then rm -f -- "$f" 2>/dev/null; say miss; exit 125; fi',
+  '    m=$(stat -c %a -- "$f") || { say miss; exit 125; }',
+  '    if [ $((0$m & 022)) -ne 0 ]; then rm -f -- "$f"; say miss; exit 125; fi',
   '    h=$(hash_of "$f"); rc=$?',
   '    if [ "$rc" -eq 2 ]; then say "error no-sha256"; exit 125; fi',
   '    if [ "$h" != "$sha" ]; then rm -f -- "$f"; say miss; exit 125; fi',
@@ -81,14 +143,21 @@ export const BOOTSTRAP_SCRIPT = [
   '    say stored; exit 0 ;;',
   '  preinstalled)',
   '    if [ ! -f "$loc" ]; then say notinstalled; exit 125; fi',
+  '    if ! u=$(rune_safe_path "$loc"); then say "unsafe $u"; exit 125; fi',
   '    start "$loc" ;;',
   '  *) say "error bad-op"; exit 125 ;;',
   'esac',
 ].join('\n');
 
-/** Kills a process group, then the leader alone if the group does not exist yet. */
-export const KILL_SCRIPT =
-  'kill -s KILL -- "-$1" 2>/dev/null || kill -s KILL "$1" 2>/dev/null; sleep 0.2; kill -s KILL -- "-$1" 2>/dev/null; exit 0';
+/**
+ * The control side's kill: sweeps every process carrying run marker `$1` and prints the sweep's
+ * `<killed> <complete>` line on stdout.
+ */
+export const SWEEP_SCRIPT = [
+  SWEEP_FUNCTION_SH,
+  'case $1 in *[!0-9a-f]*|"") echo "0 0"; exit 0 ;; esac',
+  'rune_sweep "$1"',
+].join('\n');
 
 /** Strict grammars for the only values that reach a command line. */
 export const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
@@ -123,6 +192,8 @@ export interface BootstrapInvocation {
   location: string;
   /** Remote watchdog in whole seconds; 0 disables it. */
   watchdogSeconds: number;
+  /** The run marker the plugin is started with (ship, preinstalled): 32 hex digits. */
+  marker?: string;
   /** Run through `sudo -n -H -u <runAs>`. */
   runAs?: string;
 }
@@ -138,17 +209,73 @@ export function buildBootstrapCommand(invocation: BootstrapInvocation): string {
   }
   const seconds = invocation.watchdogSeconds;
   if (!Number.isSafeInteger(seconds) || seconds < 0) throw new TypeError('invalid watchdog');
-  const args = [invocation.op, sha, invocation.location, String(seconds)].map(shellQuote);
+  const marker = invocation.marker ?? '-';
+  if (invocation.op !== 'upload' && !RUN_MARKER_PATTERN.test(marker)) {
+    throw new TypeError('invalid run marker');
+  }
+  const args = [invocation.op, sha, invocation.location, String(seconds), marker].map(shellQuote);
   return withRunAs(
     `sh -c ${shellQuote(BOOTSTRAP_SCRIPT)} rune ${args.join(' ')}`,
     invocation.runAs,
   );
 }
 
-/** The command that kills remote process group `pgid` (as `runAs` when set). */
-export function buildKillCommand(pgid: number, runAs?: string): string {
-  if (!Number.isSafeInteger(pgid) || pgid <= 1) throw new TypeError('invalid pgid');
-  return withRunAs(`sh -c ${shellQuote(KILL_SCRIPT)} rune ${pgid}`, runAs);
+/**
+ * The command that kills every remote process carrying run `marker` (as `runAs` when set, the
+ * user the plugin runs as); it prints the sweep's `<killed> <complete>` line on stdout.
+ */
+export function buildKillCommand(marker: string, runAs?: string): string {
+  if (!RUN_MARKER_PATTERN.test(marker)) throw new TypeError('invalid run marker');
+  return withRunAs(`sh -c ${shellQuote(SWEEP_SCRIPT)} rune ${shellQuote(marker)}`, runAs);
+}
+
+/**
+ * Linux signal numbers, for reading a shell's 128+n status; empty where the signal cannot end a
+ * process (CHLD, CONT, STOP, TSTP, TTIN, TTOU, URG, WINCH), so such a status stays an exit.
+ */
+const LINUX_SIGNALS: readonly string[] = [
+  '',
+  'SIGHUP',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGILL',
+  'SIGTRAP',
+  'SIGABRT',
+  'SIGBUS',
+  'SIGFPE',
+  'SIGKILL',
+  'SIGUSR1',
+  'SIGSEGV',
+  'SIGUSR2',
+  'SIGPIPE',
+  'SIGALRM',
+  'SIGTERM',
+  'SIGSTKFLT',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  'SIGXCPU',
+  'SIGXFSZ',
+  'SIGVTALRM',
+  'SIGPROF',
+  '',
+  'SIGIO',
+  'SIGPWR',
+  'SIGSYS',
+];
+
+/**
+ * The signal a shell status stands for: sh reports a child killed by signal n as 128+n. Returns
+ * undefined for an ordinary exit status (0..128, or above 128+31).
+ */
+export function signalOfShellStatus(status: number): string | undefined {
+  if (!Number.isSafeInteger(status) || status <= 128) return undefined;
+  const name = LINUX_SIGNALS[status - 128];
+  return name === undefined || name === '' ? undefined : name;
 }
 
 /** `sudo -n -l` for the bootstrap's command: exit 0 when sudoers allows it (maybe with a password). */
@@ -163,35 +290,52 @@ export interface BootstrapStatus {
   args: string[];
 }
 
+/** The bootstrap's final line: the plugin's exit status and what the sweep after it killed. */
+export interface BootstrapTrailer extends SweepOutcome {
+  /** The plugin's status as the shell saw it (128+n for a plugin killed by signal n). */
+  status: number;
+}
+
+/** The trailer after {@link BOOTSTRAP_MARKER} (the marker itself is compared as bytes). */
+const TRAILER_PATTERN = /^end exit (\d{1,3}) swept (\d{1,9}) ([01])\n$/;
+
 /**
  * Separates the bootstrap's status lines from the plugin's stderr. Until the `pgid` line, stderr
  * is read line by line: marker lines become {@link BootstrapStatus}es, other lines (e.g. sudo's
  * complaints) are passed through and remembered in `preamble`. After `pgid`, every byte is the
- * plugin's and is passed through untouched.
+ * plugin's and is passed through untouched — except the trailer the bootstrap prints when the
+ * plugin ended: the bytes from the last ASCII RS on are held back (a trailer is short) and, at
+ * the end of the stream, become {@link trailer} when they are exactly one trailer line. A trailer
+ * the plugin printed itself is followed by the bootstrap's own, so it is passed through as text.
  */
 export class BootstrapStderr {
   readonly statuses: BootstrapStatus[] = [];
   /** Non-marker text seen before the plugin started (bounded). */
   preamble = '';
   pgid: number | undefined;
+  /** The bootstrap's trailer, once the stream ended with one (see {@link flush}). */
+  trailer: BootstrapTrailer | undefined;
   private pending: Buffer = Buffer.alloc(0);
+  private held: Buffer = Buffer.alloc(0);
   private started = false;
   private static readonly MAX_PENDING = 64 * 1024;
   private static readonly MAX_PREAMBLE = 8 * 1024;
+  private static readonly MAX_TRAILER = 128;
 
   constructor(private readonly sink: (chunk: Uint8Array) => void) {}
 
   push(chunk: Uint8Array): void {
     if (this.started) {
-      this.sink(chunk);
+      this.pluginBytes(chunk);
       return;
     }
     this.pending =
       this.pending.byteLength === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
     for (;;) {
       if (this.started) {
-        if (this.pending.byteLength > 0) this.sink(this.pending);
+        const rest = this.pending;
         this.pending = Buffer.alloc(0);
+        if (rest.byteLength > 0) this.pluginBytes(rest);
         return;
       }
       const newline = this.pending.indexOf(0x0a);
@@ -200,11 +344,35 @@ export class BootstrapStderr {
       this.pending = this.pending.subarray(newline + 1);
       this.line(line);
     }
-    if (this.pending.byteLength > BootstrapStderr.MAX_PENDING) this.flush();
+    if (this.pending.byteLength > BootstrapStderr.MAX_PENDING) this.flushPending();
   }
 
-  /** Passes on any incomplete line (call at the end of the stream). */
+  /** Ends the stream: reads a held-back trailer, passes on anything else (an incomplete line). */
   flush(): void {
+    this.flushPending();
+    if (this.held.byteLength > 0) {
+      const text = this.held.toString('latin1');
+      const match = text.startsWith(BOOTSTRAP_MARKER)
+        ? TRAILER_PATTERN.exec(text.slice(BOOTSTRAP_MARKER.length))
+        : null;
+      if (match === null) this.sink(this.held);
+      else {
+        this.trailer = {
+          status: Number(match[1]),
+          killed: Number(match[2]),
+          complete: match[3] === '1',
+        };
+      }
+    }
+    this.held = Buffer.alloc(0);
+  }
+
+  /** The first status of `kind`, if any. */
+  find(kind: string): BootstrapStatus | undefined {
+    return this.statuses.find((status) => status.kind === kind);
+  }
+
+  private flushPending(): void {
     if (this.pending.byteLength > 0) {
       this.remember(this.pending);
       this.sink(this.pending);
@@ -212,9 +380,17 @@ export class BootstrapStderr {
     this.pending = Buffer.alloc(0);
   }
 
-  /** The first status of `kind`, if any. */
-  find(kind: string): BootstrapStatus | undefined {
-    return this.statuses.find((status) => status.kind === kind);
+  private pluginBytes(chunk: Uint8Array): void {
+    const data =
+      this.held.byteLength === 0 ? Buffer.from(chunk) : Buffer.concat([this.held, chunk]);
+    this.held = Buffer.alloc(0);
+    const rs = data.lastIndexOf(0x1e);
+    if (rs === -1 || data.byteLength - rs > BootstrapStderr.MAX_TRAILER) {
+      if (data.byteLength > 0) this.sink(data);
+      return;
+    }
+    if (rs > 0) this.sink(data.subarray(0, rs));
+    this.held = Buffer.from(data.subarray(rs));
   }
 
   private line(line: Buffer): void {

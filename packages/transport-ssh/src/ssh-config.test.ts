@@ -367,13 +367,13 @@ describe('resolved endpoint settings and their precedence', () => {
     });
   });
 
-  it('defaults: strict, 10 s, 15 s keepalive x3, SSH_AUTH_SOCK, OpenSSH known_hosts files', () => {
+  it('defaults: strict, 10 s, 5 s keepalive x3, SSH_AUTH_SOCK, OpenSSH known_hosts files', () => {
     const route = resolveRoute({ name: 'zzz', node: {}, rune: {}, sshConfig, context });
     expect(route.target).toMatchObject({
       strictHostKeyChecking: 'strict',
       strictHostKeyCheckingSource: 'default',
       connectTimeoutMs: 10_000,
-      serverAliveIntervalSeconds: 15,
+      serverAliveIntervalSeconds: 5,
       serverAliveCountMax: 3,
       identitiesOnly: false,
       identityAgent: '/env/agent',

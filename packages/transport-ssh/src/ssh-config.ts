@@ -48,7 +48,7 @@ export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
 /** Default TCP connect timeout (also the SSH handshake timeout). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Default SSH keepalive interval (OpenSSH's own default is off; RUNE wants dead peers noticed). */
-export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
 /** Default number of unanswered keepalives before the connection is dropped (OpenSSH: 3). */
 export const DEFAULT_SERVER_ALIVE_COUNT_MAX = 3;
 /** The default identity files OpenSSH tries when none is configured. */
@@ -1226,6 +1226,7 @@ export interface RuneEndpointSettings {
   hostKeyChecking?: HostKeyChecking;
   connectTimeoutMs?: number;
   keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
   /** false: never use an agent, whatever IdentityAgent says. */
   useAgent?: boolean;
 }
@@ -1378,7 +1379,7 @@ function endpoint(
       : (fromConfig.serverAliveIntervalSeconds ?? DEFAULT_KEEPALIVE_INTERVAL_MS / 1000);
   const serverAliveCountMax = Math.max(
     1,
-    fromConfig.serverAliveCountMax ?? DEFAULT_SERVER_ALIVE_COUNT_MAX,
+    rune.keepaliveCountMax ?? fromConfig.serverAliveCountMax ?? DEFAULT_SERVER_ALIVE_COUNT_MAX,
   );
 
   const resolved: ResolvedEndpoint = {
@@ -1438,6 +1439,7 @@ function presetKeywords(
   }
   if (rune.connectTimeoutMs !== undefined) keywords.push('connecttimeout');
   if (rune.keepaliveIntervalMs !== undefined) keywords.push('serveraliveinterval');
+  if (rune.keepaliveCountMax !== undefined) keywords.push('serveralivecountmax');
   if (rune.useAgent === false) keywords.push('identityagent');
   if (proxyJump) keywords.push('proxyjump');
   return keywords;

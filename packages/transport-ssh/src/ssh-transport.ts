@@ -4,9 +4,19 @@
  * Hot path (deploy mode `ship`, plugin already cached on the node): ONE exec round trip on a
  * reused connection — a fixed bootstrap in the command verifies `<cache>/<sha256>` and execs it
  * with the RCS document alone on stdin (see remote-command.ts). On a cache miss the transport
- * uploads the plugin with a second exec (stdin = plugin bytes) and runs again. Timeouts and
- * cancellation kill the remote process group from a second channel (`kill -KILL -- -<pgid>`),
- * backed by a remote `timeout -s KILL` watchdog for when the control node disappears.
+ * uploads the plugin with a second exec (stdin = plugin bytes) and runs again.
+ *
+ * Containment: every exec gets a fresh run marker; the bootstrap starts the plugin with
+ * `RUNE_RUN_MARKER=<marker>` and, when the plugin exits, sweeps every process still carrying it
+ * and reports the count in a trailer. The run ends when the plugin process ends: a background
+ * child holding stdout open is killed by that sweep and neither delays the result nor turns it
+ * into a timeout. On timeout AND on cancel the transport sweeps the marker from a second channel
+ * (as the run-as user), backed by a detached remote watchdog that sweeps on its own when the
+ * control node disappears. Every result carries a `containment` report.
+ *
+ * Liveness: ssh2 keepalives (default 5 s x 3) turn a peer that stops answering mid-run into
+ * CONNECTION_LOST, and `close()` ends each connection, then destroys its socket after a short
+ * grace, so a frozen host can never keep the process alive.
  *
  * Failure to reach or start is thrown as a RuneError with a precise EPS code; a process that ran
  * is a result, whatever it did.
@@ -16,8 +26,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
+  type ContainmentReport,
+  createRunMarker,
   type FetchedArtifact,
   HeadCapture,
+  parseSweepOutput,
+  type SweepOutcome,
   TailCapture,
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
@@ -33,17 +47,20 @@ import { ConnectionPool, Semaphore, SshConnection } from './connection-pool.js';
 import { KnownHostsStore } from './known-hosts.js';
 import {
   BootstrapStderr,
+  type BootstrapTrailer,
   buildBootstrapCommand,
   buildKillCommand,
   buildSudoCheckCommand,
   isSafeRemotePath,
   MAX_COMMAND_BYTES,
   SHA256_HEX_PATTERN,
+  signalOfShellStatus,
   USER_NAME_PATTERN,
 } from './remote-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_SERVER_ALIVE_COUNT_MAX,
   DEFAULT_USER_KNOWN_HOSTS_FILES,
   defaultSshConfigContext,
   expandHome,
@@ -67,6 +84,10 @@ import {
 import { VERSION } from './version.js';
 
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS };
+/** Default number of unanswered keepalives after which the connection counts as lost. */
+export const DEFAULT_KEEPALIVE_COUNT_MAX = DEFAULT_SERVER_ALIVE_COUNT_MAX;
+/** How long `close()` waits for a connection to end cleanly before destroying its socket. */
+export const DEFAULT_CLOSE_GRACE_MS = 1_000;
 /** Default session channels per connection (OpenSSH MaxSessions is 10; one is kept for kills). */
 export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
 /** Default number of SSH handshakes in flight at once (OpenSSH MaxStartups starts at 10). */
@@ -83,7 +104,7 @@ export const DEFAULT_MAX_STDIN_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_PLUGIN_BYTES = 16 * 1024 * 1024;
 /** Default largest artifact fetched. */
 export const DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
-/** Extra seconds the remote watchdog allows beyond the exec timeout. */
+/** Extra seconds the remote watchdog allows beyond the exec timeout before it sweeps the run. */
 export const DEFAULT_WATCHDOG_GRACE_S = 5;
 /** How long the bootstrap may take to start the plugin before the run counts as timed out. */
 const BOOTSTRAP_START_TIMEOUT_MS = 60_000;
@@ -95,6 +116,13 @@ const FORCE_CLOSE_MS = 5_000;
 const FORCE_CLOSE_UNSTARTED_MS = 10_000;
 /** Default per-user known_hosts files (when neither RUNE nor UserKnownHostsFile names any). */
 export const DEFAULT_KNOWN_HOSTS_FILES = DEFAULT_USER_KNOWN_HOSTS_FILES;
+/**
+ * After the exit status arrived, how long the channel may stay silent before the transport closes
+ * it: only a process that escaped the run marker can still hold the output open then.
+ */
+const EXIT_DRAIN_IDLE_MS = 2_000;
+/** How long the control side's sweep may take. */
+const SWEEP_TIMEOUT_MS = 10_000;
 
 /** The RUNE-owned known_hosts file: always read, and where `accept-new` records keys. */
 export function defaultRuneKnownHostsFile(): string {
@@ -133,10 +161,20 @@ export interface SshTransportOptions {
   /** SSH handshake + authentication timeout (default: the connect timeout). */
   handshakeTimeoutMs?: number;
   /**
-   * Keepalive interval (default: ~/.ssh/config `ServerAliveInterval`, else 15000; 0 = off);
-   * `ServerAliveCountMax` (default 3) missed keepalives drop the connection.
+   * Keepalive interval (default: ~/.ssh/config `ServerAliveInterval`, else 5000; 0 = off). A peer
+   * that leaves `keepaliveCountMax` keepalives in a row unanswered is dropped: a run on it ends as
+   * CONNECTION_LOST after about interval x (countMax + 1).
    */
   keepaliveIntervalMs?: number;
+  /** Unanswered keepalives before the connection counts as lost (default: ~/.ssh/config `ServerAliveCountMax`, else 3). */
+  keepaliveCountMax?: number;
+  /** How long `close()` waits for each connection to end before destroying its socket (default 1000). */
+  closeGraceMs?: number;
+  /**
+   * Seconds the remote watchdog adds to the exec timeout before it sweeps the run on its own
+   * (default 5); it only matters when the control node could not stop the run itself.
+   */
+  watchdogGraceSeconds?: number;
   /**
    * `false`: never use ssh-agent. Otherwise the agent is ~/.ssh/config `IdentityAgent`, else
    * `SSH_AUTH_SOCK` (default true).
@@ -232,6 +270,13 @@ function readNodeSettings(node: TargetNode): NodeSettings {
   return result;
 }
 
+/** What the control side's sweep over a second channel achieved. */
+interface ControlSweep {
+  outcome: SweepOutcome | undefined;
+  /** Why there is no outcome (the channel could not be opened, no answer, ...). */
+  failure: string | undefined;
+}
+
 /** Raw outcome of one bootstrap exec. */
 interface RawRun {
   exitCode: number | null;
@@ -242,7 +287,13 @@ interface RawRun {
   interrupted: 'timeout' | 'cancelled' | undefined;
   /** The channel closed without an exit status and we did not kill it. */
   lost: RuneError | undefined;
+  /** The control side's sweep, when a timeout or cancel sent one (settles in bounded time). */
+  sweep: Promise<ControlSweep> | undefined;
+  /** The exit status arrived but the output stayed open until the transport closed it. */
+  heldOpen: boolean;
 }
+
+const NOTHING_RAN: ContainmentReport = { method: 'run-marker', killed: 0, complete: true };
 
 const endpointKey = (endpoint: ResolvedEndpoint): string =>
   `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
@@ -268,6 +319,16 @@ class SshTransport implements Transport {
     this.maxSessions = options.maxSessionsPerConnection ?? DEFAULT_MAX_SESSIONS_PER_CONNECTION;
     if (!Number.isSafeInteger(this.maxSessions) || this.maxSessions < 1) {
       throw invalid('maxSessionsPerConnection must be a positive integer');
+    }
+    for (const [name, value] of [
+      ['keepaliveIntervalMs', options.keepaliveIntervalMs],
+      ['keepaliveCountMax', options.keepaliveCountMax],
+      ['closeGraceMs', options.closeGraceMs],
+      ['watchdogGraceSeconds', options.watchdogGraceSeconds],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+        throw invalid(`${name} must be a non-negative integer`);
+      }
     }
     this.handshakes = new Semaphore(
       options.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES,
@@ -315,6 +376,7 @@ class SshTransport implements Transport {
       stderrTruncated: false,
       timings: { connectMs: 0, execMs: 0, totalMs: performance.now() - started },
       metadata: { ...metadata, started: false },
+      containment: NOTHING_RAN,
     });
     try {
       this.validate(request);
@@ -345,8 +407,11 @@ class SshTransport implements Transport {
       if (request.signal.aborted) return cancelled(metadata);
 
       const execStart = performance.now();
-      const watchdogSeconds = Math.ceil(request.timeoutMs / 1000) + DEFAULT_WATCHDOG_GRACE_S;
+      const watchdogSeconds =
+        Math.ceil(request.timeoutMs / 1000) +
+        (this.options.watchdogGraceSeconds ?? DEFAULT_WATCHDOG_GRACE_S);
       const runOnce = async (): Promise<RawRun> => {
+        const marker = createRunMarker();
         const location =
           request.deployMode === 'ship'
             ? (this.options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR)
@@ -356,10 +421,11 @@ class SshTransport implements Transport {
           sha256: request.plugin.sha256,
           location,
           watchdogSeconds,
+          marker,
           ...(runAs === undefined ? {} : { runAs }),
         });
         metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
-        return this.run(connection, command, request.stdin, request, runAs);
+        return this.run(connection, command, request.stdin, request, runAs, 'plugin', marker);
       };
 
       let raw = await runOnce();
@@ -388,6 +454,7 @@ class SshTransport implements Transport {
       if (raw.interrupted === undefined) await this.checkBootstrap(connection, raw, request, runAs);
       if (raw.lost !== undefined) throw raw.lost;
       if (raw.bootstrap.pgid !== undefined) metadata.remote_pgid = raw.bootstrap.pgid;
+      const containment = containmentOf(raw, raw.sweep === undefined ? undefined : await raw.sweep);
       const execMs = performance.now() - execStart;
       const stdout = raw.stdout.bytes();
       const stderr = raw.stderr.bytes();
@@ -398,9 +465,18 @@ class SshTransport implements Transport {
         stderrTruncated: raw.stderr.truncated,
         timings: { connectMs, execMs, totalMs: performance.now() - started },
         metadata,
+        containment,
       };
       if (raw.interrupted !== undefined) {
         return { termination: raw.interrupted, exitCode: null, signal: null, ...base };
+      }
+      const trailer = trustedTrailer(raw);
+      if (trailer !== undefined) {
+        // The bootstrap ran the plugin in the foreground: sh reports its death by signal n as
+        // 128+n, which is read back as the signal (what `exec` used to give sshd directly).
+        const signal = signalOfShellStatus(trailer.status);
+        if (signal !== undefined) return { termination: 'signal', exitCode: null, signal, ...base };
+        return { termination: 'exit', exitCode: trailer.status, signal: null, ...base };
       }
       if (raw.signal !== null) {
         return { termination: 'signal', exitCode: null, signal: raw.signal, ...base };
@@ -491,7 +567,7 @@ class SshTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.pool.close();
+    await this.pool.close(this.options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS);
   }
 
   // --- validation and resolution -------------------------------------------------------------
@@ -581,6 +657,7 @@ class SshTransport implements Transport {
     if (options.keepaliveIntervalMs !== undefined) {
       rune.keepaliveIntervalMs = options.keepaliveIntervalMs;
     }
+    if (options.keepaliveCountMax !== undefined) rune.keepaliveCountMax = options.keepaliveCountMax;
     if (options.useAgent === false) rune.useAgent = false;
     try {
       const route = resolveRoute({
@@ -708,6 +785,7 @@ class SshTransport implements Transport {
           connected.client,
           this.maxSessions,
           endpointKey(endpoint),
+          sock,
         );
         return connection;
       } catch (error) {
@@ -814,6 +892,7 @@ class SshTransport implements Transport {
     request: TransportExecRequest,
     runAs: string | undefined,
     phase: 'plugin' | 'upload' = 'plugin',
+    marker?: string,
   ): Promise<RawRun> {
     if (Buffer.byteLength(command) > MAX_COMMAND_BYTES) {
       throw new RuneError('PAYLOAD_TOO_LARGE', 'the remote command line is too long');
@@ -829,6 +908,8 @@ class SshTransport implements Transport {
       bootstrap,
       interrupted: undefined,
       lost: undefined,
+      sweep: undefined,
+      heldOpen: false,
     };
     let channel: ClientChannel;
     try {
@@ -843,13 +924,14 @@ class SshTransport implements Transport {
     return new Promise<RawRun>((resolve) => {
       let sawExit = false;
       let finished = false;
-      let killSent = false;
       let forceTimer: NodeJS.Timeout | undefined;
+      let drainTimer: NodeJS.Timeout | undefined;
       const finish = (): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
         clearTimeout(forceTimer);
+        clearTimeout(drainTimer);
         request.signal.removeEventListener('abort', onAbort);
         removeCloseListener();
         bootstrap.flush();
@@ -869,36 +951,46 @@ class SshTransport implements Transport {
         }
         resolve(raw);
       };
+      // Closes the channel ourselves, and resolves even if the close is never confirmed.
+      const forceClose = (): void => {
+        channel.close();
+        setTimeout(finish, 500);
+      };
       const kill = (): void => {
-        if (killSent || finished) return;
-        if (bootstrap.pgid === undefined) return; // retried when the pgid arrives
-        killSent = true;
-        connection
-          .execUnlimited(buildKillCommand(bootstrap.pgid, runAs))
-          .then((killer) => {
-            killer.on('data', () => undefined);
-            killer.stderr.on('data', () => undefined);
-            killer.end();
-          })
-          .catch(() => undefined);
+        if (raw.sweep !== undefined || finished || marker === undefined) return;
+        if (bootstrap.pgid === undefined) return; // retried when the plugin has started
+        raw.sweep = sweepRemote(connection, marker, runAs);
       };
       const interrupt = (reason: 'timeout' | 'cancelled'): void => {
         if (finished || raw.interrupted !== undefined) return;
         raw.interrupted = reason;
         kill();
         // Resolve in bounded time whatever happens remotely (the watchdog finishes the job):
-        // give a bootstrap that has not announced its process group time to do so, then close.
+        // give a bootstrap that has not announced itself time to do so, then close.
         forceTimer = setTimeout(
-          () => {
-            channel.close();
-            setTimeout(finish, 500);
-          },
+          forceClose,
           bootstrap.pgid === undefined && phase === 'plugin'
             ? FORCE_CLOSE_UNSTARTED_MS
             : FORCE_CLOSE_MS,
         );
       };
       const onAbort = (): void => interrupt('cancelled');
+      // After the exit status, the run is over: output that is still flowing is drained, but a
+      // channel that stays silent and open is held by something that escaped the marker.
+      const armDrain = (): void => {
+        if (!sawExit || finished || raw.interrupted !== undefined) return;
+        clearTimeout(drainTimer);
+        drainTimer = setTimeout(() => {
+          raw.heldOpen = true;
+          forceClose();
+        }, EXIT_DRAIN_IDLE_MS);
+      };
+      const onExit = (): void => {
+        sawExit = true;
+        // The plugin has ended: a later timer must not turn its result into a timeout.
+        clearTimeout(timer);
+        armDrain();
+      };
       // The plugin's timeout starts when it starts (the pgid line); until then the bootstrap
       // (and an upload) get their own bound, so a slow session start never eats the plugin's time.
       let timer = setTimeout(
@@ -910,24 +1002,28 @@ class SshTransport implements Transport {
       request.signal.addEventListener('abort', onAbort, { once: true });
       const removeCloseListener = connection.onClose(() => setImmediate(finish));
 
-      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+      channel.on('data', (chunk: Buffer) => {
+        stdout.push(chunk);
+        armDrain();
+      });
       channel.stderr.on('data', (chunk: Buffer) => {
+        armDrain();
         const hadPgid = bootstrap.pgid !== undefined;
         bootstrap.push(chunk);
         if (hadPgid || bootstrap.pgid === undefined) return;
         if (raw.interrupted !== undefined) {
           kill();
-        } else {
+        } else if (!sawExit) {
           clearTimeout(timer);
           timer = setTimeout(() => interrupt('timeout'), request.timeoutMs);
         }
       });
       channel.on('error', () => undefined);
       channel.on('exit', (code: number | null, signal?: string) => {
-        sawExit = true;
         if (typeof code === 'number') raw.exitCode = code;
         else if (typeof signal === 'string')
           raw.signal = signal.startsWith('SIG') ? signal : `SIG${signal}`;
+        onExit();
       });
       // ssh2 emits 'exit' while it parses a read. When the exit status arrives in the same read
       // as the reply to the exec request (a fast command, a busy event loop), 'exit' fires before
@@ -1037,6 +1133,21 @@ class SshTransport implements Transport {
         { details: { path: this.preinstalledPath(request) } },
       );
     }
+    const unsafe = bootstrap.find('unsafe');
+    if (unsafe !== undefined) {
+      const component = unsafe.args.join(' ');
+      const location =
+        request.deployMode === 'ship'
+          ? (this.options.remoteCacheDir ?? DEFAULT_REMOTE_CACHE_DIR)
+          : this.preinstalledPath(request);
+      throw new RuneError(
+        'PLUGIN_CACHE_UNSAFE',
+        `${request.deployMode === 'ship' ? 'the plugin cache' : 'the preinstalled plugin'} ${location} on ${node} is not safe: ${component} is a symlink, not owned by the remote user or root, or writable by others; nothing was executed`,
+        {
+          details: { path: location, unsafe_component: component, deploy_mode: request.deployMode },
+        },
+      );
+    }
     const error = bootstrap.find('error');
     const text = bootstrap.preamble;
     if (runAs !== undefined && error === undefined && bootstrap.statuses.length === 0) {
@@ -1082,6 +1193,103 @@ class SshTransport implements Transport {
       },
     );
   }
+}
+
+/**
+ * Sweeps run `marker` on the node from a second channel (outside the session limit, as the
+ * run-as user) and reads the sweep's `<killed> <complete>` line. Settles in bounded time and never
+ * rejects: a failure is reported in `failure`.
+ */
+function sweepRemote(
+  connection: SshConnection,
+  marker: string,
+  runAs: string | undefined,
+): Promise<ControlSweep> {
+  return new Promise<ControlSweep>((resolve) => {
+    let settled = false;
+    const settle = (result: ControlSweep): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const timer = setTimeout(
+      () => settle({ outcome: undefined, failure: `no answer within ${SWEEP_TIMEOUT_MS} ms` }),
+      SWEEP_TIMEOUT_MS,
+    );
+    let output = '';
+    connection
+      .execUnlimited(buildKillCommand(marker, runAs))
+      .then((sweeper) => {
+        sweeper.on('data', (chunk: Buffer) => {
+          if (output.length < 4096) output += chunk.toString('latin1');
+        });
+        sweeper.stderr.on('data', () => undefined);
+        sweeper.on('error', () => undefined);
+        sweeper.on('close', () => {
+          const outcome = parseSweepOutput(output);
+          settle(
+            outcome === undefined
+              ? { outcome: undefined, failure: `unexpected sweep output ${JSON.stringify(output)}` }
+              : { outcome, failure: undefined },
+          );
+        });
+        sweeper.end();
+      })
+      .catch((error: unknown) =>
+        settle({
+          outcome: undefined,
+          failure: `the kill channel could not be opened: ${error instanceof Error ? error.message : String(error)}`,
+        }),
+      );
+  });
+}
+
+/**
+ * The bootstrap's trailer when it can be believed: it is the last thing on stderr (a plugin's
+ * forgery before it is passed through as text) and it names the status the bootstrap exited with.
+ */
+function trustedTrailer(raw: RawRun): BootstrapTrailer | undefined {
+  const trailer = raw.bootstrap.trailer;
+  if (trailer === undefined || raw.signal !== null || raw.exitCode !== trailer.status)
+    return undefined;
+  return trailer;
+}
+
+/** What the run left behind and whether all of it was found and killed. */
+function containmentOf(raw: RawRun, sweep: ControlSweep | undefined): ContainmentReport {
+  if (raw.bootstrap.pgid === undefined) {
+    // Stopped before the plugin started: if the bootstrap still starts it, the watchdog sweeps.
+    return raw.interrupted === undefined
+      ? NOTHING_RAN
+      : {
+          method: 'run-marker',
+          killed: 0,
+          complete: false,
+          detail:
+            'the run was stopped before the bootstrap started the plugin; the remote watchdog sweeps it if it starts later',
+        };
+  }
+  // Either sweep, complete, leaves nothing marked alive: the control side's stops and kills
+  // everything at timeout/cancel, the bootstrap's runs once the plugin has ended.
+  const trailer = trustedTrailer(raw);
+  const killed = (sweep?.outcome?.killed ?? 0) + (trailer?.killed ?? 0);
+  const swept = sweep?.outcome?.complete === true || trailer?.complete === true;
+  if (swept && !raw.heldOpen) return { method: 'run-marker', killed, complete: true };
+  const details: string[] = [];
+  if (raw.heldOpen) {
+    details.push(
+      'the output stayed open after the plugin ended: a process without the run marker holds it',
+    );
+  }
+  if (sweep !== undefined && sweep.outcome === undefined) {
+    details.push(`the control-side sweep failed: ${sweep.failure ?? 'unknown'}`);
+  }
+  if (sweep?.outcome?.complete === false || trailer?.complete === false) {
+    details.push('the node has no readable /proc: processes the plugin started cannot be found');
+  }
+  if (trailer === undefined && !swept) details.push('the bootstrap did not report its final sweep');
+  return { method: 'run-marker', killed, complete: false, detail: details.join('; ') };
 }
 
 /** Creates the SSH transport. Call `close()` when done to end every connection. */

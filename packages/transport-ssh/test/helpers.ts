@@ -1,11 +1,12 @@
 /** Shared helpers of the integration tests: plugins from inline scripts, requests, transports. */
 
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomInt } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
 import { isProcessAlive } from '@rune/core/testing';
 import { RuneError } from '@rune/protocol';
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSshTransport, type SshTransportOptions } from '../src/index.js';
 import type { SshdInstance } from '../src/testing/index.js';
 
@@ -100,4 +101,92 @@ export async function waitForPids(file: string, count: number, ms = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`${file} never got ${count} pids`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** PIDs of live (non-zombie) processes whose argv is exactly `args`, from /proc. */
+export function processesWith(args: string[]): number[] {
+  const wanted = `${args.join('\0')}\0`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1') !== wanted) continue;
+      if (isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Waits up to `ms` until no process has argv `args`; returns the survivors. */
+export async function waitNoProcess(args: string[], ms = 5000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = processesWith(args);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits up to `ms` until a process with argv `args` exists (a readiness signal); returns its pids. */
+export async function waitForProcess(args: string[], ms = 10_000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = processesWith(args);
+    if (found.length > 0) return found;
+    if (Date.now() > deadline) throw new Error(`no process ${args.join(' ')} within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A unique number to put in a sleeper's argv, so /proc tells its processes apart. */
+export function uniqueSeconds(): string {
+  return String(randomInt(100_000_000, 999_999_999));
+}
+
+/** True when `tool` is an executable file in a PATH directory (or the absolute path exists). */
+export function onPath(tool: string): boolean {
+  if (tool.includes('/')) return existsSync(tool);
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+  return dirs.some((dir) => dir !== '' && existsSync(join(dir, tool)));
+}
+
+/**
+ * What a test file needs from the machine and lacks: `root` when it must run as root, then each
+ * tool missing from PATH. Pass the result to {@link describeWithPrerequisites}.
+ */
+export function missingPrerequisites(needs: { root?: boolean; tools?: string[] }): string[] {
+  const missing: string[] = [];
+  if (needs.root === true && process.getuid?.() !== 0) missing.push('root');
+  for (const tool of needs.tools ?? []) if (!onPath(tool)) missing.push(tool);
+  return missing;
+}
+
+/**
+ * `describe` for tests that need system tools. In CI (CI=true) they always run, and fail loudly
+ * naming what is missing (never a silent skip); elsewhere they are skipped with the reason in the
+ * suite name and a warning on stderr.
+ */
+export function describeWithPrerequisites(
+  name: string,
+  missing: string[],
+  install: string,
+  body: () => void,
+): void {
+  if (missing.length === 0) {
+    describe(name, body);
+    return;
+  }
+  const reason = `missing ${missing.join(', ')} (${install})`;
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      it('has its prerequisites (CI never skips these tests)', () => {
+        throw new Error(`${name}: ${reason}`);
+      });
+    });
+    return;
+  }
+  console.warn(`skipping "${name}": ${reason}`);
+  describe.skip(`${name} [skipped: ${reason}]`, body);
 }

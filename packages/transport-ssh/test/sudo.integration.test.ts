@@ -1,123 +1,141 @@
 /**
  * run_as through non-interactive sudo, against real sudo and real users. Creates two throwaway
  * users and one sudoers drop-in (checked with visudo before it is installed), and removes all of
- * them in afterAll. Needs root and sudo (`apt-get install sudo`); skipped with a warning otherwise.
+ * them in afterAll. Needs root, sudo and the shadow tools (`apt-get install sudo`): in CI a
+ * missing one fails this file loudly; locally the suite is skipped with the reason in its name.
  */
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Transport } from '@rune/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
-import { plugin, rejection, request, text, transportFor } from './helpers.js';
+import {
+  describeWithPrerequisites,
+  missingPrerequisites,
+  plugin,
+  rejection,
+  request,
+  text,
+  transportFor,
+  uniqueSeconds,
+  waitNoProcess,
+} from './helpers.js';
 
-const hasSudo = existsSync('/usr/bin/sudo');
-const isRoot = process.getuid?.() === 0;
-if (!hasSudo || !isRoot) {
-  console.warn(
-    'sudo.integration.test.ts skipped: needs root and /usr/bin/sudo (apt-get install sudo)',
-  );
-}
-
-describe.skipIf(!hasSudo || !isRoot)('run_as through sudo -n', () => {
-  const suffix = String(randomInt(10_000, 99_999));
-  const login = `runelogin${suffix}`;
-  const target = `runetarget${suffix}`;
-  const sudoers = `/etc/sudoers.d/rune-test-${suffix}`;
-  const created: string[] = [];
-  let sshd: SshdInstance;
-  let transport: Transport;
-
-  beforeAll(async () => {
-    for (const user of [login, target]) {
-      execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
-      created.push(user);
-      // useradd locks the account ('!'), which sshd refuses even for keys; '*' = no password.
-      execFileSync('usermod', ['-p', '*', user]);
-    }
-    const draft = `/tmp/rune-test-sudoers-${suffix}`;
-    // login may become target without a password; root only with a password; nobody else.
-    writeFileSync(draft, `${login} ALL=(${target}) NOPASSWD: ALL\n${login} ALL=(root) ALL\n`);
-    try {
-      execFileSync('visudo', ['-q', '-c', '-f', draft]);
-      execFileSync('install', ['-m', '0440', draft, sudoers]);
-    } finally {
-      rmSync(draft, { force: true });
-    }
-    sshd = await startSshd({ allowOtherUsers: true });
-    transport = transportFor(sshd, { remoteCacheDir: '~/.cache/rune/plugins' });
-  });
-
-  afterAll(async () => {
-    await transport?.close();
-    await sshd?.stop();
-    rmSync(sudoers, { force: true });
-    for (const user of created) {
-      try {
-        execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
-      } catch {
-        // already gone
-      }
-    }
-  });
-
-  const whoami = plugin('id -un; cat', 'whoami');
-
-  it('runs the plugin as the run_as user (cached in that user’s private dir)', async () => {
-    const result = await transport.exec(
-      request(sshd.node({ user: login }), whoami, { runAs: target, stdin: Buffer.from('in') }),
-    );
-    expect(text(result.stdout)).toBe(`${target}\nin`);
-    expect(result.metadata).toMatchObject({ run_as: target, shipped: true });
-    expect(existsSync(join(`/home/${target}`, '.cache/rune/plugins', whoami.sha256))).toBe(true);
-    const again = await transport.exec(
-      request(sshd.node({ user: login }), whoami, { runAs: target }),
-    );
-    expect(again.metadata).toMatchObject({ exec_round_trips: 1 });
-  });
-
-  it('a rule that needs a password → PRIVILEGE_PASSWORD_REQUIRED', async () => {
-    const error = await rejection(
-      transport.exec(request(sshd.node({ user: login }), whoami, { runAs: 'root' })),
-    );
-    expect(error.code).toBe('PRIVILEGE_PASSWORD_REQUIRED');
-  });
-
-  it('no rule at all for that user → PRIVILEGE_DENIED', async () => {
-    const error = await rejection(
-      transport.exec(request(sshd.node({ user: login }), whoami, { runAs: 'daemon' })),
-    );
-    expect(error.code).toBe('PRIVILEGE_DENIED');
-  });
-
-  it('a timeout kills the run_as process group too', async () => {
-    const result = await transport.exec(
-      request(sshd.node({ user: login }), plugin('echo started; sleep 300', 'sudo-sleep'), {
-        runAs: target,
-        timeoutMs: 1500,
-      }),
-    );
-    expect(result.termination).toBe('timeout');
-    let left = '';
-    for (let attempt = 0; attempt < 50; attempt++) {
-      try {
-        left = execFileSync('pgrep', ['-u', target, '-x', 'sleep']).toString().trim();
-      } catch {
-        left = '';
-      }
-      if (left === '') break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(left).toBe('');
-  });
-
-  it('an invalid run_as name never reaches a command line', async () => {
-    const error = await rejection(
-      transport.exec(
-        request(sshd.node({ user: login }), whoami, { runAs: 'root; touch /tmp/pwned' }),
-      ),
-    );
-    expect(error.code).toBe('INVALID_ARGUMENT');
-  });
+const missing = missingPrerequisites({
+  root: true,
+  tools: ['sudo', 'visudo', 'useradd', 'usermod', 'userdel', 'install', 'pgrep'],
 });
+
+describeWithPrerequisites(
+  'run_as through sudo -n',
+  missing,
+  'apt-get install sudo passwd procps',
+  () => {
+    const suffix = String(randomInt(10_000, 99_999));
+    const login = `runelogin${suffix}`;
+    const target = `runetarget${suffix}`;
+    const sudoers = `/etc/sudoers.d/rune-test-${suffix}`;
+    const created: string[] = [];
+    let sshd: SshdInstance;
+    let transport: Transport;
+
+    beforeAll(async () => {
+      for (const user of [login, target]) {
+        execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+        created.push(user);
+        // useradd locks the account ('!'), which sshd refuses even for keys; '*' = no password.
+        execFileSync('usermod', ['-p', '*', user]);
+      }
+      const draft = `/tmp/rune-test-sudoers-${suffix}`;
+      // login may become target without a password; root only with a password; nobody else.
+      writeFileSync(draft, `${login} ALL=(${target}) NOPASSWD: ALL\n${login} ALL=(root) ALL\n`);
+      try {
+        execFileSync('visudo', ['-q', '-c', '-f', draft]);
+        execFileSync('install', ['-m', '0440', draft, sudoers]);
+      } finally {
+        rmSync(draft, { force: true });
+      }
+      sshd = await startSshd({ allowOtherUsers: true });
+      transport = transportFor(sshd, { remoteCacheDir: '~/.cache/rune/plugins' });
+    });
+
+    afterAll(async () => {
+      await transport?.close();
+      await sshd?.stop();
+      rmSync(sudoers, { force: true });
+      for (const user of created) {
+        try {
+          execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
+        } catch {
+          // already gone
+        }
+      }
+    });
+
+    const whoami = plugin('id -un; cat', 'whoami');
+
+    it('runs the plugin as the run_as user (cached in that user’s private dir)', async () => {
+      const result = await transport.exec(
+        request(sshd.node({ user: login }), whoami, { runAs: target, stdin: Buffer.from('in') }),
+      );
+      expect(text(result.stdout)).toBe(`${target}\nin`);
+      expect(result.metadata).toMatchObject({ run_as: target, shipped: true });
+      expect(existsSync(join(`/home/${target}`, '.cache/rune/plugins', whoami.sha256))).toBe(true);
+      const again = await transport.exec(
+        request(sshd.node({ user: login }), whoami, { runAs: target }),
+      );
+      expect(again.metadata).toMatchObject({ exec_round_trips: 1 });
+    });
+
+    it('a rule that needs a password → PRIVILEGE_PASSWORD_REQUIRED', async () => {
+      const error = await rejection(
+        transport.exec(request(sshd.node({ user: login }), whoami, { runAs: 'root' })),
+      );
+      expect(error.code).toBe('PRIVILEGE_PASSWORD_REQUIRED');
+    });
+
+    it('no rule at all for that user → PRIVILEGE_DENIED', async () => {
+      const error = await rejection(
+        transport.exec(request(sshd.node({ user: login }), whoami, { runAs: 'daemon' })),
+      );
+      expect(error.code).toBe('PRIVILEGE_DENIED');
+    });
+
+    it('a timeout sweeps the run_as processes too, setsid child included', async () => {
+      const escaped = uniqueSeconds();
+      const result = await transport.exec(
+        request(
+          sshd.node({ user: login }),
+          plugin(`setsid sleep ${escaped} &\necho started; sleep 300`, 'sudo-sleep'),
+          { runAs: target, timeoutMs: 1500 },
+        ),
+      );
+      expect(result.termination).toBe('timeout');
+      expect(result.containment).toMatchObject({ method: 'run-marker', complete: true });
+      expect(result.containment?.killed).toBeGreaterThanOrEqual(3);
+      expect(await waitNoProcess(['sleep', escaped], 2000)).toEqual([]);
+      let left = '';
+      for (let attempt = 0; attempt < 50; attempt++) {
+        try {
+          left = execFileSync('pgrep', ['-u', target, '-x', 'sleep']).toString().trim();
+        } catch {
+          left = '';
+        }
+        if (left === '') break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(left).toBe('');
+    });
+
+    it('an invalid run_as name never reaches a command line', async () => {
+      const error = await rejection(
+        transport.exec(
+          request(sshd.node({ user: login }), whoami, { runAs: 'root; touch /tmp/pwned' }),
+        ),
+      );
+      expect(error.code).toBe('INVALID_ARGUMENT');
+    });
+  },
+);
