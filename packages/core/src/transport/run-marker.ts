@@ -47,6 +47,7 @@ export const SWEEP_FUNCTION_SH = [
   '  while [ "$_round" -lt 50 ]; do',
   '    _round=$((_round + 1)) _new=""',
   `    for _f in $(grep -lzxF "${RUN_MARKER_VARIABLE}=$_rm" /proc/[0-9]*/environ 2>/dev/null); do`,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '      _p=${_f#/proc/}; _p=${_p%/environ}',
   '      [ "$_p" = "$$" ] && continue',
   '      case " $_all " in *" $_p "*) continue ;; esac',

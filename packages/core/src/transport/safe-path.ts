@@ -29,6 +29,7 @@ export const SAFE_PATH_FUNCTION_SH = [
   '  _sp_u=$(id -u)',
   '  if [ -d "$1" ]; then _sp_t=$(cd -P -- "$1" 2>/dev/null && pwd -P) || { printf "%s\\n" "$1"; return 1; }',
   '  else _sp_t=$(cd -P -- "$(dirname -- "$1")" 2>/dev/null && pwd -P) || { printf "%s\\n" "$1"; return 1; }',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '    _sp_t=${_sp_t%/}/$(basename -- "$1"); fi',
   '  _sp_c=$_sp_t',
   '  _sp_last=1',

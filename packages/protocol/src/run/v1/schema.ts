@@ -186,7 +186,8 @@ export const RunPlannedNodeSchema = Type.Object(
     target: RunTargetNodeSchema,
     transport: TransportNameSchema,
     request: CloneType(RcsRequestSchema, {
-      description: 'The exact RCS request the plugin receives on stdin (sensitive values redacted).',
+      description:
+        'The exact RCS request the plugin receives on stdin (sensitive values redacted).',
     }),
     remote_path: Type.Union([PathSchema('Path on the node.'), Type.Null()], {
       description: 'For deploy mode preinstalled: where the plugin is expected on the node.',
