@@ -2,6 +2,7 @@
 import { type AuditRecord, readAuditLog, verifyAuditLog } from '@rune/core';
 import type { CliIo } from '../cli-io.js';
 import { parseSince } from '../parse-options.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { type CommonArgs, guarded, loadCliConfig } from './command-context.js';
 
 /** Filters of `rune audit`. */
@@ -42,9 +43,9 @@ export function auditListCommand(args: AuditArgs, io: CliIo): Promise<number> {
     }
     for (const record of records) {
       const node = record.node ?? (record.nodes ?? []).join(',') ?? '-';
-      io.out(
-        `${record.timestamp}  ${record.operator.padEnd(10)} ${record.event.padEnd(8)} ${record.action.padEnd(16)} ${node.padEnd(16)} ${record.status.padEnd(8)} ${record.error_code ?? ''}  ${record.trace_id}\n`,
-      );
+      // Audit records hold node names and operators as given: shown, never obeyed.
+      const line = `${record.timestamp}  ${record.operator.padEnd(10)} ${record.event.padEnd(8)} ${record.action.padEnd(16)} ${node.padEnd(16)} ${record.status.padEnd(8)} ${record.error_code ?? ''}  ${record.trace_id}`;
+      io.out(`${terminalSafe(line)}\n`);
     }
     if (records.length === 0) io.out('no audit records match\n');
     return 0;
@@ -60,7 +61,7 @@ export function auditVerifyCommand(args: CommonArgs, io: CliIo): Promise<number>
     if (args.output === 'json' || args.output === 'jsonl') {
       io.out(`${JSON.stringify({ ok: true, path, records: verdict.verified })}\n`);
     } else {
-      io.out(`audit log ${path}: ${verdict.verified} record(s), hash chain intact\n`);
+      io.out(`audit log ${terminalSafe(path)}: ${verdict.verified} record(s), hash chain intact\n`);
     }
     return 0;
   });
