@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { type CliIo, processIo } from './cli-io.js';
+import { terminalSafe } from './render/terminal-text.js';
 
 const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
 
@@ -57,6 +58,7 @@ function reportEarlyError(
           ...(output === 'json' ? { nodes: [] } : {}),
           plan: null,
           error: eps,
+          warnings: [],
         }
       : { error: eps };
     io.out(
@@ -65,7 +67,7 @@ function reportEarlyError(
         : `${JSON.stringify(document)}\n`,
     );
   } else {
-    io.err(`error ${code}: ${message}\nhint: see \`rune --help\`\n`);
+    io.err(`error ${code}: ${terminalSafe(message)}\nhint: see \`rune --help\`\n`);
   }
 }
 

@@ -37,6 +37,7 @@ import { formatJson, runResultDocument } from '../render/json.js';
 import { formatNodeLine, formatSummaryLine } from '../render/jsonl.js';
 import { formatNodePretty, formatPlanPretty, formatSummaryPretty } from '../render/pretty.js';
 import { ProgressBar, shouldShowProgress } from '../render/progress.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { remoteTransportProviders } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
@@ -139,7 +140,16 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   const traceId = newTraceId();
   let output: OutputFormat = args.output ?? 'pretty';
   const verbose = args.verbose === true;
+  /** Every warning of the run, in order; json/jsonl documents carry them as `warnings`. */
   const warnings: string[] = [];
+  let progress: ProgressBar | undefined;
+  /** One warning line on stderr, above the progress bar when one is drawn. */
+  const printWarning = (message: string): void => {
+    const text = /^warning\b/i.test(message) ? message : `warning: ${message}`;
+    const print = (): void => io.err(`${terminalSafe(text)}\n`);
+    if (progress === undefined) print();
+    else progress.interject(print);
+  };
 
   const emitError = (error: RuneError, extra: { action?: string } = {}): number => {
     const eps = error.toJSON();
@@ -150,6 +160,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         action: extra.action ?? null,
         trace_id: eps.trace_id,
         dry_run: args.dryRun === true,
+        warnings,
       });
       io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     } else {
@@ -181,7 +192,6 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   let planned = false;
   const controller = new AbortController();
   let interrupts = 0;
-  let progress: ProgressBar | undefined;
   let ticker: NodeJS.Timeout | undefined;
   const stopProgress = (): void => {
     if (ticker !== undefined) clearInterval(ticker);
@@ -208,15 +218,18 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     rune = createRune({
       config: loaded,
       env: io.env,
-      transports: remoteTransportProviders(loaded, io.env, (message) => warnings.push(message)),
+      // Transport warnings say that a security check was relaxed or output was lost (host key
+      // checking off, a key recorded by accept-new, output cut by SSM): always printed on stderr,
+      // whatever the output format, and carried in the json/jsonl document.
+      transports: remoteTransportProviders(loaded, io.env, (message) => {
+        warnings.push(message);
+        printWarning(message);
+      }),
       sender: { component: 'rune-cli', version: CLI_VERSION },
+      // Registry warnings (skipped plugin files, shadowed plugins) only with --verbose.
       onWarning: (message) => {
         warnings.push(message);
-        if (verbose && output === 'pretty') {
-          const print = (): void => io.err(`warning: ${message}\n`);
-          if (progress === undefined) print();
-          else progress.interject(print);
-        }
+        if (verbose && output === 'pretty') printWarning(message);
       },
     });
 
@@ -276,7 +289,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
 
     const nameWidth = Math.min(
       40,
-      Math.max(0, ...targets.map((target) => target.node.name.length)),
+      Math.max(0, ...targets.map((target) => terminalSafe(target.node.name).length)),
     );
     let runTrace = traceId;
     const onNodeResult = (result: NodeRunResult): void => {
@@ -293,7 +306,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       runTrace = plan.trace_id;
       if (verbose && output === 'pretty') {
         io.err(
-          `running ${plan.action} ${plan.plugin.version} (${plan.plugin.path}, sha256 ${plan.plugin.sha256.slice(0, 12)}…) on ${plan.nodes.length} node(s), trace ${plan.trace_id}\n`,
+          `${terminalSafe(`running ${plan.action} ${plan.plugin.version} (${plan.plugin.path}, sha256 ${plan.plugin.sha256.slice(0, 12)}…) on ${plan.nodes.length} node(s), trace ${plan.trace_id}`)}\n`,
         );
       }
       if (shouldShowProgress({ isTTY: io.errIsTty, output, total: plan.nodes.length })) {
@@ -334,6 +347,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
           action: shown.action,
           dry_run: true,
           plan: shown,
+          warnings,
         });
         io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
       }
@@ -361,6 +375,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         action: plan.action,
         summary: outcome.summary,
         nodes: outcome.nodes,
+        warnings,
       });
       io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     }

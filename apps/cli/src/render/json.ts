@@ -23,6 +23,11 @@ export interface RunResultDocument {
   plan: ExecutionPlan | null;
   /** Set when the run as a whole failed (refused, invalid input, internal error). */
   error: EpsError | null;
+  /**
+   * Warnings of the run, in order: transport warnings (host key checking off, a host key
+   * recorded by accept-new, SSM output cut short) and registry warnings. Also printed on stderr.
+   */
+  warnings: string[];
 }
 
 /** Builds the run document. */
@@ -39,6 +44,7 @@ export function runResultDocument(
     nodes: parts.nodes ?? [],
     plan: parts.plan ?? null,
     error: parts.error ?? null,
+    warnings: [...(parts.warnings ?? [])],
   };
 }
 
