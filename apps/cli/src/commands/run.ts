@@ -13,12 +13,15 @@ import {
   type LoadedConfig,
   loadConfig,
   loadInventory,
+  MAX_CONCURRENCY,
+  MAX_POLICY_COUNT,
   type NodeRunResult,
   newTraceId,
   type PlanRequest,
   type PlanTarget,
   parseDuration,
   parseFailureBudget,
+  parsePolicyInteger,
   type Rune,
   type RuneRunOptions,
   readNodeList,
@@ -59,7 +62,8 @@ export interface RunArgs {
   verbose?: boolean;
   fetchArtifacts?: boolean;
   yes?: boolean;
-  concurrency?: number;
+  /** Nodes at once, as typed (parsed strictly: decimal, 1..MAX_CONCURRENCY). */
+  concurrency?: string | number;
   /** Inventory file (overrides `[core] inventory`). */
   inventory?: string;
   /** A node list: one selection per line; `-` reads stdin. */
@@ -77,22 +81,11 @@ function nodeSelections(values: readonly unknown[] | undefined): string[] {
   return (values ?? []).map((value) => String(value).trim()).filter((value) => value !== '');
 }
 
-/** `--canary N`: a non-negative integer. */
-function parseCanary(value: number | string): number {
-  const text = String(value).trim();
-  if (!/^[0-9]+$/.test(text)) {
-    throw new RuneError('INVALID_ARGUMENT', `--canary must be a number of nodes, not "${text}"`, {
-      source: { component: 'rune-cli' },
-      details: { flag: '--canary', value: text.slice(0, 100) },
-    });
-  }
-  return Number(text);
-}
-
 /** The fleet policy flags (`--canary`, `--max-failures`, `--deadline`), validated. */
 function fleetPolicyArgs(args: RunArgs): NonNullable<RuneRunOptions['policy']> {
   const policy: NonNullable<RuneRunOptions['policy']> = {};
-  if (args.canary !== undefined) policy.canary = parseCanary(args.canary);
+  if (args.canary !== undefined)
+    policy.canary = parsePolicyInteger(String(args.canary), '--canary', 0, MAX_POLICY_COUNT);
   if (args.maxFailures !== undefined)
     policy.maxFailures = parseFailureBudget(String(args.maxFailures));
   if (args.deadline !== undefined)
@@ -285,7 +278,13 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     const transport = args.useSsm === true ? 'ssm' : args.transport;
     if (transport !== undefined) request.transport = transport;
     if (args.timeout !== undefined) request.timeoutMs = parseDurationMs(args.timeout);
-    if (args.concurrency !== undefined) request.concurrency = args.concurrency;
+    if (args.concurrency !== undefined)
+      request.concurrency = parsePolicyInteger(
+        String(args.concurrency),
+        '--concurrency',
+        1,
+        MAX_CONCURRENCY,
+      );
 
     const nameWidth = Math.min(
       40,
