@@ -637,6 +637,11 @@ describe('other commands', () => {
   });
 
   it('audit lists and filters; audit verify detects a tampered line', async () => {
+    // This test makes the records it checks (it used to rely on earlier tests' noop runs).
+    for (const args of [['noop'], ['noop'], ['params', '-p', 'name=x']]) {
+      const run = await sandbox.run(['run', ...args, '-n', 'localhost', '-o', 'json']);
+      expect(run.code, run.stderr).toBe(0);
+    }
     const listed = await sandbox.run(['audit', '--action', 'noop', '-o', 'json']);
     expect(listed.code).toBe(0);
     const records = JSON.parse(listed.stdout).records as { action: string }[];
