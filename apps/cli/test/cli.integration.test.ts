@@ -11,19 +11,17 @@ import { isProcessAlive } from '@rune/core/testing';
 import { validateBpcsResponse } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  assertCliBuildFresh,
   CLI_BIN,
   type CliResult,
   type CliSandbox,
-  cliIsBuilt,
   createCliSandbox,
 } from './cli-harness.js';
 
 let sandbox: CliSandbox;
 
 beforeAll(() => {
-  if (!cliIsBuilt()) {
-    throw new Error('the CLI is not built: run `npx turbo run build --filter=@rune/cli...` first');
-  }
+  assertCliBuildFresh();
   sandbox = createCliSandbox();
 });
 afterAll(() => sandbox?.cleanup());

@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { refusedEndpoint, type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  assertCliBuildFresh,
   CLI_BIN,
   type CliResult,
   type CliSandbox,
-  cliIsBuilt,
   createCliSandbox,
 } from './cli-harness.js';
 
@@ -109,9 +109,7 @@ async function auditRecords(trace: string): Promise<
 }
 
 beforeAll(async () => {
-  if (!cliIsBuilt()) {
-    throw new Error('the CLI is not built: run `npx turbo run build --filter=@rune/cli...` first');
-  }
+  assertCliBuildFresh();
   sandbox = createCliSandbox();
   fleet = await startSshdFleet(HOSTS);
   const refused = await refusedEndpoint();
