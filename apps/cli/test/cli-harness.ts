@@ -160,3 +160,21 @@ export function createCliSandbox(): CliSandbox {
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
 }
+
+/**
+ * Polls `ready` (every 50 ms) until it is true; throws naming `what` after `timeoutMs`. Tests wait
+ * for a readiness signal this way (a pid file the plugin wrote, its processes visible in /proc)
+ * before they send a signal: never a fixed sleep, and never a signal sent after a timed-out wait.
+ */
+export async function waitFor(
+  ready: () => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

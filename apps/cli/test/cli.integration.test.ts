@@ -16,6 +16,7 @@ import {
   type CliResult,
   type CliSandbox,
   createCliSandbox,
+  waitFor,
 } from './cli-harness.js';
 
 let sandbox: CliSandbox;
@@ -448,12 +449,11 @@ describe('rune run: cancellation', () => {
     const exited = new Promise<number | null>((resolve) =>
       child.on('exit', (code) => resolve(code)),
     );
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2)
-        break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // Readiness: the plugin writes its pid and its background child's pid once both run.
+    await waitFor(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2,
+      'the hang plugin to write both pids',
+    );
     child.kill('SIGINT');
     const code = await exited;
     expect(code).toBe(130);

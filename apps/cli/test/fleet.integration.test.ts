@@ -18,6 +18,7 @@ import {
   type CliResult,
   type CliSandbox,
   createCliSandbox,
+  waitFor,
 } from './cli-harness.js';
 
 const HOSTS = 4;
@@ -311,10 +312,8 @@ describe('rune run across a real sshd fleet', () => {
       stderr += chunk.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    while (pgrep(SLOW_MARKER).length < 2 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Readiness: both remote plugins' sleep processes are visible (concurrency 2).
+    await waitFor(() => pgrep(SLOW_MARKER).length >= 2, 'two plugins running remotely');
     expect(pgrep(SLOW_MARKER), 'two plugins running remotely').toHaveLength(2);
     child.kill('SIGINT');
     const code = await exited;
@@ -365,10 +364,8 @@ describe('rune run across a real sshd fleet', () => {
       stdout += chunk.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    while (pgrep(SLOW_MARKER).length < HOSTS && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Readiness: every node's plugin is running remotely; a timed-out wait fails, never signals.
+    await waitFor(() => pgrep(SLOW_MARKER).length >= HOSTS, `${HOSTS} plugins running remotely`);
     child.kill('SIGTERM');
     expect(await exited).toBe(130);
     expect(stdout).toMatch(/Summary {2}noop on 4 nodes in .*\(interrupted\)/);
