@@ -17,10 +17,11 @@
  * location inside the installed @rune/core (resolved at run time), so the bundle uses the
  * plugins of the @rune/core it depends on.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { hashBuildInputs, staleDependencies } from './build-inputs.mjs';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = join(packageDir, 'dist');
@@ -144,3 +145,20 @@ const result = await build({
 if (!Object.keys(result.metafile.outputs).includes('dist/main.js')) {
   throw new Error('bundle: dist/main.js was not written');
 }
+
+// The build stamp the integration tests check (see build-inputs.mjs). A dependency whose dist/
+// is older than its sources is recorded, so the tests refuse this bundle too.
+const inputs = hashBuildInputs();
+writeFileSync(
+  join(distDir, 'build-stamp.json'),
+  `${JSON.stringify(
+    {
+      inputs_sha256: inputs.sha256,
+      stale_dependencies: staleDependencies(),
+      built_at: new Date().toISOString(),
+      files: inputs.files,
+    },
+    null,
+    1,
+  )}\n`,
+);

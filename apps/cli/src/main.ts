@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { type CliIo, processIo } from './cli-io.js';
+import { terminalSafe } from './render/terminal-text.js';
 
 const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
 
@@ -57,6 +58,7 @@ function reportEarlyError(
           ...(output === 'json' ? { nodes: [] } : {}),
           plan: null,
           error: eps,
+          warnings: [],
         }
       : { error: eps };
     io.out(
@@ -65,7 +67,7 @@ function reportEarlyError(
         : `${JSON.stringify(document)}\n`,
     );
   } else {
-    io.err(`error ${code}: ${message}\nhint: see \`rune --help\`\n`);
+    io.err(`error ${code}: ${terminalSafe(message)}\nhint: see \`rune --help\`\n`);
   }
 }
 
@@ -91,6 +93,23 @@ const commonOptions = (y: Argv) =>
 
 /** A usage error found by the argument parser (unknown flag, missing argument, bad choice). */
 class CliUsageError extends Error {}
+
+/** Flags that may be given several times (each value is one more item). */
+const REPEATABLE_FLAGS = new Set(['node', 'n', 'param', 'p']);
+
+/**
+ * The flag given more than once among those that take one value (yargs turns a repeated flag
+ * into an array, which no command expects), named as the operator would type it.
+ */
+export function repeatedFlag(args: Readonly<Record<string, unknown>>): string | undefined {
+  const repeated = Object.entries(args)
+    .filter(([key, value]) => key !== '_' && !REPEATABLE_FLAGS.has(key) && Array.isArray(value))
+    .map(([key]) => key)
+    // Prefer the long, dashed spelling yargs also records (nodes-file over nodesFile and -o).
+    .sort((a, b) => Number(/[A-Z]/.test(a)) - Number(/[A-Z]/.test(b)) || b.length - a.length);
+  const key = repeated[0];
+  return key === undefined ? undefined : key.length === 1 ? `-${key}` : `--${key}`;
+}
 
 /**
  * Before running any command, yargs renders the whole help text and caches it in case the
@@ -177,7 +196,8 @@ export async function buildCli(
           .option('use-ssm', { type: 'boolean', describe: 'Shorthand for --transport ssm' })
           .option('timeout', { type: 'string', describe: 'Per-node timeout: ms or 30s, 5m, 1h' })
           .option('concurrency', {
-            type: 'number',
+            // A string: yargs' number parsing would accept 0x10, 1e21 and 1.5.
+            type: 'string',
             describe: 'Nodes run at once (default [execution] concurrency, 50)',
           })
           .option('canary', {
@@ -323,6 +343,14 @@ export async function buildCli(
       'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',
     )
     .demandCommand(1, 'name a command')
+    .check((args) => {
+      // A repeated single-value flag (two --config, two --params) is ambiguous: refuse it
+      // rather than guess which one wins.
+      const flag = repeatedFlag(args);
+      if (flag !== undefined)
+        throw new CliUsageError(`${flag} may be given only once (it was given several times)`);
+      return true;
+    }, true)
     .strict()
     .recommendCommands()
     .help()

@@ -11,11 +11,13 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashBuildInputs } from '../scripts/build-inputs.mjs';
 
 export const CLI_BIN = fileURLToPath(new URL('../bin/rune.js', import.meta.url));
 export const CLI_DIST = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -49,8 +51,60 @@ export function cliIsBuilt(): boolean {
   return existsSync(CLI_DIST);
 }
 
-/** Creates a sandbox HOME with XDG dirs and the fixture plugins installed as user plugins. */
+/** The stamp `scripts/bundle.mjs` writes next to the bundle. */
+export const CLI_BUILD_STAMP = fileURLToPath(new URL('../dist/build-stamp.json', import.meta.url));
+
+const REBUILD = 'run `npx -y pnpm@10.34.9 build` in the repository root';
+
+/**
+ * Why the built CLI cannot be trusted for these tests, or undefined when it can: missing, no
+ * stamp, a dependency bundled from a stale dist/, or any input file (the CLI's sources, the
+ * packages it bundles, the built-in plugins) changed since the build. `stampFile` and `root`
+ * are for the harness's own test.
+ */
+export function staleBuildReason(
+  stampFile: string = CLI_BUILD_STAMP,
+  root?: string,
+): string | undefined {
+  if (!existsSync(CLI_DIST) && root === undefined) return `the CLI is not built: ${REBUILD}`;
+  let stamp: {
+    inputs_sha256?: string;
+    stale_dependencies?: string[];
+    files?: Record<string, string>;
+  };
+  try {
+    stamp = JSON.parse(readFileSync(stampFile, 'utf8'));
+  } catch {
+    return `the built CLI has no build stamp (${stampFile}): ${REBUILD}`;
+  }
+  if ((stamp.stale_dependencies ?? []).length > 0) {
+    return `the CLI was bundled from a stale dist/ of ${stamp.stale_dependencies?.join(', ')}: ${REBUILD}`;
+  }
+  const current = hashBuildInputs(root);
+  if (current.sha256 === stamp.inputs_sha256) return undefined;
+  const recorded = stamp.files ?? {};
+  const changed = [
+    ...Object.keys(current.files).filter((file) => recorded[file] !== current.files[file]),
+    ...Object.keys(recorded).filter((file) => !(file in current.files)),
+  ];
+  const shown = changed.slice(0, 5).join(', ');
+  const more = changed.length > 5 ? ` and ${changed.length - 5} more` : '';
+  return `the built CLI in dist/ is stale: ${shown}${more} changed since it was built; ${REBUILD}`;
+}
+
+/** Throws unless dist/ holds a build of the current sources (see {@link staleBuildReason}). */
+export function assertCliBuildFresh(): void {
+  const reason = staleBuildReason();
+  if (reason !== undefined) throw new Error(reason);
+}
+
+/**
+ * Creates a sandbox HOME with XDG dirs and the fixture plugins installed as user plugins. Throws
+ * first when dist/ is missing or stale ({@link assertCliBuildFresh}).
+ */
 export function createCliSandbox(): CliSandbox {
+  // Every CLI integration test starts here: none of them may run a stale dist/ unnoticed.
+  assertCliBuildFresh();
   const root = mkdtempSync(join(tmpdir(), 'rune-cli-it-'));
   const home = join(root, 'home');
   const env: Record<string, string> = {
@@ -105,4 +159,22 @@ export function createCliSandbox(): CliSandbox {
     },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Polls `ready` (every 50 ms) until it is true; throws naming `what` after `timeoutMs`. Tests wait
+ * for a readiness signal this way (a pid file the plugin wrote, its processes visible in /proc)
+ * before they send a signal: never a fixed sleep, and never a signal sent after a timed-out wait.
+ */
+export async function waitFor(
+  ready: () => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

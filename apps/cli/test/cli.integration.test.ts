@@ -11,19 +11,18 @@ import { isProcessAlive } from '@rune/core/testing';
 import { validateBpcsResponse } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  assertCliBuildFresh,
   CLI_BIN,
   type CliResult,
   type CliSandbox,
-  cliIsBuilt,
   createCliSandbox,
+  waitFor,
 } from './cli-harness.js';
 
 let sandbox: CliSandbox;
 
 beforeAll(() => {
-  if (!cliIsBuilt()) {
-    throw new Error('the CLI is not built: run `npx turbo run build --filter=@rune/cli...` first');
-  }
+  assertCliBuildFresh();
   sandbox = createCliSandbox();
 });
 afterAll(() => sandbox?.cleanup());
@@ -249,6 +248,140 @@ describe('rune run: refusals before any node runs', () => {
   });
 });
 
+describe('rune run: small input defects (issue 10)', () => {
+  it.concurrent.each([
+    ['--config', ['--config', 'a.toml', '--config', 'b.toml']],
+    ['--params', ['--params', '{}', '--params', '{"name":"x"}']],
+    ['--inventory', ['--inventory', 'a.yaml', '--inventory', 'b.yaml']],
+    ['--timeout', ['--timeout', '1s', '--timeout', '2s']],
+    ['--output', ['-o', 'json', '-o', 'jsonl']],
+  ])('a repeated %s is a usage error naming it, not INTERNAL_ERROR', async (flag, flags) => {
+    for (const output of [[], ['-o', 'json']]) {
+      const result = await sandbox.run(['run', 'params', '-n', 'localhost', ...flags, ...output]);
+      expect(result.code, result.stdout + result.stderr).toBe(2);
+      const text = result.stdout + result.stderr;
+      if (output.length > 0 && flag !== '--output') {
+        expect(parseDocument(result).error?.code).toBe('INVALID_ARGUMENT');
+      }
+      expect(text).toContain('INVALID_ARGUMENT');
+      expect(text).toContain(`${flag} may be given only once`);
+    }
+  });
+
+  it.concurrent('-p secret:VALUE (a typo for =) never echoes the value: output and audit', async () => {
+    const value = `hunter2-${Date.now()}`;
+    const document = await expectRun(
+      ['params', '-n', 'localhost', '-p', 'name=x', '-p', `secret:${value}`],
+      'INVALID_PARAMETERS',
+      2,
+    );
+    expect(document.error?.message).toContain('secret: expected key=value');
+    const pretty = await sandbox.run(['run', 'params', '-n', 'localhost', '-p', `x${value}`]);
+    expect(pretty.code).toBe(2);
+    expect(pretty.stderr).toContain('INVALID_PARAMETERS');
+    expect(JSON.stringify(document)).not.toContain(value);
+    expect(pretty.stdout + pretty.stderr).not.toContain(value);
+    expect(readFileSync(sandbox.auditLog, 'utf8')).not.toContain(value);
+  });
+
+  it.concurrent.each(['__proto__', 'constructor', 'prototype'])(
+    'a parameter named %s is refused (INVALID_PARAMETERS) on every path',
+    async (name) => {
+      for (const action of ['params', 'ok']) {
+        // params declares its parameters; ok is inferred (undeclared parameters allowed).
+        await expectRun(
+          [action, '-n', 'localhost', '--yes', '-p', 'name=x', '-p', `${name}=1`],
+          'INVALID_PARAMETERS',
+          2,
+        );
+        const json = `{"name":"x","${name}":{"polluted":true}}`;
+        await expectRun(
+          [action, '-n', 'localhost', '--yes', '--params', json],
+          'INVALID_PARAMETERS',
+          2,
+        );
+        const result = await sandbox.run(
+          ['run', action, '-n', 'localhost', '--yes', '--params', '-', '-o', 'json'],
+          { input: json },
+        );
+        expect(parseDocument(result).error?.code).toBe('INVALID_PARAMETERS');
+        expect(result.code).toBe(2);
+      }
+    },
+  );
+
+  it.concurrent('a lone UTF-16 surrogate in a string parameter is INVALID_PARAMETERS', async () => {
+    for (const json of ['{"name":"a\\ud800b"}', '{"name":"x","items":["\\udfff"]}']) {
+      const document = await expectRun(
+        ['params', '-n', 'localhost', '--params', json],
+        'INVALID_PARAMETERS',
+        2,
+      );
+      expect(document.error?.message).toMatch(/surrogate/);
+    }
+  });
+
+  it.concurrent.each(['', '0x10', '1e3', ' 5', '5 ', '1.0', '99999999999999999999'])(
+    'integer parameter text %j is INVALID_PARAMETERS (decimal integers only)',
+    async (text) => {
+      await expectRun(
+        ['params', '-n', 'localhost', '-p', 'name=x', '-p', `count=${text}`],
+        'INVALID_PARAMETERS',
+        2,
+      );
+    },
+  );
+
+  it.concurrent.each([
+    ['address', '"10.0.0.1\\0"'],
+    ['address', '"evil\\e[2J"'],
+    ['address', '"a\\x9b1m"'],
+    ['user', '"ops\\r"'],
+    ['proxy_jump', '"jump\\0"'],
+  ])(
+    'an inventory %s with a control character is INVALID_INVENTORY naming the node',
+    async (key, value) => {
+      const file = join(sandbox.root, `control-${key}-${value.length}-${Math.random()}.yaml`);
+      writeFileSync(file, `nodes:\n  web7: { ${key}: ${value} }\n`);
+      const document = await expectRun(
+        ['noop', '-n', 'web7', '--inventory', file],
+        'INVALID_INVENTORY',
+        2,
+      );
+      expect(document.error?.message).toContain('node "web7"');
+      expect(document.error?.message).toContain(`/nodes/web7/${key}`);
+    },
+  );
+
+  it.concurrent.each([
+    ['--concurrency', '1e21'],
+    ['--concurrency', '0'],
+    ['--concurrency', '-1'],
+    ['--concurrency', '1.5'],
+    ['--concurrency', 'NaN'],
+    ['--concurrency', '0x10'],
+    ['--concurrency', '10001'],
+    ['--canary', '1e3'],
+    ['--canary', '99999999999999999999'],
+    ['--canary', '-1'],
+    ['--max-failures', '1e21'],
+    ['--max-failures', '99999999999999999'],
+    ['--timeout', '1e21'],
+    ['--timeout', '0'],
+    ['--timeout', '25h'],
+    ['--deadline', '1e400'],
+    ['--deadline', '0'],
+    ['--deadline', '999h'],
+  ])('%s %s is INVALID_ARGUMENT', async (flag, value) => {
+    const document = await expectRun(
+      ['noop', '-n', 'localhost', `${flag}=${value}`],
+      'INVALID_ARGUMENT',
+      2,
+    );
+    expect(document.error?.message).toContain(flag.replace(/^--/, ''));
+  });
+});
+
 describe('rune run: plugin misbehaviour', () => {
   it.concurrent.each([
     ['text-before', 'OUTPUT_TEXT_BEFORE_JSON', 6],
@@ -329,12 +462,11 @@ describe('rune run: cancellation', () => {
     const exited = new Promise<number | null>((resolve) =>
       child.on('exit', (code) => resolve(code)),
     );
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2)
-        break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // Readiness: the plugin writes its pid and its background child's pid once both run.
+    await waitFor(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2,
+      'the hang plugin to write both pids',
+    );
     child.kill('SIGINT');
     const code = await exited;
     expect(code).toBe(130);
@@ -519,6 +651,11 @@ describe('other commands', () => {
   });
 
   it('audit lists and filters; audit verify detects a tampered line', async () => {
+    // This test makes the records it checks (it used to rely on earlier tests' noop runs).
+    for (const args of [['noop'], ['noop'], ['params', '-p', 'name=x']]) {
+      const run = await sandbox.run(['run', ...args, '-n', 'localhost', '-o', 'json']);
+      expect(run.code, run.stderr).toBe(0);
+    }
     const listed = await sandbox.run(['audit', '--action', 'noop', '-o', 'json']);
     expect(listed.code).toBe(0);
     const records = JSON.parse(listed.stdout).records as { action: string }[];

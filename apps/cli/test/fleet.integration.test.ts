@@ -7,17 +7,18 @@
  * nothing listens (CONNECTION_REFUSED). Build first: `npx turbo run build --filter=@rune/cli...`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomInt } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { refusedEndpoint, type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  assertCliBuildFresh,
   CLI_BIN,
   type CliResult,
   type CliSandbox,
-  cliIsBuilt,
   createCliSandbox,
+  waitFor,
 } from './cli-harness.js';
 
 const HOSTS = 4;
@@ -115,9 +116,7 @@ async function auditRecords(
 }
 
 beforeAll(async () => {
-  if (!cliIsBuilt()) {
-    throw new Error('the CLI is not built: run `npx turbo run build --filter=@rune/cli...` first');
-  }
+  assertCliBuildFresh();
   sandbox = createCliSandbox();
   fleet = await startSshdFleet(HOSTS);
   const refused = await refusedEndpoint();
@@ -319,10 +318,8 @@ describe('rune run across a real sshd fleet', () => {
       stderr += chunk.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    while (pgrep(SLOW_MARKER).length < 2 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Readiness: both remote plugins' sleep processes are visible (concurrency 2).
+    await waitFor(() => pgrep(SLOW_MARKER).length >= 2, 'two plugins running remotely');
     expect(pgrep(SLOW_MARKER), 'two plugins running remotely').toHaveLength(2);
     child.kill('SIGINT');
     const code = await exited;
@@ -373,10 +370,8 @@ describe('rune run across a real sshd fleet', () => {
       stdout += chunk.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    while (pgrep(SLOW_MARKER).length < HOSTS && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Readiness: every node's plugin is running remotely; a timed-out wait fails, never signals.
+    await waitFor(() => pgrep(SLOW_MARKER).length >= HOSTS, `${HOSTS} plugins running remotely`);
     child.kill('SIGTERM');
     expect(await exited).toBe(130);
     expect(stdout).toMatch(/Summary {2}noop on 4 nodes in .*\(interrupted\)/);
@@ -503,5 +498,90 @@ describe('rune run across a real sshd fleet', () => {
     expect(arrivals[0]?.line.node).toBe('down');
     const end = arrivals.at(-1)?.at ?? 0;
     expect(end - (arrivals[0]?.at ?? end)).toBeGreaterThan(1000);
+  });
+});
+
+describe('host key warnings reach the operator', () => {
+  /** The OpenSSH SHA256 fingerprint of a `type base64` public key line. */
+  const fingerprint = (line: string): string =>
+    `SHA256:${createHash('sha256')
+      .update(Buffer.from(line.split(' ')[1] ?? '', 'base64'))
+      .digest('base64')
+      .replace(/=+$/, '')}`;
+
+  /** A config file merged after ./rune.toml: this mode, and a known_hosts file with no host. */
+  function hostKeyConfig(mode: 'off' | 'accept-new'): string {
+    const empty = join(sandbox.root, `empty-known-hosts-${mode}`);
+    writeFileSync(empty, '');
+    const config = join(sandbox.root, `host-keys-${mode}.toml`);
+    writeFileSync(
+      config,
+      `[ssh]\nhost_key_checking = "${mode}"\nknown_hosts_files = ["${empty}"]\n`,
+    );
+    return config;
+  }
+
+  it('host_key_checking = "off": one unmissable stderr line per node, in every output format', async () => {
+    const config = hostKeyConfig('off');
+    const nodes = hostNames.slice(0, 2);
+    const pretty = await sandbox.run(
+      ['run', 'noop', '-n', nodes.join(','), '--inventory', inventory, '--config', config],
+      // A fresh state dir: no key recorded by another test can make the run look verified.
+      { env: { XDG_STATE_HOME: join(sandbox.root, 'state-off') } },
+    );
+    expect(pretty.code, pretty.stderr).toBe(0);
+    const lines = pretty.stderr.split('\n').filter((line) => /host key checking is OFF/.test(line));
+    expect(lines).toHaveLength(2);
+    for (const host of fleet.hosts.slice(0, 2)) {
+      expect(pretty.stderr).toContain(`${host.address}:${host.port} without verification`);
+    }
+    for (const format of ['json', 'jsonl']) {
+      const result = await sandbox.run(
+        [
+          'run',
+          'noop',
+          '-n',
+          nodes[0] ?? '',
+          '--inventory',
+          inventory,
+          '--config',
+          config,
+          '-o',
+          format,
+        ],
+        { env: { XDG_STATE_HOME: join(sandbox.root, 'state-off') } },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const last = result.stdout.trim().split('\n').at(-1) ?? '';
+      const document = JSON.parse(format === 'json' ? result.stdout : last) as {
+        warnings: string[];
+      };
+      expect(document.warnings.some((warning) => /host key checking is OFF/.test(warning))).toBe(
+        true,
+      );
+      expect(result.stderr, format).toMatch(/host key checking is OFF/);
+    }
+  });
+
+  it('accept-new: says which host key it recorded (host and fingerprint), and only the first time', async () => {
+    const config = hostKeyConfig('accept-new');
+    const state = join(sandbox.root, 'state-accept-new');
+    mkdirSync(state, { recursive: true });
+    const host = fleet.hosts[0];
+    if (host === undefined) throw new Error('no host');
+    const args = ['run', 'noop', '-n', 'web1', '--inventory', inventory, '--config', config];
+    const first = await sandbox.run(args, { env: { XDG_STATE_HOME: state } });
+    expect(first.code, first.stderr).toBe(0);
+    const recorded = first.stderr.split('\n').filter((line) => line.includes('accept-new'));
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toContain(`${host.address}:${host.port}`);
+    const presented = host.hostPublicKeys.map(fingerprint);
+    expect(presented.some((print) => recorded[0]?.includes(print))).toBe(true);
+    expect(readFileSync(join(state, 'rune', 'known_hosts'), 'utf8')).toContain(host.address);
+    // The key is known now: nothing new to say.
+    const second = await sandbox.run([...args, '-o', 'json'], { env: { XDG_STATE_HOME: state } });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).not.toContain('accept-new');
+    expect((JSON.parse(second.stdout) as { warnings: string[] }).warnings).toEqual([]);
   });
 });

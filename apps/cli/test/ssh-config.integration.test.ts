@@ -9,16 +9,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliSandbox, cliIsBuilt, createCliSandbox } from './cli-harness.js';
+import { assertCliBuildFresh, type CliSandbox, createCliSandbox } from './cli-harness.js';
 
 let sandbox: CliSandbox;
 let sshd: SshdInstance;
 let configFile: string;
 
 beforeAll(async () => {
-  if (!cliIsBuilt()) {
-    throw new Error('the CLI is not built: run `npx turbo run build --filter=@rune/cli...` first');
-  }
+  assertCliBuildFresh();
   sandbox = createCliSandbox();
   sshd = await startSshd();
   const sshDir = join(sandbox.home, '.ssh');

@@ -1,6 +1,8 @@
 /**
- * shellcheck for Bash plugins. Optional by design: when shellcheck is not installed the check is
- * reported as skipped, with how to install it, never silently dropped.
+ * shellcheck for Bash plugins. Optional on a workstation: when shellcheck is not installed the
+ * check is reported as skipped, with how to install it, never silently dropped. In CI (`CI` set
+ * to anything but `false`/`0`) a missing shellcheck FAILS the check: a pipeline that lost its
+ * linter must not keep reporting green.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -20,8 +22,24 @@ export async function isShellScript(file: string): Promise<boolean> {
   return /^#!\s*\S*\/(env\s+)?(ba)?sh\b/.test(head);
 }
 
+/** Options of {@link runShellcheck}. */
+export interface ShellcheckOptions {
+  /** Environment: `PATH` finds shellcheck, `CI` makes a missing one a failure. Default: process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** True when `env` says this is a CI run (`CI=true`, `CI=1`, ...; not `false`, `0` or empty). */
+export function isCi(env: Readonly<Record<string, string | undefined>>): boolean {
+  const value = env.CI?.trim().toLowerCase();
+  return value !== undefined && value !== '' && value !== 'false' && value !== '0';
+}
+
 /** Runs `shellcheck -S warning` on a Bash plugin. */
-export async function runShellcheck(file: string): Promise<CheckResult> {
+export async function runShellcheck(
+  file: string,
+  options: ShellcheckOptions = {},
+): Promise<CheckResult> {
+  const env = options.env ?? process.env;
   const started = performance.now();
   const done = (check: Omit<CheckResult, 'durationMs' | 'name'>): CheckResult => ({
     name: 'shellcheck',
@@ -32,8 +50,18 @@ export async function runShellcheck(file: string): Promise<CheckResult> {
     return done({ status: 'skip', message: 'not a shell script' });
   }
   try {
-    await execFileAsync('shellcheck', ['--version'], { timeout: 10_000 });
+    await execFileAsync('shellcheck', ['--version'], { timeout: 10_000, env });
   } catch {
+    if (isCi(env)) {
+      return done({
+        status: 'fail',
+        message:
+          'shellcheck is not installed, and this is a CI run (CI is set): the lint cannot be skipped here',
+        expected: 'shellcheck on PATH',
+        actual: `no shellcheck on PATH (${env.PATH ?? ''})`,
+        fix: 'Install shellcheck in the CI image (apt-get install shellcheck), or run with --no-shellcheck to opt out explicitly.',
+      });
+    }
     return done({
       status: 'skip',
       message:
@@ -43,6 +71,7 @@ export async function runShellcheck(file: string): Promise<CheckResult> {
   try {
     await execFileAsync('shellcheck', ['-S', 'warning', '-f', 'gcc', '-x', file], {
       cwd: dirname(file),
+      env,
       timeout: 60_000,
       maxBuffer: 4 * 1024 * 1024,
     });

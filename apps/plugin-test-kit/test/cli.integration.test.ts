@@ -1,5 +1,6 @@
 /** The rune-plugin-test command line: exit codes, formats, JUnit, help. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,43 @@ import { runCli, type TestRunReport } from '../src/index.js';
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'rune-plugin-test-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const BIN = fileURLToPath(new URL('../bin/rune-plugin-test.js', import.meta.url));
+
+/** Runs the built `rune-plugin-test` bin as a child process with `env`. */
+function bin(args: string[], env: Record<string, string | undefined>) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : Number(error.code ?? 999), stdout, stderr }),
+    );
+  });
+}
+
+/**
+ * A PATH of symlinks to everything in /usr/bin and /bin except shellcheck: the machine "without
+ * shellcheck", simulated instead of skipped.
+ */
+function pathWithoutShellcheck(): string {
+  const dir = join(scratch, 'no-shellcheck-bin');
+  mkdirSync(dir, { recursive: true });
+  for (const source of ['/usr/local/bin', '/usr/bin', '/bin']) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(source);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (name === 'shellcheck') continue;
+      try {
+        symlinkSync(join(source, name), join(dir, name));
+      } catch {
+        // already linked from an earlier directory of PATH
+      }
+    }
+  }
+  return dir;
+}
 
 async function cli(...args: string[]) {
   let stdout = '';
@@ -71,6 +109,44 @@ describe('rune-plugin-test CLI', () => {
     expect(xml).toMatch(
       /<failure message="OUTPUT_TEXT_BEFORE_JSON: [^"]*" type="OUTPUT_TEXT_BEFORE_JSON">/,
     );
+  });
+
+  it('the built bin exits 1 for a plugin with a shellcheck finding and names SC2164', async () => {
+    const result = await bin([`${fixtures}shellcheck-finding.sh`, '--format', 'json'], {
+      ...process.env,
+      CI: undefined,
+    });
+    expect(result.code, result.stderr).toBe(1);
+    const report = JSON.parse(result.stdout) as TestRunReport;
+    const lint = report.plugins[0]?.checks.find((check) => check.name === 'shellcheck');
+    expect(lint?.status).toBe('fail');
+    expect(lint?.actual).toContain('[SC2164]');
+    const text = await bin([`${fixtures}shellcheck-finding.sh`], { ...process.env, CI: undefined });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/✖ shellcheck\n\s+problem: +1 shellcheck finding/);
+    expect(text.stdout).toContain('[SC2164]');
+  });
+
+  it('shellcheck missing: a skip on a workstation, a failure in CI (CI=true)', async () => {
+    const env = { ...process.env, PATH: pathWithoutShellcheck() };
+    const local = await bin([`${fixtures}good.sh`, '--format', 'json'], { ...env, CI: undefined });
+    const localLint = (JSON.parse(local.stdout) as TestRunReport).plugins[0]?.checks.find(
+      (check) => check.name === 'shellcheck',
+    );
+    expect(localLint?.status, local.stderr).toBe('skip');
+    expect(local.code).toBe(0);
+    for (const ci of ['true', '1']) {
+      const result = await bin([`${fixtures}good.sh`, '--format', 'json'], { ...env, CI: ci });
+      expect(result.code, result.stderr).toBe(1);
+      const lint = (JSON.parse(result.stdout) as TestRunReport).plugins[0]?.checks.find(
+        (check) => check.name === 'shellcheck',
+      );
+      expect(lint?.status).toBe('fail');
+      expect(lint?.message).toMatch(/not installed.*CI/);
+    }
+    // Opting out explicitly still works in CI.
+    const optOut = await bin([`${fixtures}good.sh`, '--no-shellcheck'], { ...env, CI: 'true' });
+    expect(optOut.code).toBe(0);
   });
 
   it('exits 2 for a path that does not exist, for no plugins, and for an unknown option', async () => {

@@ -43,7 +43,23 @@ describe('rune-plugin-test fixtures', () => {
     expect(names).toContain('generated: parameter "service" of the wrong type');
     expect(names).toContain('generated: "service" longer than maxLength (64)');
     expect(names).toContain('generated: defaults, dry-run');
-    expect(report.checks.find((entry) => entry.name === 'shellcheck')?.status).toMatch(/pass|skip/);
+    // shellcheck is installed wherever the tests run (the test command installs it): a pass,
+    // never a skip that would hide a linter that stopped running.
+    expect(report.checks.find((entry) => entry.name === 'shellcheck')?.status).toBe('pass');
+  });
+
+  it('fails a plugin with a shellcheck finding, naming the check id (SC2164)', async () => {
+    const report = await check('shellcheck-finding.sh', true);
+    expect(report.passed).toBe(false);
+    expect(failures(report).map((entry) => entry.name)).toEqual(['shellcheck']);
+    const lint = failures(report)[0];
+    expect(lint?.actual).toContain('[SC2164]');
+    expect(lint?.details?.findings).toEqual([
+      expect.stringMatching(/:8:1: warning: .*\[SC2164\]$/),
+    ]);
+    expectExplained(report);
+    // The same plugin passes everything else: only the lint makes it fail.
+    expect((await check('shellcheck-finding.sh', false)).passed).toBe(true);
   });
 
   it('passes a plugin without a manifest, with a warning that the manifest is inferred', async () => {

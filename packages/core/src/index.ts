@@ -77,8 +77,12 @@ export {
   failureAllowance,
   fleetPolicyRecord,
   formatFailureBudget,
+  MAX_CONCURRENCY,
+  MAX_DEADLINE_MS,
+  MAX_POLICY_COUNT,
   parseDuration,
   parseFailureBudget,
+  parsePolicyInteger,
   validateFleetPolicy,
 } from './fleet/policy.js';
 export {

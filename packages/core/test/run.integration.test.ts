@@ -189,12 +189,37 @@ describe('run through the local transport', () => {
   });
 
   it('audits runs, dry runs and refusals in a verifiable chain, with secrets redacted', async () => {
-    await rune.run({
-      action: 'params',
-      nodes: ['localhost'],
-      paramArgs: ['name=n', 'secret=s3cr3t'],
-      dryRun: true,
-    });
+    // This test makes every record it checks (it used to find the refusal, the success and the
+    // PLUGIN_TIMEOUT records of earlier tests, and failed when run alone or shuffled).
+    const traces = {
+      dryRun: 'd'.repeat(32),
+      refusal: 'e'.repeat(32),
+      success: 'a1'.repeat(16),
+      timeout: 'b2'.repeat(16),
+    };
+    await rune.run(
+      {
+        action: 'params',
+        nodes: ['localhost'],
+        paramArgs: ['name=n', 'secret=s3cr3t'],
+        dryRun: true,
+      },
+      { traceId: traces.dryRun },
+    );
+    await expect(
+      rune.run(
+        { action: 'params', nodes: ['localhost'], paramArgs: ['secret=hunter2'] },
+        { traceId: traces.refusal },
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_PARAMETERS' });
+    await rune.run(
+      { action: 'ok', nodes: ['localhost'], confirmDangerous: true },
+      { traceId: traces.success },
+    );
+    await rune.run(
+      { action: 'hang', nodes: ['localhost'], confirmDangerous: true, timeoutMs: 500 },
+      { traceId: traces.timeout },
+    );
     const text = readFileSync(fx.auditLog, 'utf8');
     expect(text).not.toContain('s3cr3t');
     expect(text).not.toContain('hunter2');
@@ -202,11 +227,20 @@ describe('run through the local transport', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(lines.some((record) => record.event === 'refusal' && record.node === null)).toBe(true);
-    expect(lines.some((record) => record.event === 'dry-run')).toBe(true);
-    expect(
-      lines.some((record) => record.event === 'run' && record.error_code === 'PLUGIN_TIMEOUT'),
-    ).toBe(true);
+    const of = (trace: string) => lines.filter((record) => record.trace_id === trace);
+    expect(of(traces.refusal)).toEqual([
+      expect.objectContaining({ event: 'refusal', node: null, error_code: 'INVALID_PARAMETERS' }),
+    ]);
+    expect(of(traces.dryRun)).toEqual([expect.objectContaining({ event: 'dry-run' })]);
+    // A run is its write-ahead intent, then its outcome.
+    expect(of(traces.success)).toEqual([
+      expect.objectContaining({ event: 'intent' }),
+      expect.objectContaining({ event: 'run', status: 'success' }),
+    ]);
+    expect(of(traces.timeout)).toEqual([
+      expect.objectContaining({ event: 'intent' }),
+      expect.objectContaining({ event: 'run', error_code: 'PLUGIN_TIMEOUT' }),
+    ]);
     const publicKey = readAuditPublicKey(fx.auditKey);
     expect(verifyAuditLog(fx.auditLog, { publicKey })).toMatchObject({ ok: true, unsigned: 0 });
     // Tamper with one record.

@@ -59,6 +59,8 @@ afterAll(async () => {
 
 describe('sensitive parameters on a transport that embeds the request', () => {
   it('refuses the run before contacting the node, with one refusal audit record', async () => {
+    // Counted from here: another test's exec must not decide this one (order-independent).
+    const callsBefore = execCalls;
     const before = audit.records.length;
     const error = await rune
       .run({
@@ -74,7 +76,7 @@ describe('sensitive parameters on a transport that embeds the request', () => {
     expect(refusal.exitCode).toBe(4);
     expect(refusal.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(JSON.stringify(refusal.toJSON())).not.toContain(SECRET);
-    expect(execCalls).toBe(0);
+    expect(execCalls - callsBefore).toBe(0);
 
     const records = audit.records.slice(before);
     expect(records).toHaveLength(1);
@@ -93,6 +95,8 @@ describe('sensitive parameters on a transport that embeds the request', () => {
   });
 
   it('refuses a dry run too (it tells the operator the real run would be refused)', async () => {
+    // Counted from here: another test's exec must not decide this one (order-independent).
+    const callsBefore = execCalls;
     await expect(
       rune.run({
         action: 'params',
@@ -102,10 +106,12 @@ describe('sensitive parameters on a transport that embeds the request', () => {
         dryRun: true,
       }),
     ).rejects.toMatchObject({ code: 'SENSITIVE_PARAMETER_REFUSED' });
-    expect(execCalls).toBe(0);
+    expect(execCalls - callsBefore).toBe(0);
   });
 
   it('the mediator refuses it again per node for callers of executePlan', async () => {
+    // Counted from here: another test's exec must not decide this one (order-independent).
+    const callsBefore = execCalls;
     const plan = planRun(
       {
         action: 'params',
@@ -128,10 +134,12 @@ describe('sensitive parameters on a transport that embeds the request', () => {
     ]);
     expect(outcome.nodes[0]?.error?.source).toMatchObject({ node: 'n1', action: 'params' });
     expect(outcome.summary.exit_code).toBe(4);
-    expect(execCalls).toBe(0);
+    expect(execCalls - callsBefore).toBe(0);
   });
 
   it('runs without the sensitive value, and runs with it over a private transport', async () => {
+    // Counted from here: another test's exec must not decide this one (order-independent).
+    const callsBefore = execCalls;
     await expect(
       rune.run({
         action: 'params',
@@ -140,7 +148,7 @@ describe('sensitive parameters on a transport that embeds the request', () => {
         paramArgs: ['name=web'],
       }),
     ).resolves.toMatchObject({ outcome: { nodes: [{ error: { code: 'CONNECTION_REFUSED' } }] } });
-    expect(execCalls).toBe(1);
+    expect(execCalls - callsBefore).toBe(1);
 
     const local = await rune.run({
       action: 'params',

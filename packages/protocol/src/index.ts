@@ -97,9 +97,14 @@ export {
 export { INFERRED_PLUGIN_VERSION, inferMrsManifest } from './mrs/v1/infer.js';
 export {
   checkParameterValue,
+  coerceParameterText,
   compileParameterPattern,
   escapeJsonPointerToken,
+  hasLoneSurrogate,
+  isReservedParameterName,
   isTopLevelParameterValue,
+  RESERVED_MESSAGE,
+  RESERVED_PARAMETER_NAMES,
   resolveParameters,
 } from './mrs/v1/parameters.js';
 export {

@@ -66,7 +66,7 @@ const BPCS_PAIRING_RULES: JsonSchemaDocument = {
 
 /** The MRS rules beyond JSON Schema, stated where a validator user will read them. */
 export const MRS_RULES_BEYOND_SCHEMA =
-  'Beyond this schema, a manifest MUST satisfy (specs/mrs-v1.md): every name in parameters.required is declared in parameters.properties; array parameters declare items and only they do; minimum <= maximum, minLength <= maxLength, minItems <= maxItems; every pattern is a valid ECMA-262 regular expression; every default satisfies its own parameter.';
+  'Beyond this schema, a manifest MUST satisfy (specs/mrs-v1.md): every name in parameters.required is declared in parameters.properties; array parameters declare items and only they do; minimum <= maximum, minLength <= maxLength, minItems <= maxItems; every pattern is a valid ECMA-262 regular expression; every default satisfies its own parameter; no parameter is named constructor or prototype.';
 
 /** The run-document rules beyond JSON Schema, stated where a validator user will read them. */
 export const RUN_RULES_BEYOND_SCHEMA =

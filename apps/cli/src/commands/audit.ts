@@ -20,6 +20,7 @@ import {
 import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { parseSince } from '../parse-options.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { type CommonArgs, guarded, loadCliConfig } from './command-context.js';
 
 /** Filters of `rune audit`. */
@@ -90,9 +91,9 @@ export function auditListCommand(args: AuditArgs, io: CliIo): Promise<number> {
         missing === undefined
           ? (record.error_code ?? '')
           : `attempted, no outcome recorded for ${missing.nodes.join(',') || `${missing.nodes_total - missing.outcomes} node(s)`} (still running, or rune was killed?)`;
-      io.out(
-        `${record.timestamp}  ${record.operator.padEnd(10)} ${record.event.padEnd(8)} ${record.action.padEnd(16)} ${node.padEnd(16)} ${status.padEnd(10)} ${note}  ${record.trace_id}\n`,
-      );
+      // Audit records hold node names and operators as given: shown, never obeyed.
+      const line = `${record.timestamp}  ${record.operator.padEnd(10)} ${record.event.padEnd(8)} ${record.action.padEnd(16)} ${node.padEnd(16)} ${status.padEnd(10)} ${note}  ${record.trace_id}`;
+      io.out(`${terminalSafe(line)}\n`);
     }
     if (records.length === 0) io.out('no audit records match\n');
     return 0;
@@ -170,7 +171,7 @@ export function auditVerifyCommand(args: AuditVerifyArgs, io: CliIo): Promise<nu
           ? ''
           : `; lines 1-${verdict.unsigned} unsigned (${verdict.signed > 0 ? 'sealed by the signed records after them' : 'accepted with --allow-unsigned'})`;
       io.out(
-        `audit log ${path}: ${verdict.verified} record(s), hash chain intact, ${verdict.signed} signed${verdict.keyId === null ? '' : ` by key ${verdict.keyId}`}${unsigned}${anchored ? '; anchored head present' : ''}\n`,
+        `audit log ${terminalSafe(path)}: ${verdict.verified} record(s), hash chain intact, ${verdict.signed} signed${verdict.keyId === null ? '' : ` by key ${verdict.keyId}`}${unsigned}${anchored ? '; anchored head present' : ''}\n`,
       );
     }
     return 0;

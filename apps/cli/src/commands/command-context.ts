@@ -8,6 +8,7 @@ import { RuneError, UNTRACED_TRACE_ID } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { formatErrorPretty } from '../render/errors.js';
 import { formatJson } from '../render/json.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { CLI_VERSION } from '../version.js';
 
 /** Flags every read-only command understands. */
@@ -32,7 +33,7 @@ export function createCliRune(io: CliIo, loaded: LoadedConfig, args: CommonArgs)
     env: io.env,
     sender: { component: 'rune-cli', version: CLI_VERSION },
     onWarning: (message) => {
-      if (args.verbose === true) io.err(`warning: ${message}\n`);
+      if (args.verbose === true) io.err(`warning: ${terminalSafe(message)}\n`);
     },
   });
 }

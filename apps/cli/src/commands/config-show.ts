@@ -1,6 +1,7 @@
 /** `rune config show`: the effective configuration and where every value came from. */
 import { describeConfig } from '@rune/core';
 import type { CliIo } from '../cli-io.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { type CommonArgs, guarded, loadCliConfig } from './command-context.js';
 
 /** Prints the effective configuration; returns the exit code. */
@@ -17,7 +18,9 @@ export function configShowCommand(args: CommonArgs, io: CliIo): Promise<number> 
       );
       return 0;
     }
-    io.out(`# files read: ${loaded.files.length === 0 ? '(none)' : loaded.files.join(', ')}\n`);
+    io.out(
+      `# files read: ${loaded.files.length === 0 ? '(none)' : terminalSafe(loaded.files.join(', '))}\n`,
+    );
     let section = '';
     for (const row of rows) {
       const [name, key] = row.key.split('.') as [string, string];
@@ -25,10 +28,11 @@ export function configShowCommand(args: CommonArgs, io: CliIo): Promise<number> 
         io.out(`${section === '' ? '' : '\n'}[${name}]\n`);
         section = name;
       }
+      // Values come from files and the environment: JSON.stringify escapes C0, not C1 or bidi.
       io.out(
         row.value === null
           ? `# ${key} (unset)\n`
-          : `${key} = ${JSON.stringify(row.value)}  # ${row.source}\n`,
+          : `${key} = ${terminalSafe(JSON.stringify(row.value))}  # ${terminalSafe(row.source)}\n`,
       );
     }
     return 0;

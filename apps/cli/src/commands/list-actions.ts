@@ -1,5 +1,6 @@
 /** `rune list-actions` (alias `show-available-actions`): every action RUNE can run. */
 import type { CliIo } from '../cli-io.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { type CommonArgs, createCliRune, guarded, loadCliConfig } from './command-context.js';
 
 /** Prints the registered actions; returns the exit code. */
@@ -21,7 +22,7 @@ export function listActionsCommand(args: CommonArgs, io: CliIo): Promise<number>
       );
       return 0;
     }
-    const width = Math.max(...actions.map((action) => action.action.length));
+    const width = Math.max(...actions.map((action) => terminalSafe(action.action).length));
     for (const action of actions) {
       const flags = [
         action.inferred ? 'inferred' : '',
@@ -30,9 +31,8 @@ export function listActionsCommand(args: CommonArgs, io: CliIo): Promise<number>
       ].filter((flag) => flag !== '');
       const description =
         action.description.length > 80 ? `${action.description.slice(0, 79)}…` : action.description;
-      io.out(
-        `${action.action.padEnd(width)}  ${action.version.padEnd(8)} ${action.source.padEnd(10)} ${description}${flags.length > 0 ? ` [${flags.join(', ')}]` : ''}\n`,
-      );
+      const line = `${terminalSafe(action.action).padEnd(width)}  ${terminalSafe(action.version).padEnd(8)} ${terminalSafe(action.source).padEnd(10)} ${terminalSafe(description)}${flags.length > 0 ? ` [${terminalSafe(flags.join(', '))}]` : ''}`;
+      io.out(`${line}\n`);
     }
     return 0;
   });

@@ -1,6 +1,7 @@
 /** `rune plugin-info <action>`: version, source, sha256, parameters, requirements, shadowing. */
 import type { PluginCandidate } from '@rune/core';
 import type { CliIo } from '../cli-io.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { type CommonArgs, createCliRune, guarded, loadCliConfig } from './command-context.js';
 
 function candidateJson(candidate: PluginCandidate) {
@@ -95,7 +96,8 @@ export function pluginInfoCommand(
           `    ${candidate.source} — ${candidate.path} (sha256 ${candidate.sha256.slice(0, 12)}…)`,
         );
     }
-    io.out(`${lines.join('\n')}\n`);
+    // Manifests and paths come from plugin directories: shown, never obeyed by the terminal.
+    io.out(`${lines.map((line) => terminalSafe(line)).join('\n')}\n`);
     return 0;
   });
 }

@@ -13,12 +13,15 @@ import {
   type LoadedConfig,
   loadConfig,
   loadInventory,
+  MAX_CONCURRENCY,
+  MAX_POLICY_COUNT,
   type NodeRunResult,
   newTraceId,
   type PlanRequest,
   type PlanTarget,
   parseDuration,
   parseFailureBudget,
+  parsePolicyInteger,
   type Rune,
   type RuneRunOptions,
   readNodeList,
@@ -37,6 +40,7 @@ import { formatJson, runResultDocument } from '../render/json.js';
 import { formatNodeLine, formatSummaryLine } from '../render/jsonl.js';
 import { formatNodePretty, formatPlanPretty, formatSummaryPretty } from '../render/pretty.js';
 import { ProgressBar, shouldShowProgress } from '../render/progress.js';
+import { terminalSafe } from '../render/terminal-text.js';
 import { remoteTransportProviders } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
@@ -58,7 +62,8 @@ export interface RunArgs {
   verbose?: boolean;
   fetchArtifacts?: boolean;
   yes?: boolean;
-  concurrency?: number;
+  /** Nodes at once, as typed (parsed strictly: decimal, 1..MAX_CONCURRENCY). */
+  concurrency?: string | number;
   /** Inventory file (overrides `[core] inventory`). */
   inventory?: string;
   /** A node list: one selection per line; `-` reads stdin. */
@@ -76,22 +81,11 @@ function nodeSelections(values: readonly unknown[] | undefined): string[] {
   return (values ?? []).map((value) => String(value).trim()).filter((value) => value !== '');
 }
 
-/** `--canary N`: a non-negative integer. */
-function parseCanary(value: number | string): number {
-  const text = String(value).trim();
-  if (!/^[0-9]+$/.test(text)) {
-    throw new RuneError('INVALID_ARGUMENT', `--canary must be a number of nodes, not "${text}"`, {
-      source: { component: 'rune-cli' },
-      details: { flag: '--canary', value: text.slice(0, 100) },
-    });
-  }
-  return Number(text);
-}
-
 /** The fleet policy flags (`--canary`, `--max-failures`, `--deadline`), validated. */
 function fleetPolicyArgs(args: RunArgs): NonNullable<RuneRunOptions['policy']> {
   const policy: NonNullable<RuneRunOptions['policy']> = {};
-  if (args.canary !== undefined) policy.canary = parseCanary(args.canary);
+  if (args.canary !== undefined)
+    policy.canary = parsePolicyInteger(String(args.canary), '--canary', 0, MAX_POLICY_COUNT);
   if (args.maxFailures !== undefined)
     policy.maxFailures = parseFailureBudget(String(args.maxFailures));
   if (args.deadline !== undefined)
@@ -140,7 +134,16 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   const traceId = newTraceId();
   let output: OutputFormat = args.output ?? 'pretty';
   const verbose = args.verbose === true;
+  /** Every warning of the run, in order; json/jsonl documents carry them as `warnings`. */
   const warnings: string[] = [];
+  let progress: ProgressBar | undefined;
+  /** One warning line on stderr, above the progress bar when one is drawn. */
+  const printWarning = (message: string): void => {
+    const text = /^warning\b/i.test(message) ? message : `warning: ${message}`;
+    const print = (): void => io.err(`${terminalSafe(text)}\n`);
+    if (progress === undefined) print();
+    else progress.interject(print);
+  };
 
   const emitError = (error: RuneError, extra: { action?: string } = {}): number => {
     const eps = error.toJSON();
@@ -151,6 +154,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         action: extra.action ?? null,
         trace_id: eps.trace_id,
         dry_run: args.dryRun === true,
+        warnings,
       });
       io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     } else {
@@ -182,7 +186,6 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   let planned = false;
   const controller = new AbortController();
   let interrupts = 0;
-  let progress: ProgressBar | undefined;
   let ticker: NodeJS.Timeout | undefined;
   const stopProgress = (): void => {
     if (ticker !== undefined) clearInterval(ticker);
@@ -209,15 +212,18 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     rune = createRune({
       config: loaded,
       env: io.env,
-      transports: remoteTransportProviders(loaded, io.env, (message) => warnings.push(message)),
+      // Transport warnings say that a security check was relaxed or output was lost (host key
+      // checking off, a key recorded by accept-new, output cut by SSM): always printed on stderr,
+      // whatever the output format, and carried in the json/jsonl document.
+      transports: remoteTransportProviders(loaded, io.env, (message) => {
+        warnings.push(message);
+        printWarning(message);
+      }),
       sender: { component: 'rune-cli', version: CLI_VERSION },
+      // Registry warnings (skipped plugin files, shadowed plugins) only with --verbose.
       onWarning: (message) => {
         warnings.push(message);
-        if (verbose && output === 'pretty') {
-          const print = (): void => io.err(`warning: ${message}\n`);
-          if (progress === undefined) print();
-          else progress.interject(print);
-        }
+        if (verbose && output === 'pretty') printWarning(message);
       },
     });
 
@@ -273,11 +279,17 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     const transport = args.useSsm === true ? 'ssm' : args.transport;
     if (transport !== undefined) request.transport = transport;
     if (args.timeout !== undefined) request.timeoutMs = parseDurationMs(args.timeout);
-    if (args.concurrency !== undefined) request.concurrency = args.concurrency;
+    if (args.concurrency !== undefined)
+      request.concurrency = parsePolicyInteger(
+        String(args.concurrency),
+        '--concurrency',
+        1,
+        MAX_CONCURRENCY,
+      );
 
     const nameWidth = Math.min(
       40,
-      Math.max(0, ...targets.map((target) => target.node.name.length)),
+      Math.max(0, ...targets.map((target) => terminalSafe(target.node.name).length)),
     );
     let runTrace = traceId;
     const onNodeResult = (result: NodeRunResult): void => {
@@ -294,7 +306,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       runTrace = plan.trace_id;
       if (verbose && output === 'pretty') {
         io.err(
-          `running ${plan.action} ${plan.plugin.version} (${plan.plugin.path}, sha256 ${plan.plugin.sha256.slice(0, 12)}…) on ${plan.nodes.length} node(s), trace ${plan.trace_id}\n`,
+          `${terminalSafe(`running ${plan.action} ${plan.plugin.version} (${plan.plugin.path}, sha256 ${plan.plugin.sha256.slice(0, 12)}…) on ${plan.nodes.length} node(s), trace ${plan.trace_id}`)}\n`,
         );
       }
       if (shouldShowProgress({ isTTY: io.errIsTty, output, total: plan.nodes.length })) {
@@ -335,6 +347,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
           action: shown.action,
           dry_run: true,
           plan: shown,
+          warnings,
         });
         io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
       }
@@ -367,6 +380,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         nodes: outcome.nodes,
         audit: outcome.audit,
         ...(auditError === null ? {} : { error: auditError }),
+        warnings,
       });
       io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     }

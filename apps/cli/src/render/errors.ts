@@ -4,6 +4,7 @@
  */
 import type { EpsError } from '@rune/protocol';
 import pc from 'picocolors';
+import { terminalSafe } from './terminal-text.js';
 
 const HINTS: Record<string, string> = {
   INVALID_ARGUMENT: 'see `rune <command> --help`',
@@ -47,9 +48,12 @@ export function hintFor(code: string): string | undefined {
 /** One clear line for a person, plus a hint line. */
 export function formatErrorPretty(error: EpsError, color: boolean): string {
   const c = color ? pc : { red: (s: string) => s, bold: (s: string) => s, dim: (s: string) => s };
-  const lines = [`${c.red(c.bold('error'))} ${c.bold(error.code)}: ${error.message}`];
+  const lines = [
+    `${c.red(c.bold('error'))} ${c.bold(terminalSafe(error.code))}: ${terminalSafe(error.message)}`,
+  ];
   const hint = hintFor(error.code);
   if (hint !== undefined) lines.push(c.dim(`hint: ${hint}`));
-  if (error.code === 'INTERNAL_ERROR') lines.push(c.dim(`trace id: ${error.trace_id}`));
+  if (error.code === 'INTERNAL_ERROR')
+    lines.push(c.dim(`trace id: ${terminalSafe(error.trace_id)}`));
   return `${lines.join('\n')}\n`;
 }

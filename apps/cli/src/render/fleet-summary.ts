@@ -7,6 +7,7 @@
 import type { FleetPolicyRecord, NodeRunResult, RunSummary } from '@rune/core';
 import type { EpsError } from '@rune/protocol';
 import pc from 'picocolors';
+import { terminalSafe } from './terminal-text.js';
 
 /** The part of a node result the summary reads (tests may build just these fields). */
 export type SummaryNodeResult = Pick<NodeRunResult, 'node' | 'status' | 'duration_ms'> & {
@@ -101,7 +102,7 @@ export function renderFleetSummary(
   const c = pc.createColors(options.color);
   const lines: string[] = [];
   const nodesWord = totals.total === 1 ? 'node' : 'nodes';
-  const heading = `${totals.action} on ${totals.total} ${nodesWord} in ${formatDuration(totals.duration_ms)}`;
+  const heading = `${terminalSafe(totals.action)} on ${totals.total} ${nodesWord} in ${formatDuration(totals.duration_ms)}`;
   lines.push(
     `${c.bold('Summary')}  ${heading}${options.interrupted === true ? c.yellow('  (interrupted)') : ''}`,
   );
@@ -120,11 +121,12 @@ export function renderFleetSummary(
   const slowest = slowestNodes(results, options.slowest ?? 5);
   if (results.length > 1 && slowest.length > 0) {
     lines.push('', c.bold('Slowest nodes'));
-    const width = Math.max(...slowest.map((result) => result.node.length));
-    for (const result of slowest) {
+    const names = slowest.map((result) => terminalSafe(result.node));
+    const width = Math.max(...names.map((name) => name.length));
+    for (const [index, result] of slowest.entries()) {
       const status = result.status === 'failure' ? c.red(result.status) : result.status;
       lines.push(
-        `  ${result.node.padEnd(width)}  ${formatDuration(result.duration_ms).padStart(7)}  ${status}`,
+        `  ${names[index]?.padEnd(width)}  ${formatDuration(result.duration_ms).padStart(7)}  ${status}`,
       );
     }
   }
@@ -134,12 +136,15 @@ export function renderFleetSummary(
     lines.push('', c.bold('Errors by code'));
     const limit = options.namesPerError ?? 8;
     for (const group of groups) {
-      const shown = group.nodes.slice(0, limit).join(', ');
+      const shown = group.nodes
+        .slice(0, limit)
+        .map((node) => terminalSafe(node))
+        .join(', ');
       const more = group.nodes.length > limit ? ` +${group.nodes.length - limit} more` : '';
-      lines.push(`  ${c.red(group.code)} (${group.nodes.length})  ${shown}${more}`);
-      lines.push(c.dim(`    e.g. ${group.example}`));
+      lines.push(`  ${c.red(terminalSafe(group.code))} (${group.nodes.length})  ${shown}${more}`);
+      lines.push(c.dim(`    e.g. ${terminalSafe(group.example)}`));
     }
   }
-  lines.push('', c.dim(`trace ${totals.trace_id}  exit ${totals.exit_code}`));
+  lines.push('', c.dim(`trace ${terminalSafe(totals.trace_id)}  exit ${totals.exit_code}`));
   return `${lines.join('\n')}\n`;
 }

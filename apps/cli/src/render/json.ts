@@ -29,6 +29,11 @@ export interface RunResultDocument {
   error: EpsError | null;
   /** The run's audit records (run id, intent, outcomes written); absent unless it ran. */
   audit?: RunAuditReport;
+  /**
+   * Warnings of the run, in order: transport warnings (host key checking off, a host key
+   * recorded by accept-new, SSM output cut short) and registry warnings. Also printed on stderr.
+   */
+  warnings: string[];
 }
 
 /** Builds the run document. */
@@ -46,6 +51,7 @@ export function runResultDocument(
     plan: parts.plan ?? null,
     error: parts.error ?? null,
     ...(parts.audit === undefined ? {} : { audit: parts.audit }),
+    warnings: [...(parts.warnings ?? [])],
   };
 }
 

@@ -6,6 +6,7 @@
 import type { ExecutionPlan, NodeRunResult, RunSummary } from '@rune/core';
 import pc from 'picocolors';
 import { hintFor } from './errors.js';
+import { terminalSafe } from './terminal-text.js';
 
 type Paint = (text: string) => string;
 interface Palette {
@@ -54,7 +55,8 @@ function tail(text: string, lines: number): string[] {
     .replace(/\s+$/, '')
     .split('\n')
     .slice(-lines)
-    .filter((line) => line !== '');
+    .filter((line) => line !== '')
+    .map((line) => terminalSafe(line));
 }
 
 /** At most this many lines of output_data in verbose pretty output; -o json shows everything. */
@@ -64,7 +66,10 @@ export const MAX_PRETTY_OUTPUT_LINES = 200;
 function formatOutputData(result: NodeRunResult, dim: (text: string) => string): string[] {
   const data = result.response?.payload.output_data;
   if (data === undefined || Object.keys(data).length === 0) return [];
-  const all = JSON.stringify(data, null, 2).split('\n');
+  // JSON.stringify escapes C0 controls but not DEL, C1 or the bidi controls.
+  const all = JSON.stringify(data, null, 2)
+    .split('\n')
+    .map((line) => terminalSafe(line));
   const shown = all.slice(0, MAX_PRETTY_OUTPUT_LINES).map((line) => dim(`    │ ${line}`));
   const rest = all.length - shown.length;
   return [
@@ -85,14 +90,16 @@ export function formatNodePretty(result: NodeRunResult, options: PrettyOptions):
         : result.status === 'skipped'
           ? c.dim
           : c.red;
-  const name = result.node.padEnd(options.nameWidth ?? 0);
+  const name = terminalSafe(result.node).padEnd(options.nameWidth ?? 0);
   const head = `${colorOf(`${STATUS_MARK[result.status]} ${result.status.padEnd(7)}`)} ${c.bold(name)}  ${c.dim(formatDuration(result.duration_ms).padStart(8))}`;
   const lines: string[] = [];
   if (result.error === null) {
     const summary = result.response?.payload.summary;
-    lines.push(summary === undefined ? head : `${head}  ${summary}`);
+    lines.push(summary === undefined ? head : `${head}  ${terminalSafe(summary)}`);
   } else {
-    lines.push(`${head}  ${colorOf(result.error.code)}: ${result.error.message}`);
+    lines.push(
+      `${head}  ${colorOf(terminalSafe(result.error.code))}: ${terminalSafe(result.error.message)}`,
+    );
     const hint = hintFor(result.error.code);
     if (hint !== undefined && result.status !== 'skipped') lines.push(c.dim(`    hint: ${hint}`));
   }
@@ -116,7 +123,9 @@ export function formatNodePretty(result: NodeRunResult, options: PrettyOptions):
     lines.push(...formatOutputData(result, c.dim));
     for (const artifact of result.artifacts) {
       lines.push(
-        c.dim(`    artifact ${artifact.path} → ${artifact.local_path ?? artifact.status}`),
+        c.dim(
+          `    artifact ${terminalSafe(artifact.path)} → ${terminalSafe(artifact.local_path ?? artifact.status)}`,
+        ),
       );
     }
   }
@@ -132,7 +141,7 @@ export function formatSummaryPretty(summary: RunSummary, color: boolean): string
   if (summary.skipped > 0) parts.push(`${summary.skipped} skipped`);
   const nodes = `${summary.total} node${summary.total === 1 ? '' : 's'}`;
   const verdict = summary.exit_code === 0 ? c.green('ok') : c.red(`exit ${summary.exit_code}`);
-  return `\n${c.bold(summary.action)} on ${nodes}: ${parts.join(', ')} in ${formatDuration(summary.duration_ms)} — ${verdict} ${c.dim(`(trace ${summary.trace_id})`)}\n`;
+  return `\n${c.bold(terminalSafe(summary.action))} on ${nodes}: ${parts.join(', ')} in ${formatDuration(summary.duration_ms)} — ${verdict} ${c.dim(`(trace ${summary.trace_id})`)}\n`;
 }
 
 /** Options of {@link formatPlanPretty}. */
@@ -148,7 +157,9 @@ function destination(node: ExecutionPlan['nodes'][number]): string {
   if (target.instanceId !== undefined) return target.instanceId;
   const host = target.address ?? target.name;
   const hostPart = host.includes(':') && target.port !== undefined ? `[${host}]` : host;
-  return `${target.user === undefined ? '' : `${target.user}@`}${hostPart}${target.port === undefined ? '' : `:${target.port}`}`;
+  return terminalSafe(
+    `${target.user === undefined ? '' : `${target.user}@`}${hostPart}${target.port === undefined ? '' : `:${target.port}`}`,
+  );
 }
 
 /**
@@ -158,32 +169,39 @@ function destination(node: ExecutionPlan['nodes'][number]): string {
  */
 export function formatPlanPretty(plan: ExecutionPlan, options: PlanPrettyOptions): string {
   const c = palette(options.color);
+  const safe = (text: string): string => terminalSafe(text);
   const lines = [
     `${c.bold('dry run')} — nothing was contacted ${c.dim(`(trace ${plan.trace_id})`)}`,
-    `action      ${c.bold(plan.action)} ${plan.plugin.version}${plan.plugin.inferred ? c.yellow(' (inferred manifest)') : ''}`,
-    `plugin      ${plan.plugin.path}`,
+    `action      ${c.bold(safe(plan.action))} ${safe(plan.plugin.version)}${plan.plugin.inferred ? c.yellow(' (inferred manifest)') : ''}`,
+    `plugin      ${safe(plan.plugin.path)}`,
     `sha256      ${plan.plugin.sha256}`,
-    `source      ${plan.plugin.source}`,
+    `source      ${safe(plan.plugin.source)}`,
     `timeout     ${formatDuration(plan.timeout_ms)} (from ${plan.timeout_source})`,
     `deploy mode ${plan.deploy_mode}`,
     `concurrency ${plan.concurrency}`,
-    `parameters  ${JSON.stringify(plan.parameters)}`,
+    `parameters  ${safe(JSON.stringify(plan.parameters))}`,
     '',
     c.bold(`nodes (${plan.nodes.length})`),
   ];
-  const nameWidth = Math.min(40, Math.max(0, ...plan.nodes.map((n) => n.target.name.length)));
-  const transportWidth = Math.max(0, ...plan.nodes.map((n) => n.transport.length));
-  for (const node of plan.nodes) {
+  const names = plan.nodes.map((n) => safe(n.target.name));
+  const transports = plan.nodes.map((n) => safe(n.transport));
+  const nameWidth = Math.min(40, Math.max(0, ...names.map((name) => name.length)));
+  const transportWidth = Math.max(0, ...transports.map((transport) => transport.length));
+  plan.nodes.forEach((node, index) => {
     lines.push(
-      `  ${node.target.name.padEnd(nameWidth)}  ${node.transport.padEnd(transportWidth)}  ${destination(node)}`,
+      `  ${names[index]?.padEnd(nameWidth)}  ${transports[index]?.padEnd(transportWidth)}  ${destination(node)}`,
     );
-  }
+  });
   const detailed = options.verbose === true ? plan.nodes : plan.nodes.slice(0, 1);
   for (const node of detailed) {
-    lines.push('', `${c.cyan('node')} ${c.bold(node.target.name)} via ${node.transport}`);
-    lines.push(`  would run: ${node.would_run}`);
+    lines.push(
+      '',
+      `${c.cyan('node')} ${c.bold(safe(node.target.name))} via ${safe(node.transport)}`,
+    );
+    lines.push(`  would run: ${safe(node.would_run)}`);
     lines.push('  RCS request (stdin):');
-    for (const line of JSON.stringify(node.request, null, 2).split('\n')) lines.push(`    ${line}`);
+    for (const line of JSON.stringify(node.request, null, 2).split('\n'))
+      lines.push(`    ${safe(line)}`);
   }
   if (detailed.length < plan.nodes.length) {
     lines.push(

@@ -7,6 +7,7 @@
  * is not a terminal or the output is machine-readable (json/jsonl): see {@link shouldShowProgress}.
  */
 import pc from 'picocolors';
+import { terminalSafe } from './terminal-text.js';
 
 /** How a finished node is counted. Matches the mediator's node status. */
 export type ProgressStatus = 'success' | 'partial' | 'failure' | 'skipped';
@@ -54,7 +55,7 @@ export function renderProgressLine(state: ProgressState, options: RenderProgress
       `running ${state.running}`,
       formatElapsed(state.elapsedMs),
     ];
-    if (state.label !== undefined) counts.push(state.label);
+    if (state.label !== undefined) counts.push(terminalSafe(state.label));
     return counts.join('  ');
   };
   const plain = tailWith(pc.createColors(false));

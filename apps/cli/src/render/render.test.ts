@@ -152,7 +152,9 @@ describe('renderers', () => {
       'nodes',
       'plan',
       'error',
+      'warnings',
     ]);
+    expect(document.warnings).toEqual([]);
     expect(document.trace_id).toBe(eps.trace_id);
     expect(document.nodes).toEqual([]);
   });

@@ -4,6 +4,7 @@
  * default of every key that has one. Keys are snake_case, exactly as written in TOML.
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { MAX_CONCURRENCY } from '../fleet/policy.js';
 
 const closed = <T extends Record<string, TSchema>>(properties: T) =>
   Type.Object(properties, { additionalProperties: false });
@@ -37,7 +38,9 @@ export const CoreSectionSchema = closed({
 /** `[execution]`: how plugins are run. */
 export const ExecutionSectionSchema = closed({
   deploy_mode: opt(Type.Union([Type.Literal('ship'), Type.Literal('preinstalled')])),
-  concurrency: opt(positiveInt('Nodes run at once.')),
+  concurrency: opt(
+    Type.Integer({ minimum: 1, maximum: MAX_CONCURRENCY, description: 'Nodes run at once.' }),
+  ),
   max_stdout_bytes: opt(positiveInt('stdout capture limit (head).')),
   max_stderr_bytes: opt(positiveInt('stderr capture limit (tail).')),
   run_as: opt(Type.String({ minLength: 1, description: 'Run plugins as this user (sudo -n).' })),

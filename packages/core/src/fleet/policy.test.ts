@@ -3,8 +3,12 @@ import {
   failureAllowance,
   fleetPolicyRecord,
   formatFailureBudget,
+  MAX_CONCURRENCY,
+  MAX_DEADLINE_MS,
   parseDuration,
   parseFailureBudget,
+  parsePolicyInteger,
+  validateFleetPolicy,
 } from './policy.js';
 
 describe('fleet policy values', () => {
@@ -50,5 +54,39 @@ describe('fleet policy values', () => {
 
   it.each(['', '0', '-1s', '5d', 'soon'])('rejects duration %j', (text) => {
     expect(() => parseDuration(text, '--deadline')).toThrow(/--deadline must be a duration/);
+  });
+});
+
+describe('policy bounds (issue 10)', () => {
+  it.each(['1e3', '0x10', '1.5', '-1', '', ' ', 'NaN', '99999999999999999999', '10001'])(
+    'parsePolicyInteger refuses %j',
+    (text) => {
+      expect(() => parsePolicyInteger(text, '--concurrency', 1, MAX_CONCURRENCY)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    },
+  );
+
+  it('parsePolicyInteger accepts decimal integers in range', () => {
+    expect(parsePolicyInteger('1', '--concurrency', 1, MAX_CONCURRENCY)).toBe(1);
+    expect(parsePolicyInteger('10000', '--concurrency', 1, MAX_CONCURRENCY)).toBe(10000);
+    expect(parsePolicyInteger('0', '--canary', 0, 5)).toBe(0);
+  });
+
+  it.each([
+    { concurrency: 1e21 },
+    { concurrency: MAX_CONCURRENCY + 1 },
+    { concurrency: 1, canary: 1e21 },
+    { concurrency: 1, maxFailures: { count: 1e21 } },
+    { concurrency: 1, deadlineMs: MAX_DEADLINE_MS + 1 },
+  ])('validateFleetPolicy refuses %j (API callers too)', (policy) => {
+    expect(() => validateFleetPolicy(policy)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('--max-failures counts are bounded; deadlines below 1 ms are refused', () => {
+    expect(() => parseFailureBudget('99999999999999999')).toThrow();
+    expect(() => parseDuration('0.4', '--deadline')).toThrow();
   });
 });

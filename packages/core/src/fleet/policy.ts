@@ -26,6 +26,42 @@ export interface FleetPolicy {
 /** Default number of nodes running at once (config `[execution] concurrency`). */
 export const DEFAULT_CONCURRENCY = 50;
 
+/**
+ * Most nodes running at once. Each running node holds sockets and buffers on the control node;
+ * beyond this a typo (`--concurrency 1e21`) would only exhaust file descriptors.
+ */
+export const MAX_CONCURRENCY = 10_000;
+
+/** Largest canary wave and failure count: far above any fleet, far below float trouble. */
+export const MAX_POLICY_COUNT = 1_000_000;
+
+/**
+ * Longest overall deadline: 7 days. Node timers overflow above 2^31-1 ms (24.8 days) and then
+ * fire at once, which would turn a typo into an immediate cancellation.
+ */
+export const MAX_DEADLINE_MS = 7 * 24 * 3_600_000;
+
+/**
+ * Parses a policy count as the operator typed it: decimal digits only (no sign, fraction,
+ * exponent or `0x`), within `[min, max]`. Throws INVALID_ARGUMENT naming `flag` otherwise.
+ */
+export function parsePolicyInteger(text: string, flag: string, min: number, max: number): number {
+  const trimmed = text.trim();
+  const value = /^[0-9]{1,16}$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(
+      `${flag} must be a whole number from ${min} to ${max}, not "${text.slice(0, 40)}"`,
+      {
+        flag,
+        value: text.slice(0, 100),
+        minimum: min,
+        maximum: max,
+      },
+    );
+  }
+  return value;
+}
+
 function invalid(message: string, details: Record<string, unknown>): RuneError {
   return new RuneError('INVALID_ARGUMENT', message, {
     details,
@@ -40,7 +76,7 @@ export function parseFailureBudget(text: string): FailureBudget {
   if (percent !== null) {
     const value = Number(percent[1]);
     if (value <= 100) return { percent: value };
-  } else if (/^[0-9]+$/.test(trimmed)) {
+  } else if (/^[0-9]{1,16}$/.test(trimmed) && Number(trimmed) <= MAX_POLICY_COUNT) {
     return { count: Number(trimmed) };
   }
   throw invalid(
@@ -62,23 +98,36 @@ export function failureAllowance(budget: FailureBudget, total: number): number {
 /** Throws INVALID_ARGUMENT when a policy value is out of range. */
 export function validateFleetPolicy(policy: FleetPolicy): void {
   const { concurrency, canary, maxFailures, deadlineMs } = policy;
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw invalid(`concurrency must be a positive integer, not ${concurrency}`, { concurrency });
-  if (canary !== undefined && (!Number.isInteger(canary) || canary < 0))
-    throw invalid(`canary must be a non-negative integer, not ${canary}`, { canary });
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY)
+    throw invalid(
+      `concurrency must be an integer from 1 to ${MAX_CONCURRENCY}, not ${concurrency}`,
+      {
+        concurrency,
+      },
+    );
+  if (
+    canary !== undefined &&
+    (!Number.isInteger(canary) || canary < 0 || canary > MAX_POLICY_COUNT)
+  )
+    throw invalid(`canary must be an integer from 0 to ${MAX_POLICY_COUNT}, not ${canary}`, {
+      canary,
+    });
   if (maxFailures !== undefined) {
     const value = 'count' in maxFailures ? maxFailures.count : maxFailures.percent;
     const ok =
       'count' in maxFailures
-        ? Number.isInteger(value) && value >= 0
+        ? Number.isInteger(value) && value >= 0 && value <= MAX_POLICY_COUNT
         : Number.isFinite(value) && value >= 0 && value <= 100;
     if (!ok)
       throw invalid(`max failures must be a count >= 0 or a percentage 0-100, not ${value}`, {
         maxFailures,
       });
   }
-  if (deadlineMs !== undefined && (!Number.isFinite(deadlineMs) || deadlineMs < 0))
-    throw invalid(`deadline must be a non-negative number of ms, not ${deadlineMs}`, {
+  if (
+    deadlineMs !== undefined &&
+    (!Number.isFinite(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS)
+  )
+    throw invalid(`deadline must be from 0 to ${MAX_DEADLINE_MS} ms (7 days), not ${deadlineMs}`, {
       deadlineMs,
     });
 }
@@ -110,7 +159,7 @@ export function parseDuration(text: string, label = 'duration'): number {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   if (match !== null) {
     const value = Number(match[1]) * (units[match[2] ?? 'ms'] ?? 1);
-    if (Number.isFinite(value) && value > 0) return Math.round(value);
+    if (Number.isFinite(value) && value >= 1) return Math.round(value);
   }
   throw invalid(`${label} must be a duration such as 1500, 500ms, 30s, 5m or 1h, not "${text}"`, {
     value: text,

@@ -9,6 +9,19 @@ import { type Static, Type } from '@sinclair/typebox';
 
 const NAME = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$';
 
+/**
+ * Characters no inventory string may hold (a regular-expression class body): C0 controls (NUL ends a C string in the tools a node
+ * is reached with; ESC and CR rewrite the operator's terminal), DEL, C1 controls and the Unicode
+ * bidi controls (they make a name read differently from what it is).
+ */
+export const CONTROL_CHARACTER_RANGES =
+  '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
+/** A string without {@link CONTROL_CHARACTER_RANGES} characters. */
+export const PRINTABLE_PATTERN = `^[^${CONTROL_CHARACTER_RANGES}]*$`;
+/** A non-empty string without control characters. */
+const Printable = (options: { description: string; maxLength?: number }) =>
+  Type.String({ minLength: 1, pattern: PRINTABLE_PATTERN, ...options });
+
 const Name = (description: string) => Type.String({ pattern: NAME, description });
 
 /** Settings a node (or `defaults`) may carry. */
@@ -16,7 +29,7 @@ const nodeSettingsProperties = {
   address: Type.String({
     minLength: 1,
     maxLength: 255,
-    pattern: '^[^\\s/\\\\,@!+]+$',
+    pattern: `^[^\\s/\\\\,@!+${CONTROL_CHARACTER_RANGES}]+$`,
     description: 'Host name or IP address to connect to (defaults to the node name).',
   }),
   port: Type.Integer({ minimum: 1, maximum: 65_535, description: 'SSH port (default 22).' }),
@@ -36,9 +49,9 @@ const nodeSettingsProperties = {
     pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$',
     description: 'Run the plugin as this user through non-interactive sudo.',
   }),
-  identity_file: Type.String({ minLength: 1, description: 'SSH private key file.' }),
-  proxy_jump: Type.String({ minLength: 1, description: 'SSH jump host ([user@]host[:port]).' }),
-  known_hosts_file: Type.String({ minLength: 1, description: 'Extra known_hosts file.' }),
+  identity_file: Printable({ description: 'SSH private key file.' }),
+  proxy_jump: Printable({ description: 'SSH jump host ([user@]host[:port]).' }),
+  known_hosts_file: Printable({ description: 'Extra known_hosts file.' }),
   host_key_checking: Type.Union(
     [Type.Literal('strict'), Type.Literal('accept-new'), Type.Literal('off')],
     { description: 'SSH host key checking mode.' },
@@ -71,9 +84,12 @@ export const InventoryNodeSchema = Type.Union([
 ]);
 
 /** One entry under `groups:`: a list of selectors (names, @groups, tag:, globs, !exclusions). */
-export const InventoryGroupSchema = Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
-  description: 'Members: selector terms, e.g. [web01, "web*", "tag:eu", "@db", "!web03"].',
-});
+export const InventoryGroupSchema = Type.Array(
+  Printable({ description: 'Selector.', maxLength: 4096 }),
+  {
+    description: 'Members: selector terms, e.g. [web01, "web*", "tag:eu", "@db", "!web03"].',
+  },
+);
 
 /** The whole inventory file. */
 export const InventoryFileSchema = Type.Object(

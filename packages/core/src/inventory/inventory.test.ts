@@ -101,6 +101,31 @@ describe('parseInventory', () => {
   });
 
   it.each([
+    ['nodes:\n  web01: { address: "10.0.0.1\\0" }\n', '/nodes/web01/address', 0x00],
+    ['nodes:\n  web01: { address: "evil\\e[2J" }\n', '/nodes/web01/address', 0x1b],
+    ['nodes:\n  web01: { address: "a\\rb" }\n', '/nodes/web01/address', 0x0d],
+    ['nodes:\n  web01: { address: "a\\x9bb" }\n', '/nodes/web01/address', 0x9b],
+    ['nodes:\n  web01: { address: "a\\x7f" }\n', '/nodes/web01/address', 0x7f],
+    ['nodes:\n  web01: { address: "a\\u202eb" }\n', '/nodes/web01/address', 0x202e],
+    ['nodes:\n  web01: { user: "ops\\0" }\n', '/nodes/web01/user', 0x00],
+    ['nodes:\n  web01: { identity_file: "/k\\0" }\n', '/nodes/web01/identity_file', 0x00],
+    ['nodes:\n  web01: { proxy_jump: "b\\e" }\n', '/nodes/web01/proxy_jump', 0x1b],
+    ['nodes:\n  web01: { settings: { region: "x\\0" } }\n', '/nodes/web01/settings/region', 0],
+    ['nodes:\n  "web\\e01": ~\n', '/nodes/web\x1b01', 0x1b],
+    ['defaults: { user: "a\\0" }\nnodes: {}\n', '/defaults/user', 0x00],
+    ['nodes: { a: ~ }\ngroups: { g: ["a\\0"] }\n', '/groups/g/0', 0x00],
+  ])('refuses a control character in %j, naming where', (text, pointer, character) => {
+    const error = catchRuneError(() => parseInventory(text, { file: 'fleet.yaml' }));
+    expect(error.code).toBe('INVALID_INVENTORY');
+    expect(error.details).toMatchObject({ pointer, character });
+    expect(error.message).toContain('control character');
+    if (pointer.startsWith('/nodes/web01')) {
+      expect(error.message).toContain('node "web01"');
+      expect(error.details?.node).toBe('web01');
+    }
+  });
+
+  it.each([
     ['', 'empty file'],
     ['- a\n- b\n', 'a list'],
     ['groups: {}\n', 'no nodes'],

@@ -11,7 +11,11 @@ import { readFile } from 'node:fs/promises';
 import { listViolations, RuneError } from '@rune/protocol';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
-import { type InventoryFile, InventoryFileSchema } from './inventory-schema.js';
+import {
+  CONTROL_CHARACTER_RANGES,
+  type InventoryFile,
+  InventoryFileSchema,
+} from './inventory-schema.js';
 import { parseSelection, type SelectorTerm } from './selector.js';
 
 /** The name of the implicit group holding every node. */
@@ -98,6 +102,39 @@ function escapePointer(segment: string): string {
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+const CONTROL_CHARACTER = new RegExp(`[${CONTROL_CHARACTER_RANGES}]`, 'u');
+
+/**
+ * The first string (key or value, anywhere, including free-form `settings`) holding a control
+ * character, by JSON pointer. The schema's patterns say the same for the typed keys; this walk
+ * also covers the keys themselves and `settings` values, and names the place precisely.
+ */
+function findControlCharacter(
+  value: unknown,
+  pointer: string,
+): { pointer: string; code: number } | undefined {
+  const check = (text: string, at: string) => {
+    const match = CONTROL_CHARACTER.exec(text);
+    return match === null ? undefined : { pointer: at, code: match[0].codePointAt(0) ?? 0 };
+  };
+  if (typeof value === 'string') return check(value, pointer);
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = findControlCharacter(item, `${pointer}/${index}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      const at = `${pointer}/${escapePointer(key)}`;
+      const found = check(key, at) ?? findControlCharacter(item, at);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 function describeUnknown(reference: UnknownReference): string {
   switch (reference.kind) {
     case 'name':
@@ -168,6 +205,18 @@ export function parseInventory(text: string, options: ParseInventoryOptions = {}
     throw inventoryError(file, '', 'must be a mapping with a "nodes" key', undefined);
   }
 
+  const control = findControlCharacter(value, '');
+  if (control !== undefined) {
+    const node = /^\/nodes\/([^/]+)/.exec(control.pointer)?.[1];
+    const where = node === undefined ? '' : ` (node ${JSON.stringify(node)})`;
+    throw inventoryError(
+      file,
+      control.pointer,
+      `contains the control character U+${control.code.toString(16).toUpperCase().padStart(4, '0')}${where}: inventory names, addresses, users and settings must be printable text`,
+      locate(control.pointer),
+      { character: control.code, ...(node === undefined ? {} : { node }) },
+    );
+  }
   const violations = listViolations(InventoryFileSchema, value);
   const first = violations[0];
   if (first !== undefined) {

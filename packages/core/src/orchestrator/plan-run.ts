@@ -16,6 +16,7 @@ import {
   validateRcsRequest,
 } from '@rune/protocol';
 import type { RuneConfig } from '../config/config-schema.js';
+import { MAX_CONCURRENCY } from '../fleet/policy.js';
 import type { PluginRegistry, PluginSourceKind } from '../plugins/plugin-registry.js';
 import type { TargetNode } from '../transport/transport.js';
 import {
@@ -277,10 +278,12 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
       );
     }
     const concurrency = request.concurrency ?? config.execution.concurrency ?? 50;
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new RuneError('INVALID_ARGUMENT', `concurrency must be a positive integer`, {
-        source: { component: 'rune-core' },
-      });
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+      throw new RuneError(
+        'INVALID_ARGUMENT',
+        `concurrency must be an integer from 1 to ${MAX_CONCURRENCY}, not ${concurrency}`,
+        { source: { component: 'rune-core' }, details: { concurrency } },
+      );
     }
 
     const deployMode = request.deployMode ?? config.execution.deploy_mode ?? 'ship';

@@ -2,14 +2,22 @@
  * Plugin parameters: merged from a JSON object (`--params @file.json`) and `key=value` strings
  * (`--param`), validated against the manifest's MRS parameter schema, defaults filled.
  *
- * Strings from the command line are coerced only as far as the declared type allows: `"5"`
- * becomes 5 for an integer parameter, stays `"5"` for a string one; `"true"`/`"false"` for
- * booleans; comma-separated or JSON arrays for arrays. Values from a JSON object are never
- * coerced. Every violation is collected, so one INVALID_PARAMETERS error lists them all.
+ * Strings from the command line are coerced only as far as the declared type allows, by the
+ * one strict rule of @rune/protocol (`coerceParameterText`): `"5"` becomes 5 for an integer
+ * parameter, stays `"5"` for a string one; `"true"`/`"false"` for booleans; comma-separated or
+ * JSON arrays for arrays. Values from a JSON object are never coerced. Every violation is
+ * collected, so one INVALID_PARAMETERS error lists them all.
+ *
+ * The merge keeps every given name as an own key of a prototype-less object, so `__proto__`
+ * reaches validation (and is refused there) instead of silently replacing the prototype. A
+ * `--param` that does not parse as `key=value` is never echoed: it may be a secret typed with
+ * the wrong separator (`token:SECRET`), and the message reaches the terminal and the audit log.
  */
 import {
+  coerceParameterText,
   type MrsManifest,
   type MrsParameter,
+  PARAMETER_NAME_PATTERN,
   RuneError,
   resolveParameters,
   type SchemaViolation,
@@ -32,41 +40,25 @@ export interface ParameterInput {
 /** The placeholder for a sensitive parameter in logs, audit records and displays. */
 export const REDACTED = '[REDACTED]';
 
-type ScalarType = 'string' | 'integer' | 'number' | 'boolean';
-
-const INTEGER_TEXT = /^[+-]?\d+$/;
-const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-function coerceScalar(text: string, type: ScalarType): unknown {
-  switch (type) {
-    case 'string':
-      return text;
-    case 'integer':
-      return INTEGER_TEXT.test(text.trim()) ? Number(text) : text;
-    case 'number':
-      return NUMBER_TEXT.test(text.trim()) ? Number(text) : text;
-    case 'boolean':
-      return text === 'true' ? true : text === 'false' ? false : text;
-  }
+/**
+ * Coerces one `--param` string by the declared parameter type (`coerceParameterText` of
+ * @rune/protocol). Unconvertible text stays text.
+ */
+export function coerceParameter(text: string, schema: MrsParameter | undefined): unknown {
+  return coerceParameterText(text, schema);
 }
 
-/** Coerces one `--param` string by the declared parameter type. Unconvertible text stays text. */
-export function coerceParameter(text: string, schema: MrsParameter | undefined): unknown {
-  if (schema === undefined) return text;
-  if (schema.type !== 'array') return coerceScalar(text, schema.type);
-  const itemType = schema.items?.type ?? 'string';
-  const trimmed = text.trim();
-  if (trimmed.startsWith('[')) {
-    try {
-      return JSON.parse(trimmed) as unknown;
-    } catch {
-      return text;
-    }
-  }
-  if (trimmed === '') return [];
-  return text
-    .split(',')
-    .map((part) => coerceScalar(itemType === 'string' ? part : part.trim(), itemType));
+const NAME_CHARACTER = /[a-z0-9_]/;
+
+/**
+ * How a malformed `--param` (no `=`, or nothing before it) is named in a message: the known
+ * parameter it starts with (`token:SECRET` -> `token`), else its position. Never its text.
+ */
+function malformedArgLabel(arg: string, index: number, known: readonly string[]): string {
+  const named = known
+    .filter((name) => arg.startsWith(name) && !NAME_CHARACTER.test(arg.charAt(name.length)))
+    .sort((a, b) => b.length - a.length)[0];
+  return named ?? `--param #${index + 1}`;
 }
 
 /** Turns a JSON pointer into the given parameters (`/items/2`) into `items[2]`. */
@@ -90,8 +82,9 @@ export function resolveRunParameters(
   input: ParameterInput,
 ): Record<string, unknown> {
   const properties = manifest.parameters.properties;
+  const known = Object.keys(properties);
   const violations: ParameterViolation[] = [];
-  const values: Record<string, unknown> = {};
+  const values = Object.create(null) as Record<string, unknown>;
 
   if (input.values !== undefined) {
     if (typeof input.values !== 'object' || input.values === null || Array.isArray(input.values)) {
@@ -100,10 +93,13 @@ export function resolveRunParameters(
       for (const [key, value] of Object.entries(input.values)) values[key] = value;
     }
   }
-  for (const arg of input.args ?? []) {
+  for (const [index, arg] of (input.args ?? []).entries()) {
     const equals = arg.indexOf('=');
     if (equals <= 0) {
-      violations.push({ parameter: arg.slice(0, 64) || '(empty)', message: 'expected key=value' });
+      violations.push({
+        parameter: malformedArgLabel(arg, index, known),
+        message: `expected key=value (the argument is not shown: it may hold a secret; names match ${PARAMETER_NAME_PATTERN})`,
+      });
       continue;
     }
     const key = arg.slice(0, equals);
@@ -113,7 +109,6 @@ export function resolveRunParameters(
     );
   }
 
-  const known = Object.keys(properties);
   const resolved = resolveParameters(manifest, values, {
     source: { component: 'rune-core', action: manifest.name },
   });

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkParameterValue,
+  coerceParameterText,
   compileParameterPattern,
   escapeJsonPointerToken,
+  hasLoneSurrogate,
   isTopLevelParameterValue,
+  RESERVED_MESSAGE,
   resolveParameters,
 } from './parameters.js';
+import { listManifestRuleViolations } from './parse.js';
 import type { MrsManifest } from './schema.js';
 
 const manifest: Pick<MrsManifest, 'name' | 'parameters'> = {
@@ -119,7 +123,7 @@ describe('resolveParameters', () => {
 
   it('is not fooled by prototype keys', () => {
     const given = JSON.parse('{"__proto__": {"polluted": true}, "max_lines": 1}') as unknown;
-    expect(violations(given)).toEqual([{ pointer: '/__proto__', message: 'Unknown parameter' }]);
+    expect(violations(given)).toEqual([{ pointer: '/__proto__', message: RESERVED_MESSAGE }]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
@@ -138,5 +142,122 @@ describe('helpers', () => {
     expect(isTopLevelParameterValue([1, 'a'])).toBe(true);
     expect(isTopLevelParameterValue(Number.POSITIVE_INFINITY)).toBe(false);
     expect(isTopLevelParameterValue({})).toBe(false);
+  });
+});
+
+describe('coerceParameterText: the one strict rule for command-line text', () => {
+  const integer = { type: 'integer' } as const;
+  const number = { type: 'number' } as const;
+
+  it.each([
+    ['5', 5],
+    ['-5', -5],
+    ['+5', 5],
+    ['007', 7],
+    ['9007199254740991', 9007199254740991],
+  ])('integer %j -> %j', (text, value) => {
+    expect(coerceParameterText(text, integer)).toBe(value);
+  });
+
+  // Each of these is accepted by Number() (or by a trimming parser) and must stay text, so that
+  // validation reports "Expected integer".
+  it.each([
+    '',
+    ' ',
+    '0x10',
+    '0b11',
+    '0o7',
+    '1e3',
+    '1.0',
+    '5.',
+    ' 5',
+    '5 ',
+    '\t5',
+    'Infinity',
+    'NaN',
+    '9007199254740993',
+    '99999999999999999999',
+    '1_000',
+    '٣',
+  ])('integer %j stays text', (text) => {
+    expect(coerceParameterText(text, integer)).toBe(text);
+    expect(checkParameterValue(integer, coerceParameterText(text, integer))).toEqual([
+      { pointer: '', message: 'Expected integer' },
+    ]);
+  });
+
+  it.each([
+    ['1.5', 1.5],
+    ['-0.25', -0.25],
+    ['.5', 0.5],
+    ['2e-3', 0.002],
+    ['1E3', 1000],
+    ['42', 42],
+  ])('number %j -> %j', (text, value) => {
+    expect(coerceParameterText(text, number)).toBe(value);
+  });
+
+  it.each(['', '0x10', ' 1.5', '1.5 ', '5.', '1e', 'Infinity', '-Infinity', 'NaN', '1e999', '1,5'])(
+    'number %j stays text',
+    (text) => {
+      expect(coerceParameterText(text, number)).toBe(text);
+    },
+  );
+
+  it('booleans, strings, arrays and undeclared names', () => {
+    const boolean = { type: 'boolean' } as const;
+    expect(coerceParameterText('true', boolean)).toBe(true);
+    expect(coerceParameterText('false', boolean)).toBe(false);
+    expect(coerceParameterText('TRUE', boolean)).toBe('TRUE');
+    expect(coerceParameterText('1', boolean)).toBe('1');
+    expect(coerceParameterText(' 5', { type: 'string' })).toBe(' 5');
+    const ints = { type: 'array', items: { type: 'integer' } } as const;
+    expect(coerceParameterText('1, 2,3', ints)).toEqual([1, 2, 3]);
+    expect(coerceParameterText('1,0x10', ints)).toEqual([1, '0x10']);
+    expect(coerceParameterText('[1,2]', ints)).toEqual([1, 2]);
+    expect(coerceParameterText('', ints)).toEqual([]);
+    expect(coerceParameterText('5', undefined)).toBe('5');
+  });
+});
+
+describe('rules beyond JSON Schema', () => {
+  it('integers must be safe integers, also from JSON', () => {
+    expect(checkParameterValue({ type: 'integer' }, 1e300)).toEqual([
+      { pointer: '', message: 'Expected integer' },
+    ]);
+    expect(checkParameterValue({ type: 'integer' }, 2 ** 53 - 1)).toEqual([]);
+  });
+
+  it('strings must be well-formed Unicode (no lone surrogates)', () => {
+    expect(hasLoneSurrogate('a\ud800')).toBe(true);
+    expect(hasLoneSurrogate('\udc00a')).toBe(true);
+    expect(hasLoneSurrogate('😀')).toBe(false);
+    expect(checkParameterValue({ type: 'string' }, 'x\ud800')[0]?.message).toMatch(/surrogate/);
+    expect(
+      checkParameterValue({ type: 'array', items: { type: 'string' } }, ['ok', '\udfff'])[0],
+    ).toMatchObject({ pointer: '/1' });
+    expect(isTopLevelParameterValue('\ud800')).toBe(false);
+    expect(isTopLevelParameterValue(['\ud800'])).toBe(false);
+  });
+
+  it('__proto__, constructor and prototype are refused as given names and as declared ones', () => {
+    const open = {
+      name: 'open',
+      parameters: { type: 'object', properties: {}, additionalProperties: true },
+    } as const;
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const given = JSON.parse(`{"${name}": 1}`) as unknown;
+      for (const target of [manifest, open]) {
+        const result = resolveParameters(target as typeof manifest, given);
+        expect(result.ok, name).toBe(false);
+        if (!result.ok) expect(JSON.stringify(result.error.details)).toContain(`/${name}`);
+      }
+    }
+    const declared = listManifestRuleViolations({
+      parameters: { type: 'object', properties: { constructor: { type: 'string' } } },
+    } as never);
+    expect(declared.map((violation) => violation.pointer)).toContain(
+      '/parameters/properties/constructor',
+    );
   });
 });

@@ -4,6 +4,15 @@
  * own `default` values must pass. MRS parameters are a small JSON Schema subset, so they are
  * checked here directly instead of compiling a schema per plugin; lengths count Unicode code
  * points, as JSON Schema does. Sensitive values are never quoted in messages.
+ *
+ * Three rules here go beyond JSON Schema because every consumer (the CLI, the API, a plugin in
+ * Bash) needs them: strings must be well-formed Unicode (a lone UTF-16 surrogate cannot be
+ * encoded as UTF-8, so a plugin would receive U+FFFD or a JSON parser would fail); integers must
+ * be safe integers (a Bash plugin or `jq` cannot represent 1e300 exactly); and `__proto__`,
+ * `constructor` and `prototype` are never parameter names (in JavaScript they address an object's
+ * prototype machinery, so a merge could silently drop or alter them). Text from a command line
+ * becomes a typed value only through {@link coerceParameterText}: decimal notation, no
+ * whitespace, nothing `Number()` would also accept (`''`, `0x10`, `1e3` for integers).
  */
 import type { JsonObject } from '../../common/primitives.js';
 import { RuneError } from '../../errors/rune-error.js';
@@ -28,6 +37,76 @@ type ScalarRule = {
 };
 
 const parameterNameRegExp = new RegExp(PARAMETER_NAME_PATTERN);
+
+/** Names no parameter may have: they address JavaScript's prototype machinery. */
+export const RESERVED_PARAMETER_NAMES: readonly string[] = [
+  '__proto__',
+  'constructor',
+  'prototype',
+];
+
+/** True for a name in {@link RESERVED_PARAMETER_NAMES}. */
+export function isReservedParameterName(name: string): boolean {
+  return RESERVED_PARAMETER_NAMES.includes(name);
+}
+
+/** True when `text` holds a lone UTF-16 surrogate (it has no UTF-8 encoding). */
+export function hasLoneSurrogate(text: string): boolean {
+  // In Unicode mode a well-formed pair is one code point, so only lone halves match.
+  return /[\ud800-\udfff]/u.test(text);
+}
+
+/** Decimal integer text: optional sign, digits, nothing else (no spaces, no 0x, no exponent). */
+const INTEGER_TEXT = /^[+-]?[0-9]+$/;
+/** Decimal number text: optional sign, digits with an optional fraction, optional exponent. */
+const NUMBER_TEXT = /^[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+
+type CoercibleType = 'string' | 'integer' | 'number' | 'boolean';
+
+function coerceScalarText(text: string, type: CoercibleType): unknown {
+  switch (type) {
+    case 'string':
+      return text;
+    case 'integer': {
+      if (!INTEGER_TEXT.test(text)) return text;
+      const value = Number(text);
+      return Number.isSafeInteger(value) ? value : text;
+    }
+    case 'number': {
+      if (!NUMBER_TEXT.test(text)) return text;
+      const value = Number(text);
+      return Number.isFinite(value) ? value : text;
+    }
+    case 'boolean':
+      return text === 'true' ? true : text === 'false' ? false : text;
+  }
+}
+
+/**
+ * The one conversion of command-line text (`--param key=value`) into a parameter value, by the
+ * declared type. Integers: decimal digits with an optional sign, within the safe integer range.
+ * Numbers: decimal notation (`-1.5`, `.5`, `2e-3`), finite. Booleans: `true` or `false`. Arrays:
+ * a JSON array, or a comma list whose items are converted by the item type (items of non-string
+ * arrays may have spaces around the commas). Text that does not convert is returned unchanged,
+ * so validation reports it against the declared type. Without a declaration the text stays text.
+ */
+export function coerceParameterText(text: string, parameter: MrsParameter | undefined): unknown {
+  if (parameter === undefined) return text;
+  if (parameter.type !== 'array') return coerceScalarText(text, parameter.type);
+  const itemType = parameter.items?.type ?? 'string';
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    try {
+      return JSON.parse(trimmed) as unknown;
+    } catch {
+      return text;
+    }
+  }
+  if (trimmed === '') return [];
+  return text
+    .split(',')
+    .map((part) => coerceScalarText(itemType === 'string' ? part : part.trim(), itemType));
+}
 const patternCache = new Map<string, RegExp | null>();
 
 /** Compiles an MRS `pattern` (ECMA-262, Unicode mode); null when it is not a valid expression. */
@@ -56,7 +135,7 @@ function typeMatches(type: ScalarRule['type'], value: unknown): boolean {
     case 'boolean':
       return typeof value === 'boolean';
     case 'integer':
-      return typeof value === 'number' && Number.isInteger(value);
+      return typeof value === 'number' && Number.isSafeInteger(value);
     case 'number':
       return typeof value === 'number' && Number.isFinite(value);
     case 'array':
@@ -86,6 +165,13 @@ function checkScalar(
     }
   }
   if (typeof value === 'string') {
+    if (hasLoneSurrogate(value)) {
+      violations.push({
+        pointer,
+        message: 'Expected well-formed Unicode (a lone UTF-16 surrogate)',
+      });
+      return;
+    }
     const length = [...value].length;
     if (rule.minLength !== undefined && length < rule.minLength) {
       violations.push({ pointer, message: `Expected at least ${rule.minLength} characters` });
@@ -138,10 +224,20 @@ export function escapeJsonPointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
-/** True for a value an undeclared parameter may take: a scalar or an array of scalars. */
+const isWellFormedScalar = (value: unknown): boolean =>
+  isScalar(value) && (typeof value !== 'string' || !hasLoneSurrogate(value));
+
+/**
+ * True for a value an undeclared parameter may take: a scalar or an array of scalars, strings
+ * well-formed.
+ */
 export function isTopLevelParameterValue(value: unknown): boolean {
-  return isScalar(value) || (Array.isArray(value) && value.every(isScalar));
+  return isWellFormedScalar(value) || (Array.isArray(value) && value.every(isWellFormedScalar));
 }
+
+/** The violation message of a reserved parameter name. */
+export const RESERVED_MESSAGE =
+  'Reserved name (__proto__, constructor and prototype are never parameters)';
 
 /**
  * Checks parameters given for a plugin against its manifest and returns them with defaults
@@ -181,7 +277,13 @@ export function resolveParameters(
   const block: MrsParameters = manifest.parameters;
   const input = given as Record<string, unknown>;
   const violations: SchemaViolation[] = [];
-  const resolved: JsonObject = {};
+  // No prototype: a name can only ever be an own key, whatever it is.
+  const resolved = Object.create(null) as JsonObject;
+  for (const name of Object.keys(input)) {
+    if (isReservedParameterName(name)) {
+      violations.push({ pointer: `/${escapeJsonPointerToken(name)}`, message: RESERVED_MESSAGE });
+    }
+  }
   const required = new Set(block.required ?? []);
   for (const [name, parameter] of Object.entries(block.properties)) {
     const pointer = `/${escapeJsonPointerToken(name)}`;
@@ -196,7 +298,7 @@ export function resolveParameters(
     }
   }
   for (const [name, value] of Object.entries(input)) {
-    if (Object.hasOwn(block.properties, name)) continue;
+    if (Object.hasOwn(block.properties, name) || isReservedParameterName(name)) continue;
     const pointer = `/${escapeJsonPointerToken(name)}`;
     if (block.additionalProperties !== true) {
       violations.push({ pointer, message: 'Unknown parameter' });
@@ -211,5 +313,6 @@ export function resolveParameters(
       resolved[name] = value;
     }
   }
-  return violations.length > 0 ? fail(violations) : { ok: true, value: resolved };
+  // A plain object again for callers (spread, JSON, equality), built from own keys only.
+  return violations.length > 0 ? fail(violations) : { ok: true, value: { ...resolved } };
 }

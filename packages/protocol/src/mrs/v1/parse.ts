@@ -11,6 +11,8 @@ import {
   checkParameterValue,
   compileParameterPattern,
   escapeJsonPointerToken,
+  isReservedParameterName,
+  RESERVED_MESSAGE,
 } from './parameters.js';
 import { MRS_V1, type MrsManifest, MrsManifestSchema } from './schema.js';
 
@@ -48,7 +50,8 @@ function checkRange(
 /**
  * The MRS rules JSON Schema cannot express, checked after the schema: every `required` name is
  * declared; `items` is given exactly for array parameters; ranges are not inverted; every
- * `pattern` compiles; every `default` satisfies its own parameter.
+ * `pattern` compiles; every `default` satisfies its own parameter; no parameter is named
+ * `constructor` or `prototype` (`__proto__` already fails the name pattern).
  */
 export function listManifestRuleViolations(manifest: MrsManifest): SchemaViolation[] {
   const violations: SchemaViolation[] = [];
@@ -63,6 +66,7 @@ export function listManifestRuleViolations(manifest: MrsManifest): SchemaViolati
   });
   for (const [name, parameter] of Object.entries(properties)) {
     const at = `/parameters/properties/${escapeJsonPointerToken(name)}`;
+    if (isReservedParameterName(name)) violations.push({ pointer: at, message: RESERVED_MESSAGE });
     if (parameter.type === 'array' && parameter.items === undefined) {
       violations.push({ pointer: at, message: 'an array parameter must declare items' });
     }
