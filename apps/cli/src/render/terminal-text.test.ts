@@ -66,6 +66,7 @@ const hostileResult = (overrides: Partial<NodeRunResult> = {}): NodeRunResult =>
   stdout_bytes: 10,
   stdout_truncated: false,
   metadata: {},
+  containment: null,
   artifacts: [
     { path: `/tmp/a${HOSTILE}`, status: 'skipped', local_path: null },
   ] as unknown as NodeRunResult['artifacts'],
