@@ -133,7 +133,7 @@ export function listNodeResultRuleViolations(result: RunNodeResult, base = ''): 
     }
   }
   const containment = result.containment;
-  if (containment !== undefined) {
+  if (containment !== undefined && containment !== null) {
     if (containment.method === 'none' && containment.complete) {
       push(pointer(base, 'containment', 'complete'), 'must be false for method none');
     }

@@ -361,7 +361,12 @@ export const RunNodeResultSchema = Type.Object(
     artifacts: Type.Array(RunArtifactRecordSchema, {
       description: 'Artifacts the plugin declared.',
     }),
-    containment: Type.Optional(RunContainmentSchema),
+    containment: Type.Optional(
+      Type.Union([RunContainmentSchema, Type.Null()], {
+        description:
+          'What the transport killed when the run ended on this node; null when nothing was started there (skipped, refused) or the transport does not report it.',
+      }),
+    ),
   },
   { additionalProperties: false, title: 'Run v1 node result' },
 );
@@ -464,14 +469,57 @@ const runResultMembers = {
   }),
 } as const;
 
+/** Where the run's audit records are: the write-ahead intent and the outcomes written. */
+export const RunAuditReportSchema = Type.Object(
+  {
+    run_id: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: 'Ties the intent record to the outcome records (`run_id` in each).',
+    }),
+    intent: Type.Object(
+      {
+        seq: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+          description: 'Sequence number of the intent record (null in a legacy unsigned log).',
+        }),
+        hash: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'Hash of the intent record.' }),
+      },
+      {
+        additionalProperties: false,
+        description: 'The intent record, written before anything was sent.',
+      },
+    ),
+    outcomes_recorded: Type.Integer({ minimum: 0, description: 'Outcome records written.' }),
+    outcomes_missing: Type.Array(Type.String(), {
+      description: 'Nodes whose outcome record could not be written.',
+    }),
+    error: Type.Union([EpsErrorSchema, Type.Null()], {
+      description:
+        'AUDIT_WRITE_FAILED when an outcome could not be recorded (the results are still complete and exit_code is 70), else null.',
+    }),
+  },
+  { additionalProperties: false, description: "The run's audit records." },
+);
+/** The audit report of a run. */
+export type RunAuditReportDocument = Static<typeof RunAuditReportSchema>;
+
 const runResultTail = {
   plan: Type.Union([RunPlanSchema, Type.Null()], {
     description:
       'The execution plan (sensitive parameters redacted); the CLI sets it only for --dry-run.',
   }),
   error: Type.Union([EpsErrorSchema, Type.Null()], {
-    description: 'Set when the run as a whole failed (refused, invalid input, internal error).',
+    description:
+      'Set when the run as a whole failed (refused, invalid input, internal error), or AUDIT_WRITE_FAILED when an outcome record could not be written.',
   }),
+  audit: Type.Optional(RunAuditReportSchema),
+  warnings: Type.Optional(
+    Type.Array(Type.String({ maxLength: 4096 }), {
+      maxItems: 10000,
+      description:
+        'Warnings of the run, in order (host key checking off, a host key recorded by accept-new, SSM output cut short, registry warnings); also printed on stderr.',
+    }),
+  ),
 } as const;
 
 /** The run-result document: `rune run --output json` prints exactly one. */
