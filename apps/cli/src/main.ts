@@ -153,7 +153,7 @@ export async function buildCli(
           .option('inventory', {
             type: 'string',
             describe:
-              'Inventory file (YAML) with nodes, groups and tags (default [core] inventory)',
+              'Inventory file: RUNE YAML, or an Ansible INI/YAML inventory (default [core] inventory)',
           })
           .option('param', {
             alias: 'p',
