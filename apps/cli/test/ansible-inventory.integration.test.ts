@@ -1,10 +1,12 @@
 /**
  * `rune run --inventory` with Ansible inventories, through the built CLI: the dry run lists the
  * nodes a group resolves to, with Ansible's connection variables mapped, and hosts RUNE cannot
- * honour are refused only when selected. Also `[core] inventory` pointing at an INI file.
+ * honour are refused only when selected. Also `[core] inventory` pointing at an INI file. The
+ * inventory is the example of docs/fleet.md.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, type CliSandbox, cliIsBuilt, createCliSandbox } from './cli-harness.js';
 
@@ -18,30 +20,19 @@ interface PlanDocument {
   error?: { code: string; message: string };
 }
 
-const HOSTS_INI = `# the example of docs/fleet.md
-localhost ansible_connection=local
-
-[web]
-web[01:03].example.com
-web-canary ansible_host=10.0.0.9 ansible_port=2222
-
-[db]
-db01 ansible_host=10.0.1.1 ansible_become=true
-
-[windows]
-win01 ansible_connection=winrm
-
-[prod:children]
-web
-db
-
-[prod:vars]
-ansible_user=deploy
-
-[all:vars]
-ansible_user=ops
-ansible_password=not-used
-`;
+/** The INI example of docs/fleet.md ("Ansible inventories"): the docs show what is tested. */
+function docsExample(language: string): string {
+  const docs = readFileSync(
+    fileURLToPath(new URL('../../../docs/fleet.md', import.meta.url)),
+    'utf8',
+  );
+  const section = docs.split('\n## Ansible inventories\n')[1] ?? '';
+  const block = section.split(`\n\`\`\`${language}\n`)[1]?.split('\n```\n')[0];
+  if (block === undefined)
+    throw new Error(`docs/fleet.md: no ${language} example under Ansible inventories`);
+  return `${block}\n`;
+}
+const HOSTS_INI = docsExample('ini');
 
 let sandbox: CliSandbox;
 let inventory: string;

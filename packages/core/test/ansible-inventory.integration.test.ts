@@ -149,6 +149,54 @@ describe.each(FIXTURE_FILES)('Ansible inventory %s', (fixture) => {
   });
 });
 
+/** A code block of the "Ansible inventories" section of docs/fleet.md. */
+async function docsExample(language: string): Promise<string> {
+  const docs = await readFile(
+    join(import.meta.dirname, '..', '..', '..', 'docs', 'fleet.md'),
+    'utf8',
+  );
+  const section = docs.split('\n## Ansible inventories\n')[1] ?? '';
+  const block = section.split(`\n\`\`\`${language}\n`)[1]?.split('\n```\n')[0];
+  if (block === undefined) throw new Error(`docs/fleet.md: no ${language} example`);
+  return `${block}\n`;
+}
+
+describe('the examples of docs/fleet.md', () => {
+  it('INI and YAML are the same inventory, and Ansible agrees', async () => {
+    const files: string[] = [];
+    for (const [language, name] of [
+      ['ini', 'hosts.ini'],
+      ['yaml', 'hosts.yml'],
+    ] as const) {
+      const file = join(home, name);
+      await writeFile(file, await docsExample(language));
+      files.push(file);
+    }
+    const [ini, yml] = await Promise.all(files.map((file) => loadInventory(file)));
+    const [iniList, ymlList] = await Promise.all(files.map((file) => ansibleList(file)));
+    expect(ini?.format).toBe('ansible-ini');
+    expect(yml?.format).toBe('ansible-yaml');
+    // INI `ansible_become=true` is the string "true" (not a Python literal), YAML's is a boolean.
+    const normalized = (list: AnsibleList | undefined) =>
+      JSON.parse(
+        JSON.stringify(list?._meta).replaceAll('"ansible_become":"true"', '"ansible_become":true'),
+      );
+    expect(normalized(ymlList)).toEqual(normalized(iniList));
+    // Equal but for where a refused host is (file:line).
+    const view = (inventory: Inventory | undefined) => ({
+      nodes: inventory?.nodes.map((node) =>
+        node.refusal === undefined
+          ? node
+          : { ...node, refusal: node.refusal.replace(/^\S+:\d+: /, '') },
+      ),
+      groups: Object.fromEntries(inventory?.groups ?? []),
+    });
+    expect(view(yml)).toEqual(view(ini));
+    for (const [group, hosts] of ansibleGroups(iniList as AnsibleList))
+      expect([...(ini?.groups.get(group) ?? [])].sort(), group).toEqual([...hosts].sort());
+  });
+});
+
 describe('Ansible inventories in RUNE selections', () => {
   it('selects groups, tags, names and globs, and keeps Ansible precedence', async () => {
     const inventory = await loadInventory(join(FIXTURES, 'hosts'));
