@@ -2,7 +2,9 @@
 // Makes sure the system tools the test suite talks to are present: a real OpenSSH server
 // (tests start their own sshd on loopback), the OpenSSH client tools, shellcheck (plugin lint),
 // sudo (privilege tests), jq (one of the two JSON paths of the Bash plugin library), python3
-// (the Python plugin example of the BPCS spec) and procps (leftover-process checks). On Debian/Ubuntu as root, missing ones are installed with apt-get;
+// (the Python plugin example of the BPCS spec), procps (leftover-process checks) and
+// ansible-inventory (ansible-core: the reference RUNE's Ansible inventory reader is compared with)
+// and groff (the man page test). On Debian/Ubuntu as root, missing ones are installed with apt-get;
 // otherwise this prints the exact command to run and fails, rather than letting tests skip.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +19,10 @@ const tools = [
   { name: 'tar', paths: ['/usr/bin/tar', '/bin/tar'], pkg: 'tar' },
   { name: 'gzip', paths: ['/usr/bin/gzip', '/bin/gzip'], pkg: 'gzip' },
   { name: 'pgrep', paths: ['/usr/bin/pgrep'], pkg: 'procps' },
+  // ansible-core, not the `ansible` package: it holds ansible-inventory without ~500 MB of collections.
+  { name: 'ansible-inventory', paths: ['/usr/bin/ansible-inventory'], pkg: 'ansible-core' },
+  // groff renders the man page in its test (warnings fail it).
+  { name: 'groff', paths: ['/usr/bin/groff'], pkg: 'groff-base' },
 ];
 
 const onPath = (name) =>

@@ -55,7 +55,7 @@ const LAZY_MODULES = {
   // TOML is parsed only when a config file exists.
   'smol-toml': ['parse', 'TomlError'],
   // YAML is read only when there is an inventory file.
-  yaml: ['isMap', 'LineCounter', 'parseDocument'],
+  yaml: ['isAlias', 'isMap', 'isScalar', 'LineCounter', 'parseDocument'],
 };
 /**
  * Lazy modules left out of the bundle and required from node_modules on first use: yaml is a

@@ -172,7 +172,7 @@ export async function buildCli(
           .option('inventory', {
             type: 'string',
             describe:
-              'Inventory file (YAML) with nodes, groups and tags (default [core] inventory)',
+              'Inventory file: RUNE YAML, or an Ansible INI/YAML inventory (default [core] inventory)',
           })
           .option('param', {
             alias: 'p',
@@ -265,8 +265,19 @@ export async function buildCli(
           .example('$0 plugin-info noop -o json', 'As JSON'),
       run(async () => (await import('./commands/plugin-info.js')).pluginInfoCommand),
     )
-    .command('config', 'Inspect the configuration', (y) =>
+    .command('config', 'Inspect or create the configuration', (y) =>
       y
+        .command(
+          'init',
+          'Write a commented starter config (~/.config/rune/config.toml or --path)',
+          (c) =>
+            c
+              .option('path', { type: 'string', describe: 'Write this file instead' })
+              .option('force', { type: 'boolean', describe: 'Replace an existing file' })
+              .example('$0 config init', 'Every key, commented out with its default')
+              .example('$0 config init --path ./rune.toml', 'A per-directory config'),
+          run(async () => (await import('./commands/config-init.js')).configInitCommand),
+        )
         .command(
           'show',
           'Print the effective configuration and the source of every value',
@@ -276,7 +287,7 @@ export async function buildCli(
               .example('$0 config show -o json', 'As JSON'),
           run(async () => (await import('./commands/config-show.js')).configShowCommand),
         )
-        .demandCommand(1, 'name a subcommand: show'),
+        .demandCommand(1, 'name a subcommand: init or show'),
     )
     .command(
       'audit',
@@ -363,7 +374,10 @@ export async function buildCli(
       'parse-numbers': false,
       'parse-positional-numbers': false,
     })
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    // RUNE_HELP_NO_WRAP: one line per entry, for the man page generator (scripts/render-man.mjs).
+    .wrap(
+      io.env.RUNE_HELP_NO_WRAP === undefined ? Math.min(110, process.stdout.columns ?? 100) : null,
+    )
     .fail((message, error) => {
       // Stop parsing here: with exitProcess(false) yargs would otherwise go on to run the command.
       if (error !== undefined && error !== null) throw error;
@@ -393,10 +407,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         return 0;
       }
     }
-    if (argv.length === 1 && argv[0] === '--version') {
-      const { CLI_VERSION } = await import('./version.js');
-      io.out(`${CLI_VERSION}\n`);
-      return 0;
+    if (argv[0] === '--version') {
+      const { versionCommand } = await import('./commands/version.js');
+      const code = versionCommand(argv.slice(1), io);
+      if (code !== null) return code;
     }
     // yargs reads a lone "-" as an unknown positional, not as the value of --params/--nodes-file.
     const stdinFlags = ['--params', '--nodes-file'];

@@ -94,12 +94,16 @@ export {
 } from './fleet/scheduler.js';
 export {
   ALL_GROUP,
+  detectInventoryFormat,
   type Inventory,
+  type InventoryFormat,
   type InventoryNode,
   type LoadInventoryOptions,
   loadInventory,
   type ParseInventoryOptions,
+  type ParseInventoryTextOptions,
   parseInventory,
+  parseInventoryText,
 } from './inventory/inventory.js';
 export { type InventoryFile, InventoryFileSchema } from './inventory/inventory-schema.js';
 export { parseNodeList, type ReadNodeListOptions, readNodeList } from './inventory/node-list.js';

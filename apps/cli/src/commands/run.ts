@@ -249,6 +249,11 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     // local transport. Unknown names fail here, before anything runs.
     const inventoryPath = args.inventory ?? loaded.config.core.inventory;
     const inventory = inventoryPath === undefined ? undefined : await loadInventory(inventoryPath);
+    // What an inventory asks for and RUNE ignores on purpose (an Ansible password, ...).
+    for (const message of inventory?.warnings ?? []) {
+      warnings.push(message);
+      if (output === 'pretty') io.err(`warning: ${message}\n`);
+    }
     const selections = [
       ...nodeSelections(args.node),
       ...(args.nodesFile === undefined ? [] : await readNodeList(args.nodesFile)),

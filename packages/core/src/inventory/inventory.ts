@@ -7,9 +7,11 @@
  * cycles between groups) are checked at load time too: a broken group is a broken file, not a
  * surprise at selection time.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
 import { isMap, LineCounter, parseDocument } from 'yaml';
+import { parseAnsibleInventory } from './ansible-inventory.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
 import {
   CONTROL_CHARACTER_RANGES,
@@ -36,7 +38,15 @@ export interface InventoryNode {
   tags: string[];
   /** Transport settings, snake_case keys (identity_file, proxy_jump, ... and `settings:` entries). */
   settings: Record<string, unknown>;
+  /**
+   * Why this node cannot be used (an Ansible entry RUNE cannot honour, e.g. another
+   * `ansible_connection`), with file and line. Selecting it fails with INVALID_INVENTORY.
+   */
+  refusal?: string;
 }
+
+/** The inventory formats RUNE reads: its own YAML, and Ansible's INI and YAML inventories. */
+export type InventoryFormat = 'rune' | 'ansible-ini' | 'ansible-yaml';
 
 /** A loaded, validated inventory. */
 export interface Inventory {
@@ -46,6 +56,10 @@ export interface Inventory {
   nodes: InventoryNode[];
   /** Group name -> member node names (resolved, in selection order), including `all`. */
   groups: ReadonlyMap<string, readonly string[]>;
+  /** The format the file was read as (absent: RUNE's own, e.g. built in code). */
+  format?: InventoryFormat;
+  /** Things in the file RUNE ignores on purpose (e.g. an Ansible password), one line each. */
+  warnings?: readonly string[];
 }
 
 /** Options of {@link parseInventory}. */
@@ -61,6 +75,10 @@ const SETTING_KEYS = [
   'host_key_checking',
   'connect_timeout_ms',
 ] as const;
+
+/** Appended to RUNE-format errors: which format the file was assumed to be in. */
+const RUNE_FORMAT_NOTE =
+  ' (read as a RUNE inventory; an Ansible inventory is INI, or YAML with a top-level all: or groups with hosts:)';
 
 interface Location {
   line: number;
@@ -83,11 +101,16 @@ function inventoryError(
     .join(':');
   const fullDetails: Record<string, unknown> = { file: file ?? null, pointer, ...details };
   if (location !== undefined) Object.assign(fullDetails, location);
-  return new RuneError('INVALID_INVENTORY', `${where}: ${pointer || '/'} ${message}`, {
-    details: fullDetails,
-    cause,
-    source: { component: 'rune-core' },
-  });
+  fullDetails.format = 'rune';
+  return new RuneError(
+    'INVALID_INVENTORY',
+    `${where}: ${pointer || '/'} ${message}${RUNE_FORMAT_NOTE}`,
+    {
+      details: fullDetails,
+      cause,
+      source: { component: 'rune-core' },
+    },
+  );
 }
 
 function pointerSegments(pointer: string): string[] {
@@ -325,7 +348,7 @@ function buildInventory(
   };
   for (const group of groupTerms.keys()) resolveGroup(group);
 
-  const inventory: Inventory = { nodes, groups: resolved };
+  const inventory: Inventory = { nodes, groups: resolved, format: 'rune' };
   if (file !== undefined) inventory.file = file;
   return inventory;
 }
@@ -334,9 +357,81 @@ function buildInventory(
 export interface LoadInventoryOptions {
   /** File reader, injectable for tests. */
   readFile?: (path: string) => Promise<string>;
+  /** Whether a directory exists (for Ansible's group_vars/ and host_vars/), injectable for tests. */
+  isDirectory?: (path: string) => Promise<boolean>;
 }
 
-/** Reads and validates an inventory file. Throws INVALID_INVENTORY when it cannot. */
+const ANSIBLE_TOP_LEVEL = /^(?:all|plugin)\s*:/m;
+
+function isAnsibleYamlShape(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const top = value as Record<string, unknown>;
+  if ('all' in top || 'plugin' in top || '_meta' in top) return true;
+  if ('nodes' in top) return false;
+  return Object.values(top).some(
+    (group) =>
+      group !== null &&
+      typeof group === 'object' &&
+      !Array.isArray(group) &&
+      ['hosts', 'children', 'vars'].some((key) => key in group),
+  );
+}
+
+/**
+ * Decides how to read an inventory file. `.ini`/`.cfg` is Ansible INI. `.yml`/`.yaml`/`.json` is
+ * YAML: Ansible's when it has a top-level `all:` (or `plugin:`), or no `nodes:` and a group
+ * mapping with `hosts:`/`children:`/`vars:`; RUNE's otherwise. Any other name (Ansible's usual
+ * `hosts`, `inventory`) is YAML when it parses to a mapping of either shape, else Ansible INI.
+ */
+export function detectInventoryFormat(path: string, text: string): InventoryFormat {
+  const extension = extname(path).toLowerCase();
+  if (extension === '.ini' || extension === '.cfg') return 'ansible-ini';
+  const document = parseDocument(text, { uniqueKeys: false });
+  let value: unknown;
+  if (document.errors.length === 0) {
+    try {
+      value = document.toJS({ maxAliasCount: 100 });
+    } catch {
+      value = undefined;
+    }
+  }
+  if (extension === '.yml' || extension === '.yaml' || extension === '.json') {
+    if (value === undefined) return ANSIBLE_TOP_LEVEL.test(text) ? 'ansible-yaml' : 'rune';
+    return isAnsibleYamlShape(value) ? 'ansible-yaml' : 'rune';
+  }
+  if (isAnsibleYamlShape(value)) return 'ansible-yaml';
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'nodes' in value)
+    return 'rune';
+  return 'ansible-ini';
+}
+
+/** Options of {@link parseInventoryText}. */
+export interface ParseInventoryTextOptions {
+  /** File name, used to detect the format and in error messages. */
+  file: string;
+  /** Skip detection and read the text as this format. */
+  format?: InventoryFormat;
+}
+
+/** Parses inventory text in any supported format (detected from the name and the text). */
+export function parseInventoryText(text: string, options: ParseInventoryTextOptions): Inventory {
+  const format = options.format ?? detectInventoryFormat(options.file, text);
+  if (format === 'rune') return parseInventory(text, { file: options.file });
+  return parseAnsibleInventory(text, { file: options.file, format });
+}
+
+async function directoryExists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads and validates an inventory file: RUNE's YAML or an Ansible INI/YAML inventory (see
+ * {@link detectInventoryFormat}). Throws INVALID_INVENTORY when it cannot.
+ */
 export async function loadInventory(
   path: string,
   options: LoadInventoryOptions = {},
@@ -357,5 +452,24 @@ export async function loadInventory(
   }
   if (text.length > MAX_INVENTORY_BYTES)
     throw inventoryError(path, '', `is larger than ${MAX_INVENTORY_BYTES} bytes`, undefined);
-  return parseInventory(text, { file: path });
+  const format = detectInventoryFormat(path, text);
+  if (format !== 'rune') {
+    // Ansible also reads group_vars/ and host_vars/ beside the inventory; RUNE does not, and
+    // ignoring them would connect with other users, ports or proxies than Ansible would.
+    const isDirectory = options.isDirectory ?? directoryExists;
+    for (const name of ['group_vars', 'host_vars']) {
+      const directory = join(dirname(path), name);
+      if (await isDirectory(directory)) {
+        throw new RuneError(
+          'INVALID_INVENTORY',
+          `${path}: ${directory} holds Ansible variables RUNE does not read; write the merged inventory to a directory without group_vars/ and host_vars/ (\`ansible-inventory -i ${basename(path)} --list --yaml > ~/rune/hosts.yml\`) and use that file (read as an Ansible ${format === 'ansible-ini' ? 'INI' : 'YAML'} inventory)`,
+          {
+            details: { file: path, format, directory, reason: 'ansible-vars-directory' },
+            source: { component: 'rune-core' },
+          },
+        );
+      }
+    }
+  }
+  return parseInventoryText(text, { file: path, format });
 }

@@ -183,6 +183,26 @@ export function selectTargets(
       { details: { selections: [...selections] }, source: { component: 'rune-core' } },
     );
   }
+  // Inventory entries RUNE cannot honour (e.g. an Ansible host with ansible_connection=winrm)
+  // fail the run before anything starts; the rest of the inventory stays selectable.
+  const refused = evaluation.names
+    .map((name) => byName.get(name))
+    .filter((node): node is InventoryNode => node?.refusal !== undefined);
+  if (refused.length > 0) {
+    const reasons = refused.map((node) => node.refusal as string);
+    throw new RuneError(
+      'INVALID_INVENTORY',
+      `${refused.length} selected node(s) cannot be used: ${reasons.join('; ')} (exclude them with !NAME)`,
+      {
+        details: {
+          file: inventory?.file ?? null,
+          format: inventory?.format ?? null,
+          refused: refused.map((node) => ({ node: node.name, reason: node.refusal })),
+        },
+        source: { component: 'rune-core' },
+      },
+    );
+  }
   return evaluation.names.map((name) => {
     const node = byName.get(name);
     return node === undefined

@@ -1,0 +1,67 @@
+import { ConfigFileSchema, loadConfig } from '@rune/core';
+import { describe, expect, it } from 'vitest';
+import { STARTER_CONFIG_TOML } from './config-template.js';
+
+const FILE = '/nonexistent/rune-starter/config.toml';
+
+function load(text: string) {
+  return loadConfig({
+    env: {},
+    home: '/nonexistent/home',
+    cwd: '/nonexistent/cwd',
+    systemConfigPath: '/nonexistent/system.toml',
+    configFile: FILE,
+    readFile: (path) => (path === FILE ? text : undefined),
+  });
+}
+
+/** `# key = value` lines: the keys the starter file shows. */
+const KEY_LINE = /^# ([a-z0-9_]+) = (.+)$/;
+
+function shownKeys(text: string): string[] {
+  const keys: string[] = [];
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[([a-z_]+)\]$/.exec(line);
+    if (header !== null) section = header[1] as string;
+    const key = KEY_LINE.exec(line);
+    if (key !== null) keys.push(`${section}.${key[1]}`);
+  }
+  return keys;
+}
+
+function schemaKeys(): string[] {
+  const sections = ConfigFileSchema.properties as unknown as Record<
+    string,
+    { properties: Record<string, unknown> }
+  >;
+  return Object.entries(sections).flatMap(([section, schema]) =>
+    Object.keys(schema.properties).map((key) => `${section}.${key}`),
+  );
+}
+
+describe('the starter config of `rune config init`', () => {
+  it('loads without errors and changes no value', () => {
+    const loaded = load(STARTER_CONFIG_TOML);
+    expect(loaded.files).toEqual([FILE]);
+    expect(Object.values(loaded.sources).every((source) => source === 'default')).toBe(true);
+  });
+
+  it('shows only real keys: with every line uncommented it is still a valid config', () => {
+    const uncommented = STARTER_CONFIG_TOML.split('\n')
+      .map((line) => (KEY_LINE.test(line) ? line.slice(2) : line))
+      .join('\n');
+    const loaded = load(uncommented);
+    const fromFile = Object.entries(loaded.sources)
+      .filter(([, source]) => source === FILE)
+      .map(([key]) => key)
+      .filter((key) => !key.startsWith('ssm.instances.'));
+    expect(fromFile.sort()).toEqual(shownKeys(STARTER_CONFIG_TOML).sort());
+  });
+
+  it('shows every key of the config schema, each once', () => {
+    const shown = shownKeys(STARTER_CONFIG_TOML);
+    expect(new Set(shown).size).toBe(shown.length);
+    expect([...shown].sort()).toEqual(schemaKeys().sort());
+  });
+});

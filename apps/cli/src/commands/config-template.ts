@@ -1,0 +1,87 @@
+/**
+ * The starter configuration `rune config init` writes. Every key of the config schema appears,
+ * commented out with its default (or an example), so the file documents itself and changes
+ * nothing until a line is uncommented. Tests check that the file loads, that uncommenting every
+ * key still gives a valid configuration, and that no schema key is missing.
+ */
+
+/** The text of the starter `config.toml`. */
+export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`rune config init\`; see docs/cli.md for every key.
+# Files are layered, later wins key by key: /etc/rune/config.toml, ~/.config/rune/config.toml,
+# ./rune.toml, then --config FILE (or RUNE_CONFIG); RUNE_<SECTION>_<KEY> variables and flags
+# override them. Lines starting with "#" are defaults or examples: uncomment to change one.
+# \`rune config show\` prints the effective value of every key and where it came from.
+
+[core]
+# Inventory: a RUNE YAML file, or an Ansible INI/YAML inventory (docs/fleet.md).
+# inventory = "~/fleet/fleet.yaml"
+# Transport for nodes that are not local (localhost uses "local").
+# default_transport = "ssh"
+# default_user = "ops"
+# Per-node plugin timeout in ms (a plugin's manifest may set its own default).
+# timeout_ms = 60000
+# Output of \`rune run\`: "pretty", "json" or "jsonl".
+# output = "pretty"
+# Defaults below live in $XDG_STATE_HOME/rune (~/.local/state/rune).
+# audit_log = "~/.local/state/rune/audit.jsonl"
+# artifact_dir = "~/.local/state/rune/artifacts"
+
+[execution]
+# "ship": send the plugin (verified by sha256) with every run; "preinstalled": run the copy
+# already on the node under [remote_plugins] base_dir.
+# deploy_mode = "ship"
+# Nodes run at once.
+# concurrency = 50
+# Output kept per node: the first max_stdout_bytes of stdout, the last max_stderr_bytes of stderr.
+# max_stdout_bytes = 1048576
+# max_stderr_bytes = 65536
+# Run every plugin as this user through non-interactive sudo (sudo -n).
+# run_as = "root"
+# Download the artifacts plugins declare.
+# fetch_artifacts = false
+
+[plugins]
+# Site plugins on this machine (lowest precedence after the user's and the built-in ones).
+# plugin_dir = "/opt/rune/plugins"
+
+[remote_plugins]
+# Where preinstalled plugins live on the nodes (deploy_mode = "preinstalled").
+# base_dir = "/opt/rune/plugins"
+
+[ssh]
+# user = "ops"
+# port = 22
+# identity_files = ["~/.ssh/id_ed25519"]
+# Extra known_hosts files, read besides ~/.ssh/known_hosts.
+# known_hosts_files = ["~/fleet/known_hosts"]
+# "strict": an unknown or changed host key executes nothing; "accept-new" records new keys;
+# "off" verifies nothing (loud and audited).
+# host_key_checking = "strict"
+# connect_timeout_ms = 10000
+# keepalive_interval_ms = 15000
+# use_agent = true
+# Honour ~/.ssh/config (HostName, User, Port, IdentityFile, ProxyJump).
+# use_ssh_config = true
+# ssh_config_file = "~/.ssh/config"
+# proxy_jump = "ops@bastion.example.com:22"
+# max_sessions_per_connection = 8
+# Environment variable holding the passphrase of an encrypted key.
+# passphrase_env = "RUNE_SSH_PASSPHRASE"
+# The per-user private plugin cache on the nodes.
+# remote_cache_dir = "~/.cache/rune/plugins"
+
+[ssm]
+# region = "eu-west-1"
+# profile = "ops"
+# endpoint = "http://127.0.0.1:4566"
+# Full output needs an S3 bucket (GetCommandInvocation returns only the first 24,000 characters).
+# output_s3_bucket = "my-rune-output"
+# output_s3_prefix = "rune/"
+# poll_interval_ms = 1000
+# max_attempts = 10
+# SSM executionTimeout in seconds.
+# execution_timeout_s = 3600
+# remote_cache_dir = "/var/lib/rune/plugins"
+# Node name -> instance id, so --node web01 --use-ssm reaches i-...
+# instances = { web01 = "i-0123456789abcdef0" }
+`;
