@@ -283,7 +283,10 @@ describe('the installed commands, run from the prefix', () => {
   it('rune --version prints the CLI version', async () => {
     const result = await installed('rune', ['--version']);
     expect(result.code, show(result)).toBe(0);
-    expect(result.stdout.trim()).toBe(packageJson('apps/cli').version);
+    const [first, ...rest] = result.stdout.trim().split('\n');
+    expect(first).toBe(`rune ${packageJson('apps/cli').version}`);
+    // The versions of the packages it was built with travel in the tarball (dist/versions.json).
+    expect(rest.join('\n')).toContain(`@rune/core`);
   });
 
   it('rune list-actions lists the built-in plugins', async () => {

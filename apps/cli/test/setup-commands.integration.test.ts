@@ -143,7 +143,7 @@ describe('the man page', () => {
       files?: string[];
     };
     expect(pkg.man).toEqual(['./dist/rune.1']);
-    expect(pkg.files).toContain('dist');
+    expect(pkg.files).toContain('dist/rune.1');
     expect(existsSync(MAN_PAGE)).toBe(true);
   });
 

@@ -48,6 +48,12 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Where preinstalled plugins live on the nodes (deploy_mode = "preinstalled").
 # base_dir = "/opt/rune/plugins"
 
+[audit]
+# The Ed25519 key that signs audit records (created 0600 on first use; keep it outside the log).
+# key_file = "~/.config/rune/audit-key.pem"
+# How long to wait for an audit lock held by a live rune process.
+# lock_timeout_ms = 5000
+
 [ssh]
 # user = "ops"
 # port = 22
@@ -58,9 +64,12 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # "off" verifies nothing (loud and audited).
 # host_key_checking = "strict"
 # connect_timeout_ms = 10000
-# keepalive_interval_ms = 15000
+# SSH keepalive (0 = off); after keepalive_count_max unanswered ones a silent host is
+# CONNECTION_LOST. Unset, ~/.ssh/config ServerAliveInterval/ServerAliveCountMax decide.
+# keepalive_interval_ms = 5000
+# keepalive_count_max = 3
 # use_agent = true
-# Honour ~/.ssh/config (HostName, User, Port, IdentityFile, ProxyJump).
+# Honour ~/.ssh/config as OpenSSH reads it (Include, Host/Match, known_hosts files, ...).
 # use_ssh_config = true
 # ssh_config_file = "~/.ssh/config"
 # proxy_jump = "ops@bastion.example.com:22"
