@@ -369,7 +369,8 @@ describe('documented commands', () => {
   for (const doc of all) {
     const commandCount = doc.steps.filter((step) => step.kind === 'command').length;
     if (commandCount === 0) continue;
-    it(`${doc.file}: every command works as written`, async () => {
+    // rune-plugin-test on plugins/builtin runs shellcheck and every case: the slowest document.
+    it(`${doc.file}: every command works as written`, { timeout: 600_000 }, async () => {
       const docSandbox = createDocSandbox();
       sandboxes.push(docSandbox);
       const failures: string[] = [];
