@@ -82,6 +82,25 @@ groups:
   web: ["tag:web"]
 `;
 
+const ROTATE_TOKEN_MANIFEST = JSON.stringify({
+  schema_version: 'mrs_v1',
+  name: 'rotate-token',
+  version: '1.0.0',
+  description: 'docs/ssm.md example: a plugin with a sensitive parameter',
+  parameters: {
+    type: 'object',
+    properties: { token: { type: 'string', sensitive: true } },
+    required: ['token'],
+  },
+  tags: ['test'],
+  requirements: { commands: [], privilege: 'user' },
+  timeout_ms: 10000,
+  idempotent: true,
+  supports_dry_run: false,
+  dangerous: false,
+  accepts: ['rcs_v1'],
+});
+
 const DANGEROUS_ACTIONS = readdirSync(join(REPO, 'plugins/builtin'))
   .filter((name) => name.endsWith('.manifest.json'))
   .map(
@@ -99,6 +118,8 @@ interface DocCommand {
   file: string;
   line: number;
   text: string;
+  /** The EPS code of a console example whose shown output is `error CODE: ...`. */
+  expectedError?: string;
 }
 
 /** A file the document defines, written into the sandbox when the reader reaches it. */
@@ -194,7 +215,16 @@ function extractDocSteps(file: string, markdown: string): DocStep[] {
       }
       const command = stripComment(text).trim();
       if (command === '' || !COMMAND_WORD.test(command)) continue;
-      steps.push({ kind: 'command', command: { file, line: lineNumber, text: command } });
+      const shownError = console ? /^error ([A-Z_]+):/.exec(body[row] ?? '') : null;
+      steps.push({
+        kind: 'command',
+        command: {
+          file,
+          line: lineNumber,
+          text: command,
+          ...(shownError === null ? {} : { expectedError: shownError[1]! }),
+        },
+      });
     }
   }
   return steps;
@@ -267,6 +297,11 @@ function createDocSandbox(): DocSandbox {
   mkdirSync(join(work, 'alerts'));
   writeFileSync(join(work, 'alerts', 'web1'), 'disk usage above 90% on /\n');
   symlinkSync(join(REPO, 'plugins'), join(work, 'plugins'));
+  // docs/ssm.md's example of a plugin with a sensitive parameter; refused while planning, so
+  // its script never runs.
+  writeFileSync(join(sandbox.pluginDir, 'rotate-token.manifest.json'), ROTATE_TOKEN_MANIFEST);
+  writeFileSync(join(sandbox.pluginDir, 'rotate-token.sh'), '#!/bin/sh\nexit 70\n');
+  chmodSync(join(sandbox.pluginDir, 'rotate-token.sh'), 0o755);
 
   const bash = (command: string): Promise<BashResult> =>
     new Promise((resolve) => {
@@ -398,7 +433,13 @@ describe('documented commands', () => {
           .filter((line) => line !== '')
           .map((line) => JSON.parse(line) as { argv: string[]; dryRunAdded: boolean });
         const problems = invocations.flatMap((invocation) => argvProblems(invocation.argv));
-        if (result.code !== 0) {
+        const shown = command.expectedError;
+        if (shown !== undefined) {
+          if (result.code === 0 || !`${result.stderr}${result.stdout}`.includes(`error ${shown}:`))
+            problems.push(
+              `the document shows error ${shown}; got exit ${result.code}:\n    ${result.stderr.trim()}`,
+            );
+        } else if (result.code !== 0) {
           const output = `${result.stderr}${result.stdout}`
             .trim()
             .split('\n')
