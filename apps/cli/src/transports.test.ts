@@ -90,6 +90,14 @@ describe('transport options from config', () => {
     });
   });
 
+  it('names the config file to edit for SSM settings: the last file read, else the user file', () => {
+    expect(ssmTransportOptions(loaded)).toMatchObject({ configFile: '/w/rune.toml' });
+    const none = loadConfig({ env: {}, home: '/home/op', cwd: '/w', readFile: () => undefined });
+    expect(ssmTransportOptions(none)).toMatchObject({
+      configFile: '/home/op/.config/rune/config.toml',
+    });
+  });
+
   it('creates the SSH transport with a TTY passphrase prompt', async () => {
     const providers = remoteTransportProviders(load(''), {});
     const ssh = providers.ssh;

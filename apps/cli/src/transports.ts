@@ -9,6 +9,7 @@
  * must not override a `Port` in ~/.ssh/config. An empty `known_hosts_files` means the OpenSSH
  * default files. Encrypted keys without a passphrase variable are unlocked on the TTY.
  */
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
   DEFAULT_CONFIG_VALUES,
@@ -98,6 +99,16 @@ export function sshTransportOptions(
   });
 }
 
+/**
+ * The config file an error about a missing setting should name: the last file read (the one
+ * with the highest precedence, e.g. `RUNE_CONFIG=./rune.toml`), else the user's config file.
+ * Undefined without a `LoadedConfig`, where the transport names the usual locations itself.
+ */
+function configFileToEdit(input: TransportConfigInput): string | undefined {
+  if (!('files' in input && 'dirs' in input)) return undefined;
+  return input.files.at(-1) ?? join(input.dirs.configHome, 'rune', 'config.toml');
+}
+
 /** Options for `createSsmTransport` from the effective config. */
 export function ssmTransportOptions(
   input: TransportConfigInput,
@@ -107,6 +118,7 @@ export function ssmTransportOptions(
   const ssm = config.ssm;
   return compact({
     region: ssm.region,
+    configFile: configFileToEdit(input),
     profile: ssm.profile,
     endpoint: ssm.endpoint,
     outputS3Bucket: ssm.output_s3_bucket,

@@ -70,6 +70,20 @@ export interface AwsErrorContext {
   node?: string;
   instanceId?: string;
   traceId?: string;
+  /**
+   * The RUNE configuration file an operator should edit for a missing setting (the transport's
+   * `configFile` option); errors about a missing region name it with the key to set.
+   */
+  configFile?: string;
+}
+
+/**
+ * Where to set the region, for the "no region" error: the INVALID_CONFIG hint says "fix the file
+ * and key named above", so the message must name a file and a key, not only AWS_REGION.
+ */
+function regionAdvice(configFile: string | undefined): string {
+  const file = configFile ?? 'your RUNE config file (~/.config/rune/config.toml or ./rune.toml)';
+  return `No AWS region for SSM: set region = "<aws-region>" in the [ssm] section of ${file}, or export AWS_REGION`;
 }
 
 /** Maps anything the SDK threw during `operation` to a RuneError with a precise code. */
@@ -105,7 +119,9 @@ export function toRuneError(error: unknown, context: AwsErrorContext): RuneError
     text = `SSM rejected the command as too large: ${message}`;
   } else if (/region is missing/i.test(message)) {
     code = 'INVALID_CONFIG';
-    text = 'No AWS region: set [ssm] region or AWS_REGION';
+    text = regionAdvice(context.configFile);
+    details.config_file = context.configFile ?? null;
+    details.config_key = 'ssm.region';
   } else if (network !== undefined) {
     code = NETWORK[network]!;
     details.network_error = network;

@@ -243,6 +243,26 @@ describe('toRuneError', () => {
     expect(error.details).toMatchObject({ aws_error: name, operation: 'SendCommand' });
   });
 
+  it('names the config file, the [ssm] region key and AWS_REGION when the region is missing', () => {
+    const missing = new Error('Region is missing');
+    const error = toRuneError(missing, {
+      operation: 'DescribeInstanceInformation',
+      configFile: '/home/op/.config/rune/config.toml',
+    });
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toBe(
+      'No AWS region for SSM: set region = "<aws-region>" in the [ssm] section of /home/op/.config/rune/config.toml, or export AWS_REGION',
+    );
+    expect(error.details).toMatchObject({
+      config_file: '/home/op/.config/rune/config.toml',
+      config_key: 'ssm.region',
+    });
+    const unnamed = toRuneError(missing, { operation: 'SendCommand' });
+    expect(unnamed.message).toContain('~/.config/rune/config.toml or ./rune.toml');
+    expect(unnamed.message).toContain('[ssm] section');
+    expect(unnamed.message).toContain('AWS_REGION');
+  });
+
   it('maps network errors from the SDK', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     expect(toRuneError(refused, { operation: 'SendCommand' }).code).toBe('CONNECTION_REFUSED');

@@ -108,6 +108,11 @@ const WRAPPER_RESERVE_BYTES = 16 * 1024;
 export interface SsmTransportOptions {
   /** AWS region (`[ssm] region`); otherwise the SDK's chain (AWS_REGION, profile). */
   region?: string;
+  /**
+   * The RUNE configuration file to name when a setting such as the region is missing (the CLI
+   * passes the file the operator uses); without it, errors name the usual config locations.
+   */
+  configFile?: string;
   /** Shared-config profile (`[ssm] profile`). */
   profile?: string;
   /** API endpoint override (`[ssm] endpoint`), e.g. a local `rune-ssm-endpoint`. */
@@ -416,6 +421,7 @@ class SsmTransport implements Transport {
         operation: 'SendCommand',
         node,
         instanceId,
+        configFile: this.options.configFile,
         traceId: request.traceId,
       });
     }
@@ -454,6 +460,7 @@ class SsmTransport implements Transport {
         operation: 'DescribeInstanceInformation',
         node,
         instanceId,
+        configFile: this.options.configFile,
         traceId,
       });
     }
