@@ -169,8 +169,8 @@ function extractDocSteps(file: string, markdown: string): DocStep[] {
     const body = lines.slice(start, end);
     index = end + 1;
 
-    const pathComment = /^#\s+(~\/\S+|[\w.-]+\.(?:ya?ml|toml))(\s|$)/.exec(body[0] ?? '');
-    if (['yaml', 'yml', 'toml'].includes(lang) && pathComment !== null) {
+    const pathComment = /^#\s+(~\/\S+|[\w.-]+\.(?:ya?ml|toml|ini|cfg))(\s|$)/.exec(body[0] ?? '');
+    if (['yaml', 'yml', 'toml', 'ini'].includes(lang) && pathComment !== null) {
       steps.push({
         kind: 'file',
         docFile: { file, line: start + 1, path: pathComment[1]!, content: `${body.join('\n')}\n` },
