@@ -69,6 +69,7 @@ export {
   resolveXdgDirs,
   type XdgDirs,
 } from './config/xdg-dirs.js';
+export { createRunEventBuffer, type RunEventBuffer } from './events/run-event-buffer.js';
 export {
   DEFAULT_CONCURRENCY,
   type FailureBudget,
@@ -186,7 +187,10 @@ export {
   type RuneOptions,
   type RuneRunOptions,
   type RuneRunOutcome,
+  type RunHandle,
+  type RunHandleOutcome,
   type RunReport,
+  runStatus,
 } from './rune.js';
 export { interruptedResult, notStartedResult } from './transport/interrupted-result.js';
 export {
