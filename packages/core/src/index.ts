@@ -69,7 +69,11 @@ export {
   resolveXdgDirs,
   type XdgDirs,
 } from './config/xdg-dirs.js';
-export { createRunEventBuffer, type RunEventBuffer } from './events/run-event-buffer.js';
+export {
+  createRunEventBuffer,
+  type RunEventBuffer,
+  type RuneRunEvent,
+} from './events/run-event-buffer.js';
 export {
   DEFAULT_CONCURRENCY,
   type FailureBudget,

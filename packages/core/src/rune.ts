@@ -30,7 +30,7 @@ import {
 import type { ConfigFile } from './config/config-schema.js';
 import { type LoadedConfig, loadConfig } from './config/load-config.js';
 import type { EnvironmentOptions } from './config/xdg-dirs.js';
-import { createRunEventBuffer } from './events/run-event-buffer.js';
+import { createRunEventBuffer, type RuneRunEvent } from './events/run-event-buffer.js';
 import { fleetPolicyRecord } from './fleet/policy.js';
 import {
   aggregateExitCode,
@@ -151,7 +151,7 @@ export interface RunHandle {
    * any number of consumers may iterate at once: the handle keeps all `2 × nodes + 2` events for
    * as long as it is referenced. An iteration ends after run-end. Treat events as read-only.
    */
-  readonly events: AsyncIterable<RunEvent>;
+  readonly events: AsyncIterable<RuneRunEvent>;
   /** Resolves when the run ended (after run-end was emitted). */
   readonly result: Promise<RunHandleOutcome>;
   /**

@@ -1,11 +1,10 @@
-import type { RunEvent } from '@rune/protocol';
 import { describe, expect, it } from 'vitest';
-import { createRunEventBuffer } from './run-event-buffer.js';
+import { createRunEventBuffer, type RuneRunEvent } from './run-event-buffer.js';
 
 // The buffer never looks inside an event: a seq number is enough to tell them apart.
-const event = (seq: number): RunEvent => ({ seq }) as unknown as RunEvent;
+const event = (seq: number): RuneRunEvent => ({ seq }) as unknown as RuneRunEvent;
 
-async function drain(events: AsyncIterable<RunEvent>): Promise<number[]> {
+async function drain(events: AsyncIterable<RuneRunEvent>): Promise<number[]> {
   const seqs: number[] = [];
   for await (const item of events) seqs.push(item.seq);
   return seqs;

@@ -8,23 +8,33 @@
  * run after starting it, a second SSE client) must still see all of them. The buffer lives as
  * long as the run handle that owns it.
  */
-import type { RunEvent } from '@rune/protocol';
+import type { NodeEndEvent, RunEvent } from '@rune/protocol';
+import type { NodeRunResult } from '../mediator/execute-plan.js';
+
+/**
+ * A run v1 event as core emits it: a protocol {@link RunEvent} whose node-end carries core's
+ * {@link NodeRunResult} (the same members; `containment` always present). Assignable to
+ * `RunEvent`, so every protocol validator and consumer takes it.
+ */
+export type RuneRunEvent =
+  | Exclude<RunEvent, NodeEndEvent>
+  | (Omit<NodeEndEvent, 'result'> & { result: NodeRunResult });
 
 /** The writing side of a {@link RunEventBuffer}, kept by the code that runs the run. */
 export interface RunEventBuffer {
   /** Every consumer sees the events in this order. Ignored after {@link RunEventBuffer.close}. */
-  push(event: RunEvent): void;
+  push(event: RuneRunEvent): void;
   /** No more events: iterators end once they have read everything before this. Idempotent. */
   close(): void;
   /** The events so far, in order (a copy). */
-  snapshot(): RunEvent[];
+  snapshot(): RuneRunEvent[];
   /** An async iterable over every event, from the first; each iteration has its own cursor. */
-  readonly events: AsyncIterable<RunEvent>;
+  readonly events: AsyncIterable<RuneRunEvent>;
 }
 
 /** Creates an empty, open {@link RunEventBuffer}. */
 export function createRunEventBuffer(): RunEventBuffer {
-  const buffered: RunEvent[] = [];
+  const buffered: RuneRunEvent[] = [];
   let closed = false;
   // Consumers that caught up wait for the next push (or close) on one shared promise.
   let wake: () => void = () => undefined;
@@ -39,12 +49,12 @@ export function createRunEventBuffer(): RunEventBuffer {
     resolve();
   };
 
-  const events: AsyncIterable<RunEvent> = {
-    [Symbol.asyncIterator](): AsyncIterator<RunEvent> {
+  const events: AsyncIterable<RuneRunEvent> = {
+    [Symbol.asyncIterator](): AsyncIterator<RuneRunEvent> {
       let cursor = 0;
       let stopped = false;
       return {
-        async next(): Promise<IteratorResult<RunEvent>> {
+        async next(): Promise<IteratorResult<RuneRunEvent>> {
           for (;;) {
             if (stopped) return { done: true, value: undefined };
             const event = buffered[cursor];
@@ -56,7 +66,7 @@ export function createRunEventBuffer(): RunEventBuffer {
             await next;
           }
         },
-        async return(): Promise<IteratorResult<RunEvent>> {
+        async return(): Promise<IteratorResult<RuneRunEvent>> {
           // A consumer that breaks out stops reading; the run and other consumers go on.
           stopped = true;
           return { done: true, value: undefined };
