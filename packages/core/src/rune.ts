@@ -14,7 +14,6 @@ import { hostname } from 'node:os';
 import type {
   EpsError,
   RcsSender,
-  RunEvent,
   RunEventType,
   RunSummary,
   TerminalRunStatus,
