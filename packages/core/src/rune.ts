@@ -552,7 +552,10 @@ export function createRune(options: RuneOptions = {}): Rune {
           ...header('run-end'),
           status,
           exit_code: outcome.summary.exit_code,
-          summary: outcome.summary,
+          // run v1 requires a summary's exit code to be 0 when every node succeeded, but an
+          // unwritten outcome record makes it 70: that run-end carries no summary (the node-end
+          // events hold every result) until the protocol has a rule for this case.
+          summary: status === 'interrupted' ? null : outcome.summary,
           error: runError,
         });
         return {

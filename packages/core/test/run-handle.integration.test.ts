@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { type RunEvent, RuneError, validateRunEventStream } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AuditSink,
   createLocalTransport,
+  createMemoryAuditSink,
   createRune,
   type PlanRequest,
   type Rune,
@@ -221,6 +223,40 @@ describe('rune.start(): the run handle', () => {
     const end = events.at(-1);
     expect(end?.type === 'run-end' && end.status).toBe('cancelled');
     for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
+  });
+
+  it('an outcome record that cannot be written: results kept, run-end interrupted with AUDIT_WRITE_FAILED', async () => {
+    const memory = createMemoryAuditSink();
+    const sink: AuditSink = {
+      append: (entry) =>
+        entry.event === 'run'
+          ? Promise.reject(new RuneError('AUDIT_WRITE_FAILED', 'disk full (test sink)'))
+          : memory.append(entry),
+    };
+    const audited = createRune({
+      env: fx.env,
+      home: fx.home,
+      cwd: fx.root,
+      auditSink: sink,
+      pluginSources: [{ kind: 'user', dir: fx.pluginDir }],
+      transports: {
+        local: () =>
+          createLocalTransport({ env: fx.env, killGraceMs: 300, isLocalNode: () => true }),
+      },
+    });
+    try {
+      const handle = await audited.start(probe(['ok01', 'ok02']));
+      const events = checkStream(await collect(handle.events));
+      const outcome = await handle.result;
+      expect(events.filter((event) => event.type === 'node-end')).toHaveLength(2);
+      const end = events.at(-1);
+      if (end?.type !== 'run-end') throw new Error('no run-end');
+      expect(end).toMatchObject({ status: 'interrupted', exit_code: 70, summary: null });
+      expect(end.error?.code).toBe('AUDIT_WRITE_FAILED');
+      expect(outcome.audit.outcomes_missing.sort()).toEqual(['ok01', 'ok02']);
+    } finally {
+      await audited.close();
+    }
   });
 
   it('refuses a dry run (nothing to start) and keeps plan refusals as they are', async () => {
