@@ -70,6 +70,11 @@ export {
   type XdgDirs,
 } from './config/xdg-dirs.js';
 export {
+  createRunEventBuffer,
+  type RunEventBuffer,
+  type RuneRunEvent,
+} from './events/run-event-buffer.js';
+export {
   DEFAULT_CONCURRENCY,
   type FailureBudget,
   type FleetPolicy,
@@ -186,7 +191,10 @@ export {
   type RuneOptions,
   type RuneRunOptions,
   type RuneRunOutcome,
+  type RunHandle,
+  type RunHandleOutcome,
   type RunReport,
+  runStatus,
 } from './rune.js';
 export { interruptedResult, notStartedResult } from './transport/interrupted-result.js';
 export {

@@ -9,10 +9,16 @@
  * not drop the results (the plugin already ran): the run report carries AUDIT_WRITE_FAILED and
  * its exit code. Dry runs and refusals write one record each.
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { EpsError, RcsSender } from '@rune/protocol';
-import { RuneError } from '@rune/protocol';
+import type {
+  EpsError,
+  RcsSender,
+  RunEventType,
+  RunSummary,
+  TerminalRunStatus,
+} from '@rune/protocol';
+import { RUN_EVENT_V1, RuneError } from '@rune/protocol';
 import {
   type AuditEntry,
   type AuditSink,
@@ -23,6 +29,7 @@ import {
 import type { ConfigFile } from './config/config-schema.js';
 import { type LoadedConfig, loadConfig } from './config/load-config.js';
 import type { EnvironmentOptions } from './config/xdg-dirs.js';
+import { createRunEventBuffer, type RuneRunEvent } from './events/run-event-buffer.js';
 import { fleetPolicyRecord } from './fleet/policy.js';
 import {
   aggregateExitCode,
@@ -42,6 +49,7 @@ import {
   newTraceId,
   type PlanRequest,
   planRun,
+  redactPlan,
   targetName,
 } from './orchestrator/plan-run.js';
 import { redactParameters } from './orchestrator/resolve-parameters.js';
@@ -115,6 +123,44 @@ export interface RuneRunOutcome extends RunOutcome {
   audit: RunAuditReport;
 }
 
+/** The final outcome of a run started with {@link Rune.start}: the outcome, its id and status. */
+export interface RunHandleOutcome extends RuneRunOutcome {
+  /** The run id: the audit `run_id` and every event's `run_id`. */
+  id: string;
+  /** The status of the run-end event (`succeeded`, `failed`, `partial`, `cancelled`, ...). */
+  status: TerminalRunStatus;
+}
+
+/**
+ * A run in progress, returned by {@link Rune.start} once the run is planned and its intent record
+ * is durable. Nothing about it throws: `result` resolves with every node's result (it rejects only
+ * when a caller's `onNodeStart`/`onNodeResult` callback threw, which is a bug in the caller).
+ */
+export interface RunHandle {
+  /** A fresh lowercase UUID: the `run_id` of the audit records and of every event. */
+  readonly id: string;
+  /** The trace id of the run (RCS requests, EPS errors, audit records). */
+  readonly traceId: string;
+  /** The plan being executed (sensitive values in clear; the run-start event carries it redacted). */
+  readonly plan: ExecutionPlan;
+  /**
+   * The run's protocol events (`@rune/protocol` run v1) in order: run-start, node-start when a
+   * node starts, node-end for every planned node (also skipped and cancelled ones), run-end; seq
+   * from 1 without gaps. Every iteration starts at the first event, however late it begins, and
+   * any number of consumers may iterate at once: the handle keeps all `2 × nodes + 2` events for
+   * as long as it is referenced. An iteration ends after run-end. Treat events as read-only.
+   */
+  readonly events: AsyncIterable<RuneRunEvent>;
+  /** Resolves when the run ended (after run-end was emitted). */
+  readonly result: Promise<RunHandleOutcome>;
+  /**
+   * Cancels the run like Ctrl-C: no new node starts, running plugins are killed (with everything
+   * they started), unstarted nodes end skipped with RUN_CANCELLED. Idempotent; a no-op once the
+   * run has ended. `reason` becomes the message of the run-end error.
+   */
+  cancel(reason?: string): void;
+}
+
 /** What {@link Rune.run} returns: the plan, and the outcome unless it was a dry run. */
 export interface RunReport {
   plan: ExecutionPlan;
@@ -169,6 +215,16 @@ export interface Rune {
   /** plan() then, unless `request.dryRun`, execute(). A dry run is audited as one record. */
   run(request: PlanRequest, options?: RuneRunOptions): Promise<RunReport>;
   /**
+   * Plans a request and starts it: resolves with a {@link RunHandle} once the intent record is
+   * durable, while the nodes run. Throws what {@link Rune.plan} throws (refusals, audited),
+   * AUDIT_WRITE_FAILED when the intent cannot be written (nothing is sent), and INVALID_ARGUMENT
+   * for a dry run (use {@link Rune.plan} or {@link Rune.run}: a dry run has no events).
+   * `options.onPlan` is not called (the handle carries the plan).
+   */
+  start(request: PlanRequest, options?: RuneRunOptions): Promise<RunHandle>;
+  /** Like {@link Rune.start} for a plan made with {@link Rune.plan}. */
+  startPlan(plan: ExecutionPlan, options?: RuneRunOptions): Promise<RunHandle>;
+  /**
    * Audits a refusal that happened before {@link Rune.plan} could run (e.g. a malformed flag in
    * a front end): one record with node null.
    */
@@ -178,6 +234,32 @@ export interface Rune {
   ): Promise<void>;
   /** Closes every transport. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The members every run event starts with. */
+interface RunEventHeader<T extends RunEventType> {
+  schema_version: typeof RUN_EVENT_V1;
+  seq: number;
+  run_id: string;
+  trace_id: string;
+  type: T;
+  timestamp: string;
+}
+
+/**
+ * The run-end status of a finished run (specs/run-v1.md, "Run status"). A cancelled run that
+ * still ended with exit code 0 (every node had finished) succeeded. An exit code that is not 0
+ * although every node succeeded comes from an outcome record that could not be written: the
+ * protocol has no status for "ran, but not fully audited", so it is `interrupted`, with the
+ * AUDIT_WRITE_FAILED error.
+ */
+export function runStatus(summary: RunSummary, cancelled: boolean): TerminalRunStatus {
+  if (summary.exit_code === 0) return 'succeeded';
+  if (cancelled) return 'cancelled';
+  const succeeded = summary.succeeded + summary.partial;
+  if (succeeded === 0) return 'failed';
+  if (summary.failed + summary.skipped > 0) return 'partial';
+  return 'interrupted';
 }
 
 /** Creates the RUNE facade. Throws INVALID_CONFIG when the configuration is invalid. */
@@ -312,8 +394,9 @@ export function createRune(options: RuneOptions = {}): Rune {
       }
     },
 
-    async execute(plan, runOptions = {}) {
-      const runId = randomBytes(16).toString('hex');
+    async startPlan(plan, runOptions = {}) {
+      // The run id is a UUID because run events and the run-result document require one.
+      const runId = randomUUID();
       const params = redactParameters(plan.parameters, plan.sensitive_parameters);
       const fleetPolicy = fleetPolicyRecord({
         ...runOptions.policy,
@@ -352,75 +435,188 @@ export function createRune(options: RuneOptions = {}): Rune {
           },
         );
       }
+      const buffer = createRunEventBuffer();
+      let seq = 0;
+      const header = <T extends RunEventType>(type: T): RunEventHeader<T> => ({
+        schema_version: RUN_EVENT_V1,
+        seq: ++seq,
+        run_id: runId,
+        trace_id: plan.trace_id,
+        type,
+        timestamp: now().toISOString(),
+      });
+      buffer.push({ ...header('run-start'), plan: redactPlan(plan) });
+
+      // Our own controller, so that cancel() works whether or not the caller passed a signal.
+      const controller = new AbortController();
+      const external = runOptions.signal;
+      const forward = (): void => {
+        if (!controller.signal.aborted) controller.abort(external?.reason);
+      };
+      if (external?.aborted) forward();
+      else external?.addEventListener('abort', forward, { once: true });
+      let cancelReason: string | undefined;
+      let ended = false;
+      const cancel = (reason?: string): void => {
+        if (ended || controller.signal.aborted) return;
+        cancelReason = reason;
+        controller.abort(
+          new RuneError('RUN_CANCELLED', reason ?? 'the run was cancelled', {
+            source: { component: 'rune-core', action: plan.action },
+            traceId: plan.trace_id,
+          }),
+        );
+      };
+
       let recorded = 0;
       const missing: string[] = [];
       const failures: RuneError[] = [];
-      const outcome = await executePlan(plan, {
-        transports,
-        ...(runOptions.signal === undefined ? {} : { signal: runOptions.signal }),
-        ...(runOptions.policy === undefined ? {} : { policy: runOptions.policy }),
-        ...(runOptions.onNodeStart === undefined ? {} : { onNodeStart: runOptions.onNodeStart }),
-        onNodeResult: async (result, index) => {
-          try {
-            await audit.append({
-              event: 'run',
-              run_id: runId,
-              operator,
-              action: plan.action,
-              plugin: pluginFacts(plan),
-              node: result.node,
-              transport: result.transport,
-              status: result.status,
-              error_code: result.error?.code ?? null,
-              error_message: result.error?.message ?? null,
-              duration_ms: result.duration_ms,
-              trace_id: plan.trace_id,
-              params,
-              metadata: { ...result.metadata, fleet_policy: fleetPolicy },
+      const finish = async (): Promise<RunHandleOutcome> => {
+        const outcome = await executePlan(plan, {
+          transports,
+          signal: controller.signal,
+          ...(runOptions.policy === undefined ? {} : { policy: runOptions.policy }),
+          onNodeStart: (node, index) => {
+            buffer.push({
+              ...header('node-start'),
+              node: node.target.name,
+              transport: node.transport,
+              message_id: node.request.message_metadata.message_id,
             });
-            recorded++;
-          } catch (error) {
-            // The plugin already ran: its result is kept and the failure reported with it.
-            missing.push(result.node);
-            failures.push(RuneError.from(error, 'AUDIT_WRITE_FAILED'));
-          }
-          runOptions.onNodeResult?.(result, index);
-        },
-      });
-      let auditError: EpsError | null = null;
-      const firstFailure = failures[0];
-      if (firstFailure !== undefined) {
-        const error = new RuneError(
-          'AUDIT_WRITE_FAILED',
-          `the outcome of ${missing.length} node(s) (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}) could not be written to the audit log (${firstFailure.message}); the plugin ran and its results are reported here, but the log holds only the intent record (run ${runId}) for them`,
-          {
-            cause: firstFailure,
-            traceId: plan.trace_id,
-            source: { component: 'rune-core', action: plan.action },
-            details: {
-              ...firstFailure.details,
-              phase: 'outcome',
-              run_id: runId,
-              nodes: missing.slice(0, 100),
-            },
+            runOptions.onNodeStart?.(node, index);
           },
-        );
-        auditError = error.toJSON();
-        outcome.summary.exit_code = aggregateExitCode([
-          ...outcome.nodes,
-          { exit_code: error.exitCode },
-        ]);
-      }
-      return {
-        ...outcome,
-        audit: {
-          run_id: runId,
-          intent: { seq: intent.seq ?? null, hash: intent.hash },
-          outcomes_recorded: recorded,
-          outcomes_missing: missing,
-          error: auditError,
-        },
+          onNodeResult: async (result, index) => {
+            try {
+              await audit.append({
+                event: 'run',
+                run_id: runId,
+                operator,
+                action: plan.action,
+                plugin: pluginFacts(plan),
+                node: result.node,
+                transport: result.transport,
+                status: result.status,
+                error_code: result.error?.code ?? null,
+                error_message: result.error?.message ?? null,
+                duration_ms: result.duration_ms,
+                trace_id: plan.trace_id,
+                params,
+                metadata: { ...result.metadata, fleet_policy: fleetPolicy },
+              });
+              recorded++;
+            } catch (error) {
+              // The plugin already ran: its result is kept and the failure reported with it.
+              missing.push(result.node);
+              failures.push(RuneError.from(error, 'AUDIT_WRITE_FAILED'));
+            }
+            // After its audit record, before the caller's callback (which may throw).
+            buffer.push({ ...header('node-end'), result });
+            runOptions.onNodeResult?.(result, index);
+          },
+        });
+        let auditError: EpsError | null = null;
+        const firstFailure = failures[0];
+        if (firstFailure !== undefined) {
+          const error = new RuneError(
+            'AUDIT_WRITE_FAILED',
+            `the outcome of ${missing.length} node(s) (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}) could not be written to the audit log (${firstFailure.message}); the plugin ran and its results are reported here, but the log holds only the intent record (run ${runId}) for them`,
+            {
+              cause: firstFailure,
+              traceId: plan.trace_id,
+              source: { component: 'rune-core', action: plan.action },
+              details: {
+                ...firstFailure.details,
+                phase: 'outcome',
+                run_id: runId,
+                nodes: missing.slice(0, 100),
+              },
+            },
+          );
+          auditError = error.toJSON();
+          outcome.summary.exit_code = aggregateExitCode([
+            ...outcome.nodes,
+            { exit_code: error.exitCode },
+          ]);
+        }
+        const cancelled = controller.signal.aborted;
+        const status = runStatus(outcome.summary, cancelled);
+        const runError =
+          auditError ??
+          (cancelled && status === 'cancelled'
+            ? new RuneError('RUN_CANCELLED', cancelReason ?? 'the run was cancelled', {
+                source: { component: 'rune-core', action: plan.action },
+                traceId: plan.trace_id,
+              }).toJSON()
+            : null);
+        buffer.push({
+          ...header('run-end'),
+          status,
+          exit_code: outcome.summary.exit_code,
+          // run v1 requires a summary's exit code to be 0 when every node succeeded, but an
+          // unwritten outcome record makes it 70: that run-end carries no summary (the node-end
+          // events hold every result) until the protocol has a rule for this case.
+          summary: status === 'interrupted' ? null : outcome.summary,
+          error: runError,
+        });
+        return {
+          ...outcome,
+          id: runId,
+          status,
+          audit: {
+            run_id: runId,
+            intent: { seq: intent.seq ?? null, hash: intent.hash },
+            outcomes_recorded: recorded,
+            outcomes_missing: missing,
+            error: auditError,
+          },
+        };
       };
+
+      const result = finish()
+        .catch((error: unknown) => {
+          // Only a caller's callback can make executePlan throw; the stream still ends.
+          const runeError = RuneError.from(error).withContext({ traceId: plan.trace_id });
+          buffer.push({
+            ...header('run-end'),
+            status: 'failed',
+            exit_code: runeError.exitCode === 0 ? 70 : runeError.exitCode,
+            summary: null,
+            error: runeError.toJSON(),
+          });
+          throw runeError;
+        })
+        .finally(() => {
+          ended = true;
+          external?.removeEventListener('abort', forward);
+          buffer.close();
+        });
+      // A caller that never awaits `result` must not crash the process with an unhandled rejection.
+      result.catch(() => undefined);
+      return {
+        id: runId,
+        traceId: plan.trace_id,
+        plan,
+        events: buffer.events,
+        result,
+        cancel,
+      };
+    },
+
+    async execute(plan, runOptions = {}) {
+      const handle = await rune.startPlan(plan, runOptions);
+      return handle.result;
+    },
+
+    async start(request, runOptions = {}) {
+      if (request.dryRun === true) {
+        throw new RuneError(
+          'INVALID_ARGUMENT',
+          'start() runs a request; a dry run has no run to start: use plan() or run()',
+          { source: { component: 'rune-core', action: String(request.action) } },
+        );
+      }
+      const plan = await rune.plan(request, runOptions.traceId);
+      return rune.startPlan(plan, runOptions);
     },
 
     async run(request, runOptions = {}) {
@@ -445,7 +641,8 @@ export function createRune(options: RuneOptions = {}): Rune {
         return { plan, outcome: null };
       }
       runOptions.onPlan?.(plan);
-      return { plan, outcome: await rune.execute(plan, runOptions) };
+      const handle = await rune.startPlan(plan, runOptions);
+      return { plan, outcome: await handle.result };
     },
 
     async recordRefusal(request, error) {

@@ -24,6 +24,7 @@ import {
   parsePolicyInteger,
   type Rune,
   type RuneRunOptions,
+  type RunReport,
   readNodeList,
   redactPlan,
   refusalEntry,
@@ -332,14 +333,20 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       }
     };
     planned = true;
-    const report = await rune.run(request, {
-      traceId,
-      signal: controller.signal,
-      policy,
-      onNodeStart: () => progress?.start(),
-      onNodeResult,
-      onPlan,
-    });
+    let report: RunReport;
+    if (request.dryRun === true) {
+      report = await rune.run(request, { traceId, signal: controller.signal, policy });
+    } else {
+      // The renderers follow the run's event stream: node-start moves the progress bar,
+      // node-end prints the node (a jsonl line the moment it is audited).
+      const handle = await rune.start(request, { traceId, signal: controller.signal, policy });
+      onPlan(handle.plan);
+      for await (const event of handle.events) {
+        if (event.type === 'node-start') progress?.start();
+        else if (event.type === 'node-end') onNodeResult(event.result);
+      }
+      report = { plan: handle.plan, outcome: await handle.result };
+    }
     stopProgress();
     const plan = report.plan;
     if (report.outcome === null) {

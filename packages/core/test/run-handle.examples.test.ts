@@ -1,0 +1,87 @@
+/**
+ * Runs the examples of docs/core-api.md against real plugins (local transport) and checks that
+ * the doc quotes them verbatim, so the guide's code cannot drift from the tested code.
+ */
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalTransport, createRune, type PlanRequest, type Rune } from '../src/index.js';
+import { runAndWatch, stopOnFirstFailure } from './examples/run-handle.examples.js';
+import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
+
+const PROBE = new URL('./fixtures/fleet/fleet-probe.sh', import.meta.url).pathname;
+const read = (path: string): string => readFileSync(new URL(path, import.meta.url), 'utf8');
+
+let fx: FixtureEnv;
+let rune: Rune;
+
+beforeAll(() => {
+  fx = createFixtureEnv();
+  copyFileSync(PROBE, join(fx.pluginDir, 'fleet-probe.sh'));
+  rune = createRune({
+    env: fx.env,
+    home: fx.home,
+    cwd: fx.root,
+    pluginSources: [{ kind: 'user', dir: fx.pluginDir }],
+    transports: {
+      local: () => createLocalTransport({ env: fx.env, killGraceMs: 300, isLocalNode: () => true }),
+    },
+  });
+});
+afterAll(async () => {
+  await rune.close();
+  fx.cleanup();
+});
+
+const probe = (nodes: string[], extra: Partial<PlanRequest> = {}): PlanRequest => ({
+  action: 'fleet-probe',
+  nodes: nodes.map((name) => ({ node: { name }, transport: 'local' })),
+  timeoutMs: 60_000,
+  confirmDangerous: true,
+  ...extra,
+});
+
+describe('docs/core-api.md: the run handle examples', () => {
+  it('runAndWatch prints every event and returns the outcome', async () => {
+    const lines: string[] = [];
+    const outcome = await runAndWatch(rune, probe(['ok01', 'fail01']), (line) => lines.push(line));
+    expect(outcome.status).toBe('partial');
+    expect(lines[0]).toBe(`run ${outcome.id} (trace ${outcome.summary.trace_id}): 2 node(s)`);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^#\d+ ok01 started$/),
+        expect.stringMatching(/^#\d+ ok01 success$/),
+        expect.stringMatching(/^#\d+ fail01 failure$/),
+      ]),
+    );
+    expect(lines.at(-1)).toBe('#6 partial, exit 1');
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+
+  it('stopOnFirstFailure cancels the rest of the run', async () => {
+    const outcome = await stopOnFirstFailure(
+      rune,
+      probe(['fail01', 'slow01', 'ok01', 'ok02'], { concurrency: 1 }),
+    );
+    expect(outcome.status).toBe('cancelled');
+    expect(outcome.summary.exit_code).toBe(130);
+    expect(outcome.nodes[0]?.error?.code).toBe('PLUGIN_FAILED');
+    // Whatever had started when the cancel arrived was killed; the rest never started.
+    expect(outcome.nodes.slice(1).map((node) => node.error?.code)).toEqual([
+      'RUN_CANCELLED',
+      'RUN_CANCELLED',
+      'RUN_CANCELLED',
+    ]);
+  });
+
+  it('docs/core-api.md quotes the examples verbatim', () => {
+    const source = read('./examples/run-handle.examples.ts');
+    const region = /\/\/ #region run-handle\n([\s\S]*?)\/\/ #endregion run-handle\n/.exec(source);
+    expect(region, 'the #region run-handle markers').not.toBeNull();
+    const guide = read('../../../docs/core-api.md');
+    expect(
+      guide.includes(`\`\`\`ts\n${region?.[1] ?? ''}\`\`\``),
+      'copy the #region run-handle of test/examples/run-handle.examples.ts into docs/core-api.md',
+    ).toBe(true);
+  });
+});
