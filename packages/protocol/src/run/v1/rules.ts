@@ -154,13 +154,17 @@ export function listSummaryRuleViolations(summary: RunSummary, base = ''): Schem
       message: 'must equal succeeded + partial + failed + skipped',
     });
   }
-  if ((summary.exit_code === 0) !== (failed + skipped === 0)) {
+  // Every node succeeded: exit 0, or 70 when an outcome could not be audited (the document's
+  // error is then AUDIT_WRITE_FAILED; see listStatusRuleViolations).
+  const allSucceeded = failed + skipped === 0;
+  if (
+    allSucceeded ? summary.exit_code !== 0 && summary.exit_code !== 70 : summary.exit_code === 0
+  ) {
     violations.push({
       pointer: pointer(base, 'exit_code'),
-      message:
-        summary.exit_code === 0
-          ? 'must not be 0 when a node failed or was skipped'
-          : 'must be 0 when every node succeeded',
+      message: allSucceeded
+        ? 'must be 0 when every node succeeded (70 only when an outcome could not be audited)'
+        : 'must not be 0 when a node failed or was skipped',
     });
   }
   return violations;
@@ -189,6 +193,17 @@ function listStatusRuleViolations(fields: RunOutcomeFields, base: string): Schem
   }
   if (fields.error !== null && exitCode === 0) {
     push(pointer(base, 'exit_code'), 'must not be 0 when the run has an error');
+  }
+  if (
+    summary !== null &&
+    summary.exit_code === 70 &&
+    summary.failed + summary.skipped === 0 &&
+    (fields.error as { code?: unknown } | null)?.code !== 'AUDIT_WRITE_FAILED'
+  ) {
+    push(
+      pointer(base, 'summary', 'exit_code'),
+      'is 70 with every node succeeded only when the error is AUDIT_WRITE_FAILED',
+    );
   }
   if (status === undefined) return violations;
   const at = pointer(base, 'status');
