@@ -188,6 +188,7 @@ export {
   type RuneRunOutcome,
   type RunReport,
 } from './rune.js';
+export { sha256Hex } from './sha256-hex.js';
 export { interruptedResult, notStartedResult } from './transport/interrupted-result.js';
 export {
   DEFAULT_SWEEP_SHELL,
