@@ -143,247 +143,257 @@ export async function buildCli(
       exit(await command(args, io));
     };
 
-  return withoutHelpCache(commonOptions(yargs([...argv])))
-    .scriptName('rune')
-    .usage(
-      '$0 <command> [options]\n\nRun curated remediation and diagnostic actions on Linux nodes.',
-    )
-    .command(
-      'run <action>',
-      'Run an action (plugin) on one or more nodes',
-      (y) =>
-        y
-          .positional('action', {
-            type: 'string',
-            describe: 'Action name (see `rune list-actions`)',
-            demandOption: true,
-          })
-          .option('node', {
-            alias: 'n',
-            type: 'string',
-            array: true,
-            describe:
-              'Target selection (repeatable, comma list): name, user@host:port, @group, tag:x, glob, !exclude; localhost runs here',
-          })
-          .option('nodes-file', {
-            type: 'string',
-            describe: 'Read selections from FILE, one per line (# comments); - reads stdin',
-          })
-          .option('inventory', {
-            type: 'string',
-            describe:
-              'Inventory file: RUNE YAML, or an Ansible INI/YAML inventory (default [core] inventory)',
-          })
-          .option('param', {
-            alias: 'p',
-            type: 'string',
-            array: true,
-            describe: 'Parameter key=value (repeatable); typed by the plugin manifest',
-          })
-          .option('params', {
-            type: 'string',
-            describe: 'Parameters as JSON: @file.json, - (stdin) or inline',
-          })
-          .option('dry-run', {
-            type: 'boolean',
-            describe: 'Print the plan (plugin, sha256, RCS request); contact nothing',
-          })
-          .option('transport', {
-            alias: 't',
-            type: 'string',
-            describe: 'Transport for every node (local, ssh, ssm)',
-          })
-          .option('use-ssm', { type: 'boolean', describe: 'Shorthand for --transport ssm' })
-          .option('timeout', { type: 'string', describe: 'Per-node timeout: ms or 30s, 5m, 1h' })
-          .option('concurrency', {
-            // A string: yargs' number parsing would accept 0x10, 1e21 and 1.5.
-            type: 'string',
-            describe: 'Nodes run at once (default [execution] concurrency, 50)',
-          })
-          .option('canary', {
-            type: 'string',
-            describe: 'Run the first N nodes first; start the rest only if all of them succeed',
-          })
-          .option('max-failures', {
-            type: 'string',
-            describe: 'Stop starting nodes once more than N (or P%) failed; running ones finish',
-          })
-          .option('deadline', {
-            type: 'string',
-            describe: 'Overall deadline (30s, 5m, 1h): skip unstarted nodes, cancel running ones',
-          })
-          .option('fetch-artifacts', {
-            type: 'boolean',
-            describe: 'Download artifacts the plugin declares',
-          })
-          .option('yes', {
-            alias: 'y',
-            type: 'boolean',
-            describe: 'Confirm an action marked dangerous',
-          })
-          .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
-          .example(
-            '$0 run restart-docker -n web1,web2 --yes',
-            'Restart Docker on two nodes over SSH',
-          )
-          .example(
-            '$0 run gather-logs -n db1 -p since=-1h -p lines=500 --output json',
-            'Machine-readable result',
-          )
-          .example('$0 run noop -n localhost --dry-run', 'Show what would run, without running it')
-          .example(
-            '$0 run check-disk --node @all --inventory fleet.yaml',
-            'Every node of an inventory, with a progress bar and a summary table',
-          )
-          .example(
-            "$0 run restart-docker -n 'tag:web,!web03' --canary 2 --max-failures 10% --yes",
-            'Two canaries first; stop starting nodes once more than 10% failed',
-          )
-          .example(
-            'cat hosts.txt | $0 run check-disk --nodes-file - --concurrency 20 --deadline 5m -o jsonl',
-            'Nodes from stdin; one JSON line per node as it finishes',
-          )
-          .example('$0 run restart-nomad -n i-0abc123 --use-ssm --timeout 5m', 'Through AWS SSM'),
-      run(async () => (await import('./commands/run.js')).runCommand),
-    )
-    .command(
-      ['list-actions', 'show-available-actions'],
-      'List the actions RUNE can run',
-      (y) =>
-        y
-          .example('$0 list-actions', 'Table of actions')
-          .example('$0 list-actions -o json', 'As JSON'),
-      run(async () => (await import('./commands/list-actions.js')).listActionsCommand),
-    )
-    .command(
-      'plugin-info <action>',
-      'Show a plugin: version, source, sha256, parameters, requirements, shadowed copies',
-      (y) =>
-        y
-          .positional('action', { type: 'string', demandOption: true })
-          .example('$0 plugin-info check-disk', 'Parameters and where the plugin comes from')
-          .example('$0 plugin-info noop -o json', 'As JSON'),
-      run(async () => (await import('./commands/plugin-info.js')).pluginInfoCommand),
-    )
-    .command('config', 'Inspect or create the configuration', (y) =>
-      y
-        .command(
-          'init',
-          'Write a commented starter config (~/.config/rune/config.toml or --path)',
-          (c) =>
-            c
-              .option('path', { type: 'string', describe: 'Write this file instead' })
-              .option('force', { type: 'boolean', describe: 'Replace an existing file' })
-              .example('$0 config init', 'Every key, commented out with its default')
-              .example('$0 config init --path ./rune.toml', 'A per-directory config'),
-          run(async () => (await import('./commands/config-init.js')).configInitCommand),
-        )
-        .command(
-          'show',
-          'Print the effective configuration and the source of every value',
-          (c) =>
-            c
-              .example('$0 config show', 'TOML-like listing')
-              .example('$0 config show -o json', 'As JSON'),
-          run(async () => (await import('./commands/config-show.js')).configShowCommand),
-        )
-        .demandCommand(1, 'name a subcommand: init or show'),
-    )
-    .command(
-      'audit',
-      'List audit records (filters: --action, --node, --trace, --since); attempts without an outcome show as no-outcome',
-      (y) =>
+  return (
+    withoutHelpCache(commonOptions(yargs([...argv])))
+      .scriptName('rune')
+      .usage(
+        '$0 <command> [options]\n\nRun curated remediation and diagnostic actions on Linux nodes.',
+      )
+      .command(
+        'run <action>',
+        'Run an action (plugin) on one or more nodes',
+        (y) =>
+          y
+            .positional('action', {
+              type: 'string',
+              describe: 'Action name (see `rune list-actions`)',
+              demandOption: true,
+            })
+            .option('node', {
+              alias: 'n',
+              type: 'string',
+              array: true,
+              describe:
+                'Target selection (repeatable, comma list): name, user@host:port, @group, tag:x, glob, !exclude; localhost runs here',
+            })
+            .option('nodes-file', {
+              type: 'string',
+              describe: 'Read selections from FILE, one per line (# comments); - reads stdin',
+            })
+            .option('inventory', {
+              type: 'string',
+              describe:
+                'Inventory file: RUNE YAML, or an Ansible INI/YAML inventory (default [core] inventory)',
+            })
+            .option('param', {
+              alias: 'p',
+              type: 'string',
+              array: true,
+              describe: 'Parameter key=value (repeatable); typed by the plugin manifest',
+            })
+            .option('params', {
+              type: 'string',
+              describe: 'Parameters as JSON: @file.json, - (stdin) or inline',
+            })
+            .option('dry-run', {
+              type: 'boolean',
+              describe: 'Print the plan (plugin, sha256, RCS request); contact nothing',
+            })
+            .option('transport', {
+              alias: 't',
+              type: 'string',
+              describe: 'Transport for every node (local, ssh, ssm)',
+            })
+            .option('use-ssm', { type: 'boolean', describe: 'Shorthand for --transport ssm' })
+            .option('timeout', { type: 'string', describe: 'Per-node timeout: ms or 30s, 5m, 1h' })
+            .option('concurrency', {
+              // A string: yargs' number parsing would accept 0x10, 1e21 and 1.5.
+              type: 'string',
+              describe: 'Nodes run at once (default [execution] concurrency, 50)',
+            })
+            .option('canary', {
+              type: 'string',
+              describe: 'Run the first N nodes first; start the rest only if all of them succeed',
+            })
+            .option('max-failures', {
+              type: 'string',
+              describe: 'Stop starting nodes once more than N (or P%) failed; running ones finish',
+            })
+            .option('deadline', {
+              type: 'string',
+              describe: 'Overall deadline (30s, 5m, 1h): skip unstarted nodes, cancel running ones',
+            })
+            .option('fetch-artifacts', {
+              type: 'boolean',
+              describe: 'Download artifacts the plugin declares',
+            })
+            .option('yes', {
+              alias: 'y',
+              type: 'boolean',
+              describe: 'Confirm an action marked dangerous',
+            })
+            .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
+            .example(
+              '$0 run restart-docker -n web1,web2 --yes',
+              'Restart Docker on two nodes over SSH',
+            )
+            .example(
+              '$0 run gather-logs -n db1 -p since=-1h -p lines=500 --output json',
+              'Machine-readable result',
+            )
+            .example(
+              '$0 run noop -n localhost --dry-run',
+              'Show what would run, without running it',
+            )
+            .example(
+              '$0 run check-disk --node @all --inventory fleet.yaml',
+              'Every node of an inventory, with a progress bar and a summary table',
+            )
+            .example(
+              "$0 run restart-docker -n 'tag:web,!web03' --canary 2 --max-failures 10% --yes",
+              'Two canaries first; stop starting nodes once more than 10% failed',
+            )
+            .example(
+              'cat hosts.txt | $0 run check-disk --nodes-file - --concurrency 20 --deadline 5m -o jsonl',
+              'Nodes from stdin; one JSON line per node as it finishes',
+            )
+            .example('$0 run restart-nomad -n i-0abc123 --use-ssm --timeout 5m', 'Through AWS SSM'),
+        run(async () => (await import('./commands/run.js')).runCommand),
+      )
+      .command(
+        ['list-actions', 'show-available-actions'],
+        'List the actions RUNE can run',
+        (y) =>
+          y
+            .example('$0 list-actions', 'Table of actions')
+            .example('$0 list-actions -o json', 'As JSON'),
+        run(async () => (await import('./commands/list-actions.js')).listActionsCommand),
+      )
+      .command(
+        'plugin-info <action>',
+        'Show a plugin: version, source, sha256, parameters, requirements, shadowed copies',
+        (y) =>
+          y
+            .positional('action', { type: 'string', demandOption: true })
+            .example('$0 plugin-info check-disk', 'Parameters and where the plugin comes from')
+            .example('$0 plugin-info noop -o json', 'As JSON'),
+        run(async () => (await import('./commands/plugin-info.js')).pluginInfoCommand),
+      )
+      .command('config', 'Inspect or create the configuration', (y) =>
         y
           .command(
-            'verify',
-            'Verify the audit log: hash chain, signatures, sequence, anchored head (exit 70 with AUDIT_CHAIN_BROKEN if tampered)',
+            'init',
+            'Write a commented starter config (~/.config/rune/config.toml or --path)',
             (c) =>
               c
-                .option('public-key', {
-                  type: 'string',
-                  describe:
-                    'Verify signatures with this public key (default: the [audit] key_file)',
-                })
-                .option('expect-head', {
-                  type: 'string',
-                  describe: 'Fail unless the log still holds the record with this hash',
-                })
-                .option('anchor', {
-                  type: 'string',
-                  describe:
-                    'Fail unless the log still holds the head saved by `rune audit head -o json`',
-                })
-                .option('allow-unsigned', {
-                  type: 'boolean',
-                  describe:
-                    'Accept a log with no signed record (written before RUNE signed records)',
-                })
-                .example('$0 audit verify', 'Check the audit log with the local key')
-                .example(
-                  '$0 audit verify --public-key audit.pub --anchor head.json',
-                  'Check a copy without the private key, and that nothing was cut from its end',
-                ),
-            run(async () => (await import('./commands/audit.js')).auditVerifyCommand),
+                .option('path', { type: 'string', describe: 'Write this file instead' })
+                .option('force', { type: 'boolean', describe: 'Replace an existing file' })
+                .example('$0 config init', 'Every key, commented out with its default')
+                .example('$0 config init --path ./rune.toml', 'A per-directory config'),
+            run(async () => (await import('./commands/config-init.js')).configInitCommand),
           )
           .command(
-            'key',
-            'Print the public key that verifies the audit signatures (creates the key pair on first use)',
-            (c) => c.example('$0 audit key > audit.pub', 'Export it for an auditor'),
-            run(async () => (await import('./commands/audit.js')).auditKeyCommand),
+            'show',
+            'Print the effective configuration and the source of every value',
+            (c) =>
+              c
+                .example('$0 config show', 'TOML-like listing')
+                .example('$0 config show -o json', 'As JSON'),
+            run(async () => (await import('./commands/config-show.js')).configShowCommand),
           )
-          .command(
-            'head',
-            'Print seq, hash and signature of the last audit record (anchor it elsewhere)',
-            (c) => c.example('$0 audit head -o json > head.json', 'Save the head to check later'),
-            run(async () => (await import('./commands/audit.js')).auditHeadCommand),
-          )
-          .option('action', { type: 'string', describe: 'Only this action' })
-          .option('node', { type: 'string', describe: 'Only this node' })
-          .option('trace', { type: 'string', describe: 'Only this trace id' })
-          .option('since', {
-            type: 'string',
-            describe: 'Only records since 30m, 2h, 7d or an ISO time',
-          })
-          .option('limit', { type: 'number', describe: 'At most this many (most recent)' })
-          .example('$0 audit --action restart-docker --since 1d', 'Yesterday’s Docker restarts')
-          .example('$0 audit --trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json', 'One run as JSON'),
-      run(async () => (await import('./commands/audit.js')).auditListCommand),
-    )
-    .completion(
-      'completion',
-      'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',
-    )
-    .demandCommand(1, 'name a command')
-    .check((args) => {
-      // A repeated single-value flag (two --config, two --params) is ambiguous: refuse it
-      // rather than guess which one wins.
-      const flag = repeatedFlag(args);
-      if (flag !== undefined)
-        throw new CliUsageError(`${flag} may be given only once (it was given several times)`);
-      return true;
-    }, true)
-    .strict()
-    .recommendCommands()
-    .help()
-    .alias('help', 'h')
-    .version(false)
-    .option('version', { type: 'boolean', describe: 'Show the version' })
-    .parserConfiguration({
-      'camel-case-expansion': true,
-      'dot-notation': false,
-      'parse-numbers': false,
-      'parse-positional-numbers': false,
-    })
-    // RUNE_HELP_NO_WRAP: one line per entry, for the man page generator (scripts/render-man.mjs).
-    .wrap(
-      io.env.RUNE_HELP_NO_WRAP === undefined ? Math.min(110, process.stdout.columns ?? 100) : null,
-    )
-    .fail((message, error) => {
-      // Stop parsing here: with exitProcess(false) yargs would otherwise go on to run the command.
-      if (error !== undefined && error !== null) throw error;
-      throw new CliUsageError(message ?? 'invalid arguments');
-    })
-    .exitProcess(false);
+          .demandCommand(1, 'name a subcommand: init or show'),
+      )
+      .command(
+        'audit',
+        'List audit records (filters: --action, --node, --trace, --since); attempts without an outcome show as no-outcome',
+        (y) =>
+          y
+            .command(
+              'verify',
+              'Verify the audit log: hash chain, signatures, sequence, anchored head (exit 70 with AUDIT_CHAIN_BROKEN if tampered)',
+              (c) =>
+                c
+                  .option('public-key', {
+                    type: 'string',
+                    describe:
+                      'Verify signatures with this public key (default: the [audit] key_file)',
+                  })
+                  .option('expect-head', {
+                    type: 'string',
+                    describe: 'Fail unless the log still holds the record with this hash',
+                  })
+                  .option('anchor', {
+                    type: 'string',
+                    describe:
+                      'Fail unless the log still holds the head saved by `rune audit head -o json`',
+                  })
+                  .option('allow-unsigned', {
+                    type: 'boolean',
+                    describe:
+                      'Accept a log with no signed record (written before RUNE signed records)',
+                  })
+                  .example('$0 audit verify', 'Check the audit log with the local key')
+                  .example(
+                    '$0 audit verify --public-key audit.pub --anchor head.json',
+                    'Check a copy without the private key, and that nothing was cut from its end',
+                  ),
+              run(async () => (await import('./commands/audit.js')).auditVerifyCommand),
+            )
+            .command(
+              'key',
+              'Print the public key that verifies the audit signatures (creates the key pair on first use)',
+              (c) => c.example('$0 audit key > audit.pub', 'Export it for an auditor'),
+              run(async () => (await import('./commands/audit.js')).auditKeyCommand),
+            )
+            .command(
+              'head',
+              'Print seq, hash and signature of the last audit record (anchor it elsewhere)',
+              (c) => c.example('$0 audit head -o json > head.json', 'Save the head to check later'),
+              run(async () => (await import('./commands/audit.js')).auditHeadCommand),
+            )
+            .option('action', { type: 'string', describe: 'Only this action' })
+            .option('node', { type: 'string', describe: 'Only this node' })
+            .option('trace', { type: 'string', describe: 'Only this trace id' })
+            .option('since', {
+              type: 'string',
+              describe: 'Only records since 30m, 2h, 7d or an ISO time',
+            })
+            .option('limit', { type: 'number', describe: 'At most this many (most recent)' })
+            .example('$0 audit --action restart-docker --since 1d', 'Yesterday’s Docker restarts')
+            .example(
+              '$0 audit --trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json',
+              'One run as JSON',
+            ),
+        run(async () => (await import('./commands/audit.js')).auditListCommand),
+      )
+      .completion(
+        'completion',
+        'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',
+      )
+      .demandCommand(1, 'name a command')
+      .check((args) => {
+        // A repeated single-value flag (two --config, two --params) is ambiguous: refuse it
+        // rather than guess which one wins.
+        const flag = repeatedFlag(args);
+        if (flag !== undefined)
+          throw new CliUsageError(`${flag} may be given only once (it was given several times)`);
+        return true;
+      }, true)
+      .strict()
+      .recommendCommands()
+      .help()
+      .alias('help', 'h')
+      .version(false)
+      .option('version', { type: 'boolean', describe: 'Show the version' })
+      .parserConfiguration({
+        'camel-case-expansion': true,
+        'dot-notation': false,
+        'parse-numbers': false,
+        'parse-positional-numbers': false,
+      })
+      // RUNE_HELP_NO_WRAP: one line per entry, for the man page generator (scripts/render-man.mjs).
+      .wrap(
+        io.env.RUNE_HELP_NO_WRAP === undefined
+          ? Math.min(110, process.stdout.columns ?? 100)
+          : null,
+      )
+      .fail((message, error) => {
+        // Stop parsing here: with exitProcess(false) yargs would otherwise go on to run the command.
+        if (error !== undefined && error !== null) throw error;
+        throw new CliUsageError(message ?? 'invalid arguments');
+      })
+      .exitProcess(false)
+  );
 }
 
 /** The pre-rendered top-level help (dist/help.txt, written at build time), if present. */
