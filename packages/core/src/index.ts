@@ -61,12 +61,17 @@ export {
   type LoadConfigOptions,
   type LoadedConfig,
   loadConfig,
+  resolveAuditKeyFile,
+  resolveAuditLogPath,
   SYSTEM_CONFIG_PATH,
 } from './config/load-config.js';
 export {
+  defaultAuditKeyFile,
+  defaultAuditLogPath,
   type EnvironmentOptions,
   expandLocalPath,
   resolveXdgDirs,
+  runeStateDir,
   type XdgDirs,
 } from './config/xdg-dirs.js';
 export {

@@ -7,6 +7,8 @@ import {
   createFileAuditSink,
   createRune,
   currentOperator,
+  defaultAuditKeyFile,
+  defaultAuditLogPath,
   type ExecutionPlan,
   LOCAL_NODE_NAMES,
   LOCAL_TRANSPORT_NAME,
@@ -109,9 +111,9 @@ async function auditConfigRefusal(io: CliIo, args: RunArgs, error: RuneError): P
   try {
     const dirs = resolveXdgDirs({ env: io.env });
     const sink = createFileAuditSink({
-      path: `${dirs.stateHome}/rune/audit.jsonl`,
+      path: defaultAuditLogPath(dirs),
       host: 'localhost',
-      keyFile: `${dirs.configHome}/rune/audit-key.pem`,
+      keyFile: defaultAuditKeyFile(dirs),
     });
     await sink.append(
       refusalEntry({
