@@ -75,6 +75,14 @@ export {
   type XdgDirs,
 } from './config/xdg-dirs.js';
 export {
+  DEFAULT_DURATION_SYNTAX,
+  DURATION_UNIT_MS,
+  type DurationSyntax,
+  type DurationUnit,
+  durationToMs,
+  parseDuration,
+} from './duration.js';
+export {
   DEFAULT_CONCURRENCY,
   type FailureBudget,
   type FleetPolicy,
@@ -85,7 +93,6 @@ export {
   MAX_CONCURRENCY,
   MAX_DEADLINE_MS,
   MAX_POLICY_COUNT,
-  parseDuration,
   parseFailureBudget,
   parsePolicyInteger,
   validateFleetPolicy,

@@ -35,7 +35,7 @@ import {
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
-import { parseDurationMs, parseNodeArgs, readParamsArg } from '../parse-options.js';
+import { parseNodeArgs, readParamsArg } from '../parse-options.js';
 import { formatErrorPretty } from '../render/errors.js';
 import { renderFleetSummary } from '../render/fleet-summary.js';
 import { formatJson, runResultDocument } from '../render/json.js';
@@ -285,7 +285,8 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     if (args.params !== undefined) request.params = readParamsArg(args.params);
     const transport = args.useSsm === true ? 'ssm' : args.transport;
     if (transport !== undefined) request.transport = transport;
-    if (args.timeout !== undefined) request.timeoutMs = parseDurationMs(args.timeout);
+    if (args.timeout !== undefined)
+      request.timeoutMs = parseDuration(String(args.timeout), '--timeout');
     if (args.concurrency !== undefined)
       request.concurrency = parsePolicyInteger(
         String(args.concurrency),
