@@ -97,13 +97,11 @@ function fleetPolicyArgs(args: RunArgs): NonNullable<RuneRunOptions['policy']> {
 }
 
 function toRuneError(error: unknown, traceId: string): RuneError {
-  if (RuneError.is(error))
-    return error.traceId === undefined ? error.withContext({ traceId }) : error;
-  return new RuneError(
-    'INTERNAL_ERROR',
-    `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
-    { cause: error, traceId, source: { component: 'rune-cli' } },
-  );
+  const runeError = RuneError.from(error, 'INTERNAL_ERROR', {
+    traceId,
+    source: { component: 'rune-cli' },
+  });
+  return runeError.traceId === undefined ? runeError.withContext({ traceId }) : runeError;
 }
 
 /** Best-effort refusal record when the configuration itself is unusable. */

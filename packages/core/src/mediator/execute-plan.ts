@@ -477,14 +477,7 @@ export async function executePlan(
       if (artifacts.error !== null) throw artifacts.error;
       return result;
     } catch (error) {
-      const runeError = RuneError.is(error)
-        ? error
-        : new RuneError(
-            'INTERNAL_ERROR',
-            `unexpected error while running the plugin: ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
-      return fail(result, runeError, planned);
+      return fail(result, RuneError.from(error), planned);
     } finally {
       result.duration_ms = Math.max(0, Math.round(now() - started));
     }
