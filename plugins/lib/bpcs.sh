@@ -870,17 +870,82 @@ bpcs_require_root() {
 
 # --- results ---------------------------------------------------------------------------------
 
+# --- begin generated: error categories (from packages/protocol/src/eps/v1/catalog.ts; run `node plugins/bpcs-categories.mjs`) ---
+# _bpcs_category CODE — sets REPLY to the EPS category of CODE. A code outside the catalog (a
+# plugin's own) is the plugin's failure: category plugin.
 _bpcs_category() {
   case $1 in
-    PLUGIN_*) REPLY=plugin ;;
-    MALFORMED_JSON | INVALID_ENCODING | DOCUMENT_TOO_LARGE | DOCUMENT_TOO_DEEP | SCHEMA_VIOLATION | UNSUPPORTED_SCHEMA_VERSION)
-      REPLY=protocol
-      ;;
-    INVALID_* | UNKNOWN_* | NO_TARGETS | PAYLOAD_TOO_LARGE | UNSUPPORTED_FEATURE) REPLY=validation ;;
+    INVALID_ARGUMENT) REPLY=validation ;;
+    INVALID_ACTION_NAME) REPLY=validation ;;
+    UNKNOWN_ACTION) REPLY=validation ;;
+    INVALID_PARAMETERS) REPLY=validation ;;
+    INVALID_TARGET) REPLY=validation ;;
+    UNKNOWN_NODE) REPLY=validation ;;
+    NO_TARGETS) REPLY=validation ;;
+    INVALID_CONFIG) REPLY=validation ;;
+    INVALID_INVENTORY) REPLY=validation ;;
+    INVALID_MANIFEST) REPLY=validation ;;
+    PLUGIN_DIR_UNREADABLE) REPLY=validation ;;
+    PAYLOAD_TOO_LARGE) REPLY=validation ;;
+    UNSUPPORTED_FEATURE) REPLY=validation ;;
+    MALFORMED_JSON) REPLY=protocol ;;
+    INVALID_ENCODING) REPLY=protocol ;;
+    DOCUMENT_TOO_LARGE) REPLY=protocol ;;
+    DOCUMENT_TOO_DEEP) REPLY=protocol ;;
+    SCHEMA_VIOLATION) REPLY=protocol ;;
+    UNSUPPORTED_SCHEMA_VERSION) REPLY=protocol ;;
+    OUTPUT_EMPTY) REPLY=protocol ;;
+    OUTPUT_NOT_JSON) REPLY=protocol ;;
+    OUTPUT_TEXT_BEFORE_JSON) REPLY=protocol ;;
+    OUTPUT_MULTIPLE_DOCUMENTS) REPLY=protocol ;;
+    OUTPUT_TOO_LARGE) REPLY=protocol ;;
+    EXIT_CODE_MISMATCH) REPLY=protocol ;;
+    PLUGIN_FAILED) REPLY=plugin ;;
+    PLUGIN_INVALID_INPUT) REPLY=plugin ;;
+    PLUGIN_PRECONDITION_FAILED) REPLY=plugin ;;
+    PLUGIN_PERMISSION_DENIED) REPLY=plugin ;;
+    PLUGIN_OPERATION_TIMEOUT) REPLY=plugin ;;
+    PLUGIN_CRASHED) REPLY=plugin ;;
+    PLUGIN_NOT_EXECUTABLE) REPLY=plugin ;;
+    PLUGIN_NOT_INSTALLED) REPLY=plugin ;;
+    PLUGIN_INTEGRITY_FAILED) REPLY=plugin ;;
+    PLUGIN_CACHE_UNSAFE) REPLY=policy ;;
+    HOST_KEY_UNKNOWN) REPLY=policy ;;
+    HOST_KEY_MISMATCH) REPLY=policy ;;
+    HOST_KEY_REVOKED) REPLY=policy ;;
+    PRIVILEGE_PASSWORD_REQUIRED) REPLY=policy ;;
+    PRIVILEGE_DENIED) REPLY=policy ;;
+    CANARY_FAILED) REPLY=policy ;;
+    MAX_FAILURES_EXCEEDED) REPLY=policy ;;
+    DANGEROUS_ACTION_REFUSED) REPLY=policy ;;
+    SENSITIVE_PARAMETER_REFUSED) REPLY=policy ;;
+    DNS_LOOKUP_FAILED) REPLY=transport ;;
+    CONNECTION_REFUSED) REPLY=transport ;;
+    CONNECT_TIMEOUT) REPLY=transport ;;
+    HOST_UNREACHABLE) REPLY=transport ;;
+    HANDSHAKE_TIMEOUT) REPLY=transport ;;
+    AUTH_FAILED) REPLY=transport ;;
+    CONNECTION_LOST) REPLY=transport ;;
+    CHANNEL_OPEN_FAILED) REPLY=transport ;;
+    PROXY_JUMP_FAILED) REPLY=transport ;;
+    ARTIFACT_FETCH_FAILED) REPLY=transport ;;
+    INSTANCE_UNKNOWN) REPLY=transport ;;
+    INSTANCE_OFFLINE) REPLY=transport ;;
+    DELIVERY_TIMEOUT) REPLY=transport ;;
+    UNDELIVERABLE) REPLY=transport ;;
+    THROTTLED) REPLY=transport ;;
+    TRANSPORT_API_ERROR) REPLY=transport ;;
+    TRANSPORT_UNAVAILABLE) REPLY=transport ;;
+    PLUGIN_TIMEOUT) REPLY=timeout ;;
+    DEADLINE_EXCEEDED) REPLY=timeout ;;
+    RUN_CANCELLED) REPLY=cancelled ;;
     INTERNAL_ERROR) REPLY=internal ;;
+    AUDIT_WRITE_FAILED) REPLY=internal ;;
+    AUDIT_CHAIN_BROKEN) REPLY=internal ;;
     *) REPLY=plugin ;;
   esac
 }
+# --- end generated: error categories ---
 
 _bpcs_output_data() {
   local out='' sep='' key

@@ -71,6 +71,17 @@ function reportEarlyError(
   }
 }
 
+/**
+ * Reports what escaped every command handler as INTERNAL_ERROR (exit 70) and returns that code.
+ * Not `RuneError.from` on purpose: anything that gets this far, a RuneError included, is a bug in
+ * RUNE, and this module must work without loading @rune/protocol (see the module comment).
+ */
+function reportCrash(io: CliIo, argv: readonly string[], error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  reportEarlyError(io, argv, 'INTERNAL_ERROR', `unexpected error: ${message}`, INTERNAL_EXIT);
+  return INTERNAL_EXIT;
+}
+
 const commonOptions = (y: Argv) =>
   y
     .option('config', {
@@ -441,14 +452,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       reportEarlyError(io, argv, 'INVALID_ARGUMENT', error.message, USAGE_EXIT);
       return USAGE_EXIT;
     }
-    reportEarlyError(
-      io,
-      argv,
-      'INTERNAL_ERROR',
-      `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
-      INTERNAL_EXIT,
-    );
-    return INTERNAL_EXIT;
+    return reportCrash(io, argv, error);
   }
 }
 
@@ -457,14 +461,7 @@ const isEntryPoint =
 if (isEntryPoint) {
   // Last resort: an error escaping every handler (a bug) is still an EPS error, never a trace.
   const crash = (error: unknown): void => {
-    reportEarlyError(
-      processIo(),
-      process.argv.slice(2),
-      'INTERNAL_ERROR',
-      `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
-      INTERNAL_EXIT,
-    );
-    process.exit(INTERNAL_EXIT);
+    process.exit(reportCrash(processIo(), process.argv.slice(2), error));
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);

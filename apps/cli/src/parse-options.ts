@@ -1,8 +1,9 @@
 /**
- * Parsing of command-line values that yargs leaves as strings: node lists, durations and the
- * `--params` source. Every malformed value becomes a RuneError with the right EPS code.
+ * Parsing of command-line values that yargs leaves as strings: node lists, `--since` and the
+ * `--params` source (durations are parsed by `parseDuration` of @rune/core). Every malformed value becomes a RuneError with the right EPS code.
  */
 import { readFileSync } from 'node:fs';
+import { type DurationSyntax, durationToMs } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 
 /** Flattens repeatable, comma-separated `--node` values; empty items are dropped. */
@@ -11,23 +12,6 @@ export function parseNodeArgs(values: readonly unknown[] | undefined): string[] 
     .flatMap((value) => String(value).split(','))
     .map((value) => value.trim())
     .filter((value) => value !== '');
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses `--timeout`: plain milliseconds (`1500`) or a number with a unit (`500ms`, `30s`, `5m`, `1h`). */
-export function parseDurationMs(value: unknown, flag = '--timeout'): number {
-  const text = String(value).trim();
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
-  const amount = match === null ? Number.NaN : Number(match[1]) * UNITS[match[2] ?? 'ms']!;
-  if (!Number.isFinite(amount) || amount < 1 || !Number.isInteger(Math.round(amount))) {
-    throw new RuneError(
-      'INVALID_ARGUMENT',
-      `${flag} must be milliseconds or a duration like 30s, 5m, 1h; got "${text.slice(0, 40)}"`,
-      { source: { component: 'rune-cli' }, details: { flag, value: text.slice(0, 100) } },
-    );
-  }
-  return Math.round(amount);
 }
 
 /**
@@ -80,14 +64,17 @@ export function readParamsArg(
   return parsed as Record<string, unknown>;
 }
 
+/** `--since` durations: whole minutes, hours or days back from now. */
+const SINCE_SYNTAX: DurationSyntax = {
+  units: ['m', 'h', 'd'],
+  bareMilliseconds: false,
+  fractions: false,
+};
+
 /** Parses `--since`: a duration back from now (`1h`, `30m`, `2d`) or an ISO date/time. */
 export function parseSince(value: string, now: Date = new Date()): Date {
-  const match = /^(\d+)(m|h|d)$/.exec(value.trim());
-  if (match !== null) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'];
-    return new Date(now.getTime() - Number(match[1]) * unit);
-  }
-  const date = new Date(value);
+  const ago = durationToMs(value, SINCE_SYNTAX);
+  const date = ago === undefined ? new Date(value) : new Date(now.getTime() - ago);
   if (Number.isNaN(date.getTime())) {
     throw new RuneError(
       'INVALID_ARGUMENT',

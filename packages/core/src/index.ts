@@ -61,14 +61,27 @@ export {
   type LoadConfigOptions,
   type LoadedConfig,
   loadConfig,
+  resolveAuditKeyFile,
+  resolveAuditLogPath,
   SYSTEM_CONFIG_PATH,
 } from './config/load-config.js';
 export {
+  defaultAuditKeyFile,
+  defaultAuditLogPath,
   type EnvironmentOptions,
   expandLocalPath,
   resolveXdgDirs,
+  runeStateDir,
   type XdgDirs,
 } from './config/xdg-dirs.js';
+export {
+  DEFAULT_DURATION_SYNTAX,
+  DURATION_UNIT_MS,
+  type DurationSyntax,
+  type DurationUnit,
+  durationToMs,
+  parseDuration,
+} from './duration.js';
 export {
   createRunEventBuffer,
   type RunEventBuffer,
@@ -85,7 +98,6 @@ export {
   MAX_CONCURRENCY,
   MAX_DEADLINE_MS,
   MAX_POLICY_COUNT,
-  parseDuration,
   parseFailureBudget,
   parsePolicyInteger,
   validateFleetPolicy,
@@ -196,6 +208,7 @@ export {
   type RunReport,
   runStatus,
 } from './rune.js';
+export { sha256Hex } from './sha256-hex.js';
 export { interruptedResult, notStartedResult } from './transport/interrupted-result.js';
 export {
   DEFAULT_SWEEP_SHELL,

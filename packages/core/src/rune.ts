@@ -27,7 +27,12 @@ import {
   refusalEntry,
 } from './audit/audit-log.js';
 import type { ConfigFile } from './config/config-schema.js';
-import { type LoadedConfig, loadConfig } from './config/load-config.js';
+import {
+  type LoadedConfig,
+  loadConfig,
+  resolveAuditKeyFile,
+  resolveAuditLogPath,
+} from './config/load-config.js';
 import type { EnvironmentOptions } from './config/xdg-dirs.js';
 import { createRunEventBuffer, type RuneRunEvent } from './events/run-event-buffer.js';
 import { fleetPolicyRecord } from './fleet/policy.js';
@@ -288,10 +293,10 @@ export function createRune(options: RuneOptions = {}): Rune {
   const audit =
     options.auditSink ??
     createFileAuditSink({
-      path: config.core.audit_log ?? `${loaded.dirs.stateHome}/rune/audit.jsonl`,
+      path: resolveAuditLogPath(loaded),
       host: sender.host,
       now,
-      keyFile: config.audit.key_file ?? `${loaded.dirs.configHome}/rune/audit-key.pem`,
+      keyFile: resolveAuditKeyFile(loaded),
       ...(config.audit.lock_timeout_ms === undefined
         ? {}
         : { lockTimeoutMs: config.audit.lock_timeout_ms }),

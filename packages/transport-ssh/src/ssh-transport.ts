@@ -22,7 +22,6 @@
  * is a result, whatever it did.
  */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
@@ -31,6 +30,7 @@ import {
   type FetchedArtifact,
   HeadCapture,
   parseSweepOutput,
+  runeStateDir,
   type SweepOutcome,
   TailCapture,
   type TargetNode,
@@ -126,12 +126,7 @@ const SWEEP_TIMEOUT_MS = 10_000;
 
 /** The RUNE-owned known_hosts file: always read, and where `accept-new` records keys. */
 export function defaultRuneKnownHostsFile(): string {
-  const state = process.env.XDG_STATE_HOME;
-  return join(
-    state !== undefined && state !== '' ? state : join(homedir(), '.local', 'state'),
-    'rune',
-    'known_hosts',
-  );
+  return join(runeStateDir(), 'known_hosts');
 }
 
 /** Options of {@link createSshTransport}; camelCase forms of the `[ssh]` config keys. */

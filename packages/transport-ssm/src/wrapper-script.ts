@@ -42,13 +42,14 @@
  *    the result line, so a plugin can never hand the agent a reserved exit code: **194** (the
  *    agent reboots the instance) or **137** (the agent reports a timeout).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import {
   RUN_MARKER_PATTERN,
   RUN_MARKER_VARIABLE,
   SAFE_PATH_FUNCTION_SH,
   SWEEP_FUNCTION_SH,
+  sha256Hex,
 } from '@rune/core';
 
 /** Prefix of the result line the wrapper prints first on stdout. */
@@ -105,10 +106,6 @@ export interface WrapperScript {
 
 function encode(bytes: Uint8Array): string {
   return gzipSync(bytes, { level: 9 }).toString('base64');
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

@@ -15,6 +15,8 @@ import {
   NO_OUTCOME_STATUS,
   readAuditLog,
   readAuditPublicKey,
+  resolveAuditKeyFile,
+  resolveAuditLogPath,
   verifyAuditLog,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
@@ -40,19 +42,11 @@ export interface AuditVerifyArgs extends CommonArgs {
   allowUnsigned?: boolean;
 }
 
-function auditPath(loaded: LoadedConfig): string {
-  return loaded.config.core.audit_log ?? `${loaded.dirs.stateHome}/rune/audit.jsonl`;
-}
-
-function keyPath(loaded: LoadedConfig): string {
-  return loaded.config.audit.key_file ?? `${loaded.dirs.configHome}/rune/audit-key.pem`;
-}
-
 /** Lists audit records; returns the exit code. */
 export function auditListCommand(args: AuditArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
     const since = args.since === undefined ? undefined : parseSince(args.since);
-    const all = readAuditLog(auditPath(loadCliConfig(io, args)));
+    const all = readAuditLog(resolveAuditLogPath(loadCliConfig(io, args)));
     // Judged over the whole log: an outcome may lie outside the filtered window.
     const incomplete = new Map(findRunsWithoutOutcome(all).map((run) => [run.run_id, run]));
     const matches = (
@@ -127,7 +121,7 @@ function readAnchor(path: string): Pick<AuditHead, 'seq' | 'hash'> {
 function verificationKey(args: AuditVerifyArgs, loaded: LoadedConfig): KeyObject | undefined {
   if (args.publicKey !== undefined) return readAuditPublicKey(args.publicKey);
   try {
-    return readAuditPublicKey(keyPath(loaded));
+    return readAuditPublicKey(resolveAuditKeyFile(loaded));
   } catch {
     return undefined; // no local key: only unsigned logs can verify
   }
@@ -137,7 +131,7 @@ function verificationKey(args: AuditVerifyArgs, loaded: LoadedConfig): KeyObject
 export function auditVerifyCommand(args: AuditVerifyArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
     const loaded = loadCliConfig(io, args);
-    const path = auditPath(loaded);
+    const path = resolveAuditLogPath(loaded);
     if (args.expectHead !== undefined && !/^[0-9a-f]{64}$/.test(args.expectHead)) {
       throw new RuneError('INVALID_ARGUMENT', '--expect-head must be a record hash (64 hex)', {
         source: { component: 'rune-cli' },
@@ -182,7 +176,7 @@ export function auditVerifyCommand(args: AuditVerifyArgs, io: CliIo): Promise<nu
 export function auditKeyCommand(args: CommonArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
     const loaded = loadCliConfig(io, args);
-    const file = keyPath(loaded);
+    const file = resolveAuditKeyFile(loaded);
     const signer = await loadOrCreateAuditKey(file);
     if (args.output === 'json' || args.output === 'jsonl') {
       io.out(
@@ -199,7 +193,7 @@ export function auditKeyCommand(args: CommonArgs, io: CliIo): Promise<number> {
 export function auditHeadCommand(args: CommonArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
     const loaded = loadCliConfig(io, args);
-    const path = auditPath(loaded);
+    const path = resolveAuditLogPath(loaded);
     const records = readAuditLog(path);
     const last = records.at(-1);
     const head: AuditHead | null =

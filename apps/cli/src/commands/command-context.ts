@@ -40,13 +40,7 @@ export function createCliRune(io: CliIo, loaded: LoadedConfig, args: CommonArgs)
 
 /** Prints an error as EPS (json/jsonl) or one line + hint (pretty); returns its exit code. */
 export function reportError(io: CliIo, args: CommonArgs, error: unknown): number {
-  const runeError = RuneError.is(error)
-    ? error
-    : new RuneError(
-        'INTERNAL_ERROR',
-        `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error, source: { component: 'rune-cli' } },
-      );
+  const runeError = RuneError.from(error, 'INTERNAL_ERROR', { source: { component: 'rune-cli' } });
   const eps = runeError.toJSON();
   if (args.output === 'json' || args.output === 'jsonl') {
     io.out(

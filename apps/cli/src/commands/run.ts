@@ -7,6 +7,8 @@ import {
   createFileAuditSink,
   createRune,
   currentOperator,
+  defaultAuditKeyFile,
+  defaultAuditLogPath,
   type ExecutionPlan,
   LOCAL_NODE_NAMES,
   LOCAL_TRANSPORT_NAME,
@@ -34,7 +36,7 @@ import {
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
-import { parseDurationMs, parseNodeArgs, readParamsArg } from '../parse-options.js';
+import { parseNodeArgs, readParamsArg } from '../parse-options.js';
 import { formatErrorPretty } from '../render/errors.js';
 import { renderFleetSummary } from '../render/fleet-summary.js';
 import { formatJson, runResultDocument } from '../render/json.js';
@@ -96,13 +98,11 @@ function fleetPolicyArgs(args: RunArgs): NonNullable<RuneRunOptions['policy']> {
 }
 
 function toRuneError(error: unknown, traceId: string): RuneError {
-  if (RuneError.is(error))
-    return error.traceId === undefined ? error.withContext({ traceId }) : error;
-  return new RuneError(
-    'INTERNAL_ERROR',
-    `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
-    { cause: error, traceId, source: { component: 'rune-cli' } },
-  );
+  const runeError = RuneError.from(error, 'INTERNAL_ERROR', {
+    traceId,
+    source: { component: 'rune-cli' },
+  });
+  return runeError.traceId === undefined ? runeError.withContext({ traceId }) : runeError;
 }
 
 /** Best-effort refusal record when the configuration itself is unusable. */
@@ -110,9 +110,9 @@ async function auditConfigRefusal(io: CliIo, args: RunArgs, error: RuneError): P
   try {
     const dirs = resolveXdgDirs({ env: io.env });
     const sink = createFileAuditSink({
-      path: `${dirs.stateHome}/rune/audit.jsonl`,
+      path: defaultAuditLogPath(dirs),
       host: 'localhost',
-      keyFile: `${dirs.configHome}/rune/audit-key.pem`,
+      keyFile: defaultAuditKeyFile(dirs),
     });
     await sink.append(
       refusalEntry({
@@ -284,7 +284,8 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     if (args.params !== undefined) request.params = readParamsArg(args.params);
     const transport = args.useSsm === true ? 'ssm' : args.transport;
     if (transport !== undefined) request.transport = transport;
-    if (args.timeout !== undefined) request.timeoutMs = parseDurationMs(args.timeout);
+    if (args.timeout !== undefined)
+      request.timeoutMs = parseDuration(String(args.timeout), '--timeout');
     if (args.concurrency !== undefined)
       request.concurrency = parsePolicyInteger(
         String(args.concurrency),

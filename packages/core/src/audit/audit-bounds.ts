@@ -9,7 +9,8 @@
  * then the whole parameter set, then the node list are replaced by digests; a record never exceeds
  * the maximum.
  */
-import { createHash } from 'node:crypto';
+
+import { sha256Hex } from '../sha256-hex.js';
 import type { AuditEntry } from './audit-log.js';
 
 /** A parameter value longer than this (serialized JSON, bytes) is stored as a digest. */
@@ -45,7 +46,7 @@ function digest(json: string): AuditTruncatedValue {
   return {
     truncated: true,
     bytes: byteLength(json),
-    sha256: createHash('sha256').update(json).digest('hex'),
+    sha256: sha256Hex(json),
   };
 }
 

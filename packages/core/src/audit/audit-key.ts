@@ -13,7 +13,6 @@
  * (owned by this user or root, not group/other-writable, the file not a symlink).
  */
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -35,6 +34,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import { sha256Hex } from '../sha256-hex.js';
 import { findUnsafePathComponent } from '../transport/safe-path.js';
 
 /** Signs audit record hashes. */
@@ -54,10 +54,7 @@ function signedMessage(hash: string): Buffer {
 
 /** The key id of a public key: first 16 hex digits of sha256 over its SPKI DER. */
 export function auditKeyId(publicKey: KeyObject): string {
-  return createHash('sha256')
-    .update(publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('hex')
-    .slice(0, 16);
+  return sha256Hex(publicKey.export({ type: 'spki', format: 'der' })).slice(0, 16);
 }
 
 /** True when `signature` (base64) is `publicKey`'s signature of record hash `hash`. */

@@ -21,7 +21,7 @@
  * (and the directory when it created the file) before an append resolves. Every record is bounded
  * (audit-bounds.ts).
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -37,6 +37,7 @@ import {
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import { sha256Hex } from '../sha256-hex.js';
 import { boundAuditEntry } from './audit-bounds.js';
 import {
   type AuditSigner,
@@ -191,7 +192,7 @@ export function canonicalJson(value: unknown): string {
  */
 export function hashAuditRecord(record: Omit<AuditRecord, 'hash' | 'sig'> | AuditRecord): string {
   const { hash: _hash, sig: _sig, ...rest } = record as AuditRecord;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+  return sha256Hex(canonicalJson(rest));
 }
 
 /** Where the chain stands: the last record's hash and seq. */
@@ -266,7 +267,7 @@ function chainHead(fd: number): ChainHead {
       } catch {
         // fall through: a damaged last line; chain from its content hash so verify flags it
       }
-      return { hash: createHash('sha256').update(line).digest('hex'), seq: countRecords(fd, size) };
+      return { hash: sha256Hex(line), seq: countRecords(fd, size) };
     }
     window = Math.min(size, window * 4);
   }

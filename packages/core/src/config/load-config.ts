@@ -23,9 +23,12 @@ import {
   type RuneConfig,
 } from './config-schema.js';
 import {
+  defaultAuditKeyFile,
+  defaultAuditLogPath,
   type EnvironmentOptions,
   expandLocalPath,
   resolveXdgDirs,
+  runeStateDir,
   type XdgDirs,
 } from './xdg-dirs.js';
 
@@ -184,6 +187,16 @@ function envLayer(env: Readonly<Record<string, string | undefined>>): {
   return { layer: layer as ConfigFile, names };
 }
 
+/** The audit log of a loaded configuration: `[core] audit_log` (default {@link defaultAuditLogPath}). */
+export function resolveAuditLogPath(loaded: LoadedConfig): string {
+  return loaded.config.core.audit_log ?? defaultAuditLogPath(loaded.dirs);
+}
+
+/** The audit signing key of a loaded configuration: `[audit] key_file` (default {@link defaultAuditKeyFile}). */
+export function resolveAuditKeyFile(loaded: LoadedConfig): string {
+  return loaded.config.audit.key_file ?? defaultAuditKeyFile(loaded.dirs);
+}
+
 /**
  * Loads, validates and merges the configuration. Throws `RuneError` INVALID_CONFIG naming the
  * file and key for an unreadable file, invalid TOML, an unknown key or a wrong type.
@@ -220,10 +233,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   apply(
     {
       core: {
-        audit_log: join(dirs.stateHome, 'rune', 'audit.jsonl'),
-        artifact_dir: join(dirs.stateHome, 'rune', 'artifacts'),
+        audit_log: defaultAuditLogPath(dirs),
+        artifact_dir: join(runeStateDir(dirs), 'artifacts'),
       },
-      audit: { key_file: join(dirs.configHome, 'rune', 'audit-key.pem') },
+      audit: { key_file: defaultAuditKeyFile(dirs) },
     },
     () => 'default',
   );

@@ -41,6 +41,24 @@ export function resolveXdgDirs(options: EnvironmentOptions = {}): XdgDirs {
   };
 }
 
+/**
+ * RUNE's state directory, `$XDG_STATE_HOME/rune`: the audit log, fetched artifacts and RUNE's own
+ * known_hosts live there. Every package asks here so they all agree on one directory.
+ */
+export function runeStateDir(dirs: Pick<XdgDirs, 'stateHome'> = resolveXdgDirs()): string {
+  return join(dirs.stateHome, 'rune');
+}
+
+/** The default `[core] audit_log`: `$XDG_STATE_HOME/rune/audit.jsonl`. */
+export function defaultAuditLogPath(dirs: Pick<XdgDirs, 'stateHome'>): string {
+  return join(runeStateDir(dirs), 'audit.jsonl');
+}
+
+/** The default `[audit] key_file`: `$XDG_CONFIG_HOME/rune/audit-key.pem`. */
+export function defaultAuditKeyFile(dirs: Pick<XdgDirs, 'configHome'>): string {
+  return join(dirs.configHome, 'rune', 'audit-key.pem');
+}
+
 /** Expands a leading `~` or `~/` to `home` and resolves a relative path against `cwd`. */
 export function expandLocalPath(path: string, home: string, cwd: string): string {
   if (path === '~') return home;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../duration.js';
 import {
   failureAllowance,
   fleetPolicyRecord,
   formatFailureBudget,
   MAX_CONCURRENCY,
   MAX_DEADLINE_MS,
-  parseDuration,
   parseFailureBudget,
   parsePolicyInteger,
   validateFleetPolicy,
@@ -39,21 +39,6 @@ describe('fleet policy values', () => {
       max_failures: '5%',
       deadline_ms: null,
     });
-  });
-
-  it.each([
-    ['1500', 1500],
-    ['500ms', 500],
-    ['30s', 30_000],
-    ['1.5s', 1500],
-    ['5m', 300_000],
-    ['1h', 3_600_000],
-  ])('parses duration %j', (text, ms) => {
-    expect(parseDuration(text)).toBe(ms);
-  });
-
-  it.each(['', '0', '-1s', '5d', 'soon'])('rejects duration %j', (text) => {
-    expect(() => parseDuration(text, '--deadline')).toThrow(/--deadline must be a duration/);
   });
 });
 

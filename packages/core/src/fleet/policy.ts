@@ -149,19 +149,3 @@ export function fleetPolicyRecord(policy: FleetPolicy): FleetPolicyRecord {
     deadline_ms: policy.deadlineMs ?? null,
   };
 }
-
-/**
- * Parses a duration: plain milliseconds (`1500`) or a number with a unit (`500ms`, `30s`, `5m`,
- * `1h`). Throws INVALID_ARGUMENT otherwise. `label` names the option in the message.
- */
-export function parseDuration(text: string, label = 'duration'): number {
-  const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(text.trim());
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (match !== null) {
-    const value = Number(match[1]) * (units[match[2] ?? 'ms'] ?? 1);
-    if (Number.isFinite(value) && value >= 1) return Math.round(value);
-  }
-  throw invalid(`${label} must be a duration such as 1500, 500ms, 30s, 5m or 1h, not "${text}"`, {
-    value: text,
-  });
-}

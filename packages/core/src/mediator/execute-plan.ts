@@ -11,7 +11,6 @@
  * Nodes are scheduled by `scheduleFleet` (bounded concurrency; fleet policies pass through), and
  * each result is emitted as soon as its node finishes.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
@@ -30,6 +29,7 @@ import {
   scheduleFleet,
 } from '../fleet/scheduler.js';
 import type { ExecutionPlan, PlannedNode } from '../orchestrator/plan-run.js';
+import { sha256Hex } from '../sha256-hex.js';
 import type {
   ContainmentReport,
   Termination,
@@ -165,10 +165,6 @@ export function exitCodeForError(error: Pick<EpsError, 'code'>): number {
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 function safeFileName(path: string, index: number, used: Set<string>): string {
   let name = basename(path).replace(/[^A-Za-z0-9._-]/g, '_');
   if (name === '' || name === '.' || name === '..') name = 'artifact';
@@ -223,7 +219,7 @@ export async function executePlan(
           },
         );
       }
-      const actual = sha256(bytes);
+      const actual = sha256Hex(bytes);
       if (actual !== plan.plugin.sha256) {
         throw new RuneError(
           'PLUGIN_INTEGRITY_FAILED',
@@ -299,7 +295,7 @@ export async function executePlan(
           );
         }
         const fetched = await fetchOne(planned.target, record.path, signal);
-        const actual = sha256(fetched.content);
+        const actual = sha256Hex(fetched.content);
         if (actual !== record.sha256 || fetched.content.byteLength !== record.size) {
           throw new RuneError(
             'ARTIFACT_FETCH_FAILED',
@@ -481,14 +477,7 @@ export async function executePlan(
       if (artifacts.error !== null) throw artifacts.error;
       return result;
     } catch (error) {
-      const runeError = RuneError.is(error)
-        ? error
-        : new RuneError(
-            'INTERNAL_ERROR',
-            `unexpected error while running the plugin: ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
-      return fail(result, runeError, planned);
+      return fail(result, RuneError.from(error), planned);
     } finally {
       result.duration_ms = Math.max(0, Math.round(now() - started));
     }

@@ -22,7 +22,6 @@
  * before execution. Transports ship that content and set its mode themselves; the local
  * transport runs a non-executable file from a private copy of the verified bytes.
  */
-import { createHash } from 'node:crypto';
 import { constants, type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +32,8 @@ import {
   parseMrsManifest,
   RuneError,
 } from '@rune/protocol';
+import { sha256Hex } from '../sha256-hex.js';
 import {
-  manifestSha256,
   readValidatedManifests,
   VALIDATED_MANIFESTS_FILE,
   type ValidatedManifest,
@@ -171,7 +170,7 @@ function loadManifest(
   }
   // A built-in manifest validated at build time and unchanged since: no need to validate again.
   const parsed =
-    validated !== undefined && manifestSha256(bytes) === validated.sha256
+    validated !== undefined && sha256Hex(bytes) === validated.sha256
       ? { ok: true as const, value: validated.manifest }
       : parseMrsManifest(bytes);
   if (!parsed.ok)
@@ -268,7 +267,7 @@ function scanDirectory(
       source: source.kind,
       manifest,
       manifestError: entry?.error ?? null,
-      sha256: createHash('sha256').update(content).digest('hex'),
+      sha256: sha256Hex(content),
       size: content.byteLength,
       executable: (mode & (constants.S_IXUSR | constants.S_IXGRP | constants.S_IXOTH)) !== 0,
     });

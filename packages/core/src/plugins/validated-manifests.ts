@@ -10,10 +10,10 @@
  * usual. The record is not a trust boundary of its own: whoever can change it can change the
  * built-in plugins themselves.
  */
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MrsManifest, parseMrsManifest } from '@rune/protocol';
+import { sha256Hex } from '../sha256-hex.js';
 
 /** File name of the record (a dot file, so discovery never mistakes it for a plugin). */
 export const VALIDATED_MANIFESTS_FILE = '.validated-manifests.json';
@@ -36,11 +36,6 @@ export interface ValidatedManifestsReport {
   invalid: { file: string; message: string }[];
 }
 
-/** Lowercase hex sha256 of `bytes`. */
-export function manifestSha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** Validates every `*.manifest.json` in `dir` and writes {@link VALIDATED_MANIFESTS_FILE}. */
 export function writeValidatedManifests(dir: string): ValidatedManifestsReport {
   const manifests: Record<string, ValidatedManifest> = {};
@@ -53,7 +48,7 @@ export function writeValidatedManifests(dir: string): ValidatedManifestsReport {
       report.invalid.push({ file, message: parsed.error.message });
       continue;
     }
-    manifests[file] = { sha256: manifestSha256(bytes), manifest: parsed.value };
+    manifests[file] = { sha256: sha256Hex(bytes), manifest: parsed.value };
     report.recorded.push(file);
   }
   writeFileSync(

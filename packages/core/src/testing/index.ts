@@ -3,6 +3,7 @@
  * (Vitest is a peer dependency of this subpath) and builders for inline test plugins.
  */
 
+export { sha256Hex } from '../sha256-hex.js';
 export { catchRuneError } from './catch-rune-error.js';
 export {
   type ConformancePlugins,
@@ -32,7 +33,6 @@ export {
 export {
   createTestPlugin,
   DEFAULT_TEST_PLUGIN_ACTION,
-  sha256Hex,
   type TestPluginOptions,
 } from './test-plugin.js';
 export {

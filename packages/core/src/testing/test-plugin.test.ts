@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { sha256Hex } from '../sha256-hex.js';
 import { createConformancePlugins, expectedLines } from './conformance-plugins.js';
-import { createTestPlugin, DEFAULT_TEST_PLUGIN_ACTION, sha256Hex } from './test-plugin.js';
+import { createTestPlugin, DEFAULT_TEST_PLUGIN_ACTION } from './test-plugin.js';
 import {
   describeByteDifference,
   describeTransportConformance,

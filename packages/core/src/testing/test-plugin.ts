@@ -5,7 +5,8 @@
  * file. So a conformance plugin is just a short Bash script held in a string, with its digest
  * computed here exactly as the plugin registry computes it for real plugins.
  */
-import { createHash } from 'node:crypto';
+
+import { sha256Hex } from '../sha256-hex.js';
 import type { TransportPlugin } from '../transport/transport.js';
 
 /** Options of {@link createTestPlugin}. */
@@ -20,11 +21,6 @@ export interface TestPluginOptions {
 
 /** Default action name of test plugins. */
 export const DEFAULT_TEST_PLUGIN_ACTION = 'conformance-probe';
-
-/** Lowercase hex sha256 of some bytes, as {@link TransportPlugin.sha256} expects. */
-export function sha256Hex(content: Uint8Array | string): string {
-  return createHash('sha256').update(content).digest('hex');
-}
 
 /**
  * Wraps a script (text, including its `#!` line) as a {@link TransportPlugin}: UTF-8 content and its

@@ -41,6 +41,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type DeployMode, type ErrorCode, RuneError, TRANSPORT_NAME_PATTERN } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../sha256-hex.js';
 import {
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
@@ -57,7 +58,6 @@ import {
   leftoverCommandLineFragment,
 } from './conformance-plugins.js';
 import { findProcessesByCommandLine } from './process-finder.js';
-import { sha256Hex } from './test-plugin.js';
 
 /** Default size of the large stdin and stdout payloads: 2 MiB. */
 export const DEFAULT_CONFORMANCE_PAYLOAD_BYTES = 2 * 1024 * 1024;

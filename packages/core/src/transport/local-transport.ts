@@ -25,11 +25,11 @@
  * was complete (without /proc it is not: `process-group`, `complete: false`).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import { sha256Hex } from '../sha256-hex.js';
 import { notStartedResult } from './interrupted-result.js';
 import { mergeContainment, sweepLocalRun } from './local-sweep.js';
 import { HeadCapture, TailCapture } from './output-capture.js';
@@ -104,10 +104,6 @@ function defaultIsLocalNode(node: TargetNode): boolean {
 }
 
 const component = 'transport-local';
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
   if (pid === undefined) return false;
@@ -200,7 +196,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         { ...errorOptions, details: { path, component: unsafe } },
       );
     }
-    return { file: path, metadata: { shipped: false, preinstalled_sha256: sha256(bytes) } };
+    return { file: path, metadata: { shipped: false, preinstalled_sha256: sha256Hex(bytes) } };
   }
 
   async function exec(request: TransportExecRequest): Promise<TransportExecResult> {

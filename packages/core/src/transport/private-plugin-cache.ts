@@ -18,12 +18,13 @@
  * What remains: this user and root can still change the copy between the check and the exec;
  * they can also change RUNE itself, so that is outside what a file check can defend.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuneError, type RuneErrorOptions } from '@rune/protocol';
+import { sha256Hex } from '../sha256-hex.js';
 import { findUnsafePathComponent } from './safe-path.js';
 
 /** Options of {@link createPrivatePluginCache}. */
@@ -55,10 +56,6 @@ export interface PrivatePluginCache {
 }
 
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** The effective uid, or -1 where there is none (then only root-owned paths would pass). */
 export function effectiveUid(): number {

@@ -96,4 +96,17 @@ describe('RuneError', () => {
     expect(RuneError.from(undefined).message).toBe('undefined');
     expect(RuneError.from(new Error('')).message).toBe('unexpected error');
   });
+
+  it('from() applies its options to wrapped values only', () => {
+    const options = { source: { component: 'rune-cli' }, traceId: 'a'.repeat(32) };
+    const wrapped = RuneError.from(new TypeError('boom'), 'INTERNAL_ERROR', options);
+    expect(wrapped.source).toEqual({ component: 'rune-cli' });
+    expect(wrapped.traceId).toBe('a'.repeat(32));
+    expect(wrapped.cause).toBeInstanceOf(TypeError);
+    const original = new RuneError('AUTH_FAILED', 'x', { source: { component: 'transport-ssh' } });
+    const passed = RuneError.from(original, 'INTERNAL_ERROR', options);
+    expect(passed).toBe(original);
+    expect(passed.source).toEqual({ component: 'transport-ssh' });
+    expect(passed.traceId).toBeUndefined();
+  });
 });

@@ -138,10 +138,20 @@ export class RuneError extends Error {
     );
   }
 
-  /** Wraps anything thrown into a RuneError: RuneErrors pass through, others become INTERNAL_ERROR. */
-  static from(value: unknown, fallback: ErrorCode = 'INTERNAL_ERROR'): RuneError {
+  /**
+   * Wraps anything thrown into a RuneError. A RuneError (also one from another copy of this
+   * package) passes through unchanged; anything else becomes a new `fallback` error
+   * (INTERNAL_ERROR unless given) carrying the thrown value as `cause`, its message (or
+   * `unexpected error`), and `options` — e.g. the source component or trace id of the place that
+   * caught it, which a passing-through RuneError keeps as they were.
+   */
+  static from(
+    value: unknown,
+    fallback: ErrorCode = 'INTERNAL_ERROR',
+    options: Omit<RuneErrorOptions, 'cause'> = {},
+  ): RuneError {
     if (RuneError.is(value)) return value;
     const message = value instanceof Error ? value.message : String(value);
-    return new RuneError(fallback, message || 'unexpected error', { cause: value });
+    return new RuneError(fallback, message || 'unexpected error', { ...options, cause: value });
   }
 }
