@@ -18,9 +18,11 @@
  * first (see {@link preferredHostKeyAlgorithms}); a server that then offers an unrecorded type is
  * suspicious, and `accept-new` must not quietly add it.
  */
+
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { matchPattern } from './ssh-config-syntax.js';
 
 /** The marker of a known_hosts line. */
 export type KnownHostMarker = 'none' | 'revoked' | 'cert-authority';
@@ -143,32 +145,9 @@ function parseHashedHost(hosts: string): { salt: Buffer; hash: Buffer } | undefi
   return { salt: saltBytes, hash: hashBytes };
 }
 
-/** OpenSSH match_pattern: `*` any run, `?` any one character; case-insensitive. */
+/** OpenSSH match_pattern: `*` any run, `?` any one character; case-insensitive (host names). */
 export function matchWildcard(text: string, pattern: string): boolean {
-  const t = text.toLowerCase();
-  const p = pattern.toLowerCase();
-  // Iterative glob with backtracking to the last `*`: linear in practice, no regex injection.
-  let ti = 0;
-  let pi = 0;
-  let starPi = -1;
-  let starTi = 0;
-  while (ti < t.length) {
-    const pc = p[pi];
-    if (pc === '*') {
-      starPi = pi++;
-      starTi = ti;
-    } else if (pc !== undefined && (pc === '?' || pc === t[ti])) {
-      pi++;
-      ti++;
-    } else if (starPi !== -1) {
-      pi = starPi + 1;
-      ti = ++starTi;
-    } else {
-      return false;
-    }
-  }
-  while (p[pi] === '*') pi++;
-  return pi === p.length;
+  return matchPattern(text.toLowerCase(), pattern.toLowerCase());
 }
 
 /**
