@@ -329,6 +329,24 @@ export function createRune(options: RuneOptions = {}): Rune {
     source: plan.plugin.source,
   });
 
+  /** The record of a whole plan (intent or dry run): every node named, no node result yet. */
+  const planEntry = (
+    plan: ExecutionPlan,
+    fields: Pick<AuditEntry, 'event' | 'status' | 'params' | 'metadata'> & { run_id?: string },
+  ): AuditEntry => ({
+    ...fields,
+    operator,
+    action: plan.action,
+    plugin: pluginFacts(plan),
+    node: null,
+    nodes: plan.nodes.map((node) => node.target.name),
+    transport: [...new Set(plan.nodes.map((node) => node.transport))].join(','),
+    error_code: null,
+    error_message: null,
+    duration_ms: null,
+    trace_id: plan.trace_id,
+  });
+
   const rune: Rune = {
     config: loaded,
     transports,
@@ -410,23 +428,15 @@ export function createRune(options: RuneOptions = {}): Rune {
       // Write-ahead: nothing is sent to any node until this record is durable.
       let intent: Awaited<ReturnType<AuditSink['append']>>;
       try {
-        intent = await audit.append({
-          event: 'intent',
-          run_id: runId,
-          operator,
-          action: plan.action,
-          plugin: pluginFacts(plan),
-          node: null,
-          nodes: plan.nodes.map((node) => node.target.name),
-          transport: [...new Set(plan.nodes.map((node) => node.transport))].join(','),
-          status: 'started',
-          error_code: null,
-          error_message: null,
-          duration_ms: null,
-          trace_id: plan.trace_id,
-          params,
-          metadata: { fleet_policy: fleetPolicy, timeout_ms: plan.timeout_ms },
-        });
+        intent = await audit.append(
+          planEntry(plan, {
+            event: 'intent',
+            run_id: runId,
+            status: 'started',
+            params,
+            metadata: { fleet_policy: fleetPolicy, timeout_ms: plan.timeout_ms },
+          }),
+        );
       } catch (error) {
         const cause = RuneError.from(error, 'AUDIT_WRITE_FAILED');
         throw new RuneError(
@@ -627,22 +637,14 @@ export function createRune(options: RuneOptions = {}): Rune {
     async run(request, runOptions = {}) {
       const plan = await rune.plan(request, runOptions.traceId);
       if (plan.dry_run) {
-        await audit.append({
-          event: 'dry-run',
-          operator,
-          action: plan.action,
-          plugin: pluginFacts(plan),
-          node: null,
-          nodes: plan.nodes.map((node) => node.target.name),
-          transport: [...new Set(plan.nodes.map((node) => node.transport))].join(','),
-          status: 'planned',
-          error_code: null,
-          error_message: null,
-          duration_ms: null,
-          trace_id: plan.trace_id,
-          params: redactParameters(plan.parameters, plan.sensitive_parameters),
-          metadata: {},
-        });
+        await audit.append(
+          planEntry(plan, {
+            event: 'dry-run',
+            status: 'planned',
+            params: redactParameters(plan.parameters, plan.sensitive_parameters),
+            metadata: {},
+          }),
+        );
         return { plan, outcome: null };
       }
       runOptions.onPlan?.(plan);
