@@ -4,21 +4,13 @@
  * blast-radius behaviour the CLI relies on: canary, failure budget, deadline and cancellation,
  * with one audit record per node and no process left behind.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createLocalTransport,
-  createRune,
-  parseInventory,
-  type Rune,
-  type RuneRunOptions,
-  selectTargets,
-} from '../src/index.js';
+import { parseInventory, type Rune, type RuneRunOptions, selectTargets } from '../src/index.js';
 import { isProcessAlive } from '../src/testing/process-alive.js';
-import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
-
-const PROBE = new URL('./fixtures/fleet/fleet-probe.sh', import.meta.url).pathname;
+import type { FixtureEnv } from './fixture-env.js';
+import { createFleetProbe, type FleetProbe } from './fleet-probe.js';
 
 const inventory = parseInventory(
   `
@@ -41,34 +33,16 @@ groups:
   { file: 'fleet.yaml' },
 );
 
+let fleet: FleetProbe;
 let fx: FixtureEnv;
 let rune: Rune;
 let pidDir: string;
 
 beforeAll(() => {
-  fx = createFixtureEnv();
-  pidDir = join(fx.root, 'pids');
-  mkdirSync(pidDir);
-  copyFileSync(PROBE, join(fx.pluginDir, 'fleet-probe.sh'));
-  rune = createRune({
-    env: fx.env,
-    home: fx.home,
-    cwd: fx.root,
-    pluginSources: [{ kind: 'user', dir: fx.pluginDir }],
-    transports: {
-      local: () =>
-        createLocalTransport({
-          env: { ...fx.env, RUNE_FLEET_PIDDIR: pidDir },
-          killGraceMs: 300,
-          isLocalNode: () => true,
-        }),
-    },
-  });
+  fleet = createFleetProbe();
+  ({ fx, rune, pidDir } = fleet);
 });
-afterAll(async () => {
-  await rune.close();
-  fx.cleanup();
-});
+afterAll(() => fleet.close());
 afterEach(() => {
   // No plugin process may outlive its run.
   for (const name of readdirSync(pidDir)) {

@@ -2,44 +2,24 @@
  * Runs the examples of docs/core-api.md against real plugins (local transport) and checks that
  * the doc quotes them verbatim, so the guide's code cannot drift from the tested code.
  */
-import { copyFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalTransport, createRune, type PlanRequest, type Rune } from '../src/index.js';
+import type { Rune } from '../src/index.js';
 import { runAndWatch, stopOnFirstFailure } from './examples/run-handle.examples.js';
-import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
+import { createFleetProbe, type FleetProbe, probeRequest } from './fleet-probe.js';
 
-const PROBE = new URL('./fixtures/fleet/fleet-probe.sh', import.meta.url).pathname;
 const read = (path: string): string => readFileSync(new URL(path, import.meta.url), 'utf8');
 
-let fx: FixtureEnv;
+let fleet: FleetProbe;
 let rune: Rune;
 
 beforeAll(() => {
-  fx = createFixtureEnv();
-  copyFileSync(PROBE, join(fx.pluginDir, 'fleet-probe.sh'));
-  rune = createRune({
-    env: fx.env,
-    home: fx.home,
-    cwd: fx.root,
-    pluginSources: [{ kind: 'user', dir: fx.pluginDir }],
-    transports: {
-      local: () => createLocalTransport({ env: fx.env, killGraceMs: 300, isLocalNode: () => true }),
-    },
-  });
+  fleet = createFleetProbe();
+  ({ rune } = fleet);
 });
-afterAll(async () => {
-  await rune.close();
-  fx.cleanup();
-});
+afterAll(() => fleet.close());
 
-const probe = (nodes: string[], extra: Partial<PlanRequest> = {}): PlanRequest => ({
-  action: 'fleet-probe',
-  nodes: nodes.map((name) => ({ node: { name }, transport: 'local' })),
-  timeoutMs: 60_000,
-  confirmDangerous: true,
-  ...extra,
-});
+const probe = probeRequest;
 
 describe('docs/core-api.md: the run handle examples', () => {
   it('runAndWatch prints every event and returns the outcome', async () => {

@@ -4,7 +4,7 @@
  * `validateRunEventStream` (schema of each event plus the stream rules), and cancellation is
  * triggered only once the plugins announced they are running (their pid files).
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RunEvent, RuneError, validateRunEventStream } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,51 +13,25 @@ import {
   createLocalTransport,
   createMemoryAuditSink,
   createRune,
-  type PlanRequest,
   type Rune,
   type RunHandle,
 } from '../src/index.js';
 import { isProcessAlive } from '../src/testing/process-alive.js';
-import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
+import type { FixtureEnv } from './fixture-env.js';
+import { createFleetProbe, type FleetProbe, probeRequest } from './fleet-probe.js';
 
-const PROBE = new URL('./fixtures/fleet/fleet-probe.sh', import.meta.url).pathname;
-
+let fleet: FleetProbe;
 let fx: FixtureEnv;
 let rune: Rune;
 let pidDir: string;
 
 beforeAll(() => {
-  fx = createFixtureEnv();
-  pidDir = join(fx.root, 'pids');
-  mkdirSync(pidDir);
-  copyFileSync(PROBE, join(fx.pluginDir, 'fleet-probe.sh'));
-  rune = createRune({
-    env: fx.env,
-    home: fx.home,
-    cwd: fx.root,
-    pluginSources: [{ kind: 'user', dir: fx.pluginDir }],
-    transports: {
-      local: () =>
-        createLocalTransport({
-          env: { ...fx.env, RUNE_FLEET_PIDDIR: pidDir },
-          killGraceMs: 300,
-          isLocalNode: () => true,
-        }),
-    },
-  });
+  fleet = createFleetProbe();
+  ({ fx, rune, pidDir } = fleet);
 });
-afterAll(async () => {
-  await rune.close();
-  fx.cleanup();
-});
+afterAll(() => fleet.close());
 
-const probe = (nodes: string[], extra: Partial<PlanRequest> = {}): PlanRequest => ({
-  action: 'fleet-probe',
-  nodes: nodes.map((name) => ({ node: { name }, transport: 'local' })),
-  timeoutMs: 60_000,
-  confirmDangerous: true,
-  ...extra,
-});
+const probe = probeRequest;
 
 async function collect(events: AsyncIterable<RunEvent>): Promise<RunEvent[]> {
   const seen: RunEvent[] = [];
