@@ -15,10 +15,10 @@ import {
   DEFAULT_CONFIG_VALUES,
   type LoadedConfig,
   type RuneConfig,
-  type Transport,
   type TransportProvider,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import type { Transport } from '@rune/transport';
 
 type Options = Record<string, unknown>;
 

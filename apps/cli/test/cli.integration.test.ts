@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isProcessAlive } from '@rune/core/testing';
 import { validateBpcsResponse } from '@rune/protocol';
+import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertCliBuildFresh,

@@ -37,6 +37,7 @@ const PNPM = join(repoRoot, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs');
 /** Every published package (the root, plugins/ and examples/ are private). */
 const PACKAGES = [
   'packages/protocol',
+  'packages/transport',
   'packages/core',
   'packages/transport-ssh',
   'packages/transport-ssm',

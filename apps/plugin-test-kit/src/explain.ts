@@ -1,7 +1,7 @@
 /**
  * Explanations for plugin authors: for each way a run can break the protocol, what RUNE expected
  * and how to fix the plugin. The verdict itself always comes from `evaluatePluginOutput()` in
- * @rune/protocol — the same judge the mediator uses — so the kit never disagrees with production.
+ * @rune/protocol — the same judge the execution step uses — so the kit never disagrees with production.
  */
 import type { ErrorCode } from '@rune/protocol';
 

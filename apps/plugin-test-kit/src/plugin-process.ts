@@ -1,12 +1,12 @@
 /**
  * Running one plugin as a local child process the way a transport would: no shell, its own
  * process group (killed whole on timeout and after exit), stdin written then closed, stdout and
- * stderr bounded by core's HeadCapture/TailCapture.
+ * stderr bounded by the HeadCapture/TailCapture of @rune/transport.
  */
 import { spawn } from 'node:child_process';
 import { access, constants, open } from 'node:fs/promises';
-import { HeadCapture, TailCapture } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import { HeadCapture, TailCapture } from '@rune/transport';
 
 /** Default stdout cap: 1 MiB, as core's `max_stdout_bytes`. */
 export const DEFAULT_MAX_STDOUT_BYTES = 1024 * 1024;

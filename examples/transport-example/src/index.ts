@@ -1,6 +1,6 @@
 /**
  * @rune-examples/transport-example — a small, complete RUNE transport written the way a third
- * party would write one, and proven with `describeTransportConformance()` from `@rune/core/testing`.
+ * party would write one, and proven with `describeTransportConformance()` from `@rune/transport/testing`.
  */
 
 export {

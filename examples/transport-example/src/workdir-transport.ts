@@ -13,7 +13,7 @@
  *   directory) and its digest is verified before every run;
  * - containment: the plugin starts with `RUNE_RUN_MARKER=<fresh marker>` in its environment, which
  *   every process it starts inherits, even one that calls `setsid`. The run ends when the plugin
- *   exits (or is killed on timeout or abort); then `sweepLocalRun` from `@rune/core` kills every
+ *   exits (or is killed on timeout or abort); then `sweepLocalRun` from `@rune/transport` kills every
  *   process carrying the marker and the plugin's process group, and the result's `containment`
  *   says how many and whether that was complete — so a background child never keeps running unseen
  *   and never holds the result back by keeping stdout open;
@@ -25,6 +25,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
+import { RuneError } from '@rune/protocol';
 import {
   type ContainmentReport,
   createRunMarker,
@@ -41,8 +42,7 @@ import {
   type TransportCapabilities,
   type TransportExecRequest,
   type TransportExecResult,
-} from '@rune/core';
-import { RuneError } from '@rune/protocol';
+} from '@rune/transport';
 
 /** Version of this example transport package. */
 export const VERSION = '0.1.0';

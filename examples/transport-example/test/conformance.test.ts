@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeTransportConformance } from '@rune/core/testing';
+import { describeTransportConformance } from '@rune/transport/testing';
 import { createWorkdirTransport } from '../src/index.js';
 
 describeTransportConformance('workdir (example)', () => {

@@ -1,5 +1,5 @@
 /**
- * @rune/core — configuration, plugin registry, the orchestrator (LOM), the mediator (LMM), the
+ * @rune/core — configuration, plugin registry, planning, execution, the
  * Transport interface, the local transport and the audit trail.
  */
 
@@ -88,6 +88,29 @@ export {
   type RuneRunEvent,
 } from './events/run-event-buffer.js';
 export {
+  type ArtifactRecord,
+  aggregateExitCode,
+  EXIT_CODE_SEVERITY,
+  type ExecutePlanOptions,
+  executePlan,
+  exitCodeForError,
+  type NodeRunResult,
+  type NodeRunStatus,
+  type RunOutcome,
+  type RunSummary,
+  summarizeRun,
+} from './execution/execute-plan.js';
+export {
+  assertSensitiveParametersAllowed,
+  sensitiveParameterRefusal,
+} from './execution/sensitive-parameters.js';
+export {
+  assertCompatibleTransport,
+  createTransportRegistry,
+  type TransportProvider,
+  type TransportRegistry,
+} from './execution/transport-registry.js';
+export {
   DEFAULT_CONCURRENCY,
   type FailureBudget,
   type FleetPolicy,
@@ -134,29 +157,6 @@ export {
 } from './inventory/select-targets.js';
 export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
 export {
-  type ArtifactRecord,
-  aggregateExitCode,
-  EXIT_CODE_SEVERITY,
-  type ExecutePlanOptions,
-  executePlan,
-  exitCodeForError,
-  type NodeRunResult,
-  type NodeRunStatus,
-  type RunOutcome,
-  type RunSummary,
-  summarizeRun,
-} from './mediator/execute-plan.js';
-export {
-  assertSensitiveParametersAllowed,
-  sensitiveParameterRefusal,
-} from './mediator/sensitive-parameters.js';
-export {
-  assertCompatibleTransport,
-  createTransportRegistry,
-  type TransportProvider,
-  type TransportRegistry,
-} from './mediator/transport-registry.js';
-export {
   type ExecutionPlan,
   LOCAL_NODE_NAMES,
   LOCAL_TRANSPORT_NAME,
@@ -171,7 +171,7 @@ export {
   redactPlan,
   resolveTargets,
   targetName,
-} from './orchestrator/plan-run.js';
+} from './planning/plan-run.js';
 export {
   coerceParameter,
   type ParameterInput,
@@ -180,7 +180,7 @@ export {
   redactParameters,
   resolveRunParameters,
   sensitiveParameterNames,
-} from './orchestrator/resolve-parameters.js';
+} from './planning/resolve-parameters.js';
 export {
   builtinPluginDir,
   defaultPluginSources,
@@ -208,15 +208,6 @@ export {
   type RunReport,
   runStatus,
 } from './rune.js';
-export { sha256Hex } from './sha256-hex.js';
-export { interruptedResult, notStartedResult } from './transport/interrupted-result.js';
-export {
-  DEFAULT_SWEEP_SHELL,
-  DEFAULT_SWEEP_TIMEOUT_MS,
-  type LocalSweepOptions,
-  mergeContainment,
-  sweepLocalRun,
-} from './transport/local-sweep.js';
 export {
   createLocalTransport,
   DEFAULT_KILL_GRACE_MS,
@@ -224,7 +215,6 @@ export {
   LOCAL_TRANSPORT_NODE_NAMES,
   type LocalTransportOptions,
 } from './transport/local-transport.js';
-export { HeadCapture, TailCapture } from './transport/output-capture.js';
 export {
   DEFAULT_PLUGIN_PATH,
   minimalPluginEnvironment,
@@ -235,27 +225,4 @@ export {
   type PrivatePluginCache,
   type PrivatePluginCacheOptions,
 } from './transport/private-plugin-cache.js';
-export {
-  createRunMarker,
-  parseSweepOutput,
-  RUN_MARKER_PATTERN,
-  RUN_MARKER_VARIABLE,
-  SWEEP_FUNCTION_SH,
-  type SweepOutcome,
-} from './transport/run-marker.js';
-export { findUnsafePathComponent, SAFE_PATH_FUNCTION_SH } from './transport/safe-path.js';
-export {
-  type ContainmentReport,
-  type FetchedArtifact,
-  type OutputLimits,
-  type TargetNode,
-  type Termination,
-  TRANSPORT_SPECIFICATION_VERSION,
-  type Transport,
-  type TransportCapabilities,
-  type TransportExecRequest,
-  type TransportExecResult,
-  type TransportFactory,
-  type TransportPlugin,
-} from './transport/transport.js';
 export { CORE_VERSION } from './version.js';

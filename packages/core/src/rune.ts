@@ -35,20 +35,20 @@ import {
 } from './config/load-config.js';
 import type { EnvironmentOptions } from './config/xdg-dirs.js';
 import { createRunEventBuffer, type RuneRunEvent } from './events/run-event-buffer.js';
-import { fleetPolicyRecord } from './fleet/policy.js';
 import {
   aggregateExitCode,
   type ExecutePlanOptions,
   executePlan,
   type NodeRunResult,
   type RunOutcome,
-} from './mediator/execute-plan.js';
-import { assertSensitiveParametersAllowed } from './mediator/sensitive-parameters.js';
+} from './execution/execute-plan.js';
+import { assertSensitiveParametersAllowed } from './execution/sensitive-parameters.js';
 import {
   createTransportRegistry,
   type TransportProvider,
   type TransportRegistry,
-} from './mediator/transport-registry.js';
+} from './execution/transport-registry.js';
+import { fleetPolicyRecord } from './fleet/policy.js';
 import {
   type ExecutionPlan,
   newTraceId,
@@ -56,8 +56,8 @@ import {
   planRun,
   redactPlan,
   targetName,
-} from './orchestrator/plan-run.js';
-import { redactParameters } from './orchestrator/resolve-parameters.js';
+} from './planning/plan-run.js';
+import { redactParameters } from './planning/resolve-parameters.js';
 import {
   defaultPluginSources,
   discoverPlugins,
@@ -123,7 +123,7 @@ export interface RunAuditReport {
   error: EpsError | null;
 }
 
-/** The outcome of {@link Rune.execute}: the mediator's outcome plus its audit report. */
+/** The outcome of {@link Rune.execute}: the execution step's outcome plus its audit report. */
 export interface RuneRunOutcome extends RunOutcome {
   audit: RunAuditReport;
 }

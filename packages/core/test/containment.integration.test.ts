@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLocalTransport,
@@ -11,7 +12,7 @@ import {
   createRune,
   type Rune,
 } from '../src/index.js';
-import { createRecordingTransport, isProcessAlive } from '../src/testing/index.js';
+import { createRecordingTransport } from '../src/testing/index.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
 
 let fx: FixtureEnv;

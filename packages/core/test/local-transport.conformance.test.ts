@@ -1,4 +1,4 @@
-import { describeTransportConformance } from '../src/testing/index.js';
+import { describeTransportConformance } from '@rune/transport/testing';
 import { createLocalTransport } from '../src/transport/local-transport.js';
 
 describeTransportConformance('local', async () => ({

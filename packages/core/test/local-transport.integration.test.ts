@@ -17,20 +17,21 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import {
+  RUN_MARKER_VARIABLE,
+  sha256Hex,
+  type Transport,
+  type TransportExecRequest,
+  type TransportExecResult,
+  type TransportPlugin,
+} from '@rune/transport';
+import { createTestPlugin, isProcessAlive } from '@rune/transport/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlugin, isProcessAlive, sha256Hex } from '../src/testing/index.js';
 import {
   createLocalTransport,
   type LocalTransportOptions,
 } from '../src/transport/local-transport.js';
 import { PLUGIN_ENVIRONMENT_VARIABLES } from '../src/transport/plugin-environment.js';
-import { RUN_MARKER_VARIABLE } from '../src/transport/run-marker.js';
-import type {
-  Transport,
-  TransportExecRequest,
-  TransportExecResult,
-  TransportPlugin,
-} from '../src/transport/transport.js';
 
 let root: string;
 const transports: Transport[] = [];

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256Hex } from '@rune/transport';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLocalTransport,
@@ -13,7 +14,7 @@ import {
   createRune,
   type Rune,
 } from '../src/index.js';
-import { createRecordingTransport, sha256Hex } from '../src/testing/index.js';
+import { createRecordingTransport } from '../src/testing/index.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
 
 let fx: FixtureEnv;

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RunEvent, RuneError, validateRunEventStream } from '@rune/protocol';
+import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AuditSink,
@@ -16,7 +17,6 @@ import {
   type Rune,
   type RunHandle,
 } from '../src/index.js';
-import { isProcessAlive } from '../src/testing/process-alive.js';
 import type { FixtureEnv } from './fixture-env.js';
 import { createFleetProbe, type FleetProbe, probeRequest } from './fleet-probe.js';
 

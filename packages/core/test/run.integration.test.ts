@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import type { TRANSPORT_SPECIFICATION_VERSION } from '@rune/transport';
+import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLocalTransport,
@@ -9,10 +11,8 @@ import {
   type PlanRequest,
   type Rune,
   readAuditPublicKey,
-  type TRANSPORT_SPECIFICATION_VERSION,
   verifyAuditLog,
 } from '../src/index.js';
-import { isProcessAlive } from '../src/testing/process-alive.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
 
 let fx: FixtureEnv;

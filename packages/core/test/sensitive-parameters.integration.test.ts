@@ -4,6 +4,7 @@
  * transport that keeps the request private (local, SSH) goes ahead.
  */
 import { RuneError } from '@rune/protocol';
+import { TRANSPORT_SPECIFICATION_VERSION, type Transport } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMemoryAuditSink,
@@ -12,8 +13,6 @@ import {
   executePlan,
   planRun,
   type Rune,
-  TRANSPORT_SPECIFICATION_VERSION,
-  type Transport,
 } from '../src/index.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
 

@@ -3,7 +3,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRunMarker } from '@rune/core';
+import { createRunMarker } from '@rune/transport';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BOOTSTRAP_SCRIPT,

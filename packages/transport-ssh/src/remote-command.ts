@@ -11,7 +11,7 @@
  *
  * Why hash-then-exec by path is safe: before anything is hashed, the cache directory (operation
  * `ship`, `upload`) or the plugin file (operation `preinstalled`) must pass `rune_safe_path`
- * (SAFE_PATH_FUNCTION_SH from @rune/core): every component from `/` down, symlinks resolved, is
+ * (SAFE_PATH_FUNCTION_SH from @rune/transport): every component from `/` down, symlinks resolved, is
  * owned by the remote user or root and writable by nobody else (a root-owned sticky parent such as
  * /tmp excepted), and the last component is not a symlink. The cache directory must also be owned
  * by the user, and a cached file must be a regular file owned by the user that nobody else can
@@ -50,7 +50,7 @@ import {
   SAFE_PATH_FUNCTION_SH,
   SWEEP_FUNCTION_SH,
   type SweepOutcome,
-} from '@rune/core';
+} from '@rune/transport';
 
 /** Prefix of the bootstrap's status lines on stderr (ASCII record separator + `RUNE:`). */
 export const BOOTSTRAP_MARKER = '\x1eRUNE:';

@@ -24,6 +24,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { type ErrorCode, isActionName, RuneError } from '@rune/protocol';
 import {
   type ContainmentReport,
   createRunMarker,
@@ -39,8 +40,7 @@ import {
   type TransportCapabilities,
   type TransportExecRequest,
   type TransportExecResult,
-} from '@rune/core';
-import { type ErrorCode, isActionName, RuneError } from '@rune/protocol';
+} from '@rune/transport';
 import type { ClientChannel, ParsedKey } from 'ssh2';
 import ssh2 from 'ssh2';
 import { ConnectionPool, Semaphore, SshConnection } from './connection-pool.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { TRANSPORT_SPECIFICATION_VERSION } from '@rune/core';
+import { TRANSPORT_SPECIFICATION_VERSION } from '@rune/transport';
 import { describe, expect, it } from 'vitest';
 import { createSshTransport, VERSION } from './index.js';
 

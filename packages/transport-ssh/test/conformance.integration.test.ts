@@ -1,4 +1,4 @@
-import { describeTransportConformance } from '@rune/core/testing';
+import { describeTransportConformance } from '@rune/transport/testing';
 import { refusedEndpoint, startSshd } from '../src/testing/index.js';
 import { transportFor } from './helpers.js';
 

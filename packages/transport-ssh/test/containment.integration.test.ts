@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { Transport } from '@rune/core';
+import type { Transport } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKillCommand } from '../src/remote-command.js';
 import { tcpConnectionFactory } from '../src/ssh-connector.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Transport } from '@rune/core';
+import type { Transport } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
 import {

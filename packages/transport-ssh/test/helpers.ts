@@ -3,9 +3,9 @@
 import { createHash, randomInt } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
-import { isProcessAlive } from '@rune/core/testing';
 import { RuneError } from '@rune/protocol';
+import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/transport';
+import { isProcessAlive } from '@rune/transport/testing';
 import { describe, expect, it } from 'vitest';
 import { createSshTransport, type SshTransportOptions } from '../src/index.js';
 import type { SshdInstance } from '../src/testing/index.js';

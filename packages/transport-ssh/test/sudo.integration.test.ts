@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Transport } from '@rune/core';
+import type { Transport } from '@rune/transport';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
 import {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import type { TransportExecRequest } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import type { TransportExecRequest } from '@rune/transport';
 import { describe, expect, it } from 'vitest';
 import { toRuneError } from './aws-errors.js';
 import {

@@ -26,6 +26,7 @@ import {
   SSMClient,
   type SSMClientConfig,
 } from '@aws-sdk/client-ssm';
+import { type ErrorCode, RuneError } from '@rune/protocol';
 import {
   type ContainmentReport,
   createRunMarker,
@@ -39,8 +40,7 @@ import {
   type TransportCapabilities,
   type TransportExecRequest,
   type TransportExecResult,
-} from '@rune/core';
-import { type ErrorCode, RuneError } from '@rune/protocol';
+} from '@rune/transport';
 import { awsErrorName, isThrottlingError, toRuneError } from './aws-errors.js';
 import { mapInvocationStatus } from './invocation-status.js';
 import {

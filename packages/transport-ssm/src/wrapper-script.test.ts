@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRunMarker } from '@rune/core';
+import { createRunMarker } from '@rune/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   buildWrapperScript,

@@ -50,7 +50,7 @@ import {
   SAFE_PATH_FUNCTION_SH,
   SWEEP_FUNCTION_SH,
   sha256Hex,
-} from '@rune/core';
+} from '@rune/transport';
 
 /** Prefix of the result line the wrapper prints first on stdout. */
 export const RESULT_LINE_PREFIX = 'RUNE-SSM-RESULT v2 ';

@@ -1,9 +1,9 @@
 /**
- * The transport conformance suite from @rune/core/testing, run against the SSM transport and the
+ * The transport conformance suite from @rune/transport/testing, run against the SSM transport and the
  * real @aws-sdk/client-ssm talking to the local SSM endpoint. Full output goes through the
  * endpoint's S3 stand-in (OutputS3BucketName), as a real deployment with large outputs would.
  */
-import { describeTransportConformance } from '@rune/core/testing';
+import { describeTransportConformance } from '@rune/transport/testing';
 import { type Harness, INSTANCE, startHarness } from './helpers.js';
 
 const UNKNOWN_INSTANCE = 'i-0000000000000dead';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { Transport, TransportExecRequest, TransportPlugin } from '@rune/core';
+import type { Transport, TransportExecRequest, TransportPlugin } from '@rune/transport';
 import { createSsmTransport, type SsmTransportOptions } from '../src/index.js';
 import {
   type SsmEndpoint,

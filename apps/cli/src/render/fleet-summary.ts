@@ -2,7 +2,7 @@
  * The final summary table of a fleet run (pretty output): counts by status, the slowest nodes,
  * and errors grouped by EPS code — the three questions an operator asks after a fan-out
  * ("did it work?", "what was slow?", "what broke, and where?"). A pure function over the
- * mediator's node results, so it renders the same for a finished, halted or cancelled run.
+ * execution step's node results, so it renders the same for a finished, halted or cancelled run.
  */
 import type { FleetPolicyRecord, NodeRunResult, RunSummary } from '@rune/core';
 import type { EpsError } from '@rune/protocol';

@@ -9,7 +9,7 @@
 import pc from 'picocolors';
 import { terminalSafe } from './terminal-text.js';
 
-/** How a finished node is counted. Matches the mediator's node status. */
+/** How a finished node is counted. Matches the execution step's node status. */
 export type ProgressStatus = 'success' | 'partial' | 'failure' | 'skipped';
 
 /** What the bar shows. */

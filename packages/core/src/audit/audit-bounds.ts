@@ -10,7 +10,7 @@
  * the maximum.
  */
 
-import { sha256Hex } from '../sha256-hex.js';
+import { sha256Hex } from '@rune/transport';
 import type { AuditEntry } from './audit-log.js';
 
 /** A parameter value longer than this (serialized JSON, bytes) is stored as a digest. */

@@ -34,8 +34,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import { sha256Hex } from '../sha256-hex.js';
-import { findUnsafePathComponent } from '../transport/safe-path.js';
+import { findUnsafePathComponent, sha256Hex } from '@rune/transport';
 
 /** Signs audit record hashes. */
 export interface AuditSigner {

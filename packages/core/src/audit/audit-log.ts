@@ -37,7 +37,7 @@ import {
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import { sha256Hex } from '../sha256-hex.js';
+import { sha256Hex } from '@rune/transport';
 import { boundAuditEntry } from './audit-bounds.js';
 import {
   type AuditSigner,

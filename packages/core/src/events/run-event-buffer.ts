@@ -9,7 +9,7 @@
  * long as the run handle that owns it.
  */
 import type { NodeEndEvent, RunEvent } from '@rune/protocol';
-import type { NodeRunResult } from '../mediator/execute-plan.js';
+import type { NodeRunResult } from '../execution/execute-plan.js';
 
 /**
  * A run v1 event as core emits it: a protocol {@link RunEvent} whose node-end carries core's

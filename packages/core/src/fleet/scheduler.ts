@@ -48,7 +48,7 @@ export interface ScheduleOptions<Node, Result> {
 
 /**
  * Why the signal handed to `run` was aborted: DEADLINE_EXCEEDED when the overall deadline
- * passed, RUN_CANCELLED otherwise (or undefined when it was not aborted). The mediator uses it
+ * passed, RUN_CANCELLED otherwise (or undefined when it was not aborted). The execution step uses it
  * to report a cancelled node with the right EPS code.
  */
 export function abortReasonCode(signal: AbortSignal): SkipReason | undefined {

@@ -9,8 +9,8 @@
  * the local transport unless an inventory entry says otherwise.
  */
 import { RuneError } from '@rune/protocol';
-import { LOCAL_NODE_NAMES } from '../orchestrator/plan-run.js';
-import type { TargetNode } from '../transport/transport.js';
+import type { TargetNode } from '@rune/transport';
+import { LOCAL_NODE_NAMES } from '../planning/plan-run.js';
 import { suggestNames } from './did-you-mean.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
 import type { Inventory, InventoryNode } from './inventory.js';
@@ -40,7 +40,7 @@ export interface SelectTargetsOptions {
 
 /**
  * True for the names that mean "this machine" and use the local transport by default
- * (the orchestrator's `LOCAL_NODE_NAMES`: localhost, local, 127.0.0.1, ::1). A name with a port
+ * (planning's `LOCAL_NODE_NAMES`: localhost, local, 127.0.0.1, ::1). A name with a port
  * (`127.0.0.1:2222`) is not one of them: it means an SSH server on this machine.
  */
 export function isLocalName(name: string): boolean {

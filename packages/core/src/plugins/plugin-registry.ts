@@ -12,7 +12,7 @@
  * `<action>.manifest.json` (MRS v1). Without a manifest it is registered with an inferred one
  * (`inferred: true`, version 0.0.0, `dangerous: true` so it needs explicit confirmation, any
  * scalar parameters passed through). The registry
- * hashes every plugin file (sha256); the mediator re-checks the hash right before execution.
+ * hashes every plugin file (sha256); the execution step re-checks the hash right before execution.
  * Built-in manifests validated at build time are not validated again (see validated-manifests.ts).
  * Plugins are executed directly (never through a shell), so a plugin the user installed must be
  * executable; that is checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is
@@ -32,7 +32,7 @@ import {
   parseMrsManifest,
   RuneError,
 } from '@rune/protocol';
-import { sha256Hex } from '../sha256-hex.js';
+import { sha256Hex } from '@rune/transport';
 import {
   readValidatedManifests,
   VALIDATED_MANIFESTS_FILE,

@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MrsManifest, parseMrsManifest } from '@rune/protocol';
-import { sha256Hex } from '../sha256-hex.js';
+import { sha256Hex } from '@rune/transport';
 
 /** File name of the record (a dot file, so discovery never mistakes it for a plugin). */
 export const VALIDATED_MANIFESTS_FILE = '.validated-manifests.json';

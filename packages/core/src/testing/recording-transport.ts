@@ -9,7 +9,7 @@ import {
   type TransportCapabilities,
   type TransportExecRequest,
   type TransportExecResult,
-} from '../transport/transport.js';
+} from '@rune/transport';
 
 /** Options of {@link createRecordingTransport}. */
 export interface RecordingTransportOptions {

@@ -2,7 +2,7 @@
  * The `local` transport: runs a plugin as a child process of the control node.
  *
  * What runs: never the registry's file by path. In ship mode the transport takes the bytes the
- * mediator read and hashed (`plugin.content`, checked against the planned `plugin.sha256`), writes
+ * execution step read and hashed (`plugin.content`, checked against the planned `plugin.sha256`), writes
  * them into a private content-addressed cache (private-plugin-cache.ts: a 0700 directory that
  * passes the safe-path rule, a 0700 copy created with O_EXCL and verified) and executes that
  * copy, so a plugin file swapped on disk after planning can never run: the planned bytes run, or
@@ -29,22 +29,25 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import { sha256Hex } from '../sha256-hex.js';
-import { notStartedResult } from './interrupted-result.js';
-import { mergeContainment, sweepLocalRun } from './local-sweep.js';
-import { HeadCapture, TailCapture } from './output-capture.js';
-import { minimalPluginEnvironment } from './plugin-environment.js';
-import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
-import { createRunMarker, RUN_MARKER_VARIABLE } from './run-marker.js';
-import { findUnsafePathComponent } from './safe-path.js';
 import {
   type ContainmentReport,
+  createRunMarker,
+  findUnsafePathComponent,
+  HeadCapture,
+  mergeContainment,
+  notStartedResult,
+  RUN_MARKER_VARIABLE,
+  sha256Hex,
+  sweepLocalRun,
+  TailCapture,
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportExecRequest,
   type TransportExecResult,
-} from './transport.js';
+} from '@rune/transport';
+import { minimalPluginEnvironment } from './plugin-environment.js';
+import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
 
 /** Default time between SIGTERM and SIGKILL when a run is stopped. */
 export const DEFAULT_KILL_GRACE_MS = 2000;

@@ -4,7 +4,7 @@
  *
  * Hashing a file and then executing it *by path* is a race: whoever can replace the file between
  * the two wins. So the local transport never runs the registry's file. It takes the bytes the
- * mediator read and hashed once (the planned sha256, which is what was approved), writes them
+ * execution step read and hashed once (the planned sha256, which is what was approved), writes them
  * into a directory only this user (or root) can change, and executes that copy:
  *
  * - the directory must pass the safe-path rule (`findUnsafePathComponent`): it and every
@@ -24,8 +24,7 @@ import { lstat, mkdir, mkdtemp, open, readFile, rename, rm, unlink } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuneError, type RuneErrorOptions } from '@rune/protocol';
-import { sha256Hex } from '../sha256-hex.js';
-import { findUnsafePathComponent } from './safe-path.js';
+import { findUnsafePathComponent, sha256Hex } from '@rune/transport';
 
 /** Options of {@link createPrivatePluginCache}. */
 export interface PrivatePluginCacheOptions {

@@ -16,7 +16,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { TargetNode } from '@rune/core';
+import type { TargetNode } from '@rune/transport';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,6 @@
 /**
  * The normative BPCS v1 evaluation: how the control node turns what a plugin process did
- * (exit code, signal, stdout) into a result or an EPS error. Pure and shared, so the mediator in
+ * (exit code, signal, stdout) into a result or an EPS error. Pure and shared, so the execution step in
  * @rune/core and `rune-plugin-test` judge plugins identically. specs/bpcs-v1.md ("Mediator
  * rules") states the same rules in prose, numbered in the order they are applied here: the first
  * rule that matches decides. The process outcome is judged before the output, because when a
@@ -237,7 +237,7 @@ export function evaluatePluginOutput(
       'plugin stdout exceeded the capture limit and was truncated',
     );
   }
-  // 2. Killed by a signal (the mediator reports its own timeouts and cancellations before this).
+  // 2. Killed by a signal (the execution step reports its own timeouts and cancellations before this).
   if (outcome.signal !== null || outcome.exitCode === null) {
     return failWith(
       'PLUGIN_CRASHED',

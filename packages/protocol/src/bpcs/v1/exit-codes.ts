@@ -22,7 +22,7 @@ export const BPCS_EXIT_CODES = {
 /** One documented BPCS exit code. */
 export type BpcsExitCode = (typeof BPCS_EXIT_CODES)[keyof typeof BPCS_EXIT_CODES];
 
-/** The EPS code the mediator reports for each documented non-zero exit code. */
+/** The EPS code the execution step reports for each documented non-zero exit code. */
 export const BPCS_EXIT_CODE_ERRORS: Readonly<Record<Exclude<BpcsExitCode, 0>, ErrorCode>> = {
   1: 'PLUGIN_FAILED',
   2: 'PLUGIN_INVALID_INPUT',

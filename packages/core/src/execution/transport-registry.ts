@@ -4,7 +4,7 @@
  * `specificationVersion` is not the one this core implements is refused, never half-used.
  */
 import { RuneError } from '@rune/protocol';
-import { TRANSPORT_SPECIFICATION_VERSION, type Transport } from '../transport/transport.js';
+import { TRANSPORT_SPECIFICATION_VERSION, type Transport } from '@rune/transport';
 
 /** A transport, or a function creating it on first use. */
 export type TransportProvider = Transport | (() => Transport | Promise<Transport>);

@@ -1,7 +1,7 @@
 /**
- * The orchestrator (LOM): turns "run this action on these nodes with these parameters" into an
+ * The planning: turns "run this action on these nodes with these parameters" into an
  * {@link ExecutionPlan} — validated, fully resolved and serializable — without contacting any
- * node. `rune run --dry-run` prints the plan; the mediator executes it. Everything that can be
+ * node. `rune run --dry-run` prints the plan; the execution step executes it. Everything that can be
  * refused before a node is touched is refused here, as a RuneError.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -15,10 +15,10 @@ import {
   RuneError,
   validateRcsRequest,
 } from '@rune/protocol';
+import type { TargetNode } from '@rune/transport';
 import type { RuneConfig } from '../config/config-schema.js';
 import { MAX_CONCURRENCY } from '../fleet/policy.js';
 import type { PluginRegistry, PluginSourceKind } from '../plugins/plugin-registry.js';
-import type { TargetNode } from '../transport/transport.js';
 import {
   redactParameters,
   resolveRunParameters,

@@ -49,7 +49,7 @@ import {
   type TransportExecRequest,
   type TransportExecResult,
   type TransportPlugin,
-} from '../transport/transport.js';
+} from '../transport.js';
 import {
   type ConformancePlugins,
   createConformancePlugins,

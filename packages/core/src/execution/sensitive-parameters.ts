@@ -7,13 +7,13 @@
  * parameter value to anyone allowed to read them. Such a transport declares
  * `capabilities.embedsRequestInCommand`, and core refuses a run that supplies a parameter the
  * manifest marks `sensitive` on it: for the whole run when it is planned (`Rune.plan`, before
- * anything is contacted, audited as a refusal), and again per node in the mediator right before
+ * anything is contacted, audited as a refusal), and again per node in the execution step right before
  * `exec` for callers of `executePlan`. Sensitive parameters filled from a manifest default are
  * not secrets (the manifest is public) and do not count.
  */
 import { RuneError } from '@rune/protocol';
-import type { ExecutionPlan } from '../orchestrator/plan-run.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport } from '@rune/transport';
+import type { ExecutionPlan } from '../planning/plan-run.js';
 import type { TransportRegistry } from './transport-registry.js';
 
 /**
@@ -52,7 +52,7 @@ export function sensitiveParameterRefusal(
 /**
  * Throws SENSITIVE_PARAMETER_REFUSED when the plan supplies a sensitive parameter and any of its
  * nodes uses a transport that embeds the request in its command. Creating a transport contacts
- * nothing; one that cannot be created is left to the mediator, which reports it per node.
+ * nothing; one that cannot be created is left to the execution step, which reports it per node.
  */
 export async function assertSensitiveParametersAllowed(
   plan: Pick<ExecutionPlan, 'action' | 'supplied_sensitive_parameters' | 'nodes'>,

@@ -1,14 +1,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
+import { TRANSPORT_SPECIFICATION_VERSION, type Transport } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLocalTransport,
   createMemoryAuditSink,
   createRune,
   type Rune,
-  TRANSPORT_SPECIFICATION_VERSION,
-  type Transport,
 } from '../src/index.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
 

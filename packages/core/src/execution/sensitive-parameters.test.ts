@@ -2,15 +2,15 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ERROR_CATALOG, RuneError } from '@rune/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../config/load-config.js';
-import { type PlanRequest, planRun } from '../orchestrator/plan-run.js';
-import { discoverPlugins, type PluginRegistry } from '../plugins/plugin-registry.js';
 import {
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportCapabilities,
-} from '../transport/transport.js';
+} from '@rune/transport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/load-config.js';
+import { type PlanRequest, planRun } from '../planning/plan-run.js';
+import { discoverPlugins, type PluginRegistry } from '../plugins/plugin-registry.js';
 import {
   assertSensitiveParametersAllowed,
   sensitiveParameterRefusal,
@@ -157,7 +157,7 @@ describe('assertSensitiveParametersAllowed', () => {
     ).resolves.toBeUndefined();
   });
 
-  it('does not create transports when nothing sensitive is supplied; leaves broken ones to the mediator', async () => {
+  it('does not create transports when nothing sensitive is supplied; leaves broken ones to the execution step', async () => {
     let created = 0;
     const transports = createTransportRegistry({
       ssm: () => {

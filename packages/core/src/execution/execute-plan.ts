@@ -1,5 +1,5 @@
 /**
- * The mediator (LMM): executes an {@link ExecutionPlan} through transports and turns whatever
+ * The execution: executes an {@link ExecutionPlan} through transports and turns whatever
  * happens into one {@link NodeRunResult} per node — never a throw.
  *
  * Per node: check the plugin file still has the planned sha256, pick the transport, check its
@@ -21,6 +21,14 @@ import {
   isErrorCode,
   RuneError,
 } from '@rune/protocol';
+import type {
+  ContainmentReport,
+  Termination,
+  Transport,
+  TransportExecResult,
+  TransportPlugin,
+} from '@rune/transport';
+import { sha256Hex } from '@rune/transport';
 import { type FleetPolicyRecord, fleetPolicyRecord } from '../fleet/policy.js';
 import {
   abortReasonCode,
@@ -28,15 +36,7 @@ import {
   type ScheduledOutcome,
   scheduleFleet,
 } from '../fleet/scheduler.js';
-import type { ExecutionPlan, PlannedNode } from '../orchestrator/plan-run.js';
-import { sha256Hex } from '../sha256-hex.js';
-import type {
-  ContainmentReport,
-  Termination,
-  Transport,
-  TransportExecResult,
-  TransportPlugin,
-} from '../transport/transport.js';
+import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
 import { sensitiveParameterRefusal } from './sensitive-parameters.js';
 import type { TransportRegistry } from './transport-registry.js';
 
@@ -129,7 +129,7 @@ export interface ExecutePlanOptions {
   /** Reads a plugin file (injectable). */
   readPluginFile?: (path: string) => Promise<Uint8Array>;
   /**
-   * Extra time beyond the plan timeout after which the mediator gives up on a transport that
+   * Extra time beyond the plan timeout after which the execution step gives up on a transport that
    * has not returned (it aborts the exec and reports PLUGIN_TIMEOUT). Default 30 s.
    */
   transportGraceMs?: number;

@@ -5,7 +5,7 @@
  * which node, which plugin (content + sha256, or a preinstalled path), the exact stdin bytes (the
  * RCS document), limits, a timeout and an AbortSignal — and reports what the process did: exit
  * code or signal, bounded stdout and stderr, timings. It never parses stdout: judging the BPCS
- * result is the mediator's job, so every transport is judged by the same rules.
+ * result is the execution step's job, so every transport is judged by the same rules.
  *
  * Failures to *reach or run* are thrown as `RuneError`s with transport/policy codes from the EPS
  * catalog (CONNECTION_REFUSED, HOST_KEY_MISMATCH, ...). A process that ran and exited badly is
@@ -20,7 +20,7 @@ import type { DeployMode } from '@rune/protocol';
 /** The Transport specification version this core implements. */
 export const TRANSPORT_SPECIFICATION_VERSION = 'rune-transport-v1' as const;
 
-/** A node as resolved by the orchestrator (from the command line, config or inventory). */
+/** A node as resolved by planning (from the command line, config or inventory). */
 export interface TargetNode {
   /** The name the operator used; appears in results, audit and RCS `routing.node`. */
   name: string;

@@ -5,7 +5,7 @@
  * node beyond bash and coreutils (`cat`, `sha256sum`, `wc`, `seq`, `sleep`, `mktemp`, `tr`), plus
  * `setsid` (util-linux) and `grep` for the containment probes.
  */
-import type { TransportPlugin } from '../transport/transport.js';
+import type { TransportPlugin } from '../transport.js';
 import { createTestPlugin } from './test-plugin.js';
 
 /** Copies stdin to stdout unchanged. */

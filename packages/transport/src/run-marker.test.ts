@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { isProcessAlive } from '../testing/process-alive.js';
 import {
   createRunMarker,
   parseSweepOutput,
@@ -8,6 +7,7 @@ import {
   RUN_MARKER_VARIABLE,
   SWEEP_FUNCTION_SH,
 } from './run-marker.js';
+import { isProcessAlive } from './testing/process-alive.js';
 
 function sweep(marker: string, shell = 'sh'): string {
   const result = spawnSync(shell, ['-c', `${SWEEP_FUNCTION_SH}\nrune_sweep "$1"`, 'rune', marker], {

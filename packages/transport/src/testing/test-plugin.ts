@@ -7,7 +7,7 @@
  */
 
 import { sha256Hex } from '../sha256-hex.js';
-import type { TransportPlugin } from '../transport/transport.js';
+import type { TransportPlugin } from '../transport.js';
 
 /** Options of {@link createTestPlugin}. */
 export interface TestPluginOptions {

@@ -1,0 +1,49 @@
+/**
+ * @rune/transport — the contract between RUNE and a transport. This file is the complete public
+ * surface of the package: the Transport interface and its request/result types, the output capture
+ * helpers, the run-marker containment rule with its POSIX sh sweep (and `sweepLocalRun` for the machine
+ * RUNE runs on), the safe-path rule, the one
+ * sha256 helper and the XDG state directory. A third-party transport depends on this package (and
+ * `@rune/protocol`) only; its tests run the conformance suite from `@rune/transport/testing`.
+ */
+
+export { interruptedResult, notStartedResult } from './interrupted-result.js';
+export {
+  DEFAULT_SWEEP_SHELL,
+  DEFAULT_SWEEP_TIMEOUT_MS,
+  type LocalSweepOptions,
+  mergeContainment,
+  sweepLocalRun,
+} from './local-sweep.js';
+export { HeadCapture, TailCapture } from './output-capture.js';
+export {
+  createRunMarker,
+  parseSweepOutput,
+  RUN_MARKER_PATTERN,
+  RUN_MARKER_VARIABLE,
+  SWEEP_FUNCTION_SH,
+  type SweepOutcome,
+} from './run-marker.js';
+export { findUnsafePathComponent, SAFE_PATH_FUNCTION_SH } from './safe-path.js';
+export { sha256Hex } from './sha256-hex.js';
+export {
+  type ContainmentReport,
+  type FetchedArtifact,
+  type OutputLimits,
+  type TargetNode,
+  type Termination,
+  TRANSPORT_SPECIFICATION_VERSION,
+  type Transport,
+  type TransportCapabilities,
+  type TransportExecRequest,
+  type TransportExecResult,
+  type TransportFactory,
+  type TransportPlugin,
+} from './transport.js';
+export {
+  type EnvironmentOptions,
+  expandLocalPath,
+  resolveXdgDirs,
+  runeStateDir,
+  type XdgDirs,
+} from './xdg-dirs.js';
