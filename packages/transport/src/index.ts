@@ -17,6 +17,13 @@ export {
 } from './local-sweep.js';
 export { HeadCapture, TailCapture } from './output-capture.js';
 export {
+  MAX_PREFLIGHT_COMMANDS,
+  PREFLIGHT_COMMAND_PATTERN,
+  PREFLIGHT_FUNCTION_SH,
+  preflightFailure,
+  validatePreflightCommands,
+} from './preflight.js';
+export {
   createRunMarker,
   parseSweepOutput,
   RUN_MARKER_PATTERN,
@@ -39,7 +46,9 @@ export {
   type TransportExecResult,
   type TransportFactory,
   type TransportPlugin,
+  type TransportPreflight,
 } from './transport.js';
+export type { TransportConfigContext, TransportModule } from './transport-module.js';
 export {
   type EnvironmentOptions,
   expandLocalPath,

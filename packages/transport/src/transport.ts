@@ -13,7 +13,7 @@
  * result (`termination`), after the transport has killed the remote process group.
  *
  * Third-party transports implement this interface and prove it with
- * `describeTransportConformance()` from `@rune/core/testing`.
+ * `describeTransportConformance()` from `@rune/transport/testing`.
  */
 import type { DeployMode } from '@rune/protocol';
 
@@ -82,6 +82,23 @@ export interface TransportExecRequest {
   traceId: string;
   /** Run as this user via non-interactive sudo (overrides `node.runAs`). */
   runAs?: string;
+  /**
+   * Checks the transport makes on the node in the same round trip, right before it starts the
+   * plugin (see {@link TransportPreflight}). Absent: no checks.
+   */
+  preflight?: TransportPreflight;
+}
+
+/**
+ * What a node must have before the plugin starts, from the manifest's `requires`. The transport
+ * runs {@link PREFLIGHT_FUNCTION_SH} (or the same rule in its own language) in the round trip that
+ * starts the plugin, never in an extra one. When a command is missing the plugin is NOT started
+ * and the transport rejects with `RuneError('PLUGIN_PRECONDITION_FAILED')` whose message names
+ * every missing command and whose `details.missing_commands` lists them.
+ */
+export interface TransportPreflight {
+  /** Commands the plugin calls (`requires.commands`), each looked up with `command -v`. */
+  commands: readonly string[];
 }
 
 /** How the process ended. */
