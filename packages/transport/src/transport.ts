@@ -203,6 +203,14 @@ export interface Transport {
     remotePath: string,
     signal: AbortSignal,
   ): Promise<FetchedArtifact>;
+  /**
+   * Remove a file the plugin reported as an artifact from the node, once core has fetched it and
+   * verified its sha256 and size (the node-side archive must not linger, e.g. in /tmp). Only
+   * removes a regular file at exactly `remotePath`, never follows a symlink in its last
+   * component, and resolves when it is gone or was already gone. Only when
+   * `capabilities.artifacts`; a transport without it leaves the file where the plugin put it.
+   */
+  removeArtifact?(node: TargetNode, remotePath: string, signal: AbortSignal): Promise<void>;
   /** Close every connection and release every resource. Idempotent. */
   close(): Promise<void>;
 }
