@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -19,6 +20,7 @@ import {
   isIntact,
   isSafeRemotePath,
   parseWrapperOutput,
+  REAPER_MARGIN_S,
   receiveStream,
   stripTruncationSuffix,
   type WrapperDoneLine,
@@ -28,6 +30,13 @@ import {
 const sha = (bytes: Uint8Array | string): string =>
   createHash('sha256').update(bytes).digest('hex');
 const bytes = (value: string): Uint8Array => new TextEncoder().encode(value);
+const isZombie = (pid: number): boolean => {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 let dir: string;
 beforeEach(() => {
@@ -53,7 +62,7 @@ function runWrapper(
     cacheDir: options.cacheDir ?? join(dir, 'cache'),
     maxStdoutBytes: options.maxStdoutBytes ?? 1024 * 1024,
     maxStderrBytes: options.maxStderrBytes ?? 7000,
-    executionTimeoutS: 30,
+    executionTimeoutS: options.executionTimeoutS ?? 30,
     runMarker: createRunMarker(),
     ...(options.preflight ? { preflight: options.preflight } : {}),
     ...(options.requireRoot ? { requireRoot: true } : {}),
@@ -66,6 +75,9 @@ function runWrapper(
   const run = spawnSync(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: dir,
+    // A wrapper that hangs fails its test instead of blocking the worker (spawnSync is synchronous).
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
   });
   const stdout = new Uint8Array(run.stdout);
   return {
@@ -285,6 +297,24 @@ describe('buildWrapperScript: preflight and root, in the same command, before th
     const { parsed } = runWrapper({ requireRoot: true, script: '#!/bin/sh\nid -u\n' });
     expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 0 });
     expect(new TextDecoder().decode(parsed!.body)).toBe('0\n');
+  });
+});
+
+describe('buildWrapperScript: the reaper on its own deadline', () => {
+  it('when nothing kills the wrapper, the reaper stops the run at executionTimeout + 5 s (setsid children too)', () => {
+    // What an agent that never enforced executionTimeout would leave: only the reaper is left to act.
+    const pidFile = join(dir, 'escaped.pid');
+    const started = Date.now();
+    const { run, parsed } = runWrapper({
+      executionTimeoutS: 1,
+      script: `#!/bin/sh\nsetsid sh -c 'echo $$ > ${pidFile}; exec sleep 300' &\nsleep 300\n`,
+    });
+    expect(run.status).toBe(1);
+    // The plugin died by SIGKILL (128 + 9) from the reaper's sweep, not by its own hand.
+    expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 137 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual((1 + REAPER_MARGIN_S) * 1000 - 500);
+    const escaped = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(existsSync(`/proc/${escaped}`) && !isZombie(escaped)).toBe(false);
   });
 });
 
