@@ -19,10 +19,7 @@ export const runeAliases: { find: RegExp; replacement: string }[] = [
     replacement: src('packages/transport-ssh/src/testing/index.ts'),
   },
   { find: /^@rune\/transport-ssm$/, replacement: src('packages/transport-ssm/src/index.ts') },
-  {
-    find: /^@rune\/transport-ssm\/testing$/,
-    replacement: src('packages/transport-ssm/src/testing/index.ts'),
-  },
+  { find: /^@rune\/ssm-endpoint$/, replacement: src('packages/ssm-endpoint/src/index.ts') },
 ];
 
 export function runeVitestConfig(overrides: UserConfig['test'] = {}): UserConfig {

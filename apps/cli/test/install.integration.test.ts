@@ -5,7 +5,7 @@
  * registry (the local npm cache first, `--prefer-offline`), RUNE's own only from the tarballs —
  * and the installed commands are run from that prefix, outside the repository: `rune --version`,
  * `rune list-actions`, `rune run noop --node localhost`, an SSH run against a real sshd, an SSM
- * run against the installed `rune-ssm-endpoint`, and `rune-plugin-test` on a plugin written the
+ * run against the installed `rune-ssm-endpoint` (package `@rune/ssm-endpoint`), and `rune-plugin-test` on a plugin written the
  * way docs/writing-plugins.md shows, next to no copy of the Bash library.
  *
  * The install command is the README's: `npm install -g --ignore-scripts` (RUNE has no install
@@ -41,6 +41,7 @@ const PACKAGES = [
   'packages/core',
   'packages/transport-ssh',
   'packages/transport-ssm',
+  'packages/ssm-endpoint',
   'apps/cli',
   'apps/plugin-test-kit',
 ] as const;

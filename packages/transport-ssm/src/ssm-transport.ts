@@ -2,8 +2,9 @@
  * The SSM transport: runs a RUNE plugin through AWS Systems Manager Run Command
  * (`AWS-RunShellScript`) with the real `@aws-sdk/client-ssm`.
  *
- * One exec = DescribeInstanceInformation (preflight: is the agent online?) + SendCommand (one
- * instance per command) + GetCommandInvocation polled with backoff and jitter until a terminal
+ * One exec = DescribeInstanceInformation (is the agent online?) + one SendCommand (one instance
+ * per command; the wrapper checks the request's preflight on the node before the plugin starts,
+ * in that same command) + GetCommandInvocation polled with backoff and jitter until a terminal
  * state (+ CancelCommand on timeout or abort, + S3 GetObject when the output was cut). The
  * plugin and the request travel inside the command (see wrapper-script.ts), which makes them
  * visible to anyone allowed ssm:ListCommands or reading CloudTrail: the transport advertises
@@ -33,6 +34,7 @@ import {
   HeadCapture,
   interruptedResult,
   notStartedResult,
+  preflightFailure,
   TailCapture,
   type TargetNode,
   TRANSPORT_SPECIFICATION_VERSION,
@@ -40,6 +42,7 @@ import {
   type TransportCapabilities,
   type TransportExecRequest,
   type TransportExecResult,
+  validatePreflightCommands,
 } from '@rune/transport';
 import { awsErrorName, isThrottlingError, toRuneError } from './aws-errors.js';
 import { mapInvocationStatus } from './invocation-status.js';
@@ -224,10 +227,20 @@ const STAGE_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
     code: 'TRANSPORT_API_ERROR',
     message: 'the plugin or request did not decode on the node (corrupted in transit?)',
   },
+  'not-root': {
+    code: 'PRIVILEGE_DENIED',
+    message:
+      'the plugin is to run as root, but the SSM agent runs commands as another user on this node; nothing was executed',
+  },
 };
+
+/** The one user the SSM transport can run a plugin as: the agent's own, root. */
+const SSM_RUN_AS_USER = 'root';
 
 interface RunState {
   request: TransportExecRequest;
+  /** The validated preflight commands the wrapper checks. */
+  preflight: readonly string[];
   instanceId: string;
   commandId: string;
   nonce: string;
@@ -301,7 +314,9 @@ class SsmTransport implements Transport {
         Math.floor(((this.maxCommandBytes - WRAPPER_RESERVE_BYTES) * 3) / 4) - 1024,
       ),
       artifacts: false,
-      runAs: false,
+      // SSM runs commands as root, so run_as root needs no sudo; exec refuses any other user
+      // (UNSUPPORTED_FEATURE) before calling the API, as core does for a transport without runAs.
+      runAs: true,
       maxConcurrentExecsPerNode: 4,
       // The plugin and the RCS request are embedded in the command: core refuses sensitive
       // parameters on this transport.
@@ -332,12 +347,24 @@ class SsmTransport implements Transport {
     const node = request.node.name;
     const source = { component: 'transport-ssm', node, action: request.plugin.action };
     const instanceId = this.resolveInstanceId(request.node);
-    if ((request.runAs ?? request.node.runAs) !== undefined) {
+    const runAs = request.runAs ?? request.node.runAs;
+    if (runAs !== undefined && runAs !== SSM_RUN_AS_USER) {
       throw new RuneError(
         'UNSUPPORTED_FEATURE',
-        'the SSM transport runs plugins as root and does not support run_as',
+        `the SSM transport runs plugins as root: run_as = "root" needs no sudo there, any other user (${JSON.stringify(runAs)}) is not supported`,
         { source, traceId: request.traceId },
       );
+    }
+    let preflight: string[];
+    try {
+      preflight = validatePreflightCommands(request.preflight?.commands ?? []);
+    } catch (error) {
+      throw RuneError.from(error, 'INVALID_ARGUMENT').withContext({
+        component: source.component,
+        node,
+        action: source.action,
+        traceId: request.traceId,
+      });
     }
     const preinstalled = request.deployMode === 'preinstalled';
     if (preinstalled && !isSafeRemotePath(request.plugin.remotePath ?? '')) {
@@ -360,6 +387,8 @@ class SsmTransport implements Transport {
         : { content: request.plugin.content }),
       stdin: request.stdin,
       cacheDir: this.cacheDir,
+      preflight,
+      requireRoot: runAs === SSM_RUN_AS_USER,
       maxStdoutBytes: request.limits.maxStdoutBytes,
       maxStderrBytes:
         this.options.outputS3Bucket !== undefined
@@ -380,7 +409,7 @@ class SsmTransport implements Transport {
     }
     if (request.signal.aborted) return this.cancelledBeforeStart(started);
 
-    await this.preflight(instanceId, node, request.traceId);
+    await this.checkOnline(instanceId, node, request.traceId);
     if (request.signal.aborted) return this.cancelledBeforeStart(started);
 
     let commandId: string;
@@ -427,6 +456,7 @@ class SsmTransport implements Transport {
     }
     return this.follow({
       request,
+      preflight,
       instanceId,
       commandId,
       nonce: wrapper.nonce,
@@ -443,7 +473,8 @@ class SsmTransport implements Transport {
     );
   }
 
-  private async preflight(instanceId: string, node: string, traceId: string): Promise<void> {
+  /** DescribeInstanceInformation: the instance is known and its agent online, or nothing is sent. */
+  private async checkOnline(instanceId: string, node: string, traceId: string): Promise<void> {
     let ping: string | undefined;
     let found = false;
     try {
@@ -702,6 +733,9 @@ class SsmTransport implements Transport {
       );
     }
     const result = parsed.result;
+    if (result.stage === 'preflight' && !isDoneLine(result)) {
+      throw this.preflightFailed(run, result.missing ?? [], facts);
+    }
     if (!isDoneLine(result) || received === undefined) {
       const component = 'component' in result ? result.component : undefined;
       const known = STAGE_ERRORS[result.stage] ?? {
@@ -780,6 +814,33 @@ class SsmTransport implements Transport {
         ...facts,
       },
     };
+  }
+
+  /**
+   * The plugin never started: the node lacks required commands. Only names that were asked for
+   * count (the node cannot make up others); a preflight stop naming none is the channel's fault.
+   */
+  private preflightFailed(
+    run: RunState,
+    reported: readonly string[],
+    facts: Record<string, unknown>,
+  ): RuneError {
+    const { request } = run;
+    const node = request.node.name;
+    const missing = reported.filter((name) => run.preflight.includes(name));
+    const details = { command_id: run.commandId, instance_id: run.instanceId, ...facts };
+    if (missing.length === 0) {
+      return new RuneError(
+        'TRANSPORT_API_ERROR',
+        `the SSM wrapper on ${run.instanceId} stopped at its preflight without naming a required command`,
+        { source: { component: 'transport-ssm', node }, traceId: request.traceId, details },
+      );
+    }
+    return preflightFailure(missing, { node, transport: 'ssm' }).withContext({
+      action: request.plugin.action,
+      traceId: request.traceId,
+      details,
+    });
   }
 
   /** S3 key of one output stream, as the SSM agent writes it for AWS-RunShellScript. */

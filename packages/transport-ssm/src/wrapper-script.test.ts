@@ -1,8 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RuneError } from '@rune/protocol';
 import { createRunMarker } from '@rune/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +20,7 @@ import {
   isIntact,
   isSafeRemotePath,
   parseWrapperOutput,
+  REAPER_MARGIN_S,
   receiveStream,
   stripTruncationSuffix,
   type WrapperDoneLine,
@@ -19,6 +30,13 @@ import {
 const sha = (bytes: Uint8Array | string): string =>
   createHash('sha256').update(bytes).digest('hex');
 const bytes = (value: string): Uint8Array => new TextEncoder().encode(value);
+const isZombie = (pid: number): boolean => {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 let dir: string;
 beforeEach(() => {
@@ -27,7 +45,13 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the generated wrapper for real with sh, stdin at /dev/null, as the SSM agent does. */
-function runWrapper(options: Partial<WrapperScriptOptions> & { script?: string }) {
+function runWrapper(
+  options: Partial<WrapperScriptOptions> & {
+    script?: string;
+    /** Run the wrapper as this uid (needs root; setpriv from util-linux). */
+    uid?: number;
+  },
+) {
   const pluginText = options.script ?? '#!/bin/sh\ncat\n';
   const content = options.content ?? bytes(pluginText);
   const wrapper = buildWrapperScript({
@@ -38,12 +62,22 @@ function runWrapper(options: Partial<WrapperScriptOptions> & { script?: string }
     cacheDir: options.cacheDir ?? join(dir, 'cache'),
     maxStdoutBytes: options.maxStdoutBytes ?? 1024 * 1024,
     maxStderrBytes: options.maxStderrBytes ?? 7000,
-    executionTimeoutS: 30,
+    executionTimeoutS: options.executionTimeoutS ?? 30,
     runMarker: createRunMarker(),
+    ...(options.preflight ? { preflight: options.preflight } : {}),
+    ...(options.requireRoot ? { requireRoot: true } : {}),
   });
-  const run = spawnSync('sh', ['-c', wrapper.script], {
+  const asUser =
+    options.uid === undefined
+      ? []
+      : ['setpriv', `--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups'];
+  const [command = 'sh', ...args] = [...asUser, 'sh', '-c', wrapper.script];
+  const run = spawnSync(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: dir,
+    // A wrapper that hangs fails its test instead of blocking the worker (spawnSync is synchronous).
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
   });
   const stdout = new Uint8Array(run.stdout);
   return {
@@ -189,6 +223,101 @@ describe('buildWrapperScript (run for real with sh)', () => {
   });
 });
 
+describe('buildWrapperScript: preflight and root, in the same command, before the plugin', () => {
+  it('runs the plugin when every required command exists', () => {
+    const { parsed } = runWrapper({ preflight: ['sh', 'cat'], stdin: bytes('ran') });
+    expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 0 });
+    expect(new TextDecoder().decode(parsed!.body)).toBe('ran');
+  });
+
+  it('names every missing command and never starts the plugin nor writes to the node', () => {
+    const marker = join(dir, 'plugin-ran');
+    const cacheDir = join(dir, 'cache');
+    const { run, parsed } = runWrapper({
+      script: `#!/bin/sh\ntouch ${marker}\n`,
+      cacheDir,
+      // A leading dash is a name, not an option of `command -v`.
+      preflight: ['sh', 'rune-no-such-a', '-rune-no-such-b', 'cat'],
+    });
+    expect(run.status).toBe(1);
+    expect(parsed?.result).toEqual({
+      stage: 'preflight',
+      missing: ['rune-no-such-a', '-rune-no-such-b'],
+    });
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(cacheDir)).toBe(false);
+  });
+
+  it('refuses a hostile name before it is written into any script', () => {
+    const pwned = join(dir, 'pwned');
+    for (const hostile of [`x';touch ${pwned};'`, '$(reboot)', 'a b', '', 'x\ny']) {
+      let thrown: unknown;
+      try {
+        runWrapper({ preflight: ['sh', hostile] });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(RuneError.is(thrown) && thrown.code, JSON.stringify(hostile)).toBe('INVALID_ARGUMENT');
+    }
+    expect(existsSync(pwned)).toBe(false);
+  });
+
+  it('writes the names only as single-quoted words', () => {
+    const wrapper = buildWrapperScript({
+      sha256: 'b'.repeat(64),
+      stdin: bytes(''),
+      cacheDir: '/var/lib/rune/plugins',
+      maxStdoutBytes: 1,
+      maxStderrBytes: 1,
+      executionTimeoutS: 1,
+      runMarker: '0'.repeat(32),
+      preflight: ['docker', 'jq'],
+    });
+    expect(wrapper.script).toContain("rune_preflight 'docker' 'jq'");
+  });
+
+  // Root runs the not-root case as nobody (setpriv); anyone else runs it as themselves.
+  const root = process.getuid?.() === 0;
+  it('requireRoot: a wrapper not running as uid 0 stops before anything (stage not-root)', () => {
+    const marker = join(dir, 'plugin-ran');
+    const cacheDir = join(dir, 'cache');
+    const { run, parsed } = runWrapper({
+      script: `#!/bin/sh\ntouch ${marker}\n`,
+      cacheDir,
+      requireRoot: true,
+      ...(root ? { uid: 65534 } : {}),
+    });
+    expect(run.status, run.stderr.toString()).toBe(1);
+    expect(parsed?.result).toEqual({ stage: 'not-root' });
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(cacheDir)).toBe(false);
+  });
+
+  it.runIf(root)('requireRoot: as uid 0 the plugin runs, without sudo', () => {
+    const { parsed } = runWrapper({ requireRoot: true, script: '#!/bin/sh\nid -u\n' });
+    expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 0 });
+    expect(new TextDecoder().decode(parsed!.body)).toBe('0\n');
+  });
+});
+
+describe('buildWrapperScript: the reaper on its own deadline', () => {
+  it('when nothing kills the wrapper, the reaper stops the run at executionTimeout + 5 s (setsid children too)', () => {
+    // What an agent that never enforced executionTimeout would leave: only the reaper is left to act.
+    const pidFile = join(dir, 'escaped.pid');
+    const started = Date.now();
+    const { run, parsed } = runWrapper({
+      executionTimeoutS: 1,
+      script: `#!/bin/sh\nsetsid sh -c 'echo $$ > ${pidFile}; exec sleep 300' &\nsleep 300\n`,
+    });
+    expect(run.status).toBe(1);
+    // The plugin died by SIGKILL (128 + 9) from the reaper's sweep, not by its own hand.
+    expect(parsed?.result).toMatchObject({ stage: 'done', exitCode: 137 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual((1 + REAPER_MARGIN_S) * 1000 - 500);
+    const escaped = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(existsSync(`/proc/${escaped}`) && !isZombie(escaped)).toBe(false);
+  });
+});
+
 describe('helpers', () => {
   it('isSafeRemotePath accepts plain absolute paths only', () => {
     expect(isSafeRemotePath('/var/lib/rune/plugins')).toBe(true);
@@ -197,6 +326,17 @@ describe('helpers', () => {
     expect(isSafeRemotePath('/a b')).toBe(false);
     expect(isSafeRemotePath('/a$(x)')).toBe(false);
     expect(isSafeRemotePath('/')).toBe(false);
+  });
+
+  it('parseWrapperOutput keeps only command names from a preflight line', () => {
+    const names = Buffer.from('docker\n$(reboot)\njq', 'utf8').toString('base64');
+    const line = bytes(
+      `RUNE-SSM-RESULT v2 nonce=ffffffffffffffff stage=preflight missing=${names}\n`,
+    );
+    expect(parseWrapperOutput(line, 'ffffffffffffffff')?.result).toEqual({
+      stage: 'preflight',
+      missing: ['docker', 'jq'],
+    });
   });
 
   it('parseWrapperOutput ignores a result line with another nonce', () => {

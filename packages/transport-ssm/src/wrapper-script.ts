@@ -41,15 +41,26 @@
  * 5. **The exit code.** 0 when the plugin exited 0 and 1 otherwise. The real code only travels in
  *    the result line, so a plugin can never hand the agent a reserved exit code: **194** (the
  *    agent reboots the instance) or **137** (the agent reports a timeout).
+ * 6. **Preflight and root.** Before anything is written on the node, the wrapper checks what the
+ *    request requires, in the same command (no second SendCommand): with `requireRoot` (a request
+ *    to run as root, which SSM does without sudo) that it really runs as uid 0 (else stage
+ *    `not-root`), and the commands the manifest requires, looked up with the shared
+ *    `rune_preflight` (`PREFLIGHT_FUNCTION_SH`) and the PATH the plugin gets. Missing ones stop
+ *    the run before the plugin starts, with stage `preflight` and `missing=` (base64 of the
+ *    names, one per line). The names are validated (`validatePreflightCommands`: nothing but
+ *    `[A-Za-z0-9._+-]`) and written as single-quoted arguments, never as shell code.
  */
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import {
+  PREFLIGHT_COMMAND_PATTERN,
+  PREFLIGHT_FUNCTION_SH,
   RUN_MARKER_PATTERN,
   RUN_MARKER_VARIABLE,
   SAFE_PATH_FUNCTION_SH,
   SWEEP_FUNCTION_SH,
   sha256Hex,
+  validatePreflightCommands,
 } from '@rune/transport';
 
 /** Prefix of the result line the wrapper prints first on stdout. */
@@ -96,6 +107,14 @@ export interface WrapperScriptOptions {
   runMarker: string;
   /** Random token that ties the result line to this run (tests may fix it). */
   nonce?: string;
+  /**
+   * Commands the plugin requires (`request.preflight.commands`), looked up on the node before
+   * anything is written there; a missing one stops the run (stage `preflight`). Validated with
+   * `validatePreflightCommands` (INVALID_ARGUMENT otherwise).
+   */
+  preflight?: readonly string[];
+  /** Refuse to run (stage `not-root`) unless the wrapper runs as uid 0 (a request to run as root). */
+  requireRoot?: boolean;
 }
 
 /** A generated wrapper and the facts the transport needs to read its output. */
@@ -152,6 +171,13 @@ export function buildWrapperScript(options: WrapperScriptOptions): WrapperScript
   const ship = options.remotePath === undefined;
   if (!ship && !isSafeRemotePath(options.remotePath!)) throw new TypeError('unsafe plugin path');
   if (REAPER_SH.includes("'")) throw new TypeError('the reaper must not contain a single quote');
+  // Re-checked here, whoever the caller is: each name becomes a single-quoted word of the script.
+  const required = validatePreflightCommands(options.preflight ?? []);
+  const preflight =
+    required.length === 0
+      ? ''
+      : `${PREFLIGHT_FUNCTION_SH}PF=$(rune_preflight ${required.map((name) => `'${name}'`).join(' ')}) || rune_fail preflight "$PF" missing\n`;
+  const rootCheck = options.requireRoot ? '[ "$(id -u)" = 0 ] || rune_fail not-root\n' : '';
   const maxOut = Math.max(0, Math.floor(options.maxStdoutBytes));
   const maxErr = Math.max(0, Math.floor(options.maxStderrBytes));
   const reaperLimitS = Math.max(1, Math.ceil(options.executionTimeoutS)) + REAPER_MARGIN_S;
@@ -178,7 +204,7 @@ W=''
 RP=''
 rune_fail() {
   if [ $# -gt 1 ]; then
-    printf 'RUNE-SSM-RESULT v2 nonce=%s stage=%s component=%s\\n' "$N" "$1" "$(printf '%s' "$2" | base64 | tr -d '\\n')"
+    printf 'RUNE-SSM-RESULT v2 nonce=%s stage=%s %s=%s\\n' "$N" "$1" "\${3:-component}" "$(printf '%s' "$2" | base64 | tr -d '\\n')"
   else
     printf 'RUNE-SSM-RESULT v2 nonce=%s stage=%s\\n' "$N" "$1"
   fi
@@ -195,7 +221,7 @@ RUNE_REAPER='${REAPER_SH}'
 for _t in base64 gzip sha256sum mktemp wc head tail cut tr stat grep id dirname basename cp setsid find; do
   command -v "$_t" >/dev/null 2>&1 || rune_fail "missing-tool-$_t"
 done
-U=$(rune_link_owner "$D") || rune_fail cache-unsafe "$U"
+${rootCheck}${preflight}U=$(rune_link_owner "$D") || rune_fail cache-unsafe "$U"
 A=$D
 while [ ! -e "$A" ] && [ ! -L "$A" ]; do A=$(dirname -- "$A"); done
 U=$(rune_safe_path "$A") || rune_fail cache-unsafe "$U"
@@ -269,8 +295,17 @@ export interface WrapperDoneLine {
   contained: boolean;
 }
 
+/** Where the wrapper stopped before the plugin ran (and what it names, when it names something). */
+export interface WrapperStopLine {
+  stage: string;
+  /** The unsafe path component (stages `cache-unsafe`, `plugin-unsafe`). */
+  component?: string;
+  /** Required commands the node lacks (stage `preflight`), each matching the manifest grammar. */
+  missing?: string[];
+}
+
 /** What the result line says: a finished run, or the stage where the wrapper stopped. */
-export type WrapperResultLine = WrapperDoneLine | { stage: string; component?: string };
+export type WrapperResultLine = WrapperDoneLine | WrapperStopLine;
 
 /** The result line parsed out of the wrapper's stdout, and the bytes after it. */
 export interface ParsedWrapperOutput {
@@ -307,12 +342,21 @@ export function parseWrapperOutput(
   if (stage === undefined || !/^[a-z0-9-]{1,64}$/.test(stage)) return undefined;
   const body = stdout.subarray(newline + 1);
   if (stage !== 'done') {
-    const encoded = fields.get('component');
-    const component =
-      encoded !== undefined && /^[A-Za-z0-9+/=]{1,8192}$/.test(encoded)
+    const decoded = (key: string): string | undefined => {
+      const encoded = fields.get(key);
+      return encoded !== undefined && /^[A-Za-z0-9+/=]{1,8192}$/.test(encoded)
         ? Buffer.from(encoded, 'base64').toString('utf8')
         : undefined;
-    return { result: component === undefined ? { stage } : { stage, component }, body };
+    };
+    const result: WrapperStopLine = { stage };
+    const component = decoded('component');
+    if (component !== undefined) result.component = component;
+    const missing = decoded('missing');
+    if (missing !== undefined) {
+      // Only names of the manifest grammar: whatever else the node printed is not a command name.
+      result.missing = missing.split('\n').filter((name) => PREFLIGHT_COMMAND_PATTERN.test(name));
+    }
+    return { result, body };
   }
   const int = (key: string): number | undefined => {
     const value = fields.get(key);

@@ -5,13 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from '@rune/ssm-endpoint';
 import type { Transport, TransportExecRequest, TransportPlugin } from '@rune/transport';
 import { createSsmTransport, type SsmTransportOptions } from '../src/index.js';
-import {
-  type SsmEndpoint,
-  type SsmEndpointOptions,
-  startSsmEndpoint,
-} from '../src/testing/index.js';
 
 export const INSTANCE = 'i-0123456789abcdef0';
 export const OTHER_INSTANCE = 'i-0fedcba987654321f';

@@ -4,11 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { RuneError } from '@rune/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSsmTransport } from '../src/index.js';
 import {
   type Harness,
   INSTANCE,
@@ -100,6 +102,25 @@ describe('SSM transport against the local endpoint (real SDK)', () => {
     // The shell cannot tell `exit 137` from death by SIGKILL; either way it is no SSM timeout.
     expect(preempted).toMatchObject({ termination: 'signal', signal: 'SIGKILL' });
     expect(preempted.metadata).toMatchObject({ ssm_status: 'Failed', ssm_response_code: 1 });
+  });
+
+  // Moved from the endpoint's own auth tests (packages/ssm-endpoint), which assert the 403.
+  it('AUTH_FAILED when the endpoint refuses the access key (UnrecognizedClientException 403)', async () => {
+    const stranger = new SSMClient({
+      endpoint: harness.endpoint.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDSTRANGER00000000', secretAccessKey: 'guess' },
+      maxAttempts: 1,
+    });
+    const marker = join(scratch, 'stranger');
+    const transport = createSsmTransport({ client: stranger, pollIntervalMs: 20 });
+    const code = await codeOf(
+      transport.exec(request(INSTANCE, plugin(`#!/bin/sh\ntouch ${marker}\n`))),
+    );
+    expect(code).toBe('AUTH_FAILED');
+    await transport.close();
+    stranger.destroy();
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('INSTANCE_UNKNOWN for an id SSM does not know', async () => {

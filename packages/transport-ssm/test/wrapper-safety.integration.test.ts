@@ -305,6 +305,28 @@ describe('SSM wrapper: nothing a run starts outlives it', () => {
     expect(await survivors([child!])).toEqual([]);
   });
 
+  it('cancel: once the agent killed the wrapper, the reaper removes the run directory', async () => {
+    const pidFile = join(scratch, 'cancel-workdir.pids');
+    const controller = new AbortController();
+    const run = harness.transport().exec(
+      request(INSTANCE, plugin(`#!/bin/sh\necho $$ > ${pidFile}\nsleep 300\n`), {
+        timeoutMs: 60_000,
+        signal: controller.signal,
+      }),
+    );
+    await pidsIn(pidFile, 1);
+    const runDirs = (): string[] =>
+      readdirSync(harness.cacheDir).filter((name) => name.startsWith('rune-run.'));
+    expect(runDirs().length).toBeGreaterThan(0);
+    controller.abort();
+    expect((await run).termination).toBe('cancelled');
+    // SIGKILL runs no trap: only the reaper can remove it (bounded wait, no fixed sleep).
+    for (let i = 0; i < 100 && runDirs().length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(runDirs()).toEqual([]);
+  });
+
   it('the reaper exits promptly after a normal run', async () => {
     const before = new Set(reapers());
     await harness.transport().exec(request(INSTANCE, plugin('#!/bin/sh\necho "{}"\n')));

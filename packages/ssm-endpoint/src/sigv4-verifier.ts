@@ -9,7 +9,14 @@
  * generated at start, and compares the two signatures in constant time. Nothing of the canonical
  * request is re-implemented here; only the `Authorization` header is parsed.
  */
-import { createHash, createHmac, type Hash, type Hmac, timingSafeEqual } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  type Hash,
+  type Hmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 
@@ -27,6 +34,19 @@ function toBytes(data: SourceData): string | Uint8Array {
 export interface SigV4Credentials {
   accessKeyId: string;
   secretAccessKey: string;
+}
+
+/**
+ * A fresh random access key pair, shaped like AWS's (20-character id, 40-character secret): the
+ * endpoint's default, so no other local user can guess the pair it answers.
+ */
+export function createEndpointCredentials(): SigV4Credentials {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const id = Array.from(randomBytes(16), (byte) => alphabet[byte % 32]).join('');
+  return {
+    accessKeyId: `RUNE${id}`,
+    secretAccessKey: randomBytes(30).toString('base64').replaceAll('+', 'a').replaceAll('/', 'b'),
+  };
 }
 
 /** A request as the endpoint received it. */

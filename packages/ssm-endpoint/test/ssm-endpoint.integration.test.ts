@@ -15,7 +15,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSsmEndpoint } from '../src/testing/index.js';
+import { startSsmEndpoint } from '../src/index.js';
 import { type Harness, INSTANCE, OTHER_INSTANCE, startHarness } from './helpers.js';
 
 let harness: Harness;

@@ -9,7 +9,8 @@
  * RUNE_SSM_ENDPOINT_ACCESS_KEY_ID / RUNE_SSM_ENDPOINT_SECRET_ACCESS_KEY.
  */
 import { parseArgs } from 'node:util';
-import { type SsmEndpointInstanceOptions, startSsmEndpoint } from './ssm-endpoint.js';
+import { RuneError } from '@rune/protocol';
+import { type SsmEndpointInstanceOptions, startSsmEndpoint } from './index.js';
 
 const HELP = `Usage: rune-ssm-endpoint [options]
 
@@ -107,8 +108,15 @@ Ctrl-C to stop.
 }
 
 main().catch((error: unknown) => {
+  if (RuneError.is(error)) {
+    // A bad --instances / --host: a usage error with its EPS code, never a stack trace.
+    process.stderr.write(`rune-ssm-endpoint: ${error.code}: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  const usage = (error as { code?: unknown })?.code;
   process.stderr.write(
     `rune-ssm-endpoint: ${error instanceof Error ? error.message : String(error)}\n`,
   );
-  process.exit(1);
+  // node:util parseArgs reports an unknown or malformed option with an ERR_PARSE_ARGS_* code.
+  process.exit(typeof usage === 'string' && usage.startsWith('ERR_PARSE_ARGS_') ? 2 : 1);
 });
