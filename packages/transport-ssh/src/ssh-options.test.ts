@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultRuneKnownHostsFile } from './ssh-transport.js';
+import { defaultRuneKnownHostsFile } from './ssh-options.js';
 
 describe('defaultRuneKnownHostsFile', () => {
   afterEach(() => {
