@@ -29,7 +29,10 @@ async function sudoAllowed(connection: SshConnection, runAs: string): Promise<bo
       channel.on('exit', (exitCode: number | null) => {
         code = exitCode;
       });
-      channel.on('close', () => resolve(code === 0 || /password is required/i.test(stderr)));
+      // 'close' repeats the status, for an 'exit' that came before this listener existed.
+      channel.on('close', (closeCode?: number | null) => {
+        resolve((code ?? closeCode) === 0 || /password is required/i.test(stderr));
+      });
       channel.end();
     });
   } catch {

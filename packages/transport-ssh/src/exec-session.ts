@@ -99,8 +99,21 @@ export async function runBootstrap(exec: BootstrapExec): Promise<RawRun> {
     heldOpen: false,
   };
   let channel: ClientChannel;
+  let exitArrived = false;
+  let exitListener: (() => void) | undefined;
   try {
-    channel = await connection.exec(command, request.signal);
+    // The exit status is recorded from the moment the channel exists (see SshConnection.exec):
+    // it can come in the same read as the exec reply, before the listeners below are attached.
+    channel = await connection.exec(command, request.signal, (opened) => {
+      opened.on('exit', (code: number | null, signal?: string) => {
+        if (exitArrived) return;
+        exitArrived = true;
+        if (typeof code === 'number') raw.exitCode = code;
+        else if (typeof signal === 'string')
+          raw.signal = signal.startsWith('SIG') ? signal : `SIG${signal}`;
+        exitListener?.();
+      });
+    });
   } catch (error) {
     if (request.signal.aborted) {
       raw.interrupted = 'cancelled';
@@ -206,17 +219,15 @@ export async function runBootstrap(exec: BootstrapExec): Promise<RawRun> {
       }
     });
     channel.on('error', () => undefined);
-    channel.on('exit', (code: number | null, signal?: string) => {
-      if (typeof code === 'number') raw.exitCode = code;
-      else if (typeof signal === 'string')
-        raw.signal = signal.startsWith('SIG') ? signal : `SIG${signal}`;
-      onExit();
-    });
     // ssh2 emits 'exit' while it parses a read. When the exit status arrives in the same read
-    // as the reply to the exec request (a fast command, a busy event loop), 'exit' fires before
-    // these listeners exist. 'close' comes only after the streams ended and repeats the status
-    // (ssh2 passes the exit code, or null and the signal name): without it a clean exit would
-    // look like a lost connection. With no exit status at all, ssh2 passes undefined.
+    // as the reply to the exec request (a fast command, a busy event loop), it fires before this
+    // function resumes after the `await`: the recorder attached in the exec callback kept it, and
+    // it is acted on here. Relying on 'close' to repeat it is not enough: a process that escaped
+    // the run marker can hold the channel open, and the run would wait for its timeout.
+    exitListener = onExit;
+    if (exitArrived) onExit();
+    // 'close' comes only after the streams ended and repeats the status (ssh2 passes the exit
+    // code, or null and the signal name). With no exit status at all, ssh2 passes undefined.
     channel.on('close', (code?: number | null, signal?: string) => {
       if (!sawExit && typeof code === 'number') {
         sawExit = true;
