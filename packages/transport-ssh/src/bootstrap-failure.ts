@@ -1,10 +1,11 @@
 /**
  * Failure path only: turns a bootstrap that did not start the plugin into the precise EPS error,
- * from its status lines (`notinstalled`, `unsafe <component>`, `error <reason>`, `miss`) and, when
+ * from its status lines (`notinstalled`, `unsafe <component>`, `missing <command>...`,
+ * `error <reason>`, `miss`) and, when
  * it ran through sudo, from sudo's own words. The hot path never comes here.
  */
 import { type ErrorCode, RuneError } from '@rune/protocol';
-import type { TransportExecRequest } from '@rune/transport';
+import { preflightFailure, type TransportExecRequest } from '@rune/transport';
 import type { SshConnection } from './connection-pool.js';
 import { preinstalledPath } from './exec-request.js';
 import type { RawRun } from './exec-session.js';
@@ -76,6 +77,8 @@ export async function checkBootstrap(
       },
     );
   }
+  const missing = bootstrap.find('missing');
+  if (missing !== undefined) throw preflightFailure(missing.args, { node, transport: 'ssh' });
   const error = bootstrap.find('error');
   const text = bootstrap.preamble;
   if (runAs !== undefined && error === undefined && bootstrap.statuses.length === 0) {

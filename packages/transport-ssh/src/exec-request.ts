@@ -4,7 +4,7 @@
  * its strict grammar here, so a bad request is a precise EPS error and never reaches a node.
  */
 import { isActionName, RuneError } from '@rune/protocol';
-import type { TransportExecRequest } from '@rune/transport';
+import { type TransportExecRequest, validatePreflightCommands } from '@rune/transport';
 import { isSafeRemotePath, SHA256_HEX_PATTERN, USER_NAME_PATTERN } from './remote-command.js';
 import type { ResolvedSshTransportOptions } from './ssh-options.js';
 
@@ -54,6 +54,8 @@ export function validateExecRequest(
   if (!Number.isFinite(request.timeoutMs) || request.timeoutMs <= 0) {
     throw new RuneError('INVALID_ARGUMENT', 'timeoutMs must be a positive number');
   }
+  // Required command names become bootstrap arguments: each must match the manifest grammar.
+  if (request.preflight !== undefined) validatePreflightCommands(request.preflight.commands);
 }
 
 /** Where deploy mode `preinstalled` finds the plugin on the node (checked: an absolute safe path). */

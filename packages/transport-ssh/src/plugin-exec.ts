@@ -87,6 +87,7 @@ export async function execPlugin(
         watchdogSeconds,
         marker,
         ...(runAs === undefined ? {} : { runAs }),
+        ...(request.preflight === undefined ? {} : { preflight: request.preflight.commands }),
       });
       metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
       return runBootstrap({
