@@ -11,6 +11,7 @@ import {
   buildBootstrapCommand,
   buildKillCommand,
   isSafeRemotePath,
+  ROOT_WRAPPER_SCRIPT,
   signalOfShellStatus,
 } from './remote-command.js';
 
@@ -220,6 +221,17 @@ describe('bootstrap script', () => {
     });
     expect(command).toContain(BOOTSTRAP_SCRIPT);
     expect(command.endsWith(` '${marker}' 'docker' 'jq'`)).toBe(true);
+  });
+
+  it('run-as root decides on the node: itself when uid 0, else sudo -n; other users always sudo -n', () => {
+    const base = { op: 'preinstalled', location: '/x', watchdogSeconds: 0, marker } as const;
+    const root = buildBootstrapCommand({ ...base, runAs: 'root' });
+    expect(root.startsWith(`exec sh -c '${ROOT_WRAPPER_SCRIPT}' rune-root sh -c '`)).toBe(true);
+    expect(ROOT_WRAPPER_SCRIPT).not.toContain("'");
+    expect(buildKillCommand(marker, 'root')).toContain(ROOT_WRAPPER_SCRIPT);
+    const other = buildBootstrapCommand({ ...base, runAs: 'deploy' });
+    expect(other.startsWith("exec sudo -n -H -u 'deploy' -- sh -c '")).toBe(true);
+    expect(buildBootstrapCommand(base).startsWith("exec sh -c '")).toBe(true);
   });
 
   it('refuses an upload whose bytes do not hash to the sha256', async () => {

@@ -195,10 +195,20 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The wrapper for run-as root: a login user that already is root (uid 0) runs the command
+ * itself, so root logins work where sudo is not installed; anyone else goes through
+ * non-interactive sudo as for every other run-as user. Decided on the node, in the same exec (no
+ * extra round trip); the wrapped command comes as arguments, so nothing is quoted twice.
+ */
+export const ROOT_WRAPPER_SCRIPT =
+  'if [ "$(id -u)" -eq 0 ]; then exec "$@"; fi; exec sudo -n -H -u root -- "$@"';
+
 function withRunAs(command: string, runAs: string | undefined): string {
   // `exec` so that the login shell is replaced and a fatal signal reaches sshd as such.
   if (runAs === undefined) return `exec ${command}`;
   if (!USER_NAME_PATTERN.test(runAs)) throw new TypeError(`invalid run-as user name: ${runAs}`);
+  if (runAs === 'root') return `exec sh -c ${shellQuote(ROOT_WRAPPER_SCRIPT)} rune-root ${command}`;
   return `exec sudo -n -H -u ${shellQuote(runAs)} -- ${command}`;
 }
 
@@ -213,7 +223,10 @@ export interface BootstrapInvocation {
   watchdogSeconds: number;
   /** The run marker the plugin is started with (ship, preinstalled): 32 hex digits. */
   marker?: string;
-  /** Run through `sudo -n -H -u <runAs>`. */
+  /**
+   * Run through `sudo -n -H -u <runAs>`; `root` runs without sudo when the login user is uid 0
+   * (see {@link ROOT_WRAPPER_SCRIPT}).
+   */
   runAs?: string;
   /**
    * Commands the plugin requires (ship, preinstalled): looked up with `command -v` right before
