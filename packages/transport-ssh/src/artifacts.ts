@@ -99,3 +99,75 @@ export async function fetchArtifact(
     sftp.end();
   }
 }
+
+/** SFTP status code "no such file" (SSH_FX_NO_SUCH_FILE). */
+const SFTP_NO_SUCH_FILE = 2;
+
+const isNoSuchFile = (error: unknown): boolean =>
+  (error as { code?: unknown } | null)?.code === SFTP_NO_SUCH_FILE;
+
+/**
+ * Removes the regular file at exactly `remotePath` on `node`; resolves when it is gone or was
+ * already gone. A symlink or a directory there is refused (nothing is removed).
+ *
+ * The refusal comes from an `lstat` (which never follows the last component); the removal is
+ * SFTP `remove`, i.e. unlink(2), which never follows the last component either and cannot remove
+ * a directory. So even if the path is swapped for a symlink between the two, the most that can go
+ * is that symlink itself, never the file it points to.
+ */
+export async function removeArtifact(
+  context: ArtifactContext,
+  node: TargetNode,
+  remotePath: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const fail = (message: string, cause?: unknown, retryable?: boolean): RuneError =>
+    new RuneError('ARTIFACT_REMOVE_FAILED', message, {
+      source: { component: 'transport-ssh', node: node.name },
+      details: { path: remotePath },
+      cause,
+      ...(retryable === undefined ? {} : { retryable }),
+    });
+  if (!remotePath.startsWith('/') || remotePath.includes('\0')) {
+    throw fail(`artifact path must be absolute: ${JSON.stringify(remotePath)}`, undefined, false);
+  }
+  const connection = await connectionFor(context, node, signal);
+  if (signal.aborted) throw new RuneError('RUN_CANCELLED', 'artifact removal cancelled');
+  const sftp = await connection.sftp(signal).catch((error: unknown) => {
+    throw fail(`cannot open SFTP on ${node.name}: ${String(error)}`, error);
+  });
+  try {
+    const kind = await new Promise<'file' | 'gone' | 'symlink' | 'directory' | 'other'>(
+      (resolve, reject) => {
+        sftp.lstat(remotePath, (error, stats) => {
+          if (error) return isNoSuchFile(error) ? resolve('gone') : reject(error);
+          if (stats.isSymbolicLink()) return resolve('symlink');
+          if (stats.isDirectory()) return resolve('directory');
+          resolve(stats.isFile() ? 'file' : 'other');
+        });
+      },
+    ).catch((error: unknown) => {
+      throw fail(`cannot stat ${remotePath} on ${node.name}: ${String(error)}`, error);
+    });
+    if (kind === 'gone') return;
+    if (kind !== 'file') {
+      const what = kind === 'other' ? 'not a regular file' : `a ${kind}`;
+      throw fail(
+        `${remotePath} on ${node.name} is ${what}, not a regular file: nothing was removed`,
+        undefined,
+        false,
+      );
+    }
+    if (signal.aborted) throw new RuneError('RUN_CANCELLED', 'artifact removal cancelled');
+    await new Promise<void>((resolve, reject) => {
+      sftp.unlink(remotePath, (error) => {
+        if (error && !isNoSuchFile(error)) return reject(error);
+        resolve();
+      });
+    }).catch((error: unknown) => {
+      throw fail(`cannot remove ${remotePath} on ${node.name}: ${String(error)}`, error);
+    });
+  } finally {
+    sftp.end();
+  }
+}

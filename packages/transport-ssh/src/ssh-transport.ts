@@ -41,7 +41,7 @@ import {
   type TransportExecRequest,
   type TransportExecResult,
 } from '@rune/transport';
-import { type ArtifactContext, fetchArtifact } from './artifacts.js';
+import { type ArtifactContext, fetchArtifact, removeArtifact } from './artifacts.js';
 import { RouteConnector } from './connect-route.js';
 import { execPlugin } from './plugin-exec.js';
 import {
@@ -103,6 +103,10 @@ class SshTransport implements Transport {
     signal: AbortSignal,
   ): Promise<FetchedArtifact> {
     return fetchArtifact(this.artifactContext(), node, remotePath, signal);
+  }
+
+  removeArtifact(node: TargetNode, remotePath: string, signal: AbortSignal): Promise<void> {
+    return removeArtifact(this.artifactContext(), node, remotePath, signal);
   }
 
   async close(): Promise<void> {
