@@ -104,6 +104,19 @@ describeWithPrerequisites('run as root', missing, 'apt-get install sudo passwd',
       expect(again.metadata).toMatchObject({ run_as: 'root', exec_round_trips: 1 });
     });
 
+    it('preflight under runAs root: checked as root, a missing command still stops the run', async () => {
+      const error = await rejection(
+        transport.exec(
+          request(sshd.node(), whoami, {
+            runAs: 'root',
+            preflight: { commands: ['sh', 'rune-missing-root'] },
+          }),
+        ),
+      );
+      expect(error.code).toBe('PLUGIN_PRECONDITION_FAILED');
+      expect(error.details).toMatchObject({ missing_commands: ['rune-missing-root'] });
+    });
+
     it('a timeout under runAs root is swept without sudo too', async () => {
       const escaped = uniqueSeconds();
       const result = await transport.exec(
