@@ -235,7 +235,10 @@ export interface BootstrapInvocation {
   preflight?: readonly string[];
 }
 
-/** The full remote command line for one bootstrap invocation. Throws TypeError on bad input. */
+/**
+ * The full remote command line for one bootstrap invocation. Throws TypeError on bad input
+ * (RuneError INVALID_ARGUMENT for a required command name outside the manifest grammar).
+ */
 export function buildBootstrapCommand(invocation: BootstrapInvocation): string {
   const sha = invocation.sha256 ?? '-';
   if (invocation.op !== 'preinstalled' && !SHA256_HEX_PATTERN.test(sha)) {
