@@ -929,6 +929,7 @@ _bpcs_category() {
     CHANNEL_OPEN_FAILED) REPLY=transport ;;
     PROXY_JUMP_FAILED) REPLY=transport ;;
     ARTIFACT_FETCH_FAILED) REPLY=transport ;;
+    ARTIFACT_REMOVE_FAILED) REPLY=transport ;;
     INSTANCE_UNKNOWN) REPLY=transport ;;
     INSTANCE_OFFLINE) REPLY=transport ;;
     DELIVERY_TIMEOUT) REPLY=transport ;;

@@ -130,12 +130,21 @@ export class SshConnection {
     );
   }
 
-  /** Opens an exec channel within the session limit; the slot is freed when the channel closes. */
-  async exec(command: string, signal?: AbortSignal): Promise<ClientChannel> {
+  /**
+   * Opens an exec channel within the session limit; the slot is freed when the channel closes.
+   * `onOpen` runs synchronously inside ssh2's callback, before ssh2 parses anything else from the
+   * same read: a listener that must not miss an event (the exit status of a command that finished
+   * before the reply to the exec request was read) is attached there, not after the `await`.
+   */
+  async exec(
+    command: string,
+    signal?: AbortSignal,
+    onOpen?: (channel: ClientChannel) => void,
+  ): Promise<ClientChannel> {
     for (;;) {
       await this.sessions.acquire(signal);
       try {
-        const channel = await this.rawExec(command);
+        const channel = await this.rawExec(command, onOpen);
         channel.once('close', () => this.sessions.release());
         return channel;
       } catch (error) {
@@ -191,7 +200,10 @@ export class SshConnection {
     this.socket?.destroy();
   }
 
-  private rawExec(command: string): Promise<ClientChannel> {
+  private rawExec(
+    command: string,
+    onOpen?: (channel: ClientChannel) => void,
+  ): Promise<ClientChannel> {
     if (this.closed) return Promise.reject(this.lostError());
     return new Promise<ClientChannel>((resolve, reject) => {
       let answered = false;
@@ -212,8 +224,12 @@ export class SshConnection {
             return;
           }
           answered = true;
-          if (error) reject(error);
-          else resolve(channel);
+          if (error) {
+            reject(error);
+            return;
+          }
+          onOpen?.(channel);
+          resolve(channel);
         });
       } catch (error) {
         clearTimeout(timer);

@@ -11,6 +11,7 @@ import {
   buildBootstrapCommand,
   buildKillCommand,
   isSafeRemotePath,
+  ROOT_WRAPPER_SCRIPT,
   signalOfShellStatus,
 } from './remote-command.js';
 
@@ -156,6 +157,81 @@ describe('bootstrap script', () => {
     expect(parsed.pgid).toBeGreaterThan(1);
     expect(Buffer.concat(parsedErr).toString()).toBe('err\n');
     expect(parsed.trailer).toEqual({ status: 3, killed: 0, complete: true });
+  });
+
+  it('preflight: a missing command is reported by name and nothing starts, not even an upload', async () => {
+    const dir = join(root, 'preflight-cache');
+    const proof = join(root, 'preflight-ran');
+    const writer = Buffer.from(`#!/bin/sh\necho ran > ${proof}\n`);
+    const writerSha = createHash('sha256').update(writer).digest('hex');
+    const ship = (commands: string[]): string =>
+      buildBootstrapCommand({
+        op: 'ship',
+        sha256: writerSha,
+        location: dir,
+        watchdogSeconds: 0,
+        marker,
+        preflight: commands,
+      });
+    // Not cached yet: the missing commands are found before the cache lookup (no `miss`).
+    const first = await run(ship(['sh', 'rune-no-such-a', 'cat', 'rune-no-such-b']));
+    expect(first.code).toBe(125);
+    const parsed = statuses(first.stderr);
+    expect(parsed.find('missing')?.args).toEqual(['rune-no-such-a', 'rune-no-such-b']);
+    expect(parsed.find('miss')).toBeUndefined();
+    await run(
+      buildBootstrapCommand({ op: 'upload', sha256: writerSha, location: dir, watchdogSeconds: 0 }),
+      writer,
+    );
+    const cached = await run(ship(['rune-no-such-a']));
+    expect(statuses(cached.stderr).find('missing')?.args).toEqual(['rune-no-such-a']);
+    expect(statuses(cached.stderr).pgid).toBeUndefined();
+    expect(readdirSync(root)).not.toContain('preflight-ran');
+    const present = await run(ship(['sh', 'cat']));
+    expect(statuses(present.stderr).pgid).toBeGreaterThan(1);
+    expect(readFileSync(proof, 'utf8')).toBe('ran\n');
+  });
+
+  it('preflight: command names travel as validated arguments, never as shell text', async () => {
+    expect(() =>
+      buildBootstrapCommand({
+        op: 'preinstalled',
+        location: '/x',
+        watchdogSeconds: 0,
+        marker,
+        preflight: ['x;touch /tmp/rune-pwned'],
+      }),
+    ).toThrow(/does not match/);
+    expect(() =>
+      buildBootstrapCommand({
+        op: 'preinstalled',
+        location: '/x',
+        watchdogSeconds: 0,
+        marker,
+        preflight: ["a'b"],
+      }),
+    ).toThrow(/does not match/);
+    // The script is the same with and without required commands; they come after it.
+    const command = buildBootstrapCommand({
+      op: 'preinstalled',
+      location: '/x',
+      watchdogSeconds: 0,
+      marker,
+      preflight: ['docker', 'jq'],
+    });
+    expect(command).toContain(BOOTSTRAP_SCRIPT);
+    expect(command.endsWith(` '${marker}' 'docker' 'jq'`)).toBe(true);
+  });
+
+  it('run-as root decides on the node: itself when uid 0, else sudo -n; other users always sudo -n', () => {
+    const base = { op: 'preinstalled', location: '/x', watchdogSeconds: 0, marker } as const;
+    const root = buildBootstrapCommand({ ...base, runAs: 'root' });
+    expect(root.startsWith(`exec sh -c '${ROOT_WRAPPER_SCRIPT}' rune-root sh -c '`)).toBe(true);
+    expect(ROOT_WRAPPER_SCRIPT).not.toContain("'");
+    expect(buildKillCommand(marker, 'root')).toContain(ROOT_WRAPPER_SCRIPT);
+    const other = buildBootstrapCommand({ ...base, runAs: 'deploy' });
+    expect(other.startsWith("exec sudo -n -H -u 'deploy' -- sh -c '")).toBe(true);
+    expect(buildBootstrapCommand(base).startsWith("exec sh -c '")).toBe(true);
   });
 
   it('refuses an upload whose bytes do not hash to the sha256', async () => {

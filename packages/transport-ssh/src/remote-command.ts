@@ -4,10 +4,11 @@
  *
  * Why a fixed bootstrap: the hot path must be one exec round trip, and nothing a user supplies may
  * ever reach a shell command line. So the command is always `sh -c '<BOOTSTRAP>' rune <op> <sha256>
- * <location> <watchdog-seconds> <run-marker>`: the script text never changes, and its positional
- * arguments are values that match strict grammars (an operation name, 64 hex digits, a validated
- * path, an integer, 32 hex digits) — quoted anyway. The RCS document travels alone on stdin,
- * untouched by any shell.
+ * <location> <watchdog-seconds> <run-marker> [<required-command>...]`: the script text never
+ * changes, and its positional arguments are values that match strict grammars (an operation name,
+ * 64 hex digits, a validated path, an integer, 32 hex digits, command names of
+ * `[A-Za-z0-9._+-]{1,64}`) — quoted anyway. The RCS document travels alone on stdin, untouched by
+ * any shell.
  *
  * Why hash-then-exec by path is safe: before anything is hashed, the cache directory (operation
  * `ship`, `upload`) or the plugin file (operation `preinstalled`) must pass `rune_safe_path`
@@ -20,6 +21,12 @@
  * component at a time with umask 077; nothing is chmodded before the check, so a symlink planted
  * in the path can never redirect a chmod. A failed check is the status line `unsafe <component>`
  * (the transport's PLUGIN_CACHE_UNSAFE) and nothing runs.
+ *
+ * Preflight: the required commands (the manifest's `requires.commands`) are looked up with
+ * `command -v` (rune_preflight, PREFLIGHT_FUNCTION_SH from @rune/transport) in the same round trip,
+ * after the path checks and before the cache lookup (`ship`: a node that lacks a command gets no
+ * upload) or the start (`preinstalled`). Any missing one is the status line `missing <name>...`
+ * and nothing starts.
  *
  * What the bootstrap does (operation `ship`): check the cache dir, check that `<dir>/<sha256>`
  * exists and hashes to `<sha256>` (a missing, altered or wrongly owned file is removed and
@@ -45,11 +52,13 @@
  * trailer, and only when it matches the channel's exit status, so a plugin cannot forge one.
  */
 import {
+  PREFLIGHT_FUNCTION_SH,
   RUN_MARKER_PATTERN,
   RUN_MARKER_VARIABLE,
   SAFE_PATH_FUNCTION_SH,
   SWEEP_FUNCTION_SH,
   type SweepOutcome,
+  validatePreflightCommands,
 } from '@rune/transport';
 
 /** Prefix of the bootstrap's status lines on stderr (ASCII record separator + `RUNE:`). */
@@ -68,11 +77,19 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
 export const BOOTSTRAP_SCRIPT = [
   'set -u',
   'op=$1 sha=$2 loc=$3 wd=$4 mk=$5',
+  // What is left are the commands the plugin requires (preflight), each one argument.
+  'shift 5',
   'say() { printf "\\036RUNE:%s\\n" "$*" >&2; }',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   'case $loc in "~") loc=$HOME ;; "~/"*) loc=$HOME/${loc#"~/"} ;; esac',
   SAFE_PATH_FUNCTION_SH,
   SWEEP_FUNCTION_SH,
+  PREFLIGHT_FUNCTION_SH,
+  // Before anything is uploaded or started: a missing command is reported and nothing runs.
+  'preflight() {',
+  '  [ "$#" -gt 0 ] || return 0',
+  '  if ! pm=$(rune_preflight "$@"); then say missing $pm; exit 125; fi',
+  '}',
   'hash_of() {',
   '  if command -v sha256sum >/dev/null 2>&1; then h=$(sha256sum < "$1") || return 1',
   '  elif command -v shasum >/dev/null 2>&1; then h=$(shasum -a 256 < "$1") || return 1',
@@ -124,6 +141,7 @@ export const BOOTSTRAP_SCRIPT = [
   'case $op in',
   '  ship)',
   '    private_dir',
+  '    preflight "$@"',
   '    f=$loc/$sha',
   '    if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -O "$f" ]; then rm -f -- "$f" 2>/dev/null; say miss; exit 125; fi',
   '    m=$(stat -c %a -- "$f") || { say miss; exit 125; }',
@@ -144,6 +162,7 @@ export const BOOTSTRAP_SCRIPT = [
   '  preinstalled)',
   '    if [ ! -f "$loc" ]; then say notinstalled; exit 125; fi',
   '    if ! u=$(rune_safe_path "$loc"); then say "unsafe $u"; exit 125; fi',
+  '    preflight "$@"',
   '    start "$loc" ;;',
   '  *) say "error bad-op"; exit 125 ;;',
   'esac',
@@ -176,10 +195,20 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The wrapper for run-as root: a login user that already is root (uid 0) runs the command
+ * itself, so root logins work where sudo is not installed; anyone else goes through
+ * non-interactive sudo as for every other run-as user. Decided on the node, in the same exec (no
+ * extra round trip); the wrapped command comes as arguments, so nothing is quoted twice.
+ */
+export const ROOT_WRAPPER_SCRIPT =
+  'if [ "$(id -u)" -eq 0 ]; then exec "$@"; fi; exec sudo -n -H -u root -- "$@"';
+
 function withRunAs(command: string, runAs: string | undefined): string {
   // `exec` so that the login shell is replaced and a fatal signal reaches sshd as such.
   if (runAs === undefined) return `exec ${command}`;
   if (!USER_NAME_PATTERN.test(runAs)) throw new TypeError(`invalid run-as user name: ${runAs}`);
+  if (runAs === 'root') return `exec sh -c ${shellQuote(ROOT_WRAPPER_SCRIPT)} rune-root ${command}`;
   return `exec sudo -n -H -u ${shellQuote(runAs)} -- ${command}`;
 }
 
@@ -194,11 +223,22 @@ export interface BootstrapInvocation {
   watchdogSeconds: number;
   /** The run marker the plugin is started with (ship, preinstalled): 32 hex digits. */
   marker?: string;
-  /** Run through `sudo -n -H -u <runAs>`. */
+  /**
+   * Run through `sudo -n -H -u <runAs>`; `root` runs without sudo when the login user is uid 0
+   * (see {@link ROOT_WRAPPER_SCRIPT}).
+   */
   runAs?: string;
+  /**
+   * Commands the plugin requires (ship, preinstalled): looked up with `command -v` right before
+   * the plugin would start, each passed as its own argument after the fixed ones.
+   */
+  preflight?: readonly string[];
 }
 
-/** The full remote command line for one bootstrap invocation. Throws TypeError on bad input. */
+/**
+ * The full remote command line for one bootstrap invocation. Throws TypeError on bad input
+ * (RuneError INVALID_ARGUMENT for a required command name outside the manifest grammar).
+ */
 export function buildBootstrapCommand(invocation: BootstrapInvocation): string {
   const sha = invocation.sha256 ?? '-';
   if (invocation.op !== 'preinstalled' && !SHA256_HEX_PATTERN.test(sha)) {
@@ -213,7 +253,13 @@ export function buildBootstrapCommand(invocation: BootstrapInvocation): string {
   if (invocation.op !== 'upload' && !RUN_MARKER_PATTERN.test(marker)) {
     throw new TypeError('invalid run marker');
   }
-  const args = [invocation.op, sha, invocation.location, String(seconds), marker].map(shellQuote);
+  // Each name matches the manifest grammar (validatePreflightCommands throws otherwise) and is
+  // quoted anyway; the bootstrap only ever passes them as arguments to `command -v`.
+  const preflight =
+    invocation.op === 'upload' ? [] : validatePreflightCommands(invocation.preflight ?? []);
+  const args = [invocation.op, sha, invocation.location, String(seconds), marker, ...preflight].map(
+    shellQuote,
+  );
   return withRunAs(
     `sh -c ${shellQuote(BOOTSTRAP_SCRIPT)} rune ${args.join(' ')}`,
     invocation.runAs,

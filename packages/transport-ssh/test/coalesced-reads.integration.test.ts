@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSshTransport } from '../src/index.js';
 import { tcpConnectionFactory } from '../src/ssh-connector.js';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
-import { optionsFor, plugin, request, text } from './helpers.js';
+import { optionsFor, plugin, processesWith, request, text, uniqueSeconds } from './helpers.js';
 
 /** Passes bytes through; when `holdMs` > 0, holds what the server sends and delivers it at once. */
 class CoalescingStream extends Duplex {
@@ -92,6 +92,47 @@ it('a command whose exec reply and exit status arrive in one read still reports 
     expect(result.exitCode).toBe(3);
     expect(text(result.stdout)).toBe('{"quick":true}');
   } finally {
+    await transport.close();
+  }
+});
+
+it('a held-open channel whose exit status came in the same read as the exec reply still ends after the drain', async () => {
+  // The mechanism behind a rare failure of the containment test "a child that dropped the marker
+  // and holds stdout" under load: the exit status arrived before the transport listened for it,
+  // and since the escaped child keeps the channel open, no 'close' ever repeats it: the run waited
+  // for its timeout instead of ending after the short drain.
+  const streams: CoalescingStream[] = [];
+  const transport = createSshTransport(
+    optionsFor(sshd, {
+      connectionFactory: async (socketRequest) => {
+        const stream = new CoalescingStream(await tcpConnectionFactory(socketRequest));
+        streams.push(stream);
+        return stream;
+      },
+    }),
+  );
+  const escaped = uniqueSeconds();
+  try {
+    const held = plugin(
+      `env -i /bin/sleep ${escaped} &\nprintf '{"held":true}'\nexit 0`,
+      'coalesced-held-open',
+    );
+    const node = sshd.node();
+    const warm = await transport.exec(request(node, plugin('exit 0', 'coalesced-warm')));
+    expect(warm.exitCode).toBe(0);
+    // Cache the plugin first, so the measured run is the one-exec hot path.
+    const cached = await transport.exec(request(node, held));
+    expect(cached.exitCode).toBe(0);
+    for (const pid of processesWith(['/bin/sleep', escaped])) process.kill(pid, 'SIGKILL');
+    for (const stream of streams) stream.holdMs = 1500;
+    const result = await transport.exec(request(node, held, { timeoutMs: 15_000 }));
+    expect(result.metadata?.exec_round_trips).toBe(1);
+    expect(result).toMatchObject({ termination: 'exit', exitCode: 0 });
+    expect(text(result.stdout)).toBe('{"held":true}');
+    expect(result.containment?.complete).toBe(false);
+    expect(result.containment?.detail).toContain('without the run marker');
+  } finally {
+    for (const pid of processesWith(['/bin/sleep', escaped])) process.kill(pid, 'SIGKILL');
     await transport.close();
   }
 });

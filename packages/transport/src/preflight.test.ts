@@ -49,3 +49,9 @@ describe('validatePreflightCommands', () => {
     expect(error.details).toMatchObject({ missing_commands: ['docker', 'jq'] });
   });
 });
+
+describe('PREFLIGHT_FUNCTION_SH', () => {
+  it('holds no single quote (it is embedded in single-quoted sh -c scripts)', () => {
+    expect(PREFLIGHT_FUNCTION_SH).not.toContain("'");
+  });
+});

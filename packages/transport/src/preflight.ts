@@ -15,12 +15,14 @@ export const PREFLIGHT_COMMAND_PATTERN = /^[A-Za-z0-9._+-]{1,64}$/;
  * POSIX sh function `rune_preflight CMD...`: prints each argument that `command -v` cannot find,
  * one per line, and returns 1 when any is missing (0 otherwise). The names are passed as separate
  * arguments, never interpolated into the script, so a hostile name cannot become shell code.
+ * The text holds no single quote, so a transport can embed it in a single-quoted `sh -c` script
+ * (the SSH bootstrap does).
  */
 export const PREFLIGHT_FUNCTION_SH = `rune_preflight() {
   rune_preflight_status=0
   for rune_preflight_command in "$@"; do
     if ! command -v -- "$rune_preflight_command" >/dev/null 2>&1; then
-      printf '%s\\n' "$rune_preflight_command"
+      printf "%s\\n" "$rune_preflight_command"
       rune_preflight_status=1
     fi
   done

@@ -361,6 +361,12 @@ export const ERROR_CATALOG = {
     true,
     'An artifact declared by the plugin could not be downloaded or failed its sha256 check.',
   ),
+  ARTIFACT_REMOVE_FAILED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'A fetched artifact could not be removed from the node (not a regular file, or not permitted).',
+  ),
   INSTANCE_UNKNOWN: entry(
     'transport',
     X.TRANSPORT,
