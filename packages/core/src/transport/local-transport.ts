@@ -46,7 +46,7 @@ import {
   type TransportExecRequest,
   type TransportExecResult,
 } from '@rune/transport';
-import { isThisMachine } from '../planning/targets.js';
+import { isThisMachine, LOCAL_TRANSPORT } from '../planning/targets.js';
 import { minimalPluginEnvironment } from './plugin-environment.js';
 import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
 
@@ -372,7 +372,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
 
   return {
     specificationVersion: TRANSPORT_SPECIFICATION_VERSION,
-    name: 'local',
+    name: LOCAL_TRANSPORT,
     capabilities: {
       deployModes: ['ship', 'preinstalled'],
       artifacts: true,
