@@ -93,13 +93,17 @@ export function ssmTransportOptions(
   return options;
 }
 
-/** The `[ssm]` module. `fromConfig` loads `@rune/transport-ssm` (and the AWS SDK) on first use. */
+/**
+ * The `[ssm]` module. `fromConfig` loads `@rune/transport-ssm` (and the AWS SDK) on first use. In
+ * an interactive process (the CLI) it first quiets the SDK's Node version warning; an embedding
+ * (a server, a Node tool: `interactive` false) keeps its environment untouched.
+ */
 export const ssmTransportModule: TransportModule<SsmConfigSection> = {
   name: 'ssm',
   configSchema: SsmConfigSectionSchema,
   configDefaults: ssmConfigDefaults,
   async fromConfig(section, context) {
-    quietAwsSdkNodeVersionWarning();
+    if (context.interactive) quietAwsSdkNodeVersionWarning();
     // By package name, not by path: a bundle of the CLI keeps the AWS SDK out.
     const { createSsmTransport } = await import('@rune/transport-ssm');
     return createSsmTransport(ssmTransportOptions(section, context));
