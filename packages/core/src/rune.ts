@@ -133,7 +133,7 @@ export interface RuneRunOptions {
    * {@link Rune.execute} and {@link Rune.startPlan}; a request's own `policy` wins over them.
    */
   policy?: ExecutePlanOptions['policy'];
-  /** {@link Rune.run} only: trace id to use (default: a fresh one). */
+  /** {@link Rune.run} and {@link Rune.start}: the trace id to use (default: a fresh one). */
   traceId?: string;
   /** {@link Rune.run} only: called with the plan before anything runs (not for dry runs). */
   onPlan?: (plan: ExecutionPlan) => void;
@@ -257,8 +257,8 @@ export interface Rune {
    * The one call a front end needs to run an action: plans `request` and starts it, resolving
    * with a {@link RunHandle} `{ id, traceId, plan, events, result, cancel }` once the intent
    * record is durable, while the nodes run. A server maps a `POST /v1/runs` body onto
-   * {@link PlanRequest} member for member (selectors, inventory, parameters, timeout, policy),
-   * streams `handle.events` (run v1 events, also written to the audit trail) and stores
+   * {@link PlanRequest} member for member (selectors, parameters, timeout, policy), streams
+   * `handle.events` (run v1 events; each node-end follows that node's audit record) and stores
    * `await handle.result`; `handle.cancel()` is its DELETE.
    *
    * Throws before anything runs, as RuneError with an EPS code, and audited once: what
@@ -267,7 +267,8 @@ export interface Rune {
    * intent cannot be written (nothing is sent), and INVALID_ARGUMENT for a dry run (use
    * {@link Rune.plan} or {@link Rune.run}: a dry run has no events). After it resolves, nothing
    * throws: every node ends in exactly one node-end event. `options.onPlan` is not called (the
-   * handle carries the plan).
+   * handle carries the plan). `inventory` as a path, `nodeLists` and `paramsSource` read files
+   * (or standard input) of this machine: a server sets them itself, never from a client.
    */
   start(request: PlanRequest, options?: RuneRunOptions): Promise<RunHandle>;
   /** Like {@link Rune.start} for a plan made with {@link Rune.plan}. */

@@ -36,6 +36,11 @@ export interface PlanRequestPolicy {
 /**
  * What to run, where, with what: the request of `rune.plan()`, `rune.run()` and `rune.start()`.
  * Every member but `action` is optional; targets come from `selections` and `nodeLists`.
+ *
+ * Three members read the control node's files (or standard input): `inventory` given as a path,
+ * `nodeLists` and `paramsSource`. They exist for an operator's own front end (the CLI); a service
+ * that takes requests from clients must set them itself (or not at all) and pass clients'
+ * parameters as `params` and their selectors as `selections`.
  */
 export interface PlanRequest {
   /** The action (plugin) name. */
