@@ -45,10 +45,11 @@ describe('transport options from config', () => {
 
   it('maps [ssh] to camelCase options, with the passphrase from the named variable', () => {
     const options = ssh(toml, {}, { MY_PASS: 'pw' });
+    // The transport reads the passphrase from `env`, in the variable `passphraseEnv` names.
+    expect(options.env?.[options.passphraseEnv ?? '']).toBe('pw');
     expect(options).toMatchObject({
       user: 'ops',
       identityFiles: ['/home/op/.ssh/id_ed25519'],
-      passphrase: 'pw',
       passphraseEnv: 'MY_PASS',
       remotePluginDir: '/srv/rune',
       runeKnownHostsFile: '/home/op/.local/state/rune/known_hosts',

@@ -75,9 +75,6 @@ export const sshConfigDefaults: Readonly<SshConfigSection> = {
   remote_cache_dir: '~/.cache/rune/plugins',
 };
 
-/** The passphrase variable read when `[ssh] passphrase_env` is not set. */
-const PASSPHRASE_ENV = 'RUNE_SSH_PASSPHRASE';
-
 /**
  * The options of `createSshTransport` that the `[ssh]` section (as written) and the shared
  * settings give: only what was set, so `~/.ssh/config` and the transport decide the rest. Paths
@@ -88,17 +85,15 @@ export function sshTransportOptions(
   context: TransportConfigContext,
 ): SshTransportOptions {
   const ssh = section ?? {};
-  const passphraseEnv = ssh.passphrase_env ?? PASSPHRASE_ENV;
   const local = (path: string): string => context.resolveLocalPath(path);
   const user = ssh.user ?? context.shared.defaultUser;
+  // The transport reads a key's passphrase from `env` (the variable `passphraseEnv` names).
   const options: SshTransportOptions = {
     env: context.env,
-    passphraseEnv,
     remotePluginDir: context.shared.remotePluginDir,
     runeKnownHostsFile: `${context.stateDir.replace(/\/+$/, '')}/known_hosts`,
   };
-  const passphrase = context.env[passphraseEnv];
-  if (passphrase !== undefined) options.passphrase = passphrase;
+  if (ssh.passphrase_env !== undefined) options.passphraseEnv = ssh.passphrase_env;
   if (user !== undefined) options.user = user;
   if (ssh.port !== undefined) options.port = ssh.port;
   if (ssh.identity_files !== undefined) options.identityFiles = ssh.identity_files.map(local);
