@@ -9,12 +9,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const core = await import(pathToFileURL(join(root, 'packages/core/dist/index.js')).href);
 const ssh = await import(pathToFileURL(join(root, 'packages/transport-ssh/dist/index.js')).href);
+const sshConfig = await import(
+  pathToFileURL(join(root, 'packages/transport-ssh/dist/config.js')).href
+);
 const [inventoryFile, configFile] = process.argv.slice(2);
 
 const inventory = await core.loadInventory(inventoryFile);
 const defaults = inventory.nodes[0]?.settings ?? {};
 // The same SSH settings the CLI derives from the bench config (default handshake pacing).
-const config = core.loadConfig({ configFile });
+const config = core.loadConfig({ configFile, transportModules: [sshConfig.sshTransportModule] });
+const remoteCacheDir = config.transportSections.ssh?.remote_cache_dir;
 const rune = core.createRune({
   config,
   transports: {
@@ -24,24 +28,29 @@ const rune = core.createRune({
         useSshConfig: false,
         identityFiles: [defaults.identity_file],
         knownHostsFiles: [defaults.known_hosts_file],
-        remoteCacheDir: config.config.ssh.remote_cache_dir,
+        ...(remoteCacheDir === undefined ? {} : { remoteCacheDir }),
       }),
   },
 });
-const targets = core.selectTargets(['@all'], { inventory, defaultTransport: 'ssh' });
+const total = inventory.nodes.length;
 
 async function measure() {
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const report = await rune.run({ action: 'noop', nodes: targets, concurrency: targets.length });
+  const report = await rune.run({
+    action: 'noop',
+    selections: ['@all'],
+    inventory,
+    concurrency: total,
+  });
   const used = process.cpuUsage(cpu);
   const summary = report.outcome?.summary;
-  if (summary?.succeeded !== targets.length) {
+  if (summary?.succeeded !== total) {
     const failed = report.outcome?.nodes.find((n) => n.status !== 'success');
     process.stderr.write(`warm: ${JSON.stringify(failed?.error ?? summary)}\n`);
   }
   return {
-    ok: summary?.succeeded === targets.length,
+    ok: summary?.succeeded === total,
     wallMs: performance.now() - started,
     cpuMs: (used.user + used.system) / 1000,
   };

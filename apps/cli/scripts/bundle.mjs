@@ -9,7 +9,10 @@
  * lazy step (yargs, each command), minified, and modules a run rarely needs (string-width,
  * smol-toml, yaml) initialised only on first use. What stays out of the bundle: the transports
  * (`@rune/transport-ssh`, `@rune/transport-ssm`: imported by name only when a node needs them,
- * with native addons that must not be bundled) and yaml, required from node_modules.
+ * by their config modules' `fromConfig`, with native addons that must not be bundled) and yaml,
+ * required from node_modules. Their light config entry points (`@rune/transport-ssh/config`,
+ * `@rune/transport-ssm/config`: schema, defaults, options mapping) are bundled: every command
+ * validates the config with them, and they share the bundle's TypeBox.
  *
  * Chunks sit in dist/ itself, so `import.meta.url` in the CLI's own modules keeps meaning
  * "dist/" (help.txt, ../package.json). @rune/core locates its built-in plugins and package.json
@@ -63,6 +66,21 @@ const LAZY_MODULES = {
  * package, so it resolves from dist/).
  */
 const UNBUNDLED_LAZY_MODULES = new Set(['yaml']);
+
+/**
+ * The transport packages' main entry points stay external; their subpaths (`/config`) do not.
+ * (esbuild's `external` would also match every subpath of a package.)
+ */
+const TRANSPORT_ENTRY_POINTS = /^@rune\/transport-(ssh|ssm)$/;
+const externalTransports = {
+  name: 'rune-external-transports',
+  setup(builder) {
+    builder.onResolve({ filter: TRANSPORT_ENTRY_POINTS }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+  },
+};
 
 const lazyModules = {
   name: 'rune-lazy-modules',
@@ -129,12 +147,11 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   chunkNames: '[name]-[hash]',
-  external: ['@rune/transport-ssh', '@rune/transport-ssm'],
   // CommonJS dependencies (picocolors) call require() for Node built-ins.
   banner: {
     js: "import { createRequire as __runeCreateRequire } from 'node:module'; const require = __runeCreateRequire(import.meta.url);",
   },
-  plugins: [coreImportMetaUrl, lazyModules],
+  plugins: [externalTransports, coreImportMetaUrl, lazyModules],
   legalComments: 'none',
   minify: true,
   keepNames: true,

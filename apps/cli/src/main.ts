@@ -6,6 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { EpsError } from '@rune/protocol';
+// The run-document builder alone: it loads nothing (no TypeBox), so an early error stays cheap.
+import { runResultDocument, runSummaryLine } from '@rune/protocol/run-documents';
 import type { Argv } from 'yargs';
 import { type CliIo, processIo } from './cli-io.js';
 import { terminalSafe } from './render/terminal-text.js';
@@ -17,7 +20,7 @@ const USAGE_EXIT = 2;
 /** Exit code of internal errors (EPS INTERNAL_ERROR). */
 const INTERNAL_EXIT = 70;
 
-function epsError(code: string, category: string, message: string) {
+function epsError(code: string, category: 'validation' | 'internal', message: string): EpsError {
   return {
     code,
     category,
@@ -46,21 +49,8 @@ function reportEarlyError(
   });
   if (output === 'json' || output === 'jsonl') {
     const isRun = argv[0] === 'run';
-    const document = isRun
-      ? {
-          ...(output === 'jsonl' ? { type: 'summary' } : {}),
-          schema: 'rune-run-result/v1',
-          trace_id: eps.trace_id,
-          action: null,
-          dry_run: false,
-          exit_code: exit,
-          summary: null,
-          ...(output === 'json' ? { nodes: [] } : {}),
-          plan: null,
-          error: eps,
-          warnings: [],
-        }
-      : { error: eps };
+    const run = runResultDocument({ trace_id: eps.trace_id, exit_code: exit, error: eps });
+    const document = isRun ? (output === 'jsonl' ? runSummaryLine(run) : run) : { error: eps };
     io.out(
       output === 'json'
         ? `${JSON.stringify(document, null, 2)}\n`

@@ -1,6 +1,6 @@
 import { RuneError } from '@rune/protocol';
 import { describe, expect, it } from 'vitest';
-import { parseNodeArgs, parseSince, readParamsArg } from './parse-options.js';
+import { parseSince } from './parse-options.js';
 
 const codeOf = (fn: () => unknown): string => {
   try {
@@ -13,19 +13,6 @@ const codeOf = (fn: () => unknown): string => {
 };
 
 describe('parse-options', () => {
-  it('flattens repeatable, comma-separated nodes', () => {
-    expect(parseNodeArgs(['a,b', ' c ', '', 'd,,'])).toEqual(['a', 'b', 'c', 'd']);
-    expect(parseNodeArgs(undefined)).toEqual([]);
-  });
-
-  it('reads --params from stdin, inline JSON, and refuses non-objects', () => {
-    expect(readParamsArg('-', () => '{"a":1}')).toEqual({ a: 1 });
-    expect(readParamsArg('{"b":"x"}')).toEqual({ b: 'x' });
-    expect(codeOf(() => readParamsArg('[1]'))).toBe('INVALID_PARAMETERS');
-    expect(codeOf(() => readParamsArg('{'))).toBe('INVALID_PARAMETERS');
-    expect(codeOf(() => readParamsArg('@/no/such/file.json'))).toBe('INVALID_PARAMETERS');
-  });
-
   it('parses --since', () => {
     const now = new Date('2026-01-02T00:00:00Z');
     expect(parseSince('1d', now).toISOString()).toBe('2026-01-01T00:00:00.000Z');

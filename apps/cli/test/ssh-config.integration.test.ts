@@ -84,4 +84,26 @@ describe('rune run over SSH with a ~/.ssh/config Host alias', () => {
     expect(document.nodes[0]?.error?.code).toBe('CONNECTION_REFUSED');
     expect(result.code).toBe(3);
   });
+
+  it('a port set in a config file wins too, and an unknown [ssh] key names the file and key', async () => {
+    const other = join(sandbox.root, 'other-port.toml');
+    writeFileSync(
+      other,
+      `[ssh]\nuse_agent = false\nport = ${sshd.port === 1 ? 2 : 1}\nconnect_timeout_ms = 3000\n`,
+    );
+    const refused = await sandbox.run(['run', 'noop', '--node', 'web-alias', '-o', 'json'], {
+      env: { RUNE_CONFIG: other },
+    });
+    const document = JSON.parse(refused.stdout) as { nodes: { error: { code: string } | null }[] };
+    expect(document.nodes[0]?.error?.code).toBe('CONNECTION_REFUSED');
+
+    const typo = join(sandbox.root, 'typo.toml');
+    writeFileSync(typo, '[ssh]\nprot = 2222\n');
+    const bad = await sandbox.run(['run', 'noop', '--node', 'web-alias'], {
+      env: { RUNE_CONFIG: typo },
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('INVALID_CONFIG');
+    expect(bad.stderr).toContain(`${typo}: ssh.prot: unknown key`);
+  });
 });

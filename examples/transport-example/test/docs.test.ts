@@ -9,7 +9,12 @@ const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf
 const guide = read('../../../docs/writing-a-transport.md');
 
 describe('docs/writing-a-transport.md', () => {
-  for (const file of ['../src/workdir-transport.ts', '../src/index.ts', './conformance.test.ts']) {
+  for (const file of [
+    '../src/workdir-transport.ts',
+    '../src/index.ts',
+    '../src/config.ts',
+    './conformance.test.ts',
+  ]) {
     it(`contains ${file.replace(/^\.\.?\//, '')} verbatim`, () => {
       expect(
         guide.includes(`\`\`\`ts\n${read(file)}\`\`\``),

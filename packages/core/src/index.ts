@@ -47,16 +47,20 @@ export {
   verifyAuditLog,
 } from './audit/audit-log.js';
 export {
-  CONFIG_SECTIONS,
+  CONFIG_DEFAULTS,
+  CORE_CONFIG_SECTIONS,
   type ConfigFile,
   ConfigFileSchema,
-  type ConfigSectionName,
-  DEFAULT_CONFIG_VALUES,
-  type RuneConfig,
+  type CoreConfigSectionName,
+  configFileSchema,
+  type OutputFormat,
+  type ResolvedConfig,
 } from './config/config-schema.js';
 export {
+  type ConfigRow,
   type ConfigSource,
   configEnvName,
+  configFileToEdit,
   describeConfig,
   type LoadConfigOptions,
   type LoadedConfig,
@@ -64,6 +68,8 @@ export {
   resolveAuditKeyFile,
   resolveAuditLogPath,
   SYSTEM_CONFIG_PATH,
+  type TransportContextOptions,
+  transportConfigContext,
 } from './config/load-config.js';
 export {
   defaultAuditKeyFile,
@@ -148,29 +154,32 @@ export {
 export { type InventoryFile, InventoryFileSchema } from './inventory/inventory-schema.js';
 export { parseNodeList, type ReadNodeListOptions, readNodeList } from './inventory/node-list.js';
 export {
-  DEFAULT_TRANSPORT,
-  isLocalName,
-  LOCAL_TRANSPORT,
   type SelectedTarget,
   type SelectTargetsOptions,
   selectTargets,
 } from './inventory/select-targets.js';
 export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
 export {
+  mentionedNodes,
+  type PlanRequest,
+  type PlanRequestPolicy,
+  type ResolvedPlanRequest,
+  type ResolvedPolicy,
+  type ResolvePlanRequestOptions,
+  readParamsSource,
+  requestedTransport,
+  resolvePlanRequest,
+} from './planning/plan-request.js';
+export {
   type ExecutionPlan,
-  LOCAL_NODE_NAMES,
-  LOCAL_TRANSPORT_NAME,
   newTraceId,
   type PlanContext,
+  type PlanInput,
   type PlannedNode,
   type PlannedPlugin,
-  type PlanRequest,
   type PlanTarget,
   planRun,
-  type ResolvedTarget,
   redactPlan,
-  resolveTargets,
-  targetName,
 } from './planning/plan-run.js';
 export {
   coerceParameter,
@@ -181,6 +190,17 @@ export {
   resolveRunParameters,
   sensitiveParameterNames,
 } from './planning/resolve-parameters.js';
+export {
+  assertValidNodeName,
+  DEFAULT_TRANSPORT,
+  isThisMachine,
+  LOCAL_NODE_NAMES,
+  LOCAL_TRANSPORT,
+  type TargetSource,
+  type TransportChoice,
+  transportFor,
+  usesLocalTransport,
+} from './planning/targets.js';
 export {
   builtinPluginDir,
   defaultPluginSources,
@@ -198,23 +218,29 @@ export {
   type ActionInfo,
   createRune,
   type PluginInfo,
+  type RefusedRequest,
   type RunAuditReport,
   type Rune,
   type RuneOptions,
   type RuneRunOptions,
   type RuneRunOutcome,
+  type RuneWarningOrigin,
   type RunHandle,
   type RunHandleOutcome,
   type RunReport,
+  recordUnconfiguredRefusal,
   runStatus,
 } from './rune.js';
 export {
   createLocalTransport,
   DEFAULT_KILL_GRACE_MS,
   DEFAULT_OUTPUT_DRAIN_MS,
-  LOCAL_TRANSPORT_NODE_NAMES,
   type LocalTransportOptions,
 } from './transport/local-transport.js';
+export {
+  LocalConfigSectionSchema,
+  localTransportModule,
+} from './transport/local-transport-module.js';
 export {
   DEFAULT_PLUGIN_PATH,
   minimalPluginEnvironment,

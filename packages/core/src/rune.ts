@@ -19,6 +19,7 @@ import type {
   TerminalRunStatus,
 } from '@rune/protocol';
 import { RUN_EVENT_V1, RuneError } from '@rune/protocol';
+import type { TransportModule } from '@rune/transport';
 import {
   type AuditEntry,
   type AuditSink,
@@ -32,8 +33,14 @@ import {
   loadConfig,
   resolveAuditKeyFile,
   resolveAuditLogPath,
+  transportConfigContext,
 } from './config/load-config.js';
-import type { EnvironmentOptions } from './config/xdg-dirs.js';
+import {
+  defaultAuditKeyFile,
+  defaultAuditLogPath,
+  type EnvironmentOptions,
+  resolveXdgDirs,
+} from './config/xdg-dirs.js';
 import { createRunEventBuffer, type RuneRunEvent } from './events/run-event-buffer.js';
 import {
   aggregateExitCode,
@@ -50,13 +57,13 @@ import {
 } from './execution/transport-registry.js';
 import { fleetPolicyRecord } from './fleet/policy.js';
 import {
-  type ExecutionPlan,
-  newTraceId,
+  mentionedNodes,
   type PlanRequest,
-  planRun,
-  redactPlan,
-  targetName,
-} from './planning/plan-run.js';
+  type ResolvedPolicy,
+  requestedTransport,
+  resolvePlanRequest,
+} from './planning/plan-request.js';
+import { type ExecutionPlan, newTraceId, planRun, redactPlan } from './planning/plan-run.js';
 import { redactParameters } from './planning/resolve-parameters.js';
 import {
   defaultPluginSources,
@@ -65,19 +72,36 @@ import {
   type PluginRegistry,
   type PluginSourceDir,
 } from './plugins/plugin-registry.js';
-import { createLocalTransport } from './transport/local-transport.js';
 import { CORE_VERSION } from './version.js';
+
+/** What a warning passed to {@link RuneOptions.onWarning} is about. */
+export type RuneWarningOrigin = 'registry' | 'transport' | 'inventory';
 
 /** Options of {@link createRune}. */
 export interface RuneOptions extends EnvironmentOptions {
-  /** An already loaded configuration; otherwise it is loaded with `configFile`/`configOverrides`. */
+  /**
+   * An already loaded configuration (its `transportModules` are the transports then); otherwise
+   * it is loaded with `configFile`, `configOverrides` and `transportModules`.
+   */
   config?: LoadedConfig;
   /** Explicit config file (like `--config`). */
   configFile?: string;
   /** Config values with flag precedence. */
   configOverrides?: ConfigFile;
-  /** Extra transports by name (`ssh`, `ssm`, your own). `local` is registered unless replaced. */
+  /**
+   * The transports that own config sections (`sshTransportModule` from
+   * `@rune/transport-ssh/config`, `ssmTransportModule` from `@rune/transport-ssm/config`, your
+   * own): their sections are validated at load and each transport is built by its module's
+   * `fromConfig` when a node first needs it. The local transport's module is always included.
+   */
+  transportModules?: readonly TransportModule[];
+  /**
+   * Transports by name that replace or add to the modules' (a test double, a preconfigured
+   * instance). `local` is registered unless replaced.
+   */
   transports?: Readonly<Record<string, TransportProvider>>;
+  /** Whether transports may ask the operator on the terminal (a key passphrase); default false. */
+  interactive?: boolean;
   /** Where audit records go; default: the JSONL file at `core.audit_log`. */
   auditSink?: AuditSink;
   /** RCS sender identity; default `{ component: 'rune-core', version, host: os.hostname() }`. */
@@ -88,19 +112,28 @@ export interface RuneOptions extends EnvironmentOptions {
   pluginSources?: readonly PluginSourceDir[];
   /** Clock (injectable). */
   now?: () => Date;
-  /** Receives non-fatal warnings (skipped plugin files, shadowed plugins). */
-  onWarning?: (message: string) => void;
+  /**
+   * Receives non-fatal warnings: `registry` (skipped plugin files, shadowed plugins), `transport`
+   * (host key checking off, a host key recorded by accept-new, SSM output cut short: a security
+   * check was relaxed or output was lost) and `inventory` (what an inventory asks for and RUNE
+   * ignores on purpose, e.g. an Ansible password).
+   */
+  onWarning?: (message: string, origin: RuneWarningOrigin) => void;
 }
 
-/** Options of {@link Rune.execute} and {@link Rune.run}. */
+/** Options of {@link Rune.execute}, {@link Rune.run} and {@link Rune.start}. */
 export interface RuneRunOptions {
+  /** Aborting it cancels the run like {@link RunHandle.cancel}. */
   signal?: AbortSignal;
   /** Called as each node finishes (after its audit record is written). */
   onNodeResult?: (result: NodeRunResult, index: number) => void;
   onNodeStart?: ExecutePlanOptions['onNodeStart'];
-  /** Fleet policy fields passed to the scheduler (canary, maxFailures, deadlineMs). */
+  /**
+   * Fleet policy fields passed to the scheduler (canary, maxFailures, deadlineMs), for
+   * {@link Rune.execute} and {@link Rune.startPlan}; a request's own `policy` wins over them.
+   */
   policy?: ExecutePlanOptions['policy'];
-  /** {@link Rune.run} only: trace id to use (default: a fresh one). */
+  /** {@link Rune.run} and {@link Rune.start}: the trace id to use (default: a fresh one). */
   traceId?: string;
   /** {@link Rune.run} only: called with the plan before anything runs (not for dry runs). */
   onPlan?: (plan: ExecutionPlan) => void;
@@ -206,9 +239,10 @@ export interface Rune {
   /** Everything known about one action. Throws INVALID_ACTION_NAME or UNKNOWN_ACTION. */
   pluginInfo(action: string): PluginInfo;
   /**
-   * Validates a request and returns its plan, contacting nothing. A refusal is audited (one
-   * record, node null) and rethrown as RuneError — including SENSITIVE_PARAMETER_REFUSED when a
-   * sensitive parameter is supplied for a node whose transport embeds the request in its command.
+   * Validates a request and returns its plan, contacting nothing: selects the targets (inventory,
+   * node lists, selectors, transports), resolves the plugin and parameters. A refusal is audited
+   * (one record, node null) and rethrown as RuneError — including SENSITIVE_PARAMETER_REFUSED when
+   * a sensitive parameter is supplied for a node whose transport embeds the request in its command.
    */
   plan(request: PlanRequest, traceId?: string): Promise<ExecutionPlan>;
   /**
@@ -220,25 +254,80 @@ export interface Rune {
   /** plan() then, unless `request.dryRun`, execute(). A dry run is audited as one record. */
   run(request: PlanRequest, options?: RuneRunOptions): Promise<RunReport>;
   /**
-   * Plans a request and starts it: resolves with a {@link RunHandle} once the intent record is
-   * durable, while the nodes run. Throws what {@link Rune.plan} throws (refusals, audited),
-   * AUDIT_WRITE_FAILED when the intent cannot be written (nothing is sent), and INVALID_ARGUMENT
-   * for a dry run (use {@link Rune.plan} or {@link Rune.run}: a dry run has no events).
-   * `options.onPlan` is not called (the handle carries the plan).
+   * The one call a front end needs to run an action: plans `request` and starts it, resolving
+   * with a {@link RunHandle} `{ id, traceId, plan, events, result, cancel }` once the intent
+   * record is durable, while the nodes run. A server maps a `POST /v1/runs` body onto
+   * {@link PlanRequest} member for member (selectors, parameters, timeout, policy), streams
+   * `handle.events` (run v1 events; each node-end follows that node's audit record) and stores
+   * `await handle.result`; `handle.cancel()` is its DELETE.
+   *
+   * Throws before anything runs, as RuneError with an EPS code, and audited once: what
+   * {@link Rune.plan} throws (INVALID_ARGUMENT, INVALID_PARAMETERS, INVALID_TARGET, UNKNOWN_NODE,
+   * NO_TARGETS, UNKNOWN_ACTION, DANGEROUS_ACTION_REFUSED, ...), AUDIT_WRITE_FAILED when the
+   * intent cannot be written (nothing is sent), and INVALID_ARGUMENT for a dry run (use
+   * {@link Rune.plan} or {@link Rune.run}: a dry run has no events). After it resolves, nothing
+   * throws: every node ends in exactly one node-end event. `options.onPlan` is not called (the
+   * handle carries the plan). `inventory` as a path, `nodeLists` and `paramsSource` read files
+   * (or standard input) of this machine: a server sets them itself, never from a client.
    */
   start(request: PlanRequest, options?: RuneRunOptions): Promise<RunHandle>;
   /** Like {@link Rune.start} for a plan made with {@link Rune.plan}. */
   startPlan(plan: ExecutionPlan, options?: RuneRunOptions): Promise<RunHandle>;
   /**
-   * Audits a refusal that happened before {@link Rune.plan} could run (e.g. a malformed flag in
-   * a front end): one record with node null.
+   * Audits a refusal that happened before {@link Rune.plan} could run (e.g. a front end could
+   * not parse its input): one record with node null. Refusals of plan, run and start are
+   * audited by them already.
    */
-  recordRefusal(
-    request: Pick<PlanRequest, 'action' | 'nodes' | 'transport' | 'dryRun'>,
-    error: RuneError,
-  ): Promise<void>;
+  recordRefusal(request: RefusedRequest, error: RuneError): Promise<void>;
   /** Closes every transport. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What the audit record of a refusal names of a request. */
+export type RefusedRequest = Pick<
+  PlanRequest,
+  'action' | 'selections' | 'transport' | 'useSsm' | 'dryRun'
+>;
+
+function refusedTransport(request: RefusedRequest): string | null {
+  try {
+    return requestedTransport(request) ?? null;
+  } catch {
+    return request.transport ?? null;
+  }
+}
+
+/**
+ * Audits a refusal when no configuration could be loaded (the config file itself is invalid):
+ * one record in the default audit log of the environment, best effort — a failure to write it is
+ * ignored, since the refusal is reported to the caller either way.
+ */
+export async function recordUnconfiguredRefusal(
+  request: RefusedRequest,
+  error: RuneError,
+  environment: EnvironmentOptions = {},
+): Promise<void> {
+  try {
+    const dirs = resolveXdgDirs(environment);
+    const sink = createFileAuditSink({
+      path: defaultAuditLogPath(dirs),
+      host: 'localhost',
+      keyFile: defaultAuditKeyFile(dirs),
+    });
+    await sink.append(
+      refusalEntry({
+        operator: currentOperator(environment.env),
+        action: String(request.action),
+        nodes: mentionedNodes(request),
+        transport: refusedTransport(request),
+        error,
+        traceId: error.traceId ?? newTraceId(),
+        dryRun: request.dryRun === true,
+      }),
+    );
+  } catch {
+    // The configuration is broken; the refusal is still reported to the caller.
+  }
 }
 
 /** The members every run event starts with. */
@@ -267,6 +356,13 @@ export function runStatus(summary: RunSummary, cancelled: boolean): TerminalRunS
   return 'interrupted';
 }
 
+/** Run options with a request's policy over the caller's. */
+function withPolicy(options: RuneRunOptions, policy: ResolvedPolicy): RuneRunOptions {
+  return Object.keys(policy).length === 0
+    ? options
+    : { ...options, policy: { ...options.policy, ...policy } };
+}
+
 /** Creates the RUNE facade. Throws INVALID_CONFIG when the configuration is invalid. */
 export function createRune(options: RuneOptions = {}): Rune {
   const environment: EnvironmentOptions = {
@@ -280,6 +376,9 @@ export function createRune(options: RuneOptions = {}): Rune {
       ...environment,
       ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
       ...(options.configOverrides === undefined ? {} : { overrides: options.configOverrides }),
+      ...(options.transportModules === undefined
+        ? {}
+        : { transportModules: options.transportModules }),
     });
   const config = loaded.config;
   const host = hostname();
@@ -297,14 +396,20 @@ export function createRune(options: RuneOptions = {}): Rune {
       host: sender.host,
       now,
       keyFile: resolveAuditKeyFile(loaded),
-      ...(config.audit.lock_timeout_ms === undefined
-        ? {}
-        : { lockTimeoutMs: config.audit.lock_timeout_ms }),
+      lockTimeoutMs: config.audit.lock_timeout_ms,
     });
-  const transports = createTransportRegistry({
-    local: () => createLocalTransport(),
-    ...options.transports,
+  const warn = options.onWarning;
+  const context = transportConfigContext(loaded, {
+    env: options.env ?? process.env,
+    interactive: options.interactive === true,
+    ...(warn === undefined ? {} : { onWarning: (message: string) => warn(message, 'transport') }),
   });
+  const moduleProviders: Record<string, TransportProvider> = {};
+  for (const module of loaded.transportModules) {
+    moduleProviders[module.name] = () =>
+      module.fromConfig(loaded.transportSections[module.name], context);
+  }
+  const transports = createTransportRegistry({ ...moduleProviders, ...options.transports });
   let registry: PluginRegistry | undefined;
 
   const getRegistry = (): PluginRegistry => {
@@ -313,11 +418,9 @@ export function createRune(options: RuneOptions = {}): Rune {
         options.pluginSources ??
         defaultPluginSources({
           dataHome: loaded.dirs.dataHome,
-          ...(config.plugins.plugin_dir === undefined
-            ? {}
-            : { pluginDir: config.plugins.plugin_dir }),
+          pluginDir: config.plugins.plugin_dir,
         }),
-      ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+      ...(warn === undefined ? {} : { onWarning: (message: string) => warn(message, 'registry') }),
     });
     return registry;
   };
@@ -346,6 +449,56 @@ export function createRune(options: RuneOptions = {}): Rune {
     duration_ms: null,
     trace_id: plan.trace_id,
   });
+
+  const writeRefusal = (request: RefusedRequest, nodes: string[], error: RuneError) =>
+    audit.append(
+      refusalEntry({
+        operator,
+        action: String(request.action),
+        nodes,
+        transport: refusedTransport(request),
+        error,
+        traceId: error.traceId ?? newTraceId(),
+        dryRun: request.dryRun === true,
+      }),
+    );
+
+  /**
+   * Resolves and plans a request. Every refusal before a run (a bad value, an unknown node, an
+   * unknown action, a sensitive parameter on an embedding transport) is audited here, once.
+   */
+  const planRequest = async (
+    request: PlanRequest,
+    trace: string,
+  ): Promise<{ plan: ExecutionPlan; policy: ResolvedPolicy }> => {
+    let nodes = mentionedNodes(request);
+    try {
+      const resolved = await resolvePlanRequest(request, { config });
+      nodes = resolved.input.targets.map((target) => target.node.name);
+      for (const message of resolved.warnings) warn?.(message, 'inventory');
+      const plan = planRun(resolved.input, {
+        registry: getRegistry(),
+        config,
+        sender,
+        now,
+        traceId: trace,
+      });
+      await assertSensitiveParametersAllowed(plan, transports);
+      return { plan, policy: resolved.policy };
+    } catch (error) {
+      const runeError = RuneError.from(error).withContext({ traceId: trace });
+      // A refusal runs nothing either way: when its record cannot be written, the refusal is
+      // still what the caller needs to hear, with the audit failure attached.
+      const unaudited = await writeRefusal(request, nodes, runeError).then(
+        () => undefined,
+        (auditError: unknown) => RuneError.from(auditError, 'AUDIT_WRITE_FAILED'),
+      );
+      if (unaudited === undefined) throw runeError;
+      throw runeError.withContext({
+        details: { audit_error: { code: unaudited.code, message: unaudited.message } },
+      });
+    }
+  };
 
   const rune: Rune = {
     config: loaded,
@@ -391,30 +544,7 @@ export function createRune(options: RuneOptions = {}): Rune {
     },
 
     async plan(request, traceId) {
-      const trace = traceId ?? newTraceId();
-      try {
-        const plan = planRun(request, {
-          registry: getRegistry(),
-          config,
-          sender,
-          now,
-          traceId: trace,
-        });
-        await assertSensitiveParametersAllowed(plan, transports);
-        return plan;
-      } catch (error) {
-        const runeError = RuneError.from(error).withContext({ traceId: trace });
-        // A refusal runs nothing either way: when its record cannot be written, the refusal is
-        // still what the caller needs to hear, with the audit failure attached.
-        const unaudited = await rune.recordRefusal(request, runeError).then(
-          () => undefined,
-          (auditError: unknown) => RuneError.from(auditError, 'AUDIT_WRITE_FAILED'),
-        );
-        if (unaudited === undefined) throw runeError;
-        throw runeError.withContext({
-          details: { audit_error: { code: unaudited.code, message: unaudited.message } },
-        });
-      }
+      return (await planRequest(request, traceId ?? newTraceId())).plan;
     },
 
     async startPlan(plan, runOptions = {}) {
@@ -630,12 +760,12 @@ export function createRune(options: RuneOptions = {}): Rune {
           { source: { component: 'rune-core', action: String(request.action) } },
         );
       }
-      const plan = await rune.plan(request, runOptions.traceId);
-      return rune.startPlan(plan, runOptions);
+      const { plan, policy } = await planRequest(request, runOptions.traceId ?? newTraceId());
+      return rune.startPlan(plan, withPolicy(runOptions, policy));
     },
 
     async run(request, runOptions = {}) {
-      const plan = await rune.plan(request, runOptions.traceId);
+      const { plan, policy } = await planRequest(request, runOptions.traceId ?? newTraceId());
       if (plan.dry_run) {
         await audit.append(
           planEntry(plan, {
@@ -648,22 +778,12 @@ export function createRune(options: RuneOptions = {}): Rune {
         return { plan, outcome: null };
       }
       runOptions.onPlan?.(plan);
-      const handle = await rune.startPlan(plan, runOptions);
+      const handle = await rune.startPlan(plan, withPolicy(runOptions, policy));
       return { plan, outcome: await handle.result };
     },
 
     async recordRefusal(request, error) {
-      await audit.append(
-        refusalEntry({
-          operator,
-          action: String(request.action),
-          nodes: request.nodes.map((node) => targetName(node)),
-          transport: request.transport ?? null,
-          error,
-          traceId: newTraceId(),
-          dryRun: request.dryRun === true,
-        }),
-      );
+      await writeRefusal(request, mentionedNodes(request), error);
     },
 
     close: () => transports.close(),

@@ -81,7 +81,7 @@ describe('write-ahead audit', () => {
     try {
       const report = await instance.run({
         action: 'peek',
-        nodes: ['localhost'],
+        selections: ['localhost'],
         confirmDangerous: true,
       });
       expect(report.outcome?.nodes[0]?.status).toBe('success');
@@ -131,7 +131,7 @@ describe('write-ahead audit', () => {
     const instance = rune({ configOverrides: { audit: { lock_timeout_ms: 200 } } });
     try {
       const error = await rejection(
-        instance.run({ action: 'mark', nodes: ['localhost'], confirmDangerous: true }),
+        instance.run({ action: 'mark', selections: ['localhost'], confirmDangerous: true }),
       );
       expect(error.code).toBe('AUDIT_WRITE_FAILED');
       expect(error.exitCode).toBe(70);
@@ -153,7 +153,7 @@ describe('write-ahead audit', () => {
     });
     try {
       const error = await rejection(
-        instance.run({ action: 'mark', nodes: ['localhost'], confirmDangerous: true }),
+        instance.run({ action: 'mark', selections: ['localhost'], confirmDangerous: true }),
       );
       expect(error.code).toBe('AUDIT_WRITE_FAILED');
       expect(existsSync(marker)).toBe(false);
@@ -172,7 +172,7 @@ describe('write-ahead audit', () => {
     try {
       const report = await instance.run({
         action: 'grab-lock',
-        nodes: ['localhost'],
+        selections: ['localhost'],
         confirmDangerous: true,
       });
       const outcome = report.outcome!;
@@ -198,7 +198,7 @@ describe('write-ahead audit', () => {
     try {
       const report = await instance.run({
         action: 'params',
-        nodes: ['localhost'],
+        selections: ['localhost'],
         params: { name: huge },
       });
       expect(report.outcome?.nodes[0]?.status).toBe('success');
@@ -219,11 +219,11 @@ describe('write-ahead audit', () => {
     try {
       await instance.run({
         action: 'params',
-        nodes: ['localhost'],
+        selections: ['localhost'],
         params: { name: 'x' },
         dryRun: true,
       });
-      await rejection(instance.plan({ action: 'no-such-action', nodes: ['localhost'] }));
+      await rejection(instance.plan({ action: 'no-such-action', selections: ['localhost'] }));
       expect(readAuditLog(fx.auditLog).map((record) => record.event)).toEqual([
         'dry-run',
         'refusal',

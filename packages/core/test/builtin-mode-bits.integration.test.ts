@@ -37,7 +37,11 @@ afterAll(async () => {
 
 describe('a built-in plugin packed without mode bits (mode 0644)', () => {
   it('runs through the local transport from a verified private copy', async () => {
-    const report = await rune.run({ action: 'ok', nodes: ['localhost'], confirmDangerous: true });
+    const report = await rune.run({
+      action: 'ok',
+      selections: ['localhost'],
+      confirmDangerous: true,
+    });
     const node = report.outcome?.nodes[0];
     expect(node?.error ?? null).toBeNull();
     expect(node?.status).toBe('success');

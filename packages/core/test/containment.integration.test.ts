@@ -74,7 +74,7 @@ describe('containment in results and audit', () => {
     const before = audit.records.length;
     const report = await rune.run({
       action: 'leaver',
-      nodes: ['localhost'],
+      selections: ['localhost'],
       confirmDangerous: true,
     });
     const node = report.outcome!.nodes[0]!;
@@ -91,7 +91,7 @@ describe('containment in results and audit', () => {
     const before = audit.records.length;
     const report = await rune.run({
       action: 'ok',
-      nodes: ['somewhere'],
+      selections: ['somewhere'],
       transport: 'incomplete',
       confirmDangerous: true,
     });

@@ -58,7 +58,7 @@ afterAll(async () => {
 const runOn = async (transport: string, extra: Record<string, unknown> = {}) => {
   const report = await rune.run({
     action: 'ok',
-    nodes: ['localhost'],
+    selections: ['localhost'],
     transport,
     confirmDangerous: true,
     ...extra,
@@ -74,7 +74,7 @@ describe('mediator', () => {
     );
     const report = await rune.run({
       action: 'artifact',
-      nodes: ['localhost'],
+      selections: ['localhost'],
       transport: 'local-artifacts',
       confirmDangerous: true,
       fetchArtifacts: true,
@@ -99,7 +99,7 @@ describe('mediator', () => {
     );
     const report = await rune.run({
       action: 'artifact',
-      nodes: ['localhost'],
+      selections: ['localhost'],
       transport: 'local-bad',
       confirmDangerous: true,
       fetchArtifacts: true,
@@ -119,7 +119,7 @@ describe('mediator', () => {
     );
     const report = await rune.run({
       action: 'artifact',
-      nodes: ['localhost'],
+      selections: ['localhost'],
       transport: 'local-nofetch',
       confirmDangerous: true,
     });
@@ -196,7 +196,7 @@ describe('mediator', () => {
     const before = audit.records.length;
     const report = await rune.run({
       action: 'ok',
-      nodes: ['a', 'b', 'c'],
+      selections: ['a', 'b', 'c'],
       transport: 'mixed',
       confirmDangerous: true,
     });

@@ -51,8 +51,9 @@ export function createFleetProbe(): FleetProbe {
 /** A fleet-probe request for local nodes named `nodes`. */
 export const probeRequest = (nodes: string[], extra: Partial<PlanRequest> = {}): PlanRequest => ({
   action: 'fleet-probe',
-  nodes: nodes.map((name) => ({ node: { name }, transport: 'local' })),
-  timeoutMs: 60_000,
+  selections: nodes,
+  transport: 'local',
+  timeout: 60_000,
   confirmDangerous: true,
   ...extra,
 });

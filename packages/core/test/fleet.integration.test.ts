@@ -1,5 +1,5 @@
 /**
- * Fleet fan-out end to end through createRune: inventory -> selectTargets -> plan -> scheduler
+ * Fleet fan-out end to end through createRune: selections + inventory -> plan -> scheduler
  * -> real bash processes (local transport for every inventory node) -> audit log. Checks the
  * blast-radius behaviour the CLI relies on: canary, failure budget, deadline and cancellation,
  * with one audit record per node and no process left behind.
@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseInventory, type Rune, type RuneRunOptions, selectTargets } from '../src/index.js';
+import { parseInventory, type Rune, type RuneRunOptions } from '../src/index.js';
 import type { FixtureEnv } from './fixture-env.js';
 import { createFleetProbe, type FleetProbe } from './fleet-probe.js';
 
@@ -55,13 +55,13 @@ async function fleetRun(
   selection: string,
   options: RuneRunOptions & { concurrency?: number } = {},
 ) {
-  const targets = selectTargets([selection], { inventory });
   const report = await rune.run(
     {
       action: 'fleet-probe',
-      nodes: targets,
+      selections: [selection],
+      inventory,
       concurrency: options.concurrency ?? 50,
-      timeoutMs: 60_000,
+      timeout: 60_000,
       confirmDangerous: true,
     },
     options,

@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 const plan = (transport: string) =>
-  rune.plan({ action: 'ok', nodes: ['localhost'], transport, confirmDangerous: true });
+  rune.plan({ action: 'ok', selections: ['localhost'], transport, confirmDangerous: true });
 
 describe('plugin integrity between plan and exec', () => {
   it('the mediator refuses a plugin whose bytes changed since planning, before any transport runs it', async () => {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rune } from '../src/index.js';
-import { runAndWatch, stopOnFirstFailure } from './examples/run-handle.examples.js';
+import { runAndWatch, startFromBody, stopOnFirstFailure } from './examples/run-handle.examples.js';
 import { createFleetProbe, type FleetProbe, probeRequest } from './fleet-probe.js';
 
 const read = (path: string): string => readFileSync(new URL(path, import.meta.url), 'utf8');
@@ -51,6 +51,22 @@ describe('docs/core-api.md: the run handle examples', () => {
       'RUN_CANCELLED',
       'RUN_CANCELLED',
       'RUN_CANCELLED',
+    ]);
+  });
+
+  it('startFromBody turns selector strings and a typed timeout into a running handle', async () => {
+    const handle = await startFromBody(rune, {
+      action: 'fleet-probe',
+      nodes: ['ok01,ok02', 'ok01'],
+      transport: 'local',
+      timeout: '60s',
+      confirm: true,
+    });
+    expect(handle.plan.timeout_ms).toBe(60_000);
+    const outcome = await handle.result;
+    expect(outcome.nodes.map((node) => [node.node, node.status])).toEqual([
+      ['ok01', 'success'],
+      ['ok02', 'success'],
     ]);
   });
 

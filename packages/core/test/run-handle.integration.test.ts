@@ -236,7 +236,7 @@ describe('rune.start(): the run handle', () => {
   it('refuses a dry run (nothing to start) and keeps plan refusals as they are', async () => {
     const dry = await refusal(() => rune.start(probe(['ok01'], { dryRun: true })));
     expect(dry.code).toBe('INVALID_ARGUMENT');
-    const unknown = await refusal(() => rune.start({ action: 'no-such', nodes: ['a'] }));
+    const unknown = await refusal(() => rune.start({ action: 'no-such', selections: ['a'] }));
     expect(unknown.code).toBe('UNKNOWN_ACTION');
   });
 });

@@ -35,7 +35,12 @@ afterAll(async () => {
 });
 
 async function runOne(action: string, extra: Partial<PlanRequest> = {}): Promise<NodeRunResult> {
-  const report = await rune.run({ action, nodes: ['localhost'], confirmDangerous: true, ...extra });
+  const report = await rune.run({
+    action,
+    selections: ['localhost'],
+    confirmDangerous: true,
+    ...extra,
+  });
   const node = report.outcome?.nodes[0];
   if (node === undefined) throw new Error('no node result');
   return node;
@@ -102,7 +107,7 @@ describe('run through the local transport', () => {
     rune.transports.register('local', transport);
     try {
       const started = Date.now();
-      const node = await runOne('hang', { timeoutMs: 500 });
+      const node = await runOne('hang', { timeout: 500 });
       expect(node.error?.code).toBe('PLUGIN_TIMEOUT');
       expect(node.exit_code).toBe(5);
       expect(Date.now() - started).toBeLessThan(5000);
@@ -122,7 +127,7 @@ describe('run through the local transport', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const report = await rune.run(
-      { action: 'hang', nodes: ['localhost'], confirmDangerous: true },
+      { action: 'hang', selections: ['localhost'], confirmDangerous: true },
       { signal: controller.signal },
     );
     expect(report.outcome?.nodes[0]?.error?.code).toBe('RUN_CANCELLED');
@@ -130,40 +135,40 @@ describe('run through the local transport', () => {
   });
 
   it('requires confirmation for plugins without a manifest (inferred: dangerous)', async () => {
-    const error = await refusal({ action: 'ok', nodes: ['localhost'] });
+    const error = await refusal({ action: 'ok', selections: ['localhost'] });
     expect(error.code).toBe('DANGEROUS_ACTION_REFUSED');
     expect(error.exitCode).toBe(4);
   });
 
   it('refuses a plugin that is not executable', async () => {
-    expect((await refusal({ action: 'noexec', nodes: ['localhost'] })).code).toBe(
+    expect((await refusal({ action: 'noexec', selections: ['localhost'] })).code).toBe(
       'PLUGIN_NOT_EXECUTABLE',
     );
   });
 
   it('refuses bad action names, unknown actions and bad parameters', async () => {
     for (const action of ['../../etc/passwd', 'A B', 'rm;ls']) {
-      const error = await refusal({ action, nodes: ['localhost'] });
+      const error = await refusal({ action, selections: ['localhost'] });
       expect(error.code).toBe('INVALID_ACTION_NAME');
       expect(error.exitCode).toBe(2);
     }
-    expect((await refusal({ action: 'okk', nodes: ['localhost'] })).message).toContain(
+    expect((await refusal({ action: 'okk', selections: ['localhost'] })).message).toContain(
       'did you mean ok',
     );
-    const missing = await refusal({ action: 'params', nodes: ['localhost'] });
+    const missing = await refusal({ action: 'params', selections: ['localhost'] });
     expect(missing.code).toBe('INVALID_PARAMETERS');
     expect(missing.message).toContain('name: required parameter is missing');
     const wrong = await refusal({
       action: 'params',
-      nodes: ['localhost'],
+      selections: ['localhost'],
       paramArgs: ['name=x', 'count=abc', 'force=yes', 'bogus=1', 'mode=medium'],
     });
     const violations = (wrong.details?.violations ?? []) as { parameter: string }[];
     expect(violations.map((v) => v.parameter).sort()).toEqual(['bogus', 'count', 'force', 'mode']);
-    expect((await refusal({ action: 'ok', nodes: ['-oProxyCommand=x'] })).code).toBe(
+    expect((await refusal({ action: 'ok', selections: ['-oProxyCommand=x'] })).code).toBe(
       'INVALID_TARGET',
     );
-    expect((await refusal({ action: 'ok', nodes: [] })).code).toBe('NO_TARGETS');
+    expect((await refusal({ action: 'ok', selections: [] })).code).toBe('NO_TARGETS');
   });
 
   it('passes shell metacharacters verbatim and executes nothing', async () => {
@@ -200,7 +205,7 @@ describe('run through the local transport', () => {
     await rune.run(
       {
         action: 'params',
-        nodes: ['localhost'],
+        selections: ['localhost'],
         paramArgs: ['name=n', 'secret=s3cr3t'],
         dryRun: true,
       },
@@ -208,16 +213,16 @@ describe('run through the local transport', () => {
     );
     await expect(
       rune.run(
-        { action: 'params', nodes: ['localhost'], paramArgs: ['secret=hunter2'] },
+        { action: 'params', selections: ['localhost'], paramArgs: ['secret=hunter2'] },
         { traceId: traces.refusal },
       ),
     ).rejects.toMatchObject({ code: 'INVALID_PARAMETERS' });
     await rune.run(
-      { action: 'ok', nodes: ['localhost'], confirmDangerous: true },
+      { action: 'ok', selections: ['localhost'], confirmDangerous: true },
       { traceId: traces.success },
     );
     await rune.run(
-      { action: 'hang', nodes: ['localhost'], confirmDangerous: true, timeoutMs: 500 },
+      { action: 'hang', selections: ['localhost'], confirmDangerous: true, timeout: 500 },
       { traceId: traces.timeout },
     );
     const text = readFileSync(fx.auditLog, 'utf8');
@@ -279,7 +284,7 @@ describe('run through the local transport', () => {
     });
     try {
       const error = await unaudited
-        .run({ action: 'ok', nodes: ['localhost'], confirmDangerous: true })
+        .run({ action: 'ok', selections: ['localhost'], confirmDangerous: true })
         .then(
           () => undefined,
           (caught: unknown) => caught,
@@ -293,7 +298,11 @@ describe('run through the local transport', () => {
   });
 
   it('detects a plugin changed after planning', async () => {
-    const plan = await rune.plan({ action: 'ok', nodes: ['localhost'], confirmDangerous: true });
+    const plan = await rune.plan({
+      action: 'ok',
+      selections: ['localhost'],
+      confirmDangerous: true,
+    });
     const path = plan.plugin.path;
     const original = readFileSync(path);
     writeFileSync(path, `${original.toString()}\n# changed\n`);

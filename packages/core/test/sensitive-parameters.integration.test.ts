@@ -64,7 +64,7 @@ describe('sensitive parameters on a transport that embeds the request', () => {
     const error = await rune
       .run({
         action: 'params',
-        nodes: ['i-0123456789abcdef0'],
+        selections: ['i-0123456789abcdef0'],
         transport: 'embedding',
         paramArgs: ['name=web', `secret=${SECRET}`],
       })
@@ -99,7 +99,7 @@ describe('sensitive parameters on a transport that embeds the request', () => {
     await expect(
       rune.run({
         action: 'params',
-        nodes: ['n1'],
+        selections: ['n1'],
         transport: 'embedding',
         params: { name: 'web', secret: SECRET },
         dryRun: true,
@@ -114,8 +114,10 @@ describe('sensitive parameters on a transport that embeds the request', () => {
     const plan = planRun(
       {
         action: 'params',
-        nodes: ['n1', 'n2'],
-        transport: 'embedding',
+        targets: [
+          { node: { name: 'n1' }, transport: 'embedding' },
+          { node: { name: 'n2' }, transport: 'embedding' },
+        ],
         paramArgs: ['name=web', `secret=${SECRET}`],
       },
       {
@@ -142,7 +144,7 @@ describe('sensitive parameters on a transport that embeds the request', () => {
     await expect(
       rune.run({
         action: 'params',
-        nodes: ['n1'],
+        selections: ['n1'],
         transport: 'embedding',
         paramArgs: ['name=web'],
       }),
@@ -151,7 +153,7 @@ describe('sensitive parameters on a transport that embeds the request', () => {
 
     const local = await rune.run({
       action: 'params',
-      nodes: ['localhost'],
+      selections: ['localhost'],
       paramArgs: ['name=web', `secret=${SECRET}`],
     });
     expect(local.outcome?.nodes[0]?.status).toBe('success');

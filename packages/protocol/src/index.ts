@@ -152,6 +152,12 @@ export {
   RcsSenderSchema,
 } from './rcs/v1/schema.js';
 export {
+  type RunResultParts,
+  runNodeLine,
+  runResultDocument,
+  runSummaryLine,
+} from './run/v1/documents.js';
+export {
   DEFAULT_MAX_RUN_DOCUMENT_BYTES,
   DEFAULT_MAX_RUN_DOCUMENT_DEPTH,
   isRunEvent,

@@ -16,6 +16,7 @@ export type { HostKeyChecking, SshConnectionFactory, SshSocketRequest } from './
 export {
   createSshTransport,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_COUNT_MAX,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_KNOWN_HOSTS_FILES,
   DEFAULT_MAX_CONCURRENT_HANDSHAKES,

@@ -188,7 +188,7 @@ printf '{"message_metadata":{"trace_id":"%s","timestamp":"%s"},"payload":{"schem
   it('a run with run_as root reaches the SSM transport (capabilities.runAs) and, as root, succeeds', async () => {
     const report = await rune!.run({
       action: 'whoami-uid',
-      nodes: [INSTANCE],
+      selections: [INSTANCE],
       transport: 'ssm',
       runAs: 'root',
     });

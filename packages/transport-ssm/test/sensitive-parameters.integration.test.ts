@@ -73,7 +73,7 @@ describe('SSM and sensitive parameters', () => {
     const error = await rune
       .run({
         action: 'login',
-        nodes: [INSTANCE],
+        selections: [INSTANCE],
         transport: 'ssm',
         paramArgs: ['user=alice', `password=${SECRET}`],
       })
@@ -93,7 +93,7 @@ describe('SSM and sensitive parameters', () => {
   it('runs the same action without the sensitive parameter, embedding the request', async () => {
     const report = await rune.run({
       action: 'login',
-      nodes: [INSTANCE],
+      selections: [INSTANCE],
       transport: 'ssm',
       paramArgs: ['user=alice'],
     });

@@ -393,7 +393,7 @@ printf '{"message_metadata":{"trace_id":"%s","timestamp":"2026-01-01T00:00:00Z"}
     const over = async (transport: string, node: string): Promise<string | undefined> => {
       const report = await rune.run({
         action: 'latin',
-        nodes: [node],
+        selections: [node],
         transport,
         // An inferred manifest (no manifest file) is dangerous by default.
         confirmDangerous: true,

@@ -9,6 +9,7 @@ import type { CliIo } from '../cli-io.js';
 import { formatErrorPretty } from '../render/errors.js';
 import { formatJson } from '../render/json.js';
 import { terminalSafe } from '../render/terminal-text.js';
+import { CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
 /** Flags every read-only command understands. */
@@ -23,6 +24,7 @@ export function loadCliConfig(io: CliIo, args: CommonArgs): LoadedConfig {
   return loadConfig({
     env: io.env,
     ...(args.config === undefined ? {} : { configFile: args.config }),
+    transportModules: CLI_TRANSPORT_MODULES,
   });
 }
 

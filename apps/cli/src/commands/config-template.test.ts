@@ -1,5 +1,6 @@
-import { ConfigFileSchema, loadConfig } from '@rune/core';
+import { configFileSchema, loadConfig } from '@rune/core';
 import { describe, expect, it } from 'vitest';
+import { CLI_TRANSPORT_MODULES } from '../transports.js';
 import { STARTER_CONFIG_TOML } from './config-template.js';
 
 const FILE = '/nonexistent/rune-starter/config.toml';
@@ -12,6 +13,7 @@ function load(text: string) {
     systemConfigPath: '/nonexistent/system.toml',
     configFile: FILE,
     readFile: (path) => (path === FILE ? text : undefined),
+    transportModules: CLI_TRANSPORT_MODULES,
   });
 }
 
@@ -31,7 +33,7 @@ function shownKeys(text: string): string[] {
 }
 
 function schemaKeys(): string[] {
-  const sections = ConfigFileSchema.properties as unknown as Record<
+  const sections = configFileSchema(CLI_TRANSPORT_MODULES).properties as unknown as Record<
     string,
     { properties: Record<string, unknown> }
   >;

@@ -1,10 +1,20 @@
 /**
- * The schema of RUNE's TOML configuration. One TypeBox schema describes what a config *file* may
- * contain (every key optional, unknown keys rejected); {@link DEFAULT_CONFIG_VALUES} gives the
- * default of every key that has one. Keys are snake_case, exactly as written in TOML.
+ * The schema of RUNE's TOML configuration and the one table of its defaults.
+ *
+ * Core owns five sections (`[core]`, `[execution]`, `[plugins]`, `[remote_plugins]`,
+ * `[audit]`); every other section belongs to a transport, which brings its schema and defaults in
+ * its `TransportModule` (`@rune/transport`): {@link configFileSchema} composes the two, so a
+ * config file is validated against exactly the transports the caller loads. Every key is optional
+ * in a file and unknown keys are rejected. {@link CONFIG_DEFAULTS} is the only place a default of
+ * a core key is written; {@link ResolvedConfig} is the configuration with all of them filled in,
+ * so nothing downstream re-defaults with `??`. Keys are snake_case, exactly as written in TOML.
  */
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { MAX_CONCURRENCY } from '../fleet/policy.js';
+import type { DeployMode } from '@rune/protocol';
+import type { TransportModule } from '@rune/transport';
+import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
+import { DEFAULT_AUDIT_LOCK_TIMEOUT_MS } from '../audit/audit-lock.js';
+import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from '../fleet/policy.js';
+import { DEFAULT_TRANSPORT } from '../planning/targets.js';
 
 const closed = <T extends Record<string, TSchema>>(properties: T) =>
   Type.Object(properties, { additionalProperties: false });
@@ -73,71 +83,101 @@ export const AuditSectionSchema = closed({
   ),
 });
 
-/** `[ssh]`: options of the SSH transport. */
-export const SshSectionSchema = closed({
-  user: opt(Type.String({ minLength: 1 })),
-  port: opt(Type.Integer({ minimum: 1, maximum: 65_535 })),
-  identity_files: opt(Type.Array(Type.String({ minLength: 1 }))),
-  known_hosts_files: opt(Type.Array(Type.String({ minLength: 1 }))),
-  host_key_checking: opt(
-    Type.Union([Type.Literal('strict'), Type.Literal('accept-new'), Type.Literal('off')]),
-  ),
-  connect_timeout_ms: opt(positiveInt('TCP + handshake timeout.')),
-  keepalive_interval_ms: opt(Type.Integer({ minimum: 0 })),
-  keepalive_count_max: opt(Type.Integer({ minimum: 0 })),
-  use_agent: opt(Type.Boolean()),
-  use_ssh_config: opt(Type.Boolean()),
-  ssh_config_file: opt(Type.String({ minLength: 1 })),
-  proxy_jump: opt(Type.String({ minLength: 1 })),
-  max_sessions_per_connection: opt(positiveInt('Channels per connection.')),
-  passphrase_env: opt(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
-  remote_cache_dir: opt(Type.String({ minLength: 1 })),
-});
+/** The sections core owns, in display order. */
+export const CORE_CONFIG_SECTIONS = [
+  'core',
+  'execution',
+  'plugins',
+  'remote_plugins',
+  'audit',
+] as const;
 
-/** `[ssm]`: options of the AWS SSM transport. */
-export const SsmSectionSchema = closed({
-  region: opt(Type.String({ minLength: 1 })),
-  profile: opt(Type.String({ minLength: 1 })),
-  endpoint: opt(Type.String({ minLength: 1 })),
-  output_s3_bucket: opt(Type.String({ minLength: 1 })),
-  output_s3_prefix: opt(Type.String()),
-  poll_interval_ms: opt(positiveInt('GetCommandInvocation poll interval.')),
-  max_attempts: opt(positiveInt('SDK retry attempts.')),
-  execution_timeout_s: opt(positiveInt('SSM executionTimeout.')),
-  remote_cache_dir: opt(Type.String({ minLength: 1 })),
-  instances: opt(Type.Record(Type.String(), Type.String({ pattern: '^m?i-[0-9a-f]{8,17}$' }))),
-});
+/** One section core owns. */
+export type CoreConfigSectionName = (typeof CORE_CONFIG_SECTIONS)[number];
 
-/** What one TOML config file may contain. Every key is optional; unknown keys are errors. */
+/** The schemas of the sections core owns. */
+export const CORE_SECTION_SCHEMAS = {
+  core: CoreSectionSchema,
+  execution: ExecutionSectionSchema,
+  plugins: PluginsSectionSchema,
+  remote_plugins: RemotePluginsSectionSchema,
+  audit: AuditSectionSchema,
+} as const satisfies Record<CoreConfigSectionName, TObject>;
+
+/** What one TOML config file may contain of core's sections. Every key is optional. */
 export const ConfigFileSchema = closed({
   core: opt(CoreSectionSchema),
   execution: opt(ExecutionSectionSchema),
   plugins: opt(PluginsSectionSchema),
   remote_plugins: opt(RemotePluginsSectionSchema),
   audit: opt(AuditSectionSchema),
-  ssh: opt(SshSectionSchema),
-  ssm: opt(SsmSectionSchema),
 });
 
-/** The contents of one config file (or a partial override, e.g. from flags). */
+/** Core's sections of one config file (or a partial override, e.g. from flags). */
 export type ConfigFile = Static<typeof ConfigFileSchema>;
 
-/** The config sections, in display order. */
-export const CONFIG_SECTIONS = [
-  'core',
-  'execution',
-  'plugins',
-  'remote_plugins',
-  'audit',
-  'ssh',
-  'ssm',
-] as const;
+/**
+ * The schema of a whole config file for the given transports: core's sections plus one section
+ * per transport module (`[ssh]` from the SSH module, ...). Any other section is an unknown key.
+ */
+export function configFileSchema(modules: readonly TransportModule[]): TObject {
+  const properties: Record<string, TSchema> = {};
+  for (const section of CORE_CONFIG_SECTIONS)
+    properties[section] = opt(CORE_SECTION_SCHEMAS[section]);
+  for (const module of modules) properties[module.name] = opt(module.configSchema);
+  return closed(properties);
+}
 
-/** One config section name. */
-export type ConfigSectionName = (typeof CONFIG_SECTIONS)[number];
+/** An output format of `rune run`. */
+export type OutputFormat = 'pretty' | 'json' | 'jsonl';
 
-/** The effective configuration: every section present, keys set or left undefined. */
-export type RuneConfig = { [S in ConfigSectionName]: NonNullable<ConfigFile[S]> };
+/**
+ * The effective configuration of core's sections, every default filled in (by `loadConfig`,
+ * from {@link CONFIG_DEFAULTS} and the XDG directories). Keys without a default stay optional:
+ * their absence means something (`timeout_ms`: the manifest decides; `inventory`: ad-hoc nodes
+ * only; `default_user`: the transport decides; `run_as`: the login user).
+ */
+export interface ResolvedConfig {
+  core: {
+    default_transport: string;
+    default_user?: string;
+    timeout_ms?: number;
+    output: OutputFormat;
+    audit_log: string;
+    inventory?: string;
+    artifact_dir: string;
+  };
+  execution: {
+    deploy_mode: DeployMode;
+    concurrency: number;
+    max_stdout_bytes: number;
+    max_stderr_bytes: number;
+    run_as?: string;
+    fetch_artifacts: boolean;
+  };
+  plugins: { plugin_dir: string };
+  remote_plugins: { base_dir: string };
+  audit: { key_file: string; lock_timeout_ms: number };
+}
+
+/**
+ * The defaults of core's keys that do not depend on the environment: the only place they are
+ * written. The audit log, the artifact directory and the audit key default to paths under the
+ * XDG state and config directories, filled in at load time.
+ */
+export const CONFIG_DEFAULTS = {
+  core: { default_transport: DEFAULT_TRANSPORT, output: 'pretty' },
+  execution: {
+    deploy_mode: 'ship',
+    concurrency: DEFAULT_CONCURRENCY,
+    max_stdout_bytes: 1_048_576,
+    max_stderr_bytes: 65_536,
+    fetch_artifacts: false,
+  },
+  plugins: { plugin_dir: '/opt/rune/plugins' },
+  remote_plugins: { base_dir: '/opt/rune/plugins' },
+  audit: { lock_timeout_ms: DEFAULT_AUDIT_LOCK_TIMEOUT_MS },
+} as const satisfies ConfigFile;
 
 /** Keys holding control-node paths: `~` is expanded and relative paths resolve against the cwd. */
 export const LOCAL_PATH_KEYS: readonly string[] = [
@@ -146,47 +186,4 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'core.artifact_dir',
   'audit.key_file',
   'plugins.plugin_dir',
-  'ssh.ssh_config_file',
 ];
-
-/** Keys holding lists of control-node paths. */
-export const LOCAL_PATH_LIST_KEYS: readonly string[] = [
-  'ssh.identity_files',
-  'ssh.known_hosts_files',
-];
-
-/** Defaults that do not depend on the environment. Paths under XDG dirs are filled at load time. */
-export const DEFAULT_CONFIG_VALUES: ConfigFile = {
-  core: { default_transport: 'ssh', output: 'pretty' },
-  execution: {
-    deploy_mode: 'ship',
-    concurrency: 50,
-    max_stdout_bytes: 1_048_576,
-    max_stderr_bytes: 65_536,
-    fetch_artifacts: false,
-  },
-  plugins: { plugin_dir: '/opt/rune/plugins' },
-  remote_plugins: { base_dir: '/opt/rune/plugins' },
-  audit: { lock_timeout_ms: 5000 },
-  ssh: {
-    port: 22,
-    identity_files: [],
-    known_hosts_files: [],
-    host_key_checking: 'strict',
-    connect_timeout_ms: 10_000,
-    keepalive_interval_ms: 5_000,
-    keepalive_count_max: 3,
-    use_agent: true,
-    use_ssh_config: true,
-    ssh_config_file: '~/.ssh/config',
-    max_sessions_per_connection: 8,
-    passphrase_env: 'RUNE_SSH_PASSPHRASE',
-    remote_cache_dir: '~/.cache/rune/plugins',
-  },
-  ssm: {
-    poll_interval_ms: 1000,
-    max_attempts: 10,
-    remote_cache_dir: '/var/lib/rune/plugins',
-    instances: {},
-  },
-};

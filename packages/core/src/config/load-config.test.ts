@@ -1,19 +1,71 @@
+import type { TransportModule } from '@rune/transport';
+import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { catchRuneError } from '../testing/catch-rune-error.js';
-import { describeConfig, loadConfig } from './load-config.js';
+import { describeConfig, loadConfig, transportConfigContext } from './load-config.js';
 
 const home = '/home/op';
+
+/** Transport modules shaped like the SSH and SSM ones (core cannot depend on those packages). */
+const fromConfig = (): never => {
+  throw new Error('not built in this test');
+};
+const sshLike: TransportModule = {
+  name: 'ssh',
+  configSchema: Type.Object(
+    {
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_535 })),
+      ssh_config_file: Type.Optional(Type.String({ minLength: 1 })),
+      remote_cache_dir: Type.Optional(Type.String({ minLength: 1 })),
+    },
+    { additionalProperties: false },
+  ),
+  configDefaults: {
+    port: 22,
+    ssh_config_file: '~/.ssh/config',
+    remote_cache_dir: '~/.cache/rune/plugins',
+  },
+  fromConfig,
+};
+const ssmLike: TransportModule = {
+  name: 'ssm',
+  configSchema: Type.Object(
+    { instances: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^i-' }))) },
+    { additionalProperties: false },
+  ),
+  configDefaults: { instances: {} },
+  fromConfig,
+};
+const transportModules = [sshLike, ssmLike];
 const files = (map: Record<string, string>) => (path: string) => map[path];
 
 describe('loadConfig', () => {
   it('gives defaults with their source and XDG-derived paths', () => {
-    const loaded = loadConfig({ env: {}, home, cwd: '/work', readFile: files({}) });
+    const loaded = loadConfig({
+      env: {},
+      home,
+      cwd: '/work',
+      readFile: files({}),
+      transportModules,
+    });
     expect(loaded.config.core.default_transport).toBe('ssh');
     expect(loaded.config.execution.concurrency).toBe(50);
     expect(loaded.config.core.audit_log).toBe('/home/op/.local/state/rune/audit.jsonl');
-    expect(loaded.config.ssh.ssh_config_file).toBe('/home/op/.ssh/config');
-    // remote paths are not expanded on the control node
-    expect(loaded.config.ssh.remote_cache_dir).toBe('~/.cache/rune/plugins');
+    // A transport section gets no defaults filled in: its module documents them, the transport
+    // applies them; control-node paths resolve through the context, remote paths stay as written.
+    expect(loaded.transportSections.ssh).toBeUndefined();
+    const rows = describeConfig(loaded);
+    expect(rows.find((row) => row.key === 'ssh.ssh_config_file')).toEqual({
+      key: 'ssh.ssh_config_file',
+      value: '~/.ssh/config',
+      source: 'default',
+    });
+    expect(transportConfigContext(loaded).resolveLocalPath('~/.ssh/config')).toBe(
+      '/home/op/.ssh/config',
+    );
+    expect(rows.find((row) => row.key === 'ssh.remote_cache_dir')?.value).toBe(
+      '~/.cache/rune/plugins',
+    );
     expect(loaded.sources['execution.concurrency']).toBe('default');
     expect(loaded.files).toEqual([]);
   });
@@ -32,6 +84,7 @@ describe('loadConfig', () => {
         '/home/op/extra.toml': '[execution]\nconcurrency = 3\n',
       }),
       overrides: { core: { output: 'jsonl' } },
+      transportModules,
     });
     expect(loaded.config.core.timeout_ms).toBe(2000);
     expect(loaded.sources['core.timeout_ms']).toBe('/xdg/rune/config.toml');
@@ -40,9 +93,9 @@ describe('loadConfig', () => {
     expect(loaded.config.plugins.plugin_dir).toBe('/work/plugins');
     expect(loaded.config.execution.concurrency).toBe(3);
     expect(loaded.sources['execution.concurrency']).toBe('/home/op/extra.toml');
-    expect(loaded.config.ssh.port).toBe(2222);
+    expect(loaded.transportSections.ssh?.port).toBe(2222);
     expect(loaded.sources['ssh.port']).toBe('env:RUNE_SSH_PORT');
-    expect(loaded.config.ssm.instances).toEqual({ web1: 'i-0123456789abcdef0' });
+    expect(loaded.transportSections.ssm?.instances).toEqual({ web1: 'i-0123456789abcdef0' });
     expect(loaded.files).toHaveLength(4);
     const rows = describeConfig(loaded);
     expect(rows.find((row) => row.key === 'core.inventory')?.source).toBe('unset');
@@ -123,5 +176,41 @@ describe('loadConfig', () => {
     );
     expect(error.code).toBe('INVALID_CONFIG');
     expect(error.message).toContain('core.timeout_ms');
+  });
+});
+
+describe('loadConfig with transport modules', () => {
+  const load = (toml: string, modules: readonly TransportModule[] = transportModules) =>
+    loadConfig({
+      env: {},
+      home,
+      cwd: '/work',
+      readFile: files({ '/work/rune.toml': toml }),
+      transportModules: modules,
+    });
+
+  it('validates a transport section with its module: an unknown key names the file and key', () => {
+    const error = catchRuneError(() => load('[ssh]\nprot = 22\n'));
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toContain('/work/rune.toml');
+    expect(error.message).toContain('ssh.prot');
+    expect(error.details).toMatchObject({ file: '/work/rune.toml', key: 'ssh.prot' });
+    expect(catchRuneError(() => load('[ssh]\nport = "22"\n')).message).toContain('ssh.port');
+  });
+
+  it('rejects the section of a transport it was not given, and any key in [local]', () => {
+    expect(catchRuneError(() => load('[ssh]\nport = 22\n', [])).message).toContain('ssh');
+    expect(catchRuneError(() => load('[local]\nx = 1\n')).message).toContain('local.x');
+  });
+
+  it('hands a transport its section as written: set keys only, a default value still set', () => {
+    const loaded = load('[ssh]\nport = 22\n');
+    expect(loaded.transportSections.ssh).toEqual({ port: 22 });
+    expect(loaded.sources['ssh.port']).toBe('/work/rune.toml');
+    expect(describeConfig(loaded).find((row) => row.key === 'ssh.port')).toEqual({
+      key: 'ssh.port',
+      value: 22,
+      source: '/work/rune.toml',
+    });
   });
 });

@@ -4,23 +4,28 @@
  * Layers, later wins, key by key: built-in defaults → /etc/rune/config.toml →
  * $XDG_CONFIG_HOME/rune/config.toml → ./rune.toml → the file named by `--config` (or
  * `RUNE_CONFIG` when no flag is given) → `RUNE_<SECTION>_<KEY>` environment variables → flags.
- * Every layer is validated on its own against {@link ConfigFileSchema}, so an error names the
- * file (or variable) and the key path that is wrong. Every effective value remembers where it
- * came from, which `rune config show` prints.
+ * Every layer is validated on its own against core's sections plus the sections of the transport
+ * modules the caller passes (`transportModules`), so an error names the file (or variable) and
+ * the key path that is wrong, and a section no module owns is an unknown key. Every effective
+ * value remembers where it came from, which `rune config show` prints.
+ *
+ * Core's sections come out resolved (every default filled, from `CONFIG_DEFAULTS`); a transport's
+ * section comes out as written (merged, validated, no default filled), for its `fromConfig`.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
+import type { TransportConfigContext, TransportModule } from '@rune/transport';
+import type { TObject } from '@sinclair/typebox';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { localTransportModule } from '../transport/local-transport-module.js';
 import {
-  CONFIG_SECTIONS,
+  CONFIG_DEFAULTS,
+  CORE_CONFIG_SECTIONS,
   type ConfigFile,
-  ConfigFileSchema,
-  type ConfigSectionName,
-  DEFAULT_CONFIG_VALUES,
+  configFileSchema,
   LOCAL_PATH_KEYS,
-  LOCAL_PATH_LIST_KEYS,
-  type RuneConfig,
+  type ResolvedConfig,
 } from './config-schema.js';
 import {
   defaultAuditKeyFile,
@@ -53,17 +58,30 @@ export interface LoadConfigOptions extends EnvironmentOptions {
   systemConfigPath?: string;
   /** File reader; returns undefined when the file does not exist. Injectable for tests. */
   readFile?: (path: string) => string | undefined;
+  /**
+   * The transports whose sections a config may have (`[ssh]` from `@rune/transport-ssh/config`,
+   * ...). The local transport's module is always included. A section of a transport not listed
+   * is an unknown key.
+   */
+  transportModules?: readonly TransportModule[];
 }
 
 /** The effective configuration and the source of every value. */
 export interface LoadedConfig {
-  config: RuneConfig;
-  /** `section.key` (and `ssm.instances.<name>`) → source of the effective value. */
+  /** Core's sections, every default filled in. */
+  config: ResolvedConfig;
+  /** Each transport's section as written (merged over the layers, validated, no defaults). */
+  transportSections: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** The transport modules the configuration was validated with (the local one first). */
+  transportModules: readonly TransportModule[];
+  /** `section.key` (and `section.key.<entry>` for maps) → source of the effective value. */
   sources: Record<string, ConfigSource>;
   /** Config files that were found and read, in merge order. */
   files: string[];
   /** The XDG directories the defaults were computed from. */
   dirs: XdgDirs;
+  /** The working directory relative paths resolve against. */
+  cwd: string;
 }
 
 function defaultReadFile(path: string): string | undefined {
@@ -83,10 +101,12 @@ function defaultReadFile(path: string): string | undefined {
 const pointerToKeyPath = (pointer: string): string =>
   pointer.replace(/^\//, '').split('/').join('.').replaceAll('~1', '/').replaceAll('~0', '~');
 
+type Layer = Record<string, Record<string, unknown> | undefined>;
+
 /** Validates one layer; an error names the file and every offending key path. */
-function validateLayer(value: unknown, origin: string): ConfigFile {
-  const violations = listViolations(ConfigFileSchema, value);
-  if (violations.length === 0) return value as ConfigFile;
+function validateLayer(schema: TObject, value: unknown, origin: string): Layer {
+  const violations = listViolations(schema, value);
+  if (violations.length === 0) return value as Layer;
   const items = violations.map((violation) => {
     const keyPath = pointerToKeyPath(violation.pointer);
     const unknownKey = /unexpected property/i.test(violation.message);
@@ -113,7 +133,7 @@ function fail(message: string, details: Record<string, unknown>): never {
   });
 }
 
-function parseFile(path: string, text: string): ConfigFile {
+function parseFile(schema: TObject, path: string, text: string): Layer {
   let parsed: unknown;
   try {
     parsed = parseToml(text);
@@ -127,14 +147,14 @@ function parseFile(path: string, text: string): ConfigFile {
     }
     fail(`${path}: not valid TOML`, { file: path });
   }
-  return validateLayer(parsed, path);
+  return validateLayer(schema, parsed, path);
 }
 
-type Leaf = { section: ConfigSectionName; key: string; value: unknown };
+type Leaf = { section: string; key: string; value: unknown };
 
-function* leaves(layer: ConfigFile): Generator<Leaf> {
-  for (const section of CONFIG_SECTIONS) {
-    const table = layer[section] as Record<string, unknown> | undefined;
+function* leaves(layer: Layer, sections: readonly string[]): Generator<Leaf> {
+  for (const section of sections) {
+    const table = layer[section];
     if (table === undefined) continue;
     for (const [key, value] of Object.entries(table)) {
       if (value !== undefined) yield { section, key, value };
@@ -147,18 +167,27 @@ export function configEnvName(section: string, key: string): string {
   return `RUNE_${section}_${key}`.toUpperCase();
 }
 
+/** The key schemas of one section of a composed config schema. */
+function sectionProperties(schema: TObject, section: string): Record<string, { type?: string }> {
+  const sectionSchema = schema.properties[section] as unknown as
+    | { properties?: Record<string, { type?: string }> }
+    | undefined;
+  return sectionSchema?.properties ?? {};
+}
+
 /** Reads `RUNE_<SECTION>_<KEY>` variables into a layer, coercing by the schema type. */
-function envLayer(env: Readonly<Record<string, string | undefined>>): {
-  layer: ConfigFile;
+function envLayer(
+  schema: TObject,
+  sections: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): {
+  layer: Layer;
   names: Map<string, string>;
 } {
   const layer: Record<string, Record<string, unknown>> = {};
   const names = new Map<string, string>();
-  for (const section of CONFIG_SECTIONS) {
-    const sectionSchema = ConfigFileSchema.properties[section];
-    const properties = (
-      sectionSchema as unknown as { properties: Record<string, { type?: string }> }
-    ).properties;
+  for (const section of sections) {
+    const properties = sectionProperties(schema, section);
     for (const [key, schema] of Object.entries(properties)) {
       const name = configEnvName(section, key);
       const raw = env[name];
@@ -179,22 +208,45 @@ function envLayer(env: Readonly<Record<string, string | undefined>>): {
   for (const [keyPath, name] of names) {
     try {
       const [section, key] = keyPath.split('.') as [string, string];
-      validateLayer({ [section]: { [key]: layer[section]?.[key] } }, name);
+      validateLayer(schema, { [section]: { [key]: layer[section]?.[key] } }, name);
     } catch (error) {
       throw RuneError.from(error).withContext({ details: { variable: name } });
     }
   }
-  return { layer: layer as ConfigFile, names };
+  return { layer, names };
 }
 
-/** The audit log of a loaded configuration: `[core] audit_log` (default {@link defaultAuditLogPath}). */
-export function resolveAuditLogPath(loaded: LoadedConfig): string {
-  return loaded.config.core.audit_log ?? defaultAuditLogPath(loaded.dirs);
+/** Composed schemas by module list, so a validator is compiled once per list. */
+const composedSchemas = new WeakMap<readonly TransportModule[], TObject>();
+
+const LOCAL_ONLY: readonly TransportModule[] = [localTransportModule];
+
+function modulesOf(options: LoadConfigOptions): readonly TransportModule[] {
+  const given = options.transportModules;
+  if (given === undefined || given.length === 0) return LOCAL_ONLY;
+  return given.some((module) => module.name === localTransportModule.name)
+    ? given
+    : [localTransportModule, ...given];
 }
 
-/** The audit signing key of a loaded configuration: `[audit] key_file` (default {@link defaultAuditKeyFile}). */
-export function resolveAuditKeyFile(loaded: LoadedConfig): string {
-  return loaded.config.audit.key_file ?? defaultAuditKeyFile(loaded.dirs);
+function schemaFor(modules: readonly TransportModule[], key: readonly TransportModule[]): TObject {
+  let schema = composedSchemas.get(key);
+  if (schema === undefined) {
+    const names = new Set<string>(CORE_CONFIG_SECTIONS);
+    for (const module of modules) {
+      if (names.has(module.name)) {
+        throw new RuneError(
+          'INVALID_CONFIG',
+          `two config sections are named [${module.name}]: a transport module cannot own a section core or another module owns`,
+          { source: { component: 'rune-core' }, details: { section: module.name } },
+        );
+      }
+      names.add(module.name);
+    }
+    schema = configFileSchema(modules);
+    composedSchemas.set(key, schema);
+  }
+  return schema;
 }
 
 /**
@@ -206,30 +258,35 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const dirs = resolveXdgDirs(options);
   const cwd = options.cwd ?? process.cwd();
   const read = options.readFile ?? defaultReadFile;
+  const modules = modulesOf(options);
+  const schema = schemaFor(modules, options.transportModules ?? LOCAL_ONLY);
+  const sections = [...CORE_CONFIG_SECTIONS, ...modules.map((module) => module.name)];
 
   const config: Record<string, Record<string, unknown>> = {};
   const sources: Record<string, ConfigSource> = {};
-  for (const section of CONFIG_SECTIONS) config[section] = {};
+  for (const section of sections) config[section] = {};
 
-  const apply = (layer: ConfigFile, source: (keyPath: string) => ConfigSource): void => {
-    for (const { section, key, value } of leaves(layer)) {
+  const apply = (layer: Layer, source: (keyPath: string) => ConfigSource): void => {
+    for (const { section, key, value } of leaves(layer, sections)) {
       const target = config[section]!;
-      if (section === 'ssm' && key === 'instances') {
-        const instances = { ...(target.instances as Record<string, string> | undefined) };
-        for (const [name, id] of Object.entries(value as Record<string, string>)) {
-          instances[name] = id;
-          sources[`ssm.instances.${name}`] = source(`ssm.instances`);
+      const keyPath = `${section}.${key}`;
+      if (sectionProperties(schema, section)[key]?.type === 'object') {
+        // A map (`[ssm.instances]`): merged entry by entry, each entry with its own source.
+        const merged = { ...(target[key] as Record<string, unknown> | undefined) };
+        for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
+          merged[name] = structuredClone(entry);
+          sources[`${keyPath}.${name}`] = source(keyPath);
         }
-        target.instances = instances;
-        sources['ssm.instances'] = source('ssm.instances');
+        target[key] = merged;
+        sources[keyPath] = source(keyPath);
         continue;
       }
       target[key] = structuredClone(value);
-      sources[`${section}.${key}`] = source(`${section}.${key}`);
+      sources[keyPath] = source(keyPath);
     }
   };
 
-  apply(DEFAULT_CONFIG_VALUES, () => 'default');
+  apply(CONFIG_DEFAULTS, () => 'default');
   apply(
     {
       core: {
@@ -250,7 +307,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   for (const path of candidates) {
     const text = read(path);
     if (text === undefined) continue;
-    apply(parseFile(path, text), () => path);
+    apply(parseFile(schema, path, text), () => path);
     files.push(path);
   }
 
@@ -264,16 +321,16 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
         from: options.configFile === undefined ? 'RUNE_CONFIG' : '--config',
       });
     }
-    apply(parseFile(path, text), () => path);
+    apply(parseFile(schema, path, text), () => path);
     files.push(path);
   }
 
-  const fromEnv = envLayer(env);
+  const fromEnv = envLayer(schema, sections, env);
   apply(fromEnv.layer, (keyPath) => `env:${fromEnv.names.get(keyPath) ?? keyPath}`);
 
   // An empty layer is valid by construction: skipping it spares compiling the schema validator.
   if (options.overrides !== undefined && Object.keys(options.overrides).length > 0) {
-    apply(validateLayer(options.overrides, 'command-line flags'), () => 'flag');
+    apply(validateLayer(schema, options.overrides, 'command-line flags'), () => 'flag');
   }
 
   for (const keyPath of LOCAL_PATH_KEYS) {
@@ -281,34 +338,115 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     const value = config[section]?.[key];
     if (typeof value === 'string') config[section]![key] = expandLocalPath(value, dirs.home, cwd);
   }
-  for (const keyPath of LOCAL_PATH_LIST_KEYS) {
-    const [section, key] = keyPath.split('.') as [string, string];
-    const value = config[section]?.[key];
-    if (Array.isArray(value)) {
-      config[section]![key] = value.map((item: string) => expandLocalPath(item, dirs.home, cwd));
-    }
-  }
 
-  return { config: config as RuneConfig, sources, files, dirs };
+  const transportSections: Record<string, Record<string, unknown>> = {};
+  for (const module of modules) {
+    const section = config[module.name]!;
+    if (Object.keys(section).length > 0) transportSections[module.name] = section;
+    delete config[module.name];
+  }
+  return {
+    config: config as unknown as ResolvedConfig,
+    transportSections,
+    transportModules: modules,
+    sources,
+    files,
+    dirs,
+    cwd,
+  };
 }
 
-/** Lists every effective value with its source, in schema order (for `rune config show`). */
-export function describeConfig(
+/** The audit log of a loaded configuration (`[core] audit_log`). */
+export function resolveAuditLogPath(loaded: LoadedConfig): string {
+  return loaded.config.core.audit_log;
+}
+
+/** The audit signing key of a loaded configuration (`[audit] key_file`). */
+export function resolveAuditKeyFile(loaded: LoadedConfig): string {
+  return loaded.config.audit.key_file;
+}
+
+/**
+ * The config file an error about a missing setting should name: the last file read (the one
+ * with the highest precedence, e.g. `RUNE_CONFIG=./rune.toml`), else the user's config file.
+ */
+export function configFileToEdit(loaded: Pick<LoadedConfig, 'files' | 'dirs'>): string {
+  return loaded.files.at(-1) ?? join(loaded.dirs.configHome, 'rune', 'config.toml');
+}
+
+/** Options of {@link transportConfigContext}. */
+export interface TransportContextOptions {
+  /** Environment the transports may read (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Whether the process may prompt on its terminal (default false). */
+  interactive?: boolean;
+  /** Receives transport warnings. */
+  onWarning?: (message: string) => void;
+}
+
+/** What a transport module's `fromConfig` gets besides its section, from a loaded configuration. */
+export function transportConfigContext(
   loaded: LoadedConfig,
-): { key: string; value: unknown; source: ConfigSource | 'unset' }[] {
-  const rows: { key: string; value: unknown; source: ConfigSource | 'unset' }[] = [];
-  for (const section of CONFIG_SECTIONS) {
-    const sectionSchema = ConfigFileSchema.properties[section] as unknown as {
-      properties: Record<string, unknown>;
-    };
-    const values = loaded.config[section] as Record<string, unknown>;
-    for (const key of Object.keys(sectionSchema.properties)) {
+  options: TransportContextOptions = {},
+): TransportConfigContext {
+  const defaultUser = loaded.config.core.default_user;
+  return {
+    env: options.env ?? process.env,
+    stateDir: runeStateDir(loaded.dirs),
+    resolveLocalPath: (path) => expandLocalPath(path, loaded.dirs.home, loaded.cwd),
+    shared: {
+      ...(defaultUser === undefined ? {} : { defaultUser }),
+      remotePluginDir: loaded.config.remote_plugins.base_dir,
+    },
+    configFile: configFileToEdit(loaded),
+    interactive: options.interactive === true,
+    ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+  };
+}
+
+/** One row of {@link describeConfig}. */
+export interface ConfigRow {
+  /** `section.key`. */
+  key: string;
+  /** The effective value; for an unset transport key, the transport's documented default. */
+  value: unknown;
+  /** Where it came from: a file, `env:<VARIABLE>`, `flag`, `default`, or `unset`. */
+  source: ConfigSource | 'unset';
+}
+
+/**
+ * Lists every key of core's sections and of each transport module's section with its effective
+ * value and source, in schema order (for `rune config show`). A transport key nobody set shows
+ * the default its module documents, with source `default`.
+ */
+export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
+  const rows: ConfigRow[] = [];
+  const schema = configFileSchema(loaded.transportModules);
+  const resolved = loaded.config as unknown as Record<string, Record<string, unknown>>;
+  for (const section of CORE_CONFIG_SECTIONS) {
+    const values = resolved[section] ?? {};
+    for (const key of Object.keys(sectionProperties(schema, section))) {
       const keyPath = `${section}.${key}`;
       rows.push({
         key: keyPath,
         value: values[key] ?? null,
         source: loaded.sources[keyPath] ?? 'unset',
       });
+    }
+  }
+  for (const module of loaded.transportModules) {
+    const written = loaded.transportSections[module.name] ?? {};
+    const defaults = module.configDefaults as Record<string, unknown>;
+    for (const key of Object.keys(sectionProperties(schema, module.name))) {
+      const keyPath = `${module.name}.${key}`;
+      const source = loaded.sources[keyPath];
+      if (source !== undefined && written[key] !== undefined) {
+        rows.push({ key: keyPath, value: written[key], source });
+      } else if (defaults[key] !== undefined) {
+        rows.push({ key: keyPath, value: defaults[key], source: 'default' });
+      } else {
+        rows.push({ key: keyPath, value: null, source: 'unset' });
+      }
     }
   }
   return rows;

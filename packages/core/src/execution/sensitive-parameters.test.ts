@@ -9,7 +9,7 @@ import {
 } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load-config.js';
-import { type PlanRequest, planRun } from '../planning/plan-run.js';
+import { type PlanInput, planRun } from '../planning/plan-run.js';
 import { discoverPlugins, type PluginRegistry } from '../plugins/plugin-registry.js';
 import {
   assertSensitiveParametersAllowed,
@@ -53,9 +53,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const config = loadConfig({ env: {}, home: '/h', cwd: '/w', readFile: () => undefined }).config;
-const plan = (request: Partial<PlanRequest>) =>
+const plan = (request: Partial<PlanInput>) =>
   planRun(
-    { action: 'login', nodes: ['web1'], transport: 'ssm', ...request },
+    { action: 'login', targets: [{ node: { name: 'web1' }, transport: 'ssm' }], ...request },
     { registry, config, sender: { component: 'test', version: '1', host: 'h' } },
   );
 
@@ -141,11 +141,10 @@ describe('assertSensitiveParametersAllowed', () => {
       ssm: transport('ssm', { embedsRequestInCommand: true }),
     });
     const mixed = plan({
-      nodes: [
+      targets: [
         { node: { name: 'web1' }, transport: 'ssh' },
         { node: { name: 'i-0123456789abcdef0' }, transport: 'ssm' },
       ],
-      transport: undefined,
       paramArgs: ['password=hunter2'],
     });
     await expect(assertSensitiveParametersAllowed(mixed, transports)).rejects.toMatchObject({
@@ -172,7 +171,10 @@ describe('assertSensitiveParametersAllowed', () => {
     expect(created).toBe(0);
     await expect(
       assertSensitiveParametersAllowed(
-        plan({ transport: 'broken', paramArgs: ['password=x'] }),
+        plan({
+          targets: [{ node: { name: 'web1' }, transport: 'broken' }],
+          paramArgs: ['password=x'],
+        }),
         transports,
       ),
     ).resolves.toBeUndefined();

@@ -5,21 +5,21 @@
  * selectors (INVALID_TARGET), names, groups, tags or globs the inventory does not know — all of
  * them at once, with suggestions (UNKNOWN_NODE), and a selection that leaves nothing
  * (NO_TARGETS). Without an inventory, plain names and addresses are ad-hoc nodes
- * (`[user@]host[:port]`); `localhost` (and the other local names) is always available and uses
- * the local transport unless an inventory entry says otherwise.
+ * (`[user@]host[:port]`); `localhost` (and the other local names) is always available. Which
+ * transport each node uses is planning's rule (`planning/targets.ts`), applied here once.
  */
 import { RuneError } from '@rune/protocol';
 import type { TargetNode } from '@rune/transport';
-import { LOCAL_NODE_NAMES } from '../planning/plan-run.js';
+import {
+  assertValidNodeName,
+  LOCAL_NODE_NAMES,
+  type TargetSource,
+  transportFor,
+} from '../planning/targets.js';
 import { suggestNames } from './did-you-mean.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import { parseAdHocAddress, parseSelection, type SelectorTerm } from './selector.js';
-
-/** The transport used for `localhost` unless an inventory entry says otherwise. */
-export const LOCAL_TRANSPORT = 'local';
-/** The transport used when neither the inventory nor the caller names one. */
-export const DEFAULT_TRANSPORT = 'ssh';
 
 /** One selected node and the transport that reaches it. */
 export interface SelectedTarget {
@@ -27,7 +27,7 @@ export interface SelectedTarget {
   /** Transport name (`ssh`, `ssm`, `local`, ...). */
   transport: string;
   /** Whether the node came from the inventory or was named ad hoc. */
-  source: 'inventory' | 'ad-hoc';
+  source: TargetSource;
 }
 
 /** Options of {@link selectTargets}. */
@@ -36,15 +36,8 @@ export interface SelectTargetsOptions {
   inventory?: Inventory;
   /** Transport for nodes whose inventory entry names none (config `[core] default_transport`). */
   defaultTransport?: string;
-}
-
-/**
- * True for the names that mean "this machine" and use the local transport by default
- * (planning's `LOCAL_NODE_NAMES`: localhost, local, 127.0.0.1, ::1). A name with a port
- * (`127.0.0.1:2222`) is not one of them: it means an SSH server on this machine.
- */
-export function isLocalName(name: string): boolean {
-  return LOCAL_NODE_NAMES.includes(name);
+  /** Transport for every node, over the inventory and the local rule (`--transport`). */
+  transport?: string;
 }
 
 function unknownLabel(reference: UnknownReference): string {
@@ -114,7 +107,7 @@ function unknownError(unknown: UnknownReference[], inventory: Inventory | undefi
   });
 }
 
-function fromInventory(node: InventoryNode, defaultTransport: string): SelectedTarget {
+function fromInventory(node: InventoryNode, options: SelectTargetsOptions): SelectedTarget {
   const target: TargetNode = { name: node.name };
   if (node.address !== undefined) target.address = node.address;
   if (node.port !== undefined) target.port = node.port;
@@ -122,34 +115,39 @@ function fromInventory(node: InventoryNode, defaultTransport: string): SelectedT
   if (node.instanceId !== undefined) target.instanceId = node.instanceId;
   if (node.runAs !== undefined) target.runAs = node.runAs;
   if (Object.keys(node.settings).length > 0) target.settings = { ...node.settings };
-  const local =
-    node.port === undefined && (isLocalName(node.name) || isLocalName(node.address ?? node.name));
-  const transport = node.transport ?? (local ? LOCAL_TRANSPORT : defaultTransport);
+  const transport = transportFor(target, 'inventory', {
+    requested: options.transport,
+    inventory: node.transport,
+    defaultTransport: options.defaultTransport,
+  });
   return { node: target, transport, source: 'inventory' };
 }
 
-function adHoc(name: string, defaultTransport: string): SelectedTarget {
+function adHoc(name: string, options: SelectTargetsOptions): SelectedTarget {
   const parsed = parseAdHocAddress(name);
   const target: TargetNode = { name };
   if (parsed.address !== name) target.address = parsed.address;
   if (parsed.user !== undefined) target.user = parsed.user;
   if (parsed.port !== undefined) target.port = parsed.port;
-  const transport = isLocalName(name) ? LOCAL_TRANSPORT : defaultTransport;
+  const transport = transportFor(target, 'ad-hoc', {
+    requested: options.transport,
+    defaultTransport: options.defaultTransport,
+  });
   return { node: target, transport, source: 'ad-hoc' };
 }
 
 /**
  * Resolves selections (each a `--node` value or a nodes-file line) to target nodes:
- * de-duplicated, in deterministic order (first mention; atoms expand in inventory order).
- * Throws INVALID_TARGET (malformed), UNKNOWN_NODE (listing every unknown reference with
- * suggestions) or NO_TARGETS (nothing left), all before anything runs.
+ * validated and de-duplicated (here only), in deterministic order (first mention; atoms expand
+ * in inventory order), each with its transport. Throws INVALID_TARGET (malformed), UNKNOWN_NODE
+ * (listing every unknown reference with suggestions) or NO_TARGETS (nothing left), all before
+ * anything runs.
  */
 export function selectTargets(
   selections: readonly string[],
   options: SelectTargetsOptions = {},
 ): SelectedTarget[] {
   const inventory = options.inventory;
-  const defaultTransport = options.defaultTransport ?? DEFAULT_TRANSPORT;
   const terms: SelectorTerm[] = selections.flatMap((selection) => parseSelection(selection));
   if (terms.length === 0) {
     throw new RuneError('NO_TARGETS', 'no node selected: use --node or --nodes-file', {
@@ -159,7 +157,8 @@ export function selectTargets(
   const byName = new Map((inventory?.nodes ?? []).map((node) => [node.name, node]));
   // Ad-hoc names are validated up front so that a malformed one is INVALID_TARGET, not unknown.
   const acceptUnknownName = (name: string): boolean => {
-    if (inventory !== undefined && !isLocalName(name)) return false;
+    if (inventory !== undefined && !LOCAL_NODE_NAMES.includes(name)) return false;
+    assertValidNodeName(name);
     parseAdHocAddress(name);
     return true;
   };
@@ -205,8 +204,8 @@ export function selectTargets(
   }
   return evaluation.names.map((name) => {
     const node = byName.get(name);
-    return node === undefined
-      ? adHoc(name, defaultTransport)
-      : fromInventory(node, defaultTransport);
+    if (node === undefined) return adHoc(name, options);
+    assertValidNodeName(node.name);
+    return fromInventory(node, options);
   });
 }

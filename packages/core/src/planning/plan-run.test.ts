@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { isRcsRequest, RuneError } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load-config.js';
+import { selectTargets } from '../inventory/select-targets.js';
 import { discoverPlugins, type PluginRegistry } from '../plugins/plugin-registry.js';
-import { type PlanRequest, planRun, redactPlan } from './plan-run.js';
+import { type PlanInput, planRun, redactPlan } from './plan-run.js';
 
 let dir: string;
 let registry: PluginRegistry;
@@ -53,11 +54,25 @@ const config = (toml = '') =>
     readFile: (p) => (p === '/w/rune.toml' ? toml : undefined),
   }).config;
 
-const plan = (request: Partial<PlanRequest>, toml = '') =>
-  planRun(
-    { action: 'tool', nodes: ['web1'], ...request },
-    { registry, config: config(toml), sender, now: () => new Date('2026-01-01T00:00:00Z') },
+/** Plans `nodes` (selected as `rune.plan()` selects them) with the rest of `request`. */
+const plan = (
+  {
+    nodes = ['web1'],
+    transport,
+    ...request
+  }: Partial<PlanInput> & { nodes?: string[]; transport?: string },
+  toml = '',
+) => {
+  const resolved = config(toml);
+  const targets = selectTargets(nodes, {
+    defaultTransport: resolved.core.default_transport,
+    ...(transport === undefined ? {} : { transport }),
+  });
+  return planRun(
+    { action: 'tool', targets, ...request },
+    { registry, config: resolved, sender, now: () => new Date('2026-01-01T00:00:00Z') },
   );
+};
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -122,12 +137,13 @@ describe('planRun', () => {
     expect(result.nodes[0]?.request.payload.data.input_parameters.token).toBe('s3cr3t');
   });
 
-  it('maps ssm instances, preinstalled paths and explicit transports', () => {
+  it("maps preinstalled paths and explicit transports (instance ids are the SSM transport's)", () => {
     const result = plan(
       { transport: 'ssm', deployMode: 'preinstalled' },
-      '[remote_plugins]\nbase_dir = "/srv/rune/"\n[ssm.instances]\nweb1 = "i-0123456789abcdef0"\n',
+      '[remote_plugins]\nbase_dir = "/srv/rune/"\n',
     );
-    expect(result.nodes[0]?.target.instanceId).toBe('i-0123456789abcdef0');
+    // [ssm.instances] belongs to the SSM transport's section (see transport-ssm config.test.ts).
+    expect(result.nodes[0]?.target.instanceId).toBeUndefined();
     expect(result.nodes[0]?.remote_path).toBe('/srv/rune/tool.sh');
     expect(result.nodes[0]?.transport).toBe('ssm');
   });

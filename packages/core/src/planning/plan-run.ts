@@ -2,7 +2,8 @@
  * The planning: turns "run this action on these nodes with these parameters" into an
  * {@link ExecutionPlan} — validated, fully resolved and serializable — without contacting any
  * node. `rune run --dry-run` prints the plan; the execution step executes it. Everything that can be
- * refused before a node is touched is refused here, as a RuneError.
+ * refused before a node is touched is refused here or in `resolvePlanRequest` (targets), as a
+ * RuneError. The configuration arrives resolved: every default is already filled in.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
@@ -16,7 +17,7 @@ import {
   validateRcsRequest,
 } from '@rune/protocol';
 import type { TargetNode } from '@rune/transport';
-import type { RuneConfig } from '../config/config-schema.js';
+import type { ResolvedConfig } from '../config/config-schema.js';
 import { MAX_CONCURRENCY } from '../fleet/policy.js';
 import type { PluginRegistry, PluginSourceKind } from '../plugins/plugin-registry.js';
 import {
@@ -24,33 +25,26 @@ import {
   resolveRunParameters,
   sensitiveParameterNames,
 } from './resolve-parameters.js';
+import { LOCAL_TRANSPORT } from './targets.js';
 
-/** Node names that always mean "this machine" and use the `local` transport by default. */
-export const LOCAL_NODE_NAMES: readonly string[] = ['localhost', 'local', '127.0.0.1', '::1'];
-
-/** The name of the local transport. */
-export const LOCAL_TRANSPORT_NAME = 'local';
-
-/** A node already resolved with its transport (e.g. by `selectTargets` from an inventory). */
+/** A node with the transport that reaches it (`selectTargets` output). */
 export interface PlanTarget {
   node: TargetNode;
   transport: string;
 }
 
-/** What to run, where, with what. */
-export interface PlanRequest {
+/**
+ * What {@link planRun} builds a plan from: a request whose targets are selected (validated,
+ * de-duplicated, each with its transport, by `resolvePlanRequest`) and whose values are parsed.
+ */
+export interface PlanInput {
   action: string;
-  /**
-   * Node names, resolved nodes, or nodes with their transport (`selectTargets` output). A plain
-   * name or node uses the localhost rule and `core.default_transport`.
-   */
-  nodes: readonly (string | TargetNode | PlanTarget)[];
-  /** Typed parameters (e.g. from `--params @file.json`). */
+  /** The nodes, in order, each once. */
+  targets: readonly PlanTarget[];
+  /** Typed parameters. */
   params?: Readonly<Record<string, unknown>>;
-  /** `key=value` strings (`--param`), coerced by the manifest types; applied after `params`. */
+  /** `key=value` strings, coerced by the manifest types; applied after `params`. */
   paramArgs?: readonly string[];
-  /** Transport for every node; overrides the localhost rule and `core.default_transport`. */
-  transport?: string;
   /** Per-node timeout in ms; overrides `core.timeout_ms` and the manifest. */
   timeoutMs?: number;
   deployMode?: DeployMode;
@@ -66,7 +60,7 @@ export interface PlanRequest {
 /** Inputs of {@link planRun} that do not change per request. */
 export interface PlanContext {
   registry: PluginRegistry;
-  config: RuneConfig;
+  config: ResolvedConfig;
   /** Identifies the control node in RCS `message_metadata.sender`. */
   sender: RcsSender;
   now?: () => Date;
@@ -140,58 +134,8 @@ export function newTraceId(): string {
   }
 }
 
-const NODE_NAME = /^[^\s/\\\p{Cc}-][^\s/\\\p{Cc}]{0,254}$/u;
-
-/** A node with the transport it asked for, if any. */
-export interface ResolvedTarget {
-  node: TargetNode;
-  transport: string | undefined;
-}
-
-/** The display name of a request node. */
-export function targetName(node: string | TargetNode | PlanTarget): string {
-  if (typeof node === 'string') return node;
-  return 'node' in node ? node.node.name : node.name;
-}
-
-/** Validates node names and turns strings into nodes; duplicates are dropped. */
-export function resolveTargets(
-  nodes: readonly (string | TargetNode | PlanTarget)[],
-): ResolvedTarget[] {
-  const seen = new Set<string>();
-  const targets: ResolvedTarget[] = [];
-  for (const node of nodes) {
-    const target = typeof node === 'string' ? { name: node } : 'node' in node ? node.node : node;
-    const transport = typeof node === 'object' && 'node' in node ? node.transport : undefined;
-    if (
-      typeof target.name !== 'string' ||
-      !NODE_NAME.test(target.name) ||
-      target.name === '.' ||
-      target.name === '..'
-    ) {
-      throw new RuneError(
-        'INVALID_TARGET',
-        `"${String(target.name).slice(0, 80)}" is not a valid node name (no whitespace, slashes or control characters; must not start with "-")`,
-        {
-          source: { component: 'rune-core' },
-          details: { node: String(target.name).slice(0, 256) },
-        },
-      );
-    }
-    if (seen.has(target.name)) continue;
-    seen.add(target.name);
-    targets.push({ node: target, transport });
-  }
-  if (targets.length === 0) {
-    throw new RuneError('NO_TARGETS', 'no node given: use --node <host>', {
-      source: { component: 'rune-core' },
-    });
-  }
-  return targets;
-}
-
 /** Names of the parameters a request supplies itself (`params` keys and `--param` keys). */
-function suppliedParameterNames(request: PlanRequest): Set<string> {
+function suppliedParameterNames(request: PlanInput): Set<string> {
   const names = new Set<string>();
   if (typeof request.params === 'object' && request.params !== null) {
     for (const name of Object.keys(request.params)) names.add(name);
@@ -201,13 +145,6 @@ function suppliedParameterNames(request: PlanRequest): Set<string> {
     if (equals > 0) names.add(arg.slice(0, equals));
   }
   return names;
-}
-
-function transportFor(target: ResolvedTarget, request: PlanRequest, config: RuneConfig): string {
-  if (request.transport !== undefined) return request.transport;
-  if (target.transport !== undefined) return target.transport;
-  if (LOCAL_NODE_NAMES.includes(target.node.name)) return LOCAL_TRANSPORT_NAME;
-  return config.core.default_transport ?? 'ssh';
 }
 
 function plannedPlugin(
@@ -233,9 +170,9 @@ function plannedPlugin(
 /**
  * Validates a run request and builds its execution plan. Throws RuneError:
  * INVALID_ACTION_NAME, UNKNOWN_ACTION, INVALID_MANIFEST, PLUGIN_NOT_EXECUTABLE,
- * INVALID_PARAMETERS, INVALID_TARGET, NO_TARGETS, INVALID_ARGUMENT, DANGEROUS_ACTION_REFUSED.
+ * INVALID_PARAMETERS, NO_TARGETS, INVALID_ARGUMENT, DANGEROUS_ACTION_REFUSED.
  */
-export function planRun(request: PlanRequest, context: PlanContext): ExecutionPlan {
+export function planRun(request: PlanInput, context: PlanContext): ExecutionPlan {
   const traceId = context.traceId ?? newTraceId();
   const now = (context.now ?? (() => new Date()))();
   const uuid = context.randomUUID ?? randomUUID;
@@ -249,7 +186,12 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
     });
     const sensitive = sensitiveParameterNames(manifest);
     const supplied = suppliedParameterNames(request);
-    const targets = resolveTargets(request.nodes);
+    const targets = request.targets;
+    if (targets.length === 0) {
+      throw new RuneError('NO_TARGETS', 'no node given: use --node <host>', {
+        source: { component: 'rune-core' },
+      });
+    }
     if (manifest.dangerous && request.dryRun !== true && request.confirmDangerous !== true) {
       throw new RuneError(
         'DANGEROUS_ACTION_REFUSED',
@@ -277,7 +219,7 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
         { source: { component: 'rune-core' }, details: { timeout_ms: timeoutMs } },
       );
     }
-    const concurrency = request.concurrency ?? config.execution.concurrency ?? 50;
+    const concurrency = request.concurrency ?? config.execution.concurrency;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
       throw new RuneError(
         'INVALID_ARGUMENT',
@@ -286,19 +228,14 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
       );
     }
 
-    const deployMode = request.deployMode ?? config.execution.deploy_mode ?? 'ship';
+    const deployMode = request.deployMode ?? config.execution.deploy_mode;
     const runAs = request.runAs ?? config.execution.run_as ?? null;
     const plugin = plannedPlugin(resolved, manifest);
-    const baseDir = (config.remote_plugins.base_dir ?? '/opt/rune/plugins').replace(/\/+$/, '');
-    const instances = config.ssm.instances ?? {};
+    const baseDir = config.remote_plugins.base_dir.replace(/\/+$/, '');
 
-    const nodes = targets.map((resolvedTarget): PlannedNode => {
-      const transport = transportFor(resolvedTarget, request, config);
-      const target: TargetNode = { ...resolvedTarget.node };
-      if (transport === 'ssm' && target.instanceId === undefined) {
-        const mapped = instances[target.name];
-        if (mapped !== undefined) target.instanceId = mapped;
-      }
+    const nodes = targets.map((selected): PlannedNode => {
+      const transport = selected.transport;
+      const target: TargetNode = { ...selected.node };
       if (runAs !== null && target.runAs === undefined) target.runAs = runAs;
       const rcs: RcsRequest = {
         message_metadata: {
@@ -330,7 +267,7 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
       const remotePath = deployMode === 'preinstalled' ? `${baseDir}/${plugin.entrypoint}` : null;
       const runAsText = runAs === null ? '' : ` as ${runAs} (sudo -n)`;
       const wouldRun =
-        transport === LOCAL_TRANSPORT_NAME
+        transport === LOCAL_TRANSPORT
           ? `exec ${remotePath ?? plugin.path}${runAsText} on this machine, RCS JSON on stdin, no shell`
           : deployMode === 'ship'
             ? `ship ${plugin.entrypoint} (sha256 ${plugin.sha256.slice(0, 12)}…) to the node's private plugin cache via ${transport}, verify its sha256, exec it${runAsText} with the RCS JSON on stdin`
@@ -355,12 +292,12 @@ export function planRun(request: PlanRequest, context: PlanContext): ExecutionPl
       deploy_mode: deployMode,
       concurrency,
       limits: {
-        max_stdout_bytes: config.execution.max_stdout_bytes ?? 1_048_576,
-        max_stderr_bytes: config.execution.max_stderr_bytes ?? 65_536,
+        max_stdout_bytes: config.execution.max_stdout_bytes,
+        max_stderr_bytes: config.execution.max_stderr_bytes,
       },
       run_as: runAs,
-      fetch_artifacts: request.fetchArtifacts ?? config.execution.fetch_artifacts ?? false,
-      artifact_dir: config.core.artifact_dir ?? 'rune-artifacts',
+      fetch_artifacts: request.fetchArtifacts ?? config.execution.fetch_artifacts,
+      artifact_dir: config.core.artifact_dir,
       nodes,
     };
   } catch (error) {

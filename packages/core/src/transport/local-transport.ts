@@ -46,6 +46,7 @@ import {
   type TransportExecRequest,
   type TransportExecResult,
 } from '@rune/transport';
+import { isThisMachine, LOCAL_TRANSPORT } from '../planning/targets.js';
 import { minimalPluginEnvironment } from './plugin-environment.js';
 import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
 
@@ -81,8 +82,8 @@ export interface LocalTransportOptions {
   /** Time to wait for the output pipes after the run ended; default {@link DEFAULT_OUTPUT_DRAIN_MS}. */
   drainMs?: number;
   /**
-   * Which nodes count as "this machine". Default: name or address is localhost, local,
-   * 127.0.0.1, ::1 or the host name. Other nodes are refused with HOST_UNREACHABLE, so a
+   * Which nodes count as "this machine". Default: planning's `isThisMachine` rule (the address,
+   * or the name without one, is localhost, local, 127.0.0.1, ::1 or the host name). Other nodes are refused with HOST_UNREACHABLE, so a
    * misrouted remote node never runs on the control node.
    */
   isLocalNode?: (node: TargetNode) => boolean;
@@ -93,17 +94,8 @@ export interface LocalTransportOptions {
   beforeSpawn?: (path: string) => void | Promise<void>;
 }
 
-/** Node names the local transport accepts by default (plus the control node's host name). */
-export const LOCAL_TRANSPORT_NODE_NAMES: readonly string[] = [
-  'localhost',
-  'local',
-  '127.0.0.1',
-  '::1',
-];
-
 function defaultIsLocalNode(node: TargetNode): boolean {
-  const names = [...LOCAL_TRANSPORT_NODE_NAMES, hostname()];
-  return names.includes(node.address ?? node.name);
+  return isThisMachine(node, hostname());
 }
 
 const component = 'transport-local';
@@ -380,7 +372,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
 
   return {
     specificationVersion: TRANSPORT_SPECIFICATION_VERSION,
-    name: 'local',
+    name: LOCAL_TRANSPORT,
     capabilities: {
       deployModes: ['ship', 'preinstalled'],
       artifacts: true,

@@ -3,7 +3,7 @@
  * between the `#region` and `#endregion` lines verbatim (test/run-handle.examples.test.ts runs the
  * examples and checks the quote), so the documented code is the tested code.
  */
-import type { PlanRequest, Rune, RunHandleOutcome } from '../../src/index.js';
+import type { PlanRequest, Rune, RunHandle, RunHandleOutcome } from '../../src/index.js';
 
 // #region run-handle
 /** Starts a run, prints its events as they happen, and lets Ctrl-C cancel it. */
@@ -42,5 +42,28 @@ export async function stopOnFirstFailure(
     }
   }
   return handle.result;
+}
+
+/** A service's POST body, in the operator's words: selectors, durations as typed. */
+export interface RunBody {
+  action: string;
+  nodes: string[];
+  transport?: string;
+  params?: Record<string, unknown>;
+  timeout?: string;
+  /** The operator confirmed a dangerous action (the CLI's --yes). */
+  confirm?: boolean;
+}
+
+/** What a service does with it: the body maps onto a PlanRequest member for member. */
+export function startFromBody(rune: Rune, body: RunBody): Promise<RunHandle> {
+  return rune.start({
+    action: body.action,
+    selections: body.nodes, // 'web01', 'ops@10.0.0.7:2222', '@web,!web03', 'tag:eu' (inventory)
+    ...(body.transport === undefined ? {} : { transport: body.transport }),
+    ...(body.params === undefined ? {} : { params: body.params }),
+    ...(body.timeout === undefined ? {} : { timeout: body.timeout }),
+    confirmDangerous: body.confirm === true,
+  });
 }
 // #endregion run-handle
