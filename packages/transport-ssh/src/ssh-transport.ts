@@ -35,6 +35,7 @@ import {
   type SweepOutcome,
   TailCapture,
   type TargetNode,
+  TIMEOUT_GRACE_MS,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportCapabilities,
@@ -104,8 +105,11 @@ export const DEFAULT_MAX_STDIN_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_PLUGIN_BYTES = 16 * 1024 * 1024;
 /** Default largest artifact fetched. */
 export const DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
-/** Extra seconds the remote watchdog allows beyond the exec timeout before it sweeps the run. */
-export const DEFAULT_WATCHDOG_GRACE_S = 5;
+/**
+ * Extra seconds the remote watchdog allows beyond the exec timeout before it sweeps the run: the
+ * timeout rule's grace (stage 3, `timeoutStages` in @rune/transport).
+ */
+export const DEFAULT_WATCHDOG_GRACE_S = TIMEOUT_GRACE_MS / 1000;
 /** How long the bootstrap may take to start the plugin before the run counts as timed out. */
 const BOOTSTRAP_START_TIMEOUT_MS = 60_000;
 /** Least time allowed for uploading a plugin on a cache miss. */

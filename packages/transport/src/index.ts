@@ -33,6 +33,7 @@ export {
 } from './run-marker.js';
 export { findUnsafePathComponent, SAFE_PATH_FUNCTION_SH } from './safe-path.js';
 export { sha256Hex } from './sha256-hex.js';
+export { TIMEOUT_GRACE_MS, type TimeoutStages, timeoutStages } from './timeout-rule.js';
 export {
   type ContainmentReport,
   type FetchedArtifact,

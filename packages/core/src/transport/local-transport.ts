@@ -41,6 +41,7 @@ import {
   sweepLocalRun,
   TailCapture,
   type TargetNode,
+  TIMEOUT_GRACE_MS,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportExecRequest,
@@ -49,8 +50,8 @@ import {
 import { minimalPluginEnvironment } from './plugin-environment.js';
 import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
 
-/** Default time between SIGTERM and SIGKILL when a run is stopped. */
-export const DEFAULT_KILL_GRACE_MS = 2000;
+/** Default time between SIGTERM and SIGKILL when a run is stopped: the timeout rule's grace (stage 3). */
+export const DEFAULT_KILL_GRACE_MS = TIMEOUT_GRACE_MS;
 
 /**
  * Default time to wait, after the plugin exited and its leftovers were killed, for the output pipes
