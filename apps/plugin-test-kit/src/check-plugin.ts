@@ -8,12 +8,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import {
+  createRcsRequest,
   evaluatePluginOutput,
   inferMrsManifest,
   type MrsManifest,
   type PluginEvaluation,
   parseMrsManifest,
-  RCS_V1,
   type RcsRequest,
   resolveParameters,
   UNTRACED_TRACE_ID,
@@ -53,31 +53,30 @@ const senderHost = (): string => {
   return name === '' ? 'localhost' : name;
 };
 
-/** Builds the RCS request of a case; validated with validateRcsRequest for normal cases. */
+/**
+ * Builds the RCS request of a case with the protocol's one builder (`createRcsRequest`), as core's
+ * planning does: sent by `rune-plugin-test` to node `localhost` over `local`, deploy mode ship.
+ * Validated with validateRcsRequest for normal cases.
+ */
 export function buildRcsRequest(
   manifest: MrsManifest,
   parameters: Record<string, unknown>,
   dryRun: boolean,
   timeoutMs: number,
 ): RcsRequest {
-  return {
-    message_metadata: {
-      message_id: randomUUID(),
-      trace_id: randomBytes(16).toString('hex'),
-      timestamp: new Date().toISOString(),
-      sender: { component: 'rune-plugin-test', version: TEST_KIT_VERSION, host: senderHost() },
-    },
-    routing: {
-      action: manifest.name,
-      node: 'localhost',
-      transport: 'local',
-      deploy_mode: 'ship',
-    },
-    payload: {
-      schema_version: RCS_V1,
-      data: { input_parameters: parameters, options: { dry_run: dryRun, timeout_ms: timeoutMs } },
-    },
-  };
+  return createRcsRequest({
+    messageId: randomUUID(),
+    traceId: randomBytes(16).toString('hex'),
+    timestamp: new Date(),
+    sender: { component: 'rune-plugin-test', version: TEST_KIT_VERSION, host: senderHost() },
+    action: manifest.name,
+    node: 'localhost',
+    transport: 'local',
+    deployMode: 'ship',
+    parameters,
+    dryRun,
+    timeoutMs,
+  });
 }
 
 /** Loads the manifest of a plugin, or infers one. */

@@ -131,6 +131,7 @@ export {
   PARAMETER_NAME_PATTERN,
   RCS_VERSION_PATTERN,
 } from './mrs/v1/schema.js';
+export { createRcsRequest, type RcsRequestInput } from './rcs/v1/build.js';
 export {
   isRcsRequest,
   negotiateRcsVersion,
