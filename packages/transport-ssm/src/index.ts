@@ -1,7 +1,10 @@
 /**
  * @rune/transport-ssm — runs RUNE plugins through AWS Systems Manager Run Command
- * (`AWS-RunShellScript`) with the real `@aws-sdk/client-ssm`. A local SSM-protocol endpoint for
- * tests and try-outs lives at `@rune/transport-ssm/testing`.
+ * (`AWS-RunShellScript`) with the real `@aws-sdk/client-ssm`.
+ *
+ * This file is the complete public surface of the package; a local SSM-protocol endpoint for
+ * tests and try-outs is at `@rune/transport-ssm/testing`. The Transport contract it implements is
+ * in `@rune/transport`.
  */
 
 export {

@@ -1,6 +1,7 @@
 /**
- * @rune/transport-ssm/testing — a local AWS SSM endpoint that really executes Run Command
- * commands on this machine, for integration tests and try-outs without AWS.
+ * @rune/transport-ssm/testing — the complete public surface for tests: a local AWS SSM endpoint
+ * that really executes Run Command commands on this machine, for integration tests and try-outs
+ * without AWS.
  */
 
 export type { SigV4Credentials } from './sigv4-verifier.js';
