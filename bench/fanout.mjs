@@ -11,8 +11,9 @@
 //   ssh-fresh     N parallel OpenSSH clients shipping + running the plugin
 //   ssh-cached    N parallel OpenSSH clients running the cached plugin
 // reporting wall time, control-node CPU per host (user+sys of the process tree, /usr/bin/time)
-// and peak RSS; then the start-up time of `rune --help` and `rune run noop --node localhost`.
-import { execFileSync, spawnSync } from 'node:child_process';
+// and peak RSS; then the start-up times of bench/startup.mjs (`rune --help`, `rune --version`,
+// `rune run noop --node localhost`: wall and CPU).
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   chmodSync,
@@ -64,11 +65,6 @@ function findNoop() {
   }
   throw new Error(`noop plugin not found in ${dir}; run the build`);
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
 
 /** Runs a command under /usr/bin/time; returns wall ms, CPU ms (user+sys of the tree), max RSS MB. */
 function timed(command, commandArgs, options = {}) {
@@ -280,32 +276,19 @@ try {
   }
 
   if (!apiOnly && !args.includes('--skip-startup')) {
-    const startup = (label, commandArgs) => {
-      const samples = [];
-      for (let i = 0; i < startupRuns; i++) {
-        const started = performance.now();
-        execFileSync('node', [cli, ...commandArgs], {
-          stdio: 'ignore',
-          env: { ...process.env, NO_COLOR: '1' },
-        });
-        samples.push(performance.now() - started);
-      }
-      rows.push({
-        label,
-        medianMs: Math.round(median(samples)),
-        minMs: Math.round(Math.min(...samples)),
-      });
-      console.error(`  ${label}: ${JSON.stringify(rows.at(-1))}`);
-    };
-    startup('rune --help', ['--help']);
-    startup('rune run noop --node localhost', [
-      'run',
-      'noop',
-      '--node',
-      'localhost',
-      '--output',
-      'json',
-    ]);
+    // One start-up benchmark: bench/startup.mjs (also `npx -y pnpm@10.34.9 bench:startup`).
+    const startup = spawnSync(
+      'node',
+      [join(root, 'bench/startup.mjs'), '--runs', String(startupRuns)],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    if (startup.status !== 0) throw new Error(`bench/startup.mjs exited ${startup.status}`);
+    for (const row of JSON.parse(startup.stdout).rows) {
+      rows.push({ ...row, medianMs: row.wallMedianMs, minMs: row.wallMinMs });
+    }
   }
   process.stdout.write(
     `${JSON.stringify(

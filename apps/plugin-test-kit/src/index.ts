@@ -1,6 +1,11 @@
 /**
  * @rune/plugin-test-kit — `rune-plugin-test`, the conformance checker for RUNE plugins, also usable
  * as a library: discover plugins, check them, render the report.
+ *
+ * This file is the complete public surface of the library (the bin is `rune-plugin-test`). The
+ * RCS request builder it uses is `createRcsRequest` in `@rune/protocol`, its process runner
+ * `runLocalProcess` in `@rune/transport`, its verdicts come from `evaluatePluginOutput` in
+ * `@rune/protocol`.
  */
 
 export {

@@ -1,12 +1,13 @@
 /**
- * Running one plugin as a local child process the way a transport would: no shell, its own
- * process group (killed whole on timeout and after exit), stdin written then closed, stdout and
- * stderr bounded by the HeadCapture/TailCapture of @rune/transport.
+ * Running one plugin as a local child process the way the local transport does — with the same
+ * runner, `runLocalProcess` from @rune/transport: no shell, its own process group, a run marker
+ * swept when it ends (killed whole on timeout and after exit), stdin written then closed, stdout
+ * and stderr bounded. What the test kit adds: starting source files that lack the executable bit
+ * through their `#!` interpreter, and the environment (PATH shims, sandbox HOME/TMPDIR) its caller
+ * builds.
  */
-import { spawn } from 'node:child_process';
 import { access, constants, open } from 'node:fs/promises';
-import { RuneError } from '@rune/protocol';
-import { HeadCapture, TailCapture } from '@rune/transport';
+import { runLocalProcess } from '@rune/transport';
 
 /** Default stdout cap: 1 MiB, as core's `max_stdout_bytes`. */
 export const DEFAULT_MAX_STDOUT_BYTES = 1024 * 1024;
@@ -65,82 +66,48 @@ export async function pluginCommand(file: string): Promise<[string, string[]]> {
   return ['/bin/bash', [file]];
 }
 
-/** Runs the plugin to completion or timeout; never throws for what the plugin did. */
+/**
+ * After the timeout the test kit kills at once (no SIGTERM grace): a case that ran past its
+ * timeout has already failed, and waiting for traps would only slow the run.
+ */
+const KILL_GRACE_MS = 0;
+/** How long the pipes may stay open after the plugin ended before the output so far is judged. */
+const DRAIN_MS = 2000;
+
+/**
+ * Runs the plugin to completion or timeout through the one local process runner of
+ * @rune/transport (`runLocalProcess`, the local transport's too): leftovers of the plugin are
+ * swept by its run marker. Never throws for what the plugin did; PLUGIN_NOT_EXECUTABLE when it
+ * cannot be started.
+ */
 export async function runPluginProcess(
   options: PluginProcessOptions,
 ): Promise<PluginProcessResult> {
   const [command, args] = await pluginCommand(options.file);
-  const stdout = new HeadCapture(options.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES);
-  const stderr = new TailCapture(options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES);
   const started = performance.now();
-  return new Promise<PluginProcessResult>((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let timedOut = false;
-    let exit: { code: number | null; signal: string | null } | null = null;
-    let settled = false;
-    const killGroup = () => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    };
-    const finish = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(drainTimer);
-      resolve({
-        exitCode: timedOut ? null : (exit?.code ?? null),
-        signal: timedOut ? null : (exit?.signal ?? null),
-        timedOut,
-        stdout: stdout.bytes(),
-        stdoutTruncated: stdout.truncated,
-        stderr: stderr.bytes(),
-        stderrTruncated: stderr.truncated,
-        durationMs: performance.now() - started,
-      });
-    };
-    let drainTimer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-      drainTimer = setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        finish();
-      }, 2000);
-    }, options.timeoutMs);
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.stdin?.on('error', () => {
-      // EPIPE: the plugin did not read all of its stdin.
-    });
-    child.stdin?.end(options.stdin);
-    child.on('error', (cause) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(
-        new RuneError('PLUGIN_NOT_EXECUTABLE', `cannot start ${options.file}: ${cause.message}`, {
-          cause,
-        }),
-      );
-    });
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      // Anything the plugin left running in its group dies with it.
-      killGroup();
-    });
-    child.on('close', () => {
-      if (exit === null) exit = { code: child.exitCode, signal: child.signalCode };
-      finish();
-    });
+  const run = await runLocalProcess({
+    command,
+    args,
+    stdin: options.stdin,
+    env: options.env,
+    cwd: options.cwd,
+    timeoutMs: options.timeoutMs,
+    limits: {
+      maxStdoutBytes: options.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES,
+      maxStderrBytes: options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES,
+    },
+    killGraceMs: KILL_GRACE_MS,
+    drainMs: DRAIN_MS,
   });
+  const timedOut = run.termination === 'timeout';
+  return {
+    exitCode: run.exitCode,
+    signal: run.signal,
+    timedOut,
+    stdout: run.stdout,
+    stdoutTruncated: run.stdoutTruncated,
+    stderr: run.stderr,
+    stderrTruncated: run.stderrTruncated,
+    durationMs: performance.now() - started,
+  };
 }

@@ -1,6 +1,14 @@
 /**
- * @rune/core — configuration, plugin registry, planning, execution, the
- * Transport interface, the local transport and the audit trail.
+ * @rune/core — the library the CLI, the server and any Node tool embedding RUNE assemble a run
+ * with: `createRune()` and its run handle (`rune.start()`), configuration, inventories and target
+ * selection, the plugin registry, planning (`planRun`), execution (`executePlan`, the transport
+ * registry), the local transport, fleet policy parsing, durations and the audit trail.
+ *
+ * This file is the complete public surface of the package (documented in docs/core-api.md); the
+ * test helpers are at `@rune/core/testing`. Everything else under src/ is internal and may change
+ * in any release. The Transport contract (interface, output capture, run-marker containment, the
+ * local process runner, the timeout rule) lives in `@rune/transport`, the documents in
+ * `@rune/protocol`; core does not re-export them.
  */
 
 export {
@@ -8,26 +16,14 @@ export {
   NO_OUTCOME_STATUS,
   type RunWithoutOutcome,
 } from './audit/audit-attempts.js';
-export {
-  AUDIT_MESSAGE_MAX_BYTES,
-  AUDIT_METADATA_MAX_BYTES,
-  AUDIT_PARAM_VALUE_MAX_BYTES,
-  AUDIT_RECORD_MAX_BYTES,
-  type AuditTruncatedValue,
-  boundAuditEntry,
-} from './audit/audit-bounds.js';
+export { boundAuditEntry } from './audit/audit-bounds.js';
 export {
   type AuditSigner,
-  auditKeyId,
   createAuditSigner,
   loadOrCreateAuditKey,
   readAuditPublicKey,
-  verifyAuditSignature,
 } from './audit/audit-key.js';
-export { DEFAULT_AUDIT_LOCK_TIMEOUT_MS } from './audit/audit-lock.js';
 export {
-  AUDIT_GENESIS_HASH,
-  AUDIT_RECORD_VERSION,
   type AuditEntry,
   type AuditEvent,
   type AuditHead,
@@ -59,7 +55,6 @@ export {
 export {
   type ConfigRow,
   type ConfigSource,
-  configEnvName,
   configFileToEdit,
   describeConfig,
   type LoadConfigOptions,
@@ -67,7 +62,6 @@ export {
   loadConfig,
   resolveAuditKeyFile,
   resolveAuditLogPath,
-  SYSTEM_CONFIG_PATH,
   type TransportContextOptions,
   transportConfigContext,
 } from './config/load-config.js';
@@ -77,39 +71,26 @@ export {
   type EnvironmentOptions,
   expandLocalPath,
   resolveXdgDirs,
-  runeStateDir,
   type XdgDirs,
 } from './config/xdg-dirs.js';
 export {
-  DEFAULT_DURATION_SYNTAX,
-  DURATION_UNIT_MS,
   type DurationSyntax,
   type DurationUnit,
   durationToMs,
   parseDuration,
 } from './duration.js';
-export {
-  createRunEventBuffer,
-  type RunEventBuffer,
-  type RuneRunEvent,
-} from './events/run-event-buffer.js';
+export type { RuneRunEvent } from './events/run-event-buffer.js';
 export {
   type ArtifactRecord,
   aggregateExitCode,
   EXIT_CODE_SEVERITY,
   type ExecutePlanOptions,
   executePlan,
-  exitCodeForError,
   type NodeRunResult,
   type NodeRunStatus,
   type RunOutcome,
   type RunSummary,
-  summarizeRun,
 } from './execution/execute-plan.js';
-export {
-  assertSensitiveParametersAllowed,
-  sensitiveParameterRefusal,
-} from './execution/sensitive-parameters.js';
 export {
   assertCompatibleTransport,
   createTransportRegistry,
@@ -117,15 +98,10 @@ export {
   type TransportRegistry,
 } from './execution/transport-registry.js';
 export {
-  DEFAULT_CONCURRENCY,
   type FailureBudget,
   type FleetPolicy,
   type FleetPolicyRecord,
-  failureAllowance,
-  fleetPolicyRecord,
-  formatFailureBudget,
   MAX_CONCURRENCY,
-  MAX_DEADLINE_MS,
   MAX_POLICY_COUNT,
   parseFailureBudget,
   parsePolicyInteger,
@@ -139,26 +115,20 @@ export {
   scheduleFleet,
 } from './fleet/scheduler.js';
 export {
-  ALL_GROUP,
   detectInventoryFormat,
   type Inventory,
   type InventoryFormat,
   type InventoryNode,
   type LoadInventoryOptions,
   loadInventory,
-  type ParseInventoryOptions,
   type ParseInventoryTextOptions,
-  parseInventory,
   parseInventoryText,
 } from './inventory/inventory.js';
-export { type InventoryFile, InventoryFileSchema } from './inventory/inventory-schema.js';
-export { parseNodeList, type ReadNodeListOptions, readNodeList } from './inventory/node-list.js';
 export {
   type SelectedTarget,
   type SelectTargetsOptions,
   selectTargets,
 } from './inventory/select-targets.js';
-export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
 export {
   mentionedNodes,
   type PlanRequest,
@@ -184,11 +154,7 @@ export {
 export {
   coerceParameter,
   type ParameterInput,
-  type ParameterViolation,
-  REDACTED,
-  redactParameters,
   resolveRunParameters,
-  sensitiveParameterNames,
 } from './planning/resolve-parameters.js';
 export {
   assertValidNodeName,
@@ -205,7 +171,6 @@ export {
   builtinPluginDir,
   defaultPluginSources,
   discoverPlugins,
-  inferManifest,
   type PluginCandidate,
   type PluginRegistry,
   type PluginRegistryOptions,
@@ -229,26 +194,14 @@ export {
   type RunHandleOutcome,
   type RunReport,
   recordUnconfiguredRefusal,
-  runStatus,
 } from './rune.js';
 export {
   createLocalTransport,
-  DEFAULT_KILL_GRACE_MS,
-  DEFAULT_OUTPUT_DRAIN_MS,
   type LocalTransportOptions,
 } from './transport/local-transport.js';
 export {
   LocalConfigSectionSchema,
   localTransportModule,
 } from './transport/local-transport-module.js';
-export {
-  DEFAULT_PLUGIN_PATH,
-  minimalPluginEnvironment,
-  PLUGIN_ENVIRONMENT_VARIABLES,
-} from './transport/plugin-environment.js';
-export {
-  createPrivatePluginCache,
-  type PrivatePluginCache,
-  type PrivatePluginCacheOptions,
-} from './transport/private-plugin-cache.js';
+export { minimalPluginEnvironment } from './transport/plugin-environment.js';
 export { CORE_VERSION } from './version.js';

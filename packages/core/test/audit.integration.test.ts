@@ -10,8 +10,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AUDIT_RECORD_MAX_BYTES } from '../src/audit/audit-bounds.js';
 import {
-  AUDIT_RECORD_MAX_BYTES,
   type AuditRecord,
   createLocalTransport,
   createRune,

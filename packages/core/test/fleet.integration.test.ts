@@ -8,7 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseInventory, type Rune, type RuneRunOptions } from '../src/index.js';
+import type { Rune, RuneRunOptions } from '../src/index.js';
+import { parseInventory } from '../src/inventory/inventory.js';
 import type { FixtureEnv } from './fixture-env.js';
 import { createFleetProbe, type FleetProbe } from './fleet-probe.js';
 

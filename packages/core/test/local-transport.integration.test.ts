@@ -281,6 +281,9 @@ sleep 300 &
 a=$!
 setsid sleep 301 &
 b=$!
+# Ready only once the child has left the group (its own session): killing the group before that
+# would take it along, and the escape this fixture stands for would not happen.
+while [ "$(ps -o sid= -p "$b" | tr -d ' ')" != "$b" ]; do sleep 0.01; done
 printf '%s %s\\n' "$a" "$b" > "$pidfile"
 printf '{"result":"done"}\\n'
 exit 0

@@ -1,8 +1,12 @@
 /**
- * @rune/protocol — the RUNE contract as code: RCS (runtime messages), BPCS (the plugin
- * stdin/stdout/exit-code contract), MRS (plugin registration), EPS (errors) and the run
- * documents (plan, node result, summary, run-result document, JSONL lines, run events).
+ * @rune/protocol — the RUNE contract as code: RCS (runtime messages, with the one request builder
+ * `createRcsRequest`), BPCS (the plugin stdin/stdout/exit-code contract), MRS (plugin
+ * registration), EPS (errors, `RuneError`) and the run documents (plan, node result, summary,
+ * run-result document, JSONL lines, run events), plus their JSON Schema generation.
  * No I/O and no Node.js APIs: this package runs anywhere TypeBox runs.
+ *
+ * This file is the complete public surface of the package; there is no other entry point. The
+ * normative texts are in specs/*.md; the generated JSON Schemas in specs/schemas/.
  */
 
 export {
@@ -131,6 +135,7 @@ export {
   PARAMETER_NAME_PATTERN,
   RCS_VERSION_PATTERN,
 } from './mrs/v1/schema.js';
+export { createRcsRequest, type RcsRequestInput } from './rcs/v1/build.js';
 export {
   isRcsRequest,
   negotiateRcsVersion,

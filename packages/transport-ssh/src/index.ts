@@ -2,6 +2,9 @@
  * @rune/transport-ssh — RUNE's default transport: agentless execution on Linux hosts over
  * OpenSSH (ssh2), with known_hosts verification, ~/.ssh/config support, ProxyJump, connection
  * reuse and a one-round-trip hot path.
+ *
+ * This file is the complete public surface of the package; real sshd servers for tests are at
+ * `@rune/transport-ssh/testing`. The Transport contract it implements is in `@rune/transport`.
  */
 
 export {

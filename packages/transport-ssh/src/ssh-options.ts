@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import { runeStateDir } from '@rune/transport';
+import { runeStateDir, TIMEOUT_GRACE_MS } from '@rune/transport';
 import { isSafeRemotePath } from './remote-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -41,8 +41,11 @@ export const DEFAULT_MAX_STDIN_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_PLUGIN_BYTES = 16 * 1024 * 1024;
 /** Default largest artifact fetched. */
 export const DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
-/** Extra seconds the remote watchdog allows beyond the exec timeout before it sweeps the run. */
-export const DEFAULT_WATCHDOG_GRACE_S = 5;
+/**
+ * Extra seconds the remote watchdog allows beyond the exec timeout before it sweeps the run: the
+ * timeout rule's grace (stage 3, `timeoutStages` in @rune/transport).
+ */
+export const DEFAULT_WATCHDOG_GRACE_S = TIMEOUT_GRACE_MS / 1000;
 /** Default per-user known_hosts files (when neither RUNE nor UserKnownHostsFile names any). */
 export const DEFAULT_KNOWN_HOSTS_FILES = DEFAULT_USER_KNOWN_HOSTS_FILES;
 

@@ -2,7 +2,8 @@
  * @rune/transport-ssm — runs RUNE plugins through AWS Systems Manager Run Command
  * (`AWS-RunShellScript`) with the real `@aws-sdk/client-ssm`. This file is the complete public
  * surface of the package. The local SSM-protocol endpoint for tests and try-outs is its own
- * package, `@rune/ssm-endpoint` (bin `rune-ssm-endpoint`).
+ * package, `@rune/ssm-endpoint` (bin `rune-ssm-endpoint`). The Transport contract it implements is
+ * in `@rune/transport`.
  */
 
 export {

@@ -37,6 +37,7 @@ import {
   preflightFailure,
   TailCapture,
   type TargetNode,
+  TIMEOUT_GRACE_MS,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportCapabilities,
@@ -82,8 +83,11 @@ const UNREPORTED_CONTAINMENT: ContainmentReport = {
     "the agent killed the command's process group; the node-side reaper then sweeps the run marker (setsid children included), but its outcome cannot be reported through SSM",
 };
 
-/** Extra time the control node allows beyond `timeoutMs` before it cancels the command itself. */
-export const DEFAULT_SSM_TIMEOUT_GRACE_MS = 5000;
+/**
+ * Extra time the control node allows beyond `timeoutMs` before it cancels the command itself: the
+ * timeout rule's grace (stage 3, `timeoutStages` in @rune/transport).
+ */
+export const DEFAULT_SSM_TIMEOUT_GRACE_MS = TIMEOUT_GRACE_MS;
 /** `SendCommand` accepts at most this many InstanceIds (the transport sends one per command). */
 export const SSM_MAX_INSTANCE_IDS_PER_COMMAND = 50;
 /** The agent's hard ceiling for the `executionTimeout` parameter of AWS-RunShellScript (48 h). */

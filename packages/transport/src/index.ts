@@ -2,12 +2,19 @@
  * @rune/transport — the contract between RUNE and a transport. This file is the complete public
  * surface of the package: the Transport interface and its request/result types, the output capture
  * helpers, the run-marker containment rule with its POSIX sh sweep (and `sweepLocalRun` for the machine
- * RUNE runs on), the safe-path rule, the one
+ * RUNE runs on), the one local plugin process runner (`runLocalProcess`), the timeout rule
+ * (`TIMEOUT_GRACE_MS`, `timeoutStages`), the safe-path rule, the one
  * sha256 helper and the XDG state directory. A third-party transport depends on this package (and
  * `@rune/protocol`) only; its tests run the conformance suite from `@rune/transport/testing`.
  */
 
 export { interruptedResult, notStartedResult } from './interrupted-result.js';
+export {
+  DEFAULT_OUTPUT_DRAIN_MS,
+  type LocalProcessOptions,
+  type LocalProcessResult,
+  runLocalProcess,
+} from './local-process.js';
 export {
   DEFAULT_SWEEP_SHELL,
   DEFAULT_SWEEP_TIMEOUT_MS,
@@ -33,6 +40,7 @@ export {
 } from './run-marker.js';
 export { findUnsafePathComponent, SAFE_PATH_FUNCTION_SH } from './safe-path.js';
 export { sha256Hex } from './sha256-hex.js';
+export { TIMEOUT_GRACE_MS, type TimeoutStages, timeoutStages } from './timeout-rule.js';
 export {
   type ContainmentReport,
   type FetchedArtifact,

@@ -7,10 +7,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  createRcsRequest,
   type DeployMode,
   MAX_TIMEOUT_MS,
   type MrsManifest,
-  RCS_V1,
   type RcsRequest,
   type RcsSender,
   RuneError,
@@ -237,22 +237,19 @@ export function planRun(request: PlanInput, context: PlanContext): ExecutionPlan
       const transport = selected.transport;
       const target: TargetNode = { ...selected.node };
       if (runAs !== null && target.runAs === undefined) target.runAs = runAs;
-      const rcs: RcsRequest = {
-        message_metadata: {
-          message_id: uuid(),
-          trace_id: traceId,
-          timestamp: now.toISOString(),
-          sender: context.sender,
-        },
-        routing: { action: manifest.name, node: target.name, transport, deploy_mode: deployMode },
-        payload: {
-          schema_version: RCS_V1,
-          data: {
-            input_parameters: structuredClone(parameters),
-            options: { dry_run: false, timeout_ms: timeoutMs },
-          },
-        },
-      };
+      const rcs: RcsRequest = createRcsRequest({
+        messageId: uuid(),
+        traceId,
+        timestamp: now,
+        sender: context.sender,
+        action: manifest.name,
+        node: target.name,
+        transport,
+        deployMode,
+        parameters,
+        dryRun: false,
+        timeoutMs,
+      });
       const checked = validateRcsRequest(rcs, { traceId });
       if (!checked.ok) {
         throw new RuneError(

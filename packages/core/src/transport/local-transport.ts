@@ -11,7 +11,8 @@
  * (PLUGIN_CACHE_UNSAFE otherwise); the sha256 of the bytes it read right before exec is reported
  * in the result's metadata (`preinstalled_sha256`).
  *
- * How it runs: the file is executed directly (`spawn(file, [])`, no shell), so nothing
+ * How it runs: through the one local process runner (`runLocalProcess` in @rune/transport, which
+ * the plugin test kit uses too). The file is executed directly (`spawn(file, [])`, no shell), so nothing
  * user-supplied can be interpreted by a shell; the RCS document goes on stdin, which is then
  * closed. The environment is minimal (plugin-environment.ts: no RUNE_* secrets, AWS_*,
  * SSH_AUTH_SOCK or tokens) plus `RUNE_RUN_MARKER=<fresh marker>`.
@@ -24,23 +25,19 @@
  * nor turns it into a timeout. `containment` in the result says what was killed and whether that
  * was complete (without /proc it is not: `process-group`, `complete: false`).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import {
-  type ContainmentReport,
-  createRunMarker,
+  DEFAULT_OUTPUT_DRAIN_MS,
   findUnsafePathComponent,
-  HeadCapture,
-  mergeContainment,
   notStartedResult,
-  RUN_MARKER_VARIABLE,
+  runLocalProcess,
   sha256Hex,
   sweepLocalRun,
-  TailCapture,
   type TargetNode,
+  TIMEOUT_GRACE_MS,
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportExecRequest,
@@ -50,15 +47,11 @@ import { isThisMachine, LOCAL_TRANSPORT } from '../planning/targets.js';
 import { minimalPluginEnvironment } from './plugin-environment.js';
 import { createPrivatePluginCache, effectiveUid } from './private-plugin-cache.js';
 
-/** Default time between SIGTERM and SIGKILL when a run is stopped. */
-export const DEFAULT_KILL_GRACE_MS = 2000;
+/** Default time between SIGTERM and SIGKILL when a run is stopped: the timeout rule's grace (stage 3). */
+export const DEFAULT_KILL_GRACE_MS = TIMEOUT_GRACE_MS;
 
-/**
- * Default time to wait, after the plugin exited and its leftovers were killed, for the output pipes
- * to close. They close at once unless a process outside the run (not marked, not in the group)
- * holds them; then the output so far is kept and containment is reported incomplete.
- */
-export const DEFAULT_OUTPUT_DRAIN_MS = 1000;
+/** Default time to wait for the output pipes after the run ended (the shared runner's default). */
+export { DEFAULT_OUTPUT_DRAIN_MS };
 
 /** Options of {@link createLocalTransport}. */
 export interface LocalTransportOptions {
@@ -99,16 +92,6 @@ function defaultIsLocalNode(node: TargetNode): boolean {
 }
 
 const component = 'transport-local';
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** What the transport executes for one request. */
 interface PreparedPlugin {
@@ -220,154 +203,51 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     await options.beforeSpawn?.(prepared.file);
     if (request.signal.aborted) return notStarted();
     const file = prepared.file;
-    const marker = createRunMarker();
-    const stdout = new HeadCapture(request.limits.maxStdoutBytes);
-    const stderr = new TailCapture(request.limits.maxStderrBytes);
-
-    const notExecutable = (error: NodeJS.ErrnoException): RuneError => {
-      const code = error.code;
-      const errorCode =
-        code === 'EACCES' || code === 'ENOEXEC' || code === 'ENOENT'
-          ? 'PLUGIN_NOT_EXECUTABLE'
-          : 'INTERNAL_ERROR';
-      return new RuneError(errorCode, `cannot execute plugin ${file}: ${code ?? error.message}`, {
-        source,
-        traceId: request.traceId,
-        cause: error,
-        details: { path: file, errno: code },
+    let entry: RunningPlugin | undefined;
+    try {
+      const run = await runLocalProcess({
+        command: file,
+        stdin: request.stdin,
+        env: baseEnv,
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+        timeoutMs: request.timeoutMs,
+        signal: request.signal,
+        limits: request.limits,
+        killGraceMs,
+        drainMs,
+        ...(options.sweepShell === undefined ? {} : { sweepShell: options.sweepShell }),
+        onSpawn: (spawned) => {
+          entry = spawned;
+          running.add(spawned);
+        },
+        errorOptions: { source, traceId: request.traceId },
       });
-    };
-
-    return new Promise<TransportExecResult>((resolve, reject) => {
-      let child: ChildProcessWithoutNullStreams;
-      try {
-        child = spawn(file, [], {
-          detached: true,
-          shell: false,
-          stdio: ['pipe', 'pipe', 'pipe'],
-          env: { ...baseEnv, [RUN_MARKER_VARIABLE]: marker },
-          ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-        });
-      } catch (error) {
-        // Some exec failures (ENOEXEC: no #! line) are thrown by spawn itself.
-        reject(notExecutable(error as NodeJS.ErrnoException));
-        return;
-      }
-      const pid = child.pid;
-      const entry: RunningPlugin | undefined = pid === undefined ? undefined : { pid, marker };
-      if (entry !== undefined) running.add(entry);
-      const execStarted = performance.now();
-      let stopReason: 'timeout' | 'cancelled' | undefined;
-      let containment: ContainmentReport | undefined;
-      let graceTimer: NodeJS.Timeout | undefined;
-      let graceSweep: Promise<void> | undefined;
-      let exited = false;
-      let settled = false;
-      const closed = new Promise<void>((resolveClosed) =>
-        child.once('close', () => resolveClosed()),
-      );
-
-      const stop = (reason: 'timeout' | 'cancelled'): void => {
-        if (stopReason !== undefined || exited) return;
-        stopReason = reason;
-        // SIGTERM first so the plugin's traps can run; whatever is left is swept at the grace end.
-        killGroup(pid, 'SIGTERM');
-        graceTimer = setTimeout(() => {
-          if (exited) return;
-          graceSweep = sweep(marker, pid).then((report) => {
-            containment = mergeContainment(containment, report);
-          });
-        }, killGraceMs);
-        graceTimer.unref?.();
+      return {
+        termination: run.termination,
+        exitCode: run.exitCode,
+        signal: run.signal,
+        stdout: run.stdout,
+        stdoutTruncated: run.stdoutTruncated,
+        stderr: run.stderr,
+        stderrTruncated: run.stderrTruncated,
+        timings: {
+          connectMs: 0,
+          execMs: run.execMs,
+          totalMs: Math.round(performance.now() - started),
+        },
+        metadata: {
+          pid: run.pid,
+          path: file,
+          ...prepared.metadata,
+          stdout_bytes: run.stdoutTotalBytes,
+          stderr_bytes: run.stderrTotalBytes,
+          ...(run.stopped ? { killed_signal_on_stop: 'SIGTERM' } : {}),
+        },
+        containment: run.containment,
       };
-      const timer = setTimeout(() => stop('timeout'), request.timeoutMs);
-      const onAbort = (): void => stop('cancelled');
-      request.signal.addEventListener('abort', onAbort, { once: true });
-
-      const cleanup = (): void => {
-        settled = true;
-        clearTimeout(timer);
-        if (graceTimer !== undefined) clearTimeout(graceTimer);
-        request.signal.removeEventListener('abort', onAbort);
-        if (entry !== undefined) running.delete(entry);
-      };
-
-      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      // A plugin that exits without reading stdin makes the write fail with EPIPE: not an error.
-      child.stdin.on('error', () => {});
-      child.stdin.end(request.stdin);
-
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        if (settled || exited) return;
-        cleanup();
-        reject(notExecutable(error));
-      });
-
-      child.on('exit', (exitCode, exitSignal) => {
-        // No pid: the spawn failed and 'error' reports it.
-        if (pid === undefined || exited) return;
-        exited = true;
-        clearTimeout(timer);
-        if (graceTimer !== undefined) clearTimeout(graceTimer);
-        void (async () => {
-          await graceSweep;
-          // THE RULE: the run ended now. Kill everything it started, then read what is left.
-          containment = mergeContainment(containment, await sweep(marker, pid));
-          let drained = true;
-          let drainTimer: NodeJS.Timeout | undefined;
-          await Promise.race([
-            closed,
-            new Promise<void>((resolveDrain) => {
-              drainTimer = setTimeout(() => {
-                drained = false;
-                resolveDrain();
-              }, drainMs);
-            }),
-          ]);
-          clearTimeout(drainTimer);
-          if (!drained) {
-            child.stdout.destroy();
-            child.stderr.destroy();
-            containment = mergeContainment(containment, {
-              method: containment.method,
-              killed: 0,
-              complete: false,
-              detail:
-                "a process outside the run marker and the plugin's process group still held its output open",
-            });
-          }
-          if (settled) return;
-          cleanup();
-          const now = performance.now();
-          const termination =
-            stopReason ?? (exitSignal !== null && exitCode === null ? 'signal' : 'exit');
-          resolve({
-            termination,
-            exitCode: termination === 'exit' ? exitCode : null,
-            signal: termination === 'signal' ? exitSignal : null,
-            stdout: stdout.bytes(),
-            stdoutTruncated: stdout.truncated,
-            stderr: stderr.bytes(),
-            stderrTruncated: stderr.truncated,
-            timings: {
-              connectMs: 0,
-              execMs: Math.round(now - execStarted),
-              totalMs: Math.round(now - started),
-            },
-            metadata: {
-              pid: pid ?? null,
-              path: file,
-              ...prepared.metadata,
-              stdout_bytes: stdout.totalBytes,
-              stderr_bytes: stderr.totalBytes,
-              ...(stopReason === undefined ? {} : { killed_signal_on_stop: 'SIGTERM' }),
-            },
-            containment,
-          });
-        })();
-      });
-    });
+    } finally {
+      if (entry !== undefined) running.delete(entry);
+    }
   }
 
   return {

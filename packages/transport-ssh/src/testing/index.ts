@@ -1,6 +1,7 @@
 /**
- * @rune/transport-ssh/testing — real OpenSSH servers on loopback for integration tests and
- * benchmarks (used by this package, the fleet tests and bench/).
+ * @rune/transport-ssh/testing — the complete public surface for tests: real OpenSSH servers on
+ * loopback for integration tests and benchmarks (used by this package, the fleet tests and
+ * bench/).
  */
 
 export {

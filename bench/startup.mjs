@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// RUNE start-up benchmark (never part of the test suite). See bench/README.md.
+//
+//   node bench/startup.mjs [--runs 11] [--json]
+//
+// Measures, side by side in one run, the wall time and CPU time (user + sys of the whole process
+// tree, from /usr/bin/time) of three fresh `rune` processes:
+//   rune --help
+//   rune --version
+//   rune run noop --node localhost --output json
+// The three commands take turns (one sample of each per round), so background load on the shared
+// machine changes all three alike. Reports median and min of each; JSON on stdout, a table on
+// stderr. The `run` samples write their audit records into a throw-away XDG state directory.
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const index = args.indexOf(`--${name}`);
+  return index === -1 ? fallback : args[index + 1];
+};
+const runs = Number(option('runs', '11'));
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error('bench: --runs takes a positive integer');
+  process.exit(2);
+}
+const cli = join(root, 'apps/cli/bin/rune.js');
+if (!existsSync(join(root, 'apps/cli/dist/main.js'))) {
+  console.error('bench: build first (npx -y pnpm@10.34.9 build)');
+  process.exit(2);
+}
+// CPU of the process tree (node + the noop plugin's bash, jq, ...) comes from GNU time.
+if (!existsSync('/usr/bin/time')) {
+  console.error(
+    'bench: /usr/bin/time not found. It measures the CPU of each run; install it:\n' +
+      '  apt-get install time      (Debian/Ubuntu; `dnf install time` on Fedora/RHEL)',
+  );
+  process.exit(2);
+}
+
+const commands = [
+  { label: 'rune --help', args: ['--help'] },
+  { label: 'rune --version', args: ['--version'] },
+  {
+    label: 'rune run noop --node localhost',
+    args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
+  },
+];
+
+const work = mkdtempSync(join(tmpdir(), 'rune-bench-startup-'));
+const env = {
+  ...process.env,
+  NO_COLOR: '1',
+  XDG_STATE_HOME: join(work, 'state'),
+  XDG_CACHE_HOME: join(work, 'cache'),
+};
+
+/** One spawn under /usr/bin/time: wall ms (measured here) and CPU ms of the tree (from time). */
+function sample(commandArgs) {
+  const timeFile = join(work, `time-${randomUUID()}`);
+  const started = performance.now();
+  const result = spawnSync(
+    '/usr/bin/time',
+    ['-o', timeFile, '-f', '%U %S', 'node', cli, ...commandArgs],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+      env,
+    },
+  );
+  const wallMs = performance.now() - started;
+  if (result.status !== 0) {
+    throw new Error(`rune ${commandArgs.join(' ')} exited ${result.status}: ${result.stderr}`);
+  }
+  const [user, sys] = readFileSync(timeFile, 'utf8')
+    .trim()
+    .split('\n')
+    .at(-1)
+    .split(' ')
+    .map(Number);
+  rmSync(timeFile, { force: true });
+  return { wallMs, cpuMs: (user + sys) * 1000 };
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+try {
+  const loadBefore = loadavg()[0];
+  const samples = commands.map(() => []);
+  // One warm-up round (page cache, the first audit file), not counted.
+  for (const command of commands) sample(command.args);
+  for (let round = 0; round < runs; round++) {
+    commands.forEach((command, index) => {
+      samples[index].push(sample(command.args));
+    });
+  }
+  const rows = commands.map((command, index) => {
+    const wall = samples[index].map((s) => s.wallMs);
+    const cpu = samples[index].map((s) => s.cpuMs);
+    return {
+      label: command.label,
+      wallMedianMs: Math.round(median(wall)),
+      wallMinMs: Math.round(Math.min(...wall)),
+      cpuMedianMs: Math.round(median(cpu)),
+      cpuMinMs: Math.round(Math.min(...cpu)),
+    };
+  });
+  const loadAfter = loadavg()[0];
+  console.error(
+    `bench: start-up, median of ${runs} (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)})`,
+  );
+  for (const row of rows) {
+    console.error(
+      `  ${row.label.padEnd(34)} wall ${String(row.wallMedianMs).padStart(4)} ms (min ${row.wallMinMs})   CPU ${String(row.cpuMedianMs).padStart(4)} ms (min ${row.cpuMinMs})`,
+    );
+  }
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        runs,
+        loadAverage: { before: loadBefore, after: loadAfter },
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
