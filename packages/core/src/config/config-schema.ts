@@ -108,6 +108,64 @@ export const SsmSectionSchema = closed({
   instances: opt(Type.Record(Type.String(), Type.String({ pattern: '^m?i-[0-9a-f]{8,17}$' }))),
 });
 
+/**
+ * `[server]`: `rune serve` (@rune/server). Durations are written like `--timeout` (`30s`, `90d`).
+ * The keys are declared here so that one config file validates as a whole; @rune/server reads
+ * and checks them (listener, TLS and proxy rules) when it starts.
+ */
+export const ServerSectionSchema = closed({
+  listen: opt(
+    Type.String({
+      minLength: 1,
+      maxLength: 300,
+      description: 'host:port to listen on (default 127.0.0.1:8421; [::1]:8421 for IPv6).',
+    }),
+  ),
+  store: opt(path('The run store: an SQLite file (default $XDG_STATE_HOME/rune/server.sqlite).')),
+  queue_size: opt(
+    Type.Integer({ minimum: 1, maximum: 100_000, description: 'Runs that may wait in the queue.' }),
+  ),
+  concurrency: opt(
+    Type.Integer({ minimum: 1, maximum: 1_000, description: 'Runs executing at once.' }),
+  ),
+  retention: opt(Type.String({ minLength: 1, description: 'Prune runs older than this (90d).' })),
+  shutdown_grace: opt(
+    Type.String({
+      minLength: 1,
+      description: 'On SIGTERM, how long running runs may finish before they are cancelled.',
+    }),
+  ),
+  on_restart: opt(
+    Type.Union([Type.Literal('start'), Type.Literal('interrupt')], {
+      description: 'What becomes of runs still queued when the server (re)starts.',
+    }),
+  ),
+  tls_cert_file: opt(path('PEM certificate chain; with tls_key_file the server speaks HTTPS.')),
+  tls_key_file: opt(path('PEM private key of tls_cert_file.')),
+  behind_tls_proxy: opt(
+    Type.Boolean({
+      description:
+        'Allow a non-loopback listener without TLS because a TLS proxy is in front (trusted_proxies).',
+    }),
+  ),
+  trusted_proxies: opt(
+    Type.Array(Type.String({ minLength: 1 }), {
+      description: 'Addresses/CIDRs whose X-Forwarded-* headers are believed.',
+    }),
+  ),
+  cors_origins: opt(
+    Type.Array(Type.String({ minLength: 1 }), {
+      description: 'Browser origins allowed by CORS (default none: CORS off).',
+    }),
+  ),
+  rate_limit: opt(
+    Type.Integer({ minimum: 1, description: 'Requests per minute per token (429 beyond).' }),
+  ),
+  body_limit_bytes: opt(
+    Type.Integer({ minimum: 1024, maximum: 16_777_216, description: 'Largest request body.' }),
+  ),
+});
+
 /** What one TOML config file may contain. Every key is optional; unknown keys are errors. */
 export const ConfigFileSchema = closed({
   core: opt(CoreSectionSchema),
@@ -117,6 +175,7 @@ export const ConfigFileSchema = closed({
   audit: opt(AuditSectionSchema),
   ssh: opt(SshSectionSchema),
   ssm: opt(SsmSectionSchema),
+  server: opt(ServerSectionSchema),
 });
 
 /** The contents of one config file (or a partial override, e.g. from flags). */
@@ -131,6 +190,7 @@ export const CONFIG_SECTIONS = [
   'audit',
   'ssh',
   'ssm',
+  'server',
 ] as const;
 
 /** One config section name. */
@@ -147,6 +207,9 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'audit.key_file',
   'plugins.plugin_dir',
   'ssh.ssh_config_file',
+  'server.store',
+  'server.tls_cert_file',
+  'server.tls_key_file',
 ];
 
 /** Keys holding lists of control-node paths. */
@@ -188,5 +251,18 @@ export const DEFAULT_CONFIG_VALUES: ConfigFile = {
     max_attempts: 10,
     remote_cache_dir: '/var/lib/rune/plugins',
     instances: {},
+  },
+  server: {
+    listen: '127.0.0.1:8421',
+    queue_size: 1000,
+    concurrency: 8,
+    retention: '90d',
+    shutdown_grace: '30s',
+    on_restart: 'start',
+    behind_tls_proxy: false,
+    trusted_proxies: [],
+    cors_origins: [],
+    rate_limit: 600,
+    body_limit_bytes: 1_048_576,
   },
 };
