@@ -54,7 +54,8 @@ export function createAuthHook(store: RunStore, touch: (principal: Principal) =>
         { source, details: { parameter: inQuery.slice(0, 40) } },
       );
     }
-    const minRole = request.routeOptions.config.minRole ?? 'admin';
+    // Only the not-found handler has no minRole: any valid token may learn that a route is absent.
+    const minRole = request.routeOptions.config.minRole ?? 'viewer';
     if (minRole === 'public') return;
     const header = request.headers.authorization;
     if (header === undefined || header.trim() === '') {

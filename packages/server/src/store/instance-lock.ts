@@ -47,13 +47,7 @@ export function acquireInstanceLock(storePath: string): () => void {
     }
     const [pidText, host] = holder.trim().split(' ');
     const pid = Number(pidText);
-    if (
-      host === hostname() &&
-      Number.isInteger(pid) &&
-      pid > 0 &&
-      pid !== process.pid &&
-      alive(pid)
-    ) {
+    if (host === hostname() && Number.isInteger(pid) && pid > 0 && alive(pid)) {
       throw new RuneError(
         'INVALID_CONFIG',
         `the run store ${storePath} is served by another rune serve (pid ${pid}); one server per embedded store`,

@@ -116,7 +116,7 @@ export async function migrateStore(db: Kysely<unknown>, upTo?: number): Promise<
   const migrator = new Migrator({ db, provider: migrationProvider(upTo) });
   const known = new Set(MIGRATION_NAMES.slice(0, upTo ?? MIGRATION_NAMES.length));
   const applied = await migrator.getMigrations();
-  const tables = await db.introspection.getTables();
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
   if (tables.some((table) => table.name === 'kysely_migration')) {
     const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
     const unknown = rows.rows.map((row) => row.name).filter((name) => !known.has(name));
