@@ -9,6 +9,8 @@
  * lazy step (yargs, each command), minified, and modules a run rarely needs (string-width,
  * smol-toml, yaml) initialised only on first use. What stays out of the bundle: the transports
  * (`@rune/transport-ssh`, `@rune/transport-ssm`: imported by name only when a node needs them,
+ * and `@rune/server` with Fastify and the WebAssembly SQLite, loaded only by `rune serve` and
+ * `rune token`,
  * with native addons that must not be bundled) and yaml, required from node_modules.
  *
  * Chunks sit in dist/ itself, so `import.meta.url` in the CLI's own modules keeps meaning
@@ -129,7 +131,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   chunkNames: '[name]-[hash]',
-  external: ['@rune/transport-ssh', '@rune/transport-ssm'],
+  external: ['@rune/transport-ssh', '@rune/transport-ssm', '@rune/server'],
   // CommonJS dependencies (picocolors) call require() for Node built-ins.
   banner: {
     js: "import { createRequire as __runeCreateRequire } from 'node:module'; const require = __runeCreateRequire(import.meta.url);",
