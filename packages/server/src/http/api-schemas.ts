@@ -209,7 +209,7 @@ export const NodeStateSchema = closed(
       'The last known state.',
     ),
     started_at: Type.Union([Type.String(), Type.Null()]),
-    result: Type.Union([RunNodeResultSchema, Type.Null()], {
+    result: Type.Union([Type.Unsafe({ $ref: 'RunNodeResult#' }), Type.Null()], {
       description: 'The node result once the node ended.',
     }),
   },
@@ -295,4 +295,20 @@ export const HealthSchema = closed(
   'Health.',
 );
 
-export { RunResultDocumentSchema };
+/**
+ * Schemas the OpenAPI document names once under components/schemas (routes refer to them):
+ * the error body every route can answer with, and the protocol's run documents.
+ */
+export const SHARED_SCHEMAS = {
+  EpsErrorResponse: ErrorResponseSchema,
+  RunResultDocument: RunResultDocumentSchema,
+  RunNodeResult: RunNodeResultSchema,
+} as const;
+
+/** A reference to one of {@link SHARED_SCHEMAS}. */
+export const ref = (name: keyof typeof SHARED_SCHEMAS) => Type.Unsafe({ $ref: `${name}#` });
+
+/** The error responses of a route. */
+export function errorResponses(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, ref('EpsErrorResponse')]));
+}

@@ -17,6 +17,7 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/typ
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
 import { SERVER_VERSION } from '../version.js';
+import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
 import { createErrorHandler, sendError } from './errors.js';
 import type { ApiInstance, RouteContext } from './route-context.js';
@@ -94,7 +95,12 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
       maxAge: 600,
     });
   }
+  for (const [name, schema] of Object.entries(SHARED_SCHEMAS))
+    app.addSchema({ ...schema, $id: name });
   await app.register(fastifySwagger, {
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`),
+    },
     openapi: {
       openapi: '3.1.0',
       info: OPENAPI_INFO,

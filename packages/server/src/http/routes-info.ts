@@ -11,23 +11,16 @@ import {
   AuditListSchema,
   AuditQuerySchema,
   AuditVerifySchema,
-  ErrorResponseSchema,
+  errorResponses,
   HealthSchema,
   NodesQuerySchema,
   NodesResponseSchema,
+  ref,
 } from './api-schemas.js';
 import type { ApiInstance, RouteContext } from './route-context.js';
 
 const source = { component: 'rune-server' } as const;
-const errors = {
-  400: ErrorResponseSchema,
-  401: ErrorResponseSchema,
-  403: ErrorResponseSchema,
-  404: ErrorResponseSchema,
-  429: ErrorResponseSchema,
-  500: ErrorResponseSchema,
-  503: ErrorResponseSchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
 
 /** Registers the informational routes. */
 export function registerInfoRoutes(
@@ -167,7 +160,7 @@ export function registerInfoRoutes(
       schema: {
         summary: 'Readiness: store writable, plugins loaded, not shutting down',
         tags: ['health'],
-        response: { 200: HealthSchema, 503: ErrorResponseSchema },
+        response: { 200: HealthSchema, 503: ref('EpsErrorResponse') },
       },
     },
     async () => {

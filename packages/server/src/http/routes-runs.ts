@@ -22,8 +22,8 @@ import type { StoredRun } from '../store/run-store.js';
 import {
   ActionParamSchema,
   ArtifactParamSchema,
-  ErrorResponseSchema,
   EventsQuerySchema,
+  errorResponses,
   NodeParamSchema,
   NodeStateSchema,
   RunAcceptedSchema,
@@ -31,8 +31,8 @@ import {
   RunListQuerySchema,
   RunListSchema,
   RunRequestSchema,
-  RunResultDocumentSchema,
   RunWaitQuerySchema,
+  ref,
   ShortRunRequestSchema,
 } from './api-schemas.js';
 import type { ApiInstance, RouteContext } from './route-context.js';
@@ -45,18 +45,7 @@ const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 
-const errors = {
-  400: ErrorResponseSchema,
-  401: ErrorResponseSchema,
-  403: ErrorResponseSchema,
-  404: ErrorResponseSchema,
-  409: ErrorResponseSchema,
-  413: ErrorResponseSchema,
-  415: ErrorResponseSchema,
-  429: ErrorResponseSchema,
-  500: ErrorResponseSchema,
-  503: ErrorResponseSchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
 
 const notFound = (what: string): RuneError => new RuneError('NOT_FOUND', `no ${what}`, { source });
 
@@ -219,7 +208,7 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
         tags: ['runs'],
         params: RunIdParamSchema,
         querystring: RunWaitQuerySchema,
-        response: { 200: RunResultDocumentSchema, ...errors },
+        response: { 200: ref('RunResultDocument'), ...errors },
       },
     },
     async (request) => {
