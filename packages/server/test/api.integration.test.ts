@@ -116,6 +116,25 @@ describe('runs', () => {
     expect(JSON.stringify(document)).not.toContain('hunter2');
   });
 
+  it('a sensitive value runs, but is never written to the store, the events or the audit log', async () => {
+    const secret = `s3cr3t-${Date.now()}`;
+    const accepted = await submit({
+      action: 'hold',
+      targets: ['localhost'],
+      params: { hold_ms: 1, secret },
+    });
+    const document = await waitForRun(t, accepted.id as string);
+    expect(document.status).toBe('succeeded');
+    const events = await readEvents(accepted.id as string);
+    expect(JSON.stringify(events.events)).not.toContain(secret);
+    expect(JSON.stringify(document)).not.toContain(secret);
+    const row = await t.server.store.getRun(accepted.id as string);
+    expect(row?.has_sensitive).toBe(1);
+    expect(JSON.parse(row?.request_json ?? '{}')).toMatchObject({ params: { secret: '[REDACTED]' } });
+    expect(readFileSync(home.storePath).includes(secret)).toBe(false);
+    expect(readFileSync(home.auditLog).includes(secret)).toBe(false);
+  });
+
   it('Idempotency-Key: same key and body -> same run (200); other body -> 409', async () => {
     const request = { action: 'noop', targets: ['localhost'] };
     const key = { 'idempotency-key': 'deploy-42' };
