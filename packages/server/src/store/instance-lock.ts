@@ -4,8 +4,9 @@
  * each believe they own the queue); a dead one (kill -9) is recognised at once by `kill(pid, 0)`
  * and replaced. PostgreSQL mode (several instances) will use leases in the database instead.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
 
 function alive(pid: number): boolean {
@@ -21,6 +22,7 @@ function alive(pid: number): boolean {
 export function acquireInstanceLock(storePath: string): () => void {
   const file = `${storePath}.pid`;
   const me = `${process.pid} ${hostname()}\n`;
+  mkdirSync(dirname(storePath), { recursive: true, mode: 0o700 });
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
