@@ -122,10 +122,16 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
     reply.header('cache-control', 'no-store');
     reply.header('x-rune-version', SERVER_VERSION);
   });
+  // last_used_at is for `rune token list`, not an audit trail: one write per token per minute,
+  // not one per request (every write is an fsynced transaction).
+  const touched = new Map<string, number>();
   app.addHook(
     'onRequest',
     createAuthHook(store, (principal) => {
-      void store.touchToken(principal.tokenId, new Date().toISOString()).catch(() => undefined);
+      const now = Date.now();
+      if (now - (touched.get(principal.tokenId) ?? 0) < 60_000) return;
+      touched.set(principal.tokenId, now);
+      void store.touchToken(principal.tokenId, new Date(now).toISOString()).catch(() => undefined);
     }),
   );
   await app.register(fastifyRateLimit, {
