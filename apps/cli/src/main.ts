@@ -233,6 +233,11 @@ export async function buildCli(
               type: 'boolean',
               describe: 'Confirm an action marked dangerous',
             })
+            .option('server', {
+              type: 'string',
+              describe:
+                'Submit to this rune serve (URL) and follow it there; the token comes from RUNE_TOKEN',
+            })
             .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
             .example(
               '$0 run restart-docker -n web1,web2 --yes',

@@ -77,6 +77,8 @@ export interface RunArgs {
   maxFailures?: string | number;
   /** Overall deadline: ms or 30s, 5m, 1h. */
   deadline?: string | number;
+  /** Submit to this `rune serve` instead of running here (`--server URL`, token in RUNE_TOKEN). */
+  server?: string;
 }
 
 /** The `--node` values as selections (each may be a comma list; the selector grammar splits it). */
@@ -132,6 +134,10 @@ async function auditConfigRefusal(io: CliIo, args: RunArgs, error: RuneError): P
 
 /** Runs `rune run`; returns the process exit code. */
 export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
+  if (args.server !== undefined) {
+    const { runRemoteCommand } = await import('./run-remote.js');
+    return runRemoteCommand({ ...args, server: args.server }, io);
+  }
   const traceId = newTraceId();
   let output: OutputFormat = args.output ?? 'pretty';
   const verbose = args.verbose === true;
