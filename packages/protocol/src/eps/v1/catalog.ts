@@ -347,12 +347,7 @@ export const ERROR_CATALOG = {
     false,
     'The bearer token has expired; create a new one (HTTP 401).',
   ),
-  AUTH_TOKEN_REVOKED: entry(
-    'policy',
-    X.POLICY,
-    false,
-    'The bearer token was revoked (HTTP 401).',
-  ),
+  AUTH_TOKEN_REVOKED: entry('policy', X.POLICY, false, 'The bearer token was revoked (HTTP 401).'),
   AUTH_TOKEN_IN_URL: entry(
     'policy',
     X.POLICY,
