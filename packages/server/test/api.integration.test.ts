@@ -130,7 +130,9 @@ describe('runs', () => {
     expect(JSON.stringify(document)).not.toContain(secret);
     const row = await t.server.store.getRun(accepted.id as string);
     expect(row?.has_sensitive).toBe(1);
-    expect(JSON.parse(row?.request_json ?? '{}')).toMatchObject({ params: { secret: '[REDACTED]' } });
+    expect(JSON.parse(row?.request_json ?? '{}')).toMatchObject({
+      params: { secret: '[REDACTED]' },
+    });
     expect(readFileSync(home.storePath).includes(secret)).toBe(false);
     expect(readFileSync(home.auditLog).includes(secret)).toBe(false);
   });
