@@ -887,6 +887,10 @@ _bpcs_category() {
     INVALID_MANIFEST) REPLY=validation ;;
     PLUGIN_DIR_UNREADABLE) REPLY=validation ;;
     PAYLOAD_TOO_LARGE) REPLY=validation ;;
+    NOT_FOUND) REPLY=validation ;;
+    UNSUPPORTED_MEDIA_TYPE) REPLY=validation ;;
+    REQUEST_TOO_LARGE) REPLY=validation ;;
+    IDEMPOTENCY_KEY_REUSED) REPLY=validation ;;
     UNSUPPORTED_FEATURE) REPLY=validation ;;
     MALFORMED_JSON) REPLY=protocol ;;
     INVALID_ENCODING) REPLY=protocol ;;
@@ -919,6 +923,16 @@ _bpcs_category() {
     MAX_FAILURES_EXCEEDED) REPLY=policy ;;
     DANGEROUS_ACTION_REFUSED) REPLY=policy ;;
     SENSITIVE_PARAMETER_REFUSED) REPLY=policy ;;
+    AUTH_TOKEN_MISSING) REPLY=policy ;;
+    AUTH_TOKEN_INVALID) REPLY=policy ;;
+    AUTH_TOKEN_EXPIRED) REPLY=policy ;;
+    AUTH_TOKEN_REVOKED) REPLY=policy ;;
+    AUTH_TOKEN_IN_URL) REPLY=policy ;;
+    ROLE_FORBIDDEN) REPLY=policy ;;
+    NODE_BUSY) REPLY=policy ;;
+    RATE_LIMITED) REPLY=policy ;;
+    QUEUE_FULL) REPLY=policy ;;
+    SERVER_SHUTTING_DOWN) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;
@@ -940,6 +954,7 @@ _bpcs_category() {
     PLUGIN_TIMEOUT) REPLY=timeout ;;
     DEADLINE_EXCEEDED) REPLY=timeout ;;
     RUN_CANCELLED) REPLY=cancelled ;;
+    RUN_INTERRUPTED) REPLY=cancelled ;;
     INTERNAL_ERROR) REPLY=internal ;;
     AUDIT_WRITE_FAILED) REPLY=internal ;;
     AUDIT_CHAIN_BROKEN) REPLY=internal ;;

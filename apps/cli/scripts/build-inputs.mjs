@@ -24,6 +24,7 @@ export const BUILD_INPUT_DIRS = [
   'packages/core/scripts',
   'packages/transport-ssh/src',
   'packages/transport-ssm/src',
+  'packages/server/src',
   'plugins/builtin',
   'plugins/lib',
 ];
@@ -34,6 +35,7 @@ export const DEPENDENCY_PACKAGES = [
   'packages/core',
   'packages/transport-ssh',
   'packages/transport-ssm',
+  'packages/server',
 ];
 
 const isInput = (path) =>

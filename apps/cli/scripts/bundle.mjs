@@ -10,7 +10,8 @@
  * smol-toml, yaml) initialised only on first use. What stays out of the bundle: the transports
  * (`@rune/transport-ssh`, `@rune/transport-ssm`: imported by name only when a node needs them,
  * by their config modules' `fromConfig`, with native addons that must not be bundled) and yaml,
- * required from node_modules. Their light config entry points (`@rune/transport-ssh/config`,
+ * required from node_modules, and `@rune/server`
+ * (Fastify, the WebAssembly SQLite), loaded only by `rune serve` and `rune token`. Their light config entry points (`@rune/transport-ssh/config`,
  * `@rune/transport-ssm/config`: schema, defaults, options mapping) are bundled: every command
  * validates the config with them, and they share the bundle's TypeBox.
  *
@@ -68,10 +69,11 @@ const LAZY_MODULES = {
 const UNBUNDLED_LAZY_MODULES = new Set(['yaml']);
 
 /**
- * The transport packages' main entry points stay external; their subpaths (`/config`) do not.
+ * The transport packages' main entry points (and `@rune/server`) stay external; their subpaths
+ * (`/config`) do not.
  * (esbuild's `external` would also match every subpath of a package.)
  */
-const TRANSPORT_ENTRY_POINTS = /^@rune\/transport-(ssh|ssm)$/;
+const TRANSPORT_ENTRY_POINTS = /^@rune\/(transport-(ssh|ssm)|server)$/;
 const externalTransports = {
   name: 'rune-external-transports',
   setup(builder) {

@@ -223,6 +223,11 @@ export async function buildCli(
               type: 'boolean',
               describe: 'Confirm an action marked dangerous',
             })
+            .option('server', {
+              type: 'string',
+              describe:
+                'Submit to this rune serve (URL) and follow it there; the token comes from RUNE_TOKEN',
+            })
             .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
             .example(
               '$0 run restart-docker -n web1,web2 --yes',
@@ -356,6 +361,63 @@ export async function buildCli(
               'One run as JSON',
             ),
         run(async () => (await import('./commands/audit.js')).auditListCommand),
+      )
+      .command(
+        'serve',
+        'Run the RUNE service: REST API, run store, live events, API tokens (docs/server.md)',
+        (y) =>
+          y
+            .option('listen', {
+              type: 'string',
+              describe: 'host:port to listen on (default [server] listen, 127.0.0.1:8421)',
+            })
+            .example('$0 serve', 'Serve on 127.0.0.1:8421 with the [server] settings')
+            .example('$0 serve --listen 127.0.0.1:9000', 'Another port'),
+        run(async () => (await import('./commands/serve.js')).serveCommand),
+      )
+      .command('token', 'Manage the API tokens of `rune serve`', (y) =>
+        y
+          .command(
+            'create',
+            'Create a token and print it once (only its hash is stored)',
+            (c) =>
+              c
+                .option('name', {
+                  type: 'string',
+                  demandOption: true,
+                  describe: 'Who uses it: the principal token:<name> in runs and audit records',
+                })
+                .option('role', {
+                  choices: ['viewer', 'operator', 'admin'],
+                  demandOption: true,
+                  describe: 'viewer reads; operator also runs and cancels; admin everything',
+                })
+                .option('expires', {
+                  type: 'string',
+                  describe: 'Lifetime: 12h, 30d, 90d (default) or never',
+                })
+                .example(
+                  '$0 token create --name grafana --role operator --expires 90d',
+                  'A token for a dashboard',
+                ),
+            run(async () => (await import('./commands/token.js')).tokenCreateCommand),
+          )
+          .command(
+            'list',
+            'List tokens (never their secrets): name, role, state, expiry, last use',
+            (c) => c.example('$0 token list -o json', 'As JSON'),
+            run(async () => (await import('./commands/token.js')).tokenListCommand),
+          )
+          .command(
+            'revoke <name>',
+            'Revoke a token: refused from the next request on',
+            (c) =>
+              c
+                .positional('name', { type: 'string', demandOption: true })
+                .example('$0 token revoke grafana', 'Revoke the token named grafana'),
+            run(async () => (await import('./commands/token.js')).tokenRevokeCommand),
+          )
+          .demandCommand(1, 'name a subcommand: create, list or revoke'),
       )
       .completion(
         'completion',

@@ -42,6 +42,7 @@ const PACKAGES = [
   'packages/transport-ssh',
   'packages/transport-ssm',
   'packages/ssm-endpoint',
+  'packages/server',
   'apps/cli',
   'apps/plugin-test-kit',
 ] as const;
@@ -301,6 +302,25 @@ describe('the installed commands, run from the prefix', () => {
     const result = await installed('rune', ['run', 'noop', '--node', 'localhost']);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toMatch(/success\s+localhost/);
+  });
+
+  it('rune token create works from the installed @rune/server (WebAssembly SQLite from npm)', async () => {
+    const result = await installed('rune', [
+      'token',
+      'create',
+      '--name',
+      'install-check',
+      '--role',
+      'viewer',
+      '--expires',
+      '1h',
+    ]);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^rune_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    const list = await installed('rune', ['token', 'list', '-o', 'json']);
+    expect(list.code, show(list)).toBe(0);
+    expect(list.stdout).toContain('install-check');
+    expect(list.stdout).not.toContain(result.stdout.trim());
   });
 
   it('rune run over SSH against a real sshd succeeds', async () => {

@@ -137,6 +137,12 @@ export interface RuneRunOptions {
   traceId?: string;
   /** {@link Rune.run} only: called with the plan before anything runs (not for dry runs). */
   onPlan?: (plan: ExecutionPlan) => void;
+  /**
+   * The run id to use (a lowercase UUID; default: a fresh one). A service that accepts a run
+   * before it starts (a queue) names it at acceptance and passes the same id here, so the
+   * stored run, its events and its audit records share one id.
+   */
+  runId?: string;
 }
 
 /** What became of a run's audit records. */
@@ -329,6 +335,8 @@ export async function recordUnconfiguredRefusal(
     // The configuration is broken; the refusal is still reported to the caller.
   }
 }
+
+const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The members every run event starts with. */
 interface RunEventHeader<T extends RunEventType> {
@@ -549,7 +557,12 @@ export function createRune(options: RuneOptions = {}): Rune {
 
     async startPlan(plan, runOptions = {}) {
       // The run id is a UUID because run events and the run-result document require one.
-      const runId = randomUUID();
+      if (runOptions.runId !== undefined && !RUN_ID_PATTERN.test(runOptions.runId)) {
+        throw new RuneError('INVALID_ARGUMENT', 'runId must be a lowercase UUID', {
+          source: { component: 'rune-core', action: plan.action },
+        });
+      }
+      const runId = runOptions.runId ?? randomUUID();
       const params = redactParameters(plan.parameters, plan.sensitive_parameters);
       const fleetPolicy = fleetPolicyRecord({
         ...runOptions.policy,

@@ -122,6 +122,18 @@ describe('rune.start(): the run handle', () => {
     expect(audit.every((record) => record.run_id === handle.id)).toBe(true);
   });
 
+  it('uses the run id the caller chose for events and audit records, and refuses a malformed one', async () => {
+    const runId = '0190a8e5-7c4b-4d2e-9f1a-3b5c7d9e1f20';
+    const handle = await rune.start(probe(['ok01']), { runId });
+    expect(handle.id).toBe(runId);
+    const events = checkStream(await collect(handle.events));
+    expect(events.every((event) => event.run_id === runId)).toBe(true);
+    expect((await handle.result).audit.run_id).toBe(runId);
+    expect(auditRecords(handle.traceId).every((record) => record.run_id === runId)).toBe(true);
+    const refused = await refusal(() => rune.start(probe(['ok01']), { runId: 'RUN-1' }));
+    expect(refused.code).toBe('INVALID_ARGUMENT');
+  });
+
   it('gives a late consumer and several concurrent consumers every event', async () => {
     const handle = await rune.start(probe(['ok01', 'ok02']));
     const [first, second] = await Promise.all([collect(handle.events), collect(handle.events)]);

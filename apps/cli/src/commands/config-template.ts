@@ -93,4 +93,28 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # remote_cache_dir = "/var/lib/rune/plugins"
 # Node name -> instance id, so --node web01 --use-ssm reaches i-...
 # instances = { web01 = "i-0123456789abcdef0" }
+
+[server]
+# \`rune serve\` (docs/server.md). Loopback by default; any other address needs TLS (the two
+# tls_* files) or behind_tls_proxy = true with the proxy's address in trusted_proxies.
+# listen = "127.0.0.1:8421"
+# store = "~/.local/state/rune/server.sqlite"
+# Runs waiting to start (a full queue answers 503 QUEUE_FULL), and runs executing at once.
+# queue_size = 1000
+# concurrency = 8
+# Runs older than this are pruned from the store.
+# retention = "90d"
+# On SIGTERM: how long running runs may finish before they are cancelled.
+# shutdown_grace = "30s"
+# Runs still queued at start-up: "start" them, or mark them "interrupt"(ed).
+# on_restart = "start"
+# tls_cert_file = "/etc/rune/tls/cert.pem"
+# tls_key_file = "/etc/rune/tls/key.pem"
+# behind_tls_proxy = false
+# trusted_proxies = ["127.0.0.1"]
+# Browser origins allowed to call the API (none: CORS off).
+# cors_origins = ["https://grafana.example.net"]
+# Requests per minute per token, and the largest request body.
+# rate_limit = 600
+# body_limit_bytes = 1048576
 `;

@@ -48,6 +48,8 @@ export interface RunArgs {
   maxFailures?: string | number;
   /** Overall deadline: ms or 30s, 5m, 1h. */
   deadline?: string | number;
+  /** Submit to this `rune serve` instead of running here (`--server URL`, token in RUNE_TOKEN). */
+  server?: string;
 }
 
 /** The request the flags describe, values as typed (core parses and validates them). */
@@ -88,6 +90,10 @@ function toRuneError(error: unknown, traceId: string): RuneError {
 
 /** Runs `rune run`; returns the process exit code. */
 export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
+  if (args.server !== undefined) {
+    const { runRemoteCommand } = await import('./run-remote.js');
+    return runRemoteCommand({ ...args, server: args.server }, io);
+  }
   const traceId = newTraceId();
   const request = planRequestFromArgs(args);
   const view = createRunOutput(io, {

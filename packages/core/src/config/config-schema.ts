@@ -83,6 +83,9 @@ export const AuditSectionSchema = closed({
   ),
 });
 
+/** `[server]` as written in a file. */
+export type ServerSection = Static<typeof ServerSectionSchema>;
+
 /** The sections core owns, in display order. */
 export const CORE_CONFIG_SECTIONS = [
   'core',
@@ -90,10 +93,69 @@ export const CORE_CONFIG_SECTIONS = [
   'plugins',
   'remote_plugins',
   'audit',
+  'server',
 ] as const;
 
 /** One section core owns. */
 export type CoreConfigSectionName = (typeof CORE_CONFIG_SECTIONS)[number];
+
+/**
+ * `[server]`: `rune serve` (@rune/server). Durations are written like `--timeout` (`30s`, `90d`).
+ * The keys are declared here so that one config file validates as a whole; @rune/server reads
+ * and checks them (listener, TLS and proxy rules) when it starts.
+ */
+export const ServerSectionSchema = closed({
+  listen: opt(
+    Type.String({
+      minLength: 1,
+      maxLength: 300,
+      description: 'host:port to listen on (default 127.0.0.1:8421; [::1]:8421 for IPv6).',
+    }),
+  ),
+  store: opt(path('The run store: an SQLite file (default $XDG_STATE_HOME/rune/server.sqlite).')),
+  queue_size: opt(
+    Type.Integer({ minimum: 1, maximum: 100_000, description: 'Runs that may wait in the queue.' }),
+  ),
+  concurrency: opt(
+    Type.Integer({ minimum: 1, maximum: 1_000, description: 'Runs executing at once.' }),
+  ),
+  retention: opt(Type.String({ minLength: 1, description: 'Prune runs older than this (90d).' })),
+  shutdown_grace: opt(
+    Type.String({
+      minLength: 1,
+      description: 'On SIGTERM, how long running runs may finish before they are cancelled.',
+    }),
+  ),
+  on_restart: opt(
+    Type.Union([Type.Literal('start'), Type.Literal('interrupt')], {
+      description: 'What becomes of runs still queued when the server (re)starts.',
+    }),
+  ),
+  tls_cert_file: opt(path('PEM certificate chain; with tls_key_file the server speaks HTTPS.')),
+  tls_key_file: opt(path('PEM private key of tls_cert_file.')),
+  behind_tls_proxy: opt(
+    Type.Boolean({
+      description:
+        'Allow a non-loopback listener without TLS because a TLS proxy is in front (trusted_proxies).',
+    }),
+  ),
+  trusted_proxies: opt(
+    Type.Array(Type.String({ minLength: 1 }), {
+      description: 'Addresses/CIDRs whose X-Forwarded-* headers are believed.',
+    }),
+  ),
+  cors_origins: opt(
+    Type.Array(Type.String({ minLength: 1 }), {
+      description: 'Browser origins allowed by CORS (default none: CORS off).',
+    }),
+  ),
+  rate_limit: opt(
+    Type.Integer({ minimum: 1, description: 'Requests per minute per token (429 beyond).' }),
+  ),
+  body_limit_bytes: opt(
+    Type.Integer({ minimum: 1024, maximum: 16_777_216, description: 'Largest request body.' }),
+  ),
+});
 
 /** The schemas of the sections core owns. */
 export const CORE_SECTION_SCHEMAS = {
@@ -102,6 +164,7 @@ export const CORE_SECTION_SCHEMAS = {
   plugins: PluginsSectionSchema,
   remote_plugins: RemotePluginsSectionSchema,
   audit: AuditSectionSchema,
+  server: ServerSectionSchema,
 } as const satisfies Record<CoreConfigSectionName, TObject>;
 
 /** What one TOML config file may contain of core's sections. Every key is optional. */
@@ -111,6 +174,7 @@ export const ConfigFileSchema = closed({
   plugins: opt(PluginsSectionSchema),
   remote_plugins: opt(RemotePluginsSectionSchema),
   audit: opt(AuditSectionSchema),
+  server: opt(ServerSectionSchema),
 });
 
 /** Core's sections of one config file (or a partial override, e.g. from flags). */
@@ -158,6 +222,8 @@ export interface ResolvedConfig {
   plugins: { plugin_dir: string };
   remote_plugins: { base_dir: string };
   audit: { key_file: string; lock_timeout_ms: number };
+  /** `[server]` as written, with the defaults of {@link CONFIG_DEFAULTS}; @rune/server checks it. */
+  server: ServerSection;
 }
 
 /**
@@ -177,6 +243,19 @@ export const CONFIG_DEFAULTS = {
   plugins: { plugin_dir: '/opt/rune/plugins' },
   remote_plugins: { base_dir: '/opt/rune/plugins' },
   audit: { lock_timeout_ms: DEFAULT_AUDIT_LOCK_TIMEOUT_MS },
+  server: {
+    listen: '127.0.0.1:8421',
+    queue_size: 1000,
+    concurrency: 8,
+    retention: '90d',
+    shutdown_grace: '30s',
+    on_restart: 'start',
+    behind_tls_proxy: false,
+    trusted_proxies: [],
+    cors_origins: [],
+    rate_limit: 600,
+    body_limit_bytes: 1_048_576,
+  },
 } as const satisfies ConfigFile;
 
 /** Keys holding control-node paths: `~` is expanded and relative paths resolve against the cwd. */
@@ -186,4 +265,7 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'core.artifact_dir',
   'audit.key_file',
   'plugins.plugin_dir',
+  'server.store',
+  'server.tls_cert_file',
+  'server.tls_key_file',
 ];

@@ -126,6 +126,30 @@ export const ERROR_CATALOG = {
     false,
     'The request (plugin plus RCS document) exceeds what the transport can carry.',
   ),
+  NOT_FOUND: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The API has no such run, node result, artifact, action or route (HTTP 404).',
+  ),
+  UNSUPPORTED_MEDIA_TYPE: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'An API request body is not application/json (HTTP 415).',
+  ),
+  REQUEST_TOO_LARGE: entry(
+    'validation',
+    X.USAGE,
+    false,
+    "An API request body exceeds the server's body limit; it was not read (HTTP 413).",
+  ),
+  IDEMPOTENCY_KEY_REUSED: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'An Idempotency-Key was already used for a request with another body (HTTP 409).',
+  ),
   UNSUPPORTED_FEATURE: entry(
     'validation',
     X.USAGE,
@@ -305,6 +329,62 @@ export const ERROR_CATALOG = {
     "A sensitive parameter would be visible in the transport's command history (e.g. SSM); use SSH or a secret reference.",
   ),
 
+  AUTH_TOKEN_MISSING: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The API request carries no bearer token (HTTP 401).',
+  ),
+  AUTH_TOKEN_INVALID: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The bearer token is malformed or unknown to this server (HTTP 401).',
+  ),
+  AUTH_TOKEN_EXPIRED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The bearer token has expired; create a new one (HTTP 401).',
+  ),
+  AUTH_TOKEN_REVOKED: entry('policy', X.POLICY, false, 'The bearer token was revoked (HTTP 401).'),
+  AUTH_TOKEN_IN_URL: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A token was sent in the URL query string, where logs and proxies keep it; send it in the Authorization header (HTTP 400).',
+  ),
+  ROLE_FORBIDDEN: entry(
+    'policy',
+    X.POLICY,
+    false,
+    "The token's role does not allow this request (HTTP 403).",
+  ),
+  NODE_BUSY: entry(
+    'policy',
+    X.POLICY,
+    true,
+    'A non-idempotent action is already running or queued on this node and the request asked not to wait (HTTP 409).',
+  ),
+  RATE_LIMITED: entry(
+    'policy',
+    X.POLICY,
+    true,
+    'Too many requests for this token; retry after the time in Retry-After (HTTP 429).',
+  ),
+  QUEUE_FULL: entry(
+    'policy',
+    X.POLICY,
+    true,
+    "The server's run queue is full; retry after the time in Retry-After (HTTP 503).",
+  ),
+  SERVER_SHUTTING_DOWN: entry(
+    'policy',
+    X.POLICY,
+    true,
+    'The server is shutting down and accepts no new runs (HTTP 503).',
+  ),
+
   // --- transport: the node could not be reached or the link failed (exit 3) ---
   DNS_LOOKUP_FAILED: entry('transport', X.TRANSPORT, true, 'The node name does not resolve.'),
   CONNECTION_REFUSED: entry(
@@ -430,6 +510,12 @@ export const ERROR_CATALOG = {
     X.CANCELLED,
     true,
     'The run was cancelled (Ctrl-C or AbortSignal); the remote process was killed.',
+  ),
+  RUN_INTERRUPTED: entry(
+    'cancelled',
+    X.CANCELLED,
+    true,
+    'What ran the run stopped (a server restart or crash) before this node ended; what ran on the node was stopped by its watchdog.',
   ),
 
   // --- internal (exit 70) ---

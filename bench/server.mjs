@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// RUNE service benchmark (never part of the test suite). See bench/README.md, "rune serve".
+//
+//   node bench/server.mjs [--seconds 30] [--noop-seconds S] [--rate 200] [--runs 10000] [--sse 100]
+//                         [--skip-noop]
+//
+// Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home,
+// then measures with autocannon, one scenario after the other:
+//   dry-run   POST /v1/runs dry runs of noop at --rate req/s for --seconds: latency p50/p99, errors
+//   noop      the same with real noop runs on localhost (the local transport): submit latency
+//   sse       --sse clients on the event stream of one run: all receive run-end, time to the last
+//   store     --runs dry runs in total: RSS of the process after them, store bytes per run
+// Every request goes to loopback only; every loop is bounded in count and time.
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createRuneServer, createToken } from '@rune/server';
+import autocannon from 'autocannon';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '30' },
+    rate: { type: 'string', default: '200' },
+    runs: { type: 'string', default: '10000' },
+    sse: { type: 'string', default: '100' },
+    'noop-seconds': { type: 'string' },
+    'skip-noop': { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(values.seconds);
+const rate = Number(values.rate);
+
+const home = mkdtempSync(join(tmpdir(), 'rune-bench-server-'));
+const env = {
+  HOME: home,
+  XDG_CONFIG_HOME: join(home, 'config'),
+  XDG_STATE_HOME: join(home, 'state'),
+  XDG_DATA_HOME: join(home, 'data'),
+  PATH: process.env.PATH,
+};
+const store = join(home, 'server.sqlite');
+const configFile = join(home, 'rune.toml');
+writeFileSync(
+  configFile,
+  `[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(store)}\nrate_limit = 1000000\nqueue_size = 100000\n`,
+);
+const server = await createRuneServer({ configFile, env, port: 0 });
+const url = await server.listen();
+const { token } = await createToken(server.store, {
+  name: 'bench',
+  role: 'operator',
+  expires: '1d',
+});
+const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+const rows = [];
+
+async function load(name, body, duration = seconds) {
+  const result = await autocannon({
+    url: `${url}/v1/runs`,
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+    connections: 20,
+    overallRate: rate,
+    duration,
+  });
+  const row = {
+    scenario: name,
+    'req/s': Math.round(result.requests.average),
+    'p50 ms': result.latency.p50,
+    'p99 ms': result.latency.p99,
+    'max ms': result.latency.max,
+    '2xx': result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+  rows.push(row);
+  console.log(row);
+}
+
+const drain = async () => {
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    const { queued, running } = server.manager.depth();
+    if (queued + running === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+};
+
+await load('dry-run', { action: 'noop', targets: ['localhost'], options: { dry_run: true } });
+if (!values['skip-noop']) {
+  await load(
+    'noop (local)',
+    { action: 'noop', targets: ['localhost'] },
+    Number(values['noop-seconds'] ?? seconds),
+  );
+  await drain();
+}
+
+// SSE: clients connect while the run holds (sleep_ms), all must see run-end.
+const submit = await fetch(`${url}/v1/runs`, {
+  method: 'POST',
+  headers,
+  body: JSON.stringify({ action: 'noop', targets: ['localhost'], params: { sleep_ms: 3000 } }),
+});
+const { id } = await submit.json();
+const clients = Number(values.sse);
+const ended = [];
+await Promise.all(
+  Array.from({ length: clients }, async () => {
+    const response = await fetch(`${url}/v1/runs/${id}/events`, { headers });
+    const text = await response.text();
+    if (text.includes('event: run-end')) ended.push(Date.now());
+  }),
+);
+const runDoc = await (await fetch(`${url}/v1/runs/${id}`, { headers })).json();
+const lastMs = Math.max(...ended) - Date.parse(runDoc.finished_at);
+console.log({
+  scenario: 'sse',
+  clients,
+  received_run_end: ended.length,
+  last_client_after_end_ms: lastMs,
+});
+
+// Store: fill up to --runs runs, then RSS and bytes per run.
+const target = Number(values.runs);
+let count = (await server.store.listRuns({}, 1_000_000)).length;
+const body = JSON.stringify({ action: 'noop', targets: ['localhost'], options: { dry_run: true } });
+while (count < target) {
+  const batch = Math.min(50, target - count);
+  await Promise.all(
+    Array.from({ length: batch }, () =>
+      fetch(`${url}/v1/runs`, { method: 'POST', headers, body }).then((r) => r.arrayBuffer()),
+    ),
+  );
+  count += batch;
+}
+globalThis.gc?.();
+const rssMb = Math.round(process.memoryUsage().rss / 1048576);
+const bytes = statSync(store).size;
+console.log({
+  scenario: 'store',
+  runs: count,
+  rss_mb: rssMb,
+  store_bytes: bytes,
+  bytes_per_run: Math.round(bytes / count),
+});
+
+await server.close();
+rmSync(home, { recursive: true, force: true });
+console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);

@@ -1,0 +1,126 @@
+/**
+ * The `[server]` section resolved into what the server needs, with the listener rules applied
+ * once: loopback by default; any other address only with TLS, or with `behind_tls_proxy = true`
+ * and the proxy's addresses in `trusted_proxies` (whose X-Forwarded-* headers are then believed,
+ * and nobody else's).
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { CONFIG_DEFAULTS, type LoadedConfig } from '@rune/core';
+import { RuneError } from '@rune/protocol';
+import { runeStateDir } from '@rune/transport';
+import { parseLongDuration } from './long-duration.js';
+
+/** What becomes of runs still queued when the server starts. */
+export type OnRestart = 'start' | 'interrupt';
+
+/** The effective server settings. */
+export interface ServerSettings {
+  host: string;
+  port: number;
+  storePath: string;
+  queueSize: number;
+  concurrency: number;
+  retentionMs: number;
+  shutdownGraceMs: number;
+  onRestart: OnRestart;
+  tls: { cert: Buffer; key: Buffer } | null;
+  behindTlsProxy: boolean;
+  trustedProxies: string[];
+  corsOrigins: string[];
+  rateLimitPerMinute: number;
+  bodyLimitBytes: number;
+}
+
+const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
+  new RuneError('INVALID_CONFIG', `[server] ${key}: ${message}`, {
+    details: { key: `server.${key}`, ...details },
+  });
+
+/** True for 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/** Splits `host:port` / `[v6]:port`. Throws INVALID_CONFIG. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s[\]]+)):([0-9]{1,5})$/.exec(listen.trim());
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (host === undefined || !Number.isInteger(port) || port > 65_535) {
+    throw invalid('listen', 'must be host:port, e.g. 127.0.0.1:8421 or [::1]:8421', {
+      value: listen.slice(0, 100),
+    });
+  }
+  return { host, port };
+}
+
+function readPem(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new RuneError('INVALID_CONFIG', `[server] ${key}: cannot read ${path}`, {
+      cause: error,
+      details: { key: `server.${key}`, path },
+    });
+  }
+}
+
+/** Resolves `[server]` of a loaded configuration. Throws INVALID_CONFIG naming the key. */
+export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
+  const section = { ...CONFIG_DEFAULTS.server, ...loaded.config.server };
+  const { host, port } = parseListen(section.listen ?? '127.0.0.1:8421');
+  const certFile = section.tls_cert_file;
+  const keyFile = section.tls_key_file;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw invalid(
+      certFile === undefined ? 'tls_cert_file' : 'tls_key_file',
+      'TLS needs both tls_cert_file and tls_key_file',
+    );
+  }
+  const tls =
+    certFile === undefined || keyFile === undefined
+      ? null
+      : { cert: readPem(certFile, 'tls_cert_file'), key: readPem(keyFile, 'tls_key_file') };
+  const behindTlsProxy = section.behind_tls_proxy === true;
+  const trustedProxies = section.trusted_proxies ?? [];
+  if (behindTlsProxy && trustedProxies.length === 0) {
+    throw invalid(
+      'trusted_proxies',
+      'behind_tls_proxy = true needs the address of the TLS proxy in trusted_proxies',
+    );
+  }
+  if (!isLoopbackHost(host) && tls === null && !behindTlsProxy) {
+    throw invalid(
+      'listen',
+      `refusing to listen on ${host} without TLS: tokens would cross the network in clear. Set tls_cert_file and tls_key_file, or behind_tls_proxy = true with the proxy in trusted_proxies`,
+      { value: host },
+    );
+  }
+  return {
+    host,
+    port,
+    storePath: section.store ?? join(runeStateDir(loaded.dirs), 'server.sqlite'),
+    queueSize: section.queue_size ?? 1000,
+    concurrency: section.concurrency ?? 8,
+    retentionMs: parseLongDuration(
+      section.retention ?? '90d',
+      'server.retention',
+      'INVALID_CONFIG',
+    ),
+    shutdownGraceMs: parseLongDuration(
+      section.shutdown_grace ?? '30s',
+      'server.shutdown_grace',
+      'INVALID_CONFIG',
+    ),
+    onRestart: section.on_restart ?? 'start',
+    tls,
+    behindTlsProxy,
+    trustedProxies,
+    corsOrigins: section.cors_origins ?? [],
+    rateLimitPerMinute: section.rate_limit ?? 600,
+    bodyLimitBytes: section.body_limit_bytes ?? 1_048_576,
+  };
+}

@@ -1,0 +1,653 @@
+/**
+ * The run manager: accepts runs, queues them, starts them under a global concurrency limit and
+ * per-node mutual exclusion, persists every event, and recovers after a crash.
+ *
+ * - **Accepting** a run plans it at once (bad input is refused before a 202), writes the run row,
+ *   its nodes and its idempotency key in one transaction, then queues it. The plan with sensitive
+ *   values in clear lives only in this process's memory; the store holds the redacted request.
+ * - **Locks**: a non-idempotent action holds each of its nodes from start to end; a run whose
+ *   nodes are held waits in the queue (others pass it), or is refused with NODE_BUSY when the
+ *   request said `if_busy: "refuse"`. Dry runs and idempotent actions take no lock.
+ * - **Bounded**: at most `queue_size` runs wait (QUEUE_FULL beyond) and `concurrency` execute.
+ * - **Recovery** at start-up: a run still `running` in the store was in flight when the previous
+ *   process died; its unfinished nodes end `RUN_INTERRUPTED` (recorded in the audit log too) and
+ *   the run `interrupted`. What it started on nodes is stopped by the transports' own watchdogs
+ *   at the run's deadline. Queued runs start again (re-planned from the stored request) unless
+ *   `on_restart = "interrupt"`, or their sensitive values were lost with the process memory.
+ * - **Shutdown** (SIGTERM): accept nothing new, let running runs finish for the grace period,
+ *   then cancel the rest (remote kill) and wait for their records.
+ */
+
+import { createHash, randomUUID } from 'node:crypto';
+import type { RunHandle } from '@rune/core';
+import { type RunEvent, RuneError, type RunNodeResult, type RunSource } from '@rune/protocol';
+import type { ServerSettings } from '../config/server-config.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { RunStore, StoredRun } from '../store/run-store.js';
+import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
+
+/** What a request says about a busy node. */
+export type IfBusy = 'queue' | 'refuse';
+
+/** Options of one submission. */
+export interface SubmitOptions {
+  idempotencyKey?: string;
+  ifBusy?: IfBusy;
+}
+
+/** The result of {@link RunManager.submit}. */
+export interface SubmitResult {
+  run: StoredRun;
+  /** false when an idempotent retry returned the run of an earlier request. */
+  created: boolean;
+}
+
+interface QueuedRun {
+  id: string;
+  planned: PlannedLaunch;
+  context: LaunchContext;
+  lockNodes: string[];
+}
+
+interface ActiveRun {
+  id: string;
+  handle?: RunHandle;
+  cancelReason?: string;
+  done: Promise<void>;
+}
+
+/** The run manager. */
+export interface RunManager {
+  submit(
+    request: LaunchRequest,
+    context: LaunchContext,
+    options?: SubmitOptions,
+  ): Promise<SubmitResult>;
+  /** Cancels a queued or running run; a no-op for an ended one. Throws NOT_FOUND. */
+  cancel(id: string, reason: string): Promise<StoredRun>;
+  /** Resolves at the run's next change (event or status), or after `ms`. */
+  waitForChange(id: string, ms: number, signal?: AbortSignal): Promise<void>;
+  /** Marks interrupted runs and queues the queued ones (call once, before serving). */
+  recover(): Promise<{ interrupted: number; requeued: number }>;
+  /** Stops accepting, drains for `graceMs`, cancels the rest. */
+  shutdown(graceMs: number): Promise<void>;
+  readonly draining: boolean;
+  /** Runs waiting and executing. */
+  depth(): { queued: number; running: number };
+  /** Prunes runs older than the retention; returns how many. */
+  prune(): Promise<number>;
+}
+
+/** Options of {@link createRunManager}. */
+export interface RunManagerOptions {
+  store: RunStore;
+  launcher: ServerLauncher;
+  settings: Pick<ServerSettings, 'queueSize' | 'concurrency' | 'onRestart' | 'retentionMs'>;
+  metrics: ServerMetrics;
+  now?: () => Date;
+  onWarning?: (message: string) => void;
+}
+
+const serverSource = { component: 'rune-server' } as const;
+
+/** sha256 of a canonical JSON body (idempotency keys compare bodies by it). */
+export function bodyHash(body: unknown): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+      );
+    }
+    return value;
+  };
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(body)))
+    .digest('hex');
+}
+
+/** The request as stored: sensitive values replaced by `[REDACTED]`. */
+function storedRequest(request: LaunchRequest, sensitive: readonly string[]): LaunchRequest {
+  if (request.params === undefined || sensitive.length === 0) return request;
+  const params: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request.params)) {
+    params[key] = sensitive.includes(key) ? '[REDACTED]' : value;
+  }
+  return { ...request, params };
+}
+
+/** The node result of a node the server lost: running -> failure, never started -> skipped. */
+function interruptedResult(
+  node: { node: string; state: string; started_at: string | null },
+  plan: PlannedLaunch['redactedPlan'],
+  traceId: string,
+  now: Date,
+  reason: string,
+): RunNodeResult {
+  const planned = plan.nodes.find((candidate) => candidate.target.name === node.node);
+  const started = node.state === 'running' && node.started_at !== null;
+  const error = new RuneError('RUN_INTERRUPTED', reason, {
+    traceId,
+    source: { component: 'rune-server', node: node.node, action: plan.action },
+  }).toJSON();
+  return {
+    node: node.node,
+    transport: planned?.transport ?? 'ssh',
+    status: started ? 'failure' : 'skipped',
+    message_id: planned?.request.message_metadata.message_id ?? randomUUID(),
+    response: null,
+    error,
+    exit_code: 130,
+    plugin_exit_code: null,
+    signal: null,
+    termination: null,
+    started_at: started ? node.started_at : null,
+    duration_ms: started ? Math.max(0, now.getTime() - Date.parse(node.started_at ?? '')) : 0,
+    stderr_tail: '',
+    stderr_truncated: false,
+    stdout_bytes: 0,
+    stdout_truncated: false,
+    metadata: { interrupted: true },
+    artifacts: [],
+  };
+}
+
+/** Creates the run manager. */
+export function createRunManager(options: RunManagerOptions): RunManager {
+  const { store, launcher, settings, metrics } = options;
+  const now = options.now ?? (() => new Date());
+  const warn = options.onWarning ?? (() => {});
+  const queue: QueuedRun[] = [];
+  const active = new Map<string, ActiveRun>();
+  /** node -> the run holding it (running) */
+  const locks = new Map<string, string>();
+  const waiters = new Map<string, Set<() => void>>();
+  let draining = false;
+
+  const updateGauges = (): void => {
+    metrics.queueDepth.set(queue.length);
+    metrics.runsInFlight.set(active.size);
+  };
+
+  const notify = (id: string): void => {
+    const set = waiters.get(id);
+    if (set === undefined) return;
+    waiters.delete(id);
+    for (const wake of set) wake();
+  };
+
+  const contextOf = (run: StoredRun): LaunchContext => ({
+    principal: run.principal,
+    source: run.source as RunSource,
+  });
+
+  /** True when a run that holds or will hold one of `nodes` exists. */
+  const busyNodes = (nodes: readonly string[]): string[] =>
+    nodes.filter(
+      (node) => locks.has(node) || queue.some((queued) => queued.lockNodes.includes(node)),
+    );
+
+  const persist = async (
+    event: RunEvent,
+    context: LaunchContext,
+    action: string,
+  ): Promise<void> => {
+    const stored: RunEvent =
+      event.type === 'run-start'
+        ? { ...event, principal: context.principal, source: context.source }
+        : event;
+    try {
+      await store.appendEvent(stored);
+    } catch (error) {
+      warn(
+        `could not store event ${event.seq} of run ${event.run_id}: ${RuneError.from(error).message}`,
+      );
+    }
+    if (event.type === 'node-end') {
+      metrics.nodeResults.inc({
+        action,
+        code: event.result.error?.code ?? 'OK',
+      });
+    }
+    notify(event.run_id);
+  };
+
+  const execute = async (item: QueuedRun): Promise<void> => {
+    const record = active.get(item.id);
+    const started = Date.now();
+    try {
+      const handle = await launcher.start(item.planned, item.context, item.id);
+      if (record !== undefined) record.handle = handle;
+      if (record?.cancelReason !== undefined) handle.cancel(record.cancelReason);
+      for await (const event of handle.events) {
+        await persist(event, item.context, item.planned.plan.action);
+      }
+      const outcome = await handle.result.catch(() => undefined);
+      if (outcome !== undefined) {
+        await store.db
+          .updateTable('runs')
+          .set({ audit_json: JSON.stringify(outcome.audit) })
+          .where('id', '=', item.id)
+          .execute()
+          .catch(() => undefined);
+        metrics.runs.inc({ action: item.planned.plan.action, status: outcome.status });
+      }
+      metrics.runDuration.observe(
+        { action: item.planned.plan.action },
+        (Date.now() - started) / 1000,
+      );
+    } catch (error) {
+      // The intent record could not be written (nothing was sent) or core refused the plan.
+      const runeError = RuneError.from(error, 'INTERNAL_ERROR', { source: serverSource });
+      await store
+        .finishWithoutEvents(item.id, {
+          status: 'failed',
+          exit_code: runeError.exitCode === 0 ? 70 : runeError.exitCode,
+          error_json: JSON.stringify(runeError.toJSON()),
+          finished_at: now().toISOString(),
+        })
+        .catch(() => undefined);
+      metrics.runs.inc({ action: item.planned.plan.action, status: 'failed' });
+    } finally {
+      for (const node of item.lockNodes) if (locks.get(node) === item.id) locks.delete(node);
+      active.delete(item.id);
+      updateGauges();
+      notify(item.id);
+      pump();
+    }
+  };
+
+  /** Starts queued runs while slots are free, skipping runs whose nodes are held. */
+  function pump(): void {
+    while (!draining && active.size < settings.concurrency) {
+      const index = queue.findIndex((item) => item.lockNodes.every((node) => !locks.has(node)));
+      if (index < 0) break;
+      const [item] = queue.splice(index, 1);
+      if (item === undefined) break;
+      for (const node of item.lockNodes) locks.set(node, item.id);
+      const record: ActiveRun = { id: item.id, done: Promise.resolve() };
+      active.set(item.id, record);
+      record.done = execute(item);
+    }
+    updateGauges();
+  }
+
+  const refuse = async (
+    code: 'NODE_BUSY' | 'QUEUE_FULL' | 'SERVER_SHUTTING_DOWN',
+    message: string,
+    planned: PlannedLaunch | undefined,
+    request: LaunchRequest,
+    context: LaunchContext,
+    details: Record<string, unknown> = {},
+  ): Promise<never> => {
+    const error = new RuneError(code, message, {
+      source: serverSource,
+      ...(planned === undefined ? {} : { traceId: planned.plan.trace_id }),
+      details,
+    });
+    await launcher
+      .recordNotStarted(
+        {
+          action: request.action,
+          nodes: planned?.plan.nodes.map((node) => node.target.name) ?? request.targets,
+          dryRun: false,
+        },
+        error,
+        context,
+      )
+      .catch(() => undefined);
+    throw error;
+  };
+
+  const enqueue = (item: QueuedRun): void => {
+    queue.push(item);
+    pump();
+  };
+
+  const manager: RunManager = {
+    get draining() {
+      return draining;
+    },
+
+    depth: () => ({ queued: queue.length, running: active.size }),
+
+    async submit(request, context, submitOptions = {}) {
+      if (draining) {
+        await refuse(
+          'SERVER_SHUTTING_DOWN',
+          'the server is shutting down and accepts no new runs',
+          undefined,
+          request,
+          context,
+        );
+      }
+      const key = submitOptions.idempotencyKey;
+      const hash = bodyHash(request);
+      const previous = async (runId: string, sha: string): Promise<SubmitResult> => {
+        if (sha !== hash) {
+          throw new RuneError(
+            'IDEMPOTENCY_KEY_REUSED',
+            'this Idempotency-Key was used for a request with another body; use a new key for a new request',
+            { source: serverSource, details: { run_id: runId } },
+          );
+        }
+        const run = await store.getRun(runId);
+        if (run === undefined) {
+          throw new RuneError('NOT_FOUND', `run ${runId} of this Idempotency-Key was pruned`, {
+            source: serverSource,
+          });
+        }
+        return { run, created: false };
+      };
+      if (key !== undefined) {
+        const existing = await store.findIdempotencyKey(context.principal, key);
+        if (existing !== undefined) return previous(existing.run_id, existing.body_sha256);
+      }
+      const traceId = launcher.newTraceId();
+      const id = randomUUID();
+      const createdAt = now().toISOString();
+      const idempotency = key === undefined ? undefined : { key, bodySha256: hash };
+
+      if (request.options?.dry_run === true) {
+        const plan = await launcher.dryRun(request, context, traceId);
+        const inserted = await store.insertRun(
+          {
+            id,
+            trace_id: traceId,
+            action: plan.action,
+            status: 'succeeded',
+            principal: context.principal,
+            source: context.source,
+            dry_run: 1,
+            created_at: createdAt,
+            started_at: null,
+            finished_at: createdAt,
+            exit_code: 0,
+            nodes: JSON.stringify(plan.nodes.map((node) => node.target.name)),
+            request_json: JSON.stringify(storedRequest(request, plan.sensitive_parameters)),
+            has_sensitive: 0,
+            plan_json: JSON.stringify(plan),
+            summary_json: null,
+            error_json: null,
+            audit_json: null,
+          },
+          [],
+          idempotency,
+        );
+        if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
+        metrics.runs.inc({ action: plan.action, status: 'dry-run' });
+        const run = await store.getRun(id);
+        if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
+        return { run, created: true };
+      }
+
+      const planned = await launcher.plan(request, context, traceId);
+      const nodes = planned.plan.nodes.map((node) => node.target.name);
+      const lockNodes = planned.idempotent ? [] : nodes;
+      const busy = busyNodes(lockNodes);
+      if (busy.length > 0 && submitOptions.ifBusy === 'refuse') {
+        await refuse(
+          'NODE_BUSY',
+          `${planned.plan.action} is not idempotent and ${busy.slice(0, 5).join(', ')}${busy.length > 5 ? ', …' : ''} already ha${busy.length === 1 ? 's' : 've'} a run of a non-idempotent action running or queued`,
+          planned,
+          request,
+          context,
+          {
+            nodes: busy.slice(0, 100),
+            run_ids: busy.slice(0, 100).map((node) => locks.get(node) ?? null),
+          },
+        );
+      }
+      if (queue.length >= settings.queueSize) {
+        metrics.queueDepth.set(queue.length);
+        await refuse(
+          'QUEUE_FULL',
+          `the run queue is full (${settings.queueSize} runs waiting); retry later`,
+          planned,
+          request,
+          context,
+          { queue_size: settings.queueSize },
+        );
+      }
+      const inserted = await store.insertRun(
+        {
+          id,
+          trace_id: traceId,
+          action: planned.plan.action,
+          status: 'queued',
+          principal: context.principal,
+          source: context.source,
+          dry_run: 0,
+          created_at: createdAt,
+          started_at: null,
+          finished_at: null,
+          exit_code: null,
+          nodes: JSON.stringify(nodes),
+          request_json: JSON.stringify(storedRequest(request, planned.plan.sensitive_parameters)),
+          has_sensitive: planned.plan.supplied_sensitive_parameters.length > 0 ? 1 : 0,
+          plan_json: JSON.stringify(planned.redactedPlan),
+          summary_json: null,
+          error_json: null,
+          audit_json: null,
+        },
+        nodes,
+        idempotency,
+      );
+      if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
+      const run = await store.getRun(id);
+      if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
+      enqueue({ id, planned, context, lockNodes });
+      return { run, created: true };
+    },
+
+    async cancel(id, reason) {
+      const run = await store.getRun(id);
+      if (run === undefined) {
+        throw new RuneError('NOT_FOUND', `no run ${id}`, { source: serverSource });
+      }
+      const index = queue.findIndex((item) => item.id === id);
+      if (index >= 0) {
+        const [item] = queue.splice(index, 1);
+        updateGauges();
+        const error = new RuneError('RUN_CANCELLED', reason, {
+          source: serverSource,
+          traceId: run.trace_id,
+        });
+        await store.finishWithoutEvents(id, {
+          status: 'cancelled',
+          exit_code: error.exitCode,
+          error_json: JSON.stringify(error.toJSON()),
+          finished_at: now().toISOString(),
+        });
+        if (item !== undefined) {
+          await launcher
+            .recordNotStarted(
+              { action: run.action, nodes: JSON.parse(run.nodes) as string[], dryRun: false },
+              error,
+              item.context,
+            )
+            .catch(() => undefined);
+        }
+        metrics.runs.inc({ action: run.action, status: 'cancelled' });
+        notify(id);
+        pump();
+      } else {
+        const record = active.get(id);
+        if (record !== undefined) {
+          record.cancelReason = reason;
+          record.handle?.cancel(reason);
+        }
+      }
+      return (await store.getRun(id)) ?? run;
+    },
+
+    waitForChange(id, ms, signal) {
+      return new Promise<void>((resolve) => {
+        let set = waiters.get(id);
+        if (set === undefined) {
+          set = new Set();
+          waiters.set(id, set);
+        }
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          waiters.get(id)?.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        timer.unref();
+        signal?.addEventListener('abort', done, { once: true });
+        set.add(done);
+      });
+    },
+
+    async recover() {
+      let interrupted = 0;
+      let requeued = 0;
+      const stamp = now();
+      for (const run of await store.runsWithStatus(['running'])) {
+        const context = contextOf(run);
+        const plan = JSON.parse(run.plan_json) as PlannedLaunch['redactedPlan'];
+        const reason =
+          'the server stopped while this run was in flight; its nodes were not followed to the end (the node watchdog stopped what was left at the run deadline)';
+        const results = (await store.getNodes(run.id))
+          .filter((node) => node.result_json === null)
+          .map((node) => interruptedResult(node, plan, run.trace_id, stamp, reason));
+        let seq = run.last_seq;
+        for (const result of results) {
+          await store.appendEvent({
+            schema_version: 'rune-run-event/v1',
+            seq: ++seq,
+            run_id: run.id,
+            trace_id: run.trace_id,
+            type: 'node-end',
+            timestamp: stamp.toISOString(),
+            result,
+          });
+        }
+        await store.appendEvent({
+          schema_version: 'rune-run-event/v1',
+          seq: ++seq,
+          run_id: run.id,
+          trace_id: run.trace_id,
+          type: 'run-end',
+          timestamp: stamp.toISOString(),
+          status: 'interrupted',
+          exit_code: 130,
+          summary: null,
+          error: new RuneError('RUN_INTERRUPTED', reason, {
+            source: serverSource,
+            traceId: run.trace_id,
+          }).toJSON(),
+        });
+        await launcher
+          .recordInterruptedNodes({ id: run.id, traceId: run.trace_id, plan }, results, context)
+          .catch((error: unknown) =>
+            warn(
+              `could not audit the interrupted nodes of run ${run.id}: ${RuneError.from(error).message}`,
+            ),
+          );
+        metrics.runs.inc({ action: run.action, status: 'interrupted' });
+        interrupted++;
+      }
+      for (const run of await store.runsWithStatus(['queued'])) {
+        const context = contextOf(run);
+        const request = JSON.parse(run.request_json) as LaunchRequest;
+        const lost =
+          run.has_sensitive === 1
+            ? 'its sensitive parameters were held only in the memory of the server that stopped; submit it again'
+            : settings.onRestart === 'interrupt'
+              ? 'the server restarted and [server] on_restart = "interrupt"'
+              : undefined;
+        let planned: PlannedLaunch | undefined;
+        let failure: RuneError | undefined;
+        if (lost === undefined) {
+          try {
+            planned = await launcher.plan(request, context, run.trace_id);
+          } catch (error) {
+            failure = RuneError.from(error, 'INTERNAL_ERROR', { source: serverSource });
+          }
+        }
+        if (planned === undefined) {
+          const error =
+            failure ??
+            new RuneError('RUN_INTERRUPTED', `the run never started: ${lost}`, {
+              source: serverSource,
+              traceId: run.trace_id,
+            });
+          const status = failure === undefined ? 'interrupted' : 'failed';
+          await store.finishWithoutEvents(run.id, {
+            status,
+            exit_code: error.exitCode,
+            error_json: JSON.stringify(error.toJSON()),
+            finished_at: stamp.toISOString(),
+          });
+          await launcher
+            .recordNotStarted(
+              { action: run.action, nodes: JSON.parse(run.nodes) as string[], dryRun: false },
+              error,
+              context,
+            )
+            .catch(() => undefined);
+          interrupted++;
+          continue;
+        }
+        const nodes = planned.plan.nodes.map((node) => node.target.name);
+        queue.push({ id: run.id, planned, context, lockNodes: planned.idempotent ? [] : nodes });
+        requeued++;
+      }
+      pump();
+      return { interrupted, requeued };
+    },
+
+    async shutdown(graceMs) {
+      draining = true;
+      const deadline = Date.now() + graceMs;
+      while (active.size > 0 && Date.now() < deadline) {
+        await Promise.race([
+          Promise.all([...active.values()].map((record) => record.done)),
+          new Promise((resolve) => setTimeout(resolve, Math.max(1, deadline - Date.now()))),
+        ]);
+      }
+      for (const record of active.values()) {
+        record.cancelReason = 'the server is shutting down';
+        record.handle?.cancel('the server is shutting down');
+      }
+      await Promise.all([...active.values()].map((record) => record.done));
+      // Queued runs stay queued in the store and start after the restart, except those whose
+      // sensitive values exist only in this process: they end interrupted now, said plainly.
+      for (const item of queue.splice(0)) {
+        if (item.planned.plan.supplied_sensitive_parameters.length === 0) continue;
+        const error = new RuneError(
+          'RUN_INTERRUPTED',
+          'the server shut down before this run started, and its sensitive parameters were held only in memory; submit it again',
+          { source: serverSource, traceId: item.planned.plan.trace_id },
+        );
+        await store
+          .finishWithoutEvents(item.id, {
+            status: 'interrupted',
+            exit_code: error.exitCode,
+            error_json: JSON.stringify(error.toJSON()),
+            finished_at: now().toISOString(),
+          })
+          .catch(() => undefined);
+        await launcher
+          .recordNotStarted(
+            { action: item.planned.plan.action, nodes: item.lockNodes, dryRun: false },
+            error,
+            item.context,
+          )
+          .catch(() => undefined);
+      }
+      updateGauges();
+    },
+
+    async prune() {
+      const before = new Date(now().getTime() - settings.retentionMs).toISOString();
+      return store.pruneFinishedBefore(before);
+    },
+  };
+  return manager;
+}

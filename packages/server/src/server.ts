@@ -1,0 +1,155 @@
+/**
+ * `createRuneServer()`: the RUNE service as a value a Node tool can embed, and what `rune serve`
+ * runs. Start-up order: settings (refusing unsafe listeners), the instance lock and the store
+ * (migrated), core through the launcher, crash recovery, then the listener. `close()` drains:
+ * no new runs, running ones finish for `shutdown_grace`, the rest are cancelled with remote kill,
+ * every record is written, then the listener, core and the store close.
+ */
+import { type LoadedConfig, loadConfig, type TransportProvider } from '@rune/core';
+import { RuneError } from '@rune/protocol';
+import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
+import { createApiApp } from './http/create-app.js';
+import type { ApiInstance } from './http/route-context.js';
+import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { createServerLauncher } from './runs/launcher.js';
+import { createRunManager, type RunManager } from './runs/run-manager.js';
+import { acquireInstanceLock } from './store/instance-lock.js';
+import { openRunStore, type RunStore } from './store/run-store.js';
+
+const HOUR_MS = 3_600_000;
+
+/** Options of {@link createRuneServer}. */
+export interface RuneServerOptions {
+  /** The loaded configuration; otherwise loaded from `configFile` and the standard files. */
+  config?: LoadedConfig;
+  configFile?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Transports besides `local` (the CLI passes ssh and ssm). */
+  transports?: Readonly<Record<string, TransportProvider>>;
+  /** Override `[server] listen`'s port (0: any free port; tests). */
+  port?: number;
+  /** One line per request, warning and internal error. */
+  log?: (line: string) => void;
+}
+
+/** A running (or ready to run) server. */
+export interface RuneServer {
+  readonly settings: ServerSettings;
+  readonly store: RunStore;
+  readonly manager: RunManager;
+  readonly metrics: ServerMetrics;
+  /** The Fastify instance (for `inject()` in tests and embedding). */
+  readonly app: ApiInstance;
+  /** What recovery found at start-up. */
+  readonly recovered: { interrupted: number; requeued: number };
+  /** Starts listening; resolves with the base URL. */
+  listen(): Promise<string>;
+  /** The base URL once listening. */
+  readonly url: string | undefined;
+  /** Graceful shutdown (see the module comment). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Creates the server: store opened and migrated, recovery done, not listening yet. */
+export async function createRuneServer(options: RuneServerOptions = {}): Promise<RuneServer> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? (() => {});
+  const loaded =
+    options.config ??
+    loadConfig({
+      env,
+      ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+    });
+  const resolved = resolveServerSettings(loaded);
+  const settings: ServerSettings =
+    options.port === undefined ? resolved : { ...resolved, port: options.port };
+  const release = acquireInstanceLock(settings.storePath);
+  let store: RunStore;
+  try {
+    store = await openRunStore(settings.storePath, {
+      onWarning: (line) => log(`warning: ${line}`),
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
+  const metrics = createServerMetrics();
+  const launcher = createServerLauncher({
+    config: loaded,
+    env,
+    ...(options.transports === undefined ? {} : { transports: options.transports }),
+    onWarning: (line) => log(`warning: ${line}`),
+  });
+  const manager = createRunManager({
+    store,
+    launcher,
+    settings,
+    metrics,
+    onWarning: (line) => log(`warning: ${line}`),
+  });
+  let recovered: { interrupted: number; requeued: number };
+  let app: ApiInstance;
+  try {
+    recovered = await manager.recover();
+    const pruned = await manager.prune();
+    if (recovered.interrupted + recovered.requeued + pruned > 0) {
+      log(
+        `recovered: ${recovered.interrupted} run(s) interrupted, ${recovered.requeued} requeued; pruned ${pruned} old run(s)`,
+      );
+    }
+    app = await createApiApp({ settings, store, manager, launcher, metrics, log });
+  } catch (error) {
+    await manager.shutdown(0).catch(() => undefined);
+    await launcher.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    release();
+    throw RuneError.from(error, 'INTERNAL_ERROR', { source: { component: 'rune-server' } });
+  }
+  const pruneTimer = setInterval(() => {
+    manager
+      .prune()
+      .catch((error: unknown) => log(`warning: pruning failed: ${RuneError.from(error).message}`));
+  }, HOUR_MS);
+  pruneTimer.unref();
+
+  let url: string | undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    settings,
+    store,
+    manager,
+    metrics,
+    app,
+    recovered,
+    get url() {
+      return url;
+    },
+    async listen() {
+      try {
+        await app.listen({ host: settings.host, port: settings.port });
+      } catch (error) {
+        throw new RuneError(
+          'INVALID_CONFIG',
+          `cannot listen on ${settings.host}:${settings.port} (${(error as Error).message})`,
+          { cause: error, details: { key: 'server.listen' } },
+        );
+      }
+      const address = app.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : settings.port;
+      const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+      url = `${settings.tls === null ? 'http' : 'https'}://${host}:${port}`;
+      return url;
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(pruneTimer);
+        await manager.shutdown(settings.shutdownGraceMs);
+        await app.close();
+        await launcher.close().catch(() => undefined);
+        await store.close().catch(() => undefined);
+        release();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATION_NAMES } from './migrations.js';
+import { type NewRun, openRunStore } from './run-store.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function storePath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rune-store-'));
+  dirs.push(dir);
+  return join(dir, 'server.sqlite');
+}
+
+const run = (id: string, overrides: Partial<NewRun> = {}): NewRun => ({
+  id,
+  trace_id: 'a'.repeat(32),
+  action: 'noop',
+  status: 'queued',
+  principal: 'token:ops',
+  source: 'api',
+  dry_run: 0,
+  created_at: '2026-12-01T10:00:00.000Z',
+  started_at: null,
+  finished_at: null,
+  exit_code: null,
+  nodes: '["web1"]',
+  request_json: '{}',
+  has_sensitive: 0,
+  plan_json: '{}',
+  summary_json: null,
+  error_json: null,
+  audit_json: null,
+  ...overrides,
+});
+
+const tables = async (path: string): Promise<string[]> => {
+  const store = await openRunStore(path);
+  const names = (await store.db.introspection.getTables()).map((table) => table.name).sort();
+  await store.close();
+  return names;
+};
+
+describe('migrations', () => {
+  it('migrate an empty store to the newest schema', async () => {
+    expect(await tables(storePath())).toEqual([
+      'api_tokens',
+      'idempotency_keys',
+      'run_events',
+      'run_nodes',
+      'runs',
+    ]);
+  });
+
+  it('migrate a store of every older version, keeping its rows', async () => {
+    for (let version = 1; version < MIGRATION_NAMES.length; version++) {
+      const path = storePath();
+      const old = await openRunStore(path, { migrateTo: version });
+      await old.insertRun(run('11111111-1111-4111-8111-111111111111'), ['web1']);
+      await old.close();
+      const store = await openRunStore(path);
+      expect((await store.getRun('11111111-1111-4111-8111-111111111111'))?.action).toBe('noop');
+      const applied = await sql<{
+        name: string;
+      }>`select name from kysely_migration order by name`.execute(store.db);
+      expect(applied.rows.map((row) => row.name)).toEqual([...MIGRATION_NAMES]);
+      await store.close();
+    }
+  });
+
+  it('refuse a store written by a newer RUNE and leave it alone', async () => {
+    const path = storePath();
+    const store = await openRunStore(path);
+    await sql`insert into kysely_migration (name, timestamp) values ('9999_future', '2030-01-01')`.execute(
+      store.db,
+    );
+    await store.close();
+    await expect(openRunStore(path)).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      details: { unknown_migrations: ['9999_future'] },
+    });
+  });
+});
+
+describe('the SQLite file', () => {
+  it('keeps committed rows across a reopen; a stale lock directory of a killed process is removed', async () => {
+    const path = storePath();
+    const store = await openRunStore(path);
+    await store.insertRun(run('22222222-2222-4222-8222-222222222222'), ['web1', 'web2']);
+    await store.close();
+    // What a process killed inside a transaction leaves behind.
+    mkdirSync(`${path}.lock`);
+    const warnings: string[] = [];
+    const again = await openRunStore(path, { onWarning: (line) => warnings.push(line) });
+    expect(warnings.join()).toMatch(/stale SQLite lock/);
+    expect(
+      (await again.getNodes('22222222-2222-4222-8222-222222222222')).map((n) => n.node),
+    ).toEqual(['web1', 'web2']);
+    expect(await again.writable()).toBe(true);
+    expect(again.sizeBytes()).toBe(statSync(path).size);
+    const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(again.db);
+    expect(journal.rows[0]?.journal_mode).toBe('delete');
+    const sync = await sql<{ synchronous: number }>`pragma synchronous`.execute(again.db);
+    expect(sync.rows[0]?.synchronous).toBe(2);
+    await again.close();
+  });
+
+  it('an idempotency key maps to one run, atomically with it', async () => {
+    const store = await openRunStore(storePath());
+    const key = { key: 'k1', bodySha256: 'b'.repeat(64) };
+    expect(await store.insertRun(run('33333333-3333-4333-8333-333333333333'), [], key)).toEqual({
+      inserted: true,
+    });
+    expect(await store.insertRun(run('44444444-4444-4444-8444-444444444444'), [], key)).toEqual({
+      inserted: false,
+      runId: '33333333-3333-4333-8333-333333333333',
+      bodySha256: 'b'.repeat(64),
+    });
+    expect(await store.getRun('44444444-4444-4444-8444-444444444444')).toBeUndefined();
+    await store.close();
+  });
+
+  it('prunes finished runs older than the cut-off with their nodes, events and keys', async () => {
+    const store = await openRunStore(storePath());
+    await store.insertRun(
+      run('55555555-5555-4555-8555-555555555555', {
+        status: 'succeeded',
+        finished_at: '2020-01-01T00:00:00.000Z',
+      }),
+      ['web1'],
+      { key: 'old', bodySha256: 'c'.repeat(64) },
+    );
+    await store.insertRun(run('66666666-6666-4666-8666-666666666666'), ['web1']);
+    expect(await store.pruneFinishedBefore('2025-01-01T00:00:00.000Z')).toBe(1);
+    expect(await store.getRun('55555555-5555-4555-8555-555555555555')).toBeUndefined();
+    expect(await store.findIdempotencyKey('token:ops', 'old')).toBeUndefined();
+    expect(await store.getRun('66666666-6666-4666-8666-666666666666')).toBeDefined();
+    await store.close();
+  });
+});

@@ -1,0 +1,397 @@
+/**
+ * The run store: one typed query layer (Kysely) over the tables of `schema.ts`. Nothing here is
+ * SQLite-specific — the engine is chosen in `sqlite-dialect.ts` — so a PostgreSQL store is a
+ * second dialect, not a second set of queries.
+ *
+ * Every write that must agree with another is one transaction: a run with its nodes and its
+ * idempotency key; an event with the node state and run status it implies.
+ */
+import type { RunEvent, RunNodeResult } from '@rune/protocol';
+import { RuneError } from '@rune/protocol';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import { migrateStore } from './migrations.js';
+import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
+import { openSqliteDatabase, sqliteFileBytes } from './sqlite-dialect.js';
+
+/** A run row as read. */
+export type StoredRun = Selectable<RunsTable>;
+/** A node row as read. */
+export type StoredNode = Selectable<RunNodesTable>;
+/** A token row as read. */
+export type StoredToken = Selectable<ApiTokensTable>;
+
+/** A run to insert (position and last_seq are assigned by the store). */
+export type NewRun = Omit<RunsTable, 'position' | 'last_seq'>;
+
+/** Filters of {@link RunStore.listRuns}; all optional, combined with AND. */
+export interface RunFilter {
+  action?: string;
+  node?: string;
+  status?: string;
+  principal?: string;
+  source?: string;
+  /** created_at >= since (ISO). */
+  since?: string;
+  /** created_at < until (ISO). */
+  until?: string;
+}
+
+/** A position in a listing: runs strictly before it (newest first). */
+export interface RunCursor {
+  position: number;
+}
+
+/** The run store. */
+export interface RunStore {
+  /** The Kysely instance (for tests and the next dialect). */
+  readonly db: Kysely<StoreDatabase>;
+  /**
+   * Inserts a run, its planned nodes (state pending) and, when given, its idempotency key, in one
+   * transaction. When the key exists already, nothing is written and the existing entry returned.
+   */
+  insertRun(
+    run: NewRun,
+    nodes: readonly string[],
+    idempotency?: { key: string; bodySha256: string },
+  ): Promise<{ inserted: true } | { inserted: false; runId: string; bodySha256: string }>;
+  /** The idempotency entry of `principal` + `key`. */
+  findIdempotencyKey(
+    principal: string,
+    key: string,
+  ): Promise<{ run_id: string; body_sha256: string } | undefined>;
+  getRun(id: string): Promise<StoredRun | undefined>;
+  getNodes(runId: string): Promise<StoredNode[]>;
+  getNode(runId: string, node: string): Promise<StoredNode | undefined>;
+  /** Newest first, `limit` rows after `cursor`. */
+  listRuns(filter: RunFilter, limit: number, cursor?: RunCursor): Promise<StoredRun[]>;
+  /** Runs in one of `statuses`, oldest first (recovery, queue reload). */
+  runsWithStatus(statuses: readonly string[]): Promise<StoredRun[]>;
+  /**
+   * Appends one run event and applies what it implies (run-start: running; node-start: the node
+   * runs; node-end: its result; run-end: the final status, summary and error), in one transaction.
+   * Extra run columns (audit report) may be set with it.
+   */
+  appendEvent(event: RunEvent, extra?: Partial<Pick<RunsTable, 'audit_json'>>): Promise<void>;
+  /** Events of a run with seq > `afterSeq`, in order. */
+  listEvents(runId: string, afterSeq: number, limit?: number): Promise<RunEvent[]>;
+  /** Sets a run's final state without events (a queued run cancelled or interrupted). */
+  finishWithoutEvents(
+    runId: string,
+    fields: Pick<RunsTable, 'status' | 'exit_code' | 'error_json' | 'finished_at'>,
+  ): Promise<void>;
+  /** Deletes runs finished before `before` (ISO); returns how many. */
+  pruneFinishedBefore(before: string): Promise<number>;
+  insertToken(token: ApiTokensTable): Promise<void>;
+  getToken(id: string): Promise<StoredToken | undefined>;
+  getTokenByName(name: string): Promise<StoredToken | undefined>;
+  listTokens(): Promise<StoredToken[]>;
+  /** Marks a token revoked; false when no unrevoked token has that name. */
+  revokeToken(name: string, at: string): Promise<boolean>;
+  touchToken(id: string, at: string): Promise<void>;
+  /** Bytes the store occupies on disk. */
+  sizeBytes(): number;
+  /** True when a write transaction succeeds (readiness). */
+  writable(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link openRunStore}. */
+export interface OpenRunStoreOptions {
+  /** Apply only the first `migrateTo` migrations (tests of older versions). */
+  migrateTo?: number;
+  onWarning?: (message: string) => void;
+}
+
+const parse = <T>(text: string): T => JSON.parse(text) as T;
+
+/** Opens the store at `path` (an SQLite file) and migrates it. */
+export async function openRunStore(
+  path: string,
+  options: OpenRunStoreOptions = {},
+): Promise<RunStore> {
+  const db = openSqliteDatabase<StoreDatabase>(path, {
+    ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+  });
+  try {
+    await migrateStore(db as unknown as Kysely<unknown>, options.migrateTo);
+  } catch (error) {
+    await db.destroy();
+    throw RuneError.from(error, 'INVALID_CONFIG');
+  }
+  return createRunStore(db, () => sqliteFileBytes(path));
+}
+
+function nodeResultColumns(result: RunNodeResult): Partial<RunNodesTable> {
+  return {
+    state: result.status,
+    error_code: result.error?.code ?? null,
+    stdout_truncated: result.stdout_truncated ? 1 : 0,
+    stderr_truncated: result.stderr_truncated ? 1 : 0,
+    stderr_tail: result.stderr_tail,
+    result_json: JSON.stringify(result),
+    started_at: result.started_at,
+  };
+}
+
+async function applyEvent(
+  trx: Transaction<StoreDatabase>,
+  event: RunEvent,
+  extra: Partial<Pick<RunsTable, 'audit_json'>>,
+): Promise<void> {
+  await trx
+    .insertInto('run_events')
+    .values({
+      run_id: event.run_id,
+      seq: event.seq,
+      type: event.type,
+      event_json: JSON.stringify(event),
+    })
+    .execute();
+  const run: Partial<RunsTable> = { last_seq: event.seq, ...extra };
+  switch (event.type) {
+    case 'run-start':
+      run.status = 'running';
+      run.started_at = event.timestamp;
+      break;
+    case 'node-start':
+      await trx
+        .updateTable('run_nodes')
+        .set({ state: 'running', started_at: event.timestamp })
+        .where('run_id', '=', event.run_id)
+        .where('node', '=', event.node)
+        .execute();
+      break;
+    case 'node-end':
+      await trx
+        .updateTable('run_nodes')
+        .set(nodeResultColumns(event.result))
+        .where('run_id', '=', event.run_id)
+        .where('node', '=', event.result.node)
+        .execute();
+      break;
+    case 'run-end':
+      run.status = event.status;
+      run.exit_code = event.exit_code;
+      run.finished_at = event.timestamp;
+      run.summary_json = event.summary === null ? null : JSON.stringify(event.summary);
+      run.error_json = event.error === null ? null : JSON.stringify(event.error);
+      break;
+  }
+  await trx.updateTable('runs').set(run).where('id', '=', event.run_id).execute();
+}
+
+/** The store over an opened Kysely instance (any dialect). */
+export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => number): RunStore {
+  return {
+    db,
+
+    async insertRun(run, nodes, idempotency) {
+      return db.transaction().execute(async (trx) => {
+        if (idempotency !== undefined) {
+          const existing = await trx
+            .selectFrom('idempotency_keys')
+            .select(['run_id', 'body_sha256'])
+            .where('principal', '=', run.principal)
+            .where('key', '=', idempotency.key)
+            .executeTakeFirst();
+          if (existing !== undefined) {
+            return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
+          }
+        }
+        const last = await trx
+          .selectFrom('runs')
+          .select((eb) => eb.fn.max('position').as('max'))
+          .executeTakeFirst();
+        const position = Number(last?.max ?? 0) + 1;
+        await trx
+          .insertInto('runs')
+          .values({ ...run, position, last_seq: 0 })
+          .execute();
+        if (nodes.length > 0) {
+          await trx
+            .insertInto('run_nodes')
+            .values(
+              nodes.map((node, index) => ({
+                run_id: run.id,
+                node,
+                position: index,
+                state: 'pending',
+                started_at: null,
+                error_code: null,
+                stdout_truncated: 0,
+                stderr_truncated: 0,
+                stderr_tail: '',
+                result_json: null,
+              })),
+            )
+            .execute();
+        }
+        if (idempotency !== undefined) {
+          await trx
+            .insertInto('idempotency_keys')
+            .values({
+              principal: run.principal,
+              key: idempotency.key,
+              body_sha256: idempotency.bodySha256,
+              run_id: run.id,
+              created_at: run.created_at,
+            })
+            .execute();
+        }
+        return { inserted: true as const };
+      });
+    },
+
+    findIdempotencyKey: (principal, key) =>
+      db
+        .selectFrom('idempotency_keys')
+        .select(['run_id', 'body_sha256'])
+        .where('principal', '=', principal)
+        .where('key', '=', key)
+        .executeTakeFirst(),
+
+    getRun: (id) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst(),
+
+    getNodes: (runId) =>
+      db
+        .selectFrom('run_nodes')
+        .selectAll()
+        .where('run_id', '=', runId)
+        .orderBy('position')
+        .execute(),
+
+    getNode: (runId, node) =>
+      db
+        .selectFrom('run_nodes')
+        .selectAll()
+        .where('run_id', '=', runId)
+        .where('node', '=', node)
+        .executeTakeFirst(),
+
+    async listRuns(filter, limit, cursor) {
+      let query = db.selectFrom('runs').selectAll();
+      if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+      if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+      if (filter.principal !== undefined) query = query.where('principal', '=', filter.principal);
+      if (filter.source !== undefined) query = query.where('source', '=', filter.source);
+      if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
+      if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
+      if (filter.node !== undefined) {
+        const node = filter.node;
+        query = query.where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('run_nodes')
+              .select('run_nodes.node')
+              .whereRef('run_nodes.run_id', '=', 'runs.id')
+              .where('run_nodes.node', '=', node),
+          ),
+        );
+      }
+      if (cursor !== undefined) query = query.where('position', '<', cursor.position);
+      return query.orderBy('position', 'desc').limit(limit).execute();
+    },
+
+    runsWithStatus: (statuses) =>
+      db
+        .selectFrom('runs')
+        .selectAll()
+        .where('status', 'in', [...statuses])
+        .orderBy('position')
+        .execute(),
+
+    async appendEvent(event, extra = {}) {
+      await db.transaction().execute((trx) => applyEvent(trx, event, extra));
+    },
+
+    async listEvents(runId, afterSeq, limit = 10_000) {
+      const rows = await db
+        .selectFrom('run_events')
+        .select('event_json')
+        .where('run_id', '=', runId)
+        .where('seq', '>', afterSeq)
+        .orderBy('seq')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => parse<RunEvent>(row.event_json));
+    },
+
+    async finishWithoutEvents(runId, fields) {
+      await db.updateTable('runs').set(fields).where('id', '=', runId).execute();
+    },
+
+    async pruneFinishedBefore(before) {
+      return db.transaction().execute(async (trx) => {
+        const old = trx
+          .selectFrom('runs')
+          .select('id')
+          .where('finished_at', 'is not', null)
+          .where('finished_at', '<', before);
+        await trx.deleteFrom('idempotency_keys').where('run_id', 'in', old).execute();
+        await trx.deleteFrom('run_events').where('run_id', 'in', old).execute();
+        await trx.deleteFrom('run_nodes').where('run_id', 'in', old).execute();
+        const result = await trx
+          .deleteFrom('runs')
+          .where('finished_at', 'is not', null)
+          .where('finished_at', '<', before)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
+    },
+
+    async insertToken(token) {
+      try {
+        await db.insertInto('api_tokens').values(token).execute();
+      } catch (error) {
+        const existing = await db
+          .selectFrom('api_tokens')
+          .select('id')
+          .where('name', '=', token.name)
+          .executeTakeFirst();
+        if (existing !== undefined) {
+          throw new RuneError('INVALID_ARGUMENT', `a token named ${token.name} exists already`, {
+            details: { name: token.name },
+          });
+        }
+        throw RuneError.from(error, 'INTERNAL_ERROR');
+      }
+    },
+
+    getToken: (id) =>
+      db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst(),
+
+    getTokenByName: (name) =>
+      db.selectFrom('api_tokens').selectAll().where('name', '=', name).executeTakeFirst(),
+
+    listTokens: () => db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute(),
+
+    async revokeToken(name, at) {
+      const result = await db
+        .updateTable('api_tokens')
+        .set({ revoked_at: at })
+        .where('name', '=', name)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    async touchToken(id, at) {
+      await db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+    },
+
+    sizeBytes,
+
+    async writable() {
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx.updateTable('runs').set({ status: 'probe' }).where('id', '=', '').execute();
+        });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    close: () => db.destroy(),
+  };
+}

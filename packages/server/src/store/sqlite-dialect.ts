@@ -1,0 +1,129 @@
+/**
+ * The embedded store's SQLite engine: `node-sqlite3-wasm` (SQLite compiled to WebAssembly, with a
+ * VFS over Node's `fs`) behind Kysely's own `SqliteDialect`. Why this driver: it installs from the
+ * npm registry alone on any Node >= 20 — better-sqlite3 downloads a prebuilt binary from GitHub or
+ * compiles for minutes, `node:sqlite` needs Node 22 — and it writes a real file with real fsyncs.
+ *
+ * Everything SQLite-specific of the store lives in this module, so a PostgreSQL dialect drops in
+ * beside it (issue 17) and the query layer stays one.
+ *
+ * Facts this adapter relies on (checked against node-sqlite3-wasm 0.8.60, SQLite 3.53):
+ * - The VFS implements xSync with `fsyncSync` and syncs the directory when the rollback journal
+ *   is deleted; it has no shared memory, so WAL is unavailable and the database stays in
+ *   rollback-journal mode (`journal_mode=DELETE`, `synchronous=FULL`): a commit is durable when
+ *   it returns, and a process killed at any point leaves the last committed state.
+ * - Its file lock is a directory `<db>.lock` made with `mkdir` and removed on unlock. A process
+ *   killed inside a transaction leaves that directory behind and every later open would answer
+ *   SQLITE_BUSY forever, so {@link openSqliteDatabase} removes a lock that outlives a short wait
+ *   (no transaction of RUNE holds it for more than milliseconds).
+ * - Statements are not garbage-collected: each query here prepares, runs and finalizes at once.
+ */
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { RuneError } from '@rune/protocol';
+import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+
+// A CommonJS module whose exports Node's ESM loader cannot name; its types are ambient.
+const sqlite = createRequire(import.meta.url)(
+  'node-sqlite3-wasm',
+) as typeof import('node-sqlite3-wasm');
+
+/** How long an existing `<db>.lock` may be held by someone else before it is judged stale. */
+export const STALE_LOCK_WAIT_MS = 2_000;
+
+type BindValue = number | bigint | string | Uint8Array | null | boolean;
+
+/** Kysely asks a statement whether it returns rows; these statements do. */
+const READER = /^\s*(select|with|pragma|values|explain)\b|\breturning\b/i;
+
+function toBindValues(parameters: ReadonlyArray<unknown>): BindValue[] {
+  return parameters.map((value) => {
+    if (value === undefined) return null;
+    if (
+      value === null ||
+      typeof value === 'number' ||
+      typeof value === 'bigint' ||
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      value instanceof Uint8Array
+    ) {
+      return value;
+    }
+    throw new RuneError('INTERNAL_ERROR', `cannot bind a ${typeof value} to an SQLite parameter`);
+  });
+}
+
+function adapt(db: InstanceType<typeof sqlite.Database>): SqliteDatabase {
+  return {
+    close: () => db.close(),
+    prepare(sql: string): SqliteStatement {
+      return {
+        reader: READER.test(sql),
+        all: (parameters) => db.all(sql, toBindValues(parameters)),
+        run: (parameters) => db.run(sql, toBindValues(parameters)),
+        *iterate(parameters) {
+          yield* db.all(sql, toBindValues(parameters));
+        },
+      };
+    },
+  };
+}
+
+/** Waits (synchronously, briefly) for a lock directory to go; removes it when it stays. */
+function clearStaleLock(path: string, waitMs: number): boolean {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + waitMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (existsSync(lock)) {
+    if (Date.now() >= deadline) {
+      rmSync(lock, { recursive: true, force: true });
+      return true;
+    }
+    Atomics.wait(pause, 0, 0, 50);
+  }
+  return false;
+}
+
+/** Options of {@link openSqliteDatabase}. */
+export interface OpenSqliteOptions {
+  /** Wait this long for a held lock before removing it as stale (default {@link STALE_LOCK_WAIT_MS}). */
+  staleLockWaitMs?: number;
+  /** Receives a line when a stale lock was removed. */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Opens (creating) the SQLite file at `path` with durable settings and returns a Kysely instance
+ * for the store's tables. Throws INVALID_CONFIG when the file cannot be opened.
+ */
+export function openSqliteDatabase<DB>(path: string, options: OpenSqliteOptions = {}): Kysely<DB> {
+  let db: InstanceType<typeof sqlite.Database>;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (clearStaleLock(path, options.staleLockWaitMs ?? STALE_LOCK_WAIT_MS)) {
+      options.onWarning?.(`removed the stale SQLite lock ${path}.lock left by a killed process`);
+    }
+    db = new sqlite.Database(path);
+    // Durable commits in rollback-journal mode (WAL needs shared memory the VFS lacks).
+    db.exec('PRAGMA journal_mode = DELETE');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA foreign_keys = ON');
+    db.exec('PRAGMA busy_timeout = 5000');
+  } catch (error) {
+    throw new RuneError('INVALID_CONFIG', `cannot open the run store ${path}`, {
+      cause: error,
+      details: { path, key: 'server.store' },
+    });
+  }
+  return new Kysely<DB>({ dialect: new SqliteDialect({ database: adapt(db) }) });
+}
+
+/** Size in bytes of the store file (0 when absent), for metrics and the size-per-run figure. */
+export function sqliteFileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
