@@ -885,6 +885,7 @@ _bpcs_category() {
     INVALID_CONFIG) REPLY=validation ;;
     INVALID_INVENTORY) REPLY=validation ;;
     INVALID_MANIFEST) REPLY=validation ;;
+    PLUGIN_INCLUDE_FAILED) REPLY=validation ;;
     PLUGIN_DIR_UNREADABLE) REPLY=validation ;;
     PAYLOAD_TOO_LARGE) REPLY=validation ;;
     UNSUPPORTED_FEATURE) REPLY=validation ;;

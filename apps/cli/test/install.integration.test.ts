@@ -230,9 +230,8 @@ describe('the packed tarballs', () => {
       // A new built-in plugin must be listed in packages/core/package.json publishConfig.executableFiles.
       expect(core.modes.get(`dist/builtin-plugins/${name}.sh`), name).toBe(0o755);
     }
-    const kit = tarballs.find(({ dir }) => dir === 'apps/plugin-test-kit')!;
     for (const lib of readdirSync(join(repoRoot, 'plugins', 'lib'))) {
-      expect(kit.entries).toContain(`dist/bash-lib/${lib}`);
+      expect(core.entries).toContain(`dist/bash-lib/${lib}`);
     }
   });
 });
@@ -383,7 +382,7 @@ describe('the installed commands, run from the prefix', () => {
 
   it('rune-plugin-test passes a plugin written as docs/writing-plugins.md shows, outside the repository', async () => {
     // Only the plugin and its manifest: no ../lib/bpcs.sh, no build.mjs; the kit inlines the
-    // library it ships.
+    // library RUNE ships (in @rune/core), as the registry does.
     const pluginDir = join(root, 'my-plugins');
     mkdirSync(pluginDir);
     const guide = readFileSync(join(repoRoot, 'docs', 'writing-plugins.md'), 'utf8');
@@ -401,9 +400,7 @@ describe('the installed commands, run from the prefix', () => {
       .update(readFileSync(join(repoRoot, 'plugins', 'lib', 'bpcs.sh')))
       .digest('hex');
     const shipped = createHash('sha256')
-      .update(
-        readFileSync(join(prefix, 'lib/node_modules/@rune/plugin-test-kit/dist/bash-lib/bpcs.sh')),
-      )
+      .update(readFileSync(join(prefix, 'lib/node_modules/@rune/core/dist/bash-lib/bpcs.sh')))
       .digest('hex');
     expect(shipped).toBe(sha);
   });

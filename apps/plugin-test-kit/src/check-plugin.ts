@@ -542,6 +542,7 @@ export async function checkPlugin(
     file: plugin.file,
     manifest: kind,
     assembled: plugin.assembled,
+    ...(plugin.sha256 === undefined ? {} : { sha256: plugin.sha256 }),
     passed: checks.every((check) => check.status !== 'fail'),
     checks,
     durationMs: performance.now() - started,
@@ -567,6 +568,19 @@ export async function checkPlugin(
       durationMs: 0,
     });
     return report('missing-entrypoint');
+  }
+  if (plugin.assemblyError !== undefined) {
+    checks.push({
+      name: 'plugin assembles',
+      status: 'fail',
+      message: `${plugin.assemblyError.code}: ${plugin.assemblyError.message}`,
+      expected: 'every `# @rune-include NAME` line names a library RUNE can inline',
+      actual: plugin.assemblyError.code,
+      fix: 'Name a library in lib/ next to the plugin, in ../lib, or one shipped with RUNE (bpcs.sh, service.sh); see docs/writing-plugins.md, "Includes".',
+      details: { error: plugin.assemblyError.toJSON() },
+      durationMs: 0,
+    });
+    return report(manifestKind);
   }
   if (options.shellcheck !== false) checks.push(await runShellcheck(plugin.runFile));
   if (manifest === null) return report(manifestKind);

@@ -37,6 +37,7 @@ import {
   scheduleFleet,
 } from '../fleet/scheduler.js';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
+import { assemblePluginSource } from '../plugins/assemble-plugin.js';
 import { sensitiveParameterRefusal } from './sensitive-parameters.js';
 import type { TransportRegistry } from './transport-registry.js';
 
@@ -126,7 +127,7 @@ export interface ExecutePlanOptions {
   policy?: Omit<FleetPolicy, 'concurrency'>;
   /** Wall clock in ms (injectable). */
   now?: () => number;
-  /** Reads a plugin file (injectable). */
+  /** Reads a plugin file and returns the bytes that run (injectable); default: read and assemble it. */
   readPluginFile?: (path: string) => Promise<Uint8Array>;
   /**
    * Extra time beyond the plan timeout after which the execution step gives up on a transport that
@@ -200,7 +201,10 @@ export async function executePlan(
 ): Promise<RunOutcome> {
   const now = options.now ?? Date.now;
   const runStarted = now();
-  const readPlugin = options.readPluginFile ?? ((path: string) => readFile(path));
+  // Assembled as the registry did, so the planned sha256 covers the libraries it includes too.
+  const readPlugin =
+    options.readPluginFile ??
+    (async (path: string) => assemblePluginSource(await readFile(path), path).content);
   const graceMs = options.transportGraceMs ?? 30_000;
   let content: Promise<Uint8Array> | undefined;
 
