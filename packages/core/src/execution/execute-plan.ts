@@ -398,6 +398,9 @@ export async function executePlan(
             signal: controller.signal,
             traceId: plan.trace_id,
             ...(runAs === undefined ? {} : { runAs }),
+            ...(plan.preflight_commands.length === 0
+              ? {}
+              : { preflight: { commands: plan.preflight_commands } }),
           }),
           new Promise<'stuck'>((resolve) => {
             guard = setTimeout(() => resolve('stuck'), plan.timeout_ms + graceMs);
