@@ -777,24 +777,96 @@ bpcs_param_int() {
   esac
   value=$REPLY
   [[ $value =~ ^-?[0-9]+$ ]] || _bpcs_param_error "$name" 'an integer' 'something else'
-  if [[ -n $min ]] && ((value < min)); then
-    _bpcs_param_error "$name" "an integer >= $min" "$value"
-  fi
-  if [[ -n $max ]] && ((value > max)); then
-    _bpcs_param_error "$name" "an integer <= $max" "$value"
+  if { [[ -n $min ]] && ((value < min)); } || { [[ -n $max ]] && ((value > max)); }; then
+    _bpcs_param_error "$name" "an integer $(_bpcs_range_text "$min" "$max")" "$value"
   fi
   REPLY=$value
 }
 
-# bpcs_param_number NAME DEFAULT — a number parameter (as written) in REPLY.
+# _bpcs_plain_decimal NUMBER — REPLY = NUMBER without exponent notation (1.5e2 -> 150.0), in
+# Bash (no awk on the node needed); exponents are clamped to ±400, far beyond any bound.
+_bpcs_plain_decimal() {
+  local n=$1 sign='' mantissa exp int frac digits point
+  if [[ $n != *[eE]* ]]; then REPLY=$n; return; fi
+  [[ $n == -* ]] && sign=- n=${n#-}
+  mantissa=${n%%[eE]*} exp=${n#*[eE]}
+  exp=${exp#+}
+  [[ $exp =~ ^-?0*([0-9]{1,6})$ ]] || exp=0
+  if [[ $exp == -* ]]; then exp=$((-10#${BASH_REMATCH[1]})); else exp=$((10#${BASH_REMATCH[1]})); fi
+  ((exp > 400)) && exp=400
+  ((exp < -400)) && exp=-400
+  int=${mantissa%%.*} frac=''
+  [[ $mantissa == *.* ]] && frac=${mantissa#*.}
+  digits=$int$frac point=$((${#int} + exp))
+  while ((point > ${#digits})); do digits+=0; done
+  while ((point < 1)); do digits=0$digits point=$((point + 1)); done
+  REPLY=$sign${digits:0:point}.${digits:point}
+}
+
+# _bpcs_number_below A B — status 0 when the JSON number A < B, compared as decimal strings in
+# Bash (no process, no floating-point rounding).
+_bpcs_number_below() {
+  local a b sa=1 sb=1 ia fa ib fb width
+  _bpcs_plain_decimal "$1"
+  a=$REPLY
+  _bpcs_plain_decimal "$2"
+  b=$REPLY
+  [[ $a == -* ]] && sa=-1 a=${a#-}
+  [[ $b == -* ]] && sb=-1 b=${b#-}
+  ia=${a%%.*} ib=${b%%.*} fa='' fb=''
+  [[ $a == *.* ]] && fa=${a#*.}
+  [[ $b == *.* ]] && fb=${b#*.}
+  ia=${ia#"${ia%%[!0]*}"} ib=${ib#"${ib%%[!0]*}"}
+  fa=${fa%"${fa##*[!0]}"} fb=${fb%"${fb##*[!0]}"}
+  # -0 and 0 are equal: a zero has no sign.
+  [[ -z $ia && -z $fa ]] && sa=1
+  [[ -z $ib && -z $fb ]] && sb=1
+  if ((sa != sb)); then ((sa < sb)); return; fi
+  width=$((${#fa} > ${#fb} ? ${#fa} : ${#fb}))
+  while ((${#fa} < width)); do fa+=0; done
+  while ((${#fb} < width)); do fb+=0; done
+  # Compare magnitudes as strings of equal length: integer digits first, then the fraction.
+  local ma mb
+  if ((${#ia} != ${#ib})); then
+    ((${#ia} < ${#ib})) && ma=0 mb=1 || ma=1 mb=0
+  elif [[ $ia != "$ib" ]]; then
+    [[ $ia < $ib ]] && ma=0 mb=1 || ma=1 mb=0
+  elif [[ $fa != "$fb" ]]; then
+    [[ $fa < $fb ]] && ma=0 mb=1 || ma=1 mb=0
+  else
+    return 1
+  fi
+  if ((sa > 0)); then ((ma < mb)); else ((ma > mb)); fi
+}
+
+# _bpcs_range_text MIN MAX — "in the range MIN..MAX", ">= MIN" or "<= MAX" (error messages name
+# the range the manifest allows).
+_bpcs_range_text() {
+  if [[ -n $1 && -n $2 ]]; then
+    printf 'in the range %s..%s' "$1" "$2"
+  elif [[ -n $1 ]]; then
+    printf '>= %s' "$1"
+  else
+    printf '<= %s' "$2"
+  fi
+}
+
+# bpcs_param_number NAME DEFAULT [MIN] [MAX] — a number parameter (as written) in REPLY, bounds
+# checked (inclusive, as the manifest's minimum/maximum).
 bpcs_param_number() {
-  local name=$1 default=$2
+  local name=$1 default=$2 min=${3-} max=${4-} value
   bpcs_type payload data input_parameters "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
     number) bpcs_get payload data input_parameters "$name" ;;
     *) _bpcs_param_error "$name" 'a number' "$REPLY" ;;
   esac
+  value=$REPLY
+  if { [[ -n $min ]] && _bpcs_number_below "$value" "$min"; } ||
+    { [[ -n $max ]] && _bpcs_number_below "$max" "$value"; }; then
+    _bpcs_param_error "$name" "a number $(_bpcs_range_text "$min" "$max")" "$value"
+  fi
+  REPLY=$value
 }
 
 # bpcs_param_bool NAME DEFAULT — true or false in REPLY.

@@ -22,7 +22,7 @@ import {
 import { type CasesFile, loadCasesFile, type PluginCase } from './cases-file.js';
 import type { DiscoveredPlugin } from './discover-plugins.js';
 import { explain, isProtocolBreach } from './explain.js';
-import { generateCases, type TestCase } from './generated-cases.js';
+import { generateCases, type TestCase, unsampledParameters } from './generated-cases.js';
 import { MISSING, matchValue, resolvePointer } from './matchers.js';
 import { type PluginProcessResult, runPluginProcess } from './plugin-process.js';
 import type { CheckResult, PluginReport } from './report.js';
@@ -605,7 +605,24 @@ export async function checkPlugin(
   }
   const cases: TestCase[] = (file.cases ?? []).map((entry) => fromCasesFile(entry, file));
   if (options.generated !== false && file.generated !== false) {
-    for (const generated of generateCases(manifest)) {
+    const unsampled = unsampledParameters(manifest, file.samples);
+    if (unsampled.length > 0) {
+      checks.push({
+        name: 'generated cases',
+        status: 'warn',
+        message: `cannot derive a valid value for the required parameter${unsampled.length === 1 ? '' : 's'} ${unsampled.map((name) => `"${name}"`).join(', ')}: only the malformed-input cases were generated`,
+        expected: 'a default, an enum, or a value the kit can derive for each required parameter',
+        actual: unsampled
+          .map((name) => {
+            const pattern = manifest.parameters.properties[name]?.pattern;
+            return pattern === undefined ? name : `${name} (pattern ${pattern})`;
+          })
+          .join(', '),
+        fix: `Add valid values to the cases file, e.g. \`samples: { ${unsampled.map((name) => `${name}: ...`).join(', ')} }\`, so that the defaults, boundary and wrong-type cases run too.`,
+        durationMs: 0,
+      });
+    }
+    for (const generated of generateCases(manifest, file.samples)) {
       if (!agreedByControlNode(manifest, generated)) continue;
       cases.push({
         ...generated,
