@@ -48,6 +48,9 @@ BPCS_ARRAY=()
 BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576}
 BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000}
 BPCS_MAX_DEPTH=64
+# Requests at least this large are parsed with jq when it is on PATH (smaller ones in Bash).
+BPCS_JQ_THRESHOLD_BYTES=65536
+_BPCS_TMPDIR_READY=0
 REPLY=
 # Read once here so linters see the public variables as used (plugins read them).
 : "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}"
@@ -119,7 +122,13 @@ bpcs_now_ms() {
 }
 
 _bpcs_timestamp() {
-  local ts
+  local ts now=${EPOCHREALTIME:-}
+  # Bash 5: no process (printf's strftime in UTC); older bash: date.
+  if [[ $now =~ ^([0-9]+)[.,]([0-9]{3}) ]]; then
+    TZ=UTC0 printf -v ts '%(%Y-%m-%dT%H:%M:%S)T' "${BASH_REMATCH[1]}"
+    REPLY=$ts.${BASH_REMATCH[2]}Z
+    return 0
+  fi
   ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null) || ts=
   if [[ ! $ts =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]]; then
     ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -474,7 +483,7 @@ _BPCS_JQ_FLATTEN='
 
 _bpcs_parse_jq() {
   local flat line path type value comp rest out errfile=/dev/null message=''
-  [[ -n $BPCS_TMPDIR ]] && errfile=$BPCS_TMPDIR/jq.err
+  _bpcs_make_tmpdir && errfile=$BPCS_TMPDIR/jq.err
   if ! flat=$(jq -rs "$_BPCS_JQ_FLATTEN" <<<"$1" 2>"$errfile"); then
     [[ $errfile != /dev/null ]] && message=$(head -c 300 -- "$errfile")
     _BPCS_PARSE_ERROR="request is not valid JSON (jq: ${message:-parse error})"
@@ -1080,7 +1089,7 @@ _bpcs_emit() {
     doc=$REPLY
     code=1
   fi
-  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]]; then
+  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
     # Called inside a subshell: hand the result to the main shell, which prints it on exit.
     printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
     exit "$code"
@@ -1218,6 +1227,38 @@ _bpcs_schema_error() {
 # directories of earlier runs whose process is gone: the directory name carries the owner's
 # pid, only directories this user owns are touched, and a live pid (or one reused by another
 # live process) keeps its directory.
+# Chooses BPCS_TMPDIR's name ($TMPDIR/rune-plugin.<pid>.<64 random bits>) without creating it.
+_bpcs_plan_tmpdir() {
+  local random
+  if [[ -n ${SRANDOM:-} ]]; then
+    printf -v random '%08x%08x' "$SRANDOM" "$SRANDOM"
+  else
+    printf -v random '%04x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"
+  fi
+  BPCS_TMPDIR=${TMPDIR:-/tmp}/rune-plugin.$$.$random
+  _BPCS_TMPDIR_READY=0
+}
+
+# bpcs_tmpdir — creates the run's private temp dir (mode 0700) on first call and puts its path in
+# REPLY (also BPCS_TMPDIR); removed on exit. Fails (exit 1) when it cannot be created safely.
+bpcs_tmpdir() {
+  _bpcs_make_tmpdir ||
+    bpcs_fail 1 PLUGIN_FAILED "cannot create a private temporary directory under ${TMPDIR:-/tmp}"
+  REPLY=$BPCS_TMPDIR
+}
+
+# Status 0 once BPCS_TMPDIR exists as a directory of this user (not a symlink); a subshell may
+# have created it already (same name), so an existing one of ours is accepted.
+_bpcs_make_tmpdir() {
+  ((_BPCS_TMPDIR_READY == 1)) && return 0
+  [[ -n $BPCS_TMPDIR ]] || return 1
+  if [[ ! -d $BPCS_TMPDIR ]]; then
+    (umask 077 && mkdir -- "$BPCS_TMPDIR") 2>/dev/null || return 1
+  fi
+  [[ -d $BPCS_TMPDIR && ! -L $BPCS_TMPDIR && -O $BPCS_TMPDIR ]] || return 1
+  _BPCS_TMPDIR_READY=1
+}
+
 _bpcs_sweep_stale_tmpdirs() {
   local dir pid
   for dir in "${TMPDIR:-/tmp}"/rune-plugin.*.*; do
@@ -1238,14 +1279,24 @@ bpcs_init() {
   BPCS_PLUGIN_NAME=$1
   BPCS_PLUGIN_VERSION=$2
   _bpcs_sweep_stale_tmpdirs
-  BPCS_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/rune-plugin.$$.XXXXXXXX") || BPCS_TMPDIR=
-  BPCS_INPUT=$(head -c "$((BPCS_MAX_INPUT_BYTES + 1))")
+  # The private temp dir is created on first use (bpcs_tmpdir): most runs never need one, and
+  # mktemp would be a process per run. Its name is fixed now, so a subshell creates the same one.
+  _bpcs_plan_tmpdir
+  # `read -N` is a builtin (no process); it keeps trailing newlines, which JSON ignores.
+  BPCS_INPUT=
+  IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
   _bpcs_salvage_ids "$BPCS_INPUT"
   if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then
     bpcs_fail 2 DOCUMENT_TOO_LARGE "request exceeds $BPCS_MAX_INPUT_BYTES bytes"
   fi
   if [[ -z $BPCS_JSON_PARSER ]]; then
-    if command -v jq >/dev/null 2>&1; then BPCS_JSON_PARSER=jq; else BPCS_JSON_PARSER=bash; fi
+    # A typical request (a few hundred bytes) parses faster in Bash than jq starts; jq only
+    # pays for itself on large documents.
+    if ((${#BPCS_INPUT} >= BPCS_JQ_THRESHOLD_BYTES)) && command -v jq >/dev/null 2>&1; then
+      BPCS_JSON_PARSER=jq
+    else
+      BPCS_JSON_PARSER=bash
+    fi
   fi
   local parsed=0
   _BPCS_T=()
