@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Node-side CPU of every built-in plugin: `node bench/plugins.mjs [--runs N]` (after a build).
+ * Node-side CPU of every built-in plugin: `node bench/plugins.mjs [--runs N] [--builtin-dir DIR]`
+ * (after a build).
  *
  * Each row runs one assembled plugin (packages/core/dist/builtin-plugins, exactly the bytes RUNE
  * ships) N times with a valid RCS request on stdin, as a transport would, and reports the median
@@ -8,7 +9,8 @@
  * millisecond resolution, no extra tool). Side by side in the same run: an empty bash script, a
  * minimal plugin without the library, the library alone (include + bpcs_init + bpcs_success), and
  * noop forced onto the jq parser. The restart plugins run as dry runs (they must not restart
- * anything here); check-disk and gather-logs run for real against this machine. Never part of
+ * anything here; without docker/nomad on the machine they stop at their precondition check,
+ * exit 3, after the library did its work); check-disk and gather-logs run for real here. Never part of
  * the tests: CPU depends on the machine and its load; run it on a quiet one (`uptime`).
  */
 import { spawnSync } from 'node:child_process';
@@ -18,12 +20,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const builtinDir = join(root, 'packages/core/dist/builtin-plugins');
+const dirFlag = process.argv.indexOf('--builtin-dir');
+// --builtin-dir DIR: measure another build of the built-ins (e.g. an older commit's) side by side.
+const builtinDir =
+  dirFlag === -1 ? join(root, 'packages/core/dist/builtin-plugins') : process.argv[dirFlag + 1];
 const libDir = join(root, 'packages/core/dist/bash-lib');
 const runsFlag = process.argv.indexOf('--runs');
 const runs = runsFlag === -1 ? 21 : Number(process.argv[runsFlag + 1]);
 if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write('usage: node bench/plugins.mjs [--runs N]\n');
+  process.stderr.write('usage: node bench/plugins.mjs [--runs N] [--builtin-dir DIR]\n');
   process.exit(2);
 }
 let names;
@@ -72,7 +77,7 @@ function measure(file, stdin, extraEnv = {}) {
     const children = result.stdout.trim().split('\n').pop() ?? '';
     const match = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(children);
     if (match === null) throw new Error(`cannot read times output: ${result.stdout}`);
-    samples.push((+match[1] * 60 + +match[2] + +match[3] * 60 + +match[4]) * 1000);
+    samples.push(Math.round((+match[1] * 60 + +match[2] + +match[3] * 60 + +match[4]) * 1000));
   }
   samples.sort((a, b) => a - b);
   return { median_ms: samples[Math.floor(samples.length / 2)], exit_code: exitCode };
@@ -99,7 +104,7 @@ add(
 );
 const library = readFileSync(join(libDir, 'bpcs.sh'), 'utf8').replace(/^#!.*\n/, '');
 add(
-  'library only (bpcs_init + bpcs_success)',
+  'library only (bpcs_init + bpcs_success; this checkout)',
   script(
     'library-only.sh',
     `#!/usr/bin/env bash\nset -euo pipefail\n${library}\nbpcs_init library-only 1.0.0\nbpcs_success ok\n`,
