@@ -80,7 +80,7 @@ describe('createSsmTransport', () => {
     expect(transport.specificationVersion).toBe('rune-transport-v1');
     expect(transport.capabilities).toMatchObject({
       artifacts: false,
-      runAs: false,
+      runAs: true,
       embedsRequestInCommand: true,
     });
     expect(transport.capabilities.maxStdinBytes).toBeGreaterThan(30_000);
@@ -118,7 +118,7 @@ describe('createSsmTransport', () => {
     expect(calls).toEqual([]);
   });
 
-  it('refuses run_as (SSM runs as root)', async () => {
+  it('refuses run_as other than root (SSM runs as root)', async () => {
     const transport = createSsmTransport({ client: fakeClient({}).client });
     await expect(transport.exec(request({ runAs: 'postgres' }))).rejects.toMatchObject({
       code: 'UNSUPPORTED_FEATURE',

@@ -301,7 +301,7 @@ class SsmTransport implements Transport {
         Math.floor(((this.maxCommandBytes - WRAPPER_RESERVE_BYTES) * 3) / 4) - 1024,
       ),
       artifacts: false,
-      runAs: false,
+      runAs: true,
       maxConcurrentExecsPerNode: 4,
       // The plugin and the RCS request are embedded in the command: core refuses sensitive
       // parameters on this transport.
@@ -332,11 +332,14 @@ class SsmTransport implements Transport {
     const node = request.node.name;
     const source = { component: 'transport-ssm', node, action: request.plugin.action };
     const instanceId = this.resolveInstanceId(request.node);
-    if ((request.runAs ?? request.node.runAs) !== undefined) {
+    const runAs = request.runAs ?? request.node.runAs;
+    // The SSM agent runs every command as root: run_as root (a manifest's privilege: root) is
+    // what happens anyway; any other user cannot be honoured.
+    if (runAs !== undefined && runAs !== 'root') {
       throw new RuneError(
         'UNSUPPORTED_FEATURE',
-        'the SSM transport runs plugins as root and does not support run_as',
-        { source, traceId: request.traceId },
+        `the SSM transport runs plugins as root and cannot run them as ${runAs}`,
+        { source, traceId: request.traceId, details: { run_as: runAs } },
       );
     }
     const preinstalled = request.deployMode === 'preinstalled';
