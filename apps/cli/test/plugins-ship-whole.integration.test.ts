@@ -6,7 +6,7 @@
  * `npx -y pnpm@10.34.9 build`.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
@@ -153,5 +153,57 @@ describe('a plugin written as docs/writing-plugins.md shows', () => {
     ]);
     const [registered, tested] = await registeredAndTested('hello', join(pluginDir, 'hello.sh'));
     expect(tested).toBe(registered);
+  });
+});
+
+describe('preflight and privilege through rune run', () => {
+  it('a missing required command fails the node with PLUGIN_PRECONDITION_FAILED naming it; the plugin never starts', async () => {
+    const marker = join(sandbox.root, 'needs-tool-started');
+    writeFileSync(
+      join(pluginDir, 'needs-tool.sh'),
+      `#!/bin/sh\ntouch ${JSON.stringify(marker)}\necho '{}'\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(pluginDir, 'needs-tool.manifest.json'),
+      JSON.stringify({
+        schema_version: 'mrs_v1',
+        name: 'needs-tool',
+        version: '1.0.0',
+        description: 'needs a tool nobody has',
+        parameters: { type: 'object', properties: {} },
+        tags: [],
+        requirements: { commands: ['sh', 'rune-no-such-tool'], privilege: 'user' },
+        timeout_ms: 5000,
+        idempotent: true,
+        supports_dry_run: false,
+        dangerous: false,
+        accepts: ['rcs_v1'],
+      }),
+    );
+    const { result, doc } = await runJson(['run', 'needs-tool', '--node', 'localhost']);
+    expect(result.code).not.toBe(0);
+    expect(doc.nodes[0]?.error?.code).toBe('PLUGIN_PRECONDITION_FAILED');
+    expect(doc.nodes[0]?.error?.message).toContain('rune-no-such-tool');
+    expect(existsSync(marker), 'the plugin must not have started').toBe(false);
+  });
+
+  it('privilege: root plans the run as root and says the manifest chose it (plan and audit)', async () => {
+    const dry = await sandbox.run([
+      'run',
+      'restart-docker',
+      '--node',
+      'localhost',
+      '--dry-run',
+      '-o',
+      'json',
+    ]);
+    const plan = (JSON.parse(dry.stdout) as { plan: Record<string, unknown> }).plan;
+    expect(plan).toMatchObject({ run_as: 'root', run_as_source: 'manifest' });
+    const audit = await sandbox.run(['audit', '-o', 'json', '--limit', '1']);
+    const record = (
+      JSON.parse(audit.stdout) as { records: { metadata: Record<string, unknown> }[] }
+    ).records[0]!;
+    expect(record.metadata).toMatchObject({ run_as: 'root', run_as_source: 'manifest' });
   });
 });
