@@ -6,7 +6,7 @@
  * `runuser`, so build first (`npx -y pnpm@10.34.9 build`).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,6 +23,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'rune-privilege-'));
 chmodSync(scratch, 0o755);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion in the probe script
 const WHOAMI = '#!/bin/sh\nprintf "uid=%s marker=%s\\n" "$(id -u)" "${RUNE_RUN_MARKER:+set}"\n';
 
 function request(extra: Partial<TransportExecRequest> = {}): TransportExecRequest {
