@@ -404,4 +404,24 @@ describe('the installed commands, run from the prefix', () => {
       .digest('hex');
     expect(shipped).toBe(sha);
   });
+
+  it('rune plugin new scaffolds a plugin that the installed kit passes and the installed rune runs', async () => {
+    const created = await installed('rune', ['plugin', 'new', 'installed-hello']);
+    expect(created.code, show(created)).toBe(0);
+    // The library it includes is the one installed with RUNE, not the repository's.
+    expect(created.stdout).toContain(join(prefix, 'lib/node_modules/@rune/core/dist/bash-lib'));
+    const plugin = join(home, '.local/share/rune/plugins/installed-hello.sh');
+    const kit = await installed('rune-plugin-test', [plugin]);
+    expect(kit.code, show(kit)).toBe(0);
+    const ran = await installed('rune', [
+      'run',
+      'installed-hello',
+      '--node',
+      'localhost',
+      '-o',
+      'json',
+    ]);
+    expect(ran.code, show(ran)).toBe(0);
+    expect(JSON.parse(ran.stdout).nodes[0].response.payload.output_data.said).toBe('hello');
+  });
 });
