@@ -59,7 +59,8 @@ fi
 if [[ $archive == true ]]; then
   bpcs_require_cmd tar gzip
 fi
-stage=$BPCS_TMPDIR/stage
+bpcs_tmpdir
+stage=$REPLY/stage
 mkdir -p -- "$stage"
 
 # Bounded command: `timeout` when available.

@@ -38,7 +38,9 @@ fi
 bpcs_out int slept_ms "$slept"
 bpcs_out bool dry_run "$BPCS_DRY_RUN"
 
-user=$(id -un 2>/dev/null || echo "uid-$EUID")
+# USER from the environment when the transport set it (no process); id otherwise.
+user=${USER:-}
+[[ -n $user ]] || user=$(id -un 2>/dev/null || echo "uid-$EUID")
 host=${HOSTNAME:-$(uname -n)}
 bpcs_json_object str hostname "$host" str user "$user" int uid "$EUID" \
   str bash_version "$BASH_VERSION" str json_parser "$BPCS_JSON_PARSER"

@@ -48,6 +48,9 @@ BPCS_ARRAY=()
 BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576}
 BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000}
 BPCS_MAX_DEPTH=64
+# Requests at least this large are parsed with jq when it is on PATH (smaller ones in Bash).
+BPCS_JQ_THRESHOLD_BYTES=65536
+_BPCS_TMPDIR_READY=0
 REPLY=
 # Read once here so linters see the public variables as used (plugins read them).
 : "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}"
@@ -119,7 +122,13 @@ bpcs_now_ms() {
 }
 
 _bpcs_timestamp() {
-  local ts
+  local ts now=${EPOCHREALTIME:-}
+  # Bash 5: no process (printf's strftime in UTC); older bash: date.
+  if [[ $now =~ ^([0-9]+)[.,]([0-9]{3}) ]]; then
+    TZ=UTC0 printf -v ts '%(%Y-%m-%dT%H:%M:%S)T' "${BASH_REMATCH[1]}"
+    REPLY=$ts.${BASH_REMATCH[2]}Z
+    return 0
+  fi
   ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null) || ts=
   if [[ ! $ts =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]]; then
     ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -474,7 +483,7 @@ _BPCS_JQ_FLATTEN='
 
 _bpcs_parse_jq() {
   local flat line path type value comp rest out errfile=/dev/null message=''
-  [[ -n $BPCS_TMPDIR ]] && errfile=$BPCS_TMPDIR/jq.err
+  _bpcs_make_tmpdir && errfile=$BPCS_TMPDIR/jq.err
   if ! flat=$(jq -rs "$_BPCS_JQ_FLATTEN" <<<"$1" 2>"$errfile"); then
     [[ $errfile != /dev/null ]] && message=$(head -c 300 -- "$errfile")
     _BPCS_PARSE_ERROR="request is not valid JSON (jq: ${message:-parse error})"
@@ -777,24 +786,96 @@ bpcs_param_int() {
   esac
   value=$REPLY
   [[ $value =~ ^-?[0-9]+$ ]] || _bpcs_param_error "$name" 'an integer' 'something else'
-  if [[ -n $min ]] && ((value < min)); then
-    _bpcs_param_error "$name" "an integer >= $min" "$value"
-  fi
-  if [[ -n $max ]] && ((value > max)); then
-    _bpcs_param_error "$name" "an integer <= $max" "$value"
+  if { [[ -n $min ]] && ((value < min)); } || { [[ -n $max ]] && ((value > max)); }; then
+    _bpcs_param_error "$name" "an integer $(_bpcs_range_text "$min" "$max")" "$value"
   fi
   REPLY=$value
 }
 
-# bpcs_param_number NAME DEFAULT — a number parameter (as written) in REPLY.
+# _bpcs_plain_decimal NUMBER — REPLY = NUMBER without exponent notation (1.5e2 -> 150.0), in
+# Bash (no awk on the node needed); exponents are clamped to ±400, far beyond any bound.
+_bpcs_plain_decimal() {
+  local n=$1 sign='' mantissa exp int frac digits point
+  if [[ $n != *[eE]* ]]; then REPLY=$n; return; fi
+  [[ $n == -* ]] && sign=- n=${n#-}
+  mantissa=${n%%[eE]*} exp=${n#*[eE]}
+  exp=${exp#+}
+  [[ $exp =~ ^-?0*([0-9]{1,6})$ ]] || exp=0
+  if [[ $exp == -* ]]; then exp=$((-10#${BASH_REMATCH[1]})); else exp=$((10#${BASH_REMATCH[1]})); fi
+  ((exp > 400)) && exp=400
+  ((exp < -400)) && exp=-400
+  int=${mantissa%%.*} frac=''
+  [[ $mantissa == *.* ]] && frac=${mantissa#*.}
+  digits=$int$frac point=$((${#int} + exp))
+  while ((point > ${#digits})); do digits+=0; done
+  while ((point < 1)); do digits=0$digits point=$((point + 1)); done
+  REPLY=$sign${digits:0:point}.${digits:point}
+}
+
+# _bpcs_number_below A B — status 0 when the JSON number A < B, compared as decimal strings in
+# Bash (no process, no floating-point rounding).
+_bpcs_number_below() {
+  local a b sa=1 sb=1 ia fa ib fb width
+  _bpcs_plain_decimal "$1"
+  a=$REPLY
+  _bpcs_plain_decimal "$2"
+  b=$REPLY
+  [[ $a == -* ]] && sa=-1 a=${a#-}
+  [[ $b == -* ]] && sb=-1 b=${b#-}
+  ia=${a%%.*} ib=${b%%.*} fa='' fb=''
+  [[ $a == *.* ]] && fa=${a#*.}
+  [[ $b == *.* ]] && fb=${b#*.}
+  ia=${ia#"${ia%%[!0]*}"} ib=${ib#"${ib%%[!0]*}"}
+  fa=${fa%"${fa##*[!0]}"} fb=${fb%"${fb##*[!0]}"}
+  # -0 and 0 are equal: a zero has no sign.
+  [[ -z $ia && -z $fa ]] && sa=1
+  [[ -z $ib && -z $fb ]] && sb=1
+  if ((sa != sb)); then ((sa < sb)); return; fi
+  width=$((${#fa} > ${#fb} ? ${#fa} : ${#fb}))
+  while ((${#fa} < width)); do fa+=0; done
+  while ((${#fb} < width)); do fb+=0; done
+  # Compare magnitudes as strings of equal length: integer digits first, then the fraction.
+  local ma mb
+  if ((${#ia} != ${#ib})); then
+    ((${#ia} < ${#ib})) && ma=0 mb=1 || ma=1 mb=0
+  elif [[ $ia != "$ib" ]]; then
+    [[ $ia < $ib ]] && ma=0 mb=1 || ma=1 mb=0
+  elif [[ $fa != "$fb" ]]; then
+    [[ $fa < $fb ]] && ma=0 mb=1 || ma=1 mb=0
+  else
+    return 1
+  fi
+  if ((sa > 0)); then ((ma < mb)); else ((ma > mb)); fi
+}
+
+# _bpcs_range_text MIN MAX — "in the range MIN..MAX", ">= MIN" or "<= MAX" (error messages name
+# the range the manifest allows).
+_bpcs_range_text() {
+  if [[ -n $1 && -n $2 ]]; then
+    printf 'in the range %s..%s' "$1" "$2"
+  elif [[ -n $1 ]]; then
+    printf '>= %s' "$1"
+  else
+    printf '<= %s' "$2"
+  fi
+}
+
+# bpcs_param_number NAME DEFAULT [MIN] [MAX] — a number parameter (as written) in REPLY, bounds
+# checked (inclusive, as the manifest's minimum/maximum).
 bpcs_param_number() {
-  local name=$1 default=$2
+  local name=$1 default=$2 min=${3-} max=${4-} value
   bpcs_type payload data input_parameters "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
     number) bpcs_get payload data input_parameters "$name" ;;
     *) _bpcs_param_error "$name" 'a number' "$REPLY" ;;
   esac
+  value=$REPLY
+  if { [[ -n $min ]] && _bpcs_number_below "$value" "$min"; } ||
+    { [[ -n $max ]] && _bpcs_number_below "$max" "$value"; }; then
+    _bpcs_param_error "$name" "a number $(_bpcs_range_text "$min" "$max")" "$value"
+  fi
+  REPLY=$value
 }
 
 # bpcs_param_bool NAME DEFAULT — true or false in REPLY.
@@ -885,6 +966,7 @@ _bpcs_category() {
     INVALID_CONFIG) REPLY=validation ;;
     INVALID_INVENTORY) REPLY=validation ;;
     INVALID_MANIFEST) REPLY=validation ;;
+    PLUGIN_INCLUDE_FAILED) REPLY=validation ;;
     PLUGIN_DIR_UNREADABLE) REPLY=validation ;;
     PAYLOAD_TOO_LARGE) REPLY=validation ;;
     NOT_FOUND) REPLY=validation ;;
@@ -1023,7 +1105,7 @@ _bpcs_emit() {
     doc=$REPLY
     code=1
   fi
-  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]]; then
+  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
     # Called inside a subshell: hand the result to the main shell, which prints it on exit.
     printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
     exit "$code"
@@ -1161,6 +1243,38 @@ _bpcs_schema_error() {
 # directories of earlier runs whose process is gone: the directory name carries the owner's
 # pid, only directories this user owns are touched, and a live pid (or one reused by another
 # live process) keeps its directory.
+# Chooses BPCS_TMPDIR's name ($TMPDIR/rune-plugin.<pid>.<64 random bits>) without creating it.
+_bpcs_plan_tmpdir() {
+  local random
+  if [[ -n ${SRANDOM:-} ]]; then
+    printf -v random '%08x%08x' "$SRANDOM" "$SRANDOM"
+  else
+    printf -v random '%04x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"
+  fi
+  BPCS_TMPDIR=${TMPDIR:-/tmp}/rune-plugin.$$.$random
+  _BPCS_TMPDIR_READY=0
+}
+
+# bpcs_tmpdir — creates the run's private temp dir (mode 0700) on first call and puts its path in
+# REPLY (also BPCS_TMPDIR); removed on exit. Fails (exit 1) when it cannot be created safely.
+bpcs_tmpdir() {
+  _bpcs_make_tmpdir ||
+    bpcs_fail 1 PLUGIN_FAILED "cannot create a private temporary directory under ${TMPDIR:-/tmp}"
+  REPLY=$BPCS_TMPDIR
+}
+
+# Status 0 once BPCS_TMPDIR exists as a directory of this user (not a symlink); a subshell may
+# have created it already (same name), so an existing one of ours is accepted.
+_bpcs_make_tmpdir() {
+  ((_BPCS_TMPDIR_READY == 1)) && return 0
+  [[ -n $BPCS_TMPDIR ]] || return 1
+  if [[ ! -d $BPCS_TMPDIR ]]; then
+    (umask 077 && mkdir -- "$BPCS_TMPDIR") 2>/dev/null || return 1
+  fi
+  [[ -d $BPCS_TMPDIR && ! -L $BPCS_TMPDIR && -O $BPCS_TMPDIR ]] || return 1
+  _BPCS_TMPDIR_READY=1
+}
+
 _bpcs_sweep_stale_tmpdirs() {
   local dir pid
   for dir in "${TMPDIR:-/tmp}"/rune-plugin.*.*; do
@@ -1181,14 +1295,24 @@ bpcs_init() {
   BPCS_PLUGIN_NAME=$1
   BPCS_PLUGIN_VERSION=$2
   _bpcs_sweep_stale_tmpdirs
-  BPCS_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/rune-plugin.$$.XXXXXXXX") || BPCS_TMPDIR=
-  BPCS_INPUT=$(head -c "$((BPCS_MAX_INPUT_BYTES + 1))")
+  # The private temp dir is created on first use (bpcs_tmpdir): most runs never need one, and
+  # mktemp would be a process per run. Its name is fixed now, so a subshell creates the same one.
+  _bpcs_plan_tmpdir
+  # `read -N` is a builtin (no process); it keeps trailing newlines, which JSON ignores.
+  BPCS_INPUT=
+  IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
   _bpcs_salvage_ids "$BPCS_INPUT"
   if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then
     bpcs_fail 2 DOCUMENT_TOO_LARGE "request exceeds $BPCS_MAX_INPUT_BYTES bytes"
   fi
   if [[ -z $BPCS_JSON_PARSER ]]; then
-    if command -v jq >/dev/null 2>&1; then BPCS_JSON_PARSER=jq; else BPCS_JSON_PARSER=bash; fi
+    # A typical request (a few hundred bytes) parses faster in Bash than jq starts; jq only
+    # pays for itself on large documents.
+    if ((${#BPCS_INPUT} >= BPCS_JQ_THRESHOLD_BYTES)) && command -v jq >/dev/null 2>&1; then
+      BPCS_JSON_PARSER=jq
+    else
+      BPCS_JSON_PARSER=bash
+    fi
   fi
   local parsed=0
   _BPCS_T=()

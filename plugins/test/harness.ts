@@ -216,7 +216,7 @@ export interface PluginRun {
 export interface RunOptions {
   /** Shim dir placed first on PATH. */
   shims?: ShimDir;
-  /** Hide jq (forces the pure-Bash JSON parser). */
+  /** Hide jq (the pure-Bash JSON parser); otherwise BPCS_JSON_PARSER=jq is set. */
   withoutJq?: boolean;
   /** Extra PATH dirs appended after the base tools. */
   extraPath?: string[];
@@ -241,7 +241,15 @@ export function runPlugin(
   const started = Date.now();
   const result = spawnSync(BASH, [file], {
     input: stdin,
-    env: { PATH: path, HOME: workspace.root, TMPDIR: workspace.root, ...options.env },
+    env: {
+      PATH: path,
+      HOME: workspace.root,
+      TMPDIR: workspace.root,
+      // With jq on PATH the library still parses small requests in Bash (faster than starting
+      // jq); force jq so that the jq variant of each test exercises the jq parser.
+      ...(options.withoutJq === true ? {} : { BPCS_JSON_PARSER: 'jq' }),
+      ...options.env,
+    },
     timeout: options.timeoutMs ?? 20_000,
     maxBuffer: 8 * 1024 * 1024,
   });

@@ -72,3 +72,14 @@ describe.each([
     expect(run.json?.message_metadata.trace_id).toBe('f'.repeat(32));
   });
 });
+
+describe('JSON parser choice', () => {
+  it('parses a small request in Bash even with jq on PATH (starting jq costs more than it saves)', () => {
+    const request = makeRequest('noop', {});
+    const { run, response } = runAndEvaluate(ws, 'noop', request, {
+      env: { BPCS_JSON_PARSER: '' },
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(response.payload.output_data).toMatchObject({ runtime: { json_parser: 'bash' } });
+  });
+});

@@ -275,6 +275,28 @@ export async function buildCli(
             .example('$0 plugin-info noop -o json', 'As JSON'),
         run(async () => (await import('./commands/plugin-info.js')).pluginInfoCommand),
       )
+      .command('plugin', 'Write plugins', (y) =>
+        y
+          .command(
+            'new <name>',
+            'Scaffold a plugin (NAME.sh, manifest, cases file) that passes rune-plugin-test as generated',
+            (c) =>
+              c
+                .positional('name', {
+                  type: 'string',
+                  describe: 'Action name of the new plugin',
+                  demandOption: true,
+                })
+                .option('dir', {
+                  type: 'string',
+                  describe: 'Write into this directory (default: the user plugin directory)',
+                })
+                .example('$0 plugin new check-ntp', 'Into ~/.local/share/rune/plugins')
+                .example('$0 plugin new check-ntp --dir ./plugins', 'Into ./plugins'),
+            run(async () => (await import('./commands/plugin-new.js')).pluginNewCommand),
+          )
+          .demandCommand(1, 'name a subcommand: new'),
+      )
       .command('config', 'Inspect or create the configuration', (y) =>
         y
           .command(

@@ -232,9 +232,8 @@ describe('the packed tarballs', () => {
       // A new built-in plugin must be listed in packages/core/package.json publishConfig.executableFiles.
       expect(core.modes.get(`dist/builtin-plugins/${name}.sh`), name).toBe(0o755);
     }
-    const kit = tarballs.find(({ dir }) => dir === 'apps/plugin-test-kit')!;
     for (const lib of readdirSync(join(repoRoot, 'plugins', 'lib'))) {
-      expect(kit.entries).toContain(`dist/bash-lib/${lib}`);
+      expect(core.entries).toContain(`dist/bash-lib/${lib}`);
     }
   });
 });
@@ -404,7 +403,7 @@ describe('the installed commands, run from the prefix', () => {
 
   it('rune-plugin-test passes a plugin written as docs/writing-plugins.md shows, outside the repository', async () => {
     // Only the plugin and its manifest: no ../lib/bpcs.sh, no build.mjs; the kit inlines the
-    // library it ships.
+    // library RUNE ships (in @rune/core), as the registry does.
     const pluginDir = join(root, 'my-plugins');
     mkdirSync(pluginDir);
     const guide = readFileSync(join(repoRoot, 'docs', 'writing-plugins.md'), 'utf8');
@@ -422,10 +421,28 @@ describe('the installed commands, run from the prefix', () => {
       .update(readFileSync(join(repoRoot, 'plugins', 'lib', 'bpcs.sh')))
       .digest('hex');
     const shipped = createHash('sha256')
-      .update(
-        readFileSync(join(prefix, 'lib/node_modules/@rune/plugin-test-kit/dist/bash-lib/bpcs.sh')),
-      )
+      .update(readFileSync(join(prefix, 'lib/node_modules/@rune/core/dist/bash-lib/bpcs.sh')))
       .digest('hex');
     expect(shipped).toBe(sha);
+  });
+
+  it('rune plugin new scaffolds a plugin that the installed kit passes and the installed rune runs', async () => {
+    const created = await installed('rune', ['plugin', 'new', 'installed-hello']);
+    expect(created.code, show(created)).toBe(0);
+    // The library it includes is the one installed with RUNE, not the repository's.
+    expect(created.stdout).toContain(join(prefix, 'lib/node_modules/@rune/core/dist/bash-lib'));
+    const plugin = join(home, '.local/share/rune/plugins/installed-hello.sh');
+    const kit = await installed('rune-plugin-test', [plugin]);
+    expect(kit.code, show(kit)).toBe(0);
+    const ran = await installed('rune', [
+      'run',
+      'installed-hello',
+      '--node',
+      'localhost',
+      '-o',
+      'json',
+    ]);
+    expect(ran.code, show(ran)).toBe(0);
+    expect(JSON.parse(ran.stdout).nodes[0].response.payload.output_data.said).toBe('hello');
   });
 });

@@ -149,6 +149,12 @@ export const CasesFileSchema = Type.Object(
         description: 'Also run the cases generated from the manifest (default true).',
       }),
     ),
+    samples: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description:
+          'Valid values for parameters the kit cannot derive from the manifest (e.g. a required string with a pattern); used by the generated cases.',
+      }),
+    ),
     cases: Type.Optional(Type.Array(PluginCaseSchema)),
   },
   { additionalProperties: false, title: 'rune-plugin-test cases file' },

@@ -19,7 +19,7 @@ import {
 } from '@rune/protocol';
 import { type CasesFile, loadCasesFile, type PluginCase } from './cases-file.js';
 import type { DiscoveredPlugin } from './discover-plugins.js';
-import { generateCases, type TestCase } from './generated-cases.js';
+import { generateCases, type TestCase, unsampledParameters } from './generated-cases.js';
 import { type CaseRun, describeViolations, judgeCase } from './judge-case.js';
 import { runPluginProcess } from './plugin-process.js';
 import type { CheckResult, PluginReport } from './report.js';
@@ -265,6 +265,7 @@ export async function checkPlugin(
     file: plugin.file,
     manifest: kind,
     assembled: plugin.assembled,
+    ...(plugin.sha256 === undefined ? {} : { sha256: plugin.sha256 }),
     passed: checks.every((check) => check.status !== 'fail'),
     checks,
     durationMs: performance.now() - started,
@@ -291,6 +292,19 @@ export async function checkPlugin(
     });
     return report('missing-entrypoint');
   }
+  if (plugin.assemblyError !== undefined) {
+    checks.push({
+      name: 'plugin assembles',
+      status: 'fail',
+      message: `${plugin.assemblyError.code}: ${plugin.assemblyError.message}`,
+      expected: 'every `# @rune-include NAME` line names a library RUNE can inline',
+      actual: plugin.assemblyError.code,
+      fix: 'Name a library in lib/ next to the plugin, in ../lib, or one shipped with RUNE (bpcs.sh, service.sh); see docs/writing-plugins.md, "Includes".',
+      details: { error: plugin.assemblyError.toJSON() },
+      durationMs: 0,
+    });
+    return report(manifestKind);
+  }
   if (options.shellcheck !== false) checks.push(await runShellcheck(plugin.runFile));
   if (manifest === null) return report(manifestKind);
 
@@ -314,7 +328,24 @@ export async function checkPlugin(
   }
   const cases: TestCase[] = (file.cases ?? []).map((entry) => fromCasesFile(entry, file));
   if (options.generated !== false && file.generated !== false) {
-    for (const generated of generateCases(manifest)) {
+    const unsampled = unsampledParameters(manifest, file.samples);
+    if (unsampled.length > 0) {
+      checks.push({
+        name: 'generated cases',
+        status: 'warn',
+        message: `cannot derive a valid value for the required parameter${unsampled.length === 1 ? '' : 's'} ${unsampled.map((name) => `"${name}"`).join(', ')}: only the malformed-input cases were generated`,
+        expected: 'a default, an enum, or a value the kit can derive for each required parameter',
+        actual: unsampled
+          .map((name) => {
+            const pattern = manifest.parameters.properties[name]?.pattern;
+            return pattern === undefined ? name : `${name} (pattern ${pattern})`;
+          })
+          .join(', '),
+        fix: `Add valid values to the cases file, e.g. \`samples: { ${unsampled.map((name) => `${name}: ...`).join(', ')} }\`, so that the defaults, boundary and wrong-type cases run too.`,
+        durationMs: 0,
+      });
+    }
+    for (const generated of generateCases(manifest, file.samples)) {
       if (!agreedByControlNode(manifest, generated)) continue;
       cases.push({
         ...generated,

@@ -4,23 +4,17 @@
  * A plugin is a `*.sh` file, any executable file, or the entrypoint a manifest names. Its manifest
  * is the `*.manifest.json` whose entrypoint (default `<name>.sh`) is the file; its cases file is
  * `<stem>.cases.yaml` next to it. Source plugins that pull in a shared library with a
- * `# @rune-include <file>` marker are assembled first — by the tree's own `build.mjs` when there is
- * one (so the kit tests exactly what ships), else by inlining the named file — and the assembled
- * file is what runs.
+ * `# @rune-include <file>` line are assembled first by @rune/core's assembler, the one the plugin
+ * registry uses, so the bytes the kit runs are the bytes RUNE hashes and ships (their sha256 is
+ * in the report).
  */
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { assemblePluginSource } from '@rune/core';
 import { RuneError } from '@rune/protocol';
-
-const execFileAsync = promisify(execFile);
-
-/** The marker a source plugin uses to include a library file. */
-export const INCLUDE_MARKER = /#[ \t]*@rune-include[ \t]+(\S+)[ \t]*$/m;
+import { sha256Hex } from '@rune/transport';
 
 /** One plugin found under the path given to rune-plugin-test. */
 export interface DiscoveredPlugin {
@@ -30,6 +24,10 @@ export interface DiscoveredPlugin {
   sourceFile: string;
   /** The file that runs (the assembled one when `assembled`). */
   runFile: string;
+  /** sha256 of the bytes that run: the sha256 RUNE registers for this plugin. */
+  sha256?: string;
+  /** Why the plugin cannot be assembled (PLUGIN_INCLUDE_FAILED): RUNE would not register it. */
+  assemblyError?: RuneError;
   manifestFile?: string;
   casesFile?: string;
   assembled: boolean;
@@ -120,7 +118,7 @@ export async function discoverPlugins(target: string): Promise<Discovery> {
     if (cases !== undefined) plugin.casesFile = cases;
     plugins.push(plugin);
   }
-  const assembly = await assemble(directory, plugins);
+  const assembly = await assemble(plugins);
   return { plugins, notes: assembly.notes, cleanup: assembly.cleanup };
 }
 
@@ -128,116 +126,52 @@ async function existing(path: string): Promise<string | undefined> {
   return (await exists(path)) ? path : undefined;
 }
 
-async function needsAssembly(file: string): Promise<boolean> {
-  try {
-    return INCLUDE_MARKER.test(await readFile(file, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/** Finds a file by name anywhere under a directory. */
-async function findFile(root: string, name: string): Promise<string | undefined> {
-  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    if (entry.isFile() && entry.name === name) return join(root, entry.name);
-  }
-  for (const entry of entries) {
-    if (entry.isDirectory()) {
-      const found = await findFile(join(root, entry.name), name);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
-}
-
+/**
+ * Assembles every plugin with core's assembler — the function the plugin registry runs when it
+ * registers a plugin — and writes the assembled bytes to a private temporary file that runs
+ * instead of the source. Self-contained plugins run as they are.
+ */
 async function assemble(
-  directory: string,
   plugins: DiscoveredPlugin[],
 ): Promise<{ notes: string[]; cleanup: () => Promise<void> }> {
-  const pending: DiscoveredPlugin[] = [];
-  for (const plugin of plugins) if (await needsAssembly(plugin.sourceFile)) pending.push(plugin);
-  if (pending.length === 0) return { notes: [], cleanup: async () => {} };
-  const out = await mkdtemp(join(tmpdir(), 'rune-plugin-test-build-'));
-  const cleanup = () => rm(out, { recursive: true, force: true });
+  let out: string | undefined;
+  const cleanup = async (): Promise<void> => {
+    if (out !== undefined) await rm(out, { recursive: true, force: true });
+  };
   const notes: string[] = [];
-  const buildScript =
-    (await existing(join(directory, 'build.mjs'))) ??
-    (await existing(join(directory, '..', 'build.mjs')));
   try {
-    if (buildScript !== undefined) {
+    for (const plugin of plugins) {
+      let source: Buffer;
       try {
-        await execFileAsync(process.execPath, [buildScript, out], {
-          cwd: dirname(buildScript),
-          timeout: 120_000,
-        });
-      } catch (cause) {
-        const stderr = (cause as { stderr?: string }).stderr ?? '';
-        throw new RuneError(
-          'INVALID_ARGUMENT',
-          `${buildScript} failed: ${stderr.trim().slice(-2000)}`,
-          { cause },
-        );
+        source = await readFile(plugin.sourceFile);
+      } catch {
+        continue; // reported by the checker ("plugin file exists")
       }
-      notes.push(`assembled with ${buildScript}`);
-      for (const plugin of pending) {
-        const built = await findFile(out, basename(plugin.sourceFile));
-        if (built !== undefined) {
-          plugin.runFile = built;
-          plugin.assembled = true;
-        }
+      let assembled: ReturnType<typeof assemblePluginSource>;
+      try {
+        assembled = assemblePluginSource(source, plugin.sourceFile);
+      } catch (error) {
+        // RUNE would refuse to register it; the checker reports that as a failed check.
+        plugin.assemblyError = RuneError.from(error, 'PLUGIN_INCLUDE_FAILED');
+        continue;
       }
-    }
-    for (const plugin of pending.filter((entry) => !entry.assembled)) {
-      plugin.runFile = join(out, basename(plugin.sourceFile));
-      await writeFile(plugin.runFile, await inlineIncludes(plugin.sourceFile), { mode: 0o700 });
+      plugin.sha256 = sha256Hex(assembled.content);
+      if (!assembled.assembled) continue;
+      out ??= await mkdtemp(join(tmpdir(), 'rune-plugin-test-build-'));
+      // One directory per plugin: two plugins of a tree may share a file name only in theory.
+      const dir = await mkdtemp(join(out, 'p-'));
+      plugin.runFile = join(dir, basename(plugin.sourceFile));
+      await writeFile(plugin.runFile, assembled.content, { mode: 0o700 });
       plugin.assembled = true;
-      notes.push(`assembled ${basename(plugin.sourceFile)} by inlining its @rune-include files`);
+      notes.push(
+        `assembled ${basename(plugin.sourceFile)} as RUNE registers it (inlined ${assembled.includes
+          .map((include) => `${include.name} from ${include.path}`)
+          .join(', ')}; sha256 ${plugin.sha256})`,
+      );
     }
   } catch (error) {
     await cleanup();
     throw error;
   }
   return { notes, cleanup };
-}
-
-/**
- * RUNE's Bash plugin library as shipped inside this package (`dist/bash-lib`, copied from
- * plugins/lib at build time): the fallback for `# @rune-include` outside RUNE's repository.
- */
-export function bundledBashLibraryDir(): string {
-  // dist/discover-plugins.js and src/discover-plugins.ts (tests) both reach dist/bash-lib.
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bash-lib');
-}
-
-/**
- * Replaces each `# @rune-include <file>` line with the file: relative to the plugin, then in
- * ../lib, then RUNE's library shipped with this package ({@link bundledBashLibraryDir}).
- */
-export async function inlineIncludes(file: string): Promise<string> {
-  const source = await readFile(file, 'utf8');
-  const lines: string[] = [];
-  for (const line of source.split('\n')) {
-    const match = new RegExp(INCLUDE_MARKER.source).exec(line);
-    if (match === null) {
-      lines.push(line);
-      continue;
-    }
-    const name = match[1]!;
-    const candidates = [
-      resolve(dirname(file), name),
-      resolve(dirname(file), '..', 'lib', basename(name)),
-      join(bundledBashLibraryDir(), basename(name)),
-    ];
-    let included: string | undefined;
-    for (const candidate of candidates) {
-      included = await readFile(candidate, 'utf8').catch(() => undefined);
-      if (included !== undefined) break;
-    }
-    if (included === undefined) {
-      throw new RuneError('INVALID_ARGUMENT', `${file}: cannot find included file ${name}`);
-    }
-    lines.push(`# --- begin ${name} ---`, included.replace(/\n$/, ''), `# --- end ${name} ---`);
-  }
-  return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 import type { MrsManifest } from '@rune/protocol';
 import { describe, expect, it } from 'vitest';
-import { baseParameters, generateCases } from './generated-cases.js';
+import { baseParameters, generateCases, unsampledParameters } from './generated-cases.js';
 
 const manifest: MrsManifest = {
   schema_version: 'mrs_v1',
@@ -49,5 +49,37 @@ describe('generateCases', () => {
       exit_code: 2,
       result: 'failure',
     });
+  });
+});
+
+describe('required parameters with a pattern', () => {
+  const withPattern = (pattern: string): MrsManifest => ({
+    ...manifest,
+    parameters: {
+      type: 'object',
+      properties: { unit: { type: 'string', pattern } },
+      required: ['unit'],
+    },
+  });
+
+  it('derives a sample that matches the pattern, so the valid cases run', () => {
+    expect(baseParameters(withPattern('^[a-z][a-z0-9-]*\\.service$'))).toEqual({
+      unit: 'test.service',
+    });
+    expect(baseParameters(withPattern('^-?[0-9]+[smh]$'))).toEqual({ unit: '-1h' });
+    expect(unsampledParameters(withPattern('^[a-z]+$'))).toEqual([]);
+    expect(generateCases(withPattern('^[a-z]+$')).map((entry) => entry.name)).toContain(
+      'generated: defaults',
+    );
+  });
+
+  it('says which required parameter it cannot sample, and takes a value from samples', () => {
+    const hard = withPattern('^[0-9a-f]{40}$');
+    expect(unsampledParameters(hard)).toEqual(['unit']);
+    expect(generateCases(hard).map((entry) => entry.name)).not.toContain('generated: defaults');
+    const sample = { unit: 'a'.repeat(40) };
+    expect(unsampledParameters(hard, sample)).toEqual([]);
+    expect(baseParameters(hard, sample)).toEqual(sample);
+    expect(generateCases(hard, sample).map((entry) => entry.name)).toContain('generated: defaults');
   });
 });

@@ -39,6 +39,54 @@ export interface TestCase {
 
 const NOT_IN_ENUM = '__rune-plugin-test-not-in-enum__';
 
+/**
+ * Strings tried, in order, for a string parameter with a pattern: common shapes of identifiers,
+ * names, numbers, durations, paths and times. The first one the pattern and the length bounds
+ * accept is the sample. (A regex-to-string generator would cover more patterns, but its random
+ * output would make generated cases differ between runs; a cases file's `samples` covers the rest.)
+ */
+const STRING_CANDIDATES = [
+  'x',
+  'example',
+  'Example',
+  'a1',
+  'test-1',
+  'test_1',
+  'test.service',
+  '1',
+  '10',
+  '-1h',
+  '1h',
+  '30s',
+  'localhost',
+  'example.com',
+  '/tmp',
+  '/var/log/syslog',
+  '2026-01-01',
+  '2026-01-01 00:00:00',
+  '2026-01-01T00:00:00Z',
+  'a',
+  'A',
+  'ABC',
+  'abc',
+  'hello world',
+];
+
+function stringSample(parameter: MrsParameter): string | undefined {
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(parameter.pattern ?? '', 'u');
+  } catch {
+    return undefined;
+  }
+  const minLength = parameter.minLength ?? 0;
+  const maxLength = parameter.maxLength ?? Number.POSITIVE_INFINITY;
+  return STRING_CANDIDATES.find((candidate) => {
+    const length = [...candidate].length;
+    return length >= minLength && length <= maxLength && pattern.test(candidate);
+  });
+}
+
 /** A value valid for a parameter, or undefined when none can be derived safely. */
 export function sampleValue(parameter: MrsParameter): unknown {
   if (parameter.default !== undefined) return parameter.default;
@@ -53,7 +101,7 @@ export function sampleValue(parameter: MrsParameter): unknown {
       return parameter.type === 'integer' ? Math.ceil(low) : low;
     }
     case 'string': {
-      if (parameter.pattern !== undefined) return undefined;
+      if (parameter.pattern !== undefined) return stringSample(parameter);
       return 'x'.repeat(Math.max(1, parameter.minLength ?? 1));
     }
     case 'array': {
@@ -85,12 +133,21 @@ export function wrongTypeValue(parameter: MrsParameter): unknown {
   }
 }
 
-/** The parameters the control node would send with nothing given: defaults, plus samples for required ones. */
-export function baseParameters(manifest: MrsManifest): Record<string, unknown> | undefined {
+/**
+ * The parameters the control node would send with nothing given: defaults, plus a sample for
+ * each required parameter (from `samples` — a cases file's — first, then derived from the
+ * manifest). Undefined when a required parameter has no sample; {@link unsampledParameters}
+ * says which.
+ */
+export function baseParameters(
+  manifest: MrsManifest,
+  samples: Readonly<Record<string, unknown>> = {},
+): Record<string, unknown> | undefined {
   const parameters: Record<string, unknown> = {};
   const required = new Set(manifest.parameters.required ?? []);
   for (const [name, parameter] of Object.entries(manifest.parameters.properties)) {
-    if (parameter.default !== undefined) parameters[name] = parameter.default;
+    if (Object.hasOwn(samples, name) && required.has(name)) parameters[name] = samples[name];
+    else if (parameter.default !== undefined) parameters[name] = parameter.default;
     else if (required.has(name)) {
       const value = sampleValue(parameter);
       if (value === undefined) return undefined;
@@ -98,6 +155,18 @@ export function baseParameters(manifest: MrsManifest): Record<string, unknown> |
     }
   }
   return parameters;
+}
+
+/** Required parameters for which neither `samples` nor the manifest give a valid value. */
+export function unsampledParameters(
+  manifest: MrsManifest,
+  samples: Readonly<Record<string, unknown>> = {},
+): string[] {
+  return (manifest.parameters.required ?? []).filter((name) => {
+    const parameter = manifest.parameters.properties[name];
+    if (parameter === undefined || Object.hasOwn(samples, name)) return false;
+    return parameter.default === undefined && sampleValue(parameter) === undefined;
+  });
 }
 
 const invalid = (
@@ -128,10 +197,17 @@ const valid = (name: string, parameters: Record<string, unknown>, dryRun: boolea
   expect: {},
 });
 
-/** Every case generated from a manifest. */
-export function generateCases(manifest: MrsManifest): TestCase[] {
+/**
+ * Every case generated from a manifest. `samples` (a cases file's) supplies values for required
+ * parameters the manifest gives no way to derive; without one only the cases that need no
+ * valid parameters are generated (see {@link unsampledParameters}).
+ */
+export function generateCases(
+  manifest: MrsManifest,
+  samples: Readonly<Record<string, unknown>> = {},
+): TestCase[] {
   const cases: TestCase[] = [];
-  const base = baseParameters(manifest);
+  const base = baseParameters(manifest, samples);
   const properties = manifest.parameters.properties;
   if (base !== undefined) {
     cases.push(valid('generated: defaults', base, false));

@@ -28,14 +28,7 @@ export {
   type TestPluginsOptions,
   testPlugins,
 } from './cli.js';
-export {
-  bundledBashLibraryDir,
-  type DiscoveredPlugin,
-  type Discovery,
-  discoverPlugins,
-  INCLUDE_MARKER,
-  inlineIncludes,
-} from './discover-plugins.js';
+export { type DiscoveredPlugin, type Discovery, discoverPlugins } from './discover-plugins.js';
 export {
   type CaseKind,
   generateCases,

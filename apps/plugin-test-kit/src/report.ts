@@ -32,6 +32,8 @@ export interface PluginReport {
   manifest: 'valid' | 'invalid' | 'inferred' | 'missing-entrypoint';
   /** True when the plugin was assembled (library inlined) before testing. */
   assembled: boolean;
+  /** sha256 of the bytes tested: the sha256 RUNE registers, audits and ships for this plugin. */
+  sha256?: string;
   passed: boolean;
   checks: CheckResult[];
   durationMs: number;

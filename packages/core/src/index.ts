@@ -168,6 +168,18 @@ export {
   usesLocalTransport,
 } from './planning/targets.js';
 export {
+  type AssembledPlugin,
+  type AssemblePluginOptions,
+  assemblePluginSource,
+  bundledBashLibraryDir,
+  defaultIncludeDirs,
+  INCLUDE_MARKER,
+  MAX_ASSEMBLED_BYTES,
+  MAX_INCLUDE_DEPTH,
+  type PluginInclude,
+  readAssembledPlugin,
+} from './plugins/assemble-plugin.js';
+export {
   builtinPluginDir,
   defaultPluginSources,
   discoverPlugins,

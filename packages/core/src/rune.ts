@@ -440,12 +440,20 @@ export function createRune(options: RuneOptions = {}): Rune {
     source: plan.plugin.source,
   });
 
+  /**
+   * Who the plugin runs as, for every record of a plan: `run_as` and where it came from
+   * (`manifest` when `privilege: root` chose it; `flag`/`config` when an explicit one won).
+   */
+  const privilegeFacts = (plan: ExecutionPlan): Record<string, unknown> =>
+    plan.run_as === null ? {} : { run_as: plan.run_as, run_as_source: plan.run_as_source };
+
   /** The record of a whole plan (intent or dry run): every node named, no node result yet. */
   const planEntry = (
     plan: ExecutionPlan,
     fields: Pick<AuditEntry, 'event' | 'status' | 'params' | 'metadata'> & { run_id?: string },
   ): AuditEntry => ({
     ...fields,
+    metadata: { ...fields.metadata, ...privilegeFacts(plan) },
     operator,
     action: plan.action,
     plugin: pluginFacts(plan),
@@ -659,7 +667,11 @@ export function createRune(options: RuneOptions = {}): Rune {
                 duration_ms: result.duration_ms,
                 trace_id: plan.trace_id,
                 params,
-                metadata: { ...result.metadata, fleet_policy: fleetPolicy },
+                metadata: {
+                  ...result.metadata,
+                  ...privilegeFacts(plan),
+                  fleet_policy: fleetPolicy,
+                },
               });
               recorded++;
             } catch (error) {

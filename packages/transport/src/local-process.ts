@@ -45,6 +45,16 @@ export interface LocalProcessOptions {
   drainMs?: number;
   /** POSIX shell that runs the sweep; default `/bin/sh`. */
   sweepShell?: string;
+  /**
+   * Arguments put before the sweep script's own (`sweepShell ...sweepShellArgs -c SCRIPT`): e.g.
+   * `sweepShell: 'sudo'` with `['-n', '-u', 'root', '--', '/bin/sh']` sweeps as that user.
+   */
+  sweepShellArgs?: readonly string[];
+  /**
+   * The run marker to use (default: a fresh one). A caller that must pass the marker itself — a
+   * command through sudo, which drops the environment — creates it with `createRunMarker()`.
+   */
+  marker?: string;
   /** Called right after the spawn, e.g. to sweep the run when the caller shuts down first. */
   onSpawn?: (running: { pid: number; marker: string }) => void;
   /** Source and trace id for the RuneError of a process that cannot be started. */
@@ -89,7 +99,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 export function runLocalProcess(options: LocalProcessOptions): Promise<LocalProcessResult> {
   const killGraceMs = options.killGraceMs ?? TIMEOUT_GRACE_MS;
   const drainMs = options.drainMs ?? DEFAULT_OUTPUT_DRAIN_MS;
-  const marker = createRunMarker();
+  const marker = options.marker ?? createRunMarker();
   // The sweep must not carry the marker (it would stop itself); it needs only PATH.
   const sweepEnv = options.env.PATH === undefined ? undefined : { PATH: options.env.PATH };
   const sweep = (pid: number) =>
@@ -97,6 +107,7 @@ export function runLocalProcess(options: LocalProcessOptions): Promise<LocalProc
       processGroup: pid,
       ...(sweepEnv === undefined ? {} : { env: sweepEnv }),
       ...(options.sweepShell === undefined ? {} : { shell: options.sweepShell }),
+      ...(options.sweepShellArgs === undefined ? {} : { shellArgs: options.sweepShellArgs }),
     });
   const stdout = new HeadCapture(options.limits.maxStdoutBytes);
   const stderr = new TailCapture(options.limits.maxStderrBytes);

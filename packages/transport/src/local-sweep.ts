@@ -21,6 +21,11 @@ export const DEFAULT_SWEEP_TIMEOUT_MS = 10_000;
 export interface LocalSweepOptions {
   /** The POSIX shell to run the sweep with; default {@link DEFAULT_SWEEP_SHELL}. */
   shell?: string;
+  /**
+   * Arguments given to `shell` before `-c SCRIPT`: with `shell: 'sudo'` and
+   * `['-n', '-u', USER, '--', '/bin/sh']` the sweep runs as the user whose processes it must kill.
+   */
+  shellArgs?: readonly string[];
   /** Environment of the sweep (must not contain the marker); default PATH only. */
   env?: Readonly<Record<string, string>>;
   /** Give up after this long; default {@link DEFAULT_SWEEP_TIMEOUT_MS}. */
@@ -46,7 +51,13 @@ function runSweep(
     };
     const child = spawn(
       options.shell ?? DEFAULT_SWEEP_SHELL,
-      ['-c', `${SWEEP_FUNCTION_SH}\nrune_sweep "$1"`, 'rune-sweep', marker],
+      [
+        ...(options.shellArgs ?? []),
+        '-c',
+        `${SWEEP_FUNCTION_SH}\nrune_sweep "$1"`,
+        'rune-sweep',
+        marker,
+      ],
       {
         stdio: ['ignore', 'pipe', 'ignore'],
         env: options.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin' },

@@ -14,6 +14,9 @@ function candidateJson(candidate: PluginCandidate) {
     executable: candidate.executable,
     manifest: candidate.manifest,
     manifest_error: candidate.manifestError?.toJSON() ?? null,
+    // Libraries inlined by `# @rune-include` lines: sha256 and size are those of the assembled file.
+    includes: candidate.includes.map(({ name, path, sha256 }) => ({ name, path, sha256 })),
+    assembly_error: candidate.assemblyError?.toJSON() ?? null,
   };
 }
 

@@ -19,6 +19,7 @@ import {
   scheduleFleet,
 } from '../fleet/scheduler.js';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
+import { assemblePluginSource } from '../plugins/assemble-plugin.js';
 import { emptyNodeResult, type NodeRunResult } from './node-result.js';
 import { planPluginLoader } from './plugin-bytes.js';
 import { type NodeRunContext, runPlannedNode } from './run-node.js';
@@ -54,7 +55,7 @@ export interface ExecutePlanOptions {
   policy?: Omit<FleetPolicy, 'concurrency'>;
   /** Wall clock in ms (injectable). */
   now?: () => number;
-  /** Reads a plugin file (injectable). */
+  /** Reads a plugin file and returns the bytes that run (injectable); default: read and assemble it. */
   readPluginFile?: (path: string) => Promise<Uint8Array>;
   /**
    * Extra time beyond the plan timeout after which the execution step gives up on a transport that
@@ -100,7 +101,9 @@ export async function executePlan(
     transports: options.transports,
     loadPlugin: planPluginLoader(
       plan.plugin,
-      options.readPluginFile ?? ((path: string) => readFile(path)),
+      options.readPluginFile ??
+        // Assembled as the registry did, so the planned sha256 covers its libraries too.
+        (async (path: string) => assemblePluginSource(await readFile(path), path).content),
     ),
     now,
     ...(options.transportGraceMs === undefined

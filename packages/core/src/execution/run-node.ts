@@ -64,6 +64,9 @@ export async function runPlannedNode(
         },
         traceId: plan.trace_id,
         ...(runAs === undefined ? {} : { runAs }),
+        ...(plan.preflight_commands.length === 0
+          ? {}
+          : { preflight: { commands: plan.preflight_commands } }),
       },
       signal,
       context.transportGraceMs,

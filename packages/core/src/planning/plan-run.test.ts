@@ -42,6 +42,25 @@ beforeAll(() => {
       accepts: ['rcs_v1'],
     }),
   );
+  writeFileSync(join(dir, 'rooted.sh'), '#!/bin/sh\n');
+  chmodSync(join(dir, 'rooted.sh'), 0o755);
+  writeFileSync(
+    join(dir, 'rooted.manifest.json'),
+    JSON.stringify({
+      schema_version: 'mrs_v1',
+      name: 'rooted',
+      version: '1.0.0',
+      description: 'needs root',
+      parameters: { type: 'object', properties: {} },
+      tags: [],
+      requirements: { commands: ['systemctl', 'docker'], privilege: 'root' },
+      timeout_ms: 4000,
+      idempotent: true,
+      supports_dry_run: true,
+      dangerous: false,
+      accepts: ['rcs_v1'],
+    }),
+  );
   registry = discoverPlugins({ sources: [{ kind: 'user', dir }] });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -156,5 +175,37 @@ describe('planRun', () => {
       ).toBe(bad === '' ? 'INVALID_TARGET' : 'INVALID_TARGET');
     }
     expect(codeOf(() => plan({ nodes: [] }))).toBe('NO_TARGETS');
+  });
+});
+
+describe('privilege: root and preflight', () => {
+  it('runs a manifest that requires root as root, and says the manifest chose it', () => {
+    const planned = plan({ action: 'rooted' });
+    expect(planned.run_as).toBe('root');
+    expect(planned.run_as_source).toBe('manifest');
+    expect(planned.nodes[0]!.target.runAs).toBe('root');
+    expect(planned.nodes[0]!.would_run).toContain('as root (sudo -n, the manifest requires root)');
+    expect(planned.preflight_commands).toEqual(['systemctl', 'docker']);
+  });
+
+  it('lets an explicit run_as win over the manifest (flag, config, inventory node)', () => {
+    expect(plan({ action: 'rooted', runAs: 'ops' })).toMatchObject({
+      run_as: 'ops',
+      run_as_source: 'flag',
+    });
+    expect(plan({ action: 'rooted' }, '[execution]\nrun_as = "svc"\n')).toMatchObject({
+      run_as: 'svc',
+      run_as_source: 'config',
+    });
+    const node = plan({
+      action: 'rooted',
+      targets: [{ node: { name: 'web1', runAs: 'deploy' }, transport: 'ssh' }],
+    }).nodes[0]!;
+    expect(node.target.runAs).toBe('deploy');
+    expect(node.would_run).not.toContain('the manifest requires root');
+  });
+
+  it('leaves a user-privilege plugin as the login user, with no preflight', () => {
+    expect(plan({})).toMatchObject({ run_as: null, run_as_source: null, preflight_commands: [] });
   });
 });

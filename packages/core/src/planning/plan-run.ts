@@ -121,6 +121,14 @@ export interface ExecutionPlan {
   concurrency: number;
   limits: { max_stdout_bytes: number; max_stderr_bytes: number };
   run_as: string | null;
+  /**
+   * Where `run_as` came from: `flag` (the request), `config` (`[execution] run_as`) or
+   * `manifest` (`requirements.privilege: root` and nothing explicit). An explicit value wins over
+   * the manifest; null when the plan runs as the login user.
+   */
+  run_as_source: 'flag' | 'config' | 'manifest' | null;
+  /** Commands the node must have (manifest `requirements.commands`), checked before the plugin starts. */
+  preflight_commands: string[];
   fetch_artifacts: boolean;
   artifact_dir: string;
   nodes: PlannedNode[];
@@ -229,7 +237,17 @@ export function planRun(request: PlanInput, context: PlanContext): ExecutionPlan
     }
 
     const deployMode = request.deployMode ?? config.execution.deploy_mode;
-    const runAs = request.runAs ?? config.execution.run_as ?? null;
+    // An operator's explicit run_as wins; else a manifest that needs root gets root (sudo -n).
+    const explicitRunAs = request.runAs ?? config.execution.run_as;
+    const runAsSource: ExecutionPlan['run_as_source'] =
+      request.runAs !== undefined
+        ? 'flag'
+        : config.execution.run_as !== undefined
+          ? 'config'
+          : manifest.requirements.privilege === 'root'
+            ? 'manifest'
+            : null;
+    const runAs = explicitRunAs ?? (runAsSource === 'manifest' ? 'root' : null);
     const plugin = plannedPlugin(resolved, manifest);
     const baseDir = config.remote_plugins.base_dir.replace(/\/+$/, '');
 
@@ -262,7 +280,11 @@ export function planRun(request: PlanInput, context: PlanContext): ExecutionPlan
         );
       }
       const remotePath = deployMode === 'preinstalled' ? `${baseDir}/${plugin.entrypoint}` : null;
-      const runAsText = runAs === null ? '' : ` as ${runAs} (sudo -n)`;
+      const nodeRunAs = target.runAs ?? null;
+      const runAsText =
+        nodeRunAs === null
+          ? ''
+          : ` as ${nodeRunAs} (sudo -n${runAsSource === 'manifest' && nodeRunAs === runAs ? ', the manifest requires root' : ''})`;
       const wouldRun =
         transport === LOCAL_TRANSPORT
           ? `exec ${remotePath ?? plugin.path}${runAsText} on this machine, RCS JSON on stdin, no shell`
@@ -293,6 +315,8 @@ export function planRun(request: PlanInput, context: PlanContext): ExecutionPlan
         max_stderr_bytes: config.execution.max_stderr_bytes,
       },
       run_as: runAs,
+      run_as_source: runAsSource,
+      preflight_commands: [...manifest.requirements.commands],
       fetch_artifacts: request.fetchArtifacts ?? config.execution.fetch_artifacts,
       artifact_dir: config.core.artifact_dir,
       nodes,

@@ -89,3 +89,42 @@ describe('resolveRunParameters', () => {
     expect(resolveRunParameters(manifest(), { values: { name: '😀' } }).name).toBe('😀');
   });
 });
+
+describe('messages name the pattern or range that failed', () => {
+  const bounded = {
+    ...manifest(),
+    parameters: {
+      type: 'object',
+      properties: {
+        lines: { type: 'integer', minimum: 1, maximum: 5000 },
+        ratio: { type: 'number', maximum: 1 },
+        since: { type: 'string', pattern: '^-[0-9]+[smh]$' },
+        secret: { type: 'string', pattern: '^[a-z]+$', sensitive: true },
+        mode: { type: 'string', enum: ['fast', 'safe'] },
+        short: { type: 'string', maxLength: 3 },
+        units: { type: 'array', items: { type: 'string', pattern: '^[a-z]+$' }, maxItems: 2 },
+      },
+    },
+  } as MrsManifest;
+  const message = (args: string[]) =>
+    refusal(() => resolveRunParameters(bounded, { args })).message;
+
+  it.each([
+    [['lines=0'], 'lines: must be in the range 1..5000, got 0'],
+    [['lines=5001'], 'lines: must be in the range 1..5000, got 5001'],
+    [['ratio=1.5'], 'ratio: must be in the range <= 1, got 1.5'],
+    [['since=1h'], 'since: does not match the pattern ^-[0-9]+[smh]$, got "1h"'],
+    [['mode=slow'], 'mode: must be one of "fast", "safe", got "slow"'],
+    [['short=abcd'], 'short: must be at most 3 characters long (is 4)'],
+    [['units=["a","B"]'], 'units[1]: does not match the pattern ^[a-z]+$, got "B"'],
+    [['units=["a","b","c"]'], 'units: must have at most 2 elements (has 3)'],
+  ])('%j -> %s', (args, expected) => {
+    expect(message(args)).toContain(expected);
+  });
+
+  it('never shows the value of a sensitive parameter', () => {
+    const text = message(['secret=Hunter2']);
+    expect(text).toContain('secret: does not match the pattern ^[a-z]+$');
+    expect(text).not.toContain('Hunter2');
+  });
+});

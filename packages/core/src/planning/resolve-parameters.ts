@@ -73,6 +73,91 @@ function parameterLabel(pointer: string): string {
   );
 }
 
+/** The constraints a parameter value (or one array element) is checked against. */
+interface ValueConstraints {
+  enum?: readonly unknown[];
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  maxItems?: number;
+}
+
+/** `1..5000`, `>= 1` or `<= 5000`: the range a manifest allows. */
+function rangeText(constraints: ValueConstraints): string {
+  const { minimum, maximum } = constraints;
+  if (minimum !== undefined && maximum !== undefined) return `${minimum}..${maximum}`;
+  return minimum !== undefined ? `>= ${minimum}` : `<= ${maximum}`;
+}
+
+/**
+ * Says which manifest constraint `value` breaks, naming the pattern, range, length or allowed
+ * values (the validator only says "Expected a value matching the pattern"); the value is shown
+ * unless the parameter is sensitive. Undefined when none applies (the validator's text stays).
+ */
+function constraintMessage(
+  constraints: ValueConstraints,
+  value: unknown,
+  sensitive: boolean,
+): string | undefined {
+  const shown = JSON.stringify(value) ?? String(value);
+  const got = sensitive ? '' : `, got ${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}`;
+  if (constraints.enum !== undefined && !constraints.enum.some((allowed) => allowed === value)) {
+    return `must be one of ${constraints.enum.map((allowed) => JSON.stringify(allowed)).join(', ')}${got}`;
+  }
+  if (typeof value === 'string') {
+    const length = [...value].length;
+    if (constraints.pattern !== undefined && !new RegExp(constraints.pattern, 'u').test(value)) {
+      return `does not match the pattern ${constraints.pattern}${got}`;
+    }
+    if (constraints.minLength !== undefined && length < constraints.minLength) {
+      return `must be at least ${constraints.minLength} characters long (is ${length})`;
+    }
+    if (constraints.maxLength !== undefined && length > constraints.maxLength) {
+      return `must be at most ${constraints.maxLength} characters long (is ${length})`;
+    }
+  }
+  if (typeof value === 'number') {
+    const { minimum, maximum } = constraints;
+    if ((minimum !== undefined && value < minimum) || (maximum !== undefined && value > maximum)) {
+      return `must be in the range ${rangeText(constraints)}${got}`;
+    }
+  }
+  if (Array.isArray(value)) {
+    if (constraints.minItems !== undefined && value.length < constraints.minItems) {
+      return `must have at least ${constraints.minItems} elements (has ${value.length})`;
+    }
+    if (constraints.maxItems !== undefined && value.length > constraints.maxItems) {
+      return `must have at most ${constraints.maxItems} elements (has ${value.length})`;
+    }
+  }
+  return undefined;
+}
+
+/** The constraint message for the value at a violation's pointer (`/name` or `/name/2`). */
+function violationDetail(
+  manifest: MrsManifest,
+  pointer: string,
+  values: Readonly<Record<string, unknown>>,
+): string | undefined {
+  const [name, index, ...rest] = pointer
+    .split('/')
+    .slice(1)
+    .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (name === undefined || rest.length > 0) return undefined;
+  const spec = Object.hasOwn(manifest.parameters.properties, name)
+    ? manifest.parameters.properties[name]
+    : undefined;
+  if (spec === undefined || !Object.hasOwn(values, name)) return undefined;
+  const value = values[name];
+  const sensitive = spec.sensitive === true;
+  if (index === undefined) return constraintMessage(spec, value, sensitive);
+  if (!Array.isArray(value) || spec.items === undefined || !/^\d+$/.test(index)) return undefined;
+  return constraintMessage(spec.items, value[Number(index)], sensitive);
+}
+
 /**
  * Merges, coerces and validates parameters against `manifest.parameters` with the normative MRS
  * check from @rune/protocol; fills defaults. Throws INVALID_PARAMETERS listing every violation.
@@ -117,6 +202,7 @@ export function resolveRunParameters(
     for (const violation of listed) {
       const parameter = parameterLabel(violation.pointer);
       let message = violation.message;
+      const detail = violationDetail(manifest, violation.pointer, values);
       if (message === 'Unknown parameter') {
         message =
           known.length === 0
@@ -124,6 +210,8 @@ export function resolveRunParameters(
             : `unknown parameter; known: ${known.join(', ')}`;
       } else if (message === 'Expected required parameter') {
         message = 'required parameter is missing';
+      } else if (detail !== undefined) {
+        message = detail;
       } else {
         const value = values[parameter];
         const sensitive = properties[parameter]?.sensitive === true;

@@ -11,8 +11,12 @@
  * A plugin is a file `<action>.sh` (or the `entrypoint` a manifest names) plus an optional
  * `<action>.manifest.json` (MRS v1). Without a manifest it is registered with an inferred one
  * (`inferred: true`, version 0.0.0, `dangerous: true` so it needs explicit confirmation, any
- * scalar parameters passed through). The registry
- * hashes every plugin file (sha256); the execution step re-checks the hash right before execution.
+ * scalar parameters passed through). The registry assembles every plugin file
+ * (assemble-plugin.ts: `# @rune-include` lines replaced by the libraries they name) and hashes the
+ * assembled bytes (sha256) — what is hashed, audited and shipped is one self-contained file; the
+ * execution step assembles again and re-checks the hash right before execution. A plugin whose
+ * includes cannot be assembled is kept as a candidate and refused with PLUGIN_INCLUDE_FAILED when
+ * its action is resolved.
  * Built-in manifests validated at build time are not validated again (see validated-manifests.ts).
  * Plugins are executed directly (never through a shell), so a plugin the user installed must be
  * executable; that is checked here and reported as PLUGIN_NOT_EXECUTABLE when the action is
@@ -33,6 +37,7 @@ import {
   RuneError,
 } from '@rune/protocol';
 import { sha256Hex } from '@rune/transport';
+import { assemblePluginSource, type PluginInclude } from './assemble-plugin.js';
 import {
   readValidatedManifests,
   VALIDATED_MANIFESTS_FILE,
@@ -60,9 +65,14 @@ export interface PluginCandidate {
   manifest: MrsManifest | null;
   /** Why the manifest was refused (INVALID_MANIFEST), when it was. */
   manifestError: RuneError | null;
-  /** Lowercase hex sha256 of the plugin file. */
+  /** Lowercase hex sha256 of the assembled plugin (the file itself when it includes nothing). */
   sha256: string;
+  /** Size in bytes of the assembled plugin. */
   size: number;
+  /** Libraries inlined by `# @rune-include` lines (empty for a self-contained file). */
+  includes: readonly PluginInclude[];
+  /** Why the plugin could not be assembled (PLUGIN_INCLUDE_FAILED), when it could not. */
+  assemblyError: RuneError | null;
   /** True when some execute bit is set on the file (not required of built-in plugins). */
   executable: boolean;
 }
@@ -92,7 +102,7 @@ export interface PluginRegistry {
   candidates(action: string): PluginCandidate[];
   /**
    * The plugin that runs for `action`. Throws INVALID_ACTION_NAME, UNKNOWN_ACTION (with
-   * suggestions), INVALID_MANIFEST or PLUGIN_NOT_EXECUTABLE.
+   * suggestions), INVALID_MANIFEST, PLUGIN_INCLUDE_FAILED or PLUGIN_NOT_EXECUTABLE.
    */
   resolve(action: string): RegisteredPlugin;
   /** Warnings collected during discovery. */
@@ -260,6 +270,18 @@ function scanDirectory(
     }
     const entry = manifests.get(action);
     const manifest = entry === undefined ? inferManifest(fileName) : entry.manifest;
+    let assembled: Buffer = content;
+    let includes: readonly PluginInclude[] = [];
+    let assemblyError: RuneError | null = null;
+    try {
+      const result = assemblePluginSource(content, path);
+      assembled = result.content;
+      includes = result.includes;
+    } catch (error) {
+      assemblyError = RuneError.from(error, 'PLUGIN_INCLUDE_FAILED', {
+        source: { component: 'rune-core', action },
+      });
+    }
     candidates.push({
       action,
       path,
@@ -267,8 +289,10 @@ function scanDirectory(
       source: source.kind,
       manifest,
       manifestError: entry?.error ?? null,
-      sha256: sha256Hex(content),
-      size: content.byteLength,
+      sha256: sha256Hex(assembled),
+      size: assembled.byteLength,
+      includes,
+      assemblyError,
       executable: (mode & (constants.S_IXUSR | constants.S_IXGRP | constants.S_IXOTH)) !== 0,
     });
   }
@@ -370,6 +394,7 @@ export function discoverPlugins(options: PluginRegistryOptions): PluginRegistry 
           new RuneError('INVALID_MANIFEST', `${winner.manifestPath}: invalid`, { source })
         );
       }
+      if (winner.assemblyError !== null) throw winner.assemblyError;
       if (!winner.executable && winner.source !== 'builtin') {
         throw new RuneError(
           'PLUGIN_NOT_EXECUTABLE',

@@ -17,6 +17,19 @@
  * closed. The environment is minimal (plugin-environment.ts: no RUNE_* secrets, AWS_*,
  * SSH_AUTH_SOCK or tokens) plus `RUNE_RUN_MARKER=<fresh marker>`.
  *
+ * Preflight and privilege: when the request lists required commands (`request.preflight`, from the
+ * manifest's `requirements.commands`) they are looked up with the shared `rune_preflight` rule
+ * (PREFLIGHT_FUNCTION_SH) by `/bin/sh`, as the user the plugin will run as, right before the
+ * plugin starts; a missing one rejects with PLUGIN_PRECONDITION_FAILED naming it and the plugin is
+ * never started. `runAs` (e.g. `root` for a manifest that says `privilege: root`) runs the plugin
+ * directly when this process already is that user, and otherwise through non-interactive
+ * `sudo -n -H -u root` (never a password prompt; other users are UNSUPPORTED_FEATURE locally, as
+ * they could not read the plugin from this user's private cache): the preflight step then also runs through sudo,
+ * so a sudo that wants a password (PRIVILEGE_PASSWORD_REQUIRED) or refuses
+ * (PRIVILEGE_DENIED) fails before the plugin is started. The run marker reaches the plugin through
+ * `env` on sudo's command line (sudo resets the environment), and the containment sweep runs
+ * through the same sudo so that it can see and kill the plugin's processes.
+ *
  * When it ends: the run ends when the plugin process exits, or is killed on timeout or cancel
  * (SIGTERM to its process group, SIGKILL after `killGraceMs`). At that moment the run-marker sweep
  * (local-sweep.ts) kills every process carrying the marker — children in the group, children that
@@ -25,14 +38,20 @@
  * nor turns it into a timeout. `containment` in the result says what was killed and whether that
  * was complete (without /proc it is not: `process-group`, `complete: false`).
  */
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import {
+  type ContainmentReport,
+  createRunMarker,
   DEFAULT_OUTPUT_DRAIN_MS,
   findUnsafePathComponent,
   notStartedResult,
+  PREFLIGHT_FUNCTION_SH,
+  preflightFailure,
+  RUN_MARKER_VARIABLE,
   runLocalProcess,
   sha256Hex,
   sweepLocalRun,
@@ -42,6 +61,7 @@ import {
   type Transport,
   type TransportExecRequest,
   type TransportExecResult,
+  validatePreflightCommands,
 } from '@rune/transport';
 import { isThisMachine, LOCAL_TRANSPORT } from '../planning/targets.js';
 import { minimalPluginEnvironment } from './plugin-environment.js';
@@ -72,6 +92,8 @@ export interface LocalTransportOptions {
   cacheDir?: string;
   /** POSIX shell that runs the containment sweep; default `/bin/sh`. */
   sweepShell?: string;
+  /** The sudo binary used for `runAs` another user; default `sudo` (looked up on PATH). */
+  sudo?: string;
   /** Time to wait for the output pipes after the run ended; default {@link DEFAULT_OUTPUT_DRAIN_MS}. */
   drainMs?: number;
   /**
@@ -86,6 +108,12 @@ export interface LocalTransportOptions {
    */
   beforeSpawn?: (path: string) => void | Promise<void>;
 }
+
+/** User names `runAs` may carry (POSIX portable, as useradd accepts by default). */
+export const RUN_AS_USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** Printed by the preflight script once it runs, so a sudo refusal is told from a missing command. */
+const PREFLIGHT_STARTED = 'rune-preflight-started';
 
 function defaultIsLocalNode(node: TargetNode): boolean {
   return isThisMachine(node, hostname());
@@ -103,6 +131,54 @@ interface PreparedPlugin {
 interface RunningPlugin {
   pid: number;
   marker: string;
+  sweep: (marker: string, processGroup: number | undefined) => Promise<ContainmentReport>;
+}
+
+/** True when this process runs as `user` (by name, or root by uid 0). */
+function isCurrentUser(user: string): boolean {
+  if (user === 'root' && effectiveUid() === 0) return true;
+  try {
+    return userInfo().username === user && process.geteuid?.() === process.getuid?.();
+  } catch {
+    return false;
+  }
+}
+
+/** `sudo -n -H -u USER -- COMMAND...`: non-interactive, never a password prompt. */
+function sudoArgs(user: string, command: readonly string[]): string[] {
+  return ['-n', '-H', '-u', user, '--', ...command];
+}
+
+interface CommandOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const MAX_PREFLIGHT_OUTPUT = 16 * 1024;
+
+/** Runs a short helper command (preflight, sudo check) and collects its bounded output. */
+function runHelper(
+  file: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  signal: AbortSignal,
+): Promise<CommandOutcome> {
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    const child = spawn(file, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env, signal });
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (stdout.length < MAX_PREFLIGHT_OUTPUT) stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < MAX_PREFLIGHT_OUTPUT) stderr += chunk.toString('utf8');
+    });
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ code: null, stdout, stderr: `${stderr}${file}: ${error.code ?? error.message}` }),
+    );
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Creates the local transport. */
@@ -130,6 +206,86 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     options.cacheDir === undefined ? {} : { dir: options.cacheDir },
   );
   const running = new Set<RunningPlugin>();
+  const sudoBinary = options.sudo ?? 'sudo';
+  /** The sweep, run as `user` through sudo: only then can it see and kill that user's processes. */
+  const sudoSweep =
+    (user: string) =>
+    (marker: string, processGroup: number | undefined): Promise<ContainmentReport> =>
+      sweepLocalRun(marker, {
+        env: sweepEnv,
+        shell: sudoBinary,
+        shellArgs: sudoArgs(user, [options.sweepShell ?? '/bin/sh']),
+        ...(processGroup === undefined ? {} : { processGroup }),
+      });
+
+  /**
+   * The preflight step (see the module comment): required commands, and — when the plugin runs
+   * through sudo — whether sudo lets it, both before the plugin is started.
+   */
+  async function preflight(request: TransportExecRequest, sudoUser: string | undefined) {
+    const commands = validatePreflightCommands(request.preflight?.commands ?? []);
+    if (commands.length === 0 && sudoUser === undefined) return;
+    const errorOptions = {
+      source: { component, node: request.node.name, action: request.plugin.action },
+      traceId: request.traceId,
+    };
+    const script = `${PREFLIGHT_FUNCTION_SH}\nprintf '%s\\n' ${PREFLIGHT_STARTED}\nrune_preflight "$@"`;
+    const shellCommand = ['/bin/sh', '-c', script, 'rune-preflight', ...commands];
+    const outcome =
+      sudoUser === undefined
+        ? await runHelper(shellCommand[0]!, shellCommand.slice(1), baseEnv, request.signal)
+        : await runHelper(sudoBinary, sudoArgs(sudoUser, shellCommand), baseEnv, request.signal);
+    const lines = outcome.stdout.split('\n').filter((line) => line !== '');
+    if (lines[0] !== PREFLIGHT_STARTED) {
+      if (request.signal.aborted) return;
+      if (sudoUser !== undefined) throw await sudoRefusal(sudoUser, outcome, errorOptions);
+      throw new RuneError(
+        'INTERNAL_ERROR',
+        `the preflight check could not run: ${outcome.stderr.trim().slice(0, 200)}`,
+        { ...errorOptions, details: { exit_code: outcome.code } },
+      );
+    }
+    const missing = lines.slice(1).filter((line) => commands.includes(line));
+    if (missing.length > 0) {
+      const error = preflightFailure(missing, { node: request.node.name, transport: 'local' });
+      throw new RuneError(error.code, error.message, {
+        ...errorOptions,
+        details: { ...error.details },
+      });
+    }
+  }
+
+  /**
+   * Why sudo did not run the preflight. sudo -n says "a password is required" both when a rule
+   * wants a password and (to hide its policy) when nothing allows the command; `sudo -n -l` tells
+   * them apart when it can, else the answer is "password required" (as the SSH transport does).
+   */
+  async function sudoRefusal(
+    user: string,
+    outcome: CommandOutcome,
+    errorOptions: { source: { component: string; node: string; action: string }; traceId: string },
+  ): Promise<RuneError> {
+    const text = outcome.stderr.trim().slice(0, 500);
+    let code: 'PRIVILEGE_PASSWORD_REQUIRED' | 'PRIVILEGE_DENIED' = 'PRIVILEGE_DENIED';
+    if (/password is required|a terminal is required|askpass/i.test(text)) {
+      const check = await runHelper(
+        sudoBinary,
+        ['-n', '-l', '-u', user, '--', '/bin/sh', '-c', 'true'],
+        baseEnv,
+        new AbortController().signal,
+      );
+      if (check.code === 0 || /password is required/i.test(check.stderr)) {
+        code = 'PRIVILEGE_PASSWORD_REQUIRED';
+      }
+    }
+    return new RuneError(
+      code,
+      code === 'PRIVILEGE_PASSWORD_REQUIRED'
+        ? `sudo needs a password to run the plugin as ${user}; RUNE only uses non-interactive sudo (add a NOPASSWD rule, or run rune as ${user}); nothing was executed`
+        : `this user may not run the plugin as ${user} through sudo: ${text || `exit ${outcome.code}`}; nothing was executed`,
+      { ...errorOptions, details: { run_as: user, sudo_message: text, exit_code: outcome.code } },
+    );
+  }
 
   async function preparePlugin(request: TransportExecRequest): Promise<PreparedPlugin> {
     const { plugin, node } = request;
@@ -187,11 +343,23 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         { source, traceId: request.traceId, details: { node: request.node.name } },
       );
     }
-    if (request.runAs !== undefined || request.node.runAs !== undefined) {
-      throw new RuneError('UNSUPPORTED_FEATURE', 'the local transport does not support run_as', {
-        source,
-        traceId: request.traceId,
-      });
+    const runAs = request.runAs ?? request.node.runAs;
+    if (runAs !== undefined && !RUN_AS_USER_PATTERN.test(runAs)) {
+      throw new RuneError(
+        'INVALID_ARGUMENT',
+        `run_as "${runAs.slice(0, 40)}" is not a valid user name (${RUN_AS_USER_PATTERN.source})`,
+        { source, traceId: request.traceId, details: { run_as: runAs.slice(0, 64) } },
+      );
+    }
+    // No sudo when this process already is that user (e.g. `privilege: root` run by root).
+    const sudoUser = runAs === undefined || isCurrentUser(runAs) ? undefined : runAs;
+    if (sudoUser !== undefined && sudoUser !== 'root') {
+      // Another unprivileged user could not read the plugin from this user's private cache.
+      throw new RuneError(
+        'UNSUPPORTED_FEATURE',
+        `the local transport runs plugins as this user or as root, not as ${sudoUser}`,
+        { source, traceId: request.traceId, details: { run_as: sudoUser } },
+      );
     }
     const notStarted = (): TransportExecResult =>
       notStartedResult(
@@ -200,13 +368,26 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       );
     if (request.signal.aborted) return notStarted();
     const prepared = await preparePlugin(request);
+    await preflight(request, sudoUser);
     await options.beforeSpawn?.(prepared.file);
     if (request.signal.aborted) return notStarted();
     const file = prepared.file;
+    // Through sudo the environment is dropped, so the marker travels as an env(1) argument and
+    // the sweep runs as the same user (only then can it see and kill that user's processes).
+    const marker = createRunMarker();
+    const sweepAs = sudoUser === undefined ? sweep : sudoSweep(sudoUser);
     let entry: RunningPlugin | undefined;
     try {
       const run = await runLocalProcess({
-        command: file,
+        ...(sudoUser === undefined
+          ? { command: file }
+          : {
+              command: sudoBinary,
+              args: sudoArgs(sudoUser, ['/usr/bin/env', `${RUN_MARKER_VARIABLE}=${marker}`, file]),
+              sweepShell: sudoBinary,
+              sweepShellArgs: sudoArgs(sudoUser, [options.sweepShell ?? '/bin/sh']),
+            }),
+        marker,
         stdin: request.stdin,
         env: baseEnv,
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
@@ -215,10 +396,12 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         limits: request.limits,
         killGraceMs,
         drainMs,
-        ...(options.sweepShell === undefined ? {} : { sweepShell: options.sweepShell }),
+        ...(sudoUser !== undefined || options.sweepShell === undefined
+          ? {}
+          : { sweepShell: options.sweepShell }),
         onSpawn: (spawned) => {
-          entry = spawned;
-          running.add(spawned);
+          entry = { ...spawned, sweep: sweepAs };
+          running.add(entry);
         },
         errorOptions: { source, traceId: request.traceId },
       });
@@ -239,6 +422,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
           pid: run.pid,
           path: file,
           ...prepared.metadata,
+          ...(runAs === undefined ? {} : { run_as: runAs, sudo: sudoUser !== undefined }),
           stdout_bytes: run.stdoutTotalBytes,
           stderr_bytes: run.stderrTotalBytes,
           ...(run.stopped ? { killed_signal_on_stop: 'SIGTERM' } : {}),
@@ -256,7 +440,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     capabilities: {
       deployModes: ['ship', 'preinstalled'],
       artifacts: true,
-      runAs: false,
+      runAs: true,
       maxConcurrentExecsPerNode: 16,
     },
     exec,
@@ -274,7 +458,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     async close() {
       const stopping = [...running];
       running.clear();
-      await Promise.all(stopping.map((run) => sweep(run.marker, run.pid)));
+      await Promise.all(stopping.map((run) => run.sweep(run.marker, run.pid)));
       await cache.close();
     },
   };

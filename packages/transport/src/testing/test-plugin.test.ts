@@ -57,9 +57,9 @@ describe('conformance helpers', () => {
       ),
     ).toThrow(/no conformance requirement R99/);
   });
-  it('lists R01..R21 in order', () => {
+  it('lists R01..R22 in order', () => {
     expect(TRANSPORT_CONFORMANCE_REQUIREMENTS.map((entry) => entry.id)).toEqual(
-      Array.from({ length: 21 }, (_, index) => `R${String(index + 1).padStart(2, '0')}`),
+      Array.from({ length: 22 }, (_, index) => `R${String(index + 1).padStart(2, '0')}`),
     );
   });
 });

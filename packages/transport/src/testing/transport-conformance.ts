@@ -37,6 +37,11 @@
  *   counted (`containment.killed >= 1`), not a timeout.
  * - R21 every result carries a well-formed `containment` (exit, signal, cancelled before start);
  *   `complete: false` always comes with a `detail`.
+ *
+ * PREFLIGHT (R22): `request.preflight.commands` are looked up on the node before the plugin
+ * starts. A missing one rejects with `PLUGIN_PRECONDITION_FAILED` naming it (message and
+ * `details.missing_commands`) and the plugin is never started; when all are present the plugin
+ * runs as usual. A transport that does not implement preflight yet lists R22 in `knownFailures`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type DeployMode, type ErrorCode, RuneError, TRANSPORT_NAME_PATTERN } from '@rune/protocol';
@@ -159,6 +164,11 @@ export const TRANSPORT_CONFORMANCE_REQUIREMENTS: readonly TransportRequirement[]
   { id: 'R19', title: 'on cancel, also kills a child that called setsid' },
   { id: 'R20', title: 'ends the run when the plugin exits, though children hold stdout open' },
   { id: 'R21', title: 'reports a well-formed containment on every result' },
+  {
+    id: 'R22',
+    title:
+      'preflight: a missing required command is PLUGIN_PRECONDITION_FAILED naming it, plugin not started',
+  },
 ];
 
 const title = (id: string): string => {
@@ -189,7 +199,7 @@ export function describeByteDifference(actual: Uint8Array, expected: Uint8Array)
  *
  * `setup` runs once before the tests and returns the transport, a reachable node, an unreachable
  * node and the error codes the unreachable node may produce. Each test is one requirement of the
- * Transport contract (R01..R21, listed in {@link TRANSPORT_CONFORMANCE_REQUIREMENTS}). The node
+ * Transport contract (R01..R22, listed in {@link TRANSPORT_CONFORMANCE_REQUIREMENTS}). The node
  * needs bash, coreutils and `setsid`; the probes leave nothing behind on it. `conformanceOptions`
  * can list requirements the transport is known to fail ({@link TransportConformanceOptions}).
  *
@@ -259,6 +269,7 @@ export function describeTransportConformance(
       maxStdoutBytes?: number;
       maxStderrBytes?: number;
       node?: TargetNode;
+      preflight?: TransportExecRequest['preflight'];
     }
 
     const exec = async (
@@ -278,6 +289,7 @@ export function describeTransportConformance(
         },
         signal: execOptions.signal ?? new AbortController().signal,
         traceId: randomBytes(16).toString('hex'),
+        ...(execOptions.preflight === undefined ? {} : { preflight: execOptions.preflight }),
       };
       return current().transport.exec(request);
     };
@@ -774,6 +786,41 @@ export function describeTransportConformance(
       });
       await exec(plugins.processCheck, { stdin: `${token}\n` });
       expectContainment(cancelled, 'an exec whose signal was already aborted');
+    });
+
+    /** R22: preflight — a missing required command rejects with PLUGIN_PRECONDITION_FAILED naming it (message and details.missing_commands) and the plugin never starts; with every command present the plugin runs. */
+    requirement('R22', async () => {
+      const missing = `rune-conformance-missing-${randomBytes(6).toString('hex')}`;
+      const token = randomUUID().replaceAll('-', '');
+      let rejected: unknown;
+      try {
+        // The sleeper records its pids under the token once it starts: it must never start.
+        await exec(plugins.sleeper, {
+          stdin: `${token}\n`,
+          timeoutMs: 3000,
+          preflight: { commands: ['cat', missing] },
+        });
+      } catch (error) {
+        rejected = error;
+      }
+      const check = await exec(plugins.processCheck, { stdin: `${token}\n` });
+      expect(
+        text(check.stdout).trim(),
+        'the plugin started although a required command is missing: check request.preflight before starting it',
+      ).toBe('missing');
+      expect(
+        RuneError.is(rejected) ? rejected.code : rejected,
+        'a missing required command must reject with PLUGIN_PRECONDITION_FAILED',
+      ).toBe('PLUGIN_PRECONDITION_FAILED');
+      const error = rejected as RuneError;
+      expect(error.message, 'the message names the missing command').toContain(missing);
+      expect(error.details?.missing_commands).toEqual([missing]);
+      const present = await exec(plugins.echo, {
+        stdin: 'preflight-ok',
+        preflight: { commands: ['cat', 'sh'] },
+      });
+      expectExit(present, 0, 'with every required command present the plugin runs');
+      expect(text(present.stdout)).toBe('preflight-ok');
     });
 
     /** R17: close() resolves, and a second close() resolves too. */

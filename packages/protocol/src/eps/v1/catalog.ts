@@ -114,6 +114,12 @@ export const ERROR_CATALOG = {
     'The inventory file is unreadable, not valid YAML, or does not match the inventory schema.',
   ),
   INVALID_MANIFEST: entry('validation', X.USAGE, false, 'A plugin manifest is not valid MRS.'),
+  PLUGIN_INCLUDE_FAILED: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A plugin cannot be assembled: a `# @rune-include` names an invalid, missing or unsafe library, or includes form a cycle or nest too deep.',
+  ),
   PLUGIN_DIR_UNREADABLE: entry(
     'validation',
     X.USAGE,

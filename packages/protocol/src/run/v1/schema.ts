@@ -242,6 +242,22 @@ export const RunPlanSchema = Type.Object(
     run_as: Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], {
       description: 'User every node runs the plugin as, unless the node sets its own.',
     }),
+    run_as_source: Type.Optional(
+      Type.Union(
+        [Type.Literal('flag'), Type.Literal('config'), Type.Literal('manifest'), Type.Null()],
+        {
+          description:
+            'Where run_as came from: flag, config, or manifest (requirements.privilege root and no explicit run_as; an explicit one wins). null: the login user.',
+        },
+      ),
+    ),
+    preflight_commands: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9._+-]{1,64}$' }), {
+        maxItems: 64,
+        description:
+          "Commands each node must have (the manifest's requirements.commands), checked in the round trip that starts the plugin; a missing one is PLUGIN_PRECONDITION_FAILED and nothing runs.",
+      }),
+    ),
     fetch_artifacts: Type.Boolean({ description: 'Whether declared artifacts are downloaded.' }),
     artifact_dir: PathSchema('Where fetched artifacts are stored on the control node.'),
     nodes: Type.Array(RunPlannedNodeSchema, {

@@ -1,0 +1,188 @@
+import { spawnSync } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { catchRuneError } from '../testing/catch-rune-error.js';
+import {
+  assemblePluginSource,
+  bundledBashLibraryDir,
+  MAX_INCLUDE_DEPTH,
+  readAssembledPlugin,
+} from './assemble-plugin.js';
+import { discoverPlugins } from './plugin-registry.js';
+
+const libSources = fileURLToPath(new URL('../../../../plugins/lib/', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'rune-assemble-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+let counter = 0;
+/** A fresh plugin directory with a lib/ beside the plugin. */
+function tree(files: Record<string, string>): string {
+  const dir = join(scratch, `t${counter++}`);
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text, { mode: 0o755 });
+  }
+  return dir;
+}
+
+const HELLO = [
+  '#!/usr/bin/env bash',
+  'set -euo pipefail',
+  '# shellcheck source=/dev/null',
+  'source "$RUNE_LIB/bpcs.sh" # @rune-include bpcs.sh',
+  'bpcs_init hello 1.0.0',
+  'bpcs_success "hi"',
+  '',
+].join('\n');
+
+describe('the Bash plugin library shipped with @rune/core', () => {
+  it('is a byte-exact copy of plugins/lib (dist/bash-lib)', () => {
+    const shipped = readdirSync(bundledBashLibraryDir()).sort();
+    expect(shipped).toEqual(
+      readdirSync(libSources)
+        .filter((name) => name.endsWith('.sh'))
+        .sort(),
+    );
+    for (const name of shipped) {
+      expect(readFileSync(join(bundledBashLibraryDir(), name), 'utf8')).toBe(
+        readFileSync(join(libSources, name), 'utf8'),
+      );
+    }
+  });
+});
+
+describe('assemblePluginSource', () => {
+  it('inlines the shipped library into a plugin that has no copy of its own, and it runs', () => {
+    const dir = tree({ 'hello.sh': HELLO });
+    const assembled = readAssembledPlugin(join(dir, 'hello.sh'));
+    const text = assembled.content.toString('utf8');
+    expect(assembled.assembled).toBe(true);
+    expect(assembled.includes.map((include) => include.path)).toEqual([
+      join(bundledBashLibraryDir(), 'bpcs.sh'),
+    ]);
+    expect(text.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+    expect(text).not.toContain('$RUNE_LIB');
+    expect(text).not.toContain('# shellcheck source=/dev/null');
+    expect(text).toContain(
+      readFileSync(join(libSources, 'bpcs.sh'), 'utf8').split('\n').slice(1).join('\n').trimEnd(),
+    );
+    // The assembled file runs alone: no library on disk next to it.
+    const alone = join(scratch, 'alone.sh');
+    writeFileSync(alone, assembled.content, { mode: 0o755 });
+    const request = JSON.stringify({
+      message_metadata: {
+        message_id: '5b0c0f9e-7d4a-4a47-9a55-0e0f6c2d7b11',
+        trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+        timestamp: '2026-01-01T00:00:00.000Z',
+        sender: { host: 'test', user: 'test', tool: 'rune', version: '0.1.0' },
+      },
+      routing: { action: 'hello', node: 'localhost', transport: 'local', deploy_mode: 'ship' },
+      payload: {
+        schema_version: 'rcs_v1',
+        data: { input_parameters: {}, options: { dry_run: false, timeout_ms: 5000 } },
+      },
+    });
+    const run = spawnSync(alone, [], { input: request, encoding: 'utf8', env: {} });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).payload.result).toBe('success');
+  });
+
+  it('is deterministic and idempotent; a file without includes is returned byte for byte', () => {
+    const dir = tree({ 'hello.sh': HELLO });
+    const first = readAssembledPlugin(join(dir, 'hello.sh'));
+    const second = readAssembledPlugin(join(dir, 'hello.sh'));
+    expect(second.content.equals(first.content)).toBe(true);
+    const again = assemblePluginSource(first.content, join(dir, 'hello.sh'));
+    expect(again.assembled).toBe(false);
+    expect(again.content.equals(first.content)).toBe(true);
+    const plain = Buffer.from('#!/bin/sh\necho hi # not an include\n');
+    expect(assemblePluginSource(plain, join(dir, 'x.sh')).content.equals(plain)).toBe(true);
+  });
+
+  it("prefers the plugin's own lib/, inlines each library once and follows nested includes", () => {
+    const dir = tree({
+      'p.sh': '#!/bin/bash\n. x # @rune-include a.sh\n. y # @rune-include b.sh\n',
+      'lib/a.sh': '#!/bin/bash\necho a\n. z # @rune-include b.sh\n',
+      'lib/b.sh': 'echo b\n',
+    });
+    const assembled = readAssembledPlugin(join(dir, 'p.sh'));
+    const text = assembled.content.toString('utf8');
+    expect(assembled.includes.map((include) => include.name)).toEqual(['a.sh', 'b.sh']);
+    expect(text.match(/^echo b$/gm)).toHaveLength(1);
+    expect(text).toContain('# @rune-include b.sh: already included above');
+  });
+
+  it('refuses names that leave the library directories, naming the file and line', () => {
+    for (const name of ['../secret.sh', '/etc/passwd.sh', '.hidden.sh', 'a/../../b.sh', 'x.txt']) {
+      const dir = tree({ 'p.sh': `#!/bin/bash\necho\n. q # @rune-include ${name}\n` });
+      const error = catchRuneError(() => readAssembledPlugin(join(dir, 'p.sh')));
+      expect(error.code, name).toBe('PLUGIN_INCLUDE_FAILED');
+      expect(error.message).toContain(`${join(dir, 'p.sh')}:3`);
+    }
+  });
+
+  it('refuses a symlink in a library directory that points outside it', () => {
+    const outside = tree({ 'secret.sh': 'echo secret\n' });
+    const dir = tree({ 'p.sh': '#!/bin/bash\n. q # @rune-include evil.sh\n' });
+    mkdirSync(join(dir, 'lib'));
+    symlinkSync(join(outside, 'secret.sh'), join(dir, 'lib', 'evil.sh'));
+    const error = catchRuneError(() => readAssembledPlugin(join(dir, 'p.sh')));
+    expect(error.code).toBe('PLUGIN_INCLUDE_FAILED');
+    expect(error.message).toMatch(/outside the library directory/);
+  });
+
+  it('refuses a missing library, a cycle and nesting deeper than the bound', () => {
+    const missing = tree({ 'p.sh': '#!/bin/bash\n. q # @rune-include nope.sh\n' });
+    expect(catchRuneError(() => readAssembledPlugin(join(missing, 'p.sh'))).message).toMatch(
+      /included library not found: nope\.sh/,
+    );
+    const cycle = tree({
+      'p.sh': '#!/bin/bash\n. q # @rune-include a.sh\n',
+      'lib/a.sh': '. q # @rune-include b.sh\n',
+      'lib/b.sh': '. q # @rune-include a.sh\n',
+    });
+    const cycleError = catchRuneError(() => readAssembledPlugin(join(cycle, 'p.sh')));
+    expect(cycleError.code).toBe('PLUGIN_INCLUDE_FAILED');
+    expect(cycleError.message).toMatch(/include cycle/);
+    const files: Record<string, string> = { 'p.sh': '#!/bin/bash\n. q # @rune-include l0.sh\n' };
+    for (let depth = 0; depth <= MAX_INCLUDE_DEPTH; depth++) {
+      files[`lib/l${depth}.sh`] = `. q # @rune-include l${depth + 1}.sh\n`;
+    }
+    files[`lib/l${MAX_INCLUDE_DEPTH + 1}.sh`] = 'echo deep\n';
+    const deep = tree(files);
+    expect(catchRuneError(() => readAssembledPlugin(join(deep, 'p.sh'))).message).toMatch(
+      /nest deeper than/,
+    );
+  });
+});
+
+describe('the registry registers the assembled bytes', () => {
+  it('hashes what ships, and refuses a plugin whose include fails with PLUGIN_INCLUDE_FAILED', () => {
+    const dir = tree({
+      'hello.sh': HELLO,
+      'broken.sh': '#!/bin/bash\n. q # @rune-include nope.sh\n',
+    });
+    const registry = discoverPlugins({ sources: [{ kind: 'user', dir }] });
+    const hello = registry.resolve('hello');
+    const assembled = readAssembledPlugin(join(dir, 'hello.sh'));
+    expect(hello.sha256).toBe(
+      (
+        spawnSync('sha256sum', [], { input: assembled.content, encoding: 'utf8' }).stdout as string
+      ).slice(0, 64),
+    );
+    expect(hello.size).toBe(assembled.content.byteLength);
+    expect(hello.includes.map((include) => include.name)).toEqual(['bpcs.sh']);
+    expect(catchRuneError(() => registry.resolve('broken')).code).toBe('PLUGIN_INCLUDE_FAILED');
+  });
+});

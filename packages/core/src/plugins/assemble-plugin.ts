@@ -1,0 +1,259 @@
+/**
+ * The one plugin assembler: turns a plugin source that pulls in a shared Bash library with
+ * `# @rune-include <file>` lines into the one self-contained file RUNE hashes, audits, tests and
+ * ships.
+ *
+ * Why it exists: ship mode sends one file to the node, so a plugin that `source`s a library
+ * which is only on the control node runs locally and fails remotely. The plugin registry
+ * therefore assembles every plugin it registers, the build of the built-ins assembles them with
+ * the same function, and `rune-plugin-test` runs the same bytes — what was tested is what ships,
+ * and the plugin's sha256 is taken over those bytes.
+ *
+ * The rule: a line ending in `# @rune-include NAME` (the whole line, typically the `source`
+ * command that makes the source runnable as is) is replaced by the text of NAME, found in the
+ * include directories in order (by default the plugin's `lib/`, its parent's `lib/` and the
+ * library shipped with RUNE, see {@link defaultIncludeDirs}). NAME is relative, made of plain
+ * path segments (no `..`, no leading `/`, no hidden files) and ends in `.sh`; the file found
+ * must be a regular file whose real path (symlinks resolved) is inside the directory it was
+ * found in, so an include can never read outside the allowed library directories. Libraries may
+ * include libraries; each is inlined once (a second include of the same file is a comment),
+ * cycles and nesting deeper than {@link MAX_INCLUDE_DEPTH} are refused, and so is an assembled
+ * file over {@link MAX_ASSEMBLED_BYTES}. Every refusal is `PLUGIN_INCLUDE_FAILED` naming the
+ * file and line.
+ *
+ * A file without include lines is returned byte for byte, and assembled output contains no
+ * include line (the markers it writes do not match the rule), so assembling is idempotent:
+ * built-in plugins, assembled at build time, are registered with the hash of their exact bytes.
+ * The output depends only on the bytes read, never on paths or time, so it is deterministic.
+ */
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RuneError } from '@rune/protocol';
+import { sha256Hex } from '@rune/transport';
+
+/** A line that includes a library: `... # @rune-include NAME` at the end of the line. */
+export const INCLUDE_MARKER = /#[ \t]*@rune-include[ \t]+(\S+)[ \t]*$/;
+
+/** How deep libraries may include libraries (the plugin itself is depth 0). */
+export const MAX_INCLUDE_DEPTH = 8;
+
+/** Largest assembled plugin (bytes); larger ones are refused rather than shipped. */
+export const MAX_ASSEMBLED_BYTES = 4 * 1024 * 1024;
+
+const INCLUDE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\/[A-Za-z0-9][A-Za-z0-9._-]*)*\.sh$/;
+const SHELLCHECK_SOURCE = /^\s*#\s*shellcheck\s+source=/;
+const DEFAULT_SHEBANG = '#!/usr/bin/env bash';
+/** Written under the shebang of an assembled plugin (a fixed text: the output must not vary). */
+const ASSEMBLED_HEADER = [
+  // Library functions a given plugin never calls look unreachable to ShellCheck (SC2317).
+  '# shellcheck disable=SC2317 # assembled by RUNE: library functions this plugin does not call',
+  '# Assembled by RUNE: every `# @rune-include` line was replaced by the library it names; edit the sources, not this file.',
+];
+
+/** One library inlined into a plugin. */
+export interface PluginInclude {
+  /** The name the include line used (e.g. `bpcs.sh`). */
+  name: string;
+  /** Where it was found on the control node. */
+  path: string;
+  /** sha256 of the library text as inlined. */
+  sha256: string;
+}
+
+/** The result of {@link assemblePluginSource}. */
+export interface AssembledPlugin {
+  /** The bytes that run, are hashed and ship. */
+  content: Buffer;
+  /** True when at least one include line was replaced. */
+  assembled: boolean;
+  /** Libraries inlined, in order of first inclusion. */
+  includes: PluginInclude[];
+}
+
+/** Options of {@link assemblePluginSource}. */
+export interface AssemblePluginOptions {
+  /**
+   * Directories searched for include names, in order. Default:
+   * {@link defaultIncludeDirs}(`file`).
+   */
+  includeDirs?: readonly string[];
+}
+
+/**
+ * RUNE's Bash plugin library (`bpcs.sh`, `service.sh`) as shipped inside @rune/core
+ * (`dist/bash-lib`, copied from the repository's plugins/lib at build time).
+ */
+export function bundledBashLibraryDir(): string {
+  // dist/plugins/assemble-plugin.js and src/plugins/assemble-plugin.ts both reach dist/bash-lib.
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bash-lib');
+}
+
+/**
+ * Where the includes of the plugin at `pluginPath` are looked up: `<dir>/lib`, `<dir>/../lib`
+ * (a plugins/ + lib/ tree, as in RUNE's repository), then {@link bundledBashLibraryDir}.
+ */
+export function defaultIncludeDirs(pluginPath: string): string[] {
+  const dir = dirname(pluginPath);
+  return [join(dir, 'lib'), join(dir, '..', 'lib'), bundledBashLibraryDir()];
+}
+
+interface AssemblyState {
+  readonly includeDirs: readonly string[];
+  /** Library real paths already inlined. */
+  readonly seen: Set<string>;
+  readonly includes: PluginInclude[];
+  bytes: number;
+}
+
+function includeError(message: string, details: Record<string, unknown>): RuneError {
+  return new RuneError('PLUGIN_INCLUDE_FAILED', message, {
+    source: { component: 'rune-core' },
+    details,
+  });
+}
+
+/** Finds `name` in the include directories; its real path stays inside the directory. */
+function findInclude(
+  name: string,
+  state: AssemblyState,
+  where: { file: string; line: number },
+): { path: string; text: string } {
+  const at = `${where.file}:${where.line}`;
+  const details = { file: where.file, line: where.line, include: name };
+  if (name.length > 255 || !INCLUDE_NAME.test(name)) {
+    throw includeError(
+      `${at}: invalid include name "${name.slice(0, 80)}" (a relative path of plain names ending in .sh; no "..", no leading "/" or ".")`,
+      details,
+    );
+  }
+  for (const dir of state.includeDirs) {
+    let realDir: string;
+    let real: string;
+    try {
+      realDir = realpathSync(dir);
+      real = realpathSync(join(dir, name));
+    } catch {
+      continue;
+    }
+    if (!real.startsWith(realDir + sep)) {
+      throw includeError(
+        `${at}: include ${name} resolves to ${real}, outside the library directory ${realDir}; nothing is read from there`,
+        { ...details, path: real, dir: realDir },
+      );
+    }
+    const stats = statSync(real);
+    if (!stats.isFile()) {
+      throw includeError(`${at}: include ${name} (${real}) is not a regular file`, {
+        ...details,
+        path: real,
+      });
+    }
+    if (state.bytes + stats.size > MAX_ASSEMBLED_BYTES) {
+      throw includeError(
+        `${at}: including ${name} makes the plugin larger than ${MAX_ASSEMBLED_BYTES} bytes`,
+        { ...details, path: real, limit: MAX_ASSEMBLED_BYTES },
+      );
+    }
+    return { path: real, text: readFileSync(real, 'utf8') };
+  }
+  throw includeError(
+    `${at}: included library not found: ${name} (searched ${state.includeDirs.join(', ')})`,
+    { ...details, searched: [...state.includeDirs] },
+  );
+}
+
+/** Expands the include lines of `text`; `firstLine` is the line number of its first line. */
+function expand(
+  text: string,
+  file: string,
+  firstLine: number,
+  stack: readonly string[],
+  state: AssemblyState,
+): string[] {
+  const out: string[] = [];
+  const lines = text.split('\n');
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index]!;
+    const match = INCLUDE_MARKER.exec(line);
+    if (match === null) {
+      out.push(line);
+      continue;
+    }
+    const name = match[1]!;
+    const lineNumber = index + firstLine;
+    const where = { file, line: lineNumber };
+    if (stack.length >= MAX_INCLUDE_DEPTH) {
+      throw includeError(
+        `${file}:${lineNumber}: includes nest deeper than ${MAX_INCLUDE_DEPTH} (${[...stack, name].join(' -> ')})`,
+        { file, line: lineNumber, include: name, chain: [...stack, name] },
+      );
+    }
+    const found = findInclude(name, state, where);
+    // A `# shellcheck source=...` directive belongs to the source line being replaced.
+    if (out.length > 0 && SHELLCHECK_SOURCE.test(out[out.length - 1]!)) out.pop();
+    if (stack.includes(found.path)) {
+      throw includeError(
+        `${file}:${lineNumber}: include cycle: ${name} (${found.path}) includes itself through ${stack.join(' -> ')}`,
+        { file, line: lineNumber, include: name, chain: [...stack, found.path] },
+      );
+    }
+    if (state.seen.has(found.path)) {
+      out.push(`# @rune-include ${name}: already included above`);
+      continue;
+    }
+    state.seen.add(found.path);
+    let body = found.text.replace(/\r\n/g, '\n');
+    const bodyLine = body.startsWith('#!') ? 2 : 1;
+    if (bodyLine === 2) body = body.slice(body.indexOf('\n') + 1);
+    body = body.replace(/\n+$/, '');
+    const digest = sha256Hex(body);
+    state.bytes += Buffer.byteLength(body);
+    state.includes.push({ name, path: found.path, sha256: digest });
+    out.push(`# ---- begin @rune-include ${name} (sha256 ${digest}) ----`);
+    out.push(...expand(body, found.path, bodyLine, [...stack, found.path], state));
+    out.push(`# ---- end @rune-include ${name} ----`);
+  }
+  return out;
+}
+
+/**
+ * Assembles a plugin from its source bytes (`file` is where they came from: it names the
+ * plugin in errors and sets the default include directories). Throws `PLUGIN_INCLUDE_FAILED`.
+ */
+export function assemblePluginSource(
+  source: Uint8Array,
+  file: string,
+  options: AssemblePluginOptions = {},
+): AssembledPlugin {
+  const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  // Fast path (every built-in, most plugins): no include line, the bytes are what runs.
+  if (!bytes.includes('@rune-include')) return { content: bytes, assembled: false, includes: [] };
+  const text = bytes.toString('utf8').replace(/\r\n/g, '\n');
+  if (!text.split('\n').some((line) => INCLUDE_MARKER.test(line))) {
+    return { content: bytes, assembled: false, includes: [] };
+  }
+  const state: AssemblyState = {
+    includeDirs: options.includeDirs ?? defaultIncludeDirs(file),
+    seen: new Set(),
+    includes: [],
+    bytes: bytes.byteLength,
+  };
+  const newline = text.indexOf('\n');
+  const firstLine = newline === -1 ? text : text.slice(0, newline);
+  const hasShebang = firstLine.startsWith('#!');
+  const body = hasShebang ? (newline === -1 ? '' : text.slice(newline + 1)) : text;
+  const expanded = expand(body, file, hasShebang ? 2 : 1, [], state)
+    .join('\n')
+    .replace(/\n+$/, '');
+  const assembled = `${hasShebang ? firstLine : DEFAULT_SHEBANG}\n${ASSEMBLED_HEADER.join('\n')}\n${expanded}\n`;
+  return { content: Buffer.from(assembled, 'utf8'), assembled: true, includes: state.includes };
+}
+
+/** Reads the plugin at `path` and assembles it ({@link assemblePluginSource}). */
+export function readAssembledPlugin(
+  path: string,
+  options: AssemblePluginOptions = {},
+): AssembledPlugin {
+  return assemblePluginSource(readFileSync(path), path, options);
+}
