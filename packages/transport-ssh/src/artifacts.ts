@@ -27,6 +27,45 @@ async function connectionFor(
   }
 }
 
+/** Builds an artifact error of `code` naming the node and the path. */
+type ArtifactFailure = (message: string, cause?: unknown, retryable?: boolean) => RuneError;
+
+function artifactFailure(
+  code: 'ARTIFACT_FETCH_FAILED' | 'ARTIFACT_REMOVE_FAILED',
+  node: TargetNode,
+  remotePath: string,
+): ArtifactFailure {
+  return (message, cause, retryable) =>
+    new RuneError(code, message, {
+      source: { component: 'transport-ssh', node: node.name },
+      details: { path: remotePath },
+      cause,
+      ...(retryable === undefined ? {} : { retryable }),
+    });
+}
+
+/**
+ * The steps fetch and removal share: an absolute path without NUL (else a non-retryable
+ * `fail`), the node's pooled connection, and an SFTP session on it.
+ */
+async function openArtifactSftp(
+  context: ArtifactContext,
+  node: TargetNode,
+  remotePath: string,
+  signal: AbortSignal,
+  fail: ArtifactFailure,
+  operation: 'fetch' | 'removal',
+) {
+  if (!remotePath.startsWith('/') || remotePath.includes('\0')) {
+    throw fail(`artifact path must be absolute: ${JSON.stringify(remotePath)}`, undefined, false);
+  }
+  const connection = await connectionFor(context, node, signal);
+  if (signal.aborted) throw new RuneError('RUN_CANCELLED', `artifact ${operation} cancelled`);
+  return connection.sftp(signal).catch((error: unknown) => {
+    throw fail(`cannot open SFTP on ${node.name}: ${String(error)}`, error);
+  });
+}
+
 /** Downloads `remotePath` (absolute, a regular file within the size limit) from `node`. */
 export async function fetchArtifact(
   context: ArtifactContext,
@@ -34,22 +73,9 @@ export async function fetchArtifact(
   remotePath: string,
   signal: AbortSignal,
 ): Promise<FetchedArtifact> {
-  const fail = (message: string, cause?: unknown, retryable?: boolean): RuneError =>
-    new RuneError('ARTIFACT_FETCH_FAILED', message, {
-      source: { component: 'transport-ssh', node: node.name },
-      details: { path: remotePath },
-      cause,
-      ...(retryable === undefined ? {} : { retryable }),
-    });
-  if (!remotePath.startsWith('/') || remotePath.includes('\0')) {
-    throw fail(`artifact path must be absolute: ${JSON.stringify(remotePath)}`, undefined, false);
-  }
+  const fail = artifactFailure('ARTIFACT_FETCH_FAILED', node, remotePath);
   const limit = context.maxArtifactBytes;
-  const connection = await connectionFor(context, node, signal);
-  if (signal.aborted) throw new RuneError('RUN_CANCELLED', 'artifact fetch cancelled');
-  const sftp = await connection.sftp(signal).catch((error: unknown) => {
-    throw fail(`cannot open SFTP on ${node.name}: ${String(error)}`, error);
-  });
+  const sftp = await openArtifactSftp(context, node, remotePath, signal, fail, 'fetch');
   try {
     const size = await new Promise<number>((resolve, reject) => {
       sftp.stat(remotePath, (error, stats) => {
@@ -121,21 +147,8 @@ export async function removeArtifact(
   remotePath: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const fail = (message: string, cause?: unknown, retryable?: boolean): RuneError =>
-    new RuneError('ARTIFACT_REMOVE_FAILED', message, {
-      source: { component: 'transport-ssh', node: node.name },
-      details: { path: remotePath },
-      cause,
-      ...(retryable === undefined ? {} : { retryable }),
-    });
-  if (!remotePath.startsWith('/') || remotePath.includes('\0')) {
-    throw fail(`artifact path must be absolute: ${JSON.stringify(remotePath)}`, undefined, false);
-  }
-  const connection = await connectionFor(context, node, signal);
-  if (signal.aborted) throw new RuneError('RUN_CANCELLED', 'artifact removal cancelled');
-  const sftp = await connection.sftp(signal).catch((error: unknown) => {
-    throw fail(`cannot open SFTP on ${node.name}: ${String(error)}`, error);
-  });
+  const fail = artifactFailure('ARTIFACT_REMOVE_FAILED', node, remotePath);
+  const sftp = await openArtifactSftp(context, node, remotePath, signal, fail, 'removal');
   try {
     const kind = await new Promise<'file' | 'gone' | 'symlink' | 'directory' | 'other'>(
       (resolve, reject) => {
