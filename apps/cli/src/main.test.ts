@@ -48,7 +48,7 @@ describe('the yargs program', () => {
     try {
       expect(await main(['run', '--help'], captureIo())).toBe(0);
       const printed = log.mock.calls.map((call) => call.join(' ')).join('\n');
-      expect(printed).toContain('rune run <action>');
+      expect(printed).toContain('rune run [action]');
       expect(printed).toContain('--dry-run');
     } finally {
       log.mockRestore();

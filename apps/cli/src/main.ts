@@ -161,14 +161,13 @@ export async function buildCli(
         '$0 <command> [options]\n\nRun curated remediation and diagnostic actions on Linux nodes.',
       )
       .command(
-        'run <action>',
+        'run [action]',
         'Run an action (plugin) on one or more nodes',
         (y) =>
           y
             .positional('action', {
               type: 'string',
-              describe: 'Action name (see `rune list-actions`)',
-              demandOption: true,
+              describe: 'Action name (see `rune list-actions`); taken from the audit with --rerun',
             })
             .option('node', {
               alias: 'n',
@@ -233,6 +232,24 @@ export async function buildCli(
               type: 'boolean',
               describe: 'Confirm an action marked dangerous',
             })
+            .option('rerun', {
+              choices: ['all', 'failed'] as const,
+              describe:
+                'Run the action of --trace again with its recorded parameters, on all its nodes or on those that failed (or recorded no outcome)',
+            })
+            .option('trace', {
+              type: 'string',
+              describe: 'Trace id of the run --rerun repeats (see `rune audit`)',
+            })
+            .check((args) => {
+              if (args.action === undefined && args.rerun === undefined)
+                throw new CliUsageError(
+                  'name an action: rune run <action> (or --rerun with --trace)',
+                );
+              if (args.trace !== undefined && args.rerun === undefined)
+                throw new CliUsageError('--trace needs --rerun all|failed');
+              return true;
+            })
             .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
             .example(
               '$0 run restart-docker -n web1,web2 --yes',
@@ -258,7 +275,14 @@ export async function buildCli(
               'cat hosts.txt | $0 run check-disk --nodes-file - --concurrency 20 --deadline 5m -o jsonl',
               'Nodes from stdin; one JSON line per node as it finishes',
             )
-            .example('$0 run restart-nomad -n i-0abc123 --use-ssm --timeout 5m', 'Through AWS SSM'),
+            .example(
+              '$0 run restart-nomad -n i-0abc1234def567890 --use-ssm --timeout 5m --yes',
+              'Through AWS SSM',
+            )
+            .example(
+              '$0 run --rerun failed --trace 4bf92f3577b34da6a3ce929d0e0e4736',
+              'Run that trace again on the nodes where it failed',
+            ),
         run(async () => (await import('./commands/run.js')).runCommand),
       )
       .command(

@@ -47,6 +47,14 @@ export {
   verifyAuditLog,
 } from './audit/audit-log.js';
 export {
+  RERUN_CHOICES,
+  type RerunNodeOutcome,
+  type RerunSelection,
+  type RerunWhich,
+  rerunSelection,
+  selectRerun,
+} from './audit/audit-rerun.js';
+export {
   CONFIG_SECTIONS,
   type ConfigFile,
   ConfigFileSchema,

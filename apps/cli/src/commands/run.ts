@@ -46,13 +46,15 @@ import { ProgressBar, shouldShowProgress } from '../render/progress.js';
 import { terminalSafe } from '../render/terminal-text.js';
 import { remoteTransportProviders } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
+import { applyRerun } from './rerun.js';
 
 /** Output formats of `rune run`. */
 export type OutputFormat = 'pretty' | 'json' | 'jsonl';
 
 /** The parsed flags of `rune run`. */
 export interface RunArgs {
-  action: string;
+  /** The action; absent only with `--rerun`, which takes it from the audit trail. */
+  action?: string;
   node?: unknown[];
   param?: unknown[];
   params?: string;
@@ -77,6 +79,10 @@ export interface RunArgs {
   maxFailures?: string | number;
   /** Overall deadline: ms or 30s, 5m, 1h. */
   deadline?: string | number;
+  /** Re-run `all` or the `failed` nodes of the run `--trace` names (fills action, nodes, params). */
+  rerun?: string;
+  /** Trace id of the run `--rerun` repeats. */
+  trace?: string;
 }
 
 /** The `--node` values as selections (each may be a comma list; the selector grammar splits it). */
@@ -228,6 +234,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       },
     });
 
+    if (args.rerun !== undefined) applyRerun(args, loaded);
     if (args.useSsm === true && args.transport !== undefined && args.transport !== 'ssm') {
       throw new RuneError(
         'INVALID_ARGUMENT',
@@ -275,7 +282,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
                 : target.transport,
           }));
     const request: PlanRequest = {
-      action: args.action,
+      action: args.action ?? '',
       nodes: targets,
       paramArgs: (args.param ?? []).map(String),
       dryRun: args.dryRun === true,
@@ -406,7 +413,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       await rune
         .recordRefusal(
           {
-            action: args.action,
+            action: args.action ?? '',
             nodes: parseNodeArgs(args.node),
             dryRun: args.dryRun === true,
             ...(args.transport === undefined ? {} : { transport: args.transport }),
@@ -415,7 +422,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         )
         .catch(() => undefined);
     }
-    return emitError(runeError, { action: args.action });
+    return emitError(runeError, args.action === undefined ? {} : { action: args.action });
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
