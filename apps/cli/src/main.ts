@@ -232,6 +232,11 @@ export async function buildCli(
               type: 'boolean',
               describe: 'Confirm an action marked dangerous',
             })
+            .option('output-dir', {
+              type: 'string',
+              describe:
+                'Also write one file per node into DIR (created 0700): NODE.json (its result), NODE.stderr.txt',
+            })
             .option('rerun', {
               choices: ['all', 'failed'] as const,
               describe:

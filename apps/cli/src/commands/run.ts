@@ -41,6 +41,7 @@ import { formatErrorPretty } from '../render/errors.js';
 import { renderFleetSummary } from '../render/fleet-summary.js';
 import { formatJson, runResultDocument } from '../render/json.js';
 import { formatNodeLine, formatSummaryLine } from '../render/jsonl.js';
+import { createNodeOutputWriter, outputDirNotice } from '../render/output-dir.js';
 import { formatNodePretty, formatPlanPretty, formatSummaryPretty } from '../render/pretty.js';
 import { ProgressBar, shouldShowProgress } from '../render/progress.js';
 import { terminalSafe } from '../render/terminal-text.js';
@@ -83,6 +84,8 @@ export interface RunArgs {
   rerun?: string;
   /** Trace id of the run `--rerun` repeats. */
   trace?: string;
+  /** Write one result file per node into this directory. */
+  outputDir?: string;
 }
 
 /** The `--node` values as selections (each may be a comma list; the selector grammar splits it). */
@@ -252,6 +255,13 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       );
     }
     const policy = fleetPolicyArgs(args);
+    const saved =
+      args.outputDir === undefined || args.dryRun === true
+        ? undefined
+        : createNodeOutputWriter(args.outputDir, (message) => {
+            warnings.push(message);
+            printWarning(message);
+          });
     // Targets: inventory names, groups, tags and globs when an inventory is given (--inventory
     // or [core] inventory), else ad-hoc [user@]host[:port]; localhost/local/127.0.0.1 use the
     // local transport. Unknown names fail here, before anything runs.
@@ -307,6 +317,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     );
     let runTrace = traceId;
     const onNodeResult = (result: NodeRunResult): void => {
+      saved?.write(result);
       // jsonl: one line per node the moment it finishes (stdout writes to a pipe are synchronous).
       if (output === 'jsonl') io.out(formatNodeLine(result, runTrace));
       else if (output === 'pretty') {
@@ -391,6 +402,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
           : formatSummaryPretty(outcome.summary, io.color),
       );
       if (auditError !== null) io.err(formatErrorPretty(auditError, io.colorErr));
+      if (saved !== undefined) io.err(`${terminalSafe(outputDirNotice(saved))}\n`);
     } else {
       const document = runResultDocument({
         exit_code: exitCode,

@@ -2,10 +2,11 @@
  * `rune run --rerun all|failed --trace ID` end to end: the BUILT CLI runs a fixture plugin on a
  * real sshd fleet on loopback (two hosts), a node whose port refuses connections, and localhost
  * (local transport); then re-runs from the audit trail. Sensitive parameters were never recorded
- * and must be supplied again. Build first: `npx -y pnpm@10.34.9 build`.
+ * and must be supplied again. Also `--output-dir` (one result file per node). Build first: `npx -y pnpm@10.34.9 build`.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { validateRunNodeResult } from '@rune/protocol';
 import { refusedEndpoint, type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, type CliSandbox, createCliSandbox } from './cli-harness.js';
@@ -205,5 +206,38 @@ describe('rune run --rerun', () => {
     const noAction = await sandbox.run(['run', '--node', 'localhost']);
     expect(noAction.code).toBe(2);
     expect(noAction.stderr).toContain('name an action');
+  });
+});
+
+describe('rune run --output-dir', () => {
+  it('writes one schema-valid result file per node (ssh, refused, local) into a 0700 directory', async () => {
+    const dir = join(sandbox.root, 'results');
+    const result = await sandbox.run([
+      'run',
+      'params',
+      '--node',
+      'web1,down,localhost',
+      '--inventory',
+      inventory,
+      '-p',
+      'name=alpha',
+      '--output-dir',
+      dir,
+    ]);
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toContain(`results of 3 nodes written to ${dir}`);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const files = readdirSync(dir)
+      .filter((file) => file.endsWith('.json'))
+      .sort();
+    expect(files).toEqual(['down.json', 'localhost.json', 'web1.json']);
+    for (const file of files) {
+      const document = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+      const validated = validateRunNodeResult(document);
+      expect(validated.ok, JSON.stringify(validated)).toBe(true);
+      expect(statSync(join(dir, file)).mode & 0o777).toBe(0o600);
+    }
+    const down = JSON.parse(readFileSync(join(dir, 'down.json'), 'utf8'));
+    expect(down.error.code).toBe('CONNECTION_REFUSED');
   });
 });
