@@ -19,6 +19,7 @@ import {
   evaluatePluginOutput,
   exitCodeFor,
   isErrorCode,
+  type RunArtifactRemoval,
   RuneError,
 } from '@rune/protocol';
 import type {
@@ -37,6 +38,7 @@ import {
   scheduleFleet,
 } from '../fleet/scheduler.js';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
+import { removeNodeCopy } from './remove-artifact.js';
 import { sensitiveParameterRefusal } from './sensitive-parameters.js';
 import type { TransportRegistry } from './transport-registry.js';
 
@@ -53,6 +55,8 @@ export interface ArtifactRecord {
   local_path: string | null;
   status: 'fetched' | 'failed' | 'not-fetched';
   error: EpsError | null;
+  /** What became of the node's copy once fetched and verified (fetched artifacts only). */
+  removal?: RunArtifactRemoval;
 }
 
 /** The outcome of one node. Field names are the wire names of the CLI's JSON output. */
@@ -316,6 +320,11 @@ export async function executePlan(
         await writeFile(localPath, fetched.content, { mode: 0o600 });
         record.local_path = localPath;
         record.status = 'fetched';
+        record.removal = await removeNodeCopy(transport, planned.target, record.path, signal, {
+          node: planned.target.name,
+          action: plan.action,
+          traceId: plan.trace_id,
+        });
       } catch (error) {
         const runeError = RuneError.from(error, 'ARTIFACT_FETCH_FAILED').withContext({
           node: planned.target.name,
