@@ -396,9 +396,18 @@ export async function buildCli(
             ),
         run(async () => (await import('./commands/audit.js')).auditListCommand),
       )
-      .completion(
-        'completion',
-        'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',
+      .command(
+        'completion [shell]',
+        'Print a shell completion script (bash, zsh): actions, --param names, inventory nodes and groups',
+        (y) =>
+          y
+            .positional('shell', {
+              type: 'string',
+              describe: 'bash or zsh (default: zsh when $SHELL is zsh, else bash)',
+            })
+            .example('$0 completion bash >> ~/.bashrc', 'Tab completion in bash')
+            .example('$0 completion zsh >> ~/.zshrc', 'Tab completion in zsh (after compinit)'),
+        run(async () => (await import('./commands/completion.js')).completionCommand),
       )
       .demandCommand(1, 'name a command')
       .check((args) => {
@@ -456,6 +465,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         io.out(help);
         return 0;
       }
+    }
+    if (argv[0] === '__complete') {
+      // Called by the completion scripts on every Tab: no yargs parsing of the line itself.
+      const { completeCommand } = await import('./commands/completion.js');
+      return await completeCommand(argv[1] ?? '', io);
     }
     if (argv[0] === '--version') {
       const { versionCommand } = await import('./commands/version.js');
