@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { type CliIo, processIo } from './cli-io.js';
+import { type CliIo, colorChoiceOf, processIo, withColorChoice } from './cli-io.js';
 import { terminalSafe } from './render/terminal-text.js';
 
 const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
@@ -99,6 +99,11 @@ const commonOptions = (y: Argv) =>
       alias: 'v',
       type: 'boolean',
       describe: "More detail: warnings, each node's output_data, stderr tail, artifacts",
+      global: true,
+    })
+    .option('color', {
+      choices: ['auto', 'always', 'never'] as const,
+      describe: 'Colour: auto (a terminal, FORCE_COLOR / NO_COLOR decide; default), always, never',
       global: true,
     });
 
@@ -456,8 +461,10 @@ function staticHelp(env: Readonly<Record<string, string | undefined>>): string |
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: readonly string[], given: CliIo = processIo()): Promise<number> {
   let exitCode = 0;
+  const choice = colorChoiceOf(argv);
+  const io = choice === undefined ? given : withColorChoice(given, choice);
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
       const help = staticHelp(io.env);

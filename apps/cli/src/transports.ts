@@ -184,12 +184,13 @@ function factoryOf(
 /**
  * Lazy providers for the `ssh` and `ssm` transports. The SSH transport asks for the passphrase
  * of an encrypted key on the terminal (never when stdin is not a TTY) when no passphrase
- * variable is set.
+ * variable is set; `aroundPrompt` gets the terminal to itself for it (the progress bar pauses).
  */
 export function remoteTransportProviders(
   config: TransportConfigInput,
   env: Readonly<Record<string, string | undefined>>,
   onWarning?: (message: string) => void,
+  aroundPrompt?: <T>(ask: () => Promise<T>) => Promise<T>,
 ): Record<string, TransportProvider> {
   return {
     ssh: async () => {
@@ -197,11 +198,20 @@ export function remoteTransportProviders(
       const module = await loadModule(specifier, 'ssh');
       const create = factoryOf(module, specifier, 'createSshTransport', 'ssh');
       const createPrompt = module.createTtyPassphrasePrompt;
+      const prompt =
+        typeof createPrompt === 'function'
+          ? (createPrompt as () => (keyFile: string) => Promise<string | undefined>)()
+          : undefined;
       return create({
         ...sshTransportOptions(config, env, onWarning),
-        ...(typeof createPrompt === 'function'
-          ? { passphrasePrompt: (createPrompt as () => unknown)() }
-          : {}),
+        ...(prompt === undefined
+          ? {}
+          : {
+              passphrasePrompt:
+                aroundPrompt === undefined
+                  ? prompt
+                  : (keyFile: string) => aroundPrompt(() => prompt(keyFile)),
+            }),
       });
     },
     ssm: async () => {

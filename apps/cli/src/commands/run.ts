@@ -43,7 +43,7 @@ import { formatJson, runResultDocument } from '../render/json.js';
 import { formatNodeLine, formatSummaryLine } from '../render/jsonl.js';
 import { createNodeOutputWriter, outputDirNotice } from '../render/output-dir.js';
 import { formatNodePretty, formatPlanPretty, formatSummaryPretty } from '../render/pretty.js';
-import { ProgressBar, shouldShowProgress } from '../render/progress.js';
+import { createPromptGuard, ProgressBar, shouldShowProgress } from '../render/progress.js';
 import { terminalSafe } from '../render/terminal-text.js';
 import { remoteTransportProviders } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
@@ -225,10 +225,15 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       // Transport warnings say that a security check was relaxed or output was lost (host key
       // checking off, a key recorded by accept-new, output cut by SSM): always printed on stderr,
       // whatever the output format, and carried in the json/jsonl document.
-      transports: remoteTransportProviders(loaded, io.env, (message) => {
-        warnings.push(message);
-        printWarning(message);
-      }),
+      transports: remoteTransportProviders(
+        loaded,
+        io.env,
+        (message) => {
+          warnings.push(message);
+          printWarning(message);
+        },
+        createPromptGuard(() => progress),
+      ),
       sender: { component: 'rune-cli', version: CLI_VERSION },
       // Registry warnings (skipped plugin files, shadowed plugins) only with --verbose.
       onWarning: (message) => {
@@ -322,7 +327,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       if (output === 'jsonl') io.out(formatNodeLine(result, runTrace));
       else if (output === 'pretty') {
         const line = formatNodePretty(result, { color: io.color, verbose, nameWidth });
-        progress?.finish(result.status, result.started_at !== null);
+        progress?.finish(result.status, result.started_at !== null, result.node);
         if (progress === undefined) io.out(line);
         else progress.interject(() => io.out(line));
       }
@@ -361,7 +366,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       const handle = await rune.start(request, { traceId, signal: controller.signal, policy });
       onPlan(handle.plan);
       for await (const event of handle.events) {
-        if (event.type === 'node-start') progress?.start();
+        if (event.type === 'node-start') progress?.start(event.node);
         else if (event.type === 'node-end') onNodeResult(event.result);
       }
       report = { plan: handle.plan, outcome: await handle.result };

@@ -1,4 +1,5 @@
 import type { Inventory } from '@rune/core';
+import type { MrsParameter } from '@rune/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import type { CliIo } from '../cli-io.js';
 import { main } from '../main.js';
@@ -25,7 +26,7 @@ const inventory = {
 
 const sources: CompletionSources = {
   actions: async () => ['check-disk', 'gather-logs', 'noop'],
-  parameters: async (action) =>
+  parameters: async (action): Promise<Record<string, MrsParameter>> =>
     action === 'gather-logs'
       ? {
           since: { type: 'string' },

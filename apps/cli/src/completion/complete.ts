@@ -49,7 +49,13 @@ export interface CommandFlags {
 }
 
 /** Flags every command takes. */
-export const GLOBAL_FLAGS: readonly string[] = ['--config', '--output', '--verbose', '--help'];
+export const GLOBAL_FLAGS: readonly string[] = [
+  '--config',
+  '--output',
+  '--verbose',
+  '--color',
+  '--help',
+];
 
 /**
  * The commands and flags of the yargs program in main.ts, for completion. Kept in step with it

@@ -25,7 +25,10 @@ const plain: Palette = {
   bold: (s) => s,
   cyan: (s) => s,
 };
-const palette = (color: boolean): Palette => (color ? pc : plain);
+// createColors(true), not picocolors' default export: that one decides for itself from the
+// process (and would ignore --color=always on a pipe); the CLI has already decided.
+const colored: Palette = pc.createColors(true);
+const palette = (color: boolean): Palette => (color ? colored : plain);
 
 /** Formats a duration for people: 87 ms, 1.2 s, 2 m 5 s. */
 export function formatDuration(ms: number): string {
