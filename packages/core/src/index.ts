@@ -149,11 +149,13 @@ export {
   type LoadInventoryOptions,
   loadInventory,
   type ParseInventoryOptions,
-  type ParseInventoryTextOptions,
   parseInventory,
-  parseInventoryText,
 } from './inventory/inventory.js';
 export { type InventoryFile, InventoryFileSchema } from './inventory/inventory-schema.js';
+export {
+  type ParseInventoryTextOptions,
+  parseInventoryText,
+} from './inventory/inventory-text.js';
 export { parseNodeList, type ReadNodeListOptions, readNodeList } from './inventory/node-list.js';
 export {
   DEFAULT_TRANSPORT,

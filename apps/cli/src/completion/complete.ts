@@ -11,7 +11,9 @@
  * the inventory (`--inventory` on the line, else `[core] inventory`). Completion never fails
  * loudly: whatever cannot be loaded simply offers nothing, and the shell falls back to file names.
  */
-import type { Inventory } from '@rune/core';
+// Static, not `await import('@rune/core')`: a dynamic import of the package keeps every export
+// of it in the bundle's shared chunk (esbuild cannot tree-shake a namespace), at every start-up.
+import { createRune, type Inventory, loadConfig, loadInventory } from '@rune/core';
 import type { MrsParameter } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 
@@ -300,7 +302,6 @@ export async function cliCompletionSources(
   io: CliIo,
   words: readonly string[],
 ): Promise<CompletionSources> {
-  const { createRune, loadConfig, loadInventory } = await import('@rune/core');
   const configFile = flagValue(words, '--config');
   let loaded: ReturnType<typeof loadConfig> | undefined;
   try {
