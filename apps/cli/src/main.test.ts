@@ -62,9 +62,9 @@ describe('the yargs program', () => {
   it('help examples run as written: valid SSM instance ids, --yes for dangerous actions', async () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
-      const io = captureIo();
+      const base = captureIo();
       // One line per example (as for the man page), so a flag is never wrapped away.
-      io.env.RUNE_HELP_NO_WRAP = '1';
+      const io = { ...base, env: { ...base.env, RUNE_HELP_NO_WRAP: '1' } };
       expect(await main(['run', '--help'], io)).toBe(0);
       const printed = log.mock.calls.map((call) => call.join(' ')).join('\n');
       const examples = printed.split('\n').filter((line) => /^\s*(?:.*\| )?rune run /.test(line));
