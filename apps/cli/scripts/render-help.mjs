@@ -15,7 +15,7 @@ const result = spawnSync(process.execPath, [main, '--help'], {
   encoding: 'utf8',
   env: { ...process.env, RUNE_NO_STATIC_HELP: '1' },
 });
-if (result.status !== 0 || !result.stdout.includes('rune run <action>')) {
+if (result.status !== 0 || !result.stdout.includes('rune run [action]')) {
   process.stderr.write(`render-help: could not render the help text\n${result.stderr}`);
   process.exit(1);
 }

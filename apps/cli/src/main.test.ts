@@ -1,3 +1,4 @@
+import { INSTANCE_ID_PATTERN } from '@rune/transport-ssm';
 import { describe, expect, it, vi } from 'vitest';
 import type { CliIo } from './cli-io.js';
 import { buildCli, main } from './main.js';
@@ -48,7 +49,7 @@ describe('the yargs program', () => {
     try {
       expect(await main(['run', '--help'], captureIo())).toBe(0);
       const printed = log.mock.calls.map((call) => call.join(' ')).join('\n');
-      expect(printed).toContain('rune run <action>');
+      expect(printed).toContain('rune run [action]');
       expect(printed).toContain('--dry-run');
     } finally {
       log.mockRestore();
@@ -56,5 +57,27 @@ describe('the yargs program', () => {
     const usage = captureIo();
     expect(await main(['run', 'noop', '--no-such-flag'], usage)).toBe(2);
     expect(usage.stderr).toContain('INVALID_ARGUMENT');
+  });
+
+  it('help examples run as written: valid SSM instance ids, --yes for dangerous actions', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      const base = captureIo();
+      // One line per example (as for the man page), so a flag is never wrapped away.
+      const io = { ...base, env: { ...base.env, RUNE_HELP_NO_WRAP: '1' } };
+      expect(await main(['run', '--help'], io)).toBe(0);
+      const printed = log.mock.calls.map((call) => call.join(' ')).join('\n');
+      const examples = printed.split('\n').filter((line) => /^\s*(?:.*\| )?rune run /.test(line));
+      expect(examples.length).toBeGreaterThan(5);
+      for (const line of examples) {
+        if (/restart-(docker|nomad)/.test(line)) expect(line).toMatch(/ --yes\b/);
+        if (line.includes('--use-ssm')) {
+          const id = / -n (\S+)/.exec(line)?.[1] ?? '';
+          expect(id).toMatch(INSTANCE_ID_PATTERN);
+        }
+      }
+    } finally {
+      log.mockRestore();
+    }
   });
 });

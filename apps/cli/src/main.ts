@@ -10,7 +10,7 @@ import type { EpsError } from '@rune/protocol';
 // The run-document builder alone: it loads nothing (no TypeBox), so an early error stays cheap.
 import { runResultDocument, runSummaryLine } from '@rune/protocol/run-documents';
 import type { Argv } from 'yargs';
-import { type CliIo, processIo } from './cli-io.js';
+import { type CliIo, colorChoiceOf, processIo, withColorChoice } from './cli-io.js';
 import { terminalSafe } from './render/terminal-text.js';
 
 const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
@@ -90,6 +90,11 @@ const commonOptions = (y: Argv) =>
       type: 'boolean',
       describe: "More detail: warnings, each node's output_data, stderr tail, artifacts",
       global: true,
+    })
+    .option('color', {
+      choices: ['auto', 'always', 'never'] as const,
+      describe: 'Colour: auto (a terminal, FORCE_COLOR / NO_COLOR decide; default), always, never',
+      global: true,
     });
 
 /** A usage error found by the argument parser (unknown flag, missing argument, bad choice). */
@@ -151,14 +156,13 @@ export async function buildCli(
         '$0 <command> [options]\n\nRun curated remediation and diagnostic actions on Linux nodes.',
       )
       .command(
-        'run <action>',
+        'run [action]',
         'Run an action (plugin) on one or more nodes',
         (y) =>
           y
             .positional('action', {
               type: 'string',
-              describe: 'Action name (see `rune list-actions`)',
-              demandOption: true,
+              describe: 'Action name (see `rune list-actions`); taken from the audit with --rerun',
             })
             .option('node', {
               alias: 'n',
@@ -228,6 +232,29 @@ export async function buildCli(
               describe:
                 'Submit to this rune serve (URL) and follow it there; the token comes from RUNE_TOKEN',
             })
+            .option('output-dir', {
+              type: 'string',
+              describe:
+                'Also write one file per node into DIR (created 0700): NODE.json (its result), NODE.stderr.txt',
+            })
+            .option('rerun', {
+              choices: ['all', 'failed'] as const,
+              describe:
+                'Run the action of --trace again with its recorded parameters, on all its nodes or on those that failed (or recorded no outcome)',
+            })
+            .option('trace', {
+              type: 'string',
+              describe: 'Trace id of the run --rerun repeats (see `rune audit`)',
+            })
+            .check((args) => {
+              if (args.action === undefined && args.rerun === undefined)
+                throw new CliUsageError(
+                  'name an action: rune run <action> (or --rerun with --trace)',
+                );
+              if (args.trace !== undefined && args.rerun === undefined)
+                throw new CliUsageError('--trace needs --rerun all|failed');
+              return true;
+            })
             .example('$0 run check-disk --node localhost', 'Check disk usage on this machine')
             .example(
               '$0 run restart-docker -n web1,web2 --yes',
@@ -253,7 +280,14 @@ export async function buildCli(
               'cat hosts.txt | $0 run check-disk --nodes-file - --concurrency 20 --deadline 5m -o jsonl',
               'Nodes from stdin; one JSON line per node as it finishes',
             )
-            .example('$0 run restart-nomad -n i-0abc123 --use-ssm --timeout 5m', 'Through AWS SSM'),
+            .example(
+              '$0 run restart-nomad -n i-0abc1234def567890 --use-ssm --timeout 5m --yes',
+              'Through AWS SSM',
+            )
+            .example(
+              '$0 run --rerun failed --trace 4bf92f3577b34da6a3ce929d0e0e4736',
+              'Run that trace again on the nodes where it failed',
+            ),
         run(async () => (await import('./commands/run.js')).runCommand),
       )
       .command(
@@ -441,9 +475,18 @@ export async function buildCli(
           )
           .demandCommand(1, 'name a subcommand: create, list or revoke'),
       )
-      .completion(
-        'completion',
-        'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',
+      .command(
+        'completion [shell]',
+        'Print a shell completion script (bash, zsh): actions, --param names, inventory nodes and groups',
+        (y) =>
+          y
+            .positional('shell', {
+              type: 'string',
+              describe: 'bash or zsh (default: zsh when $SHELL is zsh, else bash)',
+            })
+            .example('$0 completion bash >> ~/.bashrc', 'Tab completion in bash')
+            .example('$0 completion zsh >> ~/.zshrc', 'Tab completion in zsh (after compinit)'),
+        run(async () => (await import('./commands/completion.js')).completionCommand),
       )
       .demandCommand(1, 'name a command')
       .check((args) => {
@@ -492,8 +535,10 @@ function staticHelp(env: Readonly<Record<string, string | undefined>>): string |
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: readonly string[], given: CliIo = processIo()): Promise<number> {
   let exitCode = 0;
+  const choice = colorChoiceOf(argv);
+  const io = choice === undefined ? given : withColorChoice(given, choice);
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
       const help = staticHelp(io.env);
@@ -501,6 +546,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         io.out(help);
         return 0;
       }
+    }
+    if (argv[0] === '__complete') {
+      // Called by the completion scripts on every Tab: no yargs parsing of the line itself.
+      const { completeCommand } = await import('./commands/completion.js');
+      return await completeCommand(argv[1] ?? '', io);
     }
     if (argv[0] === '--version') {
       const { versionCommand } = await import('./commands/version.js');

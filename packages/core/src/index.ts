@@ -43,6 +43,14 @@ export {
   verifyAuditLog,
 } from './audit/audit-log.js';
 export {
+  RERUN_CHOICES,
+  type RerunNodeOutcome,
+  type RerunSelection,
+  type RerunWhich,
+  rerunSelection,
+  selectRerun,
+} from './audit/audit-rerun.js';
+export {
   CONFIG_DEFAULTS,
   CORE_CONFIG_SECTIONS,
   type ConfigFile,
@@ -121,9 +129,11 @@ export {
   type InventoryNode,
   type LoadInventoryOptions,
   loadInventory,
+} from './inventory/inventory.js';
+export {
   type ParseInventoryTextOptions,
   parseInventoryText,
-} from './inventory/inventory.js';
+} from './inventory/inventory-text.js';
 export {
   type SelectedTarget,
   type SelectTargetsOptions,

@@ -102,6 +102,10 @@ export interface RuneOptions extends EnvironmentOptions {
   transports?: Readonly<Record<string, TransportProvider>>;
   /** Whether transports may ask the operator on the terminal (a key passphrase); default false. */
   interactive?: boolean;
+  /**
+   * Wraps every terminal prompt of a transport (the CLI pauses its progress bar while one runs).
+   */
+  aroundPrompt?: <T>(ask: () => Promise<T>) => Promise<T>;
   /** Where audit records go; default: the JSONL file at `core.audit_log`. */
   auditSink?: AuditSink;
   /** RCS sender identity; default `{ component: 'rune-core', version, host: os.hostname() }`. */
@@ -410,6 +414,7 @@ export function createRune(options: RuneOptions = {}): Rune {
   const context = transportConfigContext(loaded, {
     env: options.env ?? process.env,
     interactive: options.interactive === true,
+    ...(options.aroundPrompt === undefined ? {} : { aroundPrompt: options.aroundPrompt }),
     ...(warn === undefined ? {} : { onWarning: (message: string) => warn(message, 'transport') }),
   });
   const moduleProviders: Record<string, TransportProvider> = {};

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { TRANSPORT_SPECIFICATION_VERSION, type Transport } from '@rune/transport';
@@ -88,6 +88,67 @@ describe('mediator', () => {
     );
     expect(readFileSync(artifact.local_path!, 'utf8')).toBe('collected logs\n');
     expect(statSync(artifact.local_path!).mode & 0o777).toBe(0o600);
+    // Verified, so the node-side copy is gone (removeArtifact of the local transport).
+    expect(artifact.removal).toEqual({ status: 'removed', error: null });
+    expect(existsSync(join(remoteDir, 'logs.txt'))).toBe(false);
+  });
+
+  it('records a failed removal on the artifact without failing the node', async () => {
+    const remoteDir = join(fx.root, 'remote-artifacts-stuck');
+    rune.transports.register('local-stuck', () => {
+      const local = createLocalTransport({
+        env: { ...fx.env, RUNE_FIXTURE_ARTIFACT_DIR: remoteDir },
+      });
+      // The real local transport, except that the node refuses the removal.
+      return {
+        ...local,
+        exec: local.exec.bind(local),
+        fetchArtifact: local.fetchArtifact?.bind(local),
+        close: local.close.bind(local),
+        removeArtifact: async () => {
+          throw new RuneError('ARTIFACT_REMOVE_FAILED', 'rm: Operation not permitted');
+        },
+      } as Transport;
+    });
+    const report = await rune.run({
+      action: 'artifact',
+      selections: ['localhost'],
+      transport: 'local-stuck',
+      confirmDangerous: true,
+      fetchArtifacts: true,
+    });
+    const node = report.outcome!.nodes[0]!;
+    expect(node.status).toBe('success');
+    expect(node.error).toBeNull();
+    const artifact = node.artifacts[0]!;
+    expect(artifact.status).toBe('fetched');
+    expect(artifact.removal?.status).toBe('failed');
+    expect(artifact.removal?.error?.message).toContain('Operation not permitted');
+    expect(artifact.removal?.error?.details).toMatchObject({ phase: 'remove' });
+    expect(existsSync(join(remoteDir, 'logs.txt'))).toBe(true);
+  });
+
+  it('the local removeArtifact removes only a regular file and never follows a link', async () => {
+    const local = createLocalTransport({ env: fx.env });
+    const dir = join(fx.root, 'remove-artifact');
+    mkdirSync(dir, { recursive: true });
+    const node = { name: 'localhost' };
+    const signal = new AbortController().signal;
+    const target = join(dir, 'target');
+    writeFileSync(target, 'keep');
+    symlinkSync(target, join(dir, 'link'));
+    await expect(local.removeArtifact!(node, join(dir, 'link'), signal)).rejects.toMatchObject({
+      code: 'ARTIFACT_REMOVE_FAILED',
+    });
+    expect(readFileSync(target, 'utf8')).toBe('keep');
+    await expect(local.removeArtifact!(node, dir, signal)).rejects.toMatchObject({
+      code: 'ARTIFACT_REMOVE_FAILED',
+    });
+    await local.removeArtifact!(node, target, signal);
+    expect(existsSync(target)).toBe(false);
+    // Already gone is done.
+    await local.removeArtifact!(node, target, signal);
+    await local.close();
   });
 
   it('fails the node with ARTIFACT_FETCH_FAILED on a sha256 mismatch, keeping the response', async () => {

@@ -215,6 +215,8 @@ export {
   RUN_STATUSES,
   type RunArtifactRecord,
   RunArtifactRecordSchema,
+  type RunArtifactRemoval,
+  RunArtifactRemovalSchema,
   type RunContainment,
   RunContainmentSchema,
   type RunEndEvent,

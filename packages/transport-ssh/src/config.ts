@@ -121,6 +121,15 @@ export function sshTransportOptions(
  * process an encrypted key without a passphrase variable is unlocked on the terminal (never when
  * stdin is not a TTY).
  */
+/** The terminal prompt, run through the context's `aroundPrompt` when the caller gave one. */
+function guardedPrompt(
+  prompt: (keyFile: string) => Promise<string | undefined>,
+  context: TransportConfigContext,
+): (keyFile: string) => Promise<string | undefined> {
+  const around = context.aroundPrompt;
+  return around === undefined ? prompt : (keyFile) => around(() => prompt(keyFile));
+}
+
 export const sshTransportModule: TransportModule<SshConfigSection> = {
   name: 'ssh',
   configSchema: SshConfigSectionSchema,
@@ -130,7 +139,9 @@ export const sshTransportModule: TransportModule<SshConfigSection> = {
     const { createSshTransport, createTtyPassphrasePrompt } = await import('@rune/transport-ssh');
     return createSshTransport({
       ...sshTransportOptions(section, context),
-      ...(context.interactive ? { passphrasePrompt: createTtyPassphrasePrompt() } : {}),
+      ...(context.interactive
+        ? { passphrasePrompt: guardedPrompt(createTtyPassphrasePrompt(), context) }
+        : {}),
     });
   },
 };

@@ -37,6 +37,11 @@ export interface TransportConfigContext {
   readonly configFile: string;
   /** True when the process may ask the operator on its terminal (e.g. a key passphrase). */
   readonly interactive: boolean;
+  /**
+   * Wraps every terminal prompt when set (`interactive`): the CLI pauses its progress bar and runs
+   * prompts one at a time, so nothing is drawn into the prompt line. Call prompts through it.
+   */
+  readonly aroundPrompt?: <T>(ask: () => Promise<T>) => Promise<T>;
   /** Receives one-line warnings for the operator (the CLI prints them, a server logs them). */
   readonly onWarning?: (message: string) => void;
 }

@@ -108,6 +108,19 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
         { source },
       );
     }
+    if (args.rerun !== undefined || args.outputDir !== undefined) {
+      throw new RuneError(
+        'INVALID_ARGUMENT',
+        '--rerun and --output-dir are not available with --server (the server keeps the runs and their results: GET /v1/runs/{id})',
+        { source },
+      );
+    }
+    const action = args.action;
+    if (action === undefined) {
+      throw new RuneError('INVALID_ARGUMENT', 'name an action: rune run <action> --server URL', {
+        source,
+      });
+    }
     if (args.nodesFile !== undefined || args.transport !== undefined || args.useSsm === true) {
       throw new RuneError(
         'INVALID_ARGUMENT',
@@ -119,8 +132,8 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
     const params: Record<string, unknown> =
       args.params === undefined ? {} : { ...readParamsSource(args.params) };
     if ((args.param ?? []).length > 0) {
-      const action = (await (
-        await api(base, token, `/v1/actions/${encodeURIComponent(args.action)}`)
+      const manifest = (await (
+        await api(base, token, `/v1/actions/${encodeURIComponent(action)}`)
       ).json()) as {
         parameters_schema: { properties?: Record<string, MrsParameter> };
       };
@@ -132,7 +145,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
         const key = pair.slice(0, index);
         params[key] = coerceParameter(
           pair.slice(index + 1),
-          action.parameters_schema.properties?.[key],
+          manifest.parameters_schema.properties?.[key],
         );
       }
     }
@@ -148,7 +161,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
       await api(base, token, '/v1/runs', {
         method: 'POST',
         body: JSON.stringify({
-          action: args.action,
+          action,
           targets: (args.node ?? []).map(String),
           params,
           options,
@@ -188,7 +201,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
       const document = runResultDocument({
         exit_code: exitCode,
         trace_id: accepted.trace_id,
-        action: args.action,
+        action,
         dry_run: args.dryRun === true,
         summary,
         nodes,
@@ -205,7 +218,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
       const document = runResultDocument({
         exit_code: runeError.exitCode,
         error: eps,
-        action: args.action,
+        action: args.action ?? null,
       });
       io.out(output === 'json' ? formatJson(document) : formatSummaryLine(document));
     } else {

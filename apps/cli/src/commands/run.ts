@@ -15,15 +15,18 @@ import {
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
+import { createNodeOutputWriter } from '../render/output-dir.js';
 import { createRunOutput } from '../render/run-output.js';
 import { CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
+import { applyRerun } from './rerun.js';
 
 export type { OutputFormat };
 
 /** The parsed flags of `rune run`. */
 export interface RunArgs {
-  action: string;
+  /** The action; absent only with `--rerun`, which takes it from the audit trail. */
+  action?: string;
   node?: unknown[];
   param?: unknown[];
   params?: string;
@@ -50,6 +53,12 @@ export interface RunArgs {
   deadline?: string | number;
   /** Submit to this `rune serve` instead of running here (`--server URL`, token in RUNE_TOKEN). */
   server?: string;
+  /** Re-run `all` or the `failed` nodes of the run `--trace` names (fills action, nodes, params). */
+  rerun?: string;
+  /** Trace id of the run `--rerun` repeats. */
+  trace?: string;
+  /** Write one result file per node into this directory. */
+  outputDir?: string;
 }
 
 /** The request the flags describe, values as typed (core parses and validates them). */
@@ -61,7 +70,7 @@ export function planRequestFromArgs(args: RunArgs): PlanRequest {
   if (args.maxFailures !== undefined) policy.maxFailures = String(args.maxFailures);
   if (args.deadline !== undefined) policy.deadline = String(args.deadline);
   const request: PlanRequest = {
-    action: args.action,
+    action: args.action ?? '',
     selections: (args.node ?? []).map(String),
     paramArgs: (args.param ?? []).map(String),
     dryRun: args.dryRun === true,
@@ -95,7 +104,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     return runRemoteCommand({ ...args, server: args.server }, io);
   }
   const traceId = newTraceId();
-  const request = planRequestFromArgs(args);
+  let request = planRequestFromArgs(args);
   const view = createRunOutput(io, {
     output: args.output ?? 'pretty',
     verbose: args.verbose === true,
@@ -117,6 +126,8 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       transportModules: CLI_TRANSPORT_MODULES,
       // An encrypted SSH key without a passphrase variable is unlocked on the terminal.
       interactive: true,
+      // While a prompt owns the terminal the progress bar is paused and node lines held back.
+      aroundPrompt: view.aroundPrompt,
       sender: { component: 'rune-cli', version: CLI_VERSION },
       onWarning: (message, origin) => {
         if (origin === 'transport') view.transportWarning(message);
@@ -147,6 +158,27 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
+    if (args.rerun !== undefined) {
+      try {
+        applyRerun(args, rune.config);
+      } catch (error) {
+        // A refused re-run (unknown trace, nothing failed, a sensitive value not given again)
+        // leaves an audit record like any other refusal.
+        await rune
+          .recordRefusal(
+            { action: args.action ?? '', selections: [], dryRun: args.dryRun === true },
+            toRuneError(error, traceId),
+          )
+          .catch(() => undefined);
+        throw error;
+      }
+      request = planRequestFromArgs(args);
+    }
+    if (args.outputDir !== undefined && request.dryRun !== true) {
+      view.saveTo(
+        createNodeOutputWriter(args.outputDir, (message) => view.transportWarning(message)),
+      );
+    }
     const options = { traceId, signal: controller.signal };
     if (request.dryRun === true) return view.plan((await rune.run(request, options)).plan);
     const handle = await rune.start(request, options);
@@ -154,7 +186,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     for await (const event of handle.events) view.event(event);
     return view.finished(handle.plan, await handle.result);
   } catch (error) {
-    return view.error(toRuneError(error, traceId), args.action);
+    return view.error(toRuneError(error, traceId), args.action ?? null);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

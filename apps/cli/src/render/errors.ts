@@ -47,7 +47,7 @@ export function hintFor(code: string): string | undefined {
 
 /** One clear line for a person, plus a hint line. */
 export function formatErrorPretty(error: EpsError, color: boolean): string {
-  const c = color ? pc : { red: (s: string) => s, bold: (s: string) => s, dim: (s: string) => s };
+  const c = pc.createColors(color);
   const lines = [
     `${c.red(c.bold('error'))} ${c.bold(terminalSafe(error.code))}: ${terminalSafe(error.message)}`,
   ];

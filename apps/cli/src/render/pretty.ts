@@ -25,7 +25,10 @@ const plain: Palette = {
   bold: (s) => s,
   cyan: (s) => s,
 };
-const palette = (color: boolean): Palette => (color ? pc : plain);
+// createColors(true), not picocolors' default export: that one decides for itself from the
+// process (and would ignore --color=always on a pipe); the CLI has already decided.
+const colored: Palette = pc.createColors(true);
+const palette = (color: boolean): Palette => (color ? colored : plain);
 
 /** Formats a duration for people: 87 ms, 1.2 s, 2 m 5 s. */
 export function formatDuration(ms: number): string {
@@ -119,17 +122,33 @@ export function formatNodePretty(result: NodeRunResult, options: PrettyOptions):
     lines.push(c.dim(`    stderr${result.stderr_truncated ? ' (tail)' : ''}:`));
     for (const line of stderrLines) lines.push(c.dim(`    │ ${line}`));
   }
-  if (options.verbose) {
-    lines.push(...formatOutputData(result, c.dim));
-    for (const artifact of result.artifacts) {
-      lines.push(
-        c.dim(
-          `    artifact ${terminalSafe(artifact.path)} → ${terminalSafe(artifact.local_path ?? artifact.status)}`,
-        ),
-      );
-    }
-  }
+  if (options.verbose) lines.push(...formatOutputData(result, c.dim));
+  // Where artifacts went is shown without -v: a fetched archive is the point of the run.
+  for (const artifact of result.artifacts) lines.push(formatArtifactLine(artifact, c));
   return `${lines.join('\n')}\n`;
+}
+
+/** One artifact: where it went, and what became of the node's copy. */
+function formatArtifactLine(artifact: NodeRunResult['artifacts'][number], c: Palette): string {
+  const remote = terminalSafe(artifact.path);
+  if (artifact.status === 'not-fetched') {
+    return c.dim(`    artifact ${remote} left on the node (--fetch-artifacts downloads it)`);
+  }
+  if (artifact.status === 'failed' || artifact.local_path === null) {
+    return c.yellow(
+      `    artifact ${remote} not fetched: ${terminalSafe(artifact.error?.message ?? 'failed')}`,
+    );
+  }
+  const removal = artifact.removal;
+  const nodeCopy =
+    removal === undefined || removal.status === 'unsupported'
+      ? 'the node keeps its copy'
+      : removal.status === 'removed'
+        ? 'removed from the node'
+        : c.yellow(
+            `still on the node: ${terminalSafe(removal.error?.message ?? 'removal failed')}`,
+          );
+  return `    artifact ${c.bold(terminalSafe(artifact.local_path))} ${c.dim(`(from ${remote}, sha256 verified; ${nodeCopy})`)}`;
 }
 
 /** The closing summary line. */

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressBar, renderProgressLine, shouldShowProgress } from './progress.js';
+import {
+  createPromptGuard,
+  ProgressBar,
+  renderProgressLine,
+  shouldShowProgress,
+} from './progress.js';
 
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[mK]`, 'g');
 const strip = (text: string): string => text.replace(ANSI, '').replace(/\r/g, '');
@@ -107,5 +112,93 @@ describe('ProgressBar', () => {
     bar.clear();
     bar.interject(() => writes.push('after clear\n'));
     expect(writes.slice(-2)).toEqual(['\r\x1b[2K', 'after clear\n']);
+  });
+
+  it('shows an ETA from the throughput so far, and which nodes are still running', () => {
+    let clock = 0;
+    const writes: string[] = [];
+    const bar = new ProgressBar({
+      total: 4,
+      stream: { write: (chunk: string) => writes.push(chunk), columns: 120 },
+      color: false,
+      now: () => clock,
+      throttleMs: 0,
+      label: 'noop',
+    });
+    bar.start('web1');
+    bar.start('web2');
+    bar.start('db1');
+    expect(strip(writes.at(-1) ?? '')).toMatch(/running 3 {2}0\.0s {2}noop {2}web1 web2 db1$/);
+    expect(strip(writes.at(-1) ?? '')).not.toContain('eta');
+    clock = 2000;
+    bar.finish('success', true, 'web2');
+    // One of four done in 2 s: three more take about 6 s.
+    expect(strip(writes.at(-1) ?? '')).toMatch(/2\.0s {2}eta 6\.0s {2}noop {2}web1 db1$/);
+    const narrow = renderProgressLine(
+      { ...bar.snapshot(), runningNodes: ['alpha', 'bravo', 'charlie', 'delta', 'echo'] },
+      { columns: 100, color: false },
+    );
+    expect(narrow.length).toBeLessThanOrEqual(99);
+    expect(narrow).toMatch(/alpha( \w+)* \+\d$/);
+  });
+
+  it('pause holds node lines back and draws nothing until resume (a prompt owns the terminal)', () => {
+    const writes: string[] = [];
+    const bar = new ProgressBar({
+      total: 2,
+      stream: { write: (chunk: string) => writes.push(chunk), columns: 80 },
+      color: false,
+      throttleMs: 0,
+    });
+    bar.start('web1');
+    bar.pause();
+    expect(writes.at(-1)).toBe('\r\x1b[2K');
+    const paused = writes.length;
+    bar.start('web2');
+    bar.tick();
+    bar.interject(() => writes.push('✔ success web1\n'));
+    bar.finish('success', true, 'web1');
+    expect(writes).toHaveLength(paused);
+    bar.resume();
+    expect(writes[paused]).toBe('✔ success web1\n');
+    expect(strip(writes.at(-1) ?? '')).toContain('1/2');
+  });
+
+  it('createPromptGuard pauses the bar around each prompt and runs prompts one at a time', async () => {
+    const events: string[] = [];
+    const bar = new ProgressBar({
+      total: 1,
+      stream: { write: () => {}, columns: 80 },
+      color: false,
+    });
+    const pause = bar.pause.bind(bar);
+    const resume = bar.resume.bind(bar);
+    bar.pause = () => {
+      events.push('pause');
+      pause();
+    };
+    bar.resume = () => {
+      events.push('resume');
+      resume();
+    };
+    const guard = createPromptGuard(() => bar);
+    let release: (value: string) => void = () => {};
+    const first = guard(
+      () =>
+        new Promise<string>((resolve) => {
+          events.push('ask 1');
+          release = resolve;
+        }),
+    );
+    const second = guard(async () => {
+      events.push('ask 2');
+      return 'two';
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual(['pause', 'ask 1']);
+    release('one');
+    expect(await first).toBe('one');
+    expect(await second).toBe('two');
+    expect(events).toEqual(['pause', 'ask 1', 'resume', 'pause', 'ask 2', 'resume']);
   });
 });

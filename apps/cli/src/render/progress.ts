@@ -20,6 +20,10 @@ export interface ProgressState {
   failed: number;
   skipped: number;
   elapsedMs: number;
+  /** Estimated time to finish, once a node has finished. */
+  etaMs?: number;
+  /** Names of the nodes still running, in start order (shown last, as many as fit). */
+  runningNodes?: readonly string[];
   /** Shown at the end of the line, e.g. the action name. */
   label?: string;
 }
@@ -42,7 +46,24 @@ function formatElapsed(ms: number): string {
   return `${minutes}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
 }
 
-/** One line of progress: `[#####-----]  42/100  ok 40  failed 2  skipped 0  running 8  12.3s`. */
+/**
+ * The names of running nodes that fit in `room` columns: `web1 web2 +6` (the count of those
+ * left out last). Empty when not even one name and its count fit.
+ */
+function fitNames(names: readonly string[], room: number): string {
+  const safe = names.map((name) => terminalSafe(name));
+  for (let shown = safe.length; shown > 0; shown--) {
+    const rest = safe.length - shown;
+    const text = `${safe.slice(0, shown).join(' ')}${rest > 0 ? ` +${rest}` : ''}`;
+    if (text.length <= room) return text;
+  }
+  return '';
+}
+
+/**
+ * One line of progress:
+ * `[#####-----]  42/100  ok 40  failed 2  skipped 0  running 8  12.3s  eta 17s  check-disk  web7 web9 +6`.
+ */
 export function renderProgressLine(state: ProgressState, options: RenderProgressOptions): string {
   const done = state.succeeded + state.failed + state.skipped;
   const width = String(state.total).length;
@@ -55,17 +76,25 @@ export function renderProgressLine(state: ProgressState, options: RenderProgress
       `running ${state.running}`,
       formatElapsed(state.elapsedMs),
     ];
+    if (state.etaMs !== undefined && done < state.total)
+      counts.push(`eta ${formatElapsed(state.etaMs)}`);
     if (state.label !== undefined) counts.push(terminalSafe(state.label));
     return counts.join('  ');
   };
   const plain = tailWith(pc.createColors(false));
-  const barWidth = Math.max(0, Math.min(40, options.columns - plain.length - 4));
+  const names = state.runningNodes ?? [];
+  // With node names to show, the bar gives up half its width to them.
+  const barMax = names.length > 0 ? 20 : 40;
+  const barWidth = Math.max(0, Math.min(barMax, options.columns - plain.length - 4));
   if (barWidth < 5) return plain.slice(0, Math.max(0, options.columns - 1));
   const colors = pc.createColors(options.color);
   const fraction = state.total === 0 ? 1 : done / state.total;
   const filled = Math.round(fraction * barWidth);
   const bar = `${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}`;
-  return `[${colors.cyan(bar)}] ${tailWith(colors)}`;
+  const line = `[${colors.cyan(bar)}] ${tailWith(colors)}`;
+  const used = barWidth + 3 + plain.length;
+  const shown = fitNames(names, options.columns - 1 - used - 2);
+  return shown === '' ? line : `${line}  ${colors.dim(shown)}`;
 }
 
 /** Whether a run should draw a progress bar. */
@@ -105,6 +134,11 @@ export class ProgressBar {
   private lastDraw = Number.NEGATIVE_INFINITY;
   private drawn = false;
   private closed = false;
+  private paused = false;
+  /** Prints held back while paused (a prompt owns the terminal), in order. */
+  private readonly held: (() => void)[] = [];
+  /** Running nodes in start order (a name may run more than once in theory: counted). */
+  private readonly running: string[] = [];
 
   constructor(private readonly options: ProgressBarOptions) {
     this.now = options.now ?? Date.now;
@@ -120,15 +154,20 @@ export class ProgressBar {
     if (options.label !== undefined) this.state.label = options.label;
   }
 
-  /** A node started. */
-  start(): void {
+  /** A node started (`node`: its name, shown while it runs). */
+  start(node?: string): void {
     this.state.running++;
+    if (node !== undefined) this.running.push(node);
     this.draw(false);
   }
 
   /** A node finished (or was skipped without starting: pass `started: false`). */
-  finish(status: ProgressStatus, started = true): void {
+  finish(status: ProgressStatus, started = true, node?: string): void {
     if (started) this.state.running = Math.max(0, this.state.running - 1);
+    if (started && node !== undefined) {
+      const index = this.running.indexOf(node);
+      if (index >= 0) this.running.splice(index, 1);
+    }
     if (status === 'failure') this.state.failed++;
     else if (status === 'skipped') this.state.skipped++;
     else this.state.succeeded++;
@@ -146,6 +185,10 @@ export class ProgressBar {
    * stdout or stderr), then draws the bar again below it. After {@link clear} it only prints.
    */
   interject(print: () => void): void {
+    if (this.paused && !this.closed) {
+      this.held.push(print);
+      return;
+    }
     if (this.closed || !this.drawn) {
       print();
       return;
@@ -156,20 +199,50 @@ export class ProgressBar {
     this.draw(true);
   }
 
+  /**
+   * Erases the bar and stops drawing until {@link resume}: something else owns the terminal
+   * (a passphrase prompt). Lines to print meanwhile are held back, so nothing lands inside the
+   * prompt. Nestable calls are not needed: callers serialize their prompts.
+   */
+  pause(): void {
+    if (this.closed) return;
+    if (this.drawn) this.options.stream.write(CLEAR_LINE);
+    this.drawn = false;
+    this.paused = true;
+  }
+
+  /** Prints what was held back while paused, then draws the bar again. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const print of this.held.splice(0)) print();
+    this.draw(true);
+  }
+
   /** Erases the bar so the summary (or an error) starts on a clean line. Idempotent. */
   clear(): void {
     if (this.drawn) this.options.stream.write(CLEAR_LINE);
     this.drawn = false;
     this.closed = true;
+    this.paused = false;
+    for (const print of this.held.splice(0)) print();
   }
 
   /** Current state (for tests and the summary). */
   snapshot(): ProgressState {
-    return { ...this.state, elapsedMs: this.now() - this.startedAt };
+    const elapsedMs = this.now() - this.startedAt;
+    const done = this.state.succeeded + this.state.failed + this.state.skipped;
+    const snapshot: ProgressState = { ...this.state, elapsedMs };
+    // Throughput so far (finished nodes per ms, with the concurrency the run has) times what is left.
+    if (done > 0 && done < this.state.total) {
+      snapshot.etaMs = (elapsedMs / done) * (this.state.total - done);
+    }
+    if (this.running.length > 0) snapshot.runningNodes = [...this.running];
+    return snapshot;
   }
 
   private draw(force: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.paused) return;
     const at = this.now();
     if (!force && this.drawn && at - this.lastDraw < (this.options.throttleMs ?? 80)) return;
     this.lastDraw = at;
@@ -180,4 +253,30 @@ export class ProgressBar {
     });
     this.options.stream.write(`${CLEAR_LINE}${line}`);
   }
+}
+
+/** Runs a terminal prompt with the terminal to itself. */
+export type PromptGuard = <T>(ask: () => Promise<T>) => Promise<T>;
+
+/**
+ * A {@link PromptGuard} for a run whose progress bar (if any) `bar` returns: prompts run one at a
+ * time (two nodes needing the same key's passphrase never ask at once), and while one runs the
+ * bar is paused — erased, not redrawn, node lines held back — so nothing is drawn into the
+ * prompt line and the typed answer (never echoed) cannot be interleaved with output.
+ */
+export function createPromptGuard(bar: () => ProgressBar | undefined): PromptGuard {
+  let queue: Promise<unknown> = Promise.resolve();
+  return <T>(ask: () => Promise<T>): Promise<T> => {
+    const turn = queue.then(async () => {
+      const current = bar();
+      current?.pause();
+      try {
+        return await ask();
+      } finally {
+        current?.resume();
+      }
+    });
+    queue = turn.catch(() => undefined);
+    return turn;
+  };
 }

@@ -1,6 +1,6 @@
 import type { NodeRunResult, RunSummary } from '@rune/core';
 import { describe, expect, it } from 'vitest';
-import { colorAllowed } from '../cli-io.js';
+import { colorAllowed, colorChoiceOf } from '../cli-io.js';
 import { formatErrorPretty } from './errors.js';
 import { runResultDocument } from './json.js';
 import { formatNodeLine, formatSummaryLine } from './jsonl.js';
@@ -53,10 +53,22 @@ const eps = {
 
 describe('renderers', () => {
   it('colour only on a TTY without NO_COLOR', () => {
-    expect(colorAllowed(true, {})).toBe(true);
+    expect(colorAllowed(true, { TERM: 'xterm-256color' })).toBe(true);
     expect(colorAllowed(false, {})).toBe(false);
     expect(colorAllowed(true, { NO_COLOR: '' })).toBe(false);
     expect(colorAllowed(true, { TERM: 'dumb' })).toBe(false);
+  });
+
+  it('FORCE_COLOR and --color override the terminal check', () => {
+    expect(colorAllowed(false, { FORCE_COLOR: '1' })).toBe(true);
+    expect(colorAllowed(false, { FORCE_COLOR: '' })).toBe(true);
+    expect(colorAllowed(true, { FORCE_COLOR: '0', TERM: 'xterm-256color' })).toBe(false);
+    expect(colorAllowed(false, { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(true);
+    expect(colorAllowed(false, { NO_COLOR: '1' }, 'always')).toBe(true);
+    expect(colorAllowed(true, { FORCE_COLOR: '1', TERM: 'xterm' }, 'never')).toBe(false);
+    expect(colorChoiceOf(['run', 'noop', '--color', 'always'])).toBe('always');
+    expect(colorChoiceOf(['--color=never', 'list-actions'])).toBe('never');
+    expect(colorChoiceOf(['--color=rainbow'])).toBeUndefined();
   });
 
   it('formats durations', () => {
@@ -166,5 +178,26 @@ describe('renderers', () => {
     expect(last.type).toBe('summary');
     expect(last.nodes).toBeUndefined();
     expect(last.summary.exit_code).toBe(5);
+  });
+
+  it('a multi-line plugin error stays on its node line (newlines shown as \\n, no escapes obeyed)', () => {
+    const text = formatNodePretty(
+      node({
+        status: 'failure',
+        error: {
+          ...eps,
+          code: 'PLUGIN_FAILED',
+          message: 'first line\nsecond \x1b[32mgreen\x1b[0m\r\nthird',
+        },
+        exit_code: 1,
+      }),
+      { color: false, verbose: false, nameWidth: 8 },
+    );
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toContain(
+      'PLUGIN_FAILED: first line\\nsecond \\x1b[32mgreen\\x1b[0m\\r\\nthird',
+    );
+    // Any further line is RUNE's own (hint, stderr), indented under the node.
+    for (const line of lines.slice(1)) expect(line).toMatch(/^ {4}/);
   });
 });

@@ -12,8 +12,14 @@ import { formatErrorPretty } from './errors.js';
 import { renderFleetSummary } from './fleet-summary.js';
 import { formatJson, runResultDocument } from './json.js';
 import { formatNodeLine, formatSummaryLine } from './jsonl.js';
+import { type NodeOutputWriter, outputDirNotice } from './output-dir.js';
 import { formatNodePretty, formatPlanPretty, formatSummaryPretty } from './pretty.js';
-import { ProgressBar, shouldShowProgress } from './progress.js';
+import {
+  createPromptGuard,
+  ProgressBar,
+  type PromptGuard,
+  shouldShowProgress,
+} from './progress.js';
 import { terminalSafe } from './terminal-text.js';
 
 /** Options of {@link createRunOutput}. */
@@ -40,6 +46,10 @@ export interface RunOutput {
   interrupted(): void;
   /** Clears the progress bar (before exiting at a second Ctrl-C, and at the end). */
   stop(): void;
+  /** Also writes each node's result into this `--output-dir` writer. */
+  saveTo(writer: NodeOutputWriter): void;
+  /** Runs a terminal prompt with the progress bar paused (one prompt at a time). */
+  readonly aroundPrompt: PromptGuard;
   /** Prints a dry run's plan; returns the exit code (0). */
   plan(plan: ExecutionPlan): number;
   /** The run started: verbose header and the progress bar. */
@@ -63,6 +73,7 @@ export function createRunOutput(io: CliIo, options: RunOutputOptions): RunOutput
   let interrupts = 0;
   let nameWidth = 0;
   let traceId = '';
+  let saved: NodeOutputWriter | undefined;
 
   /** One warning line on stderr, above the progress bar when one is drawn. */
   const printWarning = (message: string): void => {
@@ -105,6 +116,10 @@ export function createRunOutput(io: CliIo, options: RunOutputOptions): RunOutput
       else progress.interject(() => io.err(notice));
     },
     stop,
+    saveTo(writer) {
+      saved = writer;
+    },
+    aroundPrompt: createPromptGuard(() => progress),
     plan(plan) {
       stop();
       const shown = redactPlan(plan);
@@ -151,14 +166,15 @@ export function createRunOutput(io: CliIo, options: RunOutputOptions): RunOutput
       }
     },
     event(event) {
-      if (event.type === 'node-start') progress?.start();
+      if (event.type === 'node-start') progress?.start(event.node);
       if (event.type !== 'node-end') return;
       const result = event.result;
+      saved?.write(result);
       // jsonl: one line per node the moment it finishes (stdout writes to a pipe are synchronous).
       if (output === 'jsonl') io.out(formatNodeLine(result, traceId));
       else if (output === 'pretty') {
         const line = formatNodePretty(result, { color: io.color, verbose, nameWidth });
-        progress?.finish(result.status, result.started_at !== null);
+        progress?.finish(result.status, result.started_at !== null, result.node);
         if (progress === undefined) io.out(line);
         else progress.interject(() => io.out(line));
       }
@@ -182,6 +198,7 @@ export function createRunOutput(io: CliIo, options: RunOutputOptions): RunOutput
             : formatSummaryPretty(outcome.summary, io.color),
         );
         if (auditError !== null) io.err(formatErrorPretty(auditError, io.colorErr));
+        if (saved !== undefined) io.err(`${terminalSafe(outputDirNotice(saved))}\n`);
       } else {
         print(
           runResultDocument({

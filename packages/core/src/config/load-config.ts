@@ -380,6 +380,8 @@ export interface TransportContextOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Whether the process may prompt on its terminal (default false). */
   interactive?: boolean;
+  /** Wraps terminal prompts (see `TransportConfigContext.aroundPrompt`). */
+  aroundPrompt?: <T>(ask: () => Promise<T>) => Promise<T>;
   /** Receives transport warnings. */
   onWarning?: (message: string) => void;
 }
@@ -400,6 +402,7 @@ export function transportConfigContext(
     },
     configFile: configFileToEdit(loaded),
     interactive: options.interactive === true,
+    ...(options.aroundPrompt === undefined ? {} : { aroundPrompt: options.aroundPrompt }),
     ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
   };
 }

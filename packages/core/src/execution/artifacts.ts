@@ -1,8 +1,9 @@
 /**
  * Artifacts: after a successful run, each file the plugin declared is fetched through the
  * transport (when the plan asks for it), checked against its declared sha256 and size, and stored
- * 0600 under `<artifact_dir>/<trace id>/<node>/` with a sanitized file name. Every artifact gets a
- * record (fetched, failed or not-fetched); the first failure is returned, not thrown.
+ * 0600 under `<artifact_dir>/<trace id>/<node>/` with a sanitized file name, then the node's copy is
+ * removed (`removeNodeCopy`; its outcome is the record's `removal`). Every artifact gets a record
+ * (fetched, failed or not-fetched); the first failure is returned, not thrown.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -10,6 +11,7 @@ import { type BpcsResponse, RuneError } from '@rune/protocol';
 import { sha256Hex, type Transport } from '@rune/transport';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
 import type { ArtifactRecord } from './node-result.js';
+import { removeNodeCopy } from './remove-artifact.js';
 
 function safeFileName(path: string, index: number, used: Set<string>): string {
   let name = basename(path).replace(/[^A-Za-z0-9._-]/g, '_');
@@ -71,6 +73,11 @@ export async function fetchArtifacts(
       await writeFile(localPath, fetched.content, { mode: 0o600 });
       record.local_path = localPath;
       record.status = 'fetched';
+      record.removal = await removeNodeCopy(transport, planned.target, record.path, signal, {
+        node: planned.target.name,
+        action: plan.action,
+        traceId: plan.trace_id,
+      });
     } catch (error) {
       const runeError = RuneError.from(error, 'ARTIFACT_FETCH_FAILED').withContext({
         node: planned.target.name,

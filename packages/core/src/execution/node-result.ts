@@ -3,7 +3,7 @@
  * and of run/v1's node result), the empty result every node starts from, and how an error turns
  * it into a failure. Nothing here talks to a transport.
  */
-import type { BpcsResponse, EpsError, RuneError } from '@rune/protocol';
+import type { BpcsResponse, EpsError, RunArtifactRemoval, RuneError } from '@rune/protocol';
 import type { ContainmentReport, Termination } from '@rune/transport';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
 
@@ -20,6 +20,8 @@ export interface ArtifactRecord {
   local_path: string | null;
   status: 'fetched' | 'failed' | 'not-fetched';
   error: EpsError | null;
+  /** What became of the node's copy once fetched and verified (fetched artifacts only). */
+  removal?: RunArtifactRemoval;
 }
 
 /** The outcome of one node. Field names are the wire names of the CLI's JSON output. */

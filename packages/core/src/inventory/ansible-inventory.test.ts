@@ -6,7 +6,8 @@ import { catchRuneError } from '../testing/catch-rune-error.js';
 import { expandHostPattern } from './ansible-host-pattern.js';
 import { parseIniValue, shlexSplit } from './ansible-ini-values.js';
 import { parseAnsibleInventory } from './ansible-inventory.js';
-import { loadInventory, parseInventoryText } from './inventory.js';
+import { loadInventory } from './inventory.js';
+import { parseInventoryText } from './inventory-text.js';
 
 const ini = (text: string) =>
   parseAnsibleInventory(text, { file: 'hosts.ini', format: 'ansible-ini' });

@@ -3,25 +3,15 @@
  * Damerau-Levenshtein (optimal string alignment) distance, within a budget that grows with the
  * length of the name, so `web1` suggests `web01` but `x` suggests nothing.
  */
+import damerauLevenshtein from 'damerau-levenshtein';
 
-/** Edit distance (insertions, deletions, substitutions, adjacent transpositions). */
+/**
+ * Edit distance (insertions, deletions, substitutions, adjacent transpositions), from the
+ * `damerau-levenshtein` package: it counts a swap of two neighbours (`wbe01` for `web01`) as one
+ * edit, which plain Levenshtein packages (leven, fastest-levenshtein) count as two.
+ */
 export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, () => new Array<number>(cols).fill(0));
-  const at = (i: number, j: number): number => d[i]?.[j] ?? 0;
-  for (let i = 0; i < rows; i++) (d[i] as number[])[0] = i;
-  for (let j = 0; j < cols; j++) (d[0] as number[])[j] = j;
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let value = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        value = Math.min(value, at(i - 2, j - 2) + 1);
-      (d[i] as number[])[j] = value;
-    }
-  }
-  return at(rows - 1, cols - 1);
+  return damerauLevenshtein(a, b).steps;
 }
 
 /** At most `limit` candidates close to `name`, best first (ties in candidate order). */

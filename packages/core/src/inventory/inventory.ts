@@ -11,7 +11,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
 import { isMap, LineCounter, parseDocument } from 'yaml';
-import { parseAnsibleInventory } from './ansible-inventory.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
 import {
   CONTROL_CHARACTER_RANGES,
@@ -405,21 +404,6 @@ export function detectInventoryFormat(path: string, text: string): InventoryForm
   return 'ansible-ini';
 }
 
-/** Options of {@link parseInventoryText}. */
-export interface ParseInventoryTextOptions {
-  /** File name, used to detect the format and in error messages. */
-  file: string;
-  /** Skip detection and read the text as this format. */
-  format?: InventoryFormat;
-}
-
-/** Parses inventory text in any supported format (detected from the name and the text). */
-export function parseInventoryText(text: string, options: ParseInventoryTextOptions): Inventory {
-  const format = options.format ?? detectInventoryFormat(options.file, text);
-  if (format === 'rune') return parseInventory(text, { file: options.file });
-  return parseAnsibleInventory(text, { file: options.file, format });
-}
-
 async function directoryExists(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
@@ -471,5 +455,8 @@ export async function loadInventory(
       }
     }
   }
-  return parseInventoryText(text, { file: path, format });
+  if (format === 'rune') return parseInventory(text, { file: path });
+  // Loaded only for an Ansible inventory: most runs never read one (start-up time).
+  const { parseAnsibleInventory } = await import('./ansible-inventory.js');
+  return parseAnsibleInventory(text, { file: path, format });
 }

@@ -39,7 +39,7 @@
  * was complete (without /proc it is not: `process-group`, `complete: false`).
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile, unlink } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { RuneError } from '@rune/protocol';
@@ -453,6 +453,32 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
           cause: error,
           details: { path: remotePath },
         });
+      }
+    },
+    async removeArtifact(node, remotePath, signal) {
+      const failed = (why: string, cause?: unknown): RuneError =>
+        new RuneError('ARTIFACT_REMOVE_FAILED', `cannot remove artifact ${remotePath}: ${why}`, {
+          source: { component, node: node.name },
+          details: { path: remotePath, phase: 'remove' },
+          ...(cause === undefined ? {} : { cause }),
+        });
+      signal.throwIfAborted();
+      let stat: Awaited<ReturnType<typeof lstat>>;
+      try {
+        // lstat: a symlink in the last component is reported as such, never followed.
+        stat = await lstat(remotePath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw failed((error as NodeJS.ErrnoException).code ?? 'lstat failed', error);
+      }
+      if (!stat.isFile())
+        throw failed('not a regular file (a link, directory or device is left alone)');
+      try {
+        // unlink removes the directory entry itself; swapped for a link meanwhile, the link goes.
+        await unlink(remotePath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw failed((error as NodeJS.ErrnoException).code ?? 'unlink failed', error);
       }
     },
     async close() {

@@ -302,6 +302,26 @@ export const RunContainmentSchema = Type.Object(
 /** What a transport killed when the run ended. */
 export type RunContainment = Static<typeof RunContainmentSchema>;
 
+/** What became of the node's copy of a fetched artifact. */
+export const RunArtifactRemovalSchema = Type.Object(
+  {
+    status: literals(
+      ['removed', 'failed', 'unsupported'],
+      'removed (gone from the node, or already gone); failed (still there: see error); unsupported (the transport cannot remove files, the copy stays).',
+    ),
+    error: Type.Union([EpsErrorSchema, Type.Null()], {
+      description: 'Why the removal failed; null otherwise. A failed removal never fails the node.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The node-side copy of an artifact, once the control node fetched it and verified its sha256 and size. Present only for fetched artifacts.',
+  },
+);
+/** What became of the node's copy of a fetched artifact. */
+export type RunArtifactRemoval = Static<typeof RunArtifactRemovalSchema>;
+
 /** An artifact a plugin declared, and what became of it. */
 export const RunArtifactRecordSchema = Type.Object(
   {
@@ -320,6 +340,7 @@ export const RunArtifactRecordSchema = Type.Object(
     error: Type.Union([EpsErrorSchema, Type.Null()], {
       description: 'Why the fetch failed; null otherwise.',
     }),
+    removal: Type.Optional(RunArtifactRemovalSchema),
   },
   { additionalProperties: false, description: 'An artifact and what became of it.' },
 );
