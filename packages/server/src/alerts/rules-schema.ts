@@ -2,7 +2,7 @@
  * The alert rules file (`[server] alert_rules`), schema `rune-alert-rules/v1`: receivers (who may
  * post alerts and how they prove it), rules (which alert runs which action on which node),
  * throttling, the storm breaker and notifiers. specs/alert-rules-v1.md is the normative text;
- * specs/schemas/alert-rules-v1.schema.json is generated from this schema (a test checks drift).
+ * specs/alert-rules-v1.schema.json is generated from this schema (a test checks drift).
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 
