@@ -130,8 +130,14 @@ const segments = (pointer: string): string[] =>
         .split('/')
         .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
 
+/** Options of {@link parseAlertRules}. */
+export interface AlertRulesOptions {
+  /** false: leave secrets unread (offline tools: `rune rules test`, `rune rules list`). */
+  readSecrets?: boolean;
+}
+
 /** Reads a secret reference (`env:NAME`, `file:/path`). */
-function readSecret(
+function readSecretRef(
   reference: string,
   env: Readonly<Record<string, string | undefined>>,
   file: string,
@@ -210,7 +216,13 @@ export function parseAlertRules(
   text: string,
   file: string,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: AlertRulesOptions = {},
 ): AlertRules {
+  const readSecret =
+    options.readSecrets === false
+      ? () => ''
+      : (reference: string, e: typeof env, f: string, pointer: string) =>
+          readSecretRef(reference, e, f, pointer);
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   const locate = (pointer: string): Location | undefined => {
@@ -392,6 +404,7 @@ function optionalMs<K extends string>(
 export function loadAlertRules(
   path: string,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: AlertRulesOptions = {},
 ): AlertRules {
   let text: string;
   try {
@@ -403,7 +416,7 @@ export function loadAlertRules(
       details: { file: path, reason: (error as NodeJS.ErrnoException).code ?? 'unreadable' },
     });
   }
-  return parseAlertRules(text, path, env);
+  return parseAlertRules(text, path, env, options);
 }
 
 function isExtract(value: unknown): value is ExtractSpec {
