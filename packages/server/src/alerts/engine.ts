@@ -22,7 +22,7 @@ import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
 import type { LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
-import type { StoreDatabase } from '../store/schema.js';
+import type { AlertsTable, StoreDatabase } from '../store/schema.js';
 import {
   alertsWithOutcome,
   automaticRunsSince,
@@ -124,9 +124,13 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   let sweeper: NodeJS.Timeout | undefined;
   let closed = false;
 
-  /** Runs `task` after every earlier decision (one serial worker: no two decisions race). */
+  /**
+   * Runs `task` after every earlier decision (one serial worker: no two decisions race). Each task
+   * first yields to the event loop, so webhooks arriving during a burst are answered between
+   * decisions instead of after all of them.
+   */
   const serial = <T>(task: () => Promise<T>): Promise<T> => {
-    const result = chain.then(task);
+    const result = chain.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(task);
     chain = result.then(
       () => undefined,
       () => undefined,
@@ -184,6 +188,25 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
       );
     }
+  };
+
+  /**
+   * Group commit: the alerts of every webhook that arrives while one insert transaction is being
+   * prepared are written by that one transaction (one fsync for a burst, not one per request).
+   * Each request is answered only after the transaction that holds its alerts committed.
+   */
+  let batch: { rows: AlertsTable[]; done: Promise<void> } | undefined;
+  const insertDurably = (rows: AlertsTable[]): Promise<void> => {
+    if (batch === undefined) {
+      const next: { rows: AlertsTable[]; done: Promise<void> } = { rows: [], done: Promise.resolve() };
+      next.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        batch = undefined;
+        return insertAlerts(db, next.rows);
+      });
+      batch = next;
+    }
+    batch.rows.push(...rows);
+    return batch.done;
   };
 
   const inventoryNames = async (): Promise<Set<string>> =>
@@ -460,7 +483,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           };
         }),
       );
-      await insertAlerts(db, rows);
+      await insertDurably(rows);
       for (const row of rows) void guarded(`alert ${row.id}`, () => process(row.id));
       return rows.map((row) => row.id);
     },
