@@ -17,6 +17,7 @@
  *   replace it in one place.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { RuneError, type RunSource } from '@rune/protocol';
 import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
@@ -130,7 +131,9 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
    * decisions instead of after all of them.
    */
   const serial = <T>(task: () => Promise<T>): Promise<T> => {
-    const result = chain.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(task);
+    const result = chain
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(task);
     chain = result.then(
       () => undefined,
       () => undefined,
@@ -198,7 +201,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   let batch: { rows: AlertsTable[]; done: Promise<void> } | undefined;
   const insertDurably = (rows: AlertsTable[]): Promise<void> => {
     if (batch === undefined) {
-      const next: { rows: AlertsTable[]; done: Promise<void> } = { rows: [], done: Promise.resolve() };
+      const next: { rows: AlertsTable[]; done: Promise<void> } = {
+        rows: [],
+        done: Promise.resolve(),
+      };
       next.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
         batch = undefined;
         return insertAlerts(db, next.rows);
@@ -209,8 +215,24 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     return batch.done;
   };
 
-  const inventoryNames = async (): Promise<Set<string>> =>
-    new Set((await launcher.previewNodes([])).nodes.map((node) => node.name));
+  /** Inventory node names, re-read when the inventory file changes (a storm reads it once). */
+  let inventoryCache: { stamp: string; names: Set<string> } | undefined;
+  const inventoryNames = async (): Promise<Set<string>> => {
+    const path = launcher.config.config.core.inventory;
+    let stamp = 'none';
+    if (path !== undefined) {
+      try {
+        const stats = statSync(path);
+        stamp = `${stats.mtimeMs}:${stats.size}:${stats.ino}`;
+      } catch {
+        stamp = 'unreadable';
+      }
+    }
+    if (inventoryCache?.stamp === stamp && stamp !== 'unreadable') return inventoryCache.names;
+    const names = new Set((await launcher.previewNodes([])).nodes.map((node) => node.name));
+    inventoryCache = { stamp, names };
+    return names;
+  };
 
   /** Submits the run of an alert. Returns its outcome; a draining server leaves it undecided. */
   const submit = async (
