@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Alert receiver benchmark (never part of the test suite). See bench/README.md, "Alert receivers".
 //
-//   node bench/alerts.mjs [--notifications 10000] [--keys 1000] [--seconds 60] [--connections 16]
+//   node bench/alerts.mjs [--notifications 10000] [--keys 1000] [--nodes 10] [--seconds 60]
+//                         [--connections 16]
 //
 // Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home, an
-// inventory of --keys nodes and one rule (dry runs of noop: the decision path, planning and the
+// inventory of --nodes nodes (key i names node i mod --nodes; core reads the inventory file on
+// every plan, so a 1000-node inventory measures YAML parsing, not the receivers) and one rule (dry runs of noop: the decision path, planning and the
 // store are real; no plugin executes). Posts --notifications Alertmanager v4 webhooks, one alert
-// each, for --keys distinct alerts (fingerprint k<i>, instance n<i>:9100), spread evenly over
+// each, for --keys distinct alerts (fingerprint k<i>, on node n<i mod nodes>), spread evenly over
 // --seconds, on --connections keep-alive connections. Measures each webhook answer (client side,
 // request written -> response ended), waits until every alert is decided, and counts: runs
 // started (must be exactly --keys), alerts ran/deduplicated, none left undecided or lost.
@@ -21,12 +23,14 @@ const { values } = parseArgs({
   options: {
     notifications: { type: 'string', default: '10000' },
     keys: { type: 'string', default: '1000' },
+    nodes: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '60' },
     connections: { type: 'string', default: '16' },
   },
 });
 const total = Number(values.notifications);
 const keys = Number(values.keys);
+const nodes = Number(values.nodes);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const TOKEN = 'bench-alertmanager-token';
@@ -44,7 +48,7 @@ const name = (i) => `n${String(i).padStart(5, '0')}`;
 const inventory = join(home, 'inventory.yaml');
 writeFileSync(
   inventory,
-  `nodes:\n${Array.from({ length: keys }, (_, i) => `  ${name(i)}: { address: localhost }`).join('\n')}\n`,
+  `nodes:\n${Array.from({ length: nodes }, (_, i) => `  ${name(i)}: { address: localhost }`).join('\n')}\n`,
 );
 const rules = join(home, 'alert-rules.yaml');
 writeFileSync(
@@ -75,7 +79,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: connections });
 const body = (i) =>
   JSON.stringify({
     version: '4',
-    groupKey: `{}:{alertname="Bench",instance="${name(i)}:9100"}`,
+    groupKey: `{}:{alertname="Bench",key="k${i}"}`,
     truncatedAlerts: 0,
     status: 'firing',
     receiver: 'rune',
@@ -86,7 +90,7 @@ const body = (i) =>
     alerts: [
       {
         status: 'firing',
-        labels: { alertname: 'Bench', instance: `${name(i)}:9100`, severity: 'page' },
+        labels: { alertname: 'Bench', instance: `${name(i % nodes)}:9100`, key: `k${i}` },
         annotations: { summary: 'bench' },
         startsAt: '2026-01-01T00:00:00Z',
         endsAt: '0001-01-01T00:00:00Z',
@@ -120,7 +124,9 @@ function post(i) {
         );
       },
     );
-    req.on('error', () => resolve({ status: 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+    req.on('error', () =>
+      resolve({ status: 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
+    );
     req.end(payload);
   });
 }
@@ -172,10 +178,12 @@ const runs = await db
   .where('source', '=', 'alert')
   .executeTakeFirst();
 latencies.sort((a, b) => a - b);
-const pct = (p) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)];
+const pct = (p) =>
+  latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)];
 const result = {
   notifications: total,
   keys,
+  nodes,
   connections,
   sent_within_s: Math.round(sentMs / 100) / 10,
   all_decided_after_s: Math.round(drainedMs / 100) / 10,
