@@ -240,8 +240,9 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     rule: string,
     request: LaunchRequest,
     ifBusy: IfBusy,
-    how: { automatic: boolean; releasedBy?: string },
+    how: { automatic: boolean; releasedBy?: string; extra?: Partial<StoredAlert> },
   ): Promise<void> => {
+    const extra = how.extra ?? {};
     try {
       const { run, created } = await manager.submit(
         request,
@@ -252,6 +253,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         row,
         how.releasedBy !== undefined ? 'released' : created ? 'ran' : 'deduplicated',
         {
+          ...extra,
           run_id: run.id,
           automatic: how.automatic && created ? 1 : 0,
           reason: created ? `run ${run.id} submitted` : `the same alert already has run ${run.id}`,
@@ -261,7 +263,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     } catch (failure) {
       const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
       if (error.code === 'SERVER_SHUTTING_DOWN') throw error;
-      await finish(row, 'refused', { reason: error.message }, error);
+      await finish(row, 'refused', { ...extra, reason: error.message }, error);
     }
   };
 
@@ -375,9 +377,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         await hold(row, fields, decision.until, decision.reason);
         return;
       case 'run':
-        await updateAlert(db, row.id, fields);
+        // One write for the decision: the rule's fields go with the outcome.
         await submit({ ...row, ...fields }, rule.spec.name, built.request, built.ifBusy, {
           automatic: true,
+          extra: fields,
         });
         return;
     }
