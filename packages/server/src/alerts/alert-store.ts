@@ -211,3 +211,16 @@ export async function listAlerts(
   }
   return query.orderBy('received_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
+
+/** Deletes decided alerts received before `before` (ISO); waiting ones stay. Returns how many. */
+export async function pruneAlertsBefore(
+  db: Kysely<StoreDatabase>,
+  before: string,
+): Promise<number> {
+  const result = await db
+    .deleteFrom('alerts')
+    .where('received_at', '<', before)
+    .where('outcome', 'not in', ['received', 'pending', 'held'])
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

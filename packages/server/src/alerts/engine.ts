@@ -34,6 +34,7 @@ import {
   insertAlerts,
   lastGroupRun,
   openFiringRecords,
+  pruneAlertsBefore,
   type StoredAlert,
   updateAlert,
 } from './alert-store.js';
@@ -51,6 +52,7 @@ import { decideThrottle } from './throttle.js';
 
 const source = { component: 'rune-server' } as const;
 const SWEEP_MS = 1000;
+const PRUNE_EVERY_MS = 3_600_000;
 
 /** The outcome of an alert. */
 export type AlertOutcome =
@@ -76,6 +78,8 @@ export interface AlertEngineOptions {
   metrics: ServerMetrics;
   /** The clock (ms); tests inject one. */
   now?: () => number;
+  /** Decided alerts older than this are pruned (the server's `retention`). */
+  retentionMs?: number;
   log?: (line: string) => void;
 }
 
@@ -431,8 +435,14 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       if (error.code !== 'SERVER_SHUTTING_DOWN') log(`warning: ${what}: ${error.message}`);
     });
 
+  let prunedAt = 0;
   const sweep = async (): Promise<void> => {
     const at = iso(now());
+    if (options.retentionMs !== undefined && now() - prunedAt >= PRUNE_EVERY_MS) {
+      prunedAt = now();
+      const pruned = await pruneAlertsBefore(db, iso(now() - options.retentionMs));
+      if (pruned > 0) log(`pruned ${pruned} alert record(s) older than the retention`);
+    }
     for (const row of await alertsWithOutcome(db, 'pending', 1000)) {
       if (row.due_at === null || row.due_at > at || rules === undefined) continue;
       const rule = rules.rules.find((candidate) => candidate.spec.name === row.rule);

@@ -175,6 +175,7 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
     manager: context.manager,
     launcher: context.launcher,
     metrics: context.metrics,
+    retentionMs: context.settings.retentionMs,
   });
   app.addHook('onReady', () => engine.start());
   app.addHook('onClose', () => engine.close());
