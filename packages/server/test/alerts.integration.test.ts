@@ -438,7 +438,7 @@ describe('alert receivers', () => {
       await postAm(
         t,
         amPayload([
-          { labels: { alertname: 'Busy', instance: 'web3', hold: '3000' }, fingerprint: 'busy-1' },
+          { labels: { alertname: 'Busy', instance: 'web3', hold: '6000' }, fingerprint: 'busy-1' },
           { labels: { alertname: 'Busy', instance: 'web3', hold: '0' }, fingerprint: 'busy-2' },
         ]),
       ),
