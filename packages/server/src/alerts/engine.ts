@@ -53,6 +53,8 @@ import { decideThrottle } from './throttle.js';
 const source = { component: 'rune-server' } as const;
 const SWEEP_MS = 1000;
 const PRUNE_EVERY_MS = 3_600_000;
+const ACCEPT_QUIET_MS = 5;
+const DECISION_MAX_WAIT_MS = 250;
 
 /** The outcome of an alert. */
 export type AlertOutcome =
@@ -135,9 +137,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
    * decisions instead of after all of them.
    */
   const serial = <T>(task: () => Promise<T>): Promise<T> => {
-    const result = chain
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .then(task);
+    const result = chain.then(yieldToReceivers).then(task);
     chain = result.then(
       () => undefined,
       () => undefined,
@@ -194,6 +194,23 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       void postNotification(notifier, decided, rules?.publicUrl).catch((failure: unknown) =>
         log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
       );
+    }
+  };
+
+  /**
+   * Answering comes first: a decision writes synchronously (SQLite, the audit log), so while
+   * webhooks keep arriving (one within the last ACCEPT_QUIET_MS) a decision waits, at most
+   * DECISION_MAX_WAIT_MS, so that a burst is answered at once and decided just after it.
+   */
+  let lastAcceptAt = 0;
+  const yieldToReceivers = async (): Promise<void> => {
+    const started = performance.now();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (
+      performance.now() - lastAcceptAt < ACCEPT_QUIET_MS &&
+      performance.now() - started < DECISION_MAX_WAIT_MS
+    ) {
+      await new Promise<void>((resolve) => setTimeout(resolve, ACCEPT_QUIET_MS));
     }
   };
 
@@ -479,6 +496,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     },
 
     async accept(receiver, alerts) {
+      lastAcceptAt = performance.now();
       const receivedAt = now();
       const rows = await Promise.all(
         alerts.map(async (alert) => {
