@@ -57,7 +57,7 @@ async function startSink(): Promise<{ server: Server; url: string; posts: Captur
   return { server, url: `http://127.0.0.1:${port}`, posts };
 }
 
-function writeRules(home: TestHome, sinkUrl: string, stormMax: number): string {
+function writeRules(home: TestHome, sinkUrl: string, stormMax: number, holdExpires = '1h'): string {
   const secret = (name: string, value: string): string => {
     const file = join(home.dir, name);
     writeFileSync(file, `${value}\n`, { mode: 0o600 });
@@ -75,7 +75,7 @@ receivers:
     basic_auth: { username: prom, password: "${secret('am.pw', 'basic-pw')}" }
   pd: { kind: pagerduty, secrets: ["${secret('pd.old', PD_OLD)}", "${secret('pd.new', PD_NEW)}"] }
   gen: { kind: generic, secrets: ["${secret('gen.secret', GEN_SECRET)}"], replay_window: 5m }
-storm: { max_runs: ${stormMax}, window: 1h, hold_expires: 1h }
+storm: { max_runs: ${stormMax}, window: 1h, hold_expires: ${holdExpires} }
 notifiers:
   - { name: hook, kind: webhook, url: "${sinkUrl}/hook", outcomes: [ran, refused, held] }
   - { name: chat, kind: slack, url: "${sinkUrl}/slack", outcomes: [ran] }
@@ -105,6 +105,10 @@ rules:
     match: { labels: { alertname: Later } }
     action: noop
     throttle: { once_after: 1h }
+  - name: soon
+    match: { labels: { alertname: Soon } }
+    action: noop
+    throttle: { once_after: 1s }
   - name: busy
     match: { labels: { alertname: Busy } }
     action: hold
@@ -712,5 +716,66 @@ describe('storm breaker', () => {
     }
     expect(state.outcome).toBe('cancelled');
     expect(sink.posts.some((post) => post.body.outcome === 'held')).toBe(true);
+  });
+});
+
+describe('due and expiring alerts (the sweeper)', () => {
+  let home: TestHome;
+  let t: TestServer;
+  let sink: Awaited<ReturnType<typeof startSink>>;
+  beforeAll(async () => {
+    sink = await startSink();
+    home = createTestHome();
+    withInventoryAndRules(home, writeRules(home, sink.url, 1, '1s'));
+    t = await startTestServer(home);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await new Promise((resolve) => sink?.server.close(resolve));
+    home?.remove();
+  });
+
+  /** Polls until the alert's outcome is no longer `from`. */
+  async function changed(id: string, from: string): Promise<AlertDoc> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const document = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
+      if (document.outcome !== from && document.outcome !== 'received') return document;
+      if (Date.now() > deadline) throw new Error(`alert ${id} stayed ${from}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it('a pending alert runs when once_after is over; a held alert expires', async () => {
+    const [pending] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          { labels: { alertname: 'Soon', instance: 'web1' }, startsAt: new Date().toISOString() },
+        ]),
+      ),
+    );
+    expect((await decided(t, pending as string)).outcome).toBe('pending');
+    const due = await changed(pending as string, 'pending');
+    expect(due.outcome).toBe('ran');
+    expect((await waitForRun(t, due.run_id as string)).status).toBe('succeeded');
+    // max_runs 1: that run filled the storm window; the next match is held, then expires (1s).
+    const [held] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          {
+            labels: { alertname: 'Echo', severity: 'page', instance: 'web2' },
+            annotations: { summary: 'x' },
+          },
+        ]),
+      ),
+    );
+    expect((await decided(t, held as string)).outcome).toBe('held');
+    const expired = await changed(held as string, 'held');
+    expect(expired).toMatchObject({ outcome: 'expired', run_id: null });
+    expect(
+      (await errorOf(await t.request(`/v1/alerts/${held}/release`, { method: 'POST' }))).code,
+    ).toBe('ALERT_NOT_HELD');
   });
 });
