@@ -4,7 +4,9 @@
 // sudo (privilege tests), jq (one of the two JSON paths of the Bash plugin library), python3
 // (the Python plugin example of the BPCS spec), procps (leftover-process checks) and
 // ansible-inventory (ansible-core: the reference RUNE's Ansible inventory reader is compared with)
-// groff (the man page test) and zsh (the zsh completion test). On Debian/Ubuntu as root, missing ones are installed with apt-get;
+// groff (the man page test), zsh (the zsh completion test), Prometheus and Alertmanager (the
+// alert and metrics end-to-end tests), chromium (the dashboard's browser tests) and PostgreSQL
+// (the HA store tests). On Debian/Ubuntu as root, missing ones are installed with apt-get;
 // otherwise this prints the exact command to run and fails, rather than letting tests skip.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +27,21 @@ const tools = [
   { name: 'groff', paths: ['/usr/bin/groff'], pkg: 'groff-base' },
   // zsh runs the zsh completion script in its test (bash, for the bash script, is always there).
   { name: 'zsh', paths: ['/usr/bin/zsh', '/bin/zsh'], pkg: 'zsh' },
+  // Real Prometheus and Alertmanager, started by the alert and metrics tests on loopback.
+  { name: 'prometheus', paths: ['/usr/bin/prometheus'], pkg: 'prometheus' },
+  {
+    name: 'prometheus-alertmanager',
+    paths: ['/usr/bin/prometheus-alertmanager'],
+    pkg: 'prometheus-alertmanager',
+  },
+  // The dashboard's end-to-end tests drive Debian's chromium with playwright-core (no download).
+  { name: 'chromium', paths: ['/usr/bin/chromium'], pkg: 'chromium' },
+  // initdb/postgres for the PostgreSQL store tests (a server in a temporary directory).
+  {
+    name: 'initdb',
+    paths: [15, 16, 17].map((major) => `/usr/lib/postgresql/${major}/bin/initdb`),
+    pkg: 'postgresql',
+  },
 ];
 
 const onPath = (name) =>

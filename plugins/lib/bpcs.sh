@@ -974,6 +974,9 @@ _bpcs_category() {
     REQUEST_TOO_LARGE) REPLY=validation ;;
     IDEMPOTENCY_KEY_REUSED) REPLY=validation ;;
     UNSUPPORTED_FEATURE) REPLY=validation ;;
+    INVALID_ALERT_RULES) REPLY=validation ;;
+    ALERT_RECEIVER_UNKNOWN) REPLY=validation ;;
+    ALERT_NOT_HELD) REPLY=validation ;;
     MALFORMED_JSON) REPLY=protocol ;;
     INVALID_ENCODING) REPLY=protocol ;;
     DOCUMENT_TOO_LARGE) REPLY=protocol ;;
@@ -1015,6 +1018,9 @@ _bpcs_category() {
     RATE_LIMITED) REPLY=policy ;;
     QUEUE_FULL) REPLY=policy ;;
     SERVER_SHUTTING_DOWN) REPLY=policy ;;
+    WEBHOOK_AUTH_FAILED) REPLY=policy ;;
+    WEBHOOK_SIGNATURE_INVALID) REPLY=policy ;;
+    WEBHOOK_REPLAYED) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;

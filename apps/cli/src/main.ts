@@ -475,6 +475,37 @@ export async function buildCli(
           )
           .demandCommand(1, 'name a subcommand: create, list or revoke'),
       )
+      .command('rules', 'The alert rules of `rune serve`, offline (docs/alerts.md)', (y) =>
+        y
+          .option('rules', {
+            type: 'string',
+            describe: 'The rules file (default: [server] alert_rules)',
+          })
+          .command(
+            'test <file>',
+            'Which rule matches each alert of a payload, and what would run (runs nothing)',
+            (c) =>
+              c
+                .positional('file', {
+                  type: 'string',
+                  demandOption: true,
+                  describe: 'Alertmanager, PagerDuty or generic JSON; - for stdin',
+                })
+                .option('receiver', { type: 'string', describe: 'As if posted to this receiver' })
+                .example(
+                  '$0 rules test alert.json --rules alert-rules.yaml',
+                  'Dry-test one payload',
+                ),
+            run(async () => (await import('./commands/rules.js')).rulesTestCommand),
+          )
+          .command(
+            'list',
+            'List receivers and rules',
+            (c) => c,
+            run(async () => (await import('./commands/rules.js')).rulesListCommand),
+          )
+          .demandCommand(1, 'name a subcommand: test or list'),
+      )
       .command(
         'completion [shell]',
         'Print a shell completion script (bash, zsh): actions, --param names, inventory nodes and groups',

@@ -2,6 +2,21 @@
  * @rune/server — `rune serve`: the RUNE service (REST API, run store, live events, API tokens).
  * This index is the complete public surface.
  */
+
+export { normalizePayload } from './alerts/receivers.js';
+export {
+  type AlertRules,
+  type AlertRulesOptions,
+  buildRunRequest,
+  type CompiledRule,
+  groupKey,
+  loadAlertRules,
+  matchRule,
+  type NormalizedAlert,
+  parseAlertRules,
+  type ResolvedReceiver,
+} from './alerts/rules.js';
+export { AlertRulesFileSchema } from './alerts/rules-schema.js';
 export {
   type CreatedToken,
   type CreateTokenOptions,

@@ -14,6 +14,8 @@ export interface ServerMetrics {
   readonly runsInFlight: Gauge;
   readonly sseClients: Gauge;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  /** Alert receivers (issue 15): received alerts by receiver and outcome. */
+  readonly alertOutcomes: Counter<'receiver' | 'outcome'>;
 }
 
 /** Creates the metrics (and Node's process metrics) on a fresh registry. */
@@ -60,6 +62,13 @@ export function createServerMetrics(): ServerMetrics {
       name: 'rune_http_requests_total',
       help: 'HTTP requests, by method, route and status.',
       labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    // alert receivers (issue 15)
+    alertOutcomes: new Counter({
+      name: 'rune_alerts_total',
+      help: 'Received alerts, by receiver and outcome (ran, deduplicated, throttled, held, refused, no_rule, ...).',
+      labelNames: ['receiver', 'outcome'],
       registers: [registry],
     }),
   };

@@ -47,6 +47,13 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/runs/{id}/events',
       '/v1/runs/{id}/nodes/{node}',
       '/v1/runs/{id}/nodes/{node}/artifacts/{name}',
+      // alert receivers (issue 15)
+      '/v1/hooks/alertmanager/{receiver}',
+      '/v1/hooks/pagerduty/{receiver}',
+      '/v1/hooks/generic/{receiver}',
+      '/v1/alerts',
+      '/v1/alerts/{id}',
+      '/v1/alerts/{id}/release',
     ].sort(),
   );
 });

@@ -25,6 +25,7 @@ const FILE_FLAGS = new Set([
   '--output-dir',
   '--params',
   '--path',
+  '--rules',
   '--public-key',
   '--anchor',
 ]);
@@ -104,6 +105,10 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
     },
   },
   serve: { flags: ['--listen'] },
+  rules: {
+    flags: ['--rules'],
+    subcommands: { test: { flags: ['--receiver'] }, list: { flags: [] } },
+  },
   token: {
     flags: [],
     subcommands: {

@@ -57,7 +57,8 @@ export const AUDIT_RECORD_VERSION = 2;
  * What kind of event a record describes: `intent` (a run is about to start, written before
  * anything is sent), `run` (the outcome of one node), `dry-run`, `refusal`.
  */
-export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal';
+/** `alert`: a received alert and its outcome (@rune/server's alert receivers). */
+export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal' | 'alert';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {

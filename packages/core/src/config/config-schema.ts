@@ -155,6 +155,9 @@ export const ServerSectionSchema = closed({
   body_limit_bytes: opt(
     Type.Integer({ minimum: 1024, maximum: 16_777_216, description: 'Largest request body.' }),
   ),
+  alert_rules: opt(
+    path('Alert rules (YAML, specs/alert-rules-v1.md): receivers, rules, throttling, notifiers.'),
+  ),
 });
 
 /** The schemas of the sections core owns. */
@@ -268,4 +271,5 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'server.store',
   'server.tls_cert_file',
   'server.tls_key_file',
+  'server.alert_rules',
 ];

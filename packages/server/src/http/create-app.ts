@@ -16,6 +16,7 @@ import fastifySwagger from '@fastify/swagger';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
+import { registerAlertRoutes } from '../alerts/routes.js';
 import { SERVER_VERSION } from '../version.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
@@ -114,6 +115,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
         { name: 'nodes', description: 'The inventory.' },
         { name: 'audit', description: 'The audit trail.' },
         { name: 'health', description: 'Probes and metrics.' },
+        { name: 'alerts', description: 'Alert receivers and what became of each alert.' },
       ],
     },
   });
@@ -158,5 +160,6 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
 
   registerRunRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
+  registerAlertRoutes(app, options);
   return app;
 }

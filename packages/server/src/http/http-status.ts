@@ -34,6 +34,12 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> =
   QUEUE_FULL: 503,
   SERVER_SHUTTING_DOWN: 503,
   AUDIT_WRITE_FAILED: 503,
+  // alert receivers (issue 15)
+  WEBHOOK_AUTH_FAILED: 401,
+  WEBHOOK_SIGNATURE_INVALID: 401,
+  WEBHOOK_REPLAYED: 401,
+  ALERT_RECEIVER_UNKNOWN: 404,
+  ALERT_NOT_HELD: 409,
 };
 
 /** The HTTP status of an EPS code. */

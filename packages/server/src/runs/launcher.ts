@@ -152,11 +152,25 @@ export interface ServerLauncher {
     results: readonly RunNodeResult[],
     context: LaunchContext,
   ): Promise<void>;
+  /** Audits a received alert and its outcome (`event: "alert"`, the alert receivers). */
+  recordAlert(facts: AlertAuditFacts, context: LaunchContext): Promise<void>;
   /** Audit records matching `filter`, newest last. */
   readAudit(filter: AuditFilter): AuditRecord[];
   /** Verifies the audit log with the public half of the signing key. */
   verifyAudit(): AuditVerification;
   close(): Promise<void>;
+}
+
+/** What the audit record of a received alert says (the alert receivers). */
+export interface AlertAuditFacts {
+  action: string;
+  node: string | null;
+  /** The alert's outcome: ran, deduplicated, throttled, held, refused, ... */
+  outcome: string;
+  errorCode: string | null;
+  errorMessage: string | null;
+  traceId: string | undefined;
+  metadata: Record<string, unknown>;
 }
 
 /** Options of {@link createServerLauncher}. */
@@ -371,6 +385,27 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
           });
         }
       }),
+
+    recordAlert: (facts, context) =>
+      principals
+        .run(context, () =>
+          auditSink.append({
+            event: 'alert',
+            operator: context.principal,
+            action: facts.action,
+            plugin: null,
+            node: facts.node,
+            transport: null,
+            status: facts.outcome,
+            error_code: facts.errorCode,
+            error_message: facts.errorMessage,
+            duration_ms: null,
+            trace_id: facts.traceId ?? newTraceId(),
+            params: null,
+            metadata: facts.metadata,
+          }),
+        )
+        .then(() => undefined),
 
     readAudit(filter) {
       const since = filter.since === undefined ? undefined : Date.parse(filter.since);

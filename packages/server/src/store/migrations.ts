@@ -9,6 +9,7 @@
 
 import { RuneError } from '@rune/protocol';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { alertsMigration } from './migrations/0004_alerts.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -92,6 +93,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('runs_principal').on('runs').column('principal').execute();
     },
   },
+  '0004_alerts': alertsMigration,
 };
 
 /** The names of every migration, in order. */

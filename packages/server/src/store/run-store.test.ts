@@ -47,13 +47,17 @@ const tables = async (path: string): Promise<string[]> => {
 
 describe('migrations', () => {
   it('migrate an empty store to the newest schema', async () => {
-    expect(await tables(storePath())).toEqual([
-      'api_tokens',
-      'idempotency_keys',
-      'run_events',
-      'run_nodes',
-      'runs',
-    ]);
+    expect(await tables(storePath())).toEqual(
+      [
+        'api_tokens',
+        'idempotency_keys',
+        'run_events',
+        'run_nodes',
+        'runs',
+        // alert receivers (issue 15)
+        'alerts',
+      ].sort(),
+    );
   });
 
   it('migrate a store of every older version, keeping its rows', async () => {

@@ -85,4 +85,46 @@ export interface StoreDatabase {
   run_events: RunEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   api_tokens: ApiTokensTable;
+  // alert receivers (issue 15, migration 0004_alerts)
+  alerts: AlertsTable;
+}
+
+/**
+ * `alerts`: one row per received alert (one notification may carry several) and what became of
+ * it. `outcome`: received (not decided yet) | ran | deduplicated | throttled | pending |
+ * held | released | expired | refused | no_rule | resolved | cancelled.
+ */
+export interface AlertsTable {
+  id: string;
+  received_at: string;
+  receiver: string;
+  /** alertmanager | pagerduty | generic */
+  kind: string;
+  /** firing | resolved */
+  status: string;
+  /** The alert's identity at its source (Alertmanager fingerprint, PagerDuty incident id, ...). */
+  fingerprint: string;
+  /** When the alert started firing (ISO), or the first receipt when the source does not say. */
+  starts_at: string;
+  /** 1 once a resolved notification ended this firing episode. */
+  closed: number;
+  alertname: string;
+  labels_json: string;
+  annotations_json: string;
+  rule: string | null;
+  group_key: string | null;
+  action: string | null;
+  node: string | null;
+  outcome: string;
+  reason: string | null;
+  error_json: string | null;
+  run_id: string | null;
+  /** The run request a pending or held alert submits when it is due or released. */
+  request_json: string | null;
+  due_at: string | null;
+  held_until: string | null;
+  released_by: string | null;
+  /** 1 when a run was started without a person (counted by the storm breaker). */
+  automatic: number;
+  decided_at: string | null;
 }

@@ -162,6 +162,25 @@ export const ERROR_CATALOG = {
     false,
     'The configuration asks for something this transport or version does not support (e.g. OpenSSH certificates).',
   ),
+  // alert receivers and rules (@rune/server, issue 15)
+  INVALID_ALERT_RULES: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The alert rules file is not valid (the message names the file, the JSON pointer and the line:column).',
+  ),
+  ALERT_RECEIVER_UNKNOWN: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'No alert receiver of that name and kind is configured in the alert rules file (HTTP 404).',
+  ),
+  ALERT_NOT_HELD: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The alert is not held (it ran, expired, was released or resolved already), so it cannot be released (HTTP 409).',
+  ),
 
   // --- protocol: a message is not what the protocol says (exit 6) ---
   MALFORMED_JSON: entry('protocol', X.PROTOCOL, false, 'A document is not parseable JSON.'),
@@ -389,6 +408,25 @@ export const ERROR_CATALOG = {
     X.POLICY,
     true,
     'The server is shutting down and accepts no new runs (HTTP 503).',
+  ),
+  // alert receivers (@rune/server, issue 15)
+  WEBHOOK_AUTH_FAILED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    "A webhook request carried no credentials or not the receiver's (bearer token or basic auth) (HTTP 401).",
+  ),
+  WEBHOOK_SIGNATURE_INVALID: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A signed webhook request has a missing or wrong HMAC signature for every configured secret (HTTP 401).',
+  ),
+  WEBHOOK_REPLAYED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    "A signed webhook request's timestamp is missing or outside the receiver's replay window (HTTP 401).",
   ),
 
   // --- transport: the node could not be reached or the link failed (exit 3) ---

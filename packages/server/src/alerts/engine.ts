@@ -1,0 +1,587 @@
+/**
+ * The alert engine: receivers hand it alerts, it records them durably (outcome `received`) and
+ * answers at once; one serial worker then decides each alert in order of arrival — resolved
+ * handling, rule, deduplication, value extraction, throttling, storm breaker — and records the
+ * outcome in the store, the audit trail, the metrics and the notifiers.
+ *
+ * - **Never blocks on a run**: a decision submits through `RunManager.submit()` (plan + queue)
+ *   and returns; the run executes in the manager.
+ * - **Idempotent**: one firing episode (receiver + fingerprint + start) stands for at most one run;
+ *   a retry or repeat of it is `deduplicated` against the record that ran, and the submission
+ *   carries an Idempotency-Key derived from the episode, so even two records of one episode
+ *   cannot start two runs.
+ * - **Restart-safe**: throttle state is the `alerts` table; alerts recorded but not decided when
+ *   the process stopped are decided at start-up; pending and held alerts keep their due and
+ *   expiry times.
+ * - **The hold** is one function, {@link AlertEngine}'s `hold`, so the approvals of the RBAC work
+ *   replace it in one place.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { RuneError, type RunSource } from '@rune/protocol';
+import type { Kysely } from 'kysely';
+import type { ServerMetrics } from '../metrics.js';
+import type { LaunchRequest, ServerLauncher } from '../runs/launcher.js';
+import type { IfBusy, RunManager } from '../runs/run-manager.js';
+import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import {
+  alertsWithOutcome,
+  automaticRunsSince,
+  findEpisode,
+  firstOpenReceipt,
+  getAlert,
+  groupEpisodesSince,
+  insertAlerts,
+  lastGroupRun,
+  openFiringRecords,
+  pruneAlertsBefore,
+  type StoredAlert,
+  updateAlert,
+} from './alert-store.js';
+import { postNotification } from './notifiers.js';
+import {
+  type AlertRules,
+  buildRunRequest,
+  type CompiledRule,
+  groupKey,
+  matchRule,
+  type NormalizedAlert,
+  type ResolvedReceiver,
+} from './rules.js';
+import { decideThrottle } from './throttle.js';
+
+const source = { component: 'rune-server' } as const;
+const SWEEP_MS = 1000;
+const PRUNE_EVERY_MS = 3_600_000;
+const ACCEPT_QUIET_MS = 5;
+const DECISION_MAX_WAIT_MS = 250;
+
+/** The outcome of an alert. */
+export type AlertOutcome =
+  | 'received'
+  | 'ran'
+  | 'deduplicated'
+  | 'throttled'
+  | 'pending'
+  | 'held'
+  | 'released'
+  | 'expired'
+  | 'refused'
+  | 'no_rule'
+  | 'resolved'
+  | 'cancelled';
+
+/** Options of {@link createAlertEngine}. */
+export interface AlertEngineOptions {
+  rules: AlertRules | undefined;
+  db: Kysely<StoreDatabase>;
+  manager: RunManager;
+  launcher: ServerLauncher;
+  metrics: ServerMetrics;
+  /** The clock (ms); tests inject one. */
+  now?: () => number;
+  /** Decided alerts older than this are pruned (the server's `retention`). */
+  retentionMs?: number;
+  log?: (line: string) => void;
+}
+
+/** The engine. */
+export interface AlertEngine {
+  readonly rules: AlertRules | undefined;
+  /** The receiver `name` of `kind`. Throws ALERT_RECEIVER_UNKNOWN. */
+  receiver(kind: ResolvedReceiver['kind'], name: string): ResolvedReceiver;
+  /** Records `alerts` durably (outcome `received`) and queues their decision; returns their ids. */
+  accept(receiver: ResolvedReceiver, alerts: readonly NormalizedAlert[]): Promise<string[]>;
+  /** Releases a held alert: its run is submitted now. Throws NOT_FOUND, ALERT_NOT_HELD. */
+  release(id: string, by: string): Promise<StoredAlert>;
+  /** Decides what the previous process left undecided and starts the sweeper. */
+  start(): Promise<void>;
+  /** Resolves when every queued decision is made (tests, benchmarks). */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The Idempotency-Key of one episode under one rule: the same alert is the same run. */
+export function episodeKey(
+  row: Pick<StoredAlert, 'receiver' | 'fingerprint' | 'starts_at' | 'status'>,
+  rule: string,
+): string {
+  return `alert:${createHash('sha256')
+    .update(JSON.stringify([row.receiver, row.fingerprint, row.starts_at, row.status, rule]))
+    .digest('hex')
+    .slice(0, 40)}`;
+}
+
+const toAlert = (row: StoredAlert): NormalizedAlert => ({
+  status: row.status as NormalizedAlert['status'],
+  labels: JSON.parse(row.labels_json) as Record<string, string>,
+  annotations: JSON.parse(row.annotations_json) as Record<string, string>,
+  fingerprint: row.fingerprint,
+  startsAt: row.starts_at,
+});
+
+/** Creates the engine (not started). */
+export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
+  const { rules, db, manager, launcher, metrics } = options;
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  let chain: Promise<void> = Promise.resolve();
+  let sweeper: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  /**
+   * Runs `task` after every earlier decision (one serial worker: no two decisions race). Each task
+   * first yields to the event loop, so webhooks arriving during a burst are answered between
+   * decisions instead of after all of them.
+   */
+  const serial = <T>(task: () => Promise<T>): Promise<T> => {
+    const result = chain.then(yieldToReceivers).then(task);
+    chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  };
+
+  const principalOf = (receiver: string): string =>
+    rules?.receivers.get(receiver)?.principal ?? `alert:${receiver}`;
+
+  /** Records the outcome everywhere: store, audit trail, metrics, notifiers. */
+  const finish = async (
+    row: StoredAlert,
+    outcome: AlertOutcome,
+    fields: Partial<StoredAlert> & { reason?: string | null },
+    error?: RuneError,
+  ): Promise<void> => {
+    const decided = { ...row, ...fields, outcome, decided_at: fields.decided_at ?? iso(now()) };
+    await updateAlert(db, row.id, {
+      ...fields,
+      outcome,
+      decided_at: decided.decided_at,
+      ...(error === undefined ? {} : { error_json: JSON.stringify(error.toJSON()) }),
+    });
+    metrics.alertOutcomes.inc({ receiver: row.receiver, outcome });
+    await launcher
+      .recordAlert(
+        {
+          action: decided.action ?? '-',
+          node: decided.node,
+          outcome,
+          errorCode: error?.code ?? null,
+          errorMessage: error?.message ?? decided.reason ?? null,
+          traceId: error?.traceId,
+          metadata: {
+            alert_id: row.id,
+            receiver: row.receiver,
+            kind: row.kind,
+            alertname: row.alertname,
+            status: row.status,
+            fingerprint: row.fingerprint,
+            rule: decided.rule,
+            run_id: decided.run_id,
+            ...(decided.released_by === null ? {} : { released_by: decided.released_by }),
+          },
+        },
+        { principal: principalOf(row.receiver), source: 'alert' satisfies RunSource },
+      )
+      .catch((failure: unknown) =>
+        log(`warning: could not audit alert ${row.id}: ${RuneError.from(failure).message}`),
+      );
+    for (const notifier of rules?.notifiers ?? []) {
+      if (!notifier.outcomes.includes(outcome)) continue;
+      void postNotification(notifier, decided, rules?.publicUrl).catch((failure: unknown) =>
+        log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
+      );
+    }
+  };
+
+  /**
+   * Answering comes first: a decision writes synchronously (SQLite, the audit log), so while
+   * webhooks keep arriving (one within the last ACCEPT_QUIET_MS) a decision waits, at most
+   * DECISION_MAX_WAIT_MS, so that a burst is answered at once and decided just after it.
+   */
+  let lastAcceptAt = 0;
+  const yieldToReceivers = async (): Promise<void> => {
+    const started = performance.now();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (
+      performance.now() - lastAcceptAt < ACCEPT_QUIET_MS &&
+      performance.now() - started < DECISION_MAX_WAIT_MS
+    ) {
+      await new Promise<void>((resolve) => setTimeout(resolve, ACCEPT_QUIET_MS));
+    }
+  };
+
+  /**
+   * Group commit: the alerts of every webhook that arrives while one insert transaction is being
+   * prepared are written by that one transaction (one fsync for a burst, not one per request).
+   * Each request is answered only after the transaction that holds its alerts committed.
+   */
+  let batch: { rows: AlertsTable[]; done: Promise<void> } | undefined;
+  const insertDurably = (rows: AlertsTable[]): Promise<void> => {
+    if (batch === undefined) {
+      const next: { rows: AlertsTable[]; done: Promise<void> } = {
+        rows: [],
+        done: Promise.resolve(),
+      };
+      next.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        batch = undefined;
+        return insertAlerts(db, next.rows);
+      });
+      batch = next;
+    }
+    batch.rows.push(...rows);
+    return batch.done;
+  };
+
+  /** Inventory node names, re-read when the inventory file changes (a storm reads it once). */
+  let inventoryCache: { stamp: string; names: Set<string> } | undefined;
+  const inventoryNames = async (): Promise<Set<string>> => {
+    const path = launcher.config.config.core.inventory;
+    let stamp = 'none';
+    if (path !== undefined) {
+      try {
+        const stats = statSync(path);
+        stamp = `${stats.mtimeMs}:${stats.size}:${stats.ino}`;
+      } catch {
+        stamp = 'unreadable';
+      }
+    }
+    if (inventoryCache?.stamp === stamp && stamp !== 'unreadable') return inventoryCache.names;
+    const names = new Set((await launcher.previewNodes([])).nodes.map((node) => node.name));
+    inventoryCache = { stamp, names };
+    return names;
+  };
+
+  /** Submits the run of an alert. Returns its outcome; a draining server leaves it undecided. */
+  const submit = async (
+    row: StoredAlert,
+    rule: string,
+    request: LaunchRequest,
+    ifBusy: IfBusy,
+    how: { automatic: boolean; releasedBy?: string; extra?: Partial<StoredAlert> },
+  ): Promise<void> => {
+    const extra = how.extra ?? {};
+    try {
+      const { run, created } = await manager.submit(
+        request,
+        { principal: principalOf(row.receiver), source: 'alert' },
+        { idempotencyKey: episodeKey(row, rule), ifBusy },
+      );
+      await finish(
+        row,
+        how.releasedBy !== undefined ? 'released' : created ? 'ran' : 'deduplicated',
+        {
+          ...extra,
+          run_id: run.id,
+          automatic: how.automatic && created ? 1 : 0,
+          reason: created ? `run ${run.id} submitted` : `the same alert already has run ${run.id}`,
+          ...(how.releasedBy === undefined ? {} : { released_by: how.releasedBy }),
+        },
+      );
+    } catch (failure) {
+      const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+      if (error.code === 'SERVER_SHUTTING_DOWN') throw error;
+      await finish(row, 'refused', { ...extra, reason: error.message }, error);
+    }
+  };
+
+  /**
+   * The hold: the storm breaker stops automatic runs and a person decides. The RBAC approvals
+   * replace this function (an approval request for the same run request) when they land.
+   */
+  const hold = async (
+    row: StoredAlert,
+    fields: Partial<StoredAlert>,
+    until: number,
+    reason: string,
+  ): Promise<void> => {
+    await finish(row, 'held', { ...fields, held_until: iso(until), reason });
+    log(`warning: alert ${row.id} held: ${reason}`);
+  };
+
+  /** Ends the firing episode a resolved alert closes; returns how many waiting things it cancelled. */
+  const closeEpisode = async (row: StoredAlert): Promise<number> => {
+    let cancelled = 0;
+    for (const record of await openFiringRecords(db, row.receiver, row.fingerprint)) {
+      await updateAlert(db, record.id, { closed: 1 });
+      if (record.outcome === 'pending' || record.outcome === 'held') {
+        await finish({ ...record, closed: 1 }, 'cancelled', {
+          reason: `the alert resolved (alert ${row.id}) before it ${record.outcome === 'held' ? 'was released' : 'was due'}`,
+        });
+        cancelled++;
+      } else if (
+        record.run_id !== null &&
+        (record.outcome === 'ran' || record.outcome === 'released')
+      ) {
+        // Queued runs only: a run already executing is not stopped halfway by a resolution.
+        const run = await db
+          .selectFrom('runs')
+          .select('status')
+          .where('id', '=', record.run_id)
+          .executeTakeFirst();
+        if (run?.status !== 'queued') continue;
+        const after = await manager
+          .cancel(record.run_id, `the alert resolved (alert ${row.id}) before its run started`)
+          .catch(() => undefined);
+        if (after?.status === 'cancelled') cancelled++;
+      }
+    }
+    return cancelled;
+  };
+
+  const decide = async (
+    row: StoredAlert,
+    rule: CompiledRule,
+    skipOnceAfter: boolean,
+  ): Promise<void> => {
+    const alert = toAlert(row);
+    const group = groupKey(rule, alert);
+    const base = { rule: rule.spec.name, group_key: group, action: rule.spec.action };
+    let built: ReturnType<typeof buildRunRequest>;
+    try {
+      built = buildRunRequest(rule, alert, await inventoryNames());
+    } catch (failure) {
+      const error = RuneError.from(failure, 'INVALID_PARAMETERS', { source });
+      await finish(row, 'refused', { ...base, reason: error.message }, error);
+      return;
+    }
+    const fields = {
+      ...base,
+      node: built.node,
+      request_json: JSON.stringify({ ...built.request, if_busy: built.ifBusy }),
+    };
+    const at = now();
+    const throttle = rule.throttle;
+    const lastRun = await lastGroupRun(db, group);
+    const lastRunAt = lastRun === undefined ? undefined : Date.parse(lastRun);
+    let episodesInWindow = 1;
+    if (throttle.accumulateWithinMs !== undefined) {
+      const since = Math.max(
+        at - throttle.accumulateWithinMs,
+        lastRunAt === undefined ? 0 : lastRunAt + 1,
+      );
+      const seen = new Set(
+        (await groupEpisodesSince(db, group, iso(since))).map(
+          (e) => `${e.fingerprint}\n${e.starts_at}`,
+        ),
+      );
+      seen.add(`${row.fingerprint}\n${row.starts_at}`);
+      episodesInWindow = seen.size;
+    }
+    const decision = decideThrottle(
+      throttle,
+      rules?.storm ?? { maxRuns: Number.MAX_SAFE_INTEGER, windowMs: 1, holdExpiresMs: 1 },
+      {
+        now: at,
+        startsAt: Date.parse(row.starts_at),
+        ...(lastRunAt === undefined ? {} : { lastRunAt }),
+        episodesInWindow,
+        stormRuns: await automaticRunsSince(db, iso(at - (rules?.storm.windowMs ?? 1))),
+      },
+      skipOnceAfter,
+    );
+    switch (decision.kind) {
+      case 'pending':
+        await finish(row, 'pending', {
+          ...fields,
+          due_at: iso(decision.dueAt),
+          reason: decision.reason,
+        });
+        return;
+      case 'throttled':
+        await finish(row, 'throttled', { ...fields, reason: decision.reason });
+        return;
+      case 'held':
+        await hold(row, fields, decision.until, decision.reason);
+        return;
+      case 'run':
+        // One write for the decision: the rule's fields go with the outcome.
+        await submit({ ...row, ...fields }, rule.spec.name, built.request, built.ifBusy, {
+          automatic: true,
+          extra: fields,
+        });
+        return;
+    }
+  };
+
+  /** Decides one received alert. */
+  const process = async (id: string): Promise<void> => {
+    const row = await getAlert(db, id);
+    if (row === undefined || row.outcome !== 'received') return;
+    const alert = toAlert(row);
+    const cancelled = alert.status === 'resolved' ? await closeEpisode(row) : 0;
+    const rule = rules === undefined ? undefined : matchRule(rules.rules, alert, row.receiver);
+    if (rule === undefined) {
+      await finish(row, alert.status === 'resolved' ? 'resolved' : 'no_rule', {
+        reason:
+          alert.status === 'resolved'
+            ? `the alert resolved; ${cancelled} waiting run(s) or alert(s) cancelled`
+            : 'no rule matches this alert',
+      });
+      return;
+    }
+    const episode = await findEpisode(
+      db,
+      row.receiver,
+      row.fingerprint,
+      row.starts_at,
+      row.status,
+      row.id,
+    );
+    if (episode !== undefined) {
+      await finish(row, 'deduplicated', {
+        rule: rule.spec.name,
+        group_key: episode.group_key,
+        action: episode.action,
+        node: episode.node,
+        run_id: episode.run_id,
+        reason: `the same alert as ${episode.id} (${episode.outcome})`,
+      });
+      return;
+    }
+    await decide(row, rule, false);
+  };
+
+  const guarded = (what: string, task: () => Promise<void>): Promise<void> =>
+    serial(task).catch((failure: unknown) => {
+      const error = RuneError.from(failure);
+      // A draining server leaves the alert `received`: the next start decides it.
+      if (error.code !== 'SERVER_SHUTTING_DOWN') log(`warning: ${what}: ${error.message}`);
+    });
+
+  let prunedAt = 0;
+  const sweep = async (): Promise<void> => {
+    const at = iso(now());
+    if (options.retentionMs !== undefined && now() - prunedAt >= PRUNE_EVERY_MS) {
+      prunedAt = now();
+      const pruned = await pruneAlertsBefore(db, iso(now() - options.retentionMs));
+      if (pruned > 0) log(`pruned ${pruned} alert record(s) older than the retention`);
+    }
+    for (const row of await alertsWithOutcome(db, 'pending', 1000)) {
+      if (row.due_at === null || row.due_at > at || rules === undefined) continue;
+      const rule = rules.rules.find((candidate) => candidate.spec.name === row.rule);
+      if (rule === undefined) {
+        await finish(row, 'cancelled', {
+          reason: `the rule ${row.rule} is gone from the rules file`,
+        });
+        continue;
+      }
+      await decide(row, rule, true);
+    }
+    for (const row of await alertsWithOutcome(db, 'held', 1000)) {
+      if (row.held_until !== null && row.held_until <= at) {
+        await finish(row, 'expired', {
+          reason: 'nobody released the held alert before it expired',
+        });
+      }
+    }
+  };
+
+  return {
+    rules,
+
+    receiver(kind, name) {
+      const receiver = rules?.receivers.get(name);
+      if (receiver === undefined || receiver.kind !== kind) {
+        throw new RuneError(
+          'ALERT_RECEIVER_UNKNOWN',
+          `no ${kind} receiver "${name.slice(0, 64)}" is configured${rules === undefined ? ' ([server] alert_rules is not set)' : ` in ${rules.file}`}`,
+          { source, details: { kind, receiver: name.slice(0, 64) } },
+        );
+      }
+      return receiver;
+    },
+
+    async accept(receiver, alerts) {
+      lastAcceptAt = performance.now();
+      const receivedAt = now();
+      const rows = await Promise.all(
+        alerts.map(async (alert) => {
+          let startsAt = alert.startsAt;
+          if (startsAt === undefined) {
+            // Without a start time an episode starts at its first receipt.
+            startsAt =
+              (await firstOpenReceipt(db, receiver.name, alert.fingerprint))?.starts_at ??
+              iso(receivedAt);
+          }
+          return {
+            id: randomUUID(),
+            received_at: iso(receivedAt),
+            receiver: receiver.name,
+            kind: receiver.kind,
+            status: alert.status,
+            fingerprint: alert.fingerprint,
+            starts_at: startsAt,
+            closed: 0,
+            alertname: (alert.labels.alertname ?? '').slice(0, 200),
+            labels_json: JSON.stringify(alert.labels),
+            annotations_json: JSON.stringify(alert.annotations),
+            rule: null,
+            group_key: null,
+            action: null,
+            node: null,
+            outcome: 'received',
+            reason: null,
+            error_json: null,
+            run_id: null,
+            request_json: null,
+            due_at: null,
+            held_until: null,
+            released_by: null,
+            automatic: 0,
+            decided_at: null,
+          };
+        }),
+      );
+      await insertDurably(rows);
+      for (const row of rows) void guarded(`alert ${row.id}`, () => process(row.id));
+      return rows.map((row) => row.id);
+    },
+
+    release(id, by) {
+      return serial(async () => {
+        const row = await getAlert(db, id);
+        if (row === undefined)
+          throw new RuneError('NOT_FOUND', `no alert ${id.slice(0, 64)}`, { source });
+        if (row.outcome !== 'held' || row.request_json === null || row.rule === null) {
+          throw new RuneError('ALERT_NOT_HELD', `alert ${id} is ${row.outcome}, not held`, {
+            source,
+            details: { outcome: row.outcome },
+          });
+        }
+        const { if_busy: ifBusy, ...request } = JSON.parse(row.request_json) as LaunchRequest & {
+          if_busy: IfBusy;
+        };
+        await submit(row, row.rule, request, ifBusy, { automatic: false, releasedBy: by });
+        return (await getAlert(db, id)) ?? row;
+      });
+    },
+
+    async start() {
+      const left = await alertsWithOutcome(db, 'received');
+      if (left.length > 0) log(`deciding ${left.length} alert(s) received before the restart`);
+      for (const row of left) void guarded(`alert ${row.id}`, () => process(row.id));
+      sweeper = setInterval(() => {
+        if (!closed) void guarded('sweep', sweep);
+      }, SWEEP_MS);
+      sweeper.unref();
+    },
+
+    idle: async () => {
+      for (;;) {
+        const current = chain;
+        await current;
+        if (current === chain) return;
+      }
+    },
+
+    async close() {
+      closed = true;
+      if (sweeper !== undefined) clearInterval(sweeper);
+      await chain;
+    },
+  };
+}

@@ -1,0 +1,323 @@
+/**
+ * The alert routes: the receivers (`POST /v1/hooks/{alertmanager|pagerduty|generic}/{receiver}`),
+ * the alert record (`GET /v1/alerts`, `GET /v1/alerts/{id}`) and the release of a held alert
+ * (`POST /v1/alerts/{id}/release`, operator or higher).
+ *
+ * Receivers do not take API tokens: each authenticates with its own credentials (see
+ * receivers.ts), checked before the body is parsed, so an unauthenticated sender learns nothing
+ * about what the server would accept. They answer 202 once the alerts are durably recorded and
+ * decide them afterwards: a receiver never waits for a rule, a plan or a run.
+ */
+import { RuneError } from '@rune/protocol';
+import { Type } from '@sinclair/typebox';
+import { errorResponses } from '../http/api-schemas.js';
+import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
+import { createAlertEngine } from './engine.js';
+import { authenticateHook, normalizePayload } from './receivers.js';
+import { type AlertRules, loadAlertRules, type ResolvedReceiver } from './rules.js';
+
+const source = { component: 'rune-server' } as const;
+/** Largest webhook body (Alertmanager groups can be large; PagerDuty events are small). */
+export const HOOK_BODY_LIMIT = 1_048_576;
+const ALERT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const OUTCOMES = [
+  'received',
+  'ran',
+  'deduplicated',
+  'throttled',
+  'pending',
+  'held',
+  'released',
+  'expired',
+  'refused',
+  'no_rule',
+  'resolved',
+  'cancelled',
+] as const;
+
+const Name = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+const HookParams = Type.Object({ receiver: Name }, { additionalProperties: false });
+const AlertIdParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false },
+);
+const Accepted = Type.Object(
+  {
+    accepted: Type.Integer({ description: 'Alerts recorded (decided asynchronously).' }),
+    alert_ids: Type.Array(Type.String()),
+    links: Type.Object({ alerts: Type.String() }),
+  },
+  { description: 'The alerts were recorded; GET /v1/alerts/{id} shows what became of each.' },
+);
+const Alert = Type.Object(
+  {
+    id: Type.String(),
+    received_at: Type.String(),
+    receiver: Type.String(),
+    kind: Type.String(),
+    status: Type.String({ description: 'firing | resolved' }),
+    alertname: Type.String(),
+    fingerprint: Type.String(),
+    starts_at: Type.String(),
+    labels: Type.Record(Type.String(), Type.String()),
+    annotations: Type.Record(Type.String(), Type.String()),
+    rule: Type.Union([Type.String(), Type.Null()]),
+    action: Type.Union([Type.String(), Type.Null()]),
+    node: Type.Union([Type.String(), Type.Null()]),
+    outcome: Type.Union(OUTCOMES.map((o) => Type.Literal(o))),
+    reason: Type.Union([Type.String(), Type.Null()]),
+    error: Type.Union([Type.Unknown(), Type.Null()], { description: 'EPS error of a refusal.' }),
+    run_id: Type.Union([Type.String(), Type.Null()]),
+    due_at: Type.Union([Type.String(), Type.Null()]),
+    held_until: Type.Union([Type.String(), Type.Null()]),
+    released_by: Type.Union([Type.String(), Type.Null()]),
+    decided_at: Type.Union([Type.String(), Type.Null()]),
+    links: Type.Object({ self: Type.String(), run: Type.Union([Type.String(), Type.Null()]) }),
+  },
+  { description: 'A received alert and what became of it.' },
+);
+const AlertList = Type.Object({
+  alerts: Type.Array(Alert),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+const AlertListQuery = Type.Object(
+  {
+    receiver: Type.Optional(Name),
+    outcome: Type.Optional(Type.Union(OUTCOMES.map((o) => Type.Literal(o)))),
+    rule: Type.Optional(Type.String({ maxLength: 64 })),
+    node: Type.Optional(Type.String({ maxLength: 253 })),
+    alertname: Type.Optional(Type.String({ maxLength: 200 })),
+    fingerprint: Type.Optional(Type.String({ maxLength: 256 })),
+    run_id: Type.Optional(Type.String({ maxLength: 64 })),
+    since: Type.Optional(
+      Type.String({ maxLength: 40, description: 'ISO 8601: received at or after.' }),
+    ),
+    until: Type.Optional(Type.String({ maxLength: 40, description: 'ISO 8601: received before.' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+    cursor: Type.Optional(Type.String({ maxLength: 400 })),
+  },
+  { additionalProperties: false },
+);
+
+function alertDocument(row: StoredAlert) {
+  return {
+    id: row.id,
+    received_at: row.received_at,
+    receiver: row.receiver,
+    kind: row.kind,
+    status: row.status,
+    alertname: row.alertname,
+    fingerprint: row.fingerprint,
+    starts_at: row.starts_at,
+    labels: JSON.parse(row.labels_json) as Record<string, string>,
+    annotations: JSON.parse(row.annotations_json) as Record<string, string>,
+    rule: row.rule,
+    action: row.action,
+    node: row.node,
+    outcome: row.outcome as (typeof OUTCOMES)[number],
+    reason: row.reason,
+    error: row.error_json === null ? null : (JSON.parse(row.error_json) as unknown),
+    run_id: row.run_id,
+    due_at: row.due_at,
+    held_until: row.held_until,
+    released_by: row.released_by,
+    decided_at: row.decided_at,
+    links: {
+      self: `/v1/alerts/${row.id}`,
+      run: row.run_id === null ? null : `/v1/runs/${row.run_id}`,
+    },
+  };
+}
+
+const isoParam = (value: string | undefined, name: string): string | undefined => {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) {
+    throw new RuneError('INVALID_ARGUMENT', `${name} must be an ISO 8601 time`, {
+      source,
+      details: { parameter: name },
+    });
+  }
+  return new Date(time).toISOString();
+};
+
+const encodeCursor = (row: StoredAlert): string =>
+  Buffer.from(JSON.stringify([row.received_at, row.id])).toString('base64url');
+
+function decodeCursor(cursor: string): { receivedAt: string; id: string } {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(value) &&
+      typeof value[0] === 'string' &&
+      typeof value[1] === 'string' &&
+      ALERT_ID.test(value[1])
+    ) {
+      return { receivedAt: value[0], id: value[1] };
+    }
+  } catch {
+    // refused below
+  }
+  throw new RuneError('INVALID_ARGUMENT', 'cursor is not a cursor this server issued', {
+    source,
+    details: { parameter: 'cursor' },
+  });
+}
+
+/** Registers the alert routes and starts the engine with the server (stops it on close). */
+export function registerAlertRoutes(app: ApiInstance, context: RouteContext): void {
+  const path = context.launcher.config.config.server.alert_rules;
+  const rules: AlertRules | undefined = path === undefined ? undefined : loadAlertRules(path);
+  const engine = createAlertEngine({
+    rules,
+    db: context.store.db,
+    manager: context.manager,
+    launcher: context.launcher,
+    metrics: context.metrics,
+    retentionMs: context.settings.retentionMs,
+  });
+  app.addHook('onReady', () => engine.start());
+  app.addHook('onClose', () => engine.close());
+
+  const hookErrors = errorResponses(400, 401, 404, 413, 415, 500, 503);
+  void app.register(async (plain) => {
+    const scope = plain as unknown as ApiInstance;
+    // The signatures cover the exact bytes: the body is kept raw and parsed only after the
+    // sender is authenticated.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(
+      'application/json',
+      { parseAs: 'buffer', bodyLimit: HOOK_BODY_LIMIT },
+      (_request, body, done) => done(null, body),
+    );
+    const hook = (kind: ResolvedReceiver['kind'], summary: string, description: string) =>
+      scope.post(
+        `/v1/hooks/${kind}/:receiver`,
+        {
+          config: { minRole: 'public' },
+          bodyLimit: HOOK_BODY_LIMIT,
+          schema: {
+            summary,
+            description,
+            tags: ['alerts'],
+            security: [],
+            params: HookParams,
+            response: { 202: Accepted, ...hookErrors },
+          },
+        },
+        async (request, reply) => {
+          const receiver = engine.receiver(kind, request.params.receiver);
+          const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+          authenticateHook(receiver, request.headers, raw, Date.now());
+          let body: unknown;
+          try {
+            body = JSON.parse(raw.toString('utf8'));
+          } catch {
+            throw new RuneError('MALFORMED_JSON', 'the request body is not valid JSON', { source });
+          }
+          const alerts = normalizePayload(receiver, body);
+          const ids = await engine.accept(receiver, alerts);
+          return reply.code(202).send({
+            accepted: ids.length,
+            alert_ids: ids,
+            links: { alerts: `/v1/alerts?receiver=${receiver.name}` },
+          });
+        },
+      );
+    hook(
+      'alertmanager',
+      'Alertmanager webhook receiver',
+      'Alertmanager webhook payload version 4. Authenticated by the bearer token or basic auth configured for the receiver in the alert rules file (Alertmanager http_config), not by an API token. Answers 202 once the alerts are recorded; they are decided asynchronously.',
+    );
+    hook(
+      'pagerduty',
+      'PagerDuty V3 webhook receiver',
+      'PagerDuty V3 webhook (incident.triggered, incident.resolved), verified with X-PagerDuty-Signature against every secret configured for the receiver (rotation).',
+    );
+    hook(
+      'generic',
+      'Signed generic JSON webhook receiver',
+      'A JSON body {"alerts":[{status, labels, annotations, fingerprint?, starts_at?}]} signed with X-Rune-Timestamp (Unix seconds) and X-Rune-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">; a timestamp outside the replay window is refused.',
+    );
+  });
+
+  app.get(
+    '/v1/alerts',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'List received alerts',
+        description: 'Newest first. Filters combine with AND; next_cursor pages on.',
+        tags: ['alerts'],
+        querystring: AlertListQuery,
+        response: { 200: AlertList, ...errorResponses(400, 401, 403, 429, 500) },
+      },
+    },
+    async (request) => {
+      const { limit: given, cursor, since, until, ...rest } = request.query;
+      const limit = given ?? 50;
+      const filter: AlertFilter = { ...rest };
+      const from = isoParam(since, 'since');
+      const to = isoParam(until, 'until');
+      if (from !== undefined) filter.since = from;
+      if (to !== undefined) filter.until = to;
+      const rows = await listAlerts(
+        context.store.db,
+        filter,
+        limit + 1,
+        cursor === undefined ? undefined : decodeCursor(cursor),
+      );
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        alerts: page.map(alertDocument),
+        next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/alerts/:id',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'A received alert',
+        tags: ['alerts'],
+        params: AlertIdParams,
+        response: { 200: Alert, ...errorResponses(401, 403, 404, 429, 500) },
+      },
+    },
+    async (request) => {
+      const row = ALERT_ID.test(request.params.id)
+        ? await getAlert(context.store.db, request.params.id)
+        : undefined;
+      if (row === undefined) {
+        throw new RuneError('NOT_FOUND', `no alert ${request.params.id.slice(0, 64)}`, { source });
+      }
+      return alertDocument(row);
+    },
+  );
+
+  app.post(
+    '/v1/alerts/:id/release',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Release a held alert',
+        description:
+          'The storm breaker holds matching alerts; a person releases one here and its run is submitted now (principal of the receiver, released_by the caller). 409 ALERT_NOT_HELD when it is not held.',
+        tags: ['alerts'],
+        params: AlertIdParams,
+        response: { 200: Alert, ...errorResponses(401, 403, 404, 409, 429, 500) },
+      },
+    },
+    async (request) => {
+      if (!ALERT_ID.test(request.params.id)) {
+        throw new RuneError('NOT_FOUND', `no alert ${request.params.id.slice(0, 64)}`, { source });
+      }
+      const by = request.principal?.name ?? 'unknown';
+      return alertDocument(await engine.release(request.params.id, by));
+    },
+  );
+}
