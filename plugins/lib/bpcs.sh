@@ -1015,6 +1015,9 @@ _bpcs_category() {
     RATE_LIMITED) REPLY=policy ;;
     QUEUE_FULL) REPLY=policy ;;
     SERVER_SHUTTING_DOWN) REPLY=policy ;;
+    AUTH_SESSION_INVALID) REPLY=policy ;;
+    AUTH_SESSION_EXPIRED) REPLY=policy ;;
+    CSRF_REJECTED) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;

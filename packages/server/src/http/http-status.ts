@@ -34,6 +34,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> =
   QUEUE_FULL: 503,
   SERVER_SHUTTING_DOWN: 503,
   AUDIT_WRITE_FAILED: 503,
+  AUTH_SESSION_INVALID: 401,
+  AUTH_SESSION_EXPIRED: 401,
 };
 
 /** The HTTP status of an EPS code. */

@@ -49,6 +49,7 @@ describe('migrations', () => {
   it('migrate an empty store to the newest schema', async () => {
     expect(await tables(storePath())).toEqual([
       'api_tokens',
+      'browser_sessions',
       'idempotency_keys',
       'run_events',
       'run_nodes',
