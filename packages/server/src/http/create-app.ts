@@ -23,6 +23,7 @@ import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
 import { createErrorHandler, sendError } from './errors.js';
 import type { ApiInstance, RouteContext } from './route-context.js';
+import { registerDashboardRoutes } from './routes-dashboard.js';
 import { registerInfoRoutes } from './routes-info.js';
 import { registerRunRoutes } from './routes-runs.js';
 
@@ -168,5 +169,6 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   registerRunRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   registerSessionRoutes(app, options, { sessions });
+  registerDashboardRoutes(app);
   return app;
 }
