@@ -200,11 +200,13 @@ function Required() {
   );
 }
 
+/** The selection as one selector (commas), so that `!x` excludes from the rest as in the CLI. */
 function splitTargets(text: string): string[] {
-  return text
+  const parts = text
     .split(/[\s,]+/)
     .map((part) => part.trim())
     .filter(Boolean);
+  return parts.length === 0 ? [] : [parts.join(',')];
 }
 
 export function RunFormView({ action, session }: { action: string; session: SessionInfo }) {
