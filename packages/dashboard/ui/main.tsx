@@ -64,7 +64,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) 
     <main id="main" class="signin">
       <h1>
         <span class="logo" aria-hidden="true">
-          ᚱ
+          R
         </span>{' '}
         RUNE
       </h1>
@@ -183,7 +183,7 @@ function App() {
       <header class="top">
         <a class="brand" href={href(['actions'])}>
           <span class="logo" aria-hidden="true">
-            ᚱ
+            R
           </span>{' '}
           RUNE
         </a>

@@ -275,15 +275,61 @@ describe('running an action', () => {
     expect(runs.runs).toEqual([]);
   });
 
+  it('the form follows the parameter schema; a sensitive value is never echoed', async () => {
+    await page.goto(`${t.url}/#/actions/report`);
+    await page.locator('#param-message').waitFor();
+    const shape = await page.evaluate(`(() => {
+      const of = (id) => document.getElementById(id);
+      return {
+        level: of('param-level').tagName + ':' + [...of('param-level').options].map((o) => o.value).join(','),
+        verbose: of('param-verbose').type,
+        rows: [of('param-rows').type, of('param-rows').min, of('param-rows').max, of('param-rows').value].join(','),
+        api_key: of('param-api_key').type + ':' + of('param-api_key').value,
+        message: of('param-message').required,
+      };
+    })()`);
+    expect(shape).toEqual({
+      level: 'SELECT:info,warn',
+      verbose: 'checkbox',
+      rows: 'number,1,5,2',
+      api_key: 'password:',
+      message: true,
+    });
+    await page.locator('#targets').fill('node1');
+    // A required field left empty: the browser refuses the form, nothing is submitted.
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    expect(page.url()).toContain('#/actions/report');
+    await page.locator('#param-message').fill('with a secret');
+    await page.locator('#param-api_key').fill('hunter2-very-secret');
+    await page.locator('#param-level').selectOption('warn');
+    await page.locator('#param-verbose').check();
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForURL(/#\/runs\//);
+    await nodeState(page, 'node1', 'success');
+    const node = page.locator('[data-node="node1"]');
+    await node.getByText('Output, stderr and artifacts').click();
+    await shows(node.locator('table.kv'), 'warn');
+    expect(await node.locator('table.rows tbody tr').count()).toBe(2);
+    await shows(node.locator('pre.stderr'), 'verbose line 3');
+    expect(await page.content()).not.toContain('hunter2-very-secret');
+    const document = JSON.stringify(await waitForRun(t, runIdOf(page)));
+    expect(document).not.toContain('hunter2-very-secret');
+    expect(document).toContain('[REDACTED]');
+    await page.goto(`${t.url}/#/actions/report`);
+    await page.locator('#param-api_key').waitFor();
+    expect(await page.locator('#param-api_key').inputValue()).toBe('');
+  });
+
   it('plugin output with markup shows as text (XSS fixture), and no dialog fires', async () => {
-    await fillRunForm(page, 'noop', 'node1', { message: XSS });
+    await fillRunForm(page, 'report', 'node1', { message: XSS });
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.waitForURL(/#\/runs\//);
     const node = page.locator('[data-node="node1"]');
     await nodeState(page, 'node1', 'success');
-    expect(await node.locator('.node-summary').textContent()).toBe(`noop: ${XSS}`);
+    expect(await node.locator('.node-summary').textContent()).toBe(`report: ${XSS}`);
     await node.getByText('Output, stderr and artifacts').click();
     await shows(node.locator('table.kv'), XSS);
+    await shows(node.locator('pre.stderr'), `report: ${XSS}`);
     expect(await page.locator('img').count()).toBe(0);
     expect(dialogs).toEqual([]);
   });
@@ -436,13 +482,24 @@ describe('screenshots', () => {
       await signedIn(t.operator, '', page);
       await page.locator('[data-action="noop"]').waitFor();
       await page.screenshot({ path: join(dir, 'catalog.png'), fullPage: true });
-      await fillRunForm(page, 'hold', 'tag:test', { hold_ms: '1500', marker_dir: markers });
+      await fillRunForm(page, 'report', 'tag:test', { message: 'disk report', rows: '3' });
+      await page.locator('#param-verbose').check();
       await shows(page.locator('#targets-matched'), 'node2');
+      await page.getByRole('button', { name: 'Dry run' }).click();
+      await page.getByRole('region', { name: 'Dry run: what would run where' }).waitFor();
       await page.screenshot({ path: join(dir, 'run-form.png'), fullPage: true });
       await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.waitForURL(/#\/runs\//);
+      await nodeState(page, 'node1', 'success');
       await nodeState(page, 'node2', 'success');
       await page.locator('[data-node="node1"]').getByText('Output, stderr and artifacts').click();
       await page.screenshot({ path: join(dir, 'run.png'), fullPage: true });
+      await fillRunForm(page, 'hold', 'tag:test', { hold_ms: '5000', marker_dir: markers });
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.waitForURL(/#\/runs\//);
+      await nodeState(page, 'node1', 'running');
+      await page.screenshot({ path: join(dir, 'run-live.png') });
+      await nodeState(page, 'node1', 'success');
       await page.goto(`${t.url}/#/history`);
       await page.locator('table.history').waitFor();
       await page.screenshot({ path: join(dir, 'history.png') });

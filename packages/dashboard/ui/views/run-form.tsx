@@ -97,7 +97,7 @@ function Field({
         value={String(value)}
         onChange={(event) => onChange((event.target as HTMLSelectElement).value)}
       >
-        {required ? null : <option value="">(default)</option>}
+        {required || schema.default !== undefined ? null : <option value="">(not set)</option>}
         {schema.enum.map((option) => (
           <option key={String(option)} value={String(option)}>
             {String(option)}
