@@ -176,6 +176,22 @@ describe('sign-in and serving', () => {
     expect(await page.locator('script:not([src])').count()).toBe(0);
   });
 
+  it('the page CSP blocks inline script even if markup got into the DOM', async () => {
+    const page = await openPage();
+    await page.goto(`${t.url}/`);
+    await page.getByLabel('API token').waitFor();
+    const violated = await page.evaluate(`new Promise((resolve) => {
+      document.addEventListener('securitypolicyviolation', (event) => resolve(event.violatedDirective), { once: true });
+      const box = document.createElement('div');
+      box.innerHTML = '<img src="/nothing-here" onerror="alert(1)">';
+      document.body.append(box);
+      // Without the CSP the handler runs instead and no violation comes: fail, not hang.
+      setTimeout(() => resolve('no violation'), 5000);
+    })`);
+    expect(violated).toMatch(/^script-src/);
+    expect(dialogs).toEqual([]);
+  });
+
   it('keeps the token out of JavaScript reach: HttpOnly cookie, nothing in storage or the URL', async () => {
     const page = await signedIn(t.operator);
     const exposed = (await page.evaluate(`({
