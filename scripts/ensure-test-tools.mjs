@@ -4,7 +4,7 @@
 // sudo (privilege tests), jq (one of the two JSON paths of the Bash plugin library), python3
 // (the Python plugin example of the BPCS spec), procps (leftover-process checks) and
 // ansible-inventory (ansible-core: the reference RUNE's Ansible inventory reader is compared with)
-// and groff (the man page test). On Debian/Ubuntu as root, missing ones are installed with apt-get;
+// and groff (the man page test), chromium (the dashboard's browser tests). On Debian/Ubuntu as root, missing ones are installed with apt-get;
 // otherwise this prints the exact command to run and fails, rather than letting tests skip.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,6 +23,8 @@ const tools = [
   { name: 'ansible-inventory', paths: ['/usr/bin/ansible-inventory'], pkg: 'ansible-core' },
   // groff renders the man page in its test (warnings fail it).
   { name: 'groff', paths: ['/usr/bin/groff'], pkg: 'groff-base' },
+  // chromium: the dashboard's browser tests drive it with playwright-core (no browser download).
+  { name: 'chromium', paths: ['/usr/bin/chromium'], pkg: 'chromium' },
 ];
 
 const onPath = (name) =>
