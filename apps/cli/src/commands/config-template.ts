@@ -117,4 +117,7 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Requests per minute per token, and the largest request body.
 # rate_limit = 600
 # body_limit_bytes = 1048576
+# Dashboard sessions end after this long idle, and this long after sign-in (docs/dashboard.md).
+# session_idle = "30m"
+# session_lifetime = "12h"
 `;
