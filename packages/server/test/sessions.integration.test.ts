@@ -4,12 +4,14 @@
  * state-changing requests, sign-out, idle and absolute expiry, the token's revocation, roles).
  */
 import { readFileSync } from 'node:fs';
+import { sha256Hex } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerSettings } from '../src/config/server-config.js';
 import { revokeToken } from '../src/index.js';
 import {
   authenticateSession,
   createSession,
+  pruneSessions,
   SESSION_COOKIE_NAME_TLS,
   sessionCookieSettings,
 } from '../src/sessions/sessions.js';
@@ -247,5 +249,20 @@ describe('the end of a session', () => {
     await expect(authenticateSession(db, busy, at(300_000))).rejects.toMatchObject({
       code: 'AUTH_SESSION_EXPIRED',
     });
+    // Ended sessions are deleted by the hourly pruning; live ones stay.
+    const live = secretOf(
+      (await createSession(db, principal, { cookie, now: at(250_000) })).setCookie,
+    );
+    expect(await pruneSessions(db, at(300_001))).toBeGreaterThanOrEqual(2);
+    const left = new Set(
+      (await db.selectFrom('browser_sessions').select('id_sha256').execute()).map(
+        (row) => row.id_sha256,
+      ),
+    );
+    expect([idle, busy, live].map((secret) => left.has(sha256Hex(secret)))).toEqual([
+      false,
+      false,
+      true,
+    ]);
   });
 });

@@ -246,11 +246,13 @@ export async function revokeSessionsOf(
   return Number(result.numUpdatedRows);
 }
 
-/** Deletes sessions that ended before `before` (the retention of the run store). */
+/** Deletes sessions that expired before `before` or were revoked; returns how many. */
 export async function pruneSessions(db: Kysely<StoreDatabase>, before: Date): Promise<number> {
   const result = await db
     .deleteFrom('browser_sessions')
-    .where('expires_at', '<', before.toISOString())
+    .where((eb) =>
+      eb.or([eb('expires_at', '<', before.toISOString()), eb('revoked_at', 'is not', null)]),
+    )
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
