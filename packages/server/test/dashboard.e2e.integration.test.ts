@@ -57,7 +57,7 @@ const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   fleet = await startSshdFleet(2);
-  home = createTestHome('rate_limit = 100000\n');
+  home = createTestHome('rate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n');
   const inventory = fleetInventory(home, fleet);
   writeFileSync(
     home.configFile,
@@ -334,6 +334,21 @@ describe('running an action', () => {
     await page.goto(`${t.url}/#/actions/report`);
     await page.locator('#param-api_key').waitFor();
     expect(await page.locator('#param-api_key').inputValue()).toBe('');
+  });
+
+  it('a fetched artifact downloads from the run page, byte for byte', async () => {
+    await fillRunForm(page, 'report', 'node2', { message: 'with a file' });
+    await page.locator('#param-artifact').check();
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForURL(/#\/runs\//);
+    await nodeState(page, 'node2', 'success');
+    const node = page.locator('[data-node="node2"]');
+    await node.getByText('Output, stderr and artifacts').click();
+    const document = (await waitForRun(t, runIdOf(page))) as unknown as { trace_id: string };
+    const link = node.getByRole('link', { name: `rune-report-${document.trace_id}.txt` });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const saved = await download.path();
+    expect(readFileSync(saved, 'utf8')).toBe(`report ${document.trace_id}\n`);
   });
 
   it('plugin output with markup shows as text (XSS fixture), and no dialog fires', async () => {
