@@ -83,7 +83,10 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function openPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
+async function openPage(
+  viewport = { width: 1280, height: 860 },
+  options: { provokesViolations?: boolean } = {},
+): Promise<Page> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
   const page = await context.newPage();
@@ -91,12 +94,13 @@ async function openPage(viewport = { width: 1280, height: 860 }): Promise<Page> 
     dialogs.push(dialog.message());
     void dialog.dismiss();
   });
-  page.on('console', (message) => {
-    // A refused request is logged by the browser itself (sign-in probes, the feature probes).
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-      consoleErrors.push(message.text());
-    }
-  });
+  if (!options.provokesViolations)
+    page.on('console', (message) => {
+      // A refused request is logged by the browser itself (sign-in probes, the feature probes).
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+        consoleErrors.push(message.text());
+      }
+    });
   page.on('pageerror', (error) => consoleErrors.push(error.message));
   return page;
 }
@@ -163,21 +167,31 @@ describe('sign-in and serving', () => {
     expect(response?.headers()['content-security-policy']).toMatch(/script-src 'self'/);
     expect(response?.headers()['content-security-policy']).not.toMatch(/unsafe-inline/);
     await page.getByLabel('API token').waitFor();
-    const seenMs = (await page.evaluate('performance.now()')) as number;
-    const paintMs = (await page.evaluate(
-      `performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1`,
-    )) as number;
     const api = await fetch(`${t.url}/v1/actions`);
     expect(api.headers.get('content-security-policy')).toMatch(/^default-src 'none'/);
-    // Reported in docs/dashboard.md; not asserted (no timed assertions).
+    // Five cold loads (a new browser context each); reported in docs/dashboard.md, not asserted.
+    const samples: Array<{ paint: number; ready: number }> = [];
+    for (let load = 0; load < 5; load++) {
+      const cold = await openPage();
+      await cold.goto(`${t.url}/`);
+      await cold.getByLabel('API token').waitFor();
+      samples.push({
+        ready: (await cold.evaluate('performance.now()')) as number,
+        paint: (await cold.evaluate(
+          `performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1`,
+        )) as number,
+      });
+      await cold.context().close();
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[2] as number;
     console.log(
-      `dashboard first contentful paint ${paintMs.toFixed(0)} ms; sign-in form seen by the test at ${seenMs.toFixed(0)} ms`,
+      `dashboard first render over 5 cold loads: first contentful paint ${samples.map((x) => x.paint.toFixed(0)).join('/')} ms (median ${median(samples.map((x) => x.paint)).toFixed(0)}); sign-in form seen by the test at median ${median(samples.map((x) => x.ready)).toFixed(0)} ms`,
     );
     expect(await page.locator('script:not([src])').count()).toBe(0);
   });
 
   it('the page CSP blocks inline script even if markup got into the DOM', async () => {
-    const page = await openPage();
+    const page = await openPage(undefined, { provokesViolations: true });
     await page.goto(`${t.url}/`);
     await page.getByLabel('API token').waitFor();
     const violated = await page.evaluate(`new Promise((resolve) => {
