@@ -24,6 +24,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Dispatched on `window` when the API answers 401. */
+export const SIGNED_OUT_EVENT = 'rune-signed-out';
+
 let csrfToken: string | null = null;
 
 /** Remembers the session's CSRF token (after sign-in or `GET /v1/session`). */
@@ -68,6 +71,9 @@ export async function api<T>(
       code: 'INTERNAL_ERROR',
       message: `HTTP ${response.status}`,
     };
+    // The session ended (idle, lifetime, sign-out elsewhere, token revoked): the shell shows
+    // sign-in instead of an error on every screen.
+    if (response.status === 401) window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT));
     throw new ApiError(response.status, eps);
   }
   return body as T;

@@ -5,7 +5,7 @@
 import './styles.css';
 import { render, type VNode } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, api, setCsrfToken } from './api.js';
+import { ApiError, api, SIGNED_OUT_EVENT, setCsrfToken } from './api.js';
 import type { SessionInfo } from './can.js';
 import { ErrorBox } from './components.js';
 import { href, useRoute } from './router.js';
@@ -130,11 +130,12 @@ function App() {
 
   useEffect(() => {
     // A session that ends while the page is open (expiry, sign-out elsewhere) shows sign-in.
-    const onRejection = (event: PromiseRejectionEvent) => {
-      if (event.reason instanceof ApiError && event.reason.status === 401) setSession(null);
+    const onSignedOut = () => {
+      setCsrfToken(null);
+      setSession(null);
     };
-    window.addEventListener('unhandledrejection', onRejection);
-    return () => window.removeEventListener('unhandledrejection', onRejection);
+    window.addEventListener(SIGNED_OUT_EVENT, onSignedOut);
+    return () => window.removeEventListener(SIGNED_OUT_EVENT, onSignedOut);
   }, []);
 
   if (session === undefined) return <p class="loading">Loading…</p>;

@@ -20,6 +20,11 @@ export interface FollowOptions {
   /** Connection state, for the "reconnecting" notice. */
   onState?(state: 'live' | 'reconnecting' | 'ended'): void;
   signal: AbortSignal;
+  /**
+   * Whether the run has ended (asked when a stream closes without `run-end`, which a run that
+   * ended without events does; any other close is a dropped connection, resumed).
+   */
+  hasEnded(): Promise<boolean>;
 }
 
 const RETRY_MS = [500, 1000, 2000, 5000];
@@ -43,6 +48,8 @@ export async function followRunEvents(id: string, options: FollowOptions): Promi
       failures = 0;
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
+      let received = 0;
+      let sawEnd = false;
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -61,11 +68,18 @@ export async function followRunEvents(id: string, options: FollowOptions): Promi
           const event = JSON.parse(data) as RunEvent;
           if (event.seq <= last) continue;
           last = event.seq;
+          received++;
+          if (event.type === 'run-end') sawEnd = true;
           options.onEvent(event);
         }
       }
-      options.onState?.('ended');
-      return;
+      if (sawEnd || (received === 0 && (await options.hasEnded()))) {
+        options.onState?.('ended');
+        return;
+      }
+      // Closed mid-run (a proxy, a restart): resume after the last event received.
+      if (received === 0) throw new Error('the stream closed without events');
+      options.onState?.('reconnecting');
     } catch (error) {
       if (options.signal.aborted) return;
       options.onState?.('reconnecting');

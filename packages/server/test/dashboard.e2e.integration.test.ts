@@ -20,6 +20,7 @@ import {
   type Page,
 } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createToken, revokeToken } from '../src/index.js';
 import {
   createTestHome,
   fleetInventory,
@@ -418,6 +419,48 @@ describe('history and shared links', () => {
     const page = await signedIn(t.viewer, '#/audit');
     await shows(page.getByRole('status'), 'Hash chain verified');
     await page.locator('table.audit tbody tr').first().waitFor();
+  });
+});
+
+describe('connections and sessions', () => {
+  it('a dropped event stream resumes with Last-Event-ID: nothing lost, nothing twice', async () => {
+    const accepted = (await (
+      await t.request('/v1/runs', { json: { action: 'noop', targets: ['node1'] } })
+    ).json()) as { id: string };
+    await waitForRun(t, accepted.id);
+    const page = await signedIn(t.operator);
+    const resumedAfter: string[] = [];
+    let dropped = false;
+    await page.route('**/v1/runs/*/events', async (route) => {
+      if (!dropped) {
+        // The first connection breaks after two events, as a proxy restart would.
+        dropped = true;
+        const response = await route.fetch();
+        const firstTwo = `${(await response.text()).split('\n\n').slice(0, 2).join('\n\n')}\n\n`;
+        await route.fulfill({ response, body: firstTwo });
+        return;
+      }
+      resumedAfter.push(route.request().headers()['last-event-id'] ?? 'none');
+      await route.continue();
+    });
+    await page.goto(`${t.url}/#/runs/${accepted.id}`);
+    await page.getByText('4 events received.').waitFor();
+    expect(resumedAfter).toEqual(['2']);
+    await runStatus(page, 'succeeded');
+    await page.unroute('**/v1/runs/*/events');
+  });
+
+  it('a revoked token sends the open page back to sign-in', async () => {
+    const created = await createToken(t.server.store, {
+      name: 'temp',
+      role: 'viewer',
+      expires: '1d',
+    });
+    const page = await signedIn(created.token, '#/history');
+    await page.locator('table.history').waitFor();
+    await revokeToken(t.server.store, 'temp');
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.getByLabel('API token').waitFor();
   });
 });
 

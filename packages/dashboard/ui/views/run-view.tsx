@@ -67,6 +67,7 @@ export function RunView({ id, session }: { id: string; session: SessionInfo }) {
         followRunEvents(id, {
           signal: controller.signal,
           onState: setConnection,
+          hasEnded: async () => ENDED.has((await refresh()).status),
           onEvent: (event: RunEvent) => {
             setEventCount((count) => count + 1);
             if (event.type === 'run-start') setStatus('running');
