@@ -1021,6 +1021,9 @@ _bpcs_category() {
     WEBHOOK_AUTH_FAILED) REPLY=policy ;;
     WEBHOOK_SIGNATURE_INVALID) REPLY=policy ;;
     WEBHOOK_REPLAYED) REPLY=policy ;;
+    AUTH_SESSION_INVALID) REPLY=policy ;;
+    AUTH_SESSION_EXPIRED) REPLY=policy ;;
+    CSRF_REJECTED) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;

@@ -42,6 +42,7 @@ const PACKAGES = [
   'packages/transport-ssh',
   'packages/transport-ssm',
   'packages/ssm-endpoint',
+  'packages/dashboard',
   'packages/server',
   'apps/cli',
   'apps/plugin-test-kit',

@@ -13,6 +13,7 @@ import type { ApiInstance } from './http/route-context.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
+import { pruneSessions } from './sessions/sessions.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
 
@@ -109,6 +110,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     manager
       .prune()
       .catch((error: unknown) => log(`warning: pruning failed: ${RuneError.from(error).message}`));
+    void pruneSessions(store.db, new Date()).catch(() => undefined);
   }, HOUR_MS);
   pruneTimer.unref();
 

@@ -54,6 +54,8 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/alerts',
       '/v1/alerts/{id}',
       '/v1/alerts/{id}/release',
+      '/v1/session',
+      '/v1/session/methods',
     ].sort(),
   );
 });

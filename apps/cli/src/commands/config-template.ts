@@ -119,4 +119,7 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # body_limit_bytes = 1048576
 # Alert receivers, rules and throttling (docs/alerts.md).
 # alert_rules = "/etc/rune/alert-rules.yaml"
+# Dashboard sessions end after this long idle, and this long after sign-in (docs/dashboard.md).
+# session_idle = "30m"
+# session_lifetime = "12h"
 `;

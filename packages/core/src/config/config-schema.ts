@@ -158,6 +158,18 @@ export const ServerSectionSchema = closed({
   alert_rules: opt(
     path('Alert rules (YAML, specs/alert-rules-v1.md): receivers, rules, throttling, notifiers.'),
   ),
+  session_idle: opt(
+    Type.String({
+      minLength: 1,
+      description: 'A dashboard session ends after this long idle (30m).',
+    }),
+  ),
+  session_lifetime: opt(
+    Type.String({
+      minLength: 1,
+      description: 'A dashboard session ends this long after sign-in (12h).',
+    }),
+  ),
 });
 
 /** The schemas of the sections core owns. */
@@ -258,6 +270,8 @@ export const CONFIG_DEFAULTS = {
     cors_origins: [],
     rate_limit: 600,
     body_limit_bytes: 1_048_576,
+    session_idle: '30m',
+    session_lifetime: '12h',
   },
 } as const satisfies ConfigFile;
 

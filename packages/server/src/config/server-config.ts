@@ -31,6 +31,9 @@ export interface ServerSettings {
   corsOrigins: string[];
   rateLimitPerMinute: number;
   bodyLimitBytes: number;
+  /** Dashboard sessions: idle and absolute lifetimes. */
+  sessionIdleMs: number;
+  sessionMaxMs: number;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -122,5 +125,15 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
     corsOrigins: section.cors_origins ?? [],
     rateLimitPerMinute: section.rate_limit ?? 600,
     bodyLimitBytes: section.body_limit_bytes ?? 1_048_576,
+    sessionIdleMs: parseLongDuration(
+      section.session_idle ?? '30m',
+      'server.session_idle',
+      'INVALID_CONFIG',
+    ),
+    sessionMaxMs: parseLongDuration(
+      section.session_lifetime ?? '12h',
+      'server.session_lifetime',
+      'INVALID_CONFIG',
+    ),
   };
 }

@@ -6,6 +6,7 @@
 import { RuneError } from '@rune/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateToken, type Principal, ROLE_RANK, type TokenRole } from '../auth/tokens.js';
+import type { SessionAuthenticator } from '../sessions/sessions.js';
 import type { RunStore } from '../store/run-store.js';
 
 declare module 'fastify' {
@@ -43,8 +44,25 @@ export function credentialInQuery(url: string): string | undefined {
     : undefined;
 }
 
-/** The onRequest hook: sets `request.principal` or throws the 400/401/403 EPS error. */
-export function createAuthHook(store: RunStore, touch: (principal: Principal) => void) {
+function checkRole(principal: Principal, minRole: TokenRole): void {
+  if (ROLE_RANK[principal.role] < ROLE_RANK[minRole]) {
+    throw new RuneError(
+      'ROLE_FORBIDDEN',
+      `${principal.name} has the role ${principal.role}; this request needs ${minRole}`,
+      { source, details: { role: principal.role, required: minRole } },
+    );
+  }
+}
+
+/**
+ * The onRequest hook: sets `request.principal` or throws the 400/401/403 EPS error. Without an
+ * Authorization header, a session cookie of `sessions` authenticates instead (CSRF-checked).
+ */
+export function createAuthHook(
+  store: RunStore,
+  touch: (principal: Principal) => void,
+  sessions?: SessionAuthenticator,
+) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const inQuery = credentialInQuery(request.url);
     if (inQuery !== undefined) {
@@ -58,6 +76,17 @@ export function createAuthHook(store: RunStore, touch: (principal: Principal) =>
     const minRole = request.routeOptions.config.minRole ?? 'viewer';
     if (minRole === 'public') return;
     const header = request.headers.authorization;
+    // A browser session (cookie + CSRF check) only when there is no Authorization header at all.
+    const fromCookie =
+      (header === undefined || header.trim() === '') && sessions !== undefined
+        ? await sessions.authenticate(request)
+        : undefined;
+    if (fromCookie !== undefined) {
+      checkRole(fromCookie, minRole);
+      request.principal = fromCookie;
+      touch(fromCookie);
+      return;
+    }
     if (header === undefined || header.trim() === '') {
       throw new RuneError(
         'AUTH_TOKEN_MISSING',
@@ -76,13 +105,7 @@ export function createAuthHook(store: RunStore, touch: (principal: Principal) =>
       );
     }
     const principal = await authenticateToken(store, match[1] as string);
-    if (ROLE_RANK[principal.role] < ROLE_RANK[minRole]) {
-      throw new RuneError(
-        'ROLE_FORBIDDEN',
-        `${principal.name} has the role ${principal.role}; this request needs ${minRole}`,
-        { source, details: { role: principal.role, required: minRole } },
-      );
-    }
+    checkRole(principal, minRole);
     request.principal = principal;
     touch(principal);
   };

@@ -17,11 +17,14 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/typ
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
 import { registerAlertRoutes } from '../alerts/routes.js';
+import { registerSessionRoutes } from '../sessions/routes-session.js';
+import { createSessionAuthenticator } from '../sessions/sessions.js';
 import { SERVER_VERSION } from '../version.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
 import { createErrorHandler, sendError } from './errors.js';
 import type { ApiInstance, RouteContext } from './route-context.js';
+import { registerDashboardRoutes } from './routes-dashboard.js';
 import { registerInfoRoutes } from './routes-info.js';
 import { registerRunRoutes } from './routes-runs.js';
 
@@ -127,14 +130,21 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   // last_used_at is for `rune token list`, not an audit trail: one write per token per minute,
   // not one per request (every write is an fsynced transaction).
   const touched = new Map<string, number>();
+  const sessions = createSessionAuthenticator(store.db, settings);
   app.addHook(
     'onRequest',
-    createAuthHook(store, (principal) => {
-      const now = Date.now();
-      if (now - (touched.get(principal.tokenId) ?? 0) < 60_000) return;
-      touched.set(principal.tokenId, now);
-      void store.touchToken(principal.tokenId, new Date(now).toISOString()).catch(() => undefined);
-    }),
+    createAuthHook(
+      store,
+      (principal) => {
+        const now = Date.now();
+        if (now - (touched.get(principal.tokenId) ?? 0) < 60_000) return;
+        touched.set(principal.tokenId, now);
+        void store
+          .touchToken(principal.tokenId, new Date(now).toISOString())
+          .catch(() => undefined);
+      },
+      sessions,
+    ),
   );
   await app.register(fastifyRateLimit, {
     global: true,
@@ -161,5 +171,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   registerRunRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   registerAlertRoutes(app, options);
+  registerSessionRoutes(app, options, { sessions });
+  registerDashboardRoutes(app);
   return app;
 }

@@ -40,6 +40,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> =
   WEBHOOK_REPLAYED: 401,
   ALERT_RECEIVER_UNKNOWN: 404,
   ALERT_NOT_HELD: 409,
+  AUTH_SESSION_INVALID: 401,
+  AUTH_SESSION_EXPIRED: 401,
 };
 
 /** The HTTP status of an EPS code. */

@@ -54,8 +54,8 @@ describe('migrations', () => {
         'run_events',
         'run_nodes',
         'runs',
-        // alert receivers (issue 15)
         'alerts',
+        'browser_sessions',
       ].sort(),
     );
   });

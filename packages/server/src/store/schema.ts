@@ -87,6 +87,8 @@ export interface StoreDatabase {
   api_tokens: ApiTokensTable;
   // alert receivers (issue 15, migration 0004_alerts)
   alerts: AlertsTable;
+  // Dashboard browser sessions (migration 0002_sessions).
+  browser_sessions: BrowserSessionsTable;
 }
 
 /**
@@ -127,4 +129,24 @@ export interface AlertsTable {
   /** 1 when a run was started without a person (counted by the storm breaker). */
   automatic: number;
   decided_at: string | null;
+}
+
+// --- Dashboard browser sessions (migration 0002_sessions) ---
+
+/** `browser_sessions`: one row per sign-in; only the sha256 of the cookie's secret is kept. */
+export interface BrowserSessionsTable {
+  id_sha256: string;
+  /** The principal's name (`token:<name>`, `oidc:<subject>`): to list and revoke by principal. */
+  principal: string;
+  /** The whole principal as signed in (role, groups, ...), restored on every request. */
+  principal_json: string;
+  /** The API token the session was opened with: revoking or expiring it ends the session too. */
+  token_id: string | null;
+  created_at: string;
+  last_seen_at: string;
+  /** Idle lifetime in ms, fixed at sign-in. */
+  idle_ms: number;
+  /** The absolute end of the session. */
+  expires_at: string;
+  revoked_at: string | null;
 }

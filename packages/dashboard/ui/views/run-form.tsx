@@ -1,0 +1,532 @@
+/**
+ * Run an action: a form generated from the manifest's parameter JSON Schema, a node picker that
+ * shows live which inventory nodes a selection matches, a dry-run preview of exactly what would run
+ * where, and Run (with a confirmation for dangerous actions). Sensitive parameters are password
+ * inputs whose values leave the page only in the run request and are cleared after it.
+ */
+import type { VNode } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { type ApiError, api, query } from '../api.js';
+import { can, type SessionInfo } from '../can.js';
+import { ErrorBox, Panel } from '../components.js';
+import { navigate } from '../router.js';
+import type { ActionDetail, ParamSchema, RunDocument } from './types.js';
+
+type Values = Record<string, string | boolean>;
+
+interface InventoryNode {
+  name: string;
+  address: string | null;
+  transport: string;
+  tags: string[];
+}
+
+const typeOf = (schema: ParamSchema): string =>
+  Array.isArray(schema.type)
+    ? (schema.type.find((t) => t !== 'null') ?? 'string')
+    : (schema.type ?? 'string');
+
+function initialValues(detail: ActionDetail): Values {
+  const values: Values = {};
+  for (const [name, schema] of Object.entries(detail.parameters_schema.properties ?? {})) {
+    if (typeOf(schema) === 'boolean') values[name] = schema.default === true;
+    else if (schema.sensitive) values[name] = '';
+    else if (schema.default === undefined) values[name] = '';
+    else
+      values[name] =
+        typeof schema.default === 'string' ? schema.default : JSON.stringify(schema.default);
+  }
+  return values;
+}
+
+/** The typed params object of the form, or the name of the field that does not parse. */
+function toParams(
+  detail: ActionDetail,
+  values: Values,
+): { params: Record<string, unknown> } | { invalid: string } {
+  const params: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(detail.parameters_schema.properties ?? {})) {
+    const value = values[name];
+    const type = typeOf(schema);
+    if (type === 'boolean') {
+      if (value !== (schema.default === true) || detail.parameters_schema.required?.includes(name))
+        params[name] = value === true;
+      continue;
+    }
+    if (typeof value !== 'string' || value === '') continue;
+    if (type === 'integer' || type === 'number') params[name] = Number(value);
+    else if (type === 'array')
+      params[name] = value
+        .split('\n')
+        .map((line) => line.trim())
+        .filter(Boolean)
+        .map((item) => (typeOf(schema.items ?? {}) === 'integer' ? Number(item) : item));
+    else if (type === 'object') {
+      try {
+        params[name] = JSON.parse(value);
+      } catch {
+        return { invalid: name };
+      }
+    } else params[name] = value;
+  }
+  return { params };
+}
+
+function Field({
+  name,
+  schema,
+  required,
+  value,
+  onChange,
+}: {
+  name: string;
+  schema: ParamSchema;
+  required: boolean;
+  value: string | boolean;
+  onChange: (value: string | boolean) => void;
+}) {
+  const id = `param-${name}`;
+  const help = schema.description === undefined ? undefined : `${id}-help`;
+  const type = typeOf(schema);
+  const common = { id, name, required, 'aria-describedby': help };
+  let input: VNode;
+  if (schema.enum !== undefined) {
+    input = (
+      <select
+        {...common}
+        value={String(value)}
+        onChange={(event) => onChange((event.target as HTMLSelectElement).value)}
+      >
+        {required || schema.default !== undefined ? null : <option value="">(not set)</option>}
+        {schema.enum.map((option) => (
+          <option key={String(option)} value={String(option)}>
+            {String(option)}
+          </option>
+        ))}
+      </select>
+    );
+  } else if (type === 'boolean') {
+    input = (
+      <input
+        {...common}
+        required={false}
+        type="checkbox"
+        checked={value === true}
+        onChange={(event) => onChange((event.target as HTMLInputElement).checked)}
+      />
+    );
+  } else if (type === 'integer' || type === 'number') {
+    input = (
+      <input
+        {...common}
+        type="number"
+        inputMode={type === 'integer' ? 'numeric' : 'decimal'}
+        step={type === 'integer' ? 1 : 'any'}
+        min={schema.minimum}
+        max={schema.maximum}
+        value={String(value)}
+        onInput={(event) => onChange((event.target as HTMLInputElement).value)}
+      />
+    );
+  } else if (type === 'array' || type === 'object') {
+    input = (
+      <textarea
+        {...common}
+        rows={3}
+        value={String(value)}
+        placeholder={type === 'array' ? 'one item per line' : 'JSON'}
+        onInput={(event) => onChange((event.target as HTMLTextAreaElement).value)}
+      />
+    );
+  } else if (schema.sensitive) {
+    // Never pre-filled and cleared after a run: the value leaves the page only in the request.
+    input = (
+      <input
+        {...common}
+        type="password"
+        autocomplete="new-password"
+        minLength={schema.minLength}
+        maxLength={schema.maxLength}
+        value={String(value)}
+        onInput={(event) => onChange((event.target as HTMLInputElement).value)}
+      />
+    );
+  } else {
+    input = (
+      <input
+        {...common}
+        type="text"
+        autocomplete="off"
+        spellcheck={false}
+        pattern={schema.pattern}
+        minLength={schema.minLength}
+        maxLength={schema.maxLength}
+        value={String(value)}
+        onInput={(event) => onChange((event.target as HTMLInputElement).value)}
+      />
+    );
+  }
+  const range =
+    schema.minimum !== undefined || schema.maximum !== undefined
+      ? ` (${schema.minimum ?? '…'}–${schema.maximum ?? '…'})`
+      : '';
+  return (
+    <div class={`field field-${type}`}>
+      <label for={id}>
+        {name}
+        {required ? <Required /> : null}
+        {schema.sensitive ? <span class="badge sensitive">sensitive</span> : null}
+      </label>
+      {input}
+      {help === undefined ? null : (
+        <p id={help} class="muted">
+          {schema.description}
+          {range}
+          {schema.default !== undefined && !schema.sensitive
+            ? ` Default: ${JSON.stringify(schema.default)}.`
+            : ''}
+        </p>
+      )}
+    </div>
+  );
+}
+
+function Required() {
+  return (
+    <>
+      <span aria-hidden="true"> *</span>
+      <span class="visually-hidden"> (required)</span>
+    </>
+  );
+}
+
+/** The selection as one selector (commas), so that `!x` excludes from the rest as in the CLI. */
+function splitTargets(text: string): string[] {
+  const parts = text
+    .split(/[\s,]+/)
+    .map((part) => part.trim())
+    .filter(Boolean);
+  return parts.length === 0 ? [] : [parts.join(',')];
+}
+
+export function RunFormView({ action, session }: { action: string; session: SessionInfo }) {
+  const [detail, setDetail] = useState<ActionDetail | null>(null);
+  const [values, setValues] = useState<Values>({});
+  const [targets, setTargets] = useState('');
+  const [inventory, setInventory] = useState<InventoryNode[]>([]);
+  const [matched, setMatched] = useState<string[] | null>(null);
+  const [matchError, setMatchError] = useState<ApiError | null>(null);
+  const [timeout, setTimeoutValue] = useState('');
+  const [concurrency, setConcurrency] = useState('');
+  const [error, setError] = useState<ApiError | Error | null>(null);
+  const [preview, setPreview] = useState<RunDocument | null>(null);
+  const [busy, setBusy] = useState(false);
+  const dialog = useRef<HTMLDialogElement>(null);
+  const form = useRef<HTMLFormElement>(null);
+
+  useEffect(() => {
+    setDetail(null);
+    setPreview(null);
+    api<ActionDetail>(`/v1/actions/${encodeURIComponent(action)}`)
+      .then((answer) => {
+        setDetail(answer);
+        setValues(initialValues(answer));
+      })
+      .catch((caught: ApiError) => setError(caught));
+    api<{ nodes: InventoryNode[] }>('/v1/nodes')
+      .then((answer) => setInventory(answer.nodes))
+      .catch(() => setInventory([]));
+  }, [action]);
+
+  useEffect(() => {
+    const selectors = splitTargets(targets);
+    if (selectors.length === 0) {
+      setMatched(null);
+      setMatchError(null);
+      return undefined;
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      const search = new URLSearchParams();
+      for (const selector of selectors) search.append('selector', selector);
+      api<{ matched: string[] }>(`/v1/nodes?${search.toString()}`, { signal: controller.signal })
+        .then((answer) => {
+          setMatched(answer.matched);
+          setMatchError(null);
+        })
+        .catch((caught: ApiError) => {
+          if ((caught as Error).name === 'AbortError') return;
+          setMatched(null);
+          setMatchError(caught);
+        });
+    }, 200);
+    return () => {
+      clearTimeout(timer);
+      controller.abort();
+    };
+  }, [targets]);
+
+  if (detail === null)
+    return error === null ? <p class="loading">Loading {action}…</p> : <ErrorBox error={error} />;
+  const { manifest } = detail;
+  const properties = Object.entries(detail.parameters_schema.properties ?? {});
+  const required = new Set(detail.parameters_schema.required ?? []);
+  const mayRun = can(session, 'run', action);
+  const mayDryRun = can(session, 'dry-run', action);
+
+  const request = (dryRun: boolean) => {
+    const parsed = toParams(detail, values);
+    if ('invalid' in parsed) throw new Error(`${parsed.invalid} is not valid JSON`);
+    const options: Record<string, unknown> = {};
+    if (dryRun) options.dry_run = true;
+    if (!dryRun && manifest.dangerous) options.confirm = true;
+    if (timeout.trim() !== '') options.timeout = timeout.trim();
+    if (concurrency.trim() !== '') options.concurrency = Number(concurrency);
+    return { action, targets: splitTargets(targets), params: parsed.params, options };
+  };
+
+  const clearSensitive = () =>
+    setValues((current) => {
+      const next = { ...current };
+      for (const [name, schema] of properties) if (schema.sensitive) next[name] = '';
+      return next;
+    });
+
+  const dryRun = async () => {
+    if (form.current !== null && !form.current.reportValidity()) return;
+    setBusy(true);
+    setError(null);
+    setPreview(null);
+    try {
+      const accepted = await api<{ id: string }>('/v1/runs', { json: request(true) });
+      setPreview(await api<RunDocument>(`/v1/runs/${accepted.id}${query({ wait: '30s' })}`));
+    } catch (caught) {
+      setError(caught as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const run = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const accepted = await api<{ id: string }>('/v1/runs', { json: request(false) });
+      clearSensitive();
+      navigate(['runs', accepted.id]);
+    } catch (caught) {
+      setError(caught as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const onSubmit = (event: Event) => {
+    event.preventDefault();
+    if (!mayRun) return;
+    if (manifest.dangerous) dialog.current?.showModal();
+    else void run();
+  };
+
+  return (
+    <>
+      <div class="page-head">
+        <h1>
+          {manifest.name} <span class="version">v{manifest.version}</span>
+        </h1>
+        {manifest.dangerous ? (
+          <span class="badge dangerous">
+            <span aria-hidden="true">⚠</span> dangerous
+          </span>
+        ) : null}
+      </div>
+      <p>{manifest.description}</p>
+      <form ref={form} onSubmit={onSubmit} class="run-form" aria-label={`Run ${manifest.name}`}>
+        <Panel title="Targets">
+          <div class="field">
+            <label for="targets">
+              Nodes <Required />
+            </label>
+            <input
+              id="targets"
+              required
+              spellcheck={false}
+              autocomplete="off"
+              placeholder="web1, @web, tag:prod, db*, !db3"
+              value={targets}
+              onInput={(event) => setTargets((event.target as HTMLInputElement).value)}
+              aria-describedby="targets-help targets-matched"
+            />
+            <p id="targets-help" class="muted">
+              Names, <code>@group</code>, <code>tag:x</code>, globs, <code>!x</code> to exclude,{' '}
+              <code>user@host:port</code>; separated by commas or spaces.
+            </p>
+            <div id="targets-matched" aria-live="polite" class="matched">
+              {matchError !== null ? <ErrorBox error={matchError} /> : null}
+              {matched === null ? null : matched.length === 0 ? (
+                <p>Matches no node.</p>
+              ) : (
+                <p>
+                  Matches {matched.length} node{matched.length === 1 ? '' : 's'}:{' '}
+                  {matched.map((name) => (
+                    <span key={name} class="tag node-match">
+                      {name}
+                    </span>
+                  ))}
+                </p>
+              )}
+            </div>
+          </div>
+          {inventory.length === 0 ? null : (
+            <details class="inventory">
+              <summary>Inventory ({inventory.length})</summary>
+              <ul class="chips">
+                {inventory.map((node) => (
+                  <li key={node.name}>
+                    <button
+                      type="button"
+                      class="chip"
+                      onClick={() =>
+                        setTargets((current) =>
+                          current.trim() === '' ? node.name : `${current.trim()}, ${node.name}`,
+                        )
+                      }
+                    >
+                      {node.name}
+                      <span class="muted"> {node.tags.join(' ')}</span>
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </details>
+          )}
+        </Panel>
+        <Panel title="Parameters">
+          {properties.length === 0 ? <p class="muted">This action takes no parameters.</p> : null}
+          {properties.map(([name, schema]) => (
+            <Field
+              key={name}
+              name={name}
+              schema={schema}
+              required={required.has(name)}
+              value={values[name] ?? ''}
+              onChange={(value) => setValues((current) => ({ ...current, [name]: value }))}
+            />
+          ))}
+          <details class="options">
+            <summary>Run options</summary>
+            <div class="field">
+              <label for="opt-timeout">Timeout per node</label>
+              <input
+                id="opt-timeout"
+                placeholder={`${(manifest.timeout_ms ?? 0) / 1000}s`}
+                value={timeout}
+                pattern="[0-9]+(ms|s|m|h)?"
+                onInput={(event) => setTimeoutValue((event.target as HTMLInputElement).value)}
+              />
+            </div>
+            <div class="field">
+              <label for="opt-concurrency">Nodes at once</label>
+              <input
+                id="opt-concurrency"
+                type="number"
+                min={1}
+                step={1}
+                value={concurrency}
+                onInput={(event) => setConcurrency((event.target as HTMLInputElement).value)}
+              />
+            </div>
+          </details>
+        </Panel>
+        <div class="form-actions">
+          {mayDryRun ? (
+            <button type="button" onClick={dryRun} disabled={busy}>
+              Dry run
+            </button>
+          ) : null}
+          {mayRun ? (
+            <button type="submit" class="primary" disabled={busy}>
+              Run
+            </button>
+          ) : (
+            <p class="muted">Your role ({session.role}) may not run this action.</p>
+          )}
+        </div>
+        <ErrorBox error={error} />
+      </form>
+      {preview === null ? null : <PlanPreview run={preview} />}
+      <dialog ref={dialog} aria-labelledby="confirm-title" class="confirm">
+        <form method="dialog">
+          <h2 id="confirm-title">Run a dangerous action?</h2>
+          <p>
+            <strong>{manifest.name}</strong> is marked dangerous. It will run on{' '}
+            {matched === null
+              ? 'the selected nodes'
+              : `${matched.length} node(s): ${matched.join(', ')}`}
+            .
+          </p>
+          <div class="form-actions">
+            <button value="cancel" type="submit">
+              Cancel
+            </button>
+            <button
+              value="run"
+              type="button"
+              class="danger"
+              onClick={() => {
+                dialog.current?.close();
+                void run();
+              }}
+            >
+              Yes, run {manifest.name}
+            </button>
+          </div>
+        </form>
+      </dialog>
+    </>
+  );
+}
+
+function PlanPreview({ run }: { run: RunDocument }) {
+  if (run.error !== null) return <ErrorBox error={run.error} />;
+  const plan = run.plan;
+  return (
+    <Panel title="Dry run: what would run where">
+      {plan === null ? (
+        <p class="muted">No plan.</p>
+      ) : (
+        <>
+          <p>
+            Plugin v{plan.plugin.version}, sha256 <code class="hash">{plan.plugin.sha256}</code>,
+            timeout {plan.timeout_ms / 1000} s.
+          </p>
+          <p>
+            Parameters: <code>{JSON.stringify(plan.parameters)}</code>
+          </p>
+          <div class="table-wrap">
+            <table class="rows plan">
+              <thead>
+                <tr>
+                  <th scope="col">Node</th>
+                  <th scope="col">Transport</th>
+                  <th scope="col">Would run</th>
+                </tr>
+              </thead>
+              <tbody>
+                {plan.nodes.map((node) => (
+                  <tr key={node.target.name}>
+                    <td>{node.target.name}</td>
+                    <td>{node.transport}</td>
+                    <td>
+                      <code>{node.would_run}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </Panel>
+  );
+}
