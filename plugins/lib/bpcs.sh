@@ -974,6 +974,8 @@ _bpcs_category() {
     REQUEST_TOO_LARGE) REPLY=validation ;;
     IDEMPOTENCY_KEY_REUSED) REPLY=validation ;;
     UNSUPPORTED_FEATURE) REPLY=validation ;;
+    WORKFLOW_INVALID) REPLY=validation ;;
+    WORKFLOW_EXPRESSION_ERROR) REPLY=validation ;;
     MALFORMED_JSON) REPLY=protocol ;;
     INVALID_ENCODING) REPLY=protocol ;;
     DOCUMENT_TOO_LARGE) REPLY=protocol ;;
@@ -1015,6 +1017,8 @@ _bpcs_category() {
     RATE_LIMITED) REPLY=policy ;;
     QUEUE_FULL) REPLY=policy ;;
     SERVER_SHUTTING_DOWN) REPLY=policy ;;
+    APPROVAL_UNAVAILABLE) REPLY=policy ;;
+    WORKFLOW_RUN_LIMIT) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;
@@ -1040,6 +1044,7 @@ _bpcs_category() {
     INTERNAL_ERROR) REPLY=internal ;;
     AUDIT_WRITE_FAILED) REPLY=internal ;;
     AUDIT_CHAIN_BROKEN) REPLY=internal ;;
+    WORKFLOW_INTERRUPTED) REPLY=internal ;;
     *) REPLY=plugin ;;
   esac
 }

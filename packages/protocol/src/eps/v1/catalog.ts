@@ -162,6 +162,19 @@ export const ERROR_CATALOG = {
     false,
     'The configuration asks for something this transport or version does not support (e.g. OpenSSH certificates).',
   ),
+  // workflows (issue 18)
+  WORKFLOW_INVALID: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A workflow definition is invalid: YAML or schema errors, unknown actions, parameters that do not fit the manifest, undefined references, cycles or unreachable steps (each listed with line:column).',
+  ),
+  WORKFLOW_EXPRESSION_ERROR: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A workflow expression failed at run time (a wrong type, a missing field, a value the step cannot use); the step fails with this code.',
+  ),
 
   // --- protocol: a message is not what the protocol says (exit 6) ---
   MALFORMED_JSON: entry('protocol', X.PROTOCOL, false, 'A document is not parseable JSON.'),
@@ -390,6 +403,19 @@ export const ERROR_CATALOG = {
     true,
     'The server is shutting down and accepts no new runs (HTTP 503).',
   ),
+  // workflows (issue 18)
+  APPROVAL_UNAVAILABLE: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A workflow approval step cannot be satisfied: this RUNE has no approvals yet, so the workflow stops there and nothing after it runs.',
+  ),
+  WORKFLOW_RUN_LIMIT: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A workflow run reached its max_runs bound (runs started, retries included); the rest is skipped.',
+  ),
 
   // --- transport: the node could not be reached or the link failed (exit 3) ---
   DNS_LOOKUP_FAILED: entry('transport', X.TRANSPORT, true, 'The node name does not resolve.'),
@@ -542,6 +568,13 @@ export const ERROR_CATALOG = {
     X.INTERNAL,
     false,
     'The audit log does not verify: a record was altered, inserted, removed or reordered, its signature does not match the key, or records were cut from the end of an anchored log.',
+  ),
+  // workflows (issue 18)
+  WORKFLOW_INTERRUPTED: entry(
+    'internal',
+    X.INTERNAL,
+    false,
+    'The process that ran a workflow stopped mid-workflow (a server restart); the workflow is marked interrupted and is not resumed.',
   ),
 } as const satisfies Record<string, ErrorCatalogEntry>;
 
