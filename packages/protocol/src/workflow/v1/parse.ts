@@ -173,7 +173,6 @@ function checkComputedStrings(value: unknown, pointer: string, out: SchemaViolat
       out.push({
         pointer,
         message:
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: ${{ }} is workflow syntax, not a JS template.
           'a computed value must be the whole string "${{ expression }}" (join text inside CEL: "${{ \'a\' + x }}")',
       });
     }

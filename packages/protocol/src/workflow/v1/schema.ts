@@ -139,7 +139,6 @@ const actionMembers = {
       ],
       {
         description:
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: ${{ }} is workflow syntax, not a JS template.
           'Targets: selectors as for `rune run --node`, or `${{ expr }}` giving a string or a list of strings.',
       },
     ),
@@ -151,7 +150,6 @@ const actionMembers = {
   params: Type.Optional(
     Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
       description:
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: ${{ }} is workflow syntax, not a JS template.
         'Parameters of the action (its manifest decides); a string value `${{ expr }}` is computed.',
     }),
   ),
