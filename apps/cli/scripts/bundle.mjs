@@ -59,7 +59,9 @@ const LAZY_MODULES = {
   // TOML is parsed only when a config file exists.
   'smol-toml': ['parse', 'TomlError'],
   // YAML is read only when there is an inventory file.
-  yaml: ['isAlias', 'isMap', 'isScalar', 'LineCounter', 'parseDocument'],
+  yaml: ['isAlias', 'isMap', 'isScalar', 'isSeq', 'LineCounter', 'parseDocument'],
+  // CEL is compiled only when a workflow runs or is validated.
+  '@marcbachmann/cel-js': ['Environment'],
 };
 /**
  * Lazy modules left out of the bundle and required from node_modules on first use: yaml is a

@@ -18,20 +18,28 @@ import { RuneError } from '@rune/protocol';
 /** The variables every workflow expression sees. */
 export const EXPRESSION_VARIABLES = ['inputs', 'steps', 'workflow'] as const;
 
-const environment = new Environment({
-  unlistedVariablesAreDyn: false,
-  homogeneousAggregateLiterals: false,
-  limits: {
-    maxAstNodes: 2000,
-    maxDepth: 64,
-    maxListElements: 1000,
-    maxMapEntries: 1000,
-    maxCallArguments: 16,
-  },
-})
-  .registerVariable('inputs', 'map')
-  .registerVariable('steps', 'map')
-  .registerVariable('workflow', 'map');
+// Built on first use: loading the CEL library costs start-up time that `rune run` does not need.
+let environment: Environment | undefined;
+const celEnvironment = (): Environment => {
+  environment ??= createEnvironment();
+  return environment;
+};
+
+const createEnvironment = (): Environment =>
+  new Environment({
+    unlistedVariablesAreDyn: false,
+    homogeneousAggregateLiterals: false,
+    limits: {
+      maxAstNodes: 2000,
+      maxDepth: 64,
+      maxListElements: 1000,
+      maxMapEntries: 1000,
+      maxCallArguments: 16,
+    },
+  })
+    .registerVariable('inputs', 'map')
+    .registerVariable('steps', 'map')
+    .registerVariable('workflow', 'map');
 
 /** A compiled expression. */
 export interface CompiledExpression {
@@ -187,9 +195,9 @@ export function fromCelValue(value: unknown): unknown {
  * error, an unknown variable or a type error CEL can see without data.
  */
 export function compileExpression(source: string): CompiledExpression {
-  let parsed: ReturnType<typeof environment.parse>;
+  let parsed: ReturnType<Environment['parse']>;
   try {
-    parsed = environment.parse(source);
+    parsed = celEnvironment().parse(source);
   } catch (error) {
     throw expressionError(source, messageOf(error), error);
   }
