@@ -301,6 +301,8 @@ function createDocSandbox(): DocSandbox {
   mkdirSync(join(work, 'alerts'));
   writeFileSync(join(work, 'alerts', 'web1'), 'disk usage above 90% on /\n');
   symlinkSync(join(REPO, 'plugins'), join(work, 'plugins'));
+  // docs/workflows.md runs the shipped example workflows by their repository paths.
+  symlinkSync(join(REPO, 'examples'), join(work, 'examples'));
   // docs/ssm.md's example of a plugin with a sensitive parameter; refused while planning, so
   // its script never runs.
   writeFileSync(join(sandbox.pluginDir, 'rotate-token.manifest.json'), ROTATE_TOKEN_MANIFEST);

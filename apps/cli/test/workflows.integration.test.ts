@@ -154,6 +154,10 @@ describe('the shipped example workflows', () => {
       'restart-then-diagnose.yaml',
     ]);
   });
+  it.each(files)('%s is quoted verbatim in docs/workflows.md', (file) => {
+    const docs = readFileSync(new URL('../../../docs/workflows.md', import.meta.url), 'utf8');
+    expect(docs).toContain(`\`\`\`yaml\n${readFileSync(join(EXAMPLES, file), 'utf8')}\`\`\``);
+  });
   it.each(files)('%s passes rune workflow validate', async (file) => {
     const result = await sandbox.run(['workflow', 'validate', join(EXAMPLES, file)]);
     expect(result.code, result.stderr).toBe(0);
