@@ -217,7 +217,11 @@ export {
 } from './transport/local-transport-module.js';
 export { minimalPluginEnvironment } from './transport/plugin-environment.js';
 export { CORE_VERSION } from './version.js';
-export { checkWorkflow, type WorkflowFinding } from './workflows/check-workflow.js';
+export {
+  checkWorkflow,
+  type WorkflowActionRegistry,
+  type WorkflowFinding,
+} from './workflows/check-workflow.js';
 export {
   type CompiledExpression,
   compileExpression,

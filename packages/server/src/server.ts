@@ -15,6 +15,7 @@ import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
+import { interruptRunningWorkflows } from './workflows/workflow-store.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -91,6 +92,9 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   let app: ApiInstance;
   try {
     recovered = await manager.recover();
+    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date());
+    if (workflowsInterrupted > 0)
+      log(`recovered: ${workflowsInterrupted} workflow run(s) interrupted`);
     const pruned = await manager.prune();
     if (recovered.interrupted + recovered.requeued + pruned > 0) {
       log(

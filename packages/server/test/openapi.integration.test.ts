@@ -47,6 +47,8 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/runs/{id}/events',
       '/v1/runs/{id}/nodes/{node}',
       '/v1/runs/{id}/nodes/{node}/artifacts/{name}',
+      '/v1/workflows/{name}/runs',
+      '/v1/workflows/runs/{id}',
     ].sort(),
   );
 });

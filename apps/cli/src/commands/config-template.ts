@@ -117,4 +117,6 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Requests per minute per token, and the largest request body.
 # rate_limit = 600
 # body_limit_bytes = 1048576
+# Workflow files (<name>.yaml) that POST /v1/workflows/{name}/runs may run (none: the route is off).
+# workflows = "/etc/rune/workflows"
 `;

@@ -4,6 +4,8 @@
  * members and steps that can have run before it. Findings are located by JSON pointer; the loader
  * turns them into line:column.
  */
+
+import type { MrsManifest } from '@rune/protocol';
 import {
   checkParameterValue,
   computedExpression,
@@ -15,7 +17,6 @@ import {
   type WorkflowDefinition,
   workflowPredecessors,
 } from '@rune/protocol';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import { type CompiledExpression, compileExpression } from './expressions.js';
 
 /** One finding of {@link checkWorkflow}. */
@@ -23,6 +24,14 @@ export interface WorkflowFinding {
   pointer: string;
   code: string;
   message: string;
+}
+
+/**
+ * Where a workflow's actions are looked up: a `PluginRegistry`, or anything that resolves an
+ * action to its manifest (a server's launcher) and throws a RuneError for an unknown one.
+ */
+export interface WorkflowActionRegistry {
+  resolve(action: string): { manifest: MrsManifest };
 }
 
 /** The members of `workflow` an expression may read. */
@@ -107,7 +116,7 @@ function checkActionStep(
   at: string,
   definition: WorkflowDefinition,
   scope: Scope,
-  registry: PluginRegistry,
+  registry: WorkflowActionRegistry,
   findings: WorkflowFinding[],
 ): void {
   if (step.when !== undefined) {
@@ -126,7 +135,7 @@ function checkActionStep(
     const pointer = Array.isArray(step.nodes) ? `${at}/nodes/${index}` : `${at}/nodes`;
     checkComputed(node, pointer, definition, scope, findings);
   });
-  let manifest: ReturnType<PluginRegistry['resolve']>['manifest'] | undefined;
+  let manifest: MrsManifest | undefined;
   try {
     manifest = registry.resolve(step.action).manifest;
   } catch (error) {
@@ -193,7 +202,7 @@ function checkActionStep(
  */
 export function checkWorkflow(
   definition: WorkflowDefinition,
-  registry: PluginRegistry,
+  registry: WorkflowActionRegistry,
 ): WorkflowFinding[] {
   const findings: WorkflowFinding[] = [];
   const before = workflowPredecessors(definition);

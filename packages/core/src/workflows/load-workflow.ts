@@ -17,8 +17,7 @@ import {
   type WorkflowDefinition,
 } from '@rune/protocol';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
-import { checkWorkflow } from './check-workflow.js';
+import { checkWorkflow, type WorkflowActionRegistry } from './check-workflow.js';
 
 /** One finding in a workflow file. */
 export interface WorkflowDiagnostic {
@@ -43,7 +42,7 @@ export interface LoadedWorkflow {
 /** Options of {@link loadWorkflowFile} and {@link loadWorkflowText}. */
 export interface LoadWorkflowOptions {
   /** When given, actions, parameters and expressions are checked against it too. */
-  registry?: PluginRegistry;
+  registry?: WorkflowActionRegistry;
 }
 
 function invalid(path: string, diagnostics: WorkflowDiagnostic[]): RuneError {

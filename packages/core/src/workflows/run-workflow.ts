@@ -34,8 +34,8 @@ import type { NodeRunResult } from '../execution/node-result.js';
 import { aggregateExitCode, exitCodeForError } from '../execution/run-summary.js';
 import type { PlanRequest } from '../planning/plan-request.js';
 import { type ExecutionPlan, newTraceId } from '../planning/plan-run.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import type { Rune } from '../rune.js';
+import type { WorkflowActionRegistry } from './check-workflow.js';
 import {
   type CompiledExpression,
   compileExpression,
@@ -108,13 +108,18 @@ export interface RunWorkflowOptions {
   /** Confirms dangerous actions (the CLI's `--yes`); without it a workflow with one is refused. */
   confirmDangerous?: boolean;
   /** For the dangerous-action check before anything runs. */
-  registry?: PluginRegistry;
+  registry?: WorkflowActionRegistry;
   /** Inventory for every step (a path or parsed inventory), like `rune run --inventory`. */
   inventory?: PlanRequest['inventory'];
   /** Aborting it cancels the workflow: the current runs are cancelled, the rest is skipped. */
   signal?: AbortSignal;
   /** Called each time a step (or branch) ends, with its record. */
   onStep?: (record: WorkflowStepRecord) => void;
+  /**
+   * Called with the record as it stands (status `running`) before the first step and after each
+   * step ends: a service persists it, so a restart finds what was done.
+   */
+  onProgress?: (record: WorkflowRunRecord) => void;
   /** Called once the workflow run id and trace id are known, before anything runs. */
   onStart?: (identity: { workflowRunId: string; traceId: string }) => void;
   workflowRunId?: string;
@@ -295,6 +300,28 @@ export async function runWorkflow(
     if ('parallel' in step) for (const branch of step.parallel) addRecord(branch, step.id);
   }
 
+  const progress = (): void => {
+    if (options.onProgress === undefined) return;
+    options.onProgress({
+      schema_version: WORKFLOW_RUN_V1,
+      workflow: definition.name,
+      workflow_run_id: workflowRunId,
+      trace_id: traceId,
+      status: 'running',
+      exit_code: 0,
+      dry_run: dryRun,
+      inputs,
+      steps: order
+        .map((id) => records.get(id))
+        .filter((record) => record !== undefined)
+        .map((record) => structuredClone(record)),
+      outputs: {},
+      error: null,
+      started_at: startedAt,
+      ended_at: null,
+    });
+  };
+
   const context = (): ExpressionContext => ({
     inputs,
     steps: Object.fromEntries(states),
@@ -343,6 +370,7 @@ export async function runWorkflow(
     record.targets = state.targets;
     record.failed_nodes = state.failed_nodes;
     options.onStep?.(structuredClone(record));
+    progress();
   };
   const failStep = (id: string, error: RuneError): StepOutcome => {
     const record = records.get(id);
@@ -363,6 +391,7 @@ export async function runWorkflow(
     }
     const state = states.get(id);
     if (state !== undefined) state.status = 'running';
+    progress();
   };
   const stepWhen = (step: { when?: string | undefined }): boolean =>
     step.when === undefined ? true : evaluateCondition(compile(step.when), context());
@@ -673,6 +702,7 @@ export async function runWorkflow(
     options.onStep?.(structuredClone(record));
   };
 
+  progress();
   let status: WorkflowRunRecord['status'] = 'succeeded';
   let failure: { exitCode: number; error: EpsError | null } | null = null;
   let abortedAfter: string | null = null;

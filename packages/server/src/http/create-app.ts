@@ -17,6 +17,7 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/typ
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
 import { SERVER_VERSION } from '../version.js';
+import { registerWorkflowRoutes } from '../workflows/routes-workflows.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
 import { createErrorHandler, sendError } from './errors.js';
@@ -157,6 +158,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   });
 
   registerRunRoutes(app, options);
+  registerWorkflowRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   return app;
 }

@@ -53,6 +53,7 @@ describe('migrations', () => {
       'run_events',
       'run_nodes',
       'runs',
+      'workflow_runs',
     ]);
   });
 

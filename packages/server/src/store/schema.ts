@@ -85,4 +85,18 @@ export interface StoreDatabase {
   run_events: RunEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   api_tokens: ApiTokensTable;
+  // workflows (issue 18): migration 0007_workflows
+  workflow_runs: WorkflowRunsTable;
+}
+
+/** `workflow_runs`: a workflow run and its `rune-workflow-run/v1` record (JSON). */
+export interface WorkflowRunsTable {
+  id: string;
+  workflow: string;
+  trace_id: string;
+  status: string;
+  principal: string;
+  created_at: string;
+  updated_at: string;
+  record_json: string;
 }
