@@ -64,11 +64,12 @@ const LAZY_MODULES = {
   '@marcbachmann/cel-js': ['Environment'],
 };
 /**
- * Lazy modules left out of the bundle and required from node_modules on first use: yaml is a
+ * Lazy modules left out of the bundle and required from node_modules on first use (CEL too: only
+ * workflows use it, and Node >= 20.19 requires ES modules): yaml is a
  * third of the code `rune run` would otherwise parse at every start (it is a dependency of this
  * package, so it resolves from dist/).
  */
-const UNBUNDLED_LAZY_MODULES = new Set(['yaml']);
+const UNBUNDLED_LAZY_MODULES = new Set(['yaml', '@marcbachmann/cel-js']);
 
 /**
  * The transport packages' main entry points (and `@rune/server`) stay external; their subpaths
