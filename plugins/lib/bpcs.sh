@@ -977,6 +977,8 @@ _bpcs_category() {
     INVALID_ALERT_RULES) REPLY=validation ;;
     ALERT_RECEIVER_UNKNOWN) REPLY=validation ;;
     ALERT_NOT_HELD) REPLY=validation ;;
+    WORKFLOW_INVALID) REPLY=validation ;;
+    WORKFLOW_EXPRESSION_ERROR) REPLY=validation ;;
     MALFORMED_JSON) REPLY=protocol ;;
     INVALID_ENCODING) REPLY=protocol ;;
     DOCUMENT_TOO_LARGE) REPLY=protocol ;;
@@ -1024,6 +1026,8 @@ _bpcs_category() {
     AUTH_SESSION_INVALID) REPLY=policy ;;
     AUTH_SESSION_EXPIRED) REPLY=policy ;;
     CSRF_REJECTED) REPLY=policy ;;
+    APPROVAL_UNAVAILABLE) REPLY=policy ;;
+    WORKFLOW_RUN_LIMIT) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;
@@ -1049,6 +1053,7 @@ _bpcs_category() {
     INTERNAL_ERROR) REPLY=internal ;;
     AUDIT_WRITE_FAILED) REPLY=internal ;;
     AUDIT_CHAIN_BROKEN) REPLY=internal ;;
+    WORKFLOW_INTERRUPTED) REPLY=internal ;;
     *) REPLY=plugin ;;
   esac
 }

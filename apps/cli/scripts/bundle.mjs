@@ -59,14 +59,17 @@ const LAZY_MODULES = {
   // TOML is parsed only when a config file exists.
   'smol-toml': ['parse', 'TomlError'],
   // YAML is read only when there is an inventory file.
-  yaml: ['isAlias', 'isMap', 'isScalar', 'LineCounter', 'parseDocument'],
+  yaml: ['isAlias', 'isMap', 'isScalar', 'isSeq', 'LineCounter', 'parseDocument'],
+  // CEL is compiled only when a workflow runs or is validated.
+  '@marcbachmann/cel-js': ['Environment'],
 };
 /**
- * Lazy modules left out of the bundle and required from node_modules on first use: yaml is a
+ * Lazy modules left out of the bundle and required from node_modules on first use (CEL too: only
+ * workflows use it, and Node >= 20.19 requires ES modules): yaml is a
  * third of the code `rune run` would otherwise parse at every start (it is a dependency of this
  * package, so it resolves from dist/).
  */
-const UNBUNDLED_LAZY_MODULES = new Set(['yaml']);
+const UNBUNDLED_LAZY_MODULES = new Set(['yaml', '@marcbachmann/cel-js']);
 
 /**
  * The transport packages' main entry points (and `@rune/server`) stay external; their subpaths

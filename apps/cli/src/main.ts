@@ -11,6 +11,7 @@ import type { EpsError } from '@rune/protocol';
 import { runResultDocument, runSummaryLine } from '@rune/protocol/run-documents';
 import type { Argv } from 'yargs';
 import { type CliIo, colorChoiceOf, processIo, withColorChoice } from './cli-io.js';
+import { workflowCommandModule } from './commands/workflow-flags.js';
 import { terminalSafe } from './render/terminal-text.js';
 
 const OUTPUTS = ['pretty', 'json', 'jsonl'] as const;
@@ -101,7 +102,7 @@ const commonOptions = (y: Argv) =>
 class CliUsageError extends Error {}
 
 /** Flags that may be given several times (each value is one more item). */
-const REPEATABLE_FLAGS = new Set(['node', 'n', 'param', 'p']);
+const REPEATABLE_FLAGS = new Set(['node', 'n', 'param', 'p', 'input', 'i']);
 
 /**
  * The flag given more than once among those that take one value (yargs turns a repeated flag
@@ -290,6 +291,7 @@ export async function buildCli(
             ),
         run(async () => (await import('./commands/run.js')).runCommand),
       )
+      .command(workflowCommandModule(run))
       .command(
         ['list-actions', 'show-available-actions'],
         'List the actions RUNE can run',

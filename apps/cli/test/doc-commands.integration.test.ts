@@ -53,7 +53,7 @@ const DOCUMENTS = [
 const UNCHECKABLE: Record<string, string> = {
   'docs/server.md:20':
     '`rune serve` runs until stopped; server-doc.integration.test.ts starts it and runs every shell example of docs/server.md against it',
-  'docs/server.md:241':
+  'docs/server.md:253':
     'needs the running server of the examples above; server-doc.integration.test.ts runs it against a real rune serve',
   'docs/plugin-test-kit.md:11':
     '`./restart-nginx.sh` stands for the reader’s own plugin; the repository has no such file',
@@ -301,6 +301,8 @@ function createDocSandbox(): DocSandbox {
   mkdirSync(join(work, 'alerts'));
   writeFileSync(join(work, 'alerts', 'web1'), 'disk usage above 90% on /\n');
   symlinkSync(join(REPO, 'plugins'), join(work, 'plugins'));
+  // docs/workflows.md runs the shipped example workflows by their repository paths.
+  symlinkSync(join(REPO, 'examples'), join(work, 'examples'));
   // docs/ssm.md's example of a plugin with a sensitive parameter; refused while planning, so
   // its script never runs.
   writeFileSync(join(sandbox.pluginDir, 'rotate-token.manifest.json'), ROTATE_TOKEN_MANIFEST);

@@ -227,3 +227,30 @@ export {
 } from './transport/local-transport-module.js';
 export { minimalPluginEnvironment } from './transport/plugin-environment.js';
 export { CORE_VERSION } from './version.js';
+export {
+  checkWorkflow,
+  type WorkflowActionRegistry,
+  type WorkflowFinding,
+} from './workflows/check-workflow.js';
+export {
+  type CompiledExpression,
+  compileExpression,
+  type ExpressionContext,
+  type ExpressionReference,
+} from './workflows/expressions.js';
+export {
+  type LoadedWorkflow,
+  type LoadWorkflowOptions,
+  loadWorkflowFile,
+  loadWorkflowText,
+  type WorkflowDiagnostic,
+} from './workflows/load-workflow.js';
+export {
+  type RunWorkflowOptions,
+  resolveWorkflowInputs,
+  runeStepRunner,
+  runWorkflow,
+  type WorkflowStepContext,
+  type WorkflowStepRun,
+  type WorkflowStepRunner,
+} from './workflows/run-workflow.js';

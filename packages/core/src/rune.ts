@@ -142,6 +142,12 @@ export interface RuneRunOptions {
   /** {@link Rune.run} only: called with the plan before anything runs (not for dry runs). */
   onPlan?: (plan: ExecutionPlan) => void;
   /**
+   * Facts recorded in the `metadata` of this run's audit records (intent and outcomes), e.g.
+   * `{ workflow: { name, run_id, step } }` for a step of a workflow. They never replace the facts
+   * core records itself.
+   */
+  auditMetadata?: Readonly<Record<string, unknown>>;
+  /**
    * The run id to use (a lowercase UUID; default: a fresh one). A service that accepts a run
    * before it starts (a queue) names it at acceptance and passes the same id here, so the
    * stored run, its events and its audit records share one id.
@@ -590,7 +596,11 @@ export function createRune(options: RuneOptions = {}): Rune {
             run_id: runId,
             status: 'started',
             params,
-            metadata: { fleet_policy: fleetPolicy, timeout_ms: plan.timeout_ms },
+            metadata: {
+              ...runOptions.auditMetadata,
+              fleet_policy: fleetPolicy,
+              timeout_ms: plan.timeout_ms,
+            },
           }),
         );
       } catch (error) {
@@ -673,6 +683,7 @@ export function createRune(options: RuneOptions = {}): Rune {
                 trace_id: plan.trace_id,
                 params,
                 metadata: {
+                  ...runOptions.auditMetadata,
                   ...result.metadata,
                   ...privilegeFacts(plan),
                   fleet_policy: fleetPolicy,
@@ -802,7 +813,7 @@ export function createRune(options: RuneOptions = {}): Rune {
             event: 'dry-run',
             status: 'planned',
             params: redactParameters(plan.parameters, plan.sensitive_parameters),
-            metadata: {},
+            metadata: { ...runOptions.auditMetadata },
           }),
         );
         return { plan, outcome: null };

@@ -2,7 +2,8 @@
  * @rune/protocol — the RUNE contract as code: RCS (runtime messages, with the one request builder
  * `createRcsRequest`), BPCS (the plugin stdin/stdout/exit-code contract), MRS (plugin
  * registration), EPS (errors, `RuneError`) and the run documents (plan, node result, summary,
- * run-result document, JSONL lines, run events), plus their JSON Schema generation.
+ * run-result document, JSONL lines, run events), workflows (definitions and run records), plus
+ * their JSON Schema generation.
  * No I/O and no Node.js APIs: this package runs anywhere TypeBox runs.
  *
  * This file is the complete public surface of the package; there is no other entry point. The
@@ -97,6 +98,9 @@ export {
   RUN_RULES_BEYOND_SCHEMA,
   type RunDocumentKind,
   toPlainJsonSchema,
+  WORKFLOW_JSON_SCHEMA_FILES,
+  WORKFLOW_RULES_BEYOND_SCHEMA,
+  type WorkflowDocumentKind,
 } from './json-schema.js';
 export { INFERRED_PLUGIN_VERSION, inferMrsManifest } from './mrs/v1/infer.js';
 export {
@@ -280,3 +284,63 @@ export {
   utf8ByteLength,
   validateSchema,
 } from './validation/parse.js';
+export {
+  computedExpression,
+  fitsWorkflowInput,
+  isWorkflowActionStep,
+  listWorkflowRuleViolations,
+  MAX_WORKFLOW_BYTES,
+  parseWorkflowDefinition,
+  parseWorkflowRunRecord,
+  parseWorkflowStepLine,
+  SUPPORTED_WORKFLOW_RUN_VERSIONS,
+  SUPPORTED_WORKFLOW_VERSIONS,
+  validateWorkflowDefinition,
+  validateWorkflowRunRecord,
+  validateWorkflowStepLine,
+  type WorkflowEdges,
+  workflowDominators,
+  workflowEdges,
+  workflowPredecessors,
+} from './workflow/v1/parse.js';
+export {
+  DEFAULT_WORKFLOW_MAX_RUNS,
+  MAX_STEP_RETRIES,
+  MAX_WORKFLOW_RUNS,
+  MAX_WORKFLOW_STEPS,
+  RESERVED_STEP_IDS,
+  STEP_RESULT_FIELDS,
+  WORKFLOW_DURATION_PATTERN,
+  WORKFLOW_ID_PATTERN,
+  WORKFLOW_INPUT_TYPES,
+  WORKFLOW_RUN_STATUSES,
+  WORKFLOW_RUN_V1,
+  WORKFLOW_STEP_STATUSES,
+  WORKFLOW_V1,
+  type WorkflowActionStep,
+  WorkflowActionStepSchema,
+  type WorkflowApprovalStep,
+  WorkflowApprovalStepSchema,
+  type WorkflowAttempt,
+  WorkflowAttemptSchema,
+  type WorkflowBranchStep,
+  WorkflowBranchStepSchema,
+  type WorkflowDefinition,
+  WorkflowDefinitionSchema,
+  type WorkflowInput,
+  WorkflowInputSchema,
+  type WorkflowInputType,
+  type WorkflowParallelStep,
+  WorkflowParallelStepSchema,
+  WorkflowRetrySchema,
+  type WorkflowRunRecord,
+  WorkflowRunRecordSchema,
+  type WorkflowRunStatus,
+  type WorkflowStep,
+  type WorkflowStepLine,
+  WorkflowStepLineSchema,
+  type WorkflowStepRecord,
+  WorkflowStepRecordSchema,
+  WorkflowStepSchema,
+  type WorkflowStepStatus,
+} from './workflow/v1/schema.js';

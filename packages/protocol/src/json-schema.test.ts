@@ -9,6 +9,8 @@ import {
   jsonSchemaId,
   RUN_JSON_SCHEMA_FILES,
   RUN_RULES_BEYOND_SCHEMA,
+  WORKFLOW_JSON_SCHEMA_FILES,
+  WORKFLOW_RULES_BEYOND_SCHEMA,
 } from './json-schema.js';
 
 const schemasDir = new URL('../../../specs/schemas/', import.meta.url);
@@ -20,7 +22,11 @@ describe('generated JSON Schemas', () => {
 
   it('are one per protocol and one per run document kind, with dialect and $id', () => {
     expect(Object.keys(schemas).sort()).toEqual(
-      [...Object.values(JSON_SCHEMA_FILES), ...Object.values(RUN_JSON_SCHEMA_FILES)].sort(),
+      [
+        ...Object.values(JSON_SCHEMA_FILES),
+        ...Object.values(RUN_JSON_SCHEMA_FILES),
+        ...Object.values(WORKFLOW_JSON_SCHEMA_FILES),
+      ].sort(),
     );
     const expectations: [string, Parameters<typeof jsonSchemaId>[0], string][] = [
       ...Object.entries(JSON_SCHEMA_FILES).map(
@@ -32,6 +38,13 @@ describe('generated JSON Schemas', () => {
       ),
       ...Object.entries(RUN_JSON_SCHEMA_FILES).map(
         ([kind, file]): [string, Parameters<typeof jsonSchemaId>[0], string] => [file, 'run', kind],
+      ),
+      ...Object.entries(WORKFLOW_JSON_SCHEMA_FILES).map(
+        ([kind, file]): [string, Parameters<typeof jsonSchemaId>[0], string] => [
+          file,
+          'workflow',
+          kind,
+        ],
       ),
     ];
     for (const [file, protocol, documentName] of expectations) {
@@ -45,6 +58,12 @@ describe('generated JSON Schemas', () => {
   it('state the run rules beyond JSON Schema in every run schema', () => {
     for (const file of Object.values(RUN_JSON_SCHEMA_FILES)) {
       expect(schemas[file]?.$comment).toBe(RUN_RULES_BEYOND_SCHEMA);
+    }
+  });
+
+  it('state the workflow rules beyond JSON Schema in every workflow schema', () => {
+    for (const file of Object.values(WORKFLOW_JSON_SCHEMA_FILES)) {
+      expect(schemas[file]?.$comment).toBe(WORKFLOW_RULES_BEYOND_SCHEMA);
     }
   });
 

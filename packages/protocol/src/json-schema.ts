@@ -21,6 +21,11 @@ import {
   RunResultDocumentSchema,
   RunSummarySchema,
 } from './run/v1/schema.js';
+import {
+  WorkflowDefinitionSchema,
+  WorkflowRunRecordSchema,
+  WorkflowStepLineSchema,
+} from './workflow/v1/schema.js';
 
 /** The JSON Schema dialect of every generated schema. */
 export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
@@ -30,7 +35,7 @@ export type JsonSchemaDocument = { [key: string]: unknown };
 
 /** The `$id` of a generated schema: `urn:rune:schema:<protocol>:v1:<document>`. */
 export function jsonSchemaId(
-  protocol: 'rcs' | 'bpcs' | 'mrs' | 'eps' | 'run',
+  protocol: 'rcs' | 'bpcs' | 'mrs' | 'eps' | 'run' | 'workflow',
   document: string,
 ): string {
   return `urn:rune:schema:${protocol}:v1:${document}`;
@@ -112,6 +117,37 @@ const RUN_SCHEMAS: Record<RunDocumentKind, { schema: TSchema; description: strin
   },
 };
 
+/** The workflow rules beyond JSON Schema, stated where a validator user will read them. */
+export const WORKFLOW_RULES_BEYOND_SCHEMA =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${{ }} is workflow syntax, not a JS template.
+  'Beyond this schema, a workflow definition MUST satisfy specs/workflow-v1.md ("Rules beyond the schema"): step ids unique (parallel branches included) and none of abort, continue, end; next and on_failure name top-level steps; transitions only go forward (no cycles); every step reachable from the first; an action step has exactly one of nodes and failed_in, and failed_in names an action step that always runs before; input defaults have the declared type and required inputs have none; at most 64 steps in all; a string holding ${{ is exactly one ${{ expression }}. Its CEL expressions must compile and refer only to declared inputs and earlier steps (checked by rune workflow validate).';
+
+/** File names of the generated workflow schemas, keyed by document kind. */
+export const WORKFLOW_JSON_SCHEMA_FILES = {
+  definition: 'workflow-v1.definition.schema.json',
+  run: 'workflow-v1.run.schema.json',
+  'step-line': 'workflow-v1.step-line.schema.json',
+} as const;
+/** A kind of workflow document, as named in {@link WORKFLOW_JSON_SCHEMA_FILES} and the corpus. */
+export type WorkflowDocumentKind = keyof typeof WORKFLOW_JSON_SCHEMA_FILES;
+
+const WORKFLOW_SCHEMAS: Record<WorkflowDocumentKind, { schema: TSchema; description: string }> = {
+  definition: {
+    schema: WorkflowDefinitionSchema,
+    description:
+      'Workflow v1 definition (workflow_v1): a runbook of steps, written in YAML or JSON.',
+  },
+  run: {
+    schema: WorkflowRunRecordSchema,
+    description:
+      'Workflow v1 run record (rune-workflow-run/v1): what `rune workflow run --output json` prints.',
+  },
+  'step-line': {
+    schema: WorkflowStepLineSchema,
+    description: 'Workflow v1 step line: one step of `rune workflow run --output jsonl`.',
+  },
+};
+
 /** File names of the generated schemas, keyed by protocol. */
 export const JSON_SCHEMA_FILES = {
   rcs: 'rcs-v1.request.schema.json',
@@ -145,6 +181,15 @@ export function buildJsonSchemas(): Record<string, JsonSchemaDocument> {
         document(schema, jsonSchemaId('run', kind), {
           description,
           $comment: RUN_RULES_BEYOND_SCHEMA,
+        }),
+      ]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(WORKFLOW_SCHEMAS).map(([kind, { schema, description }]) => [
+        WORKFLOW_JSON_SCHEMA_FILES[kind as WorkflowDocumentKind],
+        document(schema, jsonSchemaId('workflow', kind), {
+          description,
+          $comment: WORKFLOW_RULES_BEYOND_SCHEMA,
         }),
       ]),
     ),

@@ -46,6 +46,7 @@ describe('generated sections of specs/*.md', () => {
       'mrs-v1.md',
       'eps-v1.md',
       'run-v1.md',
+      'workflow-v1.md',
     ]) {
       expect(specFiles).toContain(file);
     }

@@ -22,6 +22,14 @@ import {
   RunStartEventSchema,
   RunSummarySchema,
 } from './run/v1/schema.js';
+import {
+  WorkflowActionStepSchema,
+  WorkflowApprovalStepSchema,
+  WorkflowDefinitionSchema,
+  WorkflowParallelStepSchema,
+  WorkflowRunRecordSchema,
+  WorkflowStepRecordSchema,
+} from './workflow/v1/schema.js';
 
 type Node = JsonSchemaDocument;
 
@@ -34,6 +42,8 @@ const DOCUMENTED_ELSEWHERE = new Set([
   'Run v1 execution plan',
   'Run v1 node result',
   'Run v1 summary',
+  'Workflow v1 input',
+  'Workflow v1 step record',
 ]);
 const MAX_SHOWN_PATTERN = 64;
 
@@ -218,6 +228,12 @@ export function buildSpecSections(): Record<string, string> {
     'run-event-node-start-fields': renderFieldTable(NodeStartEventSchema),
     'run-event-node-end-fields': renderFieldTable(NodeEndEventSchema),
     'run-event-run-end-fields': renderFieldTable(RunEndEventSchema),
+    'workflow-fields': renderFieldTable(WorkflowDefinitionSchema),
+    'workflow-action-step-fields': renderFieldTable(WorkflowActionStepSchema),
+    'workflow-parallel-step-fields': renderFieldTable(WorkflowParallelStepSchema),
+    'workflow-approval-step-fields': renderFieldTable(WorkflowApprovalStepSchema),
+    'workflow-run-fields': renderFieldTable(WorkflowRunRecordSchema),
+    'workflow-step-record-fields': renderFieldTable(WorkflowStepRecordSchema),
   };
 }
 

@@ -6,7 +6,8 @@
  * schemas published for other languages agree with the TypeBox validators. A protocol without
  * examples, an example without an expectation, or an expectation without a file fails the run.
  * The run corpus holds several document kinds, named `<kind>.<name>.json`; the kind chooses the
- * parser and the schema, and every kind needs valid and invalid examples.
+ * parser and the schema, and every kind needs valid and invalid examples. The workflow corpus is
+ * organised the same way (`definition.`, `run.`, `step-line.`).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
   DEFAULT_MAX_RUN_DOCUMENT_BYTES,
   isErrorCode,
   JSON_SCHEMA_FILES,
+  MAX_WORKFLOW_BYTES,
   type ParseResult,
   parseBpcsResponse,
   parseEpsError,
@@ -30,15 +32,20 @@ import {
   parseRunPlan,
   parseRunResultDocument,
   parseRunSummary,
+  parseWorkflowDefinition,
+  parseWorkflowRunRecord,
+  parseWorkflowStepLine,
   RUN_JSON_SCHEMA_FILES,
   type RunDocumentKind,
+  WORKFLOW_JSON_SCHEMA_FILES,
+  type WorkflowDocumentKind,
 } from '../src/index.js';
 
 const examplesDir = fileURLToPath(new URL('../../../specs/examples/', import.meta.url));
 
-type Protocol = 'rcs' | 'bpcs' | 'mrs' | 'eps' | 'run';
+type Protocol = 'rcs' | 'bpcs' | 'mrs' | 'eps' | 'run' | 'workflow';
 type Parser = (input: Uint8Array) => ParseResult<unknown>;
-const singleDocumentParsers: Record<Exclude<Protocol, 'run'>, Parser> = {
+const singleDocumentParsers: Record<Exclude<Protocol, 'run' | 'workflow'>, Parser> = {
   rcs: (input) => parseRcsRequest(input),
   bpcs: (input) => parseBpcsResponse(input),
   mrs: (input) => parseMrsManifest(input),
@@ -55,19 +62,39 @@ const runParsers: Record<RunDocumentKind, Parser> = {
   stream: (input) => parseRunEventStream(input),
 };
 const RUN_KINDS = Object.keys(runParsers) as RunDocumentKind[];
-const PROTOCOLS: Protocol[] = [...(Object.keys(singleDocumentParsers) as Protocol[]), 'run'];
+const workflowParsers: Record<WorkflowDocumentKind, Parser> = {
+  definition: (input) => parseWorkflowDefinition(input),
+  run: (input) => parseWorkflowRunRecord(input),
+  'step-line': (input) => parseWorkflowStepLine(input),
+};
+const WORKFLOW_KINDS = Object.keys(workflowParsers) as WorkflowDocumentKind[];
+const PROTOCOLS: Protocol[] = [
+  ...(Object.keys(singleDocumentParsers) as Protocol[]),
+  'run',
+  'workflow',
+];
 
-function runKindOf(file: string): RunDocumentKind {
-  const kind = RUN_KINDS.find((name) => file.startsWith(`${name}.`));
+function kindOf<K extends string>(protocol: string, kinds: readonly K[], file: string): K {
+  // Longest first: `step-line.` must not be read as another kind's prefix.
+  const kind = [...kinds]
+    .sort((a, b) => b.length - a.length)
+    .find((name) => file.startsWith(`${name}.`));
   if (kind === undefined) {
     throw new Error(
-      `run example ${file} must be named <kind>.<name>.json, kind one of ${RUN_KINDS.join(', ')}`,
+      `${protocol} example ${file} must be named <kind>.<name>.json, kind one of ${kinds.join(', ')}`,
     );
   }
   return kind;
 }
+const runKindOf = (file: string): RunDocumentKind => kindOf('run', RUN_KINDS, file);
+const workflowKindOf = (file: string): WorkflowDocumentKind =>
+  kindOf('workflow', WORKFLOW_KINDS, file);
 const parserFor = (protocol: Protocol, file: string): Parser =>
-  protocol === 'run' ? runParsers[runKindOf(file)] : singleDocumentParsers[protocol];
+  protocol === 'run'
+    ? runParsers[runKindOf(file)]
+    : protocol === 'workflow'
+      ? workflowParsers[workflowKindOf(file)]
+      : singleDocumentParsers[protocol];
 const MIN_VALID = 6;
 const MIN_INVALID = 10;
 
@@ -94,16 +121,22 @@ const compileSchema = (file: string): ValidateFunction => {
   return ajv.compile(schema);
 };
 const ajvValidators = Object.fromEntries(
-  (Object.keys(singleDocumentParsers) as Exclude<Protocol, 'run'>[]).map((protocol) => [
-    protocol,
-    compileSchema(JSON_SCHEMA_FILES[protocol]),
-  ]),
-) as Record<Exclude<Protocol, 'run'>, ValidateFunction>;
+  (Object.keys(singleDocumentParsers) as Exclude<Protocol, 'run' | 'workflow'>[]).map(
+    (protocol) => [protocol, compileSchema(JSON_SCHEMA_FILES[protocol])],
+  ),
+) as Record<Exclude<Protocol, 'run' | 'workflow'>, ValidateFunction>;
+const workflowAjvValidators = Object.fromEntries(
+  WORKFLOW_KINDS.map((kind) => [kind, compileSchema(WORKFLOW_JSON_SCHEMA_FILES[kind])]),
+) as Record<WorkflowDocumentKind, ValidateFunction>;
 const runAjvValidators = Object.fromEntries(
   RUN_KINDS.map((kind) => [kind, compileSchema(RUN_JSON_SCHEMA_FILES[kind])]),
 ) as Record<RunDocumentKind, ValidateFunction>;
 const validatorFor = (protocol: Protocol, file: string): ValidateFunction =>
-  protocol === 'run' ? runAjvValidators[runKindOf(file)] : ajvValidators[protocol];
+  protocol === 'run'
+    ? runAjvValidators[runKindOf(file)]
+    : protocol === 'workflow'
+      ? workflowAjvValidators[workflowKindOf(file)]
+      : ajvValidators[protocol];
 
 describe('example corpus', () => {
   it('has every protocol directory and nothing else', () => {
@@ -135,6 +168,21 @@ describe('example corpus', () => {
             expect(invalid.filter((file) => runKindOf(file) === kind).length, kind).toBeGreaterThan(
               0,
             );
+          }
+        });
+      }
+
+      if (protocol === 'workflow') {
+        it('has valid and invalid examples of every workflow document kind', () => {
+          for (const kind of WORKFLOW_KINDS) {
+            expect(
+              valid.filter((file) => workflowKindOf(file) === kind).length,
+              kind,
+            ).toBeGreaterThan(0);
+            expect(
+              invalid.filter((file) => workflowKindOf(file) === kind).length,
+              kind,
+            ).toBeGreaterThan(0);
           }
         });
       }
@@ -194,15 +242,22 @@ describe('generated hostile documents', () => {
   const deep = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
   const firstValid = (protocol: Protocol): string | undefined => {
     const files = jsonFiles(join(examplesDir, protocol, 'valid'));
-    // The run corpus is represented by its run-result documents.
-    return protocol === 'run' ? files.find((file) => file.startsWith('result.')) : files[0];
+    // The run corpus is represented by its run-result documents, workflows by definitions.
+    if (protocol === 'run') return files.find((file) => file.startsWith('result.'));
+    if (protocol === 'workflow') return files.find((file) => file.startsWith('definition.'));
+    return files[0];
   };
   const parsers: Record<Protocol, Parser> = {
     ...singleDocumentParsers,
     run: runParsers.result,
+    workflow: workflowParsers.definition,
   };
   const sizeLimit = (protocol: Protocol): number =>
-    protocol === 'run' ? DEFAULT_MAX_RUN_DOCUMENT_BYTES : 1024 * 1024;
+    protocol === 'run'
+      ? DEFAULT_MAX_RUN_DOCUMENT_BYTES
+      : protocol === 'workflow'
+        ? MAX_WORKFLOW_BYTES
+        : 1024 * 1024;
   const base: Record<Protocol, string> = Object.fromEntries(
     PROTOCOLS.map((protocol) => {
       const dir = join(examplesDir, protocol, 'valid');

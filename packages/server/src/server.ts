@@ -16,6 +16,7 @@ import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { pruneSessions } from './sessions/sessions.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
+import { interruptRunningWorkflows } from './workflows/workflow-store.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -92,6 +93,9 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   let app: ApiInstance;
   try {
     recovered = await manager.recover();
+    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date());
+    if (workflowsInterrupted > 0)
+      log(`recovered: ${workflowsInterrupted} workflow run(s) interrupted`);
     const pruned = await manager.prune();
     if (recovered.interrupted + recovered.requeued + pruned > 0) {
       log(

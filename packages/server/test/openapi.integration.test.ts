@@ -56,6 +56,8 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/alerts/{id}/release',
       '/v1/session',
       '/v1/session/methods',
+      '/v1/workflows/{name}/runs',
+      '/v1/workflows/runs/{id}',
     ].sort(),
   );
 });

@@ -122,4 +122,6 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Dashboard sessions end after this long idle, and this long after sign-in (docs/dashboard.md).
 # session_idle = "30m"
 # session_lifetime = "12h"
+# Workflow files (<name>.yaml) that POST /v1/workflows/{name}/runs may run (none: the route is off).
+# workflows = "/etc/rune/workflows"
 `;

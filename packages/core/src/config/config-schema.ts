@@ -131,6 +131,9 @@ export const ServerSectionSchema = closed({
       description: 'What becomes of runs still queued when the server (re)starts.',
     }),
   ),
+  workflows: opt(
+    path('Directory of workflow files (<name>.yaml) that POST /v1/workflows/{name}/runs runs.'),
+  ),
   tls_cert_file: opt(path('PEM certificate chain; with tls_key_file the server speaks HTTPS.')),
   tls_key_file: opt(path('PEM private key of tls_cert_file.')),
   behind_tls_proxy: opt(
@@ -286,4 +289,5 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'server.tls_cert_file',
   'server.tls_key_file',
   'server.alert_rules',
+  'server.workflows',
 ];

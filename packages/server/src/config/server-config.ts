@@ -34,6 +34,8 @@ export interface ServerSettings {
   /** Dashboard sessions: idle and absolute lifetimes. */
   sessionIdleMs: number;
   sessionMaxMs: number;
+  /** `[server] workflows`: the directory of workflow files, or null (the workflow routes refuse). */
+  workflowsDir: string | null;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -135,5 +137,6 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
       'server.session_lifetime',
       'INVALID_CONFIG',
     ),
+    workflowsDir: section.workflows ?? null,
   };
 }

@@ -20,6 +20,7 @@ import { registerAlertRoutes } from '../alerts/routes.js';
 import { registerSessionRoutes } from '../sessions/routes-session.js';
 import { createSessionAuthenticator } from '../sessions/sessions.js';
 import { SERVER_VERSION } from '../version.js';
+import { registerWorkflowRoutes } from '../workflows/routes-workflows.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
 import { createErrorHandler, sendError } from './errors.js';
@@ -169,6 +170,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   });
 
   registerRunRoutes(app, options);
+  registerWorkflowRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   registerAlertRoutes(app, options);
   registerSessionRoutes(app, options, { sessions });

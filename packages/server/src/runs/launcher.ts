@@ -53,6 +53,10 @@ import { SERVER_VERSION } from '../version.js';
 export interface LaunchContext {
   principal: string;
   source: RunSource;
+  /** A workflow step: the workflow's trace id (default: a fresh one per run). */
+  traceId?: string;
+  /** A workflow step: facts for the `metadata` of the run's audit records. */
+  auditMetadata?: Record<string, unknown>;
 }
 
 /** The run request of the API (`POST /v1/runs`), as validated by its schema. */
@@ -346,6 +350,7 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
           policy: planned.policy,
           traceId: planned.plan.trace_id,
           runId,
+          ...(context.auditMetadata === undefined ? {} : { auditMetadata: context.auditMetadata }),
         }),
       ),
 

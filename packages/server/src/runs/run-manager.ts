@@ -345,7 +345,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         const existing = await store.findIdempotencyKey(context.principal, key);
         if (existing !== undefined) return previous(existing.run_id, existing.body_sha256);
       }
-      const traceId = launcher.newTraceId();
+      const traceId = context.traceId ?? launcher.newTraceId();
       const id = randomUUID();
       const createdAt = now().toISOString();
       const idempotency = key === undefined ? undefined : { key, bodySha256: hash };

@@ -56,6 +56,7 @@ describe('migrations', () => {
         'runs',
         'alerts',
         'browser_sessions',
+        'workflow_runs',
       ].sort(),
     );
   });

@@ -89,6 +89,8 @@ export interface StoreDatabase {
   alerts: AlertsTable;
   // Dashboard browser sessions (migration 0002_sessions).
   browser_sessions: BrowserSessionsTable;
+  // workflows (issue 18): migration 0007_workflows
+  workflow_runs: WorkflowRunsTable;
 }
 
 /**
@@ -149,4 +151,16 @@ export interface BrowserSessionsTable {
   /** The absolute end of the session. */
   expires_at: string;
   revoked_at: string | null;
+}
+
+/** `workflow_runs`: a workflow run and its `rune-workflow-run/v1` record (JSON). */
+export interface WorkflowRunsTable {
+  id: string;
+  workflow: string;
+  trace_id: string;
+  status: string;
+  principal: string;
+  created_at: string;
+  updated_at: string;
+  record_json: string;
 }

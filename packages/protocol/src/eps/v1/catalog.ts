@@ -181,6 +181,19 @@ export const ERROR_CATALOG = {
     false,
     'The alert is not held (it ran, expired, was released or resolved already), so it cannot be released (HTTP 409).',
   ),
+  // workflows (issue 18)
+  WORKFLOW_INVALID: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A workflow definition is invalid: YAML or schema errors, unknown actions, parameters that do not fit the manifest, undefined references, cycles or unreachable steps (each listed with line:column).',
+  ),
+  WORKFLOW_EXPRESSION_ERROR: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'A workflow expression failed at run time (a wrong type, a missing field, a value the step cannot use); the step fails with this code.',
+  ),
 
   // --- protocol: a message is not what the protocol says (exit 6) ---
   MALFORMED_JSON: entry('protocol', X.PROTOCOL, false, 'A document is not parseable JSON.'),
@@ -447,6 +460,19 @@ export const ERROR_CATALOG = {
     false,
     'A state-changing request authenticated by a session cookie lacked the matching x-csrf-token header or came from another Origin (HTTP 403).',
   ),
+  // workflows (issue 18)
+  APPROVAL_UNAVAILABLE: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A workflow approval step cannot be satisfied: this RUNE has no approvals yet, so the workflow stops there and nothing after it runs.',
+  ),
+  WORKFLOW_RUN_LIMIT: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A workflow run reached its max_runs bound (runs started, retries included); the rest is skipped.',
+  ),
 
   // --- transport: the node could not be reached or the link failed (exit 3) ---
   DNS_LOOKUP_FAILED: entry('transport', X.TRANSPORT, true, 'The node name does not resolve.'),
@@ -599,6 +625,13 @@ export const ERROR_CATALOG = {
     X.INTERNAL,
     false,
     'The audit log does not verify: a record was altered, inserted, removed or reordered, its signature does not match the key, or records were cut from the end of an anchored log.',
+  ),
+  // workflows (issue 18)
+  WORKFLOW_INTERRUPTED: entry(
+    'internal',
+    X.INTERNAL,
+    false,
+    'The process that ran a workflow stopped mid-workflow (a server restart); the workflow is marked interrupted and is not resumed.',
   ),
 } as const satisfies Record<string, ErrorCatalogEntry>;
 

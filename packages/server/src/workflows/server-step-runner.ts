@@ -1,0 +1,85 @@
+/**
+ * The step runner of workflows started through the API: every step is submitted with
+ * `RunManager.submit()` — the one path that starts runs in the server — so queueing, node locks,
+ * policy and the run store apply to it exactly as to `POST /v1/runs`; the run is stored with
+ * source `workflow` under the workflow's trace id and its audit records carry
+ * `metadata.workflow`.
+ */
+import type { NodeRunResult, PlanRequest, WorkflowStepRunner } from '@rune/core';
+import { RuneError, type TerminalRunStatus } from '@rune/protocol';
+import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
+import { ENDED_STATUSES } from '../runs/run-document.js';
+import type { RunManager } from '../runs/run-manager.js';
+import type { RunStore } from '../store/run-store.js';
+
+const source = { component: 'rune-server' } as const;
+
+/** A step's request in the API's words (the body of `POST /v1/runs`). */
+export function launchRequestOf(request: PlanRequest): LaunchRequest {
+  const options: NonNullable<LaunchRequest['options']> = {};
+  if (request.timeout !== undefined) options.timeout = String(request.timeout);
+  if (request.concurrency !== undefined) options.concurrency = Number(request.concurrency);
+  if (request.confirmDangerous === true) options.confirm = true;
+  if (request.transport !== undefined) options.transport = request.transport;
+  return {
+    action: request.action,
+    targets: [...(request.selections ?? [])],
+    ...(request.params === undefined ? {} : { params: { ...request.params } }),
+    options,
+  };
+}
+
+/** Options of {@link createServerStepRunner}. */
+export interface ServerStepRunnerOptions {
+  manager: RunManager;
+  store: RunStore;
+  launcher: ServerLauncher;
+  principal: string;
+}
+
+/** The runner: submit, then follow the stored run until it ended. */
+export function createServerStepRunner(options: ServerStepRunnerOptions): WorkflowStepRunner {
+  const { manager, store, launcher, principal } = options;
+  const contextOf = (context: {
+    traceId: string;
+    auditMetadata: Record<string, unknown>;
+  }): LaunchContext => ({
+    principal,
+    source: 'workflow',
+    traceId: context.traceId,
+    auditMetadata: context.auditMetadata,
+  });
+  return {
+    async start(request, context) {
+      const { run } = await manager.submit(launchRequestOf(request), contextOf(context));
+      const result = (async () => {
+        for (;;) {
+          const stored = await store.getRun(run.id);
+          if (stored === undefined) {
+            throw new RuneError('INTERNAL_ERROR', `run ${run.id} of a workflow step vanished`, {
+              source,
+            });
+          }
+          if (ENDED_STATUSES.has(stored.status)) {
+            const nodes = (await store.getNodes(run.id))
+              .filter((node) => node.result_json !== null)
+              .map((node) => JSON.parse(node.result_json ?? 'null') as NodeRunResult);
+            return { status: stored.status as TerminalRunStatus, nodes };
+          }
+          await manager.waitForChange(run.id, 5_000);
+        }
+      })();
+      return {
+        id: run.id,
+        result,
+        cancel: (reason) => {
+          void manager
+            .cancel(run.id, reason ?? 'the workflow was cancelled')
+            .catch(() => undefined);
+        },
+      };
+    },
+    plan: (request, context) =>
+      launcher.dryRun(launchRequestOf(request), contextOf(context), context.traceId),
+  };
+}

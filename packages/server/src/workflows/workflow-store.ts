@@ -1,0 +1,96 @@
+/**
+ * The queries of the workflow routes over `workflow_runs` (migration 0007_workflows), through
+ * Kysely's query builder on the run store's `db`, so they run unchanged on every store dialect.
+ */
+import { RuneError, type WorkflowRunRecord, type WorkflowStepRecord } from '@rune/protocol';
+import type { Kysely } from 'kysely';
+import type { StoreDatabase } from '../store/schema.js';
+
+/** Writes (insert or replace) the record of a workflow run. */
+export async function saveWorkflowRun(
+  db: Kysely<StoreDatabase>,
+  record: WorkflowRunRecord,
+  principal: string,
+  now: Date,
+): Promise<void> {
+  const row = {
+    id: record.workflow_run_id,
+    workflow: record.workflow,
+    trace_id: record.trace_id,
+    status: record.status,
+    principal,
+    created_at: record.started_at,
+    updated_at: now.toISOString(),
+    record_json: JSON.stringify(record),
+  };
+  await db
+    .insertInto('workflow_runs')
+    .values(row)
+    .onConflict((conflict) =>
+      conflict.column('id').doUpdateSet({
+        status: row.status,
+        updated_at: row.updated_at,
+        record_json: row.record_json,
+      }),
+    )
+    .execute();
+}
+
+/** The record of a workflow run, or undefined. */
+export async function getWorkflowRun(
+  db: Kysely<StoreDatabase>,
+  id: string,
+): Promise<WorkflowRunRecord | undefined> {
+  const row = await db
+    .selectFrom('workflow_runs')
+    .select('record_json')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row === undefined ? undefined : (JSON.parse(row.record_json) as WorkflowRunRecord);
+}
+
+/**
+ * At start-up: every workflow still `running` was in flight when the previous process stopped. It
+ * is marked `interrupted` (WORKFLOW_INTERRUPTED, exit 70) and is NOT resumed: a half-done
+ * remediation re-run without an operator could repeat a dangerous step or act on a state that has
+ * changed since. The step that was running ends `cancelled` (its run is marked interrupted by the
+ * run manager's own recovery), the steps not reached `skipped`. Returns how many.
+ */
+export async function interruptRunningWorkflows(
+  db: Kysely<StoreDatabase>,
+  now: Date,
+): Promise<number> {
+  const rows = await db
+    .selectFrom('workflow_runs')
+    .select(['record_json', 'principal'])
+    .where('status', '=', 'running')
+    .execute();
+  for (const row of rows) {
+    const record = JSON.parse(row.record_json) as WorkflowRunRecord;
+    const ended = now.toISOString();
+    const steps = record.steps.map((step): WorkflowStepRecord => {
+      if (step.status === 'running') {
+        return {
+          ...step,
+          status: 'cancelled',
+          reason: 'the server stopped during this step',
+          ended_at: ended,
+        };
+      }
+      if (step.status === 'pending') return { ...step, status: 'skipped', reason: 'interrupted' };
+      return step;
+    });
+    const error = new RuneError(
+      'WORKFLOW_INTERRUPTED',
+      'the server stopped while this workflow ran; it was not resumed: check what its last step did, then start it again',
+      { source: { component: 'rune-server' }, traceId: record.trace_id },
+    ).toJSON();
+    await saveWorkflowRun(
+      db,
+      { ...record, status: 'interrupted', exit_code: 70, steps, error, ended_at: ended },
+      row.principal,
+      now,
+    );
+  }
+  return rows.length;
+}

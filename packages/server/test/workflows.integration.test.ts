@@ -1,0 +1,283 @@
+/**
+ * `POST /v1/workflows/{name}/runs` against a real server: workflows come from the `[server]
+ * workflows` directory, every step is a run submitted through the run manager (stored with source
+ * `workflow` and the workflow's trace id), the record is readable while and after it runs, and
+ * refusals happen before anything runs. The restart test kills a real `rune serve` (-9) while a
+ * step holds its node (readiness: the plugin's pid file) and starts it again: the workflow is
+ * `interrupted`, not resumed. That test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateWorkflowRunRecord, type WorkflowRunRecord } from '@rune/protocol';
+import { isProcessAlive } from '@rune/transport/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, openRunStore } from '../src/index.js';
+import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+
+type Json = Record<string, unknown>;
+const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+
+/** A workflow directory with the workflows these tests run. */
+function writeWorkflows(home: TestHome): string {
+  const dir = join(home.dir, 'workflows');
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, 'check-then-diagnose.yaml'),
+    [
+      'schema_version: workflow_v1',
+      'name: check-then-diagnose',
+      'inputs:',
+      '  paths: { type: array, default: ["/nonexistent-rune-path"] }',
+      'steps:',
+      '  - id: check',
+      '    action: check-disk',
+      '    nodes: localhost',
+      '    params: { mounts: "${{ inputs.paths }}" }',
+      '    on_failure: continue',
+      '  - id: diagnose',
+      '    action: noop',
+      '    failed_in: check',
+      '    params: { message: "${{ \'diagnosing \' + steps.check.failed_nodes[0] }}" }',
+      'outputs:',
+      '  failed: steps.check.failed_nodes',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'hold-then-noop.yaml'),
+    [
+      'schema_version: workflow_v1',
+      'name: hold-then-noop',
+      'inputs:',
+      '  marker_dir: { type: string, required: true }',
+      'steps:',
+      '  - id: hold',
+      '    action: hold',
+      '    nodes: localhost',
+      '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
+      '  - id: after',
+      '    action: noop',
+      '    nodes: localhost',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'restart.yaml'),
+    'schema_version: workflow_v1\nname: restart\nsteps:\n  - { id: restart, action: restart-docker, nodes: localhost }\n',
+  );
+  return dir;
+}
+
+async function waitForWorkflow(
+  request: (path: string) => Promise<Response>,
+  id: string,
+  done: (record: WorkflowRunRecord) => boolean = (record) => record.status !== 'running',
+): Promise<WorkflowRunRecord> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const response = await request(`/v1/workflows/runs/${id}`);
+    if (response.status === 200) {
+      const record = (await response.json()) as WorkflowRunRecord;
+      if (done(record)) return record;
+    }
+    if (Date.now() > deadline) throw new Error(`workflow ${id} did not get there`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('POST /v1/workflows/{name}/runs', () => {
+  let home: TestHome;
+  let t: TestServer;
+  beforeAll(async () => {
+    home = createTestHome();
+    const dir = writeWorkflows(home);
+    writeFileSync(
+      home.configFile,
+      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\n`,
+    );
+    t = await startTestServer(home);
+  });
+  afterAll(async () => {
+    await t?.close();
+    home?.remove();
+  });
+
+  it('runs every step through the run manager, under one trace id', async () => {
+    const response = await t.request('/v1/workflows/check-then-diagnose/runs', { json: {} });
+    expect(response.status).toBe(202);
+    const accepted = (await response.json()) as Json;
+    expect(response.headers.get('location')).toBe(`/v1/workflows/runs/${accepted.workflow_run_id}`);
+    const record = await waitForWorkflow(t.request, accepted.workflow_run_id as string);
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expect(record.trace_id).toBe(accepted.trace_id);
+    expect(record.status).toBe('succeeded');
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['check', 'failed'],
+      ['diagnose', 'succeeded'],
+    ]);
+    expect(record.outputs).toEqual({ failed: ['localhost'] });
+    // Each attempt is a stored run of the API, with source "workflow" and the workflow's trace.
+    for (const step of record.steps) {
+      for (const attempt of step.attempts) {
+        const run = (await (await t.request(`/v1/runs/${attempt.run_id}`)).json()) as Json;
+        expect(run).toMatchObject({ source: 'workflow', trace_id: record.trace_id });
+      }
+    }
+    const audit = readFileSync(home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.trace_id === record.trace_id && entry.event === 'intent');
+    expect(audit).toHaveLength(2);
+    for (const entry of audit) {
+      expect((entry.metadata as Json).workflow).toMatchObject({ run_id: record.workflow_run_id });
+    }
+  });
+
+  it('a dry run answers with the record and runs nothing', async () => {
+    const response = await t.request('/v1/workflows/check-then-diagnose/runs', {
+      json: { dry_run: true },
+    });
+    expect(response.status).toBe(200);
+    const record = (await response.json()) as WorkflowRunRecord;
+    expect(record.dry_run).toBe(true);
+    expect(record.steps[0]?.reason).toBe('would run check-disk on localhost (local)');
+  });
+
+  it.each([
+    ['an unknown workflow', '/v1/workflows/nope/runs', {}, 404, 'NOT_FOUND'],
+    ['a name that is not a name', '/v1/workflows/..%2Fetc/runs', {}, 400, 'INVALID_ARGUMENT'],
+    [
+      'an undeclared input',
+      '/v1/workflows/check-then-diagnose/runs',
+      { inputs: { x: 1 } },
+      400,
+      'INVALID_ARGUMENT',
+    ],
+    [
+      'an input of the wrong type',
+      '/v1/workflows/check-then-diagnose/runs',
+      { inputs: { paths: 'x' } },
+      400,
+      'INVALID_ARGUMENT',
+    ],
+    [
+      'a dangerous action unconfirmed',
+      '/v1/workflows/restart/runs',
+      {},
+      403,
+      'DANGEROUS_ACTION_REFUSED',
+    ],
+  ])('refuses %s before anything runs', async (_name, path, json, status, code) => {
+    const response = await t.request(path, { json });
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { error: Json };
+    expect(body.error.code).toBe(code);
+  });
+
+  it('needs an operator token to run, a viewer token to read', async () => {
+    const response = await t.request('/v1/workflows/check-then-diagnose/runs', {
+      json: {},
+      token: t.viewer,
+    });
+    expect(response.status).toBe(403);
+    const missing = await t.request('/v1/workflows/runs/00000000-0000-4000-8000-000000000000', {
+      token: t.viewer,
+    });
+    expect(missing.status).toBe(404);
+  });
+});
+
+/** A `rune serve` child process; resolves with its URL once it listens. */
+function serve(home: TestHome): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
+    { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match !== null) resolve({ child, url: match[1] as string });
+    });
+    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+  });
+}
+
+describe('a server restart mid-workflow', () => {
+  it('marks the workflow interrupted (WORKFLOW_INTERRUPTED) and does not resume it', async () => {
+    const home = createTestHome();
+    const dir = writeWorkflows(home);
+    writeFileSync(
+      home.configFile,
+      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\n`,
+    );
+    const markers = join(home.dir, 'markers');
+    mkdirSync(markers);
+    const store = await openRunStore(home.storePath);
+    const token = (await createToken(store, { name: 'ops', role: 'operator', expires: '1h' }))
+      .token;
+    await store.close();
+    const children: ChildProcess[] = [];
+    let pids: number[] = [];
+    try {
+      const first = await serve(home);
+      children.push(first.child);
+      const call =
+        (url: string) =>
+        (path: string, init: RequestInit = {}) =>
+          fetch(`${url}${path}`, {
+            ...init,
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          });
+      const response = await call(first.url)('/v1/workflows/hold-then-noop/runs', {
+        method: 'POST',
+        body: JSON.stringify({ inputs: { marker_dir: markers } }),
+      });
+      expect(response.status).toBe(202);
+      const accepted = (await response.json()) as Json;
+      const marker = join(markers, `${accepted.trace_id as string}-localhost`);
+      const deadline = Date.now() + 30_000;
+      while (!(existsSync(marker) && /^\d+ \d+\n$/.test(readFileSync(marker, 'utf8')))) {
+        if (Date.now() > deadline) throw new Error('the hold step never started');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      pids = readFileSync(marker, 'utf8').trim().split(' ').map(Number);
+      // The record on disk says the hold step is running.
+      await waitForWorkflow(call(first.url), accepted.workflow_run_id as string, (record) =>
+        record.steps.some((step) => step.id === 'hold' && step.status === 'running'),
+      );
+      first.child.kill('SIGKILL');
+      await new Promise((resolve) => first.child.once('exit', resolve));
+
+      const second = await serve(home);
+      children.push(second.child);
+      const record = await waitForWorkflow(call(second.url), accepted.workflow_run_id as string);
+      expect(validateWorkflowRunRecord(record).ok).toBe(true);
+      expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
+      expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+      expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+        ['hold', 'cancelled'],
+        ['after', 'skipped'],
+      ]);
+      // Its step's run is interrupted by the run manager's recovery; nothing started after it.
+      const runId = record.steps[0]?.attempts[0]?.run_id;
+      if (runId !== undefined) {
+        const run = (await (await call(second.url)(`/v1/runs/${runId}`)).json()) as Json;
+        expect(run.status).toBe('interrupted');
+      }
+      const runs = (await (await call(second.url)('/v1/runs?limit=50')).json()) as {
+        runs: Json[];
+      };
+      expect(runs.runs.filter((run) => run.action === 'noop')).toEqual([]);
+    } finally {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+      // The local hold plugin outlived the killed server: stop it here.
+      for (const pid of pids) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
+      home.remove();
+    }
+  }, 90_000);
+});
