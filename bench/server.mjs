@@ -2,7 +2,7 @@
 // RUNE service benchmark (never part of the test suite). See bench/README.md, "rune serve".
 //
 //   node bench/server.mjs [--seconds 30] [--noop-seconds S] [--rate 200] [--runs 10000] [--sse 100]
-//                         [--skip-noop]
+//                         [--skip-noop] [--dry-run-only] [--baseline DIR]
 //
 // Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home,
 // then measures with autocannon, one scenario after the other:
@@ -11,11 +11,14 @@
 //   sse       --sse clients on the event stream of one run: all receive run-end, time to the last
 //   store     --runs dry runs in total: RSS of the process after them, store bytes per run
 // Every request goes to loopback only; every loop is bounded in count and time.
+// --baseline DIR: first runs the dry-run scenario against another build of the server (DIR holds
+// a copy of packages/ with their dist/, e.g. taken before a change), then against this one, so
+// both rows come from one run on one machine load. --dry-run-only stops after the dry runs.
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRuneServer, createToken } from '@rune/server';
+import * as current from '@rune/server';
 import autocannon from 'autocannon';
 
 const { values } = parseArgs({
@@ -26,40 +29,57 @@ const { values } = parseArgs({
     sse: { type: 'string', default: '100' },
     'noop-seconds': { type: 'string' },
     'skip-noop': { type: 'boolean', default: false },
+    'dry-run-only': { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 
-const home = mkdtempSync(join(tmpdir(), 'rune-bench-server-'));
-const env = {
-  HOME: home,
-  XDG_CONFIG_HOME: join(home, 'config'),
-  XDG_STATE_HOME: join(home, 'state'),
-  XDG_DATA_HOME: join(home, 'data'),
-  PATH: process.env.PATH,
-};
-const store = join(home, 'server.sqlite');
-const configFile = join(home, 'rune.toml');
-writeFileSync(
-  configFile,
-  `[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(store)}\nrate_limit = 1000000\nqueue_size = 100000\n`,
-);
-const server = await createRuneServer({ configFile, env, port: 0 });
-const url = await server.listen();
-const { token } = await createToken(server.store, {
-  name: 'bench',
-  role: 'operator',
-  expires: '1d',
-});
-const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const rows = [];
+const dryRunBody = { action: 'noop', targets: ['localhost'], options: { dry_run: true } };
 
-async function load(name, body, duration = seconds) {
+/** Starts a server of `module` in a throw-away home; returns what the scenarios need. */
+async function start(module) {
+  const home = mkdtempSync(join(tmpdir(), 'rune-bench-server-'));
+  const env = {
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_STATE_HOME: join(home, 'state'),
+    XDG_DATA_HOME: join(home, 'data'),
+    PATH: process.env.PATH,
+  };
+  const store = join(home, 'server.sqlite');
+  const configFile = join(home, 'rune.toml');
+  writeFileSync(
+    configFile,
+    `[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(store)}\nrate_limit = 1000000\nqueue_size = 100000\n`,
+  );
+  const server = await module.createRuneServer({ configFile, env, port: 0 });
+  const url = await server.listen();
+  const { token } = await module.createToken(server.store, {
+    name: 'bench',
+    role: 'operator',
+    expires: '1d',
+  });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  return { home, store, server, url, headers };
+}
+
+if (values.baseline !== undefined) {
+  const baseline = await import(join(values.baseline, 'packages/server/dist/index.js'));
+  const base = await start(baseline);
+  await load('dry-run (baseline)', dryRunBody, seconds, base);
+  await base.server.close();
+  rmSync(base.home, { recursive: true, force: true });
+}
+const { home, store, server, url, headers } = await start(current);
+
+async function load(name, body, duration = seconds, target = undefined) {
   const result = await autocannon({
-    url: `${url}/v1/runs`,
+    url: `${(target ?? { url }).url}/v1/runs`,
     method: 'POST',
-    headers,
+    headers: (target ?? { headers }).headers,
     body: JSON.stringify(body),
     connections: 20,
     overallRate: rate,
@@ -88,7 +108,13 @@ const drain = async () => {
   }
 };
 
-await load('dry-run', { action: 'noop', targets: ['localhost'], options: { dry_run: true } });
+await load('dry-run', dryRunBody);
+if (values['dry-run-only']) {
+  await server.close();
+  rmSync(home, { recursive: true, force: true });
+  printTable();
+  process.exit(0);
+}
 if (!values['skip-noop']) {
   await load(
     'noop (local)',
@@ -149,6 +175,10 @@ console.log({
 
 await server.close();
 rmSync(home, { recursive: true, force: true });
-console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);
+printTable();
+
+function printTable() {
+  console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);
+}

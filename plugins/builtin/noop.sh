@@ -38,9 +38,17 @@ fi
 bpcs_out int slept_ms "$slept"
 bpcs_out bool dry_run "$BPCS_DRY_RUN"
 
-# USER from the environment when the transport set it (no process); id otherwise.
+# USER from the environment when the transport set it; else the prompt escape \u (bash >= 4.4
+# looks the name up itself), so the common path starts no process; id only on older bash.
 user=${USER:-}
-[[ -n $user ]] || user=$(id -un 2>/dev/null || echo "uid-$EUID")
+if [[ -z $user ]]; then
+  user_escape='\u'
+  if ((BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4))); then
+    user=${user_escape@P}
+  else
+    user=$(id -un 2>/dev/null || echo "uid-$EUID")
+  fi
+fi
 host=${HOSTNAME:-$(uname -n)}
 bpcs_json_object str hostname "$host" str user "$user" int uid "$EUID" \
   str bash_version "$BASH_VERSION" str json_parser "$BPCS_JSON_PARSER"

@@ -114,6 +114,25 @@ describe('runs', () => {
     expect(document).toMatchObject({ status: 'succeeded', dry_run: true, nodes: [] });
     expect((document.plan as Json).parameters).toMatchObject({ secret: '[REDACTED]' });
     expect(JSON.stringify(document)).not.toContain('hunter2');
+    // Its event stream: run-start with the redacted plan, run-end succeeded; replayed, closed.
+    const { ids, events } = await readEvents(accepted.id as string);
+    expect(ids).toEqual([1, 2]);
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'run-end']);
+    expect(events[0]).toMatchObject({
+      run_id: accepted.id,
+      trace_id: accepted.trace_id,
+      principal: 'token:ops',
+      source: 'api',
+      plan: { dry_run: true, parameters: { secret: '[REDACTED]' } },
+    });
+    expect(events[1]).toMatchObject({
+      status: 'succeeded',
+      exit_code: 0,
+      summary: null,
+      error: null,
+    });
+    expect(validateRunEventStream(events).ok).toBe(true);
+    expect(JSON.stringify(events)).not.toContain('hunter2');
   });
 
   it('a sensitive value runs, but is never written to the store, the events or the audit log', async () => {
@@ -245,8 +264,13 @@ describe('runs', () => {
     expect(document).toMatchObject({ status: 'cancelled', exit_code: 130, nodes: [] });
     expect((document.error as Json).code).toBe('RUN_CANCELLED');
     expect(validateRunResultDocument(document).ok).toBe(true);
-    const events = await readEvents(queued.id as string);
-    expect(events.events).toEqual([]);
+    // A client following the run sees it start and end cancelled, with no node run.
+    const { ids, events } = await readEvents(queued.id as string);
+    expect(ids).toEqual([1, 2]);
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'run-end']);
+    expect(events[1]).toMatchObject({ status: 'cancelled', exit_code: 130, summary: null });
+    expect((events[1] as { error: Json }).error.code).toBe('RUN_CANCELLED');
+    expect(validateRunEventStream(events).ok).toBe(true);
     const ended = await waitForRun(t, holder.id as string);
     expect(ended.status).toBe('succeeded');
     const again = await t.request(`/v1/runs/${holder.id as string}/cancel`, { method: 'POST' });

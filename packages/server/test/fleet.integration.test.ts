@@ -165,6 +165,53 @@ function serve(
   });
 }
 
+describe('rune serve logs transport warnings', () => {
+  it('prints the host key accept-new records, like rune run', async () => {
+    const home = createTestHome();
+    const inventory = fleetInventory(home, fleet);
+    // An empty known_hosts file and accept-new: the first connection records the key and warns.
+    const knownHosts = join(home.dir, 'known_hosts');
+    writeFileSync(knownHosts, '');
+    writeFileSync(
+      home.configFile,
+      readFileSync(home.configFile, 'utf8').replace(
+        '[core]\n',
+        `[core]\ninventory = ${JSON.stringify(inventory)}\n`,
+      ) +
+        sshToml().replace(JSON.stringify(fleet.knownHostsFile), JSON.stringify(knownHosts)) +
+        'host_key_checking = "accept-new"\n',
+    );
+    const store = await openRunStore(home.storePath);
+    const token = (await createToken(store, { name: 'ops', role: 'operator', expires: '1h' }))
+      .token;
+    await store.close();
+    const server = await serve(home);
+    try {
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      const accepted = (await (
+        await fetch(`${server.url}/v1/runs`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ action: 'noop', targets: ['node1'] }),
+        })
+      ).json()) as Json;
+      const run = (await (
+        await fetch(`${server.url}/v1/runs/${accepted.id as string}?wait=30s`, { headers })
+      ).json()) as Json;
+      expect(run.status).toBe('succeeded');
+      // The same line `rune run` prints, on the server's log (stderr), once per new host key.
+      expect(server.stderr()).toMatch(
+        /\nwarning: accept-new: recorded \S+ key SHA256:\S+ of 127\.\d+\.\d+\.\d+:\d+ in \S+known_hosts\n/,
+      );
+    } finally {
+      const exited = new Promise((resolve) => server.child.once('exit', resolve));
+      server.child.kill('SIGTERM');
+      await exited;
+      home.remove();
+    }
+  });
+});
+
 describe('rune serve, kill -9 mid-run, restart', () => {
   it('in-flight -> interrupted with each node last state; queued starts; audit agrees; nothing left on the node', async () => {
     const home = createTestHome('on_restart = "start"\n');

@@ -127,6 +127,29 @@ describe('audit log', () => {
     expect(again).toMatchObject({ prev_hash: third?.hash, seq: 4, key_id: first.key_id });
   });
 
+  it('writes concurrent appends as group commits: one chain in call order, each record durable on resolve', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const keyFile = join(dir, 'keys', 'audit-key.pem');
+    const sink = createFileAuditSink({ path, host: 'h', keyFile });
+    await sink.append(entry('first'));
+    const nodes = Array.from({ length: 60 }, (_, index) => `n${index}`);
+    const records = await Promise.all(
+      nodes.map(async (node) => {
+        const record = await sink.append(entry(node));
+        // Resolved only once its batch is on disk.
+        expect(readAuditLog(path).some((line) => line.hash === record.hash)).toBe(true);
+        return record;
+      }),
+    );
+    expect(records.map((record) => record.seq)).toEqual(nodes.map((_, index) => index + 2));
+    expect(readAuditLog(path).map((record) => record.node)).toEqual(['first', ...nodes]);
+    expect(verifyAuditLog(path, { publicKey: readAuditPublicKey(keyFile) })).toMatchObject({
+      ok: true,
+      verified: 61,
+      signed: 61,
+    });
+  });
+
   it('finds the first removed or reordered record', async () => {
     const { path, publicKey } = await signedLog(['a', 'b', 'c', 'd']);
     const original = lines(path);

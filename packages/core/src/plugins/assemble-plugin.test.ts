@@ -63,6 +63,57 @@ describe('the Bash plugin library shipped with @rune/core', () => {
 });
 
 describe('assemblePluginSource', () => {
+  it('leaves out the functions of an opted-in library that nothing names, and only those', () => {
+    const library = [
+      '# shellcheck shell=bash',
+      '# @rune-library drop-unused-functions',
+      'trap _lib_on_exit EXIT',
+      '# lib_used — named by the plugin.',
+      'lib_used() {',
+      '  _lib_helper "$@"',
+      '}',
+      '# _lib_helper — reached through lib_used.',
+      '_lib_helper() {',
+      '  echo helper',
+      '}',
+      '_lib_on_exit() { # reached through the trap at the top level',
+      '  :',
+      '}',
+      '# lib_in_comment — only a comment of the plugin names it: kept.',
+      'lib_in_comment() {',
+      '  :',
+      '}',
+      '# lib_unused — nobody names it (its doc comment mentions lib_used, which does not count).',
+      'lib_unused() {',
+      '  lib_used',
+      '}',
+    ].join('\n');
+    const plain = library.replace('# @rune-library drop-unused-functions\n', '');
+    const plugin = [
+      '#!/usr/bin/env bash',
+      'source lib/lib.sh # @rune-include lib.sh',
+      '# see lib_in_comment',
+      'lib_used x',
+      '',
+    ].join('\n');
+    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    for (const kept of [
+      'lib_used() {',
+      '_lib_helper() {',
+      '_lib_on_exit() {',
+      'lib_in_comment() {',
+    ]) {
+      expect(text).toContain(kept);
+    }
+    expect(text).not.toContain('lib_unused');
+    // Without the opt-in line the library is inlined whole.
+    const whole = tree({ 'p.sh': plugin, 'lib/lib.sh': plain });
+    expect(readAssembledPlugin(join(whole, 'p.sh')).content.toString('utf8')).toContain(
+      'lib_unused() {',
+    );
+  });
+
   it('inlines the shipped library into a plugin that has no copy of its own, and it runs', () => {
     const dir = tree({ 'hello.sh': HELLO });
     const assembled = readAssembledPlugin(join(dir, 'hello.sh'));
@@ -74,9 +125,16 @@ describe('assemblePluginSource', () => {
     expect(text.startsWith('#!/usr/bin/env bash\n')).toBe(true);
     expect(text).not.toContain('$RUNE_LIB');
     expect(text).not.toContain('# shellcheck source=/dev/null');
+    // The library's code up to its first function, and the functions this plugin reaches.
+    const library = readFileSync(join(libSources, 'bpcs.sh'), 'utf8');
     expect(text).toContain(
-      readFileSync(join(libSources, 'bpcs.sh'), 'utf8').split('\n').slice(1).join('\n').trimEnd(),
+      library.slice(library.indexOf('\n') + 1, library.indexOf('# --- logging')),
     );
+    expect(text).toContain('\nbpcs_init() {\n');
+    expect(text).toContain('\n_bpcs_parse_bash() {\n');
+    // bpcs.sh opts in to leaving out what the plugin never names.
+    expect(text).not.toContain('\nbpcs_param_array() {\n');
+    expect(text).not.toContain('\nbpcs_artifact() {\n');
     // The assembled file runs alone: no library on disk next to it.
     const alone = join(scratch, 'alone.sh');
     writeFileSync(alone, assembled.content, { mode: 0o755 });

@@ -57,7 +57,7 @@ export interface PluginInclude {
   name: string;
   /** Where it was found on the control node. */
   path: string;
-  /** sha256 of the library text as inlined. */
+  /** sha256 of the library text (before functions the plugin never names are left out). */
   sha256: string;
 }
 
@@ -218,6 +218,102 @@ function expand(
 }
 
 /**
+ * A library line that lets the assembler leave out the library's functions the plugin never
+ * names (see {@link dropUnusedLibraryFunctions}).
+ */
+export const DROP_UNUSED_MARKER = /^#[ \t]*@rune-library[ \t]+drop-unused-functions[ \t]*$/;
+
+const BEGIN_INCLUDE = /^# ---- begin @rune-include (\S+) \(sha256 [0-9a-f]{64}\) ----$/;
+const FUNCTION_START = /^([A-Za-z_][A-Za-z0-9_]*)\(\) \{(?:[ \t]+#.*)?$/;
+const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
+const COMMENT_LINE = /^[ \t]*#.*\n/gm;
+
+/**
+ * Leaves out the functions of opted-in libraries that nothing in the plugin can call.
+ *
+ * Why: Bash parses every function definition it reads, and parsing the whole plugin library
+ * cost more CPU on the node than a minimal plugin's whole run; a plugin uses a fraction of it.
+ * A library opts in with a {@link DROP_UNUSED_MARKER} line; its top-level functions are the
+ * blocks from `name() {` at the start of a line to the next `}` line. A function is kept when
+ * its name appears as a word anywhere in the kept text — the plugin (comments and strings
+ * included), libraries that did not opt in, the libraries' top-level code (traps) and the
+ * bodies of kept functions — so the rule over-approximates and never drops a function that is
+ * named; only a name assembled at run time (`"bpcs_$kind"`) is not seen. The comment lines
+ * right above a dropped function go with it. Deterministic: depends only on the text.
+ */
+function dropUnusedLibraryFunctions(lines: string[]): string[] {
+  interface Definition {
+    readonly name: string;
+    /** First line (its leading comments included) and the line after the closing `}`. */
+    readonly from: number;
+    readonly to: number;
+  }
+  const definitions: Definition[] = [];
+  /** Lines inside opted-in libraries. */
+  const optedIn = new Array<boolean | undefined>(lines.length);
+  let inOptedIn = false;
+  let optedInFound = false;
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index]!;
+    if (BEGIN_INCLUDE.test(line)) {
+      // A library opts in on one of its first lines (its header comment).
+      inOptedIn = lines.slice(index + 1, index + 40).some((l) => DROP_UNUSED_MARKER.test(l));
+      optedInFound ||= inOptedIn;
+      continue;
+    }
+    if (line.startsWith('# ---- end @rune-include ')) {
+      inOptedIn = false;
+      continue;
+    }
+    if (!inOptedIn) continue;
+    optedIn[index] = true;
+    const start = FUNCTION_START.exec(line);
+    if (start === null) continue;
+    let end = index + 1;
+    while (end < lines.length && lines[end] !== '}') end++;
+    if (end >= lines.length) break; // not a block we understand: keep the rest as it is
+    let from = index;
+    while (
+      from > 0 &&
+      /^#(?! ----)/.test(lines[from - 1]!) &&
+      !DROP_UNUSED_MARKER.test(lines[from - 1]!)
+    ) {
+      from--;
+    }
+    definitions.push({ name: start[1]!, from, to: end + 1 });
+    index = end;
+  }
+  if (!optedInFound || definitions.length === 0) return lines;
+  const byName = new Map<string, Definition[]>();
+  const owner = new Array<Definition | undefined>(lines.length);
+  for (const definition of definitions) {
+    byName.set(definition.name, [...(byName.get(definition.name) ?? []), definition]);
+    for (let i = definition.from; i < definition.to; i++) owner[i] = definition;
+  }
+  const kept = new Set<Definition>();
+  const pending: string[] = [];
+  const mention = (text: string): void => {
+    for (const word of text.replace(COMMENT_LINE, '').match(WORD) ?? []) {
+      for (const definition of byName.get(word) ?? []) {
+        if (!kept.has(definition)) {
+          kept.add(definition);
+          pending.push(lines.slice(definition.from, definition.to).join('\n'));
+        }
+      }
+    }
+  };
+  // The plugin's own text counts whole (a name in a comment or a string keeps its function);
+  // in opted-in libraries only code does, or the doc comments would keep everything.
+  lines.forEach((line, i) => {
+    if (owner[i] !== undefined) return;
+    if (optedIn[i] === true && /^[ \t]*#/.test(line)) return;
+    for (const word of line.match(WORD) ?? []) mention(word);
+  });
+  for (let body = pending.pop(); body !== undefined; body = pending.pop()) mention(body);
+  return lines.filter((_line, i) => owner[i] === undefined || kept.has(owner[i]!));
+}
+
+/**
  * Assembles a plugin from its source bytes (`file` is where they came from: it names the
  * plugin in errors and sets the default include directories). Throws `PLUGIN_INCLUDE_FAILED`.
  */
@@ -243,7 +339,7 @@ export function assemblePluginSource(
   const firstLine = newline === -1 ? text : text.slice(0, newline);
   const hasShebang = firstLine.startsWith('#!');
   const body = hasShebang ? (newline === -1 ? '' : text.slice(newline + 1)) : text;
-  const expanded = expand(body, file, hasShebang ? 2 : 1, [], state)
+  const expanded = dropUnusedLibraryFunctions(expand(body, file, hasShebang ? 2 : 1, [], state))
     .join('\n')
     .replace(/\n+$/, '');
   const assembled = `${hasShebang ? firstLine : DEFAULT_SHEBANG}\n${ASSEMBLED_HEADER.join('\n')}\n${expanded}\n`;

@@ -20,11 +20,18 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import type { RunHandle } from '@rune/core';
-import { type RunEvent, RuneError, type RunNodeResult, type RunSource } from '@rune/protocol';
+import {
+  type RunEvent,
+  RuneError,
+  type RunNodeResult,
+  type RunPlan,
+  type RunSource,
+} from '@rune/protocol';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
+import { unstartedRunEvents } from './unstarted-events.js';
 
 /** What a request says about a busy node. */
 export type IfBusy = 'queue' | 'refuse';
@@ -154,6 +161,27 @@ function interruptedResult(
   };
 }
 
+/** run-start and run-end of a stored run that never started (none when it has events already). */
+function unstartedEventsOf(
+  run: StoredRun,
+  status: 'cancelled' | 'interrupted' | 'failed',
+  error: RuneError,
+  timestamp: string,
+): RunEvent[] {
+  if (run.last_seq !== 0) return [];
+  return unstartedRunEvents(
+    {
+      id: run.id,
+      traceId: run.trace_id,
+      plan: JSON.parse(run.plan_json) as RunPlan,
+      principal: run.principal,
+      source: run.source as RunSource,
+    },
+    { status, exitCode: error.exitCode, error: error.toJSON() },
+    timestamp,
+  );
+}
+
 /** Creates the run manager. */
 export function createRunManager(options: RunManagerOptions): RunManager {
   const { store, launcher, settings, metrics } = options;
@@ -221,9 +249,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const handle = await launcher.start(item.planned, item.context, item.id);
       if (record !== undefined) record.handle = handle;
       if (record?.cancelReason !== undefined) handle.cancel(record.cancelReason);
+      // Not awaited one by one: events that arrive together share one group commit (in order).
+      const persisted: Promise<void>[] = [];
       for await (const event of handle.events) {
-        await persist(event, item.context, item.planned.plan.action);
+        persisted.push(persist(event, item.context, item.planned.plan.action));
       }
+      await Promise.all(persisted);
       const outcome = await handle.result.catch(() => undefined);
       if (outcome !== undefined) {
         await store.db
@@ -375,6 +406,11 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           },
           [],
           idempotency,
+          unstartedRunEvents(
+            { id, traceId, plan, principal: context.principal, source: context.source },
+            { status: 'succeeded', exitCode: 0, error: null },
+            createdAt,
+          ),
         );
         if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
         metrics.runs.inc({ action: plan.action, status: 'dry-run' });
@@ -455,12 +491,17 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           source: serverSource,
           traceId: run.trace_id,
         });
-        await store.finishWithoutEvents(id, {
-          status: 'cancelled',
-          exit_code: error.exitCode,
-          error_json: JSON.stringify(error.toJSON()),
-          finished_at: now().toISOString(),
-        });
+        const finishedAt = now().toISOString();
+        await store.finishWithoutEvents(
+          id,
+          {
+            status: 'cancelled',
+            exit_code: error.exitCode,
+            error_json: JSON.stringify(error.toJSON()),
+            finished_at: finishedAt,
+          },
+          unstartedEventsOf(run, 'cancelled', error, finishedAt),
+        );
         if (item !== undefined) {
           await launcher
             .recordNotStarted(
@@ -578,12 +619,16 @@ export function createRunManager(options: RunManagerOptions): RunManager {
               traceId: run.trace_id,
             });
           const status = failure === undefined ? 'interrupted' : 'failed';
-          await store.finishWithoutEvents(run.id, {
-            status,
-            exit_code: error.exitCode,
-            error_json: JSON.stringify(error.toJSON()),
-            finished_at: stamp.toISOString(),
-          });
+          await store.finishWithoutEvents(
+            run.id,
+            {
+              status,
+              exit_code: error.exitCode,
+              error_json: JSON.stringify(error.toJSON()),
+              finished_at: stamp.toISOString(),
+            },
+            unstartedEventsOf(run, status, error, stamp.toISOString()),
+          );
           await launcher
             .recordNotStarted(
               { action: run.action, nodes: JSON.parse(run.nodes) as string[], dryRun: false },
@@ -625,13 +670,28 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           'the server shut down before this run started, and its sensitive parameters were held only in memory; submit it again',
           { source: serverSource, traceId: item.planned.plan.trace_id },
         );
+        const finishedAt = now().toISOString();
         await store
-          .finishWithoutEvents(item.id, {
-            status: 'interrupted',
-            exit_code: error.exitCode,
-            error_json: JSON.stringify(error.toJSON()),
-            finished_at: now().toISOString(),
-          })
+          .finishWithoutEvents(
+            item.id,
+            {
+              status: 'interrupted',
+              exit_code: error.exitCode,
+              error_json: JSON.stringify(error.toJSON()),
+              finished_at: finishedAt,
+            },
+            unstartedRunEvents(
+              {
+                id: item.id,
+                traceId: item.planned.plan.trace_id,
+                plan: item.planned.redactedPlan,
+                principal: item.context.principal,
+                source: item.context.source,
+              },
+              { status: 'interrupted', exitCode: error.exitCode, error: error.toJSON() },
+              finishedAt,
+            ),
+          )
           .catch(() => undefined);
         await launcher
           .recordNotStarted(

@@ -108,7 +108,7 @@ describe('the SQLite file', () => {
     expect(await again.writable()).toBe(true);
     expect(again.sizeBytes()).toBe(statSync(path).size);
     const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(again.db);
-    expect(journal.rows[0]?.journal_mode).toBe('delete');
+    expect(journal.rows[0]?.journal_mode).toBe('persist');
     const sync = await sql<{ synchronous: number }>`pragma synchronous`.execute(again.db);
     expect(sync.rows[0]?.synchronous).toBe(2);
     await again.close();

@@ -12,6 +12,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { migrateStore } from './migrations.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { openSqliteDatabase, sqliteFileBytes } from './sqlite-dialect.js';
+import { createWriteBatcher } from './write-batch.js';
 
 /** A run row as read. */
 export type StoredRun = Selectable<RunsTable>;
@@ -53,6 +54,7 @@ export interface RunStore {
     run: NewRun,
     nodes: readonly string[],
     idempotency?: { key: string; bodySha256: string },
+    events?: readonly RunEvent[],
   ): Promise<{ inserted: true } | { inserted: false; runId: string; bodySha256: string }>;
   /** The idempotency entry of `principal` + `key`. */
   findIdempotencyKey(
@@ -74,10 +76,14 @@ export interface RunStore {
   appendEvent(event: RunEvent, extra?: Partial<Pick<RunsTable, 'audit_json'>>): Promise<void>;
   /** Events of a run with seq > `afterSeq`, in order. */
   listEvents(runId: string, afterSeq: number, limit?: number): Promise<RunEvent[]>;
-  /** Sets a run's final state without events (a queued run cancelled or interrupted). */
+  /**
+   * Sets the final state of a run core never ran (a queued run cancelled or interrupted), with
+   * the events the server writes for it (see `runs/unstarted-events.ts`), in one transaction.
+   */
   finishWithoutEvents(
     runId: string,
     fields: Pick<RunsTable, 'status' | 'exit_code' | 'error_json' | 'finished_at'>,
+    events?: readonly RunEvent[],
   ): Promise<void>;
   /** Deletes runs finished before `before` (ISO); returns how many. */
   pruneFinishedBefore(before: string): Promise<number>;
@@ -133,6 +139,25 @@ function nodeResultColumns(result: RunNodeResult): Partial<RunNodesTable> {
   };
 }
 
+/** Stores events as they are, without applying them to the run (the caller sets the run). */
+async function insertEventRows(
+  trx: Transaction<StoreDatabase>,
+  events: readonly RunEvent[],
+): Promise<void> {
+  if (events.length === 0) return;
+  await trx
+    .insertInto('run_events')
+    .values(
+      events.map((event) => ({
+        run_id: event.run_id,
+        seq: event.seq,
+        type: event.type,
+        event_json: JSON.stringify(event),
+      })),
+    )
+    .execute();
+}
+
 async function applyEvent(
   trx: Transaction<StoreDatabase>,
   event: RunEvent,
@@ -182,11 +207,13 @@ async function applyEvent(
 
 /** The store over an opened Kysely instance (any dialect). */
 export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => number): RunStore {
+  // Runs and events are written by group commit: one transaction per event-loop turn.
+  const writes = createWriteBatcher(db);
   return {
     db,
 
-    async insertRun(run, nodes, idempotency) {
-      return db.transaction().execute(async (trx) => {
+    async insertRun(run, nodes, idempotency, events = []) {
+      return writes.run(async (trx) => {
         if (idempotency !== undefined) {
           const existing = await trx
             .selectFrom('idempotency_keys')
@@ -205,8 +232,9 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
         const position = Number(last?.max ?? 0) + 1;
         await trx
           .insertInto('runs')
-          .values({ ...run, position, last_seq: 0 })
+          .values({ ...run, position, last_seq: events.at(-1)?.seq ?? 0 })
           .execute();
+        await insertEventRows(trx, events);
         if (nodes.length > 0) {
           await trx
             .insertInto('run_nodes')
@@ -301,7 +329,7 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
         .execute(),
 
     async appendEvent(event, extra = {}) {
-      await db.transaction().execute((trx) => applyEvent(trx, event, extra));
+      await writes.run((trx) => applyEvent(trx, event, extra));
     },
 
     async listEvents(runId, afterSeq, limit = 10_000) {
@@ -316,8 +344,16 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
       return rows.map((row) => parse<RunEvent>(row.event_json));
     },
 
-    async finishWithoutEvents(runId, fields) {
-      await db.updateTable('runs').set(fields).where('id', '=', runId).execute();
+    async finishWithoutEvents(runId, fields, events = []) {
+      await writes.run(async (trx) => {
+        await insertEventRows(trx, events);
+        const last = events.at(-1)?.seq;
+        await trx
+          .updateTable('runs')
+          .set(last === undefined ? fields : { ...fields, last_seq: last })
+          .where('id', '=', runId)
+          .execute();
+      });
     },
 
     async pruneFinishedBefore(before) {
