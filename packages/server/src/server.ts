@@ -15,6 +15,9 @@ import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
+import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js';
+import { startTracing } from './telemetry/tracing-sdk.js';
+import { SERVER_VERSION } from './version.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -30,6 +33,13 @@ export interface RuneServerOptions {
   port?: number;
   /** One line per request, warning and internal error. */
   log?: (line: string) => void;
+  /**
+   * `json`: JSON lines through Fastify's pino logger (on `logDestination`, default stderr)
+   * instead of `log`; default `human`.
+   */
+  logFormat?: ServerLogFormat;
+  /** Where JSON log lines go (tests). */
+  logDestination?: NodeJS.WritableStream;
 }
 
 /** A running (or ready to run) server. */
@@ -53,7 +63,17 @@ export interface RuneServer {
 /** Creates the server: store opened and migrated, recovery done, not listening yet. */
 export async function createRuneServer(options: RuneServerOptions = {}): Promise<RuneServer> {
   const env = options.env ?? process.env;
-  const log = options.log ?? (() => {});
+  const jsonLogger =
+    options.logFormat === 'json' ? createJsonLogger(options.logDestination) : undefined;
+  const log =
+    jsonLogger === undefined
+      ? (options.log ?? (() => {}))
+      : (line: string) =>
+          line.startsWith('warning: ')
+            ? jsonLogger.warn(line.slice('warning: '.length))
+            : jsonLogger.info(line);
+  // The SDK reads the process environment itself, so the decision reads it too.
+  const tracing = await startTracing({ serviceVersion: SERVER_VERSION });
   const loaded =
     options.config ??
     loadConfig({
@@ -97,11 +117,20 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         `recovered: ${recovered.interrupted} run(s) interrupted, ${recovered.requeued} requeued; pruned ${pruned} old run(s)`,
       );
     }
-    app = await createApiApp({ settings, store, manager, launcher, metrics, log });
+    app = await createApiApp({
+      settings,
+      store,
+      manager,
+      launcher,
+      metrics,
+      log,
+      ...(jsonLogger === undefined ? {} : { logFormat: 'json', jsonLogger }),
+    });
   } catch (error) {
     await manager.shutdown(0).catch(() => undefined);
     await launcher.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    await tracing?.shutdown();
     release();
     throw RuneError.from(error, 'INTERNAL_ERROR', { source: { component: 'rune-server' } });
   }
@@ -147,6 +176,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         await app.close();
         await launcher.close().catch(() => undefined);
         await store.close().catch(() => undefined);
+        await tracing?.shutdown();
         release();
       })();
       return closing;

@@ -16,6 +16,9 @@ import fastifySwagger from '@fastify/swagger';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
+import type { Logger } from 'pino';
+import { type ServerLogFormat, serverLoggerOptions } from '../telemetry/json-log.js';
+import { registerRequestTracing, requestIdFromTraceparent } from '../telemetry/request-trace.js';
 import { SERVER_VERSION } from '../version.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
@@ -39,6 +42,10 @@ export const OPENAPI_INFO = {
 export interface ApiAppOptions extends RouteContext {
   /** One line per request and per internal error (never a URL query, a header or a body). */
   log?: (line: string) => void;
+  /** `json`: Fastify's pino logger writes JSON lines (with `trace_id`) on stderr instead. */
+  logFormat?: ServerLogFormat;
+  /** The pino logger of the `json` format (see telemetry/json-log.ts). */
+  jsonLogger?: Logger;
 }
 
 /** Builds the application (not listening yet). */
@@ -46,15 +53,17 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   const { settings, store, metrics } = options;
   const log = options.log ?? (() => {});
   const app = Fastify({
-    logger: false,
     bodyLimit: settings.bodyLimitBytes,
     trustProxy: settings.behindTlsProxy ? settings.trustedProxies : false,
     return503OnClosing: true,
     forceCloseConnections: true,
     ...(settings.tls === null ? {} : { https: { cert: settings.tls.cert, key: settings.tls.key } }),
     ajv: { customOptions: { removeAdditional: false } },
+    genReqId: requestIdFromTraceparent(newTraceId),
+    ...serverLoggerOptions(options.logFormat, options.jsonLogger),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ApiInstance;
 
+  registerRequestTracing(app, newTraceId);
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setErrorHandler(
@@ -151,6 +160,19 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    if (options.logFormat === 'json') {
+      request.log.info(
+        {
+          method: request.method,
+          route,
+          status: reply.statusCode,
+          principal: request.principal?.name ?? null,
+          duration_ms: Math.round(reply.elapsedTime),
+        },
+        'request',
+      );
+      return;
+    }
     log(
       `${request.method} ${route} ${reply.statusCode} ${request.principal?.name ?? '-'} ${Math.round(reply.elapsedTime)}ms`,
     );
