@@ -16,6 +16,7 @@ import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
 import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js';
+import { observeStoreQuery } from './telemetry/store-latency.js';
 import { startTracing } from './telemetry/tracing-sdk.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -84,16 +85,17 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   const settings: ServerSettings =
     options.port === undefined ? resolved : { ...resolved, port: options.port };
   const release = acquireInstanceLock(settings.storePath);
+  const metrics = createServerMetrics();
   let store: RunStore;
   try {
     store = await openRunStore(settings.storePath, {
       onWarning: (line) => log(`warning: ${line}`),
+      onQuery: observeStoreQuery(metrics),
     });
   } catch (error) {
     release();
     throw error;
   }
-  const metrics = createServerMetrics();
   const launcher = createServerLauncher({
     config: loaded,
     env,

@@ -160,6 +160,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     if (options.logFormat === 'json') {
       request.log.info(
         {

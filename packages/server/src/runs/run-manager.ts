@@ -215,7 +215,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       metrics.nodeResults.inc({
         action,
         code: event.result.error?.code ?? 'OK',
+        transport: event.result.transport,
       });
+      metrics.nodeDuration.observe(
+        { action, transport: event.result.transport },
+        event.result.duration_ms / 1000,
+      );
     }
     notify(event.run_id);
   };
@@ -389,6 +394,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         );
         if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
         metrics.runs.inc({ action: plan.action, status: 'dry-run' });
+        metrics.runsSubmitted.inc({ action: plan.action, source: context.source });
         const run = await store.getRun(id);
         if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
         return { run, created: true };
@@ -451,6 +457,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
       const run = await store.getRun(id);
       if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
+      metrics.runsSubmitted.inc({ action: planned.plan.action, source: context.source });
       enqueue({ id, planned, context, lockNodes, traceContext });
       return { run, created: true };
     },
