@@ -25,5 +25,12 @@ export {
   httpStatusFor,
 } from './http/http-status.js';
 export { createRuneServer, type RuneServer, type RuneServerOptions } from './server.js';
+export type { Shipper } from './shipping/shipper.js';
 export { openRunStore, type RunStore } from './store/run-store.js';
+export type { ServerLogFormat } from './telemetry/json-log.js';
+export {
+  type StartTracingOptions,
+  startTracing,
+  type TracingHandle,
+} from './telemetry/tracing-sdk.js';
 export { SERVER_VERSION } from './version.js';

@@ -22,6 +22,8 @@ export interface ServerMetrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   /** Store query latency by statement kind and outcome. */
   readonly storeQueryDuration: Histogram<'operation' | 'outcome'>;
+  /** Records handed to (or refused by) each shipping sink. */
+  readonly shippedRecords: Counter<'sink' | 'outcome'>;
 }
 
 /** Creates the metrics (and Node's process metrics) on a fresh registry. */
@@ -95,6 +97,12 @@ export function createServerMetrics(): ServerMetrics {
       help: 'Run store query latency, by statement kind (select, insert, update, delete, other) and outcome (ok, error).',
       labelNames: ['operation', 'outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    shippedRecords: new Counter({
+      name: 'rune_shipping_records_total',
+      help: 'Records per shipping sink, by outcome (delivered; failed: retried later).',
+      labelNames: ['sink', 'outcome'],
       registers: [registry],
     }),
   };

@@ -5,7 +5,12 @@
  * no new runs, running ones finish for `shutdown_grace`, the rest are cancelled with remote kill,
  * every record is written, then the listener, core and the store close.
  */
-import { type LoadedConfig, loadConfig, type TransportProvider } from '@rune/core';
+import {
+  type LoadedConfig,
+  loadConfig,
+  resolveAuditLogPath,
+  type TransportProvider,
+} from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
 import { createApiApp } from './http/create-app.js';
@@ -13,6 +18,8 @@ import type { ApiInstance } from './http/route-context.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
+import { createShipper, type Shipper } from './shipping/shipper.js';
+import { resolveShipping } from './shipping/shipping-config.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
 import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js';
@@ -41,6 +48,8 @@ export interface RuneServerOptions {
   logFormat?: ServerLogFormat;
   /** Where JSON log lines go (tests). */
   logDestination?: NodeJS.WritableStream;
+  /** Where the `stdout` shipping sink writes (tests); default `process.stdout`. */
+  shippingStdout?: NodeJS.WritableStream;
 }
 
 /** A running (or ready to run) server. */
@@ -51,6 +60,8 @@ export interface RuneServer {
   readonly metrics: ServerMetrics;
   /** The Fastify instance (for `inject()` in tests and embedding). */
   readonly app: ApiInstance;
+  /** Record shipping, when `[server.shipping]` configures a sink. */
+  readonly shipper: Shipper | undefined;
   /** What recovery found at start-up. */
   readonly recovered: { interrupted: number; requeued: number };
   /** Starts listening; resolves with the base URL. */
@@ -82,6 +93,10 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
     });
   const resolved = resolveServerSettings(loaded);
+  const shipping = resolveShipping(loaded, {
+    env,
+    ...(options.shippingStdout === undefined ? {} : { stdout: options.shippingStdout }),
+  });
   const settings: ServerSettings =
     options.port === undefined ? resolved : { ...resolved, port: options.port };
   const release = acquireInstanceLock(settings.storePath);
@@ -136,6 +151,16 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     release();
     throw RuneError.from(error, 'INTERNAL_ERROR', { source: { component: 'rune-server' } });
   }
+  const shipper =
+    shipping === undefined
+      ? undefined
+      : createShipper({
+          ...shipping,
+          db: store.db,
+          auditLogPath: resolveAuditLogPath(loaded),
+          metrics,
+          onWarning: (line) => log(`warning: ${line}`),
+        });
   const pruneTimer = setInterval(() => {
     manager
       .prune()
@@ -151,6 +176,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     manager,
     metrics,
     app,
+    shipper,
     recovered,
     get url() {
       return url;
@@ -176,6 +202,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         clearInterval(pruneTimer);
         await manager.shutdown(settings.shutdownGraceMs);
         await app.close();
+        await shipper?.close();
         await launcher.close().catch(() => undefined);
         await store.close().catch(() => undefined);
         await tracing?.shutdown();

@@ -53,6 +53,9 @@ describe('migrations', () => {
       'run_events',
       'run_nodes',
       'runs',
+      'shipping_cursors',
+      'shipping_outbox',
+      'shipping_sources',
     ]);
   });
 
