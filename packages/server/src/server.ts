@@ -60,6 +60,8 @@ export interface RuneServer {
   readonly metrics: ServerMetrics;
   /** The Fastify instance (for `inject()` in tests and embedding). */
   readonly app: ApiInstance;
+  /** Writes one line to the server's log (plain, or a JSON line with `log_format = "json"`). */
+  log(line: string): void;
   /** Record shipping, when `[server.shipping]` configures a sink. */
   readonly shipper: Shipper | undefined;
   /** What recovery found at start-up. */
@@ -75,8 +77,14 @@ export interface RuneServer {
 /** Creates the server: store opened and migrated, recovery done, not listening yet. */
 export async function createRuneServer(options: RuneServerOptions = {}): Promise<RuneServer> {
   const env = options.env ?? process.env;
-  const jsonLogger =
-    options.logFormat === 'json' ? createJsonLogger(options.logDestination) : undefined;
+  const loaded =
+    options.config ??
+    loadConfig({
+      env,
+      ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+    });
+  const logFormat = options.logFormat ?? loaded.config.server?.log_format ?? 'human';
+  const jsonLogger = logFormat === 'json' ? createJsonLogger(options.logDestination) : undefined;
   const log =
     jsonLogger === undefined
       ? (options.log ?? (() => {}))
@@ -84,14 +92,6 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
           line.startsWith('warning: ')
             ? jsonLogger.warn(line.slice('warning: '.length))
             : jsonLogger.info(line);
-  // The SDK reads the process environment itself, so the decision reads it too.
-  const tracing = await startTracing({ serviceVersion: SERVER_VERSION });
-  const loaded =
-    options.config ??
-    loadConfig({
-      env,
-      ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
-    });
   const resolved = resolveServerSettings(loaded);
   const shipping = resolveShipping(loaded, {
     env,
@@ -111,6 +111,14 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     release();
     throw error;
   }
+  // The SDK reads the process environment itself, so the decision reads it too.
+  const tracing = await startTracing({ serviceVersion: SERVER_VERSION }).catch(
+    async (error: unknown) => {
+      await store.close().catch(() => undefined);
+      release();
+      throw error;
+    },
+  );
   const launcher = createServerLauncher({
     config: loaded,
     env,
@@ -177,6 +185,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     metrics,
     app,
     shipper,
+    log,
     recovered,
     get url() {
       return url;

@@ -7,7 +7,7 @@
  *
  * What a line never holds, in either format: a query string, a header, a body or a parameter.
  */
-import type { FastifyServerOptions } from 'fastify';
+import { type FastifyServerOptions, LogController } from 'fastify';
 import { type Logger, pino } from 'pino';
 
 /** The two log formats of `rune serve`. */
@@ -30,10 +30,14 @@ export function createJsonLogger(destination?: NodeJS.WritableStream): Logger {
 export function serverLoggerOptions(
   format: ServerLogFormat | undefined,
   logger?: Logger,
-): Pick<FastifyServerOptions, 'logger' | 'requestIdLogLabel' | 'disableRequestLogging'> & {
-  loggerInstance?: Logger;
-} {
+): Pick<FastifyServerOptions, 'logger' | 'logController'> & { loggerInstance?: Logger } {
   if (format !== 'json' || logger === undefined) return { logger: false };
-  // Fastify's own "incoming request" lines would log the URL with its query string.
-  return { loggerInstance: logger, requestIdLogLabel: 'trace_id', disableRequestLogging: true };
+  return {
+    loggerInstance: logger,
+    // Fastify's own "incoming request" lines would log the URL with its query string.
+    logController: new LogController({
+      requestIdLogLabel: 'trace_id',
+      disableRequestLogging: true,
+    }),
+  };
 }
