@@ -3,7 +3,7 @@
  * SDK is loaded (from `@rune/server/telemetry`, outside the CLI bundle) before the run and
  * flushed after it. Otherwise nothing is loaded: core's spans go to the API's no-op tracer.
  */
-import { tracingRequested } from '@rune/core';
+import { createRuneIdGenerator, tracingRequested } from '@rune/core';
 import { CLI_VERSION } from './version.js';
 
 /** What `rune run` holds while tracing. */
@@ -19,7 +19,13 @@ export async function startCliTracing(
   if (!tracingRequested(env)) return undefined;
   try {
     const { startTracing } = await import('@rune/server/telemetry');
-    return await startTracing({ env, serviceName: 'rune', serviceVersion: CLI_VERSION });
+    return await startTracing({
+      env,
+      requested: tracingRequested,
+      idGenerator: createRuneIdGenerator,
+      serviceName: 'rune',
+      serviceVersion: CLI_VERSION,
+    });
   } catch (error) {
     warn(`tracing is off: ${(error as Error).message}`);
     return undefined;

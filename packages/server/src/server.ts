@@ -6,10 +6,12 @@
  * every record is written, then the listener, core and the store close.
  */
 import {
+  createRuneIdGenerator,
   type LoadedConfig,
   loadConfig,
   resolveAuditLogPath,
   type TransportProvider,
+  tracingRequested,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
@@ -112,13 +114,18 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     throw error;
   }
   // The SDK reads the process environment itself, so the decision reads it too.
-  const tracing = await startTracing({ serviceVersion: SERVER_VERSION }).catch(
-    async (error: unknown) => {
-      await store.close().catch(() => undefined);
-      release();
-      throw error;
-    },
-  );
+  const tracing = await startTracing({
+    requested: tracingRequested,
+    idGenerator: createRuneIdGenerator,
+    serviceVersion: SERVER_VERSION,
+  }).catch(async (error: unknown) => {
+    await store.close().catch(() => undefined);
+    release();
+    throw RuneError.from(error, 'INTERNAL_ERROR', {
+      source: { component: 'rune-server' },
+      details: { phase: 'tracing' },
+    });
+  });
   const launcher = createServerLauncher({
     config: loaded,
     env,

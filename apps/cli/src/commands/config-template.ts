@@ -117,4 +117,8 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Requests per minute per token, and the largest request body.
 # rate_limit = 600
 # body_limit_bytes = 1048576
+# "json": JSON log lines with trace ids (docs/observability.md).
+# log_format = "human"
+# Audit records and run results to syslog, Splunk HEC or stdout (docs/observability.md).
+# shipping = { interval = "1s", sinks = [{ name = "collector", type = "stdout" }] }
 `;

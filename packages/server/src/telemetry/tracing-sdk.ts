@@ -9,8 +9,9 @@
  * `OTEL_RESOURCE_ATTRIBUTES`. RUNE adds one thing: its IdGenerator (`createRuneIdGenerator`), so a
  * run's root span carries RUNE's trace id.
  */
-import { createRuneIdGenerator, tracingRequested } from '@rune/core';
-import { RuneError } from '@rune/protocol';
+// Type-only imports: `rune run` loads this module by itself, and importing @rune/core's index
+// here would load all of core a second time (the CLI bundles its own copy).
+import type { createRuneIdGenerator, tracingRequested } from '@rune/core';
 
 /** A registered SDK. */
 export interface TracingHandle {
@@ -24,6 +25,10 @@ export interface TracingHandle {
 export interface StartTracingOptions {
   /** Where the `OTEL_*` variables are read to decide (default `process.env`). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** `tracingRequested` of the caller's @rune/core. */
+  requested: typeof tracingRequested;
+  /** `createRuneIdGenerator` of the caller's @rune/core (the copy whose spans it starts). */
+  idGenerator: typeof createRuneIdGenerator;
   /** `service.name` when `OTEL_SERVICE_NAME` is unset (default `rune`). */
   serviceName?: string;
   /** `service.version`. */
@@ -32,14 +37,15 @@ export interface StartTracingOptions {
 
 /**
  * Registers the OpenTelemetry SDK globally when the environment asks for traces; resolves
- * `undefined` (having loaded nothing) when it does not.
+ * `undefined` (having loaded nothing) when it does not. Rejects with the SDK's own error when it
+ * cannot start; callers wrap it (`RuneError.from`).
  */
 export async function startTracing(
-  options: StartTracingOptions = {},
+  options: StartTracingOptions,
 ): Promise<TracingHandle | undefined> {
   const env = options.env ?? process.env;
-  if (!tracingRequested(env)) return undefined;
-  try {
+  if (!options.requested(env)) return undefined;
+  {
     const [api, sdk, resources, otlp] = await Promise.all([
       import('@opentelemetry/api'),
       import('@opentelemetry/sdk-trace-node'),
@@ -67,7 +73,7 @@ export async function startTracing(
       .merge(detected);
     const provider = new sdk.NodeTracerProvider({
       resource,
-      idGenerator: createRuneIdGenerator(new sdk.RandomIdGenerator()),
+      idGenerator: options.idGenerator(new sdk.RandomIdGenerator()),
       spanProcessors,
     });
     provider.register();
@@ -84,10 +90,5 @@ export async function startTracing(
         return stopped;
       },
     };
-  } catch (error) {
-    throw RuneError.from(error, 'INTERNAL_ERROR', {
-      source: { component: 'rune-server' },
-      details: { phase: 'tracing' },
-    });
   }
 }
