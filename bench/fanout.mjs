@@ -7,6 +7,7 @@
 // For each fleet size N: starts N real sshd "hosts" on loopback, then measures in the same run
 //   rune-fresh    `rune run noop --node @all --inventory fleet.yaml` (new process, empty remote cache)
 //   rune-cached   the same command again (new process and connections, plugin cached)
+//   rune-cached-traced  the same with tracing on (OTLP to bench/lib/otlp-sink.mjs), then rune-cached again
 //   rune-warm     a second action in the same process over warm connections (@rune/core API)
 //   ssh-fresh     N parallel OpenSSH clients shipping + running the plugin
 //   ssh-cached    N parallel OpenSSH clients running the cached plugin
@@ -28,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchLoginUser } from './lib/login-user.mjs';
+import { startOtlpSink } from './lib/otlp-sink.mjs';
 import { startBenchSshdFleet } from './lib/sshd-fleet.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -218,6 +220,14 @@ try {
         console.error(runeFresh.stderr.slice(0, 2000), runeFresh.stdout.slice(0, 2000));
       const runeCached = timed('node', runeArgs, { env });
       record('rune-cached', runeCached, runeOk(runeCached));
+      // The same again with tracing on (spans exported to bench/lib/otlp-sink.mjs), side by side.
+      const otlp = await startOtlpSink();
+      const tracedEnv = { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlp.endpoint };
+      const runeTraced = timed('node', runeArgs, { env: tracedEnv });
+      record('rune-cached-traced', runeTraced, runeOk(runeTraced));
+      rows.at(-1).spans = await otlp.stop();
+      const runeUntraced = timed('node', runeArgs, { env });
+      record('rune-cached', runeUntraced, runeOk(runeUntraced));
       rmSync(runeCache, { recursive: true, force: true });
     }
 

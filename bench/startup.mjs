@@ -8,6 +8,7 @@
 //   rune --help
 //   rune --version
 //   rune run noop --node localhost --output json
+//   the same with tracing on (OTLP/HTTP to a local receiver, bench/lib/otlp-sink.mjs)
 // The three commands take turns (one sample of each per round), so background load on the shared
 // machine changes all three alike. Reports median and min of each; JSON on stdout, a table on
 // stderr. The `run` samples write their audit records into a throw-away XDG state directory.
@@ -17,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startOtlpSink } from './lib/otlp-sink.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -50,6 +52,13 @@ const commands = [
     label: 'rune run noop --node localhost',
     args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
   },
+  // The same with tracing on (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT -> bench/lib/otlp-sink.mjs): the
+  // SDK is loaded and the spans exported before exit. Side by side with the row above (off).
+  {
+    label: 'rune run noop (tracing on)',
+    args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
+    tracing: true,
+  },
 ];
 
 const work = mkdtempSync(join(tmpdir(), 'rune-bench-startup-'));
@@ -60,8 +69,11 @@ const env = {
   XDG_CACHE_HOME: join(work, 'cache'),
 };
 
+const otlp = await startOtlpSink();
+const tracedEnv = { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlp.endpoint };
+
 /** One spawn under /usr/bin/time: wall ms (measured here) and CPU ms of the tree (from time). */
-function sample(commandArgs) {
+function sample(commandArgs, tracing = false) {
   const timeFile = join(work, `time-${randomUUID()}`);
   const started = performance.now();
   const result = spawnSync(
@@ -70,7 +82,7 @@ function sample(commandArgs) {
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       encoding: 'utf8',
-      env,
+      env: tracing ? tracedEnv : env,
     },
   );
   const wallMs = performance.now() - started;
@@ -96,10 +108,10 @@ try {
   const loadBefore = loadavg()[0];
   const samples = commands.map(() => []);
   // One warm-up round (page cache, the first audit file), not counted.
-  for (const command of commands) sample(command.args);
+  for (const command of commands) sample(command.args, command.tracing);
   for (let round = 0; round < runs; round++) {
     commands.forEach((command, index) => {
-      samples[index].push(sample(command.args));
+      samples[index].push(sample(command.args, command.tracing));
     });
   }
   const rows = commands.map((command, index) => {
@@ -114,6 +126,7 @@ try {
     };
   });
   const loadAfter = loadavg()[0];
+  const spans = await otlp.stop();
   console.error(
     `bench: start-up, median of ${runs} (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)})`,
   );
@@ -129,6 +142,7 @@ try {
         node: process.version,
         runs,
         loadAverage: { before: loadBefore, after: loadAfter },
+        spansExported: spans,
         rows,
       },
       null,

@@ -1209,6 +1209,7 @@ _bpcs_category() {
     THROTTLED) REPLY=transport ;;
     TRANSPORT_API_ERROR) REPLY=transport ;;
     TRANSPORT_UNAVAILABLE) REPLY=transport ;;
+    SHIPPING_SINK_FAILED) REPLY=transport ;;
     PLUGIN_TIMEOUT) REPLY=timeout ;;
     DEADLINE_EXCEEDED) REPLY=timeout ;;
     RUN_CANCELLED) REPLY=cancelled ;;

@@ -72,11 +72,12 @@ const LAZY_MODULES = {
 const UNBUNDLED_LAZY_MODULES = new Set(['yaml', '@marcbachmann/cel-js']);
 
 /**
- * The transport packages' main entry points (and `@rune/server`) stay external; their subpaths
+ * The transport packages' main entry points (and `@rune/server`, and `@rune/server/telemetry`
+ * that `rune run` loads only when OTEL_* asks for traces) stay external; their subpaths
  * (`/config`) do not.
  * (esbuild's `external` would also match every subpath of a package.)
  */
-const TRANSPORT_ENTRY_POINTS = /^@rune\/(transport-(ssh|ssm)|server)$/;
+const TRANSPORT_ENTRY_POINTS = /^@rune\/(transport-(ssh|ssm)|server|server\/telemetry)$/;
 const externalTransports = {
   name: 'rune-external-transports',
   setup(builder) {

@@ -429,6 +429,11 @@ export async function buildCli(
               type: 'string',
               describe: 'host:port to listen on (default [server] listen, 127.0.0.1:8421)',
             })
+            .option('log-format', {
+              choices: ['human', 'json'] as const,
+              describe:
+                'Log lines for people, or JSON lines with trace ids (default [server] log_format)',
+            })
             .example('$0 serve', 'Serve on 127.0.0.1:8421 with the [server] settings')
             .example('$0 serve --listen 127.0.0.1:9000', 'Another port'),
         run(async () => (await import('./commands/serve.js')).serveCommand),

@@ -218,6 +218,16 @@ export {
   recordUnconfiguredRefusal,
 } from './rune.js';
 export {
+  createRuneIdGenerator,
+  RUNE_SPAN_ATTRIBUTES,
+  RUNE_TRACER_NAME,
+  type RuneSpanOptions,
+  startRuneSpan,
+  type TraceIdGenerator,
+  tracingRequested,
+  withRuneSpan,
+} from './telemetry/tracing.js';
+export {
   createLocalTransport,
   type LocalTransportOptions,
 } from './transport/local-transport.js';

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { context as otelContext } from '@opentelemetry/api';
 import type {
   EpsError,
   RcsSender,
@@ -72,6 +73,8 @@ import {
   type PluginRegistry,
   type PluginSourceDir,
 } from './plugins/plugin-registry.js';
+import { endRunSpan, failRunSpan, startRunSpan, tracePlanning } from './telemetry/run-spans.js';
+import { endSpanWithError } from './telemetry/tracing.js';
 import { CORE_VERSION } from './version.js';
 
 /** What a warning passed to {@link RuneOptions.onWarning} is about. */
@@ -527,6 +530,9 @@ export function createRune(options: RuneOptions = {}): Rune {
     }
   };
 
+  const tracedPlanRequest = (request: PlanRequest, trace: string) =>
+    tracePlanning(String(request.action), trace, () => planRequest(request, trace));
+
   const rune: Rune = {
     config: loaded,
     transports,
@@ -571,7 +577,7 @@ export function createRune(options: RuneOptions = {}): Rune {
     },
 
     async plan(request, traceId) {
-      return (await planRequest(request, traceId ?? newTraceId())).plan;
+      return (await tracedPlanRequest(request, traceId ?? newTraceId())).plan;
     },
 
     async startPlan(plan, runOptions = {}) {
@@ -582,6 +588,7 @@ export function createRune(options: RuneOptions = {}): Rune {
         });
       }
       const runId = runOptions.runId ?? randomUUID();
+      const runSpan = startRunSpan(plan, runId);
       const params = redactParameters(plan.parameters, plan.sensitive_parameters);
       const fleetPolicy = fleetPolicyRecord({
         ...runOptions.policy,
@@ -605,6 +612,7 @@ export function createRune(options: RuneOptions = {}): Rune {
         );
       } catch (error) {
         const cause = RuneError.from(error, 'AUDIT_WRITE_FAILED');
+        endSpanWithError(runSpan.span, cause);
         throw new RuneError(
           'AUDIT_WRITE_FAILED',
           `the intent record of this run could not be written (${cause.message}); nothing was sent to any node: RUNE does not run unaudited`,
@@ -758,7 +766,9 @@ export function createRune(options: RuneOptions = {}): Rune {
         };
       };
 
-      const result = finish()
+      const result = otelContext
+        .with(runSpan.context, finish)
+        .then(endRunSpan(runSpan.span), failRunSpan(runSpan.span))
         .catch((error: unknown) => {
           // Only a caller's callback can make executePlan throw; the stream still ends.
           const runeError = RuneError.from(error).withContext({ traceId: plan.trace_id });
@@ -801,12 +811,12 @@ export function createRune(options: RuneOptions = {}): Rune {
           { source: { component: 'rune-core', action: String(request.action) } },
         );
       }
-      const { plan, policy } = await planRequest(request, runOptions.traceId ?? newTraceId());
+      const { plan, policy } = await tracedPlanRequest(request, runOptions.traceId ?? newTraceId());
       return rune.startPlan(plan, withPolicy(runOptions, policy));
     },
 
     async run(request, runOptions = {}) {
-      const { plan, policy } = await planRequest(request, runOptions.traceId ?? newTraceId());
+      const { plan, policy } = await tracedPlanRequest(request, runOptions.traceId ?? newTraceId());
       if (plan.dry_run) {
         await audit.append(
           planEntry(plan, {

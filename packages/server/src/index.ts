@@ -58,5 +58,12 @@ export {
   type SessionCookieSettings,
   sessionCookieSettings,
 } from './sessions/sessions.js';
+export type { Shipper } from './shipping/shipper.js';
 export { openRunStore, type RunStore } from './store/run-store.js';
+export type { ServerLogFormat } from './telemetry/json-log.js';
+export {
+  type StartTracingOptions,
+  startTracing,
+  type TracingHandle,
+} from './telemetry/tracing-sdk.js';
 export { SERVER_VERSION } from './version.js';

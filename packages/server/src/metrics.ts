@@ -8,7 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export interface ServerMetrics {
   readonly registry: Registry;
   readonly runs: Counter<'action' | 'status'>;
-  readonly nodeResults: Counter<'action' | 'code'>;
+  readonly nodeResults: Counter<'action' | 'code' | 'transport'>;
   readonly runDuration: Histogram<'action'>;
   readonly queueDepth: Gauge;
   readonly runsInFlight: Gauge;
@@ -16,6 +16,16 @@ export interface ServerMetrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   /** Alert receivers (issue 15): received alerts by receiver and outcome. */
   readonly alertOutcomes: Counter<'receiver' | 'outcome'>;
+  /** Observability (docs/observability.md): node results' wall time by action and transport. */
+  readonly nodeDuration: Histogram<'action' | 'transport'>;
+  /** Runs accepted (202) by action and source (api, alert, workflow, dashboard, ...). */
+  readonly runsSubmitted: Counter<'action' | 'source'>;
+  /** HTTP request latency by method and route. */
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  /** Store query latency by statement kind and outcome. */
+  readonly storeQueryDuration: Histogram<'operation' | 'outcome'>;
+  /** Records handed to (or refused by) each shipping sink. */
+  readonly shippedRecords: Counter<'sink' | 'outcome'>;
 }
 
 /** Creates the metrics (and Node's process metrics) on a fresh registry. */
@@ -32,8 +42,8 @@ export function createServerMetrics(): ServerMetrics {
     }),
     nodeResults: new Counter({
       name: 'rune_node_results_total',
-      help: 'Node results, by action and EPS code ("OK" for success).',
-      labelNames: ['action', 'code'],
+      help: 'Node results, by action, EPS code ("OK" for success) and transport.',
+      labelNames: ['action', 'code', 'transport'],
       registers: [registry],
     }),
     runDuration: new Histogram({
@@ -69,6 +79,39 @@ export function createServerMetrics(): ServerMetrics {
       name: 'rune_alerts_total',
       help: 'Received alerts, by receiver and outcome (ran, deduplicated, throttled, held, refused, no_rule, ...).',
       labelNames: ['receiver', 'outcome'],
+      registers: [registry],
+    }),
+    nodeDuration: new Histogram({
+      name: 'rune_node_duration_seconds',
+      help: 'Wall time of each node of a run (connect, upload, exec, judge, artifacts), by action and transport.',
+      labelNames: ['action', 'transport'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    runsSubmitted: new Counter({
+      name: 'rune_runs_submitted_total',
+      help: 'Runs accepted by the server (queued or dry run), by action and source.',
+      labelNames: ['action', 'source'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'rune_http_request_duration_seconds',
+      help: 'HTTP request latency, by method and route (SSE streams: until the stream closed).',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    storeQueryDuration: new Histogram({
+      name: 'rune_store_query_duration_seconds',
+      help: 'Run store query latency, by statement kind (select, insert, update, delete, other) and outcome (ok, error).',
+      labelNames: ['operation', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    shippedRecords: new Counter({
+      name: 'rune_shipping_records_total',
+      help: 'Records per shipping sink, by outcome (delivered; failed: retried later).',
+      labelNames: ['sink', 'outcome'],
       registers: [registry],
     }),
   };

@@ -5,7 +5,14 @@
  * no new runs, running ones finish for `shutdown_grace`, the rest are cancelled with remote kill,
  * every record is written, then the listener, core and the store close.
  */
-import { type LoadedConfig, loadConfig, type TransportProvider } from '@rune/core';
+import {
+  createRuneIdGenerator,
+  type LoadedConfig,
+  loadConfig,
+  resolveAuditLogPath,
+  type TransportProvider,
+  tracingRequested,
+} from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
 import { createApiApp } from './http/create-app.js';
@@ -14,8 +21,14 @@ import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { pruneSessions } from './sessions/sessions.js';
+import { createShipper, type Shipper } from './shipping/shipper.js';
+import { resolveShipping } from './shipping/shipping-config.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
+import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js';
+import { observeStoreQuery } from './telemetry/store-latency.js';
+import { startTracing } from './telemetry/tracing-sdk.js';
+import { SERVER_VERSION } from './version.js';
 import { interruptRunningWorkflows } from './workflows/workflow-store.js';
 
 const HOUR_MS = 3_600_000;
@@ -32,6 +45,15 @@ export interface RuneServerOptions {
   port?: number;
   /** One line per request, warning and internal error. */
   log?: (line: string) => void;
+  /**
+   * `json`: JSON lines through Fastify's pino logger (on `logDestination`, default stderr)
+   * instead of `log`; default `human`.
+   */
+  logFormat?: ServerLogFormat;
+  /** Where JSON log lines go (tests). */
+  logDestination?: NodeJS.WritableStream;
+  /** Where the `stdout` shipping sink writes (tests); default `process.stdout`. */
+  shippingStdout?: NodeJS.WritableStream;
 }
 
 /** A running (or ready to run) server. */
@@ -42,6 +64,10 @@ export interface RuneServer {
   readonly metrics: ServerMetrics;
   /** The Fastify instance (for `inject()` in tests and embedding). */
   readonly app: ApiInstance;
+  /** Writes one line to the server's log (plain, or a JSON line with `log_format = "json"`). */
+  log(line: string): void;
+  /** Record shipping, when `[server.shipping]` configures a sink. */
+  readonly shipper: Shipper | undefined;
   /** What recovery found at start-up. */
   readonly recovered: { interrupted: number; requeued: number };
   /** Starts listening; resolves with the base URL. */
@@ -55,27 +81,53 @@ export interface RuneServer {
 /** Creates the server: store opened and migrated, recovery done, not listening yet. */
 export async function createRuneServer(options: RuneServerOptions = {}): Promise<RuneServer> {
   const env = options.env ?? process.env;
-  const log = options.log ?? (() => {});
   const loaded =
     options.config ??
     loadConfig({
       env,
       ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
     });
+  const logFormat = options.logFormat ?? loaded.config.server?.log_format ?? 'human';
+  const jsonLogger = logFormat === 'json' ? createJsonLogger(options.logDestination) : undefined;
+  const log =
+    jsonLogger === undefined
+      ? (options.log ?? (() => {}))
+      : (line: string) =>
+          line.startsWith('warning: ')
+            ? jsonLogger.warn(line.slice('warning: '.length))
+            : jsonLogger.info(line);
   const resolved = resolveServerSettings(loaded);
+  const shipping = resolveShipping(loaded, {
+    env,
+    ...(options.shippingStdout === undefined ? {} : { stdout: options.shippingStdout }),
+  });
   const settings: ServerSettings =
     options.port === undefined ? resolved : { ...resolved, port: options.port };
   const release = acquireInstanceLock(settings.storePath);
+  const metrics = createServerMetrics();
   let store: RunStore;
   try {
     store = await openRunStore(settings.storePath, {
       onWarning: (line) => log(`warning: ${line}`),
+      onQuery: observeStoreQuery(metrics),
     });
   } catch (error) {
     release();
     throw error;
   }
-  const metrics = createServerMetrics();
+  // The SDK reads the process environment itself, so the decision reads it too.
+  const tracing = await startTracing({
+    requested: tracingRequested,
+    idGenerator: createRuneIdGenerator,
+    serviceVersion: SERVER_VERSION,
+  }).catch(async (error: unknown) => {
+    await store.close().catch(() => undefined);
+    release();
+    throw RuneError.from(error, 'INTERNAL_ERROR', {
+      source: { component: 'rune-server' },
+      details: { phase: 'tracing' },
+    });
+  });
   const launcher = createServerLauncher({
     config: loaded,
     env,
@@ -102,14 +154,33 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         `recovered: ${recovered.interrupted} run(s) interrupted, ${recovered.requeued} requeued; pruned ${pruned} old run(s)`,
       );
     }
-    app = await createApiApp({ settings, store, manager, launcher, metrics, log });
+    app = await createApiApp({
+      settings,
+      store,
+      manager,
+      launcher,
+      metrics,
+      log,
+      ...(jsonLogger === undefined ? {} : { logFormat: 'json', jsonLogger }),
+    });
   } catch (error) {
     await manager.shutdown(0).catch(() => undefined);
     await launcher.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    await tracing?.shutdown();
     release();
     throw RuneError.from(error, 'INTERNAL_ERROR', { source: { component: 'rune-server' } });
   }
+  const shipper =
+    shipping === undefined
+      ? undefined
+      : createShipper({
+          ...shipping,
+          db: store.db,
+          auditLogPath: resolveAuditLogPath(loaded),
+          metrics,
+          onWarning: (line) => log(`warning: ${line}`),
+        });
   const pruneTimer = setInterval(() => {
     manager
       .prune()
@@ -126,6 +197,8 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     manager,
     metrics,
     app,
+    shipper,
+    log,
     recovered,
     get url() {
       return url;
@@ -151,8 +224,10 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         clearInterval(pruneTimer);
         await manager.shutdown(settings.shutdownGraceMs);
         await app.close();
+        await shipper?.close();
         await launcher.close().catch(() => undefined);
         await store.close().catch(() => undefined);
+        await tracing?.shutdown();
         release();
       })();
       return closing;

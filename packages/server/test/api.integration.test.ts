@@ -367,7 +367,9 @@ describe('catalog, inventory, audit, health', () => {
     });
     const metrics = await (await t.request('/metrics', { token: t.viewer })).text();
     expect(metrics).toMatch(/rune_runs_total\{action="noop",status="succeeded"\} \d+/);
-    expect(metrics).toMatch(/rune_node_results_total\{action="noop",code="OK"\} \d+/);
+    expect(metrics).toMatch(
+      /rune_node_results_total\{action="noop",code="OK",transport="local"\} \d+/,
+    );
     expect(metrics).toContain('rune_queue_depth');
     expect(metrics).toContain('rune_sse_clients');
     expect(metrics).toContain('rune_run_duration_seconds_bucket');

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import type { TransportProvider } from '@rune/core';
 import { createSshTransport } from '@rune/transport-ssh';
 import type { SshdFleet } from '@rune/transport-ssh/testing';
-import { createRuneServer, createToken, type RuneServer } from '../src/index.js';
+import {
+  createRuneServer,
+  createToken,
+  type RuneServer,
+  type RuneServerOptions,
+} from '../src/index.js';
 
 export const FIXTURE_PLUGINS = realpathSync(
   new URL('./fixtures/plugins', import.meta.url).pathname,
@@ -100,12 +105,14 @@ export interface TestServer {
 export async function startTestServer(
   home: TestHome,
   transports: Record<string, TransportProvider> = {},
+  serverOptions: Partial<RuneServerOptions> = {},
 ): Promise<TestServer> {
   const server = await createRuneServer({
     configFile: home.configFile,
     env: home.env,
     transports,
     port: 0,
+    ...serverOptions,
   });
   const url = await server.listen();
   const operator = (

@@ -8,6 +8,7 @@ import {
   createRunMarker,
   type TransportExecRequest,
   type TransportExecResult,
+  withPhaseSpan,
 } from '@rune/transport';
 import { checkBootstrap } from './bootstrap-failure.js';
 import { endpointKey, type RouteConnector } from './connect-route.js';
@@ -57,7 +58,11 @@ export async function execPlugin(
     const route = planned.route;
     let acquired: Awaited<ReturnType<RouteConnector['open']>>;
     try {
-      acquired = await connector.open(planned, request.signal);
+      acquired = await withPhaseSpan(request, 'connect', async (span) => {
+        const opened = await connector.open(planned, request.signal);
+        span.setAttributes({ 'rune.connection.reused': opened.reused });
+        return opened;
+      });
     } catch (error) {
       if (request.signal.aborted) return cancelled({ connect_error: RuneError.from(error).code });
       throw error;
@@ -90,15 +95,17 @@ export async function execPlugin(
         ...(request.preflight === undefined ? {} : { preflight: request.preflight.commands }),
       });
       metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
-      return runBootstrap({
-        connection,
-        command,
-        stdin: request.stdin,
-        request,
-        runAs,
-        phase: 'plugin',
-        marker,
-      });
+      return withPhaseSpan(request, 'exec', () =>
+        runBootstrap({
+          connection,
+          command,
+          stdin: request.stdin,
+          request,
+          runAs,
+          phase: 'plugin',
+          marker,
+        }),
+      );
     };
 
     let raw = await runOnce();
@@ -111,7 +118,9 @@ export async function execPlugin(
         raw.lost === undefined
       ) {
         metadata.exec_round_trips = (metadata.exec_round_trips as number) + 1;
-        const interrupted = await upload(connection, request, runAs, options);
+        const interrupted = await withPhaseSpan(request, 'upload', () =>
+          upload(connection, request, runAs, options),
+        );
         metadata.shipped = interrupted === undefined;
         if (interrupted === undefined) raw = await runOnce();
         else raw.interrupted = interrupted;

@@ -4,7 +4,7 @@
  * helpers, the run-marker containment rule with its POSIX sh sweep (and `sweepLocalRun` for the machine
  * RUNE runs on), the one local plugin process runner (`runLocalProcess`), the timeout rule
  * (`TIMEOUT_GRACE_MS`, `timeoutStages`), the safe-path rule, the one
- * sha256 helper and the XDG state directory. A third-party transport depends on this package (and
+ * sha256 helper, the XDG state directory and the optional span hook (`withPhaseSpan`). A third-party transport depends on this package (and
  * `@rune/protocol`) only; its tests run the conformance suite from `@rune/transport/testing`.
  */
 
@@ -23,6 +23,13 @@ export {
   sweepLocalRun,
 } from './local-sweep.js';
 export { HeadCapture, TailCapture } from './output-capture.js';
+export {
+  type TransportPhase,
+  type TransportPhaseAttributes,
+  type TransportPhaseHook,
+  type TransportPhaseRecorder,
+  withPhaseSpan,
+} from './phase-span.js';
 export {
   MAX_PREFLIGHT_COMMANDS,
   PREFLIGHT_COMMAND_PATTERN,

@@ -16,6 +16,7 @@
  * `describeTransportConformance()` from `@rune/transport/testing`.
  */
 import type { DeployMode } from '@rune/protocol';
+import type { TransportPhaseHook } from './phase-span.js';
 
 /** The Transport specification version this core implements. */
 export const TRANSPORT_SPECIFICATION_VERSION = 'rune-transport-v1' as const;
@@ -87,6 +88,11 @@ export interface TransportExecRequest {
    * plugin (see {@link TransportPreflight}). Absent: no checks.
    */
   preflight?: TransportPreflight;
+  /**
+   * Optional span hook (tracing): wrap connect, upload and exec in `withPhaseSpan(request, ...)`.
+   * Absent when tracing is off; a transport that never calls it is still conformant.
+   */
+  phaseSpan?: TransportPhaseHook;
 }
 
 /**

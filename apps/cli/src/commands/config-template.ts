@@ -124,4 +124,8 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # session_lifetime = "12h"
 # Workflow files (<name>.yaml) that POST /v1/workflows/{name}/runs may run (none: the route is off).
 # workflows = "/etc/rune/workflows"
+# "json": JSON log lines with trace ids (docs/observability.md).
+# log_format = "human"
+# Audit records and run results to syslog, Splunk HEC or stdout (docs/observability.md).
+# shipping = { interval = "1s", sinks = [{ name = "collector", type = "stdout" }] }
 `;

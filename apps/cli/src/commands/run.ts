@@ -17,6 +17,7 @@ import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { createNodeOutputWriter } from '../render/output-dir.js';
 import { createRunOutput } from '../render/run-output.js';
+import { startCliTracing } from '../tracing.js';
 import { CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 import { applyRerun } from './rerun.js';
@@ -142,6 +143,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     return view.error(runeError, null);
   }
   view.setOutput(args.output ?? rune.config.config.core.output);
+  const tracing = await startCliTracing(io.env, (message) => io.err(`warning: ${message}\n`));
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -191,5 +193,6 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     await rune.close().catch(() => undefined);
+    await tracing?.shutdown();
   }
 }

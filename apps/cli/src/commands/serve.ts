@@ -14,6 +14,8 @@ import { type CommonArgs, reportError } from './command-context.js';
 export interface ServeArgs extends CommonArgs {
   /** host:port (overrides `[server] listen`). */
   listen?: string;
+  /** `human` or `json` (overrides `[server] log_format`). */
+  logFormat?: 'human' | 'json';
 }
 
 /** Runs `rune serve` until a signal; returns the exit code. */
@@ -32,9 +34,10 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
       config: loaded,
       env: io.env,
       log,
+      ...(args.logFormat === undefined ? {} : { logFormat: args.logFormat }),
     });
     const url = await server.listen();
-    log(`rune serve: listening on ${url} (store ${server.settings.storePath})`);
+    server.log(`rune serve: listening on ${url} (store ${server.settings.storePath})`);
   } catch (error) {
     return reportError(io, args, error);
   }
@@ -43,15 +46,15 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
     const stop = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
-        log(`rune serve: ${signal} again, exiting without waiting`);
+        server.log(`rune serve: ${signal} again, exiting without waiting`);
         process.exit(130);
       }
-      log(
+      server.log(
         `rune serve: ${signal}: accepting no new runs; draining for up to ${Math.round(server.settings.shutdownGraceMs / 1000)} s`,
       );
       server.close().then(
         () => {
-          log('rune serve: stopped; every record written');
+          server.log('rune serve: stopped; every record written');
           resolve(0);
         },
         (error: unknown) => resolve(reportError(io, args, error)),

@@ -173,6 +173,57 @@ export const ServerSectionSchema = closed({
       description: 'A dashboard session ends this long after sign-in (12h).',
     }),
   ),
+  // Observability (docs/observability.md): the log format and record shipping.
+  log_format: opt(
+    Type.Union([Type.Literal('human'), Type.Literal('json')], {
+      description: 'human: one line per request; json: JSON lines (pino) with trace ids.',
+    }),
+  ),
+  shipping: opt(
+    closed({
+      interval: opt(
+        Type.String({ minLength: 1, description: 'How often the spool is read (default 1s).' }),
+      ),
+      timeout: opt(
+        Type.String({ minLength: 1, description: 'Give up on one delivery after (default 10s).' }),
+      ),
+      batch_size: opt(
+        Type.Integer({ minimum: 1, maximum: 1000, description: 'Records per delivery (100).' }),
+      ),
+      sinks: opt(
+        Type.Array(
+          closed({
+            name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'Sink id.' }),
+            type: Type.Union([
+              Type.Literal('syslog'),
+              Type.Literal('splunk-hec'),
+              Type.Literal('stdout'),
+            ]),
+            records: opt(
+              Type.Array(Type.Union([Type.Literal('audit'), Type.Literal('run')]), {
+                description: 'What this sink receives (default both).',
+              }),
+            ),
+            address: opt(Type.String({ minLength: 1, description: 'syslog: host:port.' })),
+            protocol: opt(Type.Union([Type.Literal('udp'), Type.Literal('tcp')])),
+            facility: opt(
+              Type.Integer({ minimum: 0, maximum: 23, description: 'syslog facility (16).' }),
+            ),
+            url: opt(Type.String({ minLength: 1, description: 'splunk-hec: base URL.' })),
+            token_env: opt(
+              Type.String({
+                pattern: '^[A-Z_][A-Z0-9_]{0,127}$',
+                description: 'splunk-hec: environment variable holding the HEC token.',
+              }),
+            ),
+            index: opt(Type.String({ minLength: 1, maxLength: 200 })),
+            sourcetype: opt(Type.String({ minLength: 1, maxLength: 200 })),
+          }),
+          { maxItems: 16 },
+        ),
+      ),
+    }),
+  ),
 });
 
 /** The schemas of the sections core owns. */

@@ -5,9 +5,11 @@
  * RuneErrors thrown by a transport keep their code (with node, action and trace id added), anything
  * else becomes INTERNAL_ERROR.
  */
+import { context as otelContext } from '@opentelemetry/api';
 import { RuneError } from '@rune/protocol';
-import type { TransportPlugin } from '@rune/transport';
+import { type TransportPhaseHook, type TransportPlugin, withPhaseSpan } from '@rune/transport';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
+import { endNodeSpan, startNodeSpan } from '../telemetry/run-spans.js';
 import { fetchArtifacts } from './artifacts.js';
 import { guardedExec } from './guarded-exec.js';
 import { judgeTransportResult, recordTransportResult } from './judge-result.js';
@@ -31,6 +33,20 @@ export async function runPlannedNode(
   context: NodeRunContext,
   planned: PlannedNode,
   signal: AbortSignal,
+): Promise<NodeRunResult> {
+  const span = startNodeSpan(context.plan, planned);
+  const result = await otelContext.with(span.context, () =>
+    runNode(context, planned, signal, span.phaseSpan),
+  );
+  endNodeSpan(span.span, result);
+  return result;
+}
+
+async function runNode(
+  context: NodeRunContext,
+  planned: PlannedNode,
+  signal: AbortSignal,
+  phaseSpan: TransportPhaseHook | undefined,
 ): Promise<NodeRunResult> {
   const { plan, now } = context;
   const result = emptyNodeResult(planned);
@@ -67,6 +83,7 @@ export async function runPlannedNode(
         ...(plan.preflight_commands.length === 0
           ? {}
           : { preflight: { commands: plan.preflight_commands } }),
+        ...(phaseSpan === undefined ? {} : { phaseSpan }),
       },
       signal,
       context.transportGraceMs,
@@ -78,7 +95,11 @@ export async function runPlannedNode(
     }
     recordTransportResult(result, exec.raw);
     const response = judgeTransportResult(plan, result, exec.raw, signal);
-    const artifacts = await fetchArtifacts(plan, transport, planned, response, exec.signal);
+    const artifacts = await (plan.fetch_artifacts && (response.payload.artifacts ?? []).length > 0
+      ? withPhaseSpan({ phaseSpan }, 'fetch', () =>
+          fetchArtifacts(plan, transport, planned, response, exec.signal),
+        )
+      : fetchArtifacts(plan, transport, planned, response, exec.signal));
     result.artifacts = artifacts.records;
     if (artifacts.error !== null) throw artifacts.error;
     return result;

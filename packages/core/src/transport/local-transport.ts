@@ -62,6 +62,7 @@ import {
   type TransportExecRequest,
   type TransportExecResult,
   validatePreflightCommands,
+  withPhaseSpan,
 } from '@rune/transport';
 import { isThisMachine, LOCAL_TRANSPORT } from '../planning/targets.js';
 import { minimalPluginEnvironment } from './plugin-environment.js';
@@ -443,7 +444,8 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       runAs: true,
       maxConcurrentExecsPerNode: 16,
     },
-    exec,
+    // One phase: a local run has no connection, and its upload is a private copy.
+    exec: (request) => withPhaseSpan(request, 'exec', () => exec(request)),
     async fetchArtifact(node, remotePath, signal) {
       try {
         return { content: await readFile(remotePath, { signal }) };

@@ -16,9 +16,12 @@ import fastifySwagger from '@fastify/swagger';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
+import type { Logger } from 'pino';
 import { registerAlertRoutes } from '../alerts/routes.js';
 import { registerSessionRoutes } from '../sessions/routes-session.js';
 import { createSessionAuthenticator } from '../sessions/sessions.js';
+import { type ServerLogFormat, serverLoggerOptions } from '../telemetry/json-log.js';
+import { registerRequestTracing, requestIdFromTraceparent } from '../telemetry/request-trace.js';
 import { SERVER_VERSION } from '../version.js';
 import { registerWorkflowRoutes } from '../workflows/routes-workflows.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
@@ -44,6 +47,10 @@ export const OPENAPI_INFO = {
 export interface ApiAppOptions extends RouteContext {
   /** One line per request and per internal error (never a URL query, a header or a body). */
   log?: (line: string) => void;
+  /** `json`: Fastify's pino logger writes JSON lines (with `trace_id`) on stderr instead. */
+  logFormat?: ServerLogFormat;
+  /** The pino logger of the `json` format (see telemetry/json-log.ts). */
+  jsonLogger?: Logger;
 }
 
 /** Builds the application (not listening yet). */
@@ -51,15 +58,17 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   const { settings, store, metrics } = options;
   const log = options.log ?? (() => {});
   const app = Fastify({
-    logger: false,
     bodyLimit: settings.bodyLimitBytes,
     trustProxy: settings.behindTlsProxy ? settings.trustedProxies : false,
     return503OnClosing: true,
     forceCloseConnections: true,
     ...(settings.tls === null ? {} : { https: { cert: settings.tls.cert, key: settings.tls.key } }),
     ajv: { customOptions: { removeAdditional: false } },
+    genReqId: requestIdFromTraceparent(newTraceId),
+    ...serverLoggerOptions(options.logFormat, options.jsonLogger),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ApiInstance;
 
+  registerRequestTracing(app, newTraceId);
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setErrorHandler(
@@ -164,6 +173,20 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    if (options.logFormat === 'json') {
+      request.log.info(
+        {
+          method: request.method,
+          route,
+          status: reply.statusCode,
+          principal: request.principal?.name ?? null,
+          duration_ms: Math.round(reply.elapsedTime),
+        },
+        'request',
+      );
+      return;
+    }
     log(
       `${request.method} ${route} ${reply.statusCode} ${request.principal?.name ?? '-'} ${Math.round(reply.elapsedTime)}ms`,
     );

@@ -19,6 +19,7 @@ import type { LaunchRequest } from '../runs/launcher.js';
 import { ENDED_STATUSES, runDocument } from '../runs/run-document.js';
 import type { IfBusy } from '../runs/run-manager.js';
 import type { StoredRun } from '../store/run-store.js';
+import { requestTraceOptions } from '../telemetry/request-trace.js';
 import {
   ActionParamSchema,
   ArtifactParamSchema,
@@ -133,6 +134,7 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
       {
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(ifBusy === undefined ? {} : { ifBusy }),
+        ...requestTraceOptions(request),
       },
     );
     reply.header('location', `/v1/runs/${run.id}`);

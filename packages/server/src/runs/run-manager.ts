@@ -19,6 +19,7 @@
  */
 
 import { createHash, randomUUID } from 'node:crypto';
+import { type Context, context as otelContext } from '@opentelemetry/api';
 import type { RunHandle } from '@rune/core';
 import {
   type RunEvent,
@@ -40,6 +41,10 @@ export type IfBusy = 'queue' | 'refuse';
 export interface SubmitOptions {
   idempotencyKey?: string;
   ifBusy?: IfBusy;
+  /** The run's trace id (an API request's, from its `traceparent`); default a fresh one. */
+  traceId?: string;
+  /** The trace context the run's spans are children of (the API request's span). */
+  traceContext?: Context;
 }
 
 /** The result of {@link RunManager.submit}. */
@@ -54,6 +59,7 @@ interface QueuedRun {
   planned: PlannedLaunch;
   context: LaunchContext;
   lockNodes: string[];
+  traceContext?: Context;
 }
 
 interface ActiveRun {
@@ -237,7 +243,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       metrics.nodeResults.inc({
         action,
         code: event.result.error?.code ?? 'OK',
+        transport: event.result.transport,
       });
+      metrics.nodeDuration.observe(
+        { action, transport: event.result.transport },
+        event.result.duration_ms / 1000,
+      );
     }
     notify(event.run_id);
   };
@@ -246,7 +257,9 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     const record = active.get(item.id);
     const started = Date.now();
     try {
-      const handle = await launcher.start(item.planned, item.context, item.id);
+      const handle = await otelContext.with(item.traceContext ?? otelContext.active(), () =>
+        launcher.start(item.planned, item.context, item.id),
+      );
       if (record !== undefined) record.handle = handle;
       if (record?.cancelReason !== undefined) handle.cancel(record.cancelReason);
       // Not awaited one by one: events that arrive together share one group commit (in order).
@@ -376,13 +389,16 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         const existing = await store.findIdempotencyKey(context.principal, key);
         if (existing !== undefined) return previous(existing.run_id, existing.body_sha256);
       }
-      const traceId = context.traceId ?? launcher.newTraceId();
+      const traceId = context.traceId ?? submitOptions.traceId ?? launcher.newTraceId();
+      const traceContext = submitOptions.traceContext ?? otelContext.active();
       const id = randomUUID();
       const createdAt = now().toISOString();
       const idempotency = key === undefined ? undefined : { key, bodySha256: hash };
 
       if (request.options?.dry_run === true) {
-        const plan = await launcher.dryRun(request, context, traceId);
+        const plan = await otelContext.with(traceContext, () =>
+          launcher.dryRun(request, context, traceId),
+        );
         const inserted = await store.insertRun(
           {
             id,
@@ -414,12 +430,15 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         );
         if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
         metrics.runs.inc({ action: plan.action, status: 'dry-run' });
+        metrics.runsSubmitted.inc({ action: plan.action, source: context.source });
         const run = await store.getRun(id);
         if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
         return { run, created: true };
       }
 
-      const planned = await launcher.plan(request, context, traceId);
+      const planned = await otelContext.with(traceContext, () =>
+        launcher.plan(request, context, traceId),
+      );
       const nodes = planned.plan.nodes.map((node) => node.target.name);
       const lockNodes = planned.idempotent ? [] : nodes;
       const busy = busyNodes(lockNodes);
@@ -474,7 +493,8 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
       const run = await store.getRun(id);
       if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
-      enqueue({ id, planned, context, lockNodes });
+      metrics.runsSubmitted.inc({ action: planned.plan.action, source: context.source });
+      enqueue({ id, planned, context, lockNodes, traceContext });
       return { run, created: true };
     },
 

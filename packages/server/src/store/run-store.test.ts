@@ -57,6 +57,9 @@ describe('migrations', () => {
         'alerts',
         'browser_sessions',
         'workflow_runs',
+        'shipping_cursors',
+        'shipping_outbox',
+        'shipping_sources',
       ].sort(),
     );
   });

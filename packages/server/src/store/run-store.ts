@@ -8,7 +8,7 @@
  */
 import type { RunEvent, RunNodeResult } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Kysely, LogEvent, Selectable, Transaction } from 'kysely';
 import { migrateStore } from './migrations.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { openSqliteDatabase, sqliteFileBytes } from './sqlite-dialect.js';
@@ -106,6 +106,8 @@ export interface OpenRunStoreOptions {
   /** Apply only the first `migrateTo` migrations (tests of older versions). */
   migrateTo?: number;
   onWarning?: (message: string) => void;
+  /** Receives every query's duration and outcome (the store latency metric). */
+  onQuery?: (event: LogEvent) => void;
 }
 
 const parse = <T>(text: string): T => JSON.parse(text) as T;
@@ -117,6 +119,7 @@ export async function openRunStore(
 ): Promise<RunStore> {
   const db = openSqliteDatabase<StoreDatabase>(path, {
     ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+    ...(options.onQuery === undefined ? {} : { log: options.onQuery }),
   });
   try {
     await migrateStore(db as unknown as Kysely<unknown>, options.migrateTo);

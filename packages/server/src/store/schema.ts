@@ -91,6 +91,10 @@ export interface StoreDatabase {
   browser_sessions: BrowserSessionsTable;
   // workflows (issue 18): migration 0007_workflows
   workflow_runs: WorkflowRunsTable;
+  // Record shipping (0006_shipping, src/shipping/): the outbox, each sink's cursor, each source's position.
+  shipping_outbox: ShippingOutboxTable;
+  shipping_cursors: ShippingCursorsTable;
+  shipping_sources: ShippingSourcesTable;
 }
 
 /**
@@ -163,4 +167,27 @@ export interface WorkflowRunsTable {
   created_at: string;
   updated_at: string;
   record_json: string;
+}
+
+/** `shipping_outbox`: every record to ship, once (unique `record_id`), in `seq` order. */
+export interface ShippingOutboxTable {
+  seq: number;
+  record_id: string;
+  /** `audit` (an audit log record) or `run` (the run-result document of an ended run). */
+  kind: string;
+  body_json: string;
+  created_at: string;
+}
+
+/** `shipping_cursors`: the last `seq` each sink has delivered. */
+export interface ShippingCursorsTable {
+  sink: string;
+  last_seq: number;
+  updated_at: string;
+}
+
+/** `shipping_sources`: where each ingester stopped (a JSON document of its own). */
+export interface ShippingSourcesTable {
+  source: string;
+  position: string;
 }

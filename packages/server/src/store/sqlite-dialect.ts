@@ -24,7 +24,13 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+import {
+  Kysely,
+  type LogEvent,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteStatement,
+} from 'kysely';
 
 // A CommonJS module whose exports Node's ESM loader cannot name; its types are ambient.
 const sqlite = createRequire(import.meta.url)(
@@ -143,6 +149,8 @@ export interface OpenSqliteOptions {
   staleLockWaitMs?: number;
   /** Receives a line when a stale lock was removed. */
   onWarning?: (message: string) => void;
+  /** Kysely's query log (timings for the store latency metric). */
+  log?: (event: LogEvent) => void;
 }
 
 /**
@@ -169,7 +177,10 @@ export function openSqliteDatabase<DB>(path: string, options: OpenSqliteOptions 
       details: { path, key: 'server.store' },
     });
   }
-  return new Kysely<DB>({ dialect: new SqliteDialect({ database: adapt(db) }) });
+  return new Kysely<DB>({
+    dialect: new SqliteDialect({ database: adapt(db) }),
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
 }
 
 /** Size in bytes of the store file (0 when absent), for metrics and the size-per-run figure. */

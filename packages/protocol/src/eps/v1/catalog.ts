@@ -578,6 +578,13 @@ export const ERROR_CATALOG = {
     false,
     'The requested transport is not installed, not configured, or not compatible.',
   ),
+  // Observability (record shipping, docs/observability.md).
+  SHIPPING_SINK_FAILED: entry(
+    'transport',
+    X.TRANSPORT,
+    true,
+    'A record sink (syslog, Splunk HEC, stdout) did not take a delivery; the records stay in the spool and are retried.',
+  ),
 
   // --- timeout (exit 5) ---
   PLUGIN_TIMEOUT: entry(

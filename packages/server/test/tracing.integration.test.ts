@@ -1,0 +1,254 @@
+/**
+ * Tracing end to end: a real `rune serve` (in process) with the OpenTelemetry SDK turned on by
+ * the standard variables, a fan-out over SSH to a real sshd fleet, and an in-process OTLP/HTTP
+ * receiver that decodes what the real exporter sent on the wire. Asserts the trace id is RUNE's,
+ * a `traceparent` is continued, and every span's parent link: request -> plan, run -> node ->
+ * connect / upload / exec.
+ *
+ * The SDK reads `process.env`, so this file sets the variables before the server starts (vitest
+ * runs each test file in its own process).
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTestHome,
+  fleetInventory,
+  sshProvider,
+  startTestServer,
+  type TestHome,
+  type TestServer,
+  waitForRun,
+} from './harness.js';
+
+interface WireSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: Record<string, unknown>;
+  status?: { code?: number };
+}
+
+/** OTLP JSON ids are hex strings; accept base64 too (the protobuf JSON mapping). */
+function hexId(value: unknown): string {
+  if (typeof value !== 'string' || value === '') return '';
+  return /^[0-9a-f]+$/.test(value) ? value : Buffer.from(value, 'base64').toString('hex');
+}
+
+function attributeValue(value: Record<string, unknown>): unknown {
+  if ('stringValue' in value) return value.stringValue;
+  if ('boolValue' in value) return value.boolValue;
+  if ('intValue' in value) return Number(value.intValue);
+  if ('doubleValue' in value) return value.doubleValue;
+  return value;
+}
+
+/** A minimal OTLP/HTTP JSON receiver: POST /v1/traces, every span decoded. */
+async function startOtlpReceiver(): Promise<{ url: string; spans: WireSpan[]; server: Server }> {
+  const spans: WireSpan[] = [];
+  const read = async (request: IncomingMessage): Promise<string> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  const server = createServer((request, response) => {
+    void (async () => {
+      const body = await read(request);
+      if (request.method !== 'POST' || request.url !== '/v1/traces') {
+        response.writeHead(404).end();
+        return;
+      }
+      expect(request.headers['content-type']).toContain('application/json');
+      const document = JSON.parse(body) as {
+        resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[];
+      };
+      for (const resource of document.resourceSpans) {
+        for (const scope of resource.scopeSpans) {
+          for (const span of scope.spans) {
+            const attributes: Record<string, unknown> = {};
+            for (const entry of (span.attributes ?? []) as {
+              key: string;
+              value: Record<string, unknown>;
+            }[]) {
+              attributes[entry.key] = attributeValue(entry.value);
+            }
+            spans.push({
+              traceId: hexId(span.traceId),
+              spanId: hexId(span.spanId),
+              parentSpanId: hexId(span.parentSpanId) || undefined,
+              name: String(span.name),
+              kind: Number(span.kind),
+              attributes,
+              status: span.status as { code?: number },
+            });
+          }
+        }
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, spans, server };
+}
+
+let fleet: SshdFleet;
+let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
+let home: TestHome;
+let t: TestServer | undefined;
+
+beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+  process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `${receiver.url}/v1/traces`;
+  process.env.OTEL_SERVICE_NAME = 'rune-test';
+  fleet = await startSshdFleet(3);
+  home = createTestHome('', { inventory: '' });
+  const inventory = fleetInventory(home, fleet);
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  writeFileSync(
+    home.configFile,
+    readFileSync(home.configFile, 'utf8').replace(
+      'inventory = ""',
+      `inventory = ${JSON.stringify(inventory)}`,
+    ),
+  );
+  t = await startTestServer(home, { ssh: sshProvider(fleet) });
+});
+
+afterAll(async () => {
+  await t?.close();
+  await fleet?.stop();
+  await new Promise((resolve) => receiver?.server.close(resolve));
+  home?.remove();
+});
+
+const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CALLER_SPAN = '00f067aa0ba902b7';
+
+describe('OpenTelemetry traces over OTLP/HTTP', () => {
+  const runs: { id: string; traceId: string }[] = [];
+
+  it('runs a fan-out continuing the caller traceparent, one without, and a failing one', async () => {
+    const server = t as TestServer;
+    const continued = await server.request('/v1/runs', {
+      json: { action: 'noop', targets: ['tag:test'], params: { message: 'traced' } },
+      headers: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
+    });
+    expect(continued.status).toBe(202);
+    const first = (await continued.json()) as { id: string; trace_id: string };
+    // The run's trace id IS the caller's: RUNE's records and the backend share one id.
+    expect(first.trace_id).toBe(CALLER_TRACE);
+    expect((await waitForRun(server, first.id)).status).toBe('succeeded');
+    runs.push({ id: first.id, traceId: first.trace_id });
+
+    const fresh = await server.request('/v1/runs', {
+      json: { action: 'noop', targets: ['node1'] },
+    });
+    const second = (await fresh.json()) as { id: string; trace_id: string };
+    expect(second.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(second.trace_id).not.toBe(CALLER_TRACE);
+    expect((await waitForRun(server, second.id)).status).toBe('succeeded');
+    runs.push({ id: second.id, traceId: second.trace_id });
+
+    const failing = await server.request('/v1/runs', {
+      json: {
+        action: 'noop',
+        targets: ['node2'],
+        params: { sleep_ms: 5000 },
+        options: { timeout: '1s' },
+      },
+    });
+    const third = (await failing.json()) as { id: string; trace_id: string };
+    expect((await waitForRun(server, third.id)).status).toBe('failed');
+    runs.push({ id: third.id, traceId: third.trace_id });
+
+    // close() shuts the SDK down, which flushes every buffered span to the receiver.
+    await server.close();
+    t = undefined;
+  });
+
+  it('exports the fan-out with its parent links', () => {
+    const first = runs[0];
+    if (first === undefined) throw new Error('the first test did not run');
+    const trace = receiver.spans.filter((span) => span.traceId === first.traceId);
+    const byName = (name: string) => trace.filter((span) => span.name === name);
+    const [request] = byName('POST /v1/runs');
+    expect(request?.parentSpanId).toBe(CALLER_SPAN);
+    expect(request?.kind).toBe(2); // SERVER
+    const [plan] = byName('rune.plan');
+    expect(plan?.parentSpanId).toBe(request?.spanId);
+    expect(plan?.attributes['rune.action']).toBe('noop');
+    expect(plan?.attributes['rune.nodes.count']).toBe(3);
+    const [run] = byName('rune.run');
+    expect(run?.parentSpanId).toBe(request?.spanId);
+    expect(run?.attributes['rune.run.id']).toBe(first.id);
+    expect(run?.attributes['rune.result']).toBe('succeeded');
+    expect(run?.attributes['rune.plugin.sha256']).toMatch(/^[0-9a-f]{64}$/);
+
+    const nodes = byName('rune.node');
+    expect(nodes.map((span) => span.attributes['rune.node']).sort()).toEqual([
+      'node1',
+      'node2',
+      'node3',
+    ]);
+    for (const node of nodes) {
+      expect(node.parentSpanId).toBe(run?.spanId);
+      expect(node.attributes).toMatchObject({
+        'rune.action': 'noop',
+        'rune.transport': 'ssh',
+        'rune.result': 'success',
+        'rune.plugin.version': '1.0.0',
+        'rune.plugin.sha256': run?.attributes['rune.plugin.sha256'],
+      });
+      const children = trace.filter((span) => span.parentSpanId === node.spanId);
+      const names = children.map((span) => span.name);
+      expect(names).toContain('rune.connect');
+      expect(names).toContain('rune.exec');
+      const connect = children.find((span) => span.name === 'rune.connect');
+      expect(connect?.attributes['rune.connection.reused']).toBe(false);
+    }
+    // A fresh fleet (one cache directory shared by its loopback hosts): the first node to get
+    // there uploaded the plugin, as a child of its node span.
+    const uploads = byName('rune.upload');
+    expect(uploads.length).toBeGreaterThanOrEqual(1);
+    for (const upload of uploads) {
+      expect(nodes.map((node) => node.spanId)).toContain(upload.parentSpanId);
+    }
+    // Nothing is exported outside RUNE's documented attributes and the HTTP ones.
+    for (const span of trace) {
+      for (const key of Object.keys(span.attributes)) {
+        expect(key).toMatch(/^(rune\.|http\.)/);
+      }
+    }
+  });
+
+  it('gives a run without traceparent a root span in its own trace id', () => {
+    const second = runs[1];
+    if (second === undefined) throw new Error('the first test did not run');
+    const trace = receiver.spans.filter((span) => span.traceId === second.traceId);
+    const request = trace.find((span) => span.name === 'POST /v1/runs');
+    expect(request).toBeDefined();
+    expect(request?.parentSpanId).toBeUndefined();
+    const run = trace.find((span) => span.name === 'rune.run');
+    expect(run?.parentSpanId).toBe(request?.spanId);
+    const node = trace.find((span) => span.name === 'rune.node');
+    const children = trace.filter((span) => span.parentSpanId === node?.spanId);
+    // The plugin is cached on the node now: no upload.
+    expect(children.map((span) => span.name)).not.toContain('rune.upload');
+  });
+
+  it('records the EPS code of a failed node', () => {
+    const third = runs[2];
+    if (third === undefined) throw new Error('the first test did not run');
+    const trace = receiver.spans.filter((span) => span.traceId === third.traceId);
+    const node = trace.find((span) => span.name === 'rune.node');
+    expect(node?.attributes['rune.result']).toBe('failure');
+    expect(node?.attributes['rune.error.code']).toBe('PLUGIN_TIMEOUT');
+    expect(node?.status?.code).toBe(2); // ERROR
+    const run = trace.find((span) => span.name === 'rune.run');
+    expect(run?.attributes['rune.result']).toBe('failed');
+  });
+});
