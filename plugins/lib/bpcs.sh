@@ -1015,6 +1015,15 @@ _bpcs_category() {
     RATE_LIMITED) REPLY=policy ;;
     QUEUE_FULL) REPLY=policy ;;
     SERVER_SHUTTING_DOWN) REPLY=policy ;;
+    POLICY_DENIED) REPLY=policy ;;
+    INVALID_POLICY) REPLY=validation ;;
+    APPROVAL_SELF_FORBIDDEN) REPLY=policy ;;
+    APPROVAL_NOT_PENDING) REPLY=policy ;;
+    APPROVAL_MISMATCH) REPLY=policy ;;
+    APPROVAL_EXPIRED) REPLY=policy ;;
+    APPROVAL_REJECTED) REPLY=policy ;;
+    TOKEN_RIGHTS_EXCEEDED) REPLY=policy ;;
+    OIDC_LOGIN_FAILED) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;

@@ -11,6 +11,7 @@ import { resolveServerSettings, type ServerSettings } from './config/server-conf
 import { createApiApp } from './http/create-app.js';
 import type { ApiInstance } from './http/route-context.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { createPolicyEnforcer, loadServerPolicy, type PolicyEnforcer } from './policy/enforcer.js';
 import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
@@ -38,6 +39,10 @@ export interface RuneServer {
   readonly store: RunStore;
   readonly manager: RunManager;
   readonly metrics: ServerMetrics;
+  /** The RBAC policy in force (`[server] policy` or the built-in roles). */
+  readonly policy: PolicyEnforcer;
+  /** Re-reads the policy file (SIGHUP); on error the old policy stays and the error is returned. */
+  reloadPolicy(): ReturnType<PolicyEnforcer['reload']>;
   /** The Fastify instance (for `inject()` in tests and embedding). */
   readonly app: ApiInstance;
   /** What recovery found at start-up. */
@@ -63,6 +68,8 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   const resolved = resolveServerSettings(loaded);
   const settings: ServerSettings =
     options.port === undefined ? resolved : { ...resolved, port: options.port };
+  // An invalid policy stops the server here, naming file, line and key, before anything opens.
+  const initialPolicy = loadServerPolicy(settings.policyPath);
   const release = acquireInstanceLock(settings.storePath);
   let store: RunStore;
   try {
@@ -80,12 +87,22 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     ...(options.transports === undefined ? {} : { transports: options.transports }),
     onWarning: (line) => log(`warning: ${line}`),
   });
+  const policy = createPolicyEnforcer({
+    policyPath: settings.policyPath,
+    launcher,
+    db: store.db,
+    initial: initialPolicy,
+    onWarning: (line) => log(`warning: ${line}`),
+  });
+  let url: string | undefined;
   const manager = createRunManager({
     store,
     launcher,
     settings,
     metrics,
     onWarning: (line) => log(`warning: ${line}`),
+    policy,
+    linkBase: () => url,
   });
   let recovered: { interrupted: number; requeued: number };
   let app: ApiInstance;
@@ -97,7 +114,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         `recovered: ${recovered.interrupted} run(s) interrupted, ${recovered.requeued} requeued; pruned ${pruned} old run(s)`,
       );
     }
-    app = await createApiApp({ settings, store, manager, launcher, metrics, log });
+    app = await createApiApp({ settings, store, manager, launcher, metrics, log, policy });
   } catch (error) {
     await manager.shutdown(0).catch(() => undefined);
     await launcher.close().catch(() => undefined);
@@ -111,14 +128,23 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       .catch((error: unknown) => log(`warning: pruning failed: ${RuneError.from(error).message}`));
   }, HOUR_MS);
   pruneTimer.unref();
+  const approvalTimer = setInterval(() => {
+    manager.approvals
+      .expire()
+      .catch((error: unknown) =>
+        log(`warning: expiring approvals failed: ${RuneError.from(error).message}`),
+      );
+  }, 30_000);
+  approvalTimer.unref();
 
-  let url: string | undefined;
   let closing: Promise<void> | undefined;
   return {
     settings,
     store,
     manager,
     metrics,
+    policy,
+    reloadPolicy: () => policy.reload(),
     app,
     recovered,
     get url() {
@@ -143,6 +169,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearInterval(approvalTimer);
         await manager.shutdown(settings.shutdownGraceMs);
         await app.close();
         await launcher.close().catch(() => undefined);

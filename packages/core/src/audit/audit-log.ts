@@ -55,9 +55,10 @@ export const AUDIT_RECORD_VERSION = 2;
 
 /**
  * What kind of event a record describes: `intent` (a run is about to start, written before
- * anything is sent), `run` (the outcome of one node), `dry-run`, `refusal`.
+ * anything is sent), `run` (the outcome of one node), `dry-run`, `refusal`, `policy` (an RBAC
+ * decision of rune serve, allow or deny, with the deciding rule) and `approval` (a four-eyes vote).
  */
-export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal';
+export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal' | 'policy' | 'approval';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {

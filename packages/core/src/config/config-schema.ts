@@ -155,6 +155,11 @@ export const ServerSectionSchema = closed({
   body_limit_bytes: opt(
     Type.Integer({ minimum: 1024, maximum: 16_777_216, description: 'Largest request body.' }),
   ),
+  policy: opt(
+    path(
+      'RBAC policy file (YAML, specs/policy-v1.md); without it the built-in roles viewer, operator and admin apply.',
+    ),
+  ),
 });
 
 /** The schemas of the sections core owns. */
@@ -268,4 +273,5 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'server.store',
   'server.tls_cert_file',
   'server.tls_key_file',
+  'server.policy',
 ];

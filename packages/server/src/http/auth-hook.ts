@@ -5,7 +5,7 @@
  */
 import { RuneError } from '@rune/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateToken, type Principal, ROLE_RANK, type TokenRole } from '../auth/tokens.js';
+import { authenticateToken, type Principal, type TokenRole } from '../auth/tokens.js';
 import type { RunStore } from '../store/run-store.js';
 
 declare module 'fastify' {
@@ -14,8 +14,13 @@ declare module 'fastify' {
     principal?: Principal;
   }
   interface FastifyContextConfig {
-    /** The least role that may call the route; `public` needs no token. */
-    minRole?: TokenRole | 'public';
+    /**
+     * What the route needs, checked against the policy before the handler (which decides the
+     * fine grain: the run's action and nodes): `viewer` = the verb view in some rule, `operator`
+     * = run, dry-run or cancel in some rule, `admin` = admin; `authenticated` = any valid
+     * principal (the handler decides everything); `public` needs no token.
+     */
+    minRole?: TokenRole | 'authenticated' | 'public';
   }
 }
 
@@ -43,8 +48,18 @@ export function credentialInQuery(url: string): string | undefined {
     : undefined;
 }
 
+/** The coarse check of a route's `minRole` against the policy; throws POLICY_DENIED. */
+export type RouteAuthorizer = (
+  principal: Principal,
+  minRole: TokenRole | 'authenticated',
+) => Promise<void>;
+
 /** The onRequest hook: sets `request.principal` or throws the 400/401/403 EPS error. */
-export function createAuthHook(store: RunStore, touch: (principal: Principal) => void) {
+export function createAuthHook(
+  store: RunStore,
+  touch: (principal: Principal) => void,
+  authorize: RouteAuthorizer,
+) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const inQuery = credentialInQuery(request.url);
     if (inQuery !== undefined) {
@@ -76,13 +91,7 @@ export function createAuthHook(store: RunStore, touch: (principal: Principal) =>
       );
     }
     const principal = await authenticateToken(store, match[1] as string);
-    if (ROLE_RANK[principal.role] < ROLE_RANK[minRole]) {
-      throw new RuneError(
-        'ROLE_FORBIDDEN',
-        `${principal.name} has the role ${principal.role}; this request needs ${minRole}`,
-        { source, details: { role: principal.role, required: minRole } },
-      );
-    }
+    await authorize(principal, minRole);
     request.principal = principal;
     touch(principal);
   };

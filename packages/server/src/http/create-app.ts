@@ -16,6 +16,8 @@ import fastifySwagger from '@fastify/swagger';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
+import { routeAuthorizer } from '../policy/route-guard.js';
+import { registerPolicyRoutes } from '../policy/routes-policy.js';
 import { SERVER_VERSION } from '../version.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
@@ -127,12 +129,18 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   const touched = new Map<string, number>();
   app.addHook(
     'onRequest',
-    createAuthHook(store, (principal) => {
-      const now = Date.now();
-      if (now - (touched.get(principal.tokenId) ?? 0) < 60_000) return;
-      touched.set(principal.tokenId, now);
-      void store.touchToken(principal.tokenId, new Date(now).toISOString()).catch(() => undefined);
-    }),
+    createAuthHook(
+      store,
+      (principal) => {
+        const now = Date.now();
+        if (now - (touched.get(principal.tokenId) ?? 0) < 60_000) return;
+        touched.set(principal.tokenId, now);
+        void store
+          .touchToken(principal.tokenId, new Date(now).toISOString())
+          .catch(() => undefined);
+      },
+      routeAuthorizer(options.policy),
+    ),
   );
   await app.register(fastifyRateLimit, {
     global: true,
@@ -158,5 +166,6 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
 
   registerRunRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
+  registerPolicyRoutes(app, options);
   return app;
 }

@@ -34,6 +34,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> =
   QUEUE_FULL: 503,
   SERVER_SHUTTING_DOWN: 503,
   AUDIT_WRITE_FAILED: 503,
+  APPROVAL_NOT_PENDING: 409,
+  APPROVAL_MISMATCH: 409,
+  APPROVAL_EXPIRED: 409,
+  OIDC_LOGIN_FAILED: 401,
 };
 
 /** The HTTP status of an EPS code. */

@@ -47,12 +47,15 @@ import {
 } from '@rune/core';
 import type { MrsManifest, RunNodeResult, RunSource } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
+import type { PolicySubject } from '../policy/policy.js';
 import { SERVER_VERSION } from '../version.js';
 
 /** Who asked, and through what: recorded on the run and on every audit record it writes. */
 export interface LaunchContext {
   principal: string;
   source: RunSource;
+  /** Who the policy decides for (subjects, roles); absent: the principal as its only subject. */
+  subject?: PolicySubject;
 }
 
 /** The run request of the API (`POST /v1/runs`), as validated by its schema. */
@@ -152,6 +155,8 @@ export interface ServerLauncher {
     results: readonly RunNodeResult[],
     context: LaunchContext,
   ): Promise<void>;
+  /** Appends one record (policy decisions, approval votes) under the context's principal. */
+  recordAudit(entry: AuditEntry, context: LaunchContext): Promise<void>;
   /** Audit records matching `filter`, newest last. */
   readAudit(filter: AuditFilter): AuditRecord[];
   /** Verifies the audit log with the public half of the signing key. */
@@ -370,6 +375,11 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
             metadata: { interrupted: true },
           });
         }
+      }),
+
+    recordAudit: (entry, context) =>
+      principals.run(context, async () => {
+        await auditSink.append(entry);
       }),
 
     readAudit(filter) {

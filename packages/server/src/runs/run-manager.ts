@@ -23,6 +23,9 @@ import type { RunHandle } from '@rune/core';
 import { type RunEvent, RuneError, type RunNodeResult, type RunSource } from '@rune/protocol';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
+import { type ApprovalDesk, createApprovalDesk } from '../policy/approval-desk.js';
+import type { PolicyEnforcer } from '../policy/enforcer.js';
+import type { PolicySubject } from '../policy/policy.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
 
@@ -33,6 +36,11 @@ export type IfBusy = 'queue' | 'refuse';
 export interface SubmitOptions {
   idempotencyKey?: string;
   ifBusy?: IfBusy;
+  /**
+   * Hold the run in `awaiting_approval` whatever the policy says (e.g. the alerts storm breaker),
+   * with this reason shown to approvers.
+   */
+  requireApproval?: { reason: string; quorum?: number };
 }
 
 /** The result of {@link RunManager.submit}. */
@@ -76,6 +84,8 @@ export interface RunManager {
   depth(): { queued: number; running: number };
   /** Prunes runs older than the retention; returns how many. */
   prune(): Promise<number>;
+  /** Four-eyes approvals of held runs (approve, reject, expire). */
+  readonly approvals: ApprovalDesk;
 }
 
 /** Options of {@link createRunManager}. */
@@ -86,6 +96,10 @@ export interface RunManagerOptions {
   metrics: ServerMetrics;
   now?: () => Date;
   onWarning?: (message: string) => void;
+  /** The RBAC enforcer; every submission is decided here, after planning. */
+  policy?: PolicyEnforcer;
+  /** Base URL of links in approval notices. */
+  linkBase?: () => string | undefined;
 }
 
 const serverSource = { component: 'rune-server' } as const;
@@ -306,12 +320,33 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     pump();
   };
 
+  const subjectOf = (context: LaunchContext): PolicySubject =>
+    context.subject ?? { principal: context.principal, subjects: [context.principal], roles: [] };
+
+  // Policy and approvals: the one place every entry point's runs are decided (after planning).
+  const desk: ApprovalDesk = createApprovalDesk({
+    store,
+    launcher,
+    now,
+    warn,
+    ...(options.policy === undefined ? {} : { policy: options.policy }),
+    ...(options.linkBase === undefined ? {} : { linkBase: options.linkBase }),
+    release: (item) => {
+      enqueue({ ...item, lockNodes: item.planned.idempotent ? [] : item.nodes });
+      notify(item.id);
+    },
+    notify,
+    subjectOf,
+  });
+
   const manager: RunManager = {
     get draining() {
       return draining;
     },
 
     depth: () => ({ queued: queue.length, running: active.size }),
+
+    approvals: desk,
 
     async submit(request, context, submitOptions = {}) {
       if (draining) {
@@ -351,6 +386,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const idempotency = key === undefined ? undefined : { key, bodySha256: hash };
 
       if (request.options?.dry_run === true) {
+        await desk.authorizePlanned(
+          'dry-run',
+          await launcher.plan(request, context, traceId),
+          context,
+          id,
+        );
         const plan = await launcher.dryRun(request, context, traceId);
         const inserted = await store.insertRun(
           {
@@ -386,7 +427,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const planned = await launcher.plan(request, context, traceId);
       const nodes = planned.plan.nodes.map((node) => node.target.name);
       const lockNodes = planned.idempotent ? [] : nodes;
-      const busy = busyNodes(lockNodes);
+      const hold = desk.holdFor(
+        await desk.authorizePlanned('run', planned, context, id),
+        planned,
+        submitOptions.requireApproval,
+      );
+      const busy = hold === undefined ? busyNodes(lockNodes) : [];
       if (busy.length > 0 && submitOptions.ifBusy === 'refuse') {
         await refuse(
           'NODE_BUSY',
@@ -416,7 +462,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           id,
           trace_id: traceId,
           action: planned.plan.action,
-          status: 'queued',
+          status: hold === undefined ? 'queued' : 'awaiting_approval',
           principal: context.principal,
           source: context.source,
           dry_run: 0,
@@ -436,9 +482,10 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         idempotency,
       );
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
+      if (hold !== undefined) await desk.hold(id, request, planned, context, hold);
       const run = await store.getRun(id);
       if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
-      enqueue({ id, planned, context, lockNodes });
+      if (hold === undefined) enqueue({ id, planned, context, lockNodes });
       return { run, created: true };
     },
 
@@ -446,6 +493,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const run = await store.getRun(id);
       if (run === undefined) {
         throw new RuneError('NOT_FOUND', `no run ${id}`, { source: serverSource });
+      }
+      if (run.status === 'awaiting_approval') {
+        await desk.cancelHeld(run, reason);
+        metrics.runs.inc({ action: run.action, status: 'cancelled' });
+        notify(id);
+        return (await store.getRun(id)) ?? run;
       }
       const index = queue.findIndex((item) => item.id === id);
       if (index >= 0) {

@@ -9,6 +9,7 @@
 
 import { RuneError } from '@rune/protocol';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { policyApprovalsMigration } from './migrations/0003_policy_approvals.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -92,6 +93,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('runs_principal').on('runs').column('principal').execute();
     },
   },
+  '0003_policy_approvals': policyApprovalsMigration,
 };
 
 /** The names of every migration, in order. */

@@ -49,10 +49,13 @@ describe('migrations', () => {
   it('migrate an empty store to the newest schema', async () => {
     expect(await tables(storePath())).toEqual([
       'api_tokens',
+      'approval_requests',
+      'approval_votes',
       'idempotency_keys',
       'run_events',
       'run_nodes',
       'runs',
+      'token_bounds',
     ]);
   });
 
