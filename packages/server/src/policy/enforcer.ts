@@ -114,7 +114,30 @@ export async function tokenBounds(
     .select('token_bounds.bounds_json')
     .where('api_tokens.name', '=', subject.principal.slice('token:'.length))
     .executeTakeFirst();
-  return row === undefined ? [] : (JSON.parse(row.bounds_json) as PolicySubject[]);
+  if (row === undefined) return [];
+  const bounds = JSON.parse(row.bounds_json) as PolicySubject[];
+  // A creator that is a token is read again: its roles now, and none once it is revoked or
+  // expired, so that whatever its creator loses, the minted token loses too.
+  const now = Date.now();
+  return Promise.all(
+    bounds.map(async (bound) => {
+      if (!bound.principal.startsWith('token:')) return bound;
+      const creator = await db
+        .selectFrom('api_tokens')
+        .select(['role', 'revoked_at', 'expires_at'])
+        .where('name', '=', bound.principal.slice('token:'.length))
+        .executeTakeFirst();
+      const active =
+        creator !== undefined &&
+        creator.revoked_at === null &&
+        (creator.expires_at === null || Date.parse(creator.expires_at) > now);
+      return {
+        ...bound,
+        roles: active ? tokenRoles(creator.role) : [],
+        subjects: active ? bound.subjects : [],
+      };
+    }),
+  );
 }
 
 /** Creates the enforcer. */

@@ -28,12 +28,16 @@ export function routeAuthorizer(policy: PolicyEnforcer): RouteAuthorizer {
   return async (principal, minRole) => {
     if (minRole === 'authenticated') return;
     const subject = policy.subjectOf(principal);
+    const reasons: string[] = [];
     for (const verb of COARSE[minRole]) {
-      if ((await policy.evaluate(subject, { verb })).allowed) return;
+      const decision = await policy.evaluate(subject, { verb });
+      if (decision.allowed) return;
+      reasons.push(decision.reason);
     }
+    const reason = reasons.join('; ');
     throw new RuneError(
       'ROLE_FORBIDDEN',
-      `${principal.name} holds no rule allowing ${COARSE[minRole].join(' or ')} (roles: ${principal.roles?.join(', ') || principal.role}); this request needs it`,
+      `this request needs ${COARSE[minRole].join(' or ')}: ${reason}`,
       { source, details: { role: principal.role, required: minRole } },
     );
   };
