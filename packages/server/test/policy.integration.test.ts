@@ -24,7 +24,7 @@ groups:
 `;
 
 /** The policy of the tests (docs/rbac.md explains the same shape). */
-export function testPolicy(webhook: string, extra = ''): string {
+function testPolicy(webhook: string, extra = ''): string {
   return `version: rune-policy/v1
 roles:
   soc-analyst:
