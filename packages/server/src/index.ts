@@ -35,6 +35,17 @@ export {
 } from './policy/enforcer.js';
 export { BUILTIN_POLICY, loadPolicyFile, parsePolicy } from './policy/load-policy.js';
 export {
+  createOfflineChecker,
+  type OfflineAnswer,
+  type OfflineChecker,
+  type OfflineQuestion,
+  offlineSubject,
+  type PolicyTestCase,
+  type PolicyTestResult,
+  parsePolicyCases,
+  runPolicyCases,
+} from './policy/offline.js';
+export {
   type AccessRequest,
   type CompiledPolicy,
   DEFAULT_DENY,

@@ -352,10 +352,11 @@ export function decide(
       });
       continue;
     }
-    // The least demanding rule decides: no approval before approval, then the smaller quorum.
+    // The most demanding matching rule decides: a rule that asks for approval cannot be
+    // sidestepped by a broader grant of the same action on the same node.
     const need = (rule: CompiledRule): number =>
       rule.requireApproval ? (rule.quorum ?? policy.approvals.quorum) : 0;
-    const best = [...satisfied].sort((a, b) => need(a) - need(b))[0] as CompiledRule;
+    const best = [...satisfied].sort((a, b) => need(b) - need(a))[0] as CompiledRule;
     deciding.add(best);
   }
   if (offending.length > 0) {
