@@ -154,7 +154,11 @@ export function parsePolicy(text: string, file = '<policy>'): CompiledPolicy {
   if (first !== undefined) {
     // For an unknown key the pointer names the key itself; say so plainly.
     const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
-    throw policyError(file, first.pointer, `${first.message}${more}`, locate(first.pointer), {
+    const message =
+      first.message === 'Unexpected property'
+        ? `unknown key ${segments(first.pointer).at(-1) ?? ''}`
+        : first.message;
+    throw policyError(file, first.pointer, `${message}${more}`, locate(first.pointer), {
       violations: violations.map((violation) => ({ ...violation, ...locate(violation.pointer) })),
     });
   }
