@@ -47,6 +47,11 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/runs/{id}/events',
       '/v1/runs/{id}/nodes/{node}',
       '/v1/runs/{id}/nodes/{node}/artifacts/{name}',
+      '/v1/runs/{id}/approval',
+      '/v1/runs/{id}/approve',
+      '/v1/runs/{id}/reject',
+      '/v1/tokens',
+      '/v1/policy/check',
     ].sort(),
   );
 });

@@ -117,4 +117,6 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Requests per minute per token, and the largest request body.
 # rate_limit = 600
 # body_limit_bytes = 1048576
+# The RBAC policy (docs/rbac.md); without it the built-in roles viewer, operator and admin apply.
+# policy = "/etc/rune/policy.yaml"
 `;
