@@ -1024,6 +1024,9 @@ _bpcs_category() {
     APPROVAL_REJECTED) REPLY=policy ;;
     TOKEN_RIGHTS_EXCEEDED) REPLY=policy ;;
     OIDC_LOGIN_FAILED) REPLY=policy ;;
+    AUTH_SESSION_INVALID) REPLY=policy ;;
+    AUTH_SESSION_EXPIRED) REPLY=policy ;;
+    CSRF_REJECTED) REPLY=policy ;;
     DNS_LOOKUP_FAILED) REPLY=transport ;;
     CONNECTION_REFUSED) REPLY=transport ;;
     CONNECT_TIMEOUT) REPLY=transport ;;

@@ -62,5 +62,23 @@ export {
   type PolicyVerb,
 } from './policy/policy-schema.js';
 export { createRuneServer, type RuneServer, type RuneServerOptions } from './server.js';
+export {
+  registerSessionRoutes,
+  type SessionRoutesOptions,
+  type SignInMethod,
+} from './sessions/routes-session.js';
+export {
+  type AuthenticatedSession,
+  authenticateSession,
+  type CreatedSession,
+  type CreateSessionOptions,
+  CSRF_HEADER,
+  clearSessionCookie,
+  createSession,
+  revokeSession,
+  revokeSessionsOf,
+  type SessionCookieSettings,
+  sessionCookieSettings,
+} from './sessions/sessions.js';
 export { openRunStore, type RunStore } from './store/run-store.js';
 export { SERVER_VERSION } from './version.js';

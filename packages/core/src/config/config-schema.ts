@@ -160,6 +160,18 @@ export const ServerSectionSchema = closed({
       'RBAC policy file (YAML, specs/policy-v1.md); without it the built-in roles viewer, operator and admin apply.',
     ),
   ),
+  session_idle: opt(
+    Type.String({
+      minLength: 1,
+      description: 'A dashboard session ends after this long idle (30m).',
+    }),
+  ),
+  session_lifetime: opt(
+    Type.String({
+      minLength: 1,
+      description: 'A dashboard session ends this long after sign-in (12h).',
+    }),
+  ),
 });
 
 /** The schemas of the sections core owns. */
@@ -260,6 +272,8 @@ export const CONFIG_DEFAULTS = {
     cors_origins: [],
     rate_limit: 600,
     body_limit_bytes: 1_048_576,
+    session_idle: '30m',
+    session_lifetime: '12h',
   },
 } as const satisfies ConfigFile;
 

@@ -33,6 +33,9 @@ export interface ServerSettings {
   bodyLimitBytes: number;
   /** `[server] policy`: the RBAC policy file; undefined = the built-in roles. */
   policyPath: string | undefined;
+  /** Dashboard sessions: idle and absolute lifetimes. */
+  sessionIdleMs: number;
+  sessionMaxMs: number;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -125,5 +128,15 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
     rateLimitPerMinute: section.rate_limit ?? 600,
     bodyLimitBytes: section.body_limit_bytes ?? 1_048_576,
     policyPath: section.policy,
+    sessionIdleMs: parseLongDuration(
+      section.session_idle ?? '30m',
+      'server.session_idle',
+      'INVALID_CONFIG',
+    ),
+    sessionMaxMs: parseLongDuration(
+      section.session_lifetime ?? '12h',
+      'server.session_lifetime',
+      'INVALID_CONFIG',
+    ),
   };
 }

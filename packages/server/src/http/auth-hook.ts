@@ -6,6 +6,7 @@
 import { RuneError } from '@rune/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateToken, type Principal, type TokenRole } from '../auth/tokens.js';
+import type { SessionAuthenticator } from '../sessions/sessions.js';
 import type { RunStore } from '../store/run-store.js';
 
 declare module 'fastify' {
@@ -54,11 +55,15 @@ export type RouteAuthorizer = (
   minRole: TokenRole | 'authenticated',
 ) => Promise<void>;
 
-/** The onRequest hook: sets `request.principal` or throws the 400/401/403 EPS error. */
+/**
+ * The onRequest hook: sets `request.principal` or throws the 400/401/403 EPS error. Without an
+ * Authorization header, a session cookie of `sessions` authenticates instead (CSRF-checked).
+ */
 export function createAuthHook(
   store: RunStore,
   touch: (principal: Principal) => void,
   authorize: RouteAuthorizer,
+  sessions?: SessionAuthenticator,
 ) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const inQuery = credentialInQuery(request.url);
@@ -73,6 +78,17 @@ export function createAuthHook(
     const minRole = request.routeOptions.config.minRole ?? 'viewer';
     if (minRole === 'public') return;
     const header = request.headers.authorization;
+    // A browser session (cookie + CSRF check) only when there is no Authorization header at all.
+    const fromCookie =
+      (header === undefined || header.trim() === '') && sessions !== undefined
+        ? await sessions.authenticate(request)
+        : undefined;
+    if (fromCookie !== undefined) {
+      await authorize(fromCookie, minRole);
+      request.principal = fromCookie;
+      touch(fromCookie);
+      return;
+    }
     if (header === undefined || header.trim() === '') {
       throw new RuneError(
         'AUTH_TOKEN_MISSING',

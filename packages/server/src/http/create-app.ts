@@ -18,6 +18,8 @@ import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
 import { routeAuthorizer } from '../policy/route-guard.js';
 import { registerPolicyRoutes } from '../policy/routes-policy.js';
+import { registerSessionRoutes } from '../sessions/routes-session.js';
+import { createSessionAuthenticator } from '../sessions/sessions.js';
 import { SERVER_VERSION } from '../version.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { createAuthHook } from './auth-hook.js';
@@ -127,6 +129,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   // last_used_at is for `rune token list`, not an audit trail: one write per token per minute,
   // not one per request (every write is an fsynced transaction).
   const touched = new Map<string, number>();
+  const sessions = createSessionAuthenticator(store.db, settings);
   app.addHook(
     'onRequest',
     createAuthHook(
@@ -140,6 +143,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
           .catch(() => undefined);
       },
       routeAuthorizer(options.policy),
+      sessions,
     ),
   );
   await app.register(fastifyRateLimit, {
@@ -167,5 +171,6 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   registerRunRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   registerPolicyRoutes(app, options);
+  registerSessionRoutes(app, options, { sessions });
   return app;
 }

@@ -38,6 +38,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> =
   APPROVAL_MISMATCH: 409,
   APPROVAL_EXPIRED: 409,
   OIDC_LOGIN_FAILED: 401,
+  AUTH_SESSION_INVALID: 401,
+  AUTH_SESSION_EXPIRED: 401,
 };
 
 /** The HTTP status of an EPS code. */

@@ -9,6 +9,7 @@
 
 import { RuneError } from '@rune/protocol';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { MIGRATION_0002_SESSIONS } from './migrations/0002_sessions.js';
 import { policyApprovalsMigration } from './migrations/0003_policy_approvals.js';
 
 /** The migrations, by name; names sort in the order they apply. */
@@ -93,6 +94,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('runs_principal').on('runs').column('principal').execute();
     },
   },
+  '0002_sessions': MIGRATION_0002_SESSIONS,
   '0003_policy_approvals': policyApprovalsMigration,
 };
 

@@ -51,6 +51,7 @@ describe('migrations', () => {
       'api_tokens',
       'approval_requests',
       'approval_votes',
+      'browser_sessions',
       'idempotency_keys',
       'run_events',
       'run_nodes',

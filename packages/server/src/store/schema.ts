@@ -126,4 +126,26 @@ export interface StoreDatabase {
   approval_requests: ApprovalRequestsTable;
   approval_votes: ApprovalVotesTable;
   token_bounds: TokenBoundsTable;
+  // Dashboard browser sessions (migration 0002_sessions).
+  browser_sessions: BrowserSessionsTable;
+}
+
+// --- Dashboard browser sessions (migration 0002_sessions) ---
+
+/** `browser_sessions`: one row per sign-in; only the sha256 of the cookie's secret is kept. */
+export interface BrowserSessionsTable {
+  id_sha256: string;
+  /** The principal's name (`token:<name>`, `oidc:<subject>`): to list and revoke by principal. */
+  principal: string;
+  /** The whole principal as signed in (role, groups, ...), restored on every request. */
+  principal_json: string;
+  /** The API token the session was opened with: revoking or expiring it ends the session too. */
+  token_id: string | null;
+  created_at: string;
+  last_seen_at: string;
+  /** Idle lifetime in ms, fixed at sign-in. */
+  idle_ms: number;
+  /** The absolute end of the session. */
+  expires_at: string;
+  revoked_at: string | null;
 }

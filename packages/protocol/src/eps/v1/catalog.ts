@@ -440,6 +440,25 @@ export const ERROR_CATALOG = {
     false,
     'Single sign-on failed: bad state or PKCE verifier, an ID token that does not verify, or a user the policy does not know (HTTP 401).',
   ),
+  // Browser sessions of the dashboard (issue 16).
+  AUTH_SESSION_INVALID: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The session cookie is malformed, unknown or revoked (or the token it was opened with was); sign in again (HTTP 401).',
+  ),
+  AUTH_SESSION_EXPIRED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The browser session passed its idle or absolute lifetime; sign in again (HTTP 401).',
+  ),
+  CSRF_REJECTED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A state-changing request authenticated by a session cookie lacked the matching x-csrf-token header or came from another Origin (HTTP 403).',
+  ),
 
   // --- transport: the node could not be reached or the link failed (exit 3) ---
   DNS_LOOKUP_FAILED: entry('transport', X.TRANSPORT, true, 'The node name does not resolve.'),
