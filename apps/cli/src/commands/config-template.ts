@@ -119,4 +119,7 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # body_limit_bytes = 1048576
 # The RBAC policy (docs/rbac.md); without it the built-in roles viewer, operator and admin apply.
 # policy = "/etc/rune/policy.yaml"
+# Dashboard sessions end after this long idle, and this long after sign-in (docs/dashboard.md).
+# session_idle = "30m"
+# session_lifetime = "12h"
 `;
