@@ -114,7 +114,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
         `recovered: ${recovered.interrupted} run(s) interrupted, ${recovered.requeued} requeued; pruned ${pruned} old run(s)`,
       );
     }
-    app = await createApiApp({ settings, store, manager, launcher, metrics, log, policy });
+    app = await createApiApp({ settings, store, manager, launcher, metrics, log, policy, env });
   } catch (error) {
     await manager.shutdown(0).catch(() => undefined);
     await launcher.close().catch(() => undefined);

@@ -122,4 +122,12 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Dashboard sessions end after this long idle, and this long after sign-in (docs/dashboard.md).
 # session_idle = "30m"
 # session_lifetime = "12h"
+# Single sign-on (OIDC code + PKCE) into a dashboard session; the client secret, if any, comes
+# from the environment variable named by oidc_client_secret_env.
+# oidc_issuer = "https://login.example.com/realms/ops"
+# oidc_client_id = "rune"
+# oidc_client_secret_env = "RUNE_OIDC_CLIENT_SECRET"
+# oidc_redirect_url = "https://rune.example.com/v1/auth/oidc/callback"
+# oidc_groups_claim = "groups"
+# oidc_scopes = "openid email profile groups"
 `;

@@ -16,6 +16,7 @@ import fastifySwagger from '@fastify/swagger';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
+import { registerOidcRoutes } from '../oidc/oidc.js';
 import { routeAuthorizer } from '../policy/route-guard.js';
 import { registerPolicyRoutes } from '../policy/routes-policy.js';
 import { registerSessionRoutes } from '../sessions/routes-session.js';
@@ -41,6 +42,8 @@ export const OPENAPI_INFO = {
 
 /** Options of {@link createApiApp}. */
 export interface ApiAppOptions extends RouteContext {
+  /** The environment (the OIDC client secret is read from it). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** One line per request and per internal error (never a URL query, a header or a body). */
   log?: (line: string) => void;
 }
@@ -171,6 +174,17 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   registerRunRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   registerPolicyRoutes(app, options);
-  registerSessionRoutes(app, options, { sessions });
+  registerSessionRoutes(app, options, {
+    sessions,
+    ...(settings.oidc === undefined
+      ? {}
+      : {
+          signInMethods: () => [
+            { id: 'oidc', label: 'Single sign-on', url: '/v1/auth/oidc/login' },
+          ],
+        }),
+  });
+  if (settings.oidc !== undefined)
+    registerOidcRoutes(app, options, { settings: settings.oidc, sessions, env: options.env ?? {} });
   return app;
 }
