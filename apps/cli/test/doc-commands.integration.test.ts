@@ -53,7 +53,7 @@ const DOCUMENTS = [
 const UNCHECKABLE: Record<string, string> = {
   'docs/server.md:20':
     '`rune serve` runs until stopped; server-doc.integration.test.ts starts it and runs every shell example of docs/server.md against it',
-  'docs/server.md:241':
+  'docs/server.md:250':
     'needs the running server of the examples above; server-doc.integration.test.ts runs it against a real rune serve',
   'docs/plugin-test-kit.md:11':
     '`./restart-nginx.sh` stands for the reader’s own plugin; the repository has no such file',
