@@ -1,14 +1,14 @@
 /**
  * specs/policy-v1.schema.json is generated from the TypeBox schema the loader validates with
  * (`RUNE_UPDATE_SPECS=1 npx vitest run test/policy-spec.test.ts` rewrites it); the examples in
- * specs/examples/policy/ load (valid ones) or fail with INVALID_POLICY naming line and key.
+ * specs/policy-examples/ load (valid ones) or fail with INVALID_POLICY naming line and key.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { loadPolicyFile, PolicyDocumentSchema } from '../src/index.js';
 
 const SCHEMA = new URL('../../../specs/policy-v1.schema.json', import.meta.url);
-const EXAMPLES = new URL('../../../specs/examples/policy/', import.meta.url);
+const EXAMPLES = new URL('../../../specs/policy-examples/', import.meta.url);
 
 it('specs/policy-v1.schema.json is the schema the loader uses', () => {
   const generated = `${JSON.stringify(PolicyDocumentSchema, null, 2)}\n`;

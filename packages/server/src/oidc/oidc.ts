@@ -48,7 +48,7 @@ export function principalOfClaims(
     typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined;
   const raw = claims[groupsClaim];
   const groups = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).filter(
-    (group): group is string => typeof group === 'string' && /^[^\s\x00-\x1f]{1,256}$/.test(group),
+    (group): group is string => typeof group === 'string' && /^[^\s\p{Cc}]{1,256}$/u.test(group),
   );
   const subjects = [
     `user:${sub}`,
