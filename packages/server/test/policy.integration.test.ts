@@ -507,6 +507,27 @@ describe('four-eyes approvals', () => {
     });
   });
 
+  it('an approval request expires after approvals.expires', async () => {
+    writeFileSync(policyFile, testPolicy(webhook).replace('expires: 4h', 'expires: 1s'));
+    expect(server.reloadPolicy()).toMatchObject({ ok: true });
+    try {
+      const id = await hold();
+      // Past the 1 s deadline (waiting for a deadline, not for readiness).
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect(await call('lead1', `/v1/runs/${id}/approve`, {})).toMatchObject({
+        status: 409,
+        code: 'APPROVAL_EXPIRED',
+      });
+      const document = (await call('alice', `/v1/runs/${id}`)).body;
+      expect(document.status).toBe('cancelled');
+      expect((document.error as Json).code).toBe('APPROVAL_EXPIRED');
+      expect((await call('lead1', `/v1/runs/${id}/approval`)).body.state).toBe('expired');
+    } finally {
+      writeFileSync(policyFile, testPolicy(webhook));
+      expect(server.reloadPolicy()).toMatchObject({ ok: true });
+    }
+  });
+
   it('submit(..., { requireApproval }) holds any run (the alerts storm breaker)', async () => {
     const { run: held } = await server.manager.submit(
       { action: 'noop', targets: ['web1'] },
