@@ -451,9 +451,10 @@ export async function buildCli(
                   describe: 'Who uses it: the principal token:<name> in runs and audit records',
                 })
                 .option('role', {
-                  choices: ['viewer', 'operator', 'admin'],
+                  type: 'string',
                   demandOption: true,
-                  describe: 'viewer reads; operator also runs and cancels; admin everything',
+                  describe:
+                    "Built-in: viewer reads; operator also runs and cancels; admin everything. With [server] policy: that policy's roles, comma-separated",
                 })
                 .option('expires', {
                   type: 'string',
@@ -481,6 +482,89 @@ export async function buildCli(
             run(async () => (await import('./commands/token.js')).tokenRevokeCommand),
           )
           .demandCommand(1, 'name a subcommand: create, list or revoke'),
+      )
+      .command('policy', 'Check the RBAC policy of `rune serve` offline (docs/rbac.md)', (y) =>
+        y
+          .command(
+            'check',
+            'Print allow or deny and the rule that decides, for a subject, action and nodes',
+            (c) =>
+              c
+                .option('as', {
+                  type: 'string',
+                  demandOption: true,
+                  describe: 'Subject: alice (= user:alice), token:ci, service:alerts',
+                })
+                .option('group', {
+                  type: 'string',
+                  describe: 'OIDC groups of the subject, comma-separated',
+                })
+                .option('role', {
+                  type: 'string',
+                  describe: "Roles the subject carries itself (a token's roles), comma-separated",
+                })
+                .option('verb', {
+                  type: 'string',
+                  describe: 'view, dry-run, run (default), cancel, approve or admin',
+                })
+                .option('action', { type: 'string', describe: 'The action' })
+                .option('node', {
+                  type: 'string',
+                  array: true,
+                  describe: 'Node selection (repeatable), as for rune run',
+                })
+                .option('param', {
+                  type: 'string',
+                  array: true,
+                  describe: 'Parameter key=value (repeatable)',
+                })
+                .option('policy', {
+                  type: 'string',
+                  describe: 'Policy file (default [server] policy)',
+                })
+                .example(
+                  '$0 policy check --as alice --action restart-docker --node @web',
+                  'May alice restart Docker on @web?',
+                ),
+            run(async () => (await import('./commands/policy.js')).policyCheckCommand),
+          )
+          .command(
+            'test <cases>',
+            'Run a table of expected decisions (cases YAML); exit 1 when one fails (CI of a policy repository)',
+            (c) =>
+              c
+                .positional('cases', { type: 'string', demandOption: true })
+                .option('policy', {
+                  type: 'string',
+                  describe: "Policy file (default: the cases file's policy:, then [server] policy)",
+                })
+                .example('$0 policy test cases.yaml', 'Check every expectation'),
+            run(async () => (await import('./commands/policy.js')).policyTestCommand),
+          )
+          .demandCommand(1, 'name a subcommand: check or test'),
+      )
+      .command(
+        'approve <run>',
+        'Approve (or --reject) a run that waits for four-eyes approval on a `rune serve`; token in RUNE_TOKEN',
+        (c) =>
+          c
+            .positional('run', { type: 'string', demandOption: true, describe: 'The run id' })
+            .option('server', {
+              type: 'string',
+              demandOption: true,
+              describe: 'The rune serve URL',
+            })
+            .option('reject', { type: 'boolean', describe: 'Reject instead of approve' })
+            .option('comment', { type: 'string', describe: 'Why (kept with the vote)' })
+            .option('binding', {
+              type: 'string',
+              describe: 'The binding sha256 you reviewed (refused if the request is another)',
+            })
+            .example(
+              '$0 approve 0b6e… --server https://rune.example:8421 --comment "checked"',
+              'Approve a held run',
+            ),
+        run(async () => (await import('./commands/approve.js')).approveCommand),
       )
       .command('rules', 'The alert rules of `rune serve`, offline (docs/alerts.md)', (y) =>
         y

@@ -122,6 +122,13 @@ export {
   type SkipReason,
   scheduleFleet,
 } from './fleet/scheduler.js';
+// The selector grammar itself, for the server's RBAC policy (one parser for CLI, API and policy).
+export {
+  evaluateSelection,
+  type SelectionEvaluation,
+  type SelectionUniverse,
+} from './inventory/evaluate-selection.js';
+export { matchesGlob } from './inventory/glob.js';
 export {
   detectInventoryFormat,
   type Inventory,
@@ -139,6 +146,7 @@ export {
   type SelectTargetsOptions,
   selectTargets,
 } from './inventory/select-targets.js';
+export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
 export {
   mentionedNodes,
   type PlanRequest,

@@ -39,6 +39,43 @@ export {
   HTTP_STATUS_BY_CODE,
   httpStatusFor,
 } from './http/http-status.js';
+// RBAC policy (issue 14): the same loader and decision function the server uses, for
+// `rune policy check|test` offline.
+export {
+  createPolicyEnforcer,
+  loadServerPolicy,
+  type PolicyEnforcer,
+  subjectOfPrincipal,
+  tokenRoles,
+} from './policy/enforcer.js';
+export { BUILTIN_POLICY, loadPolicyFile, parsePolicy } from './policy/load-policy.js';
+export {
+  createOfflineChecker,
+  type OfflineAnswer,
+  type OfflineChecker,
+  type OfflineQuestion,
+  offlineSubject,
+  type PolicyTestCase,
+  type PolicyTestResult,
+  parsePolicyCases,
+  runPolicyCases,
+} from './policy/offline.js';
+export {
+  type AccessRequest,
+  type CompiledPolicy,
+  DEFAULT_DENY,
+  decide,
+  type PolicyDecision,
+  type PolicySubject,
+  rolesOf,
+} from './policy/policy.js';
+export {
+  POLICY_V1,
+  POLICY_VERBS,
+  type PolicyDocument,
+  PolicyDocumentSchema,
+  type PolicyVerb,
+} from './policy/policy-schema.js';
 export { createRuneServer, type RuneServer, type RuneServerOptions } from './server.js';
 export {
   registerSessionRoutes,

@@ -18,6 +18,7 @@ import { resolveServerSettings, type ServerSettings } from './config/server-conf
 import { createApiApp } from './http/create-app.js';
 import type { ApiInstance } from './http/route-context.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { createPolicyEnforcer, loadServerPolicy, type PolicyEnforcer } from './policy/enforcer.js';
 import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { pruneSessions } from './sessions/sessions.js';
@@ -62,6 +63,10 @@ export interface RuneServer {
   readonly store: RunStore;
   readonly manager: RunManager;
   readonly metrics: ServerMetrics;
+  /** The RBAC policy in force (`[server] policy` or the built-in roles). */
+  readonly policy: PolicyEnforcer;
+  /** Re-reads the policy file (SIGHUP); on error the old policy stays and the error is returned. */
+  reloadPolicy(): ReturnType<PolicyEnforcer['reload']>;
   /** The Fastify instance (for `inject()` in tests and embedding). */
   readonly app: ApiInstance;
   /** Writes one line to the server's log (plain, or a JSON line with `log_format = "json"`). */
@@ -103,6 +108,8 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   });
   const settings: ServerSettings =
     options.port === undefined ? resolved : { ...resolved, port: options.port };
+  // An invalid policy stops the server here, naming file, line and key, before anything opens.
+  const initialPolicy = loadServerPolicy(settings.policyPath);
   const release = acquireInstanceLock(settings.storePath);
   const metrics = createServerMetrics();
   let store: RunStore;
@@ -134,12 +141,22 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     ...(options.transports === undefined ? {} : { transports: options.transports }),
     onWarning: (line) => log(`warning: ${line}`),
   });
+  const policy = createPolicyEnforcer({
+    policyPath: settings.policyPath,
+    launcher,
+    db: store.db,
+    initial: initialPolicy,
+    onWarning: (line) => log(`warning: ${line}`),
+  });
+  let url: string | undefined;
   const manager = createRunManager({
     store,
     launcher,
     settings,
     metrics,
     onWarning: (line) => log(`warning: ${line}`),
+    policy,
+    linkBase: () => url,
   });
   let recovered: { interrupted: number; requeued: number };
   let app: ApiInstance;
@@ -161,6 +178,8 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       launcher,
       metrics,
       log,
+      policy,
+      env,
       ...(jsonLogger === undefined ? {} : { logFormat: 'json', jsonLogger }),
     });
   } catch (error) {
@@ -188,14 +207,23 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     void pruneSessions(store.db, new Date()).catch(() => undefined);
   }, HOUR_MS);
   pruneTimer.unref();
+  const approvalTimer = setInterval(() => {
+    manager.approvals
+      .expire()
+      .catch((error: unknown) =>
+        log(`warning: expiring approvals failed: ${RuneError.from(error).message}`),
+      );
+  }, 30_000);
+  approvalTimer.unref();
 
-  let url: string | undefined;
   let closing: Promise<void> | undefined;
   return {
     settings,
     store,
     manager,
     metrics,
+    policy,
+    reloadPolicy: () => policy.reload(),
     app,
     shipper,
     log,
@@ -222,6 +250,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearInterval(approvalTimer);
         await manager.shutdown(settings.shutdownGraceMs);
         await app.close();
         await shipper?.close();

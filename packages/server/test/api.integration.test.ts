@@ -91,7 +91,8 @@ describe('runs', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as Json)
       .filter((record) => record.trace_id === accepted.trace_id);
-    expect(records.map((record) => record.event)).toEqual(['intent', 'run']);
+    // The RBAC decision (built-in role operator) comes first, then the run's own records.
+    expect(records.map((record) => record.event)).toEqual(['policy', 'intent', 'run']);
     expect(records.every((record) => record.operator === 'token:ops')).toBe(true);
     expect(records.every((record) => record.run_id === accepted.id)).toBe(true);
   });
@@ -346,7 +347,11 @@ describe('catalog, inventory, audit, health', () => {
     const accepted = await submit({ action: 'noop', targets: ['localhost'] });
     await waitForRun(t, accepted.id as string);
     const audit = await body(await t.request(`/v1/audit?run_id=${accepted.id as string}`));
-    expect((audit.records as Json[]).map((record) => record.event)).toEqual(['intent', 'run']);
+    expect((audit.records as Json[]).map((record) => record.event)).toEqual([
+      'policy',
+      'intent',
+      'run',
+    ]);
     const mine = await body(await t.request('/v1/audit?principal=token:ops&limit=5'));
     expect((mine.records as Json[]).every((record) => record.operator === 'token:ops')).toBe(true);
     const verify = await body(await t.request('/v1/audit/verify', { token: t.viewer }));

@@ -286,7 +286,8 @@ describe('rune serve, kill -9 mid-run, restart', () => {
       expect(readFileSync(home.storePath).includes('hunter2')).toBe(false);
       expect(readFileSync(home.auditLog).includes('hunter2')).toBe(false);
 
-      // The audit trail agrees with the store: the in-flight run's intent, then one outcome per node.
+      // The audit trail agrees with the store: the RBAC decision that let it in, the in-flight
+      // run's intent, then one outcome per node.
       const records = readFileSync(home.auditLog, 'utf8')
         .trim()
         .split('\n')
@@ -295,6 +296,7 @@ describe('rune serve, kill -9 mid-run, restart', () => {
       expect(
         records.map((record) => [record.event, record.node, record.error_code ?? null]),
       ).toEqual([
+        ['policy', null, null],
         ['intent', null, null],
         ['run', 'node1', 'RUN_INTERRUPTED'],
         ['run', 'node2', 'RUN_INTERRUPTED'],

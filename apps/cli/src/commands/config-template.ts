@@ -128,4 +128,14 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # log_format = "human"
 # Audit records and run results to syslog, Splunk HEC or stdout (docs/observability.md).
 # shipping = { interval = "1s", sinks = [{ name = "collector", type = "stdout" }] }
+# The RBAC policy (docs/rbac.md); without it the built-in roles viewer, operator and admin apply.
+# policy = "/etc/rune/policy.yaml"
+# Single sign-on (OIDC code + PKCE) into a dashboard session; the client secret, if any, comes
+# from the environment variable named by oidc_client_secret_env.
+# oidc_issuer = "https://login.example.com/realms/ops"
+# oidc_client_id = "rune"
+# oidc_client_secret_env = "RUNE_OIDC_CLIENT_SECRET"
+# oidc_redirect_url = "https://rune.example.com/v1/auth/oidc/callback"
+# oidc_groups_claim = "groups"
+# oidc_scopes = "openid email profile groups"
 `;

@@ -27,7 +27,8 @@ export interface RemoteRunArgs extends RunArgs {
   server: string;
 }
 
-async function api(
+/** One API call to a `rune serve`; an EPS error body becomes that RuneError. */
+export async function api(
   base: string,
   token: string,
   path: string,
@@ -167,7 +168,13 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
           options,
         }),
       })
-    ).json()) as { id: string; trace_id: string };
+    ).json()) as { id: string; trace_id: string; status?: string };
+    // RBAC four-eyes: the run starts only once others approve it; say so instead of sitting silent.
+    if (accepted.status === 'awaiting_approval') {
+      io.err(
+        `run ${accepted.id} awaits approval by another principal (rune approve ${accepted.id} --server ${base}); waiting\n`,
+      );
+    }
     const nodes: NodeRunResult[] = [];
     let summary: RunSummary | null = null;
     let exitCode = 0;

@@ -62,5 +62,14 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // SIGHUP re-reads [server] policy; requests keep flowing, and a broken file keeps the old one.
+    process.on('SIGHUP', () => {
+      const reloaded = server.reloadPolicy();
+      log(
+        reloaded.ok
+          ? `rune serve: SIGHUP: policy reloaded (sha256 ${reloaded.digest.slice(0, 12)})`
+          : `rune serve: SIGHUP: policy NOT reloaded, the previous one stays in force: ${reloaded.error.message}`,
+      );
+    });
   });
 }

@@ -37,10 +37,15 @@ async function withStore<T>(
 export function tokenCreateCommand(args: TokenArgs, io: CliIo): Promise<number> {
   return guarded(io, args, () =>
     withStore(io, args, async (server, store) => {
+      // With [server] policy, a token carries that policy's roles (checked to exist here).
+      const policyPath = loadCliConfig(io, args).config.server.policy;
       const created = await server.createToken(store, {
         name: String(args.name ?? ''),
         role: String(args.role ?? 'viewer'),
         expires: String(args.expires ?? '90d'),
+        ...(policyPath === undefined
+          ? {}
+          : { knownRoles: [...server.loadServerPolicy(policyPath).roles.keys()] }),
       });
       if (args.output === 'json' || args.output === 'jsonl') {
         io.out(args.output === 'json' ? formatJson(created) : `${JSON.stringify(created)}\n`);

@@ -55,10 +55,14 @@ export const AUDIT_RECORD_VERSION = 2;
 
 /**
  * What kind of event a record describes: `intent` (a run is about to start, written before
- * anything is sent), `run` (the outcome of one node), `dry-run`, `refusal`.
+ * anything is sent), `run` (the outcome of one node), `dry-run`, `refusal`, `policy` (an RBAC
+ * decision of rune serve, allow or deny, with the deciding rule) and `approval` (a four-eyes vote).
  */
-/** `alert`: a received alert and its outcome (@rune/server's alert receivers). */
-export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal' | 'alert';
+/**
+ * `alert`: a received alert and its outcome (@rune/server's alert receivers); `policy` and
+ * `approval`: a policy decision and an approval vote (@rune/server's RBAC).
+ */
+export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal' | 'alert' | 'policy' | 'approval';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {

@@ -161,6 +161,51 @@ export const ServerSectionSchema = closed({
   alert_rules: opt(
     path('Alert rules (YAML, specs/alert-rules-v1.md): receivers, rules, throttling, notifiers.'),
   ),
+  policy: opt(
+    path(
+      'RBAC policy file (YAML, specs/policy-v1.md); without it the built-in roles viewer, operator and admin apply.',
+    ),
+  ),
+  // Single sign-on (OIDC authorization code + PKCE) into a browser session; docs/rbac.md.
+  oidc_issuer: opt(
+    Type.String({
+      pattern: '^https?://',
+      maxLength: 2000,
+      description: 'OIDC issuer URL (https; http only on loopback). Enables single sign-on.',
+    }),
+  ),
+  oidc_client_id: opt(
+    Type.String({ minLength: 1, maxLength: 500, description: 'OIDC client id.' }),
+  ),
+  oidc_client_secret_env: opt(
+    Type.String({
+      pattern: '^[A-Z_][A-Z0-9_]{0,127}$',
+      description:
+        'Environment variable holding the client secret (default RUNE_OIDC_CLIENT_SECRET; unset: a public client, PKCE only).',
+    }),
+  ),
+  oidc_redirect_url: opt(
+    Type.String({
+      pattern: '^https?://',
+      maxLength: 2000,
+      description:
+        "This server's callback URL as registered with the provider (…/v1/auth/oidc/callback).",
+    }),
+  ),
+  oidc_groups_claim: opt(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'ID token claim whose strings become group:<name> subjects (default groups).',
+    }),
+  ),
+  oidc_scopes: opt(
+    Type.String({
+      minLength: 6,
+      maxLength: 500,
+      description: 'Scopes requested (default "openid email profile groups").',
+    }),
+  ),
   session_idle: opt(
     Type.String({
       minLength: 1,
@@ -341,4 +386,5 @@ export const LOCAL_PATH_KEYS: readonly string[] = [
   'server.tls_key_file',
   'server.alert_rules',
   'server.workflows',
+  'server.policy',
 ];

@@ -11,13 +11,13 @@ import { RuneError } from '@rune/protocol';
 import { parseLongDuration } from '../config/long-duration.js';
 import type { RunStore, StoredToken } from '../store/run-store.js';
 
-/** The roles of v1 (fine-grained policy replaces them in a later version). */
+/**
+ * The built-in roles (no `[server] policy`). With a policy file a token carries that policy's
+ * roles instead, one or more (stored comma-separated in `api_tokens.role`).
+ */
 export const TOKEN_ROLES = ['viewer', 'operator', 'admin'] as const;
 /** A role. */
 export type TokenRole = (typeof TOKEN_ROLES)[number];
-
-/** What each role may do: viewer reads, operator also runs and cancels, admin everything. */
-export const ROLE_RANK: Readonly<Record<TokenRole, number>> = { viewer: 1, operator: 2, admin: 3 };
 
 /** Token names: what the principal is called in runs and audit records (`token:<name>`). */
 export const TOKEN_NAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
@@ -30,7 +30,12 @@ export interface Principal {
   /** `token:<name>`: recorded on runs and audit records. */
   readonly name: string;
   readonly tokenId: string;
-  readonly role: TokenRole;
+  /** The roles as stored: one name, or several comma-separated (policy roles). */
+  readonly role: string;
+  /** The roles the token carries. */
+  readonly roles?: readonly string[];
+  /** The policy subjects it is known by (`token:<name>`; a session adds `user:` and `group:`). */
+  readonly subjects?: readonly string[];
 }
 
 /** A token just created: `token` is shown once and never stored. */
@@ -38,7 +43,7 @@ export interface CreatedToken {
   token: string;
   id: string;
   name: string;
-  role: TokenRole;
+  role: string;
   created_at: string;
   expires_at: string | null;
 }
@@ -60,7 +65,10 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
 /** Options of {@link createToken}. */
 export interface CreateTokenOptions {
   name: string;
+  /** One role or several, comma-separated (`analyst,ci`). */
   role: string;
+  /** The roles that exist (default the built-in ones; the policy's roles with a policy file). */
+  knownRoles?: readonly string[];
   /** A duration (`90d`) or `never`. */
   expires: string;
   now?: Date;
@@ -78,10 +86,22 @@ export async function createToken(
       { details: { name: options.name.slice(0, 80) } },
     );
   }
-  if (!(TOKEN_ROLES as readonly string[]).includes(options.role)) {
-    throw new RuneError('INVALID_ARGUMENT', `--role must be one of ${TOKEN_ROLES.join(', ')}`, {
-      details: { role: options.role.slice(0, 40) },
-    });
+  const known: readonly string[] = options.knownRoles ?? TOKEN_ROLES;
+  const roles = [
+    ...new Set(
+      options.role
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    ),
+  ];
+  const unknown = roles.filter((role) => !known.includes(role));
+  if (roles.length === 0 || unknown.length > 0) {
+    throw new RuneError(
+      'INVALID_ARGUMENT',
+      `--role must be one or more (comma-separated) of ${known.join(', ')}`,
+      { details: { role: options.role.slice(0, 200), unknown: unknown.slice(0, 20) } },
+    );
   }
   const now = options.now ?? new Date();
   let expiresAt: string | null = null;
@@ -94,7 +114,7 @@ export async function createToken(
   const created = {
     id,
     name: options.name,
-    role: options.role as TokenRole,
+    role: roles.join(','),
     created_at: now.toISOString(),
     expires_at: expiresAt,
   };
@@ -169,5 +189,15 @@ export async function authenticateToken(
   if (state === 'expired') {
     throw unauthorized('AUTH_TOKEN_EXPIRED', `the token ${row.name} expired at ${row.expires_at}`);
   }
-  return { name: `token:${row.name}`, tokenId: row.id, role: row.role as TokenRole };
+  const roles = row.role
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  return {
+    name: `token:${row.name}`,
+    tokenId: row.id,
+    role: row.role,
+    roles,
+    subjects: [`token:${row.name}`],
+  };
 }

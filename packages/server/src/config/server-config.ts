@@ -31,6 +31,10 @@ export interface ServerSettings {
   corsOrigins: string[];
   rateLimitPerMinute: number;
   bodyLimitBytes: number;
+  /** `[server] policy`: the RBAC policy file; undefined = the built-in roles. */
+  policyPath: string | undefined;
+  /** Single sign-on (`[server] oidc_*`); undefined when `oidc_issuer` is not set. */
+  oidc: OidcSettings | undefined;
   /** Dashboard sessions: idle and absolute lifetimes. */
   sessionIdleMs: number;
   sessionMaxMs: number;
@@ -71,6 +75,39 @@ function readPem(path: string, key: string): Buffer {
       details: { key: `server.${key}`, path },
     });
   }
+}
+
+/** The single sign-on settings of `[server]`. */
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  /** Environment variable holding the client secret. */
+  clientSecretEnv: string;
+  redirectUrl: string;
+  groupsClaim: string;
+  scopes: string;
+}
+
+function oidcSettings(section: LoadedConfig['config']['server']): OidcSettings | undefined {
+  if (section.oidc_issuer === undefined) return undefined;
+  if (section.oidc_client_id === undefined || section.oidc_redirect_url === undefined) {
+    throw invalid(
+      section.oidc_client_id === undefined ? 'oidc_client_id' : 'oidc_redirect_url',
+      'single sign-on (oidc_issuer) needs oidc_client_id and oidc_redirect_url',
+    );
+  }
+  const issuer = new URL(section.oidc_issuer);
+  if (issuer.protocol !== 'https:' && !isLoopbackHost(issuer.hostname)) {
+    throw invalid('oidc_issuer', 'must be https (plain http only for a provider on loopback)');
+  }
+  return {
+    issuer: section.oidc_issuer,
+    clientId: section.oidc_client_id,
+    clientSecretEnv: section.oidc_client_secret_env ?? 'RUNE_OIDC_CLIENT_SECRET',
+    redirectUrl: section.oidc_redirect_url,
+    groupsClaim: section.oidc_groups_claim ?? 'groups',
+    scopes: section.oidc_scopes ?? 'openid email profile groups',
+  };
 }
 
 /** Resolves `[server]` of a loaded configuration. Throws INVALID_CONFIG naming the key. */
@@ -127,6 +164,8 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
     corsOrigins: section.cors_origins ?? [],
     rateLimitPerMinute: section.rate_limit ?? 600,
     bodyLimitBytes: section.body_limit_bytes ?? 1_048_576,
+    policyPath: section.policy,
+    oidc: oidcSettings(section),
     sessionIdleMs: parseLongDuration(
       section.session_idle ?? '30m',
       'server.session_idle',

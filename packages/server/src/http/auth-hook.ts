@@ -5,7 +5,7 @@
  */
 import { RuneError } from '@rune/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateToken, type Principal, ROLE_RANK, type TokenRole } from '../auth/tokens.js';
+import { authenticateToken, type Principal, type TokenRole } from '../auth/tokens.js';
 import type { SessionAuthenticator } from '../sessions/sessions.js';
 import type { RunStore } from '../store/run-store.js';
 
@@ -15,8 +15,13 @@ declare module 'fastify' {
     principal?: Principal;
   }
   interface FastifyContextConfig {
-    /** The least role that may call the route; `public` needs no token. */
-    minRole?: TokenRole | 'public';
+    /**
+     * What the route needs, checked against the policy before the handler (which decides the
+     * fine grain: the run's action and nodes): `viewer` = the verb view in some rule, `operator`
+     * = run, dry-run or cancel in some rule, `admin` = admin; `authenticated` = any valid
+     * principal (the handler decides everything); `public` needs no token.
+     */
+    minRole?: TokenRole | 'authenticated' | 'public';
   }
 }
 
@@ -44,15 +49,11 @@ export function credentialInQuery(url: string): string | undefined {
     : undefined;
 }
 
-function checkRole(principal: Principal, minRole: TokenRole): void {
-  if (ROLE_RANK[principal.role] < ROLE_RANK[minRole]) {
-    throw new RuneError(
-      'ROLE_FORBIDDEN',
-      `${principal.name} has the role ${principal.role}; this request needs ${minRole}`,
-      { source, details: { role: principal.role, required: minRole } },
-    );
-  }
-}
+/** The coarse check of a route's `minRole` against the policy; throws POLICY_DENIED. */
+export type RouteAuthorizer = (
+  principal: Principal,
+  minRole: TokenRole | 'authenticated',
+) => Promise<void>;
 
 /**
  * The onRequest hook: sets `request.principal` or throws the 400/401/403 EPS error. Without an
@@ -61,6 +62,7 @@ function checkRole(principal: Principal, minRole: TokenRole): void {
 export function createAuthHook(
   store: RunStore,
   touch: (principal: Principal) => void,
+  authorize: RouteAuthorizer,
   sessions?: SessionAuthenticator,
 ) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
@@ -82,7 +84,7 @@ export function createAuthHook(
         ? await sessions.authenticate(request)
         : undefined;
     if (fromCookie !== undefined) {
-      checkRole(fromCookie, minRole);
+      await authorize(fromCookie, minRole);
       request.principal = fromCookie;
       touch(fromCookie);
       return;
@@ -105,7 +107,7 @@ export function createAuthHook(
       );
     }
     const principal = await authenticateToken(store, match[1] as string);
-    checkRole(principal, minRole);
+    await authorize(principal, minRole);
     request.principal = principal;
     touch(principal);
   };

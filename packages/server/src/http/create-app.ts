@@ -18,6 +18,9 @@ import { RuneError } from '@rune/protocol';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import { registerAlertRoutes } from '../alerts/routes.js';
+import { registerOidcRoutes } from '../oidc/oidc.js';
+import { routeAuthorizer } from '../policy/route-guard.js';
+import { registerPolicyRoutes } from '../policy/routes-policy.js';
 import { registerSessionRoutes } from '../sessions/routes-session.js';
 import { createSessionAuthenticator } from '../sessions/sessions.js';
 import { type ServerLogFormat, serverLoggerOptions } from '../telemetry/json-log.js';
@@ -45,6 +48,8 @@ export const OPENAPI_INFO = {
 
 /** Options of {@link createApiApp}. */
 export interface ApiAppOptions extends RouteContext {
+  /** The environment (the OIDC client secret is read from it). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** One line per request and per internal error (never a URL query, a header or a body). */
   log?: (line: string) => void;
   /** `json`: Fastify's pino logger writes JSON lines (with `trace_id`) on stderr instead. */
@@ -153,6 +158,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
           .touchToken(principal.tokenId, new Date(now).toISOString())
           .catch(() => undefined);
       },
+      routeAuthorizer(options.policy),
       sessions,
     ),
   );
@@ -196,7 +202,19 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   registerWorkflowRoutes(app, options);
   registerInfoRoutes(app, options, () => app.swagger());
   registerAlertRoutes(app, options);
-  registerSessionRoutes(app, options, { sessions });
+  registerPolicyRoutes(app, options);
+  registerSessionRoutes(app, options, {
+    sessions,
+    ...(settings.oidc === undefined
+      ? {}
+      : {
+          signInMethods: () => [
+            { id: 'oidc', label: 'Single sign-on', url: '/v1/auth/oidc/login' },
+          ],
+        }),
+  });
+  if (settings.oidc !== undefined)
+    registerOidcRoutes(app, options, { settings: settings.oidc, sessions, env: options.env ?? {} });
   registerDashboardRoutes(app);
   return app;
 }

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
+import type { PolicyEnforcer } from '../policy/enforcer.js';
 import type { ServerLauncher } from '../runs/launcher.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { RunStore } from '../store/run-store.js';
@@ -24,4 +25,6 @@ export interface RouteContext {
   launcher: ServerLauncher;
   metrics: ServerMetrics;
   settings: ServerSettings;
+  /** RBAC: every authorization decision (src/policy/). */
+  policy: PolicyEnforcer;
 }

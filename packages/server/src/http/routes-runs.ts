@@ -15,6 +15,7 @@ import { RuneError, type RunNodeResult, type RunSource, type RunStatus } from '@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/tokens.js';
+import { actionTags, assertCanView, canView, runAccess } from '../policy/route-guard.js';
 import type { LaunchRequest } from '../runs/launcher.js';
 import { ENDED_STATUSES, runDocument } from '../runs/run-document.js';
 import type { IfBusy } from '../runs/run-manager.js';
@@ -110,9 +111,22 @@ function idempotencyKey(request: FastifyRequest): string | undefined {
   return key;
 }
 
-async function loadRun(context: RouteContext, id: string): Promise<StoredRun> {
+async function loadRun(
+  context: RouteContext,
+  id: string,
+  request?: FastifyRequest,
+): Promise<StoredRun> {
   const run = RUN_ID.test(id) ? await context.store.getRun(id) : undefined;
   if (run === undefined) throw notFound(`run ${id.slice(0, 64)}`);
+  // RBAC: reading a run needs `view` on its action and every one of its nodes.
+  if (request !== undefined) {
+    await assertCanView(
+      context.policy,
+      principalOf(request),
+      run,
+      actionTags(context.launcher, run.action),
+    );
+  }
   return run;
 }
 
@@ -130,7 +144,11 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
     const key = idempotencyKey(request);
     const { run, created } = await manager.submit(
       body,
-      { principal: principal.name, source: 'api' satisfies RunSource },
+      {
+        principal: principal.name,
+        source: 'api' satisfies RunSource,
+        subject: context.policy.subjectOf(principal),
+      },
       {
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(ifBusy === undefined ? {} : { ifBusy }),
@@ -214,7 +232,7 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
       },
     },
     async (request) => {
-      let run = await loadRun(context, request.params.id);
+      let run = await loadRun(context, request.params.id, request);
       if (request.query.wait !== undefined) {
         const waitMs = Math.min(MAX_WAIT_MS, parseDuration(request.query.wait, 'wait'));
         const deadline = Date.now() + waitMs;
@@ -267,8 +285,14 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
         limit + 1,
         query.cursor === undefined ? undefined : { position: decodeCursor(query.cursor) },
       );
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
+      // RBAC: a page shows only the runs the caller may view (pages may then hold fewer rows).
+      const principal = principalOf(request);
+      const visible = [];
+      for (const run of rows.slice(0, limit)) {
+        if (await canView(context.policy, principal, run, actionTags(context.launcher, run.action)))
+          visible.push(run);
+      }
+      const page = visible;
       return {
         runs: page.map((run) => ({
           id: run.id,
@@ -284,7 +308,8 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
           finished_at: run.finished_at,
           exit_code: run.exit_code,
         })),
-        next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last.position) : null,
+        next_cursor:
+          rows.length > limit ? encodeCursor((rows[limit - 1] as StoredRun).position) : null,
       };
     },
   );
@@ -304,7 +329,7 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
       },
     },
     async (request, reply) => {
-      const run = await loadRun(context, request.params.id);
+      const run = await loadRun(context, request.params.id, request);
       const header = request.headers['last-event-id'];
       const lastHeader = Array.isArray(header) ? header[0] : header;
       let last = request.query.after ?? 0;
@@ -377,6 +402,14 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
     async (request, reply) => {
       const principal = principalOf(request);
       const existing = await loadRun(context, request.params.id);
+      // RBAC: `cancel` on the run's action and nodes; whoever submitted a run may always withdraw it.
+      if (existing.principal !== principal.name) {
+        await context.policy.authorize(
+          context.policy.subjectOf(principal),
+          runAccess('cancel', existing, actionTags(context.launcher, existing.action)),
+          { traceId: existing.trace_id, runId: existing.id },
+        );
+      }
       const run = await manager.cancel(existing.id, `cancelled by ${principal.name}`);
       return reply.code(202).send({
         id: run.id,
@@ -399,7 +432,7 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
       },
     },
     async (request) => {
-      const run = await loadRun(context, request.params.id);
+      const run = await loadRun(context, request.params.id, request);
       const node = await store.getNode(run.id, request.params.node);
       if (node === undefined)
         throw notFound(`node ${request.params.node.slice(0, 255)} in run ${run.id}`);
@@ -438,7 +471,7 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
           { source, details: { parameter: 'name' } },
         );
       }
-      const run = await loadRun(context, request.params.id);
+      const run = await loadRun(context, request.params.id, request);
       const node = await store.getNode(run.id, request.params.node);
       const result =
         node?.result_json == null ? undefined : (JSON.parse(node.result_json) as RunNodeResult);

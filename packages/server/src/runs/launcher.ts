@@ -47,6 +47,7 @@ import {
 } from '@rune/core';
 import type { MrsManifest, RunNodeResult, RunSource } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
+import type { PolicySubject } from '../policy/policy.js';
 import { SERVER_VERSION } from '../version.js';
 
 /** Who asked, and through what: recorded on the run and on every audit record it writes. */
@@ -57,6 +58,8 @@ export interface LaunchContext {
   traceId?: string;
   /** A workflow step: facts for the `metadata` of the run's audit records. */
   auditMetadata?: Record<string, unknown>;
+  /** Who the policy decides for (subjects, roles); absent: the principal as its only subject. */
+  subject?: PolicySubject;
 }
 
 /** The run request of the API (`POST /v1/runs`), as validated by its schema. */
@@ -158,6 +161,8 @@ export interface ServerLauncher {
   ): Promise<void>;
   /** Audits a received alert and its outcome (`event: "alert"`, the alert receivers). */
   recordAlert(facts: AlertAuditFacts, context: LaunchContext): Promise<void>;
+  /** Appends one record (policy decisions, approval votes) under the context's principal. */
+  recordAudit(entry: AuditEntry, context: LaunchContext): Promise<void>;
   /** Audit records matching `filter`, newest last. */
   readAudit(filter: AuditFilter): AuditRecord[];
   /** Verifies the audit log with the public half of the signing key. */
@@ -411,6 +416,10 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
           }),
         )
         .then(() => undefined),
+    recordAudit: (entry, context) =>
+      principals.run(context, async () => {
+        await auditSink.append(entry);
+      }),
 
     readAudit(filter) {
       const since = filter.since === undefined ? undefined : Date.parse(filter.since);

@@ -41,7 +41,7 @@ export function runDocument(run: StoredRun, nodes: readonly StoredNode[]): RunRe
     dry_run: run.dry_run === 1,
     exit_code: run.exit_code,
     summary: parseOr<RunSummary>(run.summary_json),
-    nodes: status === 'queued' ? [] : results,
+    nodes: status === 'queued' || status === 'awaiting_approval' ? [] : results,
     plan: parseOr<RunPlan>(run.plan_json),
     error: parseOr<EpsError>(run.error_json),
     ...(audit === null ? {} : { audit }),

@@ -30,6 +30,9 @@ import {
 } from '@rune/protocol';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
+import { type ApprovalDesk, createApprovalDesk } from '../policy/approval-desk.js';
+import type { PolicyEnforcer } from '../policy/enforcer.js';
+import type { PolicySubject } from '../policy/policy.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
 import { unstartedRunEvents } from './unstarted-events.js';
@@ -45,6 +48,11 @@ export interface SubmitOptions {
   traceId?: string;
   /** The trace context the run's spans are children of (the API request's span). */
   traceContext?: Context;
+  /**
+   * Hold the run in `awaiting_approval` whatever the policy says (e.g. the alerts storm breaker),
+   * with this reason shown to approvers.
+   */
+  requireApproval?: { reason: string; quorum?: number };
 }
 
 /** The result of {@link RunManager.submit}. */
@@ -89,6 +97,8 @@ export interface RunManager {
   depth(): { queued: number; running: number };
   /** Prunes runs older than the retention; returns how many. */
   prune(): Promise<number>;
+  /** Four-eyes approvals of held runs (approve, reject, expire). */
+  readonly approvals: ApprovalDesk;
 }
 
 /** Options of {@link createRunManager}. */
@@ -99,6 +109,10 @@ export interface RunManagerOptions {
   metrics: ServerMetrics;
   now?: () => Date;
   onWarning?: (message: string) => void;
+  /** The RBAC enforcer; every submission is decided here, after planning. */
+  policy?: PolicyEnforcer;
+  /** Base URL of links in approval notices. */
+  linkBase?: () => string | undefined;
 }
 
 const serverSource = { component: 'rune-server' } as const;
@@ -350,12 +364,33 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     pump();
   };
 
+  const subjectOf = (context: LaunchContext): PolicySubject =>
+    context.subject ?? { principal: context.principal, subjects: [context.principal], roles: [] };
+
+  // Policy and approvals: the one place every entry point's runs are decided (after planning).
+  const desk: ApprovalDesk = createApprovalDesk({
+    store,
+    launcher,
+    now,
+    warn,
+    ...(options.policy === undefined ? {} : { policy: options.policy }),
+    ...(options.linkBase === undefined ? {} : { linkBase: options.linkBase }),
+    release: (item) => {
+      enqueue({ ...item, lockNodes: item.planned.idempotent ? [] : item.nodes });
+      notify(item.id);
+    },
+    notify,
+    subjectOf,
+  });
+
   const manager: RunManager = {
     get draining() {
       return draining;
     },
 
     depth: () => ({ queued: queue.length, running: active.size }),
+
+    approvals: desk,
 
     async submit(request, context, submitOptions = {}) {
       if (draining) {
@@ -396,6 +431,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const idempotency = key === undefined ? undefined : { key, bodySha256: hash };
 
       if (request.options?.dry_run === true) {
+        await desk.authorizePlanned(
+          'dry-run',
+          await launcher.plan(request, context, traceId),
+          context,
+          id,
+        );
         const plan = await otelContext.with(traceContext, () =>
           launcher.dryRun(request, context, traceId),
         );
@@ -441,7 +482,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       );
       const nodes = planned.plan.nodes.map((node) => node.target.name);
       const lockNodes = planned.idempotent ? [] : nodes;
-      const busy = busyNodes(lockNodes);
+      const hold = desk.holdFor(
+        await desk.authorizePlanned('run', planned, context, id),
+        planned,
+        submitOptions.requireApproval,
+      );
+      const busy = hold === undefined ? busyNodes(lockNodes) : [];
       if (busy.length > 0 && submitOptions.ifBusy === 'refuse') {
         await refuse(
           'NODE_BUSY',
@@ -471,7 +517,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           id,
           trace_id: traceId,
           action: planned.plan.action,
-          status: 'queued',
+          status: hold === undefined ? 'queued' : 'awaiting_approval',
           principal: context.principal,
           source: context.source,
           dry_run: 0,
@@ -491,10 +537,11 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         idempotency,
       );
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
+      if (hold !== undefined) await desk.hold(id, request, planned, context, hold);
       const run = await store.getRun(id);
       if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
       metrics.runsSubmitted.inc({ action: planned.plan.action, source: context.source });
-      enqueue({ id, planned, context, lockNodes, traceContext });
+      if (hold === undefined) enqueue({ id, planned, context, lockNodes, traceContext });
       return { run, created: true };
     },
 
@@ -502,6 +549,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const run = await store.getRun(id);
       if (run === undefined) {
         throw new RuneError('NOT_FOUND', `no run ${id}`, { source: serverSource });
+      }
+      if (run.status === 'awaiting_approval') {
+        await desk.cancelHeld(run, reason);
+        metrics.runs.inc({ action: run.action, status: 'cancelled' });
+        notify(id);
+        return (await store.getRun(id)) ?? run;
       }
       const index = queue.findIndex((item) => item.id === id);
       if (index >= 0) {

@@ -10,6 +10,7 @@
 import { RuneError } from '@rune/protocol';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import { MIGRATION_0002_SESSIONS } from './migrations/0002_sessions.js';
+import { policyApprovalsMigration } from './migrations/0003_policy_approvals.js';
 import { alertsMigration } from './migrations/0004_alerts.js';
 import { shippingMigration } from './migrations/0006_shipping.js';
 import { WORKFLOWS_MIGRATION } from './migrations/0007_workflows.js';
@@ -100,6 +101,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004_alerts': alertsMigration,
   '0007_workflows': WORKFLOWS_MIGRATION,
   '0006_shipping': shippingMigration,
+  '0003_policy_approvals': policyApprovalsMigration,
 };
 
 /** The names of every migration, in order. */

@@ -49,17 +49,20 @@ describe('migrations', () => {
   it('migrate an empty store to the newest schema', async () => {
     expect(await tables(storePath())).toEqual(
       [
+        'alerts',
         'api_tokens',
+        'approval_requests',
+        'approval_votes',
+        'browser_sessions',
         'idempotency_keys',
         'run_events',
         'run_nodes',
         'runs',
-        'alerts',
-        'browser_sessions',
-        'workflow_runs',
         'shipping_cursors',
         'shipping_outbox',
         'shipping_sources',
+        'token_bounds',
+        'workflow_runs',
       ].sort(),
     );
   });

@@ -369,6 +369,8 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
         await trx.deleteFrom('idempotency_keys').where('run_id', 'in', old).execute();
         await trx.deleteFrom('run_events').where('run_id', 'in', old).execute();
         await trx.deleteFrom('run_nodes').where('run_id', 'in', old).execute();
+        await trx.deleteFrom('approval_votes').where('run_id', 'in', old).execute();
+        await trx.deleteFrom('approval_requests').where('run_id', 'in', old).execute();
         const result = await trx
           .deleteFrom('runs')
           .where('finished_at', 'is not', null)

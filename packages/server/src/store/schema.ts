@@ -78,6 +78,43 @@ export interface ApiTokensTable {
   last_used_at: string | null;
 }
 
+// RBAC policy and approvals (migration 0003_policy_approvals, src/policy/).
+/** `approval_requests`: one per run that waits (or waited) for four-eyes approval. */
+export interface ApprovalRequestsTable {
+  run_id: string;
+  requester: string;
+  /** sha256 of the canonical binding (action, plugin sha256, nodes, parameters hash). */
+  binding_sha256: string;
+  binding_json: string;
+  quorum: number;
+  reason: string;
+  rules_json: string;
+  /** pending | approved | rejected | expired | invalidated | cancelled */
+  state: string;
+  created_at: string;
+  expires_at: string;
+  decided_at: string | null;
+}
+
+/** `approval_votes`: one vote per approver and run. */
+export interface ApprovalVotesTable {
+  run_id: string;
+  approver: string;
+  /** approve | reject */
+  decision: string;
+  comment: string;
+  binding_sha256: string;
+  created_at: string;
+}
+
+/** `token_bounds`: the creator of a token minted through the API, whose rights bound the token's. */
+export interface TokenBoundsTable {
+  token_id: string;
+  creator: string;
+  /** JSON array of policy subjects (`{principal, subjects, roles}`), creator first. */
+  bounds_json: string;
+}
+
 /** Every table of the store. */
 export interface StoreDatabase {
   runs: RunsTable;
@@ -87,6 +124,10 @@ export interface StoreDatabase {
   api_tokens: ApiTokensTable;
   // alert receivers (issue 15, migration 0004_alerts)
   alerts: AlertsTable;
+  // RBAC (0003_policy_approvals)
+  approval_requests: ApprovalRequestsTable;
+  approval_votes: ApprovalVotesTable;
+  token_bounds: TokenBoundsTable;
   // Dashboard browser sessions (migration 0002_sessions).
   browser_sessions: BrowserSessionsTable;
   // workflows (issue 18): migration 0007_workflows

@@ -441,6 +441,56 @@ export const ERROR_CATALOG = {
     false,
     "A signed webhook request's timestamp is missing or outside the receiver's replay window (HTTP 401).",
   ),
+  // RBAC policy, approvals and single sign-on (issue 14).
+  POLICY_DENIED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The policy does not allow this principal this verb on this action or on every requested node; the refusal names the deciding rule and the offending nodes (HTTP 403).',
+  ),
+  INVALID_POLICY: entry(
+    'validation',
+    X.USAGE,
+    false,
+    'The policy file is unreadable, not valid YAML, or has an unknown key, a wrong type, a bad selector or an unknown role; the error names the file, line and key.',
+  ),
+  APPROVAL_SELF_FORBIDDEN: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The principal that requested a run may not approve it (four eyes) (HTTP 403).',
+  ),
+  APPROVAL_NOT_PENDING: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The run is not awaiting approval (already approved, rejected, expired or never needed one), or this principal already approved it (HTTP 409).',
+  ),
+  APPROVAL_MISMATCH: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The approval does not bind this request: the action, plugin sha256, nodes or parameters changed since it was requested, or the approver approved another request (HTTP 409).',
+  ),
+  APPROVAL_EXPIRED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'The run waited for approval longer than the configured time and will not start (HTTP 409).',
+  ),
+  APPROVAL_REJECTED: entry('policy', X.POLICY, false, 'An approver rejected the run.'),
+  TOKEN_RIGHTS_EXCEEDED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'A token may not be created with a role its creator does not hold, or with more rights than its creator (HTTP 403).',
+  ),
+  OIDC_LOGIN_FAILED: entry(
+    'policy',
+    X.POLICY,
+    false,
+    'Single sign-on failed: bad state or PKCE verifier, an ID token that does not verify, or a user the policy does not know (HTTP 401).',
+  ),
   // Browser sessions of the dashboard (issue 16).
   AUTH_SESSION_INVALID: entry(
     'policy',

@@ -211,6 +211,7 @@ function listStatusRuleViolations(fields: RunOutcomeFields, base: string): Schem
   const unsucceeded = summary === null ? 0 : summary.failed + summary.skipped;
   switch (status) {
     case 'queued':
+    case 'awaiting_approval':
     case 'running':
       if (exitCode !== null) push(at, `a ${status} run has no exit_code yet (null)`);
       if (summary !== null) push(at, `a ${status} run has no summary yet (null)`);
@@ -304,7 +305,10 @@ export function listRunResultRuleViolations(
         }
       }
     }
-    if (document.status === 'queued' && nodes.length > 0) {
+    if (
+      (document.status === 'queued' || document.status === 'awaiting_approval') &&
+      nodes.length > 0
+    ) {
       push(pointer(base, 'nodes'), 'a queued run has no node results');
     }
   }

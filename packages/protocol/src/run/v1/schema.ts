@@ -40,6 +40,8 @@ export type NodeRunStatus = (typeof NODE_RUN_STATUSES)[number];
 /** The lifecycle states of a run. */
 export const RUN_STATUSES = [
   'queued',
+  // Held until enough other principals approve it (RBAC four-eyes, issue 14); not started yet.
+  'awaiting_approval',
   'running',
   'succeeded',
   'failed',

@@ -1,0 +1,311 @@
+/**
+ * The RBAC commands of the built CLI: `rune policy check` and `rune policy test` offline (no
+ * server; nothing audited), `rune token create` with policy roles, and against a real
+ * `rune serve` process: a held run approved with `rune approve`, and SIGHUP reloads (a broken
+ * file keeps the old policy, a good one applies) while the server keeps answering.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_BIN } from './cli-harness.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rune-policy-cli-'));
+const env = {
+  HOME: dir,
+  XDG_CONFIG_HOME: join(dir, 'config'),
+  XDG_STATE_HOME: join(dir, 'state'),
+  XDG_DATA_HOME: join(dir, 'data'),
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+};
+const policyFile = join(dir, 'policy.yaml');
+const configFile = join(dir, 'rune.toml');
+const auditLog = join(dir, 'audit.jsonl');
+
+const POLICY = `version: rune-policy/v1
+roles:
+  soc-analyst:
+    rules:
+      - id: soc-diagnostics
+        verbs: [view, dry-run, run]
+        actions: ['tag:diagnostics', noop]
+        nodes: ['@all']
+      - id: soc-noop-after-approval
+        verbs: [run]
+        actions: [noop]
+        nodes: ['@team-a']
+        require_approval: true
+      - id: soc-restart-team
+        verbs: [run]
+        actions: [restart-docker]
+        nodes: ['@team-a']
+        require_approval: true
+  approver:
+    rules:
+      - id: leads-approve
+        verbs: [view, approve]
+        actions: ['*']
+        nodes: ['@all']
+bindings:
+  - subjects: [user:alice, group:soc, token:alice]
+    roles: [soc-analyst]
+  - subjects: [token:lead]
+    roles: [approver]
+approvals:
+  quorum: 1
+`;
+
+let child: ChildProcess | undefined;
+let url = '';
+let log = '';
+const tokens: Record<string, string> = {};
+
+const rune = (args: string[], extra: Record<string, string> = {}) =>
+  promisify(execFile)(process.execPath, [CLI_BIN, ...args, '--config', configFile], {
+    env: { ...env, ...extra },
+  }).then(
+    (result) => ({ code: 0, ...result }),
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
+
+beforeAll(async () => {
+  writeFileSync(
+    join(dir, 'inventory.yaml'),
+    'nodes:\n  web1: { address: localhost, tags: [web] }\n  web2: { address: localhost, tags: [web] }\ngroups:\n  web: [web1, web2]\n  team-a: [web1]\n',
+  );
+  writeFileSync(policyFile, POLICY);
+  writeFileSync(
+    configFile,
+    `[core]\ninventory = ${JSON.stringify(join(dir, 'inventory.yaml'))}\naudit_log = ${JSON.stringify(auditLog)}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(join(dir, 'server.sqlite'))}\npolicy = ${JSON.stringify(policyFile)}\nshutdown_grace = "5s"\n`,
+  );
+  for (const [name, role] of [
+    ['alice', 'soc-analyst'],
+    ['lead', 'approver'],
+  ]) {
+    const created = await rune([
+      'token',
+      'create',
+      '--name',
+      name as string,
+      '--role',
+      role as string,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    tokens[name as string] = created.stdout.trim();
+  }
+  const started = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child = started;
+  started.stderr?.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+  });
+  url = await new Promise<string>((resolve, reject) => {
+    const check = (): void => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (match !== null) resolve(match[1] as string);
+    };
+    started.stderr?.on('data', check);
+    started.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${log}`)));
+  });
+}, 120_000);
+afterAll(async () => {
+  if (child !== undefined && child.exitCode === null) {
+    const exit = new Promise((resolve) => child?.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exit;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Waits until the server's log has grown a line matching `pattern`. */
+async function logLine(pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const match = pattern.exec(log);
+    if (match !== null) return match[0];
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no log line ${pattern}: ${log}`);
+}
+
+describe('offline', () => {
+  it('rune policy check prints allow or deny and the deciding rule; exit 4 on deny; nothing audited', async () => {
+    const before = existsSync(auditLog) ? readFileSync(auditLog, 'utf8') : '';
+    const denied = await rune([
+      'policy',
+      'check',
+      '--as',
+      'alice',
+      '--action',
+      'restart-docker',
+      '--node',
+      '@web',
+    ]);
+    expect(denied.code).toBe(4);
+    expect(denied.stdout).toBe('deny (rule default-deny)\n');
+    expect(denied.stderr).toMatch(/may not run restart-docker on web2/);
+    const held = await rune([
+      'policy',
+      'check',
+      '--as',
+      'alice',
+      '--action',
+      'restart-docker',
+      '--node',
+      'web1',
+    ]);
+    expect(held.code).toBe(0);
+    expect(held.stdout).toBe('allow after 1 approval (rule soc-restart-team)\n');
+    const group = await rune([
+      'policy',
+      'check',
+      '--as',
+      'bob',
+      '--group',
+      'soc',
+      '--action',
+      'check-disk',
+      '--node',
+      '@all',
+      '-o',
+      'json',
+    ]);
+    expect(group.code, group.stderr).toBe(0);
+    expect(JSON.parse(group.stdout)).toMatchObject({
+      outcome: 'allow',
+      rule: 'soc-diagnostics',
+      nodes: ['web1', 'web2'],
+    });
+    const bad = await rune([
+      'policy',
+      'check',
+      '--as',
+      'alice',
+      '--action',
+      'noop',
+      '--node',
+      'web1',
+      '--policy',
+      join(dir, 'missing.yaml'),
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/INVALID_POLICY/);
+    expect(existsSync(auditLog) ? readFileSync(auditLog, 'utf8') : '').toBe(before);
+  });
+
+  it('rune policy test runs a table of expectations; exit 1 when one fails', async () => {
+    const cases = join(dir, 'cases.yaml');
+    const table = `policy: policy.yaml
+cases:
+  - name: team node after approval
+    as: alice
+    action: restart-docker
+    nodes: [web1]
+    expect: approval
+    rule: soc-restart-team
+  - name: not the whole web group
+    as: alice
+    action: restart-docker
+    nodes: ['@web']
+    expect: deny
+  - name: approvers do not run
+    as: token:lead
+    action: noop
+    nodes: [web1]
+    expect: deny
+`;
+    writeFileSync(cases, table);
+    const passed = await rune(['policy', 'test', cases]);
+    expect(passed.code, passed.stdout + passed.stderr).toBe(0);
+    expect(passed.stdout).toMatch(/3 passed, 0 failed/);
+    writeFileSync(
+      cases,
+      `${table}  - name: wrong on purpose\n    as: alice\n    action: restart-docker\n    nodes: [web2]\n    expect: allow\n`,
+    );
+    const failed = await rune(['policy', 'test', cases]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(
+      /FAIL wrong on purpose: expected allow, got deny \(default-deny\)/,
+    );
+    writeFileSync(cases, 'cases:\n  - as: alice\n    expect: allow\n    colour: red\n');
+    const unknown = await rune(['policy', 'test', cases]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown key colour/);
+  });
+
+  it('rune token create refuses a role the policy does not define', async () => {
+    const result = await rune(['token', 'create', '--name', 'x', '--role', 'operator']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/soc-analyst, approver/);
+  });
+});
+
+describe('against rune serve', () => {
+  const api = async (token: string, path: string, json?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method: json === undefined ? 'GET' : 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  it('a held run starts after `rune approve`; the requester cannot approve it', async () => {
+    const accepted = await api(tokens.alice as string, '/v1/runs', {
+      action: 'noop',
+      targets: ['web1'],
+    });
+    expect(accepted).toMatchObject({ status: 202, body: { status: 'awaiting_approval' } });
+    const id = accepted.body.id as string;
+    const self = await rune(['approve', id, '--server', url], {
+      RUNE_TOKEN: tokens.alice as string,
+    });
+    expect(self.code).toBe(4);
+    expect(self.stderr).toMatch(/APPROVAL_SELF_FORBIDDEN/);
+    const approved = await rune(['approve', id, '--server', url, '--comment', 'ok'], {
+      RUNE_TOKEN: tokens.lead as string,
+    });
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toMatch(/approved \(1\/1 approvals\) — noop on web1/);
+    const done = await api(tokens.alice as string, `/v1/runs/${id}?wait=20s`);
+    expect(done.body.status).toBe('succeeded');
+  });
+
+  it('SIGHUP reloads the policy; a broken file keeps the old one and says why', async () => {
+    writeFileSync(policyFile, `${POLICY}surprise: true\n`);
+    child?.kill('SIGHUP');
+    expect(await logLine(/SIGHUP: policy NOT reloaded[^\n]*policy\.yaml:\d+:\d+[^\n]*/)).toMatch(
+      /surprise/,
+    );
+    // The old policy still decides: alice's diagnostics run.
+    expect(
+      (
+        await api(tokens.alice as string, '/v1/runs', {
+          action: 'noop',
+          targets: ['web2'],
+          options: { dry_run: true },
+        })
+      ).status,
+    ).toBe(202);
+    writeFileSync(
+      policyFile,
+      POLICY.replace("actions: ['tag:diagnostics', noop]", 'actions: [check-disk]'),
+    );
+    child?.kill('SIGHUP');
+    await logLine(/SIGHUP: policy reloaded/);
+    expect(
+      await api(tokens.alice as string, '/v1/runs', {
+        action: 'noop',
+        targets: ['web2'],
+        options: { dry_run: true },
+      }),
+    ).toMatchObject({ status: 403 });
+  });
+});

@@ -1,0 +1,221 @@
+/**
+ * Single sign-on: OIDC authorization code flow with PKCE (S256), state and nonce, through
+ * `openid-client` (v6, the certified client of the field). The callback verifies the ID token
+ * (signature, issuer, audience, expiry, nonce — openid-client's checks), maps it to policy
+ * subjects (`user:<sub>`, `user:<email>` when verified, one `group:<name>` per entry of the
+ * configured groups claim), refuses a user the policy grants nothing, and opens a browser session
+ * through the dashboard's session module (HttpOnly cookie, CSRF) — no second session mechanism.
+ *
+ * The state is kept server-side (ten minutes, single use) and bound to the browser by a cookie,
+ * so a callback with someone else's state (login CSRF) or replayed is refused. That cookie is
+ * SameSite=Lax because the provider's redirect back is a cross-site navigation, on which a Strict
+ * cookie would not be sent; the session cookie itself is the session module's.
+ */
+import { RuneError } from '@rune/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import * as client from 'openid-client';
+import type { Principal } from '../auth/tokens.js';
+import type { OidcSettings } from '../config/server-config.js';
+import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { rolesOf } from '../policy/policy.js';
+import { createSession, readCookie, type SessionAuthenticator } from '../sessions/sessions.js';
+
+const source = { component: 'rune-server' } as const;
+const STATE_COOKIE = 'rune_oidc_state';
+const STATE_TTL_MS = 600_000;
+const MAX_PENDING = 10_000;
+
+interface PendingLogin {
+  verifier: string;
+  nonce: string;
+  createdAt: number;
+}
+
+const failed = (message: string, cause?: unknown): RuneError =>
+  new RuneError('OIDC_LOGIN_FAILED', message, {
+    source,
+    ...(cause === undefined ? {} : { cause }),
+  });
+
+/** The policy subjects and principal of verified ID token claims. */
+export function principalOfClaims(
+  claims: Readonly<Record<string, unknown>>,
+  groupsClaim: string,
+): Principal {
+  const sub = typeof claims.sub === 'string' ? claims.sub : '';
+  if (sub === '') throw failed('the ID token has no subject');
+  const email =
+    typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined;
+  const raw = claims[groupsClaim];
+  const groups = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).filter(
+    (group): group is string => typeof group === 'string' && /^[^\s\p{Cc}]{1,256}$/u.test(group),
+  );
+  const subjects = [
+    `user:${sub}`,
+    ...(email === undefined ? [] : [`user:${email}`]),
+    ...groups.map((group) => `group:${group}`),
+  ];
+  return {
+    name: `user:${email ?? sub}`,
+    tokenId: `oidc:${sub}`.slice(0, 300),
+    role: '',
+    roles: [],
+    subjects,
+  };
+}
+
+/** Options of {@link registerOidcRoutes}. */
+export interface OidcRoutesOptions {
+  settings: OidcSettings;
+  sessions: SessionAuthenticator;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Where the browser goes after signing in (default `/`). */
+  afterLogin?: string;
+}
+
+/** Registers `GET /v1/auth/oidc/login` and `GET /v1/auth/oidc/callback`. */
+export function registerOidcRoutes(
+  app: ApiInstance,
+  context: RouteContext,
+  options: OidcRoutesOptions,
+): void {
+  const { settings, sessions } = options;
+  const pending = new Map<string, PendingLogin>();
+  let discovered: Promise<client.Configuration> | undefined;
+
+  // Discovered at the first sign-in, not at start-up: the server starts even while the provider
+  // is down, and sign-in says so then.
+  const configuration = (): Promise<client.Configuration> => {
+    discovered ??= (async () => {
+      const issuer = new URL(settings.issuer);
+      const secret = options.env[settings.clientSecretEnv];
+      const insecure = issuer.protocol === 'http:';
+      return client.discovery(
+        issuer,
+        settings.clientId,
+        secret === undefined || secret === '' ? undefined : secret,
+        secret === undefined || secret === '' ? client.None() : client.ClientSecretPost(secret),
+        insecure ? { execute: [client.allowInsecureRequests] } : {},
+      );
+    })().catch((error: unknown) => {
+      discovered = undefined;
+      throw failed(`the OIDC provider ${settings.issuer} cannot be reached or discovered`, error);
+    });
+    return discovered;
+  };
+
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const [state, login] of pending)
+      if (now - login.createdAt > STATE_TTL_MS) pending.delete(state);
+  };
+
+  const stateCookie = (value: string, maxAge: number): string =>
+    `${STATE_COOKIE}=${value}; Path=/v1/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${
+      new URL(settings.redirectUrl).protocol === 'https:' ? '; Secure' : ''
+    }`;
+
+  app.get(
+    '/v1/auth/oidc/login',
+    {
+      config: { minRole: 'public' },
+      schema: {
+        summary: 'Start single sign-on (redirect to the OIDC provider)',
+        description:
+          'Authorization code flow with PKCE (S256), state and nonce. 302 to the provider; it redirects back to /v1/auth/oidc/callback.',
+        tags: ['session'],
+        security: [],
+      },
+    },
+    async (_request: FastifyRequest, reply: FastifyReply) => {
+      const config = await configuration();
+      sweep();
+      if (pending.size >= MAX_PENDING) {
+        throw new RuneError('RATE_LIMITED', 'too many sign-ins in progress; retry in a minute', {
+          source,
+        });
+      }
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      pending.set(state, { verifier, nonce, createdAt: Date.now() });
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: settings.redirectUrl,
+        scope: settings.scopes,
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+      });
+      reply.header('set-cookie', stateCookie(state, STATE_TTL_MS / 1000));
+      return reply.redirect(url.href, 302);
+    },
+  );
+
+  app.get(
+    '/v1/auth/oidc/callback',
+    {
+      config: { minRole: 'public' },
+      schema: {
+        summary: 'Single sign-on callback: verify, map to policy subjects, open a session',
+        description:
+          "Checks the state against the browser's cookie, exchanges the code with the PKCE verifier, verifies the ID token, maps sub, e-mail and the groups claim to policy subjects, refuses a user the policy grants nothing (OIDC_LOGIN_FAILED), then sets the session cookie and redirects to the dashboard.",
+        tags: ['session'],
+        security: [],
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const query = request.query as Record<string, unknown>;
+      const state = typeof query.state === 'string' ? query.state : '';
+      const cookieState = readCookie(request.headers.cookie, STATE_COOKIE);
+      const login = pending.get(state);
+      // Single use, whatever happens next.
+      pending.delete(state);
+      if (typeof query.error === 'string') {
+        throw failed(`the provider refused the sign-in: ${query.error.slice(0, 100)}`);
+      }
+      if (
+        state === '' ||
+        cookieState !== state ||
+        login === undefined ||
+        Date.now() - login.createdAt > STATE_TTL_MS
+      ) {
+        throw failed(
+          'unknown, expired or foreign sign-in state; start again at /v1/auth/oidc/login',
+        );
+      }
+      const config = await configuration();
+      const current = new URL(settings.redirectUrl);
+      current.search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+      let claims: Record<string, unknown> | undefined;
+      try {
+        const tokens = await client.authorizationCodeGrant(config, current, {
+          pkceCodeVerifier: login.verifier,
+          expectedState: state,
+          expectedNonce: login.nonce,
+          idTokenExpected: true,
+        });
+        claims = tokens.claims() as Record<string, unknown> | undefined;
+      } catch (error) {
+        throw failed(`the sign-in could not be verified: ${(error as Error).message}`, error);
+      }
+      if (claims === undefined) throw failed('the provider returned no ID token');
+      const principal = principalOfClaims(claims, settings.groupsClaim);
+      const roles = rolesOf(context.policy.current(), context.policy.subjectOf(principal));
+      if (roles.length === 0) {
+        throw failed(
+          `the policy grants ${principal.name} nothing (subjects ${principal.subjects?.join(', ')})`,
+        );
+      }
+      const created = await createSession(
+        context.store.db,
+        { ...principal, role: roles.join(',') },
+        {
+          cookie: sessions.cookie,
+        },
+      );
+      reply.header('set-cookie', [created.setCookie, stateCookie('', 0)]);
+      return reply.redirect(options.afterLogin ?? '/', 303);
+    },
+  );
+}

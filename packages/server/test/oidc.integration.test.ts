@@ -1,0 +1,292 @@
+/**
+ * Single sign-on against a real OIDC provider (the certified `oidc-provider` package) started on
+ * 127.0.0.1 by the test, and a real `rune serve`: authorization code + PKCE, the ID token
+ * verified, the groups claim mapped to policy subjects, a session cookie opened through the
+ * dashboard's session module, and the policy deciding for the signed-in user (view allowed, a
+ * run outside the group's grant refused, CSRF required for a state-changing request). Bad
+ * inputs: a forged or replayed state, a user the policy grants nothing, an expired session.
+ */
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Provider from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRuneServer, type RuneServer } from '../src/index.js';
+import { createTestHome, type TestHome } from './harness.js';
+
+type Json = Record<string, unknown>;
+
+const ACCOUNTS: Record<string, { email: string; groups: string[] }> = {
+  alice: { email: 'alice@example.com', groups: ['soc-analysts'] },
+  mallory: { email: 'mallory@example.com', groups: ['strangers'] },
+};
+
+let home: TestHome;
+let server: RuneServer;
+let url = '';
+let idp: Server;
+let issuer = '';
+let nextAccount = 'alice';
+
+/** A minimal cookie jar per host:port, for a scripted browser. */
+class Jar {
+  readonly cookies = new Map<string, Map<string, string>>();
+  store(target: URL, response: Response): void {
+    const jar = this.cookies.get(target.host) ?? new Map<string, string>();
+    for (const header of response.headers.getSetCookie()) {
+      const [pair] = header.split(';');
+      const index = (pair ?? '').indexOf('=');
+      const name = (pair ?? '').slice(0, index).trim();
+      const value = (pair ?? '').slice(index + 1).trim();
+      if (value === '' || /max-age=0/i.test(header)) jar.delete(name);
+      else jar.set(name, value);
+    }
+    this.cookies.set(target.host, jar);
+  }
+  header(target: URL): string {
+    return [...(this.cookies.get(target.host) ?? new Map()).entries()]
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ');
+  }
+}
+
+/** Follows redirects by hand (cookies per host) until a response that is not a redirect. */
+async function browse(start: string, jar: Jar): Promise<{ response: Response; url: URL }> {
+  let target = new URL(start);
+  for (let hop = 0; hop < 20; hop++) {
+    const response = await fetch(target, {
+      redirect: 'manual',
+      headers: { cookie: jar.header(target) },
+    });
+    jar.store(target, response);
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status >= 400 || location === null)
+      return { response, url: target };
+    await response.body?.cancel();
+    target = new URL(location, target);
+  }
+  throw new Error('too many redirects');
+}
+
+const policy = `version: rune-policy/v1
+roles:
+  soc-analyst:
+    rules:
+      - id: soc-view
+        verbs: [view]
+        actions: ['*']
+        nodes: ['*']
+      - id: soc-diagnostics
+        verbs: [dry-run, run]
+        actions: [check-disk]
+        nodes: [localhost]
+bindings:
+  - subjects: [group:soc-analysts]
+    roles: [soc-analyst]
+`;
+
+beforeAll(async () => {
+  // The provider: its own login/consent step finishes the interaction for `nextAccount`.
+  let provider: Provider | undefined;
+  idp = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.startsWith('/interaction/') === true && provider !== undefined) {
+      const current = provider;
+      void (async () => {
+        const details = await current.interactionDetails(req, res);
+        const grant = new current.Grant({
+          accountId: nextAccount,
+          clientId: details.params.client_id as string,
+        });
+        grant.addOIDCScope('openid email profile groups');
+        const grantId = await grant.save();
+        await current.interactionFinished(
+          req,
+          res,
+          { login: { accountId: nextAccount }, consent: { grantId } },
+          { mergeWithLastSubmission: false },
+        );
+      })().catch((error: unknown) => {
+        res.writeHead(500).end(String(error));
+      });
+      return;
+    }
+    provider?.callback()(req, res);
+  });
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+  issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+
+  home = createTestHome();
+  writeFileSync(join(home.dir, 'policy.yaml'), policy);
+  // The callback URL must be known before the provider registers it: reserve the port first.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const callback = `http://127.0.0.1:${port}/v1/auth/oidc/callback`;
+  provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: 'rune',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [callback],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
+    pkce: { required: () => true },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
+    conformIdTokenClaims: false,
+    findAccount: (_ctx: unknown, id: string) => ({
+      accountId: id,
+      claims: () => ({
+        sub: id,
+        email: ACCOUNTS[id]?.email,
+        email_verified: true,
+        groups: ACCOUNTS[id]?.groups ?? [],
+      }),
+    }),
+    features: { devInteractions: { enabled: false } },
+    interactions: {
+      url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}`,
+    },
+  });
+  writeFileSync(
+    home.configFile,
+    `${readFileSync(home.configFile, 'utf8').replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${port}"`)}policy = ${JSON.stringify(join(home.dir, 'policy.yaml'))}\noidc_issuer = ${JSON.stringify(issuer)}\noidc_client_id = "rune"\noidc_redirect_url = ${JSON.stringify(callback)}\nsession_idle = "3s"\n`,
+  );
+  server = await createRuneServer({ configFile: home.configFile, env: home.env });
+  url = await server.listen();
+});
+afterAll(async () => {
+  await server?.close();
+  await new Promise((resolve) => idp?.close(resolve));
+  home?.remove();
+});
+
+async function signIn(
+  account: string,
+): Promise<{ jar: Jar; landed: { response: Response; url: URL } }> {
+  nextAccount = account;
+  const jar = new Jar();
+  const landed = await browse(`${url}/v1/auth/oidc/login`, jar);
+  return { jar, landed };
+}
+
+describe('single sign-on', () => {
+  it('signs alice in with code + PKCE; her groups claim maps to the policy; the policy decides', async () => {
+    const methods = (await (await fetch(`${url}/v1/session/methods`)).json()) as {
+      methods: Json[];
+    };
+    expect(methods.methods.map((method) => method.id)).toContain('oidc');
+    const { jar, landed } = await signIn('alice');
+    // The callback redirected to the dashboard (`/`), which this server does not serve: 404.
+    expect(landed.url.pathname).toBe('/');
+    const cookieHeader = jar.header(new URL(url));
+    expect(cookieHeader).toMatch(/rune_session=/);
+    const session = (await (
+      await fetch(`${url}/v1/session`, { headers: { cookie: cookieHeader } })
+    ).json()) as Json;
+    expect(session).toMatchObject({ principal: 'user:alice@example.com', role: 'soc-analyst' });
+    const csrf = session.csrf_token as string;
+    // A run inside the group's grant, with the CSRF token: accepted, recorded under the user.
+    const allowed = await fetch(`${url}/v1/runs`, {
+      method: 'POST',
+      headers: {
+        cookie: cookieHeader,
+        'content-type': 'application/json',
+        'x-csrf-token': csrf,
+        origin: url,
+      },
+      body: JSON.stringify({
+        action: 'check-disk',
+        targets: ['localhost'],
+        options: { dry_run: true },
+      }),
+    });
+    expect(allowed.status).toBe(202);
+    // Outside it: POLICY_DENIED.
+    const denied = await fetch(`${url}/v1/runs`, {
+      method: 'POST',
+      headers: {
+        cookie: cookieHeader,
+        'content-type': 'application/json',
+        'x-csrf-token': csrf,
+        origin: url,
+      },
+      body: JSON.stringify({ action: 'noop', targets: ['localhost'], options: { dry_run: true } }),
+    });
+    expect(denied.status).toBe(403);
+    expect(((await denied.json()) as { error: Json }).error.code).toBe('POLICY_DENIED');
+    // Without the CSRF token: refused.
+    const forged = await fetch(`${url}/v1/runs`, {
+      method: 'POST',
+      headers: { cookie: cookieHeader, 'content-type': 'application/json', origin: url },
+      body: JSON.stringify({
+        action: 'check-disk',
+        targets: ['localhost'],
+        options: { dry_run: true },
+      }),
+    });
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: Json }).error.code).toBe('CSRF_REJECTED');
+    const audit = readFileSync(home.auditLog, 'utf8');
+    expect(audit).toMatch(/"operator":"user:alice@example.com"/);
+  });
+
+  it('refuses a user the policy grants nothing', async () => {
+    const { landed } = await signIn('mallory');
+    expect(landed.response.status).toBe(401);
+    expect(((await landed.response.json()) as { error: Json }).error.code).toBe(
+      'OIDC_LOGIN_FAILED',
+    );
+  });
+
+  it('refuses a forged, foreign or replayed state', async () => {
+    const forged = await fetch(`${url}/v1/auth/oidc/callback?code=x&state=forged`, {
+      headers: { cookie: 'rune_oidc_state=forged' },
+    });
+    expect(forged.status).toBe(401);
+    expect(((await forged.json()) as { error: Json }).error.code).toBe('OIDC_LOGIN_FAILED');
+    // Start a real sign-in, stop at the callback, and present its state without the browser's cookie.
+    nextAccount = 'alice';
+    const jar = new Jar();
+    let target = new URL(`${url}/v1/auth/oidc/login`);
+    let callback: URL | undefined;
+    for (let hop = 0; hop < 20 && callback === undefined; hop++) {
+      const response = await fetch(target, {
+        redirect: 'manual',
+        headers: { cookie: jar.header(target) },
+      });
+      jar.store(target, response);
+      await response.body?.cancel();
+      target = new URL(response.headers.get('location') as string, target);
+      if (target.pathname === '/v1/auth/oidc/callback') callback = target;
+    }
+    expect(callback).toBeDefined();
+    const foreign = await fetch(callback as URL, { redirect: 'manual' });
+    expect(foreign.status).toBe(401);
+    expect(((await foreign.json()) as { error: Json }).error.code).toBe('OIDC_LOGIN_FAILED');
+    // The state was single use: the right browser cannot use it after that either.
+    const replay = await fetch(callback as URL, {
+      redirect: 'manual',
+      headers: { cookie: jar.header(callback as URL) },
+    });
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: Json }).error.code).toBe('OIDC_LOGIN_FAILED');
+  });
+
+  it('an idle session expires', async () => {
+    const { jar } = await signIn('alice');
+    const cookieHeader = jar.header(new URL(url));
+    expect((await fetch(`${url}/v1/session`, { headers: { cookie: cookieHeader } })).status).toBe(
+      200,
+    );
+    // session_idle = 3s: wait past the idle deadline (a deadline, not a readiness wait).
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    const expired = await fetch(`${url}/v1/session`, { headers: { cookie: cookieHeader } });
+    expect(expired.status).toBe(401);
+    expect(((await expired.json()) as { error: Json }).error.code).toBe('AUTH_SESSION_EXPIRED');
+  });
+});
