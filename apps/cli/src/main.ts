@@ -441,6 +441,22 @@ export async function buildCli(
           )
           .demandCommand(1, 'name a subcommand: create, list or revoke'),
       )
+      .command('db', 'The run store of `rune serve` (docs/ha.md)', (y) =>
+        y
+          .command(
+            'migrate',
+            'Migrate the run store ([server] store or --store: SQLite file or postgres:// URL) to this schema',
+            (c) =>
+              c
+                .option('store', {
+                  type: 'string',
+                  describe: 'The store instead of [server] store',
+                })
+                .example('$0 db migrate', 'Migrate the configured store'),
+            run(async () => (await import('./commands/db.js')).dbMigrateCommand),
+          )
+          .demandCommand(1, 'name a subcommand: migrate'),
+      )
       .completion(
         'completion',
         'Print a shell completion script (bash/zsh): rune completion >> ~/.bashrc',

@@ -25,5 +25,7 @@ export {
   httpStatusFor,
 } from './http/http-status.js';
 export { createRuneServer, type RuneServer, type RuneServerOptions } from './server.js';
+export { type MigrationReport, migrateRunStore } from './store/db-admin.js';
+export { isPostgresUrl, redactDatabaseUrl } from './store/postgres-dialect.js';
 export { openRunStore, type RunStore } from './store/run-store.js';
 export { SERVER_VERSION } from './version.js';

@@ -14,6 +14,7 @@ import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { createServerLauncher } from './runs/launcher.js';
 import { createRunManager, type RunManager } from './runs/run-manager.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
+import { isPostgresUrl } from './store/postgres-dialect.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
 
 const HOUR_MS = 3_600_000;
@@ -63,7 +64,11 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   const resolved = resolveServerSettings(loaded);
   const settings: ServerSettings =
     options.port === undefined ? resolved : { ...resolved, port: options.port };
-  const release = acquireInstanceLock(settings.storePath);
+  // The file lock keeps a second server off an SQLite file; instances sharing a PostgreSQL store
+  // coordinate through the database instead (src/cluster/).
+  const release = isPostgresUrl(settings.storePath)
+    ? () => {}
+    : acquireInstanceLock(settings.storePath);
   let store: RunStore;
   try {
     store = await openRunStore(settings.storePath, {

@@ -117,4 +117,7 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # Requests per minute per token, and the largest request body.
 # rate_limit = 600
 # body_limit_bytes = 1048576
+# Several instances on one PostgreSQL (docs/ha.md): store = "postgres://rune@db/rune?sslmode=verify-full",
+# and how long an instance may miss heartbeats before another takes over its runs.
+# lease = "15s"
 `;

@@ -34,7 +34,8 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
       log,
     });
     const url = await server.listen();
-    log(`rune serve: listening on ${url} (store ${server.settings.storePath})`);
+    const { redactDatabaseUrl } = await import('@rune/server');
+    log(`rune serve: listening on ${url} (store ${redactDatabaseUrl(server.settings.storePath)})`);
   } catch (error) {
     return reportError(io, args, error);
   }

@@ -112,7 +112,11 @@ export const ServerSectionSchema = closed({
       description: 'host:port to listen on (default 127.0.0.1:8421; [::1]:8421 for IPv6).',
     }),
   ),
-  store: opt(path('The run store: an SQLite file (default $XDG_STATE_HOME/rune/server.sqlite).')),
+  store: opt(
+    path(
+      'The run store: an SQLite file (default $XDG_STATE_HOME/rune/server.sqlite), or a postgres:// URL shared by several instances.',
+    ),
+  ),
   queue_size: opt(
     Type.Integer({ minimum: 1, maximum: 100_000, description: 'Runs that may wait in the queue.' }),
   ),
@@ -154,6 +158,13 @@ export const ServerSectionSchema = closed({
   ),
   body_limit_bytes: opt(
     Type.Integer({ minimum: 1024, maximum: 16_777_216, description: 'Largest request body.' }),
+  ),
+  lease: opt(
+    Type.String({
+      minLength: 1,
+      description:
+        'PostgreSQL mode: how long an instance may miss heartbeats before another takes over its runs (15s).',
+    }),
   ),
 });
 
@@ -255,6 +266,7 @@ export const CONFIG_DEFAULTS = {
     cors_origins: [],
     rate_limit: 600,
     body_limit_bytes: 1_048_576,
+    lease: '15s',
   },
 } as const satisfies ConfigFile;
 

@@ -31,6 +31,8 @@ export interface ServerSettings {
   corsOrigins: string[];
   rateLimitPerMinute: number;
   bodyLimitBytes: number;
+  /** PostgreSQL mode: missed heartbeats for this long hand an instance's runs to the others. */
+  leaseMs: number;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -122,5 +124,6 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
     corsOrigins: section.cors_origins ?? [],
     rateLimitPerMinute: section.rate_limit ?? 600,
     bodyLimitBytes: section.body_limit_bytes ?? 1_048_576,
+    leaseMs: parseLongDuration(section.lease ?? '15s', 'server.lease', 'INVALID_CONFIG'),
   };
 }

@@ -9,7 +9,14 @@
 import type { RunEvent, RunNodeResult } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { retryOnUniqueViolation } from './constraint-errors.js';
 import { migrateStore } from './migrations.js';
+import {
+  checkPostgres,
+  isPostgresUrl,
+  openPostgresDatabase,
+  openPostgresPool,
+} from './postgres-dialect.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { openSqliteDatabase, sqliteFileBytes } from './sqlite-dialect.js';
 
@@ -45,6 +52,8 @@ export interface RunCursor {
 export interface RunStore {
   /** The Kysely instance (for tests and the next dialect). */
   readonly db: Kysely<StoreDatabase>;
+  /** Which engine: the embedded SQLite file, or a PostgreSQL shared by several instances. */
+  readonly engine: StoreEngine;
   /**
    * Inserts a run, its planned nodes (state pending) and, when given, its idempotency key, in one
    * transaction. When the key exists already, nothing is written and the existing entry returned.
@@ -95,30 +104,46 @@ export interface RunStore {
   close(): Promise<void>;
 }
 
+/** The engines of the store. */
+export type StoreEngine = 'sqlite' | 'postgres';
+
 /** Options of {@link openRunStore}. */
 export interface OpenRunStoreOptions {
   /** Apply only the first `migrateTo` migrations (tests of older versions). */
   migrateTo?: number;
   onWarning?: (message: string) => void;
+  /** Receives the names of the migrations applied by this open (none when up to date). */
+  onApplied?: (names: string[]) => void;
 }
 
 const parse = <T>(text: string): T => JSON.parse(text) as T;
 
-/** Opens the store at `path` (an SQLite file) and migrates it. */
+/**
+ * Opens the store at `path` (an SQLite file, or a `postgres://` URL) and migrates it. Several
+ * instances may open one PostgreSQL store at once; the migrator serializes them.
+ */
 export async function openRunStore(
   path: string,
   options: OpenRunStoreOptions = {},
 ): Promise<RunStore> {
-  const db = openSqliteDatabase<StoreDatabase>(path, {
-    ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
-  });
+  const warning = options.onWarning === undefined ? {} : { onWarning: options.onWarning };
+  const postgres = isPostgresUrl(path);
+  const pool = postgres ? openPostgresPool(path, warning) : undefined;
+  const db =
+    pool === undefined
+      ? openSqliteDatabase<StoreDatabase>(path, warning)
+      : openPostgresDatabase<StoreDatabase>(pool);
   try {
-    await migrateStore(db as unknown as Kysely<unknown>, options.migrateTo);
+    if (pool !== undefined) await checkPostgres(pool, path);
+    const applied = await migrateStore(db as unknown as Kysely<unknown>, options.migrateTo);
+    options.onApplied?.(applied);
   } catch (error) {
     await db.destroy();
     throw RuneError.from(error, 'INVALID_CONFIG');
   }
-  return createRunStore(db, () => sqliteFileBytes(path));
+  return pool === undefined
+    ? createRunStore(db, () => sqliteFileBytes(path))
+    : createRunStore(db, () => 0, 'postgres');
 }
 
 function nodeResultColumns(result: RunNodeResult): Partial<RunNodesTable> {
@@ -181,65 +206,74 @@ async function applyEvent(
 }
 
 /** The store over an opened Kysely instance (any dialect). */
-export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => number): RunStore {
+export function createRunStore(
+  db: Kysely<StoreDatabase>,
+  sizeBytes: () => number,
+  engine: StoreEngine = 'sqlite',
+): RunStore {
   return {
     db,
+    engine,
 
     async insertRun(run, nodes, idempotency) {
-      return db.transaction().execute(async (trx) => {
-        if (idempotency !== undefined) {
-          const existing = await trx
-            .selectFrom('idempotency_keys')
-            .select(['run_id', 'body_sha256'])
-            .where('principal', '=', run.principal)
-            .where('key', '=', idempotency.key)
-            .executeTakeFirst();
-          if (existing !== undefined) {
-            return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
+      // Another instance may number a run (or store the same key) at the same moment: the unique
+      // constraints decide, and the retry reads the winner's key or the next position.
+      return retryOnUniqueViolation(() =>
+        db.transaction().execute(async (trx) => {
+          if (idempotency !== undefined) {
+            const existing = await trx
+              .selectFrom('idempotency_keys')
+              .select(['run_id', 'body_sha256'])
+              .where('principal', '=', run.principal)
+              .where('key', '=', idempotency.key)
+              .executeTakeFirst();
+            if (existing !== undefined) {
+              return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
+            }
           }
-        }
-        const last = await trx
-          .selectFrom('runs')
-          .select((eb) => eb.fn.max('position').as('max'))
-          .executeTakeFirst();
-        const position = Number(last?.max ?? 0) + 1;
-        await trx
-          .insertInto('runs')
-          .values({ ...run, position, last_seq: 0 })
-          .execute();
-        if (nodes.length > 0) {
+          const last = await trx
+            .selectFrom('runs')
+            .select((eb) => eb.fn.max('position').as('max'))
+            .executeTakeFirst();
+          const position = Number(last?.max ?? 0) + 1;
           await trx
-            .insertInto('run_nodes')
-            .values(
-              nodes.map((node, index) => ({
+            .insertInto('runs')
+            .values({ ...run, position, last_seq: 0 })
+            .execute();
+          if (nodes.length > 0) {
+            await trx
+              .insertInto('run_nodes')
+              .values(
+                nodes.map((node, index) => ({
+                  run_id: run.id,
+                  node,
+                  position: index,
+                  state: 'pending',
+                  started_at: null,
+                  error_code: null,
+                  stdout_truncated: 0,
+                  stderr_truncated: 0,
+                  stderr_tail: '',
+                  result_json: null,
+                })),
+              )
+              .execute();
+          }
+          if (idempotency !== undefined) {
+            await trx
+              .insertInto('idempotency_keys')
+              .values({
+                principal: run.principal,
+                key: idempotency.key,
+                body_sha256: idempotency.bodySha256,
                 run_id: run.id,
-                node,
-                position: index,
-                state: 'pending',
-                started_at: null,
-                error_code: null,
-                stdout_truncated: 0,
-                stderr_truncated: 0,
-                stderr_tail: '',
-                result_json: null,
-              })),
-            )
-            .execute();
-        }
-        if (idempotency !== undefined) {
-          await trx
-            .insertInto('idempotency_keys')
-            .values({
-              principal: run.principal,
-              key: idempotency.key,
-              body_sha256: idempotency.bodySha256,
-              run_id: run.id,
-              created_at: run.created_at,
-            })
-            .execute();
-        }
-        return { inserted: true as const };
-      });
+                created_at: run.created_at,
+              })
+              .execute();
+          }
+          return { inserted: true as const };
+        }),
+      );
     },
 
     findIdempotencyKey: (principal, key) =>
