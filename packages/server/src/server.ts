@@ -7,6 +7,7 @@
  */
 import { type LoadedConfig, loadConfig, type TransportProvider } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import { createPostgresCluster } from './cluster/postgres-cluster.js';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
 import { createApiApp } from './http/create-app.js';
 import type { ApiInstance } from './http/route-context.js';
@@ -85,12 +86,18 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     ...(options.transports === undefined ? {} : { transports: options.transports }),
     onWarning: (line) => log(`warning: ${line}`),
   });
+  // Several instances on one PostgreSQL coordinate through it (src/cluster/).
+  const cluster =
+    store.engine === 'postgres'
+      ? createPostgresCluster({ store, url: settings.storePath, leaseMs: settings.leaseMs, log })
+      : undefined;
   const manager = createRunManager({
     store,
     launcher,
     settings,
     metrics,
     onWarning: (line) => log(`warning: ${line}`),
+    ...(cluster === undefined ? {} : { cluster }),
   });
   let recovered: { interrupted: number; requeued: number };
   let app: ApiInstance;

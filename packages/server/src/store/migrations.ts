@@ -9,6 +9,7 @@
 
 import { RuneError } from '@rune/protocol';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { CLUSTER_MIGRATION } from './migrations/0005_cluster.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -92,6 +93,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('runs_principal').on('runs').column('principal').execute();
     },
   },
+  '0005_cluster': CLUSTER_MIGRATION,
 };
 
 /** The names of every migration, in order. */

@@ -73,7 +73,11 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
   it('migrate an empty store to the newest schema', async () => {
     expect(await tables(await location(engine))).toEqual([
       'api_tokens',
+      'audit_records',
+      'cluster_instances',
       'idempotency_keys',
+      'node_locks',
+      'run_claims',
       'run_events',
       'run_nodes',
       'runs',

@@ -62,6 +62,7 @@ export interface RunStore {
     run: NewRun,
     nodes: readonly string[],
     idempotency?: { key: string; bodySha256: string },
+    within?: (trx: Transaction<StoreDatabase>) => Promise<void>,
   ): Promise<{ inserted: true } | { inserted: false; runId: string; bodySha256: string }>;
   /** The idempotency entry of `principal` + `key`. */
   findIdempotencyKey(
@@ -215,7 +216,7 @@ export function createRunStore(
     db,
     engine,
 
-    async insertRun(run, nodes, idempotency) {
+    async insertRun(run, nodes, idempotency, within) {
       // Another instance may number a run (or store the same key) at the same moment: the unique
       // constraints decide, and the retry reads the winner's key or the next position.
       return retryOnUniqueViolation(() =>
@@ -271,6 +272,8 @@ export function createRunStore(
               })
               .execute();
           }
+          // What must commit with the run (its claim by this instance, in PostgreSQL mode).
+          await within?.(trx);
           return { inserted: true as const };
         }),
       );
