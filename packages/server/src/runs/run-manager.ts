@@ -24,6 +24,7 @@ import { type RunEvent, RuneError, type RunNodeResult, type RunSource } from '@r
 import { type Cluster, type ClusterHooks, createSoloCluster } from '../cluster/cluster.js';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
+import { isUniqueViolation } from '../store/constraint-errors.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
 
@@ -92,6 +93,9 @@ export interface RunManagerOptions {
   /** The other instances of a shared store (default: none, the embedded store's one instance). */
   cluster?: Cluster;
 }
+
+/** How long an event that cannot be stored (database away) is retried before it is given up. */
+const STORE_RETRY_MS = 120_000;
 
 /** How long a run whose node is held on another instance waits before it asks again. */
 const BUSY_RETRY_MS = 500;
@@ -223,12 +227,29 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         ? { ...event, principal: context.principal, source: context.source }
         : event;
     if (disowned.has(event.run_id)) return;
-    try {
-      await store.appendEvent(stored);
-    } catch (error) {
-      warn(
-        `could not store event ${event.seq} of run ${event.run_id}: ${RuneError.from(error).message}`,
-      );
+    // The database may be away for a moment (a PostgreSQL restart or fail-over): the event is
+    // retried in order (the next one waits) rather than lost, for up to STORE_RETRY_MS.
+    const giveUp = Date.now() + STORE_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await store.appendEvent(stored);
+        break;
+      } catch (error) {
+        // Committed by an attempt whose answer was lost: stored once, as it should be.
+        if (attempt > 0 && isUniqueViolation(error)) break;
+        if (Date.now() >= giveUp || disowned.has(event.run_id)) {
+          warn(
+            `could not store event ${event.seq} of run ${event.run_id}: ${RuneError.from(error).message}`,
+          );
+          break;
+        }
+        if (attempt === 0) {
+          warn(
+            `could not store event ${event.seq} of run ${event.run_id} (${RuneError.from(error).message}); retrying`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+      }
     }
     if (event.type === 'node-end') {
       metrics.nodeResults.inc({
