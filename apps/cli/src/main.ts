@@ -350,6 +350,11 @@ export async function buildCli(
                     describe:
                       'Accept a log with no signed record (written before RUNE signed records)',
                   })
+                  .option('store', {
+                    type: 'string',
+                    describe:
+                      'Verify the audit chain of a shared rune serve store (postgres://...) instead of the file',
+                  })
                   .example('$0 audit verify', 'Check the audit log with the local key')
                   .example(
                     '$0 audit verify --public-key audit.pub --anchor head.json',

@@ -7,6 +7,7 @@
  */
 import { type LoadedConfig, loadConfig, type TransportProvider } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import { databaseAuditTrail } from './cluster/database-audit.js';
 import { createPostgresCluster } from './cluster/postgres-cluster.js';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
 import { createApiApp } from './http/create-app.js';
@@ -85,6 +86,10 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     env,
     ...(options.transports === undefined ? {} : { transports: options.transports }),
     onWarning: (line) => log(`warning: ${line}`),
+    // A shared store keeps the one audit chain of every instance (src/cluster/database-audit.ts).
+    ...(store.engine === 'postgres'
+      ? { audit: databaseAuditTrail(store.db, settings.storePath) }
+      : {}),
   });
   // Several instances on one PostgreSQL coordinate through it (src/cluster/).
   const cluster =

@@ -9,10 +9,11 @@
  * The instances are the built CLI (`npx -y pnpm@10.34.9 build` first), so `kill -9` is real.
  * Readiness is the plugin's own marker line on the node or the store's state, never a sleep.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
 import { createTestHome, fleetInventory, type TestHome } from './harness.js';
@@ -283,8 +284,20 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
     // From the node's side: each request executed exactly once.
     expect(executions(markers, inflight.body.trace_id as string, 'node1')).toHaveLength(1);
     expect(executions(markers, queued.body.trace_id as string, 'node1')).toHaveLength(1);
+    // One audit chain in the database, written by every instance, agreeing with the store.
     const verify = await call(survivor, '/v1/audit/verify');
     expect(verify.body).toMatchObject({ ok: true });
+    const audit = await call(survivor, `/v1/audit?run_id=${inflight.body.id as string}`);
+    expect(
+      (audit.body.records as Json[]).map((record) => [
+        record.event,
+        record.node,
+        record.error_code ?? null,
+      ]),
+    ).toEqual([
+      ['intent', null, null],
+      ['run', 'node1', 'RUN_INTERRUPTED'],
+    ]);
   }, 120_000);
 
   it('drain of one instance: its running run finishes, its queued run moves to another instance, it exits 0', async () => {
@@ -303,4 +316,35 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
     const ready = await fetch(`${other.url}/readyz`);
     expect(ready.status).toBe(200);
   }, 120_000);
+
+  it('rune audit verify --store checks the one chain of every instance, and finds an altered record', async () => {
+    const verify = (): { status: number | null; stdout: string } => {
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'audit', 'verify', '--config', home.configFile, '--store', pg.url, '-o', 'json'],
+        { env: home.env, encoding: 'utf8' },
+      );
+      return { status: result.status, stdout: result.stdout };
+    };
+    const intact = verify();
+    expect(intact.status).toBe(0);
+    const verdict = JSON.parse(intact.stdout) as Json;
+    expect(verdict).toMatchObject({ ok: true });
+    expect(verdict.records as number).toBeGreaterThan(20);
+    expect(verdict.signed).toBe(verdict.records);
+    // Nothing went to the local file: the chain lives in the shared store.
+    expect(existsSync(home.auditLog)).toBe(false);
+
+    const store = await openRunStore(pg.url);
+    try {
+      await sql`update audit_records set record_json = replace(record_json, '"noop"', '"nope"') where seq = (select min(seq) from audit_records where record_json like '%"noop"%')`.execute(
+        store.db,
+      );
+    } finally {
+      await store.close();
+    }
+    const altered = verify();
+    expect(altered.status).not.toBe(0);
+    expect(altered.stdout).toContain('AUDIT_CHAIN_BROKEN');
+  }, 60_000);
 });
