@@ -12,7 +12,7 @@
  * `~/.pgpass`, not in the config file.
  */
 import { RuneError } from '@rune/protocol';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 
 /** Connections per instance (runs, SSE reads and the claim loop share them). */
@@ -79,4 +79,18 @@ export async function checkPostgres(pool: pg.Pool, url: string): Promise<void> {
       { cause: error, details: { key: 'server.store' } },
     );
   }
+}
+
+/** The advisory lock key that serializes run numbering ("RUNERUNS" as a 64-bit integer). */
+export const RUN_NUMBERING_LOCK_KEY = 0x52554e4552554e53n;
+
+/**
+ * Serializes the numbering of runs (`runs.position`, max + 1) across instances until the
+ * transaction ends. Without it, concurrent inserts from several instances read the same max and
+ * all but one retry, again and again under load.
+ */
+export async function lockRunNumbering(trx: Transaction<unknown>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${sql.lit(RUN_NUMBERING_LOCK_KEY.toString())}::bigint)`.execute(
+    trx,
+  );
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { postgresAvailable, startPostgres, type TestPostgres } from '../../test/postgres.js';
+import { postgresAvailable, startPostgres, type TestPostgres } from '../testing/index.js';
 import { MIGRATION_NAMES } from './migrations.js';
 import { type NewRun, openRunStore } from './run-store.js';
 

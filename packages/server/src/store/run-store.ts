@@ -14,6 +14,7 @@ import { migrateStore } from './migrations.js';
 import {
   checkPostgres,
   isPostgresUrl,
+  lockRunNumbering,
   openPostgresDatabase,
   openPostgresPool,
 } from './postgres-dialect.js';
@@ -232,6 +233,7 @@ export function createRunStore(
               return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
             }
           }
+          if (engine === 'postgres') await lockRunNumbering(trx as unknown as Transaction<unknown>);
           const last = await trx
             .selectFrom('runs')
             .select((eb) => eb.fn.max('position').as('max'))
