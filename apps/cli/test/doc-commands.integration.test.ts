@@ -55,6 +55,12 @@ const UNCHECKABLE: Record<string, string> = {
     '`rune serve` runs until stopped; server-doc.integration.test.ts starts it and runs every shell example of docs/server.md against it',
   'docs/server.md:241':
     'needs the running server of the examples above; server-doc.integration.test.ts runs it against a real rune serve',
+  'docs/ha.md:98':
+    '`rune serve` runs until stopped; packages/server/test/ha.integration.test.ts starts three on a real PostgreSQL',
+  'docs/ha.md:99':
+    '`rune serve` runs until stopped; packages/server/test/ha.integration.test.ts starts three on a real PostgreSQL',
+  'docs/ha.md:136':
+    'needs the example PostgreSQL host; packages/server/test/ha.integration.test.ts runs `rune audit verify --store` against a real PostgreSQL',
   'docs/plugin-test-kit.md:11':
     '`./restart-nginx.sh` stands for the reader’s own plugin; the repository has no such file',
 };

@@ -166,6 +166,38 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
     home?.remove();
   });
 
+  it('rune db migrate: a fresh database is migrated, again is a no-op, a newer schema is refused untouched', async () => {
+    const url = await pg.createDatabase('migrate_me');
+    const migrate = () => {
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'db', 'migrate', '--config', home.configFile, '--store', url, '-o', 'json'],
+        {
+          env: home.env,
+          encoding: 'utf8',
+        },
+      );
+      return { status: result.status, out: result.stdout };
+    };
+    const first = migrate();
+    expect(first.status).toBe(0);
+    const report = JSON.parse(first.out) as { applied: string[]; schema: string[]; engine: string };
+    expect(report.engine).toBe('postgres');
+    expect(report.applied).toEqual(report.schema);
+    expect(report.schema).toContain('0005_cluster');
+    const again = migrate();
+    expect(JSON.parse(again.out)).toMatchObject({ applied: [] });
+    const store = await openRunStore(url);
+    await sql`insert into kysely_migration (name, timestamp) values ('9999_future', '2030-01-01')`.execute(
+      store.db,
+    );
+    await store.close();
+    const refused = migrate();
+    expect(refused.status).toBe(2);
+    expect(refused.out).toContain('INVALID_CONFIG');
+    expect(refused.out).toContain('9999_future');
+  }, 60_000);
+
   it('an SSE client of one instance follows a run executing on another', async () => {
     const [a, b] = instances as [Instance, Instance];
     const accepted = await call(a, '/v1/runs', mark('node2', 800));

@@ -1,7 +1,7 @@
 /**
  * `rune db migrate`: migrates the run store of `rune serve` (`[server] store`, or `--store`: an
  * SQLite file or a `postgres://` URL) to this build's schema. A store written by a newer RUNE is
- * refused and left alone (INVALID_CONFIG, exit 78).
+ * refused and left alone (INVALID_CONFIG, exit 2).
  */
 import type { CliIo } from '../cli-io.js';
 import { formatJson } from '../render/json.js';
