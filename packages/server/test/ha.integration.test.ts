@@ -22,7 +22,7 @@ import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.
 type Json = Record<string, unknown>;
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 /** The lease of the tests' instances: takeover must happen within it. */
-const LEASE_MS = 3_000;
+const LEASE_MS = 6_000;
 
 interface Instance {
   child: ChildProcess;

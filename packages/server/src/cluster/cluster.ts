@@ -26,6 +26,13 @@ export interface ClusterHooks {
   /** A run a dead (or stopped) instance had queued, now claimed by this one: queue it here. */
   adopt(run: StoredRun): Promise<'queued' | 'interrupted'>;
   /**
+   * This instance has not reached the database for half its lease: the others may soon declare
+   * it dead and let other runs onto its nodes. Cancel every local run now (remote kill), so that
+   * nothing of it still runs on a node when they do; the records are written when the database
+   * is back (or by the taker).
+   */
+  isolated(): Promise<void>;
+  /**
    * This instance was declared dead by the others (it missed its heartbeats: a partition, a
    * stalled process) and its runs were taken over: stop every local run and drop the queue
    * without writing their records (the taker wrote them).

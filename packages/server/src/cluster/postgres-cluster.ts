@@ -20,6 +20,9 @@
  *   Notifications are only wake-ups: readers always read the store, and they also poll.
  * - **Fencing**: an instance that finds itself declared dead (a partition, a stalled process)
  *   stops its runs without writing their ends (the taker did) and registers again under a new id.
+ * - **Isolation**: an instance that cannot heartbeat for half its lease cancels its own runs
+ *   (remote kill) before the others may declare it dead at 3/4, so that a node never runs a run
+ *   of the isolated instance and a run of the taker at once.
  * - **Outages**: when the database goes away, every instance keeps retrying; after it returns an
  *   instance waits one lease of its own successful heartbeats before it may declare anyone dead,
  *   so the others have had the time to heartbeat too.
@@ -81,6 +84,9 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
   /** No takeover before this (ms, local clock): after an outage, others need time to heartbeat. */
   let sweepAllowedAt = 0;
   let databaseDown = false;
+  /** Local clock of the last successful heartbeat. */
+  let lastBeat = Date.now();
+  let isolated = false;
   /** Releases that failed (database away): retried with every heartbeat. */
   const pendingReleases = new Set<string>();
   let listener: pg.Client | undefined;
@@ -152,6 +158,8 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
         .where('id', '=', instanceId)
         .where('state', 'in', ['active', 'draining'])
         .executeTakeFirst();
+      lastBeat = Date.now();
+      isolated = false;
       if (databaseDown) {
         log(`cluster: the database is reachable again (instance ${instanceId})`);
         databaseDown = false;
@@ -161,6 +169,14 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       for (const runId of [...pendingReleases]) await release(runId);
     } catch (error) {
       outage('the heartbeat', error);
+      // Past half the lease the others may take over soon (at 3/4): stop first.
+      if (!isolated && !stopped && Date.now() - lastBeat > leaseMs / 2) {
+        isolated = true;
+        warn(
+          `no heartbeat for ${Date.now() - lastBeat} ms (lease ${leaseMs} ms): cancelling this instance's runs before another instance takes them over`,
+        );
+        await hooks?.isolated();
+      }
     }
   };
 

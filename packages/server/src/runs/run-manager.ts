@@ -235,8 +235,9 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         await store.appendEvent(stored);
         break;
       } catch (error) {
-        // Committed by an attempt whose answer was lost: stored once, as it should be.
-        if (attempt > 0 && isUniqueViolation(error)) break;
+        // The seq exists: committed by an attempt whose answer was lost, or written by the
+        // instance that took this run over. Either way it is stored once.
+        if (isUniqueViolation(error)) break;
         if (Date.now() >= giveUp || disowned.has(event.run_id)) {
           warn(
             `could not store event ${event.seq} of run ${event.run_id}: ${RuneError.from(error).message}`,
@@ -506,6 +507,13 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const outcome = await requeueRun(run, true);
       pump();
       return outcome;
+    },
+    isolated: async () => {
+      for (const record of active.values()) {
+        record.cancelReason =
+          'this instance lost the database for longer than half its lease; the run was stopped before another instance could take it over';
+        record.handle?.cancel(record.cancelReason);
+      }
     },
     fenced: async () => {
       for (const record of active.values()) {
