@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isProcessAlive } from '@rune/transport/testing';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -280,6 +281,37 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
     expect(executions(markers, queuedBehind.body.trace_id as string, 'node2')).toHaveLength(1);
     const events = await call(b, `/v1/runs/${running.body.id as string}`);
     expect((events.body.nodes as Json[])[0]?.status).toBe('success');
+    for (const instance of instances) expect(instance.child.exitCode).toBeNull();
+  }, 120_000);
+
+  it('the database away for longer than half the lease: the instance stops its run on the node before anyone may take it over', async () => {
+    const owner = instances[1] as Instance;
+    const accepted = await call(owner, '/v1/runs', {
+      action: 'hold',
+      targets: ['node2'],
+      params: { hold_ms: 60_000, marker_dir: markers },
+    });
+    const pids = await until('the hold plugin to start on node2', async () => {
+      const file = join(markers, `${accepted.body.trace_id as string}-node2`);
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+    });
+    await pg.stopServer();
+    const stoppedAt = Date.now();
+    try {
+      // Gone from the node before 3/4 of the lease, when another instance could declare it dead.
+      await until(
+        'the plugin to be killed',
+        async () => (pids.every((pid) => !isProcessAlive(pid)) ? true : undefined),
+        LEASE_MS,
+      );
+      expect(Date.now() - stoppedAt).toBeLessThan((LEASE_MS * 3) / 4);
+    } finally {
+      await pg.start();
+    }
+    // Its end, retried while the database was away, is recorded once it is back.
+    const ended = await waitEnd(owner, accepted.body.id as string);
+    expect(ended.status).toBe('cancelled');
     for (const instance of instances) expect(instance.child.exitCode).toBeNull();
   }, 120_000);
 
