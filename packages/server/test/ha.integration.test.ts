@@ -33,6 +33,8 @@ interface Instance {
 }
 
 const children = new Set<ChildProcess>();
+/** Every instance started, for the log dump (RUNE_HA_LOG=file) when debugging a failure. */
+const started: Instance[] = [];
 
 /** A `rune serve` child process on the shared store; resolves once it listens. */
 function serve(home: TestHome): Promise<Instance> {
@@ -53,7 +55,11 @@ function serve(home: TestHome): Promise<Instance> {
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match !== null) resolve({ child, url: match[1] as string, stderr: () => stderr, exited });
+      if (match !== null && !started.some((known) => known.child === child)) {
+        const instance = { child, url: match[1] as string, stderr: () => stderr, exited };
+        started.push(instance);
+        resolve(instance);
+      }
     });
     child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
   });
@@ -62,13 +68,6 @@ function serve(home: TestHome): Promise<Instance> {
 async function kill9(instance: Instance): Promise<void> {
   instance.child.kill('SIGKILL');
   await instance.exited;
-}
-
-async function stopGracefully(instance: Instance): Promise<number | null> {
-  if (instance.child.exitCode !== null || instance.child.signalCode !== null)
-    return instance.child.exitCode;
-  instance.child.kill('SIGTERM');
-  return instance.exited;
 }
 
 /** The executions of `trace` on `node`, as the node recorded them. */
@@ -160,6 +159,13 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
   }, 120_000);
 
   afterAll(async () => {
+    const logFile = process.env.RUNE_HA_LOG;
+    if (logFile !== undefined) {
+      writeFileSync(
+        logFile,
+        started.map((instance) => `== ${instance.url}\n${instance.stderr()}`).join('\n'),
+      );
+    }
     for (const child of children) child.kill('SIGKILL');
     await Promise.all(instances.map((instance) => instance.exited));
     await pg?.stop();

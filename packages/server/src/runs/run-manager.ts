@@ -16,6 +16,11 @@
  *   `on_restart = "interrupt"`, or their sensitive values were lost with the process memory.
  * - **Shutdown** (SIGTERM): accept nothing new, let running runs finish for the grace period,
  *   then cancel the rest (remote kill) and wait for their records.
+ * - **Several instances** (a PostgreSQL store, `src/cluster/`): the queue, slots and node locks
+ *   above stay per instance; the {@link Cluster} is asked before a run goes to core (its claim
+ *   turns `running`, its nodes are locked cluster-wide, or it waits), told when a run ends and
+ *   when anything changed, and it calls back to interrupt or adopt the runs of a dead instance
+ *   (`interruptRun`, `requeueRun`: the same code as the restart recovery of the embedded store).
  */
 
 import { createHash, randomUUID } from 'node:crypto';

@@ -213,72 +213,68 @@ export function createRunStore(
   sizeBytes: () => number,
   engine: StoreEngine = 'sqlite',
 ): RunStore {
-  return {
+  const store: RunStore = {
     db,
     engine,
 
     async insertRun(run, nodes, idempotency, within) {
-      // Another instance may number a run (or store the same key) at the same moment: the unique
-      // constraints decide, and the retry reads the winner's key or the next position.
-      return retryOnUniqueViolation(() =>
-        db.transaction().execute(async (trx) => {
-          if (idempotency !== undefined) {
-            const existing = await trx
-              .selectFrom('idempotency_keys')
-              .select(['run_id', 'body_sha256'])
-              .where('principal', '=', run.principal)
-              .where('key', '=', idempotency.key)
-              .executeTakeFirst();
-            if (existing !== undefined) {
-              return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
-            }
-          }
-          if (engine === 'postgres') await lockRunNumbering(trx as unknown as Transaction<unknown>);
-          const last = await trx
-            .selectFrom('runs')
-            .select((eb) => eb.fn.max('position').as('max'))
+      return db.transaction().execute(async (trx) => {
+        if (idempotency !== undefined) {
+          const existing = await trx
+            .selectFrom('idempotency_keys')
+            .select(['run_id', 'body_sha256'])
+            .where('principal', '=', run.principal)
+            .where('key', '=', idempotency.key)
             .executeTakeFirst();
-          const position = Number(last?.max ?? 0) + 1;
+          if (existing !== undefined) {
+            return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
+          }
+        }
+        if (engine === 'postgres') await lockRunNumbering(trx as unknown as Transaction<unknown>);
+        const last = await trx
+          .selectFrom('runs')
+          .select((eb) => eb.fn.max('position').as('max'))
+          .executeTakeFirst();
+        const position = Number(last?.max ?? 0) + 1;
+        await trx
+          .insertInto('runs')
+          .values({ ...run, position, last_seq: 0 })
+          .execute();
+        if (nodes.length > 0) {
           await trx
-            .insertInto('runs')
-            .values({ ...run, position, last_seq: 0 })
-            .execute();
-          if (nodes.length > 0) {
-            await trx
-              .insertInto('run_nodes')
-              .values(
-                nodes.map((node, index) => ({
-                  run_id: run.id,
-                  node,
-                  position: index,
-                  state: 'pending',
-                  started_at: null,
-                  error_code: null,
-                  stdout_truncated: 0,
-                  stderr_truncated: 0,
-                  stderr_tail: '',
-                  result_json: null,
-                })),
-              )
-              .execute();
-          }
-          if (idempotency !== undefined) {
-            await trx
-              .insertInto('idempotency_keys')
-              .values({
-                principal: run.principal,
-                key: idempotency.key,
-                body_sha256: idempotency.bodySha256,
+            .insertInto('run_nodes')
+            .values(
+              nodes.map((node, index) => ({
                 run_id: run.id,
-                created_at: run.created_at,
-              })
-              .execute();
-          }
-          // What must commit with the run (its claim by this instance, in PostgreSQL mode).
-          await within?.(trx);
-          return { inserted: true as const };
-        }),
-      );
+                node,
+                position: index,
+                state: 'pending',
+                started_at: null,
+                error_code: null,
+                stdout_truncated: 0,
+                stderr_truncated: 0,
+                stderr_tail: '',
+                result_json: null,
+              })),
+            )
+            .execute();
+        }
+        if (idempotency !== undefined) {
+          await trx
+            .insertInto('idempotency_keys')
+            .values({
+              principal: run.principal,
+              key: idempotency.key,
+              body_sha256: idempotency.bodySha256,
+              run_id: run.id,
+              created_at: run.created_at,
+            })
+            .execute();
+        }
+        // What must commit with the run (its claim by this instance, in PostgreSQL mode).
+        await within?.(trx);
+        return { inserted: true as const };
+      });
     },
 
     findIdempotencyKey: (principal, key) =>
@@ -433,4 +429,9 @@ export function createRunStore(
 
     close: () => db.destroy(),
   };
+  // Another instance may number a run (or store the same key) at the same moment: the unique
+  // constraints decide, and the retry reads the winner's key or the next position.
+  const insertOnce = store.insertRun;
+  store.insertRun = (...args) => retryOnUniqueViolation(() => insertOnce(...args));
+  return store;
 }
