@@ -169,16 +169,23 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       for (const runId of [...pendingReleases]) await release(runId);
     } catch (error) {
       outage('the heartbeat', error);
-      // Past half the lease the others may take over soon (at 3/4): stop first.
-      if (!isolated && !stopped && Date.now() - lastBeat > leaseMs / 2) {
-        isolated = true;
-        warn(
-          `no heartbeat for ${Date.now() - lastBeat} ms (lease ${leaseMs} ms): cancelling this instance's runs before another instance takes them over`,
-        );
-        await hooks?.isolated();
-      }
+      await checkIsolation();
     }
   };
+
+  /**
+   * Past half the lease without a heartbeat the others may take over soon (at 3/4): stop first.
+   * Checked at every sweep tick (lease/8), not only at heartbeats (lease/4), so the runs are
+   * cancelled between 1/2 and 5/8 of the lease.
+   */
+  async function checkIsolation(): Promise<void> {
+    if (isolated || stopped || Date.now() - lastBeat <= leaseMs / 2) return;
+    isolated = true;
+    warn(
+      `no heartbeat for ${Date.now() - lastBeat} ms (lease ${leaseMs} ms): cancelling this instance's runs before another instance takes them over`,
+    );
+    await hooks?.isolated();
+  }
 
   /** One batch of takeover in one transaction; returns the claims now held by this instance. */
   const claimBatch = async (): Promise<{ run_id: string; state: string }[]> =>
@@ -374,7 +381,10 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       await listen();
       heartbeatTimer = setInterval(() => void heartbeat(), heartbeatMs);
       heartbeatTimer.unref();
-      sweepTimer = setInterval(() => void sweep(), sweepMs);
+      sweepTimer = setInterval(() => {
+        void checkIsolation();
+        void sweep();
+      }, sweepMs);
       sweepTimer.unref();
       log(`cluster: instance ${instanceId} joined (lease ${leaseMs} ms)`);
       return sweep();
