@@ -197,3 +197,14 @@ describe.each(ENGINES)('the store (%s)', (engine) => {
     await first.close();
   });
 });
+
+describe('a PostgreSQL store that cannot be reached', () => {
+  it('is refused with INVALID_CONFIG naming the URL without its password', async () => {
+    const error = await openRunStore('postgres://rune:hunter2@127.0.0.1:1/rune').catch(
+      (caught: unknown) => caught as { code: string; message: string },
+    );
+    expect(error).toMatchObject({ code: 'INVALID_CONFIG' });
+    expect(error.message).toContain('postgres://rune:***@127.0.0.1:1/rune');
+    expect(error.message).not.toContain('hunter2');
+  });
+});
