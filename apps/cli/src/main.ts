@@ -386,6 +386,11 @@ export async function buildCli(
                     describe:
                       'Accept a log with no signed record (written before RUNE signed records)',
                   })
+                  .option('store', {
+                    type: 'string',
+                    describe:
+                      'Verify the audit chain of a shared rune serve store (postgres://...) instead of the file',
+                  })
                   .example('$0 audit verify', 'Check the audit log with the local key')
                   .example(
                     '$0 audit verify --public-key audit.pub --anchor head.json',
@@ -482,6 +487,22 @@ export async function buildCli(
             run(async () => (await import('./commands/token.js')).tokenRevokeCommand),
           )
           .demandCommand(1, 'name a subcommand: create, list or revoke'),
+      )
+      .command('db', 'The run store of `rune serve` (docs/ha.md)', (y) =>
+        y
+          .command(
+            'migrate',
+            'Migrate the run store ([server] store or --store: SQLite file or postgres:// URL) to this schema',
+            (c) =>
+              c
+                .option('store', {
+                  type: 'string',
+                  describe: 'The store instead of [server] store',
+                })
+                .example('$0 db migrate', 'Migrate the configured store'),
+            run(async () => (await import('./commands/db.js')).dbMigrateCommand),
+          )
+          .demandCommand(1, 'name a subcommand: migrate'),
       )
       .command('policy', 'Check the RBAC policy of `rune serve` offline (docs/rbac.md)', (y) =>
         y

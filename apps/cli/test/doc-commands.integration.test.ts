@@ -55,6 +55,12 @@ const UNCHECKABLE: Record<string, string> = {
     '`rune serve` runs until stopped; server-doc.integration.test.ts starts it and runs every shell example of docs/server.md against it',
   'docs/server.md: rune run noop --node localhost -p message=shared --server "$RUNE_URL"':
     'needs the running server of the examples above; server-doc.integration.test.ts runs it against a real rune serve',
+  'docs/ha.md: rune serve --listen 127.0.0.1:8421':
+    '`rune serve` runs until stopped; packages/server/test/ha.integration.test.ts starts three on a real PostgreSQL',
+  'docs/ha.md: rune serve --listen 127.0.0.1:8422':
+    '`rune serve` runs until stopped; packages/server/test/ha.integration.test.ts starts three on a real PostgreSQL',
+  'docs/ha.md: rune audit verify --store "postgres://rune@db.internal:5432/rune?sslmode=verify-full"':
+    'needs the example PostgreSQL host; packages/server/test/ha.integration.test.ts runs `rune audit verify --store` against a real PostgreSQL',
   'docs/plugin-test-kit.md: npx rune-plugin-test ./restart-nginx.sh':
     '`./restart-nginx.sh` stands for the reader’s own plugin; the repository has no such file',
 };

@@ -24,12 +24,14 @@ export {
   readAuditPublicKey,
 } from './audit/audit-key.js';
 export {
+  AUDIT_GENESIS_HASH,
   type AuditEntry,
   type AuditEvent,
   type AuditHead,
   type AuditRecord,
   type AuditSink,
   type AuditVerification,
+  type ChainHead as AuditChainHead,
   canonicalJson,
   createFileAuditSink,
   createMemoryAuditSink,
@@ -39,8 +41,10 @@ export {
   type RefusalFacts,
   readAuditLog,
   refusalEntry,
+  sealAuditRecord,
   type VerifyAuditLogOptions,
   verifyAuditLog,
+  verifyAuditText,
 } from './audit/audit-log.js';
 export {
   RERUN_CHOICES,

@@ -28,6 +28,7 @@ export {
   type TokenListing,
   type TokenRole,
 } from './auth/tokens.js';
+export { verifyStoreAudit } from './cluster/database-audit.js';
 export {
   isLoopbackHost,
   parseListen,
@@ -96,6 +97,8 @@ export {
   sessionCookieSettings,
 } from './sessions/sessions.js';
 export type { Shipper } from './shipping/shipper.js';
+export { type MigrationReport, migrateRunStore } from './store/db-admin.js';
+export { isPostgresUrl, redactDatabaseUrl } from './store/postgres-dialect.js';
 export { openRunStore, type RunStore } from './store/run-store.js';
 export type { ServerLogFormat } from './telemetry/json-log.js';
 export {

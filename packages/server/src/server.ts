@@ -14,6 +14,8 @@ import {
   tracingRequested,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import { databaseAuditTrail } from './cluster/database-audit.js';
+import { createPostgresCluster } from './cluster/postgres-cluster.js';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
 import { createApiApp } from './http/create-app.js';
 import type { ApiInstance } from './http/route-context.js';
@@ -25,6 +27,7 @@ import { pruneSessions } from './sessions/sessions.js';
 import { createShipper, type Shipper } from './shipping/shipper.js';
 import { resolveShipping } from './shipping/shipping-config.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
+import { isPostgresUrl } from './store/postgres-dialect.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
 import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js';
 import { observeStoreQuery } from './telemetry/store-latency.js';
@@ -110,7 +113,11 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     options.port === undefined ? resolved : { ...resolved, port: options.port };
   // An invalid policy stops the server here, naming file, line and key, before anything opens.
   const initialPolicy = loadServerPolicy(settings.policyPath);
-  const release = acquireInstanceLock(settings.storePath);
+  // The file lock keeps a second server off an SQLite file; instances sharing a PostgreSQL store
+  // coordinate through the database instead (src/cluster/).
+  const release = isPostgresUrl(settings.storePath)
+    ? () => {}
+    : acquireInstanceLock(settings.storePath);
   const metrics = createServerMetrics();
   let store: RunStore;
   try {
@@ -140,6 +147,10 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     env,
     ...(options.transports === undefined ? {} : { transports: options.transports }),
     onWarning: (line) => log(`warning: ${line}`),
+    // A shared store keeps the one audit chain of every instance (src/cluster/database-audit.ts).
+    ...(store.engine === 'postgres'
+      ? { audit: databaseAuditTrail(store.db, settings.storePath) }
+      : {}),
   });
   const policy = createPolicyEnforcer({
     policyPath: settings.policyPath,
@@ -149,6 +160,11 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     onWarning: (line) => log(`warning: ${line}`),
   });
   let url: string | undefined;
+  // Several instances on one PostgreSQL coordinate through it (src/cluster/).
+  const cluster =
+    store.engine === 'postgres'
+      ? createPostgresCluster({ store, url: settings.storePath, leaseMs: settings.leaseMs, log })
+      : undefined;
   const manager = createRunManager({
     store,
     launcher,
@@ -157,6 +173,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     onWarning: (line) => log(`warning: ${line}`),
     policy,
     linkBase: () => url,
+    ...(cluster === undefined ? {} : { cluster }),
   });
   let recovered: { interrupted: number; requeued: number };
   let app: ApiInstance;

@@ -40,6 +40,8 @@ export interface AuditVerifyArgs extends CommonArgs {
   expectHead?: string;
   anchor?: string;
   allowUnsigned?: boolean;
+  /** A shared `rune serve` store (`postgres://...`) whose audit chain is verified instead. */
+  store?: string;
 }
 
 /** Lists audit records; returns the exit code. */
@@ -131,19 +133,28 @@ function verificationKey(args: AuditVerifyArgs, loaded: LoadedConfig): KeyObject
 export function auditVerifyCommand(args: AuditVerifyArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
     const loaded = loadCliConfig(io, args);
-    const path = resolveAuditLogPath(loaded);
     if (args.expectHead !== undefined && !/^[0-9a-f]{64}$/.test(args.expectHead)) {
       throw new RuneError('INVALID_ARGUMENT', '--expect-head must be a record hash (64 hex)', {
         source: { component: 'rune-cli' },
       });
     }
     const publicKey = verificationKey(args, loaded);
-    const verdict = verifyAuditLog(path, {
+    const verifyOptions = {
       ...(publicKey === undefined ? {} : { publicKey }),
       ...(args.allowUnsigned === true ? { allowUnsigned: true } : {}),
       ...(args.expectHead === undefined ? {} : { expectHead: args.expectHead }),
       ...(args.anchor === undefined ? {} : { anchor: readAnchor(args.anchor) }),
-    });
+    };
+    let path = resolveAuditLogPath(loaded);
+    let verdict: ReturnType<typeof verifyAuditLog>;
+    if (args.store === undefined) {
+      verdict = verifyAuditLog(path, verifyOptions);
+    } else {
+      // Several instances on one PostgreSQL keep one chain in the store (docs/ha.md).
+      const server = await import('@rune/server');
+      path = server.redactDatabaseUrl(args.store);
+      verdict = await server.verifyStoreAudit(args.store, verifyOptions);
+    }
     if (!verdict.ok && verdict.error !== undefined) throw verdict.error;
     const anchored = args.expectHead !== undefined || args.anchor !== undefined;
     if (args.output === 'json' || args.output === 'jsonl') {

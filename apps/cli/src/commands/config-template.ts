@@ -138,4 +138,7 @@ export const STARTER_CONFIG_TOML = `# RUNE configuration (TOML). Written by \`ru
 # oidc_redirect_url = "https://rune.example.com/v1/auth/oidc/callback"
 # oidc_groups_claim = "groups"
 # oidc_scopes = "openid email profile groups"
+# Several instances on one PostgreSQL (docs/ha.md): store = "postgres://rune@db/rune?sslmode=verify-full",
+# and how long an instance may miss heartbeats before another takes over its runs.
+# lease = "15s"
 `;

@@ -37,7 +37,10 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
       ...(args.logFormat === undefined ? {} : { logFormat: args.logFormat }),
     });
     const url = await server.listen();
-    server.log(`rune serve: listening on ${url} (store ${server.settings.storePath})`);
+    const { redactDatabaseUrl } = await import('@rune/server');
+    server.log(
+      `rune serve: listening on ${url} (store ${redactDatabaseUrl(server.settings.storePath)})`,
+    );
   } catch (error) {
     return reportError(io, args, error);
   }

@@ -201,13 +201,17 @@ export function hashAuditRecord(record: Omit<AuditRecord, 'hash' | 'sig'> | Audi
 }
 
 /** Where the chain stands: the last record's hash and seq. */
-interface ChainHead {
+export interface ChainHead {
   hash: string;
   seq: number;
 }
 
-/** Builds, hashes and signs the record that follows `head`. */
-function sealRecord(
+/**
+ * Builds, hashes and signs the record that follows `head` (the last record's hash and seq; the
+ * genesis hash and 0 for an empty chain). Exported for sinks that keep the chain elsewhere (the
+ * server's database sink), so every chain is sealed by this one function.
+ */
+export function sealAuditRecord(
   entry: AuditEntry,
   head: ChainHead,
   facts: { timestamp: string; host: string; signer: AuditSigner | undefined },
@@ -339,7 +343,7 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
       let head = chainHead(fd);
       const records: AuditRecord[] = [];
       for (const entry of entries) {
-        const record = sealRecord(entry, head, {
+        const record = sealAuditRecord(entry, head, {
           timestamp: now().toISOString(),
           host: options.host,
           signer: recordSigner,
@@ -413,7 +417,7 @@ export function createMemoryAuditSink(
     records,
     async append(entry) {
       const last = records.at(-1);
-      const record = sealRecord(
+      const record = sealAuditRecord(
         entry,
         { hash: last?.hash ?? AUDIT_GENESIS_HASH, seq: last?.seq ?? records.length },
         { timestamp: now().toISOString(), host: options.host ?? 'memory', signer: options.signer },
@@ -513,7 +517,6 @@ export function verifyAuditLog(
   options: VerifyAuditLogOptions = {},
 ): AuditVerification {
   let text: string;
-  const keyId = options.publicKey === undefined ? null : auditKeyId(options.publicKey);
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
@@ -525,6 +528,21 @@ export function verifyAuditLog(
     }
     text = '';
   }
+  return verifyAuditText(text, path, options);
+}
+
+/**
+ * Verifies audit records given as JSONL text (one record per line, in order), with the rules of
+ * {@link verifyAuditLog}; `label` names the source in messages (a path, a database). The one
+ * verifier of every chain, wherever it is kept.
+ */
+export function verifyAuditText(
+  text: string,
+  label: string,
+  options: VerifyAuditLogOptions = {},
+): AuditVerification {
+  const path = label;
+  const keyId = options.publicKey === undefined ? null : auditKeyId(options.publicKey);
   const lines = text.split('\n');
   let previous = AUDIT_GENESIS_HASH;
   let verified = 0;

@@ -112,7 +112,11 @@ export const ServerSectionSchema = closed({
       description: 'host:port to listen on (default 127.0.0.1:8421; [::1]:8421 for IPv6).',
     }),
   ),
-  store: opt(path('The run store: an SQLite file (default $XDG_STATE_HOME/rune/server.sqlite).')),
+  store: opt(
+    path(
+      'The run store: an SQLite file (default $XDG_STATE_HOME/rune/server.sqlite), or a postgres:// URL shared by several instances.',
+    ),
+  ),
   queue_size: opt(
     Type.Integer({ minimum: 1, maximum: 100_000, description: 'Runs that may wait in the queue.' }),
   ),
@@ -269,6 +273,13 @@ export const ServerSectionSchema = closed({
       ),
     }),
   ),
+  lease: opt(
+    Type.String({
+      minLength: 1,
+      description:
+        'PostgreSQL mode: how long an instance may miss heartbeats before another takes over its runs (15s).',
+    }),
+  ),
 });
 
 /** The schemas of the sections core owns. */
@@ -371,6 +382,7 @@ export const CONFIG_DEFAULTS = {
     body_limit_bytes: 1_048_576,
     session_idle: '30m',
     session_lifetime: '12h',
+    lease: '15s',
   },
 } as const satisfies ConfigFile;
 

@@ -249,6 +249,9 @@ function schemaFor(modules: readonly TransportModule[], key: readonly TransportM
   return schema;
 }
 
+/** A `postgres://` / `postgresql://` URL: left as written by the local-path expansion. */
+const DATABASE_URL = /^postgres(?:ql)?:\/\//i;
+
 /**
  * Loads, validates and merges the configuration. Throws `RuneError` INVALID_CONFIG naming the
  * file and key for an unreadable file, invalid TOML, an unknown key or a wrong type.
@@ -336,7 +339,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   for (const keyPath of LOCAL_PATH_KEYS) {
     const [section, key] = keyPath.split('.') as [string, string];
     const value = config[section]?.[key];
-    if (typeof value === 'string') config[section]![key] = expandLocalPath(value, dirs.home, cwd);
+    // `[server] store` may be a database URL (several instances on PostgreSQL), not a path.
+    if (typeof value === 'string' && !DATABASE_URL.test(value)) {
+      config[section]![key] = expandLocalPath(value, dirs.home, cwd);
+    }
   }
 
   const transportSections: Record<string, Record<string, unknown>> = {};

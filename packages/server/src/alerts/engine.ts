@@ -21,6 +21,7 @@ import { statSync } from 'node:fs';
 import { RuneError, type RunSource } from '@rune/protocol';
 import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
+import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
@@ -83,6 +84,8 @@ export interface AlertEngineOptions {
   /** Decided alerts older than this are pruned (the server's `retention`). */
   retentionMs?: number;
   log?: (line: string) => void;
+  /** The policy subject alert runs are decided for (default: the principal alone). */
+  subjectOf?: (principal: string) => PolicySubject;
 }
 
 /** The engine. */
@@ -267,7 +270,13 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     try {
       const { run, created } = await manager.submit(
         request,
-        { principal: principalOf(row.receiver), source: 'alert' },
+        {
+          principal: principalOf(row.receiver),
+          source: 'alert',
+          ...(options.subjectOf === undefined
+            ? {}
+            : { subject: options.subjectOf(principalOf(row.receiver)) }),
+        },
         { idempotencyKey: episodeKey(row, rule), ifBusy },
       );
       await finish(

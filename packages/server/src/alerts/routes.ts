@@ -175,6 +175,13 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
     manager: context.manager,
     launcher: context.launcher,
     metrics: context.metrics,
+    // Alert runs are decided for the receiver's principal and `service:alerts`. Without a policy
+    // file (the built-in roles) they run as an operator: whoever wrote the rules decided them.
+    subjectOf: (principal) => ({
+      principal,
+      subjects: principal.startsWith('service:') ? [principal] : [principal, 'service:alerts'],
+      roles: context.policy.current().source === 'builtin' ? ['operator'] : [],
+    }),
     retentionMs: context.settings.retentionMs,
   });
   app.addHook('onReady', () => engine.start());

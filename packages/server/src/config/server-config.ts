@@ -40,6 +40,8 @@ export interface ServerSettings {
   sessionMaxMs: number;
   /** `[server] workflows`: the directory of workflow files, or null (the workflow routes refuse). */
   workflowsDir: string | null;
+  /** PostgreSQL mode: missed heartbeats for this long hand an instance's runs to the others. */
+  leaseMs: number;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -177,5 +179,6 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
       'INVALID_CONFIG',
     ),
     workflowsDir: section.workflows ?? null,
+    leaseMs: parseLongDuration(section.lease ?? '15s', 'server.lease', 'INVALID_CONFIG'),
   };
 }

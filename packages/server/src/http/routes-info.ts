@@ -105,7 +105,7 @@ export function registerInfoRoutes(
       if (query.since !== undefined && Number.isNaN(Date.parse(query.since))) {
         throw new RuneError('INVALID_ARGUMENT', 'since must be an ISO 8601 time', { source });
       }
-      const records = launcher.readAudit({
+      const records = await launcher.readAudit({
         ...(query.action === undefined ? {} : { action: query.action }),
         ...(query.node === undefined ? {} : { node: query.node }),
         ...(query.trace_id === undefined ? {} : { trace_id: query.trace_id }),
@@ -129,7 +129,7 @@ export function registerInfoRoutes(
       },
     },
     async () => {
-      const verdict = launcher.verifyAudit();
+      const verdict = await launcher.verifyAudit();
       return {
         ok: verdict.ok,
         verified: verdict.verified,

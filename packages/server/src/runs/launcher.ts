@@ -164,9 +164,9 @@ export interface ServerLauncher {
   /** Appends one record (policy decisions, approval votes) under the context's principal. */
   recordAudit(entry: AuditEntry, context: LaunchContext): Promise<void>;
   /** Audit records matching `filter`, newest last. */
-  readAudit(filter: AuditFilter): AuditRecord[];
+  readAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Verifies the audit log with the public half of the signing key. */
-  verifyAudit(): AuditVerification;
+  verifyAudit(): Promise<AuditVerification>;
   close(): Promise<void>;
 }
 
@@ -188,6 +188,21 @@ export interface ServerLauncherOptions {
   env: Readonly<Record<string, string | undefined>>;
   transports?: Readonly<Record<string, TransportProvider>>;
   onWarning?: (message: string) => void;
+  /**
+   * Where the audit chain is kept instead of the `[core] audit_log` file: a shared store's
+   * database (several instances append to one chain there).
+   */
+  audit?: LauncherAuditTrail;
+}
+
+/** An audit chain kept elsewhere than the local file: its sink, reader and verifier. */
+export interface LauncherAuditTrail {
+  /** Builds the sink; `host` is recorded in each record. */
+  sink(host: string, keyFile: string): AuditSink;
+  read(): Promise<AuditRecord[]>;
+  verify(options: {
+    publicKey?: ReturnType<typeof readAuditPublicKey>;
+  }): Promise<AuditVerification>;
 }
 
 const serverSource = { component: 'rune-server' } as const;
@@ -210,14 +225,16 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
   const { config: loaded } = options;
   const principals = new AsyncLocalStorage<LaunchContext>();
   const host = hostname() === '' ? 'localhost' : hostname();
-  const fileSink = createFileAuditSink({
-    path: resolveAuditLogPath(loaded),
-    host,
-    keyFile: resolveAuditKeyFile(loaded),
-    ...(loaded.config.audit.lock_timeout_ms === undefined
-      ? {}
-      : { lockTimeoutMs: loaded.config.audit.lock_timeout_ms }),
-  });
+  const fileSink =
+    options.audit?.sink(host, resolveAuditKeyFile(loaded)) ??
+    createFileAuditSink({
+      path: resolveAuditLogPath(loaded),
+      host,
+      keyFile: resolveAuditKeyFile(loaded),
+      ...(loaded.config.audit.lock_timeout_ms === undefined
+        ? {}
+        : { lockTimeoutMs: loaded.config.audit.lock_timeout_ms }),
+    });
   const auditSink: AuditSink = {
     append(entry: AuditEntry) {
       const context = principals.getStore();
@@ -421,9 +438,13 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
         await auditSink.append(entry);
       }),
 
-    readAudit(filter) {
+    async readAudit(filter) {
       const since = filter.since === undefined ? undefined : Date.parse(filter.since);
-      const records = readAuditLog(resolveAuditLogPath(loaded)).filter(
+      const all =
+        options.audit === undefined
+          ? readAuditLog(resolveAuditLogPath(loaded))
+          : await options.audit.read();
+      const records = all.filter(
         (record) =>
           (filter.action === undefined || record.action === filter.action) &&
           (filter.node === undefined ||
@@ -437,7 +458,7 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
       return records.slice(-filter.limit);
     },
 
-    verifyAudit() {
+    async verifyAudit() {
       const keyFile = resolveAuditKeyFile(loaded);
       let publicKey: ReturnType<typeof readAuditPublicKey> | undefined;
       try {
@@ -445,9 +466,10 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
       } catch {
         // No key yet: nothing has been signed, and verification says so.
       }
-      return verifyAuditLog(resolveAuditLogPath(loaded), {
-        ...(publicKey === undefined ? {} : { publicKey }),
-      });
+      const verifyOptions = publicKey === undefined ? {} : { publicKey };
+      return options.audit === undefined
+        ? verifyAuditLog(resolveAuditLogPath(loaded), verifyOptions)
+        : options.audit.verify(verifyOptions);
     },
 
     close: () => rune.close(),

@@ -16,6 +16,11 @@
  *   `on_restart = "interrupt"`, or their sensitive values were lost with the process memory.
  * - **Shutdown** (SIGTERM): accept nothing new, let running runs finish for the grace period,
  *   then cancel the rest (remote kill) and wait for their records.
+ * - **Several instances** (a PostgreSQL store, `src/cluster/`): the queue, slots and node locks
+ *   above stay per instance; the {@link Cluster} is asked before a run goes to core (its claim
+ *   turns `running`, its nodes are locked cluster-wide, or it waits), told when a run ends and
+ *   when anything changed, and it calls back to interrupt or adopt the runs of a dead instance
+ *   (`interruptRun`, `requeueRun`: the same code as the restart recovery of the embedded store).
  */
 
 import { createHash, randomUUID } from 'node:crypto';
@@ -28,11 +33,13 @@ import {
   type RunPlan,
   type RunSource,
 } from '@rune/protocol';
+import { type Cluster, type ClusterHooks, createSoloCluster } from '../cluster/cluster.js';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
 import { type ApprovalDesk, createApprovalDesk } from '../policy/approval-desk.js';
 import type { PolicyEnforcer } from '../policy/enforcer.js';
 import type { PolicySubject } from '../policy/policy.js';
+import { isUniqueViolation } from '../store/constraint-errors.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
 import { unstartedRunEvents } from './unstarted-events.js';
@@ -68,6 +75,8 @@ interface QueuedRun {
   context: LaunchContext;
   lockNodes: string[];
   traceContext?: Context;
+  /** Not before this (ms): a node is held by a run on another instance. */
+  retryAt?: number;
 }
 
 interface ActiveRun {
@@ -113,9 +122,22 @@ export interface RunManagerOptions {
   policy?: PolicyEnforcer;
   /** Base URL of links in approval notices. */
   linkBase?: () => string | undefined;
+  /** The other instances of a shared store (default: none, the embedded store's one instance). */
+  cluster?: Cluster;
 }
 
+/** How long an event that cannot be stored (database away) is retried before it is given up. */
+const STORE_RETRY_MS = 120_000;
+
+/** How long a run whose node is held on another instance waits before it asks again. */
+const BUSY_RETRY_MS = 500;
+
 const serverSource = { component: 'rune-server' } as const;
+
+const INTERRUPTED_BY_RESTART =
+  'the server stopped while this run was in flight; its nodes were not followed to the end (the node watchdog stopped what was left at the run deadline)';
+const INTERRUPTED_BY_TAKEOVER =
+  'the instance running this run stopped answering and another instance took over; its nodes were not followed to the end (the node watchdog stopped what was left at the run deadline)';
 
 /** sha256 of a canonical JSON body (idempotency keys compare bodies by it). */
 export function bodyHash(body: unknown): string {
@@ -219,11 +241,22 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     metrics.runsInFlight.set(active.size);
   };
 
-  const notify = (id: string): void => {
+  const cluster = options.cluster ?? createSoloCluster();
+  /** Runs this instance ran when it was declared dead: their records are the taker's now. */
+  const disowned = new Set<string>();
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  const wake = (id: string): void => {
     const set = waiters.get(id);
     if (set === undefined) return;
     waiters.delete(id);
-    for (const wake of set) wake();
+    for (const done of set) done();
+  };
+
+  /** A local change: wake the waiters here, announce it to the other instances. */
+  const notify = (id: string): void => {
+    wake(id);
+    cluster.publish(id);
   };
 
   const contextOf = (run: StoredRun): LaunchContext => ({
@@ -246,12 +279,31 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       event.type === 'run-start'
         ? { ...event, principal: context.principal, source: context.source }
         : event;
-    try {
-      await store.appendEvent(stored);
-    } catch (error) {
-      warn(
-        `could not store event ${event.seq} of run ${event.run_id}: ${RuneError.from(error).message}`,
-      );
+    if (disowned.has(event.run_id)) return;
+    // The database may be away for a moment (a PostgreSQL restart or fail-over): the event is
+    // retried in order (the next one waits) rather than lost, for up to STORE_RETRY_MS.
+    const giveUp = Date.now() + STORE_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await store.appendEvent(stored);
+        break;
+      } catch (error) {
+        // The seq exists: committed by an attempt whose answer was lost, or written by the
+        // instance that took this run over. Either way it is stored once.
+        if (isUniqueViolation(error)) break;
+        if (Date.now() >= giveUp || disowned.has(event.run_id)) {
+          warn(
+            `could not store event ${event.seq} of run ${event.run_id}: ${RuneError.from(error).message}`,
+          );
+          break;
+        }
+        if (attempt === 0) {
+          warn(
+            `could not store event ${event.seq} of run ${event.run_id} (${RuneError.from(error).message}); retrying`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+      }
     }
     if (event.type === 'node-end') {
       metrics.nodeResults.inc({
@@ -267,7 +319,30 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     notify(event.run_id);
   };
 
+  /** Asks the cluster for the run (claim and node locks); puts it back when a node is held. */
   const execute = async (item: QueuedRun): Promise<void> => {
+    const claim = await cluster.acquire(item.id, item.lockNodes);
+    if (claim === 'ok') return run(item);
+    for (const node of item.lockNodes) if (locks.get(node) === item.id) locks.delete(node);
+    const record = active.get(item.id);
+    active.delete(item.id);
+    if (claim === 'busy') {
+      item.retryAt = Date.now() + BUSY_RETRY_MS;
+      queue.unshift(item);
+      retryTimer ??= setTimeout(() => {
+        retryTimer = undefined;
+        pump();
+      }, BUSY_RETRY_MS);
+      retryTimer.unref();
+      if (record?.cancelReason !== undefined) void manager.cancel(item.id, record.cancelReason);
+    } else {
+      warn(`run ${item.id} was taken over by another instance before it started here`);
+    }
+    updateGauges();
+    pump();
+  };
+
+  const run = async (item: QueuedRun): Promise<void> => {
     const record = active.get(item.id);
     const started = Date.now();
     try {
@@ -283,7 +358,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       }
       await Promise.all(persisted);
       const outcome = await handle.result.catch(() => undefined);
-      if (outcome !== undefined) {
+      if (outcome !== undefined && !disowned.has(item.id)) {
         await store.db
           .updateTable('runs')
           .set({ audit_json: JSON.stringify(outcome.audit) })
@@ -298,6 +373,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       );
     } catch (error) {
       // The intent record could not be written (nothing was sent) or core refused the plan.
+      if (disowned.has(item.id)) return;
       const runeError = RuneError.from(error, 'INTERNAL_ERROR', { source: serverSource });
       await store
         .finishWithoutEvents(item.id, {
@@ -310,7 +386,9 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       metrics.runs.inc({ action: item.planned.plan.action, status: 'failed' });
     } finally {
       for (const node of item.lockNodes) if (locks.get(node) === item.id) locks.delete(node);
+      if (!disowned.delete(item.id)) await cluster.release(item.id);
       active.delete(item.id);
+      for (const queued of queue) queued.retryAt = undefined;
       updateGauges();
       notify(item.id);
       pump();
@@ -320,7 +398,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
   /** Starts queued runs while slots are free, skipping runs whose nodes are held. */
   function pump(): void {
     while (!draining && active.size < settings.concurrency) {
-      const index = queue.findIndex((item) => item.lockNodes.every((node) => !locks.has(node)));
+      const at = Date.now();
+      const index = queue.findIndex(
+        (item) =>
+          (item.retryAt === undefined || item.retryAt <= at) &&
+          item.lockNodes.every((node) => !locks.has(node)),
+      );
       if (index < 0) break;
       const [item] = queue.splice(index, 1);
       if (item === undefined) break;
@@ -382,6 +465,151 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     notify,
     subjectOf,
   });
+  /** Ends a run that was in flight on a process that is gone: unfinished nodes interrupted. */
+  const interruptRun = async (run: StoredRun, reason: string): Promise<void> => {
+    const stamp = now();
+    const context = contextOf(run);
+    const plan = JSON.parse(run.plan_json) as PlannedLaunch['redactedPlan'];
+    const results = (await store.getNodes(run.id))
+      .filter((node) => node.result_json === null)
+      .map((node) => interruptedResult(node, plan, run.trace_id, stamp, reason));
+    let seq = run.last_seq;
+    for (const result of results) {
+      await store.appendEvent({
+        schema_version: 'rune-run-event/v1',
+        seq: ++seq,
+        run_id: run.id,
+        trace_id: run.trace_id,
+        type: 'node-end',
+        timestamp: stamp.toISOString(),
+        result,
+      });
+    }
+    await store.appendEvent({
+      schema_version: 'rune-run-event/v1',
+      seq: ++seq,
+      run_id: run.id,
+      trace_id: run.trace_id,
+      type: 'run-end',
+      timestamp: stamp.toISOString(),
+      status: 'interrupted',
+      exit_code: 130,
+      summary: null,
+      error: new RuneError('RUN_INTERRUPTED', reason, {
+        source: serverSource,
+        traceId: run.trace_id,
+      }).toJSON(),
+    });
+    await launcher
+      .recordInterruptedNodes({ id: run.id, traceId: run.trace_id, plan }, results, context)
+      .catch((error: unknown) =>
+        warn(
+          `could not audit the interrupted nodes of run ${run.id}: ${RuneError.from(error).message}`,
+        ),
+      );
+    metrics.runs.inc({ action: run.action, status: 'interrupted' });
+    notify(run.id);
+  };
+
+  /**
+   * Queues a stored queued run again (re-planned from its stored request), or ends it when it
+   * cannot start: its sensitive values died with the process that accepted it, `on_restart =
+   * "interrupt"` (at a restart, not at an adoption by another instance), or planning fails now.
+   */
+  const requeueRun = async (
+    run: StoredRun,
+    adopted: boolean,
+  ): Promise<'queued' | 'interrupted'> => {
+    const stamp = now();
+    const context = contextOf(run);
+    const request = JSON.parse(run.request_json) as LaunchRequest;
+    const lost =
+      run.has_sensitive === 1
+        ? 'its sensitive parameters were held only in the memory of the server that stopped; submit it again'
+        : !adopted && settings.onRestart === 'interrupt'
+          ? 'the server restarted and [server] on_restart = "interrupt"'
+          : undefined;
+    let planned: PlannedLaunch | undefined;
+    let failure: RuneError | undefined;
+    if (lost === undefined) {
+      try {
+        planned = await launcher.plan(request, context, run.trace_id);
+      } catch (error) {
+        failure = RuneError.from(error, 'INTERNAL_ERROR', { source: serverSource });
+      }
+    }
+    if (planned === undefined) {
+      const error =
+        failure ??
+        new RuneError('RUN_INTERRUPTED', `the run never started: ${lost}`, {
+          source: serverSource,
+          traceId: run.trace_id,
+        });
+      const status = failure === undefined ? 'interrupted' : 'failed';
+      await store.finishWithoutEvents(
+        run.id,
+        {
+          status,
+          exit_code: error.exitCode,
+          error_json: JSON.stringify(error.toJSON()),
+          finished_at: stamp.toISOString(),
+        },
+        unstartedEventsOf(run, status, error, stamp.toISOString()),
+      );
+      await launcher
+        .recordNotStarted(
+          { action: run.action, nodes: JSON.parse(run.nodes) as string[], dryRun: false },
+          error,
+          context,
+        )
+        .catch(() => undefined);
+      notify(run.id);
+      return 'interrupted';
+    }
+    const nodes = planned.plan.nodes.map((node) => node.target.name);
+    queue.push({ id: run.id, planned, context, lockNodes: planned.idempotent ? [] : nodes });
+    return 'queued';
+  };
+
+  const clusterHooks: ClusterHooks = {
+    changed: wake,
+    changedAll: () => {
+      for (const id of [...waiters.keys()]) wake(id);
+    },
+    released: () => {
+      for (const queued of queue) queued.retryAt = undefined;
+      pump();
+    },
+    cancel: (id, reason) => {
+      manager
+        .cancel(id, reason)
+        .catch((error: unknown) =>
+          warn(`could not cancel run ${id}: ${RuneError.from(error).message}`),
+        );
+    },
+    interrupt: (run) => interruptRun(run, INTERRUPTED_BY_TAKEOVER),
+    adopt: async (run) => {
+      const outcome = await requeueRun(run, true);
+      pump();
+      return outcome;
+    },
+    isolated: async () => {
+      for (const record of active.values()) {
+        record.cancelReason =
+          'this instance lost the database for longer than half its lease; the run was stopped before another instance could take it over';
+        record.handle?.cancel(record.cancelReason);
+      }
+    },
+    fenced: async () => {
+      for (const record of active.values()) {
+        disowned.add(record.id);
+        record.cancelReason = 'this instance was declared dead and its runs were taken over';
+        record.handle?.cancel(record.cancelReason);
+      }
+      queue.splice(0);
+      updateGauges();
+    },
+  };
 
   const manager: RunManager = {
     get draining() {
@@ -488,6 +716,14 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         submitOptions.requireApproval,
       );
       const busy = hold === undefined ? busyNodes(lockNodes) : [];
+      // Nodes held by runs on other instances of a shared store count as busy too.
+      const heldElsewhere = new Map<string, string>();
+      if (hold === undefined && submitOptions.ifBusy === 'refuse' && cluster.shared) {
+        for (const held of await cluster.busyNodes(lockNodes)) {
+          heldElsewhere.set(held.node, held.run_id);
+          if (!busy.includes(held.node)) busy.push(held.node);
+        }
+      }
       if (busy.length > 0 && submitOptions.ifBusy === 'refuse') {
         await refuse(
           'NODE_BUSY',
@@ -497,7 +733,9 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           context,
           {
             nodes: busy.slice(0, 100),
-            run_ids: busy.slice(0, 100).map((node) => locks.get(node) ?? null),
+            run_ids: busy
+              .slice(0, 100)
+              .map((node) => locks.get(node) ?? heldElsewhere.get(node) ?? null),
           },
         );
       }
@@ -535,6 +773,8 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         },
         nodes,
         idempotency,
+        undefined,
+        (trx) => cluster.claimQueued(trx, id),
       );
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
       if (hold !== undefined) await desk.hold(id, request, planned, context, hold);
@@ -592,6 +832,9 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         if (record !== undefined) {
           record.cancelReason = reason;
           record.handle?.cancel(reason);
+        } else if (cluster.shared && (run.status === 'queued' || run.status === 'running')) {
+          // Queued or running on another instance: its owner cancels it (and writes the records).
+          await cluster.forwardCancel(id, reason);
         }
       }
       return (await store.getRun(id)) ?? run;
@@ -618,103 +861,22 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     },
 
     async recover() {
+      if (cluster.shared) {
+        // A shared store: runs in flight may belong to live instances. Only those of dead or
+        // stopped instances are taken over, by the cluster's sweep (now and periodically).
+        const taken = await cluster.start(clusterHooks);
+        pump();
+        return taken;
+      }
       let interrupted = 0;
       let requeued = 0;
-      const stamp = now();
       for (const run of await store.runsWithStatus(['running'])) {
-        const context = contextOf(run);
-        const plan = JSON.parse(run.plan_json) as PlannedLaunch['redactedPlan'];
-        const reason =
-          'the server stopped while this run was in flight; its nodes were not followed to the end (the node watchdog stopped what was left at the run deadline)';
-        const results = (await store.getNodes(run.id))
-          .filter((node) => node.result_json === null)
-          .map((node) => interruptedResult(node, plan, run.trace_id, stamp, reason));
-        let seq = run.last_seq;
-        for (const result of results) {
-          await store.appendEvent({
-            schema_version: 'rune-run-event/v1',
-            seq: ++seq,
-            run_id: run.id,
-            trace_id: run.trace_id,
-            type: 'node-end',
-            timestamp: stamp.toISOString(),
-            result,
-          });
-        }
-        await store.appendEvent({
-          schema_version: 'rune-run-event/v1',
-          seq: ++seq,
-          run_id: run.id,
-          trace_id: run.trace_id,
-          type: 'run-end',
-          timestamp: stamp.toISOString(),
-          status: 'interrupted',
-          exit_code: 130,
-          summary: null,
-          error: new RuneError('RUN_INTERRUPTED', reason, {
-            source: serverSource,
-            traceId: run.trace_id,
-          }).toJSON(),
-        });
-        await launcher
-          .recordInterruptedNodes({ id: run.id, traceId: run.trace_id, plan }, results, context)
-          .catch((error: unknown) =>
-            warn(
-              `could not audit the interrupted nodes of run ${run.id}: ${RuneError.from(error).message}`,
-            ),
-          );
-        metrics.runs.inc({ action: run.action, status: 'interrupted' });
+        await interruptRun(run, INTERRUPTED_BY_RESTART);
         interrupted++;
       }
       for (const run of await store.runsWithStatus(['queued'])) {
-        const context = contextOf(run);
-        const request = JSON.parse(run.request_json) as LaunchRequest;
-        const lost =
-          run.has_sensitive === 1
-            ? 'its sensitive parameters were held only in the memory of the server that stopped; submit it again'
-            : settings.onRestart === 'interrupt'
-              ? 'the server restarted and [server] on_restart = "interrupt"'
-              : undefined;
-        let planned: PlannedLaunch | undefined;
-        let failure: RuneError | undefined;
-        if (lost === undefined) {
-          try {
-            planned = await launcher.plan(request, context, run.trace_id);
-          } catch (error) {
-            failure = RuneError.from(error, 'INTERNAL_ERROR', { source: serverSource });
-          }
-        }
-        if (planned === undefined) {
-          const error =
-            failure ??
-            new RuneError('RUN_INTERRUPTED', `the run never started: ${lost}`, {
-              source: serverSource,
-              traceId: run.trace_id,
-            });
-          const status = failure === undefined ? 'interrupted' : 'failed';
-          await store.finishWithoutEvents(
-            run.id,
-            {
-              status,
-              exit_code: error.exitCode,
-              error_json: JSON.stringify(error.toJSON()),
-              finished_at: stamp.toISOString(),
-            },
-            unstartedEventsOf(run, status, error, stamp.toISOString()),
-          );
-          await launcher
-            .recordNotStarted(
-              { action: run.action, nodes: JSON.parse(run.nodes) as string[], dryRun: false },
-              error,
-              context,
-            )
-            .catch(() => undefined);
-          interrupted++;
-          continue;
-        }
-        const nodes = planned.plan.nodes.map((node) => node.target.name);
-        queue.push({ id: run.id, planned, context, lockNodes: planned.idempotent ? [] : nodes });
-        requeued++;
+        if ((await requeueRun(run, false)) === 'queued') requeued++;
+        else interrupted++;
       }
       pump();
       return { interrupted, requeued };
@@ -775,6 +937,9 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           .catch(() => undefined);
       }
       updateGauges();
+      clearTimeout(retryTimer);
+      // A shared store: this instance's queued runs go to the other instances now.
+      await cluster.stop();
     },
 
     async prune() {

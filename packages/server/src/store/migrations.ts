@@ -12,6 +12,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } fr
 import { MIGRATION_0002_SESSIONS } from './migrations/0002_sessions.js';
 import { policyApprovalsMigration } from './migrations/0003_policy_approvals.js';
 import { alertsMigration } from './migrations/0004_alerts.js';
+import { CLUSTER_MIGRATION } from './migrations/0005_cluster.js';
 import { shippingMigration } from './migrations/0006_shipping.js';
 import { WORKFLOWS_MIGRATION } from './migrations/0007_workflows.js';
 
@@ -102,6 +103,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0007_workflows': WORKFLOWS_MIGRATION,
   '0006_shipping': shippingMigration,
   '0003_policy_approvals': policyApprovalsMigration,
+  '0005_cluster': CLUSTER_MIGRATION,
 };
 
 /** The names of every migration, in order. */

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { postgresAvailable, startPostgres, type TestPostgres } from '../testing/index.js';
 import { MIGRATION_NAMES } from './migrations.js';
 import { type NewRun, openRunStore } from './run-store.js';
 
@@ -38,6 +39,29 @@ const run = (id: string, overrides: Partial<NewRun> = {}): NewRun => ({
   ...overrides,
 });
 
+/**
+ * Every store test that does not concern the SQLite file itself runs on both engines: the same
+ * queries and migrations must behave the same on the embedded file and on a shared PostgreSQL.
+ */
+let postgres: TestPostgres | undefined;
+let databases = 0;
+beforeAll(async () => {
+  if (postgresAvailable) postgres = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await postgres?.stop();
+});
+
+type Engine = 'sqlite' | 'postgres';
+const ENGINES: Engine[] = ['sqlite', 'postgres'];
+async function location(engine: Engine): Promise<string> {
+  if (engine === 'sqlite') return storePath();
+  if (postgres === undefined)
+    throw new Error('PostgreSQL 15 is not installed (package postgresql)');
+  databases++;
+  return postgres.createDatabase(`store_${databases}`);
+}
+
 const tables = async (path: string): Promise<string[]> => {
   const store = await openRunStore(path);
   const names = (await store.db.introspection.getTables()).map((table) => table.name).sort();
@@ -45,31 +69,33 @@ const tables = async (path: string): Promise<string[]> => {
   return names;
 };
 
-describe('migrations', () => {
+describe.each(ENGINES)('migrations (%s)', (engine) => {
   it('migrate an empty store to the newest schema', async () => {
-    expect(await tables(storePath())).toEqual(
-      [
-        'alerts',
-        'api_tokens',
-        'approval_requests',
-        'approval_votes',
-        'browser_sessions',
-        'idempotency_keys',
-        'run_events',
-        'run_nodes',
-        'runs',
-        'shipping_cursors',
-        'shipping_outbox',
-        'shipping_sources',
-        'token_bounds',
-        'workflow_runs',
-      ].sort(),
-    );
+    expect(await tables(await location(engine))).toEqual([
+      'alerts',
+      'api_tokens',
+      'approval_requests',
+      'approval_votes',
+      'audit_records',
+      'browser_sessions',
+      'cluster_instances',
+      'idempotency_keys',
+      'node_locks',
+      'run_claims',
+      'run_events',
+      'run_nodes',
+      'runs',
+      'shipping_cursors',
+      'shipping_outbox',
+      'shipping_sources',
+      'token_bounds',
+      'workflow_runs',
+    ]);
   });
 
   it('migrate a store of every older version, keeping its rows', async () => {
     for (let version = 1; version < MIGRATION_NAMES.length; version++) {
-      const path = storePath();
+      const path = await location(engine);
       const old = await openRunStore(path, { migrateTo: version });
       await old.insertRun(run('11111111-1111-4111-8111-111111111111'), ['web1']);
       await old.close();
@@ -84,7 +110,7 @@ describe('migrations', () => {
   });
 
   it('refuse a store written by a newer RUNE and leave it alone', async () => {
-    const path = storePath();
+    const path = await location(engine);
     const store = await openRunStore(path);
     await sql`insert into kysely_migration (name, timestamp) values ('9999_future', '2030-01-01')`.execute(
       store.db,
@@ -119,9 +145,11 @@ describe('the SQLite file', () => {
     expect(sync.rows[0]?.synchronous).toBe(2);
     await again.close();
   });
+});
 
+describe.each(ENGINES)('the store (%s)', (engine) => {
   it('an idempotency key maps to one run, atomically with it', async () => {
-    const store = await openRunStore(storePath());
+    const store = await openRunStore(await location(engine));
     const key = { key: 'k1', bodySha256: 'b'.repeat(64) };
     expect(await store.insertRun(run('33333333-3333-4333-8333-333333333333'), [], key)).toEqual({
       inserted: true,
@@ -136,7 +164,7 @@ describe('the SQLite file', () => {
   });
 
   it('prunes finished runs older than the cut-off with their nodes, events and keys', async () => {
-    const store = await openRunStore(storePath());
+    const store = await openRunStore(await location(engine));
     await store.insertRun(
       run('55555555-5555-4555-8555-555555555555', {
         status: 'succeeded',
@@ -151,5 +179,41 @@ describe('the SQLite file', () => {
     expect(await store.findIdempotencyKey('token:ops', 'old')).toBeUndefined();
     expect(await store.getRun('66666666-6666-4666-8666-666666666666')).toBeDefined();
     await store.close();
+  });
+
+  it('concurrent inserts number runs uniquely and one idempotency key wins once', async () => {
+    const path = await location(engine);
+    const first = await openRunStore(path);
+    const second = engine === 'postgres' ? await openRunStore(path) : first;
+    const ids = Array.from(
+      { length: 20 },
+      (_, index) => `77777777-7777-4777-8777-${String(index).padStart(12, '0')}`,
+    );
+    const key = { key: 'same', bodySha256: 'd'.repeat(64) };
+    const results = await Promise.all(
+      ids.map((id, index) => (index % 2 === 0 ? first : second).insertRun(run(id), ['web1'], key)),
+    );
+    expect(results.filter((result) => result.inserted)).toHaveLength(1);
+    const plain = await Promise.all(
+      ids.map((id, index) =>
+        (index % 2 === 0 ? second : first).insertRun(run(id.replace(/^7/, '8')), ['web1']),
+      ),
+    );
+    expect(plain.every((result) => result.inserted)).toBe(true);
+    const positions = (await first.listRuns({}, 100)).map((stored) => stored.position);
+    expect(new Set(positions).size).toBe(21);
+    if (second !== first) await second.close();
+    await first.close();
+  });
+});
+
+describe('a PostgreSQL store that cannot be reached', () => {
+  it('is refused with INVALID_CONFIG naming the URL without its password', async () => {
+    const error = (await openRunStore('postgres://rune:hunter2@127.0.0.1:1/rune').catch(
+      (caught: unknown) => caught,
+    )) as { code: string; message: string };
+    expect(error).toMatchObject({ code: 'INVALID_CONFIG' });
+    expect(error.message).toContain('postgres://rune:***@127.0.0.1:1/rune');
+    expect(error.message).not.toContain('hunter2');
   });
 });

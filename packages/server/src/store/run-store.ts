@@ -9,10 +9,18 @@
 import type { RunEvent, RunNodeResult } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
 import type { Kysely, LogEvent, Selectable, Transaction } from 'kysely';
+import { retryOnUniqueViolation } from './constraint-errors.js';
 import { migrateStore } from './migrations.js';
+import {
+  checkPostgres,
+  isPostgresUrl,
+  lockRunNumbering,
+  openPostgresDatabase,
+  openPostgresPool,
+} from './postgres-dialect.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { openSqliteDatabase, sqliteFileBytes } from './sqlite-dialect.js';
-import { createWriteBatcher } from './write-batch.js';
+import { createWriteBatcher, type WriteBatcher } from './write-batch.js';
 
 /** A run row as read. */
 export type StoredRun = Selectable<RunsTable>;
@@ -46,6 +54,8 @@ export interface RunCursor {
 export interface RunStore {
   /** The Kysely instance (for tests and the next dialect). */
   readonly db: Kysely<StoreDatabase>;
+  /** Which engine: the embedded SQLite file, or a PostgreSQL shared by several instances. */
+  readonly engine: StoreEngine;
   /**
    * Inserts a run, its planned nodes (state pending) and, when given, its idempotency key, in one
    * transaction. When the key exists already, nothing is written and the existing entry returned.
@@ -55,6 +65,7 @@ export interface RunStore {
     nodes: readonly string[],
     idempotency?: { key: string; bodySha256: string },
     events?: readonly RunEvent[],
+    within?: (trx: Transaction<StoreDatabase>) => Promise<void>,
   ): Promise<{ inserted: true } | { inserted: false; runId: string; bodySha256: string }>;
   /** The idempotency entry of `principal` + `key`. */
   findIdempotencyKey(
@@ -101,6 +112,9 @@ export interface RunStore {
   close(): Promise<void>;
 }
 
+/** The engines of the store. */
+export type StoreEngine = 'sqlite' | 'postgres';
+
 /** Options of {@link openRunStore}. */
 export interface OpenRunStoreOptions {
   /** Apply only the first `migrateTo` migrations (tests of older versions). */
@@ -108,26 +122,41 @@ export interface OpenRunStoreOptions {
   onWarning?: (message: string) => void;
   /** Receives every query's duration and outcome (the store latency metric). */
   onQuery?: (event: LogEvent) => void;
+  /** Receives the names of the migrations applied by this open (none when up to date). */
+  onApplied?: (names: string[]) => void;
 }
 
 const parse = <T>(text: string): T => JSON.parse(text) as T;
 
-/** Opens the store at `path` (an SQLite file) and migrates it. */
+/**
+ * Opens the store at `path` (an SQLite file, or a `postgres://` URL) and migrates it. Several
+ * instances may open one PostgreSQL store at once; the migrator serializes them.
+ */
 export async function openRunStore(
   path: string,
   options: OpenRunStoreOptions = {},
 ): Promise<RunStore> {
-  const db = openSqliteDatabase<StoreDatabase>(path, {
-    ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
-    ...(options.onQuery === undefined ? {} : { log: options.onQuery }),
-  });
+  const warning = options.onWarning === undefined ? {} : { onWarning: options.onWarning };
+  const postgres = isPostgresUrl(path);
+  const pool = postgres ? openPostgresPool(path, warning) : undefined;
+  const db =
+    pool === undefined
+      ? openSqliteDatabase<StoreDatabase>(path, {
+          ...warning,
+          ...(options.onQuery === undefined ? {} : { log: options.onQuery }),
+        })
+      : openPostgresDatabase<StoreDatabase>(pool);
   try {
-    await migrateStore(db as unknown as Kysely<unknown>, options.migrateTo);
+    if (pool !== undefined) await checkPostgres(pool, path);
+    const applied = await migrateStore(db as unknown as Kysely<unknown>, options.migrateTo);
+    options.onApplied?.(applied);
   } catch (error) {
     await db.destroy();
     throw RuneError.from(error, 'INVALID_CONFIG');
   }
-  return createRunStore(db, () => sqliteFileBytes(path));
+  return pool === undefined
+    ? createRunStore(db, () => sqliteFileBytes(path))
+    : createRunStore(db, () => 0, 'postgres');
 }
 
 function nodeResultColumns(result: RunNodeResult): Partial<RunNodesTable> {
@@ -209,13 +238,23 @@ async function applyEvent(
 }
 
 /** The store over an opened Kysely instance (any dialect). */
-export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => number): RunStore {
-  // Runs and events are written by group commit: one transaction per event-loop turn.
-  const writes = createWriteBatcher(db);
-  return {
+export function createRunStore(
+  db: Kysely<StoreDatabase>,
+  sizeBytes: () => number,
+  engine: StoreEngine = 'sqlite',
+): RunStore {
+  // SQLite: group commit, one transaction per event-loop turn (its commits are synchronous
+  // fsyncs on the event loop). PostgreSQL: a transaction per write — commits are asynchronous,
+  // the pool gives concurrency, and a shared batch would pin one connection for every writer.
+  const writes: WriteBatcher =
+    engine === 'sqlite'
+      ? createWriteBatcher(db)
+      : { run: (work) => db.transaction().execute(work) };
+  const store: RunStore = {
     db,
+    engine,
 
-    async insertRun(run, nodes, idempotency, events = []) {
+    async insertRun(run, nodes, idempotency, events = [], within) {
       return writes.run(async (trx) => {
         if (idempotency !== undefined) {
           const existing = await trx
@@ -228,6 +267,7 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
             return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
           }
         }
+        if (engine === 'postgres') await lockRunNumbering(trx as unknown as Transaction<unknown>);
         const last = await trx
           .selectFrom('runs')
           .select((eb) => eb.fn.max('position').as('max'))
@@ -269,6 +309,8 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
             })
             .execute();
         }
+        // What must commit with the run (its claim by this instance, in PostgreSQL mode).
+        await within?.(trx);
         return { inserted: true as const };
       });
     },
@@ -435,4 +477,9 @@ export function createRunStore(db: Kysely<StoreDatabase>, sizeBytes: () => numbe
 
     close: () => db.destroy(),
   };
+  // Another instance may number a run (or store the same key) at the same moment: the unique
+  // constraints decide, and the retry reads the winner's key or the next position.
+  const insertOnce = store.insertRun;
+  store.insertRun = (...args) => retryOnUniqueViolation(() => insertOnce(...args));
+  return store;
 }

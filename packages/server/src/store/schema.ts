@@ -115,6 +115,46 @@ export interface TokenBoundsTable {
   bounds_json: string;
 }
 
+// Several instances on one PostgreSQL (migration 0005_cluster, src/cluster/).
+/** `cluster_instances`: every `rune serve` process of a shared store, with its heartbeat. */
+export interface ClusterInstancesTable {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  /** Database clock (epoch ms) of the last heartbeat: one clock for every instance. */
+  heartbeat_ms: number;
+  lease_ms: number;
+  /** active | draining | stopped | dead */
+  state: string;
+  taken_over_by: string | null;
+}
+
+/** `run_claims`: the instance owning an unfinished run. */
+export interface RunClaimsTable {
+  run_id: string;
+  instance_id: string;
+  /** queued (may be adopted) | running (handed to core: never started again) */
+  state: string;
+  claimed_at: string;
+}
+
+/** `node_locks`: one row per node held by a run of a non-idempotent action, cluster-wide. */
+export interface NodeLocksTable {
+  node: string;
+  run_id: string;
+  instance_id: string;
+  acquired_at: string;
+}
+
+/** `audit_records`: the audit hash chain kept in the database (PostgreSQL mode). */
+export interface AuditRecordsTable {
+  seq: number;
+  hash: string;
+  timestamp: string;
+  record_json: string;
+}
+
 /** Every table of the store. */
 export interface StoreDatabase {
   runs: RunsTable;
@@ -136,6 +176,11 @@ export interface StoreDatabase {
   shipping_outbox: ShippingOutboxTable;
   shipping_cursors: ShippingCursorsTable;
   shipping_sources: ShippingSourcesTable;
+  // Several instances on one PostgreSQL (0005_cluster, src/cluster/).
+  cluster_instances: ClusterInstancesTable;
+  run_claims: RunClaimsTable;
+  node_locks: NodeLocksTable;
+  audit_records: AuditRecordsTable;
 }
 
 /**

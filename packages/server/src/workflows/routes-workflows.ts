@@ -120,7 +120,15 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       });
       const dryRun = request.body.dry_run === true;
       const running = runWorkflow(definition, {
-        runner: createServerStepRunner({ manager, store, launcher, principal }),
+        runner: createServerStepRunner({
+          manager,
+          store,
+          launcher,
+          principal,
+          ...(request.principal === undefined
+            ? {}
+            : { subject: context.policy.subjectOf(request.principal) }),
+        }),
         registry,
         workflowRunId,
         traceId,

@@ -5,8 +5,10 @@
  * source `workflow` under the workflow's trace id and its audit records carry
  * `metadata.workflow`.
  */
+
 import type { NodeRunResult, PlanRequest, WorkflowStepRunner } from '@rune/core';
 import { RuneError, type TerminalRunStatus } from '@rune/protocol';
+import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
 import type { RunManager } from '../runs/run-manager.js';
@@ -35,6 +37,8 @@ export interface ServerStepRunnerOptions {
   store: RunStore;
   launcher: ServerLauncher;
   principal: string;
+  /** The policy subject of the caller (its token's roles): every step is decided for it. */
+  subject?: PolicySubject;
 }
 
 /** The runner: submit, then follow the stored run until it ended. */
@@ -45,6 +49,7 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
     auditMetadata: Record<string, unknown>;
   }): LaunchContext => ({
     principal,
+    ...(options.subject === undefined ? {} : { subject: options.subject }),
     source: 'workflow',
     traceId: context.traceId,
     auditMetadata: context.auditMetadata,

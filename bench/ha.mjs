@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+// RUNE several-instances benchmark (never part of the test suite). See bench/README.md, "HA".
+//
+//   node bench/ha.mjs [--seconds 10] [--clients 32] [--noop-runs 300] [--trials 10] [--lease 5s]
+//
+// Starts a real PostgreSQL (@rune/server/testing) and 1, 2 and 3 `rune serve` processes (the built
+// CLI) on it, all on 127.0.0.1, then measures, one after the other:
+//   dry-run   --clients closed-loop clients, round-robin over the instances, POST dry runs of noop
+//             for --seconds: accepted runs/s
+//   noop      --noop-runs real noop runs on localhost (local transport) submitted round-robin by
+//             --clients clients; runs/s = runs / (time until the last one ended)
+//   failover  --trials times: a `hold` run executing on instance A, `kill -9` A, time until
+//             instance B reports the run interrupted (kill -> takeover), with [server] lease
+// Every request goes to loopback only; every loop is bounded in count and time; every process
+// started here is stopped at the end, also on failure.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createToken, openRunStore } from '@rune/server';
+import { startPostgres } from '@rune/server/testing';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    clients: { type: 'string', default: '32' },
+    'noop-runs': { type: 'string', default: '300' },
+    trials: { type: 'string', default: '10' },
+    lease: { type: 'string', default: '5s' },
+  },
+});
+const seconds = Number(values.seconds);
+const clients = Number(values.clients);
+const noopRuns = Number(values['noop-runs']);
+const trials = Number(values.trials);
+
+const REPO = new URL('..', import.meta.url).pathname;
+const CLI = join(REPO, 'apps/cli/bin/rune.js');
+const PLUGINS = join(REPO, 'packages/server/test/fixtures/plugins');
+const children = new Set();
+const home = mkdtempSync(join(tmpdir(), 'rune-bench-ha-'));
+const markers = join(home, 'markers');
+mkdirSync(markers);
+const pg = await startPostgres();
+
+const cleanup = async () => {
+  for (const child of children) child.kill('SIGKILL');
+  // The `hold` plugins of the failover trials: their pids are in the marker files.
+  for (const name of readdirSync(markers)) {
+    for (const pid of readFileSync(join(markers, name), 'utf8').trim().split(' ').map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  await pg.stop();
+  rmSync(home, { recursive: true, force: true });
+};
+process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+const env = {
+  HOME: home,
+  XDG_CONFIG_HOME: join(home, 'config'),
+  XDG_STATE_HOME: join(home, 'state'),
+  XDG_DATA_HOME: join(home, 'data'),
+  XDG_CACHE_HOME: join(home, 'cache'),
+  PATH: process.env.PATH,
+};
+const configFile = join(home, 'rune.toml');
+writeFileSync(
+  configFile,
+  `[plugins]\nplugin_dir = ${JSON.stringify(PLUGINS)}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(pg.url)}\nlease = "${values.lease}"\nrate_limit = 1000000\nqueue_size = 100000\nconcurrency = 16\nshutdown_grace = "2s"\n`,
+);
+const store = await openRunStore(pg.url);
+const { token } = await createToken(store, { name: 'bench', role: 'operator', expires: '1d' });
+await store.close();
+const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+function serve() {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.add(child);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  exited.then(() => children.delete(child));
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match !== null) resolve({ child, url: match[1], exited });
+    });
+    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+  });
+}
+
+async function stop(instance) {
+  instance.child.kill('SIGTERM');
+  await instance.exited;
+}
+
+const post = async (url, body) => {
+  const response = await fetch(`${url}/v1/runs`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+};
+const get = async (url, path) => (await fetch(`${url}${path}`, { headers })).json();
+
+async function dryRuns(instances) {
+  const until = Date.now() + seconds * 1000;
+  let accepted = 0;
+  let errors = 0;
+  let next = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (Date.now() < until) {
+        const instance = instances[next++ % instances.length];
+        const answer = await post(instance.url, {
+          action: 'noop',
+          targets: ['localhost'],
+          options: { dry_run: true },
+        });
+        if (answer.status === 202) accepted++;
+        else errors++;
+      }
+    }),
+  );
+  return { runs_per_s: accepted / ((Date.now() - started) / 1000), errors };
+}
+
+async function noops(instances) {
+  const ids = [];
+  const kinds = new Set();
+  let next = 0;
+  let errors = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < noopRuns) {
+        const instance = instances[next++ % instances.length];
+        const answer = await post(instance.url, { action: 'noop', targets: ['localhost'] });
+        if (answer.status === 202) ids.push(answer.body.id);
+        else {
+          errors++;
+          kinds.add(`submit ${answer.status} ${answer.body.error?.code}`);
+        }
+      }
+    }),
+  );
+  const deadline = Date.now() + 300_000;
+  for (const id of ids) {
+    for (;;) {
+      const run = await get(instances[0].url, `/v1/runs/${id}?wait=30s`);
+      if (!['queued', 'running'].includes(run.status)) {
+        if (run.status !== 'succeeded') {
+          errors++;
+          kinds.add(`${run.status} ${run.error?.code ?? run.nodes?.[0]?.error?.code}`);
+        }
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('noop runs did not end');
+    }
+  }
+  return {
+    runs_per_s: ids.length / ((Date.now() - started) / 1000),
+    errors,
+    ...(kinds.size === 0 ? {} : { error_kinds: [...kinds] }),
+  };
+}
+
+async function failover() {
+  const times = [];
+  let a = await serve();
+  const b = await serve();
+  try {
+    for (let trial = 0; trial < trials; trial++) {
+      const accepted = await post(a.url, {
+        action: 'hold',
+        targets: ['localhost'],
+        params: { hold_ms: 30_000, marker_dir: markers },
+        options: { timeout: '40s' },
+      });
+      const id = accepted.body.id;
+      const marker = join(markers, `${accepted.body.trace_id}-localhost`);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        let text = '';
+        try {
+          text = readFileSync(marker, 'utf8');
+        } catch {
+          // not yet
+        }
+        if (/^\d+ \d+\n$/.test(text)) break;
+        if (Date.now() > deadline) throw new Error('the hold run never started');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const killed = Date.now();
+      a.child.kill('SIGKILL');
+      await a.exited;
+      for (;;) {
+        const run = await get(b.url, `/v1/runs/${id}`);
+        if (run.status === 'interrupted') break;
+        if (Date.now() - killed > 120_000) throw new Error('no takeover');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      times.push(Date.now() - killed);
+      process.stderr.write(`failover trial ${trial + 1}: ${times.at(-1)} ms\n`);
+      a = await serve();
+    }
+  } finally {
+    await stop(a);
+    await stop(b);
+  }
+  const sorted = [...times].sort((x, y) => x - y);
+  return {
+    lease: values.lease,
+    trials: times.length,
+    min_ms: sorted[0],
+    median_ms: sorted[Math.floor(sorted.length / 2)],
+    max_ms: sorted.at(-1),
+    all_ms: times,
+  };
+}
+
+const results = { throughput: [], failover: null };
+try {
+  const instances = [];
+  for (let n = 1; n <= 3; n++) {
+    instances.push(await serve());
+    const dry = await dryRuns(instances);
+    const noop = await noops(instances);
+    results.throughput.push({ instances: n, dry_run: dry, noop });
+    process.stderr.write(
+      `${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s, noop ${noop.runs_per_s.toFixed(1)} runs/s\n`,
+    );
+  }
+  for (const instance of instances) await stop(instance);
+  if (trials > 0) results.failover = await failover();
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+} finally {
+  await cleanup();
+}

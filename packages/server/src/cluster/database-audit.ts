@@ -1,0 +1,185 @@
+/**
+ * The audit trail of a shared PostgreSQL store: one hash chain in `audit_records`, appended by
+ * every instance. An append is one transaction that first takes a transaction-scoped advisory
+ * lock (`pg_advisory_xact_lock`): appends from all instances are serialized in the database, each
+ * reads the head the previous one committed, and the lock goes with the commit or with the
+ * connection of a killed process — nothing to clean up. The primary key on `seq` and the unique
+ * `hash` would refuse a forked chain even without the lock.
+ *
+ * Records are sealed and verified by core's own functions (`sealAuditRecord`,
+ * `verifyAuditText`), so a database chain and a file chain are the same format: `rune audit
+ * verify --store postgres://...` checks it like a file. Every instance must sign with the same
+ * `[audit] key_file` (distribute one key), or verification reports the other key's records.
+ */
+import {
+  AUDIT_GENESIS_HASH,
+  type AuditEntry,
+  type AuditRecord,
+  type AuditSigner,
+  type AuditSink,
+  type AuditVerification,
+  loadOrCreateAuditKey,
+  sealAuditRecord,
+  type VerifyAuditLogOptions,
+  verifyAuditText,
+} from '@rune/core';
+import { RuneError } from '@rune/protocol';
+import { type Kysely, sql } from 'kysely';
+import type { LauncherAuditTrail } from '../runs/launcher.js';
+import {
+  checkPostgres,
+  isPostgresUrl,
+  openPostgresDatabase,
+  openPostgresPool,
+  redactDatabaseUrl,
+} from '../store/postgres-dialect.js';
+import type { StoreDatabase } from '../store/schema.js';
+
+/** The advisory lock key of audit appends ("RUNEAUDT" as a 64-bit integer). */
+export const AUDIT_LOCK_KEY = 0x52554e4541554454n;
+
+/** Options of {@link createDatabaseAuditSink}. */
+export interface DatabaseAuditSinkOptions {
+  db: Kysely<StoreDatabase>;
+  host: string;
+  /** `[audit] key_file`: the signing key (created 0600 on first use, as for the file sink). */
+  keyFile?: string;
+  now?: () => Date;
+}
+
+/** How long an append is retried while the database is unreachable. */
+const APPEND_RETRY_MS = 30_000;
+
+/** The audit sink over `audit_records` (PostgreSQL). Throws AUDIT_WRITE_FAILED. */
+export function createDatabaseAuditSink(options: DatabaseAuditSinkOptions): AuditSink {
+  const { db } = options;
+  const now = options.now ?? (() => new Date());
+  let signer: Promise<AuditSigner | undefined> | undefined;
+  const getSigner = (): Promise<AuditSigner | undefined> => {
+    signer ??=
+      options.keyFile === undefined
+        ? Promise.resolve(undefined)
+        : loadOrCreateAuditKey(options.keyFile);
+    signer.catch(() => {
+      signer = undefined;
+    });
+    return signer;
+  };
+
+  const appendOnce = (entry: AuditEntry, recordSigner: AuditSigner | undefined) =>
+    db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(${sql.lit(AUDIT_LOCK_KEY.toString())}::bigint)`.execute(
+        trx,
+      );
+      const last = await trx
+        .selectFrom('audit_records')
+        .select(['seq', 'hash'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      const record = sealAuditRecord(
+        entry,
+        { hash: last?.hash ?? AUDIT_GENESIS_HASH, seq: Number(last?.seq ?? 0) },
+        { timestamp: now().toISOString(), host: options.host, signer: recordSigner },
+      );
+      await trx
+        .insertInto('audit_records')
+        .values({
+          seq: record.seq ?? 0,
+          hash: record.hash,
+          timestamp: record.timestamp,
+          record_json: JSON.stringify(record),
+        })
+        .execute();
+      return record;
+    });
+
+  return {
+    async append(entry: AuditEntry): Promise<AuditRecord> {
+      const recordSigner = await getSigner();
+      const giveUp = Date.now() + APPEND_RETRY_MS;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await appendOnce(entry, recordSigner);
+        } catch (error) {
+          // The database away for a moment (restart, fail-over): the record is retried, so a
+          // run does not fail for a blip; past the budget the caller gets AUDIT_WRITE_FAILED.
+          if (Date.now() >= giveUp) {
+            throw new RuneError(
+              'AUDIT_WRITE_FAILED',
+              'cannot append to the audit trail in the database',
+              { cause: error, source: { component: 'rune-server' } },
+            );
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+        }
+      }
+    },
+  };
+}
+
+/** Every record of the database chain, in order. */
+export async function readDatabaseAudit(db: Kysely<StoreDatabase>): Promise<AuditRecord[]> {
+  const rows = await db.selectFrom('audit_records').select('record_json').orderBy('seq').execute();
+  return rows.map((row) => JSON.parse(row.record_json) as AuditRecord);
+}
+
+/** Verifies the database chain with core's verifier (`label` names the store in messages). */
+export async function verifyDatabaseAudit(
+  db: Kysely<StoreDatabase>,
+  label: string,
+  options: VerifyAuditLogOptions = {},
+): Promise<AuditVerification> {
+  const rows = await db.selectFrom('audit_records').select('record_json').orderBy('seq').execute();
+  return verifyAuditText(rows.map((row) => row.record_json).join('\n'), label, options);
+}
+
+/** The launcher's audit trail over the database chain of a shared store. */
+export function databaseAuditTrail(
+  db: Kysely<StoreDatabase>,
+  storeUrl: string,
+): LauncherAuditTrail {
+  return {
+    sink: (host, keyFile) => createDatabaseAuditSink({ db, host, keyFile }),
+    read: () => readDatabaseAudit(db),
+    verify: (options) => verifyDatabaseAudit(db, redactDatabaseUrl(storeUrl), options),
+  };
+}
+
+/**
+ * `rune audit verify --store postgres://...`: verifies the chain of a shared store without
+ * migrating or otherwise writing it. Throws INVALID_CONFIG when the store cannot be reached and
+ * INVALID_ARGUMENT when it holds no audit chain (a schema before 0005_cluster).
+ */
+export async function verifyStoreAudit(
+  url: string,
+  options: VerifyAuditLogOptions = {},
+): Promise<AuditVerification> {
+  if (!isPostgresUrl(url)) {
+    throw new RuneError(
+      'INVALID_ARGUMENT',
+      '--store must be a postgres:// URL (a file audit log is verified without it)',
+      {
+        details: { store: redactDatabaseUrl(url).slice(0, 200) },
+      },
+    );
+  }
+  const pool = openPostgresPool(url, { poolSize: 1 });
+  const db = openPostgresDatabase<StoreDatabase>(pool);
+  try {
+    await checkPostgres(pool, url);
+    const tables = await db.introspection.getTables();
+    if (!tables.some((table) => table.name === 'audit_records')) {
+      throw new RuneError(
+        'INVALID_ARGUMENT',
+        `the store ${redactDatabaseUrl(url)} holds no audit chain (run rune db migrate)`,
+        {
+          details: { store: redactDatabaseUrl(url) },
+        },
+      );
+    }
+    return await verifyDatabaseAudit(db, redactDatabaseUrl(url), options);
+  } finally {
+    await db.destroy();
+  }
+}

@@ -1,0 +1,420 @@
+/**
+ * Several `rune serve` instances on one real PostgreSQL, with the real sshd fleet: takeover after
+ * `kill -9` within the lease with no node run twice (counted on the node: the `mark` plugin
+ * appends one line per execution), SSE of a run followed on another instance, idempotent retries
+ * landing on different instances, concurrent submissions for one busy node from different
+ * instances (never overlapping on the node), a PostgreSQL restart mid-run, and the drain of one
+ * instance while the others serve.
+ *
+ * The instances are the built CLI (`npx -y pnpm@10.34.9 build` first), so `kill -9` is real.
+ * Readiness is the plugin's own marker line on the node or the store's state, never a sleep.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isProcessAlive } from '@rune/transport/testing';
+import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, openRunStore } from '../src/index.js';
+import { createTestHome, fleetInventory, type TestHome } from './harness.js';
+import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
+
+type Json = Record<string, unknown>;
+const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+/** The lease of the tests' instances: takeover must happen within it. */
+const LEASE_MS = 6_000;
+
+interface Instance {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+const children = new Set<ChildProcess>();
+/** Every instance started, for the log dump (RUNE_HA_LOG=file) when debugging a failure. */
+const started: Instance[] = [];
+
+/** A `rune serve` child process on the shared store; resolves once it listens. */
+function serve(home: TestHome): Promise<Instance> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
+    { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match !== null && !started.some((known) => known.child === child)) {
+        const instance = { child, url: match[1] as string, stderr: () => stderr, exited };
+        started.push(instance);
+        resolve(instance);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+  });
+}
+
+async function kill9(instance: Instance): Promise<void> {
+  instance.child.kill('SIGKILL');
+  await instance.exited;
+}
+
+/** The executions of `trace` on `node`, as the node recorded them. */
+function executions(dir: string, trace: string, node: string): { start: number; end?: number }[] {
+  const file = join(dir, `${trace}-${node}.runs`);
+  if (!existsSync(file)) return [];
+  const runs: { start: number; end?: number }[] = [];
+  for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
+    const [kind, ns] = line.split(' ');
+    if (kind === 'start') runs.push({ start: Number(ns) });
+    else if (kind === 'end' && runs.length > 0) (runs.at(-1) as { end?: number }).end = Number(ns);
+  }
+  return runs;
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  withinMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () => {
+  let fleet: SshdFleet;
+  let pg: TestPostgres;
+  let home: TestHome;
+  let token: string;
+  let markers: string;
+  const instances: Instance[] = [];
+
+  const call = async (
+    instance: Instance,
+    path: string,
+    json?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Json }> => {
+    const response = await fetch(`${instance.url}${path}`, {
+      method: json === undefined ? 'GET' : 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+    return { status: response.status, body: (await response.json()) as Json };
+  };
+  const mark = (node: string, holdMs: number, extra: Json = {}) => ({
+    action: 'mark',
+    targets: [node],
+    params: { hold_ms: holdMs, marker_dir: markers },
+    ...extra,
+  });
+  const waitEnd = async (instance: Instance, id: string): Promise<Json> =>
+    until(
+      `run ${id} to end`,
+      async () => {
+        const { body } = await call(instance, `/v1/runs/${id}?wait=10s`);
+        return ['queued', 'running'].includes(body.status as string) ? undefined : body;
+      },
+      60_000,
+    );
+
+  beforeAll(async () => {
+    fleet = await startSshdFleet(2);
+    pg = await startPostgres();
+    home = createTestHome();
+    const inventory = fleetInventory(home, fleet);
+    const config = readFileSync(home.configFile, 'utf8')
+      .replace('[core]\n', `[core]\ninventory = ${JSON.stringify(inventory)}\n`)
+      .replace(/^store = .*$/m, `store = ${JSON.stringify(pg.url)}\nlease = "${LEASE_MS / 1000}s"`);
+    writeFileSync(
+      home.configFile,
+      `${config}\n[ssh]\nidentity_files = [${JSON.stringify(fleet.clientKey.privateKeyFile)}]\nknown_hosts_files = [${JSON.stringify(fleet.knownHostsFile)}]\nuse_ssh_config = false\nuse_agent = false\nremote_cache_dir = ${JSON.stringify(fleet.hosts[0]?.remoteCacheDir)}\n`,
+    );
+    markers = join(home.dir, 'markers');
+    mkdirSync(markers);
+    const store = await openRunStore(pg.url);
+    token = (await createToken(store, { name: 'pager', role: 'operator', expires: '1h' })).token;
+    await store.close();
+    for (let index = 0; index < 3; index++) instances.push(await serve(home));
+  }, 120_000);
+
+  afterAll(async () => {
+    const logFile = process.env.RUNE_HA_LOG;
+    if (logFile !== undefined) {
+      writeFileSync(
+        logFile,
+        started.map((instance) => `== ${instance.url}\n${instance.stderr()}`).join('\n'),
+      );
+    }
+    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(instances.map((instance) => instance.exited));
+    await pg?.stop();
+    await fleet?.stop();
+    home?.remove();
+  });
+
+  it('rune db migrate: a fresh database is migrated, again is a no-op, a newer schema is refused untouched', async () => {
+    const url = await pg.createDatabase('migrate_me');
+    const migrate = () => {
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'db', 'migrate', '--config', home.configFile, '--store', url, '-o', 'json'],
+        {
+          env: home.env,
+          encoding: 'utf8',
+        },
+      );
+      return { status: result.status, out: result.stdout };
+    };
+    const first = migrate();
+    expect(first.status).toBe(0);
+    const report = JSON.parse(first.out) as { applied: string[]; schema: string[]; engine: string };
+    expect(report.engine).toBe('postgres');
+    expect(report.applied).toEqual(report.schema);
+    expect(report.schema).toContain('0005_cluster');
+    const again = migrate();
+    expect(JSON.parse(again.out)).toMatchObject({ applied: [] });
+    const store = await openRunStore(url);
+    await sql`insert into kysely_migration (name, timestamp) values ('9999_future', '2030-01-01')`.execute(
+      store.db,
+    );
+    await store.close();
+    const refused = migrate();
+    expect(refused.status).toBe(2);
+    expect(refused.out).toContain('INVALID_CONFIG');
+    expect(refused.out).toContain('9999_future');
+  }, 60_000);
+
+  it('an SSE client of one instance follows a run executing on another', async () => {
+    const [a, b] = instances as [Instance, Instance];
+    const accepted = await call(a, '/v1/runs', mark('node2', 800));
+    expect(accepted.status).toBe(202);
+    const response = await fetch(`${b.url}/v1/runs/${accepted.body.id as string}/events`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const types = [...text.matchAll(/^event: (.+)$/gm)].map((match) => match[1]);
+    expect(types[0]).toBe('run-start');
+    expect(types).toContain('node-end');
+    expect(types.at(-1)).toBe('run-end');
+    expect(text).toMatch(/"status":"succeeded"/);
+  }, 60_000);
+
+  it('an idempotent retry landing on another instance returns the same run; another body is refused', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const body = { action: 'noop', targets: ['localhost'] };
+    const key = { 'idempotency-key': 'retry-across-instances' };
+    // The first attempt and its retries arrive at three instances at once.
+    const answers = await Promise.all(
+      [a, b, c].map((instance) => call(instance, '/v1/runs', body, key)),
+    );
+    const ids = new Set(answers.map((answer) => answer.body.id));
+    expect(ids.size).toBe(1);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 202].sort());
+    const later = await call(c, '/v1/runs', body, key);
+    expect(later.body.id).toBe(answers[0]?.body.id);
+    const other = await call(b, '/v1/runs', { ...body, params: { x: 1 } }, key);
+    expect(other.status).toBe(409);
+    expect((other.body.error as Json).code).toBe('IDEMPOTENCY_KEY_REUSED');
+  }, 60_000);
+
+  it('concurrent submissions for one busy node from different instances never overlap on the node; refuse sees a run elsewhere', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const accepted = await Promise.all(
+      [a, b, c, a, b, c].map((instance) => call(instance, '/v1/runs', mark('node1', 300))),
+    );
+    expect(accepted.every((answer) => answer.status === 202)).toBe(true);
+    const ended = await Promise.all(accepted.map((answer) => waitEnd(a, answer.body.id as string)));
+    expect(ended.map((run) => run.status)).toEqual(Array(6).fill('succeeded'));
+    const spans = accepted
+      .flatMap((answer) => executions(markers, answer.body.trace_id as string, 'node1'))
+      .sort((x, y) => x.start - y.start);
+    expect(spans).toHaveLength(6);
+    for (let index = 1; index < spans.length; index++) {
+      expect(spans[index]?.start).toBeGreaterThanOrEqual(
+        spans[index - 1]?.end ?? Number.POSITIVE_INFINITY,
+      );
+    }
+
+    const holding = await call(a, '/v1/runs', mark('node1', 5_000));
+    await until('the holder to start on node1', async () =>
+      executions(markers, holding.body.trace_id as string, 'node1').length > 0 ? true : undefined,
+    );
+    const refused = await call(b, '/v1/runs', mark('node1', 1, { options: { if_busy: 'refuse' } }));
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({
+      code: 'NODE_BUSY',
+      details: { nodes: ['node1'], run_ids: [holding.body.id] },
+    });
+    await call(c, `/v1/runs/${holding.body.id as string}/cancel`, {});
+    // The cancel was forwarded to the owner (a) and ended the run there.
+    expect((await waitEnd(c, holding.body.id as string)).status).toBe('cancelled');
+  }, 120_000);
+
+  it('PostgreSQL restarts mid-run: the instances reconnect, the run ends recorded, nothing acknowledged is lost', async () => {
+    const [a, b] = instances as [Instance, Instance];
+    const running = await call(a, '/v1/runs', mark('node2', 2_500));
+    const queuedBehind = await call(b, '/v1/runs', mark('node2', 1));
+    await until('the run to start on node2', async () =>
+      executions(markers, running.body.trace_id as string, 'node2').length > 0 ? true : undefined,
+    );
+    await pg.restart();
+    const first = await waitEnd(b, running.body.id as string);
+    expect(first.status).toBe('succeeded');
+    expect((await waitEnd(a, queuedBehind.body.id as string)).status).toBe('succeeded');
+    expect(executions(markers, running.body.trace_id as string, 'node2')).toHaveLength(1);
+    expect(executions(markers, queuedBehind.body.trace_id as string, 'node2')).toHaveLength(1);
+    const events = await call(b, `/v1/runs/${running.body.id as string}`);
+    expect((events.body.nodes as Json[])[0]?.status).toBe('success');
+    for (const instance of instances) expect(instance.child.exitCode).toBeNull();
+  }, 120_000);
+
+  it('the database away for longer than half the lease: the instance stops its run on the node before anyone may take it over', async () => {
+    const owner = instances[1] as Instance;
+    const accepted = await call(owner, '/v1/runs', {
+      action: 'hold',
+      targets: ['node2'],
+      params: { hold_ms: 60_000, marker_dir: markers },
+    });
+    const pids = await until('the hold plugin to start on node2', async () => {
+      const file = join(markers, `${accepted.body.trace_id as string}-node2`);
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+    });
+    await pg.stopServer();
+    const stoppedAt = Date.now();
+    try {
+      // Gone from the node before 3/4 of the lease, when another instance could declare it dead.
+      await until(
+        'the plugin to be killed',
+        async () => (pids.every((pid) => !isProcessAlive(pid)) ? true : undefined),
+        LEASE_MS,
+      );
+      expect(Date.now() - stoppedAt).toBeLessThan((LEASE_MS * 3) / 4);
+    } finally {
+      await pg.start();
+    }
+    // Its end, retried while the database was away, is recorded once it is back.
+    const ended = await waitEnd(owner, accepted.body.id as string);
+    expect(ended.status).toBe('cancelled');
+    for (const instance of instances) expect(instance.child.exitCode).toBeNull();
+  }, 120_000);
+
+  it('kill -9 of one instance mid-run: takeover within the lease, its queued run runs once elsewhere, no node runs twice', async () => {
+    const victim = instances[0] as Instance;
+    const survivor = instances[1] as Instance;
+    const inflight = await call(
+      victim,
+      '/v1/runs',
+      mark('node1', 60_000, { options: { timeout: '8s' } }),
+    );
+    await until('the in-flight run to start on node1', async () =>
+      executions(markers, inflight.body.trace_id as string, 'node1').length > 0 ? true : undefined,
+    );
+    // Queued on the victim behind node1.
+    const queued = await call(victim, '/v1/runs', mark('node1', 1));
+    expect(queued.body.status).toBe('queued');
+    const killedAt = Date.now();
+    await kill9(victim);
+    instances.splice(0, 1);
+
+    const interrupted = await until('the takeover', async () => {
+      const { body } = await call(survivor, `/v1/runs/${inflight.body.id as string}`);
+      return body.status === 'interrupted' ? body : undefined;
+    });
+    const failoverMs = Date.now() - killedAt;
+    expect(failoverMs).toBeLessThan(LEASE_MS + 1_000);
+    expect((interrupted.nodes as Json[])[0]).toMatchObject({
+      node: 'node1',
+      status: 'failure',
+      error: { code: 'RUN_INTERRUPTED' },
+    });
+    expect((await waitEnd(survivor, queued.body.id as string)).status).toBe('succeeded');
+    // From the node's side: each request executed exactly once.
+    expect(executions(markers, inflight.body.trace_id as string, 'node1')).toHaveLength(1);
+    expect(executions(markers, queued.body.trace_id as string, 'node1')).toHaveLength(1);
+    // One audit chain in the database, written by every instance, agreeing with the store.
+    const verify = await call(survivor, '/v1/audit/verify');
+    expect(verify.body).toMatchObject({ ok: true });
+    const audit = await call(survivor, `/v1/audit?run_id=${inflight.body.id as string}`);
+    expect(
+      (audit.body.records as Json[]).map((record) => [
+        record.event,
+        record.node,
+        record.error_code ?? null,
+      ]),
+    ).toEqual([
+      ['intent', null, null],
+      ['run', 'node1', 'RUN_INTERRUPTED'],
+    ]);
+  }, 120_000);
+
+  it('drain of one instance: its running run finishes, its queued run moves to another instance, it exits 0', async () => {
+    const [draining, other] = instances as [Instance, Instance];
+    const running = await call(draining, '/v1/runs', mark('node2', 1_500));
+    const queued = await call(draining, '/v1/runs', mark('node2', 1));
+    await until('the run to start on node2', async () =>
+      executions(markers, running.body.trace_id as string, 'node2').length > 0 ? true : undefined,
+    );
+    draining.child.kill('SIGTERM');
+    expect(await draining.exited).toBe(0);
+    instances.splice(0, 1);
+    expect((await waitEnd(other, running.body.id as string)).status).toBe('succeeded');
+    expect((await waitEnd(other, queued.body.id as string)).status).toBe('succeeded');
+    expect(executions(markers, queued.body.trace_id as string, 'node2')).toHaveLength(1);
+    const ready = await fetch(`${other.url}/readyz`);
+    expect(ready.status).toBe(200);
+  }, 120_000);
+
+  it('rune audit verify --store checks the one chain of every instance, and finds an altered record', async () => {
+    const verify = (): { status: number | null; stdout: string } => {
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'audit', 'verify', '--config', home.configFile, '--store', pg.url, '-o', 'json'],
+        { env: home.env, encoding: 'utf8' },
+      );
+      return { status: result.status, stdout: result.stdout };
+    };
+    const intact = verify();
+    expect(intact.status).toBe(0);
+    const verdict = JSON.parse(intact.stdout) as Json;
+    expect(verdict).toMatchObject({ ok: true });
+    expect(verdict.records as number).toBeGreaterThan(20);
+    expect(verdict.signed).toBe(verdict.records);
+    // Nothing went to the local file: the chain lives in the shared store.
+    expect(existsSync(home.auditLog)).toBe(false);
+
+    const store = await openRunStore(pg.url);
+    try {
+      await sql`update audit_records set record_json = replace(record_json, '"noop"', '"nope"') where seq = (select min(seq) from audit_records where record_json like '%"noop"%')`.execute(
+        store.db,
+      );
+    } finally {
+      await store.close();
+    }
+    const altered = verify();
+    expect(altered.status).not.toBe(0);
+    expect(altered.stdout).toContain('AUDIT_CHAIN_BROKEN');
+  }, 60_000);
+});
