@@ -276,3 +276,10 @@ export {
   type WorkflowStepRun,
   type WorkflowStepRunner,
 } from './workflows/run-workflow.js';
+export {
+  jsonPointerSegments,
+  type LocatedYaml,
+  parseLocatedYaml,
+  type YamlLocation,
+  type YamlSyntaxError,
+} from './yaml-located.js';

@@ -10,7 +10,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
-import { isMap, LineCounter, parseDocument } from 'yaml';
+import { parseDocument } from 'yaml';
+import { parseLocatedYaml } from '../yaml-located.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
 import {
   CONTROL_CHARACTER_RANGES,
@@ -112,14 +113,6 @@ function inventoryError(
   );
 }
 
-function pointerSegments(pointer: string): string[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'));
-}
-
 function escapePointer(segment: string): string {
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
 }
@@ -176,40 +169,18 @@ function describeUnknown(reference: UnknownReference): string {
  */
 export function parseInventory(text: string, options: ParseInventoryOptions = {}): Inventory {
   const file = options.file;
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  const locate = (pointer: string): Location | undefined => {
-    const node = document.getIn(pointerSegments(pointer), true) as
-      | { range?: [number, number, number] }
-      | undefined;
-    const segments = pointerSegments(pointer);
-    // For an unexpected key, point at the key itself rather than its parent mapping.
-    const parent = document.getIn(segments.slice(0, -1), true);
-    let offset = node?.range?.[0];
-    if (isMap(parent)) {
-      const pair = parent.items.find(
-        (item) => (item.key as { value?: unknown } | null)?.value === segments.at(-1),
-      );
-      const keyRange = (pair?.key as { range?: [number, number, number] } | null)?.range;
-      if (keyRange !== undefined) offset = keyRange[0];
-    }
-    if (offset === undefined) return undefined;
-    const position = lineCounter.linePos(offset);
-    return { line: position.line, column: position.col };
-  };
-
-  const syntaxError = document.errors[0];
+  const { document, syntaxError, locate } = parseLocatedYaml(text);
   if (syntaxError !== undefined) {
-    const position = syntaxError.linePos?.[0];
     throw inventoryError(
       file,
       '',
-      `is not valid YAML: ${syntaxError.message.split('\n')[0]}`,
-      position === undefined ? undefined : { line: position.line, column: position.col },
+      `is not valid YAML: ${syntaxError.message}`,
+      syntaxError.location,
       { reason: syntaxError.code },
-      syntaxError,
+      syntaxError.error,
     );
   }
+
   let value: unknown;
   try {
     value = document.toJS({ maxAliasCount: 100 });

@@ -10,8 +10,8 @@
  * like a parameter of `POST /v1/runs`; nothing from an alert is ever placed in a command line.
  */
 import { readFileSync } from 'node:fs';
+import { parseLocatedYaml } from '@rune/core';
 import { listViolations, RuneError } from '@rune/protocol';
-import { isMap, LineCounter, parseDocument } from 'yaml';
 import { parseLongDuration } from '../config/long-duration.js';
 import type { LaunchRequest } from '../runs/launcher.js';
 import type { IfBusy } from '../runs/run-manager.js';
@@ -122,14 +122,6 @@ const rulesError = (
     { source, details: { file, pointer, ...(at ?? {}), ...details } },
   );
 
-const segments = (pointer: string): string[] =>
-  pointer === ''
-    ? []
-    : pointer
-        .slice(1)
-        .split('/')
-        .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
-
 /** Options of {@link parseAlertRules}. */
 export interface AlertRulesOptions {
   /** false: leave secrets unread (offline tools: `rune rules test`, `rune rules list`). */
@@ -223,33 +215,9 @@ export function parseAlertRules(
       ? () => ''
       : (reference: string, e: typeof env, f: string, pointer: string) =>
           readSecretRef(reference, e, f, pointer);
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  const locate = (pointer: string): Location | undefined => {
-    const path = segments(pointer);
-    const parent = document.getIn(path.slice(0, -1), true);
-    let offset = (document.getIn(path, true) as { range?: [number, number, number] } | undefined)
-      ?.range?.[0];
-    if (isMap(parent)) {
-      const pair = parent.items.find(
-        (item) => String((item.key as { value?: unknown } | null)?.value) === path.at(-1),
-      );
-      const range = (pair?.key as { range?: [number, number, number] } | null)?.range;
-      if (range !== undefined) offset = range[0];
-    }
-    if (offset === undefined) return undefined;
-    const position = lineCounter.linePos(offset);
-    return { line: position.line, column: position.col };
-  };
-  const syntax = document.errors[0];
+  const { document, syntaxError: syntax, locate } = parseLocatedYaml(text);
   if (syntax !== undefined) {
-    const at = syntax.linePos?.[0];
-    throw rulesError(
-      file,
-      '',
-      `is not valid YAML: ${syntax.message.split('\n')[0]}`,
-      at === undefined ? undefined : { line: at.line, column: at.col },
-    );
+    throw rulesError(file, '', `is not valid YAML: ${syntax.message}`, syntax.location);
   }
   let value: unknown;
   try {

@@ -12,9 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseSelection } from '@rune/core';
+import { jsonPointerSegments, parseLocatedYaml, parseSelection } from '@rune/core';
 import { listViolations, RuneError } from '@rune/protocol';
-import { isMap, LineCounter, parseDocument } from 'yaml';
 import {
   type ApprovalSettings,
   type CompiledConstraint,
@@ -97,44 +96,13 @@ function policyError(
   });
 }
 
-const segments = (pointer: string): string[] =>
-  pointer === ''
-    ? []
-    : pointer
-        .slice(1)
-        .split('/')
-        .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'));
-
 /** Parses, validates and compiles policy text. Throws INVALID_POLICY. */
 export function parsePolicy(text: string, file = '<policy>'): CompiledPolicy {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  const locate = (pointer: string): Location | undefined => {
-    const path = segments(pointer).map((part) => (/^[0-9]+$/.test(part) ? Number(part) : part));
-    const node = document.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    let offset = node?.range?.[0];
-    const parent = document.getIn(path.slice(0, -1), true);
-    if (isMap(parent)) {
-      const pair = parent.items.find(
-        (item) => String((item.key as { value?: unknown } | null)?.value) === String(path.at(-1)),
-      );
-      const keyRange = (pair?.key as { range?: [number, number, number] } | null)?.range;
-      if (keyRange !== undefined) offset = keyRange[0];
-    }
-    if (offset === undefined) return undefined;
-    const position = lineCounter.linePos(offset);
-    return { line: position.line, column: position.col };
-  };
-  const syntax = document.errors[0];
+  const { document, syntaxError: syntax, locate } = parseLocatedYaml(text);
   if (syntax !== undefined) {
-    const position = syntax.linePos?.[0];
-    throw policyError(
-      file,
-      '',
-      `is not valid YAML: ${syntax.message.split('\n')[0]}`,
-      position === undefined ? undefined : { line: position.line, column: position.col },
-      { reason: syntax.code },
-    );
+    throw policyError(file, '', `is not valid YAML: ${syntax.message}`, syntax.location, {
+      reason: syntax.code,
+    });
   }
   let value: unknown;
   try {
@@ -156,7 +124,7 @@ export function parsePolicy(text: string, file = '<policy>'): CompiledPolicy {
     const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
     const message =
       first.message === 'Unexpected property'
-        ? `unknown key ${segments(first.pointer).at(-1) ?? ''}`
+        ? `unknown key ${jsonPointerSegments(first.pointer).at(-1) ?? ''}`
         : first.message;
     throw policyError(file, first.pointer, `${message}${more}`, locate(first.pointer), {
       violations: violations.map((violation) => ({ ...violation, ...locate(violation.pointer) })),
