@@ -644,6 +644,78 @@ describe('alert receivers', () => {
   });
 });
 
+describe('alert runs under an RBAC policy', () => {
+  let home: TestHome;
+  let t: TestServer;
+  let sink: Awaited<ReturnType<typeof startSink>>;
+  beforeAll(async () => {
+    sink = await startSink();
+    home = createTestHome();
+    withInventoryAndRules(home, writeRules(home, sink.url, 1000));
+    // The alert rules' principal gets noop on web1 only; the test's tokens keep their roles.
+    const policy = join(home.dir, 'policy.yaml');
+    writeFileSync(
+      policy,
+      `version: rune-policy/v1
+roles:
+  operator:
+    rules:
+      - { id: ops-all, verbs: [view, dry-run, run, cancel], actions: ["*"], nodes: ["@all"] }
+  viewer:
+    rules:
+      - { id: view-all, verbs: [view], actions: ["*"], nodes: ["@all"] }
+  alert-responder:
+    rules:
+      - { id: alerts-noop-web1, verbs: [run], actions: [noop], nodes: [web1] }
+bindings:
+  - subjects: [service:alerts]
+    roles: [alert-responder]
+`,
+    );
+    writeFileSync(
+      home.configFile,
+      readFileSync(home.configFile, 'utf8').replace(
+        '[server]\n',
+        `[server]\npolicy = ${JSON.stringify(policy)}\n`,
+      ),
+    );
+    t = await startTestServer(home);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await new Promise((resolve) => sink?.server.close(resolve));
+    home?.remove();
+  });
+
+  it('runs what service:alerts is granted and refuses the rest with POLICY_DENIED', async () => {
+    const [allowed, denied] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          {
+            labels: { alertname: 'Echo', severity: 'page', instance: 'web1:9100' },
+            annotations: { summary: 'granted' },
+          },
+          {
+            labels: { alertname: 'Echo', severity: 'page', instance: 'web2:9100' },
+            annotations: { summary: 'not granted' },
+          },
+        ]),
+      ),
+    );
+    const ran = await decided(t, allowed as string);
+    expect(ran.outcome).toBe('ran');
+    expect(await waitForRun(t, ran.run_id as string)).toMatchObject({
+      status: 'succeeded',
+      principal: 'alert:am',
+    });
+    const refused = await decided(t, denied as string);
+    expect(refused.outcome).toBe('refused');
+    expect((refused.error as Json).code).toBe('POLICY_DENIED');
+    expect(refused.run_id).toBeNull();
+  });
+});
+
 describe('storm breaker', () => {
   let home: TestHome;
   let t: TestServer;
