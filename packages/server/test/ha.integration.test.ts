@@ -102,6 +102,7 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
   let pg: TestPostgres;
   let home: TestHome;
   let token: string;
+  let leadToken: string;
   let markers: string;
   const instances: Instance[] = [];
 
@@ -133,7 +134,9 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
       `run ${id} to end`,
       async () => {
         const { body } = await call(instance, `/v1/runs/${id}?wait=10s`);
-        return ['queued', 'running'].includes(body.status as string) ? undefined : body;
+        return ['queued', 'running', 'awaiting_approval'].includes(body.status as string)
+          ? undefined
+          : body;
       },
       60_000,
     );
@@ -152,8 +155,42 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
     );
     markers = join(home.dir, 'markers');
     mkdirSync(markers);
+    // Operators may do everything, except that check-disk waits for a lead's approval.
+    const policy = join(home.dir, 'policy.yaml');
+    writeFileSync(
+      policy,
+      `version: rune-policy/v1
+roles:
+  operator:
+    rules:
+      - { id: ops-all, verbs: [view, dry-run, run, cancel], actions: ["*"], nodes: ["@all"] }
+      - id: ops-check-disk-approved
+        verbs: [run]
+        actions: [check-disk]
+        nodes: ["@all"]
+        require_approval: true
+  lead:
+    rules:
+      - { id: leads-approve, verbs: [view, approve], actions: ["*"], nodes: ["@all"] }
+`,
+    );
+    writeFileSync(
+      home.configFile,
+      readFileSync(home.configFile, 'utf8').replace(
+        '[server]\n',
+        `[server]\npolicy = ${JSON.stringify(policy)}\n`,
+      ),
+    );
     const store = await openRunStore(pg.url);
     token = (await createToken(store, { name: 'pager', role: 'operator', expires: '1h' })).token;
+    leadToken = (
+      await createToken(store, {
+        name: 'lead',
+        role: 'lead',
+        expires: '1h',
+        knownRoles: ['operator', 'lead'],
+      })
+    ).token;
     await store.close();
     for (let index = 0; index < 3; index++) instances.push(await serve(home));
   }, 120_000);
@@ -220,6 +257,27 @@ describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () =>
     expect(types.at(-1)).toBe('run-end');
     expect(text).toMatch(/"status":"succeeded"/);
   }, 60_000);
+
+  it('a run accepted on one instance and approved on another starts there and succeeds', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const accepted = await call(a, '/v1/runs', { action: 'check-disk', targets: ['node1'] });
+    expect(accepted.status).toBe(202);
+    expect(accepted.body.status).toBe('awaiting_approval');
+    const id = accepted.body.id as string;
+    const self = await call(c, `/v1/runs/${id}/approve`, { comment: 'mine' });
+    expect((self.body.error as Json).code).toBe('APPROVAL_SELF_FORBIDDEN');
+    const vote = await call(
+      b,
+      `/v1/runs/${id}/approve`,
+      { comment: 'checked' },
+      {
+        authorization: `Bearer ${leadToken}`,
+      },
+    );
+    expect(vote.status, JSON.stringify(vote.body)).toBeLessThan(300);
+    const ended = await waitEnd(c, id);
+    expect(ended.status).toBe('succeeded');
+  }, 90_000);
 
   it('an idempotent retry landing on another instance returns the same run; another body is refused', async () => {
     const [a, b, c] = instances as [Instance, Instance, Instance];

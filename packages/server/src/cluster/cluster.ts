@@ -64,6 +64,11 @@ export interface Cluster {
   claimQueued(trx: Transaction<StoreDatabase>, runId: string): Promise<void>;
   /** Nodes of `nodes` locked by a run on any instance. */
   busyNodes(nodes: readonly string[]): Promise<{ node: string; run_id: string }[]>;
+  /**
+   * Takes the claim of a queued run for this instance (a run approved here that another instance
+   * accepted); a claim already `running` is never taken. Before `acquire`.
+   */
+  reclaim(runId: string): Promise<void>;
   /** Marks the run handed to core (never to be started again) and locks its nodes. */
   acquire(runId: string, lockNodes: readonly string[]): Promise<AcquireResult>;
   /** The run ended (or was dropped): its claim and node locks go. */
@@ -83,6 +88,7 @@ export function createSoloCluster(): Cluster {
     instanceId: 'solo',
     start: async () => ({ interrupted: 0, requeued: 0 }),
     claimQueued: async () => {},
+    reclaim: async () => {},
     busyNodes: async () => [],
     acquire: async () => 'ok',
     release: async () => {},

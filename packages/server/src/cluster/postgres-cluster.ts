@@ -402,6 +402,20 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
         .execute();
     },
 
+    async reclaim(runId) {
+      const stamp = new Date().toISOString();
+      await db
+        .insertInto('run_claims')
+        .values({ run_id: runId, instance_id: instanceId, state: 'queued', claimed_at: stamp })
+        .onConflict((oc) =>
+          oc
+            .column('run_id')
+            .doUpdateSet({ instance_id: instanceId, claimed_at: stamp })
+            .where('run_claims.state', '=', 'queued'),
+        )
+        .execute();
+    },
+
     async busyNodes(nodes) {
       if (nodes.length === 0) return [];
       return db

@@ -366,9 +366,12 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
       );
     }
     const request = held?.request ?? (JSON.parse(run.request_json) as LaunchRequest);
+    // Held by another instance, or before a restart: the subject recorded when it was held.
+    const recorded = state.request.requester_subject_json;
     const context = held?.context ?? {
       principal: run.principal,
       source: run.source as LaunchContext['source'],
+      ...(recorded === null ? {} : { subject: JSON.parse(recorded) as PolicySubject }),
     };
     let planned: PlannedLaunch;
     try {
@@ -435,6 +438,7 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
       await insertApprovalRequest(db, {
         run_id: id,
         requester: context.principal,
+        requester_subject_json: JSON.stringify(options.subjectOf(context)),
         binding_sha256: sha256,
         binding_json: JSON.stringify(binding),
         quorum: spec.quorum,

@@ -458,9 +458,17 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     warn,
     ...(options.policy === undefined ? {} : { policy: options.policy }),
     ...(options.linkBase === undefined ? {} : { linkBase: options.linkBase }),
+    // An approved run starts on the instance that approved it: in a shared store the claim moves
+    // here first (the accepting instance never queued it), else `acquire` would find it lost.
     release: (item) => {
-      enqueue({ ...item, lockNodes: item.planned.idempotent ? [] : item.nodes });
-      notify(item.id);
+      cluster.reclaim(item.id).then(
+        () => {
+          enqueue({ ...item, lockNodes: item.planned.idempotent ? [] : item.nodes });
+          notify(item.id);
+        },
+        (error: unknown) =>
+          warn(`could not claim approved run ${item.id}: ${RuneError.from(error).message}`),
+      );
     },
     notify,
     subjectOf,

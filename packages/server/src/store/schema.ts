@@ -83,6 +83,11 @@ export interface ApiTokensTable {
 export interface ApprovalRequestsTable {
   run_id: string;
   requester: string;
+  /**
+   * The requester's policy subject (subjects and roles) when the run was held: what the policy
+   * decides for again at the quorum, on any instance and after a restart.
+   */
+  requester_subject_json: string | null;
   /** sha256 of the canonical binding (action, plugin sha256, nodes, parameters hash). */
   binding_sha256: string;
   binding_json: string;

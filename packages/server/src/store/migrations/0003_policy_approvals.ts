@@ -13,6 +13,7 @@ export const policyApprovalsMigration: Migration = {
       .createTable('approval_requests')
       .addColumn('run_id', 'text', (c) => c.primaryKey().references('runs.id').onDelete('cascade'))
       .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('requester_subject_json', 'text')
       .addColumn('binding_sha256', 'text', (c) => c.notNull())
       .addColumn('binding_json', 'text', (c) => c.notNull())
       .addColumn('quorum', 'integer', (c) => c.notNull())
