@@ -49,7 +49,11 @@ export function ApprovalsView({ session }: { session: SessionInfo }) {
               {run.principal} asks to run it on {run.nodes.join(', ')} ({formatTime(run.created_at)}
               ).
             </p>
-            {can(session, 'approve', run.action) ? (
+            {run.principal === session.principal ? (
+              <p class="hint">
+                This is your own request: another approver must decide it (four eyes).
+              </p>
+            ) : can(session, 'approve', run.action) ? (
               <>
                 <label for={`comment-${run.id}`}>Comment</label>
                 <textarea
