@@ -136,6 +136,7 @@ describe('approvals inbox under the RBAC policy', () => {
     await alice.getByRole('button', { name: 'Run', exact: true }).click();
     await alice.waitForURL(/#\/runs\/[0-9a-f-]+/);
     await runStatus(alice, 'awaiting_approval');
+    await alice.getByText('Held for approval').waitFor();
     const id = /#\/runs\/([0-9a-f-]+)/.exec(alice.url())?.[1] as string;
     expect((await call('alice', `/v1/runs/${id}`)).body.status).toBe('awaiting_approval');
 
@@ -155,6 +156,7 @@ describe('approvals inbox under the RBAC policy', () => {
     await lead.getByRole('link', { name: 'Approvals' }).click();
     const card = lead.locator('.card').filter({ has: lead.locator(`a[href="#/runs/${id}"]`) });
     await card.waitFor();
+    await card.getByText('0 of 1 approval').waitFor();
     await card.getByLabel('Comment').fill('looked at it, fine');
     await card.getByRole('button', { name: 'Approve' }).click();
     // The inbox empties once the quorum of one is reached.
@@ -168,6 +170,25 @@ describe('approvals inbox under the RBAC policy', () => {
       { approver: 'token:lead', decision: 'approve', comment: 'looked at it, fine' },
     ]);
     expect((await call('alice', `/v1/runs/${id}`)).body.status).toBe('succeeded');
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('B rejects a held run from the inbox with a comment; the run ends cancelled with APPROVAL_REJECTED', async () => {
+    const accepted = await call('alice', '/v1/runs', { action: 'noop', targets: ['web1'] });
+    expect(accepted.body.status).toBe('awaiting_approval');
+    const id = accepted.body.id as string;
+    const lead = await signedIn(tokens.lead as string, '#/approvals');
+    const card = lead.locator('.card').filter({ has: lead.locator(`a[href="#/runs/${id}"]`) });
+    await card.getByText('0 of 1 approval').waitFor();
+    await card.getByLabel('Comment').fill('not during the freeze');
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await card.waitFor({ state: 'detached', timeout: 30_000 });
+    const document = (await call('alice', `/v1/runs/${id}`)).body;
+    expect(document.status).toBe('cancelled');
+    expect((document.error as Json).code).toBe('APPROVAL_REJECTED');
+    expect((await call('lead', `/v1/runs/${id}/approval`)).body.votes).toMatchObject([
+      { approver: 'token:lead', decision: 'reject', comment: 'not during the freeze' },
+    ]);
     expect(consoleErrors).toEqual([]);
   });
 });
