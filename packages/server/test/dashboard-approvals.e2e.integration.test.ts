@@ -191,4 +191,20 @@ describe('approvals inbox under the RBAC policy', () => {
     ]);
     expect(consoleErrors).toEqual([]);
   });
+
+  it('the catalog offers Run only for what the policy lets the principal run', async () => {
+    const alice = await signedIn(tokens.alice as string);
+    await alice.getByRole('link', { name: 'Run noop' }).waitFor();
+    expect(await alice.getByRole('link', { name: 'Run check-disk' }).count()).toBe(0);
+    await alice.getByRole('heading', { name: 'check-disk' }).waitFor();
+    const lead = await signedIn(tokens.lead as string);
+    await lead.getByRole('heading', { name: 'noop' }).waitFor();
+    // lead may view and approve noop but not run it.
+    await lead
+      .locator('.card')
+      .filter({ has: lead.getByRole('heading', { name: 'noop', exact: true }) })
+      .getByRole('link', { name: 'Details' })
+      .waitFor();
+    expect(await lead.getByRole('link', { name: /^Run / }).count()).toBe(0);
+  });
 });
