@@ -8,6 +8,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError, api, SIGNED_OUT_EVENT, setCsrfToken } from './api.js';
 import type { SessionInfo } from './can.js';
 import { ErrorBox } from './components.js';
+import { loadPermissions } from './permissions.js';
 import { href, useRoute } from './router.js';
 import { AuditView } from './views/audit.js';
 import { CatalogView } from './views/catalog.js';
@@ -114,6 +115,16 @@ function App() {
       probe('/v1/runs?status=awaiting_approval&limit=1'),
       probe('/v1/alerts?limit=1'),
     ]).then(([approvals, alerts]) => setFeatures({ approvals, alerts }));
+    // The policy decides which buttons show; until it answers, `can` guesses from the role.
+    void api<{ actions: Array<{ name: string }> }>('/v1/actions')
+      .then((list) => loadPermissions(list.actions.map((entry) => entry.name)))
+      .then((permissions) => {
+        if (permissions !== undefined)
+          setSession((current) =>
+            current?.principal === info.principal ? { ...current, permissions } : current,
+          );
+      })
+      .catch(() => undefined);
   }, []);
 
   useEffect(() => {

@@ -10,10 +10,22 @@ import { ErrorBox, formatTime, JsonTree, StatusBadge } from '../components.js';
 import { href } from '../router.js';
 import type { RunListEntry } from './types.js';
 
+/** `GET /v1/runs/{id}/approval`: what an approval applies to, and the votes so far. */
+interface ApprovalState {
+  state: string;
+  requester: string;
+  quorum: number;
+  approvals: number;
+  reason: string;
+  binding_sha256: string;
+  binding: { action: string; plugin_sha256: string; nodes: string[]; params_sha256: string };
+  expires_at: string;
+  votes: Array<{ approver: string; decision: string; comment: string; created_at: string }>;
+}
+
 export function ApprovalsView({ session }: { session: SessionInfo }) {
   const [runs, setRuns] = useState<RunListEntry[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
-  const [comments, setComments] = useState<Record<string, string>>({});
   const load = () =>
     api<{ runs: RunListEntry[] }>('/v1/runs?status=awaiting_approval&limit=100')
       .then((page) => setRuns(page.runs))
@@ -21,16 +33,6 @@ export function ApprovalsView({ session }: { session: SessionInfo }) {
   useEffect(() => {
     void load();
   }, []);
-  const decide = async (id: string, verdict: 'approve' | 'reject') => {
-    try {
-      await api(`/v1/runs/${encodeURIComponent(id)}/${verdict}`, {
-        json: { comment: comments[id] ?? '' },
-      });
-      await load();
-    } catch (caught) {
-      setError(caught as ApiError);
-    }
-  };
   return (
     <>
       <h1>Approvals</h1>
@@ -38,53 +40,97 @@ export function ApprovalsView({ session }: { session: SessionInfo }) {
       {runs === null ? null : runs.length === 0 ? <p>Nothing waits for approval.</p> : null}
       <ul class="cards">
         {(runs ?? []).map((run) => (
-          <li key={run.id} class="card">
-            <div class="card-head">
-              <h2>
-                <a href={href(['runs', run.id])}>{run.action}</a>
-              </h2>
-              <StatusBadge status={run.status} />
-            </div>
-            <p>
-              {run.principal} asks to run it on {run.nodes.join(', ')} ({formatTime(run.created_at)}
-              ).
-            </p>
-            {can(session, 'approve', run.action) ? (
-              <>
-                <label for={`comment-${run.id}`}>Comment</label>
-                <textarea
-                  id={`comment-${run.id}`}
-                  rows={2}
-                  value={comments[run.id] ?? ''}
-                  onInput={(event) =>
-                    setComments({
-                      ...comments,
-                      [run.id]: (event.target as HTMLTextAreaElement).value,
-                    })
-                  }
-                />
-                <div class="form-actions">
-                  <button
-                    type="button"
-                    class="primary"
-                    onClick={() => void decide(run.id, 'approve')}
-                  >
-                    Approve
-                  </button>
-                  <button
-                    type="button"
-                    class="danger"
-                    onClick={() => void decide(run.id, 'reject')}
-                  >
-                    Reject
-                  </button>
-                </div>
-              </>
-            ) : null}
-          </li>
+          <ApprovalCard key={run.id} run={run} session={session} onDecided={load} />
         ))}
       </ul>
     </>
+  );
+}
+
+function ApprovalCard({
+  run,
+  session,
+  onDecided,
+}: {
+  run: RunListEntry;
+  session: SessionInfo;
+  onDecided: () => Promise<void>;
+}) {
+  const [approval, setApproval] = useState<ApprovalState | null>(null);
+  const [comment, setComment] = useState('');
+  const [error, setError] = useState<ApiError | null>(null);
+  useEffect(() => {
+    api<ApprovalState>(`/v1/runs/${encodeURIComponent(run.id)}/approval`)
+      .then(setApproval)
+      .catch((caught: ApiError) => setError(caught));
+  }, [run.id]);
+  const decide = async (verdict: 'approve' | 'reject') => {
+    if (approval === null) return;
+    try {
+      // The vote names the binding shown here: if the request changed since, the server refuses
+      // (APPROVAL_MISMATCH) instead of counting it for something the approver did not see.
+      await api(`/v1/runs/${encodeURIComponent(run.id)}/${verdict}`, {
+        json: { comment, binding_sha256: approval.binding_sha256 },
+      });
+      await onDecided();
+    } catch (caught) {
+      setError(caught as ApiError);
+    }
+  };
+  const own = run.principal === session.principal;
+  return (
+    <li class="card" data-run={run.id}>
+      <div class="card-head">
+        <h2>
+          <a href={href(['runs', run.id])}>{run.action}</a>
+        </h2>
+        <StatusBadge status={run.status} />
+      </div>
+      <p>
+        {run.principal} asks to run it on {run.nodes.join(', ')} ({formatTime(run.created_at)}).
+      </p>
+      <ErrorBox error={error} />
+      {approval === null ? null : (
+        <>
+          <p>
+            {approval.reason} · {approval.approvals} of {approval.quorum} approval
+            {approval.quorum === 1 ? '' : 's'} · expires {formatTime(approval.expires_at)}
+          </p>
+          {approval.votes.length === 0 ? null : (
+            <ul class="votes" aria-label="Votes">
+              {approval.votes.map((vote) => (
+                <li key={`${vote.approver}-${vote.created_at}`}>
+                  {vote.approver} {vote.decision === 'approve' ? 'approved' : 'rejected'}
+                  {vote.comment === '' ? '' : `: ${vote.comment}`}
+                </li>
+              ))}
+            </ul>
+          )}
+          <JsonTree value={approval.binding} label="what an approval applies to" />
+        </>
+      )}
+      {own ? (
+        <p class="hint">This is your own request: another approver must decide it (four eyes).</p>
+      ) : can(session, 'approve', run.action) && approval !== null ? (
+        <>
+          <label for={`comment-${run.id}`}>Comment</label>
+          <textarea
+            id={`comment-${run.id}`}
+            rows={2}
+            value={comment}
+            onInput={(event) => setComment((event.target as HTMLTextAreaElement).value)}
+          />
+          <div class="form-actions">
+            <button type="button" class="primary" onClick={() => void decide('approve')}>
+              Approve
+            </button>
+            <button type="button" class="danger" onClick={() => void decide('reject')}>
+              Reject
+            </button>
+          </div>
+        </>
+      ) : null}
+    </li>
   );
 }
 

@@ -15,6 +15,7 @@ import {
   Panel,
   StatusBadge,
 } from '../components.js';
+import { href } from '../router.js';
 import { followRunEvents, type RunEvent } from '../sse.js';
 import type { NodeResult, RunDocument } from './types.js';
 
@@ -133,6 +134,12 @@ export function RunView({ id, session }: { id: string; session: SessionInfo }) {
           </button>
         ) : null}
       </div>
+      {status === 'awaiting_approval' ? (
+        <p class="hint">
+          Held for approval: it starts when approvers in the{' '}
+          <a href={href(['approvals'])}>Approvals</a> inbox reach the quorum.
+        </p>
+      ) : null}
       <p class="connection" aria-live="polite" data-connection={connection}>
         {ended
           ? `Finished ${formatTime(run.finished_at)}.`
