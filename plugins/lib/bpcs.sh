@@ -1,5 +1,7 @@
 # shellcheck shell=bash
 # bpcs.sh — a small library for writing RUNE plugins (BPCS v1) in Bash.
+# @rune-library drop-unused-functions
+# (the assembler leaves out the functions a plugin never names: Bash parses every definition.)
 #
 # Needs only bash >= 4 and coreutils on the node. jq is used when present to parse the request;
 # without it a pure-Bash JSON parser takes over (both give identical results). The library:
@@ -430,6 +432,17 @@ _bpcs_key() {
 # Path of the given components ("$", then \x1f-separated canonical keys) in REPLY.
 _bpcs_path() {
   local path='$' part
+  # Fast path: plain components (the common case) are already canonical; join them at once.
+  local all="$*"
+  if [[ $all != *[\\\"]* && $all != *$_BPCS_CTRL* && $all != *$_BPCS_HIGH* ]]; then
+    if (($# > 0)); then
+      local IFS=$_BPCS_SEP
+      REPLY=$path$_BPCS_SEP$*
+    else
+      REPLY=$path
+    fi
+    return 0
+  fi
   for part in "$@"; do
     _bpcs_key "$part"
     path+=$_BPCS_SEP$REPLY
@@ -521,130 +534,270 @@ _bpcs_parse_jq() {
 }
 
 # --- parser: pure Bash -----------------------------------------------------------------------
-# A recursive-descent parser over the remaining text in _bpcs_rest. Tokens are taken from the
-# front; numbers and literals are matched on a bounded window so each step costs O(token).
-
-_bpcs_ws() {
-  local ws=${_bpcs_rest%%[!$' \t\n\r']*}
-  [[ -n $ws ]] && _bpcs_rest=${_bpcs_rest:${#ws}}
-  return 0
-}
+# One iterative loop with an explicit stack (no function call per token: a Bash function call
+# costs more than the C-level pattern matching that does the work). Tokens are taken from the
+# front of the remaining text; strings are cut at their first quote or backslash with one
+# pattern removal, numbers and literals are matched on a bounded window, and the common case
+# (compact JSON, plain keys, strings without escapes) never leaves the loop. The error text of
+# _bpcs_perr shows the remaining text, which the loop keeps in _bpcs_rest.
 
 _bpcs_perr() {
   _BPCS_PARSE_ERROR="request is not valid JSON: $1 near '${_bpcs_rest:0:40}'"
   return 1
 }
 
-# Parses a string token; its raw (still escaped) body in REPLY.
-_bpcs_pstring() {
-  local body='' chunk r=${_bpcs_rest:1}
-  while :; do
-    chunk=${r%%[\"\\]*}
-    [[ ${#chunk} == "${#r}" ]] && { _bpcs_perr 'unterminated string'; return 1; }
-    body+=$chunk
-    r=${r:${#chunk}}
-    if [[ $r == \"* ]]; then
-      r=${r:1}
-      break
-    fi
-    body+=${r:0:2}
-    r=${r:2}
-  done
-  if [[ $body == *$_BPCS_CTRL* ]]; then
-    _bpcs_perr 'control character in string'
+_bpcs_parse_bash() {
+  local s=$1 ws=$' \t\n\r' state=value path='$' parent body r t keys number
+  # The stack of open containers: their paths, kinds (o|a) and, for arrays, the element count.
+  local -a stack_path=() stack_kind=() stack_count=()
+  local depth=0
+  if [[ -z ${s//["$ws"]/} ]]; then
+    _BPCS_PARSE_ERROR='request is empty'
     return 1
   fi
-  _bpcs_rest=$r
-  REPLY=$body
-}
-
-_bpcs_pvalue() {
-  local path=$1 count=0 key window
-  case ${_bpcs_rest:0:1} in
-    '{')
-      _bpcs_rest=${_bpcs_rest:1}
-      _bpcs_node "$path" object 0 || return 1
-      _bpcs_ws
-      if [[ $_bpcs_rest == '}'* ]]; then
-        _bpcs_rest=${_bpcs_rest:1}
-        return 0
-      fi
-      while :; do
-        [[ $_bpcs_rest == '"'* ]] || { _bpcs_perr 'expected a key'; return 1; }
-        _bpcs_pstring || return 1
-        bpcs_json_unescape "$REPLY" || { _bpcs_perr 'invalid escape in key'; return 1; }
-        _bpcs_key "$REPLY"
-        key=$REPLY
-        _bpcs_ws
-        [[ $_bpcs_rest == :* ]] || { _bpcs_perr "expected ':'"; return 1; }
-        _bpcs_rest=${_bpcs_rest:1}
-        _bpcs_ws
-        _bpcs_pvalue "$path$_BPCS_SEP$key" || return 1
-        _bpcs_ws
-        case ${_bpcs_rest:0:1} in
-          ,) _bpcs_rest=${_bpcs_rest:1} && _bpcs_ws ;;
-          '}') _bpcs_rest=${_bpcs_rest:1} && break ;;
-          *) _bpcs_perr "expected ',' or '}'"; return 1 ;;
-        esac
-      done
-      local keys=${_BPCS_K[$path]-}
-      keys=${keys//[!$'\n']/}
-      _BPCS_V[$path]=${#keys}
-      ;;
-    '[')
-      _bpcs_rest=${_bpcs_rest:1}
-      _bpcs_node "$path" array 0 || return 1
-      _bpcs_ws
-      if [[ $_bpcs_rest == ']'* ]]; then
-        _bpcs_rest=${_bpcs_rest:1}
-        return 0
-      fi
-      while :; do
-        _bpcs_pvalue "$path$_BPCS_SEP$count" || return 1
-        count=$((count + 1))
-        _bpcs_ws
-        case ${_bpcs_rest:0:1} in
-          ,) _bpcs_rest=${_bpcs_rest:1} && _bpcs_ws ;;
-          ']') _bpcs_rest=${_bpcs_rest:1} && break ;;
-          *) _bpcs_perr "expected ',' or ']'"; return 1 ;;
-        esac
-      done
-      _BPCS_V[$path]=$count
-      ;;
-    '"')
-      _bpcs_pstring || return 1
-      bpcs_json_unescape "$REPLY" || { _bpcs_perr 'invalid escape in string'; return 1; }
-      _bpcs_node "$path" string "$REPLY" || return 1
-      ;;
-    *)
-      window=${_bpcs_rest:0:400}
-      if [[ $window =~ ^(true|false|null) ]]; then
-        local literal=${BASH_REMATCH[1]}
-        if [[ $literal == null ]]; then
-          _bpcs_node "$path" null null || return 1
-        else
-          _bpcs_node "$path" boolean "$literal" || return 1
+  while :; do
+    if [[ $s == ["$ws"]* ]]; then
+      t=${s%%[!"$ws"]*}
+      s=${s:${#t}}
+    fi
+    case $state in
+      value)
+        if ((depth > BPCS_MAX_DEPTH)); then
+          _BPCS_PARSE_ERROR="document nests deeper than $BPCS_MAX_DEPTH levels"
+          return 1
         fi
-        _bpcs_rest=${_bpcs_rest:${#literal}}
-      elif [[ $window =~ $_BPCS_RE_NUMBER ]]; then
-        local number=${BASH_REMATCH[0]}
-        _bpcs_node "$path" number "$number" || return 1
-        _bpcs_rest=${_bpcs_rest:${#number}}
-      else
-        _bpcs_perr 'unexpected character'
-        return 1
-      fi
-      ;;
-  esac
-}
-
-_bpcs_parse_bash() {
-  _bpcs_rest=$1
-  _bpcs_ws
-  [[ -n $_bpcs_rest ]] || { _BPCS_PARSE_ERROR='request is empty'; return 1; }
-  _bpcs_pvalue '$' || return 1
-  _bpcs_ws
-  [[ -z $_bpcs_rest ]] || { _bpcs_perr 'unexpected data after the document'; return 1; }
+        case ${s:0:1} in
+          '{')
+            s=${s:1}
+            _BPCS_T[$path]=object
+            _BPCS_V[$path]=0
+            if [[ $s == ["$ws"]* ]]; then
+              t=${s%%[!"$ws"]*}
+              s=${s:${#t}}
+            fi
+            if [[ $s == '}'* ]]; then
+              s=${s:1}
+              state=after
+            else
+              stack_path[depth]=$path
+              stack_kind[depth]=o
+              depth=$((depth + 1))
+              state=key
+            fi
+            continue
+            ;;
+          '[')
+            s=${s:1}
+            _BPCS_T[$path]=array
+            _BPCS_V[$path]=0
+            if [[ $s == ["$ws"]* ]]; then
+              t=${s%%[!"$ws"]*}
+              s=${s:${#t}}
+            fi
+            if [[ $s == ']'* ]]; then
+              s=${s:1}
+              state=after
+            else
+              stack_path[depth]=$path
+              stack_kind[depth]=a
+              stack_count[depth]=0
+              depth=$((depth + 1))
+              path+=${_BPCS_SEP}0
+            fi
+            continue
+            ;;
+          '"')
+            r=${s:1}
+            body=${r%%[\"\\]*}
+            if [[ ${r:${#body}:1} == '"' ]]; then
+              r=${r:${#body}+1}
+            else
+              body=
+              while :; do
+                t=${r%%[\"\\]*}
+                if ((${#t} == ${#r})); then
+                  _bpcs_rest=$s
+                  _bpcs_perr 'unterminated string'
+                  return 1
+                fi
+                body+=$t
+                r=${r:${#t}}
+                if [[ $r == \"* ]]; then
+                  r=${r:1}
+                  break
+                fi
+                body+=${r:0:2}
+                r=${r:2}
+              done
+            fi
+            if [[ $body == *$_BPCS_CTRL* ]]; then
+              _bpcs_rest=$s
+              _bpcs_perr 'control character in string'
+              return 1
+            fi
+            if [[ $body == *\\* ]]; then
+              if ! bpcs_json_unescape "$body"; then
+                _bpcs_rest=$s
+                _bpcs_perr 'invalid escape in string'
+                return 1
+              fi
+              body=$REPLY
+            fi
+            s=$r
+            _BPCS_T[$path]=string
+            _BPCS_V[$path]=$body
+            ;;
+          t | f | n)
+            case $s in
+              true*) _BPCS_T[$path]=boolean _BPCS_V[$path]=true s=${s:4} ;;
+              false*) _BPCS_T[$path]=boolean _BPCS_V[$path]=false s=${s:5} ;;
+              null*) _BPCS_T[$path]=null _BPCS_V[$path]=null s=${s:4} ;;
+              *)
+                _bpcs_rest=$s
+                _bpcs_perr 'unexpected character'
+                return 1
+                ;;
+            esac
+            ;;
+          *)
+            t=${s:0:400}
+            if [[ $t =~ $_BPCS_RE_NUMBER ]]; then
+              number=${BASH_REMATCH[0]}
+              _BPCS_T[$path]=number
+              _BPCS_V[$path]=$number
+              s=${s:${#number}}
+            else
+              _bpcs_rest=$s
+              if [[ -z $s ]]; then
+                _bpcs_perr 'unexpected end of the document'
+              else
+                _bpcs_perr 'unexpected character'
+              fi
+              return 1
+            fi
+            ;;
+        esac
+        state=after
+        ;;
+      key)
+        # Inside an object: a member's key and its colon; the value follows.
+        if [[ $s != '"'* ]]; then
+          _bpcs_rest=$s
+          _bpcs_perr 'expected a key'
+          return 1
+        fi
+        r=${s:1}
+        body=${r%%[\"\\]*}
+        if [[ ${r:${#body}:1} == '"' ]]; then
+          r=${r:${#body}+1}
+        else
+          body=
+          while :; do
+            t=${r%%[\"\\]*}
+            if ((${#t} == ${#r})); then
+              _bpcs_rest=$s
+              _bpcs_perr 'unterminated string'
+              return 1
+            fi
+            body+=$t
+            r=${r:${#t}}
+            if [[ $r == \"* ]]; then
+              r=${r:1}
+              break
+            fi
+            body+=${r:0:2}
+            r=${r:2}
+          done
+        fi
+        if [[ $body == *$_BPCS_CTRL* ]]; then
+          _bpcs_rest=$s
+          _bpcs_perr 'control character in string'
+          return 1
+        fi
+        # Keys are stored canonical (JSON-escaped); a plain key already is.
+        if [[ $body == *\\* || $body == *$_BPCS_HIGH* ]]; then
+          if ! bpcs_json_unescape "$body"; then
+            _bpcs_rest=$s
+            _bpcs_perr 'invalid escape in key'
+            return 1
+          fi
+          _bpcs_key "$REPLY"
+          body=$REPLY
+        fi
+        s=$r
+        if [[ $s == ["$ws"]* ]]; then
+          t=${s%%[!"$ws"]*}
+          s=${s:${#t}}
+        fi
+        if [[ $s != :* ]]; then
+          _bpcs_rest=$s
+          _bpcs_perr "expected ':'"
+          return 1
+        fi
+        s=${s:1}
+        parent=${stack_path[depth - 1]}
+        path=$parent$_BPCS_SEP$body
+        if [[ -n ${_BPCS_T[$path]+x} ]]; then
+          # A duplicate key: the last one wins (as in jq and JSON.parse).
+          _bpcs_drop_subtree "$path"
+        else
+          _BPCS_K[$parent]+=$body$'\n'
+        fi
+        state=value
+        ;;
+      after)
+        # After a value: a comma or the end of the container (or of the document).
+        if ((depth == 0)); then
+          if [[ -n $s ]]; then
+            _bpcs_rest=$s
+            _bpcs_perr 'unexpected data after the document'
+            return 1
+          fi
+          return 0
+        fi
+        parent=${stack_path[depth - 1]}
+        if [[ ${stack_kind[depth - 1]} == o ]]; then
+          case ${s:0:1} in
+            ,)
+              s=${s:1}
+              state=key
+              ;;
+            '}')
+              s=${s:1}
+              keys=${_BPCS_K[$parent]-}
+              keys=${keys//[!$'\n']/}
+              _BPCS_V[$parent]=${#keys}
+              depth=$((depth - 1))
+              ;;
+            *)
+              _bpcs_rest=$s
+              _bpcs_perr "expected ',' or '}'"
+              return 1
+              ;;
+          esac
+        else
+          case ${s:0:1} in
+            ,)
+              s=${s:1}
+              stack_count[depth - 1]=$((stack_count[depth - 1] + 1))
+              path=$parent$_BPCS_SEP${stack_count[depth - 1]}
+              state=value
+              ;;
+            ']')
+              s=${s:1}
+              _BPCS_V[$parent]=$((stack_count[depth - 1] + 1))
+              depth=$((depth - 1))
+              ;;
+            *)
+              _bpcs_rest=$s
+              _bpcs_perr "expected ',' or ']'"
+              return 1
+              ;;
+          esac
+        fi
+        ;;
+    esac
+  done
 }
 
 # --- reading values --------------------------------------------------------------------------
@@ -672,24 +825,34 @@ bpcs_keys() {
   _bpcs_path "$@"
   local keys=${_BPCS_K[$REPLY]-} key
   BPCS_ARRAY=()
-  while IFS= read -r key; do
+  # Canonical keys hold no raw newline; splitting with expansions needs no here-string (a pipe
+  # read byte by byte).
+  while [[ -n $keys ]]; do
+    key=${keys%%$'\n'*}
+    keys=${keys#*$'\n'}
     [[ -n $key ]] || continue
-    bpcs_json_unescape "$key"
-    BPCS_ARRAY+=("$REPLY")
-  done <<<"$keys"
+    if [[ $key == *\\* ]]; then
+      bpcs_json_unescape "$key"
+      key=$REPLY
+    fi
+    BPCS_ARRAY+=("$key")
+  done
 }
 
 _bpcs_serialize() {
-  local path=$1 type=${_BPCS_T[$1]} out sep='' key i n
+  local path=$1 type=${_BPCS_T[$1]} out sep='' key keys i n
   case $type in
     object)
       out='{'
-      while IFS= read -r key; do
+      keys=${_BPCS_K[$path]-}
+      while [[ -n $keys ]]; do
+        key=${keys%%$'\n'*}
+        keys=${keys#*$'\n'}
         [[ -n $key ]] || continue
         _bpcs_serialize "$path$_BPCS_SEP$key"
         out+="$sep\"$key\":$REPLY"
         sep=,
-      done <<<"${_BPCS_K[$path]-}"
+      done
       REPLY="$out}"
       ;;
     array)
