@@ -26,6 +26,8 @@ const FILE_FLAGS = new Set([
   '--params',
   '--path',
   '--rules',
+  '--policy',
+  '--store',
   '--public-key',
   '--anchor',
 ]);
@@ -39,6 +41,8 @@ const CHOICES: Readonly<Record<string, readonly string[]>> = {
   '--rerun': ['all', 'failed'],
   '--role': ['viewer', 'operator', 'admin'],
   '--color': ['auto', 'always', 'never'],
+  '--log-format': ['human', 'json'],
+  '--verb': ['view', 'dry-run', 'run', 'cancel', 'approve', 'admin'],
 };
 
 const NODE_FLAGS = new Set(['--node', '-n']);
@@ -99,12 +103,32 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
   audit: {
     flags: ['--action', '--node', '--trace', '--since', '--limit'],
     subcommands: {
-      verify: { flags: ['--public-key', '--expect-head', '--anchor', '--allow-unsigned'] },
+      verify: {
+        flags: ['--public-key', '--expect-head', '--anchor', '--allow-unsigned', '--store'],
+      },
       key: { flags: [] },
       head: { flags: [] },
     },
   },
-  serve: { flags: ['--listen'] },
+  serve: { flags: ['--listen', '--log-format'] },
+  policy: {
+    flags: [],
+    subcommands: {
+      check: {
+        flags: ['--as', '--group', '--role', '--verb', '--action', '--node', '--param', '--policy'],
+      },
+      test: { flags: ['--policy'] },
+    },
+  },
+  approve: { flags: ['--server', '--reject', '--comment', '--binding'] },
+  db: { flags: [], subcommands: { migrate: { flags: ['--store'] } } },
+  workflow: {
+    flags: [],
+    subcommands: {
+      run: { flags: ['--input', '--dry-run', '--inventory', '--yes'] },
+      validate: { flags: [] },
+    },
+  },
   rules: {
     flags: ['--rules'],
     subcommands: { test: { flags: ['--receiver'] }, list: { flags: [] } },
