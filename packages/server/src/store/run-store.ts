@@ -237,6 +237,18 @@ async function applyEvent(
   await trx.updateTable('runs').set(run).where('id', '=', event.run_id).execute();
 }
 
+/** Write transactions one at a time, in the order they were asked for (PostgreSQL). */
+function orderedWrites(db: Kysely<StoreDatabase>): WriteBatcher {
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    run(work) {
+      const result = tail.then(() => db.transaction().execute(work));
+      tail = result.catch(() => undefined);
+      return result;
+    },
+  };
+}
+
 /** The store over an opened Kysely instance (any dialect). */
 export function createRunStore(
   db: Kysely<StoreDatabase>,
@@ -244,12 +256,11 @@ export function createRunStore(
   engine: StoreEngine = 'sqlite',
 ): RunStore {
   // SQLite: group commit, one transaction per event-loop turn (its commits are synchronous
-  // fsyncs on the event loop). PostgreSQL: a transaction per write — commits are asynchronous,
-  // the pool gives concurrency, and a shared batch would pin one connection for every writer.
-  const writes: WriteBatcher =
-    engine === 'sqlite'
-      ? createWriteBatcher(db)
-      : { run: (work) => db.transaction().execute(work) };
+  // fsyncs on the event loop). PostgreSQL: a transaction per write, one after another in the
+  // order asked — a run's events are written without waiting for each other, and pooled
+  // transactions side by side could commit out of order (a reader would see run-end before
+  // node-end and stop).
+  const writes: WriteBatcher = engine === 'sqlite' ? createWriteBatcher(db) : orderedWrites(db);
   const store: RunStore = {
     db,
     engine,
