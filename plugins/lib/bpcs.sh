@@ -546,6 +546,30 @@ _bpcs_perr() {
   return 1
 }
 
+# The slow path of a string with backslashes, shared by values and keys: reads the caller's `r`
+# (the text after the opening quote) and `s` (for the error), sets `body` (still escaped) and `r`
+# (the text after the closing quote). Bash's dynamic scope makes those the caller's locals.
+_bpcs_scan_escaped() {
+  local t
+  body=
+  while :; do
+    t=${r%%[\"\\]*}
+    if ((${#t} == ${#r})); then
+      _bpcs_rest=$s
+      _bpcs_perr 'unterminated string'
+      return 1
+    fi
+    body+=$t
+    r=${r:${#t}}
+    if [[ $r == \"* ]]; then
+      r=${r:1}
+      return 0
+    fi
+    body+=${r:0:2}
+    r=${r:2}
+  done
+}
+
 _bpcs_parse_bash() {
   local s=$1 ws=$' \t\n\r' state=value path='$' parent body r t keys number
   # The stack of open containers: their paths, kinds (o|a) and, for arrays, the element count.
@@ -611,24 +635,8 @@ _bpcs_parse_bash() {
             body=${r%%[\"\\]*}
             if [[ ${r:${#body}:1} == '"' ]]; then
               r=${r:${#body}+1}
-            else
-              body=
-              while :; do
-                t=${r%%[\"\\]*}
-                if ((${#t} == ${#r})); then
-                  _bpcs_rest=$s
-                  _bpcs_perr 'unterminated string'
-                  return 1
-                fi
-                body+=$t
-                r=${r:${#t}}
-                if [[ $r == \"* ]]; then
-                  r=${r:1}
-                  break
-                fi
-                body+=${r:0:2}
-                r=${r:2}
-              done
+            elif ! _bpcs_scan_escaped; then
+              return 1
             fi
             if [[ $body == *$_BPCS_CTRL* ]]; then
               _bpcs_rest=$s
@@ -690,24 +698,8 @@ _bpcs_parse_bash() {
         body=${r%%[\"\\]*}
         if [[ ${r:${#body}:1} == '"' ]]; then
           r=${r:${#body}+1}
-        else
-          body=
-          while :; do
-            t=${r%%[\"\\]*}
-            if ((${#t} == ${#r})); then
-              _bpcs_rest=$s
-              _bpcs_perr 'unterminated string'
-              return 1
-            fi
-            body+=$t
-            r=${r:${#t}}
-            if [[ $r == \"* ]]; then
-              r=${r:1}
-              break
-            fi
-            body+=${r:0:2}
-            r=${r:2}
-          done
+        elif ! _bpcs_scan_escaped; then
+          return 1
         fi
         if [[ $body == *$_BPCS_CTRL* ]]; then
           _bpcs_rest=$s
