@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,4 +178,70 @@ export async function waitFor(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** One node of a test inventory written by {@link writeFleetFiles}. */
+export interface FleetFileNode {
+  name: string;
+  address: string;
+  port: number;
+  user?: string;
+  tags?: readonly string[];
+}
+
+/** What {@link writeFleetFiles} writes: an inventory and the `[ssh]` settings that reach it. */
+export interface FleetFiles {
+  nodes: readonly FleetFileNode[];
+  /** `defaults.user` of the inventory. */
+  user?: string;
+  groups?: Readonly<Record<string, readonly string[]>>;
+  clientKeyFile: string;
+  knownHostsFile: string;
+  hostKeyChecking?: 'strict' | 'accept-new' | 'off';
+  /** Also name the inventory in `[core] inventory` (otherwise tests pass `--inventory`). */
+  configInventory?: boolean;
+}
+
+/**
+ * Writes `fleet.yaml` and `./rune.toml` (the sandbox's cwd config) for a fleet of test sshd hosts:
+ * the client key and known_hosts only, no agent and no ~/.ssh/config, and a remote cache inside the
+ * sandbox. Returns the inventory's path.
+ */
+export function writeFleetFiles(sandbox: CliSandbox, files: FleetFiles): string {
+  const inventory = join(sandbox.root, 'fleet.yaml');
+  const node = ({ name, address, port, user, tags }: FleetFileNode): string => {
+    const fields = [`address: "${address}"`, `port: ${port}`];
+    if (user !== undefined) fields.push(`user: ${user}`);
+    if (tags !== undefined) fields.push(`tags: [${tags.join(', ')}]`);
+    return `  ${name}: { ${fields.join(', ')} }`;
+  };
+  const groups = Object.entries(files.groups ?? {});
+  writeFileSync(
+    inventory,
+    [
+      ...(files.user === undefined ? [] : ['defaults:', `  user: ${files.user}`]),
+      'nodes:',
+      ...files.nodes.map(node),
+      ...(groups.length === 0 ? [] : ['groups:']),
+      ...groups.map(([name, members]) => `  ${name}: [${members.join(', ')}]`),
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(sandbox.root, 'rune.toml'),
+    [
+      ...(files.configInventory === true ? ['[core]', `inventory = "${inventory}"`] : []),
+      '[ssh]',
+      `identity_files = ["${files.clientKeyFile}"]`,
+      `known_hosts_files = ["${files.knownHostsFile}"]`,
+      ...(files.hostKeyChecking === undefined
+        ? []
+        : [`host_key_checking = "${files.hostKeyChecking}"`]),
+      'use_agent = false',
+      'use_ssh_config = false',
+      `remote_cache_dir = "${join(sandbox.root, 'remote-cache')}"`,
+      '',
+    ].join('\n'),
+  );
+  return inventory;
 }

@@ -19,6 +19,7 @@ import {
   type CliSandbox,
   createCliSandbox,
   waitFor,
+  writeFleetFiles,
 } from './cli-harness.js';
 
 const HOSTS = 4;
@@ -122,37 +123,22 @@ beforeAll(async () => {
   const refused = await refusedEndpoint();
   hostNames = fleet.hosts.map((_, index) => `web${index + 1}`);
   const user = fleet.hosts[0]?.user ?? 'root';
-  inventory = join(sandbox.root, 'fleet.yaml');
-  writeFileSync(
-    inventory,
-    [
-      'defaults:',
-      `  user: ${user}`,
-      'nodes:',
-      ...fleet.hosts.map(
-        (host, index) =>
-          `  ${hostNames[index]}: { address: "${host.address}", port: ${host.port}, tags: [web] }`,
-      ),
-      `  down: { address: "${refused.address}", port: ${refused.port}, tags: [broken] }`,
-      'groups:',
-      `  web: [${hostNames.join(', ')}]`,
-      '',
-    ].join('\n'),
-  );
-  // The standard per-directory config (./rune.toml, the sandbox's cwd): keys and host keys.
-  writeFileSync(
-    join(sandbox.root, 'rune.toml'),
-    [
-      '[ssh]',
-      `identity_files = ["${fleet.clientKey.privateKeyFile}"]`,
-      `known_hosts_files = ["${fleet.knownHostsFile}"]`,
-      'host_key_checking = "strict"',
-      'use_agent = false',
-      'use_ssh_config = false',
-      `remote_cache_dir = "${join(sandbox.root, 'remote-cache')}"`,
-      '',
-    ].join('\n'),
-  );
+  inventory = writeFleetFiles(sandbox, {
+    user,
+    nodes: [
+      ...fleet.hosts.map((host, index) => ({
+        name: hostNames[index] ?? '',
+        address: host.address,
+        port: host.port,
+        tags: ['web'],
+      })),
+      { name: 'down', address: refused.address, port: refused.port, tags: ['broken'] },
+    ],
+    groups: { web: hostNames },
+    clientKeyFile: fleet.clientKey.privateKeyFile,
+    knownHostsFile: fleet.knownHostsFile,
+    hostKeyChecking: 'strict',
+  });
 });
 
 afterAll(async () => {

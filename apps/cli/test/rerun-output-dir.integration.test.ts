@@ -4,12 +4,17 @@
  * (local transport); then re-runs from the audit trail. Sensitive parameters were never recorded
  * and must be supplied again. Also `--output-dir` (one result file per node). Build first: `npx -y pnpm@10.34.9 build`.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateRunNodeResult } from '@rune/protocol';
 import { refusedEndpoint, type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, type CliSandbox, createCliSandbox } from './cli-harness.js';
+import {
+  type CliResult,
+  type CliSandbox,
+  createCliSandbox,
+  writeFleetFiles,
+} from './cli-harness.js';
 
 let sandbox: CliSandbox;
 let fleet: SshdFleet;
@@ -42,32 +47,19 @@ beforeAll(async () => {
   fleet = await startSshdFleet(2);
   const refused = await refusedEndpoint();
   const user = fleet.hosts[0]?.user ?? 'root';
-  inventory = join(sandbox.root, 'fleet.yaml');
-  writeFileSync(
-    inventory,
-    [
-      'defaults:',
-      `  user: ${user}`,
-      'nodes:',
-      ...fleet.hosts.map(
-        (host, index) => `  web${index + 1}: { address: "${host.address}", port: ${host.port} }`,
-      ),
-      `  down: { address: "${refused.address}", port: ${refused.port} }`,
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(sandbox.root, 'rune.toml'),
-    [
-      '[ssh]',
-      `identity_files = ["${fleet.clientKey.privateKeyFile}"]`,
-      `known_hosts_files = ["${fleet.knownHostsFile}"]`,
-      'use_agent = false',
-      'use_ssh_config = false',
-      `remote_cache_dir = "${join(sandbox.root, 'remote-cache')}"`,
-      '',
-    ].join('\n'),
-  );
+  inventory = writeFleetFiles(sandbox, {
+    user,
+    nodes: [
+      ...fleet.hosts.map((host, index) => ({
+        name: `web${index + 1}`,
+        address: host.address,
+        port: host.port,
+      })),
+      { name: 'down', address: refused.address, port: refused.port },
+    ],
+    clientKeyFile: fleet.clientKey.privateKeyFile,
+    knownHostsFile: fleet.knownHostsFile,
+  });
 });
 
 afterAll(async () => {

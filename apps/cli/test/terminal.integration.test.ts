@@ -5,11 +5,9 @@
  * drawn into the prompt line. The fleet is real sshd on loopback.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN, type CliSandbox, createCliSandbox } from './cli-harness.js';
+import { CLI_BIN, type CliSandbox, createCliSandbox, writeFleetFiles } from './cli-harness.js';
 
 const PASSPHRASE = 'correct horse battery';
 /** An SGR colour sequence (the progress bar's line erase `ESC [2K` is not colour). */
@@ -72,31 +70,16 @@ beforeAll(async () => {
   sandbox = createCliSandbox();
   fleet = await startSshdFleet(3, { clientKeyPassphrase: PASSPHRASE });
   const user = fleet.hosts[0]?.user ?? 'root';
-  inventory = join(sandbox.root, 'fleet.yaml');
-  writeFileSync(
-    inventory,
-    [
-      'defaults:',
-      `  user: ${user}`,
-      'nodes:',
-      ...fleet.hosts.map(
-        (host, index) => `  web${index + 1}: { address: "${host.address}", port: ${host.port} }`,
-      ),
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(sandbox.root, 'rune.toml'),
-    [
-      '[ssh]',
-      `identity_files = ["${fleet.clientKey.privateKeyFile}"]`,
-      `known_hosts_files = ["${fleet.knownHostsFile}"]`,
-      'use_agent = false',
-      'use_ssh_config = false',
-      `remote_cache_dir = "${join(sandbox.root, 'remote-cache')}"`,
-      '',
-    ].join('\n'),
-  );
+  inventory = writeFleetFiles(sandbox, {
+    user,
+    nodes: fleet.hosts.map((host, index) => ({
+      name: `web${index + 1}`,
+      address: host.address,
+      port: host.port,
+    })),
+    clientKeyFile: fleet.clientKey.privateKeyFile,
+    knownHostsFile: fleet.knownHostsFile,
+  });
 });
 
 afterAll(async () => {

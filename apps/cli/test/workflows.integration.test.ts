@@ -26,7 +26,13 @@ import {
 import { isProcessAlive } from '@rune/transport/testing';
 import { generateClientKey, type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI_BIN, type CliSandbox, createCliSandbox, waitFor } from './cli-harness.js';
+import {
+  CLI_BIN,
+  type CliSandbox,
+  createCliSandbox,
+  waitFor,
+  writeFleetFiles,
+} from './cli-harness.js';
 
 const EXAMPLES = new URL('../../../examples/workflows/', import.meta.url).pathname;
 const RESTART_THEN_DIAGNOSE = join(EXAMPLES, 'restart-then-diagnose.yaml');
@@ -90,32 +96,17 @@ beforeAll(async () => {
   }
   const knownHosts = join(sandbox.root, 'known_hosts');
   writeFileSync(knownHosts, `${hosts.flatMap((host) => host.knownHostsLines).join('\n')}\n`);
-  const inventory = join(sandbox.root, 'fleet.yaml');
-  writeFileSync(
-    inventory,
-    [
-      'nodes:',
-      ...hosts.map(
-        (host, index) =>
-          `  node${index + 1}: { address: "${host.address}", port: ${host.port}, user: ${host.user} }`,
-      ),
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(sandbox.root, 'rune.toml'),
-    [
-      '[core]',
-      `inventory = "${inventory}"`,
-      '[ssh]',
-      `identity_files = ["${clientKey.privateKeyFile}"]`,
-      `known_hosts_files = ["${knownHosts}"]`,
-      'use_agent = false',
-      'use_ssh_config = false',
-      `remote_cache_dir = "${join(sandbox.root, 'remote-cache')}"`,
-      '',
-    ].join('\n'),
-  );
+  writeFleetFiles(sandbox, {
+    nodes: hosts.map((host, index) => ({
+      name: `node${index + 1}`,
+      address: host.address,
+      port: host.port,
+      user: host.user,
+    })),
+    clientKeyFile: clientKey.privateKeyFile,
+    knownHostsFile: knownHosts,
+    configInventory: true,
+  });
 });
 
 afterAll(async () => {
