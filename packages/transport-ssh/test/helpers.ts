@@ -1,7 +1,8 @@
 /** Shared helpers of the integration tests: plugins from inline scripts, requests, transports. */
 
+import { execFileSync } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import type { TargetNode, Transport, TransportExecRequest, TransportPlugin } from '@rune/transport';
@@ -189,4 +190,52 @@ export function describeWithPrerequisites(
   }
   console.warn(`skipping "${name}": ${reason}`);
   describe.skip(`${name} [skipped: ${reason}]`, body);
+}
+
+/** Local users and a sudoers drop-in made for one test file; `remove()` undoes both. */
+export interface TestUsers {
+  remove(): void;
+}
+
+/**
+ * Creates `users` (home, /bin/sh, no password but not locked: sshd refuses a locked account even
+ * for keys) and installs `sudoers` as one checked drop-in under /etc/sudoers.d. Needs root.
+ */
+export function createTestUsers(
+  users: readonly string[],
+  sudoers: string,
+  name: string,
+): TestUsers {
+  const created: string[] = [];
+  const dropIn = `/etc/sudoers.d/${name}`;
+  const remove = (): void => {
+    rmSync(dropIn, { force: true });
+    for (const user of created) {
+      try {
+        execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    }
+  };
+  try {
+    for (const user of users) {
+      execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+      created.push(user);
+      // useradd locks the account ('!'); '*' = no password, and not locked.
+      execFileSync('usermod', ['-p', '*', user]);
+    }
+    const draft = `/tmp/${name}-draft`;
+    writeFileSync(draft, sudoers);
+    try {
+      execFileSync('visudo', ['-q', '-c', '-f', draft]);
+      execFileSync('install', ['-m', '0440', draft, dropIn]);
+    } finally {
+      rmSync(draft, { force: true });
+    }
+  } catch (error) {
+    remove();
+    throw error;
+  }
+  return { remove };
 }

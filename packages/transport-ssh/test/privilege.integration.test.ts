@@ -9,19 +9,21 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Transport } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
 import {
+  createTestUsers,
   describeWithPrerequisites,
   missingPrerequisites,
   onPath,
   plugin,
   rejection,
   request,
+  type TestUsers,
   text,
   transportFor,
   uniqueSeconds,
@@ -137,31 +139,18 @@ describeWithPrerequisites('run as root', missing, 'apt-get install sudo passwd',
     const allowed = `runeroot${suffix}`;
     const password = `runepw${suffix}`;
     const denied = `runenone${suffix}`;
-    const sudoers = `/etc/sudoers.d/rune-test-root-${suffix}`;
-    const created: string[] = [];
+    let users: TestUsers | undefined;
     let sshd: SshdInstance;
     let transport: Transport;
 
     beforeAll(async () => {
-      for (const user of [allowed, password, denied]) {
-        execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
-        created.push(user);
-        // useradd locks the account ('!'), which sshd refuses even for keys; '*' = no password.
-        execFileSync('usermod', ['-p', '*', user]);
-      }
-      const draft = `/tmp/rune-test-sudoers-root-${suffix}`;
       // allowed: root without a password; password: root only with one; denied: only a
       // NOPASSWD rule for another user (so `sudo -n -l` can tell "denied" apart).
-      writeFileSync(
-        draft,
+      users = createTestUsers(
+        [allowed, password, denied],
         `${allowed} ALL=(root) NOPASSWD: ALL\n${password} ALL=(root) ALL\n${denied} ALL=(${allowed}) NOPASSWD: ALL\n`,
+        `rune-test-root-${suffix}`,
       );
-      try {
-        execFileSync('visudo', ['-q', '-c', '-f', draft]);
-        execFileSync('install', ['-m', '0440', draft, sudoers]);
-      } finally {
-        rmSync(draft, { force: true });
-      }
       sshd = await startSshd({ allowOtherUsers: true });
       transport = transportFor(sshd, { remoteCacheDir: '~/.cache/rune/plugins' });
     });
@@ -169,15 +158,8 @@ describeWithPrerequisites('run as root', missing, 'apt-get install sudo passwd',
     afterAll(async () => {
       await transport?.close();
       await sshd?.stop();
-      rmSync(sudoers, { force: true });
       rmSync(join('/root/.cache/rune/plugins', whoami.sha256), { force: true });
-      for (const user of created) {
-        try {
-          execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
-        } catch {
-          // already gone
-        }
-      }
+      users?.remove();
     });
 
     it('a NOPASSWD rule: the plugin runs as root, cached in root’s private dir', async () => {

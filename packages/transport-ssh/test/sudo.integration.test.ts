@@ -6,17 +6,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Transport } from '@rune/transport';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
 import {
+  createTestUsers,
   describeWithPrerequisites,
   missingPrerequisites,
   plugin,
   rejection,
   request,
+  type TestUsers,
   text,
   transportFor,
   uniqueSeconds,
@@ -36,27 +38,17 @@ describeWithPrerequisites(
     const suffix = String(randomInt(10_000, 99_999));
     const login = `runelogin${suffix}`;
     const target = `runetarget${suffix}`;
-    const sudoers = `/etc/sudoers.d/rune-test-${suffix}`;
-    const created: string[] = [];
+    let users: TestUsers | undefined;
     let sshd: SshdInstance;
     let transport: Transport;
 
     beforeAll(async () => {
-      for (const user of [login, target]) {
-        execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
-        created.push(user);
-        // useradd locks the account ('!'), which sshd refuses even for keys; '*' = no password.
-        execFileSync('usermod', ['-p', '*', user]);
-      }
-      const draft = `/tmp/rune-test-sudoers-${suffix}`;
       // login may become target without a password; root only with a password; nobody else.
-      writeFileSync(draft, `${login} ALL=(${target}) NOPASSWD: ALL\n${login} ALL=(root) ALL\n`);
-      try {
-        execFileSync('visudo', ['-q', '-c', '-f', draft]);
-        execFileSync('install', ['-m', '0440', draft, sudoers]);
-      } finally {
-        rmSync(draft, { force: true });
-      }
+      users = createTestUsers(
+        [login, target],
+        `${login} ALL=(${target}) NOPASSWD: ALL\n${login} ALL=(root) ALL\n`,
+        `rune-test-${suffix}`,
+      );
       sshd = await startSshd({ allowOtherUsers: true });
       transport = transportFor(sshd, { remoteCacheDir: '~/.cache/rune/plugins' });
     });
@@ -64,14 +56,7 @@ describeWithPrerequisites(
     afterAll(async () => {
       await transport?.close();
       await sshd?.stop();
-      rmSync(sudoers, { force: true });
-      for (const user of created) {
-        try {
-          execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
-        } catch {
-          // already gone
-        }
-      }
+      users?.remove();
     });
 
     const whoami = plugin('id -un; cat', 'whoami');
