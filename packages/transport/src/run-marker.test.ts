@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   createRunMarker,
@@ -65,13 +66,55 @@ describe('run marker', () => {
       const outcome = parseSweepOutput(sweep(marker, shell));
       // the parent sh and its three sleeps
       expect(outcome).toEqual({ killed: 4, complete: true });
-      for (const pid of pids) await waitFor(() => !isProcessAlive(pid));
+      // Gone when the sweep reports, not some time later (the sweep waits for SIGKILL to land).
+      for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
       expect(isProcessAlive(bystander.pid!)).toBe(true);
       expect(parseSweepOutput(sweep(marker, shell))).toEqual({ killed: 0, complete: true });
       bystander.kill('SIGKILL');
       parent.kill('SIGKILL');
       rmSync(pidFile, { force: true });
       rmSync(`${pidFile}.c`, { force: true });
+    },
+  );
+
+  // A process frozen by the cgroup v1 freezer takes SIGKILL but dies only when thawed: a stand-in,
+  // deterministic, for a victim the scheduler reaches late on a loaded machine. Root only.
+  const freezer = '/sys/fs/cgroup/freezer';
+  it.skipIf(process.getuid?.() !== 0 || !existsSync(`${freezer}/cgroup.procs`))(
+    'reports only once every killed process is gone, even one that dies late',
+    async () => {
+      const marker = createRunMarker();
+      const group = `${freezer}/rune-sweep-test-${marker.slice(0, 8)}`;
+      mkdirSync(group);
+      const victim = spawn('sleep', ['305'], {
+        env: { ...process.env, [RUN_MARKER_VARIABLE]: marker },
+        stdio: 'ignore',
+      });
+      try {
+        writeFileSync(`${group}/cgroup.procs`, String(victim.pid));
+        writeFileSync(`${group}/freezer.state`, 'FROZEN');
+        // Thawed 600 ms from now by another process, while the sweep below blocks this one.
+        const thaw = spawn('sh', ['-c', `sleep 0.6; echo THAWED > "${group}/freezer.state"`], {
+          stdio: 'ignore',
+        });
+        const started = Date.now();
+        expect(parseSweepOutput(sweep(marker))).toEqual({ killed: 1, complete: true });
+        expect(isProcessAlive(victim.pid!)).toBe(false);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+        await new Promise((resolve) => thaw.on('close', resolve));
+      } finally {
+        writeFileSync(`${group}/freezer.state`, 'THAWED');
+        victim.kill('SIGKILL');
+        await waitFor(() => !isProcessAlive(victim.pid!));
+        await waitFor(() => {
+          try {
+            rmdirSync(group);
+            return true;
+          } catch {
+            return false;
+          }
+        });
+      }
     },
   );
 });

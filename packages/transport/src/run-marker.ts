@@ -57,6 +57,21 @@ export const SWEEP_FUNCTION_SH = [
   '    _all="$_all$_new"',
   '  done',
   '  for _p in $_all; do kill -s KILL "$_p" 2>/dev/null && _n=$((_n + 1)); done',
+  // kill(2) returns once SIGKILL is queued; a loaded machine may schedule the victim much later.
+  // "Nothing keeps running" must hold when the sweep reports, so wait (at most ~2 s) until each
+  // killed process is gone or a zombie (it can no longer run code either way).
+  '  _round=0',
+  '  while [ -n "$_all" ] && [ "$_round" -lt 200 ]; do',
+  '    _left=""',
+  '    for _p in $_all; do',
+  '      { read -r _s < "/proc/$_p/stat"; } 2>/dev/null || continue',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '      _s=${_s##*) }',
+  '      case $_s in Z*|X*) ;; *) _left="$_left $_p" ;; esac',
+  '    done',
+  '    _all=$_left _round=$((_round + 1))',
+  '    [ -n "$_all" ] && { sleep 0.01 2>/dev/null || sleep 1; }',
+  '  done',
   '  echo "$_n 1"',
   '}',
 ].join('\n');
