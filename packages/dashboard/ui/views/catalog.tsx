@@ -19,12 +19,18 @@ export function CatalogView({ session }: { session: SessionInfo }) {
       '/v1/actions?include=manifest',
     )
       .then((list) =>
-        list.actions.flatMap((entry) =>
-          entry.manifest === undefined || entry.manifest === null
-            ? []
-            : [{ name: entry.name, source: entry.source, manifest: entry.manifest }],
+        Promise.all(
+          list.actions.map(async (entry) =>
+            entry.manifest === undefined
+              ? // A server that predates include=manifest: ask for this one.
+                api<CatalogEntry>(`/v1/actions/${encodeURIComponent(entry.name)}`)
+              : entry.manifest === null
+                ? null
+                : { name: entry.name, source: entry.source, manifest: entry.manifest },
+          ),
         ),
       )
+      .then((entries) => entries.filter((entry): entry is CatalogEntry => entry !== null))
       .then(setActions)
       .catch((caught: ApiError) => setError(caught));
   }, []);
