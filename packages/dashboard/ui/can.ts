@@ -1,6 +1,6 @@
 /**
  * What the signed-in principal may do, in one function. The answers come from the server's policy
- * (`POST /v1/policy/check`, asked once per action and verb after sign-in by `loadPermissions` in
+ * (`POST /v1/policy/checks`, every action and verb in one request after sign-in, by `loadPermissions` in
  * permissions.ts); until they arrive, or for a server without that route, it falls back to the
  * three fixed roles of the API (viewer reads; operator also dry-runs, runs and cancels; admin
  * everything). The API enforces it either way: hiding a button is for clarity, never the

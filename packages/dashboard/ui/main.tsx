@@ -37,7 +37,26 @@ async function probe(path: string): Promise<boolean> {
   }
 }
 
-function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) {
+/**
+ * Why single sign-on sent the browser back (`#/?sign_in_error=CODE&reason=...` from the OIDC
+ * callback). Only the code and a fixed reason come from the URL; the words are the dashboard's,
+ * so a crafted link cannot write on this page.
+ */
+function ssoNotice(query: URLSearchParams): string | null {
+  const code = query.get('sign_in_error');
+  if (code === null) return null;
+  if (query.get('reason') === 'no_grant')
+    return 'Single sign-on recognised you, but the policy of this server grants your account nothing. Ask an administrator to bind your user or one of your groups to a role, then sign in again.';
+  return `Single sign-on did not complete (${/^[A-Z_]{1,64}$/.test(code) ? code : 'error'}). Start it again; if it keeps failing, ask an administrator to look at the server log.`;
+}
+
+function SignIn({
+  onSignedIn,
+  notice,
+}: {
+  onSignedIn: (session: SessionInfo) => void;
+  notice: string | null;
+}) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
   const [methods, setMethods] = useState<SignInMethod[]>([]);
@@ -70,6 +89,11 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) 
         RUNE
       </h1>
       <p>Sign in to run curated remediation and diagnostic actions.</p>
+      {notice === null ? null : (
+        <div class="error" role="alert" id="sign-in-notice">
+          {notice}
+        </div>
+      )}
       <form onSubmit={submit} class="card">
         <label for="token">API token</label>
         <input
@@ -154,7 +178,7 @@ function App() {
     return (
       <>
         <ErrorBox error={error} />
-        <SignIn onSignedIn={signedIn} />
+        <SignIn onSignedIn={signedIn} notice={ssoNotice(route.query)} />
       </>
     );
   }

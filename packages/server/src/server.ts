@@ -221,7 +221,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     manager
       .prune()
       .catch((error: unknown) => log(`warning: pruning failed: ${RuneError.from(error).message}`));
-    void pruneSessions(store.db, new Date()).catch(() => undefined);
+    void pruneSessions(store.db, new Date(), launcher).catch(() => undefined);
   }, HOUR_MS);
   pruneTimer.unref();
   const approvalTimer = setInterval(() => {

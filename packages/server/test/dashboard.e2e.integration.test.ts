@@ -561,48 +561,80 @@ describe('accessibility and small screens', () => {
   });
 });
 
+/**
+ * The structure of a screen: its headings, navigation, buttons, field labels, table columns and
+ * regions, in document order, with run ids, hashes, times and counts masked. Comparing pixels is
+ * not stable (times, durations, font hinting); this is: it changes when a screen gains, loses or
+ * renames something, which is when its screenshot is out of date.
+ */
+const STRUCTURE_SCRIPT = `(() => {
+  const mask = (text) => text.replace(/\\s+/g, ' ').trim()
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
+    .replace(/\\b[0-9a-f]{12,64}\\b/g, '<hex>')
+    .replace(/\\d+/g, '#');
+  const picked = document.querySelectorAll(
+    'h1, h2, h3, nav a, button, label, th[scope=col], [role=region][aria-label], [role=status], [role=alert]'
+  );
+  return [...picked].map((element) => {
+    const kind = element.matches('[role=region]') ? 'region' : element.matches('nav a') ? 'nav' : element.getAttribute('role') ?? element.tagName.toLowerCase();
+    const name = element.matches('[role=region]') ? element.getAttribute('aria-label') : element.matches('[role=status], [role=alert]') ? '' : element.textContent;
+    return kind + ': ' + mask(name ?? '');
+  });
+})()`;
+const STRUCTURE_FILE = new URL('../../../docs/dashboard/structure.json', import.meta.url).pathname;
+
 describe('screenshots', () => {
-  it('of the main screens (docs/dashboard/*.png with RUNE_UPDATE_SCREENSHOTS=1)', async () => {
+  it('of the main screens (docs/dashboard/*.png with RUNE_UPDATE_SCREENSHOTS=1); their structure is current', async () => {
     const dir = SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'rune-screens-'));
     mkdirSync(dir, { recursive: true });
+    const structure: Record<string, string[]> = {};
+    const shot = async (target: Page, name: string, fullPage = false) => {
+      structure[name] = (await target.evaluate(STRUCTURE_SCRIPT)) as string[];
+      await target.screenshot({ path: join(dir, `${name}.png`), fullPage });
+    };
     try {
       const page = await openPage({ width: 1280, height: 800 });
       await page.goto(`${t.url}/`);
       await page.getByLabel('API token').waitFor();
-      await page.screenshot({ path: join(dir, 'sign-in.png') });
+      await shot(page, 'sign-in');
       await signedIn(t.operator, '', page);
       await page.locator('[data-action="noop"]').waitFor();
-      await page.screenshot({ path: join(dir, 'catalog.png'), fullPage: true });
+      await shot(page, 'catalog', true);
       await fillRunForm(page, 'report', 'tag:test', { message: 'disk report', rows: '3' });
       await page.locator('#param-verbose').check();
       await shows(page.locator('#targets-matched'), 'node2');
       await page.getByRole('button', { name: 'Dry run' }).click();
       await page.getByRole('region', { name: 'Dry run: what would run where' }).waitFor();
-      await page.screenshot({ path: join(dir, 'run-form.png'), fullPage: true });
+      await shot(page, 'run-form', true);
       await page.getByRole('button', { name: 'Run', exact: true }).click();
       await page.waitForURL(/#\/runs\//);
       await nodeState(page, 'node1', 'success');
       await nodeState(page, 'node2', 'success');
       await page.locator('[data-node="node1"]').getByText('Output, stderr and artifacts').click();
-      await page.screenshot({ path: join(dir, 'run.png'), fullPage: true });
+      await shot(page, 'run', true);
       await fillRunForm(page, 'hold', 'tag:test', { hold_ms: '5000', marker_dir: markers });
       await page.getByRole('button', { name: 'Run', exact: true }).click();
       await page.waitForURL(/#\/runs\//);
       await nodeState(page, 'node1', 'running');
-      await page.screenshot({ path: join(dir, 'run-live.png') });
+      await shot(page, 'run-live');
       await nodeState(page, 'node1', 'success');
       await page.goto(`${t.url}/#/history`);
       await page.locator('table.history').waitFor();
-      await page.screenshot({ path: join(dir, 'history.png') });
+      await shot(page, 'history');
       await page.goto(`${t.url}/#/audit`);
       await page.getByRole('status').waitFor();
-      await page.screenshot({ path: join(dir, 'audit.png') });
+      await shot(page, 'audit');
       const phone = await openPage({ width: 390, height: 844 });
       await signedIn(t.operator, '', phone);
       await phone.locator('[data-action="noop"]').waitFor();
-      await phone.screenshot({ path: join(dir, 'phone-catalog.png') });
+      await shot(phone, 'phone-catalog');
     } finally {
       if (SCREENSHOTS === undefined) rmSync(dir, { recursive: true, force: true });
     }
+    const text = `${JSON.stringify(structure, null, 2)}\n`;
+    if (SCREENSHOTS !== undefined) writeFileSync(STRUCTURE_FILE, text);
+    // The committed screenshots were taken of screens with this structure; when this fails,
+    // refresh them (and this file) with RUNE_UPDATE_SCREENSHOTS=1.
+    expect(JSON.parse(text)).toEqual(JSON.parse(readFileSync(STRUCTURE_FILE, 'utf8')));
   });
 });

@@ -233,6 +233,22 @@ describe('single sign-on', () => {
     expect(((await forged.json()) as { error: Json }).error.code).toBe('CSRF_REJECTED');
     const audit = readFileSync(home.auditLog, 'utf8');
     expect(audit).toMatch(/"operator":"user:alice@example.com"/);
+    // The sign-in itself is a session record: how, the groups that decided, the session's hash.
+    const signIns = audit
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((record) => record.event === 'session' && record.status === 'signed_in');
+    expect(signIns.at(-1)).toMatchObject({
+      operator: 'user:alice@example.com',
+      metadata: {
+        method: 'oidc',
+        roles: 'soc-analyst',
+        subjects: expect.arrayContaining(['group:soc-analysts']),
+        session_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+    });
+    expect(audit).not.toContain(cookieHeader.split('=')[1] as string);
   });
 
   it('refuses a user the policy grants nothing', async () => {
@@ -241,6 +257,26 @@ describe('single sign-on', () => {
     expect(((await landed.response.json()) as { error: Json }).error.code).toBe(
       'OIDC_LOGIN_FAILED',
     );
+    const refused = readFileSync(home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((record) => record.event === 'session' && record.status === 'refused');
+    expect(refused.at(-1)).toMatchObject({
+      operator: 'user:mallory@example.com',
+      error_code: 'OIDC_LOGIN_FAILED',
+      metadata: { method: 'oidc', subjects: expect.arrayContaining(['group:strangers']) },
+    });
+  });
+
+  it('a browser navigation that fails lands on the sign-in page with the code, not JSON', async () => {
+    const forged = await fetch(`${url}/v1/auth/oidc/callback?code=x&state=forged`, {
+      headers: { cookie: 'rune_oidc_state=forged', accept: 'text/html,*/*;q=0.8' },
+      redirect: 'manual',
+    });
+    expect(forged.status).toBe(303);
+    // Only the code travels; the words are the dashboard's.
+    expect(forged.headers.get('location')).toBe('/#/?sign_in_error=OIDC_LOGIN_FAILED');
   });
 
   it('refuses a forged, foreign or replayed state', async () => {

@@ -59,6 +59,7 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/runs/{id}/reject',
       '/v1/tokens',
       '/v1/policy/check',
+      '/v1/policy/checks',
       '/v1/session',
       '/v1/session/methods',
       '/v1/workflows/{name}/runs',

@@ -60,9 +60,18 @@ export const AUDIT_RECORD_VERSION = 2;
  */
 /**
  * `alert`: a received alert and its outcome (@rune/server's alert receivers); `policy` and
- * `approval`: a policy decision and an approval vote (@rune/server's RBAC).
+ * `approval`: a policy decision and an approval vote (@rune/server's RBAC); `session`: a
+ * dashboard sign-in, sign-out or session expiry (@rune/server's browser sessions).
  */
-export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal' | 'alert' | 'policy' | 'approval';
+export type AuditEvent =
+  | 'intent'
+  | 'run'
+  | 'dry-run'
+  | 'refusal'
+  | 'alert'
+  | 'policy'
+  | 'approval'
+  | 'session';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {

@@ -23,6 +23,14 @@ const text = (value: unknown): string =>
       ? value
       : JSON.stringify(value);
 
+/** A session record's Action cell: how and why (`via oidc`, `idle`), never a credential. */
+function sessionText(record: AuditRecord): string {
+  const metadata = (record.metadata ?? {}) as Record<string, unknown>;
+  const parts = [`via ${text(metadata.method)}`];
+  if (typeof metadata.reason === 'string') parts.push(metadata.reason.replace('_', ' '));
+  return parts.join(', ');
+}
+
 export function AuditView({ query: search }: { query: URLSearchParams }) {
   const [verdict, setVerdict] = useState<Verdict | null>(null);
   const [records, setRecords] = useState<AuditRecord[] | null>(null);
@@ -93,7 +101,7 @@ export function AuditView({ query: search }: { query: URLSearchParams }) {
                     )}
                   </td>
                   <td>{text(record.operator)}</td>
-                  <td>{text(record.action)}</td>
+                  <td>{record.event === 'session' ? sessionText(record) : text(record.action)}</td>
                   <td>
                     {text(
                       record.node ??

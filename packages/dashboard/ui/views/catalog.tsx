@@ -4,21 +4,33 @@ import { type ApiError, api } from '../api.js';
 import { can, type SessionInfo } from '../can.js';
 import { ErrorBox } from '../components.js';
 import { href } from '../router.js';
-import type { ActionDetail, ActionEntry } from './types.js';
+import type { ActionEntry, Manifest } from './types.js';
+
+/** A catalog card's facts. */
+type CatalogEntry = { name: string; source: string; manifest: Manifest };
 
 export function CatalogView({ session }: { session: SessionInfo }) {
-  const [actions, setActions] = useState<ActionDetail[] | null>(null);
+  const [actions, setActions] = useState<CatalogEntry[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [filter, setFilter] = useState('');
   useEffect(() => {
-    api<{ actions: ActionEntry[] }>('/v1/actions')
+    // One request for the whole catalog (one per action ran into the rate limit at ~100).
+    api<{ actions: Array<ActionEntry & { manifest?: Manifest | null }> }>(
+      '/v1/actions?include=manifest',
+    )
       .then((list) =>
         Promise.all(
-          list.actions.map((entry) =>
-            api<ActionDetail>(`/v1/actions/${encodeURIComponent(entry.name)}`),
+          list.actions.map(async (entry) =>
+            entry.manifest === undefined
+              ? // A server that predates include=manifest: ask for this one.
+                api<CatalogEntry>(`/v1/actions/${encodeURIComponent(entry.name)}`)
+              : entry.manifest === null
+                ? null
+                : { name: entry.name, source: entry.source, manifest: entry.manifest },
           ),
         ),
       )
+      .then((entries) => entries.filter((entry): entry is CatalogEntry => entry !== null))
       .then(setActions)
       .catch((caught: ApiError) => setError(caught));
   }, []);

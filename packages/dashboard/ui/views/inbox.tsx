@@ -134,13 +134,127 @@ function ApprovalCard({
   );
 }
 
-type Alert = Record<string, unknown>;
-const text = (value: unknown): string =>
-  value === null || value === undefined
-    ? ''
-    : typeof value === 'string'
-      ? value
-      : JSON.stringify(value);
+/** `GET /v1/alerts`: an alert as it arrived and what became of it. */
+interface Alert {
+  id: string;
+  received_at: string;
+  receiver: string;
+  kind: string;
+  status: string;
+  alertname: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  rule: string | null;
+  action: string | null;
+  node: string | null;
+  outcome: string;
+  reason: string | null;
+  error: { code?: string; message?: string; hint?: string } | null;
+  run_id: string | null;
+  held_until: string | null;
+  released_by: string | null;
+}
+
+/** An alert's outcome as a sentence: what ran, or why nothing did. */
+const OUTCOME_TEXT: Record<string, string> = {
+  received: 'received, not decided yet',
+  ran: 'ran',
+  deduplicated: 'suppressed: a duplicate of an alert already handled',
+  throttled: 'suppressed: throttled by its rule',
+  pending: 'pending: its rule waits before running',
+  held: 'held: the storm breaker stopped automatic runs',
+  released: 'released by a person and ran',
+  expired: 'suppressed: held until it expired',
+  refused: 'refused',
+  no_rule: 'suppressed: no rule matched',
+  resolved: 'resolved before anything ran',
+  cancelled: 'cancelled: resolved while its run waited',
+};
+
+const OUTCOME_SYMBOL: Record<string, string> = {
+  ran: '✔',
+  released: '✔',
+  refused: '✖',
+  held: '✋',
+  pending: '◷',
+  received: '◷',
+};
+
+function AlertCard({ alert }: { alert: Alert }) {
+  const labels = Object.entries(alert.labels ?? {});
+  return (
+    <li class="card" data-alert={alert.id} data-outcome={alert.outcome}>
+      <div class="card-head">
+        <h2>{alert.alertname === '' ? alert.id : alert.alertname}</h2>
+        <span class={`badge outcome-${alert.outcome}`} data-status={alert.outcome}>
+          <span aria-hidden="true">{OUTCOME_SYMBOL[alert.outcome] ?? '⊘'}</span>{' '}
+          {alert.outcome.replace('_', ' ')}
+        </span>
+      </div>
+      <p class="muted">
+        {alert.status} · from {alert.receiver} ({alert.kind}) · {formatTime(alert.received_at)}
+      </p>
+      <dl class="requirements alert-facts">
+        <dt>Rule</dt>
+        <dd data-field="rule">{alert.rule ?? 'none matched'}</dd>
+        {alert.action === null ? null : (
+          <>
+            <dt>Action</dt>
+            <dd data-field="action">
+              {alert.action}
+              {alert.node === null ? '' : ` on ${alert.node}`}
+            </dd>
+          </>
+        )}
+        <dt>Outcome</dt>
+        <dd data-field="outcome">
+          {OUTCOME_TEXT[alert.outcome] ?? alert.outcome}
+          {alert.run_id === null ? null : (
+            <>
+              {' — '}
+              <a href={href(['runs', alert.run_id])}>run {alert.run_id.slice(0, 8)}</a>
+            </>
+          )}
+          {alert.reason === null || alert.reason === '' ? null : (
+            <div data-field="reason">{alert.reason}</div>
+          )}
+          {alert.released_by === null ? null : <div>released by {alert.released_by}</div>}
+        </dd>
+      </dl>
+      {alert.error === null ? null : (
+        <ErrorBox
+          error={{
+            code: String(alert.error.code ?? 'ERROR'),
+            message: String(alert.error.message ?? ''),
+            ...(typeof alert.error.hint === 'string' ? { hint: alert.error.hint } : {}),
+          }}
+        />
+      )}
+      {labels.length === 0 ? null : (
+        <details>
+          <summary>Labels and annotations</summary>
+          <table class="kv">
+            <caption class="visually-hidden">Labels of {alert.alertname}</caption>
+            <tbody>
+              {labels.map(([key, value]) => (
+                <tr key={`l-${key}`}>
+                  <th scope="row">{key}</th>
+                  <td>{value}</td>
+                </tr>
+              ))}
+              {Object.entries(alert.annotations ?? {}).map(([key, value]) => (
+                <tr key={`a-${key}`}>
+                  <th scope="row">{key} (annotation)</th>
+                  <td>{value}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      )}
+    </li>
+  );
+}
 
 export function AlertsView() {
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
@@ -156,23 +270,8 @@ export function AlertsView() {
       <ErrorBox error={error} />
       {alerts === null ? null : alerts.length === 0 ? <p>No alert has arrived.</p> : null}
       <ul class="cards">
-        {(alerts ?? []).map((alert, index) => (
-          <li key={text(alert.id ?? index)} class="card">
-            <div class="card-head">
-              <h2>{text(alert.name ?? alert.alertname ?? alert.id)}</h2>
-              {alert.status === undefined ? null : <StatusBadge status={text(alert.status)} />}
-            </div>
-            <p>
-              {formatTime(text(alert.received_at ?? alert.created_at))} · rule{' '}
-              {text(alert.rule ?? '—')} ·{' '}
-              {typeof alert.run_id === 'string' ? (
-                <a href={href(['runs', alert.run_id])}>run</a>
-              ) : (
-                text(alert.reason ?? alert.outcome ?? '')
-              )}
-            </p>
-            <JsonTree value={alert} label="details" />
-          </li>
+        {(alerts ?? []).map((alert) => (
+          <AlertCard key={alert.id} alert={alert} />
         ))}
       </ul>
     </>

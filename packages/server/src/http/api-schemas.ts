@@ -227,12 +227,24 @@ export const ActionListSchema = closed(
           source: Type.String(),
           inferred: Type.Boolean(),
           problem: Type.Union([Type.String(), Type.Null()]),
+          manifest: Type.Optional(
+            Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+              description:
+                'With ?include=manifest: the MRS v1 manifest (null when the action cannot be loaded).',
+            }),
+          ),
         },
         'One action.',
       ),
     ),
   },
   'Every action.',
+);
+
+/** `GET /v1/actions?include=manifest`: the whole catalog in one request (the dashboard's). */
+export const ActionListQuerySchema = closed(
+  { include: Type.Optional(Type.Literal('manifest')) },
+  'include=manifest adds each manifest.',
 );
 
 export const ActionDetailSchema = closed(

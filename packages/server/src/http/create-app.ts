@@ -145,7 +145,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
   // last_used_at is for `rune token list`, not an audit trail: one write per token per minute,
   // not one per request (every write is an fsynced transaction).
   const touched = new Map<string, number>();
-  const sessions = createSessionAuthenticator(store.db, settings);
+  const sessions = createSessionAuthenticator(store.db, settings, options.launcher);
   app.addHook(
     'onRequest',
     createAuthHook(

@@ -6,6 +6,7 @@ import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import {
   ActionDetailSchema,
+  ActionListQuerySchema,
   ActionListSchema,
   ActionParamSchema,
   AuditListSchema,
@@ -36,11 +37,31 @@ export function registerInfoRoutes(
       config: { minRole: 'viewer' },
       schema: {
         summary: 'Every action',
+        description:
+          'With ?include=manifest, each entry carries its manifest too, so a catalog page needs one request however many actions there are.',
         tags: ['actions'],
+        querystring: ActionListQuerySchema,
         response: { 200: ActionListSchema, ...errors },
       },
     },
-    async () => ({ actions: launcher.listActions() }),
+    async (request) => {
+      const actions = launcher.listActions();
+      if (request.query.include !== 'manifest') return { actions };
+      return {
+        actions: actions.map((action) => {
+          let manifest: Record<string, unknown> | null = null;
+          try {
+            manifest = launcher.describeAction(action.name).manifest as unknown as Record<
+              string,
+              unknown
+            >;
+          } catch {
+            // A broken plugin stays listed with its `problem`.
+          }
+          return { ...action, manifest };
+        }),
+      };
+    },
   );
 
   app.get(

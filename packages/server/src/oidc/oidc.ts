@@ -18,6 +18,7 @@ import type { Principal } from '../auth/tokens.js';
 import type { OidcSettings } from '../config/server-config.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
 import { rolesOf } from '../policy/policy.js';
+import { auditSignIn, auditSignInRefused } from '../sessions/session-audit.js';
 import { createSession, readCookie, type SessionAuthenticator } from '../sessions/sessions.js';
 
 const source = { component: 'rune-server' } as const;
@@ -36,6 +37,10 @@ const failed = (message: string, cause?: unknown): RuneError =>
     source,
     ...(cause === undefined ? {} : { cause }),
   });
+
+/** A browser navigation (it asks for HTML), not a script or API client. */
+const wantsPage = (request: FastifyRequest): boolean =>
+  /\btext\/html\b/.test(request.headers.accept ?? '');
 
 /** The policy subjects and principal of verified ID token claims. */
 export function principalOfClaims(
@@ -152,6 +157,76 @@ export function registerOidcRoutes(
     },
   );
 
+  const complete = async (request: FastifyRequest, reply: FastifyReply) => {
+    const query = request.query as Record<string, unknown>;
+    const state = typeof query.state === 'string' ? query.state : '';
+    const cookieState = readCookie(request.headers.cookie, STATE_COOKIE);
+    const login = pending.get(state);
+    // Single use, whatever happens next.
+    pending.delete(state);
+    if (typeof query.error === 'string') {
+      throw failed(`the provider refused the sign-in: ${query.error.slice(0, 100)}`);
+    }
+    if (
+      state === '' ||
+      cookieState !== state ||
+      login === undefined ||
+      Date.now() - login.createdAt > STATE_TTL_MS
+    ) {
+      throw failed('unknown, expired or foreign sign-in state; start again at /v1/auth/oidc/login');
+    }
+    const config = await configuration();
+    const current = new URL(settings.redirectUrl);
+    current.search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+    let claims: Record<string, unknown> | undefined;
+    try {
+      const tokens = await client.authorizationCodeGrant(config, current, {
+        pkceCodeVerifier: login.verifier,
+        expectedState: state,
+        expectedNonce: login.nonce,
+        idTokenExpected: true,
+      });
+      claims = tokens.claims() as Record<string, unknown> | undefined;
+    } catch (error) {
+      throw failed(`the sign-in could not be verified: ${(error as Error).message}`, error);
+    }
+    if (claims === undefined) throw failed('the provider returned no ID token');
+    const principal = principalOfClaims(claims, settings.groupsClaim);
+    const roles = rolesOf(context.policy.current(), context.policy.subjectOf(principal));
+    if (roles.length === 0) {
+      const refusal = new RuneError(
+        'OIDC_LOGIN_FAILED',
+        `the policy grants ${principal.name} nothing (subjects ${principal.subjects?.join(', ')})`,
+        { source, details: { reason: 'no_grant' } },
+      );
+      if (sessions.audit !== undefined) {
+        await auditSignInRefused(sessions.audit, {
+          principal,
+          method: 'oidc',
+          code: refusal.code,
+          message: refusal.message,
+          remoteAddress: request.ip,
+        });
+      }
+      throw refusal;
+    }
+    const signedIn = { ...principal, role: roles.join(',') };
+    const created = await createSession(context.store.db, signedIn, {
+      cookie: sessions.cookie,
+    });
+    if (sessions.audit !== undefined) {
+      await auditSignIn(sessions.audit, {
+        principal: signedIn,
+        method: 'oidc',
+        sessionSha256: created.idHash,
+        expiresAt: created.expiresAt,
+        idleMs: sessions.cookie.idleMs,
+        remoteAddress: request.ip,
+      });
+    }
+    reply.header('set-cookie', [created.setCookie, stateCookie('', 0)]);
+    return reply.redirect(options.afterLogin ?? '/', 303);
+  };
   app.get(
     '/v1/auth/oidc/callback',
     {
@@ -165,57 +240,22 @@ export function registerOidcRoutes(
       },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
-      const query = request.query as Record<string, unknown>;
-      const state = typeof query.state === 'string' ? query.state : '';
-      const cookieState = readCookie(request.headers.cookie, STATE_COOKIE);
-      const login = pending.get(state);
-      // Single use, whatever happens next.
-      pending.delete(state);
-      if (typeof query.error === 'string') {
-        throw failed(`the provider refused the sign-in: ${query.error.slice(0, 100)}`);
-      }
-      if (
-        state === '' ||
-        cookieState !== state ||
-        login === undefined ||
-        Date.now() - login.createdAt > STATE_TTL_MS
-      ) {
-        throw failed(
-          'unknown, expired or foreign sign-in state; start again at /v1/auth/oidc/login',
-        );
-      }
-      const config = await configuration();
-      const current = new URL(settings.redirectUrl);
-      current.search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-      let claims: Record<string, unknown> | undefined;
       try {
-        const tokens = await client.authorizationCodeGrant(config, current, {
-          pkceCodeVerifier: login.verifier,
-          expectedState: state,
-          expectedNonce: login.nonce,
-          idTokenExpected: true,
-        });
-        claims = tokens.claims() as Record<string, unknown> | undefined;
+        return await complete(request, reply);
       } catch (error) {
-        throw failed(`the sign-in could not be verified: ${(error as Error).message}`, error);
-      }
-      if (claims === undefined) throw failed('the provider returned no ID token');
-      const principal = principalOfClaims(claims, settings.groupsClaim);
-      const roles = rolesOf(context.policy.current(), context.policy.subjectOf(principal));
-      if (roles.length === 0) {
-        throw failed(
-          `the policy grants ${principal.name} nothing (subjects ${principal.subjects?.join(', ')})`,
+        // A person's browser lands on the dashboard's sign-in with a plain explanation instead of
+        // a JSON body. Only the EPS code and a fixed reason travel in the URL (never a message),
+        // so a crafted link cannot put words on the sign-in page.
+        if (!wantsPage(request)) throw error;
+        const refusal = RuneError.from(error, 'OIDC_LOGIN_FAILED', { source });
+        request.log.warn({ code: refusal.code }, refusal.message);
+        const reason = refusal.details?.reason === 'no_grant' ? '&reason=no_grant' : '';
+        reply.header('set-cookie', stateCookie('', 0));
+        return reply.redirect(
+          `${options.afterLogin ?? '/'}#/?sign_in_error=${encodeURIComponent(refusal.code)}${reason}`,
+          303,
         );
       }
-      const created = await createSession(
-        context.store.db,
-        { ...principal, role: roles.join(',') },
-        {
-          cookie: sessions.cookie,
-        },
-      );
-      reply.header('set-cookie', [created.setCookie, stateCookie('', 0)]);
-      return reply.redirect(options.afterLogin ?? '/', 303);
     },
   );
 }

@@ -13,6 +13,7 @@ import { tokenBounds } from './enforcer.js';
 import { rolesOf } from './policy.js';
 import { POLICY_VERBS } from './policy-schema.js';
 import { actionTags } from './route-guard.js';
+import { registerPolicyChecksRoute } from './routes-checks.js';
 
 const source = { component: 'rune-server' } as const;
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
@@ -250,4 +251,6 @@ export function registerPolicyRoutes(app: ApiInstance, context: RouteContext): v
       });
     },
   );
+
+  registerPolicyChecksRoute(app, context);
 }

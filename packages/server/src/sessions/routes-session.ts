@@ -8,6 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { authenticateToken } from '../auth/tokens.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { auditSignIn, endSession } from './session-audit.js';
 import {
   CSRF_HEADER,
   checkOrigin,
@@ -117,6 +118,16 @@ export function registerSessionRoutes(
         cookie: sessions.cookie,
         tokenId: principal.tokenId,
       });
+      if (sessions.audit !== undefined) {
+        await auditSignIn(sessions.audit, {
+          principal,
+          method: 'token',
+          sessionSha256: created.idHash,
+          expiresAt: created.expiresAt,
+          idleMs: sessions.cookie.idleMs,
+          remoteAddress: request.ip,
+        });
+      }
       reply.header('set-cookie', created.setCookie);
       return reply.code(201).send({
         principal: principal.name,
@@ -172,6 +183,12 @@ export function registerSessionRoutes(
         );
       }
       await revokeSession(store.db, session.idHash);
+      const row = await store.db
+        .selectFrom('browser_sessions')
+        .select(['id_sha256', 'principal', 'token_id', 'created_at', 'expires_at'])
+        .where('id_sha256', '=', session.idHash)
+        .executeTakeFirst();
+      if (row !== undefined) await endSession(store.db, sessions.audit, row, 'signed_out');
       reply.header('set-cookie', clearSessionCookie(sessions.cookie));
       return reply.code(204).send(null);
     },

@@ -21,6 +21,13 @@ import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/tokens.js';
 import type { ServerSettings } from '../config/server-config.js';
 import type { StoreDatabase } from '../store/schema.js';
+import {
+  endSession,
+  pruneSessionEnds,
+  type SessionAuditSink,
+  type SessionEndReason,
+  type SessionRowFacts,
+} from './session-audit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -81,6 +88,8 @@ export interface CreatedSession {
   setCookie: string;
   csrf: string;
   expiresAt: string;
+  /** The sha256 of the secret: the row's key, and how audit records name the session. */
+  idHash: string;
 }
 
 /** A request's session, once authenticated. */
@@ -127,10 +136,11 @@ export async function createSession(
   const now = options.now ?? new Date();
   const secret = randomBytes(32).toString('base64url');
   const expiresAt = new Date(now.getTime() + options.cookie.maxMs).toISOString();
+  const idHash = sha256Hex(secret);
   await db
     .insertInto('browser_sessions')
     .values({
-      id_sha256: sha256Hex(secret),
+      id_sha256: idHash,
       principal: principal.name,
       principal_json: JSON.stringify(principal),
       token_id: options.tokenId ?? null,
@@ -145,6 +155,7 @@ export async function createSession(
     setCookie: cookieHeader(options.cookie, secret, Math.floor(options.cookie.maxMs / 1000)),
     csrf: csrfTokenFor(secret),
     expiresAt,
+    idHash,
   };
 }
 
@@ -164,14 +175,21 @@ const expired = (message: string): RuneError =>
   new RuneError('AUTH_SESSION_EXPIRED', message, { source });
 
 /**
+ * Called when a request finds its session ended (expired, or its token revoked or expired)
+ * before the refusal is thrown: the session audit records the end once.
+ */
+export type SessionEndedHook = (row: SessionRowFacts, reason: SessionEndReason) => Promise<void>;
+
+/**
  * The session of a cookie secret. Throws AUTH_SESSION_INVALID (malformed, unknown, revoked, or
  * its token revoked) or AUTH_SESSION_EXPIRED (idle or absolute lifetime passed, or its token
- * expired).
+ * expired); `onEnded` hears of each end first.
  */
 export async function authenticateSession(
   db: Kysely<StoreDatabase>,
   secret: string,
   now = new Date(),
+  onEnded?: SessionEndedHook,
 ): Promise<AuthenticatedSession> {
   if (!SECRET_PATTERN.test(secret)) throw invalid('the session cookie is malformed; sign in again');
   const idHash = sha256Hex(secret);
@@ -182,11 +200,19 @@ export async function authenticateSession(
     .executeTakeFirst();
   if (row === undefined) throw invalid('the session is not known to this server; sign in again');
   if (row.revoked_at !== null) throw invalid(`the session was signed out at ${row.revoked_at}`);
+  const ended = async (reason: SessionEndReason, error: RuneError): Promise<never> => {
+    await onEnded?.(row, reason);
+    throw error;
+  };
   const at = now.getTime();
-  if (Date.parse(row.expires_at) <= at) throw expired(`the session expired at ${row.expires_at}`);
+  if (Date.parse(row.expires_at) <= at)
+    return ended('lifetime', expired(`the session expired at ${row.expires_at}`));
   const idleMs = Number(row.idle_ms);
   if (Date.parse(row.last_seen_at) + idleMs <= at) {
-    throw expired(`the session was idle for more than ${Math.round(idleMs / 60_000)} min`);
+    return ended(
+      'idle',
+      expired(`the session was idle for more than ${Math.round(idleMs / 60_000)} min`),
+    );
   }
   if (row.token_id !== null) {
     const token = await db
@@ -195,10 +221,10 @@ export async function authenticateSession(
       .where('id', '=', row.token_id)
       .executeTakeFirst();
     if (token === undefined || token.revoked_at !== null) {
-      throw invalid('the token this session was opened with was revoked');
+      return ended('token_revoked', invalid('the token this session was opened with was revoked'));
     }
     if (token.expires_at !== null && Date.parse(token.expires_at) <= at) {
-      throw expired('the token this session was opened with has expired');
+      return ended('token_expired', expired('the token this session was opened with has expired'));
     }
   }
   if (at - Date.parse(row.last_seen_at) >= Math.min(TOUCH_INTERVAL_MS, idleMs / 10)) {
@@ -246,14 +272,43 @@ export async function revokeSessionsOf(
   return Number(result.numUpdatedRows);
 }
 
-/** Deletes sessions that expired before `before` or were revoked; returns how many. */
-export async function pruneSessions(db: Kysely<StoreDatabase>, before: Date): Promise<number> {
+/**
+ * Deletes sessions that expired before `before` or were revoked; returns how many. With `audit`,
+ * an expired session that no request saw end is recorded as expired first (idle when its idle
+ * deadline came before its absolute one).
+ */
+export async function pruneSessions(
+  db: Kysely<StoreDatabase>,
+  before: Date,
+  audit?: SessionAuditSink,
+): Promise<number> {
+  if (audit !== undefined) {
+    const unseen = await db
+      .selectFrom('browser_sessions')
+      .selectAll()
+      .where('expires_at', '<', before.toISOString())
+      .where('revoked_at', 'is', null)
+      .where('id_sha256', 'not in', db.selectFrom('session_ends').select('id_sha256'))
+      .execute();
+    for (const row of unseen) {
+      const idleEnd = Date.parse(row.last_seen_at) + Number(row.idle_ms);
+      const reason = idleEnd < Date.parse(row.expires_at) ? 'idle' : 'lifetime';
+      await endSession(
+        db,
+        audit,
+        row,
+        reason,
+        new Date(Math.min(idleEnd, Date.parse(row.expires_at))),
+      );
+    }
+  }
   const result = await db
     .deleteFrom('browser_sessions')
     .where((eb) =>
       eb.or([eb('expires_at', '<', before.toISOString()), eb('revoked_at', 'is not', null)]),
     )
     .executeTakeFirst();
+  await pruneSessionEnds(db);
   return Number(result.numDeletedRows);
 }
 
@@ -304,6 +359,8 @@ export function checkCsrf(request: FastifyRequest, session: AuthenticatedSession
 /** What the auth hook calls when a request has no Authorization header. */
 export interface SessionAuthenticator {
   readonly cookie: SessionCookieSettings;
+  /** Where sign-in, sign-out and expiry are recorded (absent: not audited). */
+  readonly audit?: SessionAuditSink | undefined;
   /**
    * The principal of the request's session cookie (undefined when there is none), with the CSRF
    * check of state-changing requests done. Sets `request.browserSession`.
@@ -311,18 +368,30 @@ export interface SessionAuthenticator {
   authenticate(request: FastifyRequest): Promise<Principal | undefined>;
 }
 
-/** The session authenticator of a server. */
+/**
+ * The session authenticator of a server. With `audit`, a request that finds its session ended
+ * records the end (once per session).
+ */
 export function createSessionAuthenticator(
   db: Kysely<StoreDatabase>,
   settings: ServerSettings,
+  audit?: SessionAuditSink,
 ): SessionAuthenticator {
   const cookie = sessionCookieSettings(settings);
+  const onEnded: SessionEndedHook | undefined =
+    audit === undefined
+      ? undefined
+      : async (row, reason) => {
+          // The refusal is the answer either way; a failed record must not turn it into a 500.
+          await endSession(db, audit, row, reason).catch(() => undefined);
+        };
   return {
     cookie,
+    audit,
     async authenticate(request) {
       const secret = readCookie(request.headers.cookie, cookie.name);
       if (secret === undefined || secret === '') return undefined;
-      const session = await authenticateSession(db, secret);
+      const session = await authenticateSession(db, secret, new Date(), onEnded);
       checkCsrf(request, session);
       request.browserSession = session;
       return session.principal;

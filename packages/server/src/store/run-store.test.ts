@@ -85,6 +85,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       'run_events',
       'run_nodes',
       'runs',
+      'session_ends',
       'shipping_cursors',
       'shipping_outbox',
       'shipping_sources',

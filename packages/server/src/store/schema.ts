@@ -186,6 +186,8 @@ export interface StoreDatabase {
   run_claims: RunClaimsTable;
   node_locks: NodeLocksTable;
   audit_records: AuditRecordsTable;
+  // How browser sessions ended, audited once each (0011_session_audit, src/sessions/).
+  session_ends: SessionEndsTable;
 }
 
 /**
@@ -281,4 +283,12 @@ export interface ShippingCursorsTable {
 export interface ShippingSourcesTable {
   source: string;
   position: string;
+}
+
+/** `session_ends`: how a browser session ended; one row each, so its audit record is written once. */
+export interface SessionEndsTable {
+  id_sha256: string;
+  /** signed_out | idle | lifetime | token_revoked | token_expired */
+  reason: string;
+  ended_at: string;
 }
