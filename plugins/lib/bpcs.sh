@@ -91,6 +91,8 @@ _BPCS_CTRL=$'[\x01-\x1f]'
 # A key that is stored as written: no control characters, no high bytes (no backslash either,
 # which the scan excludes already).
 _BPCS_NOT_PLAIN=$'[\x01-\x1f\x80-\xff]'
+# A string that JSON escaping leaves as it is has none of these (controls, high bytes, " and \).
+_BPCS_SPECIAL=$'[\x01-\x1f\x80-\xff"\\\\]'
 
 # Status 0 when $1 matches _BPCS_RE_UUID, ^[0-9a-f]{32}$ (a trace id) or _BPCS_RE_ACTION. The same sets as
 # those regexes, checked with glob patterns: Bash compiles the regex of every `=~` it evaluates,
@@ -254,6 +256,10 @@ bpcs_utf8_sanitize() { # @rune-cold: text with high bytes only
 
 # bpcs_json_escape STRING — the JSON-escaped form of STRING (without quotes) in REPLY.
 bpcs_json_escape() {
+  if [[ $1 != *$_BPCS_SPECIAL* ]]; then
+    REPLY=$1
+    return 0
+  fi
   local s=$1
   if [[ $s == *$_BPCS_HIGH* ]]; then
     bpcs_utf8_sanitize "$s"
@@ -282,6 +288,10 @@ bpcs_json_escape() {
 
 # bpcs_json_string STRING — STRING as a quoted JSON string in REPLY.
 bpcs_json_string() {
+  if [[ $1 != *$_BPCS_SPECIAL* ]]; then
+    REPLY="\"$1\""
+    return 0
+  fi
   bpcs_json_escape "$1"
   REPLY="\"$REPLY\""
 }
@@ -385,9 +395,13 @@ bpcs_json_object() {
     (($# >= 3)) || _bpcs_builder_error "bpcs_json_object needs TYPE KEY VALUE triples"
     key=$2
     _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
-    local value=$REPLY
-    bpcs_json_escape "$key"
-    out+="$sep\"$REPLY\":$value"
+    if [[ $key == *$_BPCS_SPECIAL* ]]; then
+      local value=$REPLY
+      bpcs_json_escape "$key"
+      out+="$sep\"$REPLY\":$value"
+    else
+      out+="$sep\"$key\":$REPLY"
+    fi
     sep=,
     shift 3
   done
@@ -612,66 +626,92 @@ _bpcs_parse_number() { # @rune-cold: negative, fractional and exponent numbers
   fi
 }
 
+# The slow path of a value string (escapes or control characters): reads the caller's `s` (at
+# the opening quote), `r` (after it) and `body` (up to the first quote or backslash); sets `body`
+# (decoded) and `s` (after the closing quote).
+_bpcs_parse_string_slow() { # @rune-cold: strings with escapes
+  if [[ ${r:${#body}:1} == '"' ]]; then
+    r=${r:${#body}+1}
+  elif ! _bpcs_scan_escaped; then
+    return 1
+  fi
+  if [[ $body == *$_BPCS_CTRL* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr 'control character in string'
+    return 1
+  fi
+  if [[ $body == *\\* ]]; then
+    if ! bpcs_json_unescape "$body"; then
+      _bpcs_rest=$s
+      _bpcs_perr 'invalid escape in string'
+      return 1
+    fi
+    body=$REPLY
+  fi
+  s=$r
+}
+
+# The slow path of a member's key (whitespace around it, escapes, high bytes): reads the
+# caller's `s`; sets `body` (the canonical key) and `s` (after the colon).
+_bpcs_parse_key_slow() { # @rune-cold: keys with escapes, high bytes or whitespace
+  if [[ $s == ["$ws"]* ]]; then
+    t=${s%%[!"$ws"]*}
+    s=${s:${#t}}
+  fi
+  if [[ $s != '"'* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr 'expected a key'
+    return 1
+  fi
+  r=${s:1}
+  body=${r%%[\"\\]*}
+  if [[ ${r:${#body}:1} == '"' ]]; then
+    r=${r:${#body}+1}
+  elif ! _bpcs_scan_escaped; then
+    return 1
+  fi
+  if [[ $body == *$_BPCS_CTRL* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr 'control character in string'
+    return 1
+  fi
+  # Keys are stored canonical (JSON-escaped); a plain key already is.
+  if [[ $body == *\\* || $body == *$_BPCS_HIGH* ]]; then
+    if ! bpcs_json_unescape "$body"; then
+      _bpcs_rest=$s
+      _bpcs_perr 'invalid escape in key'
+      return 1
+    fi
+    _bpcs_key "$REPLY"
+    body=$REPLY
+  fi
+  s=$r
+  if [[ $s == ["$ws"]* ]]; then
+    t=${s%%[!"$ws"]*}
+    s=${s:${#t}}
+  fi
+  if [[ $s != :* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr "expected ':'"
+    return 1
+  fi
+  s=${s:1}
+}
+
 _bpcs_parse_bash() {
-  local s=$1 ws=$' \t\n\r' state=value path='$' parent body r t keys number
-  # The stack of open containers: their paths, kinds (o|a) and, for arrays, the element count.
+  local s=$1 ws=$' \t\n\r' state=value path='$' body r t keys number
+  # The open container (its path, kind o|a and, for an array, the index of the current
+  # element) in scalars; the stack keeps those of the containers around it.
+  local cur='' kind='' count=0 depth=0
   local -a stack_path=() stack_kind=() stack_count=()
-  local depth=0
   if [[ -z ${s//["$ws"]/} ]]; then
     _BPCS_PARSE_ERROR='request is empty'
     return 1
   fi
   while :; do
-    if [[ $s == ["$ws"]* ]]; then
-      t=${s%%[!"$ws"]*}
-      s=${s:${#t}}
-    fi
     case $state in
       value)
-        if ((depth > BPCS_MAX_DEPTH)); then
-          _BPCS_PARSE_ERROR="document nests deeper than $BPCS_MAX_DEPTH levels"
-          return 1
-        fi
         case ${s:0:1} in
-          '{')
-            s=${s:1}
-            _BPCS_T[$path]=object
-            _BPCS_V[$path]=0
-            if [[ $s == ["$ws"]* ]]; then
-              t=${s%%[!"$ws"]*}
-              s=${s:${#t}}
-            fi
-            if [[ $s == '}'* ]]; then
-              s=${s:1}
-              state=after
-            else
-              stack_path[depth]=$path
-              stack_kind[depth]=o
-              depth=$((depth + 1))
-              state=key
-            fi
-            continue
-            ;;
-          '[')
-            s=${s:1}
-            _BPCS_T[$path]=array
-            _BPCS_V[$path]=0
-            if [[ $s == ["$ws"]* ]]; then
-              t=${s%%[!"$ws"]*}
-              s=${s:${#t}}
-            fi
-            if [[ $s == ']'* ]]; then
-              s=${s:1}
-              state=after
-            else
-              stack_path[depth]=$path
-              stack_kind[depth]=a
-              stack_count[depth]=0
-              depth=$((depth + 1))
-              path+=${_BPCS_SEP}0
-            fi
-            continue
-            ;;
           '"')
             r=${s:1}
             body=${r%%[\"\\]*}
@@ -679,40 +719,47 @@ _bpcs_parse_bash() {
               # Fast path: no escapes, no control characters.
               s=${r:${#body}+1}
             else
-              if [[ ${r:${#body}:1} == '"' ]]; then
-                r=${r:${#body}+1}
-              elif ! _bpcs_scan_escaped; then
-                return 1
-              fi
-              if [[ $body == *$_BPCS_CTRL* ]]; then
-                _bpcs_rest=$s
-                _bpcs_perr 'control character in string'
-                return 1
-              fi
-              if [[ $body == *\\* ]]; then
-                if ! bpcs_json_unescape "$body"; then
-                  _bpcs_rest=$s
-                  _bpcs_perr 'invalid escape in string'
-                  return 1
-                fi
-                body=$REPLY
-              fi
-              s=$r
+              _bpcs_parse_string_slow || return 1
             fi
             _BPCS_T[$path]=string
             _BPCS_V[$path]=$body
             ;;
-          t | f | n)
-            case $s in
-              true*) _BPCS_T[$path]=boolean _BPCS_V[$path]=true s=${s:4} ;;
-              false*) _BPCS_T[$path]=boolean _BPCS_V[$path]=false s=${s:5} ;;
-              null*) _BPCS_T[$path]=null _BPCS_V[$path]=null s=${s:4} ;;
-              *)
-                _bpcs_rest=$s
-                _bpcs_perr 'unexpected character'
+          '{' | '[')
+            if [[ $s == '{'* ]]; then
+              _BPCS_T[$path]=object
+              t='}'
+            else
+              _BPCS_T[$path]=array
+              t=']'
+            fi
+            _BPCS_V[$path]=0
+            s=${s:1}
+            if [[ $s == ["$ws"]* ]]; then
+              r=${s%%[!"$ws"]*}
+              s=${s:${#r}}
+            fi
+            if [[ $s == "$t"* ]]; then
+              s=${s:1}
+            else
+              if ((depth >= BPCS_MAX_DEPTH)); then
+                _BPCS_PARSE_ERROR="document nests deeper than $BPCS_MAX_DEPTH levels"
                 return 1
-                ;;
-            esac
+              fi
+              stack_path[depth]=$cur
+              stack_kind[depth]=$kind
+              stack_count[depth]=$count
+              depth=$((depth + 1))
+              cur=$path
+              if [[ $t == '}' ]]; then
+                kind=o
+                state=key
+              else
+                kind=a
+                count=0
+                path+=${_BPCS_SEP}0
+              fi
+              continue
+            fi
             ;;
           [1-9])
             # Fast path: a plain positive integer (no fraction, no exponent) without the regex.
@@ -727,6 +774,33 @@ _bpcs_parse_bash() {
                 ;;
             esac
             ;;
+          0)
+            case ${s:1:1} in
+              . | e | E) _bpcs_parse_number || return 1 ;;
+              *)
+                _BPCS_T[$path]=number
+                _BPCS_V[$path]=0
+                s=${s:1}
+                ;;
+            esac
+            ;;
+          t | f | n)
+            case $s in
+              true*) _BPCS_T[$path]=boolean _BPCS_V[$path]=true s=${s:4} ;;
+              false*) _BPCS_T[$path]=boolean _BPCS_V[$path]=false s=${s:5} ;;
+              null*) _BPCS_T[$path]=null _BPCS_V[$path]=null s=${s:4} ;;
+              *)
+                _bpcs_rest=$s
+                _bpcs_perr 'unexpected character'
+                return 1
+                ;;
+            esac
+            ;;
+          ' ' | $'\t' | $'\n' | $'\r')
+            t=${s%%[!"$ws"]*}
+            s=${s:${#t}}
+            continue
+            ;;
           *) _bpcs_parse_number || return 1 ;;
         esac
         state=after
@@ -739,57 +813,26 @@ _bpcs_parse_bash() {
         if [[ $s == \"* && ${r:${#body}:2} == '":' && $body != *$_BPCS_NOT_PLAIN* ]]; then
           s=${r:${#body}+2}
         else
-          if [[ $s != '"'* ]]; then
-            _bpcs_rest=$s
-            _bpcs_perr 'expected a key'
-            return 1
-          fi
-          r=${s:1}
-          body=${r%%[\"\\]*}
-          if [[ ${r:${#body}:1} == '"' ]]; then
-            r=${r:${#body}+1}
-          elif ! _bpcs_scan_escaped; then
-            return 1
-          fi
-          if [[ $body == *$_BPCS_CTRL* ]]; then
-            _bpcs_rest=$s
-            _bpcs_perr 'control character in string'
-            return 1
-          fi
-          # Keys are stored canonical (JSON-escaped); a plain key already is.
-          if [[ $body == *\\* || $body == *$_BPCS_HIGH* ]]; then
-            if ! bpcs_json_unescape "$body"; then
-              _bpcs_rest=$s
-              _bpcs_perr 'invalid escape in key'
-              return 1
-            fi
-            _bpcs_key "$REPLY"
-            body=$REPLY
-          fi
-          s=$r
-          if [[ $s == ["$ws"]* ]]; then
-            t=${s%%[!"$ws"]*}
-            s=${s:${#t}}
-          fi
-          if [[ $s != :* ]]; then
-            _bpcs_rest=$s
-            _bpcs_perr "expected ':'"
-            return 1
-          fi
-          s=${s:1}
+          _bpcs_parse_key_slow || return 1
         fi
-        parent=${stack_path[depth - 1]}
-        path=$parent$_BPCS_SEP$body
+        path=$cur$_BPCS_SEP$body
         if [[ -n ${_BPCS_T[$path]+x} ]]; then
           # A duplicate key: the last one wins (as in jq and JSON.parse).
           _bpcs_drop_subtree "$path"
         else
-          _BPCS_K[$parent]+=$body$'\n'
+          _BPCS_K[$cur]+=$body$'\n'
         fi
         state=value
         ;;
       after)
         # After a value: a comma or the end of the container (or of the document).
+        case ${s:0:1} in
+          ' ' | $'\t' | $'\n' | $'\r')
+            t=${s%%[!"$ws"]*}
+            s=${s:${#t}}
+            continue
+            ;;
+        esac
         if ((depth == 0)); then
           if [[ -n $s ]]; then
             _bpcs_rest=$s
@@ -798,46 +841,42 @@ _bpcs_parse_bash() {
           fi
           return 0
         fi
-        parent=${stack_path[depth - 1]}
-        if [[ ${stack_kind[depth - 1]} == o ]]; then
-          case ${s:0:1} in
-            ,)
-              s=${s:1}
-              state=key
-              ;;
-            '}')
-              s=${s:1}
-              keys=${_BPCS_K[$parent]-}
+        case ${s:0:1}$kind in
+          ,o)
+            s=${s:1}
+            state=key
+            ;;
+          ,a)
+            s=${s:1}
+            count=$((count + 1))
+            path=$cur$_BPCS_SEP$count
+            state=value
+            ;;
+          '}o' | ']a')
+            s=${s:1}
+            if [[ $kind == o ]]; then
+              keys=${_BPCS_K[$cur]-}
               keys=${keys//[!$'\n']/}
-              _BPCS_V[$parent]=${#keys}
-              depth=$((depth - 1))
-              ;;
-            *)
-              _bpcs_rest=$s
-              _bpcs_perr "expected ',' or '}'"
-              return 1
-              ;;
-          esac
-        else
-          case ${s:0:1} in
-            ,)
-              s=${s:1}
-              stack_count[depth - 1]=$((stack_count[depth - 1] + 1))
-              path=$parent$_BPCS_SEP${stack_count[depth - 1]}
-              state=value
-              ;;
-            ']')
-              s=${s:1}
-              _BPCS_V[$parent]=$((stack_count[depth - 1] + 1))
-              depth=$((depth - 1))
-              ;;
-            *)
-              _bpcs_rest=$s
-              _bpcs_perr "expected ',' or ']'"
-              return 1
-              ;;
-          esac
-        fi
+              _BPCS_V[$cur]=${#keys}
+            else
+              _BPCS_V[$cur]=$((count + 1))
+            fi
+            depth=$((depth - 1))
+            cur=${stack_path[depth]}
+            kind=${stack_kind[depth]}
+            count=${stack_count[depth]}
+            ;;
+          *o)
+            _bpcs_rest=$s
+            _bpcs_perr "expected ',' or '}'"
+            return 1
+            ;;
+          *)
+            _bpcs_rest=$s
+            _bpcs_perr "expected ',' or ']'"
+            return 1
+            ;;
+        esac
         ;;
     esac
   done
@@ -908,7 +947,14 @@ _bpcs_serialize() {
       done
       REPLY="$out]"
       ;;
-    string) bpcs_json_string "${_BPCS_V[$path]}" ;;
+    string)
+      REPLY=${_BPCS_V[$path]}
+      if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then
+        bpcs_json_string "$REPLY"
+      else
+        REPLY="\"$REPLY\""
+      fi
+      ;;
     *) REPLY=${_BPCS_V[$path]} ;;
   esac
 }
@@ -1278,7 +1324,11 @@ _bpcs_category() { # @rune-cold: failures
 _bpcs_output_data() {
   local out='' sep='' key
   for key in ${_BPCS_OUT_KEYS[@]+"${_BPCS_OUT_KEYS[@]}"}; do
-    bpcs_json_escape "$key"
+    if [[ $key == *$_BPCS_SPECIAL* ]]; then
+      bpcs_json_escape "$key"
+    else
+      REPLY=$key
+    fi
     out+="$sep\"$REPLY\":${_BPCS_OUT[$key]}"
     sep=,
   done
