@@ -1626,25 +1626,27 @@ bpcs_init() {
   fi
   [[ ${_BPCS_T['$']} == object ]] || _bpcs_schema_error 'the request is not a JSON object' ''
 
-  # Ids first, so every later error is correlated.
+  # Ids first, so every later error is correlated. The envelope's paths are looked up in the
+  # tables directly (p: the root and a separator, S: a separator; no bpcs_get call each).
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
   _BPCS_SALVAGE=0
   BPCS_TRACE_ID=
   BPCS_MESSAGE_ID=
-  bpcs_get message_metadata trace_id || true
+  REPLY=${_BPCS_V[${p}message_metadata${S}trace_id]-}
   if _bpcs_is_trace "$REPLY" && [[ $REPLY != 00000000000000000000000000000000 ]]; then
     BPCS_TRACE_ID=$REPLY
   else
     _bpcs_schema_error 'message_metadata.trace_id must be 32 lowercase hex digits' /message_metadata/trace_id
   fi
-  bpcs_get message_metadata message_id || true
+  REPLY=${_BPCS_V[${p}message_metadata${S}message_id]-}
   _bpcs_is_uuid "$REPLY" || _bpcs_schema_error 'message_metadata.message_id must be a lowercase UUID' /message_metadata/message_id
   BPCS_MESSAGE_ID=$REPLY
 
-  bpcs_type payload schema_version
+  REPLY=${_BPCS_T[${p}payload${S}schema_version]-absent}
   if [[ $REPLY != string ]]; then
     _bpcs_schema_error 'payload.schema_version is missing' /payload/schema_version
   fi
-  bpcs_get payload schema_version
+  REPLY=${_BPCS_V[${p}payload${S}schema_version]}
   if [[ $REPLY != rcs_v1 ]]; then
     local version=$REPLY
     bpcs_json_string "${version:0:64}"
@@ -1652,24 +1654,20 @@ bpcs_init() {
       "{\"schema_version\":$REPLY,\"supported\":[\"rcs_v1\"]}"
   fi
 
-  bpcs_get routing action || true
-  BPCS_ACTION=$REPLY
-  bpcs_get routing node || true
-  BPCS_NODE=$REPLY
-  bpcs_get routing transport || true
-  BPCS_TRANSPORT=$REPLY
-  bpcs_get routing deploy_mode || true
-  BPCS_DEPLOY_MODE=$REPLY
+  BPCS_ACTION=${_BPCS_V[${p}routing${S}action]-}
+  BPCS_NODE=${_BPCS_V[${p}routing${S}node]-}
+  BPCS_TRANSPORT=${_BPCS_V[${p}routing${S}transport]-}
+  BPCS_DEPLOY_MODE=${_BPCS_V[${p}routing${S}deploy_mode]-}
   _bpcs_is_action "$BPCS_ACTION" || _bpcs_schema_error 'routing.action is missing or invalid' /routing/action
   [[ -n $BPCS_NODE ]] || _bpcs_schema_error 'routing.node is missing' /routing/node
 
-  bpcs_type payload data input_parameters
+  REPLY=${_BPCS_T[${p}payload${S}data${S}input_parameters]-absent}
   [[ $REPLY == object ]] || _bpcs_schema_error 'payload.data.input_parameters must be an object' /payload/data/input_parameters
-  bpcs_type payload data options dry_run
+  REPLY=${_BPCS_T[${p}payload${S}data${S}options${S}dry_run]-absent}
   [[ $REPLY == boolean ]] || _bpcs_schema_error 'payload.data.options.dry_run must be a boolean' /payload/data/options/dry_run
-  bpcs_get payload data options dry_run
+  REPLY=${_BPCS_V[${p}payload${S}data${S}options${S}dry_run]}
   BPCS_DRY_RUN=$REPLY
-  bpcs_get payload data options timeout_ms || true
+  REPLY=${_BPCS_V[${p}payload${S}data${S}options${S}timeout_ms]-}
   [[ -n $REPLY && ${#REPLY} -le 9 && $REPLY != 0* && $REPLY != *[!0-9]* ]] || _bpcs_schema_error 'payload.data.options.timeout_ms must be a positive integer' /payload/data/options/timeout_ms
   BPCS_TIMEOUT_MS=$REPLY
   return 0
