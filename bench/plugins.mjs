@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 /**
- * Node-side CPU of every built-in plugin: `node bench/plugins.mjs [--runs N] [--builtin-dir DIR]`
- * (after a build).
+ * Node-side CPU of every built-in plugin: `node bench/plugins.mjs [--runs N] [--builtin-dir DIR]
+ * [--before-dir DIR] [--instructions]` (after a build).
+ *
+ * --before-dir DIR: another build of the built-ins (e.g. main's) measured in the same run, its
+ * samples taking turns with this build's, so both see the same load. --instructions: also the
+ * instructions each row executes (valgrind's callgrind, one run): unlike CPU time, that count
+ * does not move with the load of a shared machine.
  *
  * Each row runs one assembled plugin (packages/core/dist/builtin-plugins, exactly the bytes RUNE
  * ships) N times with a valid RCS request on stdin, as a transport would, and reports the median
@@ -15,7 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,6 +30,9 @@ const dirFlag = process.argv.indexOf('--builtin-dir');
 const builtinDir =
   dirFlag === -1 ? join(root, 'packages/core/dist/builtin-plugins') : process.argv[dirFlag + 1];
 const libDir = join(root, 'packages/core/dist/bash-lib');
+const beforeFlag = process.argv.indexOf('--before-dir');
+const beforeDir = beforeFlag === -1 ? undefined : process.argv[beforeFlag + 1];
+const countInstructions = process.argv.includes('--instructions');
 const runsFlag = process.argv.indexOf('--runs');
 const runs = runsFlag === -1 ? 21 : Number(process.argv[runsFlag + 1]);
 if (!Number.isInteger(runs) || runs < 1) {
@@ -61,26 +69,71 @@ function request(action, parameters, dryRun) {
   });
 }
 
-/** Median user+sys ms of `file` run `runs` times with `stdin`; also its last exit code. */
-function measure(file, stdin, extraEnv = {}) {
+/** One run of `file` with the request in `input`: user+sys ms of it and its children, exit code. */
+function sample(file, input, extraEnv) {
+  const result = spawnSync(
+    'bash',
+    ['-c', '"$0" < "$1" > /dev/null 2>&1; status=$?; times; exit "$status"', file, input],
+    { env: { ...env, ...extraEnv }, encoding: 'utf8' },
+  );
+  const children = result.stdout.trim().split('\n').pop() ?? '';
+  const match = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(children);
+  if (match === null) throw new Error(`cannot read times output: ${result.stdout}`);
+  const ms = Math.round((+match[1] * 60 + +match[2] + +match[3] * 60 + +match[4]) * 1000);
+  return { ms, exitCode: result.status };
+}
+
+/** Instructions (millions) one run of `file` executes, children included (callgrind). */
+function instructions(file, input, extraEnv) {
+  const logs = mkdtempSync(join(scratch, 'callgrind-'));
+  spawnSync(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--callgrind-out-file=/dev/null',
+      '--trace-children=yes',
+      `--log-file=${join(logs, 'log.%p')}`,
+      'bash',
+      '-c',
+      '"$0" < "$1" > /dev/null 2>&1',
+      file,
+      input,
+    ],
+    { env: { ...env, ...extraEnv }, encoding: 'utf8' },
+  );
+  let total = 0;
+  for (const name of readdirSync(logs)) {
+    for (const match of readFileSync(join(logs, name), 'utf8').matchAll(/Collected : (\d+)/g)) {
+      total += Number(match[1]);
+    }
+  }
+  rmSync(logs, { recursive: true, force: true });
+  return Math.round(total / 1e4) / 100;
+}
+
+const medianOf = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * Median user+sys ms of each file run `runs` times with `stdin` (the files take turns, so load
+ * hits them alike); also their last exit codes.
+ */
+function measure(files, stdin, extraEnv = {}) {
   const input = join(scratch, 'request.json');
   writeFileSync(input, stdin);
-  const samples = [];
-  let exitCode = null;
+  const samples = files.map(() => []);
+  const exitCodes = files.map(() => null);
   for (let i = 0; i < runs; i++) {
-    const result = spawnSync(
-      'bash',
-      ['-c', '"$0" < "$1" > /dev/null 2>&1; status=$?; times; exit "$status"', file, input],
-      { env: { ...env, ...extraEnv }, encoding: 'utf8' },
-    );
-    exitCode = result.status;
-    const children = result.stdout.trim().split('\n').pop() ?? '';
-    const match = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(children);
-    if (match === null) throw new Error(`cannot read times output: ${result.stdout}`);
-    samples.push(Math.round((+match[1] * 60 + +match[2] + +match[3] * 60 + +match[4]) * 1000));
+    files.forEach((file, index) => {
+      const { ms, exitCode } = sample(file, input, extraEnv);
+      samples[index].push(ms);
+      exitCodes[index] = exitCode;
+    });
   }
-  samples.sort((a, b) => a - b);
-  return { median_ms: samples[Math.floor(samples.length / 2)], exit_code: exitCode };
+  return files.map((file, index) => ({
+    median_ms: medianOf(samples[index]),
+    exit_code: exitCodes[index],
+    ...(countInstructions ? { instructions_m: instructions(file, input, extraEnv) } : {}),
+  }));
 }
 
 function script(name, text) {
@@ -90,8 +143,15 @@ function script(name, text) {
 }
 
 const rows = [];
-const add = (row, file, stdin, extraEnv) =>
-  rows.push({ row, ...measure(file, stdin, extraEnv), bytes: readFileSync(file).byteLength });
+/** A row; with `before`, the same row for the other build, measured in the same rounds. */
+const add = (row, file, stdin, extraEnv, before) => {
+  const [after, old] = measure(before === undefined ? [file] : [file, before], stdin, extraEnv);
+  rows.push({ row, ...after, bytes: readFileSync(file).byteLength });
+  if (old !== undefined) {
+    rows.push({ row: `${row} [before]`, ...old, bytes: readFileSync(before).byteLength });
+  }
+};
+const loadBefore = loadavg()[0];
 
 add('empty bash script', script('empty.sh', '#!/usr/bin/env bash\nexit 0\n'), '{}');
 add(
@@ -117,18 +177,33 @@ for (const name of names) {
     `${name}${restart ? ' (dry run)' : ''}`,
     join(builtinDir, `${name}.sh`),
     request(name, {}, restart),
+    {},
+    beforeDir === undefined ? undefined : join(beforeDir, `${name}.sh`),
   );
 }
-add('noop, jq parser forced', join(builtinDir, 'noop.sh'), request('noop', {}, false), {
-  BPCS_JSON_PARSER: 'jq',
-});
+add(
+  'noop, jq parser forced',
+  join(builtinDir, 'noop.sh'),
+  request('noop', {}, false),
+  { BPCS_JSON_PARSER: 'jq' },
+  beforeDir === undefined ? undefined : join(beforeDir, 'noop.sh'),
+);
+const loadAfter = loadavg()[0];
 rmSync(scratch, { recursive: true, force: true });
 
 const width = Math.max(...rows.map((row) => row.row.length));
-process.stderr.write(`median of ${runs} runs, user+sys CPU of the plugin and its children\n`);
+process.stderr.write(
+  `median of ${runs} runs, user+sys CPU of the plugin and its children (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)})\n`,
+);
 for (const row of rows) {
+  const count =
+    row.instructions_m === undefined
+      ? ''
+      : `  ${row.instructions_m.toFixed(1).padStart(6)} M instructions`;
   process.stderr.write(
-    `${row.row.padEnd(width)}  ${String(row.median_ms).padStart(4)} ms  exit ${row.exit_code}  ${row.bytes} bytes\n`,
+    `${row.row.padEnd(width)}  ${String(row.median_ms).padStart(4)} ms${count}  exit ${row.exit_code}  ${row.bytes} bytes\n`,
   );
 }
-process.stdout.write(`${JSON.stringify({ runs, rows }, null, 2)}\n`);
+process.stdout.write(
+  `${JSON.stringify({ runs, loadAverage: { before: loadBefore, after: loadAfter }, rows }, null, 2)}\n`,
+);

@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 // RUNE start-up benchmark (never part of the test suite). See bench/README.md.
 //
-//   node bench/startup.mjs [--runs 11] [--json]
+//   node bench/startup.mjs [--runs 11] [--cli-before DIR/bin/rune.js] [--node PATH]
+//                          [--unset-extra-ca-certs] [--skip-tracing]
+//
+// --cli-before: another build of the CLI (e.g. main's) whose rows run in the same rounds, so
+// before and after see the same load. --node: the Node binary to start (default: `node`).
+// --unset-extra-ca-certs: drop NODE_EXTRA_CA_CERTS from the environment (Node reads and parses
+// that file at every start; the row `node -e 0` shows what Node alone costs).
 //
 // Measures, side by side in one run, the wall time and CPU time (user + sys of the whole process
 // tree, from /usr/bin/time) of three fresh `rune` processes:
@@ -32,6 +38,9 @@ if (!Number.isInteger(runs) || runs < 1) {
   process.exit(2);
 }
 const cli = join(root, 'apps/cli/bin/rune.js');
+const cliBefore = option('cli-before', undefined);
+const nodeBinary = option('node', 'node');
+const skipTracing = args.includes('--skip-tracing');
 if (!existsSync(join(root, 'apps/cli/dist/main.js'))) {
   console.error('bench: build first (npx -y pnpm@10.34.9 build)');
   process.exit(2);
@@ -45,7 +54,7 @@ if (!existsSync('/usr/bin/time')) {
   process.exit(2);
 }
 
-const commands = [
+const baseCommands = [
   { label: 'rune --help', args: ['--help'] },
   { label: 'rune --version', args: ['--version'] },
   {
@@ -59,11 +68,25 @@ const commands = [
     args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
     tracing: true,
   },
+].filter((command) => !(skipTracing && command.tracing));
+// Node alone, then every row for this build and, with --cli-before, the other build's rows.
+const commands = [
+  { label: 'node -e 0', args: ['-e', '0'], bare: true },
+  ...baseCommands.map((command) => ({ ...command, cli })),
+  ...(cliBefore === undefined
+    ? []
+    : baseCommands.map((command) => ({
+        ...command,
+        label: `${command.label} [before]`,
+        cli: cliBefore,
+      }))),
 ];
 
 const work = mkdtempSync(join(tmpdir(), 'rune-bench-startup-'));
+const inherited = { ...process.env };
+if (args.includes('--unset-extra-ca-certs')) delete inherited.NODE_EXTRA_CA_CERTS;
 const env = {
-  ...process.env,
+  ...inherited,
   NO_COLOR: '1',
   XDG_STATE_HOME: join(work, 'state'),
   XDG_CACHE_HOME: join(work, 'cache'),
@@ -73,12 +96,21 @@ const otlp = await startOtlpSink();
 const tracedEnv = { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlp.endpoint };
 
 /** One spawn under /usr/bin/time: wall ms (measured here) and CPU ms of the tree (from time). */
-function sample(commandArgs, tracing = false) {
+function sample(command) {
+  const { args: commandArgs, tracing = false } = command;
   const timeFile = join(work, `time-${randomUUID()}`);
   const started = performance.now();
   const result = spawnSync(
     '/usr/bin/time',
-    ['-o', timeFile, '-f', '%U %S', 'node', cli, ...commandArgs],
+    [
+      '-o',
+      timeFile,
+      '-f',
+      '%U %S',
+      nodeBinary,
+      ...(command.bare ? [] : [command.cli]),
+      ...commandArgs,
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       encoding: 'utf8',
@@ -108,10 +140,10 @@ try {
   const loadBefore = loadavg()[0];
   const samples = commands.map(() => []);
   // One warm-up round (page cache, the first audit file), not counted.
-  for (const command of commands) sample(command.args, command.tracing);
+  for (const command of commands) sample(command);
   for (let round = 0; round < runs; round++) {
     commands.forEach((command, index) => {
-      samples[index].push(sample(command.args, command.tracing));
+      samples[index].push(sample(command));
     });
   }
   const rows = commands.map((command, index) => {
@@ -128,18 +160,19 @@ try {
   const loadAfter = loadavg()[0];
   const spans = await otlp.stop();
   console.error(
-    `bench: start-up, median of ${runs} (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)})`,
+    `bench: start-up, median of ${runs} (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)}; ${nodeBinary} ${spawnSync(nodeBinary, ['--version'], { encoding: 'utf8' }).stdout.trim()}; NODE_EXTRA_CA_CERTS ${env.NODE_EXTRA_CA_CERTS === undefined ? 'unset' : 'set'})`,
   );
   for (const row of rows) {
     console.error(
-      `  ${row.label.padEnd(34)} wall ${String(row.wallMedianMs).padStart(4)} ms (min ${row.wallMinMs})   CPU ${String(row.cpuMedianMs).padStart(4)} ms (min ${row.cpuMinMs})`,
+      `  ${row.label.padEnd(43)} wall ${String(row.wallMedianMs).padStart(4)} ms (min ${row.wallMinMs})   CPU ${String(row.cpuMedianMs).padStart(4)} ms (min ${row.cpuMinMs})`,
     );
   }
   process.stdout.write(
     `${JSON.stringify(
       {
         date: new Date().toISOString(),
-        node: process.version,
+        node: spawnSync(nodeBinary, ['--version'], { encoding: 'utf8' }).stdout.trim(),
+        extraCaCerts: env.NODE_EXTRA_CA_CERTS !== undefined,
         runs,
         loadAverage: { before: loadBefore, after: loadAfter },
         spansExported: spans,

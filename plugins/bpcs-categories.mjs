@@ -28,7 +28,7 @@ export function renderCategoryBlock(catalog) {
     `${BEGIN} (from packages/protocol/src/eps/v1/catalog.ts; run \`${REGENERATE_COMMAND}\`) ---`,
     '# _bpcs_category CODE — sets REPLY to the EPS category of CODE. A code outside the catalog (a',
     "# plugin's own) is the plugin's failure: category plugin.",
-    '_bpcs_category() {',
+    '_bpcs_category() { # @rune-cold: failures',
     '  case $1 in',
   ];
   for (const [code, entry] of Object.entries(catalog)) {

@@ -69,6 +69,8 @@ _BPCS_ERR_LINE=
 _BPCS_ERR_CMD=
 _BPCS_ERR_STATUS=
 _BPCS_PARSE_ERROR=
+# 1 while the ids may still have to be salvaged from the raw request (see _bpcs_salvage_ids).
+_BPCS_SALVAGE=0
 _bpcs_rest=
 declare -A _BPCS_OUT=()
 # The parsed request, flattened: path -> type / value / child keys. A path is "$" followed by
@@ -78,14 +80,34 @@ declare -A _BPCS_V=()
 declare -A _BPCS_K=()
 
 _BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-_BPCS_RE_TRACE='^[0-9a-f]{32}$'
 _BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
 _BPCS_RE_SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
 _BPCS_RE_NUMBER='^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?'
 _BPCS_RE_INT='^-?(0|[1-9][0-9]{0,14})(\.0+)?$'
 _BPCS_RE_CODE='^[A-Z][A-Z0-9_]{2,63}$'
 _BPCS_HIGH=$'[\x80-\xff]'
+_BPCS_UUID_SHAPE='????????-????-????-????-????????????'
 _BPCS_CTRL=$'[\x01-\x1f]'
+# A key that is stored as written: no control characters, no high bytes (no backslash either,
+# which the scan excludes already).
+_BPCS_NOT_PLAIN=$'[\x01-\x1f\x80-\xff]'
+# A string that JSON escaping leaves as it is has none of these (controls, high bytes, " and \).
+_BPCS_SPECIAL=$'[\x01-\x1f\x80-\xff"\\\\]'
+
+# Status 0 when $1 matches _BPCS_RE_UUID, ^[0-9a-f]{32}$ (a trace id) or _BPCS_RE_ACTION. The same sets as
+# those regexes, checked with glob patterns: Bash compiles the regex of every `=~` it evaluates,
+# which costs several times more than these on the hot path of every run.
+_bpcs_is_uuid() {
+  local hex=${1//-/}
+  # shellcheck disable=SC2053 # _BPCS_UUID_SHAPE is a glob pattern, unquoted on purpose
+  [[ ${#1} == 36 && ${#hex} == 32 && $1 == $_BPCS_UUID_SHAPE && $hex != *[!0-9a-f]* ]]
+}
+_bpcs_is_trace() {
+  [[ ${#1} == 32 && $1 != *[!0-9a-f]* ]]
+}
+_bpcs_is_action() {
+  [[ -n $1 && ${#1} -le 64 && $1 != -* && $1 != *[!a-z0-9-]* ]]
+}
 
 # --- logging ---------------------------------------------------------------------------------
 
@@ -126,9 +148,10 @@ bpcs_now_ms() {
 _bpcs_timestamp() {
   local ts now=${EPOCHREALTIME:-}
   # Bash 5: no process (printf's strftime in UTC); older bash: date.
-  if [[ $now =~ ^([0-9]+)[.,]([0-9]{3}) ]]; then
-    TZ=UTC0 printf -v ts '%(%Y-%m-%dT%H:%M:%S)T' "${BASH_REMATCH[1]}"
-    REPLY=$ts.${BASH_REMATCH[2]}Z
+  local seconds=${now%%[.,]*} fraction=${now#*[.,]}
+  if [[ -n $seconds && $seconds != *[!0-9]* && $now == *[.,]* && ${fraction:0:3} == [0-9][0-9][0-9] ]]; then
+    TZ=UTC0 printf -v ts '%(%Y-%m-%dT%H:%M:%S)T' "$seconds"
+    REPLY=$ts.${fraction:0:3}Z
     return 0
   fi
   ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null) || ts=
@@ -152,7 +175,7 @@ _BPCS_U4B=$'[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
 _BPCS_U4C=$'\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
 _BPCS_FFFD=$'\xef\xbf\xbd'
 
-_bpcs_utf8_masked() {
+_bpcs_utf8_masked() { # @rune-cold: invalid UTF-8 only
   local t=$1
   t=${t//$_BPCS_U2/A}
   if [[ $t == *[$'\xe0'-$'\xef']* ]]; then
@@ -168,7 +191,7 @@ _bpcs_utf8_masked() {
   REPLY=$t
 }
 
-_bpcs_utf8_fix_line() {
+_bpcs_utf8_fix_line() { # @rune-cold: invalid UTF-8 only
   local line=$1 out='' ascii q n
   while [[ -n $line ]]; do
     # shellcheck disable=SC2295 # _BPCS_HIGH is a bracket pattern, unquoted on purpose
@@ -196,7 +219,7 @@ _bpcs_utf8_fix_line() {
 }
 
 # bpcs_utf8_sanitize STRING — STRING with invalid UTF-8 replaced by U+FFFD, in REPLY.
-bpcs_utf8_sanitize() {
+bpcs_utf8_sanitize() { # @rune-cold: text with high bytes only
   local s=$1
   if [[ $s != *$_BPCS_HIGH* ]]; then
     REPLY=$s
@@ -233,6 +256,10 @@ bpcs_utf8_sanitize() {
 
 # bpcs_json_escape STRING — the JSON-escaped form of STRING (without quotes) in REPLY.
 bpcs_json_escape() {
+  if [[ $1 != *$_BPCS_SPECIAL* ]]; then
+    REPLY=$1
+    return 0
+  fi
   local s=$1
   if [[ $s == *$_BPCS_HIGH* ]]; then
     bpcs_utf8_sanitize "$s"
@@ -261,12 +288,16 @@ bpcs_json_escape() {
 
 # bpcs_json_string STRING — STRING as a quoted JSON string in REPLY.
 bpcs_json_string() {
+  if [[ $1 != *$_BPCS_SPECIAL* ]]; then
+    REPLY="\"$1\""
+    return 0
+  fi
   bpcs_json_escape "$1"
   REPLY="\"$REPLY\""
 }
 
 # Code point -> UTF-8 bytes in REPLY (locale independent).
-_bpcs_utf8_encode() {
+_bpcs_utf8_encode() { # @rune-cold: \u escapes only
   local cp=$1 fmt
   if ((cp < 0x80)); then
     printf -v fmt '\\x%02x' "$cp"
@@ -285,7 +316,7 @@ _bpcs_utf8_encode() {
 
 # bpcs_json_unescape ESCAPED — decodes the body of a JSON string (escapes, \uXXXX, surrogate
 # pairs) into REPLY. \u0000 and lone surrogates become U+FFFD. Returns 1 on an invalid escape.
-bpcs_json_unescape() {
+bpcs_json_unescape() { # @rune-cold: strings with backslashes only
   local s=$1 out='' c hex cp lo
   while [[ $s == *\\* ]]; do
     out+=${s%%\\*}
@@ -331,7 +362,8 @@ _bpcs_typed_json() {
   case $type in
     str | string) bpcs_json_string "$value" ;;
     int | integer)
-      [[ $value =~ ^-?(0|[1-9][0-9]*)$ ]] || return 1
+      local digits=${value#-}
+      [[ -n $digits && $digits != *[!0-9]* && ($digits == 0 || $digits != 0*) ]] || return 1
       REPLY=$value
       ;;
     num | number)
@@ -351,7 +383,7 @@ _bpcs_typed_json() {
   esac
 }
 
-_bpcs_builder_error() {
+_bpcs_builder_error() { # @rune-cold: a plugin bug
   bpcs_fail 1 PLUGIN_FAILED "plugin bug: $1"
 }
 
@@ -363,9 +395,13 @@ bpcs_json_object() {
     (($# >= 3)) || _bpcs_builder_error "bpcs_json_object needs TYPE KEY VALUE triples"
     key=$2
     _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
-    local value=$REPLY
-    bpcs_json_escape "$key"
-    out+="$sep\"$REPLY\":$value"
+    if [[ $key == *$_BPCS_SPECIAL* ]]; then
+      local value=$REPLY
+      bpcs_json_escape "$key"
+      out+="$sep\"$REPLY\":$value"
+    else
+      out+="$sep\"$key\":$REPLY"
+    fi
     sep=,
     shift 3
   done
@@ -402,7 +438,7 @@ bpcs_summary() {
 
 # bpcs_artifact PATH [DESCRIPTION] — declares a file on the node as an artifact (size and sha256
 # are computed here). PATH must be absolute and a regular file.
-bpcs_artifact() {
+bpcs_artifact() { # @rune-cold: plugins that declare artifacts
   local path=$1 description=${2-} size sum
   [[ $path == /* && -f $path ]] || _bpcs_builder_error "artifact '$path' is not an absolute path to a file"
   size=$(wc -c <"$path")
@@ -421,7 +457,7 @@ bpcs_artifact() {
 # --- the request -----------------------------------------------------------------------------
 
 # Canonical (JSON-escaped) form of one object key in REPLY.
-_bpcs_key() {
+_bpcs_key() { # @rune-cold: keys that need escaping
   if [[ $1 == *[\\\"]* || $1 == *$_BPCS_CTRL* || $1 == *$_BPCS_HIGH* ]]; then
     bpcs_json_escape "$1"
   else
@@ -452,7 +488,7 @@ _bpcs_path() {
 
 # Records one node of the parsed document. VALUE: decoded string, number text, true/false,
 # null, or the length of an object/array.
-_bpcs_node() {
+_bpcs_node() { # @rune-cold: the jq parser
   local path=$1 type=$2 value=$3
   if [[ $path != '$' ]]; then
     local parent=${path%"$_BPCS_SEP"*} key=${path##*"$_BPCS_SEP"} depth=${path//[!$_BPCS_SEP]/}
@@ -473,7 +509,7 @@ _bpcs_node() {
 }
 
 # A duplicate key: the last one wins (as in jq and JSON.parse); forget the earlier value.
-_bpcs_drop_subtree() {
+_bpcs_drop_subtree() { # @rune-cold: duplicate keys
   local prefix=$1$_BPCS_SEP p
   for p in "${!_BPCS_T[@]}"; do
     if [[ $p == "$prefix"* ]]; then
@@ -494,7 +530,7 @@ _BPCS_JQ_FLATTEN='
       | [($p | map("\u001f" + (if type == "number" then tostring else tojson end)) | join("")),
          ($v | type), ($v | lenval)] | join("\u001e"))'
 
-_bpcs_parse_jq() {
+_bpcs_parse_jq() { # @rune-cold: requests >= 64 KiB
   local flat line path type value comp rest out errfile=/dev/null message=''
   _bpcs_make_tmpdir && errfile=$BPCS_TMPDIR/jq.err
   if ! flat=$(jq -rs "$_BPCS_JQ_FLATTEN" <<<"$1" 2>"$errfile"); then
@@ -541,7 +577,7 @@ _bpcs_parse_jq() {
 # (compact JSON, plain keys, strings without escapes) never leaves the loop. The error text of
 # _bpcs_perr shows the remaining text, which the loop keeps in _bpcs_rest.
 
-_bpcs_perr() {
+_bpcs_perr() { # @rune-cold: invalid requests
   _BPCS_PARSE_ERROR="request is not valid JSON: $1 near '${_bpcs_rest:0:40}'"
   return 1
 }
@@ -549,7 +585,7 @@ _bpcs_perr() {
 # The slow path of a string with backslashes, shared by values and keys: reads the caller's `r`
 # (the text after the opening quote) and `s` (for the error), sets `body` (still escaped) and `r`
 # (the text after the closing quote). Bash's dynamic scope makes those the caller's locals.
-_bpcs_scan_escaped() {
+_bpcs_scan_escaped() { # @rune-cold: strings with backslashes
   local t
   body=
   while :; do
@@ -570,90 +606,183 @@ _bpcs_scan_escaped() {
   done
 }
 
+# A number at the front of the caller's `s` (any JSON number: the regex path); sets the node at
+# the caller's `path` and advances `s` (Bash's dynamic scope makes those the caller's locals).
+_bpcs_parse_number() { # @rune-cold: negative, fractional and exponent numbers
+  t=${s:0:400}
+  if [[ $t =~ $_BPCS_RE_NUMBER ]]; then
+    number=${BASH_REMATCH[0]}
+    _BPCS_T[$path]=number
+    _BPCS_V[$path]=$number
+    s=${s:${#number}}
+  else
+    _bpcs_rest=$s
+    if [[ -z $s ]]; then
+      _bpcs_perr 'unexpected end of the document'
+    else
+      _bpcs_perr 'unexpected character'
+    fi
+    return 1
+  fi
+}
+
+# The slow path of a value string (escapes or control characters): reads the caller's `s` (at
+# the opening quote), `r` (after it) and `body` (up to the first quote or backslash); sets `body`
+# (decoded) and `s` (after the closing quote).
+_bpcs_parse_string_slow() { # @rune-cold: strings with escapes
+  if [[ ${r:${#body}:1} == '"' ]]; then
+    r=${r:${#body}+1}
+  elif ! _bpcs_scan_escaped; then
+    return 1
+  fi
+  if [[ $body == *$_BPCS_CTRL* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr 'control character in string'
+    return 1
+  fi
+  if [[ $body == *\\* ]]; then
+    if ! bpcs_json_unescape "$body"; then
+      _bpcs_rest=$s
+      _bpcs_perr 'invalid escape in string'
+      return 1
+    fi
+    body=$REPLY
+  fi
+  s=$r
+}
+
+# The slow path of a member's key (whitespace around it, escapes, high bytes): reads the
+# caller's `s`; sets `body` (the canonical key) and `s` (after the colon).
+_bpcs_parse_key_slow() { # @rune-cold: keys with escapes, high bytes or whitespace
+  if [[ $s == ["$ws"]* ]]; then
+    t=${s%%[!"$ws"]*}
+    s=${s:${#t}}
+  fi
+  if [[ $s != '"'* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr 'expected a key'
+    return 1
+  fi
+  r=${s:1}
+  body=${r%%[\"\\]*}
+  if [[ ${r:${#body}:1} == '"' ]]; then
+    r=${r:${#body}+1}
+  elif ! _bpcs_scan_escaped; then
+    return 1
+  fi
+  if [[ $body == *$_BPCS_CTRL* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr 'control character in string'
+    return 1
+  fi
+  # Keys are stored canonical (JSON-escaped); a plain key already is.
+  if [[ $body == *\\* || $body == *$_BPCS_HIGH* ]]; then
+    if ! bpcs_json_unescape "$body"; then
+      _bpcs_rest=$s
+      _bpcs_perr 'invalid escape in key'
+      return 1
+    fi
+    _bpcs_key "$REPLY"
+    body=$REPLY
+  fi
+  s=$r
+  if [[ $s == ["$ws"]* ]]; then
+    t=${s%%[!"$ws"]*}
+    s=${s:${#t}}
+  fi
+  if [[ $s != :* ]]; then
+    _bpcs_rest=$s
+    _bpcs_perr "expected ':'"
+    return 1
+  fi
+  s=${s:1}
+}
+
 _bpcs_parse_bash() {
-  local s=$1 ws=$' \t\n\r' state=value path='$' parent body r t keys number
-  # The stack of open containers: their paths, kinds (o|a) and, for arrays, the element count.
+  local s=$1 ws=$' \t\n\r' state=value path='$' body r t keys number
+  # The open container (its path, kind o|a and, for an array, the index of the current
+  # element) in scalars; the stack keeps those of the containers around it.
+  local cur='' kind='' count=0 depth=0
   local -a stack_path=() stack_kind=() stack_count=()
-  local depth=0
   if [[ -z ${s//["$ws"]/} ]]; then
     _BPCS_PARSE_ERROR='request is empty'
     return 1
   fi
   while :; do
-    if [[ $s == ["$ws"]* ]]; then
-      t=${s%%[!"$ws"]*}
-      s=${s:${#t}}
-    fi
     case $state in
       value)
-        if ((depth > BPCS_MAX_DEPTH)); then
-          _BPCS_PARSE_ERROR="document nests deeper than $BPCS_MAX_DEPTH levels"
-          return 1
-        fi
         case ${s:0:1} in
-          '{')
-            s=${s:1}
-            _BPCS_T[$path]=object
-            _BPCS_V[$path]=0
-            if [[ $s == ["$ws"]* ]]; then
-              t=${s%%[!"$ws"]*}
-              s=${s:${#t}}
-            fi
-            if [[ $s == '}'* ]]; then
-              s=${s:1}
-              state=after
-            else
-              stack_path[depth]=$path
-              stack_kind[depth]=o
-              depth=$((depth + 1))
-              state=key
-            fi
-            continue
-            ;;
-          '[')
-            s=${s:1}
-            _BPCS_T[$path]=array
-            _BPCS_V[$path]=0
-            if [[ $s == ["$ws"]* ]]; then
-              t=${s%%[!"$ws"]*}
-              s=${s:${#t}}
-            fi
-            if [[ $s == ']'* ]]; then
-              s=${s:1}
-              state=after
-            else
-              stack_path[depth]=$path
-              stack_kind[depth]=a
-              stack_count[depth]=0
-              depth=$((depth + 1))
-              path+=${_BPCS_SEP}0
-            fi
-            continue
-            ;;
           '"')
             r=${s:1}
             body=${r%%[\"\\]*}
-            if [[ ${r:${#body}:1} == '"' ]]; then
-              r=${r:${#body}+1}
-            elif ! _bpcs_scan_escaped; then
-              return 1
+            if [[ ${r:${#body}:1} == '"' && $body != *$_BPCS_CTRL* ]]; then
+              # Fast path: no escapes, no control characters.
+              s=${r:${#body}+1}
+            else
+              _bpcs_parse_string_slow || return 1
             fi
-            if [[ $body == *$_BPCS_CTRL* ]]; then
-              _bpcs_rest=$s
-              _bpcs_perr 'control character in string'
-              return 1
-            fi
-            if [[ $body == *\\* ]]; then
-              if ! bpcs_json_unescape "$body"; then
-                _bpcs_rest=$s
-                _bpcs_perr 'invalid escape in string'
-                return 1
-              fi
-              body=$REPLY
-            fi
-            s=$r
             _BPCS_T[$path]=string
             _BPCS_V[$path]=$body
+            ;;
+          '{' | '[')
+            if [[ $s == '{'* ]]; then
+              _BPCS_T[$path]=object
+              t='}'
+            else
+              _BPCS_T[$path]=array
+              t=']'
+            fi
+            _BPCS_V[$path]=0
+            s=${s:1}
+            if [[ $s == ["$ws"]* ]]; then
+              r=${s%%[!"$ws"]*}
+              s=${s:${#r}}
+            fi
+            if [[ $s == "$t"* ]]; then
+              s=${s:1}
+            else
+              if ((depth >= BPCS_MAX_DEPTH)); then
+                _BPCS_PARSE_ERROR="document nests deeper than $BPCS_MAX_DEPTH levels"
+                return 1
+              fi
+              stack_path[depth]=$cur
+              stack_kind[depth]=$kind
+              stack_count[depth]=$count
+              depth=$((depth + 1))
+              cur=$path
+              if [[ $t == '}' ]]; then
+                kind=o
+                state=key
+              else
+                kind=a
+                count=0
+                path+=${_BPCS_SEP}0
+              fi
+              continue
+            fi
+            ;;
+          [1-9])
+            # Fast path: a plain positive integer (no fraction, no exponent) without the regex.
+            number=${s:0:400}
+            number=${number%%[!0-9]*}
+            case ${s:${#number}:1} in
+              . | e | E) _bpcs_parse_number || return 1 ;;
+              *)
+                _BPCS_T[$path]=number
+                _BPCS_V[$path]=$number
+                s=${s:${#number}}
+                ;;
+            esac
+            ;;
+          0)
+            case ${s:1:1} in
+              . | e | E) _bpcs_parse_number || return 1 ;;
+              *)
+                _BPCS_T[$path]=number
+                _BPCS_V[$path]=0
+                s=${s:1}
+                ;;
+            esac
             ;;
           t | f | n)
             case $s in
@@ -667,78 +796,43 @@ _bpcs_parse_bash() {
                 ;;
             esac
             ;;
-          *)
-            t=${s:0:400}
-            if [[ $t =~ $_BPCS_RE_NUMBER ]]; then
-              number=${BASH_REMATCH[0]}
-              _BPCS_T[$path]=number
-              _BPCS_V[$path]=$number
-              s=${s:${#number}}
-            else
-              _bpcs_rest=$s
-              if [[ -z $s ]]; then
-                _bpcs_perr 'unexpected end of the document'
-              else
-                _bpcs_perr 'unexpected character'
-              fi
-              return 1
-            fi
+          ' ' | $'\t' | $'\n' | $'\r')
+            t=${s%%[!"$ws"]*}
+            s=${s:${#t}}
+            continue
             ;;
+          *) _bpcs_parse_number || return 1 ;;
         esac
         state=after
         ;;
       key)
-        # Inside an object: a member's key and its colon; the value follows.
-        if [[ $s != '"'* ]]; then
-          _bpcs_rest=$s
-          _bpcs_perr 'expected a key'
-          return 1
-        fi
-        r=${s:1}
+        # Inside an object: a member's key and its colon; the value follows. Fast path: compact
+        # JSON, a plain key directly followed by its colon (what RUNE sends).
+        r=${s#\"}
         body=${r%%[\"\\]*}
-        if [[ ${r:${#body}:1} == '"' ]]; then
-          r=${r:${#body}+1}
-        elif ! _bpcs_scan_escaped; then
-          return 1
+        if [[ $s == \"* && ${r:${#body}:2} == '":' && $body != *$_BPCS_NOT_PLAIN* ]]; then
+          s=${r:${#body}+2}
+        else
+          _bpcs_parse_key_slow || return 1
         fi
-        if [[ $body == *$_BPCS_CTRL* ]]; then
-          _bpcs_rest=$s
-          _bpcs_perr 'control character in string'
-          return 1
-        fi
-        # Keys are stored canonical (JSON-escaped); a plain key already is.
-        if [[ $body == *\\* || $body == *$_BPCS_HIGH* ]]; then
-          if ! bpcs_json_unescape "$body"; then
-            _bpcs_rest=$s
-            _bpcs_perr 'invalid escape in key'
-            return 1
-          fi
-          _bpcs_key "$REPLY"
-          body=$REPLY
-        fi
-        s=$r
-        if [[ $s == ["$ws"]* ]]; then
-          t=${s%%[!"$ws"]*}
-          s=${s:${#t}}
-        fi
-        if [[ $s != :* ]]; then
-          _bpcs_rest=$s
-          _bpcs_perr "expected ':'"
-          return 1
-        fi
-        s=${s:1}
-        parent=${stack_path[depth - 1]}
-        path=$parent$_BPCS_SEP$body
+        path=$cur$_BPCS_SEP$body
         if [[ -n ${_BPCS_T[$path]+x} ]]; then
           # A duplicate key: the last one wins (as in jq and JSON.parse).
           _bpcs_drop_subtree "$path"
         else
-          _BPCS_K[$parent]+=$body$'\n'
+          _BPCS_K[$cur]+=$body$'\n'
         fi
         state=value
         ;;
       after)
         # After a value: a comma or the end of the container (or of the document).
+        case ${s:0:1} in
+          ' ' | $'\t' | $'\n' | $'\r')
+            t=${s%%[!"$ws"]*}
+            s=${s:${#t}}
+            continue
+            ;;
+        esac
         if ((depth == 0)); then
           if [[ -n $s ]]; then
             _bpcs_rest=$s
@@ -747,46 +841,42 @@ _bpcs_parse_bash() {
           fi
           return 0
         fi
-        parent=${stack_path[depth - 1]}
-        if [[ ${stack_kind[depth - 1]} == o ]]; then
-          case ${s:0:1} in
-            ,)
-              s=${s:1}
-              state=key
-              ;;
-            '}')
-              s=${s:1}
-              keys=${_BPCS_K[$parent]-}
+        case ${s:0:1}$kind in
+          ,o)
+            s=${s:1}
+            state=key
+            ;;
+          ,a)
+            s=${s:1}
+            count=$((count + 1))
+            path=$cur$_BPCS_SEP$count
+            state=value
+            ;;
+          '}o' | ']a')
+            s=${s:1}
+            if [[ $kind == o ]]; then
+              keys=${_BPCS_K[$cur]-}
               keys=${keys//[!$'\n']/}
-              _BPCS_V[$parent]=${#keys}
-              depth=$((depth - 1))
-              ;;
-            *)
-              _bpcs_rest=$s
-              _bpcs_perr "expected ',' or '}'"
-              return 1
-              ;;
-          esac
-        else
-          case ${s:0:1} in
-            ,)
-              s=${s:1}
-              stack_count[depth - 1]=$((stack_count[depth - 1] + 1))
-              path=$parent$_BPCS_SEP${stack_count[depth - 1]}
-              state=value
-              ;;
-            ']')
-              s=${s:1}
-              _BPCS_V[$parent]=$((stack_count[depth - 1] + 1))
-              depth=$((depth - 1))
-              ;;
-            *)
-              _bpcs_rest=$s
-              _bpcs_perr "expected ',' or ']'"
-              return 1
-              ;;
-          esac
-        fi
+              _BPCS_V[$cur]=${#keys}
+            else
+              _BPCS_V[$cur]=$((count + 1))
+            fi
+            depth=$((depth - 1))
+            cur=${stack_path[depth]}
+            kind=${stack_kind[depth]}
+            count=${stack_count[depth]}
+            ;;
+          *o)
+            _bpcs_rest=$s
+            _bpcs_perr "expected ',' or '}'"
+            return 1
+            ;;
+          *)
+            _bpcs_rest=$s
+            _bpcs_perr "expected ',' or ']'"
+            return 1
+            ;;
+        esac
         ;;
     esac
   done
@@ -857,7 +947,14 @@ _bpcs_serialize() {
       done
       REPLY="$out]"
       ;;
-    string) bpcs_json_string "${_BPCS_V[$path]}" ;;
+    string)
+      REPLY=${_BPCS_V[$path]}
+      if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then
+        bpcs_json_string "$REPLY"
+      else
+        REPLY="\"$REPLY\""
+      fi
+      ;;
     *) REPLY=${_BPCS_V[$path]} ;;
   esac
 }
@@ -879,7 +976,7 @@ bpcs_dry_run() {
 
 # --- parameters ------------------------------------------------------------------------------
 
-_bpcs_param_error() { # name expected got
+_bpcs_param_error() { # @rune-cold: invalid parameters (name expected got)
   local details
   bpcs_json_object str parameter "$1" str expected "$2" str got "$3"
   details=$REPLY
@@ -940,7 +1037,7 @@ bpcs_param_int() {
     *) _bpcs_param_error "$name" 'an integer' "$REPLY" ;;
   esac
   value=$REPLY
-  [[ $value =~ ^-?[0-9]+$ ]] || _bpcs_param_error "$name" 'an integer' 'something else'
+  [[ ${value#-} == [0-9]* && ${value#-} != *[!0-9]* ]] || _bpcs_param_error "$name" 'an integer' 'something else'
   if { [[ -n $min ]] && ((value < min)); } || { [[ -n $max ]] && ((value > max)); }; then
     _bpcs_param_error "$name" "an integer $(_bpcs_range_text "$min" "$max")" "$value"
   fi
@@ -1005,7 +1102,7 @@ _bpcs_number_below() {
 
 # _bpcs_range_text MIN MAX — "in the range MIN..MAX", ">= MIN" or "<= MAX" (error messages name
 # the range the manifest allows).
-_bpcs_range_text() {
+_bpcs_range_text() { # @rune-cold: error messages
   if [[ -n $1 && -n $2 ]]; then
     printf 'in the range %s..%s' "$1" "$2"
   elif [[ -n $1 ]]; then
@@ -1109,7 +1206,7 @@ bpcs_require_root() {
 # --- begin generated: error categories (from packages/protocol/src/eps/v1/catalog.ts; run `node plugins/bpcs-categories.mjs`) ---
 # _bpcs_category CODE — sets REPLY to the EPS category of CODE. A code outside the catalog (a
 # plugin's own) is the plugin's failure: category plugin.
-_bpcs_category() {
+_bpcs_category() { # @rune-cold: failures
   case $1 in
     INVALID_ARGUMENT) REPLY=validation ;;
     INVALID_ACTION_NAME) REPLY=validation ;;
@@ -1227,7 +1324,11 @@ _bpcs_category() {
 _bpcs_output_data() {
   local out='' sep='' key
   for key in ${_BPCS_OUT_KEYS[@]+"${_BPCS_OUT_KEYS[@]}"}; do
-    bpcs_json_escape "$key"
+    if [[ $key == *$_BPCS_SPECIAL* ]]; then
+      bpcs_json_escape "$key"
+    else
+      REPLY=$key
+    fi
     out+="$sep\"$REPLY\":${_BPCS_OUT[$key]}"
     sep=,
   done
@@ -1240,11 +1341,15 @@ _bpcs_output_data() {
 
 # Renders the result document into REPLY. Args: RESULT [ERROR_JSON].
 _bpcs_render() {
+  if ((_BPCS_SALVAGE == 1)); then
+    _BPCS_SALVAGE=0
+    _bpcs_salvage_ids "$BPCS_INPUT"
+  fi
   local result=$1 error=${2:-null} trace=${BPCS_TRACE_ID:-$_BPCS_UNTRACED} meta payload
   _bpcs_timestamp
   meta="{\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
-  [[ $BPCS_MESSAGE_ID =~ $_BPCS_RE_UUID ]] && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
-  if [[ $BPCS_PLUGIN_NAME =~ $_BPCS_RE_ACTION && $BPCS_PLUGIN_VERSION =~ $_BPCS_RE_SEMVER ]]; then
+  _bpcs_is_uuid "$BPCS_MESSAGE_ID" && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
+  if _bpcs_is_action "$BPCS_PLUGIN_NAME" && [[ $BPCS_PLUGIN_VERSION =~ $_BPCS_RE_SEMVER ]]; then
     meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$BPCS_PLUGIN_VERSION\"}"
   fi
   meta+='}'
@@ -1294,7 +1399,11 @@ _bpcs_emit() {
   exit "$code"
 }
 
-_bpcs_error_json() { # code message [details]
+_bpcs_error_json() { # @rune-cold: failures (code message [details])
+  if ((_BPCS_SALVAGE == 1)); then
+    _BPCS_SALVAGE=0
+    _bpcs_salvage_ids "$BPCS_INPUT"
+  fi
   local code=$1 message=${2:-unknown error} details=${3-} retryable=false
   [[ $code =~ $_BPCS_RE_CODE ]] || code=PLUGIN_FAILED
   _bpcs_category "$code"
@@ -1337,7 +1446,7 @@ bpcs_partial() {
 # bpcs_fail EXIT_CODE EPS_CODE MESSAGE [DETAILS_JSON] — prints a failure result (with the
 # output_data gathered so far) and exits with EXIT_CODE (1 failure, 2 invalid input,
 # 3 precondition, 4 permission, 5 operation timeout).
-bpcs_fail() {
+bpcs_fail() { # @rune-cold: failures
   local code=${1:-1} eps=${2:-PLUGIN_FAILED} message=${3:-plugin failed} details=${4-}
   [[ $code =~ ^[1-5]$ ]] || code=1
   [[ -z $_BPCS_SUMMARY ]] && _BPCS_SUMMARY=$message
@@ -1365,18 +1474,7 @@ _bpcs_on_exit() {
       printf '%s\n' "${pending#*$'\n'}" >&3
       status=$code
     else
-      local message="plugin exited unexpectedly (status $status)" details
-      if [[ -n $_BPCS_ERR_CMD ]]; then
-        message+=" after a failing command at line $_BPCS_ERR_LINE"
-      fi
-      bpcs_json_object int exit_status "$status" str failed_command "${_BPCS_ERR_CMD:0:500}" \
-        str line "${_BPCS_ERR_LINE:-}"
-      details=$REPLY
-      [[ -z $_BPCS_SUMMARY ]] && _BPCS_SUMMARY=$message
-      _bpcs_error_json PLUGIN_FAILED "$message" "$details"
-      _bpcs_render failure "$REPLY"
-      _BPCS_EMITTED=1
-      printf '%s\n' "$REPLY" >&3
+      _bpcs_exit_unexpected "$status"
       status=1
     fi
   fi
@@ -1384,7 +1482,23 @@ _bpcs_on_exit() {
   exit "$status"
 }
 
-_bpcs_on_signal() {
+# The failure document of a plugin that exited without a result (status $1).
+_bpcs_exit_unexpected() { # @rune-cold: a plugin that exits without a result
+  local status=$1 message="plugin exited unexpectedly (status $1)" details
+  if [[ -n $_BPCS_ERR_CMD ]]; then
+    message+=" after a failing command at line $_BPCS_ERR_LINE"
+  fi
+  bpcs_json_object int exit_status "$status" str failed_command "${_BPCS_ERR_CMD:0:500}" \
+    str line "${_BPCS_ERR_LINE:-}"
+  details=$REPLY
+  [[ -z $_BPCS_SUMMARY ]] && _BPCS_SUMMARY=$message
+  _bpcs_error_json PLUGIN_FAILED "$message" "$details"
+  _bpcs_render failure "$REPLY"
+  _BPCS_EMITTED=1
+  printf '%s\n' "$REPLY" >&3
+}
+
+_bpcs_on_signal() { # @rune-cold: signals
   trap - TERM INT HUP
   _BPCS_SUMMARY=
   bpcs_fail 1 PLUGIN_FAILED "plugin terminated by signal $1"
@@ -1399,8 +1513,10 @@ trap '_bpcs_on_signal SIGHUP' HUP
 
 # --- init ------------------------------------------------------------------------------------
 
-# Best effort: echo the caller's trace and message ids even when the request is unusable.
-_bpcs_salvage_ids() {
+# Best effort: echo the caller's trace and message ids even when the request is unusable. Runs
+# only when a result is rendered before bpcs_init has read the ids (_BPCS_SALVAGE=1): a run that
+# gets that far never pays for its regexes.
+_bpcs_salvage_ids() { # @rune-cold: requests that fail before their ids are read
   local re_t='"trace_id"[[:space:]]*:[[:space:]]*"([0-9a-f]{32})"'
   local re_m='"message_id"[[:space:]]*:[[:space:]]*"([0-9a-f-]{36})"'
   local head=${1:0:4096}
@@ -1413,7 +1529,7 @@ _bpcs_salvage_ids() {
   return 0
 }
 
-_bpcs_schema_error() {
+_bpcs_schema_error() { # @rune-cold: invalid requests
   bpcs_fail 2 SCHEMA_VIOLATION "RCS request: $1" "{\"pointer\":\"$2\"}"
 }
 
@@ -1480,7 +1596,7 @@ bpcs_init() {
   # `read -N` is a builtin (no process); it keeps trailing newlines, which JSON ignores.
   BPCS_INPUT=
   IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
-  _bpcs_salvage_ids "$BPCS_INPUT"
+  _BPCS_SALVAGE=1
   if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then
     bpcs_fail 2 DOCUMENT_TOO_LARGE "request exceeds $BPCS_MAX_INPUT_BYTES bytes"
   fi
@@ -1510,24 +1626,27 @@ bpcs_init() {
   fi
   [[ ${_BPCS_T['$']} == object ]] || _bpcs_schema_error 'the request is not a JSON object' ''
 
-  # Ids first, so every later error is correlated.
+  # Ids first, so every later error is correlated. The envelope's paths are looked up in the
+  # tables directly (p: the root and a separator, S: a separator; no bpcs_get call each).
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
+  _BPCS_SALVAGE=0
   BPCS_TRACE_ID=
   BPCS_MESSAGE_ID=
-  bpcs_get message_metadata trace_id || true
-  if [[ $REPLY =~ $_BPCS_RE_TRACE && $REPLY != 00000000000000000000000000000000 ]]; then
+  REPLY=${_BPCS_V[${p}message_metadata${S}trace_id]-}
+  if _bpcs_is_trace "$REPLY" && [[ $REPLY != 00000000000000000000000000000000 ]]; then
     BPCS_TRACE_ID=$REPLY
   else
     _bpcs_schema_error 'message_metadata.trace_id must be 32 lowercase hex digits' /message_metadata/trace_id
   fi
-  bpcs_get message_metadata message_id || true
-  [[ $REPLY =~ $_BPCS_RE_UUID ]] || _bpcs_schema_error 'message_metadata.message_id must be a lowercase UUID' /message_metadata/message_id
+  REPLY=${_BPCS_V[${p}message_metadata${S}message_id]-}
+  _bpcs_is_uuid "$REPLY" || _bpcs_schema_error 'message_metadata.message_id must be a lowercase UUID' /message_metadata/message_id
   BPCS_MESSAGE_ID=$REPLY
 
-  bpcs_type payload schema_version
+  REPLY=${_BPCS_T[${p}payload${S}schema_version]-absent}
   if [[ $REPLY != string ]]; then
     _bpcs_schema_error 'payload.schema_version is missing' /payload/schema_version
   fi
-  bpcs_get payload schema_version
+  REPLY=${_BPCS_V[${p}payload${S}schema_version]}
   if [[ $REPLY != rcs_v1 ]]; then
     local version=$REPLY
     bpcs_json_string "${version:0:64}"
@@ -1535,25 +1654,21 @@ bpcs_init() {
       "{\"schema_version\":$REPLY,\"supported\":[\"rcs_v1\"]}"
   fi
 
-  bpcs_get routing action || true
-  BPCS_ACTION=$REPLY
-  bpcs_get routing node || true
-  BPCS_NODE=$REPLY
-  bpcs_get routing transport || true
-  BPCS_TRANSPORT=$REPLY
-  bpcs_get routing deploy_mode || true
-  BPCS_DEPLOY_MODE=$REPLY
-  [[ $BPCS_ACTION =~ $_BPCS_RE_ACTION ]] || _bpcs_schema_error 'routing.action is missing or invalid' /routing/action
+  BPCS_ACTION=${_BPCS_V[${p}routing${S}action]-}
+  BPCS_NODE=${_BPCS_V[${p}routing${S}node]-}
+  BPCS_TRANSPORT=${_BPCS_V[${p}routing${S}transport]-}
+  BPCS_DEPLOY_MODE=${_BPCS_V[${p}routing${S}deploy_mode]-}
+  _bpcs_is_action "$BPCS_ACTION" || _bpcs_schema_error 'routing.action is missing or invalid' /routing/action
   [[ -n $BPCS_NODE ]] || _bpcs_schema_error 'routing.node is missing' /routing/node
 
-  bpcs_type payload data input_parameters
+  REPLY=${_BPCS_T[${p}payload${S}data${S}input_parameters]-absent}
   [[ $REPLY == object ]] || _bpcs_schema_error 'payload.data.input_parameters must be an object' /payload/data/input_parameters
-  bpcs_type payload data options dry_run
+  REPLY=${_BPCS_T[${p}payload${S}data${S}options${S}dry_run]-absent}
   [[ $REPLY == boolean ]] || _bpcs_schema_error 'payload.data.options.dry_run must be a boolean' /payload/data/options/dry_run
-  bpcs_get payload data options dry_run
+  REPLY=${_BPCS_V[${p}payload${S}data${S}options${S}dry_run]}
   BPCS_DRY_RUN=$REPLY
-  bpcs_get payload data options timeout_ms || true
-  [[ $REPLY =~ ^[1-9][0-9]{0,8}$ ]] || _bpcs_schema_error 'payload.data.options.timeout_ms must be a positive integer' /payload/data/options/timeout_ms
+  REPLY=${_BPCS_V[${p}payload${S}data${S}options${S}timeout_ms]-}
+  [[ -n $REPLY && ${#REPLY} -le 9 && $REPLY != 0* && $REPLY != *[!0-9]* ]] || _bpcs_schema_error 'payload.data.options.timeout_ms must be a positive integer' /payload/data/options/timeout_ms
   BPCS_TIMEOUT_MS=$REPLY
   return 0
 }

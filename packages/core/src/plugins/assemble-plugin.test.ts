@@ -114,6 +114,76 @@ describe('assemblePluginSource', () => {
     );
   });
 
+  it('defers the @rune-cold functions of an opted-in library: stubs, one loader, same behaviour', () => {
+    const library = [
+      '# @rune-library drop-unused-functions',
+      'lib_hot() {',
+      '  local word=hot',
+      '  _lib_cold_helper',
+      '  echo "$word"',
+      '}',
+      "# _lib_cold_helper — sets the caller's local (dynamic scope must survive the stub).",
+      '_lib_cold_helper() { # @rune-cold: rarely needed',
+      '  word="cold:$(lib_cold_twice ab)"',
+      '}',
+      'lib_cold_twice() { # @rune-cold',
+      '  echo "$1$1"',
+      '}',
+      'lib_cold_unused() { # @rune-cold',
+      '  :',
+      '}',
+    ].join('\n');
+    const plugin = [
+      '#!/usr/bin/env bash',
+      'set -euo pipefail',
+      'source lib/lib.sh # @rune-include lib.sh',
+      'lib_hot',
+      'lib_hot',
+      '',
+    ].join('\n');
+    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    expect(text).toContain('_lib_cold_helper() { __rune_load_cold; _lib_cold_helper "$@"; }');
+    expect(text).toContain('lib_cold_twice() { __rune_load_cold; lib_cold_twice "$@"; }');
+    expect(text).not.toContain('lib_cold_unused');
+    // The real definitions sit only inside the loader's quoted here-document, once each.
+    const loader = text.slice(text.indexOf('__rune_load_cold() {'));
+    expect(loader.split("<<'__RUNE_COLD_FUNCTIONS__'").length).toBe(2);
+    expect(text.split('_lib_cold_helper() { # @rune-cold').length).toBe(2);
+    expect(text.indexOf('__rune_load_cold() {')).toBeLessThan(text.indexOf('_lib_cold_helper() {'));
+    const file = join(dir, 'assembled.sh');
+    writeFileSync(file, text, { mode: 0o755 });
+    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('cold:abab\ncold:abab\n');
+    expect(assemblePluginSource(Buffer.from(text), file).content.toString('utf8')).toBe(text);
+    // Without the opt-in line the markers are comments: everything stays where it was.
+    const plain = tree({
+      'p.sh': plugin,
+      'lib/lib.sh': library.replace('# @rune-library drop-unused-functions\n', ''),
+    });
+    expect(readAssembledPlugin(join(plain, 'p.sh')).content.toString('utf8')).not.toContain(
+      '__rune_load_cold',
+    );
+  });
+
+  it('refuses a deferred function whose body holds the loader delimiter', () => {
+    const library = [
+      '# @rune-library drop-unused-functions',
+      'lib_cold() { # @rune-cold',
+      "  cat <<'__RUNE_COLD_FUNCTIONS__'",
+      '__RUNE_COLD_FUNCTIONS__',
+      '}',
+    ].join('\n');
+    const dir = tree({
+      'p.sh': '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold\n',
+      'lib/lib.sh': library,
+    });
+    const error = catchRuneError(() => readAssembledPlugin(join(dir, 'p.sh')));
+    expect(error.code).toBe('PLUGIN_INCLUDE_FAILED');
+    expect(error.message).toContain('__RUNE_COLD_FUNCTIONS__');
+  });
+
   it('inlines the shipped library into a plugin that has no copy of its own, and it runs', () => {
     const dir = tree({ 'hello.sh': HELLO });
     const assembled = readAssembledPlugin(join(dir, 'hello.sh'));

@@ -35,6 +35,9 @@ import { sha256Hex } from '@rune/transport';
 /** A line that includes a library: `... # @rune-include NAME` at the end of the line. */
 export const INCLUDE_MARKER = /#[ \t]*@rune-include[ \t]+(\S+)[ \t]*$/;
 
+/** {@link INCLUDE_MARKER} on any line of a text. */
+const INCLUDE_LINE = new RegExp(INCLUDE_MARKER.source, 'm');
+
 /** How deep libraries may include libraries (the plugin itself is depth 0). */
 export const MAX_INCLUDE_DEPTH = 8;
 
@@ -313,6 +316,84 @@ function dropUnusedLibraryFunctions(lines: string[]): string[] {
   return lines.filter((_line, i) => owner[i] === undefined || kept.has(owner[i]!));
 }
 
+/** A library function marked `name() { # @rune-cold ...`: its definition is read on first call. */
+const COLD_FUNCTION_START = /^([A-Za-z_][A-Za-z0-9_]*)\(\) \{[ \t]+#[ \t]*@rune-cold\b.*$/;
+/** The assembled loader of the deferred functions (one per plugin, at the first deferred one). */
+export const COLD_LOADER = '__rune_load_cold';
+const COLD_DELIMITER = '__RUNE_COLD_FUNCTIONS__';
+
+/**
+ * Moves the functions an opted-in library marks `# @rune-cold` (failure paths, rare encodings,
+ * the jq parser) out of the text Bash parses on every run: each becomes a one-line stub that
+ * loads all of them, then calls the real one.
+ *
+ * Why: Bash parses every function definition it reads (about 0.4 million instructions per KB
+ * here), and most of a library is only reached when something goes wrong. The definitions move
+ * into a quoted here-document inside one loader function, and Bash reads a quoted
+ * here-document line by line without parsing it (about a sixth of the cost); the loader sources
+ * that literal text (through `/dev/stdin`) the first time a stub runs. Nothing is built at run
+ * time: the loaded text is a constant of the assembled file, covered by its sha256 like every
+ * other byte. The loader sits where the first deferred function was, so it is defined before
+ * any stub can run; functions defined inside a function are global in Bash, and a stub runs its
+ * function in the caller's scope (the library's dynamic-scope helpers keep working).
+ * Deterministic: depends only on the text.
+ */
+function deferColdLibraryFunctions(lines: string[], file: string): string[] {
+  const cold: string[] = [];
+  const out: string[] = [];
+  let loaderAt = -1;
+  let inOptedIn = false;
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index]!;
+    if (BEGIN_INCLUDE.test(line)) {
+      inOptedIn = lines.slice(index + 1, index + 40).some((l) => DROP_UNUSED_MARKER.test(l));
+    } else if (line.startsWith('# ---- end @rune-include ')) {
+      inOptedIn = false;
+    }
+    const start = inOptedIn ? COLD_FUNCTION_START.exec(line) : null;
+    if (start === null) {
+      out.push(line);
+      continue;
+    }
+    let end = index + 1;
+    while (end < lines.length && lines[end] !== '}') end++;
+    if (end >= lines.length) {
+      out.push(line);
+      continue;
+    }
+    const name = start[1]!;
+    const body = lines.slice(index, end + 1);
+    if (body.some((l) => l === COLD_DELIMITER)) {
+      throw includeError(
+        `${file}: a deferred library function contains the line ${COLD_DELIMITER}`,
+        {
+          file,
+          function: name,
+        },
+      );
+    }
+    if (loaderAt === -1) loaderAt = out.length;
+    cold.push(...body);
+    out.push(`${name}() { ${COLD_LOADER}; ${name} "$@"; }`);
+    index = end;
+  }
+  if (loaderAt === -1) return lines;
+  const loader = [
+    '# Deferred library functions (marked @rune-cold): read as a quoted here-document, which Bash',
+    '# does not parse, and defined on the first call of one of their stubs below.',
+    `${COLD_LOADER}() {`,
+    `  if [[ -n \${__RUNE_COLD_LOADED-} ]]; then return 0; fi`,
+    `  __RUNE_COLD_LOADED=1`,
+    '  # shellcheck disable=SC1091 # /dev/stdin is the here-document below',
+    `  source /dev/stdin <<'${COLD_DELIMITER}' || { echo "rune: cannot load the deferred library functions (needs /dev/stdin)" >&2; exit 70; }`,
+    ...cold,
+    COLD_DELIMITER,
+    '}',
+  ];
+  out.splice(loaderAt, 0, ...loader);
+  return out;
+}
+
 /**
  * Assembles a plugin from its source bytes (`file` is where they came from: it names the
  * plugin in errors and sets the default include directories). Throws `PLUGIN_INCLUDE_FAILED`.
@@ -326,9 +407,9 @@ export function assemblePluginSource(
   // Fast path (every built-in, most plugins): no include line, the bytes are what runs.
   if (!bytes.includes('@rune-include')) return { content: bytes, assembled: false, includes: [] };
   const text = bytes.toString('utf8').replace(/\r\n/g, '\n');
-  if (!text.split('\n').some((line) => INCLUDE_MARKER.test(line))) {
-    return { content: bytes, assembled: false, includes: [] };
-  }
+  // One scan of the whole text: an assembled built-in (about 50 KB, its markers contain
+  // "@rune-include" but are no include lines) is checked at every CLI start.
+  if (!INCLUDE_LINE.test(text)) return { content: bytes, assembled: false, includes: [] };
   const state: AssemblyState = {
     includeDirs: options.includeDirs ?? defaultIncludeDirs(file),
     seen: new Set(),
@@ -339,7 +420,10 @@ export function assemblePluginSource(
   const firstLine = newline === -1 ? text : text.slice(0, newline);
   const hasShebang = firstLine.startsWith('#!');
   const body = hasShebang ? (newline === -1 ? '' : text.slice(newline + 1)) : text;
-  const expanded = dropUnusedLibraryFunctions(expand(body, file, hasShebang ? 2 : 1, [], state))
+  const expanded = deferColdLibraryFunctions(
+    dropUnusedLibraryFunctions(expand(body, file, hasShebang ? 2 : 1, [], state)),
+    file,
+  )
     .join('\n')
     .replace(/\n+$/, '');
   const assembled = `${hasShebang ? firstLine : DEFAULT_SHEBANG}\n${ASSEMBLED_HEADER.join('\n')}\n${expanded}\n`;
