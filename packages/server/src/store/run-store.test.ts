@@ -87,6 +87,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       'runs',
       'shipping_cursors',
       'shipping_outbox',
+      'shipping_seq',
       'shipping_sources',
       'token_bounds',
       'workflow_runs',
