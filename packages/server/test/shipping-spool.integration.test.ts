@@ -231,6 +231,61 @@ describe.each(ENGINES)('shipping spool (%s)', (engine) => {
     ]);
   });
 
+  it('keeps the records of runs the runs ingester still re-reads (behind an open run)', async () => {
+    const store = await openStore(engine);
+    const auditLog = join(tempDir(), 'audit.jsonl');
+    writeFileSync(auditLog, auditLine(1));
+    // Run 1 is still open: the ingester re-reads every ended run above it on each pass.
+    await store.insertRun(run(runId(1), 1, { status: 'running', finished_at: null }), ['web1']);
+    await store.insertRun(run(runId(2), 2), ['web1']);
+    await ingestAll(store, auditLog, 'start');
+    expect((await spooled(store)).map((row) => row.record_id)).toEqual([
+      'audit:h0001',
+      `run:${runId(2)}`,
+    ]);
+    await writeCursor(store.db, 'hec', 2, NOW);
+    const later = new Date(Date.now() + 3_600_000);
+    const pass = await pruneSpool(store.db, { sinks: ['hec'], retentionMs: 1, now: later });
+    // The audit record goes; run 2's record stays, so re-reading it adds nothing.
+    expect(pass.deleted).toBe(1);
+    await ingestAll(store, auditLog, 'start');
+    expect(await spooled(store)).toEqual([{ seq: 2, record_id: `run:${runId(2)}` }]);
+    // Once run 1 ended and was spooled, the watermark moves past both and they can go.
+    await store.db
+      .updateTable('runs')
+      .set({ status: 'succeeded', finished_at: new Date().toISOString() })
+      .where('id', '=', runId(1))
+      .execute();
+    await ingestAll(store, auditLog, 'start');
+    expect((await spooled(store)).map((row) => row.record_id)).toEqual([
+      `run:${runId(2)}`,
+      `run:${runId(1)}`,
+    ]);
+    await writeCursor(store.db, 'hec', 3, NOW);
+    expect(
+      (await pruneSpool(store.db, { sinks: ['hec'], retentionMs: 1, now: later })).deleted,
+    ).toBe(2);
+    await ingestAll(store, auditLog, 'start');
+    expect(await spooled(store)).toEqual([]);
+  });
+
+  it('a run that ends while the runs ingester reads is not stepped over', async () => {
+    const store = await openStore(engine);
+    await store.insertRun(run(runId(1), 1, { status: 'running', finished_at: null }), ['web1']);
+    await store.insertRun(run(runId(2), 2, { status: 'running', finished_at: null }), ['web1']);
+    await ingestEndedRuns(store.db, NOW, 'start', {
+      betweenReads: async () => {
+        await store.db
+          .updateTable('runs')
+          .set({ status: 'succeeded', finished_at: new Date().toISOString() })
+          .where('id', '=', runId(1))
+          .execute();
+      },
+    });
+    await ingestEndedRuns(store.db, NOW, 'start');
+    expect((await spooled(store)).map((row) => row.record_id)).toEqual([`run:${runId(1)}`]);
+  });
+
   it('a sink reading only runs moves its cursor over audit records too', async () => {
     const store = await openStore(engine);
     const auditLog = join(tempDir(), 'audit.jsonl');
@@ -348,12 +403,14 @@ describe.skipIf(!postgresAvailable)('shipping spool with two instances on one Po
       });
       return { stream, lines };
     });
+    const warnings: string[] = [];
+    const log = (line: string) => {
+      if (line.startsWith('warning:')) warnings.push(line);
+    };
     const first = await startTestServer(
       homes[0] as TestHome,
       {},
-      {
-        shippingStdout: outputs[0]?.stream,
-      },
+      { shippingStdout: outputs[0]?.stream, log },
     );
     cleanups.push(() => first.close());
     // The second instance shares the store, so the first one's tokens.
@@ -362,6 +419,7 @@ describe.skipIf(!postgresAvailable)('shipping spool with two instances on one Po
       env: (homes[1] as TestHome).env,
       port: 0,
       shippingStdout: outputs[1]?.stream,
+      log,
     });
     cleanups.push(() => other.close());
     const servers: TestServer[] = [
@@ -399,8 +457,13 @@ describe.skipIf(!postgresAvailable)('shipping spool with two instances on one Po
         (row) => row.record_id,
       );
       if (expected.every((id) => ids.includes(id))) break;
-      if (Date.now() > deadline)
-        throw new Error(`not spooled: ${expected.filter((id) => !ids.includes(id))}`);
+      if (Date.now() > deadline) {
+        const sources = await db.selectFrom('shipping_sources').selectAll().execute();
+        const counter = await db.selectFrom('shipping_seq').selectAll().execute();
+        throw new Error(
+          `sources ${JSON.stringify(sources)} counter ${JSON.stringify(counter)} spooled ${ids.length}; warnings: ${warnings.join('\n')}; not spooled: ${expected.filter((id) => !ids.includes(id))}`,
+        );
+      }
     }
     const rows = await spooled((servers[0] as TestServer).server.store);
     expect(rows.map((row) => row.seq)).toEqual(rows.map((_, n) => n + 1));

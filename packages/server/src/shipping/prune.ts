@@ -5,6 +5,12 @@
  * deleted. A cursor whose sink is no longer configured is not counted — a removed sink does not
  * pin the spool — and is itself deleted once it has not moved for `retention`.
  *
+ * One more bound: the runs ingester re-reads every ended run from its watermark (the oldest run
+ * still open) on each pass, recognising those already spooled by their `record_id`. A record of
+ * such a run must stay, or it would be spooled, and shipped, again: nothing spooled after the
+ * oldest run at or above the watermark was created (less a margin for clocks) is pruned while it
+ * is open. Audit records have no such bound (their reader only moves forward).
+ *
  * Deletes go in batches (`batchSize` rows each, at most `maxBatches` per pass), so a pass over a
  * large backlog never holds the store for long; the next pass continues.
  */
@@ -38,7 +44,7 @@ export async function pruneSpool(
 ): Promise<PruneResult> {
   const batchSize = options.batchSize ?? 500;
   const maxBatches = options.maxBatches ?? 10;
-  const cutoff = new Date(options.now.getTime() - options.retentionMs).toISOString();
+  const retentionCutoff = new Date(options.now.getTime() - options.retentionMs).toISOString();
   const result: PruneResult = { deleted: 0, droppedCursors: 0, more: false };
   if (options.sinks.length === 0) return result;
   const cursors = await db
@@ -47,7 +53,7 @@ export async function pruneSpool(
     .execute();
   const configured = new Set(options.sinks);
   const stale = cursors
-    .filter((cursor) => !configured.has(cursor.sink) && cursor.updated_at < cutoff)
+    .filter((cursor) => !configured.has(cursor.sink) && cursor.updated_at < retentionCutoff)
     .map((cursor) => cursor.sink);
   if (stale.length > 0) {
     const dropped = await db.deleteFrom('shipping_cursors').where('sink', 'in', stale).execute();
@@ -60,12 +66,14 @@ export async function pruneSpool(
   );
   if (delivered.size < configured.size) return result; // a sink that never delivered
   const bound = Math.min(...delivered.values());
+  const runCutoff = await rescanCutoff(db, retentionCutoff);
   for (let batch = 0; batch < maxBatches; batch++) {
     const rows = await db
       .selectFrom('shipping_outbox')
       .select('seq')
       .where('seq', '<=', bound)
-      .where('created_at', '<', cutoff)
+      .where('created_at', '<', retentionCutoff)
+      .where((eb) => eb.or([eb('kind', '!=', 'run'), eb('created_at', '<', runCutoff)]))
       .orderBy('seq')
       .limit(batchSize)
       .execute();
@@ -75,11 +83,34 @@ export async function pruneSpool(
       .deleteFrom('shipping_outbox')
       .where('seq', '<=', Number(last.seq))
       .where('seq', '<=', bound)
-      .where('created_at', '<', cutoff)
+      .where('created_at', '<', retentionCutoff)
+      .where((eb) => eb.or([eb('kind', '!=', 'run'), eb('created_at', '<', runCutoff)]))
       .executeTakeFirst();
     result.deleted += Number(deleted.numDeletedRows);
     if (rows.length < batchSize) return result;
   }
   result.more = true;
   return result;
+}
+
+/** Clocks of several instances may differ by this much (records are stamped by each). */
+const CLOCK_MARGIN_MS = 5 * 60 * 1000;
+
+/** The retention cut-off, moved back before the runs the runs ingester still re-reads. */
+async function rescanCutoff(db: Kysely<StoreDatabase>, retentionCutoff: string): Promise<string> {
+  const source = await db
+    .selectFrom('shipping_sources')
+    .select('position')
+    .where('source', '=', 'runs')
+    .executeTakeFirst();
+  if (source === undefined) return retentionCutoff;
+  const { watermark } = JSON.parse(source.position) as { watermark: number };
+  const oldest = await db
+    .selectFrom('runs')
+    .select((eb) => eb.fn.min('created_at').as('created_at'))
+    .where('position', '>=', watermark)
+    .executeTakeFirst();
+  if (oldest?.created_at === null || oldest?.created_at === undefined) return retentionCutoff;
+  const rescanned = new Date(Date.parse(oldest.created_at) - CLOCK_MARGIN_MS).toISOString();
+  return rescanned < retentionCutoff ? rescanned : retentionCutoff;
 }

@@ -106,6 +106,8 @@ async function insertRecords(
 /** Test hooks of the ingesters (a pause before the commit, to interleave two instances). */
 export interface SpoolHooks {
   beforeCommit?: () => Promise<void>;
+  /** Between the runs ingester's two reads of `runs` (where a run may end meanwhile). */
+  betweenReads?: () => Promise<void>;
 }
 
 /** What a first start with shipping on spools (`[server.shipping] ship_from`). */
@@ -293,6 +295,21 @@ export async function ingestEndedRuns(
         : Number(open.position);
     return { watermark, since: now().toISOString() };
   });
+  // Read the open runs BEFORE the ended ones: a run that ends between the two reads must not be
+  // stepped over. Every run below `open` had ended at this point (an end is final), so the scan
+  // below sees it; runs created after this point are above `top`.
+  const bounds = await db
+    .selectFrom('runs')
+    .select((eb) => [
+      eb.fn.min('position').filterWhere('finished_at', 'is', null).as('open'),
+      eb.fn.max('position').as('top'),
+    ])
+    .where('position', '>=', position.watermark)
+    .executeTakeFirst();
+  const openPosition =
+    bounds?.open === null || bounds === undefined ? undefined : Number(bounds.open);
+  const top = bounds?.top === null || bounds === undefined ? undefined : Number(bounds.top);
+  await hooks.betweenReads?.();
   let query = db
     .selectFrom('runs')
     .selectAll()
@@ -310,19 +327,15 @@ export async function ingestEndedRuns(
       .execute();
     records.push({ record_id: `run:${run.id}`, kind: 'run', body: runDocument(run, nodes) });
   }
-  const open = await db
-    .selectFrom('runs')
-    .select((eb) => eb.fn.min('position').as('position'))
-    .where('position', '>=', position.watermark)
-    .where('finished_at', 'is', null)
-    .executeTakeFirst();
   const last = candidates.at(-1)?.position;
   const limitReached = candidates.length === 500 && last !== undefined;
-  const openPosition =
-    open?.position === null || open === undefined ? undefined : Number(open.position);
-  const watermark = limitReached
-    ? Math.min(last + 1, openPosition ?? Number.POSITIVE_INFINITY)
-    : (openPosition ?? (last === undefined ? position.watermark : last + 1));
+  const watermark = Math.max(
+    position.watermark,
+    Math.min(
+      openPosition ?? (top === undefined ? position.watermark : top + 1),
+      limitReached ? last + 1 : Number.POSITIVE_INFINITY,
+    ),
+  );
   if (records.length === 0 && watermark === position.watermark) return 0;
   const next = position.since === undefined ? { watermark } : { watermark, since: position.since };
   return insertRecords(db, records, 'runs', next, now().toISOString(), hooks);
