@@ -15,6 +15,7 @@
 //   rune --version
 //   rune run noop --node localhost --output json
 //   the same with tracing on (OTLP/HTTP to a local receiver, bench/lib/otlp-sink.mjs)
+//   the same with tracing off again (off / on / off in every round)
 // The three commands take turns (one sample of each per round), so background load on the shared
 // machine changes all three alike. Reports median and min of each; JSON on stdout, a table on
 // stderr. The `run` samples write their audit records into a throw-away XDG state directory.
@@ -67,6 +68,12 @@ const baseCommands = [
     label: 'rune run noop (tracing on)',
     args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
     tracing: true,
+  },
+  // Off again after the traced row in every round (off / on / off): two "off" rows that differ
+  // as much from each other as from "on" would say the noise, not tracing, is what differs.
+  {
+    label: 'rune run noop (off, again)',
+    args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
   },
 ].filter((command) => !(skipTracing && command.tracing));
 // Node alone, then every row for this build and, with --cli-before, the other build's rows.

@@ -213,7 +213,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       : createShipper({
           ...shipping,
           db: store.db,
-          auditLogPath: resolveAuditLogPath(loaded),
+          audit: store.engine === 'postgres' ? 'store' : { file: resolveAuditLogPath(loaded) },
           metrics,
           onWarning: (line) => log(`warning: ${line}`),
         });

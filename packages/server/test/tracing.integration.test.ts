@@ -8,10 +8,9 @@
  * The SDK reads `process.env`, so this file sets the variables before the server starts (vitest
  * runs each test file in its own process).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OtlpReceiver, startOtlpReceiver } from '../src/testing/index.js';
 import {
   createTestHome,
   fleetInventory,
@@ -22,81 +21,8 @@ import {
   waitForRun,
 } from './harness.js';
 
-interface WireSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  attributes: Record<string, unknown>;
-  status?: { code?: number };
-}
-
-/** OTLP JSON ids are hex strings; accept base64 too (the protobuf JSON mapping). */
-function hexId(value: unknown): string {
-  if (typeof value !== 'string' || value === '') return '';
-  return /^[0-9a-f]+$/.test(value) ? value : Buffer.from(value, 'base64').toString('hex');
-}
-
-function attributeValue(value: Record<string, unknown>): unknown {
-  if ('stringValue' in value) return value.stringValue;
-  if ('boolValue' in value) return value.boolValue;
-  if ('intValue' in value) return Number(value.intValue);
-  if ('doubleValue' in value) return value.doubleValue;
-  return value;
-}
-
-/** A minimal OTLP/HTTP JSON receiver: POST /v1/traces, every span decoded. */
-async function startOtlpReceiver(): Promise<{ url: string; spans: WireSpan[]; server: Server }> {
-  const spans: WireSpan[] = [];
-  const read = async (request: IncomingMessage): Promise<string> => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  };
-  const server = createServer((request, response) => {
-    void (async () => {
-      const body = await read(request);
-      if (request.method !== 'POST' || request.url !== '/v1/traces') {
-        response.writeHead(404).end();
-        return;
-      }
-      expect(request.headers['content-type']).toContain('application/json');
-      const document = JSON.parse(body) as {
-        resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[];
-      };
-      for (const resource of document.resourceSpans) {
-        for (const scope of resource.scopeSpans) {
-          for (const span of scope.spans) {
-            const attributes: Record<string, unknown> = {};
-            for (const entry of (span.attributes ?? []) as {
-              key: string;
-              value: Record<string, unknown>;
-            }[]) {
-              attributes[entry.key] = attributeValue(entry.value);
-            }
-            spans.push({
-              traceId: hexId(span.traceId),
-              spanId: hexId(span.spanId),
-              parentSpanId: hexId(span.parentSpanId) || undefined,
-              name: String(span.name),
-              kind: Number(span.kind),
-              attributes,
-              status: span.status as { code?: number },
-            });
-          }
-        }
-      }
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, spans, server };
-}
-
 let fleet: SshdFleet;
-let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
+let receiver: OtlpReceiver;
 let home: TestHome;
 let t: TestServer | undefined;
 
@@ -121,7 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await fleet?.stop();
-  await new Promise((resolve) => receiver?.server.close(resolve));
+  await receiver?.close();
   home?.remove();
 });
 

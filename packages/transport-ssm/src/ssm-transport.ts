@@ -43,7 +43,9 @@ import {
   type TransportCapabilities,
   type TransportExecRequest,
   type TransportExecResult,
+  type TransportPhaseRecorder,
   validatePreflightCommands,
+  withPhaseSpan,
 } from '@rune/transport';
 import { awsErrorName, isThrottlingError, toRuneError } from './aws-errors.js';
 import { mapInvocationStatus } from './invocation-status.js';
@@ -250,6 +252,8 @@ interface RunState {
   nonce: string;
   started: number;
   sentAt: number;
+  /** The `exec` phase's recorder (tracing): the polls made and the final SSM status. */
+  recorder?: TransportPhaseRecorder;
 }
 
 class SsmTransport implements Transport {
@@ -413,17 +417,55 @@ class SsmTransport implements Transport {
     }
     if (request.signal.aborted) return this.cancelledBeforeStart(started);
 
-    await this.checkOnline(instanceId, node, request.traceId);
+    // Phases (tracing, docs/observability.md): connect = the agent check, upload = SendCommand
+    // (the command carries the plugin and the request), exec = polling the invocation to its end,
+    // fetch = the full output from S3.
+    await withPhaseSpan(request, 'connect', async (phase) => {
+      phase.setAttributes({ 'rune.ssm.instance_id': instanceId });
+      await this.checkOnline(instanceId, node, request.traceId);
+    });
     if (request.signal.aborted) return this.cancelledBeforeStart(started);
 
-    let commandId: string;
+    const commandId = await withPhaseSpan(request, 'upload', async (phase) => {
+      phase.setAttributes({
+        'rune.ssm.command_bytes': commandBytes,
+        'rune.ssm.plugin_inline': !preinstalled,
+      });
+      const id = await this.sendCommand(request, instanceId, executionTimeoutS, wrapper.script);
+      phase.setAttributes({ 'rune.ssm.command_id': id });
+      return id;
+    });
+    return withPhaseSpan(request, 'exec', (phase) => {
+      phase.setAttributes({ 'rune.ssm.command_id': commandId });
+      return this.follow({
+        request,
+        preflight,
+        instanceId,
+        commandId,
+        nonce: wrapper.nonce,
+        started,
+        sentAt: this.clock(),
+        recorder: phase,
+      });
+    });
+  }
+
+  /** SendCommand of one wrapper script to one instance; resolves its CommandId. */
+  private async sendCommand(
+    request: TransportExecRequest,
+    instanceId: string,
+    executionTimeoutS: number,
+    script: string,
+  ): Promise<string> {
+    const node = request.node.name;
+    const source = { component: 'transport-ssm', node, action: request.plugin.action };
     try {
       const sent = await this.client.send(
         new SendCommandCommand({
           DocumentName: 'AWS-RunShellScript',
           InstanceIds: [instanceId],
           Parameters: {
-            commands: [wrapper.script],
+            commands: [script],
             executionTimeout: [String(executionTimeoutS)],
           },
           TimeoutSeconds: Math.max(
@@ -448,7 +490,7 @@ class SsmTransport implements Transport {
           traceId: request.traceId,
         });
       }
-      commandId = id;
+      return id;
     } catch (error) {
       throw toRuneError(error, {
         operation: 'SendCommand',
@@ -458,15 +500,6 @@ class SsmTransport implements Transport {
         traceId: request.traceId,
       });
     }
-    return this.follow({
-      request,
-      preflight,
-      instanceId,
-      commandId,
-      nonce: wrapper.nonce,
-      started,
-      sentAt: this.clock(),
-    });
   }
 
   private cancelledBeforeStart(started: number): TransportExecResult {
@@ -543,6 +576,7 @@ class SsmTransport implements Transport {
     let cancelled: 'timeout' | 'cancelled' | 'delivery' | undefined;
     let cancelDeadline = Number.POSITIVE_INFINITY;
     let failures = 0;
+    let polls = 0;
     const context = {
       node,
       instanceId: run.instanceId,
@@ -578,6 +612,8 @@ class SsmTransport implements Transport {
       }
 
       let invocation: GetCommandInvocationCommandOutput | undefined;
+      polls++;
+      run.recorder?.setAttributes({ 'rune.ssm.polls': polls });
       try {
         invocation = await this.client.send(
           new GetCommandInvocationCommand({
@@ -614,6 +650,7 @@ class SsmTransport implements Transport {
       }
 
       if (invocation !== undefined) {
+        run.recorder?.setAttributes({ 'rune.ssm.status': invocation.Status ?? 'unknown' });
         const outcome = mapInvocationStatus(invocation.Status, invocation.StatusDetails);
         switch (outcome.kind) {
           case 'running':
@@ -707,7 +744,10 @@ class SsmTransport implements Transport {
       (received === undefined || !received.stdout.intact || !received.stderr.intact) &&
       this.options.outputS3Bucket !== undefined
     ) {
-      const fromS3 = await this.readS3Output(run);
+      const fromS3 = await withPhaseSpan(run.request, 'fetch', (phase) => {
+        phase.setAttributes({ 'rune.ssm.output_source': 's3' });
+        return this.readS3Output(run);
+      });
       if (fromS3 !== undefined) {
         const reparsed = parseWrapperOutput(fromS3.stdout, run.nonce);
         if (reparsed !== undefined) {

@@ -239,6 +239,18 @@ export const ServerSectionSchema = closed({
       batch_size: opt(
         Type.Integer({ minimum: 1, maximum: 1000, description: 'Records per delivery (100).' }),
       ),
+      ship_from: opt(
+        Type.Union([Type.Literal('start'), Type.Literal('now')], {
+          description:
+            'First start: ship the whole existing audit log and runs (start) or from now on (now, default).',
+        }),
+      ),
+      retention: opt(
+        Type.String({
+          minLength: 1,
+          description: 'Delivered records stay in the spool this long, then are pruned (24h).',
+        }),
+      ),
       sinks: opt(
         Type.Array(
           closed({

@@ -25,6 +25,7 @@ import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
 import {
   alertsWithOutcome,
   automaticRunsSince,
@@ -93,8 +94,15 @@ export interface AlertEngine {
   readonly rules: AlertRules | undefined;
   /** The receiver `name` of `kind`. Throws ALERT_RECEIVER_UNKNOWN. */
   receiver(kind: ResolvedReceiver['kind'], name: string): ResolvedReceiver;
-  /** Records `alerts` durably (outcome `received`) and queues their decision; returns their ids. */
-  accept(receiver: ResolvedReceiver, alerts: readonly NormalizedAlert[]): Promise<string[]>;
+  /**
+   * Records `alerts` durably (outcome `received`) and queues their decision; returns their ids.
+   * `trace`: the webhook's, which each decision and its run continue (telemetry/webhook-spans.ts).
+   */
+  accept(
+    receiver: ResolvedReceiver,
+    alerts: readonly NormalizedAlert[],
+    trace?: AlertTrace,
+  ): Promise<string[]>;
   /** Releases a held alert: its run is submitted now. Throws NOT_FOUND, ALERT_NOT_HELD. */
   release(id: string, by: string): Promise<StoredAlert>;
   /** Decides what the previous process left undecided and starts the sweeper. */
@@ -133,6 +141,8 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   let chain: Promise<void> = Promise.resolve();
   let sweeper: NodeJS.Timeout | undefined;
   let closed = false;
+  /** The trace of the decision being made (decisions are serial): its run continues it. */
+  let decisionTrace: AlertTrace | undefined;
 
   /**
    * Runs `task` after every earlier decision (one serial worker: no two decisions race). Each task
@@ -277,7 +287,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
             ? {}
             : { subject: options.subjectOf(principalOf(row.receiver)) }),
         },
-        { idempotencyKey: episodeKey(row, rule), ifBusy },
+        { idempotencyKey: episodeKey(row, rule), ifBusy, ...decisionTrace },
       );
       await finish(
         row,
@@ -504,7 +514,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       return receiver;
     },
 
-    async accept(receiver, alerts) {
+    async accept(receiver, alerts, trace) {
       lastAcceptAt = performance.now();
       const receivedAt = now();
       const rows = await Promise.all(
@@ -546,7 +556,25 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         }),
       );
       await insertDurably(rows);
-      for (const row of rows) void guarded(`alert ${row.id}`, () => process(row.id));
+      for (const row of rows) {
+        void guarded(`alert ${row.id}`, () =>
+          trace === undefined
+            ? process(row.id)
+            : withAlertSpan(
+                row.id,
+                trace,
+                async (runTrace) => {
+                  decisionTrace = runTrace;
+                  try {
+                    await process(row.id);
+                  } finally {
+                    decisionTrace = undefined;
+                  }
+                },
+                () => getAlert(db, row.id),
+              ),
+        );
+      }
       return rows.map((row) => row.id);
     },
 

@@ -12,6 +12,7 @@ import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { startWebhookSpan } from '../telemetry/webhook-spans.js';
 import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
 import { createAlertEngine } from './engine.js';
 import { authenticateHook, normalizePayload } from './receivers.js';
@@ -214,17 +215,28 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
           },
         },
         async (request, reply) => {
-          const receiver = engine.receiver(kind, request.params.receiver);
-          const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-          authenticateHook(receiver, request.headers, raw, Date.now());
-          let body: unknown;
+          const span = startWebhookSpan(request, kind, request.params.receiver);
+          let ids: string[];
+          let receiver: ResolvedReceiver;
           try {
-            body = JSON.parse(raw.toString('utf8'));
-          } catch {
-            throw new RuneError('MALFORMED_JSON', 'the request body is not valid JSON', { source });
+            receiver = engine.receiver(kind, request.params.receiver);
+            const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+            authenticateHook(receiver, request.headers, raw, Date.now());
+            let body: unknown;
+            try {
+              body = JSON.parse(raw.toString('utf8'));
+            } catch {
+              throw new RuneError('MALFORMED_JSON', 'the request body is not valid JSON', {
+                source,
+              });
+            }
+            const alerts = normalizePayload(receiver, body);
+            ids = await engine.accept(receiver, alerts, span.trace);
+          } catch (error) {
+            span.end({ error });
+            throw error;
           }
-          const alerts = normalizePayload(receiver, body);
-          const ids = await engine.accept(receiver, alerts);
+          span.end({ accepted: ids.length });
           return reply.code(202).send({
             accepted: ids.length,
             alert_ids: ids,

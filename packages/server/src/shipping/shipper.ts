@@ -9,18 +9,36 @@
 import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
 import type { StoreDatabase } from '../store/schema.js';
+import { type PruneResult, pruneSpool } from './prune.js';
 import type { ShippingSink } from './sinks.js';
-import { ingestAuditLog, ingestEndedRuns, readCursor, readSpool, writeCursor } from './spool.js';
+import {
+  ingestAuditLog,
+  ingestAuditTable,
+  ingestEndedRuns,
+  readCursor,
+  readSpool,
+  type ShipFrom,
+  writeCursor,
+} from './spool.js';
 
 /** Options of {@link createShipper}. */
 export interface ShipperOptions {
   db: Kysely<StoreDatabase>;
-  /** The audit log the server's runs write (JSON lines). */
-  auditLogPath: string;
+  /**
+   * Where the server's audit records are: the audit log file (JSON lines), or `store` for the
+   * chain in a shared PostgreSQL store (`audit_records`).
+   */
+  audit: { file: string } | 'store';
   sinks: readonly ShippingSink[];
   intervalMs: number;
   timeoutMs: number;
   batchSize: number;
+  /** What a first start spools: the whole existing audit log and runs, or from now on. */
+  shipFrom?: ShipFrom;
+  /** Delivered records are kept this long, then pruned (default 24 h). */
+  retentionMs?: number;
+  /** How often the spool is pruned (default 1 min). */
+  pruneIntervalMs?: number;
   metrics?: ServerMetrics;
   now?: () => Date;
   onWarning?: (message: string) => void;
@@ -30,17 +48,22 @@ export interface ShipperOptions {
 export interface Shipper {
   /** Spools and delivers now (what the timer does); resolves when this pass is done. */
   runOnce(): Promise<void>;
+  /** One pruning pass now (what the prune timer does). */
+  prune(): Promise<PruneResult>;
   /** Stops the timer, lets running deliveries end (bounded by the timeout), closes the sinks. */
   close(): Promise<void>;
 }
 
 const MAX_BACKOFF_MS = 30_000;
+const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /** Creates and starts the shipper. */
 export function createShipper(options: ShipperOptions): Shipper {
   const { db, sinks, metrics } = options;
   const now = options.now ?? (() => new Date());
   const warn = options.onWarning ?? (() => {});
+  const shipFrom = options.shipFrom ?? 'now';
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   let closed = false;
   let ingesting: Promise<void> | undefined;
   const loops = new Map<string, Promise<void>>();
@@ -49,8 +72,9 @@ export function createShipper(options: ShipperOptions): Shipper {
   const ingest = (): Promise<void> => {
     ingesting ??= (async () => {
       try {
-        await ingestAuditLog(db, options.auditLogPath, now);
-        await ingestEndedRuns(db, now);
+        if (options.audit === 'store') await ingestAuditTable(db, now, shipFrom);
+        else await ingestAuditLog(db, options.audit.file, now, shipFrom);
+        await ingestEndedRuns(db, now, shipFrom);
       } catch (error) {
         warn(`shipping: could not spool new records: ${(error as Error).message}`);
       } finally {
@@ -66,11 +90,10 @@ export function createShipper(options: ShipperOptions): Shipper {
     if (Date.now() < sinkState.retryAt) return;
     let cursor = await readCursor(db, sink.name);
     while (!closed) {
-      const records = await readSpool(db, cursor, options.batchSize, sink.kinds);
-      const last = records.at(-1);
+      const { records, last } = await readSpool(db, cursor, options.batchSize, sink.kinds);
       if (last === undefined) break;
       try {
-        await sink.deliver(records, AbortSignal.timeout(options.timeoutMs));
+        if (records.length > 0) await sink.deliver(records, AbortSignal.timeout(options.timeoutMs));
       } catch (error) {
         sinkState.failures++;
         sinkState.retryAt =
@@ -83,13 +106,27 @@ export function createShipper(options: ShipperOptions): Shipper {
         }
         return;
       }
-      await writeCursor(db, sink.name, last.seq, now);
-      cursor = last.seq;
+      await writeCursor(db, sink.name, last, now);
+      cursor = last;
       if (sinkState.failures > 0) warn(`shipping: sink ${sink.name} recovered`);
       sinkState.failures = 0;
       sinkState.retryAt = 0;
-      metrics?.shippedRecords.inc({ sink: sink.name, outcome: 'delivered' }, records.length);
+      if (records.length > 0) {
+        metrics?.shippedRecords.inc({ sink: sink.name, outcome: 'delivered' }, records.length);
+      }
     }
+  };
+
+  let pruning: Promise<PruneResult> | undefined;
+  const prune = (): Promise<PruneResult> => {
+    pruning ??= pruneSpool(db, {
+      sinks: sinks.map((sink) => sink.name),
+      retentionMs,
+      now: now(),
+    }).finally(() => {
+      pruning = undefined;
+    });
+    return pruning;
   };
 
   const kick = (): void => {
@@ -113,13 +150,22 @@ export function createShipper(options: ShipperOptions): Shipper {
     void ingest().then(kick);
   }, options.intervalMs);
   timer.unref();
+  const pruneTimer = setInterval(() => {
+    if (closed) return;
+    prune().catch((error: unknown) =>
+      warn(`shipping: could not prune the spool: ${(error as Error).message}`),
+    );
+  }, options.pruneIntervalMs ?? 60_000);
+  pruneTimer.unref();
   void ingest().then(kick);
 
   return {
     runOnce,
+    prune,
     async close() {
       if (closed) return;
       clearInterval(timer);
+      clearInterval(pruneTimer);
       // One last pass picks up the records of runs that ended while draining; a sink that does
       // not answer keeps its records for the next start, after at most two timeouts.
       await ingest();
@@ -134,6 +180,7 @@ export function createShipper(options: ShipperOptions): Shipper {
       clearTimeout(grace);
       closed = true;
       await Promise.all(loops.values());
+      await pruning?.catch(() => undefined);
       await Promise.all(sinks.map((sink) => sink.close().catch(() => undefined)));
     },
   };

@@ -12,7 +12,7 @@ import {
   createSyslogSink,
   type ShippingSink,
 } from './sinks.js';
-import type { ShippedKind } from './spool.js';
+import type { ShipFrom, ShippedKind } from './spool.js';
 
 /** The resolved shipping settings. */
 export interface ShippingSettings {
@@ -20,6 +20,8 @@ export interface ShippingSettings {
   intervalMs: number;
   timeoutMs: number;
   batchSize: number;
+  shipFrom: ShipFrom;
+  retentionMs: number;
 }
 
 /** Options of {@link resolveShipping}. */
@@ -107,5 +109,7 @@ export function resolveShipping(
     intervalMs: durationMs(section.interval, 1000, 'interval'),
     timeoutMs: durationMs(section.timeout, 10_000, 'timeout'),
     batchSize: section.batch_size ?? 100,
+    shipFrom: section.ship_from ?? 'now',
+    retentionMs: durationMs(section.retention, 24 * 60 * 60 * 1000, 'retention'),
   };
 }

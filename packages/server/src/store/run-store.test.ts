@@ -88,6 +88,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       'session_ends',
       'shipping_cursors',
       'shipping_outbox',
+      'shipping_seq',
       'shipping_sources',
       'token_bounds',
       'workflow_runs',

@@ -186,6 +186,8 @@ export interface StoreDatabase {
   run_claims: RunClaimsTable;
   node_locks: NodeLocksTable;
   audit_records: AuditRecordsTable;
+  // The spool's sequence counter (0010_shipping_seq, src/shipping/spool.ts).
+  shipping_seq: ShippingSeqTable;
   // How browser sessions ended, audited once each (0011_session_audit, src/sessions/).
   session_ends: SessionEndsTable;
 }
@@ -283,6 +285,12 @@ export interface ShippingCursorsTable {
 export interface ShippingSourcesTable {
   source: string;
   position: string;
+}
+
+/** `shipping_seq`: the last spool `seq` handed out (one row, `outbox`); its row lock orders inserts. */
+export interface ShippingSeqTable {
+  name: string;
+  last_seq: number;
 }
 
 /** `session_ends`: how a browser session ended; one row each, so its audit record is written once. */
