@@ -65,6 +65,7 @@ export {
   type ResolvedConfig,
 } from './config/config-schema.js';
 export {
+  type ConfigOverrides,
   type ConfigRow,
   type ConfigSource,
   configFileToEdit,

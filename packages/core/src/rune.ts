@@ -20,7 +20,7 @@ import type {
   TerminalRunStatus,
 } from '@rune/protocol';
 import { RUN_EVENT_V1, RuneError } from '@rune/protocol';
-import type { TransportModule } from '@rune/transport';
+import type { ConfigSectionModule, TransportModule } from '@rune/transport';
 import {
   type AuditEntry,
   type AuditSink,
@@ -28,8 +28,8 @@ import {
   currentOperator,
   refusalEntry,
 } from './audit/audit-log.js';
-import type { ConfigFile } from './config/config-schema.js';
 import {
+  type ConfigOverrides,
   type LoadedConfig,
   loadConfig,
   resolveAuditKeyFile,
@@ -84,13 +84,13 @@ export type RuneWarningOrigin = 'registry' | 'transport' | 'inventory';
 export interface RuneOptions extends EnvironmentOptions {
   /**
    * An already loaded configuration (its `transportModules` are the transports then); otherwise
-   * it is loaded with `configFile`, `configOverrides` and `transportModules`.
+   * it is loaded with `configFile`, `configOverrides`, `transportModules` and `configModules`.
    */
   config?: LoadedConfig;
   /** Explicit config file (like `--config`). */
   configFile?: string;
   /** Config values with flag precedence. */
-  configOverrides?: ConfigFile;
+  configOverrides?: ConfigOverrides;
   /**
    * The transports that own config sections (`sshTransportModule` from
    * `@rune/transport-ssh/config`, `ssmTransportModule` from `@rune/transport-ssm/config`, your
@@ -98,6 +98,8 @@ export interface RuneOptions extends EnvironmentOptions {
    * `fromConfig` when a node first needs it. The local transport's module is always included.
    */
   transportModules?: readonly TransportModule[];
+  /** Other packages' config sections a file may have (`[server]` from `@rune/server/config`). */
+  configModules?: readonly ConfigSectionModule[];
   /**
    * Transports by name that replace or add to the modules' (a test double, a preconfigured
    * instance). `local` is registered unless replaced.
@@ -400,6 +402,7 @@ export function createRune(options: RuneOptions = {}): Rune {
       ...(options.transportModules === undefined
         ? {}
         : { transportModules: options.transportModules }),
+      ...(options.configModules === undefined ? {} : { configModules: options.configModules }),
     });
   const config = loaded.config;
   const host = hostname();
