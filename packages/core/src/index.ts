@@ -211,6 +211,7 @@ export {
   type PluginRegistryOptions,
   type PluginSourceDir,
   type PluginSourceKind,
+  pluginRegistryIsCurrent,
   type RegisteredPlugin,
   suggestActions,
 } from './plugins/plugin-registry.js';

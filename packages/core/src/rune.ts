@@ -72,6 +72,7 @@ import {
   type PluginCandidate,
   type PluginRegistry,
   type PluginSourceDir,
+  pluginRegistryIsCurrent,
 } from './plugins/plugin-registry.js';
 import { endRunSpan, failRunSpan, startRunSpan, tracePlanning } from './telemetry/run-spans.js';
 import { endSpanWithError } from './telemetry/tracing.js';
@@ -437,7 +438,10 @@ export function createRune(options: RuneOptions = {}): Rune {
   const transports = createTransportRegistry({ ...moduleProviders, ...options.transports });
   let registry: PluginRegistry | undefined;
 
-  const getRegistry = (): PluginRegistry => {
+  // Rediscovered when a plugin file or directory changed since (a few stats per call): what a
+  // long-lived facade plans is what is on disk now, with its current sha256.
+  const getRegistry = (action?: string): PluginRegistry => {
+    if (registry !== undefined && !pluginRegistryIsCurrent(registry, action)) registry = undefined;
     registry ??= discoverPlugins({
       sources:
         options.pluginSources ??
@@ -510,7 +514,7 @@ export function createRune(options: RuneOptions = {}): Rune {
       nodes = resolved.input.targets.map((target) => target.node.name);
       for (const message of resolved.warnings) warn?.(message, 'inventory');
       const plan = planRun(resolved.input, {
-        registry: getRegistry(),
+        registry: getRegistry(resolved.input.action),
         config,
         sender,
         now,
@@ -539,7 +543,7 @@ export function createRune(options: RuneOptions = {}): Rune {
   const rune: Rune = {
     config: loaded,
     transports,
-    registry: getRegistry,
+    registry: () => getRegistry(),
 
     listActions() {
       const reg = getRegistry();
