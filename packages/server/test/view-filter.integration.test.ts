@@ -4,7 +4,7 @@
  * subject the view of one team's nodes and two actions: `GET /v1/actions`, `/v1/actions/{name}`,
  * `/v1/nodes` and `/v1/audit` show it only those actions, those nodes and the records about them.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createToken } from '../src/index.js';
@@ -59,7 +59,7 @@ beforeAll(async () => {
   writeFileSync(policy, POLICY);
   writeFileSync(
     home.configFile,
-    `${readFileSync(home.configFile, 'utf8').replace('"PLACEHOLDER"', JSON.stringify(inventory))}policy = ${JSON.stringify(policy)}\n`,
+    `${readFileSync(home.configFile, 'utf8').replace('"PLACEHOLDER"', JSON.stringify(inventory))}policy = ${JSON.stringify(policy)}\n\n[execution]\nfetch_artifacts = true\n`,
   );
   t = await startTestServer(home);
   const knownRoles = [...t.server.policy.current().roles.keys()];
@@ -140,4 +140,47 @@ it('GET /v1/audit returns only records about viewable actions and nodes', async 
   }
   // Asking for web2 by name does not reveal it either.
   expect((await get('carol', '/v1/audit?node=web2')).body.records).toEqual([]);
+});
+
+it('an artifact download is an audit record (the one allowed read that is), written before the file is sent', async () => {
+  const response = await t.request('/v1/runs', {
+    token: tokens.root as string,
+    json: { action: 'report', targets: ['web1'], params: { message: 'file', artifact: true } },
+  });
+  expect(response.status).toBe(202);
+  const { id } = (await response.json()) as { id: string };
+  const done = await waitForRun(
+    { ...t, request: (path) => t.request(path, { token: tokens.root as string }) },
+    id,
+  );
+  expect(done.status).toBe('succeeded');
+  const artifact = ((done.nodes as Json[])[0]?.artifacts as Json[])[0] as Json;
+  const name = String(artifact.path).split('/').at(-1) as string;
+  try {
+    const reads = () =>
+      readFileSync(home.auditLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Json)
+        .filter(
+          (record) =>
+            record.event === 'policy' &&
+            record.run_id === id &&
+            (record.metadata as Json).verb === 'view',
+        );
+    expect(reads()).toEqual([]);
+    const download = await t.request(`/v1/runs/${id}/nodes/web1/artifacts/${name}`, {
+      token: tokens.root as string,
+    });
+    expect(download.status).toBe(200);
+    expect(await download.text()).toMatch(/^report /);
+    expect(reads()).toMatchObject([
+      { status: 'allowed', operator: 'token:root', action: 'report', nodes: ['web1'] },
+    ]);
+    // Reading the run itself (an allowed read) writes nothing.
+    expect((await t.request(`/v1/runs/${id}`, { token: tokens.root as string })).status).toBe(200);
+    expect(reads()).toHaveLength(1);
+  } finally {
+    rmSync(String(artifact.path), { force: true });
+  }
 });
