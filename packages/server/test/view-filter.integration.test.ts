@@ -154,7 +154,8 @@ it('an artifact download is an audit record (the one allowed read that is), writ
     id,
   );
   expect(done.status).toBe('succeeded');
-  const artifact = ((done.nodes as Json[])[0]?.artifacts as Json[])[0] as Json;
+  const node = (done.nodes as Json[])[0] as Json;
+  const artifact = (node.artifacts as Json[])[0] as Json;
   const name = String(artifact.path).split('/').at(-1) as string;
   try {
     const reads = () =>
