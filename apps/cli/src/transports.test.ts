@@ -15,7 +15,7 @@ import {
 } from '@rune/transport-ssm';
 import { ssmConfigDefaults, ssmTransportOptions } from '@rune/transport-ssm/config';
 import { describe, expect, it } from 'vitest';
-import { CLI_TRANSPORT_MODULES } from './transports.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from './transports.js';
 
 const load = (toml: string, env: Record<string, string> = {}) =>
   loadConfig({
@@ -24,6 +24,7 @@ const load = (toml: string, env: Record<string, string> = {}) =>
     cwd: '/w',
     readFile: (path) => (path === '/w/rune.toml' ? toml : undefined),
     transportModules: CLI_TRANSPORT_MODULES,
+    configModules: CLI_CONFIG_MODULES,
   });
 
 /** The SSH options the CLI's config gives (as `fromConfig` builds them). */
@@ -113,6 +114,7 @@ describe('transport options from config', () => {
       cwd: '/w',
       readFile: () => undefined,
       transportModules: CLI_TRANSPORT_MODULES,
+      configModules: CLI_CONFIG_MODULES,
     });
     expect(ssmTransportOptions(undefined, transportConfigContext(none))).toMatchObject({
       configFile: '/home/op/.config/rune/config.toml',

@@ -192,13 +192,15 @@ describe('rune run: refusals before any node runs', () => {
     const second = await sandbox.run(['run', 'noop', '-n', 'localhost', '-o', 'json'], {
       env: { RUNE_CONFIG: unknownKey },
     });
-    expect(parseDocument(second).error?.message).toContain('execution.concurency');
+    expect(parseDocument(second).error?.message).toContain(
+      'unknown.toml:2:1: execution.concurency: unknown key; did you mean execution.concurrency?',
+    );
     expect(second.code).toBe(2);
     const wrongType = join(sandbox.root, 'wrong.toml');
     writeFileSync(wrongType, '[execution]\nconcurrency = "lots"\n');
     const third = await sandbox.run(['run', 'noop', '-n', 'localhost', '--config', wrongType]);
     expect(third.code).toBe(2);
-    expect(third.stderr).toMatch(/INVALID_CONFIG: .*wrong\.toml: execution\.concurrency/);
+    expect(third.stderr).toMatch(/INVALID_CONFIG: .*wrong\.toml:2:1: execution\.concurrency/);
     expect(third.stderr).toContain('hint:');
     // Refusals of a broken config are audited at the default location.
     expect(auditRecords().some((record) => record.error_code === 'INVALID_CONFIG')).toBe(true);

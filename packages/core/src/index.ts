@@ -65,6 +65,7 @@ export {
   type ResolvedConfig,
 } from './config/config-schema.js';
 export {
+  type ConfigOverrides,
   type ConfigRow,
   type ConfigSource,
   configFileToEdit,
@@ -210,6 +211,7 @@ export {
   type PluginRegistryOptions,
   type PluginSourceDir,
   type PluginSourceKind,
+  pluginRegistryIsCurrent,
   type RegisteredPlugin,
   suggestActions,
 } from './plugins/plugin-registry.js';

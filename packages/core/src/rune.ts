@@ -20,7 +20,7 @@ import type {
   TerminalRunStatus,
 } from '@rune/protocol';
 import { RUN_EVENT_V1, RuneError } from '@rune/protocol';
-import type { TransportModule } from '@rune/transport';
+import type { ConfigSectionModule, TransportModule } from '@rune/transport';
 import {
   type AuditEntry,
   type AuditSink,
@@ -28,8 +28,8 @@ import {
   currentOperator,
   refusalEntry,
 } from './audit/audit-log.js';
-import type { ConfigFile } from './config/config-schema.js';
 import {
+  type ConfigOverrides,
   type LoadedConfig,
   loadConfig,
   resolveAuditKeyFile,
@@ -72,6 +72,7 @@ import {
   type PluginCandidate,
   type PluginRegistry,
   type PluginSourceDir,
+  pluginRegistryIsCurrent,
 } from './plugins/plugin-registry.js';
 import { endRunSpan, failRunSpan, startRunSpan, tracePlanning } from './telemetry/run-spans.js';
 import { endSpanWithError } from './telemetry/tracing.js';
@@ -84,13 +85,13 @@ export type RuneWarningOrigin = 'registry' | 'transport' | 'inventory';
 export interface RuneOptions extends EnvironmentOptions {
   /**
    * An already loaded configuration (its `transportModules` are the transports then); otherwise
-   * it is loaded with `configFile`, `configOverrides` and `transportModules`.
+   * it is loaded with `configFile`, `configOverrides`, `transportModules` and `configModules`.
    */
   config?: LoadedConfig;
   /** Explicit config file (like `--config`). */
   configFile?: string;
   /** Config values with flag precedence. */
-  configOverrides?: ConfigFile;
+  configOverrides?: ConfigOverrides;
   /**
    * The transports that own config sections (`sshTransportModule` from
    * `@rune/transport-ssh/config`, `ssmTransportModule` from `@rune/transport-ssm/config`, your
@@ -98,6 +99,8 @@ export interface RuneOptions extends EnvironmentOptions {
    * `fromConfig` when a node first needs it. The local transport's module is always included.
    */
   transportModules?: readonly TransportModule[];
+  /** Other packages' config sections a file may have (`[server]` from `@rune/server/config`). */
+  configModules?: readonly ConfigSectionModule[];
   /**
    * Transports by name that replace or add to the modules' (a test double, a preconfigured
    * instance). `local` is registered unless replaced.
@@ -400,6 +403,7 @@ export function createRune(options: RuneOptions = {}): Rune {
       ...(options.transportModules === undefined
         ? {}
         : { transportModules: options.transportModules }),
+      ...(options.configModules === undefined ? {} : { configModules: options.configModules }),
     });
   const config = loaded.config;
   const host = hostname();
@@ -434,7 +438,10 @@ export function createRune(options: RuneOptions = {}): Rune {
   const transports = createTransportRegistry({ ...moduleProviders, ...options.transports });
   let registry: PluginRegistry | undefined;
 
-  const getRegistry = (): PluginRegistry => {
+  // Rediscovered when a plugin file or directory changed since (a few stats per call): what a
+  // long-lived facade plans is what is on disk now, with its current sha256.
+  const getRegistry = (action?: string): PluginRegistry => {
+    if (registry !== undefined && !pluginRegistryIsCurrent(registry, action)) registry = undefined;
     registry ??= discoverPlugins({
       sources:
         options.pluginSources ??
@@ -507,7 +514,7 @@ export function createRune(options: RuneOptions = {}): Rune {
       nodes = resolved.input.targets.map((target) => target.node.name);
       for (const message of resolved.warnings) warn?.(message, 'inventory');
       const plan = planRun(resolved.input, {
-        registry: getRegistry(),
+        registry: getRegistry(resolved.input.action),
         config,
         sender,
         now,
@@ -536,7 +543,7 @@ export function createRune(options: RuneOptions = {}): Rune {
   const rune: Rune = {
     config: loaded,
     transports,
-    registry: getRegistry,
+    registry: () => getRegistry(),
 
     listActions() {
       const reg = getRegistry();

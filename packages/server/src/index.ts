@@ -36,6 +36,14 @@ export {
   type ServerSettings,
 } from './config/server-config.js';
 export {
+  type ResolvedServerSection,
+  SERVER_CONFIG_DEFAULTS,
+  type ServerSection,
+  ServerSectionSchema,
+  serverConfigModule,
+  serverSection,
+} from './config/server-config-module.js';
+export {
   HTTP_STATUS_BY_CATEGORY,
   HTTP_STATUS_BY_CODE,
   httpStatusFor,

@@ -17,6 +17,7 @@ import { RuneError } from '@rune/protocol';
 import { databaseAuditTrail } from './cluster/database-audit.js';
 import { createPostgresCluster } from './cluster/postgres-cluster.js';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
+import { serverConfigModule, serverSection } from './config/server-config-module.js';
 import { createApiApp } from './http/create-app.js';
 import type { ApiInstance } from './http/route-context.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
@@ -94,8 +95,9 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     loadConfig({
       env,
       ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+      configModules: [serverConfigModule],
     });
-  const logFormat = options.logFormat ?? loaded.config.server?.log_format ?? 'human';
+  const logFormat = options.logFormat ?? serverSection(loaded).log_format ?? 'human';
   const jsonLogger = logFormat === 'json' ? createJsonLogger(options.logDestination) : undefined;
   const log =
     jsonLogger === undefined

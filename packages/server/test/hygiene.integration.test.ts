@@ -9,8 +9,15 @@ import { promisify } from 'node:util';
 import { loadConfig } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRuneServer, createToken, resolveServerSettings } from '../src/index.js';
+import {
+  createRuneServer,
+  createToken,
+  resolveServerSettings,
+  serverConfigModule,
+} from '../src/index.js';
 import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+
+const configModules = [serverConfigModule];
 
 const homes: TestHome[] = [];
 const servers: TestServer[] = [];
@@ -28,7 +35,9 @@ function home(extra: string): TestHome {
 function settingsError(extra: string): RuneError {
   const test = home(extra);
   try {
-    resolveServerSettings(loadConfig({ env: test.env, configFile: test.configFile }));
+    resolveServerSettings(
+      loadConfig({ env: test.env, configFile: test.configFile, configModules }),
+    );
   } catch (error) {
     if (RuneError.is(error)) return error;
     throw error;
@@ -47,6 +56,7 @@ describe('listener rules', () => {
           loadConfig({
             env: { ...open.env, RUNE_SERVER_LISTEN: '0.0.0.0:8421' },
             configFile: open.configFile,
+            configModules,
           }),
         );
       } catch (error) {
@@ -73,6 +83,7 @@ describe('listener rules', () => {
       loadConfig({
         env: { ...proxied.env, RUNE_SERVER_LISTEN: '0.0.0.0:8421' },
         configFile: proxied.configFile,
+        configModules,
       }),
     );
     expect(settings).toMatchObject({

@@ -64,8 +64,21 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/session/methods',
       '/v1/workflows/{name}/runs',
       '/v1/workflows/runs/{id}',
+      // single sign-on: listed even though this server has no [server] oidc_issuer
+      '/v1/auth/oidc/login',
+      '/v1/auth/oidc/callback',
     ].sort(),
   );
+});
+
+it('without [server] oidc_issuer the single sign-on routes answer 404 NOT_FOUND, not a redirect', async () => {
+  for (const path of ['/v1/auth/oidc/login', '/v1/auth/oidc/callback?code=x&state=y']) {
+    const response = await t.request(path, { token: null, redirect: 'manual' });
+    expect(response.status, path).toBe(404);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('NOT_FOUND');
+    expect(error.message).toContain('single sign-on is not configured');
+  }
 });
 
 it('every EPS code has an HTTP status in the documented range', () => {

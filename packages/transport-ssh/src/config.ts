@@ -130,10 +130,37 @@ function guardedPrompt(
   return around === undefined ? prompt : (keyFile) => around(() => prompt(keyFile));
 }
 
+/** The `[ssh]` body of the starter config (`rune config init`). */
+const SSH_CONFIG_TEMPLATE = `# user = "ops"
+# port = 22
+# identity_files = ["~/.ssh/id_ed25519"]
+# Extra known_hosts files, read besides ~/.ssh/known_hosts.
+# known_hosts_files = ["~/fleet/known_hosts"]
+# "strict": an unknown or changed host key executes nothing; "accept-new" records new keys;
+# "off" verifies nothing (loud and audited).
+# host_key_checking = "strict"
+# connect_timeout_ms = 10000
+# SSH keepalive (0 = off); after keepalive_count_max unanswered ones a silent host is
+# CONNECTION_LOST. Unset, ~/.ssh/config ServerAliveInterval/ServerAliveCountMax decide.
+# keepalive_interval_ms = 5000
+# keepalive_count_max = 3
+# use_agent = true
+# Honour ~/.ssh/config as OpenSSH reads it (Include, Host/Match, known_hosts files, ...).
+# use_ssh_config = true
+# ssh_config_file = "~/.ssh/config"
+# proxy_jump = "ops@bastion.example.com:22"
+# max_sessions_per_connection = 8
+# Environment variable holding the passphrase of an encrypted key.
+# passphrase_env = "RUNE_SSH_PASSPHRASE"
+# The per-user private plugin cache on the nodes.
+# remote_cache_dir = "~/.cache/rune/plugins"
+`;
+
 export const sshTransportModule: TransportModule<SshConfigSection> = {
   name: 'ssh',
   configSchema: SshConfigSectionSchema,
   configDefaults: sshConfigDefaults,
+  configTemplate: SSH_CONFIG_TEMPLATE,
   async fromConfig(section, context) {
     // By package name, not by path: a bundle of the CLI keeps ssh2 and its addons out.
     const { createSshTransport, createTtyPassphrasePrompt } = await import('@rune/transport-ssh');

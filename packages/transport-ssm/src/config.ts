@@ -93,6 +93,22 @@ export function ssmTransportOptions(
   return options;
 }
 
+/** The `[ssm]` body of the starter config (`rune config init`). */
+const SSM_CONFIG_TEMPLATE = `# region = "eu-west-1"
+# profile = "ops"
+# endpoint = "http://127.0.0.1:4566"
+# Full output needs an S3 bucket (GetCommandInvocation returns only the first 24,000 characters).
+# output_s3_bucket = "my-rune-output"
+# output_s3_prefix = "rune/"
+# poll_interval_ms = 1000
+# max_attempts = 10
+# SSM executionTimeout in seconds.
+# execution_timeout_s = 3600
+# remote_cache_dir = "/var/lib/rune/plugins"
+# Node name -> instance id, so --node web01 --use-ssm reaches i-...
+# instances = { web01 = "i-0123456789abcdef0" }
+`;
+
 /**
  * The `[ssm]` module. `fromConfig` loads `@rune/transport-ssm` (and the AWS SDK) on first use. In
  * an interactive process (the CLI) it first quiets the SDK's Node version warning; an embedding
@@ -102,6 +118,7 @@ export const ssmTransportModule: TransportModule<SsmConfigSection> = {
   name: 'ssm',
   configSchema: SsmConfigSectionSchema,
   configDefaults: ssmConfigDefaults,
+  configTemplate: SSM_CONFIG_TEMPLATE,
   async fromConfig(section, context) {
     if (context.interactive) quietAwsSdkNodeVersionWarning();
     // By package name, not by path: a bundle of the CLI keeps the AWS SDK out.

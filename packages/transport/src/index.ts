@@ -8,6 +8,7 @@
  * `@rune/protocol`) only; its tests run the conformance suite from `@rune/transport/testing`.
  */
 
+export type { ConfigSectionModule } from './config-section-module.js';
 export { interruptedResult, notStartedResult } from './interrupted-result.js';
 export {
   DEFAULT_OUTPUT_DRAIN_MS,

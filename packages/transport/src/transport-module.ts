@@ -11,7 +11,7 @@
  * `RUNE_<SECTION>_<KEY>` variables, flags) key by key and hands the merged section to
  * `fromConfig` without filling in any default: the transport applies its own defaults, once.
  */
-import type { TSchema } from '@sinclair/typebox';
+import type { ConfigSectionModule } from './config-section-module.js';
 import type { Transport } from './transport.js';
 
 /** What `fromConfig` may use besides its own section. */
@@ -47,25 +47,16 @@ export interface TransportConfigContext {
 }
 
 /**
- * A transport's configuration entry. The section reaches `fromConfig` exactly as the operator
+ * A transport's configuration entry: a config section module (`ConfigSectionModule`: name, schema,
+ * defaults, starter text) that also builds the transport. The section reaches `fromConfig` exactly as the operator
  * wrote it (validated against `configSchema`, layers merged, no defaults filled in), so "not set"
  * stays distinguishable from "set to the default" (for SSH: `~/.ssh/config` decides what RUNE
  * does not).
  */
-export interface TransportModule<Section extends object = Record<string, unknown>> {
+export interface TransportModule<Section extends object = Record<string, unknown>>
+  extends ConfigSectionModule<Section> {
   /** Transport name and config section name (`ssh` reads `[ssh]`). */
   readonly name: string;
-  /**
-   * TypeBox schema of the section as written: an object with `additionalProperties: false`,
-   * every key optional. Keys are snake_case; a key of type object (a map such as
-   * `[ssm.instances]`) is merged entry by entry across layers.
-   */
-  readonly configSchema: TSchema;
-  /**
-   * The default of every key that has one, as the transport applies it (for `rune config show`,
-   * `rune config init` and docs). Display only: nobody fills these in for the transport.
-   */
-  readonly configDefaults: Readonly<Partial<Section>>;
   /** Builds the transport from the section as written (`undefined` when no layer sets it). */
   fromConfig(
     section: Readonly<Section> | undefined,

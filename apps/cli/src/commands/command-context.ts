@@ -9,7 +9,7 @@ import type { CliIo } from '../cli-io.js';
 import { formatErrorPretty } from '../render/errors.js';
 import { formatJson } from '../render/json.js';
 import { terminalSafe } from '../render/terminal-text.js';
-import { CLI_TRANSPORT_MODULES } from '../transports.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
 /** Flags every read-only command understands. */
@@ -25,6 +25,7 @@ export function loadCliConfig(io: CliIo, args: CommonArgs): LoadedConfig {
     env: io.env,
     ...(args.config === undefined ? {} : { configFile: args.config }),
     transportModules: CLI_TRANSPORT_MODULES,
+    configModules: CLI_CONFIG_MODULES,
   });
 }
 

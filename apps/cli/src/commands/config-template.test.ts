@@ -1,7 +1,8 @@
 import { configFileSchema, loadConfig } from '@rune/core';
+import { serverConfigModule } from '@rune/server/config';
 import { describe, expect, it } from 'vitest';
-import { CLI_TRANSPORT_MODULES } from '../transports.js';
-import { STARTER_CONFIG_TOML } from './config-template.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
+import { STARTER_CONFIG_TOML, sectionTemplate } from './config-template.js';
 
 const FILE = '/nonexistent/rune-starter/config.toml';
 
@@ -14,6 +15,7 @@ function load(text: string) {
     configFile: FILE,
     readFile: (path) => (path === FILE ? text : undefined),
     transportModules: CLI_TRANSPORT_MODULES,
+    configModules: CLI_CONFIG_MODULES,
   });
 }
 
@@ -33,16 +35,29 @@ function shownKeys(text: string): string[] {
 }
 
 function schemaKeys(): string[] {
-  const sections = configFileSchema(CLI_TRANSPORT_MODULES).properties as unknown as Record<
-    string,
-    { properties: Record<string, unknown> }
-  >;
+  const sections = configFileSchema([...CLI_TRANSPORT_MODULES, ...CLI_CONFIG_MODULES])
+    .properties as unknown as Record<string, { properties: Record<string, unknown> }>;
   return Object.entries(sections).flatMap(([section, schema]) =>
     Object.keys(schema.properties).map((key) => `${section}.${key}`),
   );
 }
 
 describe('the starter config of `rune config init`', () => {
+  it("lists [server] from @rune/server's config module: core's schema has no [server]", () => {
+    expect(Object.keys(configFileSchema([]).properties)).not.toContain('server');
+    expect(STARTER_CONFIG_TOML).toContain(`[server]\n${serverConfigModule.configTemplate}`);
+  });
+
+  it('generates the lines of a module without its own text from its schema and defaults', () => {
+    const { configTemplate: _text, ...bare } = serverConfigModule;
+    const lines = sectionTemplate(bare);
+    expect(lines).toContain('# Runs that may wait in the queue.\n# queue_size = 1000\n');
+    expect(lines).toContain('# trusted_proxies = []\n');
+    expect(lines).toContain('# listen = "127.0.0.1:8421"\n');
+    // No default, no line: `policy` has none.
+    expect(lines).not.toContain('# policy =');
+  });
+
   it('loads without errors and changes no value', () => {
     const loaded = load(STARTER_CONFIG_TOML);
     expect(loaded.files).toEqual([FILE]);

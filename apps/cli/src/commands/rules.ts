@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { loadInventory } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import { serverSection } from '@rune/server/config';
 import type { CliIo } from '../cli-io.js';
 import { formatJson } from '../render/json.js';
 import { terminalSafe } from '../render/terminal-text.js';
@@ -24,7 +25,7 @@ type Server = typeof import('@rune/server');
 
 async function loadRules(io: CliIo, args: RulesArgs) {
   const loaded = loadCliConfig(io, args);
-  const path = args.rules ?? loaded.config.server.alert_rules;
+  const path = args.rules ?? serverSection(loaded).alert_rules;
   if (path === undefined) {
     throw new RuneError(
       'INVALID_ARGUMENT',

@@ -18,7 +18,7 @@ import type { CliIo } from '../cli-io.js';
 import { createNodeOutputWriter } from '../render/output-dir.js';
 import { createRunOutput } from '../render/run-output.js';
 import { startCliTracing } from '../tracing.js';
-import { CLI_TRANSPORT_MODULES } from '../transports.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 import { applyRerun } from './rerun.js';
 
@@ -125,6 +125,7 @@ export async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
           : { execution: { fetch_artifacts: args.fetchArtifacts } }),
       },
       transportModules: CLI_TRANSPORT_MODULES,
+      configModules: CLI_CONFIG_MODULES,
       // An encrypted SSH key without a passphrase variable is unlocked on the terminal.
       interactive: true,
       // While a prompt owns the terminal the progress bar is paused and node lines held back.

@@ -7,7 +7,7 @@
 import { loadConfig } from '@rune/core';
 import type { CliIo } from '../cli-io.js';
 import { terminalSafe } from '../render/terminal-text.js';
-import { CLI_TRANSPORT_MODULES } from '../transports.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 import { type CommonArgs, reportError } from './command-context.js';
 
 /** The flags of `rune serve`. */
@@ -28,6 +28,7 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
       ...(args.config === undefined ? {} : { configFile: args.config }),
       ...(args.listen === undefined ? {} : { overrides: { server: { listen: args.listen } } }),
       transportModules: CLI_TRANSPORT_MODULES,
+      configModules: CLI_CONFIG_MODULES,
     });
     const { createRuneServer } = await import('@rune/server');
     server = await createRuneServer({

@@ -2,6 +2,7 @@
  * `rune token create|list|revoke`: the API tokens of `rune serve`, in its run store (`[server]
  * store`). A created token is printed once, on stdout; the store keeps only its hash.
  */
+import { serverSection } from '@rune/server/config';
 import type { CliIo } from '../cli-io.js';
 import { formatJson } from '../render/json.js';
 import { terminalSafe } from '../render/terminal-text.js';
@@ -38,7 +39,7 @@ export function tokenCreateCommand(args: TokenArgs, io: CliIo): Promise<number> 
   return guarded(io, args, () =>
     withStore(io, args, async (server, store) => {
       // With [server] policy, a token carries that policy's roles (checked to exist here).
-      const policyPath = loadCliConfig(io, args).config.server.policy;
+      const policyPath = serverSection(loadCliConfig(io, args)).policy;
       const created = await server.createToken(store, {
         name: String(args.name ?? ''),
         role: String(args.role ?? 'viewer'),

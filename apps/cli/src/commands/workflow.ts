@@ -22,7 +22,7 @@ import {
   formatFindings,
   type WorkflowOutputFormat,
 } from '../render/workflow-output.js';
-import { CLI_TRANSPORT_MODULES } from '../transports.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
 /** The parsed flags of `rune workflow run`. */
@@ -48,6 +48,7 @@ function openRune(io: CliIo, config: string | undefined, onWarning: (text: strin
     env: io.env,
     ...(config === undefined ? {} : { configFile: config }),
     transportModules: CLI_TRANSPORT_MODULES,
+    configModules: CLI_CONFIG_MODULES,
     interactive: true,
     sender: { component: 'rune-cli', version: CLI_VERSION },
     onWarning: (message) => onWarning(message),

@@ -16,6 +16,7 @@
 import { createRune, type Inventory, loadConfig, loadInventory } from '@rune/core';
 import type { MrsParameter } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
+import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 
 /** Flags whose value is a file: the shell completes file names (no candidates from RUNE). */
 const FILE_FLAGS = new Set([
@@ -346,7 +347,12 @@ export async function cliCompletionSources(
   const configFile = flagValue(words, '--config');
   let loaded: ReturnType<typeof loadConfig> | undefined;
   try {
-    loaded = loadConfig({ env: io.env, ...(configFile === undefined ? {} : { configFile }) });
+    loaded = loadConfig({
+      env: io.env,
+      ...(configFile === undefined ? {} : { configFile }),
+      transportModules: CLI_TRANSPORT_MODULES,
+      configModules: CLI_CONFIG_MODULES,
+    });
   } catch {
     loaded = undefined;
   }

@@ -1,4 +1,4 @@
-import type { TransportModule } from '@rune/transport';
+import type { ConfigSectionModule, TransportModule } from '@rune/transport';
 import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { catchRuneError } from '../testing/catch-rune-error.js';
@@ -212,5 +212,111 @@ describe('loadConfig with transport modules', () => {
       value: 22,
       source: '/work/rune.toml',
     });
+  });
+});
+
+describe('loadConfig with config section modules (a package owning a section core knows nothing of)', () => {
+  /** Shaped like @rune/server's `[server]` module (core cannot depend on that package). */
+  const serviceLike: ConfigSectionModule = {
+    name: 'service',
+    configSchema: Type.Object(
+      {
+        listen: Type.Optional(Type.String({ minLength: 1 })),
+        store: Type.Optional(Type.String({ minLength: 1 })),
+        policy: Type.Optional(Type.String({ minLength: 1 })),
+        queue_size: Type.Optional(Type.Integer({ minimum: 1 })),
+        sinks: Type.Optional(
+          Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: false })),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    configDefaults: { listen: '127.0.0.1:8421', queue_size: 1000 },
+    localPathKeys: ['store', 'policy'],
+  };
+  const configModules = [serviceLike];
+  const load = (
+    toml: string,
+    options: { env?: Record<string, string>; modules?: readonly ConfigSectionModule[] } = {},
+  ) =>
+    loadConfig({
+      env: options.env ?? {},
+      home,
+      cwd: '/work',
+      readFile: files({ '/work/rune.toml': toml }),
+      transportModules,
+      configModules: options.modules ?? configModules,
+    });
+
+  it('refuses an unknown key with file:line:column, the key and a "did you mean"', () => {
+    const error = catchRuneError(() =>
+      load('[core]\noutput = "json"\n\n[service]\nlisten = "127.0.0.1:1"\n  qeue_size = 5\n'),
+    );
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toBe(
+      '/work/rune.toml:6:3: service.qeue_size: unknown key; did you mean service.queue_size?',
+    );
+    expect(error.details).toMatchObject({
+      file: '/work/rune.toml',
+      line: 6,
+      column: 3,
+      key: 'service.qeue_size',
+    });
+  });
+
+  it('locates wrong types, dotted keys, unknown sections and entries of inline arrays', () => {
+    expect(catchRuneError(() => load('[service]\nqueue_size = 0\n')).message).toMatch(
+      /^\/work\/rune\.toml:2:1: service\.queue_size: /,
+    );
+    expect(catchRuneError(() => load('service.queue_size = "x"\n')).message).toMatch(
+      /^\/work\/rune\.toml:1:1: service\.queue_size: /,
+    );
+    expect(catchRuneError(() => load('[core]\n[servce]\nlisten = "x"\n')).message).toBe(
+      '/work/rune.toml:2:2: servce: unknown key; did you mean service?',
+    );
+    expect(
+      catchRuneError(() => load('[service]\nsinks = [{ name = "a", nmae = "b" }]\n')).message,
+    ).toMatch(
+      /^\/work\/rune\.toml:2:1: service\.sinks\.0\.nmae: unknown key; did you mean service\.sinks\.0\.name\?/,
+    );
+    // A core key too: the same generic check.
+    expect(catchRuneError(() => load('[execution]\nconcurency = 3\n')).message).toBe(
+      '/work/rune.toml:2:1: execution.concurency: unknown key; did you mean execution.concurrency?',
+    );
+  });
+
+  it('refuses the section when its module is not given', () => {
+    const error = catchRuneError(() => load('[service]\nlisten = "x"\n', { modules: [] }));
+    expect(error.message).toBe('/work/rune.toml:1:2: service: unknown key');
+  });
+
+  it('hands the section on as written, with its path keys expanded and URLs left alone', () => {
+    const loaded = load('[service]\nstore = "postgres://db/rune"\npolicy = "~/policy.yaml"\n', {
+      env: { RUNE_SERVICE_QUEUE_SIZE: '7' },
+    });
+    expect(loaded.sections.service).toEqual({
+      store: 'postgres://db/rune',
+      policy: '/home/op/policy.yaml',
+      queue_size: 7,
+    });
+    expect(loaded.transportSections.service).toBeUndefined();
+    expect((loaded.config as unknown as Record<string, unknown>).service).toBeUndefined();
+    expect(loaded.sources['service.queue_size']).toBe('env:RUNE_SERVICE_QUEUE_SIZE');
+    const rows = describeConfig(loaded);
+    expect(rows.find((row) => row.key === 'service.listen')).toEqual({
+      key: 'service.listen',
+      value: '127.0.0.1:8421',
+      source: 'default',
+    });
+    expect(rows.find((row) => row.key === 'service.policy')?.source).toBe('/work/rune.toml');
+    const relative = load('[service]\nstore = "state/rune.sqlite"\n');
+    expect(relative.sections.service?.store).toBe('/work/state/rune.sqlite');
+  });
+
+  it('refuses a module that claims a section core or a transport owns', () => {
+    for (const name of ['core', 'ssh']) {
+      const error = catchRuneError(() => load('', { modules: [{ ...serviceLike, name }] }));
+      expect(error.message).toContain(`two config sections are named [${name}]`);
+    }
   });
 });

@@ -4,20 +4,24 @@
  * Layers, later wins, key by key: built-in defaults → /etc/rune/config.toml →
  * $XDG_CONFIG_HOME/rune/config.toml → ./rune.toml → the file named by `--config` (or
  * `RUNE_CONFIG` when no flag is given) → `RUNE_<SECTION>_<KEY>` environment variables → flags.
- * Every layer is validated on its own against core's sections plus the sections of the transport
- * modules the caller passes (`transportModules`), so an error names the file (or variable) and
- * the key path that is wrong, and a section no module owns is an unknown key. Every effective
- * value remembers where it came from, which `rune config show` prints.
+ * Every layer is validated on its own against core's sections plus the sections of the section
+ * modules the caller passes (`transportModules`, `configModules`: `@rune/transport`'s
+ * `ConfigSectionModule`), so an error names the file, line and column (or variable) and the key
+ * path that is wrong, an unknown key gets a "did you mean", and a section no module owns is an
+ * unknown key. Core knows no key of a module's section. Every effective value remembers where it
+ * came from, which `rune config show` prints.
  *
- * Core's sections come out resolved (every default filled, from `CONFIG_DEFAULTS`); a transport's
- * section comes out as written (merged, validated, no default filled), for its `fromConfig`.
+ * Core's sections come out resolved (every default filled, from `CONFIG_DEFAULTS`); a module's
+ * section comes out as written (merged, validated, its `localPathKeys` expanded, no default
+ * filled): the module's package applies its defaults (a transport in `fromConfig`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
-import type { TransportConfigContext, TransportModule } from '@rune/transport';
+import type { ConfigSectionModule, TransportConfigContext, TransportModule } from '@rune/transport';
 import type { TObject } from '@sinclair/typebox';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { suggestNames } from '../inventory/did-you-mean.js';
 import { localTransportModule } from '../transport/local-transport-module.js';
 import {
   CONFIG_DEFAULTS,
@@ -27,6 +31,7 @@ import {
   LOCAL_PATH_KEYS,
   type ResolvedConfig,
 } from './config-schema.js';
+import { locateTomlKey } from './toml-locate.js';
 import {
   defaultAuditKeyFile,
   defaultAuditLogPath,
@@ -52,8 +57,8 @@ export type ConfigSource = string;
 export interface LoadConfigOptions extends EnvironmentOptions {
   /** An explicit config file (`--config`); overrides `RUNE_CONFIG`. It must exist. */
   configFile?: string;
-  /** Values from command-line flags (highest precedence). */
-  overrides?: ConfigFile;
+  /** Values from command-line flags (highest precedence); a module's section too (`server`). */
+  overrides?: ConfigOverrides;
   /** Replaces the system file path (tests). */
   systemConfigPath?: string;
   /** File reader; returns undefined when the file does not exist. Injectable for tests. */
@@ -64,7 +69,17 @@ export interface LoadConfigOptions extends EnvironmentOptions {
    * is an unknown key.
    */
   transportModules?: readonly TransportModule[];
+  /**
+   * Sections owned by other packages (`[server]` from `@rune/server/config`). A section of a
+   * module not listed is an unknown key.
+   */
+  configModules?: readonly ConfigSectionModule[];
 }
+
+/** Flag values over core's sections and any module's section, e.g. `{ server: { listen } }`. */
+export type ConfigOverrides = ConfigFile & {
+  readonly [section: string]: Readonly<Record<string, unknown>> | undefined;
+};
 
 /** The effective configuration and the source of every value. */
 export interface LoadedConfig {
@@ -74,6 +89,13 @@ export interface LoadedConfig {
   transportSections: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** The transport modules the configuration was validated with (the local one first). */
   transportModules: readonly TransportModule[];
+  /** The other section modules the configuration was validated with (`[server]`, ...). */
+  configModules: readonly ConfigSectionModule[];
+  /**
+   * Every module's section as written (merged over the layers, validated, `localPathKeys`
+   * expanded, no defaults), transports' and others' alike; a section nobody set is absent.
+   */
+  sections: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** `section.key` (and `section.key.<entry>` for maps) → source of the effective value. */
   sources: Record<string, ConfigSource>;
   /** Config files that were found and read, in merge order. */
@@ -103,16 +125,54 @@ const pointerToKeyPath = (pointer: string): string =>
 
 type Layer = Record<string, Record<string, unknown> | undefined>;
 
-/** Validates one layer; an error names the file and every offending key path. */
-function validateLayer(schema: TObject, value: unknown, origin: string): Layer {
+/** The schema a JSON pointer's segments lead to inside an object schema, if any. */
+function schemaAt(schema: unknown, segments: readonly string[]): unknown {
+  let current = schema as
+    | { properties?: Record<string, unknown>; items?: unknown; additionalProperties?: unknown }
+    | undefined;
+  for (const segment of segments) {
+    if (current === undefined) return undefined;
+    const next: unknown =
+      current.properties?.[segment] ??
+      (/^\d+$/.test(segment) && current.items !== undefined ? current.items : undefined) ??
+      (typeof current.additionalProperties === 'object' ? current.additionalProperties : undefined);
+    current = next as typeof current;
+  }
+  return current;
+}
+
+/** Known keys close to an unknown one, as full key paths (`server.listen`). */
+function suggestKeys(schema: TObject, segments: readonly string[]): string[] {
+  const parent = schemaAt(schema, segments.slice(0, -1)) as
+    | { properties?: Record<string, unknown> }
+    | undefined;
+  const known = Object.keys(parent?.properties ?? {});
+  const prefix = segments.slice(0, -1).join('.');
+  return suggestNames(segments.at(-1) ?? '', known).map((key) =>
+    prefix === '' ? key : `${prefix}.${key}`,
+  );
+}
+
+/**
+ * Validates one layer; an error names the file (with line and column when the layer's TOML text
+ * is given), every offending key path, and for an unknown key the known keys it is close to.
+ */
+function validateLayer(schema: TObject, value: unknown, origin: string, text?: string): Layer {
   const violations = listViolations(schema, value);
   if (violations.length === 0) return value as Layer;
   const items = violations.map((violation) => {
     const keyPath = pointerToKeyPath(violation.pointer);
+    const segments = keyPath === '' ? [] : keyPath.split('.');
     const unknownKey = /unexpected property/i.test(violation.message);
+    const suggestions = unknownKey ? suggestKeys(schema, segments) : [];
+    const position = text === undefined ? undefined : locateTomlKey(text, segments);
     return {
       key: keyPath === '' ? '(root)' : keyPath,
-      message: unknownKey ? 'unknown key' : violation.message,
+      message: unknownKey
+        ? `unknown key${suggestions.length > 0 ? `; did you mean ${suggestions.join(' or ')}?` : ''}`
+        : violation.message,
+      ...(position === undefined ? {} : position),
+      ...(suggestions.length > 0 ? { suggestions } : {}),
     };
   });
   // TypeBox reports a union mismatch twice (member and union); keep one per key.
@@ -120,9 +180,15 @@ function validateLayer(schema: TObject, value: unknown, origin: string): Layer {
     (item, index) => items.findIndex((other) => other.key === item.key) === index,
   );
   const first = unique[0]!;
+  const where = first.line === undefined ? origin : `${origin}:${first.line}:${first.column}`;
   return fail(
-    `${origin}: ${first.key}: ${first.message}${unique.length > 1 ? ` (and ${unique.length - 1} more)` : ''}`,
-    { file: origin, key: first.key, violations: unique },
+    `${where}: ${first.key}: ${first.message}${unique.length > 1 ? ` (and ${unique.length - 1} more)` : ''}`,
+    {
+      file: origin,
+      key: first.key,
+      ...(first.line === undefined ? {} : { line: first.line, column: first.column }),
+      violations: unique,
+    },
   );
 }
 
@@ -147,7 +213,7 @@ function parseFile(schema: TObject, path: string, text: string): Layer {
     }
     fail(`${path}: not valid TOML`, { file: path });
   }
-  return validateLayer(schema, parsed, path);
+  return validateLayer(schema, parsed, path, text);
 }
 
 type Leaf = { section: string; key: string; value: unknown };
@@ -216,10 +282,14 @@ function envLayer(
   return { layer, names };
 }
 
-/** Composed schemas by module list, so a validator is compiled once per list. */
-const composedSchemas = new WeakMap<readonly TransportModule[], TObject>();
+/** Composed schemas by module lists, so a validator is compiled once per pair of lists. */
+const composedSchemas = new WeakMap<
+  readonly TransportModule[],
+  WeakMap<readonly ConfigSectionModule[], TObject>
+>();
 
 const LOCAL_ONLY: readonly TransportModule[] = [localTransportModule];
+const NO_MODULES: readonly ConfigSectionModule[] = [];
 
 function modulesOf(options: LoadConfigOptions): readonly TransportModule[] {
   const given = options.transportModules;
@@ -229,28 +299,37 @@ function modulesOf(options: LoadConfigOptions): readonly TransportModule[] {
     : [localTransportModule, ...given];
 }
 
-function schemaFor(modules: readonly TransportModule[], key: readonly TransportModule[]): TObject {
-  let schema = composedSchemas.get(key);
+function schemaFor(
+  modules: readonly ConfigSectionModule[],
+  transportKey: readonly TransportModule[],
+  configKey: readonly ConfigSectionModule[],
+): TObject {
+  let byConfig = composedSchemas.get(transportKey);
+  if (byConfig === undefined) {
+    byConfig = new WeakMap();
+    composedSchemas.set(transportKey, byConfig);
+  }
+  let schema = byConfig.get(configKey);
   if (schema === undefined) {
     const names = new Set<string>(CORE_CONFIG_SECTIONS);
     for (const module of modules) {
       if (names.has(module.name)) {
         throw new RuneError(
           'INVALID_CONFIG',
-          `two config sections are named [${module.name}]: a transport module cannot own a section core or another module owns`,
+          `two config sections are named [${module.name}]: a config module cannot own a section core or another module owns`,
           { source: { component: 'rune-core' }, details: { section: module.name } },
         );
       }
       names.add(module.name);
     }
     schema = configFileSchema(modules);
-    composedSchemas.set(key, schema);
+    byConfig.set(configKey, schema);
   }
   return schema;
 }
 
-/** A `postgres://` / `postgresql://` URL: left as written by the local-path expansion. */
-const DATABASE_URL = /^postgres(?:ql)?:\/\//i;
+/** A URL (`postgres://...`): a path key's value left as written by the local-path expansion. */
+const URL_VALUE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /**
  * Loads, validates and merges the configuration. Throws `RuneError` INVALID_CONFIG naming the
@@ -262,8 +341,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();
   const read = options.readFile ?? defaultReadFile;
   const modules = modulesOf(options);
-  const schema = schemaFor(modules, options.transportModules ?? LOCAL_ONLY);
-  const sections = [...CORE_CONFIG_SECTIONS, ...modules.map((module) => module.name)];
+  const configModules = options.configModules ?? NO_MODULES;
+  const allModules: readonly ConfigSectionModule[] = [...modules, ...configModules];
+  const schema = schemaFor(allModules, options.transportModules ?? LOCAL_ONLY, configModules);
+  const sections = [...CORE_CONFIG_SECTIONS, ...allModules.map((module) => module.name)];
 
   const config: Record<string, Record<string, unknown>> = {};
   const sources: Record<string, ConfigSource> = {};
@@ -336,25 +417,38 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     apply(validateLayer(schema, options.overrides, 'command-line flags'), () => 'flag');
   }
 
-  for (const keyPath of LOCAL_PATH_KEYS) {
+  const pathKeys = [
+    ...LOCAL_PATH_KEYS,
+    ...configModules.flatMap((module) =>
+      (module.localPathKeys ?? []).map((key) => `${module.name}.${key}`),
+    ),
+  ];
+  for (const keyPath of pathKeys) {
     const [section, key] = keyPath.split('.') as [string, string];
     const value = config[section]?.[key];
-    // `[server] store` may be a database URL (several instances on PostgreSQL), not a path.
-    if (typeof value === 'string' && !DATABASE_URL.test(value)) {
+    // A path key may take a URL instead (`[server] store = "postgres://..."`): left as written.
+    if (typeof value === 'string' && !URL_VALUE.test(value)) {
       config[section]![key] = expandLocalPath(value, dirs.home, cwd);
     }
   }
 
+  const moduleSections: Record<string, Record<string, unknown>> = {};
+  for (const module of allModules) {
+    const section = config[module.name]!;
+    if (Object.keys(section).length > 0) moduleSections[module.name] = section;
+    delete config[module.name];
+  }
   const transportSections: Record<string, Record<string, unknown>> = {};
   for (const module of modules) {
-    const section = config[module.name]!;
-    if (Object.keys(section).length > 0) transportSections[module.name] = section;
-    delete config[module.name];
+    const section = moduleSections[module.name];
+    if (section !== undefined) transportSections[module.name] = section;
   }
   return {
     config: config as unknown as ResolvedConfig,
     transportSections,
     transportModules: modules,
+    configModules,
+    sections: moduleSections,
     sources,
     files,
     dirs,
@@ -424,13 +518,17 @@ export interface ConfigRow {
 }
 
 /**
- * Lists every key of core's sections and of each transport module's section with its effective
- * value and source, in schema order (for `rune config show`). A transport key nobody set shows
- * the default its module documents, with source `default`.
+ * Lists every key of core's sections and of each module's section (transports, then the others)
+ * with its effective value and source, in schema order (for `rune config show`). A module key
+ * nobody set shows the default its module documents, with source `default`.
  */
 export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
   const rows: ConfigRow[] = [];
-  const schema = configFileSchema(loaded.transportModules);
+  const modules: readonly ConfigSectionModule[] = [
+    ...loaded.transportModules,
+    ...loaded.configModules,
+  ];
+  const schema = configFileSchema(modules);
   const resolved = loaded.config as unknown as Record<string, Record<string, unknown>>;
   for (const section of CORE_CONFIG_SECTIONS) {
     const values = resolved[section] ?? {};
@@ -443,8 +541,8 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
       });
     }
   }
-  for (const module of loaded.transportModules) {
-    const written = loaded.transportSections[module.name] ?? {};
+  for (const module of modules) {
+    const written = loaded.sections[module.name] ?? {};
     const defaults = module.configDefaults as Record<string, unknown>;
     for (const key of Object.keys(sectionProperties(schema, module.name))) {
       const keyPath = `${module.name}.${key}`;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { catchRuneError } from '../testing/catch-rune-error.js';
-import { discoverPlugins, suggestActions } from './plugin-registry.js';
+import { discoverPlugins, pluginRegistryIsCurrent, suggestActions } from './plugin-registry.js';
 
 let root: string;
 const dirs = () => ({
@@ -124,5 +124,47 @@ describe('discoverPlugins', () => {
   it('suggests near names', () => {
     expect(suggestActions('noop', ['noop', 'gather-logs'])).toEqual(['noop']);
     expect(suggestActions('docker', ['restart-docker', 'noop'])).toEqual(['restart-docker']);
+  });
+});
+
+describe('pluginRegistryIsCurrent (a long-lived process noticing changed plugins)', () => {
+  it('is true until a plugin, its manifest, a library it includes or a directory changes', () => {
+    const d = dirs();
+    plugin(d.site, 'tool.sh', 'echo one\nsource lib/shared.sh # @rune-include shared.sh');
+    mkdirSync(join(d.site, 'lib'), { recursive: true });
+    writeFileSync(join(d.site, 'lib', 'shared.sh'), 'shared() { :; }\n');
+    writeFileSync(join(d.site, 'tool.manifest.json'), manifest('tool'));
+    plugin(d.site, 'other.sh');
+    const fresh = () => registry();
+
+    let reg = fresh();
+    expect(reg.resolve('tool').includes.map((include) => include.name)).toEqual(['shared.sh']);
+    expect(pluginRegistryIsCurrent(reg, 'tool')).toBe(true);
+    expect(pluginRegistryIsCurrent(reg)).toBe(true);
+
+    // Rewritten in place (no directory entry changes): the plugin file itself.
+    writeFileSync(
+      join(d.site, 'tool.sh'),
+      '#!/usr/bin/env bash\necho two\nsource lib/shared.sh # @rune-include shared.sh\n',
+    );
+    expect(pluginRegistryIsCurrent(reg, 'tool')).toBe(false);
+    expect(pluginRegistryIsCurrent(reg, 'other')).toBe(true);
+    const before = reg.resolve('tool').sha256;
+    reg = fresh();
+    expect(reg.resolve('tool').sha256).not.toBe(before);
+    expect(pluginRegistryIsCurrent(reg, 'tool')).toBe(true);
+
+    // The library it includes, and the manifest.
+    writeFileSync(join(d.site, 'lib', 'shared.sh'), 'shared() { echo changed; }\n');
+    expect(pluginRegistryIsCurrent(reg, 'tool')).toBe(false);
+    reg = fresh();
+    writeFileSync(join(d.site, 'tool.manifest.json'), manifest('tool', { version: '2.0.0' }));
+    expect(pluginRegistryIsCurrent(reg, 'tool')).toBe(false);
+    reg = fresh();
+
+    // A new plugin in a directory of higher precedence (the user's) changes that directory.
+    plugin(d.user, 'tool.sh', 'echo shadow');
+    expect(pluginRegistryIsCurrent(reg)).toBe(false);
+    expect(fresh().resolve('tool').source).toBe('user');
   });
 });

@@ -362,7 +362,7 @@ export function discoverPlugins(options: PluginRegistryOptions): PluginRegistry 
   }
   const actions = [...byAction.keys()].sort();
 
-  return {
+  const registry: PluginRegistry = {
     sources: options.sources,
     warnings,
     actions: () => [...actions],
@@ -405,4 +405,64 @@ export function discoverPlugins(options: PluginRegistryOptions): PluginRegistry 
       return { ...winner, manifest: winner.manifest, shadowed: list.slice(1) };
     },
   };
+  discoveryStamps.set(registry, {
+    dirs: options.sources.map((source) => ({ path: source.dir, stamp: fileStamp(source.dir) })),
+    byAction: new Map(
+      [...byAction].map(([action, list]) => [
+        action,
+        list.flatMap(candidateFiles).map((path) => ({ path, stamp: fileStamp(path) })),
+      ]),
+    ),
+  });
+  return registry;
+}
+
+/**
+ * What identifies one version of a file without reading it: inode, size, mtime and ctime (ctime
+ * also moves when mtime is set back, and on a rename over the file), or `missing`.
+ */
+function fileStamp(path: string): string {
+  try {
+    const stats = statSync(path, { bigint: true });
+    return `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** The files a candidate's sha256 and manifest come from: the plugin, its manifest, its includes. */
+function candidateFiles(candidate: PluginCandidate): string[] {
+  return [
+    candidate.path,
+    ...(candidate.manifestPath === null ? [] : [candidate.manifestPath]),
+    ...candidate.includes.map((include) => include.path),
+  ];
+}
+
+interface StampedFile {
+  path: string;
+  stamp: string;
+}
+
+/** The file stamps each registry was discovered from (kept beside it, not in its public shape). */
+const discoveryStamps = new WeakMap<
+  PluginRegistry,
+  { dirs: StampedFile[]; byAction: Map<string, StampedFile[]> }
+>();
+
+/**
+ * Whether a registry still describes the files on disk: no plugin directory gained or lost an
+ * entry (its stamp moved) and, for `action`, none of the files its candidates were hashed from
+ * (plugin, manifest, included libraries) changed. A few `stat` calls, no reading or hashing, so
+ * a long-lived process (`rune serve`) can ask before every plan and rediscover when it is false:
+ * a plugin edited under a running server then plans with its new sha256, and an approval bound
+ * to the old one is refused. A registry this module did not build is taken as current.
+ */
+export function pluginRegistryIsCurrent(registry: PluginRegistry, action?: string): boolean {
+  const stamps = discoveryStamps.get(registry);
+  if (stamps === undefined) return true;
+  const unchanged = (file: StampedFile): boolean => fileStamp(file.path) === file.stamp;
+  if (!stamps.dirs.every(unchanged)) return false;
+  if (action === undefined) return true;
+  return (stamps.byAction.get(action) ?? []).every(unchanged);
 }

@@ -10,6 +10,7 @@
  */
 import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
+import { serverSection } from '../config/server-config-module.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
 import { startWebhookSpan } from '../telemetry/webhook-spans.js';
@@ -168,7 +169,7 @@ function decodeCursor(cursor: string): { receivedAt: string; id: string } {
 
 /** Registers the alert routes and starts the engine with the server (stops it on close). */
 export function registerAlertRoutes(app: ApiInstance, context: RouteContext): void {
-  const path = context.launcher.config.config.server.alert_rules;
+  const path = serverSection(context.launcher.config).alert_rules;
   const rules: AlertRules | undefined = path === undefined ? undefined : loadAlertRules(path);
   const engine = createAlertEngine({
     rules,

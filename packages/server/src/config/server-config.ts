@@ -7,10 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { CONFIG_DEFAULTS, type LoadedConfig } from '@rune/core';
+import type { LoadedConfig } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { runeStateDir } from '@rune/transport';
 import { parseLongDuration } from './long-duration.js';
+import { type ResolvedServerSection, serverSection } from './server-config-module.js';
 
 /** What becomes of runs still queued when the server starts. */
 export type OnRestart = 'start' | 'interrupt';
@@ -90,7 +91,7 @@ export interface OidcSettings {
   scopes: string;
 }
 
-function oidcSettings(section: LoadedConfig['config']['server']): OidcSettings | undefined {
+function oidcSettings(section: ResolvedServerSection): OidcSettings | undefined {
   if (section.oidc_issuer === undefined) return undefined;
   if (section.oidc_client_id === undefined || section.oidc_redirect_url === undefined) {
     throw invalid(
@@ -114,7 +115,7 @@ function oidcSettings(section: LoadedConfig['config']['server']): OidcSettings |
 
 /** Resolves `[server]` of a loaded configuration. Throws INVALID_CONFIG naming the key. */
 export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
-  const section = { ...CONFIG_DEFAULTS.server, ...loaded.config.server };
+  const section = serverSection(loaded);
   const { host, port } = parseListen(section.listen ?? '127.0.0.1:8421');
   const certFile = section.tls_cert_file;
   const keyFile = section.tls_key_file;

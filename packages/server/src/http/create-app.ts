@@ -213,8 +213,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiInstance>
           ],
         }),
   });
-  if (settings.oidc !== undefined)
-    registerOidcRoutes(app, options, { settings: settings.oidc, sessions, env: options.env ?? {} });
+  registerOidcRoutes(app, options, { settings: settings.oidc, sessions, env: options.env ?? {} });
   registerDashboardRoutes(app);
   return app;
 }

@@ -4,6 +4,14 @@
  */
 import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
+import { actionTags } from '../policy/route-guard.js';
+import { principalOf } from '../policy/routes-policy.js';
+import {
+  viewableActions,
+  viewableAuditRecords,
+  viewableNodes,
+  viewScope,
+} from '../policy/view-filter.js';
 import {
   ActionDetailSchema,
   ActionListQuerySchema,
@@ -22,6 +30,9 @@ import type { ApiInstance, RouteContext } from './route-context.js';
 
 const source = { component: 'rune-server' } as const;
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
+/** `GET /v1/audit` reads this many times `limit` records (at most AUDIT_READ_MAX) before filtering. */
+const AUDIT_READ_AHEAD = 4;
+const AUDIT_READ_MAX = 10_000;
 
 /** Registers the informational routes. */
 export function registerInfoRoutes(
@@ -29,7 +40,7 @@ export function registerInfoRoutes(
   context: RouteContext,
   openapi: () => unknown,
 ): void {
-  const { launcher, store, manager, metrics } = context;
+  const { launcher, store, manager, metrics, policy } = context;
 
   app.get(
     '/v1/actions',
@@ -45,7 +56,11 @@ export function registerInfoRoutes(
       },
     },
     async (request) => {
-      const actions = launcher.listActions();
+      const actions = await viewableActions(
+        viewScope(policy, principalOf(request)),
+        launcher,
+        launcher.listActions(),
+      );
       if (request.query.include !== 'manifest') return { actions };
       return {
         actions: actions.map((action) => {
@@ -77,6 +92,12 @@ export function registerInfoRoutes(
     },
     async (request) => {
       const { manifest, source: pluginSource } = launcher.describeAction(request.params.action);
+      // Refused (and audited) unless a view rule names this action.
+      await policy.authorize(policy.subjectOf(principalOf(request)), {
+        verb: 'view',
+        action: manifest.name,
+        tags: actionTags(launcher, manifest.name),
+      });
       return {
         name: manifest.name,
         source: pluginSource,
@@ -106,7 +127,10 @@ export function registerInfoRoutes(
       const selector = request.query.selector;
       const selectors =
         selector === undefined ? [] : Array.isArray(selector) ? selector : [selector];
-      return launcher.previewNodes(selectors);
+      return viewableNodes(
+        viewScope(policy, principalOf(request)),
+        await launcher.previewNodes(selectors),
+      );
     },
   );
 
@@ -126,6 +150,7 @@ export function registerInfoRoutes(
       if (query.since !== undefined && Number.isNaN(Date.parse(query.since))) {
         throw new RuneError('INVALID_ARGUMENT', 'since must be an ISO 8601 time', { source });
       }
+      const limit = query.limit ?? 100;
       const records = await launcher.readAudit({
         ...(query.action === undefined ? {} : { action: query.action }),
         ...(query.node === undefined ? {} : { node: query.node }),
@@ -133,9 +158,15 @@ export function registerInfoRoutes(
         ...(query.run_id === undefined ? {} : { run_id: query.run_id }),
         ...(query.principal === undefined ? {} : { operator: query.principal }),
         ...(query.since === undefined ? {} : { since: query.since }),
-        limit: query.limit ?? 100,
+        // Read further back so that `limit` records remain after the view filter, mostly.
+        limit: Math.min(limit * AUDIT_READ_AHEAD, AUDIT_READ_MAX),
       });
-      return { records: records as unknown as Record<string, unknown>[] };
+      const visible = await viewableAuditRecords(
+        viewScope(policy, principalOf(request)),
+        launcher,
+        records,
+      );
+      return { records: visible.slice(-limit) as unknown as Record<string, unknown>[] };
     },
   );
 

@@ -15,7 +15,13 @@ import { RuneError, type RunNodeResult, type RunSource, type RunStatus } from '@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/tokens.js';
-import { actionTags, assertCanView, canView, runAccess } from '../policy/route-guard.js';
+import {
+  actionTags,
+  assertCanView,
+  auditArtifactRead,
+  canView,
+  runAccess,
+} from '../policy/route-guard.js';
 import type { LaunchRequest } from '../runs/launcher.js';
 import { ENDED_STATUSES, runDocument } from '../runs/run-document.js';
 import type { IfBusy } from '../runs/run-manager.js';
@@ -501,6 +507,13 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
           { source, details: { expected: artifact.sha256, actual: digest } },
         );
       }
+      await auditArtifactRead(
+        context.policy,
+        principalOf(request),
+        run,
+        request.params.node,
+        actionTags(context.launcher, run.action),
+      );
       return reply
         .type('application/octet-stream')
         .header('content-disposition', `attachment; filename="${name}"`)

@@ -71,26 +71,42 @@ export function principalOfClaims(
 
 /** Options of {@link registerOidcRoutes}. */
 export interface OidcRoutesOptions {
-  settings: OidcSettings;
+  /** `[server] oidc_*`; undefined when single sign-on is not configured (the routes answer 404). */
+  settings: OidcSettings | undefined;
   sessions: SessionAuthenticator;
   env: Readonly<Record<string, string | undefined>>;
   /** Where the browser goes after signing in (default `/`). */
   afterLogin?: string;
 }
 
-/** Registers `GET /v1/auth/oidc/login` and `GET /v1/auth/oidc/callback`. */
+/**
+ * Registers `GET /v1/auth/oidc/login` and `GET /v1/auth/oidc/callback`. They are registered on
+ * every server, so the OpenAPI document lists them whatever the configuration; without
+ * `[server] oidc_issuer` both answer 404 NOT_FOUND saying single sign-on is not configured.
+ */
 export function registerOidcRoutes(
   app: ApiInstance,
   context: RouteContext,
   options: OidcRoutesOptions,
 ): void {
-  const { settings, sessions } = options;
+  const { sessions } = options;
+  const configured = options.settings;
+  const settingsOrThrow = (): OidcSettings => {
+    if (configured === undefined) {
+      throw new RuneError(
+        'NOT_FOUND',
+        'single sign-on is not configured on this server (set [server] oidc_issuer, oidc_client_id and oidc_redirect_url)',
+        { source },
+      );
+    }
+    return configured;
+  };
   const pending = new Map<string, PendingLogin>();
   let discovered: Promise<client.Configuration> | undefined;
 
   // Discovered at the first sign-in, not at start-up: the server starts even while the provider
   // is down, and sign-in says so then.
-  const configuration = (): Promise<client.Configuration> => {
+  const configuration = (settings: OidcSettings): Promise<client.Configuration> => {
     discovered ??= (async () => {
       const issuer = new URL(settings.issuer);
       const secret = options.env[settings.clientSecretEnv];
@@ -117,7 +133,9 @@ export function registerOidcRoutes(
 
   const stateCookie = (value: string, maxAge: number): string =>
     `${STATE_COOKIE}=${value}; Path=/v1/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${
-      new URL(settings.redirectUrl).protocol === 'https:' ? '; Secure' : ''
+      configured !== undefined && new URL(configured.redirectUrl).protocol === 'https:'
+        ? '; Secure'
+        : ''
     }`;
 
   app.get(
@@ -127,13 +145,14 @@ export function registerOidcRoutes(
       schema: {
         summary: 'Start single sign-on (redirect to the OIDC provider)',
         description:
-          'Authorization code flow with PKCE (S256), state and nonce. 302 to the provider; it redirects back to /v1/auth/oidc/callback.',
+          'Authorization code flow with PKCE (S256), state and nonce. 302 to the provider; it redirects back to /v1/auth/oidc/callback. 404 NOT_FOUND when single sign-on is not configured ([server] oidc_issuer).',
         tags: ['session'],
         security: [],
       },
     },
     async (_request: FastifyRequest, reply: FastifyReply) => {
-      const config = await configuration();
+      const settings = settingsOrThrow();
+      const config = await configuration(settings);
       sweep();
       if (pending.size >= MAX_PENDING) {
         throw new RuneError('RATE_LIMITED', 'too many sign-ins in progress; retry in a minute', {
@@ -158,6 +177,7 @@ export function registerOidcRoutes(
   );
 
   const complete = async (request: FastifyRequest, reply: FastifyReply) => {
+    const settings = settingsOrThrow();
     const query = request.query as Record<string, unknown>;
     const state = typeof query.state === 'string' ? query.state : '';
     const cookieState = readCookie(request.headers.cookie, STATE_COOKIE);
@@ -175,7 +195,7 @@ export function registerOidcRoutes(
     ) {
       throw failed('unknown, expired or foreign sign-in state; start again at /v1/auth/oidc/login');
     }
-    const config = await configuration();
+    const config = await configuration(settings);
     const current = new URL(settings.redirectUrl);
     current.search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     let claims: Record<string, unknown> | undefined;
@@ -234,7 +254,7 @@ export function registerOidcRoutes(
       schema: {
         summary: 'Single sign-on callback: verify, map to policy subjects, open a session',
         description:
-          "Checks the state against the browser's cookie, exchanges the code with the PKCE verifier, verifies the ID token, maps sub, e-mail and the groups claim to policy subjects, refuses a user the policy grants nothing (OIDC_LOGIN_FAILED), then sets the session cookie and redirects to the dashboard.",
+          "Checks the state against the browser's cookie, exchanges the code with the PKCE verifier, verifies the ID token, maps sub, e-mail and the groups claim to policy subjects, refuses a user the policy grants nothing (OIDC_LOGIN_FAILED), then sets the session cookie and redirects to the dashboard. 404 NOT_FOUND when single sign-on is not configured.",
         tags: ['session'],
         security: [],
       },
@@ -246,7 +266,7 @@ export function registerOidcRoutes(
         // A person's browser lands on the dashboard's sign-in with a plain explanation instead of
         // a JSON body. Only the EPS code and a fixed reason travel in the URL (never a message),
         // so a crafted link cannot put words on the sign-in page.
-        if (!wantsPage(request)) throw error;
+        if (!wantsPage(request) || configured === undefined) throw error;
         const refusal = RuneError.from(error, 'OIDC_LOGIN_FAILED', { source });
         request.log.warn({ code: refusal.code }, refusal.message);
         const reason = refusal.details?.reason === 'no_grant' ? '&reason=no_grant' : '';

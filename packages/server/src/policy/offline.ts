@@ -8,6 +8,7 @@
 import { type AuditSink, createRune, type LoadedConfig, loadInventory } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { parse as parseYaml } from 'yaml';
+import { serverSection } from '../config/server-config-module.js';
 import { loadServerPolicy } from './enforcer.js';
 import { type CompiledPolicy, decide, type PolicyDecision, type PolicySubject } from './policy.js';
 import { POLICY_VERBS, type PolicyVerb } from './policy-schema.js';
@@ -71,7 +72,7 @@ export function createOfflineChecker(options: {
   /** A policy file; default `[server] policy` (then the built-in roles without one). */
   policyPath?: string;
 }): OfflineChecker {
-  const policy = loadServerPolicy(options.policyPath ?? options.config.config.server.policy);
+  const policy = loadServerPolicy(options.policyPath ?? serverSection(options.config).policy);
   const rune = createRune({ config: options.config, env: options.env, auditSink: NO_AUDIT });
   const inventoryPath = options.config.config.core.inventory;
   return {

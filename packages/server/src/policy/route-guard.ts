@@ -3,9 +3,10 @@
  * (does the principal hold the verb at all?), with ROLE_FORBIDDEN as before. In the handlers: the
  * fine check on one run's action and nodes (view, cancel), POLICY_DENIED when refused.
  *
- * Audited: every decision that changes something (run, dry-run, cancel, approve, admin) and every
- * refused read. Allowed reads are not written to the audit log: a dashboard following a run
- * would otherwise write one signed, fsynced record per poll.
+ * Audited: every decision that changes something (run, dry-run, cancel, approve, admin), every
+ * refused read, and the one allowed read that hands out content a node produced: an artifact
+ * download ({@link auditArtifactRead}). Other allowed reads are not written to the audit log: a
+ * dashboard following a run would otherwise write one signed, fsynced record per poll.
  */
 import { RuneError } from '@rune/protocol';
 import type { Principal, TokenRole } from '../auth/tokens.js';
@@ -74,6 +75,25 @@ export async function assertCanView(
     traceId: run.trace_id,
     runId: run.id,
   });
+}
+
+/**
+ * Records an allowed artifact download (`event: "policy"`, `status: "allowed"`, verb `view`, the
+ * run, its action and the node) before the file is sent: a file that left the server always has
+ * its record. Throws AUDIT_WRITE_FAILED when the record cannot be written (nothing is sent then).
+ */
+export async function auditArtifactRead(
+  policy: PolicyEnforcer,
+  principal: Principal,
+  run: StoredRun,
+  node: string,
+  tags: readonly string[],
+): Promise<void> {
+  await policy.authorize(
+    policy.subjectOf(principal),
+    { ...runAccess('view', run, tags), nodes: [node] },
+    { traceId: run.trace_id, runId: run.id },
+  );
 }
 
 /** The manifest tags of an action (none when it is no longer installed). */

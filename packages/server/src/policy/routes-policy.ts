@@ -112,7 +112,8 @@ const DecisionSchema = closed({
   ),
 });
 
-function principalOf(request: FastifyRequest): Principal {
+/** The authenticated principal of a request; AUTH_TOKEN_MISSING when there is none. */
+export function principalOf(request: FastifyRequest): Principal {
   if (request.principal === undefined) {
     throw new RuneError('AUTH_TOKEN_MISSING', 'this endpoint needs a bearer token', { source });
   }

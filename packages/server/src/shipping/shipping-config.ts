@@ -6,6 +6,7 @@
 import { type LoadedConfig, parseDuration } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import { parseListen } from '../config/server-config.js';
+import { serverSection } from '../config/server-config-module.js';
 import {
   createSplunkHecSink,
   createStdoutSink,
@@ -52,7 +53,7 @@ export function resolveShipping(
   loaded: LoadedConfig,
   options: ResolveShippingOptions,
 ): ShippingSettings | undefined {
-  const section = loaded.config.server?.shipping;
+  const section = serverSection(loaded).shipping;
   const entries = section?.sinks ?? [];
   if (section === undefined || entries.length === 0) return undefined;
   const names = new Set<string>();
