@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig } from '@rune/core';
 import { sha256Hex } from '@rune/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken, revokeToken } from '../src/index.js';
+import { createToken, revokeToken, serverConfigModule } from '../src/index.js';
 import { MAX_POLICY_CHECKS } from '../src/policy/routes-checks.js';
 import { createServerLauncher } from '../src/runs/launcher.js';
 import { createSession, pruneSessions } from '../src/sessions/sessions.js';
@@ -156,7 +156,11 @@ describe('session audit', () => {
     // The server's own pruning runs hourly; a second launcher on the same config and audit log
     // (the file sink locks and chains across writers) runs it now.
     const launcher = createServerLauncher({
-      config: loadConfig({ env: home.env, configFile: home.configFile }),
+      config: loadConfig({
+        env: home.env,
+        configFile: home.configFile,
+        configModules: [serverConfigModule],
+      }),
       env: home.env,
     });
     try {
