@@ -81,6 +81,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       'cluster_instances',
       'idempotency_keys',
       'node_locks',
+      'node_queue',
       'run_claims',
       'run_events',
       'run_nodes',
