@@ -57,7 +57,9 @@ export function openPostgresPool(url: string, options: OpenPostgresOptions = {})
     });
   }
   // A connection that dies while idle (database restart) must not crash the process.
+  const reported = new WeakSet<Error>();
   pool.on('error', (error) => {
+    reported.add(error);
     options.onWarning?.(`a pooled database connection failed: ${error.message}`);
   });
   // pg-pool listens for a client's errors only while it is idle. A connection that dies while
@@ -68,7 +70,12 @@ export function openPostgresPool(url: string, options: OpenPostgresOptions = {})
   // the dead one when it is released.
   pool.on('connect', (client) => {
     client.on('error', (error) => {
-      options.onWarning?.(`a database connection in use failed: ${error.message}`);
+      // An idle client's error reaches the pool's listener in the same emit: said once.
+      queueMicrotask(() => {
+        if (!reported.has(error)) {
+          options.onWarning?.(`a database connection in use failed: ${error.message}`);
+        }
+      });
     });
   });
   return pool;
