@@ -11,6 +11,11 @@
 //             --clients clients; runs/s = runs / (time until the last one ended)
 //   failover  --trials times: a `hold` run executing on instance A, `kill -9` A, time until
 //             instance B reports the run interrupted (kill -> takeover), with [server] lease
+// For the dry-run and noop phases it also accounts where the CPU went (the machine is shared, so
+// runs/s alone cannot show scaling): CPU ms per run of each instance (utime + stime of the
+// process and its waited-for children, the plugins, from /proc) and of PostgreSQL (the
+// postmaster and every backend), and samples pg_stat_activity every 20 ms for the store's
+// connections that are active and how many of them wait on a lock (wait_event_type Lock).
 // Every request goes to loopback only; every loop is bounded in count and time; every process
 // started here is stopped at the end, also on failure.
 import { spawn } from 'node:child_process';
@@ -103,6 +108,113 @@ async function stop(instance) {
   await instance.exited;
 }
 
+/** The low 32 bits of the server's advisory lock keys ("RUNERUNS", "RUNEAUDT"). */
+const ADVISORY = { [0x52554e53]: 'run numbering', [0x41554454]: 'audit append' };
+const TICK_MS = 10; // USER_HZ = 100 on Linux: /proc times are in 1/100 s
+/** utime + stime (+ cutime + cstime: waited-for children, the plugins) of `pid`, in ms. */
+function cpuMs(pid, withChildren = true) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    const own = Number(fields[11]) + Number(fields[12]);
+    const children = withChildren ? Number(fields[13]) + Number(fields[14]) : 0;
+    return (own + children) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+/** CPU ms of PostgreSQL: the postmaster, its exited children, and every live backend. */
+function postgresCpuMs() {
+  const postmaster = Number(
+    readFileSync(join(pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0],
+  );
+  let total = cpuMs(postmaster);
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) total += cpuMs(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+/** Runs `phase` while accounting CPU per process and sampling the store's lock waits. */
+async function accounted(instances, phase) {
+  const monitor = await openRunStore(pg.url);
+  const before = instances.map((instance) => cpuMs(instance.child.pid));
+  const pgBefore = postgresCpuMs();
+  const samples = { count: 0, active: 0, lockWaits: 0, events: {}, advisory: {} };
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const rows = await monitor.db
+        .selectFrom('pg_stat_activity')
+        .select(['wait_event_type', 'wait_event'])
+        .where('application_name', '=', 'rune-serve')
+        .where('state', '=', 'active')
+        .execute()
+        .catch(() => []);
+      // Which advisory lock the waiters wait for: a bigint key is classid (high 32 bits) and
+      // objid (low 32 bits) in pg_locks.
+      const waiting = await monitor.db
+        .selectFrom('pg_locks')
+        .select(['objid'])
+        .where('locktype', '=', 'advisory')
+        .where('granted', '=', false)
+        .execute()
+        .catch(() => []);
+      for (const lock of waiting) {
+        const name = ADVISORY[Number(lock.objid)] ?? `advisory ${lock.objid}`;
+        samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
+      }
+      samples.count++;
+      samples.active += rows.length;
+      for (const row of rows) {
+        if (row.wait_event_type !== 'Lock') continue;
+        samples.lockWaits++;
+        samples.events[row.wait_event] = (samples.events[row.wait_event] ?? 0) + 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const started = Date.now();
+  const result = await phase();
+  const wallMs = Date.now() - started;
+  sampling = false;
+  await sampler;
+  await monitor.close();
+  const runs = result.runs;
+  const perInstance = instances.map((instance, index) => cpuMs(instance.child.pid) - before[index]);
+  const rune = perInstance.reduce((sum, ms) => sum + ms, 0);
+  const postgres = postgresCpuMs() - pgBefore;
+  return {
+    ...result,
+    cpu: {
+      wall_ms: wallMs,
+      instance_cpu_ms: perInstance,
+      instance_share: perInstance.map((ms) => Number((ms / Math.max(1, rune)).toFixed(2))),
+      rune_cpu_ms_per_run: Number((rune / Math.max(1, runs)).toFixed(2)),
+      postgres_cpu_ms_per_run: Number((postgres / Math.max(1, runs)).toFixed(2)),
+      // CPU the measured processes got per wall second (2.0 = both cores of this machine).
+      cores_used: Number(((rune + postgres) / wallMs).toFixed(2)),
+    },
+    store: {
+      samples: samples.count,
+      mean_active_queries: Number((samples.active / Math.max(1, samples.count)).toFixed(2)),
+      mean_waiting_on_lock: Number((samples.lockWaits / Math.max(1, samples.count)).toFixed(3)),
+      lock_wait_share: Number((samples.lockWaits / Math.max(1, samples.active)).toFixed(3)),
+      lock_events: samples.events,
+      // Waiters per advisory lock, summed over the samples.
+      advisory_waiters: samples.advisory,
+    },
+  };
+}
+
 const post = async (url, body) => {
   const response = await fetch(`${url}/v1/runs`, {
     method: 'POST',
@@ -133,7 +245,7 @@ async function dryRuns(instances) {
       }
     }),
   );
-  return { runs_per_s: accepted / ((Date.now() - started) / 1000), errors };
+  return { runs_per_s: accepted / ((Date.now() - started) / 1000), errors, runs: accepted };
 }
 
 async function noops(instances) {
@@ -172,6 +284,7 @@ async function noops(instances) {
   return {
     runs_per_s: ids.length / ((Date.now() - started) / 1000),
     errors,
+    runs: ids.length,
     ...(kinds.size === 0 ? {} : { error_kinds: [...kinds] }),
   };
 }
@@ -235,11 +348,11 @@ try {
   const instances = [];
   for (let n = 1; n <= 3; n++) {
     instances.push(await serve());
-    const dry = await dryRuns(instances);
-    const noop = await noops(instances);
+    const dry = await accounted(instances, () => dryRuns(instances));
+    const noop = await accounted(instances, () => noops(instances));
     results.throughput.push({ instances: n, dry_run: dry, noop });
     process.stderr.write(
-      `${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s, noop ${noop.runs_per_s.toFixed(1)} runs/s\n`,
+      `${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s (rune ${dry.cpu.rune_cpu_ms_per_run} + pg ${dry.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${dry.cpu.instance_share}), noop ${noop.runs_per_s.toFixed(1)} runs/s (rune ${noop.cpu.rune_cpu_ms_per_run} + pg ${noop.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${noop.cpu.instance_share}, lock-wait share ${noop.store.lock_wait_share})\n`,
     );
   }
   for (const instance of instances) await stop(instance);

@@ -418,6 +418,11 @@ export async function buildCli(
               describe: 'Only records since 30m, 2h, 7d or an ISO time',
             })
             .option('limit', { type: 'number', describe: 'At most this many (most recent)' })
+            .option('store', {
+              type: 'string',
+              describe:
+                'List the audit chain of a shared rune serve store (postgres://...) instead of the file',
+            })
             .example('$0 audit --action restart-docker --since 1d', 'Yesterday’s Docker restarts')
             .example(
               '$0 audit --trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json',

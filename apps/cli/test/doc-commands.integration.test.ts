@@ -61,6 +61,8 @@ const UNCHECKABLE: Record<string, string> = {
     '`rune serve` runs until stopped; packages/server/test/ha.integration.test.ts starts three on a real PostgreSQL',
   'docs/ha.md: rune audit verify --store "postgres://rune@db.internal:5432/rune?sslmode=verify-full"':
     'needs the example PostgreSQL host; packages/server/test/ha.integration.test.ts runs `rune audit verify --store` against a real PostgreSQL',
+  'docs/ha.md: rune audit --store "postgres://rune@db.internal:5432/rune?sslmode=verify-full" --since 1d --node web1':
+    'needs the example PostgreSQL host; packages/server/test/ha.integration.test.ts runs `rune audit --store` against a real PostgreSQL',
   'docs/plugin-test-kit.md: npx rune-plugin-test ./restart-nginx.sh':
     '`./restart-nginx.sh` stands for the reader’s own plugin; the repository has no such file',
 };

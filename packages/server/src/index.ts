@@ -28,7 +28,7 @@ export {
   type TokenListing,
   type TokenRole,
 } from './auth/tokens.js';
-export { verifyStoreAudit } from './cluster/database-audit.js';
+export { readStoreAudit, verifyStoreAudit } from './cluster/database-audit.js';
 export {
   isLoopbackHost,
   parseListen,

@@ -30,6 +30,7 @@ import { resolveShipping } from './shipping/shipping-config.js';
 import { acquireInstanceLock } from './store/instance-lock.js';
 import { isPostgresUrl } from './store/postgres-dialect.js';
 import { openRunStore, type RunStore } from './store/run-store.js';
+import { registerStoreSizeMetric } from './store/store-size.js';
 import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js';
 import { observeStoreQuery } from './telemetry/store-latency.js';
 import { startTracing } from './telemetry/tracing-sdk.js';
@@ -161,6 +162,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     initial: initialPolicy,
     onWarning: (line) => log(`warning: ${line}`),
   });
+  registerStoreSizeMetric(metrics, store);
   let url: string | undefined;
   // Several instances on one PostgreSQL coordinate through it (src/cluster/).
   const cluster =

@@ -24,6 +24,7 @@ type Json = Record<string, unknown>;
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 /** The lease of the tests' instances: takeover must happen within it. */
 const LEASE_MS = 6_000;
+const AM_TOKEN = 'ha-alertmanager-token-0123456789';
 
 interface Instance {
   child: ChildProcess;
@@ -37,10 +38,10 @@ const children = new Set<ChildProcess>();
 const started: Instance[] = [];
 
 /** A `rune serve` child process on the shared store; resolves once it listens. */
-function serve(home: TestHome): Promise<Instance> {
+function serve(home: TestHome, configFile = home.configFile): Promise<Instance> {
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
+    [CLI, 'serve', '--config', configFile, '--listen', '127.0.0.1:0'],
     { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   children.add(child);
@@ -172,13 +173,35 @@ roles:
   lead:
     rules:
       - { id: leads-approve, verbs: [view, approve], actions: ["*"], nodes: ["@all"] }
+  alert-responder:
+    rules:
+      - { id: alerts-mark, verbs: [view, run], actions: [mark], nodes: ["@all"] }
+bindings:
+  - { subjects: ["service:alerts"], roles: [alert-responder] }
+`,
+    );
+    // One Alertmanager receiver: the same notification sent to two instances is one run.
+    const amToken = join(home.dir, 'am.token');
+    writeFileSync(amToken, `${AM_TOKEN}\n`, { mode: 0o600 });
+    const rules = join(home.dir, 'alert-rules.yaml');
+    writeFileSync(
+      rules,
+      `schema_version: rune-alert-rules/v1
+receivers:
+  am: { kind: alertmanager, bearer_token: "file:${amToken}" }
+rules:
+  - name: mark-node
+    match: { labels: { alertname: MarkNode } }
+    action: mark
+    params: { hold_ms: 300, marker_dir: ${JSON.stringify(markers)} }
+    throttle: { group_by: fingerprint }
 `,
     );
     writeFileSync(
       home.configFile,
       readFileSync(home.configFile, 'utf8').replace(
         '[server]\n',
-        `[server]\npolicy = ${JSON.stringify(policy)}\n`,
+        `[server]\npolicy = ${JSON.stringify(policy)}\nalert_rules = ${JSON.stringify(rules)}\n`,
       ),
     );
     const store = await openRunStore(pg.url);
@@ -330,6 +353,157 @@ roles:
     expect((await waitEnd(c, holding.body.id as string)).status).toBe('cancelled');
   }, 120_000);
 
+  it('FIFO across instances: runs queued for a busy node start in submission order, whichever instance accepted them', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const holder = await call(a, '/v1/runs', mark('node2', 1_500));
+    await until('the holder to start on node2', async () =>
+      executions(markers, holder.body.trace_id as string, 'node2').length > 0 ? true : undefined,
+    );
+    // One after the other, so that the submission order is known; the holder's instance (a)
+    // accepts some of them, and it would start its own first if the order were per instance.
+    const order: Json[] = [];
+    for (const instance of [b, a, c, a, b, c]) {
+      const accepted = await call(instance, '/v1/runs', mark('node2', 100));
+      expect(accepted.status).toBe(202);
+      order.push(accepted.body);
+    }
+    for (const run of order) expect((await waitEnd(a, run.id as string)).status).toBe('succeeded');
+    const starts = order.map(
+      (run) => executions(markers, run.trace_id as string, 'node2')[0]?.start ?? Number.NaN,
+    );
+    expect(starts.every((start) => Number.isFinite(start))).toBe(true);
+    expect([...starts].sort((x, y) => x - y)).toEqual(starts);
+  }, 120_000);
+
+  it('if_busy "refuse" sees a run queued on another instance, and a run accepted by another instance at the same moment', async () => {
+    const [a, b] = instances as [Instance, Instance];
+    // An instance with one slot: its second run waits queued while its node is free.
+    const oneSlot = join(home.dir, 'one-slot.toml');
+    writeFileSync(
+      oneSlot,
+      readFileSync(home.configFile, 'utf8').replace('[server]\n', '[server]\nconcurrency = 1\n'),
+    );
+    const d = await serve(home, oneSlot);
+    try {
+      const slot = await call(d, '/v1/runs', mark('node1', 60_000));
+      await until('the slot holder to start on node1', async () =>
+        executions(markers, slot.body.trace_id as string, 'node1').length > 0 ? true : undefined,
+      );
+      const waiting = await call(d, '/v1/runs', mark('node2', 1));
+      expect(waiting.body.status).toBe('queued');
+      const refused = await call(
+        a,
+        '/v1/runs',
+        mark('node2', 1, { options: { if_busy: 'refuse' } }),
+      );
+      expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+      expect(refused.body.error).toMatchObject({
+        code: 'NODE_BUSY',
+        details: { nodes: ['node2'], run_ids: [waiting.body.id] },
+      });
+      // A run queued elsewhere keeps its place: one accepted on b waits behind it (FIFO).
+      const behind = await call(b, '/v1/runs', mark('node2', 1));
+      expect(behind.status).toBe(202);
+      await call(a, `/v1/runs/${slot.body.id as string}/cancel`, {});
+      expect((await waitEnd(a, waiting.body.id as string)).status).toBe('succeeded');
+      expect((await waitEnd(a, behind.body.id as string)).status).toBe('succeeded');
+      const first = executions(markers, waiting.body.trace_id as string, 'node2')[0];
+      const second = executions(markers, behind.body.trace_id as string, 'node2')[0];
+      expect(second?.start).toBeGreaterThanOrEqual(first?.end ?? Number.POSITIVE_INFINITY);
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.exited;
+    }
+    // Two refusing submissions for a free node at once on two instances: exactly one is accepted.
+    for (let round = 0; round < 3; round++) {
+      const answers = await Promise.all(
+        [a, b].map((instance) =>
+          call(instance, '/v1/runs', mark('node2', 200, { options: { if_busy: 'refuse' } })),
+        ),
+      );
+      expect(answers.map((answer) => answer.status).sort()).toEqual([202, 409]);
+      const winner = answers.find((answer) => answer.status === 202) as { body: Json };
+      expect((await waitEnd(a, winner.body.id as string)).status).toBe('succeeded');
+    }
+  }, 120_000);
+
+  it('the same Alertmanager notification sent to two instances is one run', async () => {
+    const [a, b] = instances as [Instance, Instance];
+    const notification = {
+      version: '4',
+      groupKey: '{}:{alertname="MarkNode"}',
+      truncatedAlerts: 0,
+      status: 'firing',
+      receiver: 'rune',
+      groupLabels: {},
+      commonLabels: {},
+      commonAnnotations: {},
+      externalURL: 'http://alertmanager.example',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'MarkNode', instance: 'node1' },
+          annotations: {},
+          startsAt: new Date().toISOString(),
+          endsAt: '0001-01-01T00:00:00Z',
+          generatorURL: 'http://prometheus.example/graph',
+          fingerprint: `ha-${Date.now()}`,
+        },
+      ],
+    };
+    // Alertmanager in HA pairs (or behind a balancer) delivers one notification to several
+    // instances at once.
+    const delivered = await Promise.all(
+      [a, b].map(async (instance) => {
+        const response = await fetch(`${instance.url}/v1/hooks/alertmanager/am`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${AM_TOKEN}` },
+          body: JSON.stringify(notification),
+        });
+        expect(response.status).toBe(202);
+        return { instance, ids: ((await response.json()) as { alert_ids: string[] }).alert_ids };
+      }),
+    );
+    const decided = await Promise.all(
+      delivered.map(({ instance, ids }) =>
+        until(`alert ${ids[0]} to be decided`, async () => {
+          const { body } = await call(instance, `/v1/alerts/${ids[0] as string}`);
+          return body.outcome === 'received' ? undefined : body;
+        }),
+      ),
+    );
+    expect(decided.map((alert) => alert.outcome).sort()).toEqual(['deduplicated', 'ran']);
+    const runId = decided[0]?.run_id as string;
+    expect(decided[1]?.run_id).toBe(runId);
+    const run = await waitEnd(b, runId);
+    expect(run.status).toBe('succeeded');
+    expect(executions(markers, run.trace_id as string, 'node1')).toHaveLength(1);
+    const runs = await call(a, '/v1/runs?source=alert&limit=100');
+    expect((runs.body.runs as Json[]).filter((listed) => listed.id === runId)).toHaveLength(1);
+    expect((runs.body.runs as Json[]).length).toBe(1);
+  }, 120_000);
+
+  it('rune_store_size_bytes on PostgreSQL: the tables of the store schema, not 0', async () => {
+    const [a] = instances as [Instance];
+    const response = await fetch(`${a.url}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const text = await response.text();
+    const reported = Number(/^rune_store_size_bytes (\d+)$/m.exec(text)?.[1]);
+    const store = await openRunStore(pg.url);
+    try {
+      const sizes = await sql<{ runs: number; events: number; database: number }>`
+        select pg_total_relation_size('runs')::bigint as runs,
+               pg_total_relation_size('run_events')::bigint as events,
+               pg_database_size(current_database())::bigint as database`.execute(store.db);
+      const row = sizes.rows[0] as { runs: number; events: number; database: number };
+      expect(reported).toBeGreaterThanOrEqual(Number(row.runs) + Number(row.events));
+      expect(reported).toBeLessThan(Number(row.database));
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
   it('PostgreSQL restarts mid-run: the instances reconnect, the run ends recorded, nothing acknowledged is lost', async () => {
     const [a, b] = instances as [Instance, Instance];
     const running = await call(a, '/v1/runs', mark('node2', 2_500));
@@ -443,6 +617,56 @@ roles:
     const ready = await fetch(`${other.url}/readyz`);
     expect(ready.status).toBe(200);
   }, 120_000);
+
+  it('rune audit --store lists the one chain of every instance with the filters and output of the file listing', async () => {
+    const listStore = (
+      store: string,
+      ...flags: string[]
+    ): { status: number | null; stdout: string } => {
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'audit', '--config', home.configFile, '--store', store, ...flags],
+        { env: home.env, encoding: 'utf8' },
+      );
+      return { status: result.status, stdout: result.stdout };
+    };
+    const list = (...flags: string[]) => listStore(pg.url, ...flags);
+    const reader = await openRunStore(pg.url);
+    const chain = (
+      await reader.db.selectFrom('audit_records').select('record_json').orderBy('seq').execute()
+    ).map((row) => JSON.parse(row.record_json) as Json);
+    await reader.close();
+    const all = list('-o', 'json');
+    expect(all.status).toBe(0);
+    const listed = JSON.parse(all.stdout) as { records: Json[]; runs_without_outcome: Json[] };
+    expect(listed.records).toEqual(chain);
+    const trace = chain.findLast((record) => record.action === 'mark')?.trace_id as string;
+    const oneRun = JSON.parse(list('--trace', trace, '--action', 'mark', '-o', 'json').stdout) as {
+      records: Json[];
+    };
+    expect(oneRun.records).toEqual(
+      chain.filter((record) => record.trace_id === trace && record.action === 'mark'),
+    );
+    expect(oneRun.records.map((record) => record.event)).toContain('intent');
+    const lastThree = list('--since', '1h', '--limit', '3', '-o', 'jsonl');
+    expect(
+      lastThree.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual(chain.slice(-3));
+    const text = list('--node', 'node2', '--limit', '2');
+    expect(text.status).toBe(0);
+    expect(text.stdout.trim().split('\n')).toHaveLength(2);
+    expect(text.stdout).toContain('node2');
+    const notPostgres = listStore(join(home.dir, 'x.sqlite'), '-o', 'json');
+    expect(notPostgres.status).toBe(2);
+    expect(notPostgres.stdout).toContain('INVALID_ARGUMENT');
+    const unreachable = listStore('postgres://nobody@127.0.0.1:1/none', '-o', 'json');
+    expect(unreachable.status).toBe(2);
+    expect(unreachable.stdout).toContain('INVALID_CONFIG');
+    expect(unreachable.stdout).not.toContain('    at ');
+  }, 180_000);
 
   it('rune audit verify --store checks the one chain of every instance, and finds an altered record', async () => {
     const verify = (): { status: number | null; stdout: string } => {

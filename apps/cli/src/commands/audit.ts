@@ -32,6 +32,8 @@ export interface AuditArgs extends CommonArgs {
   trace?: string;
   since?: string;
   limit?: number;
+  /** A shared `rune serve` store (`postgres://...`) whose audit chain is listed instead. */
+  store?: string;
 }
 
 /** Flags of `rune audit verify`. */
@@ -48,7 +50,11 @@ export interface AuditVerifyArgs extends CommonArgs {
 export function auditListCommand(args: AuditArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
     const since = args.since === undefined ? undefined : parseSince(args.since);
-    const all = readAuditLog(resolveAuditLogPath(loadCliConfig(io, args)));
+    // Several instances on one PostgreSQL keep one chain in the store (docs/ha.md).
+    const all =
+      args.store === undefined
+        ? readAuditLog(resolveAuditLogPath(loadCliConfig(io, args)))
+        : await (await import('@rune/server')).readStoreAudit(args.store);
     // Judged over the whole log: an outcome may lie outside the filtered window.
     const incomplete = new Map(findRunsWithoutOutcome(all).map((run) => [run.run_id, run]));
     const matches = (

@@ -102,7 +102,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
     subcommands: { init: { flags: ['--path', '--force'] }, show: { flags: [] } },
   },
   audit: {
-    flags: ['--action', '--node', '--trace', '--since', '--limit'],
+    flags: ['--action', '--node', '--trace', '--since', '--limit', '--store'],
     subcommands: {
       verify: {
         flags: ['--public-key', '--expect-head', '--anchor', '--allow-unsigned', '--store'],

@@ -49,6 +49,14 @@ export type AcquireResult =
   /** Another instance took the run over (this one was presumed dead): drop it. */
   | 'lost';
 
+/** What {@link Cluster.claimQueued} writes besides the claim. */
+export interface QueueClaim {
+  /** The nodes the run will lock (none for dry runs and idempotent actions). */
+  lockNodes?: readonly string[];
+  /** `if_busy: "refuse"`: throw NODE_BUSY instead of queueing behind a run of any instance. */
+  refuseIfBusy?: boolean;
+}
+
 /** The cluster seen by one instance. */
 export interface Cluster {
   /** False for the embedded store (one instance). */
@@ -60,9 +68,15 @@ export interface Cluster {
    * listener; returns what the first sweep took over.
    */
   start(hooks: ClusterHooks): Promise<{ interrupted: number; requeued: number }>;
-  /** Writes, inside the run's insert transaction, that this instance owns the queued run. */
-  claimQueued(trx: Transaction<StoreDatabase>, runId: string): Promise<void>;
-  /** Nodes of `nodes` locked by a run on any instance. */
+  /**
+   * Writes, inside the run's insert transaction, that this instance owns the queued run, and puts
+   * it in the cluster-wide wait queue of its lock nodes (submission order). With `refuseIfBusy`
+   * it first throws NODE_BUSY (details `nodes`, `run_ids`) when a run of any instance holds or
+   * waits for one of them: checked under the run-numbering lock, so two instances refusing at
+   * once cannot both accept.
+   */
+  claimQueued(trx: Transaction<StoreDatabase>, runId: string, claim?: QueueClaim): Promise<void>;
+  /** Nodes of `nodes` locked, or waited for by a queued run, on any instance. */
   busyNodes(nodes: readonly string[]): Promise<{ node: string; run_id: string }[]>;
   /**
    * Takes the claim of a queued run for this instance (a run approved here that another instance

@@ -147,18 +147,19 @@ export function databaseAuditTrail(
 }
 
 /**
- * `rune audit verify --store postgres://...`: verifies the chain of a shared store without
- * migrating or otherwise writing it. Throws INVALID_CONFIG when the store cannot be reached and
- * INVALID_ARGUMENT when it holds no audit chain (a schema before 0005_cluster).
+ * Opens a shared store read-only for the audit commands (no migration, no write), runs `read`
+ * over its chain and closes it. Throws INVALID_ARGUMENT for a URL that is not `postgres://` or a
+ * store that holds no audit chain (a schema before 0005_cluster), INVALID_CONFIG when it cannot
+ * be reached.
  */
-export async function verifyStoreAudit(
+async function withStoreAudit<T>(
   url: string,
-  options: VerifyAuditLogOptions = {},
-): Promise<AuditVerification> {
+  read: (db: Kysely<StoreDatabase>) => Promise<T>,
+): Promise<T> {
   if (!isPostgresUrl(url)) {
     throw new RuneError(
       'INVALID_ARGUMENT',
-      '--store must be a postgres:// URL (a file audit log is verified without it)',
+      '--store must be a postgres:// URL (a file audit log is read without it)',
       {
         details: { store: redactDatabaseUrl(url).slice(0, 200) },
       },
@@ -178,8 +179,28 @@ export async function verifyStoreAudit(
         },
       );
     }
-    return await verifyDatabaseAudit(db, redactDatabaseUrl(url), options);
+    return await read(db);
   } finally {
     await db.destroy();
   }
+}
+
+/**
+ * `rune audit verify --store postgres://...`: verifies the chain of a shared store without
+ * migrating or otherwise writing it. Throws INVALID_CONFIG when the store cannot be reached and
+ * INVALID_ARGUMENT when it holds no audit chain (a schema before 0005_cluster).
+ */
+export function verifyStoreAudit(
+  url: string,
+  options: VerifyAuditLogOptions = {},
+): Promise<AuditVerification> {
+  return withStoreAudit(url, (db) => verifyDatabaseAudit(db, redactDatabaseUrl(url), options));
+}
+
+/**
+ * `rune audit --store postgres://...`: every record of a shared store's chain, in order, read
+ * without migrating or writing the store (the same errors as {@link verifyStoreAudit}).
+ */
+export function readStoreAudit(url: string): Promise<AuditRecord[]> {
+  return withStoreAudit(url, readDatabaseAudit);
 }

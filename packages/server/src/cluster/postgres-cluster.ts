@@ -11,6 +11,11 @@
  *   dead or stopped instance is adopted by one survivor: `SELECT ... FOR UPDATE SKIP LOCKED`
  *   hands every claim to exactly one sweeper, and the adopter re-plans it from the stored request.
  *   So no node runs twice for one request, and an unstarted run starts exactly once.
+ * - **FIFO across instances** (`node_queue`): a queued run of a non-idempotent action has one row
+ *   per node with its `runs.position` (numbered in commit order under the run-numbering lock:
+ *   the submission order of every instance). A run takes its node locks only when no queued run
+ *   submitted earlier waits for one of its nodes, whichever instance accepted either; and
+ *   `if_busy: "refuse"` sees these queued runs too, checked inside the insert transaction.
  * - **Node locks** (`node_locks`, primary key `node`): a table rather than advisory locks, because
  *   an advisory lock lives on one connection — a pooled connection, a database restart or a
  *   takeover by another instance would have to be tracked beside it — while a row outlives any
@@ -30,12 +35,12 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { RuneError } from '@rune/protocol';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { redactDatabaseUrl } from '../store/postgres-dialect.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { StoreDatabase } from '../store/schema.js';
-import type { AcquireResult, Cluster, ClusterHooks } from './cluster.js';
+import type { AcquireResult, Cluster, ClusterHooks, QueueClaim } from './cluster.js';
 
 /** The notification channel of run changes, cancels and hand-overs. */
 export const CLUSTER_CHANNEL = 'rune_runs';
@@ -65,6 +70,40 @@ interface Notice {
 const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 class Busy extends Error {}
+
+/**
+ * The nodes of `nodes` that a run holds (`node_locks`) or that a queued run waits for
+ * (`node_queue`; a row of a run no longer queued — cancelled, awaiting approval — does not count),
+ * on any instance, other than run `except`.
+ */
+async function heldOrAwaited(
+  db: Kysely<StoreDatabase> | Transaction<StoreDatabase>,
+  nodes: readonly string[],
+  except?: string,
+): Promise<{ node: string; run_id: string }[]> {
+  if (nodes.length === 0) return [];
+  // The queue first: a run moves from the queue to the locks in one transaction, and one that
+  // commits between the two reads is then seen in one of them (the reads are two snapshots).
+  const waiting = await db
+    .selectFrom('node_queue')
+    .innerJoin('runs', 'runs.id', 'node_queue.run_id')
+    .select(['node_queue.node', 'node_queue.run_id'])
+    .where('node_queue.node', 'in', [...nodes])
+    .where('runs.status', '=', 'queued')
+    .orderBy('node_queue.position')
+    .execute();
+  const held = await db
+    .selectFrom('node_locks')
+    .select(['node', 'run_id'])
+    .where('node', 'in', [...nodes])
+    .execute();
+  const result: { node: string; run_id: string }[] = [];
+  for (const row of [...held, ...waiting]) {
+    if (row.run_id === except || result.some((known) => known.node === row.node)) continue;
+    result.push({ node: row.node, run_id: row.run_id });
+  }
+  return result;
+}
 
 /** Creates the coordinator of one instance on a shared PostgreSQL store. */
 export function createPostgresCluster(options: PostgresClusterOptions): Cluster {
@@ -125,6 +164,7 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
   const releaseNow = async (runId: string): Promise<void> => {
     await db.transaction().execute(async (trx) => {
       await trx.deleteFrom('node_locks').where('run_id', '=', runId).execute();
+      await trx.deleteFrom('node_queue').where('run_id', '=', runId).execute();
       await trx.deleteFrom('run_claims').where('run_id', '=', runId).execute();
     });
   };
@@ -288,6 +328,23 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       }
       if (taken.length < SWEEP_BATCH) break;
     }
+    // This instance's own release notices are ignored by its listener: runs queued here behind a
+    // node of a run just interrupted (an adopted run may be) retry now, not at their next timer.
+    if (counts.interrupted > 0) hooks.released();
+    // Queue rows of runs that no longer wait (cancelled while queued: no release is written).
+    await db
+      .deleteFrom('node_queue')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('runs')
+              .select('runs.id')
+              .whereRef('runs.id', '=', 'node_queue.run_id')
+              .where('runs.status', 'in', ['queued', 'awaiting_approval']),
+          ),
+        ),
+      )
+      .execute();
     // Locks whose run lost its claim (the owner died between the two deletes of a release).
     await db
       .deleteFrom('node_locks')
@@ -390,7 +447,31 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       return sweep();
     },
 
-    async claimQueued(trx, runId) {
+    async claimQueued(trx, runId, claim: QueueClaim = {}) {
+      const lockNodes = [...new Set(claim.lockNodes ?? [])];
+      if (claim.refuseIfBusy === true) {
+        const busy = await heldOrAwaited(trx, lockNodes, runId);
+        if (busy.length > 0) {
+          throw new RuneError('NODE_BUSY', 'a node is held or waited for by a run elsewhere', {
+            source: { component: 'rune-server' },
+            details: {
+              nodes: busy.map((row) => row.node),
+              run_ids: busy.map((row) => row.run_id),
+            },
+          });
+        }
+      }
+      if (lockNodes.length > 0) {
+        const run = await trx
+          .selectFrom('runs')
+          .select('position')
+          .where('id', '=', runId)
+          .executeTakeFirstOrThrow();
+        await trx
+          .insertInto('node_queue')
+          .values(lockNodes.map((node) => ({ node, run_id: runId, position: run.position })))
+          .execute();
+      }
       await trx
         .insertInto('run_claims')
         .values({
@@ -416,14 +497,7 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
         .execute();
     },
 
-    async busyNodes(nodes) {
-      if (nodes.length === 0) return [];
-      return db
-        .selectFrom('node_locks')
-        .select(['node', 'run_id'])
-        .where('node', 'in', [...nodes])
-        .execute();
-    },
+    busyNodes: (nodes) => heldOrAwaited(db, nodes),
 
     async acquire(runId, lockNodes): Promise<AcquireResult> {
       try {
@@ -437,6 +511,21 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
             .executeTakeFirst();
           if (Number(claimed.numUpdatedRows) === 0) return 'lost';
           if (lockNodes.length > 0) {
+            // FIFO: a queued run submitted earlier (on any instance) waiting for one of these
+            // nodes goes first. Rows of runs accepted before 0009_cluster_queue are absent: those
+            // runs are ordered by the locks alone, as before.
+            const ahead = await trx
+              .selectFrom('node_queue as mine')
+              .innerJoin('node_queue as other', 'other.node', 'mine.node')
+              .innerJoin('runs', 'runs.id', 'other.run_id')
+              .select('other.run_id')
+              .where('mine.run_id', '=', runId)
+              .where('other.run_id', '!=', runId)
+              .whereRef('other.position', '<', 'mine.position')
+              .where('runs.status', '=', 'queued')
+              .limit(1)
+              .executeTakeFirst();
+            if (ahead !== undefined) throw new Busy();
             const stamp = new Date().toISOString();
             const inserted = await trx
               .insertInto('node_locks')
@@ -453,6 +542,7 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
               .execute();
             // Rolls back the claim's state too: the run stays queued here.
             if (inserted.length < lockNodes.length) throw new Busy();
+            await trx.deleteFrom('node_queue').where('run_id', '=', runId).execute();
           }
           return 'ok';
         });

@@ -329,11 +329,6 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     if (claim === 'busy') {
       item.retryAt = Date.now() + BUSY_RETRY_MS;
       queue.unshift(item);
-      retryTimer ??= setTimeout(() => {
-        retryTimer = undefined;
-        pump();
-      }, BUSY_RETRY_MS);
-      retryTimer.unref();
       if (record?.cancelReason !== undefined) void manager.cancel(item.id, record.cancelReason);
     } else {
       warn(`run ${item.id} was taken over by another instance before it started here`);
@@ -413,6 +408,31 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       record.done = execute(item);
     }
     updateGauges();
+    scheduleRetry();
+  }
+
+  /**
+   * Wakes the queue when its earliest busy retry is due. Re-armed at every pump: a timer may fire
+   * a few ms before `retryAt` by the wall clock (libuv times from its cached loop clock), and a
+   * retry found not yet due must not be left without a timer (a run stuck queued, found by the
+   * kill -9 test: an adopted run waiting for the lock of the run being interrupted).
+   */
+  function scheduleRetry(): void {
+    if (retryTimer !== undefined || draining) return;
+    const at = Date.now();
+    let due = Number.POSITIVE_INFINITY;
+    for (const item of queue) {
+      if (item.retryAt !== undefined && item.retryAt > at) due = Math.min(due, item.retryAt);
+    }
+    if (due === Number.POSITIVE_INFINITY) return;
+    retryTimer = setTimeout(
+      () => {
+        retryTimer = undefined;
+        pump();
+      },
+      Math.max(1, due - at),
+    );
+    retryTimer.unref();
   }
 
   const refuse = async (
@@ -732,8 +752,8 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           if (!busy.includes(held.node)) busy.push(held.node);
         }
       }
-      if (busy.length > 0 && submitOptions.ifBusy === 'refuse') {
-        await refuse(
+      const refuseBusy = (busy: string[]): Promise<never> =>
+        refuse(
           'NODE_BUSY',
           `${planned.plan.action} is not idempotent and ${busy.slice(0, 5).join(', ')}${busy.length > 5 ? ', …' : ''} already ha${busy.length === 1 ? 's' : 've'} a run of a non-idempotent action running or queued`,
           planned,
@@ -746,7 +766,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
               .map((node) => locks.get(node) ?? heldElsewhere.get(node) ?? null),
           },
         );
-      }
+      if (busy.length > 0 && submitOptions.ifBusy === 'refuse') await refuseBusy(busy);
       if (queue.length >= settings.queueSize) {
         metrics.queueDepth.set(queue.length);
         await refuse(
@@ -758,7 +778,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           { queue_size: settings.queueSize },
         );
       }
-      const inserted = await store.insertRun(
+      const insertion = store.insertRun(
         {
           id,
           trace_id: traceId,
@@ -782,8 +802,21 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         nodes,
         idempotency,
         undefined,
-        (trx) => cluster.claimQueued(trx, id),
+        (trx) =>
+          cluster.claimQueued(trx, id, {
+            lockNodes,
+            refuseIfBusy: hold === undefined && submitOptions.ifBusy === 'refuse',
+          }),
       );
+      const inserted = await insertion.catch((error: unknown) => {
+        // Another instance accepted a run for one of these nodes since the check above.
+        if (!(error instanceof RuneError) || error.code !== 'NODE_BUSY') throw error;
+        const raced = error.details as { nodes?: string[]; run_ids?: string[] } | undefined;
+        (raced?.nodes ?? []).forEach((node, index) => {
+          heldElsewhere.set(node, raced?.run_ids?.[index] ?? '');
+        });
+        return refuseBusy(raced?.nodes ?? lockNodes);
+      });
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
       if (hold !== undefined) await desk.hold(id, request, planned, context, hold);
       const run = await store.getRun(id);

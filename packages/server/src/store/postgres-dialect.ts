@@ -57,8 +57,26 @@ export function openPostgresPool(url: string, options: OpenPostgresOptions = {})
     });
   }
   // A connection that dies while idle (database restart) must not crash the process.
+  const reported = new WeakSet<Error>();
   pool.on('error', (error) => {
+    reported.add(error);
     options.onWarning?.(`a pooled database connection failed: ${error.message}`);
+  });
+  // pg-pool listens for a client's errors only while it is idle. A connection that dies while
+  // checked out between two queries (a transaction awaiting its caller when the database
+  // restarts) emits 'error' with no listener: an uncaught exception, the process gone (seen in
+  // the HA test: an instance exited 70 at a PostgreSQL restart). With this listener the client's
+  // next query fails instead, the caller's retry takes another connection, and the pool drops
+  // the dead one when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      // An idle client's error reaches the pool's listener in the same emit: said once.
+      queueMicrotask(() => {
+        if (!reported.has(error)) {
+          options.onWarning?.(`a database connection in use failed: ${error.message}`);
+        }
+      });
+    });
   });
   return pool;
 }

@@ -81,6 +81,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       'cluster_instances',
       'idempotency_keys',
       'node_locks',
+      'node_queue',
       'run_claims',
       'run_events',
       'run_nodes',
@@ -206,6 +207,55 @@ describe.each(ENGINES)('the store (%s)', (engine) => {
     expect(new Set(positions).size).toBe(21);
     if (second !== first) await second.close();
     await first.close();
+  });
+});
+
+describe.skipIf(!postgresAvailable)('a PostgreSQL connection that dies in use', () => {
+  it('fails the transaction it was in, not the process; the store goes on with another connection', async () => {
+    const path = await location('postgres');
+    const warnings: string[] = [];
+    let warned: () => void = () => {};
+    const warning = new Promise<void>((resolve) => {
+      warned = resolve;
+    });
+    const store = await openRunStore(path, {
+      onWarning: (line) => {
+        warnings.push(line);
+        if (/in use failed/.test(line)) warned();
+      },
+    });
+    const admin = await openRunStore(path);
+    try {
+      let backend: (pid: number) => void = () => {};
+      const pid = new Promise<number>((resolve) => {
+        backend = resolve;
+      });
+      let proceed: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        proceed = resolve;
+      });
+      // A transaction between two queries, its connection checked out of the pool.
+      const transaction = store.db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+        backend(Number(rows[0]?.pid));
+        await gate;
+        await sql`select 1`.execute(trx);
+      });
+      const failed = transaction.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await sql`select pg_terminate_backend(${await pid})`.execute(admin.db);
+      // Without the client's error listener this is an uncaught exception instead.
+      await warning;
+      proceed();
+      expect(await failed).toBeInstanceOf(Error);
+      expect(warnings.join('\n')).toContain('terminating connection');
+      expect(await store.getRun('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+    } finally {
+      await admin.close();
+      await store.close();
+    }
   });
 });
 

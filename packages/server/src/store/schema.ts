@@ -152,6 +152,14 @@ export interface NodeLocksTable {
   acquired_at: string;
 }
 
+/** `node_queue`: a node a queued run of a non-idempotent action waits for, in submission order. */
+export interface NodeQueueTable {
+  node: string;
+  run_id: string;
+  /** The run's `runs.position`: its place in the submission order of every instance. */
+  position: number;
+}
+
 /** `audit_records`: the audit hash chain kept in the database (PostgreSQL mode). */
 export interface AuditRecordsTable {
   seq: number;
@@ -186,6 +194,8 @@ export interface StoreDatabase {
   run_claims: RunClaimsTable;
   node_locks: NodeLocksTable;
   audit_records: AuditRecordsTable;
+  // The cluster-wide wait queue of busy nodes (0009_cluster_queue, src/cluster/).
+  node_queue: NodeQueueTable;
   // The spool's sequence counter (0010_shipping_seq, src/shipping/spool.ts).
   shipping_seq: ShippingSeqTable;
   // How browser sessions ended, audited once each (0011_session_audit, src/sessions/).
