@@ -311,9 +311,10 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
     {
       config: { minRole: 'operator' },
       schema: {
-        summary: 'Release a held alert',
+        summary: 'Release a held alert (deprecated: approve its run)',
         description:
-          'The storm breaker holds matching alerts; a person releases one here and its run is submitted now (principal of the receiver, released_by the caller). 409 ALERT_NOT_HELD when it is not held.',
+          "Deprecated alias of POST /v1/runs/{run_id}/approve for the alert's held run: the storm breaker holds a match as a run awaiting approval, and this casts one approval vote by the caller under the same rules (quorum, no self-approval, approve right on the action and node, expiry). The run starts at the quorum; the alert is then released. 409 ALERT_NOT_HELD when it is not held.",
+        deprecated: true,
         tags: ['alerts'],
         params: AlertIdParams,
         response: { 200: Alert, ...errorResponses(401, 403, 404, 409, 429, 500) },
@@ -323,7 +324,10 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       if (!ALERT_ID.test(request.params.id)) {
         throw new RuneError('NOT_FOUND', `no alert ${request.params.id.slice(0, 64)}`, { source });
       }
-      const by = request.principal?.name ?? 'unknown';
+      if (request.principal === undefined) {
+        throw new RuneError('AUTH_TOKEN_MISSING', 'this endpoint needs a bearer token', { source });
+      }
+      const by = context.policy.subjectOf(request.principal);
       return alertDocument(await engine.release(request.params.id, by));
     },
   );

@@ -15,6 +15,7 @@ import { alertsMigration } from './migrations/0004_alerts.js';
 import { CLUSTER_MIGRATION } from './migrations/0005_cluster.js';
 import { shippingMigration } from './migrations/0006_shipping.js';
 import { WORKFLOWS_MIGRATION } from './migrations/0007_workflows.js';
+import { ALERT_WORKFLOWS_MIGRATION } from './migrations/0008_alert_workflows.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -104,6 +105,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0006_shipping': shippingMigration,
   '0003_policy_approvals': policyApprovalsMigration,
   '0005_cluster': CLUSTER_MIGRATION,
+  '0008_alert_workflows': ALERT_WORKFLOWS_MIGRATION,
 };
 
 /** The names of every migration, in order. */

@@ -186,6 +186,24 @@ export interface StoreDatabase {
   run_claims: RunClaimsTable;
   node_locks: NodeLocksTable;
   audit_records: AuditRecordsTable;
+  // Approvers of a held run and workflows started by alerts (0008_alert_workflows).
+  approval_approvers: ApprovalApproversTable;
+  alert_workflow_runs: AlertWorkflowRunsTable;
+}
+
+// Migration 0008_alert_workflows (src/policy/approval-desk.ts, src/alerts/).
+/** `approval_approvers`: who alone may approve a held run (a workflow step's `approvers`). */
+export interface ApprovalApproversTable {
+  run_id: string;
+  /** JSON array of principals, subjects or roles. */
+  approvers_json: string;
+}
+
+/** `alert_workflow_runs`: the workflow run an alert started. */
+export interface AlertWorkflowRunsTable {
+  alert_id: string;
+  workflow: string;
+  workflow_run_id: string;
 }
 
 /**
