@@ -272,6 +272,7 @@ export {
   resolveWorkflowInputs,
   runeStepRunner,
   runWorkflow,
+  type WorkflowStepApproval,
   type WorkflowStepContext,
   type WorkflowStepRun,
   type WorkflowStepRunner,

@@ -179,7 +179,9 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   let app: ApiInstance;
   try {
     recovered = await manager.recover();
-    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date());
+    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date(), (id, why) =>
+      manager.cancel(id, why),
+    );
     if (workflowsInterrupted > 0)
       log(`recovered: ${workflowsInterrupted} workflow run(s) interrupted`);
     const pruned = await manager.prune();

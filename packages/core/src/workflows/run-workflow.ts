@@ -49,20 +49,49 @@ export interface WorkflowStepContext {
   traceId: string;
   /** Goes into the `metadata` of the run's audit records: `{ workflow: {name, run_id, step, attempt} }`. */
   auditMetadata: Record<string, unknown>;
+  /**
+   * Set on the first run of the step an approval step guards: the run must wait for this
+   * approval before it starts (a server holds it in `awaiting_approval`). Only runners with
+   * `approvals: true` are given it.
+   */
+  approval?: WorkflowStepApproval;
+}
+
+/** The approval a run waits for (from the workflow's approval step). */
+export interface WorkflowStepApproval {
+  /** The approval step's id. */
+  step: string;
+  message: string;
+  /** Who alone may approve (roles, principals, subjects); absent: whoever the policy lets. */
+  approvers?: readonly string[];
+  /** The approval step's `timeout`: the request expires after it. */
+  timeoutMs?: number;
 }
 
 /** A run a runner started for a step. */
 export interface WorkflowStepRun {
   /** The run id (audit `run_id`). */
   readonly id: string;
-  /** Resolves when the run ended. */
-  readonly result: Promise<{ status: TerminalRunStatus; nodes: readonly NodeRunResult[] }>;
+  /**
+   * Resolves when the run ended; `error` is the run's own error (a run that never started: an
+   * approval rejected or expired, a cancel while it waited).
+   */
+  readonly result: Promise<{
+    status: TerminalRunStatus;
+    nodes: readonly NodeRunResult[];
+    error?: EpsError | null;
+  }>;
   /** Cancels it like Ctrl-C (remote process groups killed, unstarted nodes skipped). */
   cancel(reason?: string): void;
 }
 
 /** Starts the runs of a workflow's steps. */
 export interface WorkflowStepRunner {
+  /**
+   * The runner can hold a run for approval (`context.approval`): a server with RBAC approvals.
+   * Without it an approval step fails with APPROVAL_UNAVAILABLE.
+   */
+  readonly approvals?: boolean;
   /** Plans and starts one run; a refusal throws a RuneError (the step then fails with it). */
   start(request: PlanRequest, context: WorkflowStepContext): Promise<WorkflowStepRun>;
   /** Plans a run without running it (dry runs); audited as a dry run. */
@@ -458,6 +487,16 @@ export async function runWorkflow(
       options.signal?.addEventListener('abort', done, { once: true });
     });
 
+  /** The approval step whose approval the next step's first run waits for. */
+  interface Gate {
+    step: Extract<WorkflowStep, { approval: unknown }>;
+    /** The runs that waited for it. */
+    runs: string[];
+    /** Why a run was not approved (the first refusal). */
+    refusal: EpsError | null;
+  }
+  let gate: Gate | undefined;
+
   const runAction = async (step: WorkflowActionStep | WorkflowBranchStep): Promise<StepOutcome> => {
     const state = states.get(step.id) ?? emptyState();
     const record = records.get(step.id);
@@ -498,12 +537,24 @@ export async function runWorkflow(
         );
       }
       let run: WorkflowStepRun;
+      // Only the first run of the guarded step waits: retries run the same action and
+      // parameters on the nodes of it that failed (a subset of what was approved).
+      const guard = attempt === 0 ? gate : undefined;
       try {
         runsStarted++;
-        run = await options.runner.start(
-          requestFor(step, selections, params),
-          stepContext(step.id, attempt),
-        );
+        const runContext = stepContext(step.id, attempt);
+        if (guard !== undefined) {
+          const approval = guard.step.approval;
+          const timeoutMs =
+            approval.timeout === undefined ? undefined : durationToMs(approval.timeout);
+          runContext.approval = {
+            step: guard.step.id,
+            message: approval.message,
+            ...(approval.approvers === undefined ? {} : { approvers: approval.approvers }),
+            ...(timeoutMs === undefined ? {} : { timeoutMs }),
+          };
+        }
+        run = await options.runner.start(requestFor(step, selections, params), runContext);
       } catch (error) {
         return failStep(step.id, RuneError.from(error, 'INTERNAL_ERROR'));
       }
@@ -511,8 +562,25 @@ export async function runWorkflow(
       // Cancelled while the run was being planned: it still gets the cancel.
       if (cancelled) run.cancel(cancelReason);
       state.run_ids.push(run.id);
+      guard?.runs.push(run.id);
       const outcome = await run.result;
       running.delete(run);
+      if (guard !== undefined && outcome.nodes.length === 0 && outcome.error != null) {
+        // It never started: not approved (rejected, expired, void) or cancelled while it waited.
+        guard.refusal ??= outcome.error;
+        state.error_code = outcome.error.code;
+        state.exit_code = exitCodeForError(outcome.error);
+        if (record !== undefined) {
+          record.attempts.push({
+            run_id: run.id,
+            status: outcome.status,
+            exit_code: exitCodeForError(outcome.error),
+            nodes: [],
+          });
+        }
+        finishStep(step.id, 'skipped', `not approved (${outcome.error.code})`);
+        return 'failure';
+      }
       const attemptRecord: WorkflowAttempt = {
         run_id: run.id,
         status: outcome.status,
@@ -624,7 +692,16 @@ export async function runWorkflow(
     return 'failure';
   };
 
-  const runApproval = (step: Extract<WorkflowStep, { approval: unknown }>): StepOutcome => {
+  /**
+   * An approval step: the step it leads to (its success transition) is started with its first
+   * run held for this approval, through the runner (a server's RBAC approvals: quorum, binding to
+   * the exact request, no self-approval, expiry). Returns the gate to settle once that step ended,
+   * or an outcome when there is nothing to wait for.
+   */
+  const openApproval = (
+    step: Extract<WorkflowStep, { approval: unknown }>,
+    index: number,
+  ): StepOutcome | Gate => {
     if (cancelled) {
       finishStep(step.id, 'skipped', 'cancelled');
       return 'cancelled';
@@ -638,14 +715,49 @@ export async function runWorkflow(
     } catch (error) {
       return failStep(step.id, RuneError.from(error, 'WORKFLOW_EXPRESSION_ERROR'));
     }
-    return failStep(
-      step.id,
-      new RuneError(
-        'APPROVAL_UNAVAILABLE',
-        `step ${step.id} needs an approval ("${step.approval.message}"), and this RUNE has no approvals yet: the workflow stops here`,
-        { source: { component: 'rune-core' } },
-      ),
-    );
+    if (options.runner.approvals !== true) {
+      return failStep(
+        step.id,
+        new RuneError(
+          'APPROVAL_UNAVAILABLE',
+          `step ${step.id} needs an approval ("${step.approval.message}"); approvals are given on a rune serve (four eyes: not by the operator who runs the workflow), so run it there (POST /v1/workflows/${definition.name}/runs): the workflow stops here`,
+          { source: { component: 'rune-core' } },
+        ),
+      );
+    }
+    const guarded = definition.steps[workflowEdges(definition, index).success];
+    if (guarded === undefined || 'approval' in guarded) {
+      return failStep(
+        step.id,
+        new RuneError(
+          'APPROVAL_UNAVAILABLE',
+          `step ${step.id} guards nothing: an approval step must lead to an action step or a parallel group, whose runs wait for the approval`,
+          { source: { component: 'rune-core' } },
+        ),
+      );
+    }
+    return { step, runs: [], refusal: null };
+  };
+
+  /** Settles an approval step once the step it guards ended. */
+  const settleApproval = (settled: Gate): StepOutcome => {
+    const record = records.get(settled.step.id);
+    if (settled.refusal !== null) {
+      const state = states.get(settled.step.id);
+      if (record !== undefined) record.error = settled.refusal;
+      if (state !== undefined) {
+        state.error_code = settled.refusal.code;
+        state.exit_code = exitCodeForError(settled.refusal);
+      }
+      finishStep(settled.step.id, 'failed', null);
+      return 'failure';
+    }
+    if (settled.runs.length === 0) {
+      finishStep(settled.step.id, 'skipped', 'the step it guards did not run');
+      return 'skipped';
+    }
+    finishStep(settled.step.id, 'succeeded', `approved: run ${settled.runs.join(', ')}`);
+    return 'success';
   };
 
   const dryRunStep = async (step: WorkflowActionStep | WorkflowBranchStep): Promise<void> => {
@@ -715,7 +827,10 @@ export async function runWorkflow(
         else {
           const record = records.get(step.id);
           if (record !== undefined) {
-            record.reason = 'would stop: approval steps are refused (APPROVAL_UNAVAILABLE)';
+            record.reason =
+              options.runner.approvals === true
+                ? `would wait for approval ("${step.approval.message}") before the next step starts`
+                : 'would stop: approval steps need rune serve (APPROVAL_UNAVAILABLE)';
             options.onStep?.(structuredClone(record));
           }
         }
@@ -731,26 +846,50 @@ export async function runWorkflow(
         const step = definition.steps[index];
         if (step === undefined) break;
         if (cancelled) break;
-        const outcome =
-          'parallel' in step
-            ? await runGroup(step)
-            : isWorkflowActionStep(step)
-              ? await runAction(step)
-              : runApproval(step);
+        let outcome: StepOutcome;
+        let current = step;
+        if ('parallel' in step) outcome = await runGroup(step);
+        else if (isWorkflowActionStep(step)) outcome = await runAction(step);
+        else {
+          const opened = openApproval(step, index);
+          if (typeof opened === 'string') outcome = opened;
+          else {
+            // The guarded step runs now, its first run held for the approval.
+            const guardedIndex = workflowEdges(definition, index).success;
+            const guarded = definition.steps[guardedIndex] as WorkflowStep;
+            gate = opened;
+            let guardedOutcome: StepOutcome;
+            try {
+              guardedOutcome =
+                'parallel' in guarded
+                  ? await runGroup(guarded)
+                  : await runAction(guarded as WorkflowActionStep);
+            } finally {
+              gate = undefined;
+            }
+            outcome = settleApproval(opened);
+            if (outcome !== 'failure') {
+              // Approved (or nothing waited): the flow goes on from the guarded step.
+              index = guardedIndex;
+              current = guarded;
+              outcome = guardedOutcome;
+            }
+          }
+        }
         if (outcome === 'cancelled' || cancelled) break;
         const edges = workflowEdges(definition, index);
         if (outcome !== 'failure') {
           index = edges.success;
           continue;
         }
-        const record = records.get(step.id);
-        const onFailure = 'approval' in step ? 'abort' : (step.on_failure ?? 'abort');
+        const record = records.get(current.id);
+        const onFailure = 'approval' in current ? 'abort' : (current.on_failure ?? 'abort');
         if (onFailure === 'continue') {
           if (record !== undefined) record.reason = 'on_failure: continue';
           index = edges.success;
           continue;
         }
-        const state = states.get(step.id);
+        const state = states.get(current.id);
         failure ??= {
           exitCode:
             record?.error !== null && record?.error !== undefined && (state?.exit_code ?? 0) === 0
@@ -760,7 +899,7 @@ export async function runWorkflow(
         };
         if (onFailure === 'abort') {
           if (record !== undefined) record.reason = 'on_failure: abort';
-          abortedAfter = step.id;
+          abortedAfter = current.id;
           break;
         }
         if (record !== undefined) record.reason = `on_failure: ${onFailure}`;
