@@ -10,6 +10,7 @@
  * cycles), every step runs at most once, and `max_runs` bounds the runs retries may add.
  */
 import { randomUUID } from 'node:crypto';
+import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import {
   computedExpression,
   DEFAULT_WORKFLOW_MAX_RUNS,
@@ -35,6 +36,7 @@ import { aggregateExitCode, exitCodeForError } from '../execution/run-summary.js
 import type { PlanRequest } from '../planning/plan-request.js';
 import { type ExecutionPlan, newTraceId } from '../planning/plan-run.js';
 import type { Rune } from '../rune.js';
+import { RUNE_SPAN_ATTRIBUTES, startRuneSpan, withRuneSpan } from '../telemetry/tracing.js';
 import type { WorkflowActionRegistry } from './check-workflow.js';
 import {
   type CompiledExpression,
@@ -42,6 +44,13 @@ import {
   type ExpressionContext,
   evaluateCondition,
 } from './expressions.js';
+
+/** The attributes of the `rune.workflow` and `rune.workflow.step` spans. */
+export const WORKFLOW_SPAN_ATTRIBUTES = {
+  name: 'rune.workflow.name',
+  runId: 'rune.workflow.run_id',
+  step: 'rune.workflow.step',
+} as const;
 
 /** What a runner is told about the run it starts for a step. */
 export interface WorkflowStepContext {
@@ -497,7 +506,39 @@ export async function runWorkflow(
   }
   let gate: Gate | undefined;
 
-  const runAction = async (step: WorkflowActionStep | WorkflowBranchStep): Promise<StepOutcome> => {
+  /**
+   * One span per step (`rune.workflow.step`), a child of the workflow's: the runs it starts are
+   * submitted inside it, so their `rune.run` spans are its children.
+   */
+  const stepSpan = (
+    step: WorkflowStep | WorkflowBranchStep,
+    body: () => Promise<StepOutcome>,
+  ): Promise<StepOutcome> =>
+    withRuneSpan(
+      'rune.workflow.step',
+      {
+        traceId,
+        attributes: {
+          [WORKFLOW_SPAN_ATTRIBUTES.name]: definition.name,
+          [WORKFLOW_SPAN_ATTRIBUTES.step]: step.id,
+          ...('action' in step ? { [RUNE_SPAN_ATTRIBUTES.action]: step.action } : {}),
+        },
+      },
+      async (span) => {
+        const outcome = await body();
+        const record = records.get(step.id);
+        span.setAttribute(RUNE_SPAN_ATTRIBUTES.result, record?.status ?? outcome);
+        if (record?.error) span.setAttribute(RUNE_SPAN_ATTRIBUTES.errorCode, record.error.code);
+        return outcome;
+      },
+    );
+
+  const runAction = (step: WorkflowActionStep | WorkflowBranchStep): Promise<StepOutcome> =>
+    stepSpan(step, () => runActionInSpan(step));
+
+  const runActionInSpan = async (
+    step: WorkflowActionStep | WorkflowBranchStep,
+  ): Promise<StepOutcome> => {
     const state = states.get(step.id) ?? emptyState();
     const record = records.get(step.id);
     if (cancelled) {
@@ -642,7 +683,10 @@ export async function runWorkflow(
     return 'failure';
   };
 
-  const runGroup = async (
+  const runGroup = (step: Extract<WorkflowStep, { parallel: unknown }>): Promise<StepOutcome> =>
+    stepSpan(step, () => runGroupInSpan(step));
+
+  const runGroupInSpan = async (
     step: Extract<WorkflowStep, { parallel: unknown }>,
   ): Promise<StepOutcome> => {
     if (cancelled) {
@@ -815,102 +859,116 @@ export async function runWorkflow(
   };
 
   progress();
-  let status: WorkflowRunRecord['status'] = 'succeeded';
-  let failure: { exitCode: number; error: EpsError | null } | null = null;
-  let abortedAfter: string | null = null;
-  try {
-    if (dryRun) {
-      for (const step of definition.steps) {
-        if ('parallel' in step) {
-          for (const branch of step.parallel) await dryRunStep(branch);
-        } else if (isWorkflowActionStep(step)) await dryRunStep(step);
-        else {
-          const record = records.get(step.id);
-          if (record !== undefined) {
-            record.reason =
-              options.runner.approvals === true
-                ? `would wait for approval ("${step.approval.message}") before the next step starts`
-                : 'would stop: approval steps need rune serve (APPROVAL_UNAVAILABLE)';
-            options.onStep?.(structuredClone(record));
-          }
-        }
-      }
-      const refused = [...records.values()].find((record) => record.error !== null);
-      if (refused?.error) {
-        status = 'failed';
-        failure = { exitCode: exitCodeForError(refused.error), error: refused.error };
-      }
-    } else {
-      let index = 0;
-      while (index >= 0) {
-        const step = definition.steps[index];
-        if (step === undefined) break;
-        if (cancelled) break;
-        let outcome: StepOutcome;
-        let current = step;
-        if ('parallel' in step) outcome = await runGroup(step);
-        else if (isWorkflowActionStep(step)) outcome = await runAction(step);
-        else {
-          const opened = openApproval(step, index);
-          if (typeof opened === 'string') outcome = opened;
+  // Assigned inside the workflow span's callback: `as` keeps TypeScript from narrowing them here.
+  let status = 'succeeded' as WorkflowRunRecord['status'];
+  let failure = null as { exitCode: number; error: EpsError | null } | null;
+  let abortedAfter = null as string | null;
+  const workflowSpan = startRuneSpan('rune.workflow', {
+    traceId,
+    attributes: {
+      [WORKFLOW_SPAN_ATTRIBUTES.name]: definition.name,
+      [WORKFLOW_SPAN_ATTRIBUTES.runId]: workflowRunId,
+      [RUNE_SPAN_ATTRIBUTES.dryRun]: dryRun,
+    },
+  });
+  await otelContext.with(workflowSpan.context, async () => {
+    try {
+      if (dryRun) {
+        for (const step of definition.steps) {
+          if ('parallel' in step) {
+            for (const branch of step.parallel) await dryRunStep(branch);
+          } else if (isWorkflowActionStep(step)) await dryRunStep(step);
           else {
-            // The guarded step runs now, its first run held for the approval.
-            const guardedIndex = workflowEdges(definition, index).success;
-            const guarded = definition.steps[guardedIndex] as WorkflowStep;
-            gate = opened;
-            let guardedOutcome: StepOutcome;
-            try {
-              guardedOutcome =
-                'parallel' in guarded
-                  ? await runGroup(guarded)
-                  : await runAction(guarded as WorkflowActionStep);
-            } finally {
-              gate = undefined;
-            }
-            outcome = settleApproval(opened);
-            if (outcome !== 'failure') {
-              // Approved (or nothing waited): the flow goes on from the guarded step.
-              index = guardedIndex;
-              current = guarded;
-              outcome = guardedOutcome;
+            const record = records.get(step.id);
+            if (record !== undefined) {
+              record.reason =
+                options.runner.approvals === true
+                  ? `would wait for approval ("${step.approval.message}") before the next step starts`
+                  : 'would stop: approval steps need rune serve (APPROVAL_UNAVAILABLE)';
+              options.onStep?.(structuredClone(record));
             }
           }
         }
-        if (outcome === 'cancelled' || cancelled) break;
-        const edges = workflowEdges(definition, index);
-        if (outcome !== 'failure') {
-          index = edges.success;
-          continue;
+        const refused = [...records.values()].find((record) => record.error !== null);
+        if (refused?.error) {
+          status = 'failed';
+          failure = { exitCode: exitCodeForError(refused.error), error: refused.error };
         }
-        const record = records.get(current.id);
-        const onFailure = 'approval' in current ? 'abort' : (current.on_failure ?? 'abort');
-        if (onFailure === 'continue') {
-          if (record !== undefined) record.reason = 'on_failure: continue';
-          index = edges.success;
-          continue;
+      } else {
+        let index = 0;
+        while (index >= 0) {
+          const step = definition.steps[index];
+          if (step === undefined) break;
+          if (cancelled) break;
+          let outcome: StepOutcome;
+          let current = step;
+          if ('parallel' in step) outcome = await runGroup(step);
+          else if (isWorkflowActionStep(step)) outcome = await runAction(step);
+          else {
+            const opened = openApproval(step, index);
+            if (typeof opened === 'string') outcome = opened;
+            else {
+              // The guarded step runs now, its first run held for the approval.
+              const guardedIndex = workflowEdges(definition, index).success;
+              const guarded = definition.steps[guardedIndex] as WorkflowStep;
+              gate = opened;
+              let guardedOutcome: StepOutcome = 'skipped';
+              // The approval step's span holds the guarded step's (which waits for the approval).
+              outcome = await stepSpan(step, async () => {
+                try {
+                  guardedOutcome =
+                    'parallel' in guarded
+                      ? await runGroup(guarded)
+                      : await runAction(guarded as WorkflowActionStep);
+                } finally {
+                  gate = undefined;
+                }
+                return settleApproval(opened);
+              });
+              if (outcome !== 'failure') {
+                // Approved (or nothing waited): the flow goes on from the guarded step.
+                index = guardedIndex;
+                current = guarded;
+                outcome = guardedOutcome;
+              }
+            }
+          }
+          if (outcome === 'cancelled' || cancelled) break;
+          const edges = workflowEdges(definition, index);
+          if (outcome !== 'failure') {
+            index = edges.success;
+            continue;
+          }
+          const record = records.get(current.id);
+          const onFailure = 'approval' in current ? 'abort' : (current.on_failure ?? 'abort');
+          if (onFailure === 'continue') {
+            if (record !== undefined) record.reason = 'on_failure: continue';
+            index = edges.success;
+            continue;
+          }
+          const state = states.get(current.id);
+          failure ??= {
+            exitCode:
+              record?.error !== null && record?.error !== undefined && (state?.exit_code ?? 0) === 0
+                ? exitCodeForError(record.error)
+                : (state?.exit_code ?? 1) || 1,
+            error: record?.error ?? null,
+          };
+          if (onFailure === 'abort') {
+            if (record !== undefined) record.reason = 'on_failure: abort';
+            abortedAfter = current.id;
+            break;
+          }
+          if (record !== undefined) record.reason = `on_failure: ${onFailure}`;
+          index = edges.failure;
         }
-        const state = states.get(current.id);
-        failure ??= {
-          exitCode:
-            record?.error !== null && record?.error !== undefined && (state?.exit_code ?? 0) === 0
-              ? exitCodeForError(record.error)
-              : (state?.exit_code ?? 1) || 1,
-          error: record?.error ?? null,
-        };
-        if (onFailure === 'abort') {
-          if (record !== undefined) record.reason = 'on_failure: abort';
-          abortedAfter = current.id;
-          break;
-        }
-        if (record !== undefined) record.reason = `on_failure: ${onFailure}`;
-        index = edges.failure;
+        if (cancelled) status = 'cancelled';
+        else if (failure !== null) status = 'failed';
       }
-      if (cancelled) status = 'cancelled';
-      else if (failure !== null) status = 'failed';
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
     }
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+  });
 
   for (const id of order) {
     const record = records.get(id);
@@ -952,6 +1010,13 @@ export async function runWorkflow(
           }),
         )
       : null;
+  const finalError = cancelError ?? failure?.error ?? null;
+  workflowSpan.span.setAttribute(RUNE_SPAN_ATTRIBUTES.result, status);
+  if (finalError !== null) {
+    workflowSpan.span.setAttribute(RUNE_SPAN_ATTRIBUTES.errorCode, finalError.code);
+    workflowSpan.span.setStatus({ code: SpanStatusCode.ERROR, message: finalError.message });
+  }
+  workflowSpan.span.end();
   return {
     schema_version: WORKFLOW_RUN_V1,
     workflow: definition.name,
@@ -964,7 +1029,7 @@ export async function runWorkflow(
     inputs,
     steps: order.map((id) => records.get(id)).filter((record) => record !== undefined),
     outputs,
-    error: cancelError ?? failure?.error ?? null,
+    error: finalError,
     started_at: startedAt,
     ended_at: now().toISOString(),
   };
