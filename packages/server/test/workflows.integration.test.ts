@@ -133,6 +133,25 @@ describe('POST /v1/workflows/{name}/runs', () => {
     for (const entry of audit) {
       expect((entry.metadata as Json).workflow).toMatchObject({ run_id: record.workflow_run_id });
     }
+    // The workflow's own records: started, then ended with every step's run ids.
+    const own = readFileSync(home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
+    expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
+    expect(own[0]).toMatchObject({
+      operator: 'token:ops',
+      action: 'workflow:check-then-diagnose',
+      trace_id: record.trace_id,
+    });
+    expect((own[1]?.metadata as Json).steps).toEqual(
+      record.steps.map((step) => ({
+        id: step.id,
+        status: step.status,
+        run_ids: step.attempts.map((attempt) => attempt.run_id),
+      })),
+    );
   });
 
   it('a dry run answers with the record and runs nothing', async () => {
@@ -170,10 +189,26 @@ describe('POST /v1/workflows/{name}/runs', () => {
       'DANGEROUS_ACTION_REFUSED',
     ],
   ])('refuses %s before anything runs', async (_name, path, json, status, code) => {
+    const before = readFileSync(home.auditLog, 'utf8').length;
     const response = await t.request(path, { json });
     expect(response.status).toBe(status);
     const body = (await response.json()) as { error: Json };
     expect(body.error.code).toBe(code);
+    // Refused before its first step: the workflow leaves an audit record of its own.
+    const records = readFileSync(home.auditLog, 'utf8')
+      .slice(before)
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Json);
+    const refusal = records.find((entry) => entry.event === 'workflow');
+    if (path.includes('%2F')) {
+      // Refused by the route's schema: it names no workflow.
+      expect(refusal).toBeUndefined();
+    } else {
+      expect(refusal).toMatchObject({ status: 'refused', error_code: code, operator: 'token:ops' });
+    }
+    expect(records.filter((entry) => entry.event === 'intent')).toEqual([]);
   });
 
   it('needs an operator token to run, a viewer token to read', async () => {

@@ -60,9 +60,19 @@ export const AUDIT_RECORD_VERSION = 2;
  */
 /**
  * `alert`: a received alert and its outcome (@rune/server's alert receivers); `policy` and
- * `approval`: a policy decision and an approval vote (@rune/server's RBAC).
+ * `approval`: a policy decision and an approval vote (@rune/server's RBAC); `workflow`: a
+ * workflow run of @rune/server refused, started or ended (its `run_id` is the workflow run id;
+ * the end record lists each step's run ids).
  */
-export type AuditEvent = 'intent' | 'run' | 'dry-run' | 'refusal' | 'alert' | 'policy' | 'approval';
+export type AuditEvent =
+  | 'intent'
+  | 'run'
+  | 'dry-run'
+  | 'refusal'
+  | 'alert'
+  | 'policy'
+  | 'approval'
+  | 'workflow';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {
