@@ -7,7 +7,7 @@
  * and every bad input with its EPS code.
  */
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -694,5 +694,169 @@ describe('due and expiring alerts (the sweeper)', () => {
         )
       ).code,
     ).toBe('ALERT_NOT_HELD');
+  });
+});
+
+describe('alert rules that trigger a workflow (sshd fleet)', () => {
+  let fleet: SshdFleet | undefined;
+  let t: AlertServer;
+  let workflowsDir: string;
+  beforeAll(async () => {
+    fleet = await startSshdFleet(2);
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    workflowsDir = mkdtempSync(join(tmpdir(), 'rune-alert-workflows-'));
+    writeFileSync(
+      join(workflowsDir, 'check-then-note.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: check-then-note',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        '  repeat: { type: integer, default: 1 }',
+        '  note: { type: string, default: "-" }',
+        'steps:',
+        '  - id: check',
+        '    action: noop',
+        '    nodes: ${{ inputs.nodes }}',
+        '    params: { message: "${{ \'checked \' + inputs.note }}" }',
+        '  - id: note',
+        '    action: noop',
+        '    nodes: ${{ inputs.nodes }}',
+        '    params: { message: "${{ \'repeat \' + string(inputs.repeat) }}" }',
+        '',
+      ].join('\n'),
+    );
+    t = await startAlertServer({
+      fleet,
+      workflowsDir,
+      stormMax: 3,
+      rules: `rules:
+  - name: diagnose
+    match: { labels: { alertname: NodeSick } }
+    workflow: check-then-note
+    inputs:
+      repeat: { from_label: repeat, as: integer }
+      note: { from_annotation: summary }
+    throttle: { group_by: fingerprint }
+  - name: loose
+    match: { labels: { alertname: NodeLoose } }
+    workflow: check-then-note
+    inputs: { repeat: { from_label: repeat } }
+`,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+    await fleet?.stop();
+    if (workflowsDir !== undefined) rmSync(workflowsDir, { recursive: true, force: true });
+  });
+
+  const sick = (node: string, fingerprint: string, repeat = '2') => ({
+    labels: { alertname: 'NodeSick', instance: `${node}:9100`, repeat },
+    annotations: { summary: 'disk' },
+    fingerprint,
+  });
+
+  async function workflowOf(alert: AlertDoc): Promise<Json & { status: string; steps: Json[] }> {
+    const id = /workflow check-then-note run ([0-9a-f-]{36}) started/.exec(alert.reason ?? '')?.[1];
+    expect(id).toBeDefined();
+    const row = await t.server.store.db
+      .selectFrom('alert_workflow_runs')
+      .selectAll()
+      .where('alert_id', '=', alert.id)
+      .executeTakeFirst();
+    expect(row).toMatchObject({ workflow: 'check-then-note', workflow_run_id: id });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const record = (await (await t.request(`/v1/workflows/runs/${id}`)).json()) as Json & {
+        status: string;
+        steps: Json[];
+      };
+      if (record.status !== 'running') return record;
+      if (Date.now() > deadline) throw new Error(`workflow ${id} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  it('runs the workflow with inputs from the alert on the node it names, over SSH; repeats are deduplicated', async () => {
+    const [id] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
+    const alert = await decided(t, id as string);
+    expect(alert).toMatchObject({
+      outcome: 'ran',
+      action: 'workflow:check-then-note',
+      node: 'node1',
+    });
+    const record = await workflowOf(alert);
+    expect(record.status).toBe('succeeded');
+    expect(record.inputs).toEqual({ nodes: ['node1'], repeat: 2, note: 'disk' });
+    for (const step of record.steps) {
+      const runId = (step.attempts as Json[])[0]?.run_id as string;
+      const run = await waitForRun(t, runId);
+      expect(run).toMatchObject({ status: 'succeeded', source: 'workflow', principal: 'alert:am' });
+      expect((run.nodes as Json[])[0]).toMatchObject({ node: 'node1', transport: 'ssh' });
+    }
+    // The workflow's own audit records carry the alert.
+    const own = readFileSync(t.home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
+    expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
+    expect((own[0]?.metadata as Json).alert_id).toBe(id);
+
+    const [again] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
+    expect((await decided(t, again as string)).outcome).toBe('deduplicated');
+  });
+
+  it('strict conversion, the typed inputs and the inventory refuse before anything runs', async () => {
+    const [badLabel, unknownNode, badType] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          sick('node1', 'wf-2', '2x'),
+          sick('db9', 'wf-3'),
+          {
+            labels: { alertname: 'NodeLoose', instance: 'node2', repeat: '3' },
+            fingerprint: 'wf-4',
+          },
+        ]),
+      ),
+    );
+    const first = await decided(t, badLabel as string);
+    expect(first.outcome).toBe('refused');
+    expect((first.error as Json).code).toBe('INVALID_PARAMETERS');
+    const second = await decided(t, unknownNode as string);
+    expect((second.error as Json).code).toBe('UNKNOWN_NODE');
+    // "3" without `as: integer` is a string: the workflow's integer input refuses it.
+    const third = await decided(t, badType as string);
+    expect(third.outcome).toBe('refused');
+    expect((third.error as Json).code).toBe('INVALID_ARGUMENT');
+    expect(String(third.reason)).toMatch(/input repeat/);
+    const refusals = readFileSync(t.home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.status === 'refused');
+    expect(refusals.some((entry) => (entry.metadata as Json).alert_id === badType)).toBe(true);
+  });
+
+  it('the storm breaker holds workflow matches; /release starts the workflow', async () => {
+    const ids = await accept(
+      await postAm(
+        t,
+        amPayload([sick('node2', 'wf-5'), sick('node1', 'wf-6'), sick('node2', 'wf-7')]),
+      ),
+    );
+    const outcomes = await Promise.all(ids.map((id) => decided(t, id)));
+    // max_runs 3: wf-1 ran before; two more run, the third is held.
+    expect(outcomes.map((alert) => alert.outcome)).toEqual(['ran', 'ran', 'held']);
+    const held = outcomes[2] as AlertDoc;
+    expect(held.run_id).toBeNull();
+    const released = (await (
+      await t.request(`/v1/alerts/${held.id}/release`, { method: 'POST' })
+    ).json()) as AlertDoc;
+    expect(released.outcome).toBe('released');
+    expect((await workflowOf(released)).status).toBe('succeeded');
   });
 });

@@ -28,6 +28,7 @@ import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
 import {
   alertsWithOutcome,
   automaticRunsSince,
@@ -45,6 +46,7 @@ import {
 import { postNotification } from './notifiers.js';
 import {
   type AlertRules,
+  type AlertWorkflowRequest,
   buildRunRequest,
   type CompiledRule,
   groupKey,
@@ -89,6 +91,8 @@ export interface AlertEngineOptions {
   log?: (line: string) => void;
   /** The policy subject alert runs are decided for (default: the principal alone). */
   subjectOf?: (principal: string) => PolicySubject;
+  /** Starts a workflow of `[server] workflows` (rules with a `workflow:` target). */
+  startWorkflow?: (request: StartWorkflowRequest) => Promise<StartedWorkflow>;
 }
 
 /** The engine. */
@@ -306,6 +310,57 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   };
 
   /**
+   * Starts the workflow of a rule with a `workflow:` target (its steps are submitted through
+   * `RunManager.submit()` like any run); the alert is `ran` (or `released`) with the workflow run
+   * in `alert_workflow_runs` and its reason.
+   */
+  const submitWorkflow = async (
+    row: StoredAlert,
+    workflow: AlertWorkflowRequest,
+    node: string,
+    how: { automatic: boolean; releasedBy?: string; extra?: Partial<StoredAlert> },
+  ): Promise<void> => {
+    const extra = how.extra ?? {};
+    try {
+      if (options.startWorkflow === undefined) {
+        throw new RuneError('NOT_FOUND', 'this server runs no workflows ([server] workflows)', {
+          source,
+        });
+      }
+      const context = contextOf(row);
+      const started = await options.startWorkflow({
+        name: workflow.name,
+        principal: context.principal,
+        ...(context.subject === undefined ? {} : { subject: context.subject }),
+        source: 'alert',
+        inputs: workflow.inputs,
+        nodeInput: { name: workflow.nodeInput, node },
+        confirm: workflow.confirm,
+        dryRun: workflow.dryRun,
+        auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
+      });
+      await db
+        .insertInto('alert_workflow_runs')
+        .values({
+          alert_id: row.id,
+          workflow: workflow.name,
+          workflow_run_id: started.workflowRunId,
+        })
+        .execute();
+      await finish(row, how.releasedBy !== undefined ? 'released' : 'ran', {
+        ...extra,
+        automatic: how.automatic ? 1 : 0,
+        reason: `workflow ${workflow.name} run ${started.workflowRunId} started`,
+        ...(how.releasedBy === undefined ? {} : { released_by: how.releasedBy }),
+      });
+    } catch (failure) {
+      const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+      if (error.code === 'SERVER_SHUTTING_DOWN') throw error;
+      await finish(row, 'refused', { ...extra, reason: error.message }, error);
+    }
+  };
+
+  /**
    * The hold: the storm breaker stops automatic runs and a person decides. The run is submitted
    * now with `requireApproval` (the one path that starts runs), so it waits in
    * `awaiting_approval` like any run the policy holds; the alert is `held` with its `run_id`.
@@ -430,7 +485,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   ): Promise<void> => {
     const alert = toAlert(row);
     const group = groupKey(rule, alert);
-    const base = { rule: rule.spec.name, group_key: group, action: rule.spec.action };
+    const base = {
+      rule: rule.spec.name,
+      group_key: group,
+      action: rule.spec.action ?? `workflow:${rule.spec.workflow ?? ''}`,
+    };
     let built: ReturnType<typeof buildRunRequest>;
     try {
       built = buildRunRequest(rule, alert, await inventoryNames());
@@ -442,7 +501,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     const fields = {
       ...base,
       node: built.node,
-      request_json: JSON.stringify({ ...built.request, if_busy: built.ifBusy }),
+      request_json: JSON.stringify({
+        ...built.request,
+        if_busy: built.ifBusy,
+        ...(built.workflow === undefined ? {} : { workflow: built.workflow }),
+      }),
     };
     const at = now();
     const throttle = rule.throttle;
@@ -486,6 +549,16 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         await finish(row, 'throttled', { ...fields, reason: decision.reason });
         return;
       case 'held':
+        if (built.workflow !== undefined) {
+          // A workflow is not one run an approval could bind: it waits here, for /release.
+          await finish(row, 'held', {
+            ...fields,
+            held_until: iso(decision.until),
+            reason: `${decision.reason}; release it to start workflow ${built.workflow.name}`,
+          });
+          log(`warning: alert ${row.id} held: ${decision.reason}`);
+          return;
+        }
         await hold(
           { ...row, ...fields },
           rule.spec.name,
@@ -497,6 +570,13 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         );
         return;
       case 'run':
+        if (built.workflow !== undefined) {
+          await submitWorkflow({ ...row, ...fields }, built.workflow, built.node, {
+            automatic: true,
+            extra: fields,
+          });
+          return;
+        }
         // One write for the decision: the rule's fields go with the outcome.
         await submit({ ...row, ...fields }, rule.spec.name, built.request, built.ifBusy, {
           automatic: true,
@@ -663,9 +743,21 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
             details: { outcome: row.outcome },
           });
         }
-        const { if_busy: ifBusy, ...request } = JSON.parse(row.request_json) as LaunchRequest & {
+        const {
+          if_busy: ifBusy,
+          workflow,
+          ...request
+        } = JSON.parse(row.request_json) as LaunchRequest & {
           if_busy: IfBusy;
+          workflow?: AlertWorkflowRequest;
         };
+        if (workflow !== undefined) {
+          await submitWorkflow(row, workflow, row.node ?? '', {
+            automatic: false,
+            releasedBy: by.principal,
+          });
+          return (await getAlert(db, id)) ?? row;
+        }
         await submit(row, row.rule, request, ifBusy, {
           automatic: false,
           releasedBy: by.principal,

@@ -12,6 +12,7 @@ import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { startWorkflow } from '../workflows/start-workflow.js';
 import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
 import { createAlertEngine } from './engine.js';
 import { authenticateHook, normalizePayload } from './receivers.js';
@@ -183,6 +184,20 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       roles: context.policy.current().source === 'builtin' ? ['operator'] : [],
     }),
     retentionMs: context.settings.retentionMs,
+    startWorkflow: (request) =>
+      startWorkflow(
+        {
+          store: context.store,
+          manager: context.manager,
+          launcher: context.launcher,
+          workflowsDir: context.settings.workflowsDir,
+          log: (line, error) =>
+            app.log.warn(
+              `${line}${error === undefined ? '' : `: ${RuneError.from(error).message}`}`,
+            ),
+        },
+        request,
+      ),
   });
   app.addHook('onReady', () => engine.start());
   app.addHook('onClose', () => engine.close());

@@ -47,6 +47,11 @@ export interface StartWorkflowRequest {
   confirm?: boolean;
   /** More `metadata` of the workflow's own audit records (an alert's id). */
   auditMetadata?: Record<string, unknown>;
+  /**
+   * A node for the input `name` (an alert's node): the name itself for a string input, a list of
+   * it for an array input, as the workflow declares.
+   */
+  nodeInput?: { name: string; node: string };
 }
 
 /** A started workflow run. */
@@ -133,6 +138,15 @@ export async function startWorkflow(
     throw refusal;
   }
 
+  let inputs = request.inputs;
+  if (request.nodeInput !== undefined) {
+    const { name, node } = request.nodeInput;
+    const declared = Object.hasOwn(definition.inputs ?? {}, name)
+      ? definition.inputs?.[name]
+      : undefined;
+    inputs = { ...inputs, [name]: declared?.type === 'array' ? [node] : node };
+  }
+
   let saving: Promise<void> = Promise.resolve();
   const save = (record: WorkflowRunRecord): void => {
     // In order, one write at a time; a failed write is logged, the workflow goes on.
@@ -155,7 +169,7 @@ export async function startWorkflow(
     registry,
     workflowRunId,
     traceId,
-    inputs: request.inputs,
+    inputs,
     dryRun,
     confirmDangerous: request.confirm === true,
     onStart: () => started(),
