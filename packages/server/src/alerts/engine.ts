@@ -98,6 +98,11 @@ export interface AlertEngineOptions {
 /** The engine. */
 export interface AlertEngine {
   readonly rules: AlertRules | undefined;
+  /**
+   * Puts `next` in force for every alert decided from now on (SIGHUP). Alerts being decided
+   * finish under the rules they started with; pending alerts are decided under the new ones.
+   */
+  replaceRules(next: AlertRules): void;
   /** The receiver `name` of `kind`. Throws ALERT_RECEIVER_UNKNOWN. */
   receiver(kind: ResolvedReceiver['kind'], name: string): ResolvedReceiver;
   /** Records `alerts` durably (outcome `received`) and queues their decision; returns their ids. */
@@ -138,7 +143,8 @@ const toAlert = (row: StoredAlert): NormalizedAlert => ({
 
 /** Creates the engine (not started). */
 export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
-  const { rules, db, manager, launcher, metrics } = options;
+  const { db, manager, launcher, metrics } = options;
+  let rules = options.rules;
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   let chain: Promise<void> = Promise.resolve();
@@ -665,7 +671,13 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   };
 
   return {
-    rules,
+    get rules() {
+      return rules;
+    },
+
+    replaceRules(next) {
+      rules = next;
+    },
 
     receiver(kind, name) {
       const receiver = rules?.receivers.get(name);

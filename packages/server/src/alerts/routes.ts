@@ -166,6 +166,19 @@ function decodeCursor(cursor: string): { receivedAt: string; id: string } {
   });
 }
 
+/** The result of reloading the alert rules file. */
+export type AlertRulesReload = { ok: true; rules: number } | { ok: false; error: RuneError };
+
+const reloadHooks = new WeakMap<object, () => AlertRulesReload>();
+
+/**
+ * Reads the alert rules file of the server `app` again and puts it in force; a file with errors
+ * keeps the rules in force and returns the error.
+ */
+export function reloadAlertRules(app: object): AlertRulesReload {
+  return reloadHooks.get(app)?.() ?? { ok: true, rules: 0 };
+}
+
 /** Registers the alert routes and starts the engine with the server (stops it on close). */
 export function registerAlertRoutes(app: ApiInstance, context: RouteContext): void {
   const path = context.launcher.config.config.server.alert_rules;
@@ -198,6 +211,18 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
         },
         request,
       ),
+  });
+  // SIGHUP (RuneServer.reloadAlertRules): the rules file is read again; a broken one keeps the
+  // rules in force, like the policy's reload.
+  reloadHooks.set(app, () => {
+    if (path === undefined) return { ok: true, rules: 0 };
+    try {
+      const next = loadAlertRules(path);
+      engine.replaceRules(next);
+      return { ok: true, rules: next.rules.length };
+    } catch (error) {
+      return { ok: false, error: RuneError.from(error, 'INVALID_ALERT_RULES', { source }) };
+    }
   });
   app.addHook('onReady', () => engine.start());
   app.addHook('onClose', () => engine.close());
