@@ -803,7 +803,7 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
       .map((line) => JSON.parse(line) as Json)
       .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
     expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
-    expect((own[0]?.metadata as Json).alert_id).toBe(id);
+    expect((own[0]?.metadata as Json | undefined)?.alert_id).toBe(id);
 
     const [again] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
     expect((await decided(t, again as string)).outcome).toBe('deduplicated');
@@ -858,5 +858,44 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     ).json()) as AlertDoc;
     expect(released.outcome).toBe('released');
     expect((await workflowOf(released)).status).toBe('succeeded');
+  });
+});
+
+describe('notifiers at run end', () => {
+  let t: AlertServer;
+  beforeAll(async () => {
+    t = await startAlertServer({ hookOutcomes: '[ran, run_ended]' });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('a notifier listing run_ended posts again when the run ended, with its status', async () => {
+    const [id] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          {
+            labels: { alertname: 'Echo', severity: 'page', instance: 'web1' },
+            annotations: { summary: 'run end' },
+          },
+        ]),
+      ),
+    );
+    const alert = await decided(t, id as string);
+    expect(alert.outcome).toBe('ran');
+    const deadline = Date.now() + 30_000;
+    const ended = () =>
+      t.sink.posts.find((post) => post.path === '/hook' && post.body.outcome === 'run_ended');
+    while (ended() === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(ended()?.body).toMatchObject({ alert_id: id, run_id: alert.run_id });
+    expect(String(ended()?.body.reason)).toMatch(/ended succeeded \(exit code 0\)/);
+    // The decision was posted first, at decision time.
+    const posts = t.sink.posts
+      .filter((post) => post.body.alert_id === id)
+      .map((p) => p.body.outcome);
+    expect(posts).toEqual(['ran', 'run_ended']);
   });
 });

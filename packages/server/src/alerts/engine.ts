@@ -26,6 +26,7 @@ import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
 import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
+import { ENDED_STATUSES } from '../runs/run-document.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
 import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
@@ -214,6 +215,44 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       void postNotification(notifier, decided, rules?.publicUrl).catch((failure: unknown) =>
         log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
       );
+    }
+    if ((outcome === 'ran' || outcome === 'released') && decided.run_id !== null) {
+      void notifyAtRunEnd(decided, decided.run_id);
+    }
+  };
+
+  /**
+   * The notifiers that list `run_ended` post once more when the alert's run ended, with its
+   * status and exit code. Followed in this process only: a restart loses what it was waiting for.
+   */
+  const notifyAtRunEnd = async (decided: StoredAlert, runId: string): Promise<void> => {
+    const listening = (rules?.notifiers ?? []).filter((notifier) =>
+      (notifier.outcomes as readonly string[]).includes('run_ended'),
+    );
+    if (listening.length === 0) return;
+    for (;;) {
+      const run = await db
+        .selectFrom('runs')
+        .select(['status', 'exit_code'])
+        .where('id', '=', runId)
+        .executeTakeFirst()
+        .catch(() => undefined);
+      if (run === undefined || closed) return;
+      if (ENDED_STATUSES.has(run.status)) {
+        const ended = {
+          ...decided,
+          outcome: 'run_ended',
+          reason: `run ${runId} ended ${run.status} (exit code ${run.exit_code ?? '-'})`,
+          decided_at: iso(now()),
+        };
+        for (const notifier of listening) {
+          void postNotification(notifier, ended, rules?.publicUrl).catch((failure: unknown) =>
+            log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
+          );
+        }
+        return;
+      }
+      await manager.waitForChange(runId, 5_000);
     }
   };
 

@@ -211,9 +211,13 @@ export const NotifierSchema = closed({
           'no_rule',
           'resolved',
           'cancelled',
+          'run_ended',
         ].map((name) => Type.Literal(name)),
       ),
-      { description: 'Default: ran, held, refused.' },
+      {
+        description:
+          'Default: ran, held, refused. run_ended: once more when the run of a ran or released alert ended, with its status.',
+      },
     ),
   ),
 });
