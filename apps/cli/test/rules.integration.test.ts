@@ -31,6 +31,11 @@ rules:
     action: check-disk
     params: { warning_percent: { from_label: warn, as: integer } }
     throttle: { once_within: 30m }
+  - name: docker
+    match: { labels: { alertname: DockerStuck } }
+    workflow: restart-then-diagnose
+    inputs: { lines: { from_label: lines, as: integer } }
+    options: { confirm: true }
 `,
   );
   payload = join(sandbox.root, 'alert.json');
@@ -50,6 +55,7 @@ rules:
         alert({ alertname: 'DiskFull', instance: 'db9:9100', warn: '85' }),
         alert({ alertname: 'DiskFull', instance: 'web1:9100', warn: '85%' }),
         alert({ alertname: 'Other', instance: 'web1' }),
+        alert({ alertname: 'DockerStuck', instance: 'web1:9100', lines: '300' }),
       ],
     }),
   );
@@ -75,6 +81,20 @@ describe('rune rules', () => {
       /rule disk: would run check-disk on web1 with \{"warning_percent":85\}/,
     );
     expect(pretty.stdout).toMatch(/no rule matches/);
+    // A workflow target: the workflow it would start, with its inputs and the node.
+    expect(alerts[4]).toMatchObject({
+      rule: 'docker',
+      node: 'web1',
+      request: {
+        action: 'workflow:restart-then-diagnose',
+        params: { lines: 300, nodes: 'web1' },
+        options: { confirm: true },
+      },
+      refused: null,
+    });
+    expect(pretty.stdout).toMatch(
+      /rule docker: would run workflow:restart-then-diagnose on web1 with \{"lines":300,"nodes":"web1"\}/,
+    );
   });
 
   it('list: receivers and rules', async () => {
@@ -82,6 +102,9 @@ describe('rune rules', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
       /disk: firing alertname=DiskFull -> check-disk; throttle once_within 30m/,
+    );
+    expect(result.stdout).toMatch(
+      /docker: firing alertname=DockerStuck -> workflow restart-then-diagnose/,
     );
   });
 

@@ -274,6 +274,7 @@ export {
   resolveWorkflowInputs,
   runeStepRunner,
   runWorkflow,
+  type WorkflowStepApproval,
   type WorkflowStepContext,
   type WorkflowStepRun,
   type WorkflowStepRunner,

@@ -14,6 +14,7 @@ import {
   tracingRequested,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
+import { type AlertRulesReload, reloadAlertRules } from './alerts/routes.js';
 import { databaseAuditTrail } from './cluster/database-audit.js';
 import { createPostgresCluster } from './cluster/postgres-cluster.js';
 import { resolveServerSettings, type ServerSettings } from './config/server-config.js';
@@ -72,6 +73,8 @@ export interface RuneServer {
   readonly policy: PolicyEnforcer;
   /** Re-reads the policy file (SIGHUP); on error the old policy stays and the error is returned. */
   reloadPolicy(): ReturnType<PolicyEnforcer['reload']>;
+  /** Re-reads `[server] alert_rules` (SIGHUP); on error the old rules stay and the error is returned. */
+  reloadAlertRules(): AlertRulesReload;
   /** The Fastify instance (for `inject()` in tests and embedding). */
   readonly app: ApiInstance;
   /** Writes one line to the server's log (plain, or a JSON line with `log_format = "json"`). */
@@ -183,7 +186,9 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   let app: ApiInstance;
   try {
     recovered = await manager.recover();
-    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date());
+    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date(), (id, why) =>
+      manager.cancel(id, why),
+    );
     if (workflowsInterrupted > 0)
       log(`recovered: ${workflowsInterrupted} workflow run(s) interrupted`);
     const pruned = await manager.prune();
@@ -245,6 +250,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     metrics,
     policy,
     reloadPolicy: () => policy.reload(),
+    reloadAlertRules: () => reloadAlertRules(app),
     app,
     shipper,
     log,

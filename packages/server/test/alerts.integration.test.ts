@@ -7,219 +7,35 @@
  * and every bad input with its EPS code.
  */
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRuneServer, createToken } from '../src/index.js';
 import {
-  createTestHome,
-  startTestServer,
-  type TestHome,
-  type TestServer,
-  waitForRun,
-} from './harness.js';
-
-type Json = Record<string, unknown>;
-type AlertDoc = Json & {
-  id: string;
-  outcome: string;
-  run_id: string | null;
-  reason: string | null;
-};
-
-const AM_TOKEN = 'am-secret-token-1234567890';
-const PD_OLD = 'pd-old-secret';
-const PD_NEW = 'pd-new-secret';
-const GEN_SECRET = 'generic-secret-abc';
-
-interface Captured {
-  path: string;
-  body: Json;
-}
-
-/** A real HTTP server on 127.0.0.1 that records what notifiers post. */
-async function startSink(): Promise<{ server: Server; url: string; posts: Captured[] }> {
-  const posts: Captured[] = [];
-  const server = createServer((request, response) => {
-    let text = '';
-    request.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-    });
-    request.on('end', () => {
-      posts.push({ path: request.url ?? '', body: JSON.parse(text) as Json });
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  return { server, url: `http://127.0.0.1:${port}`, posts };
-}
-
-function writeRules(home: TestHome, sinkUrl: string, stormMax: number, holdExpires = '1h'): string {
-  const secret = (name: string, value: string): string => {
-    const file = join(home.dir, name);
-    writeFileSync(file, `${value}\n`, { mode: 0o600 });
-    return `file:${file}`;
-  };
-  const rules = join(home.dir, 'alert-rules.yaml');
-  writeFileSync(
-    rules,
-    `schema_version: rune-alert-rules/v1
-public_url: http://rune.example
-receivers:
-  am: { kind: alertmanager, bearer_token: "${secret('am.token', AM_TOKEN)}" }
-  am-basic:
-    kind: alertmanager
-    basic_auth: { username: prom, password: "${secret('am.pw', 'basic-pw')}" }
-  pd: { kind: pagerduty, secrets: ["${secret('pd.old', PD_OLD)}", "${secret('pd.new', PD_NEW)}"] }
-  gen: { kind: generic, secrets: ["${secret('gen.secret', GEN_SECRET)}"], replay_window: 5m }
-storm: { max_runs: ${stormMax}, window: 1h, hold_expires: ${holdExpires} }
-notifiers:
-  - { name: hook, kind: webhook, url: "${sinkUrl}/hook", outcomes: [ran, refused, held] }
-  - { name: chat, kind: slack, url: "${sinkUrl}/slack", outcomes: [ran] }
-rules:
-  - name: echo
-    match: { labels: { alertname: Echo, severity: { regex: "page|critical" } } }
-    action: noop
-    params: { message: { from_annotation: summary } }
-    throttle: { group_by: fingerprint }
-  - name: typed
-    match: { labels: { alertname: Typed } }
-    action: noop
-    params: { sleep_ms: { from_label: sleep } }
-  - name: typed-strict
-    match: { labels: { alertname: TypedStrict } }
-    action: noop
-    params: { sleep_ms: { from_label: sleep, as: integer } }
-  - name: cooldown
-    match: { labels: { alertname: Cooldown } }
-    action: noop
-    throttle: { once_within: 1h }
-  - name: flapping
-    match: { labels: { alertname: Flapping } }
-    action: noop
-    throttle: { accumulate_within: 1h, threshold: 2 }
-  - name: later
-    match: { labels: { alertname: Later } }
-    action: noop
-    throttle: { once_after: 1h }
-  - name: soon
-    match: { labels: { alertname: Soon } }
-    action: noop
-    throttle: { once_after: 1s }
-  - name: busy
-    match: { labels: { alertname: Busy } }
-    action: hold
-    params: { hold_ms: { from_label: hold, as: integer } }
-    throttle: { group_by: fingerprint }
-  - name: pager
-    receivers: [pd]
-    match: { labels: { alertname: pagerduty } }
-    action: noop
-    target: { from_label: title, pattern: "disk full on (\\\\S+)" }
-  - name: generic
-    receivers: [gen]
-    match: { labels: { alertname: Generic } }
-    action: noop
-`,
-  );
-  return rules;
-}
-
-function withInventoryAndRules(home: TestHome, rules: string): void {
-  const inventory = join(home.dir, 'inventory.yaml');
-  writeFileSync(
-    inventory,
-    'nodes:\n  web1: { address: localhost }\n  web2: { address: 127.0.0.1 }\n  web3: { address: localhost }\n',
-  );
-  writeFileSync(
-    home.configFile,
-    readFileSync(home.configFile, 'utf8')
-      .replace('[core]\n', `[core]\ninventory = ${JSON.stringify(inventory)}\n`)
-      .replace('[server]\n', `[server]\nalert_rules = ${JSON.stringify(rules)}\n`),
-  );
-}
-
-let sequence = 0;
-/** An Alertmanager v4 payload. */
-function amPayload(
-  alerts: Array<{
-    labels: Record<string, string>;
-    annotations?: Record<string, string>;
-    status?: string;
-    fingerprint?: string;
-    startsAt?: string;
-  }>,
-): Json {
-  return {
-    version: '4',
-    groupKey: '{}:{alertname="x"}',
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver: 'rune',
-    groupLabels: {},
-    commonLabels: {},
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager.example',
-    alerts: alerts.map((alert) => ({
-      status: alert.status ?? 'firing',
-      labels: alert.labels,
-      annotations: alert.annotations ?? {},
-      startsAt: alert.startsAt ?? '2026-01-01T00:00:00Z',
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus.example/graph',
-      fingerprint: alert.fingerprint ?? `fp${++sequence}`,
-    })),
-  };
-}
-
-async function postAm(t: TestServer, body: unknown, receiver = 'am', auth = `Bearer ${AM_TOKEN}`) {
-  return fetch(`${t.url}/v1/hooks/alertmanager/${receiver}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: auth },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-}
-
-/** Waits until the alert is decided (polls the API: the decision is asynchronous). */
-async function decided(t: TestServer, id: string): Promise<AlertDoc> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const document = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
-    if (document.outcome !== 'received') return document;
-    if (Date.now() > deadline) throw new Error(`alert ${id} was never decided`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function accept(response: Response): Promise<string[]> {
-  expect(response.status).toBe(202);
-  return ((await response.json()) as { alert_ids: string[] }).alert_ids;
-}
-
-async function errorOf(
-  response: Response,
-): Promise<{ status: number; code: string; message: string }> {
-  const body = (await response.json()) as { error: { code: string; message: string } };
-  return { status: response.status, code: body.error.code, message: body.error.message };
-}
+  type AlertDoc,
+  type AlertServer,
+  AM_TOKEN,
+  accept,
+  alertLeaves,
+  amPayload,
+  decided,
+  errorOf,
+  GEN_SECRET,
+  type Json,
+  PD_NEW,
+  PD_OLD,
+  postAm,
+  startAlertServer,
+} from './alert-server.js';
+import { waitForRun } from './harness.js';
 
 describe('alert receivers', () => {
-  let home: TestHome;
-  let t: TestServer;
-  let sink: Awaited<ReturnType<typeof startSink>>;
+  let t: AlertServer;
   beforeAll(async () => {
-    sink = await startSink();
-    home = createTestHome();
-    withInventoryAndRules(home, writeRules(home, sink.url, 1000));
-    t = await startTestServer(home);
+    t = await startAlertServer();
   });
   afterAll(async () => {
-    await t?.close();
-    await new Promise((resolve) => sink?.server.close(resolve));
-    home?.remove();
+    await t?.stop();
   });
 
   it('Alertmanager -> rule -> run on the node named by labels.instance; a retry is the same run', async () => {
@@ -317,7 +133,7 @@ describe('alert receivers', () => {
   });
 
   it('label values are data: shell metacharacters are executed nowhere, unknown nodes are refused', async () => {
-    const marker = join(home.dir, 'pwned');
+    const marker = join(t.home.dir, 'pwned');
     const evil = [
       `$(touch ${marker})`,
       `; touch ${marker}`,
@@ -566,7 +382,7 @@ describe('alert receivers', () => {
     expect((await t.request('/v1/alerts', { token: t.viewer })).status).toBe(200);
     expect((await t.request('/v1/alerts', { token: null })).status).toBe(401);
 
-    const audit = readFileSync(home.auditLog, 'utf8')
+    const audit = readFileSync(t.home.auditLog, 'utf8')
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Json);
@@ -590,19 +406,19 @@ describe('alert receivers', () => {
     expect(metrics).toMatch(/rune_alerts_total\{receiver="am",outcome="ran"\} \d+/);
 
     const deadline = Date.now() + 10_000;
-    while (!sink.posts.some((post) => post.path === '/slack') && Date.now() < deadline) {
+    while (!t.sink.posts.some((post) => post.path === '/slack') && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const hook = sink.posts.find((post) => post.path === '/hook' && post.body.outcome === 'ran');
+    const hook = t.sink.posts.find((post) => post.path === '/hook' && post.body.outcome === 'ran');
     expect(hook?.body).toMatchObject({
       schema_version: 'rune-alert-outcome/v1',
       receiver: expect.any(String),
     });
     expect(String(hook?.body.run_url)).toMatch(/^http:\/\/rune\.example\/v1\/runs\/[0-9a-f-]{36}$/);
     expect(
-      sink.posts.some((post) => post.path === '/hook' && post.body.outcome === 'refused'),
+      t.sink.posts.some((post) => post.path === '/hook' && post.body.outcome === 'refused'),
     ).toBe(true);
-    const slack = sink.posts.find((post) => post.path === '/slack');
+    const slack = t.sink.posts.find((post) => post.path === '/slack');
     expect(String(slack?.body.text)).toMatch(/-> \*ran\*.*<http:\/\/rune\.example\/v1\/runs\//);
   });
 
@@ -618,20 +434,7 @@ describe('alert receivers', () => {
     const first = await decided(t, id as string);
     expect(first.outcome).toBe('ran');
     await waitForRun(t, first.run_id as string);
-    await t.close();
-    const server = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
-    const url = await server.listen();
-    const token = (
-      await createToken(server.store, { name: 'after', role: 'viewer', expires: '1d' })
-    ).token;
-    t = {
-      ...t,
-      server,
-      url,
-      close: () => server.close(),
-      request: (path, init = {}) =>
-        fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${token}` } }),
-    };
+    await t.restart();
     const [again] = await accept(await postAm(t, payload));
     expect(await decided(t, again as string)).toMatchObject({
       outcome: 'deduplicated',
@@ -645,18 +448,11 @@ describe('alert receivers', () => {
 });
 
 describe('alert runs under an RBAC policy', () => {
-  let home: TestHome;
-  let t: TestServer;
-  let sink: Awaited<ReturnType<typeof startSink>>;
+  let t: AlertServer;
   beforeAll(async () => {
-    sink = await startSink();
-    home = createTestHome();
-    withInventoryAndRules(home, writeRules(home, sink.url, 1000));
     // The alert rules' principal gets noop on web1 only; the test's tokens keep their roles.
-    const policy = join(home.dir, 'policy.yaml');
-    writeFileSync(
-      policy,
-      `version: rune-policy/v1
+    t = await startAlertServer({
+      policy: `version: rune-policy/v1
 roles:
   operator:
     rules:
@@ -671,20 +467,10 @@ bindings:
   - subjects: [service:alerts]
     roles: [alert-responder]
 `,
-    );
-    writeFileSync(
-      home.configFile,
-      readFileSync(home.configFile, 'utf8').replace(
-        '[server]\n',
-        `[server]\npolicy = ${JSON.stringify(policy)}\n`,
-      ),
-    );
-    t = await startTestServer(home);
+    });
   });
   afterAll(async () => {
-    await t?.close();
-    await new Promise((resolve) => sink?.server.close(resolve));
-    home?.remove();
+    await t?.stop();
   });
 
   it('runs what service:alerts is granted and refuses the rest with POLICY_DENIED', async () => {
@@ -716,109 +502,160 @@ bindings:
   });
 });
 
-describe('storm breaker', () => {
-  let home: TestHome;
-  let t: TestServer;
-  let sink: Awaited<ReturnType<typeof startSink>>;
+describe('storm breaker -> RBAC approvals (sshd fleet)', () => {
+  let fleet: SshdFleet | undefined;
+  let t: AlertServer;
   beforeAll(async () => {
-    sink = await startSink();
-    home = createTestHome();
-    withInventoryAndRules(home, writeRules(home, sink.url, 2));
-    t = await startTestServer(home);
-  });
+    fleet = await startSshdFleet(2);
+    t = await startAlertServer({ stormMax: 2, fleet });
+  }, 60_000);
   afterAll(async () => {
-    await t?.close();
-    await new Promise((resolve) => sink?.server.close(resolve));
-    home?.remove();
+    await t?.stop();
+    await fleet?.stop();
   });
 
-  it('holds matches beyond max_runs in the window until a person releases them', async () => {
+  const run = async (id: string): Promise<Json & { status: string }> =>
+    (await (await t.request(`/v1/runs/${id}`)).json()) as Json & { status: string };
+
+  it('matches beyond max_runs wait for approval; approve runs them over SSH; a restart keeps them waiting; resolved cancels', async () => {
     const ids = await accept(
       await postAm(
         t,
         amPayload(
-          ['web1', 'web2', 'web3', 'web1'].map((node, index) => ({
-            labels: { alertname: 'Echo', severity: 'page', instance: node, n: String(index) },
+          ['node1', 'node2', 'node1', 'node2', 'node1'].map((node, index) => ({
+            labels: {
+              alertname: 'Echo',
+              severity: 'page',
+              instance: `${node}:9100`,
+              n: String(index),
+            },
             annotations: { summary: `storm ${index}` },
+            fingerprint: `storm-${index}`,
           })),
         ),
       ),
     );
     const outcomes = await Promise.all(ids.map((id) => decided(t, id)));
-    expect(outcomes.map((alert) => alert.outcome)).toEqual(['ran', 'ran', 'held', 'held']);
-    const held = outcomes[2] as AlertDoc;
-    expect(held.reason).toMatch(/storm breaker/);
-    expect(held.run_id).toBeNull();
+    expect(outcomes.map((alert) => alert.outcome)).toEqual(['ran', 'ran', 'held', 'held', 'held']);
+    const [, , first, second, third] = outcomes as AlertDoc[];
+    expect(first?.reason).toMatch(/storm breaker/);
+    // A held match is a normal run in awaiting_approval, in the approvals inbox.
+    expect(first?.run_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await run(first?.run_id as string)).toMatchObject({
+      status: 'awaiting_approval',
+      source: 'alert',
+      principal: 'alert:am',
+    });
+    const approval = (await (await t.request(`/v1/runs/${first?.run_id}/approval`)).json()) as Json;
+    expect(approval).toMatchObject({ state: 'pending', requester: 'alert:am', quorum: 1 });
+    expect(String(approval.reason)).toMatch(/alert storm breaker/);
+    const inbox = (await (await t.request('/v1/runs?status=awaiting_approval')).json()) as {
+      runs: Json[];
+    };
+    expect(inbox.runs.map((entry) => entry.id).sort()).toEqual(
+      [first?.run_id, second?.run_id, third?.run_id].sort(),
+    );
+    expect(t.sink.posts.some((post) => post.body.outcome === 'held')).toBe(true);
 
-    const byViewer = await t.request(`/v1/alerts/${held.id}/release`, {
-      method: 'POST',
+    // A restart keeps it waiting: nothing re-fires, the same alert again is the same run.
+    await t.restart();
+    expect((await run(first?.run_id as string)).status).toBe('awaiting_approval');
+    const [again] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          {
+            labels: { alertname: 'Echo', severity: 'page', instance: 'node1:9100', n: '2' },
+            annotations: { summary: 'storm 2' },
+            fingerprint: 'storm-2',
+          },
+        ]),
+      ),
+    );
+    expect(await decided(t, again as string)).toMatchObject({
+      outcome: 'deduplicated',
+      run_id: first?.run_id,
+    });
+
+    // The approval rules apply: a viewer may not vote, an operator holds no `approve` right in
+    // the built-in roles (through the deprecated /release alias too).
+    const byViewer = await t.request(`/v1/runs/${first?.run_id}/approve`, {
+      json: {},
       token: t.viewer,
     });
-    expect((await errorOf(byViewer)).code).toBe('ROLE_FORBIDDEN');
-    const released = (await (
-      await t.request(`/v1/alerts/${held.id}/release`, { method: 'POST' })
+    expect((await errorOf(byViewer)).code).toBe('POLICY_DENIED');
+    const byOperator = await t.request(`/v1/alerts/${first?.id}/release`, { method: 'POST' });
+    expect((await errorOf(byOperator)).code).toBe('POLICY_DENIED');
+    expect((await run(first?.run_id as string)).status).toBe('awaiting_approval');
+
+    // Approved: the run executes on the sshd fleet and the alert is released.
+    const approved = (await (
+      await t.request(`/v1/runs/${first?.run_id}/approve`, {
+        json: { comment: 'storm looked at, go' },
+        token: t.admin,
+      })
+    ).json()) as Json;
+    expect(approved).toMatchObject({ state: 'approved', approvals: 1 });
+    const done = await waitForRun(t, first?.run_id as string);
+    expect(done.status).toBe('succeeded');
+    expect((done.nodes as Json[])[0]).toMatchObject({
+      node: 'node1',
+      transport: 'ssh',
+      status: 'success',
+    });
+    const released = await alertLeaves(t, first?.id as string, ['held']);
+    expect(released.outcome).toBe('released');
+    expect(String(released.released_by)).toMatch(/^token:approver-/);
+
+    // The deprecated alias is one approval vote under the same rules.
+    const alias = (await (
+      await t.request(`/v1/alerts/${second?.id}/release`, { method: 'POST', token: t.admin })
     ).json()) as AlertDoc;
-    expect(released).toMatchObject({ outcome: 'released', released_by: 'token:ops' });
-    const run = await waitForRun(t, released.run_id as string);
-    expect(run).toMatchObject({ status: 'succeeded', source: 'alert', principal: 'alert:am' });
-    const twice = await t.request(`/v1/alerts/${held.id}/release`, { method: 'POST' });
+    expect(alias.outcome).toBe('released');
+    expect((await waitForRun(t, second?.run_id as string)).status).toBe('succeeded');
+    const twice = await t.request(`/v1/alerts/${second?.id}/release`, {
+      method: 'POST',
+      token: t.admin,
+    });
     expect(await errorOf(twice)).toMatchObject({ status: 409, code: 'ALERT_NOT_HELD' });
     expect(
       (await errorOf(await t.request('/v1/alerts/nope/release', { method: 'POST' }))).code,
     ).toBe('NOT_FOUND');
 
-    // The other held alert resolves: nothing runs for it.
-    const last = outcomes[3] as AlertDoc;
+    // The third resolves while its run awaits approval: the run is cancelled, never runs.
     await accept(
       await postAm(
         t,
         amPayload([
           {
-            labels: { alertname: 'Echo', severity: 'page', instance: 'web1', n: '3' },
-            fingerprint: last.fingerprint as string,
+            labels: { alertname: 'Echo', severity: 'page', instance: 'node1:9100', n: '4' },
+            fingerprint: 'storm-4',
             status: 'resolved',
           },
         ]),
       ),
     );
-    const deadline = Date.now() + 10_000;
-    let state = last;
-    while (state.outcome === 'held' && Date.now() < deadline) {
-      state = (await (await t.request(`/v1/alerts/${last.id}`)).json()) as AlertDoc;
-    }
-    expect(state.outcome).toBe('cancelled');
-    expect(sink.posts.some((post) => post.body.outcome === 'held')).toBe(true);
-  });
+    const cancelled = await alertLeaves(t, third?.id as string, ['held']);
+    expect(cancelled.outcome).toBe('cancelled');
+    const ended = await run(third?.run_id as string);
+    expect(ended).toMatchObject({ status: 'cancelled' });
+    expect((ended.error as Json).code).toBe('RUN_CANCELLED');
+    expect(
+      ((await (await t.request(`/v1/runs/${third?.run_id}/approval`)).json()) as Json).state,
+    ).toBe('cancelled');
+  }, 120_000);
 });
 
 describe('due and expiring alerts (the sweeper)', () => {
-  let home: TestHome;
-  let t: TestServer;
-  let sink: Awaited<ReturnType<typeof startSink>>;
+  let t: AlertServer;
   beforeAll(async () => {
-    sink = await startSink();
-    home = createTestHome();
-    withInventoryAndRules(home, writeRules(home, sink.url, 1, '1s'));
-    t = await startTestServer(home);
+    t = await startAlertServer({ stormMax: 1, holdExpires: '1s' });
   });
   afterAll(async () => {
-    await t?.close();
-    await new Promise((resolve) => sink?.server.close(resolve));
-    home?.remove();
+    await t?.stop();
   });
 
-  /** Polls until the alert's outcome is no longer `from`. */
-  async function changed(id: string, from: string): Promise<AlertDoc> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const document = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
-      if (document.outcome !== from && document.outcome !== 'received') return document;
-      if (Date.now() > deadline) throw new Error(`alert ${id} stayed ${from}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  it('a pending alert runs when once_after is over; a held alert expires', async () => {
+  it('a pending alert runs when once_after is over; a held alert expires with its approval', async () => {
     const [pending] = await accept(
       await postAm(
         t,
@@ -828,7 +665,7 @@ describe('due and expiring alerts (the sweeper)', () => {
       ),
     );
     expect((await decided(t, pending as string)).outcome).toBe('pending');
-    const due = await changed(pending as string, 'pending');
+    const due = await alertLeaves(t, pending as string, ['pending']);
     expect(due.outcome).toBe('ran');
     expect((await waitForRun(t, due.run_id as string)).status).toBe('succeeded');
     // max_runs 1: that run filled the storm window; the next match is held, then expires (1s).
@@ -843,11 +680,222 @@ describe('due and expiring alerts (the sweeper)', () => {
         ]),
       ),
     );
-    expect((await decided(t, held as string)).outcome).toBe('held');
-    const expired = await changed(held as string, 'held');
-    expect(expired).toMatchObject({ outcome: 'expired', run_id: null });
+    const holding = await decided(t, held as string);
+    expect(holding.outcome).toBe('held');
+    const expired = await alertLeaves(t, held as string, ['held']);
+    expect(expired).toMatchObject({ outcome: 'expired', run_id: holding.run_id });
+    const run = (await (await t.request(`/v1/runs/${holding.run_id}`)).json()) as Json;
+    expect(run.status).toBe('cancelled');
+    expect((run.error as Json).code).toBe('APPROVAL_EXPIRED');
     expect(
-      (await errorOf(await t.request(`/v1/alerts/${held}/release`, { method: 'POST' }))).code,
+      (
+        await errorOf(
+          await t.request(`/v1/alerts/${held}/release`, { method: 'POST', token: t.admin }),
+        )
+      ).code,
     ).toBe('ALERT_NOT_HELD');
+  });
+});
+
+describe('alert rules that trigger a workflow (sshd fleet)', () => {
+  let fleet: SshdFleet | undefined;
+  let t: AlertServer;
+  let workflowsDir: string;
+  beforeAll(async () => {
+    fleet = await startSshdFleet(2);
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    workflowsDir = mkdtempSync(join(tmpdir(), 'rune-alert-workflows-'));
+    writeFileSync(
+      join(workflowsDir, 'check-then-note.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: check-then-note',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        '  repeat: { type: integer, default: 1 }',
+        '  note: { type: string, default: "-" }',
+        'steps:',
+        '  - id: check',
+        '    action: noop',
+        '    nodes: ${{ inputs.nodes }}',
+        '    params: { message: "${{ \'checked \' + inputs.note }}" }',
+        '  - id: note',
+        '    action: noop',
+        '    nodes: ${{ inputs.nodes }}',
+        '    params: { message: "${{ \'repeat \' + string(inputs.repeat) }}" }',
+        '',
+      ].join('\n'),
+    );
+    t = await startAlertServer({
+      fleet,
+      workflowsDir,
+      stormMax: 3,
+      rules: `rules:
+  - name: diagnose
+    match: { labels: { alertname: NodeSick } }
+    workflow: check-then-note
+    inputs:
+      repeat: { from_label: repeat, as: integer }
+      note: { from_annotation: summary }
+    throttle: { group_by: fingerprint }
+  - name: loose
+    match: { labels: { alertname: NodeLoose } }
+    workflow: check-then-note
+    inputs: { repeat: { from_label: repeat } }
+`,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+    await fleet?.stop();
+    if (workflowsDir !== undefined) rmSync(workflowsDir, { recursive: true, force: true });
+  });
+
+  const sick = (node: string, fingerprint: string, repeat = '2') => ({
+    labels: { alertname: 'NodeSick', instance: `${node}:9100`, repeat },
+    annotations: { summary: 'disk' },
+    fingerprint,
+  });
+
+  async function workflowOf(alert: AlertDoc): Promise<Json & { status: string; steps: Json[] }> {
+    const id = /workflow check-then-note run ([0-9a-f-]{36}) started/.exec(alert.reason ?? '')?.[1];
+    expect(id).toBeDefined();
+    const row = await t.server.store.db
+      .selectFrom('alert_workflow_runs')
+      .selectAll()
+      .where('alert_id', '=', alert.id)
+      .executeTakeFirst();
+    expect(row).toMatchObject({ workflow: 'check-then-note', workflow_run_id: id });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const record = (await (await t.request(`/v1/workflows/runs/${id}`)).json()) as Json & {
+        status: string;
+        steps: Json[];
+      };
+      if (record.status !== 'running') return record;
+      if (Date.now() > deadline) throw new Error(`workflow ${id} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  it('runs the workflow with inputs from the alert on the node it names, over SSH; repeats are deduplicated', async () => {
+    const [id] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
+    const alert = await decided(t, id as string);
+    expect(alert).toMatchObject({
+      outcome: 'ran',
+      action: 'workflow:check-then-note',
+      node: 'node1',
+    });
+    const record = await workflowOf(alert);
+    expect(record.status).toBe('succeeded');
+    expect(record.inputs).toEqual({ nodes: ['node1'], repeat: 2, note: 'disk' });
+    for (const step of record.steps) {
+      const runId = (step.attempts as Json[])[0]?.run_id as string;
+      const run = await waitForRun(t, runId);
+      expect(run).toMatchObject({ status: 'succeeded', source: 'workflow', principal: 'alert:am' });
+      expect((run.nodes as Json[])[0]).toMatchObject({ node: 'node1', transport: 'ssh' });
+    }
+    // The workflow's own audit records carry the alert.
+    const own = readFileSync(t.home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
+    expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
+    expect((own[0]?.metadata as Json | undefined)?.alert_id).toBe(id);
+
+    const [again] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
+    expect((await decided(t, again as string)).outcome).toBe('deduplicated');
+  });
+
+  it('strict conversion, the typed inputs and the inventory refuse before anything runs', async () => {
+    const [badLabel, unknownNode, badType] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          sick('node1', 'wf-2', '2x'),
+          sick('db9', 'wf-3'),
+          {
+            labels: { alertname: 'NodeLoose', instance: 'node2', repeat: '3' },
+            fingerprint: 'wf-4',
+          },
+        ]),
+      ),
+    );
+    const first = await decided(t, badLabel as string);
+    expect(first.outcome).toBe('refused');
+    expect((first.error as Json).code).toBe('INVALID_PARAMETERS');
+    const second = await decided(t, unknownNode as string);
+    expect((second.error as Json).code).toBe('UNKNOWN_NODE');
+    // "3" without `as: integer` is a string: the workflow's integer input refuses it.
+    const third = await decided(t, badType as string);
+    expect(third.outcome).toBe('refused');
+    expect((third.error as Json).code).toBe('INVALID_ARGUMENT');
+    expect(String(third.reason)).toMatch(/input repeat/);
+    const refusals = readFileSync(t.home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.status === 'refused');
+    expect(refusals.some((entry) => (entry.metadata as Json).alert_id === badType)).toBe(true);
+  });
+
+  it('the storm breaker holds workflow matches; /release starts the workflow', async () => {
+    const ids = await accept(
+      await postAm(
+        t,
+        amPayload([sick('node2', 'wf-5'), sick('node1', 'wf-6'), sick('node2', 'wf-7')]),
+      ),
+    );
+    const outcomes = await Promise.all(ids.map((id) => decided(t, id)));
+    // max_runs 3: wf-1 ran before; two more run, the third is held.
+    expect(outcomes.map((alert) => alert.outcome)).toEqual(['ran', 'ran', 'held']);
+    const held = outcomes[2] as AlertDoc;
+    expect(held.run_id).toBeNull();
+    const released = (await (
+      await t.request(`/v1/alerts/${held.id}/release`, { method: 'POST' })
+    ).json()) as AlertDoc;
+    expect(released.outcome).toBe('released');
+    expect((await workflowOf(released)).status).toBe('succeeded');
+  });
+});
+
+describe('notifiers at run end', () => {
+  let t: AlertServer;
+  beforeAll(async () => {
+    t = await startAlertServer({ hookOutcomes: '[ran, run_ended]' });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('a notifier listing run_ended posts again when the run ended, with its status', async () => {
+    const [id] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          {
+            labels: { alertname: 'Echo', severity: 'page', instance: 'web1' },
+            annotations: { summary: 'run end' },
+          },
+        ]),
+      ),
+    );
+    const alert = await decided(t, id as string);
+    expect(alert.outcome).toBe('ran');
+    const deadline = Date.now() + 30_000;
+    const ended = () =>
+      t.sink.posts.find((post) => post.path === '/hook' && post.body.outcome === 'run_ended');
+    while (ended() === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(ended()?.body).toMatchObject({ alert_id: id, run_id: alert.run_id });
+    expect(String(ended()?.body.reason)).toMatch(/ended succeeded \(exit code 0\)/);
+    // The decision was posted first, at decision time.
+    const posts = t.sink.posts
+      .filter((post) => post.body.alert_id === id)
+      .map((p) => p.body.outcome);
+    expect(posts).toEqual(['ran', 'run_ended']);
   });
 });

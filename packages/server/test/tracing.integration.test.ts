@@ -33,13 +33,19 @@ beforeAll(async () => {
   fleet = await startSshdFleet(3);
   home = createTestHome('', { inventory: '' });
   const inventory = fleetInventory(home, fleet);
-  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+  const workflows = `${home.dir}/workflows`;
+  mkdirSync(workflows);
+  writeFileSync(
+    `${workflows}/two-steps.yaml`,
+    'schema_version: workflow_v1\nname: two-steps\nsteps:\n  - { id: first, action: noop, nodes: node1 }\n  - { id: second, action: noop, nodes: [node2, node3] }\n',
+  );
   writeFileSync(
     home.configFile,
-    readFileSync(home.configFile, 'utf8').replace(
+    `${readFileSync(home.configFile, 'utf8').replace(
       'inventory = ""',
       `inventory = ${JSON.stringify(inventory)}`,
-    ),
+    )}workflows = ${JSON.stringify(workflows)}\n`,
   );
   t = await startTestServer(home, { ssh: sshProvider(fleet) });
 });
@@ -56,6 +62,7 @@ const CALLER_SPAN = '00f067aa0ba902b7';
 
 describe('OpenTelemetry traces over OTLP/HTTP', () => {
   const runs: { id: string; traceId: string }[] = [];
+  let workflowTrace = '';
 
   it('runs a fan-out continuing the caller traceparent, one without, and a failing one', async () => {
     const server = t as TestServer;
@@ -90,6 +97,21 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     const third = (await failing.json()) as { id: string; trace_id: string };
     expect((await waitForRun(server, third.id)).status).toBe('failed');
     runs.push({ id: third.id, traceId: third.trace_id });
+
+    const workflow = await server.request('/v1/workflows/two-steps/runs', { json: {} });
+    expect(workflow.status).toBe(202);
+    const started = (await workflow.json()) as { workflow_run_id: string; trace_id: string };
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const record = (await (
+        await server.request(`/v1/workflows/runs/${started.workflow_run_id}`)
+      ).json()) as { status: string };
+      if (record.status !== 'running') {
+        expect(record.status).toBe('succeeded');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    workflowTrace = started.trace_id;
 
     // close() shuts the SDK down, which flushes every buffered span to the receiver.
     await server.close();
@@ -149,6 +171,33 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
         expect(key).toMatch(/^(rune\.|http\.)/);
       }
     }
+  });
+
+  it('a workflow is one span, each step a child span, each step run a child of its step', () => {
+    const trace = receiver.spans.filter((span) => span.traceId === workflowTrace);
+    const [workflow] = trace.filter((span) => span.name === 'rune.workflow');
+    expect(workflow?.attributes).toMatchObject({
+      'rune.workflow.name': 'two-steps',
+      'rune.result': 'succeeded',
+    });
+    const steps = trace.filter((span) => span.name === 'rune.workflow.step');
+    expect(steps.map((span) => span.attributes['rune.workflow.step']).sort()).toEqual([
+      'first',
+      'second',
+    ]);
+    const runSpans = trace.filter((span) => span.name === 'rune.run');
+    expect(runSpans).toHaveLength(2);
+    for (const step of steps) {
+      expect(step.parentSpanId).toBe(workflow?.spanId);
+      expect(step.attributes['rune.result']).toBe('succeeded');
+      expect(runSpans.filter((run) => run.parentSpanId === step.spanId)).toHaveLength(1);
+    }
+    // The nodes of the second step's run are children of that run.
+    const second = steps.find((span) => span.attributes['rune.workflow.step'] === 'second');
+    const secondRun = runSpans.find((run) => run.parentSpanId === second?.spanId);
+    expect(
+      trace.filter((span) => span.name === 'rune.node' && span.parentSpanId === secondRun?.spanId),
+    ).toHaveLength(2);
   });
 
   it('gives a run without traceparent a root span in its own trace id', () => {

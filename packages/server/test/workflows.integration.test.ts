@@ -7,12 +7,12 @@
  * `interrupted`, not resumed. That test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateWorkflowRunRecord, type WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken, openRunStore } from '../src/index.js';
+import { createRuneServer, createToken, openRunStore } from '../src/index.js';
 import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
 
 type Json = Record<string, unknown>;
@@ -133,6 +133,25 @@ describe('POST /v1/workflows/{name}/runs', () => {
     for (const entry of audit) {
       expect((entry.metadata as Json).workflow).toMatchObject({ run_id: record.workflow_run_id });
     }
+    // The workflow's own records: started, then ended with every step's run ids.
+    const own = readFileSync(home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
+    expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
+    expect(own[0]).toMatchObject({
+      operator: 'token:ops',
+      action: 'workflow:check-then-diagnose',
+      trace_id: record.trace_id,
+    });
+    expect((own[1]?.metadata as Json | undefined)?.steps).toEqual(
+      record.steps.map((step) => ({
+        id: step.id,
+        status: step.status,
+        run_ids: step.attempts.map((attempt) => attempt.run_id),
+      })),
+    );
   });
 
   it('a dry run answers with the record and runs nothing', async () => {
@@ -170,10 +189,26 @@ describe('POST /v1/workflows/{name}/runs', () => {
       'DANGEROUS_ACTION_REFUSED',
     ],
   ])('refuses %s before anything runs', async (_name, path, json, status, code) => {
+    const before = readFileSync(home.auditLog, 'utf8').length;
     const response = await t.request(path, { json });
     expect(response.status).toBe(status);
     const body = (await response.json()) as { error: Json };
     expect(body.error.code).toBe(code);
+    // Refused before its first step: the workflow leaves an audit record of its own.
+    const records = readFileSync(home.auditLog, 'utf8')
+      .slice(before)
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Json);
+    const refusal = records.find((entry) => entry.event === 'workflow');
+    if (path.includes('%2F')) {
+      // Refused by the route's schema: it names no workflow.
+      expect(refusal).toBeUndefined();
+    } else {
+      expect(refusal).toMatchObject({ status: 'refused', error_code: code, operator: 'token:ops' });
+    }
+    expect(records.filter((entry) => entry.event === 'intent')).toEqual([]);
   });
 
   it('needs an operator token to run, a viewer token to read', async () => {
@@ -186,6 +221,210 @@ describe('POST /v1/workflows/{name}/runs', () => {
       token: t.viewer,
     });
     expect(missing.status).toBe(404);
+  });
+});
+
+describe('approval steps wait for the RBAC approvals', () => {
+  let home: TestHome;
+  let t: TestServer;
+  const tokens: Record<string, string> = {};
+  beforeAll(async () => {
+    home = createTestHome();
+    const dir = join(home.dir, 'workflows');
+    mkdirSync(dir);
+    const gated = (name: string, gate: string) =>
+      writeFileSync(
+        join(dir, `${name}.yaml`),
+        [
+          'schema_version: workflow_v1',
+          `name: ${name}`,
+          'inputs:',
+          '  marker_dir: { type: string, required: true }',
+          'steps:',
+          `  - id: gate`,
+          `    approval: ${gate}`,
+          '  - id: mark',
+          '    action: mark',
+          '    nodes: localhost',
+          '    params: { marker_dir: "${{ inputs.marker_dir }}" }',
+          '  - id: after',
+          '    action: noop',
+          '    nodes: localhost',
+          '',
+        ].join('\n'),
+      );
+    gated('gate-then-mark', '{ message: "Mark localhost?", approvers: [lead], timeout: 1h }');
+    gated('gate-expires', '{ message: "Quick, mark it?", timeout: 1s }');
+    const policy = join(home.dir, 'policy.yaml');
+    writeFileSync(
+      policy,
+      `version: rune-policy/v1
+roles:
+  operator:
+    rules:
+      - { id: ops-all, verbs: [view, dry-run, run, cancel], actions: ["*"], nodes: [localhost] }
+  viewer:
+    rules:
+      - { id: view-all, verbs: [view], actions: ["*"], nodes: [localhost] }
+  lead:
+    rules:
+      - { id: lead-approve, verbs: [view, approve], actions: ["*"], nodes: [localhost] }
+  auditor:
+    rules:
+      - { id: auditor-approve, verbs: [view, approve], actions: ["*"], nodes: [localhost] }
+approvals: { quorum: 2, expires: 1h }
+`,
+    );
+    writeFileSync(
+      home.configFile,
+      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\npolicy = ${JSON.stringify(policy)}\n`,
+    );
+    t = await startTestServer(home);
+    const knownRoles = ['operator', 'viewer', 'lead', 'auditor'];
+    for (const [name, role] of [
+      ['lead1', 'lead'],
+      ['lead2', 'lead'],
+      ['auditor', 'auditor'],
+    ] as const) {
+      tokens[name] = (
+        await createToken(t.server.store, { name, role, expires: '1d', knownRoles })
+      ).token;
+    }
+  });
+  afterAll(async () => {
+    await t?.close();
+    home?.remove();
+  });
+
+  /** Starts the workflow and returns its id and the step run held for the approval. */
+  async function startGated(name: string): Promise<{ id: string; runId: string; markers: string }> {
+    const markers = join(home.dir, `markers-${name}-${Date.now()}`);
+    mkdirSync(markers);
+    const response = await t.request(`/v1/workflows/${name}/runs`, {
+      json: { inputs: { marker_dir: markers } },
+    });
+    expect(response.status).toBe(202);
+    const id = String(((await response.json()) as Json).workflow_run_id);
+    const record = await waitForWorkflow(t.request, id, (r) =>
+      r.steps.some((step) => step.id === 'mark' && step.status === 'running'),
+    );
+    expect(record.steps.find((step) => step.id === 'gate')?.status).toBe('running');
+    // The step is `running` from before its run is submitted: wait for the held run (read from
+    // the store: polling the API this fast meets its rate limit).
+    let held: Json | undefined;
+    const deadline = Date.now() + 30_000;
+    while (held === undefined && Date.now() < deadline) {
+      held = await t.server.store.db
+        .selectFrom('runs')
+        .select(['id', 'action', 'status'])
+        .where('trace_id', '=', record.trace_id)
+        .where('status', '=', 'awaiting_approval')
+        .executeTakeFirst();
+      if (held === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(held).toMatchObject({ action: 'mark', status: 'awaiting_approval' });
+    return { id, runId: String(held?.id), markers };
+  }
+
+  const vote = (runId: string, verb: 'approve' | 'reject', token: string, comment: string) =>
+    t.request(`/v1/runs/${runId}/${verb}`, { json: { comment }, token });
+
+  it('approve (quorum 2, listed approvers only, not the requester) -> the next step runs', async () => {
+    const { id, runId, markers } = await startGated('gate-then-mark');
+    const approval = (await (await t.request(`/v1/runs/${runId}/approval`)).json()) as Json;
+    expect(approval).toMatchObject({ state: 'pending', requester: 'token:ops', quorum: 2 });
+    expect(String(approval.reason)).toContain(
+      'workflow gate-then-mark, step gate: Mark localhost?',
+    );
+    // The requester may not approve its own workflow; a principal outside `approvers` may not
+    // either, even holding `approve` in the policy.
+    const self = await t.request(`/v1/runs/${runId}/approve`, { json: {} });
+    expect(((await self.json()) as { error: Json }).error.code).toBe('APPROVAL_SELF_FORBIDDEN');
+    const outsider = await vote(runId, 'approve', tokens.auditor as string, 'me too');
+    expect(outsider.status).toBe(403);
+    expect(((await outsider.json()) as { error: Json }).error.code).toBe('POLICY_DENIED');
+    // One vote of two: still waiting, nothing ran.
+    const first = (await (
+      await vote(runId, 'approve', tokens.lead1 as string, 'looked at the graphs')
+    ).json()) as Json;
+    expect(first).toMatchObject({ state: 'pending', approvals: 1 });
+    expect(readdirSync(markers)).toEqual([]);
+    const second = (await (
+      await vote(runId, 'approve', tokens.lead2 as string, 'ok')
+    ).json()) as Json;
+    expect(second).toMatchObject({ state: 'approved', approvals: 2 });
+    const record = await waitForWorkflow(t.request, id);
+    expect(record.status).toBe('succeeded');
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'succeeded'],
+      ['mark', 'succeeded'],
+      ['after', 'succeeded'],
+    ]);
+    expect(record.steps[1]?.attempts[0]?.run_id).toBe(runId);
+    expect(readdirSync(markers)).toHaveLength(1);
+    const view = (await (await t.request(`/v1/runs/${runId}/approval`)).json()) as {
+      votes: Json[];
+    };
+    expect(view.votes.map((entry) => [entry.approver, entry.comment])).toEqual([
+      ['token:lead1', 'looked at the graphs'],
+      ['token:lead2', 'ok'],
+    ]);
+  });
+
+  it('reject -> the workflow ends with APPROVAL_REJECTED and nothing after the gate runs', async () => {
+    const { id, runId, markers } = await startGated('gate-then-mark');
+    const rejected = (await (
+      await vote(runId, 'reject', tokens.lead1 as string, 'not during the sale')
+    ).json()) as Json;
+    expect(rejected.state).toBe('rejected');
+    const record = await waitForWorkflow(t.request, id);
+    expect(record.status).toBe('failed');
+    expect(record.error?.code).toBe('APPROVAL_REJECTED');
+    expect(record.exit_code).not.toBe(0);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'failed'],
+      ['mark', 'skipped'],
+      ['after', 'skipped'],
+    ]);
+    expect(record.steps[0]?.error?.message).toContain('not during the sale');
+    expect(readdirSync(markers)).toEqual([]);
+  });
+
+  it('an approval step timeout expires the request: APPROVAL_EXPIRED', async () => {
+    const { id, markers } = await startGated('gate-expires');
+    const record = await waitForWorkflow(t.request, id);
+    expect(record.status).toBe('failed');
+    expect(record.error?.code).toBe('APPROVAL_EXPIRED');
+    expect(record.steps.map((step) => step.status)).toEqual(['failed', 'skipped', 'skipped']);
+    expect(readdirSync(markers)).toEqual([]);
+  });
+
+  it('a restart interrupts the workflow and cancels its step run that waited for approval', async () => {
+    const { id, runId, markers } = await startGated('gate-then-mark');
+    await t.close();
+    const server = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    const url = await server.listen();
+    const operator = t.operator;
+    t = {
+      ...t,
+      server,
+      url,
+      close: () => server.close(),
+      request: (path, init = {}) =>
+        fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${operator}` } }),
+    };
+    const record = await waitForWorkflow(t.request, id);
+    expect(record.status).toBe('interrupted');
+    const run = (await (await t.request(`/v1/runs/${runId}`)).json()) as Json;
+    expect(run.status).toBe('cancelled');
+    // Approving it now is refused: nothing of the interrupted workflow runs unattended.
+    const late = await fetch(`${url}/v1/runs/${runId}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.lead1}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'too late' }),
+    });
+    expect(((await late.json()) as { error: Json }).error.code).toBe('APPROVAL_NOT_PENDING');
+    expect(readdirSync(markers)).toEqual([]);
   });
 });
 

@@ -74,9 +74,13 @@ export function rulesListCommand(args: RulesArgs, io: CliIo): Promise<number> {
       name: rule.spec.name,
       receivers: rule.spec.receivers ?? null,
       match: rule.spec.match,
-      action: rule.spec.action,
+      action: rule.spec.action ?? null,
+      workflow: rule.spec.workflow ?? null,
       target: rule.spec.target ?? { from_label: 'instance', strip_port: true },
       params: rule.spec.params ?? {},
+      ...(rule.spec.workflow === undefined
+        ? {}
+        : { inputs: rule.spec.inputs ?? {}, node_input: rule.spec.node_input ?? 'nodes' }),
       throttle: rule.spec.throttle ?? {},
     }));
     if (args.output === 'json' || args.output === 'jsonl') {
@@ -100,7 +104,7 @@ export function rulesListCommand(args: RulesArgs, io: CliIo): Promise<number> {
     ];
     for (const rule of rules.rules) {
       lines.push(
-        `${terminalSafe(rule.spec.name)}: ${terminalSafe(matchText(rule))} -> ${terminalSafe(rule.spec.action)}${rule.spec.receivers === undefined ? '' : ` [receivers ${rule.spec.receivers.join(', ')}]`}; throttle ${terminalSafe(throttleText(rule))}`,
+        `${terminalSafe(rule.spec.name)}: ${terminalSafe(matchText(rule))} -> ${terminalSafe(rule.spec.action ?? `workflow ${rule.spec.workflow ?? ''}`)}${rule.spec.receivers === undefined ? '' : ` [receivers ${rule.spec.receivers.join(', ')}]`}; throttle ${terminalSafe(throttleText(rule))}`,
       );
     }
     io.out(`${lines.join('\n')}\n`);
@@ -190,7 +194,9 @@ export function rulesTestCommand(args: RulesArgs, io: CliIo): Promise<number> {
         lines.push(
           `  rule ${terminalSafe(result.rule)}: would run ${terminalSafe(result.request?.action ?? '')} on ${terminalSafe(result.node ?? '')} with ${terminalSafe(JSON.stringify(result.request?.params ?? {}))}${result.request?.options === undefined ? '' : ` options ${terminalSafe(JSON.stringify(result.request.options))}`}`,
           `  throttle: ${terminalSafe(result.throttle ?? '')}`,
-          '  (parameters are checked against the manifest when the server plans the run)',
+          result.request?.action.startsWith('workflow:') === true
+            ? "  (inputs are checked against the workflow's typed inputs when the server starts it; an array input gets the node as a list)"
+            : '  (parameters are checked against the manifest when the server plans the run)',
         );
       }
     }

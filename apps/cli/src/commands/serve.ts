@@ -74,6 +74,13 @@ export async function serveCommand(args: ServeArgs, io: CliIo): Promise<number> 
           ? `rune serve: SIGHUP: policy reloaded (sha256 ${reloaded.digest.slice(0, 12)})`
           : `rune serve: SIGHUP: policy NOT reloaded, the previous one stays in force: ${reloaded.error.message}`,
       );
+      // The alert rules file too ([server] alert_rules), with the same rule for a broken file.
+      const rules = server.reloadAlertRules();
+      log(
+        rules.ok
+          ? `rune serve: SIGHUP: alert rules reloaded (${rules.rules} rule(s))`
+          : `rune serve: SIGHUP: alert rules NOT reloaded, the previous ones stay in force: ${rules.error.message}`,
+      );
     });
   });
 }

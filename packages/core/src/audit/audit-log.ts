@@ -61,7 +61,9 @@ export const AUDIT_RECORD_VERSION = 2;
 /**
  * `alert`: a received alert and its outcome (@rune/server's alert receivers); `policy` and
  * `approval`: a policy decision and an approval vote (@rune/server's RBAC); `session`: a
- * dashboard sign-in, sign-out or session expiry (@rune/server's browser sessions).
+ * dashboard sign-in, sign-out or session expiry (@rune/server's browser sessions); `workflow`: a
+ * workflow run of @rune/server refused, started or ended (its `run_id` is the workflow run id;
+ * the end record lists each step's run ids).
  */
 export type AuditEvent =
   | 'intent'
@@ -71,7 +73,8 @@ export type AuditEvent =
   | 'alert'
   | 'policy'
   | 'approval'
-  | 'session';
+  | 'session'
+  | 'workflow';
 
 /** The fields a caller supplies; the sink adds timestamp, chain and hash. */
 export interface AuditEntry {

@@ -10,6 +10,7 @@
  * cycles), every step runs at most once, and `max_runs` bounds the runs retries may add.
  */
 import { randomUUID } from 'node:crypto';
+import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import {
   computedExpression,
   DEFAULT_WORKFLOW_MAX_RUNS,
@@ -35,6 +36,7 @@ import { aggregateExitCode, exitCodeForError } from '../execution/run-summary.js
 import type { PlanRequest } from '../planning/plan-request.js';
 import { type ExecutionPlan, newTraceId } from '../planning/plan-run.js';
 import type { Rune } from '../rune.js';
+import { RUNE_SPAN_ATTRIBUTES, startRuneSpan, withRuneSpan } from '../telemetry/tracing.js';
 import type { WorkflowActionRegistry } from './check-workflow.js';
 import {
   type CompiledExpression,
@@ -43,26 +45,62 @@ import {
   evaluateCondition,
 } from './expressions.js';
 
+/** The attributes of the `rune.workflow` and `rune.workflow.step` spans. */
+export const WORKFLOW_SPAN_ATTRIBUTES = {
+  name: 'rune.workflow.name',
+  runId: 'rune.workflow.run_id',
+  step: 'rune.workflow.step',
+} as const;
+
 /** What a runner is told about the run it starts for a step. */
 export interface WorkflowStepContext {
   /** The workflow's trace id: every run of the workflow uses it. */
   traceId: string;
   /** Goes into the `metadata` of the run's audit records: `{ workflow: {name, run_id, step, attempt} }`. */
   auditMetadata: Record<string, unknown>;
+  /**
+   * Set on the first run of the step an approval step guards: the run must wait for this
+   * approval before it starts (a server holds it in `awaiting_approval`). Only runners with
+   * `approvals: true` are given it.
+   */
+  approval?: WorkflowStepApproval;
+}
+
+/** The approval a run waits for (from the workflow's approval step). */
+export interface WorkflowStepApproval {
+  /** The approval step's id. */
+  step: string;
+  message: string;
+  /** Who alone may approve (roles, principals, subjects); absent: whoever the policy lets. */
+  approvers?: readonly string[];
+  /** The approval step's `timeout`: the request expires after it. */
+  timeoutMs?: number;
 }
 
 /** A run a runner started for a step. */
 export interface WorkflowStepRun {
   /** The run id (audit `run_id`). */
   readonly id: string;
-  /** Resolves when the run ended. */
-  readonly result: Promise<{ status: TerminalRunStatus; nodes: readonly NodeRunResult[] }>;
+  /**
+   * Resolves when the run ended; `error` is the run's own error (a run that never started: an
+   * approval rejected or expired, a cancel while it waited).
+   */
+  readonly result: Promise<{
+    status: TerminalRunStatus;
+    nodes: readonly NodeRunResult[];
+    error?: EpsError | null;
+  }>;
   /** Cancels it like Ctrl-C (remote process groups killed, unstarted nodes skipped). */
   cancel(reason?: string): void;
 }
 
 /** Starts the runs of a workflow's steps. */
 export interface WorkflowStepRunner {
+  /**
+   * The runner can hold a run for approval (`context.approval`): a server with RBAC approvals.
+   * Without it an approval step fails with APPROVAL_UNAVAILABLE.
+   */
+  readonly approvals?: boolean;
   /** Plans and starts one run; a refusal throws a RuneError (the step then fails with it). */
   start(request: PlanRequest, context: WorkflowStepContext): Promise<WorkflowStepRun>;
   /** Plans a run without running it (dry runs); audited as a dry run. */
@@ -458,7 +496,49 @@ export async function runWorkflow(
       options.signal?.addEventListener('abort', done, { once: true });
     });
 
-  const runAction = async (step: WorkflowActionStep | WorkflowBranchStep): Promise<StepOutcome> => {
+  /** The approval step whose approval the next step's first run waits for. */
+  interface Gate {
+    step: Extract<WorkflowStep, { approval: unknown }>;
+    /** The runs that waited for it. */
+    runs: string[];
+    /** Why a run was not approved (the first refusal). */
+    refusal: EpsError | null;
+  }
+  let gate: Gate | undefined;
+
+  /**
+   * One span per step (`rune.workflow.step`), a child of the workflow's: the runs it starts are
+   * submitted inside it, so their `rune.run` spans are its children.
+   */
+  const stepSpan = (
+    step: WorkflowStep | WorkflowBranchStep,
+    body: () => Promise<StepOutcome>,
+  ): Promise<StepOutcome> =>
+    withRuneSpan(
+      'rune.workflow.step',
+      {
+        traceId,
+        attributes: {
+          [WORKFLOW_SPAN_ATTRIBUTES.name]: definition.name,
+          [WORKFLOW_SPAN_ATTRIBUTES.step]: step.id,
+          ...('action' in step ? { [RUNE_SPAN_ATTRIBUTES.action]: step.action } : {}),
+        },
+      },
+      async (span) => {
+        const outcome = await body();
+        const record = records.get(step.id);
+        span.setAttribute(RUNE_SPAN_ATTRIBUTES.result, record?.status ?? outcome);
+        if (record?.error) span.setAttribute(RUNE_SPAN_ATTRIBUTES.errorCode, record.error.code);
+        return outcome;
+      },
+    );
+
+  const runAction = (step: WorkflowActionStep | WorkflowBranchStep): Promise<StepOutcome> =>
+    stepSpan(step, () => runActionInSpan(step));
+
+  const runActionInSpan = async (
+    step: WorkflowActionStep | WorkflowBranchStep,
+  ): Promise<StepOutcome> => {
     const state = states.get(step.id) ?? emptyState();
     const record = records.get(step.id);
     if (cancelled) {
@@ -498,12 +578,24 @@ export async function runWorkflow(
         );
       }
       let run: WorkflowStepRun;
+      // Only the first run of the guarded step waits: retries run the same action and
+      // parameters on the nodes of it that failed (a subset of what was approved).
+      const guard = attempt === 0 ? gate : undefined;
       try {
         runsStarted++;
-        run = await options.runner.start(
-          requestFor(step, selections, params),
-          stepContext(step.id, attempt),
-        );
+        const runContext = stepContext(step.id, attempt);
+        if (guard !== undefined) {
+          const approval = guard.step.approval;
+          const timeoutMs =
+            approval.timeout === undefined ? undefined : durationToMs(approval.timeout);
+          runContext.approval = {
+            step: guard.step.id,
+            message: approval.message,
+            ...(approval.approvers === undefined ? {} : { approvers: approval.approvers }),
+            ...(timeoutMs === undefined ? {} : { timeoutMs }),
+          };
+        }
+        run = await options.runner.start(requestFor(step, selections, params), runContext);
       } catch (error) {
         return failStep(step.id, RuneError.from(error, 'INTERNAL_ERROR'));
       }
@@ -511,8 +603,25 @@ export async function runWorkflow(
       // Cancelled while the run was being planned: it still gets the cancel.
       if (cancelled) run.cancel(cancelReason);
       state.run_ids.push(run.id);
+      guard?.runs.push(run.id);
       const outcome = await run.result;
       running.delete(run);
+      if (guard !== undefined && outcome.nodes.length === 0 && outcome.error != null) {
+        // It never started: not approved (rejected, expired, void) or cancelled while it waited.
+        guard.refusal ??= outcome.error;
+        state.error_code = outcome.error.code;
+        state.exit_code = exitCodeForError(outcome.error);
+        if (record !== undefined) {
+          record.attempts.push({
+            run_id: run.id,
+            status: outcome.status,
+            exit_code: exitCodeForError(outcome.error),
+            nodes: [],
+          });
+        }
+        finishStep(step.id, 'skipped', `not approved (${outcome.error.code})`);
+        return 'failure';
+      }
       const attemptRecord: WorkflowAttempt = {
         run_id: run.id,
         status: outcome.status,
@@ -574,7 +683,10 @@ export async function runWorkflow(
     return 'failure';
   };
 
-  const runGroup = async (
+  const runGroup = (step: Extract<WorkflowStep, { parallel: unknown }>): Promise<StepOutcome> =>
+    stepSpan(step, () => runGroupInSpan(step));
+
+  const runGroupInSpan = async (
     step: Extract<WorkflowStep, { parallel: unknown }>,
   ): Promise<StepOutcome> => {
     if (cancelled) {
@@ -624,7 +736,16 @@ export async function runWorkflow(
     return 'failure';
   };
 
-  const runApproval = (step: Extract<WorkflowStep, { approval: unknown }>): StepOutcome => {
+  /**
+   * An approval step: the step it leads to (its success transition) is started with its first
+   * run held for this approval, through the runner (a server's RBAC approvals: quorum, binding to
+   * the exact request, no self-approval, expiry). Returns the gate to settle once that step ended,
+   * or an outcome when there is nothing to wait for.
+   */
+  const openApproval = (
+    step: Extract<WorkflowStep, { approval: unknown }>,
+    index: number,
+  ): StepOutcome | Gate => {
     if (cancelled) {
       finishStep(step.id, 'skipped', 'cancelled');
       return 'cancelled';
@@ -638,14 +759,49 @@ export async function runWorkflow(
     } catch (error) {
       return failStep(step.id, RuneError.from(error, 'WORKFLOW_EXPRESSION_ERROR'));
     }
-    return failStep(
-      step.id,
-      new RuneError(
-        'APPROVAL_UNAVAILABLE',
-        `step ${step.id} needs an approval ("${step.approval.message}"), and this RUNE has no approvals yet: the workflow stops here`,
-        { source: { component: 'rune-core' } },
-      ),
-    );
+    if (options.runner.approvals !== true) {
+      return failStep(
+        step.id,
+        new RuneError(
+          'APPROVAL_UNAVAILABLE',
+          `step ${step.id} needs an approval ("${step.approval.message}"); approvals are given on a rune serve (four eyes: not by the operator who runs the workflow), so run it there (POST /v1/workflows/${definition.name}/runs): the workflow stops here`,
+          { source: { component: 'rune-core' } },
+        ),
+      );
+    }
+    const guarded = definition.steps[workflowEdges(definition, index).success];
+    if (guarded === undefined || 'approval' in guarded) {
+      return failStep(
+        step.id,
+        new RuneError(
+          'APPROVAL_UNAVAILABLE',
+          `step ${step.id} guards nothing: an approval step must lead to an action step or a parallel group, whose runs wait for the approval`,
+          { source: { component: 'rune-core' } },
+        ),
+      );
+    }
+    return { step, runs: [], refusal: null };
+  };
+
+  /** Settles an approval step once the step it guards ended. */
+  const settleApproval = (settled: Gate): StepOutcome => {
+    const record = records.get(settled.step.id);
+    if (settled.refusal !== null) {
+      const state = states.get(settled.step.id);
+      if (record !== undefined) record.error = settled.refusal;
+      if (state !== undefined) {
+        state.error_code = settled.refusal.code;
+        state.exit_code = exitCodeForError(settled.refusal);
+      }
+      finishStep(settled.step.id, 'failed', null);
+      return 'failure';
+    }
+    if (settled.runs.length === 0) {
+      finishStep(settled.step.id, 'skipped', 'the step it guards did not run');
+      return 'skipped';
+    }
+    finishStep(settled.step.id, 'succeeded', `approved: run ${settled.runs.join(', ')}`);
+    return 'success';
   };
 
   const dryRunStep = async (step: WorkflowActionStep | WorkflowBranchStep): Promise<void> => {
@@ -703,75 +859,116 @@ export async function runWorkflow(
   };
 
   progress();
-  let status: WorkflowRunRecord['status'] = 'succeeded';
-  let failure: { exitCode: number; error: EpsError | null } | null = null;
-  let abortedAfter: string | null = null;
-  try {
-    if (dryRun) {
-      for (const step of definition.steps) {
-        if ('parallel' in step) {
-          for (const branch of step.parallel) await dryRunStep(branch);
-        } else if (isWorkflowActionStep(step)) await dryRunStep(step);
-        else {
-          const record = records.get(step.id);
-          if (record !== undefined) {
-            record.reason = 'would stop: approval steps are refused (APPROVAL_UNAVAILABLE)';
-            options.onStep?.(structuredClone(record));
+  // Assigned inside the workflow span's callback: `as` keeps TypeScript from narrowing them here.
+  let status = 'succeeded' as WorkflowRunRecord['status'];
+  let failure = null as { exitCode: number; error: EpsError | null } | null;
+  let abortedAfter = null as string | null;
+  const workflowSpan = startRuneSpan('rune.workflow', {
+    traceId,
+    attributes: {
+      [WORKFLOW_SPAN_ATTRIBUTES.name]: definition.name,
+      [WORKFLOW_SPAN_ATTRIBUTES.runId]: workflowRunId,
+      [RUNE_SPAN_ATTRIBUTES.dryRun]: dryRun,
+    },
+  });
+  await otelContext.with(workflowSpan.context, async () => {
+    try {
+      if (dryRun) {
+        for (const step of definition.steps) {
+          if ('parallel' in step) {
+            for (const branch of step.parallel) await dryRunStep(branch);
+          } else if (isWorkflowActionStep(step)) await dryRunStep(step);
+          else {
+            const record = records.get(step.id);
+            if (record !== undefined) {
+              record.reason =
+                options.runner.approvals === true
+                  ? `would wait for approval ("${step.approval.message}") before the next step starts`
+                  : 'would stop: approval steps need rune serve (APPROVAL_UNAVAILABLE)';
+              options.onStep?.(structuredClone(record));
+            }
           }
         }
-      }
-      const refused = [...records.values()].find((record) => record.error !== null);
-      if (refused?.error) {
-        status = 'failed';
-        failure = { exitCode: exitCodeForError(refused.error), error: refused.error };
-      }
-    } else {
-      let index = 0;
-      while (index >= 0) {
-        const step = definition.steps[index];
-        if (step === undefined) break;
-        if (cancelled) break;
-        const outcome =
-          'parallel' in step
-            ? await runGroup(step)
-            : isWorkflowActionStep(step)
-              ? await runAction(step)
-              : runApproval(step);
-        if (outcome === 'cancelled' || cancelled) break;
-        const edges = workflowEdges(definition, index);
-        if (outcome !== 'failure') {
-          index = edges.success;
-          continue;
+        const refused = [...records.values()].find((record) => record.error !== null);
+        if (refused?.error) {
+          status = 'failed';
+          failure = { exitCode: exitCodeForError(refused.error), error: refused.error };
         }
-        const record = records.get(step.id);
-        const onFailure = 'approval' in step ? 'abort' : (step.on_failure ?? 'abort');
-        if (onFailure === 'continue') {
-          if (record !== undefined) record.reason = 'on_failure: continue';
-          index = edges.success;
-          continue;
+      } else {
+        let index = 0;
+        while (index >= 0) {
+          const step = definition.steps[index];
+          if (step === undefined) break;
+          if (cancelled) break;
+          let outcome: StepOutcome;
+          let current = step;
+          if ('parallel' in step) outcome = await runGroup(step);
+          else if (isWorkflowActionStep(step)) outcome = await runAction(step);
+          else {
+            const opened = openApproval(step, index);
+            if (typeof opened === 'string') outcome = opened;
+            else {
+              // The guarded step runs now, its first run held for the approval.
+              const guardedIndex = workflowEdges(definition, index).success;
+              const guarded = definition.steps[guardedIndex] as WorkflowStep;
+              gate = opened;
+              let guardedOutcome: StepOutcome = 'skipped';
+              // The approval step's span holds the guarded step's (which waits for the approval).
+              outcome = await stepSpan(step, async () => {
+                try {
+                  guardedOutcome =
+                    'parallel' in guarded
+                      ? await runGroup(guarded)
+                      : await runAction(guarded as WorkflowActionStep);
+                } finally {
+                  gate = undefined;
+                }
+                return settleApproval(opened);
+              });
+              if (outcome !== 'failure') {
+                // Approved (or nothing waited): the flow goes on from the guarded step.
+                index = guardedIndex;
+                current = guarded;
+                outcome = guardedOutcome;
+              }
+            }
+          }
+          if (outcome === 'cancelled' || cancelled) break;
+          const edges = workflowEdges(definition, index);
+          if (outcome !== 'failure') {
+            index = edges.success;
+            continue;
+          }
+          const record = records.get(current.id);
+          const onFailure = 'approval' in current ? 'abort' : (current.on_failure ?? 'abort');
+          if (onFailure === 'continue') {
+            if (record !== undefined) record.reason = 'on_failure: continue';
+            index = edges.success;
+            continue;
+          }
+          const state = states.get(current.id);
+          failure ??= {
+            exitCode:
+              record?.error !== null && record?.error !== undefined && (state?.exit_code ?? 0) === 0
+                ? exitCodeForError(record.error)
+                : (state?.exit_code ?? 1) || 1,
+            error: record?.error ?? null,
+          };
+          if (onFailure === 'abort') {
+            if (record !== undefined) record.reason = 'on_failure: abort';
+            abortedAfter = current.id;
+            break;
+          }
+          if (record !== undefined) record.reason = `on_failure: ${onFailure}`;
+          index = edges.failure;
         }
-        const state = states.get(step.id);
-        failure ??= {
-          exitCode:
-            record?.error !== null && record?.error !== undefined && (state?.exit_code ?? 0) === 0
-              ? exitCodeForError(record.error)
-              : (state?.exit_code ?? 1) || 1,
-          error: record?.error ?? null,
-        };
-        if (onFailure === 'abort') {
-          if (record !== undefined) record.reason = 'on_failure: abort';
-          abortedAfter = step.id;
-          break;
-        }
-        if (record !== undefined) record.reason = `on_failure: ${onFailure}`;
-        index = edges.failure;
+        if (cancelled) status = 'cancelled';
+        else if (failure !== null) status = 'failed';
       }
-      if (cancelled) status = 'cancelled';
-      else if (failure !== null) status = 'failed';
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
     }
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+  });
 
   for (const id of order) {
     const record = records.get(id);
@@ -813,6 +1010,13 @@ export async function runWorkflow(
           }),
         )
       : null;
+  const finalError = cancelError ?? failure?.error ?? null;
+  workflowSpan.span.setAttribute(RUNE_SPAN_ATTRIBUTES.result, status);
+  if (finalError !== null) {
+    workflowSpan.span.setAttribute(RUNE_SPAN_ATTRIBUTES.errorCode, finalError.code);
+    workflowSpan.span.setStatus({ code: SpanStatusCode.ERROR, message: finalError.message });
+  }
+  workflowSpan.span.end();
   return {
     schema_version: WORKFLOW_RUN_V1,
     workflow: definition.name,
@@ -825,7 +1029,7 @@ export async function runWorkflow(
     inputs,
     steps: order.map((id) => records.get(id)).filter((record) => record !== undefined),
     outputs,
-    error: cancelError ?? failure?.error ?? null,
+    error: finalError,
     started_at: startedAt,
     ended_at: now().toISOString(),
   };

@@ -13,8 +13,11 @@
  * - **Restart-safe**: throttle state is the `alerts` table; alerts recorded but not decided when
  *   the process stopped are decided at start-up; pending and held alerts keep their due and
  *   expiry times.
- * - **The hold** is one function, {@link AlertEngine}'s `hold`, so the approvals of the RBAC work
- *   replace it in one place.
+ * - **The hold** (storm breaker) is a normal run submitted with `requireApproval`: it waits in
+ *   `awaiting_approval` in the approvals inbox (`rune approve`, the dashboard), under the policy's
+ *   quorum, self-approval and binding rules, and expires at the storm's `hold_expires` (or the
+ *   policy's `approvals.expires`, whichever is sooner). The alert follows its run: `held` while
+ *   it waits, then `released`, `expired` or `cancelled` (rejected, or the alert resolved).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -22,10 +25,12 @@ import { RuneError, type RunSource } from '@rune/protocol';
 import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
 import type { PolicySubject } from '../policy/policy.js';
-import type { LaunchRequest, ServerLauncher } from '../runs/launcher.js';
+import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
+import { ENDED_STATUSES } from '../runs/run-document.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
 import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
+import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
 import {
   alertsWithOutcome,
   automaticRunsSince,
@@ -43,6 +48,7 @@ import {
 import { postNotification } from './notifiers.js';
 import {
   type AlertRules,
+  type AlertWorkflowRequest,
   buildRunRequest,
   type CompiledRule,
   groupKey,
@@ -87,11 +93,18 @@ export interface AlertEngineOptions {
   log?: (line: string) => void;
   /** The policy subject alert runs are decided for (default: the principal alone). */
   subjectOf?: (principal: string) => PolicySubject;
+  /** Starts a workflow of `[server] workflows` (rules with a `workflow:` target). */
+  startWorkflow?: (request: StartWorkflowRequest) => Promise<StartedWorkflow>;
 }
 
 /** The engine. */
 export interface AlertEngine {
   readonly rules: AlertRules | undefined;
+  /**
+   * Puts `next` in force for every alert decided from now on (SIGHUP). Alerts being decided
+   * finish under the rules they started with; pending alerts are decided under the new ones.
+   */
+  replaceRules(next: AlertRules): void;
   /** The receiver `name` of `kind`. Throws ALERT_RECEIVER_UNKNOWN. */
   receiver(kind: ResolvedReceiver['kind'], name: string): ResolvedReceiver;
   /**
@@ -103,8 +116,12 @@ export interface AlertEngine {
     alerts: readonly NormalizedAlert[],
     trace?: AlertTrace,
   ): Promise<string[]>;
-  /** Releases a held alert: its run is submitted now. Throws NOT_FOUND, ALERT_NOT_HELD. */
-  release(id: string, by: string): Promise<StoredAlert>;
+  /**
+   * Releases a held alert (deprecated alias of `POST /v1/runs/{run_id}/approve`): one approval
+   * vote by `by` on its held run, under the same rules. Throws NOT_FOUND, ALERT_NOT_HELD and the
+   * approval codes.
+   */
+  release(id: string, by: PolicySubject, comment?: string): Promise<StoredAlert>;
   /** Decides what the previous process left undecided and starts the sweeper. */
   start(): Promise<void>;
   /** Resolves when every queued decision is made (tests, benchmarks). */
@@ -135,7 +152,8 @@ const toAlert = (row: StoredAlert): NormalizedAlert => ({
 
 /** Creates the engine (not started). */
 export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
-  const { rules, db, manager, launcher, metrics } = options;
+  const { db, manager, launcher, metrics } = options;
+  let rules = options.rules;
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   let chain: Promise<void> = Promise.resolve();
@@ -208,6 +226,44 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
       );
     }
+    if ((outcome === 'ran' || outcome === 'released') && decided.run_id !== null) {
+      void notifyAtRunEnd(decided, decided.run_id);
+    }
+  };
+
+  /**
+   * The notifiers that list `run_ended` post once more when the alert's run ended, with its
+   * status and exit code. Followed in this process only: a restart loses what it was waiting for.
+   */
+  const notifyAtRunEnd = async (decided: StoredAlert, runId: string): Promise<void> => {
+    const listening = (rules?.notifiers ?? []).filter((notifier) =>
+      (notifier.outcomes as readonly string[]).includes('run_ended'),
+    );
+    if (listening.length === 0) return;
+    for (;;) {
+      const run = await db
+        .selectFrom('runs')
+        .select(['status', 'exit_code'])
+        .where('id', '=', runId)
+        .executeTakeFirst()
+        .catch(() => undefined);
+      if (run === undefined || closed) return;
+      if (ENDED_STATUSES.has(run.status)) {
+        const ended = {
+          ...decided,
+          outcome: 'run_ended',
+          reason: `run ${runId} ended ${run.status} (exit code ${run.exit_code ?? '-'})`,
+          decided_at: iso(now()),
+        };
+        for (const notifier of listening) {
+          void postNotification(notifier, ended, rules?.publicUrl).catch((failure: unknown) =>
+            log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
+          );
+        }
+        return;
+      }
+      await manager.waitForChange(runId, 5_000);
+    }
   };
 
   /**
@@ -268,6 +324,14 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     return names;
   };
 
+  const contextOf = (row: StoredAlert): LaunchContext => ({
+    principal: principalOf(row.receiver),
+    source: 'alert',
+    ...(options.subjectOf === undefined
+      ? {}
+      : { subject: options.subjectOf(principalOf(row.receiver)) }),
+  });
+
   /** Submits the run of an alert. Returns its outcome; a draining server leaves it undecided. */
   const submit = async (
     row: StoredAlert,
@@ -278,17 +342,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   ): Promise<void> => {
     const extra = how.extra ?? {};
     try {
-      const { run, created } = await manager.submit(
-        request,
-        {
-          principal: principalOf(row.receiver),
-          source: 'alert',
-          ...(options.subjectOf === undefined
-            ? {}
-            : { subject: options.subjectOf(principalOf(row.receiver)) }),
-        },
-        { idempotencyKey: episodeKey(row, rule), ifBusy, ...decisionTrace },
-      );
+      const { run, created } = await manager.submit(request, contextOf(row), {
+        idempotencyKey: episodeKey(row, rule),
+        ifBusy,
+        ...decisionTrace,
+      });
       await finish(
         row,
         how.releasedBy !== undefined ? 'released' : created ? 'ran' : 'deduplicated',
@@ -308,25 +366,151 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   };
 
   /**
-   * The hold: the storm breaker stops automatic runs and a person decides. The RBAC approvals
-   * replace this function (an approval request for the same run request) when they land.
+   * Starts the workflow of a rule with a `workflow:` target (its steps are submitted through
+   * `RunManager.submit()` like any run); the alert is `ran` (or `released`) with the workflow run
+   * in `alert_workflow_runs` and its reason.
+   */
+  const submitWorkflow = async (
+    row: StoredAlert,
+    workflow: AlertWorkflowRequest,
+    node: string,
+    how: { automatic: boolean; releasedBy?: string; extra?: Partial<StoredAlert> },
+  ): Promise<void> => {
+    const extra = how.extra ?? {};
+    try {
+      if (options.startWorkflow === undefined) {
+        throw new RuneError('NOT_FOUND', 'this server runs no workflows ([server] workflows)', {
+          source,
+        });
+      }
+      const context = contextOf(row);
+      const started = await options.startWorkflow({
+        name: workflow.name,
+        principal: context.principal,
+        ...(context.subject === undefined ? {} : { subject: context.subject }),
+        source: 'alert',
+        inputs: workflow.inputs,
+        nodeInput: { name: workflow.nodeInput, node },
+        confirm: workflow.confirm,
+        dryRun: workflow.dryRun,
+        auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
+      });
+      await db
+        .insertInto('alert_workflow_runs')
+        .values({
+          alert_id: row.id,
+          workflow: workflow.name,
+          workflow_run_id: started.workflowRunId,
+        })
+        .execute();
+      await finish(row, how.releasedBy !== undefined ? 'released' : 'ran', {
+        ...extra,
+        automatic: how.automatic ? 1 : 0,
+        reason: `workflow ${workflow.name} run ${started.workflowRunId} started`,
+        ...(how.releasedBy === undefined ? {} : { released_by: how.releasedBy }),
+      });
+    } catch (failure) {
+      const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+      if (error.code === 'SERVER_SHUTTING_DOWN') throw error;
+      await finish(row, 'refused', { ...extra, reason: error.message }, error);
+    }
+  };
+
+  /**
+   * The hold: the storm breaker stops automatic runs and a person decides. The run is submitted
+   * now with `requireApproval` (the one path that starts runs), so it waits in
+   * `awaiting_approval` like any run the policy holds; the alert is `held` with its `run_id`.
    */
   const hold = async (
     row: StoredAlert,
+    rule: string,
+    request: LaunchRequest,
+    ifBusy: IfBusy,
     fields: Partial<StoredAlert>,
     until: number,
     reason: string,
   ): Promise<void> => {
-    await finish(row, 'held', { ...fields, held_until: iso(until), reason });
-    log(`warning: alert ${row.id} held: ${reason}`);
+    try {
+      const { run, created } = await manager.submit(request, contextOf(row), {
+        idempotencyKey: episodeKey(row, rule),
+        ifBusy,
+        requireApproval: {
+          reason: `alert storm breaker: ${reason}`,
+          expiresMs: Math.max(1, until - now()),
+        },
+        ...decisionTrace,
+      });
+      if (!created) {
+        await finish(row, 'deduplicated', {
+          ...fields,
+          run_id: run.id,
+          reason: `the same alert already has run ${run.id}`,
+        });
+        return;
+      }
+      await finish(row, 'held', {
+        ...fields,
+        run_id: run.id,
+        held_until: iso(until),
+        reason: `${reason}; run ${run.id} awaits approval`,
+      });
+      log(`warning: alert ${row.id} held: ${reason}; run ${run.id} awaits approval`);
+    } catch (failure) {
+      const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+      if (error.code === 'SERVER_SHUTTING_DOWN') throw error;
+      await finish(row, 'refused', { ...fields, reason: error.message }, error);
+    }
+  };
+
+  /**
+   * A held alert follows its run's approval: approved -> `released` (by the approvers), expired
+   * -> `expired`, rejected, cancelled or invalidated -> `cancelled`. Returns the row as it is now.
+   */
+  const followHeld = async (row: StoredAlert): Promise<StoredAlert> => {
+    if (row.outcome !== 'held' || row.run_id === null) return row;
+    // view() also ends a request whose time ran out (the desk's own expiry runs less often).
+    const view = await manager.approvals.view(row.run_id).catch(() => undefined);
+    if (view === undefined || view.state === 'pending') return row;
+    const approvers = view.votes
+      .filter((vote) => vote.decision === 'approve')
+      .map((vote) => vote.approver);
+    if (view.state === 'approved') {
+      await finish(row, 'released', {
+        released_by: approvers.join(', ').slice(0, 500),
+        reason: `run ${row.run_id} approved by ${approvers.join(', ')}`,
+      });
+    } else if (view.state === 'expired') {
+      await finish(row, 'expired', {
+        reason: `nobody approved run ${row.run_id} before it expired`,
+      });
+    } else {
+      const rejecter = view.votes.find((vote) => vote.decision === 'reject');
+      await finish(row, 'cancelled', {
+        reason:
+          view.state === 'rejected'
+            ? `run ${row.run_id} rejected by ${rejecter?.approver ?? 'an approver'}${rejecter?.comment ? `: ${rejecter.comment.slice(0, 200)}` : ''}`
+            : `run ${row.run_id} ${view.state}`,
+      });
+    }
+    return (await getAlert(db, row.id)) ?? row;
   };
 
   /** Ends the firing episode a resolved alert closes; returns how many waiting things it cancelled. */
   const closeEpisode = async (row: StoredAlert): Promise<number> => {
     let cancelled = 0;
-    for (const record of await openFiringRecords(db, row.receiver, row.fingerprint)) {
-      await updateAlert(db, record.id, { closed: 1 });
-      if (record.outcome === 'pending' || record.outcome === 'held') {
+    for (const open of await openFiringRecords(db, row.receiver, row.fingerprint)) {
+      await updateAlert(db, open.id, { closed: 1 });
+      const record = await followHeld(open);
+      if (record.outcome === 'held' && record.run_id !== null) {
+        // Its run awaits approval: cancelling it ends the approval request too.
+        await manager
+          .cancel(record.run_id, `the alert resolved (alert ${row.id}) before its run was approved`)
+          .catch(() => undefined);
+        await finish({ ...record, closed: 1 }, 'cancelled', {
+          reason: `the alert resolved (alert ${row.id}) before run ${record.run_id} was approved`,
+        });
+        cancelled++;
+      } else if (record.outcome === 'pending' || record.outcome === 'held') {
         await finish({ ...record, closed: 1 }, 'cancelled', {
           reason: `the alert resolved (alert ${row.id}) before it ${record.outcome === 'held' ? 'was released' : 'was due'}`,
         });
@@ -358,7 +542,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   ): Promise<void> => {
     const alert = toAlert(row);
     const group = groupKey(rule, alert);
-    const base = { rule: rule.spec.name, group_key: group, action: rule.spec.action };
+    const base = {
+      rule: rule.spec.name,
+      group_key: group,
+      action: rule.spec.action ?? `workflow:${rule.spec.workflow ?? ''}`,
+    };
     let built: ReturnType<typeof buildRunRequest>;
     try {
       built = buildRunRequest(rule, alert, await inventoryNames());
@@ -370,7 +558,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     const fields = {
       ...base,
       node: built.node,
-      request_json: JSON.stringify({ ...built.request, if_busy: built.ifBusy }),
+      request_json: JSON.stringify({
+        ...built.request,
+        if_busy: built.ifBusy,
+        ...(built.workflow === undefined ? {} : { workflow: built.workflow }),
+      }),
     };
     const at = now();
     const throttle = rule.throttle;
@@ -414,9 +606,34 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         await finish(row, 'throttled', { ...fields, reason: decision.reason });
         return;
       case 'held':
-        await hold(row, fields, decision.until, decision.reason);
+        if (built.workflow !== undefined) {
+          // A workflow is not one run an approval could bind: it waits here, for /release.
+          await finish(row, 'held', {
+            ...fields,
+            held_until: iso(decision.until),
+            reason: `${decision.reason}; release it to start workflow ${built.workflow.name}`,
+          });
+          log(`warning: alert ${row.id} held: ${decision.reason}`);
+          return;
+        }
+        await hold(
+          { ...row, ...fields },
+          rule.spec.name,
+          built.request,
+          built.ifBusy,
+          fields,
+          decision.until,
+          decision.reason,
+        );
         return;
       case 'run':
+        if (built.workflow !== undefined) {
+          await submitWorkflow({ ...row, ...fields }, built.workflow, built.node, {
+            automatic: true,
+            extra: fields,
+          });
+          return;
+        }
         // One write for the decision: the rule's fields go with the outcome.
         await submit({ ...row, ...fields }, rule.spec.name, built.request, built.ifBusy, {
           automatic: true,
@@ -491,6 +708,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       await decide(row, rule, true);
     }
     for (const row of await alertsWithOutcome(db, 'held', 1000)) {
+      if (row.run_id !== null) {
+        await followHeld(row);
+        continue;
+      }
+      // Held by a RUNE before approvals (no run yet): it expires at held_until as it did.
       if (row.held_until !== null && row.held_until <= at) {
         await finish(row, 'expired', {
           reason: 'nobody released the held alert before it expired',
@@ -500,7 +722,13 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   };
 
   return {
-    rules,
+    get rules() {
+      return rules;
+    },
+
+    replaceRules(next) {
+      rules = next;
+    },
 
     receiver(kind, name) {
       const receiver = rules?.receivers.get(name);
@@ -578,21 +806,43 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       return rows.map((row) => row.id);
     },
 
-    release(id, by) {
+    release(id, by, comment) {
       return serial(async () => {
-        const row = await getAlert(db, id);
-        if (row === undefined)
+        const found = await getAlert(db, id);
+        if (found === undefined)
           throw new RuneError('NOT_FOUND', `no alert ${id.slice(0, 64)}`, { source });
+        const row = await followHeld(found);
+        if (row.outcome === 'held' && row.run_id !== null) {
+          await manager.approvals.approve(row.run_id, by, {
+            comment: comment ?? `released through POST /v1/alerts/${id}/release`,
+          });
+          return followHeld((await getAlert(db, id)) ?? row);
+        }
         if (row.outcome !== 'held' || row.request_json === null || row.rule === null) {
           throw new RuneError('ALERT_NOT_HELD', `alert ${id} is ${row.outcome}, not held`, {
             source,
             details: { outcome: row.outcome },
           });
         }
-        const { if_busy: ifBusy, ...request } = JSON.parse(row.request_json) as LaunchRequest & {
+        const {
+          if_busy: ifBusy,
+          workflow,
+          ...request
+        } = JSON.parse(row.request_json) as LaunchRequest & {
           if_busy: IfBusy;
+          workflow?: AlertWorkflowRequest;
         };
-        await submit(row, row.rule, request, ifBusy, { automatic: false, releasedBy: by });
+        if (workflow !== undefined) {
+          await submitWorkflow(row, workflow, row.node ?? '', {
+            automatic: false,
+            releasedBy: by.principal,
+          });
+          return (await getAlert(db, id)) ?? row;
+        }
+        await submit(row, row.rule, request, ifBusy, {
+          automatic: false,
+          releasedBy: by.principal,
+        });
         return (await getAlert(db, id)) ?? row;
       });
     },

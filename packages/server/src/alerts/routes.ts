@@ -14,6 +14,7 @@ import { serverSection } from '../config/server-config-module.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
 import { startWebhookSpan } from '../telemetry/webhook-spans.js';
+import { startWorkflow } from '../workflows/start-workflow.js';
 import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
 import { createAlertEngine } from './engine.js';
 import { authenticateHook, normalizePayload } from './receivers.js';
@@ -167,6 +168,19 @@ function decodeCursor(cursor: string): { receivedAt: string; id: string } {
   });
 }
 
+/** The result of reloading the alert rules file. */
+export type AlertRulesReload = { ok: true; rules: number } | { ok: false; error: RuneError };
+
+const reloadHooks = new WeakMap<object, () => AlertRulesReload>();
+
+/**
+ * Reads the alert rules file of the server `app` again and puts it in force; a file with errors
+ * keeps the rules in force and returns the error.
+ */
+export function reloadAlertRules(app: object): AlertRulesReload {
+  return reloadHooks.get(app)?.() ?? { ok: true, rules: 0 };
+}
+
 /** Registers the alert routes and starts the engine with the server (stops it on close). */
 export function registerAlertRoutes(app: ApiInstance, context: RouteContext): void {
   const path = serverSection(context.launcher.config).alert_rules;
@@ -185,6 +199,32 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       roles: context.policy.current().source === 'builtin' ? ['operator'] : [],
     }),
     retentionMs: context.settings.retentionMs,
+    startWorkflow: (request) =>
+      startWorkflow(
+        {
+          store: context.store,
+          manager: context.manager,
+          launcher: context.launcher,
+          workflowsDir: context.settings.workflowsDir,
+          log: (line, error) =>
+            app.log.warn(
+              `${line}${error === undefined ? '' : `: ${RuneError.from(error).message}`}`,
+            ),
+        },
+        request,
+      ),
+  });
+  // SIGHUP (RuneServer.reloadAlertRules): the rules file is read again; a broken one keeps the
+  // rules in force, like the policy's reload.
+  reloadHooks.set(app, () => {
+    if (path === undefined) return { ok: true, rules: 0 };
+    try {
+      const next = loadAlertRules(path);
+      engine.replaceRules(next);
+      return { ok: true, rules: next.rules.length };
+    } catch (error) {
+      return { ok: false, error: RuneError.from(error, 'INVALID_ALERT_RULES', { source }) };
+    }
   });
   app.addHook('onReady', () => engine.start());
   app.addHook('onClose', () => engine.close());
@@ -324,9 +364,10 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
     {
       config: { minRole: 'operator' },
       schema: {
-        summary: 'Release a held alert',
+        summary: 'Release a held alert (deprecated: approve its run)',
         description:
-          'The storm breaker holds matching alerts; a person releases one here and its run is submitted now (principal of the receiver, released_by the caller). 409 ALERT_NOT_HELD when it is not held.',
+          "Deprecated alias of POST /v1/runs/{run_id}/approve for the alert's held run: the storm breaker holds a match as a run awaiting approval, and this casts one approval vote by the caller under the same rules (quorum, no self-approval, approve right on the action and node, expiry). The run starts at the quorum; the alert is then released. 409 ALERT_NOT_HELD when it is not held.",
+        deprecated: true,
         tags: ['alerts'],
         params: AlertIdParams,
         response: { 200: Alert, ...errorResponses(401, 403, 404, 409, 429, 500) },
@@ -336,7 +377,10 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       if (!ALERT_ID.test(request.params.id)) {
         throw new RuneError('NOT_FOUND', `no alert ${request.params.id.slice(0, 64)}`, { source });
       }
-      const by = request.principal?.name ?? 'unknown';
+      if (request.principal === undefined) {
+        throw new RuneError('AUTH_TOKEN_MISSING', 'this endpoint needs a bearer token', { source });
+      }
+      const by = context.policy.subjectOf(request.principal);
       return alertDocument(await engine.release(request.params.id, by));
     },
   );

@@ -120,9 +120,34 @@ export const RuleSchema = closed({
     labels: opt(Type.Record(LabelName, MatcherSchema)),
     annotations: opt(Type.Record(LabelName, MatcherSchema)),
   }),
-  action: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
+  action: opt(
+    Type.String({
+      pattern: '^[a-z0-9][a-z0-9._-]{0,63}$',
+      description: 'The action to run on the node (exactly one of action, workflow).',
+    }),
+  ),
+  workflow: opt(
+    Type.String({
+      pattern: '^[a-z0-9][a-z0-9._-]{0,63}$',
+      description:
+        'The workflow of [server] workflows to run (exactly one of action, workflow); the node goes into its input node_input.',
+    }),
+  ),
+  node_input: opt(
+    Type.String({
+      pattern: '^[a-z][a-z0-9_]{0,63}$',
+      description:
+        'The workflow input that receives the node (default nodes): the node name, or a list of it for an array input.',
+    }),
+  ),
   target: opt(ExtractSchema),
   params: opt(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), ParamValue)),
+  inputs: opt(
+    Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), ParamValue, {
+      description:
+        "The workflow's inputs (workflow rules only): literal values or values taken from the alert, checked against the workflow's typed inputs.",
+    }),
+  ),
   options: opt(
     closed({
       dry_run: opt(Type.Boolean()),
@@ -186,9 +211,13 @@ export const NotifierSchema = closed({
           'no_rule',
           'resolved',
           'cancelled',
+          'run_ended',
         ].map((name) => Type.Literal(name)),
       ),
-      { description: 'Default: ran, held, refused.' },
+      {
+        description:
+          'Default: ran, held, refused. run_ended: once more when the run of a ran or released alert ended, with its status.',
+      },
     ),
   ),
 });

@@ -3,6 +3,7 @@ import { RuneError } from '@rune/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   buildRunRequest,
+  type CompiledRule,
   groupKey,
   matchRule,
   type NormalizedAlert,
@@ -106,6 +107,69 @@ describe('the rules file', () => {
       });
       expect(rules.rules.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('workflow targets', () => {
+  it('a workflow rule builds the workflow request: inputs converted strictly, the node as node_input', () => {
+    const rules = parse(`  - name: wf
+    match: { labels: { alertname: W } }
+    workflow: restart-then-diagnose
+    inputs: { lines: { from_label: lines, as: integer }, extra: 3 }
+    options: { confirm: true }
+`).rules;
+    const rule = rules[0] as CompiledRule;
+    const built = buildRunRequest(
+      rule,
+      alert({ alertname: 'W', instance: 'web1:9100', lines: '200' }),
+      new Set(['web1']),
+    );
+    expect(built.workflow).toEqual({
+      name: 'restart-then-diagnose',
+      inputs: { lines: 200, extra: 3 },
+      nodeInput: 'nodes',
+      confirm: true,
+      dryRun: false,
+    });
+    expect(built.request).toMatchObject({
+      action: 'workflow:restart-then-diagnose',
+      targets: ['web1'],
+      params: { lines: 200, extra: 3, nodes: 'web1' },
+    });
+    expect(() =>
+      buildRunRequest(
+        rule,
+        alert({ alertname: 'W', instance: 'web1', lines: '2x' }),
+        new Set(['web1']),
+      ),
+    ).toThrow(/not an integer/);
+    expect(() =>
+      buildRunRequest(
+        rule,
+        alert({ alertname: 'W', instance: 'db9', lines: '2' }),
+        new Set(['web1']),
+      ),
+    ).toThrow(/not in the inventory/);
+  });
+
+  it.each([
+    [
+      'both action and workflow',
+      'action: noop\n    workflow: w',
+      /exactly one of action and workflow/,
+    ],
+    ['neither', '', /exactly one of action and workflow/],
+    ['params on a workflow', 'workflow: w\n    params: { a: 1 }', /inputs, not params/],
+    ['inputs on an action', 'action: noop\n    inputs: { a: 1 }', /inputs go with workflow/],
+    [
+      'a run option on a workflow',
+      'workflow: w\n    options: { timeout: 1m }',
+      /timeout is a run option/,
+    ],
+  ])('refuses %s', (_name, body, message) => {
+    expect(() =>
+      parse(`  - name: bad\n    match: { labels: { alertname: X } }\n    ${body}\n`),
+    ).toThrow(message);
   });
 });
 

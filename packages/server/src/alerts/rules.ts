@@ -93,9 +93,23 @@ export interface AlertRules {
 
 /** What an alert asks to run. */
 export interface AlertRunRequest {
+  /** The run request; a workflow rule's says `workflow:<name>` with the inputs as params. */
   request: LaunchRequest;
   node: string;
   ifBusy: IfBusy;
+  /** Set for a rule with a `workflow:` target. */
+  workflow?: AlertWorkflowRequest;
+}
+
+/** The workflow run a rule with a `workflow:` target asks for. */
+export interface AlertWorkflowRequest {
+  name: string;
+  /** The inputs from the rule (the node is added by `nodeInput`). */
+  inputs: Record<string, unknown>;
+  /** The input that receives the node. */
+  nodeInput: string;
+  confirm: boolean;
+  dryRun: boolean;
 }
 
 const DEFAULT_GROUP_BY = ['alertname', 'instance'];
@@ -298,6 +312,28 @@ export function parseAlertRules(
     for (const [position, receiver] of (spec.receivers ?? []).entries()) {
       if (!receivers.has(receiver))
         fail(`${at}/receivers/${position}`, `no receiver "${receiver}"`);
+    }
+    if ((spec.action === undefined) === (spec.workflow === undefined)) {
+      fail(at, 'a rule names exactly one of action and workflow');
+    }
+    if (spec.workflow === undefined) {
+      if (spec.inputs !== undefined)
+        fail(`${at}/inputs`, 'inputs go with workflow (params with action)');
+      if (spec.node_input !== undefined) fail(`${at}/node_input`, 'node_input goes with workflow');
+    } else {
+      if (spec.params !== undefined)
+        fail(`${at}/params`, 'a workflow rule gives inputs, not params');
+      for (const option of ['timeout', 'deadline', 'if_busy'] as const) {
+        if (spec.options?.[option] !== undefined) {
+          fail(
+            `${at}/options/${option}`,
+            `${option} is a run option: a workflow's steps set their own (only confirm and dry_run apply to a workflow)`,
+          );
+        }
+      }
+      for (const [key, input] of Object.entries(spec.inputs ?? {})) {
+        if (isExtract(input)) checkExtract(input, file, `${at}/inputs/${key}`);
+      }
     }
     if (spec.target !== undefined) checkExtract(spec.target, file, `${at}/target`);
     for (const [key, param] of Object.entries(spec.params ?? {})) {
@@ -510,17 +546,41 @@ export function buildRunRequest(
       { source, details: { node: node.slice(0, 253), rule: rule.spec.name } },
     );
   }
+  const workflow = rule.spec.workflow;
   const params: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(rule.spec.params ?? {})) {
+  const kind = workflow === undefined ? 'parameter' : 'input';
+  for (const [key, value] of Object.entries(
+    (workflow === undefined ? rule.spec.params : rule.spec.inputs) ?? {},
+  )) {
     params[key] = isExtract(value)
       ? convert(
-          extractText(value, alert, `rule ${rule.spec.name}: parameter ${key}`, false),
+          extractText(value, alert, `rule ${rule.spec.name}: ${kind} ${key}`, false),
           value.as,
-          `rule ${rule.spec.name}: parameter ${key}`,
+          `rule ${rule.spec.name}: ${kind} ${key}`,
         )
       : value;
   }
   const options = rule.spec.options ?? {};
+  if (workflow !== undefined) {
+    const nodeInput = rule.spec.node_input ?? 'nodes';
+    return {
+      request: {
+        action: `workflow:${workflow}`,
+        targets: [node],
+        params: { ...params, [nodeInput]: node },
+        ...(options.confirm === undefined ? {} : { options: { confirm: options.confirm } }),
+      },
+      node,
+      ifBusy: 'queue',
+      workflow: {
+        name: workflow,
+        inputs: params,
+        nodeInput,
+        confirm: options.confirm === true,
+        dryRun: options.dry_run === true,
+      },
+    };
+  }
   const runOptions: NonNullable<LaunchRequest['options']> = {};
   if (options.dry_run !== undefined) runOptions.dry_run = options.dry_run;
   if (options.timeout !== undefined) runOptions.timeout = options.timeout;
@@ -528,7 +588,7 @@ export function buildRunRequest(
   if (options.confirm !== undefined) runOptions.confirm = options.confirm;
   return {
     request: {
-      action: rule.spec.action,
+      action: rule.spec.action as string,
       targets: [node],
       ...(Object.keys(params).length === 0 ? {} : { params }),
       ...(Object.keys(runOptions).length === 0 ? {} : { options: runOptions }),

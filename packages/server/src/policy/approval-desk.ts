@@ -29,16 +29,35 @@ import {
   settleApproval,
 } from './approvals.js';
 import { type PolicyEnforcer, tokenBounds } from './enforcer.js';
-import type { PolicyDecision, PolicySubject } from './policy.js';
+import { type PolicyDecision, type PolicySubject, rolesOf } from './policy.js';
 import type { PolicyVerb } from './policy-schema.js';
 
 const source = { component: 'rune-server' } as const;
+
+/**
+ * A hold a caller asks for (`submit(..., { requireApproval })`): the alerts storm breaker, a
+ * workflow's approval step.
+ */
+export interface ApprovalRequirement {
+  /** Shown to approvers (and in the webhook notice). */
+  reason: string;
+  quorum?: number;
+  /** Expires sooner than the policy's `approvals.expires` (never later). */
+  expiresMs?: number;
+  /**
+   * Only these principals, subjects or roles may approve (a workflow step's `approvers`), on top
+   * of the `approve` verb the policy grants.
+   */
+  approvers?: readonly string[];
+}
 
 /** Why and how a run is held. */
 export interface HoldSpec {
   quorum: number;
   reason: string;
   rules: string[];
+  expiresMs?: number;
+  approvers?: readonly string[];
 }
 
 /** A held run handed back to the queue. */
@@ -86,7 +105,7 @@ export interface ApprovalDesk {
   holdFor(
     decision: PolicyDecision | undefined,
     planned: PlannedLaunch,
-    requested: { reason: string; quorum?: number } | undefined,
+    requested: ApprovalRequirement | undefined,
   ): HoldSpec | undefined;
   /** Records the approval request of an inserted `awaiting_approval` run and notifies. */
   hold(
@@ -298,6 +317,29 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
     }
   };
 
+  /**
+   * A hold that names its approvers (a workflow step's `approvers`) takes votes from them only:
+   * the principal itself, one of its subjects, or a role it holds (directly or bound by the
+   * policy). The policy's `approve` verb is required as well.
+   */
+  const assertListedApprover = async (subject: PolicySubject, run: StoredRun): Promise<void> => {
+    const row = await db
+      .selectFrom('approval_approvers')
+      .select('approvers_json')
+      .where('run_id', '=', run.id)
+      .executeTakeFirst();
+    if (row === undefined) return;
+    const approvers = JSON.parse(row.approvers_json) as string[];
+    const roles = policy === undefined ? subject.roles : rolesOf(policy.current(), subject);
+    const held = new Set([subject.principal, ...subject.subjects, ...roles]);
+    if (approvers.some((approver) => held.has(approver))) return;
+    throw new RuneError(
+      'POLICY_DENIED',
+      `only ${approvers.slice(0, 10).join(', ')} may approve run ${run.id}; ${subject.principal} is none of them`,
+      { source, details: { approvers: approvers.slice(0, 32), principal: subject.principal } },
+    );
+  };
+
   const authorizeApprover = async (subject: PolicySubject, run: StoredRun): Promise<void> => {
     if (policy === undefined) return;
     await policy.authorize(
@@ -425,14 +467,21 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
         reasons.push(requested.reason);
       }
       if (quorum === 0) return undefined;
-      return { quorum, reason: reasons.join('; '), rules: decision?.rules ?? [] };
+      return {
+        quorum,
+        reason: reasons.join('; '),
+        rules: decision?.rules ?? [],
+        ...(requested?.expiresMs === undefined ? {} : { expiresMs: requested.expiresMs }),
+        ...(requested?.approvers === undefined ? {} : { approvers: requested.approvers }),
+      };
     },
 
     async hold(id, request, planned, context, spec) {
       const created = now();
       const settings = policy?.current().approvals;
+      const policyExpiresMs = settings?.expiresMs ?? 86_400_000;
       const expiresAt = new Date(
-        created.getTime() + (settings?.expiresMs ?? 86_400_000),
+        created.getTime() + Math.min(policyExpiresMs, spec.expiresMs ?? policyExpiresMs),
       ).toISOString();
       const { binding, sha256 } = bindingOf(planned.redactedPlan);
       await insertApprovalRequest(db, {
@@ -449,6 +498,12 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
         expires_at: expiresAt,
         decided_at: null,
       });
+      if (spec.approvers !== undefined && spec.approvers.length > 0) {
+        await db
+          .insertInto('approval_approvers')
+          .values({ run_id: id, approvers_json: JSON.stringify(spec.approvers) })
+          .execute();
+      }
       pending.set(id, { request, context });
       const webhook = settings?.webhook;
       if (webhook !== undefined) {
@@ -474,6 +529,7 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
       const { run, state } = await load(id);
       await pendingOrThrow(run, state);
       await assertNotSelf(subject, state.request.requester);
+      await assertListedApprover(subject, run);
       await authorizeApprover(subject, run);
       if (input.binding !== undefined && input.binding !== state.request.binding_sha256) {
         throw new RuneError(
@@ -526,7 +582,10 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
     async reject(id, subject, input) {
       const { run, state } = await load(id);
       await pendingOrThrow(run, state);
-      if (subject.principal !== state.request.requester) await authorizeApprover(subject, run);
+      if (subject.principal !== state.request.requester) {
+        await assertListedApprover(subject, run);
+        await authorizeApprover(subject, run);
+      }
       const comment = (input.comment ?? '').slice(0, 2000);
       await insertVote(db, {
         run_id: run.id,

@@ -36,7 +36,11 @@ import {
 import { type Cluster, type ClusterHooks, createSoloCluster } from '../cluster/cluster.js';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
-import { type ApprovalDesk, createApprovalDesk } from '../policy/approval-desk.js';
+import {
+  type ApprovalDesk,
+  type ApprovalRequirement,
+  createApprovalDesk,
+} from '../policy/approval-desk.js';
 import type { PolicyEnforcer } from '../policy/enforcer.js';
 import type { PolicySubject } from '../policy/policy.js';
 import { isUniqueViolation } from '../store/constraint-errors.js';
@@ -59,7 +63,7 @@ export interface SubmitOptions {
    * Hold the run in `awaiting_approval` whatever the policy says (e.g. the alerts storm breaker),
    * with this reason shown to approvers.
    */
-  requireApproval?: { reason: string; quorum?: number };
+  requireApproval?: ApprovalRequirement;
 }
 
 /** The result of {@link RunManager.submit}. */

@@ -15,6 +15,7 @@ import { alertsMigration } from './migrations/0004_alerts.js';
 import { CLUSTER_MIGRATION } from './migrations/0005_cluster.js';
 import { shippingMigration } from './migrations/0006_shipping.js';
 import { WORKFLOWS_MIGRATION } from './migrations/0007_workflows.js';
+import { ALERT_WORKFLOWS_MIGRATION } from './migrations/0008_alert_workflows.js';
 import { CLUSTER_QUEUE_MIGRATION } from './migrations/0009_cluster_queue.js';
 import { SHIPPING_SEQ_MIGRATION } from './migrations/0010_shipping_seq.js';
 import { SESSION_AUDIT_MIGRATION } from './migrations/0011_session_audit.js';
@@ -107,6 +108,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0006_shipping': shippingMigration,
   '0003_policy_approvals': policyApprovalsMigration,
   '0005_cluster': CLUSTER_MIGRATION,
+  '0008_alert_workflows': ALERT_WORKFLOWS_MIGRATION,
   '0009_cluster_queue': CLUSTER_QUEUE_MIGRATION,
   '0010_shipping_seq': SHIPPING_SEQ_MIGRATION,
   '0011_session_audit': SESSION_AUDIT_MIGRATION,

@@ -72,8 +72,10 @@ const tables = async (path: string): Promise<string[]> => {
 describe.each(ENGINES)('migrations (%s)', (engine) => {
   it('migrate an empty store to the newest schema', async () => {
     expect(await tables(await location(engine))).toEqual([
+      'alert_workflow_runs',
       'alerts',
       'api_tokens',
+      'approval_approvers',
       'approval_requests',
       'approval_votes',
       'audit_records',

@@ -200,6 +200,24 @@ export interface StoreDatabase {
   shipping_seq: ShippingSeqTable;
   // How browser sessions ended, audited once each (0011_session_audit, src/sessions/).
   session_ends: SessionEndsTable;
+  // Approvers of a held run and workflows started by alerts (0008_alert_workflows).
+  approval_approvers: ApprovalApproversTable;
+  alert_workflow_runs: AlertWorkflowRunsTable;
+}
+
+// Migration 0008_alert_workflows (src/policy/approval-desk.ts, src/alerts/).
+/** `approval_approvers`: who alone may approve a held run (a workflow step's `approvers`). */
+export interface ApprovalApproversTable {
+  run_id: string;
+  /** JSON array of principals, subjects or roles. */
+  approvers_json: string;
+}
+
+/** `alert_workflow_runs`: the workflow run an alert started. */
+export interface AlertWorkflowRunsTable {
+  alert_id: string;
+  workflow: string;
+  workflow_run_id: string;
 }
 
 /**

@@ -8,26 +8,20 @@
  * restart a workflow that was running is found and marked `interrupted`, not resumed
  * (workflow-store.ts says why).
  */
-import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadWorkflowFile, newTraceId, runWorkflow } from '@rune/core';
 import {
   ACTION_NAME_PATTERN,
   RuneError,
   UUID_PATTERN,
-  type WorkflowRunRecord,
   WorkflowRunRecordSchema,
 } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
-import { createServerStepRunner } from './server-step-runner.js';
-import { getWorkflowRun, saveWorkflowRun } from './workflow-store.js';
+import { startWorkflow } from './start-workflow.js';
+import { getWorkflowRun } from './workflow-store.js';
 
 const source = { component: 'rune-server' } as const;
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
-const EXTENSIONS = ['.yaml', '.yml', '.json'];
 
 const WorkflowNameParamSchema = Type.Object(
   { name: Type.String({ pattern: ACTION_NAME_PATTERN, description: 'The workflow file name.' }) },
@@ -67,21 +61,6 @@ const WorkflowAcceptedSchema = Type.Object(
 export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext): void {
   const { store, manager, launcher, settings } = context;
 
-  const fileOf = (name: string): string => {
-    const dir = settings.workflowsDir;
-    if (dir === null) {
-      throw new RuneError(
-        'NOT_FOUND',
-        'this server runs no workflows: set [server] workflows to a directory of workflow files',
-        { source },
-      );
-    }
-    // The name matches the action-name grammar: no separator, no dot, so no path escapes dir.
-    const file = EXTENSIONS.map((extension) => join(dir, `${name}${extension}`)).find(existsSync);
-    if (file === undefined) throw new RuneError('NOT_FOUND', `no workflow ${name}`, { source });
-    return file;
-  };
-
   app.post(
     '/v1/workflows/:name/runs',
     {
@@ -101,53 +80,29 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       if (principal === undefined) {
         throw new RuneError('AUTH_TOKEN_MISSING', 'this endpoint needs a bearer token', { source });
       }
-      const registry = { resolve: (action: string) => launcher.describeAction(action) };
-      const { definition } = loadWorkflowFile(fileOf(request.params.name), { registry });
-      const workflowRunId = randomUUID();
-      const traceId = newTraceId();
-      let saving: Promise<void> = Promise.resolve();
-      const save = (record: WorkflowRunRecord): void => {
-        // In order, one write at a time; a failed write is logged, the workflow goes on.
-        saving = saving
-          .then(() => saveWorkflowRun(store.db, record, principal, new Date()))
-          .catch((error: unknown) =>
-            request.log.error({ err: error }, 'workflow record not saved'),
-          );
-      };
-      let started!: () => void;
-      const onStart = new Promise<void>((resolve) => {
-        started = resolve;
-      });
       const dryRun = request.body.dry_run === true;
-      const running = runWorkflow(definition, {
-        runner: createServerStepRunner({
-          manager,
+      const started = await startWorkflow(
+        {
           store,
+          manager,
           launcher,
+          workflowsDir: settings.workflowsDir,
+          log: (line, error) => request.log.error({ err: error }, line),
+        },
+        {
+          name: request.params.name,
           principal,
           ...(request.principal === undefined
             ? {}
             : { subject: context.policy.subjectOf(request.principal) }),
-        }),
-        registry,
-        workflowRunId,
-        traceId,
-        inputs: request.body.inputs ?? {},
-        dryRun,
-        confirmDangerous: request.body.confirm === true,
-        onStart: () => started(),
-        ...(dryRun ? {} : { onProgress: save }),
-      }).then(async (record) => {
-        if (!dryRun) {
-          save(record);
-          await saving;
-        }
-        return record;
-      });
-      // Refusals before the first step reject `running` before onStart: answer them as errors.
-      await Promise.race([onStart, running]);
-      if (dryRun) return reply.code(200).send(await running);
-      running.catch((error: unknown) => request.log.error({ err: error }, 'workflow failed'));
+          source: 'api',
+          inputs: request.body.inputs ?? {},
+          dryRun,
+          confirm: request.body.confirm === true,
+        },
+      );
+      if (dryRun) return reply.code(200).send(await started.done);
+      const { workflowRunId, traceId } = started;
       reply.header('location', `/v1/workflows/runs/${workflowRunId}`);
       return reply.code(202).send({
         workflow_run_id: workflowRunId,

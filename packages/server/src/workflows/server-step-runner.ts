@@ -7,7 +7,7 @@
  */
 
 import type { NodeRunResult, PlanRequest, WorkflowStepRunner } from '@rune/core';
-import { RuneError, type TerminalRunStatus } from '@rune/protocol';
+import { type EpsError, RuneError, type TerminalRunStatus } from '@rune/protocol';
 import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
@@ -55,8 +55,25 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
     auditMetadata: context.auditMetadata,
   });
   return {
+    // A step an approval step guards is submitted held (`requireApproval`): the RBAC approvals
+    // decide it like any held run (quorum, binding, no self-approval, expiry, the inbox).
+    approvals: true,
     async start(request, context) {
-      const { run } = await manager.submit(launchRequestOf(request), contextOf(context));
+      const approval = context.approval;
+      const workflow = (context.auditMetadata.workflow ?? {}) as { name?: string };
+      const { run } = await manager.submit(
+        launchRequestOf(request),
+        contextOf(context),
+        approval === undefined
+          ? {}
+          : {
+              requireApproval: {
+                reason: `workflow ${workflow.name ?? '?'}, step ${approval.step}: ${approval.message}`,
+                ...(approval.approvers === undefined ? {} : { approvers: approval.approvers }),
+                ...(approval.timeoutMs === undefined ? {} : { expiresMs: approval.timeoutMs }),
+              },
+            },
+      );
       const result = (async () => {
         for (;;) {
           const stored = await store.getRun(run.id);
@@ -69,9 +86,16 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
             const nodes = (await store.getNodes(run.id))
               .filter((node) => node.result_json !== null)
               .map((node) => JSON.parse(node.result_json ?? 'null') as NodeRunResult);
-            return { status: stored.status as TerminalRunStatus, nodes };
+            const error =
+              stored.error_json === null ? null : (JSON.parse(stored.error_json) as EpsError);
+            return { status: stored.status as TerminalRunStatus, nodes, error };
           }
-          await manager.waitForChange(run.id, 5_000);
+          if (stored.status === 'awaiting_approval') {
+            // Ends the request once its time (the approval step's timeout) ran out: the desk's
+            // own sweep runs only every 30 s.
+            await manager.approvals.view(run.id).catch(() => undefined);
+            await manager.waitForChange(run.id, 1_000);
+          } else await manager.waitForChange(run.id, 5_000);
         }
       })();
       return {

@@ -54,11 +54,14 @@ export async function getWorkflowRun(
  * is marked `interrupted` (WORKFLOW_INTERRUPTED, exit 70) and is NOT resumed: a half-done
  * remediation re-run without an operator could repeat a dangerous step or act on a state that has
  * changed since. The step that was running ends `cancelled` (its run is marked interrupted by the
- * run manager's own recovery), the steps not reached `skipped`. Returns how many.
+ * run manager's own recovery), the steps not reached `skipped`. A step run still waiting for the
+ * approval of an approval step is cancelled with `cancelHeld`: approved later, it would run one
+ * step of a workflow that no longer goes on. Returns how many.
  */
 export async function interruptRunningWorkflows(
   db: Kysely<StoreDatabase>,
   now: Date,
+  cancelHeld?: (runId: string, reason: string) => Promise<unknown>,
 ): Promise<number> {
   const rows = await db
     .selectFrom('workflow_runs')
@@ -91,6 +94,21 @@ export async function interruptRunningWorkflows(
       row.principal,
       now,
     );
+    if (cancelHeld !== undefined) {
+      const held = await db
+        .selectFrom('runs')
+        .select('id')
+        .where('trace_id', '=', record.trace_id)
+        .where('source', '=', 'workflow')
+        .where('status', '=', 'awaiting_approval')
+        .execute();
+      for (const run of held) {
+        await cancelHeld(
+          run.id,
+          `the server stopped while workflow ${record.workflow} (${record.workflow_run_id}) waited for this approval; the workflow was interrupted`,
+        );
+      }
+    }
   }
   return rows.length;
 }

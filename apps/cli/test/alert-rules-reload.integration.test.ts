@@ -1,0 +1,136 @@
+/**
+ * SIGHUP re-reads `[server] alert_rules` of a real `rune serve` process (the built CLI): a
+ * broken rules file keeps the rules in force and the log says why; a good one is in force for
+ * the next alert. Alerts are posted to the real Alertmanager receiver over loopback.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_BIN } from './cli-harness.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rune-rules-reload-'));
+const env = {
+  HOME: dir,
+  XDG_CONFIG_HOME: join(dir, 'config'),
+  XDG_STATE_HOME: join(dir, 'state'),
+  XDG_DATA_HOME: join(dir, 'data'),
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  RUNE_AM_TOKEN: 'am-reload-token',
+};
+const rulesFile = join(dir, 'alert-rules.yaml');
+const configFile = join(dir, 'rune.toml');
+const rulesFor = (alertname: string): string => `schema_version: rune-alert-rules/v1
+receivers:
+  am: { kind: alertmanager, bearer_token: "env:RUNE_AM_TOKEN" }
+rules:
+  - { name: ${alertname.toLowerCase()}, match: { labels: { alertname: ${alertname} } }, action: noop }
+`;
+
+let child: ChildProcess | undefined;
+let url = '';
+let log = '';
+let token = '';
+
+beforeAll(async () => {
+  writeFileSync(join(dir, 'inventory.yaml'), 'nodes:\n  web1: { address: localhost }\n');
+  writeFileSync(rulesFile, rulesFor('Before'));
+  writeFileSync(
+    configFile,
+    `[core]\ninventory = ${JSON.stringify(join(dir, 'inventory.yaml'))}\naudit_log = ${JSON.stringify(join(dir, 'audit.jsonl'))}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(join(dir, 'server.sqlite'))}\nalert_rules = ${JSON.stringify(rulesFile)}\nshutdown_grace = "5s"\n`,
+  );
+  const created = await promisify(execFile)(
+    process.execPath,
+    [CLI_BIN, 'token', 'create', '--name', 'reader', '--role', 'viewer', '--config', configFile],
+    { env },
+  );
+  token = created.stdout.trim();
+  const started = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child = started;
+  started.stderr?.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+  });
+  url = await new Promise<string>((resolve, reject) => {
+    const check = (): void => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (match !== null) resolve(match[1] as string);
+    };
+    started.stderr?.on('data', check);
+    started.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${log}`)));
+  });
+}, 120_000);
+afterAll(async () => {
+  if (child !== undefined && child.exitCode === null) {
+    const exit = new Promise((resolve) => child?.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exit;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Waits until the server's log has a line matching `pattern`. */
+async function logLine(pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const match = pattern.exec(log);
+    if (match !== null) return match[0];
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no log line ${pattern}: ${log}`);
+}
+
+let sequence = 0;
+/** Posts one alert named `alertname` for web1 and returns what became of it. */
+async function outcomeOf(alertname: string): Promise<{ outcome: string; rule: string | null }> {
+  const response = await fetch(`${url}/v1/hooks/alertmanager/am`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${env.RUNE_AM_TOKEN}` },
+    body: JSON.stringify({
+      version: '4',
+      status: 'firing',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname, instance: 'web1:9100' },
+          annotations: {},
+          startsAt: new Date().toISOString(),
+          fingerprint: `reload-${++sequence}`,
+        },
+      ],
+    }),
+  });
+  expect(response.status).toBe(202);
+  const [id] = ((await response.json()) as { alert_ids: string[] }).alert_ids;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const alert = (await (
+      await fetch(`${url}/v1/alerts/${id}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { outcome: string; rule: string | null };
+    if (alert.outcome !== 'received') return alert;
+    if (Date.now() > deadline) throw new Error(`alert ${id} was never decided`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('rune serve: SIGHUP reloads the alert rules', () => {
+  it('a broken file keeps the rules in force; a good one is in force for the next alert', async () => {
+    expect(await outcomeOf('Before')).toMatchObject({ outcome: 'ran', rule: 'before' });
+
+    writeFileSync(rulesFile, `${rulesFor('After')}surprise: true\n`);
+    child?.kill('SIGHUP');
+    expect(await logLine(/SIGHUP: alert rules NOT reloaded[^\n]*/)).toMatch(/surprise/);
+    expect(await outcomeOf('Before')).toMatchObject({ outcome: 'ran', rule: 'before' });
+    expect(await outcomeOf('After')).toMatchObject({ outcome: 'no_rule' });
+
+    writeFileSync(rulesFile, rulesFor('After'));
+    child?.kill('SIGHUP');
+    await logLine(/SIGHUP: alert rules reloaded \(1 rule\(s\)\)/);
+    expect(await outcomeOf('After')).toMatchObject({ outcome: 'ran', rule: 'after' });
+    expect(await outcomeOf('Before')).toMatchObject({ outcome: 'no_rule' });
+  });
+});

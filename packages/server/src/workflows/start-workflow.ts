@@ -1,0 +1,204 @@
+/**
+ * Starts a workflow run of the `[server] workflows` directory: the one place the API
+ * (`POST /v1/workflows/{name}/runs`) and the alert rules (`workflow:` targets) start workflows.
+ *
+ * - Every step goes through `RunManager.submit()` (server-step-runner.ts).
+ * - The record is persisted as it progresses (`workflow_runs`).
+ * - **Audited as a whole**: a workflow refused before its first step (unknown or invalid file, bad
+ *   inputs, unconfirmed dangerous actions) leaves a `workflow` record `refused` with its EPS code;
+ *   a workflow that starts leaves a `started` record and, at its end, one with its status and the
+ *   run ids of every step, so the step runs' own records are linked to the workflow run.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadWorkflowFile, newTraceId, runWorkflow } from '@rune/core';
+import { RuneError, type RunSource, type WorkflowRunRecord } from '@rune/protocol';
+import type { PolicySubject } from '../policy/policy.js';
+import type { ServerLauncher } from '../runs/launcher.js';
+import type { RunManager } from '../runs/run-manager.js';
+import type { RunStore } from '../store/run-store.js';
+import { createServerStepRunner } from './server-step-runner.js';
+import { saveWorkflowRun } from './workflow-store.js';
+
+const source = { component: 'rune-server' } as const;
+const EXTENSIONS = ['.yaml', '.yml', '.json'];
+
+/** What starting a workflow needs of the server. */
+export interface WorkflowServices {
+  store: RunStore;
+  manager: RunManager;
+  launcher: ServerLauncher;
+  /** `[server] workflows`, or null when the server runs none. */
+  workflowsDir: string | null;
+  log: (line: string, error?: unknown) => void;
+}
+
+/** One workflow run to start. */
+export interface StartWorkflowRequest {
+  /** The workflow file name (the action-name grammar: no separator, no dot). */
+  name: string;
+  principal: string;
+  subject?: PolicySubject;
+  /** Who asked: `api` or `alert` (the step runs have source `workflow`). */
+  source: RunSource;
+  inputs: Readonly<Record<string, unknown>>;
+  dryRun?: boolean;
+  confirm?: boolean;
+  /** More `metadata` of the workflow's own audit records (an alert's id). */
+  auditMetadata?: Record<string, unknown>;
+  /**
+   * A node for the input `name` (an alert's node): the name itself for a string input, a list of
+   * it for an array input, as the workflow declares.
+   */
+  nodeInput?: { name: string; node: string };
+}
+
+/** A started workflow run. */
+export interface StartedWorkflow {
+  workflowRunId: string;
+  traceId: string;
+  /** Resolves with the final record (persisted) when the workflow ended; never rejects. */
+  done: Promise<WorkflowRunRecord>;
+}
+
+/** The workflow file `<name>.yaml|.yml|.json` of `dir`. Throws NOT_FOUND. */
+export function workflowFile(dir: string | null, name: string): string {
+  if (dir === null) {
+    throw new RuneError(
+      'NOT_FOUND',
+      'this server runs no workflows: set [server] workflows to a directory of workflow files',
+      { source },
+    );
+  }
+  // The name matches the action-name grammar: no separator, no dot, so no path escapes dir.
+  const file = EXTENSIONS.map((extension) => join(dir, `${name}${extension}`)).find(existsSync);
+  if (file === undefined) throw new RuneError('NOT_FOUND', `no workflow ${name}`, { source });
+  return file;
+}
+
+/**
+ * Starts the workflow; resolves once its first step may start (a dry run: with the record in
+ * `done` already settled). A refusal before the first step is audited and thrown.
+ */
+export async function startWorkflow(
+  services: WorkflowServices,
+  request: StartWorkflowRequest,
+): Promise<StartedWorkflow> {
+  const { store, manager, launcher } = services;
+  const workflowRunId = randomUUID();
+  const traceId = newTraceId();
+  const dryRun = request.dryRun === true;
+  const auditContext = { principal: request.principal, source: request.source };
+  const audit = (
+    status: string,
+    error: { code: string; message: string; traceId?: string | undefined } | null,
+    metadata: Record<string, unknown>,
+  ): Promise<void> =>
+    launcher
+      .recordAudit(
+        {
+          event: 'workflow',
+          run_id: workflowRunId,
+          operator: request.principal,
+          action: `workflow:${request.name.slice(0, 64)}`,
+          plugin: null,
+          node: null,
+          transport: null,
+          status,
+          error_code: error?.code ?? null,
+          error_message: error?.message.slice(0, 1000) ?? null,
+          duration_ms: null,
+          trace_id: error?.traceId ?? traceId,
+          // Input values may carry what a step treats as sensitive: only their names are kept.
+          params: null,
+          metadata: {
+            workflow: { name: request.name.slice(0, 64), run_id: workflowRunId },
+            inputs: Object.keys(request.inputs).slice(0, 64),
+            dry_run: dryRun,
+            ...request.auditMetadata,
+            ...metadata,
+          },
+        },
+        auditContext,
+      )
+      .catch((error: unknown) =>
+        services.log(`could not audit workflow run ${workflowRunId}`, error),
+      );
+
+  let definition: ReturnType<typeof loadWorkflowFile>['definition'];
+  const registry = { resolve: (action: string) => launcher.describeAction(action) };
+  try {
+    definition = loadWorkflowFile(workflowFile(services.workflowsDir, request.name), {
+      registry,
+    }).definition;
+  } catch (error) {
+    const refusal = RuneError.from(error, 'INVALID_ARGUMENT', { source });
+    await audit('refused', refusal, {});
+    throw refusal;
+  }
+
+  let inputs = request.inputs;
+  if (request.nodeInput !== undefined) {
+    const { name, node } = request.nodeInput;
+    const declared = Object.hasOwn(definition.inputs ?? {}, name)
+      ? definition.inputs?.[name]
+      : undefined;
+    inputs = { ...inputs, [name]: declared?.type === 'array' ? [node] : node };
+  }
+
+  let saving: Promise<void> = Promise.resolve();
+  const save = (record: WorkflowRunRecord): void => {
+    // In order, one write at a time; a failed write is logged, the workflow goes on.
+    saving = saving
+      .then(() => saveWorkflowRun(store.db, record, request.principal, new Date()))
+      .catch((error: unknown) => services.log('workflow record not saved', error));
+  };
+  let started!: () => void;
+  const onStart = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const running = runWorkflow(definition, {
+    runner: createServerStepRunner({
+      manager,
+      store,
+      launcher,
+      principal: request.principal,
+      ...(request.subject === undefined ? {} : { subject: request.subject }),
+    }),
+    registry,
+    workflowRunId,
+    traceId,
+    inputs,
+    dryRun,
+    confirmDangerous: request.confirm === true,
+    onStart: () => started(),
+    ...(dryRun ? {} : { onProgress: save }),
+  });
+  // Refusals before the first step reject `running` before onStart.
+  try {
+    await Promise.race([onStart, running]);
+  } catch (error) {
+    const refusal = RuneError.from(error, 'INVALID_ARGUMENT', { source });
+    await audit('refused', refusal, {});
+    throw refusal;
+  }
+  if (!dryRun) await audit('started', null, {});
+  const done = running.then(async (record) => {
+    if (!dryRun) {
+      save(record);
+      await saving;
+      await audit(record.status, record.error, {
+        exit_code: record.exit_code,
+        steps: record.steps.map((step) => ({
+          id: step.id,
+          status: step.status,
+          run_ids: step.attempts.map((attempt) => attempt.run_id),
+        })),
+      });
+    }
+    return record;
+  });
+  done.catch((error: unknown) => services.log('workflow failed', error));
+  return { workflowRunId, traceId, done };
+}
