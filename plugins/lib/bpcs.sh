@@ -1219,6 +1219,7 @@ _bpcs_category() {
     AUDIT_WRITE_FAILED) REPLY=internal ;;
     AUDIT_CHAIN_BROKEN) REPLY=internal ;;
     WORKFLOW_INTERRUPTED) REPLY=internal ;;
+    STORE_UNAVAILABLE) REPLY=internal ;;
     *) REPLY=plugin ;;
   esac
 }
