@@ -34,7 +34,13 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { toBindValues } from '../sqlite-dialect.js';
-import type { WorkerError, WorkerReply, WorkerRequest, WorkerStart } from './protocol.js';
+import type {
+  WorkerError,
+  WorkerReplies,
+  WorkerReply,
+  WorkerRequest,
+  WorkerStart,
+} from './protocol.js';
 
 /** Options of {@link openSqliteWorkerDatabase}. */
 export interface SqliteWorkerOptions {
@@ -111,7 +117,7 @@ class SqliteWorkerClient {
     this.#worker = worker;
     return new Promise<void>((resolve, reject) => {
       let opened = false;
-      worker.on('message', (reply: WorkerReply) => {
+      const receive = (reply: WorkerReply): void => {
         switch (reply.op) {
           case 'ready':
             opened = true;
@@ -135,6 +141,9 @@ class SqliteWorkerClient {
             return;
           }
         }
+      };
+      worker.on('message', (replies: WorkerReplies) => {
+        for (const reply of replies) receive(reply);
       });
       const stopped = (cause: unknown): void => {
         if (this.#failure !== undefined) return;
@@ -164,9 +173,23 @@ class SqliteWorkerClient {
       const id = this.#nextId++;
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ ...message, id } as WorkerRequest);
+      this.#outbox.push({ ...message, id } as WorkerRequest);
+      if (this.#outbox.length === 1) queueMicrotask(this.#flush);
     });
   }
+
+  /**
+   * The queries asked for in one run of microtasks go in one message (concurrent callers, a
+   * Promise.all): each message costs a structured clone and a wake-up of the worker, and on a
+   * loaded machine every wake-up waits for a core.
+   */
+  #outbox: WorkerRequest[] = [];
+  readonly #flush = (): void => {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    if (this.#failure !== undefined) return;
+    this.#worker?.postMessage(batch);
+  };
 
   async close(): Promise<void> {
     const worker = this.#worker;

@@ -12,7 +12,10 @@ export interface WorkerStart {
   staleLockWaitMs?: number;
 }
 
-/** Main thread → worker. */
+/** Main thread → worker: the requests of one turn, in order, in one message. */
+export type WorkerMessage = WorkerRequest[];
+
+/** One request to the worker. */
 export type WorkerRequest =
   | {
       op: 'query';
@@ -33,7 +36,10 @@ export interface WorkerError {
   details?: Record<string, unknown>;
 }
 
-/** Worker → main thread. */
+/** Worker → main thread: the replies to one message (or one notice), in order. */
+export type WorkerReplies = WorkerReply[];
+
+/** One reply of the worker. */
 export type WorkerReply =
   | { op: 'ready' }
   | { op: 'open-failed'; error: WorkerError }

@@ -14,12 +14,24 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { RuneError } from '@rune/protocol';
 import type { SqliteDatabase } from 'kysely';
 import { adapt, openSqliteConnection, READER, type SqliteConnection } from '../sqlite-dialect.js';
-import type { WorkerError, WorkerReply, WorkerRequest, WorkerStart } from './protocol.js';
+import type {
+  WorkerError,
+  WorkerMessage,
+  WorkerReply,
+  WorkerRequest,
+  WorkerStart,
+} from './protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('the SQLite worker runs only as a worker thread');
 const start = workerData as WorkerStart;
-const send = (reply: WorkerReply): void => port.postMessage(reply);
+// Replies are collected while a message is handled and posted together (one wake-up of the
+// event loop for all of them); notices outside a message go at once.
+let outbox: WorkerReply[] | undefined;
+const send = (reply: WorkerReply): void => {
+  if (outbox === undefined) port.postMessage([reply]);
+  else outbox.push(reply);
+};
 
 function toWorkerError(error: unknown): WorkerError {
   if (RuneError.is(error)) {
@@ -89,7 +101,7 @@ function drain(): void {
   // but run the new owner's own statements, which can only be behind its BEGIN.
 }
 
-port.on('message', (request: WorkerRequest) => {
+function handle(request: WorkerRequest): void {
   if (request.op === 'close') {
     try {
       db.close();
@@ -97,7 +109,7 @@ port.on('message', (request: WorkerRequest) => {
     } catch (error) {
       send({ op: 'error', id: request.id, error: toWorkerError(error) });
     }
-    port.close();
+    closed = true;
     return;
   }
   if (owner !== undefined && owner !== request.conn) {
@@ -106,4 +118,16 @@ port.on('message', (request: WorkerRequest) => {
   }
   execute(request);
   if (owner === undefined) drain();
+}
+
+let closed = false;
+port.on('message', (message: WorkerMessage) => {
+  outbox = [];
+  for (const request of message) {
+    if (!closed) handle(request);
+  }
+  const replies = outbox;
+  outbox = undefined;
+  if (replies.length > 0) port.postMessage(replies);
+  if (closed) port.close();
 });
