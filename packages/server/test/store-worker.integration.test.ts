@@ -85,6 +85,44 @@ describe('the SQLite worker', () => {
     expect((await opened.listTokens()).map((row) => row.name).sort()).toEqual(['first', 'third']);
   });
 
+  it('writes outside a transaction share one implicit group: a failing one is undone and answered alone', async () => {
+    const opened = await store(join(home().dir, 'auto.sqlite'));
+    // Autocommit statements of one turn: the worker runs them in one transaction, each in a
+    // savepoint, and answers them after its COMMIT.
+    const outcomes = await Promise.allSettled([
+      opened.db.insertInto('api_tokens').values(token('alpha')).execute(),
+      opened.db
+        .insertInto('api_tokens')
+        .values({ ...token('alpha'), id: 'id-again' })
+        .execute(),
+      opened.db.insertInto('api_tokens').values(token('gamma')).execute(),
+      opened.db
+        .updateTable('api_tokens')
+        .set({ role: 'operator' })
+        .where('name', '=', 'alpha')
+        .execute(),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(((outcomes[1] as PromiseRejectedResult).reason as Error).message).toMatch(
+      /UNIQUE constraint failed/,
+    );
+    const rows = await opened.listTokens();
+    expect(rows.map((row) => [row.name, row.role]).sort()).toEqual([
+      ['alpha', 'operator'],
+      ['gamma', 'viewer'],
+    ]);
+    // Durable, not just visible: a second connection to the file (after close) sees them.
+    await opened.close();
+    stores.splice(stores.indexOf(opened), 1);
+    const again = await store(join(homes.at(-1)?.dir ?? '', 'auto.sqlite'));
+    expect((await again.listTokens()).map((row) => row.name).sort()).toEqual(['alpha', 'gamma']);
+  });
+
   it('a killed worker fails the waiting and every later query with STORE_UNAVAILABLE; /readyz answers 503', async () => {
     const t = await startTestServer(home());
     servers.push(t);

@@ -15,6 +15,7 @@ import { RuneError } from '@rune/protocol';
 import type { SqliteDatabase } from 'kysely';
 import { adapt, openSqliteConnection, READER, type SqliteConnection } from '../sqlite-dialect.js';
 import type {
+  WorkerBindValue,
   WorkerError,
   WorkerMessage,
   WorkerReply,
@@ -22,8 +23,8 @@ import type {
   WorkerStart,
 } from './protocol.js';
 
+if (parentPort === null) throw new Error('the SQLite worker runs only as a worker thread');
 const port = parentPort;
-if (port === null) throw new Error('the SQLite worker runs only as a worker thread');
 const start = workerData as WorkerStart;
 // Replies are collected while a message is handled and posted together (one wake-up of the
 // event loop for all of them); notices outside a message go at once.
@@ -67,22 +68,112 @@ let owner: number | undefined;
 let waiting: Array<Extract<WorkerRequest, { op: 'query' }>> = [];
 const BEGIN = /^\s*begin\b/i;
 
+/** Writes outside a transaction: they join this turn's implicit group (see `openGroup`). */
+const DML = /^\s*(insert|update|delete|replace)\b/i;
+/**
+ * The replies held back until the implicit group commits. Autocommit writes of one turn (an
+ * alert's outcome, a token's last use, ...) would each be a commit of their own, with its fsyncs
+ * and lock cycle; here they share one transaction, each statement in its own savepoint (one that
+ * fails is undone and answered alone), and nothing that ran inside the group — writes, and reads
+ * that might have seen them — is answered before its COMMIT returned: acknowledged = durable.
+ */
+let group: WorkerReply[] | undefined;
+
+function sendAll(replies: WorkerReply[]): void {
+  if (outbox === undefined) {
+    if (replies.length > 0) port.postMessage(replies);
+  } else {
+    outbox.push(...replies);
+  }
+}
+
+function openGroup(): void {
+  db.prepare('BEGIN').run([]);
+  group = [];
+  setImmediate(commitGroup);
+}
+
+function commitGroup(): void {
+  const held = group;
+  if (held === undefined) return;
+  group = undefined;
+  try {
+    db.prepare('COMMIT').run([]);
+    sendAll(held);
+  } catch (error) {
+    try {
+      if (raw.inTransaction) db.prepare('ROLLBACK').run([]);
+    } catch {
+      // rolled back already
+    }
+    const failure = toWorkerError(error);
+    sendAll(
+      held.map((reply) => ({ op: 'error', id: (reply as { id: number }).id, error: failure })),
+    );
+  }
+}
+
+function run(sql: string, params: WorkerBindValue[], id: number): WorkerReply {
+  const statement = db.prepare(sql);
+  if (READER.test(sql)) {
+    return { op: 'result', id, rows: statement.all(params) as Record<string, unknown>[] };
+  }
+  const { changes, lastInsertRowid } = statement.run(params);
+  return {
+    op: 'result',
+    id,
+    changes: Number(changes ?? 0),
+    ...(lastInsertRowid === undefined ? {} : { lastInsertRowid }),
+  };
+}
+
 function execute(request: Extract<WorkerRequest, { op: 'query' }>): void {
   const { id, conn, sql, params } = request;
-  if (owner === undefined && BEGIN.test(sql)) owner = conn;
-  try {
-    const statement = db.prepare(sql);
-    if (READER.test(sql)) {
-      send({ op: 'result', id, rows: statement.all(params) as Record<string, unknown>[] });
-    } else {
-      const { changes, lastInsertRowid } = statement.run(params);
-      send({
-        op: 'result',
-        id,
-        changes: Number(changes ?? 0),
-        ...(lastInsertRowid === undefined ? {} : { lastInsertRowid }),
-      });
+  if (owner === undefined) {
+    if (BEGIN.test(sql)) {
+      commitGroup();
+      owner = conn;
+    } else if (DML.test(sql)) {
+      if (group === undefined) {
+        try {
+          openGroup();
+        } catch (error) {
+          send({ op: 'error', id, error: toWorkerError(error) });
+          return;
+        }
+      }
+    } else if (!READER.test(sql)) {
+      // DDL, a pragma, a stray COMMIT: not inside the group.
+      commitGroup();
     }
+  }
+  const held = owner === undefined ? group : undefined;
+  if (held !== undefined && DML.test(sql)) {
+    try {
+      db.prepare('SAVEPOINT rune_auto').run([]);
+    } catch (error) {
+      send({ op: 'error', id, error: toWorkerError(error) });
+      return;
+    }
+    try {
+      const reply = run(sql, params, id);
+      db.prepare('RELEASE rune_auto').run([]);
+      held.push(reply);
+    } catch (error) {
+      try {
+        db.prepare('ROLLBACK TO rune_auto').run([]);
+        db.prepare('RELEASE rune_auto').run([]);
+      } catch {
+        // the group itself is gone; its commit answers the others
+      }
+      send({ op: 'error', id, error: toWorkerError(error) });
+    }
+    return;
+  }
+  try {
+    const reply = run(sql, params, id);
+    if (held !== undefined) held.push(reply);
+    else send(reply);
   } catch (error) {
     send({ op: 'error', id, error: toWorkerError(error) });
   }
@@ -103,6 +194,7 @@ function drain(): void {
 
 function handle(request: WorkerRequest): void {
   if (request.op === 'close') {
+    commitGroup();
     try {
       db.close();
       send({ op: 'result', id: request.id, changes: 0 });
