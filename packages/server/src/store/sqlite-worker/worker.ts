@@ -87,15 +87,34 @@ function sendAll(replies: WorkerReply[]): void {
   }
 }
 
+/** A group older than this takes no new transaction: it commits first (bounds the wait). */
+const GROUP_MAX_MS = 25;
+let groupOpenedAt = 0;
+
 function openGroup(): void {
   db.prepare('BEGIN').run([]);
   group = [];
+  groupOpenedAt = Date.now();
   setImmediate(commitGroup);
+}
+
+/** Opens the group when none is open (or the open one is old); false (answered) on failure. */
+function ensureGroup(id: number): boolean {
+  if (group !== undefined && Date.now() - groupOpenedAt > GROUP_MAX_MS) commitGroup();
+  if (group !== undefined) return true;
+  try {
+    openGroup();
+    return true;
+  } catch (error) {
+    send({ op: 'error', id, error: toWorkerError(error) });
+    return false;
+  }
 }
 
 function commitGroup(): void {
   const held = group;
-  if (held === undefined) return;
+  // Never inside a caller's open transaction: its end schedules the commit again.
+  if (held === undefined || owner !== undefined) return;
   group = undefined;
   try {
     db.prepare('COMMIT').run([]);
@@ -113,6 +132,19 @@ function commitGroup(): void {
   }
 }
 
+/** SQLite rolled the whole transaction back (an I/O error, a full disk): nothing of it stays. */
+function checkGroupAlive(): void {
+  if (group === undefined || raw.inTransaction) return;
+  const lost = group;
+  group = undefined;
+  owner = undefined;
+  const failure: WorkerError = {
+    name: 'SQLite3Error',
+    message: 'the transaction was rolled back by SQLite (an I/O error or a full disk)',
+  };
+  sendAll(lost.map((reply) => ({ op: 'error', id: (reply as { id: number }).id, error: failure })));
+}
+
 function run(sql: string, params: WorkerBindValue[], id: number): WorkerReply {
   const statement = db.prepare(sql);
   if (READER.test(sql)) {
@@ -127,28 +159,64 @@ function run(sql: string, params: WorkerBindValue[], id: number): WorkerReply {
   };
 }
 
+const END_TX = /^\s*(commit|end|rollback)\s*(transaction)?\s*;?\s*$/i;
+const COMMIT = /^\s*(commit|end)\b/i;
+
+/**
+ * A statement of the connection whose transaction is open. Its transaction is a savepoint of the
+ * group (`BEGIN` → SAVEPOINT rune_tx), so transactions that follow one another share one COMMIT:
+ * its own statements are answered at once (it needs their results), its COMMIT only when the
+ * group committed; a ROLLBACK undoes its savepoint alone and is answered at once.
+ */
+function ownerStatement(request: Extract<WorkerRequest, { op: 'query' }>): void {
+  const { id, sql, params } = request;
+  const held = group;
+  if (END_TX.test(sql)) {
+    try {
+      if (COMMIT.test(sql)) {
+        db.prepare('RELEASE rune_tx').run([]);
+        held?.push({ op: 'result', id, changes: 0 });
+      } else {
+        db.prepare('ROLLBACK TO rune_tx').run([]);
+        db.prepare('RELEASE rune_tx').run([]);
+        send({ op: 'result', id, changes: 0 });
+      }
+    } catch (error) {
+      send({ op: 'error', id, error: toWorkerError(error) });
+    }
+    owner = undefined;
+    checkGroupAlive();
+    setImmediate(commitGroup);
+    return;
+  }
+  try {
+    send(run(sql, params, id));
+  } catch (error) {
+    send({ op: 'error', id, error: toWorkerError(error) });
+  }
+  checkGroupAlive();
+}
+
 function execute(request: Extract<WorkerRequest, { op: 'query' }>): void {
   const { id, conn, sql, params } = request;
-  if (owner === undefined) {
-    if (BEGIN.test(sql)) {
-      commitGroup();
-      owner = conn;
-    } else if (DML.test(sql)) {
-      if (group === undefined) {
-        try {
-          openGroup();
-        } catch (error) {
-          send({ op: 'error', id, error: toWorkerError(error) });
-          return;
-        }
-      }
-    } else if (!READER.test(sql)) {
-      // DDL, a pragma, a stray COMMIT: not inside the group.
-      commitGroup();
-    }
+  if (owner === conn) {
+    ownerStatement(request);
+    return;
   }
-  const held = owner === undefined ? group : undefined;
-  if (held !== undefined && DML.test(sql)) {
+  if (BEGIN.test(sql)) {
+    if (!ensureGroup(id)) return;
+    try {
+      db.prepare('SAVEPOINT rune_tx').run([]);
+      owner = conn;
+      send({ op: 'result', id, changes: 0 });
+    } catch (error) {
+      send({ op: 'error', id, error: toWorkerError(error) });
+    }
+    return;
+  }
+  if (DML.test(sql)) {
+    if (!ensureGroup(id)) return;
+    const held = group as WorkerReply[];
     try {
       db.prepare('SAVEPOINT rune_auto').run([]);
     } catch (error) {
@@ -164,22 +232,22 @@ function execute(request: Extract<WorkerRequest, { op: 'query' }>): void {
         db.prepare('ROLLBACK TO rune_auto').run([]);
         db.prepare('RELEASE rune_auto').run([]);
       } catch {
-        // the group itself is gone; its commit answers the others
+        // the group itself is gone: checkGroupAlive answers the others
       }
       send({ op: 'error', id, error: toWorkerError(error) });
+      checkGroupAlive();
     }
     return;
   }
+  // DDL, a pragma, a stray COMMIT: never inside the group. Reads join it (answered with it).
+  if (!READER.test(sql)) commitGroup();
   try {
     const reply = run(sql, params, id);
-    if (held !== undefined) held.push(reply);
+    if (group !== undefined) group.push(reply);
     else send(reply);
   } catch (error) {
     send({ op: 'error', id, error: toWorkerError(error) });
   }
-  // The transaction ended (COMMIT, ROLLBACK, or SQLite rolled it back after an error): the
-  // waiting statements of other connections may run now.
-  if (owner === conn && !raw.inTransaction) owner = undefined;
 }
 
 function drain(): void {
