@@ -2,7 +2,10 @@
 // Alert receiver benchmark (never part of the test suite). See bench/README.md, "Alert receivers".
 //
 //   node bench/alerts.mjs [--notifications 10000] [--keys 1000] [--nodes 10] [--seconds 60]
-//                         [--connections 16]
+//                         [--connections 16] [--server-from DIR]
+//
+// --server-from DIR: benchmark another build of the server instead (DIR holds a copy of packages/
+// with their dist/, e.g. taken before a change); run both back to back to compare on one load.
 //
 // Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home, an
 // inventory of --nodes nodes (key i names node i mod --nodes; core reads the inventory file on
@@ -17,7 +20,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRuneServer } from '@rune/server';
+import * as currentServer from '@rune/server';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +29,7 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '60' },
     connections: { type: 'string', default: '16' },
+    'server-from': { type: 'string' },
   },
 });
 const total = Number(values.notifications);
@@ -72,6 +76,10 @@ writeFileSync(
 );
 // The server reads env: secrets from process.env (as `rune serve` does).
 process.env.RUNE_BENCH_AM_TOKEN = TOKEN;
+const { createRuneServer } =
+  values['server-from'] === undefined
+    ? currentServer
+    : await import(join(values['server-from'], 'packages/server/dist/index.js'));
 const server = await createRuneServer({ configFile, env, port: 0 });
 const url = new URL(await server.listen());
 const agent = new Agent({ keepAlive: true, maxSockets: connections });

@@ -1316,6 +1316,7 @@ _bpcs_category() { # @rune-cold: failures
     AUDIT_WRITE_FAILED) REPLY=internal ;;
     AUDIT_CHAIN_BROKEN) REPLY=internal ;;
     WORKFLOW_INTERRUPTED) REPLY=internal ;;
+    STORE_UNAVAILABLE) REPLY=internal ;;
     *) REPLY=plugin ;;
   esac
 }

@@ -276,6 +276,11 @@ export interface Rune {
   /** plan() then, unless `request.dryRun`, execute(). A dry run is audited as one record. */
   run(request: PlanRequest, options?: RuneRunOptions): Promise<RunReport>;
   /**
+   * Audits a plan made with {@link Rune.plan} as a dry run (the one record {@link Rune.run} writes
+   * for a dry run), for a front end that already holds the plan and must not plan it again.
+   */
+  recordDryRun(plan: ExecutionPlan, options?: Pick<RuneRunOptions, 'auditMetadata'>): Promise<void>;
+  /**
    * The one call a front end needs to run an action: plans `request` and starts it, resolving
    * with a {@link RunHandle} `{ id, traceId, plan, events, result, cancel }` once the intent
    * record is durable, while the nodes run. A server maps a `POST /v1/runs` body onto
@@ -825,19 +830,23 @@ export function createRune(options: RuneOptions = {}): Rune {
     async run(request, runOptions = {}) {
       const { plan, policy } = await tracedPlanRequest(request, runOptions.traceId ?? newTraceId());
       if (plan.dry_run) {
-        await audit.append(
-          planEntry(plan, {
-            event: 'dry-run',
-            status: 'planned',
-            params: redactParameters(plan.parameters, plan.sensitive_parameters),
-            metadata: { ...runOptions.auditMetadata },
-          }),
-        );
+        await rune.recordDryRun(plan, runOptions);
         return { plan, outcome: null };
       }
       runOptions.onPlan?.(plan);
       const handle = await rune.startPlan(plan, withPolicy(runOptions, policy));
       return { plan, outcome: await handle.result };
+    },
+
+    async recordDryRun(plan, runOptions = {}) {
+      await audit.append(
+        planEntry(plan, {
+          event: 'dry-run',
+          status: 'planned',
+          params: redactParameters(plan.parameters, plan.sensitive_parameters),
+          metadata: { ...runOptions.auditMetadata },
+        }),
+      );
     },
 
     async recordRefusal(request, error) {

@@ -21,7 +21,7 @@
  * exactly and at once.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { RuneError } from '@rune/protocol';
 
 /** A lock of another host (or an unreadable one) older than this is taken to be stale. */
@@ -52,9 +52,9 @@ interface LockHolder {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function readHolder(path: string): LockHolder | undefined {
+async function readHolder(path: string): Promise<LockHolder | undefined> {
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<LockHolder>;
     if (
       typeof parsed.pid === 'number' &&
       typeof parsed.host === 'string' &&
@@ -84,83 +84,83 @@ function isAlive(pid: number): boolean {
 }
 
 /** Creates `path` atomically with `holder` as content; false when it already exists. */
-function tryCreate(path: string, holder: LockHolder): boolean {
+async function tryCreate(path: string, holder: LockHolder): Promise<boolean> {
   const temporary = `${path}.${holder.pid}.${randomBytes(6).toString('hex')}`;
-  writeFileSync(temporary, `${JSON.stringify(holder)}\n`, { mode: 0o600, flag: 'wx' });
+  await writeFile(temporary, `${JSON.stringify(holder)}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    linkSync(temporary, path);
+    await link(temporary, path);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   } finally {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // already gone
-    }
+    await unlink(temporary).catch(() => undefined);
   }
 }
 
-function removeIfToken(path: string, token: string | undefined): void {
+async function removeIfToken(path: string, token: string | undefined): Promise<void> {
   try {
-    if (token === undefined || readHolder(path)?.token === token) unlinkSync(path);
+    if (token === undefined || (await readHolder(path))?.token === token) await unlink(path);
   } catch {
     // already gone
   }
 }
 
 /** Why the lock at `path` may be broken now, or undefined while its holder may be alive. */
-function staleReason(path: string, host: string): { token: string | undefined } | undefined {
-  const holder = readHolder(path);
+async function staleReason(
+  path: string,
+  host: string,
+): Promise<{ token: string | undefined } | undefined> {
+  const holder = await readHolder(path);
   if (holder !== undefined && holder.host === host) {
     return isAlive(holder.pid) ? undefined : { token: holder.token };
   }
   try {
-    const age = Date.now() - statSync(path).mtimeMs;
+    const age = Date.now() - (await stat(path)).mtimeMs;
     return age > AUDIT_LOCK_FOREIGN_STALE_MS ? { token: holder?.token } : undefined;
   } catch {
     return undefined; // released meanwhile
   }
 }
 
-function tryBreak(lockPath: string, self: LockHolder): void {
+async function tryBreak(lockPath: string, self: LockHolder): Promise<void> {
   const breakPath = `${lockPath}.break`;
   let breaking = false;
   try {
-    breaking = tryCreate(breakPath, self);
+    breaking = await tryCreate(breakPath, self);
   } catch {
     return;
   }
   if (!breaking) {
     // A breaker that died inside this tiny window leaves the break lock: clear it the same way.
-    const stuck = staleReason(breakPath, self.host);
-    if (stuck !== undefined) removeIfToken(breakPath, stuck.token);
+    const stuck = await staleReason(breakPath, self.host);
+    if (stuck !== undefined) await removeIfToken(breakPath, stuck.token);
     return;
   }
   try {
-    const stale = staleReason(lockPath, self.host);
+    const stale = await staleReason(lockPath, self.host);
     if (stale === undefined) return;
     if (stale.token === undefined) {
       // An unreadable lock: remove it only if it is still the same old file.
-      const age = Date.now() - statSync(lockPath).mtimeMs;
-      if (age > AUDIT_LOCK_FOREIGN_STALE_MS) unlinkSync(lockPath);
+      const age = Date.now() - (await stat(lockPath)).mtimeMs;
+      if (age > AUDIT_LOCK_FOREIGN_STALE_MS) await unlink(lockPath);
     } else {
-      removeIfToken(lockPath, stale.token);
+      await removeIfToken(lockPath, stale.token);
     }
   } catch {
     // raced with a release
   } finally {
-    removeIfToken(breakPath, self.token);
+    await removeIfToken(breakPath, self.token);
   }
 }
 
 /**
- * Takes the audit lock; resolves to its release function. Throws AUDIT_WRITE_FAILED naming the
+ * Takes the audit lock; resolves to its release function. Every file operation is asynchronous
+ * (fs.promises): a busy server waits for the disk on libuv's thread pool, not on its event loop. Throws AUDIT_WRITE_FAILED naming the
  * lock file (and its holder) when a live holder keeps it past `timeoutMs`, or when the lock cannot
  * be created at all.
  */
-export async function acquireAuditLock(options: AuditLockOptions): Promise<() => void> {
+export async function acquireAuditLock(options: AuditLockOptions): Promise<() => Promise<void>> {
   const { lockPath } = options;
   const self: LockHolder = {
     pid: process.pid,
@@ -172,7 +172,7 @@ export async function acquireAuditLock(options: AuditLockOptions): Promise<() =>
   let delay = 5;
   for (;;) {
     try {
-      if (tryCreate(lockPath, self)) return () => removeIfToken(lockPath, self.token);
+      if (await tryCreate(lockPath, self)) return () => removeIfToken(lockPath, self.token);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       throw new RuneError(
@@ -185,9 +185,9 @@ export async function acquireAuditLock(options: AuditLockOptions): Promise<() =>
         },
       );
     }
-    tryBreak(lockPath, self);
+    await tryBreak(lockPath, self);
     if (Date.now() >= deadline) {
-      const holder = readHolder(lockPath);
+      const holder = await readHolder(lockPath);
       const who =
         holder === undefined
           ? ''

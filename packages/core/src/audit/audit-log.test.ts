@@ -150,6 +150,29 @@ describe('audit log', () => {
     });
   });
 
+  it('two writers appending at once (two processes: one lock file) keep one verifiable chain', async () => {
+    // The appends are asynchronous (the disk is waited for off the event loop), so the batches
+    // of two sinks really interleave here; only the lock file keeps "read the head, append the
+    // next record" atomic between them.
+    const path = join(dir, 'audit.jsonl');
+    const keyFile = join(dir, 'keys', 'audit-key.pem');
+    const one = createFileAuditSink({ path, host: 'h', keyFile });
+    const two = createFileAuditSink({ path, host: 'h', keyFile });
+    const writes: Promise<AuditRecord>[] = [];
+    for (let round = 0; round < 20; round++) {
+      writes.push(one.append(entry(`one-${round}`)), two.append(entry(`two-${round}`)));
+      // A turn between rounds: the next appends go into new batches, racing the pending ones.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const records = await Promise.all(writes);
+    expect(new Set(records.map((record) => record.seq)).size).toBe(40);
+    expect(verifyAuditLog(path, { publicKey: readAuditPublicKey(keyFile) })).toMatchObject({
+      ok: true,
+      verified: 40,
+      signed: 40,
+    });
+  });
+
   it('finds the first removed or reordered record', async () => {
     const { path, publicKey } = await signedLog(['a', 'b', 'c', 'd']);
     const original = lines(path);

@@ -17,23 +17,14 @@
  * record (whose hash chains them), and a log with no signed record at all only when asked.
  *
  * The file sink creates the file 0600 in a 0700 directory, appends with O_APPEND under a lock
- * file (see audit-lock.ts) so concurrent `rune` processes keep one chain, and fsyncs the file
- * (and the directory when it created the file) before an append resolves. Every record is bounded
+ * file (see audit-lock.ts) so concurrent `rune` processes keep one chain, and syncs the file
+ * (fdatasync; and the directory when it created the file) before an append resolves — all of it
+ * asynchronously (fs.promises, libuv's thread pool), so the event loop never waits on the disk. Every record is bounded
  * (audit-bounds.ts).
  */
 import type { KeyObject } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fstatSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
+import { access, type FileHandle, mkdir, open } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
@@ -256,9 +247,9 @@ function writeFailed(path: string, error: unknown): RuneError {
 }
 
 /** Non-empty lines of the whole file (used once for a log whose last record has no seq). */
-function countRecords(fd: number, size: number): number {
+async function countRecords(handle: FileHandle, size: number): Promise<number> {
   const buffer = Buffer.alloc(size);
-  readSync(fd, buffer, 0, size, 0);
+  await handle.read(buffer, 0, size, 0);
   return buffer
     .toString('utf8')
     .split('\n')
@@ -266,13 +257,13 @@ function countRecords(fd: number, size: number): number {
 }
 
 /** The hash and seq of the last record in the file (genesis for an empty file). */
-function chainHead(fd: number): ChainHead {
-  const size = fstatSync(fd).size;
+async function chainHead(handle: FileHandle): Promise<ChainHead> {
+  const size = (await handle.stat()).size;
   if (size === 0) return { hash: AUDIT_GENESIS_HASH, seq: 0 };
   let window = Math.min(size, 64 * 1024);
   for (;;) {
     const buffer = Buffer.alloc(window);
-    readSync(fd, buffer, 0, window, size - window);
+    await handle.read(buffer, 0, window, size - window);
     const text = buffer.toString('utf8').replace(/\n+$/, '');
     const newline = text.lastIndexOf('\n');
     if (newline >= 0 || window === size) {
@@ -282,24 +273,24 @@ function chainHead(fd: number): ChainHead {
         if (typeof parsed.hash === 'string') {
           return {
             hash: parsed.hash,
-            seq: typeof parsed.seq === 'number' ? parsed.seq : countRecords(fd, size),
+            seq: typeof parsed.seq === 'number' ? parsed.seq : await countRecords(handle, size),
           };
         }
       } catch {
         // fall through: a damaged last line; chain from its content hash so verify flags it
       }
-      return { hash: sha256Hex(line), seq: countRecords(fd, size) };
+      return { hash: sha256Hex(line), seq: await countRecords(handle, size) };
     }
     window = Math.min(size, window * 4);
   }
 }
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, constants.O_RDONLY);
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY);
   try {
-    fsyncSync(fd);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 
@@ -336,9 +327,9 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
    */
   const appendNow = async (entries: readonly AuditEntry[]): Promise<AuditRecord[]> => {
     const recordSigner = await getSigner();
-    let release: () => void;
+    let release: () => Promise<void>;
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       release = await acquireAuditLock({
         lockPath,
         logPath: path,
@@ -348,11 +339,17 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
     } catch (error) {
       throw writeFailed(path, error);
     }
-    let fd: number | undefined;
+    // Every file operation below runs on libuv's thread pool (fs.promises), not on the event
+    // loop: a server keeps answering while the batch is written and synced. The order of the
+    // chain is kept by the lock (other processes) and by `drain` (one batch at a time here).
+    let handle: FileHandle | undefined;
     try {
-      const created = !existsSync(path);
-      fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
-      let head = chainHead(fd);
+      const created = await access(path).then(
+        () => false,
+        () => true,
+      );
+      handle = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+      let head = await chainHead(handle);
       const records: AuditRecord[] = [];
       for (const entry of entries) {
         const record = sealAuditRecord(entry, head, {
@@ -365,17 +362,20 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
       }
       const line = Buffer.from(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
       let written = 0;
-      while (written < line.byteLength) written += writeSync(fd, line, written);
+      while (written < line.byteLength) {
+        written += (await handle.write(line, written)).bytesWritten;
+      }
       // Durable before the caller acts on it: the intent record must survive a crash of the
-      // control node right after the plugin was sent.
-      fsyncSync(fd);
-      if (created) fsyncPath(dirname(path));
+      // control node right after the plugin was sent. fdatasync: the data and the file size
+      // (what a reader needs), without the timestamps a full fsync also writes.
+      await handle.datasync();
+      if (created) await fsyncPath(dirname(path));
       return records;
     } catch (error) {
       throw writeFailed(path, error);
     } finally {
-      if (fd !== undefined) closeSync(fd);
-      release();
+      if (handle !== undefined) await handle.close().catch(() => undefined);
+      await release();
     }
   };
 

@@ -33,6 +33,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> =
   RATE_LIMITED: 429,
   QUEUE_FULL: 503,
   SERVER_SHUTTING_DOWN: 503,
+  STORE_UNAVAILABLE: 503,
   AUDIT_WRITE_FAILED: 503,
   // alert receivers (issue 15)
   WEBHOOK_AUTH_FAILED: 401,

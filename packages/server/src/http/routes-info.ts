@@ -229,7 +229,11 @@ export function registerInfoRoutes(
       };
       if (!checks.store_writable || !checks.plugins_loaded || !checks.accepting_runs) {
         throw new RuneError(
-          manager.draining ? 'SERVER_SHUTTING_DOWN' : 'INTERNAL_ERROR',
+          manager.draining
+            ? 'SERVER_SHUTTING_DOWN'
+            : checks.store_writable
+              ? 'INTERNAL_ERROR'
+              : 'STORE_UNAVAILABLE',
           `not ready: ${Object.entries(checks)
             .filter(([, ok]) => !ok)
             .map(([name]) => name)

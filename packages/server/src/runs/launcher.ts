@@ -134,6 +134,8 @@ export interface ServerLauncher {
   plan(request: LaunchRequest, context: LaunchContext, traceId: string): Promise<PlannedLaunch>;
   /** Plans and records a dry run; returns the redacted plan. */
   dryRun(request: LaunchRequest, context: LaunchContext, traceId: string): Promise<ExecutionPlan>;
+  /** Records a dry run already planned with {@link ServerLauncher.plan}; returns the redacted plan. */
+  recordDryRun(planned: PlannedLaunch, context: LaunchContext): Promise<ExecutionPlan>;
   /** Starts a planned run under `runId` (the intent record is durable when this resolves). */
   start(planned: PlannedLaunch, context: LaunchContext, runId: string): Promise<RunHandle>;
   /** A fresh trace id. */
@@ -362,6 +364,12 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
         const { planRequest: planned, policy } = await toPlanRequest(request, traceId);
         const report = await rune.run({ ...planned, dryRun: true }, { traceId, policy });
         return redactPlan(report.plan);
+      }),
+
+    recordDryRun: (planned, context) =>
+      principals.run(context, async () => {
+        await rune.recordDryRun(planned.plan);
+        return planned.redactedPlan;
       }),
 
     start: (planned, context, runId) =>

@@ -691,15 +691,12 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       const idempotency = key === undefined ? undefined : { key, bodySha256: hash };
 
       if (request.options?.dry_run === true) {
-        await desk.authorizePlanned(
-          'dry-run',
-          await launcher.plan(request, context, traceId),
-          context,
-          id,
+        // Planned once: the policy decides on this plan and the dry-run record is written from it.
+        const planned = await otelContext.with(traceContext, () =>
+          launcher.plan(request, context, traceId),
         );
-        const plan = await otelContext.with(traceContext, () =>
-          launcher.dryRun(request, context, traceId),
-        );
+        await desk.authorizePlanned('dry-run', planned, context, id);
+        const plan = await launcher.recordDryRun(planned, context);
         const inserted = await store.insertRun(
           {
             id,

@@ -19,7 +19,8 @@ import {
   openPostgresPool,
 } from './postgres-dialect.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
-import { openSqliteDatabase, sqliteFileBytes } from './sqlite-dialect.js';
+import { sqliteFileBytes } from './sqlite-dialect.js';
+import { openSqliteWorkerDatabase } from './sqlite-worker/dialect.js';
 import { createWriteBatcher, type WriteBatcher } from './write-batch.js';
 
 /** A run row as read. */
@@ -141,7 +142,7 @@ export async function openRunStore(
   const pool = postgres ? openPostgresPool(path, warning) : undefined;
   const db =
     pool === undefined
-      ? openSqliteDatabase<StoreDatabase>(path, {
+      ? openSqliteWorkerDatabase<StoreDatabase>(path, {
           ...warning,
           ...(options.onQuery === undefined ? {} : { log: options.onQuery }),
         })

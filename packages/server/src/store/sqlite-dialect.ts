@@ -43,9 +43,10 @@ export const STALE_LOCK_WAIT_MS = 2_000;
 type BindValue = number | bigint | string | Uint8Array | null | boolean;
 
 /** Kysely asks a statement whether it returns rows; these statements do. */
-const READER = /^\s*(select|with|pragma|values|explain)\b|\breturning\b/i;
+export const READER = /^\s*(select|with|pragma|values|explain)\b|\breturning\b/i;
 
-function toBindValues(parameters: ReadonlyArray<unknown>): BindValue[] {
+/** Kysely's parameters as values node-sqlite3-wasm binds (undefined as NULL). */
+export function toBindValues(parameters: ReadonlyArray<unknown>): BindValue[] {
   return parameters.map((value) => {
     if (value === undefined) return null;
     if (
@@ -75,7 +76,7 @@ const END = /^\s*(commit|end|rollback)\s*(transaction)?\s*;?\s*$/i;
  * turn. Anything that is not a SELECT (a write, a pragma, a BEGIN) first ends the read
  * transaction and then runs exactly as before, so writes stay durable when they return.
  */
-function adapt(db: InstanceType<typeof sqlite.Database>): SqliteDatabase {
+export function adapt(db: SqliteConnection): SqliteDatabase {
   let reading = false;
   let explicit = false;
   const endReads = (): void => {
@@ -153,30 +154,46 @@ export interface OpenSqliteOptions {
   log?: (event: LogEvent) => void;
 }
 
+/** An open node-sqlite3-wasm connection. */
+export type SqliteConnection = InstanceType<typeof sqlite.Database>;
+
 /**
- * Opens (creating) the SQLite file at `path` with durable settings and returns a Kysely instance
- * for the store's tables. Throws INVALID_CONFIG when the file cannot be opened.
+ * Opens (creating) the SQLite file at `path` with durable settings: the raw connection, for
+ * whoever owns it (the store's worker thread, see `sqlite-worker/`). Throws INVALID_CONFIG when
+ * the file cannot be opened.
  */
-export function openSqliteDatabase<DB>(path: string, options: OpenSqliteOptions = {}): Kysely<DB> {
-  let db: InstanceType<typeof sqlite.Database>;
+export function openSqliteConnection(
+  path: string,
+  options: Pick<OpenSqliteOptions, 'staleLockWaitMs' | 'onWarning'> = {},
+): SqliteConnection {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (clearStaleLock(path, options.staleLockWaitMs ?? STALE_LOCK_WAIT_MS)) {
       options.onWarning?.(`removed the stale SQLite lock ${path}.lock left by a killed process`);
     }
-    db = new sqlite.Database(path);
+    const db = new sqlite.Database(path);
     // Durable commits in rollback-journal mode (WAL needs shared memory the VFS lacks); PERSIST
     // keeps the journal file between commits instead of creating and deleting it each time.
     db.exec('PRAGMA journal_mode = PERSIST');
     db.exec('PRAGMA synchronous = FULL');
     db.exec('PRAGMA foreign_keys = ON');
     db.exec('PRAGMA busy_timeout = 5000');
+    return db;
   } catch (error) {
     throw new RuneError('INVALID_CONFIG', `cannot open the run store ${path}`, {
       cause: error,
       details: { path, key: 'server.store' },
     });
   }
+}
+
+/**
+ * Opens the SQLite file at `path` on this thread and returns a Kysely instance for the store's
+ * tables (tools and tests; `rune serve` uses `openSqliteWorkerDatabase`, which runs the same
+ * connection in a worker thread). Throws INVALID_CONFIG when the file cannot be opened.
+ */
+export function openSqliteDatabase<DB>(path: string, options: OpenSqliteOptions = {}): Kysely<DB> {
+  const db = openSqliteConnection(path, options);
   return new Kysely<DB>({
     dialect: new SqliteDialect({ database: adapt(db) }),
     ...(options.log === undefined ? {} : { log: options.log }),

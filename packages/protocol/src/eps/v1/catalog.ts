@@ -690,6 +690,13 @@ export const ERROR_CATALOG = {
     false,
     'The process that ran a workflow stopped mid-workflow (a server restart); the workflow is marked interrupted and is not resumed.',
   ),
+  // the run store (@rune/server)
+  STORE_UNAVAILABLE: entry(
+    'internal',
+    X.INTERNAL,
+    true,
+    'The run store cannot be used: its SQLite worker thread stopped (crash, out of memory) or the store is closed; queries not answered were not committed, /readyz answers 503. Restart rune serve.',
+  ),
 } as const satisfies Record<string, ErrorCatalogEntry>;
 
 /** Every EPS v1 error code. */

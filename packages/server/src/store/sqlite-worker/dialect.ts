@@ -1,0 +1,319 @@
+/**
+ * The embedded store's SQLite over a worker thread: a Kysely dialect whose connections post each
+ * compiled query to the thread that owns node-sqlite3-wasm (`worker.ts`) and await its answer.
+ *
+ * Why: node-sqlite3-wasm is synchronous, and a durable commit (`synchronous = FULL`) is several
+ * fsyncs of 5-30 ms on a busy disk. On the event loop, every request waited for every commit in
+ * flight; in the worker, the loop keeps reading, planning and answering while a group commit is
+ * synced, and "acknowledged = durable" holds as before: a query's promise resolves only with the
+ * worker's answer, which it sends after the statement (the COMMIT included) returned.
+ *
+ * Transactions: each Kysely connection (one per query, one per transaction) has an id, and the
+ * worker runs the statements of an open transaction's connection only, holding the others until
+ * it ends — Kysely's transactions, controlled transactions and savepoints (group commit) work
+ * unchanged, and queries outside a transaction are pipelined without a mutex on this side.
+ *
+ * A worker that stops (crash, out of memory, terminated) fails every pending and later query with
+ * STORE_UNAVAILABLE, so nothing is acknowledged that did not commit, and readiness turns 503.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { RuneError } from '@rune/protocol';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  Kysely,
+  type LogEvent,
+  type QueryResult,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type TransactionSettings,
+} from 'kysely';
+import { toBindValues } from '../sqlite-dialect.js';
+import type {
+  WorkerError,
+  WorkerReplies,
+  WorkerReply,
+  WorkerRequest,
+  WorkerStart,
+} from './protocol.js';
+
+/** Options of {@link openSqliteWorkerDatabase}. */
+export interface SqliteWorkerOptions {
+  /** Wait this long for a held `<db>.lock` before removing it as stale. */
+  staleLockWaitMs?: number;
+  /** Receives a line when a stale lock was removed, and when the worker stopped. */
+  onWarning?: (message: string) => void;
+  /** Kysely's query log (timings for the store latency metric). */
+  log?: (event: LogEvent) => void;
+}
+
+/** The compiled worker: beside this module in dist/, or dist/ when run from the sources (tests). */
+function workerPath(): string {
+  const here = import.meta.url;
+  const path = here.endsWith('.ts')
+    ? fileURLToPath(new URL('../../../dist/store/sqlite-worker/worker.js', here))
+    : fileURLToPath(new URL('./worker.js', here));
+  if (!existsSync(path)) {
+    throw new RuneError(
+      'INTERNAL_ERROR',
+      `the run store's SQLite worker ${path} is missing (build @rune/server first)`,
+      { details: { path } },
+    );
+  }
+  return path;
+}
+
+function fromWorkerError(error: WorkerError): Error {
+  if (error.code !== undefined && error.name === 'RuneError') {
+    return new RuneError(error.code as 'INVALID_CONFIG', error.message, {
+      ...(error.details === undefined ? {} : { details: error.details }),
+    });
+  }
+  // The SQLite error as the synchronous driver threw it (same name and message), so callers that
+  // recognise constraint violations or wrap it with RuneError.from see what they saw before.
+  const rebuilt = new Error(error.message);
+  rebuilt.name = error.name;
+  return rebuilt;
+}
+
+interface Pending {
+  resolve: (reply: Extract<WorkerReply, { op: 'result' }>) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The thread and its in-flight requests; shared by every connection of one database. */
+class SqliteWorkerClient {
+  readonly #path: string;
+  readonly #options: SqliteWorkerOptions;
+  #worker: Worker | undefined;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #failure: RuneError | undefined;
+  #closing = false;
+
+  constructor(path: string, options: SqliteWorkerOptions) {
+    this.#path = path;
+    this.#options = options;
+  }
+
+  /** The worker thread (tests kill it to check what a crash does). */
+  get thread(): Worker | undefined {
+    return this.#worker;
+  }
+
+  start(): Promise<void> {
+    const start: WorkerStart = {
+      path: this.#path,
+      ...(this.#options.staleLockWaitMs === undefined
+        ? {}
+        : { staleLockWaitMs: this.#options.staleLockWaitMs }),
+    };
+    const worker = new Worker(workerPath(), { workerData: start });
+    this.#worker = worker;
+    return new Promise<void>((resolve, reject) => {
+      let opened = false;
+      const receive = (reply: WorkerReply): void => {
+        switch (reply.op) {
+          case 'ready':
+            opened = true;
+            worker.unref();
+            resolve();
+            return;
+          case 'open-failed':
+            reject(fromWorkerError(reply.error));
+            return;
+          case 'warning':
+            this.#options.onWarning?.(reply.message);
+            return;
+          case 'result':
+          case 'error': {
+            const pending = this.#pending.get(reply.id);
+            if (pending === undefined) return;
+            this.#pending.delete(reply.id);
+            if (this.#pending.size === 0) worker.unref();
+            if (reply.op === 'result') pending.resolve(reply);
+            else pending.reject(fromWorkerError(reply.error));
+            return;
+          }
+        }
+      };
+      worker.on('message', (replies: WorkerReplies) => {
+        for (const reply of replies) receive(reply);
+      });
+      const stopped = (cause: unknown): void => {
+        if (this.#failure !== undefined) return;
+        this.#failure = new RuneError(
+          'STORE_UNAVAILABLE',
+          this.#closing
+            ? 'the run store is closed'
+            : `the run store's SQLite worker stopped (${cause instanceof Error ? cause.message : String(cause)}); writes not answered were not acknowledged — restart rune serve`,
+          { cause, details: { path: this.#path } },
+        );
+        if (!this.#closing) this.#options.onWarning?.(this.#failure.message);
+        for (const pending of this.#pending.values()) pending.reject(this.#failure);
+        this.#pending.clear();
+        if (!opened) reject(this.#failure);
+      };
+      worker.on('error', stopped);
+      worker.on('exit', (code) => stopped(new Error(`exit code ${code}`)));
+    });
+  }
+
+  request(message: Omit<Extract<WorkerRequest, { op: 'query' }>, 'id'> | { op: 'close' }) {
+    return new Promise<Extract<WorkerReply, { op: 'result' }>>((resolve, reject) => {
+      if (this.#failure !== undefined || this.#worker === undefined) {
+        reject(this.#failure ?? new RuneError('STORE_UNAVAILABLE', 'the run store is not open'));
+        return;
+      }
+      const id = this.#nextId++;
+      if (this.#pending.size === 0) this.#worker.ref();
+      this.#pending.set(id, { resolve, reject });
+      this.#outbox.push({ ...message, id } as WorkerRequest);
+      if (this.#outbox.length === 1) queueMicrotask(this.#flush);
+    });
+  }
+
+  /**
+   * The queries asked for in one run of microtasks go in one message (concurrent callers, a
+   * Promise.all): each message costs a structured clone and a wake-up of the worker, and on a
+   * loaded machine every wake-up waits for a core.
+   */
+  #outbox: WorkerRequest[] = [];
+  readonly #flush = (): void => {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    if (this.#failure !== undefined) return;
+    this.#worker?.postMessage(batch);
+  };
+
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === undefined || this.#closing) return;
+    this.#closing = true;
+    try {
+      if (this.#failure === undefined) await this.request({ op: 'close' });
+    } finally {
+      await worker.terminate();
+    }
+  }
+}
+
+class WorkerConnection implements DatabaseConnection {
+  readonly #client: SqliteWorkerClient;
+  readonly #id: number;
+
+  constructor(client: SqliteWorkerClient, id: number) {
+    this.#client = client;
+    this.#id = id;
+  }
+
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const reply = await this.#client.request({
+      op: 'query',
+      conn: this.#id,
+      sql: compiledQuery.sql,
+      params: toBindValues(compiledQuery.parameters),
+    });
+    if (reply.rows !== undefined) return { rows: reply.rows as R[] };
+    return {
+      numAffectedRows: BigInt(reply.changes ?? 0),
+      ...(reply.lastInsertRowid === undefined ? {} : { insertId: BigInt(reply.lastInsertRowid) }),
+      rows: [],
+    };
+  }
+
+  // biome-ignore lint/correctness/useYield: Kysely's interface; the store never streams.
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new RuneError('INTERNAL_ERROR', 'the SQLite worker driver does not stream queries');
+  }
+}
+
+class WorkerDriver implements Driver {
+  readonly #client: SqliteWorkerClient;
+  #nextConnection = 1;
+
+  constructor(client: SqliteWorkerClient) {
+    this.#client = client;
+  }
+
+  init(): Promise<void> {
+    return this.#client.start();
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new WorkerConnection(this.#client, this.#nextConnection++);
+  }
+
+  async beginTransaction(
+    connection: DatabaseConnection,
+    _settings: TransactionSettings,
+  ): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin'));
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+
+  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`savepoint ${quoteName(name)}`));
+  }
+
+  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`rollback to ${quoteName(name)}`));
+  }
+
+  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`release ${quoteName(name)}`));
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  destroy(): Promise<void> {
+    return this.#client.close();
+  }
+}
+
+/** A savepoint name as an SQLite identifier. */
+function quoteName(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+const threads = new WeakMap<object, SqliteWorkerClient>();
+
+/**
+ * The Kysely instance of the SQLite store at `path`, its connection owned by a worker thread
+ * started on first use. Opening errors (INVALID_CONFIG) surface at the first query.
+ */
+export function openSqliteWorkerDatabase<DB>(
+  path: string,
+  options: SqliteWorkerOptions = {},
+): Kysely<DB> {
+  const client = new SqliteWorkerClient(path, options);
+  const dialect: Dialect = {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new WorkerDriver(client),
+    createIntrospector: (db) => new SqliteIntrospector(db),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  };
+  const db = new Kysely<DB>({
+    dialect,
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
+  threads.set(db, client);
+  return db;
+}
+
+/** The worker thread of a database opened by {@link openSqliteWorkerDatabase} (tests). */
+export function sqliteWorkerThread(db: object): Worker | undefined {
+  return threads.get(db)?.thread;
+}

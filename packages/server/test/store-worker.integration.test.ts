@@ -1,0 +1,208 @@
+/**
+ * The run store's SQLite connection in its worker thread (src/store/sqlite-worker/): a group
+ * commit's failing job is rolled back alone; a worker that dies fails pending and later queries
+ * with STORE_UNAVAILABLE and turns /readyz 503; and a real `rune serve` killed with SIGKILL right
+ * after answering still has every run it acknowledged ("acknowledged = durable").
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { RuneError } from '@rune/protocol';
+import type { LogEvent } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createToken } from '../src/auth/tokens.js';
+import { openRunStore, type RunStore } from '../src/store/run-store.js';
+import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
+import { createWriteBatcher } from '../src/store/write-batch.js';
+import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+
+const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+
+const homes: TestHome[] = [];
+const stores: RunStore[] = [];
+const servers: TestServer[] = [];
+const children = new Set<ChildProcess>();
+afterEach(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+  await Promise.all(servers.splice(0).map((server) => server.close().catch(() => undefined)));
+  await Promise.all(stores.splice(0).map((store) => store.close().catch(() => undefined)));
+  for (const home of homes.splice(0)) home.remove();
+});
+
+function home(): TestHome {
+  const created = createTestHome();
+  homes.push(created);
+  return created;
+}
+
+async function store(path: string, onQuery?: (event: LogEvent) => void): Promise<RunStore> {
+  const opened = await openRunStore(path, onQuery === undefined ? {} : { onQuery });
+  stores.push(opened);
+  return opened;
+}
+
+const token = (name: string) => ({
+  id: `id-${name}`,
+  name,
+  role: 'viewer',
+  secret_sha256: name.padEnd(64, '0'),
+  created_at: '2026-12-01T00:00:00.000Z',
+  expires_at: null,
+  revoked_at: null,
+  last_used_at: null,
+});
+
+describe('the SQLite worker', () => {
+  it('group commit over the worker: a job whose statement fails is rolled back alone, in one commit with the others', async () => {
+    const commits: string[] = [];
+    const opened = await store(join(home().dir, 'batch.sqlite'), (event) => {
+      if (/^\s*commit\b/i.test(event.query.sql)) commits.push(event.query.sql);
+    });
+    const batcher = createWriteBatcher(opened.db);
+    commits.length = 0;
+    // Three writers in one turn: one batch. The second writes a row, then violates the unique
+    // name of api_tokens: its own row must go with it, the others' rows must stay.
+    const outcomes = await Promise.allSettled([
+      batcher.run((trx) => trx.insertInto('api_tokens').values(token('first')).execute()),
+      batcher.run(async (trx) => {
+        await trx.insertInto('api_tokens').values(token('second')).execute();
+        await trx
+          .insertInto('api_tokens')
+          .values({ ...token('first'), id: 'id-other' })
+          .execute();
+      }),
+      batcher.run((trx) => trx.insertInto('api_tokens').values(token('third')).execute()),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    const failure = (outcomes[1] as PromiseRejectedResult).reason as Error;
+    // The SQLite error as the synchronous driver threw it (what isUniqueViolation recognises).
+    expect(failure.message).toMatch(/UNIQUE constraint failed/);
+    expect(commits).toHaveLength(1);
+    expect((await opened.listTokens()).map((row) => row.name).sort()).toEqual(['first', 'third']);
+  });
+
+  it('writes outside a transaction share one implicit group: a failing one is undone and answered alone', async () => {
+    const opened = await store(join(home().dir, 'auto.sqlite'));
+    // Autocommit statements of one turn: the worker runs them in one transaction, each in a
+    // savepoint, and answers them after its COMMIT.
+    const outcomes = await Promise.allSettled([
+      opened.db.insertInto('api_tokens').values(token('alpha')).execute(),
+      opened.db
+        .insertInto('api_tokens')
+        .values({ ...token('alpha'), id: 'id-again' })
+        .execute(),
+      opened.db.insertInto('api_tokens').values(token('gamma')).execute(),
+      opened.db
+        .updateTable('api_tokens')
+        .set({ role: 'operator' })
+        .where('name', '=', 'alpha')
+        .execute(),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(((outcomes[1] as PromiseRejectedResult).reason as Error).message).toMatch(
+      /UNIQUE constraint failed/,
+    );
+    const rows = await opened.listTokens();
+    expect(rows.map((row) => [row.name, row.role]).sort()).toEqual([
+      ['alpha', 'operator'],
+      ['gamma', 'viewer'],
+    ]);
+    // Durable, not just visible: a second connection to the file (after close) sees them.
+    await opened.close();
+    stores.splice(stores.indexOf(opened), 1);
+    const again = await store(join(homes.at(-1)?.dir ?? '', 'auto.sqlite'));
+    expect((await again.listTokens()).map((row) => row.name).sort()).toEqual(['alpha', 'gamma']);
+  });
+
+  it('a killed worker fails the waiting and every later query with STORE_UNAVAILABLE; /readyz answers 503', async () => {
+    const t = await startTestServer(home());
+    servers.push(t);
+    expect((await t.request('/readyz', { token: null })).status).toBe(200);
+    const thread = sqliteWorkerThread(t.server.store.db);
+    expect(thread).toBeDefined();
+    // A transaction pins the worker's connection, so this read waits in the worker: pending.
+    const trx = await t.server.store.db.startTransaction().execute();
+    const waiting = t.server.store.getRun('00000000-0000-4000-8000-000000000000');
+    await thread?.terminate();
+    const code = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'resolved',
+        (error: unknown) => (RuneError.is(error) ? error.code : String(error)),
+      );
+    expect(await code(waiting)).toBe('STORE_UNAVAILABLE');
+    expect(await code(trx.commit().execute())).toBe('STORE_UNAVAILABLE');
+    expect(await code(t.server.store.listRuns({}, 10))).toBe('STORE_UNAVAILABLE');
+    const ready = await t.request('/readyz', { token: null });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+    // A submission is answered with an EPS error, never left hanging.
+    const submit = await t.request('/v1/runs', {
+      json: { action: 'noop', targets: ['localhost'], options: { dry_run: true } },
+    });
+    expect(submit.status).toBe(503);
+    expect(await submit.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+  });
+
+  it('rune serve killed with SIGKILL right after answering: every acknowledged run is in the store', async () => {
+    const h = home();
+    const setup = await openRunStore(h.storePath);
+    const { token: secret } = await createToken(setup, {
+      name: 'ops',
+      role: 'operator',
+      expires: '1d',
+    });
+    await setup.close();
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--config', h.configFile, '--listen', '127.0.0.1:0'],
+      { env: h.env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.add(child);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const url = await new Promise<string>((resolve, reject) => {
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+        if (match !== null) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+    });
+    const acknowledged: string[] = [];
+    const submit = async (): Promise<void> => {
+      try {
+        const response = await fetch(`${url}/v1/runs`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            action: 'noop',
+            targets: ['localhost'],
+            options: { dry_run: true },
+          }),
+        });
+        if (response.status !== 201 && response.status !== 202) return;
+        const { id } = (await response.json()) as { id: string };
+        acknowledged.push(id);
+        // Killed the moment the first answers arrive, while later writes are in flight.
+        if (acknowledged.length === 5) child.kill('SIGKILL');
+      } catch {
+        // refused or cut off by the kill: never acknowledged
+      }
+    };
+    await Promise.all(Array.from({ length: 60 }, submit));
+    child.kill('SIGKILL');
+    await exited;
+    expect(acknowledged.length).toBeGreaterThanOrEqual(5);
+    const after = await store(h.storePath);
+    for (const id of acknowledged) expect((await after.getRun(id))?.id).toBe(id);
+  }, 120_000);
+});
