@@ -3,13 +3,13 @@
  * broken rules file keeps the rules in force and the log says why; a good one is in force for
  * the next alert. Alerts are posted to the real Alertmanager receiver over loopback.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN } from './cli-harness.js';
+import { CLI_BIN, type ServeProcess, startServeProcess } from './cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rune-rules-reload-'));
 const env = {
@@ -29,9 +29,8 @@ rules:
   - { name: ${alertname.toLowerCase()}, match: { labels: { alertname: ${alertname} } }, action: noop }
 `;
 
-let child: ChildProcess | undefined;
+let serve: ServeProcess;
 let url = '';
-let log = '';
 let token = '';
 
 beforeAll(async () => {
@@ -47,42 +46,15 @@ beforeAll(async () => {
     { env },
   );
   token = created.stdout.trim();
-  const started = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child = started;
-  started.stderr?.on('data', (chunk: Buffer) => {
-    log += chunk.toString();
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    const check = (): void => {
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (match !== null) resolve(match[1] as string);
-    };
-    started.stderr?.on('data', check);
-    started.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${log}`)));
-  });
+  serve = await startServeProcess(configFile, env);
+  url = serve.url;
 }, 120_000);
 afterAll(async () => {
-  if (child !== undefined && child.exitCode === null) {
-    const exit = new Promise((resolve) => child?.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exit;
-  }
+  await serve?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Waits until the server's log has a line matching `pattern`. */
-async function logLine(pattern: RegExp): Promise<string> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const match = pattern.exec(log);
-    if (match !== null) return match[0];
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`no log line ${pattern}: ${log}`);
-}
+const logLine = (pattern: RegExp): Promise<string> => serve.logLine(pattern);
 
 let sequence = 0;
 /** Posts one alert named `alertname` for web1 and returns what became of it. */
@@ -122,13 +94,13 @@ describe('rune serve: SIGHUP reloads the alert rules', () => {
     expect(await outcomeOf('Before')).toMatchObject({ outcome: 'ran', rule: 'before' });
 
     writeFileSync(rulesFile, `${rulesFor('After')}surprise: true\n`);
-    child?.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     expect(await logLine(/SIGHUP: alert rules NOT reloaded[^\n]*/)).toMatch(/surprise/);
     expect(await outcomeOf('Before')).toMatchObject({ outcome: 'ran', rule: 'before' });
     expect(await outcomeOf('After')).toMatchObject({ outcome: 'no_rule' });
 
     writeFileSync(rulesFile, rulesFor('After'));
-    child?.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     await logLine(/SIGHUP: alert rules reloaded \(1 rule\(s\)\)/);
     expect(await outcomeOf('After')).toMatchObject({ outcome: 'ran', rule: 'after' });
     expect(await outcomeOf('Before')).toMatchObject({ outcome: 'no_rule' });

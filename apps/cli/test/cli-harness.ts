@@ -3,7 +3,7 @@
  * HOME whose XDG dirs are set, so no test ever reads or writes the real home. Fixture plugins
  * (packages/core/test/fixtures/plugins) are copied into $XDG_DATA_HOME/rune/plugins.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -244,4 +244,62 @@ export function writeFleetFiles(sandbox: CliSandbox, files: FleetFiles): string 
     ].join('\n'),
   );
   return inventory;
+}
+
+/** A `rune serve` child process started by {@link startServeProcess}. */
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** Everything the server wrote on stderr so far. */
+  log(): string;
+  /** Waits (up to 20 s) until the log has a line matching `pattern`; returns the match. */
+  logLine(pattern: RegExp): Promise<string>;
+  /** SIGTERM, and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the BUILT `rune serve --config configFile` and resolves once it logs where it listens;
+ * rejects with its log when it exits first.
+ */
+export async function startServeProcess(
+  configFile: string,
+  env: Record<string, string>,
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = (): void => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (match !== null) resolve(match[1] as string);
+    };
+    child.stderr?.on('data', check);
+    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${log}`)));
+  });
+  return {
+    url,
+    child,
+    log: () => log,
+    async logLine(pattern) {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const match = pattern.exec(log);
+        if (match !== null) return match[0];
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`no log line ${pattern}: ${log}`);
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exit = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exit;
+    },
+  };
 }

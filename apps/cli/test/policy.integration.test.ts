@@ -4,13 +4,13 @@
  * `rune serve` process: a held run approved with `rune approve`, and SIGHUP reloads (a broken
  * file keeps the old policy, a good one applies) while the server keeps answering.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN } from './cli-harness.js';
+import { CLI_BIN, type ServeProcess, startServeProcess } from './cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rune-policy-cli-'));
 const env = {
@@ -57,9 +57,8 @@ approvals:
   quorum: 1
 `;
 
-let child: ChildProcess | undefined;
+let serve: ServeProcess;
 let url = '';
-let log = '';
 const tokens: Record<string, string> = {};
 
 const rune = (args: string[], extra: Record<string, string> = {}) =>
@@ -95,42 +94,15 @@ beforeAll(async () => {
     expect(created.code, created.stderr).toBe(0);
     tokens[name as string] = created.stdout.trim();
   }
-  const started = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child = started;
-  started.stderr?.on('data', (chunk: Buffer) => {
-    log += chunk.toString();
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    const check = (): void => {
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (match !== null) resolve(match[1] as string);
-    };
-    started.stderr?.on('data', check);
-    started.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${log}`)));
-  });
+  serve = await startServeProcess(configFile, env);
+  url = serve.url;
 }, 120_000);
 afterAll(async () => {
-  if (child !== undefined && child.exitCode === null) {
-    const exit = new Promise((resolve) => child?.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exit;
-  }
+  await serve?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Waits until the server's log has grown a line matching `pattern`. */
-async function logLine(pattern: RegExp): Promise<string> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const match = pattern.exec(log);
-    if (match !== null) return match[0];
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`no log line ${pattern}: ${log}`);
-}
+const logLine = (pattern: RegExp): Promise<string> => serve.logLine(pattern);
 
 describe('offline', () => {
   it('rune policy check prints allow or deny and the deciding rule; exit 4 on deny; nothing audited', async () => {
@@ -280,7 +252,7 @@ describe('against rune serve', () => {
 
   it('SIGHUP reloads the policy; a broken file keeps the old one and says why', async () => {
     writeFileSync(policyFile, `${POLICY}surprise: true\n`);
-    child?.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     expect(await logLine(/SIGHUP: policy NOT reloaded[^\n]*policy\.yaml:\d+:\d+[^\n]*/)).toMatch(
       /surprise/,
     );
@@ -298,7 +270,7 @@ describe('against rune serve', () => {
       policyFile,
       POLICY.replace("actions: ['tag:diagnostics', noop]", 'actions: [check-disk]'),
     );
-    child?.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     await logLine(/SIGHUP: policy reloaded/);
     expect(
       await api(tokens.alice as string, '/v1/runs', {
