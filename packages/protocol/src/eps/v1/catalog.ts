@@ -515,7 +515,7 @@ export const ERROR_CATALOG = {
     'policy',
     X.POLICY,
     false,
-    'A workflow approval step cannot be satisfied: the workflow runs without a server (approvals are given on rune serve, by someone other than the requester), or the step guards no action step; the workflow stops there and nothing after it runs.',
+    'A workflow approval step cannot be satisfied: no server to approve it (rune serve, by someone other than the requester), or it guards no action step; nothing after it runs.',
   ),
   WORKFLOW_RUN_LIMIT: entry(
     'policy',
