@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { amPayload } from './alert-server.js';
 import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -96,36 +97,6 @@ afterAll(async () => {
   await t?.close();
   home?.remove();
 });
-
-/** An Alertmanager webhook payload, version 4. */
-function amPayload(
-  alerts: Array<{
-    labels: Record<string, string>;
-    annotations?: Record<string, string>;
-    fingerprint: string;
-  }>,
-): Json {
-  return {
-    version: '4',
-    groupKey: '{}:{alertname="x"}',
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver: 'rune',
-    groupLabels: {},
-    commonLabels: {},
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager.example',
-    alerts: alerts.map((alert) => ({
-      status: 'firing',
-      labels: alert.labels,
-      annotations: alert.annotations ?? {},
-      startsAt: '2026-01-01T00:00:00Z',
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus.example/graph',
-      fingerprint: alert.fingerprint,
-    })),
-  };
-}
 
 async function postAm(body: Json): Promise<string[]> {
   const response = await fetch(`${t.url}/v1/hooks/alertmanager/am`, {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuneServer } from '../src/index.js';
 import { type OtlpReceiver, startOtlpReceiver, type WireSpan } from '../src/testing/index.js';
+import { amPayload as amNotification } from './alert-server.js';
 import {
   createTestHome,
   startTestServer,
@@ -69,29 +70,14 @@ afterAll(async () => {
   home?.remove();
 });
 
-let sequence = 0;
-function amPayload(alerts: { alertname: string; summary?: string }[]): Record<string, unknown> {
-  return {
-    version: '4',
-    groupKey: '{}:{alertname="x"}',
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver: 'rune',
-    groupLabels: {},
-    commonLabels: {},
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager.example',
-    alerts: alerts.map((alert) => ({
-      status: 'firing',
+/** An Alertmanager v4 notification of `alerts` on web1. */
+const amPayload = (alerts: { alertname: string; summary?: string }[]): Record<string, unknown> =>
+  amNotification(
+    alerts.map((alert) => ({
       labels: { alertname: alert.alertname, instance: 'web1' },
-      annotations: alert.summary === undefined ? {} : { summary: alert.summary },
-      startsAt: '2026-01-01T00:00:00Z',
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus.example/graph',
-      fingerprint: `fp${++sequence}`,
+      ...(alert.summary === undefined ? {} : { annotations: { summary: alert.summary } }),
     })),
-  };
-}
+  );
 
 async function post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${(t as TestServer).url}/v1/hooks/alertmanager/am`, {
