@@ -18,9 +18,9 @@ const load = (toml: string) =>
   });
 
 describe('the [workdir] config module', () => {
-  it('is validated by core with its own schema: an unknown key names the file and key', () => {
+  it('is validated by core with its own schema: an unknown key names the file, line, column and key', () => {
     expect(() => load('[workdir]\nroot = "/x"\n')).toThrow(
-      /rune\.toml: workdir\.root: unknown key/,
+      /rune\.toml:2:1: workdir\.root: unknown key/,
     );
     expect(describeConfig(load(''))).toContainEqual({
       key: 'workdir.shell',
