@@ -104,6 +104,6 @@ describe('rune run over SSH with a ~/.ssh/config Host alias', () => {
     });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('INVALID_CONFIG');
-    expect(bad.stderr).toContain(`${typo}: ssh.prot: unknown key`);
+    expect(bad.stderr).toContain(`${typo}:2:1: ssh.prot: unknown key; did you mean ssh.port?`);
   });
 });

@@ -105,7 +105,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
     flags: ['--action', '--node', '--trace', '--since', '--limit', '--store'],
     subcommands: {
       verify: {
-        flags: ['--public-key', '--expect-head', '--anchor', '--allow-unsigned', '--store'],
+        flags: ['--public-key', '--expect-head', '--anchor', '--allow-unsigned'],
       },
       key: { flags: [] },
       head: { flags: [] },
