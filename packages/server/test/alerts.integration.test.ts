@@ -718,11 +718,15 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
         'steps:',
         '  - id: check',
         '    action: noop',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
         '    nodes: ${{ inputs.nodes }}',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
         '    params: { message: "${{ \'checked \' + inputs.note }}" }',
         '  - id: note',
         '    action: noop',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
         '    nodes: ${{ inputs.nodes }}',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
         '    params: { message: "${{ \'repeat \' + string(inputs.repeat) }}" }',
         '',
       ].join('\n'),

@@ -28,6 +28,7 @@ import {
   startTestServer,
   type TestHome,
   type TestServer,
+  tokenSecret,
   waitForRun,
 } from './harness.js';
 
@@ -215,7 +216,7 @@ describe('sign-in and serving', () => {
       session: JSON.stringify({ ...sessionStorage }),
       url: location.href,
     })`)) as Record<string, string>;
-    const secret = t.operator.split('_')[2] as string;
+    const secret = tokenSecret(t.operator);
     expect(exposed.cookie).toBe('');
     for (const value of Object.values(exposed)) expect(value).not.toContain(secret);
     const cookies = await page.context().cookies();

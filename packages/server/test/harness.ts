@@ -148,3 +148,12 @@ export async function waitForRun(
   }
   throw new Error(`run ${id} did not end`);
 }
+
+/**
+ * The secret part of an API token `rune_<id>_<secret>`. The secret is base64url and may itself
+ * contain `_`, so it is everything after the second underscore (not `split('_')[2]`, which can be
+ * a fragment as short as one letter and then "appears" in any text).
+ */
+export function tokenSecret(token: string): string {
+  return token.split('_').slice(2).join('_');
+}
