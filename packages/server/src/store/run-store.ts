@@ -256,8 +256,8 @@ export function createRunStore(
   sizeBytes: () => number,
   engine: StoreEngine = 'sqlite',
 ): RunStore {
-  // SQLite: group commit, one transaction per event-loop turn (its commits are synchronous
-  // fsyncs on the event loop). PostgreSQL: a transaction per write, one after another in the
+  // SQLite: group commit, one transaction per event-loop turn (the connection and its fsyncs
+  // live in a worker thread, store/sqlite-worker/, which groups commits again). PostgreSQL: a transaction per write, one after another in the
   // order asked — a run's events are written without waiting for each other, and pooled
   // transactions side by side could commit out of order (a reader would see run-end before
   // node-end and stop).
