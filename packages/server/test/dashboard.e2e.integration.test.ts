@@ -382,11 +382,24 @@ describe('running an action', () => {
   });
 });
 
-/** The history table lists rows, all of them cancelled (the filtered listing has loaded). */
-const ONLY_CANCELLED_ROWS = `(() => {
-  const rows = [...document.querySelectorAll('table.history tbody tr')];
-  return rows.length > 0 && rows.every((row) => row.textContent.includes('cancelled'));
-})()`;
+/**
+ * Waits until the history table lists rows, all of them cancelled (the filtered listing has
+ * loaded). Polled from the test through locators, not `page.waitForFunction`: a predicate that
+ * Playwright has to re-evaluate inside the page is refused by the dashboard's CSP (no
+ * 'unsafe-eval'), and that refusal would count as a CSP violation.
+ */
+async function onlyCancelledRows(page: Page): Promise<void> {
+  const rows = page.locator('table.history tbody tr');
+  await expect
+    .poll(
+      async () => {
+        const texts = await rows.allTextContents();
+        return texts.length > 0 && texts.every((text) => text.includes('cancelled'));
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(true);
+}
 
 describe('history and shared links', () => {
   it('filters live in the URL; the link opens the same view in another browser', async () => {
@@ -396,7 +409,7 @@ describe('history and shared links', () => {
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/status=cancelled/);
     const rows = page.locator('table.history tbody tr');
-    await page.waitForFunction(ONLY_CANCELLED_ROWS);
+    await onlyCancelledRows(page);
     expect(await rows.count()).toBe(1);
     await shows(rows.first(), 'cancelled');
     const shared = page.url();
@@ -405,7 +418,7 @@ describe('history and shared links', () => {
     const other = await openPage();
     await other.goto(shared);
     await signedIn(t.viewer, shared.slice(shared.indexOf('#')), other);
-    await other.waitForFunction(ONLY_CANCELLED_ROWS);
+    await onlyCancelledRows(other);
     expect(await other.locator('table.history tbody tr').count()).toBe(1);
     expect(await other.getByLabel('Status').inputValue()).toBe('cancelled');
 
@@ -620,10 +633,13 @@ describe('screenshots', () => {
       await shot(page, 'run-live');
       await nodeState(page, 'node1', 'success');
       await page.goto(`${t.url}/#/history`);
-      await page.locator('table.history').waitFor();
+      await page.locator('table.history tbody tr').first().waitFor();
       await shot(page, 'history');
       await page.goto(`${t.url}/#/audit`);
-      await page.getByRole('status').waitFor();
+      // The screen is complete once the chain is verified and the records are listed (the
+      // status line appears first, while the records are still loading).
+      await shows(page.getByRole('status'), 'Hash chain verified');
+      await page.locator('table.audit tbody tr').first().waitFor();
       await shot(page, 'audit');
       const phone = await openPage({ width: 390, height: 844 });
       await signedIn(t.operator, '', phone);
