@@ -112,7 +112,9 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       expect(applied.rows.map((row) => row.name)).toEqual([...MIGRATION_NAMES]);
       await store.close();
     }
-  });
+    // Two opens per older version, each with its own SQLite worker thread and migrations: about
+    // 25 s of work on a loaded 2-core machine, more than the default budget.
+  }, 180_000);
 
   it('refuse a store written by a newer RUNE and leave it alone', async () => {
     const path = await location(engine);
