@@ -2,6 +2,7 @@
 // RUNE several-instances benchmark (never part of the test suite). See bench/README.md, "HA".
 //
 //   node bench/ha.mjs [--seconds 10] [--clients 32] [--noop-runs 300] [--trials 10] [--lease 5s]
+//                     [--before DIR]
 //
 // Starts a real PostgreSQL (@rune/server/testing) and 1, 2 and 3 `rune serve` processes (the built
 // CLI) on it, all on 127.0.0.1, then measures, one after the other:
@@ -16,6 +17,12 @@
 // process and its waited-for children, the plugins, from /proc) and of PostgreSQL (the
 // postmaster and every backend), and samples pg_stat_activity every 20 ms for the store's
 // connections that are active and how many of them wait on a lock (wait_event_type Lock).
+// It also counts the audit records each phase appended and the transactions that inserted them
+// (distinct `xmin` of the new rows of `audit_records`): records per transaction is the mean batch.
+// --before DIR: another build of the repository (DIR holds a copy of apps/ and packages/ with
+// their dist/ and a node_modules link, e.g. built from main) whose instances are measured in the
+// same run, each size first with DIR's CLI, then with this one, on one PostgreSQL and one audit
+// chain (verified at the end with `rune audit verify --store`, so old and new records together).
 // Every request goes to loopback only; every loop is bounded in count and time; every process
 // started here is stopped at the end, also on failure.
 import { spawn } from 'node:child_process';
@@ -33,6 +40,7 @@ const { values } = parseArgs({
     'noop-runs': { type: 'string', default: '300' },
     trials: { type: 'string', default: '10' },
     lease: { type: 'string', default: '5s' },
+    before: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -42,6 +50,12 @@ const trials = Number(values.trials);
 
 const REPO = new URL('..', import.meta.url).pathname;
 const CLI = join(REPO, 'apps/cli/bin/rune.js');
+const BUILDS = [
+  ...(values.before === undefined
+    ? []
+    : [{ name: 'before', cli: join(values.before, 'apps/cli/bin/rune.js') }]),
+  { name: values.before === undefined ? 'this' : 'after', cli: CLI },
+];
 const PLUGINS = join(REPO, 'packages/server/test/fixtures/plugins');
 const children = new Set();
 const home = mkdtempSync(join(tmpdir(), 'rune-bench-ha-'));
@@ -84,8 +98,8 @@ const { token } = await createToken(store, { name: 'bench', role: 'operator', ex
 await store.close();
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
-function serve() {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+function serve(cli = CLI) {
+  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -146,6 +160,18 @@ function postgresCpuMs() {
 /** Runs `phase` while accounting CPU per process and sampling the store's lock waits. */
 async function accounted(instances, phase) {
   const monitor = await openRunStore(pg.url);
+  const lastSeq = async () =>
+    Number(
+      (
+        await monitor.db
+          .selectFrom('audit_records')
+          .select('seq')
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst()
+      )?.seq ?? 0,
+    );
+  const seqBefore = await lastSeq();
   const before = instances.map((instance) => cpuMs(instance.child.pid));
   const pgBefore = postgresCpuMs();
   const samples = { count: 0, active: 0, lockWaits: 0, events: {}, advisory: {} };
@@ -187,7 +213,15 @@ async function accounted(instances, phase) {
   const wallMs = Date.now() - started;
   sampling = false;
   await sampler;
+  // Which transactions inserted this phase's audit records (xmin): the batches.
+  const inserted = await monitor.db
+    .selectFrom('audit_records')
+    .select((eb) => eb.ref('xmin').as('tx'))
+    .where('seq', '>', seqBefore)
+    .execute();
   await monitor.close();
+  const auditRecords = inserted.length;
+  const auditTransactions = new Set(inserted.map((row) => String(row.tx))).size;
   const runs = result.runs;
   const perInstance = instances.map((instance, index) => cpuMs(instance.child.pid) - before[index]);
   const rune = perInstance.reduce((sum, ms) => sum + ms, 0);
@@ -202,6 +236,11 @@ async function accounted(instances, phase) {
       postgres_cpu_ms_per_run: Number((postgres / Math.max(1, runs)).toFixed(2)),
       // CPU the measured processes got per wall second (2.0 = both cores of this machine).
       cores_used: Number(((rune + postgres) / wallMs).toFixed(2)),
+    },
+    audit: {
+      records: auditRecords,
+      transactions: auditTransactions,
+      records_per_transaction: Number((auditRecords / Math.max(1, auditTransactions)).toFixed(2)),
     },
     store: {
       samples: samples.count,
@@ -289,6 +328,31 @@ async function noops(instances) {
   };
 }
 
+/** The 1-minute load average (the machine is shared: every row says how busy it was). */
+function loadAverage() {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/** `rune audit verify --store`: the one chain every build's instances appended to. */
+async function verifyChain() {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'audit', 'verify', '--config', configFile, '--store', pg.url, '-o', 'json'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const verdict = JSON.parse(out);
+    return { exit: code, ok: verdict.ok, records: verdict.records ?? verdict.count };
+  } catch {
+    return { exit: code, output: out.slice(0, 500) };
+  }
+}
+
 async function failover() {
   const times = [];
   let a = await serve();
@@ -343,20 +407,29 @@ async function failover() {
   };
 }
 
-const results = { throughput: [], failover: null };
+const results = { throughput: [], failover: null, audit_verify: null };
 try {
-  const instances = [];
   for (let n = 1; n <= 3; n++) {
-    instances.push(await serve());
-    const dry = await accounted(instances, () => dryRuns(instances));
-    const noop = await accounted(instances, () => noops(instances));
-    results.throughput.push({ instances: n, dry_run: dry, noop });
-    process.stderr.write(
-      `${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s (rune ${dry.cpu.rune_cpu_ms_per_run} + pg ${dry.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${dry.cpu.instance_share}), noop ${noop.runs_per_s.toFixed(1)} runs/s (rune ${noop.cpu.rune_cpu_ms_per_run} + pg ${noop.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${noop.cpu.instance_share}, lock-wait share ${noop.store.lock_wait_share})\n`,
-    );
+    for (const build of BUILDS) {
+      const instances = [];
+      for (let i = 0; i < n; i++) instances.push(await serve(build.cli));
+      const dry = await accounted(instances, () => dryRuns(instances));
+      const noop = await accounted(instances, () => noops(instances));
+      results.throughput.push({
+        build: build.name,
+        instances: n,
+        load: loadAverage(),
+        dry_run: dry,
+        noop,
+      });
+      process.stderr.write(
+        `${build.name}, ${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s (rune ${dry.cpu.rune_cpu_ms_per_run} + pg ${dry.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${dry.cpu.instance_share}, lock-wait share ${dry.store.lock_wait_share}, audit ${dry.audit.records_per_transaction} records/tx), noop ${noop.runs_per_s.toFixed(1)} runs/s (rune ${noop.cpu.rune_cpu_ms_per_run} + pg ${noop.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${noop.cpu.instance_share}, lock-wait share ${noop.store.lock_wait_share}, audit ${noop.audit.records_per_transaction} records/tx), load ${loadAverage()}\n`,
+      );
+      for (const instance of instances) await stop(instance);
+    }
   }
-  for (const instance of instances) await stop(instance);
   if (trials > 0) results.failover = await failover();
+  results.audit_verify = await verifyChain();
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } finally {
   await cleanup();
