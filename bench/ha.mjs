@@ -138,6 +138,30 @@ function cpuMs(pid, withChildren = true) {
     return 0;
   }
 }
+/** ms the threads of `pid` spent runnable on a run queue, waiting for a core (schedstat). */
+function runQueueMs(pid) {
+  let total = 0;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // gone
+      }
+    }
+  } catch {
+    // gone
+  }
+  return total / 1e6;
+}
+/** The same for the main thread (the event loop) alone. */
+function mainWaitMs(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
 /** CPU ms of PostgreSQL: the postmaster, its exited children, and every live backend. */
 function postgresCpuMs() {
   const postmaster = Number(
@@ -173,8 +197,10 @@ async function accounted(instances, phase) {
     );
   const seqBefore = await lastSeq();
   const before = instances.map((instance) => cpuMs(instance.child.pid));
+  const waitedBefore = instances.map((instance) => runQueueMs(instance.child.pid));
+  const mainBefore = instances.map((instance) => mainWaitMs(instance.child.pid));
   const pgBefore = postgresCpuMs();
-  const samples = { count: 0, active: 0, lockWaits: 0, events: {}, advisory: {} };
+  const samples = { count: 0, active: 0, lockWaits: 0, events: {}, advisory: {}, held: {} };
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
@@ -187,17 +213,20 @@ async function accounted(instances, phase) {
         .catch(() => []);
       // Which advisory lock the waiters wait for: a bigint key is classid (high 32 bits) and
       // objid (low 32 bits) in pg_locks.
-      const waiting = await monitor.db
+      // A granted one is held: the share of samples in which a lock is held is its utilisation.
+      const locks = await monitor.db
         .selectFrom('pg_locks')
-        .select(['objid'])
+        .select(['objid', 'granted'])
         .where('locktype', '=', 'advisory')
-        .where('granted', '=', false)
         .execute()
         .catch(() => []);
-      for (const lock of waiting) {
+      const held = new Set();
+      for (const lock of locks) {
         const name = ADVISORY[Number(lock.objid)] ?? `advisory ${lock.objid}`;
-        samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
+        if (lock.granted) held.add(name);
+        else samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
       }
+      for (const name of held) samples.held[name] = (samples.held[name] ?? 0) + 1;
       samples.count++;
       samples.active += rows.length;
       for (const row of rows) {
@@ -224,6 +253,9 @@ async function accounted(instances, phase) {
   const auditTransactions = new Set(inserted.map((row) => String(row.tx))).size;
   const runs = result.runs;
   const perInstance = instances.map((instance, index) => cpuMs(instance.child.pid) - before[index]);
+  const waited = instances.map(
+    (instance, index) => runQueueMs(instance.child.pid) - waitedBefore[index],
+  );
   const rune = perInstance.reduce((sum, ms) => sum + ms, 0);
   const postgres = postgresCpuMs() - pgBefore;
   return {
@@ -232,6 +264,19 @@ async function accounted(instances, phase) {
       wall_ms: wallMs,
       instance_cpu_ms: perInstance,
       instance_share: perInstance.map((ms) => Number((ms / Math.max(1, rune)).toFixed(2))),
+      // Time the instances' threads were ready to run but waited for a core (schedstat): CPU
+      // the machine's other load took from them.
+      instance_runqueue_wait_ms_per_run: Number(
+        (waited.reduce((sum, ms) => sum + ms, 0) / Math.max(1, runs)).toFixed(2),
+      ),
+      // Of the wall time, the share the main thread of an instance waited for a core (mean).
+      main_thread_runqueue_share: Number(
+        (
+          instances
+            .map((instance, index) => (mainWaitMs(instance.child.pid) - mainBefore[index]) / wallMs)
+            .reduce((sum, share) => sum + share, 0) / instances.length
+        ).toFixed(2),
+      ),
       rune_cpu_ms_per_run: Number((rune / Math.max(1, runs)).toFixed(2)),
       postgres_cpu_ms_per_run: Number((postgres / Math.max(1, runs)).toFixed(2)),
       // CPU the measured processes got per wall second (2.0 = both cores of this machine).
@@ -250,6 +295,13 @@ async function accounted(instances, phase) {
       lock_events: samples.events,
       // Waiters per advisory lock, summed over the samples.
       advisory_waiters: samples.advisory,
+      // Share of the samples in which each advisory lock was held by someone.
+      advisory_held_share: Object.fromEntries(
+        Object.entries(samples.held).map(([name, count]) => [
+          name,
+          Number((count / Math.max(1, samples.count)).toFixed(3)),
+        ]),
+      ),
     },
   };
 }
