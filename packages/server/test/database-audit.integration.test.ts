@@ -7,6 +7,8 @@
  *   verifies, no seq gap, every caller gets its own record back, as stored. Each row's `xmin`
  *   (the id of the transaction that inserted it) counts the transactions: one per record without
  *   batching, so the test fails with batching off. A burst is cut into batches of at most 256.
+ * - No caller is answered while its batch's COMMIT has not completed (a deferred trigger holds
+ *   the COMMIT): acknowledged = durable.
  * - A batch whose insert fails part-way (a trigger refuses one row of it): retried, then every
  *   caller in it gets AUDIT_WRITE_FAILED, no row of it is stored, and the chain goes on.
  * - The batch's backend terminated mid-insert (pg_terminate_backend): the batch is retried and
@@ -236,6 +238,45 @@ describe.skipIf(!postgresAvailable)('database audit sink (real PostgreSQL)', () 
     expect(await verifyDatabaseAudit(store.db, 'test', { allowUnsigned: true })).toMatchObject({
       ok: true,
     });
+  });
+
+  it('answers no caller before the COMMIT of its batch has completed', async () => {
+    const url = await freshUrl();
+    const store = await openStore(url);
+    const sink = createDatabaseAuditSink({ db: store.db, host: 'h' });
+    const admin = await client(url);
+    // A deferred constraint trigger runs inside COMMIT: with the gate held, the batch's COMMIT
+    // is sent and cannot complete.
+    await admin.query(`
+      create function rune_test_commit_gate() returns trigger language plpgsql as $$
+      begin
+        perform pg_advisory_xact_lock(${GATE_KEY});
+        return null;
+      end $$;
+      create constraint trigger rune_test_commit_gate after insert on audit_records
+        deferrable initially deferred for each row execute function rune_test_commit_gate();`);
+    const gate = await holdGate(url);
+    let settled = 0;
+    const appends = Array.from({ length: 10 }, (_, n) =>
+      sink.append(entry(`r-${n}`)).finally(() => {
+        settled++;
+      }),
+    );
+    const waiter = await gateWaiter(admin);
+    const state = await admin.query<{ query: string }>(
+      'select query from pg_stat_activity where pid = $1',
+      [waiter],
+    );
+    expect(state.rows[0]?.query.trim().toLowerCase()).toBe('commit');
+    // The COMMIT is in progress and cannot finish: nobody may have been answered yet.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(0);
+    await gate.release();
+    const records = await Promise.all(appends);
+    expect(records.map((record) => record.seq)).toEqual(
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    expect(settled).toBe(10);
   });
 
   it('a batch whose insert fails part-way is retried, then fails every caller in it, and stores none of it', async () => {
