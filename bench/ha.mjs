@@ -2,6 +2,7 @@
 // RUNE several-instances benchmark (never part of the test suite). See bench/README.md, "HA".
 //
 //   node bench/ha.mjs [--seconds 10] [--clients 32] [--noop-runs 300] [--trials 10] [--lease 5s]
+//                     [--before DIR]
 //
 // Starts a real PostgreSQL (@rune/server/testing) and 1, 2 and 3 `rune serve` processes (the built
 // CLI) on it, all on 127.0.0.1, then measures, one after the other:
@@ -16,6 +17,12 @@
 // process and its waited-for children, the plugins, from /proc) and of PostgreSQL (the
 // postmaster and every backend), and samples pg_stat_activity every 20 ms for the store's
 // connections that are active and how many of them wait on a lock (wait_event_type Lock).
+// It also counts the audit records each phase appended and the transactions that inserted them
+// (distinct `xmin` of the new rows of `audit_records`): records per transaction is the mean batch.
+// --before DIR: another build of the repository (DIR holds a copy of apps/ and packages/ with
+// their dist/ and a node_modules link, e.g. built from main) whose instances are measured in the
+// same run, each size first with DIR's CLI, then with this one, on one PostgreSQL and one audit
+// chain (verified at the end with `rune audit verify --store`, so old and new records together).
 // Every request goes to loopback only; every loop is bounded in count and time; every process
 // started here is stopped at the end, also on failure.
 import { spawn } from 'node:child_process';
@@ -33,6 +40,7 @@ const { values } = parseArgs({
     'noop-runs': { type: 'string', default: '300' },
     trials: { type: 'string', default: '10' },
     lease: { type: 'string', default: '5s' },
+    before: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -42,6 +50,12 @@ const trials = Number(values.trials);
 
 const REPO = new URL('..', import.meta.url).pathname;
 const CLI = join(REPO, 'apps/cli/bin/rune.js');
+const BUILDS = [
+  ...(values.before === undefined
+    ? []
+    : [{ name: 'before', cli: join(values.before, 'apps/cli/bin/rune.js') }]),
+  { name: values.before === undefined ? 'this' : 'after', cli: CLI },
+];
 const PLUGINS = join(REPO, 'packages/server/test/fixtures/plugins');
 const children = new Set();
 const home = mkdtempSync(join(tmpdir(), 'rune-bench-ha-'));
@@ -84,8 +98,8 @@ const { token } = await createToken(store, { name: 'bench', role: 'operator', ex
 await store.close();
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
-function serve() {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+function serve(cli = CLI) {
+  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -124,6 +138,30 @@ function cpuMs(pid, withChildren = true) {
     return 0;
   }
 }
+/** ms the threads of `pid` spent runnable on a run queue, waiting for a core (schedstat). */
+function runQueueMs(pid) {
+  let total = 0;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // gone
+      }
+    }
+  } catch {
+    // gone
+  }
+  return total / 1e6;
+}
+/** The same for the main thread (the event loop) alone. */
+function mainWaitMs(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
 /** CPU ms of PostgreSQL: the postmaster, its exited children, and every live backend. */
 function postgresCpuMs() {
   const postmaster = Number(
@@ -146,9 +184,23 @@ function postgresCpuMs() {
 /** Runs `phase` while accounting CPU per process and sampling the store's lock waits. */
 async function accounted(instances, phase) {
   const monitor = await openRunStore(pg.url);
+  const lastSeq = async () =>
+    Number(
+      (
+        await monitor.db
+          .selectFrom('audit_records')
+          .select('seq')
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst()
+      )?.seq ?? 0,
+    );
+  const seqBefore = await lastSeq();
   const before = instances.map((instance) => cpuMs(instance.child.pid));
+  const waitedBefore = instances.map((instance) => runQueueMs(instance.child.pid));
+  const mainBefore = instances.map((instance) => mainWaitMs(instance.child.pid));
   const pgBefore = postgresCpuMs();
-  const samples = { count: 0, active: 0, lockWaits: 0, events: {}, advisory: {} };
+  const samples = { count: 0, active: 0, lockWaits: 0, events: {}, advisory: {}, held: {} };
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
@@ -161,17 +213,20 @@ async function accounted(instances, phase) {
         .catch(() => []);
       // Which advisory lock the waiters wait for: a bigint key is classid (high 32 bits) and
       // objid (low 32 bits) in pg_locks.
-      const waiting = await monitor.db
+      // A granted one is held: the share of samples in which a lock is held is its utilisation.
+      const locks = await monitor.db
         .selectFrom('pg_locks')
-        .select(['objid'])
+        .select(['objid', 'granted'])
         .where('locktype', '=', 'advisory')
-        .where('granted', '=', false)
         .execute()
         .catch(() => []);
-      for (const lock of waiting) {
+      const held = new Set();
+      for (const lock of locks) {
         const name = ADVISORY[Number(lock.objid)] ?? `advisory ${lock.objid}`;
-        samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
+        if (lock.granted) held.add(name);
+        else samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
       }
+      for (const name of held) samples.held[name] = (samples.held[name] ?? 0) + 1;
       samples.count++;
       samples.active += rows.length;
       for (const row of rows) {
@@ -187,9 +242,20 @@ async function accounted(instances, phase) {
   const wallMs = Date.now() - started;
   sampling = false;
   await sampler;
+  // Which transactions inserted this phase's audit records (xmin): the batches.
+  const inserted = await monitor.db
+    .selectFrom('audit_records')
+    .select((eb) => eb.ref('xmin').as('tx'))
+    .where('seq', '>', seqBefore)
+    .execute();
   await monitor.close();
+  const auditRecords = inserted.length;
+  const auditTransactions = new Set(inserted.map((row) => String(row.tx))).size;
   const runs = result.runs;
   const perInstance = instances.map((instance, index) => cpuMs(instance.child.pid) - before[index]);
+  const waited = instances.map(
+    (instance, index) => runQueueMs(instance.child.pid) - waitedBefore[index],
+  );
   const rune = perInstance.reduce((sum, ms) => sum + ms, 0);
   const postgres = postgresCpuMs() - pgBefore;
   return {
@@ -198,10 +264,28 @@ async function accounted(instances, phase) {
       wall_ms: wallMs,
       instance_cpu_ms: perInstance,
       instance_share: perInstance.map((ms) => Number((ms / Math.max(1, rune)).toFixed(2))),
+      // Time the instances' threads were ready to run but waited for a core (schedstat): CPU
+      // the machine's other load took from them.
+      instance_runqueue_wait_ms_per_run: Number(
+        (waited.reduce((sum, ms) => sum + ms, 0) / Math.max(1, runs)).toFixed(2),
+      ),
+      // Of the wall time, the share the main thread of an instance waited for a core (mean).
+      main_thread_runqueue_share: Number(
+        (
+          instances
+            .map((instance, index) => (mainWaitMs(instance.child.pid) - mainBefore[index]) / wallMs)
+            .reduce((sum, share) => sum + share, 0) / instances.length
+        ).toFixed(2),
+      ),
       rune_cpu_ms_per_run: Number((rune / Math.max(1, runs)).toFixed(2)),
       postgres_cpu_ms_per_run: Number((postgres / Math.max(1, runs)).toFixed(2)),
       // CPU the measured processes got per wall second (2.0 = both cores of this machine).
       cores_used: Number(((rune + postgres) / wallMs).toFixed(2)),
+    },
+    audit: {
+      records: auditRecords,
+      transactions: auditTransactions,
+      records_per_transaction: Number((auditRecords / Math.max(1, auditTransactions)).toFixed(2)),
     },
     store: {
       samples: samples.count,
@@ -211,6 +295,13 @@ async function accounted(instances, phase) {
       lock_events: samples.events,
       // Waiters per advisory lock, summed over the samples.
       advisory_waiters: samples.advisory,
+      // Share of the samples in which each advisory lock was held by someone.
+      advisory_held_share: Object.fromEntries(
+        Object.entries(samples.held).map(([name, count]) => [
+          name,
+          Number((count / Math.max(1, samples.count)).toFixed(3)),
+        ]),
+      ),
     },
   };
 }
@@ -289,6 +380,31 @@ async function noops(instances) {
   };
 }
 
+/** The 1-minute load average (the machine is shared: every row says how busy it was). */
+function loadAverage() {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/** `rune audit verify --store`: the one chain every build's instances appended to. */
+async function verifyChain() {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'audit', 'verify', '--config', configFile, '--store', pg.url, '-o', 'json'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const verdict = JSON.parse(out);
+    return { exit: code, ok: verdict.ok, records: verdict.records ?? verdict.count };
+  } catch {
+    return { exit: code, output: out.slice(0, 500) };
+  }
+}
+
 async function failover() {
   const times = [];
   let a = await serve();
@@ -343,20 +459,29 @@ async function failover() {
   };
 }
 
-const results = { throughput: [], failover: null };
+const results = { throughput: [], failover: null, audit_verify: null };
 try {
-  const instances = [];
   for (let n = 1; n <= 3; n++) {
-    instances.push(await serve());
-    const dry = await accounted(instances, () => dryRuns(instances));
-    const noop = await accounted(instances, () => noops(instances));
-    results.throughput.push({ instances: n, dry_run: dry, noop });
-    process.stderr.write(
-      `${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s (rune ${dry.cpu.rune_cpu_ms_per_run} + pg ${dry.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${dry.cpu.instance_share}), noop ${noop.runs_per_s.toFixed(1)} runs/s (rune ${noop.cpu.rune_cpu_ms_per_run} + pg ${noop.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${noop.cpu.instance_share}, lock-wait share ${noop.store.lock_wait_share})\n`,
-    );
+    for (const build of BUILDS) {
+      const instances = [];
+      for (let i = 0; i < n; i++) instances.push(await serve(build.cli));
+      const dry = await accounted(instances, () => dryRuns(instances));
+      const noop = await accounted(instances, () => noops(instances));
+      results.throughput.push({
+        build: build.name,
+        instances: n,
+        load: loadAverage(),
+        dry_run: dry,
+        noop,
+      });
+      process.stderr.write(
+        `${build.name}, ${n} instance(s): dry ${dry.runs_per_s.toFixed(1)} runs/s (rune ${dry.cpu.rune_cpu_ms_per_run} + pg ${dry.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${dry.cpu.instance_share}, lock-wait share ${dry.store.lock_wait_share}, audit ${dry.audit.records_per_transaction} records/tx), noop ${noop.runs_per_s.toFixed(1)} runs/s (rune ${noop.cpu.rune_cpu_ms_per_run} + pg ${noop.cpu.postgres_cpu_ms_per_run} CPU ms/run, shares ${noop.cpu.instance_share}, lock-wait share ${noop.store.lock_wait_share}, audit ${noop.audit.records_per_transaction} records/tx), load ${loadAverage()}\n`,
+      );
+      for (const instance of instances) await stop(instance);
+    }
   }
-  for (const instance of instances) await stop(instance);
   if (trials > 0) results.failover = await failover();
+  results.audit_verify = await verifyChain();
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } finally {
   await cleanup();

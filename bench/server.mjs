@@ -2,7 +2,7 @@
 // RUNE service benchmark (never part of the test suite). See bench/README.md, "rune serve".
 //
 //   node bench/server.mjs [--seconds 30] [--noop-seconds S] [--rate 200] [--runs 10000] [--sse 100]
-//                         [--skip-noop] [--dry-run-only] [--baseline DIR]
+//                         [--skip-noop] [--dry-run-only] [--baseline DIR] [--postgres]
 //
 // Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home,
 // then measures with autocannon, one scenario after the other:
@@ -14,11 +14,14 @@
 // --baseline DIR: first runs the dry-run scenario against another build of the server (DIR holds
 // a copy of packages/ with their dist/, e.g. taken before a change), then against this one, so
 // both rows come from one run on one machine load. --dry-run-only stops after the dry runs.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// --postgres: the store is a real PostgreSQL (@rune/server/testing; a fresh database for each
+// server) instead of the SQLite file, so the audit chain is the database's (audit_records).
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as current from '@rune/server';
+import { startPostgres } from '@rune/server/testing';
 import autocannon from 'autocannon';
 
 const { values } = parseArgs({
@@ -31,12 +34,15 @@ const { values } = parseArgs({
     'skip-noop': { type: 'boolean', default: false },
     'dry-run-only': { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    postgres: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 
 const rows = [];
+const postgres = values.postgres ? await startPostgres() : undefined;
+let databases = 0;
 const dryRunBody = { action: 'noop', targets: ['localhost'], options: { dry_run: true } };
 
 /** Starts a server of `module` in a throw-away home; returns what the scenarios need. */
@@ -49,7 +55,10 @@ async function start(module) {
     XDG_DATA_HOME: join(home, 'data'),
     PATH: process.env.PATH,
   };
-  const store = join(home, 'server.sqlite');
+  const store =
+    postgres === undefined
+      ? join(home, 'server.sqlite')
+      : await postgres.createDatabase(`bench_${++databases}`);
   const configFile = join(home, 'rune.toml');
   writeFileSync(
     configFile,
@@ -94,6 +103,7 @@ async function load(name, body, duration = seconds, target = undefined) {
     '2xx': result['2xx'],
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
+    load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
   };
   rows.push(row);
   console.log(row);
@@ -112,6 +122,7 @@ await load('dry-run', dryRunBody);
 if (values['dry-run-only']) {
   await server.close();
   rmSync(home, { recursive: true, force: true });
+  await postgres?.stop();
   printTable();
   process.exit(0);
 }
@@ -164,7 +175,7 @@ while (count < target) {
 }
 globalThis.gc?.();
 const rssMb = Math.round(process.memoryUsage().rss / 1048576);
-const bytes = statSync(store).size;
+const bytes = postgres === undefined ? statSync(store).size : Number.NaN;
 console.log({
   scenario: 'store',
   runs: count,
@@ -175,10 +186,11 @@ console.log({
 
 await server.close();
 rmSync(home, { recursive: true, force: true });
+await postgres?.stop();
 printTable();
 
 function printTable() {
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors | load |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);
 }

@@ -38,6 +38,8 @@ export {
   currentOperator,
   type FileAuditSinkOptions,
   hashAuditRecord,
+  type PreparedAuditRecord,
+  prepareAuditRecord,
   type RefusalFacts,
   readAuditLog,
   refusalEntry,

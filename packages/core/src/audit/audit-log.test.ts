@@ -15,7 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AUDIT_PARAM_VALUE_MAX_BYTES, AUDIT_RECORD_MAX_BYTES } from './audit-bounds.js';
+import {
+  AUDIT_PARAM_VALUE_MAX_BYTES,
+  AUDIT_RECORD_MAX_BYTES,
+  boundAuditEntry,
+} from './audit-bounds.js';
 import { createAuditSigner, loadOrCreateAuditKey, readAuditPublicKey } from './audit-key.js';
 import {
   AUDIT_GENESIS_HASH,
@@ -24,7 +28,9 @@ import {
   canonicalJson,
   createFileAuditSink,
   hashAuditRecord,
+  prepareAuditRecord,
   readAuditLog,
+  sealAuditRecord,
   verifyAuditLog,
 } from './audit-log.js';
 
@@ -375,5 +381,75 @@ describe('audit lock', () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(`${path}.lock`, old, old);
     expect((await young.append(entry('a'))).seq).toBe(1);
+  });
+});
+
+describe('prepareAuditRecord', () => {
+  const signer = createAuditSigner(generateKeyPairSync('ed25519').privateKey);
+  const entries: AuditEntry[] = [
+    entry('n1'),
+    { ...entry('n2', { z: [1, { y: null, x: 'é' }], a: '"quoted"' }), run_id: 'r-1' },
+    {
+      ...entry('n3'),
+      event: 'intent',
+      node: null,
+      nodes: ['a', 'b'],
+      plugin: { version: '1', sha256: 'f'.repeat(64), path: '/p', source: 'dir' },
+      metadata: { principal: 'token:x', nested: { b: 2, a: undefined } },
+    },
+  ];
+
+  it('seals the hash that hashAuditRecord computes, in the key order records always had', () => {
+    for (const recordSigner of [undefined, signer]) {
+      let head = { hash: AUDIT_GENESIS_HASH, seq: 0 };
+      for (const item of entries) {
+        const record = prepareAuditRecord(item, { host: 'h', signer: recordSigner }).seal(
+          head,
+          '2026-12-01T00:00:00.000Z',
+        );
+        // The record as sealAuditRecord built it before records were prepared, byte for byte.
+        const before = {
+          v: 2 as const,
+          seq: head.seq + 1,
+          timestamp: '2026-12-01T00:00:00.000Z',
+          host: 'h',
+          ...boundAuditEntry(item),
+          prev_hash: head.hash,
+          ...(recordSigner === undefined ? {} : { key_id: recordSigner.keyId }),
+        };
+        const hash = hashAuditRecord(before);
+        expect(JSON.stringify(record)).toBe(
+          JSON.stringify({
+            ...before,
+            hash,
+            ...(recordSigner === undefined ? {} : { sig: recordSigner.sign(hash) }),
+          }),
+        );
+        expect(
+          sealAuditRecord(item, head, {
+            timestamp: '2026-12-01T00:00:00.000Z',
+            host: 'h',
+            signer: recordSigner,
+          }),
+        ).toEqual(record);
+        head = { hash: record.hash, seq: record.seq ?? 0 };
+      }
+    }
+  });
+
+  it('sets the chain fields itself, whatever the entry carried, and seals anew at each head', () => {
+    const forged = { ...entry('n1'), seq: 99, prev_hash: 'x', timestamp: 'then' } as AuditEntry;
+    const prepared = prepareAuditRecord(forged, { host: 'h', signer });
+    const first = prepared.seal({ hash: AUDIT_GENESIS_HASH, seq: 0 }, 't1');
+    const second = prepared.seal({ hash: first.hash, seq: 1 }, 't2');
+    expect([first.seq, first.prev_hash, first.timestamp]).toEqual([1, AUDIT_GENESIS_HASH, 't1']);
+    expect([second.seq, second.prev_hash, second.timestamp]).toEqual([2, first.hash, 't2']);
+    expect(first.hash).toBe(hashAuditRecord(first));
+    expect(second.hash).toBe(hashAuditRecord(second));
+    const path = join(dir, 'chain.jsonl');
+    writeFileSync(path, `${JSON.stringify(first)}\n${JSON.stringify(second)}\n`);
+    const publicFile = join(dir, 'key.pub');
+    writeFileSync(publicFile, signer.publicKeyPem);
+    expect(verifyAuditLog(path, { publicKey: readAuditPublicKey(publicFile) }).ok).toBe(true);
   });
 });

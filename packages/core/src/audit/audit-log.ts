@@ -209,31 +209,86 @@ export interface ChainHead {
   seq: number;
 }
 
+/** A record whose content is fixed and whose place in a chain is not yet: see {@link prepareAuditRecord}. */
+export interface PreparedAuditRecord {
+  /**
+   * The record that follows `head`, hashed and signed, stamped `timestamp`. Only the chain
+   * fields (`seq`, `timestamp`, `prev_hash`) are set here; each call returns a new record.
+   */
+  seal(head: ChainHead, timestamp: string): AuditRecord;
+}
+
+/** The fields a sink sets when it seals; everything else is fixed when the record is prepared. */
+type ChainField = 'seq' | 'timestamp' | 'prev_hash';
+
+/**
+ * Bounds `entry` and builds the canonical JSON of everything but the chain fields, so that a
+ * sink can do this work before it takes its lock and, holding the lock, pay only for the chain
+ * link: placing three fields, one sha256 and the signature (which signs the hash and so cannot
+ * move out). The hash is the one {@link hashAuditRecord} computes for the sealed record.
+ */
+export function prepareAuditRecord(
+  entry: AuditEntry,
+  facts: { host: string; signer: AuditSigner | undefined },
+): PreparedAuditRecord {
+  const signer = facts.signer;
+  // Key order as the records have always been written (seq after v, prev_hash after the entry).
+  const base: Omit<AuditRecord, 'hash' | 'sig'> = {
+    v: 2,
+    seq: 0,
+    timestamp: '',
+    host: facts.host.slice(0, 255),
+    ...boundAuditEntry(entry),
+    prev_hash: '',
+    ...(signer === undefined ? {} : { key_id: signer.keyId }),
+  };
+  // The sink sets these, whatever an entry carried (assignment keeps each key's position).
+  base.seq = 0;
+  base.timestamp = '';
+  base.prev_hash = '';
+  // canonicalJson(base) as its sorted `"key":value` members, with a slot for each chain field.
+  const keys = Object.entries(base)
+    .filter(([, value]) => value !== undefined)
+    .map(([key]) => key)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const members = keys.map((key) =>
+    key === 'seq' || key === 'timestamp' || key === 'prev_hash'
+      ? ''
+      : `${JSON.stringify(key)}:${canonicalJson(base[key as keyof typeof base])}`,
+  );
+  const slot = (key: ChainField): number => keys.indexOf(key);
+  const slots = { seq: slot('seq'), timestamp: slot('timestamp'), prev_hash: slot('prev_hash') };
+  return {
+    seal(head, timestamp) {
+      const seq = head.seq + 1;
+      const parts = members.slice();
+      parts[slots.seq] = `"seq":${canonicalJson(seq)}`;
+      parts[slots.timestamp] = `"timestamp":${canonicalJson(timestamp)}`;
+      parts[slots.prev_hash] = `"prev_hash":${canonicalJson(head.hash)}`;
+      const hash = sha256Hex(`{${parts.join(',')}}`);
+      return {
+        ...base,
+        seq,
+        timestamp,
+        prev_hash: head.hash,
+        hash,
+        ...(signer === undefined ? {} : { sig: signer.sign(hash) }),
+      };
+    },
+  };
+}
+
 /**
  * Builds, hashes and signs the record that follows `head` (the last record's hash and seq; the
- * genesis hash and 0 for an empty chain). Exported for sinks that keep the chain elsewhere (the
- * server's database sink), so every chain is sealed by this one function.
+ * genesis hash and 0 for an empty chain). Exported for sinks that keep the chain elsewhere, so
+ * every chain is sealed by this one function ({@link prepareAuditRecord}, in one step).
  */
 export function sealAuditRecord(
   entry: AuditEntry,
   head: ChainHead,
   facts: { timestamp: string; host: string; signer: AuditSigner | undefined },
 ): AuditRecord {
-  const base: Omit<AuditRecord, 'hash' | 'sig'> = {
-    v: 2,
-    seq: head.seq + 1,
-    timestamp: facts.timestamp,
-    host: facts.host.slice(0, 255),
-    ...boundAuditEntry(entry),
-    prev_hash: head.hash,
-    ...(facts.signer === undefined ? {} : { key_id: facts.signer.keyId }),
-  };
-  const hash = hashAuditRecord(base);
-  return {
-    ...base,
-    hash,
-    ...(facts.signer === undefined ? {} : { sig: facts.signer.sign(hash) }),
-  };
+  return prepareAuditRecord(entry, facts).seal(head, facts.timestamp);
 }
 
 function writeFailed(path: string, error: unknown): RuneError {
@@ -328,7 +383,12 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
   const appendNow = async (entries: readonly AuditEntry[]): Promise<AuditRecord[]> => {
     const recordSigner = await getSigner();
     let release: () => Promise<void>;
+    let prepared: PreparedAuditRecord[];
     try {
+      // Bounding and serialising happen before the lock: other writers wait only for the chain.
+      prepared = entries.map((entry) =>
+        prepareAuditRecord(entry, { host: options.host, signer: recordSigner }),
+      );
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       release = await acquireAuditLock({
         lockPath,
@@ -351,14 +411,10 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
       handle = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
       let head = await chainHead(handle);
       const records: AuditRecord[] = [];
-      for (const entry of entries) {
-        const record = sealAuditRecord(entry, head, {
-          timestamp: now().toISOString(),
-          host: options.host,
-          signer: recordSigner,
-        });
-        records.push(record);
-        head = { hash: record.hash, seq: head.seq + 1 };
+      for (const record of prepared) {
+        const sealed = record.seal(head, now().toISOString());
+        records.push(sealed);
+        head = { hash: sealed.hash, seq: head.seq + 1 };
       }
       const line = Buffer.from(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
       let written = 0;

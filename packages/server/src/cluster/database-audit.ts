@@ -1,12 +1,14 @@
 /**
  * The audit trail of a shared PostgreSQL store: one hash chain in `audit_records`, appended by
- * every instance. An append is one transaction that first takes a transaction-scoped advisory
- * lock (`pg_advisory_xact_lock`): appends from all instances are serialized in the database, each
- * reads the head the previous one committed, and the lock goes with the commit or with the
- * connection of a killed process — nothing to clean up. The primary key on `seq` and the unique
- * `hash` would refuse a forked chain even without the lock.
+ * every instance. Appends are batched (group commit): one transaction per batch, which first
+ * takes a transaction-scoped advisory lock (`pg_advisory_xact_lock`): batches from all instances
+ * are serialized in the database, each reads the head the previous one committed, and the lock
+ * goes with the commit or with the connection of a killed process — nothing to clean up. The
+ * primary key on `seq` and the unique `hash` would refuse a forked chain even without the lock.
+ * One lock per batch instead of one per record: with several instances the lock was what every
+ * append waited on (bench/README.md, "HA").
  *
- * Records are sealed and verified by core's own functions (`sealAuditRecord`,
+ * Records are sealed and verified by core's own functions (`prepareAuditRecord`,
  * `verifyAuditText`), so a database chain and a file chain are the same format: `rune audit
  * verify --store postgres://...` checks it like a file. Every instance must sign with the same
  * `[audit] key_file` (distribute one key), or verification reports the other key's records.
@@ -19,7 +21,8 @@ import {
   type AuditSink,
   type AuditVerification,
   loadOrCreateAuditKey,
-  sealAuditRecord,
+  type PreparedAuditRecord,
+  prepareAuditRecord,
   type VerifyAuditLogOptions,
   verifyAuditText,
 } from '@rune/core';
@@ -45,15 +48,45 @@ export interface DatabaseAuditSinkOptions {
   /** `[audit] key_file`: the signing key (created 0600 on first use, as for the file sink). */
   keyFile?: string;
   now?: () => Date;
+  /** How long a batch is retried while the database is unreachable. Default 30 s. */
+  retryMs?: number;
 }
 
 /** How long an append is retried while the database is unreachable. */
 const APPEND_RETRY_MS = 30_000;
 
-/** The audit sink over `audit_records` (PostgreSQL). Throws AUDIT_WRITE_FAILED. */
+/**
+ * Most records one transaction appends: a bound on the statement (4 parameters a record, each
+ * record at most 64 KiB) and on how long one instance holds the lock while the others wait.
+ */
+export const MAX_DATABASE_AUDIT_BATCH = 256;
+
+interface Waiting {
+  entry: AuditEntry;
+  resolve: (record: AuditRecord) => void;
+  reject: (error: unknown) => void;
+}
+
+function appendFailed(error: unknown): RuneError {
+  if (RuneError.is(error) && error.code === 'AUDIT_WRITE_FAILED') return error;
+  return new RuneError('AUDIT_WRITE_FAILED', 'cannot append to the audit trail in the database', {
+    cause: error,
+    source: { component: 'rune-server' },
+  });
+}
+
+/**
+ * The audit sink over `audit_records` (PostgreSQL), with group commit. Appends that arrive while
+ * a transaction is in flight wait and go together in the next one: it takes the advisory lock
+ * once, reads the head once, seals every waiting record in order and inserts them in one
+ * statement. Each caller is answered only after that COMMIT (acknowledged = durable), and a
+ * batch is all or nothing. A failed batch is retried whole for `retryMs` (a restart or
+ * fail-over of the database); past that every caller in it gets AUDIT_WRITE_FAILED.
+ */
 export function createDatabaseAuditSink(options: DatabaseAuditSinkOptions): AuditSink {
   const { db } = options;
   const now = options.now ?? (() => new Date());
+  const retryMs = options.retryMs ?? APPEND_RETRY_MS;
   let signer: Promise<AuditSigner | undefined> | undefined;
   const getSigner = (): Promise<AuditSigner | undefined> => {
     signer ??=
@@ -66,54 +99,123 @@ export function createDatabaseAuditSink(options: DatabaseAuditSinkOptions): Audi
     return signer;
   };
 
-  const appendOnce = (entry: AuditEntry, recordSigner: AuditSigner | undefined) =>
+  /**
+   * One attempt at appending `prepared`. `sealed` holds what the last attempt sealed: when the
+   * connection died after its COMMIT was sent, that COMMIT may have gone through, so the first
+   * record's hash is looked up before sealing anew — a batch is never appended twice.
+   */
+  const appendOnce = (
+    prepared: readonly PreparedAuditRecord[],
+    sealed: { records?: AuditRecord[] },
+  ) =>
     db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${sql.lit(AUDIT_LOCK_KEY.toString())}::bigint)`.execute(
         trx,
       );
+      const earlier = sealed.records;
+      if (earlier !== undefined) {
+        const committed = await trx
+          .selectFrom('audit_records')
+          .select('seq')
+          .where('hash', '=', earlier[0]!.hash)
+          .executeTakeFirst();
+        if (committed !== undefined) return earlier;
+      }
       const last = await trx
         .selectFrom('audit_records')
         .select(['seq', 'hash'])
         .orderBy('seq', 'desc')
         .limit(1)
         .executeTakeFirst();
-      const record = sealAuditRecord(
-        entry,
-        { hash: last?.hash ?? AUDIT_GENESIS_HASH, seq: Number(last?.seq ?? 0) },
-        { timestamp: now().toISOString(), host: options.host, signer: recordSigner },
-      );
+      let head = { hash: last?.hash ?? AUDIT_GENESIS_HASH, seq: Number(last?.seq ?? 0) };
+      const records: AuditRecord[] = [];
+      for (const record of prepared) {
+        const next = record.seal(head, now().toISOString());
+        records.push(next);
+        head = { hash: next.hash, seq: head.seq + 1 };
+      }
       await trx
         .insertInto('audit_records')
-        .values({
-          seq: record.seq ?? 0,
-          hash: record.hash,
-          timestamp: record.timestamp,
-          record_json: JSON.stringify(record),
-        })
+        .values(
+          records.map((record) => ({
+            seq: record.seq ?? 0,
+            hash: record.hash,
+            timestamp: record.timestamp,
+            record_json: JSON.stringify(record),
+          })),
+        )
         .execute();
-      return record;
+      sealed.records = records;
+      return records;
     });
 
-  return {
-    async append(entry: AuditEntry): Promise<AuditRecord> {
-      const recordSigner = await getSigner();
-      const giveUp = Date.now() + APPEND_RETRY_MS;
-      for (let attempt = 0; ; attempt++) {
+  const appendBatch = async (prepared: readonly PreparedAuditRecord[]): Promise<AuditRecord[]> => {
+    const giveUp = Date.now() + retryMs;
+    const sealed: { records?: AuditRecord[] } = {};
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await appendOnce(prepared, sealed);
+      } catch (error) {
+        // The database away for a moment (restart, fail-over): the batch is retried, so a run
+        // does not fail for a blip; past the budget its callers get AUDIT_WRITE_FAILED.
+        if (Date.now() >= giveUp) throw appendFailed(error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  };
+
+  let waiting: Waiting[] = [];
+  let writing = false;
+  const drain = async (): Promise<void> => {
+    try {
+      while (waiting.length > 0) {
+        const batch = waiting.slice(0, MAX_DATABASE_AUDIT_BATCH);
+        waiting = waiting.slice(batch.length);
+        let recordSigner: AuditSigner | undefined;
         try {
-          return await appendOnce(entry, recordSigner);
+          recordSigner = await getSigner();
         } catch (error) {
-          // The database away for a moment (restart, fail-over): the record is retried, so a
-          // run does not fail for a blip; past the budget the caller gets AUDIT_WRITE_FAILED.
-          if (Date.now() >= giveUp) {
-            throw new RuneError(
-              'AUDIT_WRITE_FAILED',
-              'cannot append to the audit trail in the database',
-              { cause: error, source: { component: 'rune-server' } },
-            );
+          for (const item of batch) item.reject(appendFailed(error));
+          continue;
+        }
+        // Bounding and serialising each entry before the lock; an entry that cannot be
+        // prepared fails its own caller only.
+        const ready: { item: Waiting; prepared: PreparedAuditRecord }[] = [];
+        for (const item of batch) {
+          try {
+            ready.push({
+              item,
+              prepared: prepareAuditRecord(item.entry, {
+                host: options.host,
+                signer: recordSigner,
+              }),
+            });
+          } catch (error) {
+            item.reject(appendFailed(error));
           }
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+        }
+        if (ready.length === 0) continue;
+        try {
+          const records = await appendBatch(ready.map((one) => one.prepared));
+          for (const [index, one] of ready.entries()) one.item.resolve(records[index]!);
+        } catch (error) {
+          for (const one of ready) one.item.reject(appendFailed(error));
         }
       }
+    } finally {
+      writing = false;
+    }
+  };
+
+  return {
+    append(entry: AuditEntry): Promise<AuditRecord> {
+      return new Promise<AuditRecord>((resolve, reject) => {
+        waiting.push({ entry, resolve, reject });
+        if (writing) return;
+        writing = true;
+        // On the next turn, so that the appends of this turn go in the same batch.
+        setImmediate(() => void drain());
+      });
     },
   };
 }
