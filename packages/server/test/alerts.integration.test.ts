@@ -731,6 +731,29 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
         '',
       ].join('\n'),
     );
+    writeFileSync(
+      join(workflowsDir, 'fan-out.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: fan-out',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        'steps:',
+        '  - id: both',
+        '    parallel:',
+        '      - id: left',
+        '        action: noop',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
+        '        nodes: ${{ inputs.nodes }}',
+        '        params: { message: left }',
+        '      - id: right',
+        '        action: noop',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
+        '        nodes: ${{ inputs.nodes }}',
+        '        params: { message: right }',
+        '',
+      ].join('\n'),
+    );
     t = await startAlertServer({
       fleet,
       workflowsDir,
@@ -742,6 +765,10 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     inputs:
       repeat: { from_label: repeat, as: integer }
       note: { from_annotation: summary }
+    throttle: { group_by: fingerprint }
+  - name: fan-out
+    match: { labels: { alertname: NodeFan } }
+    workflow: fan-out
     throttle: { group_by: fingerprint }
   - name: loose
     match: { labels: { alertname: NodeLoose } }
@@ -986,6 +1013,35 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
       (await runsOfWorkflow(resolvedWorkflow.workflow_run_id as string)).map((r) => r.status),
     ).toEqual(['cancelled']);
   }, 180_000);
+
+  it('a held workflow whose first step is a parallel group: the other branch waits for the one approval', async () => {
+    const [id] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          { labels: { alertname: 'NodeFan', instance: 'node1:9100' }, fingerprint: 'wf-fan' },
+        ]),
+      ),
+    );
+    // The storm window is full (the tests before): held.
+    const held = await decided(t, id as string);
+    expect(held.outcome).toBe('held');
+    const workflowRunId = await workflowRunOf(id as string);
+    // Give the other branch every chance to start: it must not, while the approval is pending.
+    await t.server.manager.waitForChange(held.run_id as string, 1_000);
+    expect((await runsOfWorkflow(workflowRunId)).map((run) => run.status)).toEqual([
+      'awaiting_approval',
+    ]);
+    const approved = await t.request(`/v1/runs/${held.run_id}/approve`, {
+      json: {},
+      token: t.admin,
+    });
+    expect(approved.status).toBe(200);
+    expect((await endedWorkflow(workflowRunId)).status).toBe('succeeded');
+    const runs = await runsOfWorkflow(workflowRunId);
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
+    expect(runs[0]?.id).toBe(held.run_id);
+  }, 60_000);
 
   it('one alert episode is one workflow run, by a database constraint: a decision made again after a crash finds the claim', async () => {
     const [id] = await accept(await postAm(t, amPayload([sick('node1', 'wf-claim')])));

@@ -113,7 +113,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       expect(applied.rows.map((row) => row.name)).toEqual([...MIGRATION_NAMES]);
       await store.close();
     }
-  });
+  }, 120_000); // one open and one migration per released version, each a worker and fsyncs
 
   it('refuse a store written by a newer RUNE and leave it alone', async () => {
     const path = await location(engine);
