@@ -758,6 +758,7 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
       fleet,
       workflowsDir,
       stormMax: 3,
+      hookOutcomes: '[ran, refused, held, run_ended]',
       rules: `rules:
   - name: diagnose
     match: { labels: { alertname: NodeSick } }
@@ -841,6 +842,17 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     const own = ownRecords();
     expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
     expect((own[0]?.metadata as Json | undefined)?.alert_id).toBe(id);
+
+    // run_ended for a workflow: once, when the workflow run ended, with its status.
+    const workflowEnded = () =>
+      t.sink.posts.filter((post) => post.body.outcome === 'run_ended' && post.body.alert_id === id);
+    const endDeadline = Date.now() + 15_000;
+    while (workflowEnded().length === 0 && Date.now() < endDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(workflowEnded().map((post) => post.body.reason)).toEqual([
+      `workflow run ${record.workflow_run_id} ended succeeded (exit code 0)`,
+    ]);
 
     const [again] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
     expect((await decided(t, again as string)).outcome).toBe('deduplicated');

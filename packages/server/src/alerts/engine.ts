@@ -64,11 +64,10 @@ import {
 import {
   deferNotice,
   dueNotices,
-  GIVE_UP_MS,
   leaseNotice,
+  MAX_ATTEMPTS,
   pruneNotices,
   recordRunEndNotices,
-  runEnd,
   settleNotice,
 } from './run-end-notices.js';
 import { decideThrottle } from './throttle.js';
@@ -313,18 +312,12 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         );
         continue;
       }
-      if (at.getTime() - Date.parse(notice.created_at) > GIVE_UP_MS) {
+      if (notice.attempts >= MAX_ATTEMPTS) {
         log(`warning: run_ended notice ${notice.id} given up after ${notice.attempts} attempt(s)`);
-        await settleNotice(
-          db,
-          notice.id,
-          at,
-          `given up: ${notice.last_error ?? 'run did not end'}`,
-        );
+        await settleNotice(db, notice.id, at, `given up: ${notice.last_error ?? '-'}`);
         continue;
       }
-      const end = await runEnd(db, notice);
-      if (end === 'running') continue;
+      const end = notice.end;
       const alert = await getAlert(db, notice.alert_id);
       if (end === 'gone' || alert === undefined) {
         await settleNotice(db, notice.id, at, 'the run or the alert is gone (pruned)');

@@ -6,8 +6,8 @@
  * every second) posts the rows whose run has ended — also a run the restart itself marked
  * `interrupted` — and marks a row delivered only after a 2xx answer:
  *
- * - **At least once**: a failure (network, timeout, non-2xx) is retried with back-off until
- *   {@link GIVE_UP_MS} after the row was written; a crash between the POST and the mark sends it
+ * - **At least once**: a failure (network, timeout, non-2xx) is retried with back-off, up to
+ *   {@link MAX_ATTEMPTS} attempts (about two hours); a crash between the POST and the mark sends it
  *   again. Every attempt carries the same `Idempotency-Key` (the row id), so a receiver can
  *   de-duplicate.
  * - **One deliverer at a time**: an instance takes a row with a lease (a conditional update), so
@@ -21,8 +21,8 @@ import { ENDED_STATUSES } from '../runs/run-document.js';
 import { isUniqueViolation } from '../store/constraint-errors.js';
 import type { AlertRunNoticesTable, StoreDatabase } from '../store/schema.js';
 
-/** A row is given up this long after it was written (logged). */
-export const GIVE_UP_MS = 24 * 3_600_000;
+/** A notice is given up (logged) after this many failed attempts: about two hours of back-off. */
+export const MAX_ATTEMPTS = 30;
 const LEASE_MS = 30_000;
 const MAX_BACKOFF_MS = 300_000;
 
@@ -64,46 +64,71 @@ export async function recordRunEndNotices(
   }
 }
 
-/** Undelivered notices due now, oldest first. */
-export function dueNotices(
+/** An undelivered notice whose run ended (or vanished): what to post. */
+export interface DueNotice extends AlertRunNoticesTable {
+  /** The run's (or workflow run's) end, or `gone` when the run was pruned. */
+  end: { status: string; exitCode: number | null } | 'gone';
+}
+
+/**
+ * Undelivered notices due now whose run has ended (or is gone), oldest first. The run's state is
+ * joined in, so notices of runs still running are not read at all: however many wait, they
+ * never crowd out the ones that are due.
+ */
+export async function dueNotices(
   db: Kysely<StoreDatabase>,
   now: Date,
   limit = 200,
-): Promise<AlertRunNoticesTable[]> {
-  return db
-    .selectFrom('alert_run_notices')
-    .selectAll()
-    .where('delivered_at', 'is', null)
-    .where('next_at', '<=', now.toISOString())
-    .orderBy('created_at')
+): Promise<DueNotice[]> {
+  const at = now.toISOString();
+  const runs = await db
+    .selectFrom('alert_run_notices as n')
+    .leftJoin('runs', 'runs.id', 'n.run_id')
+    .selectAll('n')
+    .select(['runs.status as run_status', 'runs.exit_code as run_exit_code'])
+    .where('n.delivered_at', 'is', null)
+    .where('n.next_at', '<=', at)
+    .where('n.run_kind', '=', 'run')
+    .where((eb) =>
+      eb.or([eb('runs.status', 'is', null), eb('runs.status', 'in', [...ENDED_STATUSES])]),
+    )
+    .orderBy('n.created_at')
     .limit(limit)
     .execute();
-}
-
-/** How the run of a notice stands: ended (with its status and exit code) or not yet. */
-export async function runEnd(
-  db: Kysely<StoreDatabase>,
-  notice: Pick<AlertRunNoticesTable, 'run_kind' | 'run_id'>,
-): Promise<{ status: string; exitCode: number | null } | 'running' | 'gone'> {
-  if (notice.run_kind === 'workflow') {
-    const row = await db
-      .selectFrom('workflow_runs')
-      .select(['status', 'record_json'])
-      .where('id', '=', notice.run_id)
-      .executeTakeFirst();
-    if (row === undefined) return 'gone';
-    if (row.status === 'running') return 'running';
-    const record = JSON.parse(row.record_json) as { exit_code?: number | null };
-    return { status: row.status, exitCode: record.exit_code ?? null };
-  }
-  const run = await db
-    .selectFrom('runs')
-    .select(['status', 'exit_code'])
-    .where('id', '=', notice.run_id)
-    .executeTakeFirst();
-  if (run === undefined) return 'gone';
-  if (!ENDED_STATUSES.has(run.status)) return 'running';
-  return { status: run.status, exitCode: run.exit_code };
+  const workflows = await db
+    .selectFrom('alert_run_notices as n')
+    .leftJoin('workflow_runs', 'workflow_runs.id', 'n.run_id')
+    .selectAll('n')
+    .select(['workflow_runs.status as run_status', 'workflow_runs.record_json as record_json'])
+    .where('n.delivered_at', 'is', null)
+    .where('n.next_at', '<=', at)
+    .where('n.run_kind', '=', 'workflow')
+    .where((eb) =>
+      eb.or([eb('workflow_runs.status', 'is', null), eb('workflow_runs.status', '!=', 'running')]),
+    )
+    .orderBy('n.created_at')
+    .limit(limit)
+    .execute();
+  return [
+    ...runs.map(({ run_status, run_exit_code, ...notice }) => ({
+      ...notice,
+      end:
+        run_status === null
+          ? ('gone' as const)
+          : { status: run_status, exitCode: run_exit_code ?? null },
+    })),
+    ...workflows.map(({ run_status, record_json, ...notice }) => ({
+      ...notice,
+      end:
+        run_status === null || record_json === null
+          ? ('gone' as const)
+          : {
+              status: run_status,
+              exitCode:
+                (JSON.parse(record_json) as { exit_code?: number | null }).exit_code ?? null,
+            },
+    })),
+  ].sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
 
 /** Takes a notice for delivery until the lease ends; false when another deliverer holds it. */
@@ -159,11 +184,13 @@ export async function deferNotice(
     .execute();
 }
 
-/** Deletes settled notices written before `before` (the server's retention). */
+/**
+ * Deletes notices written before `before` (the server's retention): settled ones, and those of a
+ * run that never ended within it.
+ */
 export async function pruneNotices(db: Kysely<StoreDatabase>, before: Date): Promise<number> {
   const result = await db
     .deleteFrom('alert_run_notices')
-    .where('delivered_at', 'is not', null)
     .where('created_at', '<', before.toISOString())
     .executeTakeFirst();
   return Number(result.numDeletedRows);
