@@ -178,5 +178,5 @@ describe('rune serve: run_ended notifications survive a restart', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     expect(posts.filter((post) => post.body.outcome === 'run_ended')).toHaveLength(2);
     await third.stop();
-  }, 120_000);
+  }, 240_000);
 });

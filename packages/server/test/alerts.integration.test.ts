@@ -1055,6 +1055,49 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     expect(runs[0]?.id).toBe(held.run_id);
   }, 60_000);
 
+  it('a workflow held the old way (an alert with no run) becomes an approval at start-up', async () => {
+    const db = t.server.store.db;
+    const model = await db
+      .selectFrom('alerts')
+      .selectAll()
+      .where('rule', '=', 'diagnose')
+      .where('outcome', '=', 'ran')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    const id = '00000000-0000-4000-8000-00000000beef';
+    // What a RUNE before 0012 left: held, no run, waiting for POST /v1/alerts/{id}/release.
+    await db
+      .insertInto('alerts')
+      .values({
+        ...model,
+        id,
+        fingerprint: 'wf-legacy',
+        outcome: 'held',
+        run_id: null,
+        held_until: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: 'storm: 3 automatic runs within 1h; release it to start workflow check-then-note',
+      })
+      .execute();
+    await t.restart();
+    // The conversion is decided after start-up like any queued decision.
+    let converted = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
+    const deadline = Date.now() + 30_000;
+    while (converted.run_id === null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      converted = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
+    }
+    expect(converted).toMatchObject({ outcome: 'held' });
+    expect(converted.run_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await (await t.request(`/v1/runs/${converted.run_id}`)).json()) as Json).status).toBe(
+      'awaiting_approval',
+    );
+    const released = (await (
+      await t.request(`/v1/alerts/${id}/release`, { method: 'POST', token: t.admin })
+    ).json()) as AlertDoc;
+    expect(released.outcome).toBe('released');
+    expect((await endedWorkflow(await workflowRunOf(id))).status).toBe('succeeded');
+  }, 60_000);
+
   it('one alert episode is one workflow run, by a database constraint: a decision made again after a crash finds the claim', async () => {
     const [id] = await accept(await postAm(t, amPayload([sick('node1', 'wf-claim')])));
     // The storm window is full by now: the match is held, which claims the episode too.
