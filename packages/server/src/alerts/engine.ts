@@ -17,7 +17,11 @@
  *   `awaiting_approval` in the approvals inbox (`rune approve`, the dashboard), under the policy's
  *   quorum, self-approval and binding rules, and expires at the storm's `hold_expires` (or the
  *   policy's `approvals.expires`, whichever is sooner). The alert follows its run: `held` while
- *   it waits, then `released`, `expired` or `cancelled` (rejected, or the alert resolved).
+ *   it waits, then `released`, `expired` or `cancelled` (rejected, or the alert resolved). A
+ *   workflow match is held the same way: the workflow starts held and its first run is the one
+ *   awaiting approval (alert-workflows.ts, workflows/server-step-runner.ts).
+ * - **Run-end notices are durable**: `run_ended` is owed in the store and delivered at least once
+ *   by every instance's deliverer, also after a restart (run-end-notices.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
