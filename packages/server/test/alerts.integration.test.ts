@@ -731,10 +731,34 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
         '',
       ].join('\n'),
     );
+    writeFileSync(
+      join(workflowsDir, 'fan-out.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: fan-out',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        'steps:',
+        '  - id: both',
+        '    parallel:',
+        '      - id: left',
+        '        action: noop',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
+        '        nodes: ${{ inputs.nodes }}',
+        '        params: { message: left }',
+        '      - id: right',
+        '        action: noop',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not JS
+        '        nodes: ${{ inputs.nodes }}',
+        '        params: { message: right }',
+        '',
+      ].join('\n'),
+    );
     t = await startAlertServer({
       fleet,
       workflowsDir,
       stormMax: 3,
+      hookOutcomes: '[ran, refused, held, run_ended]',
       rules: `rules:
   - name: diagnose
     match: { labels: { alertname: NodeSick } }
@@ -742,6 +766,10 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     inputs:
       repeat: { from_label: repeat, as: integer }
       note: { from_annotation: summary }
+    throttle: { group_by: fingerprint }
+  - name: fan-out
+    match: { labels: { alertname: NodeFan } }
+    workflow: fan-out
     throttle: { group_by: fingerprint }
   - name: loose
     match: { labels: { alertname: NodeLoose } }
@@ -800,14 +828,31 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
       expect(run).toMatchObject({ status: 'succeeded', source: 'workflow', principal: 'alert:am' });
       expect((run.nodes as Json[])[0]).toMatchObject({ node: 'node1', transport: 'ssh' });
     }
-    // The workflow's own audit records carry the alert.
-    const own = readFileSync(t.home.auditLog, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Json)
-      .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
+    // The workflow's own audit records carry the alert (the end record follows the stored end).
+    const ownRecords = () =>
+      readFileSync(t.home.auditLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Json)
+        .filter((entry) => entry.event === 'workflow' && entry.run_id === record.workflow_run_id);
+    const auditDeadline = Date.now() + 10_000;
+    while (ownRecords().length < 2 && Date.now() < auditDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const own = ownRecords();
     expect(own.map((entry) => entry.status)).toEqual(['started', 'succeeded']);
     expect((own[0]?.metadata as Json | undefined)?.alert_id).toBe(id);
+
+    // run_ended for a workflow: once, when the workflow run ended, with its status.
+    const workflowEnded = () =>
+      t.sink.posts.filter((post) => post.body.outcome === 'run_ended' && post.body.alert_id === id);
+    const endDeadline = Date.now() + 15_000;
+    while (workflowEnded().length === 0 && Date.now() < endDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(workflowEnded().map((post) => post.body.reason)).toEqual([
+      `workflow run ${record.workflow_run_id} ended succeeded (exit code 0)`,
+    ]);
 
     const [again] = await accept(await postAm(t, amPayload([sick('node1', 'wf-1')])));
     expect((await decided(t, again as string)).outcome).toBe('deduplicated');
@@ -845,24 +890,254 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     expect(refusals.some((entry) => (entry.metadata as Json).alert_id === badType)).toBe(true);
   });
 
-  it('the storm breaker holds workflow matches; /release starts the workflow', async () => {
+  /** The runs of a workflow (every run under its trace id), oldest first. */
+  const runsOfWorkflow = async (workflowRunId: string) => {
+    const workflow = await t.server.store.db
+      .selectFrom('workflow_runs')
+      .select('trace_id')
+      .where('id', '=', workflowRunId)
+      .executeTakeFirstOrThrow();
+    return t.server.store.db
+      .selectFrom('runs')
+      .select(['id', 'status', 'action'])
+      .where('trace_id', '=', workflow.trace_id)
+      .orderBy('position')
+      .execute();
+  };
+  const workflowRunOf = async (alertId: string): Promise<string> =>
+    (
+      await t.server.store.db
+        .selectFrom('alert_workflow_runs')
+        .select('workflow_run_id')
+        .where('alert_id', '=', alertId)
+        .executeTakeFirstOrThrow()
+    ).workflow_run_id;
+  const endedWorkflow = async (id: string): Promise<Json & { status: string; steps: Json[] }> => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const record = (await (await t.request(`/v1/workflows/runs/${id}`)).json()) as Json & {
+        status: string;
+        steps: Json[];
+      };
+      if (record.status !== 'running') return record;
+      if (Date.now() > deadline) throw new Error(`workflow ${id} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
+  it('the storm breaker holds a workflow match as one RBAC approval: approve (after a restart) runs it, reject and resolved cancel it', async () => {
     const ids = await accept(
       await postAm(
         t,
-        amPayload([sick('node2', 'wf-5'), sick('node1', 'wf-6'), sick('node2', 'wf-7')]),
+        amPayload([
+          sick('node2', 'wf-5'),
+          sick('node1', 'wf-6'),
+          sick('node2', 'wf-7'),
+          sick('node1', 'wf-8'),
+          sick('node2', 'wf-9'),
+        ]),
       ),
     );
     const outcomes = await Promise.all(ids.map((id) => decided(t, id)));
-    // max_runs 3: wf-1 ran before; two more run, the third is held.
-    expect(outcomes.map((alert) => alert.outcome)).toEqual(['ran', 'ran', 'held']);
-    const held = outcomes[2] as AlertDoc;
-    expect(held.run_id).toBeNull();
+    // max_runs 3: wf-1 ran before; two more run, the rest are held.
+    expect(outcomes.map((alert) => alert.outcome)).toEqual(['ran', 'ran', 'held', 'held', 'held']);
+    const [, , approveMe, rejectMe, resolveMe] = outcomes as AlertDoc[];
+    // A held workflow is a started workflow run whose first run awaits approval, in the inbox.
+    const workflowRunId = await workflowRunOf(approveMe?.id as string);
+    expect(approveMe?.reason).toMatch(/storm breaker/);
+    expect(approveMe?.run_id).toMatch(/^[0-9a-f-]{36}$/);
+    const approval = (await (
+      await t.request(`/v1/runs/${approveMe?.run_id}/approval`)
+    ).json()) as Json;
+    expect(approval).toMatchObject({ state: 'pending', requester: 'alert:am' });
+    expect(String(approval.reason)).toMatch(/alert storm breaker/);
+    const inbox = (await (await t.request('/v1/runs?status=awaiting_approval')).json()) as {
+      runs: Json[];
+    };
+    expect(inbox.runs.map((entry) => entry.id)).toEqual(
+      expect.arrayContaining([approveMe?.run_id, rejectMe?.run_id, resolveMe?.run_id]),
+    );
+    // Nothing of the workflow ran: its one run is the held one, no step has an attempt.
+    expect(await runsOfWorkflow(workflowRunId)).toEqual([
+      { id: approveMe?.run_id, status: 'awaiting_approval', action: 'noop' },
+    ]);
+    const waiting = (await (
+      await t.request(`/v1/workflows/runs/${workflowRunId}`)
+    ).json()) as Json & { status: string; steps: Json[] };
+    expect(waiting.status).toBe('running');
+    expect(waiting.steps.every((step) => (step.attempts as Json[]).length === 0)).toBe(true);
+    // The old hold (an alert waiting for /release, no run) is not used for workflows any more.
+    const legacy = await t.server.store.db
+      .selectFrom('alerts')
+      .select('id')
+      .where('outcome', '=', 'held')
+      .where('run_id', 'is', null)
+      .execute();
+    expect(legacy).toEqual([]);
+
+    // A restart keeps it: the workflow is not interrupted, its held run still waits.
+    await t.restart();
+    expect(((await (await t.request(`/v1/runs/${approveMe?.run_id}`)).json()) as Json).status).toBe(
+      'awaiting_approval',
+    );
+    expect(
+      ((await (await t.request(`/v1/workflows/runs/${workflowRunId}`)).json()) as Json).status,
+    ).toBe('running');
+
+    // The deprecated /release alias is one approval vote (admin: the operator holds no approve).
+    expect(
+      (await errorOf(await t.request(`/v1/alerts/${approveMe?.id}/release`, { method: 'POST' })))
+        .code,
+    ).toBe('POLICY_DENIED');
     const released = (await (
-      await t.request(`/v1/alerts/${held.id}/release`, { method: 'POST' })
+      await t.request(`/v1/alerts/${approveMe?.id}/release`, { method: 'POST', token: t.admin })
     ).json()) as AlertDoc;
     expect(released.outcome).toBe('released');
-    expect((await workflowOf(released)).status).toBe('succeeded');
-  });
+    const record = await endedWorkflow(workflowRunId);
+    expect(record.status).toBe('succeeded');
+    // The approved run is the first step's; the second step ran after it, not before.
+    expect((record.steps[0]?.attempts as Json[] | undefined)?.[0]?.run_id).toBe(approveMe?.run_id);
+    const runs = await runsOfWorkflow(workflowRunId);
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
+    expect(runs[0]?.id).toBe(approveMe?.run_id);
+
+    // Rejected: the alert is cancelled, the workflow fails with the refusal, nothing ran.
+    const rejected = await t.request(`/v1/runs/${rejectMe?.run_id}/reject`, {
+      json: { comment: 'not now' },
+      token: t.admin,
+    });
+    expect(rejected.status).toBe(200);
+    expect((await alertLeaves(t, rejectMe?.id as string, ['held'])).outcome).toBe('cancelled');
+    const rejectedWorkflow = await endedWorkflow(await workflowRunOf(rejectMe?.id as string));
+    expect(rejectedWorkflow.status).toBe('failed');
+    expect((rejectedWorkflow.error as Json).code).toBe('APPROVAL_REJECTED');
+    expect(
+      (await runsOfWorkflow(rejectedWorkflow.workflow_run_id as string)).map((r) => r.id),
+    ).toEqual([rejectMe?.run_id]);
+
+    // Resolved while held: the held run is cancelled, the workflow fails, nothing ran.
+    await accept(await postAm(t, amPayload([{ ...sick('node2', 'wf-9'), status: 'resolved' }])));
+    expect((await alertLeaves(t, resolveMe?.id as string, ['held'])).outcome).toBe('cancelled');
+    const resolvedWorkflow = await endedWorkflow(await workflowRunOf(resolveMe?.id as string));
+    expect(resolvedWorkflow.status).toBe('failed');
+    expect((resolvedWorkflow.error as Json).code).toBe('RUN_CANCELLED');
+    expect(
+      (await runsOfWorkflow(resolvedWorkflow.workflow_run_id as string)).map((r) => r.status),
+    ).toEqual(['cancelled']);
+  }, 180_000);
+
+  it('a held workflow whose first step is a parallel group: the other branch waits for the one approval', async () => {
+    const [id] = await accept(
+      await postAm(
+        t,
+        amPayload([
+          { labels: { alertname: 'NodeFan', instance: 'node1:9100' }, fingerprint: 'wf-fan' },
+        ]),
+      ),
+    );
+    // The storm window is full (the tests before): held.
+    const held = await decided(t, id as string);
+    expect(held.outcome).toBe('held');
+    const workflowRunId = await workflowRunOf(id as string);
+    // Give the other branch every chance to start: it must not, while the approval is pending.
+    await t.server.manager.waitForChange(held.run_id as string, 1_000);
+    expect((await runsOfWorkflow(workflowRunId)).map((run) => run.status)).toEqual([
+      'awaiting_approval',
+    ]);
+    const approved = await t.request(`/v1/runs/${held.run_id}/approve`, {
+      json: {},
+      token: t.admin,
+    });
+    expect(approved.status).toBe(200);
+    expect((await endedWorkflow(workflowRunId)).status).toBe('succeeded');
+    const runs = await runsOfWorkflow(workflowRunId);
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
+    expect(runs[0]?.id).toBe(held.run_id);
+  }, 60_000);
+
+  it('a workflow held the old way (an alert with no run) becomes an approval at start-up', async () => {
+    const db = t.server.store.db;
+    const model = await db
+      .selectFrom('alerts')
+      .selectAll()
+      .where('rule', '=', 'diagnose')
+      .where('outcome', '=', 'ran')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    const id = '00000000-0000-4000-8000-00000000beef';
+    // What a RUNE before 0012 left: held, no run, waiting for POST /v1/alerts/{id}/release.
+    await db
+      .insertInto('alerts')
+      .values({
+        ...model,
+        id,
+        fingerprint: 'wf-legacy',
+        outcome: 'held',
+        run_id: null,
+        held_until: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: 'storm: 3 automatic runs within 1h; release it to start workflow check-then-note',
+      })
+      .execute();
+    await t.restart();
+    // The conversion is decided after start-up like any queued decision.
+    let converted = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
+    const deadline = Date.now() + 30_000;
+    while (converted.run_id === null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      converted = (await (await t.request(`/v1/alerts/${id}`)).json()) as AlertDoc;
+    }
+    expect(converted).toMatchObject({ outcome: 'held' });
+    expect(converted.run_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await (await t.request(`/v1/runs/${converted.run_id}`)).json()) as Json).status).toBe(
+      'awaiting_approval',
+    );
+    const released = (await (
+      await t.request(`/v1/alerts/${id}/release`, { method: 'POST', token: t.admin })
+    ).json()) as AlertDoc;
+    expect(released.outcome).toBe('released');
+    expect((await endedWorkflow(await workflowRunOf(id))).status).toBe('succeeded');
+  }, 60_000);
+
+  it('one alert episode is one workflow run, by a database constraint: a decision made again after a crash finds the claim', async () => {
+    const [id] = await accept(await postAm(t, amPayload([sick('node1', 'wf-claim')])));
+    // The storm window is full by now: the match is held, which claims the episode too.
+    const first = await decided(t, id as string);
+    expect(['ran', 'held']).toContain(first.outcome);
+    const claimed = await workflowRunOf(id as string);
+    // As if the process died after starting the workflow, before recording the decision: the
+    // alert is undecided again, and a restart decides it once more.
+    await t.server.store.db
+      .updateTable('alerts')
+      .set({ outcome: 'received', run_id: null, reason: null, decided_at: null })
+      .where('id', '=', id as string)
+      .execute();
+    await t.restart();
+    const again = await alertLeaves(t, id as string, ['received']);
+    expect(again.outcome).toBe('deduplicated');
+    expect(again.reason).toContain(claimed);
+    const rows = await t.server.store.db
+      .selectFrom('alert_workflow_runs')
+      .selectAll()
+      .where('alert_id', '=', id as string)
+      .execute();
+    expect(rows).toHaveLength(1);
+    const started = await t.server.store.db
+      .selectFrom('workflow_runs')
+      .select('id')
+      .where(
+        'id',
+        'not in',
+        (
+          await t.server.store.db
+            .selectFrom('alert_workflow_runs')
+            .select('workflow_run_id')
+            .execute()
+        ).map((row) => row.workflow_run_id),
+      )
+      .execute();
+    // Every workflow run of this server was claimed by an alert (no unclaimed second run).
+    expect(started).toEqual([]);
+  }, 60_000);
 });
 
 describe('notifiers at run end', () => {

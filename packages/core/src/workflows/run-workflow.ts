@@ -622,6 +622,22 @@ export async function runWorkflow(
         finishStep(step.id, 'skipped', `not approved (${outcome.error.code})`);
         return 'failure';
       }
+      if (!cancelled && outcome.nodes.length === 0 && outcome.error != null) {
+        // It never started, with no approval step of ours involved: a hold the runner put on the
+        // workflow (a server's storm breaker) was not approved, or the run was cancelled while it
+        // waited. A step that ran nowhere failed; it must not count as succeeded.
+        record?.attempts.push({
+          run_id: run.id,
+          status: outcome.status,
+          exit_code: exitCodeForError(outcome.error),
+          nodes: [],
+        });
+        if (record !== undefined) record.error = outcome.error;
+        state.error_code = outcome.error.code;
+        state.exit_code = exitCodeForError(outcome.error);
+        finishStep(step.id, 'failed', `the run did not start (${outcome.error.code})`);
+        return 'failure';
+      }
       const attemptRecord: WorkflowAttempt = {
         run_id: run.id,
         status: outcome.status,

@@ -17,7 +17,11 @@
  *   `awaiting_approval` in the approvals inbox (`rune approve`, the dashboard), under the policy's
  *   quorum, self-approval and binding rules, and expires at the storm's `hold_expires` (or the
  *   policy's `approvals.expires`, whichever is sooner). The alert follows its run: `held` while
- *   it waits, then `released`, `expired` or `cancelled` (rejected, or the alert resolved).
+ *   it waits, then `released`, `expired` or `cancelled` (rejected, or the alert resolved). A
+ *   workflow match is held the same way: the workflow starts held and its first run is the one
+ *   awaiting approval (alert-workflows.ts, workflows/server-step-runner.ts).
+ * - **Run-end notices are durable**: `run_ended` is owed in the store and delivered at least once
+ *   by every instance's deliverer, also after a restart (run-end-notices.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -26,7 +30,6 @@ import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
 import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
-import { ENDED_STATUSES } from '../runs/run-document.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
 import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
@@ -45,6 +48,12 @@ import {
   type StoredAlert,
   updateAlert,
 } from './alert-store.js';
+import {
+  claimWorkflowRun,
+  dropWorkflowClaim,
+  heldWorkflows,
+  workflowRunOfAlert,
+} from './alert-workflows.js';
 import { postNotification } from './notifiers.js';
 import {
   type AlertRules,
@@ -56,6 +65,15 @@ import {
   type NormalizedAlert,
   type ResolvedReceiver,
 } from './rules.js';
+import {
+  deferNotice,
+  dueNotices,
+  leaseNotice,
+  MAX_ATTEMPTS,
+  pruneNotices,
+  recordRunEndNotices,
+  settleNotice,
+} from './run-end-notices.js';
 import { decideThrottle } from './throttle.js';
 
 const source = { component: 'rune-server' } as const;
@@ -226,43 +244,108 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
       );
     }
-    if ((outcome === 'ran' || outcome === 'released') && decided.run_id !== null) {
-      void notifyAtRunEnd(decided, decided.run_id);
+    if (outcome === 'ran' || outcome === 'released' || outcome === 'deduplicated') {
+      await oweRunEnd(decided);
     }
   };
 
+  const listeningToRunEnd = (): string[] =>
+    (rules?.notifiers ?? [])
+      .filter((notifier) => (notifier.outcomes as readonly string[]).includes('run_ended'))
+      .map((notifier) => notifier.name);
+
   /**
-   * The notifiers that list `run_ended` post once more when the alert's run ended, with its
-   * status and exit code. Followed in this process only: a restart loses what it was waiting for.
+   * Records (durably, before the decision is done) the `run_ended` notices owed for the alert's
+   * run or workflow run, then wakes the deliverer. A deduplicated retry of a run already owed
+   * adds nothing (one notice per run and notifier); one decided after a crash fills the gap.
    */
-  const notifyAtRunEnd = async (decided: StoredAlert, runId: string): Promise<void> => {
-    const listening = (rules?.notifiers ?? []).filter((notifier) =>
-      (notifier.outcomes as readonly string[]).includes('run_ended'),
-    );
-    if (listening.length === 0) return;
-    for (;;) {
-      const run = await db
-        .selectFrom('runs')
-        .select(['status', 'exit_code'])
-        .where('id', '=', runId)
-        .executeTakeFirst()
-        .catch(() => undefined);
-      if (run === undefined || closed) return;
-      if (ENDED_STATUSES.has(run.status)) {
-        const ended = {
-          ...decided,
-          outcome: 'run_ended',
-          reason: `run ${runId} ended ${run.status} (exit code ${run.exit_code ?? '-'})`,
-          decided_at: iso(now()),
-        };
-        for (const notifier of listening) {
-          void postNotification(notifier, ended, rules?.publicUrl).catch((failure: unknown) =>
-            log(`warning: notifier ${notifier.name}: ${RuneError.from(failure).message}`),
-          );
-        }
-        return;
+  const oweRunEnd = async (decided: StoredAlert): Promise<void> => {
+    const notifiers = listeningToRunEnd();
+    if (notifiers.length === 0) return;
+    const workflow = decided.action?.startsWith('workflow:')
+      ? await workflowRunOfAlert(db, decided.id)
+      : undefined;
+    const target =
+      workflow !== undefined
+        ? { kind: 'workflow' as const, runId: workflow.workflow_run_id }
+        : decided.run_id !== null && !decided.action?.startsWith('workflow:')
+          ? { kind: 'run' as const, runId: decided.run_id }
+          : undefined;
+    if (target === undefined) return;
+    await recordRunEndNotices(db, { alertId: decided.id, notifiers, ...target }, new Date(now()))
+      .then(() => void deliverNotices())
+      .catch((failure: unknown) =>
+        log(`warning: run_ended notice of alert ${decided.id}: ${RuneError.from(failure).message}`),
+      );
+  };
+
+  /**
+   * Delivers the due notices whose run ended (run-end-notices.ts): one pass at a time, outside
+   * the decision chain (a slow notifier never delays a decision).
+   */
+  let delivering: Promise<void> | undefined;
+  let deliverAgain = false;
+  const deliverNotices = (): Promise<void> => {
+    if (delivering !== undefined) {
+      deliverAgain = true;
+      return delivering;
+    }
+    delivering = (async () => {
+      do {
+        deliverAgain = false;
+        await deliverPass().catch((failure: unknown) =>
+          log(`warning: run_ended notices: ${RuneError.from(failure).message}`),
+        );
+      } while (deliverAgain && !closed);
+    })().finally(() => {
+      delivering = undefined;
+    });
+    return delivering;
+  };
+  const deliverPass = async (): Promise<void> => {
+    for (const notice of await dueNotices(db, new Date(now()))) {
+      if (closed) return;
+      const at = new Date(now());
+      const notifier = rules?.notifiers.find((candidate) => candidate.name === notice.notifier);
+      if (notifier === undefined) {
+        await settleNotice(
+          db,
+          notice.id,
+          at,
+          `the notifier ${notice.notifier} is gone from the rules`,
+        );
+        continue;
       }
-      await manager.waitForChange(runId, 5_000);
+      if (notice.attempts >= MAX_ATTEMPTS) {
+        log(`warning: run_ended notice ${notice.id} given up after ${notice.attempts} attempt(s)`);
+        await settleNotice(db, notice.id, at, `given up: ${notice.last_error ?? '-'}`);
+        continue;
+      }
+      const end = notice.end;
+      const alert = await getAlert(db, notice.alert_id);
+      if (end === 'gone' || alert === undefined) {
+        await settleNotice(db, notice.id, at, 'the run or the alert is gone (pruned)');
+        continue;
+      }
+      if (!(await leaseNotice(db, notice.id, at))) continue;
+      const what = notice.run_kind === 'workflow' ? 'workflow run' : 'run';
+      const ended: StoredAlert = {
+        ...alert,
+        outcome: 'run_ended',
+        ...(notice.run_kind === 'run' ? { run_id: notice.run_id } : {}),
+        reason: `${what} ${notice.run_id} ended ${end.status} (exit code ${end.exitCode ?? '-'})`,
+        decided_at: at.toISOString(),
+      };
+      try {
+        await postNotification(notifier, ended, rules?.publicUrl, notice.id);
+        await settleNotice(db, notice.id, new Date(now()));
+      } catch (failure) {
+        const message = RuneError.from(failure).message;
+        log(
+          `warning: notifier ${notifier.name} (run_ended, attempt ${notice.attempts + 1}): ${message}`,
+        );
+        await deferNotice(db, notice, new Date(now()), message);
+      }
     }
   };
 
@@ -368,22 +451,50 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   /**
    * Starts the workflow of a rule with a `workflow:` target (its steps are submitted through
    * `RunManager.submit()` like any run); the alert is `ran` (or `released`) with the workflow run
-   * in `alert_workflow_runs` and its reason.
+   * in `alert_workflow_runs` and its reason. The episode is claimed first (alert-workflows.ts): a
+   * second decision of the same alert, here or on another instance, is `deduplicated`.
+   *
+   * `hold` (the storm breaker): the workflow starts held — its first run is submitted with
+   * `requireApproval` and every later run waits for that approval (server-step-runner.ts) — and
+   * the alert is `held` with that run, like a held action run: the inbox, `rune approve`, quorum,
+   * binding, self-approval and expiry all apply, and the alert follows the run's approval.
    */
   const submitWorkflow = async (
     row: StoredAlert,
     workflow: AlertWorkflowRequest,
     node: string,
-    how: { automatic: boolean; releasedBy?: string; extra?: Partial<StoredAlert> },
+    how: {
+      automatic: boolean;
+      releasedBy?: string;
+      extra?: Partial<StoredAlert>;
+      hold?: { until: number; reason: string };
+    },
   ): Promise<void> => {
     const extra = how.extra ?? {};
+    const workflowRunId = randomUUID();
+    let claimed = false;
     try {
       if (options.startWorkflow === undefined) {
         throw new RuneError('NOT_FOUND', 'this server runs no workflows ([server] workflows)', {
           source,
         });
       }
+      const claim = await claimWorkflowRun(db, {
+        alertId: row.id,
+        workflow: workflow.name,
+        workflowRunId,
+        episodeKey: episodeKey(row, row.rule ?? extra.rule ?? ''),
+      });
+      if (!claim.claimed) {
+        await finish(row, 'deduplicated', {
+          ...extra,
+          reason: `the same alert already has workflow ${workflow.name} run ${claim.workflowRunId} (alert ${claim.alertId})`,
+        });
+        return;
+      }
+      claimed = true;
       const context = contextOf(row);
+      const hold = how.hold;
       const started = await options.startWorkflow({
         name: workflow.name,
         principal: context.principal,
@@ -394,15 +505,30 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         confirm: workflow.confirm,
         dryRun: workflow.dryRun,
         auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
+        workflowRunId,
+        ...(hold === undefined
+          ? {}
+          : {
+              hold: {
+                reason: `alert storm breaker: ${hold.reason}`,
+                expiresMs: Math.max(1, hold.until - now()),
+              },
+            }),
       });
-      await db
-        .insertInto('alert_workflow_runs')
-        .values({
-          alert_id: row.id,
-          workflow: workflow.name,
-          workflow_run_id: started.workflowRunId,
-        })
-        .execute();
+      if (hold !== undefined) {
+        const heldRunId = await started.held;
+        if (heldRunId !== undefined) {
+          await finish(row, 'held', {
+            ...extra,
+            run_id: heldRunId,
+            held_until: iso(hold.until),
+            reason: `${hold.reason}; workflow ${workflow.name} run ${started.workflowRunId} started held: its first run ${heldRunId} awaits approval`,
+          });
+          log(`warning: alert ${row.id} held: ${hold.reason}; run ${heldRunId} awaits approval`);
+          return;
+        }
+        // The workflow ended before any run (every step skipped): nothing waits, nothing ran.
+      }
       await finish(row, how.releasedBy !== undefined ? 'released' : 'ran', {
         ...extra,
         automatic: how.automatic ? 1 : 0,
@@ -411,8 +537,54 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       });
     } catch (failure) {
       const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+      // Refused before its first step: nothing ran, so the episode is free again.
+      if (claimed) await dropWorkflowClaim(db, row.id).catch(() => undefined);
       if (error.code === 'SERVER_SHUTTING_DOWN') throw error;
       await finish(row, 'refused', { ...extra, reason: error.message }, error);
+    }
+  };
+
+  /**
+   * After a restart: a storm-held workflow whose held run still awaits approval has run nothing;
+   * its engine is started again under the same workflow run and trace ids and follows that run
+   * (the approval binds it), so an approval given after the restart runs the whole workflow.
+   */
+  const resumeHeldWorkflows = async (): Promise<void> => {
+    for (const held of await heldWorkflows(db)) {
+      const row = await getAlert(db, held.alertId);
+      const workflow =
+        row?.request_json === null || row === undefined
+          ? undefined
+          : (JSON.parse(row.request_json) as { workflow?: AlertWorkflowRequest }).workflow;
+      try {
+        if (row === undefined || workflow === undefined || options.startWorkflow === undefined) {
+          throw new RuneError('NOT_FOUND', 'the held workflow cannot be resumed here', { source });
+        }
+        const context = contextOf(row);
+        await options.startWorkflow({
+          name: workflow.name,
+          principal: context.principal,
+          ...(context.subject === undefined ? {} : { subject: context.subject }),
+          source: 'alert',
+          inputs: workflow.inputs,
+          nodeInput: { name: workflow.nodeInput, node: row.node ?? '' },
+          confirm: workflow.confirm,
+          auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
+          workflowRunId: held.workflowRunId,
+          traceId: held.traceId,
+          hold: { reason: 'resumed', expiresMs: 1, adopt: held.heldRunId },
+          resumed: true,
+        });
+        log(`resumed held workflow run ${held.workflowRunId} (alert ${held.alertId})`);
+      } catch (failure) {
+        const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+        log(
+          `warning: held workflow run ${held.workflowRunId} not resumed (${error.message}); its held run ${held.heldRunId} is cancelled`,
+        );
+        await manager
+          .cancel(held.heldRunId, `its workflow could not be resumed: ${error.message}`)
+          .catch(() => undefined);
+      }
     }
   };
 
@@ -494,6 +666,16 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     }
     return (await getAlert(db, row.id)) ?? row;
   };
+
+  /** A workflow held the old way (no run, waiting for `/release`) becomes a held workflow run. */
+  const convertLegacyHold = (row: StoredAlert, workflow: AlertWorkflowRequest): Promise<void> =>
+    submitWorkflow(row, workflow, row.node ?? '', {
+      automatic: false,
+      hold: {
+        until: row.held_until === null ? now() + 3_600_000 : Date.parse(row.held_until),
+        reason: row.reason ?? 'held by the alert storm breaker',
+      },
+    });
 
   /** Ends the firing episode a resolved alert closes; returns how many waiting things it cancelled. */
   const closeEpisode = async (row: StoredAlert): Promise<number> => {
@@ -607,13 +789,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         return;
       case 'held':
         if (built.workflow !== undefined) {
-          // A workflow is not one run an approval could bind: it waits here, for /release.
-          await finish(row, 'held', {
-            ...fields,
-            held_until: iso(decision.until),
-            reason: `${decision.reason}; release it to start workflow ${built.workflow.name}`,
+          await submitWorkflow({ ...row, ...fields }, built.workflow, built.node, {
+            automatic: false,
+            extra: fields,
+            hold: { until: decision.until, reason: decision.reason },
           });
-          log(`warning: alert ${row.id} held: ${decision.reason}`);
           return;
         }
         await hold(
@@ -693,6 +873,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     const at = iso(now());
     if (options.retentionMs !== undefined && now() - prunedAt >= PRUNE_EVERY_MS) {
       prunedAt = now();
+      await pruneNotices(db, new Date(now() - options.retentionMs));
       const pruned = await pruneAlertsBefore(db, iso(now() - options.retentionMs));
       if (pruned > 0) log(`pruned ${pruned} alert record(s) older than the retention`);
     }
@@ -833,11 +1014,15 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           workflow?: AlertWorkflowRequest;
         };
         if (workflow !== undefined) {
-          await submitWorkflow(row, workflow, row.node ?? '', {
-            automatic: false,
-            releasedBy: by.principal,
+          // Held by a RUNE before workflows were held as approvals: it becomes one now, and this
+          // is its first vote.
+          await convertLegacyHold(row, workflow);
+          const converted = (await getAlert(db, id)) ?? row;
+          if (converted.outcome !== 'held' || converted.run_id === null) return converted;
+          await manager.approvals.approve(converted.run_id, by, {
+            comment: comment ?? `released through POST /v1/alerts/${id}/release`,
           });
-          return (await getAlert(db, id)) ?? row;
+          return followHeld((await getAlert(db, id)) ?? converted);
         }
         await submit(row, row.rule, request, ifBusy, {
           automatic: false,
@@ -848,13 +1033,27 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     },
 
     async start() {
+      await resumeHeldWorkflows();
+      for (const row of await alertsWithOutcome(db, 'held', 1000)) {
+        const workflow =
+          row.run_id !== null || row.request_json === null
+            ? undefined
+            : (JSON.parse(row.request_json) as { workflow?: AlertWorkflowRequest }).workflow;
+        if (workflow !== undefined && (row.held_until ?? '') > iso(now())) {
+          void guarded(`alert ${row.id}`, () => convertLegacyHold(row, workflow));
+        }
+      }
       const left = await alertsWithOutcome(db, 'received');
       if (left.length > 0) log(`deciding ${left.length} alert(s) received before the restart`);
       for (const row of left) void guarded(`alert ${row.id}`, () => process(row.id));
       sweeper = setInterval(() => {
-        if (!closed) void guarded('sweep', sweep);
+        if (closed) return;
+        void guarded('sweep', sweep);
+        void deliverNotices();
       }, SWEEP_MS);
       sweeper.unref();
+      // What was owed when the previous process stopped: runs it left are interrupted by now.
+      void deliverNotices();
     },
 
     idle: async () => {
@@ -869,6 +1068,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       closed = true;
       if (sweeper !== undefined) clearInterval(sweeper);
       await chain;
+      await delivering;
     },
   };
 }

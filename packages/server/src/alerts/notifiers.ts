@@ -1,10 +1,12 @@
 /**
  * Notifiers: after an alert is decided, each configured notifier whose `outcomes` include the
  * outcome receives one POST — a Slack-compatible `{ "text": ... }` message, or the generic
- * `rune-alert-outcome/v1` JSON document — with a link to the run. Delivery is best effort
- * (5 s timeout, no retry) and never delays a decision.
+ * `rune-alert-outcome/v1` JSON document — with a link to the run — and an `Idempotency-Key`
+ * header. Decision outcomes are best effort (5 s timeout, no retry) and never delay a decision;
+ * `run_ended` is durable and retried (run-end-notices.ts).
  */
 import { RuneError } from '@rune/protocol';
+import { sha256Hex } from '@rune/transport';
 import type { StoredAlert } from './alert-store.js';
 import type { ResolvedNotifier } from './rules.js';
 
@@ -41,6 +43,7 @@ export async function postNotification(
   notifier: ResolvedNotifier,
   alert: StoredAlert,
   publicUrl: string | undefined,
+  idempotencyKey?: string,
 ): Promise<void> {
   const document = outcomeDocument(alert, publicUrl);
   const body =
@@ -53,7 +56,12 @@ export async function postNotification(
   try {
     response = await fetch(notifier.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        // The same notification posted again (a retry) carries the same key.
+        'idempotency-key':
+          idempotencyKey ?? `rune-alert-${sha256Hex(`${alert.id}\n${alert.outcome}`).slice(0, 40)}`,
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(TIMEOUT_MS),
       redirect: 'error',

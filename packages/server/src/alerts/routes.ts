@@ -366,7 +366,7 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       schema: {
         summary: 'Release a held alert (deprecated: approve its run)',
         description:
-          "Deprecated alias of POST /v1/runs/{run_id}/approve for the alert's held run: the storm breaker holds a match as a run awaiting approval, and this casts one approval vote by the caller under the same rules (quorum, no self-approval, approve right on the action and node, expiry). The run starts at the quorum; the alert is then released. 409 ALERT_NOT_HELD when it is not held.",
+          "Deprecated alias of POST /v1/runs/{run_id}/approve for the alert's held run: the storm breaker holds a match as a run awaiting approval, and this casts one approval vote by the caller under the same rules (quorum, no self-approval, approve right on the action and node, expiry). The run starts at the quorum (for a workflow match: the workflow's first run, then the rest of the workflow); the alert is then released. 409 ALERT_NOT_HELD when it is not held.",
         deprecated: true,
         tags: ['alerts'],
         params: AlertIdParams,

@@ -72,6 +72,7 @@ const tables = async (path: string): Promise<string[]> => {
 describe.each(ENGINES)('migrations (%s)', (engine) => {
   it('migrate an empty store to the newest schema', async () => {
     expect(await tables(await location(engine))).toEqual([
+      'alert_run_notices',
       'alert_workflow_runs',
       'alerts',
       'api_tokens',

@@ -203,6 +203,28 @@ export interface StoreDatabase {
   // Approvers of a held run and workflows started by alerts (0008_alert_workflows).
   approval_approvers: ApprovalApproversTable;
   alert_workflow_runs: AlertWorkflowRunsTable;
+  // run_ended notifications owed to notifiers (0012_workflow_approvals, src/alerts/run-end-notices.ts).
+  alert_run_notices: AlertRunNoticesTable;
+}
+
+// Migration 0012_workflow_approvals (src/alerts/run-end-notices.ts).
+/** `alert_run_notices`: a `run_ended` notification owed to one notifier for one alert. */
+export interface AlertRunNoticesTable {
+  /** Also the `Idempotency-Key` header of every delivery attempt. */
+  id: string;
+  alert_id: string;
+  notifier: string;
+  /** `run` (an action target) or `workflow` (a workflow run id). */
+  run_kind: string;
+  run_id: string;
+  created_at: string;
+  attempts: number;
+  /** Not before this (ISO): the back-off after a failed attempt. */
+  next_at: string;
+  /** An instance delivering it holds it until then (ISO); others leave it alone. */
+  lease_until: string | null;
+  delivered_at: string | null;
+  last_error: string | null;
 }
 
 // Migration 0008_alert_workflows (src/policy/approval-desk.ts, src/alerts/).
@@ -218,6 +240,8 @@ export interface AlertWorkflowRunsTable {
   alert_id: string;
   workflow: string;
   workflow_run_id: string;
+  /** The alert episode it was started for, unique (0012_workflow_approvals); null before 0012. */
+  episode_key: string | null;
 }
 
 /**

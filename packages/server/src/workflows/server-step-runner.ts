@@ -7,7 +7,7 @@
  */
 
 import type { NodeRunResult, PlanRequest, WorkflowStepRunner } from '@rune/core';
-import { type EpsError, RuneError, type TerminalRunStatus } from '@rune/protocol';
+import { type EpsError, isErrorCode, RuneError, type TerminalRunStatus } from '@rune/protocol';
 import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
@@ -39,6 +39,24 @@ export interface ServerStepRunnerOptions {
   principal: string;
   /** The policy subject of the caller (its token's roles): every step is decided for it. */
   subject?: PolicySubject;
+  /** Holds the whole workflow for one approval (the storm breaker): see {@link WorkflowHold}. */
+  hold?: WorkflowHold;
+}
+
+/**
+ * One approval for a whole workflow (the alert storm breaker): the first run the workflow starts
+ * is submitted held (`requireApproval`), so it waits in `awaiting_approval` with the exact action,
+ * nodes and parameters, under the policy's quorum, binding, self-approval and expiry rules, in the
+ * inbox and `rune approve`. Every later run waits until that approval is decided and fails with
+ * its refusal if it was not given, so nothing of the workflow runs before a person approved it.
+ */
+export interface WorkflowHold {
+  reason: string;
+  expiresMs: number;
+  /** The held run of this workflow submitted by a previous process (a restart): followed, not submitted again. */
+  adopt?: string;
+  /** Told the held run's id once it was submitted (or adopted). */
+  onHeld?: (runId: string) => void;
 }
 
 /** The runner: submit, then follow the stored run until it ended. */
@@ -54,6 +72,44 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
     traceId: context.traceId,
     auditMetadata: context.auditMetadata,
   });
+  const hold = options.hold;
+  /** Settles once the hold's run left `awaiting_approval`: null if approved, else why not. */
+  let holdDecision: Promise<EpsError | null> | undefined;
+  const decisionOf = async (runId: string): Promise<EpsError | null> => {
+    for (;;) {
+      const stored = await store.getRun(runId);
+      if (stored === undefined) {
+        return new RuneError('RUN_CANCELLED', `the held run ${runId} of this workflow vanished`, {
+          source,
+        }).toJSON();
+      }
+      if (stored.status === 'awaiting_approval') {
+        await manager.approvals.view(runId).catch(() => undefined);
+        await manager.waitForChange(runId, 1_000);
+        continue;
+      }
+      if (ENDED_STATUSES.has(stored.status) && stored.error_json !== null) {
+        const nodes = await store.getNodes(runId);
+        if (nodes.every((node) => node.result_json === null)) {
+          return JSON.parse(stored.error_json) as EpsError;
+        }
+      }
+      return null;
+    }
+  };
+  /** Before any run but the held one: wait for the hold's decision; refused, nothing starts. */
+  const afterHold = async (): Promise<void> => {
+    if (holdDecision === undefined) return;
+    const refusal = await holdDecision;
+    if (refusal !== null) {
+      throw new RuneError(
+        isErrorCode(refusal.code) ? refusal.code : 'APPROVAL_REJECTED',
+        `this workflow was held for approval and not approved: ${refusal.message}`,
+        { source },
+      );
+    }
+  };
+
   return {
     // A step an approval step guards is submitted held (`requireApproval`): the RBAC approvals
     // decide it like any held run (quorum, binding, no self-approval, expiry, the inbox).
@@ -61,19 +117,63 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
     async start(request, context) {
       const approval = context.approval;
       const workflow = (context.auditMetadata.workflow ?? {}) as { name?: string };
-      const { run } = await manager.submit(
-        launchRequestOf(request),
-        contextOf(context),
-        approval === undefined
-          ? {}
-          : {
-              requireApproval: {
-                reason: `workflow ${workflow.name ?? '?'}, step ${approval.step}: ${approval.message}`,
-                ...(approval.approvers === undefined ? {} : { approvers: approval.approvers }),
-                ...(approval.timeoutMs === undefined ? {} : { expiresMs: approval.timeoutMs }),
-              },
-            },
-      );
+      // The first run of a held workflow carries the hold (with the approval step's own terms
+      // when that run is also guarded by one); every other run waits for its decision.
+      const holding = hold !== undefined && holdDecision === undefined;
+      let resolveHeld: ((runId: string | null) => void) | undefined;
+      if (holding) {
+        // Set before the first await: runs started alongside (a parallel group) wait for it.
+        const heldRun = new Promise<string | null>((resolve) => {
+          resolveHeld = resolve;
+        });
+        holdDecision = heldRun.then((runId) =>
+          runId === null
+            ? new RuneError('APPROVAL_REJECTED', 'the held run of this workflow was refused', {
+                source,
+              }).toJSON()
+            : decisionOf(runId).catch((error: unknown) =>
+                // The store went away (the server stops): nothing more of this workflow starts.
+                RuneError.from(error, 'STORE_UNAVAILABLE', { source }).toJSON(),
+              ),
+        );
+      } else await afterHold();
+      const reasons = [
+        ...(holding ? [hold.reason] : []),
+        ...(approval === undefined
+          ? []
+          : [`workflow ${workflow.name ?? '?'}, step ${approval.step}: ${approval.message}`]),
+      ];
+      const expires = [
+        ...(holding ? [hold.expiresMs] : []),
+        ...(approval?.timeoutMs === undefined ? [] : [approval.timeoutMs]),
+      ];
+      let run: { id: string };
+      try {
+        if (holding && hold.adopt !== undefined) run = { id: hold.adopt };
+        else {
+          const submitted = await manager.submit(
+            launchRequestOf(request),
+            contextOf(context),
+            reasons.length === 0
+              ? {}
+              : {
+                  requireApproval: {
+                    reason: reasons.join('; '),
+                    ...(approval?.approvers === undefined ? {} : { approvers: approval.approvers }),
+                    ...(expires.length === 0 ? {} : { expiresMs: Math.min(...expires) }),
+                  },
+                },
+          );
+          run = submitted.run;
+        }
+      } catch (error) {
+        resolveHeld?.(null);
+        throw error;
+      }
+      if (holding) {
+        resolveHeld?.(run.id);
+        hold.onHeld?.(run.id);
+      }
       const result = (async () => {
         for (;;) {
           const stored = await store.getRun(run.id);

@@ -18,7 +18,7 @@ import type { PolicySubject } from '../policy/policy.js';
 import type { ServerLauncher } from '../runs/launcher.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { RunStore } from '../store/run-store.js';
-import { createServerStepRunner } from './server-step-runner.js';
+import { createServerStepRunner, type WorkflowHold } from './server-step-runner.js';
 import { saveWorkflowRun } from './workflow-store.js';
 
 const source = { component: 'rune-server' } as const;
@@ -52,6 +52,14 @@ export interface StartWorkflowRequest {
    * it for an array input, as the workflow declares.
    */
   nodeInput?: { name: string; node: string };
+  /** The workflow run id (default: a new one); an alert claims it before the workflow starts. */
+  workflowRunId?: string;
+  /** The trace id (default: a new one); a resumed workflow keeps its own. */
+  traceId?: string;
+  /** Holds the whole workflow for one approval (the storm breaker; server-step-runner.ts). */
+  hold?: Omit<WorkflowHold, 'onHeld'>;
+  /** Resumed after a restart (a held workflow): audited `resumed`, not `started`. */
+  resumed?: boolean;
 }
 
 /** A started workflow run. */
@@ -60,6 +68,11 @@ export interface StartedWorkflow {
   traceId: string;
   /** Resolves with the final record (persisted) when the workflow ended; never rejects. */
   done: Promise<WorkflowRunRecord>;
+  /**
+   * With `hold`: resolves with the held run's id once it was submitted, or undefined when the
+   * workflow ended without starting a run (every step skipped, or a refusal). Never rejects.
+   */
+  held: Promise<string | undefined>;
 }
 
 /** The workflow file `<name>.yaml|.yml|.json` of `dir`. Throws NOT_FOUND. */
@@ -86,8 +99,8 @@ export async function startWorkflow(
   request: StartWorkflowRequest,
 ): Promise<StartedWorkflow> {
   const { store, manager, launcher } = services;
-  const workflowRunId = randomUUID();
-  const traceId = newTraceId();
+  const workflowRunId = request.workflowRunId ?? randomUUID();
+  const traceId = request.traceId ?? newTraceId();
   const dryRun = request.dryRun === true;
   const auditContext = { principal: request.principal, source: request.source };
   const audit = (
@@ -154,6 +167,10 @@ export async function startWorkflow(
       .then(() => saveWorkflowRun(store.db, record, request.principal, new Date()))
       .catch((error: unknown) => services.log('workflow record not saved', error));
   };
+  let heldRun!: (runId: string | undefined) => void;
+  const held = new Promise<string | undefined>((resolve) => {
+    heldRun = resolve;
+  });
   let started!: () => void;
   const onStart = new Promise<void>((resolve) => {
     started = resolve;
@@ -165,6 +182,9 @@ export async function startWorkflow(
       launcher,
       principal: request.principal,
       ...(request.subject === undefined ? {} : { subject: request.subject }),
+      ...(request.hold === undefined
+        ? {}
+        : { hold: { ...request.hold, onHeld: (runId: string) => heldRun(runId) } }),
     }),
     registry,
     workflowRunId,
@@ -175,6 +195,10 @@ export async function startWorkflow(
     onStart: () => started(),
     ...(dryRun ? {} : { onProgress: save }),
   });
+  void running.then(
+    () => heldRun(undefined),
+    () => heldRun(undefined),
+  );
   // Refusals before the first step reject `running` before onStart.
   try {
     await Promise.race([onStart, running]);
@@ -183,7 +207,7 @@ export async function startWorkflow(
     await audit('refused', refusal, {});
     throw refusal;
   }
-  if (!dryRun) await audit('started', null, {});
+  if (!dryRun) await audit(request.resumed === true ? 'resumed' : 'started', null, {});
   const done = running.then(async (record) => {
     if (!dryRun) {
       save(record);
@@ -200,5 +224,5 @@ export async function startWorkflow(
     return record;
   });
   done.catch((error: unknown) => services.log('workflow failed', error));
-  return { workflowRunId, traceId, done };
+  return { workflowRunId, traceId, done, held };
 }

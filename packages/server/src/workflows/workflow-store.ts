@@ -4,6 +4,7 @@
  */
 import { RuneError, type WorkflowRunRecord, type WorkflowStepRecord } from '@rune/protocol';
 import type { Kysely } from 'kysely';
+import { heldWorkflows } from '../alerts/alert-workflows.js';
 import type { StoreDatabase } from '../store/schema.js';
 
 /** Writes (insert or replace) the record of a workflow run. */
@@ -56,18 +57,23 @@ export async function getWorkflowRun(
  * changed since. The step that was running ends `cancelled` (its run is marked interrupted by the
  * run manager's own recovery), the steps not reached `skipped`. A step run still waiting for the
  * approval of an approval step is cancelled with `cancelHeld`: approved later, it would run one
- * step of a workflow that no longer goes on. Returns how many.
+ * step of a workflow that no longer goes on. A workflow the alert storm breaker holds as a whole
+ * (its first run still awaiting approval) has run nothing: it is left running, and the alert
+ * engine resumes it (alerts/alert-workflows.ts). Returns how many were interrupted.
  */
 export async function interruptRunningWorkflows(
   db: Kysely<StoreDatabase>,
   now: Date,
   cancelHeld?: (runId: string, reason: string) => Promise<unknown>,
 ): Promise<number> {
-  const rows = await db
-    .selectFrom('workflow_runs')
-    .select(['record_json', 'principal'])
-    .where('status', '=', 'running')
-    .execute();
+  const held = new Set((await heldWorkflows(db)).map((workflow) => workflow.workflowRunId));
+  const rows = (
+    await db
+      .selectFrom('workflow_runs')
+      .select(['id', 'record_json', 'principal'])
+      .where('status', '=', 'running')
+      .execute()
+  ).filter((row) => !held.has(row.id));
   for (const row of rows) {
     const record = JSON.parse(row.record_json) as WorkflowRunRecord;
     const ended = now.toISOString();
