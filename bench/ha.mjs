@@ -123,7 +123,10 @@ async function stop(instance) {
 }
 
 /** The low 32 bits of the server's advisory lock keys ("RUNERUNS", "RUNEAUDT"). */
-const ADVISORY = { [0x52554e53]: 'run numbering', [0x41554454]: 'audit append' };
+const ADVISORY = new Map([
+  [0x52554e53, 'run numbering'],
+  [0x41554454, 'audit append'],
+]);
 const TICK_MS = 10; // USER_HZ = 100 on Linux: /proc times are in 1/100 s
 /** utime + stime (+ cutime + cstime: waited-for children, the plugins) of `pid`, in ms. */
 function cpuMs(pid, withChildren = true) {
@@ -222,7 +225,7 @@ async function accounted(instances, phase) {
         .catch(() => []);
       const held = new Set();
       for (const lock of locks) {
-        const name = ADVISORY[Number(lock.objid)] ?? `advisory ${lock.objid}`;
+        const name = ADVISORY.get(Number(lock.objid)) ?? `advisory ${lock.objid}`;
         if (lock.granted) held.add(name);
         else samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
       }
