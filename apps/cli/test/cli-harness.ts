@@ -139,23 +139,10 @@ export function createCliSandbox(): CliSandbox {
         CLI_BIN,
         ...args,
       ];
-      return new Promise((resolve) => {
-        const child = execFile(
-          command,
-          commandArgs,
-          {
-            env: { ...env, ...options.env },
-            cwd: root,
-            maxBuffer: 64 * 1024 * 1024,
-            timeout: 60_000,
-          },
-          (error, stdout, stderr) => {
-            const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 999;
-            resolve({ code, stdout, stderr });
-          },
-        );
-        if (options.input !== undefined) child.stdin?.end(options.input);
-        else child.stdin?.end();
+      return execResult(command, commandArgs, {
+        env: { ...env, ...options.env },
+        cwd: root,
+        input: options.input,
       });
     },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
@@ -258,15 +245,73 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
+/** A throw-away HOME for tests that run `rune serve` and its clients: {@link serveHome}. */
+export interface ServeHome {
+  dir: string;
+  /** HOME and the XDG dirs inside `dir`, the caller's PATH, and `extra`. */
+  env: Record<string, string>;
+}
+
 /**
- * Starts the BUILT `rune serve --config configFile` and resolves once it logs where it listens;
- * rejects with its log when it exits first.
+ * Creates an empty HOME (no fixture plugins, unlike {@link createCliSandbox}) whose XDG dirs lie
+ * inside it, for a `rune serve` process and the CLI commands that talk to it. The caller removes
+ * `dir`.
+ */
+export function serveHome(prefix: string, extra: Record<string, string> = {}): ServeHome {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    dir,
+    env: {
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_STATE_HOME: join(dir, 'state'),
+      XDG_DATA_HOME: join(dir, 'data'),
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...extra,
+    },
+  };
+}
+
+/**
+ * Runs the BUILT CLI with `args` in `env` and resolves with its exit code and output (a non-zero
+ * exit resolves too).
+ */
+export function runCli(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+  return execResult(process.execPath, [CLI_BIN, ...args], { env });
+}
+
+/** Runs `command` (stdin closed after `input`; killed after 60 s); a failure resolves too. */
+function execResult(
+  command: string,
+  args: readonly string[],
+  options: { env: Record<string, string>; cwd?: string; input?: string | undefined },
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      command,
+      args,
+      { env: options.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 999;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    else child.stdin?.end();
+  });
+}
+
+/**
+ * Starts the BUILT `rune serve` (with `--config configFile` unless it is undefined, then `args`)
+ * and resolves once it logs where it listens; rejects with its log when it exits first.
  */
 export async function startServeProcess(
-  configFile: string,
+  configFile: string | undefined,
   env: Record<string, string>,
+  args: readonly string[] = [],
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
+  const configArgs = configFile === undefined ? [] : ['--config', configFile];
+  const child = spawn(process.execPath, [CLI_BIN, 'serve', ...configArgs, ...args], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
