@@ -44,7 +44,18 @@ export interface CliSandbox {
     args: readonly string[],
     options?: { env?: Record<string, string>; input?: string; wrap?: string[] },
   ): Promise<CliResult>;
+  /** Starts the CLI without waiting (for tests that signal it); see {@link CliChild}. */
+  start(args: readonly string[], options?: { env?: Record<string, string> }): CliChild;
   cleanup(): void;
+}
+
+/** A CLI process started by {@link CliSandbox.start}: stdout and stderr collected as it goes. */
+export interface CliChild {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** The exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
 }
 
 /** True when the built CLI exists (tests build it first with turbo). */
@@ -144,6 +155,25 @@ export function createCliSandbox(): CliSandbox {
         cwd: root,
         input: options.input,
       });
+    },
+    start(args, options = {}) {
+      const child = spawn(process.execPath, [CLI_BIN, ...args], {
+        env: { ...env, ...options.env },
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) =>
+        child.on('exit', (code) => resolve(code)),
+      );
+      return { child, stdout: () => stdout, stderr: () => stderr, exited };
     },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
