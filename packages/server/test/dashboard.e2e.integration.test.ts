@@ -23,7 +23,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken, revokeToken } from '../src/index.js';
 import {
   createTestHome,
-  fleetInventory,
   sshProvider,
   startTestServer,
   type TestHome,
@@ -59,15 +58,7 @@ const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   fleet = await startSshdFleet(2);
-  home = createTestHome('rate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n');
-  const inventory = fleetInventory(home, fleet);
-  writeFileSync(
-    home.configFile,
-    readFileSync(home.configFile, 'utf8').replace(
-      '[core]\n',
-      `[core]\ninventory = ${JSON.stringify(inventory)}\n`,
-    ),
-  );
+  home = createTestHome('rate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n', { fleet });
   markers = join(home.dir, 'markers');
   mkdirSync(markers);
   t = await startTestServer(home, { ssh: sshProvider(fleet) });

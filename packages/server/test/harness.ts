@@ -38,9 +38,18 @@ export interface TestHome {
   remove(): void;
 }
 
-/** Creates a home whose config has `[server]`, `[core]` and `[plugins]` set for tests. */
-export function createTestHome(extraToml = '', options: { inventory?: string } = {}): TestHome {
+/**
+ * Creates a home whose config has `[server]`, `[core]` and `[plugins]` set for tests. With
+ * `fleet`, `[core] inventory` is the fleet's inventory ({@link fleetInventory}) in the home.
+ */
+export function createTestHome(
+  extraToml = '',
+  options: { inventory?: string; fleet?: SshdFleet } = {},
+): TestHome {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'rune-server-test-')));
+  if (options.fleet !== undefined) {
+    options = { ...options, inventory: writeFleetInventory(dir, options.fleet) };
+  }
   const env: Record<string, string> = {
     HOME: dir,
     XDG_CONFIG_HOME: join(dir, 'config'),
@@ -83,7 +92,11 @@ export function sshProvider(fleet: SshdFleet): TransportProvider {
 
 /** An inventory file naming every fleet host `nodeN`. */
 export function fleetInventory(home: TestHome, fleet: SshdFleet): string {
-  const file = join(home.dir, 'fleet.yaml');
+  return writeFleetInventory(home.dir, fleet);
+}
+
+function writeFleetInventory(dir: string, fleet: SshdFleet): string {
+  const file = join(dir, 'fleet.yaml');
   const user = fleet.hosts[0]?.user ?? 'root';
   const lines = fleet.hosts.map(
     (host, index) =>
