@@ -15,17 +15,15 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type SessionServer, startSessionServer, type TestHome } from './harness.js';
+import {
+  launchChromium,
+  type SessionServer,
+  startSessionServer,
+  type TestHome,
+} from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ACTIONS = 150;
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -105,11 +103,7 @@ beforeAll(async () => {
   });
   url = t.url;
   home = t.home;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined);

@@ -17,6 +17,7 @@ import type { TransportProvider } from '@rune/core';
 import { createSshTransport } from '@rune/transport-ssh';
 import type { SshdFleet } from '@rune/transport-ssh/testing';
 import type Provider from 'oidc-provider';
+import type { Browser } from 'playwright-core';
 import {
   createRuneServer,
   createToken,
@@ -369,4 +370,18 @@ export async function tokenSignIn(
     csrf: body.csrf_token,
     setCookie,
   };
+}
+
+/** Debian's chromium, the browser of the dashboard suites. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Launches {@link CHROMIUM} headless through playwright-core (no sandbox when run as root). */
+export async function launchChromium(): Promise<Browser> {
+  // Loaded only by the browser suites, not by every suite that imports the harness.
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+  });
 }
