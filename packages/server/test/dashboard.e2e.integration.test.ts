@@ -12,17 +12,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken, revokeToken } from '../src/index.js';
 import {
   createTestHome,
+  launchChromium,
   sshProvider,
   startTestServer,
   type TestHome,
@@ -31,7 +26,6 @@ import {
   waitForRun,
 } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const AXE_SOURCE = readFileSync(
   createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
   'utf8',
@@ -62,11 +56,7 @@ beforeAll(async () => {
   markers = join(home.dir, 'markers');
   mkdirSync(markers);
   t = await startTestServer(home, { ssh: sshProvider(fleet) });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined);
@@ -615,6 +605,8 @@ describe('screenshots', () => {
       await shot(page, 'history');
       await page.goto(`${t.url}/#/audit`);
       await page.getByRole('status').waitFor();
+      // The status shows before the records arrive: wait for their table, as for the history.
+      await page.locator('table.audit').waitFor();
       await shot(page, 'audit');
       const phone = await openPage({ width: 390, height: 844 });
       await signedIn(t.operator, '', phone);
