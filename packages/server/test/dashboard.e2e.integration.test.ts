@@ -364,10 +364,21 @@ describe('running an action', () => {
 });
 
 /** The history table lists rows, all of them cancelled (the filtered listing has loaded). */
-const ONLY_CANCELLED_ROWS = `(() => {
-  const rows = [...document.querySelectorAll('table.history tbody tr')];
-  return rows.length > 0 && rows.every((row) => row.textContent.includes('cancelled'));
-})()`;
+/**
+ * Waits until the history table has rows and every one is cancelled. Polled from here, not with
+ * a `waitForFunction` string: Playwright re-evaluates a string with eval in the page on every
+ * poll after the first, and the dashboard's CSP (no 'unsafe-eval') refuses that on a slow run.
+ */
+const onlyCancelledRows = (target: Page): Promise<void> =>
+  expect
+    .poll(
+      async () => {
+        const rows = await target.locator('table.history tbody tr').allTextContents();
+        return rows.length > 0 && rows.every((row) => row.includes('cancelled'));
+      },
+      { timeout: 30_000, interval: 100 },
+    )
+    .toBe(true);
 
 describe('history and shared links', () => {
   it('filters live in the URL; the link opens the same view in another browser', async () => {
@@ -377,7 +388,7 @@ describe('history and shared links', () => {
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/status=cancelled/);
     const rows = page.locator('table.history tbody tr');
-    await page.waitForFunction(ONLY_CANCELLED_ROWS);
+    await onlyCancelledRows(page);
     expect(await rows.count()).toBe(1);
     await shows(rows.first(), 'cancelled');
     const shared = page.url();
@@ -386,7 +397,7 @@ describe('history and shared links', () => {
     const other = await openPage();
     await other.goto(shared);
     await signedIn(t.viewer, shared.slice(shared.indexOf('#')), other);
-    await other.waitForFunction(ONLY_CANCELLED_ROWS);
+    await onlyCancelledRows(other);
     expect(await other.locator('table.history tbody tr').count()).toBe(1);
     expect(await other.getByLabel('Status').inputValue()).toBe('cancelled');
 
