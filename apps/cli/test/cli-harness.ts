@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SshdInstance } from '@rune/transport-ssh/testing';
 import { hashBuildInputs } from '../scripts/build-inputs.mjs';
 
 export const CLI_BIN = fileURLToPath(new URL('../bin/rune.js', import.meta.url));
@@ -261,6 +262,29 @@ export function writeFleetFiles(sandbox: CliSandbox, files: FleetFiles): string 
     ].join('\n'),
   );
   return inventory;
+}
+
+/**
+ * Writes the sandbox's `~/.ssh/config` with one `Host alias` for the test sshd (its address,
+ * port, user and client key) and its `~/.ssh/known_hosts`: how a reader's own OpenSSH setup
+ * reaches a node.
+ */
+export function writeSshConfigHost(sandbox: CliSandbox, alias: string, sshd: SshdInstance): void {
+  const sshDir = join(sandbox.home, '.ssh');
+  mkdirSync(sshDir, { recursive: true, mode: 0o700 });
+  writeFileSync(
+    join(sshDir, 'config'),
+    [
+      `Host ${alias}`,
+      `  HostName ${sshd.address}`,
+      `  Port ${sshd.port}`,
+      `  User ${sshd.user}`,
+      `  IdentityFile ${sshd.clientKey.privateKeyFile}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  writeFileSync(join(sshDir, 'known_hosts'), `${sshd.knownHostsLines.join('\n')}\n`);
 }
 
 /** A `rune serve` child process started by {@link startServeProcess}. */
