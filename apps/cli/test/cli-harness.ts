@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SshdInstance } from '@rune/transport-ssh/testing';
+import { type SshdInstance, sshConfigHost } from '@rune/transport-ssh/testing';
 import { hashBuildInputs } from '../scripts/build-inputs.mjs';
 
 export const CLI_BIN = fileURLToPath(new URL('../bin/rune.js', import.meta.url));
@@ -272,18 +272,7 @@ export function writeFleetFiles(sandbox: CliSandbox, files: FleetFiles): string 
 export function writeSshConfigHost(sandbox: CliSandbox, alias: string, sshd: SshdInstance): void {
   const sshDir = join(sandbox.home, '.ssh');
   mkdirSync(sshDir, { recursive: true, mode: 0o700 });
-  writeFileSync(
-    join(sshDir, 'config'),
-    [
-      `Host ${alias}`,
-      `  HostName ${sshd.address}`,
-      `  Port ${sshd.port}`,
-      `  User ${sshd.user}`,
-      `  IdentityFile ${sshd.clientKey.privateKeyFile}`,
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+  writeFileSync(join(sshDir, 'config'), sshConfigHost(sshd, alias), { mode: 0o600 });
   writeFileSync(join(sshDir, 'known_hosts'), `${sshd.knownHostsLines.join('\n')}\n`);
 }
 
