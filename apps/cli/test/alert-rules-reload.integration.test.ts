@@ -3,23 +3,12 @@
  * broken rules file keeps the rules in force and the log says why; a good one is in force for
  * the next alert. Alerts are posted to the real Alertmanager receiver over loopback.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN, type ServeProcess, startServeProcess } from './cli-harness.js';
+import { runCli, type ServeProcess, serveHome, startServeProcess } from './cli-harness.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'rune-rules-reload-'));
-const env = {
-  HOME: dir,
-  XDG_CONFIG_HOME: join(dir, 'config'),
-  XDG_STATE_HOME: join(dir, 'state'),
-  XDG_DATA_HOME: join(dir, 'data'),
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  RUNE_AM_TOKEN: 'am-reload-token',
-};
+const { dir, env } = serveHome('rune-rules-reload-', { RUNE_AM_TOKEN: 'am-reload-token' });
 const rulesFile = join(dir, 'alert-rules.yaml');
 const configFile = join(dir, 'rune.toml');
 const rulesFor = (alertname: string): string => `schema_version: rune-alert-rules/v1
@@ -40,11 +29,11 @@ beforeAll(async () => {
     configFile,
     `[core]\ninventory = ${JSON.stringify(join(dir, 'inventory.yaml'))}\naudit_log = ${JSON.stringify(join(dir, 'audit.jsonl'))}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(join(dir, 'server.sqlite'))}\nalert_rules = ${JSON.stringify(rulesFile)}\nshutdown_grace = "5s"\n`,
   );
-  const created = await promisify(execFile)(
-    process.execPath,
-    [CLI_BIN, 'token', 'create', '--name', 'reader', '--role', 'viewer', '--config', configFile],
-    { env },
+  const created = await runCli(
+    ['token', 'create', '--name', 'reader', '--role', 'viewer', '--config', configFile],
+    env,
   );
+  expect(created.code, created.stderr).toBe(0);
   token = created.stdout.trim();
   serve = await startServeProcess(configFile, env);
   url = serve.url;

@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type SshdInstance, sshConfigHost } from '@rune/transport-ssh/testing';
 import { hashBuildInputs } from '../scripts/build-inputs.mjs';
 
 export const CLI_BIN = fileURLToPath(new URL('../bin/rune.js', import.meta.url));
@@ -44,7 +45,18 @@ export interface CliSandbox {
     args: readonly string[],
     options?: { env?: Record<string, string>; input?: string; wrap?: string[] },
   ): Promise<CliResult>;
+  /** Starts the CLI without waiting (for tests that signal it); see {@link CliChild}. */
+  start(args: readonly string[], options?: { env?: Record<string, string> }): CliChild;
   cleanup(): void;
+}
+
+/** A CLI process started by {@link CliSandbox.start}: stdout and stderr collected as it goes. */
+export interface CliChild {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** The exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
 }
 
 /** True when the built CLI exists (tests build it first with turbo). */
@@ -139,24 +151,30 @@ export function createCliSandbox(): CliSandbox {
         CLI_BIN,
         ...args,
       ];
-      return new Promise((resolve) => {
-        const child = execFile(
-          command,
-          commandArgs,
-          {
-            env: { ...env, ...options.env },
-            cwd: root,
-            maxBuffer: 64 * 1024 * 1024,
-            timeout: 60_000,
-          },
-          (error, stdout, stderr) => {
-            const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 999;
-            resolve({ code, stdout, stderr });
-          },
-        );
-        if (options.input !== undefined) child.stdin?.end(options.input);
-        else child.stdin?.end();
+      return execResult(command, commandArgs, {
+        env: { ...env, ...options.env },
+        cwd: root,
+        input: options.input,
       });
+    },
+    start(args, options = {}) {
+      const child = spawn(process.execPath, [CLI_BIN, ...args], {
+        env: { ...env, ...options.env },
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) =>
+        child.on('exit', (code) => resolve(code)),
+      );
+      return { child, stdout: () => stdout, stderr: () => stderr, exited };
     },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
@@ -246,6 +264,18 @@ export function writeFleetFiles(sandbox: CliSandbox, files: FleetFiles): string 
   return inventory;
 }
 
+/**
+ * Writes the sandbox's `~/.ssh/config` with one `Host alias` for the test sshd (its address,
+ * port, user and client key) and its `~/.ssh/known_hosts`: how a reader's own OpenSSH setup
+ * reaches a node.
+ */
+export function writeSshConfigHost(sandbox: CliSandbox, alias: string, sshd: SshdInstance): void {
+  const sshDir = join(sandbox.home, '.ssh');
+  mkdirSync(sshDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(sshDir, 'config'), sshConfigHost(sshd, alias), { mode: 0o600 });
+  writeFileSync(join(sshDir, 'known_hosts'), `${sshd.knownHostsLines.join('\n')}\n`);
+}
+
 /** A `rune serve` child process started by {@link startServeProcess}. */
 export interface ServeProcess {
   url: string;
@@ -258,15 +288,73 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
+/** A throw-away HOME for tests that run `rune serve` and its clients: {@link serveHome}. */
+export interface ServeHome {
+  dir: string;
+  /** HOME and the XDG dirs inside `dir`, the caller's PATH, and `extra`. */
+  env: Record<string, string>;
+}
+
 /**
- * Starts the BUILT `rune serve --config configFile` and resolves once it logs where it listens;
- * rejects with its log when it exits first.
+ * Creates an empty HOME (no fixture plugins, unlike {@link createCliSandbox}) whose XDG dirs lie
+ * inside it, for a `rune serve` process and the CLI commands that talk to it. The caller removes
+ * `dir`.
+ */
+export function serveHome(prefix: string, extra: Record<string, string> = {}): ServeHome {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    dir,
+    env: {
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_STATE_HOME: join(dir, 'state'),
+      XDG_DATA_HOME: join(dir, 'data'),
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...extra,
+    },
+  };
+}
+
+/**
+ * Runs the BUILT CLI with `args` in `env` and resolves with its exit code and output (a non-zero
+ * exit resolves too).
+ */
+export function runCli(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+  return execResult(process.execPath, [CLI_BIN, ...args], { env });
+}
+
+/** Runs `command` (stdin closed after `input`; killed after 60 s); a failure resolves too. */
+function execResult(
+  command: string,
+  args: readonly string[],
+  options: { env: Record<string, string>; cwd?: string; input?: string | undefined },
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      command,
+      args,
+      { env: options.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 999;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    else child.stdin?.end();
+  });
+}
+
+/**
+ * Starts the BUILT `rune serve` (with `--config configFile` unless it is undefined, then `args`)
+ * and resolves once it logs where it listens; rejects with its log when it exits first.
  */
 export async function startServeProcess(
-  configFile: string,
+  configFile: string | undefined,
   env: Record<string, string>,
+  args: readonly string[] = [],
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--config', configFile], {
+  const configArgs = configFile === undefined ? [] : ['--config', configFile];
+  const child = spawn(process.execPath, [CLI_BIN, 'serve', ...configArgs, ...args], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

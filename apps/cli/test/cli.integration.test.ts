@@ -4,7 +4,6 @@
  * `npx turbo run build --filter=@rune/cli...`.
  */
 
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateBpcsResponse } from '@rune/protocol';
@@ -12,7 +11,6 @@ import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertCliBuildFresh,
-  CLI_BIN,
   type CliResult,
   type CliSandbox,
   createCliSandbox,
@@ -448,21 +446,9 @@ describe('rune run: cancellation', () => {
   it('Ctrl-C (SIGINT) cancels: exit 130, RUN_CANCELLED, plugin process group gone', async () => {
     const { HOME, out } = fixtureHome('sigint');
     const pidFile = join(out, 'pids');
-    const child = spawn(
-      process.execPath,
-      [CLI_BIN, 'run', 'hang', '-n', 'localhost', '--yes', '-o', 'json'],
-      {
-        env: { ...sandbox.env, HOME },
-        cwd: sandbox.root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
+    const { child, stdout, exited } = sandbox.start(
+      ['run', 'hang', '-n', 'localhost', '--yes', '-o', 'json'],
+      { env: { HOME } },
     );
     // Readiness: the plugin writes its pid and its background child's pid once both run.
     await waitFor(
@@ -472,7 +458,7 @@ describe('rune run: cancellation', () => {
     child.kill('SIGINT');
     const code = await exited;
     expect(code).toBe(130);
-    const document = JSON.parse(stdout) as RunDocument;
+    const document = JSON.parse(stdout()) as RunDocument;
     expect(document.nodes[0]?.error?.code).toBe('RUN_CANCELLED');
     const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
     for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);

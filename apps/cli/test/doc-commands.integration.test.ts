@@ -19,6 +19,10 @@
  * `cat > file <<'EOF'` heredoc) are written where they say when the reader reaches them.
  * Commands that cannot be checked at all are in UNCHECKABLE with the reason; anything else
  * that fails names the file, the line and the command.
+ *
+ * Inline `rune …` spans of the prose are checked too, though not run (they hold placeholders and
+ * fragments such as `rune run --server`): their command words must be a command of the built
+ * CLI and every flag they name must be in that command's --help.
  */
 import { spawn } from 'node:child_process';
 import {
@@ -33,7 +37,7 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INSTANCE_ID_PATTERN } from '@rune/transport-ssm';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CLI_BIN, type CliSandbox, createCliSandbox } from './cli-harness.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -240,6 +244,20 @@ function extractDocSteps(file: string, markdown: string): DocStep[] {
     }
   }
   return steps;
+}
+
+/** The inline code spans of the prose (outside fenced blocks) that are a `rune …` command. */
+function inlineCommands(file: string, markdown: string): { where: string; text: string }[] {
+  const spans: { where: string; text: string }[] = [];
+  let fenced = false;
+  markdown.split('\n').forEach((line, index) => {
+    if (/^\s*```/.test(line)) fenced = !fenced;
+    if (fenced) return;
+    for (const match of line.matchAll(/`(?:npx )?(rune [^`]+)`/g)) {
+      spans.push({ where: `${file}:${index + 1}`, text: match[1]! });
+    }
+  });
+  return spans;
 }
 
 /** `rune` on PATH: records its argv, adds --dry-run where the command needs remote hosts. */
@@ -506,6 +524,54 @@ describe('documented commands', () => {
     };
     const local = plan.plan.nodes.find((node) => node.target.name === 'local');
     expect(local?.transport).toBe('local');
+  });
+
+  it('every inline `rune …` of the prose names a real command, and flags that command has', async () => {
+    // Inline spans are not typed as they stand (`rune token revoke NAME`, `rune run --server`):
+    // their words and flags are checked against the command's own --help instead.
+    const sandbox = createCliSandbox();
+    onTestFinished(() => sandbox.cleanup());
+    const helps = new Map<string, Promise<string>>();
+    const help = (words: readonly string[]): Promise<string> => {
+      const key = words.join(' ');
+      if (!helps.has(key)) {
+        helps.set(
+          key,
+          sandbox.run([...words, '--help']).then((result) => `${result.stdout}${result.stderr}`),
+        );
+      }
+      return helps.get(key) as Promise<string>;
+    };
+    const failures: string[] = [];
+    const spans = DOCUMENTS.flatMap((file) =>
+      inlineCommands(file, readFileSync(join(REPO, file), 'utf8')),
+    );
+    expect(spans.length).toBeGreaterThan(100);
+    for (const span of spans) {
+      const words: string[] = [];
+      for (const token of span.text.split(/\s+/).slice(1)) {
+        if (words.length === 2 || !/^[a-z][a-z-]*$/.test(token)) break;
+        words.push(token);
+      }
+      const text = await help(words);
+      // The usage line: `rune audit`, `rune run [action]`, `rune token revoke <name>`.
+      const usage = (text.split('\n')[0] ?? '').split(/\s+/).slice(1);
+      const extra = words.filter((word, index) => {
+        const shown = usage[index];
+        return shown === undefined || (shown !== word && !/^[<[]/.test(shown));
+      });
+      if (extra.length > 0)
+        failures.push(
+          `${span.where}: \`${span.text}\`: no command \`rune ${words.join(' ')}\` (its help reads \`rune ${usage.join(' ')}\`)`,
+        );
+      for (const flag of span.text.match(/(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])/g) ?? []) {
+        if (flag !== '--help' && !new RegExp(`(^|\\s)${flag}(?![\\w-])`, 'm').test(text))
+          failures.push(
+            `${span.where}: \`${span.text}\`: \`rune ${words.join(' ')}\` has no ${flag}`,
+          );
+      }
+    }
+    expect(failures, failures.join('\n')).toEqual([]);
   });
 
   it('the SSM region error names the config file, the [ssm] region key and AWS_REGION', async () => {

@@ -276,41 +276,27 @@ describe('rune run across a real sshd fleet', () => {
   });
 
   it('Ctrl-C (SIGINT) mid-run: summary printed, every node audited, remote processes killed, exit 130', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI_BIN,
-        'run',
-        'noop',
-        '-n',
-        '@web',
-        '--inventory',
-        inventory,
-        '--concurrency',
-        '2',
-        '-p',
-        `sleep_ms=${SLOW_SLEEP_MS}`,
-        '-o',
-        'jsonl',
-      ],
-      { env: sandbox.env, cwd: sandbox.root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { child, stdout, stderr, exited } = sandbox.start([
+      'run',
+      'noop',
+      '-n',
+      '@web',
+      '--inventory',
+      inventory,
+      '--concurrency',
+      '2',
+      '-p',
+      `sleep_ms=${SLOW_SLEEP_MS}`,
+      '-o',
+      'jsonl',
+    ]);
     // Readiness: both remote plugins' sleep processes are visible (concurrency 2).
     await waitFor(() => pgrep(SLOW_MARKER).length >= 2, 'two plugins running remotely');
     expect(pgrep(SLOW_MARKER), 'two plugins running remotely').toHaveLength(2);
     child.kill('SIGINT');
     const code = await exited;
-    expect(code, stderr).toBe(130);
-    const lines = stdout
+    expect(code, stderr()).toBe(130);
+    const lines = stdout()
       .trim()
       .split('\n')
       .map(
@@ -336,32 +322,22 @@ describe('rune run across a real sshd fleet', () => {
   });
 
   it('SIGTERM is handled like Ctrl-C; pretty output still ends with the summary table', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI_BIN,
-        'run',
-        'noop',
-        '-n',
-        '@web',
-        '--inventory',
-        inventory,
-        '-p',
-        `sleep_ms=${SLOW_SLEEP_MS}`,
-      ],
-      { env: sandbox.env, cwd: sandbox.root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { child, stdout, exited } = sandbox.start([
+      'run',
+      'noop',
+      '-n',
+      '@web',
+      '--inventory',
+      inventory,
+      '-p',
+      `sleep_ms=${SLOW_SLEEP_MS}`,
+    ]);
     // Readiness: every node's plugin is running remotely; a timed-out wait fails, never signals.
     await waitFor(() => pgrep(SLOW_MARKER).length >= HOSTS, `${HOSTS} plugins running remotely`);
     child.kill('SIGTERM');
     expect(await exited).toBe(130);
-    expect(stdout).toMatch(/Summary {2}noop on 4 nodes in .*\(interrupted\)/);
-    expect(stdout).toMatch(/RUN_CANCELLED \(4\)/);
+    expect(stdout()).toMatch(/Summary {2}noop on 4 nodes in .*\(interrupted\)/);
+    expect(stdout()).toMatch(/RUN_CANCELLED \(4\)/);
     expect(await survivors(SLOW_MARKER)).toEqual([]);
     expect(pgrep(join(sandbox.root, 'remote-cache'))).toEqual([]);
   });

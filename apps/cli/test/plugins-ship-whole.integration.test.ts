@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, type CliSandbox, createCliSandbox } from './cli-harness.js';
+import {
+  type CliResult,
+  type CliSandbox,
+  createCliSandbox,
+  writeSshConfigHost,
+} from './cli-harness.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const TEST_KIT_BIN = join(REPO, 'apps/plugin-test-kit/bin/rune-plugin-test.js');
@@ -63,21 +68,7 @@ async function registeredAndTested(action: string, file: string): Promise<[strin
 beforeAll(async () => {
   sandbox = createCliSandbox();
   sshd = await startSshd();
-  const sshDir = join(sandbox.home, '.ssh');
-  mkdirSync(sshDir, { recursive: true, mode: 0o700 });
-  writeFileSync(
-    join(sshDir, 'config'),
-    [
-      'Host remote-node',
-      `  HostName ${sshd.address}`,
-      `  Port ${sshd.port}`,
-      `  User ${sshd.user}`,
-      `  IdentityFile ${sshd.clientKey.privateKeyFile}`,
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  writeFileSync(join(sshDir, 'known_hosts'), `${sshd.knownHostsLines.join('\n')}\n`);
+  writeSshConfigHost(sandbox, 'remote-node', sshd);
   pluginDir = join(sandbox.root, 'my-plugins');
   mkdirSync(join(sandbox.env.XDG_CONFIG_HOME!, 'rune'), { recursive: true });
   writeFileSync(

@@ -4,22 +4,12 @@
  * `rune serve` process: a held run approved with `rune approve`, and SIGHUP reloads (a broken
  * file keeps the old policy, a good one applies) while the server keeps answering.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN, type ServeProcess, startServeProcess } from './cli-harness.js';
+import { runCli, type ServeProcess, serveHome, startServeProcess } from './cli-harness.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'rune-policy-cli-'));
-const env = {
-  HOME: dir,
-  XDG_CONFIG_HOME: join(dir, 'config'),
-  XDG_STATE_HOME: join(dir, 'state'),
-  XDG_DATA_HOME: join(dir, 'data'),
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-};
+const { dir, env } = serveHome('rune-policy-cli-');
 const policyFile = join(dir, 'policy.yaml');
 const configFile = join(dir, 'rune.toml');
 const auditLog = join(dir, 'audit.jsonl');
@@ -62,12 +52,7 @@ let url = '';
 const tokens: Record<string, string> = {};
 
 const rune = (args: string[], extra: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, [CLI_BIN, ...args, '--config', configFile], {
-    env: { ...env, ...extra },
-  }).then(
-    (result) => ({ code: 0, ...result }),
-    (error: { code: number; stdout: string; stderr: string }) => error,
-  );
+  runCli([...args, '--config', configFile], { ...env, ...extra });
 
 beforeAll(async () => {
   writeFileSync(

@@ -4,55 +4,25 @@
  * jsonl); `-p` values are typed with the server's parameter schema; the exit code is the run's;
  * a missing token is AUTH_TOKEN_MISSING (exit 4).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CLI_BIN } from './cli-harness.js';
+import { runCli, type ServeProcess, serveHome, startServeProcess } from './cli-harness.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'rune-server-client-'));
-const env = {
-  HOME: dir,
-  XDG_CONFIG_HOME: join(dir, 'config'),
-  XDG_STATE_HOME: join(dir, 'state'),
-  XDG_DATA_HOME: join(dir, 'data'),
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-};
-let child: ChildProcess | undefined;
+const { dir, env } = serveHome('rune-server-client-');
+let serve: ServeProcess | undefined;
 let url = '';
 let token = '';
 
 const rune = (args: string[], extra: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, [CLI_BIN, ...args], { env: { ...env, ...extra } }).then(
-    (result) => ({ code: 0, ...result }),
-    (error: { code: number; stdout: string; stderr: string }) => error,
-  );
+  runCli(args, { ...env, ...extra });
 
 beforeAll(async () => {
   token = (await rune(['token', 'create', '--name', 'client', '--role', 'operator'])).stdout.trim();
-  const started = spawn(process.execPath, [CLI_BIN, 'serve', '--listen', '127.0.0.1:0'], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child = started;
-  let log = '';
-  url = await new Promise<string>((resolve, reject) => {
-    started.stderr?.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (match !== null) resolve(match[1] as string);
-    });
-    started.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${log}`)));
-  });
+  serve = await startServeProcess(undefined, env, ['--listen', '127.0.0.1:0']);
+  url = serve.url;
 }, 60_000);
 afterAll(async () => {
-  if (child !== undefined && child.exitCode === null) {
-    const exit = new Promise((resolve) => child?.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exit;
-  }
+  await serve?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,7 +9,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertCliBuildFresh, type CliSandbox, createCliSandbox } from './cli-harness.js';
+import {
+  assertCliBuildFresh,
+  type CliSandbox,
+  createCliSandbox,
+  writeSshConfigHost,
+} from './cli-harness.js';
 
 let sandbox: CliSandbox;
 let sshd: SshdInstance;
@@ -19,21 +24,7 @@ beforeAll(async () => {
   assertCliBuildFresh();
   sandbox = createCliSandbox();
   sshd = await startSshd();
-  const sshDir = join(sandbox.home, '.ssh');
-  mkdirSync(sshDir, { recursive: true, mode: 0o700 });
-  writeFileSync(
-    join(sshDir, 'config'),
-    [
-      'Host web-alias',
-      `  HostName ${sshd.address}`,
-      `  Port ${sshd.port}`,
-      `  User ${sshd.user}`,
-      `  IdentityFile ${sshd.clientKey.privateKeyFile}`,
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  writeFileSync(join(sshDir, 'known_hosts'), `${sshd.knownHostsLines.join('\n')}\n`);
+  writeSshConfigHost(sandbox, 'web-alias', sshd);
   // Only transport plumbing in the rune config: no [ssh] port, no user.
   configFile = join(sandbox.env.XDG_CONFIG_HOME!, 'rune', 'config.toml');
   mkdirSync(join(sandbox.env.XDG_CONFIG_HOME!, 'rune'), { recursive: true });

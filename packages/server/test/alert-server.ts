@@ -273,7 +273,7 @@ export async function startAlertServer(options: AlertServerOptions = {}): Promis
 }
 
 let sequence = 0;
-/** An Alertmanager v4 payload. */
+/** An Alertmanager v4 payload of the group `groupKey`. */
 export function amPayload(
   alerts: Array<{
     labels: Record<string, string>;
@@ -282,10 +282,11 @@ export function amPayload(
     fingerprint?: string;
     startsAt?: string;
   }>,
+  groupKey = '{}:{alertname="x"}',
 ): Json {
   return {
     version: '4',
-    groupKey: '{}:{alertname="x"}',
+    groupKey,
     truncatedAlerts: 0,
     status: 'firing',
     receiver: 'rune',

@@ -12,12 +12,17 @@ import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { amPayload } from './alert-server.js';
-import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+import {
+  createTestHome,
+  launchChromium,
+  startTestServer,
+  type TestHome,
+  type TestServer,
+} from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const AXE_SOURCE = readFileSync(
   createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
   'utf8',
@@ -86,11 +91,7 @@ rules:
       .replace('[server]\n', `[server]\nalert_rules = ${JSON.stringify(rules)}\n`),
   );
   t = await startTestServer(home);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close().catch(() => undefined);

@@ -9,12 +9,17 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken } from '../src/index.js';
-import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+import {
+  createTestHome,
+  launchChromium,
+  startTestServer,
+  type TestHome,
+  type TestServer,
+} from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 type Json = Record<string, unknown>;
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -79,11 +84,7 @@ beforeAll(async () => {
       await createToken(t.server.store, { name, role, expires: '1d', knownRoles })
     ).token;
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined);

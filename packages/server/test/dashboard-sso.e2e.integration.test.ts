@@ -14,22 +14,16 @@
  * Needs the built dashboard (`npx -y pnpm@10.34.9 build`).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import Provider from 'oidc-provider';
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createRuneServer, type RuneServer } from '../src/index.js';
-import { createTestHome, FIXTURE_PLUGINS, type TestHome } from './harness.js';
+import {
+  launchChromium,
+  type SessionServer,
+  startSessionServer,
+  type TestHome,
+} from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ACTIONS = 150;
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -56,10 +50,9 @@ bindings:
     roles: [soc-analyst]
 `;
 
+let t: SessionServer;
 let home: TestHome;
-let server: RuneServer;
 let url = '';
-let idp: Server;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 const pageErrors: string[] = [];
@@ -96,72 +89,26 @@ printf '{"message_metadata":{"trace_id":"0","timestamp":"2026-01-01T00:00:00Z"},
 }
 
 beforeAll(async () => {
-  let provider: Provider | undefined;
-  idp = createServer((req, res) => provider?.callback()(req, res));
-  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
-
-  home = createTestHome();
-  const plugins = join(home.dir, 'plugins');
-  writePlugins(plugins);
-  writeFileSync(join(home.dir, 'policy.yaml'), POLICY);
-  // The callback URL must be known before the provider registers it: reserve the port first.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  const callback = `http://127.0.0.1:${port}/v1/auth/oidc/callback`;
-  provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: 'rune',
-        token_endpoint_auth_method: 'none',
-        redirect_uris: [callback],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-      },
-    ],
-    pkce: { required: () => true },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
-    conformIdTokenClaims: false,
-    // The provider's own login form and consent page: the login is the account id.
-    features: { devInteractions: { enabled: true } },
-    findAccount: (_ctx: unknown, id: string) =>
-      ACCOUNTS[id] === undefined
-        ? undefined
-        : {
-            accountId: id,
-            claims: () => ({
-              sub: id,
-              email: ACCOUNTS[id]?.email,
-              email_verified: true,
-              groups: ACCOUNTS[id]?.groups ?? [],
-            }),
-          },
+  t = await startSessionServer({
+    policy: POLICY,
+    serverToml: 'rate_limit = 60\n',
+    plugins: (home) => {
+      const plugins = join(home.dir, 'plugins');
+      writePlugins(plugins);
+      return plugins;
+    },
+    // No interaction handler: the provider's own login form and consent page (the login is the
+    // account id).
+    oidc: { accounts: ACCOUNTS },
   });
-  writeFileSync(
-    home.configFile,
-    `${readFileSync(home.configFile, 'utf8')
-      .replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${port}"`)
-      .replace(
-        `plugin_dir = ${JSON.stringify(FIXTURE_PLUGINS)}`,
-        `plugin_dir = ${JSON.stringify(plugins)}`,
-      )}rate_limit = 60\npolicy = ${JSON.stringify(join(home.dir, 'policy.yaml'))}\noidc_issuer = ${JSON.stringify(issuer)}\noidc_client_id = "rune"\noidc_redirect_url = ${JSON.stringify(callback)}\n`,
-  );
-  server = await createRuneServer({ configFile: home.configFile, env: home.env });
-  url = await server.listen();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
+  url = t.url;
+  home = t.home;
+  browser = await launchChromium();
 });
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined);
   await browser?.close().catch(() => undefined);
-  await server?.close();
-  await new Promise((resolve) => idp?.close(resolve));
-  home?.remove();
+  await t?.close();
 });
 
 interface Traffic {

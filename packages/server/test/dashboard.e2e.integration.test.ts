@@ -12,18 +12,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken, revokeToken } from '../src/index.js';
 import {
   createTestHome,
-  fleetInventory,
+  launchChromium,
   sshProvider,
   startTestServer,
   type TestHome,
@@ -32,7 +26,6 @@ import {
   waitForRun,
 } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const AXE_SOURCE = readFileSync(
   createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
   'utf8',
@@ -59,23 +52,11 @@ const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   fleet = await startSshdFleet(2);
-  home = createTestHome('rate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n');
-  const inventory = fleetInventory(home, fleet);
-  writeFileSync(
-    home.configFile,
-    readFileSync(home.configFile, 'utf8').replace(
-      '[core]\n',
-      `[core]\ninventory = ${JSON.stringify(inventory)}\n`,
-    ),
-  );
+  home = createTestHome('rate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n', { fleet });
   markers = join(home.dir, 'markers');
   mkdirSync(markers);
   t = await startTestServer(home, { ssh: sshProvider(fleet) });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined);

@@ -17,7 +17,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
 import {
   createTestHome,
-  fleetInventory,
   sshProvider,
   startTestServer,
   type TestHome,
@@ -66,15 +65,7 @@ describe('in process, over SSH', () => {
   let t: TestServer;
   let markers: string;
   beforeAll(async () => {
-    home = createTestHome();
-    const inventory = fleetInventory(home, fleet);
-    writeFileSync(
-      home.configFile,
-      readFileSync(home.configFile, 'utf8').replace(
-        '[core]\n',
-        `[core]\ninventory = ${JSON.stringify(inventory)}\n`,
-      ),
-    );
+    home = createTestHome('', { fleet });
     markers = join(home.dir, 'markers');
     mkdirSync(markers);
     t = await startTestServer(home, { ssh: sshProvider(fleet) });
@@ -167,17 +158,13 @@ function serve(
 
 describe('rune serve logs transport warnings', () => {
   it('prints the host key accept-new records, like rune run', async () => {
-    const home = createTestHome();
-    const inventory = fleetInventory(home, fleet);
+    const home = createTestHome('', { fleet });
     // An empty known_hosts file and accept-new: the first connection records the key and warns.
     const knownHosts = join(home.dir, 'known_hosts');
     writeFileSync(knownHosts, '');
     writeFileSync(
       home.configFile,
-      readFileSync(home.configFile, 'utf8').replace(
-        '[core]\n',
-        `[core]\ninventory = ${JSON.stringify(inventory)}\n`,
-      ) +
+      readFileSync(home.configFile, 'utf8') +
         sshToml().replace(JSON.stringify(fleet.knownHostsFile), JSON.stringify(knownHosts)) +
         'host_key_checking = "accept-new"\n',
     );
@@ -214,15 +201,8 @@ describe('rune serve logs transport warnings', () => {
 
 describe('rune serve, kill -9 mid-run, restart', () => {
   it('in-flight -> interrupted with each node last state; queued starts; audit agrees; nothing left on the node', async () => {
-    const home = createTestHome('on_restart = "start"\n');
-    const inventory = fleetInventory(home, fleet);
-    writeFileSync(
-      home.configFile,
-      readFileSync(home.configFile, 'utf8').replace(
-        '[core]\n',
-        `[core]\ninventory = ${JSON.stringify(inventory)}\n`,
-      ) + sshToml(),
-    );
+    const home = createTestHome('on_restart = "start"\n', { fleet });
+    writeFileSync(home.configFile, readFileSync(home.configFile, 'utf8') + sshToml());
     const markers = join(home.dir, 'markers');
     mkdirSync(markers);
     // The token is made the way an operator makes it: in the store, before the server starts.

@@ -17,6 +17,7 @@ import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
+import { amPayload } from './alert-server.js';
 import { createTestHome, fleetInventory, type TestHome } from './harness.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
@@ -429,28 +430,16 @@ rules:
 
   it('the same Alertmanager notification sent to two instances is one run', async () => {
     const [a, b] = instances as [Instance, Instance];
-    const notification = {
-      version: '4',
-      groupKey: '{}:{alertname="MarkNode"}',
-      truncatedAlerts: 0,
-      status: 'firing',
-      receiver: 'rune',
-      groupLabels: {},
-      commonLabels: {},
-      commonAnnotations: {},
-      externalURL: 'http://alertmanager.example',
-      alerts: [
+    const notification = amPayload(
+      [
         {
-          status: 'firing',
           labels: { alertname: 'MarkNode', instance: 'node1' },
-          annotations: {},
           startsAt: new Date().toISOString(),
-          endsAt: '0001-01-01T00:00:00Z',
-          generatorURL: 'http://prometheus.example/graph',
           fingerprint: `ha-${Date.now()}`,
         },
       ],
-    };
+      '{}:{alertname="MarkNode"}',
+    );
     // Alertmanager in HA pairs (or behind a balancer) delivers one notification to several
     // instances at once.
     const delivered = await Promise.all(

@@ -4,12 +4,20 @@
  * test/fixtures/plugins, and optionally the SSH transport against a real sshd fleet. Requests
  * go over real HTTP (`fetch`).
  */
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransportProvider } from '@rune/core';
 import { createSshTransport } from '@rune/transport-ssh';
 import type { SshdFleet } from '@rune/transport-ssh/testing';
+import type Provider from 'oidc-provider';
+import type { Browser } from 'playwright-core';
 import {
   createRuneServer,
   createToken,
@@ -31,9 +39,18 @@ export interface TestHome {
   remove(): void;
 }
 
-/** Creates a home whose config has `[server]`, `[core]` and `[plugins]` set for tests. */
-export function createTestHome(extraToml = '', options: { inventory?: string } = {}): TestHome {
+/**
+ * Creates a home whose config has `[server]`, `[core]` and `[plugins]` set for tests. With
+ * `fleet`, `[core] inventory` is the fleet's inventory ({@link fleetInventory}) in the home.
+ */
+export function createTestHome(
+  extraToml = '',
+  options: { inventory?: string; fleet?: SshdFleet } = {},
+): TestHome {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'rune-server-test-')));
+  if (options.fleet !== undefined) {
+    options = { ...options, inventory: writeFleetInventory(dir, options.fleet) };
+  }
   const env: Record<string, string> = {
     HOME: dir,
     XDG_CONFIG_HOME: join(dir, 'config'),
@@ -76,7 +93,11 @@ export function sshProvider(fleet: SshdFleet): TransportProvider {
 
 /** An inventory file naming every fleet host `nodeN`. */
 export function fleetInventory(home: TestHome, fleet: SshdFleet): string {
-  const file = join(home.dir, 'fleet.yaml');
+  return writeFleetInventory(home.dir, fleet);
+}
+
+function writeFleetInventory(dir: string, fleet: SshdFleet): string {
+  const file = join(dir, 'fleet.yaml');
   const user = fleet.hosts[0]?.user ?? 'root';
   const lines = fleet.hosts.map(
     (host, index) =>
@@ -156,4 +177,211 @@ export async function waitForRun(
  */
 export function tokenSecret(token: string): string {
   return token.split('_').slice(2).join('_');
+}
+
+/** The accounts a {@link startSessionServer} OIDC provider knows: login → email and groups. */
+export type TestOidcAccounts = Readonly<
+  Record<string, { readonly email: string; readonly groups: readonly string[] }>
+>;
+
+/** The OIDC provider of {@link startSessionServer}: the real `oidc-provider` on loopback. */
+export interface TestOidcOptions {
+  accounts: TestOidcAccounts;
+  /**
+   * Finishes a login by hand: called for every request to `/interaction/<uid>` (the provider's
+   * own login and consent pages, its dev interactions, serve otherwise).
+   */
+  interaction?: (provider: Provider, req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}
+
+/** What {@link startSessionServer} starts the server with. */
+export interface SessionServerOptions {
+  /** Lines added to `[server]` (e.g. `rate_limit = 1000`). */
+  serverToml?: string;
+  /** A policy document: written into the home and named by `[server] policy`. */
+  policy?: string;
+  /** Fills a plugin directory in the home, used instead of the fixtures; returns its path. */
+  plugins?: (home: TestHome) => string;
+  /** Starts an OIDC provider and points `[server] oidc_*` at it (client `rune`, PKCE). */
+  oidc?: TestOidcOptions;
+}
+
+/** A {@link TestServer} for the session and sign-on suites; `close()` also ends the rest. */
+export interface SessionServer extends TestServer {
+  /** The provider's issuer URL, when `oidc` was asked for. */
+  issuer?: string;
+}
+
+/**
+ * Starts a server in this process for the browser-session and single-sign-on suites: a new
+ * {@link createTestHome} with `options` applied and, with `oidc`, the real `oidc-provider` on a
+ * free loopback port whose one client `rune` (public, PKCE required) redirects to this server's
+ * callback. `close()` stops the server and the provider and removes the home.
+ */
+export async function startSessionServer(
+  options: SessionServerOptions = {},
+): Promise<SessionServer> {
+  const home = createTestHome();
+  let idp: { issuer: string; close(): Promise<void> } | undefined;
+  try {
+    let config = readFileSync(home.configFile, 'utf8');
+    if (options.plugins !== undefined) {
+      const plugins = options.plugins(home);
+      config = config.replace(
+        `plugin_dir = ${JSON.stringify(FIXTURE_PLUGINS)}`,
+        `plugin_dir = ${JSON.stringify(plugins)}`,
+      );
+    }
+    let serverToml = options.serverToml ?? '';
+    let port = 0;
+    if (options.policy !== undefined) {
+      const policyFile = join(home.dir, 'policy.yaml');
+      writeFileSync(policyFile, options.policy);
+      serverToml += `policy = ${JSON.stringify(policyFile)}\n`;
+    }
+    if (options.oidc !== undefined) {
+      // The provider registers the callback URL, so this server's port is reserved first.
+      port = await reservePort();
+      const callback = `http://127.0.0.1:${port}/v1/auth/oidc/callback`;
+      idp = await startOidcProvider(options.oidc, callback);
+      config = config.replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${port}"`);
+      serverToml += `oidc_issuer = ${JSON.stringify(idp.issuer)}\noidc_client_id = "rune"\noidc_redirect_url = ${JSON.stringify(callback)}\n`;
+    }
+    writeFileSync(home.configFile, `${config}${serverToml}`);
+    const t = await startTestServer(home, {}, { port });
+    const provider = idp;
+    return {
+      ...t,
+      ...(provider === undefined ? {} : { issuer: provider.issuer }),
+      async close() {
+        await t.close();
+        await provider?.close();
+        home.remove();
+      },
+    };
+  } catch (error) {
+    await idp?.close();
+    home.remove();
+    throw error;
+  }
+}
+
+/** A free loopback port (listened on and closed again). */
+async function reservePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** The real `oidc-provider` on a free loopback port, for {@link startSessionServer}. */
+async function startOidcProvider(
+  options: TestOidcOptions,
+  callback: string,
+): Promise<{ issuer: string; close(): Promise<void> }> {
+  // Loaded only by the suites that sign on, not by every suite that imports the harness.
+  const { default: OidcProvider } = await import('oidc-provider');
+  let provider: Provider | undefined;
+  const interaction = options.interaction;
+  const idp = createHttpServer((req, res) => {
+    if (
+      interaction !== undefined &&
+      provider !== undefined &&
+      req.url?.startsWith('/interaction/')
+    ) {
+      interaction(provider, req, res).catch((error: unknown) => {
+        res.writeHead(500).end(String(error));
+      });
+      return;
+    }
+    provider?.callback()(req, res);
+  });
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+  const { accounts } = options;
+  provider = new OidcProvider(issuer, {
+    clients: [
+      {
+        client_id: 'rune',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [callback],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
+    pkce: { required: () => true },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
+    conformIdTokenClaims: false,
+    // Without a hand-written interaction, the provider's own login form and consent page.
+    features: { devInteractions: { enabled: interaction === undefined } },
+    ...(interaction === undefined
+      ? {}
+      : {
+          interactions: {
+            url: (_ctx: unknown, pending: { uid: string }) => `/interaction/${pending.uid}`,
+          },
+        }),
+    findAccount: (_ctx: unknown, id: string) => {
+      const account = accounts[id];
+      return account === undefined
+        ? undefined
+        : {
+            accountId: id,
+            claims: () => ({
+              sub: id,
+              email: account.email,
+              email_verified: true,
+              groups: [...account.groups],
+            }),
+          };
+    },
+  });
+  return { issuer, close: () => new Promise((resolve) => idp.close(() => resolve())) };
+}
+
+/** A browser session opened with an API token (`POST /v1/session`). */
+export interface TokenSession {
+  /** The `name=value` pair to send back as `cookie`. */
+  cookie: string;
+  /** The session secret (the cookie's value). */
+  secret: string;
+  csrf: string;
+  /** The whole `set-cookie` header. */
+  setCookie: string;
+}
+
+/** Trades `token` for a browser session; throws unless the server answers 201. */
+export async function tokenSignIn(
+  t: TestServer,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<TokenSession> {
+  const response = await t.request('/v1/session', { token: null, json: { token }, headers });
+  if (response.status !== 201) {
+    throw new Error(`POST /v1/session answered ${response.status}: ${await response.text()}`);
+  }
+  const setCookie = response.headers.get('set-cookie') ?? '';
+  const pair = setCookie.split(';')[0] as string;
+  const body = (await response.json()) as { csrf_token: string };
+  return {
+    cookie: pair,
+    secret: pair.slice(pair.indexOf('=') + 1),
+    csrf: body.csrf_token,
+    setCookie,
+  };
+}
+
+/** Debian's chromium, the browser of the dashboard suites. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Launches {@link CHROMIUM} headless through playwright-core (no sandbox when run as root). */
+export async function launchChromium(): Promise<Browser> {
+  // Loaded only by the browser suites, not by every suite that imports the harness.
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+  });
 }

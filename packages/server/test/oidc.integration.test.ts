@@ -7,14 +7,9 @@
  * inputs: a forged or replayed state, a user the policy grants nothing, an expired session.
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import Provider from 'oidc-provider';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRuneServer, type RuneServer } from '../src/index.js';
-import { createTestHome, type TestHome } from './harness.js';
+import { type SessionServer, startSessionServer, type TestHome } from './harness.js';
 
 type Json = Record<string, unknown>;
 
@@ -23,11 +18,9 @@ const ACCOUNTS: Record<string, { email: string; groups: string[] }> = {
   mallory: { email: 'mallory@example.com', groups: ['strangers'] },
 };
 
+let t: SessionServer;
 let home: TestHome;
-let server: RuneServer;
 let url = '';
-let idp: Server;
-let issuer = '';
 let nextAccount = 'alice';
 
 /** A minimal cookie jar per host:port, for a scripted browser. */
@@ -88,81 +81,34 @@ bindings:
 `;
 
 beforeAll(async () => {
-  // The provider: its own login/consent step finishes the interaction for `nextAccount`.
-  let provider: Provider | undefined;
-  idp = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.url?.startsWith('/interaction/') === true && provider !== undefined) {
-      const current = provider;
-      void (async () => {
-        const details = await current.interactionDetails(req, res);
-        const grant = new current.Grant({
+  t = await startSessionServer({
+    policy,
+    serverToml: 'session_idle = "3s"\n',
+    oidc: {
+      accounts: ACCOUNTS,
+      // The test's own login/consent step finishes the interaction for `nextAccount`.
+      async interaction(provider, req, res) {
+        const details = await provider.interactionDetails(req, res);
+        const grant = new provider.Grant({
           accountId: nextAccount,
           clientId: details.params.client_id as string,
         });
         grant.addOIDCScope('openid email profile groups');
         const grantId = await grant.save();
-        await current.interactionFinished(
+        await provider.interactionFinished(
           req,
           res,
           { login: { accountId: nextAccount }, consent: { grantId } },
           { mergeWithLastSubmission: false },
         );
-      })().catch((error: unknown) => {
-        res.writeHead(500).end(String(error));
-      });
-      return;
-    }
-    provider?.callback()(req, res);
-  });
-  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
-
-  home = createTestHome();
-  writeFileSync(join(home.dir, 'policy.yaml'), policy);
-  // The callback URL must be known before the provider registers it: reserve the port first.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  const callback = `http://127.0.0.1:${port}/v1/auth/oidc/callback`;
-  provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: 'rune',
-        token_endpoint_auth_method: 'none',
-        redirect_uris: [callback],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
       },
-    ],
-    pkce: { required: () => true },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
-    conformIdTokenClaims: false,
-    findAccount: (_ctx: unknown, id: string) => ({
-      accountId: id,
-      claims: () => ({
-        sub: id,
-        email: ACCOUNTS[id]?.email,
-        email_verified: true,
-        groups: ACCOUNTS[id]?.groups ?? [],
-      }),
-    }),
-    features: { devInteractions: { enabled: false } },
-    interactions: {
-      url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}`,
     },
   });
-  writeFileSync(
-    home.configFile,
-    `${readFileSync(home.configFile, 'utf8').replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${port}"`)}policy = ${JSON.stringify(join(home.dir, 'policy.yaml'))}\noidc_issuer = ${JSON.stringify(issuer)}\noidc_client_id = "rune"\noidc_redirect_url = ${JSON.stringify(callback)}\nsession_idle = "3s"\n`,
-  );
-  server = await createRuneServer({ configFile: home.configFile, env: home.env });
-  url = await server.listen();
+  url = t.url;
+  home = t.home;
 });
 afterAll(async () => {
-  await server?.close();
-  await new Promise((resolve) => idp?.close(resolve));
-  home?.remove();
+  await t?.close();
 });
 
 async function signIn(

@@ -15,36 +15,23 @@ import { MAX_POLICY_CHECKS } from '../src/policy/routes-checks.js';
 import { createServerLauncher } from '../src/runs/launcher.js';
 import { createSession, pruneSessions } from '../src/sessions/sessions.js';
 import {
-  createTestHome,
-  startTestServer,
-  type TestHome,
-  type TestServer,
+  type SessionServer,
+  startSessionServer,
+  type TokenSession,
   tokenSecret,
+  tokenSignIn,
 } from './harness.js';
 
 type Json = Record<string, unknown>;
-let home: TestHome;
-let t: TestServer;
+let t: SessionServer;
 beforeAll(async () => {
-  home = createTestHome('rate_limit = 1000\n');
-  t = await startTestServer(home);
+  t = await startSessionServer({ serverToml: 'rate_limit = 1000\n' });
 });
 afterAll(async () => {
   await t?.close();
-  home?.remove();
 });
 
-async function signIn(token: string): Promise<{ cookie: string; secret: string; csrf: string }> {
-  const response = await t.request('/v1/session', { token: null, json: { token } });
-  expect(response.status).toBe(201);
-  const pair = (response.headers.get('set-cookie') ?? '').split(';')[0] as string;
-  const body = (await response.json()) as Json;
-  return {
-    cookie: pair,
-    secret: pair.slice(pair.indexOf('=') + 1),
-    csrf: body.csrf_token as string,
-  };
-}
+const signIn = (token: string): Promise<TokenSession> => tokenSignIn(t, token);
 
 /** The session records of the server's audit trail (through the API, as the dashboard reads it). */
 async function sessionRecords(): Promise<Json[]> {
@@ -88,7 +75,7 @@ describe('session audit', () => {
     });
     expect(typeof records[1]?.duration_ms).toBe('number');
     // Neither the session secret, its CSRF token nor the API token's secret is in the log.
-    const log = readFileSync(home.auditLog, 'utf8');
+    const log = readFileSync(t.home.auditLog, 'utf8');
     expect(log).not.toContain(session.secret);
     expect(log).not.toContain(session.csrf);
     expect(log).not.toContain(tokenSecret(t.operator));
@@ -163,11 +150,11 @@ describe('session audit', () => {
     // (the file sink locks and chains across writers) runs it now.
     const launcher = createServerLauncher({
       config: loadConfig({
-        env: home.env,
-        configFile: home.configFile,
+        env: t.home.env,
+        configFile: t.home.configFile,
         configModules: [serverConfigModule],
       }),
-      env: home.env,
+      env: t.home.env,
     });
     try {
       await pruneSessions(db, new Date(), launcher);

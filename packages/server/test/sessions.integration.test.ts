@@ -16,45 +16,23 @@ import {
   sessionCookieSettings,
 } from '../src/sessions/sessions.js';
 import {
-  createTestHome,
-  startTestServer,
-  type TestHome,
-  type TestServer,
+  type SessionServer,
+  startSessionServer,
+  type TokenSession,
   tokenSecret,
+  tokenSignIn,
 } from './harness.js';
 
-let home: TestHome;
-let t: TestServer;
+let t: SessionServer;
 beforeAll(async () => {
-  home = createTestHome('rate_limit = 1000\n');
-  t = await startTestServer(home);
+  t = await startSessionServer({ serverToml: 'rate_limit = 1000\n' });
 });
 afterAll(async () => {
   await t?.close();
-  home?.remove();
 });
 
 type Json = Record<string, unknown>;
-interface SignedIn {
-  cookie: string;
-  secret: string;
-  csrf: string;
-  setCookie: string;
-}
-
-async function signIn(token: string, headers: Record<string, string> = {}): Promise<SignedIn> {
-  const response = await t.request('/v1/session', { token: null, json: { token }, headers });
-  expect(response.status).toBe(201);
-  const setCookie = response.headers.get('set-cookie') ?? '';
-  const pair = setCookie.split(';')[0] as string;
-  const body = (await response.json()) as Json;
-  return {
-    cookie: pair,
-    secret: pair.slice(pair.indexOf('=') + 1),
-    csrf: body.csrf_token as string,
-    setCookie,
-  };
-}
+const signIn = (token: string): Promise<TokenSession> => tokenSignIn(t, token);
 
 const codeOf = async (response: Response): Promise<[number, unknown]> => [
   response.status,
@@ -92,7 +70,7 @@ describe('sign-in', () => {
     const rows = await t.server.store.db.selectFrom('browser_sessions').selectAll().execute();
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.some((row) => row.id_sha256 === session.secret)).toBe(false);
-    for (const file of [home.storePath, `${home.storePath}-wal`]) {
+    for (const file of [t.home.storePath, `${t.home.storePath}-wal`]) {
       let bytes = '';
       try {
         bytes = readFileSync(file, 'latin1');

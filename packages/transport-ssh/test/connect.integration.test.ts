@@ -6,6 +6,7 @@ import {
   generateClientKey,
   refusedEndpoint,
   type SshdInstance,
+  sshConfigHost,
   startSilentHost,
   startSshd,
 } from '../src/testing/index.js';
@@ -196,17 +197,7 @@ describe('authentication sources', () => {
 
   it('~/.ssh/config: Host alias with HostName, Port, User and IdentityFile', async () => {
     const config = join(sshd.dir, 'ssh_config');
-    writeFileSync(
-      config,
-      [
-        'Host webalias',
-        `  HostName ${sshd.address}`,
-        `  Port ${sshd.port}`,
-        `  User ${sshd.user}`,
-        `  IdentityFile ${sshd.clientKey.privateKeyFile}`,
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(config, sshConfigHost(sshd, 'webalias'));
     const transport = transportFor(sshd, {
       identityFiles: [],
       useSshConfig: true,

@@ -205,6 +205,14 @@ describe('timeouts, cancellation and output bounds', () => {
       const usage = process.memoryUsage();
       return usage.heapUsed + usage.arrayBuffers;
     };
+    const flood = plugin(
+      'head -c 52428800 /dev/zero; head -c 10485760 /dev/zero >&2; echo -n END >&2',
+      'flood',
+    );
+    // Shipped and connected first, so what is measured is what the flood itself keeps.
+    await transport.exec(
+      request(sshd.node(), flood, { limits: { maxStdoutBytes: 1, maxStderrBytes: 1 } }),
+    );
     const before = live();
     let peak = before;
     const sampler = setInterval(() => {
@@ -213,14 +221,10 @@ describe('timeouts, cancellation and output bounds', () => {
     let result: Awaited<ReturnType<Transport['exec']>>;
     try {
       result = await transport.exec(
-        request(
-          sshd.node(),
-          plugin(
-            'head -c 52428800 /dev/zero; head -c 10485760 /dev/zero >&2; echo -n END >&2',
-            'flood',
-          ),
-          { limits: { maxStdoutBytes: 1024 * 1024, maxStderrBytes: 1024 }, timeoutMs: 60_000 },
-        ),
+        request(sshd.node(), flood, {
+          limits: { maxStdoutBytes: 1024 * 1024, maxStderrBytes: 1024 },
+          timeoutMs: 60_000,
+        }),
       );
     } finally {
       clearInterval(sampler);

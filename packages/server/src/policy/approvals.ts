@@ -8,8 +8,8 @@
  * approved run starts, the stored request is planned again and its binding compared: a changed
  * plugin, a different node set (the inventory moved) or other parameters invalidate the approval.
  */
-import { createHash } from 'node:crypto';
-import type { ExecutionPlan } from '@rune/core';
+import { canonicalJson, type ExecutionPlan } from '@rune/core';
+import { sha256Hex } from '@rune/transport';
 import type { Kysely } from 'kysely';
 import type { ApprovalRequestsTable, ApprovalVotesTable, StoreDatabase } from '../store/schema.js';
 
@@ -21,19 +21,8 @@ export interface ApprovalBinding {
   params_sha256: string;
 }
 
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
-    );
-  }
-  return value;
-}
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+// The audit chain's canonical JSON: the same bytes for the same value, whatever the key order.
+const digest = (value: unknown): string => sha256Hex(canonicalJson(value));
 
 /** The binding of a (redacted) plan and its digest. */
 export function bindingOf(redactedPlan: ExecutionPlan): {
@@ -44,9 +33,9 @@ export function bindingOf(redactedPlan: ExecutionPlan): {
     action: redactedPlan.action,
     plugin_sha256: redactedPlan.plugin.sha256,
     nodes: redactedPlan.nodes.map((node) => node.target.name),
-    params_sha256: sha256(JSON.stringify(canonical(redactedPlan.parameters))),
+    params_sha256: digest(redactedPlan.parameters),
   };
-  return { binding, sha256: sha256(JSON.stringify(canonical(binding))) };
+  return { binding, sha256: digest(binding) };
 }
 
 /** An approval request with its votes. */

@@ -23,9 +23,9 @@
  *   (`interruptRun`, `requeueRun`: the same code as the restart recovery of the embedded store).
  */
 
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type Context, context as otelContext } from '@opentelemetry/api';
-import type { RunHandle } from '@rune/core';
+import { canonicalJson, type RunHandle } from '@rune/core';
 import {
   type RunEvent,
   RuneError,
@@ -33,6 +33,7 @@ import {
   type RunPlan,
   type RunSource,
 } from '@rune/protocol';
+import { sha256Hex } from '@rune/transport';
 import { type Cluster, type ClusterHooks, createSoloCluster } from '../cluster/cluster.js';
 import type { ServerSettings } from '../config/server-config.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -145,20 +146,7 @@ const INTERRUPTED_BY_TAKEOVER =
 
 /** sha256 of a canonical JSON body (idempotency keys compare bodies by it). */
 export function bodyHash(body: unknown): string {
-  const canonical = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(canonical);
-    if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(
-        Object.keys(value)
-          .sort()
-          .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
-      );
-    }
-    return value;
-  };
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(body)))
-    .digest('hex');
+  return sha256Hex(canonicalJson(body));
 }
 
 /** The request as stored: sensitive values replaced by `[REDACTED]`. */

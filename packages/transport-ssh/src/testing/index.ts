@@ -4,6 +4,7 @@
  * bench/).
  */
 
+export { sshConfigHost } from './ssh-config-host.js';
 export {
   type ClientKey,
   freePort,
