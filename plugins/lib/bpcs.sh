@@ -698,11 +698,13 @@ _bpcs_parse_key_slow() { # @rune-cold: keys with escapes, high bytes or whitespa
   s=${s:1}
 }
 
+# _bpcs_parse_bash TEXT [PATH DEPTH] — parses TEXT into the tables; with PATH and DEPTH, as the
+# value at PATH, DEPTH containers deep (the canonical fast path parses only input_parameters).
 _bpcs_parse_bash() {
-  local s=$1 ws=$' \t\n\r' state=value path='$' body r t keys number
+  local s=$1 ws=$' \t\n\r' state=value path=${2:-\$} body r t keys number
   # The open container (its path, kind o|a and, for an array, the index of the current
   # element) in scalars; the stack keeps those of the containers around it.
-  local cur='' kind='' count=0 depth=0
+  local cur='' kind='' count=0 depth=${3:-0} base=${3:-0}
   local -a stack_path=() stack_kind=() stack_count=()
   if [[ -z ${s//["$ws"]/} ]]; then
     _BPCS_PARSE_ERROR='request is empty'
@@ -833,7 +835,7 @@ _bpcs_parse_bash() {
             continue
             ;;
         esac
-        if ((depth == 0)); then
+        if ((depth == base)); then
           if [[ -n $s ]]; then
             _bpcs_rest=$s
             _bpcs_perr 'unexpected data after the document'
@@ -880,6 +882,81 @@ _bpcs_parse_bash() {
         ;;
     esac
   done
+}
+
+# --- the canonical request: fast path --------------------------------------------------------
+# RUNE sends every request in the canonical encoding of specs/rcs-v1.md ("Canonical encoding"):
+# compact JSON, members in a fixed order, input_parameters the only free-form part. This reads
+# such a request with a few expansions and runs the general parser on input_parameters only. It
+# fills the tables exactly as _bpcs_parse_bash would for the whole document, or returns 1 and
+# leaves the request to it (hand-written requests, other senders, anything unusual): it accepts
+# an envelope string only without backslashes and control characters (so it holds no escape and
+# ends at its first quote), rebuilds the envelope from the strings it cut and compares it with
+# the text byte for byte, and takes the options from a tail it also compares whole.
+_BPCS_CANON_NOT_PLAIN=$'[\x01-\x1f\\\\]'
+_BPCS_CANON_PARAMS=',"data":{"input_parameters":'
+_BPCS_CANON_OPTIONS=',"options":{"dry_run":'
+
+_bpcs_parse_canonical() {
+  local s=$1 head prefix rest opts dry tm params noglob=0 IFS=\"
+  local -a f
+  # The envelope is short (its strings are bounded by the schema): look for its end in a window.
+  # (Patterns of the form LITERAL* are tried once per position; *LITERAL ones would be
+  # quadratic.)
+  head=${s:0:2048}
+  prefix=${head%%"$_BPCS_CANON_PARAMS"*}
+  ((${#prefix} < ${#head})) || return 1
+  prefix+=$_BPCS_CANON_PARAMS
+  # shellcheck disable=SC2295 # a bracket pattern, unquoted on purpose
+  [[ $prefix != *$_BPCS_CANON_NOT_PLAIN* ]] || return 1
+  # Split at the quotes (no string holds one now); no pathname expansion of the pieces.
+  [[ $- == *f* ]] && noglob=1
+  set -f
+  # shellcheck disable=SC2206 # split at IFS (") on purpose, globbing off
+  f=($prefix)
+  ((noglob)) || set +f
+  IFS=$' \t\n'
+  ((${#f[@]} == 57)) || return 1
+  [[ $prefix == "{\"message_metadata\":{\"message_id\":\"${f[5]}\",\"trace_id\":\"${f[9]}\",\"timestamp\":\"${f[13]}\",\"sender\":{\"component\":\"${f[19]}\",\"version\":\"${f[23]}\",\"host\":\"${f[27]}\"}},\"routing\":{\"action\":\"${f[33]}\",\"node\":\"${f[37]}\",\"transport\":\"${f[41]}\",\"deploy_mode\":\"${f[45]}\"},\"payload\":{\"schema_version\":\"${f[51]}\",\"data\":{\"input_parameters\":" ]] || return 1
+  # The tail: the options, the four closing braces, at most one newline; from the last
+  # occurrence of its start. What lies between is input_parameters, parsed as one whole value.
+  rest=${s:${#prefix}}
+  params=${rest%"$_BPCS_CANON_OPTIONS"*}
+  ((${#params} < ${#rest})) || return 1
+  opts=${rest:${#params}+${#_BPCS_CANON_OPTIONS}}
+  opts=${opts%$'\n'}
+  dry=${opts%%,*}
+  [[ $dry == true || $dry == false ]] || return 1
+  tm=${opts#"$dry,\"timeout_ms\":"}
+  tm=${tm%\}\}\}\}}
+  # Digits only: so the tail was exactly the options and the braces.
+  [[ -n $tm && $tm != *[!0-9]* && ($tm == 0 || $tm != 0*) ]] || return 1
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
+  local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
+  # Not necessarily an object: bpcs_init checks the type, as after the general parser.
+  _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
+  _BPCS_T+=(
+    [\$]=object [$m]=object [$m${S}message_id]=string [$m${S}trace_id]=string
+    [$m${S}timestamp]=string [$m${S}sender]=object [$m${S}sender${S}component]=string
+    [$m${S}sender${S}version]=string [$m${S}sender${S}host]=string [$r]=object
+    [$r${S}action]=string [$r${S}node]=string [$r${S}transport]=string [$r${S}deploy_mode]=string
+    [${p}payload]=object [${p}payload${S}schema_version]=string [$d]=object
+    [$d${S}options]=object [$d${S}options${S}dry_run]=boolean [$d${S}options${S}timeout_ms]=number
+  )
+  _BPCS_V+=(
+    [\$]=3 [$m]=4 [$m${S}message_id]=${f[5]} [$m${S}trace_id]=${f[9]} [$m${S}timestamp]=${f[13]}
+    [$m${S}sender]=3 [$m${S}sender${S}component]=${f[19]} [$m${S}sender${S}version]=${f[23]}
+    [$m${S}sender${S}host]=${f[27]} [$r]=4 [$r${S}action]=${f[33]} [$r${S}node]=${f[37]}
+    [$r${S}transport]=${f[41]} [$r${S}deploy_mode]=${f[45]} [${p}payload]=2
+    [${p}payload${S}schema_version]=${f[51]} [$d]=2 [$d${S}options]=2
+    [$d${S}options${S}dry_run]=$dry [$d${S}options${S}timeout_ms]=$tm
+  )
+  _BPCS_K+=(
+    [\$]=$'message_metadata\nrouting\npayload\n' [$m]=$'message_id\ntrace_id\ntimestamp\nsender\n'
+    [$m${S}sender]=$'component\nversion\nhost\n' [$r]=$'action\nnode\ntransport\ndeploy_mode\n'
+    [${p}payload]=$'schema_version\ndata\n' [$d]=$'input_parameters\noptions\n'
+    [$d${S}options]=$'dry_run\ntimeout_ms\n'
+  )
 }
 
 # --- reading values --------------------------------------------------------------------------
@@ -1618,7 +1695,14 @@ bpcs_init() {
     _bpcs_parse_jq "$BPCS_INPUT" && parsed=1
   else
     BPCS_JSON_PARSER=bash
-    _bpcs_parse_bash "$BPCS_INPUT" && parsed=1
+    if _bpcs_parse_canonical "$BPCS_INPUT"; then
+      parsed=1
+    else
+      _BPCS_T=()
+      _BPCS_V=()
+      _BPCS_K=()
+      _bpcs_parse_bash "$BPCS_INPUT" && parsed=1
+    fi
   fi
   if ((parsed == 0)); then
     local code=MALFORMED_JSON
