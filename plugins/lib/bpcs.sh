@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # bpcs.sh — a small library for writing RUNE plugins (BPCS v1) in Bash.
 # @rune-library drop-unused-functions
-# (the assembler leaves out the functions a plugin never names: Bash parses every definition.)
+# @rune-library strip-comment-lines
+# (the assembler leaves out the functions a plugin never names and this file's comment lines:
+# Bash reads and parses every line; the documentation stays here.)
 #
 # Needs only bash >= 4 and coreutils on the node. jq is used when present to parse the request;
 # without it a pure-Bash JSON parser takes over (both give identical results). The library:
@@ -394,7 +396,13 @@ bpcs_json_object() {
   while (($# > 0)); do
     (($# >= 3)) || _bpcs_builder_error "bpcs_json_object needs TYPE KEY VALUE triples"
     key=$2
-    _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
+    if [[ $1 == str && $3 != *$_BPCS_SPECIAL* ]]; then
+      REPLY="\"$3\""
+    elif [[ $1 == json && -n $3 ]]; then
+      REPLY=$3
+    else
+      _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
+    fi
     if [[ $key == *$_BPCS_SPECIAL* ]]; then
       local value=$REPLY
       bpcs_json_escape "$key"
@@ -424,7 +432,14 @@ bpcs_json_array() {
 # bpcs_out TYPE KEY VALUE — sets output_data.KEY (setting a key again replaces it).
 bpcs_out() {
   (($# == 3)) || _bpcs_builder_error "bpcs_out needs TYPE KEY VALUE"
-  _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
+  # Plain strings and JSON text inline (what _bpcs_typed_json does for them, without the call).
+  if [[ $1 == str && $3 != *$_BPCS_SPECIAL* ]]; then
+    REPLY="\"$3\""
+  elif [[ $1 == json && -n $3 ]]; then
+    REPLY=$3
+  else
+    _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
+  fi
   if [[ -z ${_BPCS_OUT[$2]+x} ]]; then
     _BPCS_OUT_KEYS+=("$2")
   fi
@@ -933,8 +948,14 @@ _bpcs_parse_canonical() {
   [[ -n $tm && $tm != *[!0-9]* && ($tm == 0 || $tm != 0*) ]] || return 1
   local p=\$$_BPCS_SEP S=$_BPCS_SEP
   local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
-  # Not necessarily an object: bpcs_init checks the type, as after the general parser.
-  _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
+  # No parameters: the two entries the general parser would make, without its call. Otherwise
+  # not necessarily an object: bpcs_init checks the type, as after the general parser.
+  if [[ $params == '{}' ]]; then
+    _BPCS_T[$d${S}input_parameters]=object
+    _BPCS_V[$d${S}input_parameters]=0
+  else
+    _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
+  fi
   _BPCS_T+=(
     [\$]=object [$m]=object [$m${S}message_id]=string [$m${S}trace_id]=string
     [$m${S}timestamp]=string [$m${S}sender]=object [$m${S}sender${S}component]=string
@@ -999,41 +1020,43 @@ bpcs_keys() {
 }
 
 _bpcs_serialize() {
-  local path=$1 type=${_BPCS_T[$1]} out sep='' key keys i n
-  case $type in
-    object)
-      out='{'
-      keys=${_BPCS_K[$path]-}
-      while [[ -n $keys ]]; do
-        key=${keys%%$'\n'*}
-        keys=${keys#*$'\n'}
-        [[ -n $key ]] || continue
-        _bpcs_serialize "$path$_BPCS_SEP$key"
-        out+="$sep\"$key\":$REPLY"
-        sep=,
-      done
-      REPLY="$out}"
-      ;;
-    array)
-      out='['
-      n=${_BPCS_V[$path]}
-      for ((i = 0; i < n; i++)); do
-        _bpcs_serialize "$path$_BPCS_SEP$i"
-        out+="$sep$REPLY"
-        sep=,
-      done
-      REPLY="$out]"
-      ;;
-    string)
-      REPLY=${_BPCS_V[$path]}
-      if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then
-        bpcs_json_string "$REPLY"
-      else
-        REPLY="\"$REPLY\""
-      fi
-      ;;
-    *) REPLY=${_BPCS_V[$path]} ;;
-  esac
+  local path=$1 type=${_BPCS_T[$1]} out='' sep='' key keys i=0 n child
+  if [[ $type != object && $type != array ]]; then
+    REPLY=${_BPCS_V[$path]}
+    [[ $type == string ]] || return 0
+    if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then bpcs_json_string "$REPLY"; else REPLY="\"$REPLY\""; fi
+    return 0
+  fi
+  keys=${_BPCS_K[$path]-}
+  n=${_BPCS_V[$path]}
+  # Members (by key) or elements (by index): scalars inline, containers recursively (a Bash
+  # function call costs more than the work for a scalar).
+  while :; do
+    if [[ $type == object ]]; then
+      [[ -n $keys ]] || break
+      key=${keys%%$'\n'*}
+      keys=${keys#*$'\n'}
+      [[ -n $key ]] || continue
+      child=$path$_BPCS_SEP$key
+      out+="$sep\"$key\":"
+    else
+      ((i < n)) || break
+      child=$path$_BPCS_SEP$i
+      i=$((i + 1))
+      out+=$sep
+    fi
+    sep=,
+    case ${_BPCS_T[$child]} in
+      string)
+        REPLY=${_BPCS_V[$child]}
+        if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then bpcs_json_string "$REPLY"; else REPLY="\"$REPLY\""; fi
+        ;;
+      object | array) _bpcs_serialize "$child" ;;
+      *) REPLY=${_BPCS_V[$child]} ;;
+    esac
+    out+=$REPLY
+  done
+  if [[ $type == object ]]; then REPLY="{$out}"; else REPLY="[$out]"; fi
 }
 
 # bpcs_json_at COMPONENT... — the JSON text of the value at a path in REPLY (returns 1 if absent).
@@ -1427,7 +1450,14 @@ _bpcs_render() {
   _bpcs_timestamp
   meta="{\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
   _bpcs_is_uuid "$BPCS_MESSAGE_ID" && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
-  if _bpcs_is_action "$BPCS_PLUGIN_NAME" && [[ $BPCS_PLUGIN_VERSION =~ $_BPCS_RE_SEMVER ]]; then
+  # A version of digits and dots is checked with globs (three numbers without leading zeros);
+  # only others pay for the regex.
+  local v=$BPCS_PLUGIN_VERSION dots=${BPCS_PLUGIN_VERSION//[0-9]/} semver=0
+  if [[ $dots == .. && $v != .* && $v != *. && $v != *..* && $v != 0[0-9]* && $v != *.0[0-9]* ]] ||
+    [[ $v =~ $_BPCS_RE_SEMVER ]]; then
+    semver=1
+  fi
+  if ((semver)) && _bpcs_is_action "$BPCS_PLUGIN_NAME"; then
     meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$BPCS_PLUGIN_VERSION\"}"
   fi
   meta+='}'
