@@ -74,6 +74,7 @@ _BPCS_PARSE_ERROR=
 # 1 while the ids may still have to be salvaged from the raw request (see _bpcs_salvage_ids).
 _BPCS_SALVAGE=0
 _bpcs_rest=
+_bpcs_ppath=
 declare -A _BPCS_OUT=()
 # The parsed request, flattened: path -> type / value / child keys. A path is "$" followed by
 # one component per level, each preceded by \x1f; object keys are stored JSON-escaped (canonical).
@@ -1076,6 +1077,18 @@ bpcs_dry_run() {
 
 # --- parameters ------------------------------------------------------------------------------
 
+# The path of input_parameters.NAME in _bpcs_ppath and its type (or "absent") in REPLY: what
+# bpcs_type gives, a plain name joined without the general path builder.
+_bpcs_param_lookup() {
+  if [[ $1 == *[\\\"]* || $1 == *$_BPCS_NOT_PLAIN* ]]; then
+    _bpcs_path payload data input_parameters "$1"
+    _bpcs_ppath=$REPLY
+  else
+    _bpcs_ppath=\$${_BPCS_SEP}payload${_BPCS_SEP}data${_BPCS_SEP}input_parameters$_BPCS_SEP$1
+  fi
+  REPLY=${_BPCS_T[$_bpcs_ppath]-absent}
+}
+
 _bpcs_param_error() { # @rune-cold: invalid parameters (name expected got)
   local details
   bpcs_json_object str parameter "$1" str expected "$2" str got "$3"
@@ -1085,7 +1098,7 @@ _bpcs_param_error() { # @rune-cold: invalid parameters (name expected got)
 
 # bpcs_has_param NAME — succeeds when input_parameters.NAME is present (and not null).
 bpcs_has_param() {
-  bpcs_type payload data input_parameters "$1"
+  _bpcs_param_lookup "$1"
   [[ $REPLY != absent && $REPLY != null ]]
 }
 
@@ -1110,11 +1123,11 @@ bpcs_params_allow() {
 # With ERE, the value must match it (bash =~ syntax) or the plugin fails with exit 2.
 bpcs_param_string() {
   local name=$1 default=${2-} pattern=${3-}
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
     string)
-      bpcs_get payload data input_parameters "$name"
+      REPLY=${_BPCS_V[$_bpcs_ppath]}
       if [[ -n $pattern ]] && ! [[ $REPLY =~ $pattern ]]; then
         _bpcs_param_error "$name" "a string matching $pattern" 'a non-matching string'
       fi
@@ -1126,11 +1139,11 @@ bpcs_param_string() {
 # bpcs_param_int NAME DEFAULT [MIN] [MAX] — an integer parameter in REPLY, bounds checked.
 bpcs_param_int() {
   local name=$1 default=$2 min=${3-} max=${4-} value
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
     number)
-      bpcs_get payload data input_parameters "$name"
+      REPLY=${_BPCS_V[$_bpcs_ppath]}
       [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
       REPLY=${REPLY%%.*}
       ;;
@@ -1216,10 +1229,10 @@ _bpcs_range_text() { # @rune-cold: error messages
 # checked (inclusive, as the manifest's minimum/maximum).
 bpcs_param_number() {
   local name=$1 default=$2 min=${3-} max=${4-} value
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
-    number) bpcs_get payload data input_parameters "$name" ;;
+    number) REPLY=${_BPCS_V[$_bpcs_ppath]} ;;
     *) _bpcs_param_error "$name" 'a number' "$REPLY" ;;
   esac
   value=$REPLY
@@ -1233,10 +1246,10 @@ bpcs_param_number() {
 # bpcs_param_bool NAME DEFAULT — true or false in REPLY.
 bpcs_param_bool() {
   local name=$1 default=$2
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
-    boolean) bpcs_get payload data input_parameters "$name" ;;
+    boolean) REPLY=${_BPCS_V[$_bpcs_ppath]} ;;
     *) _bpcs_param_error "$name" 'a boolean' "$REPLY" ;;
   esac
 }
@@ -1246,7 +1259,7 @@ bpcs_param_bool() {
 bpcs_param_array() {
   local name=$1 item=$2 i n type
   shift 2
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null)
       BPCS_ARRAY=("$@")
@@ -1255,8 +1268,7 @@ bpcs_param_array() {
     array) ;;
     *) _bpcs_param_error "$name" "an array of ${item}s" "$REPLY" ;;
   esac
-  bpcs_get payload data input_parameters "$name"
-  n=$REPLY
+  n=${_BPCS_V[$_bpcs_ppath]}
   BPCS_ARRAY=()
   for ((i = 0; i < n; i++)); do
     bpcs_type payload data input_parameters "$name" "$i"
