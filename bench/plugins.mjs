@@ -181,6 +181,14 @@ for (const name of names) {
     beforeDir === undefined ? undefined : join(beforeDir, `${name}.sh`),
   );
 }
+// What `rune run noop` sends: the manifest's defaults filled in.
+add(
+  'noop, defaults filled ({"sleep_ms":0})',
+  join(builtinDir, 'noop.sh'),
+  request('noop', { sleep_ms: 0 }, false),
+  {},
+  beforeDir === undefined ? undefined : join(beforeDir, 'noop.sh'),
+);
 add(
   'noop, jq parser forced',
   join(builtinDir, 'noop.sh'),

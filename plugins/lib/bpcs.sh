@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # bpcs.sh — a small library for writing RUNE plugins (BPCS v1) in Bash.
 # @rune-library drop-unused-functions
-# (the assembler leaves out the functions a plugin never names: Bash parses every definition.)
+# @rune-library strip-comment-lines
+# (the assembler leaves out the functions a plugin never names and this file's comment lines:
+# Bash reads and parses every line; the documentation stays here.)
 #
 # Needs only bash >= 4 and coreutils on the node. jq is used when present to parse the request;
 # without it a pure-Bash JSON parser takes over (both give identical results). The library:
@@ -72,6 +74,7 @@ _BPCS_PARSE_ERROR=
 # 1 while the ids may still have to be salvaged from the raw request (see _bpcs_salvage_ids).
 _BPCS_SALVAGE=0
 _bpcs_rest=
+_bpcs_ppath=
 declare -A _BPCS_OUT=()
 # The parsed request, flattened: path -> type / value / child keys. A path is "$" followed by
 # one component per level, each preceded by \x1f; object keys are stored JSON-escaped (canonical).
@@ -394,7 +397,13 @@ bpcs_json_object() {
   while (($# > 0)); do
     (($# >= 3)) || _bpcs_builder_error "bpcs_json_object needs TYPE KEY VALUE triples"
     key=$2
-    _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
+    if [[ $1 == str && $3 != *$_BPCS_SPECIAL* ]]; then
+      REPLY="\"$3\""
+    elif [[ $1 == json && -n $3 ]]; then
+      REPLY=$3
+    else
+      _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_json_object: bad $1 value for key '$key'"
+    fi
     if [[ $key == *$_BPCS_SPECIAL* ]]; then
       local value=$REPLY
       bpcs_json_escape "$key"
@@ -424,7 +433,14 @@ bpcs_json_array() {
 # bpcs_out TYPE KEY VALUE — sets output_data.KEY (setting a key again replaces it).
 bpcs_out() {
   (($# == 3)) || _bpcs_builder_error "bpcs_out needs TYPE KEY VALUE"
-  _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
+  # Plain strings and JSON text inline (what _bpcs_typed_json does for them, without the call).
+  if [[ $1 == str && $3 != *$_BPCS_SPECIAL* ]]; then
+    REPLY="\"$3\""
+  elif [[ $1 == json && -n $3 ]]; then
+    REPLY=$3
+  else
+    _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
+  fi
   if [[ -z ${_BPCS_OUT[$2]+x} ]]; then
     _BPCS_OUT_KEYS+=("$2")
   fi
@@ -698,11 +714,13 @@ _bpcs_parse_key_slow() { # @rune-cold: keys with escapes, high bytes or whitespa
   s=${s:1}
 }
 
+# _bpcs_parse_bash TEXT [PATH DEPTH] — parses TEXT into the tables; with PATH and DEPTH, as the
+# value at PATH, DEPTH containers deep (the canonical fast path parses only input_parameters).
 _bpcs_parse_bash() {
-  local s=$1 ws=$' \t\n\r' state=value path='$' body r t keys number
+  local s=$1 ws=$' \t\n\r' state=value path=${2:-\$} body r t keys number
   # The open container (its path, kind o|a and, for an array, the index of the current
   # element) in scalars; the stack keeps those of the containers around it.
-  local cur='' kind='' count=0 depth=0
+  local cur='' kind='' count=0 depth=${3:-0} base=${3:-0}
   local -a stack_path=() stack_kind=() stack_count=()
   if [[ -z ${s//["$ws"]/} ]]; then
     _BPCS_PARSE_ERROR='request is empty'
@@ -833,7 +851,7 @@ _bpcs_parse_bash() {
             continue
             ;;
         esac
-        if ((depth == 0)); then
+        if ((depth == base)); then
           if [[ -n $s ]]; then
             _bpcs_rest=$s
             _bpcs_perr 'unexpected data after the document'
@@ -882,6 +900,87 @@ _bpcs_parse_bash() {
   done
 }
 
+# --- the canonical request: fast path --------------------------------------------------------
+# RUNE sends every request in the canonical encoding of specs/rcs-v1.md ("Canonical encoding"):
+# compact JSON, members in a fixed order, input_parameters the only free-form part. This reads
+# such a request with a few expansions and runs the general parser on input_parameters only. It
+# fills the tables exactly as _bpcs_parse_bash would for the whole document, or returns 1 and
+# leaves the request to it (hand-written requests, other senders, anything unusual): it accepts
+# an envelope string only without backslashes and control characters (so it holds no escape and
+# ends at its first quote), rebuilds the envelope from the strings it cut and compares it with
+# the text byte for byte, and takes the options from a tail it also compares whole.
+_BPCS_CANON_NOT_PLAIN=$'[\x01-\x1f\\\\]'
+_BPCS_CANON_PARAMS=',"data":{"input_parameters":'
+_BPCS_CANON_OPTIONS=',"options":{"dry_run":'
+
+_bpcs_parse_canonical() {
+  local s=$1 head prefix rest opts dry tm params noglob=0 IFS=\"
+  local -a f
+  # The envelope is short (its strings are bounded by the schema): look for its end in a window.
+  # (Patterns of the form LITERAL* are tried once per position; *LITERAL ones would be
+  # quadratic.)
+  head=${s:0:2048}
+  prefix=${head%%"$_BPCS_CANON_PARAMS"*}
+  ((${#prefix} < ${#head})) || return 1
+  prefix+=$_BPCS_CANON_PARAMS
+  # shellcheck disable=SC2295 # a bracket pattern, unquoted on purpose
+  [[ $prefix != *$_BPCS_CANON_NOT_PLAIN* ]] || return 1
+  # Split at the quotes (no string holds one now); no pathname expansion of the pieces.
+  [[ $- == *f* ]] && noglob=1
+  set -f
+  # shellcheck disable=SC2206 # split at IFS (") on purpose, globbing off
+  f=($prefix)
+  ((noglob)) || set +f
+  IFS=$' \t\n'
+  ((${#f[@]} == 57)) || return 1
+  [[ $prefix == "{\"message_metadata\":{\"message_id\":\"${f[5]}\",\"trace_id\":\"${f[9]}\",\"timestamp\":\"${f[13]}\",\"sender\":{\"component\":\"${f[19]}\",\"version\":\"${f[23]}\",\"host\":\"${f[27]}\"}},\"routing\":{\"action\":\"${f[33]}\",\"node\":\"${f[37]}\",\"transport\":\"${f[41]}\",\"deploy_mode\":\"${f[45]}\"},\"payload\":{\"schema_version\":\"${f[51]}\",\"data\":{\"input_parameters\":" ]] || return 1
+  # The tail: the options, the four closing braces, at most one newline; from the last
+  # occurrence of its start. What lies between is input_parameters, parsed as one whole value.
+  rest=${s:${#prefix}}
+  params=${rest%"$_BPCS_CANON_OPTIONS"*}
+  ((${#params} < ${#rest})) || return 1
+  opts=${rest:${#params}+${#_BPCS_CANON_OPTIONS}}
+  opts=${opts%$'\n'}
+  dry=${opts%%,*}
+  [[ $dry == true || $dry == false ]] || return 1
+  tm=${opts#"$dry,\"timeout_ms\":"}
+  tm=${tm%\}\}\}\}}
+  # Digits only: so the tail was exactly the options and the braces.
+  [[ -n $tm && $tm != *[!0-9]* && ($tm == 0 || $tm != 0*) ]] || return 1
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
+  local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
+  # No parameters: the two entries the general parser would make, without its call. Otherwise
+  # not necessarily an object: bpcs_init checks the type, as after the general parser.
+  if [[ $params == '{}' ]]; then
+    _BPCS_T[$d${S}input_parameters]=object
+    _BPCS_V[$d${S}input_parameters]=0
+  else
+    _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
+  fi
+  _BPCS_T+=(
+    [\$]=object [$m]=object [$m${S}message_id]=string [$m${S}trace_id]=string
+    [$m${S}timestamp]=string [$m${S}sender]=object [$m${S}sender${S}component]=string
+    [$m${S}sender${S}version]=string [$m${S}sender${S}host]=string [$r]=object
+    [$r${S}action]=string [$r${S}node]=string [$r${S}transport]=string [$r${S}deploy_mode]=string
+    [${p}payload]=object [${p}payload${S}schema_version]=string [$d]=object
+    [$d${S}options]=object [$d${S}options${S}dry_run]=boolean [$d${S}options${S}timeout_ms]=number
+  )
+  _BPCS_V+=(
+    [\$]=3 [$m]=4 [$m${S}message_id]=${f[5]} [$m${S}trace_id]=${f[9]} [$m${S}timestamp]=${f[13]}
+    [$m${S}sender]=3 [$m${S}sender${S}component]=${f[19]} [$m${S}sender${S}version]=${f[23]}
+    [$m${S}sender${S}host]=${f[27]} [$r]=4 [$r${S}action]=${f[33]} [$r${S}node]=${f[37]}
+    [$r${S}transport]=${f[41]} [$r${S}deploy_mode]=${f[45]} [${p}payload]=2
+    [${p}payload${S}schema_version]=${f[51]} [$d]=2 [$d${S}options]=2
+    [$d${S}options${S}dry_run]=$dry [$d${S}options${S}timeout_ms]=$tm
+  )
+  _BPCS_K+=(
+    [\$]=$'message_metadata\nrouting\npayload\n' [$m]=$'message_id\ntrace_id\ntimestamp\nsender\n'
+    [$m${S}sender]=$'component\nversion\nhost\n' [$r]=$'action\nnode\ntransport\ndeploy_mode\n'
+    [${p}payload]=$'schema_version\ndata\n' [$d]=$'input_parameters\noptions\n'
+    [$d${S}options]=$'dry_run\ntimeout_ms\n'
+  )
+}
+
 # --- reading values --------------------------------------------------------------------------
 
 # bpcs_get COMPONENT... — the value at a path (e.g. `bpcs_get routing node`) in REPLY; returns 1
@@ -922,41 +1021,43 @@ bpcs_keys() {
 }
 
 _bpcs_serialize() {
-  local path=$1 type=${_BPCS_T[$1]} out sep='' key keys i n
-  case $type in
-    object)
-      out='{'
-      keys=${_BPCS_K[$path]-}
-      while [[ -n $keys ]]; do
-        key=${keys%%$'\n'*}
-        keys=${keys#*$'\n'}
-        [[ -n $key ]] || continue
-        _bpcs_serialize "$path$_BPCS_SEP$key"
-        out+="$sep\"$key\":$REPLY"
-        sep=,
-      done
-      REPLY="$out}"
-      ;;
-    array)
-      out='['
-      n=${_BPCS_V[$path]}
-      for ((i = 0; i < n; i++)); do
-        _bpcs_serialize "$path$_BPCS_SEP$i"
-        out+="$sep$REPLY"
-        sep=,
-      done
-      REPLY="$out]"
-      ;;
-    string)
-      REPLY=${_BPCS_V[$path]}
-      if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then
-        bpcs_json_string "$REPLY"
-      else
-        REPLY="\"$REPLY\""
-      fi
-      ;;
-    *) REPLY=${_BPCS_V[$path]} ;;
-  esac
+  local path=$1 type=${_BPCS_T[$1]} out='' sep='' key keys i=0 n child
+  if [[ $type != object && $type != array ]]; then
+    REPLY=${_BPCS_V[$path]}
+    [[ $type == string ]] || return 0
+    if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then bpcs_json_string "$REPLY"; else REPLY="\"$REPLY\""; fi
+    return 0
+  fi
+  keys=${_BPCS_K[$path]-}
+  n=${_BPCS_V[$path]}
+  # Members (by key) or elements (by index): scalars inline, containers recursively (a Bash
+  # function call costs more than the work for a scalar).
+  while :; do
+    if [[ $type == object ]]; then
+      [[ -n $keys ]] || break
+      key=${keys%%$'\n'*}
+      keys=${keys#*$'\n'}
+      [[ -n $key ]] || continue
+      child=$path$_BPCS_SEP$key
+      out+="$sep\"$key\":"
+    else
+      ((i < n)) || break
+      child=$path$_BPCS_SEP$i
+      i=$((i + 1))
+      out+=$sep
+    fi
+    sep=,
+    case ${_BPCS_T[$child]} in
+      string)
+        REPLY=${_BPCS_V[$child]}
+        if [[ $REPLY == *$_BPCS_SPECIAL* ]]; then bpcs_json_string "$REPLY"; else REPLY="\"$REPLY\""; fi
+        ;;
+      object | array) _bpcs_serialize "$child" ;;
+      *) REPLY=${_BPCS_V[$child]} ;;
+    esac
+    out+=$REPLY
+  done
+  if [[ $type == object ]]; then REPLY="{$out}"; else REPLY="[$out]"; fi
 }
 
 # bpcs_json_at COMPONENT... — the JSON text of the value at a path in REPLY (returns 1 if absent).
@@ -976,6 +1077,18 @@ bpcs_dry_run() {
 
 # --- parameters ------------------------------------------------------------------------------
 
+# The path of input_parameters.NAME in _bpcs_ppath and its type (or "absent") in REPLY: what
+# bpcs_type gives, a plain name joined without the general path builder.
+_bpcs_param_lookup() {
+  if [[ $1 == *[\\\"]* || $1 == *$_BPCS_NOT_PLAIN* ]]; then
+    _bpcs_path payload data input_parameters "$1"
+    _bpcs_ppath=$REPLY
+  else
+    _bpcs_ppath=\$${_BPCS_SEP}payload${_BPCS_SEP}data${_BPCS_SEP}input_parameters$_BPCS_SEP$1
+  fi
+  REPLY=${_BPCS_T[$_bpcs_ppath]-absent}
+}
+
 _bpcs_param_error() { # @rune-cold: invalid parameters (name expected got)
   local details
   bpcs_json_object str parameter "$1" str expected "$2" str got "$3"
@@ -985,7 +1098,7 @@ _bpcs_param_error() { # @rune-cold: invalid parameters (name expected got)
 
 # bpcs_has_param NAME — succeeds when input_parameters.NAME is present (and not null).
 bpcs_has_param() {
-  bpcs_type payload data input_parameters "$1"
+  _bpcs_param_lookup "$1"
   [[ $REPLY != absent && $REPLY != null ]]
 }
 
@@ -1010,11 +1123,11 @@ bpcs_params_allow() {
 # With ERE, the value must match it (bash =~ syntax) or the plugin fails with exit 2.
 bpcs_param_string() {
   local name=$1 default=${2-} pattern=${3-}
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
     string)
-      bpcs_get payload data input_parameters "$name"
+      REPLY=${_BPCS_V[$_bpcs_ppath]}
       if [[ -n $pattern ]] && ! [[ $REPLY =~ $pattern ]]; then
         _bpcs_param_error "$name" "a string matching $pattern" 'a non-matching string'
       fi
@@ -1026,11 +1139,11 @@ bpcs_param_string() {
 # bpcs_param_int NAME DEFAULT [MIN] [MAX] — an integer parameter in REPLY, bounds checked.
 bpcs_param_int() {
   local name=$1 default=$2 min=${3-} max=${4-} value
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
     number)
-      bpcs_get payload data input_parameters "$name"
+      REPLY=${_BPCS_V[$_bpcs_ppath]}
       [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
       REPLY=${REPLY%%.*}
       ;;
@@ -1116,10 +1229,10 @@ _bpcs_range_text() { # @rune-cold: error messages
 # checked (inclusive, as the manifest's minimum/maximum).
 bpcs_param_number() {
   local name=$1 default=$2 min=${3-} max=${4-} value
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
-    number) bpcs_get payload data input_parameters "$name" ;;
+    number) REPLY=${_BPCS_V[$_bpcs_ppath]} ;;
     *) _bpcs_param_error "$name" 'a number' "$REPLY" ;;
   esac
   value=$REPLY
@@ -1133,10 +1246,10 @@ bpcs_param_number() {
 # bpcs_param_bool NAME DEFAULT — true or false in REPLY.
 bpcs_param_bool() {
   local name=$1 default=$2
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null) REPLY=$default ;;
-    boolean) bpcs_get payload data input_parameters "$name" ;;
+    boolean) REPLY=${_BPCS_V[$_bpcs_ppath]} ;;
     *) _bpcs_param_error "$name" 'a boolean' "$REPLY" ;;
   esac
 }
@@ -1146,7 +1259,7 @@ bpcs_param_bool() {
 bpcs_param_array() {
   local name=$1 item=$2 i n type
   shift 2
-  bpcs_type payload data input_parameters "$name"
+  _bpcs_param_lookup "$name"
   case $REPLY in
     absent | null)
       BPCS_ARRAY=("$@")
@@ -1155,8 +1268,7 @@ bpcs_param_array() {
     array) ;;
     *) _bpcs_param_error "$name" "an array of ${item}s" "$REPLY" ;;
   esac
-  bpcs_get payload data input_parameters "$name"
-  n=$REPLY
+  n=${_BPCS_V[$_bpcs_ppath]}
   BPCS_ARRAY=()
   for ((i = 0; i < n; i++)); do
     bpcs_type payload data input_parameters "$name" "$i"
@@ -1350,7 +1462,14 @@ _bpcs_render() {
   _bpcs_timestamp
   meta="{\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
   _bpcs_is_uuid "$BPCS_MESSAGE_ID" && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
-  if _bpcs_is_action "$BPCS_PLUGIN_NAME" && [[ $BPCS_PLUGIN_VERSION =~ $_BPCS_RE_SEMVER ]]; then
+  # A version of digits and dots is checked with globs (three numbers without leading zeros);
+  # only others pay for the regex.
+  local v=$BPCS_PLUGIN_VERSION dots=${BPCS_PLUGIN_VERSION//[0-9]/} semver=0
+  if [[ $dots == .. && $v != .* && $v != *. && $v != *..* && $v != 0[0-9]* && $v != *.0[0-9]* ]] ||
+    [[ $v =~ $_BPCS_RE_SEMVER ]]; then
+    semver=1
+  fi
+  if ((semver)) && _bpcs_is_action "$BPCS_PLUGIN_NAME"; then
     meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$BPCS_PLUGIN_VERSION\"}"
   fi
   meta+='}'
@@ -1618,7 +1737,14 @@ bpcs_init() {
     _bpcs_parse_jq "$BPCS_INPUT" && parsed=1
   else
     BPCS_JSON_PARSER=bash
-    _bpcs_parse_bash "$BPCS_INPUT" && parsed=1
+    if _bpcs_parse_canonical "$BPCS_INPUT"; then
+      parsed=1
+    else
+      _BPCS_T=()
+      _BPCS_V=()
+      _BPCS_K=()
+      _bpcs_parse_bash "$BPCS_INPUT" && parsed=1
+    fi
   fi
   if ((parsed == 0)); then
     local code=MALFORMED_JSON

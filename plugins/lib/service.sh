@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # service.sh — restart a systemd unit and wait, bounded, until it is active and answering.
 # @rune-library drop-unused-functions
+# @rune-library strip-comment-lines
 # (the assembler leaves out the functions a plugin never names: Bash parses every definition.)
 # Include it after bpcs.sh. The plugin defines two functions before calling svc_restart_plugin:
 #   svc_health  — returns 0 when the service answers; may set SVC_HEALTH_DETAIL and SVC_VERSION.

@@ -4,12 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// The one assembler (built @rune/core), as the build of the built-ins uses it.
-import { assemblePluginSource } from '../../packages/core/dist/plugins/assemble-plugin.js';
 import {
+  assembleBpcsLibrary,
   createWorkspace,
   errorCode,
   evaluate,
@@ -29,30 +28,11 @@ const sourceLib = fileURLToPath(new URL('../lib/bpcs.sh', import.meta.url));
 const assembled = process.env.BPCS_PROBE_ASSEMBLED === '1';
 let lib = sourceLib;
 
-/** The library as it ships inside a plugin, every function kept (a comment names them all). */
-function assembledLibrary(dir: string): string {
-  const names = [...readFileSync(sourceLib, 'utf8').matchAll(/^([A-Za-z_]\w*)\(\) \{/gm)].map(
-    (match) => match[1],
-  );
-  const wrapper = [
-    '#!/usr/bin/env bash',
-    `# keeps: ${names.join(' ')}`,
-    'source bpcs.sh # @rune-include bpcs.sh',
-    '',
-  ].join('\n');
-  const file = join(dir, 'bpcs-assembled.sh');
-  const text = assemblePluginSource(Buffer.from(wrapper), file, {
-    includeDirs: [dirname(sourceLib)],
-  }).content.toString('utf8');
-  if (!text.includes('__rune_load_cold() {')) throw new Error('no deferred functions assembled');
-  writeFileSync(file, text);
-  return file;
-}
 let ws: PluginWorkspace;
 
 beforeAll(() => {
   ws = createWorkspace();
-  if (assembled) lib = assembledLibrary(ws.root);
+  if (assembled) lib = assembleBpcsLibrary(sourceLib, ws.root);
 });
 afterAll(() => ws.dispose());
 

@@ -16,19 +16,23 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type BpcsResponse,
+  encodeRcsRequest,
   evaluatePluginOutput,
   type PluginEvaluation,
   type RcsRequest,
   validateRcsRequest,
 } from '@rune/protocol';
+// The one assembler (built @rune/core), as the build of the built-ins uses it.
+import { assemblePluginSource } from '../../packages/core/dist/plugins/assemble-plugin.js';
 import { build } from '../build.mjs';
 
 /** Absolute path of bash used to run every plugin. */
@@ -237,7 +241,7 @@ export function runPlugin(
     ...(options.extraPath ?? []),
   ].join(':');
   const stdin =
-    typeof input === 'string' || input instanceof Uint8Array ? input : JSON.stringify(input);
+    typeof input === 'string' || input instanceof Uint8Array ? input : encodeRcsRequest(input);
   const started = Date.now();
   const result = spawnSync(BASH, [file], {
     input: stdin,
@@ -309,4 +313,27 @@ export function runAndEvaluate(
 /** The EPS code the evaluation reports (undefined when ok). */
 export function errorCode(evaluation: PluginEvaluation): string | undefined {
   return evaluation.ok ? undefined : evaluation.error.code;
+}
+
+/**
+ * The Bash library at `sourceLib` as the assembler ships it inside a plugin, every function kept
+ * (a comment names them all) and the `@rune-cold` ones deferred; written to `dir`, path returned.
+ */
+export function assembleBpcsLibrary(sourceLib: string, dir: string): string {
+  const names = [...readFileSync(sourceLib, 'utf8').matchAll(/^([A-Za-z_]\w*)\(\) \{/gm)].map(
+    (match) => match[1],
+  );
+  const wrapper = [
+    '#!/usr/bin/env bash',
+    `# keeps: ${names.join(' ')}`,
+    'source bpcs.sh # @rune-include bpcs.sh',
+    '',
+  ].join('\n');
+  const file = join(dir, 'bpcs-assembled.sh');
+  const text = assemblePluginSource(Buffer.from(wrapper), file, {
+    includeDirs: [dirname(sourceLib)],
+  }).content.toString('utf8');
+  if (!text.includes('__rune_load_cold() {')) throw new Error('no deferred functions assembled');
+  writeFileSync(file, text);
+  return file;
 }

@@ -10,6 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import {
   createRcsRequest,
+  encodeRcsRequest,
   inferMrsManifest,
   type MrsManifest,
   parseMrsManifest,
@@ -224,7 +225,8 @@ async function runCase(
       testCase.request === 'unknown-schema-version'
         ? { ...request, payload: { ...request.payload, schema_version: 'rcs_v999' } }
         : request;
-    stdinText = JSON.stringify(sent);
+    // As core sends it: the canonical encoding (the unknown-version case: any JSON will do).
+    stdinText = sent === request ? encodeRcsRequest(request) : JSON.stringify(sent);
   }
   const stdin = new TextEncoder().encode(stdinText);
   const process = await runPluginProcess({

@@ -140,6 +140,7 @@ export {
   RCS_VERSION_PATTERN,
 } from './mrs/v1/schema.js';
 export { createRcsRequest, type RcsRequestInput } from './rcs/v1/build.js';
+export { encodeRcsRequest } from './rcs/v1/encode.js';
 export {
   isRcsRequest,
   negotiateRcsVersion,

@@ -6,7 +6,7 @@
  * else becomes INTERNAL_ERROR.
  */
 import { context as otelContext } from '@opentelemetry/api';
-import { RuneError } from '@rune/protocol';
+import { encodeRcsRequest, RuneError } from '@rune/protocol';
 import { type TransportPhaseHook, type TransportPlugin, withPhaseSpan } from '@rune/transport';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
 import { endNodeSpan, startNodeSpan } from '../telemetry/run-spans.js';
@@ -55,7 +55,8 @@ async function runNode(
   try {
     const bytes = await context.loadPlugin();
     const transport = await context.transports.get(planned.transport);
-    const stdin = new TextEncoder().encode(JSON.stringify(planned.request));
+    // The canonical encoding (specs/rcs-v1.md): the Bash library reads it without a full parse.
+    const stdin = new TextEncoder().encode(encodeRcsRequest(planned.request));
     const runAs = assertTransportCanRun(plan, planned, transport, stdin);
     const plugin: TransportPlugin = {
       action: plan.action,

@@ -167,6 +167,46 @@ describe('assemblePluginSource', () => {
     );
   });
 
+  it('leaves out the comment lines of a library that asks, keeping directives and code', () => {
+    const library = [
+      '# shellcheck shell=bash',
+      '# @rune-library strip-comment-lines',
+      '# The documentation of the library.',
+      'lib_f() {',
+      '  # why this line does what it does',
+      '  # shellcheck disable=SC2086 # a directive stays',
+      '  echo "# not a comment" $1 # a trailing comment stays',
+      '}',
+    ].join('\n');
+    const plugin = [
+      '#!/usr/bin/env bash',
+      'source lib/lib.sh # @rune-include lib.sh',
+      '# mine',
+      'lib_f ok',
+      '',
+    ].join('\n');
+    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    expect(text).not.toContain('The documentation of the library.');
+    expect(text).not.toContain('why this line');
+    expect(text).toContain('# shellcheck shell=bash');
+    expect(text).toContain('# @rune-library strip-comment-lines');
+    expect(text).toContain('  # shellcheck disable=SC2086 # a directive stays');
+    expect(text).toContain('  echo "# not a comment" $1 # a trailing comment stays');
+    // The plugin's own comments are its own: they stay.
+    expect(text).toContain('\n# mine\n');
+    const run = spawnSync('bash', ['-c', text], { encoding: 'utf8' });
+    expect(run.stdout).toBe('# not a comment ok\n');
+    // Without the marker, every comment stays.
+    const plain = tree({
+      'p.sh': plugin,
+      'lib/lib.sh': library.replace('# @rune-library strip-comment-lines\n', ''),
+    });
+    expect(readAssembledPlugin(join(plain, 'p.sh')).content.toString('utf8')).toContain(
+      'why this line',
+    );
+  });
+
   it('refuses a deferred function whose body holds the loader delimiter', () => {
     const library = [
       '# @rune-library drop-unused-functions',
@@ -195,11 +235,18 @@ describe('assemblePluginSource', () => {
     expect(text.startsWith('#!/usr/bin/env bash\n')).toBe(true);
     expect(text).not.toContain('$RUNE_LIB');
     expect(text).not.toContain('# shellcheck source=/dev/null');
-    // The library's code up to its first function, and the functions this plugin reaches.
+    // The library's code up to its first function (bpcs.sh opts in to losing its comment
+    // lines; directives stay), and the functions this plugin reaches.
     const library = readFileSync(join(libSources, 'bpcs.sh'), 'utf8');
-    expect(text).toContain(
-      library.slice(library.indexOf('\n') + 1, library.indexOf('# --- logging')),
-    );
+    const top = library
+      .slice(library.indexOf('\n') + 1, library.indexOf('# --- logging'))
+      .split('\n')
+      .filter(
+        (line) => !/^[ \t]*#/.test(line) || /^[ \t]*#[ \t]*(shellcheck|@rune-library) /.test(line),
+      )
+      .join('\n');
+    expect(text).toContain(top);
+    expect(text).not.toContain('# bpcs.sh — a small library');
     expect(text).toContain('\nbpcs_init() {\n');
     expect(text).toContain('\n_bpcs_parse_bash() {\n');
     // bpcs.sh opts in to leaving out what the plugin never names.

@@ -316,6 +316,38 @@ function dropUnusedLibraryFunctions(lines: string[]): string[] {
   return lines.filter((_line, i) => owner[i] === undefined || kept.has(owner[i]!));
 }
 
+/**
+ * A library line that lets the assembler leave out the library's comment lines (see
+ * {@link stripLibraryCommentLines}).
+ */
+export const STRIP_COMMENTS_MARKER = /^#[ \t]*@rune-library[ \t]+strip-comment-lines[ \t]*$/;
+/** Comment lines that stay: ShellCheck directives and the library markers. */
+const KEPT_COMMENT = /^[ \t]*#[ \t]*(?:shellcheck[ \t]|@rune-library[ \t])/;
+
+/**
+ * Leaves out the whole-line comments of the libraries that opt in with a
+ * {@link STRIP_COMMENTS_MARKER} line (ShellCheck directives and `@rune-library` lines stay).
+ *
+ * Why: Bash reads every line of a plugin it runs, comments included, and the library's
+ * documentation is a third of its text; it stays in the library's source (its sha256 is in the
+ * begin marker). Only for a library that asks: the library promises that no line of a string or
+ * here-document of its own starts with `#`, which the assembler cannot see. Deterministic.
+ */
+function stripLibraryCommentLines(lines: string[]): string[] {
+  let strip = false;
+  return lines.filter((line, index) => {
+    if (BEGIN_INCLUDE.test(line)) {
+      strip = lines.slice(index + 1, index + 40).some((l) => STRIP_COMMENTS_MARKER.test(l));
+      return true;
+    }
+    if (line.startsWith('# ---- end @rune-include ')) {
+      strip = false;
+      return true;
+    }
+    return !strip || !/^[ \t]*#/.test(line) || KEPT_COMMENT.test(line);
+  });
+}
+
 /** A library function marked `name() { # @rune-cold ...`: its definition is read on first call. */
 const COLD_FUNCTION_START = /^([A-Za-z_][A-Za-z0-9_]*)\(\) \{[ \t]+#[ \t]*@rune-cold\b.*$/;
 /** The assembled loader of the deferred functions (one per plugin, at the first deferred one). */
@@ -421,7 +453,9 @@ export function assemblePluginSource(
   const hasShebang = firstLine.startsWith('#!');
   const body = hasShebang ? (newline === -1 ? '' : text.slice(newline + 1)) : text;
   const expanded = deferColdLibraryFunctions(
-    dropUnusedLibraryFunctions(expand(body, file, hasShebang ? 2 : 1, [], state)),
+    stripLibraryCommentLines(
+      dropUnusedLibraryFunctions(expand(body, file, hasShebang ? 2 : 1, [], state)),
+    ),
     file,
   )
     .join('\n')
