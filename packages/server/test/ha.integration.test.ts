@@ -18,6 +18,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
 import { createTestHome, fleetInventory, type TestHome } from './harness.js';
+import { HEC_TOKEN, startHec } from './hec-receiver.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -617,6 +618,109 @@ rules:
     const ready = await fetch(`${other.url}/readyz`);
     expect(ready.status).toBe(200);
   }, 120_000);
+
+  it('shipping with two instances: one delivers to a sink at a time; after kill -9 of it the other takes over within the lease, nothing lost', async () => {
+    const hec = await startHec();
+    const shipping = join(home.dir, 'shipping.toml');
+    writeFileSync(
+      shipping,
+      `${readFileSync(home.configFile, 'utf8')}\n[server.shipping]\ninterval = "100ms"\ntimeout = "3s"\nbatch_size = 5\n\n[[server.shipping.sinks]]\nname = "siem"\ntype = "splunk-hec"\nurl = ${JSON.stringify(hec.url)}\n`,
+    );
+    const shipHome = { ...home, env: { ...home.env, RUNE_SPLUNK_HEC_TOKEN: HEC_TOKEN } };
+    const shippers = [await serve(shipHome, shipping), await serve(shipHome, shipping)];
+    const store = await openRunStore(pg.url);
+    const lease = () =>
+      store.db
+        .selectFrom('shipping_leases')
+        .selectAll()
+        .where('sink', '=', 'siem')
+        .executeTakeFirst();
+    const holderOf = async (): Promise<Instance | undefined> => {
+      const row = await lease();
+      return shippers.find((shipper) => row?.holder.includes(`-${shipper.child.pid}-`) === true);
+    };
+    /** The ids an instance ships for `runs`: each run's document and its audit records. */
+    const expectedFor = async (runs: Json[]): Promise<string[]> => {
+      const traces = new Set(runs.map((run) => run.trace_id));
+      const chain = await store.db
+        .selectFrom('audit_records')
+        .select(['hash', 'record_json'])
+        .orderBy('seq')
+        .execute();
+      return [
+        ...chain
+          .filter((row) => traces.has((JSON.parse(row.record_json) as Json).trace_id))
+          .map((row) => `audit:${row.hash}`),
+        ...runs.map((run) => `run:${run.id as string}`),
+      ];
+    };
+    const received = (): string[] => hec.events.map((event) => event.fields.record_id);
+    const submit = async (instance: Instance, count: number): Promise<Json[]> => {
+      const runs: Json[] = [];
+      for (let n = 0; n < count; n++) {
+        const accepted = await call(instance, '/v1/runs', {
+          action: 'noop',
+          targets: ['node1'],
+          params: { message: `ship ${n}` },
+        });
+        expect(accepted.status).toBe(202);
+        runs.push(accepted.body);
+      }
+      for (const run of runs)
+        expect((await waitEnd(instance, run.id as string)).status).toBe('succeeded');
+      return runs;
+    };
+    try {
+      // Both alive, a slow receiver (a delivery stays in flight): every record arrives once.
+      hec.delayMs = 200;
+      const first = await submit(shippers[0] as Instance, 3);
+      first.push(...(await submit(shippers[1] as Instance, 3)));
+      const expected = await expectedFor(first);
+      await until('the first records to arrive', async () =>
+        expected.every((id) => received().includes(id)) ? true : undefined,
+      );
+      const counts = new Map<string, number>();
+      for (const id of received()) counts.set(id, (counts.get(id) ?? 0) + 1);
+      expect([...counts].filter(([, count]) => count > 1)).toEqual([]);
+      const victim = await until('a holder of the sink', holderOf);
+
+      // The receiver takes the holder's next batch and never answers; the holder dies.
+      hec.delayMs = 0;
+      hec.mode = 'hold';
+      const survivor = shippers.find((shipper) => shipper !== victim) as Instance;
+      const inFlight = hec.nextBatch();
+      const second = await submit(survivor, 4);
+      const held = await inFlight;
+      const killedAt = Date.now();
+      await kill9(victim);
+      hec.mode = 'answer';
+      const expectedAfter = await expectedFor(second);
+      await until('the records after the kill to arrive', async () =>
+        expectedAfter.every((id) => received().includes(id)) ? true : undefined,
+      );
+      const takenOver = hec.batches.find((batch) => batch.at > killedAt) as { at: number };
+      expect(takenOver.at - killedAt).toBeLessThan(LEASE_MS + 1_500);
+      expect(await holderOf()).toBe(survivor);
+      // At-least-once: only what the dead holder had in flight (never acknowledged) came twice.
+      const unanswered = hec.batches.filter((batch) => !batch.answered && batch.at <= killedAt);
+      expect(unanswered).toContain(held);
+      const again = new Map<string, number>();
+      for (const id of received()) again.set(id, (again.get(id) ?? 0) + 1);
+      for (const [id, count] of again) {
+        const inFlightCopies = unanswered.filter((batch) => batch.ids.includes(id)).length;
+        expect(count - 1, `${id} received ${count} times`).toBeLessThanOrEqual(inFlightCopies);
+      }
+      // A clean stop gives the sink up at once (no lease to wait for).
+      survivor.child.kill('SIGTERM');
+      expect(await survivor.exited).toBe(0);
+      expect(Number((await lease())?.expires_ms)).toBe(0);
+    } finally {
+      for (const shipper of shippers) shipper.child.kill('SIGKILL');
+      await Promise.all(shippers.map((shipper) => shipper.exited));
+      await store.close();
+      await hec.stop();
+    }
+  }, 180_000);
 
   it('rune audit --store lists the one chain of every instance with the filters and output of the file listing', async () => {
     const listStore = (

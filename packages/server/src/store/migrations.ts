@@ -19,6 +19,7 @@ import { ALERT_WORKFLOWS_MIGRATION } from './migrations/0008_alert_workflows.js'
 import { CLUSTER_QUEUE_MIGRATION } from './migrations/0009_cluster_queue.js';
 import { SHIPPING_SEQ_MIGRATION } from './migrations/0010_shipping_seq.js';
 import { SESSION_AUDIT_MIGRATION } from './migrations/0011_session_audit.js';
+import { SHIP_LEASE_MIGRATION } from './migrations/0013_ship_lease.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -112,6 +113,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0009_cluster_queue': CLUSTER_QUEUE_MIGRATION,
   '0010_shipping_seq': SHIPPING_SEQ_MIGRATION,
   '0011_session_audit': SESSION_AUDIT_MIGRATION,
+  '0013_ship_lease': SHIP_LEASE_MIGRATION,
 };
 
 /** The names of every migration, in order. */
