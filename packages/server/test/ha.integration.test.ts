@@ -376,6 +376,32 @@ rules:
     expect([...starts].sort((x, y) => x - y)).toEqual(starts);
   }, 120_000);
 
+  it('FIFO is strict: a later run whose nodes are all free waits behind an earlier run blocked on another node, on other instances', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const holder = await call(a, '/v1/runs', mark('node1', 2_000));
+    await until('the holder to start on node1', async () =>
+      executions(markers, holder.body.trace_id as string, 'node1').length > 0 ? true : undefined,
+    );
+    // Earlier: both nodes, blocked by node1. Later: node2 alone, which is free all along.
+    const both = await call(b, '/v1/runs', {
+      ...mark('node1', 300),
+      targets: ['node1', 'node2'],
+    });
+    expect(both.status).toBe(202);
+    const later = await call(c, '/v1/runs', mark('node2', 1));
+    expect(later.status).toBe(202);
+    for (const run of [holder, both, later]) {
+      expect((await waitEnd(a, run.body.id as string)).status).toBe('succeeded');
+    }
+    const held = executions(markers, holder.body.trace_id as string, 'node1')[0];
+    const first = executions(markers, both.body.trace_id as string, 'node2')[0];
+    const second = executions(markers, later.body.trace_id as string, 'node2')[0];
+    // The later run did not pass: it started on node2 only after the earlier one left node2,
+    // which it could enter only once the holder had left node1.
+    expect(first?.start).toBeGreaterThanOrEqual(held?.end ?? Number.POSITIVE_INFINITY);
+    expect(second?.start).toBeGreaterThanOrEqual(first?.end ?? Number.POSITIVE_INFINITY);
+  }, 120_000);
+
   it('if_busy "refuse" sees a run queued on another instance, and a run accepted by another instance at the same moment', async () => {
     const [a, b] = instances as [Instance, Instance];
     // An instance with one slot: its second run waits queued while its node is free.
@@ -555,8 +581,9 @@ rules:
   }, 120_000);
 
   it('kill -9 of one instance mid-run: takeover within the lease, its queued run runs once elsewhere, no node runs twice', async () => {
-    const victim = instances[0] as Instance;
-    const survivor = instances[1] as Instance;
+    // A victim of its own: the instances the other tests use stay up, whichever run alone.
+    const victim = await serve(home);
+    const survivor = instances[0] as Instance;
     const inflight = await call(
       victim,
       '/v1/runs',
@@ -570,7 +597,6 @@ rules:
     expect(queued.body.status).toBe('queued');
     const killedAt = Date.now();
     await kill9(victim);
-    instances.splice(0, 1);
 
     const interrupted = await until('the takeover', async () => {
       const { body } = await call(survivor, `/v1/runs/${inflight.body.id as string}`);
@@ -603,7 +629,8 @@ rules:
   }, 120_000);
 
   it('drain of one instance: its running run finishes, its queued run moves to another instance, it exits 0', async () => {
-    const [draining, other] = instances as [Instance, Instance];
+    const draining = await serve(home);
+    const other = instances[0] as Instance;
     const running = await call(draining, '/v1/runs', mark('node2', 1_500));
     const queued = await call(draining, '/v1/runs', mark('node2', 1));
     await until('the run to start on node2', async () =>
@@ -611,7 +638,6 @@ rules:
     );
     draining.child.kill('SIGTERM');
     expect(await draining.exited).toBe(0);
-    instances.splice(0, 1);
     expect((await waitEnd(other, running.body.id as string)).status).toBe('succeeded');
     expect((await waitEnd(other, queued.body.id as string)).status).toBe('succeeded');
     expect(executions(markers, queued.body.trace_id as string, 'node2')).toHaveLength(1);
@@ -735,6 +761,13 @@ rules:
       return { status: result.status, stdout: result.stdout };
     };
     const list = (...flags: string[]) => listStore(pg.url, ...flags);
+    // Records of its own (a run on each node, from two instances), whatever ran before.
+    const [a, b] = instances as [Instance, Instance];
+    const made = [
+      await call(a, '/v1/runs', { action: 'noop', targets: ['node1'] }),
+      await call(b, '/v1/runs', mark('node2', 1)),
+    ];
+    for (const run of made) await waitEnd(a, run.body.id as string);
     const reader = await openRunStore(pg.url);
     const chain = (
       await reader.db.selectFrom('audit_records').select('record_json').orderBy('seq').execute()
@@ -744,7 +777,7 @@ rules:
     expect(all.status).toBe(0);
     const listed = JSON.parse(all.stdout) as { records: Json[]; runs_without_outcome: Json[] };
     expect(listed.records).toEqual(chain);
-    const trace = chain.findLast((record) => record.action === 'mark')?.trace_id as string;
+    const trace = made[1]?.body.trace_id as string;
     const oneRun = JSON.parse(list('--trace', trace, '--action', 'mark', '-o', 'json').stdout) as {
       records: Json[];
     };
@@ -781,11 +814,24 @@ rules:
       );
       return { status: result.status, stdout: result.stdout };
     };
+    // Records of its own, from two instances (the tampering below needs a noop record).
+    const [a, b] = instances as [Instance, Instance];
+    for (const instance of [a, b]) {
+      const accepted = await call(instance, '/v1/runs', { action: 'noop', targets: ['node1'] });
+      await waitEnd(instance, accepted.body.id as string);
+    }
+    const counter = await openRunStore(pg.url);
+    const rows = await counter.db
+      .selectFrom('audit_records')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    await counter.close();
     const intact = verify();
     expect(intact.status).toBe(0);
     const verdict = JSON.parse(intact.stdout) as Json;
     expect(verdict).toMatchObject({ ok: true });
-    expect(verdict.records as number).toBeGreaterThan(20);
+    expect(verdict.records as number).toBeGreaterThanOrEqual(Number(rows.n));
+    expect(verdict.records as number).toBeGreaterThanOrEqual(4);
     expect(verdict.signed).toBe(verdict.records);
     // Nothing went to the local file: the chain lives in the shared store.
     expect(existsSync(home.auditLog)).toBe(false);
