@@ -3,10 +3,17 @@
  * `kill -9` within the lease with no node run twice (counted on the node: the `mark` plugin
  * appends one line per execution), SSE of a run followed on another instance, idempotent retries
  * landing on different instances, concurrent submissions for one busy node from different
- * instances (never overlapping on the node), a PostgreSQL restart mid-run, and the drain of one
- * instance while the others serve.
+ * instances (never overlapping on the node), strict FIFO per node, a PostgreSQL restart mid-run,
+ * the drain of one instance while the others serve, and record shipping from one instance per sink
+ * at a time (a real loopback HEC receiver) with its hand-over after `kill -9`.
  *
- * The instances are the built CLI (`npx -y pnpm@10.34.9 build` first), so `kill -9` is real.
+ * Every test can run alone (`-t`): the shared set-up is three instances, the fleet and the
+ * database; a test that kills or drains an instance starts its own, and the audit tests make the
+ * records they check.
+ *
+ * The instances are the built CLI (`npx -y pnpm@10.34.9 build` first), so `kill -9` is real. A
+ * build older than the source fails the set-up: the set-up migrates the database with the
+ * source's migrations, and the built instances refuse a schema newer than theirs.
  * Readiness is the plugin's own marker line on the node or the store's state, never a sleep.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -17,8 +24,8 @@ import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
+import { HEC_TOKEN, startHec } from '../src/testing/index.js';
 import { createTestHome, fleetInventory, type TestHome } from './harness.js';
-import { HEC_TOKEN, startHec } from './hec-receiver.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -645,7 +652,7 @@ rules:
     expect(ready.status).toBe(200);
   }, 120_000);
 
-  it('shipping with two instances: one delivers to a sink at a time; after kill -9 of it the other takes over within the lease, nothing lost', async () => {
+  it('shipping with two instances: one delivers to a sink at a time; after kill -9 of it the other takes over once its lease expires, nothing lost', async () => {
     const hec = await startHec();
     const shipping = join(home.dir, 'shipping.toml');
     writeFileSync(

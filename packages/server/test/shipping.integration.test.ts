@@ -15,6 +15,7 @@ import { createServer as createTcpServer, type Server as TcpServer } from 'node:
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken } from '../src/index.js';
+import { HEC_TOKEN, startHec } from '../src/testing/index.js';
 import {
   createTestHome,
   startTestServer,
@@ -22,7 +23,6 @@ import {
   type TestServer,
   waitForRun,
 } from './harness.js';
-import { HEC_TOKEN, startHec } from './hec-receiver.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

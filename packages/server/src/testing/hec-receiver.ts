@@ -1,6 +1,6 @@
 /**
- * A Splunk HEC-format HTTP endpoint on 127.0.0.1 for the shipping tests (one instance, one
- * process, or several `rune serve` instances shipping to it). Every request's events are
+ * A Splunk HEC-format HTTP endpoint on 127.0.0.1 for the shipping tests and benchmarks (one
+ * instance, or several `rune serve` instances shipping to it). Every request's events are
  * recorded as they arrive, with the batch they came in; `mode` decides the answer:
  *
  * - `answer` (default): 200 after `delayMs` (a slow receiver keeps a delivery in flight);
