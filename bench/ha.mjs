@@ -3,6 +3,7 @@
 //
 //   node bench/ha.mjs [--seconds 10] [--clients 32] [--noop-runs 300] [--trials 10] [--lease 5s]
 //                     [--before DIR]
+//                     [--failover-only]
 //
 // Starts a real PostgreSQL (@rune/server/testing) and 1, 2 and 3 `rune serve` processes (the built
 // CLI) on it, all on 127.0.0.1, then measures, one after the other:
@@ -12,6 +13,9 @@
 //             --clients clients; runs/s = runs / (time until the last one ended)
 //   failover  --trials times: a `hold` run executing on instance A, `kill -9` A, time until
 //             instance B reports the run interrupted (kill -> takeover), with [server] lease
+//   shipping  --trials times: two instances shipping to a loopback HEC receiver, `kill -9` the
+//             holder of the sink's lease, time until the receiver gets a batch from the other
+//             (kill -> first delivery after it), with the same lease
 // For the dry-run and noop phases it also accounts where the CPU went (the machine is shared, so
 // runs/s alone cannot show scaling): CPU ms per run of each instance (utime + stime of the
 // process and its waited-for children, the plugins, from /proc) and of PostgreSQL (the
@@ -31,7 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createToken, openRunStore } from '@rune/server';
-import { startPostgres } from '@rune/server/testing';
+import { HEC_TOKEN, startHec, startPostgres } from '@rune/server/testing';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +45,8 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '10' },
     lease: { type: 'string', default: '5s' },
     before: { type: 'string' },
+    // The failover trials alone (no throughput phases).
+    'failover-only': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -98,9 +104,9 @@ const { token } = await createToken(store, { name: 'bench', role: 'operator', ex
 await store.close();
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
-function serve(cli = CLI) {
-  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile], {
-    env,
+function serve(cli = CLI, config = configFile, extraEnv = {}) {
+  const child = spawn(process.execPath, [cli, 'serve', '--config', config], {
+    env: { ...env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.add(child);
@@ -462,9 +468,70 @@ async function failover() {
   };
 }
 
-const results = { throughput: [], failover: null, audit_verify: null };
+async function shippingFailover() {
+  const hec = await startHec();
+  const shippingConfig = join(home, 'shipping.toml');
+  writeFileSync(
+    shippingConfig,
+    `${readFileSync(configFile, 'utf8')}\n[server.shipping]\ninterval = "100ms"\ntimeout = "1s"\n\n[[server.shipping.sinks]]\nname = "hec"\ntype = "splunk-hec"\nurl = ${JSON.stringify(hec.url)}\n`,
+  );
+  const start = () => serve(CLI, shippingConfig, { RUNE_SPLUNK_HEC_TOKEN: HEC_TOKEN });
+  const reader = await openRunStore(pg.url);
+  const times = [];
+  const pair = [await start(), await start()];
+  const delivered = async (id, within) => {
+    const deadline = Date.now() + within;
+    while (!hec.events.some((event) => event.fields.record_id === `run:${id}`)) {
+      if (Date.now() > deadline) throw new Error(`run ${id} was never shipped`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const run = async (instance) => {
+    const accepted = await post(instance.url, { action: 'noop', targets: ['localhost'] });
+    return accepted.body.id;
+  };
+  try {
+    for (let trial = 0; trial < trials; trial++) {
+      // The sink is being delivered to: a run's record arrives.
+      await delivered(await run(pair[0]), 60_000);
+      const row = await reader.db
+        .selectFrom('shipping_leases')
+        .select('holder')
+        .where('sink', '=', 'hec')
+        .executeTakeFirstOrThrow();
+      const index = pair.findIndex((instance) => row.holder.includes(`-${instance.child.pid}-`));
+      if (index < 0) throw new Error(`no instance holds the sink (${row.holder})`);
+      const survivor = pair[1 - index];
+      const batches = hec.batches.length;
+      const killed = Date.now();
+      pair[index].child.kill('SIGKILL');
+      await pair[index].exited;
+      const id = await run(survivor);
+      await delivered(id, 120_000);
+      const first = hec.batches.slice(batches).find((batch) => batch.at >= killed);
+      times.push((first?.at ?? Date.now()) - killed);
+      process.stderr.write(`shipping failover trial ${trial + 1}: ${times.at(-1)} ms\n`);
+      pair[index] = await start();
+    }
+  } finally {
+    for (const instance of pair) await stop(instance);
+    await reader.close();
+    await hec.stop();
+  }
+  const sorted = [...times].sort((x, y) => x - y);
+  return {
+    lease: values.lease,
+    trials: times.length,
+    min_ms: sorted[0],
+    median_ms: sorted[Math.floor(sorted.length / 2)],
+    max_ms: sorted.at(-1),
+    all_ms: times,
+  };
+}
+
+const results = { throughput: [], failover: null, shipping_failover: null, audit_verify: null };
 try {
-  for (let n = 1; n <= 3; n++) {
+  for (let n = 1; n <= (values['failover-only'] ? 0 : 3); n++) {
     for (const build of BUILDS) {
       const instances = [];
       for (let i = 0; i < n; i++) instances.push(await serve(build.cli));
@@ -485,6 +552,7 @@ try {
   }
   if (trials > 0) results.failover = await failover();
   results.audit_verify = await verifyChain();
+  if (trials > 0) results.shipping_failover = await shippingFailover();
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } finally {
   await cleanup();

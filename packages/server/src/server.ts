@@ -225,6 +225,8 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
           audit: store.engine === 'postgres' ? 'store' : { file: resolveAuditLogPath(loaded) },
           metrics,
           onWarning: (line) => log(`warning: ${line}`),
+          // Several instances: one delivers to each sink at a time (src/shipping/lease.ts).
+          ...(store.engine === 'postgres' ? { leaseMs: settings.leaseMs, onInfo: log } : {}),
         });
   const pruneTimer = setInterval(() => {
     manager

@@ -3,10 +3,17 @@
  * `kill -9` within the lease with no node run twice (counted on the node: the `mark` plugin
  * appends one line per execution), SSE of a run followed on another instance, idempotent retries
  * landing on different instances, concurrent submissions for one busy node from different
- * instances (never overlapping on the node), a PostgreSQL restart mid-run, and the drain of one
- * instance while the others serve.
+ * instances (never overlapping on the node), strict FIFO per node, a PostgreSQL restart mid-run,
+ * the drain of one instance while the others serve, and record shipping from one instance per sink
+ * at a time (a real loopback HEC receiver) with its hand-over after `kill -9`.
  *
- * The instances are the built CLI (`npx -y pnpm@10.34.9 build` first), so `kill -9` is real.
+ * Every test can run alone (`-t`): the shared set-up is three instances, the fleet and the
+ * database; a test that kills or drains an instance starts its own, and the audit tests make the
+ * records they check.
+ *
+ * The instances are the built CLI (`npx -y pnpm@10.34.9 build` first), so `kill -9` is real. A
+ * build older than the source fails the set-up: the set-up migrates the database with the
+ * source's migrations, and the built instances refuse a schema newer than theirs.
  * Readiness is the plugin's own marker line on the node or the store's state, never a sleep.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -17,6 +24,7 @@ import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
+import { HEC_TOKEN, startHec } from '../src/testing/index.js';
 import { amPayload } from './alert-server.js';
 import { createTestHome, fleetInventory, type TestHome } from './harness.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
@@ -376,6 +384,32 @@ rules:
     expect([...starts].sort((x, y) => x - y)).toEqual(starts);
   }, 120_000);
 
+  it('FIFO is strict: a later run whose nodes are all free waits behind an earlier run blocked on another node, on other instances', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const holder = await call(a, '/v1/runs', mark('node1', 2_000));
+    await until('the holder to start on node1', async () =>
+      executions(markers, holder.body.trace_id as string, 'node1').length > 0 ? true : undefined,
+    );
+    // Earlier: both nodes, blocked by node1. Later: node2 alone, which is free all along.
+    const both = await call(b, '/v1/runs', {
+      ...mark('node1', 300),
+      targets: ['node1', 'node2'],
+    });
+    expect(both.status).toBe(202);
+    const later = await call(c, '/v1/runs', mark('node2', 1));
+    expect(later.status).toBe(202);
+    for (const run of [holder, both, later]) {
+      expect((await waitEnd(a, run.body.id as string)).status).toBe('succeeded');
+    }
+    const held = executions(markers, holder.body.trace_id as string, 'node1')[0];
+    const first = executions(markers, both.body.trace_id as string, 'node2')[0];
+    const second = executions(markers, later.body.trace_id as string, 'node2')[0];
+    // The later run did not pass: it started on node2 only after the earlier one left node2,
+    // which it could enter only once the holder had left node1.
+    expect(first?.start).toBeGreaterThanOrEqual(held?.end ?? Number.POSITIVE_INFINITY);
+    expect(second?.start).toBeGreaterThanOrEqual(first?.end ?? Number.POSITIVE_INFINITY);
+  }, 120_000);
+
   it('if_busy "refuse" sees a run queued on another instance, and a run accepted by another instance at the same moment', async () => {
     const [a, b] = instances as [Instance, Instance];
     // An instance with one slot: its second run waits queued while its node is free.
@@ -543,8 +577,9 @@ rules:
   }, 120_000);
 
   it('kill -9 of one instance mid-run: takeover within the lease, its queued run runs once elsewhere, no node runs twice', async () => {
-    const victim = instances[0] as Instance;
-    const survivor = instances[1] as Instance;
+    // A victim of its own: the instances the other tests use stay up, whichever run alone.
+    const victim = await serve(home);
+    const survivor = instances[0] as Instance;
     const inflight = await call(
       victim,
       '/v1/runs',
@@ -558,7 +593,6 @@ rules:
     expect(queued.body.status).toBe('queued');
     const killedAt = Date.now();
     await kill9(victim);
-    instances.splice(0, 1);
 
     const interrupted = await until('the takeover', async () => {
       const { body } = await call(survivor, `/v1/runs/${inflight.body.id as string}`);
@@ -591,7 +625,8 @@ rules:
   }, 120_000);
 
   it('drain of one instance: its running run finishes, its queued run moves to another instance, it exits 0', async () => {
-    const [draining, other] = instances as [Instance, Instance];
+    const draining = await serve(home);
+    const other = instances[0] as Instance;
     const running = await call(draining, '/v1/runs', mark('node2', 1_500));
     const queued = await call(draining, '/v1/runs', mark('node2', 1));
     await until('the run to start on node2', async () =>
@@ -599,13 +634,115 @@ rules:
     );
     draining.child.kill('SIGTERM');
     expect(await draining.exited).toBe(0);
-    instances.splice(0, 1);
     expect((await waitEnd(other, running.body.id as string)).status).toBe('succeeded');
     expect((await waitEnd(other, queued.body.id as string)).status).toBe('succeeded');
     expect(executions(markers, queued.body.trace_id as string, 'node2')).toHaveLength(1);
     const ready = await fetch(`${other.url}/readyz`);
     expect(ready.status).toBe(200);
   }, 120_000);
+
+  it('shipping with two instances: one delivers to a sink at a time; after kill -9 of it the other takes over once its lease expires, nothing lost', async () => {
+    const hec = await startHec();
+    const shipping = join(home.dir, 'shipping.toml');
+    writeFileSync(
+      shipping,
+      `${readFileSync(home.configFile, 'utf8')}\n[server.shipping]\ninterval = "100ms"\ntimeout = "3s"\nbatch_size = 5\n\n[[server.shipping.sinks]]\nname = "siem"\ntype = "splunk-hec"\nurl = ${JSON.stringify(hec.url)}\n`,
+    );
+    const shipHome = { ...home, env: { ...home.env, RUNE_SPLUNK_HEC_TOKEN: HEC_TOKEN } };
+    const shippers = [await serve(shipHome, shipping), await serve(shipHome, shipping)];
+    const store = await openRunStore(pg.url);
+    const lease = () =>
+      store.db
+        .selectFrom('shipping_leases')
+        .selectAll()
+        .where('sink', '=', 'siem')
+        .executeTakeFirst();
+    const holderOf = async (): Promise<Instance | undefined> => {
+      const row = await lease();
+      return shippers.find((shipper) => row?.holder.includes(`-${shipper.child.pid}-`) === true);
+    };
+    /** The ids an instance ships for `runs`: each run's document and its audit records. */
+    const expectedFor = async (runs: Json[]): Promise<string[]> => {
+      const traces = new Set(runs.map((run) => run.trace_id));
+      const chain = await store.db
+        .selectFrom('audit_records')
+        .select(['hash', 'record_json'])
+        .orderBy('seq')
+        .execute();
+      return [
+        ...chain
+          .filter((row) => traces.has((JSON.parse(row.record_json) as Json).trace_id))
+          .map((row) => `audit:${row.hash}`),
+        ...runs.map((run) => `run:${run.id as string}`),
+      ];
+    };
+    const received = (): string[] => hec.events.map((event) => event.fields.record_id);
+    const submit = async (instance: Instance, count: number): Promise<Json[]> => {
+      const runs: Json[] = [];
+      for (let n = 0; n < count; n++) {
+        const accepted = await call(instance, '/v1/runs', {
+          action: 'noop',
+          targets: ['node1'],
+          params: { message: `ship ${n}` },
+        });
+        expect(accepted.status).toBe(202);
+        runs.push(accepted.body);
+      }
+      for (const run of runs)
+        expect((await waitEnd(instance, run.id as string)).status).toBe('succeeded');
+      return runs;
+    };
+    try {
+      // Both alive, a slow receiver (a delivery stays in flight): every record arrives once.
+      hec.delayMs = 200;
+      const first = await submit(shippers[0] as Instance, 3);
+      first.push(...(await submit(shippers[1] as Instance, 3)));
+      const expected = await expectedFor(first);
+      await until('the first records to arrive', async () =>
+        expected.every((id) => received().includes(id)) ? true : undefined,
+      );
+      const counts = new Map<string, number>();
+      for (const id of received()) counts.set(id, (counts.get(id) ?? 0) + 1);
+      expect([...counts].filter(([, count]) => count > 1)).toEqual([]);
+      const victim = await until('a holder of the sink', holderOf);
+
+      // The receiver takes the holder's next batch and never answers; the holder dies.
+      hec.delayMs = 0;
+      hec.mode = 'hold';
+      const survivor = shippers.find((shipper) => shipper !== victim) as Instance;
+      const inFlight = hec.nextBatch();
+      const second = await submit(survivor, 4);
+      const held = await inFlight;
+      const killedAt = Date.now();
+      await kill9(victim);
+      hec.mode = 'answer';
+      const expectedAfter = await expectedFor(second);
+      await until('the records after the kill to arrive', async () =>
+        expectedAfter.every((id) => received().includes(id)) ? true : undefined,
+      );
+      const takenOver = hec.batches.find((batch) => batch.at > killedAt) as { at: number };
+      expect(takenOver.at - killedAt).toBeLessThan(LEASE_MS + 1_500);
+      expect(await holderOf()).toBe(survivor);
+      // At-least-once: only what the dead holder had in flight (never acknowledged) came twice.
+      const unanswered = hec.batches.filter((batch) => !batch.answered && batch.at <= killedAt);
+      expect(unanswered).toContain(held);
+      const again = new Map<string, number>();
+      for (const id of received()) again.set(id, (again.get(id) ?? 0) + 1);
+      for (const [id, count] of again) {
+        const inFlightCopies = unanswered.filter((batch) => batch.ids.includes(id)).length;
+        expect(count - 1, `${id} received ${count} times`).toBeLessThanOrEqual(inFlightCopies);
+      }
+      // A clean stop gives the sink up at once (no lease to wait for).
+      survivor.child.kill('SIGTERM');
+      expect(await survivor.exited).toBe(0);
+      expect(Number((await lease())?.expires_ms)).toBe(0);
+    } finally {
+      for (const shipper of shippers) shipper.child.kill('SIGKILL');
+      await Promise.all(shippers.map((shipper) => shipper.exited));
+      await store.close();
+      await hec.stop();
+    }
+  }, 180_000);
 
   it('rune audit --store lists the one chain of every instance with the filters and output of the file listing', async () => {
     const listStore = (
@@ -620,6 +757,13 @@ rules:
       return { status: result.status, stdout: result.stdout };
     };
     const list = (...flags: string[]) => listStore(pg.url, ...flags);
+    // Records of its own (a run on each node, from two instances), whatever ran before.
+    const [a, b] = instances as [Instance, Instance];
+    const made = [
+      await call(a, '/v1/runs', { action: 'noop', targets: ['node1'] }),
+      await call(b, '/v1/runs', mark('node2', 1)),
+    ];
+    for (const run of made) await waitEnd(a, run.body.id as string);
     const reader = await openRunStore(pg.url);
     const chain = (
       await reader.db.selectFrom('audit_records').select('record_json').orderBy('seq').execute()
@@ -629,7 +773,7 @@ rules:
     expect(all.status).toBe(0);
     const listed = JSON.parse(all.stdout) as { records: Json[]; runs_without_outcome: Json[] };
     expect(listed.records).toEqual(chain);
-    const trace = chain.findLast((record) => record.action === 'mark')?.trace_id as string;
+    const trace = made[1]?.body.trace_id as string;
     const oneRun = JSON.parse(list('--trace', trace, '--action', 'mark', '-o', 'json').stdout) as {
       records: Json[];
     };
@@ -666,11 +810,24 @@ rules:
       );
       return { status: result.status, stdout: result.stdout };
     };
+    // Records of its own, from two instances (the tampering below needs a noop record).
+    const [a, b] = instances as [Instance, Instance];
+    for (const instance of [a, b]) {
+      const accepted = await call(instance, '/v1/runs', { action: 'noop', targets: ['node1'] });
+      await waitEnd(instance, accepted.body.id as string);
+    }
+    const counter = await openRunStore(pg.url);
+    const rows = await counter.db
+      .selectFrom('audit_records')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    await counter.close();
     const intact = verify();
     expect(intact.status).toBe(0);
     const verdict = JSON.parse(intact.stdout) as Json;
     expect(verdict).toMatchObject({ ok: true });
-    expect(verdict.records as number).toBeGreaterThan(20);
+    expect(verdict.records as number).toBeGreaterThanOrEqual(Number(rows.n));
+    expect(verdict.records as number).toBeGreaterThanOrEqual(4);
     expect(verdict.signed).toBe(verdict.records);
     // Nothing went to the local file: the chain lives in the shared store.
     expect(existsSync(home.auditLog)).toBe(false);

@@ -18,10 +18,12 @@ import { PassThrough } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuneServer, openRunStore, type RunStore } from '../src/index.js';
+import { createDatabaseLeases, type LeaseGrant, type SinkLeases } from '../src/shipping/lease.js';
 import { pruneSpool } from '../src/shipping/prune.js';
 import {
   ingestAuditLog,
   ingestEndedRuns,
+  readCursor,
   readSpool,
   type ShipFrom,
   writeCursor,
@@ -301,6 +303,44 @@ describe.each(ENGINES)('shipping spool (%s)', (engine) => {
 });
 
 describe.skipIf(!postgresAvailable)('shipping spool with two instances on one PostgreSQL', () => {
+  it('a sink lease: one holder at a time; an expired one goes to exactly one instance; a holder that lost it moves no cursor', async () => {
+    const url = await pgUrl();
+    const stores = [await openStore('postgres', url), await openStore('postgres', url)];
+    const observer = await openStore('postgres', url);
+    const [a, b, c] = [observer, ...stores].map((store) =>
+      createDatabaseLeases({ db: store.db, leaseMs: 1_000 }),
+    ) as [SinkLeases, SinkLeases, SinkLeases];
+    const held = (await a.hold('siem')) as LeaseGrant;
+    expect(held).toBeDefined();
+    expect(await b.hold('siem')).toBeUndefined();
+    expect(await c.hold('siem')).toBeUndefined();
+    expect(await a.commit('siem', held, 5, NOW)).toBeDefined();
+    expect(await readCursor(observer.db, 'siem')).toBe(5);
+    // `a` stalls past its lease: b and c ask together at every round; one of them gets it.
+    let winners: SinkLeases[] = [];
+    const deadline = Date.now() + 20_000;
+    while (winners.length === 0) {
+      if (Date.now() > deadline) throw new Error('the expired lease was never taken');
+      const grants = await Promise.all([b.hold('siem'), c.hold('siem')]);
+      winners = [b, c].filter((_, n) => grants[n] !== undefined);
+      expect(winners.length).toBeLessThanOrEqual(1);
+    }
+    const winner = winners[0] as SinkLeases;
+    const loser = winner === b ? c : b;
+    // The stale holder's delivery ends in a refused commit: the cursor stays where it was.
+    expect(await a.commit('siem', held, 9, NOW)).toBeUndefined();
+    expect(await readCursor(observer.db, 'siem')).toBe(5);
+    expect(await a.hold('siem')).toBeUndefined();
+    const grant = (await winner.hold('siem')) as LeaseGrant;
+    expect(grant.epoch).toBe(2);
+    expect(await winner.commit('siem', grant, 7, NOW)).toBeDefined();
+    expect(await readCursor(observer.db, 'siem')).toBe(7);
+    // A clean stop hands the sink over at once.
+    expect(await loser.hold('siem')).toBeUndefined();
+    await winner.release(['siem']);
+    expect((await loser.hold('siem'))?.epoch).toBe(3);
+  });
+
   it('an ingest in flight holds back the other instance: a reader never sees a later seq first', async () => {
     const url = await pgUrl();
     const a = await openStore('postgres', url);
@@ -465,6 +505,8 @@ describe.skipIf(!postgresAvailable)('shipping spool with two instances on one Po
         );
       }
     }
+    // Everything is spooled: one more pass lets the sink's lease holder deliver the last of it.
+    await Promise.all(servers.map((server) => server.server.shipper?.runOnce()));
     const rows = await spooled((servers[0] as TestServer).server.store);
     expect(rows.map((row) => row.seq)).toEqual(rows.map((_, n) => n + 1));
     expect(new Set(rows.map((row) => row.record_id)).size).toBe(rows.length);
@@ -473,13 +515,14 @@ describe.skipIf(!postgresAvailable)('shipping spool with two instances on one Po
       .filter((row) => row.record_id.startsWith('audit:'))
       .map((row) => row.record_id);
     expect(audit).toEqual(chain.map((row) => `audit:${row.hash}`));
-    // Both instances deliver from the one shared cursor: together the sink got every record.
-    const delivered = new Set(
-      outputs.flatMap((output) =>
-        output.lines.map((line) => (JSON.parse(line) as { record_id: string }).record_id),
-      ),
+    // One instance at a time delivers to the sink (its lease, 0013_ship_lease): together the
+    // outputs got every record, and none twice.
+    const lines = outputs.flatMap((output) =>
+      output.lines.map((line) => (JSON.parse(line) as { record_id: string }).record_id),
     );
+    const delivered = new Set(lines);
     for (const id of expected) expect(delivered).toContain(id);
+    expect(lines).toHaveLength(delivered.size);
 
     // Everything was delivered (retention 1ms): a pruning pass empties the spool up to the cursor.
     const cursor = await db

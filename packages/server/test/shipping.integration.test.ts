@@ -10,12 +10,12 @@
  * No fixed sleeps: `shipper.runOnce()` does a pass on demand, and waits are bounded polls.
  */
 import { createSocket } from 'node:dgram';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken } from '../src/index.js';
+import { HEC_TOKEN, startHec } from '../src/testing/index.js';
 import {
   createTestHome,
   startTestServer,
@@ -24,11 +24,6 @@ import {
   waitForRun,
 } from './harness.js';
 
-interface HecEvent {
-  event: { record_id: string; kind: string; record: Record<string, unknown> };
-  fields: { record_id: string };
-}
-
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -36,47 +31,6 @@ afterEach(async () => {
 afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A HEC endpoint; `hang` holds every request without answering. */
-async function startHec(port = 0, options: { hang?: boolean } = {}) {
-  const events: HecEvent[] = [];
-  const held: { destroy(): void }[] = [];
-  let requests = 0;
-  const server: Server = createHttpServer((request, response) => {
-    requests++;
-    if (options.hang === true) {
-      held.push(response.socket ?? { destroy: () => {} });
-      return;
-    }
-    void readBody(request).then((body) => {
-      expect(request.url).toBe('/services/collector/event');
-      expect(request.headers.authorization).toBe('Splunk hec-token-1');
-      for (const line of body.split('\n').filter((text) => text !== '')) {
-        events.push(JSON.parse(line) as HecEvent);
-      }
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end('{"text":"Success","code":0}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const stop = async () => {
-    for (const socket of held) socket.destroy();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  };
-  return {
-    port: (server.address() as AddressInfo).port,
-    events,
-    requests: () => requests,
-    stop,
-  };
-}
 
 /** A syslog TCP receiver parsing octet-counted frames. */
 async function startSyslogTcp() {
@@ -161,7 +115,7 @@ describe('record shipping', () => {
       ),
     );
     cleanups.push(() => home.remove());
-    home.env.TEST_HEC_TOKEN = 'hec-token-1';
+    home.env.TEST_HEC_TOKEN = HEC_TOKEN;
     const stdout = new PassThrough();
     let stdoutText = '';
     stdout.on('data', (chunk: Buffer) => {
@@ -289,7 +243,7 @@ describe('record shipping', () => {
       ),
     );
     cleanups.push(() => home.remove());
-    home.env.TEST_HEC_TOKEN = 'hec-token-1';
+    home.env.TEST_HEC_TOKEN = HEC_TOKEN;
     const t = await startTestServer(home);
     cleanups.push(() => t.close());
     const first = await t.request('/v1/runs', {

@@ -5,10 +5,15 @@
  * failed one is retried with a back-off (up to 30 s), and runs never wait for any of it — the
  * run path does not know the shipper exists; it reads the store and the audit log after the
  * fact.
+ *
+ * On a shared PostgreSQL store every instance runs a shipper, but for each sink one instance at a
+ * time delivers: the holder of the sink's lease (lease.ts). The others only spool; one of them
+ * takes the sink over when the holder dies or stops.
  */
 import type { Kysely } from 'kysely';
 import type { ServerMetrics } from '../metrics.js';
 import type { StoreDatabase } from '../store/schema.js';
+import { createDatabaseLeases, createSoloLease, type SinkLeases } from './lease.js';
 import { type PruneResult, pruneSpool } from './prune.js';
 import type { ShippingSink } from './sinks.js';
 import {
@@ -18,7 +23,6 @@ import {
   readCursor,
   readSpool,
   type ShipFrom,
-  writeCursor,
 } from './spool.js';
 
 /** Options of {@link createShipper}. */
@@ -42,6 +46,14 @@ export interface ShipperOptions {
   metrics?: ServerMetrics;
   now?: () => Date;
   onWarning?: (message: string) => void;
+  /** Informational lines (a sink taken over from another instance). */
+  onInfo?: (message: string) => void;
+  /**
+   * A shared store (several instances): the server's `lease`. Each sink is then delivered to by
+   * one instance at a time, for a lease of this long but at least twice `timeoutMs` (a delivery
+   * must fit in it). Unset: the embedded store's one instance delivers to every sink.
+   */
+  leaseMs?: number;
 }
 
 /** A running shipper. */
@@ -55,6 +67,8 @@ export interface Shipper {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** Lease time a delivery must leave unused (timers fire late on a loaded host). */
+const MAX_LEASE_MARGIN_MS = 1_000;
 const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /** Creates and starts the shipper. */
@@ -68,6 +82,20 @@ export function createShipper(options: ShipperOptions): Shipper {
   let ingesting: Promise<void> | undefined;
   const loops = new Map<string, Promise<void>>();
   const state = new Map(sinks.map((sink) => [sink.name, { failures: 0, retryAt: 0 }]));
+  const leases: SinkLeases =
+    options.leaseMs === undefined
+      ? createSoloLease(db)
+      : createDatabaseLeases({
+          db,
+          leaseMs: Math.max(options.leaseMs, 2 * options.timeoutMs),
+          onTaken: ({ sink, from, epoch }) => {
+            if (from === '') return;
+            options.onInfo?.(
+              `shipping: this instance (${leases.holder}) delivers to sink ${sink} now, taken over from ${from} (epoch ${epoch})`,
+            );
+          },
+        });
+  const leaseMargin = Math.min(MAX_LEASE_MARGIN_MS, leases.leaseMs / 10);
 
   const ingest = (): Promise<void> => {
     ingesting ??= (async () => {
@@ -84,14 +112,26 @@ export function createShipper(options: ShipperOptions): Shipper {
     return ingesting;
   };
 
-  /** Delivers batches to one sink until it is caught up, fails, or the shipper closes. */
+  /**
+   * Delivers batches to one sink until it is caught up, fails, or the shipper closes — when this
+   * instance holds the sink's lease; otherwise another instance delivers and this pass is empty.
+   */
   const drain = async (sink: ShippingSink): Promise<void> => {
     const sinkState = state.get(sink.name) ?? { failures: 0, retryAt: 0 };
     if (Date.now() < sinkState.retryAt) return;
+    let lease = await leases.hold(sink.name);
+    if (lease === undefined) return;
+    // Read after taking the lease: the previous holder's last cursor commit is visible.
     let cursor = await readCursor(db, sink.name);
     while (!closed) {
       const { records, last } = await readSpool(db, cursor, options.batchSize, sink.kinds);
       if (last === undefined) break;
+      if (records.length > 0 && lease.remainingMs() < options.timeoutMs + leaseMargin) {
+        // A delivery starts only when the lease outlasts its timeout: it is over (delivered or
+        // aborted) before another instance may take the sink.
+        lease = await leases.hold(sink.name);
+        if (lease === undefined) return;
+      }
       try {
         if (records.length > 0) await sink.deliver(records, AbortSignal.timeout(options.timeoutMs));
       } catch (error) {
@@ -106,7 +146,16 @@ export function createShipper(options: ShipperOptions): Shipper {
         }
         return;
       }
-      await writeCursor(db, sink.name, last, now);
+      const renewed = await leases.commit(sink.name, lease, last, now);
+      if (renewed === undefined) {
+        // This instance stalled past its lease and another took the sink over: that one sends
+        // this batch again (at-least-once) and goes on from the cursor it found.
+        warn(
+          `shipping: sink ${sink.name}: the lease was taken over by another instance during a delivery; it delivers from now on`,
+        );
+        return;
+      }
+      lease = renewed;
       cursor = last;
       if (sinkState.failures > 0) warn(`shipping: sink ${sink.name} recovered`);
       sinkState.failures = 0;
@@ -180,6 +229,8 @@ export function createShipper(options: ShipperOptions): Shipper {
       clearTimeout(grace);
       closed = true;
       await Promise.all(loops.values());
+      // The next instance's pass takes the sinks over at once, not after the lease.
+      await leases.release(sinks.map((sink) => sink.name)).catch(() => undefined);
       await pruning?.catch(() => undefined);
       await Promise.all(sinks.map((sink) => sink.close().catch(() => undefined)));
     },

@@ -20,6 +20,7 @@ import { CLUSTER_QUEUE_MIGRATION } from './migrations/0009_cluster_queue.js';
 import { SHIPPING_SEQ_MIGRATION } from './migrations/0010_shipping_seq.js';
 import { SESSION_AUDIT_MIGRATION } from './migrations/0011_session_audit.js';
 import { WORKFLOW_APPROVALS_MIGRATION } from './migrations/0012_workflow_approvals.js';
+import { SHIP_LEASE_MIGRATION } from './migrations/0013_ship_lease.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -114,6 +115,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0010_shipping_seq': SHIPPING_SEQ_MIGRATION,
   '0011_session_audit': SESSION_AUDIT_MIGRATION,
   '0012_workflow_approvals': WORKFLOW_APPROVALS_MIGRATION,
+  '0013_ship_lease': SHIP_LEASE_MIGRATION,
 };
 
 /** The names of every migration, in order. */

@@ -205,6 +205,8 @@ export interface StoreDatabase {
   alert_workflow_runs: AlertWorkflowRunsTable;
   // run_ended notifications owed to notifiers (0012_workflow_approvals, src/alerts/run-end-notices.ts).
   alert_run_notices: AlertRunNoticesTable;
+  // One delivering instance per shipping sink (0013_ship_lease, src/shipping/lease.ts).
+  shipping_leases: ShippingLeasesTable;
 }
 
 // Migration 0012_workflow_approvals (src/alerts/run-end-notices.ts).
@@ -351,4 +353,16 @@ export interface SessionEndsTable {
   /** signed_out | idle | lifetime | token_revoked | token_expired */
   reason: string;
   ended_at: string;
+}
+
+// Migration 0013_ship_lease (src/shipping/lease.ts).
+/** `shipping_leases`: the instance that alone delivers to a sink, until `expires_ms`. */
+export interface ShippingLeasesTable {
+  sink: string;
+  /** The shipper id of the holding instance (host-pid-random); '' before anyone held it. */
+  holder: string;
+  /** Grows by one with every hand-over: the fencing token of the holder's cursor commits. */
+  epoch: number;
+  /** Database clock (epoch ms) until which the holder may deliver. */
+  expires_ms: number;
 }

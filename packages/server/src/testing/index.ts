@@ -1,8 +1,17 @@
 /**
  * @rune/server/testing — helpers for tests and benchmarks of several `rune serve` instances: a
- * real PostgreSQL in a temporary directory, and an in-process OTLP/HTTP receiver for traces. This index is the complete surface of the subpath.
+ * real PostgreSQL in a temporary directory, an in-process OTLP/HTTP receiver for traces, and a
+ * Splunk HEC-format receiver for record shipping. This index is the complete surface of the subpath.
  */
 
+export {
+  HEC_TOKEN,
+  type HecBatch,
+  type HecEvent,
+  type HecMode,
+  type HecReceiver,
+  startHec,
+} from './hec-receiver.js';
 export { type OtlpReceiver, startOtlpReceiver, type WireSpan } from './otlp-receiver.js';
 export {
   PG_BIN,
