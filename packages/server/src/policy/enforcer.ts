@@ -43,6 +43,12 @@ export interface DecisionContext {
   /** Redacted parameters for the record. */
   params?: Record<string, unknown> | null;
   source?: LaunchContext['source'];
+  /**
+   * `authorize` only: an allowed decision's audit append is handed to this instead of awaited,
+   * so that it shares one write and fsync with the caller's next record (a dry run's); the
+   * caller must await it before it acknowledges anything. A refusal is always awaited.
+   */
+  deferRecord?: (recorded: Promise<void>) => void;
 }
 
 /** The enforcer. */
@@ -242,7 +248,13 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions): PolicyEnfo
     check,
     evaluate,
     async authorize(subject, request, context = {}) {
-      const decision = await check(subject, request, context);
+      const decision = await evaluate(subject, request);
+      const recorded = record(subject, request, decision, context);
+      if (decision.allowed && context.deferRecord !== undefined) {
+        context.deferRecord(recorded);
+        return decision;
+      }
+      await recorded;
       if (!decision.allowed) {
         throw new RuneError('POLICY_DENIED', decision.reason, {
           source,

@@ -695,8 +695,16 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         const planned = await otelContext.with(traceContext, () =>
           launcher.plan(request, context, traceId),
         );
-        await desk.authorizePlanned('dry-run', planned, context, id);
-        const plan = await launcher.recordDryRun(planned, context);
+        // The policy's record and the dry-run record go to the audit log together (one write,
+        // one fsync, in this order); both are durable before the run is stored and answered.
+        let decisionRecorded: Promise<void> = Promise.resolve();
+        await desk.authorizePlanned('dry-run', planned, context, id, (recorded) => {
+          decisionRecorded = recorded;
+        });
+        const [plan] = await Promise.all([
+          launcher.recordDryRun(planned, context),
+          decisionRecorded,
+        ]);
         const inserted = await store.insertRun(
           {
             id,
