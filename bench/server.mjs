@@ -14,7 +14,7 @@
 // --baseline DIR: first runs the dry-run scenario against another build of the server (DIR holds
 // a copy of packages/ with their dist/, e.g. taken before a change), then against this one, so
 // both rows come from one run on one machine load. --dry-run-only stops after the dry runs.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -75,7 +75,33 @@ if (values.baseline !== undefined) {
 }
 const { home, store, server, url, headers } = await start(current);
 
+/**
+ * CPU ticks (user + system, 1/100 s) of each thread of this process, from /proc (Linux only;
+ * empty elsewhere): the main thread is the one whose id is the pid, the others are the store's
+ * worker, libuv's pool (audit appends) and V8's helpers.
+ */
+function threadTicks() {
+  const ticks = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(tid, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ticks;
+}
+
 async function load(name, body, duration = seconds, target = undefined) {
+  const before = threadTicks();
   const result = await autocannon({
     url: `${(target ?? { url }).url}/v1/runs`,
     method: 'POST',
@@ -95,6 +121,21 @@ async function load(name, body, duration = seconds, target = undefined) {
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
+  // CPU per answered request: the main thread (the server's event loop and autocannon, which
+  // runs in this process too) and every other thread of the process.
+  const after = threadTicks();
+  const answered = Math.max(1, result['2xx'] + result.non2xx);
+  let main = 0;
+  let others = 0;
+  for (const [tid, ticks] of after) {
+    const spent = ticks - (before.get(tid) ?? 0);
+    if (tid === String(process.pid)) main += spent;
+    else others += spent;
+  }
+  if (after.size > 0) {
+    row['main CPU ms/req'] = Number(((main * 10) / answered).toFixed(2));
+    row['other threads CPU ms/req'] = Number(((others * 10) / answered).toFixed(2));
+  }
   rows.push(row);
   console.log(row);
 }
@@ -178,7 +219,10 @@ rmSync(home, { recursive: true, force: true });
 printTable();
 
 function printTable() {
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  const cpu = rows.some((row) => 'main CPU ms/req' in row);
+  console.log(
+    `\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors |${cpu ? ' main CPU ms/req | other threads CPU ms/req |' : ''}`,
+  );
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |${cpu ? ' --- | --- |' : ''}`);
   for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);
 }

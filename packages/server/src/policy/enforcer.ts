@@ -14,6 +14,7 @@ import { type AuditEntry, type Inventory, loadInventory } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { Kysely } from 'kysely';
 import type { LaunchContext, ServerLauncher } from '../runs/launcher.js';
+import { preparedQuery } from '../store/prepared.js';
 import type { StoreDatabase } from '../store/schema.js';
 import { BUILTIN_POLICY, loadPolicyFile } from './load-policy.js';
 import {
@@ -108,18 +109,22 @@ export function loadServerPolicy(path: string | undefined): CompiledPolicy {
   return path === undefined ? BUILTIN_POLICY : loadPolicyFile(path);
 }
 
+// Read at every decision for a token: compiled once per database.
+const boundsOfToken = preparedQuery<StoreDatabase, { bounds_json: string }>(1, (db, name) =>
+  db
+    .selectFrom('token_bounds')
+    .innerJoin('api_tokens', 'api_tokens.id', 'token_bounds.token_id')
+    .select('token_bounds.bounds_json')
+    .where('api_tokens.name', '=', name),
+);
+
 /** Reads the bounds of a token minted through the API (none for CLI-created tokens). */
 export async function tokenBounds(
   db: Kysely<StoreDatabase> | undefined,
   subject: PolicySubject,
 ): Promise<PolicySubject[]> {
   if (db === undefined || !subject.principal.startsWith('token:')) return [];
-  const row = await db
-    .selectFrom('token_bounds')
-    .innerJoin('api_tokens', 'api_tokens.id', 'token_bounds.token_id')
-    .select('token_bounds.bounds_json')
-    .where('api_tokens.name', '=', subject.principal.slice('token:'.length))
-    .executeTakeFirst();
+  const [row] = await boundsOfToken(db, subject.principal.slice('token:'.length));
   if (row === undefined) return [];
   const bounds = JSON.parse(row.bounds_json) as PolicySubject[];
   // A creator that is a token is read again: its roles now, and none once it is revoked or

@@ -24,6 +24,7 @@ import {
   openPostgresDatabase,
   openPostgresPool,
 } from './postgres-dialect.js';
+import { preparedQuery } from './prepared.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { sqliteFileBytes } from './sqlite-dialect.js';
 import { openSqliteWorkerDatabase } from './sqlite-worker/dialect.js';
@@ -330,6 +331,14 @@ function insertRunStatements(
   return statements;
 }
 
+// Read by (nearly) every request: compiled once per database (store/prepared.ts).
+const runById = preparedQuery<StoreDatabase, StoredRun>(1, (db, id) =>
+  db.selectFrom('runs').selectAll().where('id', '=', id),
+);
+const tokenById = preparedQuery<StoreDatabase, StoredToken>(1, (db, id) =>
+  db.selectFrom('api_tokens').selectAll().where('id', '=', id),
+);
+
 /** Write transactions one at a time, in the order they were asked for (PostgreSQL). */
 function orderedWrites(db: Kysely<StoreDatabase>): WriteBatcher {
   let tail: Promise<unknown> = Promise.resolve();
@@ -399,7 +408,7 @@ export function createRunStore(
         .where('key', '=', key)
         .executeTakeFirst(),
 
-    getRun: (id) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst(),
+    getRun: async (id) => (await runById(db, id))[0],
 
     getNodes: (runId) =>
       db
@@ -518,8 +527,7 @@ export function createRunStore(
       }
     },
 
-    getToken: (id) =>
-      db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst(),
+    getToken: async (id) => (await tokenById(db, id))[0],
 
     getTokenByName: (name) =>
       db.selectFrom('api_tokens').selectAll().where('name', '=', name).executeTakeFirst(),
