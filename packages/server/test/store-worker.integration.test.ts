@@ -5,6 +5,7 @@
  * after answering still has every run it acknowledged ("acknowledged = durable").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import type { LogEvent } from 'kysely';
@@ -180,6 +181,35 @@ describe('the SQLite worker', () => {
     const reopened = await store(join(homes.at(-1)?.dir ?? '', 'operation.sqlite'));
     expect((await reopened.listTokens()).map((row) => row.name).sort()).toEqual(['first', 'third']);
     expect((await reopened.getRun(id))?.status).toBe('queued');
+  });
+
+  it("a dry run's policy record and dry-run record are in the audit log, in this order, before its row is written", async () => {
+    const h = home();
+    const t = await startTestServer(h);
+    servers.push(t);
+    const store = t.server.store;
+    const insert = store.insertRun;
+    const seen: string[][] = [];
+    // Observes the audit log at the moment the run's row is written (then writes it).
+    store.insertRun = (...args) => {
+      const records = readFileSync(h.auditLog, 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as { event: string; trace_id: string; seq: number });
+      seen.push(
+        records.filter((record) => record.trace_id === args[0].trace_id).map((r) => r.event),
+      );
+      return insert(...args);
+    };
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        t.request('/v1/runs', {
+          json: { action: 'noop', targets: ['localhost'], options: { dry_run: true } },
+        }),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202, 202]);
+    expect(seen).toEqual(Array.from({ length: 4 }, () => ['policy', 'dry-run']));
   });
 
   it('writes outside a transaction share one implicit group: a failing one is undone and answered alone', async () => {
