@@ -5,7 +5,7 @@
  * after answering still has every run it acknowledged ("acknowledged = durable").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import type { LogEvent } from 'kysely';
@@ -192,7 +192,7 @@ describe('the SQLite worker', () => {
     const seen: string[][] = [];
     // Observes the audit log at the moment the run's row is written (then writes it).
     store.insertRun = (...args) => {
-      const records = readFileSync(h.auditLog, 'utf8')
+      const records = (existsSync(h.auditLog) ? readFileSync(h.auditLog, 'utf8') : '')
         .split('\n')
         .filter((line) => line.trim() !== '')
         .map((line) => JSON.parse(line) as { event: string; trace_id: string; seq: number });
