@@ -14,7 +14,9 @@
 // each, for --keys distinct alerts (fingerprint k<i>, on node n<i mod nodes>), spread evenly over
 // --seconds, on --connections keep-alive connections. Measures each webhook answer (client side,
 // request written -> response ended), waits until every alert is decided, and counts: runs
-// started (must be exactly --keys), alerts ran/deduplicated, none left undecided or lost.
+// started (must be exactly --keys), alerts ran/deduplicated, none left undecided or lost; and,
+// from the server's latency histogram, the share of webhook answers within 5/10/25/100/1000 ms
+// of the server's own time (without the client's queueing).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -76,7 +78,7 @@ writeFileSync(
 );
 // The server reads env: secrets from process.env (as `rune serve` does).
 process.env.RUNE_BENCH_AM_TOKEN = TOKEN;
-const { createRuneServer } =
+const { createRuneServer, createToken } =
   values['server-from'] === undefined
     ? currentServer
     : await import(join(values['server-from'], 'packages/server/dist/index.js'));
@@ -185,6 +187,24 @@ const runs = await db
   .select((eb) => eb.fn.countAll().as('n'))
   .where('source', '=', 'alert')
   .executeTakeFirst();
+// The server's own time per webhook answer (Fastify's, request read -> reply sent), from its
+// latency histogram: what the client's times add is its wait for a socket and for this process.
+const { token: metricsToken } = await createToken(server.store, {
+  name: 'bench-metrics',
+  role: 'viewer',
+  expires: '1d',
+});
+const metricsText = await fetch(new URL('/metrics', url), {
+  headers: { authorization: `Bearer ${metricsToken}` },
+}).then((response) => response.text());
+const hookBuckets = {};
+for (const line of metricsText.split('\n')) {
+  if (!line.startsWith('rune_http_request_duration_seconds_bucket{')) continue;
+  if (!line.includes('route="/v1/hooks/alertmanager/:receiver"')) continue;
+  const le = /le="([^"]+)"/.exec(line)?.[1];
+  if (le !== undefined) hookBuckets[le] = Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+const hookCount = hookBuckets['+Inf'] ?? 0;
 latencies.sort((a, b) => a - b);
 const pct = (p) =>
   latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)];
@@ -202,6 +222,14 @@ const result = {
     p99: Math.round(pct(99) * 100) / 100,
     max: Math.round(latencies.at(-1) * 100) / 100,
   },
+  server_answer_share_within: Object.fromEntries(
+    ['0.005', '0.01', '0.025', '0.1', '1']
+      .filter((le) => le in hookBuckets && hookCount > 0)
+      .map((le) => [
+        `${Number(le) * 1000} ms`,
+        Math.round((hookBuckets[le] / hookCount) * 1000) / 1000,
+      ]),
+  ),
   alerts_recorded: recorded,
   outcomes: Object.fromEntries(outcomes.map((row) => [row.outcome, Number(row.n)])),
   undecided,

@@ -16,7 +16,7 @@
 // both rows come from one run on one machine load. --dry-run-only stops after the dry runs.
 // --postgres: the store is a real PostgreSQL (@rune/server/testing; a fresh database for each
 // server) instead of the SQLite file, so the audit chain is the database's (audit_records).
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -84,7 +84,33 @@ if (values.baseline !== undefined) {
 }
 const { home, store, server, url, headers } = await start(current);
 
+/**
+ * CPU ticks (user + system, 1/100 s) of each thread of this process, from /proc (Linux only;
+ * empty elsewhere): the main thread is the one whose id is the pid, the others are the store's
+ * worker, libuv's pool (audit appends) and V8's helpers.
+ */
+function threadTicks() {
+  const ticks = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(tid, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ticks;
+}
+
 async function load(name, body, duration = seconds, target = undefined) {
+  const before = threadTicks();
   const result = await autocannon({
     url: `${(target ?? { url }).url}/v1/runs`,
     method: 'POST',
@@ -105,6 +131,21 @@ async function load(name, body, duration = seconds, target = undefined) {
     errors: result.errors + result.timeouts,
     load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
   };
+  // CPU per answered request: the main thread (the server's event loop and autocannon, which
+  // runs in this process too) and every other thread of the process.
+  const after = threadTicks();
+  const answered = Math.max(1, result['2xx'] + result.non2xx);
+  let main = 0;
+  let others = 0;
+  for (const [tid, ticks] of after) {
+    const spent = ticks - (before.get(tid) ?? 0);
+    if (tid === String(process.pid)) main += spent;
+    else others += spent;
+  }
+  if (after.size > 0) {
+    row['main CPU ms/req'] = Number(((main * 10) / answered).toFixed(2));
+    row['other threads CPU ms/req'] = Number(((others * 10) / answered).toFixed(2));
+  }
   rows.push(row);
   console.log(row);
 }
@@ -190,7 +231,12 @@ await postgres?.stop();
 printTable();
 
 function printTable() {
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors | load |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const cpu = rows.some((row) => 'main CPU ms/req' in row);
+  console.log(
+    `\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors | load |${cpu ? ' main CPU ms/req | other threads CPU ms/req |' : ''}`,
+  );
+  console.log(
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- |${cpu ? ' --- | --- |' : ''}`,
+  );
   for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);
 }

@@ -5,11 +5,13 @@
  * after answering still has every run it acknowledged ("acknowledged = durable").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import type { LogEvent } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.js';
+import { runOperation } from '../src/store/operation.js';
 import { openRunStore, type RunStore } from '../src/store/run-store.js';
 import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
 import { createWriteBatcher } from '../src/store/write-batch.js';
@@ -83,6 +85,131 @@ describe('the SQLite worker', () => {
     expect(failure.message).toMatch(/UNIQUE constraint failed/);
     expect(commits).toHaveLength(1);
     expect((await opened.listTokens()).map((row) => row.name).sort()).toEqual(['first', 'third']);
+  });
+
+  it('a whole operation is one message to the worker; a failing one is undone alone, a guard that finds rows keeps nothing', async () => {
+    const opened = await store(join(home().dir, 'operation.sqlite'));
+    const thread = sqliteWorkerThread(opened.db);
+    expect(thread).toBeDefined();
+    const posted: unknown[] = [];
+    const post = thread?.postMessage.bind(thread);
+    // Observes what crosses to the worker (the real worker still receives every message).
+    if (thread !== undefined && post !== undefined) {
+      thread.postMessage = (message: unknown) => {
+        posted.push(message);
+        post(message);
+      };
+    }
+    // A run with two events, two nodes and an idempotency key: nine statements before (a
+    // transaction, savepoint, max(position) read, four inserts, release, commit), one message now.
+    const id = '33333333-3333-4333-8333-333333333333';
+    const stored = {
+      id,
+      trace_id: '0'.repeat(32),
+      action: 'noop',
+      status: 'queued',
+      principal: 'ops',
+      source: 'api',
+      dry_run: 0,
+      created_at: '2026-12-01T00:00:00.000Z',
+      started_at: null,
+      finished_at: null,
+      exit_code: null,
+      nodes: '["web1","web2"]',
+      request_json: '{}',
+      has_sensitive: 0,
+      plan_json: '{}',
+      summary_json: null,
+      error_json: null,
+      audit_json: null,
+    };
+    posted.length = 0;
+    const first = await opened.insertRun(stored, ['web1', 'web2'], {
+      key: 'k1',
+      bodySha256: 'a'.repeat(64),
+    });
+    expect(first).toMatchObject({ inserted: true, run: { id, position: 1, last_seq: 0 } });
+    expect(posted).toHaveLength(1);
+    // The same key again: the guard finds it, nothing else of the operation is written.
+    const again = await opened.insertRun({ ...stored, id: id.replace('3333', '4444') }, ['web1'], {
+      key: 'k1',
+      bodySha256: 'b'.repeat(64),
+    });
+    expect(again).toEqual({ inserted: false, runId: id, bodySha256: 'a'.repeat(64) });
+    expect((await opened.listRuns({}, 10)).map((row) => [row.id, row.position])).toEqual([[id, 1]]);
+    expect((await opened.getNodes(id)).map((row) => row.node)).toEqual(['web1', 'web2']);
+
+    // Three operations in one turn: one group commit; the second inserts a row, then violates the
+    // unique name of api_tokens: its own row goes with it, the others' rows stay.
+    const compile = (name: string, tokenId = `id-${name}`) => ({
+      query: opened.db
+        .insertInto('api_tokens')
+        .values({ ...token(name), id: tokenId })
+        .compile(),
+    });
+    const outcomes = await Promise.allSettled([
+      runOperation(opened.db, [compile('first')]),
+      runOperation(opened.db, [compile('second'), compile('first', 'id-other')]),
+      runOperation(opened.db, [compile('third')]),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect(((outcomes[1] as PromiseRejectedResult).reason as Error).message).toMatch(
+      /UNIQUE constraint failed/,
+    );
+    // A guard after a write: the write is undone with the stop.
+    const guarded = await runOperation(opened.db, [
+      compile('fourth'),
+      {
+        query: opened.db
+          .selectFrom('api_tokens')
+          .select('name')
+          .where('name', '=', 'first')
+          .compile(),
+        stopIfRows: true,
+      },
+      compile('fifth'),
+    ]);
+    expect(guarded.stopped).toBe(true);
+    expect(guarded.results.at(-1)?.rows).toEqual([{ name: 'first' }]);
+    // Durable, not just visible: the file opened again after close.
+    await opened.close();
+    stores.splice(stores.indexOf(opened), 1);
+    const reopened = await store(join(homes.at(-1)?.dir ?? '', 'operation.sqlite'));
+    expect((await reopened.listTokens()).map((row) => row.name).sort()).toEqual(['first', 'third']);
+    expect((await reopened.getRun(id))?.status).toBe('queued');
+  });
+
+  it("a dry run's policy record and dry-run record are in the audit log, in this order, before its row is written", async () => {
+    const h = home();
+    const t = await startTestServer(h);
+    servers.push(t);
+    const store = t.server.store;
+    const insert = store.insertRun;
+    const seen: string[][] = [];
+    // Observes the audit log at the moment the run's row is written (then writes it).
+    store.insertRun = (...args) => {
+      const records = (existsSync(h.auditLog) ? readFileSync(h.auditLog, 'utf8') : '')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as { event: string; trace_id: string; seq: number });
+      seen.push(
+        records.filter((record) => record.trace_id === args[0].trace_id).map((r) => r.event),
+      );
+      return insert(...args);
+    };
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        t.request('/v1/runs', {
+          json: { action: 'noop', targets: ['localhost'], options: { dry_run: true } },
+        }),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202, 202]);
+    expect(seen).toEqual(Array.from({ length: 4 }, () => ['policy', 'dry-run']));
   });
 
   it('writes outside a transaction share one implicit group: a failing one is undone and answered alone', async () => {

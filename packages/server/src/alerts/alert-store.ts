@@ -3,6 +3,7 @@
  * only, so the same code serves SQLite and PostgreSQL).
  */
 import type { Kysely, Selectable, Updateable } from 'kysely';
+import { type OperationStatement, runOperation } from '../store/operation.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
 
 /** An alert row as read. */
@@ -21,21 +22,26 @@ export interface AlertFilter {
   until?: string;
 }
 
-/** Inserts received alerts in one transaction. */
+/**
+ * Inserts received alerts atomically and durably: one store operation (on the embedded store one
+ * message to its worker, committed with its group; on PostgreSQL one transaction).
+ */
 export async function insertAlerts(
   db: Kysely<StoreDatabase>,
   rows: readonly AlertsTable[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  await db.transaction().execute(async (trx) => {
-    // Bounded batches: SQLite limits the number of bound variables per statement.
-    for (let index = 0; index < rows.length; index += 20) {
-      await trx
+  const statements: OperationStatement[] = [];
+  // Bounded batches: SQLite limits the number of bound variables per statement.
+  for (let index = 0; index < rows.length; index += 20) {
+    statements.push({
+      query: db
         .insertInto('alerts')
         .values(rows.slice(index, index + 20))
-        .execute();
-    }
-  });
+        .compile(),
+    });
+  }
+  await runOperation(db, statements);
 }
 
 /** One alert. */

@@ -100,6 +100,8 @@ export interface ApprovalDesk {
     planned: PlannedLaunch,
     context: LaunchContext,
     runId: string,
+    /** See DecisionContext.deferRecord (the dry run's single audit fsync). */
+    deferRecord?: (recorded: Promise<void>) => void,
   ): Promise<PolicyDecision | undefined>;
   /** Whether (and why) a run must wait for approval. */
   holdFor(
@@ -195,6 +197,7 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
     planned: PlannedLaunch,
     context: LaunchContext,
     runId: string,
+    deferRecord?: (recorded: Promise<void>) => void,
   ): Promise<PolicyDecision | undefined> => {
     if (policy === undefined) return Promise.resolve(undefined);
     const plan = planned.plan;
@@ -213,6 +216,7 @@ export function createApprovalDesk(options: ApprovalDeskOptions): ApprovalDesk {
         plugin: pluginOf(plan),
         params: planned.redactedPlan.parameters,
         source: context.source,
+        ...(deferRecord === undefined ? {} : { deferRecord }),
       },
     );
   };

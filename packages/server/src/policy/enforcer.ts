@@ -14,6 +14,7 @@ import { type AuditEntry, type Inventory, loadInventory } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { Kysely } from 'kysely';
 import type { LaunchContext, ServerLauncher } from '../runs/launcher.js';
+import { preparedQuery } from '../store/prepared.js';
 import type { StoreDatabase } from '../store/schema.js';
 import { BUILTIN_POLICY, loadPolicyFile } from './load-policy.js';
 import {
@@ -43,6 +44,12 @@ export interface DecisionContext {
   /** Redacted parameters for the record. */
   params?: Record<string, unknown> | null;
   source?: LaunchContext['source'];
+  /**
+   * `authorize` only: an allowed decision's audit append is handed to this instead of awaited,
+   * so that it shares one write and fsync with the caller's next record (a dry run's); the
+   * caller must await it before it acknowledges anything. A refusal is always awaited.
+   */
+  deferRecord?: (recorded: Promise<void>) => void;
 }
 
 /** The enforcer. */
@@ -102,18 +109,22 @@ export function loadServerPolicy(path: string | undefined): CompiledPolicy {
   return path === undefined ? BUILTIN_POLICY : loadPolicyFile(path);
 }
 
+// Read at every decision for a token: compiled once per database.
+const boundsOfToken = preparedQuery<StoreDatabase, { bounds_json: string }>(1, (db, name) =>
+  db
+    .selectFrom('token_bounds')
+    .innerJoin('api_tokens', 'api_tokens.id', 'token_bounds.token_id')
+    .select('token_bounds.bounds_json')
+    .where('api_tokens.name', '=', name),
+);
+
 /** Reads the bounds of a token minted through the API (none for CLI-created tokens). */
 export async function tokenBounds(
   db: Kysely<StoreDatabase> | undefined,
   subject: PolicySubject,
 ): Promise<PolicySubject[]> {
   if (db === undefined || !subject.principal.startsWith('token:')) return [];
-  const row = await db
-    .selectFrom('token_bounds')
-    .innerJoin('api_tokens', 'api_tokens.id', 'token_bounds.token_id')
-    .select('token_bounds.bounds_json')
-    .where('api_tokens.name', '=', subject.principal.slice('token:'.length))
-    .executeTakeFirst();
+  const [row] = await boundsOfToken(db, subject.principal.slice('token:'.length));
   if (row === undefined) return [];
   const bounds = JSON.parse(row.bounds_json) as PolicySubject[];
   // A creator that is a token is read again: its roles now, and none once it is revoked or
@@ -242,7 +253,13 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions): PolicyEnfo
     check,
     evaluate,
     async authorize(subject, request, context = {}) {
-      const decision = await check(subject, request, context);
+      const decision = await evaluate(subject, request);
+      const recorded = record(subject, request, decision, context);
+      if (decision.allowed && context.deferRecord !== undefined) {
+        context.deferRecord(recorded);
+        return decision;
+      }
+      await recorded;
       if (!decision.allowed) {
         throw new RuneError('POLICY_DENIED', decision.reason, {
           source,

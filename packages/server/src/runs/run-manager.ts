@@ -683,8 +683,16 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         const planned = await otelContext.with(traceContext, () =>
           launcher.plan(request, context, traceId),
         );
-        await desk.authorizePlanned('dry-run', planned, context, id);
-        const plan = await launcher.recordDryRun(planned, context);
+        // The policy's record and the dry-run record go to the audit log together (one write,
+        // one fsync, in this order); both are durable before the run is stored and answered.
+        let decisionRecorded: Promise<void> = Promise.resolve();
+        await desk.authorizePlanned('dry-run', planned, context, id, (recorded) => {
+          decisionRecorded = recorded;
+        });
+        const [plan] = await Promise.all([
+          launcher.recordDryRun(planned, context),
+          decisionRecorded,
+        ]);
         const inserted = await store.insertRun(
           {
             id,
@@ -717,9 +725,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
         metrics.runs.inc({ action: plan.action, status: 'dry-run' });
         metrics.runsSubmitted.inc({ action: plan.action, source: context.source });
-        const run = await store.getRun(id);
-        if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
-        return { run, created: true };
+        return { run: inserted.run, created: true };
       }
 
       const planned = await otelContext.with(traceContext, () =>
@@ -791,11 +797,15 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         nodes,
         idempotency,
         undefined,
-        (trx) =>
-          cluster.claimQueued(trx, id, {
-            lockNodes,
-            refuseIfBusy: hold === undefined && submitOptions.ifBusy === 'refuse',
-          }),
+        // Only a shared store claims anything; without a callback the embedded store writes the
+        // run as one operation (one message to its worker).
+        cluster.shared
+          ? (trx) =>
+              cluster.claimQueued(trx, id, {
+                lockNodes,
+                refuseIfBusy: hold === undefined && submitOptions.ifBusy === 'refuse',
+              })
+          : undefined,
       );
       const inserted = await insertion.catch((error: unknown) => {
         // Another instance accepted a run for one of these nodes since the check above.
@@ -808,7 +818,8 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       });
       if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
       if (hold !== undefined) await desk.hold(id, request, planned, context, hold);
-      const run = await store.getRun(id);
+      // The row as inserted, unless the hold wrote more of it.
+      const run = hold === undefined ? inserted.run : await store.getRun(id);
       if (run === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
       metrics.runsSubmitted.inc({ action: planned.plan.action, source: context.source });
       if (hold === undefined) enqueue({ id, planned, context, lockNodes, traceContext });

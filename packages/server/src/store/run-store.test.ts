@@ -160,8 +160,11 @@ describe.each(ENGINES)('the store (%s)', (engine) => {
   it('an idempotency key maps to one run, atomically with it', async () => {
     const store = await openRunStore(await location(engine));
     const key = { key: 'k1', bodySha256: 'b'.repeat(64) };
-    expect(await store.insertRun(run('33333333-3333-4333-8333-333333333333'), [], key)).toEqual({
+    const first = await store.insertRun(run('33333333-3333-4333-8333-333333333333'), [], key);
+    // The row as stored comes back with the insert (RETURNING), equal to a read of it.
+    expect(first).toEqual({
       inserted: true,
+      run: await store.getRun('33333333-3333-4333-8333-333333333333'),
     });
     expect(await store.insertRun(run('44444444-4444-4444-8444-444444444444'), [], key)).toEqual({
       inserted: false,

@@ -12,12 +12,19 @@ import type { Kysely, LogEvent, Selectable, Transaction } from 'kysely';
 import { retryOnUniqueViolation } from './constraint-errors.js';
 import { migrateStore } from './migrations.js';
 import {
+  type OperationResult,
+  type OperationStatement,
+  runOperation,
+  runStatementsIn,
+} from './operation.js';
+import {
   checkPostgres,
   isPostgresUrl,
   lockRunNumbering,
   openPostgresDatabase,
   openPostgresPool,
 } from './postgres-dialect.js';
+import { preparedQuery } from './prepared.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { sqliteFileBytes } from './sqlite-dialect.js';
 import { openSqliteWorkerDatabase } from './sqlite-worker/dialect.js';
@@ -59,7 +66,8 @@ export interface RunStore {
   readonly engine: StoreEngine;
   /**
    * Inserts a run, its planned nodes (state pending) and, when given, its idempotency key, in one
-   * transaction. When the key exists already, nothing is written and the existing entry returned.
+   * transaction. When the key exists already, nothing is written and the existing entry returned;
+   * otherwise the run row as stored (RETURNING: no second read).
    */
   insertRun(
     run: NewRun,
@@ -67,7 +75,9 @@ export interface RunStore {
     idempotency?: { key: string; bodySha256: string },
     events?: readonly RunEvent[],
     within?: (trx: Transaction<StoreDatabase>) => Promise<void>,
-  ): Promise<{ inserted: true } | { inserted: false; runId: string; bodySha256: string }>;
+  ): Promise<
+    { inserted: true; run: StoredRun } | { inserted: false; runId: string; bodySha256: string }
+  >;
   /** The idempotency entry of `principal` + `key`. */
   findIdempotencyKey(
     principal: string,
@@ -173,38 +183,36 @@ function nodeResultColumns(result: RunNodeResult): Partial<RunNodesTable> {
 }
 
 /** Stores events as they are, without applying them to the run (the caller sets the run). */
-async function insertEventRows(
-  trx: Transaction<StoreDatabase>,
+function eventRowStatements(
+  db: Kysely<StoreDatabase>,
   events: readonly RunEvent[],
-): Promise<void> {
-  if (events.length === 0) return;
-  await trx
-    .insertInto('run_events')
-    .values(
-      events.map((event) => ({
-        run_id: event.run_id,
-        seq: event.seq,
-        type: event.type,
-        event_json: JSON.stringify(event),
-      })),
-    )
-    .execute();
+): OperationStatement[] {
+  const statements: OperationStatement[] = [];
+  // Bounded statements: SQLite limits the number of bound variables per statement.
+  for (let index = 0; index < events.length; index += 100) {
+    const query = db
+      .insertInto('run_events')
+      .values(
+        events.slice(index, index + 100).map((event) => ({
+          run_id: event.run_id,
+          seq: event.seq,
+          type: event.type,
+          event_json: JSON.stringify(event),
+        })),
+      )
+      .compile();
+    statements.push({ query });
+  }
+  return statements;
 }
 
-async function applyEvent(
-  trx: Transaction<StoreDatabase>,
+/** One event and what it implies for its run and node, as one operation's statements. */
+function eventStatements(
+  db: Kysely<StoreDatabase>,
   event: RunEvent,
   extra: Partial<Pick<RunsTable, 'audit_json'>>,
-): Promise<void> {
-  await trx
-    .insertInto('run_events')
-    .values({
-      run_id: event.run_id,
-      seq: event.seq,
-      type: event.type,
-      event_json: JSON.stringify(event),
-    })
-    .execute();
+): OperationStatement[] {
+  const statements = eventRowStatements(db, [event]);
   const run: Partial<RunsTable> = { last_seq: event.seq, ...extra };
   switch (event.type) {
     case 'run-start':
@@ -212,20 +220,24 @@ async function applyEvent(
       run.started_at = event.timestamp;
       break;
     case 'node-start':
-      await trx
-        .updateTable('run_nodes')
-        .set({ state: 'running', started_at: event.timestamp })
-        .where('run_id', '=', event.run_id)
-        .where('node', '=', event.node)
-        .execute();
+      statements.push({
+        query: db
+          .updateTable('run_nodes')
+          .set({ state: 'running', started_at: event.timestamp })
+          .where('run_id', '=', event.run_id)
+          .where('node', '=', event.node)
+          .compile(),
+      });
       break;
     case 'node-end':
-      await trx
-        .updateTable('run_nodes')
-        .set(nodeResultColumns(event.result))
-        .where('run_id', '=', event.run_id)
-        .where('node', '=', event.result.node)
-        .execute();
+      statements.push({
+        query: db
+          .updateTable('run_nodes')
+          .set(nodeResultColumns(event.result))
+          .where('run_id', '=', event.run_id)
+          .where('node', '=', event.result.node)
+          .compile(),
+      });
       break;
     case 'run-end':
       run.status = event.status;
@@ -235,8 +247,97 @@ async function applyEvent(
       run.error_json = event.error === null ? null : JSON.stringify(event.error);
       break;
   }
-  await trx.updateTable('runs').set(run).where('id', '=', event.run_id).execute();
+  statements.push({
+    query: db.updateTable('runs').set(run).where('id', '=', event.run_id).compile(),
+  });
+  return statements;
 }
+
+/**
+ * A run's insert as one operation: the idempotency guard (stops when the key exists), the run
+ * numbered by a subquery in its own INSERT (no read round trip), its events, nodes and key.
+ */
+function insertRunStatements(
+  db: Kysely<StoreDatabase>,
+  run: NewRun,
+  nodes: readonly string[],
+  idempotency: { key: string; bodySha256: string } | undefined,
+  events: readonly RunEvent[],
+): OperationStatement[] {
+  const statements: OperationStatement[] = [];
+  if (idempotency !== undefined) {
+    statements.push({
+      query: db
+        .selectFrom('idempotency_keys')
+        .select(['run_id', 'body_sha256'])
+        .where('principal', '=', run.principal)
+        .where('key', '=', idempotency.key)
+        .compile(),
+      stopIfRows: true,
+    });
+  }
+  statements.push({
+    query: db
+      .insertInto('runs')
+      .values({
+        ...run,
+        position: (eb) =>
+          eb
+            .selectFrom('runs')
+            .select((inner) =>
+              inner(inner.fn.coalesce(inner.fn.max('position'), inner.lit(0)), '+', 1).as('next'),
+            ),
+        last_seq: events.at(-1)?.seq ?? 0,
+      })
+      .returningAll()
+      .compile(),
+  });
+  statements.push(...eventRowStatements(db, events));
+  for (let index = 0; index < nodes.length; index += 50) {
+    statements.push({
+      query: db
+        .insertInto('run_nodes')
+        .values(
+          nodes.slice(index, index + 50).map((node, offset) => ({
+            run_id: run.id,
+            node,
+            position: index + offset,
+            state: 'pending',
+            started_at: null,
+            error_code: null,
+            stdout_truncated: 0,
+            stderr_truncated: 0,
+            stderr_tail: '',
+            result_json: null,
+          })),
+        )
+        .compile(),
+    });
+  }
+  if (idempotency !== undefined) {
+    statements.push({
+      query: db
+        .insertInto('idempotency_keys')
+        .values({
+          principal: run.principal,
+          key: idempotency.key,
+          body_sha256: idempotency.bodySha256,
+          run_id: run.id,
+          created_at: run.created_at,
+        })
+        .compile(),
+    });
+  }
+  return statements;
+}
+
+// Read by (nearly) every request: compiled once per database (store/prepared.ts).
+const runById = preparedQuery<StoreDatabase, StoredRun>(1, (db, id) =>
+  db.selectFrom('runs').selectAll().where('id', '=', id),
+);
+const tokenById = preparedQuery<StoreDatabase, StoredToken>(1, (db, id) =>
+  db.selectFrom('api_tokens').selectAll().where('id', '=', id),
+);
 
 /** Write transactions one at a time, in the order they were asked for (PostgreSQL). */
 function orderedWrites(db: Kysely<StoreDatabase>): WriteBatcher {
@@ -256,75 +357,47 @@ export function createRunStore(
   sizeBytes: () => number,
   engine: StoreEngine = 'sqlite',
 ): RunStore {
-  // SQLite: group commit, one transaction per event-loop turn (the connection and its fsyncs
-  // live in a worker thread, store/sqlite-worker/, which groups commits again). PostgreSQL: a transaction per write, one after another in the
-  // order asked — a run's events are written without waiting for each other, and pooled
+  // SQLite: each write is one operation, one message to the worker thread that owns the
+  // connection (store/sqlite-worker/), which runs them in arrival order — a run's events stay in
+  // order — and groups their commits; a write with a callback (`within`) goes through the
+  // main-thread group commit instead. PostgreSQL: a transaction per write, one after another in
+  // the order asked — a run's events are written without waiting for each other, and pooled
   // transactions side by side could commit out of order (a reader would see run-end before
   // node-end and stop).
   const writes: WriteBatcher = engine === 'sqlite' ? createWriteBatcher(db) : orderedWrites(db);
+  const write = (statements: readonly OperationStatement[]): Promise<OperationResult> =>
+    engine === 'sqlite'
+      ? runOperation(db, statements)
+      : writes.run((trx) => runStatementsIn(trx, statements));
   const store: RunStore = {
     db,
     engine,
 
     async insertRun(run, nodes, idempotency, events = [], within) {
-      return writes.run(async (trx) => {
-        if (idempotency !== undefined) {
-          const existing = await trx
-            .selectFrom('idempotency_keys')
-            .select(['run_id', 'body_sha256'])
-            .where('principal', '=', run.principal)
-            .where('key', '=', idempotency.key)
-            .executeTakeFirst();
-          if (existing !== undefined) {
-            return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
-          }
+      const statements = insertRunStatements(db, run, nodes, idempotency, events);
+      const outcome =
+        engine === 'sqlite' && within === undefined
+          ? await runOperation(db, statements)
+          : await writes.run(async (trx) => {
+              if (engine === 'postgres') {
+                await lockRunNumbering(trx as unknown as Transaction<unknown>);
+              }
+              const done = await runStatementsIn(trx, statements);
+              // What must commit with the run (its claim by this instance, in PostgreSQL mode).
+              if (!done.stopped) await within?.(trx);
+              return done;
+            });
+      if (outcome.stopped) {
+        const existing = outcome.results.at(-1)?.rows[0] as
+          | { run_id: string; body_sha256: string }
+          | undefined;
+        if (existing !== undefined) {
+          return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
         }
-        if (engine === 'postgres') await lockRunNumbering(trx as unknown as Transaction<unknown>);
-        const last = await trx
-          .selectFrom('runs')
-          .select((eb) => eb.fn.max('position').as('max'))
-          .executeTakeFirst();
-        const position = Number(last?.max ?? 0) + 1;
-        await trx
-          .insertInto('runs')
-          .values({ ...run, position, last_seq: events.at(-1)?.seq ?? 0 })
-          .execute();
-        await insertEventRows(trx, events);
-        if (nodes.length > 0) {
-          await trx
-            .insertInto('run_nodes')
-            .values(
-              nodes.map((node, index) => ({
-                run_id: run.id,
-                node,
-                position: index,
-                state: 'pending',
-                started_at: null,
-                error_code: null,
-                stdout_truncated: 0,
-                stderr_truncated: 0,
-                stderr_tail: '',
-                result_json: null,
-              })),
-            )
-            .execute();
-        }
-        if (idempotency !== undefined) {
-          await trx
-            .insertInto('idempotency_keys')
-            .values({
-              principal: run.principal,
-              key: idempotency.key,
-              body_sha256: idempotency.bodySha256,
-              run_id: run.id,
-              created_at: run.created_at,
-            })
-            .execute();
-        }
-        // What must commit with the run (its claim by this instance, in PostgreSQL mode).
-        await within?.(trx);
-        return { inserted: true as const };
-      });
+      }
+      const stored = outcome.results[idempotency === undefined ? 0 : 1]?.rows[0];
+      if (stored === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
+      return { inserted: true as const, run: stored as StoredRun };
     },
 
     findIdempotencyKey: (principal, key) =>
@@ -335,7 +408,7 @@ export function createRunStore(
         .where('key', '=', key)
         .executeTakeFirst(),
 
-    getRun: (id) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst(),
+    getRun: async (id) => (await runById(db, id))[0],
 
     getNodes: (runId) =>
       db
@@ -386,7 +459,7 @@ export function createRunStore(
         .execute(),
 
     async appendEvent(event, extra = {}) {
-      await writes.run((trx) => applyEvent(trx, event, extra));
+      await write(eventStatements(db, event, extra));
     },
 
     async listEvents(runId, afterSeq, limit = 10_000) {
@@ -402,15 +475,17 @@ export function createRunStore(
     },
 
     async finishWithoutEvents(runId, fields, events = []) {
-      await writes.run(async (trx) => {
-        await insertEventRows(trx, events);
-        const last = events.at(-1)?.seq;
-        await trx
-          .updateTable('runs')
-          .set(last === undefined ? fields : { ...fields, last_seq: last })
-          .where('id', '=', runId)
-          .execute();
-      });
+      const last = events.at(-1)?.seq;
+      await write([
+        ...eventRowStatements(db, events),
+        {
+          query: db
+            .updateTable('runs')
+            .set(last === undefined ? fields : { ...fields, last_seq: last })
+            .where('id', '=', runId)
+            .compile(),
+        },
+      ]);
     },
 
     async pruneFinishedBefore(before) {
@@ -452,8 +527,7 @@ export function createRunStore(
       }
     },
 
-    getToken: (id) =>
-      db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst(),
+    getToken: async (id) => (await tokenById(db, id))[0],
 
     getTokenByName: (name) =>
       db.selectFrom('api_tokens').selectAll().where('name', '=', name).executeTakeFirst(),

@@ -33,6 +33,7 @@ import {
   SqliteQueryCompiler,
   type TransactionSettings,
 } from 'kysely';
+import type { OperationResult, OperationStatement } from '../operation.js';
 import { toBindValues } from '../sqlite-dialect.js';
 import type {
   WorkerError,
@@ -40,6 +41,7 @@ import type {
   WorkerReply,
   WorkerRequest,
   WorkerStart,
+  WorkerStatement,
 } from './protocol.js';
 
 /** Options of {@link openSqliteWorkerDatabase}. */
@@ -81,8 +83,11 @@ function fromWorkerError(error: WorkerError): Error {
   return rebuilt;
 }
 
+/** A reply that answers a request. */
+type Answer = Extract<WorkerReply, { op: 'result' | 'operation-result' }>;
+
 interface Pending {
-  resolve: (reply: Extract<WorkerReply, { op: 'result' }>) => void;
+  resolve: (reply: Answer) => void;
   reject: (error: unknown) => void;
 }
 
@@ -131,13 +136,14 @@ class SqliteWorkerClient {
             this.#options.onWarning?.(reply.message);
             return;
           case 'result':
+          case 'operation-result':
           case 'error': {
             const pending = this.#pending.get(reply.id);
             if (pending === undefined) return;
             this.#pending.delete(reply.id);
             if (this.#pending.size === 0) worker.unref();
-            if (reply.op === 'result') pending.resolve(reply);
-            else pending.reject(fromWorkerError(reply.error));
+            if (reply.op === 'error') pending.reject(fromWorkerError(reply.error));
+            else pending.resolve(reply);
             return;
           }
         }
@@ -164,8 +170,13 @@ class SqliteWorkerClient {
     });
   }
 
-  request(message: Omit<Extract<WorkerRequest, { op: 'query' }>, 'id'> | { op: 'close' }) {
-    return new Promise<Extract<WorkerReply, { op: 'result' }>>((resolve, reject) => {
+  request(
+    message:
+      | Omit<Extract<WorkerRequest, { op: 'query' }>, 'id'>
+      | Omit<Extract<WorkerRequest, { op: 'operation' }>, 'id'>
+      | { op: 'close' },
+  ): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
       if (this.#failure !== undefined || this.#worker === undefined) {
         reject(this.#failure ?? new RuneError('STORE_UNAVAILABLE', 'the run store is not open'));
         return;
@@ -190,6 +201,37 @@ class SqliteWorkerClient {
     if (this.#failure !== undefined) return;
     this.#worker?.postMessage(batch);
   };
+
+  /** Connection ids of operations: never one of a Kysely connection (those count up from 1). */
+  #nextOperationConn = -1;
+
+  /** Runs a whole operation in the worker (one message; see protocol.ts). */
+  async operation(
+    statements: readonly WorkerStatement[],
+  ): Promise<Extract<WorkerReply, { op: 'operation-result' }>> {
+    const reply = await this.request({
+      op: 'operation',
+      conn: this.#nextOperationConn--,
+      statements: [...statements],
+    });
+    if (reply.op !== 'operation-result') {
+      throw new RuneError('INTERNAL_ERROR', 'the SQLite worker answered an operation wrongly');
+    }
+    return reply;
+  }
+
+  /**
+   * The query log (the store latency metric) gets one event per operation, as the kind of its
+   * first write: an operation is one unit of waiting for the caller, like one query was.
+   */
+  logOperation(statements: readonly OperationStatement[], millis: number, error?: unknown): void {
+    const log = this.#options.log;
+    const first = statements.find((s) => s.query.query.kind !== 'SelectQueryNode') ?? statements[0];
+    if (log === undefined || first === undefined) return;
+    if (error === undefined)
+      log({ level: 'query', query: first.query, queryDurationMillis: millis });
+    else log({ level: 'error', error, query: first.query, queryDurationMillis: millis });
+  }
 
   async close(): Promise<void> {
     const worker = this.#worker;
@@ -219,6 +261,9 @@ class WorkerConnection implements DatabaseConnection {
       sql: compiledQuery.sql,
       params: toBindValues(compiledQuery.parameters),
     });
+    if (reply.op !== 'result') {
+      throw new RuneError('INTERNAL_ERROR', 'the SQLite worker answered a query wrongly');
+    }
     if (reply.rows !== undefined) return { rows: reply.rows as R[] };
     return {
       numAffectedRows: BigInt(reply.changes ?? 0),
@@ -311,6 +356,41 @@ export function openSqliteWorkerDatabase<DB>(
   });
   threads.set(db, client);
   return db;
+}
+
+/**
+ * Runs compiled statements as one operation in the worker of `db` (see protocol.ts); undefined
+ * when `db` was not opened by {@link openSqliteWorkerDatabase}.
+ */
+export function sqliteWorkerOperation(
+  db: object,
+): ((statements: readonly OperationStatement[]) => Promise<OperationResult>) | undefined {
+  const client = threads.get(db);
+  if (client === undefined) return undefined;
+  return async (statements) => {
+    const started = performance.now();
+    let reply: Extract<WorkerReply, { op: 'operation-result' }>;
+    try {
+      reply = await client.operation(
+        statements.map(({ query, stopIfRows }) => ({
+          sql: query.sql,
+          params: toBindValues(query.parameters),
+          ...(stopIfRows === true ? { stopIfRows } : {}),
+        })),
+      );
+    } catch (error) {
+      client.logOperation(statements, performance.now() - started, error);
+      throw error;
+    }
+    client.logOperation(statements, performance.now() - started);
+    return {
+      stopped: reply.stopped,
+      results: reply.results.map((result) => ({
+        rows: result.rows ?? [],
+        affected: result.changes ?? result.rows?.length ?? 0,
+      })),
+    };
+  };
 }
 
 /** The worker thread of a database opened by {@link openSqliteWorkerDatabase} (tests). */

@@ -25,7 +25,36 @@ export type WorkerRequest =
       sql: string;
       params: WorkerBindValue[];
     }
+  | {
+      /**
+       * A whole store operation: its statements run in order inside one savepoint of the
+       * worker's group commit, answered together after that group's COMMIT (one message, one
+       * wake-up of the worker, instead of one round trip per statement).
+       */
+      op: 'operation';
+      id: number;
+      conn: number;
+      statements: WorkerStatement[];
+    }
   | { op: 'close'; id: number };
+
+/** One compiled statement of an operation. */
+export interface WorkerStatement {
+  sql: string;
+  params: WorkerBindValue[];
+  /**
+   * A guard (e.g. "this idempotency key exists"): when it returns rows, the operation stops
+   * there and is undone (ROLLBACK TO its savepoint); the rows read so far are answered.
+   */
+  stopIfRows?: boolean;
+}
+
+/** What one statement of an operation gave. */
+export interface WorkerStatementResult {
+  rows?: Record<string, unknown>[];
+  changes?: number;
+  lastInsertRowid?: number | bigint;
+}
 
 /** An error as it crosses the thread boundary (name and message kept, as SQLite gave them). */
 export interface WorkerError {
@@ -50,5 +79,12 @@ export type WorkerReply =
       rows?: Record<string, unknown>[];
       changes?: number;
       lastInsertRowid?: number | bigint;
+    }
+  | {
+      op: 'operation-result';
+      id: number;
+      results: WorkerStatementResult[];
+      /** True when a guard returned rows: nothing of the operation was kept. */
+      stopped: boolean;
     }
   | { op: 'error'; id: number; error: WorkerError };

@@ -21,6 +21,7 @@ import type {
   WorkerReply,
   WorkerRequest,
   WorkerStart,
+  WorkerStatementResult,
 } from './protocol.js';
 
 if (parentPort === null) throw new Error('the SQLite worker runs only as a worker thread');
@@ -65,7 +66,7 @@ try {
 /** The connection whose explicit transaction is open, if any. */
 let owner: number | undefined;
 /** Statements of other connections that arrived while `owner` held a transaction. */
-let waiting: Array<Extract<WorkerRequest, { op: 'query' }>> = [];
+let waiting: Array<Exclude<WorkerRequest, { op: 'close' }>> = [];
 const BEGIN = /^\s*begin\b/i;
 
 /** Writes outside a transaction: they join this turn's implicit group (see `openGroup`). */
@@ -145,18 +146,60 @@ function checkGroupAlive(): void {
   sendAll(lost.map((reply) => ({ op: 'error', id: (reply as { id: number }).id, error: failure })));
 }
 
-function run(sql: string, params: WorkerBindValue[], id: number): WorkerReply {
+function runStatement(sql: string, params: WorkerBindValue[]): WorkerStatementResult {
   const statement = db.prepare(sql);
-  if (READER.test(sql)) {
-    return { op: 'result', id, rows: statement.all(params) as Record<string, unknown>[] };
-  }
+  if (READER.test(sql)) return { rows: statement.all(params) as Record<string, unknown>[] };
   const { changes, lastInsertRowid } = statement.run(params);
   return {
-    op: 'result',
-    id,
     changes: Number(changes ?? 0),
     ...(lastInsertRowid === undefined ? {} : { lastInsertRowid }),
   };
+}
+
+function run(sql: string, params: WorkerBindValue[], id: number): WorkerReply {
+  return { op: 'result', id, ...runStatement(sql, params) };
+}
+
+/**
+ * A whole store operation (see protocol.ts): one savepoint of the group, its statements in
+ * order, answered with the group's COMMIT like any write of the group. A statement that fails
+ * undoes the operation alone (ROLLBACK TO) and is answered at once; a guard that returns rows
+ * undoes it too and answers what was read (the caller decides, e.g. "the key exists").
+ */
+function runOperation(request: Extract<WorkerRequest, { op: 'operation' }>): void {
+  const { id, statements } = request;
+  if (!ensureGroup(id)) return;
+  const held = group as WorkerReply[];
+  try {
+    db.prepare('SAVEPOINT rune_op').run([]);
+  } catch (error) {
+    send({ op: 'error', id, error: toWorkerError(error) });
+    return;
+  }
+  const results: WorkerStatementResult[] = [];
+  let stopped = false;
+  try {
+    for (const statement of statements) {
+      const result = runStatement(statement.sql, statement.params);
+      results.push(result);
+      if (statement.stopIfRows === true && (result.rows?.length ?? 0) > 0) {
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped) db.prepare('ROLLBACK TO rune_op').run([]);
+    db.prepare('RELEASE rune_op').run([]);
+    held.push({ op: 'operation-result', id, results, stopped });
+  } catch (error) {
+    try {
+      db.prepare('ROLLBACK TO rune_op').run([]);
+      db.prepare('RELEASE rune_op').run([]);
+    } catch {
+      // the group itself is gone: checkGroupAlive answers the others
+    }
+    send({ op: 'error', id, error: toWorkerError(error) });
+    checkGroupAlive();
+  }
 }
 
 const END_TX = /^\s*(commit|end|rollback)\s*(transaction)?\s*;?\s*$/i;
@@ -197,7 +240,11 @@ function ownerStatement(request: Extract<WorkerRequest, { op: 'query' }>): void 
   checkGroupAlive();
 }
 
-function execute(request: Extract<WorkerRequest, { op: 'query' }>): void {
+function execute(request: Exclude<WorkerRequest, { op: 'close' }>): void {
+  if (request.op === 'operation') {
+    runOperation(request);
+    return;
+  }
   const { id, conn, sql, params } = request;
   if (owner === conn) {
     ownerStatement(request);
