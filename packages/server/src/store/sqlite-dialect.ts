@@ -1,11 +1,12 @@
 /**
  * The embedded store's SQLite engine: `node-sqlite3-wasm` (SQLite compiled to WebAssembly, with a
- * VFS over Node's `fs`) behind Kysely's own `SqliteDialect`. Why this driver: it installs from the
+ * VFS over Node's `fs`), opened in the store's worker thread and reached through the Kysely dialect
+ * in `sqlite-worker/`. Why this driver: it installs from the
  * npm registry alone on any Node >= 20 — better-sqlite3 downloads a prebuilt binary from GitHub or
  * compiles for minutes, `node:sqlite` needs Node 22 — and it writes a real file with real fsyncs.
  *
- * Everything SQLite-specific of the store lives in this module, so a PostgreSQL dialect drops in
- * beside it (issue 17) and the query layer stays one.
+ * Everything SQLite-specific of the store lives in this module and `sqlite-worker/`, so the
+ * PostgreSQL dialect sits beside it and the query layer stays one.
  *
  * Facts this adapter relies on (checked against node-sqlite3-wasm 0.8.60, SQLite 3.53):
  * - The VFS implements xSync with `fsyncSync`; it has no shared memory, so WAL is unavailable
@@ -16,7 +17,7 @@
  *   updates and a directory fsync each, the larger part of a commit under load.
  * - Its file lock is a directory `<db>.lock` made with `mkdir` and removed on unlock. A process
  *   killed inside a transaction leaves that directory behind and every later open would answer
- *   SQLITE_BUSY forever, so {@link openSqliteDatabase} removes a lock that outlives a short wait
+ *   SQLITE_BUSY forever, so {@link openSqliteConnection} removes a lock that outlives a short wait
  *   (no transaction of RUNE holds it for more than milliseconds).
  * - Statements are not garbage-collected: each query here prepares, runs and finalizes at once.
  */
@@ -24,13 +25,9 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
-import {
-  Kysely,
-  type LogEvent,
-  type SqliteDatabase,
-  SqliteDialect,
-  type SqliteStatement,
-} from 'kysely';
+// Types only: this module is the store worker's, and loading Kysely's runtime there would add
+// about 300 ms to every store open (the worker needs none of it).
+import type { LogEvent, SqliteDatabase, SqliteStatement } from 'kysely';
 
 // A CommonJS module whose exports Node's ESM loader cannot name; its types are ambient.
 const sqlite = createRequire(import.meta.url)(
@@ -144,7 +141,7 @@ function clearStaleLock(path: string, waitMs: number): boolean {
   return false;
 }
 
-/** Options of {@link openSqliteDatabase}. */
+/** Options of opening the store's SQLite file (`openSqliteWorkerDatabase`). */
 export interface OpenSqliteOptions {
   /** Wait this long for a held lock before removing it as stale (default {@link STALE_LOCK_WAIT_MS}). */
   staleLockWaitMs?: number;
@@ -185,19 +182,6 @@ export function openSqliteConnection(
       details: { path, key: 'server.store' },
     });
   }
-}
-
-/**
- * Opens the SQLite file at `path` on this thread and returns a Kysely instance for the store's
- * tables (tools and tests; `rune serve` uses `openSqliteWorkerDatabase`, which runs the same
- * connection in a worker thread). Throws INVALID_CONFIG when the file cannot be opened.
- */
-export function openSqliteDatabase<DB>(path: string, options: OpenSqliteOptions = {}): Kysely<DB> {
-  const db = openSqliteConnection(path, options);
-  return new Kysely<DB>({
-    dialect: new SqliteDialect({ database: adapt(db) }),
-    ...(options.log === undefined ? {} : { log: options.log }),
-  });
 }
 
 /** Size in bytes of the store file (0 when absent), for metrics and the size-per-run figure. */
