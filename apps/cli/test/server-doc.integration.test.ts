@@ -69,4 +69,4 @@ it('docs/server.md: every shell example runs against a real rune serve', async (
   // The SSE example printed whole events; the resumed one counted only the later ones.
   expect(result.out).toMatch(/^event: run-start$/m);
   expect(result.out).toMatch(/^rune_runs_total\{/m);
-}, 60_000);
+}, 180_000); // a dozen `rune` processes and a server; minutes on a loaded machine
