@@ -36,38 +36,24 @@ import {
 import { RuneError } from '@rune/protocol';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   createDatabaseAuditSink,
   MAX_DATABASE_AUDIT_BATCH,
   verifyDatabaseAudit,
 } from '../src/cluster/database-audit.js';
 import { openRunStore, type RunStore } from '../src/index.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
+import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-let postgres: TestPostgres | undefined;
-let databases = 0;
-beforeAll(async () => {
-  if (postgresAvailable) postgres = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await postgres?.stop();
-});
+const { freshUrl } = usePostgresPerFile('audit');
 
 /** The advisory lock key a test trigger waits on (held by the test to stop a batch mid-insert). */
 const GATE_KEY = 4242;
-
-async function freshUrl(): Promise<string> {
-  if (postgres === undefined)
-    throw new Error('PostgreSQL 15 is not installed (package postgresql)');
-  databases++;
-  return postgres.createDatabase(`audit_${databases}`);
-}
 
 async function openStore(url: string): Promise<RunStore> {
   const store = await openRunStore(url);

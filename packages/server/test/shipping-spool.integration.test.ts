@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { sql } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, openRunStore, type RunStore } from '../src/index.js';
 import { createDatabaseLeases, type LeaseGrant, type SinkLeases } from '../src/shipping/lease.js';
 import { pruneSpool } from '../src/shipping/prune.js';
@@ -37,21 +37,14 @@ import {
   type TestServer,
   waitForRun,
 } from './harness.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
+import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-let postgres: TestPostgres | undefined;
-let databases = 0;
-beforeAll(async () => {
-  if (postgresAvailable) postgres = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await postgres?.stop();
-});
+const { freshUrl: pgUrl } = usePostgresPerFile('spool');
 
 type Engine = 'sqlite' | 'postgres';
 const ENGINES: Engine[] = postgresAvailable ? ['sqlite', 'postgres'] : ['sqlite'];
@@ -60,13 +53,6 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'rune-spool-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function pgUrl(): Promise<string> {
-  if (postgres === undefined)
-    throw new Error('PostgreSQL 15 is not installed (package postgresql)');
-  databases++;
-  return postgres.createDatabase(`spool_${databases}`);
 }
 
 async function openStore(engine: Engine, location?: string): Promise<RunStore> {

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { postgresAvailable, startPostgres, type TestPostgres } from '../testing/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { postgresAvailable, usePostgresPerFile } from '../../test/postgres.js';
 import { MIGRATION_NAMES } from './migrations.js';
 import { type NewRun, openRunStore } from './run-store.js';
 
@@ -43,23 +43,13 @@ const run = (id: string, overrides: Partial<NewRun> = {}): NewRun => ({
  * Every store test that does not concern the SQLite file itself runs on both engines: the same
  * queries and migrations must behave the same on the embedded file and on a shared PostgreSQL.
  */
-let postgres: TestPostgres | undefined;
-let databases = 0;
-beforeAll(async () => {
-  if (postgresAvailable) postgres = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await postgres?.stop();
-});
+const { freshUrl: freshPostgresUrl } = usePostgresPerFile('store');
 
 type Engine = 'sqlite' | 'postgres';
 const ENGINES: Engine[] = ['sqlite', 'postgres'];
 async function location(engine: Engine): Promise<string> {
   if (engine === 'sqlite') return storePath();
-  if (postgres === undefined)
-    throw new Error('PostgreSQL 15 is not installed (package postgresql)');
-  databases++;
-  return postgres.createDatabase(`store_${databases}`);
+  return freshPostgresUrl();
 }
 
 const tables = async (path: string): Promise<string[]> => {
