@@ -457,6 +457,11 @@ async function failover() {
     await stop(a);
     await stop(b);
   }
+  return trialSummary(times);
+}
+
+/** The trials of a failover measurement: min, median and max of the times, and each one. */
+function trialSummary(times) {
   const sorted = [...times].sort((x, y) => x - y);
   return {
     lease: values.lease,
@@ -518,15 +523,7 @@ async function shippingFailover() {
     await reader.close();
     await hec.stop();
   }
-  const sorted = [...times].sort((x, y) => x - y);
-  return {
-    lease: values.lease,
-    trials: times.length,
-    min_ms: sorted[0],
-    median_ms: sorted[Math.floor(sorted.length / 2)],
-    max_ms: sorted.at(-1),
-    all_ms: times,
-  };
+  return trialSummary(times);
 }
 
 const results = { throughput: [], failover: null, shipping_failover: null, audit_verify: null };
