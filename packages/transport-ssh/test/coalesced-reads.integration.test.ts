@@ -10,7 +10,15 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSshTransport } from '../src/index.js';
 import { tcpConnectionFactory } from '../src/ssh-connector.js';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
-import { optionsFor, plugin, processesWith, request, text, uniqueSeconds } from './helpers.js';
+import {
+  escapedSleepLines,
+  optionsFor,
+  plugin,
+  processesWith,
+  request,
+  text,
+  uniqueSeconds,
+} from './helpers.js';
 
 /** Passes bytes through; when `holdMs` > 0, holds what the server sends and delivers it at once. */
 class CoalescingStream extends Duplex {
@@ -114,7 +122,7 @@ it('a held-open channel whose exit status came in the same read as the exec repl
   const escaped = uniqueSeconds();
   try {
     const held = plugin(
-      `env -i /bin/sleep ${escaped} &\nprintf '{"held":true}'\nexit 0`,
+      `${escapedSleepLines(escaped)}\nprintf '{"held":true}'\nexit 0`,
       'coalesced-held-open',
     );
     const node = sshd.node();

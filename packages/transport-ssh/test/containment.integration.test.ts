@@ -18,6 +18,7 @@ import { buildKillCommand } from '../src/remote-command.js';
 import { tcpConnectionFactory } from '../src/ssh-connector.js';
 import { type SshdInstance, startSshd } from '../src/testing/index.js';
 import {
+  escapedSleepLines,
   plugin,
   processesWith,
   rejection,
@@ -155,18 +156,11 @@ describe('containment (run marker)', () => {
 
   it('a child that dropped the marker and holds stdout: exit 0 after a short drain, containment incomplete', async () => {
     const escaped = uniqueSeconds();
-    // Readiness: the child carries the marker from its fork until `env -i` has exec'd the sleep;
-    // a plugin that exited inside that window would have it swept (correctly) and nothing would
-    // hold stdout. So the plugin waits until the child IS the unmarked sleep before it exits.
-    const ready = `until [ "$(tr '\\0' ' ' < /proc/$!/cmdline)" = "/bin/sleep ${escaped} " ]; do :; done`;
     try {
       const result = await transport.exec(
         request(
           sshd.node(),
-          plugin(
-            `env -i /bin/sleep ${escaped} &\n${ready}\necho '{"ok":true}'\nexit 0`,
-            'contain-escaped',
-          ),
+          plugin(`${escapedSleepLines(escaped)}\necho '{"ok":true}'\nexit 0`, 'contain-escaped'),
           { timeoutMs: 60_000 },
         ),
       );

@@ -104,6 +104,17 @@ export async function waitForPids(file: string, count: number, ms = 10_000): Pro
   }
 }
 
+/**
+ * Plugin lines that start `/bin/sleep <seconds>` without the run marker (`env -i`) in the
+ * background, holding stdout, and wait until it has escaped. The child carries the marker from
+ * its fork until `env -i` has exec'd the sleep; a plugin that exited inside that window would have
+ * it swept (correctly) by the bootstrap, and nothing would hold stdout — the test would then see
+ * a complete containment under load. So the plugin waits until the child IS the unmarked sleep.
+ */
+export function escapedSleepLines(seconds: string): string {
+  return `env -i /bin/sleep ${seconds} &\nuntil [ "$(tr '\\0' ' ' < /proc/$!/cmdline)" = "/bin/sleep ${seconds} " ]; do :; done`;
+}
+
 /** PIDs of live (non-zombie) processes whose argv is exactly `args`, from /proc. */
 export function processesWith(args: string[]): number[] {
   const wanted = `${args.join('\0')}\0`;
