@@ -285,6 +285,8 @@ export {
   jsonPointerSegments,
   type LocatedYaml,
   parseLocatedYaml,
+  YAML_MAX_ALIAS_COUNT,
   type YamlLocation,
   type YamlSyntaxError,
+  yamlValue,
 } from './yaml-located.js';

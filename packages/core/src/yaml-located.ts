@@ -43,6 +43,20 @@ export function jsonPointerSegments(pointer: string): string[] {
     .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 
+/**
+ * How many alias expansions one document may use. YAML aliases can multiply a small text into a
+ * huge value ("billion laughs"); a file RUNE reads that needs more is refused, not expanded.
+ */
+export const YAML_MAX_ALIAS_COUNT = 100;
+
+/**
+ * The plain value of a parsed document, with aliases bounded by {@link YAML_MAX_ALIAS_COUNT}.
+ * Throws the parser's error (e.g. too many aliases): callers turn it into their EPS error.
+ */
+export function yamlValue(document: Document): unknown {
+  return document.toJS({ maxAliasCount: YAML_MAX_ALIAS_COUNT });
+}
+
 type Ranged = { range?: [number, number, number] } | null | undefined;
 
 /** Parses `text` (unique keys required) and keeps the positions of its nodes. */

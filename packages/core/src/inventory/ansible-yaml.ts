@@ -20,6 +20,7 @@ import {
   LineCounter as YamlLineCounter,
   type Node as YamlNode,
 } from 'yaml';
+import { YAML_MAX_ALIAS_COUNT } from '../yaml-located.js';
 import { expandHostPattern, HostPatternError } from './ansible-host-pattern.js';
 import {
   AnsibleInventoryModel,
@@ -74,7 +75,7 @@ export function parseAnsibleYaml(text: string, file?: string): AnsibleInventoryM
   const toJs = (node: unknown): unknown =>
     node === null || node === undefined
       ? null
-      : (node as YamlNode).toJS(document, { maxAliasCount: 100 });
+      : (node as YamlNode).toJS(document, { maxAliasCount: YAML_MAX_ALIAS_COUNT });
   const keyText = (pair: Pair): string => String(toJs(pair.key));
 
   const root = resolve(document.contents);

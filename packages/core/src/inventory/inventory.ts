@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { listViolations, RuneError } from '@rune/protocol';
 import { parseDocument } from 'yaml';
-import { parseLocatedYaml } from '../yaml-located.js';
+import { parseLocatedYaml, yamlValue } from '../yaml-located.js';
 import { evaluateSelection, type UnknownReference } from './evaluate-selection.js';
 import {
   CONTROL_CHARACTER_RANGES,
@@ -183,7 +183,7 @@ export function parseInventory(text: string, options: ParseInventoryOptions = {}
 
   let value: unknown;
   try {
-    value = document.toJS({ maxAliasCount: 100 });
+    value = yamlValue(document);
   } catch (error) {
     throw inventoryError(
       file,
@@ -360,7 +360,7 @@ export function detectInventoryFormat(path: string, text: string): InventoryForm
   let value: unknown;
   if (document.errors.length === 0) {
     try {
-      value = document.toJS({ maxAliasCount: 100 });
+      value = yamlValue(document);
     } catch {
       value = undefined;
     }

@@ -17,6 +17,7 @@ import {
   type WorkflowDefinition,
 } from '@rune/protocol';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { yamlValue } from '../yaml-located.js';
 import { checkWorkflow, type WorkflowActionRegistry } from './check-workflow.js';
 
 /** One finding in a workflow file. */
@@ -124,7 +125,7 @@ export function loadWorkflowText(
   };
   let value: unknown;
   try {
-    value = document.toJS({ maxAliasCount: 100 });
+    value = yamlValue(document);
   } catch (error) {
     throw invalid(path, [
       {

@@ -10,7 +10,7 @@
  * like a parameter of `POST /v1/runs`; nothing from an alert is ever placed in a command line.
  */
 import { readFileSync } from 'node:fs';
-import { parseLocatedYaml } from '@rune/core';
+import { parseLocatedYaml, yamlValue } from '@rune/core';
 import { listViolations, RuneError } from '@rune/protocol';
 import { parseLongDuration } from '../config/long-duration.js';
 import type { LaunchRequest } from '../runs/launcher.js';
@@ -235,7 +235,7 @@ export function parseAlertRules(
   }
   let value: unknown;
   try {
-    value = document.toJS({ maxAliasCount: 100 });
+    value = yamlValue(document);
   } catch (error) {
     throw rulesError(file, '', `cannot be read: ${(error as Error).message}`);
   }

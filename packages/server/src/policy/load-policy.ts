@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { jsonPointerSegments, parseLocatedYaml, parseSelection } from '@rune/core';
+import { jsonPointerSegments, parseLocatedYaml, parseSelection, yamlValue } from '@rune/core';
 import { listViolations, RuneError } from '@rune/protocol';
 import {
   type ApprovalSettings,
@@ -106,7 +106,7 @@ export function parsePolicy(text: string, file = '<policy>'): CompiledPolicy {
   }
   let value: unknown;
   try {
-    value = document.toJS({ maxAliasCount: 100 });
+    value = yamlValue(document);
   } catch (error) {
     throw policyError(
       file,
