@@ -7,7 +7,7 @@
  * its pids are written, which is the readiness a cancellation waits for). Every shipped example
  * is validated too.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -26,13 +26,7 @@ import {
 import { isProcessAlive } from '@rune/transport/testing';
 import { generateClientKey, type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CLI_BIN,
-  type CliSandbox,
-  createCliSandbox,
-  waitFor,
-  writeFleetFiles,
-} from './cli-harness.js';
+import { type CliSandbox, createCliSandbox, waitFor, writeFleetFiles } from './cli-harness.js';
 
 const EXAMPLES = new URL('../../../examples/workflows/', import.meta.url).pathname;
 const RESTART_THEN_DIAGNOSE = join(EXAMPLES, 'restart-then-diagnose.yaml');
@@ -272,33 +266,17 @@ describe('restart-then-diagnose against an sshd fleet', () => {
   it('Ctrl-C mid-workflow: the running restart is killed on the node, the rest is skipped, exit 130', async () => {
     mode(0, 'hang');
     mode(1, 'ok');
-    const child = spawn(
-      process.execPath,
-      [
-        CLI_BIN,
-        'workflow',
-        'run',
-        RESTART_THEN_DIAGNOSE,
-        '-i',
-        'nodes=node1,node2',
-        '--yes',
-        '-o',
-        'json',
-      ],
-      { env: sandbox.env, cwd: sandbox.root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const { child, stdout, stderr, exited } = sandbox.start([
+      'workflow',
+      'run',
+      RESTART_THEN_DIAGNOSE,
+      '-i',
+      'nodes=node1,node2',
+      '--yes',
+      '-o',
+      'json',
+    ]);
     children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
-    );
     const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
     await waitFor(
       () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
@@ -306,8 +284,8 @@ describe('restart-then-diagnose against an sshd fleet', () => {
     );
     const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
     child.kill('SIGINT');
-    expect(await exited, stderr).toBe(130);
-    const record = parseRecord(stdout);
+    expect(await exited, stderr()).toBe(130);
+    const record = parseRecord(stdout());
     expect(record.status).toBe('cancelled');
     expect(record.error?.code).toBe('RUN_CANCELLED');
     expect(stepOf(record, 'restart').status).toBe('cancelled');
