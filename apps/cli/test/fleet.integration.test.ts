@@ -35,6 +35,8 @@ let sandbox: CliSandbox;
 let fleet: SshdFleet;
 let inventory: string;
 let hostNames: string[];
+/** `rune run noop` on the inventory's `@web` group: the start of most commands below. */
+const noopOnWeb = (): string[] => ['run', 'noop', '-n', '@web', '--inventory', inventory];
 
 interface NodeDocument {
   node: string;
@@ -252,12 +254,7 @@ describe('rune run across a real sshd fleet', () => {
 
   it('--deadline: running nodes are cancelled and unstarted ones skipped, both DEADLINE_EXCEEDED', async () => {
     const result = await sandbox.run([
-      'run',
-      'noop',
-      '-n',
-      '@web',
-      '--inventory',
-      inventory,
+      ...noopOnWeb(),
       '--concurrency',
       '2',
       '--deadline',
@@ -277,12 +274,7 @@ describe('rune run across a real sshd fleet', () => {
 
   it('Ctrl-C (SIGINT) mid-run: summary printed, every node audited, remote processes killed, exit 130', async () => {
     const { child, stdout, stderr, exited } = sandbox.start([
-      'run',
-      'noop',
-      '-n',
-      '@web',
-      '--inventory',
-      inventory,
+      ...noopOnWeb(),
       '--concurrency',
       '2',
       '-p',
@@ -323,12 +315,7 @@ describe('rune run across a real sshd fleet', () => {
 
   it('SIGTERM is handled like Ctrl-C; pretty output still ends with the summary table', async () => {
     const { child, stdout, exited } = sandbox.start([
-      'run',
-      'noop',
-      '-n',
-      '@web',
-      '--inventory',
-      inventory,
+      ...noopOnWeb(),
       '-p',
       `sleep_ms=${SLOW_SLEEP_MS}`,
     ]);
@@ -349,17 +336,7 @@ describe('rune run across a real sshd fleet', () => {
       ['--max-failures', '-1'],
       ['--deadline', 'soon'],
     ]) {
-      const result = await sandbox.run([
-        'run',
-        'noop',
-        '-n',
-        '@web',
-        '--inventory',
-        inventory,
-        ...flags,
-        '-o',
-        'json',
-      ]);
+      const result = await sandbox.run([...noopOnWeb(), ...flags, '-o', 'json']);
       expect(result.code, flags.join(' ')).toBe(2);
       expect(parse(result).error?.code, flags.join(' ')).toBe('INVALID_ARGUMENT');
     }
