@@ -31,6 +31,11 @@
 // instances would refuse): then each build gets a database of its own in the one PostgreSQL,
 // and each chain is verified.
 // --sizes: the instance counts measured (default 1,2,3).
+// --warmup SECONDS: dry runs for that long on the new instances before the measured phases (not
+// accounted), so that the phases measure warm processes (JIT, first-use compiles) — without it,
+// each of 3 instances warms up on a third of the requests, and that shows as CPU per run.
+// --idle SECONDS: before the phases, the instances' CPU while idle for that long (heartbeats,
+// sweeps, timers), reported as idle_cpu_ms_per_s per instance.
 // --cpu-prof DIR: the first instance of this build at the largest size runs with node
 // --cpu-prof, its profile written to DIR when it stops (open it in Chrome DevTools or read its
 // self times with bench/cpu-profile-top.mjs).
@@ -53,6 +58,8 @@ const { values } = parseArgs({
     lease: { type: 'string', default: '5s' },
     before: { type: 'string' },
     sizes: { type: 'string', default: '1,2,3' },
+    warmup: { type: 'string', default: '0' },
+    idle: { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
     // The failover trials alone (no throughput phases).
     'failover-only': { type: 'boolean', default: false },
@@ -384,8 +391,8 @@ const post = async (url, body) => {
 };
 const get = async (url, path) => (await fetch(`${url}${path}`, { headers })).json();
 
-async function dryRuns(instances) {
-  const until = Date.now() + seconds * 1000;
+async function dryRuns(instances, forSeconds = seconds) {
+  const until = Date.now() + forSeconds * 1000;
   let accepted = 0;
   let errors = 0;
   let next = 0;
@@ -598,12 +605,22 @@ try {
           profiled && i === 0 ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
         instances.push(await serve(build.cli, build.config, {}, flags));
       }
+      if (Number(values.warmup) > 0) await dryRuns(instances, Number(values.warmup));
+      let idleCpu;
+      if (Number(values.idle) > 0) {
+        const before = instances.map((instance) => cpuMs(instance.child.pid));
+        await new Promise((resolve) => setTimeout(resolve, Number(values.idle) * 1000));
+        idleCpu = instances.map((instance, index) =>
+          Number(((cpuMs(instance.child.pid) - before[index]) / Number(values.idle)).toFixed(1)),
+        );
+      }
       const dry = await accounted(instances, () => dryRuns(instances), build.url);
       const noop = await accounted(instances, () => noops(instances), build.url);
       results.throughput.push({
         build: build.name,
         instances: n,
         load: loadAverage(),
+        ...(idleCpu === undefined ? {} : { idle_cpu_ms_per_s: idleCpu }),
         dry_run: dry,
         noop,
       });
