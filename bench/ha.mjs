@@ -43,6 +43,7 @@
 // started here is stopped at the end, also on failure.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -72,6 +73,8 @@ const trials = Number(values.trials);
 const sizes = values.sizes.split(',').map(Number);
 
 const REPO = new URL('..', import.meta.url).pathname;
+// The server's own PostgreSQL client, for the phase's LISTEN counter.
+const pgClient = createRequire(join(REPO, 'packages/server/package.json'))('pg');
 const CLI = join(REPO, 'apps/cli/bin/rune.js');
 const BUILDS = [
   ...(values.before === undefined
@@ -116,20 +119,14 @@ writeFileSync(
   configFile,
   `[plugins]\nplugin_dir = ${JSON.stringify(PLUGINS)}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(pg.url)}\nlease = "${values.lease}"\nrate_limit = 1000000\nqueue_size = 100000\nconcurrency = 16\nshutdown_grace = "2s"\n`,
 );
-/** The migration files of a build's server (its schema): builds whose lists differ cannot share a database. */
-function migrationsOf(cli) {
-  const dir = join(cli, '../../../../packages/server/dist/store/migrations');
-  try {
-    return readdirSync(dir)
-      .filter((name) => name.endsWith('.js'))
-      .sort()
-      .join(',');
-  } catch {
-    return '';
-  }
+/** The migrations a build's server knows: builds whose lists differ cannot share a database. */
+async function migrationsOf(cli) {
+  const file = join(cli, '../../../../packages/server/dist/store/migrations.js');
+  return (await import(file)).MIGRATION_NAMES;
 }
 const separate =
-  BUILDS.length > 1 && migrationsOf(BUILDS[0].cli) !== migrationsOf(BUILDS.at(-1).cli);
+  BUILDS.length > 1 &&
+  (await migrationsOf(BUILDS[0].cli)).join() !== (await migrationsOf(BUILDS.at(-1).cli)).join();
 for (const [index, build] of BUILDS.entries()) {
   build.url =
     separate && index < BUILDS.length - 1 ? await pg.createDatabase(`rune_${build.name}`) : pg.url;
@@ -138,13 +135,13 @@ for (const [index, build] of BUILDS.entries()) {
     build.config,
     readFileSync(configFile, 'utf8').replace(JSON.stringify(pg.url), JSON.stringify(build.url)),
   );
-  // The build's own CLI creates its database's schema (DIR's may not open a newer one).
-  const store = await openRunStore(
-    build.url,
+  // DIR's database keeps DIR's schema (its instances refuse a newer one): every store opened
+  // here on it migrates only as far as DIR's migrations go.
+  build.open =
     separate && index < BUILDS.length - 1
-      ? { migrateTo: migrationsOf(build.cli).split(',').length + 1 }
-      : {},
-  );
+      ? { migrateTo: (await migrationsOf(build.cli)).length }
+      : {};
+  const store = await openRunStore(build.url, build.open);
   const { token } = await createToken(store, { name: 'bench', role: 'operator', expires: '1d' });
   await store.close();
   build.headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -238,8 +235,8 @@ function postgresCpuMs() {
 }
 
 /** Runs `phase` while accounting CPU per process and sampling the store's lock waits. */
-async function accounted(instances, phase, url = pg.url) {
-  const monitor = await openRunStore(url);
+async function accounted(instances, phase, build) {
+  const monitor = await openRunStore(build.url, build.open);
   const lastSeq = async () =>
     Number(
       (
@@ -252,6 +249,24 @@ async function accounted(instances, phase, url = pg.url) {
       )?.seq ?? 0,
     );
   const seqBefore = await lastSeq();
+  // Transactions committed in the database (all connections), and the notifications of the
+  // cluster channel one listener receives: every instance receives each of them.
+  const committed = async () => {
+    // Backends flush their statistics at most once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const row = await monitor.db
+      .selectFrom('pg_stat_database')
+      .select('xact_commit')
+      .where('datname', '=', new URL(build.url).pathname.slice(1))
+      .executeTakeFirst();
+    return Number(row?.xact_commit ?? 0);
+  };
+  const commitsBefore = await committed();
+  const listener = new pgClient.Client({ connectionString: build.url });
+  let notifications = 0;
+  listener.on('notification', () => notifications++);
+  await listener.connect();
+  await listener.query('LISTEN rune_runs');
   const before = instances.map((instance) => cpuMs(instance.child.pid));
   const waitedBefore = instances.map((instance) => runQueueMs(instance.child.pid));
   const mainBefore = instances.map((instance) => mainWaitMs(instance.child.pid));
@@ -317,6 +332,8 @@ async function accounted(instances, phase, url = pg.url) {
   const wallMs = Date.now() - started;
   sampling = false;
   await sampler;
+  await listener.end();
+  const commits = (await committed()) - commitsBefore;
   // Which transactions inserted this phase's audit records (xmin): the batches.
   const inserted = await monitor.db
     .selectFrom('audit_records')
@@ -363,6 +380,10 @@ async function accounted(instances, phase, url = pg.url) {
       records_per_transaction: Number((auditRecords / Math.max(1, auditTransactions)).toFixed(2)),
     },
     store: {
+      // Per run: database transactions committed (the monitor's own few included) and cluster
+      // notifications sent (each delivered to every instance).
+      transactions_per_run: Number((commits / Math.max(1, runs)).toFixed(2)),
+      notifications_per_run: Number((notifications / Math.max(1, runs)).toFixed(2)),
       samples: samples.count,
       mean_active_queries: Number((samples.active / Math.max(1, samples.count)).toFixed(2)),
       mean_waiting_on_lock: Number((samples.lockWaits / Math.max(1, samples.count)).toFixed(3)),
@@ -614,8 +635,8 @@ try {
           Number(((cpuMs(instance.child.pid) - before[index]) / Number(values.idle)).toFixed(1)),
         );
       }
-      const dry = await accounted(instances, () => dryRuns(instances), build.url);
-      const noop = await accounted(instances, () => noops(instances), build.url);
+      const dry = await accounted(instances, () => dryRuns(instances), build);
+      const noop = await accounted(instances, () => noops(instances), build);
       results.throughput.push({
         build: build.name,
         instances: n,
