@@ -2,7 +2,7 @@
 // RUNE several-instances benchmark (never part of the test suite). See bench/README.md, "HA".
 //
 //   node bench/ha.mjs [--seconds 10] [--clients 32] [--noop-runs 300] [--trials 10] [--lease 5s]
-//                     [--before DIR]
+//                     [--before DIR] [--sizes 1,2,3] [--cpu-prof DIR]
 //                     [--failover-only]
 //
 // Starts a real PostgreSQL (@rune/server/testing) and 1, 2 and 3 `rune serve` processes (the built
@@ -26,11 +26,24 @@
 // --before DIR: another build of the repository (DIR holds a copy of apps/ and packages/ with
 // their dist/ and a node_modules link, e.g. built from main) whose instances are measured in the
 // same run, each size first with DIR's CLI, then with this one, on one PostgreSQL and one audit
-// chain (verified at the end with `rune audit verify --store`, so old and new records together).
+// chain (verified at the end with `rune audit verify --store`, so old and new records together) —
+// unless the two builds' schemas differ (this build has a migration DIR's lacks, which DIR's
+// instances would refuse): then each build gets a database of its own in the one PostgreSQL,
+// and each chain is verified.
+// --sizes: the instance counts measured (default 1,2,3).
+// --warmup SECONDS: dry runs for that long on the new instances before the measured phases (not
+// accounted), so that the phases measure warm processes (JIT, first-use compiles) — without it,
+// each of 3 instances warms up on a third of the requests, and that shows as CPU per run.
+// --idle SECONDS: before the phases, the instances' CPU while idle for that long (heartbeats,
+// sweeps, timers), reported as idle_cpu_ms_per_s per instance.
+// --cpu-prof DIR: the first instance of this build at the largest size runs with node
+// --cpu-prof, its profile written to DIR when it stops (open it in Chrome DevTools or read its
+// self times with bench/cpu-profile-top.mjs).
 // Every request goes to loopback only; every loop is bounded in count and time; every process
 // started here is stopped at the end, also on failure.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,6 +58,10 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '10' },
     lease: { type: 'string', default: '5s' },
     before: { type: 'string' },
+    sizes: { type: 'string', default: '1,2,3' },
+    warmup: { type: 'string', default: '0' },
+    idle: { type: 'string', default: '0' },
+    'cpu-prof': { type: 'string' },
     // The failover trials alone (no throughput phases).
     'failover-only': { type: 'boolean', default: false },
   },
@@ -53,8 +70,11 @@ const seconds = Number(values.seconds);
 const clients = Number(values.clients);
 const noopRuns = Number(values['noop-runs']);
 const trials = Number(values.trials);
+const sizes = values.sizes.split(',').map(Number);
 
 const REPO = new URL('..', import.meta.url).pathname;
+// The server's own PostgreSQL client, for the phase's LISTEN counter.
+const pgClient = createRequire(join(REPO, 'packages/server/package.json'))('pg');
 const CLI = join(REPO, 'apps/cli/bin/rune.js');
 const BUILDS = [
   ...(values.before === undefined
@@ -99,13 +119,37 @@ writeFileSync(
   configFile,
   `[plugins]\nplugin_dir = ${JSON.stringify(PLUGINS)}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(pg.url)}\nlease = "${values.lease}"\nrate_limit = 1000000\nqueue_size = 100000\nconcurrency = 16\nshutdown_grace = "2s"\n`,
 );
-const store = await openRunStore(pg.url);
-const { token } = await createToken(store, { name: 'bench', role: 'operator', expires: '1d' });
-await store.close();
-const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+/** The migrations a build's server knows: builds whose lists differ cannot share a database. */
+async function migrationsOf(cli) {
+  const file = join(cli, '../../../../packages/server/dist/store/migrations.js');
+  return (await import(file)).MIGRATION_NAMES;
+}
+const separate =
+  BUILDS.length > 1 &&
+  (await migrationsOf(BUILDS[0].cli)).join() !== (await migrationsOf(BUILDS.at(-1).cli)).join();
+for (const [index, build] of BUILDS.entries()) {
+  build.url =
+    separate && index < BUILDS.length - 1 ? await pg.createDatabase(`rune_${build.name}`) : pg.url;
+  build.config = join(home, `rune-${build.name}.toml`);
+  writeFileSync(
+    build.config,
+    readFileSync(configFile, 'utf8').replace(JSON.stringify(pg.url), JSON.stringify(build.url)),
+  );
+  // DIR's database keeps DIR's schema (its instances refuse a newer one): every store opened
+  // here on it migrates only as far as DIR's migrations go.
+  build.open =
+    separate && index < BUILDS.length - 1
+      ? { migrateTo: (await migrationsOf(build.cli)).length }
+      : {};
+  const store = await openRunStore(build.url, build.open);
+  const { token } = await createToken(store, { name: 'bench', role: 'operator', expires: '1d' });
+  await store.close();
+  build.headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+}
+let headers = BUILDS.at(-1).headers;
 
-function serve(cli = CLI, config = configFile, extraEnv = {}) {
-  const child = spawn(process.execPath, [cli, 'serve', '--config', config], {
+function serve(cli = CLI, config = configFile, extraEnv = {}, nodeFlags = []) {
+  const child = spawn(process.execPath, [...nodeFlags, cli, 'serve', '--config', config], {
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -191,8 +235,8 @@ function postgresCpuMs() {
 }
 
 /** Runs `phase` while accounting CPU per process and sampling the store's lock waits. */
-async function accounted(instances, phase) {
-  const monitor = await openRunStore(pg.url);
+async function accounted(instances, phase, build) {
+  const monitor = await openRunStore(build.url, build.open);
   const lastSeq = async () =>
     Number(
       (
@@ -205,6 +249,24 @@ async function accounted(instances, phase) {
       )?.seq ?? 0,
     );
   const seqBefore = await lastSeq();
+  // Transactions committed in the database (all connections), and the notifications of the
+  // cluster channel one listener receives: every instance receives each of them.
+  const committed = async () => {
+    // Backends flush their statistics at most once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const row = await monitor.db
+      .selectFrom('pg_stat_database')
+      .select('xact_commit')
+      .where('datname', '=', new URL(build.url).pathname.slice(1))
+      .executeTakeFirst();
+    return Number(row?.xact_commit ?? 0);
+  };
+  const commitsBefore = await committed();
+  const listener = new pgClient.Client({ connectionString: build.url });
+  let notifications = 0;
+  listener.on('notification', () => notifications++);
+  await listener.connect();
+  await listener.query('LISTEN rune_runs');
   const before = instances.map((instance) => cpuMs(instance.child.pid));
   const waitedBefore = instances.map((instance) => runQueueMs(instance.child.pid));
   const mainBefore = instances.map((instance) => mainWaitMs(instance.child.pid));
@@ -235,6 +297,25 @@ async function accounted(instances, phase) {
         if (lock.granted) held.add(name);
         else samples.advisory[name] = (samples.advisory[name] ?? 0) + 1;
       }
+      // The counter row of run_numbering (0016): a transaction that updated it keeps its
+      // RowExclusiveLock on the table until COMMIT; so do those waiting for the row's lock.
+      const numbering = await monitor.db
+        .selectFrom('pg_locks')
+        .innerJoin('pg_class', 'pg_class.oid', 'pg_locks.relation')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('pg_locks.locktype', '=', 'relation')
+        .where('pg_locks.granted', '=', true)
+        .where('pg_class.relname', '=', 'run_numbering')
+        .executeTakeFirst()
+        .then((row) => Number(row?.n ?? 0))
+        .catch(() => 0);
+      if (numbering > 0) {
+        held.add('run numbering (row)');
+        if (numbering > 1) {
+          samples.advisory['run numbering (row)'] =
+            (samples.advisory['run numbering (row)'] ?? 0) + numbering - 1;
+        }
+      }
       for (const name of held) samples.held[name] = (samples.held[name] ?? 0) + 1;
       samples.count++;
       samples.active += rows.length;
@@ -251,6 +332,9 @@ async function accounted(instances, phase) {
   const wallMs = Date.now() - started;
   sampling = false;
   await sampler;
+  await listener.end();
+  // Less the sampler's own three queries a sample (each one a transaction).
+  const commits = (await committed()) - commitsBefore - 3 * samples.count;
   // Which transactions inserted this phase's audit records (xmin): the batches.
   const inserted = await monitor.db
     .selectFrom('audit_records')
@@ -297,12 +381,16 @@ async function accounted(instances, phase) {
       records_per_transaction: Number((auditRecords / Math.max(1, auditTransactions)).toFixed(2)),
     },
     store: {
+      // Per run: database transactions committed (the sampler's excluded) and cluster
+      // notifications sent (each delivered to every instance).
+      transactions_per_run: Number((commits / Math.max(1, runs)).toFixed(2)),
+      notifications_per_run: Number((notifications / Math.max(1, runs)).toFixed(2)),
       samples: samples.count,
       mean_active_queries: Number((samples.active / Math.max(1, samples.count)).toFixed(2)),
       mean_waiting_on_lock: Number((samples.lockWaits / Math.max(1, samples.count)).toFixed(3)),
       lock_wait_share: Number((samples.lockWaits / Math.max(1, samples.active)).toFixed(3)),
       lock_events: samples.events,
-      // Waiters per advisory lock, summed over the samples.
+      // Waiters per advisory lock (and on the run_numbering row), summed over the samples.
       advisory_waiters: samples.advisory,
       // Share of the samples in which each advisory lock was held by someone.
       advisory_held_share: Object.fromEntries(
@@ -325,8 +413,8 @@ const post = async (url, body) => {
 };
 const get = async (url, path) => (await fetch(`${url}${path}`, { headers })).json();
 
-async function dryRuns(instances) {
-  const until = Date.now() + seconds * 1000;
+async function dryRuns(instances, forSeconds = seconds) {
+  const until = Date.now() + forSeconds * 1000;
   let accepted = 0;
   let errors = 0;
   let next = 0;
@@ -395,10 +483,10 @@ function loadAverage() {
 }
 
 /** `rune audit verify --store`: the one chain every build's instances appended to. */
-async function verifyChain() {
+async function verifyChain(url = pg.url) {
   const child = spawn(
     process.execPath,
-    [CLI, 'audit', 'verify', '--config', configFile, '--store', pg.url, '-o', 'json'],
+    [CLI, 'audit', 'verify', '--config', configFile, '--store', url, '-o', 'json'],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -528,16 +616,33 @@ async function shippingFailover() {
 
 const results = { throughput: [], failover: null, shipping_failover: null, audit_verify: null };
 try {
-  for (let n = 1; n <= (values['failover-only'] ? 0 : 3); n++) {
+  for (const n of values['failover-only'] ? [] : sizes) {
     for (const build of BUILDS) {
       const instances = [];
-      for (let i = 0; i < n; i++) instances.push(await serve(build.cli));
-      const dry = await accounted(instances, () => dryRuns(instances));
-      const noop = await accounted(instances, () => noops(instances));
+      headers = build.headers;
+      const profiled =
+        values['cpu-prof'] !== undefined && build === BUILDS.at(-1) && n === Math.max(...sizes);
+      for (let i = 0; i < n; i++) {
+        const flags =
+          profiled && i === 0 ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+        instances.push(await serve(build.cli, build.config, {}, flags));
+      }
+      if (Number(values.warmup) > 0) await dryRuns(instances, Number(values.warmup));
+      let idleCpu;
+      if (Number(values.idle) > 0) {
+        const before = instances.map((instance) => cpuMs(instance.child.pid));
+        await new Promise((resolve) => setTimeout(resolve, Number(values.idle) * 1000));
+        idleCpu = instances.map((instance, index) =>
+          Number(((cpuMs(instance.child.pid) - before[index]) / Number(values.idle)).toFixed(1)),
+        );
+      }
+      const dry = await accounted(instances, () => dryRuns(instances), build);
+      const noop = await accounted(instances, () => noops(instances), build);
       results.throughput.push({
         build: build.name,
         instances: n,
         load: loadAverage(),
+        ...(idleCpu === undefined ? {} : { idle_cpu_ms_per_s: idleCpu }),
         dry_run: dry,
         noop,
       });
@@ -547,8 +652,13 @@ try {
       for (const instance of instances) await stop(instance);
     }
   }
+  headers = BUILDS.at(-1).headers;
   if (trials > 0) results.failover = await failover();
-  results.audit_verify = await verifyChain();
+  results.audit_verify = separate
+    ? Object.fromEntries(
+        await Promise.all(BUILDS.map(async (build) => [build.name, await verifyChain(build.url)])),
+      )
+    : await verifyChain();
   if (trials > 0) results.shipping_failover = await shippingFailover();
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } finally {

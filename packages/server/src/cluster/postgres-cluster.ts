@@ -12,8 +12,8 @@
  *   hands every claim to exactly one sweeper, and the adopter re-plans it from the stored request.
  *   So no node runs twice for one request, and an unstarted run starts exactly once.
  * - **FIFO across instances** (`node_queue`): a queued run of a non-idempotent action has one row
- *   per node with its `runs.position` (numbered in commit order under the run-numbering lock:
- *   the submission order of every instance). A run takes its node locks only when no queued run
+ *   per node with its `runs.position` (numbered in commit order under the run-numbering lock of
+ *   `run_numbering`: the submission order of every instance). A run takes its node locks only when no queued run
  *   submitted earlier waits for one of its nodes, whichever instance accepted either; and
  *   `if_busy: "refuse"` sees these queued runs too, checked inside the insert transaction.
  * - **Node locks** (`node_locks`, primary key `node`): a table rather than advisory locks, because
@@ -37,7 +37,7 @@ import { hostname } from 'node:os';
 import { RuneError } from '@rune/protocol';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import { redactDatabaseUrl } from '../store/postgres-dialect.js';
+import { numberRun, redactDatabaseUrl } from '../store/postgres-dialect.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { StoreDatabase } from '../store/schema.js';
 import type { AcquireResult, Cluster, ClusterHooks, QueueClaim } from './cluster.js';
@@ -449,6 +449,12 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
 
     async claimQueued(trx, runId, claim: QueueClaim = {}) {
       const lockNodes = [...new Set(claim.lockNodes ?? [])];
+      // A run that locks nodes is numbered first: its queue rows carry the position, and the
+      // numbering lock, held from here to COMMIT, serialises this check with every other
+      // instance's queueing of a node, so that of two refusing runs for one free node accepted
+      // at the same moment one sees the other. A run without nodes to lock is numbered after its
+      // claim, holding the lock for less (store/run-store.ts).
+      const numbered = lockNodes.length > 0 ? await numberRun(trx, runId) : undefined;
       if (claim.refuseIfBusy === true) {
         const busy = await heldOrAwaited(trx, lockNodes, runId);
         if (busy.length > 0) {
@@ -461,15 +467,10 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
           });
         }
       }
-      if (lockNodes.length > 0) {
-        const run = await trx
-          .selectFrom('runs')
-          .select('position')
-          .where('id', '=', runId)
-          .executeTakeFirstOrThrow();
+      if (numbered !== undefined) {
         await trx
           .insertInto('node_queue')
-          .values(lockNodes.map((node) => ({ node, run_id: runId, position: run.position })))
+          .values(lockNodes.map((node) => ({ node, run_id: runId, position: numbered.position })))
           .execute();
       }
       await trx

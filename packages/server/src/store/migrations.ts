@@ -21,6 +21,7 @@ import { SHIPPING_SEQ_MIGRATION } from './migrations/0010_shipping_seq.js';
 import { SESSION_AUDIT_MIGRATION } from './migrations/0011_session_audit.js';
 import { WORKFLOW_APPROVALS_MIGRATION } from './migrations/0012_workflow_approvals.js';
 import { SHIP_LEASE_MIGRATION } from './migrations/0013_ship_lease.js';
+import { RUN_NUMBERING_MIGRATION } from './migrations/0016_run_numbering.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -116,6 +117,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0011_session_audit': SESSION_AUDIT_MIGRATION,
   '0012_workflow_approvals': WORKFLOW_APPROVALS_MIGRATION,
   '0013_ship_lease': SHIP_LEASE_MIGRATION,
+  '0016_run_numbering': RUN_NUMBERING_MIGRATION,
 };
 
 /** The names of every migration, in order. */

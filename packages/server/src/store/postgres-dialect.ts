@@ -12,8 +12,9 @@
  * `~/.pgpass`, not in the config file.
  */
 import { RuneError } from '@rune/protocol';
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, type Selectable, sql, type Transaction } from 'kysely';
 import pg from 'pg';
+import type { RunsTable, StoreDatabase } from './schema.js';
 
 /** Connections per instance (runs, SSE reads and the claim loop share them). */
 export const DEFAULT_POOL_SIZE = 10;
@@ -99,16 +100,51 @@ export async function checkPostgres(pool: pg.Pool, url: string): Promise<void> {
   }
 }
 
-/** The advisory lock key that serializes run numbering ("RUNERUNS" as a 64-bit integer). */
-export const RUN_NUMBERING_LOCK_KEY = 0x52554e4552554e53n;
+/**
+ * The provisional `runs.position` of a run being inserted, until {@link numberRun} numbers it in
+ * the same transaction: negative (no committed run has one) and unique among the transactions in
+ * flight (one per backend), so the unique index never makes two inserts wait for each other.
+ */
+export const provisionalPosition = sql<number>`-pg_backend_pid()`;
+
+const numbered = new WeakMap<object, Selectable<RunsTable>>();
 
 /**
- * Serializes the numbering of runs (`runs.position`, max + 1) across instances until the
- * transaction ends. Without it, concurrent inserts from several instances read the same max and
- * all but one retry, again and again under load.
+ * Numbers run `runId` (inserted in `trx` with {@link provisionalPosition}): the next position,
+ * from the counter row of `run_numbering`, in ONE statement that returns the run row. Call it as
+ * late as the transaction allows: the counter's row lock, which serialises numbering across
+ * instances so that positions become visible in commit order, is held from here until COMMIT.
+ * One statement suffices (an advisory lock needed a statement of its own, since a `max + 1`
+ * read sees only what committed before its statement began): a waiter re-reads the counter's
+ * committed row once the holder commits (READ COMMITTED re-evaluation). `greatest` with the
+ * highest stored position keeps a database correct that an instance of an older version (which
+ * numbers by `max + 1`) still writes to. Once per transaction: a second call returns the first
+ * call's row.
  */
-export async function lockRunNumbering(trx: Transaction<unknown>): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${sql.lit(RUN_NUMBERING_LOCK_KEY.toString())}::bigint)`.execute(
-    trx,
-  );
+export async function numberRun(
+  trx: Transaction<StoreDatabase>,
+  runId: string,
+): Promise<Selectable<RunsTable>> {
+  const known = numbered.get(trx);
+  if (known !== undefined && known.id === runId) return known;
+  const row = await trx
+    .with('next', (db) =>
+      db
+        .updateTable('run_numbering')
+        .set({
+          last_position: sql<number>`greatest(last_position, (select coalesce(max(position), 0) from runs)) + 1`,
+        })
+        .where('id', '=', 1)
+        .returning('last_position'),
+    )
+    .updateTable('runs')
+    .set((eb) => ({ position: eb.selectFrom('next').select('last_position') }))
+    .where('id', '=', runId)
+    .returningAll()
+    .executeTakeFirst();
+  if (row === undefined) {
+    throw new RuneError('INTERNAL_ERROR', `run ${runId} vanished before it was numbered`);
+  }
+  numbered.set(trx, row);
+  return row;
 }

@@ -78,6 +78,7 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
       'run_claims',
       'run_events',
       'run_nodes',
+      'run_numbering',
       'runs',
       'session_ends',
       'shipping_cursors',

@@ -10,7 +10,7 @@ import type { RunEvent, RunNodeResult } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
 import type { Kysely, LogEvent, Selectable, Transaction } from 'kysely';
 import { retryOnUniqueViolation } from './constraint-errors.js';
-import { migrateStore } from './migrations.js';
+import { MIGRATION_NAMES, migrateStore } from './migrations.js';
 import {
   type OperationResult,
   type OperationStatement,
@@ -20,9 +20,10 @@ import {
 import {
   checkPostgres,
   isPostgresUrl,
-  lockRunNumbering,
+  numberRun,
   openPostgresDatabase,
   openPostgresPool,
+  provisionalPosition,
 } from './postgres-dialect.js';
 import { preparedQuery } from './prepared.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
@@ -167,7 +168,12 @@ export async function openRunStore(
   }
   return pool === undefined
     ? createRunStore(db, () => sqliteFileBytes(path))
-    : createRunStore(db, () => 0, 'postgres');
+    : createRunStore(db, () => 0, 'postgres', {
+        // A store opened at an older schema (tests of older versions) has no counter row.
+        numberLast:
+          options.migrateTo === undefined ||
+          options.migrateTo > MIGRATION_NAMES.indexOf('0016_run_numbering'),
+      });
 }
 
 function nodeResultColumns(result: RunNodeResult): Partial<RunNodesTable> {
@@ -255,7 +261,9 @@ function eventStatements(
 
 /**
  * A run's insert as one operation: the idempotency guard (stops when the key exists), the run
- * numbered by a subquery in its own INSERT (no read round trip), its events, nodes and key.
+ * numbered by a subquery in its own INSERT (no read round trip), its events, nodes and key. With
+ * `provisional`, the run is inserted under {@link provisionalPosition} instead, for the caller to
+ * number it last (PostgreSQL: `numberRun`).
  */
 function insertRunStatements(
   db: Kysely<StoreDatabase>,
@@ -263,6 +271,7 @@ function insertRunStatements(
   nodes: readonly string[],
   idempotency: { key: string; bodySha256: string } | undefined,
   events: readonly RunEvent[],
+  provisional = false,
 ): OperationStatement[] {
   const statements: OperationStatement[] = [];
   if (idempotency !== undefined) {
@@ -281,12 +290,16 @@ function insertRunStatements(
       .insertInto('runs')
       .values({
         ...run,
-        position: (eb) =>
-          eb
-            .selectFrom('runs')
-            .select((inner) =>
-              inner(inner.fn.coalesce(inner.fn.max('position'), inner.lit(0)), '+', 1).as('next'),
-            ),
+        position: provisional
+          ? provisionalPosition
+          : (eb) =>
+              eb
+                .selectFrom('runs')
+                .select((inner) =>
+                  inner(inner.fn.coalesce(inner.fn.max('position'), inner.lit(0)), '+', 1).as(
+                    'next',
+                  ),
+                ),
         last_seq: events.at(-1)?.seq ?? 0,
       })
       .returningAll()
@@ -356,7 +369,15 @@ export function createRunStore(
   db: Kysely<StoreDatabase>,
   sizeBytes: () => number,
   engine: StoreEngine = 'sqlite',
+  options: {
+    /**
+     * PostgreSQL: insert a run under a provisional position and number it last, from the
+     * counter row of `run_numbering` (default true; false numbers by `max + 1` in the INSERT).
+     */
+    numberLast?: boolean;
+  } = {},
 ): RunStore {
+  const numberLast = engine === 'postgres' && options.numberLast !== false;
   // SQLite: each write is one operation, one message to the worker thread that owns the
   // connection (store/sqlite-worker/), which runs them in arrival order — a run's events stay in
   // order — and groups their commits; a write with a callback (`within`) goes through the
@@ -374,17 +395,19 @@ export function createRunStore(
     engine,
 
     async insertRun(run, nodes, idempotency, events = [], within) {
-      const statements = insertRunStatements(db, run, nodes, idempotency, events);
+      const statements = insertRunStatements(db, run, nodes, idempotency, events, numberLast);
+      let numberedRun: StoredRun | undefined;
       const outcome =
         engine === 'sqlite' && within === undefined
           ? await runOperation(db, statements)
           : await writes.run(async (trx) => {
-              if (engine === 'postgres') {
-                await lockRunNumbering(trx as unknown as Transaction<unknown>);
-              }
               const done = await runStatementsIn(trx, statements);
-              // What must commit with the run (its claim by this instance, in PostgreSQL mode).
-              if (!done.stopped) await within?.(trx);
+              if (done.stopped) return done;
+              // What must commit with the run (its claim by this instance, in PostgreSQL mode);
+              // a claim that needs the position or the numbering lock numbers the run itself.
+              await within?.(trx);
+              // Last, so that the numbering lock is held only from here to COMMIT.
+              if (numberLast) numberedRun = await numberRun(trx, run.id);
               return done;
             });
       if (outcome.stopped) {
@@ -395,7 +418,7 @@ export function createRunStore(
           return { inserted: false, runId: existing.run_id, bodySha256: existing.body_sha256 };
         }
       }
-      const stored = outcome.results[idempotency === undefined ? 0 : 1]?.rows[0];
+      const stored = numberedRun ?? outcome.results[idempotency === undefined ? 0 : 1]?.rows[0];
       if (stored === undefined) throw new RuneError('INTERNAL_ERROR', 'a stored run vanished');
       return { inserted: true as const, run: stored as StoredRun };
     },

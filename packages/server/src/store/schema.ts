@@ -207,6 +207,8 @@ export interface StoreDatabase {
   alert_run_notices: AlertRunNoticesTable;
   // One delivering instance per shipping sink (0013_ship_lease, src/shipping/lease.ts).
   shipping_leases: ShippingLeasesTable;
+  // The run-numbering counter of PostgreSQL stores (0016_run_numbering, store/postgres-dialect.ts).
+  run_numbering: RunNumberingTable;
 }
 
 // Migration 0012_workflow_approvals (src/alerts/run-end-notices.ts).
@@ -365,4 +367,11 @@ export interface ShippingLeasesTable {
   epoch: number;
   /** Database clock (epoch ms) until which the holder may deliver. */
   expires_ms: number;
+}
+
+// Migration 0016_run_numbering (store/postgres-dialect.ts `numberRun`).
+/** `run_numbering`: the last `runs.position` handed out (one row, id 1); its row lock orders numbering. */
+export interface RunNumberingTable {
+  id: number;
+  last_position: number;
 }
