@@ -149,6 +149,16 @@ rules:
     // One claim and one workflow run per episode; every workflow run was claimed.
     const claims = await db.selectFrom('alert_workflow_runs').selectAll().execute();
     expect(claims).toHaveLength(fingerprints.length);
+    // Readiness: an alert is marked `ran` when its workflow run is claimed; the workflow submits
+    // its step's run after that. Once every workflow run has ended, no more runs can come.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const rows = await db.selectFrom('workflow_runs').select('status').execute();
+      if (rows.length >= claims.length && rows.every((row) => row.status !== 'running')) break;
+      if (Date.now() > deadline)
+        throw new Error(`workflow runs never ended: ${JSON.stringify(rows)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const workflowRuns = await db.selectFrom('workflow_runs').select('id').execute();
     expect(workflowRuns.map((row) => row.id).sort()).toEqual(
       claims.map((claim) => claim.workflow_run_id).sort(),
