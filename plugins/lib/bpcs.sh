@@ -57,7 +57,7 @@ BPCS_JQ_THRESHOLD_BYTES=65536
 _BPCS_TMPDIR_READY=0
 REPLY=
 # Read once here so linters see the public variables as used (plugins read them).
-: "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}"
+: "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}" "${BPCS_MAX_DEPTH}"
 
 _BPCS_UNTRACED=ffffffffffffffffffffffffffffffff
 _BPCS_SEP=$'\x1f'
@@ -716,7 +716,8 @@ _bpcs_parse_key_slow() { # @rune-cold: keys with escapes, high bytes or whitespa
 
 # _bpcs_parse_bash TEXT [PATH DEPTH] — parses TEXT into the tables; with PATH and DEPTH, as the
 # value at PATH, DEPTH containers deep (the canonical fast path parses only input_parameters).
-_bpcs_parse_bash() {
+# Deferred: a canonical request reaches it only for parameters the flat reader refuses.
+_bpcs_parse_bash() { # @rune-cold: requests not in the canonical encoding, nested parameters
   local s=$1 ws=$' \t\n\r' state=value path=${2:-\$} body r t keys number
   # The open container (its path, kind o|a and, for an array, the index of the current
   # element) in scalars; the stack keeps those of the containers around it.
@@ -949,12 +950,13 @@ _bpcs_parse_canonical() {
   [[ -n $tm && $tm != *[!0-9]* && ($tm == 0 || $tm != 0*) ]] || return 1
   local p=\$$_BPCS_SEP S=$_BPCS_SEP
   local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
-  # No parameters: the two entries the general parser would make, without its call. Otherwise
-  # not necessarily an object: bpcs_init checks the type, as after the general parser.
-  if [[ $params == '{}' ]]; then
-    _BPCS_T[$d${S}input_parameters]=object
-    _BPCS_V[$d${S}input_parameters]=0
-  else
+  # Flat parameters (what most actions take) without the general parser; anything else is not
+  # necessarily an object: bpcs_init checks the type, as after the general parser. The tables
+  # hold nothing but what the flat reader left when it stepped aside.
+  if ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
+    _BPCS_T=()
+    _BPCS_V=()
+    _BPCS_K=()
     _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
   fi
   _BPCS_T+=(
@@ -979,6 +981,64 @@ _bpcs_parse_canonical() {
     [${p}payload]=$'schema_version\ndata\n' [$d]=$'input_parameters\noptions\n'
     [$d${S}options]=$'dry_run\ntimeout_ms\n'
   )
+}
+
+# _bpcs_parse_flat TEXT PATH — TEXT, a compact object of scalars, into the tables at PATH exactly
+# as `_bpcs_parse_bash TEXT PATH DEPTH` fills them, or status 1 (the caller clears the tables and
+# runs the general parser). A member is a key that needs no escaping (no backslash, control
+# character or high byte) directly followed by its colon, and a string without backslashes or
+# control characters, an integer of at most 18 digits without sign or leading zero, true, false
+# or null. Anything else steps aside: whitespace, escapes, nested values, negative, fractional
+# or exponent numbers, duplicate keys. It lets the general parser be deferred (@rune-cold).
+_bpcs_parse_flat() {
+  local s=$1 path=$2 keys='' key r value child
+  if [[ $s == '{}' ]]; then
+    _BPCS_T[$path]=object
+    _BPCS_V[$path]=0
+    return 0
+  fi
+  [[ $s == '{'* ]] || return 1
+  s=${s:1}
+  while :; do
+    r=${s:1}
+    key=${r%%[\"\\]*}
+    [[ $s == \"* && ${r:${#key}:2} == '":' && $key != *$_BPCS_NOT_PLAIN* ]] || return 1
+    child=$path$_BPCS_SEP$key
+    # A duplicate key: the general parser keeps the last one.
+    [[ -z ${_BPCS_T[$child]+x} ]] || return 1
+    s=${r:${#key}+2}
+    case $s in
+      \"*)
+        r=${s:1}
+        value=${r%%[\"\\]*}
+        [[ ${r:${#value}:1} == '"' && $value != *$_BPCS_CTRL* ]] || return 1
+        _BPCS_T[$child]=string
+        s=${r:${#value}+1}
+        ;;
+      [1-9]*)
+        value=${s%%[!0-9]*}
+        ((${#value} <= 18)) || return 1
+        _BPCS_T[$child]=number
+        s=${s:${#value}}
+        ;;
+      0*) value=0 _BPCS_T[$child]=number s=${s:1} ;;
+      true*) value=true _BPCS_T[$child]=boolean s=${s:4} ;;
+      false*) value=false _BPCS_T[$child]=boolean s=${s:5} ;;
+      null*) value=null _BPCS_T[$child]=null s=${s:4} ;;
+      *) return 1 ;;
+    esac
+    _BPCS_V[$child]=$value
+    keys+=$key$'\n'
+    case $s in
+      ,*) s=${s:1} ;;
+      '}') break ;;
+      *) return 1 ;;
+    esac
+  done
+  _BPCS_T[$path]=object
+  _BPCS_K[$path]=$keys
+  keys=${keys//[!$'\n']/}
+  _BPCS_V[$path]=${#keys}
 }
 
 # --- reading values --------------------------------------------------------------------------
@@ -1717,6 +1777,44 @@ bpcs_init() {
   BPCS_INPUT=
   IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
   _BPCS_SALVAGE=1
+  # The common case, a canonical request of ordinary size for the Bash parser, takes the fast
+  # path; everything else (the size limit, jq, the general parser, a parse error) is deferred.
+  _BPCS_T=()
+  _BPCS_V=()
+  _BPCS_K=()
+  if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
+    _bpcs_parse_canonical "$BPCS_INPUT"; then
+    BPCS_JSON_PARSER=bash
+  else
+    _bpcs_init_parse
+  fi
+  # The envelope checks of _bpcs_init_checks as one condition: when it holds, they would all
+  # pass and set these values; when not, they run one by one and name what failed.
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
+  BPCS_TRACE_ID=${_BPCS_V[${p}message_metadata${S}trace_id]-}
+  BPCS_MESSAGE_ID=${_BPCS_V[${p}message_metadata${S}message_id]-}
+  BPCS_ACTION=${_BPCS_V[${p}routing${S}action]-}
+  BPCS_NODE=${_BPCS_V[${p}routing${S}node]-}
+  BPCS_TRANSPORT=${_BPCS_V[${p}routing${S}transport]-}
+  BPCS_DEPLOY_MODE=${_BPCS_V[${p}routing${S}deploy_mode]-}
+  BPCS_DRY_RUN=${_BPCS_V[${p}payload${S}data${S}options${S}dry_run]-}
+  BPCS_TIMEOUT_MS=${_BPCS_V[${p}payload${S}data${S}options${S}timeout_ms]-}
+  if [[ ${_BPCS_T[\$]-} == object && ${_BPCS_T[${p}payload${S}schema_version]-} == string &&
+    ${_BPCS_V[${p}payload${S}schema_version]} == rcs_v1 && -n $BPCS_NODE &&
+    ${_BPCS_T[${p}payload${S}data${S}input_parameters]-} == object &&
+    ${_BPCS_T[${p}payload${S}data${S}options${S}dry_run]-} == boolean &&
+    -n $BPCS_TIMEOUT_MS && ${#BPCS_TIMEOUT_MS} -le 9 && $BPCS_TIMEOUT_MS != 0* &&
+    $BPCS_TIMEOUT_MS != *[!0-9]* && $BPCS_TRACE_ID != 00000000000000000000000000000000 ]] &&
+    _bpcs_is_trace "$BPCS_TRACE_ID" && _bpcs_is_uuid "$BPCS_MESSAGE_ID" && _bpcs_is_action "$BPCS_ACTION"; then
+    _BPCS_SALVAGE=0
+    return 0
+  fi
+  _bpcs_init_checks
+}
+
+# The deferred part of bpcs_init: the size limit, the choice of parser, the jq and general
+# parsers and their errors.
+_bpcs_init_parse() { # @rune-cold: requests that are not canonical, large, or for jq
   if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then
     bpcs_fail 2 DOCUMENT_TOO_LARGE "request exceeds $BPCS_MAX_INPUT_BYTES bytes"
   fi
@@ -1751,6 +1849,14 @@ bpcs_init() {
     [[ $_BPCS_PARSE_ERROR == *deeper* ]] && code=DOCUMENT_TOO_DEEP
     bpcs_fail 2 "$code" "${_BPCS_PARSE_ERROR:-request is not valid JSON}"
   fi
+}
+
+# The envelope checks one by one, each failure with its own message (bpcs_init runs them only
+# when its one-condition form did not hold).
+_bpcs_init_checks() { # @rune-cold: requests that fail the envelope checks
+  # Nothing unchecked may reach a failure document (the ids are written into it unescaped).
+  BPCS_TRACE_ID='' BPCS_MESSAGE_ID='' BPCS_ACTION='' BPCS_NODE='' BPCS_TRANSPORT='' BPCS_DEPLOY_MODE=''
+  BPCS_DRY_RUN=false BPCS_TIMEOUT_MS=0
   [[ ${_BPCS_T['$']} == object ]] || _bpcs_schema_error 'the request is not a JSON object' ''
 
   # Ids first, so every later error is correlated. The envelope's paths are looked up in the

@@ -207,6 +207,8 @@ describe.each(PARSERS)('JSON parser: $name', ({ name, withoutJq }) => {
     expect(run.json?.error?.code).toBe('UNSUPPORTED_SCHEMA_VERSION');
     expect(run.json?.error?.details).toEqual({ schema_version: 'rcs_v9', supported: ['rcs_v1'] });
     expect(run.json?.message_metadata.in_reply_to).toBe(request.message_metadata.message_id);
+    // Only what the envelope checks passed before this one: no routing values yet.
+    expect(run.json?.error?.source).toEqual({ component: 'plugin:probe' });
   });
 
   it('refuses a request without trace id or options as a schema violation', () => {
