@@ -81,6 +81,9 @@ declare -A _BPCS_OUT=()
 declare -A _BPCS_T=()
 declare -A _BPCS_V=()
 declare -A _BPCS_K=()
+# JSON text of some paths, as _bpcs_serialize would write it, for bpcs_json_at: what the
+# canonical fast path could cut from the request (see _bpcs_parse_canonical).
+declare -A _BPCS_J=()
 
 _BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 _BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
@@ -953,7 +956,9 @@ _bpcs_parse_canonical() {
   # Flat parameters (what most actions take) without the general parser; anything else is not
   # necessarily an object: bpcs_init checks the type, as after the general parser. The tables
   # hold nothing but what the flat reader left when it stepped aside.
+  local flat=1
   if ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
+    flat=0
     _BPCS_T=()
     _BPCS_V=()
     _BPCS_K=()
@@ -981,6 +986,17 @@ _bpcs_parse_canonical() {
     [${p}payload]=$'schema_version\ndata\n' [$d]=$'input_parameters\noptions\n'
     [$d${S}options]=$'dry_run\ntimeout_ms\n'
   )
+  # The JSON text of the parts a plugin may echo (bpcs_json_at), exactly as the serializer
+  # writes it: these strings hold no escapes, and flat parameters are compact already. Text
+  # with high bytes (the serializer replaces invalid UTF-8) and parameters that are not flat or
+  # have an empty key (the serializer leaves those out) are serialized when asked for instead.
+  _BPCS_J[$d${S}options]="{\"dry_run\":$dry,\"timeout_ms\":$tm}"
+  if [[ $prefix != *$_BPCS_HIGH* ]]; then
+    _BPCS_J[$r]="{\"action\":\"${f[33]}\",\"node\":\"${f[37]}\",\"transport\":\"${f[41]}\",\"deploy_mode\":\"${f[45]}\"}"
+  fi
+  if ((flat)) && [[ $params != *$_BPCS_HIGH* && $params != *'{""'* && $params != *',""'* ]]; then
+    _BPCS_J[$d${S}input_parameters]=$params
+  fi
 }
 
 # _bpcs_parse_flat TEXT PATH — TEXT, a compact object of scalars, into the tables at PATH exactly
@@ -1080,7 +1096,7 @@ bpcs_keys() {
   done
 }
 
-_bpcs_serialize() {
+_bpcs_serialize() { # @rune-cold: values bpcs_json_at finds no JSON text of (see _BPCS_J)
   local path=$1 type=${_BPCS_T[$1]} out='' sep='' key keys i=0 n child
   if [[ $type != object && $type != array ]]; then
     REPLY=${_BPCS_V[$path]}
@@ -1123,6 +1139,10 @@ _bpcs_serialize() {
 # bpcs_json_at COMPONENT... — the JSON text of the value at a path in REPLY (returns 1 if absent).
 bpcs_json_at() {
   _bpcs_path "$@"
+  if [[ -n ${_BPCS_J[$REPLY]+x} ]]; then
+    REPLY=${_BPCS_J[$REPLY]}
+    return 0
+  fi
   if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
     REPLY=
     return 1
@@ -1782,6 +1802,7 @@ bpcs_init() {
   _BPCS_T=()
   _BPCS_V=()
   _BPCS_K=()
+  _BPCS_J=()
   if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
     _bpcs_parse_canonical "$BPCS_INPUT"; then
     BPCS_JSON_PARSER=bash
@@ -1831,6 +1852,7 @@ _bpcs_init_parse() { # @rune-cold: requests that are not canonical, large, or fo
   _BPCS_T=()
   _BPCS_V=()
   _BPCS_K=()
+  _BPCS_J=()
   if [[ $BPCS_JSON_PARSER == jq ]]; then
     _bpcs_parse_jq "$BPCS_INPUT" && parsed=1
   else

@@ -120,6 +120,8 @@ const CANONICAL: [string, string][] = [
   ['a star as node name', canonical({}, '*')],
   ['non-ASCII in the node name', canonical({}, 'nœud-ü')],
   ['a trailing newline', `${canonical({ x: 1 })}\n`],
+  ['an empty parameter key (the serializer leaves it out)', canonical({ '': 'x', a: 1 })],
+  ['UTF-8 in a parameter value', canonical({ u: 'é 日本' })],
 ];
 
 /** Hand-made and hostile requests: the fast path may only step aside or agree. */
@@ -136,6 +138,14 @@ const HOSTILE: [string, string | Buffer][] = [
   [
     'invalid UTF-8 in the host',
     Buffer.from(`${base.split('test-host')[0]}\xff${base.split('test-host')[1]}`, 'latin1'),
+  ],
+  [
+    'invalid UTF-8 in the node',
+    Buffer.from(edit(base, '"node":"web-01"', '"node":"web\xff"'), 'latin1'),
+  ],
+  [
+    'invalid UTF-8 in a parameter value',
+    Buffer.from(edit(base, '{"x":1}', '{"x":"\xff"}'), 'latin1'),
   ],
   ['whitespace after a colon', edit(base, '"routing":{', '"routing": {')],
   ['pretty-printed', JSON.stringify(JSON.parse(base), null, 2)],
