@@ -160,6 +160,11 @@ _bpcs_timestamp() {
     REPLY=$ts.${fraction:0:3}Z
     return 0
   fi
+  _bpcs_timestamp_date
+}
+
+_bpcs_timestamp_date() { # @rune-cold: bash without EPOCHREALTIME
+  local ts
   ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null) || ts=
   if [[ ! $ts =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]]; then
     ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -1184,6 +1189,8 @@ bpcs_has_param() {
 
 # bpcs_params_allow NAME... — fails with exit 2 when input_parameters has any other key.
 bpcs_params_allow() {
+  # No parameters at all (bpcs_init made sure they are an object): nothing to check.
+  [[ ${_BPCS_V[\$${_BPCS_SEP}payload${_BPCS_SEP}data${_BPCS_SEP}input_parameters]-} != 0 ]] || return 0
   local key allowed unknown=()
   bpcs_keys payload data input_parameters
   for key in ${BPCS_ARRAY[@]+"${BPCS_ARRAY[@]}"}; do
@@ -1575,20 +1582,8 @@ _bpcs_emit() {
   local code=$2 doc
   _bpcs_render "$1" "${3:-null}"
   doc=$REPLY
-  if ((${#doc} > BPCS_MAX_OUTPUT_BYTES)); then
-    # Never hand the control node a document it would have to truncate.
-    local size=${#doc}
-    _BPCS_OUT=()
-    _BPCS_OUT_KEYS=()
-    _BPCS_ARTIFACTS=()
-    _BPCS_WARNINGS=()
-    _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
-    _bpcs_error_json PLUGIN_FAILED "plugin result exceeded $BPCS_MAX_OUTPUT_BYTES bytes ($size); output dropped" \
-      "{\"result_bytes\":$size,\"max_bytes\":$BPCS_MAX_OUTPUT_BYTES}"
-    _bpcs_render failure "$REPLY"
-    doc=$REPLY
-    code=1
-  fi
+  # Never hand the control node a document it would have to truncate.
+  ((${#doc} <= BPCS_MAX_OUTPUT_BYTES)) || _bpcs_emit_too_large
   if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
     # Called inside a subshell: hand the result to the main shell, which prints it on exit.
     printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
@@ -1597,6 +1592,22 @@ _bpcs_emit() {
   _BPCS_EMITTED=1
   printf '%s\n' "$doc" >&3
   exit "$code"
+}
+
+# The failure document that replaces a result over BPCS_MAX_OUTPUT_BYTES: sets the caller's
+# (_bpcs_emit's) doc and code, which Bash's dynamic scope makes visible here.
+_bpcs_emit_too_large() { # @rune-cold: results over the size limit
+  local size=${#doc}
+  _BPCS_OUT=()
+  _BPCS_OUT_KEYS=()
+  _BPCS_ARTIFACTS=()
+  _BPCS_WARNINGS=()
+  _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
+  _bpcs_error_json PLUGIN_FAILED "plugin result exceeded $BPCS_MAX_OUTPUT_BYTES bytes ($size); output dropped" \
+    "{\"result_bytes\":$size,\"max_bytes\":$BPCS_MAX_OUTPUT_BYTES}"
+  _bpcs_render failure "$REPLY"
+  doc=$REPLY
+  code=1
 }
 
 _bpcs_error_json() { # @rune-cold: failures (code message [details])
@@ -1667,12 +1678,7 @@ _bpcs_on_exit() {
   trap - EXIT ERR
   if ((_BPCS_EMITTED == 0)) && [[ $BASHPID == "$_BPCS_MAIN_PID" ]]; then
     if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
-      local pending code
-      pending=$(<"$BPCS_TMPDIR/.pending-result")
-      code=${pending%%$'\n'*}
-      _BPCS_EMITTED=1
-      printf '%s\n' "${pending#*$'\n'}" >&3
-      status=$code
+      _bpcs_emit_pending
     else
       _bpcs_exit_unexpected "$status"
       status=1
@@ -1680,6 +1686,16 @@ _bpcs_on_exit() {
   fi
   [[ -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]] && rm -rf -- "$BPCS_TMPDIR"
   exit "$status"
+}
+
+# Prints the result a subshell left (see _bpcs_emit) and sets the caller's (_bpcs_on_exit's)
+# status to its exit code.
+_bpcs_emit_pending() { # @rune-cold: results emitted inside a subshell
+  local pending
+  pending=$(<"$BPCS_TMPDIR/.pending-result")
+  _BPCS_EMITTED=1
+  printf '%s\n' "${pending#*$'\n'}" >&3
+  status=${pending%%$'\n'*}
 }
 
 # The failure document of a plugin that exited without a result (status $1).
