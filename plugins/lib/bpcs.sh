@@ -84,6 +84,11 @@ declare -A _BPCS_K=()
 # JSON text of some paths, as _bpcs_serialize would write it, for bpcs_json_at: what the
 # canonical fast path could cut from the request (see _bpcs_parse_canonical).
 declare -A _BPCS_J=()
+# The envelope of a canonical request, before its table entries exist (_bpcs_fill_envelope):
+# message_id trace_id timestamp component version host action node transport deploy_mode
+# schema_version dry_run timeout_ms; _BPCS_LAZY=1 while the entries are still to be made.
+_BPCS_E=()
+_BPCS_LAZY=
 
 _BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 _BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
@@ -921,6 +926,8 @@ _bpcs_parse_bash() { # @rune-cold: requests not in the canonical encoding, neste
 _BPCS_CANON_NOT_PLAIN=$'[\x01-\x1f\\\\]'
 _BPCS_CANON_PARAMS=',"data":{"input_parameters":'
 _BPCS_CANON_OPTIONS=',"options":{"dry_run":'
+# input_parameters' path below the root.
+_BPCS_CANON_PARAMS_PATH=payload${_BPCS_SEP}data${_BPCS_SEP}input_parameters
 
 _bpcs_parse_canonical() {
   local s=$1 head prefix rest opts dry tm params noglob=0 IFS=\"
@@ -957,7 +964,7 @@ _bpcs_parse_canonical() {
   # Digits only: so the tail was exactly the options and the braces.
   [[ -n $tm && $tm != *[!0-9]* && ($tm == 0 || $tm != 0*) ]] || return 1
   local p=\$$_BPCS_SEP S=$_BPCS_SEP
-  local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
+  local r=${p}routing d=${p}payload${S}data
   # Flat parameters (what most actions take) without the general parser; anything else is not
   # necessarily an object: bpcs_init checks the type, as after the general parser. The tables
   # hold nothing but what the flat reader left when it stepped aside.
@@ -969,28 +976,11 @@ _bpcs_parse_canonical() {
     _BPCS_K=()
     _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
   fi
-  _BPCS_T+=(
-    [\$]=object [$m]=object [$m${S}message_id]=string [$m${S}trace_id]=string
-    [$m${S}timestamp]=string [$m${S}sender]=object [$m${S}sender${S}component]=string
-    [$m${S}sender${S}version]=string [$m${S}sender${S}host]=string [$r]=object
-    [$r${S}action]=string [$r${S}node]=string [$r${S}transport]=string [$r${S}deploy_mode]=string
-    [${p}payload]=object [${p}payload${S}schema_version]=string [$d]=object
-    [$d${S}options]=object [$d${S}options${S}dry_run]=boolean [$d${S}options${S}timeout_ms]=number
-  )
-  _BPCS_V+=(
-    [\$]=3 [$m]=4 [$m${S}message_id]=${f[5]} [$m${S}trace_id]=${f[9]} [$m${S}timestamp]=${f[13]}
-    [$m${S}sender]=3 [$m${S}sender${S}component]=${f[19]} [$m${S}sender${S}version]=${f[23]}
-    [$m${S}sender${S}host]=${f[27]} [$r]=4 [$r${S}action]=${f[33]} [$r${S}node]=${f[37]}
-    [$r${S}transport]=${f[41]} [$r${S}deploy_mode]=${f[45]} [${p}payload]=2
-    [${p}payload${S}schema_version]=${f[51]} [$d]=2 [$d${S}options]=2
-    [$d${S}options${S}dry_run]=$dry [$d${S}options${S}timeout_ms]=$tm
-  )
-  _BPCS_K+=(
-    [\$]=$'message_metadata\nrouting\npayload\n' [$m]=$'message_id\ntrace_id\ntimestamp\nsender\n'
-    [$m${S}sender]=$'component\nversion\nhost\n' [$r]=$'action\nnode\ntransport\ndeploy_mode\n'
-    [${p}payload]=$'schema_version\ndata\n' [$d]=$'input_parameters\noptions\n'
-    [$d${S}options]=$'dry_run\ntimeout_ms\n'
-  )
+  # The envelope's table entries are made when something asks for them (most plugins read
+  # the envelope through bpcs_init's variables only).
+  _BPCS_E=("${f[5]}" "${f[9]}" "${f[13]}" "${f[19]}" "${f[23]}" "${f[27]}" "${f[33]}" "${f[37]}"
+    "${f[41]}" "${f[45]}" "${f[51]}" "$dry" "$tm")
+  _BPCS_LAZY=1
   # The JSON text of the parts a plugin may echo (bpcs_json_at), exactly as the serializer
   # writes it: these strings hold no escapes, and flat parameters are compact already. Text
   # with high bytes (the serializer replaces invalid UTF-8) and parameters that are not flat or
@@ -1062,12 +1052,45 @@ _bpcs_parse_flat() {
   _BPCS_V[$path]=${#keys}
 }
 
+# _bpcs_fill_envelope — the table entries of a canonical request's envelope (exactly what the
+# general parser makes for it), from _BPCS_E; a no-op once made. Every reader of the tables
+# outside input_parameters calls it first.
+_bpcs_fill_envelope() { # @rune-cold: plugins that read the envelope from the tables
+  [[ -n $_BPCS_LAZY ]] || return 0
+  _BPCS_LAZY=
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
+  local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
+  _BPCS_T+=(
+    [\$]=object [$m]=object [$m${S}message_id]=string [$m${S}trace_id]=string
+    [$m${S}timestamp]=string [$m${S}sender]=object [$m${S}sender${S}component]=string
+    [$m${S}sender${S}version]=string [$m${S}sender${S}host]=string [$r]=object
+    [$r${S}action]=string [$r${S}node]=string [$r${S}transport]=string [$r${S}deploy_mode]=string
+    [${p}payload]=object [${p}payload${S}schema_version]=string [$d]=object
+    [$d${S}options]=object [$d${S}options${S}dry_run]=boolean [$d${S}options${S}timeout_ms]=number
+  )
+  _BPCS_V+=(
+    [\$]=3 [$m]=4 [$m${S}message_id]=${_BPCS_E[0]} [$m${S}trace_id]=${_BPCS_E[1]} [$m${S}timestamp]=${_BPCS_E[2]}
+    [$m${S}sender]=3 [$m${S}sender${S}component]=${_BPCS_E[3]} [$m${S}sender${S}version]=${_BPCS_E[4]}
+    [$m${S}sender${S}host]=${_BPCS_E[5]} [$r]=4 [$r${S}action]=${_BPCS_E[6]} [$r${S}node]=${_BPCS_E[7]}
+    [$r${S}transport]=${_BPCS_E[8]} [$r${S}deploy_mode]=${_BPCS_E[9]} [${p}payload]=2
+    [${p}payload${S}schema_version]=${_BPCS_E[10]} [$d]=2 [$d${S}options]=2
+    [$d${S}options${S}dry_run]=${_BPCS_E[11]} [$d${S}options${S}timeout_ms]=${_BPCS_E[12]}
+  )
+  _BPCS_K+=(
+    [\$]=$'message_metadata\nrouting\npayload\n' [$m]=$'message_id\ntrace_id\ntimestamp\nsender\n'
+    [$m${S}sender]=$'component\nversion\nhost\n' [$r]=$'action\nnode\ntransport\ndeploy_mode\n'
+    [${p}payload]=$'schema_version\ndata\n' [$d]=$'input_parameters\noptions\n'
+    [$d${S}options]=$'dry_run\ntimeout_ms\n'
+  )
+}
+
 # --- reading values --------------------------------------------------------------------------
 
 # bpcs_get COMPONENT... — the value at a path (e.g. `bpcs_get routing node`) in REPLY; returns 1
 # when absent. Strings come decoded; numbers as written; booleans as true/false; containers as
 # their length.
 bpcs_get() {
+  [[ -z $_BPCS_LAZY || ${1-} == payload && ${2-} == data && ${3-} == input_parameters ]] || _bpcs_fill_envelope
   _bpcs_path "$@"
   if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
     REPLY=
@@ -1078,12 +1101,14 @@ bpcs_get() {
 
 # bpcs_type COMPONENT... — object|array|string|number|boolean|null, or "absent", in REPLY.
 bpcs_type() {
+  [[ -z $_BPCS_LAZY || ${1-} == payload && ${2-} == data && ${3-} == input_parameters ]] || _bpcs_fill_envelope
   _bpcs_path "$@"
   REPLY=${_BPCS_T[$REPLY]-absent}
 }
 
 # bpcs_keys COMPONENT... — the keys of the object at a path, decoded, in BPCS_ARRAY.
 bpcs_keys() {
+  [[ -z $_BPCS_LAZY || ${1-} == payload && ${2-} == data && ${3-} == input_parameters ]] || _bpcs_fill_envelope
   _bpcs_path "$@"
   local keys=${_BPCS_K[$REPLY]-} key
   BPCS_ARRAY=()
@@ -1147,6 +1172,11 @@ bpcs_json_at() {
   if [[ -n ${_BPCS_J[$REPLY]+x} ]]; then
     REPLY=${_BPCS_J[$REPLY]}
     return 0
+  fi
+  if [[ -n $_BPCS_LAZY && ! (${1-} == payload && ${2-} == data && ${3-} == input_parameters) ]]; then
+    local path=$REPLY
+    _bpcs_fill_envelope
+    REPLY=$path
   fi
   if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
     REPLY=
@@ -1819,32 +1849,30 @@ bpcs_init() {
   _BPCS_V=()
   _BPCS_K=()
   _BPCS_J=()
+  _BPCS_LAZY=
   if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
     _bpcs_parse_canonical "$BPCS_INPUT"; then
     BPCS_JSON_PARSER=bash
+    # The envelope checks of _bpcs_init_checks as one condition (every envelope value of a
+    # canonical request is a string, dry_run a boolean): when it holds, they would all pass
+    # and set these values; when not, they run one by one and name what failed.
+    BPCS_MESSAGE_ID=${_BPCS_E[0]}
+    BPCS_TRACE_ID=${_BPCS_E[1]}
+    BPCS_ACTION=${_BPCS_E[6]}
+    BPCS_NODE=${_BPCS_E[7]}
+    BPCS_TRANSPORT=${_BPCS_E[8]}
+    BPCS_DEPLOY_MODE=${_BPCS_E[9]}
+    BPCS_DRY_RUN=${_BPCS_E[11]}
+    BPCS_TIMEOUT_MS=${_BPCS_E[12]}
+    if [[ ${_BPCS_E[10]} == rcs_v1 && -n $BPCS_NODE && ${#BPCS_TIMEOUT_MS} -le 9 && $BPCS_TIMEOUT_MS != 0* &&
+      ${_BPCS_T[\$$_BPCS_SEP${_BPCS_CANON_PARAMS_PATH}]-} == object &&
+      $BPCS_TRACE_ID != 00000000000000000000000000000000 ]] &&
+      _bpcs_is_trace "$BPCS_TRACE_ID" && _bpcs_is_uuid "$BPCS_MESSAGE_ID" && _bpcs_is_action "$BPCS_ACTION"; then
+      _BPCS_SALVAGE=0
+      return 0
+    fi
   else
     _bpcs_init_parse
-  fi
-  # The envelope checks of _bpcs_init_checks as one condition: when it holds, they would all
-  # pass and set these values; when not, they run one by one and name what failed.
-  local p=\$$_BPCS_SEP S=$_BPCS_SEP
-  BPCS_TRACE_ID=${_BPCS_V[${p}message_metadata${S}trace_id]-}
-  BPCS_MESSAGE_ID=${_BPCS_V[${p}message_metadata${S}message_id]-}
-  BPCS_ACTION=${_BPCS_V[${p}routing${S}action]-}
-  BPCS_NODE=${_BPCS_V[${p}routing${S}node]-}
-  BPCS_TRANSPORT=${_BPCS_V[${p}routing${S}transport]-}
-  BPCS_DEPLOY_MODE=${_BPCS_V[${p}routing${S}deploy_mode]-}
-  BPCS_DRY_RUN=${_BPCS_V[${p}payload${S}data${S}options${S}dry_run]-}
-  BPCS_TIMEOUT_MS=${_BPCS_V[${p}payload${S}data${S}options${S}timeout_ms]-}
-  if [[ ${_BPCS_T[\$]-} == object && ${_BPCS_T[${p}payload${S}schema_version]-} == string &&
-    ${_BPCS_V[${p}payload${S}schema_version]} == rcs_v1 && -n $BPCS_NODE &&
-    ${_BPCS_T[${p}payload${S}data${S}input_parameters]-} == object &&
-    ${_BPCS_T[${p}payload${S}data${S}options${S}dry_run]-} == boolean &&
-    -n $BPCS_TIMEOUT_MS && ${#BPCS_TIMEOUT_MS} -le 9 && $BPCS_TIMEOUT_MS != 0* &&
-    $BPCS_TIMEOUT_MS != *[!0-9]* && $BPCS_TRACE_ID != 00000000000000000000000000000000 ]] &&
-    _bpcs_is_trace "$BPCS_TRACE_ID" && _bpcs_is_uuid "$BPCS_MESSAGE_ID" && _bpcs_is_action "$BPCS_ACTION"; then
-    _BPCS_SALVAGE=0
-    return 0
   fi
   _bpcs_init_checks
 }
@@ -1869,6 +1897,7 @@ _bpcs_init_parse() { # @rune-cold: requests that are not canonical, large, or fo
   _BPCS_V=()
   _BPCS_K=()
   _BPCS_J=()
+  _BPCS_LAZY=
   if [[ $BPCS_JSON_PARSER == jq ]]; then
     _bpcs_parse_jq "$BPCS_INPUT" && parsed=1
   else
@@ -1892,6 +1921,7 @@ _bpcs_init_parse() { # @rune-cold: requests that are not canonical, large, or fo
 # The envelope checks one by one, each failure with its own message (bpcs_init runs them only
 # when its one-condition form did not hold).
 _bpcs_init_checks() { # @rune-cold: requests that fail the envelope checks
+  _bpcs_fill_envelope
   # Nothing unchecked may reach a failure document (the ids are written into it unescaped).
   BPCS_TRACE_ID='' BPCS_MESSAGE_ID='' BPCS_ACTION='' BPCS_NODE='' BPCS_TRANSPORT='' BPCS_DEPLOY_MODE=''
   BPCS_DRY_RUN=false BPCS_TIMEOUT_MS=0
