@@ -1261,7 +1261,9 @@ bpcs_param_int() {
     absent | null) REPLY=$default ;;
     number)
       REPLY=${_BPCS_V[$_bpcs_ppath]}
-      [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
+      # Plain digits (what is usually sent) with globs; only other numbers pay for the regex.
+      [[ $REPLY != *[!0-9]* && ${#REPLY} -le 15 && ($REPLY == 0 || $REPLY != 0*) ]] ||
+        [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
       REPLY=${REPLY%%.*}
       ;;
     *) _bpcs_param_error "$name" 'an integer' "$REPLY" ;;
