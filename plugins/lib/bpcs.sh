@@ -986,7 +986,8 @@ _bpcs_parse_canonical() {
   # with high bytes (the serializer replaces invalid UTF-8) and parameters that are not flat or
   # have an empty key (the serializer leaves those out) are serialized when asked for instead.
   _BPCS_J[$d${S}options]="{\"dry_run\":$dry,\"timeout_ms\":$tm}"
-  if [[ $prefix != *$_BPCS_HIGH* ]]; then
+  local routing=${f[33]}${f[37]}${f[41]}${f[45]}
+  if [[ $routing != *$_BPCS_HIGH* ]]; then
     _BPCS_J[$r]="{\"action\":\"${f[33]}\",\"node\":\"${f[37]}\",\"transport\":\"${f[41]}\",\"deploy_mode\":\"${f[45]}\"}"
   fi
   if ((flat)) && [[ $params != *$_BPCS_HIGH* && $params != *'{""'* && $params != *',""'* ]]; then
