@@ -12,14 +12,15 @@
  * ships) N times with a valid RCS request on stdin, as a transport would, and reports the median
  * user+sys CPU of the plugin process and everything it starts (bash's `times` for its children:
  * millisecond resolution, no extra tool). Side by side in the same run: an empty bash script, a
- * minimal plugin without the library, the library alone (include + bpcs_init + bpcs_success), and
- * noop forced onto the jq parser. The restart plugins run as dry runs (they must not restart
+ * minimal plugin without the library, the library alone (a plugin that includes it and calls
+ * bpcs_init + bpcs_success, assembled as RUNE ships it; with --before-dir also the library in
+ * DIR/../bash-lib, when there), and noop forced onto the jq parser. The restart plugins run as dry runs (they must not restart
  * anything here; without docker/nomad on the machine they stop at their precondition check,
  * exit 3, after the library did its work); check-disk and gather-logs run for real here. Never part of
  * the tests: CPU depends on the machine and its load; run it on a quiet one (`uptime`).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,14 +163,30 @@ add(
   ),
   request('minimal', {}, false),
 );
-const library = readFileSync(join(libDir, 'bpcs.sh'), 'utf8').replace(/^#!.*\n/, '');
-add(
-  'library only (bpcs_init + bpcs_success; this checkout)',
+// The library alone, assembled by core's assembler exactly as a plugin that includes it ships.
+const { assemblePluginSource } = await import(
+  new URL('../packages/core/dist/plugins/assemble-plugin.js', import.meta.url).href
+);
+const libraryOnly = (name, dir) =>
   script(
-    'library-only.sh',
-    `#!/usr/bin/env bash\nset -euo pipefail\n${library}\nbpcs_init library-only 1.0.0\nbpcs_success ok\n`,
-  ),
+    name,
+    assemblePluginSource(
+      Buffer.from(
+        '#!/usr/bin/env bash\nset -euo pipefail\nsource bpcs.sh # @rune-include bpcs.sh\nbpcs_init library-only 1.0.0\nbpcs_success ok\n',
+      ),
+      join(scratch, name),
+      { includeDirs: [dir] },
+    ).content,
+  );
+const beforeLib = beforeDir === undefined ? undefined : join(beforeDir, '..', 'bash-lib');
+add(
+  'library only (bpcs_init + bpcs_success)',
+  libraryOnly('library-only.sh', libDir),
   request('library-only', {}, false),
+  {},
+  beforeLib !== undefined && existsSync(join(beforeLib, 'bpcs.sh'))
+    ? libraryOnly('library-only-before.sh', beforeLib)
+    : undefined,
 );
 for (const name of names) {
   const restart = name.startsWith('restart-');

@@ -57,7 +57,7 @@ BPCS_JQ_THRESHOLD_BYTES=65536
 _BPCS_TMPDIR_READY=0
 REPLY=
 # Read once here so linters see the public variables as used (plugins read them).
-: "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}"
+: "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}" "${BPCS_MAX_DEPTH}"
 
 _BPCS_UNTRACED=ffffffffffffffffffffffffffffffff
 _BPCS_SEP=$'\x1f'
@@ -81,6 +81,14 @@ declare -A _BPCS_OUT=()
 declare -A _BPCS_T=()
 declare -A _BPCS_V=()
 declare -A _BPCS_K=()
+# JSON text of some paths, as _bpcs_serialize would write it, for bpcs_json_at: what the
+# canonical fast path could cut from the request (see _bpcs_parse_canonical).
+declare -A _BPCS_J=()
+# The envelope of a canonical request, before its table entries exist (_bpcs_fill_envelope):
+# message_id trace_id timestamp component version host action node transport deploy_mode
+# schema_version dry_run timeout_ms; _BPCS_LAZY=1 while the entries are still to be made.
+_BPCS_E=()
+_BPCS_LAZY=
 
 _BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 _BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
@@ -157,6 +165,11 @@ _bpcs_timestamp() {
     REPLY=$ts.${fraction:0:3}Z
     return 0
   fi
+  _bpcs_timestamp_date
+}
+
+_bpcs_timestamp_date() { # @rune-cold: bash without EPOCHREALTIME
+  local ts
   ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null) || ts=
   if [[ ! $ts =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]]; then
     ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -716,7 +729,8 @@ _bpcs_parse_key_slow() { # @rune-cold: keys with escapes, high bytes or whitespa
 
 # _bpcs_parse_bash TEXT [PATH DEPTH] — parses TEXT into the tables; with PATH and DEPTH, as the
 # value at PATH, DEPTH containers deep (the canonical fast path parses only input_parameters).
-_bpcs_parse_bash() {
+# Deferred: a canonical request reaches it only for parameters the flat reader refuses.
+_bpcs_parse_bash() { # @rune-cold: requests not in the canonical encoding, nested parameters
   local s=$1 ws=$' \t\n\r' state=value path=${2:-\$} body r t keys number
   # The open container (its path, kind o|a and, for an array, the index of the current
   # element) in scalars; the stack keeps those of the containers around it.
@@ -912,6 +926,8 @@ _bpcs_parse_bash() {
 _BPCS_CANON_NOT_PLAIN=$'[\x01-\x1f\\\\]'
 _BPCS_CANON_PARAMS=',"data":{"input_parameters":'
 _BPCS_CANON_OPTIONS=',"options":{"dry_run":'
+# input_parameters' path below the root.
+_BPCS_CANON_PARAMS_PATH=payload${_BPCS_SEP}data${_BPCS_SEP}input_parameters
 
 _bpcs_parse_canonical() {
   local s=$1 head prefix rest opts dry tm params noglob=0 IFS=\"
@@ -948,15 +964,103 @@ _bpcs_parse_canonical() {
   # Digits only: so the tail was exactly the options and the braces.
   [[ -n $tm && $tm != *[!0-9]* && ($tm == 0 || $tm != 0*) ]] || return 1
   local p=\$$_BPCS_SEP S=$_BPCS_SEP
-  local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
-  # No parameters: the two entries the general parser would make, without its call. Otherwise
-  # not necessarily an object: bpcs_init checks the type, as after the general parser.
-  if [[ $params == '{}' ]]; then
-    _BPCS_T[$d${S}input_parameters]=object
-    _BPCS_V[$d${S}input_parameters]=0
-  else
+  local r=${p}routing d=${p}payload${S}data
+  # Flat parameters (what most actions take) without the general parser; anything else is not
+  # necessarily an object: bpcs_init checks the type, as after the general parser. The tables
+  # hold nothing but what the flat reader left when it stepped aside.
+  local flat=1
+  if ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
+    flat=0
+    _BPCS_T=()
+    _BPCS_V=()
+    _BPCS_K=()
     _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
   fi
+  # The envelope's table entries are made when something asks for them (most plugins read
+  # the envelope through bpcs_init's variables only).
+  _BPCS_E=("${f[5]}" "${f[9]}" "${f[13]}" "${f[19]}" "${f[23]}" "${f[27]}" "${f[33]}" "${f[37]}"
+    "${f[41]}" "${f[45]}" "${f[51]}" "$dry" "$tm")
+  _BPCS_LAZY=1
+  # The JSON text of the parts a plugin may echo (bpcs_json_at), exactly as the serializer
+  # writes it: these strings hold no escapes, and flat parameters are compact already. Text
+  # with high bytes (the serializer replaces invalid UTF-8) and parameters that are not flat or
+  # have an empty key (the serializer leaves those out) are serialized when asked for instead.
+  _BPCS_J[$d${S}options]="{\"dry_run\":$dry,\"timeout_ms\":$tm}"
+  local routing=${f[33]}${f[37]}${f[41]}${f[45]}
+  if [[ $routing != *$_BPCS_HIGH* ]]; then
+    _BPCS_J[$r]="{\"action\":\"${f[33]}\",\"node\":\"${f[37]}\",\"transport\":\"${f[41]}\",\"deploy_mode\":\"${f[45]}\"}"
+  fi
+  if ((flat)) && [[ $params != *$_BPCS_HIGH* && $params != *'{""'* && $params != *',""'* ]]; then
+    _BPCS_J[$d${S}input_parameters]=$params
+  fi
+}
+
+# _bpcs_parse_flat TEXT PATH — TEXT, a compact object of scalars, into the tables at PATH exactly
+# as `_bpcs_parse_bash TEXT PATH DEPTH` fills them, or status 1 (the caller clears the tables and
+# runs the general parser). A member is a key that needs no escaping (no backslash, control
+# character or high byte) directly followed by its colon, and a string without backslashes or
+# control characters, an integer of at most 18 digits without sign or leading zero, true, false
+# or null. Anything else steps aside: whitespace, escapes, nested values, negative, fractional
+# or exponent numbers, duplicate keys. It lets the general parser be deferred (@rune-cold).
+_bpcs_parse_flat() {
+  local s=$1 path=$2 keys='' key r value child
+  if [[ $s == '{}' ]]; then
+    _BPCS_T[$path]=object
+    _BPCS_V[$path]=0
+    return 0
+  fi
+  [[ $s == '{'* ]] || return 1
+  s=${s:1}
+  while :; do
+    r=${s:1}
+    key=${r%%[\"\\]*}
+    [[ $s == \"* && ${r:${#key}:2} == '":' && $key != *$_BPCS_NOT_PLAIN* ]] || return 1
+    child=$path$_BPCS_SEP$key
+    # A duplicate key: the general parser keeps the last one.
+    [[ -z ${_BPCS_T[$child]+x} ]] || return 1
+    s=${r:${#key}+2}
+    case $s in
+      \"*)
+        r=${s:1}
+        value=${r%%[\"\\]*}
+        [[ ${r:${#value}:1} == '"' && $value != *$_BPCS_CTRL* ]] || return 1
+        _BPCS_T[$child]=string
+        s=${r:${#value}+1}
+        ;;
+      [1-9]*)
+        value=${s%%[!0-9]*}
+        ((${#value} <= 18)) || return 1
+        _BPCS_T[$child]=number
+        s=${s:${#value}}
+        ;;
+      0*) value=0 _BPCS_T[$child]=number s=${s:1} ;;
+      true*) value=true _BPCS_T[$child]=boolean s=${s:4} ;;
+      false*) value=false _BPCS_T[$child]=boolean s=${s:5} ;;
+      null*) value=null _BPCS_T[$child]=null s=${s:4} ;;
+      *) return 1 ;;
+    esac
+    _BPCS_V[$child]=$value
+    keys+=$key$'\n'
+    case $s in
+      ,*) s=${s:1} ;;
+      '}') break ;;
+      *) return 1 ;;
+    esac
+  done
+  _BPCS_T[$path]=object
+  _BPCS_K[$path]=$keys
+  keys=${keys//[!$'\n']/}
+  _BPCS_V[$path]=${#keys}
+}
+
+# _bpcs_fill_envelope — the table entries of a canonical request's envelope (exactly what the
+# general parser makes for it), from _BPCS_E; a no-op once made. Every reader of the tables
+# outside input_parameters calls it first.
+_bpcs_fill_envelope() { # @rune-cold: plugins that read the envelope from the tables
+  [[ -n $_BPCS_LAZY ]] || return 0
+  _BPCS_LAZY=
+  local p=\$$_BPCS_SEP S=$_BPCS_SEP
+  local m=${p}message_metadata r=${p}routing d=${p}payload${S}data
   _BPCS_T+=(
     [\$]=object [$m]=object [$m${S}message_id]=string [$m${S}trace_id]=string
     [$m${S}timestamp]=string [$m${S}sender]=object [$m${S}sender${S}component]=string
@@ -966,12 +1070,12 @@ _bpcs_parse_canonical() {
     [$d${S}options]=object [$d${S}options${S}dry_run]=boolean [$d${S}options${S}timeout_ms]=number
   )
   _BPCS_V+=(
-    [\$]=3 [$m]=4 [$m${S}message_id]=${f[5]} [$m${S}trace_id]=${f[9]} [$m${S}timestamp]=${f[13]}
-    [$m${S}sender]=3 [$m${S}sender${S}component]=${f[19]} [$m${S}sender${S}version]=${f[23]}
-    [$m${S}sender${S}host]=${f[27]} [$r]=4 [$r${S}action]=${f[33]} [$r${S}node]=${f[37]}
-    [$r${S}transport]=${f[41]} [$r${S}deploy_mode]=${f[45]} [${p}payload]=2
-    [${p}payload${S}schema_version]=${f[51]} [$d]=2 [$d${S}options]=2
-    [$d${S}options${S}dry_run]=$dry [$d${S}options${S}timeout_ms]=$tm
+    [\$]=3 [$m]=4 [$m${S}message_id]=${_BPCS_E[0]} [$m${S}trace_id]=${_BPCS_E[1]} [$m${S}timestamp]=${_BPCS_E[2]}
+    [$m${S}sender]=3 [$m${S}sender${S}component]=${_BPCS_E[3]} [$m${S}sender${S}version]=${_BPCS_E[4]}
+    [$m${S}sender${S}host]=${_BPCS_E[5]} [$r]=4 [$r${S}action]=${_BPCS_E[6]} [$r${S}node]=${_BPCS_E[7]}
+    [$r${S}transport]=${_BPCS_E[8]} [$r${S}deploy_mode]=${_BPCS_E[9]} [${p}payload]=2
+    [${p}payload${S}schema_version]=${_BPCS_E[10]} [$d]=2 [$d${S}options]=2
+    [$d${S}options${S}dry_run]=${_BPCS_E[11]} [$d${S}options${S}timeout_ms]=${_BPCS_E[12]}
   )
   _BPCS_K+=(
     [\$]=$'message_metadata\nrouting\npayload\n' [$m]=$'message_id\ntrace_id\ntimestamp\nsender\n'
@@ -987,6 +1091,7 @@ _bpcs_parse_canonical() {
 # when absent. Strings come decoded; numbers as written; booleans as true/false; containers as
 # their length.
 bpcs_get() {
+  [[ -z $_BPCS_LAZY || ${1-} == payload && ${2-} == data && ${3-} == input_parameters ]] || _bpcs_fill_envelope
   _bpcs_path "$@"
   if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
     REPLY=
@@ -997,12 +1102,14 @@ bpcs_get() {
 
 # bpcs_type COMPONENT... — object|array|string|number|boolean|null, or "absent", in REPLY.
 bpcs_type() {
+  [[ -z $_BPCS_LAZY || ${1-} == payload && ${2-} == data && ${3-} == input_parameters ]] || _bpcs_fill_envelope
   _bpcs_path "$@"
   REPLY=${_BPCS_T[$REPLY]-absent}
 }
 
 # bpcs_keys COMPONENT... — the keys of the object at a path, decoded, in BPCS_ARRAY.
 bpcs_keys() {
+  [[ -z $_BPCS_LAZY || ${1-} == payload && ${2-} == data && ${3-} == input_parameters ]] || _bpcs_fill_envelope
   _bpcs_path "$@"
   local keys=${_BPCS_K[$REPLY]-} key
   BPCS_ARRAY=()
@@ -1020,7 +1127,7 @@ bpcs_keys() {
   done
 }
 
-_bpcs_serialize() {
+_bpcs_serialize() { # @rune-cold: values bpcs_json_at finds no JSON text of (see _BPCS_J)
   local path=$1 type=${_BPCS_T[$1]} out='' sep='' key keys i=0 n child
   if [[ $type != object && $type != array ]]; then
     REPLY=${_BPCS_V[$path]}
@@ -1063,6 +1170,15 @@ _bpcs_serialize() {
 # bpcs_json_at COMPONENT... — the JSON text of the value at a path in REPLY (returns 1 if absent).
 bpcs_json_at() {
   _bpcs_path "$@"
+  if [[ -n ${_BPCS_J[$REPLY]+x} ]]; then
+    REPLY=${_BPCS_J[$REPLY]}
+    return 0
+  fi
+  if [[ -n $_BPCS_LAZY && ! (${1-} == payload && ${2-} == data && ${3-} == input_parameters) ]]; then
+    local path=$REPLY
+    _bpcs_fill_envelope
+    REPLY=$path
+  fi
   if [[ -z ${_BPCS_T[$REPLY]+x} ]]; then
     REPLY=
     return 1
@@ -1104,6 +1220,8 @@ bpcs_has_param() {
 
 # bpcs_params_allow NAME... — fails with exit 2 when input_parameters has any other key.
 bpcs_params_allow() {
+  # No parameters at all (bpcs_init made sure they are an object): nothing to check.
+  [[ ${_BPCS_V[\$${_BPCS_SEP}payload${_BPCS_SEP}data${_BPCS_SEP}input_parameters]-} != 0 ]] || return 0
   local key allowed unknown=()
   bpcs_keys payload data input_parameters
   for key in ${BPCS_ARRAY[@]+"${BPCS_ARRAY[@]}"}; do
@@ -1144,7 +1262,9 @@ bpcs_param_int() {
     absent | null) REPLY=$default ;;
     number)
       REPLY=${_BPCS_V[$_bpcs_ppath]}
-      [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
+      # Plain digits (what is usually sent) with globs; only other numbers pay for the regex.
+      [[ $REPLY != *[!0-9]* && ${#REPLY} -le 15 && ($REPLY == 0 || $REPLY != 0*) ]] ||
+        [[ $REPLY =~ $_BPCS_RE_INT ]] || _bpcs_param_error "$name" 'an integer' 'a non-integer number'
       REPLY=${REPLY%%.*}
       ;;
     *) _bpcs_param_error "$name" 'an integer' "$REPLY" ;;
@@ -1495,20 +1615,8 @@ _bpcs_emit() {
   local code=$2 doc
   _bpcs_render "$1" "${3:-null}"
   doc=$REPLY
-  if ((${#doc} > BPCS_MAX_OUTPUT_BYTES)); then
-    # Never hand the control node a document it would have to truncate.
-    local size=${#doc}
-    _BPCS_OUT=()
-    _BPCS_OUT_KEYS=()
-    _BPCS_ARTIFACTS=()
-    _BPCS_WARNINGS=()
-    _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
-    _bpcs_error_json PLUGIN_FAILED "plugin result exceeded $BPCS_MAX_OUTPUT_BYTES bytes ($size); output dropped" \
-      "{\"result_bytes\":$size,\"max_bytes\":$BPCS_MAX_OUTPUT_BYTES}"
-    _bpcs_render failure "$REPLY"
-    doc=$REPLY
-    code=1
-  fi
+  # Never hand the control node a document it would have to truncate.
+  ((${#doc} <= BPCS_MAX_OUTPUT_BYTES)) || _bpcs_emit_too_large
   if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
     # Called inside a subshell: hand the result to the main shell, which prints it on exit.
     printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
@@ -1517,6 +1625,22 @@ _bpcs_emit() {
   _BPCS_EMITTED=1
   printf '%s\n' "$doc" >&3
   exit "$code"
+}
+
+# The failure document that replaces a result over BPCS_MAX_OUTPUT_BYTES: sets the caller's
+# (_bpcs_emit's) doc and code, which Bash's dynamic scope makes visible here.
+_bpcs_emit_too_large() { # @rune-cold: results over the size limit
+  local size=${#doc}
+  _BPCS_OUT=()
+  _BPCS_OUT_KEYS=()
+  _BPCS_ARTIFACTS=()
+  _BPCS_WARNINGS=()
+  _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
+  _bpcs_error_json PLUGIN_FAILED "plugin result exceeded $BPCS_MAX_OUTPUT_BYTES bytes ($size); output dropped" \
+    "{\"result_bytes\":$size,\"max_bytes\":$BPCS_MAX_OUTPUT_BYTES}"
+  _bpcs_render failure "$REPLY"
+  doc=$REPLY
+  code=1
 }
 
 _bpcs_error_json() { # @rune-cold: failures (code message [details])
@@ -1587,12 +1711,7 @@ _bpcs_on_exit() {
   trap - EXIT ERR
   if ((_BPCS_EMITTED == 0)) && [[ $BASHPID == "$_BPCS_MAIN_PID" ]]; then
     if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
-      local pending code
-      pending=$(<"$BPCS_TMPDIR/.pending-result")
-      code=${pending%%$'\n'*}
-      _BPCS_EMITTED=1
-      printf '%s\n' "${pending#*$'\n'}" >&3
-      status=$code
+      _bpcs_emit_pending
     else
       _bpcs_exit_unexpected "$status"
       status=1
@@ -1600,6 +1719,16 @@ _bpcs_on_exit() {
   fi
   [[ -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]] && rm -rf -- "$BPCS_TMPDIR"
   exit "$status"
+}
+
+# Prints the result a subshell left (see _bpcs_emit) and sets the caller's (_bpcs_on_exit's)
+# status to its exit code.
+_bpcs_emit_pending() { # @rune-cold: results emitted inside a subshell
+  local pending
+  pending=$(<"$BPCS_TMPDIR/.pending-result")
+  _BPCS_EMITTED=1
+  printf '%s\n' "${pending#*$'\n'}" >&3
+  status=${pending%%$'\n'*}
 }
 
 # The failure document of a plugin that exited without a result (status $1).
@@ -1717,6 +1846,43 @@ bpcs_init() {
   BPCS_INPUT=
   IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
   _BPCS_SALVAGE=1
+  # The common case, a canonical request of ordinary size for the Bash parser, takes the fast
+  # path; everything else (the size limit, jq, the general parser, a parse error) is deferred.
+  _BPCS_T=()
+  _BPCS_V=()
+  _BPCS_K=()
+  _BPCS_J=()
+  _BPCS_LAZY=
+  if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
+    _bpcs_parse_canonical "$BPCS_INPUT"; then
+    BPCS_JSON_PARSER=bash
+    # The envelope checks of _bpcs_init_checks as one condition (every envelope value of a
+    # canonical request is a string, dry_run a boolean): when it holds, they would all pass
+    # and set these values; when not, they run one by one and name what failed.
+    BPCS_MESSAGE_ID=${_BPCS_E[0]}
+    BPCS_TRACE_ID=${_BPCS_E[1]}
+    BPCS_ACTION=${_BPCS_E[6]}
+    BPCS_NODE=${_BPCS_E[7]}
+    BPCS_TRANSPORT=${_BPCS_E[8]}
+    BPCS_DEPLOY_MODE=${_BPCS_E[9]}
+    BPCS_DRY_RUN=${_BPCS_E[11]}
+    BPCS_TIMEOUT_MS=${_BPCS_E[12]}
+    if [[ ${_BPCS_E[10]} == rcs_v1 && -n $BPCS_NODE && ${#BPCS_TIMEOUT_MS} -le 9 && $BPCS_TIMEOUT_MS != 0* &&
+      ${_BPCS_T[\$$_BPCS_SEP${_BPCS_CANON_PARAMS_PATH}]-} == object &&
+      $BPCS_TRACE_ID != 00000000000000000000000000000000 ]] &&
+      _bpcs_is_trace "$BPCS_TRACE_ID" && _bpcs_is_uuid "$BPCS_MESSAGE_ID" && _bpcs_is_action "$BPCS_ACTION"; then
+      _BPCS_SALVAGE=0
+      return 0
+    fi
+  else
+    _bpcs_init_parse
+  fi
+  _bpcs_init_checks
+}
+
+# The deferred part of bpcs_init: the size limit, the choice of parser, the jq and general
+# parsers and their errors.
+_bpcs_init_parse() { # @rune-cold: requests that are not canonical, large, or for jq
   if ((${#BPCS_INPUT} > BPCS_MAX_INPUT_BYTES)); then
     bpcs_fail 2 DOCUMENT_TOO_LARGE "request exceeds $BPCS_MAX_INPUT_BYTES bytes"
   fi
@@ -1733,6 +1899,8 @@ bpcs_init() {
   _BPCS_T=()
   _BPCS_V=()
   _BPCS_K=()
+  _BPCS_J=()
+  _BPCS_LAZY=
   if [[ $BPCS_JSON_PARSER == jq ]]; then
     _bpcs_parse_jq "$BPCS_INPUT" && parsed=1
   else
@@ -1751,6 +1919,15 @@ bpcs_init() {
     [[ $_BPCS_PARSE_ERROR == *deeper* ]] && code=DOCUMENT_TOO_DEEP
     bpcs_fail 2 "$code" "${_BPCS_PARSE_ERROR:-request is not valid JSON}"
   fi
+}
+
+# The envelope checks one by one, each failure with its own message (bpcs_init runs them only
+# when its one-condition form did not hold).
+_bpcs_init_checks() { # @rune-cold: requests that fail the envelope checks
+  _bpcs_fill_envelope
+  # Nothing unchecked may reach a failure document (the ids are written into it unescaped).
+  BPCS_TRACE_ID='' BPCS_MESSAGE_ID='' BPCS_ACTION='' BPCS_NODE='' BPCS_TRANSPORT='' BPCS_DEPLOY_MODE=''
+  BPCS_DRY_RUN=false BPCS_TIMEOUT_MS=0
   [[ ${_BPCS_T['$']} == object ]] || _bpcs_schema_error 'the request is not a JSON object' ''
 
   # Ids first, so every later error is correlated. The envelope's paths are looked up in the

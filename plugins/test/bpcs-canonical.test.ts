@@ -45,12 +45,16 @@ interface Outcome {
 }
 
 let counter = 0;
-function parseBoth(library: string, input: string | Buffer): Outcome {
+function parseBoth(
+  library: string,
+  input: string | Buffer,
+  mode: 'canonical' | 'flat' = 'canonical',
+): Outcome {
   const file = join(ws.root, `request-${counter++}.json`);
   writeFileSync(file, input);
   // A directory full of files as the working directory: an envelope string that is a glob
   // pattern would expand if the fast path split the envelope with globbing on.
-  const result = spawnSync(BASH, [driver, library, file], {
+  const result = spawnSync(BASH, [driver, library, file, ...(mode === 'flat' ? ['flat'] : [])], {
     cwd: ws.root,
     encoding: 'utf8',
     env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
@@ -116,6 +120,8 @@ const CANONICAL: [string, string][] = [
   ['a star as node name', canonical({}, '*')],
   ['non-ASCII in the node name', canonical({}, 'nœud-ü')],
   ['a trailing newline', `${canonical({ x: 1 })}\n`],
+  ['an empty parameter key (the serializer leaves it out)', canonical({ '': 'x', a: 1 })],
+  ['UTF-8 in a parameter value', canonical({ u: 'é 日本' })],
 ];
 
 /** Hand-made and hostile requests: the fast path may only step aside or agree. */
@@ -132,6 +138,14 @@ const HOSTILE: [string, string | Buffer][] = [
   [
     'invalid UTF-8 in the host',
     Buffer.from(`${base.split('test-host')[0]}\xff${base.split('test-host')[1]}`, 'latin1'),
+  ],
+  [
+    'invalid UTF-8 in the node',
+    Buffer.from(edit(base, '"node":"web-01"', '"node":"web\xff"'), 'latin1'),
+  ],
+  [
+    'invalid UTF-8 in a parameter value',
+    Buffer.from(edit(base, '{"x":1}', '{"x":"\xff"}'), 'latin1'),
   ],
   ['whitespace after a colon', edit(base, '"routing":{', '"routing": {')],
   ['pretty-printed', JSON.stringify(JSON.parse(base), null, 2)],
@@ -234,6 +248,108 @@ describe.each(['source', 'assembled'])('canonical fast path (%s library)', (whic
   it('steps aside for every envelope string with an escape or a control character', () => {
     for (const [, input] of HOSTILE.slice(0, 8)) {
       expect(parseBoth(library(), input).fast).toBe(false);
+    }
+  });
+});
+
+/**
+ * The flat parameter reader (`_bpcs_parse_flat`): compact objects of plain scalars without the
+ * general parser, which is deferred (@rune-cold) behind it. It must fill exactly the tables the
+ * general parser fills for the same text, or step aside. Each input is parameters text as it
+ * stands between the envelope and the options tail.
+ */
+const FLAT: [string, string][] = [
+  ['no members', '{}'],
+  ['one string', '{"message":"hello"}'],
+  ['what rune run noop sends', '{"sleep_ms":0}'],
+  ['every scalar', '{"a":"x","b":0,"c":123456789012345678,"d":true,"e":false,"f":null}'],
+  ['an empty key and an empty string', '{"":"empty key","k":""}'],
+  ['UTF-8 in a value', '{"u":"é 日本 😀"}'],
+  ['spaces, braces, commas and colons inside strings', '{"a b":"} , {","c":"x:y","d":"[1]"}'],
+  [
+    'keys that look like the envelope',
+    '{"routing":"x","payload":"p","options":"z","input_parameters":"w","message_metadata":"m"}',
+  ],
+  ['a 0x7f byte in a value', '{"a":"del\x7f"}'],
+];
+
+const FLAT_HOSTILE: [string, string | Buffer][] = [
+  ['an escaped quote in a value', '{"a":"x\\"y"}'],
+  ['an escaped backslash in a value', '{"a":"x\\\\"}'],
+  ['a backslash before the closing quote', '{"a":"x\\","b":"y"}'],
+  ['\\u0000 in a value', '{"a":"nul\\u0000"}'],
+  ['a \\u escape in a value', '{"a":"\\u0041"}'],
+  ['a raw tab in a value', '{"a":"tab\there"}'],
+  ['a raw newline in a value', '{"a":"line\nbreak"}'],
+  ['a raw 0x1f in a value', '{"a":"unit\x1fsep"}'],
+  ['an escaped key', '{"a\\"b":1}'],
+  ['a \\u escape in a key', '{"\\u0061":1}'],
+  ['a plain and an escaped spelling of one key', '{"a":1,"\\u0061":2}'],
+  ['a raw 0x1f in a key', '{"a\x1fb":1}'],
+  ['a raw newline in a key', '{"a\nb":1}'],
+  ['invalid UTF-8 in a key', Buffer.from('{"\xff":1}', 'latin1')],
+  ['UTF-8 in a key', '{"é":1}'],
+  ['duplicate keys', '{"a":1,"a":2}'],
+  ['duplicate keys, nested last', '{"a":1,"a":{"b":[2]}}'],
+  ['a nested object', '{"a":{"b":1}}'],
+  ['an array', '{"a":[1,"x"]}'],
+  ['an empty object value', '{"a":{}}'],
+  ['a negative number', '{"a":-1}'],
+  ['a fraction', '{"a":1.5}'],
+  ['an exponent', '{"a":1e3}'],
+  ['a leading zero', '{"a":01}'],
+  ['a 19-digit integer', `{"a":${'9'.repeat(19)}}`],
+  ['a 500-digit integer', `{"a":${'9'.repeat(500)}}`],
+  ['truex', '{"a":truex}'],
+  ['nul', '{"a":nul}'],
+  ['a space after the brace', '{ "a":1}'],
+  ['a space before the colon', '{"a" :1}'],
+  ['a space after the colon', '{"a": 1}'],
+  ['a space before the closing brace', '{"a":1 }'],
+  ['a trailing comma', '{"a":1,}'],
+  ['trailing data', '{"a":1}x'],
+  ['two closing braces', '{"a":1}}'],
+  ['two objects', '{"a":1}{"b":2}'],
+  ['left open', '{"a":1'],
+  ['an unterminated string', '{"a":"x'],
+  ['an unterminated key', '{"a'],
+  ['a key without a value', '{"a"}'],
+  ['a member without a key', '{,}'],
+  ['a key without a colon', '{"a":1,"b"}'],
+  ['an array instead of an object', '["a"]'],
+  ['a string instead of an object', '"x"'],
+  ['a number instead of an object', '1'],
+  ['nothing', ''],
+];
+
+describe.each(['source', 'assembled'])('flat parameter reader (%s library)', (which) => {
+  const library = () => libraries.find((entry) => entry.name === which)!.path;
+
+  it.each(FLAT)('takes flat parameters and agrees: %s', (_name, input) => {
+    const outcome = parseBoth(library(), input, 'flat');
+    expect(outcome.fast, 'flat parameters must take the flat reader').toBe(true);
+    expectAgreement(outcome);
+  });
+
+  it.each(FLAT_HOSTILE)('steps aside or agrees: %s', (_name, input) => {
+    expectAgreement(parseBoth(library(), input, 'flat'));
+  });
+
+  it('steps aside for escapes, control characters, high-byte keys, duplicates, nesting, whitespace and other numbers', () => {
+    const agreeing = new Set(['a 19-digit integer']);
+    for (const [name, input] of FLAT_HOSTILE) {
+      if (agreeing.has(name)) continue;
+      expect(parseBoth(library(), input, 'flat').fast, name).toBe(false);
+    }
+  });
+
+  it('canonical requests with flat parameters take it, and nested ones still parse', () => {
+    const flat = canonical({ message: 'hi', sleep_ms: 5, on: true });
+    const nested = canonical({ paths: ['/var/log'], limits: { max: 5 } });
+    for (const input of [flat, nested]) {
+      const outcome = parseBoth(library(), input);
+      expect(outcome.fast).toBe(true);
+      expectAgreement(outcome);
     }
   });
 });

@@ -72,6 +72,19 @@ const TRICKY_PARAMETERS: Record<string, unknown> = {
 };
 
 describe.each(PARSERS)('JSON parser: $name', ({ name, withoutJq }) => {
+  it('answers bpcs_get, bpcs_type, bpcs_keys and bpcs_json_at on the envelope (canonical requests make its entries on demand)', () => {
+    const request = makeRequest('probe', { a: 1 }, { node: 'web-07', timeoutMs: 4321 });
+    const run = runProbe('envelope', request, { withoutJq });
+    expect(evaluate(run, request).ok, run.stderr).toBe(true);
+    expect(run.json?.payload.output_data).toEqual({
+      node: 'web-07',
+      sender_type: 'object',
+      routing_keys: ['action', 'node', 'transport', 'deploy_mode'],
+      sender: request.message_metadata.sender,
+      timeout_ms: 4321,
+    });
+  });
+
   it('reads the request and re-serializes it exactly', () => {
     const request = makeRequest('probe', TRICKY_PARAMETERS);
     const run = runProbe('echo', request, { withoutJq });
@@ -207,6 +220,8 @@ describe.each(PARSERS)('JSON parser: $name', ({ name, withoutJq }) => {
     expect(run.json?.error?.code).toBe('UNSUPPORTED_SCHEMA_VERSION');
     expect(run.json?.error?.details).toEqual({ schema_version: 'rcs_v9', supported: ['rcs_v1'] });
     expect(run.json?.message_metadata.in_reply_to).toBe(request.message_metadata.message_id);
+    // Only what the envelope checks passed before this one: no routing values yet.
+    expect(run.json?.error?.source).toEqual({ component: 'plugin:probe' });
   });
 
   it('refuses a request without trace id or options as a schema violation', () => {

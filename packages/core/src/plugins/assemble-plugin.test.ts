@@ -144,7 +144,9 @@ describe('assemblePluginSource', () => {
     const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
     const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
     expect(text).toContain('_lib_cold_helper() { __rune_load_cold; _lib_cold_helper "$@"; }');
-    expect(text).toContain('lib_cold_twice() { __rune_load_cold; lib_cold_twice "$@"; }');
+    // Only a deferred function names lib_cold_twice: defined by the loader, it needs no stub.
+    expect(text).not.toContain('lib_cold_twice() { __rune_load_cold');
+    expect(text).toContain('lib_cold_twice() { # @rune-cold');
     expect(text).not.toContain('lib_cold_unused');
     // The real definitions sit only inside the loader's quoted here-document, once each.
     const loader = text.slice(text.indexOf('__rune_load_cold() {'));
@@ -248,7 +250,9 @@ describe('assemblePluginSource', () => {
     expect(text).toContain(top);
     expect(text).not.toContain('# bpcs.sh — a small library');
     expect(text).toContain('\nbpcs_init() {\n');
-    expect(text).toContain('\n_bpcs_parse_bash() {\n');
+    expect(text).toContain('\n_bpcs_parse_flat() {\n');
+    // The general parser is deferred: its definition is in the loader's here-document.
+    expect(text).toContain('\n_bpcs_parse_bash() { # @rune-cold');
     // bpcs.sh opts in to leaving out what the plugin never names.
     expect(text).not.toContain('\nbpcs_param_array() {\n');
     expect(text).not.toContain('\nbpcs_artifact() {\n');

@@ -373,6 +373,8 @@ const COLD_DELIMITER = '__RUNE_COLD_FUNCTIONS__';
 function deferColdLibraryFunctions(lines: string[], file: string): string[] {
   const cold: string[] = [];
   const out: string[] = [];
+  /** Where each stub went in `out`, and its function. */
+  const stubs: { readonly at: number; readonly name: string }[] = [];
   let loaderAt = -1;
   let inOptedIn = false;
   for (let index = 0; index < lines.length; index++) {
@@ -406,10 +408,20 @@ function deferColdLibraryFunctions(lines: string[], file: string): string[] {
     }
     if (loaderAt === -1) loaderAt = out.length;
     cold.push(...body);
+    stubs.push({ at: out.length, name });
     out.push(`${name}() { ${COLD_LOADER}; ${name} "$@"; }`);
     index = end;
   }
   if (loaderAt === -1) return lines;
+  // A deferred function that only deferred functions name needs no stub: they are all defined
+  // by the time one of them runs. (Bash parses each stub: about 35 k instructions apiece.)
+  const stubLines = new Set(stubs.map((stub) => stub.at));
+  const named = new Set<string>();
+  out.forEach((line, i) => {
+    if (!stubLines.has(i)) for (const word of line.match(WORD) ?? []) named.add(word);
+  });
+  const unneeded = new Set(stubs.filter((stub) => !named.has(stub.name)).map((stub) => stub.at));
+  const kept = out.filter((_line, i) => !unneeded.has(i));
   const loader = [
     '# Deferred library functions (marked @rune-cold): read as a quoted here-document, which Bash',
     '# does not parse, and defined on the first call of one of their stubs below.',
@@ -422,8 +434,9 @@ function deferColdLibraryFunctions(lines: string[], file: string): string[] {
     COLD_DELIMITER,
     '}',
   ];
-  out.splice(loaderAt, 0, ...loader);
-  return out;
+  // No stub precedes loaderAt, so the loader still goes where the first deferred function was.
+  kept.splice(loaderAt, 0, ...loader);
+  return kept;
 }
 
 /**
