@@ -5,6 +5,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { type OperationStatement, runOperation } from '../store/operation.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 
 /** An alert row as read. */
 export type StoredAlert = Selectable<AlertsTable>;
@@ -29,8 +30,8 @@ export interface AlertFilter {
 export async function insertAlerts(
   db: Kysely<StoreDatabase>,
   rows: readonly AlertsTable[],
-): Promise<void> {
-  if (rows.length === 0) return;
+): Promise<StoreOperationTiming | undefined> {
+  if (rows.length === 0) return undefined;
   const statements: OperationStatement[] = [];
   // Bounded batches: SQLite limits the number of bound variables per statement.
   for (let index = 0; index < rows.length; index += 20) {
@@ -41,7 +42,7 @@ export async function insertAlerts(
         .compile(),
     });
   }
-  await runOperation(db, statements);
+  return (await runOperation(db, statements)).timing;
 }
 
 /** One alert. */

@@ -32,6 +32,7 @@ import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
 import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
 import {
@@ -75,6 +76,7 @@ import {
   settleNotice,
 } from './run-end-notices.js';
 import { decideThrottle } from './throttle.js';
+import { probeNow, type WebhookPhaseSample, webhookPhasesEnabled } from './webhook-phases.js';
 
 const source = { component: 'rune-server' } as const;
 const SWEEP_MS = 1000;
@@ -128,11 +130,13 @@ export interface AlertEngine {
   /**
    * Records `alerts` durably (outcome `received`) and queues their decision; returns their ids.
    * `trace`: the webhook's, which each decision and its run continue (telemetry/webhook-spans.ts).
+   * `phases`: the benchmark probe's sample of the webhook (webhook-phases.ts), filled in here.
    */
   accept(
     receiver: ResolvedReceiver,
     alerts: readonly NormalizedAlert[],
     trace?: AlertTrace,
+    phases?: Pick<WebhookPhaseSample, 'storeAsked' | 'store' | 'stored' | 'storeOperations'>,
   ): Promise<string[]>;
   /**
    * Releases a held alert (deprecated alias of `POST /v1/runs/{run_id}/approve`): one approval
@@ -371,21 +375,24 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
    * prepared are written by that one transaction (one fsync for a burst, not one per request).
    * Each request is answered only after the transaction that holds its alerts committed.
    */
-  let batch: { rows: AlertsTable[]; done: Promise<void> } | undefined;
-  const insertDurably = (rows: AlertsTable[]): Promise<void> => {
+  type Batch = {
+    rows: AlertsTable[];
+    done: Promise<StoreOperationTiming | undefined>;
+    asked: number;
+  };
+  let batch: Batch | undefined;
+  const insertDurably = (rows: AlertsTable[]): Batch => {
     if (batch === undefined) {
-      const next: { rows: AlertsTable[]; done: Promise<void> } = {
-        rows: [],
-        done: Promise.resolve(),
-      };
+      const next: Batch = { rows: [], done: Promise.resolve(undefined), asked: 0 };
       next.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
         batch = undefined;
+        if (webhookPhasesEnabled) next.asked = probeNow();
         return insertAlerts(db, next.rows);
       });
       batch = next;
     }
     batch.rows.push(...rows);
-    return batch.done;
+    return batch;
   };
 
   /** Inventory node names, re-read when the inventory file changes (a storm reads it once). */
@@ -923,7 +930,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       return receiver;
     },
 
-    async accept(receiver, alerts, trace) {
+    async accept(receiver, alerts, trace, phases) {
       lastAcceptAt = performance.now();
       const receivedAt = now();
       const rows = await Promise.all(
@@ -931,6 +938,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           let startsAt = alert.startsAt;
           if (startsAt === undefined) {
             // Without a start time an episode starts at its first receipt.
+            if (phases !== undefined) phases.storeOperations++;
             startsAt =
               (await firstOpenReceipt(db, receiver.name, alert.fingerprint))?.starts_at ??
               iso(receivedAt);
@@ -964,7 +972,14 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           };
         }),
       );
-      await insertDurably(rows);
+      const written = insertDurably(rows);
+      const timing = await written.done;
+      if (phases !== undefined) {
+        phases.storeOperations++;
+        phases.storeAsked = written.asked;
+        if (timing !== undefined) phases.store = timing;
+        phases.stored = probeNow();
+      }
       for (const row of rows) {
         void guarded(`alert ${row.id}`, () =>
           trace === undefined

@@ -19,6 +19,12 @@ import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './aler
 import { createAlertEngine } from './engine.js';
 import { authenticateHook, normalizePayload } from './receivers.js';
 import { type AlertRules, loadAlertRules, type ResolvedReceiver } from './rules.js';
+import {
+  probeNow,
+  recordWebhookPhases,
+  type WebhookPhaseSample,
+  webhookPhasesEnabled,
+} from './webhook-phases.js';
 
 const source = { component: 'rune-server' } as const;
 /** Largest webhook body (Alertmanager groups can be large; PagerDuty events are small). */
@@ -240,6 +246,32 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       { parseAs: 'buffer', bodyLimit: HOOK_BODY_LIMIT },
       (_request, body, done) => done(null, body),
     );
+    // The benchmark probe (webhook-phases.ts): the moments of each receiver request.
+    const phaseSamples = webhookPhasesEnabled
+      ? new WeakMap<object, WebhookPhaseSample>()
+      : undefined;
+    if (phaseSamples !== undefined) {
+      scope.addHook('onRequest', async (request) => {
+        const at = probeNow();
+        phaseSamples.set(request, {
+          request: at,
+          handler: at,
+          authenticated: at,
+          parsed: at,
+          normalized: at,
+          accepted: at,
+          replied: at,
+          responded: at,
+          storeOperations: 0,
+        });
+      });
+      scope.addHook('onResponse', async (request, reply) => {
+        const sample = phaseSamples.get(request);
+        if (sample === undefined || reply.statusCode !== 202) return;
+        sample.responded = probeNow();
+        recordWebhookPhases(sample);
+      });
+    }
     const hook = (kind: ResolvedReceiver['kind'], summary: string, description: string) =>
       scope.post(
         `/v1/hooks/${kind}/:receiver`,
@@ -256,6 +288,8 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
           },
         },
         async (request, reply) => {
+          const phases = phaseSamples?.get(request);
+          if (phases !== undefined) phases.handler = probeNow();
           const span = startWebhookSpan(request, kind, request.params.receiver);
           let ids: string[];
           let receiver: ResolvedReceiver;
@@ -263,6 +297,7 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
             receiver = engine.receiver(kind, request.params.receiver);
             const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
             authenticateHook(receiver, request.headers, raw, Date.now());
+            if (phases !== undefined) phases.authenticated = probeNow();
             let body: unknown;
             try {
               body = JSON.parse(raw.toString('utf8'));
@@ -271,13 +306,16 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
                 source,
               });
             }
+            if (phases !== undefined) phases.parsed = probeNow();
             const alerts = normalizePayload(receiver, body);
-            ids = await engine.accept(receiver, alerts, span.trace);
+            if (phases !== undefined) phases.normalized = phases.accepted = probeNow();
+            ids = await engine.accept(receiver, alerts, span.trace, phases);
           } catch (error) {
             span.end({ error });
             throw error;
           }
           span.end({ accepted: ids.length });
+          if (phases !== undefined) phases.replied = probeNow();
           return reply.code(202).send({
             accepted: ids.length,
             alert_ids: ids,
