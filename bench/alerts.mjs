@@ -190,6 +190,12 @@ function post(i) {
   });
 }
 
+// The event loop's delay and the process's CPU while notifications are sent (server and this
+// client share the loop): what the machine's load takes away shows here, not in the phases.
+const { monitorEventLoopDelay } = await import('node:perf_hooks');
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+const cpuBefore = process.cpuUsage();
 const latencies = [];
 const statuses = new Map();
 const intervalMs = (seconds * 1000) / total;
@@ -209,6 +215,8 @@ for (let n = 0; n < total; n++) {
 }
 await Promise.all(pending);
 const sentMs = Date.now() - start;
+loopDelay.disable();
+const cpuWhileSending = process.cpuUsage(cpuBefore);
 
 // Wait until every alert is decided (bounded: 10 minutes).
 const db = server.store.db;
@@ -286,6 +294,13 @@ const result = {
   exactly_one_run_per_key: Number(runs?.n ?? 0) === keys,
   none_lost: recorded === total && undecided === 0,
   load_average: (await import('node:os')).loadavg().map((value) => Math.round(value * 10) / 10),
+  event_loop_delay_ms_while_sending: {
+    p50: Math.round(loopDelay.percentile(50) / 1e4) / 100,
+    p99: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+    max: Math.round(loopDelay.max / 1e4) / 100,
+  },
+  process_cpu_ms_per_notification_while_sending:
+    Math.round(((cpuWhileSending.user + cpuWhileSending.system) / 1000 / total) * 100) / 100,
   ...phaseSummary(),
 };
 
@@ -302,12 +317,14 @@ function phaseSummary() {
     parse: (s) => s.parsed - s.authenticated,
     normalize: (s) => s.normalized - s.parsed,
     engine_batch_wait: (s) => s.storeAsked - s.accepted,
+    intake_write_fdatasync: (s) => s.intakeMs,
     to_worker: (s) => s.store?.received - s.storeAsked,
     worker_statements: (s) => s.store?.ran - s.store?.received,
     worker_group_wait: (s) => s.store?.commitStarted - s.store?.ran,
     worker_commit: (s) => s.store?.committed - s.store?.commitStarted,
     commit_fsync_time: (s) => s.store?.fsyncMs,
     to_main: (s) => s.stored - s.store?.committed,
+    durable_total: (s) => s.stored - s.storeAsked,
     after_store: (s) => s.replied - s.stored,
     send: (s) => s.responded - s.replied,
     total: (s) => s.responded - s.request,

@@ -26,20 +26,26 @@ export interface AlertFilter {
 /**
  * Inserts received alerts atomically and durably: one store operation (on the embedded store one
  * message to its worker, committed with its group; on PostgreSQL one transaction).
+ * `skipExisting`: a row whose id is stored already is left as it is (the intake's replay and
+ * retries: a row may have been stored by the attempt that seemed to fail).
  */
 export async function insertAlerts(
   db: Kysely<StoreDatabase>,
   rows: readonly AlertsTable[],
+  options: { skipExisting?: boolean } = {},
 ): Promise<StoreOperationTiming | undefined> {
   if (rows.length === 0) return undefined;
   const statements: OperationStatement[] = [];
   // Bounded batches: SQLite limits the number of bound variables per statement.
   for (let index = 0; index < rows.length; index += 20) {
     statements.push({
-      query: db
-        .insertInto('alerts')
-        .values(rows.slice(index, index + 20))
-        .compile(),
+      query: (options.skipExisting === true
+        ? db
+            .insertInto('alerts')
+            .values(rows.slice(index, index + 20))
+            .onConflict((conflict) => conflict.column('id').doNothing())
+        : db.insertInto('alerts').values(rows.slice(index, index + 20))
+      ).compile(),
     });
   }
   return (await runOperation(db, statements)).timing;

@@ -8,6 +8,7 @@
  * about what the server would accept. They answer 202 once the alerts are durably recorded and
  * decide them afterwards: a receiver never waits for a rule, a plan or a run.
  */
+import { existsSync } from 'node:fs';
 import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import { serverSection } from '../config/server-config-module.js';
@@ -17,6 +18,7 @@ import { startWebhookSpan } from '../telemetry/webhook-spans.js';
 import { startWorkflow } from '../workflows/start-workflow.js';
 import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
 import { createAlertEngine } from './engine.js';
+import { openAlertIntake } from './intake.js';
 import { authenticateHook, normalizePayload } from './receivers.js';
 import { type AlertRules, loadAlertRules, type ResolvedReceiver } from './rules.js';
 import {
@@ -191,8 +193,16 @@ export function reloadAlertRules(app: object): AlertRulesReload {
 export function registerAlertRoutes(app: ApiInstance, context: RouteContext): void {
   const path = serverSection(context.launcher.config).alert_rules;
   const rules: AlertRules | undefined = path === undefined ? undefined : loadAlertRules(path);
+  // The embedded store's receivers answer from the intake file (intake.ts); it is opened when
+  // receivers exist, or when a previous process left one (its alerts are replayed at start).
+  const intakePath = `${context.settings.storePath}.alert-intake`;
+  const intake =
+    context.store.engine === 'sqlite' && (rules !== undefined || existsSync(intakePath))
+      ? openAlertIntake(intakePath)
+      : undefined;
   const engine = createAlertEngine({
     rules,
+    ...(intake === undefined ? {} : { intake }),
     db: context.store.db,
     manager: context.manager,
     launcher: context.launcher,

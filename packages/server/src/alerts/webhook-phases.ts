@@ -25,7 +25,10 @@ export interface WebhookPhaseSample {
   accepted: number;
   /** The store operation was asked for (the engine's batch closed). */
   storeAsked?: number;
+  /** The store operation's moments, when the answer waited for the store (no intake). */
   store?: StoreOperationTiming;
+  /** The intake's write and fdatasync (ms), when the answer waited for the intake instead. */
+  intakeMs?: number;
   /** The store operation's promise resolved on the event loop. */
   stored?: number;
   /** reply.send() was called. */
