@@ -3,8 +3,10 @@
  * loopback, real SQLite store and worker thread, real bash plugins): a webhook's alerts cost one
  * store operation; the answer waits for the intake file, not for the store — with the store's
  * worker gone the webhook is still answered, and the next process decides the alert exactly
- * once from the intake.
+ * once from the intake; a real `rune serve` killed with SIGKILL the moment its first answers
+ * arrive has every answered alert decided after the restart, one run each.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getAlert } from '../src/alerts/alert-store.js';
 import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
@@ -20,8 +22,13 @@ import {
 } from './alert-server.js';
 import { waitForRun } from './harness.js';
 
+const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+
 const servers: AlertServer[] = [];
+const children = new Set<ChildProcess>();
 afterEach(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
   for (const server of servers.splice(0)) await server.stop().catch(() => undefined);
 });
 
@@ -101,4 +108,52 @@ describe('the alert intake', () => {
     expect(runs.runs).toHaveLength(1);
     expect((await getAlert(t.server.store.db, id as string))?.outcome).toBe('ran');
   });
+
+  it('rune serve killed with SIGKILL right after answering webhooks: every answered alert is decided after the restart, one run each', async () => {
+    const t = await server();
+    await t.close();
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--config', t.home.configFile, '--listen', '127.0.0.1:0'],
+      { env: t.home.env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.add(child);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const url = await new Promise<string>((resolve, reject) => {
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+        if (match !== null) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+    });
+    const answered: string[] = [];
+    const post = async (i: number): Promise<void> => {
+      try {
+        const response = await postAm(
+          { ...t, url },
+          amPayload([echo(`killed-${i}`, `web${(i % 3) + 1}`)]),
+        );
+        if (response.status !== 202) return;
+        answered.push(...((await response.json()) as { alert_ids: string[] }).alert_ids);
+        // Killed the moment the first answers arrive, while later webhooks are in flight.
+        if (answered.length === 5) child.kill('SIGKILL');
+      } catch {
+        // refused or cut off by the kill: never answered
+      }
+    };
+    await Promise.all(Array.from({ length: 60 }, (_, i) => post(i)));
+    child.kill('SIGKILL');
+    await exited;
+    expect(answered.length).toBeGreaterThanOrEqual(5);
+    await t.restart();
+    const runIds = new Set<string>();
+    for (const id of answered) {
+      const alert = await decided(t, id);
+      expect(alert.outcome).toBe('ran');
+      runIds.add(alert.run_id as string);
+    }
+    expect(runIds.size).toBe(answered.length);
+  }, 120_000);
 });
