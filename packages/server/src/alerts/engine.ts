@@ -12,7 +12,8 @@
  *   cannot start two runs.
  * - **Restart-safe**: throttle state is the `alerts` table; alerts recorded but not decided when
  *   the process stopped are decided at start-up; pending and held alerts keep their due and
- *   expiry times.
+ *   expiry times. On the embedded store the answer waits for the intake file (intake.ts), not
+ *   the store: start-up first replays into the store what the intake holds and the store lacks.
  * - **The hold** (storm breaker) is a normal run submitted with `requireApproval`: it waits in
  *   `awaiting_approval` in the approvals inbox (`rune approve`, the dashboard), under the policy's
  *   quorum, self-approval and binding rules, and expires at the storm's `hold_expires` (or the

@@ -5,8 +5,9 @@
  *
  * Receivers do not take API tokens: each authenticates with its own credentials (see
  * receivers.ts), checked before the body is parsed, so an unauthenticated sender learns nothing
- * about what the server would accept. They answer 202 once the alerts are durably recorded and
- * decide them afterwards: a receiver never waits for a rule, a plan or a run.
+ * about what the server would accept. They answer 202 once the alerts are durably recorded (on
+ * the embedded store in the alert intake file, intake.ts; the store's insert follows the answer)
+ * and decide them afterwards: a receiver never waits for a rule, a plan or a run.
  */
 import { existsSync } from 'node:fs';
 import { RuneError } from '@rune/protocol';
