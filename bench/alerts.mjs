@@ -2,10 +2,15 @@
 // Alert receiver benchmark (never part of the test suite). See bench/README.md, "Alert receivers".
 //
 //   node bench/alerts.mjs [--notifications 10000] [--keys 1000] [--nodes 10] [--seconds 60]
-//                         [--connections 16] [--server-from DIR]
+//                         [--connections 16] [--server-from DIR] [--before DIR --pairs 2]
+//                         [--no-phases]
 //
 // --server-from DIR: benchmark another build of the server instead (DIR holds a copy of packages/
 // with their dist/, e.g. taken before a change); run both back to back to compare on one load.
+// --before DIR: does that itself — --pairs pairs of runs, that build and this one alternating,
+// each in a fresh process — and prints every run's result with the load average it started at.
+// The phases (on unless --no-phases): the server's probe (RUNE_BENCH_WEBHOOK_PHASES=1) of
+// where each webhook's answer time went, printed as p50/p99 per phase.
 //
 // Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home, an
 // inventory of --nodes nodes (key i names node i mod --nodes; core reads the inventory file on
@@ -22,7 +27,6 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as currentServer from '@rune/server';
 
 const { values } = parseArgs({
   options: {
@@ -32,8 +36,49 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '60' },
     connections: { type: 'string', default: '16' },
     'server-from': { type: 'string' },
+    before: { type: 'string' },
+    pairs: { type: 'string', default: '2' },
+    'no-phases': { type: 'boolean', default: false },
   },
 });
+
+// --before DIR: side by side in one invocation — alternate runs of that build and this one, each
+// in a fresh process, and print their results together (the load moves; pairs share it).
+if (values.before !== undefined) {
+  const { execFileSync } = await import('node:child_process');
+  const { loadavg } = await import('node:os');
+  const passOn = ['notifications', 'keys', 'nodes', 'seconds', 'connections'].flatMap((key) => [
+    `--${key}`,
+    values[key],
+  ]);
+  const rows = [];
+  for (let pair = 0; pair < Number(values.pairs); pair++) {
+    for (const build of pair % 2 === 0 ? ['before', 'after'] : ['after', 'before']) {
+      const args = [
+        new URL(import.meta.url).pathname,
+        ...passOn,
+        ...(build === 'before' ? ['--server-from', values.before] : []),
+      ];
+      const load = loadavg()[0].toFixed(1);
+      let output;
+      try {
+        output = execFileSync(process.execPath, args, {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+      } catch (error) {
+        output = error.stdout;
+      }
+      const result = JSON.parse(output);
+      rows.push({ pair, build, load, ...result });
+      process.stderr.write(
+        `pair ${pair} ${build} (load ${load}): p50 ${result.webhook_ms.p50} p99 ${result.webhook_ms.p99} ms, server <=10 ms ${result.server_answer_share_within['10 ms']}\n`,
+      );
+    }
+  }
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  process.exit(rows.every((row) => row.exactly_one_run_per_key && row.none_lost) ? 0 : 1);
+}
 const total = Number(values.notifications);
 const keys = Number(values.keys);
 const nodes = Number(values.nodes);
@@ -78,10 +123,14 @@ writeFileSync(
 );
 // The server reads env: secrets from process.env (as `rune serve` does).
 process.env.RUNE_BENCH_AM_TOKEN = TOKEN;
-const { createRuneServer, createToken } =
+// The phase probe (alerts/webhook-phases.ts) reads its variable when the server's modules load,
+// and the store's worker thread inherits it: set before the import.
+if (!values['no-phases']) process.env.RUNE_BENCH_WEBHOOK_PHASES = '1';
+const serverModule =
   values['server-from'] === undefined
-    ? currentServer
+    ? await import('@rune/server')
     : await import(join(values['server-from'], 'packages/server/dist/index.js'));
+const { createRuneServer, createToken } = serverModule;
 const server = await createRuneServer({ configFile, env, port: 0 });
 const url = new URL(await server.listen());
 const agent = new Agent({ keepAlive: true, maxSockets: connections });
@@ -141,6 +190,12 @@ function post(i) {
   });
 }
 
+// The event loop's delay and the process's CPU while notifications are sent (server and this
+// client share the loop): what the machine's load takes away shows here, not in the phases.
+const { monitorEventLoopDelay } = await import('node:perf_hooks');
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+const cpuBefore = process.cpuUsage();
 const latencies = [];
 const statuses = new Map();
 const intervalMs = (seconds * 1000) / total;
@@ -160,6 +215,8 @@ for (let n = 0; n < total; n++) {
 }
 await Promise.all(pending);
 const sentMs = Date.now() - start;
+loopDelay.disable();
+const cpuWhileSending = process.cpuUsage(cpuBefore);
 
 // Wait until every alert is decided (bounded: 10 minutes).
 const db = server.store.db;
@@ -236,7 +293,59 @@ const result = {
   runs_started: Number(runs?.n ?? 0),
   exactly_one_run_per_key: Number(runs?.n ?? 0) === keys,
   none_lost: recorded === total && undecided === 0,
+  load_average: (await import('node:os')).loadavg().map((value) => Math.round(value * 10) / 10),
+  event_loop_delay_ms_while_sending: {
+    p50: Math.round(loopDelay.percentile(50) / 1e4) / 100,
+    p99: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+    max: Math.round(loopDelay.max / 1e4) / 100,
+  },
+  process_cpu_ms_per_notification_while_sending:
+    Math.round(((cpuWhileSending.user + cpuWhileSending.system) / 1000 / total) * 100) / 100,
+  ...phaseSummary(),
 };
+
+/**
+ * Where each webhook's answer went (the server's probe, RUNE_BENCH_WEBHOOK_PHASES): p50/p99 of
+ * every phase, from Fastify's onRequest to onResponse. A build without the probe gives nothing.
+ */
+function phaseSummary() {
+  const samples = serverModule.takeWebhookPhaseSamples?.() ?? [];
+  if (samples.length === 0) return {};
+  const phases = {
+    read_body_and_hooks: (s) => s.handler - s.request,
+    auth: (s) => s.authenticated - s.handler,
+    parse: (s) => s.parsed - s.authenticated,
+    normalize: (s) => s.normalized - s.parsed,
+    engine_batch_wait: (s) => s.storeAsked - s.accepted,
+    intake_write_fdatasync: (s) => s.intakeMs,
+    to_worker: (s) => s.store?.received - s.storeAsked,
+    worker_statements: (s) => s.store?.ran - s.store?.received,
+    worker_group_wait: (s) => s.store?.commitStarted - s.store?.ran,
+    worker_commit: (s) => s.store?.committed - s.store?.commitStarted,
+    commit_fsync_time: (s) => s.store?.fsyncMs,
+    to_main: (s) => s.stored - s.store?.committed,
+    durable_total: (s) => s.stored - s.storeAsked,
+    after_store: (s) => s.replied - s.stored,
+    send: (s) => s.responded - s.replied,
+    total: (s) => s.responded - s.request,
+  };
+  const quantiles = (values) => {
+    const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
+    if (sorted.length === 0) return null;
+    const at = (p) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
+    const round = (value) => Math.round(value * 100) / 100;
+    return { p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1)) };
+  };
+  return {
+    phase_samples: samples.length,
+    phases_ms: Object.fromEntries(
+      Object.entries(phases).map(([name, of]) => [name, quantiles(samples.map(of))]),
+    ),
+    fsyncs_per_commit: quantiles(samples.map((s) => s.store?.fsyncs)),
+    operations_per_commit: quantiles(samples.map((s) => s.store?.groupSize)),
+    store_operations_per_webhook: quantiles(samples.map((s) => s.storeOperations)),
+  };
+}
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 agent.destroy();
 await server.close();

@@ -17,6 +17,7 @@ export {
   type ResolvedReceiver,
 } from './alerts/rules.js';
 export { AlertRulesFileSchema } from './alerts/rules-schema.js';
+export { takeWebhookPhaseSamples, type WebhookPhaseSample } from './alerts/webhook-phases.js';
 export {
   type CreatedToken,
   type CreateTokenOptions,

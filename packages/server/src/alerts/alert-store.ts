@@ -5,6 +5,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { type OperationStatement, runOperation } from '../store/operation.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 
 /** An alert row as read. */
 export type StoredAlert = Selectable<AlertsTable>;
@@ -25,23 +26,29 @@ export interface AlertFilter {
 /**
  * Inserts received alerts atomically and durably: one store operation (on the embedded store one
  * message to its worker, committed with its group; on PostgreSQL one transaction).
+ * `skipExisting`: a row whose id is stored already is left as it is (the intake's replay and
+ * retries: a row may have been stored by the attempt that seemed to fail).
  */
 export async function insertAlerts(
   db: Kysely<StoreDatabase>,
   rows: readonly AlertsTable[],
-): Promise<void> {
-  if (rows.length === 0) return;
+  options: { skipExisting?: boolean } = {},
+): Promise<StoreOperationTiming | undefined> {
+  if (rows.length === 0) return undefined;
   const statements: OperationStatement[] = [];
   // Bounded batches: SQLite limits the number of bound variables per statement.
   for (let index = 0; index < rows.length; index += 20) {
     statements.push({
-      query: db
-        .insertInto('alerts')
-        .values(rows.slice(index, index + 20))
-        .compile(),
+      query: (options.skipExisting === true
+        ? db
+            .insertInto('alerts')
+            .values(rows.slice(index, index + 20))
+            .onConflict((conflict) => conflict.column('id').doNothing())
+        : db.insertInto('alerts').values(rows.slice(index, index + 20))
+      ).compile(),
     });
   }
-  await runOperation(db, statements);
+  return (await runOperation(db, statements)).timing;
 }
 
 /** One alert. */

@@ -12,7 +12,8 @@
  *   cannot start two runs.
  * - **Restart-safe**: throttle state is the `alerts` table; alerts recorded but not decided when
  *   the process stopped are decided at start-up; pending and held alerts keep their due and
- *   expiry times.
+ *   expiry times. On the embedded store the answer waits for the intake file (intake.ts), not
+ *   the store: start-up first replays into the store what the intake holds and the store lacks.
  * - **The hold** (storm breaker) is a normal run submitted with `requireApproval`: it waits in
  *   `awaiting_approval` in the approvals inbox (`rune approve`, the dashboard), under the policy's
  *   quorum, self-approval and binding rules, and expires at the storm's `hold_expires` (or the
@@ -32,6 +33,7 @@ import type { PolicySubject } from '../policy/policy.js';
 import type { LaunchContext, LaunchRequest, ServerLauncher } from '../runs/launcher.js';
 import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
+import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
 import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
 import {
@@ -54,6 +56,7 @@ import {
   heldWorkflows,
   workflowRunOfAlert,
 } from './alert-workflows.js';
+import type { AlertIntake } from './intake.js';
 import { postNotification } from './notifiers.js';
 import {
   type AlertRules,
@@ -75,6 +78,7 @@ import {
   settleNotice,
 } from './run-end-notices.js';
 import { decideThrottle } from './throttle.js';
+import { probeNow, type WebhookPhaseSample, webhookPhasesEnabled } from './webhook-phases.js';
 
 const source = { component: 'rune-server' } as const;
 const SWEEP_MS = 1000;
@@ -113,6 +117,11 @@ export interface AlertEngineOptions {
   subjectOf?: (principal: string) => PolicySubject;
   /** Starts a workflow of `[server] workflows` (rules with a `workflow:` target). */
   startWorkflow?: (request: StartWorkflowRequest) => Promise<StartedWorkflow>;
+  /**
+   * The intake file (intake.ts; the embedded store only): webhooks are answered once their
+   * alerts are in it, stored afterwards, and what it holds is replayed at start.
+   */
+  intake?: AlertIntake;
 }
 
 /** The engine. */
@@ -128,11 +137,16 @@ export interface AlertEngine {
   /**
    * Records `alerts` durably (outcome `received`) and queues their decision; returns their ids.
    * `trace`: the webhook's, which each decision and its run continue (telemetry/webhook-spans.ts).
+   * `phases`: the benchmark probe's sample of the webhook (webhook-phases.ts), filled in here.
    */
   accept(
     receiver: ResolvedReceiver,
     alerts: readonly NormalizedAlert[],
     trace?: AlertTrace,
+    phases?: Pick<
+      WebhookPhaseSample,
+      'storeAsked' | 'store' | 'intakeMs' | 'stored' | 'storeOperations'
+    >,
   ): Promise<string[]>;
   /**
    * Releases a held alert (deprecated alias of `POST /v1/runs/{run_id}/approve`): one approval
@@ -170,7 +184,7 @@ const toAlert = (row: StoredAlert): NormalizedAlert => ({
 
 /** Creates the engine (not started). */
 export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
-  const { db, manager, launcher, metrics } = options;
+  const { db, manager, launcher, metrics, intake } = options;
   let rules = options.rules;
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
@@ -367,25 +381,143 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   };
 
   /**
-   * Group commit: the alerts of every webhook that arrives while one insert transaction is being
-   * prepared are written by that one transaction (one fsync for a burst, not one per request).
-   * Each request is answered only after the transaction that holds its alerts committed.
+   * Group commit: the alerts of every webhook that arrives in one turn of the event loop are made
+   * durable together — with the intake (intake.ts, the embedded store) by one write and one
+   * fdatasync of the intake file, then stored in the store after the answer; without it (or when
+   * it is full) by one store operation before the answer. Each request is answered only after
+   * its alerts are durable; they are decided only after they are in the store.
    */
-  let batch: { rows: AlertsTable[]; done: Promise<void> } | undefined;
-  const insertDurably = (rows: AlertsTable[]): Promise<void> => {
+  type Entry = { rows: AlertsTable[]; trace: AlertTrace | undefined };
+  type Batch = {
+    entries: Entry[];
+    done: Promise<{ timing: StoreOperationTiming | undefined; intakeMs: number | undefined }>;
+    asked: number;
+  };
+  let batch: Batch | undefined;
+  /** Rows made durable and not yet in the store (what a startsAt-less alert checks too). */
+  const unstoredRows = new Set<AlertsTable>();
+  /** Intake batches whose store insert failed: the sweeper tries them again. */
+  const failedStores: Entry[][] = [];
+  const storing = new Set<Promise<void>>();
+
+  const queueDecisions = (entries: readonly Entry[]): void => {
+    for (const { rows, trace } of entries) {
+      for (const row of rows) {
+        void guarded(`alert ${row.id}`, () =>
+          trace === undefined
+            ? process(row.id)
+            : withAlertSpan(
+                row.id,
+                trace,
+                async (runTrace) => {
+                  decisionTrace = runTrace;
+                  try {
+                    await process(row.id);
+                  } finally {
+                    decisionTrace = undefined;
+                  }
+                },
+                () => getAlert(db, row.id),
+              ),
+        );
+      }
+    }
+  };
+
+  /** After the answer: the intake's rows go into the store, then they are decided. */
+  const storeAfterAnswer = (entries: Entry[]): void => {
+    const rows = entries.flatMap((entry) => entry.rows);
+    const task: Promise<void> = insertAlerts(db, rows, { skipExisting: true }).then(
+      () => {
+        intake?.stored(rows.length);
+        for (const row of rows) unstoredRows.delete(row);
+        queueDecisions(entries);
+      },
+      (failure: unknown) => {
+        // Durable in the intake: the sweeper tries again, and a restart replays it.
+        failedStores.push(entries);
+        log(
+          `warning: ${rows.length} received alert(s) not stored yet (kept in the intake): ${RuneError.from(failure).message}`,
+        );
+      },
+    );
+    storing.add(task);
+    void task.finally(() => storing.delete(task));
+  };
+
+  const flushBatch = async (
+    next: Batch,
+  ): Promise<{ timing: StoreOperationTiming | undefined; intakeMs: number | undefined }> => {
+    batch = undefined;
+    if (webhookPhasesEnabled) next.asked = probeNow();
+    const rows = next.entries.flatMap((entry) => entry.rows);
+    if (intake !== undefined && !closed) {
+      let appended = false;
+      try {
+        appended = intake.append(rows);
+      } catch (failure) {
+        log(`warning: the alert intake cannot be written: ${RuneError.from(failure).message}`);
+      }
+      if (appended) {
+        const intakeMs = webhookPhasesEnabled ? probeNow() - next.asked : undefined;
+        storeAfterAnswer(next.entries);
+        return { timing: undefined, intakeMs };
+      }
+    }
+    // Without the intake (PostgreSQL, a full or broken intake file): the store before the answer.
+    try {
+      const timing = await insertAlerts(db, rows);
+      queueDecisions(next.entries);
+      return { timing, intakeMs: undefined };
+    } finally {
+      for (const row of rows) unstoredRows.delete(row);
+    }
+  };
+
+  const insertDurably = (entry: Entry): Batch => {
     if (batch === undefined) {
-      const next: { rows: AlertsTable[]; done: Promise<void> } = {
-        rows: [],
-        done: Promise.resolve(),
+      const next: Batch = {
+        entries: [],
+        done: Promise.resolve({ timing: undefined, intakeMs: undefined }),
+        asked: 0,
       };
-      next.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-        batch = undefined;
-        return insertAlerts(db, next.rows);
-      });
+      next.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+        flushBatch(next),
+      );
       batch = next;
     }
-    batch.rows.push(...rows);
-    return batch.done;
+    batch.entries.push(entry);
+    for (const row of entry.rows) unstoredRows.add(row);
+    return batch;
+  };
+
+  /** Intake batches whose store insert failed, once more (the sweeper). */
+  const retryFailedStores = (): void => {
+    for (const entries of failedStores.splice(0)) storeAfterAnswer(entries);
+  };
+
+  /** The start of an open episode whose first receipt is durable but not yet in the store. */
+  const firstUnstoredReceipt = (receiver: string, fingerprint: string): string | undefined => {
+    let first: AlertsTable | undefined;
+    for (const row of unstoredRows) {
+      if (row.receiver !== receiver || row.fingerprint !== fingerprint) continue;
+      if (row.status !== 'firing' || row.closed !== 0) continue;
+      if (first === undefined || row.received_at < first.received_at) first = row;
+    }
+    return first?.starts_at;
+  };
+
+  /** Rows the previous process made durable in the intake and may not have stored (start). */
+  const replayIntake = async (): Promise<void> => {
+    if (intake === undefined) return;
+    const rows = intake.replay();
+    if (rows.length > 0) {
+      // Those already in the store are skipped by id; the rest are `received` and decided below.
+      await insertAlerts(db, rows, { skipExisting: true });
+      log(`replayed ${rows.length} alert(s) from the intake ${intake.path}`);
+    }
+    intake.stored(intake.owed);
+    intake.checkpoint();
   };
 
   /** Inventory node names, re-read when the inventory file changes (a storm reads it once). */
@@ -923,7 +1055,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       return receiver;
     },
 
-    async accept(receiver, alerts, trace) {
+    async accept(receiver, alerts, trace, phases) {
       lastAcceptAt = performance.now();
       const receivedAt = now();
       const rows = await Promise.all(
@@ -931,8 +1063,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           let startsAt = alert.startsAt;
           if (startsAt === undefined) {
             // Without a start time an episode starts at its first receipt.
+            if (phases !== undefined) phases.storeOperations++;
             startsAt =
               (await firstOpenReceipt(db, receiver.name, alert.fingerprint))?.starts_at ??
+              firstUnstoredReceipt(receiver.name, alert.fingerprint) ??
               iso(receivedAt);
           }
           return {
@@ -964,25 +1098,14 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           };
         }),
       );
-      await insertDurably(rows);
-      for (const row of rows) {
-        void guarded(`alert ${row.id}`, () =>
-          trace === undefined
-            ? process(row.id)
-            : withAlertSpan(
-                row.id,
-                trace,
-                async (runTrace) => {
-                  decisionTrace = runTrace;
-                  try {
-                    await process(row.id);
-                  } finally {
-                    decisionTrace = undefined;
-                  }
-                },
-                () => getAlert(db, row.id),
-              ),
-        );
+      const written = insertDurably({ rows, trace });
+      const { timing, intakeMs } = await written.done;
+      if (phases !== undefined) {
+        phases.storeOperations += timing === undefined ? 0 : 1;
+        phases.storeAsked = written.asked;
+        if (timing !== undefined) phases.store = timing;
+        if (intakeMs !== undefined) phases.intakeMs = intakeMs;
+        phases.stored = probeNow();
       }
       return rows.map((row) => row.id);
     },
@@ -1033,6 +1156,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     },
 
     async start() {
+      await replayIntake();
       await resumeHeldWorkflows();
       for (const row of await alertsWithOutcome(db, 'held', 1000)) {
         const workflow =
@@ -1048,6 +1172,12 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       for (const row of left) void guarded(`alert ${row.id}`, () => process(row.id));
       sweeper = setInterval(() => {
         if (closed) return;
+        retryFailedStores();
+        try {
+          intake?.checkpoint();
+        } catch (failure) {
+          log(`warning: the alert intake cannot be reset: ${RuneError.from(failure).message}`);
+        }
         void guarded('sweep', sweep);
         void deliverNotices();
       }, SWEEP_MS);
@@ -1067,8 +1197,17 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     async close() {
       closed = true;
       if (sweeper !== undefined) clearInterval(sweeper);
+      await batch?.done.catch(() => undefined);
+      await Promise.all([...storing]);
       await chain;
       await delivering;
+      if (intake !== undefined) {
+        try {
+          intake.checkpoint();
+        } finally {
+          intake.close();
+        }
+      }
     },
   };
 }

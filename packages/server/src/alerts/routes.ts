@@ -5,9 +5,11 @@
  *
  * Receivers do not take API tokens: each authenticates with its own credentials (see
  * receivers.ts), checked before the body is parsed, so an unauthenticated sender learns nothing
- * about what the server would accept. They answer 202 once the alerts are durably recorded and
- * decide them afterwards: a receiver never waits for a rule, a plan or a run.
+ * about what the server would accept. They answer 202 once the alerts are durably recorded (on
+ * the embedded store in the alert intake file, intake.ts; the store's insert follows the answer)
+ * and decide them afterwards: a receiver never waits for a rule, a plan or a run.
  */
+import { existsSync } from 'node:fs';
 import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import { serverSection } from '../config/server-config-module.js';
@@ -17,8 +19,15 @@ import { startWebhookSpan } from '../telemetry/webhook-spans.js';
 import { startWorkflow } from '../workflows/start-workflow.js';
 import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
 import { createAlertEngine } from './engine.js';
+import { openAlertIntake } from './intake.js';
 import { authenticateHook, normalizePayload } from './receivers.js';
 import { type AlertRules, loadAlertRules, type ResolvedReceiver } from './rules.js';
+import {
+  probeNow,
+  recordWebhookPhases,
+  type WebhookPhaseSample,
+  webhookPhasesEnabled,
+} from './webhook-phases.js';
 
 const source = { component: 'rune-server' } as const;
 /** Largest webhook body (Alertmanager groups can be large; PagerDuty events are small). */
@@ -185,8 +194,16 @@ export function reloadAlertRules(app: object): AlertRulesReload {
 export function registerAlertRoutes(app: ApiInstance, context: RouteContext): void {
   const path = serverSection(context.launcher.config).alert_rules;
   const rules: AlertRules | undefined = path === undefined ? undefined : loadAlertRules(path);
+  // The embedded store's receivers answer from the intake file (intake.ts); it is opened when
+  // receivers exist, or when a previous process left one (its alerts are replayed at start).
+  const intakePath = `${context.settings.storePath}.alert-intake`;
+  const intake =
+    context.store.engine === 'sqlite' && (rules !== undefined || existsSync(intakePath))
+      ? openAlertIntake(intakePath)
+      : undefined;
   const engine = createAlertEngine({
     rules,
+    ...(intake === undefined ? {} : { intake }),
     db: context.store.db,
     manager: context.manager,
     launcher: context.launcher,
@@ -240,6 +257,32 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
       { parseAs: 'buffer', bodyLimit: HOOK_BODY_LIMIT },
       (_request, body, done) => done(null, body),
     );
+    // The benchmark probe (webhook-phases.ts): the moments of each receiver request.
+    const phaseSamples = webhookPhasesEnabled
+      ? new WeakMap<object, WebhookPhaseSample>()
+      : undefined;
+    if (phaseSamples !== undefined) {
+      scope.addHook('onRequest', async (request) => {
+        const at = probeNow();
+        phaseSamples.set(request, {
+          request: at,
+          handler: at,
+          authenticated: at,
+          parsed: at,
+          normalized: at,
+          accepted: at,
+          replied: at,
+          responded: at,
+          storeOperations: 0,
+        });
+      });
+      scope.addHook('onResponse', async (request, reply) => {
+        const sample = phaseSamples.get(request);
+        if (sample === undefined || reply.statusCode !== 202) return;
+        sample.responded = probeNow();
+        recordWebhookPhases(sample);
+      });
+    }
     const hook = (kind: ResolvedReceiver['kind'], summary: string, description: string) =>
       scope.post(
         `/v1/hooks/${kind}/:receiver`,
@@ -256,6 +299,8 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
           },
         },
         async (request, reply) => {
+          const phases = phaseSamples?.get(request);
+          if (phases !== undefined) phases.handler = probeNow();
           const span = startWebhookSpan(request, kind, request.params.receiver);
           let ids: string[];
           let receiver: ResolvedReceiver;
@@ -263,6 +308,7 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
             receiver = engine.receiver(kind, request.params.receiver);
             const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
             authenticateHook(receiver, request.headers, raw, Date.now());
+            if (phases !== undefined) phases.authenticated = probeNow();
             let body: unknown;
             try {
               body = JSON.parse(raw.toString('utf8'));
@@ -271,13 +317,16 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
                 source,
               });
             }
+            if (phases !== undefined) phases.parsed = probeNow();
             const alerts = normalizePayload(receiver, body);
-            ids = await engine.accept(receiver, alerts, span.trace);
+            if (phases !== undefined) phases.normalized = phases.accepted = probeNow();
+            ids = await engine.accept(receiver, alerts, span.trace, phases);
           } catch (error) {
             span.end({ error });
             throw error;
           }
           span.end({ accepted: ids.length });
+          if (phases !== undefined) phases.replied = probeNow();
           return reply.code(202).send({
             accepted: ids.length,
             alert_ids: ids,

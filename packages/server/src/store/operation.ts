@@ -17,6 +17,7 @@
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { StoreDatabase } from './schema.js';
 import { sqliteWorkerOperation } from './sqlite-worker/dialect.js';
+import type { StoreOperationTiming } from './sqlite-worker/probe.js';
 
 /** One statement of an operation. */
 export interface OperationStatement {
@@ -30,6 +31,8 @@ export interface OperationResult {
   results: Array<{ rows: Record<string, unknown>[]; affected: number }>;
   /** True when a guard returned rows (the last entry holds them): nothing was written. */
   stopped: boolean;
+  /** The SQLite worker's moments for this operation, when the benchmark probe is on (probe.ts). */
+  timing?: StoreOperationTiming;
 }
 
 /** A stop that undoes what the operation did inside a transaction (PostgreSQL, callbacks). */

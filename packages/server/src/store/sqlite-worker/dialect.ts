@@ -389,6 +389,7 @@ export function sqliteWorkerOperation(
         rows: result.rows ?? [],
         affected: result.changes ?? result.rows?.length ?? 0,
       })),
+      ...(reply.timing === undefined ? {} : { timing: reply.timing }),
     };
   };
 }

@@ -2,6 +2,7 @@
  * Messages between the store's SQLite worker thread (`worker.ts`) and its Kysely driver
  * (`dialect.ts`). Plain data only: everything crosses `postMessage` by structured clone.
  */
+import type { StoreOperationTiming } from './probe.js';
 
 /** A value node-sqlite3-wasm binds. */
 export type WorkerBindValue = number | bigint | string | Uint8Array | null | boolean;
@@ -86,5 +87,7 @@ export type WorkerReply =
       results: WorkerStatementResult[];
       /** True when a guard returned rows: nothing of the operation was kept. */
       stopped: boolean;
+      /** The benchmark probe's moments (probe.ts); only when it is on. */
+      timing?: StoreOperationTiming;
     }
   | { op: 'error'; id: number; error: WorkerError };

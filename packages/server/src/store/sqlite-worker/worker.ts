@@ -10,10 +10,12 @@
  * Kysely's connection mutex guaranteed on one thread. Outside transactions, the reads of one turn
  * of this thread share a read transaction (`adapt` in sqlite-dialect.ts, unchanged).
  */
+import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RuneError } from '@rune/protocol';
 import type { SqliteDatabase } from 'kysely';
 import { adapt, openSqliteConnection, READER, type SqliteConnection } from '../sqlite-dialect.js';
+import { probeEnabled, probeNow, type StoreOperationTiming } from './probe.js';
 import type {
   WorkerBindValue,
   WorkerError,
@@ -46,6 +48,26 @@ function toWorkerError(error: unknown): WorkerError {
   }
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: 'Error', message: String(error) };
+}
+
+/**
+ * The benchmark probe (probe.ts), off by default: the VFS calls `fs.fsyncSync` through the
+ * module object, so counting its calls here counts the fsyncs of every COMMIT.
+ */
+const probe = { fsyncs: 0, fsyncMs: 0, received: 0 };
+if (probeEnabled) {
+  for (const name of ['fsyncSync', 'fdatasyncSync'] as const) {
+    const original = fs[name];
+    fs[name] = (fd: number): void => {
+      const started = performance.now();
+      try {
+        original(fd);
+      } finally {
+        probe.fsyncs++;
+        probe.fsyncMs += performance.now() - started;
+      }
+    };
+  }
 }
 
 let raw: SqliteConnection;
@@ -118,7 +140,23 @@ function commitGroup(): void {
   if (held === undefined || owner !== undefined) return;
   group = undefined;
   try {
+    const fsyncs = probe.fsyncs;
+    const fsyncMs = probe.fsyncMs;
+    const commitStarted = probeEnabled ? probeNow() : 0;
     db.prepare('COMMIT').run([]);
+    if (probeEnabled) {
+      const committed = probeNow();
+      for (const reply of held) {
+        if (reply.op !== 'operation-result' || reply.timing === undefined) continue;
+        Object.assign(reply.timing, {
+          commitStarted,
+          committed,
+          fsyncs: probe.fsyncs - fsyncs,
+          fsyncMs: probe.fsyncMs - fsyncMs,
+          groupSize: held.length,
+        });
+      }
+    }
     sendAll(held);
   } catch (error) {
     try {
@@ -189,7 +227,24 @@ function runOperation(request: Extract<WorkerRequest, { op: 'operation' }>): voi
     }
     if (stopped) db.prepare('ROLLBACK TO rune_op').run([]);
     db.prepare('RELEASE rune_op').run([]);
-    held.push({ op: 'operation-result', id, results, stopped });
+    const timing: StoreOperationTiming | undefined = probeEnabled
+      ? {
+          received: probe.received,
+          ran: probeNow(),
+          commitStarted: 0,
+          committed: 0,
+          fsyncs: 0,
+          fsyncMs: 0,
+          groupSize: 0,
+        }
+      : undefined;
+    held.push({
+      op: 'operation-result',
+      id,
+      results,
+      stopped,
+      ...(timing === undefined ? {} : { timing }),
+    });
   } catch (error) {
     try {
       db.prepare('ROLLBACK TO rune_op').run([]);
@@ -329,6 +384,7 @@ function handle(request: WorkerRequest): void {
 
 let closed = false;
 port.on('message', (message: WorkerMessage) => {
+  if (probeEnabled) probe.received = probeNow();
   outbox = [];
   for (const request of message) {
     if (!closed) handle(request);
