@@ -341,6 +341,19 @@ export function decided(t: TestServer, id: string): Promise<AlertDoc> {
   return alertLeaves(t, id, ['received']);
 }
 
+/** An Alertmanager alert the test rules map to the `echo` action: `Echo`, severity `page`. */
+export function echoAlert(
+  instance: string,
+  summary: string,
+  extra: { fingerprint?: string; startsAt?: string; status?: string } = {},
+): Parameters<typeof amPayload>[0][number] {
+  return {
+    labels: { alertname: 'Echo', severity: 'page', instance },
+    annotations: { summary },
+    ...extra,
+  };
+}
+
 /** The alert ids of a 202. */
 export async function accept(response: Response): Promise<string[]> {
   expect(response.status).toBe(202);

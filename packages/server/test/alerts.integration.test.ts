@@ -19,6 +19,7 @@ import {
   alertLeaves,
   amPayload,
   decided,
+  echoAlert,
   errorOf,
   GEN_SECRET,
   type Json,
@@ -40,11 +41,7 @@ describe('alert receivers', () => {
 
   it('Alertmanager -> rule -> run on the node named by labels.instance; a retry is the same run', async () => {
     const payload = amPayload([
-      {
-        labels: { alertname: 'Echo', severity: 'page', instance: 'web1:9100' },
-        annotations: { summary: 'disk nearly full' },
-        fingerprint: 'echo-1',
-      },
+      echoAlert('web1:9100', 'disk nearly full', { fingerprint: 'echo-1' }),
     ]);
     const [id] = await accept(await postAm(t, payload));
     const alert = await decided(t, id as string);
@@ -152,18 +149,9 @@ describe('alert receivers', () => {
             labels: { alertname: 'Echo', severity: 'page', instance: `web1;touch ${marker}` },
             annotations: { summary: 'x' },
           },
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: '*' },
-            annotations: { summary: 'x' },
-          },
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: '@all' },
-            annotations: { summary: 'x' },
-          },
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: 'db9.example:9100' },
-            annotations: { summary: 'x' },
-          },
+          echoAlert('*', 'x'),
+          echoAlert('@all', 'x'),
+          echoAlert('db9.example:9100', 'x'),
         ]),
       ),
     );
@@ -423,13 +411,7 @@ describe('alert receivers', () => {
   });
 
   it('a restart never re-fires: the same alert after a restart is deduplicated', async () => {
-    const payload = amPayload([
-      {
-        labels: { alertname: 'Echo', severity: 'page', instance: 'web3' },
-        annotations: { summary: 'x' },
-        fingerprint: 'restart-1',
-      },
-    ]);
+    const payload = amPayload([echoAlert('web3', 'x', { fingerprint: 'restart-1' })]);
     const [id] = await accept(await postAm(t, payload));
     const first = await decided(t, id as string);
     expect(first.outcome).toBe('ran');
@@ -477,16 +459,7 @@ bindings:
     const [allowed, denied] = await accept(
       await postAm(
         t,
-        amPayload([
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: 'web1:9100' },
-            annotations: { summary: 'granted' },
-          },
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: 'web2:9100' },
-            annotations: { summary: 'not granted' },
-          },
-        ]),
+        amPayload([echoAlert('web1:9100', 'granted'), echoAlert('web2:9100', 'not granted')]),
       ),
     );
     const ran = await decided(t, allowed as string);
@@ -669,17 +642,7 @@ describe('due and expiring alerts (the sweeper)', () => {
     expect(due.outcome).toBe('ran');
     expect((await waitForRun(t, due.run_id as string)).status).toBe('succeeded');
     // max_runs 1: that run filled the storm window; the next match is held, then expires (1s).
-    const [held] = await accept(
-      await postAm(
-        t,
-        amPayload([
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: 'web2' },
-            annotations: { summary: 'x' },
-          },
-        ]),
-      ),
-    );
+    const [held] = await accept(await postAm(t, amPayload([echoAlert('web2', 'x')])));
     const holding = await decided(t, held as string);
     expect(holding.outcome).toBe('held');
     const expired = await alertLeaves(t, held as string, ['held']);
@@ -1150,17 +1113,7 @@ describe('notifiers at run end', () => {
   });
 
   it('a notifier listing run_ended posts again when the run ended, with its status', async () => {
-    const [id] = await accept(
-      await postAm(
-        t,
-        amPayload([
-          {
-            labels: { alertname: 'Echo', severity: 'page', instance: 'web1' },
-            annotations: { summary: 'run end' },
-          },
-        ]),
-      ),
-    );
+    const [id] = await accept(await postAm(t, amPayload([echoAlert('web1', 'run end')])));
     const alert = await decided(t, id as string);
     expect(alert.outcome).toBe('ran');
     const deadline = Date.now() + 30_000;
