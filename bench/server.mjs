@@ -42,6 +42,7 @@ const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 
 const rows = [];
+const phaseRows = [];
 const postgres = values.postgres ? await startPostgres() : undefined;
 let databases = 0;
 const dryRunBody = { action: 'noop', targets: ['localhost'], options: { dry_run: true } };
@@ -175,7 +176,6 @@ async function load(name, body, duration = seconds, target = undefined, module =
     console.log({ scenario: name, phases: breakdown });
   }
 }
-const phaseRows = [];
 
 const drain = async () => {
   const deadline = Date.now() + 600_000;
