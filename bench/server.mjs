@@ -19,6 +19,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as current from '@rune/server';
 import { startPostgres } from '@rune/server/testing';
@@ -41,6 +42,7 @@ const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 
 const rows = [];
+const phaseRows = [];
 const postgres = values.postgres ? await startPostgres() : undefined;
 let databases = 0;
 const dryRunBody = { action: 'noop', targets: ['localhost'], options: { dry_run: true } };
@@ -78,7 +80,7 @@ async function start(module) {
 if (values.baseline !== undefined) {
   const baseline = await import(join(values.baseline, 'packages/server/dist/index.js'));
   const base = await start(baseline);
-  await load('dry-run (baseline)', dryRunBody, seconds, base);
+  await load('dry-run (baseline)', dryRunBody, seconds, base, baseline);
   await base.server.close();
   rmSync(base.home, { recursive: true, force: true });
 }
@@ -109,8 +111,21 @@ function threadTicks() {
   return ticks;
 }
 
-async function load(name, body, duration = seconds, target = undefined) {
+/** p50 and p99 of `values` (ms), rounded to 0.01. */
+function percentiles(values) {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { p50: Number(at(0.5).toFixed(2)), p99: Number(at(0.99).toFixed(2)) };
+}
+
+async function load(name, body, duration = seconds, target = undefined, module = current) {
   const before = threadTicks();
+  // Where each request's time went (servers that record it: see submit-phases.ts), and how long
+  // the event loop was late: waiting shows there, working shows in CPU per request.
+  const phases = [];
+  module.recordSubmitPhases?.((entry) => phases.push(entry));
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const result = await autocannon({
     url: `${(target ?? { url }).url}/v1/runs`,
     method: 'POST',
@@ -131,6 +146,10 @@ async function load(name, body, duration = seconds, target = undefined) {
     errors: result.errors + result.timeouts,
     load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
   };
+  loopDelay.disable();
+  module.recordSubmitPhases?.(undefined);
+  row['loop delay p50/p99 ms'] =
+    `${(loopDelay.percentile(50) / 1e6).toFixed(1)}/${(loopDelay.percentile(99) / 1e6).toFixed(1)}`;
   // CPU per answered request: the main thread (the server's event loop and autocannon, which
   // runs in this process too) and every other thread of the process.
   const after = threadTicks();
@@ -148,6 +167,14 @@ async function load(name, body, duration = seconds, target = undefined) {
   }
   rows.push(row);
   console.log(row);
+  if (phases.length > 0) {
+    const breakdown = {};
+    for (const phase of Object.keys(phases[0])) {
+      breakdown[phase] = percentiles(phases.map((entry) => entry[phase]));
+    }
+    phaseRows.push({ scenario: name, requests: phases.length, ...breakdown });
+    console.log({ scenario: name, phases: breakdown });
+  }
 }
 
 const drain = async () => {
@@ -233,10 +260,18 @@ printTable();
 function printTable() {
   const cpu = rows.some((row) => 'main CPU ms/req' in row);
   console.log(
-    `\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors | load |${cpu ? ' main CPU ms/req | other threads CPU ms/req |' : ''}`,
+    `\n| scenario | req/s | p50 ms | p99 ms | max ms | 2xx | non-2xx | errors | load | loop delay p50/p99 ms |${cpu ? ' main CPU ms/req | other threads CPU ms/req |' : ''}`,
   );
   console.log(
-    `| --- | --- | --- | --- | --- | --- | --- | --- | --- |${cpu ? ' --- | --- |' : ''}`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${cpu ? ' --- | --- |' : ''}`,
   );
   for (const row of rows) console.log(`| ${Object.values(row).join(' | ')} |`);
+  if (phaseRows.length === 0) return;
+  const names = Object.keys(phaseRows[0]).slice(2);
+  console.log(`\n| scenario (p50 / p99 ms) | requests | ${names.join(' | ')} |`);
+  console.log(`| --- | --- |${names.map(() => ' --- |').join('')}`);
+  for (const row of phaseRows) {
+    const cells = names.map((phase) => `${row[phase].p50} / ${row[phase].p99}`);
+    console.log(`| ${row.scenario} | ${row.requests} | ${cells.join(' | ')} |`);
+  }
 }

@@ -442,11 +442,31 @@ export function createRune(options: RuneOptions = {}): Rune {
   }
   const transports = createTransportRegistry({ ...moduleProviders, ...options.transports });
   let registry: PluginRegistry | undefined;
+  // What was found current in this event-loop turn. A server asks up to three times per
+  // submission (plan, the policy's facts, idempotency) and for many submissions per turn; the
+  // answer holds until the next turn, so each file is stat'ed once per turn, not per question.
+  let currentThisTurn: Set<string> | undefined;
+  const isCurrent = (known: PluginRegistry, action: string | undefined): boolean => {
+    const key = action ?? '';
+    if (currentThisTurn?.has(key) === true) return true;
+    if (!pluginRegistryIsCurrent(known, action)) return false;
+    if (currentThisTurn === undefined) {
+      currentThisTurn = new Set();
+      setImmediate(() => {
+        currentThisTurn = undefined;
+      }).unref();
+    }
+    currentThisTurn.add(key);
+    return true;
+  };
 
-  // Rediscovered when a plugin file or directory changed since (a few stats per call): what a
+  // Rediscovered when a plugin file or directory changed since (a few stats per turn): what a
   // long-lived facade plans is what is on disk now, with its current sha256.
   const getRegistry = (action?: string): PluginRegistry => {
-    if (registry !== undefined && !pluginRegistryIsCurrent(registry, action)) registry = undefined;
+    if (registry !== undefined && !isCurrent(registry, action)) {
+      registry = undefined;
+      currentThisTurn = undefined;
+    }
     registry ??= discoverPlugins({
       sources:
         options.pluginSources ??

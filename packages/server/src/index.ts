@@ -86,6 +86,7 @@ export {
   PolicyDocumentSchema,
   type PolicyVerb,
 } from './policy/policy-schema.js';
+export { recordSubmitPhases, type SubmitPhases } from './runs/submit-phases.js';
 export { createRuneServer, type RuneServer, type RuneServerOptions } from './server.js';
 export {
   registerSessionRoutes,

@@ -15,13 +15,19 @@
  * Breaking is itself serialized by a second lock (`<lock>.break`), and the breaker re-reads the
  * lock before removing it, so two waiters never both remove a lock that a third just took.
  *
+ * Each attempt is a handful of synchronous system calls (no libuv pool round trip per step, no
+ * event-loop turn between them); only the wait for a live holder differs between the two
+ * drivers: {@link acquireAuditLock} waits on a timer (a CLI process keeps its event loop), and
+ * {@link acquireAuditLockSync} blocks its thread (rune serve's audit writer worker, whose thread
+ * does nothing else).
+ *
  * Why not `proper-lockfile`: it judges staleness by mtime alone (a dead holder blocks everyone
  * for the stale period; a live holder must keep a timer refreshing the mtime), its sync API
  * cannot wait, and it has had no release since 2021. The holder's pid answers "is it dead?"
  * exactly and at once.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { RuneError } from '@rune/protocol';
 
 /** A lock of another host (or an unreadable one) older than this is taken to be stale. */
@@ -40,6 +46,12 @@ export interface AuditLockOptions {
   host: string;
   /** How long to wait for a live holder. */
   timeoutMs: number;
+  /**
+   * The holder token written into the lock (default: fresh random bytes). A writer thread gets a
+   * fixed one, so that its owner can remove the lock if the thread dies holding it
+   * ({@link removeAuditLockOf}): the pid in the lock is the owner's, alive.
+   */
+  token?: string;
 }
 
 /** What a lock file says about its holder. */
@@ -50,11 +62,9 @@ interface LockHolder {
   created: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function readHolder(path: string): Promise<LockHolder | undefined> {
+function readHolder(path: string): LockHolder | undefined {
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<LockHolder>;
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
     if (
       typeof parsed.pid === 'number' &&
       typeof parsed.host === 'string' &&
@@ -84,95 +94,107 @@ function isAlive(pid: number): boolean {
 }
 
 /** Creates `path` atomically with `holder` as content; false when it already exists. */
-async function tryCreate(path: string, holder: LockHolder): Promise<boolean> {
+function tryCreate(path: string, holder: LockHolder): boolean {
   const temporary = `${path}.${holder.pid}.${randomBytes(6).toString('hex')}`;
-  await writeFile(temporary, `${JSON.stringify(holder)}\n`, { mode: 0o600, flag: 'wx' });
+  writeFileSync(temporary, `${JSON.stringify(holder)}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    await link(temporary, path);
+    linkSync(temporary, path);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   } finally {
-    await unlink(temporary).catch(() => undefined);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // gone already
+    }
   }
 }
 
-async function removeIfToken(path: string, token: string | undefined): Promise<void> {
+function removeIfToken(path: string, token: string | undefined): void {
   try {
-    if (token === undefined || (await readHolder(path))?.token === token) await unlink(path);
+    if (token === undefined || readHolder(path)?.token === token) unlinkSync(path);
   } catch {
     // already gone
   }
 }
 
+/**
+ * Removes the lock at `lockPath` if `token` holds it: the owner of a writer thread that died
+ * while holding the lock (no other process could break it: its pid is alive).
+ */
+export function removeAuditLockOf(lockPath: string, token: string): void {
+  removeIfToken(lockPath, token);
+}
+
 /** Why the lock at `path` may be broken now, or undefined while its holder may be alive. */
-async function staleReason(
-  path: string,
-  host: string,
-): Promise<{ token: string | undefined } | undefined> {
-  const holder = await readHolder(path);
+function staleReason(path: string, host: string): { token: string | undefined } | undefined {
+  const holder = readHolder(path);
   if (holder !== undefined && holder.host === host) {
     return isAlive(holder.pid) ? undefined : { token: holder.token };
   }
   try {
-    const age = Date.now() - (await stat(path)).mtimeMs;
+    const age = Date.now() - statSync(path).mtimeMs;
     return age > AUDIT_LOCK_FOREIGN_STALE_MS ? { token: holder?.token } : undefined;
   } catch {
     return undefined; // released meanwhile
   }
 }
 
-async function tryBreak(lockPath: string, self: LockHolder): Promise<void> {
+function tryBreak(lockPath: string, self: LockHolder): void {
   const breakPath = `${lockPath}.break`;
   let breaking = false;
   try {
-    breaking = await tryCreate(breakPath, self);
+    breaking = tryCreate(breakPath, self);
   } catch {
     return;
   }
   if (!breaking) {
     // A breaker that died inside this tiny window leaves the break lock: clear it the same way.
-    const stuck = await staleReason(breakPath, self.host);
-    if (stuck !== undefined) await removeIfToken(breakPath, stuck.token);
+    const stuck = staleReason(breakPath, self.host);
+    if (stuck !== undefined) removeIfToken(breakPath, stuck.token);
     return;
   }
   try {
-    const stale = await staleReason(lockPath, self.host);
+    const stale = staleReason(lockPath, self.host);
     if (stale === undefined) return;
     if (stale.token === undefined) {
       // An unreadable lock: remove it only if it is still the same old file.
-      const age = Date.now() - (await stat(lockPath)).mtimeMs;
-      if (age > AUDIT_LOCK_FOREIGN_STALE_MS) await unlink(lockPath);
+      const age = Date.now() - statSync(lockPath).mtimeMs;
+      if (age > AUDIT_LOCK_FOREIGN_STALE_MS) unlinkSync(lockPath);
     } else {
-      await removeIfToken(lockPath, stale.token);
+      removeIfToken(lockPath, stale.token);
     }
   } catch {
     // raced with a release
   } finally {
-    await removeIfToken(breakPath, self.token);
+    removeIfToken(breakPath, self.token);
   }
 }
 
+/** One step of taking the lock: taken (with its release), or wait this long and try again. */
+type LockStep = { release: () => void } | { waitMs: number };
+
 /**
- * Takes the audit lock; resolves to its release function. Every file operation is asynchronous
- * (fs.promises): a busy server waits for the disk on libuv's thread pool, not on its event loop. Throws AUDIT_WRITE_FAILED naming the
- * lock file (and its holder) when a live holder keeps it past `timeoutMs`, or when the lock cannot
- * be created at all.
+ * The attempts of one acquisition, shared by both drivers: each call of the returned function
+ * is one synchronous attempt (create, else break a stale lock), and throws AUDIT_WRITE_FAILED
+ * naming the lock file (and its holder) once a live holder kept it past `timeoutMs`, or when the
+ * lock cannot be created at all.
  */
-export async function acquireAuditLock(options: AuditLockOptions): Promise<() => Promise<void>> {
+function lockAttempts(options: AuditLockOptions): () => LockStep {
   const { lockPath } = options;
   const self: LockHolder = {
     pid: process.pid,
     host: options.host,
-    token: randomBytes(12).toString('hex'),
+    token: options.token ?? randomBytes(12).toString('hex'),
     created: new Date().toISOString(),
   };
   const deadline = Date.now() + options.timeoutMs;
   let delay = 5;
-  for (;;) {
+  return () => {
     try {
-      if (await tryCreate(lockPath, self)) return () => removeIfToken(lockPath, self.token);
+      if (tryCreate(lockPath, self)) return { release: () => removeIfToken(lockPath, self.token) };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       throw new RuneError(
@@ -185,9 +207,9 @@ export async function acquireAuditLock(options: AuditLockOptions): Promise<() =>
         },
       );
     }
-    await tryBreak(lockPath, self);
+    tryBreak(lockPath, self);
     if (Date.now() >= deadline) {
-      const holder = await readHolder(lockPath);
+      const holder = readHolder(lockPath);
       const who =
         holder === undefined
           ? ''
@@ -206,7 +228,39 @@ export async function acquireAuditLock(options: AuditLockOptions): Promise<() =>
         },
       );
     }
-    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+    const waitMs = Math.min(delay, Math.max(1, deadline - Date.now()));
     delay = Math.min(delay * 2, 50);
+    return { waitMs };
+  };
+}
+
+/**
+ * Takes the audit lock; resolves to its (synchronous) release function. A free lock is taken in
+ * the call itself; a held one is retried on a timer, so the event loop keeps running while a
+ * live holder finishes its append. Throws AUDIT_WRITE_FAILED as {@link lockAttempts} says.
+ */
+export async function acquireAuditLock(options: AuditLockOptions): Promise<() => void> {
+  const attempt = lockAttempts(options);
+  for (;;) {
+    const step = attempt();
+    if ('release' in step) return step.release;
+    await new Promise((resolve) => setTimeout(resolve, step.waitMs));
+  }
+}
+
+/** One cell to block on: Atomics.wait on it only ever times out. */
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Takes the audit lock, blocking the calling thread while a live holder keeps it. Only for a
+ * thread that does nothing else (rune serve's audit writer worker); the CLI uses
+ * {@link acquireAuditLock}.
+ */
+export function acquireAuditLockSync(options: AuditLockOptions): () => void {
+  const attempt = lockAttempts(options);
+  for (;;) {
+    const step = attempt();
+    if ('release' in step) return step.release;
+    Atomics.wait(sleepCell, 0, 0, step.waitMs);
   }
 }

@@ -157,9 +157,9 @@ describe('audit log', () => {
   });
 
   it('two writers appending at once (two processes: one lock file) keep one verifiable chain', async () => {
-    // The appends are asynchronous (the disk is waited for off the event loop), so the batches
-    // of two sinks really interleave here; only the lock file keeps "read the head, append the
-    // next record" atomic between them.
+    // The batches of the two sinks alternate in one file; each reads the head under the lock
+    // file, so neither chains from a head the other has moved on from. (Batches that really
+    // race, from another process: audit-writer.test.ts.)
     const path = join(dir, 'audit.jsonl');
     const keyFile = join(dir, 'keys', 'audit-key.pem');
     const one = createFileAuditSink({ path, host: 'h', keyFile });

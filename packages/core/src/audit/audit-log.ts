@@ -18,13 +18,27 @@
  *
  * The file sink creates the file 0600 in a 0700 directory, appends with O_APPEND under a lock
  * file (see audit-lock.ts) so concurrent `rune` processes keep one chain, and syncs the file
- * (fdatasync; and the directory when it created the file) before an append resolves — all of it
- * asynchronously (fs.promises, libuv's thread pool), so the event loop never waits on the disk. Every record is bounded
- * (audit-bounds.ts).
+ * (fdatasync; and the directory when it created the file) before an append resolves. A batch is
+ * a short run of synchronous system calls under the lock ({@link appendAuditBatch}): in the
+ * calling thread for the CLI (a `rune` process starts no thread), or in a writer thread that
+ * owns the file for rune serve (`writer: 'thread'`, audit-writer.ts), where one batch is one
+ * message there and one back and the server's event loop neither signs nor waits on the disk.
+ * Every record is bounded (audit-bounds.ts).
  */
 import type { KeyObject } from 'node:crypto';
-import { constants, readFileSync } from 'node:fs';
-import { access, type FileHandle, mkdir, open } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
@@ -36,7 +50,12 @@ import {
   loadOrCreateAuditKey,
   verifyAuditSignature,
 } from './audit-key.js';
-import { acquireAuditLock, DEFAULT_AUDIT_LOCK_TIMEOUT_MS } from './audit-lock.js';
+import {
+  type AuditLockOptions,
+  acquireAuditLock,
+  DEFAULT_AUDIT_LOCK_TIMEOUT_MS,
+} from './audit-lock.js';
+import { createAuditWriterThread } from './audit-writer.js';
 
 /** `prev_hash` of the first record. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
@@ -171,6 +190,15 @@ export interface FileAuditSinkOptions {
   keyFile?: string;
   /** A signer to use instead of `keyFile`. */
   signer?: AuditSigner;
+  /**
+   * `thread`: batches are written by a worker thread that owns the file for this sink (lock,
+   * tail, hash chain, signature, write, fdatasync: one message there, one back), so a busy event
+   * loop (rune serve) neither signs nor waits between file operations. Needs `keyFile` (not
+   * `signer`) and the real clock (no `now`); otherwise, and by default (`inline`: a short-lived
+   * CLI must not pay a thread's start-up), batches are written in the calling thread with
+   * synchronous system calls under the lock.
+   */
+  writer?: 'inline' | 'thread';
 }
 
 /** The OS user running RUNE (`os.userInfo()`, falling back to `$USER`, then "unknown"). */
@@ -302,9 +330,9 @@ function writeFailed(path: string, error: unknown): RuneError {
 }
 
 /** Non-empty lines of the whole file (used once for a log whose last record has no seq). */
-async function countRecords(handle: FileHandle, size: number): Promise<number> {
+function countRecords(fd: number, size: number): number {
   const buffer = Buffer.alloc(size);
-  await handle.read(buffer, 0, size, 0);
+  readSync(fd, buffer, 0, size, 0);
   return buffer
     .toString('utf8')
     .split('\n')
@@ -312,13 +340,13 @@ async function countRecords(handle: FileHandle, size: number): Promise<number> {
 }
 
 /** The hash and seq of the last record in the file (genesis for an empty file). */
-async function chainHead(handle: FileHandle): Promise<ChainHead> {
-  const size = (await handle.stat()).size;
+function chainHead(fd: number): ChainHead {
+  const size = fstatSync(fd).size;
   if (size === 0) return { hash: AUDIT_GENESIS_HASH, seq: 0 };
   let window = Math.min(size, 64 * 1024);
   for (;;) {
     const buffer = Buffer.alloc(window);
-    await handle.read(buffer, 0, window, size - window);
+    readSync(fd, buffer, 0, window, size - window);
     const text = buffer.toString('utf8').replace(/\n+$/, '');
     const newline = text.lastIndexOf('\n');
     if (newline >= 0 || window === size) {
@@ -328,36 +356,144 @@ async function chainHead(handle: FileHandle): Promise<ChainHead> {
         if (typeof parsed.hash === 'string') {
           return {
             hash: parsed.hash,
-            seq: typeof parsed.seq === 'number' ? parsed.seq : await countRecords(handle, size),
+            seq: typeof parsed.seq === 'number' ? parsed.seq : countRecords(fd, size),
           };
         }
       } catch {
         // fall through: a damaged last line; chain from its content hash so verify flags it
       }
-      return { hash: sha256Hex(line), seq: await countRecords(handle, size) };
+      return { hash: sha256Hex(line), seq: countRecords(fd, size) };
     }
     window = Math.min(size, window * 4);
   }
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY);
+function fsyncPath(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
   try {
-    await handle.sync();
+    fsyncSync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
 /** Most records one group commit of the file sink writes (a bound on one write's size). */
 const MAX_AUDIT_BATCH = 256;
 
+/** What seals and places a batch: see {@link appendAuditBatch}. */
+export interface AuditBatchTarget {
+  path: string;
+  host: string;
+  lockTimeoutMs: number;
+  /** The lock holder token (a writer thread's fixed one), or a fresh one per batch. */
+  lockToken?: string;
+  signer: AuditSigner | undefined;
+  /** The timestamp of each record, taken when it is sealed. */
+  timestamp: () => string;
+}
+
+/**
+ * Bounds and serialises `entries` (before the lock: other writers wait only for the chain), then
+ * under the lock: opens the log, reads its last record, seals the batch (hash chain and
+ * signature), writes it with one write and syncs it with one fdatasync (and the directory when
+ * the file was created). Every step is one synchronous system call, with nothing in between: no
+ * thread-pool round trip and no event-loop turn per step. `lock` takes the lock (the CLI's
+ * driver waits on a timer, the writer thread's blocks). Throws AUDIT_WRITE_FAILED.
+ */
+export async function appendAuditBatch(
+  target: AuditBatchTarget,
+  entries: readonly AuditEntry[],
+  lock: (options: AuditLockOptions) => (() => void) | Promise<() => void>,
+): Promise<AuditRecord[]> {
+  const { path } = target;
+  let release: () => void;
+  let prepared: PreparedAuditRecord[];
+  try {
+    prepared = entries.map((entry) =>
+      prepareAuditRecord(entry, { host: target.host, signer: target.signer }),
+    );
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    release = await lock({
+      lockPath: `${path}.lock`,
+      logPath: path,
+      host: target.host,
+      timeoutMs: target.lockTimeoutMs,
+      ...(target.lockToken === undefined ? {} : { token: target.lockToken }),
+    });
+  } catch (error) {
+    throw writeFailed(path, error);
+  }
+  let fd: number | undefined;
+  try {
+    const created = !existsSync(path);
+    fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+    let head = chainHead(fd);
+    const records: AuditRecord[] = [];
+    for (const record of prepared) {
+      const sealed = record.seal(head, target.timestamp());
+      records.push(sealed);
+      head = { hash: sealed.hash, seq: head.seq + 1 };
+    }
+    const line = Buffer.from(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+    let written = 0;
+    while (written < line.byteLength) written += writeSync(fd, line, written);
+    // Durable before the caller acts on it: the intent record must survive a crash of the
+    // control node right after the plugin was sent. fdatasync: the data and the file size
+    // (what a reader needs), without the timestamps a full fsync also writes.
+    fdatasyncSync(fd);
+    if (created) fsyncPath(dirname(path));
+    return records;
+  } catch (error) {
+    throw writeFailed(path, error);
+  } finally {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // the batch is synced; a failed close loses nothing
+      }
+    }
+    release();
+  }
+}
+
+/** What a file sink did: batches written, and the messages to and from its writer thread. */
+export interface AuditSinkStats {
+  batches: number;
+  records: number;
+  /** Batches posted to the writer thread (0 for the in-process writer). */
+  messagesPosted: number;
+  /** Answers received from the writer thread. */
+  messagesReceived: number;
+}
+
+/** The file sink: {@link AuditSink} plus its counters and its end. */
+export interface FileAuditSink extends AuditSink {
+  readonly stats: Readonly<AuditSinkStats>;
+  /** Waits for the batches under way, then stops the writer thread (if any). */
+  close(): Promise<void>;
+}
+
 /** Creates the append-only, hash-chained, signed JSONL audit sink. */
-export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
+export function createFileAuditSink(options: FileAuditSinkOptions): FileAuditSink {
   const path = options.path;
-  const lockPath = `${path}.lock`;
   const now = options.now ?? (() => new Date());
   const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_AUDIT_LOCK_TIMEOUT_MS;
+  const stats: AuditSinkStats = { batches: 0, records: 0, messagesPosted: 0, messagesReceived: 0 };
+  // A writer thread only for what can cross to it: a key file (not a signer object) and the
+  // real clock.
+  const thread =
+    options.writer === 'thread' && options.signer === undefined && options.now === undefined
+      ? createAuditWriterThread(
+          {
+            path,
+            host: options.host,
+            lockTimeoutMs,
+            ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
+          },
+          stats,
+        )
+      : undefined;
   let signer: Promise<AuditSigner | undefined> | undefined;
 
   const getSigner = (): Promise<AuditSigner | undefined> => {
@@ -378,61 +514,25 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
    * Appends `entries` in order under one lock hold, with one write and one fsync: group commit.
    * Entries that arrive while a batch is being written wait and go together in the next one, so
    * a busy writer (the server) pays one fsync per batch instead of one per record, and every
-   * record is still durable before its append resolves.
+   * record is still durable before its append resolves. With the writer thread, the whole batch
+   * is one message there and one back (which may carry the answers of other batches written
+   * with the same sync).
    */
   const appendNow = async (entries: readonly AuditEntry[]): Promise<AuditRecord[]> => {
-    const recordSigner = await getSigner();
-    let release: () => Promise<void>;
-    let prepared: PreparedAuditRecord[];
-    try {
-      // Bounding and serialising happen before the lock: other writers wait only for the chain.
-      prepared = entries.map((entry) =>
-        prepareAuditRecord(entry, { host: options.host, signer: recordSigner }),
-      );
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      release = await acquireAuditLock({
-        lockPath,
-        logPath: path,
+    stats.batches++;
+    stats.records += entries.length;
+    if (thread !== undefined) return thread.write(entries);
+    return appendAuditBatch(
+      {
+        path,
         host: options.host,
-        timeoutMs: lockTimeoutMs,
-      });
-    } catch (error) {
-      throw writeFailed(path, error);
-    }
-    // Every file operation below runs on libuv's thread pool (fs.promises), not on the event
-    // loop: a server keeps answering while the batch is written and synced. The order of the
-    // chain is kept by the lock (other processes) and by `drain` (one batch at a time here).
-    let handle: FileHandle | undefined;
-    try {
-      const created = await access(path).then(
-        () => false,
-        () => true,
-      );
-      handle = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
-      let head = await chainHead(handle);
-      const records: AuditRecord[] = [];
-      for (const record of prepared) {
-        const sealed = record.seal(head, now().toISOString());
-        records.push(sealed);
-        head = { hash: sealed.hash, seq: head.seq + 1 };
-      }
-      const line = Buffer.from(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
-      let written = 0;
-      while (written < line.byteLength) {
-        written += (await handle.write(line, written)).bytesWritten;
-      }
-      // Durable before the caller acts on it: the intent record must survive a crash of the
-      // control node right after the plugin was sent. fdatasync: the data and the file size
-      // (what a reader needs), without the timestamps a full fsync also writes.
-      await handle.datasync();
-      if (created) await fsyncPath(dirname(path));
-      return records;
-    } catch (error) {
-      throw writeFailed(path, error);
-    } finally {
-      if (handle !== undefined) await handle.close().catch(() => undefined);
-      await release();
-    }
+        lockTimeoutMs,
+        signer: await getSigner(),
+        timestamp: () => now().toISOString(),
+      },
+      entries,
+      acquireAuditLock,
+    );
   };
 
   interface Waiting {
@@ -441,34 +541,54 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
     reject: (error: unknown) => void;
   }
   let waiting: Waiting[] = [];
-  let writing = false;
+  let writing: Promise<void> | undefined;
+  /** Batches posted to the writer thread and not answered yet. */
+  const posted = new Set<Promise<void>>();
+  const settle = async (batch: readonly Waiting[], records: Promise<AuditRecord[]>) => {
+    try {
+      const written = await records;
+      for (const [index, item] of batch.entries()) item.resolve(written[index]!);
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  };
   const drain = async (): Promise<void> => {
     try {
       while (waiting.length > 0) {
         const batch = waiting.slice(0, MAX_AUDIT_BATCH);
         waiting = waiting.slice(batch.length);
-        try {
-          const records = await appendNow(batch.map((item) => item.entry));
-          for (const [index, item] of batch.entries()) item.resolve(records[index]!);
-        } catch (error) {
-          for (const item of batch) item.reject(error);
+        const records = appendNow(batch.map((item) => item.entry));
+        if (thread === undefined) {
+          await settle(batch, records);
+        } else {
+          // Posted without waiting for the previous batch's answer: the thread writes batches
+          // in the order they arrive (one chain), and those that queue up there share a sync.
+          const settled = settle(batch, records).finally(() => posted.delete(settled));
+          posted.add(settled);
         }
       }
     } finally {
-      writing = false;
+      writing = undefined;
     }
   };
 
   return {
+    stats,
     append(entry) {
       return new Promise<AuditRecord>((resolve, reject) => {
         waiting.push({ entry, resolve, reject });
-        if (writing) return;
-        writing = true;
+        if (writing !== undefined) return;
         // On the next turn: the appends of this turn (e.g. many requests parsed together) go in
         // the same batch.
-        setImmediate(() => void drain());
+        writing = new Promise<void>((started) => setImmediate(started)).then(drain);
       });
+    },
+    async close() {
+      while (writing !== undefined || posted.size > 0) {
+        await writing;
+        await Promise.all(posted);
+      }
+      await thread?.close();
     },
   };
 }

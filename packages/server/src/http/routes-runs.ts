@@ -25,6 +25,7 @@ import {
 import type { LaunchRequest } from '../runs/launcher.js';
 import { ENDED_STATUSES, runDocument } from '../runs/run-document.js';
 import type { IfBusy } from '../runs/run-manager.js';
+import { submitPhaseClock } from '../runs/submit-phases.js';
 import type { StoredRun } from '../store/run-store.js';
 import { requestTraceOptions } from '../telemetry/request-trace.js';
 import {
@@ -146,6 +147,8 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
     body: LaunchRequest,
     ifBusy: IfBusy | undefined,
   ) => {
+    const phases = submitPhaseClock(reply.elapsedTime);
+    if (phases !== undefined) reply.raw.once('finish', () => phases.done());
     const principal = principalOf(request);
     const key = idempotencyKey(request);
     const { run, created } = await manager.submit(
@@ -159,8 +162,10 @@ export function registerRunRoutes(app: ApiInstance, context: RouteContext): void
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(ifBusy === undefined ? {} : { ifBusy }),
         ...requestTraceOptions(request),
+        ...(phases === undefined ? {} : { phases }),
       },
     );
+    phases?.handled();
     reply.header('location', `/v1/runs/${run.id}`);
     return reply.code(created ? 202 : 200).send({
       id: run.id,

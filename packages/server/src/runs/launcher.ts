@@ -22,6 +22,7 @@ import {
   createFileAuditSink,
   createRune,
   type ExecutionPlan,
+  type FileAuditSink,
   type LoadedConfig,
   loadInventory,
   MAX_POLICY_COUNT,
@@ -225,16 +226,24 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
   const { config: loaded } = options;
   const principals = new AsyncLocalStorage<LaunchContext>();
   const host = hostname() === '' ? 'localhost' : hostname();
-  const fileSink =
-    options.audit?.sink(host, resolveAuditKeyFile(loaded)) ??
-    createFileAuditSink({
+  let localSink: FileAuditSink | undefined;
+  let fileSink: AuditSink;
+  if (options.audit === undefined) {
+    localSink = createFileAuditSink({
       path: resolveAuditLogPath(loaded),
       host,
       keyFile: resolveAuditKeyFile(loaded),
+      // A batch is one message to a thread that owns the file (and signs), not a dozen file
+      // operations each waiting for a turn of this busy event loop.
+      writer: 'thread',
       ...(loaded.config.audit.lock_timeout_ms === undefined
         ? {}
         : { lockTimeoutMs: loaded.config.audit.lock_timeout_ms }),
     });
+    fileSink = localSink;
+  } else {
+    fileSink = options.audit.sink(host, resolveAuditKeyFile(loaded));
+  }
   const auditSink: AuditSink = {
     append(entry: AuditEntry) {
       const context = principals.getStore();
@@ -478,6 +487,9 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
         : options.audit.verify(verifyOptions);
     },
 
-    close: () => rune.close(),
+    close: async () => {
+      await rune.close();
+      await localSink?.close();
+    },
   };
 }

@@ -47,6 +47,7 @@ import type { PolicySubject } from '../policy/policy.js';
 import { isUniqueViolation } from '../store/constraint-errors.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
+import type { SubmitPhaseClock } from './submit-phases.js';
 import { unstartedRunEvents } from './unstarted-events.js';
 
 /** What a request says about a busy node. */
@@ -65,6 +66,8 @@ export interface SubmitOptions {
    * with this reason shown to approvers.
    */
   requireApproval?: ApprovalRequirement;
+  /** Marks the phases of this submission (the benchmark's breakdown; see submit-phases.ts). */
+  phases?: SubmitPhaseClock;
 }
 
 /** The result of {@link RunManager.submit}. */
@@ -683,16 +686,19 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         const planned = await otelContext.with(traceContext, () =>
           launcher.plan(request, context, traceId),
         );
+        const phases = submitOptions.phases;
         // The policy's record and the dry-run record go to the audit log together (one write,
         // one fsync, in this order); both are durable before the run is stored and answered.
         let decisionRecorded: Promise<void> = Promise.resolve();
         await desk.authorizePlanned('dry-run', planned, context, id, (recorded) => {
           decisionRecorded = recorded;
         });
+        phases?.mark('plan');
         const [plan] = await Promise.all([
           launcher.recordDryRun(planned, context),
           decisionRecorded,
         ]);
+        phases?.mark('audit');
         const inserted = await store.insertRun(
           {
             id,
@@ -722,6 +728,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
             createdAt,
           ),
         );
+        phases?.mark('store');
         if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
         metrics.runs.inc({ action: plan.action, status: 'dry-run' });
         metrics.runsSubmitted.inc({ action: plan.action, source: context.source });

@@ -10,6 +10,14 @@ import type { Compilable, CompiledQuery, Kysely } from 'kysely';
 
 const PLACEHOLDER = '\u0000rune-prepared-parameter-';
 
+/**
+ * Ends the SQL of a read that the store's SQLite worker may answer at once, without waiting for
+ * the COMMIT of the group commit it runs inside (reads normally wait: they may see the group's
+ * writes). Only for reads whose answer no uncommitted write can make wrong in a harmful way; a
+ * trailing comment, so every dialect runs the same statement.
+ */
+export const UNHELD_READ_MARK = ' /* rune:unheld-read */';
+
 interface Prepared<R> {
   query: CompiledQuery<R>;
   /** For each parameter of the compiled query: the index of the value that fills it, if any. */
@@ -24,13 +32,16 @@ interface Prepared<R> {
 export function preparedQuery<DB, R>(
   arity: number,
   build: (db: Kysely<DB>, ...values: string[]) => Compilable<R>,
+  options: { unheld?: boolean } = {},
 ): (db: Kysely<DB>, ...values: string[]) => Promise<R[]> {
   const compiled = new WeakMap<object, Prepared<R>>();
   return async (db, ...values) => {
     let prepared = compiled.get(db);
     if (prepared === undefined) {
       const placeholders = Array.from({ length: arity }, (_, index) => `${PLACEHOLDER}${index}`);
-      const query = build(db, ...placeholders).compile();
+      const built = build(db, ...placeholders).compile();
+      const query =
+        options.unheld === true ? { ...built, sql: `${built.sql}${UNHELD_READ_MARK}` } : built;
       const slots = query.parameters.map((parameter) => {
         const index = placeholders.indexOf(parameter as string);
         return index < 0 ? undefined : index;

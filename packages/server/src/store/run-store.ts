@@ -348,8 +348,14 @@ function insertRunStatements(
 const runById = preparedQuery<StoreDatabase, StoredRun>(1, (db, id) =>
   db.selectFrom('runs').selectAll().where('id', '=', id),
 );
-const tokenById = preparedQuery<StoreDatabase, StoredToken>(1, (db, id) =>
-  db.selectFrom('api_tokens').selectAll().where('id', '=', id),
+// Every request's token: answered without waiting for the group commit it may run inside. No
+// uncommitted write can make it wrong in a harmful way: a token being created is presented by
+// nobody before its creation is answered (after the COMMIT), one being revoked refuses at once,
+// and last_used_at decides nothing.
+const tokenById = preparedQuery<StoreDatabase, StoredToken>(
+  1,
+  (db, id) => db.selectFrom('api_tokens').selectAll().where('id', '=', id),
+  { unheld: true },
 );
 
 /** Write transactions one at a time, in the order they were asked for (PostgreSQL). */

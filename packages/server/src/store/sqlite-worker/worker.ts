@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RuneError } from '@rune/protocol';
 import type { SqliteDatabase } from 'kysely';
+import { UNHELD_READ_MARK } from '../prepared.js';
 import { adapt, openSqliteConnection, READER, type SqliteConnection } from '../sqlite-dialect.js';
 import { probeEnabled, probeNow, type StoreOperationTiming } from './probe.js';
 import type {
@@ -345,7 +346,7 @@ function execute(request: Exclude<WorkerRequest, { op: 'close' }>): void {
   if (!READER.test(sql)) commitGroup();
   try {
     const reply = run(sql, params, id);
-    if (group !== undefined) group.push(reply);
+    if (group !== undefined && !sql.endsWith(UNHELD_READ_MARK)) group.push(reply);
     else send(reply);
   } catch (error) {
     send({ op: 'error', id, error: toWorkerError(error) });
