@@ -36,6 +36,7 @@ import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js'
 import { observeStoreQuery } from './telemetry/store-latency.js';
 import { startTracing } from './telemetry/tracing-sdk.js';
 import { SERVER_VERSION } from './version.js';
+import { workflowOwner } from './workflows/workflow-owner.js';
 import { interruptRunningWorkflows } from './workflows/workflow-store.js';
 
 const HOUR_MS = 3_600_000;
@@ -186,9 +187,20 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   let app: ApiInstance;
   try {
     recovered = await manager.recover();
-    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date(), (id, why) =>
-      manager.cancel(id, why),
-    );
+    // Only workflows no live instance executes (src/workflows/workflow-owner.ts); at runtime the
+    // cluster's sweep takes over those of instances it declares dead.
+    const cancelHeld = (id: string, why: string) => manager.cancel(id, why);
+    const workflowsInterrupted = await interruptRunningWorkflows(store.db, new Date(), cancelHeld, {
+      me: workflowOwner(manager.cluster),
+      unowned: true,
+    });
+    manager.cluster.onSweep(async () => {
+      const taken = await interruptRunningWorkflows(store.db, new Date(), cancelHeld, {
+        me: workflowOwner(manager.cluster),
+        unowned: false,
+      });
+      if (taken > 0) log(`cluster: ${taken} workflow run(s) of a dead instance interrupted`);
+    });
     if (workflowsInterrupted > 0)
       log(`recovered: ${workflowsInterrupted} workflow run(s) interrupted`);
     const pruned = await manager.prune();

@@ -37,6 +37,11 @@ import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
 import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
 import {
+  orphanedWorkflowRuns,
+  takeWorkflowRun,
+  workflowOwner,
+} from '../workflows/workflow-owner.js';
+import {
   alertsWithOutcome,
   automaticRunsSince,
   findEpisode,
@@ -185,6 +190,7 @@ const toAlert = (row: StoredAlert): NormalizedAlert => ({
 /** Creates the engine (not started). */
 export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   const { db, manager, launcher, metrics, intake } = options;
+  let stopFollowingTakeovers: () => void = () => {};
   let rules = options.rules;
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
@@ -681,8 +687,19 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
    * its engine is started again under the same workflow run and trace ids and follows that run
    * (the approval binds it), so an approval given after the restart runs the whole workflow.
    */
-  const resumeHeldWorkflows = async (): Promise<void> => {
+  const resumeHeldWorkflows = async (unowned: boolean): Promise<void> => {
+    // Only those no live instance follows, each taken first by one conditional UPDATE: of several
+    // instances exactly one follows it, so an approval submits its next step once
+    // (workflows/workflow-owner.ts). `unowned` at start-up: those of an older RUNE too.
+    const me = workflowOwner(manager.cluster);
+    const orphans = new Map(
+      (await orphanedWorkflowRuns(db, me, { unowned })).map((row) => [row.id, row.owner]),
+    );
+    if (orphans.size === 0) return;
     for (const held of await heldWorkflows(db)) {
+      if (!orphans.has(held.workflowRunId)) continue;
+      const from = orphans.get(held.workflowRunId) ?? null;
+      if (!(await takeWorkflowRun(db, held.workflowRunId, from, me))) continue;
       const row = await getAlert(db, held.alertId);
       const workflow =
         row?.request_json === null || row === undefined
@@ -1157,7 +1174,9 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
 
     async start() {
       await replayIntake();
-      await resumeHeldWorkflows();
+      await resumeHeldWorkflows(true);
+      // A dead instance's held workflows, once the cluster's sweep declared it dead.
+      stopFollowingTakeovers = manager.cluster.onSweep(() => resumeHeldWorkflows(false));
       for (const row of await alertsWithOutcome(db, 'held', 1000)) {
         const workflow =
           row.run_id !== null || row.request_json === null
@@ -1196,6 +1215,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
 
     async close() {
       closed = true;
+      stopFollowingTakeovers();
       if (sweeper !== undefined) clearInterval(sweeper);
       await batch?.done.catch(() => undefined);
       await Promise.all([...storing]);

@@ -93,6 +93,13 @@ export interface Cluster {
   forwardCancel(id: string, reason: string): Promise<boolean>;
   /** Stops claiming; the instance's queued runs go to the others. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Runs `task` at the end of every takeover sweep (after the runs of dead or stopped instances
+   * were taken over): what else those instances owned (their workflows) is taken over there, on
+   * the cluster's own judgement of who is dead. A failing task is logged. Returns the
+   * unsubscribe. The embedded store never sweeps.
+   */
+  onSweep(task: () => Promise<void>): () => void;
 }
 
 /** The single-instance cluster of the embedded store. */
@@ -109,5 +116,6 @@ export function createSoloCluster(): Cluster {
     publish: () => {},
     forwardCancel: async () => false,
     stop: async () => {},
+    onSweep: () => () => {},
   };
 }

@@ -130,6 +130,8 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
   const pendingReleases = new Set<string>();
   let listener: pg.Client | undefined;
   let listenerRetry: NodeJS.Timeout | undefined;
+  /** {@link Cluster.onSweep} tasks. */
+  const sweepTasks = new Set<() => Promise<void>>();
 
   const warn = (line: string): void => log(`warning: cluster: ${line}`);
   const message = (error: unknown): string => RuneError.from(error).message;
@@ -361,6 +363,9 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
         eb.selectFrom('cluster_instances').select('id').where('state', 'in', ['dead', 'stopped']),
       )
       .execute();
+    for (const task of [...sweepTasks]) {
+      await task().catch((error: unknown) => warn(`taking over failed (${message(error)})`));
+    }
     return counts;
   };
 
@@ -571,6 +576,13 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       if (owner === undefined) return false;
       notice({ t: 'x', id, to: owner.instance_id, r: reason.slice(0, 2000) });
       return true;
+    },
+
+    onSweep(task) {
+      sweepTasks.add(task);
+      return () => {
+        sweepTasks.delete(task);
+      };
     },
 
     async stop() {

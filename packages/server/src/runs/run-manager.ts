@@ -116,6 +116,8 @@ export interface RunManager {
   prune(): Promise<number>;
   /** Four-eyes approvals of held runs (approve, reject, expire). */
   readonly approvals: ApprovalDesk;
+  /** The other instances of the store (the embedded store's solo cluster when none). */
+  readonly cluster: Cluster;
 }
 
 /** Options of {@link createRunManager}. */
@@ -642,6 +644,8 @@ export function createRunManager(options: RunManagerOptions): RunManager {
     depth: () => ({ queued: queue.length, running: active.size }),
 
     approvals: desk,
+
+    cluster,
 
     async submit(request, context, submitOptions = {}) {
       if (draining) {

@@ -22,6 +22,7 @@ import { SESSION_AUDIT_MIGRATION } from './migrations/0011_session_audit.js';
 import { WORKFLOW_APPROVALS_MIGRATION } from './migrations/0012_workflow_approvals.js';
 import { SHIP_LEASE_MIGRATION } from './migrations/0013_ship_lease.js';
 import { RUN_NUMBERING_MIGRATION } from './migrations/0016_run_numbering.js';
+import { WORKFLOW_OWNER_MIGRATION } from './migrations/0017_workflow_owner.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -118,6 +119,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0012_workflow_approvals': WORKFLOW_APPROVALS_MIGRATION,
   '0013_ship_lease': SHIP_LEASE_MIGRATION,
   '0016_run_numbering': RUN_NUMBERING_MIGRATION,
+  '0017_workflow_owner': WORKFLOW_OWNER_MIGRATION,
 };
 
 /** The names of every migration, in order. */

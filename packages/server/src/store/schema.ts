@@ -318,6 +318,11 @@ export interface WorkflowRunsTable {
   created_at: string;
   updated_at: string;
   record_json: string;
+  /**
+   * The instance executing it (0017_workflow_owner, src/workflows/workflow-owner.ts): the
+   * cluster's instance id on PostgreSQL; null on the embedded store and before 0017.
+   */
+  instance_id: string | null;
 }
 
 /** `shipping_outbox`: every record to ship, once (unique `record_id`), in `seq` order. */

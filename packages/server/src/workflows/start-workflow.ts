@@ -19,6 +19,7 @@ import type { ServerLauncher } from '../runs/launcher.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { RunStore } from '../store/run-store.js';
 import { createServerStepRunner, type WorkflowHold } from './server-step-runner.js';
+import { workflowOwner } from './workflow-owner.js';
 import { saveWorkflowRun } from './workflow-store.js';
 
 const source = { component: 'rune-server' } as const;
@@ -163,8 +164,17 @@ export async function startWorkflow(
   let saving: Promise<void> = Promise.resolve();
   const save = (record: WorkflowRunRecord): void => {
     // In order, one write at a time; a failed write is logged, the workflow goes on.
+    // The owner as of this write: an instance declared dead registers again under a new id, and
+    // a record its taker has written is then not overwritten (workflow-owner.ts).
     saving = saving
-      .then(() => saveWorkflowRun(store.db, record, request.principal, new Date()))
+      .then(async () => {
+        const owner = workflowOwner(manager.cluster);
+        if (!(await saveWorkflowRun(store.db, record, request.principal, new Date(), owner))) {
+          services.log(
+            `warning: workflow run ${workflowRunId} was taken over by another instance; its record there stands`,
+          );
+        }
+      })
       .catch((error: unknown) => services.log('workflow record not saved', error));
   };
   let heldRun!: (runId: string | undefined) => void;

@@ -6,14 +6,20 @@ import { RuneError, type WorkflowRunRecord, type WorkflowStepRecord } from '@run
 import type { Kysely } from 'kysely';
 import { heldWorkflows } from '../alerts/alert-workflows.js';
 import type { StoreDatabase } from '../store/schema.js';
+import { orphanedWorkflowRuns, takeWorkflowRun } from './workflow-owner.js';
 
-/** Writes (insert or replace) the record of a workflow run. */
+/**
+ * Writes (insert or replace) the record of a workflow run, owned by `owner` (workflow-owner.ts:
+ * the cluster's instance id, null on the embedded store). A row another instance has taken over
+ * (its owner is no longer `owner`) is left as it is: returns false.
+ */
 export async function saveWorkflowRun(
   db: Kysely<StoreDatabase>,
   record: WorkflowRunRecord,
   principal: string,
   now: Date,
-): Promise<void> {
+  owner: string | null = null,
+): Promise<boolean> {
   const row = {
     id: record.workflow_run_id,
     workflow: record.workflow,
@@ -23,18 +29,27 @@ export async function saveWorkflowRun(
     created_at: record.started_at,
     updated_at: now.toISOString(),
     record_json: JSON.stringify(record),
+    instance_id: owner,
   };
-  await db
+  const result = await db
     .insertInto('workflow_runs')
     .values(row)
     .onConflict((conflict) =>
-      conflict.column('id').doUpdateSet({
-        status: row.status,
-        updated_at: row.updated_at,
-        record_json: row.record_json,
-      }),
+      conflict
+        .column('id')
+        .doUpdateSet({
+          status: row.status,
+          updated_at: row.updated_at,
+          record_json: row.record_json,
+        })
+        .where((eb) =>
+          owner === null
+            ? eb('workflow_runs.instance_id', 'is', null)
+            : eb('workflow_runs.instance_id', '=', owner),
+        ),
     )
-    .execute();
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 1n) > 0;
 }
 
 /** The record of a workflow run, or undefined. */
@@ -51,30 +66,37 @@ export async function getWorkflowRun(
 }
 
 /**
- * At start-up: every workflow still `running` was in flight when the previous process stopped. It
- * is marked `interrupted` (WORKFLOW_INTERRUPTED, exit 70) and is NOT resumed: a half-done
+ * Interrupts the workflows still `running` whose owner is not a live instance (workflow-owner.ts):
+ * at start-up on the embedded store, every one (it was in flight when the previous process
+ * stopped); on a shared store only those of dead or stopped instances, and, at start-up (`unowned`),
+ * those without an owner (written by an older RUNE) — never a workflow a live instance executes.
+ * Each is first taken by a conditional UPDATE, so of several instances exactly one interrupts it.
+ *
+ * It is marked `interrupted` (WORKFLOW_INTERRUPTED, exit 70) and is NOT resumed: a half-done
  * remediation re-run without an operator could repeat a dangerous step or act on a state that has
  * changed since. The step that was running ends `cancelled` (its run is marked interrupted by the
- * run manager's own recovery), the steps not reached `skipped`. A step run still waiting for the
- * approval of an approval step is cancelled with `cancelHeld`: approved later, it would run one
- * step of a workflow that no longer goes on. A workflow the alert storm breaker holds as a whole
- * (its first run still awaiting approval) has run nothing: it is left running, and the alert
- * engine resumes it (alerts/alert-workflows.ts). Returns how many were interrupted.
+ * run manager's own recovery, or the cluster's takeover), the steps not reached `skipped`. A step
+ * run still waiting for the approval of an approval step is cancelled with `cancelHeld`: approved
+ * later, it would run one step of a workflow that no longer goes on. A workflow the alert storm
+ * breaker holds as a whole (its first run still awaiting approval) has run nothing: it is left
+ * running, and the alert engine resumes it (alerts/alert-workflows.ts). Returns how many were
+ * interrupted.
  */
 export async function interruptRunningWorkflows(
   db: Kysely<StoreDatabase>,
   now: Date,
   cancelHeld?: (runId: string, reason: string) => Promise<unknown>,
+  ownership: { me: string | null; unowned: boolean } = { me: null, unowned: true },
 ): Promise<number> {
+  const orphans = await orphanedWorkflowRuns(db, ownership.me, ownership);
+  // The common case of every sweep: nothing to take over, one indexed query.
+  if (orphans.length === 0) return 0;
   const held = new Set((await heldWorkflows(db)).map((workflow) => workflow.workflowRunId));
-  const rows = (
-    await db
-      .selectFrom('workflow_runs')
-      .select(['id', 'record_json', 'principal'])
-      .where('status', '=', 'running')
-      .execute()
-  ).filter((row) => !held.has(row.id));
+  const rows = orphans.filter((row) => !held.has(row.id));
+  let interrupted = 0;
   for (const row of rows) {
+    if (!(await takeWorkflowRun(db, row.id, row.owner, ownership.me))) continue;
+    interrupted++;
     const record = JSON.parse(row.record_json) as WorkflowRunRecord;
     const ended = now.toISOString();
     const steps = record.steps.map((step): WorkflowStepRecord => {
@@ -99,6 +121,7 @@ export async function interruptRunningWorkflows(
       { ...record, status: 'interrupted', exit_code: 70, steps, error, ended_at: ended },
       row.principal,
       now,
+      ownership.me,
     );
     if (cancelHeld !== undefined) {
       const held = await db
@@ -116,5 +139,5 @@ export async function interruptRunningWorkflows(
       }
     }
   }
-  return rows.length;
+  return interrupted;
 }

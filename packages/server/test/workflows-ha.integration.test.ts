@@ -1,0 +1,211 @@
+/**
+ * Workflows on several `rune serve` instances of one real PostgreSQL store (started by the test on
+ * loopback), with the real `hold` plugin on the local transport:
+ *
+ * - A starting instance must not interrupt the workflows a live instance is executing (before
+ *   `workflow_runs.instance_id`, 0017_workflow_owner, every start-up interrupted every `running`
+ *   workflow of the store: this test failed with the workflow `interrupted`).
+ * - When an instance dies (`kill -9` of the built CLI, so the death is real), a live instance
+ *   marks its running workflow `interrupted` within the lease (WORKFLOW_INTERRUPTED), exactly once.
+ *
+ * Readiness is the plugin's pid file and the stored records, never a sleep. The dead-instance
+ * test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WorkflowRunRecord } from '@rune/protocol';
+import { isProcessAlive } from '@rune/transport/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
+import { createTestHome, type TestHome } from './harness.js';
+import { postgresAvailable, usePostgresPerFile } from './postgres.js';
+
+type Json = Record<string, unknown>;
+const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+const LEASE_MS = 3_000;
+
+const postgres = usePostgresPerFile('workflows_ha');
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, withinMs = 30_000) {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe.skipIf(!postgresAvailable)('workflows on several instances of one PostgreSQL', () => {
+  const servers: RuneServer[] = [];
+  const children: ChildProcess[] = [];
+  const pids: number[] = [];
+  const homes: TestHome[] = [];
+
+  afterEach(async () => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const server of servers.splice(0)) await server.close().catch(() => undefined);
+    // A local hold plugin can outlive a killed instance: stop it here.
+    for (const pid of pids.splice(0)) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (const home of homes.splice(0)) home.remove();
+  });
+
+  /** A home on a fresh database with the `hold-then-noop` workflow; returns it and a token. */
+  const setUp = async (): Promise<{ home: TestHome; token: string; markers: string }> => {
+    const url = await postgres.freshUrl();
+    const home = createTestHome();
+    homes.push(home);
+    const dir = join(home.dir, 'workflows');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'hold-then-noop.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: hold-then-noop',
+        'inputs:',
+        '  marker_dir: { type: string, required: true }',
+        'steps:',
+        '  - id: hold',
+        '    action: hold',
+        '    nodes: localhost',
+        '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
+        '  - id: after',
+        '    action: noop',
+        '    nodes: localhost',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      home.configFile,
+      readFileSync(home.configFile, 'utf8')
+        .replace(/^store = .*$/m, `store = ${JSON.stringify(url)}\nlease = "${LEASE_MS / 1000}s"`)
+        .replace('[server]\n', `[server]\nworkflows = ${JSON.stringify(dir)}\n`),
+    );
+    const markers = join(home.dir, 'markers');
+    mkdirSync(markers);
+    const store = await openRunStore(url);
+    const token = (await createToken(store, { name: 'ops', role: 'operator', expires: '1h' }))
+      .token;
+    await store.close();
+    return { home, token, markers };
+  };
+
+  const client = (url: string, token: string) => ({
+    post: async (path: string, body: unknown): Promise<{ status: number; body: Json }> => {
+      const response = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as Json };
+    },
+    get: async (path: string): Promise<Json> =>
+      (await (
+        await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as Json,
+  });
+
+  /** Starts the workflow on `url`; resolves with its ids and the hold plugin's pids once it runs. */
+  const startHolding = async (url: string, token: string, markers: string) => {
+    const api = client(url, token);
+    const accepted = await api.post('/v1/workflows/hold-then-noop/runs', {
+      inputs: { marker_dir: markers },
+    });
+    expect(accepted.status).toBe(202);
+    const marker = join(markers, `${accepted.body.trace_id as string}-localhost`);
+    const held = await until('the hold step to start', async () => {
+      const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+    });
+    pids.push(...held);
+    const id = accepted.body.workflow_run_id as string;
+    const record = await until('the record to say the hold step runs', async () => {
+      const body = (await api.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
+      return body.steps?.some((step) => step.id === 'hold' && step.status === 'running')
+        ? body
+        : undefined;
+    });
+    return { id, sleepPid: held[0] as number, record };
+  };
+
+  it('a starting instance leaves the workflow a live instance executes running; it ends succeeded', async () => {
+    const { home, token, markers } = await setUp();
+    const a = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(a);
+    const aUrl = await a.listen();
+    const { id, sleepPid, record } = await startHolding(aUrl, token, markers);
+
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const viaB = client(bUrl, token);
+    const during = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
+    expect(during.status).toBe('running');
+    const holdRun = async (): Promise<Json | undefined> =>
+      ((await viaB.get('/v1/runs?limit=50')) as { runs: Json[] }).runs.find(
+        (run) => run.action === 'hold' && run.trace_id === record.trace_id,
+      );
+    expect((await holdRun())?.status).toBe('running');
+
+    // The step ends: the sleep the plugin waits on goes.
+    process.kill(sleepPid, 'SIGTERM');
+    const ended = await until('the workflow to end', async () => {
+      const body = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
+      return body.status === 'running' ? undefined : body;
+    });
+    expect(ended.status).toBe('succeeded');
+    expect(ended.steps.map((step) => [step.id, step.status])).toEqual([
+      ['hold', 'succeeded'],
+      ['after', 'succeeded'],
+    ]);
+    expect((await holdRun())?.status).toBe('succeeded');
+  }, 90_000);
+
+  it('kill -9 of the instance running a workflow: a live instance marks it interrupted within the lease', async () => {
+    const { home, token, markers } = await setUp();
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
+      { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.push(child);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const aUrl = await new Promise<string>((resolve, reject) => {
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+        if (match !== null) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+    });
+    const { id } = await startHolding(aUrl, token, markers);
+    child.kill('SIGKILL');
+    await exited;
+    const killedAt = Date.now();
+
+    const viaB = client(bUrl, token);
+    const record = await until(
+      'the takeover of the workflow',
+      async () => {
+        const body = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
+        return body.status === 'running' ? undefined : body;
+      },
+      LEASE_MS * 4,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(LEASE_MS * 2);
+    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
+    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['hold', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    // Nothing started after it.
+    const runs = (await viaB.get('/v1/runs?limit=50')) as { runs: Json[] };
+    expect(runs.runs.filter((run) => run.action === 'noop')).toEqual([]);
+  }, 90_000);
+});
