@@ -24,6 +24,7 @@ import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 type Json = Record<string, unknown>;
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 const LEASE_MS = 3_000;
+const AM_TOKEN = 'workflows-ha-am-token-0123456789';
 
 const postgres = usePostgresPerFile('workflows_ha');
 
@@ -52,7 +53,12 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
   });
 
   /** A home on a fresh database with the `hold-then-noop` workflow; returns it and a token. */
-  const setUp = async (): Promise<{ home: TestHome; token: string; markers: string }> => {
+  const setUp = async (): Promise<{
+    home: TestHome;
+    token: string;
+    admin: string;
+    markers: string;
+  }> => {
     const url = await postgres.freshUrl();
     const home = createTestHome();
     homes.push(home);
@@ -77,18 +83,55 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
       ].join('\n'),
     );
     writeFileSync(
+      join(dir, 'two-notes.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: two-notes',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        'steps:',
+        '  - { id: first, action: noop, nodes: "${{ inputs.nodes }}" }',
+        '  - { id: second, action: noop, nodes: "${{ inputs.nodes }}" }',
+        '',
+      ].join('\n'),
+    );
+    // Alerts reach inventory nodes only: web1 is this host (the local transport).
+    const inventory = join(home.dir, 'inventory.yaml');
+    writeFileSync(inventory, 'nodes:\n  web1: { address: localhost }\n');
+    writeFileSync(join(home.dir, 'am.token'), `${AM_TOKEN}\n`, { mode: 0o600 });
+    // max_runs 1: the first match runs, the next is held for approval (the storm breaker).
+    const rules = join(home.dir, 'alert-rules.yaml');
+    writeFileSync(
+      rules,
+      `schema_version: rune-alert-rules/v1
+receivers:
+  am: { kind: alertmanager, bearer_token: "file:${join(home.dir, 'am.token')}" }
+storm: { max_runs: 1, window: 1h, hold_expires: 1h }
+rules:
+  - name: notes
+    match: { labels: { alertname: Notes } }
+    workflow: two-notes
+    throttle: { group_by: fingerprint }
+`,
+    );
+    writeFileSync(
       home.configFile,
       readFileSync(home.configFile, 'utf8')
         .replace(/^store = .*$/m, `store = ${JSON.stringify(url)}\nlease = "${LEASE_MS / 1000}s"`)
-        .replace('[server]\n', `[server]\nworkflows = ${JSON.stringify(dir)}\n`),
+        .replace('[core]\n', `[core]\ninventory = ${JSON.stringify(inventory)}\n`)
+        .replace(
+          '[server]\n',
+          `[server]\nworkflows = ${JSON.stringify(dir)}\nalert_rules = ${JSON.stringify(rules)}\n`,
+        ),
     );
     const markers = join(home.dir, 'markers');
     mkdirSync(markers);
     const store = await openRunStore(url);
     const token = (await createToken(store, { name: 'ops', role: 'operator', expires: '1h' }))
       .token;
+    const admin = (await createToken(store, { name: 'lead', role: 'admin', expires: '1h' })).token;
     await store.close();
-    return { home, token, markers };
+    return { home, token, admin, markers };
   };
 
   const client = (url: string, token: string) => ({
@@ -105,6 +148,33 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
         await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } })
       ).json()) as Json,
   });
+
+  /** A `rune serve` child process (the built CLI), so that `kill -9` is real. */
+  const serveChild = async (home: TestHome) => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
+      { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.push(child);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const url = await new Promise<string>((resolve, reject) => {
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+        if (match !== null) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+    });
+    return {
+      url,
+      kill9: async () => {
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  };
 
   /** Starts the workflow on `url`; resolves with its ids and the hold plugin's pids once it runs. */
   const startHolding = async (url: string, token: string, markers: string) => {
@@ -167,25 +237,9 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
     const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
     servers.push(b);
     const bUrl = await b.listen();
-    const child = spawn(
-      process.execPath,
-      [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
-      { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(child);
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    const aUrl = await new Promise<string>((resolve, reject) => {
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-        if (match !== null) resolve(match[1] as string);
-      });
-      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
-    });
-    const { id } = await startHolding(aUrl, token, markers);
-    child.kill('SIGKILL');
-    await exited;
+    const a = await serveChild(home);
+    const { id } = await startHolding(a.url, token, markers);
+    await a.kill9();
     const killedAt = Date.now();
 
     const viaB = client(bUrl, token);
@@ -208,4 +262,105 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
     const runs = (await viaB.get('/v1/runs?limit=50')) as { runs: Json[] };
     expect(runs.runs.filter((run) => run.action === 'noop')).toEqual([]);
   }, 90_000);
+
+  it('kill -9 of the instance following a storm-held workflow: one live instance follows it, its next step runs once after approval', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await serveChild(home);
+    const post = (fingerprint: string) =>
+      fetch(`${a.url}/v1/hooks/alertmanager/am`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${AM_TOKEN}` },
+        body: JSON.stringify({
+          version: '4',
+          status: 'firing',
+          groupKey: `{}:{alertname="Notes",fp="${fingerprint}"}`,
+          alerts: [
+            {
+              status: 'firing',
+              labels: { alertname: 'Notes', instance: 'web1:9100' },
+              annotations: {},
+              startsAt: new Date().toISOString(),
+              fingerprint,
+            },
+          ],
+        }),
+      });
+    const viaA = client(a.url, token);
+    const decided = async (response: Response): Promise<Json> => {
+      expect(response.status).toBe(202);
+      const [alertId] = ((await response.json()) as { alert_ids: string[] }).alert_ids;
+      return until('the alert to be decided', async () => {
+        const alert = await viaA.get(`/v1/alerts/${alertId as string}`);
+        return alert.outcome === 'received' ? undefined : alert;
+      });
+    };
+    // The first match fills the storm window; the second is held: its workflow is running, its
+    // first run awaits approval, followed by A's engine.
+    const first = await decided(await post('held-1'));
+    expect(first.outcome, JSON.stringify(first)).toBe('ran');
+    const heldAlert = await decided(await post('held-2'));
+    expect(heldAlert.outcome).toBe('held');
+    const heldRun = heldAlert.run_id as string;
+    const { trace_id: traceId } = await viaA.get(`/v1/runs/${heldRun}`);
+
+    // Two live instances; A dies.
+    for (let index = 0; index < 2; index++) {
+      const server = await createRuneServer({
+        configFile: home.configFile,
+        env: home.env,
+        port: 0,
+      });
+      servers.push(server);
+      await server.listen();
+    }
+    const [b, c] = servers as [RuneServer, RuneServer];
+    const workflowRunId = (
+      await b.store.db
+        .selectFrom('workflow_runs')
+        .select(['id', 'instance_id'])
+        .where('trace_id', '=', traceId as string)
+        .executeTakeFirstOrThrow()
+    ).id;
+    await a.kill9();
+    const owner = await until(
+      'a live instance to follow the held workflow',
+      async () => {
+        const row = await b.store.db
+          .selectFrom('workflow_runs')
+          .select('instance_id')
+          .where('id', '=', workflowRunId)
+          .executeTakeFirstOrThrow();
+        return [b, c].some((server) => server.manager.cluster.instanceId === row.instance_id)
+          ? row.instance_id
+          : undefined;
+      },
+      LEASE_MS * 4,
+    );
+    const follower = b.manager.cluster.instanceId === owner ? b : c;
+    expect(
+      (await client(follower.url as string, token).get(`/v1/workflows/runs/${workflowRunId}`))
+        .status,
+    ).toBe('running');
+
+    // Approved on the other instance: the workflow goes on once.
+    const other = follower === b ? c : b;
+    const approved = await client(other.url as string, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    const viaOther = client(other.url as string, token);
+    const record = (await until('the held workflow to end', async () => {
+      const body = await viaOther.get(`/v1/workflows/runs/${workflowRunId}`);
+      return body.status === 'running' ? undefined : body;
+    })) as unknown as WorkflowRunRecord;
+    expect(record.status).toBe('succeeded');
+    const runs = await b.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId as string)
+      .execute();
+    // The held run and the second step's one run: no engine submitted the second step twice.
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
+    expect(runs.map((run) => run.id)).toContain(heldRun);
+  }, 120_000);
 });
