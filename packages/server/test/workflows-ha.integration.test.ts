@@ -6,7 +6,12 @@
  *   `workflow_runs.instance_id`, 0017_workflow_owner, every start-up interrupted every `running`
  *   workflow of the store: this test failed with the workflow `interrupted`).
  * - When an instance dies (`kill -9` of the built CLI, so the death is real), a live instance
- *   marks its running workflow `interrupted` within the lease (WORKFLOW_INTERRUPTED), exactly once.
+ *   marks its running workflow `interrupted` within the lease (WORKFLOW_INTERRUPTED), and its
+ *   storm-held workflow is followed by one live instance of two: after approval the next step
+ *   runs once.
+ * - Eight takers of one dead instance's workflow at once: one wins (fails with 8 winners without
+ *   the `instance_id = <owner read>` condition); a save by the former owner is refused (fails
+ *   without the save's ownership condition).
  *
  * Readiness is the plugin's pid file and the stored records, never a sleep. The dead-instance
  * test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
@@ -18,6 +23,8 @@ import type { WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
+import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
+import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
 import { createTestHome, type TestHome } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
@@ -363,4 +370,72 @@ rules:
     expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
     expect(runs.map((run) => run.id)).toContain(heldRun);
   }, 120_000);
+
+  it("a dead instance's workflow run goes to exactly one of many takers at once; a former owner cannot overwrite it", async () => {
+    const store = await openRunStore(await postgres.freshUrl());
+    try {
+      const instance = (id: string, state: string) => ({
+        id,
+        host: 'test',
+        pid: 1,
+        started_at: new Date().toISOString(),
+        heartbeat_ms: Date.now(),
+        lease_ms: LEASE_MS,
+        state,
+        taken_over_by: null,
+      });
+      const takers = Array.from({ length: 8 }, (_, index) => `live-${index}`);
+      await store.db
+        .insertInto('cluster_instances')
+        .values([instance('dead-1', 'dead'), ...takers.map((id) => instance(id, 'active'))])
+        .execute();
+      const record = {
+        schema_version: 'rune-workflow-run/v1',
+        workflow_run_id: 'wf-1',
+        workflow: 'w',
+        trace_id: 'a'.repeat(32),
+        status: 'running',
+        started_at: new Date().toISOString(),
+        steps: [],
+      } as unknown as WorkflowRunRecord;
+      expect(await saveWorkflowRun(store.db, record, 'ops', new Date(), 'dead-1')).toBe(true);
+      expect(
+        (await orphanedWorkflowRuns(store.db, 'live-0', { unowned: false })).map((r) => r.id),
+      ).toEqual(['wf-1']);
+      // Every taker read the dead owner; the conditional UPDATE lets one of them win.
+      const won = await Promise.all(
+        takers.map((me) => takeWorkflowRun(store.db, 'wf-1', 'dead-1', me)),
+      );
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const owner = takers[won.indexOf(true)] as string;
+      expect(await orphanedWorkflowRuns(store.db, 'live-0', { unowned: false })).toEqual([]);
+      // The dead instance (fenced, still running) writes again: refused, the taker's row stands.
+      expect(
+        await saveWorkflowRun(
+          store.db,
+          { ...record, status: 'failed' },
+          'ops',
+          new Date(),
+          'dead-1',
+        ),
+      ).toBe(false);
+      expect(
+        await saveWorkflowRun(
+          store.db,
+          { ...record, status: 'interrupted' },
+          'ops',
+          new Date(),
+          owner,
+        ),
+      ).toBe(true);
+      const row = await store.db
+        .selectFrom('workflow_runs')
+        .select(['status', 'instance_id'])
+        .where('id', '=', 'wf-1')
+        .executeTakeFirstOrThrow();
+      expect(row).toEqual({ status: 'interrupted', instance_id: owner });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 });
