@@ -90,6 +90,7 @@ export {
   resolveXdgDirs,
   type XdgDirs,
 } from './config/xdg-dirs.js';
+export { fsyncPath } from './durable-fs.js';
 export {
   type DurationSyntax,
   type DurationUnit,

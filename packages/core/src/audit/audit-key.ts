@@ -35,6 +35,7 @@ import {
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { findUnsafePathComponent, sha256Hex } from '@rune/transport';
+import { fsyncPath } from '../durable-fs.js';
 
 /** Signs audit record hashes. */
 export interface AuditSigner {
@@ -92,15 +93,6 @@ function keyError(
   });
 }
 
-function fsyncDirectory(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Writes a fresh key to `path` unless one appeared meanwhile. */
 function createKeyFile(path: string): void {
   const dir = dirname(path);
@@ -119,7 +111,7 @@ function createKeyFile(path: string): void {
   }
   try {
     linkSync(temporary, path);
-    fsyncDirectory(dir);
+    fsyncPath(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   } finally {

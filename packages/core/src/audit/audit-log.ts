@@ -32,7 +32,6 @@ import {
   existsSync,
   fdatasyncSync,
   fstatSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -43,6 +42,7 @@ import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { sha256Hex } from '@rune/transport';
+import { fsyncPath } from '../durable-fs.js';
 import { boundAuditEntry } from './audit-bounds.js';
 import {
   type AuditSigner,
@@ -365,15 +365,6 @@ function chainHead(fd: number): ChainHead {
       return { hash: sha256Hex(line), seq: countRecords(fd, size) };
     }
     window = Math.min(size, window * 4);
-  }
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, constants.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

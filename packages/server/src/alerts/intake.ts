@@ -37,6 +37,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { fsyncPath } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { AlertsTable } from '../store/schema.js';
 
@@ -77,15 +78,6 @@ function header(epoch: number): Buffer {
   return Buffer.from(`${text.padEnd(HEADER_BYTES - 1, ' ')}\n`, 'utf8');
 }
 
-function fsyncDirectory(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Creates the zero-filled file under a temporary name and renames it into place (atomic). */
 function createIntakeFile(path: string): void {
   const temporary = `${path}.new`;
@@ -102,7 +94,7 @@ function createIntakeFile(path: string): void {
     closeSync(fd);
   }
   renameSync(temporary, path);
-  fsyncDirectory(dirname(path));
+  fsyncPath(dirname(path));
 }
 
 /** Reads the file: its epoch, the rows of that epoch, and where the next line goes. */
