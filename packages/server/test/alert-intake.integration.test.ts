@@ -20,7 +20,7 @@ import {
   postAm,
   startAlertServer,
 } from './alert-server.js';
-import { waitForRun } from './harness.js';
+import { serveListening, waitForRun } from './harness.js';
 
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 
@@ -119,15 +119,7 @@ describe('the alert intake', () => {
     );
     children.add(child);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = await new Promise<string>((resolve, reject) => {
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-        if (match !== null) resolve(match[1] as string);
-      });
-      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
-    });
+    const url = await serveListening(child).url;
     const answered: string[] = [];
     const post = async (i: number): Promise<void> => {
       try {

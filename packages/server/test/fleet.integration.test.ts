@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
 import {
   createTestHome,
+  serveListening,
   sshProvider,
   startTestServer,
   type TestHome,
@@ -145,15 +146,8 @@ function serve(
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match !== null) resolve({ child, url: match[1] as string, stderr: () => stderr });
-    });
-    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
-  });
+  const { url, stderr } = serveListening(child);
+  return url.then((listening) => ({ child, url: listening, stderr }));
 }
 
 describe('rune serve logs transport warnings', () => {

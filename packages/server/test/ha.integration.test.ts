@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
 import { HEC_TOKEN, startHec } from '../src/testing/index.js';
 import { amPayload } from './alert-server.js';
-import { createTestHome, fleetInventory, type TestHome } from './harness.js';
+import { createTestHome, fleetInventory, serveListening, type TestHome } from './harness.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -60,18 +60,11 @@ function serve(home: TestHome, configFile = home.configFile): Promise<Instance> 
       resolve(code);
     }),
   );
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match !== null && !started.some((known) => known.child === child)) {
-        const instance = { child, url: match[1] as string, stderr: () => stderr, exited };
-        started.push(instance);
-        resolve(instance);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+  const { url, stderr } = serveListening(child);
+  return url.then((listening) => {
+    const instance = { child, url: listening, stderr, exited };
+    started.push(instance);
+    return instance;
   });
 }
 

@@ -4,6 +4,7 @@
  * test/fixtures/plugins, and optionally the SSH transport against a real sshd fleet. Requests
  * go over real HTTP (`fetch`).
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
@@ -384,4 +385,26 @@ export async function launchChromium(): Promise<Browser> {
     headless: true,
     args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
   });
+}
+
+/** What {@link serveListening} reads from a `rune serve` child's stderr. */
+export interface ServeListening {
+  /** The URL it announced ("listening on http://127.0.0.1:PORT"); rejects, with its stderr, if it exits first. */
+  url: Promise<string>;
+  /** Everything it wrote to stderr so far (kept collecting after the announcement). */
+  stderr: () => string;
+}
+
+/** Reads the URL a `rune serve` child process announces once it listens (readiness, no sleeps). */
+export function serveListening(child: ChildProcess): ServeListening {
+  let stderr = '';
+  const url = new Promise<string>((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match !== null) resolve(match[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
+  });
+  return { url, stderr: () => stderr };
 }

@@ -15,7 +15,13 @@ import { runOperation } from '../src/store/operation.js';
 import { openRunStore, type RunStore } from '../src/store/run-store.js';
 import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
 import { createWriteBatcher } from '../src/store/write-batch.js';
-import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+import {
+  createTestHome,
+  serveListening,
+  startTestServer,
+  type TestHome,
+  type TestServer,
+} from './harness.js';
 
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 
@@ -295,15 +301,7 @@ describe('the SQLite worker', () => {
     );
     children.add(child);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = await new Promise<string>((resolve, reject) => {
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-        if (match !== null) resolve(match[1] as string);
-      });
-      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
-    });
+    const url = await serveListening(child).url;
     const acknowledged: string[] = [];
     const submit = async (): Promise<void> => {
       try {

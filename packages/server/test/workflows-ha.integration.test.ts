@@ -25,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
 import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
 import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
-import { createTestHome, type TestHome } from './harness.js';
+import { createTestHome, serveListening, type TestHome } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -165,15 +165,7 @@ rules:
     );
     children.push(child);
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    const url = await new Promise<string>((resolve, reject) => {
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-        if (match !== null) resolve(match[1] as string);
-      });
-      child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
-    });
+    const url = await serveListening(child).url;
     return {
       url,
       kill9: async () => {

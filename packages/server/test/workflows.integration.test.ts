@@ -13,7 +13,13 @@ import { validateWorkflowRunRecord, type WorkflowRunRecord } from '@rune/protoco
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore } from '../src/index.js';
-import { createTestHome, startTestServer, type TestHome, type TestServer } from './harness.js';
+import {
+  createTestHome,
+  serveListening,
+  startTestServer,
+  type TestHome,
+  type TestServer,
+} from './harness.js';
 
 type Json = Record<string, unknown>;
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
@@ -435,15 +441,7 @@ function serve(home: TestHome): Promise<{ child: ChildProcess; url: string }> {
     [CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
     { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match !== null) resolve({ child, url: match[1] as string });
-    });
-    child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
-  });
+  return serveListening(child).url.then((url) => ({ child, url }));
 }
 
 describe('a server restart mid-workflow', () => {
