@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRunStore } from '../store/run-store.js';
 import type { AlertsTable } from '../store/schema.js';
-import { findEpisode, insertAlerts, listAlerts, pruneAlertsBefore } from './alert-store.js';
+import {
+  findEpisode,
+  insertAlerts,
+  listAlerts,
+  pruneAlertsBefore,
+  UNDECIDED_ALERT,
+} from './alert-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rune-alert-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,20 +27,8 @@ const row = (id: string, receivedAt: string, outcome: string): AlertsTable => ({
   alertname: 'A',
   labels_json: '{}',
   annotations_json: '{}',
-  rule: null,
-  group_key: null,
-  action: null,
-  node: null,
+  ...UNDECIDED_ALERT,
   outcome,
-  reason: null,
-  error_json: null,
-  run_id: null,
-  request_json: null,
-  due_at: null,
-  held_until: null,
-  released_by: null,
-  automatic: 0,
-  decided_at: null,
 });
 
 describe('the alerts table', () => {

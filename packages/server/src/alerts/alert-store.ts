@@ -10,6 +10,24 @@ import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 /** An alert row as read. */
 export type StoredAlert = Selectable<AlertsTable>;
 
+/** The columns of an alert that its decision fills in, as they are when it is received. */
+export const UNDECIDED_ALERT = {
+  rule: null,
+  group_key: null,
+  action: null,
+  node: null,
+  outcome: 'received',
+  reason: null,
+  error_json: null,
+  run_id: null,
+  request_json: null,
+  due_at: null,
+  held_until: null,
+  released_by: null,
+  automatic: 0,
+  decided_at: null,
+} as const satisfies Partial<AlertsTable>;
+
 /** Filters of {@link listAlerts}. */
 export interface AlertFilter {
   receiver?: string;

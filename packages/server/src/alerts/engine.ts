@@ -53,6 +53,7 @@ import {
   openFiringRecords,
   pruneAlertsBefore,
   type StoredAlert,
+  UNDECIDED_ALERT,
   updateAlert,
 } from './alert-store.js';
 import {
@@ -1098,20 +1099,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
             alertname: (alert.labels.alertname ?? '').slice(0, 200),
             labels_json: JSON.stringify(alert.labels),
             annotations_json: JSON.stringify(alert.annotations),
-            rule: null,
-            group_key: null,
-            action: null,
-            node: null,
-            outcome: 'received',
-            reason: null,
-            error_json: null,
-            run_id: null,
-            request_json: null,
-            due_at: null,
-            held_until: null,
-            released_by: null,
-            automatic: 0,
-            decided_at: null,
+            ...UNDECIDED_ALERT,
           };
         }),
       );

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AlertsTable } from '../store/schema.js';
+import { UNDECIDED_ALERT } from './alert-store.js';
 import { INTAKE_BYTES, openAlertIntake } from './intake.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rune-alert-intake-'));
@@ -29,20 +30,7 @@ const row = (fingerprint: string): AlertsTable => ({
   alertname: 'A',
   labels_json: '{"x":"$(rm -rf /)\\n"}',
   annotations_json: '{}',
-  rule: null,
-  group_key: null,
-  action: null,
-  node: null,
-  outcome: 'received',
-  reason: null,
-  error_json: null,
-  run_id: null,
-  request_json: null,
-  due_at: null,
-  held_until: null,
-  released_by: null,
-  automatic: 0,
-  decided_at: null,
+  ...UNDECIDED_ALERT,
 });
 
 describe('the alert intake', () => {
