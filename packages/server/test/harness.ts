@@ -408,3 +408,10 @@ export function serveListening(child: ChildProcess): ServeListening {
   });
   return { url, stderr: () => stderr };
 }
+
+/**
+ * A workflow of two steps, `hold` (the fixture plugin that waits, recording its pids in
+ * `inputs.marker_dir`) then `noop`: the tests' way to have a workflow mid-step on demand.
+ */
+export const HOLD_THEN_NOOP = new URL('./fixtures/workflows/hold-then-noop.yaml', import.meta.url)
+  .pathname;

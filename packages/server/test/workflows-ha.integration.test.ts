@@ -17,7 +17,7 @@
  * test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
@@ -25,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
 import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
 import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
-import { createTestHome, serveListening, type TestHome } from './harness.js';
+import { createTestHome, HOLD_THEN_NOOP, serveListening, type TestHome } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -71,24 +71,7 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
     homes.push(home);
     const dir = join(home.dir, 'workflows');
     mkdirSync(dir);
-    writeFileSync(
-      join(dir, 'hold-then-noop.yaml'),
-      [
-        'schema_version: workflow_v1',
-        'name: hold-then-noop',
-        'inputs:',
-        '  marker_dir: { type: string, required: true }',
-        'steps:',
-        '  - id: hold',
-        '    action: hold',
-        '    nodes: localhost',
-        '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
-        '  - id: after',
-        '    action: noop',
-        '    nodes: localhost',
-        '',
-      ].join('\n'),
-    );
+    copyFileSync(HOLD_THEN_NOOP, join(dir, 'hold-then-noop.yaml'));
     writeFileSync(
       join(dir, 'two-notes.yaml'),
       [

@@ -7,7 +7,14 @@
  * `interrupted`, not resumed. That test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { validateWorkflowRunRecord, type WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
@@ -15,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore } from '../src/index.js';
 import {
   createTestHome,
+  HOLD_THEN_NOOP,
   serveListening,
   startTestServer,
   type TestHome,
@@ -50,24 +58,7 @@ function writeWorkflows(home: TestHome): string {
       '',
     ].join('\n'),
   );
-  writeFileSync(
-    join(dir, 'hold-then-noop.yaml'),
-    [
-      'schema_version: workflow_v1',
-      'name: hold-then-noop',
-      'inputs:',
-      '  marker_dir: { type: string, required: true }',
-      'steps:',
-      '  - id: hold',
-      '    action: hold',
-      '    nodes: localhost',
-      '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
-      '  - id: after',
-      '    action: noop',
-      '    nodes: localhost',
-      '',
-    ].join('\n'),
-  );
+  copyFileSync(HOLD_THEN_NOOP, join(dir, 'hold-then-noop.yaml'));
   writeFileSync(
     join(dir, 'restart.yaml'),
     'schema_version: workflow_v1\nname: restart\nsteps:\n  - { id: restart, action: restart-docker, nodes: localhost }\n',
