@@ -21,6 +21,8 @@ for (const report of reports) rmSync(report, { force: true });
 const step = (label, command, args) => {
   console.log(`\n=== ${label}: ${command} ${args.join(' ')}`);
   const result = spawnSync(command, args, { stdio: 'inherit', cwd: root });
+  // A step killed by a signal failed, whatever it printed on the way out.
+  if (result.signal !== null) return 1;
   return result.status ?? 1;
 };
 
@@ -45,13 +47,21 @@ if (step('lint', 'npx', ['biome', 'check', '.']) !== 0) failedSteps.push('lint')
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const report of reports) {
-  if (!existsSync(report)) continue;
+for (const [index, report] of reports.entries()) {
+  if (!existsSync(report)) {
+    // A workspace with tests and no report did not finish its run (killed, crashed, skipped by
+    // turbo): its tests are not "passed", and the totals below would not say so.
+    const manifest = join(workspaces[index] ?? '', 'package.json');
+    const scripts = existsSync(manifest) ? JSON.parse(readFileSync(manifest, 'utf8')).scripts : {};
+    if (typeof scripts?.test === 'string') failedSteps.push(`no test report: ${report}`);
+    continue;
+  }
   const json = JSON.parse(readFileSync(report, 'utf8'));
   passed += json.numPassedTests ?? 0;
   failed += json.numFailedTests ?? 0;
   skipped += (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0);
 }
+if (failed > 0 && !failedSteps.includes('typecheck/test')) failedSteps.push('failed tests');
 console.log(`\nsteps failed: ${failedSteps.length === 0 ? 'none' : failedSteps.join(', ')}`);
 console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failedSteps.length === 0 ? 0 : 1);
