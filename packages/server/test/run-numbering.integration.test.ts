@@ -10,31 +10,13 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { numberRun } from '../src/store/postgres-dialect.js';
-import { type NewRun, openRunStore, type RunStore } from '../src/store/run-store.js';
+import { openRunStore, type RunStore } from '../src/store/run-store.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
+import { newRun } from './store-rows.js';
 
 const { freshUrl } = usePostgresPerFile('rune_numbering');
 
-const run = (id: string): NewRun => ({
-  id,
-  trace_id: 'a'.repeat(32),
-  action: 'noop',
-  status: 'queued',
-  principal: 'token:ops',
-  source: 'api',
-  dry_run: 0,
-  created_at: '2026-12-02T10:00:00.000Z',
-  started_at: null,
-  finished_at: null,
-  exit_code: null,
-  nodes: '["web1"]',
-  request_json: '{}',
-  has_sensitive: 0,
-  plan_json: '{}',
-  summary_json: null,
-  error_json: null,
-  audit_json: null,
-});
+const run = (id: string) => newRun(id, { created_at: '2026-12-02T10:00:00.000Z' });
 
 const id = (writer: number, index: number): string =>
   `${writer}0000000-0000-4000-8000-${String(index).padStart(12, '0')}`;

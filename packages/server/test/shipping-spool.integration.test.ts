@@ -38,6 +38,7 @@ import {
   waitForRun,
 } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
+import { newRun } from './store-rows.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -69,27 +70,13 @@ function auditLine(n: number): string {
 }
 
 function run(id: string, position: number, overrides: Partial<NewRun> = {}): NewRun {
-  return {
-    id,
-    trace_id: 'a'.repeat(32),
-    action: 'noop',
+  return newRun(id, {
     status: 'succeeded',
-    principal: 'token:ops',
-    source: 'api',
-    dry_run: 0,
     created_at: new Date(Date.UTC(2026, 11, 1, 10, 0, position)).toISOString(),
-    started_at: null,
     finished_at: new Date(Date.now() - 60_000).toISOString(),
     exit_code: 0,
-    nodes: '["web1"]',
-    request_json: '{}',
-    has_sensitive: 0,
-    plan_json: '{}',
-    summary_json: null,
-    error_json: null,
-    audit_json: null,
     ...overrides,
-  };
+  });
 }
 
 const runId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postgresAvailable, usePostgresPerFile } from '../../test/postgres.js';
+import { newRun } from '../../test/store-rows.js';
 import { MIGRATION_NAMES } from './migrations.js';
-import { type NewRun, openRunStore } from './run-store.js';
+import { openRunStore } from './run-store.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -17,27 +18,7 @@ function storePath(): string {
   return join(dir, 'server.sqlite');
 }
 
-const run = (id: string, overrides: Partial<NewRun> = {}): NewRun => ({
-  id,
-  trace_id: 'a'.repeat(32),
-  action: 'noop',
-  status: 'queued',
-  principal: 'token:ops',
-  source: 'api',
-  dry_run: 0,
-  created_at: '2026-12-01T10:00:00.000Z',
-  started_at: null,
-  finished_at: null,
-  exit_code: null,
-  nodes: '["web1"]',
-  request_json: '{}',
-  has_sensitive: 0,
-  plan_json: '{}',
-  summary_json: null,
-  error_json: null,
-  audit_json: null,
-  ...overrides,
-});
+const run = newRun;
 
 /**
  * Every store test that does not concern the SQLite file itself runs on both engines: the same
