@@ -308,7 +308,7 @@ export function amPayload(
 
 /** Posts an Alertmanager notification. */
 export async function postAm(
-  t: TestServer,
+  t: Pick<TestServer, 'url'>,
   body: unknown,
   receiver = 'am',
   auth = `Bearer ${AM_TOKEN}`,

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, type RuneServer } from '../src/index.js';
+import { amPayload, postAm } from './alert-server.js';
 import { createTestHome, type TestHome } from './harness.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
@@ -93,24 +94,15 @@ rules:
   });
 
   const post = (url: string, fingerprint: string, startsAt: string) =>
-    fetch(`${url}/v1/hooks/alertmanager/am`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${AM_TOKEN}` },
-      body: JSON.stringify({
-        version: '4',
-        status: 'firing',
-        groupKey: `{}:{alertname="Note",fp="${fingerprint}"}`,
-        alerts: [
-          {
-            status: 'firing',
-            labels: { alertname: 'Note', instance: 'web1:9100' },
-            annotations: {},
-            startsAt,
-            fingerprint,
-          },
-        ],
-      }),
-    });
+    postAm(
+      { url },
+      amPayload(
+        [{ labels: { alertname: 'Note', instance: 'web1:9100' }, startsAt, fingerprint }],
+        `{}:{alertname="Note",fp="${fingerprint}"}`,
+      ),
+      'am',
+      `Bearer ${AM_TOKEN}`,
+    );
 
   const decided = async (url: string, id: string): Promise<Record<string, unknown>> => {
     const deadline = Date.now() + 30_000;

@@ -25,6 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
 import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
 import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
+import { amPayload, postAm } from './alert-server.js';
 import { createTestHome, HOLD_THEN_NOOP, serveListening, type TestHome } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
@@ -249,24 +250,21 @@ rules:
     const { home, token, admin } = await setUp();
     const a = await serveChild(home);
     const post = (fingerprint: string) =>
-      fetch(`${a.url}/v1/hooks/alertmanager/am`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${AM_TOKEN}` },
-        body: JSON.stringify({
-          version: '4',
-          status: 'firing',
-          groupKey: `{}:{alertname="Notes",fp="${fingerprint}"}`,
-          alerts: [
+      postAm(
+        a,
+        amPayload(
+          [
             {
-              status: 'firing',
               labels: { alertname: 'Notes', instance: 'web1:9100' },
-              annotations: {},
               startsAt: new Date().toISOString(),
               fingerprint,
             },
           ],
-        }),
-      });
+          `{}:{alertname="Notes",fp="${fingerprint}"}`,
+        ),
+        'am',
+        `Bearer ${AM_TOKEN}`,
+      );
     const viaA = client(a.url, token);
     const decided = async (response: Response): Promise<Json> => {
       expect(response.status).toBe(202);
