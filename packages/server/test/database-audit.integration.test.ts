@@ -43,6 +43,7 @@ import {
   verifyDatabaseAudit,
 } from '../src/cluster/database-audit.js';
 import { openRunStore, type RunStore } from '../src/index.js';
+import { until } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -119,25 +120,20 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 /** Polls (no fixed sleep) until `check` returns a value. */
-async function until<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** The pid of the backend waiting for the gate lock (a batch stopped mid-insert). */
 function gateWaiter(admin: pg.Client, other?: number): Promise<number> {
-  return until(async () => {
-    const result = await admin.query<{ pid: number }>(
-      `select pid from pg_locks where locktype = 'advisory' and objid = ${GATE_KEY} and not granted`,
-    );
-    const pid = result.rows[0]?.pid;
-    return pid === undefined || pid === other ? undefined : pid;
-  }, 'a batch waiting in the trigger');
+  return until(
+    'a batch waiting in the trigger',
+    async () => {
+      const result = await admin.query<{ pid: number }>(
+        `select pid from pg_locks where locktype = 'advisory' and objid = ${GATE_KEY} and not granted`,
+      );
+      const pid = result.rows[0]?.pid;
+      return pid === undefined || pid === other ? undefined : pid;
+    },
+    30_000,
+    20,
+  );
 }
 
 /** A trigger that makes the insert of the row with `seq` wait for the gate lock. */
@@ -444,10 +440,15 @@ describe.skipIf(!postgresAvailable)('database audit sink (real PostgreSQL)', () 
     expect(output).toBe('');
     await gate.release();
     // The backend finds its client gone once it has the lock, and rolls the batch back.
-    await until(async () => {
-      const alive = await admin.query('select 1 from pg_stat_activity where pid = $1', [backend]);
-      return alive.rowCount === 0 ? true : undefined;
-    }, 'the killed writer’s backend to end');
+    await until(
+      'the killed writer’s backend to end',
+      async () => {
+        const alive = await admin.query('select 1 from pg_stat_activity where pid = $1', [backend]);
+        return alive.rowCount === 0 ? true : undefined;
+      },
+      30_000,
+      20,
+    );
     expect((await rows(store)).map((row) => row.record.run_id)).toEqual(['r-first']);
     await admin.query('drop trigger rune_test_gate on audit_records');
     expect((await sink.append(entry('r-after'))).seq).toBe(2);

@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, openRunStore } from '../src/index.js';
 import { HEC_TOKEN, startHec } from '../src/testing/index.js';
 import { amPayload } from './alert-server.js';
-import { createTestHome, fleetInventory, serveListening, type TestHome } from './harness.js';
+import { createTestHome, fleetInventory, serveListening, type TestHome, until } from './harness.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -84,20 +84,6 @@ function executions(dir: string, trace: string, node: string): { start: number; 
     else if (kind === 'end' && runs.length > 0) (runs.at(-1) as { end?: number }).end = Number(ns);
   }
   return runs;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  withinMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe.skipIf(!postgresAvailable)('several instances on one PostgreSQL', () => {

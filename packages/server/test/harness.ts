@@ -415,3 +415,22 @@ export function serveListening(child: ChildProcess): ServeListening {
  */
 export const HOLD_THEN_NOOP = new URL('./fixtures/workflows/hold-then-noop.yaml', import.meta.url)
   .pathname;
+
+/**
+ * Polls `probe` every `everyMs` until it gives a value, and returns it; throws naming `what` after
+ * `withinMs`. Readiness for tests, never a fixed sleep.
+ */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  withinMs = 30_000,
+  everyMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}

@@ -26,7 +26,7 @@ import { createRuneServer, createToken, openRunStore, type RuneServer } from '..
 import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
 import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
 import { amPayload, postAm } from './alert-server.js';
-import { createTestHome, HOLD_THEN_NOOP, serveListening, type TestHome } from './harness.js';
+import { createTestHome, HOLD_THEN_NOOP, serveListening, type TestHome, until } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
 
 type Json = Record<string, unknown>;
@@ -35,16 +35,6 @@ const LEASE_MS = 3_000;
 const AM_TOKEN = 'workflows-ha-am-token-0123456789';
 
 const postgres = usePostgresPerFile('workflows_ha');
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, withinMs = 30_000) {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.skipIf(!postgresAvailable)('workflows on several instances of one PostgreSQL', () => {
   const servers: RuneServer[] = [];
