@@ -83,7 +83,7 @@ export interface RuneServer {
   /** Record shipping, when `[server.shipping]` configures a sink. */
   readonly shipper: Shipper | undefined;
   /** What recovery found at start-up. */
-  readonly recovered: { interrupted: number; requeued: number };
+  readonly recovered: { interrupted: number; requeued: number; replayed?: number };
   /** Starts listening; resolves with the base URL. */
   listen(): Promise<string>;
   /** The base URL once listening. */
@@ -182,8 +182,10 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     policy,
     linkBase: () => url,
     ...(cluster === undefined ? {} : { cluster }),
+    // The embedded store's dry runs answer from this file (runs/run-intake.ts).
+    ...(store.engine === 'sqlite' ? { runIntakePath: `${settings.storePath}.run-intake` } : {}),
   });
-  let recovered: { interrupted: number; requeued: number };
+  let recovered: { interrupted: number; requeued: number; replayed?: number };
   let app: ApiInstance;
   try {
     recovered = await manager.recover();
@@ -208,6 +210,9 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       log(
         `recovered: ${recovered.interrupted} run(s) interrupted, ${recovered.requeued} requeued; pruned ${pruned} old run(s)`,
       );
+    }
+    if ((recovered.replayed ?? 0) > 0) {
+      log(`recovered: ${recovered.replayed} dry run(s) stored from the run intake`);
     }
     app = await createApiApp({
       settings,

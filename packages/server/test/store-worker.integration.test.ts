@@ -4,7 +4,9 @@
  * with STORE_UNAVAILABLE and turns /readyz 503; and a real `rune serve` killed with SIGKILL right
  * after answering still has every run it acknowledged ("acknowledged = durable").
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuneError } from '@rune/protocol';
@@ -307,7 +309,13 @@ describe('the SQLite worker', () => {
       try {
         const response = await fetch(`${url}/v1/runs`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+          // With a key, a dry run is answered after the store's COMMIT, the path this test is
+          // about (without one it is answered from the run intake: run-intake.integration.test.ts).
+          headers: {
+            authorization: `Bearer ${secret}`,
+            'content-type': 'application/json',
+            'idempotency-key': randomUUID(),
+          },
           body: JSON.stringify({
             action: 'noop',
             targets: ['localhost'],

@@ -45,8 +45,9 @@ import {
 import type { PolicyEnforcer } from '../policy/enforcer.js';
 import type { PolicySubject } from '../policy/policy.js';
 import { isUniqueViolation } from '../store/constraint-errors.js';
-import type { RunStore, StoredRun } from '../store/run-store.js';
+import type { NewRun, RunStore, StoredRun } from '../store/run-store.js';
 import type { LaunchContext, LaunchRequest, PlannedLaunch, ServerLauncher } from './launcher.js';
+import { openRunIntake, type RunIntake } from './run-intake.js';
 import type { SubmitPhaseClock } from './submit-phases.js';
 import { unstartedRunEvents } from './unstarted-events.js';
 
@@ -70,9 +71,15 @@ export interface SubmitOptions {
   phases?: SubmitPhaseClock;
 }
 
+/**
+ * A submitted run as the store holds it, but for its `position` in the submission order: a dry
+ * run answered from the run intake (run-intake.ts) is numbered when it reaches the store.
+ */
+export type SubmittedRun = Omit<StoredRun, 'position'>;
+
 /** The result of {@link RunManager.submit}. */
 export interface SubmitResult {
-  run: StoredRun;
+  run: SubmittedRun;
   /** false when an idempotent retry returned the run of an earlier request. */
   created: boolean;
 }
@@ -105,8 +112,11 @@ export interface RunManager {
   cancel(id: string, reason: string): Promise<StoredRun>;
   /** Resolves at the run's next change (event or status), or after `ms`. */
   waitForChange(id: string, ms: number, signal?: AbortSignal): Promise<void>;
-  /** Marks interrupted runs and queues the queued ones (call once, before serving). */
-  recover(): Promise<{ interrupted: number; requeued: number }>;
+  /**
+   * Stores the dry runs the run intake holds and the store lacks, marks interrupted runs and
+   * queues the queued ones (call once, before serving).
+   */
+  recover(): Promise<{ interrupted: number; requeued: number; replayed?: number }>;
   /** Stops accepting, drains for `graceMs`, cancels the rest. */
   shutdown(graceMs: number): Promise<void>;
   readonly draining: boolean;
@@ -134,6 +144,11 @@ export interface RunManagerOptions {
   linkBase?: () => string | undefined;
   /** The other instances of a shared store (default: none, the embedded store's one instance). */
   cluster?: Cluster;
+  /**
+   * The run intake file (run-intake.ts; the embedded store only): dry runs without an
+   * Idempotency-Key are answered once durable there, and reach the store after the answer.
+   */
+  runIntakePath?: string;
 }
 
 /** How long an event that cannot be stored (database away) is retried before it is given up. */
@@ -239,6 +254,10 @@ export function createRunManager(options: RunManagerOptions): RunManager {
   };
 
   const cluster = options.cluster ?? createSoloCluster();
+  const runIntake: RunIntake | undefined =
+    options.runIntakePath === undefined
+      ? undefined
+      : openRunIntake(store, options.runIntakePath, warn);
   /** Runs this instance ran when it was declared dead: their records are the taker's now. */
   const disowned = new Set<string>();
   let retryTimer: NodeJS.Timeout | undefined;
@@ -698,44 +717,63 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           decisionRecorded = recorded;
         });
         phases?.mark('plan');
-        const [plan] = await Promise.all([
-          launcher.recordDryRun(planned, context),
-          decisionRecorded,
-        ]);
-        phases?.mark('audit');
-        const inserted = await store.insertRun(
-          {
-            id,
-            trace_id: traceId,
-            action: plan.action,
-            status: 'succeeded',
-            principal: context.principal,
-            source: context.source,
-            dry_run: 1,
-            created_at: createdAt,
-            started_at: null,
-            finished_at: createdAt,
-            exit_code: 0,
-            nodes: JSON.stringify(plan.nodes.map((node) => node.target.name)),
-            request_json: JSON.stringify(storedRequest(request, plan.sensitive_parameters)),
-            has_sensitive: 0,
-            plan_json: JSON.stringify(plan),
-            summary_json: null,
-            error_json: null,
-            audit_json: null,
-          },
-          [],
-          idempotency,
-          unstartedRunEvents(
-            { id, traceId, plan, principal: context.principal, source: context.source },
-            { status: 'succeeded', exitCode: 0, error: null },
-            createdAt,
-          ),
+        const audited = Promise.all([launcher.recordDryRun(planned, context), decisionRecorded]);
+        const plan = planned.redactedPlan;
+        const row: NewRun = {
+          id,
+          trace_id: traceId,
+          action: plan.action,
+          status: 'succeeded',
+          principal: context.principal,
+          source: context.source,
+          dry_run: 1,
+          created_at: createdAt,
+          started_at: null,
+          finished_at: createdAt,
+          exit_code: 0,
+          nodes: JSON.stringify(plan.nodes.map((node) => node.target.name)),
+          request_json: JSON.stringify(storedRequest(request, plan.sensitive_parameters)),
+          has_sensitive: 0,
+          plan_json: JSON.stringify(plan),
+          summary_json: null,
+          error_json: null,
+          audit_json: null,
+        };
+        const events = unstartedRunEvents(
+          { id, traceId, plan, principal: context.principal, source: context.source },
+          { status: 'succeeded', exitCode: 0, error: null },
+          createdAt,
         );
+        const counted = () => {
+          metrics.runs.inc({ action: plan.action, status: 'dry-run' });
+          metrics.runsSubmitted.inc({ action: plan.action, source: context.source });
+        };
+        // Without a key, the run intake answers (run-intake.ts): its write goes side by side with
+        // the audit log's, and the store gets the run once the audit records are durable.
+        if (idempotency === undefined && runIntake !== undefined) {
+          const entry = { run: row, events };
+          const written = runIntake.write(entry);
+          try {
+            await audited;
+          } catch (error) {
+            if (await written) runIntake.drop(entry);
+            throw error;
+          }
+          phases?.mark('audit');
+          if (await written) {
+            runIntake.store(entry);
+            phases?.mark('store');
+            counted();
+            return { run: { ...row, last_seq: events.at(-1)?.seq ?? 0 }, created: true };
+          }
+        } else {
+          await audited;
+          phases?.mark('audit');
+        }
+        const inserted = await store.insertRun(row, [], idempotency, events);
         phases?.mark('store');
         if (!inserted.inserted) return previous(inserted.runId, inserted.bodySha256);
-        metrics.runs.inc({ action: plan.action, status: 'dry-run' });
-        metrics.runsSubmitted.inc({ action: plan.action, source: context.source });
+        counted();
         return { run: inserted.run, created: true };
       }
 
@@ -920,6 +958,19 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         pump();
         return taken;
       }
+      // Dry runs answered from the intake just before the previous process died.
+      const replayed =
+        (await runIntake?.replay(async (entries) => {
+          // Records are stamped after the run's created_at; the margin covers a clock step.
+          const oldest = Math.min(...entries.map((entry) => Date.parse(entry.run.created_at)));
+          const records = await launcher.readAudit({
+            since: new Date(oldest - 60_000).toISOString(),
+            limit: Number.MAX_SAFE_INTEGER,
+          });
+          return new Set(
+            records.filter((record) => record.event === 'dry-run').map((record) => record.trace_id),
+          );
+        })) ?? 0;
       let interrupted = 0;
       let requeued = 0;
       for (const run of await store.runsWithStatus(['running'])) {
@@ -931,7 +982,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
         else interrupted++;
       }
       pump();
-      return { interrupted, requeued };
+      return { interrupted, requeued, replayed };
     },
 
     async shutdown(graceMs) {
@@ -990,6 +1041,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
       }
       updateGauges();
       clearTimeout(retryTimer);
+      await runIntake?.close();
       // A shared store: this instance's queued runs go to the other instances now.
       await cluster.stop();
     },
