@@ -10,6 +10,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { RuneError } from '@rune/protocol';
 import { parseLongDuration } from '../config/long-duration.js';
 import type { RunStore, StoredToken } from '../store/run-store.js';
+import { tokenCacheOf } from './token-cache.js';
 
 /**
  * The built-in roles (no `[server] policy`). With a policy file a token carries that policy's
@@ -172,7 +173,15 @@ export async function authenticateToken(
   now = new Date(),
 ): Promise<Principal> {
   const match = TOKEN_PATTERN.exec(token);
-  const row = match === null ? undefined : await store.getToken(match[1] as string);
+  const id = match?.[1];
+  // From memory under the token epoch on the embedded store (token-cache.ts): exact, one stat.
+  const cache = tokenCacheOf(store.db);
+  const row =
+    id === undefined
+      ? undefined
+      : cache === undefined
+        ? await store.getToken(id)
+        : await cache.read(`token:${id}`, () => store.getToken(id));
   const presented = sha256(match?.[2] ?? token);
   const expected = row === undefined ? DUMMY_HASH : Buffer.from(row.secret_sha256, 'hex');
   const equal = expected.length === presented.length && timingSafeEqual(expected, presented);

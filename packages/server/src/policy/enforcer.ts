@@ -13,6 +13,7 @@
 import { type AuditEntry, type Inventory, loadInventory } from '@rune/core';
 import { RuneError } from '@rune/protocol';
 import type { Kysely } from 'kysely';
+import { tokenCacheOf } from '../auth/token-cache.js';
 import type { LaunchContext, ServerLauncher } from '../runs/launcher.js';
 import { preparedQuery } from '../store/prepared.js';
 import type { StoreDatabase } from '../store/schema.js';
@@ -124,7 +125,10 @@ export async function tokenBounds(
   subject: PolicySubject,
 ): Promise<PolicySubject[]> {
   if (db === undefined || !subject.principal.startsWith('token:')) return [];
-  const [row] = await boundsOfToken(db, subject.principal.slice('token:'.length));
+  const name = subject.principal.slice('token:'.length);
+  const read = () => boundsOfToken(db, name);
+  const cache = tokenCacheOf(db);
+  const [row] = cache === undefined ? await read() : await cache.read(`bounds:${name}`, read);
   if (row === undefined) return [];
   const bounds = JSON.parse(row.bounds_json) as PolicySubject[];
   // A creator that is a token is read again: its roles now, and none once it is revoked or

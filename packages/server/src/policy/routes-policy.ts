@@ -6,6 +6,7 @@
 import { RuneError } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
+import { tokenCacheOf } from '../auth/token-cache.js';
 import { createToken, type Principal } from '../auth/tokens.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
@@ -223,6 +224,8 @@ export function registerPolicyRoutes(app: ApiInstance, context: RouteContext): v
           bounds_json: JSON.stringify(bounds),
         })
         .execute();
+      // The token existed unbounded for a moment: cached reads of it go (auth/token-cache.ts).
+      tokenCacheOf(context.store.db)?.changed();
       return reply
         .code(201)
         .send({ ...created, bounded_by: bounds.map((bound) => bound.principal) });

@@ -9,6 +9,12 @@
 import type { RunEvent, RunNodeResult } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
 import type { Kysely, LogEvent, Selectable, Transaction } from 'kysely';
+import {
+  createTokenCache,
+  registerTokenCache,
+  type TokenCache,
+  tokenEpochPath,
+} from '../auth/token-cache.js';
 import { retryOnUniqueViolation } from './constraint-errors.js';
 import { MIGRATION_NAMES, migrateStore } from './migrations.js';
 import {
@@ -167,7 +173,9 @@ export async function openRunStore(
     throw RuneError.from(error, 'INVALID_CONFIG');
   }
   return pool === undefined
-    ? createRunStore(db, () => sqliteFileBytes(path))
+    ? createRunStore(db, () => sqliteFileBytes(path), 'sqlite', {
+        tokenCache: createTokenCache(tokenEpochPath(path)),
+      })
     : createRunStore(db, () => 0, 'postgres', {
         // A store opened at an older schema (tests of older versions) has no counter row.
         numberLast:
@@ -381,9 +389,13 @@ export function createRunStore(
      * counter row of `run_numbering` (default true; false numbers by `max + 1` in the INSERT).
      */
     numberLast?: boolean;
+    /** Token reads from memory under the token epoch (auth/token-cache.ts; the embedded store). */
+    tokenCache?: TokenCache;
   } = {},
 ): RunStore {
   const numberLast = engine === 'postgres' && options.numberLast !== false;
+  const { tokenCache } = options;
+  if (tokenCache !== undefined) registerTokenCache(db, tokenCache);
   // SQLite: each write is one operation, one message to the worker thread that owns the
   // connection (store/sqlite-worker/), which runs them in arrival order — a run's events stay in
   // order — and groups their commits; a write with a callback (`within`) goes through the
@@ -541,6 +553,7 @@ export function createRunStore(
     async insertToken(token) {
       try {
         await db.insertInto('api_tokens').values(token).execute();
+        tokenCache?.changed();
       } catch (error) {
         const existing = await db
           .selectFrom('api_tokens')
@@ -570,6 +583,7 @@ export function createRunStore(
         .where('name', '=', name)
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
+      tokenCache?.changed();
       return Number(result.numUpdatedRows) > 0;
     },
 
