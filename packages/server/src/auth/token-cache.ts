@@ -46,9 +46,10 @@ export function touchTokenEpoch(epochPath: string): void {
   renameSync(temporary, epochPath);
 }
 
+/** The epoch: the file's identity and times (a replacement is a new inode with new times). */
 function epochOf(epochPath: string): string {
-  const stat = statSync(epochPath, { bigint: true, throwIfNoEntry: false });
-  return stat === undefined ? 'none' : `${stat.ino}:${stat.mtimeNs}:${stat.ctimeNs}:${stat.size}`;
+  const stat = statSync(epochPath, { throwIfNoEntry: false });
+  return stat === undefined ? 'none' : `${stat.ino}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.size}`;
 }
 
 /** A cache whose epoch is the file `epochPath`. */
