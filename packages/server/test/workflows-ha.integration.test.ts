@@ -76,6 +76,25 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
         '',
       ].join('\n'),
     );
+    writeFileSync(
+      join(dir, 'hold-notes.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: hold-notes',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        '  marker_dir: { type: string, required: true }',
+        'steps:',
+        '  - id: hold',
+        '    action: hold',
+        '    nodes: "${{ inputs.nodes }}"',
+        '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
+        '  - { id: after, action: noop, nodes: "${{ inputs.nodes }}" }',
+        '',
+      ].join('\n'),
+    );
+    const markers = join(home.dir, 'markers');
+    mkdirSync(markers);
     // Alerts reach inventory nodes only: web1 is this host (the local transport).
     const inventory = join(home.dir, 'inventory.yaml');
     writeFileSync(inventory, 'nodes:\n  web1: { address: localhost }\n');
@@ -93,6 +112,11 @@ rules:
     match: { labels: { alertname: Notes } }
     workflow: two-notes
     throttle: { group_by: fingerprint }
+  - name: hold-notes
+    match: { labels: { alertname: HoldNotes } }
+    workflow: hold-notes
+    inputs: { marker_dir: ${JSON.stringify(markers)} }
+    throttle: { group_by: fingerprint }
 `,
     );
     writeFileSync(
@@ -105,8 +129,6 @@ rules:
           `[server]\nworkflows = ${JSON.stringify(dir)}\nalert_rules = ${JSON.stringify(rules)}\n`,
         ),
     );
-    const markers = join(home.dir, 'markers');
-    mkdirSync(markers);
     const store = await openRunStore(url);
     const token = (await createToken(store, { name: 'ops', role: 'operator', expires: '1h' }))
       .token;
@@ -236,16 +258,18 @@ rules:
     expect(runs.runs.filter((run) => run.action === 'noop')).toEqual([]);
   }, 90_000);
 
-  it('kill -9 of the instance following a storm-held workflow: one live instance follows it, its next step runs once after approval', async () => {
-    const { home, token, admin } = await setUp();
-    const a = await serveChild(home);
-    const post = (fingerprint: string) =>
+  /**
+   * Two alerts to `a`: the first runs the `two-notes` workflow and fills the storm window, the
+   * second's (`alertname`: Notes for `two-notes`, HoldNotes for `hold-notes`) is held (running, its first run awaiting approval, followed by `a`'s engine).
+   */
+  const holdWorkflowOn = async (a: { url: string }, token: string, alertname = 'Notes') => {
+    const post = (fingerprint: string, name = 'Notes') =>
       postAm(
         a,
         amPayload(
           [
             {
-              labels: { alertname: 'Notes', instance: 'web1:9100' },
+              labels: { alertname: name, instance: 'web1:9100' },
               startsAt: new Date().toISOString(),
               fingerprint,
             },
@@ -264,14 +288,19 @@ rules:
         return alert.outcome === 'received' ? undefined : alert;
       });
     };
-    // The first match fills the storm window; the second is held: its workflow is running, its
-    // first run awaits approval, followed by A's engine.
     const first = await decided(await post('held-1'));
     expect(first.outcome, JSON.stringify(first)).toBe('ran');
-    const heldAlert = await decided(await post('held-2'));
+    const heldAlert = await decided(await post('held-2', alertname));
     expect(heldAlert.outcome).toBe('held');
     const heldRun = heldAlert.run_id as string;
     const { trace_id: traceId } = await viaA.get(`/v1/runs/${heldRun}`);
+    return { heldRun, traceId: traceId as string };
+  };
+
+  it('kill -9 of the instance following a storm-held workflow: one live instance follows it, its next step runs once after approval', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token);
 
     // Two live instances; A dies.
     for (let index = 0; index < 2; index++) {
@@ -288,7 +317,7 @@ rules:
       await b.store.db
         .selectFrom('workflow_runs')
         .select(['id', 'instance_id'])
-        .where('trace_id', '=', traceId as string)
+        .where('trace_id', '=', traceId)
         .executeTakeFirstOrThrow()
     ).id;
     await a.kill9();
@@ -327,11 +356,150 @@ rules:
     const runs = await b.store.db
       .selectFrom('runs')
       .select(['id', 'status'])
-      .where('trace_id', '=', traceId as string)
+      .where('trace_id', '=', traceId)
       .execute();
     // The held run and the second step's one run: no engine submitted the second step twice.
     expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
     expect(runs.map((run) => run.id)).toContain(heldRun);
+  }, 120_000);
+
+  it('kill -9, then an approval through a live instance inside the lease window: the sweep resumes the held workflow there, its second step runs once', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const row = await b.store.db
+      .selectFrom('workflow_runs')
+      .select(['id', 'instance_id'])
+      .where('trace_id', '=', traceId)
+      .executeTakeFirstOrThrow();
+    const workflowRunId = row.id;
+    const deadOwner = row.instance_id as string;
+    expect(deadOwner).not.toBeNull();
+    await a.kill9();
+
+    // Approved through B before B's sweep declared A dead: the held run leaves awaiting_approval
+    // while A still owns the workflow.
+    const approved = await client(bUrl, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    const [ownerState, stillOwned] = await Promise.all([
+      b.store.db
+        .selectFrom('cluster_instances')
+        .select('state')
+        .where('id', '=', deadOwner)
+        .executeTakeFirstOrThrow(),
+      b.store.db
+        .selectFrom('workflow_runs')
+        .select('instance_id')
+        .where('id', '=', workflowRunId)
+        .executeTakeFirstOrThrow(),
+    ]);
+    expect(ownerState.state).toBe('active');
+    expect(stillOwned.instance_id).toBe(deadOwner);
+
+    const viaB = client(bUrl, token);
+    const record = (await until(
+      'the workflow to end',
+      async () => {
+        const body = await viaB.get(`/v1/workflows/runs/${workflowRunId}`);
+        return body.status === 'running' ? undefined : body;
+      },
+      LEASE_MS * 10,
+    )) as unknown as WorkflowRunRecord;
+    expect(record.status, JSON.stringify(record.error)).toBe('succeeded');
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['first', 'succeeded'],
+      ['second', 'succeeded'],
+    ]);
+    const runs = await b.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId)
+      .execute();
+    // The held run (run once) and the second step's one run.
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
+    expect(runs.map((run) => run.id)).toContain(heldRun);
+    expect(
+      (
+        await b.store.db
+          .selectFrom('workflow_runs')
+          .select('instance_id')
+          .where('id', '=', workflowRunId)
+          .executeTakeFirstOrThrow()
+      ).instance_id,
+    ).toBe(b.manager.cluster.instanceId);
+    // The audit trail: started on A, resumed on B (taken over from A), ended succeeded (its
+    // record is written after the workflow's last save).
+    const audited = await until('the workflow end to be audited', async () => {
+      const rows = await b.store.db
+        .selectFrom('audit_records')
+        .select('record_json')
+        .orderBy('seq')
+        .execute();
+      const entries = rows
+        .map((entry) => JSON.parse(entry.record_json) as Json)
+        .filter((entry) => entry.event === 'workflow' && entry.run_id === workflowRunId);
+      return entries.length < 3 ? undefined : entries;
+    });
+    expect(audited.map((entry) => entry.status)).toEqual(['started', 'resumed', 'succeeded']);
+    expect(audited[1]?.metadata).toMatchObject({ taken_over_from: deadOwner });
+  }, 120_000);
+
+  it('kill -9 while the approved held run runs on the dead instance: the run is interrupted, and so is the workflow', async () => {
+    const { home, token, admin, markers } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token, 'HoldNotes');
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    // Approved through A: A runs the held run (its plugin writes its pids once it runs).
+    const approved = await client(a.url, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    const marker = join(markers, `${traceId}-web1`);
+    pids.push(
+      ...(await until('the held run to run on A', async () => {
+        const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+        return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+      })),
+    );
+    const workflowRunId = (
+      await b.store.db
+        .selectFrom('workflow_runs')
+        .select('id')
+        .where('trace_id', '=', traceId)
+        .executeTakeFirstOrThrow()
+    ).id;
+    await a.kill9();
+
+    // The run had reached core on A: the run takeover interrupts it, and the workflow, whose step
+    // was running at the crash, is interrupted (not resumed into a failed step).
+    const viaB = client(bUrl, token);
+    const record = (await until(
+      'the takeover of the workflow',
+      async () => {
+        const body = await viaB.get(`/v1/workflows/runs/${workflowRunId}`);
+        return body.status === 'running' ? undefined : body;
+      },
+      LEASE_MS * 10,
+    )) as unknown as WorkflowRunRecord;
+    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
+    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['hold', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    const runs = await b.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId)
+      .execute();
+    expect(runs).toEqual([{ id: heldRun, status: 'interrupted' }]);
   }, 120_000);
 
   it("a dead instance's workflow run goes to exactly one of many takers at once; a former owner cannot overwrite it", async () => {
