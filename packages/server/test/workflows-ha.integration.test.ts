@@ -502,6 +502,71 @@ rules:
     expect(runs).toEqual([{ id: heldRun, status: 'interrupted' }]);
   }, 120_000);
 
+  it('an instance whose held workflow was taken over (declared dead while it stalled) does not submit its next step', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(a);
+    const aUrl = await a.listen();
+    const { heldRun, traceId } = await holdWorkflowOn({ url: aUrl }, token);
+    const row = await a.store.db
+      .selectFrom('workflow_runs')
+      .select(['id', 'instance_id'])
+      .where('trace_id', '=', traceId)
+      .executeTakeFirstOrThrow();
+    // A live taker (its heartbeat ahead of the clock: A's sweep never declares it dead) and the
+    // takeover's own conditional UPDATE, as its sweep does it once A is declared dead.
+    await a.store.db
+      .insertInto('cluster_instances')
+      .values({
+        id: 'the-taker',
+        host: 'test',
+        pid: 1,
+        started_at: new Date().toISOString(),
+        heartbeat_ms: Date.now() + 3_600_000,
+        lease_ms: LEASE_MS,
+        state: 'active',
+        taken_over_by: null,
+      })
+      .execute();
+    expect(await takeWorkflowRun(a.store.db, row.id, row.instance_id, 'the-taker')).toBe(true);
+
+    // A's engine still follows the held run: approved, the run ends, and A must not go on.
+    const approved = await client(aUrl, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    const ended = await until('A to audit the end of its engine', async () => {
+      const rows = await a.store.db
+        .selectFrom('audit_records')
+        .select('record_json')
+        .orderBy('seq')
+        .execute();
+      return rows
+        .map((entry) => JSON.parse(entry.record_json) as Json)
+        .find(
+          (entry) =>
+            entry.event === 'workflow' &&
+            entry.run_id === row.id &&
+            !['started', 'resumed'].includes(entry.status as string),
+        );
+    });
+    expect(ended, JSON.stringify(ended)).toMatchObject({ error_code: 'WORKFLOW_INTERRUPTED' });
+    const runs = await a.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId)
+      .execute();
+    expect(runs).toEqual([{ id: heldRun, status: 'succeeded' }]);
+    // The taker's row stands: A's saves were refused.
+    expect(
+      await a.store.db
+        .selectFrom('workflow_runs')
+        .select(['status', 'instance_id'])
+        .where('id', '=', row.id)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ status: 'running', instance_id: 'the-taker' });
+  }, 90_000);
+
   it("a dead instance's workflow run goes to exactly one of many takers at once; a former owner cannot overwrite it", async () => {
     const store = await openRunStore(await postgres.freshUrl());
     try {

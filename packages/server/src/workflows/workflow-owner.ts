@@ -96,3 +96,20 @@ export async function takeWorkflowRun(
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
+
+/**
+ * Whether `me` still owns workflow run `id`: true while its row is not written yet (its first
+ * save may follow its first submission) or names `me`; false once another instance took it.
+ */
+export async function ownsWorkflowRun(
+  db: Kysely<StoreDatabase>,
+  id: string,
+  me: string | null,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('workflow_runs')
+    .select('instance_id')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row === undefined || row.instance_id === me;
+}
