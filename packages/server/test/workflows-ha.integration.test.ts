@@ -9,6 +9,15 @@
  *   marks its running workflow `interrupted` within the lease (WORKFLOW_INTERRUPTED), and its
  *   storm-held workflow is followed by one live instance of two: after approval the next step
  *   runs once.
+ * - An approval given through a live instance after the owner's `kill -9` but before the sweep
+ *   declared it dead (the lease window): the storm-held workflow is resumed there, its second step
+ *   runs once, and the audit trail reads started / resumed (taken over from A) / succeeded (it
+ *   ended `interrupted` before workflows/held-workflows.ts). An approved held run that was running
+ *   on the dead instance interrupts its workflow instead (it ended `failed` when followed). An
+ *   approval step's run approved in the lease window runs once; its workflow is interrupted and
+ *   names it.
+ * - A stale engine (its workflow taken over while it stalled) submits no further step (the
+ *   second step ran twice without the ownership check).
  * - Eight takers of one dead instance's workflow at once: one wins (fails with 8 winners without
  *   the `instance_id = <owner read>` condition); a save by the former owner is refused (fails
  *   without the save's ownership condition).
@@ -90,6 +99,24 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
         '    nodes: "${{ inputs.nodes }}"',
         '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
         '  - { id: after, action: noop, nodes: "${{ inputs.nodes }}" }',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'gate-then-hold.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: gate-then-hold',
+        'inputs:',
+        '  marker_dir: { type: string, required: true }',
+        'steps:',
+        '  - id: gate',
+        '    approval: { message: go on? }',
+        '  - id: hold',
+        '    action: hold',
+        '    nodes: localhost',
+        '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
+        '  - { id: after, action: noop, nodes: localhost }',
         '',
       ].join('\n'),
     );
@@ -500,6 +527,65 @@ rules:
       .where('trace_id', '=', traceId)
       .execute();
     expect(runs).toEqual([{ id: heldRun, status: 'interrupted' }]);
+  }, 120_000);
+
+  it('kill -9, then an approval-step run approved through a live instance inside the lease window: it runs once, the workflow is interrupted and names it', async () => {
+    const { home, token, admin, markers } = await setUp();
+    const a = await serveChild(home);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const accepted = await client(a.url, token).post('/v1/workflows/gate-then-hold/runs', {
+      inputs: { marker_dir: markers },
+    });
+    expect(accepted.status).toBe(202);
+    const workflowRunId = accepted.body.workflow_run_id as string;
+    const traceId = accepted.body.trace_id as string;
+    const viaB = client(bUrl, token);
+    const guarded = await until('the guarded run to await approval', async () =>
+      ((await viaB.get('/v1/runs?limit=50')) as { runs: Json[] }).runs.find(
+        (run) => run.trace_id === traceId && run.status === 'awaiting_approval',
+      ),
+    );
+    await a.kill9();
+    const approved = await client(bUrl, admin).post(`/v1/runs/${guarded.id as string}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+
+    // The approved run goes on (on B, the one live instance); the workflow, whose engine died
+    // with A, is interrupted, and its error says which run goes on.
+    const marker = join(markers, `${traceId}-localhost`);
+    pids.push(
+      ...(await until('the approved run to run', async () => {
+        const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+        return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+      })),
+    );
+    const record = (await until(
+      'the takeover of the workflow',
+      async () => {
+        const body = await viaB.get(`/v1/workflows/runs/${workflowRunId}`);
+        return body.status === 'running' ? undefined : body;
+      },
+      LEASE_MS * 10,
+    )) as unknown as WorkflowRunRecord;
+    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
+    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    expect(record.error?.message).toContain(`its run ${guarded.id as string} was taken over`);
+    expect(record.steps.find((step) => step.id === 'after')?.status).toBe('skipped');
+    // It ends on its own; nothing of the workflow runs after it.
+    process.kill(pids[0] as number, 'SIGTERM');
+    await until('the approved run to end', async () => {
+      const run = await viaB.get(`/v1/runs/${guarded.id as string}`);
+      return run.status === 'succeeded' ? run : undefined;
+    });
+    const runs = await b.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId)
+      .execute();
+    expect(runs).toEqual([{ id: guarded.id, status: 'succeeded' }]);
   }, 120_000);
 
   it('an instance whose held workflow was taken over (declared dead while it stalled) does not submit its next step', async () => {
