@@ -198,6 +198,72 @@ rules:
     };
   };
 
+  /** Waits for the hold plugin's `marker` (its pids, stopped after the test); returns the pids. */
+  const holdPids = async (marker: string, what: string): Promise<number[]> => {
+    const held = await until(what, async () => {
+      const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+    });
+    pids.push(...held);
+    return held;
+  };
+
+  /** The record of workflow run `id`, read through `api`, once it no longer runs. */
+  const endedWorkflow = async (
+    api: ReturnType<typeof client>,
+    id: string,
+    what: string,
+    withinMs?: number,
+  ): Promise<WorkflowRunRecord> =>
+    (await until(
+      what,
+      async () => {
+        const body = await api.get(`/v1/workflows/runs/${id}`);
+        return body.status === 'running' ? undefined : body;
+      },
+      withinMs,
+    )) as unknown as WorkflowRunRecord;
+
+  /** The runs of trace `traceId` in the store. */
+  const runsOfTrace = (server: RuneServer, traceId: string) =>
+    server.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId)
+      .execute();
+
+  /** The workflow run of trace `traceId` and its owner. */
+  const workflowOfTrace = (server: RuneServer, traceId: string) =>
+    server.store.db
+      .selectFrom('workflow_runs')
+      .select(['id', 'instance_id'])
+      .where('trace_id', '=', traceId)
+      .executeTakeFirstOrThrow();
+
+  /** The `workflow` audit records of workflow run `id` once it has `count` (its end is the last). */
+  const workflowAudit = (server: RuneServer, id: string, count: number): Promise<Json[]> =>
+    until(`${count} audit records of workflow run ${id}`, async () => {
+      const rows = await server.store.db
+        .selectFrom('audit_records')
+        .select('record_json')
+        .orderBy('seq')
+        .execute();
+      const entries = rows
+        .map((entry) => JSON.parse(entry.record_json) as Json)
+        .filter((entry) => entry.event === 'workflow' && entry.run_id === id);
+      return entries.length < count ? undefined : entries;
+    });
+
+  /** The owner of workflow run `id`. */
+  const ownerOf = async (server: RuneServer, id: string): Promise<string | null> =>
+    (
+      await server.store.db
+        .selectFrom('workflow_runs')
+        .select('instance_id')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).instance_id;
+
   /** Starts the workflow on `url`; resolves with its ids and the hold plugin's pids once it runs. */
   const startHolding = async (url: string, token: string, markers: string) => {
     const api = client(url, token);
@@ -205,12 +271,10 @@ rules:
       inputs: { marker_dir: markers },
     });
     expect(accepted.status).toBe(202);
-    const marker = join(markers, `${accepted.body.trace_id as string}-localhost`);
-    const held = await until('the hold step to start', async () => {
-      const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
-      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
-    });
-    pids.push(...held);
+    const held = await holdPids(
+      join(markers, `${accepted.body.trace_id as string}-localhost`),
+      'the hold step to start',
+    );
     const id = accepted.body.workflow_run_id as string;
     const record = await until('the record to say the hold step runs', async () => {
       const body = (await api.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
@@ -242,10 +306,7 @@ rules:
 
     // The step ends: the sleep the plugin waits on goes.
     process.kill(sleepPid, 'SIGTERM');
-    const ended = await until('the workflow to end', async () => {
-      const body = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
-      return body.status === 'running' ? undefined : body;
-    });
+    const ended = await endedWorkflow(viaB, id, 'the workflow to end');
     expect(ended.status).toBe('succeeded');
     expect(ended.steps.map((step) => [step.id, step.status])).toEqual([
       ['hold', 'succeeded'],
@@ -265,14 +326,7 @@ rules:
     const killedAt = Date.now();
 
     const viaB = client(bUrl, token);
-    const record = await until(
-      'the takeover of the workflow',
-      async () => {
-        const body = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
-        return body.status === 'running' ? undefined : body;
-      },
-      LEASE_MS * 4,
-    );
+    const record = await endedWorkflow(viaB, id, 'the takeover of the workflow', LEASE_MS * 4);
     expect(Date.now() - killedAt).toBeLessThan(LEASE_MS * 2);
     expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
     expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
@@ -340,24 +394,14 @@ rules:
       await server.listen();
     }
     const [b, c] = servers as [RuneServer, RuneServer];
-    const workflowRunId = (
-      await b.store.db
-        .selectFrom('workflow_runs')
-        .select(['id', 'instance_id'])
-        .where('trace_id', '=', traceId)
-        .executeTakeFirstOrThrow()
-    ).id;
+    const workflowRunId = (await workflowOfTrace(b, traceId)).id;
     await a.kill9();
     const owner = await until(
       'a live instance to follow the held workflow',
       async () => {
-        const row = await b.store.db
-          .selectFrom('workflow_runs')
-          .select('instance_id')
-          .where('id', '=', workflowRunId)
-          .executeTakeFirstOrThrow();
-        return [b, c].some((server) => server.manager.cluster.instanceId === row.instance_id)
-          ? row.instance_id
+        const owner = await ownerOf(b, workflowRunId);
+        return [b, c].some((server) => server.manager.cluster.instanceId === owner)
+          ? owner
           : undefined;
       },
       LEASE_MS * 4,
@@ -375,16 +419,9 @@ rules:
     });
     expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
     const viaOther = client(other.url as string, token);
-    const record = (await until('the held workflow to end', async () => {
-      const body = await viaOther.get(`/v1/workflows/runs/${workflowRunId}`);
-      return body.status === 'running' ? undefined : body;
-    })) as unknown as WorkflowRunRecord;
+    const record = await endedWorkflow(viaOther, workflowRunId, 'the held workflow to end');
     expect(record.status).toBe('succeeded');
-    const runs = await b.store.db
-      .selectFrom('runs')
-      .select(['id', 'status'])
-      .where('trace_id', '=', traceId)
-      .execute();
+    const runs = await runsOfTrace(b, traceId);
     // The held run and the second step's one run: no engine submitted the second step twice.
     expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
     expect(runs.map((run) => run.id)).toContain(heldRun);
@@ -397,11 +434,7 @@ rules:
     const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
     servers.push(b);
     const bUrl = await b.listen();
-    const row = await b.store.db
-      .selectFrom('workflow_runs')
-      .select(['id', 'instance_id'])
-      .where('trace_id', '=', traceId)
-      .executeTakeFirstOrThrow();
+    const row = await workflowOfTrace(b, traceId);
     const workflowRunId = row.id;
     const deadOwner = row.instance_id as string;
     expect(deadOwner).not.toBeNull();
@@ -419,59 +452,26 @@ rules:
         .select('state')
         .where('id', '=', deadOwner)
         .executeTakeFirstOrThrow(),
-      b.store.db
-        .selectFrom('workflow_runs')
-        .select('instance_id')
-        .where('id', '=', workflowRunId)
-        .executeTakeFirstOrThrow(),
+      ownerOf(b, workflowRunId),
     ]);
     expect(ownerState.state).toBe('active');
-    expect(stillOwned.instance_id).toBe(deadOwner);
+    expect(stillOwned).toBe(deadOwner);
 
     const viaB = client(bUrl, token);
-    const record = (await until(
-      'the workflow to end',
-      async () => {
-        const body = await viaB.get(`/v1/workflows/runs/${workflowRunId}`);
-        return body.status === 'running' ? undefined : body;
-      },
-      LEASE_MS * 10,
-    )) as unknown as WorkflowRunRecord;
+    const record = await endedWorkflow(viaB, workflowRunId, 'the workflow to end', LEASE_MS * 10);
     expect(record.status, JSON.stringify(record.error)).toBe('succeeded');
     expect(record.steps.map((step) => [step.id, step.status])).toEqual([
       ['first', 'succeeded'],
       ['second', 'succeeded'],
     ]);
-    const runs = await b.store.db
-      .selectFrom('runs')
-      .select(['id', 'status'])
-      .where('trace_id', '=', traceId)
-      .execute();
+    const runs = await runsOfTrace(b, traceId);
     // The held run (run once) and the second step's one run.
     expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
     expect(runs.map((run) => run.id)).toContain(heldRun);
-    expect(
-      (
-        await b.store.db
-          .selectFrom('workflow_runs')
-          .select('instance_id')
-          .where('id', '=', workflowRunId)
-          .executeTakeFirstOrThrow()
-      ).instance_id,
-    ).toBe(b.manager.cluster.instanceId);
+    expect(await ownerOf(b, workflowRunId)).toBe(b.manager.cluster.instanceId);
     // The audit trail: started on A, resumed on B (taken over from A), ended succeeded (its
     // record is written after the workflow's last save).
-    const audited = await until('the workflow end to be audited', async () => {
-      const rows = await b.store.db
-        .selectFrom('audit_records')
-        .select('record_json')
-        .orderBy('seq')
-        .execute();
-      const entries = rows
-        .map((entry) => JSON.parse(entry.record_json) as Json)
-        .filter((entry) => entry.event === 'workflow' && entry.run_id === workflowRunId);
-      return entries.length < 3 ? undefined : entries;
-    });
+    const audited = await workflowAudit(b, workflowRunId, 3);
     expect(audited.map((entry) => entry.status)).toEqual(['started', 'resumed', 'succeeded']);
     expect(audited[1]?.metadata).toMatchObject({ taken_over_from: deadOwner });
   }, 120_000);
@@ -488,44 +488,26 @@ rules:
       comment: 'looked at',
     });
     expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
-    const marker = join(markers, `${traceId}-web1`);
-    pids.push(
-      ...(await until('the held run to run on A', async () => {
-        const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
-        return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
-      })),
-    );
-    const workflowRunId = (
-      await b.store.db
-        .selectFrom('workflow_runs')
-        .select('id')
-        .where('trace_id', '=', traceId)
-        .executeTakeFirstOrThrow()
-    ).id;
+    await holdPids(join(markers, `${traceId}-web1`), 'the held run to run on A');
+    const workflowRunId = (await workflowOfTrace(b, traceId)).id;
     await a.kill9();
 
     // The run had reached core on A: the run takeover interrupts it, and the workflow, whose step
     // was running at the crash, is interrupted (not resumed into a failed step).
     const viaB = client(bUrl, token);
-    const record = (await until(
+    const record = await endedWorkflow(
+      viaB,
+      workflowRunId,
       'the takeover of the workflow',
-      async () => {
-        const body = await viaB.get(`/v1/workflows/runs/${workflowRunId}`);
-        return body.status === 'running' ? undefined : body;
-      },
       LEASE_MS * 10,
-    )) as unknown as WorkflowRunRecord;
+    );
     expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
     expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
     expect(record.steps.map((step) => [step.id, step.status])).toEqual([
       ['hold', 'cancelled'],
       ['after', 'skipped'],
     ]);
-    const runs = await b.store.db
-      .selectFrom('runs')
-      .select(['id', 'status'])
-      .where('trace_id', '=', traceId)
-      .execute();
+    const runs = await runsOfTrace(b, traceId);
     expect(runs).toEqual([{ id: heldRun, status: 'interrupted' }]);
   }, 120_000);
 
@@ -555,36 +537,27 @@ rules:
 
     // The approved run goes on (on B, the one live instance); the workflow, whose engine died
     // with A, is interrupted, and its error says which run goes on.
-    const marker = join(markers, `${traceId}-localhost`);
-    pids.push(
-      ...(await until('the approved run to run', async () => {
-        const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
-        return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
-      })),
+    const [sleepPid] = await holdPids(
+      join(markers, `${traceId}-localhost`),
+      'the approved run to run',
     );
-    const record = (await until(
+    const record = await endedWorkflow(
+      viaB,
+      workflowRunId,
       'the takeover of the workflow',
-      async () => {
-        const body = await viaB.get(`/v1/workflows/runs/${workflowRunId}`);
-        return body.status === 'running' ? undefined : body;
-      },
       LEASE_MS * 10,
-    )) as unknown as WorkflowRunRecord;
+    );
     expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
     expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
     expect(record.error?.message).toContain(`its run ${guarded.id as string} was taken over`);
     expect(record.steps.find((step) => step.id === 'after')?.status).toBe('skipped');
     // It ends on its own; nothing of the workflow runs after it.
-    process.kill(pids[0] as number, 'SIGTERM');
+    process.kill(sleepPid as number, 'SIGTERM');
     await until('the approved run to end', async () => {
       const run = await viaB.get(`/v1/runs/${guarded.id as string}`);
       return run.status === 'succeeded' ? run : undefined;
     });
-    const runs = await b.store.db
-      .selectFrom('runs')
-      .select(['id', 'status'])
-      .where('trace_id', '=', traceId)
-      .execute();
+    const runs = await runsOfTrace(b, traceId);
     expect(runs).toEqual([{ id: guarded.id, status: 'succeeded' }]);
   }, 120_000);
 
@@ -594,11 +567,7 @@ rules:
     servers.push(a);
     const aUrl = await a.listen();
     const { heldRun, traceId } = await holdWorkflowOn({ url: aUrl }, token);
-    const row = await a.store.db
-      .selectFrom('workflow_runs')
-      .select(['id', 'instance_id'])
-      .where('trace_id', '=', traceId)
-      .executeTakeFirstOrThrow();
+    const row = await workflowOfTrace(a, traceId);
     // A live taker (its heartbeat ahead of the clock: A's sweep never declares it dead) and the
     // takeover's own conditional UPDATE, as its sweep does it once A is declared dead.
     await a.store.db
@@ -621,27 +590,10 @@ rules:
       comment: 'looked at',
     });
     expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
-    const ended = await until('A to audit the end of its engine', async () => {
-      const rows = await a.store.db
-        .selectFrom('audit_records')
-        .select('record_json')
-        .orderBy('seq')
-        .execute();
-      return rows
-        .map((entry) => JSON.parse(entry.record_json) as Json)
-        .find(
-          (entry) =>
-            entry.event === 'workflow' &&
-            entry.run_id === row.id &&
-            !['started', 'resumed'].includes(entry.status as string),
-        );
-    });
+    // A's engine: started, then its end (its second step refused).
+    const [, ended] = await workflowAudit(a, row.id, 2);
     expect(ended, JSON.stringify(ended)).toMatchObject({ error_code: 'WORKFLOW_INTERRUPTED' });
-    const runs = await a.store.db
-      .selectFrom('runs')
-      .select(['id', 'status'])
-      .where('trace_id', '=', traceId)
-      .execute();
+    const runs = await runsOfTrace(a, traceId);
     expect(runs).toEqual([{ id: heldRun, status: 'succeeded' }]);
     // The taker's row stands: A's saves were refused.
     expect(
