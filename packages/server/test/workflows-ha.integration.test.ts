@@ -224,6 +224,18 @@ rules:
       withinMs,
     )) as unknown as WorkflowRunRecord;
 
+  /** Workflow run `id` once the takeover interrupted it (WORKFLOW_INTERRUPTED, exit 70). */
+  const interruptedWorkflow = async (
+    api: ReturnType<typeof client>,
+    id: string,
+    withinMs: number,
+  ): Promise<WorkflowRunRecord> => {
+    const record = await endedWorkflow(api, id, 'the takeover of the workflow', withinMs);
+    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
+    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    return record;
+  };
+
   /** The runs of trace `traceId` in the store. */
   const runsOfTrace = (server: RuneServer, traceId: string) =>
     server.store.db
@@ -326,10 +338,8 @@ rules:
     const killedAt = Date.now();
 
     const viaB = client(bUrl, token);
-    const record = await endedWorkflow(viaB, id, 'the takeover of the workflow', LEASE_MS * 4);
+    const record = await interruptedWorkflow(viaB, id, LEASE_MS * 4);
     expect(Date.now() - killedAt).toBeLessThan(LEASE_MS * 2);
-    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
-    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
     expect(record.steps.map((step) => [step.id, step.status])).toEqual([
       ['hold', 'cancelled'],
       ['after', 'skipped'],
@@ -495,14 +505,7 @@ rules:
     // The run had reached core on A: the run takeover interrupts it, and the workflow, whose step
     // was running at the crash, is interrupted (not resumed into a failed step).
     const viaB = client(bUrl, token);
-    const record = await endedWorkflow(
-      viaB,
-      workflowRunId,
-      'the takeover of the workflow',
-      LEASE_MS * 10,
-    );
-    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
-    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    const record = await interruptedWorkflow(viaB, workflowRunId, LEASE_MS * 10);
     expect(record.steps.map((step) => [step.id, step.status])).toEqual([
       ['hold', 'cancelled'],
       ['after', 'skipped'],
@@ -541,14 +544,7 @@ rules:
       join(markers, `${traceId}-localhost`),
       'the approved run to run',
     );
-    const record = await endedWorkflow(
-      viaB,
-      workflowRunId,
-      'the takeover of the workflow',
-      LEASE_MS * 10,
-    );
-    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
-    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    const record = await interruptedWorkflow(viaB, workflowRunId, LEASE_MS * 10);
     expect(record.error?.message).toContain(`its run ${guarded.id as string} was taken over`);
     expect(record.steps.find((step) => step.id === 'after')?.status).toBe('skipped');
     // It ends on its own; nothing of the workflow runs after it.
