@@ -26,7 +26,7 @@
  * test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
@@ -219,9 +219,11 @@ rules:
       what,
       async () => {
         const body = await api.get(`/v1/workflows/runs/${id}`);
-        return body.status === 'running' ? undefined : body;
+        // An error body (the rate limit) is no record: ask again.
+        return body.status === undefined || body.status === 'running' ? undefined : body;
       },
       withinMs,
+      100,
     )) as unknown as WorkflowRunRecord;
 
   /** Workflow run `id` once the takeover interrupted it (WORKFLOW_INTERRUPTED, exit 70). */
@@ -555,6 +557,24 @@ rules:
     });
     const runs = await runsOfTrace(b, traceId);
     expect(runs).toEqual([{ id: guarded.id, status: 'succeeded' }]);
+  }, 120_000);
+
+  it('a held workflow taken over that cannot be resumed (its file is gone) is interrupted, not left running', async () => {
+    const { home, token } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const workflowRunId = (await workflowOfTrace(b, traceId)).id;
+    rmSync(join(home.dir, 'workflows', 'two-notes.yaml'));
+    await a.kill9();
+
+    const record = await interruptedWorkflow(client(bUrl, token), workflowRunId, LEASE_MS * 10);
+    expect(record.error?.message).toContain('it could not be resumed (no workflow two-notes)');
+    expect(await ownerOf(b, workflowRunId)).toBe(b.manager.cluster.instanceId);
+    // Its held run is cancelled with it: a later approval runs nothing.
+    expect(await runsOfTrace(b, traceId)).toEqual([{ id: heldRun, status: 'cancelled' }]);
   }, 120_000);
 
   it('an instance whose held workflow was taken over (declared dead while it stalled) does not submit its next step', async () => {

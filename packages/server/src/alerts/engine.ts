@@ -42,6 +42,7 @@ import {
   takeWorkflowRun,
   workflowOwner,
 } from '../workflows/workflow-owner.js';
+import { interruptWorkflowRun } from '../workflows/workflow-store.js';
 import {
   alertsWithOutcome,
   automaticRunsSince,
@@ -692,12 +693,14 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     // (workflows/workflow-owner.ts). `unowned` at start-up: those of an older RUNE too.
     const me = workflowOwner(manager.cluster);
     const orphans = new Map(
-      (await orphanedWorkflowRuns(db, me, { unowned })).map((row) => [row.id, row.owner]),
+      (await orphanedWorkflowRuns(db, me, { unowned })).map((row) => [row.id, row]),
     );
     if (orphans.size === 0) return;
     const { follow } = await heldWorkflowFates(db, new Set(orphans.keys()), me !== null);
     for (const held of follow) {
-      const from = orphans.get(held.workflowRunId) ?? null;
+      const orphan = orphans.get(held.workflowRunId);
+      if (orphan === undefined) continue;
+      const from = orphan.owner;
       if (!(await takeWorkflowRun(db, held.workflowRunId, from, me))) continue;
       const row = await getAlert(db, held.alertId);
       const workflow =
@@ -731,12 +734,25 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         log(`resumed held workflow run ${held.workflowRunId} (alert ${held.alertId})`);
       } catch (failure) {
         const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+        // Stopping: the workflow stays this instance's, and the next owner resumes it.
+        if (error.code === 'SERVER_SHUTTING_DOWN') continue;
         log(
-          `warning: held workflow run ${held.workflowRunId} not resumed (${error.message}); its held run ${held.heldRunId} is cancelled`,
+          `warning: held workflow run ${held.workflowRunId} not resumed (${error.message}); it is interrupted`,
         );
-        await manager
-          .cancel(held.heldRunId, `its workflow could not be resumed: ${error.message}`)
-          .catch(() => undefined);
+        // Taken and not resumed: interrupted, never left running with no engine (a held run
+        // still awaiting approval is cancelled with it).
+        await interruptWorkflowRun(
+          db,
+          orphan,
+          new Date(),
+          (runId) => manager.cancel(runId, `its workflow could not be resumed: ${error.message}`),
+          me,
+          `it could not be resumed (${error.message})`,
+        ).catch((failed: unknown) =>
+          log(
+            `warning: workflow run ${held.workflowRunId} not marked interrupted (${RuneError.from(failed).message})`,
+          ),
+        );
       }
     }
   };
