@@ -14,7 +14,9 @@
  *   me where id = ? and instance_id = <the owner read>`); of two instances taking over at once,
  *   the second matches no row and leaves it alone. Every save of the record is conditional on the
  *   saver still owning it (workflow-store.ts), so an instance declared dead that still runs
- *   cannot overwrite what its taker wrote.
+ *   cannot overwrite what its taker wrote, and its engine submits a step only while it still owns
+ *   the run (`ownsWorkflowRun`, asked by the server step runner), so a stale engine does not run
+ *   a step the taker runs too.
  */
 import type { Kysely } from 'kysely';
 import type { Cluster } from '../cluster/cluster.js';
