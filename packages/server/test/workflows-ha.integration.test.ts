@@ -32,11 +32,13 @@ import type { WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
+import { heldWorkflowFates } from '../src/workflows/held-workflows.js';
 import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
 import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
 import { amPayload, postAm } from './alert-server.js';
 import { createTestHome, HOLD_THEN_NOOP, serveListening, type TestHome, until } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
+import { newRun } from './store-rows.js';
 
 type Json = Record<string, unknown>;
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
@@ -620,6 +622,131 @@ rules:
         .executeTakeFirstOrThrow(),
     ).toEqual({ status: 'running', instance_id: 'the-taker' });
   }, 90_000);
+
+  it('a held workflow of a dead instance follows its held run: followed, left to the run takeover, or interrupted', async () => {
+    const store = await openRunStore(await postgres.freshUrl());
+    try {
+      const now = new Date().toISOString();
+      const instance = (id: string, state: string) => ({
+        id,
+        host: 'test',
+        pid: 1,
+        started_at: now,
+        heartbeat_ms: Date.now(),
+        lease_ms: LEASE_MS,
+        state,
+        taken_over_by: null,
+      });
+      await store.db
+        .insertInto('cluster_instances')
+        .values([instance('dead-1', 'dead'), instance('live-0', 'active')])
+        .execute();
+      const traceId = 'b'.repeat(32);
+      await store.insertRun(
+        newRun('held-1', { trace_id: traceId, source: 'workflow', status: 'running' }),
+        ['web1'],
+      );
+      const record = {
+        schema_version: 'rune-workflow-run/v1',
+        workflow_run_id: 'wf-held',
+        workflow: 'two-notes',
+        trace_id: traceId,
+        status: 'running',
+        started_at: now,
+        steps: [],
+      } as unknown as WorkflowRunRecord;
+      await saveWorkflowRun(store.db, record, 'alert:am', new Date(), 'dead-1');
+      await store.db
+        .insertInto('alerts')
+        .values({
+          id: 'alert-1',
+          received_at: now,
+          receiver: 'am',
+          kind: 'alertmanager',
+          status: 'firing',
+          fingerprint: 'f1',
+          starts_at: now,
+          closed: 0,
+          alertname: 'Notes',
+          labels_json: '{}',
+          annotations_json: '{}',
+          rule: 'notes',
+          group_key: null,
+          action: null,
+          node: 'web1',
+          outcome: 'released',
+          reason: null,
+          error_json: null,
+          run_id: 'held-1',
+          request_json: null,
+          due_at: null,
+          held_until: null,
+          released_by: 'lead',
+          automatic: 0,
+          decided_at: now,
+        })
+        .execute();
+      await store.db
+        .insertInto('alert_workflow_runs')
+        .values({
+          alert_id: 'alert-1',
+          workflow: 'two-notes',
+          workflow_run_id: 'wf-held',
+          episode_key: 'e1',
+        })
+        .execute();
+      const fate = async (): Promise<string> => {
+        const fates = await heldWorkflowFates(store.db, new Set(['wf-held']), true);
+        if (fates.follow.some((held) => held.workflowRunId === 'wf-held')) return 'follow';
+        if (fates.wait.has('wf-held')) return 'wait';
+        return fates.interrupt.has('wf-held') ? 'interrupt' : 'not held';
+      };
+      const claim = (instanceId: string, state: string) =>
+        store.db
+          .insertInto('run_claims')
+          .values({ run_id: 'held-1', instance_id: instanceId, state, claimed_at: now })
+          .onConflict((conflict) =>
+            conflict.column('run_id').doUpdateSet({ instance_id: instanceId, state }),
+          )
+          .execute();
+      const status = (value: string) =>
+        store.db.updateTable('runs').set({ status: value }).where('id', '=', 'held-1').execute();
+
+      // Approved and started on the dead instance: left alone until the run takeover has ended it
+      // (interrupted), also while a survivor holds its `interrupting` claim.
+      await claim('dead-1', 'running');
+      expect(await fate()).toBe('wait');
+      await claim('live-0', 'interrupting');
+      expect(await fate()).toBe('wait');
+      // Queued under the dead claim: adopted or interrupted by the run takeover first.
+      await status('queued');
+      await claim('dead-1', 'queued');
+      expect(await fate()).toBe('wait');
+      // Adopted (queued or running on a live instance): followed.
+      await claim('live-0', 'queued');
+      expect(await fate()).toBe('follow');
+      await status('running');
+      await claim('live-0', 'running');
+      expect(await fate()).toBe('follow');
+      // Ended, or still awaiting approval: followed; interrupted: the workflow is interrupted.
+      await store.db.deleteFrom('run_claims').where('run_id', '=', 'held-1').execute();
+      for (const ended of ['succeeded', 'failed', 'cancelled', 'awaiting_approval']) {
+        await status(ended);
+        expect(await fate(), ended).toBe('follow');
+      }
+      await status('interrupted');
+      expect(await fate()).toBe('interrupt');
+      // A second run of the workflow (its next step was submitted): no longer held at all.
+      await status('succeeded');
+      await store.insertRun(
+        newRun('step-2', { trace_id: traceId, source: 'workflow', status: 'queued' }),
+        ['web1'],
+      );
+      expect(await fate()).toBe('not held');
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 
   it("a dead instance's workflow run goes to exactly one of many takers at once; a former owner cannot overwrite it", async () => {
     const store = await openRunStore(await postgres.freshUrl());
