@@ -6,7 +6,13 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type ServeProcess, serveHome, startServeProcess } from './cli-harness.js';
+import {
+  postAlertmanager,
+  runCli,
+  type ServeProcess,
+  serveHome,
+  startServeProcess,
+} from './cli-harness.js';
 
 const { dir, env } = serveHome('rune-rules-reload-', { RUNE_AM_TOKEN: 'am-reload-token' });
 const rulesFile = join(dir, 'alert-rules.yaml');
@@ -48,25 +54,9 @@ const logLine = (pattern: RegExp): Promise<string> => serve.logLine(pattern);
 let sequence = 0;
 /** Posts one alert named `alertname` for web1 and returns what became of it. */
 async function outcomeOf(alertname: string): Promise<{ outcome: string; rule: string | null }> {
-  const response = await fetch(`${url}/v1/hooks/alertmanager/am`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${env.RUNE_AM_TOKEN}` },
-    body: JSON.stringify({
-      version: '4',
-      status: 'firing',
-      alerts: [
-        {
-          status: 'firing',
-          labels: { alertname, instance: 'web1:9100' },
-          annotations: {},
-          startsAt: new Date().toISOString(),
-          fingerprint: `reload-${++sequence}`,
-        },
-      ],
-    }),
-  });
-  expect(response.status).toBe(202);
-  const [id] = ((await response.json()) as { alert_ids: string[] }).alert_ids;
+  const [id] = await postAlertmanager(url, 'am', env.RUNE_AM_TOKEN as string, [
+    { labels: { alertname, instance: 'web1:9100' }, fingerprint: `reload-${++sequence}` },
+  ]);
   const deadline = Date.now() + 20_000;
   for (;;) {
     const alert = (await (

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN, type ServeProcess, startServeProcess } from './cli-harness.js';
+import { CLI_BIN, postAlertmanager, type ServeProcess, startServeProcess } from './cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rune-run-end-'));
 const env = {
@@ -118,25 +118,12 @@ const until = async <T>(what: string, probe: () => Promise<T | undefined>): Prom
 describe('rune serve: run_ended notifications survive a restart', () => {
   it('a run interrupted by a crash is announced by the next server, at least once, under one Idempotency-Key', async () => {
     const first = await serve();
-    const response = await fetch(`${first.url}/v1/hooks/alertmanager/am`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${env.RUNE_AM_TOKEN}` },
-      body: JSON.stringify({
-        version: '4',
-        status: 'firing',
-        alerts: [
-          {
-            status: 'firing',
-            labels: { alertname: 'Slow', instance: 'web1:9100', sleep: '4000' },
-            annotations: {},
-            startsAt: new Date().toISOString(),
-            fingerprint: 'run-end-1',
-          },
-        ],
-      }),
-    });
-    expect(response.status).toBe(202);
-    const [alertId] = ((await response.json()) as { alert_ids: string[] }).alert_ids;
+    const [alertId] = await postAlertmanager(first.url, 'am', env.RUNE_AM_TOKEN, [
+      {
+        labels: { alertname: 'Slow', instance: 'web1:9100', sleep: '4000' },
+        fingerprint: 'run-end-1',
+      },
+    ]);
     const alert = await until('the decision', async () => {
       const document = await get(first.url, `/v1/alerts/${alertId}`);
       return document.outcome === 'received' ? undefined : document;

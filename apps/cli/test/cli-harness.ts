@@ -198,6 +198,44 @@ export async function waitFor(
   }
 }
 
+/** One firing alert of a notification posted by {@link postAlertmanager}. */
+export interface FiringAlert {
+  labels: Record<string, string>;
+  fingerprint: string;
+}
+
+/**
+ * Posts what Alertmanager sends (a webhook notification, version 4) with firing `alerts` to
+ * receiver `receiver` of the `rune serve` at `url`, authorized by `bearerToken`; returns the ids
+ * of the alerts it recorded. Throws unless it answered 202.
+ */
+export async function postAlertmanager(
+  url: string,
+  receiver: string,
+  bearerToken: string,
+  alerts: readonly FiringAlert[],
+): Promise<string[]> {
+  const response = await fetch(`${url}/v1/hooks/alertmanager/${receiver}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearerToken}` },
+    body: JSON.stringify({
+      version: '4',
+      status: 'firing',
+      alerts: alerts.map((alert) => ({
+        status: 'firing',
+        labels: alert.labels,
+        annotations: {},
+        startsAt: new Date().toISOString(),
+        fingerprint: alert.fingerprint,
+      })),
+    }),
+  });
+  if (response.status !== 202) {
+    throw new Error(`receiver ${receiver} answered ${response.status}: ${await response.text()}`);
+  }
+  return ((await response.json()) as { alert_ids: string[] }).alert_ids;
+}
+
 /** One node of a test inventory written by {@link writeFleetFiles}. */
 export interface FleetFileNode {
   name: string;

@@ -28,7 +28,7 @@ import {
   postAm,
   startAlertServer,
 } from './alert-server.js';
-import { waitForRun } from './harness.js';
+import { waitForRun, waitForWorkflow } from './harness.js';
 
 describe('alert receivers', () => {
   let t: AlertServer;
@@ -762,16 +762,7 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
       .where('alert_id', '=', alert.id)
       .executeTakeFirst();
     expect(row).toMatchObject({ workflow: 'check-then-note', workflow_run_id: id });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const record = (await (await t.request(`/v1/workflows/runs/${id}`)).json()) as Json & {
-        status: string;
-        steps: Json[];
-      };
-      if (record.status !== 'running') return record;
-      if (Date.now() > deadline) throw new Error(`workflow ${id} did not end`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    return waitForWorkflow<Json & { status: string; steps: Json[] }>(t.request, id as string);
   }
 
   it('runs the workflow with inputs from the alert on the node it names, over SSH; repeats are deduplicated', async () => {
@@ -875,18 +866,8 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
         .where('alert_id', '=', alertId)
         .executeTakeFirstOrThrow()
     ).workflow_run_id;
-  const endedWorkflow = async (id: string): Promise<Json & { status: string; steps: Json[] }> => {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const record = (await (await t.request(`/v1/workflows/runs/${id}`)).json()) as Json & {
-        status: string;
-        steps: Json[];
-      };
-      if (record.status !== 'running') return record;
-      if (Date.now() > deadline) throw new Error(`workflow ${id} did not end`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
+  const endedWorkflow = (id: string): Promise<Json & { status: string; steps: Json[] }> =>
+    waitForWorkflow(t.request, id);
 
   it('the storm breaker holds a workflow match as one RBAC approval: approve (after a restart) runs it, reject and resolved cancel it', async () => {
     const ids = await accept(

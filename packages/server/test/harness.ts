@@ -15,6 +15,7 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransportProvider } from '@rune/core';
+import type { WorkflowRunRecord } from '@rune/protocol';
 import { createSshTransport } from '@rune/transport-ssh';
 import type { SshdFleet } from '@rune/transport-ssh/testing';
 import type Provider from 'oidc-provider';
@@ -433,4 +434,26 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/**
+ * Polls `GET /v1/workflows/runs/{id}` through `request` (a test server's, with its token) until
+ * `done(record)`, by default until the workflow ended; throws after a minute.
+ */
+export function waitForWorkflow<T extends { status: string } = WorkflowRunRecord>(
+  request: (path: string) => Promise<Response>,
+  id: string,
+  done: (record: T) => boolean = (record) => record.status !== 'running',
+): Promise<T> {
+  return until(
+    `workflow ${id} to get there`,
+    async () => {
+      const response = await request(`/v1/workflows/runs/${id}`);
+      if (response.status !== 200) return undefined;
+      const record = (await response.json()) as T;
+      return done(record) ? record : undefined;
+    },
+    60_000,
+    50,
+  );
 }

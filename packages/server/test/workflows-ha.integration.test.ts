@@ -9,6 +9,15 @@
  *   marks its running workflow `interrupted` within the lease (WORKFLOW_INTERRUPTED), and its
  *   storm-held workflow is followed by one live instance of two: after approval the next step
  *   runs once.
+ * - An approval given through a live instance after the owner's `kill -9` but before the sweep
+ *   declared it dead (the lease window): the storm-held workflow is resumed there, its second step
+ *   runs once, and the audit trail reads started / resumed (taken over from A) / succeeded (it
+ *   ended `interrupted` before workflows/held-workflows.ts). An approved held run that was running
+ *   on the dead instance interrupts its workflow instead (it ended `failed` when followed). An
+ *   approval step's run approved in the lease window runs once; its workflow is interrupted and
+ *   names it.
+ * - A stale engine (its workflow taken over while it stalled) submits no further step (the
+ *   second step ran twice without the ownership check).
  * - Eight takers of one dead instance's workflow at once: one wins (fails with 8 winners without
  *   the `instance_id = <owner read>` condition); a save by the former owner is refused (fails
  *   without the save's ownership condition).
@@ -17,17 +26,19 @@
  * test runs the built CLI (`npx -y pnpm@10.34.9 build` first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowRunRecord } from '@rune/protocol';
 import { isProcessAlive } from '@rune/transport/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuneServer, createToken, openRunStore, type RuneServer } from '../src/index.js';
+import { heldWorkflowFates } from '../src/workflows/held-workflows.js';
 import { orphanedWorkflowRuns, takeWorkflowRun } from '../src/workflows/workflow-owner.js';
 import { saveWorkflowRun } from '../src/workflows/workflow-store.js';
 import { amPayload, postAm } from './alert-server.js';
 import { createTestHome, HOLD_THEN_NOOP, serveListening, type TestHome, until } from './harness.js';
 import { postgresAvailable, usePostgresPerFile } from './postgres.js';
+import { newRun } from './store-rows.js';
 
 type Json = Record<string, unknown>;
 const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
@@ -76,6 +87,43 @@ describe.skipIf(!postgresAvailable)('workflows on several instances of one Postg
         '',
       ].join('\n'),
     );
+    writeFileSync(
+      join(dir, 'hold-notes.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: hold-notes',
+        'inputs:',
+        '  nodes: { type: array, required: true }',
+        '  marker_dir: { type: string, required: true }',
+        'steps:',
+        '  - id: hold',
+        '    action: hold',
+        '    nodes: "${{ inputs.nodes }}"',
+        '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
+        '  - { id: after, action: noop, nodes: "${{ inputs.nodes }}" }',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'gate-then-hold.yaml'),
+      [
+        'schema_version: workflow_v1',
+        'name: gate-then-hold',
+        'inputs:',
+        '  marker_dir: { type: string, required: true }',
+        'steps:',
+        '  - id: gate',
+        '    approval: { message: go on? }',
+        '  - id: hold',
+        '    action: hold',
+        '    nodes: localhost',
+        '    params: { hold_ms: 60000, marker_dir: "${{ inputs.marker_dir }}" }',
+        '  - { id: after, action: noop, nodes: localhost }',
+        '',
+      ].join('\n'),
+    );
+    const markers = join(home.dir, 'markers');
+    mkdirSync(markers);
     // Alerts reach inventory nodes only: web1 is this host (the local transport).
     const inventory = join(home.dir, 'inventory.yaml');
     writeFileSync(inventory, 'nodes:\n  web1: { address: localhost }\n');
@@ -93,6 +141,11 @@ rules:
     match: { labels: { alertname: Notes } }
     workflow: two-notes
     throttle: { group_by: fingerprint }
+  - name: hold-notes
+    match: { labels: { alertname: HoldNotes } }
+    workflow: hold-notes
+    inputs: { marker_dir: ${JSON.stringify(markers)} }
+    throttle: { group_by: fingerprint }
 `,
     );
     writeFileSync(
@@ -105,8 +158,6 @@ rules:
           `[server]\nworkflows = ${JSON.stringify(dir)}\nalert_rules = ${JSON.stringify(rules)}\n`,
         ),
     );
-    const markers = join(home.dir, 'markers');
-    mkdirSync(markers);
     const store = await openRunStore(url);
     const token = (await createToken(store, { name: 'ops', role: 'operator', expires: '1h' }))
       .token;
@@ -149,6 +200,86 @@ rules:
     };
   };
 
+  /** Waits for the hold plugin's `marker` (its pids, stopped after the test); returns the pids. */
+  const holdPids = async (marker: string, what: string): Promise<number[]> => {
+    const held = await until(what, async () => {
+      const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+    });
+    pids.push(...held);
+    return held;
+  };
+
+  /** The record of workflow run `id`, read through `api`, once it no longer runs. */
+  const endedWorkflow = async (
+    api: ReturnType<typeof client>,
+    id: string,
+    what: string,
+    withinMs?: number,
+  ): Promise<WorkflowRunRecord> =>
+    (await until(
+      what,
+      async () => {
+        const body = await api.get(`/v1/workflows/runs/${id}`);
+        // An error body (the rate limit) is no record: ask again.
+        return body.status === undefined || body.status === 'running' ? undefined : body;
+      },
+      withinMs,
+      100,
+    )) as unknown as WorkflowRunRecord;
+
+  /** Workflow run `id` once the takeover interrupted it (WORKFLOW_INTERRUPTED, exit 70). */
+  const interruptedWorkflow = async (
+    api: ReturnType<typeof client>,
+    id: string,
+    withinMs: number,
+  ): Promise<WorkflowRunRecord> => {
+    const record = await endedWorkflow(api, id, 'the takeover of the workflow', withinMs);
+    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
+    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
+    return record;
+  };
+
+  /** The runs of trace `traceId` in the store. */
+  const runsOfTrace = (server: RuneServer, traceId: string) =>
+    server.store.db
+      .selectFrom('runs')
+      .select(['id', 'status'])
+      .where('trace_id', '=', traceId)
+      .execute();
+
+  /** The workflow run of trace `traceId` and its owner. */
+  const workflowOfTrace = (server: RuneServer, traceId: string) =>
+    server.store.db
+      .selectFrom('workflow_runs')
+      .select(['id', 'instance_id'])
+      .where('trace_id', '=', traceId)
+      .executeTakeFirstOrThrow();
+
+  /** The `workflow` audit records of workflow run `id` once it has `count` (its end is the last). */
+  const workflowAudit = (server: RuneServer, id: string, count: number): Promise<Json[]> =>
+    until(`${count} audit records of workflow run ${id}`, async () => {
+      const rows = await server.store.db
+        .selectFrom('audit_records')
+        .select('record_json')
+        .orderBy('seq')
+        .execute();
+      const entries = rows
+        .map((entry) => JSON.parse(entry.record_json) as Json)
+        .filter((entry) => entry.event === 'workflow' && entry.run_id === id);
+      return entries.length < count ? undefined : entries;
+    });
+
+  /** The owner of workflow run `id`. */
+  const ownerOf = async (server: RuneServer, id: string): Promise<string | null> =>
+    (
+      await server.store.db
+        .selectFrom('workflow_runs')
+        .select('instance_id')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).instance_id;
+
   /** Starts the workflow on `url`; resolves with its ids and the hold plugin's pids once it runs. */
   const startHolding = async (url: string, token: string, markers: string) => {
     const api = client(url, token);
@@ -156,12 +287,10 @@ rules:
       inputs: { marker_dir: markers },
     });
     expect(accepted.status).toBe(202);
-    const marker = join(markers, `${accepted.body.trace_id as string}-localhost`);
-    const held = await until('the hold step to start', async () => {
-      const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
-      return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
-    });
-    pids.push(...held);
+    const held = await holdPids(
+      join(markers, `${accepted.body.trace_id as string}-localhost`),
+      'the hold step to start',
+    );
     const id = accepted.body.workflow_run_id as string;
     const record = await until('the record to say the hold step runs', async () => {
       const body = (await api.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
@@ -193,10 +322,7 @@ rules:
 
     // The step ends: the sleep the plugin waits on goes.
     process.kill(sleepPid, 'SIGTERM');
-    const ended = await until('the workflow to end', async () => {
-      const body = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
-      return body.status === 'running' ? undefined : body;
-    });
+    const ended = await endedWorkflow(viaB, id, 'the workflow to end');
     expect(ended.status).toBe('succeeded');
     expect(ended.steps.map((step) => [step.id, step.status])).toEqual([
       ['hold', 'succeeded'],
@@ -216,17 +342,8 @@ rules:
     const killedAt = Date.now();
 
     const viaB = client(bUrl, token);
-    const record = await until(
-      'the takeover of the workflow',
-      async () => {
-        const body = (await viaB.get(`/v1/workflows/runs/${id}`)) as unknown as WorkflowRunRecord;
-        return body.status === 'running' ? undefined : body;
-      },
-      LEASE_MS * 4,
-    );
+    const record = await interruptedWorkflow(viaB, id, LEASE_MS * 4);
     expect(Date.now() - killedAt).toBeLessThan(LEASE_MS * 2);
-    expect(record).toMatchObject({ status: 'interrupted', exit_code: 70 });
-    expect(record.error?.code).toBe('WORKFLOW_INTERRUPTED');
     expect(record.steps.map((step) => [step.id, step.status])).toEqual([
       ['hold', 'cancelled'],
       ['after', 'skipped'],
@@ -236,16 +353,18 @@ rules:
     expect(runs.runs.filter((run) => run.action === 'noop')).toEqual([]);
   }, 90_000);
 
-  it('kill -9 of the instance following a storm-held workflow: one live instance follows it, its next step runs once after approval', async () => {
-    const { home, token, admin } = await setUp();
-    const a = await serveChild(home);
-    const post = (fingerprint: string) =>
+  /**
+   * Two alerts to `a`: the first runs the `two-notes` workflow and fills the storm window, the
+   * second's (`alertname`: Notes for `two-notes`, HoldNotes for `hold-notes`) is held (running, its first run awaiting approval, followed by `a`'s engine).
+   */
+  const holdWorkflowOn = async (a: { url: string }, token: string, alertname = 'Notes') => {
+    const post = (fingerprint: string, name = 'Notes') =>
       postAm(
         a,
         amPayload(
           [
             {
-              labels: { alertname: 'Notes', instance: 'web1:9100' },
+              labels: { alertname: name, instance: 'web1:9100' },
               startsAt: new Date().toISOString(),
               fingerprint,
             },
@@ -264,14 +383,19 @@ rules:
         return alert.outcome === 'received' ? undefined : alert;
       });
     };
-    // The first match fills the storm window; the second is held: its workflow is running, its
-    // first run awaits approval, followed by A's engine.
     const first = await decided(await post('held-1'));
     expect(first.outcome, JSON.stringify(first)).toBe('ran');
-    const heldAlert = await decided(await post('held-2'));
+    const heldAlert = await decided(await post('held-2', alertname));
     expect(heldAlert.outcome).toBe('held');
     const heldRun = heldAlert.run_id as string;
     const { trace_id: traceId } = await viaA.get(`/v1/runs/${heldRun}`);
+    return { heldRun, traceId: traceId as string };
+  };
+
+  it('kill -9 of the instance following a storm-held workflow: one live instance follows it, its next step runs once after approval', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token);
 
     // Two live instances; A dies.
     for (let index = 0; index < 2; index++) {
@@ -284,24 +408,14 @@ rules:
       await server.listen();
     }
     const [b, c] = servers as [RuneServer, RuneServer];
-    const workflowRunId = (
-      await b.store.db
-        .selectFrom('workflow_runs')
-        .select(['id', 'instance_id'])
-        .where('trace_id', '=', traceId as string)
-        .executeTakeFirstOrThrow()
-    ).id;
+    const workflowRunId = (await workflowOfTrace(b, traceId)).id;
     await a.kill9();
     const owner = await until(
       'a live instance to follow the held workflow',
       async () => {
-        const row = await b.store.db
-          .selectFrom('workflow_runs')
-          .select('instance_id')
-          .where('id', '=', workflowRunId)
-          .executeTakeFirstOrThrow();
-        return [b, c].some((server) => server.manager.cluster.instanceId === row.instance_id)
-          ? row.instance_id
+        const owner = await ownerOf(b, workflowRunId);
+        return [b, c].some((server) => server.manager.cluster.instanceId === owner)
+          ? owner
           : undefined;
       },
       LEASE_MS * 4,
@@ -319,20 +433,320 @@ rules:
     });
     expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
     const viaOther = client(other.url as string, token);
-    const record = (await until('the held workflow to end', async () => {
-      const body = await viaOther.get(`/v1/workflows/runs/${workflowRunId}`);
-      return body.status === 'running' ? undefined : body;
-    })) as unknown as WorkflowRunRecord;
+    const record = await endedWorkflow(viaOther, workflowRunId, 'the held workflow to end');
     expect(record.status).toBe('succeeded');
-    const runs = await b.store.db
-      .selectFrom('runs')
-      .select(['id', 'status'])
-      .where('trace_id', '=', traceId as string)
-      .execute();
+    const runs = await runsOfTrace(b, traceId);
     // The held run and the second step's one run: no engine submitted the second step twice.
     expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
     expect(runs.map((run) => run.id)).toContain(heldRun);
   }, 120_000);
+
+  it('kill -9, then an approval through a live instance inside the lease window: the sweep resumes the held workflow there, its second step runs once', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const row = await workflowOfTrace(b, traceId);
+    const workflowRunId = row.id;
+    const deadOwner = row.instance_id as string;
+    expect(deadOwner).not.toBeNull();
+    await a.kill9();
+
+    // Approved through B before B's sweep declared A dead: the held run leaves awaiting_approval
+    // while A still owns the workflow.
+    const approved = await client(bUrl, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    const [ownerState, stillOwned] = await Promise.all([
+      b.store.db
+        .selectFrom('cluster_instances')
+        .select('state')
+        .where('id', '=', deadOwner)
+        .executeTakeFirstOrThrow(),
+      ownerOf(b, workflowRunId),
+    ]);
+    expect(ownerState.state).toBe('active');
+    expect(stillOwned).toBe(deadOwner);
+
+    const viaB = client(bUrl, token);
+    const record = await endedWorkflow(viaB, workflowRunId, 'the workflow to end', LEASE_MS * 10);
+    expect(record.status, JSON.stringify(record.error)).toBe('succeeded');
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['first', 'succeeded'],
+      ['second', 'succeeded'],
+    ]);
+    const runs = await runsOfTrace(b, traceId);
+    // The held run (run once) and the second step's one run.
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded']);
+    expect(runs.map((run) => run.id)).toContain(heldRun);
+    expect(await ownerOf(b, workflowRunId)).toBe(b.manager.cluster.instanceId);
+    // The audit trail: started on A, resumed on B (taken over from A), ended succeeded (its
+    // record is written after the workflow's last save).
+    const audited = await workflowAudit(b, workflowRunId, 3);
+    expect(audited.map((entry) => entry.status)).toEqual(['started', 'resumed', 'succeeded']);
+    expect(audited[1]?.metadata).toMatchObject({ taken_over_from: deadOwner });
+  }, 120_000);
+
+  it('kill -9 while the approved held run runs on the dead instance: the run is interrupted, and so is the workflow', async () => {
+    const { home, token, admin, markers } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token, 'HoldNotes');
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    // Approved through A: A runs the held run (its plugin writes its pids once it runs).
+    const approved = await client(a.url, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    await holdPids(join(markers, `${traceId}-web1`), 'the held run to run on A');
+    const workflowRunId = (await workflowOfTrace(b, traceId)).id;
+    await a.kill9();
+
+    // The run had reached core on A: the run takeover interrupts it, and the workflow, whose step
+    // was running at the crash, is interrupted (not resumed into a failed step).
+    const viaB = client(bUrl, token);
+    const record = await interruptedWorkflow(viaB, workflowRunId, LEASE_MS * 10);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['hold', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    const runs = await runsOfTrace(b, traceId);
+    expect(runs).toEqual([{ id: heldRun, status: 'interrupted' }]);
+  }, 120_000);
+
+  it('kill -9, then an approval-step run approved through a live instance inside the lease window: it runs once, the workflow is interrupted and names it', async () => {
+    const { home, token, admin, markers } = await setUp();
+    const a = await serveChild(home);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const accepted = await client(a.url, token).post('/v1/workflows/gate-then-hold/runs', {
+      inputs: { marker_dir: markers },
+    });
+    expect(accepted.status).toBe(202);
+    const workflowRunId = accepted.body.workflow_run_id as string;
+    const traceId = accepted.body.trace_id as string;
+    const viaB = client(bUrl, token);
+    const guarded = await until('the guarded run to await approval', async () =>
+      ((await viaB.get('/v1/runs?limit=50')) as { runs: Json[] }).runs.find(
+        (run) => run.trace_id === traceId && run.status === 'awaiting_approval',
+      ),
+    );
+    await a.kill9();
+    const approved = await client(bUrl, admin).post(`/v1/runs/${guarded.id as string}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+
+    // The approved run goes on (on B, the one live instance); the workflow, whose engine died
+    // with A, is interrupted, and its error says which run goes on.
+    const [sleepPid] = await holdPids(
+      join(markers, `${traceId}-localhost`),
+      'the approved run to run',
+    );
+    const record = await interruptedWorkflow(viaB, workflowRunId, LEASE_MS * 10);
+    expect(record.error?.message).toContain(`its run ${guarded.id as string} was taken over`);
+    expect(record.steps.find((step) => step.id === 'after')?.status).toBe('skipped');
+    // It ends on its own; nothing of the workflow runs after it.
+    process.kill(sleepPid as number, 'SIGTERM');
+    await until('the approved run to end', async () => {
+      const run = await viaB.get(`/v1/runs/${guarded.id as string}`);
+      return run.status === 'succeeded' ? run : undefined;
+    });
+    const runs = await runsOfTrace(b, traceId);
+    expect(runs).toEqual([{ id: guarded.id, status: 'succeeded' }]);
+  }, 120_000);
+
+  it('a held workflow taken over that cannot be resumed (its file is gone) is interrupted, not left running', async () => {
+    const { home, token } = await setUp();
+    const a = await serveChild(home);
+    const { heldRun, traceId } = await holdWorkflowOn(a, token);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const bUrl = await b.listen();
+    const workflowRunId = (await workflowOfTrace(b, traceId)).id;
+    rmSync(join(home.dir, 'workflows', 'two-notes.yaml'));
+    await a.kill9();
+
+    const record = await interruptedWorkflow(client(bUrl, token), workflowRunId, LEASE_MS * 10);
+    expect(record.error?.message).toContain('it could not be resumed (no workflow two-notes)');
+    expect(await ownerOf(b, workflowRunId)).toBe(b.manager.cluster.instanceId);
+    // Its held run is cancelled with it: a later approval runs nothing.
+    expect(await runsOfTrace(b, traceId)).toEqual([{ id: heldRun, status: 'cancelled' }]);
+  }, 120_000);
+
+  it('an instance whose held workflow was taken over (declared dead while it stalled) does not submit its next step', async () => {
+    const { home, token, admin } = await setUp();
+    const a = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(a);
+    const aUrl = await a.listen();
+    const { heldRun, traceId } = await holdWorkflowOn({ url: aUrl }, token);
+    const row = await workflowOfTrace(a, traceId);
+    // A live taker (its heartbeat ahead of the clock: A's sweep never declares it dead) and the
+    // takeover's own conditional UPDATE, as its sweep does it once A is declared dead.
+    await a.store.db
+      .insertInto('cluster_instances')
+      .values({
+        id: 'the-taker',
+        host: 'test',
+        pid: 1,
+        started_at: new Date().toISOString(),
+        heartbeat_ms: Date.now() + 3_600_000,
+        lease_ms: LEASE_MS,
+        state: 'active',
+        taken_over_by: null,
+      })
+      .execute();
+    expect(await takeWorkflowRun(a.store.db, row.id, row.instance_id, 'the-taker')).toBe(true);
+
+    // A's engine still follows the held run: approved, the run ends, and A must not go on.
+    const approved = await client(aUrl, admin).post(`/v1/runs/${heldRun}/approve`, {
+      comment: 'looked at',
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBeLessThan(300);
+    // A's engine: started, then its end (its second step refused).
+    const [, ended] = await workflowAudit(a, row.id, 2);
+    expect(ended, JSON.stringify(ended)).toMatchObject({ error_code: 'WORKFLOW_INTERRUPTED' });
+    const runs = await runsOfTrace(a, traceId);
+    expect(runs).toEqual([{ id: heldRun, status: 'succeeded' }]);
+    // The taker's row stands: A's saves were refused.
+    expect(
+      await a.store.db
+        .selectFrom('workflow_runs')
+        .select(['status', 'instance_id'])
+        .where('id', '=', row.id)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ status: 'running', instance_id: 'the-taker' });
+  }, 90_000);
+
+  it('a held workflow of a dead instance follows its held run: followed, left to the run takeover, or interrupted', async () => {
+    const store = await openRunStore(await postgres.freshUrl());
+    try {
+      const now = new Date().toISOString();
+      const instance = (id: string, state: string) => ({
+        id,
+        host: 'test',
+        pid: 1,
+        started_at: now,
+        heartbeat_ms: Date.now(),
+        lease_ms: LEASE_MS,
+        state,
+        taken_over_by: null,
+      });
+      await store.db
+        .insertInto('cluster_instances')
+        .values([instance('dead-1', 'dead'), instance('live-0', 'active')])
+        .execute();
+      const traceId = 'b'.repeat(32);
+      await store.insertRun(
+        newRun('held-1', { trace_id: traceId, source: 'workflow', status: 'running' }),
+        ['web1'],
+      );
+      const record = {
+        schema_version: 'rune-workflow-run/v1',
+        workflow_run_id: 'wf-held',
+        workflow: 'two-notes',
+        trace_id: traceId,
+        status: 'running',
+        started_at: now,
+        steps: [],
+      } as unknown as WorkflowRunRecord;
+      await saveWorkflowRun(store.db, record, 'alert:am', new Date(), 'dead-1');
+      await store.db
+        .insertInto('alerts')
+        .values({
+          id: 'alert-1',
+          received_at: now,
+          receiver: 'am',
+          kind: 'alertmanager',
+          status: 'firing',
+          fingerprint: 'f1',
+          starts_at: now,
+          closed: 0,
+          alertname: 'Notes',
+          labels_json: '{}',
+          annotations_json: '{}',
+          rule: 'notes',
+          group_key: null,
+          action: null,
+          node: 'web1',
+          outcome: 'released',
+          reason: null,
+          error_json: null,
+          run_id: 'held-1',
+          request_json: null,
+          due_at: null,
+          held_until: null,
+          released_by: 'lead',
+          automatic: 0,
+          decided_at: now,
+        })
+        .execute();
+      await store.db
+        .insertInto('alert_workflow_runs')
+        .values({
+          alert_id: 'alert-1',
+          workflow: 'two-notes',
+          workflow_run_id: 'wf-held',
+          episode_key: 'e1',
+        })
+        .execute();
+      const fate = async (): Promise<string> => {
+        const fates = await heldWorkflowFates(store.db, new Set(['wf-held']), true);
+        if (fates.follow.some((held) => held.workflowRunId === 'wf-held')) return 'follow';
+        if (fates.wait.has('wf-held')) return 'wait';
+        return fates.interrupt.has('wf-held') ? 'interrupt' : 'not held';
+      };
+      const claim = (instanceId: string, state: string) =>
+        store.db
+          .insertInto('run_claims')
+          .values({ run_id: 'held-1', instance_id: instanceId, state, claimed_at: now })
+          .onConflict((conflict) =>
+            conflict.column('run_id').doUpdateSet({ instance_id: instanceId, state }),
+          )
+          .execute();
+      const status = (value: string) =>
+        store.db.updateTable('runs').set({ status: value }).where('id', '=', 'held-1').execute();
+
+      // Approved and started on the dead instance: left alone until the run takeover has ended it
+      // (interrupted), also while a survivor holds its `interrupting` claim.
+      await claim('dead-1', 'running');
+      expect(await fate()).toBe('wait');
+      await claim('live-0', 'interrupting');
+      expect(await fate()).toBe('wait');
+      // Queued under the dead claim: adopted or interrupted by the run takeover first.
+      await status('queued');
+      await claim('dead-1', 'queued');
+      expect(await fate()).toBe('wait');
+      // Adopted (queued or running on a live instance): followed.
+      await claim('live-0', 'queued');
+      expect(await fate()).toBe('follow');
+      await status('running');
+      await claim('live-0', 'running');
+      expect(await fate()).toBe('follow');
+      // Ended, or still awaiting approval: followed; interrupted: the workflow is interrupted.
+      await store.db.deleteFrom('run_claims').where('run_id', '=', 'held-1').execute();
+      for (const ended of ['succeeded', 'failed', 'cancelled', 'awaiting_approval']) {
+        await status(ended);
+        expect(await fate(), ended).toBe('follow');
+      }
+      await status('interrupted');
+      expect(await fate()).toBe('interrupt');
+      // A second run of the workflow (its next step was submitted): no longer held at all.
+      await status('succeeded');
+      await store.insertRun(
+        newRun('step-2', { trace_id: traceId, source: 'workflow', status: 'queued' }),
+        ['web1'],
+      );
+      expect(await fate()).toBe('not held');
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 
   it("a dead instance's workflow run goes to exactly one of many takers at once; a former owner cannot overwrite it", async () => {
     const store = await openRunStore(await postgres.freshUrl());

@@ -27,6 +27,7 @@ import {
   startTestServer,
   type TestHome,
   type TestServer,
+  waitForWorkflow,
 } from './harness.js';
 
 type Json = Record<string, unknown>;
@@ -64,23 +65,6 @@ function writeWorkflows(home: TestHome): string {
     'schema_version: workflow_v1\nname: restart\nsteps:\n  - { id: restart, action: restart-docker, nodes: localhost }\n',
   );
   return dir;
-}
-
-async function waitForWorkflow(
-  request: (path: string) => Promise<Response>,
-  id: string,
-  done: (record: WorkflowRunRecord) => boolean = (record) => record.status !== 'running',
-): Promise<WorkflowRunRecord> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const response = await request(`/v1/workflows/runs/${id}`);
-    if (response.status === 200) {
-      const record = (await response.json()) as WorkflowRunRecord;
-      if (done(record)) return record;
-    }
-    if (Date.now() > deadline) throw new Error(`workflow ${id} did not get there`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('POST /v1/workflows/{name}/runs', () => {

@@ -6,9 +6,10 @@
  *   unique index, written before the workflow starts. The same alert delivered twice, decided
  *   twice after a restart, or delivered to two instances of one PostgreSQL store, claims once;
  *   every other decision finds the winner's workflow run. The database decides, not a map.
- * - **Storm-held workflows survive a restart**: a workflow whose first run still awaits the storm
- *   breaker's approval has run nothing, so start-up leaves it running and resumes it (its engine
- *   follows the held run again) instead of marking it interrupted.
+ * - **Storm-held workflows survive a restart or a takeover**: a workflow whose held run is still
+ *   its only run has run nothing past it, so it is resumed (its engine follows the held run
+ *   again, whatever state that run is in) instead of being marked interrupted
+ *   (workflows/held-workflows.ts).
  */
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../store/constraint-errors.js';
@@ -65,17 +66,22 @@ export async function workflowRunOfAlert(
     .executeTakeFirst();
 }
 
-/** A storm-held workflow waiting for its approval: the alert, its workflow run and held run. */
+/** A storm-held workflow: the alert, its workflow run and its one (held) run. */
 export interface HeldWorkflow {
   alertId: string;
   workflowRunId: string;
   heldRunId: string;
+  /** The held run's status as read (awaiting_approval, queued, running or ended). */
+  heldRunStatus: string;
   traceId: string;
 }
 
 /**
- * The workflows held by the storm breaker whose held run still awaits approval: the alert is
- * `held` with that run, and the workflow run is `running`. Nothing of them has run.
+ * The running workflows held by the storm breaker that have submitted no run but their held run:
+ * the alert was held with that run (it may since be `released`, `expired` or `cancelled`: it
+ * follows the run's approval), the run belongs to the workflow's trace, and no other run does.
+ * Whatever state the held run is in, nothing of the workflow ran past it, so its engine can be
+ * started again to follow it (workflows/held-workflows.ts decides when).
  */
 export async function heldWorkflows(db: Kysely<StoreDatabase>): Promise<HeldWorkflow[]> {
   const rows = await db
@@ -87,16 +93,28 @@ export async function heldWorkflows(db: Kysely<StoreDatabase>): Promise<HeldWork
       'alerts.id as alert_id',
       'alert_workflow_runs.workflow_run_id as workflow_run_id',
       'runs.id as run_id',
+      'runs.status as run_status',
       'workflow_runs.trace_id as trace_id',
     ])
-    .where('alerts.outcome', '=', 'held')
-    .where('runs.status', '=', 'awaiting_approval')
+    .where('alerts.outcome', 'in', ['held', 'released', 'expired', 'cancelled'])
     .where('workflow_runs.status', '=', 'running')
+    .whereRef('runs.trace_id', '=', 'workflow_runs.trace_id')
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('runs as other')
+            .select('other.id')
+            .whereRef('other.trace_id', '=', 'workflow_runs.trace_id')
+            .whereRef('other.id', '!=', 'alerts.run_id'),
+        ),
+      ),
+    )
     .execute();
   return rows.map((row) => ({
     alertId: row.alert_id,
     workflowRunId: row.workflow_run_id,
     heldRunId: row.run_id,
+    heldRunStatus: row.run_status,
     traceId: row.trace_id,
   }));
 }

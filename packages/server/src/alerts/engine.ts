@@ -35,12 +35,14 @@ import type { IfBusy, RunManager } from '../runs/run-manager.js';
 import type { AlertsTable, StoreDatabase } from '../store/schema.js';
 import type { StoreOperationTiming } from '../store/sqlite-worker/probe.js';
 import { type AlertTrace, withAlertSpan } from '../telemetry/webhook-spans.js';
+import { heldWorkflowFates } from '../workflows/held-workflows.js';
 import type { StartedWorkflow, StartWorkflowRequest } from '../workflows/start-workflow.js';
 import {
   orphanedWorkflowRuns,
   takeWorkflowRun,
   workflowOwner,
 } from '../workflows/workflow-owner.js';
+import { interruptWorkflowRun } from '../workflows/workflow-store.js';
 import {
   alertsWithOutcome,
   automaticRunsSince,
@@ -56,12 +58,7 @@ import {
   UNDECIDED_ALERT,
   updateAlert,
 } from './alert-store.js';
-import {
-  claimWorkflowRun,
-  dropWorkflowClaim,
-  heldWorkflows,
-  workflowRunOfAlert,
-} from './alert-workflows.js';
+import { claimWorkflowRun, dropWorkflowClaim, workflowRunOfAlert } from './alert-workflows.js';
 import type { AlertIntake } from './intake.js';
 import { postNotification } from './notifiers.js';
 import {
@@ -684,9 +681,11 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   };
 
   /**
-   * After a restart: a storm-held workflow whose held run still awaits approval has run nothing;
-   * its engine is started again under the same workflow run and trace ids and follows that run
-   * (the approval binds it), so an approval given after the restart runs the whole workflow.
+   * After a restart or a takeover: a storm-held workflow whose held run is still its only run has
+   * run nothing past it; its engine is started again under the same workflow run and trace ids
+   * and follows that run in whatever state it is (the approval binds it: awaiting it, approved
+   * and queued or running on a live instance, or ended), so the whole workflow runs once.
+   * workflows/held-workflows.ts decides which are followed now.
    */
   const resumeHeldWorkflows = async (unowned: boolean): Promise<void> => {
     // Only those no live instance follows, each taken first by one conditional UPDATE: of several
@@ -694,12 +693,14 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
     // (workflows/workflow-owner.ts). `unowned` at start-up: those of an older RUNE too.
     const me = workflowOwner(manager.cluster);
     const orphans = new Map(
-      (await orphanedWorkflowRuns(db, me, { unowned })).map((row) => [row.id, row.owner]),
+      (await orphanedWorkflowRuns(db, me, { unowned })).map((row) => [row.id, row]),
     );
     if (orphans.size === 0) return;
-    for (const held of await heldWorkflows(db)) {
-      if (!orphans.has(held.workflowRunId)) continue;
-      const from = orphans.get(held.workflowRunId) ?? null;
+    const { follow } = await heldWorkflowFates(db, new Set(orphans.keys()), me !== null);
+    for (const held of follow) {
+      const orphan = orphans.get(held.workflowRunId);
+      if (orphan === undefined) continue;
+      const from = orphan.owner;
       if (!(await takeWorkflowRun(db, held.workflowRunId, from, me))) continue;
       const row = await getAlert(db, held.alertId);
       const workflow =
@@ -719,7 +720,12 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
           inputs: workflow.inputs,
           nodeInput: { name: workflow.nodeInput, node: row.node ?? '' },
           confirm: workflow.confirm,
-          auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
+          auditMetadata: {
+            alert_id: row.id,
+            receiver: row.receiver,
+            rule: row.rule,
+            ...(from === null ? {} : { taken_over_from: from }),
+          },
           workflowRunId: held.workflowRunId,
           traceId: held.traceId,
           hold: { reason: 'resumed', expiresMs: 1, adopt: held.heldRunId },
@@ -728,12 +734,25 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         log(`resumed held workflow run ${held.workflowRunId} (alert ${held.alertId})`);
       } catch (failure) {
         const error = RuneError.from(failure, 'INTERNAL_ERROR', { source });
+        // Stopping: the workflow stays this instance's, and the next owner resumes it.
+        if (error.code === 'SERVER_SHUTTING_DOWN') continue;
         log(
-          `warning: held workflow run ${held.workflowRunId} not resumed (${error.message}); its held run ${held.heldRunId} is cancelled`,
+          `warning: held workflow run ${held.workflowRunId} not resumed (${error.message}); it is interrupted`,
         );
-        await manager
-          .cancel(held.heldRunId, `its workflow could not be resumed: ${error.message}`)
-          .catch(() => undefined);
+        // Taken and not resumed: interrupted, never left running with no engine (a held run
+        // still awaiting approval is cancelled with it).
+        await interruptWorkflowRun(
+          db,
+          orphan,
+          new Date(),
+          (runId) => manager.cancel(runId, `its workflow could not be resumed: ${error.message}`),
+          me,
+          `it could not be resumed (${error.message})`,
+        ).catch((failed: unknown) =>
+          log(
+            `warning: workflow run ${held.workflowRunId} not marked interrupted (${RuneError.from(failed).message})`,
+          ),
+        );
       }
     }
   };

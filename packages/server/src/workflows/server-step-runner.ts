@@ -41,6 +41,12 @@ export interface ServerStepRunnerOptions {
   subject?: PolicySubject;
   /** Holds the whole workflow for one approval (the storm breaker): see {@link WorkflowHold}. */
   hold?: WorkflowHold;
+  /**
+   * Whether this process still owns the workflow run (workflow-owner.ts), asked before every
+   * submission: an instance declared dead while it stalled, whose workflow another instance took
+   * over and resumed, must not submit the next step a second time.
+   */
+  stillOwned?: () => Promise<boolean>;
 }
 
 /**
@@ -151,6 +157,13 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
       try {
         if (holding && hold.adopt !== undefined) run = { id: hold.adopt };
         else {
+          if (options.stillOwned !== undefined && !(await options.stillOwned())) {
+            throw new RuneError(
+              'WORKFLOW_INTERRUPTED',
+              'another instance took this workflow run over (this one was declared dead): its next run is not submitted here',
+              { source },
+            );
+          }
           const submitted = await manager.submit(
             launchRequestOf(request),
             contextOf(context),

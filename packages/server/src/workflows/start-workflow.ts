@@ -19,7 +19,7 @@ import type { ServerLauncher } from '../runs/launcher.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { RunStore } from '../store/run-store.js';
 import { createServerStepRunner, type WorkflowHold } from './server-step-runner.js';
-import { workflowOwner } from './workflow-owner.js';
+import { ownsWorkflowRun, workflowOwner } from './workflow-owner.js';
 import { saveWorkflowRun } from './workflow-store.js';
 
 const source = { component: 'rune-server' } as const;
@@ -195,6 +195,7 @@ export async function startWorkflow(
       ...(request.hold === undefined
         ? {}
         : { hold: { ...request.hold, onHeld: (runId: string) => heldRun(runId) } }),
+      stillOwned: () => ownsWorkflowRun(store.db, workflowRunId, workflowOwner(manager.cluster)),
     }),
     registry,
     workflowRunId,

@@ -14,7 +14,9 @@
  *   me where id = ? and instance_id = <the owner read>`); of two instances taking over at once,
  *   the second matches no row and leaves it alone. Every save of the record is conditional on the
  *   saver still owning it (workflow-store.ts), so an instance declared dead that still runs
- *   cannot overwrite what its taker wrote.
+ *   cannot overwrite what its taker wrote, and its engine submits a step only while it still owns
+ *   the run (`ownsWorkflowRun`, asked by the server step runner), so a stale engine does not run
+ *   a step the taker runs too.
  */
 import type { Kysely } from 'kysely';
 import type { Cluster } from '../cluster/cluster.js';
@@ -95,4 +97,21 @@ export async function takeWorkflowRun(
     .where((eb) => (from === null ? eb('instance_id', 'is', null) : eb('instance_id', '=', from)))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Whether `me` still owns workflow run `id`: true while its row is not written yet (its first
+ * save may follow its first submission) or names `me`; false once another instance took it.
+ */
+export async function ownsWorkflowRun(
+  db: Kysely<StoreDatabase>,
+  id: string,
+  me: string | null,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('workflow_runs')
+    .select('instance_id')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row === undefined || row.instance_id === me;
 }

@@ -4,9 +4,13 @@
  */
 import { RuneError, type WorkflowRunRecord, type WorkflowStepRecord } from '@rune/protocol';
 import type { Kysely } from 'kysely';
-import { heldWorkflows } from '../alerts/alert-workflows.js';
 import type { StoreDatabase } from '../store/schema.js';
-import { orphanedWorkflowRuns, takeWorkflowRun } from './workflow-owner.js';
+import { heldRunFate, heldWorkflowFates } from './held-workflows.js';
+import {
+  type OrphanedWorkflowRun,
+  orphanedWorkflowRuns,
+  takeWorkflowRun,
+} from './workflow-owner.js';
 
 /**
  * Writes (insert or replace) the record of a workflow run, owned by `owner` (workflow-owner.ts:
@@ -77,9 +81,11 @@ export async function getWorkflowRun(
  * changed since. The step that was running ends `cancelled` (its run is marked interrupted by the
  * run manager's own recovery, or the cluster's takeover), the steps not reached `skipped`. A step
  * run still waiting for the approval of an approval step is cancelled with `cancelHeld`: approved
- * later, it would run one step of a workflow that no longer goes on. A workflow the alert storm
- * breaker holds as a whole (its first run still awaiting approval) has run nothing: it is left
- * running, and the alert engine resumes it (alerts/alert-workflows.ts). Returns how many were
+ * later, it would run one step of a workflow that no longer goes on. A step run that a live
+ * instance executes (queued and adopted by the run takeover, or approved in the lease window) is
+ * left to end there, and the error names it. A workflow the alert storm breaker holds as a whole
+ * (its held run still its only run) is left to the alert engine's resume, or to a later sweep
+ * while the run takeover settles its run (workflows/held-workflows.ts). Returns how many were
  * interrupted.
  */
 export async function interruptRunningWorkflows(
@@ -91,53 +97,86 @@ export async function interruptRunningWorkflows(
   const orphans = await orphanedWorkflowRuns(db, ownership.me, ownership);
   // The common case of every sweep: nothing to take over, one indexed query.
   if (orphans.length === 0) return 0;
-  const held = new Set((await heldWorkflows(db)).map((workflow) => workflow.workflowRunId));
-  const rows = orphans.filter((row) => !held.has(row.id));
+  const shared = ownership.me !== null;
+  const held = await heldWorkflowFates(db, new Set(orphans.map((row) => row.id)), shared);
+  // Followed by the alert engine's resume, or not settled yet by the run takeover: not ours.
+  const left = new Set([...held.follow.map((workflow) => workflow.workflowRunId), ...held.wait]);
+  const rows = orphans.filter((row) => !left.has(row.id));
   let interrupted = 0;
   for (const row of rows) {
     if (!(await takeWorkflowRun(db, row.id, row.owner, ownership.me))) continue;
     interrupted++;
-    const record = JSON.parse(row.record_json) as WorkflowRunRecord;
-    const ended = now.toISOString();
-    const steps = record.steps.map((step): WorkflowStepRecord => {
-      if (step.status === 'running') {
-        return {
-          ...step,
-          status: 'cancelled',
-          reason: 'the server stopped during this step',
-          ended_at: ended,
-        };
-      }
-      if (step.status === 'pending') return { ...step, status: 'skipped', reason: 'interrupted' };
-      return step;
-    });
-    const error = new RuneError(
-      'WORKFLOW_INTERRUPTED',
-      'the server stopped while this workflow ran; it was not resumed: check what its last step did, then start it again',
-      { source: { component: 'rune-server' }, traceId: record.trace_id },
-    ).toJSON();
-    await saveWorkflowRun(
-      db,
-      { ...record, status: 'interrupted', exit_code: 70, steps, error, ended_at: ended },
-      row.principal,
-      now,
-      ownership.me,
-    );
-    if (cancelHeld !== undefined) {
-      const held = await db
-        .selectFrom('runs')
-        .select('id')
-        .where('trace_id', '=', record.trace_id)
-        .where('source', '=', 'workflow')
-        .where('status', '=', 'awaiting_approval')
-        .execute();
-      for (const run of held) {
-        await cancelHeld(
-          run.id,
-          `the server stopped while workflow ${record.workflow} (${record.workflow_run_id}) waited for this approval; the workflow was interrupted`,
-        );
-      }
-    }
+    await interruptWorkflowRun(db, row, now, cancelHeld, ownership.me);
   }
   return interrupted;
+}
+
+/**
+ * Marks workflow run `row`, just taken by `me` (takeWorkflowRun), `interrupted` as
+ * {@link interruptRunningWorkflows} describes; `why` says why it was not resumed (default: the
+ * server stopped; the alert engine's resume says why a held one could not be).
+ */
+export async function interruptWorkflowRun(
+  db: Kysely<StoreDatabase>,
+  row: OrphanedWorkflowRun,
+  now: Date,
+  cancelHeld: ((runId: string, reason: string) => Promise<unknown>) | undefined,
+  me: string | null,
+  why = 'it was not resumed',
+): Promise<void> {
+  const shared = me !== null;
+  const record = JSON.parse(row.record_json) as WorkflowRunRecord;
+  // Its step runs that have not ended: those awaiting an approval are cancelled below; a queued
+  // or running one that a live instance executes (adopted by the run takeover, or approved
+  // through a live instance before the owner was declared dead) goes on there, and the record
+  // says so: stopping a remediation halfway is worse than letting its one step end.
+  const unended = await db
+    .selectFrom('runs')
+    .select(['id', 'status'])
+    .where('trace_id', '=', record.trace_id)
+    .where('source', '=', 'workflow')
+    .where('status', 'in', ['awaiting_approval', 'queued', 'running'])
+    .execute();
+  const goingOn: string[] = [];
+  for (const run of unended) {
+    if (run.status === 'awaiting_approval') continue;
+    if ((await heldRunFate(db, run.id, run.status, shared)) === 'follow') goingOn.push(run.id);
+  }
+  const ended = now.toISOString();
+  const steps = record.steps.map((step): WorkflowStepRecord => {
+    if (step.status === 'running') {
+      return {
+        ...step,
+        status: 'cancelled',
+        reason: 'the server stopped during this step',
+        ended_at: ended,
+      };
+    }
+    if (step.status === 'pending') return { ...step, status: 'skipped', reason: 'interrupted' };
+    return step;
+  });
+  const error = new RuneError(
+    'WORKFLOW_INTERRUPTED',
+    `the server stopped while this workflow ran; ${why}: check what its last step did, then start it again${
+      goingOn.length === 0
+        ? ''
+        : ` (its run ${goingOn.join(', ')} was taken over by a live instance and goes on there: check its result first)`
+    }`,
+    { source: { component: 'rune-server' }, traceId: record.trace_id },
+  ).toJSON();
+  await saveWorkflowRun(
+    db,
+    { ...record, status: 'interrupted', exit_code: 70, steps, error, ended_at: ended },
+    row.principal,
+    now,
+    me,
+  );
+  if (cancelHeld !== undefined) {
+    for (const run of unended.filter((each) => each.status === 'awaiting_approval')) {
+      await cancelHeld(
+        run.id,
+        `the server stopped while workflow ${record.workflow} (${record.workflow_run_id}) waited for this approval; the workflow was interrupted`,
+      );
+    }
+  }
 }
