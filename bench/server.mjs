@@ -2,24 +2,32 @@
 // RUNE service benchmark (never part of the test suite). See bench/README.md, "rune serve".
 //
 //   node bench/server.mjs [--seconds 30] [--noop-seconds S] [--rate 200] [--runs 10000] [--sse 100]
-//                         [--skip-noop] [--dry-run-only] [--baseline DIR] [--postgres]
+//                         [--warmup 3] [--skip-noop] [--dry-run-only] [--baseline DIR] [--postgres]
 //
 // Starts a real `createRuneServer()` (built @rune/server) on 127.0.0.1 with a throw-away home,
-// then measures with autocannon, one scenario after the other:
-//   dry-run   POST /v1/runs dry runs of noop at --rate req/s for --seconds: latency p50/p99, errors
+// then measures, one scenario after the other:
+//   dry-run   POST /v1/runs dry runs of noop at --rate req/s for --seconds, twice: steady (evenly
+//             spaced, from a client process of its own, bench/lib/steady-load.mjs: latencies from
+//             each request's scheduled time) and with autocannon (whose overallRate sends each
+//             second's quota in a burst; see steady-load.mjs for why its percentiles mislead)
 //   noop      the same with real noop runs on localhost (the local transport): submit latency
 //   sse       --sse clients on the event stream of one run: all receive run-end, time to the last
 //   store     --runs dry runs in total: RSS of the process after them, store bytes per run
 // Every request goes to loopback only; every loop is bounded in count and time.
+// --warmup S: each server first gets S seconds of the dry-run load, not measured (default 3): the
+// first requests of a fresh process load modules, compile, and open the audit key and files, and
+// took up to ~800 ms each (a cold start, not the steady state the targets are about).
 // --baseline DIR: first runs the dry-run scenario against another build of the server (DIR holds
 // a copy of packages/ with their dist/, e.g. taken before a change), then against this one, so
 // both rows come from one run on one machine load. --dry-run-only stops after the dry runs.
 // --postgres: the store is a real PostgreSQL (@rune/server/testing; a fresh database for each
 // server) instead of the SQLite file, so the audit chain is the database's (audit_records).
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as current from '@rune/server';
 import { startPostgres } from '@rune/server/testing';
@@ -31,6 +39,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '200' },
     runs: { type: 'string', default: '10000' },
     sse: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '3' },
     'noop-seconds': { type: 'string' },
     'skip-noop': { type: 'boolean', default: false },
     'dry-run-only': { type: 'boolean', default: false },
@@ -80,7 +89,9 @@ async function start(module) {
 if (values.baseline !== undefined) {
   const baseline = await import(join(values.baseline, 'packages/server/dist/index.js'));
   const base = await start(baseline);
-  await load('dry-run (baseline)', dryRunBody, seconds, base, baseline);
+  await warmUp(base);
+  await steady('dry-run steady (baseline)', base, baseline);
+  await load('dry-run autocannon (baseline)', dryRunBody, seconds, base, baseline);
   await base.server.close();
   rmSync(base.home, { recursive: true, force: true });
 }
@@ -116,6 +127,90 @@ function percentiles(values) {
   const sorted = values.slice().sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
   return { p50: Number(at(0.5).toFixed(2)), p99: Number(at(0.99).toFixed(2)) };
+}
+
+/** The unmeasured warm-up of a fresh server (see --warmup). */
+async function warmUp(target) {
+  const duration = Number(values.warmup);
+  if (!(duration > 0)) return;
+  await autocannon({
+    url: `${target.url}/v1/runs`,
+    method: 'POST',
+    headers: target.headers,
+    body: JSON.stringify(dryRunBody),
+    connections: 20,
+    overallRate: rate,
+    duration,
+  });
+}
+
+/**
+ * The steady scenario: `rate` dry runs a second, evenly spaced, from a client in its own process
+ * (bench/lib/steady-load.mjs), latencies from each request's scheduled time. The server's phases
+ * and CPU per request are recorded as in {@link load}.
+ */
+async function steady(name, target, module) {
+  const before = threadTicks();
+  const phases = [];
+  module.recordSubmitPhases?.((entry) => phases.push(entry));
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const child = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL('./lib/steady-load.mjs', import.meta.url)),
+      JSON.stringify({
+        url: `${target.url}/v1/runs`,
+        headers: target.headers,
+        body: dryRunBody,
+        rate,
+        seconds,
+      }),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  await new Promise((resolve) => child.once('exit', resolve));
+  const result = JSON.parse(output);
+  loopDelay.disable();
+  module.recordSubmitPhases?.(undefined);
+  const after = threadTicks();
+  const answered = Math.max(1, result['2xx'] + result.non2xx);
+  let main = 0;
+  let others = 0;
+  for (const [tid, ticks] of after) {
+    const spent = ticks - (before.get(tid) ?? 0);
+    if (tid === String(process.pid)) main += spent;
+    else others += spent;
+  }
+  const row = {
+    scenario: name,
+    'req/s': Math.round(answered / result.seconds),
+    'p50 ms': result.fromSchedule.p50,
+    'p99 ms': result.fromSchedule.p99,
+    'max ms': result.fromSchedule.max,
+    '2xx': result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
+    'loop delay p50/p99 ms': `${(loopDelay.percentile(50) / 1e6).toFixed(1)}/${(loopDelay.percentile(99) / 1e6).toFixed(1)}`,
+  };
+  if (after.size > 0) {
+    row['main CPU ms/req'] = Number(((main * 10) / answered).toFixed(2));
+    row['other threads CPU ms/req'] = Number(((others * 10) / answered).toFixed(2));
+  }
+  rows.push(row);
+  console.log(row);
+  if (phases.length > 0) {
+    const breakdown = {};
+    for (const phase of Object.keys(phases[0])) {
+      breakdown[phase] = percentiles(phases.map((entry) => entry[phase]));
+    }
+    phaseRows.push({ scenario: name, requests: phases.length, ...breakdown });
+  }
 }
 
 async function load(name, body, duration = seconds, target = undefined, module = current) {
@@ -186,7 +281,9 @@ const drain = async () => {
   }
 };
 
-await load('dry-run', dryRunBody);
+await warmUp({ url, headers });
+await steady('dry-run steady', { url, headers }, current);
+await load('dry-run autocannon', dryRunBody);
 if (values['dry-run-only']) {
   await server.close();
   rmSync(home, { recursive: true, force: true });
