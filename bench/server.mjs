@@ -145,110 +145,29 @@ async function warmUp(target) {
 }
 
 /**
- * The steady scenario: `rate` dry runs a second, evenly spaced, from a client in its own process
- * (bench/lib/steady-load.mjs), latencies from each request's scheduled time. The server's phases
- * and CPU per request are recorded as in {@link load}.
+ * Runs one scenario: `generate()` produces the load and resolves with the client's row (its
+ * latencies, counts, and `answered`); this adds where each request's time went on the server
+ * (servers that record it: see submit-phases.ts), how late the event loop was (waiting shows
+ * there, working shows in CPU per request), and CPU per answered request of the main thread
+ * (the server's event loop, and autocannon when it runs in this process) and of every other
+ * thread of the process.
  */
-async function steady(name, target, module) {
+async function measured(name, module, generate) {
   const before = threadTicks();
   const phases = [];
   module.recordSubmitPhases?.((entry) => phases.push(entry));
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
-  const child = spawn(
-    process.execPath,
-    [
-      fileURLToPath(new URL('./lib/steady-load.mjs', import.meta.url)),
-      JSON.stringify({
-        url: `${target.url}/v1/runs`,
-        headers: target.headers,
-        body: dryRunBody,
-        rate,
-        seconds,
-      }),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  await new Promise((resolve) => child.once('exit', resolve));
-  const result = JSON.parse(output);
+  const { answered, ...client } = await generate();
   loopDelay.disable();
   module.recordSubmitPhases?.(undefined);
-  const after = threadTicks();
-  const answered = Math.max(1, result['2xx'] + result.non2xx);
-  let main = 0;
-  let others = 0;
-  for (const [tid, ticks] of after) {
-    const spent = ticks - (before.get(tid) ?? 0);
-    if (tid === String(process.pid)) main += spent;
-    else others += spent;
-  }
   const row = {
     scenario: name,
-    'req/s': Math.round(answered / result.seconds),
-    'p50 ms': result.fromSchedule.p50,
-    'p99 ms': result.fromSchedule.p99,
-    'max ms': result.fromSchedule.max,
-    '2xx': result['2xx'],
-    non2xx: result.non2xx,
-    errors: result.errors,
+    ...client,
     load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     'loop delay p50/p99 ms': `${(loopDelay.percentile(50) / 1e6).toFixed(1)}/${(loopDelay.percentile(99) / 1e6).toFixed(1)}`,
   };
-  if (after.size > 0) {
-    row['main CPU ms/req'] = Number(((main * 10) / answered).toFixed(2));
-    row['other threads CPU ms/req'] = Number(((others * 10) / answered).toFixed(2));
-  }
-  rows.push(row);
-  console.log(row);
-  if (phases.length > 0) {
-    const breakdown = {};
-    for (const phase of Object.keys(phases[0])) {
-      breakdown[phase] = percentiles(phases.map((entry) => entry[phase]));
-    }
-    phaseRows.push({ scenario: name, requests: phases.length, ...breakdown });
-  }
-}
-
-async function load(name, body, duration = seconds, target = undefined, module = current) {
-  const before = threadTicks();
-  // Where each request's time went (servers that record it: see submit-phases.ts), and how long
-  // the event loop was late: waiting shows there, working shows in CPU per request.
-  const phases = [];
-  module.recordSubmitPhases?.((entry) => phases.push(entry));
-  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  loopDelay.enable();
-  const result = await autocannon({
-    url: `${(target ?? { url }).url}/v1/runs`,
-    method: 'POST',
-    headers: (target ?? { headers }).headers,
-    body: JSON.stringify(body),
-    connections: 20,
-    overallRate: rate,
-    duration,
-  });
-  const row = {
-    scenario: name,
-    'req/s': Math.round(result.requests.average),
-    'p50 ms': result.latency.p50,
-    'p99 ms': result.latency.p99,
-    'max ms': result.latency.max,
-    '2xx': result['2xx'],
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
-  };
-  loopDelay.disable();
-  module.recordSubmitPhases?.(undefined);
-  row['loop delay p50/p99 ms'] =
-    `${(loopDelay.percentile(50) / 1e6).toFixed(1)}/${(loopDelay.percentile(99) / 1e6).toFixed(1)}`;
-  // CPU per answered request: the main thread (the server's event loop and autocannon, which
-  // runs in this process too) and every other thread of the process.
   const after = threadTicks();
-  const answered = Math.max(1, result['2xx'] + result.non2xx);
   let main = 0;
   let others = 0;
   for (const [tid, ticks] of after) {
@@ -257,8 +176,8 @@ async function load(name, body, duration = seconds, target = undefined, module =
     else others += spent;
   }
   if (after.size > 0) {
-    row['main CPU ms/req'] = Number(((main * 10) / answered).toFixed(2));
-    row['other threads CPU ms/req'] = Number(((others * 10) / answered).toFixed(2));
+    row['main CPU ms/req'] = Number(((main * 10) / Math.max(1, answered)).toFixed(2));
+    row['other threads CPU ms/req'] = Number(((others * 10) / Math.max(1, answered)).toFixed(2));
   }
   rows.push(row);
   console.log(row);
@@ -270,6 +189,71 @@ async function load(name, body, duration = seconds, target = undefined, module =
     phaseRows.push({ scenario: name, requests: phases.length, ...breakdown });
     console.log({ scenario: name, phases: breakdown });
   }
+}
+
+/**
+ * The steady scenario: `rate` dry runs a second, evenly spaced, from a client in its own process
+ * (bench/lib/steady-load.mjs), latencies from each request's scheduled time.
+ */
+function steady(name, target, module) {
+  return measured(name, module, async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        fileURLToPath(new URL('./lib/steady-load.mjs', import.meta.url)),
+        JSON.stringify({
+          url: `${target.url}/v1/runs`,
+          headers: target.headers,
+          body: dryRunBody,
+          rate,
+          seconds,
+        }),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    await new Promise((resolve) => child.once('exit', resolve));
+    const result = JSON.parse(output);
+    const answered = result['2xx'] + result.non2xx;
+    return {
+      'req/s': Math.round(answered / result.seconds),
+      'p50 ms': result.fromSchedule.p50,
+      'p99 ms': result.fromSchedule.p99,
+      'max ms': result.fromSchedule.max,
+      '2xx': result['2xx'],
+      non2xx: result.non2xx,
+      errors: result.errors,
+      answered,
+    };
+  });
+}
+
+/** The same load from autocannon in this process (see steady-load.mjs for its percentiles). */
+function load(name, body, duration = seconds, target = undefined, module = current) {
+  return measured(name, module, async () => {
+    const result = await autocannon({
+      url: `${(target ?? { url }).url}/v1/runs`,
+      method: 'POST',
+      headers: (target ?? { headers }).headers,
+      body: JSON.stringify(body),
+      connections: 20,
+      overallRate: rate,
+      duration,
+    });
+    return {
+      'req/s': Math.round(result.requests.average),
+      'p50 ms': result.latency.p50,
+      'p99 ms': result.latency.p99,
+      'max ms': result.latency.max,
+      '2xx': result['2xx'],
+      non2xx: result.non2xx,
+      errors: result.errors + result.timeouts,
+      answered: result['2xx'] + result.non2xx,
+    };
+  });
 }
 
 const drain = async () => {

@@ -6,7 +6,7 @@
  * once from the intake; a real `rune serve` killed with SIGKILL the moment its first answers
  * arrive has every answered alert decided after the restart, one run each.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getAlert } from '../src/alerts/alert-store.js';
 import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
@@ -20,9 +20,7 @@ import {
   postAm,
   startAlertServer,
 } from './alert-server.js';
-import { serveListening, waitForRun } from './harness.js';
-
-const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+import { spawnServe, waitForRun } from './harness.js';
 
 const servers: AlertServer[] = [];
 const children = new Set<ChildProcess>();
@@ -112,14 +110,9 @@ describe('the alert intake', () => {
   it('rune serve killed with SIGKILL right after answering webhooks: every answered alert is decided after the restart, one run each', async () => {
     const t = await server();
     await t.close();
-    const child = spawn(
-      process.execPath,
-      [CLI, 'serve', '--config', t.home.configFile, '--listen', '127.0.0.1:0'],
-      { env: t.home.env, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.add(child);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = await serveListening(child).url;
+    const served = spawnServe(t.home, children);
+    const { child, exited } = served;
+    const url = await served.url;
     const answered: string[] = [];
     const post = async (i: number): Promise<void> => {
       try {

@@ -4,7 +4,7 @@
  * test/fixtures/plugins, and optionally the SSH transport against a real sshd fleet. Requests
  * go over real HTTP (`fetch`).
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
@@ -408,6 +408,27 @@ export function serveListening(child: ChildProcess): ServeListening {
     child.once('exit', (code) => reject(new Error(`rune serve exited ${code}: ${stderr}`)));
   });
   return { url, stderr: () => stderr };
+}
+
+/** The built CLI (`apps/cli/bin/rune.js`). */
+export const RUNE_CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
+
+/**
+ * A built `rune serve` on `home`'s config as a child process (stderr piped for its announcement),
+ * added to `children` (for the test's cleanup): the child, the URL it announced, and its exit.
+ */
+export function spawnServe(
+  home: Pick<TestHome, 'configFile' | 'env'>,
+  children: Set<ChildProcess>,
+): { child: ChildProcess; url: Promise<string>; exited: Promise<void> } {
+  const child = spawn(
+    process.execPath,
+    [RUNE_CLI, 'serve', '--config', home.configFile, '--listen', '127.0.0.1:0'],
+    { env: home.env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, url: serveListening(child).url, exited };
 }
 
 /**

@@ -8,7 +8,7 @@
  * after the restart, each with its audit record; a token revoked by `rune token revoke` in
  * another process is refused by the server's next request although the server read it before.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.js';
@@ -18,9 +18,8 @@ import { openIntake } from '../src/store/intake.js';
 import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
 import type { WorkerMessage } from '../src/store/sqlite-worker/protocol.js';
 import { errorOf } from './alert-server.js';
-import { createTestHome, serveListening, type TestHome } from './harness.js';
+import { RUNE_CLI as CLI, createTestHome, spawnServe, type TestHome } from './harness.js';
 
-const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 const DRY_RUN = { action: 'noop', targets: ['localhost'], options: { dry_run: true } };
 
 type Json = Record<string, unknown>;
@@ -186,14 +185,9 @@ describe('the run intake', () => {
     const { token } = setup;
     await setup.server.close();
     servers.splice(0);
-    const child = spawn(
-      process.execPath,
-      [CLI, 'serve', '--config', h.configFile, '--listen', '127.0.0.1:0'],
-      { env: h.env, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.add(child);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = await serveListening(child).url;
+    const served = spawnServe(h, children);
+    const { child, exited } = served;
+    const url = await served.url;
     const answered = new Map<string, string>();
     const post = async (): Promise<void> => {
       try {

@@ -5,7 +5,7 @@
  * after answering still has every run it acknowledged ("acknowledged = durable").
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,13 +19,11 @@ import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
 import { createWriteBatcher } from '../src/store/write-batch.js';
 import {
   createTestHome,
-  serveListening,
+  spawnServe,
   startTestServer,
   type TestHome,
   type TestServer,
 } from './harness.js';
-
-const CLI = new URL('../../../apps/cli/bin/rune.js', import.meta.url).pathname;
 
 const homes: TestHome[] = [];
 const stores: RunStore[] = [];
@@ -296,14 +294,9 @@ describe('the SQLite worker', () => {
       expires: '1d',
     });
     await setup.close();
-    const child = spawn(
-      process.execPath,
-      [CLI, 'serve', '--config', h.configFile, '--listen', '127.0.0.1:0'],
-      { env: h.env, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.add(child);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = await serveListening(child).url;
+    const served = spawnServe(h, children);
+    const { child, exited } = served;
+    const url = await served.url;
     const acknowledged: string[] = [];
     const submit = async (): Promise<void> => {
       try {
