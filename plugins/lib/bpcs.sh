@@ -33,77 +33,45 @@ exec 3>&1 1>&2
 
 # --- state -----------------------------------------------------------------------------------
 
-BPCS_LIB_VERSION=1.0.0
-BPCS_PLUGIN_NAME=${BPCS_PLUGIN_NAME:-}
-BPCS_PLUGIN_VERSION=${BPCS_PLUGIN_VERSION:-}
-BPCS_TRACE_ID=
-BPCS_MESSAGE_ID=
-BPCS_ACTION=
-BPCS_NODE=
-BPCS_TRANSPORT=
-BPCS_DEPLOY_MODE=
-BPCS_DRY_RUN=false
-BPCS_TIMEOUT_MS=0
-BPCS_JSON_PARSER=${BPCS_JSON_PARSER:-}
-BPCS_TMPDIR=
-BPCS_INPUT=
-BPCS_ARRAY=()
-# Maximum accepted request size and maximum result size, in bytes.
-BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576}
-BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000}
-BPCS_MAX_DEPTH=64
-# Requests at least this large are parsed with jq when it is on PATH (smaller ones in Bash).
-BPCS_JQ_THRESHOLD_BYTES=65536
-_BPCS_TMPDIR_READY=0
-REPLY=
+# (Assignments are grouped into few commands: Bash pays for every command it runs.)
+BPCS_LIB_VERSION=1.0.0 BPCS_PLUGIN_NAME=${BPCS_PLUGIN_NAME:-} BPCS_PLUGIN_VERSION=${BPCS_PLUGIN_VERSION:-} \
+  BPCS_TRACE_ID='' BPCS_MESSAGE_ID='' BPCS_ACTION='' BPCS_NODE='' BPCS_TRANSPORT='' BPCS_DEPLOY_MODE='' \
+  BPCS_DRY_RUN=false BPCS_TIMEOUT_MS=0 BPCS_JSON_PARSER=${BPCS_JSON_PARSER:-} BPCS_TMPDIR='' BPCS_INPUT='' \
+  BPCS_ARRAY=()
+# Maximum accepted request size and maximum result size, in bytes; requests at least
+# BPCS_JQ_THRESHOLD_BYTES large are parsed with jq when it is on PATH (smaller ones in Bash).
+BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576} BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000} \
+  BPCS_MAX_DEPTH=64 BPCS_JQ_THRESHOLD_BYTES=65536 _BPCS_TMPDIR_READY=0 REPLY=''
 # Read once here so linters see the public variables as used (plugins read them).
 : "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}" "${BPCS_MAX_DEPTH}"
 
-_BPCS_UNTRACED=ffffffffffffffffffffffffffffffff
-_BPCS_SEP=$'\x1f'
-_BPCS_EMITTED=0
-_BPCS_MAIN_PID=$BASHPID
-_BPCS_SUMMARY=
-_BPCS_OUT_KEYS=()
-_BPCS_ARTIFACTS=()
-_BPCS_WARNINGS=()
-_BPCS_ERR_LINE=
-_BPCS_ERR_CMD=
-_BPCS_ERR_STATUS=
-_BPCS_PARSE_ERROR=
-# 1 while the ids may still have to be salvaged from the raw request (see _bpcs_salvage_ids).
-_BPCS_SALVAGE=0
-_bpcs_rest=
-_bpcs_ppath=
-declare -A _BPCS_OUT=()
-# The parsed request, flattened: path -> type / value / child keys. A path is "$" followed by
-# one component per level, each preceded by \x1f; object keys are stored JSON-escaped (canonical).
-declare -A _BPCS_T=()
-declare -A _BPCS_V=()
-declare -A _BPCS_K=()
-# JSON text of some paths, as _bpcs_serialize would write it, for bpcs_json_at: what the
-# canonical fast path could cut from the request (see _bpcs_parse_canonical).
-declare -A _BPCS_J=()
+# _BPCS_SALVAGE: 1 while the ids may still have to be salvaged from the raw request (see
+# _bpcs_salvage_ids).
+_BPCS_UNTRACED=ffffffffffffffffffffffffffffffff _BPCS_SEP=$'\x1f' _BPCS_EMITTED=0 _BPCS_MAIN_PID=$BASHPID \
+  _BPCS_SUMMARY='' _BPCS_OUT_KEYS=() _BPCS_ARTIFACTS=() _BPCS_WARNINGS=() _BPCS_ERR_LINE='' _BPCS_ERR_CMD='' \
+  _BPCS_ERR_STATUS='' _BPCS_PARSE_ERROR='' _BPCS_SALVAGE=0 _bpcs_rest='' _bpcs_ppath=''
+# _BPCS_T/_V/_K: the parsed request, flattened: path -> type / value / child keys. A path is "$"
+# followed by one component per level, each preceded by \x1f; object keys are stored
+# JSON-escaped (canonical). _BPCS_J: JSON text of some paths, as _bpcs_serialize would write it,
+# for bpcs_json_at: what the canonical fast path could cut from the request (see
+# _bpcs_parse_canonical).
+declare -A _BPCS_OUT=() _BPCS_T=() _BPCS_V=() _BPCS_K=() _BPCS_J=()
 # The envelope of a canonical request, before its table entries exist (_bpcs_fill_envelope):
 # message_id trace_id timestamp component version host action node transport deploy_mode
 # schema_version dry_run timeout_ms; _BPCS_LAZY=1 while the entries are still to be made.
-_BPCS_E=()
-_BPCS_LAZY=
+_BPCS_E=() _BPCS_LAZY=''
 
-_BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-_BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
-_BPCS_RE_SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
-_BPCS_RE_NUMBER='^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?'
-_BPCS_RE_INT='^-?(0|[1-9][0-9]{0,14})(\.0+)?$'
-_BPCS_RE_CODE='^[A-Z][A-Z0-9_]{2,63}$'
-_BPCS_HIGH=$'[\x80-\xff]'
-_BPCS_UUID_SHAPE='????????-????-????-????-????????????'
-_BPCS_CTRL=$'[\x01-\x1f]'
-# A key that is stored as written: no control characters, no high bytes (no backslash either,
-# which the scan excludes already).
-_BPCS_NOT_PLAIN=$'[\x01-\x1f\x80-\xff]'
-# A string that JSON escaping leaves as it is has none of these (controls, high bytes, " and \).
-_BPCS_SPECIAL=$'[\x01-\x1f\x80-\xff"\\\\]'
+_BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' \
+  _BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$' \
+  _BPCS_RE_SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$' \
+  _BPCS_RE_NUMBER='^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?' \
+  _BPCS_RE_INT='^-?(0|[1-9][0-9]{0,14})(\.0+)?$' \
+  _BPCS_RE_CODE='^[A-Z][A-Z0-9_]{2,63}$'
+# _BPCS_NOT_PLAIN: a key that is stored as written has none of these (no control characters, no
+# high bytes; no backslash either, which the scan excludes already). _BPCS_SPECIAL: a string
+# that JSON escaping leaves as it is has none of these (controls, high bytes, " and \).
+_BPCS_HIGH=$'[\x80-\xff]' _BPCS_UUID_SHAPE='????????-????-????-????-????????????' _BPCS_CTRL=$'[\x01-\x1f]' \
+  _BPCS_NOT_PLAIN=$'[\x01-\x1f\x80-\xff]' _BPCS_SPECIAL=$'[\x01-\x1f\x80-\xff"\\\\]'
 
 # Status 0 when $1 matches _BPCS_RE_UUID, ^[0-9a-f]{32}$ (a trace id) or _BPCS_RE_ACTION. The same sets as
 # those regexes, checked with glob patterns: Bash compiles the regex of every `=~` it evaluates,
@@ -182,14 +150,8 @@ _bpcs_timestamp_date() { # @rune-cold: bash without EPOCHREALTIME
 # Replaces every byte that is not part of a valid UTF-8 sequence with U+FFFD. Fast path: no high
 # bytes, or every high byte belongs to a valid sequence (checked with global pattern
 # substitutions, which run in C); the byte-by-byte path runs only on lines with invalid bytes.
-_BPCS_U2=$'[\xc2-\xdf][\x80-\xbf]'
-_BPCS_U3A=$'\xe0[\xa0-\xbf][\x80-\xbf]'
-_BPCS_U3B=$'[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]'
-_BPCS_U3C=$'\xed[\x80-\x9f][\x80-\xbf]'
-_BPCS_U4A=$'\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]'
-_BPCS_U4B=$'[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
-_BPCS_U4C=$'\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
-_BPCS_FFFD=$'\xef\xbf\xbd'
+# The sequence patterns are locals of bpcs_utf8_sanitize, which its two helpers see (dynamic
+# scope): a run that never meets a high byte never assigns them.
 
 _bpcs_utf8_masked() { # @rune-cold: invalid UTF-8 only
   local t=$1
@@ -237,6 +199,14 @@ _bpcs_utf8_fix_line() { # @rune-cold: invalid UTF-8 only
 # bpcs_utf8_sanitize STRING — STRING with invalid UTF-8 replaced by U+FFFD, in REPLY.
 bpcs_utf8_sanitize() { # @rune-cold: text with high bytes only
   local s=$1
+  local _BPCS_U2=$'[\xc2-\xdf][\x80-\xbf]' \
+    _BPCS_U3A=$'\xe0[\xa0-\xbf][\x80-\xbf]' \
+    _BPCS_U3B=$'[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_U3C=$'\xed[\x80-\x9f][\x80-\xbf]' \
+    _BPCS_U4A=$'\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_U4B=$'[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_U4C=$'\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_FFFD=$'\xef\xbf\xbd'
   if [[ $s != *$_BPCS_HIGH* ]]; then
     REPLY=$s
     return 0
@@ -271,7 +241,7 @@ bpcs_utf8_sanitize() { # @rune-cold: text with high bytes only
 }
 
 # bpcs_json_escape STRING — the JSON-escaped form of STRING (without quotes) in REPLY.
-bpcs_json_escape() {
+bpcs_json_escape() { # @rune-cold: strings that need escaping
   if [[ $1 != *$_BPCS_SPECIAL* ]]; then
     REPLY=$1
     return 0
@@ -496,18 +466,20 @@ _bpcs_key() { # @rune-cold: keys that need escaping
 
 # Path of the given components ("$", then \x1f-separated canonical keys) in REPLY.
 _bpcs_path() {
-  local path='$' part
-  # Fast path: plain components (the common case) are already canonical; join them at once.
-  local all="$*"
-  if [[ $all != *[\\\"]* && $all != *$_BPCS_CTRL* && $all != *$_BPCS_HIGH* ]]; then
-    if (($# > 0)); then
-      local IFS=$_BPCS_SEP
-      REPLY=$path$_BPCS_SEP$*
-    else
-      REPLY=$path
-    fi
-    return 0
+  # Plain components (the common case) are already canonical: joined at once.
+  local all="$*" IFS=$_BPCS_SEP
+  if [[ $all == *[\\\"]* || $all == *$_BPCS_NOT_PLAIN* ]]; then
+    _bpcs_path_escaped "$@"
+  elif (($#)); then
+    REPLY=\$$_BPCS_SEP$*
+  else
+    REPLY=\$
   fi
+}
+
+# _bpcs_path for components that need escaping.
+_bpcs_path_escaped() { # @rune-cold: keys that need escaping
+  local path='$' part
   for part in "$@"; do
     _bpcs_key "$part"
     path+=$_BPCS_SEP$REPLY
@@ -550,19 +522,18 @@ _bpcs_drop_subtree() { # @rune-cold: duplicate keys
 
 # --- parser: jq ------------------------------------------------------------------------------
 
-# shellcheck disable=SC2016 # a jq program, not shell
-_BPCS_JQ_FLATTEN='
+_bpcs_parse_jq() { # @rune-cold: requests >= 64 KiB
+  # shellcheck disable=SC2016 # a jq program, not shell
+  local program='
   if length != 1 then error("expected exactly one JSON document") else .[0] end
   | def lenval: if type == "object" or type == "array" then length | tostring else tojson end;
     (["", type, lenval] | join("\u001e")),
     (paths as $p | getpath($p) as $v
       | [($p | map("\u001f" + (if type == "number" then tostring else tojson end)) | join("")),
          ($v | type), ($v | lenval)] | join("\u001e"))'
-
-_bpcs_parse_jq() { # @rune-cold: requests >= 64 KiB
   local flat line path type value comp rest out errfile=/dev/null message=''
   _bpcs_make_tmpdir && errfile=$BPCS_TMPDIR/jq.err
-  if ! flat=$(jq -rs "$_BPCS_JQ_FLATTEN" <<<"$1" 2>"$errfile"); then
+  if ! flat=$(jq -rs "$program" <<<"$1" 2>"$errfile"); then
     [[ $errfile != /dev/null ]] && message=$(head -c 300 -- "$errfile")
     _BPCS_PARSE_ERROR="request is not valid JSON (jq: ${message:-parse error})"
     return 1
@@ -969,12 +940,11 @@ _bpcs_parse_canonical() {
   # necessarily an object: bpcs_init checks the type, as after the general parser. The tables
   # hold nothing but what the flat reader left when it stepped aside.
   local flat=1
-  if ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
+  if [[ $params == '{}' ]]; then
+    _BPCS_T[$d${S}input_parameters]=object _BPCS_V[$d${S}input_parameters]=0
+  elif ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
     flat=0
-    _BPCS_T=()
-    _BPCS_V=()
-    _BPCS_K=()
-    _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
+    _bpcs_parse_params_general || return 1
   fi
   # The envelope's table entries are made when something asks for them (most plugins read
   # the envelope through bpcs_init's variables only).
@@ -993,6 +963,13 @@ _bpcs_parse_canonical() {
   if ((flat)) && [[ $params != *$_BPCS_HIGH* && $params != *'{""'* && $params != *',""'* ]]; then
     _BPCS_J[$d${S}input_parameters]=$params
   fi
+}
+
+# The parameters the flat reader stepped aside for (the caller's, _bpcs_parse_canonical's,
+# params and d), with the general parser, in cleared tables.
+_bpcs_parse_params_general() { # @rune-cold: nested or unusual parameters
+  _BPCS_T=() _BPCS_V=() _BPCS_K=()
+  _bpcs_parse_bash "$params" "$d$_BPCS_SEP"input_parameters 3
 }
 
 # _bpcs_parse_flat TEXT PATH — TEXT, a compact object of scalars, into the tables at PATH exactly
@@ -1272,7 +1249,7 @@ bpcs_param_int() {
   value=$REPLY
   [[ ${value#-} == [0-9]* && ${value#-} != *[!0-9]* ]] || _bpcs_param_error "$name" 'an integer' 'something else'
   if { [[ -n $min ]] && ((value < min)); } || { [[ -n $max ]] && ((value > max)); }; then
-    _bpcs_param_error "$name" "an integer $(_bpcs_range_text "$min" "$max")" "$value"
+    _bpcs_param_range_error "$name" 'an integer' "$min" "$max" "$value"
   fi
   REPLY=$value
 }
@@ -1333,16 +1310,19 @@ _bpcs_number_below() {
   if ((sa > 0)); then ((ma < mb)); else ((ma > mb)); fi
 }
 
-# _bpcs_range_text MIN MAX — "in the range MIN..MAX", ">= MIN" or "<= MAX" (error messages name
-# the range the manifest allows).
-_bpcs_range_text() { # @rune-cold: error messages
-  if [[ -n $1 && -n $2 ]]; then
-    printf 'in the range %s..%s' "$1" "$2"
-  elif [[ -n $1 ]]; then
-    printf '>= %s' "$1"
+# _bpcs_param_range_error NAME KIND MIN MAX VALUE — fails naming the range the manifest allows:
+# "KIND in the range MIN..MAX", "KIND >= MIN" or "KIND <= MAX" (no command substitution: the
+# failure path starts no process either).
+_bpcs_param_range_error() { # @rune-cold: error messages
+  local range
+  if [[ -n $3 && -n $4 ]]; then
+    range="in the range $3..$4"
+  elif [[ -n $3 ]]; then
+    range=">= $3"
   else
-    printf '<= %s' "$2"
+    range="<= $4"
   fi
+  _bpcs_param_error "$1" "$2 $range" "$5"
 }
 
 # bpcs_param_number NAME DEFAULT [MIN] [MAX] — a number parameter (as written) in REPLY, bounds
@@ -1358,7 +1338,7 @@ bpcs_param_number() {
   value=$REPLY
   if { [[ -n $min ]] && _bpcs_number_below "$value" "$min"; } ||
     { [[ -n $max ]] && _bpcs_number_below "$max" "$value"; }; then
-    _bpcs_param_error "$name" "a number $(_bpcs_range_text "$min" "$max")" "$value"
+    _bpcs_param_range_error "$name" 'a number' "$min" "$max" "$value"
   fi
   REPLY=$value
 }
@@ -1617,14 +1597,19 @@ _bpcs_emit() {
   doc=$REPLY
   # Never hand the control node a document it would have to truncate.
   ((${#doc} <= BPCS_MAX_OUTPUT_BYTES)) || _bpcs_emit_too_large
-  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
-    # Called inside a subshell: hand the result to the main shell, which prints it on exit.
-    printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
-    exit "$code"
-  fi
+  [[ $BASHPID == "$_BPCS_MAIN_PID" ]] || _bpcs_emit_subshell
   _BPCS_EMITTED=1
   printf '%s\n' "$doc" >&3
   exit "$code"
+}
+
+# Called inside a subshell: hands the result (the caller's, _bpcs_emit's, code and doc) to the
+# main shell, which prints it on exit.
+_bpcs_emit_subshell() { # @rune-cold: results emitted inside a subshell
+  if [[ -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
+    printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
+    exit "$code"
+  fi
 }
 
 # The failure document that replaces a result over BPCS_MAX_OUTPUT_BYTES: sets the caller's
@@ -1787,17 +1772,6 @@ _bpcs_schema_error() { # @rune-cold: invalid requests
 # directories of earlier runs whose process is gone: the directory name carries the owner's
 # pid, only directories this user owns are touched, and a live pid (or one reused by another
 # live process) keeps its directory.
-# Chooses BPCS_TMPDIR's name ($TMPDIR/rune-plugin.<pid>.<64 random bits>) without creating it.
-_bpcs_plan_tmpdir() {
-  local random
-  if [[ -n ${SRANDOM:-} ]]; then
-    printf -v random '%08x%08x' "$SRANDOM" "$SRANDOM"
-  else
-    printf -v random '%04x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"
-  fi
-  BPCS_TMPDIR=${TMPDIR:-/tmp}/rune-plugin.$$.$random
-  _BPCS_TMPDIR_READY=0
-}
 
 # bpcs_tmpdir — creates the run's private temp dir (mode 0700) on first call and puts its path in
 # REPLY (also BPCS_TMPDIR); removed on exit. Fails (exit 1) when it cannot be created safely.
@@ -1809,7 +1783,7 @@ bpcs_tmpdir() {
 
 # Status 0 once BPCS_TMPDIR exists as a directory of this user (not a symlink); a subshell may
 # have created it already (same name), so an existing one of ours is accepted.
-_bpcs_make_tmpdir() {
+_bpcs_make_tmpdir() { # @rune-cold: plugins that use a temp dir
   ((_BPCS_TMPDIR_READY == 1)) && return 0
   [[ -n $BPCS_TMPDIR ]] || return 1
   if [[ ! -d $BPCS_TMPDIR ]]; then
@@ -1840,19 +1814,19 @@ bpcs_init() {
   BPCS_PLUGIN_VERSION=$2
   _bpcs_sweep_stale_tmpdirs
   # The private temp dir is created on first use (bpcs_tmpdir): most runs never need one, and
-  # mktemp would be a process per run. Its name is fixed now, so a subshell creates the same one.
-  _bpcs_plan_tmpdir
+  # mktemp would be a process per run. Its name ($TMPDIR/rune-plugin.<pid>.<64 random bits>) is
+  # fixed now, so a subshell creates the same one.
+  if [[ -n ${SRANDOM:-} ]]; then
+    printf -v BPCS_TMPDIR '%s/rune-plugin.%s.%08x%08x' "${TMPDIR:-/tmp}" "$$" "$SRANDOM" "$SRANDOM"
+  else
+    printf -v BPCS_TMPDIR '%s/rune-plugin.%s.%04x%04x%04x%04x' "${TMPDIR:-/tmp}" "$$" "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"
+  fi
   # `read -N` is a builtin (no process); it keeps trailing newlines, which JSON ignores.
-  BPCS_INPUT=
+  BPCS_INPUT='' _BPCS_TMPDIR_READY=0
   IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
-  _BPCS_SALVAGE=1
   # The common case, a canonical request of ordinary size for the Bash parser, takes the fast
   # path; everything else (the size limit, jq, the general parser, a parse error) is deferred.
-  _BPCS_T=()
-  _BPCS_V=()
-  _BPCS_K=()
-  _BPCS_J=()
-  _BPCS_LAZY=
+  _BPCS_SALVAGE=1 _BPCS_T=() _BPCS_V=() _BPCS_K=() _BPCS_J=() _BPCS_LAZY=''
   if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
     _bpcs_parse_canonical "$BPCS_INPUT"; then
     BPCS_JSON_PARSER=bash
