@@ -48,7 +48,7 @@ BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576} BPCS_MAX_OUTPUT_BYTES=${BP
 # _BPCS_SALVAGE: 1 while the ids may still have to be salvaged from the raw request (see
 # _bpcs_salvage_ids).
 _BPCS_UNTRACED=ffffffffffffffffffffffffffffffff _BPCS_SEP=$'\x1f' _BPCS_EMITTED=0 _BPCS_MAIN_PID=$BASHPID \
-  _BPCS_SUMMARY='' _BPCS_OUT_KEYS=() _BPCS_ARTIFACTS=() _BPCS_WARNINGS=() _BPCS_ERR_LINE='' _BPCS_ERR_CMD='' \
+  _BPCS_SUMMARY='' _BPCS_OUT_M=() _BPCS_ARTIFACTS=() _BPCS_WARNINGS=() _BPCS_ERR_LINE='' _BPCS_ERR_CMD='' \
   _BPCS_ERR_STATUS='' _BPCS_PARSE_ERROR='' _BPCS_SALVAGE=0 _bpcs_rest='' _bpcs_ppath=''
 # _BPCS_T/_V/_K: the parsed request, flattened: path -> type / value / child keys. A path is "$"
 # followed by one component per level, each preceded by \x1f; object keys are stored
@@ -424,10 +424,12 @@ bpcs_out() {
   else
     _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
   fi
-  if [[ -z ${_BPCS_OUT[$2]+x} ]]; then
-    _BPCS_OUT_KEYS+=("$2")
-  fi
-  _BPCS_OUT[$2]=$REPLY
+  # The member text is kept in _BPCS_OUT_M, in the order keys were first set; _BPCS_OUT maps a
+  # key to its index there (the result then joins them in one expansion).
+  local value=$REPLY i=${_BPCS_OUT[$2]-${#_BPCS_OUT_M[@]}}
+  if [[ $2 == *$_BPCS_SPECIAL* ]]; then bpcs_json_escape "$2"; else REPLY=$2; fi
+  _BPCS_OUT[$2]=$i
+  _BPCS_OUT_M[i]="\"$REPLY\":$value"
 }
 
 # bpcs_summary TEXT — the one-line summary of the result.
@@ -1535,59 +1537,41 @@ _bpcs_category() { # @rune-cold: failures
 # --- end generated: error categories ---
 
 _bpcs_output_data() {
-  local out='' sep='' key
-  for key in ${_BPCS_OUT_KEYS[@]+"${_BPCS_OUT_KEYS[@]}"}; do
-    if [[ $key == *$_BPCS_SPECIAL* ]]; then
-      bpcs_json_escape "$key"
-    else
-      REPLY=$key
-    fi
-    out+="$sep\"$REPLY\":${_BPCS_OUT[$key]}"
-    sep=,
-  done
+  local IFS=, out
+  out=${_BPCS_OUT_M[*]+"${_BPCS_OUT_M[*]}"}
   if ((${#_BPCS_WARNINGS[@]} > 0)) && [[ -z ${_BPCS_OUT[warnings]+x} ]]; then
     bpcs_json_array str "${_BPCS_WARNINGS[@]}"
-    out+="${sep}\"warnings\":$REPLY"
+    out+="${out:+,}\"warnings\":$REPLY"
   fi
   REPLY="{$out}"
 }
 
 # Renders the result document into REPLY. Args: RESULT [ERROR_JSON].
 _bpcs_render() {
-  if ((_BPCS_SALVAGE == 1)); then
-    _BPCS_SALVAGE=0
-    _bpcs_salvage_ids "$BPCS_INPUT"
-  fi
-  local result=$1 error=${2:-null} trace=${BPCS_TRACE_ID:-$_BPCS_UNTRACED} meta payload
+  ((_BPCS_SALVAGE == 0)) || _bpcs_salvage_ids "$BPCS_INPUT"
+  local meta v=$BPCS_PLUGIN_VERSION summary='' artifacts=''
   _bpcs_timestamp
-  meta="{\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
+  meta="{\"trace_id\":\"${BPCS_TRACE_ID:-$_BPCS_UNTRACED}\",\"timestamp\":\"$REPLY\""
   _bpcs_is_uuid "$BPCS_MESSAGE_ID" && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
   # A version of digits and dots is checked with globs (three numbers without leading zeros);
   # only others pay for the regex.
-  local v=$BPCS_PLUGIN_VERSION dots=${BPCS_PLUGIN_VERSION//[0-9]/} semver=0
-  if [[ $dots == .. && $v != .* && $v != *. && $v != *..* && $v != 0[0-9]* && $v != *.0[0-9]* ]] ||
-    [[ $v =~ $_BPCS_RE_SEMVER ]]; then
-    semver=1
+  if _bpcs_is_action "$BPCS_PLUGIN_NAME" && {
+    [[ ${v//[0-9]/} == .. && $v != .* && $v != *. && $v != *..* && $v != 0[0-9]* && $v != *.0[0-9]* ]] ||
+      [[ $v =~ $_BPCS_RE_SEMVER ]]
+  }; then
+    meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$v\"}"
   fi
-  if ((semver)) && _bpcs_is_action "$BPCS_PLUGIN_NAME"; then
-    meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$BPCS_PLUGIN_VERSION\"}"
-  fi
-  meta+='}'
-  payload="{\"schema_version\":\"bpcs_v1\",\"result\":\"$result\""
   if [[ -n $_BPCS_SUMMARY ]]; then
-    local summary=${_BPCS_SUMMARY//[$'\n\r']/ }
+    summary=${_BPCS_SUMMARY//[$'\n\r']/ }
     bpcs_json_string "${summary:0:1000}"
-    payload+=",\"summary\":$REPLY"
+    summary=",\"summary\":$REPLY"
+  fi
+  if ((${#_BPCS_ARTIFACTS[@]} > 0)); then
+    printf -v artifacts '%s,' "${_BPCS_ARTIFACTS[@]:0:64}"
+    artifacts=",\"artifacts\":[${artifacts%,}]"
   fi
   _bpcs_output_data
-  payload+=",\"output_data\":$REPLY"
-  if ((${#_BPCS_ARTIFACTS[@]} > 0)); then
-    local artifacts
-    printf -v artifacts '%s,' "${_BPCS_ARTIFACTS[@]:0:64}"
-    payload+=",\"artifacts\":[${artifacts%,}]"
-  fi
-  payload+='}'
-  REPLY="{\"message_metadata\":$meta,\"payload\":$payload,\"error\":$error}"
+  REPLY="{\"message_metadata\":$meta},\"payload\":{\"schema_version\":\"bpcs_v1\",\"result\":\"$1\"$summary,\"output_data\":$REPLY$artifacts},\"error\":${2:-null}}"
 }
 
 # Writes the one result and exits. Args: RESULT EXIT_CODE [ERROR_JSON].
@@ -1617,7 +1601,7 @@ _bpcs_emit_subshell() { # @rune-cold: results emitted inside a subshell
 _bpcs_emit_too_large() { # @rune-cold: results over the size limit
   local size=${#doc}
   _BPCS_OUT=()
-  _BPCS_OUT_KEYS=()
+  _BPCS_OUT_M=()
   _BPCS_ARTIFACTS=()
   _BPCS_WARNINGS=()
   _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
@@ -1629,10 +1613,7 @@ _bpcs_emit_too_large() { # @rune-cold: results over the size limit
 }
 
 _bpcs_error_json() { # @rune-cold: failures (code message [details])
-  if ((_BPCS_SALVAGE == 1)); then
-    _BPCS_SALVAGE=0
-    _bpcs_salvage_ids "$BPCS_INPUT"
-  fi
+  ((_BPCS_SALVAGE == 0)) || _bpcs_salvage_ids "$BPCS_INPUT"
   local code=$1 message=${2:-unknown error} details=${3-} retryable=false
   [[ $code =~ $_BPCS_RE_CODE ]] || code=PLUGIN_FAILED
   _bpcs_category "$code"
@@ -1694,16 +1675,20 @@ _bpcs_on_err() {
 _bpcs_on_exit() {
   local status=$?
   trap - EXIT ERR
-  if ((_BPCS_EMITTED == 0)) && [[ $BASHPID == "$_BPCS_MAIN_PID" ]]; then
-    if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
-      _bpcs_emit_pending
-    else
-      _bpcs_exit_unexpected "$status"
-      status=1
-    fi
-  fi
+  ((_BPCS_EMITTED)) || [[ $BASHPID != "$_BPCS_MAIN_PID" ]] || _bpcs_exit_unemitted
   [[ -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]] && rm -rf -- "$BPCS_TMPDIR"
   exit "$status"
+}
+
+# The main shell exits without having printed a result: prints the one a subshell left, or a
+# failure document, and sets the caller's (_bpcs_on_exit's) status.
+_bpcs_exit_unemitted() { # @rune-cold: a plugin that exits without a result
+  if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
+    _bpcs_emit_pending
+  else
+    _bpcs_exit_unexpected "$status"
+    status=1
+  fi
 }
 
 # Prints the result a subshell left (see _bpcs_emit) and sets the caller's (_bpcs_on_exit's)
@@ -1751,6 +1736,7 @@ trap '_bpcs_on_signal SIGHUP' HUP
 # only when a result is rendered before bpcs_init has read the ids (_BPCS_SALVAGE=1): a run that
 # gets that far never pays for its regexes.
 _bpcs_salvage_ids() { # @rune-cold: requests that fail before their ids are read
+  _BPCS_SALVAGE=0
   local re_t='"trace_id"[[:space:]]*:[[:space:]]*"([0-9a-f]{32})"'
   local re_m='"message_id"[[:space:]]*:[[:space:]]*"([0-9a-f-]{36})"'
   local head=${1:0:4096}

@@ -158,7 +158,9 @@ describe('assemblePluginSource', () => {
     const section = text.slice(at);
     expect(at).toBeGreaterThan(end);
     expect(section).toContain('_lib_cold_helper() { # @rune-cold');
-    expect(section.endsWith(' ----\n')).toBe(true);
+    expect(section).toMatch(
+      /^# ---- @rune-deferred ([0-9a-f]{16})\n[^]*\n# ---- end @rune-deferred \1\n$/,
+    );
     const offset = Buffer.byteLength(text.slice(0, at));
     expect(text).toContain(`read -r -d '' -N ${offset} __rune_text`);
     expect(text).toContain(`read -r -d '' -N ${Buffer.byteLength(section) - 1} __rune_text`);

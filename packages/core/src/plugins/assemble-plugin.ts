@@ -354,7 +354,7 @@ const COLD_FUNCTION_START = /^([A-Za-z_][A-Za-z0-9_]*)\(\) \{[ \t]+#[ \t]*@rune-
 export const COLD_LOADER = '__rune_load_cold';
 /** The variable holding the plugin file's absolute path (set on the assembled file's first lines). */
 export const COLD_SELF = '__RUNE_SELF';
-/** First and last line of the deferred section (each followed by the sha256 of the functions). */
+/** First and last line of the deferred section (each followed by 16 hex digits of the functions' sha256). */
 const COLD_BEGIN = '# ---- @rune-deferred';
 const COLD_END = '# ---- end @rune-deferred';
 
@@ -440,9 +440,10 @@ function deferColdLibraryFunctions(lines: string[]): DeferredSplit {
  * cannot be read back (for example a plugin fed to Bash on stdin). Deterministic.
  */
 function placeDeferredFunctions(head: string, split: DeferredSplit): string {
-  const digest = sha256Hex(split.cold.join('\n'));
-  const begin = `${COLD_BEGIN} ${digest} ----`;
-  const endLine = `${COLD_END} ${digest} ----`;
+  // 64 bits of the functions' sha256 tell one assembly's section from another's.
+  const digest = sha256Hex(split.cold.join('\n')).slice(0, 16);
+  const begin = `${COLD_BEGIN} ${digest}`;
+  const endLine = `${COLD_END} ${digest}`;
   const section = `${begin}\n${split.cold.join('\n')}\n${endLine}`;
   const length = Buffer.byteLength(section);
   const self = [
@@ -451,21 +452,20 @@ function placeDeferredFunctions(head: string, split: DeferredSplit): string {
     `${COLD_SELF}=\${BASH_SOURCE[0]-}`,
     `[[ $${COLD_SELF} == /* ]] || ${COLD_SELF}=$PWD/$${COLD_SELF}`,
   ].join('\n');
+  // Bash parses the loader on every run: it is kept short.
   const loader = (offset: number): string[] => [
     "# Deferred library functions (marked @rune-cold) sit after the plugin's end, where Bash never",
     '# reads them; the first call of one of their stubs below reads them back from this file.',
     `${COLD_LOADER}() {`,
-    `  if [[ -n \${__RUNE_COLD_LOADED-} ]]; then return 0; fi`,
+    `  [[ -z \${__RUNE_COLD_LOADED-} ]] || return 0`,
     '  local LC_ALL=C IFS= __rune_fd __rune_text=',
     `  if { exec {__rune_fd}<"$${COLD_SELF}"; } 2>/dev/null; then`,
-    `    read -r -d '' -N ${offset} __rune_text <&"$__rune_fd" || true`,
-    `    read -r -d '' -N ${length} __rune_text <&"$__rune_fd" || true`,
+    `    read -r -d '' -N ${offset} __rune_text <&"$__rune_fd" || :`,
+    `    read -r -d '' -N ${length} __rune_text <&"$__rune_fd" || :`,
     '    exec {__rune_fd}<&-',
     '  fi',
-    `  if [[ \${#__rune_text} != ${length} || \${__rune_text:0:${begin.length}} != '${begin}' || \${__rune_text:${length - endLine.length}} != '${endLine}' ]]; then`,
-    `    echo "rune: cannot read the deferred library functions back from $${COLD_SELF}" >&2`,
-    '    exit 70',
-    '  fi',
+    `  [[ \${#__rune_text} == ${length} && \${__rune_text:0:${begin.length}} == '${begin}' && \${__rune_text:${length - endLine.length}} == '${endLine}' ]] ||`,
+    `    { echo "rune: cannot read the deferred library functions back from $${COLD_SELF}" >&2; exit 70; }`,
     '  __RUNE_COLD_LOADED=1',
     '  eval "$__rune_text"',
     '}',
