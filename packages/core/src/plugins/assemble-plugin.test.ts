@@ -159,7 +159,7 @@ describe('assemblePluginSource', () => {
     expect(at).toBeGreaterThan(end);
     expect(section).toContain('_lib_cold_helper() { # @rune-cold');
     expect(section).toMatch(
-      /^# ---- @rune-deferred ([0-9a-f]{16})\n[^]*\n# ---- end @rune-deferred \1\n$/,
+      /^# ---- @rune-deferred ([0-9a-f]{16})\n[\s\S]*\n# ---- end @rune-deferred \1\n$/,
     );
     const offset = Buffer.byteLength(text.slice(0, at));
     expect(text).toContain(`read -r -d '' -N ${offset} __rune_text`);
