@@ -1815,18 +1815,12 @@ bpcs_init() {
   _BPCS_SALVAGE=1 _BPCS_T=() _BPCS_V=() _BPCS_K=() _BPCS_J=() _BPCS_LAZY=''
   if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
     _bpcs_parse_canonical "$BPCS_INPUT"; then
-    BPCS_JSON_PARSER=bash
     # The envelope checks of _bpcs_init_checks as one condition (every envelope value of a
     # canonical request is a string, dry_run a boolean): when it holds, they would all pass
     # and set these values; when not, they run one by one and name what failed.
-    BPCS_MESSAGE_ID=${_BPCS_E[0]}
-    BPCS_TRACE_ID=${_BPCS_E[1]}
-    BPCS_ACTION=${_BPCS_E[6]}
-    BPCS_NODE=${_BPCS_E[7]}
-    BPCS_TRANSPORT=${_BPCS_E[8]}
-    BPCS_DEPLOY_MODE=${_BPCS_E[9]}
-    BPCS_DRY_RUN=${_BPCS_E[11]}
-    BPCS_TIMEOUT_MS=${_BPCS_E[12]}
+    BPCS_JSON_PARSER=bash BPCS_MESSAGE_ID=${_BPCS_E[0]} BPCS_TRACE_ID=${_BPCS_E[1]} BPCS_ACTION=${_BPCS_E[6]} \
+      BPCS_NODE=${_BPCS_E[7]} BPCS_TRANSPORT=${_BPCS_E[8]} BPCS_DEPLOY_MODE=${_BPCS_E[9]} \
+      BPCS_DRY_RUN=${_BPCS_E[11]} BPCS_TIMEOUT_MS=${_BPCS_E[12]}
     if [[ ${_BPCS_E[10]} == rcs_v1 && -n $BPCS_NODE && ${#BPCS_TIMEOUT_MS} -le 9 && $BPCS_TIMEOUT_MS != 0* &&
       ${_BPCS_T[\$$_BPCS_SEP${_BPCS_CANON_PARAMS_PATH}]-} == object &&
       $BPCS_TRACE_ID != 00000000000000000000000000000000 ]] &&
