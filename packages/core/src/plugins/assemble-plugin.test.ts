@@ -226,6 +226,45 @@ describe('assemblePluginSource', () => {
     );
   });
 
+  it("routes the library's own calls of deferred functions through the loader: no stub for them", () => {
+    const library = [
+      '# @rune-library drop-unused-functions',
+      'lib_hot() {',
+      '  [[ $1 == ok ]] || _lib_fail "bad $1"',
+      '  echo "hot $1"',
+      '}',
+      'lib_named() {',
+      '  local f=_lib_fail_named',
+      '  "$f" x',
+      '}',
+      '_lib_fail() { # @rune-cold',
+      '  echo "cold: $1"',
+      '}',
+      '_lib_fail_named() { # @rune-cold',
+      '  echo "named: $1"',
+      '}',
+    ].join('\n');
+    const plugin = [
+      '#!/usr/bin/env bash',
+      'source lib/lib.sh # @rune-include lib.sh',
+      'lib_hot ok',
+      'lib_hot no',
+      'lib_named',
+      '',
+    ].join('\n');
+    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    // A call in command position goes through the loader; a name used as a value keeps its stub.
+    expect(text).toContain('  [[ $1 == ok ]] || __rune_cold _lib_fail "bad $1"');
+    expect(text).not.toContain('_lib_fail() { __rune_load_cold');
+    expect(text).toContain('_lib_fail_named() { __rune_load_cold; _lib_fail_named "$@"; }');
+    const file = join(dir, 'assembled.sh');
+    writeFileSync(file, text, { mode: 0o755 });
+    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('hot ok\ncold: bad no\nhot no\nnamed: x\n');
+  });
+
   it('loads the deferred functions only from the exact bytes it was assembled with', () => {
     const library = [
       '# @rune-library drop-unused-functions',

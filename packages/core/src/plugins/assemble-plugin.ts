@@ -352,6 +352,17 @@ function stripLibraryCommentLines(lines: string[]): string[] {
 const COLD_FUNCTION_START = /^([A-Za-z_][A-Za-z0-9_]*)\(\) \{[ \t]+#[ \t]*@rune-cold\b.*$/;
 /** The assembled loader of the deferred functions (one per plugin, at the first deferred one). */
 export const COLD_LOADER = '__rune_load_cold';
+/** Runs a deferred function, loading them first: `__rune_cold NAME ARGS...` (no stub needed). */
+export const COLD_CALL = '__rune_cold';
+/**
+ * A word in command position: after the start of the line, `;`, `&`, `|`, `(`, `)` (a `case`
+ * branch), `{`, `!`, a quote that opens a trap's command, or a keyword that starts a command;
+ * followed by a blank, `;`, `)`, a quote or the end. Only such words are routed through
+ * {@link COLD_CALL}. (Not aware of quoting: a library that opts in keeps such text out of its
+ * strings, and the assembler tests check bpcs.sh's routed lines.)
+ */
+const COMMAND_WORD =
+  /(?<=(?:^|[;&|(){!'])[ \t]*|\b(?:then|do|else|if|elif|while|until)[ \t]+)([A-Za-z_][A-Za-z0-9_]*)(?=[ \t;)']|$)/g;
 /** The variable holding the plugin file's absolute path (set on the assembled file's first lines). */
 export const COLD_SELF = '__RUNE_SELF';
 /** First and last line of the deferred section (each followed by 16 hex digits of the functions' sha256). */
@@ -381,6 +392,8 @@ function deferColdLibraryFunctions(lines: string[]): DeferredSplit {
   const out: string[] = [];
   /** Where each stub went in `out`, and its function. */
   const stubs: { readonly at: number; readonly name: string }[] = [];
+  /** Indexes in `out` of the opted-in libraries' own lines (their call sites may be routed). */
+  const libraryLines = new Set<number>();
   let loaderAt = -1;
   let inOptedIn = false;
   for (let index = 0; index < lines.length; index++) {
@@ -392,6 +405,7 @@ function deferColdLibraryFunctions(lines: string[]): DeferredSplit {
     }
     const start = inOptedIn ? COLD_FUNCTION_START.exec(line) : null;
     if (start === null) {
+      if (inOptedIn) libraryLines.add(out.length);
       out.push(line);
       continue;
     }
@@ -409,12 +423,24 @@ function deferColdLibraryFunctions(lines: string[]): DeferredSplit {
     index = end;
   }
   if (loaderAt === -1) return { lines, cold: [], loaderAt };
-  // A deferred function that only deferred functions name needs no stub: they are all defined
-  // by the time one of them runs. (Bash parses each stub: about 35 k instructions apiece.)
+  // In the libraries' own code, a call of a deferred function in command position goes through
+  // the loader (`__rune_cold NAME ARGS...`), which needs no stub for NAME. A deferred function
+  // that nothing else names (the plugin, other libraries, an argument) needs no stub either: it
+  // is defined by the time one of them runs. (Bash parses each stub: about 40 k instructions.)
+  const coldNames = new Set(stubs.map((stub) => stub.name));
   const stubLines = new Set(stubs.map((stub) => stub.at));
+  for (const i of libraryLines) {
+    const line = out[i]!;
+    if (/^[ \t]*#/.test(line) || (i > 0 && out[i - 1]!.endsWith('\\'))) continue;
+    out[i] = line.replace(COMMAND_WORD, (name: string) =>
+      coldNames.has(name) ? `${COLD_CALL} ${name}` : name,
+    );
+  }
   const named = new Set<string>();
+  const routed = new RegExp(`\\b${COLD_CALL} [A-Za-z_][A-Za-z0-9_]*`, 'g');
   out.forEach((line, i) => {
-    if (!stubLines.has(i)) for (const word of line.match(WORD) ?? []) named.add(word);
+    if (stubLines.has(i)) return;
+    for (const word of line.replace(routed, '').match(WORD) ?? []) named.add(word);
   });
   const unneeded = new Set(stubs.filter((stub) => !named.has(stub.name)).map((stub) => stub.at));
   // No stub precedes loaderAt, so the loader still goes where the first deferred function was.
@@ -469,6 +495,7 @@ function placeDeferredFunctions(head: string, split: DeferredSplit): string {
     '  __RUNE_COLD_LOADED=1',
     '  eval "$__rune_text"',
     '}',
+    `${COLD_CALL}() { [[ -n \${__RUNE_COLD_LOADED-} ]] || ${COLD_LOADER}; "$@"; }`,
   ];
   // The plugin ends here, with the status of its last command; a file that is sourced (an
   // assembled library a test sources) returns instead. Nothing below is read by Bash.
