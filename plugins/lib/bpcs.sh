@@ -344,26 +344,14 @@ bpcs_json_unescape() { # @rune-cold: strings with backslashes only
 # Converts one typed value to JSON text in REPLY. Types: str, int, num, bool, json (raw JSON
 # text you built with these functions), null (value ignored). Returns 1 on a bad value.
 _bpcs_typed_json() {
-  local type=$1 value=${2-}
-  case $type in
+  local value=${2-} digits=${2:+${2#-}}
+  # Each check's status is the function's (1: a bad value).
+  case $1 in
     str | string) bpcs_json_string "$value" ;;
-    int | integer)
-      local digits=${value#-}
-      [[ -n $digits && $digits != *[!0-9]* && ($digits == 0 || $digits != 0*) ]] || return 1
-      REPLY=$value
-      ;;
-    num | number)
-      [[ $value =~ ${_BPCS_RE_NUMBER}$ ]] || return 1
-      REPLY=$value
-      ;;
-    bool | boolean)
-      [[ $value == true || $value == false ]] || return 1
-      REPLY=$value
-      ;;
-    json | raw)
-      [[ -n $value ]] || return 1
-      REPLY=$value
-      ;;
+    int | integer) [[ -n $digits && $digits != *[!0-9]* && ($digits == 0 || $digits != 0*) ]] && REPLY=$value ;;
+    num | number) [[ $value =~ ${_BPCS_RE_NUMBER}$ ]] && REPLY=$value ;;
+    bool | boolean) [[ $value == true || $value == false ]] && REPLY=$value ;;
+    json | raw) [[ -n $value ]] && REPLY=$value ;;
     null) REPLY=null ;;
     *) return 1 ;;
   esac
@@ -1209,11 +1197,14 @@ bpcs_params_allow() {
     done
     unknown+=("$key")
   done
-  if ((${#unknown[@]} > 0)); then
-    bpcs_json_array str "${unknown[@]}"
-    local details="{\"unknown\":$REPLY}"
-    bpcs_fail 2 INVALID_PARAMETERS "unknown parameter(s): ${unknown[*]:0:5}" "$details"
-  fi
+  ((${#unknown[@]} == 0)) || _bpcs_params_unknown "${unknown[@]}"
+}
+
+# Fails naming the unknown parameters (the arguments).
+_bpcs_params_unknown() { # @rune-cold: invalid parameters
+  bpcs_json_array str "$@"
+  local details="{\"unknown\":$REPLY}" unknown=("$@")
+  bpcs_fail 2 INVALID_PARAMETERS "unknown parameter(s): ${unknown[*]:0:5}" "$details"
 }
 
 # bpcs_param_string NAME [DEFAULT] [ERE] — a string parameter in REPLY. Absent → DEFAULT (or "").
