@@ -241,7 +241,7 @@ bpcs_utf8_sanitize() { # @rune-cold: text with high bytes only
 }
 
 # bpcs_json_escape STRING — the JSON-escaped form of STRING (without quotes) in REPLY.
-bpcs_json_escape() { # @rune-cold: strings that need escaping
+bpcs_json_escape() {
   if [[ $1 != *$_BPCS_SPECIAL* ]]; then
     REPLY=$1
     return 0
@@ -259,17 +259,21 @@ bpcs_json_escape() { # @rune-cold: strings that need escaping
     s=${s//$'\t'/\\t}
     s=${s//$'\b'/\\b}
     s=${s//$'\f'/\\f}
-    if [[ $s == *$_BPCS_CTRL* ]]; then
-      local i ch hex
-      for ((i = 1; i < 32; i++)); do
-        printf -v hex '%02x' "$i"
-        # shellcheck disable=SC2059 # hex is two hex digits computed above
-        printf -v ch "\\x$hex"
-        [[ $s == *"$ch"* ]] && s=${s//"$ch"/\\u00$hex}
-      done
-    fi
+    [[ $s != *$_BPCS_CTRL* ]] || _bpcs_escape_controls
   fi
   REPLY=$s
+}
+
+# The other control characters as \u00XX, in the caller's (bpcs_json_escape's) s.
+_bpcs_escape_controls() { # @rune-cold: control characters other than \n \r \t \b \f
+  local i ch hex
+  for ((i = 1; i < 32; i++)); do
+    printf -v hex '%02x' "$i"
+    # shellcheck disable=SC2059 # hex is two hex digits computed above
+    printf -v ch "\\x$hex"
+    [[ $s == *"$ch"* ]] && s=${s//"$ch"/\\u00$hex}
+  done
+  return 0
 }
 
 # bpcs_json_string STRING — STRING as a quoted JSON string in REPLY.
@@ -1762,7 +1766,7 @@ bpcs_tmpdir() {
 
 # Status 0 once BPCS_TMPDIR exists as a directory of this user (not a symlink); a subshell may
 # have created it already (same name), so an existing one of ours is accepted.
-_bpcs_make_tmpdir() { # @rune-cold: plugins that use a temp dir
+_bpcs_make_tmpdir() {
   ((_BPCS_TMPDIR_READY == 1)) && return 0
   [[ -n $BPCS_TMPDIR ]] || return 1
   if [[ ! -d $BPCS_TMPDIR ]]; then
