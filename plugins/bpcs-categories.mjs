@@ -44,7 +44,9 @@ export function renderCategoryBlock(catalog) {
   lines.push(
     "'",
     '  # The line that starts with CODE= (the code quoted: matched as text, never as a pattern).',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Bash text, not JS
     '  rest=${table#*$\'\\n\'"$1"=}',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Bash text, not JS
     '  if [[ $rest == "$table" ]]; then REPLY=plugin; else REPLY=${rest%%$\'\\n\'*}; fi',
     '}',
     END,
