@@ -14,7 +14,8 @@
  * millisecond resolution, no extra tool). Side by side in the same run: an empty bash script, a
  * minimal plugin without the library, the library alone (a plugin that includes it and calls
  * bpcs_init + bpcs_success, assembled as RUNE ships it; with --before-dir also the library in
- * DIR/../bash-lib, when there), and noop forced onto the jq parser. The restart plugins run as dry runs (they must not restart
+ * DIR/../bash-lib, when there), noop's failure paths (a refused parameter, a request that is not
+ * canonical: both load the deferred library functions) and noop forced onto the jq parser. The restart plugins run as dry runs (they must not restart
  * anything here; without docker/nomad on the machine they stop at their precondition check,
  * exit 3, after the library did its work); check-disk and gather-logs run for real here. Never part of
  * the tests: CPU depends on the machine and its load; run it on a quiet one (`uptime`).
@@ -203,6 +204,23 @@ add(
   'noop, defaults filled ({"sleep_ms":0})',
   join(builtinDir, 'noop.sh'),
   request('noop', { sleep_ms: 0 }, false),
+  {},
+  beforeDir === undefined ? undefined : join(beforeDir, 'noop.sh'),
+);
+// The failure paths, which load the deferred library functions: a parameter the plugin refuses
+// (its failure document), and a request that is not in the canonical encoding (pretty-printed:
+// the general parser reads it).
+add(
+  'noop, invalid parameter (failure document)',
+  join(builtinDir, 'noop.sh'),
+  request('noop', { sleep_ms: -1 }, false),
+  {},
+  beforeDir === undefined ? undefined : join(beforeDir, 'noop.sh'),
+);
+add(
+  'noop, request not canonical (pretty-printed)',
+  join(builtinDir, 'noop.sh'),
+  JSON.stringify(JSON.parse(request('noop', {}, false)), null, 2),
   {},
   beforeDir === undefined ? undefined : join(beforeDir, 'noop.sh'),
 );

@@ -22,23 +22,35 @@ const END = '# --- end generated: error categories ---';
 const CODE = /^[A-Z][A-Z0-9_]*$/;
 const CATEGORY = /^[a-z]+$/;
 
-/** The generated `_bpcs_category` function (with its begin/end markers) for `catalog`. */
+/**
+ * The generated `_bpcs_category` function (with its begin/end markers) for `catalog`: one table
+ * string, one line per code, searched with a pattern removal (Bash parses a `case` of some 120
+ * branches several times slower than one quoted string, and every failure loads this function).
+ */
 export function renderCategoryBlock(catalog) {
   const lines = [
     `${BEGIN} (from packages/protocol/src/eps/v1/catalog.ts; run \`${REGENERATE_COMMAND}\`) ---`,
     '# _bpcs_category CODE — sets REPLY to the EPS category of CODE. A code outside the catalog (a',
     "# plugin's own) is the plugin's failure: category plugin.",
     '_bpcs_category() { # @rune-cold: failures',
-    '  case $1 in',
+    "  local rest table='",
   ];
   for (const [code, entry] of Object.entries(catalog)) {
-    // Both go into shell source: refuse anything that is not a plain name.
     if (!CODE.test(code) || !CATEGORY.test(entry.category)) {
       throw new Error(`unexpected catalog entry ${JSON.stringify(code)}: ${entry.category}`);
     }
-    lines.push(`    ${code}) REPLY=${entry.category} ;;`);
+    lines.push(`${code}=${entry.category}`);
   }
-  lines.push('    *) REPLY=plugin ;;', '  esac', '}', END);
+  lines.push(
+    "'",
+    '  # The line that starts with CODE= (the code quoted: matched as text, never as a pattern).',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Bash text, not JS
+    '  rest=${table#*$\'\\n\'"$1"=}',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Bash text, not JS
+    '  if [[ $rest == "$table" ]]; then REPLY=plugin; else REPLY=${rest%%$\'\\n\'*}; fi',
+    '}',
+    END,
+  );
   return lines.join('\n');
 }
 

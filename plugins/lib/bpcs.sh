@@ -33,77 +33,45 @@ exec 3>&1 1>&2
 
 # --- state -----------------------------------------------------------------------------------
 
-BPCS_LIB_VERSION=1.0.0
-BPCS_PLUGIN_NAME=${BPCS_PLUGIN_NAME:-}
-BPCS_PLUGIN_VERSION=${BPCS_PLUGIN_VERSION:-}
-BPCS_TRACE_ID=
-BPCS_MESSAGE_ID=
-BPCS_ACTION=
-BPCS_NODE=
-BPCS_TRANSPORT=
-BPCS_DEPLOY_MODE=
-BPCS_DRY_RUN=false
-BPCS_TIMEOUT_MS=0
-BPCS_JSON_PARSER=${BPCS_JSON_PARSER:-}
-BPCS_TMPDIR=
-BPCS_INPUT=
-BPCS_ARRAY=()
-# Maximum accepted request size and maximum result size, in bytes.
-BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576}
-BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000}
-BPCS_MAX_DEPTH=64
-# Requests at least this large are parsed with jq when it is on PATH (smaller ones in Bash).
-BPCS_JQ_THRESHOLD_BYTES=65536
-_BPCS_TMPDIR_READY=0
-REPLY=
+# (Assignments are grouped into few commands: Bash pays for every command it runs.)
+BPCS_LIB_VERSION=1.0.0 BPCS_PLUGIN_NAME=${BPCS_PLUGIN_NAME:-} BPCS_PLUGIN_VERSION=${BPCS_PLUGIN_VERSION:-} \
+  BPCS_TRACE_ID='' BPCS_MESSAGE_ID='' BPCS_ACTION='' BPCS_NODE='' BPCS_TRANSPORT='' BPCS_DEPLOY_MODE='' \
+  BPCS_DRY_RUN=false BPCS_TIMEOUT_MS=0 BPCS_JSON_PARSER=${BPCS_JSON_PARSER:-} BPCS_TMPDIR='' BPCS_INPUT='' \
+  BPCS_ARRAY=()
+# Maximum accepted request size and maximum result size, in bytes; requests at least
+# BPCS_JQ_THRESHOLD_BYTES large are parsed with jq when it is on PATH (smaller ones in Bash).
+BPCS_MAX_INPUT_BYTES=${BPCS_MAX_INPUT_BYTES:-1048576} BPCS_MAX_OUTPUT_BYTES=${BPCS_MAX_OUTPUT_BYTES:-1000000} \
+  BPCS_MAX_DEPTH=64 BPCS_JQ_THRESHOLD_BYTES=65536 _BPCS_TMPDIR_READY=0 REPLY=''
 # Read once here so linters see the public variables as used (plugins read them).
 : "$BPCS_LIB_VERSION" "${BPCS_TRANSPORT}" "${BPCS_DEPLOY_MODE}" "${BPCS_TIMEOUT_MS}" "${BPCS_INPUT}" "${BPCS_MAX_DEPTH}"
 
-_BPCS_UNTRACED=ffffffffffffffffffffffffffffffff
-_BPCS_SEP=$'\x1f'
-_BPCS_EMITTED=0
-_BPCS_MAIN_PID=$BASHPID
-_BPCS_SUMMARY=
-_BPCS_OUT_KEYS=()
-_BPCS_ARTIFACTS=()
-_BPCS_WARNINGS=()
-_BPCS_ERR_LINE=
-_BPCS_ERR_CMD=
-_BPCS_ERR_STATUS=
-_BPCS_PARSE_ERROR=
-# 1 while the ids may still have to be salvaged from the raw request (see _bpcs_salvage_ids).
-_BPCS_SALVAGE=0
-_bpcs_rest=
-_bpcs_ppath=
-declare -A _BPCS_OUT=()
-# The parsed request, flattened: path -> type / value / child keys. A path is "$" followed by
-# one component per level, each preceded by \x1f; object keys are stored JSON-escaped (canonical).
-declare -A _BPCS_T=()
-declare -A _BPCS_V=()
-declare -A _BPCS_K=()
-# JSON text of some paths, as _bpcs_serialize would write it, for bpcs_json_at: what the
-# canonical fast path could cut from the request (see _bpcs_parse_canonical).
-declare -A _BPCS_J=()
+# _BPCS_SALVAGE: 1 while the ids may still have to be salvaged from the raw request (see
+# _bpcs_salvage_ids).
+_BPCS_UNTRACED=ffffffffffffffffffffffffffffffff _BPCS_SEP=$'\x1f' _BPCS_EMITTED=0 _BPCS_MAIN_PID=$BASHPID \
+  _BPCS_SUMMARY='' _BPCS_OUT_M=() _BPCS_ARTIFACTS=() _BPCS_WARNINGS=() _BPCS_ERR_LINE='' _BPCS_ERR_CMD='' \
+  _BPCS_ERR_STATUS='' _BPCS_PARSE_ERROR='' _BPCS_SALVAGE=0 _bpcs_rest='' _bpcs_ppath=''
+# _BPCS_T/_V/_K: the parsed request, flattened: path -> type / value / child keys. A path is "$"
+# followed by one component per level, each preceded by \x1f; object keys are stored
+# JSON-escaped (canonical). _BPCS_J: JSON text of some paths, as _bpcs_serialize would write it,
+# for bpcs_json_at: what the canonical fast path could cut from the request (see
+# _bpcs_parse_canonical).
+declare -A _BPCS_OUT=() _BPCS_T=() _BPCS_V=() _BPCS_K=() _BPCS_J=()
 # The envelope of a canonical request, before its table entries exist (_bpcs_fill_envelope):
 # message_id trace_id timestamp component version host action node transport deploy_mode
 # schema_version dry_run timeout_ms; _BPCS_LAZY=1 while the entries are still to be made.
-_BPCS_E=()
-_BPCS_LAZY=
+_BPCS_E=() _BPCS_LAZY=''
 
-_BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-_BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$'
-_BPCS_RE_SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
-_BPCS_RE_NUMBER='^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?'
-_BPCS_RE_INT='^-?(0|[1-9][0-9]{0,14})(\.0+)?$'
-_BPCS_RE_CODE='^[A-Z][A-Z0-9_]{2,63}$'
-_BPCS_HIGH=$'[\x80-\xff]'
-_BPCS_UUID_SHAPE='????????-????-????-????-????????????'
-_BPCS_CTRL=$'[\x01-\x1f]'
-# A key that is stored as written: no control characters, no high bytes (no backslash either,
-# which the scan excludes already).
-_BPCS_NOT_PLAIN=$'[\x01-\x1f\x80-\xff]'
-# A string that JSON escaping leaves as it is has none of these (controls, high bytes, " and \).
-_BPCS_SPECIAL=$'[\x01-\x1f\x80-\xff"\\\\]'
+_BPCS_RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' \
+  _BPCS_RE_ACTION='^[a-z0-9][a-z0-9-]{0,63}$' \
+  _BPCS_RE_SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$' \
+  _BPCS_RE_NUMBER='^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?' \
+  _BPCS_RE_INT='^-?(0|[1-9][0-9]{0,14})(\.0+)?$' \
+  _BPCS_RE_CODE='^[A-Z][A-Z0-9_]{2,63}$'
+# _BPCS_NOT_PLAIN: a key that is stored as written has none of these (no control characters, no
+# high bytes; no backslash either, which the scan excludes already). _BPCS_SPECIAL: a string
+# that JSON escaping leaves as it is has none of these (controls, high bytes, " and \).
+_BPCS_HIGH=$'[\x80-\xff]' _BPCS_UUID_SHAPE='????????-????-????-????-????????????' _BPCS_CTRL=$'[\x01-\x1f]' \
+  _BPCS_NOT_PLAIN=$'[\x01-\x1f\x80-\xff]' _BPCS_SPECIAL=$'[\x01-\x1f\x80-\xff"\\\\]'
 
 # Status 0 when $1 matches _BPCS_RE_UUID, ^[0-9a-f]{32}$ (a trace id) or _BPCS_RE_ACTION. The same sets as
 # those regexes, checked with glob patterns: Bash compiles the regex of every `=~` it evaluates,
@@ -182,14 +150,8 @@ _bpcs_timestamp_date() { # @rune-cold: bash without EPOCHREALTIME
 # Replaces every byte that is not part of a valid UTF-8 sequence with U+FFFD. Fast path: no high
 # bytes, or every high byte belongs to a valid sequence (checked with global pattern
 # substitutions, which run in C); the byte-by-byte path runs only on lines with invalid bytes.
-_BPCS_U2=$'[\xc2-\xdf][\x80-\xbf]'
-_BPCS_U3A=$'\xe0[\xa0-\xbf][\x80-\xbf]'
-_BPCS_U3B=$'[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]'
-_BPCS_U3C=$'\xed[\x80-\x9f][\x80-\xbf]'
-_BPCS_U4A=$'\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]'
-_BPCS_U4B=$'[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
-_BPCS_U4C=$'\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
-_BPCS_FFFD=$'\xef\xbf\xbd'
+# The sequence patterns are locals of bpcs_utf8_sanitize, which its two helpers see (dynamic
+# scope): a run that never meets a high byte never assigns them.
 
 _bpcs_utf8_masked() { # @rune-cold: invalid UTF-8 only
   local t=$1
@@ -237,6 +199,14 @@ _bpcs_utf8_fix_line() { # @rune-cold: invalid UTF-8 only
 # bpcs_utf8_sanitize STRING — STRING with invalid UTF-8 replaced by U+FFFD, in REPLY.
 bpcs_utf8_sanitize() { # @rune-cold: text with high bytes only
   local s=$1
+  local _BPCS_U2=$'[\xc2-\xdf][\x80-\xbf]' \
+    _BPCS_U3A=$'\xe0[\xa0-\xbf][\x80-\xbf]' \
+    _BPCS_U3B=$'[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_U3C=$'\xed[\x80-\x9f][\x80-\xbf]' \
+    _BPCS_U4A=$'\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_U4B=$'[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_U4C=$'\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]' \
+    _BPCS_FFFD=$'\xef\xbf\xbd'
   if [[ $s != *$_BPCS_HIGH* ]]; then
     REPLY=$s
     return 0
@@ -289,17 +259,21 @@ bpcs_json_escape() {
     s=${s//$'\t'/\\t}
     s=${s//$'\b'/\\b}
     s=${s//$'\f'/\\f}
-    if [[ $s == *$_BPCS_CTRL* ]]; then
-      local i ch hex
-      for ((i = 1; i < 32; i++)); do
-        printf -v hex '%02x' "$i"
-        # shellcheck disable=SC2059 # hex is two hex digits computed above
-        printf -v ch "\\x$hex"
-        [[ $s == *"$ch"* ]] && s=${s//"$ch"/\\u00$hex}
-      done
-    fi
+    [[ $s != *$_BPCS_CTRL* ]] || _bpcs_escape_controls
   fi
   REPLY=$s
+}
+
+# The other control characters as \u00XX, in the caller's (bpcs_json_escape's) s.
+_bpcs_escape_controls() { # @rune-cold: control characters other than \n \r \t \b \f
+  local i ch hex
+  for ((i = 1; i < 32; i++)); do
+    printf -v hex '%02x' "$i"
+    # shellcheck disable=SC2059 # hex is two hex digits computed above
+    printf -v ch "\\x$hex"
+    [[ $s == *"$ch"* ]] && s=${s//"$ch"/\\u00$hex}
+  done
+  return 0
 }
 
 # bpcs_json_string STRING — STRING as a quoted JSON string in REPLY.
@@ -374,26 +348,14 @@ bpcs_json_unescape() { # @rune-cold: strings with backslashes only
 # Converts one typed value to JSON text in REPLY. Types: str, int, num, bool, json (raw JSON
 # text you built with these functions), null (value ignored). Returns 1 on a bad value.
 _bpcs_typed_json() {
-  local type=$1 value=${2-}
-  case $type in
+  local value=${2-} digits=${2:+${2#-}}
+  # Each check's status is the function's (1: a bad value).
+  case $1 in
     str | string) bpcs_json_string "$value" ;;
-    int | integer)
-      local digits=${value#-}
-      [[ -n $digits && $digits != *[!0-9]* && ($digits == 0 || $digits != 0*) ]] || return 1
-      REPLY=$value
-      ;;
-    num | number)
-      [[ $value =~ ${_BPCS_RE_NUMBER}$ ]] || return 1
-      REPLY=$value
-      ;;
-    bool | boolean)
-      [[ $value == true || $value == false ]] || return 1
-      REPLY=$value
-      ;;
-    json | raw)
-      [[ -n $value ]] || return 1
-      REPLY=$value
-      ;;
+    int | integer) [[ -n $digits && $digits != *[!0-9]* && ($digits == 0 || $digits != 0*) ]] && REPLY=$value ;;
+    num | number) [[ $value =~ ${_BPCS_RE_NUMBER}$ ]] && REPLY=$value ;;
+    bool | boolean) [[ $value == true || $value == false ]] && REPLY=$value ;;
+    json | raw) [[ -n $value ]] && REPLY=$value ;;
     null) REPLY=null ;;
     *) return 1 ;;
   esac
@@ -454,10 +416,12 @@ bpcs_out() {
   else
     _bpcs_typed_json "$1" "$3" || _bpcs_builder_error "bpcs_out: bad $1 value for key '$2'"
   fi
-  if [[ -z ${_BPCS_OUT[$2]+x} ]]; then
-    _BPCS_OUT_KEYS+=("$2")
-  fi
-  _BPCS_OUT[$2]=$REPLY
+  # The member text is kept in _BPCS_OUT_M, in the order keys were first set; _BPCS_OUT maps a
+  # key to its index there (the result then joins them in one expansion).
+  local value=$REPLY i=${_BPCS_OUT[$2]-${#_BPCS_OUT_M[@]}}
+  if [[ $2 == *$_BPCS_SPECIAL* ]]; then bpcs_json_escape "$2"; else REPLY=$2; fi
+  _BPCS_OUT[$2]=$i
+  _BPCS_OUT_M[i]="\"$REPLY\":$value"
 }
 
 # bpcs_summary TEXT — the one-line summary of the result.
@@ -496,18 +460,20 @@ _bpcs_key() { # @rune-cold: keys that need escaping
 
 # Path of the given components ("$", then \x1f-separated canonical keys) in REPLY.
 _bpcs_path() {
-  local path='$' part
-  # Fast path: plain components (the common case) are already canonical; join them at once.
-  local all="$*"
-  if [[ $all != *[\\\"]* && $all != *$_BPCS_CTRL* && $all != *$_BPCS_HIGH* ]]; then
-    if (($# > 0)); then
-      local IFS=$_BPCS_SEP
-      REPLY=$path$_BPCS_SEP$*
-    else
-      REPLY=$path
-    fi
-    return 0
+  # Plain components (the common case) are already canonical: joined at once.
+  local all="$*" IFS=$_BPCS_SEP
+  if [[ $all == *[\\\"]* || $all == *$_BPCS_NOT_PLAIN* ]]; then
+    _bpcs_path_escaped "$@"
+  elif (($#)); then
+    REPLY=\$$_BPCS_SEP$*
+  else
+    REPLY=\$
   fi
+}
+
+# _bpcs_path for components that need escaping.
+_bpcs_path_escaped() { # @rune-cold: keys that need escaping
+  local path='$' part
   for part in "$@"; do
     _bpcs_key "$part"
     path+=$_BPCS_SEP$REPLY
@@ -550,19 +516,18 @@ _bpcs_drop_subtree() { # @rune-cold: duplicate keys
 
 # --- parser: jq ------------------------------------------------------------------------------
 
-# shellcheck disable=SC2016 # a jq program, not shell
-_BPCS_JQ_FLATTEN='
+_bpcs_parse_jq() { # @rune-cold: requests >= 64 KiB
+  # shellcheck disable=SC2016 # a jq program, not shell
+  local program='
   if length != 1 then error("expected exactly one JSON document") else .[0] end
   | def lenval: if type == "object" or type == "array" then length | tostring else tojson end;
     (["", type, lenval] | join("\u001e")),
     (paths as $p | getpath($p) as $v
       | [($p | map("\u001f" + (if type == "number" then tostring else tojson end)) | join("")),
          ($v | type), ($v | lenval)] | join("\u001e"))'
-
-_bpcs_parse_jq() { # @rune-cold: requests >= 64 KiB
   local flat line path type value comp rest out errfile=/dev/null message=''
   _bpcs_make_tmpdir && errfile=$BPCS_TMPDIR/jq.err
-  if ! flat=$(jq -rs "$_BPCS_JQ_FLATTEN" <<<"$1" 2>"$errfile"); then
+  if ! flat=$(jq -rs "$program" <<<"$1" 2>"$errfile"); then
     [[ $errfile != /dev/null ]] && message=$(head -c 300 -- "$errfile")
     _BPCS_PARSE_ERROR="request is not valid JSON (jq: ${message:-parse error})"
     return 1
@@ -969,12 +934,11 @@ _bpcs_parse_canonical() {
   # necessarily an object: bpcs_init checks the type, as after the general parser. The tables
   # hold nothing but what the flat reader left when it stepped aside.
   local flat=1
-  if ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
+  if [[ $params == '{}' ]]; then
+    _BPCS_T[$d${S}input_parameters]=object _BPCS_V[$d${S}input_parameters]=0
+  elif ! _bpcs_parse_flat "$params" "$d${S}input_parameters"; then
     flat=0
-    _BPCS_T=()
-    _BPCS_V=()
-    _BPCS_K=()
-    _bpcs_parse_bash "$params" "$d${S}input_parameters" 3 || return 1
+    _bpcs_parse_params_general || return 1
   fi
   # The envelope's table entries are made when something asks for them (most plugins read
   # the envelope through bpcs_init's variables only).
@@ -993,6 +957,13 @@ _bpcs_parse_canonical() {
   if ((flat)) && [[ $params != *$_BPCS_HIGH* && $params != *'{""'* && $params != *',""'* ]]; then
     _BPCS_J[$d${S}input_parameters]=$params
   fi
+}
+
+# The parameters the flat reader stepped aside for (the caller's, _bpcs_parse_canonical's,
+# params and d), with the general parser, in cleared tables.
+_bpcs_parse_params_general() { # @rune-cold: nested or unusual parameters
+  _BPCS_T=() _BPCS_V=() _BPCS_K=()
+  _bpcs_parse_bash "$params" "$d$_BPCS_SEP"input_parameters 3
 }
 
 # _bpcs_parse_flat TEXT PATH — TEXT, a compact object of scalars, into the tables at PATH exactly
@@ -1230,11 +1201,14 @@ bpcs_params_allow() {
     done
     unknown+=("$key")
   done
-  if ((${#unknown[@]} > 0)); then
-    bpcs_json_array str "${unknown[@]}"
-    local details="{\"unknown\":$REPLY}"
-    bpcs_fail 2 INVALID_PARAMETERS "unknown parameter(s): ${unknown[*]:0:5}" "$details"
-  fi
+  ((${#unknown[@]} == 0)) || _bpcs_params_unknown "${unknown[@]}"
+}
+
+# Fails naming the unknown parameters (the arguments).
+_bpcs_params_unknown() { # @rune-cold: invalid parameters
+  bpcs_json_array str "$@"
+  local details="{\"unknown\":$REPLY}" unknown=("$@")
+  bpcs_fail 2 INVALID_PARAMETERS "unknown parameter(s): ${unknown[*]:0:5}" "$details"
 }
 
 # bpcs_param_string NAME [DEFAULT] [ERE] — a string parameter in REPLY. Absent → DEFAULT (or "").
@@ -1272,7 +1246,7 @@ bpcs_param_int() {
   value=$REPLY
   [[ ${value#-} == [0-9]* && ${value#-} != *[!0-9]* ]] || _bpcs_param_error "$name" 'an integer' 'something else'
   if { [[ -n $min ]] && ((value < min)); } || { [[ -n $max ]] && ((value > max)); }; then
-    _bpcs_param_error "$name" "an integer $(_bpcs_range_text "$min" "$max")" "$value"
+    _bpcs_param_range_error "$name" 'an integer' "$min" "$max" "$value"
   fi
   REPLY=$value
 }
@@ -1333,16 +1307,19 @@ _bpcs_number_below() {
   if ((sa > 0)); then ((ma < mb)); else ((ma > mb)); fi
 }
 
-# _bpcs_range_text MIN MAX — "in the range MIN..MAX", ">= MIN" or "<= MAX" (error messages name
-# the range the manifest allows).
-_bpcs_range_text() { # @rune-cold: error messages
-  if [[ -n $1 && -n $2 ]]; then
-    printf 'in the range %s..%s' "$1" "$2"
-  elif [[ -n $1 ]]; then
-    printf '>= %s' "$1"
+# _bpcs_param_range_error NAME KIND MIN MAX VALUE — fails naming the range the manifest allows:
+# "KIND in the range MIN..MAX", "KIND >= MIN" or "KIND <= MAX" (no command substitution: the
+# failure path starts no process either).
+_bpcs_param_range_error() { # @rune-cold: error messages
+  local range
+  if [[ -n $3 && -n $4 ]]; then
+    range="in the range $3..$4"
+  elif [[ -n $3 ]]; then
+    range=">= $3"
   else
-    printf '<= %s' "$2"
+    range="<= $4"
   fi
+  _bpcs_param_error "$1" "$2 $range" "$5"
 }
 
 # bpcs_param_number NAME DEFAULT [MIN] [MAX] — a number parameter (as written) in REPLY, bounds
@@ -1358,7 +1335,7 @@ bpcs_param_number() {
   value=$REPLY
   if { [[ -n $min ]] && _bpcs_number_below "$value" "$min"; } ||
     { [[ -n $max ]] && _bpcs_number_below "$max" "$value"; }; then
-    _bpcs_param_error "$name" "a number $(_bpcs_range_text "$min" "$max")" "$value"
+    _bpcs_param_range_error "$name" 'a number' "$min" "$max" "$value"
   fi
   REPLY=$value
 }
@@ -1439,175 +1416,159 @@ bpcs_require_root() {
 # _bpcs_category CODE — sets REPLY to the EPS category of CODE. A code outside the catalog (a
 # plugin's own) is the plugin's failure: category plugin.
 _bpcs_category() { # @rune-cold: failures
-  case $1 in
-    INVALID_ARGUMENT) REPLY=validation ;;
-    INVALID_ACTION_NAME) REPLY=validation ;;
-    UNKNOWN_ACTION) REPLY=validation ;;
-    INVALID_PARAMETERS) REPLY=validation ;;
-    INVALID_TARGET) REPLY=validation ;;
-    UNKNOWN_NODE) REPLY=validation ;;
-    NO_TARGETS) REPLY=validation ;;
-    INVALID_CONFIG) REPLY=validation ;;
-    INVALID_INVENTORY) REPLY=validation ;;
-    INVALID_MANIFEST) REPLY=validation ;;
-    PLUGIN_INCLUDE_FAILED) REPLY=validation ;;
-    PLUGIN_DIR_UNREADABLE) REPLY=validation ;;
-    PAYLOAD_TOO_LARGE) REPLY=validation ;;
-    NOT_FOUND) REPLY=validation ;;
-    UNSUPPORTED_MEDIA_TYPE) REPLY=validation ;;
-    REQUEST_TOO_LARGE) REPLY=validation ;;
-    IDEMPOTENCY_KEY_REUSED) REPLY=validation ;;
-    UNSUPPORTED_FEATURE) REPLY=validation ;;
-    INVALID_ALERT_RULES) REPLY=validation ;;
-    ALERT_RECEIVER_UNKNOWN) REPLY=validation ;;
-    ALERT_NOT_HELD) REPLY=validation ;;
-    WORKFLOW_INVALID) REPLY=validation ;;
-    WORKFLOW_EXPRESSION_ERROR) REPLY=validation ;;
-    MALFORMED_JSON) REPLY=protocol ;;
-    INVALID_ENCODING) REPLY=protocol ;;
-    DOCUMENT_TOO_LARGE) REPLY=protocol ;;
-    DOCUMENT_TOO_DEEP) REPLY=protocol ;;
-    SCHEMA_VIOLATION) REPLY=protocol ;;
-    UNSUPPORTED_SCHEMA_VERSION) REPLY=protocol ;;
-    OUTPUT_EMPTY) REPLY=protocol ;;
-    OUTPUT_NOT_JSON) REPLY=protocol ;;
-    OUTPUT_TEXT_BEFORE_JSON) REPLY=protocol ;;
-    OUTPUT_MULTIPLE_DOCUMENTS) REPLY=protocol ;;
-    OUTPUT_TOO_LARGE) REPLY=protocol ;;
-    EXIT_CODE_MISMATCH) REPLY=protocol ;;
-    PLUGIN_FAILED) REPLY=plugin ;;
-    PLUGIN_INVALID_INPUT) REPLY=plugin ;;
-    PLUGIN_PRECONDITION_FAILED) REPLY=plugin ;;
-    PLUGIN_PERMISSION_DENIED) REPLY=plugin ;;
-    PLUGIN_OPERATION_TIMEOUT) REPLY=plugin ;;
-    PLUGIN_CRASHED) REPLY=plugin ;;
-    PLUGIN_NOT_EXECUTABLE) REPLY=plugin ;;
-    PLUGIN_NOT_INSTALLED) REPLY=plugin ;;
-    PLUGIN_INTEGRITY_FAILED) REPLY=plugin ;;
-    PLUGIN_CACHE_UNSAFE) REPLY=policy ;;
-    HOST_KEY_UNKNOWN) REPLY=policy ;;
-    HOST_KEY_MISMATCH) REPLY=policy ;;
-    HOST_KEY_REVOKED) REPLY=policy ;;
-    PRIVILEGE_PASSWORD_REQUIRED) REPLY=policy ;;
-    PRIVILEGE_DENIED) REPLY=policy ;;
-    CANARY_FAILED) REPLY=policy ;;
-    MAX_FAILURES_EXCEEDED) REPLY=policy ;;
-    DANGEROUS_ACTION_REFUSED) REPLY=policy ;;
-    SENSITIVE_PARAMETER_REFUSED) REPLY=policy ;;
-    AUTH_TOKEN_MISSING) REPLY=policy ;;
-    AUTH_TOKEN_INVALID) REPLY=policy ;;
-    AUTH_TOKEN_EXPIRED) REPLY=policy ;;
-    AUTH_TOKEN_REVOKED) REPLY=policy ;;
-    AUTH_TOKEN_IN_URL) REPLY=policy ;;
-    ROLE_FORBIDDEN) REPLY=policy ;;
-    NODE_BUSY) REPLY=policy ;;
-    RATE_LIMITED) REPLY=policy ;;
-    QUEUE_FULL) REPLY=policy ;;
-    SERVER_SHUTTING_DOWN) REPLY=policy ;;
-    WEBHOOK_AUTH_FAILED) REPLY=policy ;;
-    WEBHOOK_SIGNATURE_INVALID) REPLY=policy ;;
-    WEBHOOK_REPLAYED) REPLY=policy ;;
-    POLICY_DENIED) REPLY=policy ;;
-    INVALID_POLICY) REPLY=validation ;;
-    APPROVAL_SELF_FORBIDDEN) REPLY=policy ;;
-    APPROVAL_NOT_PENDING) REPLY=policy ;;
-    APPROVAL_MISMATCH) REPLY=policy ;;
-    APPROVAL_EXPIRED) REPLY=policy ;;
-    APPROVAL_REJECTED) REPLY=policy ;;
-    TOKEN_RIGHTS_EXCEEDED) REPLY=policy ;;
-    OIDC_LOGIN_FAILED) REPLY=policy ;;
-    AUTH_SESSION_INVALID) REPLY=policy ;;
-    AUTH_SESSION_EXPIRED) REPLY=policy ;;
-    CSRF_REJECTED) REPLY=policy ;;
-    APPROVAL_UNAVAILABLE) REPLY=policy ;;
-    WORKFLOW_RUN_LIMIT) REPLY=policy ;;
-    DNS_LOOKUP_FAILED) REPLY=transport ;;
-    CONNECTION_REFUSED) REPLY=transport ;;
-    CONNECT_TIMEOUT) REPLY=transport ;;
-    HOST_UNREACHABLE) REPLY=transport ;;
-    HANDSHAKE_TIMEOUT) REPLY=transport ;;
-    AUTH_FAILED) REPLY=transport ;;
-    CONNECTION_LOST) REPLY=transport ;;
-    CHANNEL_OPEN_FAILED) REPLY=transport ;;
-    PROXY_JUMP_FAILED) REPLY=transport ;;
-    ARTIFACT_FETCH_FAILED) REPLY=transport ;;
-    ARTIFACT_REMOVE_FAILED) REPLY=transport ;;
-    INSTANCE_UNKNOWN) REPLY=transport ;;
-    INSTANCE_OFFLINE) REPLY=transport ;;
-    DELIVERY_TIMEOUT) REPLY=transport ;;
-    UNDELIVERABLE) REPLY=transport ;;
-    THROTTLED) REPLY=transport ;;
-    TRANSPORT_API_ERROR) REPLY=transport ;;
-    TRANSPORT_UNAVAILABLE) REPLY=transport ;;
-    SHIPPING_SINK_FAILED) REPLY=transport ;;
-    PLUGIN_TIMEOUT) REPLY=timeout ;;
-    DEADLINE_EXCEEDED) REPLY=timeout ;;
-    RUN_CANCELLED) REPLY=cancelled ;;
-    RUN_INTERRUPTED) REPLY=cancelled ;;
-    INTERNAL_ERROR) REPLY=internal ;;
-    AUDIT_WRITE_FAILED) REPLY=internal ;;
-    AUDIT_CHAIN_BROKEN) REPLY=internal ;;
-    WORKFLOW_INTERRUPTED) REPLY=internal ;;
-    STORE_UNAVAILABLE) REPLY=internal ;;
-    *) REPLY=plugin ;;
-  esac
+  local rest table='
+INVALID_ARGUMENT=validation
+INVALID_ACTION_NAME=validation
+UNKNOWN_ACTION=validation
+INVALID_PARAMETERS=validation
+INVALID_TARGET=validation
+UNKNOWN_NODE=validation
+NO_TARGETS=validation
+INVALID_CONFIG=validation
+INVALID_INVENTORY=validation
+INVALID_MANIFEST=validation
+PLUGIN_INCLUDE_FAILED=validation
+PLUGIN_DIR_UNREADABLE=validation
+PAYLOAD_TOO_LARGE=validation
+NOT_FOUND=validation
+UNSUPPORTED_MEDIA_TYPE=validation
+REQUEST_TOO_LARGE=validation
+IDEMPOTENCY_KEY_REUSED=validation
+UNSUPPORTED_FEATURE=validation
+INVALID_ALERT_RULES=validation
+ALERT_RECEIVER_UNKNOWN=validation
+ALERT_NOT_HELD=validation
+WORKFLOW_INVALID=validation
+WORKFLOW_EXPRESSION_ERROR=validation
+MALFORMED_JSON=protocol
+INVALID_ENCODING=protocol
+DOCUMENT_TOO_LARGE=protocol
+DOCUMENT_TOO_DEEP=protocol
+SCHEMA_VIOLATION=protocol
+UNSUPPORTED_SCHEMA_VERSION=protocol
+OUTPUT_EMPTY=protocol
+OUTPUT_NOT_JSON=protocol
+OUTPUT_TEXT_BEFORE_JSON=protocol
+OUTPUT_MULTIPLE_DOCUMENTS=protocol
+OUTPUT_TOO_LARGE=protocol
+EXIT_CODE_MISMATCH=protocol
+PLUGIN_FAILED=plugin
+PLUGIN_INVALID_INPUT=plugin
+PLUGIN_PRECONDITION_FAILED=plugin
+PLUGIN_PERMISSION_DENIED=plugin
+PLUGIN_OPERATION_TIMEOUT=plugin
+PLUGIN_CRASHED=plugin
+PLUGIN_NOT_EXECUTABLE=plugin
+PLUGIN_NOT_INSTALLED=plugin
+PLUGIN_INTEGRITY_FAILED=plugin
+PLUGIN_CACHE_UNSAFE=policy
+HOST_KEY_UNKNOWN=policy
+HOST_KEY_MISMATCH=policy
+HOST_KEY_REVOKED=policy
+PRIVILEGE_PASSWORD_REQUIRED=policy
+PRIVILEGE_DENIED=policy
+CANARY_FAILED=policy
+MAX_FAILURES_EXCEEDED=policy
+DANGEROUS_ACTION_REFUSED=policy
+SENSITIVE_PARAMETER_REFUSED=policy
+AUTH_TOKEN_MISSING=policy
+AUTH_TOKEN_INVALID=policy
+AUTH_TOKEN_EXPIRED=policy
+AUTH_TOKEN_REVOKED=policy
+AUTH_TOKEN_IN_URL=policy
+ROLE_FORBIDDEN=policy
+NODE_BUSY=policy
+RATE_LIMITED=policy
+QUEUE_FULL=policy
+SERVER_SHUTTING_DOWN=policy
+WEBHOOK_AUTH_FAILED=policy
+WEBHOOK_SIGNATURE_INVALID=policy
+WEBHOOK_REPLAYED=policy
+POLICY_DENIED=policy
+INVALID_POLICY=validation
+APPROVAL_SELF_FORBIDDEN=policy
+APPROVAL_NOT_PENDING=policy
+APPROVAL_MISMATCH=policy
+APPROVAL_EXPIRED=policy
+APPROVAL_REJECTED=policy
+TOKEN_RIGHTS_EXCEEDED=policy
+OIDC_LOGIN_FAILED=policy
+AUTH_SESSION_INVALID=policy
+AUTH_SESSION_EXPIRED=policy
+CSRF_REJECTED=policy
+APPROVAL_UNAVAILABLE=policy
+WORKFLOW_RUN_LIMIT=policy
+DNS_LOOKUP_FAILED=transport
+CONNECTION_REFUSED=transport
+CONNECT_TIMEOUT=transport
+HOST_UNREACHABLE=transport
+HANDSHAKE_TIMEOUT=transport
+AUTH_FAILED=transport
+CONNECTION_LOST=transport
+CHANNEL_OPEN_FAILED=transport
+PROXY_JUMP_FAILED=transport
+ARTIFACT_FETCH_FAILED=transport
+ARTIFACT_REMOVE_FAILED=transport
+INSTANCE_UNKNOWN=transport
+INSTANCE_OFFLINE=transport
+DELIVERY_TIMEOUT=transport
+UNDELIVERABLE=transport
+THROTTLED=transport
+TRANSPORT_API_ERROR=transport
+TRANSPORT_UNAVAILABLE=transport
+SHIPPING_SINK_FAILED=transport
+PLUGIN_TIMEOUT=timeout
+DEADLINE_EXCEEDED=timeout
+RUN_CANCELLED=cancelled
+RUN_INTERRUPTED=cancelled
+INTERNAL_ERROR=internal
+AUDIT_WRITE_FAILED=internal
+AUDIT_CHAIN_BROKEN=internal
+WORKFLOW_INTERRUPTED=internal
+STORE_UNAVAILABLE=internal
+'
+  # The line that starts with CODE= (the code quoted: matched as text, never as a pattern).
+  rest=${table#*$'\n'"$1"=}
+  if [[ $rest == "$table" ]]; then REPLY=plugin; else REPLY=${rest%%$'\n'*}; fi
 }
 # --- end generated: error categories ---
 
 _bpcs_output_data() {
-  local out='' sep='' key
-  for key in ${_BPCS_OUT_KEYS[@]+"${_BPCS_OUT_KEYS[@]}"}; do
-    if [[ $key == *$_BPCS_SPECIAL* ]]; then
-      bpcs_json_escape "$key"
-    else
-      REPLY=$key
-    fi
-    out+="$sep\"$REPLY\":${_BPCS_OUT[$key]}"
-    sep=,
-  done
+  local IFS=, out
+  out=${_BPCS_OUT_M[*]+"${_BPCS_OUT_M[*]}"}
   if ((${#_BPCS_WARNINGS[@]} > 0)) && [[ -z ${_BPCS_OUT[warnings]+x} ]]; then
     bpcs_json_array str "${_BPCS_WARNINGS[@]}"
-    out+="${sep}\"warnings\":$REPLY"
+    out+="${out:+,}\"warnings\":$REPLY"
   fi
   REPLY="{$out}"
 }
 
 # Renders the result document into REPLY. Args: RESULT [ERROR_JSON].
 _bpcs_render() {
-  if ((_BPCS_SALVAGE == 1)); then
-    _BPCS_SALVAGE=0
-    _bpcs_salvage_ids "$BPCS_INPUT"
-  fi
-  local result=$1 error=${2:-null} trace=${BPCS_TRACE_ID:-$_BPCS_UNTRACED} meta payload
+  ((_BPCS_SALVAGE == 0)) || _bpcs_salvage_ids "$BPCS_INPUT"
+  local meta v=$BPCS_PLUGIN_VERSION summary='' artifacts=''
   _bpcs_timestamp
-  meta="{\"trace_id\":\"$trace\",\"timestamp\":\"$REPLY\""
+  meta="{\"trace_id\":\"${BPCS_TRACE_ID:-$_BPCS_UNTRACED}\",\"timestamp\":\"$REPLY\""
   _bpcs_is_uuid "$BPCS_MESSAGE_ID" && meta+=",\"in_reply_to\":\"$BPCS_MESSAGE_ID\""
   # A version of digits and dots is checked with globs (three numbers without leading zeros);
   # only others pay for the regex.
-  local v=$BPCS_PLUGIN_VERSION dots=${BPCS_PLUGIN_VERSION//[0-9]/} semver=0
-  if [[ $dots == .. && $v != .* && $v != *. && $v != *..* && $v != 0[0-9]* && $v != *.0[0-9]* ]] ||
-    [[ $v =~ $_BPCS_RE_SEMVER ]]; then
-    semver=1
+  if _bpcs_is_action "$BPCS_PLUGIN_NAME" && {
+    [[ ${v//[0-9]/} == .. && $v != .* && $v != *. && $v != *..* && $v != 0[0-9]* && $v != *.0[0-9]* ]] ||
+      [[ $v =~ $_BPCS_RE_SEMVER ]]
+  }; then
+    meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$v\"}"
   fi
-  if ((semver)) && _bpcs_is_action "$BPCS_PLUGIN_NAME"; then
-    meta+=",\"plugin\":{\"name\":\"$BPCS_PLUGIN_NAME\",\"version\":\"$BPCS_PLUGIN_VERSION\"}"
-  fi
-  meta+='}'
-  payload="{\"schema_version\":\"bpcs_v1\",\"result\":\"$result\""
   if [[ -n $_BPCS_SUMMARY ]]; then
-    local summary=${_BPCS_SUMMARY//[$'\n\r']/ }
+    summary=${_BPCS_SUMMARY//[$'\n\r']/ }
     bpcs_json_string "${summary:0:1000}"
-    payload+=",\"summary\":$REPLY"
+    summary=",\"summary\":$REPLY"
+  fi
+  if ((${#_BPCS_ARTIFACTS[@]} > 0)); then
+    printf -v artifacts '%s,' "${_BPCS_ARTIFACTS[@]:0:64}"
+    artifacts=",\"artifacts\":[${artifacts%,}]"
   fi
   _bpcs_output_data
-  payload+=",\"output_data\":$REPLY"
-  if ((${#_BPCS_ARTIFACTS[@]} > 0)); then
-    local artifacts
-    printf -v artifacts '%s,' "${_BPCS_ARTIFACTS[@]:0:64}"
-    payload+=",\"artifacts\":[${artifacts%,}]"
-  fi
-  payload+='}'
-  REPLY="{\"message_metadata\":$meta,\"payload\":$payload,\"error\":$error}"
+  REPLY="{\"message_metadata\":$meta},\"payload\":{\"schema_version\":\"bpcs_v1\",\"result\":\"$1\"$summary,\"output_data\":$REPLY$artifacts},\"error\":${2:-null}}"
 }
 
 # Writes the one result and exits. Args: RESULT EXIT_CODE [ERROR_JSON].
@@ -1617,14 +1578,19 @@ _bpcs_emit() {
   doc=$REPLY
   # Never hand the control node a document it would have to truncate.
   ((${#doc} <= BPCS_MAX_OUTPUT_BYTES)) || _bpcs_emit_too_large
-  if [[ $BASHPID != "$_BPCS_MAIN_PID" && -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
-    # Called inside a subshell: hand the result to the main shell, which prints it on exit.
-    printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
-    exit "$code"
-  fi
+  [[ $BASHPID == "$_BPCS_MAIN_PID" ]] || _bpcs_emit_subshell
   _BPCS_EMITTED=1
   printf '%s\n' "$doc" >&3
   exit "$code"
+}
+
+# Called inside a subshell: hands the result (the caller's, _bpcs_emit's, code and doc) to the
+# main shell, which prints it on exit.
+_bpcs_emit_subshell() { # @rune-cold: results emitted inside a subshell
+  if [[ -n $BPCS_TMPDIR ]] && _bpcs_make_tmpdir; then
+    printf '%s\n%s' "$code" "$doc" >"$BPCS_TMPDIR/.pending-result"
+    exit "$code"
+  fi
 }
 
 # The failure document that replaces a result over BPCS_MAX_OUTPUT_BYTES: sets the caller's
@@ -1632,7 +1598,7 @@ _bpcs_emit() {
 _bpcs_emit_too_large() { # @rune-cold: results over the size limit
   local size=${#doc}
   _BPCS_OUT=()
-  _BPCS_OUT_KEYS=()
+  _BPCS_OUT_M=()
   _BPCS_ARTIFACTS=()
   _BPCS_WARNINGS=()
   _BPCS_SUMMARY="plugin result too large ($size bytes); output dropped"
@@ -1644,10 +1610,7 @@ _bpcs_emit_too_large() { # @rune-cold: results over the size limit
 }
 
 _bpcs_error_json() { # @rune-cold: failures (code message [details])
-  if ((_BPCS_SALVAGE == 1)); then
-    _BPCS_SALVAGE=0
-    _bpcs_salvage_ids "$BPCS_INPUT"
-  fi
+  ((_BPCS_SALVAGE == 0)) || _bpcs_salvage_ids "$BPCS_INPUT"
   local code=$1 message=${2:-unknown error} details=${3-} retryable=false
   [[ $code =~ $_BPCS_RE_CODE ]] || code=PLUGIN_FAILED
   _bpcs_category "$code"
@@ -1709,16 +1672,20 @@ _bpcs_on_err() {
 _bpcs_on_exit() {
   local status=$?
   trap - EXIT ERR
-  if ((_BPCS_EMITTED == 0)) && [[ $BASHPID == "$_BPCS_MAIN_PID" ]]; then
-    if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
-      _bpcs_emit_pending
-    else
-      _bpcs_exit_unexpected "$status"
-      status=1
-    fi
-  fi
+  ((_BPCS_EMITTED)) || [[ $BASHPID != "$_BPCS_MAIN_PID" ]] || _bpcs_exit_unemitted
   [[ -n $BPCS_TMPDIR && -d $BPCS_TMPDIR ]] && rm -rf -- "$BPCS_TMPDIR"
   exit "$status"
+}
+
+# The main shell exits without having printed a result: prints the one a subshell left, or a
+# failure document, and sets the caller's (_bpcs_on_exit's) status.
+_bpcs_exit_unemitted() { # @rune-cold: a plugin that exits without a result
+  if [[ -n $BPCS_TMPDIR && -f $BPCS_TMPDIR/.pending-result ]]; then
+    _bpcs_emit_pending
+  else
+    _bpcs_exit_unexpected "$status"
+    status=1
+  fi
 }
 
 # Prints the result a subshell left (see _bpcs_emit) and sets the caller's (_bpcs_on_exit's)
@@ -1766,6 +1733,7 @@ trap '_bpcs_on_signal SIGHUP' HUP
 # only when a result is rendered before bpcs_init has read the ids (_BPCS_SALVAGE=1): a run that
 # gets that far never pays for its regexes.
 _bpcs_salvage_ids() { # @rune-cold: requests that fail before their ids are read
+  _BPCS_SALVAGE=0
   local re_t='"trace_id"[[:space:]]*:[[:space:]]*"([0-9a-f]{32})"'
   local re_m='"message_id"[[:space:]]*:[[:space:]]*"([0-9a-f-]{36})"'
   local head=${1:0:4096}
@@ -1787,17 +1755,6 @@ _bpcs_schema_error() { # @rune-cold: invalid requests
 # directories of earlier runs whose process is gone: the directory name carries the owner's
 # pid, only directories this user owns are touched, and a live pid (or one reused by another
 # live process) keeps its directory.
-# Chooses BPCS_TMPDIR's name ($TMPDIR/rune-plugin.<pid>.<64 random bits>) without creating it.
-_bpcs_plan_tmpdir() {
-  local random
-  if [[ -n ${SRANDOM:-} ]]; then
-    printf -v random '%08x%08x' "$SRANDOM" "$SRANDOM"
-  else
-    printf -v random '%04x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"
-  fi
-  BPCS_TMPDIR=${TMPDIR:-/tmp}/rune-plugin.$$.$random
-  _BPCS_TMPDIR_READY=0
-}
 
 # bpcs_tmpdir — creates the run's private temp dir (mode 0700) on first call and puts its path in
 # REPLY (also BPCS_TMPDIR); removed on exit. Fails (exit 1) when it cannot be created safely.
@@ -1840,33 +1797,27 @@ bpcs_init() {
   BPCS_PLUGIN_VERSION=$2
   _bpcs_sweep_stale_tmpdirs
   # The private temp dir is created on first use (bpcs_tmpdir): most runs never need one, and
-  # mktemp would be a process per run. Its name is fixed now, so a subshell creates the same one.
-  _bpcs_plan_tmpdir
+  # mktemp would be a process per run. Its name ($TMPDIR/rune-plugin.<pid>.<64 random bits>) is
+  # fixed now, so a subshell creates the same one.
+  if [[ -n ${SRANDOM:-} ]]; then
+    printf -v BPCS_TMPDIR '%s/rune-plugin.%s.%08x%08x' "${TMPDIR:-/tmp}" "$$" "$SRANDOM" "$SRANDOM"
+  else
+    printf -v BPCS_TMPDIR '%s/rune-plugin.%s.%04x%04x%04x%04x' "${TMPDIR:-/tmp}" "$$" "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"
+  fi
   # `read -N` is a builtin (no process); it keeps trailing newlines, which JSON ignores.
-  BPCS_INPUT=
+  BPCS_INPUT='' _BPCS_TMPDIR_READY=0
   IFS= read -r -d '' -N "$((BPCS_MAX_INPUT_BYTES + 1))" BPCS_INPUT || true
-  _BPCS_SALVAGE=1
   # The common case, a canonical request of ordinary size for the Bash parser, takes the fast
   # path; everything else (the size limit, jq, the general parser, a parse error) is deferred.
-  _BPCS_T=()
-  _BPCS_V=()
-  _BPCS_K=()
-  _BPCS_J=()
-  _BPCS_LAZY=
+  _BPCS_SALVAGE=1 _BPCS_T=() _BPCS_V=() _BPCS_K=() _BPCS_J=() _BPCS_LAZY=''
   if [[ $BPCS_JSON_PARSER != jq ]] && ((${#BPCS_INPUT} < BPCS_JQ_THRESHOLD_BYTES && ${#BPCS_INPUT} <= BPCS_MAX_INPUT_BYTES)) &&
     _bpcs_parse_canonical "$BPCS_INPUT"; then
-    BPCS_JSON_PARSER=bash
     # The envelope checks of _bpcs_init_checks as one condition (every envelope value of a
     # canonical request is a string, dry_run a boolean): when it holds, they would all pass
     # and set these values; when not, they run one by one and name what failed.
-    BPCS_MESSAGE_ID=${_BPCS_E[0]}
-    BPCS_TRACE_ID=${_BPCS_E[1]}
-    BPCS_ACTION=${_BPCS_E[6]}
-    BPCS_NODE=${_BPCS_E[7]}
-    BPCS_TRANSPORT=${_BPCS_E[8]}
-    BPCS_DEPLOY_MODE=${_BPCS_E[9]}
-    BPCS_DRY_RUN=${_BPCS_E[11]}
-    BPCS_TIMEOUT_MS=${_BPCS_E[12]}
+    BPCS_JSON_PARSER=bash BPCS_MESSAGE_ID=${_BPCS_E[0]} BPCS_TRACE_ID=${_BPCS_E[1]} BPCS_ACTION=${_BPCS_E[6]} \
+      BPCS_NODE=${_BPCS_E[7]} BPCS_TRANSPORT=${_BPCS_E[8]} BPCS_DEPLOY_MODE=${_BPCS_E[9]} \
+      BPCS_DRY_RUN=${_BPCS_E[11]} BPCS_TIMEOUT_MS=${_BPCS_E[12]}
     if [[ ${_BPCS_E[10]} == rcs_v1 && -n $BPCS_NODE && ${#BPCS_TIMEOUT_MS} -le 9 && $BPCS_TIMEOUT_MS != 0* &&
       ${_BPCS_T[\$$_BPCS_SEP${_BPCS_CANON_PARAMS_PATH}]-} == object &&
       $BPCS_TRACE_ID != 00000000000000000000000000000000 ]] &&

@@ -1,4 +1,6 @@
 /** noop: the end-to-end smoke plugin. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createWorkspace,
@@ -81,5 +83,27 @@ describe('JSON parser choice', () => {
     });
     expect(run.exitCode, run.stderr).toBe(0);
     expect(response.payload.output_data).toMatchObject({ runtime: { json_parser: 'bash' } });
+  });
+});
+
+describe("the library's deferred functions on the success path", () => {
+  it('a successful noop never reads them; a failing one does (and refuses a damaged section)', () => {
+    // The deferred section sits after the plugin's end; with its first marker damaged, any run
+    // that loads it exits 70. The success path must not notice; a failure must.
+    const text = readFileSync(ws.plugin('noop'), 'utf8');
+    const at = text.indexOf('\n# ---- @rune-deferred ') + 1;
+    expect(at).toBeGreaterThan(0);
+    const damaged = join(ws.root, 'noop-damaged.sh');
+    const marker = at + '# ---- '.length; // the '@' of '@rune-deferred'
+    writeFileSync(damaged, `${text.slice(0, marker)}X${text.slice(marker + 1)}`, { mode: 0o755 });
+    const ok = runPlugin(ws, damaged, makeRequest('noop', { sleep_ms: 0, message: 'hi' }), {
+      withoutJq: true,
+    });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const failing = runPlugin(ws, damaged, makeRequest('noop', { sleep_ms: -1 }), {
+      withoutJq: true,
+    });
+    expect(failing.exitCode).toBe(70);
+    expect(failing.stderr).toContain('cannot read the deferred library functions back');
   });
 });

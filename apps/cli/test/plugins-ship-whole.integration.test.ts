@@ -145,6 +145,50 @@ describe('a plugin written as docs/writing-plugins.md shows', () => {
     const [registered, tested] = await registeredAndTested('hello', join(pluginDir, 'hello.sh'));
     expect(tested).toBe(registered);
   });
+
+  it('fails over SSH with its own failure document: the deferred library functions load from the shipped file', async () => {
+    // bpcs_fail and the failure documents sit after the plugin's end in the assembled file; the
+    // node reads them back from the cached copy the transport checked (sha256) and ran.
+    mkdirSync(pluginDir, { recursive: true });
+    writeFileSync(
+      join(pluginDir, 'refuses.sh'),
+      [
+        '#!/usr/bin/env bash',
+        'set -euo pipefail',
+        '# shellcheck source=/dev/null',
+        'source "$RUNE_BASH_LIB/bpcs.sh" # @rune-include bpcs.sh',
+        'bpcs_init refuses 1.0.0',
+        'cd /',
+        'bpcs_fail 3 PLUGIN_PRECONDITION_FAILED "refused on purpose"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(pluginDir, 'refuses.manifest.json'),
+      JSON.stringify({
+        schema_version: 'mrs_v1',
+        name: 'refuses',
+        version: '1.0.0',
+        description: 'Always refuses (test plugin).',
+        parameters: { type: 'object', properties: {}, additionalProperties: false },
+        tags: ['example'],
+        requirements: { commands: [], privilege: 'user', os: ['linux'] },
+        timeout_ms: 10000,
+        idempotent: true,
+        supports_dry_run: true,
+        dangerous: false,
+        accepts: ['rcs_v1'],
+      }),
+    );
+    const remote = await runJson(['run', 'refuses', '--node', 'remote-node']);
+    expect(remote.result.code).not.toBe(0);
+    expect(remote.doc.nodes[0], remote.result.stdout).toMatchObject({ transport: 'ssh' });
+    expect(remote.doc.nodes[0]?.error?.code, remote.result.stderr).toBe(
+      'PLUGIN_PRECONDITION_FAILED',
+    );
+    expect(remote.doc.nodes[0]?.error?.message).toContain('refused on purpose');
+  });
 });
 
 describe('preflight and privilege through rune run', () => {

@@ -148,16 +148,33 @@ describe('assemblePluginSource', () => {
     expect(text).not.toContain('lib_cold_twice() { __rune_load_cold');
     expect(text).toContain('lib_cold_twice() { # @rune-cold');
     expect(text).not.toContain('lib_cold_unused');
-    // The real definitions sit only inside the loader's quoted here-document, once each.
-    const loader = text.slice(text.indexOf('__rune_load_cold() {'));
-    expect(loader.split("<<'__RUNE_COLD_FUNCTIONS__'").length).toBe(2);
+    // The real definitions sit once each after the plugin's end (where Bash never reads), in a
+    // section whose byte offset and length the loader carries.
     expect(text.split('_lib_cold_helper() { # @rune-cold').length).toBe(2);
+    const end = text.indexOf('\n__rune_status=$?; return "$__rune_status" 2>/dev/null || exit');
+    expect(end).toBeGreaterThan(text.indexOf('\nlib_hot\nlib_hot\n'));
     expect(text.indexOf('__rune_load_cold() {')).toBeLessThan(text.indexOf('_lib_cold_helper() {'));
+    const at = text.indexOf('\n# ---- @rune-deferred ') + 1;
+    const section = text.slice(at);
+    expect(at).toBeGreaterThan(end);
+    expect(section).toContain('_lib_cold_helper() { # @rune-cold');
+    expect(section).toMatch(
+      /^# ---- @rune-deferred ([0-9a-f]{16})\n[\s\S]*\n# ---- end @rune-deferred \1\n$/,
+    );
+    const offset = Buffer.byteLength(text.slice(0, at));
+    expect(text).toContain(`read -r -d '' -N ${offset} __rune_text`);
+    expect(text).toContain(`read -r -d '' -N ${Buffer.byteLength(section) - 1} __rune_text`);
     const file = join(dir, 'assembled.sh');
     writeFileSync(file, text, { mode: 0o755 });
     const run = spawnSync('bash', [file], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('cold:abab\ncold:abab\n');
+    // The same from another directory through a relative path, and after a cd in the plugin.
+    const relative = spawnSync('bash', ['-c', 'cd "$1" && bash ./assembled.sh', 'sh', dir], {
+      encoding: 'utf8',
+      cwd: dir,
+    });
+    expect(relative.stdout).toBe('cold:abab\ncold:abab\n');
     expect(assemblePluginSource(Buffer.from(text), file).content.toString('utf8')).toBe(text);
     // Without the opt-in line the markers are comments: everything stays where it was.
     const plain = tree({
@@ -209,21 +226,96 @@ describe('assemblePluginSource', () => {
     );
   });
 
-  it('refuses a deferred function whose body holds the loader delimiter', () => {
+  it("routes the library's own calls of deferred functions through the loader: no stub for them", () => {
+    const library = [
+      '# @rune-library drop-unused-functions',
+      'lib_hot() {',
+      '  [[ $1 == ok ]] || _lib_fail "bad $1"',
+      '  echo "hot $1"',
+      '}',
+      'lib_named() {',
+      '  local f=_lib_fail_named',
+      '  "$f" x',
+      '}',
+      '_lib_fail() { # @rune-cold',
+      '  echo "cold: $1"',
+      '}',
+      '_lib_fail_named() { # @rune-cold',
+      '  echo "named: $1"',
+      '}',
+    ].join('\n');
+    const plugin = [
+      '#!/usr/bin/env bash',
+      'source lib/lib.sh # @rune-include lib.sh',
+      'lib_hot ok',
+      'lib_hot no',
+      'lib_named',
+      '',
+    ].join('\n');
+    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    // A call in command position goes through the loader; a name used as a value keeps its stub.
+    expect(text).toContain('  [[ $1 == ok ]] || __rune_cold _lib_fail "bad $1"');
+    expect(text).not.toContain('_lib_fail() { __rune_load_cold');
+    expect(text).toContain('_lib_fail_named() { __rune_load_cold; _lib_fail_named "$@"; }');
+    const file = join(dir, 'assembled.sh');
+    writeFileSync(file, text, { mode: 0o755 });
+    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('hot ok\ncold: bad no\nhot no\nnamed: x\n');
+  });
+
+  it('loads the deferred functions only from the exact bytes it was assembled with', () => {
     const library = [
       '# @rune-library drop-unused-functions',
       'lib_cold() { # @rune-cold',
-      "  cat <<'__RUNE_COLD_FUNCTIONS__'",
-      '__RUNE_COLD_FUNCTIONS__',
+      '  echo "cold $1"',
       '}',
     ].join('\n');
     const dir = tree({
-      'p.sh': '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold\n',
+      'p.sh':
+        '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold "$1"\nfalse\n',
       'lib/lib.sh': library,
     });
-    const error = catchRuneError(() => readAssembledPlugin(join(dir, 'p.sh')));
-    expect(error.code).toBe('PLUGIN_INCLUDE_FAILED');
-    expect(error.message).toContain('__RUNE_COLD_FUNCTIONS__');
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const file = join(dir, 'assembled.sh');
+    const run = (content: string, ...args: string[]) => {
+      writeFileSync(file, content, { mode: 0o755 });
+      return spawnSync('bash', [file, ...args], { encoding: 'utf8' });
+    };
+    // The plugin's status is that of its last command (the end line keeps it).
+    const ok = run(text, 'x');
+    expect(ok.stdout).toBe('cold x\n');
+    expect(ok.status).toBe(1);
+    // A file whose deferred section moved (one byte more before it), was cut short, or was
+    // replaced by another assembly's (another library version: other markers) is refused: the
+    // loader defines nothing it cannot match against the section's offset, length and markers.
+    // (What guards the bytes themselves is the sha256 the transports check before the exec.)
+    const other = readAssembledPlugin(
+      join(
+        tree({
+          'p.sh':
+            '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold "$1"\nfalse\n',
+          'lib/lib.sh': library.replace('cold $1', 'evil $1'),
+        }),
+        'p.sh',
+      ),
+    ).content.toString('utf8');
+    const sectionOf = (t: string) => t.slice(t.indexOf('\n# ---- @rune-deferred ') + 1);
+    for (const altered of [
+      text.replace('#!/usr/bin/env bash\n', '#!/usr/bin/env bash\n#\n'),
+      text.slice(0, -2),
+      text.slice(0, -sectionOf(text).length) + sectionOf(other),
+    ]) {
+      const refused = run(altered, 'x');
+      expect(refused.stdout).toBe('');
+      expect(refused.status).toBe(70);
+      expect(refused.stderr).toContain('cannot read the deferred library functions back');
+    }
+    // Fed to Bash on stdin, the plugin has no file to read back: the same clear refusal.
+    const piped = spawnSync('bash', ['-s', 'x'], { input: text, encoding: 'utf8' });
+    expect(piped.status).toBe(70);
+    expect(piped.stderr).toContain('cannot read the deferred library functions back');
   });
 
   it('inlines the shipped library into a plugin that has no copy of its own, and it runs', () => {

@@ -352,29 +352,48 @@ function stripLibraryCommentLines(lines: string[]): string[] {
 const COLD_FUNCTION_START = /^([A-Za-z_][A-Za-z0-9_]*)\(\) \{[ \t]+#[ \t]*@rune-cold\b.*$/;
 /** The assembled loader of the deferred functions (one per plugin, at the first deferred one). */
 export const COLD_LOADER = '__rune_load_cold';
-const COLD_DELIMITER = '__RUNE_COLD_FUNCTIONS__';
+/** Runs a deferred function, loading them first: `__rune_cold NAME ARGS...` (no stub needed). */
+export const COLD_CALL = '__rune_cold';
+/**
+ * A word in command position: after the start of the line, `;`, `&`, `|`, `(`, `)` (a `case`
+ * branch), `{`, `!`, a quote that opens a trap's command, or a keyword that starts a command;
+ * followed by a blank, `;`, `)`, a quote or the end. Only such words are routed through
+ * {@link COLD_CALL}. (Not aware of quoting: a library that opts in keeps such text out of its
+ * strings, and the assembler tests check bpcs.sh's routed lines.)
+ */
+const COMMAND_WORD =
+  /(?<=(?:^|[;&|(){!'])[ \t]*|\b(?:then|do|else|if|elif|while|until)[ \t]+)([A-Za-z_][A-Za-z0-9_]*)(?=[ \t;)']|$)/g;
+/** The variable holding the plugin file's absolute path (set on the assembled file's first lines). */
+export const COLD_SELF = '__RUNE_SELF';
+/** First and last line of the deferred section (each followed by 16 hex digits of the functions' sha256). */
+const COLD_BEGIN = '# ---- @rune-deferred';
+const COLD_END = '# ---- end @rune-deferred';
+
+/** What {@link deferColdLibraryFunctions} leaves: the text Bash reads, and what moves away. */
+interface DeferredSplit {
+  /** The lines Bash reads: stubs instead of the deferred functions, the loader's place marked. */
+  readonly lines: string[];
+  /** The deferred functions' lines (empty: nothing deferred, `lines` is the input). */
+  readonly cold: string[];
+  /** Index in `lines` where the loader goes (the first deferred function's place). */
+  readonly loaderAt: number;
+}
 
 /**
- * Moves the functions an opted-in library marks `# @rune-cold` (failure paths, rare encodings,
- * the jq parser) out of the text Bash parses on every run: each becomes a one-line stub that
- * loads all of them, then calls the real one.
- *
- * Why: Bash parses every function definition it reads (about 0.4 million instructions per KB
- * here), and most of a library is only reached when something goes wrong. The definitions move
- * into a quoted here-document inside one loader function, and Bash reads a quoted
- * here-document line by line without parsing it (about a sixth of the cost); the loader sources
- * that literal text (through `/dev/stdin`) the first time a stub runs. Nothing is built at run
- * time: the loaded text is a constant of the assembled file, covered by its sha256 like every
- * other byte. The loader sits where the first deferred function was, so it is defined before
- * any stub can run; functions defined inside a function are global in Bash, and a stub runs its
- * function in the caller's scope (the library's dynamic-scope helpers keep working).
- * Deterministic: depends only on the text.
+ * Takes the functions an opted-in library marks `# @rune-cold` (failure paths, rare encodings,
+ * the general and jq parsers) out of the text Bash reads on every run: each becomes a one-line
+ * stub that loads all of them, then calls the real one (see {@link placeDeferredFunctions} for
+ * where they go). A deferred function that only deferred functions name gets no stub. Functions
+ * defined inside a function are global in Bash, and a stub runs its function in the caller's
+ * scope (the library's dynamic-scope helpers keep working). Deterministic.
  */
-function deferColdLibraryFunctions(lines: string[], file: string): string[] {
+function deferColdLibraryFunctions(lines: string[]): DeferredSplit {
   const cold: string[] = [];
   const out: string[] = [];
   /** Where each stub went in `out`, and its function. */
   const stubs: { readonly at: number; readonly name: string }[] = [];
+  /** Indexes in `out` of the opted-in libraries' own lines (their call sites may be routed). */
+  const libraryLines = new Set<number>();
   let loaderAt = -1;
   let inOptedIn = false;
   for (let index = 0; index < lines.length; index++) {
@@ -386,6 +405,7 @@ function deferColdLibraryFunctions(lines: string[], file: string): string[] {
     }
     const start = inOptedIn ? COLD_FUNCTION_START.exec(line) : null;
     if (start === null) {
+      if (inOptedIn) libraryLines.add(out.length);
       out.push(line);
       continue;
     }
@@ -396,47 +416,112 @@ function deferColdLibraryFunctions(lines: string[], file: string): string[] {
       continue;
     }
     const name = start[1]!;
-    const body = lines.slice(index, end + 1);
-    if (body.some((l) => l === COLD_DELIMITER)) {
-      throw includeError(
-        `${file}: a deferred library function contains the line ${COLD_DELIMITER}`,
-        {
-          file,
-          function: name,
-        },
-      );
-    }
     if (loaderAt === -1) loaderAt = out.length;
-    cold.push(...body);
+    cold.push(...lines.slice(index, end + 1));
     stubs.push({ at: out.length, name });
     out.push(`${name}() { ${COLD_LOADER}; ${name} "$@"; }`);
     index = end;
   }
-  if (loaderAt === -1) return lines;
-  // A deferred function that only deferred functions name needs no stub: they are all defined
-  // by the time one of them runs. (Bash parses each stub: about 35 k instructions apiece.)
+  if (loaderAt === -1) return { lines, cold: [], loaderAt };
+  // In the libraries' own code, a call of a deferred function in command position goes through
+  // the loader (`__rune_cold NAME ARGS...`), which needs no stub for NAME. A deferred function
+  // that nothing else names (the plugin, other libraries, an argument) needs no stub either: it
+  // is defined by the time one of them runs. (Bash parses each stub: about 40 k instructions.)
+  const coldNames = new Set(stubs.map((stub) => stub.name));
   const stubLines = new Set(stubs.map((stub) => stub.at));
+  for (const i of libraryLines) {
+    const line = out[i]!;
+    if (/^[ \t]*#/.test(line) || (i > 0 && out[i - 1]!.endsWith('\\'))) continue;
+    out[i] = line.replace(COMMAND_WORD, (name: string) =>
+      coldNames.has(name) ? `${COLD_CALL} ${name}` : name,
+    );
+  }
   const named = new Set<string>();
+  const routed = new RegExp(`\\b${COLD_CALL} [A-Za-z_][A-Za-z0-9_]*`, 'g');
   out.forEach((line, i) => {
-    if (!stubLines.has(i)) for (const word of line.match(WORD) ?? []) named.add(word);
+    if (stubLines.has(i)) return;
+    for (const word of line.replace(routed, '').match(WORD) ?? []) named.add(word);
   });
   const unneeded = new Set(stubs.filter((stub) => !named.has(stub.name)).map((stub) => stub.at));
-  const kept = out.filter((_line, i) => !unneeded.has(i));
-  const loader = [
-    '# Deferred library functions (marked @rune-cold): read as a quoted here-document, which Bash',
-    '# does not parse, and defined on the first call of one of their stubs below.',
-    `${COLD_LOADER}() {`,
-    `  if [[ -n \${__RUNE_COLD_LOADED-} ]]; then return 0; fi`,
-    `  __RUNE_COLD_LOADED=1`,
-    '  # shellcheck disable=SC1091 # /dev/stdin is the here-document below',
-    `  source /dev/stdin <<'${COLD_DELIMITER}' || { echo "rune: cannot load the deferred library functions (needs /dev/stdin)" >&2; exit 70; }`,
-    ...cold,
-    COLD_DELIMITER,
-    '}',
-  ];
   // No stub precedes loaderAt, so the loader still goes where the first deferred function was.
-  kept.splice(loaderAt, 0, ...loader);
-  return kept;
+  return { lines: out.filter((_line, i) => !unneeded.has(i)), cold, loaderAt };
+}
+
+/**
+ * Lays out an assembled plugin with deferred functions: `head` (shebang and header), the line
+ * that records the file's own path, the text Bash reads with the loader at its place, an `exit`
+ * that ends the plugin, and after it the deferred section, which Bash never reads unless a stub
+ * runs.
+ *
+ * Why: Bash parses every function definition it reads (about 0.45 million instructions per KB
+ * here, plus a copy of the body when it is defined), and most of a library is only reached when
+ * something goes wrong. Text after the point where a script exits costs nothing. The loader
+ * opens the plugin file by the path it started from, skips exactly the byte offset written into
+ * it here and reads exactly the section's length, checks that the text it got begins and ends
+ * with the section's markers (which carry the sha256 of the deferred functions, so a file
+ * replaced by another version is refused instead of half-read), and only then defines the
+ * functions (`eval` of that text). Nothing is built at run time: the loaded text is a constant
+ * of the assembled file, covered by its sha256 like every other byte; nothing read from the
+ * request or the environment is evaluated. The loader exits 70 with a message when the file
+ * cannot be read back (for example a plugin fed to Bash on stdin). Deterministic.
+ */
+function placeDeferredFunctions(head: string, split: DeferredSplit): string {
+  // 64 bits of the functions' sha256 tell one assembly's section from another's.
+  const digest = sha256Hex(split.cold.join('\n')).slice(0, 16);
+  const begin = `${COLD_BEGIN} ${digest}`;
+  const endLine = `${COLD_END} ${digest}`;
+  const section = `${begin}\n${split.cold.join('\n')}\n${endLine}`;
+  const length = Buffer.byteLength(section);
+  const self = [
+    '# The plugin file, read again by the loader of the deferred library functions (an absolute',
+    '# path: the plugin may change directory).',
+    `${COLD_SELF}=\${BASH_SOURCE[0]-}`,
+    `[[ $${COLD_SELF} == /* ]] || ${COLD_SELF}=$PWD/$${COLD_SELF}`,
+  ].join('\n');
+  // Bash parses the loader on every run: it is kept short.
+  const loader = (offset: number): string[] => [
+    "# Deferred library functions (marked @rune-cold) sit after the plugin's end, where Bash never",
+    '# reads them; the first call of one of their stubs below reads them back from this file.',
+    `${COLD_LOADER}() {`,
+    `  [[ -z \${__RUNE_COLD_LOADED-} ]] || return 0`,
+    "  local LC_ALL=C IFS='' __rune_fd __rune_text='' __rune_all=()",
+    `  if { exec {__rune_fd}<"$${COLD_SELF}"; } 2>/dev/null; then`,
+    '    if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then',
+    // The whole file as one element (it holds no NUL byte), then the section's bytes: cheaper
+    // than `read -N`, which Bash runs byte by byte.
+    `      mapfile -d '' -n 1 __rune_all <&"$__rune_fd" || :`,
+    `      ((\${#__rune_all[@]} == 0)) || __rune_text=\${__rune_all[0]:${offset}:${length}}`,
+    '    else',
+    `      read -r -d '' -N ${offset} __rune_text <&"$__rune_fd" || :`,
+    `      read -r -d '' -N ${length} __rune_text <&"$__rune_fd" || :`,
+    '    fi',
+    '    exec {__rune_fd}<&-',
+    '  fi',
+    `  [[ \${#__rune_text} == ${length} && \${__rune_text:0:${begin.length}} == '${begin}' && \${__rune_text:${length - endLine.length}} == '${endLine}' ]] ||`,
+    `    { echo "rune: cannot read the deferred library functions back from $${COLD_SELF}" >&2; exit 70; }`,
+    '  __RUNE_COLD_LOADED=1',
+    '  eval "$__rune_text"',
+    '}',
+    `${COLD_CALL}() { [[ -n \${__RUNE_COLD_LOADED-} ]] || ${COLD_LOADER}; "$@"; }`,
+  ];
+  // The plugin ends here, with the status of its last command; a file that is sourced (an
+  // assembled library a test sources) returns instead. Nothing below is read by Bash.
+  const guard = [
+    '# The end: the deferred library functions below are read only by their loader.',
+    '__rune_status=$?; return "$__rune_status" 2>/dev/null || exit "$__rune_status"',
+  ].join('\n');
+  const layout = (offset: number): string => {
+    const lines = [...split.lines];
+    lines.splice(split.loaderAt, 0, ...loader(offset));
+    const body = lines.join('\n').replace(/\n+$/, '');
+    return `${head}\n${self}\n${body}\n${guard}\n`;
+  };
+  // The offset is written into the text it measures: repeat until its digits stop changing.
+  let offset = 0;
+  for (let text = layout(offset); Buffer.byteLength(text) !== offset; text = layout(offset)) {
+    offset = Buffer.byteLength(text);
+  }
+  return `${layout(offset)}${section}\n`;
 }
 
 /**
@@ -465,15 +550,16 @@ export function assemblePluginSource(
   const firstLine = newline === -1 ? text : text.slice(0, newline);
   const hasShebang = firstLine.startsWith('#!');
   const body = hasShebang ? (newline === -1 ? '' : text.slice(newline + 1)) : text;
-  const expanded = deferColdLibraryFunctions(
+  const split = deferColdLibraryFunctions(
     stripLibraryCommentLines(
       dropUnusedLibraryFunctions(expand(body, file, hasShebang ? 2 : 1, [], state)),
     ),
-    file,
-  )
-    .join('\n')
-    .replace(/\n+$/, '');
-  const assembled = `${hasShebang ? firstLine : DEFAULT_SHEBANG}\n${ASSEMBLED_HEADER.join('\n')}\n${expanded}\n`;
+  );
+  const head = `${hasShebang ? firstLine : DEFAULT_SHEBANG}\n${ASSEMBLED_HEADER.join('\n')}`;
+  const assembled =
+    split.cold.length === 0
+      ? `${head}\n${split.lines.join('\n').replace(/\n+$/, '')}\n`
+      : placeDeferredFunctions(head, split);
   return { content: Buffer.from(assembled, 'utf8'), assembled: true, includes: state.includes };
 }
 
