@@ -311,7 +311,16 @@ console.log({
 
 // Store: fill up to --runs runs, then RSS and bytes per run.
 const target = Number(values.runs);
-let count = (await server.store.listRuns({}, 1_000_000)).length;
+const countRuns = async () =>
+  Number(
+    (
+      await server.store.db
+        .selectFrom('runs')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+let count = await countRuns();
 const body = JSON.stringify({ action: 'noop', targets: ['localhost'], options: { dry_run: true } });
 while (count < target) {
   const batch = Math.min(50, target - count);

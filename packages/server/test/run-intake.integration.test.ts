@@ -13,12 +13,12 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.js';
 import { createRuneServer, type RuneServer } from '../src/index.js';
-import type { IntakeRun } from '../src/runs/run-intake.js';
+import { type IntakeRun, MAX_INSERTS_IN_FLIGHT } from '../src/runs/run-intake.js';
 import { openIntake } from '../src/store/intake.js';
 import { sqliteWorkerThread } from '../src/store/sqlite-worker/dialect.js';
 import type { WorkerMessage } from '../src/store/sqlite-worker/protocol.js';
 import { errorOf } from './alert-server.js';
-import { RUNE_CLI as CLI, createTestHome, spawnServe, type TestHome } from './harness.js';
+import { RUNE_CLI as CLI, createTestHome, spawnServe, type TestHome, until } from './harness.js';
 
 const DRY_RUN = { action: 'noop', targets: ['localhost'], options: { dry_run: true } };
 
@@ -69,24 +69,30 @@ async function serve(h: TestHome): Promise<{
 const submit = (request: (path: string, init?: RequestInit) => Promise<Response>) =>
   request('/v1/runs', { method: 'POST', body: JSON.stringify(DRY_RUN) });
 
-/** Holds back from the store's worker every message that inserts a run, until released. */
+/**
+ * Holds back from the store's worker every message that inserts a run, until released; `held()`
+ * counts the run inserts held (one message may carry several).
+ */
 function holdRunInserts(server: RuneServer): { held: () => number; release: () => void } {
   const thread = sqliteWorkerThread(server.store.db);
   if (thread === undefined) throw new Error('no SQLite worker');
   const post = thread.postMessage.bind(thread);
   const held: WorkerMessage[] = [];
+  let inserts = 0;
   let holding = true;
   thread.postMessage = (message: WorkerMessage) => {
-    const insertsRun = message.some(
+    const runInserts = message.filter(
       (request) =>
         request.op === 'operation' &&
         request.statements.some((statement) => /^insert into "runs"/.test(statement.sql)),
-    );
-    if (holding && insertsRun) held.push(message);
-    else post(message);
+    ).length;
+    if (holding && runInserts > 0) {
+      held.push(message);
+      inserts += runInserts;
+    } else post(message);
   };
   return {
-    held: () => held.length,
+    held: () => inserts,
     release: () => {
       holding = false;
       for (const message of held.splice(0)) post(message);
@@ -117,6 +123,34 @@ describe('the run intake', () => {
     const events = await (await t.request(`/v1/runs/${id}/events`)).text();
     expect(events).toContain('event: run-end');
   });
+
+  it(`answers do not outrun the store without bound: beyond ${MAX_INSERTS_IN_FLIGHT} inserts on their way, a dry run waits for the store`, async () => {
+    const h = home();
+    const t = await serve(h);
+    await t.request('/v1/runs?limit=1');
+    const hold = holdRunInserts(t.server);
+    const extra = 4;
+    let answered = 0;
+    const submissions = Array.from({ length: MAX_INSERTS_IN_FLIGHT + extra }, async () => {
+      const response = await submit(t.request);
+      answered++;
+      return response.status;
+    });
+    try {
+      // Every submission has reached its insert; those beyond the bound wait for theirs.
+      await until('every insert to be held', async () =>
+        hold.held() === MAX_INSERTS_IN_FLIGHT + extra ? true : undefined,
+      );
+      await until(`the answers from the intake (${answered})`, async () =>
+        answered === MAX_INSERTS_IN_FLIGHT ? true : undefined,
+      );
+      expect(answered).toBe(MAX_INSERTS_IN_FLIGHT);
+    } finally {
+      hold.release();
+    }
+    const statuses = await Promise.all(submissions);
+    expect(statuses.every((status) => status === 202)).toBe(true);
+  }, 60_000);
 
   it('many dry runs, each read right after its answer: every read finds its run', async () => {
     const h = home();

@@ -24,7 +24,8 @@
  *   `GET /v1/runs/{id}`, a listing, the event stream) finds the run.
  * - **No Idempotency-Key**: a key's uniqueness is decided by the store's guard inside the insert;
  *   answering before the insert could answer two runs for one key. Those submissions wait for the
- *   store as before, and so does any submission when the intake is full or cannot be written.
+ *   store as before, and so does any submission when the intake is full or cannot be written, or
+ *   when {@link MAX_INSERTS_IN_FLIGHT} admitted rows are not in the store yet (backpressure).
  * - **A failed insert is kept**: the row stays owed in the intake, is retried every second while
  *   the server runs, and is replayed by the next start.
  */
@@ -66,6 +67,13 @@ export interface RunIntake {
 /** How long a failed insert waits before it is tried again. */
 const RETRY_MS = 1_000;
 
+/**
+ * Most dry runs admitted to the intake and not yet committed to the store. Beyond it, submissions wait for the
+ * store as without the intake: answers must not outrun the store without bound (each insert
+ * waiting in the worker's queue holds its row in memory).
+ */
+export const MAX_INSERTS_IN_FLIGHT = 256;
+
 /** Opens (creating) the run intake `path` of `store`. INVALID_CONFIG when it is not one. */
 export function openRunIntake(
   store: RunStore,
@@ -82,10 +90,15 @@ export function openRunIntake(
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
   let warned = false;
+  /** Entries written (or being written) and not yet committed to the store or dropped. */
+  let outstanding = 0;
 
   const insert = (entry: IntakeRun): void => {
     const done = store.insertRun(entry.run, [], undefined, entry.events).then(
-      () => intake.stored(1),
+      () => {
+        outstanding--;
+        intake.stored(1);
+      },
       (error: unknown) => {
         warn(
           `run ${entry.run.id} is durable in the run intake and not yet in the store (retried): ${RuneError.from(error).message}`,
@@ -131,6 +144,7 @@ export function openRunIntake(
             }
           }
         }
+        if (!appended) outstanding -= batch.length;
         for (const item of batch) item.resolve(appended);
       }
     } finally {
@@ -144,7 +158,8 @@ export function openRunIntake(
     path,
 
     write(entry) {
-      if (closed) return Promise.resolve(false);
+      if (closed || outstanding >= MAX_INSERTS_IN_FLIGHT) return Promise.resolve(false);
+      outstanding++;
       return new Promise<boolean>((resolve) => {
         turn.push({ entry, resolve });
         // After the I/O callbacks of this turn: the audit writer answers many submissions in one
@@ -162,6 +177,7 @@ export function openRunIntake(
     },
 
     drop() {
+      outstanding--;
       intake.stored(1);
     },
 
