@@ -5,12 +5,14 @@
  * it), and `rune-plugin-test` checks the very bytes RUNE registers (same sha256). Build first:
  * `npx -y pnpm@10.34.9 build`.
  */
+
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestTemplate } from '../src/commands/plugin-new.js';
 import {
   type CliResult,
   type CliSandbox,
@@ -157,30 +159,15 @@ describe('a plugin written as docs/writing-plugins.md shows', () => {
         'set -euo pipefail',
         '# shellcheck source=/dev/null',
         'source "$RUNE_BASH_LIB/bpcs.sh" # @rune-include bpcs.sh',
-        'bpcs_init refuses 1.0.0',
+        'bpcs_init refuses 0.1.0',
         'cd /',
         'bpcs_fail 3 PLUGIN_PRECONDITION_FAILED "refused on purpose"',
         '',
       ].join('\n'),
       { mode: 0o755 },
     );
-    writeFileSync(
-      join(pluginDir, 'refuses.manifest.json'),
-      JSON.stringify({
-        schema_version: 'mrs_v1',
-        name: 'refuses',
-        version: '1.0.0',
-        description: 'Always refuses (test plugin).',
-        parameters: { type: 'object', properties: {}, additionalProperties: false },
-        tags: ['example'],
-        requirements: { commands: [], privilege: 'user', os: ['linux'] },
-        timeout_ms: 10000,
-        idempotent: true,
-        supports_dry_run: true,
-        dangerous: false,
-        accepts: ['rcs_v1'],
-      }),
-    );
+    // The manifest `rune plugin new` scaffolds (its one parameter has a default).
+    writeFileSync(join(pluginDir, 'refuses.manifest.json'), manifestTemplate('refuses'));
     const remote = await runJson(['run', 'refuses', '--node', 'remote-node']);
     expect(remote.result.code).not.toBe(0);
     expect(remote.doc.nodes[0], remote.result.stdout).toMatchObject({ transport: 'ssh' });
