@@ -24,6 +24,7 @@ import {
   type TestHome,
   type TestServer,
 } from './harness.js';
+import { newRun } from './store-rows.js';
 
 const homes: TestHome[] = [];
 const stores: RunStore[] = [];
@@ -109,26 +110,7 @@ describe('the SQLite worker', () => {
     // A run with two events, two nodes and an idempotency key: nine statements before (a
     // transaction, savepoint, max(position) read, four inserts, release, commit), one message now.
     const id = '33333333-3333-4333-8333-333333333333';
-    const stored = {
-      id,
-      trace_id: '0'.repeat(32),
-      action: 'noop',
-      status: 'queued',
-      principal: 'ops',
-      source: 'api',
-      dry_run: 0,
-      created_at: '2026-12-01T00:00:00.000Z',
-      started_at: null,
-      finished_at: null,
-      exit_code: null,
-      nodes: '["web1","web2"]',
-      request_json: '{}',
-      has_sensitive: 0,
-      plan_json: '{}',
-      summary_json: null,
-      error_json: null,
-      audit_json: null,
-    };
+    const stored = newRun(id, { nodes: '["web1","web2"]' });
     posted.length = 0;
     const first = await opened.insertRun(stored, ['web1', 'web2'], {
       key: 'k1',
