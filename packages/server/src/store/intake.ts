@@ -181,11 +181,13 @@ export function openIntake<Row>(kind: IntakeKind, path: string): Intake<Row> {
   let open = true;
 
   /**
-   * Writes `bytes` at `at` and waits until they are on the disk, on this thread: measured side
-   * by side on the loaded machine, the same write and fdatasync on the libuv pool took 6-16 ms
-   * (p50) instead of 2-4 ms (its threads queue behind the audit log's syncs and wait for a core),
-   * and a synchronous fdatasync into allocated space blocks the event loop for tens of
-   * microseconds on a quiet disk.
+   * Writes `bytes` at `at` and waits until they are on the disk, on this thread (`append`, and
+   * `checkpoint`). The alert receivers append this way: measured side by side on the loaded
+   * machine, the same write and fdatasync on the libuv pool then took 6-16 ms (p50) instead of
+   * 2-4 ms, its threads queueing behind the audit log's syncs, which since moved to a thread of
+   * their own. Dry runs append with `appendOnPool`: a synchronous fdatasync blocks the event loop
+   * for as long as the disk takes, and under another process's writes that was tens of
+   * milliseconds for every request in flight (bench/README.md, "rune serve").
    */
   const writeDurably = (bytes: Buffer, at: number): void => {
     let written = 0;
