@@ -36,6 +36,7 @@ import { createJsonLogger, type ServerLogFormat } from './telemetry/json-log.js'
 import { observeStoreQuery } from './telemetry/store-latency.js';
 import { startTracing } from './telemetry/tracing-sdk.js';
 import { SERVER_VERSION } from './version.js';
+import { createWorkflowEngines } from './workflows/workflow-engines.js';
 import { workflowOwner } from './workflows/workflow-owner.js';
 import { interruptRunningWorkflows } from './workflows/workflow-store.js';
 
@@ -187,6 +188,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   });
   let recovered: { interrupted: number; requeued: number; replayed?: number };
   let app: ApiInstance;
+  const workflows = createWorkflowEngines();
   try {
     recovered = await manager.recover();
     // Only workflows no live instance executes (src/workflows/workflow-owner.ts); at runtime the
@@ -205,6 +207,10 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     });
     if (workflowsInterrupted > 0)
       log(`recovered: ${workflowsInterrupted} workflow run(s) interrupted`);
+    // A cancel of a workflow this instance executes, asked through another instance.
+    manager.cluster.onWorkflowCancel((id, reason) => {
+      workflows.cancel(id, reason);
+    });
     const pruned = await manager.prune();
     if (recovered.interrupted + recovered.requeued + pruned > 0) {
       log(
@@ -222,6 +228,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       metrics,
       log,
       policy,
+      workflows,
       env,
       ...(jsonLogger === undefined ? {} : { logFormat: 'json', jsonLogger }),
     });

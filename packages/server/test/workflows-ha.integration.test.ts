@@ -331,6 +331,33 @@ rules:
     expect((await holdRun())?.status).toBe('succeeded');
   }, 90_000);
 
+  it('a cancel through another instance stops the workflow where it runs: its plugin killed, the rest skipped', async () => {
+    const { home, token, markers } = await setUp();
+    const a = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(a);
+    const aUrl = await a.listen();
+    const { id, record } = await startHolding(aUrl, token, markers);
+    const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });
+    servers.push(b);
+    const viaB = client(await b.listen(), token);
+    expect(await ownerOf(b, id)).toBe(a.manager.cluster.instanceId);
+
+    const cancel = await viaB.post(`/v1/workflows/runs/${id}/cancel`, {});
+    expect(cancel.status).toBe(202);
+    const ended = await endedWorkflow(viaB, id, 'the cancelled workflow to end');
+    expect(ended).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(ended.error).toMatchObject({ code: 'RUN_CANCELLED', message: 'cancelled by token:ops' });
+    expect(ended.steps.map((step) => [step.id, step.status])).toEqual([
+      ['hold', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    // Nothing is left running on the node, and nothing after the hold step was submitted.
+    for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+    expect(await runsOfTrace(b, record.trace_id)).toEqual([
+      { id: ended.steps[0]?.attempts[0]?.run_id, status: 'cancelled' },
+    ]);
+  }, 90_000);
+
   it('kill -9 of the instance running a workflow: a live instance marks it interrupted within the lease', async () => {
     const { home, token, markers } = await setUp();
     const b = await createRuneServer({ configFile: home.configFile, env: home.env, port: 0 });

@@ -205,6 +205,93 @@ describe('POST /v1/workflows/{name}/runs', () => {
   });
 });
 
+describe('POST /v1/workflows/runs/{id}/cancel', () => {
+  let home: TestHome;
+  let t: TestServer;
+  let markers: string;
+  beforeAll(async () => {
+    home = createTestHome();
+    const dir = writeWorkflows(home);
+    writeFileSync(
+      home.configFile,
+      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\n`,
+    );
+    markers = join(home.dir, 'markers');
+    mkdirSync(markers);
+    t = await startTestServer(home);
+  });
+  afterAll(async () => {
+    await t?.close();
+    home?.remove();
+  });
+
+  it('mid-step: the plugin is killed on its node, the step ends cancelled, the rest skipped', async () => {
+    const response = await t.request('/v1/workflows/hold-then-noop/runs', {
+      json: { inputs: { marker_dir: markers } },
+    });
+    expect(response.status).toBe(202);
+    const accepted = (await response.json()) as { workflow_run_id: string; trace_id: string };
+    const id = accepted.workflow_run_id;
+    // Readiness: the hold plugin wrote "<sleep pid> <plugin pid>" on its node.
+    const marker = join(markers, `${accepted.trace_id}-localhost`);
+    const deadline = Date.now() + 30_000;
+    while (!(existsSync(marker) && /^\d+ \d+\n$/.test(readFileSync(marker, 'utf8')))) {
+      if (Date.now() > deadline) throw new Error('the hold step never started');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const pids = readFileSync(marker, 'utf8').trim().split(' ').map(Number);
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(true);
+
+    // A viewer may not cancel; an unknown workflow run is 404.
+    expect(
+      (await t.request(`/v1/workflows/runs/${id}/cancel`, { method: 'POST', token: t.viewer }))
+        .status,
+    ).toBe(403);
+    const unknown = await t.request(
+      '/v1/workflows/runs/00000000-0000-4000-8000-000000000000/cancel',
+      { method: 'POST' },
+    );
+    expect(unknown.status).toBe(404);
+
+    const cancel = await t.request(`/v1/workflows/runs/${id}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(202);
+    expect(await cancel.json()).toMatchObject({ workflow_run_id: id, trace_id: accepted.trace_id });
+    const record = await waitForWorkflow(t.request, id);
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(record.error).toMatchObject({
+      code: 'RUN_CANCELLED',
+      message: 'cancelled by token:ops',
+    });
+    expect(record.steps.map((step) => [step.id, step.status, step.reason])).toEqual([
+      ['hold', 'cancelled', 'cancelled by token:ops'],
+      ['after', 'skipped', 'cancelled'],
+    ]);
+    // Nothing is left running on the node; the step's run is cancelled, no later step ran.
+    for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+    const runId = record.steps[0]?.attempts[0]?.run_id;
+    const run = (await (await t.request(`/v1/runs/${runId}`)).json()) as Json;
+    expect(run.status).toBe('cancelled');
+    const runs = (await (await t.request('/v1/runs?limit=50')).json()) as { runs: Json[] };
+    expect(runs.runs.filter((entry) => entry.trace_id === accepted.trace_id)).toHaveLength(1);
+    // The workflow's own audit trail ends with the cancel.
+    const own = readFileSync(home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter((entry) => entry.event === 'workflow' && entry.run_id === id);
+    expect(own.map((entry) => [entry.status, entry.error_code])).toEqual([
+      ['started', null],
+      ['cancelled', 'RUN_CANCELLED'],
+    ]);
+
+    // An ended workflow is left as it is.
+    const again = await t.request(`/v1/workflows/runs/${id}/cancel`, { method: 'POST' });
+    expect(again.status).toBe(202);
+    expect(await again.json()).toMatchObject({ status: 'cancelled' });
+  });
+});
+
 describe('approval steps wait for the RBAC approvals', () => {
   let home: TestHome;
   let t: TestServer;

@@ -223,6 +223,7 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
           manager: context.manager,
           launcher: context.launcher,
           workflowsDir: context.settings.workflowsDir,
+          engines: context.workflows,
           log: (line, error) =>
             app.log.warn(
               `${line}${error === undefined ? '' : `: ${RuneError.from(error).message}`}`,

@@ -91,6 +91,17 @@ export interface Cluster {
   publish(id: string): void;
   /** Asks the instance owning run `id` to cancel it; false when no live instance owns it. */
   forwardCancel(id: string, reason: string): Promise<boolean>;
+  /**
+   * Asks instance `owner`, which executes workflow run `id` (`workflow_runs.instance_id`), to
+   * cancel it; false when `owner` is not a live instance. Best effort, like
+   * {@link forwardCancel}: the notice carries it.
+   */
+  forwardWorkflowCancel(id: string, owner: string, reason: string): Promise<boolean>;
+  /**
+   * Calls `handler` when another instance asks this one to cancel a workflow run it executes.
+   * Returns the unsubscribe.
+   */
+  onWorkflowCancel(handler: (id: string, reason: string) => void): () => void;
   /** Stops claiming; the instance's queued runs go to the others. Idempotent. */
   stop(): Promise<void>;
   /**
@@ -115,6 +126,8 @@ export function createSoloCluster(): Cluster {
     release: async () => {},
     publish: () => {},
     forwardCancel: async () => false,
+    forwardWorkflowCancel: async () => false,
+    onWorkflowCancel: () => () => {},
     stop: async () => {},
     onSweep: () => () => {},
   };

@@ -58,8 +58,11 @@ export interface PostgresClusterOptions {
 }
 
 interface Notice {
-  /** c: run changed; r: node locks released; x: cancel; s: an instance stopped (sweep now) */
-  t: 'c' | 'r' | 'x' | 's';
+  /**
+   * c: run changed; r: node locks released; x: cancel a run; w: cancel a workflow run; s: an
+   * instance stopped (sweep now)
+   */
+  t: 'c' | 'r' | 'x' | 'w' | 's';
   from: string;
   id?: string;
   to?: string;
@@ -132,6 +135,8 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
   let listenerRetry: NodeJS.Timeout | undefined;
   /** {@link Cluster.onSweep} tasks. */
   const sweepTasks = new Set<() => Promise<void>>();
+  /** {@link Cluster.onWorkflowCancel} handlers. */
+  const workflowCancelHandlers = new Set<(id: string, reason: string) => void>();
 
   const warn = (line: string): void => log(`warning: cluster: ${line}`);
   const message = (error: unknown): string => RuneError.from(error).message;
@@ -393,6 +398,9 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
     else if (parsed.t === 'r') hooks.released();
     else if (parsed.t === 'x' && parsed.to === instanceId && typeof parsed.id === 'string') {
       hooks.cancel(parsed.id, typeof parsed.r === 'string' ? parsed.r : 'cancelled');
+    } else if (parsed.t === 'w' && parsed.to === instanceId && typeof parsed.id === 'string') {
+      const reason = typeof parsed.r === 'string' ? parsed.r : 'cancelled';
+      for (const handler of workflowCancelHandlers) handler(parsed.id, reason);
     } else if (parsed.t === 's') {
       void sweep();
     }
@@ -576,6 +584,25 @@ export function createPostgresCluster(options: PostgresClusterOptions): Cluster 
       if (owner === undefined) return false;
       notice({ t: 'x', id, to: owner.instance_id, r: reason.slice(0, 2000) });
       return true;
+    },
+
+    async forwardWorkflowCancel(id, owner, reason) {
+      const live = await db
+        .selectFrom('cluster_instances')
+        .select('id')
+        .where('id', '=', owner)
+        .where('state', 'in', ['active', 'draining'])
+        .executeTakeFirst();
+      if (live === undefined) return false;
+      notice({ t: 'w', id, to: owner, r: reason.slice(0, 2000) });
+      return true;
+    },
+
+    onWorkflowCancel(handler) {
+      workflowCancelHandlers.add(handler);
+      return () => {
+        workflowCancelHandlers.delete(handler);
+      };
     },
 
     onSweep(task) {

@@ -8,6 +8,7 @@ import type { PolicyEnforcer } from '../policy/enforcer.js';
 import type { ServerLauncher } from '../runs/launcher.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { RunStore } from '../store/run-store.js';
+import type { WorkflowEngines } from '../workflows/workflow-engines.js';
 
 /** The typed Fastify instance of the API. */
 export type ApiInstance = FastifyInstance<
@@ -27,4 +28,6 @@ export interface RouteContext {
   settings: ServerSettings;
   /** RBAC: every authorization decision (src/policy/). */
   policy: PolicyEnforcer;
+  /** The workflow engines this process executes (a cancel finds them there). */
+  workflows: WorkflowEngines;
 }

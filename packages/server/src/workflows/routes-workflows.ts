@@ -1,7 +1,9 @@
 /**
  * The workflow endpoints: `POST /v1/workflows/{name}/runs` runs the workflow file `<name>.yaml`
  * (or `.yml`, `.json`) of the `[server] workflows` directory — never a path or a document from
- * the client — and `GET /v1/workflows/runs/{id}` returns its `rune-workflow-run/v1` record.
+ * the client —, `GET /v1/workflows/runs/{id}` returns its `rune-workflow-run/v1` record and
+ * `POST /v1/workflows/runs/{id}/cancel` stops it the way Ctrl-C stops `rune workflow run`
+ * (workflow-engines.ts).
  *
  * The engine is core's `runWorkflow()`; each step goes through `RunManager.submit()`
  * (server-step-runner.ts). The record is persisted as it progresses (`workflow_runs`), so after a
@@ -17,8 +19,10 @@ import {
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { actionTags, runAccess } from '../policy/route-guard.js';
+import { ENDED_STATUSES } from '../runs/run-document.js';
 import { startWorkflow } from './start-workflow.js';
-import { getWorkflowRun } from './workflow-store.js';
+import { getStoredWorkflowRun, getWorkflowRun } from './workflow-store.js';
 
 const source = { component: 'rune-server' } as const;
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
@@ -57,6 +61,16 @@ const WorkflowAcceptedSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const WorkflowCancelAcceptedSchema = Type.Object(
+  {
+    workflow_run_id: Type.String(),
+    trace_id: Type.String(),
+    status: WorkflowRunRecordSchema.properties.status,
+    links: Type.Object({ self: Type.String() }),
+  },
+  { additionalProperties: false },
+);
+
 /** Registers the workflow routes. */
 export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext): void {
   const { store, manager, launcher, settings } = context;
@@ -87,6 +101,7 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
           manager,
           launcher,
           workflowsDir: settings.workflowsDir,
+          engines: context.workflows,
           log: (line, error) => request.log.error({ err: error }, line),
         },
         {
@@ -132,6 +147,66 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
         throw new RuneError('NOT_FOUND', `no workflow run ${request.params.id}`, { source });
       }
       return record;
+    },
+  );
+
+  app.post(
+    '/v1/workflows/runs/:id/cancel',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Cancel a workflow run',
+        description:
+          'Like Ctrl-C in rune workflow run: the runs of the current step are cancelled (their running plugins are killed on the nodes, as by POST /v1/runs/{id}/cancel), that step ends cancelled, every later step skipped, and the workflow cancelled (RUN_CANCELLED, exit code 130). Whoever started the workflow may always cancel it; anyone else needs `cancel` on the action and nodes of each of its runs that has not ended. Answers 202 at once with the status as stored (`running` until the engine has stopped); an ended workflow is left as it is. Through any instance of a shared store: the instance executing the workflow is asked to stop it.',
+        tags: ['workflows'],
+        params: WorkflowRunIdParamSchema,
+        response: { 202: WorkflowCancelAcceptedSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = request.principal;
+      if (principal === undefined) {
+        throw new RuneError('AUTH_TOKEN_MISSING', 'this endpoint needs a bearer token', { source });
+      }
+      const id = request.params.id;
+      const stored = await getStoredWorkflowRun(store.db, id);
+      if (stored === undefined) {
+        throw new RuneError('NOT_FOUND', `no workflow run ${id}`, { source });
+      }
+      const { record } = stored;
+      const answer = (status: typeof record.status) => {
+        reply.header('location', `/v1/workflows/runs/${id}`);
+        return reply.code(202).send({
+          workflow_run_id: id,
+          trace_id: record.trace_id,
+          status,
+          links: { self: `/v1/workflows/runs/${id}` },
+        });
+      };
+      if (record.status !== 'running') return answer(record.status);
+      // RBAC, as for a run: the one who started it may always withdraw it; anyone else needs
+      // `cancel` on every run of it that is still going on (what the cancel stops).
+      if (stored.principal !== principal.name) {
+        const subject = context.policy.subjectOf(principal);
+        for (const step of record.steps) {
+          for (const attempt of step.attempts) {
+            const run = await store.getRun(attempt.run_id);
+            if (run === undefined || ENDED_STATUSES.has(run.status)) continue;
+            await context.policy.authorize(
+              subject,
+              runAccess('cancel', run, actionTags(launcher, run.action)),
+              { traceId: record.trace_id, runId: run.id },
+            );
+          }
+        }
+      }
+      const reason = `cancelled by ${principal.name}`;
+      const here = context.workflows.cancel(id, reason);
+      if (!here && stored.owner !== null && stored.owner !== manager.cluster.instanceId) {
+        // Another instance of the shared store executes it: it stops it there.
+        await manager.cluster.forwardWorkflowCancel(id, stored.owner, reason);
+      }
+      return answer((await getWorkflowRun(store.db, id))?.status ?? record.status);
     },
   );
 }

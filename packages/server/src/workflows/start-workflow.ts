@@ -19,6 +19,7 @@ import type { ServerLauncher } from '../runs/launcher.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { RunStore } from '../store/run-store.js';
 import { createServerStepRunner, type WorkflowHold } from './server-step-runner.js';
+import type { WorkflowEngines } from './workflow-engines.js';
 import { ownsWorkflowRun, workflowOwner } from './workflow-owner.js';
 import { saveWorkflowRun } from './workflow-store.js';
 
@@ -32,6 +33,8 @@ export interface WorkflowServices {
   launcher: ServerLauncher;
   /** `[server] workflows`, or null when the server runs none. */
   workflowsDir: string | null;
+  /** The engines of this process: a cancel (`POST /v1/workflows/runs/{id}/cancel`) finds it there. */
+  engines: WorkflowEngines;
   log: (line: string, error?: unknown) => void;
 }
 
@@ -185,6 +188,8 @@ export async function startWorkflow(
   const onStart = new Promise<void>((resolve) => {
     started = resolve;
   });
+  // Registered before it starts, so a cancel that arrives with the 202 finds it.
+  const engine = dryRun ? undefined : services.engines.register(workflowRunId);
   const running = runWorkflow(definition, {
     runner: createServerStepRunner({
       manager,
@@ -205,11 +210,13 @@ export async function startWorkflow(
     confirmDangerous: request.confirm === true,
     onStart: () => started(),
     ...(dryRun ? {} : { onProgress: save }),
+    ...(engine === undefined ? {} : { signal: engine.signal }),
   });
   void running.then(
     () => heldRun(undefined),
     () => heldRun(undefined),
   );
+  void running.finally(() => engine?.done()).catch(() => undefined);
   // Refusals before the first step reject `running` before onStart.
   try {
     await Promise.race([onStart, running]);

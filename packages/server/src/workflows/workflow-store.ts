@@ -69,6 +69,31 @@ export async function getWorkflowRun(
   return row === undefined ? undefined : (JSON.parse(row.record_json) as WorkflowRunRecord);
 }
 
+/** A workflow run with who started it and which instance executes it (null: the embedded store). */
+export interface StoredWorkflowRun {
+  record: WorkflowRunRecord;
+  principal: string;
+  owner: string | null;
+}
+
+/** The stored workflow run `id`, or undefined. */
+export async function getStoredWorkflowRun(
+  db: Kysely<StoreDatabase>,
+  id: string,
+): Promise<StoredWorkflowRun | undefined> {
+  const row = await db
+    .selectFrom('workflow_runs')
+    .select(['record_json', 'principal', 'instance_id'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  return {
+    record: JSON.parse(row.record_json) as WorkflowRunRecord,
+    principal: row.principal,
+    owner: row.instance_id,
+  };
+}
+
 /**
  * Interrupts the workflows still `running` whose owner is not a live instance (workflow-owner.ts):
  * at start-up on the embedded store, every one (it was in flight when the previous process
