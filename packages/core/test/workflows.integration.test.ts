@@ -23,6 +23,8 @@ import {
   type RunWorkflowOptions,
   runeStepRunner,
   runWorkflow,
+  type WorkflowStepRun,
+  type WorkflowStepRunner,
 } from '../src/index.js';
 import { createFixtureEnv, type FixtureEnv } from './fixture-env.js';
 
@@ -413,7 +415,59 @@ describe('dry run', () => {
   });
 });
 
+/** Waits for the slow plugin's pid file on `node` (its readiness); returns its pids. */
+async function slowPids(node: string): Promise<number[]> {
+  const pidFile = join(pidDir, node);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : '';
+    if (/^\d+ \d+\n$/.test(text)) return text.trim().split(' ').map(Number);
+    if (Date.now() > deadline) throw new Error(`${node} never became ready`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('cancellation', () => {
+  it('a step run cancelled on its own (not through the workflow) cancels the workflow; no failure handler runs', async () => {
+    // What a server's POST /v1/runs/{id}/cancel does to a step's run: the run, not the workflow.
+    const started: WorkflowStepRun[] = [];
+    const inner = runeStepRunner(rune);
+    const runner: WorkflowStepRunner = {
+      plan: inner.plan,
+      async start(request, context) {
+        const stepRun = await inner.start(request, context);
+        started.push(stepRun);
+        return stepRun;
+      },
+    };
+    const running = run(
+      [
+        probe('first', 'ok1'),
+        probe('second', 'slow1', { on_failure: 'handler' }),
+        probe('after', 'ok2', { next: 'end' }),
+        probe('handler', 'ok3'),
+      ],
+      {},
+      { runner },
+    );
+    const pids = await slowPids('slow1');
+    started.at(-1)?.cancel('cancelled by token:ops');
+    const record = await running;
+    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(record.error).toMatchObject({
+      code: 'RUN_CANCELLED',
+      message: 'cancelled by token:ops',
+    });
+    expect(step(record, 'second')).toMatchObject({
+      status: 'cancelled',
+      reason: 'cancelled by token:ops',
+    });
+    expect(step(record, 'after')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
+    expect(step(record, 'handler')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
+    expect(calls()).toEqual(['ok1 ', 'slow1 ']);
+  });
+
   it('stops the current step (its process is killed) and records the rest as skipped', async () => {
     const controller = new AbortController();
     const pidFile = join(pidDir, 'slow1');

@@ -290,6 +290,35 @@ describe('POST /v1/workflows/runs/{id}/cancel', () => {
     expect(again.status).toBe(202);
     expect(await again.json()).toMatchObject({ status: 'cancelled' });
   });
+
+  it('a cancel of a step run (POST /v1/runs/{id}/cancel) cancels its workflow: no later step runs', async () => {
+    const response = await t.request('/v1/workflows/hold-then-noop/runs', {
+      json: { inputs: { marker_dir: markers } },
+    });
+    const accepted = (await response.json()) as { workflow_run_id: string; trace_id: string };
+    const marker = join(markers, `${accepted.trace_id}-localhost`);
+    const deadline = Date.now() + 30_000;
+    while (!(existsSync(marker) && /^\d+ \d+\n$/.test(readFileSync(marker, 'utf8')))) {
+      if (Date.now() > deadline) throw new Error('the hold step never started');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const pids = readFileSync(marker, 'utf8').trim().split(' ').map(Number);
+    const runs = (await (await t.request('/v1/runs?limit=50')).json()) as { runs: Json[] };
+    const runId = runs.runs.find((entry) => entry.trace_id === accepted.trace_id)?.id;
+    expect(runId).toBeTypeOf('string');
+    expect((await t.request(`/v1/runs/${runId}/cancel`, { method: 'POST' })).status).toBe(202);
+    const record = await waitForWorkflow(t.request, accepted.workflow_run_id);
+    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(record.error).toMatchObject({
+      code: 'RUN_CANCELLED',
+      message: 'cancelled by token:ops',
+    });
+    expect(record.steps.map((step) => [step.id, step.status, step.reason])).toEqual([
+      ['hold', 'cancelled', 'cancelled by token:ops'],
+      ['after', 'skipped', 'cancelled'],
+    ]);
+    for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+  });
 });
 
 describe('approval steps wait for the RBAC approvals', () => {

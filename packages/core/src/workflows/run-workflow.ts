@@ -117,10 +117,14 @@ export function runeStepRunner(rune: Rune): WorkflowStepRunner {
       });
       return {
         id: handle.id,
-        result: handle.result.then((outcome) => ({
-          status: outcome.status,
-          nodes: outcome.nodes,
-        })),
+        result: handle.result.then(async (outcome) => {
+          // The run's own error (a cancel's reason) is on its run-end event.
+          let error: EpsError | null = null;
+          for await (const event of handle.events) {
+            if (event.type === 'run-end') error = event.error;
+          }
+          return { status: outcome.status, nodes: outcome.nodes, error };
+        }),
         cancel: (reason) => handle.cancel(reason),
       };
     },
@@ -383,12 +387,22 @@ export async function runWorkflow(
   const running = new Set<WorkflowStepRun>();
   let cancelled = options.signal?.aborted === true;
   let cancelReason = 'the workflow was cancelled';
-  const onAbort = (): void => {
+  /** Cancels the workflow: the runs going on are cancelled, nothing more starts. */
+  const cancelWorkflow = (reason: string): void => {
+    if (cancelled) return;
     cancelled = true;
-    const reason = options.signal?.reason;
-    if (typeof reason === 'string') cancelReason = reason;
-    else if (reason instanceof Error && reason.name !== 'AbortError') cancelReason = reason.message;
+    cancelReason = reason;
     for (const run of running) run.cancel(cancelReason);
+  };
+  const onAbort = (): void => {
+    const reason = options.signal?.reason;
+    cancelWorkflow(
+      typeof reason === 'string'
+        ? reason
+        : reason instanceof Error && reason.name !== 'AbortError'
+          ? reason.message
+          : cancelReason,
+    );
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let runsStarted = 0;
@@ -650,6 +664,16 @@ export async function runWorkflow(
       };
       record?.attempts.push(attemptRecord);
       for (const node of outcome.nodes) results.set(node.node, node);
+      if (!cancelled && outcome.status === 'cancelled') {
+        // Its run was cancelled on its own (a server's POST /v1/runs/{id}/cancel), not through
+        // the workflow: that stops the workflow as a cancel of it would, rather than counting as
+        // a failure whose on_failure would go on with the remediation.
+        const why =
+          (outcome.error?.code === 'RUN_CANCELLED' ? outcome.error.message : undefined) ??
+          outcome.nodes.find((node) => node.error?.code === 'RUN_CANCELLED')?.error?.message ??
+          `run ${run.id} of step ${step.id} was cancelled`;
+        cancelWorkflow(why);
+      }
       if (cancelled || outcome.status === 'cancelled') break;
       const retryCodes = step.retry?.on;
       const again = outcome.nodes
