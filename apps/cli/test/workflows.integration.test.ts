@@ -190,6 +190,7 @@ describe('restart-then-diagnose against an sshd fleet', () => {
       records: {
         event: string;
         action: string;
+        status: string;
         node: string | null;
         run_id: string;
         metadata: { workflow?: { run_id: string; step: string } };
@@ -203,8 +204,28 @@ describe('restart-then-diagnose against an sshd fleet', () => {
     for (const entry of records) {
       expect(entry.metadata.workflow?.run_id).toBe(record.workflow_run_id);
     }
-    const runIds = new Set(records.map((entry) => entry.run_id));
+    const stepRecords = records.filter((entry) => entry.event !== 'workflow');
+    const runIds = new Set(stepRecords.map((entry) => entry.run_id));
     expect(runIds.size).toBe(2);
+    // The workflow as a whole: started before its first step, then its end with every step's runs.
+    const own = records.filter((entry) => entry.event === 'workflow');
+    expect(own.map((entry) => [entry.status, entry.action, entry.run_id])).toEqual([
+      ['started', 'workflow:restart-then-diagnose', record.workflow_run_id],
+      ['failed', 'workflow:restart-then-diagnose', record.workflow_run_id],
+    ]);
+    expect(records.indexOf(own[0] as (typeof records)[number])).toBe(0);
+    expect(own[1]).toMatchObject({
+      error_code: 'PLUGIN_FAILED',
+      metadata: {
+        inputs: ['nodes'],
+        exit_code: 1,
+        steps: record.steps.map((step) => ({
+          id: step.id,
+          status: step.status,
+          run_ids: step.attempts.map((attempt) => attempt.run_id),
+        })),
+      },
+    });
   });
 
   it('nothing to diagnose when every restart worked (exit 0), and jsonl streams each step', async () => {
@@ -260,6 +281,55 @@ describe('restart-then-diagnose against an sshd fleet', () => {
     ]);
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('DANGEROUS_ACTION_REFUSED');
+    expect(restarted(0)).toBe(false);
+    // Refused before its first step, the workflow still leaves a record of its own.
+    const json = await sandbox.run([
+      'workflow',
+      'run',
+      RESTART_THEN_DIAGNOSE,
+      '-i',
+      'nodes=node1',
+      '-o',
+      'json',
+    ]);
+    const { error } = JSON.parse(json.stdout) as { error: { code: string; trace_id: string } };
+    expect(error.code).toBe('DANGEROUS_ACTION_REFUSED');
+    const audit = await sandbox.run(['audit', '--trace', error.trace_id, '-o', 'json']);
+    const { records } = JSON.parse(audit.stdout) as { records: Record<string, unknown>[] };
+    expect(records.map((entry) => [entry.event, entry.status, entry.error_code])).toEqual([
+      ['workflow', 'refused', 'DANGEROUS_ACTION_REFUSED'],
+    ]);
+  });
+
+  it('an invalid file or bad inputs are refused before anything runs, and audited', async () => {
+    const result = await sandbox.run([
+      'workflow',
+      'run',
+      RESTART_THEN_DIAGNOSE,
+      '-i',
+      'nodes=node1',
+      '-i',
+      'lines=many',
+      '--yes',
+      '-o',
+      'json',
+    ]);
+    expect(result.code).toBe(2);
+    const { error } = JSON.parse(result.stdout) as { error: { code: string; trace_id: string } };
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    const audit = await sandbox.run(['audit', '--trace', error.trace_id, '-o', 'json']);
+    const { records } = JSON.parse(audit.stdout) as { records: Record<string, unknown>[] };
+    expect(records).toEqual([
+      expect.objectContaining({
+        event: 'workflow',
+        action: 'workflow:restart-then-diagnose',
+        status: 'refused',
+        error_code: 'INVALID_ARGUMENT',
+        // Only the names of the inputs, never their values.
+        metadata: expect.objectContaining({ inputs: ['nodes', 'lines'] }),
+      }),
+    ]);
+    expect(JSON.stringify(records)).not.toContain('many');
     expect(restarted(0)).toBe(false);
   });
 

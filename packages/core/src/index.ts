@@ -235,6 +235,7 @@ export {
   type RunHandleOutcome,
   type RunReport,
   recordUnconfiguredRefusal,
+  type WorkflowAuditFacts,
 } from './rune.js';
 export {
   createRuneIdGenerator,

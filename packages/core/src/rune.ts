@@ -306,8 +306,28 @@ export interface Rune {
    * audited by them already.
    */
   recordRefusal(request: RefusedRequest, error: RuneError): Promise<void>;
+  /**
+   * Audits a workflow run as a whole: one `workflow` record (node null, `run_id` the workflow run
+   * id, `action` `workflow:<name>`) when it was refused before its first step, started, or ended
+   * with its status. The records of its step runs are written by those runs. Throws
+   * AUDIT_WRITE_FAILED when the record cannot be written.
+   */
+  recordWorkflow(facts: WorkflowAuditFacts): Promise<void>;
   /** Closes every transport. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What {@link Rune.recordWorkflow} records of a workflow run. */
+export interface WorkflowAuditFacts {
+  workflowRunId: string;
+  /** The workflow's name (or, refused before it was read, the file it names). */
+  name: string;
+  traceId: string;
+  /** `refused`, `started` or the workflow run's final status. */
+  status: string;
+  error: { code: string; message: string } | null;
+  /** More facts: the step outcomes, the exit code, the input names (never their values). */
+  metadata?: Readonly<Record<string, unknown>>;
 }
 
 /** What the audit record of a refusal names of a request. */
@@ -871,6 +891,29 @@ export function createRune(options: RuneOptions = {}): Rune {
 
     async recordRefusal(request, error) {
       await writeRefusal(request, mentionedNodes(request), error);
+    },
+
+    async recordWorkflow(facts) {
+      const name = facts.name.slice(0, 64);
+      await audit.append({
+        event: 'workflow',
+        run_id: facts.workflowRunId,
+        operator,
+        action: `workflow:${name}`,
+        plugin: null,
+        node: null,
+        transport: null,
+        status: facts.status,
+        error_code: facts.error?.code ?? null,
+        error_message: facts.error?.message.slice(0, 1000) ?? null,
+        duration_ms: null,
+        trace_id: facts.traceId,
+        params: null,
+        metadata: {
+          ...facts.metadata,
+          workflow: { name, run_id: facts.workflowRunId },
+        },
+      });
     },
 
     close: () => transports.close(),

@@ -364,7 +364,7 @@ describe('bounds', () => {
 
 describe('refusals before anything runs', () => {
   it.each([
-    [['count=many'], 'not a integer'],
+    [['count=many'], 'input count must be an integer'],
     [['nope=1'], 'unknown input'],
     [[], 'input nodes is required'],
     [['nodes'], 'not key=value'],

@@ -4,6 +4,8 @@
  * renderers. The CLI parses and renders only; what a step does, how it is audited and how Ctrl-C
  * stops it is the engine's and core's, the same for every front end.
  */
+import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
 import {
   createRune,
   loadWorkflowFile,
@@ -100,11 +102,27 @@ export async function workflowValidateCommand(
   }
 }
 
+/** The name a workflow file stands for before it could be read: its base name. */
+function fileStem(file: string): string {
+  return basename(file).replace(/\.(ya?ml|json)$/i, '') || 'workflow';
+}
+
 /** Runs `rune workflow run`; returns the exit code of the workflow run. */
 export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Promise<number> {
   const output = args.output ?? 'pretty';
   const view = createWorkflowOutput(io, output);
   const traceId = newTraceId();
+  const workflowRunId = randomUUID();
+  const dryRun = args.dryRun === true;
+  const inputArgs = (args.input ?? []).map(String);
+  // Only the names of the inputs are audited: a value may be what a step treats as sensitive.
+  const inputNames = [
+    ...new Set(inputArgs.map((arg) => arg.slice(0, Math.max(0, arg.indexOf('='))).slice(0, 64))),
+  ]
+    .filter((name) => name !== '')
+    .slice(0, 64);
+  let name = fileStem(args.file);
+  let started = false;
   let rune: Rune | undefined;
   const controller = new AbortController();
   let interrupts = 0;
@@ -123,25 +141,84 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
     rune = openRune(io, args.config, (message) => {
       if (output === 'pretty') io.err(`warning: ${message}\n`);
     });
-    const registry = rune.registry();
+    const opened = rune;
+    const registry = opened.registry();
     const loaded = loadWorkflowFile(args.file, { registry });
-    const dryRun = args.dryRun === true;
+    name = loaded.definition.name;
     const record = await runWorkflow(loaded.definition, {
-      runner: runeStepRunner(rune),
+      runner: runeStepRunner(opened),
       registry,
       traceId,
-      inputArgs: (args.input ?? []).map(String),
+      workflowRunId,
+      inputArgs,
       dryRun,
       confirmDangerous: args.yes === true,
       ...(args.inventory === undefined ? {} : { inventory: args.inventory }),
       signal: controller.signal,
-      onStart: (identity) => view.started(identity, loaded.definition.name, dryRun),
+      onStart: async (identity) => {
+        // The workflow as a whole is audited (besides each step's runs): written before its
+        // first step, so no step runs unless the trail says a workflow started it.
+        if (!dryRun) {
+          await opened.recordWorkflow({
+            workflowRunId,
+            name,
+            traceId,
+            status: 'started',
+            error: null,
+            metadata: { inputs: inputNames, dry_run: false },
+          });
+        }
+        started = true;
+        view.started(identity, name, dryRun);
+      },
       onStep: (step) => view.step(step),
     });
+    if (!dryRun) {
+      await opened
+        .recordWorkflow({
+          workflowRunId,
+          name,
+          traceId,
+          status: record.status,
+          error: record.error,
+          metadata: {
+            inputs: inputNames,
+            dry_run: false,
+            exit_code: record.exit_code,
+            steps: record.steps.map((step) => ({
+              id: step.id,
+              status: step.status,
+              run_ids: step.attempts.map((attempt) => attempt.run_id),
+            })),
+          },
+        })
+        .catch((caught: unknown) => {
+          // The workflow ran (each step's runs are audited); its end record is what is missing.
+          if (output === 'pretty') {
+            io.err(
+              `warning: the end of workflow run ${workflowRunId} was not audited: ${asRuneError(caught).message}\n`,
+            );
+          }
+        });
+    }
     return view.finished(record);
   } catch (caught) {
     const error = asRuneError(caught);
     const withTrace = error.traceId === undefined ? error.withContext({ traceId }) : error;
+    if (rune !== undefined && !started) {
+      // Refused before its first step (an invalid file, bad inputs, dangerous actions not
+      // confirmed): one record of its own, best effort (an unwritable log is the refusal).
+      await rune
+        .recordWorkflow({
+          workflowRunId,
+          name,
+          traceId,
+          status: 'refused',
+          error: { code: withTrace.code, message: withTrace.message },
+          metadata: { inputs: inputNames, dry_run: dryRun, file: basename(args.file) },
+        })
+        .catch(() => undefined);
+    }
     const findings = diagnosticsOf(withTrace);
     if (output === 'pretty' && findings.length > 0) io.err(formatFindings(args.file, findings));
     return view.error(withTrace.toJSON(), withTrace.exitCode);

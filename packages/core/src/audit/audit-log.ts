@@ -72,8 +72,8 @@ export const AUDIT_RECORD_VERSION = 2;
  * `alert`: a received alert and its outcome (@rune/server's alert receivers); `policy` and
  * `approval`: a policy decision and an approval vote (@rune/server's RBAC); `session`: a
  * dashboard sign-in, sign-out or session expiry (@rune/server's browser sessions); `workflow`: a
- * workflow run of @rune/server refused, started or ended (its `run_id` is the workflow run id;
- * the end record lists each step's run ids).
+ * workflow run (of `rune workflow run` or @rune/server) refused, started or ended (its `run_id`
+ * is the workflow run id; the end record lists each step's run ids).
  */
 export type AuditEvent =
   | 'intent'

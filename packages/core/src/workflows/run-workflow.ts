@@ -162,8 +162,12 @@ export interface RunWorkflowOptions {
    * step ends: a service persists it, so a restart finds what was done.
    */
   onProgress?: (record: WorkflowRunRecord) => void;
-  /** Called once the workflow run id and trace id are known, before anything runs. */
-  onStart?: (identity: { workflowRunId: string; traceId: string }) => void;
+  /**
+   * Called once the workflow run id and trace id are known and the inputs and dangerous actions
+   * were checked, before anything runs; awaited. A throw refuses the workflow (it is rethrown and
+   * nothing runs): a front end audits the start there, so no step runs unaudited.
+   */
+  onStart?: (identity: { workflowRunId: string; traceId: string }) => void | Promise<void>;
   workflowRunId?: string;
   traceId?: string;
   now?: () => Date;
@@ -197,7 +201,9 @@ function convertInput(name: string, type: string, text: string): unknown {
   const bad = (): never => {
     throw new RuneError(
       'INVALID_ARGUMENT',
-      `input ${name}: "${text.slice(0, 100)}" is not a ${type}`,
+      // The value is not repeated: the message goes into the audit trail, which records the
+      // names of the inputs, never their values.
+      `input ${name} must be ${type === 'integer' ? 'an integer' : `a ${type}`} (-i ${name}=…)`,
       {
         source: { component: 'rune-core' },
         details: { input: name, type },
@@ -247,7 +253,9 @@ export function resolveWorkflowInputs(
     if (input === undefined)
       fail(`unknown input "${name}"; declared: ${declaredNames}`, { input: name });
     else if (!fitsWorkflowInput(input, value))
-      fail(`input ${name} must be a ${input.type}`, { input: name });
+      fail(`input ${name} must be ${input.type === 'integer' ? 'an integer' : `a ${input.type}`}`, {
+        input: name,
+      });
     values[name] = value;
   }
   for (const arg of args) {
@@ -313,7 +321,7 @@ export async function runWorkflow(
       );
     }
   }
-  options.onStart?.({ workflowRunId, traceId });
+  await options.onStart?.({ workflowRunId, traceId });
 
   const maxRuns = definition.max_runs ?? DEFAULT_WORKFLOW_MAX_RUNS;
   const states = new Map<string, StepState>();
