@@ -157,6 +157,9 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       expect(names).toContain('rune.exec');
       const connect = children.find((span) => span.name === 'rune.connect');
       expect(connect?.attributes['rune.connection.reused']).toBe(false);
+      // A new connection: its SSH handshake is a child of the connect phase.
+      const handshakes = trace.filter((span) => span.parentSpanId === connect?.spanId);
+      expect(handshakes.map((span) => span.name)).toEqual(['rune.handshake']);
     }
     // A fresh fleet (one cache directory shared by its loopback hosts): the first node to get
     // there uploaded the plugin, as a child of its node span.
@@ -213,6 +216,10 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     const children = trace.filter((span) => span.parentSpanId === node?.spanId);
     // The plugin is cached on the node now: no upload.
     expect(children.map((span) => span.name)).not.toContain('rune.upload');
+    // The server's pool kept node1's connection from the fan-out: reused, so no handshake.
+    const connect = children.find((span) => span.name === 'rune.connect');
+    expect(connect?.attributes['rune.connection.reused']).toBe(true);
+    expect(trace.filter((span) => span.parentSpanId === connect?.spanId)).toEqual([]);
   });
 
   it('records the EPS code of a failed node', () => {

@@ -148,13 +148,20 @@ export async function withRuneSpan<T>(
 
 /**
  * The transport span hook (see `TransportPhaseHook` in @rune/transport) for one node: each phase
- * becomes a `rune.<phase>` child span of the node's span.
+ * becomes a `rune.<phase>` child span of the node's span, or of the node's phase that is active
+ * when it starts (the SSH `handshake` inside `connect`). A phase never becomes the child of
+ * anything else that happens to be active (another node's span, a caller's).
  */
 export function transportPhaseHook(nodeContext: Context, traceId: string): TransportPhaseHook {
-  return (phase, step) =>
-    withRuneSpan(`rune.${phase}`, { traceId, parent: nodeContext }, (span) =>
-      step({ setAttributes: (attributes) => span.setAttributes(attributes) }),
-    );
+  const phases = new WeakSet<Span>();
+  return (phase, step) => {
+    const active = trace.getSpan(context.active());
+    const parent = active !== undefined && phases.has(active) ? context.active() : nodeContext;
+    return withRuneSpan(`rune.${phase}`, { traceId, parent }, (span) => {
+      phases.add(span);
+      return step({ setAttributes: (attributes) => span.setAttributes(attributes) });
+    });
+  };
 }
 
 /**
