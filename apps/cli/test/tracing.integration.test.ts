@@ -148,9 +148,12 @@ describe('rune run with OTEL_* set', () => {
       expect(names).toContain('rune.connect');
       expect(names).toContain('rune.exec');
       expect(names).toContain('rune.fetch');
-      expect(children.find((span) => span.name === 'rune.connect')?.attributes).toMatchObject({
-        'rune.connection.reused': false,
-      });
+      const connect = children.find((span) => span.name === 'rune.connect');
+      expect(connect?.attributes).toMatchObject({ 'rune.connection.reused': false });
+      // The SSH handshake of the new connection, inside the connect phase.
+      const handshake = trace.filter((span) => span.parentSpanId === connect?.spanId);
+      expect(handshake.map((span) => span.name)).toEqual(['rune.handshake']);
+      expect(handshake[0]?.status?.code ?? 0).not.toBe(2);
     }
     // A fresh remote cache shared by the loopback hosts: at least one node uploaded the plugin.
     const uploads = named('rune.upload');
@@ -165,12 +168,62 @@ describe('rune run with OTEL_* set', () => {
         'rune.run',
         'rune.node',
         'rune.connect',
+        'rune.handshake',
         'rune.upload',
         'rune.exec',
         'rune.fetch',
       ]).toContain(span.name);
       for (const key of Object.keys(span.attributes)) expect(key).toMatch(/^rune\./);
     }
+  }, 120_000);
+
+  it('rune workflow run: one workflow span, each step a child, each step run under its step', async () => {
+    const file = join(sandbox.root, 'two-steps.yaml');
+    writeFileSync(
+      file,
+      [
+        'schema_version: workflow_v1',
+        'name: two-steps',
+        'steps:',
+        '  - { id: first, action: noop, nodes: localhost }',
+        '  - { id: second, action: noop, nodes: [web1, web2] }',
+        '',
+      ].join('\n'),
+    );
+    const result = await sandbox.run(
+      ['workflow', 'run', file, '--inventory', inventory, '-o', 'json'],
+      { env: traced() },
+    );
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const record = JSON.parse(result.stdout) as { trace_id: string; status: string };
+    expect(record.status).toBe('succeeded');
+    const trace = receiver.spans.filter((span) => span.traceId === record.trace_id);
+    const [workflow, ...others] = trace.filter((span) => span.name === 'rune.workflow');
+    expect(others).toEqual([]);
+    expect(workflow?.parentSpanId).toBeUndefined();
+    expect(workflow?.attributes).toMatchObject({
+      'rune.workflow.name': 'two-steps',
+      'rune.result': 'succeeded',
+      'rune.dry_run': false,
+    });
+    const steps = trace.filter((span) => span.name === 'rune.workflow.step');
+    expect(steps.map((span) => span.attributes['rune.workflow.step']).sort()).toEqual([
+      'first',
+      'second',
+    ]);
+    const runs = trace.filter((span) => span.name === 'rune.run');
+    expect(runs).toHaveLength(2);
+    for (const step of steps) {
+      expect(step.parentSpanId).toBe(workflow?.spanId);
+      expect(step.attributes).toMatchObject({ 'rune.action': 'noop', 'rune.result': 'succeeded' });
+      expect(runs.filter((run) => run.parentSpanId === step.spanId)).toHaveLength(1);
+    }
+    const second = steps.find((span) => span.attributes['rune.workflow.step'] === 'second');
+    const secondRun = runs.find((run) => run.parentSpanId === second?.spanId);
+    const nodes = trace.filter(
+      (span) => span.name === 'rune.node' && span.parentSpanId === secondRun?.spanId,
+    );
+    expect(nodes.map((span) => span.attributes['rune.node']).sort()).toEqual(['web1', 'web2']);
   }, 120_000);
 
   it('a collector that never answers delays the exit by the exporter timeout, never the run', async () => {

@@ -22,6 +22,7 @@ import {
   formatFindings,
   type WorkflowOutputFormat,
 } from '../render/workflow-output.js';
+import { type CliTracing, startCliTracing } from '../tracing.js';
 import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
@@ -106,6 +107,7 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
   const view = createWorkflowOutput(io, output);
   const traceId = newTraceId();
   let rune: Rune | undefined;
+  let tracing: CliTracing | undefined;
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -126,6 +128,8 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
     const registry = rune.registry();
     const loaded = loadWorkflowFile(args.file, { registry });
     const dryRun = args.dryRun === true;
+    // After the file was found valid: a workflow that cannot run loads no SDK.
+    tracing = await startCliTracing(io.env, (message) => io.err(`warning: ${message}\n`));
     const record = await runWorkflow(loaded.definition, {
       runner: runeStepRunner(rune),
       registry,
@@ -149,5 +153,6 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     await rune?.close().catch(() => undefined);
+    await tracing?.shutdown();
   }
 }
