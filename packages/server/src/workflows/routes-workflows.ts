@@ -17,6 +17,7 @@ import {
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { requestTraceOptions } from '../telemetry/request-trace.js';
 import { startWorkflow } from './start-workflow.js';
 import { getWorkflowRun } from './workflow-store.js';
 
@@ -99,6 +100,8 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
           inputs: request.body.inputs ?? {},
           dryRun,
           confirm: request.body.confirm === true,
+          // The caller's traceparent: the workflow (and every step's run) continues its trace.
+          ...requestTraceOptions(request),
         },
       );
       if (dryRun) return reply.code(200).send(await started.done);
