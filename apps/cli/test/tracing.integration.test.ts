@@ -154,6 +154,8 @@ describe('rune run with OTEL_* set', () => {
       expect(names).toContain('rune.connect');
       expect(names).toContain('rune.exec');
       expect(names).toContain('rune.fetch');
+      const fetch = children.find((span) => span.name === 'rune.fetch');
+      expect(fetch?.attributes['rune.artifacts.count']).toBeGreaterThanOrEqual(1);
       const connect = children.find((span) => span.name === 'rune.connect');
       expect(connect?.attributes).toMatchObject({ 'rune.connection.reused': false });
       // The SSH handshake of the new connection, inside the connect phase.
