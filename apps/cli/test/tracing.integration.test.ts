@@ -253,6 +253,28 @@ describe('rune run with OTEL_* set', () => {
     }
   }, 120_000);
 
+  it('warns about an exporter or protocol RUNE does not support, and runs anyway', async () => {
+    const zipkin = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
+      env: { OTEL_TRACES_EXPORTER: 'zipkin' },
+    });
+    expect(zipkin.code, zipkin.stderr).toBe(0);
+    expect(zipkin.stderr).toContain(
+      'warning: OTEL_TRACES_EXPORTER names zipkin, which RUNE does not support (only otlp, console, none): tracing is off',
+    );
+    const before = receiver.requests();
+    const grpc = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
+      env: traced({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+    });
+    expect(grpc.code, grpc.stderr).toBe(0);
+    expect(grpc.stderr).toContain('warning: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported');
+    // Still OTLP/HTTP JSON, which this receiver decodes.
+    expect(receiver.requests()).toBeGreaterThan(before);
+    const plain = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
+      env: traced(),
+    });
+    expect(plain.stderr).not.toContain('warning');
+  }, 120_000);
+
   it('sends nothing and loads no SDK with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none, or no OTEL_*', async () => {
     // A module resolve hook records every specifier the process resolves, so "the SDK was not
     // loaded" is observed, not assumed; the traced run first shows the hook sees the SDK.

@@ -243,6 +243,7 @@ export {
   type RuneSpanOptions,
   startRuneSpan,
   type TraceIdGenerator,
+  tracingConfigWarnings,
   tracingRequested,
   withRuneSpan,
 } from './telemetry/tracing.js';

@@ -183,3 +183,46 @@ export function tracingRequested(env: Readonly<Record<string, string | undefined
     (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '').trim() !== ''
   );
 }
+
+/** The `OTEL_TRACES_EXPORTER` names RUNE has an exporter for. */
+const SUPPORTED_EXPORTERS = new Set(['otlp', 'console', 'none']);
+
+/**
+ * What in the `OTEL_*` variables RUNE will not do as asked, one sentence each, for the
+ * application to print at start-up (empty when tracing is off or everything is supported): an
+ * exporter name other than `otlp`, `console` and `none` (ignored, so a lone `zipkin` means no
+ * traces), and an OTLP protocol other than `http/json` (RUNE sends OTLP/HTTP JSON: a `grpc`
+ * collector port never receives it).
+ */
+export function tracingConfigWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return [];
+  const warnings: string[] = [];
+  const named = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
+  const unsupported = named.filter((name) => !SUPPORTED_EXPORTERS.has(name));
+  if (unsupported.length > 0) {
+    warnings.push(
+      `OTEL_TRACES_EXPORTER names ${unsupported.join(', ')}, which RUNE does not support (only otlp, console, none): ${
+        tracingRequested(env) ? 'ignored' : 'tracing is off'
+      }`,
+    );
+  }
+  if (!tracingRequested(env)) return warnings;
+  for (const variable of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const protocol = env[variable]?.trim().toLowerCase();
+    if (protocol === undefined || protocol === '') continue;
+    if (protocol === 'grpc') {
+      warnings.push(
+        `${variable}=grpc is not supported: RUNE sends OTLP/HTTP (JSON), so point the endpoint at the collector's OTLP/HTTP receiver (port 4318), not its gRPC one`,
+      );
+    } else if (protocol !== 'http/json') {
+      warnings.push(
+        `${variable}=${protocol} is not supported: RUNE sends OTLP/HTTP as JSON (http/json), which an OTLP/HTTP receiver accepts`,
+      );
+    }
+    break; // the traces-specific variable wins over the general one
+  }
+  return warnings;
+}
