@@ -11,12 +11,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type OtlpReceiver, startOtlpReceiver, type WireSpan } from '@rune/server/testing';
+import {
+  type OtlpReceiver,
+  spanReferenceProblems,
+  startOtlpReceiver,
+  type WireSpan,
+} from '@rune/server/testing';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliSandbox, createCliSandbox } from './cli-harness.js';
 
 const HOSTS = 3;
+const DOC = new URL('../../../docs/observability.md', import.meta.url);
 let sandbox: CliSandbox;
 let fleet: SshdFleet;
 let receiver: OtlpReceiver;
@@ -148,9 +154,14 @@ describe('rune run with OTEL_* set', () => {
       expect(names).toContain('rune.connect');
       expect(names).toContain('rune.exec');
       expect(names).toContain('rune.fetch');
-      expect(children.find((span) => span.name === 'rune.connect')?.attributes).toMatchObject({
-        'rune.connection.reused': false,
-      });
+      const fetch = children.find((span) => span.name === 'rune.fetch');
+      expect(fetch?.attributes['rune.artifacts.count']).toBeGreaterThanOrEqual(1);
+      const connect = children.find((span) => span.name === 'rune.connect');
+      expect(connect?.attributes).toMatchObject({ 'rune.connection.reused': false });
+      // The SSH handshake of the new connection, inside the connect phase.
+      const handshake = trace.filter((span) => span.parentSpanId === connect?.spanId);
+      expect(handshake.map((span) => span.name)).toEqual(['rune.handshake']);
+      expect(handshake[0]?.status?.code ?? 0).not.toBe(2);
     }
     // A fresh remote cache shared by the loopback hosts: at least one node uploaded the plugin.
     const uploads = named('rune.upload');
@@ -158,19 +169,58 @@ describe('rune run with OTEL_* set', () => {
     for (const upload of uploads) {
       expect(nodes.map((node) => node.spanId)).toContain(upload.parentSpanId);
     }
-    // Every span of the trace is one of the documented ones, with documented attributes only.
-    for (const span of trace) {
-      expect([
-        'rune.plan',
-        'rune.run',
-        'rune.node',
-        'rune.connect',
-        'rune.upload',
-        'rune.exec',
-        'rune.fetch',
-      ]).toContain(span.name);
-      for (const key of Object.keys(span.attributes)) expect(key).toMatch(/^rune\./);
+    // Every span of the trace is in the span reference, with the attributes it lists.
+    expect(spanReferenceProblems(readFileSync(DOC, 'utf8'), trace)).toEqual([]);
+  }, 120_000);
+
+  it('rune workflow run: one workflow span, each step a child, each step run under its step', async () => {
+    const file = join(sandbox.root, 'two-steps.yaml');
+    writeFileSync(
+      file,
+      [
+        'schema_version: workflow_v1',
+        'name: two-steps',
+        'steps:',
+        '  - { id: first, action: noop, nodes: localhost }',
+        '  - { id: second, action: noop, nodes: [web1, web2] }',
+        '',
+      ].join('\n'),
+    );
+    const result = await sandbox.run(
+      ['workflow', 'run', file, '--inventory', inventory, '-o', 'json'],
+      { env: traced() },
+    );
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const record = JSON.parse(result.stdout) as { trace_id: string; status: string };
+    expect(record.status).toBe('succeeded');
+    const trace = receiver.spans.filter((span) => span.traceId === record.trace_id);
+    const [workflow, ...others] = trace.filter((span) => span.name === 'rune.workflow');
+    expect(others).toEqual([]);
+    expect(workflow?.parentSpanId).toBeUndefined();
+    expect(workflow?.attributes).toMatchObject({
+      'rune.workflow.name': 'two-steps',
+      'rune.result': 'succeeded',
+      'rune.dry_run': false,
+    });
+    const steps = trace.filter((span) => span.name === 'rune.workflow.step');
+    expect(steps.map((span) => span.attributes['rune.workflow.step']).sort()).toEqual([
+      'first',
+      'second',
+    ]);
+    const runs = trace.filter((span) => span.name === 'rune.run');
+    expect(runs).toHaveLength(2);
+    for (const step of steps) {
+      expect(step.parentSpanId).toBe(workflow?.spanId);
+      expect(step.attributes).toMatchObject({ 'rune.action': 'noop', 'rune.result': 'succeeded' });
+      expect(runs.filter((run) => run.parentSpanId === step.spanId)).toHaveLength(1);
     }
+    const second = steps.find((span) => span.attributes['rune.workflow.step'] === 'second');
+    const secondRun = runs.find((run) => run.parentSpanId === second?.spanId);
+    const nodes = trace.filter(
+      (span) => span.name === 'rune.node' && span.parentSpanId === secondRun?.spanId,
+    );
+    expect(nodes.map((span) => span.attributes['rune.node']).sort()).toEqual(['web1', 'web2']);
+    expect(spanReferenceProblems(readFileSync(DOC, 'utf8'), trace)).toEqual([]);
   }, 120_000);
 
   it('a collector that never answers delays the exit by the exporter timeout, never the run', async () => {
@@ -201,6 +251,28 @@ describe('rune run with OTEL_* set', () => {
       for (const socket of held) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
+  }, 120_000);
+
+  it('warns about an exporter or protocol RUNE does not support, and runs anyway', async () => {
+    const zipkin = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
+      env: { OTEL_TRACES_EXPORTER: 'zipkin' },
+    });
+    expect(zipkin.code, zipkin.stderr).toBe(0);
+    expect(zipkin.stderr).toContain(
+      'warning: OTEL_TRACES_EXPORTER names zipkin, which RUNE does not support (only otlp, console, none): tracing is off',
+    );
+    const before = receiver.requests();
+    const grpc = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
+      env: traced({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+    });
+    expect(grpc.code, grpc.stderr).toBe(0);
+    expect(grpc.stderr).toContain('warning: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported');
+    // Still OTLP/HTTP JSON, which this receiver decodes.
+    expect(receiver.requests()).toBeGreaterThan(before);
+    const plain = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
+      env: traced(),
+    });
+    expect(plain.stderr).not.toContain('warning');
   }, 120_000);
 
   it('sends nothing and loads no SDK with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none, or no OTEL_*', async () => {

@@ -244,6 +244,7 @@ export {
   type RuneSpanOptions,
   startRuneSpan,
   type TraceIdGenerator,
+  tracingConfigWarnings,
   tracingRequested,
   withRuneSpan,
 } from './telemetry/tracing.js';

@@ -11,6 +11,7 @@ import {
   loadConfig,
   resolveAuditLogPath,
   type TransportProvider,
+  tracingConfigWarnings,
   tracingRequested,
 } from '@rune/core';
 import { RuneError } from '@rune/protocol';
@@ -138,6 +139,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
     throw error;
   }
   // The SDK reads the process environment itself, so the decision reads it too.
+  for (const warning of tracingConfigWarnings(process.env)) log(`warning: ${warning}`);
   const tracing = await startTracing({
     requested: tracingRequested,
     idGenerator: createRuneIdGenerator,

@@ -27,7 +27,13 @@ beforeAll(async () => {
     pending = parts.pop() ?? '';
     for (const part of parts) if (part !== '') lines.push(JSON.parse(part));
   });
-  t = await startTestServer(home, {}, { logDestination: destination });
+  // An exporter RUNE lacks: the server says so at start-up (and traces stay off).
+  process.env.OTEL_TRACES_EXPORTER = 'zipkin';
+  try {
+    t = await startTestServer(home, {}, { logDestination: destination });
+  } finally {
+    delete process.env.OTEL_TRACES_EXPORTER;
+  }
 });
 afterAll(async () => {
   await t?.close();
@@ -35,6 +41,15 @@ afterAll(async () => {
 });
 
 describe('JSON logs', () => {
+  it('warns at start-up about OTEL_* settings RUNE does not support', () => {
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'OTEL_TRACES_EXPORTER names zipkin, which RUNE does not support (only otlp, console, none): tracing is off',
+      }),
+    );
+  });
+
   it('logs each request as JSON with its trace id, which is the run trace id', async () => {
     const trace = '0af7651916cd43dd8448eb211c80319c';
     const response = await t.request('/v1/runs?probe=hunter2', {

@@ -8,9 +8,15 @@
  * The SDK reads `process.env`, so this file sets the variables before the server starts (vitest
  * runs each test file in its own process).
  */
+
+import { readFileSync } from 'node:fs';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OtlpReceiver, startOtlpReceiver } from '../src/testing/index.js';
+import {
+  type OtlpReceiver,
+  spanReferenceProblems,
+  startOtlpReceiver,
+} from '../src/testing/index.js';
 import {
   createTestHome,
   fleetInventory,
@@ -59,6 +65,7 @@ afterAll(async () => {
 
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
+const WORKFLOW_CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 
 describe('OpenTelemetry traces over OTLP/HTTP', () => {
   const runs: { id: string; traceId: string }[] = [];
@@ -98,9 +105,14 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     expect((await waitForRun(server, third.id)).status).toBe('failed');
     runs.push({ id: third.id, traceId: third.trace_id });
 
-    const workflow = await server.request('/v1/workflows/two-steps/runs', { json: {} });
+    const workflow = await server.request('/v1/workflows/two-steps/runs', {
+      json: {},
+      headers: { traceparent: `00-${WORKFLOW_CALLER_TRACE}-${CALLER_SPAN}-01` },
+    });
     expect(workflow.status).toBe(202);
     const started = (await workflow.json()) as { workflow_run_id: string; trace_id: string };
+    // The workflow, like a run, continues the caller's trace.
+    expect(started.trace_id).toBe(WORKFLOW_CALLER_TRACE);
     for (let attempt = 0; attempt < 600; attempt++) {
       const record = (await (
         await server.request(`/v1/workflows/runs/${started.workflow_run_id}`)
@@ -157,6 +169,9 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       expect(names).toContain('rune.exec');
       const connect = children.find((span) => span.name === 'rune.connect');
       expect(connect?.attributes['rune.connection.reused']).toBe(false);
+      // A new connection: its SSH handshake is a child of the connect phase.
+      const handshakes = trace.filter((span) => span.parentSpanId === connect?.spanId);
+      expect(handshakes.map((span) => span.name)).toEqual(['rune.handshake']);
     }
     // A fresh fleet (one cache directory shared by its loopback hosts): the first node to get
     // there uploaded the plugin, as a child of its node span.
@@ -176,6 +191,9 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
   it('a workflow is one span, each step a child span, each step run a child of its step', () => {
     const trace = receiver.spans.filter((span) => span.traceId === workflowTrace);
     const [workflow] = trace.filter((span) => span.name === 'rune.workflow');
+    const request = trace.find((span) => span.name === 'POST /v1/workflows/:name/runs');
+    expect(request?.parentSpanId).toBe(CALLER_SPAN);
+    expect(workflow?.parentSpanId).toBe(request?.spanId);
     expect(workflow?.attributes).toMatchObject({
       'rune.workflow.name': 'two-steps',
       'rune.result': 'succeeded',
@@ -213,6 +231,16 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     const children = trace.filter((span) => span.parentSpanId === node?.spanId);
     // The plugin is cached on the node now: no upload.
     expect(children.map((span) => span.name)).not.toContain('rune.upload');
+    // The server's pool kept node1's connection from the fan-out: reused, so no handshake.
+    const connect = children.find((span) => span.name === 'rune.connect');
+    expect(connect?.attributes['rune.connection.reused']).toBe(true);
+    expect(trace.filter((span) => span.parentSpanId === connect?.spanId)).toEqual([]);
+  });
+
+  it('exports only the spans and attributes of the span reference in docs/observability.md', () => {
+    const page = readFileSync(new URL('../../../docs/observability.md', import.meta.url), 'utf8');
+    expect(receiver.spans.length).toBeGreaterThan(20);
+    expect(spanReferenceProblems(page, receiver.spans)).toEqual([]);
   });
 
   it('records the EPS code of a failed node', () => {

@@ -9,11 +9,16 @@
  * The SDK reads `process.env`, so the variables are set before the server starts (vitest runs
  * each test file in its own process).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuneServer } from '../src/index.js';
-import { type OtlpReceiver, startOtlpReceiver, type WireSpan } from '../src/testing/index.js';
+import {
+  type OtlpReceiver,
+  spanReferenceProblems,
+  startOtlpReceiver,
+  type WireSpan,
+} from '../src/testing/index.js';
 import { amPayload as amNotification } from './alert-server.js';
 import {
   createTestHome,
@@ -26,6 +31,7 @@ import {
 const AM_TOKEN = 'am-secret-token-0987654321';
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const CALLER_SPAN = 'b7ad6b7169203331';
+const FLOW_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 let receiver: OtlpReceiver;
 let home: TestHome;
@@ -49,16 +55,28 @@ rules:
     match: { labels: { alertname: Echo } }
     action: noop
     params: { message: { from_annotation: summary } }
+  - name: flow
+    match: { labels: { alertname: Flow } }
+    workflow: one-step
 `,
+  );
+  const workflows = join(home.dir, 'workflows');
+  mkdirSync(workflows);
+  writeFileSync(
+    join(workflows, 'one-step.yaml'),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not a template
+    'schema_version: workflow_v1\nname: one-step\ninputs:\n  nodes: { type: array, required: true }\nsteps:\n  - { id: only, action: noop, nodes: "${{ inputs.nodes }}" }\n',
   );
   const inventory = join(home.dir, 'inventory.yaml');
   writeFileSync(inventory, 'nodes:\n  web1: { address: localhost }\n');
-  const { readFileSync } = await import('node:fs');
   writeFileSync(
     home.configFile,
     readFileSync(home.configFile, 'utf8')
       .replace('[core]\n', `[core]\ninventory = ${JSON.stringify(inventory)}\n`)
-      .replace('[server]\n', `[server]\nalert_rules = ${JSON.stringify(rules)}\n`),
+      .replace(
+        '[server]\n',
+        `[server]\nalert_rules = ${JSON.stringify(rules)}\nworkflows = ${JSON.stringify(workflows)}\n`,
+      ),
   );
   t = await startTestServer(home);
   first = t;
@@ -133,6 +151,30 @@ describe('webhook spans', () => {
     facts.pair = pair;
     facts.runs.push(outcomes[0]?.run_id as string);
 
+    // An alert whose rule starts a workflow: the workflow continues the alert's trace.
+    const flow = await post(amPayload([{ alertname: 'Flow' }]), {
+      traceparent: `00-${FLOW_TRACE}-${CALLER_SPAN}-01`,
+    });
+    const [flowAlert] = ((await flow.json()) as { alert_ids: string[] }).alert_ids;
+    const flowOutcome = (await decided(flowAlert as string)) as {
+      outcome: string;
+      reason?: string;
+    };
+    expect(flowOutcome.outcome).toBe('ran');
+    const workflowRunId = /run ([0-9a-f-]{36}) started/.exec(flowOutcome.reason ?? '')?.[1];
+    expect(workflowRunId, flowOutcome.reason).toBeDefined();
+    for (let attempt = 0; ; attempt++) {
+      const record = (await (
+        await (t as TestServer).request(`/v1/workflows/runs/${workflowRunId}`)
+      ).json()) as { status: string; trace_id: string };
+      if (record.status !== 'running') {
+        expect(record).toMatchObject({ status: 'succeeded', trace_id: FLOW_TRACE });
+        break;
+      }
+      expect(attempt).toBeLessThan(300);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
     const refused = await post(amPayload([{ alertname: 'Echo' }]), {
       authorization: 'Bearer wrong',
     });
@@ -174,6 +216,18 @@ describe('webhook spans', () => {
     expect(named('rune.node')[0]?.parentSpanId).toBe(run?.spanId);
   });
 
+  it('a workflow an alert starts is a child of its rune.alert span, in the webhook trace', () => {
+    const trace = receiver.spans.filter((span) => span.traceId === FLOW_TRACE);
+    const alert = trace.find((span) => span.name === 'rune.alert');
+    expect(alert?.attributes['rune.alert.rule']).toBe('flow');
+    const workflow = trace.find((span) => span.name === 'rune.workflow');
+    expect(workflow?.parentSpanId).toBe(alert?.spanId);
+    const step = trace.find((span) => span.name === 'rune.workflow.step');
+    expect(step?.parentSpanId).toBe(workflow?.spanId);
+    const run = trace.find((span) => span.name === 'rune.run');
+    expect(run?.parentSpanId).toBe(step?.spanId);
+  });
+
   it('a webhook of two alerts: one decision span each, in the webhook trace', () => {
     const webhook = receiver.spans.find(
       (span) =>
@@ -205,6 +259,12 @@ describe('webhook spans', () => {
     expect(refused.length).toBe(1);
     expect(refused[0]?.attributes['rune.error.code']).toBe('WEBHOOK_AUTH_FAILED');
     expect(refused[0]?.status?.code).toBe(2);
+  });
+
+  it('exports only the spans and attributes of the span reference in docs/observability.md', () => {
+    const page = readFileSync(new URL('../../../docs/observability.md', import.meta.url), 'utf8');
+    expect(receiver.spans.some((span) => span.name === 'rune.alert')).toBe(true);
+    expect(spanReferenceProblems(page, receiver.spans)).toEqual([]);
   });
 
   it('with tracing off, the run of a webhook with traceparent still takes the caller trace id', async () => {

@@ -60,6 +60,15 @@ export interface NodeConnection {
   connectMs: number;
 }
 
+/**
+ * Wraps one SSH handshake (key exchange, host key check, authentication) of a new connection:
+ * how the exec path reports it as its `handshake` phase. It must return what `step` returns and
+ * rethrow what it throws.
+ */
+export type HandshakeHook = <T>(step: () => Promise<T>) => Promise<T>;
+
+const direct: HandshakeHook = (step) => step();
+
 /** Resolves routes and owns the connection pool of one transport. */
 export class RouteConnector {
   private readonly pool = new ConnectionPool();
@@ -89,11 +98,21 @@ export class RouteConnector {
 
   /**
    * Connects every hop of a resolved route, or takes it from the pool. Rejects with the RuneError
-   * of the hop that failed.
+   * of the hop that failed. `handshake` wraps each SSH handshake this call performs itself (none
+   * for a pooled connection, one per new hop, one per retry).
    */
-  async open(planned: PlannedRoute, signal: AbortSignal): Promise<NodeConnection> {
+  async open(
+    planned: PlannedRoute,
+    signal: AbortSignal,
+    handshake: HandshakeHook = direct,
+  ): Promise<NodeConnection> {
     const started = performance.now();
-    const { connection, reused } = await this.connect(planned.route, planned.settings, signal);
+    const { connection, reused } = await this.connect(
+      planned.route,
+      planned.settings,
+      signal,
+      handshake,
+    );
     return {
       route: planned.route,
       connection,
@@ -200,6 +219,7 @@ export class RouteConnector {
     route: ResolvedRoute,
     settings: NodeSettings,
     signal: AbortSignal,
+    handshake: HandshakeHook,
   ): Promise<{ connection: SshConnection; reused: boolean }> {
     const chain = [...route.jumps, route.target];
     const factory = this.options.connectionFactory ?? tcpConnectionFactory;
@@ -218,7 +238,7 @@ export class RouteConnector {
       const open = async (): Promise<SshConnection> => {
         await this.handshakes.acquire(signal);
         try {
-          return await this.openWithRetry(endpoint, connectSettings, key, async () => {
+          return await this.openWithRetry(endpoint, connectSettings, key, handshake, async () => {
             if (via === undefined) {
               return factory({
                 host: endpoint.host,
@@ -252,12 +272,13 @@ export class RouteConnector {
     endpoint: ResolvedEndpoint,
     settings: ConnectSettings,
     key: string,
+    handshake: HandshakeHook,
     stream: () => Promise<Duplex>,
   ): Promise<SshConnection> {
     for (let attempt = 0; ; attempt++) {
       const sock = await stream();
       try {
-        const connected = await connectEndpoint(endpoint, sock, settings);
+        const connected = await handshake(() => connectEndpoint(endpoint, sock, settings));
         return new SshConnection(
           key,
           connected.client,

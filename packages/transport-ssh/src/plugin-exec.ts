@@ -59,7 +59,10 @@ export async function execPlugin(
     let acquired: Awaited<ReturnType<RouteConnector['open']>>;
     try {
       acquired = await withPhaseSpan(request, 'connect', async (span) => {
-        const opened = await connector.open(planned, request.signal);
+        // A new connection's SSH handshake is a `handshake` phase inside `connect`.
+        const opened = await connector.open(planned, request.signal, (step) =>
+          withPhaseSpan(request, 'handshake', step),
+        );
         span.setAttributes({ 'rune.connection.reused': opened.reused });
         return opened;
       });

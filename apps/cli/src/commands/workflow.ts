@@ -24,6 +24,7 @@ import {
   formatFindings,
   type WorkflowOutputFormat,
 } from '../render/workflow-output.js';
+import { type CliTracing, startCliTracing } from '../tracing.js';
 import { CLI_CONFIG_MODULES, CLI_TRANSPORT_MODULES } from '../transports.js';
 import { CLI_VERSION } from '../version.js';
 
@@ -124,6 +125,7 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
   let name = fileStem(args.file);
   let started = false;
   let rune: Rune | undefined;
+  let tracing: CliTracing | undefined;
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -145,6 +147,8 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
     const registry = opened.registry();
     const loaded = loadWorkflowFile(args.file, { registry });
     name = loaded.definition.name;
+    // After the file was found valid: a workflow that cannot run loads no SDK.
+    tracing = await startCliTracing(io.env, (message) => io.err(`warning: ${message}\n`));
     const record = await runWorkflow(loaded.definition, {
       runner: runeStepRunner(opened),
       registry,
@@ -226,5 +230,6 @@ export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Prom
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     await rune?.close().catch(() => undefined);
+    await tracing?.shutdown();
   }
 }

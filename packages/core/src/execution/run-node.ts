@@ -10,6 +10,7 @@ import { encodeRcsRequest, RuneError } from '@rune/protocol';
 import { type TransportPhaseHook, type TransportPlugin, withPhaseSpan } from '@rune/transport';
 import type { ExecutionPlan, PlannedNode } from '../planning/plan-run.js';
 import { endNodeSpan, startNodeSpan } from '../telemetry/run-spans.js';
+import { RUNE_SPAN_ATTRIBUTES } from '../telemetry/tracing.js';
 import { fetchArtifacts } from './artifacts.js';
 import { guardedExec } from './guarded-exec.js';
 import { judgeTransportResult, recordTransportResult } from './judge-result.js';
@@ -96,11 +97,13 @@ async function runNode(
     }
     recordTransportResult(result, exec.raw);
     const response = judgeTransportResult(plan, result, exec.raw, signal);
-    const artifacts = await (plan.fetch_artifacts && (response.payload.artifacts ?? []).length > 0
-      ? withPhaseSpan({ phaseSpan }, 'fetch', () =>
-          fetchArtifacts(plan, transport, planned, response, exec.signal),
-        )
-      : fetchArtifacts(plan, transport, planned, response, exec.signal));
+    const fetch = () => fetchArtifacts(plan, transport, planned, response, exec.signal);
+    const artifacts =
+      phaseSpan !== undefined &&
+      plan.fetch_artifacts &&
+      (response.payload.artifacts ?? []).length > 0
+        ? await tracedFetch(phaseSpan, fetch)
+        : await fetch();
     result.artifacts = artifacts.records;
     if (artifacts.error !== null) throw artifacts.error;
     return result;
@@ -109,4 +112,29 @@ async function runNode(
   } finally {
     result.duration_ms = Math.max(0, Math.round(now() - started));
   }
+}
+
+/**
+ * Fetches the artifacts as the node's `rune.fetch` phase: `rune.artifacts.count` is the number
+ * fetched, and a failed fetch ends the span with its EPS code (the node fails with it as before).
+ */
+async function tracedFetch(
+  phaseSpan: TransportPhaseHook,
+  fetch: () => ReturnType<typeof fetchArtifacts>,
+): ReturnType<typeof fetchArtifacts> {
+  const done: { fetched?: Awaited<ReturnType<typeof fetchArtifacts>> } = {};
+  try {
+    await withPhaseSpan({ phaseSpan }, 'fetch', async (phase) => {
+      const fetched = await fetch();
+      done.fetched = fetched;
+      const count = fetched.records.filter((record) => record.status === 'fetched').length;
+      phase.setAttributes({ [RUNE_SPAN_ATTRIBUTES.artifactCount]: count });
+      if (fetched.error !== null) throw fetched.error;
+    });
+  } catch (error) {
+    // The fetch's own failure is in the result; anything else (the hook) is rethrown.
+    if (done.fetched === undefined) throw error;
+  }
+  if (done.fetched === undefined) throw new RuneError('INTERNAL_ERROR', 'artifact fetch ended');
+  return done.fetched;
 }

@@ -148,13 +148,20 @@ export async function withRuneSpan<T>(
 
 /**
  * The transport span hook (see `TransportPhaseHook` in @rune/transport) for one node: each phase
- * becomes a `rune.<phase>` child span of the node's span.
+ * becomes a `rune.<phase>` child span of the node's span, or of the node's phase that is active
+ * when it starts (the SSH `handshake` inside `connect`). A phase never becomes the child of
+ * anything else that happens to be active (another node's span, a caller's).
  */
 export function transportPhaseHook(nodeContext: Context, traceId: string): TransportPhaseHook {
-  return (phase, step) =>
-    withRuneSpan(`rune.${phase}`, { traceId, parent: nodeContext }, (span) =>
-      step({ setAttributes: (attributes) => span.setAttributes(attributes) }),
-    );
+  const phases = new WeakSet<Span>();
+  return (phase, step) => {
+    const active = trace.getSpan(context.active());
+    const parent = active !== undefined && phases.has(active) ? context.active() : nodeContext;
+    return withRuneSpan(`rune.${phase}`, { traceId, parent }, (span) => {
+      phases.add(span);
+      return step({ setAttributes: (attributes) => span.setAttributes(attributes) });
+    });
+  };
 }
 
 /**
@@ -175,4 +182,47 @@ export function tracingRequested(env: Readonly<Record<string, string | undefined
     (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '').trim() !== '' ||
     (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '').trim() !== ''
   );
+}
+
+/** The `OTEL_TRACES_EXPORTER` names RUNE has an exporter for. */
+const SUPPORTED_EXPORTERS = new Set(['otlp', 'console', 'none']);
+
+/**
+ * What in the `OTEL_*` variables RUNE will not do as asked, one sentence each, for the
+ * application to print at start-up (empty when tracing is off or everything is supported): an
+ * exporter name other than `otlp`, `console` and `none` (ignored, so a lone `zipkin` means no
+ * traces), and an OTLP protocol other than `http/json` (RUNE sends OTLP/HTTP JSON: a `grpc`
+ * collector port never receives it).
+ */
+export function tracingConfigWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return [];
+  const warnings: string[] = [];
+  const named = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
+  const unsupported = named.filter((name) => !SUPPORTED_EXPORTERS.has(name));
+  if (unsupported.length > 0) {
+    warnings.push(
+      `OTEL_TRACES_EXPORTER names ${unsupported.join(', ')}, which RUNE does not support (only otlp, console, none): ${
+        tracingRequested(env) ? 'ignored' : 'tracing is off'
+      }`,
+    );
+  }
+  if (!tracingRequested(env)) return warnings;
+  for (const variable of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const protocol = env[variable]?.trim().toLowerCase();
+    if (protocol === undefined || protocol === '') continue;
+    if (protocol === 'grpc') {
+      warnings.push(
+        `${variable}=grpc is not supported: RUNE sends OTLP/HTTP (JSON), so point the endpoint at the collector's OTLP/HTTP receiver (port 4318), not its gRPC one`,
+      );
+    } else if (protocol !== 'http/json') {
+      warnings.push(
+        `${variable}=${protocol} is not supported: RUNE sends OTLP/HTTP as JSON (http/json), which an OTLP/HTTP receiver accepts`,
+      );
+    }
+    break; // the traces-specific variable wins over the general one
+  }
+  return warnings;
 }

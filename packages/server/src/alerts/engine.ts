@@ -642,6 +642,8 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         dryRun: workflow.dryRun,
         auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
         workflowRunId,
+        // The workflow continues the alert's trace, as a run the alert starts does.
+        ...decisionTrace,
         ...(hold === undefined
           ? {}
           : {

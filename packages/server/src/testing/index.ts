@@ -1,7 +1,8 @@
 /**
  * @rune/server/testing — helpers for tests and benchmarks of several `rune serve` instances: a
- * real PostgreSQL in a temporary directory, an in-process OTLP/HTTP receiver for traces, and a
- * Splunk HEC-format receiver for record shipping. This index is the complete surface of the subpath.
+ * real PostgreSQL in a temporary directory, an in-process OTLP/HTTP receiver for traces, a
+ * Splunk HEC-format receiver for record shipping, and the check of exported spans against the span
+ * reference of docs/observability.md. This index is the complete surface of the subpath.
  */
 
 export {
@@ -20,3 +21,9 @@ export {
   startPostgres,
   type TestPostgres,
 } from './postgres.js';
+export {
+  REQUEST_SPAN,
+  readSpanReference,
+  type SpanReference,
+  spanReferenceProblems,
+} from './span-reference.js';

@@ -21,6 +21,7 @@ import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
 import { actionTags, runAccess } from '../policy/route-guard.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
+import { requestTraceOptions } from '../telemetry/request-trace.js';
 import { startWorkflow } from './start-workflow.js';
 import { getStoredWorkflowRun, getWorkflowRun } from './workflow-store.js';
 
@@ -114,6 +115,8 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
           inputs: request.body.inputs ?? {},
           dryRun,
           confirm: request.body.confirm === true,
+          // The caller's traceparent: the workflow (and every step's run) continues its trace.
+          ...requestTraceOptions(request),
         },
       );
       if (dryRun) return reply.code(200).send(await started.done);

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Context, context as otelContext } from '@opentelemetry/api';
 import { loadWorkflowFile, newTraceId, runWorkflow } from '@rune/core';
 import { RuneError, type RunSource, type WorkflowRunRecord } from '@rune/protocol';
 import type { PolicySubject } from '../policy/policy.js';
@@ -60,6 +61,11 @@ export interface StartWorkflowRequest {
   workflowRunId?: string;
   /** The trace id (default: a new one); a resumed workflow keeps its own. */
   traceId?: string;
+  /**
+   * The span the workflow continues: the API request's (a child of the caller's `traceparent`)
+   * or the alert decision's. With the same `traceId`, `rune.workflow` is its child.
+   */
+  traceContext?: Context;
   /** Holds the whole workflow for one approval (the storm breaker; server-step-runner.ts). */
   hold?: Omit<WorkflowHold, 'onHeld'>;
   /** Resumed after a restart (a held workflow): audited `resumed`, not `started`. */
@@ -190,28 +196,31 @@ export async function startWorkflow(
   });
   // Registered before it starts, so a cancel that arrives with the 202 finds it.
   const engine = dryRun ? undefined : services.engines.register(workflowRunId);
-  const running = runWorkflow(definition, {
-    runner: createServerStepRunner({
-      manager,
-      store,
-      launcher,
-      principal: request.principal,
-      ...(request.subject === undefined ? {} : { subject: request.subject }),
-      ...(request.hold === undefined
-        ? {}
-        : { hold: { ...request.hold, onHeld: (runId: string) => heldRun(runId) } }),
-      stillOwned: () => ownsWorkflowRun(store.db, workflowRunId, workflowOwner(manager.cluster)),
-    }),
-    registry,
-    workflowRunId,
-    traceId,
-    inputs,
-    dryRun,
-    confirmDangerous: request.confirm === true,
-    onStart: () => started(),
-    ...(dryRun ? {} : { onProgress: save }),
-    ...(engine === undefined ? {} : { signal: engine.signal }),
-  });
+  const begin = (): Promise<WorkflowRunRecord> =>
+    runWorkflow(definition, {
+      runner: createServerStepRunner({
+        manager,
+        store,
+        launcher,
+        principal: request.principal,
+        ...(request.subject === undefined ? {} : { subject: request.subject }),
+        ...(request.hold === undefined
+          ? {}
+          : { hold: { ...request.hold, onHeld: (runId: string) => heldRun(runId) } }),
+        stillOwned: () => ownsWorkflowRun(store.db, workflowRunId, workflowOwner(manager.cluster)),
+      }),
+      registry,
+      workflowRunId,
+      traceId,
+      inputs,
+      dryRun,
+      confirmDangerous: request.confirm === true,
+      onStart: () => started(),
+      ...(dryRun ? {} : { onProgress: save }),
+      ...(engine === undefined ? {} : { signal: engine.signal }),
+    });
+  const running =
+    request.traceContext === undefined ? begin() : otelContext.with(request.traceContext, begin);
   void running.then(
     () => heldRun(undefined),
     () => heldRun(undefined),
