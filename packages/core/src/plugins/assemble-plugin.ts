@@ -536,10 +536,10 @@ function placeDeferredFunctions(head: string, split: DeferredSplit): string {
     `  [[ -z \${__RUNE_COLD_LOADED-} ]] || return 0`,
     "  local LC_ALL=C IFS='' __rune_fd __rune_text='' __rune_all=()",
     `  if { exec {__rune_fd}<"$${COLD_SELF}"; } 2>/dev/null; then`,
-    '    if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then',
     // The whole file as one element (it holds no NUL byte), then the section's bytes: cheaper
-    // than `read -N`, which Bash runs byte by byte.
-    `      mapfile -d '' -n 1 __rune_all <&"$__rune_fd" || :`,
+    // than `read -N`, which Bash runs byte by byte. Bash < 4.4 has no `mapfile -d`: it refuses
+    // the option before reading anything (status 2), and `read -N` reads the bytes instead.
+    `    if mapfile -d '' -n 1 __rune_all <&"$__rune_fd" 2>/dev/null; then`,
     `      ((\${#__rune_all[@]} == 0)) || __rune_text=\${__rune_all[0]:${offset}:${length}}`,
     '    else',
     `      read -r -d '' -N ${offset} __rune_text <&"$__rune_fd" || :`,
