@@ -1,5 +1,5 @@
 /** noop: the end-to-end smoke plugin. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -105,5 +105,27 @@ describe("the library's deferred functions on the success path", () => {
     });
     expect(failing.exitCode).toBe(70);
     expect(failing.stderr).toContain('cannot read the deferred library functions back');
+  });
+
+  it('where mapfile has no -d (bash < 4.4) the loader reads them with read -N, to the same document', () => {
+    // An exported function named mapfile shadows the builtin in the plugin's Bash and refuses
+    // every call as Bash < 4.4 refuses `mapfile -d` (status 2, nothing read), noting the call.
+    const calls = join(ws.root, 'mapfile-calls');
+    const oldBash = { 'BASH_FUNC_mapfile%%': `() { printf '%s|' "$@" >> '${calls}'; return 2; }` };
+    const request = makeRequest('noop', { sleep_ms: -1 });
+    const now = runPlugin(ws, ws.plugin('noop'), request, { withoutJq: true });
+    const old = runPlugin(ws, ws.plugin('noop'), request, { withoutJq: true, env: oldBash });
+    expect(old.exitCode, old.stderr).toBe(2);
+    expect(readFileSync(calls, 'utf8')).toBe('-d||-n|1|__rune_all|');
+    expect({ ...old.json?.error, timestamp: 0 }).toEqual({ ...now.json?.error, timestamp: 0 });
+    expect(old.json?.error?.code).toBe('INVALID_PARAMETERS');
+    // The success path loads nothing, so it never asks.
+    writeFileSync(calls, '');
+    const ok = runPlugin(ws, ws.plugin('noop'), makeRequest('noop', { sleep_ms: 0 }), {
+      withoutJq: true,
+      env: oldBash,
+    });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(existsSync(calls) && readFileSync(calls, 'utf8')).toBe('');
   });
 });

@@ -186,6 +186,49 @@ describe('assemblePluginSource', () => {
     );
   });
 
+  it('defers a function that only deferred functions call, and keeps one that code read on every run calls', () => {
+    const library = [
+      '# @rune-library drop-unused-functions',
+      'lib_hot() {',
+      '  _lib_shared',
+      '  [[ $# == 0 ]] || _lib_rare',
+      '}',
+      '_lib_shared() {',
+      '  echo shared',
+      '}',
+      '_lib_rare() { # @rune-cold: rarely needed',
+      '  _lib_only_cold',
+      '  _lib_shared',
+      '}',
+      '_lib_only_cold() {',
+      '  echo only-cold',
+      '}',
+    ].join('\n');
+    const plugin = [
+      '#!/usr/bin/env bash',
+      'set -euo pipefail',
+      'source lib/lib.sh # @rune-include lib.sh',
+      'lib_hot',
+      'lib_hot rare',
+      '',
+    ].join('\n');
+    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const end = text.indexOf('\n__rune_status=$?; return "$__rune_status" 2>/dev/null || exit');
+    const read = text.slice(0, end);
+    const section = text.slice(end);
+    expect(read).toContain('\n_lib_shared() {\n');
+    expect(read).not.toContain('_lib_only_cold');
+    expect(section).toContain(
+      '\n_lib_only_cold() { # @rune-cold: only deferred functions call it\n',
+    );
+    const file = join(dir, 'assembled.sh');
+    writeFileSync(file, text, { mode: 0o755 });
+    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('shared\nshared\nonly-cold\nshared\n');
+  });
+
   it('leaves out the comment lines of a library that asks, keeping directives and code', () => {
     const library = [
       '# shellcheck shell=bash',

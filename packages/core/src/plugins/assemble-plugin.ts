@@ -242,7 +242,13 @@ const COMMENT_LINE = /^[ \t]*#.*\n/gm;
  * included), libraries that did not opt in, the libraries' top-level code (traps) and the
  * bodies of kept functions — so the rule over-approximates and never drops a function that is
  * named; only a name assembled at run time (`"bpcs_$kind"`) is not seen. The comment lines
- * right above a dropped function go with it. Deterministic: depends only on the text.
+ * right above a dropped function go with it.
+ *
+ * A kept function that only deferred (`# @rune-cold`) functions name is marked deferred too:
+ * nothing Bash reads on every run can call it, so it is defined when they are (for `noop`, the
+ * temp-dir helper that only the jq parser and the subshell hand-over use). The same word rule
+ * decides, over the plugin, the top-level code and the bodies of the functions that stay.
+ * Deterministic: depends only on the text.
  */
 function dropUnusedLibraryFunctions(lines: string[]): string[] {
   interface Definition {
@@ -250,6 +256,9 @@ function dropUnusedLibraryFunctions(lines: string[]): string[] {
     /** First line (its leading comments included) and the line after the closing `}`. */
     readonly from: number;
     readonly to: number;
+    /** The `name() {` line; marked `# @rune-cold` there. */
+    readonly start: number;
+    readonly cold: boolean;
   }
   const definitions: Definition[] = [];
   /** Lines inside opted-in libraries. */
@@ -283,7 +292,13 @@ function dropUnusedLibraryFunctions(lines: string[]): string[] {
     ) {
       from--;
     }
-    definitions.push({ name: start[1]!, from, to: end + 1 });
+    definitions.push({
+      name: start[1]!,
+      from,
+      to: end + 1,
+      start: index,
+      cold: COLD_FUNCTION_START.test(line),
+    });
     index = end;
   }
   if (!optedInFound || definitions.length === 0) return lines;
@@ -313,7 +328,42 @@ function dropUnusedLibraryFunctions(lines: string[]): string[] {
     for (const word of line.match(WORD) ?? []) mention(word);
   });
   for (let body = pending.pop(); body !== undefined; body = pending.pop()) mention(body);
-  return lines.filter((_line, i) => owner[i] === undefined || kept.has(owner[i]!));
+  // What Bash reads on every run can reach: the same roots, through the bodies of the kept
+  // functions that are not deferred.
+  const hot = new Set<Definition>();
+  const reach = (text: string): void => {
+    for (const word of text.replace(COMMENT_LINE, '').match(WORD) ?? []) {
+      for (const definition of byName.get(word) ?? []) {
+        if (kept.has(definition) && !hot.has(definition)) {
+          hot.add(definition);
+          if (!definition.cold)
+            pending.push(lines.slice(definition.from, definition.to).join('\n'));
+        }
+      }
+    }
+  };
+  lines.forEach((line, i) => {
+    if (owner[i] !== undefined) return;
+    if (optedIn[i] === true && /^[ \t]*#/.test(line)) return;
+    for (const word of line.match(WORD) ?? []) reach(word);
+  });
+  for (let body = pending.pop(); body !== undefined; body = pending.pop()) reach(body);
+  const out: string[] = [];
+  lines.forEach((line, i) => {
+    const definition = owner[i];
+    if (definition !== undefined && !kept.has(definition)) return;
+    if (
+      definition !== undefined &&
+      i === definition.start &&
+      !definition.cold &&
+      !hot.has(definition)
+    ) {
+      out.push(`${definition.name}() { # @rune-cold: only deferred functions call it`);
+      return;
+    }
+    out.push(line);
+  });
+  return out;
 }
 
 /**
@@ -486,10 +536,10 @@ function placeDeferredFunctions(head: string, split: DeferredSplit): string {
     `  [[ -z \${__RUNE_COLD_LOADED-} ]] || return 0`,
     "  local LC_ALL=C IFS='' __rune_fd __rune_text='' __rune_all=()",
     `  if { exec {__rune_fd}<"$${COLD_SELF}"; } 2>/dev/null; then`,
-    '    if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then',
     // The whole file as one element (it holds no NUL byte), then the section's bytes: cheaper
-    // than `read -N`, which Bash runs byte by byte.
-    `      mapfile -d '' -n 1 __rune_all <&"$__rune_fd" || :`,
+    // than `read -N`, which Bash runs byte by byte. Bash < 4.4 has no `mapfile -d`: it refuses
+    // the option before reading anything (status 2), and `read -N` reads the bytes instead.
+    `    if mapfile -d '' -n 1 __rune_all <&"$__rune_fd" 2>/dev/null; then`,
     `      ((\${#__rune_all[@]} == 0)) || __rune_text=\${__rune_all[0]:${offset}:${length}}`,
     '    else',
     `      read -r -d '' -N ${offset} __rune_text <&"$__rune_fd" || :`,
