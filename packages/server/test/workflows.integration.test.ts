@@ -27,6 +27,7 @@ import {
   startTestServer,
   type TestHome,
   type TestServer,
+  until,
   waitForWorkflow,
 } from './harness.js';
 
@@ -65,6 +66,31 @@ function writeWorkflows(home: TestHome): string {
     'schema_version: workflow_v1\nname: restart\nsteps:\n  - { id: restart, action: restart-docker, nodes: localhost }\n',
   );
   return dir;
+}
+
+/**
+ * Waits until the hold plugin of the workflow traced `traceId` wrote "<sleep pid> <plugin pid>"
+ * into `markers` on its node (the step is running); those pids.
+ */
+function holdStarted(markers: string, traceId: string): Promise<number[]> {
+  const marker = join(markers, `${traceId}-localhost`);
+  return until('the hold step to start', async () => {
+    const text = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+    return /^\d+ \d+\n$/.test(text) ? text.trim().split(' ').map(Number) : undefined;
+  });
+}
+
+/** A hold-then-noop workflow cancelled by token:ops during its hold step. */
+function expectCancelledByOps(record: WorkflowRunRecord): void {
+  expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+  expect(record.error).toMatchObject({
+    code: 'RUN_CANCELLED',
+    message: 'cancelled by token:ops',
+  });
+  expect(record.steps.map((step) => [step.id, step.status, step.reason])).toEqual([
+    ['hold', 'cancelled', 'cancelled by token:ops'],
+    ['after', 'skipped', 'cancelled'],
+  ]);
 }
 
 describe('POST /v1/workflows/{name}/runs', () => {
@@ -232,14 +258,7 @@ describe('POST /v1/workflows/runs/{id}/cancel', () => {
     expect(response.status).toBe(202);
     const accepted = (await response.json()) as { workflow_run_id: string; trace_id: string };
     const id = accepted.workflow_run_id;
-    // Readiness: the hold plugin wrote "<sleep pid> <plugin pid>" on its node.
-    const marker = join(markers, `${accepted.trace_id}-localhost`);
-    const deadline = Date.now() + 30_000;
-    while (!(existsSync(marker) && /^\d+ \d+\n$/.test(readFileSync(marker, 'utf8')))) {
-      if (Date.now() > deadline) throw new Error('the hold step never started');
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    const pids = readFileSync(marker, 'utf8').trim().split(' ').map(Number);
+    const pids = await holdStarted(markers, accepted.trace_id);
     for (const pid of pids) expect(isProcessAlive(pid)).toBe(true);
 
     // A viewer may not cancel; an unknown workflow run is 404.
@@ -258,15 +277,7 @@ describe('POST /v1/workflows/runs/{id}/cancel', () => {
     expect(await cancel.json()).toMatchObject({ workflow_run_id: id, trace_id: accepted.trace_id });
     const record = await waitForWorkflow(t.request, id);
     expect(validateWorkflowRunRecord(record).ok).toBe(true);
-    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
-    expect(record.error).toMatchObject({
-      code: 'RUN_CANCELLED',
-      message: 'cancelled by token:ops',
-    });
-    expect(record.steps.map((step) => [step.id, step.status, step.reason])).toEqual([
-      ['hold', 'cancelled', 'cancelled by token:ops'],
-      ['after', 'skipped', 'cancelled'],
-    ]);
+    expectCancelledByOps(record);
     // Nothing is left running on the node; the step's run is cancelled, no later step ran.
     for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
     const runId = record.steps[0]?.attempts[0]?.run_id;
@@ -296,27 +307,13 @@ describe('POST /v1/workflows/runs/{id}/cancel', () => {
       json: { inputs: { marker_dir: markers } },
     });
     const accepted = (await response.json()) as { workflow_run_id: string; trace_id: string };
-    const marker = join(markers, `${accepted.trace_id}-localhost`);
-    const deadline = Date.now() + 30_000;
-    while (!(existsSync(marker) && /^\d+ \d+\n$/.test(readFileSync(marker, 'utf8')))) {
-      if (Date.now() > deadline) throw new Error('the hold step never started');
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    const pids = readFileSync(marker, 'utf8').trim().split(' ').map(Number);
+    const pids = await holdStarted(markers, accepted.trace_id);
     const runs = (await (await t.request('/v1/runs?limit=50')).json()) as { runs: Json[] };
     const runId = runs.runs.find((entry) => entry.trace_id === accepted.trace_id)?.id;
     expect(runId).toBeTypeOf('string');
     expect((await t.request(`/v1/runs/${runId}/cancel`, { method: 'POST' })).status).toBe(202);
     const record = await waitForWorkflow(t.request, accepted.workflow_run_id);
-    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
-    expect(record.error).toMatchObject({
-      code: 'RUN_CANCELLED',
-      message: 'cancelled by token:ops',
-    });
-    expect(record.steps.map((step) => [step.id, step.status, step.reason])).toEqual([
-      ['hold', 'cancelled', 'cancelled by token:ops'],
-      ['after', 'skipped', 'cancelled'],
-    ]);
+    expectCancelledByOps(record);
     for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
   });
 });
@@ -567,13 +564,7 @@ describe('a server restart mid-workflow', () => {
       });
       expect(response.status).toBe(202);
       const accepted = (await response.json()) as Json;
-      const marker = join(markers, `${accepted.trace_id as string}-localhost`);
-      const deadline = Date.now() + 30_000;
-      while (!(existsSync(marker) && /^\d+ \d+\n$/.test(readFileSync(marker, 'utf8')))) {
-        if (Date.now() > deadline) throw new Error('the hold step never started');
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      pids = readFileSync(marker, 'utf8').trim().split(' ').map(Number);
+      pids = await holdStarted(markers, accepted.trace_id as string);
       // The record on disk says the hold step is running.
       await waitForWorkflow(call(first.url), accepted.workflow_run_id as string, (record) =>
         record.steps.some((step) => step.id === 'hold' && step.status === 'running'),
