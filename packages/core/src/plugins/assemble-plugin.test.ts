@@ -36,6 +36,19 @@ function tree(files: Record<string, string>): string {
   return dir;
 }
 
+/** Assembles `p.sh` (`plugin`) with the library it includes, `lib/lib.sh`: its tree and text. */
+function assembleWithLibrary(plugin: string, library: string): { dir: string; text: string } {
+  const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
+  return { dir, text: readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8') };
+}
+
+/** Runs assembled `text` as the file `dir`/assembled.sh (as ship mode runs it). */
+function runAssembled(dir: string, text: string, ...args: string[]) {
+  const file = join(dir, 'assembled.sh');
+  writeFileSync(file, text, { mode: 0o755 });
+  return spawnSync('bash', [file, ...args], { encoding: 'utf8' });
+}
+
 const HELLO = [
   '#!/usr/bin/env bash',
   'set -euo pipefail',
@@ -96,8 +109,7 @@ describe('assemblePluginSource', () => {
       'lib_used x',
       '',
     ].join('\n');
-    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
-    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const { text } = assembleWithLibrary(plugin, library);
     for (const kept of [
       'lib_used() {',
       '_lib_helper() {',
@@ -141,8 +153,7 @@ describe('assemblePluginSource', () => {
       'lib_hot',
       '',
     ].join('\n');
-    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
-    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const { dir, text } = assembleWithLibrary(plugin, library);
     expect(text).toContain('_lib_cold_helper() { __rune_load_cold; _lib_cold_helper "$@"; }');
     // Only a deferred function names lib_cold_twice: defined by the loader, it needs no stub.
     expect(text).not.toContain('lib_cold_twice() { __rune_load_cold');
@@ -164,9 +175,7 @@ describe('assemblePluginSource', () => {
     const offset = Buffer.byteLength(text.slice(0, at));
     expect(text).toContain(`read -r -d '' -N ${offset} __rune_text`);
     expect(text).toContain(`read -r -d '' -N ${Buffer.byteLength(section) - 1} __rune_text`);
-    const file = join(dir, 'assembled.sh');
-    writeFileSync(file, text, { mode: 0o755 });
-    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    const run = runAssembled(dir, text);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('cold:abab\ncold:abab\n');
     // The same from another directory through a relative path, and after a cd in the plugin.
@@ -175,7 +184,9 @@ describe('assemblePluginSource', () => {
       cwd: dir,
     });
     expect(relative.stdout).toBe('cold:abab\ncold:abab\n');
-    expect(assemblePluginSource(Buffer.from(text), file).content.toString('utf8')).toBe(text);
+    expect(
+      assemblePluginSource(Buffer.from(text), join(dir, 'assembled.sh')).content.toString('utf8'),
+    ).toBe(text);
     // Without the opt-in line the markers are comments: everything stays where it was.
     const plain = tree({
       'p.sh': plugin,
@@ -212,8 +223,7 @@ describe('assemblePluginSource', () => {
       'lib_hot rare',
       '',
     ].join('\n');
-    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
-    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const { dir, text } = assembleWithLibrary(plugin, library);
     const end = text.indexOf('\n__rune_status=$?; return "$__rune_status" 2>/dev/null || exit');
     const read = text.slice(0, end);
     const section = text.slice(end);
@@ -222,9 +232,7 @@ describe('assemblePluginSource', () => {
     expect(section).toContain(
       '\n_lib_only_cold() { # @rune-cold: only deferred functions call it\n',
     );
-    const file = join(dir, 'assembled.sh');
-    writeFileSync(file, text, { mode: 0o755 });
-    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    const run = runAssembled(dir, text);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('shared\nshared\nonly-cold\nshared\n');
   });
@@ -247,8 +255,7 @@ describe('assemblePluginSource', () => {
       'lib_f ok',
       '',
     ].join('\n');
-    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
-    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const { text } = assembleWithLibrary(plugin, library);
     expect(text).not.toContain('The documentation of the library.');
     expect(text).not.toContain('why this line');
     expect(text).toContain('# shellcheck shell=bash');
@@ -295,15 +302,12 @@ describe('assemblePluginSource', () => {
       'lib_named',
       '',
     ].join('\n');
-    const dir = tree({ 'p.sh': plugin, 'lib/lib.sh': library });
-    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
+    const { dir, text } = assembleWithLibrary(plugin, library);
     // A call in command position goes through the loader; a name used as a value keeps its stub.
     expect(text).toContain('  [[ $1 == ok ]] || __rune_cold _lib_fail "bad $1"');
     expect(text).not.toContain('_lib_fail() { __rune_load_cold');
     expect(text).toContain('_lib_fail_named() { __rune_load_cold; _lib_fail_named "$@"; }');
-    const file = join(dir, 'assembled.sh');
-    writeFileSync(file, text, { mode: 0o755 });
-    const run = spawnSync('bash', [file], { encoding: 'utf8' });
+    const run = runAssembled(dir, text);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('hot ok\ncold: bad no\nhot no\nnamed: x\n');
   });
@@ -315,17 +319,10 @@ describe('assemblePluginSource', () => {
       '  echo "cold $1"',
       '}',
     ].join('\n');
-    const dir = tree({
-      'p.sh':
-        '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold "$1"\nfalse\n',
-      'lib/lib.sh': library,
-    });
-    const text = readAssembledPlugin(join(dir, 'p.sh')).content.toString('utf8');
-    const file = join(dir, 'assembled.sh');
-    const run = (content: string, ...args: string[]) => {
-      writeFileSync(file, content, { mode: 0o755 });
-      return spawnSync('bash', [file, ...args], { encoding: 'utf8' });
-    };
+    const plugin =
+      '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold "$1"\nfalse\n';
+    const { dir, text } = assembleWithLibrary(plugin, library);
+    const run = (content: string, ...args: string[]) => runAssembled(dir, content, ...args);
     // The plugin's status is that of its last command (the end line keeps it).
     const ok = run(text, 'x');
     expect(ok.stdout).toBe('cold x\n');
@@ -334,16 +331,7 @@ describe('assemblePluginSource', () => {
     // replaced by another assembly's (another library version: other markers) is refused: the
     // loader defines nothing it cannot match against the section's offset, length and markers.
     // (What guards the bytes themselves is the sha256 the transports check before the exec.)
-    const other = readAssembledPlugin(
-      join(
-        tree({
-          'p.sh':
-            '#!/usr/bin/env bash\nsource lib/lib.sh # @rune-include lib.sh\nlib_cold "$1"\nfalse\n',
-          'lib/lib.sh': library.replace('cold $1', 'evil $1'),
-        }),
-        'p.sh',
-      ),
-    ).content.toString('utf8');
+    const other = assembleWithLibrary(plugin, library.replace('cold $1', 'evil $1')).text;
     const sectionOf = (t: string) => t.slice(t.indexOf('\n# ---- @rune-deferred ') + 1);
     for (const altered of [
       text.replace('#!/usr/bin/env bash\n', '#!/usr/bin/env bash\n#\n'),
