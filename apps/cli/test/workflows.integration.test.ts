@@ -271,6 +271,15 @@ describe('restart-then-diagnose against an sshd fleet', () => {
     expect(restarted(0)).toBe(false);
   });
 
+  /** The error of a refused `workflow run -o json` (its stdout) and the audit records of its trace. */
+  async function refusedWithRecords(stdout: string) {
+    const { error } = JSON.parse(stdout) as { error: { code: string; trace_id: string } };
+    const audit = await sandbox.run(['audit', '--trace', error.trace_id, '-o', 'json']);
+    expect(audit.code, audit.stderr).toBe(0);
+    const { records } = JSON.parse(audit.stdout) as { records: Record<string, unknown>[] };
+    return { error, records };
+  }
+
   it('without --yes the dangerous restart is refused before anything runs', async () => {
     const result = await sandbox.run([
       'workflow',
@@ -292,10 +301,8 @@ describe('restart-then-diagnose against an sshd fleet', () => {
       '-o',
       'json',
     ]);
-    const { error } = JSON.parse(json.stdout) as { error: { code: string; trace_id: string } };
+    const { error, records } = await refusedWithRecords(json.stdout);
     expect(error.code).toBe('DANGEROUS_ACTION_REFUSED');
-    const audit = await sandbox.run(['audit', '--trace', error.trace_id, '-o', 'json']);
-    const { records } = JSON.parse(audit.stdout) as { records: Record<string, unknown>[] };
     expect(records.map((entry) => [entry.event, entry.status, entry.error_code])).toEqual([
       ['workflow', 'refused', 'DANGEROUS_ACTION_REFUSED'],
     ]);
@@ -315,10 +322,8 @@ describe('restart-then-diagnose against an sshd fleet', () => {
       'json',
     ]);
     expect(result.code).toBe(2);
-    const { error } = JSON.parse(result.stdout) as { error: { code: string; trace_id: string } };
+    const { error, records } = await refusedWithRecords(result.stdout);
     expect(error.code).toBe('INVALID_ARGUMENT');
-    const audit = await sandbox.run(['audit', '--trace', error.trace_id, '-o', 'json']);
-    const { records } = JSON.parse(audit.stdout) as { records: Record<string, unknown>[] };
     expect(records).toEqual([
       expect.objectContaining({
         event: 'workflow',
