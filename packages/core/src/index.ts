@@ -235,7 +235,6 @@ export {
   type RunHandleOutcome,
   type RunReport,
   recordUnconfiguredRefusal,
-  type WorkflowAuditFacts,
 } from './rune.js';
 export {
   createRuneIdGenerator,
@@ -286,6 +285,7 @@ export {
   type WorkflowStepRun,
   type WorkflowStepRunner,
 } from './workflows/run-workflow.js';
+export { type WorkflowAuditFacts, workflowAuditEntry } from './workflows/workflow-audit.js';
 export {
   jsonPointerSegments,
   type LocatedYaml,

@@ -77,6 +77,7 @@ import {
 import { endRunSpan, failRunSpan, startRunSpan, tracePlanning } from './telemetry/run-spans.js';
 import { endSpanWithError } from './telemetry/tracing.js';
 import { CORE_VERSION } from './version.js';
+import { type WorkflowAuditFacts, workflowAuditEntry } from './workflows/workflow-audit.js';
 
 /** What a warning passed to {@link RuneOptions.onWarning} is about. */
 export type RuneWarningOrigin = 'registry' | 'transport' | 'inventory';
@@ -315,19 +316,6 @@ export interface Rune {
   recordWorkflow(facts: WorkflowAuditFacts): Promise<void>;
   /** Closes every transport. Idempotent. */
   close(): Promise<void>;
-}
-
-/** What {@link Rune.recordWorkflow} records of a workflow run. */
-export interface WorkflowAuditFacts {
-  workflowRunId: string;
-  /** The workflow's name (or, refused before it was read, the file it names). */
-  name: string;
-  traceId: string;
-  /** `refused`, `started` or the workflow run's final status. */
-  status: string;
-  error: { code: string; message: string } | null;
-  /** More facts: the step outcomes, the exit code, the input names (never their values). */
-  metadata?: Readonly<Record<string, unknown>>;
 }
 
 /** What the audit record of a refusal names of a request. */
@@ -894,26 +882,7 @@ export function createRune(options: RuneOptions = {}): Rune {
     },
 
     async recordWorkflow(facts) {
-      const name = facts.name.slice(0, 64);
-      await audit.append({
-        event: 'workflow',
-        run_id: facts.workflowRunId,
-        operator,
-        action: `workflow:${name}`,
-        plugin: null,
-        node: null,
-        transport: null,
-        status: facts.status,
-        error_code: facts.error?.code ?? null,
-        error_message: facts.error?.message.slice(0, 1000) ?? null,
-        duration_ms: null,
-        trace_id: facts.traceId,
-        params: null,
-        metadata: {
-          ...facts.metadata,
-          workflow: { name, run_id: facts.workflowRunId },
-        },
-      });
+      await audit.append(workflowAuditEntry(facts, operator));
     },
 
     close: () => transports.close(),

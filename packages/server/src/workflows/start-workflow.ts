@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Context, context as otelContext } from '@opentelemetry/api';
-import { loadWorkflowFile, newTraceId, runWorkflow } from '@rune/core';
+import { loadWorkflowFile, newTraceId, runWorkflow, workflowAuditEntry } from '@rune/core';
 import { RuneError, type RunSource, type WorkflowRunRecord } from '@rune/protocol';
 import type { PolicySubject } from '../policy/policy.js';
 import type { ServerLauncher } from '../runs/launcher.js';
@@ -120,29 +120,23 @@ export async function startWorkflow(
   ): Promise<void> =>
     launcher
       .recordAudit(
-        {
-          event: 'workflow',
-          run_id: workflowRunId,
-          operator: request.principal,
-          action: `workflow:${request.name.slice(0, 64)}`,
-          plugin: null,
-          node: null,
-          transport: null,
-          status,
-          error_code: error?.code ?? null,
-          error_message: error?.message.slice(0, 1000) ?? null,
-          duration_ms: null,
-          trace_id: error?.traceId ?? traceId,
-          // Input values may carry what a step treats as sensitive: only their names are kept.
-          params: null,
-          metadata: {
-            workflow: { name: request.name.slice(0, 64), run_id: workflowRunId },
-            inputs: Object.keys(request.inputs).slice(0, 64),
-            dry_run: dryRun,
-            ...request.auditMetadata,
-            ...metadata,
+        workflowAuditEntry(
+          {
+            workflowRunId,
+            name: request.name,
+            traceId: error?.traceId ?? traceId,
+            status,
+            error: error === null ? null : { code: error.code, message: error.message },
+            // Input values may carry what a step treats as sensitive: only their names are kept.
+            metadata: {
+              inputs: Object.keys(request.inputs).slice(0, 64),
+              dry_run: dryRun,
+              ...request.auditMetadata,
+              ...metadata,
+            },
           },
-        },
+          request.principal,
+        ),
         auditContext,
       )
       .catch((error: unknown) =>
