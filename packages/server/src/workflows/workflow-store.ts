@@ -61,12 +61,7 @@ export async function getWorkflowRun(
   db: Kysely<StoreDatabase>,
   id: string,
 ): Promise<WorkflowRunRecord | undefined> {
-  const row = await db
-    .selectFrom('workflow_runs')
-    .select('record_json')
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return row === undefined ? undefined : (JSON.parse(row.record_json) as WorkflowRunRecord);
+  return (await getStoredWorkflowRun(db, id))?.record;
 }
 
 /** A workflow run with who started it and which instance executes it (null: the embedded store). */
