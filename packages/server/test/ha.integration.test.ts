@@ -513,14 +513,36 @@ rules:
     await until('the run to start on node2', async () =>
       executions(markers, running.body.trace_id as string, 'node2').length > 0 ? true : undefined,
     );
+    const logged = instances.map((instance) => instance.stderr().length);
     await pg.restart();
     const first = await waitEnd(b, running.body.id as string);
-    expect(first.status).toBe('succeeded');
-    expect((await waitEnd(a, queuedBehind.body.id as string)).status).toBe('succeeded');
-    expect(executions(markers, running.body.trace_id as string, 'node2')).toHaveLength(1);
-    expect(executions(markers, queuedBehind.body.trace_id as string, 'node2')).toHaveLength(1);
-    const events = await call(b, `/v1/runs/${running.body.id as string}`);
-    expect((events.body.nodes as Json[])[0]?.status).toBe('success');
+    const behind = await waitEnd(a, queuedBehind.body.id as string);
+    // A restart shorter than half the lease (as seen by the instance: from its last heartbeat)
+    // is ridden out. On a loaded machine the restart can take longer; then the instance that
+    // runs the node must stop it before anyone may take it over (the next test), and says so.
+    const isolated = instances.some((instance, index) =>
+      instance
+        .stderr()
+        .slice(logged[index])
+        .includes("cancelling this instance's runs before another instance takes them over"),
+    );
+    if (isolated) {
+      expect(['succeeded', 'cancelled']).toContain(first.status);
+      expect(['succeeded', 'cancelled']).toContain(behind.status);
+      expect(
+        executions(markers, running.body.trace_id as string, 'node2').length,
+      ).toBeLessThanOrEqual(1);
+      expect(
+        executions(markers, queuedBehind.body.trace_id as string, 'node2').length,
+      ).toBeLessThanOrEqual(1);
+    } else {
+      expect(first.status).toBe('succeeded');
+      expect(behind.status).toBe('succeeded');
+      expect(executions(markers, running.body.trace_id as string, 'node2')).toHaveLength(1);
+      expect(executions(markers, queuedBehind.body.trace_id as string, 'node2')).toHaveLength(1);
+      const events = await call(b, `/v1/runs/${running.body.id as string}`);
+      expect((events.body.nodes as Json[])[0]?.status).toBe('success');
+    }
     for (const instance of instances) expect(instance.child.exitCode).toBeNull();
   }, 120_000);
 
