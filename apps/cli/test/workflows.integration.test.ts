@@ -864,6 +864,40 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     expectStepLinesOf(lines.slice(0, -1), last);
   });
 
+  it('rune workflow run --server: Ctrl-C cancels the workflow on the server (exit 130, nothing left running)', async () => {
+    mode(0, 'hang');
+    mode(1, 'ok');
+    const { child, stdout, stderr, exited } = sandbox.start(
+      [
+        'workflow',
+        'run',
+        'restart-then-diagnose',
+        '-i',
+        'nodes=node1,node2',
+        '--yes',
+        '-o',
+        'json',
+        '--server',
+        serve?.url ?? '',
+      ],
+      { env: { RUNE_TOKEN: token } },
+    );
+    children.push(child);
+    const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
+    await waitFor(
+      () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
+      'systemctl restart to hang on node1',
+    );
+    const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    child.kill('SIGINT');
+    expect(await exited, stderr()).toBe(130);
+    const record = parseRecord(stdout());
+    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(record.error?.message).toBe('cancelled by token:ops');
+    expect(stepOf(record, 'diagnose')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
+    for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+  });
+
   it('rune workflow run --server: no token is AUTH_TOKEN_MISSING (exit 4); bad inputs exit 2', async () => {
     const base = ['workflow', 'run', 'restart-then-diagnose', '--server', serve?.url ?? ''];
     const anonymous = await sandbox.run([...base, '-i', 'nodes=node1']);
