@@ -7,9 +7,10 @@
  * its pids are written, which is the readiness a cancellation waits for). Every shipped example
  * is validated too.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -26,7 +27,14 @@ import {
 import { isProcessAlive } from '@rune/transport/testing';
 import { generateClientKey, type SshdInstance, startSshd } from '@rune/transport-ssh/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CliSandbox, createCliSandbox, waitFor, writeFleetFiles } from './cli-harness.js';
+import {
+  type CliSandbox,
+  createCliSandbox,
+  type ServeProcess,
+  startServeProcess,
+  waitFor,
+  writeFleetFiles,
+} from './cli-harness.js';
 
 const EXAMPLES = new URL('../../../examples/workflows/', import.meta.url).pathname;
 const RESTART_THEN_DIAGNOSE = join(EXAMPLES, 'restart-then-diagnose.yaml');
@@ -63,9 +71,19 @@ esac
 exit 0`,
   );
   shim('docker', 'echo 27.3.1');
+  // `barrier` (written by a test) holds "<my marker> <peer marker>": journalctl writes its own and
+  // waits (bounded) for the peer's, so it returns only when the peer's plugin runs at the same
+  // time; `journal` replaces the journal line.
   shim(
     'journalctl',
-    'echo "Dec 01 10:00:01 node dockerd[1234]: failed to start daemon: containerd is not running"',
+    `if [ -f "$state/barrier" ]; then
+  read -r mine peer < "$state/barrier"
+  : > "$mine"
+  for _ in $(seq 1 200); do [ -e "$peer" ] && break; sleep 0.1; done
+  if [ ! -e "$peer" ]; then echo "the parallel branch never arrived" >&2; exit 1; fi
+fi
+if [ -f "$state/journal" ]; then cat "$state/journal"; exit 0; fi
+echo "Dec 01 10:00:01 node dockerd[1234]: failed to start daemon: containerd is not running"`,
   );
 }
 
@@ -84,7 +102,10 @@ beforeAll(async () => {
     hosts.push(
       await startSshd({
         clientKey,
-        extraConfig: [`SetEnv PATH=${join(dir, 'bin')}:${SYSTEM_PATH}`],
+        // RUNE_FIXTURE_CAPTURE: the `params` fixture plugin writes the JSON request it got there.
+        extraConfig: [
+          `SetEnv PATH=${join(dir, 'bin')}:${SYSTEM_PATH} RUNE_FIXTURE_CAPTURE=${join(dir, 'state', 'request.json')}`,
+        ],
       }),
     );
   }
@@ -112,7 +133,7 @@ afterAll(async () => {
 beforeEach(() => {
   // Every test starts from a daemon that was not restarted yet and no hanging restart.
   for (const dir of shimDirs) {
-    for (const file of ['restarted', 'hang.pids'])
+    for (const file of ['restarted', 'hang.pids', 'barrier', 'journal', 'request.json'])
       rmSync(join(dir, 'state', file), { force: true });
   }
 });
@@ -367,5 +388,526 @@ describe('restart-then-diagnose against an sshd fleet', () => {
     expect(stepOf(record, 'diagnose')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
     // Nothing keeps running on the node.
     for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+  });
+});
+
+/** Writes a workflow file into the sandbox; its path. */
+function workflowFile(name: string, lines: readonly string[]): string {
+  const file = join(sandbox.root, `${name}.yaml`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+const stateFile = (index: number, name: string): string =>
+  join(shimDirs[index] ?? '', 'state', name);
+
+/** The JSON request the `params` fixture plugin received on host `index`. */
+function receivedParams(index: number): Record<string, unknown> {
+  const request = JSON.parse(readFileSync(stateFile(index, 'request.json'), 'utf8')) as {
+    payload: { data: { input_parameters: Record<string, unknown> } };
+  };
+  return request.payload.data.input_parameters;
+}
+
+/** The pretty stdout of restart-then-diagnose where node1's restart works and node2's fails. */
+function expectRestartThenDiagnosePretty(stdout: string): void {
+  const lines = stdout.trimEnd().split('\n');
+  const duration = String.raw`(\d+ m )?[\d.]+ (ms|s)`;
+  expect(lines[0]).toMatch(
+    new RegExp(
+      `^! restart restart-docker partial on node1, node2 \\(failed: node2\\) ${duration} — on_failure: diagnose$`,
+    ),
+  );
+  expect(lines[1]).toMatch(/^ {4}PLUGIN_FAILED: /);
+  expect(lines[2]).toMatch(new RegExp(`^✓ diagnose gather-logs succeeded on node2 ${duration}`));
+  expect(lines.slice(3)).toEqual([
+    'workflow restart-then-diagnose failed: 1 succeeded, 1 partial, 0 failed, 0 skipped',
+    '  restarted = ["node1"]',
+    '  failed = ["node2"]',
+    '  diagnosed = ["node2"]',
+  ]);
+}
+
+/** jsonl step lines: one per step as it ended (restart, then diagnose), each that step of `record`. */
+function expectStepLinesOf(stepLines: Record<string, unknown>[], record: WorkflowRunRecord): void {
+  // One line per step as it ended, in the order they ended, each equal to the record's step.
+  expect(stepLines.map((line) => (line.step as { id: string }).id)).toEqual([
+    'restart',
+    'diagnose',
+  ]);
+  for (const line of stepLines) {
+    expect(validateWorkflowStepLine(line).ok).toBe(true);
+    expect(line).toMatchObject({
+      workflow_run_id: record.workflow_run_id,
+      trace_id: record.trace_id,
+    });
+    expect(line.step).toEqual(stepOf(record, (line.step as { id: string }).id));
+  }
+}
+
+describe('rune workflow validate: findings with their place', () => {
+  it('prints FILE:line:column: CODE message for each problem and exits 2', async () => {
+    const file = workflowFile('bad', [
+      'schema_version: workflow_v1',
+      'name: bad',
+      'steps:',
+      '  - id: first',
+      '    action: no-such-action',
+      '    nodes: node1',
+      '  - id: second',
+      '    action: noop',
+      '    nodes: node1',
+      '    params: { message: hi, colour: red }',
+      '  - id: third',
+      '    action: noop',
+      '    nodes: node1',
+      '    when: steps.nowhere.status == "failed"',
+    ]);
+    const result = await sandbox.run(['workflow', 'validate', file]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trim().split('\n');
+    for (const line of lines) {
+      expect(line).toMatch(new RegExp(`^${file.replaceAll('/', '\\/')}:\\d+:\\d+: [A-Z_]+ \\S`));
+    }
+    const places = lines.map((line) => line.slice(file.length + 1).split(' ')[0]);
+    // One finding per problem, each at the line of the member it is about.
+    expect(places.map((place) => place?.split(':')[0])).toEqual(['5', '10', '14']);
+    expect(lines[0]).toContain('no-such-action');
+    expect(lines[1]).toContain('colour');
+    expect(lines[2]).toContain('nowhere');
+  });
+});
+
+describe('computed parameters with shell metacharacters over sshd', () => {
+  it('arrive verbatim in the plugin’s JSON request and execute nothing', async () => {
+    const marker = join(sandbox.root, 'pwned');
+    const nasty = [
+      `$(touch ${marker})`,
+      `\`touch ${marker}\``,
+      `"double" 'single'`,
+      `a;touch ${marker}`,
+      `a && touch ${marker}`,
+      'line1\nline2',
+    ];
+    const text = nasty.join(' | ');
+    // The earlier step's output (a journal line) carries them too.
+    const journal = `Dec 01 10:00:01 node app: $(touch ${marker}); \`touch ${marker}\` 'q' "dq"`;
+    writeFileSync(stateFile(0, 'journal'), `${journal}\n`);
+    const file = workflowFile('metacharacters', [
+      'schema_version: workflow_v1',
+      'name: metacharacters',
+      'inputs:',
+      '  text: { type: string, required: true }',
+      '  items: { type: array, required: true }',
+      'steps:',
+      '  - id: logs',
+      '    action: gather-logs',
+      '    nodes: node1',
+      '    params: { lines: 5 }',
+      '  - id: from_inputs',
+      '    action: params',
+      '    nodes: node1',
+      '    params: { name: "${{ inputs.text }}", items: "${{ inputs.items }}" }',
+      '  - id: from_output',
+      '    action: params',
+      '    nodes: node2',
+      '    params:',
+      '      name: "${{ steps.logs.nodes.node1.output_data.journal.excerpt.lines[0] }}"',
+      '      items: "${{ [inputs.text + \';\'] + steps.logs.nodes.node1.output_data.journal.excerpt.lines }}"',
+    ]);
+    const result = await sandbox.run([
+      'workflow',
+      'run',
+      file,
+      '-i',
+      `text=${text}`,
+      '-i',
+      `items=${nasty.join(',')}`,
+      '-o',
+      'json',
+    ]);
+    expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+    const record = parseRecord(result.stdout);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['logs', 'succeeded'],
+      ['from_inputs', 'succeeded'],
+      ['from_output', 'succeeded'],
+    ]);
+    expect(receivedParams(0)).toMatchObject({ name: text, items: nasty });
+    const fromOutput = receivedParams(1);
+    expect(fromOutput).toMatchObject({ name: journal, items: [`${text};`, journal] });
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('parallel branches and retries over sshd', () => {
+  it('the branches of a parallel group run at the same time (each waits for the other)', async () => {
+    const barrier = join(sandbox.root, 'barrier');
+    rmSync(barrier, { recursive: true, force: true });
+    mkdirSync(barrier);
+    writeFileSync(stateFile(0, 'barrier'), `${join(barrier, 'left')} ${join(barrier, 'right')}\n`);
+    writeFileSync(stateFile(1, 'barrier'), `${join(barrier, 'right')} ${join(barrier, 'left')}\n`);
+    const file = workflowFile('barrier', [
+      'schema_version: workflow_v1',
+      'name: barrier',
+      'steps:',
+      '  - id: both',
+      '    parallel:',
+      '      - { id: left, action: gather-logs, nodes: node1, params: { lines: 5 } }',
+      '      - { id: right, action: gather-logs, nodes: node2, params: { lines: 5 } }',
+    ]);
+    const result = await sandbox.run(['workflow', 'run', file, '-o', 'json']);
+    expect(result.code, result.stderr).toBe(0);
+    const record = parseRecord(result.stdout);
+    // Each journalctl returned only after the other branch's had started: a branch run after
+    // the other would have found no peer and fallen back (a partial result with a warning).
+    for (const id of ['left', 'right']) {
+      expect(stepOf(record, id).attempts[0]?.nodes[0]?.status, id).toBe('success');
+    }
+    expect(stepOf(record, 'both').status).toBe('succeeded');
+  });
+
+  it('a retry waits its delay: the record’s attempt times are at least that far apart', async () => {
+    mode(1, 'fail');
+    const file = workflowFile('retry-delay', [
+      'schema_version: workflow_v1',
+      'name: retry-delay',
+      'steps:',
+      '  - id: restart',
+      '    action: restart-docker',
+      '    nodes: node2',
+      '    retry: { count: 2, delay: 2s, on: [PLUGIN_FAILED] }',
+    ]);
+    const result = await sandbox.run(['workflow', 'run', file, '--yes', '-o', 'json']);
+    expect(result.code, result.stderr).toBe(1);
+    const record = parseRecord(result.stdout);
+    const attempts = stepOf(record, 'restart').attempts;
+    expect(attempts.map((attempt) => attempt.status)).toEqual(['failed', 'failed', 'failed']);
+    for (let index = 1; index < attempts.length; index++) {
+      const previous = attempts[index - 1];
+      const next = attempts[index];
+      const gap = Date.parse(next?.started_at ?? '') - Date.parse(previous?.ended_at ?? '');
+      expect(gap, `between attempts ${index - 1} and ${index}`).toBeGreaterThanOrEqual(2000);
+    }
+  });
+});
+
+describe('rune workflow run: the output formats over sshd', () => {
+  it('pretty: a line per step as it ends, the totals and the outputs', async () => {
+    mode(0, 'ok');
+    mode(1, 'fail');
+    const result = await sandbox.run([
+      'workflow',
+      'run',
+      RESTART_THEN_DIAGNOSE,
+      '-i',
+      'nodes=node1,node2',
+      '--yes',
+    ]);
+    expect(result.code, result.stderr).toBe(1);
+    expectRestartThenDiagnosePretty(result.stdout);
+    // The header names the workflow run and its trace: the audit trail has them.
+    const header =
+      /^workflow restart-then-diagnose \(run ([0-9a-f-]{36}), trace ([0-9a-f]{32})\)$/m.exec(
+        result.stderr,
+      );
+    expect(header, result.stderr).not.toBeNull();
+    const audit = await sandbox.run(['audit', '--trace', header?.[2] ?? '', '-o', 'json']);
+    const { records } = JSON.parse(audit.stdout) as {
+      records: { event: string; status: string; run_id: string }[];
+    };
+    expect(
+      records
+        .filter((entry) => entry.event === 'workflow')
+        .map((entry) => [entry.status, entry.run_id]),
+    ).toEqual([
+      ['started', header?.[1]],
+      ['failed', header?.[1]],
+    ]);
+  });
+
+  it('json and jsonl: the record, and each step line is that step of the record', async () => {
+    mode(0, 'ok');
+    mode(1, 'fail');
+    const args = ['workflow', 'run', RESTART_THEN_DIAGNOSE, '-i', 'nodes=node1,node2', '--yes'];
+    const jsonl = await sandbox.run([...args, '-o', 'jsonl']);
+    expect(jsonl.code, jsonl.stderr).toBe(1);
+    const lines = jsonl.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const record = lines.at(-1) as unknown as WorkflowRunRecord;
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expectStepLinesOf(lines.slice(0, -1), record);
+    // -o json prints the same kind of record (another run of it): the same steps and statuses,
+    // and the audit trail's end record lists exactly its runs.
+    const json = await sandbox.run([...args, '-o', 'json']);
+    const other = parseRecord(json.stdout);
+    const shape = (of: WorkflowRunRecord) =>
+      of.steps.map((step) => [step.id, step.status, step.targets, step.failed_nodes]);
+    expect(shape(other)).toEqual(shape(record));
+    expect(other.outputs).toEqual(record.outputs);
+    const audit = await sandbox.run(['audit', '--trace', other.trace_id, '-o', 'json']);
+    const { records } = JSON.parse(audit.stdout) as {
+      records: { event: string; status: string; metadata: { steps?: unknown } }[];
+    };
+    expect(
+      records.find((entry) => entry.event === 'workflow' && entry.status === 'failed')?.metadata
+        .steps,
+    ).toEqual(
+      other.steps.map((step) => ({
+        id: step.id,
+        status: step.status,
+        run_ids: step.attempts.map((attempt) => attempt.run_id),
+      })),
+    );
+  });
+});
+
+describe('rune serve: workflows over the API (the curl examples of docs/workflows.md, --server)', () => {
+  let serve: ServeProcess | undefined;
+  let token = '';
+  beforeAll(async () => {
+    // The server runs the shipped examples by name, on this fleet; docs/workflows.md names its
+    // nodes web01 and web02 (the same two hosts as node1 and node2).
+    const workflows = join(sandbox.root, 'server-workflows');
+    mkdirSync(workflows, { recursive: true });
+    copyFileSync(RESTART_THEN_DIAGNOSE, join(workflows, 'restart-then-diagnose.yaml'));
+    const inventory = join(sandbox.root, 'fleet.yaml');
+    const fleet = readFileSync(inventory, 'utf8');
+    if (!fleet.includes('web01:')) {
+      const aliases = hosts.map(
+        (host, index) =>
+          `  web0${index + 1}: { address: "${host.address}", port: ${host.port}, user: ${host.user} }`,
+      );
+      writeFileSync(inventory, fleet.replace('nodes:\n', `nodes:\n${aliases.join('\n')}\n`));
+    }
+    const config = join(sandbox.root, 'rune.toml');
+    writeFileSync(
+      config,
+      `${readFileSync(config, 'utf8')}\n[server]\nworkflows = ${JSON.stringify(workflows)}\n`,
+    );
+    const created = await sandbox.run([
+      'token',
+      'create',
+      '--name',
+      'ops',
+      '--role',
+      'operator',
+      '--config',
+      config,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    token = created.stdout.trim();
+    serve = await startServeProcess(config, sandbox.env, ['--listen', '127.0.0.1:0']);
+  }, 60_000);
+  afterAll(async () => {
+    await serve?.stop();
+  });
+
+  const api = async (path: string): Promise<WorkflowRunRecord> => {
+    const response = await fetch(`${serve?.url}${path}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as WorkflowRunRecord;
+  };
+
+  it('docs/workflows.md: the curl examples run against it (start, read while running, cancel)', async () => {
+    const docs = readFileSync(new URL('../../../docs/workflows.md', import.meta.url), 'utf8');
+    const section = docs.slice(docs.indexOf('## With the server'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(block).toContain('/v1/workflows/restart-then-diagnose/runs');
+    mode(0, 'hang'); // web01's restart hangs: the workflow is still running when read and cancelled
+    mode(1, 'ok');
+    const work = join(sandbox.root, 'doc-work');
+    mkdirSync(work, { recursive: true });
+    // Each answer on a line of its own (curl prints none after the body).
+    const script = `curl() { command curl -w '\\n' "$@"; }\n${block}`;
+    const bash = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
+        cwd: work,
+        env: { ...sandbox.env, RUNE_URL: serve?.url ?? '', RUNE_TOKEN: token },
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      child.once('exit', (code) => resolve({ code, out }));
+    });
+    expect(bash.code, `${bash.out}\n--- server log ---\n${serve?.log()}`).toBe(0);
+    const answers = bash.out
+      .trim()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // tee printed the 202, then the record, then the cancel's 202.
+    expect(answers).toHaveLength(3);
+    const [started, read, cancelled] = answers;
+    expect(started).toMatchObject({ status: 'running' });
+    const id = started?.workflow_run_id as string;
+    expect(started?.links).toEqual({ self: `/v1/workflows/runs/${id}` });
+    expect(read).toMatchObject({ workflow_run_id: id, status: 'running' });
+    expect(cancelled).toMatchObject({ workflow_run_id: id, trace_id: started?.trace_id });
+    const record = await waitForRecord(id);
+    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(stepOf(record, 'restart').status).toBe('cancelled');
+    expect(stepOf(record, 'diagnose')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
+  });
+
+  /** The record once the workflow ended (readiness: its status, polled). */
+  async function waitForRecord(id: string): Promise<WorkflowRunRecord> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const record = await api(`/v1/workflows/runs/${id}`);
+      if (record.status !== 'running') return record;
+      if (Date.now() > deadline) throw new Error(`workflow run ${id} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('while a step runs, the record names its run (attempt running with its run id)', async () => {
+    mode(0, 'hang');
+    mode(1, 'ok');
+    const response = await fetch(`${serve?.url}/v1/workflows/restart-then-diagnose/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: { nodes: ['node1'] }, confirm: true }),
+    });
+    expect(response.status).toBe(202);
+    const { workflow_run_id: id } = (await response.json()) as { workflow_run_id: string };
+    const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
+    await waitFor(
+      () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
+      'systemctl restart to hang on node1',
+    );
+    // The plugin runs on the node: the saved record already says which run that is.
+    const running = await api(`/v1/workflows/runs/${id}`);
+    expect(validateWorkflowRunRecord(running).ok).toBe(true);
+    const restart = stepOf(running, 'restart');
+    expect(restart.status).toBe('running');
+    expect(restart.attempts).toEqual([
+      expect.objectContaining({ status: 'running', nodes: [], ended_at: null }),
+    ]);
+    const runId = restart.attempts[0]?.run_id;
+    const run = (await (
+      await fetch(`${serve?.url}/v1/runs/${runId}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { status: string; trace_id: string };
+    expect(run).toMatchObject({ status: 'running', trace_id: running.trace_id });
+    await fetch(`${serve?.url}/v1/workflows/runs/${id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const ended = await waitForRecord(id);
+    expect(stepOf(ended, 'restart').attempts).toEqual([
+      expect.objectContaining({ run_id: runId, status: 'cancelled' }),
+    ]);
+  });
+
+  it('rune workflow run --server: the same pretty output, rendered from the server’s record', async () => {
+    mode(0, 'ok');
+    mode(1, 'fail');
+    const result = await sandbox.run(
+      [
+        'workflow',
+        'run',
+        'restart-then-diagnose',
+        '-i',
+        'nodes=node1,node2',
+        '--yes',
+        '--server',
+        serve?.url ?? '',
+      ],
+      { env: { RUNE_TOKEN: token } },
+    );
+    expect(result.code, result.stderr).toBe(1);
+    expectRestartThenDiagnosePretty(result.stdout);
+    expect(result.stderr).toMatch(/^workflow run [0-9a-f-]{36} on http:\/\/127\.0\.0\.1:\d+$/m);
+  });
+
+  it('rune workflow run --server -o json and jsonl: the server’s record, step lines equal to it', async () => {
+    mode(0, 'ok');
+    mode(1, 'fail');
+    const args = [
+      'workflow',
+      'run',
+      'restart-then-diagnose.yaml', // a file name stands for the server's workflow of that name
+      '-i',
+      'nodes=node1,node2',
+      '--yes',
+      '--server',
+      serve?.url ?? '',
+    ];
+    const json = await sandbox.run([...args, '-o', 'json'], { env: { RUNE_TOKEN: token } });
+    expect(json.code, json.stderr).toBe(1);
+    const record = parseRecord(json.stdout);
+    expect(record).toEqual(await api(`/v1/workflows/runs/${record.workflow_run_id}`));
+    expect(record.outputs).toEqual({
+      restarted: ['node1'],
+      failed: ['node2'],
+      diagnosed: ['node2'],
+    });
+    const jsonl = await sandbox.run([...args, '-o', 'jsonl'], { env: { RUNE_TOKEN: token } });
+    expect(jsonl.code, jsonl.stderr).toBe(1);
+    const lines = jsonl.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const last = lines.at(-1) as unknown as WorkflowRunRecord;
+    expect(last).toEqual(await api(`/v1/workflows/runs/${last.workflow_run_id}`));
+    expectStepLinesOf(lines.slice(0, -1), last);
+  });
+
+  it('rune workflow run --server: Ctrl-C cancels the workflow on the server (exit 130, nothing left running)', async () => {
+    mode(0, 'hang');
+    mode(1, 'ok');
+    const { child, stdout, stderr, exited } = sandbox.start(
+      [
+        'workflow',
+        'run',
+        'restart-then-diagnose',
+        '-i',
+        'nodes=node1,node2',
+        '--yes',
+        '-o',
+        'json',
+        '--server',
+        serve?.url ?? '',
+      ],
+      { env: { RUNE_TOKEN: token } },
+    );
+    children.push(child);
+    const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
+    await waitFor(
+      () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
+      'systemctl restart to hang on node1',
+    );
+    const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    child.kill('SIGINT');
+    expect(await exited, stderr()).toBe(130);
+    const record = parseRecord(stdout());
+    expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+    expect(record.error?.message).toBe('cancelled by token:ops');
+    expect(stepOf(record, 'diagnose')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
+    for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+  });
+
+  it('rune workflow run --server: no token is AUTH_TOKEN_MISSING (exit 4); bad inputs exit 2', async () => {
+    const base = ['workflow', 'run', 'restart-then-diagnose', '--server', serve?.url ?? ''];
+    const anonymous = await sandbox.run([...base, '-i', 'nodes=node1']);
+    expect(anonymous.code).toBe(4);
+    expect(anonymous.stderr).toContain('AUTH_TOKEN_MISSING');
+    const bad = await sandbox.run([...base, '-i', 'nodes=node1', '-i', 'lines=many', '--yes'], {
+      env: { RUNE_TOKEN: token },
+    });
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr).toContain('input lines must be an integer');
+    expect(restarted(0)).toBe(false);
   });
 });

@@ -600,3 +600,87 @@ describe('a server restart mid-workflow', () => {
     }
   }, 90_000);
 });
+
+describe('GET /v1/workflows/runs/{id}: view rights on every run of it', () => {
+  const POLICY = `version: rune-policy/v1
+roles:
+  noop-viewer:
+    rules:
+      - { id: noop-view, verbs: [view], actions: [noop], nodes: [localhost] }
+  both-viewer:
+    rules:
+      - { id: both-view, verbs: [view], actions: [noop, check-disk], nodes: [localhost] }
+  everything:
+    rules:
+      - { id: all, verbs: [view, dry-run, run, cancel], actions: ['*'], nodes: [localhost] }
+bindings:
+  - { subjects: [token:carol], roles: [noop-viewer] }
+  - { subjects: [token:dave], roles: [both-viewer] }
+  - { subjects: [token:root], roles: [everything] }
+`;
+  let home: TestHome;
+  let t: TestServer;
+  const tokens: Record<string, string> = {};
+  beforeAll(async () => {
+    home = createTestHome();
+    const dir = writeWorkflows(home);
+    const policy = join(home.dir, 'policy.yaml');
+    writeFileSync(policy, POLICY);
+    writeFileSync(
+      home.configFile,
+      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\npolicy = ${JSON.stringify(policy)}\n`,
+    );
+    t = await startTestServer(home);
+    const knownRoles = [...t.server.policy.current().roles.keys()];
+    for (const [name, role] of [
+      ['carol', 'noop-viewer'],
+      ['dave', 'both-viewer'],
+      ['root', 'everything'],
+    ] as const) {
+      tokens[name] = (
+        await createToken(t.server.store, { name, role, expires: '1d', knownRoles })
+      ).token;
+    }
+  });
+  afterAll(async () => {
+    await t?.close();
+    home?.remove();
+  });
+
+  it('a principal who may not view one of its runs reads none of the record (403, audited)', async () => {
+    const response = await t.request('/v1/workflows/check-then-diagnose/runs', {
+      json: {},
+      token: tokens.root as string,
+    });
+    expect(response.status).toBe(202);
+    const { workflow_run_id: id } = (await response.json()) as { workflow_run_id: string };
+    const record = await waitForWorkflow(
+      (path) => t.request(path, { token: tokens.root as string }),
+      id,
+    );
+    // check-disk, then noop: dave may view both actions' runs, carol only noop's.
+    expect(record.steps.map((step) => [step.id, step.action, step.attempts.length])).toEqual([
+      ['check', 'check-disk', 1],
+      ['diagnose', 'noop', 1],
+    ]);
+    const asDave = await t.request(`/v1/workflows/runs/${id}`, { token: tokens.dave as string });
+    expect(asDave.status).toBe(200);
+    expect(await asDave.json()).toEqual(record);
+    const asCarol = await t.request(`/v1/workflows/runs/${id}`, { token: tokens.carol as string });
+    expect(asCarol.status).toBe(403);
+    const body = (await asCarol.json()) as { error: { code: string } } & Json;
+    expect(body.error.code).toBe('POLICY_DENIED');
+    expect(JSON.stringify(body)).not.toContain('/nonexistent-rune-path');
+    const checkRun = record.steps[0]?.attempts[0]?.run_id;
+    const denied = readFileSync(home.auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json)
+      .filter(
+        (entry) =>
+          entry.event === 'policy' && entry.status === 'denied' && entry.run_id === checkRun,
+      );
+    expect(denied).toHaveLength(1);
+    expect(denied[0]).toMatchObject({ action: 'check-disk' });
+  });
+});

@@ -40,9 +40,18 @@ export function workflowCommandModule(run: CommandRunner): CommandModule {
                 type: 'boolean',
                 describe: 'Confirm the dangerous actions the workflow runs',
               })
+              .option('server', {
+                type: 'string',
+                describe:
+                  'Run it on this rune serve (URL): <file> names a workflow of its [server] workflows; the token comes from RUNE_TOKEN',
+              })
               .example(
                 '$0 workflow run examples/workflows/restart-then-diagnose.yaml -i nodes=web1,web2 --yes',
                 'Restart Docker; gather logs where that failed',
+              )
+              .example(
+                '$0 workflow run restart-then-diagnose -i nodes=web1,web2 --yes --server https://rune.example:8421',
+                'Run the server’s workflow of that name there and follow it',
               ),
           run(
             async () =>

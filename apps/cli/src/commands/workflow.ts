@@ -37,6 +37,8 @@ export interface WorkflowRunArgs {
   yes?: boolean;
   config?: string;
   inventory?: string;
+  /** Run it on this `rune serve` (`--server URL`, token in RUNE_TOKEN): FILE names its workflow. */
+  server?: string;
 }
 
 /** The parsed flags of `rune workflow validate`. */
@@ -110,6 +112,10 @@ function fileStem(file: string): string {
 
 /** Runs `rune workflow run`; returns the exit code of the workflow run. */
 export async function workflowRunCommand(args: WorkflowRunArgs, io: CliIo): Promise<number> {
+  if (args.server !== undefined) {
+    const { workflowRunRemoteCommand } = await import('./workflow-remote.js');
+    return workflowRunRemoteCommand({ ...args, server: args.server }, io);
+  }
   const output = args.output ?? 'pretty';
   const view = createWorkflowOutput(io, output);
   const traceId = newTraceId();

@@ -414,6 +414,20 @@ export async function runWorkflow(
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let runsStarted = 0;
+  /**
+   * Top-level steps that ended and were not reported yet: the walk reports one (onStep) once it
+   * has decided where to go from it, so the step line carries the transition (`on_failure: …`)
+   * exactly as the record does.
+   */
+  const unannounced: string[] = [];
+  const announce = (): void => {
+    if (unannounced.length === 0) return;
+    for (const id of unannounced.splice(0)) {
+      const record = records.get(id);
+      if (record !== undefined) options.onStep?.(structuredClone(record));
+    }
+    progress();
+  };
 
   const finishStep = (
     id: string,
@@ -429,6 +443,11 @@ export async function runWorkflow(
     state.status = status;
     record.targets = state.targets;
     record.failed_nodes = state.failed_nodes;
+    if (record.group === null && !dryRun) {
+      // Saved and reported together once the walk decided the transition (announce()).
+      unannounced.push(id);
+      return;
+    }
     options.onStep?.(structuredClone(record));
     progress();
   };
@@ -600,6 +619,7 @@ export async function runWorkflow(
         );
       }
       let run: WorkflowStepRun;
+      const attemptStarted = now().toISOString();
       // Only the first run of the guarded step waits: retries run the same action and
       // parameters on the nodes of it that failed (a subset of what was approved).
       const guard = attempt === 0 ? gate : undefined;
@@ -626,21 +646,28 @@ export async function runWorkflow(
       if (cancelled) run.cancel(cancelReason);
       state.run_ids.push(run.id);
       guard?.runs.push(run.id);
+      // The attempt is in the record while it runs (a server saves it now): whoever reads the
+      // workflow finds the run id to follow before the step ends.
+      const attemptRecord: WorkflowAttempt = {
+        run_id: run.id,
+        status: 'running',
+        exit_code: 0,
+        nodes: [],
+        started_at: attemptStarted,
+        ended_at: null,
+      };
+      record?.attempts.push(attemptRecord);
+      progress();
       const outcome = await run.result;
       running.delete(run);
+      attemptRecord.status = outcome.status;
+      attemptRecord.ended_at = now().toISOString();
       if (guard !== undefined && outcome.nodes.length === 0 && outcome.error != null) {
         // It never started: not approved (rejected, expired, void) or cancelled while it waited.
         guard.refusal ??= outcome.error;
         state.error_code = outcome.error.code;
         state.exit_code = exitCodeForError(outcome.error);
-        if (record !== undefined) {
-          record.attempts.push({
-            run_id: run.id,
-            status: outcome.status,
-            exit_code: exitCodeForError(outcome.error),
-            nodes: [],
-          });
-        }
+        attemptRecord.exit_code = exitCodeForError(outcome.error);
         finishStep(step.id, 'skipped', `not approved (${outcome.error.code})`);
         return 'failure';
       }
@@ -648,29 +675,19 @@ export async function runWorkflow(
         // It never started, with no approval step of ours involved: a hold the runner put on the
         // workflow (a server's storm breaker) was not approved, or the run was cancelled while it
         // waited. A step that ran nowhere failed; it must not count as succeeded.
-        record?.attempts.push({
-          run_id: run.id,
-          status: outcome.status,
-          exit_code: exitCodeForError(outcome.error),
-          nodes: [],
-        });
+        attemptRecord.exit_code = exitCodeForError(outcome.error);
         if (record !== undefined) record.error = outcome.error;
         state.error_code = outcome.error.code;
         state.exit_code = exitCodeForError(outcome.error);
         finishStep(step.id, 'failed', `the run did not start (${outcome.error.code})`);
         return 'failure';
       }
-      const attemptRecord: WorkflowAttempt = {
-        run_id: run.id,
-        status: outcome.status,
-        exit_code: aggregateExitCode(outcome.nodes),
-        nodes: outcome.nodes.map((node) => ({
-          node: node.node,
-          status: node.status,
-          error_code: node.error?.code ?? null,
-        })),
-      };
-      record?.attempts.push(attemptRecord);
+      attemptRecord.exit_code = aggregateExitCode(outcome.nodes);
+      attemptRecord.nodes = outcome.nodes.map((node) => ({
+        node: node.node,
+        status: node.status,
+        error_code: node.error?.code ?? null,
+      }));
       for (const node of outcome.nodes) results.set(node.node, node);
       if (!cancelled && outcome.status === 'cancelled') {
         // Its run was cancelled on its own (a server's POST /v1/runs/{id}/cancel), not through
@@ -945,6 +962,7 @@ export async function runWorkflow(
       } else {
         let index = 0;
         while (index >= 0) {
+          announce();
           const step = definition.steps[index];
           if (step === undefined) break;
           if (cancelled) break;
@@ -1010,6 +1028,7 @@ export async function runWorkflow(
           if (record !== undefined) record.reason = `on_failure: ${onFailure}`;
           index = edges.failure;
         }
+        announce();
         if (cancelled) status = 'cancelled';
         else if (failure !== null) status = 'failed';
       }

@@ -19,7 +19,7 @@ import {
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
-import { actionTags, runAccess } from '../policy/route-guard.js';
+import { actionTags, assertCanView, runAccess } from '../policy/route-guard.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
 import { startWorkflow } from './start-workflow.js';
 import { getStoredWorkflowRun, getWorkflowRun } from './workflow-store.js';
@@ -40,6 +40,13 @@ const WorkflowRunRequestSchema = Type.Object(
     inputs: Type.Optional(
       Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
         description: 'Typed input values by name (the workflow declares them).',
+      }),
+    ),
+    input_args: Type.Optional(
+      Type.Array(Type.String({ maxLength: 65536 }), {
+        maxItems: 64,
+        description:
+          'Inputs as `key=value` strings (`rune workflow run -i`), typed by the workflow’s declared inputs (an array input takes a,b,c); applied after `inputs`.',
       }),
     ),
     dry_run: Type.Optional(
@@ -112,6 +119,7 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
             : { subject: context.policy.subjectOf(request.principal) }),
           source: 'api',
           inputs: request.body.inputs ?? {},
+          ...(request.body.input_args === undefined ? {} : { inputArgs: request.body.input_args }),
           dryRun,
           confirm: request.body.confirm === true,
           // No traceparent: the store finds a workflow's runs by its trace id (workflow-store.ts),
@@ -138,7 +146,7 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       schema: {
         summary: 'A workflow run (its record)',
         description:
-          'The rune-workflow-run/v1 record: each step with its runs (GET /v1/runs/{run_id}), the outputs, and the status (running, succeeded, failed, cancelled, interrupted).',
+          'The rune-workflow-run/v1 record: each step with its runs (GET /v1/runs/{run_id}; a step that is running names its run with status running), the outputs, and the status (running, succeeded, failed, cancelled, interrupted). Needs `view` on the action and nodes of every run the workflow started (as GET /v1/runs/{id} does for one), else 403 POLICY_DENIED for the whole record.',
         tags: ['workflows'],
         params: WorkflowRunIdParamSchema,
         response: { 200: WorkflowRunRecordSchema, ...errors },
@@ -148,6 +156,19 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       const record = await getWorkflowRun(store.db, request.params.id);
       if (record === undefined) {
         throw new RuneError('NOT_FOUND', `no workflow run ${request.params.id}`, { source });
+      }
+      // RBAC, as for a run: reading the record needs `view` on the action and nodes of every run
+      // it started (the record carries their nodes, results and errors, and its outputs are
+      // computed from them), else 403 POLICY_DENIED, audited like a refused run read.
+      const principal = request.principal;
+      if (principal !== undefined) {
+        for (const step of record.steps) {
+          for (const attempt of step.attempts) {
+            const run = await store.getRun(attempt.run_id);
+            if (run === undefined) continue;
+            await assertCanView(context.policy, principal, run, actionTags(launcher, run.action));
+          }
+        }
       }
       return record;
     },

@@ -48,6 +48,8 @@ export interface StartWorkflowRequest {
   /** Who asked: `api` or `alert` (the step runs have source `workflow`). */
   source: RunSource;
   inputs: Readonly<Record<string, unknown>>;
+  /** Inputs as `key=value` strings (`rune workflow run -i … --server`), typed by the workflow. */
+  inputArgs?: readonly string[];
   dryRun?: boolean;
   confirm?: boolean;
   /** More `metadata` of the workflow's own audit records (an alert's id). */
@@ -113,6 +115,14 @@ export async function startWorkflow(
   const traceId = request.traceId ?? newTraceId();
   const dryRun = request.dryRun === true;
   const auditContext = { principal: request.principal, source: request.source };
+  const inputNames = [
+    ...new Set([
+      ...Object.keys(request.inputs),
+      ...(request.inputArgs ?? [])
+        .map((arg) => arg.slice(0, Math.max(0, arg.indexOf('='))).slice(0, 64))
+        .filter((name) => name !== ''),
+    ]),
+  ].slice(0, 64);
   const audit = (
     status: string,
     error: { code: string; message: string; traceId?: string | undefined } | null,
@@ -129,7 +139,7 @@ export async function startWorkflow(
             error: error === null ? null : { code: error.code, message: error.message },
             // Input values may carry what a step treats as sensitive: only their names are kept.
             metadata: {
-              inputs: Object.keys(request.inputs).slice(0, 64),
+              inputs: inputNames,
               dry_run: dryRun,
               ...request.auditMetadata,
               ...metadata,
@@ -207,6 +217,7 @@ export async function startWorkflow(
       workflowRunId,
       traceId,
       inputs,
+      ...(request.inputArgs === undefined ? {} : { inputArgs: request.inputArgs }),
       dryRun,
       confirmDangerous: request.confirm === true,
       onStart: () => started(),

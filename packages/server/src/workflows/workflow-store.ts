@@ -2,7 +2,12 @@
  * The queries of the workflow routes over `workflow_runs` (migration 0007_workflows), through
  * Kysely's query builder on the run store's `db`, so they run unchanged on every store dialect.
  */
-import { RuneError, type WorkflowRunRecord, type WorkflowStepRecord } from '@rune/protocol';
+import {
+  exitCodeFor,
+  RuneError,
+  type WorkflowRunRecord,
+  type WorkflowStepRecord,
+} from '@rune/protocol';
 import type { Kysely } from 'kysely';
 import type { StoreDatabase } from '../store/schema.js';
 import { heldRunFate, heldWorkflowFates } from './held-workflows.js';
@@ -167,6 +172,18 @@ export async function interruptWorkflowRun(
     if (step.status === 'running') {
       return {
         ...step,
+        // Its run that was going on when the engine stopped: the run recovery or takeover
+        // settles the run itself (GET /v1/runs/{run_id}); the engine never saw it end.
+        attempts: step.attempts.map((attempt) =>
+          attempt.status === 'running'
+            ? {
+                ...attempt,
+                status: 'interrupted',
+                exit_code: exitCodeFor('RUN_INTERRUPTED'),
+                ended_at: ended,
+              }
+            : attempt,
+        ),
         status: 'cancelled',
         reason: 'the server stopped during this step',
         ended_at: ended,

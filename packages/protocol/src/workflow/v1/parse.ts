@@ -365,6 +365,24 @@ function runRecordRules(record: WorkflowRunRecord): SchemaViolation[] {
       violations.push({ pointer: `/steps/${index}/id`, message: `step "${step.id}" twice` });
     }
     ids.add(step.id);
+    step.attempts.forEach((attempt, at) => {
+      const pointer = `/steps/${index}/attempts/${at}`;
+      if (attempt.status === 'running' && record.status !== 'running') {
+        violations.push({
+          pointer: `${pointer}/status`,
+          message: 'a run is running only while its workflow run is',
+        });
+      }
+      if (
+        attempt.ended_at !== undefined &&
+        (attempt.status === 'running' ? attempt.ended_at !== null : attempt.ended_at === null)
+      ) {
+        violations.push({
+          pointer: `${pointer}/ended_at`,
+          message: 'an attempt’s ended_at is null exactly while it runs',
+        });
+      }
+    });
   });
   return violations;
 }

@@ -15,6 +15,7 @@ import {
   ERROR_CODE_PATTERN,
   JsonObjectSchema,
   NodeNameSchema,
+  TIMESTAMP_PATTERN,
   TimestampSchema,
   TraceIdSchema,
   TransportNameSchema,
@@ -312,10 +313,14 @@ export const WorkflowAttemptSchema = Type.Object(
   {
     run_id: UuidSchema,
     status: literals(
-      ['succeeded', 'failed', 'partial', 'cancelled', 'interrupted'],
-      'The run-end status of that run.',
+      ['running', 'succeeded', 'failed', 'partial', 'cancelled', 'interrupted'],
+      'The run-end status of that run; `running` while it goes on (the record is saved when it starts).',
     ),
-    exit_code: Type.Integer({ minimum: 0, maximum: 255, description: 'Its CLI exit code.' }),
+    exit_code: Type.Integer({
+      minimum: 0,
+      maximum: 255,
+      description: 'Its CLI exit code (0 while running).',
+    }),
     nodes: Type.Array(
       Type.Object(
         {
@@ -327,7 +332,19 @@ export const WorkflowAttemptSchema = Type.Object(
         },
         { additionalProperties: false },
       ),
-      { maxItems: 10000, description: 'Each node of the run.' },
+      { maxItems: 10000, description: 'Each node of the run (none while it runs).' },
+    ),
+    started_at: Type.Optional(
+      Type.String({
+        pattern: TIMESTAMP_PATTERN,
+        maxLength: 40,
+        description: 'When the engine started the run (absent in records of older writers).',
+      }),
+    ),
+    ended_at: Type.Optional(
+      Type.Union([TimestampSchema, Type.Null()], {
+        description: 'When the run ended; null while it runs (absent in records of older writers).',
+      }),
     ),
   },
   { additionalProperties: false, description: 'One run of the step.' },
