@@ -5,6 +5,7 @@
  */
 import type { ComponentChildren } from 'preact';
 import type { ApiError, EpsError } from './api.js';
+import { hintOf } from './eps.js';
 
 const STATUS_SYMBOL: Record<string, string> = {
   queued: '◷',
@@ -30,6 +31,22 @@ export function StatusBadge({ status }: { status: string }) {
   );
 }
 
+/** An EPS code, its message and its hint (the error's own, else the EPS catalog's). */
+export function EpsText({ code, message, hint }: { code: string; message: string; hint?: string }) {
+  const shown = hintOf(code, hint);
+  return (
+    <>
+      <strong class="eps-code">{code}</strong>: {message}
+      {shown === undefined ? null : (
+        <div class="hint">
+          <span class="visually-hidden">Hint: </span>
+          {shown}
+        </div>
+      )}
+    </>
+  );
+}
+
 /** An EPS error with its code and hint. */
 export function ErrorBox({ error }: { error: ApiError | EpsError | Error | null | undefined }) {
   if (error === null || error === undefined) return null;
@@ -41,8 +58,11 @@ export function ErrorBox({ error }: { error: ApiError | EpsError | Error | null 
         : { code: 'ERROR', message: error.message };
   return (
     <div class="error" role="alert">
-      <strong>{eps.code}</strong>: {eps.message}
-      {eps.hint === undefined ? null : <div class="hint">{eps.hint}</div>}
+      <EpsText
+        code={eps.code}
+        message={eps.message}
+        {...(eps.hint === undefined ? {} : { hint: eps.hint })}
+      />
     </div>
   );
 }

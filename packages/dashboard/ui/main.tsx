@@ -50,12 +50,25 @@ function ssoNotice(query: URLSearchParams): string | null {
   return `Single sign-on did not complete (${/^[A-Z_]{1,64}$/.test(code) ? code : 'error'}). Start it again; if it keeps failing, ask an administrator to look at the server log.`;
 }
 
+/**
+ * The single sign-on link, asking to come back to this page (`return_to`: its path and route; the
+ * server takes only a path of its own). A page that only says why sign-in failed is not kept.
+ */
+function ssoHref(url: string, query: URLSearchParams): string {
+  const page = query.has('sign_in_error')
+    ? window.location.pathname
+    : `${window.location.pathname}${window.location.hash}`;
+  return `${url}${url.includes('?') ? '&' : '?'}return_to=${encodeURIComponent(page)}`;
+}
+
 function SignIn({
   onSignedIn,
   notice,
+  query,
 }: {
   onSignedIn: (session: SessionInfo) => void;
   notice: string | null;
+  query: URLSearchParams;
 }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
@@ -118,7 +131,7 @@ function SignIn({
       {methods
         .filter((method) => method.url !== null)
         .map((method) => (
-          <a key={method.id} class="button sso" href={method.url as string}>
+          <a key={method.id} class="button sso" href={ssoHref(method.url as string, query)}>
             Sign in with {method.label}
           </a>
         ))}
@@ -178,7 +191,7 @@ function App() {
     return (
       <>
         <ErrorBox error={error} />
-        <SignIn onSignedIn={signedIn} notice={ssoNotice(route.query)} />
+        <SignIn onSignedIn={signedIn} notice={ssoNotice(route.query)} query={route.query} />
       </>
     );
   }

@@ -10,12 +10,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { amPayload } from './alert-server.js';
 import {
+  axeViolations,
   createTestHome,
   launchChromium,
   startTestServer,
@@ -23,10 +23,6 @@ import {
   type TestServer,
 } from './harness.js';
 
-const AXE_SOURCE = readFileSync(
-  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
-  'utf8',
-);
 const XSS = '<img src=x onerror=alert(1)>';
 const AM_TOKEN = 'am-secret-token-dashboard';
 const GEN_SECRET = 'generic-secret-dashboard';
@@ -243,13 +239,7 @@ describe('the alerts view', () => {
     expect(dialogs).toEqual([]);
 
     // Accessible: no serious or critical axe violation on the view.
-    await page.evaluate(AXE_SOURCE);
-    const result = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
-      violations: Array<{ id: string; impact: string }>;
-    };
-    expect(
-      result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'),
-    ).toEqual([]);
+    expect(await axeViolations(page)).toEqual([]);
 
     // The link opens the run the alert started.
     await runLink.click();

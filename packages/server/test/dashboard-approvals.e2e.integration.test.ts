@@ -13,6 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken } from '../src/index.js';
 import {
+  axeViolations,
   createTestHome,
   launchChromium,
   startTestServer,
@@ -158,6 +159,9 @@ describe('approvals inbox under the RBAC policy', () => {
     const card = lead.locator('.card').filter({ has: lead.locator(`a[href="#/runs/${id}"]`) });
     await card.waitFor();
     await card.getByText('0 of 1 approval').waitFor();
+    // The inbox (with a card to vote on) and the held run's page pass axe-core too.
+    expect(await axeViolations(lead)).toEqual([]);
+    expect(await axeViolations(alice)).toEqual([]);
     await card.getByLabel('Comment').fill('looked at it, fine');
     await card.getByRole('button', { name: 'Approve' }).click();
     // The inbox empties once the quorum of one is reached.

@@ -146,8 +146,8 @@ async function openPage(): Promise<Traffic> {
 }
 
 /** From the dashboard's sign-in page through the provider's login form and consent. */
-async function ssoSignIn(page: Page, account: string): Promise<void> {
-  await page.goto(`${url}/`);
+async function ssoSignIn(page: Page, account: string, hash = ''): Promise<void> {
+  await page.goto(`${url}/${hash}`);
   await page.getByRole('link', { name: 'Sign in with Single sign-on' }).click();
   // The provider's login form.
   await page.waitForURL((target) => target.origin !== url);
@@ -224,6 +224,15 @@ describe('single sign-on in the browser', () => {
     await page.reload();
     await shows(page.locator('#sign-in-notice'), '(error)');
     expect(await page.locator('#sign-in-notice').textContent()).not.toContain('555');
+  });
+
+  it('a pasted link survives the sign-in: back on the page that was asked for', async () => {
+    const { page } = await openPage();
+    await ssoSignIn(page, 'alice', '#/history?source=api&status=succeeded');
+    await page.getByRole('heading', { name: 'History' }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#/history?source=api&status=succeeded');
+    expect(await page.getByLabel('Source').inputValue()).toBe('api');
+    expect(await page.getByLabel('Status').inputValue()).toBe('succeeded');
   });
 
   it('no page threw', () => {

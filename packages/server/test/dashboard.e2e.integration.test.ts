@@ -8,14 +8,15 @@
  * (CI runs it either way, so the screenshot code keeps working).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ERROR_CATALOG } from '@rune/protocol';
 import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken, revokeToken } from '../src/index.js';
 import {
+  axeViolations,
   createTestHome,
   launchChromium,
   sshProvider,
@@ -24,12 +25,9 @@ import {
   type TestServer,
   tokenSecret,
   waitForRun,
+  waitForWorkflow,
 } from './harness.js';
 
-const AXE_SOURCE = readFileSync(
-  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
-  'utf8',
-);
 const XSS = '<img src=x onerror=alert(1)>';
 const SCREENSHOTS =
   process.env.RUNE_UPDATE_SCREENSHOTS === '1'
@@ -37,6 +35,13 @@ const SCREENSHOTS =
     : undefined;
 
 type Json = Record<string, unknown>;
+/** An entry of GET /v1/runs. */
+interface RunListEntry {
+  id: string;
+  source: string;
+  nodes: string[];
+  created_at: string;
+}
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 let fleet: SshdFleet;
@@ -44,6 +49,7 @@ let home: TestHome;
 let t: TestServer;
 let browser: Browser;
 let markers: string;
+let workflows: string;
 const contexts: BrowserContext[] = [];
 /** Every dialog any page opened (alert, confirm, prompt): the XSS test wants none. */
 const dialogs: string[] = [];
@@ -52,7 +58,16 @@ const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   fleet = await startSshdFleet(2);
-  home = createTestHome('rate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n', { fleet });
+  // One workflow, so that history has runs of source "workflow" to filter.
+  workflows = mkdtempSync(join(tmpdir(), 'rune-dashboard-workflows-'));
+  writeFileSync(
+    join(workflows, 'hello-node1.yaml'),
+    'schema_version: workflow_v1\nname: hello-node1\nsteps:\n  - { id: hello, action: noop, nodes: node1 }\n',
+  );
+  home = createTestHome(
+    `workflows = ${JSON.stringify(workflows)}\nrate_limit = 100000\n\n[execution]\nfetch_artifacts = true\n`,
+    { fleet },
+  );
   markers = join(home.dir, 'markers');
   mkdirSync(markers);
   t = await startTestServer(home, { ssh: sshProvider(fleet) });
@@ -63,6 +78,7 @@ afterAll(async () => {
   await browser?.close().catch(() => undefined);
   await t?.close();
   home?.remove();
+  if (workflows !== undefined) rmSync(workflows, { recursive: true, force: true });
   await fleet?.stop();
 });
 
@@ -114,20 +130,14 @@ const runStatus = (page: Page, status: string) =>
 const shows = (locator: Locator, text: string | RegExp) =>
   locator.filter({ hasText: text }).first().waitFor({ timeout: 30_000 });
 
-async function axeViolations(page: Page): Promise<Json[]> {
-  // Runtime.evaluate is not subject to the page's CSP, as an injected <script> would be.
-  await page.evaluate(AXE_SOURCE);
-  const result = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
-    violations: Array<Json & { impact: string }>;
-  };
-  return result.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map(({ id, impact, help, nodes }) => ({
-      id,
-      impact,
-      help,
-      targets: (nodes as Array<{ target: unknown }>).map((node) => node.target),
-    }));
+/** Clicks Run, waits for `node` to succeed on the run page and opens its output; the node's row. */
+async function runToOutput(page: Page, node: string): Promise<Locator> {
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.waitForURL(/#\/runs\//);
+  await nodeState(page, node, 'success');
+  const row = page.locator(`[data-node="${node}"]`);
+  await row.getByText('Output, stderr and artifacts').click();
+  return row;
 }
 
 async function fillRunForm(
@@ -316,11 +326,7 @@ describe('running an action', () => {
     await page.locator('#param-api_key').fill('hunter2-very-secret');
     await page.locator('#param-level').selectOption('warn');
     await page.locator('#param-verbose').check();
-    await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await page.waitForURL(/#\/runs\//);
-    await nodeState(page, 'node1', 'success');
-    const node = page.locator('[data-node="node1"]');
-    await node.getByText('Output, stderr and artifacts').click();
+    const node = await runToOutput(page, 'node1');
     await shows(node.locator('table.kv'), 'warn');
     expect(await node.locator('table.rows tbody tr').count()).toBe(2);
     await shows(node.locator('pre.stderr'), 'verbose line 3');
@@ -336,16 +342,117 @@ describe('running an action', () => {
   it('a fetched artifact downloads from the run page, byte for byte', async () => {
     await fillRunForm(page, 'report', 'node2', { message: 'with a file' });
     await page.locator('#param-artifact').check();
-    await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await page.waitForURL(/#\/runs\//);
-    await nodeState(page, 'node2', 'success');
-    const node = page.locator('[data-node="node2"]');
-    await node.getByText('Output, stderr and artifacts').click();
+    const node = await runToOutput(page, 'node2');
     const document = (await waitForRun(t, runIdOf(page))) as unknown as { trace_id: string };
     const link = node.getByRole('link', { name: `rune-report-${document.trace_id}.txt` });
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
     const saved = await download.path();
     expect(readFileSync(saved, 'utf8')).toBe(`report ${document.trace_id}\n`);
+  });
+
+  it('nested output_data is collapsible JSON, opened with the keyboard, its values as text', async () => {
+    await fillRunForm(page, 'report', 'node1', { message: XSS });
+    const node = await runToOutput(page, 'node1');
+    // Flat values are a table, a list of flat rows a table of rows, the nested rest a tree.
+    await shows(node.locator('table.kv'), 'info');
+    expect(await node.locator('table.rows tbody tr').count()).toBe(2);
+    const checks = node.locator('details.json', { hasText: 'checks' }).first();
+    expect(await checks.getAttribute('open')).toBeNull();
+    expect(await checks.locator('summary').first().textContent()).toMatch(/checks\s*\{2\}/);
+    // Keyboard only: focus the summary, Enter opens it; then the next level with Space.
+    await checks.locator('summary').first().focus();
+    await page.keyboard.press('Enter');
+    expect(await checks.getAttribute('open')).not.toBeNull();
+    const disk = checks.locator('details.json', { hasText: 'disk' }).first();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(`document.activeElement?.textContent ?? ''`)).toMatch(/disk/);
+    await page.keyboard.press('Space');
+    expect(await disk.getAttribute('open')).not.toBeNull();
+    const notes = disk.locator('details.json', { hasText: 'notes' }).first();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(`document.activeElement?.textContent ?? ''`)).toMatch(/notes/);
+    await page.keyboard.press('Enter');
+    expect(await notes.getAttribute('open')).not.toBeNull();
+    await shows(notes, XSS);
+    expect(await notes.locator('.json-scalar').first().textContent()).toBe(`0: ${XSS}`);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+  });
+
+  it('the form refuses, next to the field, what the API refuses, with the same EPS code', async () => {
+    const submitted: string[] = [];
+    const count = (request: { method(): string; url(): string }) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/v1/runs')
+        submitted.push(request.url());
+    };
+    page.on('request', count);
+    try {
+      const cases: Array<{ field: string; value: string; params: Json }> = [
+        { field: 'rows', value: '9', params: { message: 'x', rows: 9 } },
+        { field: 'rows', value: '1.5', params: { message: 'x', rows: 1.5 } },
+        { field: 'ticket', value: 'ops-12', params: { message: 'x', ticket: 'ops-12' } },
+        { field: 'message', value: 'y'.repeat(257), params: { message: 'y'.repeat(257) } },
+      ];
+      for (const { field, value, params } of cases) {
+        // Through the catalog, so that each case starts from a fresh form.
+        await page.goto(`${t.url}/#/`);
+        await page.locator('[data-action="report"]').waitFor();
+        await fillRunForm(page, 'report', 'node1', { message: 'x', [field]: value });
+        await page.getByRole('button', { name: 'Run', exact: true }).click();
+        const input = page.locator(`#param-${field}`);
+        await expect.poll(() => input.getAttribute('aria-invalid')).toBe('true');
+        // The message is tied to the field for a screen reader, and focus is on the field.
+        const described = (await input.getAttribute('aria-describedby')) ?? '';
+        expect(described.split(' ')).toContain(`param-${field}-error`);
+        expect(await page.evaluate(`document.activeElement?.id`)).toBe(`param-${field}`);
+        const summary = page.locator('#form-problems');
+        await shows(summary, field);
+        const code = (await summary.locator('.eps-code').textContent()) as string;
+        expect(code).toBe('INVALID_PARAMETERS');
+        // The server, asked the same, refuses with the same code.
+        const api = await t.request('/v1/runs', {
+          json: { action: 'report', targets: ['node1'], params },
+        });
+        expect(api.status).toBe(400);
+        expect(((await api.json()) as { error: Json }).error.code).toBe(code);
+        if (field === 'rows') expect(await axeViolations(page)).toEqual([]);
+      }
+      // Fixed, the same form runs.
+      await page.goto(`${t.url}/#/`);
+      await page.locator('[data-action="report"]').waitFor();
+      await fillRunForm(page, 'report', 'node1', { message: 'ok', ticket: 'OPS-12' });
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.waitForURL(/#\/runs\//);
+      expect(submitted.length).toBe(1);
+      await nodeState(page, 'node1', 'success');
+    } finally {
+      page.off('request', count);
+    }
+  });
+
+  it('EPS codes show their hint: a refused request and a node that failed', async () => {
+    await fillRunForm(page, 'noop', 'no-such-node', {});
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    // The refusal of the submitted request, under the form (not the live node match above).
+    const refused = page.locator('form.run-form > [role="alert"]', { hasText: 'UNKNOWN_NODE' });
+    await refused.waitFor();
+    expect(await refused.locator('.hint').textContent()).toBe(
+      `Hint: ${ERROR_CATALOG.UNKNOWN_NODE.description}`,
+    );
+    // A node that runs out of time: its result carries only code and message; the hint is the
+    // catalog's.
+    await fillRunForm(page, 'hold', 'node1', { hold_ms: '20000', marker_dir: markers });
+    await page.getByText('Run options').click();
+    await page.locator('#opt-timeout').fill('1s');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForURL(/#\/runs\//);
+    await nodeState(page, 'node1', 'failure');
+    const failed = page.locator('[data-node="node1"] .node-error');
+    const code = (await failed.locator('.eps-code').textContent()) as keyof typeof ERROR_CATALOG;
+    expect(Object.hasOwn(ERROR_CATALOG, code)).toBe(true);
+    expect(await failed.locator('.hint').textContent()).toBe(
+      `Hint: ${ERROR_CATALOG[code].description}`,
+    );
   });
 
   it('plugin output with markup shows as text (XSS fixture), and no dialog fires', async () => {
@@ -410,10 +517,130 @@ describe('history and shared links', () => {
     await runStatus(third, 'cancelled');
   });
 
+  it('filters by node, principal, source and time; each filtered view opens from its pasted URL', async () => {
+    // Runs of a second operator, and of a workflow, after a mark in time.
+    const all = async (): Promise<RunListEntry[]> =>
+      ((await (await t.request('/v1/runs?limit=200')).json()) as { runs: RunListEntry[] }).runs;
+    const before = await all();
+    const newest = Math.max(...before.map((run) => Date.parse(run.created_at)));
+    const mark = new Date(newest + 1).toISOString();
+    const other = (
+      await createToken(t.server.store, { name: 'ops2', role: 'operator', expires: '1d' })
+    ).token;
+    const byOther = (await (
+      await t.request('/v1/runs', { token: other, json: { action: 'noop', targets: ['node2'] } })
+    ).json()) as { id: string };
+    await waitForRun(t, byOther.id);
+    const started = (await (
+      await t.request('/v1/workflows/hello-node1/runs', { json: {} })
+    ).json()) as { workflow_run_id: string };
+    await waitForWorkflow(t.request, started.workflow_run_id);
+    const runs = await all();
+    const page = await signedIn(t.viewer, '#/history');
+    const rowIds = async (): Promise<string[]> => {
+      const rows = page.locator('table.history tbody tr');
+      return (await rows.evaluateAll((list) =>
+        list.map((row) => row.getAttribute('data-run')),
+      )) as string[];
+    };
+    /** Waits until the table lists exactly `expected` (ids, newest first; its first page of 50). */
+    const listsExactly = async (expected: string[]) => {
+      expect(expected.length).toBeGreaterThan(0);
+      await expect.poll(rowIds, { timeout: 30_000 }).toEqual(expected.slice(0, 50));
+    };
+    const ids = (list: RunListEntry[]) => list.map((run) => run.id);
+
+    // Node: through the form, then the URL opened again in another browser.
+    await page.getByLabel('Node').fill('node2');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/node=node2/);
+    const onNode2 = runs.filter((run) => run.nodes.includes('node2'));
+    expect(onNode2.length).toBeLessThan(runs.length);
+    await listsExactly(ids(onNode2));
+    const reopened = await signedIn(t.viewer, new URL(page.url()).hash);
+    expect(await reopened.getByLabel('Node').inputValue()).toBe('node2');
+    await reopened.locator('table.history tbody tr').first().waitFor();
+    expect(await reopened.locator('table.history tbody tr').count()).toBe(onNode2.length);
+
+    // Principal.
+    await page.getByRole('link', { name: 'Clear' }).click();
+    await page.getByLabel('Principal').fill('token:ops2');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/principal=token%3Aops2/);
+    await listsExactly([byOther.id]);
+
+    // Source: the workflow's run only.
+    await page.getByRole('link', { name: 'Clear' }).click();
+    await page.getByLabel('Source').selectOption('workflow');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/source=workflow/);
+    const fromWorkflow = runs.filter((run) => run.source === 'workflow');
+    expect(fromWorkflow.length).toBe(1);
+    await listsExactly(ids(fromWorkflow));
+    await page.getByLabel('Source').selectOption('api');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/source=api/);
+    await listsExactly(ids(runs.filter((run) => run.source === 'api')));
+
+    // Time, from a pasted URL (to the second): since the mark, only the two new runs.
+    await page.goto(`${t.url}/#/history?since=${encodeURIComponent(mark)}`);
+    await listsExactly(ids(runs.filter((run) => Date.parse(run.created_at) >= Date.parse(mark))));
+    expect((await rowIds()).sort()).toEqual([byOther.id, ...ids(fromWorkflow)].sort());
+    expect(await page.getByLabel('Since').inputValue()).not.toBe('');
+    await page.goto(`${t.url}/#/history?until=${encodeURIComponent(mark)}`);
+    await listsExactly(ids(before));
+    // And through the form: since a minute from now, nothing.
+    const later = new Date(Date.now() + 120_000);
+    const local = new Date(later.getTime() - later.getTimezoneOffset() * 60_000)
+      .toISOString()
+      .slice(0, 16);
+    await page.getByRole('link', { name: 'Clear' }).click();
+    await page.getByLabel('Since').fill(local);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/since=/);
+    await page.getByText('No run matches.').waitFor();
+    expect(
+      Date.parse(new URL(page.url().replace('#/history', '')).searchParams.get('since') ?? ''),
+    ).toBe(Date.parse(local));
+  });
+
   it('the audit view shows the verified hash chain', async () => {
     const page = await signedIn(t.viewer, '#/audit');
     await shows(page.getByRole('status'), 'Hash chain verified');
     await page.locator('table.audit tbody tr').first().waitFor();
+  });
+});
+
+describe('a tampered audit log', () => {
+  it('the audit view says the chain is broken, and where, in words', async () => {
+    const original = readFileSync(home.auditLog, 'utf8');
+    const lines = original.split('\n');
+    // A record in the middle, its status rewritten on disk as someone covering tracks would.
+    const index = lines.findIndex((line, at) => at >= 2 && line.includes('"status":"success"'));
+    expect(index).toBeGreaterThan(0);
+    const tampered = [...lines];
+    tampered[index] = (lines[index] as string).replace('"status":"success"', '"status":"failure"');
+    writeFileSync(home.auditLog, tampered.join('\n'));
+    try {
+      const page = await signedIn(t.viewer, '#/audit');
+      const verdict = page.getByRole('status');
+      await shows(verdict, 'Hash chain BROKEN');
+      const text = (await verdict.textContent()) as string;
+      expect(text).toContain(`First bad line: ${index + 1}.`);
+      expect(text).toMatch(new RegExp(`${index} of \\d+ records verified`));
+      expect(text).toContain('AUDIT_CHAIN_BROKEN');
+      expect(text).toContain(ERROR_CATALOG.AUDIT_CHAIN_BROKEN.description);
+      expect(text).not.toContain('Hash chain verified');
+      expect(await axeViolations(page)).toEqual([]);
+    } finally {
+      // Put the line back (keeping what the server appended meanwhile): the chain verifies again.
+      const now = readFileSync(home.auditLog, 'utf8').split('\n');
+      now[index] = lines[index] as string;
+      writeFileSync(home.auditLog, now.join('\n'));
+    }
+    expect(
+      ((await (await t.request('/v1/audit/verify', { token: t.viewer })).json()) as Json).ok,
+    ).toBe(true);
   });
 });
 
@@ -605,8 +832,20 @@ describe('screenshots', () => {
       await page.waitForURL(/#\/runs\//);
       await nodeState(page, 'node1', 'success');
       await nodeState(page, 'node2', 'success');
-      await page.locator('[data-node="node1"]').getByText('Output, stderr and artifacts').click();
+      const node1 = page.locator('[data-node="node1"]');
+      await node1.getByText('Output, stderr and artifacts').click();
+      await node1.locator('details.json > summary', { hasText: 'checks' }).first().click();
+      await node1.locator('details.json > summary', { hasText: 'disk' }).first().click();
       await shot(page, 'run', true);
+      // The form's own check: a value out of range and a pattern not matched, by their fields.
+      await fillRunForm(page, 'report', 'node1', {
+        message: 'disk report',
+        rows: '9',
+        ticket: 'ops 12',
+      });
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.locator('#form-problems').waitFor();
+      await shot(page, 'run-form-check', true);
       await fillRunForm(page, 'hold', 'tag:test', { hold_ms: '5000', marker_dir: markers });
       await page.getByRole('button', { name: 'Run', exact: true }).click();
       await page.waitForURL(/#\/runs\//);
@@ -629,6 +868,15 @@ describe('screenshots', () => {
     } finally {
       if (SCREENSHOTS === undefined) rmSync(dir, { recursive: true, force: true });
     }
+    // `pnpm --filter @rune/server screenshots` (docs/dashboard.md) is this test, writing.
+    const scripts = (
+      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts;
+    expect(scripts.screenshots).toBe(
+      'RUNE_UPDATE_SCREENSHOTS=1 vitest run test/dashboard.e2e.integration.test.ts -t screenshots',
+    );
     const text = `${JSON.stringify(structure, null, 2)}\n`;
     if (SCREENSHOTS !== undefined) writeFileSync(STRUCTURE_FILE, text);
     // The committed screenshots were taken of screens with this structure; when this fails,

@@ -11,6 +11,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
+import { createRequire } from 'node:module';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import type { WorkflowRunRecord } from '@rune/protocol';
 import { createSshTransport } from '@rune/transport-ssh';
 import type { SshdFleet } from '@rune/transport-ssh/testing';
 import type Provider from 'oidc-provider';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import {
   createRuneServer,
   createToken,
@@ -386,6 +387,30 @@ export async function launchChromium(): Promise<Browser> {
     headless: true,
     args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
   });
+}
+
+/**
+ * The serious and critical axe-core violations of the page as it is now (id, impact, help, the
+ * elements). axe runs through Runtime.evaluate, which the page's CSP does not govern (an
+ * injected <script> would be refused).
+ */
+export async function axeViolations(page: Page): Promise<Array<Record<string, unknown>>> {
+  const source = readFileSync(
+    createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+    'utf8',
+  );
+  await page.evaluate(source);
+  const result = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
+    violations: Array<Record<string, unknown> & { impact: string; nodes: unknown[] }>;
+  };
+  return result.violations
+    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+    .map(({ id, impact, help, nodes }) => ({
+      id,
+      impact,
+      help,
+      targets: (nodes as Array<{ target: unknown }>).map((node) => node.target),
+    }));
 }
 
 /** What {@link serveListening} reads from a `rune serve` child's stderr. */

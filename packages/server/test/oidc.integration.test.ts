@@ -45,10 +45,16 @@ class Jar {
   }
 }
 
-/** Follows redirects by hand (cookies per host) until a response that is not a redirect. */
+/**
+ * Follows redirects by hand (cookies per host) until a response that is not a redirect. A
+ * redirect off loopback is not followed (the test sends nothing anywhere else): it ends there,
+ * with status 0.
+ */
 async function browse(start: string, jar: Jar): Promise<{ response: Response; url: URL }> {
   let target = new URL(start);
   for (let hop = 0; hop < 20; hop++) {
+    if (target.protocol !== 'http:' || !['127.0.0.1', 'localhost'].includes(target.hostname))
+      return { response: Response.error(), url: target };
     const response = await fetch(target, {
       redirect: 'manual',
       headers: { cookie: jar.header(target) },
@@ -113,10 +119,12 @@ afterAll(async () => {
 
 async function signIn(
   account: string,
+  returnTo?: string,
 ): Promise<{ jar: Jar; landed: { response: Response; url: URL } }> {
   nextAccount = account;
   const jar = new Jar();
-  const landed = await browse(`${url}/v1/auth/oidc/login`, jar);
+  const query = returnTo === undefined ? '' : `?return_to=${encodeURIComponent(returnTo)}`;
+  const landed = await browse(`${url}/v1/auth/oidc/login${query}`, jar);
   return { jar, landed };
 }
 
@@ -195,6 +203,30 @@ describe('single sign-on', () => {
       },
     });
     expect(audit).not.toContain(cookieHeader.split('=')[1] as string);
+  });
+
+  it('returns the user to the page they asked for; a return_to off this server is ignored', async () => {
+    const page = '/#/history?status=failed&source=api';
+    const back = await signIn('alice', page);
+    expect(`${back.landed.url.pathname}${back.landed.url.search}${back.landed.url.hash}`).toBe(
+      page,
+    );
+    expect(back.jar.header(new URL(url))).toMatch(/rune_session=/);
+    const foreign = [
+      'https://evil.example/#/runs/x',
+      '//evil.example/',
+      '/\\evil.example/',
+      '/\t/evil.example/',
+      'javascript:alert(1)',
+      'evil.example/',
+      `${url}/#/audit`,
+      '/v1/auth/oidc/login',
+    ];
+    for (const returnTo of foreign) {
+      const { landed, jar } = await signIn('alice', returnTo);
+      expect({ returnTo, landed: landed.url.href }).toEqual({ returnTo, landed: `${url}/` });
+      expect(jar.header(new URL(url))).toMatch(/rune_session=/);
+    }
   });
 
   it('refuses a user the policy grants nothing', async () => {

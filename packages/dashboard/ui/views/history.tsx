@@ -1,4 +1,5 @@
 /** Run history with its filters in the URL: the address of a filtered view can be shared. */
+import { RUN_SOURCES, RUN_STATUSES } from '@rune/protocol/run-states';
 import { useEffect, useState } from 'preact/hooks';
 import { type ApiError, api, query } from '../api.js';
 import { ErrorBox, formatTime, StatusBadge } from '../components.js';
@@ -6,17 +7,6 @@ import { href, navigate } from '../router.js';
 import type { RunListEntry } from './types.js';
 
 const FILTERS = ['action', 'node', 'status', 'principal', 'source', 'since', 'until'] as const;
-const STATUSES = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'partial',
-  'cancelled',
-  'interrupted',
-];
-const SOURCES = ['cli', 'api', 'alert', 'workflow'];
-
 type Filters = Record<(typeof FILTERS)[number], string>;
 
 const toIso = (local: string): string | undefined =>
@@ -79,7 +69,7 @@ export function HistoryView({ query: search }: { query: URLSearchParams }) {
           Status
           <select name="status" value={draft.status} onChange={set('status')}>
             <option value="">any</option>
-            {STATUSES.map((status) => (
+            {RUN_STATUSES.map((status) => (
               <option key={status}>{status}</option>
             ))}
           </select>
@@ -97,7 +87,7 @@ export function HistoryView({ query: search }: { query: URLSearchParams }) {
           Source
           <select name="source" value={draft.source} onChange={set('source')}>
             <option value="">any</option>
-            {SOURCES.map((source) => (
+            {RUN_SOURCES.map((source) => (
               <option key={source}>{source}</option>
             ))}
           </select>

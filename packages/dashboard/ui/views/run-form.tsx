@@ -9,6 +9,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { type ApiError, api, query } from '../api.js';
 import { can, type SessionInfo } from '../can.js';
 import { ErrorBox, Panel } from '../components.js';
+import { checkRunForm, type FieldProblem, parameterValue, typeOf } from '../form-check.js';
 import { navigate } from '../router.js';
 import type { ActionDetail, ParamSchema, RunDocument } from './types.js';
 
@@ -20,11 +21,6 @@ interface InventoryNode {
   transport: string;
   tags: string[];
 }
-
-const typeOf = (schema: ParamSchema): string =>
-  Array.isArray(schema.type)
-    ? (schema.type.find((t) => t !== 'null') ?? 'string')
-    : (schema.type ?? 'string');
 
 function initialValues(detail: ActionDetail): Values {
   const values: Values = {};
@@ -39,37 +35,20 @@ function initialValues(detail: ActionDetail): Values {
   return values;
 }
 
-/** The typed params object of the form, or the name of the field that does not parse. */
-function toParams(
-  detail: ActionDetail,
-  values: Values,
-): { params: Record<string, unknown> } | { invalid: string } {
+/** The typed params object of the form (empty fields left out: the server fills defaults). */
+function toParams(detail: ActionDetail, values: Values): Record<string, unknown> {
   const params: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(detail.parameters_schema.properties ?? {})) {
-    const value = values[name];
-    const type = typeOf(schema);
-    if (type === 'boolean') {
+    const value = values[name] ?? '';
+    if (typeOf(schema) === 'boolean') {
       if (value !== (schema.default === true) || detail.parameters_schema.required?.includes(name))
         params[name] = value === true;
       continue;
     }
-    if (typeof value !== 'string' || value === '') continue;
-    if (type === 'integer' || type === 'number') params[name] = Number(value);
-    else if (type === 'array')
-      params[name] = value
-        .split('\n')
-        .map((line) => line.trim())
-        .filter(Boolean)
-        .map((item) => (typeOf(schema.items ?? {}) === 'integer' ? Number(item) : item));
-    else if (type === 'object') {
-      try {
-        params[name] = JSON.parse(value);
-      } catch {
-        return { invalid: name };
-      }
-    } else params[name] = value;
+    const typed = parameterValue(schema, value);
+    if (typed !== undefined) params[name] = typed;
   }
-  return { params };
+  return params;
 }
 
 function Field({
@@ -77,18 +56,31 @@ function Field({
   schema,
   required,
   value,
+  problem,
   onChange,
 }: {
   name: string;
   schema: ParamSchema;
   required: boolean;
   value: string | boolean;
+  problem: FieldProblem | undefined;
   onChange: (value: string | boolean) => void;
 }) {
   const id = `param-${name}`;
   const help = schema.description === undefined ? undefined : `${id}-help`;
   const type = typeOf(schema);
-  const common = { id, name, required, 'aria-describedby': help };
+  const describedBy = [help, problem === undefined ? undefined : `${id}-error`]
+    .filter(Boolean)
+    .join(' ');
+  // No `pattern`, `minlength` or `maxlength` attributes: HTML anchors a pattern and counts UTF-16
+  // units, JSON Schema does neither. form-check.ts checks with the protocol's code instead.
+  const common = {
+    id,
+    name,
+    required,
+    'aria-describedby': describedBy === '' ? undefined : describedBy,
+    'aria-invalid': problem === undefined ? undefined : ('true' as const),
+  };
   let input: VNode;
   if (schema.enum !== undefined) {
     input = (
@@ -145,8 +137,6 @@ function Field({
         {...common}
         type="password"
         autocomplete="new-password"
-        minLength={schema.minLength}
-        maxLength={schema.maxLength}
         value={String(value)}
         onInput={(event) => onChange((event.target as HTMLInputElement).value)}
       />
@@ -158,9 +148,6 @@ function Field({
         type="text"
         autocomplete="off"
         spellcheck={false}
-        pattern={schema.pattern}
-        minLength={schema.minLength}
-        maxLength={schema.maxLength}
         value={String(value)}
         onInput={(event) => onChange((event.target as HTMLInputElement).value)}
       />
@@ -178,6 +165,7 @@ function Field({
         {schema.sensitive ? <span class="badge sensitive">sensitive</span> : null}
       </label>
       {input}
+      <FieldError id={`${id}-error`} problem={problem} />
       {help === undefined ? null : (
         <p id={help} class="muted">
           {schema.description}
@@ -188,6 +176,17 @@ function Field({
         </p>
       )}
     </div>
+  );
+}
+
+/** A field's problem, next to it and named by its `aria-describedby`. */
+function FieldError({ id, problem }: { id: string; problem: FieldProblem | undefined }) {
+  if (problem === undefined) return null;
+  return (
+    <p id={id} class="field-error" data-code={problem.code}>
+      <span aria-hidden="true">✖ </span>
+      {problem.message}
+    </p>
   );
 }
 
@@ -221,6 +220,7 @@ export function RunFormView({ action, session }: { action: string; session: Sess
   const [error, setError] = useState<ApiError | Error | null>(null);
   const [preview, setPreview] = useState<RunDocument | null>(null);
   const [busy, setBusy] = useState(false);
+  const [problems, setProblems] = useState<FieldProblem[]>([]);
   const dialog = useRef<HTMLDialogElement>(null);
   const form = useRef<HTMLFormElement>(null);
 
@@ -274,15 +274,35 @@ export function RunFormView({ action, session }: { action: string; session: Sess
   const mayRun = can(session, 'run', action);
   const mayDryRun = can(session, 'dry-run', action);
 
+  const findProblems = () =>
+    checkRunForm({
+      properties,
+      required,
+      params: toParams(detail, values),
+      targets: splitTargets(targets),
+      concurrency,
+    });
+  /** The form's problems (shown, the first focused); true when there are none. */
+  const checked = (): boolean => {
+    const found = findProblems();
+    setProblems(found);
+    if (found.length > 0) document.getElementById(found[0]?.field ?? '')?.focus();
+    return found.length === 0;
+  };
+  // Once shown, the problems follow the edits: a fixed field loses its message at once.
+  if (problems.length > 0) {
+    const now = findProblems();
+    if (JSON.stringify(now) !== JSON.stringify(problems)) setProblems(now);
+  }
+  const problemOf = (field: string) => problems.find((problem) => problem.field === field);
+
   const request = (dryRun: boolean) => {
-    const parsed = toParams(detail, values);
-    if ('invalid' in parsed) throw new Error(`${parsed.invalid} is not valid JSON`);
     const options: Record<string, unknown> = {};
     if (dryRun) options.dry_run = true;
     if (!dryRun && manifest.dangerous) options.confirm = true;
     if (timeout.trim() !== '') options.timeout = timeout.trim();
     if (concurrency.trim() !== '') options.concurrency = Number(concurrency);
-    return { action, targets: splitTargets(targets), params: parsed.params, options };
+    return { action, targets: splitTargets(targets), params: toParams(detail, values), options };
   };
 
   const clearSensitive = () =>
@@ -293,7 +313,7 @@ export function RunFormView({ action, session }: { action: string; session: Sess
     });
 
   const dryRun = async () => {
-    if (form.current !== null && !form.current.reportValidity()) return;
+    if (!checked()) return;
     setBusy(true);
     setError(null);
     setPreview(null);
@@ -323,7 +343,7 @@ export function RunFormView({ action, session }: { action: string; session: Sess
 
   const onSubmit = (event: Event) => {
     event.preventDefault();
-    if (!mayRun) return;
+    if (!mayRun || !checked()) return;
     if (manifest.dangerous) dialog.current?.showModal();
     else void run();
   };
@@ -341,7 +361,13 @@ export function RunFormView({ action, session }: { action: string; session: Sess
         ) : null}
       </div>
       <p>{manifest.description}</p>
-      <form ref={form} onSubmit={onSubmit} class="run-form" aria-label={`Run ${manifest.name}`}>
+      <form
+        ref={form}
+        onSubmit={onSubmit}
+        noValidate
+        class="run-form"
+        aria-label={`Run ${manifest.name}`}
+      >
         <Panel title="Targets">
           <div class="field">
             <label for="targets">
@@ -355,8 +381,10 @@ export function RunFormView({ action, session }: { action: string; session: Sess
               placeholder="web1, @web, tag:prod, db*, !db3"
               value={targets}
               onInput={(event) => setTargets((event.target as HTMLInputElement).value)}
-              aria-describedby="targets-help targets-matched"
+              aria-invalid={problemOf('targets') === undefined ? undefined : 'true'}
+              aria-describedby={`targets-help targets-matched${problemOf('targets') === undefined ? '' : ' targets-error'}`}
             />
+            <FieldError id="targets-error" problem={problemOf('targets')} />
             <p id="targets-help" class="muted">
               Names, <code>@group</code>, <code>tag:x</code>, globs, <code>!x</code> to exclude,{' '}
               <code>user@host:port</code>; separated by commas or spaces.
@@ -410,6 +438,7 @@ export function RunFormView({ action, session }: { action: string; session: Sess
               schema={schema}
               required={required.has(name)}
               value={values[name] ?? ''}
+              problem={problemOf(`param-${name}`)}
               onChange={(value) => setValues((current) => ({ ...current, [name]: value }))}
             />
           ))}
@@ -421,7 +450,6 @@ export function RunFormView({ action, session }: { action: string; session: Sess
                 id="opt-timeout"
                 placeholder={`${(manifest.timeout_ms ?? 0) / 1000}s`}
                 value={timeout}
-                pattern="[0-9]+(ms|s|m|h)?"
                 onInput={(event) => setTimeoutValue((event.target as HTMLInputElement).value)}
               />
             </div>
@@ -433,8 +461,13 @@ export function RunFormView({ action, session }: { action: string; session: Sess
                 min={1}
                 step={1}
                 value={concurrency}
+                aria-invalid={problemOf('opt-concurrency') === undefined ? undefined : 'true'}
+                aria-describedby={
+                  problemOf('opt-concurrency') === undefined ? undefined : 'opt-concurrency-error'
+                }
                 onInput={(event) => setConcurrency((event.target as HTMLInputElement).value)}
               />
+              <FieldError id="opt-concurrency-error" problem={problemOf('opt-concurrency')} />
             </div>
           </details>
         </Panel>
@@ -452,6 +485,19 @@ export function RunFormView({ action, session }: { action: string; session: Sess
             <p class="muted">Your role ({session.role}) may not run this action.</p>
           )}
         </div>
+        {problems.length === 0 ? null : (
+          <div class="error" role="alert" id="form-problems">
+            <strong class="eps-code">{problems[0]?.code}</strong>: the request would be refused —
+            fix {problems.length === 1 ? 'this field' : `these ${problems.length} fields`}:
+            <ul>
+              {problems.map((problem) => (
+                <li key={problem.field} data-code={problem.code}>
+                  {problem.label}: {problem.message}
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         <ErrorBox error={error} />
       </form>
       {preview === null ? null : <PlanPreview run={preview} />}

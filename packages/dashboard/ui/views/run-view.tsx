@@ -8,6 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { type ApiError, api } from '../api.js';
 import { can, type SessionInfo } from '../can.js';
 import {
+  EpsText,
   ErrorBox,
   formatDuration,
   formatTime,
@@ -202,9 +203,12 @@ function NodeRow({ runId, node }: { runId: string; node: NodeView }) {
       </div>
       {payload?.summary === undefined ? null : <p class="node-summary">{payload.summary}</p>}
       {result?.error == null ? null : (
-        <div class="error">
-          <strong>{result.error.code}</strong>: {result.error.message}
-          {result.error.hint === undefined ? null : <div class="hint">{result.error.hint}</div>}
+        <div class="error node-error">
+          <EpsText
+            code={result.error.code}
+            message={result.error.message}
+            {...(result.error.hint === undefined ? {} : { hint: result.error.hint })}
+          />
         </div>
       )}
       {result === undefined ? null : (

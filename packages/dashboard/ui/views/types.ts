@@ -21,6 +21,8 @@ export interface ParamSchema {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
   sensitive?: boolean;
   items?: ParamSchema;
   format?: string;

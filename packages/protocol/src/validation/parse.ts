@@ -14,15 +14,12 @@ import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import type { ErrorCode } from '../eps/v1/catalog.js';
 import { RuneError, type RuneErrorSource } from '../errors/rune-error.js';
+import { MAX_LISTED_VIOLATIONS, type SchemaViolation } from './violations.js';
 
 /** The result of every parse/validate function: a typed value or an EPS error, never both. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: RuneError };
 
-/** One schema violation, located by JSON pointer (RFC 6901). */
-export interface SchemaViolation {
-  pointer: string;
-  message: string;
-}
+export { MAX_LISTED_VIOLATIONS, type SchemaViolation } from './violations.js';
 
 /** Limits and context for parsing. */
 export interface ParseOptions {
@@ -40,8 +37,6 @@ export interface ParseOptions {
 export const DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024;
 /** Default maximum nesting depth of a document. */
 export const DEFAULT_MAX_DOCUMENT_DEPTH = 64;
-/** At most this many violations are listed in one error. */
-export const MAX_LISTED_VIOLATIONS = 100;
 
 const checks = new WeakMap<TSchema, TypeCheck<TSchema>>();
 

@@ -12,6 +12,7 @@
  * cookie would not be sent; the session cookie itself is the session module's.
  */
 import { RuneError } from '@rune/protocol';
+import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as client from 'openid-client';
 import type { Principal } from '../auth/tokens.js';
@@ -22,6 +23,16 @@ import { auditSignIn, auditSignInRefused } from '../sessions/session-audit.js';
 import { createSession, readCookie, type SessionAuthenticator } from '../sessions/sessions.js';
 
 const source = { component: 'rune-server' } as const;
+
+const OidcLoginQuerySchema = Type.Object({
+  return_to: Type.Optional(
+    Type.String({
+      maxLength: 2048,
+      description:
+        'The dashboard page to land on once signed in (a path of this server, e.g. /#/runs/<id>); ignored unless it is one.',
+    }),
+  ),
+});
 const STATE_COOKIE = 'rune_oidc_state';
 const STATE_TTL_MS = 600_000;
 const MAX_PENDING = 10_000;
@@ -30,6 +41,30 @@ interface PendingLogin {
   verifier: string;
   nonce: string;
   createdAt: number;
+  /** Where the browser goes once signed in ({@link safeReturnTo}); the default when absent. */
+  returnTo?: string;
+}
+
+const RETURN_BASE = 'http://rune.invalid';
+
+/**
+ * A `return_to` that is a path of this server's pages, or undefined (ignored): it must start
+ * with one `/` (not `//` or `/\`, which browsers read as another host), hold no backslash,
+ * control character or space, stay on this origin once resolved, and not be an API path. Kept
+ * server-side with the sign-in state, never in a cookie or the provider's round trip.
+ */
+export function safeReturnTo(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return undefined;
+  if (!value.startsWith('/') || value.startsWith('//') || /[\\\s\p{Cc}]/u.test(value))
+    return undefined;
+  let resolved: URL;
+  try {
+    resolved = new URL(value, RETURN_BASE);
+  } catch {
+    return undefined;
+  }
+  if (resolved.origin !== RETURN_BASE || resolved.pathname.startsWith('/v1/')) return undefined;
+  return `${resolved.pathname}${resolved.search}${resolved.hash}`;
 }
 
 const failed = (message: string, cause?: unknown): RuneError =>
@@ -145,12 +180,13 @@ export function registerOidcRoutes(
       schema: {
         summary: 'Start single sign-on (redirect to the OIDC provider)',
         description:
-          'Authorization code flow with PKCE (S256), state and nonce. 302 to the provider; it redirects back to /v1/auth/oidc/callback. 404 NOT_FOUND when single sign-on is not configured ([server] oidc_issuer).',
+          'Authorization code flow with PKCE (S256), state and nonce. 302 to the provider; it redirects back to /v1/auth/oidc/callback. ?return_to=/#/runs/<id> names the dashboard page to land on once signed in: a path of this server only (one leading slash, no backslash, control character or space, not under /v1/); anything else (an absolute or protocol-relative URL) is ignored and the browser lands on the dashboard. 404 NOT_FOUND when single sign-on is not configured ([server] oidc_issuer).',
         tags: ['session'],
         security: [],
+        querystring: OidcLoginQuerySchema,
       },
     },
-    async (_request: FastifyRequest, reply: FastifyReply) => {
+    async (request: FastifyRequest, reply: FastifyReply) => {
       const settings = settingsOrThrow();
       const config = await configuration(settings);
       sweep();
@@ -162,7 +198,13 @@ export function registerOidcRoutes(
       const verifier = client.randomPKCECodeVerifier();
       const state = client.randomState();
       const nonce = client.randomNonce();
-      pending.set(state, { verifier, nonce, createdAt: Date.now() });
+      const returnTo = safeReturnTo((request.query as { return_to?: unknown }).return_to);
+      pending.set(state, {
+        verifier,
+        nonce,
+        createdAt: Date.now(),
+        ...(returnTo === undefined ? {} : { returnTo }),
+      });
       const url = client.buildAuthorizationUrl(config, {
         redirect_uri: settings.redirectUrl,
         scope: settings.scopes,
@@ -245,7 +287,7 @@ export function registerOidcRoutes(
       });
     }
     reply.header('set-cookie', [created.setCookie, stateCookie('', 0)]);
-    return reply.redirect(options.afterLogin ?? '/', 303);
+    return reply.redirect(login.returnTo ?? options.afterLogin ?? '/', 303);
   };
   app.get(
     '/v1/auth/oidc/callback',

@@ -22,6 +22,7 @@ import {
 } from '../../common/primitives.js';
 import { EpsErrorSchema } from '../../eps/v1/schema.js';
 import { MAX_TIMEOUT_MS, RcsRequestSchema } from '../../rcs/v1/schema.js';
+import { RUN_SOURCES, RUN_STATUSES, type RunStatus } from './states.js';
 
 /** The `schema` value of a run-result document (the CLI has printed it since 0.1). */
 export const RUN_RESULT_V1 = 'rune-run-result/v1';
@@ -37,20 +38,8 @@ export const NODE_RUN_STATUSES = ['success', 'partial', 'failure', 'skipped'] as
 /** How one node ended. */
 export type NodeRunStatus = (typeof NODE_RUN_STATUSES)[number];
 
-/** The lifecycle states of a run. */
-export const RUN_STATUSES = [
-  'queued',
-  // Held until enough other principals approve it (RBAC four-eyes, issue 14); not started yet.
-  'awaiting_approval',
-  'running',
-  'succeeded',
-  'failed',
-  'partial',
-  'cancelled',
-  'interrupted',
-] as const;
-/** A run's lifecycle state. */
-export type RunStatus = (typeof RUN_STATUSES)[number];
+export { RUN_SOURCES, RUN_STATUSES, type RunSource, type RunStatus } from './states.js';
+
 /** The states in which a run has ended and its result is final. */
 export const TERMINAL_RUN_STATUSES = [
   'succeeded',
@@ -61,11 +50,6 @@ export const TERMINAL_RUN_STATUSES = [
 ] as const satisfies readonly RunStatus[];
 /** A final run state. */
 export type TerminalRunStatus = (typeof TERMINAL_RUN_STATUSES)[number];
-
-/** Where a run was asked for. */
-export const RUN_SOURCES = ['cli', 'api', 'alert', 'workflow'] as const;
-/** Where a run was asked for. */
-export type RunSource = (typeof RUN_SOURCES)[number];
 
 /** How a transport found the processes a run left behind. */
 export const CONTAINMENT_METHODS = ['run-marker', 'process-group', 'none'] as const;
