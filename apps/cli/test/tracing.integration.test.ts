@@ -317,7 +317,7 @@ describe('rune run with OTEL_* set', () => {
     expect(plain.stderr).not.toContain('warning');
   }, 120_000);
 
-  it('sends nothing and loads no SDK with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none, or no OTEL_*', async () => {
+  it('sends nothing and loads no SDK, no @opentelemetry module at all, with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none, or no OTEL_*', async () => {
     // A module resolve hook records every specifier the process resolves, so "the SDK was not
     // loaded" is observed, not assumed; the traced run first shows the hook sees the SDK.
     const loads = join(sandbox.root, 'loads.txt');
@@ -333,7 +333,7 @@ describe('rune run with OTEL_* set', () => {
     );
     const observed = async (
       env: Record<string, string>,
-    ): Promise<{ sdk: boolean; sent: boolean }> => {
+    ): Promise<{ sdk: boolean; otelModules: string[]; sent: boolean }> => {
       writeFileSync(loads, '');
       const before = receiver.requests();
       const result = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
@@ -343,16 +343,21 @@ describe('rune run with OTEL_* set', () => {
       const resolved = readFileSync(loads, 'utf8');
       return {
         sdk: /@rune\/server\/telemetry|sdk-trace/.test(resolved),
+        // Every @opentelemetry package the process resolved (the API is bundled into the CLI, so
+        // off there is none: no OpenTelemetry module is loaded at all).
+        otelModules: [...new Set(resolved.match(/@opentelemetry\/[a-z-]+/g) ?? [])].sort(),
         sent: receiver.requests() > before,
       };
     };
-    expect(await observed(traced())).toEqual({ sdk: true, sent: true });
+    const on = await observed(traced());
+    expect(on).toMatchObject({ sdk: true, sent: true });
+    expect(on.otelModules).toEqual(expect.arrayContaining(['@opentelemetry/sdk-trace-node']));
     for (const env of [
       traced({ OTEL_SDK_DISABLED: 'true' }),
       traced({ OTEL_TRACES_EXPORTER: 'none' }),
       {},
     ]) {
-      expect(await observed(env)).toEqual({ sdk: false, sent: false });
+      expect(await observed(env)).toEqual({ sdk: false, otelModules: [], sent: false });
     }
   }, 120_000);
 });
