@@ -2,7 +2,7 @@
 // RUNE fan-out benchmark (never part of the test suite). See bench/README.md.
 //
 //   node bench/fanout.mjs [--hosts 10,100] [--startup-runs 11] [--skip-startup] [--startup-only] [--api-only]
-//                         [--login-user auto|current]
+//                         [--login-user auto|current] [--cli-without-otel]
 //
 // For each fleet size N: starts N real sshd "hosts" on loopback, then measures in the same run
 //   rune-fresh    `rune run noop --node @all --inventory fleet.yaml` (new process, empty remote cache)
@@ -28,6 +28,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildCliWithoutOtel } from './lib/cli-without-otel.mjs';
 import { benchLoginUser } from './lib/login-user.mjs';
 import { startOtlpSink } from './lib/otlp-sink.mjs';
 import { startBenchSshdFleet } from './lib/sshd-fleet.mjs';
@@ -44,6 +45,9 @@ const sizes = args.includes('--startup-only')
   : option('hosts', '10,100').split(',').map(Number);
 const startupRuns = Number(option('startup-runs', '11'));
 const cli = join(root, 'apps/cli/bin/rune.js');
+// --cli-without-otel: after the off / traced / off rows, `rune-cached-no-otel`: the same command
+// with a build of the CLI that has no OpenTelemetry code at all (bench/lib/cli-without-otel.mjs).
+const withoutOtel = args.includes('--cli-without-otel') ? buildCliWithoutOtel() : undefined;
 // --api-only: measure through the @rune/core API only (no CLI runs, no start-up times).
 const apiOnly = args.includes('--api-only');
 if (!apiOnly && !existsSync(join(root, 'apps/cli/dist/main.js'))) {
@@ -228,6 +232,10 @@ try {
       rows.at(-1).spans = await otlp.stop();
       const runeUntraced = timed('node', runeArgs, { env });
       record('rune-cached', runeUntraced, runeOk(runeUntraced));
+      if (withoutOtel !== undefined) {
+        const runeNoOtel = timed('node', [withoutOtel.bin, ...runeArgs.slice(1)], { env });
+        record('rune-cached-no-otel', runeNoOtel, runeOk(runeNoOtel));
+      }
       rmSync(runeCache, { recursive: true, force: true });
     }
 
@@ -314,4 +322,5 @@ try {
   );
 } finally {
   await cleanup();
+  withoutOtel?.remove();
 }

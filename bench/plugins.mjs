@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Node-side CPU of every built-in plugin: `node bench/plugins.mjs [--runs N] [--builtin-dir DIR]
- * [--before-dir DIR] [--instructions]` (after a build).
+ * [--before-dir DIR] [--instructions] [--no-perf]` (after a build).
  *
  * --before-dir DIR: another build of the built-ins (e.g. main's) measured in the same run, its
  * samples taking turns with this build's, so both see the same load. --instructions: also the
@@ -10,8 +10,10 @@
  *
  * Each row runs one assembled plugin (packages/core/dist/builtin-plugins, exactly the bytes RUNE
  * ships) N times with a valid RCS request on stdin, as a transport would, and reports the median
- * user+sys CPU of the plugin process and everything it starts (bash's `times` for its children:
- * millisecond resolution, no extra tool). Side by side in the same run: an empty bash script, a
+ * CPU of the plugin process and everything it starts: `perf stat -e task-clock` when perf is
+ * there and allowed to count (the kernel's task clock of the process tree, in nanoseconds), else
+ * bash's `times` for its children (user+sys, quantised to the kernel's 1-4 ms ticks, so a
+ * 4 ms plugin reads 2, 4 or 6). --no-perf forces `times`. The JSON says which clock was used. Side by side in the same run: an empty bash script, a
  * minimal plugin without the library, the library alone (a plugin that includes it and calls
  * bpcs_init + bpcs_success, assembled as RUNE ships it; with --before-dir also the library in
  * DIR/../bash-lib, when there), noop's failure paths (a refused parameter, a request that is not
@@ -21,7 +23,16 @@
  * the tests: CPU depends on the machine and its load; run it on a quiet one (`uptime`).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,8 +82,43 @@ function request(action, parameters, dryRun) {
   });
 }
 
-/** One run of `file` with the request in `input`: user+sys ms of it and its children, exit code. */
+/** Whether `perf stat` can count the task clock here (installed, and perf_event_paranoid allows it). */
+function perfWorks() {
+  if (process.argv.includes('--no-perf')) return false;
+  const out = join(scratch, 'perf-probe.txt');
+  const probe = spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', '-o', out, '--', 'true'], {
+    encoding: 'utf8',
+  });
+  return (
+    probe.status === 0 && existsSync(out) && /,msec,task-clock/.test(readFileSync(out, 'utf8'))
+  );
+}
+const usePerf = perfWorks();
+const clock = usePerf ? 'perf stat task-clock' : 'bash times (user+sys)';
+
+/**
+ * One run of `file` with the request in `input`: the CPU ms of it and its children, exit code.
+ * With perf: its task clock, the plugin started by perf itself (stdin from the file), so neither
+ * perf nor a wrapper shell is counted.
+ */
 function sample(file, input, extraEnv) {
+  if (usePerf) {
+    const out = join(scratch, 'perf.txt');
+    const stdin = openSync(input, 'r');
+    let result;
+    try {
+      result = spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', '-o', out, '--', file], {
+        env: { ...env, ...extraEnv },
+        stdio: [stdin, 'ignore', 'ignore'],
+      });
+    } finally {
+      closeSync(stdin);
+    }
+    const match = /^([\d.]+),msec,task-clock/m.exec(readFileSync(out, 'utf8'));
+    if (match === null)
+      throw new Error(`cannot read perf stat output: ${readFileSync(out, 'utf8')}`);
+    return { ms: Math.round(Number(match[1]) * 100) / 100, exitCode: result.status };
+  }
   const result = spawnSync(
     'bash',
     ['-c', '"$0" < "$1" > /dev/null 2>&1; status=$?; times; exit "$status"', file, input],
@@ -236,7 +282,7 @@ rmSync(scratch, { recursive: true, force: true });
 
 const width = Math.max(...rows.map((row) => row.row.length));
 process.stderr.write(
-  `median of ${runs} runs, user+sys CPU of the plugin and its children (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)})\n`,
+  `median of ${runs} runs, CPU of the plugin and its children by ${clock} (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)})\n`,
 );
 for (const row of rows) {
   const count =
@@ -244,9 +290,9 @@ for (const row of rows) {
       ? ''
       : `  ${row.instructions_m.toFixed(1).padStart(6)} M instructions`;
   process.stderr.write(
-    `${row.row.padEnd(width)}  ${String(row.median_ms).padStart(4)} ms${count}  exit ${row.exit_code}  ${row.bytes} bytes\n`,
+    `${row.row.padEnd(width)}  ${String(row.median_ms).padStart(6)} ms${count}  exit ${row.exit_code}  ${row.bytes} bytes\n`,
   );
 }
 process.stdout.write(
-  `${JSON.stringify({ runs, loadAverage: { before: loadBefore, after: loadAfter }, rows }, null, 2)}\n`,
+  `${JSON.stringify({ runs, clock, loadAverage: { before: loadBefore, after: loadAfter }, rows }, null, 2)}\n`,
 );

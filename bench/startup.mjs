@@ -2,10 +2,13 @@
 // RUNE start-up benchmark (never part of the test suite). See bench/README.md.
 //
 //   node bench/startup.mjs [--runs 11] [--cli-before DIR/bin/rune.js] [--node PATH]
-//                          [--unset-extra-ca-certs] [--skip-tracing]
+//                          [--unset-extra-ca-certs] [--skip-tracing] [--cli-without-otel]
 //
 // --cli-before: another build of the CLI (e.g. main's) whose rows run in the same rounds, so
 // before and after see the same load. --node: the Node binary to start (default: `node`).
+// --cli-without-otel: also a build of this CLI with no OpenTelemetry code at all
+// (bench/lib/cli-without-otel.mjs), its rows `[no OTel code]` (all but the traced one) in the
+// same rounds: what "tracing off" costs against a CLI that cannot trace.
 // --unset-extra-ca-certs: drop NODE_EXTRA_CA_CERTS from the environment (Node reads and parses
 // that file at every start; the row `node -e 0` shows what Node alone costs).
 //
@@ -25,6 +28,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildCliWithoutOtel } from './lib/cli-without-otel.mjs';
 import { startOtlpSink } from './lib/otlp-sink.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -76,6 +80,7 @@ const baseCommands = [
     args: ['run', 'noop', '--node', 'localhost', '--output', 'json'],
   },
 ].filter((command) => !(skipTracing && command.tracing));
+const withoutOtel = args.includes('--cli-without-otel') ? buildCliWithoutOtel() : undefined;
 // Node alone, then every row for this build and, with --cli-before, the other build's rows.
 const commands = [
   { label: 'node -e 0', args: ['-e', '0'], bare: true },
@@ -87,6 +92,15 @@ const commands = [
         label: `${command.label} [before]`,
         cli: cliBefore,
       }))),
+  ...(withoutOtel === undefined
+    ? []
+    : baseCommands
+        .filter((command) => !command.tracing)
+        .map((command) => ({
+          ...command,
+          label: `${command.label} [no OTel code]`,
+          cli: withoutOtel.bin,
+        }))),
 ];
 
 const work = mkdtempSync(join(tmpdir(), 'rune-bench-startup-'));
@@ -191,4 +205,5 @@ try {
   );
 } finally {
   rmSync(work, { recursive: true, force: true });
+  withoutOtel?.remove();
 }

@@ -21,14 +21,23 @@
  * location inside the installed @rune/core (resolved at run time), so the bundle uses the
  * plugins of the @rune/core it depends on.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { hashBuildInputs, staleDependencies } from './build-inputs.mjs';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const distDir = join(packageDir, 'dist');
+/**
+ * For bench/startup.mjs only (`--cli-without-otel`), never for a release: `RUNE_BUNDLE_OUTDIR`
+ * writes the bundle elsewhere under this package (no build stamp), and `RUNE_BUNDLE_OTEL_API`
+ * names a module bundled in place of `@opentelemetry/api`, so that the benchmark can start a CLI
+ * that contains no OpenTelemetry code at all beside the real one.
+ */
+const benchOutDir = process.env.RUNE_BUNDLE_OUTDIR;
+const benchOtelApi = process.env.RUNE_BUNDLE_OTEL_API;
+const outDir = benchOutDir ?? 'dist';
+const distDir = join(packageDir, outDir);
 // node_modules/@rune/core is a workspace symlink; esbuild reports real paths.
 const coreDist = fileURLToPath(new URL('.', import.meta.resolve('@rune/core')));
 
@@ -88,6 +97,14 @@ const externalTransports = {
   },
 };
 
+const otelApiReplaced = {
+  name: 'rune-bench-otel-api',
+  setup(builder) {
+    if (benchOtelApi === undefined) return;
+    builder.onResolve({ filter: /^@opentelemetry\/api$/ }, () => ({ path: benchOtelApi }));
+  },
+};
+
 const lazyModules = {
   name: 'rune-lazy-modules',
   setup(builder) {
@@ -139,6 +156,7 @@ const lazyModules = {
 };
 
 // Chunks of an earlier bundle (esbuild names them <name>-<8 hash characters>.js).
+mkdirSync(distDir, { recursive: true });
 for (const name of readdirSync(distDir)) {
   if (/^[\w-]+-[A-Z0-9]{8}\.js(\.map)?$/.test(name)) rmSync(join(distDir, name));
 }
@@ -146,7 +164,7 @@ for (const name of readdirSync(distDir)) {
 const result = await build({
   absWorkingDir: packageDir,
   entryPoints: { main: 'src/main.ts' },
-  outdir: 'dist',
+  outdir: outDir,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -157,7 +175,7 @@ const result = await build({
   banner: {
     js: "import { createRequire as __runeCreateRequire } from 'node:module'; const require = __runeCreateRequire(import.meta.url);",
   },
-  plugins: [externalTransports, coreImportMetaUrl, lazyModules],
+  plugins: [externalTransports, coreImportMetaUrl, lazyModules, otelApiReplaced],
   legalComments: 'none',
   minify: true,
   keepNames: true,
@@ -165,9 +183,10 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
-if (!Object.keys(result.metafile.outputs).includes('dist/main.js')) {
-  throw new Error('bundle: dist/main.js was not written');
+if (!Object.keys(result.metafile.outputs).includes(`${outDir}/main.js`)) {
+  throw new Error(`bundle: ${outDir}/main.js was not written`);
 }
+if (benchOutDir !== undefined) process.exit(0);
 
 // The build stamp the integration tests check (see build-inputs.mjs). A dependency whose dist/
 // is older than its sources is recorded, so the tests refuse this bundle too.

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { INSTANCE_ID_PATTERN } from '@rune/transport-ssm';
 import { describe, expect, it, vi } from 'vitest';
 import type { CliIo } from './cli-io.js';
@@ -57,6 +59,35 @@ describe('the yargs program', () => {
     const usage = captureIo();
     expect(await main(['run', 'noop', '--no-such-flag'], usage)).toBe(2);
     expect(usage.stderr).toContain('INVALID_ARGUMENT');
+  });
+
+  it('rune run --help and rune serve --help name the OTEL_* variables and docs/observability.md', async () => {
+    const doc = readFileSync(
+      fileURLToPath(new URL('../../../docs/observability.md', import.meta.url)),
+      'utf8',
+    );
+    for (const command of ['run', 'serve']) {
+      const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+      try {
+        const base = captureIo();
+        const io = { ...base, env: { ...base.env, RUNE_HELP_NO_WRAP: '1' } };
+        expect(await main([command, '--help'], io)).toBe(0);
+        const printed = log.mock.calls.map((call) => call.join(' ')).join('\n');
+        expect(printed).toContain('docs/observability.md');
+        const named = [...new Set(printed.match(/\bOTEL_[A-Z_]+/g) ?? [])];
+        expect(named).toEqual(
+          expect.arrayContaining([
+            'OTEL_EXPORTER_OTLP_ENDPOINT',
+            'OTEL_SDK_DISABLED',
+            'OTEL_TRACES_EXPORTER',
+          ]),
+        );
+        // Every variable the help names is one the page documents.
+        for (const name of named) expect(doc).toContain(`\`${name}`);
+      } finally {
+        log.mockRestore();
+      }
+    }
   });
 
   it('help examples run as written: valid SSM instance ids, --yes for dangerous actions', async () => {

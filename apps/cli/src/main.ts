@@ -98,6 +98,13 @@ const commonOptions = (y: Argv) =>
       global: true,
     });
 
+/**
+ * The tracing paragraph of `rune run --help` and `rune serve --help`: tracing is configured only
+ * by the standard OTEL_* variables, so the help names them and the page that documents them.
+ */
+const TRACING_HELP =
+  'Tracing (OpenTelemetry, off by default): set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_TRACES_EXPORTER=otlp|console) to export a trace per run over OTLP/HTTP; OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none turns it off. OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and OTEL_EXPORTER_OTLP_HEADERS apply as in any OpenTelemetry SDK. Spans, attributes and metrics: docs/observability.md.';
+
 /** A usage error found by the argument parser (unknown flag, missing argument, bad choice). */
 class CliUsageError extends Error {}
 
@@ -288,7 +295,8 @@ export async function buildCli(
             .example(
               '$0 run --rerun failed --trace 4bf92f3577b34da6a3ce929d0e0e4736',
               'Run that trace again on the nodes where it failed',
-            ),
+            )
+            .epilog(TRACING_HELP),
         run(async () => (await import('./commands/run.js')).runCommand),
       )
       .command(workflowCommandModule(run))
@@ -445,7 +453,8 @@ export async function buildCli(
                 'Log lines for people, or JSON lines with trace ids (default [server] log_format)',
             })
             .example('$0 serve', 'Serve on 127.0.0.1:8421 with the [server] settings')
-            .example('$0 serve --listen 127.0.0.1:9000', 'Another port'),
+            .example('$0 serve --listen 127.0.0.1:9000', 'Another port')
+            .epilog(TRACING_HELP),
         run(async () => (await import('./commands/serve.js')).serveCommand),
       )
       .command('token', 'Manage the API tokens of `rune serve`', (y) =>

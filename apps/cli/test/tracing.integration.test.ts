@@ -223,6 +223,48 @@ describe('rune run with OTEL_* set', () => {
     expect(spanReferenceProblems(readFileSync(DOC, 'utf8'), trace)).toEqual([]);
   }, 120_000);
 
+  it('a failed artifact fetch is an error span with its EPS code, under the failed node', async () => {
+    // The fixture plugin `artifact` with its directory fixed (a plugin's environment is minimal)
+    // and a sha256 that does not match the file it wrote.
+    const fixture = readFileSync(join(sandbox.pluginDir, 'artifact.sh'), 'utf8')
+      .replace(
+        '"${RUNE_FIXTURE_ARTIFACT_DIR:?}"',
+        JSON.stringify(join(sandbox.root, 'bad-artifact')),
+      )
+      .replace('"${RUNE_FIXTURE_BAD_SHA:-}"', '"1"');
+    writeFileSync(join(sandbox.pluginDir, 'bad-artifact.sh'), fixture, { mode: 0o755 });
+    const result = await sandbox.run(
+      ['run', 'bad-artifact', '--node', 'localhost', '--fetch-artifacts', '--yes', '-o', 'json'],
+      { env: traced() },
+    );
+    expect(result.code, result.stderr).not.toBe(0);
+    const document = JSON.parse(result.stdout) as {
+      trace_id: string;
+      nodes: { status: string; error: { code: string } | null }[];
+    };
+    expect(document.nodes.map((node) => [node.status, node.error?.code])).toEqual([
+      ['failure', 'ARTIFACT_FETCH_FAILED'],
+    ]);
+    const trace = receiver.spans.filter((span) => span.traceId === document.trace_id);
+    const [node] = trace.filter((span) => span.name === 'rune.node');
+    const fetches = trace.filter((span) => span.name === 'rune.fetch');
+    expect(fetches).toHaveLength(1);
+    const [fetch] = fetches;
+    expect(fetch?.parentSpanId).toBe(node?.spanId);
+    // Status ERROR (2), the EPS code as an attribute, no artifact fetched.
+    expect(fetch?.status?.code).toBe(2);
+    expect(fetch?.attributes).toMatchObject({
+      'rune.error.code': 'ARTIFACT_FETCH_FAILED',
+      'rune.artifacts.count': 0,
+    });
+    expect(node?.status?.code).toBe(2);
+    expect(node?.attributes).toMatchObject({
+      'rune.result': 'failure',
+      'rune.error.code': 'ARTIFACT_FETCH_FAILED',
+    });
+    expect(spanReferenceProblems(readFileSync(DOC, 'utf8'), trace)).toEqual([]);
+  }, 120_000);
+
   it('a collector that never answers delays the exit by the exporter timeout, never the run', async () => {
     const { createServer } = await import('node:net');
     const held: { destroy(): void }[] = [];
@@ -275,7 +317,7 @@ describe('rune run with OTEL_* set', () => {
     expect(plain.stderr).not.toContain('warning');
   }, 120_000);
 
-  it('sends nothing and loads no SDK with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none, or no OTEL_*', async () => {
+  it('sends nothing and loads no SDK, no @opentelemetry module at all, with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none, or no OTEL_*', async () => {
     // A module resolve hook records every specifier the process resolves, so "the SDK was not
     // loaded" is observed, not assumed; the traced run first shows the hook sees the SDK.
     const loads = join(sandbox.root, 'loads.txt');
@@ -291,7 +333,7 @@ describe('rune run with OTEL_* set', () => {
     );
     const observed = async (
       env: Record<string, string>,
-    ): Promise<{ sdk: boolean; sent: boolean }> => {
+    ): Promise<{ sdk: boolean; otelModules: string[]; sent: boolean }> => {
       writeFileSync(loads, '');
       const before = receiver.requests();
       const result = await sandbox.run(['run', 'noop', '--node', 'localhost', '-o', 'json'], {
@@ -301,16 +343,21 @@ describe('rune run with OTEL_* set', () => {
       const resolved = readFileSync(loads, 'utf8');
       return {
         sdk: /@rune\/server\/telemetry|sdk-trace/.test(resolved),
+        // Every @opentelemetry package the process resolved (the API is bundled into the CLI, so
+        // off there is none: no OpenTelemetry module is loaded at all).
+        otelModules: [...new Set(resolved.match(/@opentelemetry\/[a-z-]+/g) ?? [])].sort(),
         sent: receiver.requests() > before,
       };
     };
-    expect(await observed(traced())).toEqual({ sdk: true, sent: true });
+    const on = await observed(traced());
+    expect(on).toMatchObject({ sdk: true, sent: true });
+    expect(on.otelModules).toEqual(expect.arrayContaining(['@opentelemetry/sdk-trace-node']));
     for (const env of [
       traced({ OTEL_SDK_DISABLED: 'true' }),
       traced({ OTEL_TRACES_EXPORTER: 'none' }),
       {},
     ]) {
-      expect(await observed(env)).toEqual({ sdk: false, sent: false });
+      expect(await observed(env)).toEqual({ sdk: false, otelModules: [], sent: false });
     }
   }, 120_000);
 });

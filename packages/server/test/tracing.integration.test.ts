@@ -111,10 +111,8 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     });
     expect(workflow.status).toBe(202);
     const started = (await workflow.json()) as { workflow_run_id: string; trace_id: string };
-    // Unlike a run, a workflow takes a trace id of its own: the store finds its runs by it, and
-    // a caller may send one traceparent with several requests.
-    expect(started.trace_id).toMatch(/^[0-9a-f]{32}$/);
-    expect(started.trace_id).not.toBe(WORKFLOW_CALLER_TRACE);
+    // The workflow, like a run, continues the caller's trace.
+    expect(started.trace_id).toBe(WORKFLOW_CALLER_TRACE);
     for (let attempt = 0; attempt < 600; attempt++) {
       const record = (await (
         await server.request(`/v1/workflows/runs/${started.workflow_run_id}`)
@@ -193,11 +191,9 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
   it('a workflow is one span, each step a child span, each step run a child of its step', () => {
     const trace = receiver.spans.filter((span) => span.traceId === workflowTrace);
     const [workflow] = trace.filter((span) => span.name === 'rune.workflow');
-    // The root of the workflow's own trace; the request's span stays in the caller's trace.
-    expect(workflow).toBeDefined();
-    expect(workflow?.parentSpanId).toBeUndefined();
-    const request = receiver.spans.find((span) => span.name === 'POST /v1/workflows/:name/runs');
-    expect(request).toMatchObject({ traceId: WORKFLOW_CALLER_TRACE, parentSpanId: CALLER_SPAN });
+    const request = trace.find((span) => span.name === 'POST /v1/workflows/:name/runs');
+    expect(request?.parentSpanId).toBe(CALLER_SPAN);
+    expect(workflow?.parentSpanId).toBe(request?.spanId);
     expect(workflow?.attributes).toMatchObject({
       'rune.workflow.name': 'two-steps',
       'rune.result': 'succeeded',

@@ -670,7 +670,12 @@ rules:
         .execute();
       const traceId = 'b'.repeat(32);
       await store.insertRun(
-        newRun('held-1', { trace_id: traceId, source: 'workflow', status: 'running' }),
+        newRun('held-1', {
+          trace_id: traceId,
+          source: 'workflow',
+          status: 'running',
+          workflow_run_id: 'wf-held',
+        }),
         ['web1'],
       );
       const record = {
@@ -763,10 +768,27 @@ rules:
       }
       await status('interrupted');
       expect(await fate()).toBe('interrupt');
-      // A second run of the workflow (its next step was submitted): no longer held at all.
+      // A run of another workflow in the same trace (one webhook's alerts share its trace): this
+      // one is still held.
       await status('succeeded');
       await store.insertRun(
-        newRun('step-2', { trace_id: traceId, source: 'workflow', status: 'queued' }),
+        newRun('other-1', {
+          trace_id: traceId,
+          source: 'workflow',
+          status: 'queued',
+          workflow_run_id: 'wf-other',
+        }),
+        ['web2'],
+      );
+      expect(await fate()).toBe('follow');
+      // A second run of the workflow (its next step was submitted): no longer held at all.
+      await store.insertRun(
+        newRun('step-2', {
+          trace_id: traceId,
+          source: 'workflow',
+          status: 'queued',
+          workflow_run_id: 'wf-held',
+        }),
         ['web1'],
       );
       expect(await fate()).toBe('not held');

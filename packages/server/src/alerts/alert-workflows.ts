@@ -79,7 +79,8 @@ export interface HeldWorkflow {
 /**
  * The running workflows held by the storm breaker that have submitted no run but their held run:
  * the alert was held with that run (it may since be `released`, `expired` or `cancelled`: it
- * follows the run's approval), the run belongs to the workflow's trace, and no other run does.
+ * follows the run's approval), the run is a step of the workflow (`runs.workflow_run_id`), and no
+ * other run is.
  * Whatever state the held run is in, nothing of the workflow ran past it, so its engine can be
  * started again to follow it (workflows/held-workflows.ts decides when).
  */
@@ -98,13 +99,13 @@ export async function heldWorkflows(db: Kysely<StoreDatabase>): Promise<HeldWork
     ])
     .where('alerts.outcome', 'in', ['held', 'released', 'expired', 'cancelled'])
     .where('workflow_runs.status', '=', 'running')
-    .whereRef('runs.trace_id', '=', 'workflow_runs.trace_id')
+    .whereRef('runs.workflow_run_id', '=', 'workflow_runs.id')
     .where(({ not, exists, selectFrom }) =>
       not(
         exists(
           selectFrom('runs as other')
             .select('other.id')
-            .whereRef('other.trace_id', '=', 'workflow_runs.trace_id')
+            .whereRef('other.workflow_run_id', '=', 'workflow_runs.id')
             .whereRef('other.id', '!=', 'alerts.run_id'),
         ),
       ),

@@ -642,9 +642,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         dryRun: workflow.dryRun,
         auditMetadata: { alert_id: row.id, receiver: row.receiver, rule: row.rule },
         workflowRunId,
-        // Not the alert's trace (unlike a run it starts): the store finds a workflow's runs by its
-        // trace id (alert-workflows.ts, workflow-store.ts), and the alerts of one webhook share
-        // one trace, so each workflow takes a trace id of its own.
+        // The workflow continues the alert's trace, as a run the alert starts does: the store
+        // finds a workflow's runs by its workflow run id (runs.workflow_run_id), never by the
+        // trace id that the alerts of one webhook share.
+        ...decisionTrace,
         ...(hold === undefined
           ? {}
           : {

@@ -57,6 +57,8 @@ export interface LaunchContext {
   traceId?: string;
   /** A workflow step: facts for the `metadata` of the run's audit records. */
   auditMetadata?: Record<string, unknown>;
+  /** A workflow step: the workflow run it is a step of (stored as `runs.workflow_run_id`). */
+  workflowRunId?: string;
   /** Who the policy decides for (subjects, roles); absent: the principal as its only subject. */
   subject?: PolicySubject;
 }

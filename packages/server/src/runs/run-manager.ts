@@ -179,6 +179,11 @@ function storedRequest(request: LaunchRequest, sensitive: readonly string[]): La
   return { ...request, params };
 }
 
+/** The `workflow_run_id` column of a workflow step's run: the store finds a workflow's runs by it. */
+function workflowColumn(context: LaunchContext): Pick<NewRun, 'workflow_run_id'> {
+  return context.workflowRunId === undefined ? {} : { workflow_run_id: context.workflowRunId };
+}
+
 /** The node result of a node the server lost: running -> failure, never started -> skipped. */
 function interruptedResult(
   node: { node: string; state: string; started_at: string | null },
@@ -738,6 +743,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           summary_json: null,
           error_json: null,
           audit_json: null,
+          ...workflowColumn(context),
         };
         const events = unstartedRunEvents(
           { id, traceId, plan, principal: context.principal, source: context.source },
@@ -764,7 +770,14 @@ export function createRunManager(options: RunManagerOptions): RunManager {
             runIntake.store(entry);
             phases?.mark('store');
             counted();
-            return { run: { ...row, last_seq: events.at(-1)?.seq ?? 0 }, created: true };
+            return {
+              run: {
+                ...row,
+                workflow_run_id: row.workflow_run_id ?? null,
+                last_seq: events.at(-1)?.seq ?? 0,
+              },
+              created: true,
+            };
           }
         } else {
           await audited;
@@ -842,6 +855,7 @@ export function createRunManager(options: RunManagerOptions): RunManager {
           summary_json: null,
           error_json: null,
           audit_json: null,
+          ...workflowColumn(context),
         },
         nodes,
         idempotency,

@@ -23,6 +23,7 @@ import { WORKFLOW_APPROVALS_MIGRATION } from './migrations/0012_workflow_approva
 import { SHIP_LEASE_MIGRATION } from './migrations/0013_ship_lease.js';
 import { RUN_NUMBERING_MIGRATION } from './migrations/0016_run_numbering.js';
 import { WORKFLOW_OWNER_MIGRATION } from './migrations/0017_workflow_owner.js';
+import { RUN_WORKFLOW_MIGRATION } from './migrations/0018_run_workflow.js';
 
 /** The migrations, by name; names sort in the order they apply. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -120,6 +121,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0013_ship_lease': SHIP_LEASE_MIGRATION,
   '0016_run_numbering': RUN_NUMBERING_MIGRATION,
   '0017_workflow_owner': WORKFLOW_OWNER_MIGRATION,
+  '0018_run_workflow': RUN_WORKFLOW_MIGRATION,
 };
 
 /** The names of every migration, in order. */

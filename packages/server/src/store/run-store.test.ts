@@ -90,6 +90,40 @@ describe.each(ENGINES)('migrations (%s)', (engine) => {
     // load average of 17 (measured), so minutes in all.
   }, 300_000);
 
+  it('0018 ties the workflow runs stored before it to their workflow by its trace id, unless that is ambiguous', async () => {
+    const path = await location(engine);
+    const old = await openRunStore(path, {
+      migrateTo: MIGRATION_NAMES.indexOf('0018_run_workflow'),
+    });
+    const flows = [
+      { id: 'wf-own', trace: '1'.repeat(32) },
+      { id: 'wf-shared-a', trace: '2'.repeat(32) },
+      { id: 'wf-shared-b', trace: '2'.repeat(32) },
+    ];
+    for (const flow of flows) {
+      await sql`insert into workflow_runs (id, workflow, trace_id, status, principal, created_at, updated_at, record_json)
+        values (${flow.id}, 'flow', ${flow.trace}, 'running', 'token:ops', '2026-12-01T10:00:00.000Z', '2026-12-01T10:00:00.000Z', '{}')`.execute(
+        old.db,
+      );
+    }
+    const ids = {
+      step: '11111111-1111-4111-8111-111111111111',
+      ambiguous: '22222222-2222-4222-8222-222222222222',
+      api: '33333333-3333-4333-8333-333333333333',
+    };
+    await old.insertRun(run(ids.step, { source: 'workflow', trace_id: '1'.repeat(32) }), ['web1']);
+    await old.insertRun(run(ids.ambiguous, { source: 'workflow', trace_id: '2'.repeat(32) }), [
+      'web1',
+    ]);
+    await old.insertRun(run(ids.api, { source: 'api', trace_id: '1'.repeat(32) }), ['web1']);
+    await old.close();
+    const store = await openRunStore(path);
+    expect((await store.getRun(ids.step))?.workflow_run_id).toBe('wf-own');
+    expect((await store.getRun(ids.ambiguous))?.workflow_run_id).toBeNull();
+    expect((await store.getRun(ids.api))?.workflow_run_id).toBeNull();
+    await store.close();
+  });
+
   it('refuse a store written by a newer RUNE and leave it alone', async () => {
     const path = await location(engine);
     const store = await openRunStore(path);

@@ -44,8 +44,12 @@ export type StoredNode = Selectable<RunNodesTable>;
 /** A token row as read. */
 export type StoredToken = Selectable<ApiTokensTable>;
 
-/** A run to insert (position and last_seq are assigned by the store). */
-export type NewRun = Omit<RunsTable, 'position' | 'last_seq'>;
+/**
+ * A run to insert (position and last_seq are assigned by the store); `workflow_run_id` only for a
+ * workflow's step run.
+ */
+export type NewRun = Omit<RunsTable, 'position' | 'last_seq' | 'workflow_run_id'> &
+  Partial<Pick<RunsTable, 'workflow_run_id'>>;
 
 /** Filters of {@link RunStore.listRuns}; all optional, combined with AND. */
 export interface RunFilter {

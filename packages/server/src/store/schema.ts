@@ -31,6 +31,8 @@ export interface RunsTable {
   audit_json: string | null;
   /** Highest event seq written. */
   last_seq: number;
+  /** The workflow run this run is a step of (migration 0018); null for any other run. */
+  workflow_run_id: string | null;
 }
 
 /** `run_nodes`: the last known state of every planned node. */

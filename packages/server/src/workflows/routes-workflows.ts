@@ -21,6 +21,7 @@ import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
 import { actionTags, assertCanView, runAccess } from '../policy/route-guard.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
+import { requestTraceOptions } from '../telemetry/request-trace.js';
 import { startWorkflow } from './start-workflow.js';
 import { getStoredWorkflowRun, getWorkflowRun } from './workflow-store.js';
 
@@ -122,9 +123,10 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
           ...(request.body.input_args === undefined ? {} : { inputArgs: request.body.input_args }),
           dryRun,
           confirm: request.body.confirm === true,
-          // No traceparent: the store finds a workflow's runs by its trace id (workflow-store.ts),
-          // and a caller may send one traceparent with several requests; each workflow takes a
-          // trace id of its own.
+          // The caller's traceparent: the workflow (and every step's run) continues its trace. A
+          // caller may send one traceparent with several requests: the store finds a workflow's
+          // runs by its workflow run id (runs.workflow_run_id), never by the trace id.
+          ...requestTraceOptions(request),
         },
       );
       if (dryRun) return reply.code(200).send(await started.done);

@@ -2,8 +2,8 @@
  * The step runner of workflows started through the API: every step is submitted with
  * `RunManager.submit()` — the one path that starts runs in the server — so queueing, node locks,
  * policy and the run store apply to it exactly as to `POST /v1/runs`; the run is stored with
- * source `workflow` under the workflow's trace id and its audit records carry
- * `metadata.workflow`.
+ * source `workflow` under the workflow's trace id and its workflow run id (`workflow_run_id`, by
+ * which the store finds a workflow's runs), and its audit records carry `metadata.workflow`.
  */
 
 import type { NodeRunResult, PlanRequest, WorkflowStepRunner } from '@rune/core';
@@ -37,6 +37,8 @@ export interface ServerStepRunnerOptions {
   store: RunStore;
   launcher: ServerLauncher;
   principal: string;
+  /** The workflow run whose steps this runner starts: stored with each run (`workflow_run_id`). */
+  workflowRunId: string;
   /** The policy subject of the caller (its token's roles): every step is decided for it. */
   subject?: PolicySubject;
   /** Holds the whole workflow for one approval (the storm breaker): see {@link WorkflowHold}. */
@@ -77,6 +79,7 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
     source: 'workflow',
     traceId: context.traceId,
     auditMetadata: context.auditMetadata,
+    workflowRunId: options.workflowRunId,
   });
   const hold = options.hold;
   /** Settles once the hold's run left `awaiting_approval`: null if approved, else why not. */

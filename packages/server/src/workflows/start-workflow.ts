@@ -207,6 +207,7 @@ export async function startWorkflow(
         store,
         launcher,
         principal: request.principal,
+        workflowRunId,
         ...(request.subject === undefined ? {} : { subject: request.subject }),
         ...(request.hold === undefined
           ? {}

@@ -158,8 +158,7 @@ export async function interruptWorkflowRun(
   const unended = await db
     .selectFrom('runs')
     .select(['id', 'status'])
-    .where('trace_id', '=', record.trace_id)
-    .where('source', '=', 'workflow')
+    .where('workflow_run_id', '=', record.workflow_run_id)
     .where('status', 'in', ['awaiting_approval', 'queued', 'running'])
     .execute();
   const goingOn: string[] = [];
