@@ -157,6 +157,7 @@ export {
   selectTargets,
 } from './inventory/select-targets.js';
 export { parseSelection, type SelectorAtom, type SelectorTerm } from './inventory/selector.js';
+export { type HeapReclaim, reclaimHeap } from './memory/reclaim.js';
 export {
   mentionedNodes,
   type PlanRequest,

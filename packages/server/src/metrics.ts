@@ -26,6 +26,10 @@ export interface ServerMetrics {
   readonly storeQueryDuration: Histogram<'operation' | 'outcome'>;
   /** Records handed to (or refused by) each shipping sink. */
   readonly shippedRecords: Counter<'sink' | 'outcome'>;
+  /** Idle reclaims (`[server] idle_reclaim`): full garbage collections, by thread. */
+  readonly memoryReclaims: Counter<'thread'>;
+  /** The pause of each of those collections, by thread. */
+  readonly memoryReclaimPause: Histogram<'thread'>;
 }
 
 /** Creates the metrics (and Node's process metrics) on a fresh registry. */
@@ -112,6 +116,19 @@ export function createServerMetrics(): ServerMetrics {
       name: 'rune_shipping_records_total',
       help: 'Records per shipping sink, by outcome (delivered; failed: retried later).',
       labelNames: ['sink', 'outcome'],
+      registers: [registry],
+    }),
+    memoryReclaims: new Counter({
+      name: 'rune_memory_reclaims_total',
+      help: 'Full garbage collections after the server was idle for [server] idle_reclaim, by thread (main, store, audit).',
+      labelNames: ['thread'],
+      registers: [registry],
+    }),
+    memoryReclaimPause: new Histogram({
+      name: 'rune_memory_reclaim_pause_seconds',
+      help: 'How long each idle reclaim paused its thread, by thread.',
+      labelNames: ['thread'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
   };

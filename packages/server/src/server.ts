@@ -22,6 +22,7 @@ import { resolveServerSettings, type ServerSettings } from './config/server-conf
 import { serverConfigModule, serverSection } from './config/server-config-module.js';
 import { createApiApp } from './http/create-app.js';
 import type { ApiInstance } from './http/route-context.js';
+import { type IdleReclaim, MAIN_THREAD, startIdleReclaim } from './memory/idle-reclaim.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { createPolicyEnforcer, loadServerPolicy, type PolicyEnforcer } from './policy/enforcer.js';
 import { createServerLauncher } from './runs/launcher.js';
@@ -271,6 +272,7 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
   approvalTimer.unref();
 
   let closing: Promise<void> | undefined;
+  let idleReclaim: IdleReclaim | undefined;
   return {
     settings,
     store,
@@ -300,12 +302,31 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
       const port = typeof address === 'object' && address !== null ? address.port : settings.port;
       const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
       url = `${settings.tls === null ? 'http' : 'https'}://${host}:${port}`;
+      if (settings.idleReclaimMs !== null && idleReclaim === undefined) {
+        idleReclaim = startIdleReclaim({
+          idleMs: settings.idleReclaimMs,
+          server: app.server,
+          busy: () => {
+            const depth = manager.depth();
+            return depth.queued + depth.running > 0;
+          },
+          threads: [
+            MAIN_THREAD,
+            { name: 'store', reclaim: () => store.reclaimMemory() },
+            { name: 'audit', reclaim: () => launcher.reclaimAuditMemory() },
+          ],
+          metrics,
+          onWarning: (line) => log(`warning: ${line}`),
+        });
+      }
       return url;
     },
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
         clearInterval(approvalTimer);
+        idleReclaim?.close();
+        await idleReclaim?.settled();
         await manager.shutdown(settings.shutdownGraceMs);
         await app.close();
         await shipper?.close();

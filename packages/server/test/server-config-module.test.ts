@@ -105,6 +105,22 @@ describe('the [server] config module', () => {
     expect(loaded.sources['server.queue_size']).toBe('env:RUNE_SERVER_QUEUE_SIZE');
   });
 
+  it('idle_reclaim: a duration (default 10s), "off" turns it off, anything else is INVALID_CONFIG', () => {
+    expect(resolveServerSettings(load('')).idleReclaimMs).toBe(10_000);
+    expect(resolveServerSettings(load('[server]\nidle_reclaim = "2m"\n')).idleReclaimMs).toBe(
+      120_000,
+    );
+    expect(resolveServerSettings(load('[server]\nidle_reclaim = "off"\n')).idleReclaimMs).toBe(
+      null,
+    );
+    const error = errorOf(() => resolveServerSettings(load('[server]\nidle_reclaim = "soon"\n')));
+    expect(error.code).toBe('INVALID_CONFIG');
+    expect(error.message).toBe(
+      '[server] idle_reclaim: must be a duration such as 10s or 5m, or "off"',
+    );
+    expect(error.details).toMatchObject({ key: 'server.idle_reclaim', value: 'soon' });
+  });
+
   it('docs/server.md lists every key of the schema with the default the server applies', () => {
     const rows = documentedRows();
     const keys = Object.keys(ServerSectionSchema.properties);

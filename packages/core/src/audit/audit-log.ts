@@ -43,6 +43,7 @@ import { dirname } from 'node:path';
 import { RuneError } from '@rune/protocol';
 import { sha256Hex } from '@rune/transport';
 import { fsyncPath } from '../durable-fs.js';
+import type { HeapReclaim } from '../memory/reclaim.js';
 import { boundAuditEntry } from './audit-bounds.js';
 import {
   type AuditSigner,
@@ -461,6 +462,11 @@ export interface AuditSinkStats {
 /** The file sink: {@link AuditSink} plus its counters and its end. */
 export interface FileAuditSink extends AuditSink {
   readonly stats: Readonly<AuditSinkStats>;
+  /**
+   * One full garbage collection in the writer thread (rune serve, when idle); undefined without
+   * a running thread (the in-process writer, or none started yet).
+   */
+  reclaimMemory(): Promise<HeapReclaim | undefined>;
   /** Waits for the batches under way, then stops the writer thread (if any). */
   close(): Promise<void>;
 }
@@ -573,6 +579,9 @@ export function createFileAuditSink(options: FileAuditSinkOptions): FileAuditSin
         // the same batch.
         writing = new Promise<void>((started) => setImmediate(started)).then(drain);
       });
+    },
+    reclaimMemory() {
+      return thread?.reclaim() ?? Promise.resolve(undefined);
     },
     async close() {
       while (writing !== undefined || posted.size > 0) {

@@ -53,6 +53,36 @@ async function counting<T>(kinds: RegExp, work: () => Promise<T>) {
 }
 
 describe('audit writer thread', () => {
+  it('reclaimMemory(): a collection in the running thread, between batches; none without a thread', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const keyFile = join(dir, 'keys', 'audit-key.pem');
+    const sink = createFileAuditSink({ path, host: 'h', keyFile, writer: 'thread' });
+    const inline = createFileAuditSink({ path: join(dir, 'inline.jsonl'), host: 'h' });
+    try {
+      expect(await sink.reclaimMemory()).toBeUndefined();
+      expect(await inline.reclaimMemory()).toBeUndefined();
+      await sink.append(entry('n1'));
+      const reclaimed = await sink.reclaimMemory();
+      expect(reclaimed).toMatchObject({
+        pauseMs: expect.any(Number),
+        heapBefore: expect.any(Number),
+        heapAfter: expect.any(Number),
+        heapUsed: expect.any(Number),
+      });
+      // The thread's own heap, not this one's: a worker's is a few MB.
+      expect(reclaimed?.heapAfter).toBeLessThan(64 * 1024 * 1024);
+      // Batches after it are written as before, in one chain.
+      await sink.append(entry('n2'));
+      expect(verifyAuditLog(path, { publicKey: readAuditPublicKey(keyFile) })).toMatchObject({
+        ok: true,
+        verified: 2,
+      });
+    } finally {
+      await sink.close();
+      await inline.close();
+    }
+  });
+
   it('writes each batch with one message there and one back; this thread neither touches the file nor signs', async () => {
     const path = join(dir, 'audit.jsonl');
     const keyFile = join(dir, 'keys', 'audit-key.pem');

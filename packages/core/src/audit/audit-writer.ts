@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RuneError } from '@rune/protocol';
+import type { HeapReclaim } from '../memory/reclaim.js';
 import { removeAuditLockOf } from './audit-lock.js';
 import type { AuditEntry, AuditRecord, AuditSinkStats } from './audit-log.js';
 
@@ -35,18 +36,27 @@ export interface AuditWriterRequest {
   entries: readonly AuditEntry[];
 }
 
+/** What the thread is sent: a batch, or a request to collect its garbage now. */
+export type AuditWriterMessage = AuditWriterRequest | { id: number; reclaim: true };
+
 /** The answer to one batch (the thread posts the answers of the batches it wrote together as one array). */
 export type AuditWriterReply =
   | { id: number; records: AuditRecord[] }
   | {
       id: number;
       error: { message: string; details?: Record<string, unknown> };
-    };
+    }
+  | { id: number; reclaimed: HeapReclaim };
 
 /** The calling side of the writer thread. */
 export interface AuditWriterThread {
   /** Writes one batch; resolves with its records once they are durable. */
   write(entries: readonly AuditEntry[]): Promise<AuditRecord[]>;
+  /**
+   * One full garbage collection in the thread (rune serve, when idle); undefined when no thread
+   * is running (none started yet, or it died: nothing to give back).
+   */
+  reclaim(): Promise<HeapReclaim | undefined>;
   close(): Promise<void>;
 }
 
@@ -85,6 +95,7 @@ export function createAuditWriterThread(
     number,
     { resolve: (records: AuditRecord[]) => void; reject: (error: unknown) => void }
   >();
+  const reclaims = new Map<number, (reclaimed: HeapReclaim | undefined) => void>();
   let worker: Worker | undefined;
   let nextId = 1;
   let closing = false;
@@ -95,6 +106,8 @@ export function createAuditWriterThread(
     removeAuditLockOf(`${start.path}.lock`, lockToken);
     for (const item of pending.values()) item.reject(error);
     pending.clear();
+    for (const resolve of reclaims.values()) resolve(undefined);
+    reclaims.clear();
   };
 
   const spawn = (): Worker => {
@@ -102,6 +115,11 @@ export function createAuditWriterThread(
     thread.on('message', (replies: AuditWriterReply[]) => {
       stats.messagesReceived++;
       for (const reply of replies) {
+        if ('reclaimed' in reply) {
+          reclaims.get(reply.id)?.(reply.reclaimed);
+          reclaims.delete(reply.id);
+          continue;
+        }
         const item = pending.get(reply.id);
         if (item === undefined) continue;
         pending.delete(reply.id);
@@ -116,7 +134,7 @@ export function createAuditWriterThread(
           );
         }
       }
-      if (pending.size === 0) thread.unref();
+      if (pending.size === 0 && reclaims.size === 0) thread.unref();
     });
     thread.on('error', (error) =>
       fail(thread, failed(start.path, 'its writer thread failed', error)),
@@ -152,11 +170,23 @@ export function createAuditWriterThread(
         stats.messagesPosted++;
       });
     },
+    reclaim() {
+      const thread = worker;
+      if (closing || thread === undefined) return Promise.resolve(undefined);
+      const id = nextId++;
+      return new Promise<HeapReclaim | undefined>((resolve) => {
+        reclaims.set(id, resolve);
+        thread.ref();
+        thread.postMessage({ id, reclaim: true } satisfies AuditWriterMessage);
+      });
+    },
     async close() {
       closing = true;
       const thread = worker;
       worker = undefined;
       if (thread !== undefined) await thread.terminate();
+      for (const resolve of reclaims.values()) resolve(undefined);
+      reclaims.clear();
     },
   };
 }

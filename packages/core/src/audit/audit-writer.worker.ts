@@ -6,10 +6,16 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { RuneError } from '@rune/protocol';
+import { reclaimHeap } from '../memory/reclaim.js';
 import { type AuditSigner, loadOrCreateAuditKey } from './audit-key.js';
 import { acquireAuditLockSync } from './audit-lock.js';
 import { appendAuditBatch } from './audit-log.js';
-import type { AuditWriterReply, AuditWriterRequest, AuditWriterStart } from './audit-writer.js';
+import type {
+  AuditWriterMessage,
+  AuditWriterReply,
+  AuditWriterRequest,
+  AuditWriterStart,
+} from './audit-writer.js';
 
 const start = workerData as AuditWriterStart;
 let signer: Promise<AuditSigner | undefined> | undefined;
@@ -67,6 +73,18 @@ let pending: AuditWriterRequest[] = [];
 let running = false;
 
 /**
+ * A batch joins `pending`; a reclaim (the server found itself idle) is one full garbage
+ * collection of this thread, answered at once, between batches.
+ */
+const accept = (message: AuditWriterMessage): void => {
+  if ('reclaim' in message) {
+    port.postMessage([{ id: message.id, reclaimed: reclaimHeap() }] satisfies AuditWriterReply[]);
+    return;
+  }
+  pending.push(message);
+};
+
+/**
  * Batches that arrived while the last one was being synced are written together: the calling
  * side does not wait for an answer before it sends the next batch, so under load they queue
  * here and share one fdatasync (in arrival order: the chain's order).
@@ -80,7 +98,7 @@ const run = async (): Promise<void> => {
         more !== undefined;
         more = receiveMessageOnPort(port)
       ) {
-        pending.push(more.message as AuditWriterRequest);
+        accept(more.message as AuditWriterMessage);
       }
       let count = 0;
       let take = 0;
@@ -101,7 +119,7 @@ const run = async (): Promise<void> => {
   }
 };
 
-port.on('message', (request: AuditWriterRequest) => {
-  pending.push(request);
-  if (!running) void run();
+port.on('message', (message: AuditWriterMessage) => {
+  accept(message);
+  if (!running && pending.length > 0) void run();
 });

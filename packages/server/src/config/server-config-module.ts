@@ -206,6 +206,13 @@ export const ServerSectionSchema = closed({
         'PostgreSQL mode: how long an instance may miss heartbeats before another takes over its runs (15s).',
     }),
   ),
+  idle_reclaim: opt(
+    Type.String({
+      minLength: 1,
+      description:
+        'After this long without requests or runs, one full garbage collection in each server thread gives memory back (10s; "off": never).',
+    }),
+  ),
 });
 
 /** `[server]` as written in a file. */
@@ -227,6 +234,7 @@ export const SERVER_CONFIG_DEFAULTS = {
   session_idle: '30m',
   session_lifetime: '12h',
   lease: '15s',
+  idle_reclaim: '10s',
 } as const satisfies ServerSection;
 
 /** `[server]` keys naming files on the control node (`store` may also be a `postgres://` URL). */
@@ -286,6 +294,9 @@ const SERVER_CONFIG_TEMPLATE = `# \`rune serve\` (docs/server.md). Loopback by d
 # Several instances on one PostgreSQL (docs/ha.md): store = "postgres://rune@db/rune?sslmode=verify-full",
 # and how long an instance may miss heartbeats before another takes over its runs.
 # lease = "15s"
+# After this long without requests or runs, give memory back: one full garbage collection in each
+# server thread ("off": never).
+# idle_reclaim = "10s"
 `;
 
 /** The `[server]` config section module; pass it to `loadConfig({ configModules })`. */

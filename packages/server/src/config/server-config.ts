@@ -43,6 +43,8 @@ export interface ServerSettings {
   workflowsDir: string | null;
   /** PostgreSQL mode: missed heartbeats for this long hand an instance's runs to the others. */
   leaseMs: number;
+  /** `[server] idle_reclaim`: quiet time before the threads' garbage is collected; null: off. */
+  idleReclaimMs: number | null;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -113,6 +115,18 @@ function oidcSettings(section: ResolvedServerSection): OidcSettings | undefined 
   };
 }
 
+/** `[server] idle_reclaim`: a duration, or `"off"` (null). */
+function idleReclaimMs(value: string): number | null {
+  if (value === 'off') return null;
+  try {
+    return parseLongDuration(value, 'server.idle_reclaim', 'INVALID_CONFIG');
+  } catch {
+    throw invalid('idle_reclaim', 'must be a duration such as 10s or 5m, or "off"', {
+      value: value.slice(0, 40),
+    });
+  }
+}
+
 /** Resolves `[server]` of a loaded configuration. Throws INVALID_CONFIG naming the key. */
 export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
   const section = serverSection(loaded);
@@ -181,5 +195,6 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
     ),
     workflowsDir: section.workflows ?? null,
     leaseMs: parseLongDuration(section.lease ?? '15s', 'server.lease', 'INVALID_CONFIG'),
+    idleReclaimMs: idleReclaimMs(section.idle_reclaim),
   };
 }

@@ -23,6 +23,7 @@ import {
   createRune,
   type ExecutionPlan,
   type FileAuditSink,
+  type HeapReclaim,
   type LoadedConfig,
   loadInventory,
   MAX_POLICY_COUNT,
@@ -170,6 +171,11 @@ export interface ServerLauncher {
   readAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Verifies the audit log with the public half of the signing key. */
   verifyAudit(): Promise<AuditVerification>;
+  /**
+   * One full garbage collection in the audit writer thread (the server is idle); undefined when
+   * there is none (the store's audit trail on PostgreSQL, or no record written yet).
+   */
+  reclaimAuditMemory(): Promise<HeapReclaim | undefined>;
   close(): Promise<void>;
 }
 
@@ -488,6 +494,8 @@ export function createServerLauncher(options: ServerLauncherOptions): ServerLaun
         ? verifyAuditLog(resolveAuditLogPath(loaded), verifyOptions)
         : options.audit.verify(verifyOptions);
     },
+
+    reclaimAuditMemory: () => localSink?.reclaimMemory() ?? Promise.resolve(undefined),
 
     close: async () => {
       await rune.close();

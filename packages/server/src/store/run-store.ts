@@ -6,6 +6,7 @@
  * Every write that must agree with another is one transaction: a run with its nodes and its
  * idempotency key; an event with the node state and run status it implies.
  */
+import type { HeapReclaim } from '@rune/core/memory';
 import type { RunEvent, RunNodeResult } from '@rune/protocol';
 import { RuneError } from '@rune/protocol';
 import type { Kysely, LogEvent, Selectable, Transaction } from 'kysely';
@@ -34,7 +35,7 @@ import {
 import { preparedQuery } from './prepared.js';
 import type { ApiTokensTable, RunNodesTable, RunsTable, StoreDatabase } from './schema.js';
 import { sqliteFileBytes } from './sqlite-dialect.js';
-import { openSqliteWorkerDatabase } from './sqlite-worker/dialect.js';
+import { openSqliteWorkerDatabase, reclaimSqliteWorkerMemory } from './sqlite-worker/dialect.js';
 import { createWriteBatcher, type WriteBatcher } from './write-batch.js';
 
 /** A run row as read. */
@@ -131,6 +132,11 @@ export interface RunStore {
   sizeBytes(): number;
   /** True when a write transaction succeeds (readiness). */
   writable(): Promise<boolean>;
+  /**
+   * One full garbage collection in the embedded store's SQLite worker thread (the server is
+   * idle); undefined on PostgreSQL (no thread of its own) or when the worker is not running.
+   */
+  reclaimMemory(): Promise<HeapReclaim | undefined>;
   close(): Promise<void>;
 }
 
@@ -607,6 +613,8 @@ export function createRunStore(
         return false;
       }
     },
+
+    reclaimMemory: () => reclaimSqliteWorkerMemory(db),
 
     close: () => db.destroy(),
   };

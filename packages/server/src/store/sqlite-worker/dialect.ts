@@ -19,6 +19,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { HeapReclaim } from '@rune/core/memory';
 import { RuneError } from '@rune/protocol';
 import {
   CompiledQuery,
@@ -84,7 +85,7 @@ function fromWorkerError(error: WorkerError): Error {
 }
 
 /** A reply that answers a request. */
-type Answer = Extract<WorkerReply, { op: 'result' | 'operation-result' }>;
+type Answer = Extract<WorkerReply, { op: 'result' | 'operation-result' | 'reclaimed' }>;
 
 interface Pending {
   resolve: (reply: Answer) => void;
@@ -137,6 +138,7 @@ class SqliteWorkerClient {
             return;
           case 'result':
           case 'operation-result':
+          case 'reclaimed':
           case 'error': {
             const pending = this.#pending.get(reply.id);
             if (pending === undefined) return;
@@ -174,7 +176,8 @@ class SqliteWorkerClient {
     message:
       | Omit<Extract<WorkerRequest, { op: 'query' }>, 'id'>
       | Omit<Extract<WorkerRequest, { op: 'operation' }>, 'id'>
-      | { op: 'close' },
+      | { op: 'close' }
+      | { op: 'reclaim' },
   ): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       if (this.#failure !== undefined || this.#worker === undefined) {
@@ -231,6 +234,14 @@ class SqliteWorkerClient {
     if (error === undefined)
       log({ level: 'query', query: first.query, queryDurationMillis: millis });
     else log({ level: 'error', error, query: first.query, queryDurationMillis: millis });
+  }
+
+  /** One full garbage collection in the worker (the server is idle); undefined when it is not running. */
+  async reclaim(): Promise<HeapReclaim | undefined> {
+    if (this.#worker === undefined || this.#closing || this.#failure !== undefined)
+      return undefined;
+    const reply = await this.request({ op: 'reclaim' });
+    return reply.op === 'reclaimed' ? reply.reclaimed : undefined;
   }
 
   async close(): Promise<void> {
@@ -392,6 +403,14 @@ export function sqliteWorkerOperation(
       ...(reply.timing === undefined ? {} : { timing: reply.timing }),
     };
   };
+}
+
+/**
+ * One full garbage collection in the worker thread of `db` (see @rune/core/memory); undefined
+ * when `db` was not opened by {@link openSqliteWorkerDatabase} or its worker is not running.
+ */
+export function reclaimSqliteWorkerMemory(db: object): Promise<HeapReclaim | undefined> {
+  return threads.get(db)?.reclaim() ?? Promise.resolve(undefined);
 }
 
 /** The worker thread of a database opened by {@link openSqliteWorkerDatabase} (tests). */

@@ -2,6 +2,7 @@
  * Messages between the store's SQLite worker thread (`worker.ts`) and its Kysely driver
  * (`dialect.ts`). Plain data only: everything crosses `postMessage` by structured clone.
  */
+import type { HeapReclaim } from '@rune/core/memory';
 import type { StoreOperationTiming } from './probe.js';
 
 /** A value node-sqlite3-wasm binds. */
@@ -37,7 +38,9 @@ export type WorkerRequest =
       conn: number;
       statements: WorkerStatement[];
     }
-  | { op: 'close'; id: number };
+  | { op: 'close'; id: number }
+  /** One full garbage collection of the worker's heap now (the server is idle), answered at once. */
+  | { op: 'reclaim'; id: number };
 
 /** One compiled statement of an operation. */
 export interface WorkerStatement {
@@ -90,4 +93,5 @@ export type WorkerReply =
       /** The benchmark probe's moments (probe.ts); only when it is on. */
       timing?: StoreOperationTiming;
     }
-  | { op: 'error'; id: number; error: WorkerError };
+  | { op: 'error'; id: number; error: WorkerError }
+  | { op: 'reclaimed'; id: number; reclaimed: HeapReclaim };

@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { reclaimHeap } from '@rune/core/memory';
 import { RuneError } from '@rune/protocol';
 import type { SqliteDatabase } from 'kysely';
 import { UNHELD_READ_MARK } from '../prepared.js';
@@ -89,7 +90,7 @@ try {
 /** The connection whose explicit transaction is open, if any. */
 let owner: number | undefined;
 /** Statements of other connections that arrived while `owner` held a transaction. */
-let waiting: Array<Exclude<WorkerRequest, { op: 'close' }>> = [];
+let waiting: Array<Exclude<WorkerRequest, { op: 'close' | 'reclaim' }>> = [];
 const BEGIN = /^\s*begin\b/i;
 
 /** Writes outside a transaction: they join this turn's implicit group (see `openGroup`). */
@@ -296,7 +297,7 @@ function ownerStatement(request: Extract<WorkerRequest, { op: 'query' }>): void 
   checkGroupAlive();
 }
 
-function execute(request: Exclude<WorkerRequest, { op: 'close' }>): void {
+function execute(request: Exclude<WorkerRequest, { op: 'close' | 'reclaim' }>): void {
   if (request.op === 'operation') {
     runOperation(request);
     return;
@@ -373,6 +374,11 @@ function handle(request: WorkerRequest): void {
       send({ op: 'error', id: request.id, error: toWorkerError(error) });
     }
     closed = true;
+    return;
+  }
+  // Outside the statements' order: it touches no database state, and waits for no transaction.
+  if (request.op === 'reclaim') {
+    send({ op: 'reclaimed', id: request.id, reclaimed: reclaimHeap() });
     return;
   }
   if (owner !== undefined && owner !== request.conn) {
