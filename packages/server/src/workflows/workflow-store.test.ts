@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { WorkflowRunRecord } from '@rune/core';
+import type { WorkflowRunRecord } from '@rune/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newRun } from '../../test/store-rows.js';
 import { openRunStore } from '../store/run-store.js';
