@@ -126,7 +126,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
   workflow: {
     flags: [],
     subcommands: {
-      run: { flags: ['--input', '--dry-run', '--inventory', '--yes'] },
+      run: { flags: ['--input', '--dry-run', '--inventory', '--server', '--yes'] },
       validate: { flags: [] },
     },
   },
