@@ -2,12 +2,11 @@
  * `rune approve <run> [--reject] [--comment TEXT] --server URL`: one four-eyes vote on a run held
  * in `awaiting_approval` by a `rune serve` (token from RUNE_TOKEN). Prints the approval state.
  */
-import { RuneError } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { formatJson } from '../render/json.js';
 import { terminalSafe } from '../render/terminal-text.js';
 import { type CommonArgs, guarded } from './command-context.js';
-import { api } from './run-remote.js';
+import { api, serverToken } from './run-remote.js';
 
 /** The flags of `rune approve`. */
 export interface ApproveArgs extends CommonArgs {
@@ -21,12 +20,7 @@ export interface ApproveArgs extends CommonArgs {
 /** Runs `rune approve`; returns the exit code. */
 export function approveCommand(args: ApproveArgs, io: CliIo): Promise<number> {
   return guarded(io, args, async () => {
-    const token = io.env.RUNE_TOKEN;
-    if (token === undefined || token === '') {
-      throw new RuneError('AUTH_TOKEN_MISSING', 'rune approve needs an API token in RUNE_TOKEN', {
-        source: { component: 'rune-cli' },
-      });
-    }
+    const token = serverToken(io, 'rune approve');
     const base = String(args.server ?? '');
     const id = encodeURIComponent(String(args.run ?? ''));
     const verb = args.reject === true ? 'reject' : 'approve';

@@ -27,6 +27,22 @@ export interface RemoteRunArgs extends RunArgs {
   server: string;
 }
 
+/**
+ * The API token of a command that talks to a `rune serve`: `RUNE_TOKEN` (never a flag, so it
+ * stays out of shell history and `ps`). `subject` names what needs it in the error.
+ */
+export function serverToken(io: CliIo, subject: string): string {
+  const token = io.env.RUNE_TOKEN;
+  if (token === undefined || token === '') {
+    throw new RuneError(
+      'AUTH_TOKEN_MISSING',
+      `${subject} needs an API token in RUNE_TOKEN (\`rune token create\` on the server)`,
+      { source },
+    );
+  }
+  return token;
+}
+
 /** One API call to a `rune serve`; an EPS error body becomes that RuneError. */
 export async function api(
   base: string,
@@ -101,14 +117,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
   const output = args.output ?? 'pretty';
   const verbose = args.verbose === true;
   try {
-    const token = io.env.RUNE_TOKEN;
-    if (token === undefined || token === '') {
-      throw new RuneError(
-        'AUTH_TOKEN_MISSING',
-        '--server needs an API token in RUNE_TOKEN (`rune token create` on the server)',
-        { source },
-      );
-    }
+    const token = serverToken(io, '--server');
     if (args.rerun !== undefined || args.outputDir !== undefined) {
       throw new RuneError(
         'INVALID_ARGUMENT',

@@ -16,7 +16,7 @@ import {
 } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { createWorkflowOutput } from '../render/workflow-output.js';
-import { api } from './run-remote.js';
+import { api, serverToken } from './run-remote.js';
 import type { WorkflowRunArgs } from './workflow.js';
 
 const source = { component: 'rune-cli' } as const;
@@ -77,14 +77,7 @@ export async function workflowRunRemoteCommand(
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
-    const token = io.env.RUNE_TOKEN;
-    if (token === undefined || token === '') {
-      throw new RuneError(
-        'AUTH_TOKEN_MISSING',
-        '--server needs an API token in RUNE_TOKEN (`rune token create` on the server)',
-        { source },
-      );
-    }
+    const token = serverToken(io, '--server');
     if (args.inventory !== undefined) {
       throw new RuneError(
         'INVALID_ARGUMENT',
