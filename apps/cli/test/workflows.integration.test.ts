@@ -429,6 +429,17 @@ function expectRestartThenDiagnosePretty(stdout: string): void {
 }
 
 /** jsonl step lines: one per step as it ended (restart, then diagnose), each that step of `record`. */
+/** `-o jsonl` output: a valid record last, each line before it a step line of that record. */
+function parseJsonl(stdout: string): WorkflowRunRecord {
+  const lines = stdout.trim().split('\n');
+  const record = parseRecord(lines.at(-1) ?? '');
+  expectStepLinesOf(
+    lines.slice(0, -1).map((line) => JSON.parse(line) as Record<string, unknown>),
+    record,
+  );
+  return record;
+}
+
 function expectStepLinesOf(stepLines: Record<string, unknown>[], record: WorkflowRunRecord): void {
   // One line per step as it ended, in the order they ended, each equal to the record's step.
   expect(stepLines.map((line) => (line.step as { id: string }).id)).toEqual([
@@ -633,13 +644,7 @@ describe('rune workflow run: the output formats over sshd', () => {
     const args = ['workflow', 'run', RESTART_THEN_DIAGNOSE, '-i', 'nodes=node1,node2', '--yes'];
     const jsonl = await sandbox.run([...args, '-o', 'jsonl']);
     expect(jsonl.code, jsonl.stderr).toBe(1);
-    const lines = jsonl.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const record = lines.at(-1) as unknown as WorkflowRunRecord;
-    expect(validateWorkflowRunRecord(record).ok).toBe(true);
-    expectStepLinesOf(lines.slice(0, -1), record);
+    const record = parseJsonl(jsonl.stdout);
     // -o json prints the same kind of record (another run of it): the same steps and statuses,
     // and the audit trail's end record lists exactly its runs.
     const json = await sandbox.run([...args, '-o', 'json']);
@@ -855,13 +860,8 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     });
     const jsonl = await sandbox.run([...args, '-o', 'jsonl'], { env: { RUNE_TOKEN: token } });
     expect(jsonl.code, jsonl.stderr).toBe(1);
-    const lines = jsonl.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const last = lines.at(-1) as unknown as WorkflowRunRecord;
+    const last = parseJsonl(jsonl.stdout);
     expect(last).toEqual(await api(`/v1/workflows/runs/${last.workflow_run_id}`));
-    expectStepLinesOf(lines.slice(0, -1), last);
   });
 
   it('rune workflow run --server: Ctrl-C cancels the workflow on the server (exit 130, nothing left running)', async () => {

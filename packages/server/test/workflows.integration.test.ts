@@ -93,6 +93,30 @@ function expectCancelledByOps(record: WorkflowRunRecord): void {
   ]);
 }
 
+/**
+ * Starts a server on `home` with the workflows of `dir` and the RBAC policy file `policy`, and
+ * fills `tokens` with a token per principal (name, role of the policy).
+ */
+async function serveWithPolicy(
+  home: TestHome,
+  dir: string,
+  policy: string,
+  tokens: Record<string, string>,
+  principals: readonly (readonly [string, string])[],
+): Promise<TestServer> {
+  writeFileSync(
+    home.configFile,
+    `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\npolicy = ${JSON.stringify(policy)}\n`,
+  );
+  const t = await startTestServer(home);
+  const knownRoles = [...t.server.policy.current().roles.keys()];
+  for (const [name, role] of principals) {
+    tokens[name] = (
+      await createToken(t.server.store, { name, role, expires: '1d', knownRoles })
+    ).token;
+  }
+  return t;
+}
 describe('POST /v1/workflows/{name}/runs', () => {
   let home: TestHome;
   let t: TestServer;
@@ -369,21 +393,11 @@ roles:
 approvals: { quorum: 2, expires: 1h }
 `,
     );
-    writeFileSync(
-      home.configFile,
-      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\npolicy = ${JSON.stringify(policy)}\n`,
-    );
-    t = await startTestServer(home);
-    const knownRoles = ['operator', 'viewer', 'lead', 'auditor'];
-    for (const [name, role] of [
+    t = await serveWithPolicy(home, dir, policy, tokens, [
       ['lead1', 'lead'],
       ['lead2', 'lead'],
       ['auditor', 'auditor'],
-    ] as const) {
-      tokens[name] = (
-        await createToken(t.server.store, { name, role, expires: '1d', knownRoles })
-      ).token;
-    }
+    ]);
   });
   afterAll(async () => {
     await t?.close();
@@ -626,21 +640,11 @@ bindings:
     const dir = writeWorkflows(home);
     const policy = join(home.dir, 'policy.yaml');
     writeFileSync(policy, POLICY);
-    writeFileSync(
-      home.configFile,
-      `${readFileSync(home.configFile, 'utf8')}workflows = ${JSON.stringify(dir)}\npolicy = ${JSON.stringify(policy)}\n`,
-    );
-    t = await startTestServer(home);
-    const knownRoles = [...t.server.policy.current().roles.keys()];
-    for (const [name, role] of [
+    t = await serveWithPolicy(home, dir, policy, tokens, [
       ['carol', 'noop-viewer'],
       ['dave', 'both-viewer'],
       ['root', 'everything'],
-    ] as const) {
-      tokens[name] = (
-        await createToken(t.server.store, { name, role, expires: '1d', knownRoles })
-      ).token;
-    }
+    ]);
   });
   afterAll(async () => {
     await t?.close();
