@@ -18,11 +18,11 @@
 // machine's background load falls on all alike. JSON lines on stdout, a table on stderr.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '@rune/server/testing';
 
 const { values } = parseArgs({
   options: {
@@ -40,16 +40,6 @@ const RUNS = Number(values.runs);
 const CONCURRENCY = Number(values.concurrency);
 const WAIT_MS = Number(values.wait) * 1000;
 const variants = values.variants.split(',');
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

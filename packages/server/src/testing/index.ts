@@ -15,6 +15,7 @@ export {
 } from './hec-receiver.js';
 export { type OtlpReceiver, startOtlpReceiver, type WireSpan } from './otlp-receiver.js';
 export {
+  freePort,
   PG_BIN,
   PG_TEST_USER,
   postgresAvailable,
