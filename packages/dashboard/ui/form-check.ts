@@ -88,13 +88,6 @@ export function checkRunForm(input: {
         code: 'INVALID_PARAMETERS',
         message: violations
           .map((violation) =>
-            // The protocol's message does not say which pattern; a person needs it.
-            violation.message === 'Expected a value matching the pattern' &&
-            schema.pattern !== undefined
-              ? { ...violation, message: `${violation.message} ${schema.pattern}` }
-              : violation,
-          )
-          .map((violation) =>
             violation.pointer === ''
               ? violation.message
               : `item ${violation.pointer.slice(1)}: ${violation.message}`,

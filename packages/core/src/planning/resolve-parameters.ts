@@ -94,7 +94,7 @@ function rangeText(constraints: ValueConstraints): string {
 
 /**
  * Says which manifest constraint `value` breaks, naming the pattern, range, length or allowed
- * values (the validator only says "Expected a value matching the pattern"); the value is shown
+ * values (the validator's message names only the broken rule); the value is shown
  * unless the parameter is sensitive. Undefined when none applies (the validator's text stays).
  */
 function constraintMessage(

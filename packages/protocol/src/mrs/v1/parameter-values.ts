@@ -154,7 +154,10 @@ function checkScalar(
       const regExp = compileParameterPattern(rule.pattern);
       // A pattern that does not compile is reported by the manifest rules, not per value.
       if (regExp !== null && !regExp.test(value)) {
-        violations.push({ pointer, message: 'Expected a value matching the pattern' });
+        violations.push({
+          pointer,
+          message: `Expected a value matching the pattern ${rule.pattern}`,
+        });
       }
     }
   }

@@ -56,7 +56,7 @@ describe('resolveParameters', () => {
     if (result.ok) return;
     expect(result.error.code).toBe('INVALID_PARAMETERS');
     expect(result.error.details?.violations).toEqual([
-      { pointer: '/since', message: 'Expected a value matching the pattern' },
+      { pointer: '/since', message: 'Expected a value matching the pattern ^[1-9][0-9]*[smhd]$' },
       { pointer: '/max_lines', message: 'Expected required parameter' },
       { pointer: '/units', message: 'Expected at most 2 elements' },
       { pointer: '/units/1', message: 'Expected at most 8 characters' },
