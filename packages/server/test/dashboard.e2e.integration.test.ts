@@ -595,6 +595,7 @@ describe('history and shared links', () => {
       .toISOString()
       .slice(0, 16);
     await page.getByRole('link', { name: 'Clear' }).click();
+    await page.waitForURL((url) => url.hash === '#/history');
     await page.getByLabel('Since').fill(local);
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/since=/);

@@ -19,10 +19,95 @@ const toLocal = (iso: string | null): string => {
   return shifted.toISOString().slice(0, 16);
 };
 
+/**
+ * The filter form. Keyed by the URL's filters, it is made anew for each URL, so its draft starts
+ * from the URL at once; a draft reset in an effect would run after paint and could wipe what
+ * someone typed in between.
+ */
+function FilterForm({ current }: { current: Filters }) {
+  const [draft, setDraft] = useState<Filters>(current);
+  const apply = (event: Event) => {
+    event.preventDefault();
+    navigate(
+      ['history'],
+      Object.fromEntries(FILTERS.map((name) => [name, draft[name].trim() || undefined])),
+    );
+  };
+  const set = (name: keyof Filters) => (event: Event) =>
+    setDraft({ ...draft, [name]: (event.target as HTMLInputElement).value });
+
+  return (
+    <form class="filters" onSubmit={apply} aria-label="Filter runs">
+      <label>
+        Action <input name="action" value={draft.action} onInput={set('action')} />
+      </label>
+      <label>
+        Node <input name="node" value={draft.node} onInput={set('node')} />
+      </label>
+      <label>
+        Status
+        <select name="status" value={draft.status} onChange={set('status')}>
+          <option value="">any</option>
+          {RUN_STATUSES.map((status) => (
+            <option key={status}>{status}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Principal{' '}
+        <input
+          name="principal"
+          value={draft.principal}
+          onInput={set('principal')}
+          placeholder="token:name"
+        />
+      </label>
+      <label>
+        Source
+        <select name="source" value={draft.source} onChange={set('source')}>
+          <option value="">any</option>
+          {RUN_SOURCES.map((source) => (
+            <option key={source}>{source}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Since{' '}
+        <input
+          name="since"
+          type="datetime-local"
+          value={toLocal(draft.since)}
+          onInput={(event) =>
+            setDraft({ ...draft, since: toIso((event.target as HTMLInputElement).value) ?? '' })
+          }
+        />
+      </label>
+      <label>
+        Until{' '}
+        <input
+          name="until"
+          type="datetime-local"
+          value={toLocal(draft.until)}
+          onInput={(event) =>
+            setDraft({ ...draft, until: toIso((event.target as HTMLInputElement).value) ?? '' })
+          }
+        />
+      </label>
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          Filter
+        </button>
+        <a class="button" href={href(['history'])}>
+          Clear
+        </a>
+      </div>
+    </form>
+  );
+}
+
 export function HistoryView({ query: search }: { query: URLSearchParams }) {
   const current = Object.fromEntries(FILTERS.map((key) => [key, search.get(key) ?? ''])) as Filters;
   const key = FILTERS.map((name) => current[name]).join('\u0000');
-  const [draft, setDraft] = useState<Filters>(current);
   const [runs, setRuns] = useState<RunListEntry[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
@@ -40,89 +125,14 @@ export function HistoryView({ query: search }: { query: URLSearchParams }) {
 
   // The filters' text is the dependency: a new URL, a new listing.
   useEffect(() => {
-    setDraft(current);
     setRuns(null);
     void load(null);
   }, [key]);
 
-  const apply = (event: Event) => {
-    event.preventDefault();
-    navigate(
-      ['history'],
-      Object.fromEntries(FILTERS.map((name) => [name, draft[name].trim() || undefined])),
-    );
-  };
-  const set = (name: keyof Filters) => (event: Event) =>
-    setDraft({ ...draft, [name]: (event.target as HTMLInputElement).value });
-
   return (
     <>
       <h1>History</h1>
-      <form class="filters" onSubmit={apply} aria-label="Filter runs">
-        <label>
-          Action <input name="action" value={draft.action} onInput={set('action')} />
-        </label>
-        <label>
-          Node <input name="node" value={draft.node} onInput={set('node')} />
-        </label>
-        <label>
-          Status
-          <select name="status" value={draft.status} onChange={set('status')}>
-            <option value="">any</option>
-            {RUN_STATUSES.map((status) => (
-              <option key={status}>{status}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Principal{' '}
-          <input
-            name="principal"
-            value={draft.principal}
-            onInput={set('principal')}
-            placeholder="token:name"
-          />
-        </label>
-        <label>
-          Source
-          <select name="source" value={draft.source} onChange={set('source')}>
-            <option value="">any</option>
-            {RUN_SOURCES.map((source) => (
-              <option key={source}>{source}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Since{' '}
-          <input
-            name="since"
-            type="datetime-local"
-            value={toLocal(draft.since)}
-            onInput={(event) =>
-              setDraft({ ...draft, since: toIso((event.target as HTMLInputElement).value) ?? '' })
-            }
-          />
-        </label>
-        <label>
-          Until{' '}
-          <input
-            name="until"
-            type="datetime-local"
-            value={toLocal(draft.until)}
-            onInput={(event) =>
-              setDraft({ ...draft, until: toIso((event.target as HTMLInputElement).value) ?? '' })
-            }
-          />
-        </label>
-        <div class="form-actions">
-          <button type="submit" class="primary">
-            Filter
-          </button>
-          <a class="button" href={href(['history'])}>
-            Clear
-          </a>
-        </div>
-      </form>
+      <FilterForm key={key} current={current} />
       <ErrorBox error={error} />
       {runs === null ? (
         error === null ? (
