@@ -134,6 +134,13 @@ describe('rune serve: run_ended notifications survive a restart', () => {
       (await get(first.url, `/v1/runs/${runId}`)).status === 'running' ? true : undefined,
     );
 
+    // The decision's own notice is best effort (notifiers.ts): it is not retried, so a crash while
+    // it is in flight loses it. Wait for it, so that the crash below only stands between the run
+    // and its durable run_ended notice.
+    await until('the decision notice', async () =>
+      posts.some((post) => post.body.outcome === 'ran') ? true : undefined,
+    );
+
     // A crash while the run runs: the process that was to announce its end is gone.
     const exited = new Promise((resolve) => first.child.once('exit', resolve));
     first.child.kill('SIGKILL');

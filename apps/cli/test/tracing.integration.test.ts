@@ -228,10 +228,10 @@ describe('rune run with OTEL_* set', () => {
     // and a sha256 that does not match the file it wrote.
     const fixture = readFileSync(join(sandbox.pluginDir, 'artifact.sh'), 'utf8')
       .replace(
-        '"${RUNE_FIXTURE_ARTIFACT_DIR:?}"',
+        `"\${RUNE_FIXTURE_ARTIFACT_DIR:?}"`,
         JSON.stringify(join(sandbox.root, 'bad-artifact')),
       )
-      .replace('"${RUNE_FIXTURE_BAD_SHA:-}"', '"1"');
+      .replace(`"\${RUNE_FIXTURE_BAD_SHA:-}"`, '"1"');
     writeFileSync(join(sandbox.pluginDir, 'bad-artifact.sh'), fixture, { mode: 0o755 });
     const result = await sandbox.run(
       ['run', 'bad-artifact', '--node', 'localhost', '--fetch-artifacts', '--yes', '-o', 'json'],
