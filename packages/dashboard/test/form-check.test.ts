@@ -36,6 +36,7 @@ function form(fields: Record<string, string>) {
     required,
     params,
     targets: ['node1'],
+    timeout: '',
     concurrency: '',
   });
   return { params, problems };
@@ -88,12 +89,79 @@ describe('the run form checks parameters as the server does', () => {
       required: new Set(),
       params: {},
       targets: [],
+      timeout: '',
       concurrency: '0',
     });
     expect(problems.map(({ field, code }) => [field, code])).toEqual([
       ['targets', 'INVALID_ARGUMENT'],
       ['opt-concurrency', 'INVALID_ARGUMENT'],
     ]);
+  });
+});
+
+/** The problems of a form with no parameters and these run options. */
+const options = (timeout: string, concurrency = '', unreadable: string[] = []) =>
+  checkRunForm({
+    properties: [],
+    required: new Set(),
+    params: {},
+    targets: ['node1'],
+    timeout,
+    concurrency,
+    unreadable: new Set(unreadable),
+  });
+
+describe('the run options', () => {
+  // What core's parseDuration and the planner accept (the browser test asks the real API too).
+  it.each(['', '  ', '1500', '1', '1.4', '500ms', '30s', ' 1.5s ', '5m', '1h', '24h', '86400000'])(
+    'accepts the timeout %j',
+    (timeout) => {
+      expect(options(timeout)).toEqual([]);
+    },
+  );
+  it.each([
+    ['0', 'Expected a duration such as'],
+    ['0.4', 'Expected a duration such as'],
+    ['0s', 'Expected a duration such as'],
+    ['-1s', 'Expected a duration such as'],
+    ['1e3', 'Expected a duration such as'],
+    ['5 minutes', 'Expected a duration such as'],
+    ['2d', 'Expected a duration such as'],
+    ['1.5.5s', 'Expected a duration such as'],
+    ['25h', 'Expected at most 24h'],
+    ['86400001', 'Expected at most 24h'],
+  ])('refuses the timeout %j by its field, as the API does (INVALID_ARGUMENT)', (timeout, says) => {
+    const problems = options(timeout);
+    expect(problems.map(({ field, code }) => [field, code])).toEqual([
+      ['opt-timeout', 'INVALID_ARGUMENT'],
+    ]);
+    expect(problems[0]?.message).toContain(says);
+  });
+
+  it('a number field holding text that is not a number is a type error, not an empty field', () => {
+    // The browser reads `2e` in a number input as an empty value: without the mark, the
+    // form would send no `rows` and the server would run with the default.
+    const unread = checkRunForm({
+      properties: Object.entries(properties),
+      required,
+      params: { host: 'web' },
+      targets: ['node1'],
+      timeout: '',
+      concurrency: '',
+      unreadable: new Set(['param-rows']),
+    });
+    expect(unread).toEqual([
+      {
+        field: 'param-rows',
+        label: 'rows',
+        code: 'INVALID_PARAMETERS',
+        message: 'Expected integer (the field holds text that is not a number)',
+      },
+    ]);
+    expect(options('', '', ['opt-concurrency']).map(({ field }) => field)).toEqual([
+      'opt-concurrency',
+    ]);
+    expect(options('', '4')).toEqual([]);
   });
 });
 

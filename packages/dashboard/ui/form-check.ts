@@ -2,18 +2,21 @@
  * The run form's own check, before anything is sent: the parameters by the protocol's per-value
  * check (`@rune/protocol/parameter-values`, the code the server runs — type, enum, pattern,
  * range, length, items), required parameters, the targets and `concurrency` by the API's request
- * schema. The timeout is left to the server: its duration grammar (`1500`, `1.5s`, `5m`) is
- * core's, and a second copy here could only drift.
+ * schema, and the timeout by the protocol's duration grammar and bound
+ * (`@rune/protocol/durations`, the code core's `parseDuration` and the planner run). A number
+ * field whose text the browser cannot read as a number (`2e`: its value is then empty) is a
+ * type error, not an empty field that the server would fill with the default.
  * It exists so that a person sees what is wrong next to the field at once; the server checks
  * everything again and stays the authority. Each problem carries the EPS code the API answers
  * for the same value (INVALID_PARAMETERS for a parameter, INVALID_ARGUMENT for the request).
  */
+import { DEFAULT_DURATION_EXAMPLES, durationToMs, MAX_TIMEOUT_MS } from '@rune/protocol/durations';
 import { checkParameterValue, coerceParameterText } from '@rune/protocol/parameter-values';
 import type { ParamSchema } from './views/types.js';
 
 /** One field's problem. */
 export interface FieldProblem {
-  /** The input's id (`param-<name>`, `targets`, `opt-concurrency`). */
+  /** The input's id (`param-<name>`, `targets`, `opt-timeout`, `opt-concurrency`). */
   field: string;
   /** The label a person sees. */
   label: string;
@@ -58,8 +61,13 @@ export function checkRunForm(input: {
   required: ReadonlySet<string>;
   params: Readonly<Record<string, unknown>>;
   targets: readonly string[];
+  /** The timeout field's text; empty leaves the timeout to the server's configuration. */
+  timeout: string;
   concurrency: string;
+  /** Ids of number fields holding text the browser cannot read as a number (`validity.badInput`). */
+  unreadable?: ReadonlySet<string>;
 }): FieldProblem[] {
+  const unreadable = input.unreadable ?? new Set<string>();
   const problems: FieldProblem[] = [];
   if (input.targets.length === 0)
     problems.push({
@@ -70,6 +78,15 @@ export function checkRunForm(input: {
     });
   for (const [name, schema] of input.properties) {
     const field = `param-${name}`;
+    if (unreadable.has(field)) {
+      problems.push({
+        field,
+        label: name,
+        code: 'INVALID_PARAMETERS',
+        message: `Expected ${typeOf(schema)} (the field holds text that is not a number)`,
+      });
+      continue;
+    }
     if (!Object.hasOwn(input.params, name)) {
       if (input.required.has(name) && schema.default === undefined)
         problems.push({
@@ -95,8 +112,16 @@ export function checkRunForm(input: {
           .join('; '),
       });
   }
-  if (input.concurrency.trim() !== '') {
-    const value = Number(input.concurrency);
+  const timeout = timeoutProblem(input.timeout.trim());
+  if (timeout !== undefined)
+    problems.push({
+      field: 'opt-timeout',
+      label: 'Timeout per node',
+      code: 'INVALID_ARGUMENT',
+      message: timeout,
+    });
+  if (unreadable.has('opt-concurrency') || input.concurrency.trim() !== '') {
+    const value = unreadable.has('opt-concurrency') ? Number.NaN : Number(input.concurrency);
     if (!Number.isSafeInteger(value) || value < 1)
       problems.push({
         field: 'opt-concurrency',
@@ -106,4 +131,17 @@ export function checkRunForm(input: {
       });
   }
   return problems;
+}
+
+/**
+ * What is wrong with a timeout text (trimmed), as core's `parseDuration` and the planner refuse
+ * it; undefined when it is empty (the server's default) or acceptable.
+ */
+function timeoutProblem(text: string): string | undefined {
+  if (text === '') return undefined;
+  const ms = durationToMs(text);
+  if (ms === undefined || ms < 1) return `Expected a duration such as ${DEFAULT_DURATION_EXAMPLES}`;
+  if (Math.round(ms) > MAX_TIMEOUT_MS)
+    return `Expected at most ${MAX_TIMEOUT_MS / 3_600_000}h (${MAX_TIMEOUT_MS} ms)`;
+  return undefined;
 }

@@ -215,7 +215,9 @@ function App() {
   ];
   let view: VNode;
   if (screen === 'actions' && rest[0] !== undefined)
-    view = <RunFormView action={rest[0]} session={session} />;
+    // Keyed by the action: another action's form starts empty (no timeout, targets or problems
+    // carried over from the previous one).
+    view = <RunFormView key={rest[0]} action={rest[0]} session={session} />;
   else if (screen === 'runs' && rest[0] !== undefined)
     view = <RunView id={rest[0]} session={session} />;
   else if (screen === 'history') view = <HistoryView query={route.query} />;

@@ -4,7 +4,7 @@
  * where, and Run (with a confirmation for dangerous actions). Sensitive parameters are password
  * inputs whose values leave the page only in the run request and are cleared after it.
  */
-import type { VNode } from 'preact';
+import { Fragment, type VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type ApiError, api, query } from '../api.js';
 import { can, type SessionInfo } from '../can.js';
@@ -64,22 +64,19 @@ function Field({
   required: boolean;
   value: string | boolean;
   problem: FieldProblem | undefined;
-  onChange: (value: string | boolean) => void;
+  /** The new value; `unreadable` when a number field holds text that is not a number. */
+  onChange: (value: string | boolean, unreadable?: boolean) => void;
 }) {
   const id = `param-${name}`;
   const help = schema.description === undefined ? undefined : `${id}-help`;
   const type = typeOf(schema);
-  const describedBy = [help, problem === undefined ? undefined : `${id}-error`]
-    .filter(Boolean)
-    .join(' ');
   // No `pattern`, `minlength` or `maxlength` attributes: HTML anchors a pattern and counts UTF-16
   // units, JSON Schema does neither. form-check.ts checks with the protocol's code instead.
   const common = {
     id,
     name,
     required,
-    'aria-describedby': describedBy === '' ? undefined : describedBy,
-    'aria-invalid': problem === undefined ? undefined : ('true' as const),
+    ...invalidity(id, problem, help),
   };
   let input: VNode;
   if (schema.enum !== undefined) {
@@ -117,7 +114,7 @@ function Field({
         min={schema.minimum}
         max={schema.maximum}
         value={String(value)}
-        onInput={(event) => onChange((event.target as HTMLInputElement).value)}
+        onInput={(event) => onNumberInput(event, onChange)}
       />
     );
   } else if (type === 'array' || type === 'object') {
@@ -179,6 +176,26 @@ function Field({
   );
 }
 
+/**
+ * A number input's change. Text the browser cannot read as a number (`2e`, `-`) reads as an
+ * empty value; it is passed on as unreadable so that the check names it instead of dropping it.
+ */
+function onNumberInput(event: Event, onChange: (value: string, unreadable: boolean) => void) {
+  const target = event.target as HTMLInputElement;
+  onChange(target.value, target.validity.badInput);
+}
+
+/** The `aria-*` attributes that tie an input to its problem (and its help, when it has one). */
+function invalidity(id: string, problem: FieldProblem | undefined, help?: string) {
+  const describedBy = [help, problem === undefined ? undefined : `${id}-error`]
+    .filter(Boolean)
+    .join(' ');
+  return {
+    'aria-describedby': describedBy === '' ? undefined : describedBy,
+    'aria-invalid': problem === undefined ? undefined : ('true' as const),
+  };
+}
+
 /** A field's problem, next to it and named by its `aria-describedby`. */
 function FieldError({ id, problem }: { id: string; problem: FieldProblem | undefined }) {
   if (problem === undefined) return null;
@@ -217,6 +234,16 @@ export function RunFormView({ action, session }: { action: string; session: Sess
   const [matchError, setMatchError] = useState<ApiError | null>(null);
   const [timeout, setTimeoutValue] = useState('');
   const [concurrency, setConcurrency] = useState('');
+  /** Ids of number fields whose text is not a number (see {@link onNumberInput}). */
+  const [unreadable, setUnreadable] = useState<ReadonlySet<string>>(new Set());
+  const markUnreadable = (field: string, isUnreadable: boolean) =>
+    setUnreadable((current) => {
+      if (current.has(field) === isUnreadable) return current;
+      const next = new Set(current);
+      if (isUnreadable) next.add(field);
+      else next.delete(field);
+      return next;
+    });
   const [error, setError] = useState<ApiError | Error | null>(null);
   const [preview, setPreview] = useState<RunDocument | null>(null);
   const [busy, setBusy] = useState(false);
@@ -280,12 +307,19 @@ export function RunFormView({ action, session }: { action: string; session: Sess
       required,
       params: toParams(detail, values),
       targets: splitTargets(targets),
+      timeout,
       concurrency,
+      unreadable,
     });
   /** The form's problems (shown, the first focused); true when there are none. */
   const checked = (): boolean => {
     const found = findProblems();
     setProblems(found);
+    // A problem in the closed Run options is shown: its section opens.
+    for (const problem of found) {
+      const details = document.getElementById(problem.field)?.closest('details');
+      if (details) details.open = true;
+    }
     if (found.length > 0) document.getElementById(found[0]?.field ?? '')?.focus();
     return found.length === 0;
   };
@@ -439,7 +473,10 @@ export function RunFormView({ action, session }: { action: string; session: Sess
               required={required.has(name)}
               value={values[name] ?? ''}
               problem={problemOf(`param-${name}`)}
-              onChange={(value) => setValues((current) => ({ ...current, [name]: value }))}
+              onChange={(value, isUnreadable) => {
+                setValues((current) => ({ ...current, [name]: value }));
+                markUnreadable(`param-${name}`, isUnreadable === true);
+              }}
             />
           ))}
           <details class="options">
@@ -448,10 +485,14 @@ export function RunFormView({ action, session }: { action: string; session: Sess
               <label for="opt-timeout">Timeout per node</label>
               <input
                 id="opt-timeout"
+                spellcheck={false}
+                autocomplete="off"
                 placeholder={`${(manifest.timeout_ms ?? 0) / 1000}s`}
                 value={timeout}
+                {...invalidity('opt-timeout', problemOf('opt-timeout'))}
                 onInput={(event) => setTimeoutValue((event.target as HTMLInputElement).value)}
               />
+              <FieldError id="opt-timeout-error" problem={problemOf('opt-timeout')} />
             </div>
             <div class="field">
               <label for="opt-concurrency">Nodes at once</label>
@@ -461,11 +502,13 @@ export function RunFormView({ action, session }: { action: string; session: Sess
                 min={1}
                 step={1}
                 value={concurrency}
-                aria-invalid={problemOf('opt-concurrency') === undefined ? undefined : 'true'}
-                aria-describedby={
-                  problemOf('opt-concurrency') === undefined ? undefined : 'opt-concurrency-error'
+                {...invalidity('opt-concurrency', problemOf('opt-concurrency'))}
+                onInput={(event) =>
+                  onNumberInput(event, (value, isUnreadable) => {
+                    setConcurrency(value);
+                    markUnreadable('opt-concurrency', isUnreadable);
+                  })
                 }
-                onInput={(event) => setConcurrency((event.target as HTMLInputElement).value)}
               />
               <FieldError id="opt-concurrency-error" problem={problemOf('opt-concurrency')} />
             </div>
@@ -487,8 +530,15 @@ export function RunFormView({ action, session }: { action: string; session: Sess
         </div>
         {problems.length === 0 ? null : (
           <div class="error" role="alert" id="form-problems">
-            <strong class="eps-code">{problems[0]?.code}</strong>: the request would be refused —
-            fix {problems.length === 1 ? 'this field' : `these ${problems.length} fields`}:
+            {/* Each code the API answers for these values (a parameter's, the request's). */}
+            {[...new Set(problems.map((problem) => problem.code))].map((code, index) => (
+              <Fragment key={code}>
+                {index === 0 ? null : ' and '}
+                <strong class="eps-code">{code}</strong>
+              </Fragment>
+            ))}
+            : the request would be refused — fix{' '}
+            {problems.length === 1 ? 'this field' : `these ${problems.length} fields`}:
             <ul>
               {problems.map((problem) => (
                 <li key={problem.field} data-code={problem.code}>

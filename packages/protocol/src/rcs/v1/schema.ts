@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { MAX_TIMEOUT_MS } from '../../common/durations.js';
 import {
   ActionNameSchema,
   DeployModeSchema,
@@ -9,10 +10,10 @@ import {
   UuidSchema,
 } from '../../common/primitives.js';
 
+export { MAX_TIMEOUT_MS };
+
 /** The schema_version value of RCS v1 documents. */
 export const RCS_V1 = 'rcs_v1';
-/** Upper bound of a per-run timeout: 24 hours. */
-export const MAX_TIMEOUT_MS = 86_400_000;
 
 /** Who sent a message. */
 export const RcsSenderSchema = Type.Object(
