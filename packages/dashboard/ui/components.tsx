@@ -7,10 +7,14 @@ import type { ComponentChildren } from 'preact';
 import type { ApiError, EpsError } from './api.js';
 import { hintOf } from './eps.js';
 
+/**
+ * A symbol per status, each in DejaVu Sans (the fonts of a Debian host without internet, where a
+ * missing glyph shows as an empty box): a pause sign for waiting on people, not a raised hand.
+ */
 const STATUS_SYMBOL: Record<string, string> = {
   queued: '◷',
   pending: '◷',
-  awaiting_approval: '✋',
+  awaiting_approval: '∥',
   running: '▶',
   succeeded: '✔',
   success: '✔',

@@ -15,6 +15,7 @@ import { type SshdFleet, startSshdFleet } from '@rune/transport-ssh/testing';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken, revokeToken } from '../src/index.js';
+import { accept, amPayload, decided, postAm, startAlertServer } from './alert-server.js';
 import {
   axeViolations,
   createTestHome,
@@ -854,6 +855,160 @@ const STRUCTURE_SCRIPT = `(() => {
 })()`;
 const STRUCTURE_FILE = new URL('../../../docs/dashboard/structure.json', import.meta.url).pathname;
 
+/**
+ * The policy of the approvals and alerts screenshots: alice's runs of noop wait for two
+ * approvals (lead and sam may approve), and the alert rules' principal may run noop anywhere.
+ */
+const SCREENSHOT_POLICY = `version: rune-policy/v1
+roles:
+  operator:
+    rules:
+      - { id: ops-view, verbs: [view], actions: ['*'], nodes: ['@all'] }
+  requester:
+    rules:
+      - { id: requester-view, verbs: [view], actions: ['*'], nodes: ['@all'] }
+      - id: requester-noop-held
+        verbs: [dry-run, run]
+        actions: [noop]
+        nodes: ['@all']
+        require_approval: true
+  approver:
+    rules:
+      - { id: approver-view, verbs: [view], actions: ['*'], nodes: ['@all'] }
+      - { id: approver-noop, verbs: [approve], actions: [noop], nodes: ['@all'] }
+  alert-responder:
+    rules:
+      - { id: alerts-noop, verbs: [run], actions: [noop], nodes: ['@all'] }
+bindings:
+  - { subjects: ['service:alerts'], roles: [alert-responder] }
+approvals:
+  quorum: 2
+  expires: 1h
+`;
+const SCREENSHOT_ALERT_RULES = `rules:
+  - name: disk-cleanup
+    match: { labels: { alertname: DiskAlmostFull } }
+    action: noop
+    params: { message: { from_annotation: summary } }
+    throttle: { group_by: fingerprint }
+  - name: flapping-cooldown
+    match: { labels: { alertname: ServiceFlapping } }
+    action: noop
+    throttle: { once_within: 1h }
+`;
+
+/**
+ * The approvals inbox (one held run with one of its two approvals, a comment being written) and
+ * the alerts view (ran, suppressed as a duplicate, ran then throttled, no rule), on a second
+ * server with {@link SCREENSHOT_POLICY} and alert rules, from real runs and real Alertmanager
+ * posts. Each alert is decided before the next is posted, so the screen is the same every time.
+ */
+async function shootApprovalsAndAlerts(
+  shot: (page: Page, name: string, fullPage?: boolean) => Promise<void>,
+): Promise<void> {
+  const policed = await startAlertServer({
+    fleet,
+    policy: SCREENSHOT_POLICY,
+    rules: SCREENSHOT_ALERT_RULES,
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const knownRoles = [...policed.server.policy.current().roles.keys()];
+    const mint = async (name: string, role: string) =>
+      (await createToken(policed.server.store, { name, role, expires: '1d', knownRoles })).token;
+    const alice = await mint('alice', 'requester');
+    const sam = await mint('sam', 'approver');
+    const lead = await mint('lead', 'approver');
+    const held = (await (
+      await policed.request('/v1/runs', {
+        token: alice,
+        json: {
+          action: 'noop',
+          targets: ['node2'],
+          params: { message: 'rotate /var/log before the weekend' },
+        },
+      })
+    ).json()) as { id: string; status: string };
+    expect(held.status).toBe('awaiting_approval');
+    const vote = await policed.request(`/v1/runs/${held.id}/approve`, {
+      token: sam,
+      json: { comment: 'checked the disk graphs, fine by me' },
+    });
+    expect(vote.status).toBe(200);
+
+    const alerts: Array<[Parameters<typeof amPayload>[0][number], string]> = [
+      [
+        {
+          labels: { alertname: 'DiskAlmostFull', instance: 'node1:9100', severity: 'critical' },
+          annotations: { summary: 'node1: / is 91% full' },
+          fingerprint: 'disk-node1',
+        },
+        'ran',
+      ],
+      // Alertmanager's repeat of the same alert: the same run, not a second one.
+      [
+        {
+          labels: { alertname: 'DiskAlmostFull', instance: 'node1:9100', severity: 'critical' },
+          annotations: { summary: 'node1: / is 91% full' },
+          fingerprint: 'disk-node1',
+        },
+        'deduplicated',
+      ],
+      [
+        {
+          labels: { alertname: 'ServiceFlapping', instance: 'node2', service: 'nginx' },
+          fingerprint: 'flap-nginx',
+        },
+        'ran',
+      ],
+      [
+        {
+          labels: { alertname: 'ServiceFlapping', instance: 'node2', service: 'php-fpm' },
+          fingerprint: 'flap-php',
+        },
+        'throttled',
+      ],
+      [
+        {
+          labels: { alertname: 'CertificateExpiring', instance: 'node1', days_left: '9' },
+          fingerprint: 'cert-node1',
+        },
+        'no_rule',
+      ],
+    ];
+    const runs = new Set<string>();
+    for (const [alert, outcome] of alerts) {
+      const [id] = await accept(await postAm(policed, amPayload([alert])));
+      const document = await decided(policed, id as string);
+      expect(document.outcome).toBe(outcome);
+      if (document.run_id !== null) runs.add(document.run_id);
+    }
+    for (const run of runs) expect((await waitForRun(policed, run)).status).toBe('succeeded');
+
+    const page = await context.newPage();
+    page.on('pageerror', (error) => consoleErrors.push(error.message));
+    await page.goto(`${policed.url}/#/approvals`);
+    await page.getByLabel('API token').fill(lead);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const card = page.locator(`[data-run="${held.id}"]`);
+    await card.getByText('1 of 2 approvals').waitFor();
+    await card.getByRole('list', { name: 'Votes' }).waitFor();
+    await card.getByText('what an approval applies to').click();
+    await card.getByLabel('Comment').fill('second pair of eyes: go ahead');
+    await shot(page, 'approvals', true);
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { name: 'Alerts', level: 1 }).waitFor();
+    await page
+      .locator('[data-alert]')
+      .nth(alerts.length - 1)
+      .waitFor();
+    await shot(page, 'alerts', true);
+  } finally {
+    await context.close();
+    await policed.stop();
+  }
+}
+
 describe('screenshots', () => {
   it('of the main screens (docs/dashboard/*.png with RUNE_UPDATE_SCREENSHOTS=1); their structure is current', async () => {
     const dir = SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'rune-screens-'));
@@ -886,12 +1041,16 @@ describe('screenshots', () => {
       await node1.locator('details.json > summary', { hasText: 'checks' }).first().click();
       await node1.locator('details.json > summary', { hasText: 'disk' }).first().click();
       await shot(page, 'run', true);
-      // The form's own check: a value out of range and a pattern not matched, by their fields.
+      // The form's own check: a value out of range, a pattern not matched and a timeout that is
+      // not a duration, by their fields (the check opens the closed Run options to show it).
       await fillRunForm(page, 'report', 'node1', {
         message: 'disk report',
         rows: '9',
         ticket: 'ops 12',
       });
+      await page.getByText('Run options').click();
+      await page.locator('#opt-timeout').fill('2 hours');
+      await page.getByText('Run options').click();
       await page.getByRole('button', { name: 'Run', exact: true }).click();
       await page.locator('#form-problems').waitFor();
       await shot(page, 'run-form-check', true);
@@ -914,6 +1073,7 @@ describe('screenshots', () => {
       await signedIn(t.operator, '', phone);
       await phone.locator('[data-action="noop"]').waitFor();
       await shot(phone, 'phone-catalog');
+      await shootApprovalsAndAlerts(shot);
     } finally {
       if (SCREENSHOTS === undefined) rmSync(dir, { recursive: true, force: true });
     }

@@ -113,13 +113,15 @@ function ApprovalCard({
         <p class="hint">This is your own request: another approver must decide it (four eyes).</p>
       ) : can(session, 'approve', run.action) && approval !== null ? (
         <>
-          <label for={`comment-${run.id}`}>Comment</label>
-          <textarea
-            id={`comment-${run.id}`}
-            rows={2}
-            value={comment}
-            onInput={(event) => setComment((event.target as HTMLTextAreaElement).value)}
-          />
+          <div class="field">
+            <label for={`comment-${run.id}`}>Comment</label>
+            <textarea
+              id={`comment-${run.id}`}
+              rows={2}
+              value={comment}
+              onInput={(event) => setComment((event.target as HTMLTextAreaElement).value)}
+            />
+          </div>
           <div class="form-actions">
             <button type="button" class="primary" onClick={() => void decide('approve')}>
               Approve
@@ -175,7 +177,7 @@ const OUTCOME_SYMBOL: Record<string, string> = {
   ran: '✔',
   released: '✔',
   refused: '✖',
-  held: '✋',
+  held: '∥',
   pending: '◷',
   received: '◷',
 };
