@@ -885,6 +885,82 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
   });
 
+  it('rune workflow run --server --dry-run (the command of docs/workflows.md): the server plans every step, pretty, json and jsonl; nothing runs', async () => {
+    mode(0, 'ok');
+    mode(1, 'ok');
+    const url = serve?.url ?? '';
+    const docs = readFileSync(new URL('../../../docs/workflows.md', import.meta.url), 'utf8');
+    const line = /^rune workflow run \S+ .*--server "\$RUNE_URL" --dry-run$/m.exec(docs)?.[0];
+    expect(line, 'the --server --dry-run example of docs/workflows.md').toBeDefined();
+    // As a reader's shell would split it, with the server's URL for $RUNE_URL.
+    const args = (line ?? '').replace('"$RUNE_URL"', url).split(' ').slice(1);
+    const env = { env: { RUNE_TOKEN: token } };
+    const pretty = await sandbox.run(args, env);
+    expect(pretty.code, pretty.stderr).toBe(0);
+    expect(pretty.stderr).toMatch(
+      /^dry run of restart-then-diagnose \(run [0-9a-f-]{36}, trace [0-9a-f]{32}\)$/m,
+    );
+    expect(pretty.stdout.trimEnd().split('\n')).toEqual([
+      '· restart restart-docker pending on web01, web02 — would run restart-docker on web01 (ssh), web02 (ssh)',
+      '· diagnose gather-logs pending — would run gather-logs on the nodes where restart fails',
+      'workflow restart-then-diagnose succeeded: 2 step(s) planned',
+    ]);
+
+    const json = await sandbox.run([...args, '-o', 'json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    const record = parseRecord(json.stdout);
+    expect(record).toMatchObject({
+      workflow: 'restart-then-diagnose',
+      dry_run: true,
+      status: 'succeeded',
+      exit_code: 0,
+      inputs: { nodes: ['web01', 'web02'], lines: 500 },
+    });
+    expect(record.steps.map((step) => [step.id, step.status, step.targets, step.attempts])).toEqual(
+      [
+        ['restart', 'pending', ['web01', 'web02'], []],
+        ['diagnose', 'pending', [], []],
+      ],
+    );
+    // A plan is not kept as a workflow run; the step the server could plan is audited `dry-run`.
+    const stored = await fetch(`${url}/v1/workflows/runs/${record.workflow_run_id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(stored.status).toBe(404);
+    const audit = (await (
+      await fetch(`${url}/v1/audit?trace_id=${record.trace_id}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { records: { event: string; action: string; nodes: string[] }[] };
+    expect(audit.records.map(({ event, action, nodes }) => ({ event, action, nodes }))).toEqual([
+      { event: 'dry-run', action: 'restart-docker', nodes: ['web01', 'web02'] },
+    ]);
+
+    const jsonl = await sandbox.run([...args, '-o', 'jsonl'], env);
+    expect(jsonl.code, jsonl.stderr).toBe(0);
+    const last = parseJsonl(jsonl.stdout);
+    expect(last).toMatchObject({ dry_run: true, status: 'succeeded' });
+    expect(last.steps.map((step) => step.status)).toEqual(['pending', 'pending']);
+
+    // A step that cannot be planned says why, and the exit code is that failure's.
+    const unknown = await sandbox.run(
+      [
+        'workflow',
+        'run',
+        'restart-then-diagnose',
+        '-i',
+        'nodes=nowhere',
+        '--server',
+        url,
+        '--dry-run',
+      ],
+      env,
+    );
+    expect(unknown.code, unknown.stderr).toBe(2);
+    expect(unknown.stdout).toContain('· restart restart-docker pending — would fail: UNKNOWN_NODE');
+    expect(restarted(0) || restarted(1)).toBe(false);
+  });
+
   /** A relay to the server that holds its answer to the start of restart-then-diagnose. */
   const holdStart = () =>
     startHoldingProxy(
