@@ -413,23 +413,27 @@ approvals: { quorum: 2, expires: 1h }
     });
     expect(response.status).toBe(202);
     const id = String(((await response.json()) as Json).workflow_run_id);
+    // Held: the record says the step awaits its approval (not `running`), its attempt too,
+    // with the held run's id, and so does the approval step.
     const record = await waitForWorkflow(t.request, id, (r) =>
-      r.steps.some((step) => step.id === 'mark' && step.status === 'running'),
+      r.steps.some((step) => step.id === 'mark' && step.status === 'awaiting_approval'),
     );
-    expect(record.steps.find((step) => step.id === 'gate')?.status).toBe('running');
-    // The step is `running` from before its run is submitted: wait for the held run (read from
-    // the store: polling the API this fast meets its rate limit).
-    let held: Json | undefined;
-    const deadline = Date.now() + 30_000;
-    while (held === undefined && Date.now() < deadline) {
-      held = await t.server.store.db
-        .selectFrom('runs')
-        .select(['id', 'action', 'status'])
-        .where('trace_id', '=', record.trace_id)
-        .where('status', '=', 'awaiting_approval')
-        .executeTakeFirst();
-      if (held === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'awaiting_approval'],
+      ['mark', 'awaiting_approval'],
+      ['after', 'pending'],
+    ]);
+    const attempts = record.steps[1]?.attempts ?? [];
+    expect(attempts).toEqual([
+      expect.objectContaining({
+        status: 'awaiting_approval',
+        exit_code: 0,
+        nodes: [],
+        ended_at: null,
+      }),
+    ]);
+    const held = await t.server.store.getRun(attempts[0]?.run_id ?? '');
     expect(held).toMatchObject({ action: 'mark', status: 'awaiting_approval' });
     return { id, runId: String(held?.id), markers };
   }
@@ -457,6 +461,10 @@ approvals: { quorum: 2, expires: 1h }
     ).json()) as Json;
     expect(first).toMatchObject({ state: 'pending', approvals: 1 });
     expect(readdirSync(markers)).toEqual([]);
+    const waiting = (await (
+      await t.request(`/v1/workflows/runs/${id}`)
+    ).json()) as WorkflowRunRecord;
+    expect(waiting.steps[1]?.attempts[0]?.status).toBe('awaiting_approval');
     const second = (await (
       await vote(runId, 'approve', tokens.lead2 as string, 'ok')
     ).json()) as Json;
@@ -468,7 +476,7 @@ approvals: { quorum: 2, expires: 1h }
       ['mark', 'succeeded'],
       ['after', 'succeeded'],
     ]);
-    expect(record.steps[1]?.attempts[0]?.run_id).toBe(runId);
+    expect(record.steps[1]?.attempts[0]).toMatchObject({ run_id: runId, status: 'succeeded' });
     expect(readdirSync(markers)).toHaveLength(1);
     const view = (await (await t.request(`/v1/runs/${runId}/approval`)).json()) as {
       votes: Json[];
@@ -523,6 +531,14 @@ approvals: { quorum: 2, expires: 1h }
     };
     const record = await waitForWorkflow(t.request, id);
     expect(record.status).toBe('interrupted');
+    // Nothing awaits approval in an ended record: the held step ends like a running one.
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'cancelled'],
+      ['mark', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    expect(record.steps[1]?.attempts[0]).toMatchObject({ run_id: runId, status: 'interrupted' });
     const run = (await (await t.request(`/v1/runs/${runId}`)).json()) as Json;
     expect(run.status).toBe('cancelled');
     // Approving it now is refused: nothing of the interrupted workflow runs unattended.

@@ -47,6 +47,11 @@ export function serverToken(io: CliIo, subject: string): string {
   return token;
 }
 
+/** The stderr line of a command that waits for a run held for approval on the server. */
+export function awaitingApprovalNotice(runId: string, base: string): string {
+  return `run ${runId} awaits approval by another principal (rune approve ${runId} --server ${base}); waiting\n`;
+}
+
 /** One API call to a `rune serve`; an EPS error body becomes that RuneError. */
 export async function api(
   base: string,
@@ -202,9 +207,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
     );
     // RBAC four-eyes: the run starts only once others approve it; say so instead of sitting silent.
     if (accepted.status === 'awaiting_approval') {
-      io.err(
-        `run ${accepted.id} awaits approval by another principal (rune approve ${accepted.id} --server ${base}); waiting\n`,
-      );
+      io.err(awaitingApprovalNotice(accepted.id, base));
     }
     const nodes: NodeRunResult[] = [];
     let summary: RunSummary | null = null;

@@ -18,7 +18,7 @@ import {
 import type { CliIo } from '../cli-io.js';
 import { createWorkflowOutput } from '../render/workflow-output.js';
 import { handleRemoteInterrupts } from './remote-interrupt.js';
-import { api, serverToken } from './run-remote.js';
+import { api, awaitingApprovalNotice, serverToken } from './run-remote.js';
 import type { WorkflowRunArgs } from './workflow.js';
 
 const source = { component: 'rune-cli' } as const;
@@ -111,10 +111,20 @@ export async function workflowRunRemoteCommand(
     // A Ctrl-C before this answer is sent now: the workflow already runs on the server.
     interrupts.known(id, () => api(base, token, cancelPath(id), { method: 'POST' }));
     const reported = new Set<string>();
+    const held = new Set<string>();
     for (;;) {
       const record = (await (
         await api(base, token, `/v1/workflows/runs/${id}`)
       ).json()) as WorkflowRunRecord;
+      // A step's run held for its approval step: say so rather than sit silent (as `rune run
+      // --server` does for a held run), once per run.
+      for (const step of record.steps) {
+        for (const attempt of step.attempts) {
+          if (attempt.status !== 'awaiting_approval' || held.has(attempt.run_id)) continue;
+          held.add(attempt.run_id);
+          io.err(`step ${step.id}: ${awaitingApprovalNotice(attempt.run_id, base)}`);
+        }
+      }
       for (const step of endedSteps(record)) {
         if (reported.has(step.id)) continue;
         reported.add(step.id);

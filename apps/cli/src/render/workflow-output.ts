@@ -32,6 +32,7 @@ export interface WorkflowFindingLine {
 const MARK: Record<WorkflowStepRecord['status'], string> = {
   pending: '·',
   running: '…',
+  awaiting_approval: '⏸',
   succeeded: '✓',
   partial: '!',
   failed: '✗',

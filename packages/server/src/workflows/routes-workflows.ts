@@ -148,7 +148,7 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       schema: {
         summary: 'A workflow run (its record)',
         description:
-          'The rune-workflow-run/v1 record: each step with its runs (GET /v1/runs/{run_id}; a step that is running names its run with status running), the outputs, and the status (running, succeeded, failed, cancelled, interrupted). Needs `view` on the action and nodes of every run the workflow started (as GET /v1/runs/{id} does for one), else 403 POLICY_DENIED for the whole record.',
+          'The rune-workflow-run/v1 record: each step with its runs (GET /v1/runs/{run_id}; a step that is running names its run with status running, or awaiting_approval, as the step itself, while the run is held for an approval step), the outputs, and the status (running, succeeded, failed, cancelled, interrupted). Needs `view` on the action and nodes of every run the workflow started (as GET /v1/runs/{id} does for one), else 403 POLICY_DENIED for the whole record.',
         tags: ['workflows'],
         params: WorkflowRunIdParamSchema,
         response: { 200: WorkflowRunRecordSchema, ...errors },

@@ -168,13 +168,13 @@ export async function interruptWorkflowRun(
   }
   const ended = now.toISOString();
   const steps = record.steps.map((step): WorkflowStepRecord => {
-    if (step.status === 'running') {
+    if (step.status === 'running' || step.status === 'awaiting_approval') {
       return {
         ...step,
         // Its run that was going on when the engine stopped: the run recovery or takeover
         // settles the run itself (GET /v1/runs/{run_id}); the engine never saw it end.
         attempts: step.attempts.map((attempt) =>
-          attempt.status === 'running'
+          attempt.status === 'running' || attempt.status === 'awaiting_approval'
             ? {
                 ...attempt,
                 status: 'interrupted',
