@@ -242,6 +242,71 @@ describe('POST /v1/workflows/{name}/runs', () => {
     expect(records.filter((entry) => entry.event === 'intent')).toEqual([]);
   });
 
+  it('GET /v1/workflows/runs: newest first, pages by cursor, filters (workflow, status, principal, since, until)', async () => {
+    const since = new Date().toISOString();
+    const ids: string[] = [];
+    for (const name of ['check-then-diagnose', 'check-then-diagnose', 'restart']) {
+      const response = await t.request(`/v1/workflows/${name}/runs`, {
+        json: { confirm: true },
+      });
+      expect(response.status).toBe(202);
+      const id = String(((await response.json()) as Json).workflow_run_id);
+      // One after the other: each has its own start time, so "newest first" is the reverse.
+      await waitForWorkflow(t.request, id);
+      ids.push(id);
+    }
+    type Listed = {
+      workflow_runs: { workflow_run_id: string; workflow: string; status: string }[];
+      next_cursor: string | null;
+    };
+    const list = async (query: string, token?: string): Promise<Listed> => {
+      const response = await t.request(
+        `/v1/workflows/runs?since=${encodeURIComponent(since)}&${query}`,
+        token === undefined ? {} : { token },
+      );
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as Listed;
+    };
+    const newestFirst = [...ids].reverse();
+    const first = await list('limit=2');
+    expect(first.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst.slice(0, 2));
+    expect(first.next_cursor).not.toBeNull();
+    const second = await list(`limit=2&cursor=${first.next_cursor}`);
+    expect(second.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst.slice(2));
+    expect(second.next_cursor).toBeNull();
+    // A viewer lists them too (reading needs view, as GET /v1/workflows/runs/{id}).
+    const all = await list('', t.viewer);
+    expect(all.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst);
+    expect(all.workflow_runs[0]).toMatchObject({
+      workflow: 'restart',
+      principal: 'token:ops',
+      links: { self: `/v1/workflows/runs/${newestFirst[0]}` },
+    });
+    const checks = await list('workflow=check-then-diagnose');
+    expect(checks.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst.slice(1));
+    const statuses = new Set(all.workflow_runs.map((run) => run.status));
+    for (const status of statuses) {
+      const only = await list(`status=${status}`);
+      expect(only.workflow_runs.map((run) => run.workflow_run_id)).toEqual(
+        all.workflow_runs.filter((run) => run.status === status).map((run) => run.workflow_run_id),
+      );
+    }
+    expect((await list('principal=token:ops')).workflow_runs).toHaveLength(3);
+    expect((await list('principal=token:nobody')).workflow_runs).toEqual([]);
+    expect((await list(`until=${encodeURIComponent(since)}`)).workflow_runs).toEqual([]);
+    // Bad filters are refused with the parameter named, never a stack trace.
+    for (const [query, parameter] of [
+      ['cursor=bm90LWEtY3Vyc29y', 'cursor'],
+      ['since=yesterday', 'since'],
+    ] as const) {
+      const bad = await t.request(`/v1/workflows/runs?${query}`);
+      expect(bad.status).toBe(400);
+      const body = (await bad.json()) as { error: { code: string; details?: Json } };
+      expect(body.error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { parameter } });
+    }
+    expect((await t.request('/v1/workflows/runs?status=sleeping')).status).toBe(400);
+  });
+
   it('needs an operator token to run, a viewer token to read', async () => {
     const response = await t.request('/v1/workflows/check-then-diagnose/runs', {
       json: {},
@@ -702,5 +767,14 @@ bindings:
       );
     expect(denied).toHaveLength(1);
     expect(denied[0]).toMatchObject({ action: 'check-disk' });
+    // The list shows a workflow run only to who may read its record.
+    const listed = async (token: string) =>
+      (
+        (await (await t.request('/v1/workflows/runs', { token })).json()) as {
+          workflow_runs: { workflow_run_id: string }[];
+        }
+      ).workflow_runs.map((run) => run.workflow_run_id);
+    expect(await listed(tokens.dave as string)).toEqual([id]);
+    expect(await listed(tokens.carol as string)).toEqual([]);
   });
 });
