@@ -566,7 +566,15 @@ export async function runWorkflow(
         resolve();
         return;
       }
-      const timer = setTimeout(done, ms);
+      // Node's timers count from the event loop's cached time, which can be a millisecond behind
+      // the clock: wait out what is left, so the record never shows a shorter delay.
+      const until = Date.now() + ms;
+      let timer = setTimeout(tick, ms);
+      function tick(): void {
+        const left = until - Date.now();
+        if (left > 0 && !cancelled) timer = setTimeout(tick, left);
+        else done();
+      }
       function done(): void {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', done);
