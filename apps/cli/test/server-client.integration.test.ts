@@ -160,6 +160,29 @@ it('Ctrl-C before the server answered the request: the cancel goes with the answ
   }
 });
 
+it('Ctrl-C while -p is typed by the server (before anything was submitted): nothing is submitted (exit 130)', async () => {
+  // The answer to the parameter schema's request is held: the Ctrl-C comes before the POST.
+  const proxy = await startHoldingProxy(
+    url,
+    (method, path) => method === 'GET' && path === '/v1/actions/noop',
+  );
+  try {
+    const cli = startSleepingRun(proxy.url);
+    expect((await proxy.held).status).toBe(200);
+    cli.child.kill('SIGINT');
+    await waitForStderr(
+      cli,
+      'cancelling: the run is cancelled as soon as the server answers its request',
+    );
+    proxy.release();
+    expect(await cli.exited, cli.stderr()).toBe(130);
+    expect(cli.stderr()).toContain('interrupted before the run was submitted');
+    expect(proxy.requests.filter((line) => line.startsWith('POST '))).toEqual([]);
+  } finally {
+    await proxy.close();
+  }
+});
+
 it('a second Ctrl-C quits at once, naming the run that may still be running on the server', async () => {
   // The cancel's answer is held: the CLI waits for it after the run ended, until Ctrl-C again.
   const proxy = await startHoldingProxy(

@@ -190,6 +190,14 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
     if (args.maxFailures !== undefined) options.max_failures = String(args.maxFailures);
     if (args.deadline !== undefined) options.deadline = String(args.deadline);
     if (args.yes === true) options.confirm = true;
+    // Ctrl-C while the parameter schema was read: nothing was submitted, so nothing is.
+    if (interrupts.requested) {
+      throw new RuneError(
+        'RUN_CANCELLED',
+        'interrupted before the run was submitted: nothing was sent to the server',
+        { source },
+      );
+    }
     const accepted = (await (
       await api(base, token, '/v1/runs', {
         method: 'POST',
