@@ -32,7 +32,7 @@ export interface WorkflowFindingLine {
 const MARK: Record<WorkflowStepRecord['status'], string> = {
   pending: '·',
   running: '…',
-  awaiting_approval: '⏸',
+  awaiting_approval: '∥',
   succeeded: '✓',
   partial: '!',
   failed: '✗',
