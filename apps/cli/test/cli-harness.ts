@@ -15,6 +15,8 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -157,27 +159,35 @@ export function createCliSandbox(): CliSandbox {
         input: options.input,
       });
     },
-    start(args, options = {}) {
-      const child = spawn(process.execPath, [CLI_BIN, ...args], {
-        env: { ...env, ...options.env },
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const exited = new Promise<number | null>((resolve) =>
-        child.on('exit', (code) => resolve(code)),
-      );
-      return { child, stdout: () => stdout, stderr: () => stderr, exited };
-    },
+    start: (args, options = {}) => startCli(args, { ...env, ...options.env }, root),
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Starts the BUILT CLI with `args` in `env` (and `cwd`) without waiting, for tests that signal
+ * it: stdout and stderr are collected as it goes.
+ */
+export function startCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): CliChild {
+  const child = spawn(process.execPath, [CLI_BIN, ...args], {
+    env,
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 /**
@@ -186,15 +196,31 @@ export function createCliSandbox(): CliSandbox {
  * before they send a signal: never a fixed sleep, and never a signal sent after a timed-out wait.
  */
 export async function waitFor(
-  ready: () => boolean,
+  ready: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 60_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
+  while (!(await ready())) {
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Waits until the CLI process `started` wrote `text` on stderr (the readiness of a test that
+ * signals it again, or releases what it waits for); throws with its stderr if it exited first.
+ */
+export async function waitForStderr(started: CliChild, text: string): Promise<void> {
+  await waitFor(
+    () => started.stderr().includes(text) || started.child.exitCode !== null,
+    `the CLI to write "${text}"`,
+  );
+  if (!started.stderr().includes(text)) {
+    throw new Error(
+      `the CLI exited ${started.child.exitCode} without writing "${text}": ${started.stderr()}`,
+    );
   }
 }
 
@@ -426,6 +452,95 @@ export async function startServeProcess(
       const exit = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exit;
+    },
+  };
+}
+
+/** The server's answer to a request a {@link HoldingProxy} holds. */
+export interface HeldAnswer {
+  status: number;
+  body: string;
+}
+
+/**
+ * A loopback HTTP relay in front of a real `rune serve` that holds the server's answer to chosen
+ * requests until the test releases it: the request reached the server and was acted on (a run
+ * or workflow started), but the client has not heard back yet. How a test puts a Ctrl-C exactly
+ * in that window, deterministically. Every other request, event streams included, passes as it
+ * comes.
+ */
+export interface HoldingProxy {
+  /** The relay's URL (a client's `--server`). */
+  url: string;
+  /** Every request relayed so far, as `METHOD /path?query`. */
+  requests: string[];
+  /** Resolves with the server's answer to the first held request, once it arrived here. */
+  held: Promise<HeldAnswer>;
+  /** Passes the held answers on (and every later one to a held request at once). */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link HoldingProxy} to `target` holding the answers to requests `holds` picks. */
+export async function startHoldingProxy(
+  target: string,
+  holds: (method: string, path: string) => boolean,
+): Promise<HoldingProxy> {
+  const upstream = new URL(target);
+  const requests: string[] = [];
+  let released = false;
+  const waiting: (() => void)[] = [];
+  let heldAnswer!: (answer: HeldAnswer) => void;
+  const held = new Promise<HeldAnswer>((resolve) => {
+    heldAnswer = resolve;
+  });
+  const server = createServer((request, response) => {
+    requests.push(`${request.method} ${request.url}`);
+    const hold = holds(request.method ?? 'GET', request.url ?? '/');
+    const forwarded = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+      },
+      (answer) => {
+        if (!hold) {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const pass = (): void => {
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            response.end(body);
+          };
+          heldAnswer({ status: answer.statusCode ?? 0, body: body.toString() });
+          if (released) pass();
+          else waiting.push(pass);
+        });
+      },
+    );
+    forwarded.on('error', () => response.destroy());
+    request.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    held,
+    release() {
+      released = true;
+      for (const pass of waiting.splice(0)) pass();
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }

@@ -59,6 +59,8 @@ const UNCHECKABLE: Record<string, string> = {
     '`rune serve` runs until stopped; server-doc.integration.test.ts starts it and runs every shell example of docs/server.md against it',
   'docs/server.md: rune run noop --node localhost -p message=shared --server "$RUNE_URL"':
     'needs the running server of the examples above; server-doc.integration.test.ts runs it against a real rune serve',
+  'docs/workflows.md: rune workflow run restart-then-diagnose -i nodes=web01,web02 --server "$RUNE_URL" --dry-run':
+    'needs a rune serve with the example workflows; workflows.integration.test.ts runs this line against one',
   'docs/ha.md: rune serve --listen 127.0.0.1:8421':
     '`rune serve` runs until stopped; packages/server/test/ha.integration.test.ts starts three on a real PostgreSQL',
   'docs/ha.md: rune serve --listen 127.0.0.1:8422':

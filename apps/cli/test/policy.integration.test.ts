@@ -1,18 +1,31 @@
 /**
  * The RBAC commands of the built CLI: `rune policy check` and `rune policy test` offline (no
  * server; nothing audited), `rune token create` with policy roles, and against a real
- * `rune serve` process: a held run approved with `rune approve`, and SIGHUP reloads (a broken
+ * `rune serve` process: a held run approved with `rune approve`, a workflow step held for its
+ * approval step (`rune workflow run --server` says so; the record shows it `awaiting_approval`
+ * until approved), and SIGHUP reloads (a broken
  * file keeps the old policy, a good one applies) while the server keeps answering.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WorkflowRunRecord } from '@rune/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type ServeProcess, serveHome, startServeProcess } from './cli-harness.js';
+import {
+  runCli,
+  type ServeProcess,
+  serveHome,
+  startCli,
+  startServeProcess,
+  waitFor,
+} from './cli-harness.js';
 
 const { dir, env } = serveHome('rune-policy-cli-');
 const policyFile = join(dir, 'policy.yaml');
 const configFile = join(dir, 'rune.toml');
 const auditLog = join(dir, 'audit.jsonl');
+const workflowsDir = join(dir, 'workflows');
 
 const POLICY = `version: rune-policy/v1
 roles:
@@ -60,9 +73,24 @@ beforeAll(async () => {
     'nodes:\n  web1: { address: localhost, tags: [web] }\n  web2: { address: localhost, tags: [web] }\ngroups:\n  web: [web1, web2]\n  team-a: [web1]\n',
   );
   writeFileSync(policyFile, POLICY);
+  mkdirSync(workflowsDir);
+  writeFileSync(
+    join(workflowsDir, 'approve-then-noop.yaml'),
+    [
+      'schema_version: workflow_v1',
+      'name: approve-then-noop',
+      'steps:',
+      '  - id: gate',
+      '    approval: { message: "noop on web1?" }',
+      '  - id: go',
+      '    action: noop',
+      '    nodes: web1',
+      '',
+    ].join('\n'),
+  );
   writeFileSync(
     configFile,
-    `[core]\ninventory = ${JSON.stringify(join(dir, 'inventory.yaml'))}\naudit_log = ${JSON.stringify(auditLog)}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(join(dir, 'server.sqlite'))}\npolicy = ${JSON.stringify(policyFile)}\nshutdown_grace = "5s"\n`,
+    `[core]\ninventory = ${JSON.stringify(join(dir, 'inventory.yaml'))}\naudit_log = ${JSON.stringify(auditLog)}\n\n[server]\nlisten = "127.0.0.1:0"\nstore = ${JSON.stringify(join(dir, 'server.sqlite'))}\npolicy = ${JSON.stringify(policyFile)}\nworkflows = ${JSON.stringify(workflowsDir)}\nshutdown_grace = "5s"\n`,
   );
   for (const [name, role] of [
     ['alice', 'soc-analyst'],
@@ -82,7 +110,9 @@ beforeAll(async () => {
   serve = await startServeProcess(configFile, env);
   url = serve.url;
 }, 120_000);
+const children: ChildProcess[] = [];
 afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   await serve?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -233,6 +263,46 @@ describe('against rune serve', () => {
     expect(approved.stdout).toMatch(/approved \(1\/1 approvals\) — noop on web1/);
     const done = await api(tokens.alice as string, `/v1/runs/${id}?wait=20s`);
     expect(done.body.status).toBe('succeeded');
+  });
+
+  it('rune workflow run --server: a step held for its approval step says so on stderr; the record shows it awaiting_approval until `rune approve`', async () => {
+    const cli = startCli(
+      ['workflow', 'run', 'approve-then-noop', '--server', url, '--config', configFile],
+      { ...env, RUNE_TOKEN: tokens.alice as string },
+    );
+    children.push(cli.child);
+    const notice =
+      /^step go: run ([0-9a-f-]{36}) awaits approval by another principal \(rune approve \1 --server http:\/\/127\.0\.0\.1:\d+\); waiting$/m;
+    await waitFor(
+      () => notice.test(cli.stderr()) || cli.child.exitCode !== null,
+      'the CLI to say the step awaits approval',
+    );
+    const runId = notice.exec(cli.stderr())?.[1] ?? '';
+    expect(runId, cli.stderr()).not.toBe('');
+    const id = /^workflow approve-then-noop \(run ([0-9a-f-]{36}),/m.exec(cli.stderr())?.[1];
+    const held = (await api(tokens.alice as string, `/v1/workflows/runs/${id}`))
+      .body as unknown as WorkflowRunRecord;
+    expect(held.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'awaiting_approval'],
+      ['go', 'awaiting_approval'],
+    ]);
+    expect(held.steps[1]?.attempts[0]).toMatchObject({
+      run_id: runId,
+      status: 'awaiting_approval',
+    });
+    const approved = await rune(['approve', runId, '--server', url, '--comment', 'go'], {
+      RUNE_TOKEN: tokens.lead as string,
+    });
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(await cli.exited, cli.stderr()).toBe(0);
+    expect(cli.stdout()).toMatch(/^✓ go noop succeeded on web1/m);
+    const record = (await api(tokens.alice as string, `/v1/workflows/runs/${id}`))
+      .body as unknown as WorkflowRunRecord;
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'succeeded'],
+      ['go', 'succeeded'],
+    ]);
+    expect(record.steps[1]?.attempts[0]).toMatchObject({ run_id: runId, status: 'succeeded' });
   });
 
   it('SIGHUP reloads the policy; a broken file keeps the old one and says why', async () => {

@@ -31,8 +31,10 @@ import {
   type CliSandbox,
   createCliSandbox,
   type ServeProcess,
+  startHoldingProxy,
   startServeProcess,
   waitFor,
+  waitForStderr,
   writeFleetFiles,
 } from './cli-harness.js';
 
@@ -137,6 +139,16 @@ beforeEach(() => {
       rmSync(join(dir, 'state', file), { force: true });
   }
 });
+
+/** Waits until node1's `systemctl restart` hangs (mode `hang`); returns its pids. */
+async function hangingRestartPids(): Promise<number[]> {
+  const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
+  await waitFor(
+    () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
+    'systemctl restart to hang on node1',
+  );
+  return readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+}
 
 function parseRecord(stdout: string): WorkflowRunRecord {
   const record = JSON.parse(stdout) as WorkflowRunRecord;
@@ -373,12 +385,7 @@ describe('restart-then-diagnose against an sshd fleet', () => {
       'json',
     ]);
     children.push(child);
-    const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
-    await waitFor(
-      () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
-      'systemctl restart to hang on node1',
-    );
-    const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    const pids = await hangingRestartPids();
     child.kill('SIGINT');
     expect(await exited, stderr()).toBe(130);
     const record = parseRecord(stdout());
@@ -711,6 +718,18 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     await serve?.stop();
   });
 
+  /** `rune workflow run restart-then-diagnose` on node1 and node2 through the server at `url`. */
+  const remoteArgs = (url: string): string[] => [
+    'workflow',
+    'run',
+    'restart-then-diagnose',
+    '-i',
+    'nodes=node1,node2',
+    '--yes',
+    '--server',
+    url,
+  ];
+
   const api = async (path: string): Promise<WorkflowRunRecord> => {
     const response = await fetch(`${serve?.url}${path}`, {
       headers: { authorization: `Bearer ${token}` },
@@ -785,11 +804,7 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     });
     expect(response.status).toBe(202);
     const { workflow_run_id: id } = (await response.json()) as { workflow_run_id: string };
-    const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
-    await waitFor(
-      () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
-      'systemctl restart to hang on node1',
-    );
+    await hangingRestartPids();
     // The plugin runs on the node: the saved record already says which run that is.
     const running = await api(`/v1/workflows/runs/${id}`);
     expect(validateWorkflowRunRecord(running).ok).toBe(true);
@@ -818,19 +833,7 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
   it('rune workflow run --server: the same pretty output, rendered from the server’s record', async () => {
     mode(0, 'ok');
     mode(1, 'fail');
-    const result = await sandbox.run(
-      [
-        'workflow',
-        'run',
-        'restart-then-diagnose',
-        '-i',
-        'nodes=node1,node2',
-        '--yes',
-        '--server',
-        serve?.url ?? '',
-      ],
-      { env: { RUNE_TOKEN: token } },
-    );
+    const result = await sandbox.run(remoteArgs(serve?.url ?? ''), { env: { RUNE_TOKEN: token } });
     expect(result.code, result.stderr).toBe(1);
     expectRestartThenDiagnosePretty(result.stdout);
     expect(result.stderr).toMatch(/^workflow run [0-9a-f-]{36} on http:\/\/127\.0\.0\.1:\d+$/m);
@@ -868,27 +871,11 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     mode(0, 'hang');
     mode(1, 'ok');
     const { child, stdout, stderr, exited } = sandbox.start(
-      [
-        'workflow',
-        'run',
-        'restart-then-diagnose',
-        '-i',
-        'nodes=node1,node2',
-        '--yes',
-        '-o',
-        'json',
-        '--server',
-        serve?.url ?? '',
-      ],
+      [...remoteArgs(serve?.url ?? ''), '-o', 'json'],
       { env: { RUNE_TOKEN: token } },
     );
     children.push(child);
-    const pidFile = join(shimDirs[0] ?? '', 'state', 'hang.pids');
-    await waitFor(
-      () => existsSync(pidFile) && /^\d+ \d+\n$/.test(readFileSync(pidFile, 'utf8')),
-      'systemctl restart to hang on node1',
-    );
-    const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    const pids = await hangingRestartPids();
     child.kill('SIGINT');
     expect(await exited, stderr()).toBe(130);
     const record = parseRecord(stdout());
@@ -896,6 +883,164 @@ describe('rune serve: workflows over the API (the curl examples of docs/workflow
     expect(record.error?.message).toBe('cancelled by token:ops');
     expect(stepOf(record, 'diagnose')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
     for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+  });
+
+  it('rune workflow run --server --dry-run (the command of docs/workflows.md): the server plans every step, pretty, json and jsonl; nothing runs', async () => {
+    mode(0, 'ok');
+    mode(1, 'ok');
+    const url = serve?.url ?? '';
+    const docs = readFileSync(new URL('../../../docs/workflows.md', import.meta.url), 'utf8');
+    const line = /^rune workflow run \S+ .*--server "\$RUNE_URL" --dry-run$/m.exec(docs)?.[0];
+    expect(line, 'the --server --dry-run example of docs/workflows.md').toBeDefined();
+    // As a reader's shell would split it, with the server's URL for $RUNE_URL.
+    const args = (line ?? '').replace('"$RUNE_URL"', url).split(' ').slice(1);
+    const env = { env: { RUNE_TOKEN: token } };
+    const pretty = await sandbox.run(args, env);
+    expect(pretty.code, pretty.stderr).toBe(0);
+    expect(pretty.stderr).toMatch(
+      /^dry run of restart-then-diagnose \(run [0-9a-f-]{36}, trace [0-9a-f]{32}\)$/m,
+    );
+    expect(pretty.stdout.trimEnd().split('\n')).toEqual([
+      '· restart restart-docker pending on web01, web02 — would run restart-docker on web01 (ssh), web02 (ssh)',
+      '· diagnose gather-logs pending — would run gather-logs on the nodes where restart fails',
+      'workflow restart-then-diagnose succeeded: 2 step(s) planned',
+    ]);
+
+    const json = await sandbox.run([...args, '-o', 'json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    const record = parseRecord(json.stdout);
+    expect(record).toMatchObject({
+      workflow: 'restart-then-diagnose',
+      dry_run: true,
+      status: 'succeeded',
+      exit_code: 0,
+      inputs: { nodes: ['web01', 'web02'], lines: 500 },
+    });
+    expect(record.steps.map((step) => [step.id, step.status, step.targets, step.attempts])).toEqual(
+      [
+        ['restart', 'pending', ['web01', 'web02'], []],
+        ['diagnose', 'pending', [], []],
+      ],
+    );
+    // A plan is not kept as a workflow run; the step the server could plan is audited `dry-run`.
+    const stored = await fetch(`${url}/v1/workflows/runs/${record.workflow_run_id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(stored.status).toBe(404);
+    const audit = (await (
+      await fetch(`${url}/v1/audit?trace_id=${record.trace_id}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { records: { event: string; action: string; nodes: string[] }[] };
+    expect(audit.records.map(({ event, action, nodes }) => ({ event, action, nodes }))).toEqual([
+      { event: 'dry-run', action: 'restart-docker', nodes: ['web01', 'web02'] },
+    ]);
+
+    const jsonl = await sandbox.run([...args, '-o', 'jsonl'], env);
+    expect(jsonl.code, jsonl.stderr).toBe(0);
+    const last = parseJsonl(jsonl.stdout);
+    expect(last).toMatchObject({ dry_run: true, status: 'succeeded' });
+    expect(last.steps.map((step) => step.status)).toEqual(['pending', 'pending']);
+
+    // A step that cannot be planned says why, and the exit code is that failure's.
+    const unknown = await sandbox.run(
+      [
+        'workflow',
+        'run',
+        'restart-then-diagnose',
+        '-i',
+        'nodes=nowhere',
+        '--server',
+        url,
+        '--dry-run',
+      ],
+      env,
+    );
+    expect(unknown.code, unknown.stderr).toBe(2);
+    expect(unknown.stdout).toContain('· restart restart-docker pending — would fail: UNKNOWN_NODE');
+    expect(restarted(0) || restarted(1)).toBe(false);
+  });
+
+  /** A relay to the server that holds its answer to the start of restart-then-diagnose. */
+  const holdStart = () =>
+    startHoldingProxy(
+      serve?.url ?? '',
+      (method, path) => method === 'POST' && path === '/v1/workflows/restart-then-diagnose/runs',
+    );
+  const startRemote = (url: string) => {
+    const started = sandbox.start(remoteArgs(url), { env: { RUNE_TOKEN: token } });
+    children.push(started.child);
+    return started;
+  };
+  const PENDING = 'interrupted: the workflow is cancelled as soon as the server answers its start';
+
+  it('rune workflow run --server: Ctrl-C before the server answered the start cancels it once it has (exit 130)', async () => {
+    mode(0, 'hang');
+    mode(1, 'ok');
+    const proxy = await holdStart();
+    try {
+      const cli = startRemote(proxy.url);
+      const { child, stdout, stderr, exited } = cli;
+      // The server took the start and runs the workflow; its answer waits in the relay.
+      const answer = await proxy.held;
+      expect(answer.status).toBe(202);
+      const id = (JSON.parse(answer.body) as { workflow_run_id: string }).workflow_run_id;
+      const pids = await hangingRestartPids();
+      child.kill('SIGINT');
+      // The CLI took the Ctrl-C while it did not know the workflow's id yet.
+      await waitForStderr(cli, PENDING);
+      proxy.release();
+      expect(await exited, stderr()).toBe(130);
+      expect(stderr()).toContain(`workflow run ${id} on ${proxy.url}`);
+      expect(stdout()).toMatch(/cancelled/);
+      const record = await waitForRecord(id);
+      expect(record).toMatchObject({ status: 'cancelled', exit_code: 130 });
+      expect(record.error?.message).toBe('cancelled by token:ops');
+      expect(stepOf(record, 'restart').status).toBe('cancelled');
+      expect(stepOf(record, 'diagnose')).toMatchObject({ status: 'skipped', reason: 'cancelled' });
+      // No step run keeps running: each ended, and the plugin's processes on the node are gone.
+      for (const step of record.steps) {
+        for (const attempt of step.attempts) {
+          const run = (await (
+            await fetch(`${serve?.url}/v1/runs/${attempt.run_id}`, {
+              headers: { authorization: `Bearer ${token}` },
+            })
+          ).json()) as { status: string };
+          expect(run.status).toBe('cancelled');
+        }
+      }
+      for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('rune workflow run --server: a second Ctrl-C quits at once and says the workflow may still run there', async () => {
+    mode(0, 'hang');
+    mode(1, 'ok');
+    const proxy = await holdStart();
+    try {
+      const cli = startRemote(proxy.url);
+      const { child, stderr, exited } = cli;
+      const id = (JSON.parse((await proxy.held).body) as { workflow_run_id: string })
+        .workflow_run_id;
+      child.kill('SIGINT');
+      await waitForStderr(cli, PENDING);
+      child.kill('SIGINT');
+      expect(await exited, stderr()).toBe(130);
+      expect(stderr()).toContain(
+        `warning: quitting before ${proxy.url} answered: the workflow run may have started there and may still be running (its id is not known yet)`,
+      );
+      // It does: nobody cancelled it. The test does, and waits for its end.
+      expect((await api(`/v1/workflows/runs/${id}`)).status).toBe('running');
+      await fetch(`${serve?.url}/v1/workflows/runs/${id}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect((await waitForRecord(id)).status).toBe('cancelled');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('rune workflow run --server: no token is AUTH_TOKEN_MISSING (exit 4); bad inputs exit 2', async () => {

@@ -907,10 +907,12 @@ describe('alert rules that trigger a workflow (sshd fleet)', () => {
     ).json()) as Json & { status: string; steps: Json[] };
     expect(waiting.status).toBe('running');
     // The one attempt is the held run's, not ended (a step's attempt is in the record from the
-    // moment its run exists, status running while it waits for its approval).
+    // moment its run exists, status awaiting_approval while it waits for its approval, as the
+    // step's).
     expect(waiting.steps.flatMap((step) => step.attempts as Json[])).toEqual([
-      expect.objectContaining({ status: 'running', run_id: approveMe?.run_id }),
+      expect.objectContaining({ status: 'awaiting_approval', run_id: approveMe?.run_id }),
     ]);
+    expect(waiting.steps[0]?.status).toBe('awaiting_approval');
     // The old hold (an alert waiting for /release, no run) is not used for workflows any more.
     const legacy = await t.server.store.db
       .selectFrom('alerts')

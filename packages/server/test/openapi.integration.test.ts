@@ -63,6 +63,7 @@ it('specs/server-openapi-v1.json is the document the server generates and serves
       '/v1/session',
       '/v1/session/methods',
       '/v1/workflows/{name}/runs',
+      '/v1/workflows/runs',
       '/v1/workflows/runs/{id}',
       '/v1/workflows/runs/{id}/cancel',
       // single sign-on: listed even though this server has no [server] oidc_issuer

@@ -242,6 +242,71 @@ describe('POST /v1/workflows/{name}/runs', () => {
     expect(records.filter((entry) => entry.event === 'intent')).toEqual([]);
   });
 
+  it('GET /v1/workflows/runs: newest first, pages by cursor, filters (workflow, status, principal, since, until)', async () => {
+    const since = new Date().toISOString();
+    const ids: string[] = [];
+    for (const name of ['check-then-diagnose', 'check-then-diagnose', 'restart']) {
+      const response = await t.request(`/v1/workflows/${name}/runs`, {
+        json: { confirm: true },
+      });
+      expect(response.status).toBe(202);
+      const id = String(((await response.json()) as Json).workflow_run_id);
+      // One after the other: each has its own start time, so "newest first" is the reverse.
+      await waitForWorkflow(t.request, id);
+      ids.push(id);
+    }
+    type Listed = {
+      workflow_runs: { workflow_run_id: string; workflow: string; status: string }[];
+      next_cursor: string | null;
+    };
+    const list = async (query: string, token?: string): Promise<Listed> => {
+      const response = await t.request(
+        `/v1/workflows/runs?since=${encodeURIComponent(since)}&${query}`,
+        token === undefined ? {} : { token },
+      );
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as Listed;
+    };
+    const newestFirst = [...ids].reverse();
+    const first = await list('limit=2');
+    expect(first.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst.slice(0, 2));
+    expect(first.next_cursor).not.toBeNull();
+    const second = await list(`limit=2&cursor=${first.next_cursor}`);
+    expect(second.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst.slice(2));
+    expect(second.next_cursor).toBeNull();
+    // A viewer lists them too (reading needs view, as GET /v1/workflows/runs/{id}).
+    const all = await list('', t.viewer);
+    expect(all.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst);
+    expect(all.workflow_runs[0]).toMatchObject({
+      workflow: 'restart',
+      principal: 'token:ops',
+      links: { self: `/v1/workflows/runs/${newestFirst[0]}` },
+    });
+    const checks = await list('workflow=check-then-diagnose');
+    expect(checks.workflow_runs.map((run) => run.workflow_run_id)).toEqual(newestFirst.slice(1));
+    const statuses = new Set(all.workflow_runs.map((run) => run.status));
+    for (const status of statuses) {
+      const only = await list(`status=${status}`);
+      expect(only.workflow_runs.map((run) => run.workflow_run_id)).toEqual(
+        all.workflow_runs.filter((run) => run.status === status).map((run) => run.workflow_run_id),
+      );
+    }
+    expect((await list('principal=token:ops')).workflow_runs).toHaveLength(3);
+    expect((await list('principal=token:nobody')).workflow_runs).toEqual([]);
+    expect((await list(`until=${encodeURIComponent(since)}`)).workflow_runs).toEqual([]);
+    // Bad filters are refused with the parameter named, never a stack trace.
+    for (const [query, parameter] of [
+      ['cursor=bm90LWEtY3Vyc29y', 'cursor'],
+      ['since=yesterday', 'since'],
+    ] as const) {
+      const bad = await t.request(`/v1/workflows/runs?${query}`);
+      expect(bad.status).toBe(400);
+      const body = (await bad.json()) as { error: { code: string; details?: Json } };
+      expect(body.error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { parameter } });
+    }
+    expect((await t.request('/v1/workflows/runs?status=sleeping')).status).toBe(400);
+  });
+
   it('needs an operator token to run, a viewer token to read', async () => {
     const response = await t.request('/v1/workflows/check-then-diagnose/runs', {
       json: {},
@@ -413,23 +478,27 @@ approvals: { quorum: 2, expires: 1h }
     });
     expect(response.status).toBe(202);
     const id = String(((await response.json()) as Json).workflow_run_id);
+    // Held: the record says the step awaits its approval (not `running`), its attempt too,
+    // with the held run's id, and so does the approval step.
     const record = await waitForWorkflow(t.request, id, (r) =>
-      r.steps.some((step) => step.id === 'mark' && step.status === 'running'),
+      r.steps.some((step) => step.id === 'mark' && step.status === 'awaiting_approval'),
     );
-    expect(record.steps.find((step) => step.id === 'gate')?.status).toBe('running');
-    // The step is `running` from before its run is submitted: wait for the held run (read from
-    // the store: polling the API this fast meets its rate limit).
-    let held: Json | undefined;
-    const deadline = Date.now() + 30_000;
-    while (held === undefined && Date.now() < deadline) {
-      held = await t.server.store.db
-        .selectFrom('runs')
-        .select(['id', 'action', 'status'])
-        .where('trace_id', '=', record.trace_id)
-        .where('status', '=', 'awaiting_approval')
-        .executeTakeFirst();
-      if (held === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'awaiting_approval'],
+      ['mark', 'awaiting_approval'],
+      ['after', 'pending'],
+    ]);
+    const attempts = record.steps[1]?.attempts ?? [];
+    expect(attempts).toEqual([
+      expect.objectContaining({
+        status: 'awaiting_approval',
+        exit_code: 0,
+        nodes: [],
+        ended_at: null,
+      }),
+    ]);
+    const held = await t.server.store.getRun(attempts[0]?.run_id ?? '');
     expect(held).toMatchObject({ action: 'mark', status: 'awaiting_approval' });
     return { id, runId: String(held?.id), markers };
   }
@@ -457,6 +526,10 @@ approvals: { quorum: 2, expires: 1h }
     ).json()) as Json;
     expect(first).toMatchObject({ state: 'pending', approvals: 1 });
     expect(readdirSync(markers)).toEqual([]);
+    const waiting = (await (
+      await t.request(`/v1/workflows/runs/${id}`)
+    ).json()) as WorkflowRunRecord;
+    expect(waiting.steps[1]?.attempts[0]?.status).toBe('awaiting_approval');
     const second = (await (
       await vote(runId, 'approve', tokens.lead2 as string, 'ok')
     ).json()) as Json;
@@ -468,7 +541,7 @@ approvals: { quorum: 2, expires: 1h }
       ['mark', 'succeeded'],
       ['after', 'succeeded'],
     ]);
-    expect(record.steps[1]?.attempts[0]?.run_id).toBe(runId);
+    expect(record.steps[1]?.attempts[0]).toMatchObject({ run_id: runId, status: 'succeeded' });
     expect(readdirSync(markers)).toHaveLength(1);
     const view = (await (await t.request(`/v1/runs/${runId}/approval`)).json()) as {
       votes: Json[];
@@ -523,6 +596,14 @@ approvals: { quorum: 2, expires: 1h }
     };
     const record = await waitForWorkflow(t.request, id);
     expect(record.status).toBe('interrupted');
+    // Nothing awaits approval in an ended record: the held step ends like a running one.
+    expect(validateWorkflowRunRecord(record).ok).toBe(true);
+    expect(record.steps.map((step) => [step.id, step.status])).toEqual([
+      ['gate', 'cancelled'],
+      ['mark', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    expect(record.steps[1]?.attempts[0]).toMatchObject({ run_id: runId, status: 'interrupted' });
     const run = (await (await t.request(`/v1/runs/${runId}`)).json()) as Json;
     expect(run.status).toBe('cancelled');
     // Approving it now is refused: nothing of the interrupted workflow runs unattended.
@@ -686,5 +767,14 @@ bindings:
       );
     expect(denied).toHaveLength(1);
     expect(denied[0]).toMatchObject({ action: 'check-disk' });
+    // The list shows a workflow run only to who may read its record.
+    const listed = async (token: string) =>
+      (
+        (await (await t.request('/v1/workflows/runs', { token })).json()) as {
+          workflow_runs: { workflow_run_id: string }[];
+        }
+      ).workflow_runs.map((run) => run.workflow_run_id);
+    expect(await listed(tokens.dave as string)).toEqual([id]);
+    expect(await listed(tokens.carol as string)).toEqual([]);
   });
 });

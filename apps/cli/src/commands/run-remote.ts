@@ -4,6 +4,9 @@
  * Parameters given with `-p key=value` are typed with the action's parameter schema, fetched from
  * the server (`GET /v1/actions/{name}`); the output — pretty, json or jsonl — is rendered from
  * the run's event stream (SSE) with the renderers of a local run, and the exit code is the run's.
+ * Ctrl-C cancels the run on the server (`POST /v1/runs/{id}/cancel`, sent once the request was
+ * answered when it came before) and follows it to its end; a second Ctrl-C quits
+ * (remote-interrupt.ts).
  */
 import { coerceParameter, type NodeRunResult, readParamsSource } from '@rune/core';
 import {
@@ -18,6 +21,7 @@ import { formatErrorPretty } from '../render/errors.js';
 import { formatJson, runResultDocument } from '../render/json.js';
 import { formatNodeLine, formatSummaryLine } from '../render/jsonl.js';
 import { formatNodePretty, formatSummaryPretty } from '../render/pretty.js';
+import { handleRemoteInterrupts } from './remote-interrupt.js';
 import type { RunArgs } from './run.js';
 
 const source = { component: 'rune-cli' } as const;
@@ -41,6 +45,11 @@ export function serverToken(io: CliIo, subject: string): string {
     );
   }
   return token;
+}
+
+/** The stderr line of a command that waits for a run held for approval on the server. */
+export function awaitingApprovalNotice(runId: string, base: string): string {
+  return `run ${runId} awaits approval by another principal (rune approve ${runId} --server ${base}); waiting\n`;
 }
 
 /** One API call to a `rune serve`; an EPS error body becomes that RuneError. */
@@ -80,6 +89,9 @@ export async function api(
   });
 }
 
+/** The endpoint that cancels run `id`. */
+const runCancelPath = (id: string): string => `/v1/runs/${id}/cancel`;
+
 /** The events of a run, read from its SSE stream until run-end (resuming once if cut). */
 async function* followEvents(base: string, token: string, id: string): AsyncGenerator<RunEvent> {
   let last = 0;
@@ -116,6 +128,17 @@ async function* followEvents(base: string, token: string, id: string): AsyncGene
 export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<number> {
   const output = args.output ?? 'pretty';
   const verbose = args.verbose === true;
+  const interrupts = handleRemoteInterrupts(io, {
+    what: 'run',
+    base: args.server,
+    cancelPath: runCancelPath,
+    onFirst: (pending) =>
+      io.err(
+        pending
+          ? '\ncancelling: the run is cancelled as soon as the server answers its request (Ctrl-C again to exit at once)\n'
+          : '\ncancelling: no new nodes start, running ones are stopped (Ctrl-C again to exit at once)\n',
+      ),
+  });
   try {
     const token = serverToken(io, '--server');
     if (args.rerun !== undefined || args.outputDir !== undefined) {
@@ -167,6 +190,14 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
     if (args.maxFailures !== undefined) options.max_failures = String(args.maxFailures);
     if (args.deadline !== undefined) options.deadline = String(args.deadline);
     if (args.yes === true) options.confirm = true;
+    // Ctrl-C while the parameter schema was read: nothing was submitted, so nothing is.
+    if (interrupts.requested) {
+      throw new RuneError(
+        'RUN_CANCELLED',
+        'interrupted before the run was submitted: nothing was sent to the server',
+        { source },
+      );
+    }
     const accepted = (await (
       await api(base, token, '/v1/runs', {
         method: 'POST',
@@ -178,11 +209,13 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
         }),
       })
     ).json()) as { id: string; trace_id: string; status?: string };
+    // A Ctrl-C before this answer is sent now: the run is already queued on the server.
+    interrupts.known(accepted.id, () =>
+      api(base, token, runCancelPath(accepted.id), { method: 'POST' }),
+    );
     // RBAC four-eyes: the run starts only once others approve it; say so instead of sitting silent.
     if (accepted.status === 'awaiting_approval') {
-      io.err(
-        `run ${accepted.id} awaits approval by another principal (rune approve ${accepted.id} --server ${base}); waiting\n`,
-      );
+      io.err(awaitingApprovalNotice(accepted.id, base));
     }
     const nodes: NodeRunResult[] = [];
     let summary: RunSummary | null = null;
@@ -207,6 +240,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
       exit_code: number | null;
       plan: unknown;
     };
+    await interrupts.settled();
     if (args.dryRun === true) exitCode = run.exit_code ?? 0;
     if (output === 'pretty') {
       if (summary !== null) io.out(formatSummaryPretty(summary, io.color));
@@ -241,5 +275,7 @@ export async function runRemoteCommand(args: RemoteRunArgs, io: CliIo): Promise<
       io.err(formatErrorPretty(eps, io.colorErr));
     }
     return runeError.exitCode;
+  } finally {
+    interrupts.dispose();
   }
 }

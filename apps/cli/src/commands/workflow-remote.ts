@@ -5,7 +5,8 @@
  * pretty, json or jsonl — is rendered from the server's record (`GET /v1/workflows/runs/{id}`,
  * followed until the workflow ended) with the renderers of a local workflow run: one step line
  * as each step ends, then the record. Ctrl-C asks the server to cancel the workflow
- * (`POST /v1/workflows/runs/{id}/cancel`) and follows it to its end; a second Ctrl-C quits.
+ * (`POST /v1/workflows/runs/{id}/cancel`, sent once the start was answered when it came before)
+ * and follows it to its end; a second Ctrl-C quits (remote-interrupt.ts).
  */
 import { basename } from 'node:path';
 import {
@@ -16,7 +17,8 @@ import {
 } from '@rune/protocol';
 import type { CliIo } from '../cli-io.js';
 import { createWorkflowOutput } from '../render/workflow-output.js';
-import { api, serverToken } from './run-remote.js';
+import { handleRemoteInterrupts } from './remote-interrupt.js';
+import { api, awaitingApprovalNotice, serverToken } from './run-remote.js';
 import type { WorkflowRunArgs } from './workflow.js';
 
 const source = { component: 'rune-cli' } as const;
@@ -55,6 +57,9 @@ function endedSteps(record: WorkflowRunRecord): WorkflowStepRecord[] {
     .map(({ step }) => step);
 }
 
+/** The endpoint that cancels workflow run `id`. */
+const cancelPath = (id: string): string => `/v1/workflows/runs/${id}/cancel`;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `rune workflow run --server`; returns the workflow's exit code. */
@@ -65,17 +70,12 @@ export async function workflowRunRemoteCommand(
   const output = args.output ?? 'pretty';
   const view = createWorkflowOutput(io, output);
   const base = args.server;
-  let cancel: (() => void) | undefined;
-  let interrupts = 0;
-  const onSigint = (): void => {
-    interrupts++;
-    if (interrupts === 1 && cancel !== undefined) {
-      view.interrupted();
-      cancel();
-    } else process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  const interrupts = handleRemoteInterrupts(io, {
+    what: 'workflow run',
+    base,
+    cancelPath,
+    onFirst: (pending) => view.interrupted(pending),
+  });
   try {
     const token = serverToken(io, '--server');
     if (args.inventory !== undefined) {
@@ -108,28 +108,30 @@ export async function workflowRunRemoteCommand(
     const accepted = (await response.json()) as { workflow_run_id: string; trace_id: string };
     const id = accepted.workflow_run_id;
     view.started({ workflowRunId: id, traceId: accepted.trace_id }, name, false);
-    let cancelling: Promise<unknown> | undefined;
-    cancel = () => {
-      cancelling ??= api(base, token, `/v1/workflows/runs/${id}/cancel`, { method: 'POST' }).catch(
-        (error: unknown) => {
-          io.err(
-            `warning: the cancel was not taken: ${RuneError.from(error, 'INTERNAL_ERROR').message}\n`,
-          );
-        },
-      );
-    };
+    // A Ctrl-C before this answer is sent now: the workflow already runs on the server.
+    interrupts.known(id, () => api(base, token, cancelPath(id), { method: 'POST' }));
     const reported = new Set<string>();
+    const held = new Set<string>();
     for (;;) {
       const record = (await (
         await api(base, token, `/v1/workflows/runs/${id}`)
       ).json()) as WorkflowRunRecord;
+      // A step's run held for its approval step: say so rather than sit silent (as `rune run
+      // --server` does for a held run), once per run.
+      for (const step of record.steps) {
+        for (const attempt of step.attempts) {
+          if (attempt.status !== 'awaiting_approval' || held.has(attempt.run_id)) continue;
+          held.add(attempt.run_id);
+          io.err(`step ${step.id}: ${awaitingApprovalNotice(attempt.run_id, base)}`);
+        }
+      }
       for (const step of endedSteps(record)) {
         if (reported.has(step.id)) continue;
         reported.add(step.id);
         view.step(step);
       }
       if (record.status !== 'running') {
-        await cancelling;
+        await interrupts.settled();
         if (output === 'pretty') io.err(`workflow run ${id} on ${base}\n`);
         return view.finished(record);
       }
@@ -139,7 +141,6 @@ export async function workflowRunRemoteCommand(
     const error = RuneError.from(caught, 'INTERNAL_ERROR', { source });
     return view.error(error.toJSON(), error.exitCode);
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    interrupts.dispose();
   }
 }

@@ -32,6 +32,7 @@ export interface WorkflowFindingLine {
 const MARK: Record<WorkflowStepRecord['status'], string> = {
   pending: '·',
   running: '…',
+  awaiting_approval: '∥',
   succeeded: '✓',
   partial: '!',
   failed: '✗',
@@ -77,7 +78,11 @@ export interface WorkflowOutput {
     dryRun: boolean,
   ): void;
   step(step: WorkflowStepRecord): void;
-  interrupted(): void;
+  /**
+   * Ctrl-C was pressed; `pending` (a run on a server): before the server answered the start, so
+   * the cancel is sent once it has.
+   */
+  interrupted(pending?: boolean): void;
   finished(record: WorkflowRunRecord): number;
   /** A refusal before the workflow started (or a crash): the EPS error, in the format asked for. */
   error(error: EpsError, exitCode: number): number;
@@ -108,9 +113,13 @@ export function createWorkflowOutput(io: CliIo, output: WorkflowOutputFormat): W
         io.out(`${JSON.stringify(line)}\n`);
       }
     },
-    interrupted() {
-      if (output === 'pretty')
-        io.err('interrupted: stopping the current step (Ctrl-C again to quit at once)\n');
+    interrupted(pending) {
+      if (output !== 'pretty') return;
+      io.err(
+        pending === true
+          ? 'interrupted: the workflow is cancelled as soon as the server answers its start (Ctrl-C again to quit at once)\n'
+          : 'interrupted: stopping the current step (Ctrl-C again to quit at once)\n',
+      );
     },
     finished(record) {
       if (output === 'json') io.out(formatJson(record));

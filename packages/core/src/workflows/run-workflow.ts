@@ -92,6 +92,12 @@ export interface WorkflowStepRun {
   }>;
   /** Cancels it like Ctrl-C (remote process groups killed, unstarted nodes skipped). */
   cancel(reason?: string): void;
+  /**
+   * Set when the run waits for an approval before it starts (a server's `awaiting_approval`):
+   * resolves once it no longer does (approved, or ended without starting). Until then the
+   * record shows its attempt, its step and the approval step guarding it `awaiting_approval`.
+   */
+  readonly awaitingApproval?: Promise<void>;
 }
 
 /** Starts the runs of a workflow's steps. */
@@ -472,6 +478,38 @@ export async function runWorkflow(
     if (state !== undefined) state.status = 'running';
     progress();
   };
+  /**
+   * A run held for an approval: its attempt, its step and the approval step guarding it (if
+   * any) are `awaiting_approval` until it is no longer held, then `running` again (unless the
+   * attempt ended meanwhile: it then has its run's status). Returns what ends the hold in the
+   * record, for the run's end.
+   */
+  const holdForApproval = (
+    held: Promise<void>,
+    attempt: WorkflowAttempt,
+    stepIds: readonly (string | undefined)[],
+  ): (() => void) => {
+    const waiting = stepIds
+      .map((id) => (id === undefined ? undefined : records.get(id)))
+      .filter((record): record is WorkflowStepRecord => record?.status === 'running');
+    attempt.status = 'awaiting_approval';
+    for (const record of waiting) record.status = 'awaiting_approval';
+    let holding = true;
+    const release = (): void => {
+      if (!holding) return;
+      holding = false;
+      if (attempt.status === 'awaiting_approval') attempt.status = 'running';
+      for (const record of waiting) {
+        if (record.status === 'awaiting_approval') record.status = 'running';
+      }
+    };
+    void held.then(() => {
+      if (!holding) return;
+      release();
+      progress();
+    });
+    return release;
+  };
   const stepWhen = (step: { when?: string | undefined }): boolean =>
     step.when === undefined ? true : evaluateCondition(compile(step.when), context());
 
@@ -528,7 +566,15 @@ export async function runWorkflow(
         resolve();
         return;
       }
-      const timer = setTimeout(done, ms);
+      // Node's timers count from the event loop's cached time, which can be a millisecond behind
+      // the clock: wait out what is left, so the record never shows a shorter delay.
+      const until = Date.now() + ms;
+      let timer = setTimeout(tick, ms);
+      function tick(): void {
+        const left = until - Date.now();
+        if (left > 0 && !cancelled) timer = setTimeout(tick, left);
+        else done();
+      }
       function done(): void {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', done);
@@ -657,9 +703,14 @@ export async function runWorkflow(
         ended_at: null,
       };
       record?.attempts.push(attemptRecord);
+      const released =
+        run.awaitingApproval === undefined
+          ? undefined
+          : holdForApproval(run.awaitingApproval, attemptRecord, [step.id, guard?.step.id]);
       progress();
       const outcome = await run.result;
       running.delete(run);
+      released?.();
       attemptRecord.status = outcome.status;
       attemptRecord.ended_at = now().toISOString();
       if (guard !== undefined && outcome.nodes.length === 0 && outcome.error != null) {

@@ -92,7 +92,8 @@ export function decodeCursor(cursor: string): number {
   });
 }
 
-function isoFilter(value: string | undefined, name: string): string | undefined {
+/** A `since`/`until` filter as the store compares it (ISO 8601, UTC); INVALID_ARGUMENT else. */
+export function isoFilter(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
   const time = Date.parse(value);
   if (!ISO_TIME.test(value) || Number.isNaN(time)) {

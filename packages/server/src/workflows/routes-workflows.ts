@@ -14,16 +14,25 @@ import {
   ACTION_NAME_PATTERN,
   RuneError,
   UUID_PATTERN,
+  type WorkflowRunRecord,
   WorkflowRunRecordSchema,
 } from '@rune/protocol';
 import { Type } from '@sinclair/typebox';
+import type { Principal } from '../auth/tokens.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
-import { actionTags, assertCanView, runAccess } from '../policy/route-guard.js';
+import { isoFilter } from '../http/routes-runs.js';
+import { actionTags, assertCanView, canView, runAccess } from '../policy/route-guard.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
+import type { StoredRun } from '../store/run-store.js';
 import { requestTraceOptions } from '../telemetry/request-trace.js';
 import { startWorkflow } from './start-workflow.js';
-import { getStoredWorkflowRun, getWorkflowRun } from './workflow-store.js';
+import {
+  getStoredWorkflowRun,
+  getWorkflowRun,
+  listWorkflowRuns,
+  type WorkflowRunPosition,
+} from './workflow-store.js';
 
 const source = { component: 'rune-server' } as const;
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 500, 503);
@@ -78,6 +87,76 @@ const WorkflowCancelAcceptedSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const WorkflowRunListQuerySchema = Type.Object(
+  {
+    workflow: Type.Optional(
+      Type.String({ pattern: ACTION_NAME_PATTERN, description: 'Only runs of this workflow.' }),
+    ),
+    status: Type.Optional(WorkflowRunRecordSchema.properties.status),
+    principal: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    since: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 40, description: 'Started at or after (ISO time).' }),
+    ),
+    until: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 40, description: 'Started before (ISO time).' }),
+    ),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 400 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Default 50.' })),
+  },
+  { additionalProperties: false, description: 'Filters (AND), newest first.' },
+);
+const WorkflowRunListSchema = Type.Object(
+  {
+    workflow_runs: Type.Array(
+      Type.Object(
+        {
+          workflow_run_id: Type.String(),
+          workflow: Type.String(),
+          status: WorkflowRunRecordSchema.properties.status,
+          exit_code: Type.Integer(),
+          principal: Type.String(),
+          trace_id: Type.String(),
+          started_at: Type.String(),
+          ended_at: Type.Union([Type.String(), Type.Null()]),
+          links: Type.Object({ self: Type.String() }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    next_cursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass as ?cursor= for the next page; null on the last.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** A list cursor is opaque to clients: base64url of the last row's start time and id. */
+function encodeWorkflowCursor(position: WorkflowRunPosition): string {
+  return Buffer.from(JSON.stringify([position.startedAt, position.id])).toString('base64url');
+}
+
+function decodeWorkflowCursor(cursor: string): WorkflowRunPosition {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      !Number.isNaN(Date.parse(value[0])) &&
+      typeof value[1] === 'string' &&
+      new RegExp(UUID_PATTERN).test(value[1])
+    ) {
+      return { startedAt: value[0], id: value[1] };
+    }
+  } catch {
+    // fall through to the refusal
+  }
+  throw new RuneError('INVALID_ARGUMENT', 'cursor is not a cursor this server issued', {
+    source,
+    details: { parameter: 'cursor' },
+  });
+}
 
 /** Registers the workflow routes. */
 export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext): void {
@@ -141,6 +220,83 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
     },
   );
 
+  /** The stored runs `record` started (every step's attempts), first step first. */
+  async function* runsOf(record: WorkflowRunRecord): AsyncGenerator<StoredRun> {
+    for (const step of record.steps) {
+      for (const attempt of step.attempts) {
+        const run = await store.getRun(attempt.run_id);
+        if (run !== undefined) yield run;
+      }
+    }
+  }
+  /** Whether `principal` may view every run `record` started (what reading the record needs). */
+  const canViewWorkflow = async (
+    principal: Principal,
+    record: WorkflowRunRecord,
+  ): Promise<boolean> => {
+    for await (const run of runsOf(record)) {
+      if (!(await canView(context.policy, principal, run, actionTags(launcher, run.action))))
+        return false;
+    }
+    return true;
+  };
+
+  app.get(
+    '/v1/workflows/runs',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'List workflow runs',
+        description:
+          'Newest first (by start time). Filters combine with AND: workflow, status, principal (who started it), since and until (its start, ISO times); limit (1–200, default 50) per page and next_cursor to pass as ?cursor=. Under a policy a page lists only the workflow runs the caller may read (view on the action and nodes of every run each started, as GET /v1/workflows/runs/{id} needs), so a page may hold fewer.',
+        tags: ['workflows'],
+        querystring: WorkflowRunListQuerySchema,
+        response: { 200: WorkflowRunListSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      const limit = query.limit ?? 50;
+      const since = isoFilter(query.since, 'since');
+      const until = isoFilter(query.until, 'until');
+      const rows = await listWorkflowRuns(
+        store.db,
+        {
+          ...(query.workflow === undefined ? {} : { workflow: query.workflow }),
+          ...(query.status === undefined ? {} : { status: query.status }),
+          ...(query.principal === undefined ? {} : { principal: query.principal }),
+          ...(since === undefined ? {} : { since }),
+          ...(until === undefined ? {} : { until }),
+        },
+        limit + 1,
+        query.cursor === undefined ? undefined : decodeWorkflowCursor(query.cursor),
+      );
+      const principal = request.principal;
+      const page = [];
+      for (const row of rows.slice(0, limit)) {
+        if (principal === undefined || (await canViewWorkflow(principal, row.record))) {
+          page.push(row);
+        }
+      }
+      const last = rows[limit - 1];
+      return {
+        workflow_runs: page.map(({ record, principal: startedBy }) => ({
+          workflow_run_id: record.workflow_run_id,
+          workflow: record.workflow,
+          status: record.status,
+          exit_code: record.exit_code,
+          principal: startedBy,
+          trace_id: record.trace_id,
+          started_at: record.started_at,
+          ended_at: record.ended_at,
+          links: { self: `/v1/workflows/runs/${record.workflow_run_id}` },
+        })),
+        next_cursor:
+          rows.length > limit && last !== undefined ? encodeWorkflowCursor(last.position) : null,
+      };
+    },
+  );
+
   app.get(
     '/v1/workflows/runs/:id',
     {
@@ -148,7 +304,7 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       schema: {
         summary: 'A workflow run (its record)',
         description:
-          'The rune-workflow-run/v1 record: each step with its runs (GET /v1/runs/{run_id}; a step that is running names its run with status running), the outputs, and the status (running, succeeded, failed, cancelled, interrupted). Needs `view` on the action and nodes of every run the workflow started (as GET /v1/runs/{id} does for one), else 403 POLICY_DENIED for the whole record.',
+          'The rune-workflow-run/v1 record: each step with its runs (GET /v1/runs/{run_id}; a step that is running names its run with status running, or awaiting_approval, as the step itself, while the run is held for an approval step), the outputs, and the status (running, succeeded, failed, cancelled, interrupted). Needs `view` on the action and nodes of every run the workflow started (as GET /v1/runs/{id} does for one), else 403 POLICY_DENIED for the whole record.',
         tags: ['workflows'],
         params: WorkflowRunIdParamSchema,
         response: { 200: WorkflowRunRecordSchema, ...errors },
@@ -164,12 +320,8 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       // computed from them), else 403 POLICY_DENIED, audited like a refused run read.
       const principal = request.principal;
       if (principal !== undefined) {
-        for (const step of record.steps) {
-          for (const attempt of step.attempts) {
-            const run = await store.getRun(attempt.run_id);
-            if (run === undefined) continue;
-            await assertCanView(context.policy, principal, run, actionTags(launcher, run.action));
-          }
+        for await (const run of runsOf(record)) {
+          await assertCanView(context.policy, principal, run, actionTags(launcher, run.action));
         }
       }
       return record;
@@ -214,16 +366,13 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
       // `cancel` on every run of it that is still going on (what the cancel stops).
       if (stored.principal !== principal.name) {
         const subject = context.policy.subjectOf(principal);
-        for (const step of record.steps) {
-          for (const attempt of step.attempts) {
-            const run = await store.getRun(attempt.run_id);
-            if (run === undefined || ENDED_STATUSES.has(run.status)) continue;
-            await context.policy.authorize(
-              subject,
-              runAccess('cancel', run, actionTags(launcher, run.action)),
-              { traceId: record.trace_id, runId: run.id },
-            );
-          }
+        for await (const run of runsOf(record)) {
+          if (ENDED_STATUSES.has(run.status)) continue;
+          await context.policy.authorize(
+            subject,
+            runAccess('cancel', run, actionTags(launcher, run.action)),
+            { traceId: record.trace_id, runId: run.id },
+          );
         }
       }
       const reason = `cancelled by ${principal.name}`;

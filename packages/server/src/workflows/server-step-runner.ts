@@ -156,10 +156,11 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
         ...(holding ? [hold.expiresMs] : []),
         ...(approval?.timeoutMs === undefined ? [] : [approval.timeoutMs]),
       ];
-      let run: { id: string };
+      let run: { id: string; status?: string };
       try {
-        if (holding && hold.adopt !== undefined) run = { id: hold.adopt };
-        else {
+        if (holding && hold.adopt !== undefined) {
+          run = { id: hold.adopt, status: (await store.getRun(hold.adopt))?.status ?? 'queued' };
+        } else {
           if (options.stillOwned !== undefined && !(await options.stillOwned())) {
             throw new RuneError(
               'WORKFLOW_INTERRUPTED',
@@ -190,9 +191,18 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
         resolveHeld?.(run.id);
         hold.onHeld?.(run.id);
       }
+      // Held for an approval: the engine shows it `awaiting_approval` until it leaves that state.
+      let leftHold: (() => void) | undefined;
+      const awaitingApproval =
+        run.status === 'awaiting_approval'
+          ? new Promise<void>((resolve) => {
+              leftHold = resolve;
+            })
+          : undefined;
       const result = (async () => {
         for (;;) {
           const stored = await store.getRun(run.id);
+          if (stored?.status !== 'awaiting_approval') leftHold?.();
           if (stored === undefined) {
             throw new RuneError('INTERNAL_ERROR', `run ${run.id} of a workflow step vanished`, {
               source,
@@ -214,9 +224,12 @@ export function createServerStepRunner(options: ServerStepRunnerOptions): Workfl
           } else await manager.waitForChange(run.id, 5_000);
         }
       })();
+      // Settled however the run ends (a store error included): the hold is over then.
+      void result.finally(() => leftHold?.()).catch(() => undefined);
       return {
         id: run.id,
         result,
+        ...(awaitingApproval === undefined ? {} : { awaitingApproval }),
         cancel: (reason) => {
           void manager
             .cancel(run.id, reason ?? 'the workflow was cancelled')

@@ -69,6 +69,66 @@ export async function getWorkflowRun(
   return (await getStoredWorkflowRun(db, id))?.record;
 }
 
+/** The filters of {@link listWorkflowRuns} (AND). */
+export interface WorkflowRunFilter {
+  workflow?: string;
+  status?: string;
+  principal?: string;
+  /** Started at or after (ISO time). */
+  since?: string;
+  /** Started before (ISO time). */
+  until?: string;
+}
+
+/** Where a page of {@link listWorkflowRuns} ended: the last row's start time and id. */
+export interface WorkflowRunPosition {
+  startedAt: string;
+  id: string;
+}
+
+/** A listed workflow run: its record and who started it. */
+export interface ListedWorkflowRun {
+  record: WorkflowRunRecord;
+  principal: string;
+  position: WorkflowRunPosition;
+}
+
+/**
+ * Workflow runs newest first (start time, then id: a stable order, since a workflow's start
+ * time never changes), at most `limit`, after `after` when given.
+ */
+export async function listWorkflowRuns(
+  db: Kysely<StoreDatabase>,
+  filter: WorkflowRunFilter,
+  limit: number,
+  after?: WorkflowRunPosition,
+): Promise<ListedWorkflowRun[]> {
+  let query = db
+    .selectFrom('workflow_runs')
+    .select(['id', 'principal', 'created_at', 'record_json'])
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit);
+  if (filter.workflow !== undefined) query = query.where('workflow', '=', filter.workflow);
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+  if (filter.principal !== undefined) query = query.where('principal', '=', filter.principal);
+  if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
+  if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
+  if (after !== undefined) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', after.startedAt),
+        eb.and([eb('created_at', '=', after.startedAt), eb('id', '<', after.id)]),
+      ]),
+    );
+  }
+  return (await query.execute()).map((row) => ({
+    record: JSON.parse(row.record_json) as WorkflowRunRecord,
+    principal: row.principal,
+    position: { startedAt: row.created_at, id: row.id },
+  }));
+}
+
 /** A workflow run with who started it and which instance executes it (null: the embedded store). */
 export interface StoredWorkflowRun {
   record: WorkflowRunRecord;
@@ -168,13 +228,13 @@ export async function interruptWorkflowRun(
   }
   const ended = now.toISOString();
   const steps = record.steps.map((step): WorkflowStepRecord => {
-    if (step.status === 'running') {
+    if (step.status === 'running' || step.status === 'awaiting_approval') {
       return {
         ...step,
         // Its run that was going on when the engine stopped: the run recovery or takeover
         // settles the run itself (GET /v1/runs/{run_id}); the engine never saw it end.
         attempts: step.attempts.map((attempt) =>
-          attempt.status === 'running'
+          attempt.status === 'running' || attempt.status === 'awaiting_approval'
             ? {
                 ...attempt,
                 status: 'interrupted',

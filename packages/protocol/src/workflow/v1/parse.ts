@@ -365,21 +365,29 @@ function runRecordRules(record: WorkflowRunRecord): SchemaViolation[] {
       violations.push({ pointer: `/steps/${index}/id`, message: `step "${step.id}" twice` });
     }
     ids.add(step.id);
+    if (step.status === 'awaiting_approval' && record.status !== 'running') {
+      violations.push({
+        pointer: `/steps/${index}/status`,
+        message: 'a step awaits approval only while its workflow run is running',
+      });
+    }
     step.attempts.forEach((attempt, at) => {
       const pointer = `/steps/${index}/attempts/${at}`;
-      if (attempt.status === 'running' && record.status !== 'running') {
+      // Not ended yet: running, or held for an approval.
+      const going = attempt.status === 'running' || attempt.status === 'awaiting_approval';
+      if (going && record.status !== 'running') {
         violations.push({
           pointer: `${pointer}/status`,
-          message: 'a run is running only while its workflow run is',
+          message: `a run is ${attempt.status} only while its workflow run is running`,
         });
       }
       if (
         attempt.ended_at !== undefined &&
-        (attempt.status === 'running' ? attempt.ended_at !== null : attempt.ended_at === null)
+        (going ? attempt.ended_at !== null : attempt.ended_at === null)
       ) {
         violations.push({
           pointer: `${pointer}/ended_at`,
-          message: 'an attempt’s ended_at is null exactly while it runs',
+          message: 'an attempt’s ended_at is null exactly while it runs or awaits approval',
         });
       }
     });

@@ -22,6 +22,7 @@ import {
   UuidSchema,
 } from '../../common/primitives.js';
 import { EpsErrorSchema } from '../../eps/v1/schema.js';
+import { RUN_STATUSES, type RunStatus } from '../../run/v1/states.js';
 
 /** The `schema_version` of a workflow definition. */
 export const WORKFLOW_V1 = 'workflow_v1';
@@ -295,10 +296,14 @@ export const WORKFLOW_RUN_STATUSES = [
 ] as const;
 /** How a workflow run ended. */
 export type WorkflowRunStatus = (typeof WORKFLOW_RUN_STATUSES)[number];
-/** How one step ended. */
+/**
+ * How one step ended, or where it is: `pending` (not reached), `running`, `awaiting_approval`
+ * (its first run is held for the approval step that guards it, on a server).
+ */
 export const WORKFLOW_STEP_STATUSES = [
   'pending',
   'running',
+  'awaiting_approval',
   'succeeded',
   'partial',
   'failed',
@@ -308,18 +313,23 @@ export const WORKFLOW_STEP_STATUSES = [
 /** How one step ended. */
 export type WorkflowStepStatus = (typeof WORKFLOW_STEP_STATUSES)[number];
 
+/** An attempt's statuses: its run's, a queued run showing as `running`. */
+const ATTEMPT_STATUSES = RUN_STATUSES.filter(
+  (status): status is Exclude<RunStatus, 'queued'> => status !== 'queued',
+);
+
 /** One run (attempt) of a step: a normal run with its own run id and audit records. */
 export const WorkflowAttemptSchema = Type.Object(
   {
     run_id: UuidSchema,
     status: literals(
-      ['running', 'succeeded', 'failed', 'partial', 'cancelled', 'interrupted'],
-      'The run-end status of that run; `running` while it goes on (the record is saved when it starts).',
+      ATTEMPT_STATUSES,
+      'The status of that run: `awaiting_approval` while it is held for an approval step, `running` while it goes on (queued or running: the record is saved when it starts), then how it ended.',
     ),
     exit_code: Type.Integer({
       minimum: 0,
       maximum: 255,
-      description: 'Its CLI exit code (0 while running).',
+      description: 'Its CLI exit code (0 while running or awaiting approval).',
     }),
     nodes: Type.Array(
       Type.Object(
@@ -343,7 +353,8 @@ export const WorkflowAttemptSchema = Type.Object(
     ),
     ended_at: Type.Optional(
       Type.Union([TimestampSchema, Type.Null()], {
-        description: 'When the run ended; null while it runs (absent in records of older writers).',
+        description:
+          'When the run ended; null while it runs or awaits approval (absent in records of older writers).',
       }),
     ),
   },
