@@ -8,7 +8,9 @@
 // SQLite store, a token made with `rune token create`) on 127.0.0.1. This process sends it --runs
 // dry runs of noop, --concurrency at a time, reads the server's VmRSS from /proc right after the
 // last answer, waits --wait seconds without a request (the idle reclaim's 10 s and some), and reads
-// VmRSS again, with the reclaims and pauses from /metrics (a /metrics request is not activity).
+// VmRSS again, with the reclaims and pauses from /metrics (a /metrics request is not activity), and
+// the server's CPU time per run (/proc/PID/stat, all threads: less sensitive to the machine's load
+// than the runs per second).
 // Variants (comma-separated), each `off` or `on`, optionally followed by `+`-separated additions:
 //   off         [server] idle_reclaim = "off"
 //   on          idle_reclaim as configured by --idle (default "10s", the default)
@@ -57,6 +59,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const rssMb = (pid) => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Math.round(Number(match?.[1]) / 1024);
+};
+
+/** CPU time (user + system, all threads) of `pid` so far, in ms. */
+const cpuMs = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 };
 
 /** Reclaims and pause sums by thread, from the Prometheus text. */
@@ -169,6 +178,7 @@ async function measure(variant) {
       options: { dry_run: true },
     });
     let failed = 0;
+    const cpuBefore = cpuMs(server.pid);
     const started = performance.now();
     for (let sent = 0; sent < RUNS; sent += CONCURRENCY) {
       const answers = await Promise.all(
@@ -183,6 +193,7 @@ async function measure(variant) {
     }
     const seconds = (performance.now() - started) / 1000;
     const afterRuns = rssMb(server.pid);
+    const cpuPerRun = (cpuMs(server.pid) - cpuBefore) / RUNS;
     const breakdown = {};
     if (values.breakdown) {
       breakdown.smaps_after_runs = smapsBreakdown(server.pid);
@@ -200,6 +211,7 @@ async function measure(variant) {
       runs: RUNS,
       failed,
       runs_per_s: Math.round(RUNS / seconds),
+      server_cpu_ms_per_run: Math.round(cpuPerRun * 100) / 100,
       rss_after_runs_mb: afterRuns,
       rss_after_idle_mb: afterIdle,
       threads: reclaimsOf(metrics),
@@ -229,9 +241,9 @@ const median = (xs) => {
 };
 const spread = (xs) => `${median(xs)} (${Math.min(...xs)}-${Math.max(...xs)})`;
 process.stderr.write(
-  '\n| variant | RSS after runs MB, median (min-max) | RSS after idle MB | reclaim pause ms main / store / audit |\n',
+  '\n| variant | RSS after runs MB, median (min-max) | RSS after idle MB | reclaim pause ms main / store / audit | server CPU ms per run |\n',
 );
-process.stderr.write('| --- | --- | --- | --- |\n');
+process.stderr.write('| --- | --- | --- | --- | --- |\n');
 for (const variant of variants) {
   const mine = results.filter((r) => r.variant === variant);
   const pause = (thread) => {
@@ -239,7 +251,7 @@ for (const variant of variants) {
     return xs.length === 0 ? '—' : String(median(xs));
   };
   process.stderr.write(
-    `| ${variant} | ${spread(mine.map((r) => r.rss_after_runs_mb))} | ${spread(mine.map((r) => r.rss_after_idle_mb))} | ${pause('main')} / ${pause('store')} / ${pause('audit')} |\n`,
+    `| ${variant} | ${spread(mine.map((r) => r.rss_after_runs_mb))} | ${spread(mine.map((r) => r.rss_after_idle_mb))} | ${pause('main')} / ${pause('store')} / ${pause('audit')} | ${spread(mine.map((r) => r.server_cpu_ms_per_run))} |\n`,
   );
 }
 if (values.breakdown) {
