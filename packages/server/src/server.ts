@@ -14,6 +14,7 @@ import {
   tracingConfigWarnings,
   tracingRequested,
 } from '@rune/core';
+import { setHeapGrowth } from '@rune/core/memory';
 import { RuneError } from '@rune/protocol';
 import { type AlertRulesReload, reloadAlertRules } from './alerts/routes.js';
 import { databaseAuditTrail } from './cluster/database-audit.js';
@@ -115,6 +116,8 @@ export async function createRuneServer(options: RuneServerOptions = {}): Promise
             ? jsonLogger.warn(line.slice('warning: '.length))
             : jsonLogger.info(line);
   const resolved = resolveServerSettings(loaded);
+  // Process-wide and read by V8 at each full collection: set before the store's thread starts.
+  setHeapGrowth(resolved.heapGrowthPercent);
   const shipping = resolveShipping(loaded, {
     env,
     ...(options.shippingStdout === undefined ? {} : { stdout: options.shippingStdout }),

@@ -121,6 +121,26 @@ describe('the [server] config module', () => {
     expect(error.details).toMatchObject({ key: 'server.idle_reclaim', value: 'soon' });
   });
 
+  it('heap_growth: a percentage from 1% to 300% (default 30%), "off" gives it back to V8, anything else is INVALID_CONFIG', () => {
+    expect(resolveServerSettings(load('')).heapGrowthPercent).toBe(30);
+    expect(resolveServerSettings(load('[server]\nheap_growth = "100%"\n')).heapGrowthPercent).toBe(
+      100,
+    );
+    expect(resolveServerSettings(load('[server]\nheap_growth = "off"\n')).heapGrowthPercent).toBe(
+      null,
+    );
+    for (const value of ['0%', '301%', '30', '1.5%', 'lots']) {
+      const error = errorOf(() =>
+        resolveServerSettings(load(`[server]\nheap_growth = "${value}"\n`)),
+      );
+      expect(error.code).toBe('INVALID_CONFIG');
+      expect(error.message).toBe(
+        '[server] heap_growth: must be a percentage from 1% to 300% such as "30%", or "off"',
+      );
+      expect(error.details).toMatchObject({ key: 'server.heap_growth', value });
+    }
+  });
+
   it('docs/server.md lists every key of the schema with the default the server applies', () => {
     const rows = documentedRows();
     const keys = Object.keys(ServerSectionSchema.properties);

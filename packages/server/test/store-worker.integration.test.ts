@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WORKER_RESOURCE_LIMITS } from '@rune/core/memory';
 import { RuneError } from '@rune/protocol';
 import type { LogEvent } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -92,6 +93,29 @@ describe('the SQLite worker', () => {
     expect(failure.message).toMatch(/UNIQUE constraint failed/);
     expect(commits).toHaveLength(1);
     expect((await opened.listTokens()).map((row) => row.name).sort()).toEqual(['first', 'third']);
+  });
+
+  it("the worker runs with the workers' resource limits: its young generation stays within 8 MB under a stream of queries", async () => {
+    const opened = await store(join(home().dir, 'limits.sqlite'));
+    expect(sqliteWorkerThread(opened.db)?.resourceLimits).toMatchObject(WORKER_RESOURCE_LIMITS);
+    // 400 tokens, then reads of all of them 100 at a time: without a limit V8 grows the
+    // worker's young generation to 16-32 MB (two semi-spaces) under this (measured).
+    await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        opened.db
+          .insertInto('api_tokens')
+          .values({ ...token(`t${i}`.padEnd(200, 'x')), id: `id-${i}` })
+          .execute(),
+      ),
+    );
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(Array.from({ length: 100 }, () => opened.listTokens()));
+    }
+    const reclaimed = await opened.reclaimMemory();
+    const youngLimit = (WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb ?? 0) * 1024 * 1024;
+    expect(youngLimit).toBeGreaterThan(0);
+    expect(reclaimed?.youngBefore).toBeGreaterThan(0);
+    expect(reclaimed?.youngBefore).toBeLessThanOrEqual(youngLimit);
   });
 
   it('a whole operation is one message to the worker; a failing one is undone alone, a guard that finds rows keeps nothing', async () => {

@@ -10,7 +10,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WORKER_RESOURCE_LIMITS } from '../memory/reclaim.js';
 import { readAuditPublicKey } from './audit-key.js';
 import { type AuditEntry, createFileAuditSink, verifyAuditLog } from './audit-log.js';
 
@@ -19,6 +21,8 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'rune-audit-writer-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const ROUNDS = Number(process.env.ROUNDS ?? 10);
 
 const entry = (node: string): AuditEntry => ({
   event: 'dry-run',
@@ -80,6 +84,34 @@ describe('audit writer thread', () => {
     } finally {
       await sink.close();
       await inline.close();
+    }
+  });
+
+  it("the thread runs with the workers' resource limits: its young generation stays within 8 MB under a stream of batches", async () => {
+    const path = join(dir, 'audit.jsonl');
+    const sink = createFileAuditSink({ path, host: 'h', writer: 'thread' });
+    try {
+      // Appends with large params, 2 000 at a time (batched by the sink): without a limit V8
+      // grows the thread's young generation to 16-32 MB (two semi-spaces) under this (measured).
+      const big = 'p'.repeat(2000);
+      for (let round = 0; round < ROUNDS; round++) {
+        await Promise.all(
+          Array.from({ length: 2000 }, (_, i) =>
+            sink.append({ ...entry(`n${round}-${i}`), params: { big, round, i } }),
+          ),
+        );
+      }
+      const reclaimed = await sink.reclaimMemory();
+      const youngLimit = (WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb ?? 0) * 1024 * 1024;
+      expect(youngLimit).toBeGreaterThan(0);
+      expect(reclaimed?.youngBefore).toBeGreaterThan(0);
+      expect(reclaimed?.youngBefore).toBeLessThanOrEqual(youngLimit);
+      // V8's heap limit in the thread counts the smaller young generation (this thread's has none).
+      expect(reclaimed?.heapLimit).toBeLessThan(
+        getHeapStatistics().heap_size_limit - 16 * 1024 * 1024,
+      );
+    } finally {
+      await sink.close();
     }
   });
 

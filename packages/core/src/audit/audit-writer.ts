@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RuneError } from '@rune/protocol';
-import type { HeapReclaim } from '../memory/reclaim.js';
+import { type HeapReclaim, WORKER_RESOURCE_LIMITS } from '../memory/reclaim.js';
 import { removeAuditLockOf } from './audit-lock.js';
 import type { AuditEntry, AuditRecord, AuditSinkStats } from './audit-log.js';
 
@@ -111,7 +111,10 @@ export function createAuditWriterThread(
   };
 
   const spawn = (): Worker => {
-    const thread = new Worker(workerPath(), { workerData });
+    const thread = new Worker(workerPath(), {
+      workerData,
+      resourceLimits: { ...WORKER_RESOURCE_LIMITS },
+    });
     thread.on('message', (replies: AuditWriterReply[]) => {
       stats.messagesReceived++;
       for (const reply of replies) {

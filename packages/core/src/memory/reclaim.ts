@@ -15,8 +15,10 @@
  * jest's leak detector). V8 flags are process-wide; each thread does this once, the first time
  * it reclaims, and the server asks its threads one at a time.
  */
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+
+export { MAX_HEAP_GROWTH_PERCENT, setHeapGrowth, WORKER_RESOURCE_LIMITS } from './limits.js';
 
 /** What one reclaim of one thread did. */
 export interface HeapReclaim {
@@ -27,7 +29,15 @@ export interface HeapReclaim {
   heapAfter: number;
   /** Bytes live on the heap after the collection (`used_heap_size`). */
   heapUsed: number;
+  /** The thread's young generation (V8's new space) committed before the collection, in bytes. */
+  youngBefore: number;
+  /** The thread's heap limit (`heap_size_limit`: its old and young generations' maxima). */
+  heapLimit: number;
 }
+
+/** Committed bytes of the calling thread's young generation. */
+const youngCommitted = (): number =>
+  getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0;
 
 /**
  * V8's `gc()` of the gc extension. Called without arguments it is a full, synchronous collection
@@ -60,9 +70,17 @@ function garbageCollector(): GcFunction {
 export function reclaimHeap(): HeapReclaim {
   const gc = garbageCollector();
   const heapBefore = getHeapStatistics().total_heap_size;
+  const youngBefore = youngCommitted();
   const started = performance.now();
   gc();
   const pauseMs = performance.now() - started;
   const after = getHeapStatistics();
-  return { pauseMs, heapBefore, heapAfter: after.total_heap_size, heapUsed: after.used_heap_size };
+  return {
+    pauseMs,
+    heapBefore,
+    heapAfter: after.total_heap_size,
+    heapUsed: after.used_heap_size,
+    youngBefore,
+    heapLimit: after.heap_size_limit,
+  };
 }

@@ -213,6 +213,13 @@ export const ServerSectionSchema = closed({
         'After this long without requests or runs, one full garbage collection in each server thread gives memory back (10s; "off": never).',
     }),
   ),
+  heap_growth: opt(
+    Type.String({
+      minLength: 1,
+      description:
+        'How far each V8 heap of the server may grow beyond what survived its last full collection before the next one ("30%"; "off": as V8 decides, up to 4x).',
+    }),
+  ),
 });
 
 /** `[server]` as written in a file. */
@@ -235,6 +242,7 @@ export const SERVER_CONFIG_DEFAULTS = {
   session_lifetime: '12h',
   lease: '15s',
   idle_reclaim: '10s',
+  heap_growth: '30%',
 } as const satisfies ServerSection;
 
 /** `[server]` keys naming files on the control node (`store` may also be a `postgres://` URL). */
@@ -297,6 +305,9 @@ const SERVER_CONFIG_TEMPLATE = `# \`rune serve\` (docs/server.md). Loopback by d
 # After this long without requests or runs, give memory back: one full garbage collection in each
 # server thread ("off": never).
 # idle_reclaim = "10s"
+# While busy, let each heap grow this far beyond what is live before V8 collects it ("off": as V8
+# decides, up to 4x).
+# heap_growth = "30%"
 `;
 
 /** The `[server]` config section module; pass it to `loadConfig({ configModules })`. */

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { LoadedConfig } from '@rune/core';
+import { MAX_HEAP_GROWTH_PERCENT } from '@rune/core/memory';
 import { RuneError } from '@rune/protocol';
 import { runeStateDir } from '@rune/transport';
 import { parseLongDuration } from './long-duration.js';
@@ -45,6 +46,8 @@ export interface ServerSettings {
   leaseMs: number;
   /** `[server] idle_reclaim`: quiet time before the threads' garbage is collected; null: off. */
   idleReclaimMs: number | null;
+  /** `[server] heap_growth` in percent; null: `"off"` (V8's own choice). */
+  heapGrowthPercent: number | null;
 }
 
 const invalid = (key: string, message: string, details: Record<string, unknown> = {}) =>
@@ -127,6 +130,21 @@ function idleReclaimMs(value: string): number | null {
   }
 }
 
+/** `[server] heap_growth`: `"<1-300>%"`, or `"off"` (null). */
+function heapGrowthPercent(value: string): number | null {
+  if (value === 'off') return null;
+  const match = /^(\d{1,3})%$/.exec(value);
+  const percent = match === null ? Number.NaN : Number(match[1]);
+  if (!(percent >= 1 && percent <= MAX_HEAP_GROWTH_PERCENT)) {
+    throw invalid(
+      'heap_growth',
+      `must be a percentage from 1% to ${MAX_HEAP_GROWTH_PERCENT}% such as "30%", or "off"`,
+      { value: value.slice(0, 40) },
+    );
+  }
+  return percent;
+}
+
 /** Resolves `[server]` of a loaded configuration. Throws INVALID_CONFIG naming the key. */
 export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
   const section = serverSection(loaded);
@@ -196,5 +214,6 @@ export function resolveServerSettings(loaded: LoadedConfig): ServerSettings {
     workflowsDir: section.workflows ?? null,
     leaseMs: parseLongDuration(section.lease ?? '15s', 'server.lease', 'INVALID_CONFIG'),
     idleReclaimMs: idleReclaimMs(section.idle_reclaim),
+    heapGrowthPercent: heapGrowthPercent(section.heap_growth),
   };
 }

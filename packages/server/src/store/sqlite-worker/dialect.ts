@@ -19,7 +19,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { HeapReclaim } from '@rune/core/memory';
+import { type HeapReclaim, WORKER_RESOURCE_LIMITS } from '@rune/core/memory';
 import { RuneError } from '@rune/protocol';
 import {
   CompiledQuery,
@@ -119,7 +119,10 @@ class SqliteWorkerClient {
         ? {}
         : { staleLockWaitMs: this.#options.staleLockWaitMs }),
     };
-    const worker = new Worker(workerPath(), { workerData: start });
+    const worker = new Worker(workerPath(), {
+      workerData: start,
+      resourceLimits: { ...WORKER_RESOURCE_LIMITS },
+    });
     this.#worker = worker;
     return new Promise<void>((resolve, reject) => {
       let opened = false;
