@@ -15,6 +15,7 @@ import { Type } from '@sinclair/typebox';
 import { serverSection } from '../config/server-config-module.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../http/time-id-cursor.js';
 import { startWebhookSpan } from '../telemetry/webhook-spans.js';
 import { startWorkflow } from '../workflows/start-workflow.js';
 import { type AlertFilter, getAlert, listAlerts, type StoredAlert } from './alert-store.js';
@@ -154,27 +155,10 @@ const isoParam = (value: string | undefined, name: string): string | undefined =
   return new Date(time).toISOString();
 };
 
-const encodeCursor = (row: StoredAlert): string =>
-  Buffer.from(JSON.stringify([row.received_at, row.id])).toString('base64url');
-
-function decodeCursor(cursor: string): { receivedAt: string; id: string } {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(value) &&
-      typeof value[0] === 'string' &&
-      typeof value[1] === 'string' &&
-      ALERT_ID.test(value[1])
-    ) {
-      return { receivedAt: value[0], id: value[1] };
-    }
-  } catch {
-    // refused below
-  }
-  throw new RuneError('INVALID_ARGUMENT', 'cursor is not a cursor this server issued', {
-    source,
-    details: { parameter: 'cursor' },
-  });
+/** Where the page before `cursor` ended. */
+function alertPosition(cursor: string): { receivedAt: string; id: string } {
+  const [receivedAt, id] = decodeTimeIdCursor(cursor, ALERT_ID);
+  return { receivedAt, id };
 }
 
 /** The result of reloading the alert rules file. */
@@ -376,13 +360,16 @@ export function registerAlertRoutes(app: ApiInstance, context: RouteContext): vo
         context.store.db,
         filter,
         limit + 1,
-        cursor === undefined ? undefined : decodeCursor(cursor),
+        cursor === undefined ? undefined : alertPosition(cursor),
       );
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         alerts: page.map(alertDocument),
-        next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+        next_cursor:
+          rows.length > limit && last !== undefined
+            ? encodeTimeIdCursor(last.received_at, last.id)
+            : null,
       };
     },
   );

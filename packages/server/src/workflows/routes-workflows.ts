@@ -22,6 +22,7 @@ import type { Principal } from '../auth/tokens.js';
 import { errorResponses } from '../http/api-schemas.js';
 import type { ApiInstance, RouteContext } from '../http/route-context.js';
 import { isoFilter } from '../http/routes-runs.js';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../http/time-id-cursor.js';
 import { actionTags, assertCanView, canView, runAccess } from '../policy/route-guard.js';
 import { ENDED_STATUSES } from '../runs/run-document.js';
 import type { StoredRun } from '../store/run-store.js';
@@ -131,31 +132,12 @@ const WorkflowRunListSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** A list cursor is opaque to clients: base64url of the last row's start time and id. */
-function encodeWorkflowCursor(position: WorkflowRunPosition): string {
-  return Buffer.from(JSON.stringify([position.startedAt, position.id])).toString('base64url');
-}
+const WORKFLOW_RUN_ID = new RegExp(UUID_PATTERN);
 
-function decodeWorkflowCursor(cursor: string): WorkflowRunPosition {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      !Number.isNaN(Date.parse(value[0])) &&
-      typeof value[1] === 'string' &&
-      new RegExp(UUID_PATTERN).test(value[1])
-    ) {
-      return { startedAt: value[0], id: value[1] };
-    }
-  } catch {
-    // fall through to the refusal
-  }
-  throw new RuneError('INVALID_ARGUMENT', 'cursor is not a cursor this server issued', {
-    source,
-    details: { parameter: 'cursor' },
-  });
+/** Where the page before `cursor` ended. */
+function workflowRunPosition(cursor: string): WorkflowRunPosition {
+  const [startedAt, id] = decodeTimeIdCursor(cursor, WORKFLOW_RUN_ID);
+  return { startedAt, id };
 }
 
 /** Registers the workflow routes. */
@@ -269,7 +251,7 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
           ...(until === undefined ? {} : { until }),
         },
         limit + 1,
-        query.cursor === undefined ? undefined : decodeWorkflowCursor(query.cursor),
+        query.cursor === undefined ? undefined : workflowRunPosition(query.cursor),
       );
       const principal = request.principal;
       const page = [];
@@ -292,7 +274,9 @@ export function registerWorkflowRoutes(app: ApiInstance, context: RouteContext):
           links: { self: `/v1/workflows/runs/${record.workflow_run_id}` },
         })),
         next_cursor:
-          rows.length > limit && last !== undefined ? encodeWorkflowCursor(last.position) : null,
+          rows.length > limit && last !== undefined
+            ? encodeTimeIdCursor(last.position.startedAt, last.position.id)
+            : null,
       };
     },
   );
