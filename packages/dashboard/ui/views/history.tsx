@@ -35,6 +35,9 @@ function FilterForm({ current }: { current: Filters }) {
   };
   const set = (name: keyof Filters) => (event: Event) =>
     setDraft({ ...draft, [name]: (event.target as HTMLInputElement).value });
+  /** A datetime-local field holds local time; the draft (and the URL) hold its ISO time. */
+  const setTime = (name: 'since' | 'until') => (event: Event) =>
+    setDraft({ ...draft, [name]: toIso((event.target as HTMLInputElement).value) ?? '' });
 
   return (
     <form class="filters" onSubmit={apply} aria-label="Filter runs">
@@ -77,9 +80,7 @@ function FilterForm({ current }: { current: Filters }) {
           name="since"
           type="datetime-local"
           value={toLocal(draft.since)}
-          onInput={(event) =>
-            setDraft({ ...draft, since: toIso((event.target as HTMLInputElement).value) ?? '' })
-          }
+          onInput={setTime('since')}
         />
       </label>
       <label>
@@ -88,9 +89,7 @@ function FilterForm({ current }: { current: Filters }) {
           name="until"
           type="datetime-local"
           value={toLocal(draft.until)}
-          onInput={(event) =>
-            setDraft({ ...draft, until: toIso((event.target as HTMLInputElement).value) ?? '' })
-          }
+          onInput={setTime('until')}
         />
       </label>
       <div class="form-actions">
